@@ -1,0 +1,237 @@
+// PYBIND11_MODULE(_core): argument conversion, GIL release, exception mapping. No maths.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "chainrule/activation.hpp"
+#include "chainrule/error.hpp"
+#include "chainrule/loss.hpp"
+#include "chainrule/network.hpp"
+#include "numpy_views.hpp"
+#include "python_callbacks.hpp"
+
+namespace py = pybind11;
+using namespace chainrule;
+using chainrule::bindings::Array;
+using chainrule::bindings::as_view;
+using chainrule::bindings::to_numpy;
+
+namespace {
+
+using Params = std::vector<std::pair<std::string, double>>;
+
+Params to_params(const py::dict& d) {
+  Params p;
+  for (auto item : d) p.emplace_back(py::cast<std::string>(item.first), py::cast<double>(item.second));
+  return p;
+}
+
+/// An activation spec from Python: (name, params, python_object_or_None, repr, has_backward).
+template <class T>
+std::unique_ptr<Activation<T>> make_activation_from_spec(const py::tuple& spec) {
+  const auto name = py::cast<std::string>(spec[0]);
+  py::object obj = spec[2];
+  if (obj.is_none()) return make_activation<T>(name, to_params(py::cast<py::dict>(spec[1])));
+  return bindings::python_activation<T>(obj, name, py::cast<std::string>(spec[3]),
+                                        py::cast<bool>(spec[4]));
+}
+
+/// A loss spec from Python: (name, python_object_or_None, repr).
+template <class T>
+std::unique_ptr<Loss<T>> make_loss_from_spec(const py::tuple& spec) {
+  const auto name = py::cast<std::string>(spec[0]);
+  py::object obj = spec[1];
+  if (obj.is_none()) return make_loss<T>(name);
+  return bindings::python_loss<T>(obj, name, py::cast<std::string>(spec[2]));
+}
+
+template <class T>
+MatrixView<T> mutable_view(py::array_t<T>& a) {
+  return MatrixView<T>(a.mutable_data(), a.shape(0), a.ndim() == 2 ? a.shape(1) : 1);
+}
+
+/// A live numpy view of a parameter; `owner` (the Python network) is kept alive by it.
+template <class T>
+py::array_t<T> live_view(MatrixView<T> p, const py::handle& owner, bool as_vector) {
+  if (as_vector) return py::array_t<T>({p.size()}, {static_cast<py::ssize_t>(sizeof(T))}, p.data, owner);
+  return py::array_t<T>({p.rows, p.cols},
+                        {static_cast<py::ssize_t>(p.cols * sizeof(T)), static_cast<py::ssize_t>(sizeof(T))},
+                        p.data, owner);
+}
+
+/// Ctrl-C: at most every 20 ms, take the GIL and let Python run its signal handlers; a
+/// KeyboardInterrupt raised there unwinds the training loop at a batch boundary.
+std::function<void()> signal_poll() {
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+  return [last]() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - *last < std::chrono::milliseconds(20)) return;
+    *last = now;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+  };
+}
+
+template <class T>
+void bind_network(py::module_& m, const char* cls) {
+  using Net = Network<T>;
+  py::class_<Net>(m, cls)
+      .def(py::init([](const std::vector<Index>& sizes, const std::vector<py::tuple>& act_specs,
+                       const py::tuple& loss_spec) {
+             std::vector<std::unique_ptr<Activation<T>>> acts;
+             for (const auto& s : act_specs) acts.push_back(make_activation_from_spec<T>(s));
+             return std::make_unique<Net>(sizes, std::move(acts), make_loss_from_spec<T>(loss_spec));
+           }),
+           py::arg("sizes"), py::arg("activations"), py::arg("loss"))
+      .def_property_readonly("n_layers", &Net::num_layers)
+      .def_property_readonly("n_inputs", &Net::n_inputs)
+      .def_property_readonly("n_outputs", &Net::n_outputs)
+      .def("layer_shape", [](const Net& n, Index l) {
+        return py::make_tuple(n.layer(l).n_in(), n.layer(l).n_out());
+      })
+      .def("activation_repr", [](const Net& n, Index l) { return n.layer(l).activation().repr(); })
+      .def("activation_name", [](const Net& n, Index l) { return n.layer(l).activation().name(); })
+      .def("loss_repr", [](const Net& n) { return n.loss().repr(); })
+      .def("weight", [](py::object self, Index l) {
+        return live_view<T>(self.cast<Net&>().layer(l).W(), self, false);
+      })
+      .def("bias", [](py::object self, Index l) {
+        return live_view<T>(self.cast<Net&>().layer(l).b(), self, true);
+      })
+      // Copies of the last backward pass's buffers.
+      .def("grad_weight", [](Net& n, Index l) { return to_numpy<T>(n.layer(l).dW()); })
+      .def("grad_bias", [](Net& n, Index l) {
+        auto a = to_numpy<T>(n.layer(l).db());
+        return a.reshape({n.layer(l).n_out()});
+      })
+      .def("delta", [](Net& n, Index l) { return to_numpy<T>(n.layer(l).dZ()); })
+      .def("forward", [](Net& n, const Array<T>& X) {
+        ConstView<T> out;
+        {
+          py::gil_scoped_release nogil;
+          out = n.forward(as_view(X, "X"));
+        }
+        return to_numpy<T>(out);
+      })
+      .def("backward", [](Net& n, const Array<T>& Y) {
+        py::gil_scoped_release nogil;
+        return n.backward(as_view(Y, "Y"));
+      })
+      .def("predict", [](Net& n, const Array<T>& X) {
+        const ConstView<T> x = as_view(X, "X");
+        py::array_t<T> out({x.rows, n.n_outputs()});
+        MatrixView<T> o = mutable_view(out);
+        py::gil_scoped_release nogil;
+        n.predict(x, o);
+        return out;
+      })
+      .def("loss", [](Net& n, const Array<T>& X, const Array<T>& Y) {
+        py::gil_scoped_release nogil;
+        return n.loss_value(as_view(X, "X"), as_view(Y, "Y"));
+      })
+      .def("gradients", [](Net& n, const Array<T>& X, const Array<T>& Y) {
+        py::gil_scoped_release nogil;
+        return n.compute_gradients(as_view(X, "X"), as_view(Y, "Y"));
+      })
+      .def("step", [](Net& n, double lr) { n.step(lr); }, py::arg("lr"))
+      .def("step_with", [](Net& n, const std::vector<Array<T>>& dW, const std::vector<Array<T>>& db,
+                           double lr) {
+        std::vector<ConstView<T>> w, b;
+        for (const auto& a : dW) w.push_back(as_view(a, "dW"));
+        for (const auto& a : db) b.push_back(as_view(a, "db"));
+        n.step(w, b, lr);
+      })
+      .def("fit",
+           [](Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,
+              Index batch_size, py::object permutation, py::object on_epoch_end) {
+             FitOptions opts;
+             opts.epochs = epochs;
+             opts.lr = lr;
+             opts.batch_size = batch_size;
+             opts.shuffle = !permutation.is_none();
+             FitHooks hooks;
+             hooks.poll = signal_poll();
+             if (!permutation.is_none()) {
+               hooks.permutation = [permutation](Index epoch, Index count, Index* perm) {
+                 py::gil_scoped_acquire gil;
+                 auto p = py::array_t<Index, py::array::c_style | py::array::forcecast>::ensure(
+                     permutation(epoch));
+                 if (!p || p.size() != count)
+                   throw ValueError("fit: the permutation of epoch " + std::to_string(epoch) +
+                                    " must have " + std::to_string(count) + " integers");
+                 std::copy(p.data(), p.data() + count, perm);
+               };
+             }
+             if (!on_epoch_end.is_none()) {
+               hooks.on_epoch_end = [on_epoch_end](Index epoch, double loss) {
+                 py::gil_scoped_acquire gil;
+                 py::object r = on_epoch_end(epoch, loss);
+                 return r.is_none() || r.cast<bool>();
+               };
+             }
+             const ConstView<T> x = as_view(X, "X"), y = as_view(Y, "Y");
+             py::gil_scoped_release nogil;
+             return n.fit(x, y, opts, hooks);
+           },
+           py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("lr"), py::arg("batch_size"),
+           py::arg("permutation"), py::arg("on_epoch_end"))
+      .def("gradient_check", [](Net& n, const Array<T>& X, const Array<T>& Y, double eps) {
+        py::gil_scoped_release nogil;
+        return n.gradient_check(as_view(X, "X"), as_view(Y, "Y"), eps);
+      });
+}
+
+template <class T>
+py::array_t<T> activation_forward(const std::string& name, const py::dict& params,
+                                  const Array<T>& Z) {
+  auto act = make_activation<T>(name, to_params(params));
+  const ConstView<T> z = as_view(Z, "z");
+  py::array_t<T> H(std::vector<py::ssize_t>(Z.shape(), Z.shape() + Z.ndim()));
+  act->forward(z, MatrixView<T>(H.mutable_data(), z.rows, z.cols));
+  return H;
+}
+
+template <class T>
+py::array_t<T> activation_backward(const std::string& name, const py::dict& params,
+                                   const Array<T>& Z, const Array<T>& H, const Array<T>& dH) {
+  auto act = make_activation<T>(name, to_params(params));
+  const ConstView<T> z = as_view(Z, "z"), h = as_view(H, "h"), g = as_view(dH, "dh");
+  py::array_t<T> dZ(std::vector<py::ssize_t>(Z.shape(), Z.shape() + Z.ndim()));
+  act->backward(z, h, g, MatrixView<T>(dZ.mutable_data(), z.rows, z.cols));
+  return dZ;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "chainrule's C++ core";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const chainrule::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    }
+  });
+  py::register_exception<DivergenceError>(m, "DivergenceError", PyExc_FloatingPointError);
+  bind_network<float>(m, "Network32");
+  bind_network<double>(m, "Network64");
+  m.def("activation_names", &activation_names);
+  m.def("loss_names", &loss_names);
+  m.def("activation_repr", [](const std::string& name, const py::dict& params) {
+    return make_activation<double>(name, to_params(params))->repr();
+  });
+  m.def("loss_repr", [](const std::string& name) { return make_loss<double>(name)->repr(); });
+  m.def("loss_canonical_name", [](const std::string& name) { return make_loss<double>(name)->name(); });
+  m.def("loss_required_activation",
+        [](const std::string& name) { return make_loss<double>(name)->required_activation(); });
+  m.def("activation_forward64", &activation_forward<double>);
+  m.def("activation_forward32", &activation_forward<float>);
+  m.def("activation_backward64", &activation_backward<double>);
+  m.def("activation_backward32", &activation_backward<float>);
+}

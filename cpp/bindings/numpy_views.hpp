@@ -1,0 +1,63 @@
+// Translation between numpy arrays and core matrix views. No maths.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <string>
+
+#include "chainrule/error.hpp"
+#include "chainrule/tensor.hpp"
+
+namespace chainrule::bindings {
+
+namespace py = pybind11;
+
+/// A C-contiguous array of T; arrays of another dtype or layout are converted by pybind11.
+template <class T>
+using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+/// A 2-D array as a view (1-D arrays of n elements are seen as (1, n)).
+template <class T>
+ConstView<T> as_view(const Array<T>& a, const char* name) {
+  if (a.ndim() == 2) return ConstView<T>(a.data(), a.shape(0), a.shape(1));
+  if (a.ndim() == 1) return ConstView<T>(a.data(), 1, a.shape(0));
+  throw ValueError(std::string(name) + " must be 2-D, got " + std::to_string(a.ndim()) + "-D");
+}
+
+/// A fresh (rows, cols) array holding a copy of v.
+template <class T>
+py::array_t<T> to_numpy(ConstView<T> v) {
+  py::array_t<T> out({v.rows, v.cols});
+  std::copy(v.data, v.data + v.size(), out.mutable_data());
+  return out;
+}
+
+/// Copies a Python callback's result into `out`, checking type and shape.
+template <class T>
+void copy_result(const py::handle& result, MatrixView<T> out, const std::string& where) {
+  py::array_t<T, py::array::c_style | py::array::forcecast> arr;
+  try {
+    arr = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(result);
+  } catch (const py::error_already_set&) {
+    arr = {};
+  }
+  if (!arr) {
+    PyErr_Clear();
+    throw TypeError(where + " must return a numeric array, got " +
+                    std::string(py::str(py::type::of(result).attr("__name__"))));
+  }
+  if (arr.size() != out.size() || (arr.ndim() == 2 && (arr.shape(0) != out.rows ||
+                                                       arr.shape(1) != out.cols))) {
+    std::string shape = "(";
+    for (py::ssize_t d = 0; d < arr.ndim(); ++d)
+      shape += (d ? ", " : "") + std::to_string(arr.shape(d));
+    shape += arr.ndim() == 1 ? ",)" : ")";
+    throw ValueError(where + " returned an array of shape " + shape + ", expected " +
+                     shape_str(out));
+  }
+  std::copy(arr.data(), arr.data() + out.size(), out.data);
+}
+
+}  // namespace chainrule::bindings

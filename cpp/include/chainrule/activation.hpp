@@ -1,0 +1,68 @@
+// The abstract activation: H = act(Z) and its backward pass dZ = dH * act'(Z).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "chainrule/error.hpp"
+#include "chainrule/tensor.hpp"
+
+namespace chainrule {
+
+/// An activation function applied to a layer's pre-activation Z.
+///
+/// Public methods check shapes and delegate to the private virtual *_impl methods
+/// (non-virtual interface). Element-wise activations derive from ElementwiseActivation
+/// and only define the function and its derivative.
+template <class T>
+class Activation {
+ public:
+  virtual ~Activation() = default;
+
+  /// Z (m, n) -> H (m, n), H = act(Z).
+  void forward(ConstView<T> Z, MatrixView<T> H) const {
+    check_same_shape("forward", "H", Z, H);
+    forward_impl(Z, H);
+  }
+
+  /// Z, H, dH (m, n) -> dZ (m, n): dZ = dH * act'(Z) for element-wise activations,
+  /// the Jacobian-vector product J(Z)^T dH per row otherwise (softmax).
+  void backward(ConstView<T> Z, ConstView<T> H, ConstView<T> dH, MatrixView<T> dZ) const {
+    check_same_shape("backward", "H", Z, H);
+    check_same_shape("backward", "dH", Z, dH);
+    check_same_shape("backward", "dZ", Z, dZ);
+    backward_impl(Z, H, dH, dZ);
+  }
+
+  /// The factory name ("leaky_relu").
+  virtual std::string name() const = 0;
+  /// Parameters by name, in constructor order ({"alpha", 0.01}).
+  virtual std::vector<std::pair<std::string, double>> params() const { return {}; }
+  /// "LeakyReLU(alpha=0.01)".
+  virtual std::string repr() const = 0;
+
+ private:
+  virtual void forward_impl(ConstView<T> Z, MatrixView<T> H) const = 0;
+  virtual void backward_impl(ConstView<T> Z, ConstView<T> H, ConstView<T> dH,
+                             MatrixView<T> dZ) const = 0;
+
+  template <class A, class B>
+  void check_same_shape(const char* method, const char* what, const A& Z, const B& other) const {
+    if (Z.rows != other.rows || Z.cols != other.cols)
+      throw ValueError(repr() + "." + method + ": " + what + " has shape " + shape_str(other) +
+                       " but Z has shape " + shape_str(Z));
+  }
+};
+
+/// Builds a built-in activation from its factory name and parameters; throws ValueError
+/// naming the valid names (or the valid parameters) otherwise.
+template <class T>
+std::unique_ptr<Activation<T>> make_activation(
+    const std::string& name, const std::vector<std::pair<std::string, double>>& params = {});
+
+/// The factory names of the built-in activations, sorted.
+std::vector<std::string> activation_names();
+
+}  // namespace chainrule

@@ -1,0 +1,51 @@
+// Base for element-wise activations: a derived class defines
+//   T f(T z) const              the function, h = f(z)
+//   T df(T z, T h) const        its derivative f'(z), given z and h = f(z) (use h where cheaper)
+// and this base turns them into vectorisable forward and backward loops.
+#pragma once
+
+#include <sstream>
+
+#include "chainrule/activation.hpp"
+#include "chainrule/kernels/elementwise.hpp"
+
+namespace chainrule {
+
+template <class T, class Derived>
+class ElementwiseActivation : public Activation<T> {
+ public:
+  std::string repr() const override {
+    std::ostringstream os;
+    os.precision(17);
+    os << static_cast<const Derived&>(*this).class_name() << "(";
+    const auto ps = this->params();
+    for (std::size_t i = 0; i < ps.size(); ++i)
+      os << (i ? ", " : "") << ps[i].first << "=" << ps[i].second;
+    os << ")";
+    return os.str();
+  }
+
+ private:
+  // Z (m, n) -> H (m, n)
+  void forward_impl(ConstView<T> Z, MatrixView<T> H) const override {
+    const auto& self = static_cast<const Derived&>(*this);
+    kernels::map(Z.size(), Z.data, H.data, [&self](T z) { return self.f(z); });
+  }
+  // Z, H, dH (m, n) -> dZ (m, n): dZ = dH * f'(Z)
+  void backward_impl(ConstView<T> Z, ConstView<T> H, ConstView<T> dH,
+                     MatrixView<T> dZ) const override {
+    const auto& self = static_cast<const Derived&>(*this);
+    kernels::chain(Z.size(), Z.data, H.data, dH.data, dZ.data,
+                   [&self](T z, T h) { return self.df(z, h); });
+  }
+};
+
+/// A finite parameter check shared by the parameterised activations.
+inline double check_activation_param(const char* activation, const char* param, double value) {
+  if (!std::isfinite(value))
+    throw ValueError(std::string(activation) + ": " + param + " must be finite, got " +
+                     std::to_string(value));
+  return value;
+}
+
+}  // namespace chainrule

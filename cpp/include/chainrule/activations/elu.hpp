@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cmath>
+
+#include "chainrule/activations/elementwise.hpp"
+
+namespace chainrule {
+
+/// elu(z) = z if z > 0 else alpha (exp(z) - 1); derivative 1 if z > 0 else h + alpha.
+template <class T>
+class ELU : public ElementwiseActivation<T, ELU<T>> {
+ public:
+  explicit ELU(double alpha = 1.0)
+      : alpha_(static_cast<T>(check_activation_param("elu", "alpha", alpha))) {}
+  std::string name() const override { return "elu"; }
+  const char* class_name() const { return "ELU"; }
+  std::vector<std::pair<std::string, double>> params() const override {
+    return {{"alpha", static_cast<double>(alpha_)}};
+  }
+  T f(T z) const { return z > T(0) ? z : alpha_ * std::expm1(z); }
+  T df(T z, T h) const { return z > T(0) ? T(1) : h + alpha_; }  // alpha e^z = h + alpha
+
+ private:
+  T alpha_;
+};
+
+}  // namespace chainrule

@@ -1,0 +1,35 @@
+#pragma once
+
+#include "chainrule/activations/elementwise.hpp"
+
+namespace chainrule {
+
+/// relu(z) = max(z, 0); relu'(z) = 1 if z > 0 else 0 (0 at the kink, as PyTorch).
+template <class T>
+class ReLU : public ElementwiseActivation<T, ReLU<T>> {
+ public:
+  std::string name() const override { return "relu"; }
+  const char* class_name() const { return "ReLU"; }
+  T f(T z) const { return z > T(0) ? z : T(0); }
+  T df(T z, T) const { return z > T(0) ? T(1) : T(0); }
+};
+
+/// leaky_relu(z) = z if z > 0 else alpha z; derivative 1 if z > 0 else alpha.
+template <class T>
+class LeakyReLU : public ElementwiseActivation<T, LeakyReLU<T>> {
+ public:
+  explicit LeakyReLU(double alpha = 0.01)
+      : alpha_(static_cast<T>(check_activation_param("leaky_relu", "alpha", alpha))) {}
+  std::string name() const override { return "leaky_relu"; }
+  const char* class_name() const { return "LeakyReLU"; }
+  std::vector<std::pair<std::string, double>> params() const override {
+    return {{"alpha", static_cast<double>(alpha_)}};
+  }
+  T f(T z) const { return z > T(0) ? z : alpha_ * z; }
+  T df(T z, T) const { return z > T(0) ? T(1) : alpha_; }
+
+ private:
+  T alpha_;
+};
+
+}  // namespace chainrule

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cmath>
+
+#include "chainrule/activations/elementwise.hpp"
+
+namespace chainrule {
+
+/// Numerically stable logistic sigmoid (never exp of a large positive number).
+template <class T>
+inline T stable_sigmoid(T z) {
+  if (z >= T(0)) return T(1) / (T(1) + std::exp(-z));
+  const T e = std::exp(z);
+  return e / (T(1) + e);
+}
+
+/// sigmoid(z) = 1 / (1 + exp(-z)); sigmoid'(z) = h (1 - h).
+template <class T>
+class Sigmoid : public ElementwiseActivation<T, Sigmoid<T>> {
+ public:
+  std::string name() const override { return "sigmoid"; }
+  const char* class_name() const { return "Sigmoid"; }
+  T f(T z) const { return stable_sigmoid(z); }
+  T df(T, T h) const { return h * (T(1) - h); }
+};
+
+}  // namespace chainrule

@@ -1,0 +1,20 @@
+#pragma once
+
+#include "chainrule/activations/sigmoid.hpp"
+
+namespace chainrule {
+
+/// silu(z) = z sigmoid(z); silu'(z) = s (1 + z (1 - s)) with s = sigmoid(z).
+template <class T>
+class SiLU : public ElementwiseActivation<T, SiLU<T>> {
+ public:
+  std::string name() const override { return "silu"; }
+  const char* class_name() const { return "SiLU"; }
+  T f(T z) const { return z * stable_sigmoid(z); }
+  T df(T z, T) const {
+    const T s = stable_sigmoid(z);
+    return s * (T(1) + z * (T(1) - s));
+  }
+};
+
+}  // namespace chainrule

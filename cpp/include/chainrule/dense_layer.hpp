@@ -1,0 +1,59 @@
+// One fully-connected layer: Z = H_prev @ W + b, H = act(Z), and its backward pass.
+#pragma once
+
+#include <memory>
+
+#include "chainrule/activation.hpp"
+#include "chainrule/tensor.hpp"
+
+namespace chainrule {
+
+/// A dense layer with weights W (n_in, n_out), bias b (n_out), a cached forward pass
+/// (Z, H) and the buffers of its backward pass (dH, dZ, dW, db). The per-batch buffers
+/// are allocated when a batch larger than any before arrives, never inside a step.
+template <class T>
+class DenseLayer {
+ public:
+  /// `index` is the 1-based layer number used in error messages.
+  DenseLayer(Index index, Index n_in, Index n_out, std::unique_ptr<Activation<T>> activation);
+
+  Index index() const { return index_; }
+  Index n_in() const { return n_in_; }
+  Index n_out() const { return n_out_; }
+  const Activation<T>& activation() const { return *activation_; }
+
+  MatrixView<T> W() { return W_.view(); }    // (n_in, n_out)
+  MatrixView<T> b() { return b_.view(); }    // (1, n_out)
+  MatrixView<T> dW() { return dW_.view(); }  // (n_in, n_out)
+  MatrixView<T> db() { return db_.view(); }  // (1, n_out)
+  ConstView<T> W() const { return W_.view(); }
+  ConstView<T> b() const { return b_.view(); }
+  ConstView<T> Z() const { return Z_.view(); }   // (m, n_out)
+  ConstView<T> H() const { return H_.view(); }   // (m, n_out)
+  MatrixView<T> dH() { return dH_.view(); }      // (m, n_out), set by the layer above or the loss
+  MatrixView<T> dZ() { return dZ_.view(); }      // (m, n_out)
+
+  /// Shapes the per-batch buffers for m rows; allocates only past the largest m so far.
+  void reserve(Index m);
+
+  /// H_prev (m, n_in) -> Z = H_prev @ W + b, H = act(Z) (m, n_out), cached.
+  ConstView<T> forward(ConstView<T> H_prev);
+
+  /// dH (m, n_out) -> dZ = dH * act'(Z) (m, n_out), from the cached Z and H.
+  void backward_activation();
+
+  /// H_prev (m, n_in), dZ (m, n_out) -> dW = H_prev.T @ dZ / m (n_in, n_out),
+  /// db = sum(dZ) / m (n_out), and dH_prev = dZ @ W.T (m, n_in) when dH_prev.data is set.
+  /// dH_prev uses W as it is now, i.e. before the update.
+  void backward_params(ConstView<T> H_prev, MatrixView<T> dH_prev);
+
+ private:
+  Index index_;
+  Index n_in_;
+  Index n_out_;
+  std::unique_ptr<Activation<T>> activation_;
+  Matrix<T> W_, b_, dW_, db_;   // parameters and their gradients
+  Matrix<T> Z_, H_, dH_, dZ_;   // per-batch buffers (m, n_out)
+};
+
+}  // namespace chainrule

@@ -1,0 +1,69 @@
+// Element-wise and reduction loops on contiguous buffers. Inline templates so that the
+// functor of each activation is inlined into a loop the compiler can vectorise.
+#pragma once
+
+#include <cmath>
+
+#include "chainrule/tensor.hpp"
+
+namespace chainrule::kernels {
+
+/// H[i] = f(Z[i]) for n elements.
+template <class T, class F>
+inline void map(Index n, const T* Z, T* H, F f) {
+  for (Index i = 0; i < n; ++i) H[i] = f(Z[i]);
+}
+
+/// dZ[i] = dH[i] * df(Z[i], H[i]) for n elements: the element-wise chain rule.
+template <class T, class DF>
+inline void chain(Index n, const T* Z, const T* H, const T* dH, T* dZ, DF df) {
+  for (Index i = 0; i < n; ++i) dZ[i] = dH[i] * df(Z[i], H[i]);
+}
+
+/// Z (m, n) += b (n,) broadcast over rows.
+template <class T>
+inline void add_row_vector(Index m, Index n, const T* b, T* Z) {
+  for (Index i = 0; i < m; ++i) {
+    T* z = Z + i * n;
+    for (Index j = 0; j < n; ++j) z[j] += b[j];
+  }
+}
+
+/// db (n,) = scale * sum over rows of dZ (m, n).
+template <class T>
+inline void column_sum(Index m, Index n, const T* dZ, T scale, T* db) {
+  for (Index j = 0; j < n; ++j) db[j] = T(0);
+  for (Index i = 0; i < m; ++i) {
+    const T* d = dZ + i * n;
+    for (Index j = 0; j < n; ++j) db[j] += d[j];
+  }
+  for (Index j = 0; j < n; ++j) db[j] *= scale;
+}
+
+/// out = a - b for n elements.
+template <class T>
+inline void subtract(Index n, const T* a, const T* b, T* out) {
+  for (Index i = 0; i < n; ++i) out[i] = a[i] - b[i];
+}
+
+/// out = a * b for n elements (out may alias a or b).
+template <class T>
+inline void multiply(Index n, const T* a, const T* b, T* out) {
+  for (Index i = 0; i < n; ++i) out[i] = a[i] * b[i];
+}
+
+/// p -= lr * g for n elements (the SGD update).
+template <class T>
+inline void axpy_update(Index n, T lr, const T* g, T* p) {
+  for (Index i = 0; i < n; ++i) p[i] -= lr * g[i];
+}
+
+/// Index of the first non-finite element, or -1.
+template <class T>
+inline Index first_non_finite(Index n, const T* x) {
+  for (Index i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) return i;
+  return -1;
+}
+
+}  // namespace chainrule::kernels

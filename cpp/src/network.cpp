@@ -1,0 +1,370 @@
+#include "chainrule/network.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "chainrule/error.hpp"
+#include "chainrule/kernels/elementwise.hpp"
+
+namespace chainrule {
+
+namespace {
+constexpr Index kPredictChunk = 1024;  // rows per forward pass in predict()
+
+std::string num(double v) {
+  std::string s = std::to_string(v);
+  return s;
+}
+}  // namespace
+
+void check_lr(double lr) {
+  if (!(std::isfinite(lr) && lr > 0))
+    throw ValueError("lr must be a finite number > 0, got " + num(lr));
+}
+
+template <class T>
+Network<T>::Network(const std::vector<Index>& sizes,
+                    std::vector<std::unique_ptr<Activation<T>>> activations,
+                    std::unique_ptr<Loss<T>> loss, std::unique_ptr<Optimizer<T>> optimizer)
+    : loss_(std::move(loss)), optimizer_(std::move(optimizer)) {
+  if (sizes.size() < 2)
+    throw ValueError("a network needs at least 2 layer sizes (inputs and outputs), got " +
+                     std::to_string(sizes.size()));
+  for (std::size_t l = 0; l < sizes.size(); ++l)
+    if (sizes[l] < 1)
+      throw ValueError("layer sizes must be >= 1, got " + std::to_string(sizes[l]) +
+                       (l == 0 ? std::string(" for the input") : " for layer " + std::to_string(l)));
+  const std::size_t L = sizes.size() - 1;
+  if (activations.size() != L)
+    throw ValueError("got " + std::to_string(activations.size()) + " activations for " +
+                     std::to_string(L) + " layers (one per layer after the input)");
+  if (!loss_) throw ValueError("no loss");
+  if (!optimizer_) throw ValueError("no optimizer");
+  layers_.reserve(L);
+  for (std::size_t l = 0; l < L; ++l) {
+    if (!activations[l]) throw ValueError("layer " + std::to_string(l + 1) + ": no activation");
+    layers_.emplace_back(static_cast<Index>(l + 1), sizes[l], sizes[l + 1],
+                         std::move(activations[l]));
+  }
+  loss_->check_output_activation(layers_.back().activation());
+}
+
+template <class T>
+void Network<T>::check_X(ConstView<T> X, const char* what) const {
+  if (X.rows < 1) throw ValueError(std::string(what) + ": X has no rows");
+  if (X.cols != n_inputs())
+    throw ValueError(std::string(what) + ": layer 1 expects " + std::to_string(n_inputs()) +
+                     " input features, got X with shape " + shape_str(X));
+  const Index bad = kernels::first_non_finite(X.size(), X.data);
+  if (bad >= 0)
+    throw ValueError(std::string(what) + ": X contains a non-finite value (" +
+                     num(static_cast<double>(X.data[bad])) + ") at row " +
+                     std::to_string(bad / X.cols) + ", column " + std::to_string(bad % X.cols));
+}
+
+template <class T>
+void Network<T>::check_XY(ConstView<T> X, ConstView<T> Y, const char* what) const {
+  check_X(X, what);
+  if (Y.rows != X.rows)
+    throw ValueError(std::string(what) + ": X has " + std::to_string(X.rows) + " rows but Y has " +
+                     std::to_string(Y.rows));
+  if (Y.cols != n_outputs())
+    throw ValueError(std::string(what) + ": layer " + std::to_string(num_layers()) + " outputs " +
+                     std::to_string(n_outputs()) + " columns, got Y with shape " + shape_str(Y));
+  const Index bad = kernels::first_non_finite(Y.size(), Y.data);
+  if (bad >= 0)
+    throw ValueError(std::string(what) + ": Y contains a non-finite value (" +
+                     num(static_cast<double>(Y.data[bad])) + ") at row " +
+                     std::to_string(bad / Y.cols) + ", column " + std::to_string(bad % Y.cols));
+  loss_->check_targets(Y);
+}
+
+// X (m, n0) -> H[L] (m, nL)
+template <class T>
+ConstView<T> Network<T>::forward_pass(ConstView<T> X) {
+  ConstView<T> H = X;
+  for (auto& layer : layers_) H = layer.forward(H);
+  return H;
+}
+
+// Y (m, nL) -> every dZ, dW, db; the forward pass of X must be cached.
+template <class T>
+double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y) {
+  auto& out = layers_.back();
+  const double value = loss_->value(out.Z(), out.H(), Y);
+  // dZ[L] from the loss (fused or dH[L] = m dL/dYhat through act')
+  loss_->output_delta(out.activation(), out.Z(), out.H(), Y, out.dH(), out.dZ());
+  for (Index l = num_layers() - 1; l >= 0; --l) {
+    auto& layer = layers_[static_cast<std::size_t>(l)];
+    if (l > 0) {
+      auto& below = layers_[static_cast<std::size_t>(l - 1)];
+      // dW, db of layer l, and dH[l-1] = dZ[l] @ W[l].T into the layer below
+      layer.backward_params(below.H(), below.dH());
+      below.backward_activation();  // dZ[l-1] = dH[l-1] * act'(Z[l-1])
+    } else {
+      layer.backward_params(X, MatrixView<T>());
+    }
+  }
+  return value;
+}
+
+template <class T>
+ConstView<T> Network<T>::forward(ConstView<T> X) {
+  check_X(X, "forward");
+  forward_rows_ = -1;
+  ConstView<T> Yhat = forward_pass(X);
+  input_ = X;
+  forward_rows_ = X.rows;
+  return Yhat;
+}
+
+template <class T>
+double Network<T>::backward(ConstView<T> Y) {
+  if (forward_rows_ < 0) throw ValueError("backward: call forward(X) first");
+  if (Y.rows != forward_rows_)
+    throw ValueError("backward: Y has " + std::to_string(Y.rows) +
+                     " rows but the last forward pass had " + std::to_string(forward_rows_));
+  check_XY(input_, Y, "backward");
+  return backward_pass(input_, Y);
+}
+
+template <class T>
+void Network<T>::predict(ConstView<T> X, MatrixView<T> out) {
+  check_X(X, "predict");
+  if (out.rows != X.rows || out.cols != n_outputs())
+    throw ValueError("predict: output must have shape " + shape_str(X.rows, n_outputs()) +
+                     ", got " + shape_str(out));
+  forward_rows_ = -1;
+  for (Index r = 0; r < X.rows; r += kPredictChunk) {
+    const Index rows = std::min(kPredictChunk, X.rows - r);
+    ConstView<T> Yhat = forward_pass(X.row_range(r, rows));
+    std::copy(Yhat.data, Yhat.data + Yhat.size(), out.row(r));
+  }
+}
+
+template <class T>
+double Network<T>::loss_value(ConstView<T> X, ConstView<T> Y) {
+  check_XY(X, Y, "loss");
+  forward_rows_ = -1;
+  forward_pass(X);
+  const auto& out = layers_.back();
+  return loss_->value(out.Z(), out.H(), Y);
+}
+
+template <class T>
+double Network<T>::compute_gradients(ConstView<T> X, ConstView<T> Y) {
+  check_XY(X, Y, "gradients");
+  forward_rows_ = -1;
+  forward_pass(X);
+  return backward_pass(X, Y);
+}
+
+template <class T>
+void Network<T>::step(double lr) {
+  check_lr(lr);
+  const T lr_t = static_cast<T>(lr);
+  Index slot = 0;
+  for (auto& layer : layers_) {
+    // W -= lr dW ; b -= lr db
+    optimizer_->update(slot++, layer.W().size(), lr_t, layer.dW().data, layer.W().data);
+    optimizer_->update(slot++, layer.b().size(), lr_t, layer.db().data, layer.b().data);
+  }
+}
+
+template <class T>
+void Network<T>::step(const std::vector<ConstView<T>>& dW, const std::vector<ConstView<T>>& db,
+                      double lr) {
+  check_lr(lr);
+  if (static_cast<Index>(dW.size()) != num_layers() || static_cast<Index>(db.size()) != num_layers())
+    throw ValueError("step: expected gradients for " + std::to_string(num_layers()) +
+                     " layers, got " + std::to_string(dW.size()) + " dW and " +
+                     std::to_string(db.size()) + " db");
+  for (Index l = 0; l < num_layers(); ++l) {
+    const auto& layer = layers_[static_cast<std::size_t>(l)];
+    const auto& w = dW[static_cast<std::size_t>(l)];
+    const auto& b = db[static_cast<std::size_t>(l)];
+    const std::string name = "step: layer " + std::to_string(l + 1);
+    if (w.rows != layer.n_in() || w.cols != layer.n_out())
+      throw ValueError(name + " dW must have shape " + shape_str(layer.W()) + ", got " +
+                       shape_str(w));
+    if (b.size() != layer.n_out())
+      throw ValueError(name + " db must have " + std::to_string(layer.n_out()) +
+                       " elements, got " + std::to_string(b.size()));
+    if (kernels::first_non_finite(w.size(), w.data) >= 0 ||
+        kernels::first_non_finite(b.size(), b.data) >= 0)
+      throw ValueError(name + " gradients contain NaN or inf");
+  }
+  const T lr_t = static_cast<T>(lr);
+  Index slot = 0;
+  for (Index l = 0; l < num_layers(); ++l) {
+    auto& layer = layers_[static_cast<std::size_t>(l)];
+    optimizer_->update(slot++, layer.W().size(), lr_t, dW[static_cast<std::size_t>(l)].data,
+                       layer.W().data);
+    optimizer_->update(slot++, layer.b().size(), lr_t, db[static_cast<std::size_t>(l)].data,
+                       layer.b().data);
+  }
+}
+
+template <class T>
+void Network<T>::copy_params(std::vector<Matrix<T>>& to) const {
+  to.resize(layers_.size() * 2);
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    for (int k = 0; k < 2; ++k) {
+      ConstView<T> p = k == 0 ? layers_[l].W() : layers_[l].b();
+      Matrix<T>& dst = to[2 * l + static_cast<std::size_t>(k)];
+      dst.resize(p.rows, p.cols);
+      std::copy(p.data, p.data + p.size(), dst.data());
+    }
+  }
+}
+
+template <class T>
+void Network<T>::restore_params(const std::vector<Matrix<T>>& from) {
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const Matrix<T>& w = from[2 * l];
+    const Matrix<T>& b = from[2 * l + 1];
+    std::copy(w.data(), w.data() + w.size(), layers_[l].W().data);
+    std::copy(b.data(), b.data() + b.size(), layers_[l].b().data);
+  }
+}
+
+template <class T>
+bool Network<T>::params_finite() const {
+  for (const auto& layer : layers_)
+    if (kernels::first_non_finite(layer.W().size(), layer.W().data) >= 0 ||
+        kernels::first_non_finite(layer.b().size(), layer.b().data) >= 0)
+      return false;
+  return true;
+}
+
+template <class T>
+std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOptions& opts,
+                                    const FitHooks& hooks) {
+  check_XY(X, Y, "fit");
+  check_lr(opts.lr);
+  if (opts.epochs < 0) throw ValueError("epochs must be >= 0, got " + std::to_string(opts.epochs));
+  if (opts.batch_size < 0)
+    throw ValueError("batch_size must be >= 1, got " + std::to_string(opts.batch_size));
+  if (opts.shuffle && !hooks.permutation)
+    throw ValueError("fit: shuffle needs a permutation hook");
+  forward_rows_ = -1;
+
+  const Index n = X.rows;
+  const Index bs = opts.batch_size == 0 ? n : std::min(opts.batch_size, n);
+  // Everything the loop needs is allocated here, before the first step.
+  for (auto& layer : layers_) layer.reserve(bs);
+  std::vector<Index> perm(opts.shuffle ? static_cast<std::size_t>(n) : 0);
+  Matrix<T> Xb(opts.shuffle ? bs : 0, X.cols), Yb(opts.shuffle ? bs : 0, Y.cols);
+  std::vector<Matrix<T>> last_good;
+  copy_params(last_good);
+  std::vector<double> losses;
+  losses.reserve(static_cast<std::size_t>(opts.epochs));
+
+  for (Index epoch = 0; epoch < opts.epochs; ++epoch) {
+    if (opts.shuffle) {
+      hooks.permutation(epoch, n, perm.data());
+      for (Index i = 0; i < n; ++i)
+        if (perm[static_cast<std::size_t>(i)] < 0 || perm[static_cast<std::size_t>(i)] >= n)
+          throw ValueError("fit: the permutation of epoch " + std::to_string(epoch) +
+                           " has an index out of range");
+    }
+    double total = 0;
+    for (Index start = 0; start < n; start += bs) {
+      if (hooks.poll) hooks.poll();
+      const Index mb = std::min(bs, n - start);
+      ConstView<T> xb, yb;
+      if (opts.shuffle) {
+        Xb.resize(mb, X.cols);
+        Yb.resize(mb, Y.cols);
+        for (Index i = 0; i < mb; ++i) {  // gather rows perm[start + i]
+          const Index src = perm[static_cast<std::size_t>(start + i)];
+          std::copy(X.row(src), X.row(src) + X.cols, Xb.data() + i * X.cols);
+          std::copy(Y.row(src), Y.row(src) + Y.cols, Yb.data() + i * Y.cols);
+        }
+        xb = Xb.cview();
+        yb = Yb.cview();
+      } else {
+        xb = X.row_range(start, mb);
+        yb = Y.row_range(start, mb);
+      }
+      forward_pass(xb);
+      const double batch_loss = backward_pass(xb, yb);
+      if (!std::isfinite(batch_loss)) {
+        restore_params(last_good);
+        throw DivergenceError("training diverged: the loss became " + num(batch_loss) +
+                                  " in epoch " + std::to_string(epoch) +
+                                  "; the weights of the last finite epoch were kept "
+                                  "(try a smaller lr)",
+                              epoch);
+      }
+      step(opts.lr);
+      total += batch_loss * static_cast<double>(mb);
+    }
+    if (!params_finite()) {
+      restore_params(last_good);
+      throw DivergenceError("training diverged: a weight became non-finite in epoch " +
+                                std::to_string(epoch) +
+                                "; the weights of the last finite epoch were kept "
+                                "(try a smaller lr)",
+                            epoch);
+    }
+    copy_params(last_good);
+    const double epoch_loss = total / static_cast<double>(n);
+    losses.push_back(epoch_loss);
+    if (hooks.on_epoch_end && !hooks.on_epoch_end(epoch, epoch_loss)) break;
+  }
+  return losses;
+}
+
+template <class T>
+std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, double eps) {
+  check_XY(X, Y, "gradient_check");
+  if (!(std::isfinite(eps) && eps > 0))
+    throw ValueError("gradient_check: eps must be a finite number > 0, got " + num(eps));
+  compute_gradients(X, Y);
+  std::vector<Matrix<T>> analytic;  // dW1, db1, dW2, db2, ...
+  for (auto& layer : layers_) {
+    for (int k = 0; k < 2; ++k) {
+      MatrixView<T> g = k == 0 ? layer.dW() : layer.db();
+      Matrix<T> copy(g.rows, g.cols);
+      std::copy(g.data, g.data + g.size(), copy.data());
+      analytic.push_back(std::move(copy));
+    }
+  }
+  std::vector<double> errors;
+  for (std::size_t t = 0; t < analytic.size(); ++t) {
+    auto& layer = layers_[t / 2];
+    MatrixView<T> p = t % 2 == 0 ? layer.W() : layer.b();
+    double diff2 = 0, a2 = 0, n2 = 0;
+    for (Index i = 0; i < p.size(); ++i) {
+      const T saved = p.data[i];
+      p.data[i] = static_cast<T>(saved + eps);
+      const T up = p.data[i];
+      forward_pass(X);
+      const double lp = loss_->value(layers_.back().Z(), layers_.back().H(), Y);
+      p.data[i] = static_cast<T>(saved - eps);
+      const T down = p.data[i];
+      forward_pass(X);
+      const double lm = loss_->value(layers_.back().Z(), layers_.back().H(), Y);
+      p.data[i] = saved;
+      // dL/dp ~ (L(p + eps) - L(p - eps)) / (2 eps), with the step actually taken in T
+      const double numeric = (lp - lm) / (static_cast<double>(up) - static_cast<double>(down));
+      const double a = analytic[t].data()[i];
+      diff2 += (a - numeric) * (a - numeric);
+      a2 += a * a;
+      n2 += numeric * numeric;
+    }
+    const double denom = std::sqrt(a2) + std::sqrt(n2);
+    errors.push_back(denom == 0 ? 0.0 : std::sqrt(diff2) / denom);
+  }
+  // Leave the gradient buffers as compute_gradients() left them.
+  compute_gradients(X, Y);
+  forward_rows_ = -1;
+  return errors;
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace chainrule

@@ -1,0 +1,216 @@
+"""Activation functions: the built-ins of the C++ core and the base class for your own.
+
+A built-in is named by a string (``"leaky_relu"``) or an object (``LeakyReLU(alpha=0.2)``);
+either way its maths runs in the core. A subclass of :class:`Activation` that defines
+``forward(z)`` and ``derivative(z, h)`` on NumPy arrays runs in any layer of a float32 or
+float64 network without recompiling.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from . import _core
+
+__all__ = [
+    "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Linear", "GELU",
+    "SiLU", "Softplus", "activation_names", "resolve_activation",
+]
+
+
+class Activation:
+    """Base class of activations.
+
+    Subclass it and define
+
+    * ``forward(z)``: ``H = act(Z)`` for an array ``z`` of shape (m, n), returning the same shape;
+    * ``derivative(z, h)``: the element-wise derivative ``act'(z)`` given ``z`` and ``h = act(z)``
+      (use whichever is cheaper), same shape.
+
+    An activation that is not element-wise (like softmax) defines
+    ``backward(z, h, dh)`` instead of ``derivative``, returning ``dZ``, the vector-Jacobian
+    product of ``dh``. Arrays passed in are fresh copies in the network's dtype. An exception
+    raised inside these methods reaches the caller of ``fit``/``predict`` unchanged.
+
+    Set the class attribute ``name`` to choose the name shown in summaries (default: the
+    class name in lower case).
+    """
+
+    name: str = ""
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must define forward(z)")
+
+    def derivative(self, z: np.ndarray, h: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(
+            f"{type(self).__name__} must define derivative(z, h) or backward(z, h, dh)")
+
+    def backward(self, z: np.ndarray, h: np.ndarray, dh: np.ndarray) -> np.ndarray:
+        """``dZ = dh * act'(z)``; override for activations that are not element-wise."""
+        return np.asarray(dh) * self.derivative(z, h)
+
+    def __call__(self, z: Any) -> np.ndarray:
+        return self.forward(z)
+
+    def get_params(self) -> Dict[str, float]:
+        """The activation's parameters by name (``{"alpha": 0.01}``)."""
+        return {}
+
+    def _display_name(self) -> str:
+        return self.name or type(self).__name__.lower()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.get_params() == other.get_params()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(self.get_params().items()))))
+
+
+def _core_array(z: Any) -> Tuple[np.ndarray, str]:
+    arr = np.asarray(z)
+    if arr.dtype == np.float32:
+        return np.ascontiguousarray(arr), "32"
+    return np.ascontiguousarray(arr, dtype=np.float64), "64"
+
+
+class _Builtin(Activation):
+    """A built-in activation of the core; forward/derivative/backward call the core."""
+
+    _core_name = ""
+
+    def __init__(self) -> None:
+        self.name = self._core_name
+
+    def forward(self, z: Any) -> np.ndarray:
+        arr, bits = _core_array(z)
+        return getattr(_core, "activation_forward" + bits)(self._core_name, self.get_params(), arr)
+
+    def backward(self, z: Any, h: Any, dh: Any) -> np.ndarray:
+        arr, bits = _core_array(z)
+        dt = arr.dtype
+        return getattr(_core, "activation_backward" + bits)(
+            self._core_name, self.get_params(), arr, np.ascontiguousarray(h, dtype=dt),
+            np.ascontiguousarray(dh, dtype=dt))
+
+    def derivative(self, z: Any, h: Any) -> np.ndarray:
+        arr, _ = _core_array(z)
+        return self.backward(arr, h, np.ones_like(arr))
+
+
+class Sigmoid(_Builtin):
+    """``1 / (1 + exp(-z))``, derivative ``h (1 - h)``."""
+    _core_name = "sigmoid"
+
+
+class Tanh(_Builtin):
+    """``tanh(z)``, derivative ``1 - h**2``."""
+    _core_name = "tanh"
+
+
+class ReLU(_Builtin):
+    """``max(z, 0)``, derivative 1 for z > 0 else 0."""
+    _core_name = "relu"
+
+
+class LeakyReLU(_Builtin):
+    """``z`` for z > 0 else ``alpha * z``."""
+    _core_name = "leaky_relu"
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        super().__init__()
+        self.alpha = _finite_param("LeakyReLU", "alpha", alpha)
+
+    def get_params(self) -> Dict[str, float]:
+        return {"alpha": self.alpha}
+
+
+class ELU(_Builtin):
+    """``z`` for z > 0 else ``alpha * (exp(z) - 1)``."""
+    _core_name = "elu"
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = _finite_param("ELU", "alpha", alpha)
+
+    def get_params(self) -> Dict[str, float]:
+        return {"alpha": self.alpha}
+
+
+class Softmax(_Builtin):
+    """Row-wise softmax; its backward is the Jacobian-vector product, so it works in any layer."""
+    _core_name = "softmax"
+
+    def derivative(self, z: Any, h: Any) -> np.ndarray:
+        raise NotImplementedError("softmax is not element-wise: use backward(z, h, dh)")
+
+
+class Linear(_Builtin):
+    """The identity ``z``."""
+    _core_name = "linear"
+
+
+class GELU(_Builtin):
+    """The exact GELU ``z * Phi(z)`` (erf form, as ``torch.nn.GELU()``)."""
+    _core_name = "gelu"
+
+
+class SiLU(_Builtin):
+    """``z * sigmoid(z)`` (swish)."""
+    _core_name = "silu"
+
+
+class Softplus(_Builtin):
+    """``log(1 + exp(z))``, computed stably."""
+    _core_name = "softplus"
+
+
+_BUILTINS = {cls._core_name: cls for cls in
+             (Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softmax, Linear, GELU, SiLU, Softplus)}
+
+
+def _finite_param(cls: str, param: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{cls}: {param} must be a real number, got {type(value).__name__}")
+    if not np.isfinite(value):
+        raise ValueError(f"{cls}: {param} must be finite, got {value}")
+    return float(value)
+
+
+def activation_names() -> list:
+    """The names of the built-in activations."""
+    return list(_core.activation_names())
+
+
+def resolve_activation(spec: Any, layer: Optional[int] = None) -> Activation:
+    """An :class:`Activation` from a name, a built-in object or a user subclass instance."""
+    where = f"layer {layer}: " if layer is not None else ""
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Activation):
+        return spec()
+    if isinstance(spec, str):
+        cls = _BUILTINS.get(spec)
+        if cls is None:
+            raise ValueError(f"{where}unknown activation {spec!r}; valid names: "
+                             + ", ".join(sorted(_BUILTINS)))
+        return cls()
+    raise TypeError(f"{where}an activation must be a name (str) or a chainrule.Activation, "
+                    f"got {type(spec).__name__}")
+
+
+def core_spec(act: Activation) -> tuple:
+    """The tuple the core's Network constructor takes for one activation."""
+    if isinstance(act, _Builtin):
+        return (act._core_name, act.get_params(), None, repr(act), False)
+    has_backward = type(act).backward is not Activation.backward
+    if not has_backward and type(act).derivative is Activation.derivative:
+        raise TypeError(f"{type(act).__name__} must define derivative(z, h) or backward(z, h, dh)")
+    if type(act).forward is Activation.forward:
+        raise TypeError(f"{type(act).__name__} must define forward(z)")
+    return (act._display_name(), {}, act, repr(act), has_backward)
