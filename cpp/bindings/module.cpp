@@ -11,6 +11,7 @@
 
 #include "chainrule/activation.hpp"
 #include "chainrule/error.hpp"
+#include "chainrule/kernels/gemm.hpp"
 #include "chainrule/loss.hpp"
 #include "chainrule/network.hpp"
 #include "numpy_views.hpp"
@@ -207,6 +208,28 @@ py::array_t<T> activation_backward(const std::string& name, const py::dict& para
   return dZ;
 }
 
+/// op(A) @ op(B) through the core's GEMM kernels (for benchmarks and kernel tests).
+template <class T>
+py::array_t<T> matmul(const Array<T>& A, const Array<T>& B, bool trans_a, bool trans_b) {
+  const ConstView<T> a = as_view(A, "A"), b = as_view(B, "B");
+  const Index m = trans_a ? a.cols : a.rows, k = trans_a ? a.rows : a.cols;
+  const Index kb = trans_b ? b.cols : b.rows, n = trans_b ? b.rows : b.cols;
+  if (k != kb)
+    throw ValueError("matmul: inner dimensions differ: op(A) is " + shape_str(m, k) +
+                     ", op(B) is " + shape_str(kb, n));
+  if (trans_a && trans_b) throw ValueError("matmul: TT is not a kernel of the core");
+  py::array_t<T> C({m, n});
+  T* c = C.mutable_data();
+  py::gil_scoped_release nogil;
+  if (trans_a)
+    kernels::gemm_tn<T>(m, n, k, T(1), a.data, a.cols, b.data, b.cols, T(0), c, n);
+  else if (trans_b)
+    kernels::gemm_nt<T>(m, n, k, T(1), a.data, a.cols, b.data, b.cols, T(0), c, n);
+  else
+    kernels::gemm_nn<T>(m, n, k, T(1), a.data, a.cols, b.data, b.cols, T(0), c, n);
+  return C;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -230,6 +253,12 @@ PYBIND11_MODULE(_core, m) {
   m.def("loss_canonical_name", [](const std::string& name) { return make_loss<double>(name)->name(); });
   m.def("loss_required_activation",
         [](const std::string& name) { return make_loss<double>(name)->required_activation(); });
+  py::module_ k = m.def_submodule("kernels", "the core's GEMM kernels, for tests and benchmarks");
+  // float32 first and without conversion, so float32 arrays stay float32
+  k.def("matmul", &matmul<float>, py::arg("A").noconvert(), py::arg("B").noconvert(),
+        py::arg("trans_a") = false, py::arg("trans_b") = false);
+  k.def("matmul", &matmul<double>, py::arg("A"), py::arg("B"), py::arg("trans_a") = false,
+        py::arg("trans_b") = false);
   m.def("activation_forward64", &activation_forward<double>);
   m.def("activation_forward32", &activation_forward<float>);
   m.def("activation_backward64", &activation_backward<double>);

@@ -70,10 +70,10 @@ void SoftmaxCrossEntropy<T>::check_targets_impl(ConstView<T> Y) const {
   for (Index i = 0; i < Y.rows; ++i) {
     double sum = 0;
     for (Index j = 0; j < Y.cols; ++j) {
-      if (Y(i, j) < T(0))
+      if (!(Y(i, j) >= T(0)))  // negative or NaN
         throw ValueError("cross_entropy targets must be probability distributions: Y[" +
                          std::to_string(i) + ", " + std::to_string(j) +
-                         "] = " + std::to_string(Y(i, j)) + " is negative");
+                         "] = " + std::to_string(Y(i, j)) + " is negative or NaN");
       sum += Y(i, j);
     }
     if (std::fabs(sum - 1.0) > tol)

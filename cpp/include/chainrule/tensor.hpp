@@ -8,6 +8,7 @@
 #include <new>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 namespace chainrule {
 
@@ -70,8 +71,20 @@ class Matrix {
     }
     return *this;
   }
-  Matrix(Matrix&&) noexcept = default;
-  Matrix& operator=(Matrix&&) noexcept = default;
+  Matrix(Matrix&& o) noexcept { *this = std::move(o); }
+  /// Takes o's storage; o is left empty (0 x 0, no capacity).
+  Matrix& operator=(Matrix&& o) noexcept {
+    if (this != &o) {
+      storage_ = std::move(o.storage_);
+      data_ = o.data_;
+      rows_ = o.rows_;
+      cols_ = o.cols_;
+      capacity_ = o.capacity_;
+      o.data_ = nullptr;
+      o.rows_ = o.cols_ = o.capacity_ = 0;
+    }
+    return *this;
+  }
 
   /// Reshape to (rows, cols); allocates only when rows * cols exceeds the capacity.
   void resize(Index rows, Index cols) {

@@ -4,6 +4,8 @@
 // and this base turns them into vectorisable forward and backward loops.
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "chainrule/activation.hpp"
@@ -11,16 +13,25 @@
 
 namespace chainrule {
 
+/// The shortest decimal that reads back as exactly v (0.2, not 0.20000000000000001).
+inline std::string shortest_repr(double v) {
+  char buf[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
 template <class T, class Derived>
 class ElementwiseActivation : public Activation<T> {
  public:
   std::string repr() const override {
     std::ostringstream os;
-    os.precision(17);
     os << static_cast<const Derived&>(*this).class_name() << "(";
     const auto ps = this->params();
     for (std::size_t i = 0; i < ps.size(); ++i)
-      os << (i ? ", " : "") << ps[i].first << "=" << ps[i].second;
+      os << (i ? ", " : "") << ps[i].first << "=" << shortest_repr(ps[i].second);
     os << ")";
     return os.str();
   }

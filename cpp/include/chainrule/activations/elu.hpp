@@ -11,16 +11,18 @@ template <class T>
 class ELU : public ElementwiseActivation<T, ELU<T>> {
  public:
   explicit ELU(double alpha = 1.0)
-      : alpha_(static_cast<T>(check_activation_param("elu", "alpha", alpha))) {}
+      : alpha_param_(check_activation_param("elu", "alpha", alpha)),
+        alpha_(static_cast<T>(alpha_param_)) {}
   std::string name() const override { return "elu"; }
   const char* class_name() const { return "ELU"; }
   std::vector<std::pair<std::string, double>> params() const override {
-    return {{"alpha", static_cast<double>(alpha_)}};
+    return {{"alpha", alpha_param_}};  // as given, not rounded to T
   }
   T f(T z) const { return z > T(0) ? z : alpha_ * std::expm1(z); }
   T df(T z, T h) const { return z > T(0) ? T(1) : h + alpha_; }  // alpha e^z = h + alpha
 
  private:
+  double alpha_param_;
   T alpha_;
 };
 

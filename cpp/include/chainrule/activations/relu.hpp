@@ -19,16 +19,18 @@ template <class T>
 class LeakyReLU : public ElementwiseActivation<T, LeakyReLU<T>> {
  public:
   explicit LeakyReLU(double alpha = 0.01)
-      : alpha_(static_cast<T>(check_activation_param("leaky_relu", "alpha", alpha))) {}
+      : alpha_param_(check_activation_param("leaky_relu", "alpha", alpha)),
+        alpha_(static_cast<T>(alpha_param_)) {}
   std::string name() const override { return "leaky_relu"; }
   const char* class_name() const { return "LeakyReLU"; }
   std::vector<std::pair<std::string, double>> params() const override {
-    return {{"alpha", static_cast<double>(alpha_)}};
+    return {{"alpha", alpha_param_}};  // as given, not rounded to T
   }
   T f(T z) const { return z > T(0) ? z : alpha_ * z; }
   T df(T z, T) const { return z > T(0) ? T(1) : alpha_; }
 
  private:
+  double alpha_param_;
   T alpha_;
 };
 
