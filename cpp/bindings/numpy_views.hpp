@@ -48,8 +48,7 @@ void copy_result(const py::handle& result, MatrixView<T> out, const std::string&
     throw TypeError(where + " must return a numeric array, got " +
                     std::string(py::str(py::type::of(result).attr("__name__"))));
   }
-  if (arr.size() != out.size() || (arr.ndim() == 2 && (arr.shape(0) != out.rows ||
-                                                       arr.shape(1) != out.cols))) {
+  if (arr.ndim() != 2 || arr.shape(0) != out.rows || arr.shape(1) != out.cols) {
     std::string shape = "(";
     for (py::ssize_t d = 0; d < arr.ndim(); ++d)
       shape += (d ? ", " : "") + std::to_string(arr.shape(d));

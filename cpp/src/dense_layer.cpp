@@ -43,7 +43,7 @@ ConstView<T> DenseLayer<T>::forward(ConstView<T> H_prev) {
                       Z_.data(), n_out_);
   kernels::add_row_vector(m, n_out_, b_.data(), Z_.data());
   // H = act(Z)
-  activation_->forward(Z_.cview(), H_.view());
+  with_layer_context(index_, [&] { activation_->forward(Z_.cview(), H_.view()); });
   return H_.cview();
 }
 
@@ -51,7 +51,8 @@ ConstView<T> DenseLayer<T>::forward(ConstView<T> H_prev) {
 template <class T>
 void DenseLayer<T>::backward_activation() {
   // dZ = dH * act'(Z)
-  activation_->backward(Z_.cview(), H_.cview(), dH_.cview(), dZ_.view());
+  with_layer_context(index_,
+                     [&] { activation_->backward(Z_.cview(), H_.cview(), dH_.cview(), dZ_.view()); });
 }
 
 // H_prev (m, n_in), dZ (m, n_out) -> dW (n_in, n_out), db (n_out), dH_prev (m, n_in)

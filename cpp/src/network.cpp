@@ -16,6 +16,12 @@ std::string num(double v) {
   std::string s = std::to_string(v);
   return s;
 }
+// Epochs are counted from 1 in messages, as in fit's progress output.
+std::string kept_note(Index epoch) {
+  return epoch == 0 ? std::string("; the initial weights were kept (try a smaller lr)")
+                    : "; the weights after epoch " + std::to_string(epoch) +
+                          ", the last finite one, were kept (try a smaller lr)";
+}
 }  // namespace
 
 void check_lr(double lr) {
@@ -94,7 +100,9 @@ double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y) {
   auto& out = layers_.back();
   const double value = loss_->value(out.Z(), out.H(), Y);
   // dZ[L] from the loss (fused or dH[L] = m dL/dYhat through act')
-  loss_->output_delta(out.activation(), out.Z(), out.H(), Y, out.dH(), out.dZ());
+  with_layer_context(out.index(), [&] {
+    loss_->output_delta(out.activation(), out.Z(), out.H(), Y, out.dH(), out.dZ());
+  });
   for (Index l = num_layers() - 1; l >= 0; --l) {
     auto& layer = layers_[static_cast<std::size_t>(l)];
     if (l > 0) {
@@ -293,9 +301,7 @@ std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOpt
       if (!std::isfinite(batch_loss)) {
         restore_params(last_good);
         throw DivergenceError("training diverged: the loss became " + num(batch_loss) +
-                                  " in epoch " + std::to_string(epoch) +
-                                  "; the weights of the last finite epoch were kept "
-                                  "(try a smaller lr)",
+                                  " in epoch " + std::to_string(epoch + 1) + kept_note(epoch),
                               epoch);
       }
       step(opts.lr);
@@ -304,9 +310,7 @@ std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOpt
     if (!params_finite()) {
       restore_params(last_good);
       throw DivergenceError("training diverged: a weight became non-finite in epoch " +
-                                std::to_string(epoch) +
-                                "; the weights of the last finite epoch were kept "
-                                "(try a smaller lr)",
+                                std::to_string(epoch + 1) + kept_note(epoch),
                             epoch);
     }
     copy_params(last_good);

@@ -82,11 +82,11 @@ class _ParameterList(Sequence[np.ndarray]):
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{self._kind}[{l}] must be a real numeric array, got dtype {arr.dtype}")
+        what = f"layer {self._index(l) + 1}: {'weight' if self._kind == 'weights' else 'bias'}"
         if arr.shape != target.shape:
-            raise ValueError(f"layer {self._index(l) + 1}: {self._kind[:-1]} must have shape "
-                             f"{target.shape}, got {arr.shape}")
+            raise ValueError(f"{what} must have shape {target.shape}, got {arr.shape}")
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"layer {self._index(l) + 1}: {self._kind[:-1]} contains NaN or inf")
+            raise ValueError(f"{what} contains NaN or inf")
         np.copyto(target, arr, casting="unsafe")
 
     def __iter__(self) -> Iterator[np.ndarray]:

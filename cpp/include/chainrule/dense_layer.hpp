@@ -2,11 +2,26 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "chainrule/activation.hpp"
+#include "chainrule/error.hpp"
 #include "chainrule/tensor.hpp"
 
 namespace chainrule {
+
+/// Runs f; a ValueError or TypeError it throws is re-thrown with "layer <index>: " in front
+/// (activations do not know which layer they serve). Other exceptions pass unchanged.
+template <class F>
+void with_layer_context(Index index, F&& f) {
+  try {
+    f();
+  } catch (const TypeError& e) {
+    throw TypeError("layer " + std::to_string(index) + ": " + e.what());
+  } catch (const ValueError& e) {
+    throw ValueError("layer " + std::to_string(index) + ": " + e.what());
+  }
+}
 
 /// A dense layer with weights W (n_in, n_out), bias b (n_out), a cached forward pass
 /// (Z, H) and the buffers of its backward pass (dH, dZ, dW, db). The per-batch buffers

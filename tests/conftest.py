@@ -1,0 +1,98 @@
+"""Shared helpers: networks paired with a reference copy of their weights, data, tolerances."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import chainrule as cr  # noqa: E402
+import reference as ref  # noqa: E402
+
+#: Relative tolerance per dtype (DESIGN.md section 5).
+RTOL = {"float64": 1e-12, "float32": 1e-5}
+
+
+def rtol_for(dtype: Any) -> float:
+    return RTOL[np.dtype(dtype).name]
+
+
+def assert_close(actual: Any, expected: Any, rtol: float, what: str = "", scale: Optional[float] = None
+                 ) -> None:
+    """Assert ``max|a - b| <= rtol * S + tiny`` with ``S = max|b|`` (or ``scale``).
+
+    The error is measured against the magnitude of the whole array, not entry by entry: an entry
+    of ``dW = H.T @ dZ / m`` is a sum of m terms of both signs, so its rounding error is about
+    ``eps * sum|terms|``, which for an entry that nearly cancels can exceed the entry itself even
+    when both implementations are correct. Relative to the largest entry the error stays within a
+    small multiple of eps. ``tiny`` (1000 times the smallest normal number of the dtype of the
+    expected array) only lets an all-zero expectation (dead ReLU units) accept an actual that is
+    zero up to underflow; it is far below any meaningful value.
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    b = np.asarray(expected, dtype=np.float64)
+    assert a.shape == b.shape, f"{what}: shape {a.shape} != expected {b.shape}"
+    assert np.all(np.isfinite(a)), f"{what}: non-finite values in {a}"
+    S = float(np.max(np.abs(b))) if b.size and scale is None else float(scale or 0.0)
+    dtype = np.asarray(expected).dtype
+    tiny = 1000 * float(np.finfo(dtype if dtype.kind == "f" else np.float64).tiny)
+    err = float(np.max(np.abs(a - b))) if a.size else 0.0
+    bound = rtol * S + tiny
+    assert err <= bound, (f"{what}: max |actual - expected| = {err:.3e} > {bound:.3e} "
+                          f"(rtol {rtol:g} x max|expected| {S:.3e})")
+
+
+def ref_activation(spec: Any) -> Any:
+    """The reference activation matching a chainrule activation spec (name or built-in object)."""
+    if isinstance(spec, str):
+        return ref.activation(spec)
+    if isinstance(spec, cr.Activation) and type(spec).__module__.startswith("chainrule"):
+        return ref.activation(spec.name, **spec.get_params())
+    return spec  # a test's own object with forward/backward
+
+
+def make_pair(sizes: Sequence[int], acts: Sequence[Any], loss: Any = "mse", dtype: str = "float64",
+              seed: int = 0) -> Tuple[cr.Network, List[np.ndarray], List[np.ndarray]]:
+    """A network and float64 copies of its initial weights and biases (for the reference)."""
+    net = cr.Network(list(sizes), list(acts), loss=loss, dtype=dtype, seed=seed)
+    Ws = [np.array(W, dtype=np.float64, copy=True) for W in net.weights]
+    bs = [np.array(b, dtype=np.float64, copy=True) for b in net.biases]
+    return net, Ws, bs
+
+
+def snapshot(net: cr.Network) -> List[np.ndarray]:
+    """Copies of every W and b (W1, b1, W2, b2, ...)."""
+    out = []
+    for W, b in zip(net.weights, net.biases):
+        out += [np.array(W, copy=True), np.array(b, copy=True)]
+    return out
+
+
+def assert_unchanged(net: cr.Network, before: List[np.ndarray]) -> None:
+    after = snapshot(net)
+    for i, (a, b) in enumerate(zip(after, before)):
+        np.testing.assert_array_equal(a, b, err_msg=f"{'Wb'[i % 2]}{i // 2 + 1} changed")
+
+
+def make_data(sizes: Sequence[int], loss: Any, n: int = 60, seed: int = 1, x_scale: float = 1.5
+              ) -> Tuple[np.ndarray, np.ndarray]:
+    """X (n, n0) ~ N(0, x_scale^2) and targets valid for the loss: one-hot rows mixed with soft
+    distributions for cross-entropy, values in [0, 1] (some exactly 0 or 1) for binary
+    cross-entropy, N(0, 1) otherwise."""
+    rng = np.random.default_rng(seed)
+    n0, nL = sizes[0], sizes[-1]
+    X = rng.normal(0.0, x_scale, size=(n, n0))
+    if loss == "cross_entropy":
+        Y = np.eye(nL)[rng.integers(0, nL, size=n)]
+        soft = rng.dirichlet(np.ones(nL), size=n)
+        Y[::3] = soft[::3]
+    elif loss == "binary_cross_entropy":
+        Y = rng.uniform(0, 1, size=(n, nL))
+        Y[::2] = np.round(Y[::2])
+    else:
+        Y = rng.normal(0.0, 1.0, size=(n, nL))
+    return X, Y
