@@ -11,7 +11,9 @@
 
 #include "chainrule/activation.hpp"
 #include "chainrule/error.hpp"
+#include "chainrule/kernels/cpu.hpp"
 #include "chainrule/kernels/gemm.hpp"
+#include "chainrule/kernels/thread_pool.hpp"
 #include "chainrule/loss.hpp"
 #include "chainrule/network.hpp"
 #include "numpy_views.hpp"
@@ -259,6 +261,17 @@ PYBIND11_MODULE(_core, m) {
         py::arg("trans_a") = false, py::arg("trans_b") = false);
   k.def("matmul", &matmul<double>, py::arg("A"), py::arg("B"), py::arg("trans_a") = false,
         py::arg("trans_b") = false);
+  k.def("set_kernel_level", &kernels::set_kernel_level, py::arg("level"),
+        "Force 'portable', 'avx2' or 'avx512' (for tests and benchmarks).");
+  k.def("active_level", [] { return std::string(kernels::level_name(kernels::active_level())); });
+  k.def("supported_levels", [] {
+    std::vector<std::string> names;
+    for (auto l : kernels::supported_levels()) names.emplace_back(kernels::level_name(l));
+    return names;
+  });
+  k.def("cpu_description", &kernels::cpu_description);
+  m.def("set_num_threads", &kernels::set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &kernels::get_num_threads);
   m.def("activation_forward64", &activation_forward<double>);
   m.def("activation_forward32", &activation_forward<float>);
   m.def("activation_backward64", &activation_backward<double>);

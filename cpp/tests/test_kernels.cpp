@@ -7,9 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "chainrule/kernels/cpu.hpp"
 #include "chainrule/kernels/elementwise.hpp"
 #include "chainrule/kernels/gemm.hpp"
 #include "chainrule/kernels/reference.hpp"
+#include "chainrule/kernels/thread_pool.hpp"
 #include "test_util.hpp"
 
 using namespace chainrule;
@@ -46,7 +48,10 @@ std::vector<Shape> shapes() {
                          {7, 100, 31},  {33, 100, 15}, {100, 33, 100},  {17, 257, 31},
                          {257, 33, 17}, {31, 17, 257}, {3, 257, 100},   {100, 3, 257},
                          {257, 100, 7}, {33, 33, 257}, {5, 520, 260},   {2, 1025, 3},
-                         {1, 513, 513}, {257, 257, 33}};
+                         {1, 513, 513}, {257, 257, 33},
+                         // the packed path: depth past KC = 256, rows past MC, columns past
+                         // the fp64 NC = 2048, and edge tiles on every side
+                         {5, 2100, 40},  {257, 33, 300}, {181, 47, 513}, {29, 100, 257}};
   s.insert(s.end(), std::begin(mixed), std::end(mixed));
   return s;
 }
@@ -199,11 +204,77 @@ void run_elementwise() {
 
 }  // namespace
 
+// Every op at this level gives bit-identical results for 1, 2 and 3 threads: each element of C
+// is summed by one task in a fixed order.
+template <class T>
+void run_thread_invariance() {
+  Rng rng(7);
+  const Shape shapes[] = {{300, 260, 270}, {7, 1030, 300}, {128, 512, 784}, {33, 17, 600}};
+  for (Op op : {Op::NN, Op::TN, Op::NT}) {
+    for (const auto& sh : shapes) {
+      const Index m = sh.m, n = sh.n, k = sh.k;
+      std::vector<T> A(static_cast<size_t>(m * k)), B(static_cast<size_t>(k * n));
+      rng.fill_uniform(A.data(), m * k, -1.0, 1.0);
+      rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
+      const Index lda = op == Op::TN ? m : k, ldb = op == Op::NT ? k : n;
+      std::vector<T> first;
+      for (int threads : {1, 2, 3}) {
+        kernels::set_num_threads(threads);
+        std::vector<T> C(static_cast<size_t>(m * n), T(0.5));
+        if (op == Op::NN)
+          kernels::gemm_nn<T>(m, n, k, T(1), A.data(), lda, B.data(), ldb, T(0.5), C.data(), n);
+        else if (op == Op::TN)
+          kernels::gemm_tn<T>(m, n, k, T(1), A.data(), lda, B.data(), ldb, T(0.5), C.data(), n);
+        else
+          kernels::gemm_nt<T>(m, n, k, T(1), A.data(), lda, B.data(), ldb, T(0.5), C.data(), n);
+        if (first.empty())
+          first = C;
+        else
+          chainrule_test::check_all_equal(std::string("gemm_") + op_name(op) + " " +
+                                              dtype_name<T>() + " " + std::to_string(threads) +
+                                              " threads == 1 thread, m=" + std::to_string(m),
+                                          C.data(), first.data(), m * n);
+      }
+    }
+  }
+  kernels::set_num_threads(2);
+}
+
+// A row of C does not depend on how many other rows are in the product (predict in chunks
+// equals one forward pass): rows [r, r + s) of a big product equal the product of those rows.
+template <class T>
+void run_row_independence() {
+  Rng rng(11);
+  const Index m = 300, n = 70, k = 90;
+  std::vector<T> A(static_cast<size_t>(m * k)), B(static_cast<size_t>(k * n));
+  rng.fill_uniform(A.data(), m * k, -1.0, 1.0);
+  rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
+  std::vector<T> full(static_cast<size_t>(m * n));
+  kernels::gemm_nn<T>(m, n, k, T(1), A.data(), k, B.data(), n, T(0), full.data(), n);
+  for (Index rows : {1, 2, 3, 5, 13, 100}) {
+    const Index r = 17;
+    std::vector<T> part(static_cast<size_t>(rows * n));
+    kernels::gemm_nn<T>(rows, n, k, T(1), A.data() + r * k, k, B.data(), n, T(0), part.data(), n);
+    chainrule_test::check_all_equal(std::string("gemm_nn ") + dtype_name<T>() + " rows " +
+                                        std::to_string(rows) + " of 300",
+                                    part.data(), full.data() + r * n, rows * n);
+  }
+}
+
 int main() {
-  RUN_TEST(run_gemm<double>);
-  RUN_TEST(run_gemm<float>);
-  RUN_TEST(run_empty_k<double>);
-  RUN_TEST(run_empty_k<float>);
+  // Every kernel level this CPU supports, each forced in turn.
+  for (auto level : kernels::supported_levels()) {
+    kernels::set_kernel_level(kernels::level_name(level));
+    std::printf("kernel level %s\n", kernels::level_name(level));
+    RUN_TEST(run_gemm<double>);
+    RUN_TEST(run_gemm<float>);
+    RUN_TEST(run_empty_k<double>);
+    RUN_TEST(run_empty_k<float>);
+    RUN_TEST(run_thread_invariance<double>);
+    RUN_TEST(run_thread_invariance<float>);
+    RUN_TEST(run_row_independence<double>);
+    RUN_TEST(run_row_independence<float>);
+  }
   RUN_TEST(run_elementwise<double>);
   RUN_TEST(run_elementwise<float>);
   return chainrule_test::report();

@@ -5,6 +5,7 @@ configuration and data. See DESIGN.md section 1 for the contract every part foll
 """
 
 from ._core import DivergenceError
+from .runtime import cpu_info, get_num_threads, set_num_threads
 from .activations import (
     ELU, GELU, Activation, LeakyReLU, Linear, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
     activation_names,
@@ -23,5 +24,5 @@ __all__ = [
     "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Linear", "GELU",
     "SiLU", "Softplus", "activation_names",
     "Loss", "MSE", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy", "loss_names",
-    "__version__",
+    "cpu_info", "get_num_threads", "set_num_threads", "__version__",
 ]

@@ -1,8 +1,13 @@
-// Portable, cache-blocked GEMM loops. Inner loops run over contiguous memory with no
-// loop-carried dependence so the compiler vectorises them for the build's base ISA.
+// GEMM entry points: dispatch to the ISA chosen at import (kernels/cpu.hpp), or the portable,
+// cache-blocked loops below, whose inner loops run over contiguous memory with no loop-carried
+// dependence so the compiler vectorises them for the build's base ISA. The portable loops are
+// also the fallback on machines without AVX2.
 #include "chainrule/kernels/gemm.hpp"
 
 #include <algorithm>
+
+#include "chainrule/kernels/cpu.hpp"
+#include "gemm_isa.hpp"
 
 namespace chainrule::kernels {
 namespace {
@@ -24,12 +29,10 @@ void scale_c(Index m, Index n, T beta, T* C, Index ldc) {
   }
 }
 
-}  // namespace
-
 // C (m, n) = alpha * A (m, k) @ B (k, n) + beta * C
 template <class T>
-void gemm_nn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
-             T beta, T* C, Index ldc) {
+void portable_gemm_nn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B,
+                       Index ldb, T beta, T* C, Index ldc) {
   scale_c(m, n, beta, C, ldc);
   for (Index j0 = 0; j0 < n; j0 += kBlockN) {
     const Index nb = std::min(kBlockN, n - j0);
@@ -50,8 +53,8 @@ void gemm_nn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T*
 
 // C (m, n) = alpha * A(k, m).T @ B (k, n) + beta * C
 template <class T>
-void gemm_tn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
-             T beta, T* C, Index ldc) {
+void portable_gemm_tn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B,
+                       Index ldb, T beta, T* C, Index ldc) {
   scale_c(m, n, beta, C, ldc);
   for (Index j0 = 0; j0 < n; j0 += kBlockN) {
     const Index nb = std::min(kBlockN, n - j0);
@@ -70,8 +73,8 @@ void gemm_tn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T*
 // C (m, n) = alpha * A (m, k) @ B(n, k).T + beta * C: dot products of rows, with
 // independent partial sums so the additions pipeline.
 template <class T>
-void gemm_nt(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
-             T beta, T* C, Index ldc) {
+void portable_gemm_nt(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B,
+                       Index ldb, T beta, T* C, Index ldc) {
   for (Index i = 0; i < m; ++i) {
     const T* a = A + i * lda;
     T* c = C + i * ldc;
@@ -86,6 +89,40 @@ void gemm_nt(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T*
       c[j] = alpha * acc + (beta == T(0) ? T(0) : beta * c[j]);  // C[i, j] = A[i, :] . B[j, :]
     }
   }
+}
+
+}  // namespace
+
+// Dispatch: the ISA kernels where this CPU and build have them, else the portable loops.
+#ifdef CHAINRULE_X86_KERNELS
+#define CHAINRULE_DISPATCH(OP, op)                                                  \
+  switch (active_level()) {                                                       \
+    case KernelLevel::avx512:                                                     \
+      return gemm_avx512(GemmOp::OP, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc); \
+    case KernelLevel::avx2:                                                       \
+      return gemm_avx2(GemmOp::OP, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);   \
+    default:                                                                      \
+      return portable_gemm_##op(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);    \
+  }
+#else
+#define CHAINRULE_DISPATCH(OP, op) \
+  return portable_gemm_##op(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+
+template <class T>
+void gemm_nn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
+             T beta, T* C, Index ldc) {
+  CHAINRULE_DISPATCH(NN, nn)
+}
+template <class T>
+void gemm_tn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
+             T beta, T* C, Index ldc) {
+  CHAINRULE_DISPATCH(TN, tn)
+}
+template <class T>
+void gemm_nt(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
+             T beta, T* C, Index ldc) {
+  CHAINRULE_DISPATCH(NT, nt)
 }
 
 template void gemm_nn<float>(Index, Index, Index, float, const float*, Index, const float*, Index,

@@ -1,0 +1,47 @@
+// AVX2 + FMA GEMM: fp32 micro-kernel 6x16 (12 ymm accumulators), fp64 6x8. Compiled with
+// -mavx2 -mfma (this file only); reached through the dispatch in gemm.cpp.
+#include <immintrin.h>
+
+#include "gemm_isa.hpp"
+#include "gemm_packed.hpp"
+#include "micro_kernel.hpp"
+
+namespace chainrule::kernels {
+namespace {
+
+struct Ymm32 {
+  using T = float;
+  using reg = __m256;
+  static constexpr int width = 8;
+  static reg zero() { return _mm256_setzero_ps(); }
+  static reg load(const T* p) { return _mm256_loadu_ps(p); }
+  static void store(T* p, reg v) { _mm256_storeu_ps(p, v); }
+  static reg broadcast(T x) { return _mm256_set1_ps(x); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+};
+
+struct Ymm64 {
+  using T = double;
+  using reg = __m256d;
+  static constexpr int width = 4;
+  static reg zero() { return _mm256_setzero_pd(); }
+  static reg load(const T* p) { return _mm256_loadu_pd(p); }
+  static void store(T* p, reg v) { _mm256_storeu_pd(p, v); }
+  static reg broadcast(T x) { return _mm256_set1_pd(x); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
+  static reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
+};
+
+struct gemm_avx2_f32_6x16 : MicroKernel<Ymm32, 6, 2> {
+  static constexpr Index KC = 256, MC = 6 * 24, NC = 4096;
+};
+struct gemm_avx2_f64_6x8 : MicroKernel<Ymm64, 6, 2> {
+  static constexpr Index KC = 256, MC = 6 * 24, NC = 2048;
+};
+
+}  // namespace
+
+CHAINRULE_DEFINE_ISA_GEMM(avx2, gemm_avx2_f32_6x16, gemm_avx2_f64_6x8)
+
+}  // namespace chainrule::kernels

@@ -1,0 +1,47 @@
+// AVX-512 GEMM: fp32 micro-kernel 14x32 (28 zmm accumulators), fp64 14x16. Compiled with
+// -mavx512f -mavx512dq -mavx2 -mfma (this file only); reached through the dispatch in gemm.cpp.
+#include <immintrin.h>
+
+#include "gemm_isa.hpp"
+#include "gemm_packed.hpp"
+#include "micro_kernel.hpp"
+
+namespace chainrule::kernels {
+namespace {
+
+struct Zmm32 {
+  using T = float;
+  using reg = __m512;
+  static constexpr int width = 16;
+  static reg zero() { return _mm512_setzero_ps(); }
+  static reg load(const T* p) { return _mm512_loadu_ps(p); }
+  static void store(T* p, reg v) { _mm512_storeu_ps(p, v); }
+  static reg broadcast(T x) { return _mm512_set1_ps(x); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+};
+
+struct Zmm64 {
+  using T = double;
+  using reg = __m512d;
+  static constexpr int width = 8;
+  static reg zero() { return _mm512_setzero_pd(); }
+  static reg load(const T* p) { return _mm512_loadu_pd(p); }
+  static void store(T* p, reg v) { _mm512_storeu_pd(p, v); }
+  static reg broadcast(T x) { return _mm512_set1_pd(x); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
+  static reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
+};
+
+struct gemm_avx512_f32_14x32 : MicroKernel<Zmm32, 14, 2> {
+  static constexpr Index KC = 256, MC = 14 * 12, NC = 4096;
+};
+struct gemm_avx512_f64_14x16 : MicroKernel<Zmm64, 14, 2> {
+  static constexpr Index KC = 256, MC = 14 * 12, NC = 2048;
+};
+
+}  // namespace
+
+CHAINRULE_DEFINE_ISA_GEMM(avx512, gemm_avx512_f32_14x32, gemm_avx512_f64_14x16)
+
+}  // namespace chainrule::kernels

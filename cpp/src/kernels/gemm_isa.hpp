@@ -1,0 +1,46 @@
+// The entry points each ISA's GEMM source file defines, and the shape rule that picks the
+// unpacked path. op codes: NN, TN (A stored (k, m)), NT (B stored (n, k)).
+#pragma once
+
+#include "chainrule/tensor.hpp"
+
+namespace chainrule::kernels {
+
+enum class GemmOp { NN, TN, NT };
+
+/// C (m, n) = alpha * op(A) @ op(B) + beta * C with the given ISA's kernels.
+#define CHAINRULE_DECLARE_ISA_GEMM(isa)                                                         \
+  void gemm_##isa(GemmOp op, Index m, Index n, Index k, float alpha, const float* A, Index lda, \
+                  const float* B, Index ldb, float beta, float* C, Index ldc);                  \
+  void gemm_##isa(GemmOp op, Index m, Index n, Index k, double alpha, const double* A,          \
+                  Index lda, const double* B, Index ldb, double beta, double* C, Index ldc);
+
+CHAINRULE_DECLARE_ISA_GEMM(avx512)
+CHAINRULE_DECLARE_ISA_GEMM(avx2)
+
+/// Products this small (or this skinny) skip packing: its cost would not be repaid.
+inline bool use_unpacked(GemmOp op, Index m, Index n, Index k) {
+  if (op == GemmOp::NT && k > 0) return false;  // the row loops need a contiguous op(B) row
+  return m <= 4 || m * n * k <= 32 * 32 * 32;
+}
+
+// Strides of op(A) and op(B) for each op, then the packed driver or the row loops.
+#define CHAINRULE_ISA_GEMM_BODY(K)                                                         \
+  {                                                                                        \
+    const Index rsa = op == GemmOp::TN ? 1 : lda, csa = op == GemmOp::TN ? lda : 1;       \
+    const Index rsb = op == GemmOp::NT ? 1 : ldb, csb = op == GemmOp::NT ? ldb : 1;       \
+    if (k == 0 || use_unpacked(op, m, n, k))                                               \
+      gemm_rows<K>(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc);                     \
+    else                                                                                   \
+      gemm_packed<K>(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc);              \
+  }
+
+#define CHAINRULE_DEFINE_ISA_GEMM(isa, K32, K64)                                              \
+  void gemm_##isa(GemmOp op, Index m, Index n, Index k, float alpha, const float* A,          \
+                  Index lda, const float* B, Index ldb, float beta, float* C, Index ldc)      \
+      CHAINRULE_ISA_GEMM_BODY(K32)                                                          \
+  void gemm_##isa(GemmOp op, Index m, Index n, Index k, double alpha, const double* A,        \
+                  Index lda, const double* B, Index ldb, double beta, double* C, Index ldc)   \
+      CHAINRULE_ISA_GEMM_BODY(K64)
+
+}  // namespace chainrule::kernels

@@ -1,0 +1,171 @@
+// BLIS-style packed GEMM driver, included by each ISA's source file (gemm_avx512.cpp,
+// gemm_avx2.cpp) and compiled there with that ISA's flags. Everything here has internal linkage
+// (anonymous namespace) and calls no out-of-line std:: templates, so code built for one ISA can
+// never be picked by the linker for another.
+//
+//   C (m, n) = alpha * op(A) (m, k) @ op(B) (k, n) + beta * C,
+//   op(A)(i, p) = A[i * rsa + p * csa],  op(B)(p, j) = B[p * rsb + j * csb]
+//
+// Loops (BLIS): jc over NC columns, pc over KC depth (sequential, so every element of C is
+// summed in the same order whatever the thread count), ic over MC rows; B's KC x NC block is
+// packed once into NR-wide panels and shared; each task packs its MC x KC block of A into
+// MR-tall panels and runs the register-blocked micro-kernel over MR x NR tiles.
+#pragma once
+
+#include <cstdlib>
+#include <new>
+
+#include "chainrule/kernels/thread_pool.hpp"
+#include "chainrule/tensor.hpp"
+
+namespace chainrule::kernels {
+namespace {
+
+inline Index imin(Index a, Index b) { return a < b ? a : b; }
+inline Index ceil_div(Index a, Index b) { return (a + b - 1) / b; }
+
+// A grow-only 64-byte aligned scratch buffer, one per thread and element type.
+template <class T>
+struct PackBuffer {
+  T* data = nullptr;
+  Index capacity = 0;
+  T* get(Index n) {
+    if (n > capacity) {
+      std::free(data);
+      data = static_cast<T*>(std::aligned_alloc(64, static_cast<std::size_t>((n * sizeof(T) + 63) / 64 * 64)));
+      if (data == nullptr) throw std::bad_alloc();
+      capacity = n;
+    }
+    return data;
+  }
+  ~PackBuffer() { std::free(data); }
+};
+
+template <class T>
+T* thread_buffer(int which, Index n) {
+  thread_local PackBuffer<T> buffers[2];
+  return buffers[which].get(n);
+}
+
+// Packs op(B)[pc : pc + kc, jc + panel * NR ...] panels: Bp[panel][p][0..NR), zero-padded.
+template <class K, class T>
+void pack_b_panel(Index kc, Index nr, const T* B, Index rsb, Index csb, T* Bp) {
+  constexpr int NR = K::NR;
+  if (csb == 1) {
+    for (Index p = 0; p < kc; ++p) {
+      const T* b = B + p * rsb;
+      T* dst = Bp + p * NR;
+      for (Index j = 0; j < nr; ++j) dst[j] = b[j];
+      for (Index j = nr; j < NR; ++j) dst[j] = T(0);
+    }
+  } else {
+    for (Index p = 0; p < kc; ++p)
+      for (Index j = 0; j < NR; ++j) Bp[p * NR + j] = j < nr ? B[p * rsb + j * csb] : T(0);
+  }
+}
+
+// Packs one MR-tall panel of op(A): Ap[p][0..MR), zero-padded.
+template <class K, class T>
+void pack_a_panel(Index kc, Index mr, const T* A, Index rsa, Index csa, T* Ap) {
+  constexpr int MR = K::MR;
+  if (rsa == 1) {  // op(A) columns are contiguous (A transposed)
+    for (Index p = 0; p < kc; ++p) {
+      const T* a = A + p * csa;
+      T* dst = Ap + p * MR;
+      for (Index i = 0; i < mr; ++i) dst[i] = a[i];
+      for (Index i = mr; i < MR; ++i) dst[i] = T(0);
+    }
+  } else {
+    for (Index i = 0; i < MR; ++i) {
+      if (i < mr) {
+        const T* a = A + i * rsa;
+        for (Index p = 0; p < kc; ++p) Ap[p * MR + i] = a[p * csa];
+      } else {
+        for (Index p = 0; p < kc; ++p) Ap[p * MR + i] = T(0);
+      }
+    }
+  }
+}
+
+template <class K, class T>
+void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
+                 const T* B, Index rsb, Index csb, T beta, T* C, Index ldc) {
+  constexpr Index MR = K::MR, NR = K::NR, KC = K::KC, MC = K::MC, NC = K::NC;
+  const int threads = get_num_threads();
+  for (Index jc = 0; jc < n; jc += NC) {
+    const Index nc = imin(NC, n - jc);
+    const Index n_panels = ceil_div(nc, NR);
+    for (Index pc = 0; pc < k; pc += KC) {
+      const Index kc = imin(KC, k - pc);
+      const T beta_pc = pc == 0 ? beta : T(1);  // later depth blocks accumulate
+      T* Bp = thread_buffer<T>(0, n_panels * NR * kc);
+      // 1. pack op(B)[pc:pc+kc, jc:jc+nc], in parallel by groups of panels
+      const Index b_groups = imin(n_panels, threads * 4);
+      parallel_for(b_groups, [&](Index g) {
+        for (Index jp = g * n_panels / b_groups; jp < (g + 1) * n_panels / b_groups; ++jp)
+          pack_b_panel<K>(kc, imin(NR, nc - jp * NR), B + pc * rsb + (jc + jp * NR) * csb, rsb,
+                          csb, Bp + jp * NR * kc);
+      });
+      // 2. tasks = row blocks x column groups (more groups when there are few row blocks)
+      const Index row_blocks = ceil_div(m, MC);
+      const Index col_groups = row_blocks >= threads ? 1 : imin(n_panels, ceil_div(threads * 2, row_blocks));
+      parallel_for(row_blocks * col_groups, [&](Index t) {
+        const Index ib = t / col_groups, g = t % col_groups;
+        const Index ic = ib * MC, mc = imin(MC, m - ic);
+        const Index a_panels = ceil_div(mc, MR);
+        T* Ap = thread_buffer<T>(1, a_panels * MR * kc);
+        for (Index ip = 0; ip < a_panels; ++ip)
+          pack_a_panel<K>(kc, imin(MR, mc - ip * MR), A + (ic + ip * MR) * rsa + pc * csa, rsa,
+                          csa, Ap + ip * MR * kc);
+        const Index jp_begin = g * n_panels / col_groups, jp_end = (g + 1) * n_panels / col_groups;
+        for (Index jp = jp_begin; jp < jp_end; ++jp) {
+          const Index j0 = jc + jp * NR, nr = imin(NR, n - j0);
+          for (Index ip = 0; ip < a_panels; ++ip) {
+            const Index i0 = ic + ip * MR, mr = imin(MR, m - i0);
+            K::kernel(kc, Ap + ip * MR * kc, Bp + jp * NR * kc, C + i0 * ldc + j0, ldc, alpha,
+                      beta_pc, static_cast<int>(mr), static_cast<int>(nr));
+          }
+        }
+      });
+    }
+  }
+}
+
+// Fused multiply-add in one rounding, the same instruction the micro-kernel uses.
+inline float fma1(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+inline double fma1(double a, double b, double c) { return __builtin_fma(a, b, c); }
+
+// The unpacked loops for small or skinny products (no packing cost), compiled for this ISA so
+// the inner loops vectorise with its registers. They round exactly as the packed micro-kernel
+// does (an FMA chain over each KC block of the depth, then C = alpha acc + beta C), so a row of
+// C comes out bit-identical whichever path its product takes.
+//   NN/TN: acc[:] = sum_p op(A)[i, p] * B[p, :]   (requires csb == 1)
+template <class K, class T>
+void gemm_rows(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa, const T* B,
+               Index rsb, T beta, T* C, Index ldc) {
+  T* acc = thread_buffer<T>(1, n);
+  for (Index i = 0; i < m; ++i) {
+    T* c = C + i * ldc;
+    if (k == 0) {  // C = beta C
+      for (Index j = 0; j < n; ++j) c[j] = beta == T(0) ? T(0) : beta * c[j];
+      continue;
+    }
+    for (Index pc = 0; pc < k; pc += K::KC) {
+      const T beta_pc = pc == 0 ? beta : T(1);
+      for (Index j = 0; j < n; ++j) acc[j] = T(0);
+      for (Index p = pc; p < imin(pc + K::KC, k); ++p) {
+        const T a = A[i * rsa + p * csa];
+        const T* b = B + p * rsb;
+        for (Index j = 0; j < n; ++j) acc[j] = fma1(a, b[j], acc[j]);
+      }
+      if (beta_pc == T(0)) {
+        for (Index j = 0; j < n; ++j) c[j] = alpha * acc[j];
+      } else {
+        for (Index j = 0; j < n; ++j) c[j] = fma1(beta_pc, c[j], alpha * acc[j]);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace chainrule::kernels

@@ -1,0 +1,65 @@
+// The register-blocked micro-kernel, generic over a vector type V (a struct of static
+// intrinsic wrappers). Included after gemm_packed.hpp in each ISA source file.
+//
+//   C (mr, nr) tile = alpha * Ap (kc, MR panel) @ Bp (kc, NR panel) + beta * C
+//
+// MR x NV accumulators stay in registers: per depth step, NV vector loads of B, MR broadcasts
+// of A and MR * NV fused multiply-adds.
+#pragma once
+
+namespace chainrule::kernels {
+namespace {
+
+template <class V, int MR_, int NV>
+struct MicroKernel {
+  using T = typename V::T;
+  static constexpr int MR = MR_;
+  static constexpr int NR = NV * V::width;
+
+  static void kernel(Index kc, const T* Ap, const T* Bp, T* C, Index ldc, T alpha, T beta,
+                     int mr, int nr) {
+    typename V::reg acc[MR][NV];
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+    for (Index p = 0; p < kc; ++p) {
+      typename V::reg b[NV];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) b[v] = V::load(Bp + v * V::width);
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; ++i) {
+        const typename V::reg a = V::broadcast(Ap[i]);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(a, b[v], acc[i][v]);  // C[i, :] += A[i, p] B[p, :]
+      }
+      Ap += MR;
+      Bp += NR;
+    }
+    const typename V::reg va = V::broadcast(alpha);
+    if (mr == MR && nr == NR) {
+      const typename V::reg vb = V::broadcast(beta);
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) {
+          T* c = C + i * ldc + v * V::width;
+          // C = alpha * acc + beta * C; beta == 0 never reads C (it may hold NaN)
+          V::store(c, beta == T(0) ? V::mul(va, acc[i][v])
+                                   : V::fmadd(vb, V::load(c), V::mul(va, acc[i][v])));
+        }
+      return;
+    }
+    alignas(64) T tile[MR * NR];  // an edge tile: compute in full, store the valid part
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) V::store(tile + i * NR + v * V::width, V::mul(va, acc[i][v]));
+    for (int i = 0; i < mr; ++i)
+      for (int j = 0; j < nr; ++j)
+        C[i * ldc + j] = beta == T(0) ? tile[i * NR + j] : fma1(beta, C[i * ldc + j], tile[i * NR + j]);
+  }
+};
+
+}  // namespace
+}  // namespace chainrule::kernels

@@ -1,0 +1,33 @@
+"""Threads and CPU dispatch of the core's kernels."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Dict
+
+from . import _core
+
+
+def set_num_threads(n: int) -> None:
+    """Use n threads (>= 1) in the kernels. Results are bitwise identical for any n."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"n must be an integer, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """Threads the kernels use (default: the CPUs this process may run on)."""
+    return int(_core.get_num_threads())
+
+
+def cpu_info() -> Dict[str, Any]:
+    """Which kernels run: ``{"kernel": "avx512", "supported": [...], "threads": 2,
+    "description": "<CPU model>; kernels supported: ...; active: ..."}``.
+
+    The kernel level is chosen once at import, the best this CPU supports; the environment
+    variable ``CHAINRULE_KERNEL=portable|avx2|avx512`` forces a lower one."""
+    k = _core.kernels
+    return {"kernel": k.active_level(), "supported": list(k.supported_levels()),
+            "threads": get_num_threads(), "description": k.cpu_description()}

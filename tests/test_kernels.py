@@ -1,0 +1,127 @@
+"""The core's GEMM kernels at every dispatch level this CPU supports, threads and fork."""
+
+import multiprocessing as mp
+import os
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import _core
+
+LEVELS = list(_core.kernels.supported_levels())
+SIZES = [1, 2, 3, 7, 15, 17, 31, 33, 100, 257]
+
+
+@pytest.fixture(params=LEVELS)
+def level(request):
+    before = _core.kernels.active_level()
+    _core.kernels.set_kernel_level(request.param)
+    yield request.param
+    _core.kernels.set_kernel_level(before)
+
+
+@pytest.fixture
+def threads():
+    before = cr.get_num_threads()
+    yield
+    cr.set_num_threads(before)
+
+
+def _operands(rng, op, m, n, k, dtype):
+    A = rng.uniform(-1, 1, (k, m) if op == "tn" else (m, k)).astype(dtype)
+    B = rng.uniform(-1, 1, (n, k) if op == "nt" else (k, n)).astype(dtype)
+    want = (A.T if op == "tn" else A).astype(np.float64) @ (B.T if op == "nt" else B)
+    return A, B, want
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["nn", "tn", "nt"])
+def test_matmul_matches_numpy_on_awkward_sizes(level, op, dtype):
+    rng = np.random.default_rng(0)
+    shapes = [(a, b, c) for a in SIZES[::3] for b in SIZES[1::3] for c in SIZES[2::3]]
+    shapes += [(300, 260, 270), (5, 2100, 40), (128, 784, 512)]
+    for m, n, k in shapes:
+        A, B, want = _operands(rng, op, m, n, k, dtype)
+        got = _core.kernels.matmul(A, B, trans_a=op == "tn", trans_b=op == "nt")
+        assert got.dtype == dtype and got.shape == (m, n)
+        # |error| <= ~k u sum|a||b| for any summation order
+        bound = 2 * (k + 2) * np.finfo(dtype).eps * (np.abs(A).max() * np.abs(B).max() * k)
+        err = np.abs(got - want).max()
+        assert err <= bound, f"{level} {op} {m}x{n}x{k}: error {err:.3g} > bound {bound:.3g}"
+
+
+def _train(dtype):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 40))
+    Y = np.eye(10)[rng.integers(0, 10, 300)]
+    net = cr.Network([40, 96, 64, 10], ["relu", "tanh", "softmax"], loss="cross_entropy",
+                     dtype=dtype, seed=3)
+    hist = net.fit(X, Y, epochs=3, lr=0.1, batch_size=64, shuffle=True)
+    return [w.copy() for w in net.weights] + [b.copy() for b in net.biases], hist.loss
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_training_is_bitwise_identical_for_any_thread_count(level, threads, dtype):
+    results = []
+    for n in (1, 2, 3):
+        cr.set_num_threads(n)
+        results.append(_train(dtype))
+    for params, losses in results[1:]:
+        assert losses == results[0][1]
+        for a, b in zip(params, results[0][0]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_levels_agree_to_rounding(threads):
+    """The dispatch levels differ only in rounding (FMA, summation order)."""
+    outs = {}
+    before = _core.kernels.active_level()
+    try:
+        for lv in LEVELS:
+            _core.kernels.set_kernel_level(lv)
+            outs[lv] = _train("float64")[0]
+    finally:
+        _core.kernels.set_kernel_level(before)
+    for lv in LEVELS[1:]:
+        for a, b in zip(outs[lv], outs[LEVELS[0]]):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_thread_api_validates():
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        cr.set_num_threads(0)
+    with pytest.raises(TypeError):
+        cr.set_num_threads(1.5)
+    with pytest.raises(ValueError, match="unknown kernel level"):
+        _core.kernels.set_kernel_level("sse9")
+    info = cr.cpu_info()
+    assert info["kernel"] in info["supported"] and info["threads"] >= 1
+
+
+def _child_work(q):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(256, 64))
+    Y = rng.normal(size=(256, 8))
+    net = cr.Network([64, 128, 8], ["relu", "linear"], seed=0)
+    net.fit(X, Y, epochs=2, lr=0.01, batch_size=64)
+    q.put(float(net.loss(X, Y)))
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_child_process_after_threaded_training(threads, method):
+    if method not in mp.get_all_start_methods():
+        pytest.skip(f"start method {method} unavailable here")
+    cr.set_num_threads(2)
+    _child_work(mp.SimpleQueue())  # the parent's pool is running
+    ctx = mp.get_context(method)
+    q = ctx.SimpleQueue()
+    p = ctx.Process(target=_child_work, args=(q,))
+    p.start()
+    p.join(timeout=120)
+    if p.is_alive():
+        p.kill()
+        pytest.fail(f"{method} child hung after the parent trained with 2 threads")
+    assert p.exitcode == 0
+    assert np.isfinite(q.get())
