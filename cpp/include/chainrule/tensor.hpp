@@ -48,9 +48,17 @@ std::string shape_str(const MatrixView<T>& v) {
   return shape_str(v.rows, v.cols);
 }
 
+/// Allocates `bytes` (rounded up to 64) aligned to 64 bytes; throws std::bad_alloc. Every
+/// buffer of the core comes from here, so aligned_allocation_count() sees them all.
+void* aligned_allocate(std::size_t bytes);
+/// Frees what aligned_allocate returned (nullptr is fine).
+void aligned_free(void* p) noexcept;
+/// How many aligned_allocate calls this process has made (the tests' allocation hook).
+std::size_t aligned_allocation_count() noexcept;
+
 namespace detail {
 struct AlignedFree {
-  void operator()(void* p) const noexcept { std::free(p); }
+  void operator()(void* p) const noexcept { aligned_free(p); }
 };
 }  // namespace detail
 
@@ -90,9 +98,7 @@ class Matrix {
   void resize(Index rows, Index cols) {
     const Index n = rows * cols;
     if (n > capacity_) {
-      const std::size_t bytes = ((static_cast<std::size_t>(n) * sizeof(T) + 63) / 64) * 64;
-      void* p = std::aligned_alloc(64, bytes);
-      if (p == nullptr) throw std::bad_alloc();
+      void* p = aligned_allocate(static_cast<std::size_t>(n) * sizeof(T));
       storage_.reset(p);
       data_ = static_cast<T*>(p);
       for (Index i = 0; i < n; ++i) data_[i] = T(0);

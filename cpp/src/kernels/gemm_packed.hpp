@@ -31,14 +31,14 @@ struct PackBuffer {
   Index capacity = 0;
   T* get(Index n) {
     if (n > capacity) {
-      std::free(data);
-      data = static_cast<T*>(std::aligned_alloc(64, static_cast<std::size_t>((n * sizeof(T) + 63) / 64 * 64)));
-      if (data == nullptr) throw std::bad_alloc();
+      aligned_free(data);
+      data = nullptr;
+      data = static_cast<T*>(aligned_allocate(static_cast<std::size_t>(n) * sizeof(T)));
       capacity = n;
     }
     return data;
   }
-  ~PackBuffer() { std::free(data); }
+  ~PackBuffer() { aligned_free(data); }
 };
 
 template <class T>
