@@ -43,9 +43,27 @@ struct PackBuffer {
 
 template <class T>
 T* thread_buffer(int which, Index n) {
-  thread_local PackBuffer<T> buffers[2];
+  thread_local PackBuffer<T> buffers[3];
   return buffers[which].get(n);
 }
+
+// Per-worker scratch carved from one buffer of the calling thread, so that every allocation
+// happens in the caller before the tasks start (a worker's first task never allocates).
+template <class T>
+struct WorkerScratch {
+  T* base;
+  Index stride;
+  int workers;
+  WorkerScratch(int slot, int n_workers, Index per_worker)
+      : base(thread_buffer<T>(slot, n_workers * ((per_worker + 15) / 16 * 16))),
+        stride((per_worker + 15) / 16 * 16),
+        workers(n_workers) {}
+  // A worker index past the count (the thread count changed meanwhile) gets a buffer of its own.
+  T* get() const {
+    const int w = worker_index();
+    return w < workers ? base + w * stride : thread_buffer<T>(2, stride);
+  }
+};
 
 // Packs op(B)[pc : pc + kc, jc + panel * NR ...] panels: Bp[panel][p][0..NR), zero-padded.
 template <class K, class T>
@@ -108,12 +126,13 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
       });
       // 2. tasks = row blocks x column groups (more groups when there are few row blocks)
       const Index row_blocks = ceil_div(m, MC);
+      const WorkerScratch<T> a_scratch(1, threads, ceil_div(imin(MC, m), MR) * MR * kc);
       const Index col_groups = row_blocks >= threads ? 1 : imin(n_panels, ceil_div(threads * 2, row_blocks));
       parallel_for(row_blocks * col_groups, [&](Index t) {
         const Index ib = t / col_groups, g = t % col_groups;
         const Index ic = ib * MC, mc = imin(MC, m - ic);
         const Index a_panels = ceil_div(mc, MR);
-        T* Ap = thread_buffer<T>(1, a_panels * MR * kc);
+        T* Ap = a_scratch.get();
         for (Index ip = 0; ip < a_panels; ++ip)
           pack_a_panel<K>(kc, imin(MR, mc - ip * MR), A + (ic + ip * MR) * rsa + pc * csa, rsa,
                           csa, Ap + ip * MR * kc);
@@ -142,9 +161,8 @@ inline double fma1(double a, double b, double c) { return __builtin_fma(a, b, c)
 //   NN/TN: acc[j0:j1] = sum_p op(A)[i, p] * B[p, j0:j1]   (requires csb == 1)
 template <class K, class T>
 void gemm_rows_range(Index m, Index j0, Index j1, Index k, T alpha, const T* A, Index rsa,
-                     Index csa, const T* B, Index rsb, T beta, T* C, Index ldc) {
+                     Index csa, const T* B, Index rsb, T beta, T* C, Index ldc, T* acc) {
   const Index n = j1 - j0;
-  T* acc = thread_buffer<T>(1, n);
   for (Index i = 0; i < m; ++i) {
     T* c = C + i * ldc + j0;
     if (k == 0) {  // C = beta C
@@ -191,13 +209,15 @@ void gemm_rows(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index 
   const int threads = get_num_threads();
   const Index chunks = imin(threads, n / (4 * kAlign));
   if (threads == 1 || chunks < 2 || m * n * k < 65536) {
-    gemm_rows_range<K>(m, 0, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc);
+    gemm_rows_range<K>(m, 0, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc,
+                       thread_buffer<T>(1, n));
     return;
   }
   const Index width = ceil_div(ceil_div(n, chunks), kAlign) * kAlign;
+  const WorkerScratch<T> acc(1, threads, width);
   parallel_for(ceil_div(n, width), [&](Index t) {
     gemm_rows_range<K>(m, t * width, imin(n, (t + 1) * width), k, alpha, A, rsa, csa, B, rsb,
-                       beta, C, ldc);
+                       beta, C, ldc, acc.get());
   });
 }
 

@@ -15,6 +15,8 @@
 namespace chainrule::kernels {
 namespace {
 
+thread_local int t_worker_index = 0;
+
 int default_threads() {
 #ifdef __linux__
   cpu_set_t set;
@@ -26,7 +28,11 @@ int default_threads() {
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads) {
-    for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this] { worker(); });
+    for (int i = 1; i < n_threads; ++i)
+      workers_.emplace_back([this, i] {
+        t_worker_index = i;
+        worker();
+      });
   }
   ~ThreadPool() {
     {
@@ -136,6 +142,8 @@ ThreadPool* pool() {
 }
 
 }  // namespace
+
+int worker_index() { return t_worker_index; }
 
 int get_num_threads() {
   std::lock_guard<std::mutex> lock(g_config_mutex);

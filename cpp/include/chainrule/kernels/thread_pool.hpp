@@ -11,6 +11,9 @@ int get_num_threads();
 /// Sets the thread count (>= 1); throws ValueError otherwise.
 void set_num_threads(int n);
 
+/// 0 on any thread outside the pool, 1..n-1 on the pool's workers.
+int worker_index();
+
 /// Runs fn(ctx, t) for t in [0, n_tasks) on the pool and returns when all are done. Tasks are
 /// claimed dynamically; callers must make each task's result independent of which thread runs
 /// it. A call made while the pool is busy (another thread, or from inside a task) runs inline.
