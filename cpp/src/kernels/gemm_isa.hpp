@@ -20,7 +20,7 @@ CHAINRULE_DECLARE_ISA_GEMM(avx2)
 
 /// Products this small (or this skinny) skip packing: its cost would not be repaid.
 inline bool use_unpacked(GemmOp op, Index m, Index n, Index k) {
-  if (op == GemmOp::NT && k > 0) return false;  // the row loops need a contiguous op(B) row
+  if (op == GemmOp::NT) return m * n * k <= 32 * 32 * 32;  // dot products, unvectorised
   return m <= 4 || m * n * k <= 32 * 32 * 32;
 }
 
@@ -29,7 +29,9 @@ inline bool use_unpacked(GemmOp op, Index m, Index n, Index k) {
   {                                                                                        \
     const Index rsa = op == GemmOp::TN ? 1 : lda, csa = op == GemmOp::TN ? lda : 1;       \
     const Index rsb = op == GemmOp::NT ? 1 : ldb, csb = op == GemmOp::NT ? ldb : 1;       \
-    if (k == 0 || use_unpacked(op, m, n, k))                                               \
+    if (op == GemmOp::NT && k > 0 && use_unpacked(op, m, n, k))                            \
+      gemm_dots<K>(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);                          \
+    else if (k == 0 || use_unpacked(op, m, n, k))                                          \
       gemm_rows<K>(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc);                     \
     else                                                                                   \
       gemm_packed<K>(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc);              \

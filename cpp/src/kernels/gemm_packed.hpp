@@ -109,7 +109,8 @@ template <class K, class T>
 void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
                  const T* B, Index rsb, Index csb, T beta, T* C, Index ldc) {
   constexpr Index MR = K::MR, NR = K::NR, KC = K::KC, MC = K::MC, NC = K::NC;
-  const int threads = get_num_threads();
+  // Waking the pool costs more than a small product: run those on the caller alone.
+  const int threads = m * n * k < (1 << 18) ? 1 : get_num_threads();
   for (Index jc = 0; jc < n; jc += NC) {
     const Index nc = imin(NC, n - jc);
     const Index n_panels = ceil_div(nc, NR);
@@ -158,6 +159,25 @@ inline double fma1(double a, double b, double c) { return __builtin_fma(a, b, c)
 // the inner loops vectorise with its registers. They round exactly as the packed micro-kernel
 // does (an FMA chain over each KC block of the depth, then C = alpha acc + beta C), so a row of
 // C comes out bit-identical whichever path its product takes.
+//   NT: C[i, j] = alpha * sum_p A[i, p] B[j, p] + beta * C[i, j], a sequential FMA chain per
+//   KC block exactly as in the micro-kernel (for products too small to pack).
+template <class K, class T>
+void gemm_dots(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
+               T beta, T* C, Index ldc) {
+  for (Index i = 0; i < m; ++i) {
+    for (Index j = 0; j < n; ++j) {
+      T c = C[i * ldc + j];
+      for (Index pc = 0; pc < k; pc += K::KC) {
+        const T beta_pc = pc == 0 ? beta : T(1);
+        T acc = T(0);
+        for (Index p = pc; p < imin(pc + K::KC, k); ++p) acc = fma1(A[i * lda + p], B[j * ldb + p], acc);
+        c = beta_pc == T(0) ? alpha * acc : fma1(beta_pc, c, alpha * acc);
+      }
+      C[i * ldc + j] = c;
+    }
+  }
+}
+
 //   NN/TN: acc[j0:j1] = sum_p op(A)[i, p] * B[p, j0:j1]   (requires csb == 1)
 template <class K, class T>
 void gemm_rows_range(Index m, Index j0, Index j1, Index k, T alpha, const T* A, Index rsa,
@@ -208,7 +228,7 @@ void gemm_rows(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index 
   constexpr Index kAlign = 64 / sizeof(T);
   const int threads = get_num_threads();
   const Index chunks = imin(threads, n / (4 * kAlign));
-  if (threads == 1 || chunks < 2 || m * n * k < 65536) {
+  if (threads == 1 || chunks < 2 || m * n * k < (1 << 18)) {
     gemm_rows_range<K>(m, 0, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc,
                        thread_buffer<T>(1, n));
     return;
