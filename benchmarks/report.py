@@ -1,0 +1,335 @@
+"""RESULTS.md from the harness's results: machine, targets, workloads, GEMM, memory, import.
+
+Pure formatting: every figure comes from the results dict that run.py measured; the targets
+(from the benchmark issue) are checked here and reported as met or missed, and by how much.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import peak as peak_probe
+
+
+
+# ---- formatting ------------------------------------------------------------------------------
+
+def fmt_time(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.3g} µs"
+    if s < 1:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s:.3g} s"
+
+
+def fmt(x: Optional[float], digits: int = 3) -> str:
+    if x is None:
+        return "n/a"
+    if x == 0 or 1e-3 <= abs(x) < 1e5:
+        return f"{x:.{digits}g}" if abs(x) < 10 ** digits else f"{x:,.0f}"
+    return f"{x:.{digits - 1}e}"
+
+
+def ratio_text(r: Optional[float]) -> str:
+    return "n/a" if r is None else f"{r:.3g}x"
+
+
+class Report:
+    def __init__(self, results: Dict) -> None:
+        self.r = results
+        self.threads = results["machine"]["threads"]
+        self.peak = results["peak"]
+        self.targets: List[tuple] = []
+
+    def peak_of(self, dtype: str) -> Optional[float]:
+        return peak_probe.peak_at(self.peak, dtype, self.threads)
+
+    def pct_peak(self, gflops: Optional[float], dtype: str) -> Optional[float]:
+        peak = self.peak_of(dtype)
+        return None if gflops is None or not peak else 100 * gflops / peak
+
+    def target(self, name: str, measured: Optional[float], goal: float, higher_is_better: bool,
+               unit: str = "", detail: str = "") -> None:
+        if measured is None:
+            status = "not measured"
+        else:
+            met = measured >= goal if higher_is_better else measured <= goal
+            factor = measured / goal if higher_is_better else goal / measured if measured else 0
+            status = (f"**met** ({factor:.2f}x the target)" if met
+                      else f"missed: {factor:.3g}x of target, needs {1 / factor:.3g}x"
+                      if factor else "missed")
+        sign = ">=" if higher_is_better else "<="
+        self.targets.append((name, f"{sign} {fmt(goal)}{unit}",
+                             "n/a" if measured is None else f"{fmt(measured)}{unit}" +
+                             (f" ({detail})" if detail else ""), status))
+
+    # -- sections
+
+    def header(self) -> List[str]:
+        m, v = self.r["machine"], self.r["versions"]
+        peak = self.peak
+        if "unavailable" in peak:
+            peak_lines = [f"| fp32 / fp64 peak | unavailable: {peak['unavailable']} |"]
+        else:
+            def line(dt):
+                return ", ".join(f"{n} thread{'s' * (n > 1)}: **{g:.4g} GFLOP/s**"
+                                 for n, g in sorted(peak[dt].items()))
+            peak_lines = [f"| fp32 peak | {line('fp32')} |", f"| fp64 peak | {line('fp64')} |",
+                          f"| peak probe | benchmarks/peak.cpp, g++ -O2 {' '.join(peak['flags'])}"
+                          f" ({peak['isa']}, {peak['accumulators']} independent FMA chains per "
+                          f"thread), iterations calibrated to {self.r['config']['peak_seconds']} s,"
+                          f" best of {2 * 3 * self.r['config']['peak_runs']} runs (half at the "
+                          "start of the harness, half at its end) |"]
+        blas = "; ".join(f"{b.get('library')}: {b.get('internal_api')} {b.get('version')} kernel "
+                         f"**{b.get('architecture')}**, {b.get('num_threads')} threads"
+                         for b in m["blas"]) or "unknown (threadpoolctl not installed)"
+        env = ", ".join(f"{k}={val}" for k, val in m["openblas_env"].items() if val) or "none set"
+        installed = ", ".join(f"{k} {val}" if val else f"{k} not installed" for k, val in v.items())
+        steal = self.r.get("steal_percent")
+        lines = [
+            "| | |", "|---|---|",
+            f"| CPU | {m['cpu']}, {m['logical_cpus']} logical CPUs"
+            f"{', AVX-512F' if m['avx512f'] else ''} |",
+            f"| threads | {self.threads} per system (torch.set_num_threads, threadpoolctl for "
+            f"NumPy/scikit-learn); chainrule: {m['chainrule_threads']} "
+            + ("(`chainrule.get_num_threads()`)" if m["chainrule_get_num_threads"]
+               else "(no `chainrule.get_num_threads()`: single-threaded)") + " |",
+            *peak_lines,
+            f"| NumPy BLAS (this process) | {blas}; environment: {env} |",
+            f"| versions | {installed}; Python {m['python']} |",
+            f"| chainrule | {m['chainrule_path']} (git {m['git']}; {m['chainrule_build']}) |",
+            *([f"| **warning** | chainrule was reinstalled during the run (now "
+               f"{m['chainrule_rebuilt']}); subprocess sections may have used another build |"]
+              if m.get("chainrule_rebuilt") else []),
+            f"| date | {m['date']}; total run {self.r['elapsed']:.0f} s"
+            + (f"; CPU steal during run {steal:.1f}%" if steal is not None else "") + " |",
+            f"| background load | {self.background_summary()} |",
+        ]
+        return lines
+
+    def background_summary(self) -> str:
+        """Other processes' share of the CPUs while each measurement ran."""
+        entries = [e for e in self.r.get("background", []) if e["share"] is not None]
+        if not entries:
+            return "not measured"
+        worst = max(entries, key=lambda e: e["share"])
+        busy = [e for e in entries if e["share"] >= 0.05]
+        text = (f"other processes took {100 * worst['share']:.0f}% of the CPUs at worst "
+                f"({worst['label']}); {len(busy)} of {len(entries)} measurements saw 5% or more")
+        waited = sum(e["waited"] for e in entries)
+        if self.r.get("max_wait"):
+            text += (f"; before each measurement the harness waited (up to "
+                     f"{self.r['max_wait']:.0f} s, {waited:.0f} s in all) for a quiet 0.5 s")
+        return text + ". Figures taken under load are marked in the notes"
+
+    def workload_rows(self, key: str, w: Dict) -> List[str]:
+        rows = w["rows"]
+        ref = next((r for r in rows if r["system"] == "chainrule" and "seconds" in r), None)
+        out = []
+        for r in rows:
+            name = f"{key}" if r is rows[0] else ""
+            if "seconds" not in r:
+                out.append(f"| {name} | {r['system']} | | {r.get('status', '')} | | | | | | |")
+                continue
+            vs = (ratio_text(r["seconds"] / ref["seconds"]) if ref and r is not ref
+                  else ("—" if r is ref else "n/a"))
+            if w.get("latency"):
+                thr = gfl = pct = loss = "—"
+            else:
+                thr = fmt(r["samples_per_s"])
+                gfl = fmt(r["gflops"])
+                pct = fmt(self.pct_peak(r["gflops"], w["dtype"])) + "%"
+                loss = f"{r['final_loss']:.5g}"
+            note = r["note"]
+            if (r.get("background") or 0) >= 0.05:
+                note = (note + "; " if note else "") + \
+                    f"**under load: other processes took {100 * r['background']:.0f}% of the CPUs**"
+            out.append(f"| {name} | {r['system']} | {r['threads']} | {fmt_time(r['seconds'])} | "
+                       f"{thr} | {gfl} | {pct} | {vs} | {loss} | {note} |")
+        return out
+
+    def seconds(self, key: str, system: str) -> Optional[float]:
+        w = self.r.get(key)
+        if not w:
+            return None
+        return next((r["seconds"] for r in w["rows"] if r["system"] == system and "seconds" in r),
+                    None)
+
+    def speedup(self, key: str, peer: str) -> Optional[float]:
+        c, p = self.seconds(key, "chainrule"), self.seconds(key, peer)
+        return None if c is None or p is None else p / c
+
+    def gflops(self, key: str, system: str) -> Optional[float]:
+        w = self.r.get(key)
+        if not w:
+            return None
+        row = next((r for r in w["rows"] if r["system"] == system and "gflops" in r), None)
+        return None if row is None else row["gflops"]
+
+    def collect_targets(self) -> None:
+        if "W1" in self.r:
+            self.target("W1 chainrule vs NumPy", self.speedup("W1", "numpy"), 25, True, "x")
+            self.target("W1 chainrule vs PyTorch", self.speedup("W1", "torch"), 80, True, "x")
+        if "W2" in self.r:
+            self.target("W2 samples/s vs PyTorch", self.speedup("W2", "torch"), 2.0, True, "x")
+            self.target("W2 % of fp32 peak", self.pct_peak(self.gflops("W2", "chainrule"), "fp32"),
+                        65, True, "%")
+        if "W3" in self.r:
+            self.target("W3 % of fp32 peak", self.pct_peak(self.gflops("W3", "chainrule"), "fp32"),
+                        85, True, "%")
+            self.target("W3 vs PyTorch", self.speedup("W3", "torch"), 2.0, True, "x")
+        if "W4" in self.r:
+            s = self.seconds("W4", "chainrule")
+            self.target("W4 predict latency", None if s is None else s * 1e6, 10, False, " µs")
+            self.target("W4 vs PyTorch", self.speedup("W4", "torch"), 4.0, True, "x")
+        if "GEMM" in self.r:
+            g = self.r["GEMM"]
+            ref = self.gemm_reference()
+            label = "NumPy " + (f"AVX-512 ({ref['kernel']})" if ref and g["reference_is_avx512"]
+                                else f"best available ({ref['kernel']})" if ref else "n/a")
+            for dt in ("float32", "float64"):
+                for lo, hi, goal, where in ((512, None, 0.9, "n >= 512"),
+                                            (None, 256, 1.0, "n <= 256")):
+                    worst = self.gemm_worst(dt, lo, hi)
+                    self.target(f"GEMM {dt} vs {label}, square {where}",
+                                None if worst is None else worst[0], goal, True, "x",
+                                "worst: " + worst[1] if worst else "")
+        if "import" in self.r:
+            self.target("import chainrule", self.r["import"]["rows"].get("chainrule"), 0.15,
+                        False, " s")
+        if "memory" in self.r:
+            mem = self.r["memory"]
+            row = mem["rows"].get("chainrule", {})
+            bound = sum(mem["bound_mb"].values())
+            self.target("W2 peak RSS <= bound + 50 MB", row.get("maxrss_mb"), bound + 50, False,
+                        " MB", f"bound {bound:.0f} MB")
+
+    def gemm_reference(self) -> Optional[Dict]:
+        g = self.r["GEMM"]
+        return next((v for v in g["numpy"] if v["label"] == g["reference"]), None)
+
+    def gemm_worst(self, dtype: str, lo: Optional[int], hi: Optional[int]):
+        g, ref = self.r["GEMM"], self.gemm_reference()
+        if ref is None:
+            return None
+        worst = None
+        for case, c, n in zip(g["cases"], g["chainrule"], ref["results"]):
+            if case["dtype"] != dtype or "x" in case["shape"]:
+                continue
+            size = case["m"]
+            if (lo is not None and size < lo) or (hi is not None and size > hi):
+                continue
+            r = c["gflops"] / n["gflops"]
+            if worst is None or r < worst[0]:
+                worst = (r, f"{case['op']} n={size}")
+        return worst
+
+    def gemm_table(self) -> List[str]:
+        g = self.r["GEMM"]
+        variants = [v for v in g["numpy"] if "results" in v]
+        ref = self.gemm_reference()
+        head = ["dtype", "shape m x k x n", "op", "chainrule GFLOP/s"]
+        head += [f"NumPy {v['kernel']} ({v['label']})" for v in variants]
+        kernels = [v["kernel"] for v in variants]
+        head += [f"chainrule / NumPy {v['kernel']}"
+                 + (f" ({v['label']})" if kernels.count(v["kernel"]) > 1 else "")
+                 for v in variants]
+        head += ["chainrule % of peak"]
+        if ref is not None:
+            head += [f"NumPy {ref['kernel']} % of peak"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        loaded = lambda res: " †" if (res.get("background") or 0) >= 0.05 else ""
+        for i, (case, c) in enumerate(zip(g["cases"], g["chainrule"])):
+            dt = "fp32" if case["dtype"] == "float32" else "fp64"
+            shape = (f"{case['m']}" if "x" not in case["shape"]
+                     else f"{case['m']} x {case['k']} x {case['n']}")
+            cells = [case["dtype"], shape, case["op"],
+                     fmt(c["gflops"]) + (" (1 call)" if c["calls"] == 1 else "") + loaded(c)]
+            cells += [fmt(v["results"][i]["gflops"]) + loaded(v["results"][i]) for v in variants]
+            cells += [ratio_text(c["gflops"] / v["results"][i]["gflops"]) for v in variants]
+            cells += [fmt(self.pct_peak(c["gflops"], dt)) + "%"]
+            if ref is not None:
+                cells += [fmt(self.pct_peak(ref["results"][i]["gflops"], dt)) + "%"]
+            lines.append("| " + " | ".join(cells) + " |")
+        note = "\n† measured while other processes took 5% or more of the CPUs"
+        if self.r.get("max_wait"):
+            note += (" (after 3 attempts); cases under 0.2 s are too short to tell and ran right "
+                     "after a quiet 0.3 s window")
+        lines.append(note + ".")
+        for v in g["numpy"]:
+            if "error" in v:
+                lines.append(f"\nNumPy ({v['label']}) failed: {v['error']}")
+        return lines
+
+    def render(self) -> str:
+        self.collect_targets()
+        r = self.r
+        out = ["# chainrule benchmarks", "",
+               f"Generated by `{r['command']}`. Every figure comes from this one run on this "
+               "machine; ratios compare systems measured side by side in it. Do not compare "
+               "figures across runs or machines.", "",
+               "## Machine", "", *self.header(), ""]
+        if self.targets:
+            out += ["## Targets", "", "| target | goal | measured | status |", "|---|---|---|---|"]
+            out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in self.targets] + [""]
+        keys = [k for k in ("W1", "W2", "W3", "W4") if k in r]
+        if keys:
+            out += ["## Workloads", "",
+                    "`chainrule speed-up` is this system's time divided by chainrule's (above 1: "
+                    "chainrule is faster). GFLOP/s counts 6 x sum(n_in x n_out) flops per sample "
+                    "and training step (2 per multiply-add forward, 4 backward); % of peak is "
+                    f"against the measured peak of the workload's dtype at {self.threads} threads."
+                    " Final loss is on (a subset of) the training data after the timed run "
+                    "(chainrule, NumPy and PyTorch start from the same weights). NumPy and "
+                    "scikit-learn run with this process's OpenBLAS settings (see Machine; the "
+                    "GEMM section shows what other kernels would give).", "",
+                    "| workload | system | threads | time | samples/s | GFLOP/s | % of peak | "
+                    "chainrule speed-up | final loss | notes |",
+                    "|---|---|---|---|---|---|---|---|---|---|"]
+            for k in keys:
+                out += self.workload_rows(k, r[k])
+            out += [""] + [f"- **{k}**: {r[k]['title']}. Timing: {r[k]['timing']}." for k in keys]
+            out += [""]
+        if "GEMM" in r:
+            g = r["GEMM"]
+            out += ["## GEMM", "",
+                    f"chainrule: `chainrule._core.kernels.matmul` ({g['chainrule_threads']} "
+                    f"thread{'s' * (g['chainrule_threads'] > 1)}); NumPy: `numpy.matmul` on the "
+                    "same operands with transposed views "
+                    f"(TN: A.T @ B with A (k, m); NT: A @ B.T with B (n, k)), {self.threads} "
+                    "threads, each environment variant in its own process. Square rows have "
+                    "m = k = n; the others are the training step's GEMMs of W2's hidden layers "
+                    "(NN forward, TN for dW, NT for dH). GFLOP/s = 2mnk / time; best call after "
+                    "a warm-up call, repeated up to "
+                    f"{r['config']['gemm_budget']} s; a case whose first call takes over 1 s is "
+                    "measured once (marked). Targets are checked against "
+                    f"**NumPy ({g['reference']})**.", "", *self.gemm_table(), ""]
+        if "memory" in r:
+            mem = r["memory"]
+            b = mem["bound_mb"]
+            out += ["## Memory (W2, one epoch)", "",
+                    f"Lower bound: data {b['data']:.1f} MB ({mem['samples']:,} x "
+                    f"({r['config']['w2_sizes'][0]} + {r['config']['w2_sizes'][-1]}) float32) + "
+                    f"parameters {b['params']:.2f} MB + gradients {b['grads']:.2f} MB + "
+                    f"activations {b['activations']:.2f} MB (Z, H, dZ of every layer for one "
+                    f"batch) = **{sum(b.values()):.1f} MB**. Each system trains in a fresh "
+                    "process; peak RSS is that process's `ru_maxrss` (VmHWM agrees).", "",
+                    "| system | peak RSS | RSS after import | peak RSS - bound |",
+                    "|---|---|---|---|"]
+            for system, row in mem["rows"].items():
+                if "maxrss_mb" in row:
+                    out.append(f"| {system} | {row['maxrss_mb']:.1f} MB | {row['import_mb']:.1f} MB"
+                               f" | {row['maxrss_mb'] - sum(b.values()):+.1f} MB |")
+                else:
+                    out.append(f"| {system} | {row.get('status')} | | |")
+            out.append("")
+        if "import" in r:
+            imp = r["import"]
+            out += ["## Import time", "",
+                    f"`python -c \"import X\"`, best of {imp['repeats']} runs, minus the bare "
+                    f"interpreter start (`python -c pass`: {fmt_time(imp['bare'])}).", "",
+                    "| module | import time |", "|---|---|"]
+            for module, s in imp["rows"].items():
+                out.append(f"| {module} | {'not installed' if s is None else fmt_time(s)} |")
+            out.append("")
+        return "\n".join(out)

@@ -1,0 +1,126 @@
+"""Timing helpers shared by the harness and its subprocess workers (time.perf_counter only)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable, List, Optional, Tuple
+
+
+def best_of(make: Callable[[], Callable[[], Any]], repeats: int,
+            warmup: int = 1) -> Tuple[float, Any]:
+    """Best (minimum) wall time of ``repeats`` runs after ``warmup`` untimed runs.
+
+    ``make()`` builds fresh state outside the clock and returns the callable to time, so every
+    run starts from the same state (a training run, for example, from the same weights).
+    Returns (seconds, what the last timed run returned)."""
+    for _ in range(warmup):
+        make()()
+    best, out = float("inf"), None
+    for _ in range(max(1, repeats)):
+        fn = make()
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def adaptive_best(fn: Callable[[], Any], budget: float = 0.3, max_reps: int = 30,
+                  single_above: float = 1.0) -> Tuple[float, int]:
+    """Time ``fn`` adaptively: the first call is timed; if it took longer than ``single_above``
+    seconds that single figure is the result (large GEMMs), otherwise the call is repeated until
+    ``budget`` seconds or ``max_reps`` calls and the best call is reported (the first call
+    counting as the warm-up). Returns (best seconds, number of timed calls)."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    if first > single_above:
+        return first, 1
+    times: List[float] = []
+    spent = first
+    while len(times) < 3 or (spent < budget and len(times) < max_reps):
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        times.append(dt)
+        spent += dt
+    return min(times), len(times)
+
+
+def median_latency(fn: Callable[[], Any], calls: int, warmup: int = 100) -> float:
+    """Median wall time of one call of ``fn`` over ``calls`` individually timed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+class BackgroundLoad:
+    """CPU time that processes other than this one (and its waited-for children) take while we
+    measure, from /proc/stat: a busy machine makes every figure, and multi-threaded peers most
+    of all, slower. Linux only; elsewhere every share reads as None."""
+
+    def __init__(self) -> None:
+        import os
+        self.cpus = os.cpu_count() or 1
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def snapshot(self) -> Optional[Tuple[float, float, float]]:
+        """(wall seconds, busy CPU seconds of the machine, CPU seconds of this process tree)."""
+        import resource
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        busy = (sum(fields) - fields[3] - fields[4]) / self.tick  # all but idle and iowait
+        own = sum(getattr(resource.getrusage(who), attr)
+                  for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                  for attr in ("ru_utime", "ru_stime"))
+        return time.perf_counter(), busy, own
+
+    def share(self, start, end) -> Optional[float]:
+        """Fraction of the machine's CPU time other processes used between two snapshots;
+        None over less than 0.2 s, too short for /proc/stat's clock ticks."""
+        if start is None or end is None or end[0] - start[0] < 0.2:
+            return None
+        others = (end[1] - start[1]) - (end[2] - start[2])
+        return min(1.0, max(0.0, others / (self.cpus * (end[0] - start[0]))))
+
+    def wait_until_quiet(self, max_wait: float, threshold: float = 0.1,
+                         window: float = 0.5) -> float:
+        """Wait (up to ``max_wait`` seconds) for a ``window`` in which other processes use less
+        than ``threshold`` of the CPUs; returns the seconds waited."""
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < max_wait:
+            start = self.snapshot()
+            time.sleep(window)
+            share = self.share(start, self.snapshot())
+            if share is None or share < threshold:
+                break
+        return time.perf_counter() - t0
+
+
+def run_when_quiet(fn: Callable[[], Any], load: BackgroundLoad, max_wait: float,
+                   attempts: int = 3, threshold: float = 0.1,
+                   window: float = 0.5) -> Tuple[Any, Optional[float], float]:
+    """Run ``fn`` after waiting (up to ``max_wait`` s) for a quiet machine; while other
+    processes took ``threshold`` or more of the CPUs during the run, wait and run it again, up
+    to ``attempts`` runs in all. Returns (result of the least disturbed run, the share of the
+    CPUs other processes took during it, seconds spent waiting)."""
+    best: Optional[Tuple[Any, Optional[float]]] = None
+    waited = 0.0
+    for _ in range(max(1, attempts)):
+        waited += load.wait_until_quiet(max_wait, threshold, window)
+        start = load.snapshot()
+        out = fn()
+        share = load.share(start, load.snapshot())
+        if best is None or (share is not None and (best[1] is None or share < best[1])):
+            best = (out, share)
+        if share is None or share < threshold or max_wait <= 0:
+            break
+    return best[0], best[1], waited
