@@ -76,9 +76,15 @@ void pack_b_panel(Index kc, Index nr, const T* B, Index rsb, Index csb, T* Bp) {
       for (Index j = 0; j < nr; ++j) dst[j] = b[j];
       for (Index j = nr; j < NR; ++j) dst[j] = T(0);
     }
-  } else {
-    for (Index p = 0; p < kc; ++p)
-      for (Index j = 0; j < NR; ++j) Bp[p * NR + j] = j < nr ? B[p * rsb + j * csb] : T(0);
+  } else {  // op(B) = B.T: read each row of B along the depth, write a column of the panel
+    for (Index j = 0; j < NR; ++j) {
+      if (j < nr) {
+        const T* b = B + j * csb;
+        for (Index p = 0; p < kc; ++p) Bp[p * NR + j] = b[p * rsb];
+      } else {
+        for (Index p = 0; p < kc; ++p) Bp[p * NR + j] = T(0);
+      }
+    }
   }
 }
 
@@ -118,31 +124,42 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
       const Index kc = imin(KC, k - pc);
       const T beta_pc = pc == 0 ? beta : T(1);  // later depth blocks accumulate
       T* Bp = thread_buffer<T>(0, n_panels * NR * kc);
-      // 1. pack op(B)[pc:pc+kc, jc:jc+nc], in parallel by groups of panels
-      const Index b_groups = imin(n_panels, threads * 4);
-      parallel_for(b_groups, [&](Index g) {
-        for (Index jp = g * n_panels / b_groups; jp < (g + 1) * n_panels / b_groups; ++jp)
-          pack_b_panel<K>(kc, imin(NR, nc - jp * NR), B + pc * rsb + (jc + jp * NR) * csb, rsb,
-                          csb, Bp + jp * NR * kc);
+      const Index m_panels = ceil_div(m, MR);
+      T* Ap = thread_buffer<T>(1, m_panels * MR * kc);
+      // 1. pack op(B)[pc:pc+kc, jc:jc+nc] and op(A)[:, pc:pc+kc] once, shared by all tasks, in
+      // parallel by groups of panels (one pool job for both)
+      const Index b_groups = imin(n_panels, threads * 4), a_groups = imin(m_panels, threads * 4);
+      parallel_for(b_groups + a_groups, [&](Index g) {
+        if (g < b_groups) {
+          for (Index jp = g * n_panels / b_groups; jp < (g + 1) * n_panels / b_groups; ++jp)
+            pack_b_panel<K>(kc, imin(NR, nc - jp * NR), B + pc * rsb + (jc + jp * NR) * csb,
+                            rsb, csb, Bp + jp * NR * kc);
+        } else {
+          g -= b_groups;
+          for (Index ip = g * m_panels / a_groups; ip < (g + 1) * m_panels / a_groups; ++ip)
+            pack_a_panel<K>(kc, imin(MR, m - ip * MR), A + ip * MR * rsa + pc * csa, rsa, csa,
+                            Ap + ip * MR * kc);
+        }
       });
-      // 2. tasks = row blocks x column groups (more groups when there are few row blocks)
+      // 2. tasks = row blocks x column groups. Row blocks are equal (a multiple of MR, at most
+      // MC, from m alone) and keep their packed A in L2; column groups make at least 4 tasks
+      // per thread so that the threads finish together. The partition never changes a result,
+      // only who computes it.
       const Index row_blocks = ceil_div(m, MC);
-      const WorkerScratch<T> a_scratch(1, threads, ceil_div(imin(MC, m), MR) * MR * kc);
-      const Index col_groups = row_blocks >= threads ? 1 : imin(n_panels, ceil_div(threads * 2, row_blocks));
+      const Index mc_even = ceil_div(ceil_div(m, row_blocks), MR) * MR;
+      const Index col_groups =
+          threads == 1 ? 1 : imin(n_panels, ceil_div(static_cast<Index>(threads) * 4, row_blocks));
       parallel_for(row_blocks * col_groups, [&](Index t) {
         const Index ib = t / col_groups, g = t % col_groups;
-        const Index ic = ib * MC, mc = imin(MC, m - ic);
+        const Index ic = ib * mc_even, mc = imin(mc_even, m - ic);
         const Index a_panels = ceil_div(mc, MR);
-        T* Ap = a_scratch.get();
-        for (Index ip = 0; ip < a_panels; ++ip)
-          pack_a_panel<K>(kc, imin(MR, mc - ip * MR), A + (ic + ip * MR) * rsa + pc * csa, rsa,
-                          csa, Ap + ip * MR * kc);
+        const T* Ablock = Ap + (ic / MR) * MR * kc;
         const Index jp_begin = g * n_panels / col_groups, jp_end = (g + 1) * n_panels / col_groups;
         for (Index jp = jp_begin; jp < jp_end; ++jp) {
           const Index j0 = jc + jp * NR, nr = imin(NR, n - j0);
           for (Index ip = 0; ip < a_panels; ++ip) {
             const Index i0 = ic + ip * MR, mr = imin(MR, m - i0);
-            K::kernel(kc, Ap + ip * MR * kc, Bp + jp * NR * kc, C + i0 * ldc + j0, ldc, alpha,
+            K::kernel(kc, Ablock + ip * MR * kc, Bp + jp * NR * kc, C + i0 * ldc + j0, ldc, alpha,
                       beta_pc, static_cast<int>(mr), static_cast<int>(nr));
           }
         }
