@@ -118,28 +118,30 @@ class ReLU(_Builtin):
     _core_name = "relu"
 
 
-class LeakyReLU(_Builtin):
-    """``z`` for z > 0 else ``alpha * z``."""
+class _AlphaBuiltin(_Builtin):
+    """A built-in with one finite parameter ``alpha``."""
+
+    _default_alpha = 0.0
+
+    def __init__(self, alpha: Optional[float] = None) -> None:
+        super().__init__()
+        self.alpha = _finite_param(type(self).__name__, "alpha",
+                                   self._default_alpha if alpha is None else alpha)
+
+    def get_params(self) -> Dict[str, float]:
+        return {"alpha": self.alpha}
+
+
+class LeakyReLU(_AlphaBuiltin):
+    """``z`` for z > 0 else ``alpha * z`` (default alpha 0.01)."""
     _core_name = "leaky_relu"
-
-    def __init__(self, alpha: float = 0.01) -> None:
-        super().__init__()
-        self.alpha = _finite_param("LeakyReLU", "alpha", alpha)
-
-    def get_params(self) -> Dict[str, float]:
-        return {"alpha": self.alpha}
+    _default_alpha = 0.01
 
 
-class ELU(_Builtin):
-    """``z`` for z > 0 else ``alpha * (exp(z) - 1)``."""
+class ELU(_AlphaBuiltin):
+    """``z`` for z > 0 else ``alpha * (exp(z) - 1)`` (default alpha 1.0)."""
     _core_name = "elu"
-
-    def __init__(self, alpha: float = 1.0) -> None:
-        super().__init__()
-        self.alpha = _finite_param("ELU", "alpha", alpha)
-
-    def get_params(self) -> Dict[str, float]:
-        return {"alpha": self.alpha}
+    _default_alpha = 1.0
 
 
 class Softmax(_Builtin):
