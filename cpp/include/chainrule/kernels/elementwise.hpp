@@ -4,20 +4,29 @@
 
 #include <cmath>
 
+#include "chainrule/kernels/thread_pool.hpp"
 #include "chainrule/tensor.hpp"
 
 namespace chainrule::kernels {
 
+/// Element-wise loops split across threads past this many elements (no reductions, so the
+/// result is the same for any split).
+constexpr Index kParallelGrain = Index(1) << 15;
+
 /// H[i] = f(Z[i]) for n elements.
 template <class T, class F>
 inline void map(Index n, const T* Z, T* H, F f) {
-  for (Index i = 0; i < n; ++i) H[i] = f(Z[i]);
+  parallel_ranges(n, kParallelGrain, [&](Index b, Index e) {
+    for (Index i = b; i < e; ++i) H[i] = f(Z[i]);
+  });
 }
 
 /// dZ[i] = dH[i] * df(Z[i], H[i]) for n elements: the element-wise chain rule.
 template <class T, class DF>
 inline void chain(Index n, const T* Z, const T* H, const T* dH, T* dZ, DF df) {
-  for (Index i = 0; i < n; ++i) dZ[i] = dH[i] * df(Z[i], H[i]);
+  parallel_ranges(n, kParallelGrain, [&](Index b, Index e) {
+    for (Index i = b; i < e; ++i) dZ[i] = dH[i] * df(Z[i], H[i]);
+  });
 }
 
 /// Z (m, n) += b (n,) broadcast over rows.
@@ -30,14 +39,17 @@ inline void add_row_vector(Index m, Index n, const T* b, T* Z) {
 }
 
 /// db (n,) = scale * sum over rows of dZ (m, n).
+/// Columns are split across threads; each column is summed by one thread, in row order.
 template <class T>
 inline void column_sum(Index m, Index n, const T* dZ, T scale, T* db) {
-  for (Index j = 0; j < n; ++j) db[j] = T(0);
-  for (Index i = 0; i < m; ++i) {
-    const T* d = dZ + i * n;
-    for (Index j = 0; j < n; ++j) db[j] += d[j];
-  }
-  for (Index j = 0; j < n; ++j) db[j] *= scale;
+  parallel_ranges(n, m * n >= kParallelGrain ? 64 : n, [&](Index b, Index e) {
+    for (Index j = b; j < e; ++j) db[j] = T(0);
+    for (Index i = 0; i < m; ++i) {
+      const T* d = dZ + i * n;
+      for (Index j = b; j < e; ++j) db[j] += d[j];
+    }
+    for (Index j = b; j < e; ++j) db[j] *= scale;
+  });
 }
 
 /// out = a - b for n elements.
@@ -55,7 +67,9 @@ inline void multiply(Index n, const T* a, const T* b, T* out) {
 /// p -= lr * g for n elements (the SGD update).
 template <class T>
 inline void axpy_update(Index n, T lr, const T* g, T* p) {
-  for (Index i = 0; i < n; ++i) p[i] -= lr * g[i];
+  parallel_ranges(n, kParallelGrain, [&](Index b, Index e) {
+    for (Index i = b; i < e; ++i) p[i] -= lr * g[i];
+  });
 }
 
 /// Index of the first non-finite element, or -1.

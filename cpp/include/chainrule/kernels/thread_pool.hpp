@@ -27,4 +27,23 @@ void parallel_for(std::ptrdiff_t n_tasks, F&& f) {
       static_cast<void*>(&f));
 }
 
+/// f(begin, end) over [0, n) in chunks of at least `grain` elements, in parallel when n is
+/// large enough to repay waking the pool. For element-wise work, whose results do not depend
+/// on the split.
+template <class F>
+void parallel_ranges(std::ptrdiff_t n, std::ptrdiff_t grain, F&& f) {
+  const std::ptrdiff_t threads = get_num_threads();
+  if (threads == 1 || n < 2 * grain) {
+    f(std::ptrdiff_t(0), n);
+    return;
+  }
+  std::ptrdiff_t chunks = n / grain < 4 * threads ? n / grain : 4 * threads;
+  const std::ptrdiff_t width = (n + chunks - 1) / chunks;
+  chunks = (n + width - 1) / width;
+  parallel_for(chunks, [&](std::ptrdiff_t c) {
+    const std::ptrdiff_t begin = c * width, end = begin + width < n ? begin + width : n;
+    f(begin, end);
+  });
+}
+
 }  // namespace chainrule::kernels
