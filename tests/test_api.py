@@ -324,3 +324,49 @@ def test_matching_input_is_not_copied(dtype: str) -> None:
         assert peak(lambda: call(np.asfortranarray(Xb))) > 0.9, f"{name}: measurement broken"
     converted = Xb.astype(other)
     assert peak(lambda: net.predict(converted)) > 0.9 * np.dtype(dtype).itemsize / 8
+
+
+def test_threads_sharing_a_network_take_turns():
+    """predict from 4 threads at once equals serial predict; fit in another thread meanwhile
+    is serialised with them (no corrupted buffers, no crash)."""
+    import threading
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 20))
+    Y = rng.normal(size=(300, 3))
+    net = cr.Network([20, 64, 64, 3], ["relu", "tanh", "linear"], seed=0)
+    batches = [X[i::4] for i in range(4)]
+    want = [net.predict(b) for b in batches]
+    got = [None] * 4
+
+    def worker(i):
+        for _ in range(20):
+            got[i] = net.predict(batches[i])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+    errors = []
+
+    def predictor():
+        try:
+            for _ in range(50):
+                out = net.predict(X)
+                assert out.shape == (300, 3) and np.all(np.isfinite(out))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    p = threading.Thread(target=predictor)
+    p.start()
+    net.fit(X, Y, epochs=30, lr=0.01, batch_size=32)
+    p.join()
+    assert not errors, errors
+    twin = cr.Network([20, 64, 64, 3], ["relu", "tanh", "linear"], seed=0)
+    twin.fit(X, Y, epochs=30, lr=0.01, batch_size=32)
+    for a, b in zip(net.weights, twin.weights):
+        np.testing.assert_array_equal(a, b)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Union
 
@@ -78,6 +80,10 @@ class _ParameterList(Sequence[np.ndarray]):
         return self._net._core.weight(i) if self._kind == "weights" else self._net._core.bias(i)
 
     def __setitem__(self, l: int, value: ArrayLike) -> None:
+        with self._net._lock:
+            self._assign(l, value)
+
+    def _assign(self, l: int, value: ArrayLike) -> None:
         target = self[l]
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
@@ -115,6 +121,18 @@ def _check_lr(lr: Any) -> float:
     if not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr}")
     return lr
+
+
+def _serialised(method: Callable) -> Callable:
+    """Runs the method under the network's lock: the core's layer buffers serve one call at a
+    time, and calls release the GIL, so threads sharing a network take turns."""
+
+    @functools.wraps(method)
+    def wrapper(self: "Network", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class Network:
@@ -172,6 +190,7 @@ class Network:
             raise ValueError(f"got {len(activations)} activations for {n_layers} layers "
                              f"(layer_sizes {sizes} has {n_layers} layers after the input)")
         self.activations = [resolve_activation(a, layer=l + 1) for l, a in enumerate(activations)]
+        self._lock = threading.RLock()
         core_cls = _core.Network64 if self.dtype == np.float64 else _core.Network32
         self._core = core_cls(sizes, [activation_spec(a) for a in self.activations],
                               loss_spec(self.loss_function))
@@ -220,12 +239,14 @@ class Network:
 
     # ---- computation ---------------------------------------------------------------------
 
+    @_serialised
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Yhat = H[L] for X (m, n0); returns (m, nL)."""
         X = self._X(X)
         self._forward_X = None
         return self._core.predict(X)
 
+    @_serialised
     def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
         """The loss of the network on (X, Y), e.g. ``||Yhat - Y||^2 / (2m)`` for MSE."""
         X, Y = self._X(X), self._Y(Y)
@@ -237,6 +258,7 @@ class Network:
         return Gradients([LayerGradients(c.grad_weight(l), c.grad_bias(l), c.delta(l))
                           for l in range(self.n_layers)], float(loss))
 
+    @_serialised
     def gradients(self, X: ArrayLike, Y: ArrayLike) -> Gradients:
         """Backpropagation on (X, Y): per layer ``dW = H_prev.T @ dZ / m``,
         ``db = sum(dZ) / m`` and the delta ``dZ``; the weights are not changed."""
@@ -244,6 +266,7 @@ class Network:
         self._forward_X = None
         return self._collect_gradients(self._core.gradients(X, Y))
 
+    @_serialised
     def forward(self, X: ArrayLike) -> np.ndarray:
         """Forward pass of X, kept for a following :meth:`backward`; returns Yhat (m, nL)."""
         X = self._X(X)
@@ -251,12 +274,14 @@ class Network:
         self._forward_X = X  # the core reads X again in backward(); keep it alive
         return out
 
+    @_serialised
     def backward(self, Y: ArrayLike) -> Gradients:
         """Backward pass for the last :meth:`forward`; returns the gradients."""
         if self._forward_X is None:
             raise ValueError("backward: call forward(X) first")
         return self._collect_gradients(self._core.backward(self._Y(Y)))
 
+    @_serialised
     def step(self, grads: Optional[Sequence[Any]] = None, *, lr: float) -> None:
         """``W -= lr * dW``, ``b -= lr * db`` for every layer.
 
@@ -277,6 +302,7 @@ class Network:
             dbs.append(np.ascontiguousarray(np.ravel(np.asarray(db, dtype=self.dtype)).reshape(1, -1)))
         self._core.step_with(dWs, dbs, lr)
 
+    @_serialised
     def fit(self, X: ArrayLike, Y: ArrayLike, epochs: int = 100, lr: float = 0.01,
             batch_size: Optional[int] = None, shuffle: bool = False, verbose: int = 0) -> History:
         """Train with mini-batch SGD; the whole loop runs in C++ without the GIL.
@@ -320,6 +346,7 @@ class Network:
         losses = self._core.fit(X, Y, epochs, lr, bs, permutation, on_epoch_end)
         return History(loss=[float(v) for v in losses])
 
+    @_serialised
     def gradient_check(self, X: ArrayLike, Y: ArrayLike, eps: Optional[float] = None,
                        per_tensor: bool = False) -> Union[float, Dict[str, float]]:
         """Compare backpropagation with central finite differences of the loss.
