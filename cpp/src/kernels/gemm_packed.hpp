@@ -245,17 +245,20 @@ void gemm_rows(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index 
   constexpr Index kAlign = 64 / sizeof(T);
   const int threads = get_num_threads();
   const Index chunks = imin(threads, n / (4 * kAlign));
-  if (threads == 1 || chunks < 2 || m * n * k < (1 << 18)) {
+  if (threads == 1 || chunks < 2 || m * n * k < (1 << 16)) {
     gemm_rows_range<K>(m, 0, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc,
                        thread_buffer<T>(1, n));
     return;
   }
   const Index width = ceil_div(ceil_div(n, chunks), kAlign) * kAlign;
   const WorkerScratch<T> acc(1, threads, width);
-  parallel_for(ceil_div(n, width), [&](Index t) {
-    gemm_rows_range<K>(m, t * width, imin(n, (t + 1) * width), k, alpha, A, rsa, csa, B, rsb,
-                       beta, C, ldc, acc.get());
-  });
+  parallel_for(
+      ceil_div(n, width),
+      [&](Index t) {
+        gemm_rows_range<K>(m, t * width, imin(n, (t + 1) * width), k, alpha, A, rsa, csa, B,
+                           rsb, beta, C, ldc, acc.get());
+      },
+      /*pinned=*/true);
 }
 
 }  // namespace

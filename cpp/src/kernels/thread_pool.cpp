@@ -45,9 +45,11 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Returns false (and does nothing) when the pool is already running a job.
-  bool try_run(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx) {
+  bool try_run(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx,
+               bool pinned) {
     std::unique_lock<std::mutex> busy(run_mutex_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
+    pinned_ = pinned;
     fn_ = fn;
     ctx_ = ctx;
     n_tasks_ = n_tasks;
@@ -73,6 +75,10 @@ class ThreadPool {
 #endif
   }
   void work() {
+    if (pinned_) {  // task t runs on thread t (the caller is 0): the same data on the same core
+      for (std::ptrdiff_t t = t_worker_index; t < n_tasks_; t += size()) fn_(ctx_, t);
+      return;
+    }
     for (std::ptrdiff_t t; (t = next_.fetch_add(1)) < n_tasks_;) fn_(ctx_, t);
   }
   // Workers spin on the job counter for a while after each job (back-to-back GEMMs of a
@@ -112,6 +118,7 @@ class ThreadPool {
   void (*fn_)(void*, std::ptrdiff_t) = nullptr;
   void* ctx_ = nullptr;
   std::ptrdiff_t n_tasks_ = 0;
+  bool pinned_ = false;
   std::atomic<std::ptrdiff_t> next_{0};
 };
 
@@ -157,9 +164,10 @@ void set_num_threads(int n) {
   g_threads = n;
 }
 
-void parallel_for(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx) {
+void parallel_for(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx,
+                  bool pinned) {
   if (n_tasks <= 0) return;
-  if (n_tasks > 1 && get_num_threads() > 1 && pool()->try_run(n_tasks, fn, ctx)) return;
+  if (n_tasks > 1 && get_num_threads() > 1 && pool()->try_run(n_tasks, fn, ctx, pinned)) return;
   for (std::ptrdiff_t t = 0; t < n_tasks; ++t) fn(ctx, t);
 }
 

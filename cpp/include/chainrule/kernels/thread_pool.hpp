@@ -17,14 +17,17 @@ int worker_index();
 /// Runs fn(ctx, t) for t in [0, n_tasks) on the pool and returns when all are done. Tasks are
 /// claimed dynamically; callers must make each task's result independent of which thread runs
 /// it. A call made while the pool is busy (another thread, or from inside a task) runs inline.
-void parallel_for(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx);
+/// `pinned` runs task t on thread t mod n instead (the caller is thread 0), so repeated calls
+/// over the same data keep each part in the same core's cache.
+void parallel_for(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx,
+                  bool pinned = false);
 
 /// parallel_for with a lambda, without type-erasure allocations.
 template <class F>
-void parallel_for(std::ptrdiff_t n_tasks, F&& f) {
+void parallel_for(std::ptrdiff_t n_tasks, F&& f, bool pinned = false) {
   parallel_for(
       n_tasks, [](void* ctx, std::ptrdiff_t t) { (*static_cast<F*>(ctx))(t); },
-      static_cast<void*>(&f));
+      static_cast<void*>(&f), pinned);
 }
 
 /// f(begin, end) over [0, n) in chunks of at least `grain` elements, in parallel when n is
