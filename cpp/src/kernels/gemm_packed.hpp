@@ -181,16 +181,29 @@ inline double fma1(double a, double b, double c) { return __builtin_fma(a, b, c)
 template <class K, class T>
 void gemm_dots(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
                T beta, T* C, Index ldc) {
-  for (Index i = 0; i < m; ++i) {
+  constexpr Index U = 8;  // rows at a time: eight independent FMA chains hide the latency
+  for (Index i0 = 0; i0 < m; i0 += U) {
+    const Index u_end = imin(U, m - i0);
     for (Index j = 0; j < n; ++j) {
-      T c = C[i * ldc + j];
+      const T* b = B + j * ldb;
+      T c[U];
+      for (Index u = 0; u < u_end; ++u) c[u] = C[(i0 + u) * ldc + j];
       for (Index pc = 0; pc < k; pc += K::KC) {
         const T beta_pc = pc == 0 ? beta : T(1);
-        T acc = T(0);
-        for (Index p = pc; p < imin(pc + K::KC, k); ++p) acc = fma1(A[i * lda + p], B[j * ldb + p], acc);
-        c = beta_pc == T(0) ? alpha * acc : fma1(beta_pc, c, alpha * acc);
+        T acc[U] = {};
+        const Index p_end = imin(pc + K::KC, k);
+        if (u_end == U) {
+          for (Index p = pc; p < p_end; ++p)
+#pragma GCC unroll 8
+            for (Index u = 0; u < U; ++u) acc[u] = fma1(A[(i0 + u) * lda + p], b[p], acc[u]);
+        } else {
+          for (Index p = pc; p < p_end; ++p)
+            for (Index u = 0; u < u_end; ++u) acc[u] = fma1(A[(i0 + u) * lda + p], b[p], acc[u]);
+        }
+        for (Index u = 0; u < u_end; ++u)
+          c[u] = beta_pc == T(0) ? alpha * acc[u] : fma1(beta_pc, c[u], alpha * acc[u]);
       }
-      C[i * ldc + j] = c;
+      for (Index u = 0; u < u_end; ++u) C[(i0 + u) * ldc + j] = c[u];
     }
   }
 }
@@ -208,7 +221,9 @@ void gemm_rows_range(Index m, Index j0, Index j1, Index k, T alpha, const T* A, 
     }
     for (Index pc = 0; pc < k; pc += K::KC) {
       const T beta_pc = pc == 0 ? beta : T(1);
-      for (Index j = 0; j < n; ++j) acc[j] = T(0);
+      // With nothing to keep from C, C's row is the accumulator (one pass fewer).
+      T* acc_row = beta_pc == T(0) ? c : acc;
+      for (Index j = 0; j < n; ++j) acc_row[j] = T(0);
       const Index p_end = imin(pc + K::KC, k);
       Index p = pc;
       // four depth steps per pass over acc: the same FMA chain, in the same order, with a
@@ -221,15 +236,16 @@ void gemm_rows_range(Index m, Index j0, Index j1, Index k, T alpha, const T* A, 
         const T* b2 = b1 + rsb;
         const T* b3 = b2 + rsb;
         for (Index j = 0; j < n; ++j)
-          acc[j] = fma1(a3, b3[j], fma1(a2, b2[j], fma1(a1, b1[j], fma1(a0, b0[j], acc[j]))));
+          acc_row[j] = fma1(a3, b3[j], fma1(a2, b2[j], fma1(a1, b1[j], fma1(a0, b0[j], acc_row[j]))));
       }
       for (; p < p_end; ++p) {
         const T a = A[i * rsa + p * csa];
         const T* b = B + p * rsb + j0;
-        for (Index j = 0; j < n; ++j) acc[j] = fma1(a, b[j], acc[j]);
+        for (Index j = 0; j < n; ++j) acc_row[j] = fma1(a, b[j], acc_row[j]);
       }
       if (beta_pc == T(0)) {
-        for (Index j = 0; j < n; ++j) c[j] = alpha * acc[j];
+        if (alpha != T(1))
+          for (Index j = 0; j < n; ++j) c[j] = alpha * c[j];
       } else {
         for (Index j = 0; j < n; ++j) c[j] = fma1(beta_pc, c[j], alpha * acc[j]);
       }
