@@ -73,12 +73,12 @@ void SoftmaxCrossEntropy<T>::check_targets_impl(ConstView<T> Y) const {
       if (!(Y(i, j) >= T(0)))  // negative or NaN
         throw ValueError("cross_entropy targets must be probability distributions: Y[" +
                          std::to_string(i) + ", " + std::to_string(j) +
-                         "] = " + std::to_string(Y(i, j)) + " is negative or NaN");
+                         "] = " + shortest_repr(Y(i, j)) + " is negative or NaN");
       sum += Y(i, j);
     }
     if (std::fabs(sum - 1.0) > tol)
       throw ValueError("cross_entropy targets must be probability distributions: row " +
-                       std::to_string(i) + " of Y sums to " + std::to_string(sum) +
+                       std::to_string(i) + " of Y sums to " + shortest_repr(sum) +
                        ", not 1 (one-hot encode class labels)");
   }
 }
@@ -121,7 +121,7 @@ void SigmoidBinaryCrossEntropy<T>::check_targets_impl(ConstView<T> Y) const {
       if (!(Y(i, j) >= T(0) && Y(i, j) <= T(1)))
         throw ValueError("binary_cross_entropy targets must lie in [0, 1]: Y[" +
                          std::to_string(i) + ", " + std::to_string(j) +
-                         "] = " + std::to_string(Y(i, j)));
+                         "] = " + shortest_repr(Y(i, j)));
 }
 
 template class MSE<float>;

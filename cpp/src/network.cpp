@@ -12,10 +12,8 @@ namespace chainrule {
 namespace {
 constexpr Index kPredictChunk = 1024;  // rows per forward pass in predict()
 
-std::string num(double v) {
-  std::string s = std::to_string(v);
-  return s;
-}
+std::string num(double v) { return shortest_repr(v); }
+
 // Epochs are counted from 1 in messages, as in fit's progress output.
 std::string kept_note(Index epoch) {
   return epoch == 0 ? std::string("; the initial weights were kept (try a smaller lr)")

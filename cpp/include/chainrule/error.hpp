@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -30,5 +32,16 @@ class DivergenceError : public std::runtime_error {
  private:
   std::ptrdiff_t epoch_;
 };
+
+/// The shortest decimal that reads back as exactly v (0.2, not 0.20000000000000001; 1e-09,
+/// not 0.000000), for messages and reprs.
+inline std::string shortest_repr(double v) {
+  char buf[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
 
 }  // namespace chainrule

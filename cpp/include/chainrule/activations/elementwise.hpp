@@ -4,24 +4,12 @@
 // and this base turns them into vectorisable forward and backward loops.
 #pragma once
 
-#include <cstdio>
-#include <cstdlib>
 #include <sstream>
 
 #include "chainrule/activation.hpp"
 #include "chainrule/kernels/elementwise.hpp"
 
 namespace chainrule {
-
-/// The shortest decimal that reads back as exactly v (0.2, not 0.20000000000000001).
-inline std::string shortest_repr(double v) {
-  char buf[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
 
 template <class T, class Derived>
 class ElementwiseActivation : public Activation<T> {
@@ -55,7 +43,7 @@ class ElementwiseActivation : public Activation<T> {
 inline double check_activation_param(const char* activation, const char* param, double value) {
   if (!std::isfinite(value))
     throw ValueError(std::string(activation) + ": " + param + " must be finite, got " +
-                     std::to_string(value));
+                     shortest_repr(value));
   return value;
 }
 
