@@ -98,9 +98,6 @@ void bind_network(py::module_& m, const char* cls) {
       .def("layer_shape", [](const Net& n, Index l) {
         return py::make_tuple(n.layer(l).n_in(), n.layer(l).n_out());
       })
-      .def("activation_repr", [](const Net& n, Index l) { return n.layer(l).activation().repr(); })
-      .def("activation_name", [](const Net& n, Index l) { return n.layer(l).activation().name(); })
-      .def("loss_repr", [](const Net& n) { return n.loss().repr(); })
       .def("weight", [](py::object self, Index l) {
         return live_view<T>(self.cast<Net&>().layer(l).W(), self, false);
       })
@@ -248,10 +245,6 @@ PYBIND11_MODULE(_core, m) {
   bind_network<double>(m, "Network64");
   m.def("activation_names", &activation_names);
   m.def("loss_names", &loss_names);
-  m.def("activation_repr", [](const std::string& name, const py::dict& params) {
-    return make_activation<double>(name, to_params(params))->repr();
-  });
-  m.def("loss_repr", [](const std::string& name) { return make_loss<double>(name)->repr(); });
   m.def("loss_canonical_name", [](const std::string& name) { return make_loss<double>(name)->name(); });
   m.def("loss_required_activation",
         [](const std::string& name) { return make_loss<double>(name)->required_activation(); });

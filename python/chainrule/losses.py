@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -108,6 +108,3 @@ def core_spec(loss: Loss) -> tuple:
             raise TypeError(f"{type(loss).__name__} must define {method}(yhat, y)")
     return (loss.name or type(loss).__name__.lower(), loss, repr(loss))
 
-
-def required_activation(loss: Loss) -> Optional[str]:
-    return loss.required_activation or None

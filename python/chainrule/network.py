@@ -117,10 +117,8 @@ def _check_real(value: Any, name: str) -> float:
 
 
 def _check_lr(lr: Any) -> float:
-    lr = _check_real(lr, "lr")
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr}")
-    return lr
+    """The type of lr; its value (finite, > 0) is checked by the core."""
+    return _check_real(lr, "lr")
 
 
 def _serialised(method: Callable) -> Callable:
