@@ -27,15 +27,17 @@ class ElementwiseActivation : public Activation<T> {
  private:
   // Z (m, n) -> H (m, n)
   void forward_impl(ConstView<T> Z, MatrixView<T> H) const override {
-    const auto& self = static_cast<const Derived&>(*this);
-    kernels::map(Z.size(), Z.data, H.data, [&self](T z) { return self.f(z); });
+    // a copy of the activation (its parameters) in the closure: the loop then reads no memory
+    // that its own stores could alias, and vectorises
+    const Derived self = static_cast<const Derived&>(*this);
+    kernels::map(Z.size(), Z.data, H.data, [self](T z) { return self.f(z); });
   }
   // Z, H, dH (m, n) -> dZ (m, n): dZ = dH * f'(Z)
   void backward_impl(ConstView<T> Z, ConstView<T> H, ConstView<T> dH,
                      MatrixView<T> dZ) const override {
-    const auto& self = static_cast<const Derived&>(*this);
+    const Derived self = static_cast<const Derived&>(*this);
     kernels::chain(Z.size(), Z.data, H.data, dH.data, dZ.data,
-                   [&self](T z, T h) { return self.df(z, h); });
+                   [self](T z, T h) { return self.df(z, h); });
   }
 };
 

@@ -19,7 +19,10 @@ class ELU : public ElementwiseActivation<T, ELU<T>> {
     return {{"alpha", alpha_param_}};  // as given, not rounded to T
   }
   T f(T z) const { return z > T(0) ? z : alpha_ * std::expm1(z); }
-  T df(T z, T h) const { return z > T(0) ? T(1) : h + alpha_; }  // alpha e^z = h + alpha
+  T df(T z, T h) const {
+    const T neg = h + alpha_;  // alpha e^z = h + alpha; unconditional so the select vectorises
+    return z > T(0) ? T(1) : neg;
+  }
 
  private:
   double alpha_param_;

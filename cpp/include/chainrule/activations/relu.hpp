@@ -11,7 +11,7 @@ class ReLU : public ElementwiseActivation<T, ReLU<T>> {
   std::string name() const override { return "relu"; }
   const char* class_name() const { return "ReLU"; }
   T f(T z) const { return z > T(0) ? z : T(0); }
-  T df(T z, T) const { return z > T(0) ? T(1) : T(0); }
+  T df(T z, T) const { return static_cast<T>(z > T(0)); }  // branch-free: vectorises
 };
 
 /// leaky_relu(z) = z if z > 0 else alpha z; derivative 1 if z > 0 else alpha.
@@ -26,7 +26,10 @@ class LeakyReLU : public ElementwiseActivation<T, LeakyReLU<T>> {
   std::vector<std::pair<std::string, double>> params() const override {
     return {{"alpha", alpha_param_}};  // as given, not rounded to T
   }
-  T f(T z) const { return z > T(0) ? z : alpha_ * z; }
+  T f(T z) const {
+    const T neg = alpha_ * z;  // computed unconditionally, so the select vectorises
+    return z > T(0) ? z : neg;
+  }
   T df(T z, T) const { return z > T(0) ? T(1) : alpha_; }
 
  private:

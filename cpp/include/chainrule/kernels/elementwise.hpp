@@ -16,7 +16,9 @@ constexpr Index kParallelGrain = Index(1) << 15;
 /// H[i] = f(Z[i]) for n elements.
 template <class T, class F>
 inline void map(Index n, const T* Z, T* H, F f) {
-  parallel_ranges(n, kParallelGrain, [&](Index b, Index e) {
+  // pointers captured by value: a store through a captured reference could, for all the
+  // compiler knows, change the pointer itself, which blocks vectorisation
+  parallel_ranges(n, kParallelGrain, [=](Index b, Index e) {
     for (Index i = b; i < e; ++i) H[i] = f(Z[i]);
   });
 }
@@ -24,7 +26,7 @@ inline void map(Index n, const T* Z, T* H, F f) {
 /// dZ[i] = dH[i] * df(Z[i], H[i]) for n elements: the element-wise chain rule.
 template <class T, class DF>
 inline void chain(Index n, const T* Z, const T* H, const T* dH, T* dZ, DF df) {
-  parallel_ranges(n, kParallelGrain, [&](Index b, Index e) {
+  parallel_ranges(n, kParallelGrain, [=](Index b, Index e) {
     for (Index i = b; i < e; ++i) dZ[i] = dH[i] * df(Z[i], H[i]);
   });
 }
@@ -42,7 +44,7 @@ inline void add_row_vector(Index m, Index n, const T* b, T* Z) {
 /// Columns are split across threads; each column is summed by one thread, in row order.
 template <class T>
 inline void column_sum(Index m, Index n, const T* dZ, T scale, T* db) {
-  parallel_ranges(n, m * n >= kParallelGrain ? 64 : n, [&](Index b, Index e) {
+  parallel_ranges(n, m * n >= kParallelGrain ? 64 : n, [=](Index b, Index e) {
     for (Index j = b; j < e; ++j) db[j] = T(0);
     for (Index i = 0; i < m; ++i) {
       const T* d = dZ + i * n;
@@ -67,7 +69,7 @@ inline void multiply(Index n, const T* a, const T* b, T* out) {
 /// p -= lr * g for n elements (the SGD update).
 template <class T>
 inline void axpy_update(Index n, T lr, const T* g, T* p) {
-  parallel_ranges(n, kParallelGrain, [&](Index b, Index e) {
+  parallel_ranges(n, kParallelGrain, [=](Index b, Index e) {
     for (Index i = b; i < e; ++i) p[i] -= lr * g[i];
   });
 }
