@@ -370,3 +370,16 @@ def test_threads_sharing_a_network_take_turns():
     twin.fit(X, Y, epochs=30, lr=0.01, batch_size=32)
     for a, b in zip(net.weights, twin.weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_gradient_check_leaves_the_backprop_gradients_for_step():
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(30, 3)), rng.normal(size=(30, 2))
+    a = cr.Network([3, 6, 2], ["tanh", "linear"], seed=1)
+    b = cr.Network([3, 6, 2], ["tanh", "linear"], seed=1)
+    a.gradients(X, Y)
+    b.gradient_check(X, Y)
+    a.step(lr=0.1)
+    b.step(lr=0.1)
+    for wa, wb in zip(list(a.weights) + list(a.biases), list(b.weights) + list(b.biases)):
+        np.testing.assert_array_equal(wa, wb)

@@ -12,8 +12,6 @@ namespace chainrule {
 namespace {
 constexpr Index kPredictChunk = 1024;  // rows per forward pass in predict()
 
-std::string num(double v) { return shortest_repr(v); }
-
 // Epochs are counted from 1 in messages, as in fit's progress output.
 std::string kept_note(Index epoch) {
   return epoch == 0 ? std::string("; the initial weights were kept (try a smaller lr)")
@@ -24,7 +22,7 @@ std::string kept_note(Index epoch) {
 
 void check_lr(double lr) {
   if (!(std::isfinite(lr) && lr > 0))
-    throw ValueError("lr must be a finite number > 0, got " + num(lr));
+    throw ValueError("lr must be a finite number > 0, got " + shortest_repr(lr));
 }
 
 template <class T>
@@ -63,7 +61,7 @@ void Network<T>::check_X(ConstView<T> X, const char* what) const {
   const Index bad = kernels::first_non_finite(X.size(), X.data);
   if (bad >= 0)
     throw ValueError(std::string(what) + ": X contains a non-finite value (" +
-                     num(static_cast<double>(X.data[bad])) + ") at row " +
+                     shortest_repr(static_cast<double>(X.data[bad])) + ") at row " +
                      std::to_string(bad / X.cols) + ", column " + std::to_string(bad % X.cols));
 }
 
@@ -79,7 +77,7 @@ void Network<T>::check_XY(ConstView<T> X, ConstView<T> Y, const char* what) cons
   const Index bad = kernels::first_non_finite(Y.size(), Y.data);
   if (bad >= 0)
     throw ValueError(std::string(what) + ": Y contains a non-finite value (" +
-                     num(static_cast<double>(Y.data[bad])) + ") at row " +
+                     shortest_repr(static_cast<double>(Y.data[bad])) + ") at row " +
                      std::to_string(bad / Y.cols) + ", column " + std::to_string(bad % Y.cols));
   loss_->check_targets(Y);
 }
@@ -298,7 +296,8 @@ std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOpt
       const double batch_loss = backward_pass(xb, yb);
       if (!std::isfinite(batch_loss)) {
         restore_params(last_good);
-        throw DivergenceError("training diverged: the loss became " + num(batch_loss) +
+        throw DivergenceError("training diverged: the loss became " +
+                                  shortest_repr(batch_loss) +
                                   " in epoch " + std::to_string(epoch + 1) + kept_note(epoch),
                               epoch);
       }
@@ -323,7 +322,8 @@ template <class T>
 std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, double eps) {
   check_XY(X, Y, "gradient_check");
   if (!(std::isfinite(eps) && eps > 0))
-    throw ValueError("gradient_check: eps must be a finite number > 0, got " + num(eps));
+    throw ValueError("gradient_check: eps must be a finite number > 0, got " +
+                     shortest_repr(eps));
   compute_gradients(X, Y);
   std::vector<Matrix<T>> analytic;  // dW1, db1, dW2, db2, ...
   for (auto& layer : layers_) {
@@ -360,8 +360,8 @@ std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, d
     const double denom = std::sqrt(a2) + std::sqrt(n2);
     errors.push_back(denom == 0 ? 0.0 : std::sqrt(diff2) / denom);
   }
-  // Leave the gradient buffers as compute_gradients() left them.
-  compute_gradients(X, Y);
+  // The perturbed passes above only ran forward: dW, db and dZ still hold the backprop
+  // gradients of (X, Y), and the Z/H caches are not offered to backward().
   forward_rows_ = -1;
   return errors;
 }

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -122,9 +123,20 @@ class ThreadPool {
   std::atomic<std::ptrdiff_t> next_{0};
 };
 
-std::mutex g_config_mutex;
-int g_threads = 0;              // 0: not yet decided
-ThreadPool* g_pool = nullptr;   // owned; replaced when the thread count changes
+std::mutex g_config_mutex;              // guards g_pool
+std::atomic<int> g_threads{0};          // 0: not yet decided; read lock-free on every kernel call
+ThreadPool* g_pool = nullptr;           // owned; replaced when the thread count changes
+
+// The configured count, deciding the default on first use.
+int configured_threads() {
+  int n = g_threads.load(std::memory_order_relaxed);
+  if (n == 0) {
+    int expected = 0;
+    g_threads.compare_exchange_strong(expected, default_threads());
+    n = g_threads.load(std::memory_order_relaxed);
+  }
+  return n;
+}
 
 // In a forked child the workers do not exist: forget the pool (its memory is abandoned on
 // purpose, since joining threads that are not there would hang) and start a new one lazily.
@@ -139,11 +151,11 @@ ThreadPool* pool() {
     return true;
   }();
   (void)registered;
+  const int threads = configured_threads();
   std::lock_guard<std::mutex> lock(g_config_mutex);
-  if (g_threads == 0) g_threads = default_threads();
-  if (g_pool == nullptr || g_pool->size() != g_threads) {
+  if (g_pool == nullptr || g_pool->size() != threads) {
     delete g_pool;
-    g_pool = new ThreadPool(g_threads);
+    g_pool = new ThreadPool(threads);
   }
   return g_pool;
 }
@@ -152,16 +164,11 @@ ThreadPool* pool() {
 
 int worker_index() { return t_worker_index; }
 
-int get_num_threads() {
-  std::lock_guard<std::mutex> lock(g_config_mutex);
-  if (g_threads == 0) g_threads = default_threads();
-  return g_threads;
-}
+int get_num_threads() { return configured_threads(); }
 
 void set_num_threads(int n) {
   if (n < 1) throw ValueError("set_num_threads: n must be >= 1, got " + std::to_string(n));
-  std::lock_guard<std::mutex> lock(g_config_mutex);
-  g_threads = n;
+  g_threads.store(n);
 }
 
 void parallel_for(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx,
