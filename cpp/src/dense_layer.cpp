@@ -8,6 +8,55 @@
 
 namespace chainrule {
 
+namespace {
+
+// Epilogue contexts: what each fused GEMM does to a finished block of its output.
+
+// Forward, C = Z: Z += b, H = act(Z) on the block.
+template <class T>
+struct BiasActivation {
+  const Activation<T>* act;
+  const T* b;  // (n_out)
+  T* H;        // (m, n_out), row stride ld as Z
+  static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* Z, Index ld) {
+    const auto& c = *static_cast<const BiasActivation*>(ctx);
+    c.act->bias_forward_block(rows, cols, c.b + j0, Z, c.H + i0 * ld + j0, ld);
+  }
+};
+
+// Backward, C = dH of the layer below (possibly a scratch block): its dZ = dH * act'(Z).
+template <class T>
+struct ActivationDerivative {
+  const Activation<T>* act;
+  const T* Z;  // (m, n) of the layer below, row stride n
+  const T* H;
+  T* dZ;
+  Index n;
+  static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* dH, Index ld) {
+    const auto& c = *static_cast<const ActivationDerivative*>(ctx);
+    const Index off = i0 * c.n + j0;
+    c.act->backward_block(rows, cols, c.Z + off, c.H + off, dH, ld, c.dZ + off, c.n);
+  }
+};
+
+// Backward, C = [dW; db] (possibly a scratch block): [W; b] -= lr [dW; db], the SGD update.
+template <class T>
+struct SgdUpdate {
+  T lr;
+  T* Wb;  // (n_in + 1, n_out), row stride n
+  Index n;
+  static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* g, Index ld) {
+    const auto& c = *static_cast<const SgdUpdate*>(ctx);
+    for (Index i = 0; i < rows; ++i) {
+      T* __restrict p = c.Wb + (i0 + i) * c.n + j0;
+      const T* gi = g + i * ld;
+      for (Index j = 0; j < cols; ++j) p[j] -= c.lr * gi[j];  // the optimizer's axpy_update
+    }
+  }
+};
+
+}  // namespace
+
 template <class T>
 DenseLayer<T>::DenseLayer(Index index, Index n_in, Index n_out,
                           std::unique_ptr<Activation<T>> activation)
@@ -16,10 +65,8 @@ DenseLayer<T>::DenseLayer(Index index, Index n_in, Index n_out,
     throw ValueError("layer " + std::to_string(index) + ": sizes must be >= 1, got n_in=" +
                      std::to_string(n_in) + ", n_out=" + std::to_string(n_out));
   if (!activation_) throw ValueError("layer " + std::to_string(index) + ": no activation");
-  W_.resize(n_in, n_out);
-  b_.resize(1, n_out);
-  dW_.resize(n_in, n_out);
-  db_.resize(1, n_out);
+  Wb_.resize(n_in + 1, n_out);
+  dWb_.resize(n_in + 1, n_out);
 }
 
 template <class T>
@@ -38,11 +85,20 @@ ConstView<T> DenseLayer<T>::forward(ConstView<T> H_prev) {
                      " input features, got " + std::to_string(H_prev.cols));
   const Index m = H_prev.rows;
   reserve(m);
+  const T* W = Wb_.data();
+  const T* b = W + n_in_ * n_out_;
+  if (activation_->elementwise()) {
+    // Z = H_prev @ W, then Z += b and H = act(Z) on each block as the GEMM finishes it
+    const BiasActivation<T> ctx{activation_.get(), b, H_.data()};
+    kernels::gemm_nn<T>(m, n_out_, n_in_, T(1), H_prev.data, n_in_, W, n_out_, T(0), Z_.data(),
+                        n_out_, {&BiasActivation<T>::run, &ctx});
+    return H_.cview();
+  }
   // Z = H_prev @ W + b
-  kernels::gemm_nn<T>(m, n_out_, n_in_, T(1), H_prev.data, n_in_, W_.data(), n_out_, T(0),
-                      Z_.data(), n_out_);
-  kernels::add_row_vector(m, n_out_, b_.data(), Z_.data());
-  // H = act(Z)
+  kernels::gemm_nn<T>(m, n_out_, n_in_, T(1), H_prev.data, n_in_, W, n_out_, T(0), Z_.data(),
+                      n_out_);
+  kernels::add_row_vector(m, n_out_, b, Z_.data());
+  // H = act(Z), row-wise activations (softmax) and callbacks on the whole batch
   with_layer_context(index_, [&] { activation_->forward(Z_.cview(), H_.view()); });
   return H_.cview();
 }
@@ -62,19 +118,50 @@ void DenseLayer<T>::backward_params(ConstView<T> H_prev, MatrixView<T> dH_prev) 
   if (H_prev.rows != m || H_prev.cols != n_in_)
     throw ValueError("layer " + std::to_string(index_) + ": backward expects H_prev of shape " +
                      shape_str(m, n_in_) + ", got " + shape_str(H_prev));
-  const T inv_m = T(1) / static_cast<T>(m);
-  // dW = H_prev.T @ dZ / m
-  kernels::gemm_tn<T>(n_in_, n_out_, m, inv_m, H_prev.data, n_in_, dZ_.data(), n_out_, T(0),
-                      dW_.data(), n_out_);
-  // db = sum(dZ, axis=0) / m
-  kernels::column_sum(m, n_out_, dZ_.data(), inv_m, db_.data());
+  if (dH_prev.data != nullptr && (dH_prev.rows != m || dH_prev.cols != n_in_))
+    throw ValueError("layer " + std::to_string(index_) + ": dH_prev must have shape " +
+                     shape_str(m, n_in_) + ", got " + shape_str(dH_prev));
+  // [dW; db] = [H_prev 1].T @ dZ / m
+  kernels::gemm_tn_sum<T>(n_in_, n_out_, m, T(1) / static_cast<T>(m), H_prev.data, n_in_,
+                          dZ_.data(), n_out_, dWb_.data(), n_out_);
   if (dH_prev.data != nullptr) {
-    if (dH_prev.rows != m || dH_prev.cols != n_in_)
-      throw ValueError("layer " + std::to_string(index_) + ": dH_prev must have shape " +
-                       shape_str(m, n_in_) + ", got " + shape_str(dH_prev));
-    // dH_prev = dZ @ W.T   (W before the update)
-    kernels::gemm_nt<T>(m, n_in_, n_out_, T(1), dZ_.data(), n_out_, W_.data(), n_out_, T(0),
+    // dH_prev = dZ @ W.T
+    kernels::gemm_nt<T>(m, n_in_, n_out_, T(1), dZ_.data(), n_out_, Wb_.data(), n_out_, T(0),
                         dH_prev.data, n_in_);
+  }
+}
+
+// dZ (m, n_out) -> below's dH and dZ (m, n_in); [dW; db] (n_in + 1, n_out) or the SGD update
+template <class T>
+void DenseLayer<T>::backward_fused(ConstView<T> H_prev, DenseLayer* below, T sgd_lr) {
+  const Index m = dZ_.rows();
+  if (H_prev.rows != m || H_prev.cols != n_in_)
+    throw ValueError("layer " + std::to_string(index_) + ": backward expects H_prev of shape " +
+                     shape_str(m, n_in_) + ", got " + shape_str(H_prev));
+  if (below != nullptr) {
+    // below.dH = dZ @ W.T (W before the update), below.dZ = below.dH * act'(below.Z)
+    const Activation<T>& act = *below->activation_;
+    if (act.elementwise()) {
+      const ActivationDerivative<T> ctx{&act, below->Z_.data(), below->H_.data(),
+                                        below->dZ_.data(), n_in_};
+      kernels::gemm_nt<T>(m, n_in_, n_out_, T(1), dZ_.data(), n_out_, Wb_.data(), n_out_, T(0),
+                          below->dH_.data(), n_in_,
+                          {&ActivationDerivative<T>::run, &ctx, /*c_unused=*/true});
+    } else {
+      kernels::gemm_nt<T>(m, n_in_, n_out_, T(1), dZ_.data(), n_out_, Wb_.data(), n_out_, T(0),
+                          below->dH_.data(), n_in_);
+      below->backward_activation();
+    }
+  }
+  // [dW; db] = [H_prev 1].T @ dZ / m, and with plain SGD [W; b] -= lr [dW; db] block by block
+  const T inv_m = T(1) / static_cast<T>(m);
+  if (sgd_lr > T(0)) {
+    const SgdUpdate<T> ctx{sgd_lr, Wb_.data(), n_out_};
+    kernels::gemm_tn_sum<T>(n_in_, n_out_, m, inv_m, H_prev.data, n_in_, dZ_.data(), n_out_,
+                            dWb_.data(), n_out_, {&SgdUpdate<T>::run, &ctx, /*c_unused=*/true});
+  } else {
+    kernels::gemm_tn_sum<T>(n_in_, n_out_, m, inv_m, H_prev.data, n_in_, dZ_.data(), n_out_,
+                            dWb_.data(), n_out_);
   }
 }
 

@@ -90,11 +90,14 @@ ConstView<T> Network<T>::forward_pass(ConstView<T> X) {
   return H;
 }
 
-// Y (m, nL) -> every dZ, dW, db; the forward pass of X must be cached.
+// Y (m, nL) -> every dZ, dW, db; the forward pass of X must be cached. With sgd_lr > 0 the
+// plain SGD update is fused into each layer's dW product (dW, db are then not kept), unless
+// the loss is not finite: then nothing is computed and the caller reports the divergence.
 template <class T>
-double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y) {
+double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, T sgd_lr) {
   auto& out = layers_.back();
   const double value = loss_->value(out.Z(), out.H(), Y);
+  if (sgd_lr > T(0) && !std::isfinite(value)) return value;
   // dZ[L] from the loss (fused or dH[L] = m dL/dYhat through act')
   with_layer_context(out.index(), [&] {
     loss_->output_delta(out.activation(), out.Z(), out.H(), Y, out.dH(), out.dZ());
@@ -103,11 +106,11 @@ double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y) {
     auto& layer = layers_[static_cast<std::size_t>(l)];
     if (l > 0) {
       auto& below = layers_[static_cast<std::size_t>(l - 1)];
-      // dW, db of layer l, and dH[l-1] = dZ[l] @ W[l].T into the layer below
-      layer.backward_params(below.H(), below.dH());
-      below.backward_activation();  // dZ[l-1] = dH[l-1] * act'(Z[l-1])
+      // dH[l-1] = dZ[l] @ W[l].T and dZ[l-1] = dH[l-1] * act'(Z[l-1]) into the layer below,
+      // then dW, db of layer l (and its update)
+      layer.backward_fused(below.H(), &below, sgd_lr);
     } else {
-      layer.backward_params(X, MatrixView<T>());
+      layer.backward_fused(X, nullptr, sgd_lr);
     }
   }
   return value;
@@ -264,6 +267,7 @@ std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOpt
   copy_params(last_good);
   std::vector<double> losses;
   losses.reserve(static_cast<std::size_t>(opts.epochs));
+  const T fused_lr = optimizer_->is_plain_sgd() ? static_cast<T>(opts.lr) : T(0);
 
   for (Index epoch = 0; epoch < opts.epochs; ++epoch) {
     if (opts.shuffle) {
@@ -293,7 +297,8 @@ std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOpt
         yb = Y.row_range(start, mb);
       }
       forward_pass(xb);
-      const double batch_loss = backward_pass(xb, yb);
+      // plain SGD: the update is applied inside the backward pass, block by block
+      const double batch_loss = backward_pass(xb, yb, fused_lr);
       if (!std::isfinite(batch_loss)) {
         restore_params(last_good);
         throw DivergenceError("training diverged: the loss became " +
@@ -301,7 +306,7 @@ std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOpt
                                   " in epoch " + std::to_string(epoch + 1) + kept_note(epoch),
                               epoch);
       }
-      step(opts.lr);
+      if (fused_lr == T(0)) step(opts.lr);
       total += batch_loss * static_cast<double>(mb);
     }
     if (!params_finite()) {

@@ -261,6 +261,113 @@ void run_row_independence() {
   }
 }
 
+// The epilogue sees every element of C exactly once, after its last update: the values it is
+// handed equal the product without an epilogue, bit for bit, on every path (row loops, dot
+// products, packed with one or several depth blocks, scratch tiles when C is unused), for any
+// thread count.
+template <class T>
+struct Recorder {
+  std::vector<int>* visits;  // (m, n)
+  std::vector<T>* seen;      // (m, n): the block values handed over
+  Index n;
+  static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* block,
+                  Index ld) {
+    const auto& r = *static_cast<const Recorder*>(ctx);
+    for (Index i = 0; i < rows; ++i)
+      for (Index j = 0; j < cols; ++j) {
+        const auto at = static_cast<size_t>((i0 + i) * r.n + j0 + j);
+        ++(*r.visits)[at];
+        (*r.seen)[at] = block[i * ld + j];
+      }
+  }
+};
+
+template <class T>
+void run_epilogue() {
+  Rng rng(5);
+  const Shape shapes[] = {{1, 10, 2},   {100, 10, 2},  {3, 700, 40},  {20, 20, 20},
+                          {300, 70, 90}, {77, 130, 257}, {128, 512, 100}, {40, 33, 600}};
+  for (Op op : {Op::NN, Op::TN, Op::NT}) {
+    for (const auto& sh : shapes) {
+      const Index m = sh.m, n = sh.n, k = sh.k;
+      std::vector<T> A(static_cast<size_t>(m * k)), B(static_cast<size_t>(k * n));
+      rng.fill_uniform(A.data(), m * k, -1.0, 1.0);
+      rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
+      const Index lda = op == Op::TN ? m : k, ldb = op == Op::NT ? k : n;
+      const auto call = [&](T* C, const kernels::Epilogue<T>& ep) {
+        if (op == Op::NN)
+          kernels::gemm_nn<T>(m, n, k, T(0.5), A.data(), lda, B.data(), ldb, T(0), C, n, ep);
+        else if (op == Op::TN)
+          kernels::gemm_tn<T>(m, n, k, T(0.5), A.data(), lda, B.data(), ldb, T(0), C, n, ep);
+        else
+          kernels::gemm_nt<T>(m, n, k, T(0.5), A.data(), lda, B.data(), ldb, T(0), C, n, ep);
+      };
+      std::vector<T> plain(static_cast<size_t>(m * n));
+      call(plain.data(), {});
+      for (int threads : {1, 2}) {
+        kernels::set_num_threads(threads);
+        for (bool c_unused : {false, true}) {
+          std::vector<int> visits(static_cast<size_t>(m * n), 0);
+          std::vector<T> seen(static_cast<size_t>(m * n), T(-7));
+          std::vector<T> C(static_cast<size_t>(m * n), T(-7));
+          const Recorder<T> rec{&visits, &seen, n};
+          call(C.data(), {&Recorder<T>::run, &rec, c_unused});
+          const std::string what = std::string("epilogue gemm_") + op_name(op) + " " +
+                                   dtype_name<T>() + " m=" + std::to_string(m) + " n=" +
+                                   std::to_string(n) + " k=" + std::to_string(k) + " threads=" +
+                                   std::to_string(threads) + (c_unused ? " (C unused)" : "");
+          const auto once = std::count(visits.begin(), visits.end(), 1);
+          chainrule_test::record(once == m * n, __FILE__, __LINE__,
+                                 what + ": " + std::to_string(m * n - once) +
+                                     " elements not visited exactly once");
+          chainrule_test::check_all_equal(what + ": values seen", seen.data(), plain.data(), m * n);
+          if (!c_unused)
+            chainrule_test::check_all_equal(what + ": C", C.data(), plain.data(), m * n);
+        }
+      }
+    }
+  }
+  kernels::set_num_threads(2);
+}
+
+// gemm_tn_sum: rows 0..m-1 are gemm_tn (beta = 0) bit for bit, row m is alpha times the column
+// sums of B (within the summation bound), on the row-loop and packed paths.
+template <class T>
+void run_tn_sum() {
+  Rng rng(9);
+  const Shape shapes[] = {{1, 1, 1}, {2, 10, 100}, {3, 5, 7},     {10, 8, 100},
+                          {784, 33, 128}, {100, 257, 300}, {13, 700, 600}};
+  const double u = std::numeric_limits<T>::epsilon() / 2;
+  for (const auto& sh : shapes) {
+    const Index m = sh.m, n = sh.n, k = sh.k;
+    std::vector<T> A(static_cast<size_t>(k * m)), B(static_cast<size_t>(k * n));
+    rng.fill_uniform(A.data(), k * m, -1.0, 1.0);
+    rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
+    const T alpha = T(1) / static_cast<T>(k);
+    std::vector<T> tn(static_cast<size_t>(m * n)), sum(static_cast<size_t>((m + 1) * n), T(-7));
+    kernels::gemm_tn<T>(m, n, k, alpha, A.data(), m, B.data(), n, T(0), tn.data(), n);
+    kernels::gemm_tn_sum<T>(m, n, k, alpha, A.data(), m, B.data(), n, sum.data(), n);
+    const std::string what = std::string("gemm_tn_sum ") + dtype_name<T>() + " m=" +
+                             std::to_string(m) + " n=" + std::to_string(n) + " k=" +
+                             std::to_string(k);
+    chainrule_test::check_all_equal(what + ": rows 0..m-1", sum.data(), tn.data(), m * n);
+    Index bad = 0;
+    for (Index j = 0; j < n; ++j) {
+      long double s = 0, mag = 0;
+      for (Index p = 0; p < k; ++p) {
+        s += B[static_cast<size_t>(p * n + j)];
+        mag += std::fabs(static_cast<long double>(B[static_cast<size_t>(p * n + j)]));
+      }
+      const double want = static_cast<double>(s * static_cast<long double>(alpha));
+      const double bound = 2.0 * (k + 3) * u * double(mag) * double(alpha) +
+                           std::numeric_limits<T>::min();
+      if (!(std::fabs(double(sum[static_cast<size_t>(m * n + j)]) - want) <= bound)) ++bad;
+    }
+    chainrule_test::record(bad == 0, __FILE__, __LINE__,
+                           what + ": " + std::to_string(bad) + " column sums out of bound");
+  }
+}
+
 int main() {
   // Every kernel level this CPU supports, each forced in turn.
   for (auto level : kernels::supported_levels()) {
@@ -274,6 +381,10 @@ int main() {
     RUN_TEST(run_thread_invariance<float>);
     RUN_TEST(run_row_independence<double>);
     RUN_TEST(run_row_independence<float>);
+    RUN_TEST(run_epilogue<double>);
+    RUN_TEST(run_epilogue<float>);
+    RUN_TEST(run_tn_sum<double>);
+    RUN_TEST(run_tn_sum<float>);
   }
   RUN_TEST(run_elementwise<double>);
   RUN_TEST(run_elementwise<float>);

@@ -13,6 +13,8 @@
 
 #include "chainrule/activation.hpp"
 #include "chainrule/error.hpp"
+#include "chainrule/kernels/elementwise.hpp"
+#include "chainrule/kernels/gemm.hpp"
 #include "chainrule/loss.hpp"
 #include "chainrule/network.hpp"
 #include "test_util.hpp"
@@ -692,6 +694,70 @@ void test_poll_interrupt() {
                      params(*b));
 }
 
+
+// The fused paths change no bit: fit with plain SGD (the update applied inside the dW GEMM,
+// the activation's derivative inside the dH GEMM, bias + activation inside the forward GEMM)
+// equals a loop of compute_gradients + step(lr), and the forward pass equals the unfused
+// Z = X @ W, Z += b, H = act(Z). Shapes reach the row loops and the packed kernels with one
+// and several depth blocks (batch > 256); softmax in a hidden layer takes the unfused path.
+template <class T>
+void test_fused_equals_unfused() {
+  const Spec specs[] = {
+      {{2, 10, 8, 5, 1}, {"relu", "tanh", "relu", "linear"}, "mse"},
+      {{40, 300, 70, 6}, {"sigmoid", "elu", "softmax"}, "cross_entropy"},
+      {{33, 40, 20, 3}, {"gelu", "softmax", "linear"}, "mse"},
+      {{90, 260, 30, 4}, {"leaky_relu", "softplus", "sigmoid"}, "binary_cross_entropy"},
+  };
+  for (const auto& s : specs) {
+    for (Index m : {Index(50), Index(300)}) {
+      const std::string what = describe(s) + " m=" + std::to_string(m) + " " + dtype_name<T>();
+      Matrix<T> X, Y;
+      make_data(s, m, 3, X, Y);
+      auto fused = make_net<T>(s, 21);
+      auto manual = make_net<T>(s, 21);
+      FitOptions opts;
+      opts.epochs = 3;
+      opts.lr = 0.05;
+      opts.batch_size = m == 300 ? 280 : 0;  // 280 + a short batch of 20
+      const auto losses = fused->fit(X.cview(), Y.cview(), opts);
+      std::vector<double> manual_losses;
+      for (Index e = 0; e < opts.epochs; ++e) {
+        double total = 0;
+        const Index bs = opts.batch_size == 0 ? m : opts.batch_size;
+        for (Index start = 0; start < m; start += bs) {
+          const Index mb = std::min(bs, m - start);
+          total += manual->compute_gradients(X.cview().row_range(start, mb),
+                                             Y.cview().row_range(start, mb)) *
+                   static_cast<double>(mb);
+          manual->step(opts.lr);
+        }
+        manual_losses.push_back(total / static_cast<double>(m));
+      }
+      CHECK(losses == manual_losses);
+      check_params_equal("fused fit == compute_gradients + step: " + what, params(*fused),
+                         params(*manual));
+      // forward of the trained net against the unfused layer maths
+      const ConstView<T> Yhat = fused->forward(X.cview());
+      Matrix<T> Hin = X, Z, H;
+      for (Index l = 0; l < fused->num_layers(); ++l) {
+        const auto& layer = fused->layer(l);
+        Z.resize(m, layer.n_out());
+        H.resize(m, layer.n_out());
+        kernels::gemm_nn<T>(m, layer.n_out(), layer.n_in(), T(1), Hin.data(), layer.n_in(),
+                            layer.W().data, layer.n_out(), T(0), Z.data(), layer.n_out());
+        kernels::add_row_vector(m, layer.n_out(), layer.b().data, Z.data());
+        layer.activation().forward(Z.cview(), H.view());
+        check_all_equal("fused forward Z, layer " + std::to_string(l + 1) + ": " + what,
+                        layer.Z().data, Z.data(), Z.size());
+        check_all_equal("fused forward H, layer " + std::to_string(l + 1) + ": " + what,
+                        layer.H().data, H.data(), H.size());
+        Hin = H;
+      }
+      check_all_equal("forward output: " + what, Yhat.data, H.data(), H.size());
+    }
+  }
+}
+
 template <class T>
 void run_typed() {
   RUN_TEST(test_step<T>);
@@ -703,6 +769,7 @@ void run_typed() {
   RUN_TEST(test_slow_divergence<T>);
   RUN_TEST(test_shuffle_permutation<T>);
   RUN_TEST(test_poll_interrupt<T>);
+  RUN_TEST(test_fused_equals_unfused<T>);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,23 @@ class Activation {
     check_same_shape("backward", "dH", Z, dH);
     check_same_shape("backward", "dZ", Z, dZ);
     backward_impl(Z, H, dH, dZ);
+  }
+
+  /// True when H[i, j] depends on Z[i, j] alone. The layer then runs the activation on blocks
+  /// of Z inside the GEMM's epilogue (while they are in cache) with the two methods below.
+  virtual bool elementwise() const { return false; }
+  /// Element-wise activations: on a (rows, cols) block of row stride ld, Z += b (cols,)
+  /// broadcast over rows, then H = act(Z). Same results as adding b and calling forward().
+  virtual void bias_forward_block(Index rows, Index cols, const T* b, T* Z, T* H, Index ld) const {
+    (void)rows, (void)cols, (void)b, (void)Z, (void)H, (void)ld;
+    throw std::logic_error(repr() + " is not element-wise");
+  }
+  /// Element-wise activations: dZ = dH * act'(Z) on a (rows, cols) block; Z, H and dZ have
+  /// row stride ld, dH has ld_dh. Same results as backward().
+  virtual void backward_block(Index rows, Index cols, const T* Z, const T* H, const T* dH,
+                              Index ld_dh, T* dZ, Index ld) const {
+    (void)rows, (void)cols, (void)Z, (void)H, (void)dH, (void)ld_dh, (void)dZ, (void)ld;
+    throw std::logic_error(repr() + " is not element-wise");
   }
 
   /// The factory name ("leaky_relu").

@@ -26,6 +26,8 @@ void with_layer_context(Index index, F&& f) {
 /// A dense layer with weights W (n_in, n_out), bias b (n_out), a cached forward pass
 /// (Z, H) and the buffers of its backward pass (dH, dZ, dW, db). The per-batch buffers
 /// are allocated when a batch larger than any before arrives, never inside a step.
+/// W and b are stored as one (n_in + 1, n_out) matrix [W; b], and dW, db as [dW; db], so one
+/// GEMM with a row of ones under H_prev.T yields both gradients (and one epilogue updates both).
 template <class T>
 class DenseLayer {
  public:
@@ -37,12 +39,12 @@ class DenseLayer {
   Index n_out() const { return n_out_; }
   const Activation<T>& activation() const { return *activation_; }
 
-  MatrixView<T> W() { return W_.view(); }    // (n_in, n_out)
-  MatrixView<T> b() { return b_.view(); }    // (1, n_out)
-  MatrixView<T> dW() { return dW_.view(); }  // (n_in, n_out)
-  MatrixView<T> db() { return db_.view(); }  // (1, n_out)
-  ConstView<T> W() const { return W_.view(); }
-  ConstView<T> b() const { return b_.view(); }
+  MatrixView<T> W() { return Wb_.view().row_range(0, n_in_); }         // (n_in, n_out)
+  MatrixView<T> b() { return Wb_.view().row_range(n_in_, 1); }         // (1, n_out)
+  MatrixView<T> dW() { return dWb_.view().row_range(0, n_in_); }       // (n_in, n_out)
+  MatrixView<T> db() { return dWb_.view().row_range(n_in_, 1); }       // (1, n_out)
+  ConstView<T> W() const { return Wb_.view().row_range(0, n_in_); }
+  ConstView<T> b() const { return Wb_.view().row_range(n_in_, 1); }
   ConstView<T> Z() const { return Z_.view(); }   // (m, n_out)
   ConstView<T> H() const { return H_.view(); }   // (m, n_out)
   MatrixView<T> dH() { return dH_.view(); }      // (m, n_out), set by the layer above or the loss
@@ -51,7 +53,8 @@ class DenseLayer {
   /// Shapes the per-batch buffers for m rows; allocates only past the largest m so far.
   void reserve(Index m);
 
-  /// H_prev (m, n_in) -> Z = H_prev @ W + b, H = act(Z) (m, n_out), cached.
+  /// H_prev (m, n_in) -> Z = H_prev @ W + b, H = act(Z) (m, n_out), cached. For an
+  /// element-wise activation, bias and activation run in the GEMM's epilogue.
   ConstView<T> forward(ConstView<T> H_prev);
 
   /// dH (m, n_out) -> dZ = dH * act'(Z) (m, n_out), from the cached Z and H.
@@ -62,12 +65,21 @@ class DenseLayer {
   /// dH_prev uses W as it is now, i.e. before the update.
   void backward_params(ConstView<T> H_prev, MatrixView<T> dH_prev);
 
+  /// The fused backward step of a network, from this layer's dZ:
+  ///  1. when `below` is set (the layer under this one): below.dH = dZ @ W.T and, in the same
+  ///     pass if below's activation is element-wise, below.dZ = below.dH * act'(below.Z)
+  ///     (below.dH is then not kept); W is still the weight before the update;
+  ///  2. [dW; db] = [H_prev 1].T @ dZ / m in one GEMM (H_prev is below's H, or X);
+  ///  3. when sgd_lr > 0 (plain SGD): W -= lr dW, b -= lr db on each finished block of the
+  ///     GEMM, and dW, db are not kept.
+  void backward_fused(ConstView<T> H_prev, DenseLayer* below, T sgd_lr);
+
  private:
   Index index_;
   Index n_in_;
   Index n_out_;
   std::unique_ptr<Activation<T>> activation_;
-  Matrix<T> W_, b_, dW_, db_;   // parameters and their gradients
+  Matrix<T> Wb_, dWb_;          // [W; b] and [dW; db], (n_in + 1, n_out)
   Matrix<T> Z_, H_, dH_, dZ_;   // per-batch buffers (m, n_out)
 };
 

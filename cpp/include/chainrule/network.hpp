@@ -81,7 +81,7 @@ class Network {
 
  private:
   ConstView<T> forward_pass(ConstView<T> X);
-  double backward_pass(ConstView<T> X, ConstView<T> Y);
+  double backward_pass(ConstView<T> X, ConstView<T> Y, T sgd_lr = T(0));
   void copy_params(std::vector<Matrix<T>>& to) const;
   void restore_params(const std::vector<Matrix<T>>& from);
   bool params_finite() const;

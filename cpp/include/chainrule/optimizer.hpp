@@ -23,6 +23,10 @@ class Optimizer {
   /// The factory name ("sgd").
   virtual std::string name() const = 0;
 
+  /// True for the derivation's plain update p -= lr * g and nothing else (no state, no decay):
+  /// the training loop may then apply it inside the gradient GEMM without keeping g.
+  virtual bool is_plain_sgd() const { return false; }
+
  private:
   virtual void update_impl(Index slot, Index n, T lr, const T* g, T* p) = 0;
 };
@@ -32,6 +36,7 @@ template <class T>
 class SGD : public Optimizer<T> {
  public:
   std::string name() const override { return "sgd"; }
+  bool is_plain_sgd() const override { return true; }
 
  private:
   void update_impl(Index, Index n, T lr, const T* g, T* p) override {

@@ -51,10 +51,10 @@ void portable_gemm_nn(Index m, Index n, Index k, T alpha, const T* A, Index lda,
   }
 }
 
-// C (m, n) = alpha * A(k, m).T @ B (k, n) + beta * C
+// C (m, n) = alpha * A(k, m).T @ B (k, n) + beta * C, where rows a_rows..m-1 of A.T are ones
 template <class T>
 void portable_gemm_tn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B,
-                       Index ldb, T beta, T* C, Index ldc) {
+                       Index ldb, T beta, T* C, Index ldc, Index a_rows) {
   scale_c(m, n, beta, C, ldc);
   for (Index j0 = 0; j0 < n; j0 += kBlockN) {
     const Index nb = std::min(kBlockN, n - j0);
@@ -62,7 +62,7 @@ void portable_gemm_tn(Index m, Index n, Index k, T alpha, const T* A, Index lda,
       const T* a = A + p * lda;
       const T* b = B + p * ldb + j0;
       for (Index i = 0; i < m; ++i) {
-        const T ap = alpha * a[i];
+        const T ap = i < a_rows ? alpha * a[i] : alpha;
         T* c = C + i * ldc + j0;
         for (Index j = 0; j < nb; ++j) c[j] += ap * b[j];  // C[i, :] += A[p, i] * B[p, :]
       }
@@ -91,51 +91,73 @@ void portable_gemm_nt(Index m, Index n, Index k, T alpha, const T* A, Index lda,
   }
 }
 
-}  // namespace
+// The portable loops finish all of C before the epilogue runs, on C as one block.
+template <class T>
+void whole_epilogue(Index m, Index n, T* C, Index ldc, const Epilogue<T>& ep) {
+  if (ep && m > 0 && n > 0) ep(0, 0, m, n, C, ldc);
+}
 
-// Dispatch: the ISA kernels where this CPU and build have them, else the portable loops.
+template <class T>
+void gemm_any(GemmOp op, Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B,
+              Index ldb, T beta, T* C, Index ldc, const Epilogue<T>& ep, Index a_rows) {
 #ifdef CHAINRULE_X86_KERNELS
-#define CHAINRULE_DISPATCH(OP, op)                                                  \
-  switch (active_level()) {                                                       \
-    case KernelLevel::avx512:                                                     \
-      return gemm_avx512(GemmOp::OP, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc); \
-    case KernelLevel::avx2:                                                       \
-      return gemm_avx2(GemmOp::OP, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);   \
-    default:                                                                      \
-      return portable_gemm_##op(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);    \
+  switch (active_level()) {
+    case KernelLevel::avx512:
+      return gemm_avx512(op, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, a_rows);
+    case KernelLevel::avx2:
+      return gemm_avx2(op, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, a_rows);
+    default:
+      break;
   }
-#else
-#define CHAINRULE_DISPATCH(OP, op) \
-  return portable_gemm_##op(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
+  switch (op) {
+    case GemmOp::NN:
+      portable_gemm_nn(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+      break;
+    case GemmOp::TN:
+      portable_gemm_tn(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, a_rows);
+      break;
+    case GemmOp::NT:
+      portable_gemm_nt(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+      break;
+  }
+  whole_epilogue(m, n, C, ldc, ep);
+}
+
+}  // namespace
 
 template <class T>
 void gemm_nn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
-             T beta, T* C, Index ldc) {
-  CHAINRULE_DISPATCH(NN, nn)
+             T beta, T* C, Index ldc, const Epilogue<T>& ep) {
+  gemm_any(GemmOp::NN, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, m);
 }
 template <class T>
 void gemm_tn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
-             T beta, T* C, Index ldc) {
-  CHAINRULE_DISPATCH(TN, tn)
+             T beta, T* C, Index ldc, const Epilogue<T>& ep) {
+  gemm_any(GemmOp::TN, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, m);
+}
+template <class T>
+void gemm_tn_sum(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
+                 T* C, Index ldc, const Epilogue<T>& ep) {
+  gemm_any(GemmOp::TN, m + 1, n, k, alpha, A, lda, B, ldb, T(0), C, ldc, ep, m);
 }
 template <class T>
 void gemm_nt(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
-             T beta, T* C, Index ldc) {
-  CHAINRULE_DISPATCH(NT, nt)
+             T beta, T* C, Index ldc, const Epilogue<T>& ep) {
+  gemm_any(GemmOp::NT, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, m);
 }
 
-template void gemm_nn<float>(Index, Index, Index, float, const float*, Index, const float*, Index,
-                             float, float*, Index);
-template void gemm_nn<double>(Index, Index, Index, double, const double*, Index, const double*,
-                              Index, double, double*, Index);
-template void gemm_tn<float>(Index, Index, Index, float, const float*, Index, const float*, Index,
-                             float, float*, Index);
-template void gemm_tn<double>(Index, Index, Index, double, const double*, Index, const double*,
-                              Index, double, double*, Index);
-template void gemm_nt<float>(Index, Index, Index, float, const float*, Index, const float*, Index,
-                             float, float*, Index);
-template void gemm_nt<double>(Index, Index, Index, double, const double*, Index, const double*,
-                              Index, double, double*, Index);
+
+#define CHAINRULE_INSTANTIATE_GEMM(T)                                                        \
+  template void gemm_nn<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T, T*,     \
+                           Index, const Epilogue<T>&);                                        \
+  template void gemm_tn<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T, T*,     \
+                           Index, const Epilogue<T>&);                                        \
+  template void gemm_tn_sum<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T*,    \
+                               Index, const Epilogue<T>&);                                    \
+  template void gemm_nt<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T, T*,     \
+                           Index, const Epilogue<T>&);
+CHAINRULE_INSTANTIATE_GEMM(float)
+CHAINRULE_INSTANTIATE_GEMM(double)
 
 }  // namespace chainrule::kernels

@@ -4,7 +4,10 @@
 // never be picked by the linker for another.
 //
 //   C (m, n) = alpha * op(A) (m, k) @ op(B) (k, n) + beta * C,
-//   op(A)(i, p) = A[i * rsa + p * csa],  op(B)(p, j) = B[p * rsb + j * csb]
+//   op(A)(i, p) = A[i * rsa + p * csa] for i < a_rows and 1 for a_rows <= i < m (the row of
+//   ones that turns a dW product into [dW; db]),  op(B)(p, j) = B[p * rsb + j * csb]
+// and the epilogue, if any, runs on each finished (row block x NR) column panel of C right
+// after its last store, while the panel is in L1.
 //
 // Loops (BLIS): jc over NC columns, pc over KC depth (sequential, so every element of C is
 // summed in the same order whatever the thread count), ic over MC rows; B's KC x NC block is
@@ -15,6 +18,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "chainrule/kernels/gemm.hpp"
 #include "chainrule/kernels/thread_pool.hpp"
 #include "chainrule/tensor.hpp"
 
@@ -22,6 +26,7 @@ namespace chainrule::kernels {
 namespace {
 
 inline Index imin(Index a, Index b) { return a < b ? a : b; }
+inline Index imax(Index a, Index b) { return a > b ? a : b; }
 inline Index ceil_div(Index a, Index b) { return (a + b - 1) / b; }
 
 // A grow-only 64-byte aligned scratch buffer, one per thread and element type.
@@ -41,9 +46,11 @@ struct PackBuffer {
   ~PackBuffer() { aligned_free(data); }
 };
 
+// Slots: 0 packed B, 1 packed A (or the row loops' accumulators), 2 the epilogue's scratch
+// panels, 3 a worker's own buffer when it is not covered by its caller's (WorkerScratch).
 template <class T>
 T* thread_buffer(int which, Index n) {
-  thread_local PackBuffer<T> buffers[3];
+  thread_local PackBuffer<T> buffers[4];
   return buffers[which].get(n);
 }
 
@@ -61,7 +68,7 @@ struct WorkerScratch {
   // A worker index past the count (the thread count changed meanwhile) gets a buffer of its own.
   T* get() const {
     const int w = worker_index();
-    return w < workers ? base + w * stride : thread_buffer<T>(2, stride);
+    return w < workers ? base + w * stride : thread_buffer<T>(3, stride);
   }
 };
 
@@ -88,32 +95,45 @@ void pack_b_panel(Index kc, Index nr, const T* B, Index rsb, Index csb, T* Bp) {
   }
 }
 
-// Packs one MR-tall panel of op(A): Ap[p][0..MR), zero-padded.
+// Packs one MR-tall panel of op(A): Ap[p][0..MR), rows [real, mr) ones, [mr, MR) zero-padded.
 template <class K, class T>
-void pack_a_panel(Index kc, Index mr, const T* A, Index rsa, Index csa, T* Ap) {
+void pack_a_panel(Index kc, Index mr, Index real, const T* A, Index rsa, Index csa, T* Ap) {
   constexpr int MR = K::MR;
   if (rsa == 1) {  // op(A) columns are contiguous (A transposed)
     for (Index p = 0; p < kc; ++p) {
       const T* a = A + p * csa;
       T* dst = Ap + p * MR;
-      for (Index i = 0; i < mr; ++i) dst[i] = a[i];
+      for (Index i = 0; i < real; ++i) dst[i] = a[i];
+      for (Index i = real; i < mr; ++i) dst[i] = T(1);
       for (Index i = mr; i < MR; ++i) dst[i] = T(0);
     }
   } else {
     for (Index i = 0; i < MR; ++i) {
-      if (i < mr) {
+      if (i < real) {
         const T* a = A + i * rsa;
         for (Index p = 0; p < kc; ++p) Ap[p * MR + i] = a[p * csa];
       } else {
-        for (Index p = 0; p < kc; ++p) Ap[p * MR + i] = T(0);
+        const T fill = i < mr ? T(1) : T(0);
+        for (Index p = 0; p < kc; ++p) Ap[p * MR + i] = fill;
       }
     }
   }
 }
 
+// parallel_for, or a plain loop on the caller when the product is too small for threads.
+template <class F>
+void run_tasks(int threads, Index n_tasks, F&& f) {
+  if (threads == 1) {
+    for (Index t = 0; t < n_tasks; ++t) f(t);
+  } else {
+    parallel_for(n_tasks, f);
+  }
+}
+
 template <class K, class T>
 void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
-                 const T* B, Index rsb, Index csb, T beta, T* C, Index ldc) {
+                 const T* B, Index rsb, Index csb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
+                 Index a_rows) {
   constexpr Index MR = K::MR, NR = K::NR, KC = K::KC, MC = K::MC, NC = K::NC;
   // Waking the pool costs more than a small product: run those on the caller alone.
   const int threads = m * n * k < (1 << 18) ? 1 : get_num_threads();
@@ -129,7 +149,7 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
       // 1. pack op(B)[pc:pc+kc, jc:jc+nc] and op(A)[:, pc:pc+kc] once, shared by all tasks, in
       // parallel by groups of panels (one pool job for both)
       const Index b_groups = imin(n_panels, threads * 4), a_groups = imin(m_panels, threads * 4);
-      parallel_for(b_groups + a_groups, [&](Index g) {
+      run_tasks(threads, b_groups + a_groups, [&](Index g) {
         if (g < b_groups) {
           for (Index jp = g * n_panels / b_groups; jp < (g + 1) * n_panels / b_groups; ++jp)
             pack_b_panel<K>(kc, imin(NR, nc - jp * NR), B + pc * rsb + (jc + jp * NR) * csb,
@@ -137,8 +157,8 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
         } else {
           g -= b_groups;
           for (Index ip = g * m_panels / a_groups; ip < (g + 1) * m_panels / a_groups; ++ip)
-            pack_a_panel<K>(kc, imin(MR, m - ip * MR), A + ip * MR * rsa + pc * csa, rsa, csa,
-                            Ap + ip * MR * kc);
+            pack_a_panel<K>(kc, imin(MR, m - ip * MR), imin(MR, imax(a_rows - ip * MR, 0)),
+                            A + ip * MR * rsa + pc * csa, rsa, csa, Ap + ip * MR * kc);
         }
       });
       // 2. tasks = row blocks x column groups. Row blocks are equal (a multiple of MR, at most
@@ -149,19 +169,28 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
       const Index mc_even = ceil_div(ceil_div(m, row_blocks), MR) * MR;
       const Index col_groups =
           threads == 1 ? 1 : imin(n_panels, ceil_div(static_cast<Index>(threads) * 4, row_blocks));
-      parallel_for(row_blocks * col_groups, [&](Index t) {
+      const bool last_pc = pc + kc == k;
+      // one depth block and nothing needed in C but the epilogue's result: the panels go to
+      // scratch memory that stays in L1, and C (say dW before an SGD update) is never written
+      const bool to_scratch = ep && ep.c_unused && pc == 0 && last_pc && beta == T(0);
+      const WorkerScratch<T> scratch(2, to_scratch ? threads : 0, to_scratch ? mc_even * NR : 0);
+      run_tasks(threads, row_blocks * col_groups, [&](Index t) {
         const Index ib = t / col_groups, g = t % col_groups;
         const Index ic = ib * mc_even, mc = imin(mc_even, m - ic);
         const Index a_panels = ceil_div(mc, MR);
         const T* Ablock = Ap + (ic / MR) * MR * kc;
         const Index jp_begin = g * n_panels / col_groups, jp_end = (g + 1) * n_panels / col_groups;
+        T* panel = to_scratch ? scratch.get() : nullptr;  // (mc, NR), row stride NR
         for (Index jp = jp_begin; jp < jp_end; ++jp) {
           const Index j0 = jc + jp * NR, nr = imin(NR, n - j0);
+          T* out = to_scratch ? panel : C + ic * ldc + j0;
+          const Index ld = to_scratch ? NR : ldc;
           for (Index ip = 0; ip < a_panels; ++ip) {
-            const Index i0 = ic + ip * MR, mr = imin(MR, m - i0);
-            K::kernel(kc, Ablock + ip * MR * kc, Bp + jp * NR * kc, C + i0 * ldc + j0, ldc, alpha,
+            const Index i = ip * MR, mr = imin(MR, mc - i);
+            K::kernel(kc, Ablock + ip * MR * kc, Bp + jp * NR * kc, out + i * ld, ld, alpha,
                       beta_pc, static_cast<int>(mr), static_cast<int>(nr));
           }
+          if (ep && last_pc) ep(ic, j0, mc, nr, out, ld);
         }
       });
     }
@@ -180,8 +209,9 @@ inline double fma1(double a, double b, double c) { return __builtin_fma(a, b, c)
 //   KC block exactly as in the micro-kernel (for products too small to pack).
 template <class K, class T>
 void gemm_dots(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
-               T beta, T* C, Index ldc) {
+               T beta, T* C, Index ldc, const Epilogue<T>& ep) {
   constexpr Index U = 8;  // rows at a time: eight independent FMA chains hide the latency
+  Index done = 0;         // rows before this one have had the epilogue
   for (Index i0 = 0; i0 < m; i0 += U) {
     const Index u_end = imin(U, m - i0);
     for (Index j = 0; j < n; ++j) {
@@ -205,19 +235,29 @@ void gemm_dots(Index m, Index n, Index k, T alpha, const T* A, Index lda, const 
       }
       for (Index u = 0; u < u_end; ++u) C[(i0 + u) * ldc + j] = c[u];
     }
+    const Index rows = i0 + u_end - done;
+    if (ep && (i0 + u_end == m || rows * n >= 4096)) {
+      ep(done, 0, rows, n, C + done * ldc, ldc);
+      done += rows;
+    }
   }
 }
 
-//   NN/TN: acc[j0:j1] = sum_p op(A)[i, p] * B[p, j0:j1]   (requires csb == 1)
+//   NN/TN: acc[j0:j1] = sum_p op(A)[i, p] * B[p, j0:j1]   (requires csb == 1); rows
+//   i >= a_rows of op(A) are ones. The epilogue runs on groups of finished rows (about 4096
+//   elements, so they are still in L1).
 template <class K, class T>
 void gemm_rows_range(Index m, Index j0, Index j1, Index k, T alpha, const T* A, Index rsa,
-                     Index csa, const T* B, Index rsb, T beta, T* C, Index ldc, T* acc) {
+                     Index csa, const T* B, Index rsb, T beta, T* C, Index ldc, T* acc,
+                     const Epilogue<T>& ep, Index a_rows) {
   const Index n = j1 - j0;
+  Index done = 0;  // rows before this one have had the epilogue
   for (Index i = 0; i < m; ++i) {
     T* c = C + i * ldc + j0;
+    const bool ones = i >= a_rows;
+    const auto a_at = [=](Index p) { return ones ? T(1) : A[i * rsa + p * csa]; };
     if (k == 0) {  // C = beta C
       for (Index j = 0; j < n; ++j) c[j] = beta == T(0) ? T(0) : beta * c[j];
-      continue;
     }
     for (Index pc = 0; pc < k; pc += K::KC) {
       const T beta_pc = pc == 0 ? beta : T(1);
@@ -229,8 +269,7 @@ void gemm_rows_range(Index m, Index j0, Index j1, Index k, T alpha, const T* A, 
       // four depth steps per pass over acc: the same FMA chain, in the same order, with a
       // quarter of the loads and stores of acc
       for (; p + 4 <= p_end; p += 4) {
-        const T a0 = A[i * rsa + p * csa], a1 = A[i * rsa + (p + 1) * csa];
-        const T a2 = A[i * rsa + (p + 2) * csa], a3 = A[i * rsa + (p + 3) * csa];
+        const T a0 = a_at(p), a1 = a_at(p + 1), a2 = a_at(p + 2), a3 = a_at(p + 3);
         const T* b0 = B + p * rsb + j0;
         const T* b1 = b0 + rsb;
         const T* b2 = b1 + rsb;
@@ -239,7 +278,7 @@ void gemm_rows_range(Index m, Index j0, Index j1, Index k, T alpha, const T* A, 
           acc_row[j] = fma1(a3, b3[j], fma1(a2, b2[j], fma1(a1, b1[j], fma1(a0, b0[j], acc_row[j]))));
       }
       for (; p < p_end; ++p) {
-        const T a = A[i * rsa + p * csa];
+        const T a = a_at(p);
         const T* b = B + p * rsb + j0;
         for (Index j = 0; j < n; ++j) acc_row[j] = fma1(a, b[j], acc_row[j]);
       }
@@ -250,6 +289,10 @@ void gemm_rows_range(Index m, Index j0, Index j1, Index k, T alpha, const T* A, 
         for (Index j = 0; j < n; ++j) c[j] = fma1(beta_pc, c[j], alpha * acc[j]);
       }
     }
+    if (ep && (i + 1 == m || (i + 1 - done) * n >= 4096)) {
+      ep(done, j0, i + 1 - done, n, C + done * ldc + j0, ldc);
+      done = i + 1;
+    }
   }
 }
 
@@ -257,13 +300,13 @@ void gemm_rows_range(Index m, Index j0, Index j1, Index k, T alpha, const T* A, 
 // one-sample predict streams every weight once, so both cores' caches and bandwidth count.
 template <class K, class T>
 void gemm_rows(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa, const T* B,
-               Index rsb, T beta, T* C, Index ldc) {
+               Index rsb, T beta, T* C, Index ldc, const Epilogue<T>& ep, Index a_rows) {
   constexpr Index kAlign = 64 / sizeof(T);
   const int threads = get_num_threads();
   const Index chunks = imin(threads, n / (4 * kAlign));
   if (threads == 1 || chunks < 2 || m * n * k < (1 << 16)) {
     gemm_rows_range<K>(m, 0, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc,
-                       thread_buffer<T>(1, n));
+                       thread_buffer<T>(1, n), ep, a_rows);
     return;
   }
   const Index width = ceil_div(ceil_div(n, chunks), kAlign) * kAlign;
@@ -272,7 +315,7 @@ void gemm_rows(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index 
       ceil_div(n, width),
       [&](Index t) {
         gemm_rows_range<K>(m, t * width, imin(n, (t + 1) * width), k, alpha, A, rsa, csa, B,
-                           rsb, beta, C, ldc, acc.get());
+                           rsb, beta, C, ldc, acc.get(), ep, a_rows);
       },
       /*pinned=*/true);
 }

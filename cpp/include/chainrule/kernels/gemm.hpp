@@ -1,25 +1,52 @@
 // GEMM kernels: the three products of backpropagation, with explicit leading dimensions.
-// Row-major throughout. These are the portable dense loops; a faster implementation can
-// replace the definitions in src/kernels/gemm.cpp without touching any caller.
+// Row-major throughout. Each takes an optional epilogue: work done on every finished block
+// of C while it is still in cache (bias + activation after the forward product, the
+// activation's derivative after dH_prev, the SGD update after dW).
 #pragma once
 
 #include "chainrule/tensor.hpp"
 
 namespace chainrule::kernels {
 
+/// Work on a finished block of C: rows [i0, i0 + rows), columns [j0, j0 + cols), whose values
+/// are at `block` (row r, column c at block[r * ld + c]). Blocks never overlap and may run on
+/// different threads at once; every element of C is in exactly one block. `fn` must not throw.
+template <class T>
+struct Epilogue {
+  using Fn = void (*)(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* block,
+                      Index ld);
+  Fn fn = nullptr;
+  const void* ctx = nullptr;
+  /// True when C itself is not needed afterwards (only what fn does with it): the kernel may
+  /// then hand fn a block in scratch memory instead of writing C (beta must be 0).
+  bool c_unused = false;
+
+  explicit operator bool() const { return fn != nullptr; }
+  void operator()(Index i0, Index j0, Index rows, Index cols, T* block, Index ld) const {
+    fn(ctx, i0, j0, rows, cols, block, ld);
+  }
+};
+
 /// NN: C (m, n) = alpha * A (m, k) @ B (k, n) + beta * C.       Forward: Z = H_prev @ W.
 template <class T>
 void gemm_nn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
-             T beta, T* C, Index ldc);
+             T beta, T* C, Index ldc, const Epilogue<T>& ep = {});
 
 /// TN: C (m, n) = alpha * A(k, m).T @ B (k, n) + beta * C.      Backward: dW = H_prev.T @ dZ / m.
 template <class T>
 void gemm_tn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
-             T beta, T* C, Index ldc);
+             T beta, T* C, Index ldc, const Epilogue<T>& ep = {});
+
+/// TN with a row of ones under A.T, so that the column sums of B come out of the same pass:
+/// C (m + 1, n) = alpha * [A(k, m).T; 1 (1, k)] @ B (k, n), i.e. rows 0..m-1 as gemm_tn with
+/// beta = 0 and row m = alpha * sum over rows of B.   Backward: [dW; db] = [H_prev 1].T @ dZ / m.
+template <class T>
+void gemm_tn_sum(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
+                 T* C, Index ldc, const Epilogue<T>& ep = {});
 
 /// NT: C (m, n) = alpha * A (m, k) @ B(n, k).T + beta * C.      Backward: dH_prev = dZ @ W.T.
 template <class T>
 void gemm_nt(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
-             T beta, T* C, Index ldc);
+             T beta, T* C, Index ldc, const Epilogue<T>& ep = {});
 
 }  // namespace chainrule::kernels

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 
 namespace chainrule::kernels {
 
@@ -25,8 +26,9 @@ void parallel_for(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), voi
 /// parallel_for with a lambda, without type-erasure allocations.
 template <class F>
 void parallel_for(std::ptrdiff_t n_tasks, F&& f, bool pinned = false) {
+  using Fn = std::remove_reference_t<F>;
   parallel_for(
-      n_tasks, [](void* ctx, std::ptrdiff_t t) { (*static_cast<F*>(ctx))(t); },
+      n_tasks, [](void* ctx, std::ptrdiff_t t) { (*static_cast<Fn*>(ctx))(t); },
       static_cast<void*>(&f), pinned);
 }
 
