@@ -12,6 +12,7 @@ from .activations import (
 )
 from .losses import MSE, Loss, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, loss_names
 from .network import Gradients, History, LayerGradients, Network
+from .interop import from_torch
 
 __version__ = "0.1.0"
 
@@ -24,5 +25,5 @@ __all__ = [
     "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Linear", "GELU",
     "SiLU", "Softplus", "activation_names",
     "Loss", "MSE", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy", "loss_names",
-    "cpu_info", "get_num_threads", "set_num_threads", "__version__",
+    "cpu_info", "get_num_threads", "set_num_threads", "from_torch", "__version__",
 ]

@@ -364,6 +364,21 @@ class Network:
             return {f"{'Wb'[i % 2]}{i // 2 + 1}": float(e) for i, e in enumerate(errors)}
         return float(max(errors))
 
+    # ---- interop -------------------------------------------------------------------------
+
+    @_serialised
+    def to_torch(self) -> Any:
+        """A ``torch.nn.Sequential`` with this network's layers and weights (needs torch)."""
+        from .interop import to_torch
+        return to_torch(self)
+
+    @_serialised
+    def to_onnx(self, path: Any = None) -> Any:
+        """Exports ``predict`` as an ONNX model (needs the ``onnx`` package); see
+        :func:`chainrule.interop.to_onnx`."""
+        from .interop import to_onnx
+        return to_onnx(self, path)
+
     # ---- display -------------------------------------------------------------------------
 
     def summary(self, batch_size: Optional[int] = None) -> str:

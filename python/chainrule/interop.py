@@ -1,0 +1,262 @@
+"""Conversions to and from PyTorch and to ONNX.
+
+Both libraries stay optional: they are imported when a conversion is asked for, and a missing
+one raises an ImportError that says what to install. Nothing here computes: the conversions map
+layers and activations one to one and copy the weights (PyTorch's ``Linear`` stores ``W.T``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from .activations import (
+    ELU, GELU, Activation, LeakyReLU, Linear, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
+)
+
+__all__ = ["to_torch", "from_torch", "to_onnx"]
+
+
+def _require(module: str, extra: str) -> Any:
+    try:
+        return __import__(module)
+    except ImportError as exc:  # pragma: no cover - exercised when the package is absent
+        raise ImportError(f"this needs the optional package '{module}': pip install {extra}") \
+            from exc
+
+
+# ---- PyTorch ---------------------------------------------------------------------------------
+
+def _torch_activation(act: Activation, layer: int) -> Optional[Any]:
+    """The torch.nn module of a built-in activation (None for linear)."""
+    nn = _require("torch", "torch").nn
+    if isinstance(act, Linear):
+        return None
+    if isinstance(act, LeakyReLU):
+        return nn.LeakyReLU(negative_slope=act.alpha)
+    if isinstance(act, ELU):
+        return nn.ELU(alpha=act.alpha)
+    if isinstance(act, Softmax):
+        return nn.Softmax(dim=-1)
+    if isinstance(act, GELU):
+        return nn.GELU(approximate="none")
+    simple = {Sigmoid: nn.Sigmoid, Tanh: nn.Tanh, ReLU: nn.ReLU, SiLU: nn.SiLU}
+    for cls, module in simple.items():
+        if isinstance(act, cls):
+            return module()
+    if isinstance(act, Softplus):
+        # torch's default threshold (20) switches to the identity where softplus(z) - z is
+        # below float64's resolution of z; a huge threshold keeps the exact formula everywhere
+        return nn.Softplus(beta=1.0, threshold=1e30)
+    raise ValueError(f"layer {layer}: {act!r} is a custom activation; PyTorch has no module "
+                     "for it (only built-in activations convert)")
+
+
+def to_torch(net: Any) -> Any:
+    """``torch.nn.Sequential`` of ``Linear`` and activation modules with the network's weights,
+    in its dtype (``Linear.weight = W.T``, ``Linear.bias = b``)."""
+    torch = _require("torch", "torch")
+    dtype = torch.float64 if net.dtype == np.float64 else torch.float32
+    modules: List[Any] = []
+    for l, act in enumerate(net.activations):
+        n_in, n_out = net.layer_sizes[l], net.layer_sizes[l + 1]
+        lin = torch.nn.Linear(n_in, n_out, dtype=dtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(np.array(net.weights[l]).T))
+            lin.bias.copy_(torch.from_numpy(np.array(net.biases[l])))
+        modules.append(lin)
+        module = _torch_activation(act, l + 1)
+        if module is not None:
+            modules.append(module)
+    return torch.nn.Sequential(*modules)
+
+
+def _activation_of(module: Any, index: int) -> Activation:
+    """The chainrule activation of a torch.nn activation module (ValueError when none)."""
+    nn = _require("torch", "torch").nn
+    name = type(module).__name__
+    where = f"module {index} ({name})"
+    if isinstance(module, nn.LeakyReLU):
+        return LeakyReLU(alpha=float(module.negative_slope))
+    if isinstance(module, nn.ELU):
+        return ELU(alpha=float(module.alpha))
+    if isinstance(module, nn.Softmax):
+        if module.dim not in (-1, 1):
+            raise ValueError(f"{where}: only softmax over the feature axis (dim=-1 or 1) "
+                             f"converts, got dim={module.dim}")
+        return Softmax()
+    if isinstance(module, nn.GELU):
+        if module.approximate != "none":
+            raise ValueError(f"{where}: only the exact GELU converts, got "
+                             f"approximate={module.approximate!r}")
+        return GELU()
+    if isinstance(module, nn.Softplus):
+        if module.beta != 1:
+            raise ValueError(f"{where}: only Softplus(beta=1) converts, got beta={module.beta}")
+        return Softplus()
+    simple = {nn.Sigmoid: Sigmoid, nn.Tanh: Tanh, nn.ReLU: ReLU, nn.SiLU: SiLU,
+              nn.Identity: Linear}
+    for cls, act in simple.items():
+        if type(module) is cls:
+            return act()
+    raise ValueError(f"{where} is not supported: from_torch takes Linear layers, each followed "
+                     "by at most one of Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softmax, GELU, SiLU, "
+                     "Softplus or Identity")
+
+
+def from_torch(model: Any, loss: Any = "mse", *, seed: Optional[int] = None) -> Any:
+    """A :class:`~chainrule.Network` with the layers, activations and weights of a
+    ``torch.nn.Sequential`` of ``Linear`` and activation modules (a ``Linear`` not followed by
+    an activation is linear). dtype follows the weights (float32 or float64)."""
+    torch = _require("torch", "torch")
+    from .network import Network
+
+    if not isinstance(model, torch.nn.Sequential):
+        raise TypeError(f"from_torch takes a torch.nn.Sequential, got {type(model).__name__}")
+    modules = list(model)
+    if not modules:
+        raise ValueError("from_torch: the Sequential is empty")
+    layers: List[Tuple[Any, Activation]] = []
+    for i, module in enumerate(modules):
+        if isinstance(module, torch.nn.Linear):
+            if module.bias is None:
+                raise ValueError(f"module {i} (Linear) has no bias; chainrule layers always have "
+                                 "one (use bias=True, or set it to zeros)")
+            if layers and layers[-1][0].out_features != module.in_features:
+                raise ValueError(f"module {i} (Linear) takes {module.in_features} inputs but the "
+                                 f"layer before outputs {layers[-1][0].out_features}")
+            layers.append((module, Linear()))
+        else:
+            if not layers:
+                raise ValueError(f"module {i} ({type(module).__name__}) comes before any Linear "
+                                 "layer")
+            act = _activation_of(module, i)
+            if not isinstance(layers[-1][1], Linear) or i == 0 or \
+                    not isinstance(modules[i - 1], torch.nn.Linear):
+                raise ValueError(f"module {i} ({type(module).__name__}) follows another "
+                                 "activation; each Linear takes at most one")
+            layers[-1] = (layers[-1][0], act)
+    dtypes = {lin.weight.dtype for lin, _ in layers}
+    if len(dtypes) != 1 or next(iter(dtypes)) not in (torch.float32, torch.float64):
+        raise ValueError(f"from_torch: the Linear weights must all be float32 or all float64, "
+                         f"got {sorted(str(d) for d in dtypes)}")
+    dtype = "float64" if next(iter(dtypes)) == torch.float64 else "float32"
+    sizes = [layers[0][0].in_features] + [lin.out_features for lin, _ in layers]
+    net = Network(sizes, [act for _, act in layers], loss, dtype=dtype, seed=seed)
+    for l, (lin, _) in enumerate(layers):
+        net.weights[l] = lin.weight.detach().cpu().numpy().T
+        net.biases[l] = lin.bias.detach().cpu().numpy()
+    return net
+
+
+# ---- ONNX ------------------------------------------------------------------------------------
+
+_ONNX_OPSET = 17
+
+
+def _onnx_activation(helper: Any, act: Activation, x: str, layer: int,
+                     np_dtype: Any) -> Tuple[List[Any], str, List[Any]]:
+    """Nodes computing act(x); returns (nodes, output name, initializers).
+
+    float32 uses ONNX's own operators. float64 builds leaky relu, elu and softplus from
+    elementary operators: ONNX attributes are float32 (alpha would be rounded), and ONNX
+    Runtime has no float64 kernels for Elu and Softplus."""
+    from onnx import numpy_helper
+
+    out = f"h{layer}"
+    consts: List[Any] = []
+
+    def const(name: str, value: float) -> str:
+        full = f"{name}_{layer}"
+        consts.append(numpy_helper.from_array(np.array(value, dtype=np_dtype), full))
+        return full
+
+    def node(op: str, inputs: List[str], output: str, **attrs: Any) -> Any:
+        return helper.make_node(op, inputs, [output], **attrs)
+
+    wide = np_dtype == np.float64
+    t = f"t{layer}_"  # prefix of intermediate names
+    if isinstance(act, Linear):
+        return [], x, []
+    if isinstance(act, LeakyReLU):
+        if not wide:
+            return [node("LeakyRelu", [x], out, alpha=act.alpha)], out, []
+        # z > 0 ? z : alpha z
+        return [node("Greater", [x, const("zero", 0.0)], t + "pos"),
+                node("Mul", [x, const("alpha", act.alpha)], t + "neg"),
+                node("Where", [t + "pos", x, t + "neg"], out)], out, consts
+    if isinstance(act, ELU):
+        if not wide:
+            return [node("Elu", [x], out, alpha=act.alpha)], out, []
+        # z > 0 ? z : alpha (exp(z) - 1)
+        return [node("Greater", [x, const("zero", 0.0)], t + "pos"),
+                node("Exp", [x], t + "exp"),
+                node("Sub", [t + "exp", const("one", 1.0)], t + "em1"),
+                node("Mul", [t + "em1", const("alpha", act.alpha)], t + "neg"),
+                node("Where", [t + "pos", x, t + "neg"], out)], out, consts
+    if isinstance(act, Softplus):
+        if not wide:
+            return [node("Softplus", [x], out)], out, []
+        # max(z, 0) + log(1 + exp(-|z|)), which never overflows
+        return [node("Relu", [x], t + "relu"),
+                node("Abs", [x], t + "abs"),
+                node("Neg", [t + "abs"], t + "nabs"),
+                node("Exp", [t + "nabs"], t + "exp"),
+                node("Add", [t + "exp", const("one", 1.0)], t + "1p"),
+                node("Log", [t + "1p"], t + "log"),
+                node("Add", [t + "relu", t + "log"], out)], out, consts
+    if isinstance(act, Softmax):
+        return [node("Softmax", [x], out, axis=-1)], out, []
+    simple = {Sigmoid: "Sigmoid", Tanh: "Tanh", ReLU: "Relu"}
+    for cls, op in simple.items():
+        if isinstance(act, cls):
+            return [node(op, [x], out)], out, []
+    if isinstance(act, SiLU):  # z sigmoid(z)
+        return [node("Sigmoid", [x], t + "sig"), node("Mul", [x, t + "sig"], out)], out, []
+    if isinstance(act, GELU):
+        # z (1 + erf(z / sqrt 2)) / 2 (Gelu is an operator only from opset 20; ONNX Runtime
+        # has no float64 Erf kernel, so a float64 GELU model is valid but does not run there)
+        return [node("Div", [x, const("sqrt2", np.sqrt(2.0))], t + "d"),
+                node("Erf", [t + "d"], t + "erf"),
+                node("Add", [t + "erf", const("one", 1.0)], t + "a"),
+                node("Mul", [x, t + "a"], t + "m"),
+                node("Mul", [t + "m", const("half", 0.5)], out)], out, consts
+    raise ValueError(f"layer {layer}: {act!r} is a custom activation; ONNX export supports the "
+                     "built-in activations only")
+
+
+def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None) -> Any:
+    """An ONNX model (opset 17) computing ``predict``: input ``X`` (batch, n0), output ``Y``
+    (batch, nL), in the network's dtype. Written to ``path`` when given; returned either way."""
+    onnx = _require("onnx", "onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    np_dtype = net.dtype.type
+    elem = TensorProto.DOUBLE if net.dtype == np.float64 else TensorProto.FLOAT
+    nodes: List[Any] = []
+    inits: List[Any] = []
+    x = "X"
+    for l, act in enumerate(net.activations):
+        inits.append(numpy_helper.from_array(np.array(net.weights[l]), f"W{l + 1}"))
+        inits.append(numpy_helper.from_array(np.array(net.biases[l]), f"b{l + 1}"))
+        z = f"z{l + 1}"
+        nodes.append(helper.make_node("Gemm", [x, f"W{l + 1}", f"b{l + 1}"], [z]))
+        act_nodes, x, consts = _onnx_activation(helper, act, z, l + 1, np_dtype)
+        nodes += act_nodes
+        inits += consts
+    nodes.append(helper.make_node("Identity", [x], ["Y"]))
+    graph = helper.make_graph(
+        nodes, "chainrule",
+        [helper.make_tensor_value_info("X", elem, ["batch", net.layer_sizes[0]])],
+        [helper.make_tensor_value_info("Y", elem, ["batch", net.layer_sizes[-1]])],
+        initializer=inits)
+    from . import __version__
+    model = helper.make_model(graph, producer_name="chainrule", producer_version=__version__,
+                              opset_imports=[helper.make_opsetid("", _ONNX_OPSET)])
+    model.ir_version = min(model.ir_version, 8)
+    onnx.checker.check_model(model)
+    if path is not None:
+        onnx.save(model, os.fspath(path))
+    return model
