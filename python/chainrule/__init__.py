@@ -13,6 +13,7 @@ from .activations import (
 from .losses import MSE, Loss, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, loss_names
 from .network import Gradients, History, LayerGradients, Network
 from .interop import from_torch
+from .serialization import load, register_activation, register_loss
 
 __version__ = "0.1.0"
 
@@ -25,5 +26,6 @@ __all__ = [
     "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Linear", "GELU",
     "SiLU", "Softplus", "activation_names",
     "Loss", "MSE", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy", "loss_names",
-    "cpu_info", "get_num_threads", "set_num_threads", "from_torch", "__version__",
+    "cpu_info", "get_num_threads", "set_num_threads", "from_torch", "load",
+    "register_activation", "register_loss", "__version__",
 ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import numbers
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Union
+from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 
@@ -196,6 +198,8 @@ class Network:
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self._forward_X: Optional[np.ndarray] = None
+        #: The History of the last fit (empty before any).
+        self.history = History()
         self._initialize(init)
 
     # ---- parameters ----------------------------------------------------------------------
@@ -342,7 +346,8 @@ class Network:
                     print(f"epoch {epoch + 1:>{width}}/{epochs}  loss {loss:.6g}", flush=True)
                 return True
         losses = self._core.fit(X, Y, epochs, lr, bs, permutation, on_epoch_end)
-        return History(loss=[float(v) for v in losses])
+        self.history = History(loss=[float(v) for v in losses])
+        return self.history
 
     @_serialised
     def gradient_check(self, X: ArrayLike, Y: ArrayLike, eps: Optional[float] = None,
@@ -363,6 +368,57 @@ class Network:
         if per_tensor:
             return {f"{'Wb'[i % 2]}{i // 2 + 1}": float(e) for i, e in enumerate(errors)}
         return float(max(errors))
+
+    # ---- persistence ---------------------------------------------------------------------
+
+    def _training_state(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+        """(JSON-able state, arrays) beyond the weights that a resumed training needs."""
+        state = {"seed": self.seed, "rng": self._rng.bit_generator.state,
+                 "history": dataclasses.asdict(self.history)}
+        return state, {}
+
+    def _restore_training_state(self, state: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+        seed = state.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"invalid seed {seed!r}")
+        self.seed = seed
+        if "rng" in state:
+            rng = np.random.default_rng()
+            try:
+                rng.bit_generator.state = state["rng"]
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ValueError(f"invalid random generator state: {exc}") from None
+            self._rng = rng
+        history = state.get("history", {})
+        if not isinstance(history, dict) or not all(
+                isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)
+                for v in history.values()):
+            raise ValueError("invalid training history")
+        fields = {f.name for f in dataclasses.fields(History)}
+        self.history = History(**{k: [float(x) for x in v] for k, v in history.items()
+                                  if k in fields})
+
+    def save(self, path: Any, metadata: Optional[Dict[str, Any]] = None) -> None:
+        """Writes the network (architecture, weights, training state and history, plus any
+        JSON ``metadata``) to ``path`` in chainrule's safe ``.npz`` format; see
+        :mod:`chainrule.serialization`. Load it with :func:`chainrule.load`."""
+        from . import serialization
+        with self._lock:
+            serialization.save(self, path, metadata)
+
+    def __reduce__(self) -> Any:
+        # pickle / copy.deepcopy: the model file's bytes, plus the activation and loss objects
+        # themselves when one is a user class (pickle carries classes by reference)
+        from . import serialization
+        from .activations import _Builtin as BuiltinActivation
+        from .losses import _Builtin as BuiltinLoss
+        with self._lock:
+            data = serialization.to_bytes(self)
+        custom = any(not isinstance(a, BuiltinActivation) for a in self.activations) or \
+            not isinstance(self.loss_function, BuiltinLoss)
+        objects = {"activations": list(self.activations), "loss": self.loss_function} \
+            if custom else None
+        return (_unpickle_network, (data, objects))
 
     # ---- interop -------------------------------------------------------------------------
 
@@ -405,3 +461,9 @@ class Network:
         acts = ", ".join(repr(a) for a in self.activations)
         return (f"Network({self.layer_sizes}, activations=[{acts}], loss={self.loss_function!r}, "
                 f"dtype='{self.dtype.name}')")
+
+
+def _unpickle_network(data: bytes, objects: Optional[Dict[str, Any]]) -> Network:
+    from . import serialization
+    net, _ = serialization.read(data, "unpickling a Network", overrides=objects)
+    return net

@@ -1,0 +1,341 @@
+"""Saving and loading networks: one documented, versioned format that never runs code.
+
+A model file is a ``.npz`` archive (a zip of ``.npy`` arrays) holding
+
+* ``header.npy``: a uint8 array of UTF-8 JSON (below);
+* ``W1.npy``, ``b1.npy``, ..., ``WL.npy``, ``bL.npy``: the parameters in the network's dtype,
+  ``W`` (n_in, n_out) and ``b`` (n_out,);
+* ``state.<name>.npy``: further arrays of the training state (the optimizer's buffers),
+  each listed in the header with its shape.
+
+The JSON header::
+
+    {"format": "chainrule.network", "version": 1, "chainrule_version": "0.1.0",
+     "dtype": "float64", "layer_sizes": [2, 10, 1],
+     "activations": [{"name": "leaky_relu", "params": {"alpha": 0.01}, "custom": false}, ...],
+     "loss": {"name": "mse", "custom": false},
+     "state": {...training state: optimizer settings, counters, history, RNG...},
+     "state_arrays": {"<name>": [shape...], ...},
+     "metadata": {...anything JSON the caller attached, e.g. label names...}}
+
+Loading uses only ``json`` and NumPy's ``.npy`` header parser with ``allow_pickle=False``:
+no pickle, no code. Every array's dtype and shape must equal what the architecture in the
+header implies, the archive's members are checked against their sizes before anything is
+allocated, and a network claiming more than ``MAX_PARAMETERS`` parameters is rejected. Custom
+Python activations and losses are stored by name and found on load in the registry filled by
+:func:`register_activation` / :func:`register_loss`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+import zlib
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
+
+import numpy as np
+
+from .activations import Activation, _Builtin as _BuiltinActivation, resolve_activation
+from .losses import Loss, _Builtin as _BuiltinLoss, resolve_loss
+
+__all__ = ["save", "load", "register_activation", "register_loss", "FORMAT", "VERSION",
+           "MAX_PARAMETERS"]
+
+FORMAT = "chainrule.network"
+VERSION = 1
+#: Networks larger than this (about 16 GB of float64) are refused on load.
+MAX_PARAMETERS = 2_000_000_000
+_MAX_HEADER_BYTES = 64 << 20
+_DEFLATE_MAX_RATIO = 1100  # deflate cannot expand data more than ~1032x
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_ACTIVATIONS: Dict[str, Type[Activation]] = {}
+_LOSSES: Dict[str, Type[Loss]] = {}
+
+
+def _registered_name(obj: Any) -> str:
+    return getattr(obj, "name", "") or type(obj).__name__.lower()
+
+
+def register_activation(cls: Type[Activation], name: Optional[str] = None) -> Type[Activation]:
+    """Registers a custom :class:`~chainrule.Activation` subclass so saved networks using it can
+    be loaded: it is found by ``name`` (default: its ``name`` attribute, else the class name in
+    lower case) and built as ``cls(**params)`` from its saved ``get_params()``. Usable as a
+    decorator."""
+    if not (isinstance(cls, type) and issubclass(cls, Activation)):
+        raise TypeError(f"register_activation takes an Activation subclass, got {cls!r}")
+    key = name or cls.name or cls.__name__.lower()
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"invalid activation name {key!r}")
+    _ACTIVATIONS[key] = cls
+    return cls
+
+
+def register_loss(cls: Type[Loss], name: Optional[str] = None) -> Type[Loss]:
+    """Registers a custom :class:`~chainrule.Loss` subclass for loading (built with ``cls()``)."""
+    if not (isinstance(cls, type) and issubclass(cls, Loss)):
+        raise TypeError(f"register_loss takes a Loss subclass, got {cls!r}")
+    key = name or cls.name or cls.__name__.lower()
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"invalid loss name {key!r}")
+    _LOSSES[key] = cls
+    return cls
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+def _activation_entry(act: Activation) -> Dict[str, Any]:
+    custom = not isinstance(act, _BuiltinActivation)
+    return {"name": _registered_name(act) if custom else act.name,
+            "params": {k: float(v) for k, v in act.get_params().items()}, "custom": custom}
+
+
+def _loss_entry(loss: Loss) -> Dict[str, Any]:
+    custom = not isinstance(loss, _BuiltinLoss)
+    return {"name": _registered_name(loss) if custom else loss.name, "custom": custom}
+
+
+def to_bytes(net: Any, metadata: Optional[Dict[str, Any]] = None) -> bytes:
+    """The model file's bytes (what :func:`save` writes)."""
+    state, state_arrays = net._training_state()
+    header = {
+        "format": FORMAT, "version": VERSION,
+        "chainrule_version": __import__("chainrule").__version__,
+        "dtype": net.dtype.name, "layer_sizes": list(net.layer_sizes),
+        "activations": [_activation_entry(a) for a in net.activations],
+        "loss": _loss_entry(net.loss_function),
+        "state": state,
+        "state_arrays": {k: list(v.shape) for k, v in state_arrays.items()},
+        "metadata": metadata or {},
+    }
+    try:
+        text = json.dumps(header, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"save: the metadata must be JSON (finite numbers, strings, lists, "
+                         f"dicts): {exc}") from None
+    arrays: Dict[str, np.ndarray] = {"header": np.frombuffer(text.encode(), dtype=np.uint8)}
+    for l in range(net.n_layers):
+        arrays[f"W{l + 1}"] = np.array(net.weights[l])
+        arrays[f"b{l + 1}"] = np.array(net.biases[l])
+    for k, v in state_arrays.items():
+        arrays[f"state.{k}"] = np.ascontiguousarray(v)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def save(net: Any, path: PathLike, metadata: Optional[Dict[str, Any]] = None) -> None:
+    """Writes ``net`` to ``path`` (conventionally ``.npz``), atomically: a failed save leaves
+    any previous file in place."""
+    data = to_bytes(net, metadata)
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+class _Reader:
+    """Checked access to the members of a model archive."""
+
+    def __init__(self, source: Union[PathLike, bytes], what: str) -> None:
+        self.what = what
+        try:
+            self.zf = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes)
+                                      else os.fspath(source))
+        except FileNotFoundError:
+            raise
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
+                RuntimeError) as exc:
+            raise ValueError(f"{what} is not a chainrule model file (not a valid .npz "
+                             f"archive: {exc})") from None
+        self.members = {i.filename: i for i in self.zf.infolist()}
+
+    def fail(self, message: str) -> ValueError:
+        return ValueError(f"{self.what}: {message}")
+
+    def array(self, name: str, dtype: np.dtype, shape: Tuple[int, ...],
+              max_count: Optional[int] = None) -> np.ndarray:
+        """Member ``name``.npy, which must hold exactly dtype and shape (shape -1 entries take
+        any size up to max_count elements)."""
+        info = self.members.get(f"{name}.npy")
+        if info is None:
+            raise self.fail(f"the array '{name}' is missing")
+        limit = (max_count if max_count is not None else int(np.prod(shape))) * dtype.itemsize
+        if info.file_size > limit + 65536:
+            raise self.fail(f"the array '{name}' takes {info.file_size} bytes, more than "
+                            f"its shape allows")
+        if info.compress_type != zipfile.ZIP_STORED and \
+                info.file_size > _DEFLATE_MAX_RATIO * max(info.compress_size, 1) + 65536:
+            raise self.fail(f"the array '{name}' claims an impossible compression ratio")
+        try:
+            with self.zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    got_shape, fortran, got_dtype = np.lib.format.read_array_header_1_0(f)
+                elif version in ((2, 0), (3, 0)):
+                    got_shape, fortran, got_dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise self.fail(f"the array '{name}' has an unknown .npy version {version}")
+                if got_dtype != dtype or fortran:
+                    raise self.fail(f"the array '{name}' has dtype {got_dtype}"
+                                    f"{' (Fortran order)' if fortran else ''}, expected {dtype}")
+                want = tuple(g if s == -1 else s for s, g in zip(shape, got_shape))
+                if len(got_shape) != len(shape) or tuple(got_shape) != want:
+                    raise self.fail(f"the array '{name}' has shape {tuple(got_shape)}, "
+                                    f"expected {tuple('any' if s == -1 else s for s in shape)}")
+                count = int(np.prod(got_shape))
+                if max_count is not None and count > max_count:
+                    raise self.fail(f"the array '{name}' has {count} elements, more than "
+                                    f"{max_count}")
+                data = f.read(count * dtype.itemsize)
+                if len(data) != count * dtype.itemsize:
+                    raise self.fail(f"the array '{name}' is truncated")
+                if f.read(1):
+                    raise self.fail(f"the array '{name}' has trailing data")
+        except ValueError as exc:
+            if str(exc).startswith(self.what):
+                raise
+            raise self.fail(f"the array '{name}' is corrupted ({exc})") from None
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError,
+                RuntimeError) as exc:  # a damaged archive (CRC, compression method, ...)
+            raise self.fail(f"the array '{name}' is corrupted ({exc})") from None
+        return np.frombuffer(data, dtype=dtype).reshape(got_shape).copy()
+
+
+def _expect(cond: bool, reader: _Reader, message: str) -> None:
+    if not cond:
+        raise reader.fail(message)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _parse_header(reader: _Reader) -> Dict[str, Any]:
+    raw = reader.array("header", np.dtype(np.uint8), (-1,), max_count=_MAX_HEADER_BYTES)
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise reader.fail(f"the header is not valid JSON ({exc})") from None
+    _expect(isinstance(header, dict), reader, "the header is not a JSON object")
+    _expect(header.get("format") == FORMAT, reader,
+            f"not a chainrule model (format {header.get('format')!r})")
+    version = header.get("version")
+    _expect(_is_int(version), reader, f"invalid format version {version!r}")
+    _expect(version <= VERSION, reader,
+            f"format version {version} is newer than this chainrule reads ({VERSION}); "
+            "upgrade chainrule")
+    _expect(version >= 1, reader, f"invalid format version {version}")
+    _expect(header.get("dtype") in ("float32", "float64"), reader,
+            f"invalid dtype {header.get('dtype')!r}")
+    sizes = header.get("layer_sizes")
+    _expect(isinstance(sizes, list) and len(sizes) >= 2 and all(_is_int(s) and s >= 1
+                                                                   for s in sizes),
+            reader, f"invalid layer_sizes {sizes!r}")
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    _expect(n_params <= MAX_PARAMETERS, reader,
+            f"the header claims {n_params} parameters, more than the limit {MAX_PARAMETERS}")
+    acts = header.get("activations")
+    _expect(isinstance(acts, list) and len(acts) == len(sizes) - 1, reader,
+            f"expected {len(sizes) - 1} activations, got {acts!r:.200}")
+    for i, a in enumerate(acts):
+        _expect(isinstance(a, dict) and isinstance(a.get("name"), str) and
+                isinstance(a.get("params", {}), dict) and
+                all(isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+                    for k, v in a.get("params", {}).items()),
+                reader, f"invalid activation entry for layer {i + 1}: {a!r:.200}")
+    loss = header.get("loss")
+    _expect(isinstance(loss, dict) and isinstance(loss.get("name"), str), reader,
+            f"invalid loss entry {loss!r:.200}")
+    for key in ("state", "metadata", "state_arrays"):
+        _expect(isinstance(header.get(key, {}), dict), reader, f"invalid '{key}' entry")
+    for k, shape in header.get("state_arrays", {}).items():
+        _expect(isinstance(k, str) and isinstance(shape, list) and
+                all(_is_int(s) and s >= 0 for s in shape), reader,
+                f"invalid state array entry {k!r}: {shape!r:.100}")
+    return header
+
+
+def _activation_from(entry: Dict[str, Any], layer: int, reader: _Reader) -> Activation:
+    name, params = entry["name"], dict(entry.get("params", {}))
+    if entry.get("custom"):
+        cls = _ACTIVATIONS.get(name)
+        if cls is None:
+            raise reader.fail(f"layer {layer} uses the custom activation '{name}', which is not "
+                              "registered: call chainrule.register_activation(YourClass) "
+                              "before loading")
+        try:
+            return cls(**params)  # type: ignore[call-arg]
+        except Exception as exc:
+            raise reader.fail(f"layer {layer}: could not build the custom activation '{name}' "
+                              f"with {params}: {exc}") from None
+    try:
+        act = resolve_activation(name, layer=layer)
+        if params:
+            act = type(act)(**params)  # type: ignore[call-arg]
+        return act
+    except (TypeError, ValueError) as exc:
+        raise reader.fail(f"layer {layer}: invalid activation {name!r} {params}: {exc}") from None
+
+
+def _loss_from(entry: Dict[str, Any], reader: _Reader) -> Loss:
+    name = entry["name"]
+    if entry.get("custom"):
+        cls = _LOSSES.get(name)
+        if cls is None:
+            raise reader.fail(f"the network uses the custom loss '{name}', which is not "
+                              "registered: call chainrule.register_loss(YourClass) before loading")
+        return cls()
+    try:
+        return resolve_loss(name)
+    except (TypeError, ValueError) as exc:
+        raise reader.fail(f"invalid loss: {exc}") from None
+
+
+def read(source: Union[PathLike, bytes], what: str,
+         overrides: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any]]:
+    """(network, metadata) from a model file or its bytes. ``overrides`` may supply the
+    activation and loss objects (pickle uses this for objects it carries itself)."""
+    from .network import Network
+
+    reader = _Reader(source, what)
+    with reader.zf:
+        header = _parse_header(reader)
+        dtype = np.dtype(header["dtype"])
+        sizes = header["layer_sizes"]
+        overrides = overrides or {}
+        acts = overrides.get("activations") or [
+            _activation_from(a, l + 1, reader) for l, a in enumerate(header["activations"])]
+        loss = overrides.get("loss") or _loss_from(header["loss"], reader)
+        params = []
+        for l in range(len(sizes) - 1):
+            params.append((reader.array(f"W{l + 1}", dtype, (sizes[l], sizes[l + 1])),
+                           reader.array(f"b{l + 1}", dtype, (sizes[l + 1],))))
+        state_arrays = {k: reader.array(f"state.{k}", dtype, tuple(shape))
+                        for k, shape in header.get("state_arrays", {}).items()}
+        try:
+            net = Network(sizes, acts, loss, dtype=dtype.name)
+            for l, (W, b) in enumerate(params):
+                net.weights[l] = W
+                net.biases[l] = b
+            net._restore_training_state(header.get("state", {}), state_arrays)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise reader.fail(f"inconsistent model: {exc}") from None
+    return net, header.get("metadata", {})
+
+
+def load(path: PathLike, *, with_metadata: bool = False) -> Any:
+    """The network saved at ``path`` (with ``with_metadata=True``: ``(network, metadata)``).
+    Raises ValueError naming the problem for a file that is not a valid chainrule model."""
+    net, metadata = read(path, f"load({os.fspath(path)!r})")
+    return (net, metadata) if with_metadata else net

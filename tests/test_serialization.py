@@ -1,0 +1,301 @@
+"""save/load, pickle and deepcopy: bit-exact round trips, exact resumption, safe loading."""
+
+import copy
+import io
+import json
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import serialization
+
+ACTS = ["sigmoid", "tanh", "relu", cr.LeakyReLU(alpha=0.3), cr.ELU(alpha=0.5), "gelu", "silu",
+        "softplus", "linear"]
+
+
+def _data(n0, nL, m=40, onehot=False, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, n0))
+    Y = np.eye(nL)[rng.integers(0, nL, m)] if onehot else rng.normal(size=(m, nL))
+    return X, Y
+
+
+def _same_params(a, b):
+    return all(np.array_equal(x, y) and x.dtype == y.dtype
+               for x, y in zip(list(a.weights) + list(a.biases), list(b.weights) + list(b.biases)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss, out", [("mse", "linear"), ("cross_entropy", "softmax"),
+                                       ("binary_cross_entropy", "sigmoid")])
+def test_round_trip_is_bit_exact(tmp_path, dtype, loss, out):
+    sizes = [4] + [5] * len(ACTS) + [3]
+    net = cr.Network(sizes, ACTS + [out], loss, dtype=dtype, seed=2)
+    X, Y = _data(4, 3, onehot=loss != "mse")
+    if loss == "binary_cross_entropy":
+        Y = (Y > 0).astype(float)
+    net.fit(X, Y, epochs=2, lr=0.05, batch_size=8, shuffle=True)
+    path = tmp_path / "net.npz"
+    net.save(path, metadata={"labels": ["a", "b", "c"], "note": "x"})
+    back, meta = cr.load(path, with_metadata=True)
+    assert meta == {"labels": ["a", "b", "c"], "note": "x"}
+    assert back.layer_sizes == net.layer_sizes and back.dtype == net.dtype
+    assert [repr(a) for a in back.activations] == [repr(a) for a in net.activations]
+    assert repr(back.loss_function) == repr(net.loss_function)
+    assert _same_params(back, net)
+    assert back.history == net.history
+    assert np.array_equal(back.predict(X), net.predict(X))
+
+
+def test_training_resumes_exactly(tmp_path):
+    X, Y = _data(3, 2)
+    net = cr.Network([3, 8, 2], ["tanh", "linear"], seed=5)
+    net.fit(X, Y, epochs=3, lr=0.05, batch_size=7, shuffle=True)
+    net.save(tmp_path / "mid.npz")
+    resumed = cr.load(tmp_path / "mid.npz")
+    h1 = net.fit(X, Y, epochs=4, lr=0.05, batch_size=7, shuffle=True)
+    h2 = resumed.fit(X, Y, epochs=4, lr=0.05, batch_size=7, shuffle=True)
+    assert h1.loss == h2.loss
+    assert _same_params(net, resumed)
+
+
+@cr.register_activation
+class Cube(cr.Activation):
+    name = "cube_for_tests"
+
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def forward(self, z):
+        return self.scale * z ** 3
+
+    def derivative(self, z, h):
+        return 3 * self.scale * z ** 2
+
+    def get_params(self):
+        return {"scale": self.scale}
+
+
+class Unregistered(cr.Activation):
+    def forward(self, z):
+        return z
+
+    def derivative(self, z, h):
+        return np.ones_like(z)
+
+
+@cr.register_loss
+class Quartic(cr.Loss):
+    name = "quartic_for_tests"
+
+    def value(self, yhat, y):
+        return float(np.sum((yhat - y) ** 4) / len(y))
+
+    def gradient(self, yhat, y):
+        return 4 * (yhat - y) ** 3
+
+
+def test_custom_activation_and_loss_through_the_registry(tmp_path):
+    net = cr.Network([2, 3, 1], [Cube(scale=0.5), "linear"], Quartic(), seed=0)
+    net.save(tmp_path / "c.npz")
+    back = cr.load(tmp_path / "c.npz")
+    assert isinstance(back.activations[0], Cube) and back.activations[0].scale == 0.5
+    assert isinstance(back.loss_function, Quartic)
+    X, _ = _data(2, 1)
+    assert np.array_equal(back.predict(X), net.predict(X))
+
+
+def test_unregistered_custom_activation_is_a_clear_error(tmp_path):
+    net = cr.Network([2, 3, 1], [Unregistered(), "linear"])
+    net.save(tmp_path / "u.npz")
+    with pytest.raises(ValueError, match="layer 1 .*'unregistered'.*register_activation"):
+        cr.load(tmp_path / "u.npz")
+
+
+def test_register_validates():
+    with pytest.raises(TypeError):
+        cr.register_activation(int)
+    with pytest.raises(TypeError):
+        cr.register_loss(Cube)
+
+
+@pytest.mark.parametrize("copier", [lambda n: pickle.loads(pickle.dumps(n)), copy.deepcopy,
+                                    copy.copy])
+def test_pickle_and_copies(copier):
+    X, Y = _data(2, 1)
+    for acts in (["relu", "linear"], [Unregistered(), "linear"]):  # pickle needs no registry
+        net = cr.Network([2, 4, 1], acts, seed=1)
+        net.fit(X, Y, epochs=2, lr=0.1, shuffle=True, batch_size=9)
+        twin = copier(net)
+        assert twin is not net and _same_params(twin, net)
+        assert twin.history == net.history
+        twin.fit(X, Y, epochs=1, lr=0.1)  # independent storage
+        assert not _same_params(twin, net)
+
+
+def test_save_rejects_metadata_that_is_not_json(tmp_path):
+    net = cr.Network([2, 1], ["linear"])
+    with pytest.raises(ValueError, match="JSON"):
+        net.save(tmp_path / "m.npz", metadata={"x": object()})
+    with pytest.raises(ValueError, match="JSON"):
+        net.save(tmp_path / "m.npz", metadata={"x": float("nan")})
+    assert not os.path.exists(tmp_path / "m.npz")
+
+
+# ---- hostile and broken files --------------------------------------------------------------------
+
+def _model_bytes():
+    net = cr.Network([3, 4, 2], ["tanh", "linear"], seed=0)
+    return serialization.to_bytes(net)
+
+
+def _rewrite(data: bytes, replace=None, drop=(), add=None) -> bytes:
+    """The archive with members replaced (name -> bytes), dropped or added."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            if info.filename in drop:
+                continue
+            body = (replace or {}).get(info.filename, src.read(info))
+            dst.writestr(info.filename, body)
+        for name, body in (add or {}).items():
+            dst.writestr(name, body)
+    return out.getvalue()
+
+
+def _npy(arr) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=True)
+    return buf.getvalue()
+
+
+def _header_bytes(data: bytes) -> dict:
+    arr = np.load(io.BytesIO(zipfile.ZipFile(io.BytesIO(data)).read("header.npy")))
+    return json.loads(arr.tobytes())
+
+
+def _with_header(data: bytes, **changes) -> bytes:
+    h = _header_bytes(data)
+    h.update(changes)
+    return _rewrite(data, {"header.npy": _npy(np.frombuffer(json.dumps(h).encode(), np.uint8))})
+
+
+def _load_bytes(tmp_path, data, name="bad.npz"):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return cr.load(p)
+
+
+def test_loads_what_it_saves_from_bytes(tmp_path):
+    net = _load_bytes(tmp_path, _model_bytes())
+    assert net.layer_sizes == [3, 4, 2]
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(format="something.else"), "not a chainrule model"),
+    (dict(version=99), "newer than this chainrule reads"),
+    (dict(version="1"), "invalid format version"),
+    (dict(dtype="float16"), "invalid dtype"),
+    (dict(layer_sizes=[3, 0, 2]), "invalid layer_sizes"),
+    (dict(layer_sizes=[3, 4]), "expected 1 activations"),
+    (dict(layer_sizes=[3, 4, 5]), "shape"),
+    (dict(layer_sizes=[100_000, 100_000, 100_000]), "more than the limit"),
+    (dict(activations=[{"name": "tanh"}, {"name": "nope"}]), "layer 2: invalid activation"),
+    (dict(activations=[{"name": "tanh", "params": {"alpha": 1}}, {"name": "linear"}]),
+     "layer 1: invalid activation"),
+    (dict(loss={"name": "hinge"}), "invalid loss"),
+    (dict(state={"rng": {"bit_generator": "Nope"}}), "random generator"),
+    (dict(state={"history": {"loss": ["x"]}}), "history"),
+    (dict(metadata=[1, 2]), "invalid 'metadata'"),
+])
+def test_bad_headers_are_clear_errors(tmp_path, change, message):
+    with pytest.raises(ValueError, match=message):
+        _load_bytes(tmp_path, _with_header(_model_bytes(), **change))
+
+
+def test_huge_claimed_network_is_rejected_before_allocating(tmp_path):
+    """layer sizes under the parameter limit but far beyond the file: the arrays' recorded sizes
+    give it away before the network (and its buffers) is built."""
+    data = _with_header(_model_bytes(), layer_sizes=[3, 30_000, 2])
+    with pytest.raises(ValueError, match="shape|bytes"):
+        _load_bytes(tmp_path, data)
+
+
+@pytest.mark.parametrize("arr, message", [
+    (np.zeros((3, 4), np.float32), "dtype float32, expected float64"),
+    (np.zeros((4, 3)), r"shape \(4, 3\)"),
+    (np.zeros((3, 4), order="F"), "Fortran"),
+    (np.array([{"a": 1}], dtype=object), "dtype object"),
+])
+def test_bad_arrays_are_clear_errors(tmp_path, arr, message):
+    with pytest.raises(ValueError, match=message):
+        _load_bytes(tmp_path, _rewrite(_model_bytes(), {"W1.npy": _npy(arr)}))
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("touch pwned_by_chainrule_test",))
+
+
+def test_pickled_payload_never_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    evil = _npy(np.array([_Payload()], dtype=object))
+    for member in ("W1.npy", "header.npy"):
+        with pytest.raises(ValueError):
+            _load_bytes(tmp_path, _rewrite(_model_bytes(), {member: evil}))
+    assert not (tmp_path / "pwned_by_chainrule_test").exists()
+
+
+def test_missing_member_and_not_a_zip(tmp_path):
+    with pytest.raises(ValueError, match="'b2' is missing"):
+        _load_bytes(tmp_path, _rewrite(_model_bytes(), drop=("b2.npy",)))
+    with pytest.raises(ValueError, match="not a valid .npz"):
+        _load_bytes(tmp_path, b"definitely not a zip file")
+    with pytest.raises(ValueError, match="not a valid .npz"):
+        _load_bytes(tmp_path, b"")
+    with pytest.raises(FileNotFoundError):
+        cr.load(tmp_path / "does-not-exist.npz")
+
+
+def test_zip_bomb_member_is_rejected(tmp_path, monkeypatch):
+    """A deflated member whose size is out of proportion to its compressed bytes is refused
+    before it is inflated. Real deflate stops near 1032:1; a W1 of zeros reaches ~500:1, so
+    the test lowers the limit to 10:1 to exercise the check with a small file."""
+    data = _model_bytes()
+    h = _header_bytes(data)
+    h["layer_sizes"] = [3, 4000, 2]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        dst.writestr("header.npy", _npy(np.frombuffer(json.dumps(h).encode(), np.uint8)))
+        dst.writestr("W1.npy", _npy(np.zeros((3, 4000))))
+    monkeypatch.setattr(serialization, "_DEFLATE_MAX_RATIO", 10)
+    with pytest.raises(ValueError, match="impossible compression ratio"):
+        _load_bytes(tmp_path, out.getvalue())
+
+
+def test_truncated_and_mutated_files_raise_value_error(tmp_path):
+    """Every truncation point and a few hundred random byte mutations: each load either
+    succeeds with finite parameters of the saved shapes or raises ValueError."""
+    data = _model_bytes()
+    rng = np.random.default_rng(0)
+    cases = [data[:n] for n in range(0, len(data), max(1, len(data) // 150))]
+    for _ in range(300):
+        buf = bytearray(data)
+        for _ in range(rng.integers(1, 6)):
+            buf[rng.integers(0, len(buf))] = rng.integers(0, 256)
+        cases.append(bytes(buf))
+    outcomes = {"ok": 0, "error": 0}
+    for i, case in enumerate(cases):
+        try:
+            net = _load_bytes(tmp_path, case, f"m{i}.npz")
+        except ValueError:
+            outcomes["error"] += 1
+        else:
+            outcomes["ok"] += 1
+            assert net.layer_sizes == [3, 4, 2]
+    assert outcomes["error"] > 0
