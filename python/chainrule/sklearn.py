@@ -1,0 +1,383 @@
+"""scikit-learn estimators: :class:`MLPRegressor` and :class:`MLPClassifier`.
+
+Drop-in counterparts of ``sklearn.neural_network.MLPRegressor``/``MLPClassifier`` (same
+parameter names where the meaning is the same) that train a :class:`chainrule.Network`. They
+work in ``Pipeline``, ``GridSearchCV`` and ``cross_val_score`` and pass
+``sklearn.utils.estimator_checks.check_estimator``. scikit-learn is an optional dependency
+(``pip install chainrule[sklearn]``); importing this module without it raises ImportError.
+
+Differences from scikit-learn's MLP:
+
+* ``solver`` is one of chainrule's optimizers: ``"adam"`` (default), ``"sgd"`` (with
+  ``momentum``/``nesterovs_momentum``), ``"adamw"`` or ``"rmsprop"``; there is no ``"lbfgs"``.
+* ``alpha`` is scikit-learn's L2 penalty ``alpha / (2 batch) * ||W||^2`` per batch, applied as
+  the optimizer's weight decay ``alpha / batch_size`` (on biases too).
+* ``activation`` may name any chainrule activation (scikit-learn's ``"identity"`` and
+  ``"logistic"`` are accepted too) and may be a list with one entry per hidden layer.
+* ``dtype`` chooses float64 (default) or float32 arithmetic.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
+    from sklearn.utils.validation import check_is_fitted
+except ImportError as exc:  # pragma: no cover - exercised when scikit-learn is absent
+    raise ImportError("chainrule.sklearn needs scikit-learn: pip install scikit-learn") from exc
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _validate_data
+except ImportError:  # pragma: no cover - older scikit-learn
+    def _validate_data(est: Any, *args: Any, **kwargs: Any) -> Any:
+        return est._validate_data(*args, **kwargs)
+
+from . import callbacks as _callbacks
+from . import optimizers as _optimizers
+from .network import Network
+
+__all__ = ["MLPRegressor", "MLPClassifier"]
+
+_SKLEARN_ACTIVATION_NAMES = {"identity": "linear", "logistic": "sigmoid"}
+
+
+class _BaseMLP(BaseEstimator):
+    """Parameters and the training loop shared by the regressor and the classifier."""
+
+    _loss = "mse"
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate_init: float = 0.001, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Optional[int] = None, tol: float = 1e-4,
+                 verbose: Any = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int = 10, dtype: str = "float64") -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
+
+    # ---- configuration -------------------------------------------------------------------
+
+    def _hidden(self) -> List[int]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral):
+            sizes = [sizes]
+        try:
+            sizes = list(sizes)
+        except TypeError:
+            raise TypeError(f"hidden_layer_sizes must be an int or a sequence of ints, got "
+                            f"{self.hidden_layer_sizes!r}") from None
+        for s in sizes:
+            if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
+                raise ValueError(f"hidden_layer_sizes must contain integers >= 1, got "
+                                 f"{self.hidden_layer_sizes!r}")
+        return [int(s) for s in sizes]
+
+    def _hidden_activations(self, n_hidden: int) -> List[Any]:
+        acts = self.activation
+        if isinstance(acts, (str, bytes)) or not isinstance(acts, Sequence):
+            acts = [acts] * n_hidden
+        acts = list(acts)
+        if len(acts) != n_hidden:
+            raise ValueError(f"activation has {len(acts)} entries for {n_hidden} hidden layers")
+        return [_SKLEARN_ACTIVATION_NAMES.get(a, a) if isinstance(a, str) else a for a in acts]
+
+    def _batch(self, n: int) -> int:
+        if isinstance(self.batch_size, str):
+            if self.batch_size != "auto":
+                raise ValueError(f"batch_size must be 'auto' or an int >= 1, got "
+                                 f"{self.batch_size!r}")
+            return min(200, n)
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, numbers.Integral) \
+                or self.batch_size < 1:
+            raise ValueError(f"batch_size must be 'auto' or an int >= 1, got {self.batch_size!r}")
+        return min(int(self.batch_size), n)
+
+    def _optimizer(self, batch: int) -> Any:
+        decay = float(self.alpha) / batch
+        if not np.isfinite(self.alpha) or self.alpha < 0:
+            raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
+        lr = self.learning_rate_init
+        if self.solver == "adam":
+            return _optimizers.Adam(lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
+                                    weight_decay=decay)
+        if self.solver == "sgd":
+            return _optimizers.SGD(lr=lr, momentum=self.momentum,
+                                   nesterov=bool(self.nesterovs_momentum) and self.momentum > 0,
+                                   weight_decay=decay)
+        if self.solver == "adamw":
+            return _optimizers.AdamW(lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
+                                     weight_decay=decay)
+        if self.solver == "rmsprop":
+            return _optimizers.RMSprop(lr=lr, eps=self.epsilon, weight_decay=decay,
+                                       momentum=self.momentum)
+        raise ValueError(f"solver must be one of 'adam', 'sgd', 'adamw', 'rmsprop', got "
+                         f"{self.solver!r}" + (" (L-BFGS is not available in chainrule)"
+                                               if self.solver == "lbfgs" else ""))
+
+    def _check_params(self) -> None:
+        for name in ("max_iter", "n_iter_no_change"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if not (0 < self.validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be in (0, 1), got "
+                             f"{self.validation_fraction!r}")
+        if not (np.isfinite(self.tol) and self.tol >= 0):
+            raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
+        if not (np.isfinite(self.learning_rate_init) and self.learning_rate_init > 0):
+            raise ValueError(f"learning_rate_init must be a finite number > 0, got "
+                             f"{self.learning_rate_init!r}")
+
+    def _seed(self) -> Optional[int]:
+        rs = self.random_state
+        if rs is None or isinstance(rs, numbers.Integral):
+            return rs
+        if isinstance(rs, np.random.RandomState):
+            return int(rs.randint(np.iinfo(np.int32).max))
+        raise ValueError(f"random_state must be None, an int or a RandomState, got {rs!r}")
+
+    # ---- training ------------------------------------------------------------------------
+
+    def _new_network(self, n_features: int, n_outputs: int, seed: Optional[int]) -> Network:
+        hidden = self._hidden()
+        acts = self._hidden_activations(len(hidden)) + [self._output_activation(n_outputs)]
+        return Network([n_features] + hidden + [n_outputs], acts, self._loss_for(n_outputs),
+                       dtype=self.dtype, seed=seed)
+
+    def _output_activation(self, n_outputs: int) -> str:
+        return "linear"
+
+    def _loss_for(self, n_outputs: int) -> str:
+        return self._loss
+
+    def _train(self, X: np.ndarray, Y: np.ndarray, sample_weight: Optional[np.ndarray],
+               epochs: int, incremental: bool, stratify: Optional[np.ndarray] = None) -> None:
+        self._check_params()
+        seed = self._seed()
+        n = X.shape[0]
+        if not incremental or not hasattr(self, "network_"):
+            self.network_ = self._new_network(X.shape[1], Y.shape[1], seed)
+            self.loss_curve_: List[float] = []
+            self.validation_scores_: Optional[List[float]] = [] if self.early_stopping else None
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.best_loss_: Optional[float] = None
+            new_optimizer = True
+        else:
+            new_optimizer = False
+        batch = self._batch(n)
+        kwargs: Dict[str, Any] = dict(batch_size=batch, shuffle=bool(self.shuffle),
+                                      verbose=2 if self.verbose else 0)
+        if new_optimizer:
+            kwargs["optimizer"] = self._optimizer(batch)
+        if sample_weight is not None:
+            kwargs["sample_weight"] = sample_weight
+        if self.early_stopping and not incremental:
+            split = train_test_split(
+                np.arange(n), test_size=self.validation_fraction, random_state=seed,
+                stratify=stratify if stratify is not None and _can_stratify(stratify,
+                                                                             self.validation_fraction)
+                else None)
+            tr, va = split
+            kwargs["validation_data"] = (X[va], Y[va]) if sample_weight is None else \
+                (X[va], Y[va], sample_weight[va])
+            if sample_weight is not None:
+                kwargs["sample_weight"] = sample_weight[tr]
+            X, Y = X[tr], Y[tr]
+            monitor = "val_loss"
+        else:
+            monitor = "loss"
+        if not incremental:
+            kwargs["early_stopping"] = _callbacks.EarlyStopping(
+                monitor=monitor, patience=self.n_iter_no_change, min_delta=float(self.tol),
+                restore_best_weights=bool(self.early_stopping))
+        history = self.network_.fit(X, Y, epochs=epochs, **kwargs)
+        self.loss_curve_ += list(history.loss)
+        if self.validation_scores_ is not None and getattr(history, "val_loss", None):
+            self.validation_scores_ += [-v for v in history.val_loss]
+        self.n_iter_ += len(history.loss)
+        self.t_ += len(history.loss) * X.shape[0]
+        if self.loss_curve_:
+            self.best_loss_ = min(self.loss_curve_)
+        net = self.network_
+        self.coefs_ = [np.array(W) for W in net.weights]
+        self.intercepts_ = [np.array(b) for b in net.biases]
+        self.n_layers_ = net.n_layers + 1
+        self.n_outputs_ = net.layer_sizes[-1]
+        self.out_activation_ = net.activations[-1].name
+
+    def _forward(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "network_")
+        X = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return self.network_.predict(X)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+def _can_stratify(y: np.ndarray, fraction: float) -> bool:
+    _, counts = np.unique(y, return_counts=True)
+    n_val = int(np.ceil(fraction * len(y)))
+    return bool(counts.min() >= 2 and n_val >= len(counts) and len(y) - n_val >= len(counts))
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regression (squared error) trained by chainrule.
+
+    Parameters as ``sklearn.neural_network.MLPRegressor``; see the module docstring for the
+    differences. After ``fit``: ``coefs_``, ``intercepts_``, ``loss_curve_``, ``n_iter_``,
+    ``best_loss_``, ``n_features_in_``, ``n_outputs_`` and ``network_`` (the
+    :class:`chainrule.Network`)."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
+        X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True,
+                              dtype=[np.float64, np.float32])
+        self._y_1d = y.ndim == 1
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        w = _weights(sample_weight, X)
+        self._train(X, Y.astype(np.float64), w, self.max_iter, incremental=False)
+        return self
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
+        """One epoch on (X, y), continuing from the current weights and optimizer state."""
+        first = not hasattr(self, "network_")
+        X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True, reset=first,
+                              dtype=[np.float64, np.float32])
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if first:
+            self._y_1d = y.ndim == 1
+        elif Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y.shape[1]} outputs, but the model was fitted with "
+                             f"{self.n_outputs_}")
+        self._train(X, Y.astype(np.float64), _weights(sample_weight, X), 1, incremental=True)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        out = self._forward(X)
+        return out.ravel() if self._y_1d else out
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier trained by chainrule: softmax + cross-entropy for
+    several classes, sigmoid + binary cross-entropy for two classes and for multi-label
+    targets (an indicator matrix).
+
+    Parameters as ``sklearn.neural_network.MLPClassifier``; after ``fit`` also ``classes_``."""
+
+    def _output_activation(self, n_outputs: int) -> str:
+        return "softmax" if self._kind == "multiclass" else "sigmoid"
+
+    def _loss_for(self, n_outputs: int) -> str:
+        return "cross_entropy" if self._kind == "multiclass" else "binary_cross_entropy"
+
+    def _encode(self, y: np.ndarray, fit_labels: bool) -> np.ndarray:
+        if fit_labels:
+            self._binarizer = LabelBinarizer()
+            self._binarizer.fit(y)
+            self.classes_ = self._binarizer.classes_
+            target = type_of_target(y)
+            self._kind = "multilabel" if target == "multilabel-indicator" else \
+                "binary" if len(self.classes_) <= 2 else "multiclass"
+        elif not set(np.unique(y)).issubset(set(self.classes_)) and self._kind != "multilabel":
+            unseen = sorted(set(np.unique(y)) - set(self.classes_))
+            raise ValueError(f"y contains classes not seen in the first call: {unseen}")
+        Y = self._binarizer.transform(y).astype(np.float64)
+        return Y
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPClassifier":
+        X, y = _validate_data(self, X, y, multi_output=True, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        Y = self._encode(y, fit_labels=True)
+        if len(self.classes_) < 2 and self._kind != "multilabel":
+            raise ValueError(f"MLPClassifier needs at least 2 classes in y, got "
+                             f"{len(self.classes_)} ({self.classes_!r})")
+        self._train(X, Y, _weights(sample_weight, X), self.max_iter, incremental=False,
+                    stratify=y if y.ndim == 1 else None)
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None,
+                    sample_weight: Any = None) -> "MLPClassifier":
+        """One epoch on (X, y); the first call needs ``classes`` (all labels that will occur)."""
+        first = not hasattr(self, "network_")
+        X, y = _validate_data(self, X, y, multi_output=True, reset=first,
+                              dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            all_classes = np.unique(np.asarray(classes))
+            self._binarizer = LabelBinarizer().fit(all_classes)
+            self.classes_ = self._binarizer.classes_
+            self._kind = "binary" if len(self.classes_) <= 2 else "multiclass"
+        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
+                                                        self.classes_):
+            raise ValueError(f"classes={classes!r} differs from the first call's "
+                             f"{self.classes_!r}")
+        Y = self._encode(y, fit_labels=False)
+        self._train(X, Y, _weights(sample_weight, X), 1, incremental=True)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (n_samples, n_classes), columns in ``classes_`` order."""
+        out = self._forward(X)
+        if self._kind == "binary":
+            p = out[:, 0]
+            return np.column_stack([1 - p, p])
+        return out
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        out = self._forward(X)
+        if self._kind == "multilabel":
+            return (out > 0.5).astype(int)
+        if self._kind == "binary":
+            return self.classes_[(out[:, 0] > 0.5).astype(int)]
+        return self.classes_[np.argmax(out, axis=1)]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+def _weights(sample_weight: Any, X: np.ndarray) -> Optional[np.ndarray]:
+    if sample_weight is None:
+        return None
+    from sklearn.utils.validation import _check_sample_weight
+    return _check_sample_weight(sample_weight, X, dtype=np.float64)
