@@ -45,6 +45,8 @@ def versions() -> Dict[str, Optional[str]]:
                            ("sklearn", "sklearn"), ("threadpoolctl", "threadpoolctl")):
         try:
             found[system] = importlib.import_module(module).__version__
+            if system == "chainrule":
+                found["chainrule-1t"] = found[system]
         except Exception:  # ImportError, or a broken install
             found[system] = None
     if found["sklearn"] is not None:
@@ -111,6 +113,21 @@ def _chainrule(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
     return Trainer(run=lambda: net.fit(X, Y, epochs=epochs, lr=lr, batch_size=batch_size,
                                        shuffle=False),
                    predict=net.predict)
+
+
+def _chainrule_one_thread(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
+    """chainrule restricted to one thread while it trains (the thread-scaling baseline)."""
+    import chainrule
+    inner = _chainrule(spec, weights, X, Y, lr, epochs, batch_size)
+
+    def run():
+        before = chainrule.get_num_threads()
+        chainrule.set_num_threads(1)
+        try:
+            return inner.run()
+        finally:
+            chainrule.set_num_threads(before)
+    return Trainer(run=run, predict=inner.predict)
 
 
 # ---- NumPy -------------------------------------------------------------------------------
@@ -203,7 +220,8 @@ def _sklearn(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
     return Trainer(run=run, predict=predict)
 
 
-_FACTORIES = {"chainrule": _chainrule, "numpy": _numpy, "torch": _torch, "sklearn": _sklearn}
+_FACTORIES = {"chainrule": _chainrule, "chainrule-1t": _chainrule_one_thread, "numpy": _numpy,
+              "torch": _torch, "sklearn": _sklearn}
 
 
 def loss_value(spec: NetSpec, Yhat: np.ndarray, Y: np.ndarray) -> float:

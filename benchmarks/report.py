@@ -178,6 +178,13 @@ class Report:
             self.target("W3 % of fp32 peak", self.pct_peak(self.gflops("W3", "chainrule"), "fp32"),
                         85, True, "%")
             self.target("W3 vs PyTorch", self.speedup("W3", "torch"), 2.0, True, "x")
+            one, two = self.seconds("W3", "chainrule-1t"), self.seconds("W3", "chainrule")
+            self.target("W3 2 threads vs 1 thread", None if not (one and two) else one / two,
+                        1.8, True, "x")
+            same = self.r["W3"].get("bitwise_threads")
+            if same is not None:
+                self.target("W3 weights after 2 steps, 1 vs 2 threads, bitwise equal",
+                            1.0 if same else 0.0, 1.0, True, "", "yes" if same else "NO")
         if "W4" in self.r:
             s = self.seconds("W4", "chainrule")
             self.target("W4 predict latency", None if s is None else s * 1e6, 10, False, " µs")

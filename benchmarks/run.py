@@ -239,11 +239,25 @@ def run_w3(cfg: Config, threads: int) -> Dict:
     X = rng.standard_normal((n, sizes[0]), dtype=np.float32)
     Y = rng.standard_normal((n, sizes[-1]), dtype=np.float32)
     rows = train_workload("W3", spec, X, Y, lr=1e-4, epochs=1, batch=cfg.w3_batch,
-                          repeats=cfg.w3_repeats, systems=("chainrule", "numpy", "torch"),
-                          threads=threads, warmup_rows=cfg.w3_batch, eval_rows=cfg.w3_batch)
+                          repeats=cfg.w3_repeats,
+                          systems=("chainrule", "chainrule-1t", "numpy", "torch"),
+                          threads=threads, warmup_rows=cfg.w3_batch, eval_rows=cfg.w3_batch,
+                          notes={"chainrule-1t": "chainrule.set_num_threads(1): the scaling "
+                                                 "baseline"})
+    for r in rows:
+        if r["system"] == "chainrule-1t" and "threads" in r:
+            r["threads"] = 1
+    # the same two steps with 1 and with `threads` threads must give the same bits
+    weights = peers.initial_weights(spec, SEED)
+    outs = []
+    for system in ("chainrule-1t", "chainrule"):
+        trainer = peers.make_trainer(system, spec, weights, X[:2 * cfg.w3_batch],
+                                     Y[:2 * cfg.w3_batch], 1e-4, 1, cfg.w3_batch)
+        trainer.run()
+        outs.append(trainer.predict(X[:cfg.w3_batch]))
     return dict(title=f"W3 wide: {'-'.join(map(str, sizes))} relu/relu/linear, MSE, batch "
                       f"{cfg.w3_batch}, {cfg.w3_steps} SGD steps, float32",
-                dtype="fp32", rows=rows,
+                dtype="fp32", rows=rows, bitwise_threads=bool(np.array_equal(outs[0], outs[1])),
                 timing=f"best of {cfg.w3_repeats} after a 1-step warm-up")
 
 
