@@ -65,6 +65,28 @@ std::vector<Index> Network<T>::slot_sizes() const {
 }
 
 template <class T>
+void Network<T>::set_optimizer_state(
+    Index steps, const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& buffers) {
+  for (const auto& [name, arrays] : buffers) {
+    for (std::size_t s = 0; s < arrays.size() && s < 2 * layers_.size(); ++s) {
+      const auto& layer = layers_[s / 2];
+      const ConstView<T>& a = arrays[s];
+      const bool is_W = s % 2 == 0;
+      const bool ok = is_W ? a.rows == layer.n_in() && a.cols == layer.n_out()
+                           : a.rows == 1 && a.cols == layer.n_out();
+      if (!ok)
+        throw ValueError("set_optimizer_state: '" + name + "' of " + (is_W ? "W" : "b") +
+                         std::to_string(s / 2 + 1) + " must have shape " +
+                         (is_W ? shape_str(layer.n_in(), layer.n_out())
+                               : "(" + std::to_string(layer.n_out()) + ",)") +
+                         ", got " + (a.rows == 1 && !is_W ? "(" + std::to_string(a.cols) + ",)"
+                                                           : shape_str(a)));
+    }
+  }
+  optimizer_->set_state(steps, buffers);
+}
+
+template <class T>
 void Network<T>::set_optimizer(std::unique_ptr<Optimizer<T>> optimizer) {
   if (!optimizer) throw ValueError("set_optimizer: no optimizer");
   optimizer->prepare(slot_sizes());

@@ -3,6 +3,7 @@
 // sits beside the line that implements it.
 #include "chainrule/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -50,6 +51,31 @@ void Optimizer<T>::set_state(Index steps, const std::vector<std::vector<ConstVie
       std::copy(b.data, b.data + b.size(), state(k, s));
     }
   steps_ = steps;
+}
+
+template <class T>
+void Optimizer<T>::set_state(
+    Index steps, const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& named) {
+  std::string names;
+  for (const auto& n : names_) names += (names.empty() ? "" : ", ") + n;
+  if (names.empty()) names = "none";
+  std::vector<std::vector<ConstView<T>>> ordered(names_.size());
+  std::vector<bool> seen(names_.size(), false);
+  for (const auto& [name, arrays] : named) {
+    const auto it = std::find(names_.begin(), names_.end(), name);
+    if (it == names_.end())
+      throw ValueError("set_optimizer_state: " + repr() + " has no state buffer '" + name +
+                       "' (its buffers: " + names + ")");
+    const std::size_t k = static_cast<std::size_t>(it - names_.begin());
+    if (seen[k]) throw ValueError("set_optimizer_state: buffer '" + name + "' given twice");
+    seen[k] = true;
+    ordered[k] = arrays;
+  }
+  for (std::size_t k = 0; k < names_.size(); ++k)
+    if (!seen[k])
+      throw ValueError("set_optimizer_state: " + repr() + " needs state buffer '" + names_[k] +
+                       "' (its buffers: " + names + ")");
+  set_state(steps, ordered);
 }
 
 // ---- SGD ------------------------------------------------------------------------------------

@@ -197,9 +197,12 @@ const std::map<std::string, Maker>& registry() {
        }},
       {"cosine",
        [](const ScheduleParams& p) -> std::unique_ptr<LRSchedule> {
-         auto v = read("cosine", p, {{"T_max", -1}, {"eta_min", 0}}, "");
-         if (v[0] != -1) as_index("CosineAnnealingLR", "T_max", v[0], 1);
-         return std::make_unique<CosineAnnealingLR>(static_cast<Index>(v[0]), v[1]);
+         // T_max not given: the number of epochs of the fit
+         bool has_T_max = false;
+         for (const auto& kv : p) has_T_max |= kv.first == "T_max";
+         auto v = read("cosine", p, {{"T_max", 0}, {"eta_min", 0}}, "");
+         const Index T_max = has_T_max ? as_index("CosineAnnealingLR", "T_max", v[0], 1) : -1;
+         return std::make_unique<CosineAnnealingLR>(T_max, v[1]);
        }},
       {"reduce_on_plateau",
        [](const ScheduleParams& p) -> std::unique_ptr<LRSchedule> {

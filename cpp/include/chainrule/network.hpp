@@ -85,6 +85,10 @@ class Network {
   const Optimizer<T>& optimizer() const { return *optimizer_; }
   /// Installs an optimizer with fresh (zero) state; ValueError on nullptr.
   void set_optimizer(std::unique_ptr<Optimizer<T>> optimizer);
+  /// Replaces the optimizer's state: the step counter and, per buffer name, one array per
+  /// parameter tensor (W1, b1, W2, ...) shaped like it. Checked first; on error nothing changes.
+  void set_optimizer_state(
+      Index steps, const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& buffers);
   /// The element count of each parameter tensor W1, b1, W2, b2, ... (the optimizer's slots).
   std::vector<Index> slot_sizes() const;
 

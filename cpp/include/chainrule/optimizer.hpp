@@ -71,6 +71,9 @@ class Optimizer {
   /// Replaces the whole state: `buffers[k][slot]` for every buffer name (in buffer_names()
   /// order) and slot. Checks everything first, so on an error nothing has changed.
   void set_state(Index steps, const std::vector<std::vector<ConstView<T>>>& buffers);
+  /// set_state with the buffers given by name, in any order; every name must be given once.
+  void set_state(Index steps,
+                 const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& named);
 
  protected:
   /// Derived constructors name their buffers, in order; state(k, slot) reaches buffer k.
