@@ -413,8 +413,9 @@ class Network:
             if isinstance(cb, EarlyStopping):
                 cb.check_monitor(recorded)
         core_args = (w, X_val, Y_val, w_val, None if schedule is None else schedule._spec(), names)
-        if new_optimizer is not None:  # installed only once the whole call is known to be valid
+        if new_optimizer is not None or cbs:  # before installing an optimizer or starting a bar
             self._core.check_fit(X, Y, epochs, lr, bs, *core_args)
+        if new_optimizer is not None:  # installed only once the whole call is known to be valid
             self._core.set_optimizer(new_optimizer._spec())
             self._optimizer = new_optimizer
         self._forward_X = None
@@ -598,4 +599,4 @@ class Network:
     def __repr__(self) -> str:
         acts = ", ".join(repr(a) for a in self.activations)
         return (f"Network({self.layer_sizes}, activations=[{acts}], loss={self.loss_function!r}, "
-                f"dtype='{self.dtype.name}')")
+                f"dtype='{self.dtype.name}', optimizer={self._optimizer!r})")
