@@ -6,8 +6,10 @@
 
 Sections: the machine's fp32/fp64 peak (peak.cpp, always measured), import time, peak memory of
 W2 training, W1 (the demo's tiny network), W2 (MNIST-shaped training), W3 (wide layers), W4
-(single-sample predict latency) and GEMM (chainrule's kernels against numpy.matmul under the
-OpenBLAS kernels this machine offers). Peers that are not installed are reported as such.
+(single-sample predict latency), GEMM (chainrule's kernels against numpy.matmul under the
+OpenBLAS kernels this machine offers) and epoch (the per-epoch cost of fit's Python layer, with
+nothing attached and with a no-op callback, validation or progress output). Peers that are not
+installed are reported as such.
 Every system gets the same thread budget (--threads, default 2).
 """
 
@@ -38,7 +40,7 @@ from report import Report
 from timing import BackgroundLoad, best_of, median_latency, run_when_quiet
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("import", "memory", "W1", "W2", "W3", "W4", "GEMM")
+SECTIONS = ("import", "memory", "W1", "W2", "W3", "W4", "GEMM", "epoch")
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 AVX512_KERNELS = {"skylakex", "cooperlake", "sapphirerapids"}  # OpenBLAS core names
 
@@ -65,6 +67,8 @@ class Config:
     gemm_layers: tuple = (784, 512, 256)
     gemm_budget: float = 0.3
     memory_samples: int = 60_000
+    overhead_epochs: int = 2000
+    overhead_repeats: int = 7
 
 
 FULL = Config()
@@ -72,7 +76,7 @@ SMOKE = Config(peak_seconds=0.01, peak_runs=1, import_repeats=1, w1_epochs=5, w1
                w2_sizes=(32, 16, 8, 10), w2_samples=256, w2_batch=64, w2_repeats=1,
                w3_sizes=(16, 32, 32, 16), w3_batch=32, w3_steps=2, w3_repeats=1, w4_calls=20,
                gemm_sizes=(8, 33), gemm_batch=8, gemm_layers=(24, 16, 8), gemm_budget=0.001,
-               memory_samples=256)
+               memory_samples=256, overhead_epochs=40, overhead_repeats=2)
 
 W1_SPEC = NetSpec([2, 10, 8, 5, 1], ["relu", "tanh", "relu", "linear"], "mse", "float64")
 SEED = 42
@@ -399,8 +403,66 @@ def run_import(cfg: Config, threads: int) -> Dict:
 
 # ---- orchestration -------------------------------------------------------------------------
 
+def run_epoch_overhead(cfg: Config, threads: int) -> Dict:
+    """What fit's Python layer costs per epoch, on W1 (the demo's 2-10-8-5-1 network, 100
+    samples, one full batch per epoch, so an epoch is a few microseconds of C++).
+
+    Each variant's cost per epoch is the slope (t(2E) - t(E)) / E of its best times over
+    repeats, which leaves out the fixed cost of a call; "overhead" is that slope minus the slope
+    of the core's own epoch loop (`Network64.fit` called directly, no hooks)."""
+    import contextlib
+    import io
+    import chainrule
+    from chainrule.demo import make_data
+    X, Y = make_data()
+    E = cfg.overhead_epochs
+    net = chainrule.Network(W1_SPEC.sizes, W1_SPEC.activations, loss="mse", seed=SEED)
+    start = [np.array(p) for W, b in zip(net.weights, net.biases) for p in (W, b)]
+    Xv, Yv = X[:20], Y[:20]
+    variants: Dict[str, Callable[[int], Any]] = {
+        "core epoch loop (Network64.fit, no hooks)":
+            lambda e: net._core.fit(X, Y, e, 0.01, 0, None, None, None, None, None, None, None, []),
+        "Network.fit, nothing attached": lambda e: net.fit(X, Y, epochs=e, lr=0.01),
+        "Network.fit + a no-op callback":
+            lambda e: net.fit(X, Y, epochs=e, lr=0.01, callbacks=[lambda ep, logs, n: None]),
+        "Network.fit + validation_data (20 rows) and metrics=['r2']":
+            lambda e: net.fit(X, Y, epochs=e, lr=0.01, validation_data=(Xv, Yv), metrics=["r2"]),
+        "Network.fit + verbose=1 (tqdm, to a buffer)":
+            lambda e: net.fit(X, Y, epochs=e, lr=0.01, verbose=1),
+    }
+
+    def best(fn: Callable[[int], Any], epochs: int) -> float:
+        times = []
+        for _ in range(max(1, cfg.overhead_repeats)):
+            for l in range(net.n_layers):  # the same starting point every time
+                net.weights[l], net.biases[l] = start[2 * l], start[2 * l + 1]
+            with contextlib.redirect_stderr(io.StringIO()):
+                t0 = time.perf_counter()
+                fn(epochs)
+                times.append(time.perf_counter() - t0)
+        return min(times)
+
+    rows = []
+    core_slope = None
+    for label, fn in variants.items():
+        def measure(fn=fn):
+            with contextlib.redirect_stderr(io.StringIO()):
+                fn(E)  # warm-up
+            t1, t2 = best(fn, E), best(fn, 2 * E)
+            return t1, t2
+        t1, t2 = guarded(f"epoch: {label}", measure)
+        slope = max(0.0, (t2 - t1) / E)
+        if core_slope is None:
+            core_slope = slope
+        rows.append(dict(label=label, per_epoch=slope, overhead=slope - core_slope,
+                         fixed=max(0.0, t1 - slope * E)))
+        log(f"    {label}: {slope * 1e6:.2f} µs per epoch ({(slope - core_slope) * 1e6:+.2f} µs)")
+    return dict(epochs=E, repeats=cfg.overhead_repeats, rows=rows,
+                title=f"W1 network, {len(X)} samples, full batch: slope over {E} and {2 * E} epochs")
+
+
 RUNNERS = {"import": run_import, "memory": run_memory, "W1": run_w1, "W2": run_w2, "W3": run_w3,
-           "W4": run_w4, "GEMM": run_gemm}
+           "W4": run_w4, "GEMM": run_gemm, "epoch": run_epoch_overhead}
 versions: Dict[str, Optional[str]] = {}
 
 

@@ -115,6 +115,19 @@ def loss_value(loss, Z, H, Y) -> float:
     return float(loss.value(H, Y))
 
 
+def row_losses(loss, Z, H, Y):
+    """Each row's loss l_i (m,), so that the batch loss is mean(l_i)."""
+    if loss == "mse":  # l_i = ||Yhat_i - Y_i||^2 / 2
+        return np.sum((H - Y) ** 2, axis=1) / 2
+    if loss == "cross_entropy":  # l_i = -sum_j Y_ij log softmax(Z_i)_j
+        zmax = Z.max(axis=1, keepdims=True)
+        lse = zmax + np.log(np.sum(np.exp(Z - zmax), axis=1, keepdims=True))
+        return np.sum(Y * (lse - Z), axis=1)
+    if loss == "binary_cross_entropy":
+        return np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z))), axis=1)
+    return np.array([loss.value(H[i:i + 1], Y[i:i + 1]) for i in range(Y.shape[0])])
+
+
 def output_delta(loss, act, Z, H, Y):
     """dZ[L]: fused ``Yhat - Y`` for softmax+CE and sigmoid+BCE; otherwise dH[L] through act'."""
     if loss in ("cross_entropy", "binary_cross_entropy"):
@@ -160,6 +173,22 @@ def gradients(Ws, bs, acts, loss, X, Y):
     return backward(Ws, acts, loss, Zs, Hs, Y)
 
 
+def weighted_gradients(Ws, bs, acts, loss, X, Y, w):
+    """The weighted mean loss L_w = sum(w_i l_i) / sum(w_i) and its gradients.
+
+    Rows do not interact in backpropagation, so the per-sample deltas dZ of the unweighted
+    pass are those of each row's own loss; L_w's gradients weight them:
+    dW[l] = H[l-1].T @ (w * dZ[l]) / sum(w), db[l] = sum(w * dZ[l], axis=0) / sum(w).
+    Returns (L_w, dWs, dbs)."""
+    Zs, Hs = forward(Ws, bs, acts, X)
+    _, dZs, _, _, _ = backward(Ws, acts, loss, Zs, Hs, Y)
+    W = np.sum(w)
+    value = float(np.sum(w * row_losses(loss, Zs[-1], Hs[-1], Y)) / W)
+    dWs = [Hs[i].T @ (w[:, None] * dZs[i]) / W for i in range(len(Ws))]
+    dbs = [np.sum(w[:, None] * dZs[i], axis=0) / W for i in range(len(Ws))]
+    return value, dWs, dbs
+
+
 def sgd_step(Ws, bs, dWs, dbs, lr) -> None:
     """In place: W -= lr * dW, b -= lr * db."""
     for W, b, dW, db in zip(Ws, bs, dWs, dbs):
@@ -168,7 +197,7 @@ def sgd_step(Ws, bs, dWs, dbs, lr) -> None:
 
 
 def train(Ws, bs, acts, loss, X, Y, epochs: int, lr: float, batch_size: Optional[int] = None,
-          order=None):
+          order=None, sample_weight=None):
     """Mini-batch SGD on copies of Ws, bs; returns (Ws, bs, history).
 
     Each epoch visits the rows in ``order`` (None: 0..n-1; a callable ``order(epoch)`` or a
@@ -176,6 +205,10 @@ def train(Ws, bs, acts, loss, X, Y, epochs: int, lr: float, batch_size: Optional
     (None: all n; the last batch may be smaller). ``history[e]`` is the sample-weighted mean of
     the batch losses of epoch e, each measured in the forward pass *before* that batch's update:
     sum_batches(mb * L_batch) / n, which is the plain loss for a full batch.
+
+    With ``sample_weight`` w, each batch takes the gradients of its weighted mean loss
+    ``sum(w_i l_i) / sum(w_i)`` (a batch whose weights are all 0 is skipped) and the history
+    is sum_batches(W_batch * L_batch) / sum_batches(W_batch).
     """
     Ws = [np.array(W, copy=True) for W in Ws]
     bs = [np.array(b, copy=True) for b in bs]
@@ -187,11 +220,20 @@ def train(Ws, bs, acts, loss, X, Y, epochs: int, lr: float, batch_size: Optional
             rows = np.arange(n)
         else:
             rows = np.asarray(order(epoch) if callable(order) else order[epoch])
-        total = 0.0
+        total = weight = 0.0
         for start in range(0, n, size):
             idx = rows[start:start + size]
-            value, _, dWs, dbs, _ = gradients(Ws, bs, acts, loss, X[idx], Y[idx])
+            if sample_weight is None:
+                value, _, dWs, dbs, _ = gradients(Ws, bs, acts, loss, X[idx], Y[idx])
+                Wb = len(idx)
+            else:
+                Wb = float(np.sum(sample_weight[idx]))
+                if Wb == 0:
+                    continue
+                value, dWs, dbs = weighted_gradients(Ws, bs, acts, loss, X[idx], Y[idx],
+                                                     sample_weight[idx])
             sgd_step(Ws, bs, dWs, dbs, lr)
-            total += value * len(idx)
-        history.append(total / n)
+            total += value * Wb
+            weight += Wb
+        history.append(total / weight)
     return Ws, bs, history

@@ -197,17 +197,19 @@ def test_gradient_check_is_small_for_smooth_float64_networks() -> None:
             np.testing.assert_array_equal(a, b)
 
 
-def test_verbose_prints_every_k_epochs_and_the_last(capsys) -> None:
+def test_verbose_zero_is_silent_and_two_prints_every_epoch(capsys) -> None:
+    # verbose=k no longer means "every k epochs": 0 silent, 1 progress bar, 2 every epoch
+    # (tests/test_training.py covers the progress bar)
     net = _net()
-    h = net.fit(X, Y, epochs=250, lr=0.05, verbose=100)
-    out = capsys.readouterr().out
-    lines = [ln for ln in out.splitlines() if ln.strip()]
-    assert [re.search(r"epoch\s+(\d+)/250", ln).group(1) for ln in lines] == ["100", "200", "250"]
+    h = net.fit(X, Y, epochs=25, lr=0.05, verbose=2)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+    assert [int(re.search(r"epoch\s+(\d+)/25", ln).group(1)) for ln in lines] == list(range(1, 26))
     printed = float(re.search(r"loss\s+(\S+)", lines[-1]).group(1))
     assert printed == pytest.approx(h.loss[-1], rel=1e-5)
-    assert len(h) == h.epochs == 250
+    assert len(h) == h.epochs == 25
     net.fit(X, Y, epochs=5, lr=0.05)
-    assert capsys.readouterr().out == ""
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
 
 
 # ---- the demo command -----------------------------------------------------------------------------

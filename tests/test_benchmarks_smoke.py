@@ -16,6 +16,6 @@ def test_benchmark_harness_runs_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
     for heading in ("## Machine", "## Targets", "## Workloads", "## GEMM", "## Memory",
-                    "## Import time"):
+                    "## Import time", "## Epoch overhead"):
         assert heading in text, f"{heading} missing from the smoke report"
     assert "chainrule" in text

@@ -63,6 +63,26 @@ def test_training_resumes_exactly(tmp_path):
     assert _same_params(net, resumed)
 
 
+@pytest.mark.parametrize("optimizer", [cr.Adam(lr=0.01), cr.SGD(lr=0.05, momentum=0.9, nesterov=True),
+                                       cr.RMSprop(lr=0.01, centered=True), cr.AdamW(lr=0.01)])
+def test_optimizer_state_resumes_exactly(tmp_path, optimizer):
+    X, Y = _data(3, 2)
+    net = cr.Network([3, 8, 2], ["tanh", "linear"], seed=5, optimizer=optimizer)
+    net.fit(X, Y, epochs=3, batch_size=7, shuffle=True)
+    net.save(tmp_path / "mid.npz")
+    resumed = cr.load(tmp_path / "mid.npz")
+    assert resumed.optimizer == net.optimizer
+    before, after = net.get_optimizer_state(), resumed.get_optimizer_state()
+    assert before["step"] == after["step"] > 0
+    for name in before["buffers"]:
+        for a, b in zip(before["buffers"][name], after["buffers"][name]):
+            assert np.array_equal(a, b)
+    h1 = net.fit(X, Y, epochs=4, batch_size=7, shuffle=True)
+    h2 = resumed.fit(X, Y, epochs=4, batch_size=7, shuffle=True)
+    assert h1.loss == h2.loss
+    assert _same_params(net, resumed)
+
+
 @cr.register_activation
 class Cube(cr.Activation):
     name = "cube_for_tests"
@@ -212,6 +232,11 @@ def test_loads_what_it_saves_from_bytes(tmp_path):
     (dict(state={"rng": {"bit_generator": "Nope"}}), "random generator"),
     (dict(state={"history": {"loss": ["x"]}}), "history"),
     (dict(metadata=[1, 2]), "invalid 'metadata'"),
+    (dict(state={"optimizer": {"name": "nadam"}}), "invalid optimizer"),
+    (dict(state={"optimizer": {"name": "adam", "params": {"betas": [0.9, 2.0]}}}),
+     "invalid optimizer"),
+    (dict(state={"optimizer": {"name": "adam", "buffers": ["exp_avg"]}}), "is missing"),
+    (dict(state_arrays={"opt.x.0": [10 ** 6]}), "elements of training state"),
 ])
 def test_bad_headers_are_clear_errors(tmp_path, change, message):
     with pytest.raises(ValueError, match=message):

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,10 @@
 #include "chainrule/kernels/gemm.hpp"
 #include "chainrule/kernels/thread_pool.hpp"
 #include "chainrule/loss.hpp"
+#include "chainrule/metric.hpp"
 #include "chainrule/network.hpp"
+#include "chainrule/optimizer.hpp"
+#include "chainrule/schedule.hpp"
 #include "numpy_views.hpp"
 #include "python_callbacks.hpp"
 
@@ -54,6 +58,48 @@ std::unique_ptr<Loss<T>> make_loss_from_spec(const py::tuple& spec) {
   return bindings::python_loss<T>(obj, name, py::cast<std::string>(spec[2]));
 }
 
+/// An optimizer spec from Python: (name, {hyper-parameter: value}).
+template <class T>
+std::unique_ptr<Optimizer<T>> make_optimizer_from_spec(const py::tuple& spec) {
+  return make_optimizer<T>(py::cast<std::string>(spec[0]), to_params(py::cast<py::dict>(spec[1])));
+}
+
+template <class T>
+ConstView<T> optional_view(const std::optional<Array<T>>& a, const char* name) {
+  return a ? as_view(*a, name) : ConstView<T>();
+}
+
+/// The arguments of a fit call as the core takes them; owns the schedule.
+template <class T>
+struct FitCall {
+  FitData<T> data;
+  FitOptions opts;
+  std::unique_ptr<LRSchedule> schedule;
+
+  FitCall(const Array<T>& X, const Array<T>& Y, Index epochs, double lr, Index batch_size,
+          bool shuffle, const std::optional<Array<T>>& sample_weight,
+          const std::optional<Array<T>>& X_val, const std::optional<Array<T>>& Y_val,
+          const std::optional<Array<T>>& val_weight, const py::object& schedule_spec,
+          const std::vector<std::string>& metrics) {
+    opts.epochs = epochs;
+    opts.lr = lr;
+    opts.batch_size = batch_size;
+    opts.shuffle = shuffle;
+    opts.metrics = metrics;
+    if (!schedule_spec.is_none()) {  // (name, {hyper-parameter: value})
+      const auto spec = py::cast<py::tuple>(schedule_spec);
+      schedule = make_schedule(py::cast<std::string>(spec[0]), to_params(py::cast<py::dict>(spec[1])));
+      opts.schedule = schedule.get();
+    }
+    data.X = as_view(X, "X");
+    data.Y = as_view(Y, "Y");
+    data.sample_weight = optional_view(sample_weight, "sample_weight");
+    data.X_val = optional_view(X_val, "validation X");
+    data.Y_val = optional_view(Y_val, "validation Y");
+    data.val_weight = optional_view(val_weight, "validation sample_weight");
+  }
+};
+
 template <class T>
 MatrixView<T> mutable_view(py::array_t<T>& a) {
   return MatrixView<T>(a.mutable_data(), a.shape(0), a.ndim() == 2 ? a.shape(1) : 1);
@@ -86,12 +132,44 @@ void bind_network(py::module_& m, const char* cls) {
   using Net = Network<T>;
   py::class_<Net>(m, cls)
       .def(py::init([](const std::vector<Index>& sizes, const std::vector<py::tuple>& act_specs,
-                       const py::tuple& loss_spec) {
+                       const py::tuple& loss_spec, const py::tuple& optimizer_spec) {
              std::vector<std::unique_ptr<Activation<T>>> acts;
              for (const auto& s : act_specs) acts.push_back(make_activation_from_spec<T>(s));
-             return std::make_unique<Net>(sizes, std::move(acts), make_loss_from_spec<T>(loss_spec));
+             return std::make_unique<Net>(sizes, std::move(acts), make_loss_from_spec<T>(loss_spec),
+                                          make_optimizer_from_spec<T>(optimizer_spec));
            }),
-           py::arg("sizes"), py::arg("activations"), py::arg("loss"))
+           py::arg("sizes"), py::arg("activations"), py::arg("loss"), py::arg("optimizer"))
+      .def("set_optimizer", [](Net& n, const py::tuple& spec) {
+        n.set_optimizer(make_optimizer_from_spec<T>(spec));
+      })
+      .def_property_readonly("optimizer_repr", [](const Net& n) { return n.optimizer().repr(); })
+      .def_property_readonly("is_plain_sgd", [](const Net& n) { return n.optimizer().is_plain_sgd(); })
+      // (step, [(buffer name, [one array per W1, b1, W2, ... shaped like it])])
+      .def("get_optimizer_state", [](const Net& n) {
+        const Optimizer<T>& opt = n.optimizer();
+        py::list buffers;
+        for (std::size_t k = 0; k < opt.buffer_names().size(); ++k) {
+          py::list arrays;
+          for (Index s = 0; s < opt.num_slots(); ++s) {
+            const auto& layer = n.layer(s / 2);
+            py::array_t<T> a = to_numpy<T>(opt.buffer(k, s));
+            arrays.append(s % 2 == 0 ? a.reshape({layer.n_in(), layer.n_out()})
+                                     : a.reshape({layer.n_out()}));
+          }
+          buffers.append(py::make_tuple(opt.buffer_names()[k], arrays));
+        }
+        return py::make_tuple(opt.step_count(), buffers);
+      })
+      .def("set_optimizer_state",
+           [](Net& n, Index step, const std::vector<std::pair<std::string, std::vector<Array<T>>>>& given) {
+             std::vector<std::pair<std::string, std::vector<ConstView<T>>>> views;
+             for (const auto& [name, arrays] : given) {
+               std::vector<ConstView<T>> v;
+               for (const auto& a : arrays) v.push_back(as_view(a, name.c_str()));
+               views.emplace_back(name, std::move(v));
+             }
+             n.set_optimizer_state(step, views);
+           })
       .def_property_readonly("n_layers", &Net::num_layers)
       .def_property_readonly("n_inputs", &Net::n_inputs)
       .def_property_readonly("n_outputs", &Net::n_outputs)
@@ -147,14 +225,25 @@ void bind_network(py::module_& m, const char* cls) {
         for (const auto& a : db) b.push_back(as_view(a, "db"));
         n.step(w, b, lr);
       })
+      .def("check_fit",
+           [](const Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,
+              Index batch_size, const std::optional<Array<T>>& sample_weight,
+              const std::optional<Array<T>>& X_val, const std::optional<Array<T>>& Y_val,
+              const std::optional<Array<T>>& val_weight, py::object schedule_spec,
+              const std::vector<std::string>& metrics) {
+             FitCall<T> call(X, Y, epochs, lr, batch_size, false, sample_weight, X_val, Y_val,
+                             val_weight, schedule_spec, metrics);
+             n.check_fit(call.data, call.opts);
+           })
+      // Returns (loss, val_loss, lr, metrics, val_metrics), one entry per epoch run.
       .def("fit",
            [](Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,
-              Index batch_size, py::object permutation, py::object on_epoch_end) {
-             FitOptions opts;
-             opts.epochs = epochs;
-             opts.lr = lr;
-             opts.batch_size = batch_size;
-             opts.shuffle = !permutation.is_none();
+              Index batch_size, py::object permutation, py::object on_epoch_end,
+              const std::optional<Array<T>>& sample_weight, const std::optional<Array<T>>& X_val,
+              const std::optional<Array<T>>& Y_val, const std::optional<Array<T>>& val_weight,
+              py::object schedule_spec, const std::vector<std::string>& metrics) {
+             FitCall<T> call(X, Y, epochs, lr, batch_size, !permutation.is_none(), sample_weight,
+                             X_val, Y_val, val_weight, schedule_spec, metrics);
              FitHooks hooks;
              hooks.poll = signal_poll();
              if (!permutation.is_none()) {
@@ -169,18 +258,26 @@ void bind_network(py::module_& m, const char* cls) {
                };
              }
              if (!on_epoch_end.is_none()) {
-               hooks.on_epoch_end = [on_epoch_end](Index epoch, double loss) {
+               // on_epoch_end(epoch, loss, val_loss, lr, metrics, val_metrics) -> bool
+               hooks.on_epoch_end = [on_epoch_end](Index epoch, const EpochLogs& logs) {
                  py::gil_scoped_acquire gil;
-                 py::object r = on_epoch_end(epoch, loss);
+                 py::object r = on_epoch_end(epoch, logs.loss, logs.val_loss, logs.lr,
+                                             py::tuple(py::cast(logs.metrics)),
+                                             py::tuple(py::cast(logs.val_metrics)));
                  return r.is_none() || r.cast<bool>();
                };
              }
-             const ConstView<T> x = as_view(X, "X"), y = as_view(Y, "Y");
-             py::gil_scoped_release nogil;
-             return n.fit(x, y, opts, hooks);
+             FitResult r;
+             {
+               py::gil_scoped_release nogil;
+               r = n.fit(call.data, call.opts, hooks);
+             }
+             return py::make_tuple(r.loss, r.val_loss, r.lr, r.metrics, r.val_metrics);
            },
            py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("lr"), py::arg("batch_size"),
-           py::arg("permutation"), py::arg("on_epoch_end"))
+           py::arg("permutation"), py::arg("on_epoch_end"), py::arg("sample_weight"),
+           py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"), py::arg("schedule"),
+           py::arg("metrics"))
       .def("gradient_check", [](Net& n, const Array<T>& X, const Array<T>& Y, double eps) {
         py::gil_scoped_release nogil;
         return n.gradient_check(as_view(X, "X"), as_view(Y, "Y"), eps);
@@ -244,6 +341,18 @@ PYBIND11_MODULE(_core, m) {
   bind_network<float>(m, "Network32");
   bind_network<double>(m, "Network64");
   m.def("activation_names", &activation_names);
+  m.def("optimizer_names", &optimizer_names);
+  m.def("schedule_names", &schedule_names);
+  m.def("metric_names", &metric_names);
+  m.def("check_lr", &check_lr, py::arg("lr"));
+  // Build and drop: raises ValueError naming what is wrong with a configuration.
+  m.def("check_optimizer", [](const std::string& name, const py::dict& params) {
+    make_optimizer<double>(name, to_params(params));
+  });
+  m.def("check_schedule", [](const std::string& name, const py::dict& params) {
+    make_schedule(name, to_params(params));
+  });
+  m.def("check_metric", [](const std::string& name) { make_metric<double>(name); });
   m.def("loss_names", &loss_names);
   m.def("loss_canonical_name", [](const std::string& name) { return make_loss<double>(name)->name(); });
   m.def("loss_required_activation",

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "chainrule/error.hpp"
@@ -50,6 +51,46 @@ Network<T>::Network(const std::vector<Index>& sizes,
                          std::move(activations[l]));
   }
   loss_->check_output_activation(layers_.back().activation());
+  optimizer_->prepare(slot_sizes());
+}
+
+template <class T>
+std::vector<Index> Network<T>::slot_sizes() const {
+  std::vector<Index> sizes;
+  for (const auto& layer : layers_) {
+    sizes.push_back(layer.W().size());
+    sizes.push_back(layer.b().size());
+  }
+  return sizes;
+}
+
+template <class T>
+void Network<T>::set_optimizer_state(
+    Index steps, const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& buffers) {
+  for (const auto& [name, arrays] : buffers) {
+    for (std::size_t s = 0; s < arrays.size() && s < 2 * layers_.size(); ++s) {
+      const auto& layer = layers_[s / 2];
+      const ConstView<T>& a = arrays[s];
+      const bool is_W = s % 2 == 0;
+      const bool ok = is_W ? a.rows == layer.n_in() && a.cols == layer.n_out()
+                           : a.rows == 1 && a.cols == layer.n_out();
+      if (!ok)
+        throw ValueError("set_optimizer_state: '" + name + "' of " + (is_W ? "W" : "b") +
+                         std::to_string(s / 2 + 1) + " must have shape " +
+                         (is_W ? shape_str(layer.n_in(), layer.n_out())
+                               : "(" + std::to_string(layer.n_out()) + ",)") +
+                         ", got " + (a.rows == 1 && !is_W ? "(" + std::to_string(a.cols) + ",)"
+                                                           : shape_str(a)));
+    }
+  }
+  optimizer_->set_state(steps, buffers);
+}
+
+template <class T>
+void Network<T>::set_optimizer(std::unique_ptr<Optimizer<T>> optimizer) {
+  if (!optimizer) throw ValueError("set_optimizer: no optimizer");
+  optimizer->prepare(slot_sizes());
+  optimizer_ = std::move(optimizer);
 }
 
 template <class T>
@@ -94,14 +135,34 @@ ConstView<T> Network<T>::forward_pass(ConstView<T> X) {
 // plain SGD update is fused into each layer's dW product (dW, db are then not kept), unless
 // the loss is not finite: then nothing is computed and the caller reports the divergence.
 template <class T>
-double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, T sgd_lr) {
+double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, double w_sum,
+                                 T sgd_lr) {
   auto& out = layers_.back();
-  const double value = loss_->value(out.Z(), out.H(), Y);
+  double value;
+  if (w == nullptr) {
+    value = loss_->value(out.Z(), out.H(), Y);
+  } else {
+    // L = sum(w_i l_i) / sum(w_i)
+    loss_->row_values(out.Z(), out.H(), Y, row_loss_.data());
+    double sum = 0;
+    for (Index i = 0; i < Y.rows; ++i) sum += static_cast<double>(w[i]) * row_loss_[static_cast<std::size_t>(i)];
+    value = sum / w_sum;
+  }
   if (sgd_lr > T(0) && !std::isfinite(value)) return value;
   // dZ[L] from the loss (fused or dH[L] = m dL/dYhat through act')
   with_layer_context(out.index(), [&] {
     loss_->output_delta(out.activation(), out.Z(), out.H(), Y, out.dH(), out.dZ());
   });
+  if (w != nullptr) {
+    // weighted mean: row i of dZ[L] *= m w_i / sum(w), so that dW = H.T @ (w dZ) / sum(w)
+    MatrixView<T> dZ = out.dZ();
+    const double scale = static_cast<double>(Y.rows) / w_sum;
+    for (Index i = 0; i < dZ.rows; ++i) {
+      const T c = static_cast<T>(static_cast<double>(w[i]) * scale);
+      T* row = dZ.row(i);
+      for (Index j = 0; j < dZ.cols; ++j) row[j] *= c;
+    }
+  }
   for (Index l = num_layers() - 1; l >= 0; --l) {
     auto& layer = layers_[static_cast<std::size_t>(l)];
     if (l > 0) {
@@ -170,12 +231,17 @@ double Network<T>::compute_gradients(ConstView<T> X, ConstView<T> Y) {
 template <class T>
 void Network<T>::step(double lr) {
   check_lr(lr);
-  const T lr_t = static_cast<T>(lr);
+  apply_update(static_cast<T>(lr));
+}
+
+template <class T>
+void Network<T>::apply_update(T lr) {
+  optimizer_->begin_step();
   Index slot = 0;
   for (auto& layer : layers_) {
-    // W -= lr dW ; b -= lr db
-    optimizer_->update(slot++, layer.W().size(), lr_t, layer.dW().data, layer.W().data);
-    optimizer_->update(slot++, layer.b().size(), lr_t, layer.db().data, layer.b().data);
+    // plain SGD: W -= lr dW ; b -= lr db
+    optimizer_->update(slot++, layer.W().size(), lr, layer.dW().data, layer.W().data);
+    optimizer_->update(slot++, layer.b().size(), lr, layer.db().data, layer.b().data);
   }
 }
 
@@ -203,6 +269,7 @@ void Network<T>::step(const std::vector<ConstView<T>>& dW, const std::vector<Con
       throw ValueError(name + " gradients contain NaN or inf");
   }
   const T lr_t = static_cast<T>(lr);
+  optimizer_->begin_step();
   Index slot = 0;
   for (Index l = 0; l < num_layers(); ++l) {
     auto& layer = layers_[static_cast<std::size_t>(l)];
@@ -245,31 +312,140 @@ bool Network<T>::params_finite() const {
   return true;
 }
 
+namespace {
+
+// Throws unless w holds n finite values >= 0 with a positive sum; returns the sum.
 template <class T>
-std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOptions& opts,
-                                    const FitHooks& hooks) {
-  check_XY(X, Y, "fit");
+double check_weights(ConstView<T> w, Index n, const std::string& what) {
+  if (w.size() != n)
+    throw ValueError(what + " has " + std::to_string(w.size()) + " values for " + std::to_string(n) +
+                     " rows");
+  double sum = 0;
+  for (Index i = 0; i < n; ++i) {
+    if (!(std::isfinite(w.data[i]) && w.data[i] >= T(0)))
+      throw ValueError(what + " must be finite and >= 0, got " +
+                       shortest_repr(static_cast<double>(w.data[i])) + " at row " + std::to_string(i));
+    sum += static_cast<double>(w.data[i]);
+  }
+  if (!(sum > 0)) throw ValueError(what + " sums to 0: at least one row needs a positive weight");
+  return sum;
+}
+
+}  // namespace
+
+template <class T>
+void Network<T>::check_fit(const FitData<T>& d, const FitOptions& opts) const {
+  check_XY(d.X, d.Y, "fit");
   check_lr(opts.lr);
   if (opts.epochs < 0) throw ValueError("epochs must be >= 0, got " + std::to_string(opts.epochs));
   if (opts.batch_size < 0)
     throw ValueError("batch_size must be >= 1, got " + std::to_string(opts.batch_size));
+  if (d.sample_weight.data != nullptr) check_weights(d.sample_weight, d.X.rows, "fit: sample_weight");
+  const bool validate = d.X_val.data != nullptr || d.Y_val.data != nullptr;
+  if (validate) {
+    if (d.X_val.data == nullptr || d.Y_val.data == nullptr)
+      throw ValueError("fit: validation data needs both X and Y");
+    check_XY(d.X_val, d.Y_val, "fit: validation_data");
+    if (d.val_weight.data != nullptr)
+      check_weights(d.val_weight, d.X_val.rows, "fit: validation sample_weight");
+  } else if (d.val_weight.data != nullptr) {
+    throw ValueError("fit: validation sample_weight without validation data");
+  }
+  for (const auto& name : opts.metrics) make_metric<T>(name);
+  if (opts.schedule != nullptr && opts.schedule->uses_monitor() &&
+      opts.schedule->monitors_validation_loss() && !validate)
+    throw ValueError("fit: " + opts.schedule->repr() +
+                     " monitors the validation loss, but fit has no validation data (pass "
+                     "validation_data or validation_split, or monitor='loss')");
+}
+
+// X (m, n0), Y (m, nL), w (m) -> the (weighted) mean loss; every chunk is added to metrics
+template <class T>
+double Network<T>::evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index chunk,
+                            std::vector<std::unique_ptr<Metric<T>>>& metrics) {
+  for (auto& metric : metrics) metric->reset();
+  double total = 0, weight = 0;
+  for (Index r = 0; r < X.rows; r += chunk) {
+    const Index rows = std::min(chunk, X.rows - r);
+    const ConstView<T> x = X.row_range(r, rows), y = Y.row_range(r, rows);
+    const T* wr = w != nullptr ? w + r : nullptr;
+    forward_pass(x);
+    const auto& out = layers_.back();
+    if (wr == nullptr) {
+      total += loss_->value(out.Z(), out.H(), y) * static_cast<double>(rows);
+      weight += static_cast<double>(rows);
+    } else {
+      loss_->row_values(out.Z(), out.H(), y, row_loss_.data());
+      for (Index i = 0; i < rows; ++i) {
+        total += static_cast<double>(wr[i]) * row_loss_[static_cast<std::size_t>(i)];
+        weight += static_cast<double>(wr[i]);
+      }
+    }
+    for (auto& metric : metrics) metric->accumulate(out.H(), y, wr);
+  }
+  return total / weight;
+}
+
+template <class T>
+std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOptions& opts,
+                                    const FitHooks& hooks) {
+  FitData<T> d;
+  d.X = X;
+  d.Y = Y;
+  return fit(d, opts, hooks).loss;
+}
+
+template <class T>
+FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const FitHooks& hooks) {
+  check_fit(d, opts);
   if (opts.shuffle && !hooks.permutation)
     throw ValueError("fit: shuffle needs a permutation hook");
   forward_rows_ = -1;
+  const ConstView<T> X = d.X, Y = d.Y;
+  const bool weighted = d.sample_weight.data != nullptr;
+  const bool validate = d.X_val.data != nullptr;
 
   const Index n = X.rows;
   const Index bs = opts.batch_size == 0 ? n : std::min(opts.batch_size, n);
+  const Index eval_chunk = validate ? std::max(bs, std::min(d.X_val.rows, kPredictChunk)) : 0;
   // Everything the loop needs is allocated here, before the first step.
-  for (auto& layer : layers_) layer.reserve(bs);
+  for (auto& layer : layers_) layer.reserve(std::max(bs, eval_chunk));
   std::vector<Index> perm(opts.shuffle ? static_cast<std::size_t>(n) : 0);
   Matrix<T> Xb(opts.shuffle ? bs : 0, X.cols), Yb(opts.shuffle ? bs : 0, Y.cols);
+  Matrix<T> Wb(opts.shuffle && weighted ? bs : 0, 1);
+  row_loss_.resize(static_cast<std::size_t>(std::max(weighted ? bs : 0,
+                                                     d.val_weight.data != nullptr ? eval_chunk : 0)));
+  std::vector<std::unique_ptr<Metric<T>>> train_metrics, val_metrics;
+  for (const auto& name : opts.metrics) {
+    train_metrics.push_back(make_metric<T>(name));
+    train_metrics.back()->prepare(n_outputs());
+    if (validate) {
+      val_metrics.push_back(make_metric<T>(name));
+      val_metrics.back()->prepare(n_outputs());
+    }
+  }
   std::vector<Matrix<T>> last_good;
   copy_params(last_good);
-  std::vector<double> losses;
-  losses.reserve(static_cast<std::size_t>(opts.epochs));
-  const T fused_lr = optimizer_->is_plain_sgd() ? static_cast<T>(opts.lr) : T(0);
+  // plain SGD is applied inside the backward pass, block by block (see backward_pass)
+  const bool fuse_update = optimizer_->is_plain_sgd();
+  const std::size_t n_metrics = opts.metrics.size();
+  const std::size_t capacity = static_cast<std::size_t>(opts.epochs);
+  FitResult result;
+  result.loss.reserve(capacity);
+  result.lr.reserve(capacity);
+  if (validate) result.val_loss.reserve(capacity);
+  result.metrics.resize(n_metrics);
+  result.val_metrics.resize(validate ? n_metrics : 0);
+  for (auto& v : result.metrics) v.reserve(capacity);
+  for (auto& v : result.val_metrics) v.reserve(capacity);
+  EpochLogs logs;
+  logs.metrics.assign(n_metrics, 0.0);
+  logs.val_metrics.assign(validate ? n_metrics : 0, 0.0);
+  logs.val_loss = std::numeric_limits<double>::quiet_NaN();
+  if (opts.schedule != nullptr) opts.schedule->start(opts.lr, opts.epochs);
 
   for (Index epoch = 0; epoch < opts.epochs; ++epoch) {
+    const double lr = opts.schedule != nullptr ? opts.schedule->lr(epoch) : opts.lr;
     if (opts.shuffle) {
       hooks.permutation(epoch, n, perm.data());
       for (Index i = 0; i < n; ++i)
@@ -277,28 +453,40 @@ std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOpt
           throw ValueError("fit: the permutation of epoch " + std::to_string(epoch) +
                            " has an index out of range");
     }
-    double total = 0;
+    for (auto& metric : train_metrics) metric->reset();
+    double total = 0, total_weight = 0;
     for (Index start = 0; start < n; start += bs) {
       if (hooks.poll) hooks.poll();
       const Index mb = std::min(bs, n - start);
       ConstView<T> xb, yb;
+      const T* wb = nullptr;
       if (opts.shuffle) {
         Xb.resize(mb, X.cols);
         Yb.resize(mb, Y.cols);
+        if (weighted) Wb.resize(mb, 1);
         for (Index i = 0; i < mb; ++i) {  // gather rows perm[start + i]
           const Index src = perm[static_cast<std::size_t>(start + i)];
           std::copy(X.row(src), X.row(src) + X.cols, Xb.data() + i * X.cols);
           std::copy(Y.row(src), Y.row(src) + Y.cols, Yb.data() + i * Y.cols);
+          if (weighted) Wb.data()[i] = d.sample_weight.data[src];
         }
         xb = Xb.cview();
         yb = Yb.cview();
+        if (weighted) wb = Wb.data();
       } else {
         xb = X.row_range(start, mb);
         yb = Y.row_range(start, mb);
+        if (weighted) wb = d.sample_weight.data + start;
+      }
+      double batch_weight = static_cast<double>(mb);
+      if (weighted) {
+        batch_weight = 0;
+        for (Index i = 0; i < mb; ++i) batch_weight += static_cast<double>(wb[i]);
+        if (batch_weight == 0) continue;  // all weights 0: nothing to learn from this batch
       }
       forward_pass(xb);
-      // plain SGD: the update is applied inside the backward pass, block by block
-      const double batch_loss = backward_pass(xb, yb, fused_lr);
+      const double batch_loss =
+          backward_pass(xb, yb, wb, batch_weight, fuse_update ? static_cast<T>(lr) : T(0));
       if (!std::isfinite(batch_loss)) {
         restore_params(last_good);
         throw DivergenceError("training diverged: the loss became " +
@@ -306,8 +494,14 @@ std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOpt
                                   " in epoch " + std::to_string(epoch + 1) + kept_note(epoch),
                               epoch);
       }
-      if (fused_lr == T(0)) step(opts.lr);
-      total += batch_loss * static_cast<double>(mb);
+      // H[L] is the forward pass of this batch, from the weights before the update
+      for (auto& metric : train_metrics) metric->accumulate(layers_.back().H(), yb, wb);
+      if (fuse_update)
+        optimizer_->begin_step();  // the update itself ran in backward_pass; count the step
+      else
+        apply_update(static_cast<T>(lr));
+      total += batch_loss * batch_weight;
+      total_weight += batch_weight;
     }
     if (!params_finite()) {
       restore_params(last_good);
@@ -316,11 +510,28 @@ std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOpt
                             epoch);
     }
     copy_params(last_good);
-    const double epoch_loss = total / static_cast<double>(n);
-    losses.push_back(epoch_loss);
-    if (hooks.on_epoch_end && !hooks.on_epoch_end(epoch, epoch_loss)) break;
+    logs.loss = total / total_weight;
+    logs.lr = lr;
+    result.loss.push_back(logs.loss);
+    result.lr.push_back(lr);
+    for (std::size_t k = 0; k < n_metrics; ++k) {
+      logs.metrics[k] = train_metrics[k]->result();
+      result.metrics[k].push_back(logs.metrics[k]);
+    }
+    if (validate) {
+      logs.val_loss = evaluate(d.X_val, d.Y_val, d.val_weight.data, eval_chunk, val_metrics);
+      result.val_loss.push_back(logs.val_loss);
+      for (std::size_t k = 0; k < n_metrics; ++k) {
+        logs.val_metrics[k] = val_metrics[k]->result();
+        result.val_metrics[k].push_back(logs.val_metrics[k]);
+      }
+    }
+    if (opts.schedule != nullptr)
+      opts.schedule->epoch_end(epoch, opts.schedule->monitors_validation_loss() ? logs.val_loss
+                                                                                : logs.loss);
+    if (hooks.on_epoch_end && !hooks.on_epoch_end(epoch, logs)) break;
   }
-  return losses;
+  return result;
 }
 
 template <class T>

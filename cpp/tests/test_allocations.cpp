@@ -11,11 +11,19 @@
 #include "chainrule/kernels/thread_pool.hpp"
 #include "chainrule/loss.hpp"
 #include "chainrule/network.hpp"
+#include "chainrule/optimizer.hpp"
+#include "chainrule/schedule.hpp"
 #include "test_util.hpp"
 
 namespace {
 std::atomic<std::size_t> g_news{0};
 }
+
+// operator new below is malloc and operator delete is free, so they do match; GCC 12 cannot
+// see that once it inlines them into std::vector<std::string> and warns anyway.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 
 void* operator new(std::size_t n) {
   g_news.fetch_add(1, std::memory_order_relaxed);
@@ -82,6 +90,43 @@ void run(int threads) {
   std::printf("%d thread(s): fit allocates %zu times for 1 epoch, %zu for 10\n", threads, one,
               ten);
   CHECK(ten == one);
+
+  // the same with a stateful optimizer, sample weights, shuffling, validation, metrics and a
+  // schedule: the optimizer's state was allocated by set_optimizer, the rest in fit's setup
+  net.set_optimizer(make_optimizer<T>("adam", {{"weight_decay", 1e-4}}));
+  Matrix<T> w(m, 1), Xv(50, 64), Yv(50, 10);
+  rng.fill_uniform(w.data(), w.size(), 0.0, 2.0);
+  rng.fill_uniform(Xv.data(), Xv.size(), -1.0, 1.0);
+  for (Index i = 0; i < 50; ++i) Yv(i, i % 10) = T(1);
+  FitData<T> d;
+  d.X = X.cview();
+  d.Y = Y.cview();
+  d.sample_weight = w.cview();
+  d.X_val = Xv.cview();
+  d.Y_val = Yv.cview();
+  d.val_weight = w.cview().row_range(0, 50);
+  auto schedule = make_schedule("reduce_on_plateau", {{"patience", 0}});
+  opts.schedule = schedule.get();
+  opts.metrics = {"accuracy", "r2"};
+  opts.shuffle = true;
+  FitHooks hooks;
+  hooks.permutation = [](Index epoch, Index n, Index* perm) {
+    for (Index i = 0; i < n; ++i) perm[i] = (i * 7 + epoch) % n;  // 7 is coprime with 200
+  };
+  hooks.on_epoch_end = [](Index, const EpochLogs&) { return true; };
+  opts.epochs = 1;
+  net.fit(d, opts, hooks);  // first use: the network's per-row loss buffer grows once
+  a0 = allocations();
+  net.fit(d, opts, hooks);
+  const std::size_t one_full = allocations() - a0;
+  opts.epochs = 10;
+  a0 = allocations();
+  net.fit(d, opts, hooks);
+  const std::size_t ten_full = allocations() - a0;
+  std::printf("%d thread(s): fit with Adam, weights, validation, metrics and a schedule allocates "
+              "%zu times for 1 epoch, %zu for 10\n", threads, one_full, ten_full);
+  CHECK(ten_full == one_full);
+  CHECK(net.optimizer().step_count() == 4 * 12);  // ceil(200 / 64) = 4 steps per epoch
 }
 
 }  // namespace

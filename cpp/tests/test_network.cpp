@@ -368,9 +368,9 @@ void test_fit_decreases() {
     auto net = make_net<T>(s, 11);
     std::vector<double> seen;
     FitHooks hooks;
-    hooks.on_epoch_end = [&](Index epoch, double loss) {
+    hooks.on_epoch_end = [&](Index epoch, const EpochLogs& logs) {
       CHECK(epoch == static_cast<Index>(seen.size()));
-      seen.push_back(loss);
+      seen.push_back(logs.loss);
       return epoch < 2;
     };
     FitOptions opts;
@@ -515,7 +515,7 @@ void test_divergence() {
   std::vector<std::vector<T>> last_epoch = params(*net);
   Index completed = 0;
   FitHooks hooks;
-  hooks.on_epoch_end = [&](Index, double) {
+  hooks.on_epoch_end = [&](Index, const EpochLogs&) {
     last_epoch = params(*net);
     ++completed;
     return true;
@@ -557,9 +557,9 @@ void test_slow_divergence() {
   std::vector<std::vector<T>> last_epoch;
   std::vector<double> losses;
   FitHooks hooks;
-  hooks.on_epoch_end = [&](Index, double loss) {
+  hooks.on_epoch_end = [&](Index, const EpochLogs& logs) {
     last_epoch = params(*net);
-    losses.push_back(loss);
+    losses.push_back(logs.loss);
     return true;
   };
   FitOptions opts;

@@ -1,6 +1,6 @@
 """chainrule: fully-connected N-layer networks with any activation per layer.
 
-The maths (forward, backpropagation, SGD) runs in a C++ core; this package handles
+The maths (forward, backpropagation, the optimizers and schedules) runs in a C++ core; this package handles
 configuration and data. See DESIGN.md section 1 for the contract every part follows.
 """
 
@@ -11,11 +11,23 @@ from .activations import (
     activation_names,
 )
 from .losses import MSE, Loss, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, loss_names
-from .network import Gradients, History, LayerGradients, Network
+from .callbacks import Callback, EarlyStopping, History, StopTraining
+from .network import Gradients, LayerGradients, Network
+from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop, optimizer_names
+from .schedules import (ConstantLR, CosineAnnealingLR, ExponentialLR, LRSchedule,
+                        ReduceLROnPlateau, StepLR, schedule_names)
 from .interop import from_torch
 from .serialization import load, register_activation, register_loss
 
 __version__ = "0.1.0"
+
+
+
+def metric_names() -> list:
+    """Names of the metrics fit can record ("accuracy", "r2")."""
+    from . import _core
+    return list(_core.metric_names())
+
 
 DivergenceError.__module__ = "chainrule"
 DivergenceError.__doc__ = ("Training produced a non-finite loss or weight; the weights of the last "
@@ -26,6 +38,9 @@ __all__ = [
     "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Linear", "GELU",
     "SiLU", "Softplus", "activation_names",
     "Loss", "MSE", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy", "loss_names",
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "optimizer_names",
+    "LRSchedule", "ConstantLR", "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau",
+    "schedule_names", "Callback", "EarlyStopping", "StopTraining", "metric_names",
     "cpu_info", "get_num_threads", "set_num_threads", "from_torch", "load",
     "register_activation", "register_loss", "__version__",
 ]

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+import math
 import numbers
 import threading
-from dataclasses import dataclass, field
 from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple,
                     Union)
 
 import numpy as np
 
 from . import _core
+from ._checks import check_int as _check_int, real_type
 from .activations import Activation, core_spec as activation_spec, resolve_activation
+from .callbacks import (EarlyStopping, History, StopTraining, _EpochLines, _ProgressBar,
+                        as_callback)
 from .data import as_matrix, resolve_dtype
 from .initializers import initializer_for
 from .losses import Loss, core_spec as loss_spec, resolve_loss
+from .optimizers import Optimizer, resolve_optimizer
+from .schedules import LRSchedule, resolve_schedule
 
 __all__ = ["Network", "LayerGradients", "Gradients", "History"]
 
@@ -38,20 +42,6 @@ class Gradients(List[LayerGradients]):
     def __init__(self, layers: Sequence[LayerGradients], loss: float) -> None:
         super().__init__(layers)
         self.loss = loss
-
-
-@dataclass
-class History:
-    """What ``fit`` recorded: ``loss[e]`` is the mean training loss of epoch e."""
-
-    loss: List[float] = field(default_factory=list)
-
-    @property
-    def epochs(self) -> int:
-        return len(self.loss)
-
-    def __len__(self) -> int:
-        return len(self.loss)
 
 
 class _ParameterList(Sequence[np.ndarray]):
@@ -104,18 +94,8 @@ class _ParameterList(Sequence[np.ndarray]):
         return f"<{len(self)} {self._kind}: " + ", ".join(str(a.shape) for a in self) + ">"
 
 
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _check_real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
+    return real_type(value, name)
 
 
 def _check_lr(lr: Any) -> float:
@@ -157,11 +137,16 @@ class Network:
         "auto": He normal ``sqrt(2/fan_in)`` for relu and leaky relu layers, Xavier normal
         ``sqrt(2/(fan_in+fan_out))`` for the others; biases zero. A callable is called as
         ``init(n_in, n_out, rng)`` and returns W of shape (n_in, n_out).
+    optimizer : str or Optimizer, default "sgd"
+        ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"`` (torch's defaults) or an object such
+        as ``SGD(lr=0.1, momentum=0.9)`` or ``Adam(lr=1e-3)``. Its ``lr`` is the learning rate
+        of :meth:`fit` and :meth:`step` unless they are given one.
     """
 
     def __init__(self, layer_sizes: Sequence[int], activations: Optional[Sequence[Any]] = None,
                  loss: Union[str, Loss] = "mse", *, dtype: Any = "float64",
-                 seed: Optional[int] = None, init: Union[str, Callable] = "auto") -> None:
+                 seed: Optional[int] = None, init: Union[str, Callable] = "auto",
+                 optimizer: Union[str, Optimizer] = "sgd") -> None:
         if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence) and \
                 not isinstance(layer_sizes, np.ndarray):
             raise TypeError("layer_sizes must be a sequence of integers like [2, 10, 1], got "
@@ -190,10 +175,11 @@ class Network:
             raise ValueError(f"got {len(activations)} activations for {n_layers} layers "
                              f"(layer_sizes {sizes} has {n_layers} layers after the input)")
         self.activations = [resolve_activation(a, layer=l + 1) for l, a in enumerate(activations)]
+        self._optimizer = resolve_optimizer(optimizer)
         self._lock = threading.RLock()
         core_cls = _core.Network64 if self.dtype == np.float64 else _core.Network32
         self._core = core_cls(sizes, [activation_spec(a) for a in self.activations],
-                              loss_spec(self.loss_function))
+                              loss_spec(self.loss_function), self._optimizer._spec())
         self.layer_sizes = sizes
         self.seed = seed
         self._rng = np.random.default_rng(seed)
@@ -226,6 +212,52 @@ class Network:
     def biases(self) -> _ParameterList:
         """Live views of b[1..L], each (n_out,)."""
         return _ParameterList(self, "biases")
+
+    @property
+    def optimizer(self) -> Optimizer:
+        """The optimizer's configuration. Assigning a name or an optimizer object installs it
+        with fresh state; the state otherwise carries over from one fit or step to the next."""
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, spec: Union[str, Optimizer]) -> None:
+        with self._lock:
+            opt = resolve_optimizer(spec)
+            self._core.set_optimizer(opt._spec())
+            self._optimizer = opt
+
+    def get_optimizer_state(self) -> Dict[str, Any]:
+        """A copy of the optimizer's state: ``{"optimizer": name, "step": steps taken,
+        "buffers": {name: [one array per W1, b1, W2, b2, ... shaped like it]}}`` (e.g. Adam's
+        ``exp_avg`` and ``exp_avg_sq``; plain SGD has none)."""
+        with self._lock:
+            step, buffers = self._core.get_optimizer_state()
+            return {"optimizer": self._optimizer.name, "step": int(step),
+                    "buffers": {name: list(arrays) for name, arrays in buffers}}
+
+    def set_optimizer_state(self, state: Dict[str, Any]) -> None:
+        """Restore what :meth:`get_optimizer_state` returned (for an optimizer of the same
+        kind on a network of the same shape); checked first, so on error nothing changes."""
+        if not isinstance(state, dict) or not {"step", "buffers"} <= set(state):
+            raise TypeError("optimizer state must be a dict with 'step' and 'buffers', as "
+                            "get_optimizer_state() returns")
+        name = state.get("optimizer", self._optimizer.name)
+        if name != self._optimizer.name:
+            raise ValueError(f"set_optimizer_state: the state is of optimizer {name!r}, but the "
+                             f"network uses {self._optimizer.name!r}")
+        step = _check_int(state["step"], "set_optimizer_state: step", 0)
+        buffers = state["buffers"]
+        if not isinstance(buffers, dict):
+            raise TypeError("set_optimizer_state: 'buffers' must be a dict name -> list of arrays")
+        converted = []
+        for key, arrays in buffers.items():
+            if isinstance(arrays, np.ndarray) or not isinstance(arrays, Sequence):
+                raise TypeError(f"set_optimizer_state: buffer {key!r} must be a list with one array "
+                                "per parameter tensor (W1, b1, W2, ...)")
+            converted.append((str(key), [np.ascontiguousarray(np.asarray(a), dtype=self.dtype)
+                                         for a in arrays]))
+        with self._lock:
+            self._core.set_optimizer_state(step, converted)
 
     @property
     def n_params(self) -> int:
@@ -284,12 +316,13 @@ class Network:
         return self._collect_gradients(self._core.backward(self._Y(Y)))
 
     @_serialised
-    def step(self, grads: Optional[Sequence[Any]] = None, *, lr: float) -> None:
-        """``W -= lr * dW``, ``b -= lr * db`` for every layer.
+    def step(self, grads: Optional[Sequence[Any]] = None, *, lr: Optional[float] = None) -> None:
+        """One optimizer step for every layer (plain SGD: ``W -= lr * dW``, ``b -= lr * db``).
 
         ``grads`` is what :meth:`gradients`/:meth:`backward` returned (possibly modified), or
-        any sequence of one ``(dW, db)`` pair per layer; None uses the last backward pass."""
-        lr = _check_lr(lr)
+        any sequence of one ``(dW, db)`` pair per layer; None uses the last backward pass.
+        ``lr`` defaults to the optimizer's."""
+        lr = _check_lr(self._optimizer.lr if lr is None else lr)
         if grads is None:
             self._core.step(lr)
             return
@@ -305,49 +338,225 @@ class Network:
         self._core.step_with(dWs, dbs, lr)
 
     @_serialised
-    def fit(self, X: ArrayLike, Y: ArrayLike, epochs: int = 100, lr: float = 0.01,
-            batch_size: Optional[int] = None, shuffle: bool = False, verbose: int = 0) -> History:
-        """Train with mini-batch SGD; the whole loop runs in C++ without the GIL.
+    def fit(self, X: ArrayLike, Y: ArrayLike, epochs: int = 100, lr: Optional[float] = None,
+            batch_size: Optional[int] = None, shuffle: bool = False, verbose: int = 0, *,
+            optimizer: Union[None, str, Optimizer] = None,
+            lr_schedule: Union[None, str, LRSchedule] = None,
+            sample_weight: Optional[ArrayLike] = None,
+            validation_data: Optional[Sequence[ArrayLike]] = None,
+            validation_split: float = 0.0, metrics: Optional[Sequence[str]] = None,
+            early_stopping: Optional[EarlyStopping] = None,
+            callbacks: Optional[Sequence[Any]] = None) -> History:
+        """Train with mini-batches; the epoch loop runs in C++ without the GIL.
 
         Parameters
         ----------
         epochs : int
             Passes over the data (>= 0).
-        lr : float
-            Learning rate (> 0).
+        lr : float, optional
+            Base learning rate (> 0) for this call; None uses the optimizer's ``lr``.
         batch_size : int, optional
             Rows per step; None uses the whole data set (full-batch gradient descent).
         shuffle : bool
             Visit the rows in a new random order every epoch (from the network's seeded
             Generator).
-        verbose : int
-            0: silent; k > 0: print the loss every k epochs and at the end.
+        verbose : 0, 1 or 2
+            0: silent; 1: a progress bar (tqdm) with the epoch, losses and ETA; 2: one line
+            per epoch.
+        optimizer : str or Optimizer, optional
+            Install this optimizer (fresh state) before training; None continues with the
+            network's optimizer and its state.
+        lr_schedule : str or LRSchedule, optional
+            The learning rate per epoch: ``"constant"``, ``"cosine"``, ``"reduce_on_plateau"``
+            or an object (``StepLR(step_size=10, gamma=0.5)``, ``ExponentialLR(0.95)``, ...),
+            starting from the base learning rate at epoch 0 of this call.
+        sample_weight : array (n,), optional
+            Per-row weights >= 0: each batch's loss is ``sum(w_i l_i) / sum(w_i)`` and its
+            gradients those of that weighted mean.
+        validation_data : (X_val, Y_val) or (X_val, Y_val, sample_weight_val), optional
+            Evaluated after every epoch: ``val_loss`` and ``val_<metric>``.
+        validation_split : float
+            Instead of validation_data: hold out the last ``validation_split`` fraction of
+            the rows (before any shuffling), as Keras does.
+        metrics : list of str, optional
+            ``"accuracy"`` (argmax, or threshold 0.5 for one output) and/or ``"r2"``. Training
+            metrics accumulate over the epoch's batches, each before its update.
+        early_stopping : EarlyStopping, optional
+            Stop when its monitored value stops improving; restores the best weights.
+        callbacks : list, optional
+            Functions ``f(epoch, logs, network)`` or objects with ``on_epoch_end(epoch, logs,
+            network)``, called after every epoch (epoch from 0). Returning False or raising
+            :class:`StopTraining` ends training after that epoch; any other exception reaches
+            the caller with the weights of the epoch just finished.
 
-        Returns a :class:`History` with the mean loss of each epoch. Ctrl-C stops at a batch
-        boundary with consistent weights and raises KeyboardInterrupt. A loss that becomes
-        NaN/inf raises :class:`DivergenceError` and keeps the weights of the last finite epoch.
+        Returns a :class:`History` (``loss``, ``lr``, ``val_loss``, metrics per epoch). Ctrl-C
+        stops at a batch boundary with consistent weights and raises KeyboardInterrupt. A loss
+        that becomes NaN/inf raises :class:`DivergenceError` and keeps the weights of the last
+        finite epoch. Bad arguments raise before anything changes.
         """
         X, Y = self._X(X), self._Y(Y)
         epochs = _check_int(epochs, "epochs", 0)
-        lr = _check_lr(lr)
+        new_optimizer = None if optimizer is None else resolve_optimizer(optimizer)
+        base = new_optimizer or self._optimizer
+        lr = _check_lr(base.lr if lr is None else lr)
         bs = 0 if batch_size is None else _check_int(batch_size, "batch_size", 1)
-        verbose = _check_int(verbose, "verbose", 0)
+        if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+            raise ValueError("verbose must be 0 (silent), 1 (progress bar) or 2 (one line per "
+                             f"epoch), got {verbose!r}")
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+        schedule = resolve_schedule(lr_schedule)
+        w = None if sample_weight is None else self._weights(sample_weight, X.shape[0], "sample_weight")
+        X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data, validation_split)
+        names = self._metric_names(metrics)
+        cbs = self._callbacks(callbacks, early_stopping, verbose, epochs)
+        recorded = ["loss"] + names + (["val_loss"] + [f"val_{m}" for m in names]
+                                       if X_val is not None else []) + ["lr"]
+        for cb in cbs:
+            if isinstance(cb, EarlyStopping):
+                cb.check_monitor(recorded)
+        core_args = (w, X_val, Y_val, w_val, None if schedule is None else schedule._spec(), names)
+        if new_optimizer is not None or cbs:  # before installing an optimizer or starting a bar
+            self._core.check_fit(X, Y, epochs, lr, bs, *core_args)
+        if new_optimizer is not None:  # installed only once the whole call is known to be valid
+            self._core.set_optimizer(new_optimizer._spec())
+            self._optimizer = new_optimizer
         self._forward_X = None
         n = X.shape[0]
         permutation = (lambda epoch: self._rng.permutation(n)) if shuffle else None
-        on_epoch_end = None
-        if verbose:
-            width = len(str(epochs))
-
-            def on_epoch_end(epoch: int, loss: float) -> bool:
-                if (epoch + 1) % verbose == 0 or epoch + 1 == epochs:
-                    print(f"epoch {epoch + 1:>{width}}/{epochs}  loss {loss:.6g}", flush=True)
-                return True
-        losses = self._core.fit(X, Y, epochs, lr, bs, permutation, on_epoch_end)
-        self.history = History(loss=[float(v) for v in losses])
+        on_epoch_end = self._epoch_hook(cbs, names, X_val is not None) if cbs else None
+        for cb in cbs:
+            if hasattr(cb, "on_train_begin"):
+                cb.on_train_begin(self)
+        try:
+            loss, val_loss, lrs, train_m, val_m = self._core.fit(
+                X, Y, epochs, lr, bs, permutation, on_epoch_end, *core_args)
+        finally:
+            for cb in cbs:
+                if isinstance(cb, _ProgressBar):
+                    cb.on_train_end(self)
+        for cb in cbs:
+            if hasattr(cb, "on_train_end") and not isinstance(cb, _ProgressBar):
+                cb.on_train_end(self)
+        series: Dict[str, List[float]] = {"loss": list(loss)}
+        for k, name in enumerate(names):
+            series[name] = list(train_m[k])
+        if X_val is not None:
+            series["val_loss"] = list(val_loss)
+            for k, name in enumerate(names):
+                series[f"val_{name}"] = list(val_m[k])
+        series["lr"] = list(lrs)
+        self.history = History(series)
         return self.history
+
+    def _weights(self, w: ArrayLike, n: int, what: str) -> np.ndarray:
+        """Sample weights as a contiguous (n,) array of the network's dtype (values are
+        checked by the core)."""
+        if hasattr(w, "to_numpy") and not isinstance(w, np.ndarray):
+            w = w.to_numpy()
+        arr = np.asarray(w)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"fit: {what} must be a real numeric array, got dtype {arr.dtype}")
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1 or arr.shape[0] != n:
+            raise ValueError(f"fit: {what} must have shape ({n},), one weight per row, got "
+                             f"shape {arr.shape}")
+        return np.ascontiguousarray(arr, dtype=self.dtype)
+
+    def _validation(self, X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
+                    validation_data: Any, validation_split: Any) -> tuple:
+        """(X, Y, w) for training and (X_val, Y_val, w_val) for validation (None when absent)."""
+        split = _check_real(validation_split, "validation_split")
+        if not (0.0 <= split < 1.0):
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+        if validation_data is not None:
+            if split > 0:
+                raise ValueError("pass either validation_data or validation_split, not both")
+            if isinstance(validation_data, (str, bytes, np.ndarray)) or \
+                    not isinstance(validation_data, Sequence) or len(validation_data) not in (2, 3):
+                raise TypeError("validation_data must be a tuple (X_val, Y_val) or "
+                                "(X_val, Y_val, sample_weight_val)")
+            X_val = as_matrix(validation_data[0], self.dtype.type, "validation_data X")
+            Y_val = as_matrix(validation_data[1], self.dtype.type, "validation_data Y",
+                              column_if_1d=True)
+            w_val = None
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                w_val = self._weights(validation_data[2], X_val.shape[0],
+                                      "validation_data sample_weight")
+            return X, Y, w, X_val, Y_val, w_val
+        if split == 0:
+            return X, Y, w, None, None, None
+        n = X.shape[0]
+        n_train = int(math.floor(n * (1.0 - split)))
+        if n_train == n:
+            raise ValueError(f"validation_split={validation_split} of {n} rows leaves no "
+                             "validation rows")
+        if n_train == 0:
+            raise ValueError(f"validation_split={validation_split} of {n} rows leaves no "
+                             "training rows")
+        w_train = None if w is None else w[:n_train]
+        w_val = None if w is None else w[n_train:]
+        return X[:n_train], Y[:n_train], w_train, X[n_train:], Y[n_train:], w_val
+
+    @staticmethod
+    def _metric_names(metrics: Any) -> List[str]:
+        if metrics is None:
+            return []
+        if isinstance(metrics, str) or not isinstance(metrics, Sequence):
+            raise TypeError(f"metrics must be a list of names like ['accuracy'], got {metrics!r}")
+        names = []
+        for m in metrics:
+            if not isinstance(m, str):
+                raise TypeError(f"metrics must be names like 'accuracy' or 'r2', got {m!r}")
+            _core.check_metric(m)
+            if m in names:
+                raise ValueError(f"metric {m!r} is listed twice")
+            names.append(m)
+        return names
+
+    @staticmethod
+    def _callbacks(callbacks: Any, early_stopping: Any, verbose: int, epochs: int) -> List[Any]:
+        """Progress first, then the user's callbacks in order, then early stopping."""
+        cbs: List[Any] = []
+        if verbose == 1:
+            cbs.append(_ProgressBar(epochs))
+        elif verbose == 2:
+            cbs.append(_EpochLines(epochs))
+        if callbacks is not None:
+            if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Sequence):
+                raise TypeError("callbacks must be a list of functions f(epoch, logs, network) "
+                                f"or objects with on_epoch_end, got {type(callbacks).__name__}")
+            cbs.extend(as_callback(cb, i) for i, cb in enumerate(callbacks))
+        if early_stopping is not None:
+            if not isinstance(early_stopping, EarlyStopping):
+                raise TypeError("early_stopping must be a chainrule.EarlyStopping, got "
+                                f"{type(early_stopping).__name__}")
+            cbs.append(early_stopping)
+        return cbs
+
+    def _epoch_hook(self, cbs: List[Any], names: List[str], validation: bool) -> Callable:
+        """The one Python function the core calls after each epoch."""
+        val_names = [f"val_{m}" for m in names]
+
+        def on_epoch_end(epoch: int, loss: float, val_loss: float, lr: float,
+                         metrics: tuple, val_metrics: tuple) -> bool:
+            logs: Dict[str, float] = {"loss": loss}
+            logs.update(zip(names, metrics))
+            if validation:
+                logs["val_loss"] = val_loss
+                logs.update(zip(val_names, val_metrics))
+            logs["lr"] = lr
+            go_on = True
+            for cb in cbs:
+                try:
+                    if cb.on_epoch_end(epoch, dict(logs), self) is False:
+                        go_on = False
+                except StopTraining:
+                    go_on = False
+            return go_on
+
+        return on_epoch_end
 
     @_serialised
     def gradient_check(self, X: ArrayLike, Y: ArrayLike, eps: Optional[float] = None,
@@ -372,10 +581,18 @@ class Network:
     # ---- persistence ---------------------------------------------------------------------
 
     def _training_state(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
-        """(JSON-able state, arrays) beyond the weights that a resumed training needs."""
+        """(JSON-able state, arrays) beyond the weights that a resumed training needs: the
+        optimizer (settings, step count, buffers), the shuffling generator and the history."""
+        opt = self.get_optimizer_state()
+        params = {k: list(v) if isinstance(v, tuple) else v
+                  for k, v in self._optimizer.get_params().items()}
         state = {"seed": self.seed, "rng": self._rng.bit_generator.state,
-                 "history": dataclasses.asdict(self.history)}
-        return state, {}
+                 "history": {k: list(v) for k, v in self.history.history.items()},
+                 "optimizer": {"name": self._optimizer.name, "params": params,
+                               "step": opt["step"], "buffers": sorted(opt["buffers"])}}
+        arrays = {f"opt.{name}.{slot}": np.ascontiguousarray(a)
+                  for name, per_slot in opt["buffers"].items() for slot, a in enumerate(per_slot)}
+        return state, arrays
 
     def _restore_training_state(self, state: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
         seed = state.get("seed")
@@ -391,12 +608,37 @@ class Network:
             self._rng = rng
         history = state.get("history", {})
         if not isinstance(history, dict) or not all(
-                isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)
-                for v in history.values()):
+                isinstance(k, str) and isinstance(v, list) and
+                all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+                for k, v in history.items()):
             raise ValueError("invalid training history")
-        fields = {f.name for f in dataclasses.fields(History)}
-        self.history = History(**{k: [float(x) for x in v] for k, v in history.items()
-                                  if k in fields})
+        self.history = History({k: [float(x) for x in v] for k, v in history.items()})
+        opt = state.get("optimizer")
+        if opt is None:
+            return
+        if not isinstance(opt, dict) or not isinstance(opt.get("name"), str) or \
+                not isinstance(opt.get("params", {}), dict):
+            raise ValueError(f"invalid optimizer entry {opt!r:.200}")
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.get("params", {}).items()}
+        try:
+            self.optimizer = type(resolve_optimizer(opt["name"]))(**params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid optimizer {opt['name']!r} {params}: {exc}") from None
+        names = opt.get("buffers", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("invalid optimizer buffer list")
+        n_slots = 2 * self.n_layers
+        buffers = {}
+        for name in names:
+            per_slot = []
+            for slot in range(n_slots):
+                a = arrays.get(f"opt.{name}.{slot}")
+                if a is None:
+                    raise ValueError(f"the optimizer buffer {name!r} of tensor {slot} is missing")
+                per_slot.append(a)
+            buffers[name] = per_slot
+        self.set_optimizer_state({"optimizer": opt["name"], "step": opt.get("step", 0),
+                                  "buffers": buffers})
 
     def save(self, path: Any, metadata: Optional[Dict[str, Any]] = None) -> None:
         """Writes the network (architecture, weights, training state and history, plus any
@@ -460,7 +702,7 @@ class Network:
     def __repr__(self) -> str:
         acts = ", ".join(repr(a) for a in self.activations)
         return (f"Network({self.layer_sizes}, activations=[{acts}], loss={self.loss_function!r}, "
-                f"dtype='{self.dtype.name}')")
+                f"dtype='{self.dtype.name}', optimizer={self._optimizer!r})")
 
 
 def _unpickle_network(data: bytes, objects: Optional[Dict[str, Any]]) -> Network:

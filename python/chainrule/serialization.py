@@ -259,10 +259,16 @@ def _parse_header(reader: _Reader) -> Dict[str, Any]:
             f"invalid loss entry {loss!r:.200}")
     for key in ("state", "metadata", "state_arrays"):
         _expect(isinstance(header.get(key, {}), dict), reader, f"invalid '{key}' entry")
+    state_elements = 0
     for k, shape in header.get("state_arrays", {}).items():
         _expect(isinstance(k, str) and isinstance(shape, list) and
                 all(_is_int(s) and s >= 0 for s in shape), reader,
                 f"invalid state array entry {k!r}: {shape!r:.100}")
+        state_elements += int(np.prod(shape))
+    # optimizer state is a few buffers shaped like the parameters
+    _expect(state_elements <= 8 * n_params, reader,
+            f"the header claims {state_elements} elements of training state for a network of "
+            f"{n_params} parameters")
     return header
 
 

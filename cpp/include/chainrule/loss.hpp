@@ -28,6 +28,13 @@ class Loss {
     return value_impl(Z, H, Y);
   }
 
+  /// Z, H = Yhat, Y (m, n) -> out (m,): each row's loss l_i, so that L = sum(l_i) / m (the
+  /// value of a one-row batch; sample weights need it). Accumulated in double.
+  void row_values(ConstView<T> Z, ConstView<T> H, ConstView<T> Y, double* out) const {
+    check_shapes("row_values", Z, H, Y);
+    row_values_impl(Z, H, Y, out);
+  }
+
   /// Z, H, Y (m, n) -> dZ (m, n), the output layer's delta; dH (m, n) is scratch that
   /// receives dH[L] when the delta is not fused.
   void output_delta(const Activation<T>& act, ConstView<T> Z, ConstView<T> H, ConstView<T> Y,
@@ -58,6 +65,11 @@ class Loss {
 
  private:
   virtual double value_impl(ConstView<T> Z, ConstView<T> H, ConstView<T> Y) const = 0;
+  /// Row i's loss is the loss of the one-row batch i (a loss is a mean over rows).
+  virtual void row_values_impl(ConstView<T> Z, ConstView<T> H, ConstView<T> Y, double* out) const {
+    for (Index i = 0; i < Z.rows; ++i)
+      out[i] = value_impl(Z.row_range(i, 1), H.row_range(i, 1), Y.row_range(i, 1));
+  }
   /// H, Y (m, n) -> dH (m, n) = m dL/dH, the per-sample output gradient.
   virtual void gradient_impl(ConstView<T> H, ConstView<T> Y, MatrixView<T> dH) const = 0;
   /// Writes dZ and returns true when the loss fuses the output activation's backward.

@@ -3,12 +3,15 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "chainrule/activation.hpp"
 #include "chainrule/dense_layer.hpp"
 #include "chainrule/loss.hpp"
+#include "chainrule/metric.hpp"
 #include "chainrule/optimizer.hpp"
+#include "chainrule/schedule.hpp"
 #include "chainrule/tensor.hpp"
 
 namespace chainrule {
@@ -16,17 +19,45 @@ namespace chainrule {
 /// Options of Network::fit.
 struct FitOptions {
   Index epochs = 1;
-  double lr = 0.01;
+  double lr = 0.01;      ///< the base learning rate (a schedule starts from it)
   Index batch_size = 0;  ///< 0: the whole data set in one batch
   bool shuffle = false;  ///< when true, FitHooks::permutation orders each epoch
+  /// The learning rate of each epoch; nullptr keeps lr constant. Restarted by every fit.
+  LRSchedule* schedule = nullptr;
+  /// Metric names ("accuracy", "r2") measured every epoch on the training data (over its
+  /// batches, from each forward pass before the update) and on the validation data.
+  std::vector<std::string> metrics;
+};
+
+/// The data of Network::fit. Views that are left empty (data == nullptr) are absent.
+template <class T>
+struct FitData {
+  ConstView<T> X, Y;           ///< (n, n0), (n, nL)
+  ConstView<T> sample_weight;  ///< n values >= 0 (any shape); absent: every row weighs 1
+  ConstView<T> X_val, Y_val;   ///< a validation set (nv, n0), (nv, nL), evaluated after each epoch
+  ConstView<T> val_weight;     ///< nv values >= 0; absent: 1
+};
+
+/// What one epoch measured.
+struct EpochLogs {
+  double loss = 0;      ///< mean (weighted) training loss, each batch's before its update
+  double val_loss = 0;  ///< (weighted) loss on the validation set after the epoch; NaN if none
+  double lr = 0;        ///< the learning rate of the epoch
+  std::vector<double> metrics, val_metrics;  ///< in FitOptions::metrics order
+};
+
+/// Everything fit measured, one entry per epoch run.
+struct FitResult {
+  std::vector<double> loss, val_loss, lr;
+  std::vector<std::vector<double>> metrics, val_metrics;  ///< [metric][epoch]
 };
 
 /// Points where the training loop calls out; each may be empty.
 struct FitHooks {
   /// Fills perm (n,) with the sample order of `epoch` (a permutation of 0..n-1).
   std::function<void(Index epoch, Index n, Index* perm)> permutation;
-  /// Called after each epoch with its mean loss; returning false stops training.
-  std::function<bool(Index epoch, double loss)> on_epoch_end;
+  /// Called after each epoch with what it measured; returning false stops training.
+  std::function<bool(Index epoch, const EpochLogs& logs)> on_epoch_end;
   /// Called before each batch; may throw to stop at this batch boundary (Ctrl-C).
   std::function<void()> poll;
 };
@@ -49,6 +80,17 @@ class Network {
   DenseLayer<T>& layer(Index l) { return layers_.at(static_cast<std::size_t>(l)); }
   const DenseLayer<T>& layer(Index l) const { return layers_.at(static_cast<std::size_t>(l)); }
   const Loss<T>& loss() const { return *loss_; }
+  /// The optimizer and its state (prepared for this network's parameter tensors).
+  Optimizer<T>& optimizer() { return *optimizer_; }
+  const Optimizer<T>& optimizer() const { return *optimizer_; }
+  /// Installs an optimizer with fresh (zero) state; ValueError on nullptr.
+  void set_optimizer(std::unique_ptr<Optimizer<T>> optimizer);
+  /// Replaces the optimizer's state: the step counter and, per buffer name, one array per
+  /// parameter tensor (W1, b1, W2, ...) shaped like it. Checked first; on error nothing changes.
+  void set_optimizer_state(
+      Index steps, const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& buffers);
+  /// The element count of each parameter tensor W1, b1, W2, b2, ... (the optimizer's slots).
+  std::vector<Index> slot_sizes() const;
 
   /// X (m, n0) -> Yhat (m, nL); caches every layer's Z and H for backward(). X must stay
   /// alive and unchanged until backward() is called.
@@ -61,15 +103,25 @@ class Network {
   double loss_value(ConstView<T> X, ConstView<T> Y);
   /// forward + backward on (X, Y): every layer's dW, db and dZ; returns the loss.
   double compute_gradients(ConstView<T> X, ConstView<T> Y);
-  /// W -= lr dW, b -= lr db with the gradients of the last backward.
+  /// One optimizer step with the gradients of the last backward (plain SGD: W -= lr dW,
+  /// b -= lr db).
   void step(double lr);
-  /// W[l] -= lr dW[l], b[l] -= lr db[l] with given gradients (one pair per layer).
+  /// One optimizer step with given gradients (one (dW, db) pair per layer).
   void step(const std::vector<ConstView<T>>& dW, const std::vector<ConstView<T>>& db, double lr);
-  /// Trains for opts.epochs epochs of mini-batch SGD and returns the mean loss of each epoch.
+  /// Trains for opts.epochs epochs of mini-batch gradient descent with the network's
+  /// optimizer (whose state carries over between calls) and returns what each epoch
+  /// measured. With sample weights w, a batch's loss is sum(w_i l_i) / sum(w_i) and its
+  /// gradients are those of that weighted mean; a batch whose weights are all 0 is skipped.
   /// A non-finite loss or parameter restores the weights of the last finite epoch and
-  /// throws DivergenceError naming the epoch.
+  /// throws DivergenceError naming the epoch. Every argument is checked (check_fit) before
+  /// anything changes.
+  FitResult fit(const FitData<T>& data, const FitOptions& opts, const FitHooks& hooks = {});
+  /// fit without weights or validation; returns the mean loss of each epoch.
   std::vector<double> fit(ConstView<T> X, ConstView<T> Y, const FitOptions& opts,
                           const FitHooks& hooks = {});
+  /// The checks fit makes before training: shapes and values of the data, weights and
+  /// validation set, options, metric names, and a schedule's need for validation data.
+  void check_fit(const FitData<T>& data, const FitOptions& opts) const;
   /// For each parameter tensor (W1, b1, W2, b2, ...), ||g_backprop - g_numeric|| /
   /// (||g_backprop|| + ||g_numeric||) with central differences of step eps. Parameters are
   /// restored exactly.
@@ -81,7 +133,17 @@ class Network {
 
  private:
   ConstView<T> forward_pass(ConstView<T> X);
-  double backward_pass(ConstView<T> X, ConstView<T> Y, T sgd_lr = T(0));
+  /// With weights w (m,) summing to w_sum, the loss and gradients are the weighted mean's.
+  /// With sgd_lr > 0 the plain SGD update W -= sgd_lr dW is fused into the dW products (the
+  /// gradients are then not kept), unless the loss is not finite: then nothing is done.
+  double backward_pass(ConstView<T> X, ConstView<T> Y, const T* w = nullptr, double w_sum = 0,
+                       T sgd_lr = T(0));
+  /// The optimizer step (no argument checks): begin_step, then every slot.
+  void apply_update(T lr);
+  /// (Weighted) loss of X (m, n0) against Y in chunks of `chunk` rows, adding every chunk to
+  /// the metrics (reset first).
+  double evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index chunk,
+                  std::vector<std::unique_ptr<Metric<T>>>& metrics);
   void copy_params(std::vector<Matrix<T>>& to) const;
   void restore_params(const std::vector<Matrix<T>>& from);
   bool params_finite() const;
@@ -91,6 +153,7 @@ class Network {
   std::unique_ptr<Optimizer<T>> optimizer_;
   ConstView<T> input_;  // X of the last public forward(); rows == -1 when none
   Index forward_rows_ = -1;
+  std::vector<double> row_loss_;  // per-row losses of a weighted batch (sized by fit)
 };
 
 /// Validates a learning rate (finite and > 0).

@@ -1,47 +1,106 @@
 // The parameter update rule. Plain SGD is the derivation's `W -= lr * dW`; stateful
-// optimizers (momentum, Adam, ...) plug in behind the same interface.
+// optimizers (momentum, Adam, RMSprop) plug in behind the same interface and keep their state
+// per parameter tensor ("slot": W1, b1, W2, b2, ...), allocated once by prepare().
 #pragma once
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
-#include "chainrule/kernels/elementwise.hpp"
+#include "chainrule/error.hpp"
 #include "chainrule/tensor.hpp"
 
 namespace chainrule {
 
+/// Hyper-parameters by name, as the factories take them (booleans as 0 / 1).
+using OptimizerParams = std::vector<std::pair<std::string, double>>;
+
 /// Updates one parameter tensor at a time from its gradient.
+///
+/// A training step is `begin_step()` followed by one `update()` per slot. The state is a
+/// step counter (the number of begin_step() calls so far) and named buffers, one per slot
+/// and shaped like that slot's parameter (e.g. Adam's "exp_avg" and "exp_avg_sq"); all of
+/// it can be read and written, so a saved model resumes training exactly.
 template <class T>
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
 
-  /// p (n,) -= update(g (n,), lr). `slot` numbers the parameter tensors of a network
-  /// (W1, b1, W2, b2, ...) so a stateful optimizer can keep state per tensor.
-  void update(Index slot, Index n, T lr, const T* g, T* p) { update_impl(slot, n, lr, g, p); }
+  /// Allocates the state buffers (zero-filled) for parameter tensors of these sizes and
+  /// resets the step counter. Called once, before the first step; update() never allocates.
+  void prepare(const std::vector<Index>& slot_sizes) {
+    sizes_ = slot_sizes;
+    buffers_.assign(names_.size(), std::vector<Matrix<T>>(slot_sizes.size()));
+    for (auto& per_slot : buffers_)
+      for (std::size_t s = 0; s < slot_sizes.size(); ++s) per_slot[s].resize(1, slot_sizes[s]);
+    steps_ = 0;
+  }
 
-  /// The factory name ("sgd").
+  /// Starts a step: every slot is then updated once. Increments the step counter.
+  void begin_step() { ++steps_; }
+
+  /// p (n,) -= update(g (n,), lr) for parameter tensor `slot` of a prepared optimizer.
+  void update(Index slot, Index n, T lr, const T* g, T* p) {
+    if (slot < 0 || slot >= num_slots() || n != sizes_[static_cast<std::size_t>(slot)])
+      throw ValueError(repr() + ": update of slot " + std::to_string(slot) + " with " +
+                       std::to_string(n) + " elements does not match the prepared sizes");
+    update_impl(slot, n, lr, g, p);
+  }
+
+  /// The factory name ("sgd", "adam", ...).
   virtual std::string name() const = 0;
-
-  /// True for the derivation's plain update p -= lr * g and nothing else (no state, no decay):
-  /// the training loop may then apply it inside the gradient GEMM without keeping g.
+  /// "Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0)".
+  virtual std::string repr() const = 0;
+  /// True only for plain SGD (no momentum, no weight decay): p -= lr * g and no state, so
+  /// the update may be fused into the computation of the gradient.
   virtual bool is_plain_sgd() const { return false; }
+
+  // ---- state ----------------------------------------------------------------------------
+
+  /// Steps taken so far (Adam's bias correction uses it; 0 before the first step).
+  Index step_count() const { return steps_; }
+  Index num_slots() const { return static_cast<Index>(sizes_.size()); }
+  Index slot_size(Index slot) const { return sizes_.at(static_cast<std::size_t>(slot)); }
+  /// The names of the per-slot buffers, in a fixed order (empty for plain SGD).
+  const std::vector<std::string>& buffer_names() const { return names_; }
+  /// Buffer k of a slot: slot_size(slot) values.
+  ConstView<T> buffer(std::size_t k, Index slot) const {
+    return buffers_.at(k).at(static_cast<std::size_t>(slot)).cview();
+  }
+  /// Replaces the whole state: `buffers[k][slot]` for every buffer name (in buffer_names()
+  /// order) and slot. Checks everything first, so on an error nothing has changed.
+  void set_state(Index steps, const std::vector<std::vector<ConstView<T>>>& buffers);
+  /// set_state with the buffers given by name, in any order; every name must be given once.
+  void set_state(Index steps,
+                 const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& named);
+
+ protected:
+  /// Derived constructors name their buffers, in order; state(k, slot) reaches buffer k.
+  void add_buffer(std::string name) { names_.push_back(std::move(name)); }
+  T* state(std::size_t k, Index slot) {
+    return buffers_[k][static_cast<std::size_t>(slot)].data();
+  }
 
  private:
   virtual void update_impl(Index slot, Index n, T lr, const T* g, T* p) = 0;
+
+  std::vector<std::string> names_;
+  std::vector<Index> sizes_;
+  std::vector<std::vector<Matrix<T>>> buffers_;  // [buffer][slot], each (1, slot size)
+  Index steps_ = 0;
 };
 
-/// Plain stochastic gradient descent: p -= lr * g.
+/// Builds a built-in optimizer ("sgd", "adam", "adamw", "rmsprop") with the given
+/// hyper-parameters (defaults for those not given). Throws ValueError on an unknown name or
+/// parameter, or a value out of range (negative, not finite, ...), naming the optimizer.
 template <class T>
-class SGD : public Optimizer<T> {
- public:
-  std::string name() const override { return "sgd"; }
-  bool is_plain_sgd() const override { return true; }
+std::unique_ptr<Optimizer<T>> make_optimizer(const std::string& name,
+                                             const OptimizerParams& params = {});
 
- private:
-  void update_impl(Index, Index n, T lr, const T* g, T* p) override {
-    kernels::axpy_update(n, lr, g, p);
-  }
-};
+/// The factory names of the built-in optimizers, sorted.
+std::vector<std::string> optimizer_names();
 
 }  // namespace chainrule
+
+#include "chainrule/optimizers/sgd.hpp"

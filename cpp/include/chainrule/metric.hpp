@@ -1,0 +1,45 @@
+// Metrics reported per epoch by fit: accumulated batch by batch over the training data (from
+// each batch's forward pass, before its update) and over the validation data.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chainrule/tensor.hpp"
+
+namespace chainrule {
+
+/// A quantity accumulated over the batches of an epoch, optionally sample-weighted.
+template <class T>
+class Metric {
+ public:
+  virtual ~Metric() = default;
+
+  /// Allocates the accumulators for n output columns; called once, before training.
+  void prepare(Index n_out) { prepare_impl(n_out); }
+  /// Forgets every batch accumulated so far.
+  void reset() { reset_impl(); }
+  /// Adds a batch: Yhat, Y (m, n) and per-row weights w (m,), or nullptr for weights 1.
+  void accumulate(ConstView<T> H, ConstView<T> Y, const T* w) { accumulate_impl(H, Y, w); }
+  /// The metric of everything accumulated since reset(); NaN when nothing was.
+  double result() const { return result_impl(); }
+
+  /// The factory name ("accuracy").
+  virtual std::string name() const = 0;
+
+ private:
+  virtual void prepare_impl(Index) {}
+  virtual void reset_impl() = 0;
+  virtual void accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) = 0;
+  virtual double result_impl() const = 0;
+};
+
+/// Builds "accuracy" or "r2"; ValueError lists the valid names.
+template <class T>
+std::unique_ptr<Metric<T>> make_metric(const std::string& name);
+
+/// The factory names of the built-in metrics, sorted.
+std::vector<std::string> metric_names();
+
+}  // namespace chainrule

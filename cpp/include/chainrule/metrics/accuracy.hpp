@@ -1,0 +1,21 @@
+#pragma once
+
+#include "chainrule/metric.hpp"
+
+namespace chainrule {
+
+/// The (weighted) fraction of rows classified correctly: argmax(Yhat) == argmax(Y) for
+/// several output columns (first maximum on ties), (Yhat > 0.5) == (Y > 0.5) for one.
+template <class T>
+class Accuracy : public Metric<T> {
+ public:
+  std::string name() const override { return "accuracy"; }
+
+ private:
+  void reset_impl() override { correct_ = total_ = 0; }
+  void accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) override;
+  double result_impl() const override;
+  double correct_ = 0, total_ = 0;
+};
+
+}  // namespace chainrule

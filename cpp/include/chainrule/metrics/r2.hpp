@@ -1,0 +1,28 @@
+#pragma once
+
+#include <vector>
+
+#include "chainrule/metric.hpp"
+
+namespace chainrule {
+
+/// The coefficient of determination, as sklearn.metrics.r2_score (uniform average over the
+/// output columns): per column 1 - sum w (y - yhat)^2 / sum w (y - mean_w(y))^2, with 1 for a
+/// constant column predicted exactly and 0 for one that is not. Batches are merged with the
+/// pairwise (Chan et al.) update of the weighted mean and sum of squares.
+template <class T>
+class R2 : public Metric<T> {
+ public:
+  std::string name() const override { return "r2"; }
+
+ private:
+  void prepare_impl(Index n_out) override;
+  void reset_impl() override;
+  void accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) override;
+  double result_impl() const override;
+  // per column: weight, weighted mean and sum of squares of Y, residual sum of squares;
+  // batch_* are the same for the batch being added
+  std::vector<double> weight_, mean_, m2_, ss_res_, batch_mean_, batch_m2_;
+};
+
+}  // namespace chainrule

@@ -1,0 +1,124 @@
+// The built-in metrics and the name -> metric factory.
+#include "chainrule/metric.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "chainrule/error.hpp"
+#include "chainrule/metrics/accuracy.hpp"
+#include "chainrule/metrics/r2.hpp"
+
+namespace chainrule {
+
+// ---- accuracy -------------------------------------------------------------------------------
+
+// H, Y (m, n) -> correct += sum w [row i is classified correctly], total += sum w
+template <class T>
+void Accuracy<T>::accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) {
+  for (Index i = 0; i < H.rows; ++i) {
+    const T* h = H.row(i);
+    const T* y = Y.row(i);
+    bool ok;
+    if (H.cols == 1) {
+      ok = (h[0] > T(0.5)) == (y[0] > T(0.5));
+    } else {
+      Index ah = 0, ay = 0;
+      for (Index j = 1; j < H.cols; ++j) {
+        if (h[j] > h[ah]) ah = j;
+        if (y[j] > y[ay]) ay = j;
+      }
+      ok = ah == ay;
+    }
+    const double wi = w != nullptr ? static_cast<double>(w[i]) : 1.0;
+    if (ok) correct_ += wi;
+    total_ += wi;
+  }
+}
+
+template <class T>
+double Accuracy<T>::result_impl() const {
+  return total_ > 0 ? correct_ / total_ : std::numeric_limits<double>::quiet_NaN();
+}
+
+// ---- R^2 ------------------------------------------------------------------------------------
+
+template <class T>
+void R2<T>::prepare_impl(Index n_out) {
+  for (auto* v : {&weight_, &mean_, &m2_, &ss_res_, &batch_mean_, &batch_m2_})
+    v->assign(static_cast<std::size_t>(n_out), 0.0);
+}
+
+template <class T>
+void R2<T>::reset_impl() {
+  for (auto* v : {&weight_, &mean_, &m2_, &ss_res_}) std::fill(v->begin(), v->end(), 0.0);
+}
+
+// H, Y (m, n), w (m) -> per column: weight, mean, m2 and ss_res merged with the batch's
+template <class T>
+void R2<T>::accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) {
+  const std::size_t n = static_cast<std::size_t>(Y.cols);
+  if (weight_.size() != n) prepare_impl(Y.cols);  // only when used before prepare()
+  double wb = 0;  // the batch's weight (the same for every column)
+  std::fill(batch_mean_.begin(), batch_mean_.end(), 0.0);
+  std::fill(batch_m2_.begin(), batch_m2_.end(), 0.0);
+  for (Index i = 0; i < Y.rows; ++i) {
+    const double wi = w != nullptr ? static_cast<double>(w[i]) : 1.0;
+    wb += wi;
+    for (std::size_t j = 0; j < n; ++j) batch_mean_[j] += wi * static_cast<double>(Y(i, j));
+  }
+  if (wb == 0) return;
+  for (std::size_t j = 0; j < n; ++j) batch_mean_[j] /= wb;  // mean_b = sum w y / sum w
+  for (Index i = 0; i < Y.rows; ++i) {
+    const double wi = w != nullptr ? static_cast<double>(w[i]) : 1.0;
+    for (std::size_t j = 0; j < n; ++j) {
+      const double y = static_cast<double>(Y(i, j));
+      const double d = y - batch_mean_[j];
+      const double r = y - static_cast<double>(H(i, j));
+      batch_m2_[j] += wi * d * d;  // m2_b = sum w (y - mean_b)^2
+      ss_res_[j] += wi * r * r;    // ss_res += sum w (y - yhat)^2
+    }
+  }
+  for (std::size_t j = 0; j < n; ++j) {
+    // merge (W, mean, m2) with (wb, mean_b, m2_b):
+    // delta = mean_b - mean; mean += delta wb / (W + wb); m2 += m2_b + delta^2 W wb / (W + wb)
+    const double total = weight_[j] + wb;
+    const double delta = batch_mean_[j] - mean_[j];
+    mean_[j] += delta * wb / total;
+    m2_[j] += batch_m2_[j] + delta * delta * weight_[j] * wb / total;
+    weight_[j] = total;
+  }
+}
+
+template <class T>
+double R2<T>::result_impl() const {
+  if (weight_.empty() || weight_[0] == 0) return std::numeric_limits<double>::quiet_NaN();
+  double sum = 0;
+  for (std::size_t j = 0; j < weight_.size(); ++j) {
+    // R^2 = 1 - ss_res / ss_tot; a constant column scores 1 when predicted exactly, else 0
+    if (m2_[j] == 0)
+      sum += ss_res_[j] == 0 ? 1.0 : 0.0;
+    else
+      sum += 1.0 - ss_res_[j] / m2_[j];
+  }
+  return sum / static_cast<double>(weight_.size());
+}
+
+// ---- factory --------------------------------------------------------------------------------
+
+std::vector<std::string> metric_names() { return {"accuracy", "r2"}; }
+
+template <class T>
+std::unique_ptr<Metric<T>> make_metric(const std::string& name) {
+  if (name == "accuracy") return std::make_unique<Accuracy<T>>();
+  if (name == "r2") return std::make_unique<R2<T>>();
+  throw ValueError("unknown metric '" + name + "'; valid names: accuracy, r2");
+}
+
+template class Accuracy<float>;
+template class Accuracy<double>;
+template class R2<float>;
+template class R2<double>;
+template std::unique_ptr<Metric<float>> make_metric<float>(const std::string&);
+template std::unique_ptr<Metric<double>> make_metric<double>(const std::string&);
+
+}  // namespace chainrule

@@ -1,0 +1,311 @@
+// The built-in optimizers, the state setter, and the name -> optimizer factory. Each update
+// follows the torch.optim algorithm of the same name (see the class comments); the equation
+// sits beside the line that implements it.
+#include "chainrule/optimizer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "chainrule/kernels/elementwise.hpp"
+#include "chainrule/optimizers/adam.hpp"
+#include "chainrule/optimizers/rmsprop.hpp"
+#include "chainrule/optimizers/sgd.hpp"
+#include "params.hpp"
+
+namespace chainrule {
+
+using detail::check_in;
+using detail::check_nonnegative;
+
+// ---- state ----------------------------------------------------------------------------------
+
+template <class T>
+void Optimizer<T>::set_state(Index steps, const std::vector<std::vector<ConstView<T>>>& buffers) {
+  const std::string where = "set_optimizer_state: " + repr();
+  if (steps < 0) throw ValueError(where + ": step must be >= 0, got " + std::to_string(steps));
+  if (buffers.size() != names_.size()) {
+    std::string names;
+    for (const auto& n : names_) names += (names.empty() ? "" : ", ") + n;
+    throw ValueError(where + " has " + std::to_string(names_.size()) + " state buffers (" +
+                     (names.empty() ? std::string("none") : names) + "), got " +
+                     std::to_string(buffers.size()));
+  }
+  for (std::size_t k = 0; k < buffers.size(); ++k) {
+    if (static_cast<Index>(buffers[k].size()) != num_slots())
+      throw ValueError(where + ": '" + names_[k] + "' needs one array per parameter tensor (" +
+                       std::to_string(num_slots()) + "), got " + std::to_string(buffers[k].size()));
+    for (Index s = 0; s < num_slots(); ++s) {
+      const ConstView<T>& b = buffers[k][static_cast<std::size_t>(s)];
+      const std::string tensor = std::string(s % 2 == 0 ? "W" : "b") + std::to_string(s / 2 + 1);
+      if (b.size() != slot_size(s))
+        throw ValueError(where + ": '" + names_[k] + "' of " + tensor + " must have " +
+                         std::to_string(slot_size(s)) + " values, got " + std::to_string(b.size()));
+      if (kernels::first_non_finite(b.size(), b.data) >= 0)
+        throw ValueError(where + ": '" + names_[k] + "' of " + tensor + " contains NaN or inf");
+    }
+  }
+  for (std::size_t k = 0; k < buffers.size(); ++k)
+    for (Index s = 0; s < num_slots(); ++s) {
+      const ConstView<T>& b = buffers[k][static_cast<std::size_t>(s)];
+      std::copy(b.data, b.data + b.size(), state(k, s));
+    }
+  steps_ = steps;
+}
+
+template <class T>
+void Optimizer<T>::set_state(
+    Index steps, const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& named) {
+  std::string names;
+  for (const auto& n : names_) names += (names.empty() ? "" : ", ") + n;
+  if (names.empty()) names = "none";
+  std::vector<std::vector<ConstView<T>>> ordered(names_.size());
+  std::vector<bool> seen(names_.size(), false);
+  for (const auto& [name, arrays] : named) {
+    const auto it = std::find(names_.begin(), names_.end(), name);
+    if (it == names_.end())
+      throw ValueError("set_optimizer_state: " + repr() + " has no state buffer '" + name +
+                       "' (its buffers: " + names + ")");
+    const std::size_t k = static_cast<std::size_t>(it - names_.begin());
+    if (seen[k]) throw ValueError("set_optimizer_state: buffer '" + name + "' given twice");
+    seen[k] = true;
+    ordered[k] = arrays;
+  }
+  for (std::size_t k = 0; k < names_.size(); ++k)
+    if (!seen[k])
+      throw ValueError("set_optimizer_state: " + repr() + " needs state buffer '" + names_[k] +
+                       "' (its buffers: " + names + ")");
+  set_state(steps, ordered);
+}
+
+// ---- SGD ------------------------------------------------------------------------------------
+
+template <class T>
+SGD<T>::SGD(double momentum, double dampening, bool nesterov, double weight_decay)
+    : momentum_(momentum), dampening_(dampening), nesterov_(nesterov), weight_decay_(weight_decay) {
+  check_nonnegative("SGD", "momentum", momentum);
+  check_in("SGD", "dampening", dampening, 0, 1, true);
+  check_nonnegative("SGD", "weight_decay", weight_decay);
+  if (nesterov && (momentum <= 0 || dampening != 0))
+    throw ValueError("SGD: nesterov needs momentum > 0 and dampening = 0, got momentum=" +
+                     shortest_repr(momentum) + ", dampening=" + shortest_repr(dampening));
+  if (momentum > 0) this->add_buffer("momentum_buffer");
+}
+
+template <class T>
+std::string SGD<T>::repr() const {
+  return "SGD(momentum=" + shortest_repr(momentum_) + ", dampening=" + shortest_repr(dampening_) +
+         ", nesterov=" + (nesterov_ ? "True" : "False") +
+         ", weight_decay=" + shortest_repr(weight_decay_) + ")";
+}
+
+// g, p (n,) -> p updated; buf (n,) when momentum > 0
+template <class T>
+void SGD<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
+  if (is_plain_sgd()) {
+    kernels::axpy_update(n, lr, g, p);  // W -= lr * dW
+    return;
+  }
+  const T wd = static_cast<T>(weight_decay_), mu = static_cast<T>(momentum_);
+  const T undamped = static_cast<T>(1 - dampening_);
+  T* buf = momentum_ > 0 ? this->state(0, slot) : nullptr;
+  const bool first = this->step_count() <= 1, nesterov = nesterov_;
+  kernels::parallel_ranges(n, kernels::kParallelGrain, [=](Index b, Index e) {
+    for (Index i = b; i < e; ++i) {
+      T gi = g[i];
+      if (wd != T(0)) gi += wd * p[i];  // g = dW + weight_decay * W
+      if (buf != nullptr) {
+        // buf = g (first step), else buf = momentum * buf + (1 - dampening) * g
+        buf[i] = first ? gi : mu * buf[i] + undamped * gi;
+        gi = nesterov ? gi + mu * buf[i] : buf[i];  // Nesterov: g + momentum * buf
+      }
+      p[i] -= lr * gi;  // W -= lr * g
+    }
+  });
+}
+
+// ---- Adam / AdamW ---------------------------------------------------------------------------
+
+template <class T>
+Adam<T>::Adam(double beta1, double beta2, double eps, double weight_decay, bool decoupled)
+    : beta1_(beta1), beta2_(beta2), eps_(eps), weight_decay_(weight_decay), decoupled_(decoupled) {
+  const std::string owner = decoupled ? "AdamW" : "Adam";
+  check_in(owner, "betas[0]", beta1, 0, 1, false);
+  check_in(owner, "betas[1]", beta2, 0, 1, false);
+  check_nonnegative(owner, "eps", eps);
+  check_nonnegative(owner, "weight_decay", weight_decay);
+  this->add_buffer("exp_avg");
+  this->add_buffer("exp_avg_sq");
+}
+
+template <class T>
+std::string Adam<T>::repr() const {
+  return std::string(decoupled_ ? "AdamW" : "Adam") + "(betas=(" + shortest_repr(beta1_) + ", " +
+         shortest_repr(beta2_) + "), eps=" + shortest_repr(eps_) +
+         ", weight_decay=" + shortest_repr(weight_decay_) + ")";
+}
+
+// g, p, m, v (n,) -> p, m, v updated
+template <class T>
+void Adam<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
+  const double t = static_cast<double>(std::max<Index>(this->step_count(), 1));
+  const double bias_correction1 = 1 - std::pow(beta1_, t);  // 1 - beta1^t
+  const double bias_correction2 = 1 - std::pow(beta2_, t);  // 1 - beta2^t
+  const T step_size = static_cast<T>(static_cast<double>(lr) / bias_correction1);
+  const T bc2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
+  const T b1 = static_cast<T>(beta1_), b2 = static_cast<T>(beta2_);
+  const T one_minus_b1 = static_cast<T>(1 - beta1_), one_minus_b2 = static_cast<T>(1 - beta2_);
+  const T eps = static_cast<T>(eps_);
+  const T l2 = decoupled_ ? T(0) : static_cast<T>(weight_decay_);
+  const T decay = decoupled_ ? static_cast<T>(1 - static_cast<double>(lr) * weight_decay_) : T(1);
+  T* m = this->state(0, slot);
+  T* v = this->state(1, slot);
+  kernels::parallel_ranges(n, kernels::kParallelGrain, [=](Index b, Index e) {
+    for (Index i = b; i < e; ++i) {
+      if (decay != T(1)) p[i] *= decay;  // AdamW: W *= 1 - lr * weight_decay
+      T gi = g[i];
+      if (l2 != T(0)) gi += l2 * p[i];               // Adam: g = dW + weight_decay * W
+      m[i] = b1 * m[i] + one_minus_b1 * gi;          // m = beta1 m + (1 - beta1) g
+      v[i] = b2 * v[i] + one_minus_b2 * (gi * gi);   // v = beta2 v + (1 - beta2) g^2
+      const T denom = std::sqrt(v[i]) / bc2_sqrt + eps;  // sqrt(v / (1 - beta2^t)) + eps
+      p[i] -= step_size * (m[i] / denom);            // W -= lr / (1 - beta1^t) * m / denom
+    }
+  });
+}
+
+// ---- RMSprop --------------------------------------------------------------------------------
+
+template <class T>
+RMSprop<T>::RMSprop(double alpha, double eps, double weight_decay, double momentum, bool centered)
+    : alpha_(alpha), eps_(eps), weight_decay_(weight_decay), momentum_(momentum), centered_(centered) {
+  check_in("RMSprop", "alpha", alpha, 0, 1, true);
+  check_nonnegative("RMSprop", "eps", eps);
+  check_nonnegative("RMSprop", "weight_decay", weight_decay);
+  check_nonnegative("RMSprop", "momentum", momentum);
+  this->add_buffer("square_avg");
+  if (momentum > 0) {
+    momentum_k_ = this->buffer_names().size();
+    this->add_buffer("momentum_buffer");
+  }
+  if (centered) {
+    grad_avg_k_ = this->buffer_names().size();
+    this->add_buffer("grad_avg");
+  }
+}
+
+template <class T>
+std::string RMSprop<T>::repr() const {
+  return "RMSprop(alpha=" + shortest_repr(alpha_) + ", eps=" + shortest_repr(eps_) +
+         ", weight_decay=" + shortest_repr(weight_decay_) + ", momentum=" + shortest_repr(momentum_) +
+         ", centered=" + (centered_ ? "True" : "False") + ")";
+}
+
+// g, p, s (n,) [, buf, a (n,)] -> updated
+template <class T>
+void RMSprop<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
+  const T alpha = static_cast<T>(alpha_), one_minus_alpha = static_cast<T>(1 - alpha_);
+  const T eps = static_cast<T>(eps_), wd = static_cast<T>(weight_decay_);
+  const T mu = static_cast<T>(momentum_);
+  T* s = this->state(0, slot);
+  T* buf = momentum_ > 0 ? this->state(momentum_k_, slot) : nullptr;
+  T* a = centered_ ? this->state(grad_avg_k_, slot) : nullptr;
+  kernels::parallel_ranges(n, kernels::kParallelGrain, [=](Index b, Index e) {
+    for (Index i = b; i < e; ++i) {
+      T gi = g[i];
+      if (wd != T(0)) gi += wd * p[i];                 // g = dW + weight_decay * W
+      s[i] = alpha * s[i] + one_minus_alpha * (gi * gi);  // s = alpha s + (1 - alpha) g^2
+      T d;
+      if (a != nullptr) {
+        a[i] = alpha * a[i] + one_minus_alpha * gi;    // a = alpha a + (1 - alpha) g
+        d = std::sqrt(s[i] - a[i] * a[i]) + eps;       // d = sqrt(s - a^2) + eps
+      } else {
+        d = std::sqrt(s[i]) + eps;                     // d = sqrt(s) + eps
+      }
+      if (buf != nullptr) {
+        buf[i] = mu * buf[i] + gi / d;                 // buf = momentum buf + g / d
+        p[i] -= lr * buf[i];                           // W -= lr buf
+      } else {
+        p[i] -= lr * (gi / d);                         // W -= lr g / d
+      }
+    }
+  });
+}
+
+// ---- factory --------------------------------------------------------------------------------
+
+namespace {
+
+template <class T>
+using Maker = std::unique_ptr<Optimizer<T>> (*)(const OptimizerParams&);
+
+template <class T>
+const std::map<std::string, Maker<T>>& registry() {
+  static const std::map<std::string, Maker<T>> r = {
+      {"sgd",
+       [](const OptimizerParams& p) -> std::unique_ptr<Optimizer<T>> {
+         auto v = detail::read_params("optimizer 'sgd'", p,
+                                      {{"momentum", 0}, {"dampening", 0}, {"nesterov", 0},
+                                       {"weight_decay", 0}});
+         return std::make_unique<SGD<T>>(v[0], v[1], detail::check_flag("SGD", "nesterov", v[2]),
+                                         v[3]);
+       }},
+      {"adam",
+       [](const OptimizerParams& p) -> std::unique_ptr<Optimizer<T>> {
+         auto v = detail::read_params("optimizer 'adam'", p,
+                                      {{"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8},
+                                       {"weight_decay", 0}});
+         return std::make_unique<Adam<T>>(v[0], v[1], v[2], v[3], false);
+       }},
+      {"adamw",
+       [](const OptimizerParams& p) -> std::unique_ptr<Optimizer<T>> {
+         auto v = detail::read_params("optimizer 'adamw'", p,
+                                      {{"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8},
+                                       {"weight_decay", 1e-2}});
+         return std::make_unique<Adam<T>>(v[0], v[1], v[2], v[3], true);
+       }},
+      {"rmsprop",
+       [](const OptimizerParams& p) -> std::unique_ptr<Optimizer<T>> {
+         auto v = detail::read_params("optimizer 'rmsprop'", p,
+                                      {{"alpha", 0.99}, {"eps", 1e-8}, {"weight_decay", 0},
+                                       {"momentum", 0}, {"centered", 0}});
+         return std::make_unique<RMSprop<T>>(v[0], v[1], v[2], v[3],
+                                             detail::check_flag("RMSprop", "centered", v[4]));
+       }},
+  };
+  return r;
+}
+
+}  // namespace
+
+std::vector<std::string> optimizer_names() {
+  std::vector<std::string> names;
+  for (const auto& kv : registry<double>()) names.push_back(kv.first);
+  return names;
+}
+
+template <class T>
+std::unique_ptr<Optimizer<T>> make_optimizer(const std::string& name, const OptimizerParams& params) {
+  const auto& r = registry<T>();
+  auto it = r.find(name);
+  if (it == r.end()) {
+    std::string valid;
+    for (const auto& n : optimizer_names()) valid += (valid.empty() ? "" : ", ") + n;
+    throw ValueError("unknown optimizer '" + name + "'; valid names: " + valid);
+  }
+  return it->second(params);
+}
+
+template class Optimizer<float>;
+template class Optimizer<double>;
+template class SGD<float>;
+template class SGD<double>;
+template class Adam<float>;
+template class Adam<double>;
+template class RMSprop<float>;
+template class RMSprop<double>;
+template std::unique_ptr<Optimizer<float>> make_optimizer<float>(const std::string&,
+                                                                 const OptimizerParams&);
+template std::unique_ptr<Optimizer<double>> make_optimizer<double>(const std::string&,
+                                                                   const OptimizerParams&);
+
+}  // namespace chainrule

@@ -1,0 +1,274 @@
+// Optimizers: each update rule against values worked out by hand (two steps on a one-element
+// tensor, so momentum and bias correction are exercised), the state accessors and setter,
+// is_plain_sgd, and every configuration error. float and double.
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chainrule/error.hpp"
+#include "chainrule/optimizer.hpp"
+#include "chainrule/optimizers/adam.hpp"
+#include "chainrule/optimizers/rmsprop.hpp"
+#include "chainrule/optimizers/sgd.hpp"
+#include "test_util.hpp"
+
+using namespace chainrule;
+
+namespace {
+
+template <class T>
+double tol() {
+  return std::is_same_v<T, float> ? 2e-6 : 1e-14;
+}
+
+// Two steps on p = [1, -2] with gradients g1 = [0.5, -1] then g2 = [0.25, 3]; returns p.
+template <class T>
+std::vector<double> two_steps(Optimizer<T>& opt, double lr) {
+  opt.prepare({2});
+  T p[2] = {T(1), T(-2)};
+  const T g1[2] = {T(0.5), T(-1)}, g2[2] = {T(0.25), T(3)};
+  opt.begin_step();
+  opt.update(0, 2, static_cast<T>(lr), g1, p);
+  opt.begin_step();
+  opt.update(0, 2, static_cast<T>(lr), g2, p);
+  return {p[0], p[1]};
+}
+
+template <class T>
+void check_pair(const char* what, const std::vector<double>& got, double w0, double w1) {
+  const bool ok0 = CHECK_CLOSE(got[0], w0, tol<T>());
+  const bool ok1 = CHECK_CLOSE(got[1], w1, tol<T>());
+  if (!ok0 || !ok1) std::fprintf(stderr, "  in %s\n", what);
+}
+
+template <class T>
+void sgd_rules() {
+  {  // plain: p -= lr g
+    SGD<T> opt;
+    CHECK(opt.is_plain_sgd() && opt.buffer_names().empty());
+    // p0 = 1 - 0.1*0.5 - 0.1*0.25 = 0.925 ; p1 = -2 + 0.1 - 0.3 = -2.2
+    check_pair<T>("sgd", two_steps(opt, 0.1), 0.925, -2.2);
+    CHECK(opt.step_count() == 2);
+  }
+  {  // momentum 0.9: buf1 = g1, buf2 = 0.9 buf1 + g2
+    SGD<T> opt(0.9);
+    CHECK(!opt.is_plain_sgd());
+    // p0: buf = 0.5 -> 0.95; buf = 0.45 + 0.25 = 0.7 -> 0.88
+    // p1: buf = -1 -> -1.9; buf = -0.9 + 3 = 2.1 -> -2.11
+    check_pair<T>("momentum", two_steps(opt, 0.1), 0.88, -2.11);
+    CHECK_CLOSE(opt.buffer(0, 0).data[0], 0.7, tol<T>());
+    CHECK_CLOSE(opt.buffer(0, 0).data[1], 2.1, tol<T>());
+  }
+  {  // dampening 0.5: the first step takes g undamped, then buf = 0.9 buf + 0.5 g
+    SGD<T> opt(0.9, 0.5);
+    // p0: 0.95; buf = 0.45 + 0.125 = 0.575 -> 0.8925 ; p1: -1.9; buf = -0.9 + 1.5 = 0.6 -> -1.96
+    check_pair<T>("dampening", two_steps(opt, 0.1), 0.8925, -1.96);
+  }
+  {  // Nesterov: W -= lr (g + 0.9 buf)
+    SGD<T> opt(0.9, 0, true);
+    // p0: buf 0.5, step 0.5 + 0.45 = 0.95 -> 0.905; buf 0.7, step 0.25 + 0.63 = 0.88 -> 0.817
+    // p1: buf -1, step -1.9 -> -1.81; buf 2.1, step 3 + 1.89 = 4.89 -> -2.299
+    check_pair<T>("nesterov", two_steps(opt, 0.1), 0.817, -2.299);
+  }
+  {  // weight decay 0.1: g = dW + 0.1 W
+    SGD<T> opt(0, 0, false, 0.1);
+    CHECK(!opt.is_plain_sgd());
+    // p0: g = 0.5 + 0.1 = 0.6 -> 0.94; g = 0.25 + 0.094 = 0.344 -> 0.9056
+    // p1: g = -1 - 0.2 = -1.2 -> -1.88; g = 3 - 0.188 = 2.812 -> -2.1612
+    check_pair<T>("weight decay", two_steps(opt, 0.1), 0.9056, -2.1612);
+  }
+  {  // momentum with weight decay: the decayed gradient enters the buffer
+    SGD<T> opt(0.5, 0, false, 0.1);
+    // p0: g 0.6, buf 0.6 -> 0.94; g 0.344, buf 0.3 + 0.344 = 0.644 -> 0.8756
+    // p1: g -1.2, buf -1.2 -> -1.88; g 2.812, buf -0.6 + 2.812 = 2.212 -> -2.1012
+    check_pair<T>("momentum + weight decay", two_steps(opt, 0.1), 0.8756, -2.1012);
+  }
+}
+
+template <class T>
+void adam_rules() {
+  const double e = 1e-8;
+  {  // Adam(0.9, 0.999), lr 0.1
+    Adam<T> opt;
+    CHECK(!opt.is_plain_sgd());
+    CHECK(opt.buffer_names() == std::vector<std::string>({"exp_avg", "exp_avg_sq"}));
+    // step 1: m = 0.1 g, v = 0.001 g^2, bias corrections 0.1 and 0.001:
+    //   W -= (0.1 / 0.1) m / (sqrt(v / 0.001) + eps) = 0.1 g / (|g| + eps)
+    const double p0 = 1 - 0.05 / (0.5 + e), p1 = -2 + 0.1 / (1 + e);
+    // step 2: m = 0.9 m + 0.1 g2, v = 0.999 v + 0.001 g2^2, corrections 0.19 and 0.001999
+    const double m0 = 0.9 * 0.05 + 0.1 * 0.25, v0 = 0.999 * 0.00025 + 0.001 * 0.0625;
+    const double m1 = 0.9 * -0.1 + 0.1 * 3, v1 = 0.999 * 0.001 + 0.001 * 9;
+    const double c1 = 1 - 0.9 * 0.9, c2 = 1 - 0.999 * 0.999;
+    const auto got = two_steps(opt, 0.1);
+    check_pair<T>("adam", got, p0 - 0.1 / c1 * m0 / (std::sqrt(v0 / c2) + e),
+                  p1 - 0.1 / c1 * m1 / (std::sqrt(v1 / c2) + e));
+    CHECK_CLOSE(opt.buffer(0, 0).data[0], m0, tol<T>());
+    CHECK_CLOSE(opt.buffer(1, 0).data[1], v1, tol<T>());
+  }
+  {  // Adam with L2 weight decay 0.1: g1 = [0.6, -1.2]; first step moves by lr exactly
+    Adam<T> opt(0.9, 0.999, 1e-8, 0.1);
+    opt.prepare({2});
+    T p[2] = {T(1), T(-2)};
+    const T g[2] = {T(0.5), T(-1)};
+    opt.begin_step();
+    opt.update(0, 2, T(0.1), g, p);
+    CHECK_CLOSE(p[0], 1 - 0.06 / (0.6 + e), tol<T>());
+    CHECK_CLOSE(p[1], -2 + 0.12 / (1.2 + e), tol<T>());
+  }
+  {  // AdamW 0.1: W *= 1 - lr 0.1 first, then Adam on the plain gradient
+    Adam<T> opt(0.9, 0.999, 1e-8, 0.1, true);
+    CHECK(opt.name() == "adamw");
+    opt.prepare({2});
+    T p[2] = {T(1), T(-2)};
+    const T g[2] = {T(0.5), T(-1)};
+    opt.begin_step();
+    opt.update(0, 2, T(0.1), g, p);
+    CHECK_CLOSE(p[0], 0.99 - 0.05 / (0.5 + e), tol<T>());
+    CHECK_CLOSE(p[1], -1.98 + 0.1 / (1 + e), tol<T>());
+  }
+}
+
+template <class T>
+void rmsprop_rules() {
+  const double e = 1e-8;
+  {  // alpha 0.99, lr 0.01: s = 0.01 g^2, W -= lr g / (sqrt(s) + eps)
+    RMSprop<T> opt;
+    CHECK(opt.buffer_names() == std::vector<std::string>({"square_avg"}));
+    const double s0 = 0.01 * 0.25, s1 = 0.01 * 1;
+    const double p0 = 1 - 0.01 * 0.5 / (std::sqrt(s0) + e), p1 = -2 + 0.01 * 1 / (std::sqrt(s1) + e);
+    const double t0 = 0.99 * s0 + 0.01 * 0.0625, t1 = 0.99 * s1 + 0.01 * 9;
+    check_pair<T>("rmsprop", two_steps(opt, 0.01), p0 - 0.01 * 0.25 / (std::sqrt(t0) + e),
+                  p1 - 0.01 * 3 / (std::sqrt(t1) + e));
+  }
+  {  // momentum 0.9: buf = 0.9 buf + g / d, W -= lr buf
+    RMSprop<T> opt(0.99, 1e-8, 0, 0.9);
+    CHECK(opt.buffer_names() == std::vector<std::string>({"square_avg", "momentum_buffer"}));
+    const double d0 = std::sqrt(0.0025) + e, t0 = std::sqrt(0.99 * 0.0025 + 0.01 * 0.0625) + e;
+    const double b0 = 0.5 / d0, b0b = 0.9 * b0 + 0.25 / t0;
+    const auto got = two_steps(opt, 0.01);
+    CHECK_CLOSE(got[0], 1 - 0.01 * b0 - 0.01 * b0b, tol<T>());
+  }
+  {  // centered: a = 0.01 g, d = sqrt(s - a^2) + eps ; weight decay 0.1 enters g
+    RMSprop<T> opt(0.99, 1e-8, 0.1, 0, true);
+    CHECK(opt.buffer_names() == std::vector<std::string>({"square_avg", "grad_avg"}));
+    opt.prepare({1});
+    T p[1] = {T(1)};
+    const T g[1] = {T(0.5)};
+    opt.begin_step();
+    opt.update(0, 1, T(0.01), g, p);
+    const double gg = 0.6, s = 0.01 * gg * gg, a = 0.01 * gg;
+    CHECK_CLOSE(p[0], 1 - 0.01 * gg / (std::sqrt(s - a * a) + e), tol<T>());
+    CHECK_CLOSE(opt.buffer(1, 0).data[0], a, tol<T>());
+  }
+}
+
+// Reading the state, writing it into a fresh optimizer, and continuing gives exactly the
+// same parameters as continuing the original.
+template <class T>
+void state_round_trip() {
+  for (const std::string name : {"sgd", "adam", "adamw", "rmsprop"}) {
+    OptimizerParams params;
+    if (name == "sgd") params = {{"momentum", 0.9}, {"nesterov", 1}};
+    if (name == "rmsprop") params = {{"momentum", 0.5}, {"centered", 1}};
+    auto a = make_optimizer<T>(name, params), b = make_optimizer<T>(name, params);
+    a->prepare({3, 2});
+    b->prepare({3, 2});
+    T pa[3] = {T(1), T(2), T(3)}, qa[2] = {T(-1), T(0.5)};
+    const T g[3] = {T(0.3), T(-0.2), T(0.1)}, h[2] = {T(0.7), T(-0.4)};
+    for (int s = 0; s < 3; ++s) {
+      a->begin_step();
+      a->update(0, 3, T(0.05), g, pa);
+      a->update(1, 2, T(0.05), h, qa);
+    }
+    std::vector<std::pair<std::string, std::vector<ConstView<T>>>> named;
+    for (std::size_t k = 0; k < a->buffer_names().size(); ++k)
+      named.push_back({a->buffer_names()[k], {a->buffer(k, 0), a->buffer(k, 1)}});
+    b->set_state(a->step_count(), named);
+    CHECK(b->step_count() == 3);
+    T pb[3], qb[2];
+    std::copy(pa, pa + 3, pb);
+    std::copy(qa, qa + 2, qb);
+    a->begin_step();
+    a->update(0, 3, T(0.05), g, pa);
+    a->update(1, 2, T(0.05), h, qa);
+    b->begin_step();
+    b->update(0, 3, T(0.05), g, pb);
+    b->update(1, 2, T(0.05), h, qb);
+    chainrule_test::check_all_equal(name + " continued from its state", pb, pa, 3);
+    chainrule_test::check_all_equal(name + " continued from its state (bias)", qb, qa, 2);
+  }
+}
+
+template <class T>
+void state_errors() {
+  Adam<T> opt;
+  opt.prepare({2, 1});
+  const T two[2] = {T(0), T(0)}, one[1] = {T(0)}, bad[1] = {std::numeric_limits<T>::quiet_NaN()};
+  const ConstView<T> v2(two, 1, 2), v1(one, 1, 1), vbad(bad, 1, 1);
+  using Named = std::vector<std::pair<std::string, std::vector<ConstView<T>>>>;
+  CHECK_THROWS_MSG(opt.set_state(1, Named{{"exp_avg", {v2, v1}}}), ValueError, "exp_avg_sq");
+  CHECK_THROWS_MSG(opt.set_state(1, Named{{"exp_avg", {v2, v1}}, {"exp_avg_sq", {v2, v1}},
+                                          {"momentum", {v2, v1}}}),
+                   ValueError, "no state buffer 'momentum'");
+  CHECK_THROWS_MSG(opt.set_state(1, Named{{"exp_avg", {v2, v1}}, {"exp_avg_sq", {v2}}}), ValueError,
+                   "one array per parameter tensor (2), got 1");
+  CHECK_THROWS_MSG(opt.set_state(1, Named{{"exp_avg", {v2, v2}}, {"exp_avg_sq", {v2, v1}}}),
+                   ValueError, "'exp_avg' of b1 must have 1 values, got 2");
+  CHECK_THROWS_MSG(opt.set_state(1, Named{{"exp_avg", {v2, vbad}}, {"exp_avg_sq", {v2, v1}}}),
+                   ValueError, "NaN or inf");
+  CHECK_THROWS_MSG(opt.set_state(-1, Named{{"exp_avg", {v2, v1}}, {"exp_avg_sq", {v2, v1}}}),
+                   ValueError, "step must be >= 0");
+  CHECK(opt.step_count() == 0);  // nothing changed
+  T p[2] = {T(1), T(1)};
+  CHECK_THROWS_MSG(opt.update(0, 3, T(0.1), two, p), ValueError, "does not match");
+  CHECK_THROWS_MSG(opt.update(2, 1, T(0.1), two, p), ValueError, "slot 2");
+}
+
+void factory_errors() {
+  CHECK_THROWS_MSG(make_optimizer<double>("adagrad"), ValueError,
+                   "unknown optimizer 'adagrad'; valid names: adam, adamw, rmsprop, sgd");
+  CHECK_THROWS_MSG(make_optimizer<double>("adam", {{"beta", 0.9}}), ValueError,
+                   "optimizer 'adam' has no parameter 'beta' (valid: beta1, beta2, eps, weight_decay)");
+  CHECK_THROWS_MSG(make_optimizer<double>("sgd", {{"momentum", -0.1}}), ValueError,
+                   "SGD: momentum must be a finite number >= 0, got -0.1");
+  CHECK_THROWS_MSG(make_optimizer<double>("sgd", {{"weight_decay", INFINITY}}), ValueError,
+                   "SGD: weight_decay must be a finite number >= 0, got inf");
+  CHECK_THROWS_MSG(make_optimizer<double>("sgd", {{"nesterov", 1}}), ValueError,
+                   "nesterov needs momentum > 0");
+  CHECK_THROWS_MSG(make_optimizer<double>("sgd", {{"dampening", 1.5}}), ValueError,
+                   "SGD: dampening must be a finite number in [0, 1], got 1.5");
+  CHECK_THROWS_MSG(make_optimizer<double>("adam", {{"beta1", 1}}), ValueError,
+                   "Adam: betas[0] must be a finite number in [0, 1), got 1");
+  CHECK_THROWS_MSG(make_optimizer<double>("adamw", {{"beta2", -0.5}}), ValueError,
+                   "AdamW: betas[1] must be a finite number in [0, 1), got -0.5");
+  CHECK_THROWS_MSG(make_optimizer<double>("adam", {{"eps", NAN}}), ValueError,
+                   "Adam: eps must be a finite number >= 0, got nan");
+  CHECK_THROWS_MSG(make_optimizer<double>("rmsprop", {{"alpha", 2}}), ValueError,
+                   "RMSprop: alpha must be a finite number in [0, 1], got 2");
+  CHECK_THROWS_MSG(make_optimizer<double>("rmsprop", {{"centered", 0.5}}), ValueError,
+                   "RMSprop: centered must be true or false");
+  CHECK(make_optimizer<double>("sgd")->is_plain_sgd());
+  CHECK(!make_optimizer<double>("sgd", {{"momentum", 0.9}})->is_plain_sgd());
+  CHECK(!make_optimizer<double>("sgd", {{"weight_decay", 1e-4}})->is_plain_sgd());
+  CHECK(!make_optimizer<double>("adam")->is_plain_sgd());
+  CHECK(!make_optimizer<double>("rmsprop")->is_plain_sgd());
+  CHECK(optimizer_names() == std::vector<std::string>({"adam", "adamw", "rmsprop", "sgd"}));
+}
+
+}  // namespace
+
+int main() {
+  RUN_TEST(sgd_rules<double>);
+  RUN_TEST(sgd_rules<float>);
+  RUN_TEST(adam_rules<double>);
+  RUN_TEST(adam_rules<float>);
+  RUN_TEST(rmsprop_rules<double>);
+  RUN_TEST(rmsprop_rules<float>);
+  RUN_TEST(state_round_trip<double>);
+  RUN_TEST(state_round_trip<float>);
+  RUN_TEST(state_errors<double>);
+  RUN_TEST(factory_errors);
+  return chainrule_test::report();
+}

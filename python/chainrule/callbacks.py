@@ -1,0 +1,249 @@
+"""What fit records and calls at the end of every epoch: History, callbacks, early stopping
+and progress output. The core re-enters Python at most once per epoch, and only when one of
+these is attached."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ._checks import bool_type, choice, int_type, real_type
+
+__all__ = ["History", "Callback", "EarlyStopping", "StopTraining"]
+
+
+class StopTraining(Exception):
+    """Raise inside a callback to end ``fit`` cleanly after the current epoch."""
+
+
+class History:
+    """What ``fit`` recorded, one value per epoch run: ``history.loss`` (mean training loss,
+    each batch's measured before its update), ``history.lr`` (the learning rate of the
+    epoch), ``history.val_loss`` with validation data, and each metric (``history.accuracy``,
+    ``history.val_accuracy``, ``history.r2``, ...). ``history.history`` is the dict of all."""
+
+    def __init__(self, history: Optional[Dict[str, List[float]]] = None, **series: List[float]
+                 ) -> None:
+        self.history: Dict[str, List[float]] = dict(history or {})
+        self.history.update(series)
+        self.history.setdefault("loss", [])
+
+    def __getattr__(self, name: str) -> List[float]:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        history = self.__dict__.get("history", {})
+        if name in history:
+            return history[name]
+        raise AttributeError(f"History has no {name!r}: fit recorded {', '.join(history)}"
+                             + (" (val_* needs validation_data or validation_split)"
+                                if name.startswith("val_") else "")
+                             + (" (metrics need fit(..., metrics=[...]))"
+                                if name in ("accuracy", "r2", "val_accuracy", "val_r2") else ""))
+
+    def keys(self) -> List[str]:
+        return list(self.history)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history["loss"])
+
+    def __len__(self) -> int:
+        return self.epochs
+
+    def __repr__(self) -> str:
+        return f"History({self.epochs} epochs: {', '.join(self.history)})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, History) and self.history == other.history
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def plot(self, keys: Optional[Sequence[str]] = None) -> Any:
+        """Draw the curves with matplotlib: one panel per quantity (loss, each metric, lr),
+        training and validation together; returns the Figure. Needs matplotlib."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError("History.plot needs matplotlib, which is not installed: "
+                              "pip install matplotlib") from None
+        names = [k for k in (keys or self.history) if not k.startswith("val_")]
+        for k in names:
+            if k not in self.history:
+                raise ValueError(f"History.plot: no {k!r}; recorded: {', '.join(self.history)}")
+        fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4 * max(1, len(names)), 3),
+                                 squeeze=False)
+        epochs = np.arange(1, self.epochs + 1)
+        for ax, k in zip(axes[0], names):
+            ax.plot(epochs, self.history[k], label=k)
+            if "val_" + k in self.history:
+                ax.plot(epochs, self.history["val_" + k], label="val_" + k)
+            ax.set_xlabel("epoch")
+            ax.set_title(k)
+            if k in ("loss", "lr") and all(v > 0 for v in self.history[k]):
+                ax.set_yscale("log")
+            ax.legend()
+        fig.tight_layout()
+        return fig
+
+
+class Callback:
+    """Base class of callbacks (any object with ``on_epoch_end`` works too).
+
+    ``on_epoch_end(epoch, logs, network)`` runs after every epoch (``epoch`` counts from 0;
+    ``logs`` holds that epoch's ``loss``, metrics, ``val_*`` values and ``lr``); returning
+    ``False`` or raising :class:`StopTraining` ends training after it. Optional
+    ``on_train_begin(network)`` and ``on_train_end(network)`` run around the fit."""
+
+    def on_train_begin(self, network: Any) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> Optional[bool]:
+        return None
+
+    def on_train_end(self, network: Any) -> None:
+        pass
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    epochs in a row.
+
+    ``mode="auto"`` minimises losses and maximises accuracy and r2. With
+    ``restore_best_weights`` the weights of the best epoch are put back when training ends,
+    whether it stopped early or ran all its epochs. After fit, ``best_epoch`` (from 0),
+    ``best`` and ``stopped_epoch`` (None when it did not stop training) tell what happened."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+                 restore_best_weights: bool = True, mode: str = "auto") -> None:
+        if not isinstance(monitor, str):
+            raise TypeError(f"EarlyStopping: monitor must be a name like 'val_loss', got {monitor!r}")
+        self.monitor = monitor
+        self.patience = int_type(patience, "EarlyStopping: patience")
+        if self.patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
+        self.min_delta = real_type(min_delta, "EarlyStopping: min_delta")
+        if not (math.isfinite(self.min_delta) and self.min_delta >= 0):
+            raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta}")
+        self.restore_best_weights = bool_type(restore_best_weights,
+                                              "EarlyStopping: restore_best_weights")
+        self.mode = choice(mode, "EarlyStopping: mode", ("auto", "min", "max"))
+        if mode == "auto":
+            base = monitor[4:] if monitor.startswith("val_") else monitor
+            self.mode = "max" if base in ("accuracy", "r2") else "min"
+        self.best_epoch: Optional[int] = None
+        self.stopped_epoch: Optional[int] = None
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self._wait = 0
+        self._best_weights: Optional[List[np.ndarray]] = None
+
+    def check_monitor(self, available: Sequence[str]) -> None:
+        """ValueError before training when fit will not record the monitored value."""
+        if self.monitor not in available:
+            hint = (": pass validation_data or validation_split, or monitor='loss'"
+                    if self.monitor.startswith("val_") and "val_loss" not in available else "")
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which this fit does not "
+                             f"record (it records {', '.join(available)}){hint}")
+
+    def on_train_begin(self, network: Any) -> None:
+        self.best_epoch = self.stopped_epoch = None
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self._wait = 0
+        self._best_weights = None
+
+    def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> Optional[bool]:
+        value = logs[self.monitor]
+        improved = (value < self.best - self.min_delta if self.mode == "min"
+                    else value > self.best + self.min_delta)
+        if improved:
+            self.best, self.best_epoch, self._wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_weights = [np.array(p, copy=True) for W, b in
+                                      zip(network.weights, network.biases) for p in (W, b)]
+            return True
+        self._wait += 1
+        if self._wait >= self.patience:
+            self.stopped_epoch = epoch
+            return False
+        return True
+
+    def on_train_end(self, network: Any) -> None:
+        if self.restore_best_weights and self._best_weights is not None:
+            for l in range(network.n_layers):
+                network.weights[l] = self._best_weights[2 * l]
+                network.biases[l] = self._best_weights[2 * l + 1]
+
+    def __repr__(self) -> str:
+        return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
+                f"min_delta={self.min_delta}, restore_best_weights={self.restore_best_weights}, "
+                f"mode={self.mode!r})")
+
+
+def _format_logs(logs: Dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.6g}" for k, v in logs.items())
+
+
+class _EpochLines(Callback):
+    """verbose=2: one line per epoch on stdout."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.width = len(str(epochs))
+        self.t0 = time.perf_counter()
+
+    def on_train_begin(self, network: Any) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
+        now = time.perf_counter()
+        ms = 1000 * (now - self.t0)
+        self.t0 = now
+        print(f"epoch {epoch + 1:>{self.width}}/{self.epochs}  {_format_logs(logs)}  ({ms:.3g} ms)",
+              flush=True)
+
+
+class _ProgressBar(Callback):
+    """verbose=1: a tqdm progress bar over the epochs (tqdm.auto: a widget in notebooks),
+    showing the epoch, the ETA and the last losses."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.bar: Any = None
+
+    def on_train_begin(self, network: Any) -> None:
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=self.epochs, desc="fit", unit="epoch", file=sys.stderr,
+                        dynamic_ncols=True)
+
+    def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
+        shown = {k: v for k, v in logs.items() if k != "lr"}
+        self.bar.set_postfix_str(", ".join(f"{k}={v:.4g}" for k, v in shown.items()),
+                                 refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, network: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def as_callback(cb: Any, index: int) -> Callback:
+    """A callback object from an object with on_epoch_end or a function
+    f(epoch, logs, network); TypeError otherwise."""
+    if callable(getattr(cb, "on_epoch_end", None)):
+        return cb
+    if callable(cb):
+        return _FunctionCallback(cb)
+    raise TypeError(f"callbacks[{index}] must be a function f(epoch, logs, network) or an object "
+                    f"with on_epoch_end(epoch, logs, network), got {cb!r}")
+
+
+class _FunctionCallback(Callback):
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+
+    def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> Optional[bool]:
+        return self.fn(epoch, logs, network)

@@ -1,0 +1,188 @@
+"""Optimizers: configuration objects for the update rules of the C++ core.
+
+Each class mirrors the torch.optim optimizer of the same name (same hyper-parameters, same
+defaults, same update); the arithmetic runs in the core. ``lr`` is the optimizer's learning
+rate: ``Network.fit`` and ``Network.step`` use it unless they are given an ``lr`` of their
+own, which then wins for that call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+from . import _core
+from ._checks import bool_type, real_type
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "optimizer_names", "resolve_optimizer"]
+
+
+class Optimizer:
+    """Base class of the built-in optimizers (configuration only: the update runs in C++)."""
+
+    name: str = ""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+
+    def get_params(self) -> Dict[str, Any]:
+        """The hyper-parameters, ``lr`` first, as the constructor takes them."""
+        raise NotImplementedError
+
+    def _core_params(self) -> Dict[str, float]:
+        """The hyper-parameters the core's factory takes (``lr`` is passed per step)."""
+        raise NotImplementedError
+
+    def _validate(self) -> "Optimizer":
+        """Checks types here and values in the core; raises naming the optimizer."""
+        owner = type(self).__name__
+        lr = real_type(self.lr, f"{owner}: lr")
+        try:
+            _core.check_lr(lr)
+        except ValueError as exc:
+            raise ValueError(f"{owner}: {exc}") from None
+        _core.check_optimizer(self.name, self._core_params())
+        return self
+
+    def _spec(self) -> Tuple[str, Dict[str, float]]:
+        return (self.name, self._core_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.get_params() == other.get_params()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(self.get_params().items())))
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, as ``torch.optim.SGD``.
+
+    With ``g = dW + weight_decay * W``: plain ``W -= lr * g`` (the default: the derivation's
+    update); with momentum ``buf = momentum * buf + (1 - dampening) * g`` (``buf = g`` on the
+    first step) and ``W -= lr * buf``, or with ``nesterov=True`` ``W -= lr * (g + momentum * buf)``.
+    """
+
+    name = "sgd"
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        super().__init__(lr)
+        self.momentum = momentum
+        self.dampening = dampening
+        self.nesterov = nesterov
+        self.weight_decay = weight_decay
+        self._validate()
+
+    def get_params(self) -> Dict[str, Any]:
+        return {"lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
+                "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+
+    def _core_params(self) -> Dict[str, float]:
+        return {"momentum": real_type(self.momentum, "SGD: momentum"),
+                "dampening": real_type(self.dampening, "SGD: dampening"),
+                "nesterov": float(bool_type(self.nesterov, "SGD: nesterov")),
+                "weight_decay": real_type(self.weight_decay, "SGD: weight_decay")}
+
+
+def _betas(betas: Any, owner: str) -> Tuple[float, float]:
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+        raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
+    return (real_type(betas[0], f"{owner}: betas[0]"), real_type(betas[1], f"{owner}: betas[1]"))
+
+
+class Adam(Optimizer):
+    """Adam, as ``torch.optim.Adam`` (``weight_decay`` is an L2 term added to the gradient).
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    ``W -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)`` at step t.
+    """
+
+    name = "adam"
+
+    def __init__(self, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(lr)
+        self.betas = tuple(betas) if isinstance(betas, (list, tuple)) else betas
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self._validate()
+
+    def get_params(self) -> Dict[str, Any]:
+        return {"lr": self.lr, "betas": self.betas, "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+    def _core_params(self) -> Dict[str, float]:
+        owner = type(self).__name__
+        b1, b2 = _betas(self.betas, owner)
+        return {"beta1": b1, "beta2": b2, "eps": real_type(self.eps, f"{owner}: eps"),
+                "weight_decay": real_type(self.weight_decay, f"{owner}: weight_decay")}
+
+
+class AdamW(Adam):
+    """AdamW, as ``torch.optim.AdamW``: Adam with decoupled weight decay
+    ``W *= 1 - lr * weight_decay`` before each update (default weight_decay 0.01)."""
+
+    name = "adamw"
+
+    def __init__(self, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
+        super().__init__(lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, as ``torch.optim.RMSprop``.
+
+    ``s = alpha s + (1 - alpha) g^2``; ``d = sqrt(s) + eps`` (centered: ``sqrt(s - a^2) + eps``
+    with ``a`` the running mean of g); ``W -= lr g / d``, or with momentum
+    ``buf = momentum buf + g / d``, ``W -= lr buf``.
+    """
+
+    name = "rmsprop"
+
+    def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
+        super().__init__(lr)
+        self.alpha = alpha
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.centered = centered
+        self._validate()
+
+    def get_params(self) -> Dict[str, Any]:
+        return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps,
+                "weight_decay": self.weight_decay, "momentum": self.momentum,
+                "centered": self.centered}
+
+    def _core_params(self) -> Dict[str, float]:
+        return {"alpha": real_type(self.alpha, "RMSprop: alpha"),
+                "eps": real_type(self.eps, "RMSprop: eps"),
+                "weight_decay": real_type(self.weight_decay, "RMSprop: weight_decay"),
+                "momentum": real_type(self.momentum, "RMSprop: momentum"),
+                "centered": float(bool_type(self.centered, "RMSprop: centered"))}
+
+
+_CLASSES = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop)}
+
+
+def optimizer_names() -> list:
+    """Names of the built-in optimizers."""
+    return list(_core.optimizer_names())
+
+
+def resolve_optimizer(spec: Any) -> Optimizer:
+    """An :class:`Optimizer` from a name (``"adam"``), a class or an instance (re-validated, in
+    case its attributes were changed after construction)."""
+    if isinstance(spec, Optimizer):
+        return spec._validate()
+    if isinstance(spec, type) and issubclass(spec, Optimizer) and spec in _CLASSES.values():
+        return spec()
+    if isinstance(spec, str):
+        if spec not in _CLASSES:
+            _core.check_optimizer(spec, {})  # raises: unknown optimizer, listing valid names
+        return _CLASSES[spec]()
+    raise TypeError("optimizer must be a name ('sgd', 'adam', ...) or an optimizer object like "
+                    f"chainrule.Adam(lr=1e-3), got {type(spec).__name__}")

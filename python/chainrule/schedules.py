@@ -1,0 +1,188 @@
+"""Learning-rate schedules: the learning rate of every epoch of ``fit``.
+
+Each class mirrors the ``torch.optim.lr_scheduler`` class of the same name with its per-epoch
+semantics (the scheduler steps once after every epoch); the arithmetic runs in the core. A
+schedule starts from the base learning rate of the fit (fit's ``lr``, else the optimizer's)
+at epoch 0 of every ``fit`` call. ``history.lr`` records the rate of each epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+from . import _core
+from ._checks import choice, int_type, real_type
+
+__all__ = ["LRSchedule", "ConstantLR", "StepLR", "ExponentialLR", "CosineAnnealingLR",
+           "ReduceLROnPlateau", "schedule_names", "resolve_schedule"]
+
+
+class LRSchedule:
+    """Base class of the built-in schedules (configuration only: the rates come from C++)."""
+
+    name: str = ""
+
+    def get_params(self) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def _core_params(self) -> Dict[str, float]:
+        raise NotImplementedError
+
+    def _validate(self) -> "LRSchedule":
+        _core.check_schedule(self.name, self._core_params())
+        return self
+
+    def _spec(self) -> Tuple[str, Dict[str, float]]:
+        return (self.name, self._core_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.get_params() == other.get_params()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(self.get_params().items())))
+
+
+class ConstantLR(LRSchedule):
+    """``lr * factor`` for the first ``total_iters`` epochs, then ``lr`` (torch's ConstantLR).
+    The defaults keep the learning rate constant (the schedule ``"constant"``)."""
+
+    name = "constant"
+
+    def __init__(self, factor: float = 1.0, total_iters: int = 0) -> None:
+        self.factor = factor
+        self.total_iters = total_iters
+        self._validate()
+
+    def get_params(self) -> Dict[str, Any]:
+        return {"factor": self.factor, "total_iters": self.total_iters}
+
+    def _core_params(self) -> Dict[str, float]:
+        return {"factor": real_type(self.factor, "ConstantLR: factor"),
+                "total_iters": float(int_type(self.total_iters, "ConstantLR: total_iters"))}
+
+
+class StepLR(LRSchedule):
+    """``lr * gamma ** (epoch // step_size)``."""
+
+    name = "step"
+
+    def __init__(self, step_size: int, gamma: float = 0.1) -> None:
+        self.step_size = step_size
+        self.gamma = gamma
+        self._validate()
+
+    def get_params(self) -> Dict[str, Any]:
+        return {"step_size": self.step_size, "gamma": self.gamma}
+
+    def _core_params(self) -> Dict[str, float]:
+        return {"step_size": float(int_type(self.step_size, "StepLR: step_size")),
+                "gamma": real_type(self.gamma, "StepLR: gamma")}
+
+
+class ExponentialLR(LRSchedule):
+    """``lr * gamma ** epoch``."""
+
+    name = "exponential"
+
+    def __init__(self, gamma: float) -> None:
+        self.gamma = gamma
+        self._validate()
+
+    def get_params(self) -> Dict[str, Any]:
+        return {"gamma": self.gamma}
+
+    def _core_params(self) -> Dict[str, float]:
+        return {"gamma": real_type(self.gamma, "ExponentialLR: gamma")}
+
+
+class CosineAnnealingLR(LRSchedule):
+    """``eta_min + (lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``, periodic past T_max
+    as in torch; ``T_max=None`` takes the number of epochs of the fit."""
+
+    name = "cosine"
+
+    def __init__(self, T_max: Optional[int] = None, eta_min: float = 0.0) -> None:
+        self.T_max = T_max
+        self.eta_min = eta_min
+        self._validate()
+
+    def get_params(self) -> Dict[str, Any]:
+        return {"T_max": self.T_max, "eta_min": self.eta_min}
+
+    def _core_params(self) -> Dict[str, float]:
+        params = {"eta_min": real_type(self.eta_min, "CosineAnnealingLR: eta_min")}
+        if self.T_max is not None:  # omitted: the core takes the fit's number of epochs
+            params["T_max"] = float(int_type(self.T_max, "CosineAnnealingLR: T_max"))
+        return params
+
+
+class ReduceLROnPlateau(LRSchedule):
+    """Multiply the learning rate by ``factor`` once the monitored loss has not improved for
+    more than ``patience`` epochs (torch's ReduceLROnPlateau, stepped after every epoch).
+
+    ``monitor="val_loss"`` (the default) needs validation data in fit; ``"loss"`` watches the
+    training loss. Improvement means ``< best * (1 - threshold)`` (mode "min", relative
+    threshold) or ``< best - threshold`` (``threshold_mode="abs"``); "max" mirrors it."""
+
+    name = "reduce_on_plateau"
+
+    def __init__(self, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float = 0.0, eps: float = 1e-8, monitor: str = "val_loss") -> None:
+        self.mode = mode
+        self.factor = factor
+        self.patience = patience
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+        self.cooldown = cooldown
+        self.min_lr = min_lr
+        self.eps = eps
+        self.monitor = monitor
+        self._validate()
+
+    def get_params(self) -> Dict[str, Any]:
+        return {"mode": self.mode, "factor": self.factor, "patience": self.patience,
+                "threshold": self.threshold, "threshold_mode": self.threshold_mode,
+                "cooldown": self.cooldown, "min_lr": self.min_lr, "eps": self.eps,
+                "monitor": self.monitor}
+
+    def _core_params(self) -> Dict[str, float]:
+        o = "ReduceLROnPlateau"
+        return {"mode_max": float(choice(self.mode, f"{o}: mode", ("min", "max")) == "max"),
+                "factor": real_type(self.factor, f"{o}: factor"),
+                "patience": float(int_type(self.patience, f"{o}: patience")),
+                "threshold": real_type(self.threshold, f"{o}: threshold"),
+                "threshold_abs": float(choice(self.threshold_mode, f"{o}: threshold_mode",
+                                              ("rel", "abs")) == "abs"),
+                "cooldown": float(int_type(self.cooldown, f"{o}: cooldown")),
+                "min_lr": real_type(self.min_lr, f"{o}: min_lr"),
+                "eps": real_type(self.eps, f"{o}: eps"),
+                "monitor_validation": float(choice(self.monitor, f"{o}: monitor",
+                                                   ("val_loss", "loss")) == "val_loss")}
+
+
+_DEFAULTS = {"constant": ConstantLR, "cosine": CosineAnnealingLR,
+             "reduce_on_plateau": ReduceLROnPlateau}
+
+
+def schedule_names() -> list:
+    """Names of the built-in schedules."""
+    return list(_core.schedule_names())
+
+
+def resolve_schedule(spec: Any) -> Optional[LRSchedule]:
+    """None, or an :class:`LRSchedule` from a name or an instance (re-validated)."""
+    if spec is None:
+        return None
+    if isinstance(spec, LRSchedule):
+        return spec._validate()
+    if isinstance(spec, str):
+        if spec not in _DEFAULTS:
+            _core.check_schedule(spec, {})  # raises: unknown name, or parameters it needs
+        return _DEFAULTS[spec]()
+    raise TypeError("lr_schedule must be a name ('cosine', ...) or a schedule object like "
+                    f"chainrule.StepLR(step_size=10), got {type(spec).__name__}")
