@@ -29,7 +29,7 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
-    from sklearn.utils.validation import check_is_fitted
+    from sklearn.utils.validation import check_is_fitted, column_or_1d
 except ImportError as exc:  # pragma: no cover - exercised when scikit-learn is absent
     raise ImportError("chainrule.sklearn needs scikit-learn: pip install scikit-learn") from exc
 
@@ -119,7 +119,10 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"batch_size must be 'auto' or an int >= 1, got {self.batch_size!r}")
         return min(int(self.batch_size), n)
 
-    def _optimizer(self, batch: int) -> Any:
+    def _optimizer(self, batch: float) -> Any:
+        """The optimizer; ``batch`` is the expected weight of a batch (rows times the mean
+        sample weight), so that alpha penalises like scikit-learn's alpha / (2 batch) ||W||^2
+        and weighting a row by k equals repeating it k times."""
         decay = float(self.alpha) / batch
         if not np.isfinite(self.alpha) or self.alpha < 0:
             raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
@@ -196,7 +199,9 @@ class _BaseMLP(BaseEstimator):
         kwargs: Dict[str, Any] = dict(batch_size=batch, shuffle=bool(self.shuffle),
                                       verbose=2 if self.verbose else 0)
         if new_optimizer:
-            kwargs["optimizer"] = self._optimizer(batch)
+            mean_weight = 1.0 if sample_weight is None or sample_weight.sum() <= 0 else \
+                float(np.mean(sample_weight))
+            kwargs["optimizer"] = self._optimizer(batch * mean_weight)
         if sample_weight is not None:
             kwargs["sample_weight"] = sample_weight
         if self.early_stopping and not incremental:
@@ -285,6 +290,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         out = self._forward(X)
         return out.ravel() if self._y_1d else out
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by chainrule: softmax + cross-entropy for
@@ -317,11 +328,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         X, y = _validate_data(self, X, y, multi_output=True, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
+            y = column_or_1d(y, warn=True)
         Y = self._encode(y, fit_labels=True)
         if len(self.classes_) < 2 and self._kind != "multilabel":
-            raise ValueError(f"MLPClassifier needs at least 2 classes in y, got "
-                             f"{len(self.classes_)} ({self.classes_!r})")
+            raise ValueError(f"MLPClassifier needs samples of at least 2 classes in y; got "
+                             f"1 class ({self.classes_[0]!r})")
         self._train(X, Y, _weights(sample_weight, X), self.max_iter, incremental=False,
                     stratify=y if y.ndim == 1 else None)
         return self
@@ -334,7 +345,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                               dtype=[np.float64, np.float32])
         check_classification_targets(y)
         if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
+            y = column_or_1d(y, warn=True)
         if first:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")

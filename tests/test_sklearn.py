@@ -1,0 +1,183 @@
+"""chainrule.sklearn: estimator checks, pipelines and search, and parity with scikit-learn's MLP."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn.datasets import load_diabetes, load_digits  # noqa: E402
+from sklearn.exceptions import SkipTestWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier  # noqa: E402
+from sklearn.neural_network import MLPRegressor as SkMLPRegressor  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
+
+import chainrule as cr  # noqa: E402
+from chainrule.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+# checks scikit-learn skips for reasons that are not about these estimators
+ALLOWED_SKIPS = {"check_array_api_input",  # needs SCIPY_ARRAY_API=1 and array-API support
+                 "check_classifiers_multilabel_output_format_decision_function"}  # no decision_function
+
+
+@pytest.mark.parametrize("estimator", [MLPRegressor(max_iter=100), MLPClassifier(max_iter=100)],
+                         ids=["MLPRegressor", "MLPClassifier"])
+def test_check_estimator(estimator):
+    pytest.importorskip("pandas")  # several checks feed pandas objects
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkipTestWarning)
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        results = check_estimator(estimator, on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:300]) for r in results
+              if r["status"] == "failed"]
+    assert not failed
+    skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
+    assert skipped <= ALLOWED_SKIPS, skipped - ALLOWED_SKIPS
+    assert sum(r["status"] == "passed" for r in results) > 50
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16.0, y, test_size=0.3, random_state=0, stratify=y)
+
+
+def test_digits_accuracy_matches_sklearn(digits):
+    Xtr, Xte, ytr, yte = digits
+    settings = dict(hidden_layer_sizes=(64,), max_iter=200, random_state=0,
+                    learning_rate_init=1e-3, alpha=1e-4, batch_size=32)
+    ours = MLPClassifier(**settings).fit(Xtr, ytr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        theirs = SkMLPClassifier(**settings).fit(Xtr, ytr)
+    a, b = ours.score(Xte, yte), theirs.score(Xte, yte)
+    assert a > 0.95 and abs(a - b) < 0.03, (a, b)
+    assert list(ours.classes_) == list(range(10))
+    proba = ours.predict_proba(Xte)
+    assert proba.shape == (len(Xte), 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
+    assert np.array_equal(ours.classes_[np.argmax(proba, 1)], ours.predict(Xte))
+
+
+def test_diabetes_r2_matches_sklearn():
+    X, y = load_diabetes(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0)
+    settings = dict(hidden_layer_sizes=(32,), max_iter=100, learning_rate_init=1e-3,
+                    batch_size=32, alpha=1.0)
+    scores = []
+    for cls in (MLPRegressor, SkMLPRegressor):  # mean test R^2 over three seeds
+        r2 = []
+        for seed in range(3):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+                model = make_pipeline(StandardScaler(), cls(random_state=seed, **settings))
+                model.fit(Xtr, (ytr - 150) / 75)
+            r2.append(model.score(Xte, (yte - 150) / 75))
+        scores.append(np.mean(r2))
+    assert scores[0] > 0.3 and abs(scores[0] - scores[1]) < 0.06, scores
+
+
+def test_fitted_attributes(digits):
+    Xtr, _, ytr, _ = digits
+    m = MLPClassifier(hidden_layer_sizes=(16, 8), max_iter=5, random_state=1).fit(Xtr, ytr)
+    assert [c.shape for c in m.coefs_] == [(64, 16), (16, 8), (8, 10)]
+    assert [b.shape for b in m.intercepts_] == [(16,), (8,), (10,)]
+    assert len(m.loss_curve_) == m.n_iter_ == 5
+    assert m.n_features_in_ == 64 and m.n_layers_ == 4 and m.out_activation_ == "softmax"
+    assert isinstance(m.network_, cr.Network)
+    np.testing.assert_array_equal(m.coefs_[0], m.network_.weights[0])
+
+
+def test_pipeline_gridsearch_and_parallel_cross_validation(digits):
+    Xtr, _, ytr, _ = digits
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=30, random_state=0))
+    search = GridSearchCV(pipe, {"mlpclassifier__hidden_layer_sizes": [(8,), (32,)],
+                                 "mlpclassifier__alpha": [1e-4, 1e-2]}, cv=3)
+    search.fit(Xtr, ytr)
+    assert search.best_params_["mlpclassifier__hidden_layer_sizes"] == (32,)
+    scores = cross_val_score(MLPClassifier(hidden_layer_sizes=(32,), max_iter=30, random_state=0),
+                             Xtr, ytr, cv=3, n_jobs=2)
+    assert scores.shape == (3,) and scores.min() > 0.85
+
+
+def test_early_stopping_and_validation_scores(digits):
+    Xtr, _, ytr, _ = digits
+    m = MLPClassifier(early_stopping=True, validation_fraction=0.2, n_iter_no_change=3,
+                      max_iter=500, random_state=0, learning_rate_init=0.01).fit(Xtr, ytr)
+    assert m.n_iter_ < 500
+    assert len(m.validation_scores_) == m.n_iter_
+
+
+def test_partial_fit_continues_training(digits):
+    Xtr, Xte, ytr, yte = digits
+    m = MLPClassifier(hidden_layer_sizes=(32,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        m.partial_fit(Xtr, ytr)
+    m.partial_fit(Xtr[:500], ytr[:500], classes=np.arange(10))
+    first = m.score(Xte, yte)
+    for _ in range(10):
+        m.partial_fit(Xtr, ytr)
+    assert m.n_iter_ == 11 and m.score(Xte, yte) > first
+    r = MLPRegressor(hidden_layer_sizes=(8,), random_state=0)
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    r.partial_fit(X, y)
+    loss1 = r.loss_curve_[-1]
+    for _ in range(20):
+        r.partial_fit(X, y)
+    assert r.loss_curve_[-1] < loss1 and r.predict(X).shape == (100,)
+
+
+def test_binary_and_multilabel_and_string_labels():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    m = MLPClassifier(hidden_layer_sizes=(8,), max_iter=200, random_state=0).fit(X, y)
+    assert m.network_.activations[-1].name == "sigmoid" and m.score(X, y) > 0.95
+    assert m.predict_proba(X).shape == (200, 2) and set(m.predict(X)) <= {"yes", "no"}
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    ml = MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit(X, Y)
+    assert ml.predict(X).shape == (200, 2) and ml.score(X, Y) > 0.8
+
+
+def test_sample_weight_and_float32():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    y = X.sum(axis=1)
+    w = rng.integers(0, 3, 60).astype(float)
+    a = MLPRegressor(hidden_layer_sizes=(5,), solver="sgd", max_iter=50, random_state=0,
+                     batch_size=200).fit(X, y, sample_weight=w)
+    keep = np.repeat(np.arange(60), w.astype(int))
+    b = MLPRegressor(hidden_layer_sizes=(5,), solver="sgd", max_iter=50, random_state=0,
+                     batch_size=200, shuffle=False).fit(X[keep], y[keep])
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-9, atol=1e-9)
+    f = MLPRegressor(hidden_layer_sizes=(5,), dtype="float32", max_iter=20).fit(X, y)
+    assert f.network_.dtype == np.float32 and f.predict(X).dtype == np.float32
+
+
+def test_pickle_round_trip(digits):
+    Xtr, Xte, ytr, _ = digits
+    m = MLPClassifier(hidden_layer_sizes=(16,), max_iter=10, random_state=0).fit(Xtr, ytr)
+    twin = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(twin.predict_proba(Xte), m.predict_proba(Xte))
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(solver="lbfgs"), "L-BFGS"),
+    (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes"),
+    (dict(activation=["relu", "tanh"]), "2 entries for 1 hidden layers"),
+    (dict(activation="nope"), "unknown activation"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(alpha=-1.0), "alpha"),
+    (dict(validation_fraction=1.5, early_stopping=True), "validation_fraction"),
+    (dict(learning_rate_init=0.0), "learning_rate_init"),
+])
+def test_bad_parameters_are_clear_errors(params, message):
+    X = np.zeros((10, 2))
+    y = np.arange(10) % 2
+    with pytest.raises(ValueError, match=message):
+        MLPClassifier(**params).fit(X, y)
