@@ -57,11 +57,13 @@ def test_train_predict_summary_regression(tmp_path, regression_csv):
     model = tmp_path / "m.npz"
     r = run("train", regression_csv, "--target", "y", "--target", "y2", "--layers", "16,8",
             "--activations", "tanh,relu", "--epochs", "200", "--batch-size", "20", "--lr", "0.05",
-            "--seed", "3", "-o", model)
+            "--optimizer", "sgd", "--validation-split", "0.1", "--seed", "3", "-o", model)
     assert r.returncode == 0, r.stderr
-    assert "saved" in r.stdout and model.exists()
+    assert "saved" in r.stdout and model.exists() and "validation loss" in r.stdout
+    assert "200/200" in r.stderr  # the progress bar
     net = cr.load(model)
-    assert net.layer_sizes == [3, 16, 8, 2]
+    assert net.layer_sizes == [3, 16, 8, 2] and net.optimizer.name == "sgd"
+    assert len(net.history.val_loss) == 200
     assert [a.name for a in net.activations] == ["tanh", "relu", "linear"]
     assert net.history.loss[-1] < 0.5 * net.history.loss[0]
 
@@ -86,10 +88,11 @@ def test_train_classification_with_labels(tmp_path, classes_csv):
     path, label = classes_csv
     model = tmp_path / "c.npz"
     r = run("train", path, "--target", "kind", "--loss", "cross_entropy", "--layers", "16",
-            "--epochs", "150", "--lr", "0.1", "-o", model)
+            "--epochs", "150", "--optimizer", "adam", "--lr", "0.01", "--quiet", "-o", model)
     assert r.returncode == 0, r.stderr
+    assert r.stderr == ""  # --quiet: no progress bar
     net, meta = cr.load(model, with_metadata=True)
-    assert meta["classes"] == ["high", "low", "mid"]
+    assert meta["classes"] == ["high", "low", "mid"] and net.optimizer.name == "adam"
     out = tmp_path / "p.csv"
     r = run("predict", model, path, "-o", out)
     assert r.returncode == 0, r.stderr
@@ -122,6 +125,11 @@ def test_plot(tmp_path, regression_csv):
     (lambda t, reg: ["train", reg, "--target", "y", "--activations", "swoosh", "--layers", "3",
                      "-o", t / "m.npz"], "unknown activation 'swoosh'"),
     (lambda t, reg: ["predict", t / "none.npz", reg, "-o", t / "p.csv"], "none.npz: no such file"),
+    (lambda t, reg: ["train", reg, "--target", "y", "--optimizer", "lion", "-o", t / "m.npz"],
+     "unknown optimizer 'lion'"),
+    (lambda t, reg: ["train", reg, "--target", "y", "--validation-split", "1.5",
+                     "-o", t / "m.npz"], "--validation-split must be between 0 and 1"),
+    (lambda t, reg: ["train", reg, "--target", "y", "--lr", "-1", "-o", t / "m.npz"], "lr"),
     (lambda t, reg: ["summary", reg], "not a chainrule model file"),
 ])
 def test_errors_are_one_line(tmp_path, regression_csv, make_args, message):

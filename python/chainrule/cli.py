@@ -137,11 +137,17 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise CliError(str(exc)) from None
     fit_kwargs: Dict[str, Any] = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                                       shuffle=True)
+    if args.plot:  # fail before training, not after
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise CliError("--plot needs matplotlib: pip install matplotlib") from None
     fit_kwargs.update(_training_options(args))
     history = net.fit(X, Y, **fit_kwargs)
     if history.loss:
+        val = f", validation loss {history.val_loss[-1]:.6g}" if "val_loss" in history.keys() else ""
         print(f"trained {'-'.join(map(str, sizes))} for {len(history.loss)} epochs: loss "
-              f"{history.loss[0]:.6g} -> {history.loss[-1]:.6g}")
+              f"{history.loss[0]:.6g} -> {history.loss[-1]:.6g}{val}")
     net.save(args.output, metadata=metadata)
     print(f"saved {args.output}")
     if args.plot:
@@ -150,22 +156,24 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def _training_options(args: argparse.Namespace) -> Dict[str, Any]:
-    """fit() arguments for the options of the training toolkit."""
-    return {}
+    """fit() arguments for the optimizer, validation and progress options."""
+    opts: Dict[str, Any] = {"optimizer": args.optimizer, "verbose": 0 if args.quiet else 1}
+    if args.validation_split:
+        if not 0 < args.validation_split < 1:
+            raise CliError(f"--validation-split must be between 0 and 1, got "
+                           f"{args.validation_split}")
+        opts["validation_split"] = args.validation_split
+    return opts
 
 
 def _plot(history: Any, path: str) -> None:
     try:
         import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
     except ImportError:
         raise CliError("--plot needs matplotlib: pip install matplotlib") from None
-    fig, ax = plt.subplots()
-    ax.plot(range(1, len(history.loss) + 1), history.loss, label="loss")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.legend()
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = history.plot()
     fig.savefig(path)
     plt.close(fig)
 
@@ -267,9 +275,15 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     train.add_argument("--activations", default="",
                        help="one per hidden layer (and optionally the output), e.g. relu,relu")
     train.add_argument("--loss", choices=["mse", "cross_entropy"], default="mse")
+    train.add_argument("--optimizer", default="adam",
+                       help="sgd, adam, adamw or rmsprop (default adam)")
     train.add_argument("--epochs", type=int, default=100)
     train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=0.01)
+    train.add_argument("--lr", type=float, default=None,
+                       help="learning rate (default: the optimizer's, e.g. 1e-3 for adam)")
+    train.add_argument("--validation-split", type=float, default=0.0,
+                       help="hold out this fraction of the rows to report a validation loss")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     train.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
