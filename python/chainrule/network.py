@@ -7,7 +7,7 @@ import math
 import numbers
 import threading
 from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple,
-                    Union)
+                    TypeVar, Union, cast)
 
 import numpy as np
 
@@ -103,16 +103,20 @@ def _check_lr(lr: Any) -> float:
     return _check_real(lr, "lr")
 
 
-def _serialised(method: Callable) -> Callable:
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _serialised(method: _Method) -> _Method:
     """Runs the method under the network's lock: the core's layer buffers serve one call at a
-    time, and calls release the GIL, so threads sharing a network take turns."""
+    time, and calls release the GIL, so threads sharing a network take turns. The signature
+    is kept for type checkers."""
 
     @functools.wraps(method)
     def wrapper(self: "Network", *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             return method(self, *args, **kwargs)
 
-    return wrapper
+    return cast(_Method, wrapper)
 
 
 class Network:

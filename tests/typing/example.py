@@ -1,0 +1,55 @@
+"""A small program over chainrule's public API; tests/test_typing.py checks it with mypy --strict."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, Dict, List
+
+import numpy as np
+import numpy.typing as npt
+
+import chainrule as cr
+
+
+class Cube(cr.Activation):
+    def forward(self, z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return z ** 3
+
+    def derivative(self, z: npt.NDArray[np.float64],
+                   h: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return 3 * z ** 2
+
+
+def stop_when_small(epoch: int, logs: Dict[str, float], net: cr.Network) -> bool:
+    return logs["loss"] > 1e-4
+
+
+def train() -> float:
+    rng = np.random.default_rng(0)
+    X: npt.NDArray[np.float64] = rng.uniform(-1, 1, size=(64, 2))
+    Y = np.sum(X ** 2, axis=1, keepdims=True)
+    net = cr.Network([2, 8, 1], [Cube(), "linear"], loss="mse", dtype="float64", seed=0,
+                     optimizer=cr.Adam(lr=1e-2))
+    history: cr.History = net.fit(X, Y, epochs=5, batch_size=16, shuffle=True,
+                                  validation_split=0.25, metrics=["r2"],
+                                  early_stopping=cr.EarlyStopping(patience=3),
+                                  callbacks=[stop_when_small],
+                                  lr_schedule=cr.StepLR(step_size=2, gamma=0.5))
+    losses: List[float] = history.loss
+    grads: cr.Gradients = net.gradients(X, Y)
+    net.step(grads, lr=0.01)
+    Yhat: np.ndarray = net.predict(X)
+    W0: np.ndarray = net.weights[0]
+    print(net.summary(), W0.shape, Yhat.shape, len(losses), cr.get_num_threads())
+    path = os.path.join(tempfile.mkdtemp(), "m.npz")
+    net.save(path)
+    cr.register_activation(Cube)
+    again: Any = cr.load(path)
+    state: Dict[str, Any] = net.get_optimizer_state()
+    print(again, state["step"], cr.cpu_info())
+    return float(net.loss(X, Y))
+
+
+if __name__ == "__main__":
+    print(train())
