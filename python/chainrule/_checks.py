@@ -4,9 +4,28 @@ optimizers and schedules are checked by the core, which names the owner of a bad
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Dict
 
 import numpy as np
+
+
+class ParamsRepr:
+    """repr, equality and hashing from ``get_params()``, for configuration objects
+    (activations, optimizers, schedules): ``Adam(lr=0.001, betas=(0.9, 0.999), ...)``."""
+
+    def get_params(self) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and \
+            self.get_params() == other.get_params()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(self.get_params().items()))))
 
 
 def check_int(value: Any, name: str, minimum: int) -> int:

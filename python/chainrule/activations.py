@@ -13,6 +13,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from . import _core
+from ._checks import ParamsRepr
 
 __all__ = [
     "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Linear", "GELU",
@@ -20,7 +21,7 @@ __all__ = [
 ]
 
 
-class Activation:
+class Activation(ParamsRepr):
     """Base class of activations.
 
     Subclass it and define
@@ -61,15 +62,6 @@ class Activation:
     def _display_name(self) -> str:
         return self.name or type(self).__name__.lower()
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_params() == other.get_params()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash((type(self), tuple(sorted(self.get_params().items()))))
 
 
 def _core_array(z: Any) -> Tuple[np.ndarray, str]:

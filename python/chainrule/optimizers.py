@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 from . import _core
-from ._checks import bool_type, real_type
+from ._checks import ParamsRepr, bool_type, real_type
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "optimizer_names", "resolve_optimizer"]
 
 
-class Optimizer:
+class Optimizer(ParamsRepr):
     """Base class of the built-in optimizers (configuration only: the update runs in C++)."""
 
     name: str = ""
@@ -46,15 +46,6 @@ class Optimizer:
     def _spec(self) -> Tuple[str, Dict[str, float]]:
         return (self.name, self._core_params())
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_params() == other.get_params()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash((type(self), tuple(self.get_params().items())))
 
 
 class SGD(Optimizer):

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any, Dict, Optional, Tuple
 
 from . import _core
-from ._checks import choice, int_type, real_type
+from ._checks import ParamsRepr, choice, int_type, real_type
 
 __all__ = ["LRSchedule", "ConstantLR", "StepLR", "ExponentialLR", "CosineAnnealingLR",
            "ReduceLROnPlateau", "schedule_names", "resolve_schedule"]
 
 
-class LRSchedule:
+class LRSchedule(ParamsRepr):
     """Base class of the built-in schedules (configuration only: the rates come from C++)."""
 
     name: str = ""
@@ -35,15 +35,6 @@ class LRSchedule:
     def _spec(self) -> Tuple[str, Dict[str, float]]:
         return (self.name, self._core_params())
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_params() == other.get_params()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash((type(self), tuple(self.get_params().items())))
 
 
 class ConstantLR(LRSchedule):

@@ -60,29 +60,28 @@ def _registered_name(obj: Any) -> str:
     return getattr(obj, "name", "") or type(obj).__name__.lower()
 
 
+def _register(registry: Dict[str, Any], cls: Any, base: type, name: Optional[str],
+              what: str) -> Any:
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"register_{what} takes a {base.__name__} subclass, got {cls!r}")
+    key = name or cls.name or cls.__name__.lower()
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"invalid {what} name {key!r}")
+    registry[key] = cls
+    return cls
+
+
 def register_activation(cls: Type[Activation], name: Optional[str] = None) -> Type[Activation]:
     """Registers a custom :class:`~chainrule.Activation` subclass so saved networks using it can
     be loaded: it is found by ``name`` (default: its ``name`` attribute, else the class name in
     lower case) and built as ``cls(**params)`` from its saved ``get_params()``. Usable as a
     decorator."""
-    if not (isinstance(cls, type) and issubclass(cls, Activation)):
-        raise TypeError(f"register_activation takes an Activation subclass, got {cls!r}")
-    key = name or cls.name or cls.__name__.lower()
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"invalid activation name {key!r}")
-    _ACTIVATIONS[key] = cls
-    return cls
+    return _register(_ACTIVATIONS, cls, Activation, name, "activation")  # type: ignore[no-any-return]
 
 
 def register_loss(cls: Type[Loss], name: Optional[str] = None) -> Type[Loss]:
     """Registers a custom :class:`~chainrule.Loss` subclass for loading (built with ``cls()``)."""
-    if not (isinstance(cls, type) and issubclass(cls, Loss)):
-        raise TypeError(f"register_loss takes a Loss subclass, got {cls!r}")
-    key = name or cls.name or cls.__name__.lower()
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"invalid loss name {key!r}")
-    _LOSSES[key] = cls
-    return cls
+    return _register(_LOSSES, cls, Loss, name, "loss")  # type: ignore[no-any-return]
 
 
 # ---- writing ---------------------------------------------------------------------------------
