@@ -5,6 +5,7 @@
 #include <map>
 
 #include "chainrule/activations/all.hpp"
+#include "params.hpp"
 
 namespace chainrule {
 
@@ -47,23 +48,8 @@ namespace {
 using Params = std::vector<std::pair<std::string, double>>;
 
 // Reads the named parameters (with defaults) and rejects any other name.
-std::vector<double> read_params(const std::string& name, const Params& given,
-                                const std::vector<std::pair<std::string, double>>& accepted) {
-  std::vector<double> values;
-  for (const auto& [key, dflt] : accepted) values.push_back(dflt);
-  for (const auto& [key, value] : given) {
-    auto it = std::find_if(accepted.begin(), accepted.end(),
-                           [&key](const auto& a) { return a.first == key; });
-    if (it == accepted.end()) {
-      std::string valid;
-      for (const auto& a : accepted) valid += (valid.empty() ? "" : ", ") + a.first;
-      throw ValueError("activation '" + name + "' has no parameter '" + key + "'" +
-                       (valid.empty() ? std::string(" (it takes none)")
-                                      : " (valid: " + valid + ")"));
-    }
-    values[static_cast<std::size_t>(it - accepted.begin())] = value;
-  }
-  return values;
+std::vector<double> read_params(const std::string& name, const Params& given, const Params& accepted) {
+  return detail::read_params("activation '" + name + "'", given, accepted);
 }
 
 template <class T>
