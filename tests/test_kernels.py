@@ -125,3 +125,57 @@ def test_child_process_after_threaded_training(threads, method):
         pytest.fail(f"{method} child hung after the parent trained with 2 threads")
     assert p.exitcode == 0
     assert np.isfinite(q.get())
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1025, 3000, 10**9])
+def test_thread_count_out_of_range_is_refused(bad):
+    before = cr.get_num_threads()
+    with pytest.raises((ValueError, OverflowError, TypeError)):
+        cr.set_num_threads(bad)
+    assert cr.get_num_threads() == before
+
+
+def test_many_threads_work_and_give_the_same_bits():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 300))
+    net = cr.Network([300, 400, 5], ["relu", "linear"], seed=0)
+    cr.set_num_threads(2)
+    want = net.predict(X)
+    try:
+        cr.set_num_threads(64)
+        assert np.array_equal(net.predict(X), want)
+    finally:
+        cr.set_num_threads(2)
+
+
+def test_changing_the_thread_count_while_another_thread_computes():
+    """A pool in use is kept alive until its call ends, even when another thread installs a
+    pool of another size meanwhile: no crash, no hang, the same results."""
+    import threading
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(700, 300))
+    net = cr.Network([300, 300, 3], ["tanh", "linear"], seed=0)
+    want = net.predict(X)
+    stop = threading.Event()
+    errors = []
+
+    def flip():
+        try:
+            k = 0
+            while not stop.is_set():
+                cr.set_num_threads(1 + k % 4)
+                k += 1
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=flip)
+    t.start()
+    try:
+        for _ in range(30):
+            assert np.array_equal(net.predict(X), want)
+    finally:
+        stop.set()
+        t.join(timeout=60)
+        cr.set_num_threads(2)
+    assert not t.is_alive() and not errors

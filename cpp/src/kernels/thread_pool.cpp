@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
+#include <system_error>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,21 +30,22 @@ int default_threads() {
 
 class ThreadPool {
  public:
+  /// Starts n_threads - 1 workers; if the system refuses one (std::system_error), the ones
+  /// started are stopped and joined before the error propagates, so nothing is left waiting.
   explicit ThreadPool(int n_threads) {
-    for (int i = 1; i < n_threads; ++i)
-      workers_.emplace_back([this, i] {
-        t_worker_index = i;
-        worker();
-      });
-  }
-  ~ThreadPool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_.store(true);
+    try {
+      workers_.reserve(static_cast<std::size_t>(n_threads));
+      for (int i = 1; i < n_threads; ++i)
+        workers_.emplace_back([this, i] {
+          t_worker_index = i;
+          worker();
+        });
+    } catch (...) {
+      shutdown();
+      throw;
     }
-    wake_.notify_all();
-    for (auto& w : workers_) w.join();
   }
+  ~ThreadPool() { shutdown(); }
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Returns false (and does nothing) when the pool is already running a job.
@@ -68,6 +71,16 @@ class ThreadPool {
   }
 
  private:
+  void shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_.store(true);
+    }
+    wake_.notify_all();
+    for (auto& w : workers_)
+      if (w.joinable()) w.join();
+    workers_.clear();
+  }
   static void pause() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -123,16 +136,20 @@ class ThreadPool {
   std::atomic<std::ptrdiff_t> next_{0};
 };
 
+constexpr int kMaxThreads = 1024;
+
 std::mutex g_config_mutex;              // guards g_pool
 std::atomic<int> g_threads{0};          // 0: not yet decided; read lock-free on every kernel call
-ThreadPool* g_pool = nullptr;           // owned; replaced when the thread count changes
+// Shared ownership: a call that took the pool keeps it alive while it runs, even if another
+// thread installs a pool of another size meanwhile (the last user destroys the old one).
+std::shared_ptr<ThreadPool> g_pool;
 
 // The configured count, deciding the default on first use.
 int configured_threads() {
   int n = g_threads.load(std::memory_order_relaxed);
   if (n == 0) {
     int expected = 0;
-    g_threads.compare_exchange_strong(expected, default_threads());
+    g_threads.compare_exchange_strong(expected, std::min(default_threads(), kMaxThreads));
     n = g_threads.load(std::memory_order_relaxed);
   }
   return n;
@@ -141,21 +158,30 @@ int configured_threads() {
 // In a forked child the workers do not exist: forget the pool (its memory is abandoned on
 // purpose, since joining threads that are not there would hang) and start a new one lazily.
 void after_fork_in_child() {
-  g_pool = nullptr;
+  new (&g_pool) std::shared_ptr<ThreadPool>();
   new (&g_config_mutex) std::mutex();
 }
 
-ThreadPool* pool() {
+void register_fork_handler() {
   static const bool registered = [] {
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     return true;
   }();
   (void)registered;
+}
+
+// The pool for the configured count, created on first use; nullptr (run on the caller) if the
+// system cannot start the threads now (set_num_threads reports that case as an error).
+std::shared_ptr<ThreadPool> pool() {
+  register_fork_handler();
   const int threads = configured_threads();
   std::lock_guard<std::mutex> lock(g_config_mutex);
   if (g_pool == nullptr || g_pool->size() != threads) {
-    delete g_pool;
-    g_pool = new ThreadPool(threads);
+    try {
+      g_pool = std::make_shared<ThreadPool>(threads);
+    } catch (const std::system_error&) {
+      return nullptr;
+    }
   }
   return g_pool;
 }
@@ -167,14 +193,30 @@ int worker_index() { return t_worker_index; }
 int get_num_threads() { return configured_threads(); }
 
 void set_num_threads(int n) {
-  if (n < 1) throw ValueError("set_num_threads: n must be >= 1, got " + std::to_string(n));
+  if (n < 1 || n > kMaxThreads)
+    throw ValueError("set_num_threads: n must be between 1 and " + std::to_string(kMaxThreads) +
+                     ", got " + std::to_string(n));
+  register_fork_handler();
+  std::lock_guard<std::mutex> lock(g_config_mutex);
+  if (g_pool == nullptr || g_pool->size() != n) {
+    try {  // start the threads now, so that a system that refuses them is an error here
+      g_pool = std::make_shared<ThreadPool>(n);
+    } catch (const std::system_error& e) {
+      throw ValueError("set_num_threads: could not start " + std::to_string(n) + " threads (" +
+                       e.what() + "); the thread count stays " +
+                       std::to_string(configured_threads()));
+    }
+  }
   g_threads.store(n);
 }
 
 void parallel_for(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx,
                   bool pinned) {
   if (n_tasks <= 0) return;
-  if (n_tasks > 1 && get_num_threads() > 1 && pool()->try_run(n_tasks, fn, ctx, pinned)) return;
+  if (n_tasks > 1 && get_num_threads() > 1) {
+    const std::shared_ptr<ThreadPool> p = pool();  // kept alive until this call is done
+    if (p != nullptr && p->try_run(n_tasks, fn, ctx, pinned)) return;
+  }
   for (std::ptrdiff_t t = 0; t < n_tasks; ++t) fn(ctx, t);
 }
 
