@@ -1,4 +1,5 @@
-// AVX2 + FMA GEMM: fp32 micro-kernel 6x16 (12 ymm accumulators), fp64 6x8. Compiled with
+// AVX2 + FMA GEMM: fp32 micro-kernel 6x16 (12 ymm accumulators), fp64 6x8. NC sizes the
+// packed B block to 512 KB, as for AVX-512 (see gemm_avx512.cpp). Compiled with
 // -mavx2 -mfma (this file only); reached through the dispatch in gemm.cpp.
 #include <immintrin.h>
 
@@ -34,10 +35,10 @@ struct Ymm64 {
 };
 
 struct gemm_avx2_f32_6x16 : MicroKernel<Ymm32, 6, 2> {
-  static constexpr Index KC = 256, MC = 6 * 24, NC = 4096;
+  static constexpr Index KC = 256, MC = 6 * 24, NC = 512;
 };
 struct gemm_avx2_f64_6x8 : MicroKernel<Ymm64, 6, 2> {
-  static constexpr Index KC = 256, MC = 6 * 24, NC = 2048;
+  static constexpr Index KC = 256, MC = 6 * 24, NC = 256;
 };
 
 }  // namespace
