@@ -96,3 +96,26 @@ def make_data(sizes: Sequence[int], loss: Any, n: int = 60, seed: int = 1, x_sca
     else:
         Y = rng.normal(0.0, 1.0, size=(n, nL))
     return X, Y
+
+
+# ---- hypothesis profiles ---------------------------------------------------------------------
+# Plain `pytest` (CI) runs the property-based suites small and derandomized, so a run is
+# reproducible and writes no example database; `pytest -m fuzz` runs them at full size
+# (>= 10,000 examples in all), with the database kept to replay failures.
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
+                              database=None, print_blob=True,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("fuzz", max_examples=2500, deadline=None, print_blob=True,
+                              suppress_health_check=[HealthCheck.too_slow,
+                                                     HealthCheck.filter_too_much])
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    settings = None
+
+
+def pytest_configure(config: Any) -> None:
+    if settings is not None:
+        fuzz = "fuzz" in (config.getoption("markexpr", "") or "")
+        settings.load_profile("fuzz" if fuzz else "ci")

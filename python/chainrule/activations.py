@@ -65,7 +65,12 @@ class Activation(ParamsRepr):
 
 
 def _core_array(z: Any) -> Tuple[np.ndarray, str]:
-    arr = np.asarray(z)
+    try:
+        arr = np.asarray(z)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"activation input must be a numeric array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"activation input must be real numbers, got dtype {arr.dtype}")
     if arr.dtype == np.float32:
         return np.ascontiguousarray(arr), "32"
     return np.ascontiguousarray(arr, dtype=np.float64), "64"

@@ -338,7 +338,11 @@ class Network:
         for l, g in enumerate(grads):
             dW, db = (g.dW, g.db) if isinstance(g, LayerGradients) else tuple(g)[:2]
             dWs.append(as_matrix(dW, self.dtype.type, f"layer {l + 1} dW"))
-            dbs.append(np.ascontiguousarray(np.ravel(np.asarray(db, dtype=self.dtype)).reshape(1, -1)))
+            db_arr = np.asarray(db)
+            if db_arr.dtype.kind not in "biuf":
+                raise TypeError(f"step: layer {l + 1} db must be a real numeric array, got dtype "
+                                f"{db_arr.dtype}")
+            dbs.append(np.ascontiguousarray(np.ravel(db_arr).reshape(1, -1), dtype=self.dtype))
         self._core.step_with(dWs, dbs, lr)
 
     @_serialised
