@@ -429,7 +429,8 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   // plain SGD is applied inside the backward pass, block by block (see backward_pass)
   const bool fuse_update = optimizer_->is_plain_sgd();
   const std::size_t n_metrics = opts.metrics.size();
-  const std::size_t capacity = static_cast<std::size_t>(opts.epochs);
+  // (capped: a huge epoch count, stopped by Ctrl-C or a callback, must not reserve terabytes)
+  const std::size_t capacity = static_cast<std::size_t>(std::min<Index>(opts.epochs, Index(1) << 16));
   FitResult result;
   result.loss.reserve(capacity);
   result.lr.reserve(capacity);

@@ -33,6 +33,8 @@ def check_int(value: Any, name: str, minimum: int) -> int:
     value = int_type(value, name)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value > 2 ** 62:  # beyond the core's 64-bit indices
+        raise ValueError(f"{name} must be <= 2**62, got {value}")
     return value
 
 

@@ -64,13 +64,13 @@ class Activation(ParamsRepr):
 
 
 
-def _core_array(z: Any) -> Tuple[np.ndarray, str]:
+def _core_array(z: Any, name: str = "z") -> Tuple[np.ndarray, str]:
     try:
         arr = np.asarray(z)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"activation input must be a numeric array: {exc}") from None
+        raise TypeError(f"{name} must be a numeric array: {exc}") from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"activation input must be real numbers, got dtype {arr.dtype}")
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.dtype == np.float32:
         return np.ascontiguousarray(arr), "32"
     return np.ascontiguousarray(arr, dtype=np.float64), "64"
@@ -91,9 +91,10 @@ class _Builtin(Activation):
     def backward(self, z: Any, h: Any, dh: Any) -> np.ndarray:
         arr, bits = _core_array(z)
         dt = arr.dtype
+        h_arr, dh_arr = _core_array(h, "h")[0], _core_array(dh, "dh")[0]
         return getattr(_core, "activation_backward" + bits)(
-            self._core_name, self.get_params(), arr, np.ascontiguousarray(h, dtype=dt),
-            np.ascontiguousarray(dh, dtype=dt))
+            self._core_name, self.get_params(), arr, np.ascontiguousarray(h_arr, dtype=dt),
+            np.ascontiguousarray(dh_arr, dtype=dt))
 
     def derivative(self, z: Any, h: Any) -> np.ndarray:
         arr, _ = _core_array(z)

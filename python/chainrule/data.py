@@ -39,10 +39,14 @@ def as_matrix(a: Any, dtype: type, name: str, *, column_if_1d: bool = False) -> 
         raise TypeError(f"{name} must be a numeric array: {exc}") from None
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} must be real; got complex dtype {arr.dtype}")
+    if arr.dtype.kind in "mM":
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
     if arr.dtype.kind not in "biuf":
         try:
             with np.errstate(all="ignore"):
                 arr = arr.astype(np.float64)
+        except OverflowError:  # a Python int beyond float64's range
+            raise ValueError(f"{name} contains a number too large for float64") from None
         except (TypeError, ValueError):
             raise TypeError(f"{name} must be numeric, got dtype {arr.dtype} "
                             f"(e.g. {_first_non_numeric(arr)!r})") from None

@@ -85,13 +85,30 @@ class _ParameterList(Sequence[np.ndarray]):
             raise ValueError(f"{what} must have shape {target.shape}, got {arr.shape}")
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{what} contains NaN or inf")
-        np.copyto(target, arr, casting="unsafe")
+        # convert first (a fresh copy, so a view of the target itself is read before it is
+        # written) and check again: a value beyond float32's range becomes inf
+        with np.errstate(over="ignore"):
+            converted = arr.astype(target.dtype, copy=True)
+        if not np.all(np.isfinite(converted)):
+            raise ValueError(f"{what} has values too large for {target.dtype.name} "
+                             f"(max |value| {float(np.max(np.abs(arr))):.6g})")
+        np.copyto(target, converted)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self[i] for i in range(len(self)))
 
     def __repr__(self) -> str:
         return f"<{len(self)} {self._kind}: " + ", ".join(str(a.shape) for a in self) + ">"
+
+
+_MAX_INDEX = 2 ** 62  # counts beyond this do not fit the core's 64-bit indices
+
+
+def _is_scalar(a: Any) -> bool:
+    try:
+        return np.ndim(a) == 0
+    except ValueError:  # ragged nesting: let the conversion report it
+        return False
 
 
 def _check_real(value: Any, name: str) -> float:
@@ -182,11 +199,23 @@ class Network:
         self._optimizer = resolve_optimizer(optimizer)
         self._lock = threading.RLock()
         core_cls = _core.Network64 if self.dtype == np.float64 else _core.Network32
-        self._core = core_cls(sizes, [activation_spec(a) for a in self.activations],
-                              loss_spec(self.loss_function), self._optimizer._spec())
+        if max(sizes) > _MAX_INDEX:
+            raise ValueError(f"layer sizes must be <= 2**62, got {sizes}")
+        try:
+            self._core = core_cls(sizes, [activation_spec(a) for a in self.activations],
+                                  loss_spec(self.loss_function), self._optimizer._spec())
+        except MemoryError:
+            n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+            raise MemoryError(f"layer sizes {sizes}: cannot allocate {n_params:.4g} parameters "
+                              f"({n_params * self.dtype.itemsize * 2 / 2**30:.4g} GiB with their "
+                              "gradients)") from None
         self.layer_sizes = sizes
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        try:
+            self._rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"seed must be None or a non-negative integer, got {seed!r} ({exc})") \
+                from None
         self._forward_X: Optional[np.ndarray] = None
         #: The History of the last fit (empty before any).
         self.history = History()
@@ -270,10 +299,19 @@ class Network:
     # ---- data ----------------------------------------------------------------------------
 
     def _X(self, X: ArrayLike) -> np.ndarray:
-        return as_matrix(X, self.dtype.type, "X")
+        return self._unaliased(as_matrix(X, self.dtype.type, "X"))
 
     def _Y(self, Y: ArrayLike) -> np.ndarray:
-        return as_matrix(Y, self.dtype.type, "Y", column_if_1d=True)
+        return self._unaliased(as_matrix(Y, self.dtype.type, "Y", column_if_1d=True))
+
+    def _unaliased(self, a: np.ndarray) -> np.ndarray:
+        """``a``, or a copy of it if it may share memory with a parameter (data that is a view
+        of the network's own weights would change under fit, step or gradient_check)."""
+        c = self._core
+        for l in range(self.n_layers):
+            if np.may_share_memory(a, c.weight(l)) or np.may_share_memory(a, c.bias(l)):
+                return a.copy()
+        return a
 
     # ---- computation ---------------------------------------------------------------------
 
@@ -336,13 +374,18 @@ class Network:
             raise ValueError(f"step: expected gradients for {self.n_layers} layers, got {len(grads)}")
         dWs, dbs = [], []
         for l, g in enumerate(grads):
-            dW, db = (g.dW, g.db) if isinstance(g, LayerGradients) else tuple(g)[:2]
-            dWs.append(as_matrix(dW, self.dtype.type, f"layer {l + 1} dW"))
-            db_arr = np.asarray(db)
-            if db_arr.dtype.kind not in "biuf":
-                raise TypeError(f"step: layer {l + 1} db must be a real numeric array, got dtype "
-                                f"{db_arr.dtype}")
-            dbs.append(np.ascontiguousarray(np.ravel(db_arr).reshape(1, -1), dtype=self.dtype))
+            if isinstance(g, LayerGradients):
+                dW, db = g.dW, g.db
+            else:
+                try:
+                    dW, db = tuple(g)[:2]
+                except (TypeError, ValueError):
+                    raise TypeError(f"step: grads[{l}] must be a (dW, db) pair, got {g!r}") from None
+            # copies when they may be views of the parameters that step() is about to change
+            dWs.append(self._unaliased(as_matrix(dW, self.dtype.type, f"layer {l + 1} dW")))
+            db = as_matrix(np.reshape(db, -1) if _is_scalar(db) else db, self.dtype.type,
+                           f"layer {l + 1} db", column_if_1d=True)
+            dbs.append(self._unaliased(db.reshape(1, -1)))
         self._core.step_with(dWs, dbs, lr)
 
     @_serialised

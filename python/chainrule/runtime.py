@@ -14,7 +14,9 @@ def set_num_threads(n: int) -> None:
         raise TypeError(f"n must be an integer, got {type(n).__name__}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    _core.set_num_threads(int(n))
+    if n > 2 ** 31 - 1:
+        raise ValueError(f"n must be < 2**31, got {n}")
+    _core.set_num_threads(int(n))  # ValueError if the system cannot start n threads
 
 
 def get_num_threads() -> int:

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -96,6 +97,11 @@ class Matrix {
 
   /// Reshape to (rows, cols); allocates only when rows * cols exceeds the capacity.
   void resize(Index rows, Index cols) {
+    // rows * cols * sizeof(T) must not overflow: a wrapped size would allocate a small block
+    // and the zero-fill below would write far past it
+    if (rows < 0 || cols < 0 ||
+        (cols > 0 && rows > static_cast<Index>(PTRDIFF_MAX / static_cast<Index>(sizeof(T))) / cols))
+      throw std::bad_alloc();
     const Index n = rows * cols;
     if (n > capacity_) {
       void* p = aligned_allocate(static_cast<std::size_t>(n) * sizeof(T));
