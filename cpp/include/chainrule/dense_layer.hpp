@@ -41,8 +41,17 @@ class DenseLayer {
 
   MatrixView<T> W() { return Wb_.view().row_range(0, n_in_); }         // (n_in, n_out)
   MatrixView<T> b() { return Wb_.view().row_range(n_in_, 1); }         // (1, n_out)
-  MatrixView<T> dW() { return dWb_.view().row_range(0, n_in_); }       // (n_in, n_out)
-  MatrixView<T> db() { return dWb_.view().row_range(n_in_, 1); }       // (1, n_out)
+  MatrixView<T> dW() { return dWb_.row_range(0, n_in_); }              // (n_in, n_out)
+  MatrixView<T> db() { return dWb_.row_range(n_in_, 1); }              // (1, n_out)
+  /// [dW; db] as one (n_in + 1, n_out) block.
+  MatrixView<T> dWb() { return dWb_; }
+  /// The number of gradient values, (n_in + 1) * n_out.
+  Index gradient_size() const { return (n_in_ + 1) * n_out_; }
+  /// Keeps [dW; db] in `storage` (gradient_size() values, owned by the caller and alive as
+  /// long as the layer) instead of the layer's own buffer, which is freed. A network puts
+  /// every layer's gradients in one contiguous buffer this way, so a data-parallel step
+  /// all-reduces them in one message. The values are not carried over.
+  void use_gradient_storage(T* storage);
   ConstView<T> W() const { return Wb_.view().row_range(0, n_in_); }
   ConstView<T> b() const { return Wb_.view().row_range(n_in_, 1); }
   ConstView<T> Z() const { return Z_.view(); }   // (m, n_out)
@@ -79,7 +88,9 @@ class DenseLayer {
   Index n_in_;
   Index n_out_;
   std::unique_ptr<Activation<T>> activation_;
-  Matrix<T> Wb_, dWb_;          // [W; b] and [dW; db], (n_in + 1, n_out)
+  Matrix<T> Wb_;                // [W; b], (n_in + 1, n_out)
+  Matrix<T> own_dWb_;           // the layer's own [dW; db] until use_gradient_storage()
+  MatrixView<T> dWb_;           // [dW; db], (n_in + 1, n_out): own_dWb_ or the network's buffer
   Matrix<T> Z_, H_, dH_, dZ_;   // per-batch buffers (m, n_out)
 };
 
