@@ -130,6 +130,8 @@ class Context:
         failures = self.comm.allgather(None if error is None else
                                        f"{type(error).__name__}: {error}")
         if error is not None:
+            if isinstance(error, (ValueError, TypeError)) and self.size > 1:
+                raise type(error)(f"rank {self.rank} of {self.size}: {error}") from error
             raise error
         failed = [(r, msg) for r, msg in enumerate(failures) if msg is not None]
         if failed:
