@@ -48,19 +48,19 @@ def worker(sizes, batch, steps, repeats):
 
     comm_time = [0.0]
     calls = [0]
-    plain_hook = dist.Context.allreduce_hook
+    plain_attach = dist.Context.attach
 
-    def timed_hook(self):
-        reduce = plain_hook(self)
+    def timed_attach(self, network):
+        reduce, detach = plain_attach(self, network)
 
         def allreduce(buffer):
             t = time.perf_counter()
             reduce(buffer)
             comm_time[0] += time.perf_counter() - t
             calls[0] += 1
-        return allreduce
+        return allreduce, detach
 
-    dist.Context.allreduce_hook = timed_hook
+    dist.Context.attach = timed_attach
     net.fit(X[:batch // size], Y[:batch // size], epochs=1, batch_size=batch, lr=1e-4,
             comm=comm)  # warm-up: buffers, threads, MPI connections
     best = None
@@ -117,10 +117,12 @@ def main(argv=None):
           f"best of {cfg['repeats']}; load average before: {os.getloadavg()[0]:.2f}")
     one = launch(1, cfg, timeout)
     many = launch(args.ranks, cfg, timeout)
+    print(f"  all-reduce: {os.environ.get('CHAINRULE_ALLREDUCE', 'auto')} (auto: shared memory "
+          f"on one node; CHAINRULE_ALLREDUCE=mpi: MPI_Allreduce)")
     for r in (one, many):
         print(f"  {r['ranks']} process(es): {r['samples_per_s']:10.1f} samples/s, "
               f"{r['step_s'] * 1e3:9.2f} ms/step, communication {r['comm_per_step_s'] * 1e3:8.3f} "
-              f"ms/step (one Allreduce of {r['buffer_mb']:.2f} MB)")
+              f"ms/step (one all-reduce of {r['buffer_mb']:.2f} MB)")
     print(f"  speedup of {args.ranks} processes over 1: "
           f"{many['samples_per_s'] / one['samples_per_s']:.2f}x; "
           f"load average after: {os.getloadavg()[0]:.2f}")

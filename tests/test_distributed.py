@@ -114,7 +114,8 @@ def test_global_order():
     assert sorted(order.tolist()) == list(range(8))
     # each shard's rows keep their order and are spread over the epoch in proportion
     assert [i for i in order.tolist() if 1 <= i < 5] == [1, 2, 3, 4]
-    assert order.tolist() == [1, 5, 2, 0, 3, 6, 4, 7]
+    # keys (i + 0.5) / n: 0.125 (rank 1), 1/6 (rank 2), 0.375, 0.5 (rank 0, then rank 2), 0.625, ...
+    assert order.tolist() == [1, 5, 2, 0, 6, 3, 7, 4]
     with pytest.raises(ValueError, match="at least one row"):
         global_order([3, 0])
 

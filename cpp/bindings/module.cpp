@@ -318,6 +318,23 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"), py::arg("schedule"),
            py::arg("metrics"), py::arg("allreduce") = py::none(), py::arg("global_rows") = 0,
            py::arg("row_offset") = 0)
+      .def("gradient_buffer_size", &Net::gradient_buffer_size)
+      // Points the gradient buffer at `buffer` (a writable, contiguous array of this dtype and
+      // gradient_buffer_size() values, which the caller keeps alive) or, with None, back to
+      // the network's own. No copy: the core writes into the array.
+      .def("use_gradient_buffer", [](Net& n, py::object buffer) {
+        if (buffer.is_none()) {
+          n.use_gradient_storage(nullptr);
+          return;
+        }
+        auto a = py::cast<py::array>(buffer);
+        if (!a.dtype().is(py::dtype::of<T>()) || !(a.flags() & py::array::c_style) ||
+            !a.writeable() || a.size() != n.gradient_buffer_size())
+          throw ValueError("use_gradient_buffer: needs a writable, contiguous " +
+                           std::string(sizeof(T) == 4 ? "float32" : "float64") + " array of " +
+                           std::to_string(n.gradient_buffer_size()) + " values");
+        n.use_gradient_storage(static_cast<T*>(a.mutable_data()));
+      })
       .def("gradient_check", [](Net& n, const Array<T>& X, const Array<T>& Y, double eps) {
         py::gil_scoped_release nogil;
         return n.gradient_check(as_view(X, "X"), as_view(Y, "Y"), eps);

@@ -55,12 +55,18 @@ Network<T>::Network(const std::vector<Index>& sizes,
   // one contiguous gradient buffer: [dW1; db1], [dW2; db2], ..., then 2 scalars (see fit)
   for (const auto& layer : layers_) n_grads_ += layer.gradient_size();
   grads_.resize(1, n_grads_ + 2);
+  use_gradient_storage(nullptr);
+  optimizer_->prepare(slot_sizes());
+}
+
+template <class T>
+void Network<T>::use_gradient_storage(T* storage) {
+  grad_data_ = storage != nullptr ? storage : grads_.data();
   Index offset = 0;
   for (auto& layer : layers_) {
-    layer.use_gradient_storage(grads_.data() + offset);
+    layer.use_gradient_storage(grad_data_ + offset);
     offset += layer.gradient_size();
   }
-  optimizer_->prepare(slot_sizes());
 }
 
 template <class T>
@@ -529,7 +535,7 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       if (distributed) {
         // grads_ = [sum_i w_i dW_i ...; sum_i w_i l_i; sum_i w_i] over this process's rows of
         // the step, summed over every process, then divided by the global weight
-        T* g = grads_.data();
+        T* g = grad_data_;
         if (mb > 0 && batch_weight > 0) {
           forward_pass(xb);
           const double local_loss = backward_pass(xb, yb, wb, batch_weight);
@@ -597,7 +603,7 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       double val_weight = 0;
       const double local = evaluate(d.X_val, d.Y_val, d.val_weight.data, eval_chunk, val_metrics,
                                     &val_weight);
-      T* g = grads_.data() + n_grads_;
+      T* g = grad_data_ + n_grads_;
       g[0] = static_cast<T>(local * val_weight);
       g[1] = static_cast<T>(val_weight);
       allreduce(g, 2);

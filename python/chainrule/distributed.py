@@ -9,8 +9,10 @@ then every step
    the GIL),
 2. the core scales its ``[dW; db]`` gradients - one contiguous buffer holding every layer -
    by its batch weight and appends its weighted loss sum and weight,
-3. that buffer is summed over the ranks with **one** ``MPI_Allreduce`` (mpi4py, called from the
-   C++ loop with the GIL taken for that call only), and
+3. that buffer is summed over the ranks with **one** all-reduce, called from the C++ loop
+   with the GIL taken for that call only: ``MPI_Allreduce`` (mpi4py), or, when every rank runs
+   on one node, a reduction in place in an MPI shared-memory window that holds every rank's
+   buffer (no messages and no copies; ``CHAINRULE_ALLREDUCE=mpi`` forces MPI_Allreduce), and
 4. every rank divides by the global batch weight and applies the same optimizer update, so all
    ranks keep identical weights and optimizer state.
 
@@ -59,6 +61,7 @@ Install with ``pip install chainrule[mpi]`` (mpi4py and MPICH's runtime from PyP
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import traceback
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
@@ -148,6 +151,7 @@ class Context:
                                      f"{mine!r}, rank {r} has {other!r}")
 
     def allreduce_hook(self) -> Callable[[np.ndarray], None]:
+        """MPI_Allreduce(MPI_SUM) of the buffer in place."""
         MPI = _mpi()
         comm = self.comm
         in_place = MPI.IN_PLACE
@@ -157,6 +161,64 @@ class Context:
             comm.Allreduce(in_place, buffer, op=total)
 
         return allreduce
+
+    def attach(self, net: Any) -> Tuple[Callable[[np.ndarray], None], Callable[[], None]]:
+        """The all-reduce of a fit of ``net`` and a function that undoes its set-up (collective).
+
+        When every rank runs on one node, the network's gradient buffer is placed in an MPI
+        shared-memory window and summed there without messages (:meth:`_shared`); otherwise,
+        or with the environment variable ``CHAINRULE_ALLREDUCE=mpi``, it is MPI_Allreduce."""
+        MPI = _mpi()
+        mode = os.environ.get("CHAINRULE_ALLREDUCE", "auto")
+        if mode not in ("auto", "mpi"):
+            raise ValueError(f"CHAINRULE_ALLREDUCE must be 'auto' or 'mpi', got {mode!r}")
+        if self.size > 1 and mode == "auto":
+            node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+            one_node = node.Get_size() == self.size
+            node.Free()
+            if one_node:
+                return self._shared(net, MPI)
+        return self.allreduce_hook(), lambda: None
+
+    def _shared(self, net: Any, MPI: Any) -> Tuple[Callable[[np.ndarray], None], Callable[[], None]]:
+        """Every rank's gradient buffer lives in one shared-memory window. To sum a range of it,
+        rank r adds up its r-th part of the range over every rank's buffer, in rank order, and
+        writes the sum into all of them (no other rank reads or writes that part), between two
+        barriers: each value is summed once, in the same order for all, and no copies are made.
+        """
+        comm, R, rank = self.comm, self.size, self.rank
+        dtype = np.dtype(net.dtype)
+        n = int(net._core.gradient_buffer_size())
+        win = MPI.Win.Allocate_shared(n * dtype.itemsize, dtype.itemsize, comm=comm)
+        buffers = [np.frombuffer(win.Shared_query(k)[0], dtype=dtype, count=n) for k in range(R)]
+        net._core.use_gradient_buffer(buffers[rank])
+        base = buffers[rank].ctypes.data
+        parts: dict = {}
+
+        def views(offset: int, count: int) -> Tuple[np.ndarray, List[np.ndarray]]:
+            lo = offset + count * rank // R
+            hi = offset + count * (rank + 1) // R
+            return buffers[0][lo:hi], [b[lo:hi] for b in buffers[1:]]
+
+        def allreduce(buffer: np.ndarray) -> None:
+            key = ((buffer.ctypes.data - base) // dtype.itemsize, buffer.size)
+            if key not in parts:
+                parts[key] = views(*key)
+            out, others = parts[key]
+            comm.Barrier()  # every rank's values are in place
+            for other in others:
+                np.add(out, other, out=out)
+            for other in others:
+                np.copyto(other, out)
+            comm.Barrier()  # every part is summed everywhere
+
+        def detach() -> None:
+            net._core.use_gradient_buffer(None)
+            parts.clear()
+            buffers.clear()
+            win.Free()
+
+        return allreduce, detach
 
     def broadcast_model(self, net: Any) -> None:
         """Rank 0's weights, optimizer state and shuffling generator, on every rank."""

@@ -455,8 +455,7 @@ class Network:
                 ("early_stopping (present or not)", early_stopping is not None)])
             sizes = ctx.comm.allgather(n)
             n = int(sum(sizes))
-            dist_args = {"allreduce": ctx.allreduce_hook(), "global_rows": n,
-                         "row_offset": int(sum(sizes[:ctx.rank]))}
+            dist_args = {"global_rows": n, "row_offset": int(sum(sizes[:ctx.rank]))}
         if new_optimizer is not None:  # installed only once the whole call is known to be valid
             self._core.set_optimizer(new_optimizer._spec())
             self._optimizer = new_optimizer
@@ -473,6 +472,9 @@ class Network:
         else:
             permutation = None
         on_epoch_end = self._epoch_hook(cbs, names, X_val is not None) if cbs else None
+        detach: Callable[[], None] = lambda: None
+        if ctx is not None:  # the gradient all-reduce (shared memory on one node)
+            dist_args["allreduce"], detach = ctx.attach(self)
         try:
             for cb in cbs:
                 if hasattr(cb, "on_train_begin"):
@@ -493,6 +495,8 @@ class Network:
             if ctx is not None and ctx.size > 1:
                 ctx.abort(exc)  # only this rank saw it: end every rank rather than hang them
             raise
+        finally:
+            detach()
         series: Dict[str, List[float]] = {"loss": list(loss)}
         for k, name in enumerate(names):
             series[name] = list(train_m[k])

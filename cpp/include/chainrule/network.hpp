@@ -106,6 +106,14 @@ class Network {
       Index steps, const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& buffers);
   /// The element count of each parameter tensor W1, b1, W2, b2, ... (the optimizer's slots).
   std::vector<Index> slot_sizes() const;
+  /// The size of the network's one gradient buffer: every layer's [dW; db] back to back, then
+  /// two scalars a data-parallel step sums with them (the weighted loss sum and weight).
+  Index gradient_buffer_size() const { return n_grads_ + 2; }
+  /// Keeps the gradient buffer in `storage` (gradient_buffer_size() values, owned by the
+  /// caller, alive while in use) - e.g. memory shared with the other processes of a
+  /// data-parallel fit, which they then sum in place; nullptr returns to the network's own
+  /// buffer. Gradient values are not carried over.
+  void use_gradient_storage(T* storage);
 
   /// X (m, n0) -> Yhat (m, nL); caches every layer's Z and H for backward(). X must stay
   /// alive and unchanged until backward() is called.
@@ -179,7 +187,8 @@ class Network {
   /// Every layer's [dW; db], back to back (each layer's dWb() is a view into it), then two
   /// scalars a data-parallel step all-reduces with them: the weighted loss sum and weight.
   Matrix<T> grads_;
-  Index n_grads_ = 0;  // gradient values in grads_ (without the two scalars)
+  T* grad_data_ = nullptr;  // grads_.data() or the storage given to use_gradient_storage
+  Index n_grads_ = 0;       // gradient values in the buffer (without the two scalars)
   std::unique_ptr<Loss<T>> loss_;
   std::unique_ptr<Optimizer<T>> optimizer_;
   ConstView<T> input_;  // X of the last public forward(); rows == -1 when none
