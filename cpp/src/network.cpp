@@ -159,7 +159,7 @@ ConstView<T> Network<T>::forward_pass(ConstView<T> X) {
 // the loss is not finite: then nothing is computed and the caller reports the divergence.
 template <class T>
 double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, double w_sum,
-                                 T sgd_lr) {
+                                 T sgd_lr, double grad_scale) {
   auto& out = layers_.back();
   double value;
   if (w == nullptr) {
@@ -186,15 +186,17 @@ double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, dou
       for (Index j = 0; j < dZ.cols; ++j) row[j] *= c;
     }
   }
+  // dW = H.T @ dZ / m, or grad_scale times that: unweighted, grad_scale = m gives alpha 1
+  const T alpha = grad_scale > 0 ? static_cast<T>(grad_scale / static_cast<double>(Y.rows)) : T(0);
   for (Index l = num_layers() - 1; l >= 0; --l) {
     auto& layer = layers_[static_cast<std::size_t>(l)];
     if (l > 0) {
       auto& below = layers_[static_cast<std::size_t>(l - 1)];
       // dH[l-1] = dZ[l] @ W[l].T and dZ[l-1] = dH[l-1] * act'(Z[l-1]) into the layer below,
       // then dW, db of layer l (and its update)
-      layer.backward_fused(below.H(), &below, sgd_lr);
+      layer.backward_fused(below.H(), &below, sgd_lr, alpha);
     } else {
-      layer.backward_fused(X, nullptr, sgd_lr);
+      layer.backward_fused(X, nullptr, sgd_lr, alpha);
     }
   }
   return value;
@@ -538,9 +540,8 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         T* g = grad_data_;
         if (mb > 0 && batch_weight > 0) {
           forward_pass(xb);
-          const double local_loss = backward_pass(xb, yb, wb, batch_weight);
-          const T w_local = static_cast<T>(batch_weight);
-          for (Index i = 0; i < n_grads_; ++i) g[i] *= w_local;  // mean -> weighted sum
+          // [dW; db] = sum_i w_i (dW_i; db_i): batch_weight times the weighted mean
+          const double local_loss = backward_pass(xb, yb, wb, batch_weight, T(0), batch_weight);
           g[n_grads_] = static_cast<T>(local_loss * batch_weight);
         } else {
           std::fill(g, g + n_grads_ + 1, T(0));
@@ -557,9 +558,14 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
                                     std::to_string(epoch + 1) + kept_note(epoch),
                                 epoch);
         }
-        const T g_global = static_cast<T>(global_weight);
-        for (Index i = 0; i < n_grads_; ++i) g[i] /= g_global;  // dW = sum_i w_i dW_i / sum_i w_i
-        apply_update(static_cast<T>(lr));
+        if (optimizer_->is_plain_sgd()) {
+          // W -= lr dW with dW = sum / global_weight: W -= (lr / global_weight) sum, one pass
+          apply_update(static_cast<T>(lr / global_weight));
+        } else {
+          const T g_global = static_cast<T>(global_weight);
+          for (Index i = 0; i < n_grads_; ++i) g[i] /= g_global;  // dW = sum_i w_i dW_i / sum_i w_i
+          apply_update(static_cast<T>(lr));
+        }
         total += batch_loss * global_weight;
         total_weight += global_weight;
         continue;

@@ -81,7 +81,9 @@ class DenseLayer {
   ///  2. [dW; db] = [H_prev 1].T @ dZ / m in one GEMM (H_prev is below's H, or X);
   ///  3. when sgd_lr > 0 (plain SGD): W -= lr dW, b -= lr db on each finished block of the
   ///     GEMM, and dW, db are not kept.
-  void backward_fused(ConstView<T> H_prev, DenseLayer* below, T sgd_lr);
+  /// With grad_alpha > 0, [dW; db] = grad_alpha [H_prev 1].T @ dZ instead of the mean's 1 / m
+  /// (a data-parallel step asks for the batch's sum, grad_alpha = 1, without another pass).
+  void backward_fused(ConstView<T> H_prev, DenseLayer* below, T sgd_lr, T grad_alpha = T(0));
 
  private:
   Index index_;

@@ -169,8 +169,10 @@ class Network {
   /// With weights w (m,) summing to w_sum, the loss and gradients are the weighted mean's.
   /// With sgd_lr > 0 the plain SGD update W -= sgd_lr dW is fused into the dW products (the
   /// gradients are then not kept), unless the loss is not finite: then nothing is done.
+  /// With grad_scale > 0 the gradients are grad_scale times the (weighted) mean's, computed in
+  /// the dW products (a data-parallel step asks for w_sum times, the weighted sum).
   double backward_pass(ConstView<T> X, ConstView<T> Y, const T* w = nullptr, double w_sum = 0,
-                       T sgd_lr = T(0));
+                       T sgd_lr = T(0), double grad_scale = 0);
   /// The optimizer step (no argument checks): begin_step, then every slot.
   void apply_update(T lr);
   /// (Weighted) loss of X (m, n0) against Y in chunks of `chunk` rows, adding every chunk to
