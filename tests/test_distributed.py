@@ -110,6 +110,21 @@ def test_benchmark_smoke():
     assert "speedup" in r.stdout and "communication" in r.stdout, r.stdout
 
 
+@needs_mpi
+def test_readme_example_under_mpiexec(tmp_path):
+    block = re.search(r"```py\n(# train.py.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert block, "README's train.py example is missing"
+    script = tmp_path / "train.py"
+    script.write_text(block.group(1))
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    r = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(script)], capture_output=True,
+                       text=True, timeout=300, cwd=str(tmp_path), env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(re.findall(r"epoch +10/10", r.stdout)) == 1, r.stdout  # rank 0 prints alone
+    assert (tmp_path / "model.npz").exists()
+    assert cr.load(tmp_path / "model.npz").layer_sizes == [20, 64, 1]
+
+
 def test_global_order():
     assert global_order([2, 2]).tolist() == [0, 2, 1, 3]
     assert global_order([3]).tolist() == [0, 1, 2]

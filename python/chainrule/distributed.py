@@ -63,6 +63,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 import traceback
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
@@ -237,4 +238,5 @@ class Context:
         sys.stderr.write(f"chainrule.distributed: rank {self.rank} of {self.size} failed during "
                          f"training; aborting every rank.\n{''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))}")
         sys.stderr.flush()
+        time.sleep(1.0)  # let mpiexec forward the message before MPI_Abort tears down its I/O
         self.comm.Abort(1)
