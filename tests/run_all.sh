@@ -6,7 +6,8 @@
 set -u
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet ".[test]" || { echo "run_all: pip install failed" >&2; exit 1; }
+# the mpi extra (mpi4py + MPICH's mpiexec) runs the data-parallel tests under mpiexec
+python -m pip install --quiet ".[test,mpi]" || { echo "run_all: pip install failed" >&2; exit 1; }
 
 build=build/cpp-tests
 cpp_status=0

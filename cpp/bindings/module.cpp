@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "chainrule/activation.hpp"
@@ -99,6 +100,33 @@ struct FitCall {
     data.val_weight = optional_view(val_weight, "validation sample_weight");
   }
 };
+
+/// The all-reduce hook of a data-parallel fit: calls fn(a) with a numpy view `a` of the
+/// buffer (no copy), which fn sums over every process in place (mpi4py's Allreduce). The view
+/// is made once per buffer, so a step creates no Python objects beyond the call.
+template <class T>
+AllreduceFn<T> python_allreduce(py::object fn) {
+  struct Cache {
+    T* data = nullptr;
+    Index n = -1;
+    py::object array;
+  };
+  // deleted with the GIL held, as it holds a Python object
+  auto cache = std::shared_ptr<Cache>(new Cache, [](Cache* c) {
+    py::gil_scoped_acquire gil;
+    delete c;
+  });
+  return [fn, cache](T* data, Index n) {
+    py::gil_scoped_acquire gil;
+    if (cache->data != data || cache->n != n) {
+      const py::capsule no_owner(data, [](void*) {});  // the network owns the buffer
+      cache->array = py::array_t<T>({n}, {static_cast<py::ssize_t>(sizeof(T))}, data, no_owner);
+      cache->data = data;
+      cache->n = n;
+    }
+    fn(cache->array);
+  };
+}
 
 template <class T>
 MatrixView<T> mutable_view(py::array_t<T>& a) {
@@ -241,11 +269,22 @@ void bind_network(py::module_& m, const char* cls) {
               Index batch_size, py::object permutation, py::object on_epoch_end,
               const std::optional<Array<T>>& sample_weight, const std::optional<Array<T>>& X_val,
               const std::optional<Array<T>>& Y_val, const std::optional<Array<T>>& val_weight,
-              py::object schedule_spec, const std::vector<std::string>& metrics) {
-             FitCall<T> call(X, Y, epochs, lr, batch_size, !permutation.is_none(), sample_weight,
+              py::object schedule_spec, const std::vector<std::string>& metrics,
+              py::object allreduce, Index global_rows, Index row_offset) {
+             // data-parallel: the permutation orders the global rows and is always given
+             const bool shuffle = !permutation.is_none() && allreduce.is_none();
+             FitCall<T> call(X, Y, epochs, lr, batch_size, shuffle, sample_weight,
                              X_val, Y_val, val_weight, schedule_spec, metrics);
+             call.opts.global_rows = global_rows;
+             call.opts.row_offset = row_offset;
              FitHooks hooks;
              hooks.poll = signal_poll();
+             if (!allreduce.is_none()) {
+               if constexpr (std::is_same_v<T, float>)
+                 hooks.allreduce_f32 = python_allreduce<T>(allreduce);
+               else
+                 hooks.allreduce_f64 = python_allreduce<T>(allreduce);
+             }
              if (!permutation.is_none()) {
                hooks.permutation = [permutation](Index epoch, Index count, Index* perm) {
                  py::gil_scoped_acquire gil;
@@ -277,7 +316,25 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("lr"), py::arg("batch_size"),
            py::arg("permutation"), py::arg("on_epoch_end"), py::arg("sample_weight"),
            py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"), py::arg("schedule"),
-           py::arg("metrics"))
+           py::arg("metrics"), py::arg("allreduce") = py::none(), py::arg("global_rows") = 0,
+           py::arg("row_offset") = 0)
+      .def("gradient_buffer_size", &Net::gradient_buffer_size)
+      // Points the gradient buffer at `buffer` (a writable, contiguous array of this dtype and
+      // gradient_buffer_size() values, which the caller keeps alive) or, with None, back to
+      // the network's own. No copy: the core writes into the array.
+      .def("use_gradient_buffer", [](Net& n, py::object buffer) {
+        if (buffer.is_none()) {
+          n.use_gradient_storage(nullptr);
+          return;
+        }
+        auto a = py::cast<py::array>(buffer);
+        if (!a.dtype().is(py::dtype::of<T>()) || !(a.flags() & py::array::c_style) ||
+            !a.writeable() || a.size() != n.gradient_buffer_size())
+          throw ValueError("use_gradient_buffer: needs a writable, contiguous " +
+                           std::string(sizeof(T) == 4 ? "float32" : "float64") + " array of " +
+                           std::to_string(n.gradient_buffer_size()) + " values");
+        n.use_gradient_storage(static_cast<T*>(a.mutable_data()));
+      })
       .def("gradient_check", [](Net& n, const Array<T>& X, const Array<T>& Y, double eps) {
         py::gil_scoped_release nogil;
         return n.gradient_check(as_view(X, "X"), as_view(Y, "Y"), eps);

@@ -66,7 +66,14 @@ DenseLayer<T>::DenseLayer(Index index, Index n_in, Index n_out,
                      std::to_string(n_in) + ", n_out=" + std::to_string(n_out));
   if (!activation_) throw ValueError("layer " + std::to_string(index) + ": no activation");
   Wb_.resize(n_in + 1, n_out);
-  dWb_.resize(n_in + 1, n_out);
+  own_dWb_.resize(n_in + 1, n_out);
+  dWb_ = own_dWb_.view();
+}
+
+template <class T>
+void DenseLayer<T>::use_gradient_storage(T* storage) {
+  dWb_ = MatrixView<T>(storage, n_in_ + 1, n_out_);
+  own_dWb_ = Matrix<T>();
 }
 
 template <class T>
@@ -123,7 +130,7 @@ void DenseLayer<T>::backward_params(ConstView<T> H_prev, MatrixView<T> dH_prev) 
                      shape_str(m, n_in_) + ", got " + shape_str(dH_prev));
   // [dW; db] = [H_prev 1].T @ dZ / m
   kernels::gemm_tn_sum<T>(n_in_, n_out_, m, T(1) / static_cast<T>(m), H_prev.data, n_in_,
-                          dZ_.data(), n_out_, dWb_.data(), n_out_);
+                          dZ_.data(), n_out_, dWb_.data, n_out_);
   if (dH_prev.data != nullptr) {
     // dH_prev = dZ @ W.T
     kernels::gemm_nt<T>(m, n_in_, n_out_, T(1), dZ_.data(), n_out_, Wb_.data(), n_out_, T(0),
@@ -133,7 +140,8 @@ void DenseLayer<T>::backward_params(ConstView<T> H_prev, MatrixView<T> dH_prev) 
 
 // dZ (m, n_out) -> below's dH and dZ (m, n_in); [dW; db] (n_in + 1, n_out) or the SGD update
 template <class T>
-void DenseLayer<T>::backward_fused(ConstView<T> H_prev, DenseLayer* below, T sgd_lr) {
+void DenseLayer<T>::backward_fused(ConstView<T> H_prev, DenseLayer* below, T sgd_lr,
+                                   T grad_alpha) {
   const Index m = dZ_.rows();
   if (H_prev.rows != m || H_prev.cols != n_in_)
     throw ValueError("layer " + std::to_string(index_) + ": backward expects H_prev of shape " +
@@ -154,14 +162,14 @@ void DenseLayer<T>::backward_fused(ConstView<T> H_prev, DenseLayer* below, T sgd
     }
   }
   // [dW; db] = [H_prev 1].T @ dZ / m, and with plain SGD [W; b] -= lr [dW; db] block by block
-  const T inv_m = T(1) / static_cast<T>(m);
+  const T inv_m = grad_alpha > T(0) ? grad_alpha : T(1) / static_cast<T>(m);
   if (sgd_lr > T(0)) {
     const SgdUpdate<T> ctx{sgd_lr, Wb_.data(), n_out_};
     kernels::gemm_tn_sum<T>(n_in_, n_out_, m, inv_m, H_prev.data, n_in_, dZ_.data(), n_out_,
-                            dWb_.data(), n_out_, {&SgdUpdate<T>::run, &ctx, /*c_unused=*/true});
+                            dWb_.data, n_out_, {&SgdUpdate<T>::run, &ctx, /*c_unused=*/true});
   } else {
     kernels::gemm_tn_sum<T>(n_in_, n_out_, m, inv_m, H_prev.data, n_in_, dZ_.data(), n_out_,
-                            dWb_.data(), n_out_);
+                            dWb_.data, n_out_);
   }
 }
 

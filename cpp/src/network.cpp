@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "chainrule/error.hpp"
 #include "chainrule/kernels/elementwise.hpp"
@@ -51,7 +52,29 @@ Network<T>::Network(const std::vector<Index>& sizes,
                          std::move(activations[l]));
   }
   loss_->check_output_activation(layers_.back().activation());
+  // one contiguous gradient buffer: [dW1; db1], [dW2; db2], ..., then 2 scalars (see fit)
+  for (const auto& layer : layers_) n_grads_ += layer.gradient_size();
+  grads_.resize(1, n_grads_ + 2);
+  use_gradient_storage(nullptr);
   optimizer_->prepare(slot_sizes());
+}
+
+template <class T>
+void Network<T>::use_gradient_storage(T* storage) {
+  grad_data_ = storage != nullptr ? storage : grads_.data();
+  Index offset = 0;
+  for (auto& layer : layers_) {
+    layer.use_gradient_storage(grad_data_ + offset);
+    offset += layer.gradient_size();
+  }
+}
+
+template <class T>
+const AllreduceFn<T>& Network<T>::allreduce_of(const FitHooks& hooks) {
+  if constexpr (std::is_same_v<T, float>)
+    return hooks.allreduce_f32;
+  else
+    return hooks.allreduce_f64;
 }
 
 template <class T>
@@ -136,7 +159,7 @@ ConstView<T> Network<T>::forward_pass(ConstView<T> X) {
 // the loss is not finite: then nothing is computed and the caller reports the divergence.
 template <class T>
 double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, double w_sum,
-                                 T sgd_lr) {
+                                 T sgd_lr, double grad_scale) {
   auto& out = layers_.back();
   double value;
   if (w == nullptr) {
@@ -163,15 +186,17 @@ double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, dou
       for (Index j = 0; j < dZ.cols; ++j) row[j] *= c;
     }
   }
+  // dW = H.T @ dZ / m, or grad_scale times that: unweighted, grad_scale = m gives alpha 1
+  const T alpha = grad_scale > 0 ? static_cast<T>(grad_scale / static_cast<double>(Y.rows)) : T(0);
   for (Index l = num_layers() - 1; l >= 0; --l) {
     auto& layer = layers_[static_cast<std::size_t>(l)];
     if (l > 0) {
       auto& below = layers_[static_cast<std::size_t>(l - 1)];
       // dH[l-1] = dZ[l] @ W[l].T and dZ[l-1] = dH[l-1] * act'(Z[l-1]) into the layer below,
       // then dW, db of layer l (and its update)
-      layer.backward_fused(below.H(), &below, sgd_lr);
+      layer.backward_fused(below.H(), &below, sgd_lr, alpha);
     } else {
-      layer.backward_fused(X, nullptr, sgd_lr);
+      layer.backward_fused(X, nullptr, sgd_lr, alpha);
     }
   }
   return value;
@@ -362,7 +387,8 @@ void Network<T>::check_fit(const FitData<T>& d, const FitOptions& opts) const {
 // X (m, n0), Y (m, nL), w (m) -> the (weighted) mean loss; every chunk is added to metrics
 template <class T>
 double Network<T>::evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index chunk,
-                            std::vector<std::unique_ptr<Metric<T>>>& metrics) {
+                            std::vector<std::unique_ptr<Metric<T>>>& metrics,
+                            double* weight_out) {
   for (auto& metric : metrics) metric->reset();
   double total = 0, weight = 0;
   for (Index r = 0; r < X.rows; r += chunk) {
@@ -383,6 +409,7 @@ double Network<T>::evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index ch
     }
     for (auto& metric : metrics) metric->accumulate(out.H(), y, wr);
   }
+  if (weight_out != nullptr) *weight_out = weight;
   return total / weight;
 }
 
@@ -398,21 +425,36 @@ std::vector<double> Network<T>::fit(ConstView<T> X, ConstView<T> Y, const FitOpt
 template <class T>
 FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const FitHooks& hooks) {
   check_fit(d, opts);
+  const AllreduceFn<T>& allreduce = allreduce_of(hooks);
+  const bool distributed = static_cast<bool>(allreduce);
+  if (distributed) {
+    if (!hooks.permutation)
+      throw ValueError("fit: data-parallel training needs a permutation hook (the global row order)");
+    if (opts.row_offset < 0 || opts.global_rows < opts.row_offset + d.X.rows)
+      throw ValueError("fit: this process's " + std::to_string(d.X.rows) + " rows from row " +
+                       std::to_string(opts.row_offset) + " do not fit in the global data set of " +
+                       std::to_string(opts.global_rows) + " rows");
+    if (!opts.metrics.empty())
+      throw ValueError("fit: metrics are not supported in data-parallel training");
+  }
   if (opts.shuffle && !hooks.permutation)
     throw ValueError("fit: shuffle needs a permutation hook");
+  // the rows of each step are gathered in the order of a permutation (of the global rows)
+  const bool ordered = opts.shuffle || distributed;
   forward_rows_ = -1;
   const ConstView<T> X = d.X, Y = d.Y;
   const bool weighted = d.sample_weight.data != nullptr;
   const bool validate = d.X_val.data != nullptr;
 
-  const Index n = X.rows;
-  const Index bs = opts.batch_size == 0 ? n : std::min(opts.batch_size, n);
+  const Index n = X.rows;                                   // this process's rows
+  const Index N = distributed ? opts.global_rows : n;       // the rows an epoch visits
+  const Index bs = opts.batch_size == 0 ? N : std::min(opts.batch_size, N);
   const Index eval_chunk = validate ? std::max(bs, std::min(d.X_val.rows, kPredictChunk)) : 0;
   // Everything the loop needs is allocated here, before the first step.
   for (auto& layer : layers_) layer.reserve(std::max(bs, eval_chunk));
-  std::vector<Index> perm(opts.shuffle ? static_cast<std::size_t>(n) : 0);
-  Matrix<T> Xb(opts.shuffle ? bs : 0, X.cols), Yb(opts.shuffle ? bs : 0, Y.cols);
-  Matrix<T> Wb(opts.shuffle && weighted ? bs : 0, 1);
+  std::vector<Index> perm(ordered ? static_cast<std::size_t>(N) : 0);
+  Matrix<T> Xb(ordered ? bs : 0, X.cols), Yb(ordered ? bs : 0, Y.cols);
+  Matrix<T> Wb(ordered && weighted ? bs : 0, 1);
   row_loss_.resize(static_cast<std::size_t>(std::max(weighted ? bs : 0,
                                                      d.val_weight.data != nullptr ? eval_chunk : 0)));
   std::vector<std::unique_ptr<Metric<T>>> train_metrics, val_metrics;
@@ -426,8 +468,9 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   }
   std::vector<Matrix<T>> last_good;
   copy_params(last_good);
-  // plain SGD is applied inside the backward pass, block by block (see backward_pass)
-  const bool fuse_update = optimizer_->is_plain_sgd();
+  // plain SGD is applied inside the backward pass, block by block (see backward_pass); not
+  // when the gradients must be all-reduced before the update
+  const bool fuse_update = optimizer_->is_plain_sgd() && !distributed;
   const std::size_t n_metrics = opts.metrics.size();
   // (capped: a huge epoch count, stopped by Ctrl-C or a callback, must not reserve terabytes)
   const std::size_t capacity = static_cast<std::size_t>(std::min<Index>(opts.epochs, Index(1) << 16));
@@ -447,32 +490,39 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
 
   for (Index epoch = 0; epoch < opts.epochs; ++epoch) {
     const double lr = opts.schedule != nullptr ? opts.schedule->lr(epoch) : opts.lr;
-    if (opts.shuffle) {
-      hooks.permutation(epoch, n, perm.data());
-      for (Index i = 0; i < n; ++i)
-        if (perm[static_cast<std::size_t>(i)] < 0 || perm[static_cast<std::size_t>(i)] >= n)
+    if (ordered) {
+      hooks.permutation(epoch, N, perm.data());
+      for (Index i = 0; i < N; ++i)
+        if (perm[static_cast<std::size_t>(i)] < 0 || perm[static_cast<std::size_t>(i)] >= N)
           throw ValueError("fit: the permutation of epoch " + std::to_string(epoch) +
                            " has an index out of range");
     }
     for (auto& metric : train_metrics) metric->reset();
     double total = 0, total_weight = 0;
-    for (Index start = 0; start < n; start += bs) {
+    for (Index start = 0; start < N; start += bs) {
       if (hooks.poll) hooks.poll();
-      const Index mb = std::min(bs, n - start);
+      const Index gb = std::min(bs, N - start);  // rows of this step (over all processes)
+      Index mb = gb;                             // this process's rows of this step
       ConstView<T> xb, yb;
       const T* wb = nullptr;
-      if (opts.shuffle) {
-        Xb.resize(mb, X.cols);
-        Yb.resize(mb, Y.cols);
-        if (weighted) Wb.resize(mb, 1);
-        for (Index i = 0; i < mb; ++i) {  // gather rows perm[start + i]
-          const Index src = perm[static_cast<std::size_t>(start + i)];
-          std::copy(X.row(src), X.row(src) + X.cols, Xb.data() + i * X.cols);
-          std::copy(Y.row(src), Y.row(src) + Y.cols, Yb.data() + i * Y.cols);
-          if (weighted) Wb.data()[i] = d.sample_weight.data[src];
+      if (ordered) {
+        Xb.resize(gb, X.cols);
+        Yb.resize(gb, Y.cols);
+        if (weighted) Wb.resize(gb, 1);
+        mb = 0;
+        for (Index i = 0; i < gb; ++i) {  // gather rows perm[start + i] (those of this process)
+          Index src = perm[static_cast<std::size_t>(start + i)];
+          if (distributed) {
+            src -= opts.row_offset;
+            if (src < 0 || src >= n) continue;  // another process's row
+          }
+          std::copy(X.row(src), X.row(src) + X.cols, Xb.data() + mb * X.cols);
+          std::copy(Y.row(src), Y.row(src) + Y.cols, Yb.data() + mb * Y.cols);
+          if (weighted) Wb.data()[mb] = d.sample_weight.data[src];
+          ++mb;
         }
-        xb = Xb.cview();
-        yb = Yb.cview();
+        xb = ConstView<T>(Xb.data(), mb, X.cols);
+        yb = ConstView<T>(Yb.data(), mb, Y.cols);
         if (weighted) wb = Wb.data();
       } else {
         xb = X.row_range(start, mb);
@@ -483,7 +533,43 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       if (weighted) {
         batch_weight = 0;
         for (Index i = 0; i < mb; ++i) batch_weight += static_cast<double>(wb[i]);
-        if (batch_weight == 0) continue;  // all weights 0: nothing to learn from this batch
+        if (batch_weight == 0 && !distributed) continue;  // all weights 0: nothing to learn
+      }
+      if (distributed) {
+        // grads_ = [sum_i w_i dW_i ...; sum_i w_i l_i; sum_i w_i] over this process's rows of
+        // the step, summed over every process, then divided by the global weight
+        T* g = grad_data_;
+        if (mb > 0 && batch_weight > 0) {
+          forward_pass(xb);
+          // [dW; db] = sum_i w_i (dW_i; db_i): batch_weight times the weighted mean
+          const double local_loss = backward_pass(xb, yb, wb, batch_weight, T(0), batch_weight);
+          g[n_grads_] = static_cast<T>(local_loss * batch_weight);
+        } else {
+          std::fill(g, g + n_grads_ + 1, T(0));
+        }
+        g[n_grads_ + 1] = static_cast<T>(batch_weight);
+        allreduce(g, n_grads_ + 2);
+        const double global_weight = static_cast<double>(g[n_grads_ + 1]);
+        if (global_weight == 0) continue;  // all weights 0 on every process: skipped by all
+        const double batch_loss = static_cast<double>(g[n_grads_]) / global_weight;
+        if (!std::isfinite(batch_loss)) {
+          restore_params(last_good);
+          throw DivergenceError("training diverged: the loss became " +
+                                    shortest_repr(batch_loss) + " in epoch " +
+                                    std::to_string(epoch + 1) + kept_note(epoch),
+                                epoch);
+        }
+        if (optimizer_->is_plain_sgd()) {
+          // W -= lr dW with dW = sum / global_weight: W -= (lr / global_weight) sum, one pass
+          apply_update(static_cast<T>(lr / global_weight));
+        } else {
+          const T g_global = static_cast<T>(global_weight);
+          for (Index i = 0; i < n_grads_; ++i) g[i] /= g_global;  // dW = sum_i w_i dW_i / sum_i w_i
+          apply_update(static_cast<T>(lr));
+        }
+        total += batch_loss * global_weight;
+        total_weight += global_weight;
+        continue;
       }
       forward_pass(xb);
       const double batch_loss =
@@ -519,7 +605,18 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       logs.metrics[k] = train_metrics[k]->result();
       result.metrics[k].push_back(logs.metrics[k]);
     }
-    if (validate) {
+    if (validate && distributed) {
+      // sum of (weighted) losses and of weights over every process's validation rows
+      double val_weight = 0;
+      const double local = evaluate(d.X_val, d.Y_val, d.val_weight.data, eval_chunk, val_metrics,
+                                    &val_weight);
+      T* g = grad_data_ + n_grads_;
+      g[0] = static_cast<T>(local * val_weight);
+      g[1] = static_cast<T>(val_weight);
+      allreduce(g, 2);
+      logs.val_loss = static_cast<double>(g[0]) / static_cast<double>(g[1]);
+      result.val_loss.push_back(logs.val_loss);
+    } else if (validate) {
       logs.val_loss = evaluate(d.X_val, d.Y_val, d.val_weight.data, eval_chunk, val_metrics);
       result.val_loss.push_back(logs.val_loss);
       for (std::size_t k = 0; k < n_metrics; ++k) {

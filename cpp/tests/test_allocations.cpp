@@ -127,6 +127,37 @@ void run(int threads) {
               "%zu times for 1 epoch, %zu for 10\n", threads, one_full, ten_full);
   CHECK(ten_full == one_full);
   CHECK(net.optimizer().step_count() == 4 * 12);  // ceil(200 / 64) = 4 steps per epoch
+
+  // data-parallel: this process holds rows [50, 250) of 300, a global order and an all-reduce
+  // hook (here the sum over one process, plus a count of calls) run once per step
+  opts.metrics.clear();
+  opts.shuffle = false;
+  opts.global_rows = 300;
+  opts.row_offset = 50;
+  std::size_t reductions = 0;
+  FitHooks dist = hooks;
+  dist.permutation = [](Index epoch, Index n, Index* perm) {
+    for (Index i = 0; i < n; ++i) perm[i] = (i * 7 + epoch) % n;  // 7 is coprime with 300
+  };
+  auto count = [&reductions](auto*, Index) { ++reductions; };
+  if constexpr (std::is_same_v<T, float>)
+    dist.allreduce_f32 = count;
+  else
+    dist.allreduce_f64 = count;
+  opts.epochs = 1;
+  net.fit(d, opts, dist);
+  a0 = allocations();
+  net.fit(d, opts, dist);
+  const std::size_t one_dist = allocations() - a0;
+  opts.epochs = 10;
+  reductions = 0;
+  a0 = allocations();
+  net.fit(d, opts, dist);
+  const std::size_t ten_dist = allocations() - a0;
+  std::printf("%d thread(s): data-parallel fit allocates %zu times for 1 epoch, %zu for 10\n",
+              threads, one_dist, ten_dist);
+  CHECK(ten_dist == one_dist);
+  CHECK(reductions == 10 * (5 + 1));  // ceil(300 / 64) = 5 steps and the validation loss
 }
 
 }  // namespace

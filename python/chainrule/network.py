@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
@@ -12,6 +13,7 @@ from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional, S
 import numpy as np
 
 from . import _core
+from ._core import DivergenceError
 from ._checks import check_int as _check_int, real_type
 from .activations import Activation, core_spec as activation_spec, resolve_activation
 from .callbacks import (EarlyStopping, History, StopTraining, _EpochLines, _ProgressBar,
@@ -198,6 +200,8 @@ class Network:
         self.activations = [resolve_activation(a, layer=l + 1) for l, a in enumerate(activations)]
         self._optimizer = resolve_optimizer(optimizer)
         self._lock = threading.RLock()
+        #: The communicator of the last ``fit(comm=...)``: ``save`` then writes on rank 0 only.
+        self.comm: Any = None
         core_cls = _core.Network64 if self.dtype == np.float64 else _core.Network32
         if max(sizes) > _MAX_INDEX:
             raise ValueError(f"layer sizes must be <= 2**62, got {sizes}")
@@ -397,7 +401,7 @@ class Network:
             validation_data: Optional[Sequence[ArrayLike]] = None,
             validation_split: float = 0.0, metrics: Optional[Sequence[str]] = None,
             early_stopping: Optional[EarlyStopping] = None,
-            callbacks: Optional[Sequence[Any]] = None) -> History:
+            callbacks: Optional[Sequence[Any]] = None, comm: Any = None) -> History:
         """Train with mini-batches; the epoch loop runs in C++ without the GIL.
 
         Parameters
@@ -439,56 +443,107 @@ class Network:
             network)``, called after every epoch (epoch from 0). Returning False or raising
             :class:`StopTraining` ends training after that epoch; any other exception reaches
             the caller with the weights of the epoch just finished.
+        comm : mpi4py communicator, optional
+            Data-parallel training (:mod:`chainrule.distributed`): X, Y (and sample_weight,
+            validation_data) are this rank's shard of the global data, ``batch_size`` counts
+            global rows, and every rank ends with the same weights, those of single-process
+            training on the global data. Call it on every rank with the same settings.
 
         Returns a :class:`History` (``loss``, ``lr``, ``val_loss``, metrics per epoch). Ctrl-C
         stops at a batch boundary with consistent weights and raises KeyboardInterrupt. A loss
         that becomes NaN/inf raises :class:`DivergenceError` and keeps the weights of the last
         finite epoch. Bad arguments raise before anything changes.
         """
-        X, Y = self._X(X), self._Y(Y)
-        epochs = _check_int(epochs, "epochs", 0)
-        new_optimizer = None if optimizer is None else resolve_optimizer(optimizer)
-        base = new_optimizer or self._optimizer
-        lr = _check_lr(base.lr if lr is None else lr)
-        bs = 0 if batch_size is None else _check_int(batch_size, "batch_size", 1)
-        if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-            raise ValueError("verbose must be 0 (silent), 1 (progress bar) or 2 (one line per "
-                             f"epoch), got {verbose!r}")
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-        schedule = resolve_schedule(lr_schedule)
-        w = None if sample_weight is None else self._weights(sample_weight, X.shape[0], "sample_weight")
-        X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data, validation_split)
-        names = self._metric_names(metrics)
-        cbs = self._callbacks(callbacks, early_stopping, verbose, epochs)
-        recorded = ["loss"] + names + (["val_loss"] + [f"val_{m}" for m in names]
-                                       if X_val is not None else []) + ["lr"]
-        for cb in cbs:
-            if isinstance(cb, EarlyStopping):
-                cb.check_monitor(recorded)
-        core_args = (w, X_val, Y_val, w_val, None if schedule is None else schedule._spec(), names)
-        if new_optimizer is not None or cbs:  # before installing an optimizer or starting a bar
-            self._core.check_fit(X, Y, epochs, lr, bs, *core_args)
+        ctx = None
+        if comm is not None:
+            from .distributed import Context
+            ctx = Context(comm)
+            if ctx.rank != 0 and not isinstance(verbose, bool) and verbose in (1, 2):
+                verbose = 0  # only rank 0 shows progress
+        # with a communicator, a bad argument or shard on any rank raises on every rank
+        with (ctx.agreed("fit") if ctx is not None else contextlib.nullcontext()):
+            X, Y = self._X(X), self._Y(Y)
+            epochs = _check_int(epochs, "epochs", 0)
+            new_optimizer = None if optimizer is None else resolve_optimizer(optimizer)
+            base = new_optimizer or self._optimizer
+            lr = _check_lr(base.lr if lr is None else lr)
+            bs = 0 if batch_size is None else _check_int(batch_size, "batch_size", 1)
+            if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+                raise ValueError("verbose must be 0 (silent), 1 (progress bar) or 2 (one line per "
+                                 f"epoch), got {verbose!r}")
+            if not isinstance(shuffle, (bool, np.bool_)):
+                raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+            schedule = resolve_schedule(lr_schedule)
+            w = None if sample_weight is None else self._weights(sample_weight, X.shape[0], "sample_weight")
+            X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data, validation_split)
+            names = self._metric_names(metrics)
+            if ctx is not None and names:
+                raise ValueError("fit: metrics are not supported with comm (data-parallel "
+                                 "training); evaluate them after fit")
+            cbs = self._callbacks(callbacks, early_stopping, verbose, epochs)
+            recorded = ["loss"] + names + (["val_loss"] + [f"val_{m}" for m in names]
+                                           if X_val is not None else []) + ["lr"]
+            for cb in cbs:
+                if isinstance(cb, EarlyStopping):
+                    cb.check_monitor(recorded)
+            core_args = (w, X_val, Y_val, w_val, None if schedule is None else schedule._spec(), names)
+            if new_optimizer is not None or cbs or ctx is not None:
+                # before installing an optimizer, starting a bar or any collective step
+                self._core.check_fit(X, Y, epochs, lr, bs, *core_args)
+        dist_args: Dict[str, Any] = {}
+        n = X.shape[0]
+        if ctx is not None:
+            ctx.check_same("fit", [
+                ("layer sizes", list(self.layer_sizes)), ("dtype", str(self.dtype)),
+                ("epochs", epochs), ("lr", lr), ("batch_size", bs), ("shuffle", bool(shuffle)),
+                ("optimizer", (base.name, base.get_params())),
+                ("lr_schedule", None if schedule is None else schedule._spec()),
+                ("validation (present or not)", X_val is not None),
+                ("early_stopping (present or not)", early_stopping is not None)])
+            sizes = ctx.comm.allgather(n)
+            n = int(sum(sizes))
+            dist_args = {"global_rows": n, "row_offset": int(sum(sizes[:ctx.rank]))}
         if new_optimizer is not None:  # installed only once the whole call is known to be valid
             self._core.set_optimizer(new_optimizer._spec())
             self._optimizer = new_optimizer
         self._forward_X = None
-        n = X.shape[0]
-        permutation = (lambda epoch: self._rng.permutation(n)) if shuffle else None
+        if ctx is not None:
+            ctx.broadcast_model(self)  # rank 0's weights, optimizer state and generator
+            self.comm = comm
+        if shuffle:
+            permutation: Optional[Callable] = lambda epoch: self._rng.permutation(n)
+        elif ctx is not None:
+            from .distributed import global_order
+            order = global_order(sizes)
+            permutation = lambda epoch: order
+        else:
+            permutation = None
         on_epoch_end = self._epoch_hook(cbs, names, X_val is not None) if cbs else None
-        for cb in cbs:
-            if hasattr(cb, "on_train_begin"):
-                cb.on_train_begin(self)
+        detach: Callable[[], None] = lambda: None
+        if ctx is not None:  # the gradient all-reduce (shared memory on one node)
+            dist_args["allreduce"], detach = ctx.attach(self)
         try:
-            loss, val_loss, lrs, train_m, val_m = self._core.fit(
-                X, Y, epochs, lr, bs, permutation, on_epoch_end, *core_args)
-        finally:
             for cb in cbs:
-                if isinstance(cb, _ProgressBar):
+                if hasattr(cb, "on_train_begin"):
+                    cb.on_train_begin(self)
+            try:
+                loss, val_loss, lrs, train_m, val_m = self._core.fit(
+                    X, Y, epochs, lr, bs, permutation, on_epoch_end, *core_args, **dist_args)
+            finally:
+                for cb in cbs:
+                    if isinstance(cb, _ProgressBar):
+                        cb.on_train_end(self)
+            for cb in cbs:
+                if hasattr(cb, "on_train_end") and not isinstance(cb, _ProgressBar):
                     cb.on_train_end(self)
-        for cb in cbs:
-            if hasattr(cb, "on_train_end") and not isinstance(cb, _ProgressBar):
-                cb.on_train_end(self)
+        except DivergenceError:
+            raise  # the loss is global: every rank raises it together
+        except BaseException as exc:
+            if ctx is not None and ctx.size > 1:
+                ctx.abort(exc)  # only this rank saw it: end every rank rather than hang them
+            raise
+        finally:
+            detach()
         series: Dict[str, List[float]] = {"loss": list(loss)}
         for k, name in enumerate(names):
             series[name] = list(train_m[k])
@@ -694,8 +749,11 @@ class Network:
     def save(self, path: Any, metadata: Optional[Dict[str, Any]] = None) -> None:
         """Writes the network (architecture, weights, training state and history, plus any
         JSON ``metadata``) to ``path`` in chainrule's safe ``.npz`` format; see
-        :mod:`chainrule.serialization`. Load it with :func:`chainrule.load`."""
+        :mod:`chainrule.serialization`. Load it with :func:`chainrule.load`. After
+        ``fit(comm=...)`` only rank 0 writes; on other ranks this does nothing."""
         from . import serialization
+        if self.comm is not None and self.comm.Get_rank() != 0:
+            return  # data-parallel: rank 0 writes the file, the other ranks nothing
         with self._lock:
             serialization.save(self, path, metadata)
 

@@ -41,8 +41,17 @@ class DenseLayer {
 
   MatrixView<T> W() { return Wb_.view().row_range(0, n_in_); }         // (n_in, n_out)
   MatrixView<T> b() { return Wb_.view().row_range(n_in_, 1); }         // (1, n_out)
-  MatrixView<T> dW() { return dWb_.view().row_range(0, n_in_); }       // (n_in, n_out)
-  MatrixView<T> db() { return dWb_.view().row_range(n_in_, 1); }       // (1, n_out)
+  MatrixView<T> dW() { return dWb_.row_range(0, n_in_); }              // (n_in, n_out)
+  MatrixView<T> db() { return dWb_.row_range(n_in_, 1); }              // (1, n_out)
+  /// [dW; db] as one (n_in + 1, n_out) block.
+  MatrixView<T> dWb() { return dWb_; }
+  /// The number of gradient values, (n_in + 1) * n_out.
+  Index gradient_size() const { return (n_in_ + 1) * n_out_; }
+  /// Keeps [dW; db] in `storage` (gradient_size() values, owned by the caller and alive as
+  /// long as the layer) instead of the layer's own buffer, which is freed. A network puts
+  /// every layer's gradients in one contiguous buffer this way, so a data-parallel step
+  /// all-reduces them in one message. The values are not carried over.
+  void use_gradient_storage(T* storage);
   ConstView<T> W() const { return Wb_.view().row_range(0, n_in_); }
   ConstView<T> b() const { return Wb_.view().row_range(n_in_, 1); }
   ConstView<T> Z() const { return Z_.view(); }   // (m, n_out)
@@ -72,14 +81,18 @@ class DenseLayer {
   ///  2. [dW; db] = [H_prev 1].T @ dZ / m in one GEMM (H_prev is below's H, or X);
   ///  3. when sgd_lr > 0 (plain SGD): W -= lr dW, b -= lr db on each finished block of the
   ///     GEMM, and dW, db are not kept.
-  void backward_fused(ConstView<T> H_prev, DenseLayer* below, T sgd_lr);
+  /// With grad_alpha > 0, [dW; db] = grad_alpha [H_prev 1].T @ dZ instead of the mean's 1 / m
+  /// (a data-parallel step asks for the batch's sum, grad_alpha = 1, without another pass).
+  void backward_fused(ConstView<T> H_prev, DenseLayer* below, T sgd_lr, T grad_alpha = T(0));
 
  private:
   Index index_;
   Index n_in_;
   Index n_out_;
   std::unique_ptr<Activation<T>> activation_;
-  Matrix<T> Wb_, dWb_;          // [W; b] and [dW; db], (n_in + 1, n_out)
+  Matrix<T> Wb_;                // [W; b], (n_in + 1, n_out)
+  Matrix<T> own_dWb_;           // the layer's own [dW; db] until use_gradient_storage()
+  MatrixView<T> dWb_;           // [dW; db], (n_in + 1, n_out): own_dWb_ or the network's buffer
   Matrix<T> Z_, H_, dH_, dZ_;   // per-batch buffers (m, n_out)
 };
 

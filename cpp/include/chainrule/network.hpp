@@ -27,6 +27,11 @@ struct FitOptions {
   /// Metric names ("accuracy", "r2") measured every epoch on the training data (over its
   /// batches, from each forward pass before the update) and on the validation data.
   std::vector<std::string> metrics;
+  /// Data-parallel training (used when FitHooks has an all-reduce for T): the number of rows
+  /// of the global data set, the concatenation of every process's shard, and where this
+  /// process's rows (X) start in it. batch_size counts global rows; see Network::fit.
+  Index global_rows = 0;
+  Index row_offset = 0;
 };
 
 /// The data of Network::fit. Views that are left empty (data == nullptr) are absent.
@@ -52,6 +57,11 @@ struct FitResult {
   std::vector<std::vector<double>> metrics, val_metrics;  ///< [metric][epoch]
 };
 
+/// Sums n values over every process of a data-parallel fit, in place (MPI_Allreduce with
+/// MPI_SUM and MPI_IN_PLACE); every process calls it the same number of times.
+template <class T>
+using AllreduceFn = std::function<void(T* data, Index n)>;
+
 /// Points where the training loop calls out; each may be empty.
 struct FitHooks {
   /// Fills perm (n,) with the sample order of `epoch` (a permutation of 0..n-1).
@@ -60,6 +70,11 @@ struct FitHooks {
   std::function<bool(Index epoch, const EpochLogs& logs)> on_epoch_end;
   /// Called before each batch; may throw to stop at this batch boundary (Ctrl-C).
   std::function<void()> poll;
+  /// Data-parallel training: set the all-reduce of the network's type. Once per step, after
+  /// backward and before the update, it sums one contiguous buffer: every layer's [dW; db]
+  /// (scaled to this process's weighted sum), its weighted loss sum and its batch weight.
+  AllreduceFn<float> allreduce_f32;
+  AllreduceFn<double> allreduce_f64;
 };
 
 /// A sequence of DenseLayers with a loss and an optimizer. Shapes follow DESIGN.md
@@ -91,6 +106,14 @@ class Network {
       Index steps, const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& buffers);
   /// The element count of each parameter tensor W1, b1, W2, b2, ... (the optimizer's slots).
   std::vector<Index> slot_sizes() const;
+  /// The size of the network's one gradient buffer: every layer's [dW; db] back to back, then
+  /// two scalars a data-parallel step sums with them (the weighted loss sum and weight).
+  Index gradient_buffer_size() const { return n_grads_ + 2; }
+  /// Keeps the gradient buffer in `storage` (gradient_buffer_size() values, owned by the
+  /// caller, alive while in use) - e.g. memory shared with the other processes of a
+  /// data-parallel fit, which they then sum in place; nullptr returns to the network's own
+  /// buffer. Gradient values are not carried over.
+  void use_gradient_storage(T* storage);
 
   /// X (m, n0) -> Yhat (m, nL); caches every layer's Z and H for backward(). X must stay
   /// alive and unchanged until backward() is called.
@@ -115,6 +138,16 @@ class Network {
   /// A non-finite loss or parameter restores the weights of the last finite epoch and
   /// throws DivergenceError naming the epoch. Every argument is checked (check_fit) before
   /// anything changes.
+  ///
+  /// Data-parallel (an all-reduce hook of type T is set): X is this process's shard, rows
+  /// [row_offset, row_offset + X.rows) of a global data set of opts.global_rows rows. Each
+  /// epoch visits the global rows in the order of hooks.permutation (a permutation of
+  /// 0..global_rows-1, the same on every process); global step k covers its positions
+  /// [k bs, (k + 1) bs), and this process contributes those of its rows that fall in them
+  /// (possibly none). Gradients are all-reduced as weighted sums and divided by the global
+  /// batch weight, so every process applies the update single-process training on the
+  /// whole data in that order would; the loss and validation loss are global too. Plain
+  /// SGD is then not fused into the backward pass. Metrics are not supported.
   FitResult fit(const FitData<T>& data, const FitOptions& opts, const FitHooks& hooks = {});
   /// fit without weights or validation; returns the mean loss of each epoch.
   std::vector<double> fit(ConstView<T> X, ConstView<T> Y, const FitOptions& opts,
@@ -136,19 +169,28 @@ class Network {
   /// With weights w (m,) summing to w_sum, the loss and gradients are the weighted mean's.
   /// With sgd_lr > 0 the plain SGD update W -= sgd_lr dW is fused into the dW products (the
   /// gradients are then not kept), unless the loss is not finite: then nothing is done.
+  /// With grad_scale > 0 the gradients are grad_scale times the (weighted) mean's, computed in
+  /// the dW products (a data-parallel step asks for w_sum times, the weighted sum).
   double backward_pass(ConstView<T> X, ConstView<T> Y, const T* w = nullptr, double w_sum = 0,
-                       T sgd_lr = T(0));
+                       T sgd_lr = T(0), double grad_scale = 0);
   /// The optimizer step (no argument checks): begin_step, then every slot.
   void apply_update(T lr);
   /// (Weighted) loss of X (m, n0) against Y in chunks of `chunk` rows, adding every chunk to
   /// the metrics (reset first).
   double evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index chunk,
-                  std::vector<std::unique_ptr<Metric<T>>>& metrics);
+                  std::vector<std::unique_ptr<Metric<T>>>& metrics, double* weight_out = nullptr);
+  /// The all-reduce of this network's type in hooks (empty when not set).
+  static const AllreduceFn<T>& allreduce_of(const FitHooks& hooks);
   void copy_params(std::vector<Matrix<T>>& to) const;
   void restore_params(const std::vector<Matrix<T>>& from);
   bool params_finite() const;
 
   std::vector<DenseLayer<T>> layers_;
+  /// Every layer's [dW; db], back to back (each layer's dWb() is a view into it), then two
+  /// scalars a data-parallel step all-reduces with them: the weighted loss sum and weight.
+  Matrix<T> grads_;
+  T* grad_data_ = nullptr;  // grads_.data() or the storage given to use_gradient_storage
+  Index n_grads_ = 0;       // gradient values in the buffer (without the two scalars)
   std::unique_ptr<Loss<T>> loss_;
   std::unique_ptr<Optimizer<T>> optimizer_;
   ConstView<T> input_;  // X of the last public forward(); rows == -1 when none

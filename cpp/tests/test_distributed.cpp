@@ -1,0 +1,277 @@
+// Data-parallel fit without MPI: R "ranks" are threads of this process, each fitting its own
+// network on its shard, joined by an all-reduce made of a barrier and a sum in rank order.
+// Their training must equal one network's fit on the whole data with the same global order
+// (1e-12 in double, 1e-5 in float), and every rank must hold bitwise identical weights.
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "chainrule/activation.hpp"
+#include "chainrule/kernels/thread_pool.hpp"
+#include "chainrule/loss.hpp"
+#include "chainrule/network.hpp"
+#include "chainrule/optimizer.hpp"
+#include "test_util.hpp"
+
+using namespace chainrule;
+using chainrule_test::check_all_close;
+using chainrule_test::check_all_equal;
+using chainrule_test::Rng;
+
+namespace {
+
+class Barrier {
+ public:
+  explicit Barrier(int n) : n_(n) {}
+  void wait() {
+    std::unique_lock<std::mutex> lock(m_);
+    const int gen = gen_;
+    if (++count_ == n_) {
+      count_ = 0;
+      ++gen_;
+      cv_.notify_all();
+    } else {
+      cv_.wait(lock, [&] { return gen_ != gen; });
+    }
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int n_, count_ = 0, gen_ = 0;
+};
+
+// MPI_Allreduce(MPI_SUM) among threads: every rank sums the buffers in rank order.
+template <class T>
+struct ThreadAllreduce {
+  explicit ThreadAllreduce(int ranks) : barrier(ranks), buffers(static_cast<std::size_t>(ranks)) {}
+  AllreduceFn<T> hook(int rank) {
+    return [this, rank](T* data, Index n) {
+      buffers[static_cast<std::size_t>(rank)] = data;
+      barrier.wait();
+      std::vector<T> sum(static_cast<std::size_t>(n), T(0));
+      for (T* b : buffers)
+        for (Index i = 0; i < n; ++i) sum[static_cast<std::size_t>(i)] += b[i];
+      barrier.wait();  // everyone has read every buffer
+      std::copy(sum.begin(), sum.end(), data);
+    };
+  }
+  Barrier barrier;
+  std::vector<T*> buffers;
+};
+
+template <class T>
+std::unique_ptr<Network<T>> make_net(const std::string& optimizer) {
+  std::vector<std::unique_ptr<Activation<T>>> acts;
+  acts.push_back(make_activation<T>("tanh"));
+  acts.push_back(make_activation<T>("relu"));
+  acts.push_back(make_activation<T>("linear"));
+  auto net = std::make_unique<Network<T>>(std::vector<Index>{3, 7, 5, 2}, std::move(acts),
+                                          make_loss<T>("mse"), make_optimizer<T>(optimizer));
+  Rng rng(5);
+  for (Index l = 0; l < net->num_layers(); ++l) {
+    rng.fill_uniform(net->layer(l).W().data, net->layer(l).W().size(), -0.6, 0.6);
+    rng.fill_uniform(net->layer(l).b().data, net->layer(l).b().size(), -0.1, 0.1);
+  }
+  return net;
+}
+
+template <class T>
+std::vector<T> params(Network<T>& net) {
+  std::vector<T> p;
+  for (Index l = 0; l < net.num_layers(); ++l) {
+    auto W = net.layer(l).W();
+    auto b = net.layer(l).b();
+    p.insert(p.end(), W.data, W.data + W.size());
+    p.insert(p.end(), b.data, b.data + b.size());
+  }
+  return p;
+}
+
+// shards of 4 and 9 rows (13 global), batches of 5 (5, 5, 3), a new global order each epoch,
+// optional sample weights (some zero) and a sharded validation set
+template <class T>
+void run(const std::string& optimizer, bool weighted, bool validate, int ranks) {
+  const std::string what = std::string(sizeof(T) == 8 ? "double " : "float ") + optimizer +
+                           (weighted ? " weighted" : "") + (validate ? " validated" : "") + " " +
+                           std::to_string(ranks) + " ranks";
+  const double tol = sizeof(T) == 8 ? 1e-12 : 1e-5;
+  const Index N = 13, Nv = 7;
+  const std::vector<Index> shard = ranks == 2 ? std::vector<Index>{4, 9} : std::vector<Index>{4, 6, 3};
+  const std::vector<Index> vshard = ranks == 2 ? std::vector<Index>{3, 4} : std::vector<Index>{2, 2, 3};
+  Rng rng(11);
+  Matrix<T> X(N, 3), Y(N, 2), w(N, 1), Xv(Nv, 3), Yv(Nv, 2);
+  rng.fill_uniform(X.data(), X.size(), -1.0, 1.0);
+  rng.fill_uniform(Y.data(), Y.size(), -1.0, 1.0);
+  rng.fill_uniform(w.data(), w.size(), 0.0, 2.0);
+  w.data()[2] = w.data()[7] = T(0);
+  rng.fill_uniform(Xv.data(), Xv.size(), -1.0, 1.0);
+  rng.fill_uniform(Yv.data(), Yv.size(), -1.0, 1.0);
+  auto order = [N](Index epoch, Index n, Index* perm) {
+    CHECK(n == N);
+    for (Index i = 0; i < n; ++i) perm[i] = (i * 5 + 3 * epoch) % n;  // 5 is coprime with 13
+  };
+  FitOptions opts;
+  opts.epochs = 4;
+  opts.lr = optimizer == "adam" ? 0.01 : 0.1;
+  opts.batch_size = 5;
+  opts.shuffle = true;
+
+  // one process on all the data
+  auto single = make_net<T>(optimizer);
+  FitData<T> d;
+  d.X = X.cview();
+  d.Y = Y.cview();
+  if (weighted) d.sample_weight = w.cview();
+  if (validate) {
+    d.X_val = Xv.cview();
+    d.Y_val = Yv.cview();
+  }
+  FitHooks hooks;
+  hooks.permutation = order;
+  const FitResult want = single->fit(d, opts, hooks);
+
+  // R ranks; every rank's initial weights equal (as after the broadcast)
+  ThreadAllreduce<T> comm(ranks);
+  std::vector<std::unique_ptr<Network<T>>> nets;
+  std::vector<FitResult> got(static_cast<std::size_t>(ranks));
+  for (int r = 0; r < ranks; ++r) nets.push_back(make_net<T>(optimizer));
+  std::vector<std::thread> threads;
+  Index offset = 0, voffset = 0;
+  for (int r = 0; r < ranks; ++r) {
+    const Index n = shard[static_cast<std::size_t>(r)], nv = vshard[static_cast<std::size_t>(r)];
+    FitData<T> dr;
+    dr.X = X.cview().row_range(offset, n);
+    dr.Y = Y.cview().row_range(offset, n);
+    if (weighted) dr.sample_weight = ConstView<T>(w.data() + offset, n, 1);
+    if (validate) {
+      dr.X_val = Xv.cview().row_range(voffset, nv);
+      dr.Y_val = Yv.cview().row_range(voffset, nv);
+    }
+    FitOptions o = opts;
+    o.shuffle = false;  // the permutation orders the global rows whenever an all-reduce is set
+    o.global_rows = N;
+    o.row_offset = offset;
+    FitHooks h;
+    h.permutation = order;
+    if constexpr (std::is_same_v<T, float>)
+      h.allreduce_f32 = comm.hook(r);
+    else
+      h.allreduce_f64 = comm.hook(r);
+    threads.emplace_back([&nets, &got, r, dr, o, h] {
+      got[static_cast<std::size_t>(r)] = nets[static_cast<std::size_t>(r)]->fit(dr, o, h);
+    });
+    offset += n;
+    voffset += nv;
+  }
+  for (auto& t : threads) t.join();
+
+  const std::vector<T> p = params(*single);
+  for (int r = 0; r < ranks; ++r) {
+    const std::string rank = what + " rank " + std::to_string(r);
+    const std::vector<T> q = params(*nets[static_cast<std::size_t>(r)]);
+    check_all_close("weights == single process, " + rank, q.data(), p.data(),
+                    static_cast<Index>(p.size()), tol, sizeof(T) == 8 ? 1e-3 : 1e-1);
+    const FitResult& g = got[static_cast<std::size_t>(r)];
+    CHECK(g.loss.size() == want.loss.size());
+    check_all_close("epoch losses, " + rank, g.loss.data(), want.loss.data(),
+                    static_cast<Index>(want.loss.size()), tol);
+    CHECK(g.val_loss.size() == want.val_loss.size());
+    if (validate)
+      check_all_close("validation losses, " + rank, g.val_loss.data(), want.val_loss.data(),
+                      static_cast<Index>(want.val_loss.size()), tol);
+    CHECK(nets[static_cast<std::size_t>(r)]->optimizer().step_count() ==
+          single->optimizer().step_count());
+    if (r > 0) {
+      const std::vector<T> p0 = params(*nets[0]);
+      check_all_equal("every rank holds the same weights, " + rank, q.data(), p0.data(),
+                      static_cast<Index>(q.size()));
+      const auto& o0 = nets[0]->optimizer();
+      const auto& o = nets[static_cast<std::size_t>(r)]->optimizer();
+      for (std::size_t k = 0; k < o.buffer_names().size(); ++k)
+        for (Index s = 0; s < o.num_slots(); ++s)
+          check_all_equal("optimizer state " + o.buffer_names()[k] + ", " + rank,
+                          o.buffer(k, s).data, o0.buffer(k, s).data, o.slot_size(s));
+    }
+  }
+}
+
+// A shard that has no row in some steps still joins every all-reduce: 1 row on rank 0 of 9.
+void test_empty_steps() {
+  ThreadAllreduce<double> comm(2);
+  auto a = make_net<double>("sgd"), b = make_net<double>("sgd"), single = make_net<double>("sgd");
+  Rng rng(2);
+  Matrix<double> X(9, 3), Y(9, 2);
+  rng.fill_uniform(X.data(), X.size(), -1.0, 1.0);
+  rng.fill_uniform(Y.data(), Y.size(), -1.0, 1.0);
+  FitOptions opts;
+  opts.epochs = 2;
+  opts.lr = 0.1;
+  opts.batch_size = 2;
+  FitHooks hooks;
+  hooks.permutation = [](Index, Index n, Index* perm) {
+    for (Index i = 0; i < n; ++i) perm[i] = i;
+  };
+  opts.shuffle = true;
+  single->fit(X.cview(), Y.cview(), opts, hooks);
+  opts.shuffle = false;
+  opts.global_rows = 9;
+  FitHooks ha = hooks, hb = hooks;
+  ha.allreduce_f64 = comm.hook(0);
+  hb.allreduce_f64 = comm.hook(1);
+  FitOptions oa = opts, ob = opts;
+  ob.row_offset = 1;
+  std::thread ta([&] { a->fit(X.cview().row_range(0, 1), Y.cview().row_range(0, 1), oa, ha); });
+  std::thread tb([&] { b->fit(X.cview().row_range(1, 8), Y.cview().row_range(1, 8), ob, hb); });
+  ta.join();
+  tb.join();
+  const auto p = params(*single), pa = params(*a), pb = params(*b);
+  check_all_close("1 + 8 rows == single process", pa.data(), p.data(), static_cast<Index>(p.size()),
+                  1e-12, 1e-3);
+  check_all_equal("both ranks equal", pb.data(), pa.data(), static_cast<Index>(p.size()));
+  CHECK(a->optimizer().step_count() == 10 && b->optimizer().step_count() == 10);
+}
+
+// Bad distributed options are refused before anything changes.
+void test_errors() {
+  auto net = make_net<double>("sgd");
+  Matrix<double> X(4, 3), Y(4, 2);
+  FitOptions opts;
+  opts.global_rows = 5;
+  opts.row_offset = 2;  // rows [2, 6) do not fit in 5
+  FitHooks hooks;
+  hooks.allreduce_f64 = [](double*, Index) {};
+  hooks.permutation = [](Index, Index n, Index* perm) {
+    for (Index i = 0; i < n; ++i) perm[i] = i;
+  };
+  CHECK_THROWS_MSG(net->fit(X.cview(), Y.cview(), opts, hooks), ValueError,
+                   "do not fit in the global data set of 5 rows");
+  opts.row_offset = 0;
+  FitHooks no_order = hooks;
+  no_order.permutation = nullptr;
+  CHECK_THROWS_MSG(net->fit(X.cview(), Y.cview(), opts, no_order), ValueError,
+                   "needs a permutation hook");
+  opts.metrics = {"r2"};
+  CHECK_THROWS_MSG(net->fit(X.cview(), Y.cview(), opts, hooks), ValueError,
+                   "metrics are not supported in data-parallel training");
+}
+
+}  // namespace
+
+int main() {
+  kernels::set_num_threads(1);  // the "ranks" are threads: one GEMM thread each
+  for (int ranks : {2, 3}) {
+    for (const char* opt : {"sgd", "adam"}) {
+      RUN_TEST([&] { run<double>(opt, false, false, ranks); });
+      RUN_TEST([&] { run<double>(opt, true, true, ranks); });
+      RUN_TEST([&] { run<float>(opt, false, true, ranks); });
+    }
+  }
+  RUN_TEST([] { run<double>("rmsprop", true, false, 3); });
+  RUN_TEST(test_empty_steps);
+  RUN_TEST(test_errors);
+  return chainrule_test::report();
+}

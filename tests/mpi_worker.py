@@ -1,0 +1,219 @@
+"""Run under mpiexec by tests/test_distributed.py: ``mpiexec -n R python mpi_worker.py CASE``.
+
+Each case trains data-parallel with MPI.COMM_WORLD and, on every rank, compares the result
+with single-process training of the same network on the concatenated data (computed here,
+on every rank, with comm=None). Prints "OK <case> rank <r>" per rank on success; any
+mismatch raises, so the process exits non-zero.
+"""
+
+import os
+import sys
+import tempfile
+
+import numpy as np
+from mpi4py import MPI
+
+import chainrule as cr
+from chainrule.distributed import global_order, shard_rows
+
+comm = MPI.COMM_WORLD
+rank, size = comm.Get_rank(), comm.Get_size()
+cr.set_num_threads(1)
+
+
+def data(n, n_in, n_out, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_in))
+    Y = np.tanh(X @ rng.normal(size=(n_in, n_out))) + 0.1 * rng.normal(size=(n, n_out))
+    return X, Y
+
+
+def uneven(n):
+    """Shard sizes that differ by more than one row: rank r gets a share growing with r."""
+    weights = np.arange(1, size + 1)
+    sizes = np.floor(n * weights / weights.sum()).astype(int)
+    sizes[-1] += n - sizes.sum()
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return slice(int(offsets[rank]), int(offsets[rank] + sizes[rank]))
+
+
+def close(got, want, tol, what):
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    scale = np.maximum(np.maximum(np.abs(got), np.abs(want)), 1e-3)
+    err = float(np.max(np.abs(got - want) / scale)) if got.size else 0.0
+    if not err <= tol or got.shape != want.shape:
+        raise AssertionError(f"rank {rank}: {what}: max relative difference {err:.3e} > {tol:g}")
+
+
+def same_everywhere(net, what):
+    """Every rank holds bitwise the same weights and optimizer state as rank 0."""
+    mine = [np.array(a) for a in list(net.weights) + list(net.biases)]
+    state = net.get_optimizer_state()
+    mine += [np.array(a) for per_slot in state["buffers"].values() for a in per_slot]
+    theirs = comm.bcast(mine, root=0)
+    for a, b in zip(mine, theirs):
+        if not np.array_equal(a, b):
+            raise AssertionError(f"rank {rank}: {what}: weights or optimizer state differ from rank 0")
+    if comm.bcast(state["step"], root=0) != state["step"]:
+        raise AssertionError(f"rank {rank}: {what}: optimizer step count differs")
+
+
+def compare(make, X, Y, rows, fit_kwargs, tol, what, order_for_single=None, val=None, w=None):
+    """Distributed fit on X[rows] vs single-process fit on everything."""
+    dist = make(seed=rank)                      # different seeds: the broadcast must fix it
+    single = make(seed=0)
+    kw = dict(fit_kwargs)
+    if val is not None:
+        Xv, Yv, vrows = val
+        kw_d = dict(kw, validation_data=(Xv[vrows], Yv[vrows]))
+        kw_s = dict(kw, validation_data=(Xv, Yv))
+    else:
+        kw_d = kw_s = kw
+    if w is not None:
+        kw_d = dict(kw_d, sample_weight=w[rows])
+    hd = dist.fit(X[rows], Y[rows], comm=comm, **kw_d)
+    sizes = comm.allgather(X[rows].shape[0])
+    if order_for_single is None and not kw.get("shuffle", False):
+        order_for_single = global_order(sizes)
+    Xs, Ys = (X, Y) if order_for_single is None else (X[order_for_single], Y[order_for_single])
+    if w is not None:
+        ws = w if order_for_single is None else w[order_for_single]
+        kw_s = dict(kw_s, sample_weight=ws)
+    hs = single.fit(Xs, Ys, **kw_s)
+    for l in range(single.n_layers):
+        close(dist.weights[l], single.weights[l], tol, f"{what}: W{l + 1}")
+        close(dist.biases[l], single.biases[l], tol, f"{what}: b{l + 1}")
+    close(hd.loss, hs.loss, tol, f"{what}: loss history")
+    if val is not None:
+        close(hd.val_loss, hs.val_loss, tol, f"{what}: val_loss history")
+    sd, ss = dist.get_optimizer_state(), single.get_optimizer_state()
+    assert sd["step"] == ss["step"], (sd["step"], ss["step"])
+    for name in ss["buffers"]:
+        for a, b in zip(sd["buffers"][name], ss["buffers"][name]):
+            close(a, b, tol, f"{what}: optimizer {name}")
+    same_everywhere(dist, what)
+    return dist, hd
+
+
+def case_exact():
+    X, Y = data(103, 5, 2, 1)                  # 103 rows, batch 16: 6 full steps and 7 rows
+    Xv, Yv = data(29, 5, 2, 2)
+
+    def net(optimizer):
+        return lambda seed: cr.Network([5, 12, 7, 2], ["tanh", "relu", "linear"],
+                                       optimizer=optimizer, seed=seed, dtype="float64")
+
+    for opt in ("sgd", "adam"):
+        for shuffle in (False, True):
+            for rows in (shard_rows(103, size, rank), uneven(103)):
+                what = f"{opt} shuffle={shuffle} rows={rows}"
+                compare(net(opt), X, Y, rows,
+                        dict(epochs=5, batch_size=16, shuffle=shuffle, lr=0.05 if opt == "sgd" else 0.01),
+                        1e-12, what)
+    # momentum SGD, sample weights (some 0), sharded validation, a schedule, full batch
+    w = np.random.default_rng(3).uniform(0, 2, size=103)
+    w[::9] = 0
+    compare(net(cr.SGD(lr=0.05, momentum=0.9, nesterov=True)), X, Y, uneven(103),
+            dict(epochs=4, batch_size=10, shuffle=True, lr_schedule=cr.StepLR(step_size=2, gamma=0.5)),
+            1e-12, "momentum weighted validated", val=(Xv, Yv, shard_rows(29, size, rank)), w=w)
+    compare(net("rmsprop"), X, Y, shard_rows(103, size, rank), dict(epochs=3, batch_size=None),
+            1e-12, "rmsprop full batch")
+    # float32: same to float32 rounding
+    compare(lambda seed: cr.Network([5, 12, 2], ["tanh", "linear"], optimizer="sgd", seed=seed,
+                                    dtype="float32"),
+            X, Y, uneven(103), dict(epochs=3, batch_size=16, shuffle=True, lr=0.05), 1e-5, "float32")
+
+
+def case_callbacks():
+    """Early stopping and callbacks see global figures: the same on every rank and the same
+    as single-process; only rank 0 prints progress; save writes on rank 0 only."""
+    X, Y = data(90, 4, 1, 5)
+    Xv, Yv = data(30, 4, 1, 6)
+    seen = []
+
+    def make(seed):
+        return cr.Network([4, 32, 1], ["tanh", "linear"], optimizer=cr.SGD(lr=0.2, momentum=0.9),
+                          seed=seed)
+
+    stopper = cr.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    dist = make(rank)
+    h = dist.fit(X[uneven(90)], Y[uneven(90)], epochs=200, batch_size=8,
+                 validation_data=(Xv[shard_rows(30, size, rank)], Yv[shard_rows(30, size, rank)]),
+                 early_stopping=stopper, callbacks=[lambda e, logs, net: seen.append(logs["val_loss"])],
+                 verbose=2, comm=comm)
+    single_stop = cr.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    single = make(0)
+    order = global_order(comm.allgather(len(X[uneven(90)])))
+    hs = single.fit(X[order], Y[order], epochs=200, batch_size=8, validation_data=(Xv, Yv),
+                    early_stopping=single_stop)
+    assert len(h) == len(hs) < 200, (len(h), len(hs))
+    assert stopper.best_epoch == single_stop.best_epoch
+    close(seen, hs.val_loss, 1e-12, "callback val_loss")
+    all_seen = comm.allgather(seen)
+    assert all(s == all_seen[0] for s in all_seen), "ranks saw different logs"
+    for l in range(single.n_layers):
+        close(dist.weights[l], single.weights[l], 1e-12, f"restored best W{l + 1}")
+    same_everywhere(dist, "early stopping")
+    path = os.path.join(comm.bcast(tempfile.mkdtemp() if rank == 0 else None, root=0),
+                        f"model-{rank}.npz")
+    assert dist.comm is comm
+    dist.save(path)
+    comm.Barrier()
+    assert os.path.exists(path) == (rank == 0), f"rank {rank}: save wrote {os.path.exists(path)}"
+    if rank == 0:
+        assert np.array_equal(cr.load(path).predict(Xv), dist.predict(Xv))
+    dist.comm = None
+    dist.save(path)  # detached: every rank writes its own file again
+    assert os.path.exists(path)
+
+
+def expect_error_everywhere(fn, needle, what):
+    try:
+        fn()
+    except ValueError as exc:
+        if needle not in str(exc):
+            raise AssertionError(f"rank {rank}: {what}: message {exc!s:.300} lacks {needle!r}")
+        print(f"rank {rank} {what}: {exc}", flush=True)
+        return
+    raise AssertionError(f"rank {rank}: {what}: no error")
+
+
+def case_failure():
+    """A bad shard on one rank: every rank raises a ValueError naming it, nobody hangs, and
+    the weights are unchanged."""
+    X, Y = data(40, 3, 1, 7)
+    net = cr.Network([3, 8, 1], ["tanh", "linear"], seed=0)
+    before = [np.array(W) for W in net.weights]
+    rows = shard_rows(40, size, rank)
+    Xr = X[rows].copy()
+    if rank == 1:
+        Xr[2, 1] = np.nan
+    expect_error_everywhere(lambda: net.fit(Xr, Y[rows], epochs=3, batch_size=4, comm=comm),
+                            "non-finite value (nan) at row 2, column 1", "NaN on rank 1")
+    expect_error_everywhere(
+        lambda: net.fit(X[rows][:, : (2 if rank == size - 1 else 3)], Y[rows], epochs=3, comm=comm),
+        f"rank {size - 1}", "bad shape on the last rank")
+    expect_error_everywhere(
+        lambda: net.fit(X[rows], Y[rows], epochs=3 + (rank == 1), comm=comm),
+        "every rank must pass the same epochs", "different epochs")
+    for W, W0 in zip(net.weights, before):
+        assert np.array_equal(W, W0)
+
+
+def case_abort():
+    """An exception on one rank during training aborts every rank (no hang)."""
+    X, Y = data(40, 3, 1, 7)
+    net = cr.Network([3, 8, 1], ["tanh", "linear"], seed=0)
+
+    def boom(epoch, logs, network):
+        if rank == 1 and epoch == 1:
+            raise RuntimeError("callback failed on rank 1")
+
+    rows = shard_rows(40, size, rank)
+    net.fit(X[rows], Y[rows], epochs=50, batch_size=4, callbacks=[boom], comm=comm)
+
+
+if __name__ == "__main__":
+    case = sys.argv[1]
+    globals()[f"case_{case}"]()
+    print(f"OK {case} rank {rank}", flush=True)
