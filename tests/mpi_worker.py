@@ -86,6 +86,11 @@ def compare(make, X, Y, rows, fit_kwargs, tol, what, order_for_single=None, val=
     close(hd.loss, hs.loss, tol, f"{what}: loss history")
     if val is not None:
         close(hd.val_loss, hs.val_loss, tol, f"{what}: val_loss history")
+    for name in kw.get("metrics", ()):
+        for key in (name, f"val_{name}") if val is not None else (name,):
+            close(hd.history[key], hs.history[key], tol, f"{what}: {key} history")
+            if comm.bcast(list(hd.history[key]), root=0) != list(hd.history[key]):
+                raise AssertionError(f"rank {rank}: {what}: {key} differs from rank 0")
     sd, ss = dist.get_optimizer_state(), single.get_optimizer_state()
     assert sd["step"] == ss["step"], (sd["step"], ss["step"])
     for name in ss["buffers"]:
@@ -114,14 +119,16 @@ def case_exact():
     w = np.random.default_rng(3).uniform(0, 2, size=103)
     w[::9] = 0
     compare(net(cr.SGD(lr=0.05, momentum=0.9, nesterov=True)), X, Y, uneven(103),
-            dict(epochs=4, batch_size=10, shuffle=True, lr_schedule=cr.StepLR(step_size=2, gamma=0.5)),
+            dict(epochs=4, batch_size=10, shuffle=True, lr_schedule=cr.StepLR(step_size=2, gamma=0.5),
+                 metrics=["r2", "accuracy"]),
             1e-12, "momentum weighted validated", val=(Xv, Yv, shard_rows(29, size, rank)), w=w)
     compare(net("rmsprop"), X, Y, shard_rows(103, size, rank), dict(epochs=3, batch_size=None),
             1e-12, "rmsprop full batch")
     # float32: same to float32 rounding
     compare(lambda seed: cr.Network([5, 12, 2], ["tanh", "linear"], optimizer="sgd", seed=seed,
                                     dtype="float32"),
-            X, Y, uneven(103), dict(epochs=3, batch_size=16, shuffle=True, lr=0.05), 1e-5, "float32")
+            X, Y, uneven(103), dict(epochs=3, batch_size=16, shuffle=True, lr=0.05, metrics=["r2"]),
+            1e-5, "float32")
 
 
 def case_callbacks():

@@ -128,6 +128,20 @@ AllreduceFn<T> python_allreduce(py::object fn) {
   };
 }
 
+/// The metric sums of a data-parallel fit: calls fn(a) with a float64 numpy view `a` of the
+/// values, which fn sums over every process in place.
+SumAcrossFn python_sum_across(py::object fn) {
+  auto holder = std::shared_ptr<py::object>(new py::object(std::move(fn)), [](py::object* o) {
+    py::gil_scoped_acquire gil;
+    delete o;
+  });
+  return [holder](double* data, Index n) {
+    py::gil_scoped_acquire gil;
+    const py::capsule no_owner(data, [](void*) {});  // the metric owns the values
+    (*holder)(py::array_t<double>({n}, {static_cast<py::ssize_t>(sizeof(double))}, data, no_owner));
+  };
+}
+
 template <class T>
 MatrixView<T> mutable_view(py::array_t<T>& a) {
   return MatrixView<T>(a.mutable_data(), a.shape(0), a.ndim() == 2 ? a.shape(1) : 1);
@@ -270,7 +284,7 @@ void bind_network(py::module_& m, const char* cls) {
               const std::optional<Array<T>>& sample_weight, const std::optional<Array<T>>& X_val,
               const std::optional<Array<T>>& Y_val, const std::optional<Array<T>>& val_weight,
               py::object schedule_spec, const std::vector<std::string>& metrics,
-              py::object allreduce, Index global_rows, Index row_offset) {
+              py::object allreduce, Index global_rows, Index row_offset, py::object sum_across) {
              // data-parallel: the permutation orders the global rows and is always given
              const bool shuffle = !permutation.is_none() && allreduce.is_none();
              FitCall<T> call(X, Y, epochs, lr, batch_size, shuffle, sample_weight,
@@ -285,6 +299,7 @@ void bind_network(py::module_& m, const char* cls) {
                else
                  hooks.allreduce_f64 = python_allreduce<T>(allreduce);
              }
+             if (!sum_across.is_none()) hooks.sum_across = python_sum_across(sum_across);
              if (!permutation.is_none()) {
                hooks.permutation = [permutation](Index epoch, Index count, Index* perm) {
                  py::gil_scoped_acquire gil;
@@ -317,7 +332,7 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("permutation"), py::arg("on_epoch_end"), py::arg("sample_weight"),
            py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"), py::arg("schedule"),
            py::arg("metrics"), py::arg("allreduce") = py::none(), py::arg("global_rows") = 0,
-           py::arg("row_offset") = 0)
+           py::arg("row_offset") = 0, py::arg("sum_across") = py::none())
       .def("gradient_buffer_size", &Net::gradient_buffer_size)
       // Points the gradient buffer at `buffer` (a writable, contiguous array of this dtype and
       // gradient_buffer_size() values, which the caller keeps alive) or, with None, back to

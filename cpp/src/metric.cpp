@@ -40,6 +40,15 @@ double Accuracy<T>::result_impl() const {
   return total_ > 0 ? correct_ / total_ : std::numeric_limits<double>::quiet_NaN();
 }
 
+// {correct, total} summed over every process
+template <class T>
+void Accuracy<T>::combine_impl(const SumAcrossFn& sum_across) {
+  double totals[2] = {correct_, total_};
+  sum_across(totals, 2);
+  correct_ = totals[0];
+  total_ = totals[1];
+}
+
 // ---- R^2 ------------------------------------------------------------------------------------
 
 template <class T>
@@ -101,6 +110,35 @@ double R2<T>::result_impl() const {
       sum += 1.0 - ss_res_[j] / m2_[j];
   }
   return sum / static_cast<double>(weight_.size());
+}
+
+// per column over processes p: W = sum W_p; mean = sum W_p mean_p / W;
+// m2 = sum (m2_p + W_p (mean_p - mean)^2) (each process's sum of squares moved to the global
+// mean, without the cancellation of sum w y^2 - W mean^2); ss_res = sum ss_res_p
+template <class T>
+void R2<T>::combine_impl(const SumAcrossFn& sum_across) {
+  const std::size_t n = weight_.size();
+  if (n == 0) return;
+  std::vector<double> buf(2 * n);
+  for (std::size_t j = 0; j < n; ++j) {
+    buf[j] = weight_[j] * mean_[j];
+    buf[n + j] = weight_[j];
+  }
+  sum_across(buf.data(), static_cast<Index>(2 * n));
+  for (std::size_t j = 0; j < n; ++j) {
+    const double total = buf[n + j];
+    const double mean = total > 0 ? buf[j] / total : 0.0;
+    const double delta = mean_[j] - mean;
+    buf[j] = m2_[j] + weight_[j] * delta * delta;
+    buf[n + j] = ss_res_[j];
+    mean_[j] = mean;
+    weight_[j] = total;
+  }
+  sum_across(buf.data(), static_cast<Index>(2 * n));
+  for (std::size_t j = 0; j < n; ++j) {
+    m2_[j] = buf[j];
+    ss_res_[j] = buf[n + j];
+  }
 }
 
 // ---- factory --------------------------------------------------------------------------------

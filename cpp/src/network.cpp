@@ -434,8 +434,8 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       throw ValueError("fit: this process's " + std::to_string(d.X.rows) + " rows from row " +
                        std::to_string(opts.row_offset) + " do not fit in the global data set of " +
                        std::to_string(opts.global_rows) + " rows");
-    if (!opts.metrics.empty())
-      throw ValueError("fit: metrics are not supported in data-parallel training");
+    if (!opts.metrics.empty() && !hooks.sum_across)
+      throw ValueError("fit: metrics in data-parallel training need the sum_across hook");
   }
   if (opts.shuffle && !hooks.permutation)
     throw ValueError("fit: shuffle needs a permutation hook");
@@ -544,6 +544,8 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
           // [dW; db] = sum_i w_i (dW_i; db_i): batch_weight times the weighted mean
           const double local_loss = backward_pass(xb, yb, wb, batch_weight, T(0), batch_weight);
           g[n_grads_] = static_cast<T>(local_loss * batch_weight);
+          // this process's rows of the batch, from the weights before the update
+          for (auto& metric : train_metrics) metric->accumulate(layers_.back().H(), yb, wb);
         } else {
           std::fill(g, g + n_grads_ + 1, T(0));
         }
@@ -602,6 +604,7 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
     result.loss.push_back(logs.loss);
     result.lr.push_back(lr);
     for (std::size_t k = 0; k < n_metrics; ++k) {
+      if (distributed) train_metrics[k]->combine(hooks.sum_across);
       logs.metrics[k] = train_metrics[k]->result();
       result.metrics[k].push_back(logs.metrics[k]);
     }
@@ -616,6 +619,11 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       allreduce(g, 2);
       logs.val_loss = static_cast<double>(g[0]) / static_cast<double>(g[1]);
       result.val_loss.push_back(logs.val_loss);
+      for (std::size_t k = 0; k < n_metrics; ++k) {
+        val_metrics[k]->combine(hooks.sum_across);
+        logs.val_metrics[k] = val_metrics[k]->result();
+        result.val_metrics[k].push_back(logs.val_metrics[k]);
+      }
     } else if (validate) {
       logs.val_loss = evaluate(d.X_val, d.Y_val, d.val_weight.data, eval_chunk, val_metrics);
       result.val_loss.push_back(logs.val_loss);

@@ -35,9 +35,9 @@ it holds, possibly none. Every rank therefore takes the same number of steps,
 
 Validation data, when given, is also sharded: each rank passes its own (at least one row),
 and ``val_loss`` is the loss over all of it. ``validation_split`` holds out the last fraction
-of each shard. The training loss, validation loss, learning-rate schedules, early stopping
-and callbacks see global figures, identical on every rank; ``metrics`` are not supported with
-a communicator (ValueError). Only rank 0 shows progress (``verbose``); callbacks run on every
+of each shard. The training loss, validation loss, ``metrics`` (training and validation),
+learning-rate schedules, early stopping and callbacks see global figures, identical on every
+rank. Only rank 0 shows progress (``verbose``); callbacks run on every
 rank. After ``fit(comm=...)``, ``net.comm`` is that communicator, and ``net.save`` on any other
 rank than 0 writes nothing (returns without touching the file); set ``net.comm = None`` to
 save from every rank again.
@@ -162,6 +162,15 @@ class Context:
             comm.Allreduce(in_place, buffer, op=total)
 
         return allreduce
+
+    def sum_across(self, values: np.ndarray) -> None:
+        """Sums a few float64 values (the metrics' accumulators) over every rank in place, in
+        rank order, so every rank gets bitwise the same totals."""
+        parts = self.comm.allgather(np.array(values, dtype=np.float64))
+        total = parts[0].copy()
+        for part in parts[1:]:
+            total += part
+        values[...] = total
 
     def attach(self, net: Any) -> Tuple[Callable[[np.ndarray], None], Callable[[], None]]:
         """The all-reduce of a fit of ``net`` and a function that undoes its set-up (collective).

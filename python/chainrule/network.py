@@ -477,9 +477,6 @@ class Network:
             w = None if sample_weight is None else self._weights(sample_weight, X.shape[0], "sample_weight")
             X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data, validation_split)
             names = self._metric_names(metrics)
-            if ctx is not None and names:
-                raise ValueError("fit: metrics are not supported with comm (data-parallel "
-                                 "training); evaluate them after fit")
             cbs = self._callbacks(callbacks, early_stopping, verbose, epochs)
             recorded = ["loss"] + names + (["val_loss"] + [f"val_{m}" for m in names]
                                            if X_val is not None else []) + ["lr"]
@@ -498,7 +495,7 @@ class Network:
                 ("epochs", epochs), ("lr", lr), ("batch_size", bs), ("shuffle", bool(shuffle)),
                 ("optimizer", (base.name, base.get_params())),
                 ("lr_schedule", None if schedule is None else schedule._spec()),
-                ("validation (present or not)", X_val is not None),
+                ("metrics", names), ("validation (present or not)", X_val is not None),
                 ("early_stopping (present or not)", early_stopping is not None)])
             sizes = ctx.comm.allgather(n)
             n = int(sum(sizes))
@@ -522,6 +519,7 @@ class Network:
         detach: Callable[[], None] = lambda: None
         if ctx is not None:  # the gradient all-reduce (shared memory on one node)
             dist_args["allreduce"], detach = ctx.attach(self)
+            dist_args["sum_across"] = ctx.sum_across
         try:
             for cb in cbs:
                 if hasattr(cb, "on_train_begin"):

@@ -2,6 +2,7 @@
 // each batch's forward pass, before its update) and over the validation data.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +10,10 @@
 #include "chainrule/tensor.hpp"
 
 namespace chainrule {
+
+/// Sums n doubles in place over every process of a data-parallel fit, with the same result on
+/// every process; every process calls it the same number of times with the same n.
+using SumAcrossFn = std::function<void(double* data, Index n)>;
 
 /// A quantity accumulated over the batches of an epoch, optionally sample-weighted.
 template <class T>
@@ -22,6 +27,9 @@ class Metric {
   void reset() { reset_impl(); }
   /// Adds a batch: Yhat, Y (m, n) and per-row weights w (m,), or nullptr for weights 1.
   void accumulate(ConstView<T> H, ConstView<T> Y, const T* w) { accumulate_impl(H, Y, w); }
+  /// Data-parallel fit: replaces the accumulators with those of every process's batches
+  /// together (a collective call: every process calls it at the same point).
+  void combine(const SumAcrossFn& sum_across) { combine_impl(sum_across); }
   /// The metric of everything accumulated since reset(); NaN when nothing was.
   double result() const { return result_impl(); }
 
@@ -33,6 +41,7 @@ class Metric {
   virtual void reset_impl() = 0;
   virtual void accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) = 0;
   virtual double result_impl() const = 0;
+  virtual void combine_impl(const SumAcrossFn& sum_across) = 0;
 };
 
 /// Builds "accuracy" or "r2"; ValueError lists the valid names.

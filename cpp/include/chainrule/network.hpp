@@ -75,6 +75,9 @@ struct FitHooks {
   /// (scaled to this process's weighted sum), its weighted loss sum and its batch weight.
   AllreduceFn<float> allreduce_f32;
   AllreduceFn<double> allreduce_f64;
+  /// Data-parallel training with metrics: sums each epoch's metric accumulators over every
+  /// process (a few doubles, once or twice per metric and epoch).
+  SumAcrossFn sum_across;
 };
 
 /// A sequence of DenseLayers with a loss and an optimizer. Shapes follow DESIGN.md

@@ -15,6 +15,7 @@ class Accuracy : public Metric<T> {
   void reset_impl() override { correct_ = total_ = 0; }
   void accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) override;
   double result_impl() const override;
+  void combine_impl(const SumAcrossFn& sum_across) override;
   double correct_ = 0, total_ = 0;
 };
 

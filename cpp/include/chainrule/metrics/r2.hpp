@@ -9,7 +9,9 @@ namespace chainrule {
 /// The coefficient of determination, as sklearn.metrics.r2_score (uniform average over the
 /// output columns): per column 1 - sum w (y - yhat)^2 / sum w (y - mean_w(y))^2, with 1 for a
 /// constant column predicted exactly and 0 for one that is not. Batches are merged with the
-/// pairwise (Chan et al.) update of the weighted mean and sum of squares.
+/// pairwise (Chan et al.) update of the weighted mean and sum of squares; processes of a
+/// data-parallel fit merge theirs in two sums: the global mean first, then each process's sum
+/// of squares about it.
 template <class T>
 class R2 : public Metric<T> {
  public:
@@ -20,6 +22,7 @@ class R2 : public Metric<T> {
   void reset_impl() override;
   void accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) override;
   double result_impl() const override;
+  void combine_impl(const SumAcrossFn& sum_across) override;
   // per column: weight, weighted mean and sum of squares of Y, residual sum of squares;
   // batch_* are the same for the batch being added
   std::vector<double> weight_, mean_, m2_, ss_res_, batch_mean_, batch_m2_;
