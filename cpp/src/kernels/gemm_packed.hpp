@@ -137,18 +137,22 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
   constexpr Index MR = K::MR, NR = K::NR, KC = K::KC, MC = K::MC, NC = K::NC;
   // Waking the pool costs more than a small product: run those on the caller alone.
   const int threads = m * n * k < (1 << 18) ? 1 : get_num_threads();
-  for (Index jc = 0; jc < n; jc += NC) {
-    const Index nc = imin(NC, n - jc);
-    const Index n_panels = ceil_div(nc, NR);
-    for (Index pc = 0; pc < k; pc += KC) {
-      const Index kc = imin(KC, k - pc);
-      const T beta_pc = pc == 0 ? beta : T(1);  // later depth blocks accumulate
+  // Depth blocks outside column blocks: op(A)[:, pc:pc+kc] is packed once per depth block and
+  // serves every column block, so A is packed once in all (not n / NC times); each C element
+  // still accumulates its depth blocks in increasing pc, so the order of its sums is unchanged.
+  const Index m_panels = ceil_div(m, MR);
+  for (Index pc = 0; pc < k; pc += KC) {
+    const Index kc = imin(KC, k - pc);
+    const T beta_pc = pc == 0 ? beta : T(1);  // later depth blocks accumulate
+    T* Ap = thread_buffer<T>(1, m_panels * MR * kc);
+    for (Index jc = 0; jc < n; jc += NC) {
+      const Index nc = imin(NC, n - jc);
+      const Index n_panels = ceil_div(nc, NR);
       T* Bp = thread_buffer<T>(0, n_panels * NR * kc);
-      const Index m_panels = ceil_div(m, MR);
-      T* Ap = thread_buffer<T>(1, m_panels * MR * kc);
-      // 1. pack op(B)[pc:pc+kc, jc:jc+nc] and op(A)[:, pc:pc+kc] once, shared by all tasks, in
-      // parallel by groups of panels (one pool job for both)
-      const Index b_groups = imin(n_panels, threads * 4), a_groups = imin(m_panels, threads * 4);
+      // 1. pack op(B)[pc:pc+kc, jc:jc+nc] (and, with the first column block, op(A)[:, pc:pc+kc])
+      // once, shared by all tasks, in parallel by groups of panels (one pool job for both)
+      const Index b_groups = imin(n_panels, threads * 4);
+      const Index a_groups = jc == 0 ? imin(m_panels, threads * 4) : 0;
       run_tasks(threads, b_groups + a_groups, [&](Index g) {
         if (g < b_groups) {
           for (Index jp = g * n_panels / b_groups; jp < (g + 1) * n_panels / b_groups; ++jp)

@@ -18,6 +18,13 @@ struct MicroKernel {
 
   static void kernel(Index kc, const T* Ap, const T* Bp, T* C, Index ldc, T alpha, T beta,
                      int mr, int nr) {
+    // C's tile is read (beta != 0) or at least written at the end: fetch its lines now so they
+    // arrive during the depth loop (a large C lives in DRAM; a prefetch never faults)
+    constexpr int kLine = 64 / static_cast<int>(sizeof(T));
+    for (int i = 0; i < mr; ++i) {
+      for (int j = 0; j < nr; j += kLine) __builtin_prefetch(C + i * ldc + j, 1, 3);
+      __builtin_prefetch(C + i * ldc + nr - 1, 1, 3);  // a row need not start on a line
+    }
     typename V::reg acc[MR][NV];
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i)
