@@ -152,6 +152,31 @@ def test_aliased_assignment_is_a_copy() -> None:
     np.testing.assert_array_equal(net.weights[0], want)
 
 
+@pytest.mark.parametrize("view", [lambda w: w, lambda w: w[::-1], lambda w: w.T[:, ::-1].T,
+                                  lambda w: w[1:]])
+def test_training_on_a_view_of_the_weights_uses_their_values_before_training(view) -> None:
+    """X that is (a strided view of) the network's own weights must act as a copy taken at
+    the call: fit, step and gradient_check may not read weights they have changed."""
+    def make() -> cr.Network:
+        return cr.Network([5, 5, 2], ["tanh", "linear"], dtype="float64", seed=3)
+
+    for call in (lambda n, X, Y: n.fit(X, Y, epochs=3, batch_size=2),
+                 lambda n, X, Y: n.step(n.gradients(X, Y), lr=0.1),
+                 lambda n, X, Y: n.gradient_check(X, Y),
+                 lambda n, X, Y: n.loss(X, Y)):
+        a, b = make(), make()
+        X = view(a.weights[0])
+        X_copy = np.array(view(b.weights[0]))
+        Y = np.ones((X.shape[0], 2))
+        ra, rb = call(a, X, Y), call(b, X_copy, Y)
+        for l in range(2):
+            np.testing.assert_array_equal(a.weights[l], b.weights[l])
+        assert repr(ra) == repr(rb)
+        # predict reads the weights and X together without copying: the same numbers
+        np.testing.assert_array_equal(a.predict(view(a.weights[0])),
+                                      b.predict(np.array(view(b.weights[0]))))
+
+
 def test_absurd_sizes_are_refused_without_a_crash() -> None:
     for sizes in ([10**12, 1], [1, 10**12], [2**40, 2**40, 1]):
         with pytest.raises(EXPECTED):

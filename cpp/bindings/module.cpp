@@ -5,6 +5,8 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <string>
@@ -217,6 +219,20 @@ void bind_network(py::module_& m, const char* cls) {
       .def_property_readonly("n_outputs", &Net::n_outputs)
       .def("layer_shape", [](const Net& n, Index l) {
         return py::make_tuple(n.layer(l).n_in(), n.layer(l).n_out());
+      })
+      // Whether array `a`'s memory overlaps the parameters (its extent from data, shape and
+      // strides); the facade copies such data before training on it.
+      .def("aliases_parameters", [](const Net& n, const py::array& a) {
+        if (a.size() == 0) return false;
+        auto lo = reinterpret_cast<std::uintptr_t>(a.data());
+        auto hi = lo;
+        for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+          const auto reach = static_cast<std::uintptr_t>(std::abs(a.strides(d)) * (a.shape(d) - 1));
+          if (a.strides(d) < 0) lo -= reach; else hi += reach;
+        }
+        hi += static_cast<std::uintptr_t>(a.itemsize());
+        return n.overlaps_parameters(reinterpret_cast<const void*>(lo),
+                                     reinterpret_cast<const void*>(hi));
       })
       .def("weight", [](py::object self, Index l) {
         return live_view<T>(self.cast<Net&>().layer(l).W(), self, false);

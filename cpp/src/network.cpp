@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -326,6 +327,19 @@ void Network<T>::restore_params(const std::vector<Matrix<T>>& from) {
     std::copy(w.data(), w.data() + w.size(), layers_[l].W().data);
     std::copy(b.data(), b.data() + b.size(), layers_[l].b().data);
   }
+}
+
+template <class T>
+bool Network<T>::overlaps_parameters(const void* begin, const void* end) const {
+  const auto lo = reinterpret_cast<std::uintptr_t>(begin);
+  const auto hi = reinterpret_cast<std::uintptr_t>(end);
+  for (const auto& layer : layers_) {
+    // [W; b] is one block of (n_in + 1) * n_out values starting at W
+    const auto p_lo = reinterpret_cast<std::uintptr_t>(layer.W().data);
+    const auto p_hi = p_lo + static_cast<std::uintptr_t>(layer.gradient_size()) * sizeof(T);
+    if (lo < p_hi && p_lo < hi) return true;
+  }
+  return false;
 }
 
 template <class T>

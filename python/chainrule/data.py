@@ -29,6 +29,9 @@ def as_matrix(a: Any, dtype: type, name: str, *, column_if_1d: bool = False) -> 
 
     ``column_if_1d`` makes a 1-D input one column (for targets of a one-output network).
     """
+    if (type(a) is np.ndarray and a.dtype.type is dtype and a.ndim == 2 and a.size
+            and a.flags.c_contiguous):
+        return a  # already what the core takes (the common case, kept cheap for predict)
     if a is None:
         raise TypeError(f"{name} must be an array, got None")
     if hasattr(a, "to_numpy") and not isinstance(a, np.ndarray):  # pandas and friends

@@ -311,18 +311,15 @@ class Network:
     def _unaliased(self, a: np.ndarray) -> np.ndarray:
         """``a``, or a copy of it if it may share memory with a parameter (data that is a view
         of the network's own weights would change under fit, step or gradient_check)."""
-        c = self._core
-        for l in range(self.n_layers):
-            if np.may_share_memory(a, c.weight(l)) or np.may_share_memory(a, c.bias(l)):
-                return a.copy()
-        return a
+        return a.copy() if self._core.aliases_parameters(a) else a
 
     # ---- computation ---------------------------------------------------------------------
 
     @_serialised
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Yhat = H[L] for X (m, n0); returns (m, nL)."""
-        X = self._X(X)
+        # no copy of X when it aliases the weights: prediction only reads both
+        X = as_matrix(X, self.dtype.type, "X")
         self._forward_X = None
         return self._core.predict(X)
 

@@ -94,6 +94,9 @@ class Network {
   Index num_layers() const { return static_cast<Index>(layers_.size()); }
   Index n_inputs() const { return layers_.front().n_in(); }
   Index n_outputs() const { return layers_.back().n_out(); }
+  /// Whether the bytes [begin, end) overlap any layer's weights or biases: data aliasing the
+  /// parameters must be copied before a call that changes them reads it.
+  bool overlaps_parameters(const void* begin, const void* end) const;
   /// Layer l, 0-based (the derivation's layer l + 1).
   DenseLayer<T>& layer(Index l) { return layers_.at(static_cast<std::size_t>(l)); }
   const DenseLayer<T>& layer(Index l) const { return layers_.at(static_cast<std::size_t>(l)); }
