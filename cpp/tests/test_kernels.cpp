@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chainrule/kernels/cpu.hpp"
@@ -241,23 +242,49 @@ void run_thread_invariance() {
 }
 
 // A row of C does not depend on how many other rows are in the product (predict in chunks
-// equals one forward pass): rows [r, r + s) of a big product equal the product of those rows.
+// equals one forward pass): rows [r, r + s) of a big product equal the product of those rows,
+// for every op. The shapes send the big product through the packed path and the small ones
+// through the row loops, the narrow row loops (n up to two vectors, masked tails) or the dot
+// loops, and k = 300 spans two depth blocks, so this also proves the paths agree bit for bit.
 template <class T>
 void run_row_independence() {
   Rng rng(11);
-  const Index m = 300, n = 70, k = 90;
-  std::vector<T> A(static_cast<size_t>(m * k)), B(static_cast<size_t>(k * n));
-  rng.fill_uniform(A.data(), m * k, -1.0, 1.0);
-  rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
-  std::vector<T> full(static_cast<size_t>(m * n));
-  kernels::gemm_nn<T>(m, n, k, T(1), A.data(), k, B.data(), n, T(0), full.data(), n);
-  for (Index rows : {1, 2, 3, 5, 13, 100}) {
-    const Index r = 17;
-    std::vector<T> part(static_cast<size_t>(rows * n));
-    kernels::gemm_nn<T>(rows, n, k, T(1), A.data() + r * k, k, B.data(), n, T(0), part.data(), n);
-    chainrule_test::check_all_equal(std::string("gemm_nn ") + dtype_name<T>() + " rows " +
-                                        std::to_string(rows) + " of 300",
-                                    part.data(), full.data() + r * n, rows * n);
+  const Index m = 300;
+  const std::pair<Index, Index> shapes[] = {{70, 90}, {1, 90}, {5, 300}, {8, 90}, {16, 90},
+                                            {17, 300}, {24, 90}, {31, 300}, {32, 90}, {33, 90}};
+  for (auto [n, k] : shapes) {
+    // A (m, k) for NN/NT and At (k, m) for TN; B (k, n) for NN/TN and Bt (n, k) for NT
+    std::vector<T> A(static_cast<size_t>(m * k)), At(static_cast<size_t>(m * k));
+    std::vector<T> B(static_cast<size_t>(k * n)), Bt(static_cast<size_t>(k * n));
+    rng.fill_uniform(A.data(), m * k, -1.0, 1.0);
+    rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
+    for (Index i = 0; i < m; ++i)
+      for (Index p = 0; p < k; ++p) At[static_cast<size_t>(p * m + i)] = A[static_cast<size_t>(i * k + p)];
+    for (Index p = 0; p < k; ++p)
+      for (Index j = 0; j < n; ++j) Bt[static_cast<size_t>(j * k + p)] = B[static_cast<size_t>(p * n + j)];
+    for (int op = 0; op < 3; ++op) {
+      // rows [r, r + rows) of op(A) @ op(B), into C with row stride n
+      const auto product = [&](Index r, Index rows, T* C) {
+        if (op == 0)
+          kernels::gemm_nn<T>(rows, n, k, T(1), A.data() + r * k, k, B.data(), n, T(0), C, n);
+        else if (op == 1)
+          kernels::gemm_tn<T>(rows, n, k, T(1), At.data() + r, m, B.data(), n, T(0), C, n);
+        else
+          kernels::gemm_nt<T>(rows, n, k, T(1), A.data() + r * k, k, Bt.data(), k, T(0), C, n);
+      };
+      std::vector<T> full(static_cast<size_t>(m * n));
+      product(0, m, full.data());
+      for (Index rows : {1, 2, 3, 5, 13, 100}) {
+        const Index r = 17;
+        std::vector<T> part(static_cast<size_t>(rows * n));
+        product(r, rows, part.data());
+        chainrule_test::check_all_equal(std::string("gemm op ") + std::to_string(op) + " " +
+                                            dtype_name<T>() + " n=" + std::to_string(n) +
+                                            " k=" + std::to_string(k) + " rows " +
+                                            std::to_string(rows) + " of 300",
+                                        part.data(), full.data() + r * n, rows * n);
+      }
+    }
   }
 }
 

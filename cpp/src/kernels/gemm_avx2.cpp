@@ -20,6 +20,12 @@ struct Ymm32 {
   static reg broadcast(T x) { return _mm256_set1_ps(x); }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
   static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  // the first count (1..width) lanes; the others read as 0 and are not written
+  static __m256i mask(int count) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static reg load_n(const T* p, int count) { return _mm256_maskload_ps(p, mask(count)); }
+  static void store_n(T* p, reg v, int count) { _mm256_maskstore_ps(p, mask(count), v); }
 };
 
 struct Ymm64 {
@@ -32,6 +38,11 @@ struct Ymm64 {
   static reg broadcast(T x) { return _mm256_set1_pd(x); }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
   static reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
+  static __m256i mask(int count) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(count), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static reg load_n(const T* p, int count) { return _mm256_maskload_pd(p, mask(count)); }
+  static void store_n(T* p, reg v, int count) { _mm256_maskstore_pd(p, mask(count), v); }
 };
 
 struct gemm_avx2_f32_6x16 : MicroKernel<Ymm32, 6, 2> {

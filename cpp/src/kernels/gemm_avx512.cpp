@@ -24,6 +24,10 @@ struct Zmm32 {
   static reg broadcast(T x) { return _mm512_set1_ps(x); }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
   static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+  // the first count (1..width) lanes; the others read as 0 and are not written
+  static __mmask16 mask(int count) { return static_cast<__mmask16>((1u << count) - 1u); }
+  static reg load_n(const T* p, int count) { return _mm512_maskz_loadu_ps(mask(count), p); }
+  static void store_n(T* p, reg v, int count) { _mm512_mask_storeu_ps(p, mask(count), v); }
 };
 
 struct Zmm64 {
@@ -36,6 +40,9 @@ struct Zmm64 {
   static reg broadcast(T x) { return _mm512_set1_pd(x); }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
   static reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
+  static __mmask8 mask(int count) { return static_cast<__mmask8>((1u << count) - 1u); }
+  static reg load_n(const T* p, int count) { return _mm512_maskz_loadu_pd(mask(count), p); }
+  static void store_n(T* p, reg v, int count) { _mm512_mask_storeu_pd(p, mask(count), v); }
 };
 
 struct gemm_avx512_f32_12x32 : MicroKernel<Zmm32, 12, 2> {

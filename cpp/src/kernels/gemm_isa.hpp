@@ -28,12 +28,15 @@ inline bool use_unpacked(GemmOp op, Index m, Index n, Index k) {
   return m <= 4 || m * n * k <= 32 * 32 * 32;
 }
 
-// Strides of op(A) and op(B) for each op, then the packed driver or the row loops.
+// Strides of op(A) and op(B) for each op, then the narrow row loops, the dot loops, the row
+// loops or the packed driver.
 #define CHAINRULE_ISA_GEMM_BODY(K)                                                         \
   {                                                                                        \
     const Index rsa = op == GemmOp::TN ? 1 : lda, csa = op == GemmOp::TN ? lda : 1;       \
     const Index rsb = op == GemmOp::NT ? 1 : ldb, csb = op == GemmOp::NT ? ldb : 1;       \
-    if (op == GemmOp::NT && k > 0 && use_unpacked(op, m, n, k))                            \
+    if (k > 0 && is_narrow<K>(n))                                                          \
+      gemm_narrow<K>(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, ep, a_rows);  \
+    else if (op == GemmOp::NT && k > 0 && use_unpacked(op, m, n, k))                       \
       gemm_dots<K>(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep);                      \
     else if (k == 0 || use_unpacked(op, m, n, k))                                          \
       gemm_rows<K>(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);         \

@@ -300,6 +300,122 @@ void gemm_rows_range(Index m, Index j0, Index j1, Index k, T alpha, const T* A, 
   }
 }
 
+// The narrow row loops, for a C of at most two vectors per row (the small layers of a small
+// network, an output layer of a few classes), NN/TN (csb == 1; rows i >= a_rows of op(A) are
+// ones):
+//   C[i0:i0+RB, 0:n] = alpha * op(A)[i0:i0+RB, :] @ B (k, n) + beta * C
+// RB rows at a time keep RB x NV accumulators in registers (independent FMA chains), loading
+// each row of B once for all of them; the last vector of a row is masked. Each element is the
+// same FMA chain over each KC block, combined with C as in the micro-kernel, so the bits equal
+// those of the other paths.
+template <class K, class T, int NV, int RB>
+inline void narrow_block(Index i0, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
+                         const T* B, Index rsb, T beta, T* C, Index ldc, Index a_rows) {
+  using V = typename K::Vec;
+  constexpr int W = V::width;
+  const int tail = static_cast<int>(n) - (NV - 1) * W;  // valid lanes of the last vector
+  const typename V::reg va = V::broadcast(alpha);
+  for (Index pc = 0; pc < k; pc += K::KC) {
+    const T beta_pc = pc == 0 ? beta : T(1);
+    const Index p_end = imin(pc + K::KC, k);
+    typename V::reg acc[RB][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+    for (Index p = pc; p < p_end; ++p) {
+      const T* b = B + p * rsb;
+      typename V::reg bv[NV];
+#pragma GCC unroll 2
+      for (int v = 0; v < NV - 1; ++v) bv[v] = V::load(b + v * W);
+      bv[NV - 1] = V::load_n(b + (NV - 1) * W, tail);
+#pragma GCC unroll 8
+      for (int r = 0; r < RB; ++r) {
+        const Index i = i0 + r;
+        const typename V::reg a = V::broadcast(i >= a_rows ? T(1) : A[i * rsa + p * csa]);
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(a, bv[v], acc[r][v]);
+      }
+    }
+    const typename V::reg vb = V::broadcast(beta_pc);
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r) {
+      T* c = C + (i0 + r) * ldc;
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) {
+        const int count = v == NV - 1 ? tail : W;
+        // C = alpha * acc + beta * C; beta == 0 never reads C (it may hold NaN)
+        const typename V::reg out = beta_pc == T(0)
+                                        ? V::mul(va, acc[r][v])
+                                        : V::fmadd(vb, V::load_n(c + v * W, count),
+                                                   V::mul(va, acc[r][v]));
+        V::store_n(c + v * W, out, count);
+      }
+    }
+  }
+}
+
+// Rows [r0, r1) of the narrow product in blocks of RB (then single rows), with the epilogue
+// on groups of finished rows (about 4096 elements, still in L1).
+template <class K, class T, int NV>
+void narrow_rows(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
+                 const T* B, Index rsb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
+                 Index a_rows) {
+  constexpr int RB = NV == 1 ? 8 : 4;  // 8 accumulators either way
+  Index done = r0, i = r0;
+  while (i < r1) {
+    if (i + RB <= r1) {
+      narrow_block<K, T, NV, RB>(i, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, a_rows);
+      i += RB;
+    } else {
+      narrow_block<K, T, NV, 1>(i, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, a_rows);
+      i += 1;
+    }
+    if (ep && (i == r1 || (i - done) * n >= 4096)) {
+      ep(done, 0, i - done, n, C + done * ldc, ldc);
+      done = i;
+    }
+  }
+}
+
+/// Whether C's rows are narrow enough (at most two vectors) for the narrow row loops. They
+/// then beat packing at every size: packing op(A) costs as much as the product itself when C
+/// has one or two vectors per row, and a 32/24-wide panel would be mostly padding (2 threads,
+/// m = 4096, k = 512: float32 n = 10-32 about 2x faster, float64 n = 10-16 2-4x).
+template <class K>
+constexpr bool is_narrow(Index n) {
+  return n <= 2 * K::Vec::width;
+}
+
+// The narrow product: NN/TN directly; NT (C = op(A) @ B.T with B stored (n, k)) on a copy of
+// B transposed to (k, n), which for n <= two vectors is small next to the product. Rows are
+// split over threads in blocks when there is enough work (each row is summed by one thread).
+template <class K, class T>
+void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
+                 const T* B, Index rsb, Index csb, T beta, T* C, Index ldc,
+                 const Epilogue<T>& ep, Index a_rows) {
+  if (csb != 1) {  // op(B)[p, j] = B[j * csb + p * rsb]: transpose into (k, n)
+    T* Bt = thread_buffer<T>(0, k * n);
+    for (Index j = 0; j < n; ++j)
+      for (Index p = 0; p < k; ++p) Bt[p * n + j] = B[j * csb + p * rsb];
+    B = Bt;
+    rsb = n;
+  }
+  const auto rows = [&](Index r0, Index r1) {
+    if (n <= K::Vec::width)
+      narrow_rows<K, T, 1>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+    else
+      narrow_rows<K, T, 2>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+  };
+  const int threads = m * n * k < (1 << 18) ? 1 : get_num_threads();
+  if (threads == 1) {
+    rows(0, m);
+    return;
+  }
+  const Index chunk = ceil_div(ceil_div(m, threads * 4), 8) * 8;  // whole blocks of rows
+  parallel_for(ceil_div(m, chunk), [&](Index t) { rows(t * chunk, imin(m, (t + 1) * chunk)); });
+}
+
 // The row loops, split over column ranges (64-byte aligned) when there is enough work: a
 // one-sample predict streams every weight once, so both cores' caches and bandwidth count.
 template <class K, class T>

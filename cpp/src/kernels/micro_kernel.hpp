@@ -13,6 +13,7 @@ namespace {
 template <class V, int MR_, int NV>
 struct MicroKernel {
   using T = typename V::T;
+  using Vec = V;
   static constexpr int MR = MR_;
   static constexpr int NR = NV * V::width;
 
