@@ -30,26 +30,14 @@ class ElementwiseActivation : public Activation<T> {
   void bias_forward_block(Index rows, Index cols, const T* b, T* Z, T* H,
                           Index ld) const override {
     const Derived self = static_cast<const Derived&>(*this);
-    for (Index i = 0; i < rows; ++i) {
-      T* __restrict z = Z + i * ld;
-      T* __restrict h = H + i * ld;
-      for (Index j = 0; j < cols; ++j) {
-        z[j] += b[j];
-        h[j] = self.f(z[j]);
-      }
-    }
+    kernels::bias_map_block(rows, cols, b, Z, H, ld, [self](T z) { return self.f(z); });
   }
   // (rows, cols) blocks: dZ = dH * f'(Z)
   void backward_block(Index rows, Index cols, const T* Z, const T* H, const T* dH, Index ld_dh,
                       T* dZ, Index ld) const override {
     const Derived self = static_cast<const Derived&>(*this);
-    for (Index i = 0; i < rows; ++i) {
-      const T* z = Z + i * ld;
-      const T* h = H + i * ld;
-      const T* g = dH + i * ld_dh;
-      T* __restrict d = dZ + i * ld;
-      for (Index j = 0; j < cols; ++j) d[j] = g[j] * self.df(z[j], h[j]);
-    }
+    kernels::chain_block(rows, cols, Z, H, dH, ld_dh, dZ, ld,
+                         [self](T z, T h) { return self.df(z, h); });
   }
 
  private:

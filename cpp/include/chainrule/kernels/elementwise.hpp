@@ -7,28 +7,77 @@
 #include "chainrule/kernels/thread_pool.hpp"
 #include "chainrule/tensor.hpp"
 
+// Function multiversioning for the activations' loops: with GCC on x86-64 Linux (glibc's
+// ifunc), each loop below is compiled three times, for the base ISA, AVX2 and AVX-512, and the
+// loader picks the widest the CPU has; elsewhere there is one version. The build keeps a*b+c
+// unfused (-ffp-contract=off) and the functions are plain arithmetic, so every version gives
+// the same bits.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    defined(__GLIBC__) && !defined(CHAINRULE_NO_CLONES)
+#define CHAINRULE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CHAINRULE_CLONES
+#endif
+
 namespace chainrule::kernels {
 
 /// Element-wise loops split across threads past this many elements (no reductions, so the
 /// result is the same for any split).
 constexpr Index kParallelGrain = Index(1) << 15;
 
+/// H[i] = f(Z[i]) for i in [b, e).
+template <class T, class F>
+CHAINRULE_CLONES void map_range(Index b, Index e, const T* __restrict Z, T* __restrict H, F f) {
+  for (Index i = b; i < e; ++i) H[i] = f(Z[i]);
+}
+
+/// dZ[i] = dH[i] * df(Z[i], H[i]) for i in [b, e).
+template <class T, class DF>
+CHAINRULE_CLONES void chain_range(Index b, Index e, const T* Z, const T* H, const T* dH,
+                                  T* __restrict dZ, DF df) {
+  for (Index i = b; i < e; ++i) dZ[i] = dH[i] * df(Z[i], H[i]);
+}
+
+/// (rows, cols) blocks of row stride ld: Z += b (cols,) on every row, then H = f(Z).
+template <class T, class F>
+CHAINRULE_CLONES void bias_map_block(Index rows, Index cols, const T* b, T* Z, T* H, Index ld,
+                                     F f) {
+  for (Index i = 0; i < rows; ++i) {
+    T* __restrict z = Z + i * ld;
+    T* __restrict h = H + i * ld;
+    for (Index j = 0; j < cols; ++j) {
+      z[j] += b[j];
+      h[j] = f(z[j]);
+    }
+  }
+}
+
+/// (rows, cols) blocks: dZ = dH * df(Z, H), dH of row stride ld_dh, the others ld.
+template <class T, class DF>
+CHAINRULE_CLONES void chain_block(Index rows, Index cols, const T* Z, const T* H, const T* dH,
+                                  Index ld_dh, T* dZ, Index ld, DF df) {
+  for (Index i = 0; i < rows; ++i) {
+    const T* z = Z + i * ld;
+    const T* h = H + i * ld;
+    const T* g = dH + i * ld_dh;
+    T* __restrict d = dZ + i * ld;
+    for (Index j = 0; j < cols; ++j) d[j] = g[j] * df(z[j], h[j]);
+  }
+}
+
 /// H[i] = f(Z[i]) for n elements.
 template <class T, class F>
 inline void map(Index n, const T* Z, T* H, F f) {
   // pointers captured by value: a store through a captured reference could, for all the
   // compiler knows, change the pointer itself, which blocks vectorisation
-  parallel_ranges(n, kParallelGrain, [=](Index b, Index e) {
-    for (Index i = b; i < e; ++i) H[i] = f(Z[i]);
-  });
+  parallel_ranges(n, kParallelGrain, [=](Index b, Index e) { map_range(b, e, Z, H, f); });
 }
 
 /// dZ[i] = dH[i] * df(Z[i], H[i]) for n elements: the element-wise chain rule.
 template <class T, class DF>
 inline void chain(Index n, const T* Z, const T* H, const T* dH, T* dZ, DF df) {
-  parallel_ranges(n, kParallelGrain, [=](Index b, Index e) {
-    for (Index i = b; i < e; ++i) dZ[i] = dH[i] * df(Z[i], H[i]);
-  });
+  parallel_ranges(n, kParallelGrain,
+                  [=](Index b, Index e) { chain_range(b, e, Z, H, dH, dZ, df); });
 }
 
 /// Z (m, n) += b (n,) broadcast over rows.

@@ -1,0 +1,91 @@
+// Element-wise maths functions written so that the compiler vectorises the loops that call
+// them: no branches (both sides are computed and one is selected), no library calls, and the
+// 2^n scaling of exp done on the bit pattern. The sources are plain C++ compiled with the
+// build's flags (-ffp-contract=off), so every machine gets the same bits.
+//
+// Accuracy (cpp/tests/test_activations.cpp measures it against long double on 10^6 points):
+// exp_bounded and tanh within about 1 ulp of the exact result, like a good libm.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace chainrule::kernels {
+
+namespace vmath_detail {
+
+inline std::uint64_t bits(double x) {
+  std::uint64_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+inline double from_bits(std::uint64_t u) {
+  double x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+}  // namespace vmath_detail
+
+/// exp(x) for x in [-700, 700] (callers clamp; outside it the 2^n scaling is wrong).
+/// x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite: ln2 in two parts, n ln2_hi exact), exp(r)
+/// by its Taylor series to degree 13 (truncation < 1e-17 relative), then 2^n added to the
+/// exponent bits.
+inline double exp_bounded(double x) {
+  using vmath_detail::bits;
+  using vmath_detail::from_bits;
+  constexpr double kLog2e = 1.4426950408889634;
+  constexpr double kLn2Hi = 0x1.62e42fefa3800p-1;  // 42 significant bits: n * kLn2Hi is exact
+  constexpr double kLn2Lo = 0x1.ef35793c76730p-45;
+  constexpr double kShift = 0x1.8p52;  // adding it rounds to an integer (round to nearest)
+  const double shifted = x * kLog2e + kShift;
+  const double n = shifted - kShift;
+  const double r = (x - n * kLn2Hi) - n * kLn2Lo;
+  // exp(r) = sum r^k / k!, k = 0..13, by Horner
+  double p = 1.0 / 6227020800.0;  // 1/13!
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  // the low bits of `shifted` hold n (two's complement mod 2^12 once shifted into place)
+  return from_bits(bits(p) + (bits(shifted) << 52));
+}
+
+/// tanh(x), odd, with tanh(+-0) = +-0, tanh(+-inf) = +-1 and NaN for NaN.
+/// |x| < 0.625: Cephes' rational form x + x z P(z) / Q(z), z = x^2 (no cancellation near 0);
+/// otherwise 1 - 2 / (exp(2|x|) + 1), with |x| capped at 20, where tanh is 1 in double.
+inline double tanh_v(double x) {
+  using vmath_detail::bits;
+  using vmath_detail::from_bits;
+  const std::uint64_t sign = bits(x) & 0x8000000000000000ull;
+  const double a = from_bits(bits(x) & 0x7fffffffffffffffull);  // |x|
+  // small |x|
+  const double z = a * a;
+  const double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z -
+                   1.61468768441708447952e3;
+  const double q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z +
+                   4.84406305325125486048e3;
+  const double small = a + a * (z * p / q);
+  // large |x|
+  const double capped = a < 20.0 ? a : 20.0;  // (NaN is handled at the end)
+  const double large = 1.0 - 2.0 / (exp_bounded(2.0 * capped) + 1.0);
+  const double t = a < 0.625 ? small : large;
+  const double r = from_bits(bits(t) | sign);
+  return x == x ? r : x;  // NaN in, the same NaN out
+}
+
+/// tanh in float: the double function rounded once, so within half an ulp of float almost
+/// always.
+inline float tanh_v(float x) { return static_cast<float>(tanh_v(static_cast<double>(x))); }
+
+}  // namespace chainrule::kernels
