@@ -321,19 +321,19 @@ inline void narrow_block(Index i0, Index n, Index k, T alpha, const T* A, Index 
     typename V::reg acc[RB][NV];
 #pragma GCC unroll 8
     for (int r = 0; r < RB; ++r)
-#pragma GCC unroll 2
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
     for (Index p = pc; p < p_end; ++p) {
       const T* b = B + p * rsb;
       typename V::reg bv[NV];
-#pragma GCC unroll 2
+#pragma GCC unroll 8
       for (int v = 0; v < NV - 1; ++v) bv[v] = V::load(b + v * W);
       bv[NV - 1] = V::load_n(b + (NV - 1) * W, tail);
 #pragma GCC unroll 8
       for (int r = 0; r < RB; ++r) {
         const Index i = i0 + r;
         const typename V::reg a = V::broadcast(i >= a_rows ? T(1) : A[i * rsa + p * csa]);
-#pragma GCC unroll 2
+#pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(a, bv[v], acc[r][v]);
       }
     }
@@ -341,7 +341,7 @@ inline void narrow_block(Index i0, Index n, Index k, T alpha, const T* A, Index 
 #pragma GCC unroll 8
     for (int r = 0; r < RB; ++r) {
       T* c = C + (i0 + r) * ldc;
-#pragma GCC unroll 2
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) {
         const int count = v == NV - 1 ? tail : W;
         // C = alpha * acc + beta * C; beta == 0 never reads C (it may hold NaN)
@@ -416,6 +416,35 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
   parallel_for(ceil_div(m, chunk), [&](Index t) { rows(t * chunk, imin(m, (t + 1) * chunk)); });
 }
 
+// Rows 0..m-1 (m <= 4, say a one-sample predict), columns [j0, j1): each row in chunks of up
+// to eight vectors whose accumulators stay in registers over the whole depth (eight
+// independent FMA chains, one load of B per FMA, no accumulator traffic), then the epilogue on
+// the range. The same chains as gemm_rows_range, so the same bits.
+template <class K, class T, int NV>
+inline void wide_chunk(Index i, Index w, Index k, T alpha, const T* A, Index rsa, Index csa,
+                       const T* B, Index rsb, T beta, T* C, Index ldc, Index a_rows) {
+  constexpr int W = K::Vec::width;
+  if constexpr (NV > 1) {
+    if (w <= (NV - 1) * W) {
+      wide_chunk<K, T, NV - 1>(i, w, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, a_rows);
+      return;
+    }
+  }
+  narrow_block<K, T, NV, 1>(i, w, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, a_rows);
+}
+
+template <class K, class T>
+void rows_wide(Index m, Index j0, Index j1, Index k, T alpha, const T* A, Index rsa, Index csa,
+               const T* B, Index rsb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
+               Index a_rows) {
+  constexpr Index kChunk = 8 * K::Vec::width;
+  for (Index i = 0; i < m; ++i)
+    for (Index j = j0; j < j1; j += kChunk)
+      wide_chunk<K, T, 8>(i, imin(kChunk, j1 - j), k, alpha, A, rsa, csa, B + j, rsb, beta,
+                          C + j, ldc, a_rows);
+  if (ep) ep(0, j0, m, j1 - j0, C + j0, ldc);
+}
+
 // The row loops, split over column ranges (64-byte aligned) when there is enough work: a
 // one-sample predict streams every weight once, so both cores' caches and bandwidth count.
 template <class K, class T>
@@ -424,18 +453,26 @@ void gemm_rows(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index 
   constexpr Index kAlign = 64 / sizeof(T);
   const int threads = get_num_threads();
   const Index chunks = imin(threads, n / (4 * kAlign));
+  const bool wide = m <= 4 && k > 0;  // accumulators in registers (rows_wide)
   if (threads == 1 || chunks < 2 || m * n * k < (1 << 16)) {
-    gemm_rows_range<K>(m, 0, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc,
-                       thread_buffer<T>(1, n), ep, a_rows);
+    if (wide)
+      rows_wide<K>(m, 0, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+    else
+      gemm_rows_range<K>(m, 0, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc,
+                         thread_buffer<T>(1, n), ep, a_rows);
     return;
   }
   const Index width = ceil_div(ceil_div(n, chunks), kAlign) * kAlign;
-  const WorkerScratch<T> acc(1, threads, width);
+  const WorkerScratch<T> acc(1, threads, wide ? 0 : width);
   parallel_for(
       ceil_div(n, width),
       [&](Index t) {
-        gemm_rows_range<K>(m, t * width, imin(n, (t + 1) * width), k, alpha, A, rsa, csa, B,
-                           rsb, beta, C, ldc, acc.get(), ep, a_rows);
+        const Index j0 = t * width, j1 = imin(n, (t + 1) * width);
+        if (wide)
+          rows_wide<K>(m, j0, j1, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+        else
+          gemm_rows_range<K>(m, j0, j1, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, acc.get(),
+                             ep, a_rows);
       },
       /*pinned=*/true);
 }
