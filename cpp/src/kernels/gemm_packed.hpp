@@ -120,6 +120,9 @@ void pack_a_panel(Index kc, Index mr, Index real, const T* A, Index rsa, Index c
   }
 }
 
+// Products of fewer multiply-adds run on the calling thread alone (see gemm_packed).
+constexpr Index kThreadedWork = Index(1) << 20;
+
 // parallel_for, or a plain loop on the caller when the product is too small for threads.
 template <class F>
 void run_tasks(int threads, Index n_tasks, F&& f) {
@@ -135,8 +138,12 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
                  const T* B, Index rsb, Index csb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
                  Index a_rows) {
   constexpr Index MR = K::MR, NR = K::NR, KC = K::KC, MC = K::MC, NC = K::NC;
-  // Waking the pool costs more than a small product: run those on the caller alone.
-  const int threads = m * n * k < (1 << 18) ? 1 : get_num_threads();
+  // A pool job costs ~0.6-1 us and the packed panels must cross to the other core: products
+  // under 2^20 multiply-adds (~2 us on one core) run on the caller alone. Mid-sized products
+  // take one task per thread and job (each task claimed passes a cache line between cores),
+  // big ones 4 for load balance.
+  const int threads = m * n * k < kThreadedWork ? 1 : get_num_threads();
+  const Index per_thread = m * n * k < (Index(1) << 24) ? 1 : 4;
   // Depth blocks outside column blocks: op(A)[:, pc:pc+kc] is packed once per depth block and
   // serves every column block, so A is packed once in all (not n / NC times); each C element
   // still accumulates its depth blocks in increasing pc, so the order of its sums is unchanged.
@@ -151,8 +158,8 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
       T* Bp = thread_buffer<T>(0, n_panels * NR * kc);
       // 1. pack op(B)[pc:pc+kc, jc:jc+nc] (and, with the first column block, op(A)[:, pc:pc+kc])
       // once, shared by all tasks, in parallel by groups of panels (one pool job for both)
-      const Index b_groups = imin(n_panels, threads * 4);
-      const Index a_groups = jc == 0 ? imin(m_panels, threads * 4) : 0;
+      const Index b_groups = imin(n_panels, threads * per_thread);
+      const Index a_groups = jc == 0 ? imin(m_panels, threads * per_thread) : 0;
       run_tasks(threads, b_groups + a_groups, [&](Index g) {
         if (g < b_groups) {
           for (Index jp = g * n_panels / b_groups; jp < (g + 1) * n_panels / b_groups; ++jp)
@@ -172,7 +179,7 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
       const Index row_blocks = ceil_div(m, MC);
       const Index mc_even = ceil_div(ceil_div(m, row_blocks), MR) * MR;
       const Index col_groups =
-          threads == 1 ? 1 : imin(n_panels, ceil_div(static_cast<Index>(threads) * 4, row_blocks));
+          threads == 1 ? 1 : imin(n_panels, ceil_div(static_cast<Index>(threads) * per_thread, row_blocks));
       const bool last_pc = pc + kc == k;
       // one depth block and nothing needed in C but the epilogue's result: the panels go to
       // scratch memory that stays in L1, and C (say dW before an SGD update) is never written
@@ -407,7 +414,7 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
     else
       narrow_rows<K, T, 2>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
   };
-  const int threads = m * n * k < (1 << 18) ? 1 : get_num_threads();
+  const int threads = m * n * k < kThreadedWork ? 1 : get_num_threads();
   if (threads == 1) {
     rows(0, m);
     return;
