@@ -210,7 +210,9 @@ void run_elementwise() {
 template <class T>
 void run_thread_invariance() {
   Rng rng(7);
-  const Shape shapes[] = {{300, 260, 270}, {7, 1030, 300}, {128, 512, 784}, {33, 17, 600}};
+  // packed (4 and 1 tasks per thread), narrow (n <= two vectors), few-row register loops
+  const Shape shapes[] = {{300, 260, 270}, {7, 1030, 300}, {128, 512, 784}, {33, 17, 600},
+                          {3000, 12, 100}, {3000, 20, 300}, {1, 2048, 300}, {3, 1000, 500}};
   for (Op op : {Op::NN, Op::TN, Op::NT}) {
     for (const auto& sh : shapes) {
       const Index m = sh.m, n = sh.n, k = sh.k;
