@@ -254,7 +254,7 @@ void run_row_independence() {
   const Index m = 300;
   const std::pair<Index, Index> shapes[] = {{70, 90}, {1, 90}, {5, 300}, {8, 90}, {16, 90},
                                             {17, 300}, {24, 90}, {31, 300}, {32, 90}, {33, 90},
-                                            {70, 300}, {200, 300}, {300, 40}};
+                                            {48, 90}, {64, 300}, {70, 300}, {200, 300}, {300, 40}};
   for (auto [n, k] : shapes) {
     // A (m, k) for NN/NT and At (k, m) for TN; B (k, n) for NN/TN and Bt (n, k) for NT
     std::vector<T> A(static_cast<size_t>(m * k)), At(static_cast<size_t>(m * k));

@@ -368,7 +368,7 @@ template <class K, class T, int NV>
 void narrow_rows(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
                  const T* B, Index rsb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
                  Index a_rows) {
-  constexpr int RB = NV == 1 ? 8 : 4;  // 8 accumulators either way
+  constexpr int RB = NV == 1 ? 8 : NV == 2 ? 4 : 2;  // 6-8 accumulators
   Index done = r0, i = r0;
   while (i < r1) {
     if (i + RB <= r1) {
@@ -385,13 +385,15 @@ void narrow_rows(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Inde
   }
 }
 
-/// Whether C's rows are narrow enough (at most two vectors) for the narrow row loops. They
-/// then beat packing at every size: packing op(A) costs as much as the product itself when C
-/// has one or two vectors per row, and a 32/24-wide panel would be mostly padding (2 threads,
-/// m = 4096, k = 512: float32 n = 10-32 about 2x faster, float64 n = 10-16 2-4x).
+/// Whether C's rows are narrow enough for the narrow row loops: at most two vectors, or four
+/// when op(A)'s rows are contiguous (NN, NT; in TN a pair of rows would use two values of each
+/// cache line of A). They then beat packing at every size measured: packing op(A) costs as
+/// much as the product itself when C has a few vectors per row, and a 32/24-wide panel would
+/// be partly padding (2 threads, m = 4096, k = 512: float32 n = 10-32 about 2x faster,
+/// float64 n = 10-16 2-4x; 1 thread float32 NN 512 x 4096 x 48 2.8x, 64^3 1.3x).
 template <class K>
-constexpr bool is_narrow(Index n) {
-  return n <= 2 * K::Vec::width;
+constexpr bool is_narrow(bool rows_contiguous, Index n) {
+  return n <= (rows_contiguous ? 4 : 2) * K::Vec::width;
 }
 
 // The narrow product: NN/TN directly; NT (C = op(A) @ B.T with B stored (n, k)) on a copy of
@@ -409,10 +411,15 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
     rsb = n;
   }
   const auto rows = [&](Index r0, Index r1) {
-    if (n <= K::Vec::width)
+    constexpr Index W = K::Vec::width;
+    if (n <= W)
       narrow_rows<K, T, 1>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
-    else
+    else if (n <= 2 * W)
       narrow_rows<K, T, 2>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+    else if (n <= 3 * W)
+      narrow_rows<K, T, 3>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+    else
+      narrow_rows<K, T, 4>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
   };
   const int threads = m * n * k < kThreadedWork ? 1 : get_num_threads();
   if (threads == 1) {
