@@ -205,21 +205,26 @@ class Context:
         base = buffers[rank].ctypes.data
         parts: dict = {}
 
-        def views(offset: int, count: int) -> Tuple[np.ndarray, List[np.ndarray]]:
+        # this rank's part of a range, in chunks of 64 Ki values: each chunk's sum is copied
+        # out to the other buffers while it is still in cache (the parts are tens of MB)
+        chunk = 1 << 16
+
+        def views(offset: int, count: int) -> List[Tuple[np.ndarray, List[np.ndarray]]]:
             lo = offset + count * rank // R
             hi = offset + count * (rank + 1) // R
-            return buffers[0][lo:hi], [b[lo:hi] for b in buffers[1:]]
+            return [(buffers[0][a:min(a + chunk, hi)], [b[a:min(a + chunk, hi)] for b in buffers[1:]])
+                    for a in range(lo, hi, chunk)]
 
         def allreduce(buffer: np.ndarray) -> None:
             key = ((buffer.ctypes.data - base) // dtype.itemsize, buffer.size)
             if key not in parts:
                 parts[key] = views(*key)
-            out, others = parts[key]
             comm.Barrier()  # every rank's values are in place
-            for other in others:
-                np.add(out, other, out=out)
-            for other in others:
-                np.copyto(other, out)
+            for out, others in parts[key]:
+                for other in others:  # in rank order: every value is summed in the same order
+                    np.add(out, other, out=out)
+                for other in others:
+                    np.copyto(other, out)
             comm.Barrier()  # every part is summed everywhere
 
         def detach() -> None:
