@@ -81,6 +81,33 @@ def measure(threads: Sequence[int], seconds: float = 0.2, runs: int = 2) -> Dict
         return result
 
 
+PINGPONG = Path(__file__).with_name("pingpong.cpp")
+_pingpong_exe: Dict[str, str] = {}
+
+
+def core_round_trip() -> Optional[float]:
+    """Round trip in ns of a cache line between CPUs 0 and 1 (pingpong.cpp), or None when it
+    cannot be measured (one CPU, no g++)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return None
+    if len(cpus) < 2 or shutil.which("g++") is None:
+        return None
+    if "exe" not in _pingpong_exe:
+        exe = os.path.join(tempfile.mkdtemp(prefix="chainrule-pingpong-"), "pingpong")
+        cmd = ["g++", "-O2", "-std=c++17", "-pthread", str(PINGPONG), "-o", exe]
+        if subprocess.run(cmd, capture_output=True).returncode != 0:
+            return None
+        _pingpong_exe["exe"] = exe
+    try:
+        out = subprocess.run([_pingpong_exe["exe"], str(cpus[0]), str(cpus[1])],
+                             capture_output=True, text=True, timeout=20)
+        return float(out.stdout.strip()) if out.returncode == 0 else None
+    except (subprocess.SubprocessError, ValueError):
+        return None
+
+
 def best_of_two(a: Dict, b: Dict) -> Dict:
     """Entry-wise maximum of two measurements (the peak is the best rate observed)."""
     if "unavailable" in a or "unavailable" in b:

@@ -104,8 +104,22 @@ class Report:
             f"| date | {m['date']}; total run {self.r['elapsed']:.0f} s"
             + (f"; CPU steal during run {steal:.1f}%" if steal is not None else "") + " |",
             f"| background load | {self.background_summary()} |",
+            *([f"| core-to-core round trip | {self.round_trip_summary()} |"]
+              if self.round_trip_summary() else []),
         ]
         return lines
+
+    def round_trip_summary(self) -> str:
+        """The cache-line round trip between CPUs 0 and 1 before each section (pingpong.cpp):
+        on a VM the vCPUs may sit on one die or two, which moves every 2-thread figure."""
+        rt = {k: v for k, v in (self.r.get("round_trip") or {}).items() if v}
+        if not rt:
+            return ""
+        parts = ", ".join(f"{k} {v:.0f} ns" for k, v in rt.items())
+        far = [k for k, v in rt.items() if v > 200]
+        return (parts + " (benchmarks/pingpong.cpp; ~50-100 ns: both vCPUs on one die; 200 ns "
+                "and more: on two dies, where threads sharing data run slower"
+                + (f"; far apart during: {', '.join(far)}" if far else "") + ")")
 
     def background_summary(self) -> str:
         """Other processes' share of the CPUs while each measurement ran."""

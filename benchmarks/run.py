@@ -493,9 +493,12 @@ def run(config: Config = FULL, sections=SECTIONS, threads: int = 2,
     log(f"    {results['peak']}")
     restore_threads = peers.set_threads(threads)
     try:
+        results["round_trip"] = {"start": peak_probe.core_round_trip()}
         for name in sections:
-            log(f"{name}")
+            results["round_trip"][name] = rt = peak_probe.core_round_trip()
+            log(f"{name}" + (f" (core-to-core round trip {rt:.0f} ns)" if rt else ""))
             results[name] = RUNNERS[name](config, threads)
+        results["round_trip"]["end"] = peak_probe.core_round_trip()
     finally:
         restore_threads()
     if sections:  # the peak again: the best of both probes is the machine's peak

@@ -19,3 +19,6 @@ def test_benchmark_harness_runs_end_to_end(tmp_path):
                     "## Import time", "## Epoch overhead"):
         assert heading in text, f"{heading} missing from the smoke report"
     assert "chainrule" in text
+    import os
+    if len(os.sched_getaffinity(0)) >= 2 and __import__("shutil").which("g++"):
+        assert "| core-to-core round trip | start " in text  # where the vCPUs sit
