@@ -368,7 +368,7 @@ template <class K, class T, int NV>
 void narrow_rows(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
                  const T* B, Index rsb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
                  Index a_rows) {
-  constexpr int RB = NV == 1 ? 8 : NV == 2 ? 4 : 2;  // 6-8 accumulators
+  constexpr int RB = NV <= 2 ? 8 / NV : 4;  // 8 accumulators, 12-16 for 3-4 vectors
   Index done = r0, i = r0;
   while (i < r1) {
     if (i + RB <= r1) {
@@ -390,7 +390,7 @@ void narrow_rows(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Inde
 /// cache line of A). They then beat packing at every size measured: packing op(A) costs as
 /// much as the product itself when C has a few vectors per row, and a 32/24-wide panel would
 /// be partly padding (2 threads, m = 4096, k = 512: float32 n = 10-32 about 2x faster,
-/// float64 n = 10-16 2-4x; 1 thread float32 NN 512 x 4096 x 48 2.8x, 64^3 1.3x).
+/// float64 n = 10-16 2-4x, float32 NN/NT n = 64 1.4-2x; 1 thread float32 NN 64^3 1.9x).
 template <class K>
 constexpr bool is_narrow(bool rows_contiguous, Index n) {
   return n <= (rows_contiguous ? 4 : 2) * K::Vec::width;
