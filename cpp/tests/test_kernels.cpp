@@ -52,7 +52,10 @@ std::vector<Shape> shapes() {
                          {1, 513, 513}, {257, 257, 33},
                          // the packed path: depth past KC = 256, rows past MC, columns past
                          // the fp64 NC = 2048, and edge tiles on every side
-                         {5, 2100, 40},  {257, 33, 300}, {181, 47, 513}, {29, 100, 257}};
+                         {5, 2100, 40},  {257, 33, 300}, {181, 47, 513}, {29, 100, 257},
+                         // the narrow loops with 5-8 vectors per row (op(B) within 32 KB)
+                         {50, 40, 90},   {31, 57, 60},   {8, 64, 60},    {29, 81, 90},
+                         {10, 127, 60}};
   s.insert(s.end(), std::begin(mixed), std::end(mixed));
   return s;
 }
@@ -212,7 +215,8 @@ void run_thread_invariance() {
   Rng rng(7);
   // packed (4 and 1 tasks per thread), narrow (n <= two vectors), few-row register loops
   const Shape shapes[] = {{300, 260, 270}, {7, 1030, 300}, {128, 512, 784}, {33, 17, 600},
-                          {3000, 12, 100}, {3000, 20, 300}, {1, 2048, 300}, {3, 1000, 500}};
+                          {3000, 12, 100}, {3000, 20, 300}, {1, 2048, 300}, {3, 1000, 500},
+                          {3000, 64, 60}, {3001, 128, 60}};
   for (Op op : {Op::NN, Op::TN, Op::NT}) {
     for (const auto& sh : shapes) {
       const Index m = sh.m, n = sh.n, k = sh.k;
@@ -246,16 +250,22 @@ void run_thread_invariance() {
 // A row of C does not depend on how many other rows are in the product (predict in chunks
 // equals one forward pass): rows [r, r + s) of a big product equal the product of those rows,
 // for every op. The shapes send the big product through the packed path and the small ones
-// through the row loops, the narrow row loops (n up to two vectors, masked tails) or the dot
+// through the row loops, the narrow row loops (n up to eight vectors, masked tails) or the dot
 // loops, and k = 300 spans two depth blocks, so this also proves the paths agree bit for bit.
+// With SIMD kernels the three ops also agree with each other on the same values: TN takes the
+// narrow loops only up to two vectors, so for wider n it checks them against the packed path.
 template <class T>
 void run_row_independence() {
   Rng rng(11);
   const Index m = 300;
   const std::pair<Index, Index> shapes[] = {{70, 90}, {1, 90}, {5, 300}, {8, 90}, {16, 90},
                                             {17, 300}, {24, 90}, {31, 300}, {32, 90}, {33, 90},
-                                            {48, 90}, {64, 300}, {70, 300}, {200, 300}, {300, 40}};
+                                            {48, 90}, {64, 300}, {70, 300}, {200, 300}, {300, 40},
+                                            // 5-8 vectors with op(B) in 32 KB (float64 and float32)
+                                            {40, 90}, {48, 80}, {56, 70}, {64, 60}, {80, 100},
+                                            {96, 80}, {100, 80}, {128, 60}};
   for (auto [n, k] : shapes) {
+    std::vector<T> first_op;  // the full product of op 0
     // A (m, k) for NN/NT and At (k, m) for TN; B (k, n) for NN/TN and Bt (n, k) for NT
     std::vector<T> A(static_cast<size_t>(m * k)), At(static_cast<size_t>(m * k));
     std::vector<T> B(static_cast<size_t>(k * n)), Bt(static_cast<size_t>(k * n));
@@ -277,6 +287,13 @@ void run_row_independence() {
       };
       std::vector<T> full(static_cast<size_t>(m * n));
       product(0, m, full.data());
+      if (op == 0)
+        first_op = full;
+      else if (kernels::active_level() != kernels::KernelLevel::portable)  // (its NT: 8 sums)
+        chainrule_test::check_all_equal(std::string("gemm op ") + std::to_string(op) +
+                                            " == op 0, " + dtype_name<T>() +
+                                            " n=" + std::to_string(n) + " k=" + std::to_string(k),
+                                        full.data(), first_op.data(), m * n);
       for (Index rows : {1, 2, 3, 5, 13, 100}) {
         const Index r = 17;
         std::vector<T> part(static_cast<size_t>(rows * n));

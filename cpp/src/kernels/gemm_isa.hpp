@@ -34,7 +34,7 @@ inline bool use_unpacked(GemmOp op, Index m, Index n, Index k) {
   {                                                                                        \
     const Index rsa = op == GemmOp::TN ? 1 : lda, csa = op == GemmOp::TN ? lda : 1;       \
     const Index rsb = op == GemmOp::NT ? 1 : ldb, csb = op == GemmOp::NT ? ldb : 1;       \
-    if (k > 0 && is_narrow<K>(op != GemmOp::TN, n))                                        \
+    if (k > 0 && is_narrow<K>(op != GemmOp::TN, m, n, k))                                   \
       gemm_narrow<K>(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, ep, a_rows);  \
     else if (op == GemmOp::NT && k > 0 && use_unpacked(op, m, n, k))                       \
       gemm_dots<K>(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep);                      \

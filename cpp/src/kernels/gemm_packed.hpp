@@ -351,6 +351,16 @@ inline void narrow_block(Index i0, Index n, Index k, T alpha, const T* A, Index 
   constexpr int W = V::width;
   const int tail = static_cast<int>(n) - (NV - 1) * W;  // valid lanes of the last vector
   const typename V::reg va = V::broadcast(alpha);
+  // op(A)[i0 + r, p] = a_row[r][p * a_step[r]]: a row of ones reads one value with step 0,
+  // so the depth loop has no branch
+  const T one = T(1);
+  const T* a_row[RB];
+  Index a_step[RB];
+  for (int r = 0; r < RB; ++r) {
+    const bool real = i0 + r < a_rows;
+    a_row[r] = real ? A + (i0 + r) * rsa : &one;
+    a_step[r] = real ? csa : 0;
+  }
   for (Index pc = 0; pc < k; pc += K::KC) {
     const T beta_pc = pc == 0 ? beta : T(1);
     const Index p_end = imin(pc + K::KC, k);
@@ -361,14 +371,27 @@ inline void narrow_block(Index i0, Index n, Index k, T alpha, const T* A, Index 
       for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
     for (Index p = pc; p < p_end; ++p) {
       const T* b = B + p * rsb;
+      if constexpr (NV > 4) {  // RB x NV accumulators leave no room for NV loads of B
+        typename V::reg a[RB];
+#pragma GCC unroll 8
+        for (int r = 0; r < RB; ++r)
+          a[r] = V::broadcast(a_row[r][p * a_step[r]]);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) {
+          typename V::reg bv = v == NV - 1 ? V::load_n(b + v * W, tail) : V::load(b + v * W);
+          asm("" : "+v"(bv));  // one load into a register, not one folded into each FMA
+#pragma GCC unroll 8
+          for (int r = 0; r < RB; ++r) acc[r][v] = V::fmadd(a[r], bv, acc[r][v]);
+        }
+        continue;
+      }
       typename V::reg bv[NV];
 #pragma GCC unroll 8
       for (int v = 0; v < NV - 1; ++v) bv[v] = V::load(b + v * W);
       bv[NV - 1] = V::load_n(b + (NV - 1) * W, tail);
 #pragma GCC unroll 8
       for (int r = 0; r < RB; ++r) {
-        const Index i = i0 + r;
-        const typename V::reg a = V::broadcast(i >= a_rows ? T(1) : A[i * rsa + p * csa]);
+        const typename V::reg a = V::broadcast(a_row[r][p * a_step[r]]);
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(a, bv[v], acc[r][v]);
       }
@@ -397,7 +420,9 @@ template <class K, class T, int NV>
 void narrow_rows(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
                  const T* B, Index rsb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
                  Index a_rows) {
-  constexpr int RB = NV <= 2 ? 8 / NV : 4;  // 8 accumulators, 12-16 for 3-4 vectors
+  // 8 accumulators for 1-2 vectors, 12-16 for 3-4, 15-24 for 5-8 (and one register per row
+  // for its broadcast value)
+  constexpr int RB = NV <= 2 ? 8 / NV : NV <= 4 ? 4 : 3;
   Index done = r0, i = r0;
   while (i < r1) {
     if (i + RB <= r1) {
@@ -414,6 +439,16 @@ void narrow_rows(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Inde
   }
 }
 
+/// Up to this many bytes of op(B) (it then stays in L1 while every row block reads it), rows of
+/// 5-8 vectors also take the narrow row loops: float64 64^3 69 -> 93 GFLOP/s (packing both
+/// operands and a 24-wide panel of which the third is padding cost more than the product),
+/// 4096 x 64 x 64 174 -> 230, float32 96^3 172 -> 231 (one thread; 128^3, with 64 KB of B,
+/// stays packed).
+/// Only with 32 vector registers (AVX-512): up to 24 accumulators, 3 broadcasts and a row of B.
+constexpr Index kNarrowWideB = 32 * 1024;
+template <class K>
+constexpr bool kNarrowWide = sizeof(typename K::Vec::reg) == 64;
+
 /// Whether C's rows are narrow enough for the narrow row loops: at most two vectors, or four
 /// when op(A)'s rows are contiguous (NN, NT; in TN a pair of rows would use two values of each
 /// cache line of A). They then beat packing at every size measured: packing op(A) costs as
@@ -421,8 +456,12 @@ void narrow_rows(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Inde
 /// be partly padding (2 threads, m = 4096, k = 512: float32 n = 10-32 about 2x faster,
 /// float64 n = 10-16 2-4x, float32 NN/NT n = 64 1.4-2x; 1 thread float32 NN 64^3 1.9x).
 template <class K>
-constexpr bool is_narrow(bool rows_contiguous, Index n) {
-  return n <= (rows_contiguous ? 4 : 2) * K::Vec::width;
+constexpr bool is_narrow(bool rows_contiguous, Index m, Index n, Index k) {
+  constexpr Index W = K::Vec::width;
+  constexpr Index size = sizeof(typename K::T);
+  if (n <= (rows_contiguous ? 4 : 2) * W) return true;
+  return kNarrowWide<K> && n <= 8 * W && k * n * size <= kNarrowWideB &&
+         (rows_contiguous || m * k * size <= kNarrowWideB);
 }
 
 // The narrow product: NN/TN directly; NT (C = op(A) @ B.T with B stored (n, k)) on a copy of
@@ -447,15 +486,25 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
       narrow_rows<K, T, 2>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
     else if (n <= 3 * W)
       narrow_rows<K, T, 3>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
-    else
+    else if (!kNarrowWide<K> || n <= 4 * W)
       narrow_rows<K, T, 4>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+    else if constexpr (!kNarrowWide<K>)
+      return;
+    else if (n <= 5 * W)
+      narrow_rows<K, T, 5>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+    else if (n <= 6 * W)
+      narrow_rows<K, T, 6>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+    else if (n <= 7 * W)
+      narrow_rows<K, T, 7>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+    else
+      narrow_rows<K, T, 8>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
   };
   const int threads = m * n * k < kThreadedWork ? 1 : get_num_threads();
   if (threads == 1) {
     rows(0, m);
     return;
   }
-  const Index chunk = ceil_div(ceil_div(m, threads * 4), 8) * 8;  // whole blocks of rows
+  const Index chunk = ceil_div(ceil_div(m, threads * 4), 24) * 24;  // whole blocks of rows
   parallel_for(ceil_div(m, chunk), [&](Index t) { rows(t * chunk, imin(m, (t + 1) * chunk)); });
 }
 
