@@ -204,6 +204,25 @@ void run_elementwise() {
                       std::numeric_limits<T>::quiet_NaN()};
   CHECK(kernels::first_non_finite<T>(4, bad) == 2);
   CHECK(kernels::first_non_finite<T>(2, bad) == -1);
+  // across the blocks of the vectorised test: the extremes of the finite range pass, every
+  // kind of non-finite value is found at its index, the first of several wins
+  std::vector<T> big(3000, T(0.5));
+  big[7] = std::numeric_limits<T>::max();
+  big[8] = -std::numeric_limits<T>::max();
+  big[9] = std::numeric_limits<T>::denorm_min();
+  big[10] = -T(0);
+  CHECK(kernels::first_non_finite<T>(3000, big.data()) == -1);
+  const T specials[] = {std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(),
+                        std::numeric_limits<T>::quiet_NaN(), -std::numeric_limits<T>::quiet_NaN(),
+                        std::numeric_limits<T>::signaling_NaN()};
+  for (T v : specials)
+    for (Index at : {Index(0), Index(1023), Index(1024), Index(2047), Index(2999)}) {
+      std::vector<T> x = big;
+      x[static_cast<size_t>(at)] = v;
+      if (at + 500 < 3000) x[static_cast<size_t>(at + 500)] = v;  // a later one does not win
+      CHECK(kernels::first_non_finite<T>(3000, x.data()) == at);
+      CHECK(kernels::first_non_finite<T>(at, x.data()) == -1);  // not in the range asked
+    }
 }
 
 }  // namespace
