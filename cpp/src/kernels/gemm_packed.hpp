@@ -17,6 +17,7 @@
 
 #include <cstdlib>
 #include <new>
+#include <type_traits>
 
 #include "chainrule/kernels/gemm.hpp"
 #include "chainrule/kernels/thread_pool.hpp"
@@ -72,10 +73,36 @@ struct WorkerScratch {
   }
 };
 
+// Whether the vector type has transpose_block (AVX-512): a W x W transpose in registers that
+// packs rows running along the depth W values at a time, where the scalar loop moves one.
+template <class V, class = void>
+struct HasTranspose : std::false_type {};
+template <class V>
+struct HasTranspose<V, std::void_t<decltype(&V::transpose_block)>> : std::true_type {};
+
+// dst[p * ld_dst + i] = src[i * ld_src + p] for i < rows, p < depth (rows <= W for the
+// transposes; the depth's tail one value at a time).
+template <class V, class T>
+void transpose_rows(int rows, Index depth, const T* src, Index ld_src, T* dst, Index ld_dst) {
+  constexpr Index W = V::width;
+  Index p = 0;
+  for (; p + W <= depth; p += W) V::transpose_block(rows, src + p, ld_src, dst + p * ld_dst, ld_dst);
+  for (; p < depth; ++p)
+    for (int i = 0; i < rows; ++i) dst[p * ld_dst + i] = src[i * ld_src + p];
+}
+
 // Packs op(B)[pc : pc + kc, jc + panel * NR ...] panels: Bp[panel][p][0..NR), zero-padded.
 template <class K, class T>
 void pack_b_panel(Index kc, Index nr, const T* B, Index rsb, Index csb, T* Bp) {
   constexpr int NR = K::NR;
+  using V = typename K::Vec;
+  if constexpr (HasTranspose<V>::value && NR % V::width == 0) {
+    if (csb != 1 && rsb == 1 && nr == NR) {  // op(B) = B.T, rows of B along the depth
+      for (int j = 0; j < NR; j += V::width)
+        transpose_rows<V>(V::width, kc, B + j * csb, csb, Bp + j, NR);
+      return;
+    }
+  }
   if (csb == 1) {
     for (Index p = 0; p < kc; ++p) {
       const T* b = B + p * rsb;
@@ -99,6 +126,13 @@ void pack_b_panel(Index kc, Index nr, const T* B, Index rsb, Index csb, T* Bp) {
 template <class K, class T>
 void pack_a_panel(Index kc, Index mr, Index real, const T* A, Index rsa, Index csa, T* Ap) {
   constexpr int MR = K::MR;
+  using V = typename K::Vec;
+  if constexpr (HasTranspose<V>::value && MR <= V::width) {
+    if (rsa != 1 && csa == 1 && real == MR) {  // a full panel of rows along the depth
+      transpose_rows<V>(MR, kc, A, rsa, Ap, MR);
+      return;
+    }
+  }
   if (rsa == 1) {  // op(A) columns are contiguous (A transposed)
     for (Index p = 0; p < kc; ++p) {
       const T* a = A + p * csa;
@@ -489,8 +523,20 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
                  const Epilogue<T>& ep, Index a_rows) {
   if (csb != 1) {  // op(B)[p, j] = B[j * csb + p * rsb]: transpose into (k, n)
     T* Bt = thread_buffer<T>(0, k * n);
-    for (Index j = 0; j < n; ++j)
-      for (Index p = 0; p < k; ++p) Bt[p * n + j] = B[j * csb + p * rsb];
+    using V = typename K::Vec;
+    if constexpr (HasTranspose<V>::value) {
+      if (rsb == 1) {
+        for (Index j = 0; j < n; j += V::width)
+          transpose_rows<V>(static_cast<int>(imin(V::width, n - j)), k, B + j * csb, csb, Bt + j,
+                            n);
+      } else {
+        for (Index j = 0; j < n; ++j)
+          for (Index p = 0; p < k; ++p) Bt[p * n + j] = B[j * csb + p * rsb];
+      }
+    } else {
+      for (Index j = 0; j < n; ++j)
+        for (Index p = 0; p < k; ++p) Bt[p * n + j] = B[j * csb + p * rsb];
+    }
     B = Bt;
     rsb = n;
   }
