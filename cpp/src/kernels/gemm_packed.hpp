@@ -378,15 +378,15 @@ void gemm_rows_range(Index m, Index j0, Index j1, Index k, T alpha, const T* A, 
 // each row of B once for all of them; the last vector of a row is masked. Each element is the
 // same FMA chain over each KC block, combined with C as in the micro-kernel, so the bits equal
 // those of the other paths.
-template <class K, class T, int NV, int RB>
-inline void narrow_block(Index i0, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
+template <class K, class T, int NV, int RB, bool Ones>
+inline void narrow_block_impl(Index i0, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
                          const T* B, Index rsb, T beta, T* C, Index ldc, Index a_rows) {
   using V = typename K::Vec;
   constexpr int W = V::width;
   const int tail = static_cast<int>(n) - (NV - 1) * W;  // valid lanes of the last vector
   const typename V::reg va = V::broadcast(alpha);
   // op(A)[i0 + r, p] = a_row[r][p * a_step[r]]: a row of ones reads one value with step 0,
-  // so the depth loop has no branch
+  // so the depth loop has no branch (without rows of ones, plain indexing: no table to keep)
   const T one = T(1);
   const T* a_row[RB];
   Index a_step[RB];
@@ -395,6 +395,12 @@ inline void narrow_block(Index i0, Index n, Index k, T alpha, const T* A, Index 
     a_row[r] = real ? A + (i0 + r) * rsa : &one;
     a_step[r] = real ? csa : 0;
   }
+  const auto a_at = [&](int r, Index p) -> T {
+    if constexpr (Ones)
+      return a_row[r][p * a_step[r]];
+    else
+      return A[(i0 + r) * rsa + p * csa];
+  };
   for (Index pc = 0; pc < k; pc += K::KC) {
     const T beta_pc = pc == 0 ? beta : T(1);
     const Index p_end = imin(pc + K::KC, k);
@@ -409,7 +415,7 @@ inline void narrow_block(Index i0, Index n, Index k, T alpha, const T* A, Index 
         typename V::reg a[RB];
 #pragma GCC unroll 8
         for (int r = 0; r < RB; ++r)
-          a[r] = V::broadcast(a_row[r][p * a_step[r]]);
+          a[r] = V::broadcast(a_at(r, p));
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) {
           typename V::reg bv = v == NV - 1 ? V::load_n(b + v * W, tail) : V::load(b + v * W);
@@ -425,7 +431,7 @@ inline void narrow_block(Index i0, Index n, Index k, T alpha, const T* A, Index 
       bv[NV - 1] = V::load_n(b + (NV - 1) * W, tail);
 #pragma GCC unroll 8
       for (int r = 0; r < RB; ++r) {
-        const typename V::reg a = V::broadcast(a_row[r][p * a_step[r]]);
+        const typename V::reg a = V::broadcast(a_at(r, p));
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(a, bv[v], acc[r][v]);
       }
@@ -446,6 +452,18 @@ inline void narrow_block(Index i0, Index n, Index k, T alpha, const T* A, Index 
       }
     }
   }
+}
+
+// Dispatches to the loop with or without rows of ones in the block.
+template <class K, class T, int NV, int RB>
+inline void narrow_block(Index i0, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
+                         const T* B, Index rsb, T beta, T* C, Index ldc, Index a_rows) {
+  if (i0 + RB <= a_rows)
+    narrow_block_impl<K, T, NV, RB, false>(i0, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc,
+                                           a_rows);
+  else
+    narrow_block_impl<K, T, NV, RB, true>(i0, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc,
+                                          a_rows);
 }
 
 // The last rows (fewer than a block): all of them in one block of R rows, so their FMA chains
