@@ -318,8 +318,8 @@ class Network:
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Yhat = H[L] for X (m, n0); returns (m, nL)."""
         # No copy of X when it aliases the weights: prediction only reads both. A ready array
-        # skips as_matrix and the lock is taken inline (a one-sample predict is ~10 us, and
-        # the wrapper layers cost ~0.3 of it).
+        # skips the call to as_matrix (the same test as its first line) and the lock is taken
+        # inline (a one-sample predict is ~10 us, and the wrapper layers cost ~0.3 of it).
         if not (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2 and X.size
                 and X.flags.c_contiguous):
             X = as_matrix(X, self.dtype.type, "X")

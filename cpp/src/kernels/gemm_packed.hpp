@@ -80,13 +80,16 @@ struct HasTranspose : std::false_type {};
 template <class V>
 struct HasTranspose<V, std::void_t<decltype(&V::transpose_block)>> : std::true_type {};
 
-// dst[p * ld_dst + i] = src[i * ld_src + p] for i < rows, p < depth (rows <= W for the
-// transposes; the depth's tail one value at a time).
+// dst[p * ld_dst + i] = src[i * ld_src + p] for i < rows (<= W), p < depth: W x W register
+// transposes where the vector type has them, the rest (and every value without them) one at
+// a time.
 template <class V, class T>
 void transpose_rows(int rows, Index depth, const T* src, Index ld_src, T* dst, Index ld_dst) {
   constexpr Index W = V::width;
   Index p = 0;
-  for (; p + W <= depth; p += W) V::transpose_block(rows, src + p, ld_src, dst + p * ld_dst, ld_dst);
+  if constexpr (HasTranspose<V>::value)
+    for (; p + W <= depth; p += W)
+      V::transpose_block(rows, src + p, ld_src, dst + p * ld_dst, ld_dst);
   for (; p < depth; ++p)
     for (int i = 0; i < rows; ++i) dst[p * ld_dst + i] = src[i * ld_src + p];
 }
@@ -390,11 +393,12 @@ inline void narrow_block_impl(Index i0, Index n, Index k, T alpha, const T* A, I
   const T one = T(1);
   const T* a_row[RB];
   Index a_step[RB];
-  for (int r = 0; r < RB; ++r) {
-    const bool real = i0 + r < a_rows;
-    a_row[r] = real ? A + (i0 + r) * rsa : &one;
-    a_step[r] = real ? csa : 0;
-  }
+  if constexpr (Ones)
+    for (int r = 0; r < RB; ++r) {
+      const bool real = i0 + r < a_rows;
+      a_row[r] = real ? A + (i0 + r) * rsa : &one;
+      a_step[r] = real ? csa : 0;
+    }
   const auto a_at = [&](int r, Index p) -> T {
     if constexpr (Ones)
       return a_row[r][p * a_step[r]];
@@ -539,22 +543,12 @@ template <class K, class T>
 void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
                  const T* B, Index rsb, Index csb, T beta, T* C, Index ldc,
                  const Epilogue<T>& ep, Index a_rows) {
-  if (csb != 1) {  // op(B)[p, j] = B[j * csb + p * rsb]: transpose into (k, n)
+  if (csb != 1) {  // NT: op(B)[p, j] = B[j * csb + p] (rsb == 1): transpose into (k, n)
     T* Bt = thread_buffer<T>(0, k * n);
-    using V = typename K::Vec;
-    if constexpr (HasTranspose<V>::value) {
-      if (rsb == 1) {
-        for (Index j = 0; j < n; j += V::width)
-          transpose_rows<V>(static_cast<int>(imin(V::width, n - j)), k, B + j * csb, csb, Bt + j,
-                            n);
-      } else {
-        for (Index j = 0; j < n; ++j)
-          for (Index p = 0; p < k; ++p) Bt[p * n + j] = B[j * csb + p * rsb];
-      }
-    } else {
-      for (Index j = 0; j < n; ++j)
-        for (Index p = 0; p < k; ++p) Bt[p * n + j] = B[j * csb + p * rsb];
-    }
+    constexpr Index W = K::Vec::width;
+    for (Index j = 0; j < n; j += W)
+      transpose_rows<typename K::Vec>(static_cast<int>(imin(W, n - j)), k, B + j * csb, csb,
+                                      Bt + j, n);
     B = Bt;
     rsb = n;
   }
