@@ -349,7 +349,7 @@ def test_custom_loss_receives_network_outputs() -> None:
 def test_custom_objects_are_shown_in_summary() -> None:
     net = cr.Network([3, 4, 2], [Swish(1.7), Cube()], loss=Huber(), seed=0)
     s = net.summary()
-    assert "Swish(beta=1.7)" in s and "Cube()" in s and "Huber()" in s
+    assert "Swish(beta=1.7)" in s and "Cube()" in s and "Huber(delta=0.5)" in s
 
 
 # ---- built-in activation objects ------------------------------------------------------------------

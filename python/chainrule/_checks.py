@@ -3,29 +3,68 @@ optimizers and schedules are checked by the core, which names the owner of a bad
 
 from __future__ import annotations
 
+import inspect
 import numbers
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
 
 class ParamsRepr:
     """repr, equality and hashing from ``get_params()``, for configuration objects
-    (activations, optimizers, schedules): ``Adam(lr=0.001, betas=(0.9, 0.999), ...)``."""
+    (activations, losses, optimizers, schedules): ``Adam(lr=0.001, betas=(0.9, 0.999), ...)``.
+
+    The default ``get_params()`` reads, as scikit-learn's estimators do, one attribute per
+    parameter of ``__init__`` (``Huber(delta=0.1)`` stores ``self.delta``), so a subclass
+    whose constructor keeps its arguments under their own names needs nothing more to be
+    shown, compared, saved and loaded with its parameters."""
 
     def get_params(self) -> Dict[str, Any]:
-        raise NotImplementedError
+        """The object's parameters by name: those of ``__init__``, read from the attributes of
+        the same names. Override it when the constructor stores them otherwise."""
+        init = type(self).__init__
+        if init is object.__init__:
+            return {}
+        params = {}
+        for p in inspect.signature(init).parameters.values():
+            if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if not hasattr(self, p.name):
+                raise TypeError(
+                    f"{type(self).__name__}.__init__ takes {p.name!r}, but the object has no "
+                    f"attribute {p.name!r}: store it as self.{p.name} or define get_params() "
+                    "returning the constructor's arguments")
+            params[p.name] = getattr(self, p.name)
+        return params
+
+    def _params_or_none(self) -> Optional[Dict[str, Any]]:
+        try:
+            return self.get_params()
+        except Exception:  # a user's get_params: repr and == must not raise
+            return None
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        params = self._params_or_none()
+        if params is None:
+            return f"{type(self).__name__}(...)"
+        args = ", ".join(f"{k}={v!r}" for k, v in params.items())
         return f"{type(self).__name__}({args})"
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and \
-            self.get_params() == other.get_params()  # type: ignore[attr-defined]
+        if type(self) is not type(other):
+            return False
+        mine = self._params_or_none()
+        return self is other if mine is None else \
+            mine == other._params_or_none()  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
-        return hash((type(self), tuple(sorted(self.get_params().items()))))
+        params = self._params_or_none()
+        if params is None:
+            return id(self)
+        try:
+            return hash((type(self), tuple(sorted(params.items()))))
+        except TypeError:  # a parameter that is a list or a dict
+            return hash((type(self), tuple(sorted(params))))
 
 
 def check_int(value: Any, name: str, minimum: int) -> int:

@@ -36,7 +36,9 @@ class Activation(ParamsRepr):
     raised inside these methods reaches the caller of ``fit``/``predict`` unchanged.
 
     Set the class attribute ``name`` to choose the name shown in summaries (default: the
-    class name in lower case).
+    class name in lower case). ``get_params()`` (the parameters that ``repr``, ``==``, save
+    and load use) reads one attribute per argument of ``__init__``; override it when the
+    constructor stores its arguments under other names.
     """
 
     name: str = ""
@@ -54,10 +56,6 @@ class Activation(ParamsRepr):
 
     def __call__(self, z: Any) -> np.ndarray:
         return self.forward(z)
-
-    def get_params(self) -> Dict[str, float]:
-        """The activation's parameters by name (``{"alpha": 0.01}``)."""
-        return {}
 
     def _display_name(self) -> str:
         return self.name or type(self).__name__.lower()
@@ -80,6 +78,10 @@ class _Builtin(Activation):
     """A built-in activation of the core; forward/derivative/backward call the core."""
 
     _core_name = ""
+
+    def get_params(self) -> Dict[str, float]:
+        """The activation's parameters by name (``{"alpha": 0.01}``)."""
+        return {}
 
     def __init__(self) -> None:
         self.name = self._core_name

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Dict
 
 import numpy as np
 
 from . import _core
+from ._checks import ParamsRepr
 
 __all__ = ["Loss", "MSE", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy", "loss_names",
            "resolve_loss"]
 
 
-class Loss:
+class Loss(ParamsRepr):
     """Base class of losses.
 
     Subclass it and define, on arrays of shape (m, n_out):
@@ -23,6 +24,10 @@ class Loss:
 
     The network multiplies ``gradient`` by the output activation's derivative and divides
     by m in ``dW``/``db``, as in the derivation. Exceptions raised here reach the caller.
+
+    ``get_params()`` gives the loss's parameters (``{"delta": 0.1}``) for ``repr``, ``==``,
+    save and load: by default one attribute per argument of ``__init__``, as scikit-learn
+    does; override it when the constructor stores its arguments under other names.
     """
 
     name: str = ""
@@ -36,15 +41,6 @@ class Loss:
     #: The output activation this loss is computed from (``"softmax"``), or "" for any.
     required_activation: str = ""
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
-
 
 class _Builtin(Loss):
     _core_name = ""
@@ -52,6 +48,9 @@ class _Builtin(Loss):
     def __init__(self) -> None:
         self.name = self._core_name
         self.required_activation = _core.loss_required_activation(self._core_name)
+
+    def get_params(self) -> Dict[str, Any]:
+        return {}
 
     def value(self, yhat: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError(f"{self!r} is computed inside the network: use Network.loss(X, Y)")

@@ -13,17 +13,19 @@ The JSON header::
     {"format": "chainrule.network", "version": 1, "chainrule_version": "0.1.0",
      "dtype": "float64", "layer_sizes": [2, 10, 1],
      "activations": [{"name": "leaky_relu", "params": {"alpha": 0.01}, "custom": false}, ...],
-     "loss": {"name": "mse", "custom": false},
+     "loss": {"name": "mse", "params": {}, "custom": false},
      "state": {...training state: optimizer settings, counters, history, RNG...},
      "state_arrays": {"<name>": [shape...], ...},
-     "metadata": {...anything JSON the caller attached, e.g. label names...}}
+     "metadata": {...anything JSON the caller attached, e.g. label names...},
+     "feature_names": ["age", "income", ...]}   (only for a network fitted on a DataFrame)
 
 Loading uses only ``json`` and NumPy's ``.npy`` header parser with ``allow_pickle=False``:
 no pickle, no code. Every array's dtype and shape must equal what the architecture in the
 header implies, the archive's members are checked against their sizes before anything is
 allocated, and a network claiming more than ``MAX_PARAMETERS`` parameters is rejected. Custom
-Python activations and losses are stored by name and found on load in the registry filled by
-:func:`register_activation` / :func:`register_loss`.
+Python activations and losses are stored by name with their ``get_params()`` (JSON numbers,
+strings, booleans, None and lists) and rebuilt on load as ``cls(**params)`` from the registry
+filled by :func:`register_activation` / :func:`register_loss`.
 """
 
 from __future__ import annotations
@@ -80,21 +82,57 @@ def register_activation(cls: Type[Activation], name: Optional[str] = None) -> Ty
 
 
 def register_loss(cls: Type[Loss], name: Optional[str] = None) -> Type[Loss]:
-    """Registers a custom :class:`~chainrule.Loss` subclass for loading (built with ``cls()``)."""
+    """Registers a custom :class:`~chainrule.Loss` subclass so saved networks using it can be
+    loaded: found by ``name`` like :func:`register_activation` and built as ``cls(**params)``
+    from its saved ``get_params()`` (files without parameters: ``cls()``)."""
     return _register(_LOSSES, cls, Loss, name, "loss")  # type: ignore[no-any-return]
 
 
 # ---- writing ---------------------------------------------------------------------------------
 
-def _activation_entry(act: Activation) -> Dict[str, Any]:
+def _json_value(value: Any) -> Any:
+    """A parameter value as JSON: numbers (NumPy scalars too), strings, booleans, None and
+    lists or tuples of them (tuples come back as lists); anything else raises TypeError."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            raise TypeError(f"{value!r} is not finite")
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    raise TypeError(f"{value!r} is a {type(value).__name__}")
+
+
+def _params_entry(obj: Any, what: str) -> Dict[str, Any]:
+    """``obj.get_params()`` as JSON, or a ValueError saying which parameter cannot be stored."""
+    try:
+        params = obj.get_params()
+    except TypeError as exc:
+        raise ValueError(f"save: {what} {type(obj).__name__}: {exc}") from None
+    out = {}
+    for k, v in params.items():
+        try:
+            out[str(k)] = _json_value(v)
+        except TypeError as exc:
+            raise ValueError(f"save: {what} {type(obj).__name__}: parameter {k!r} cannot be "
+                             f"stored in a model file ({exc}; numbers, strings, booleans, None "
+                             "and lists of them can)") from None
+    return out
+
+
+def _activation_entry(act: Activation, layer: int) -> Dict[str, Any]:
     custom = not isinstance(act, _BuiltinActivation)
     return {"name": _registered_name(act) if custom else act.name,
-            "params": {k: float(v) for k, v in act.get_params().items()}, "custom": custom}
+            "params": _params_entry(act, f"layer {layer}: the activation"), "custom": custom}
 
 
 def _loss_entry(loss: Loss) -> Dict[str, Any]:
     custom = not isinstance(loss, _BuiltinLoss)
-    return {"name": _registered_name(loss) if custom else loss.name, "custom": custom}
+    return {"name": _registered_name(loss) if custom else loss.name,
+            "params": _params_entry(loss, "the loss"), "custom": custom}
 
 
 def to_bytes(net: Any, metadata: Optional[Dict[str, Any]] = None) -> bytes:
@@ -104,12 +142,14 @@ def to_bytes(net: Any, metadata: Optional[Dict[str, Any]] = None) -> bytes:
         "format": FORMAT, "version": VERSION,
         "chainrule_version": __import__("chainrule").__version__,
         "dtype": net.dtype.name, "layer_sizes": list(net.layer_sizes),
-        "activations": [_activation_entry(a) for a in net.activations],
+        "activations": [_activation_entry(a, l + 1) for l, a in enumerate(net.activations)],
         "loss": _loss_entry(net.loss_function),
         "state": state,
         "state_arrays": {k: list(v.shape) for k, v in state_arrays.items()},
         "metadata": metadata or {},
     }
+    if net.feature_names_in_ is not None:
+        header["feature_names"] = [str(n) for n in net.feature_names_in_]
     try:
         text = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -220,6 +260,22 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _valid_params(params: Any, numbers_only: bool) -> bool:
+    """A dict of parameters by name: numbers for the built-ins; JSON scalars and lists of them
+    for user classes (what :func:`_json_value` writes)."""
+    def ok(v: Any, depth: int = 0) -> bool:
+        if isinstance(v, bool):
+            return not numbers_only
+        if isinstance(v, (int, float)):
+            return True
+        if numbers_only:
+            return False
+        if v is None or isinstance(v, str):
+            return True
+        return isinstance(v, list) and depth < 8 and all(ok(x, depth + 1) for x in v)
+    return isinstance(params, dict) and all(isinstance(k, str) and ok(v) for k, v in params.items())
+
+
 def _parse_header(reader: _Reader) -> Dict[str, Any]:
     raw = reader.array("header", np.dtype(np.uint8), (-1,), max_count=_MAX_HEADER_BYTES)
     try:
@@ -249,13 +305,16 @@ def _parse_header(reader: _Reader) -> Dict[str, Any]:
             f"expected {len(sizes) - 1} activations, got {acts!r:.200}")
     for i, a in enumerate(acts):
         _expect(isinstance(a, dict) and isinstance(a.get("name"), str) and
-                isinstance(a.get("params", {}), dict) and
-                all(isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
-                    for k, v in a.get("params", {}).items()),
+                _valid_params(a.get("params", {}), numbers_only=not a.get("custom")),
                 reader, f"invalid activation entry for layer {i + 1}: {a!r:.200}")
     loss = header.get("loss")
-    _expect(isinstance(loss, dict) and isinstance(loss.get("name"), str), reader,
+    _expect(isinstance(loss, dict) and isinstance(loss.get("name"), str) and
+            _valid_params(loss.get("params", {}), numbers_only=not loss.get("custom")), reader,
             f"invalid loss entry {loss!r:.200}")
+    names = header.get("feature_names")
+    _expect(names is None or isinstance(names, list) and len(names) == sizes[0] and
+            all(isinstance(n, str) for n in names), reader,
+            f"invalid feature_names {names!r:.200} for {sizes[0]} input features")
     for key in ("state", "metadata", "state_arrays"):
         _expect(isinstance(header.get(key, {}), dict), reader, f"invalid '{key}' entry")
     state_elements = 0
@@ -300,7 +359,12 @@ def _loss_from(entry: Dict[str, Any], reader: _Reader) -> Loss:
         if cls is None:
             raise reader.fail(f"the network uses the custom loss '{name}', which is not "
                               "registered: call chainrule.register_loss(YourClass) before loading")
-        return cls()
+        params = dict(entry.get("params", {}))
+        try:
+            return cls(**params)  # type: ignore[call-arg]
+        except Exception as exc:
+            raise reader.fail(f"could not build the custom loss '{name}' with {params}: "
+                              f"{exc}") from None
     try:
         return resolve_loss(name)
     except (TypeError, ValueError) as exc:
@@ -334,6 +398,8 @@ def read(source: Union[PathLike, bytes], what: str,
                 net.weights[l] = W
                 net.biases[l] = b
             net._restore_training_state(header.get("state", {}), state_arrays)
+            if header.get("feature_names") is not None:
+                net.feature_names_in_ = np.array(header["feature_names"], dtype=object)
         except (TypeError, ValueError, KeyError) as exc:
             raise reader.fail(f"inconsistent model: {exc}") from None
     return net, header.get("metadata", {})
