@@ -6,7 +6,7 @@ Arrays that already have the right dtype and layout pass through without a copy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
@@ -75,3 +75,55 @@ def _first_non_numeric(arr: np.ndarray) -> Any:
         except (TypeError, ValueError):
             return v
     return None
+
+
+def feature_names(X: Any) -> Optional[List[str]]:
+    """The column names of a DataFrame-like X (anything with ``columns``) when they are all
+    strings, as scikit-learn records them; None for arrays and for integer column labels.
+    Names that mix strings with other types raise TypeError, as in scikit-learn."""
+    if isinstance(X, np.ndarray):
+        return None
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(columns, (str, bytes)):
+        return None
+    try:
+        names = list(columns)
+    except TypeError:
+        return None
+    kinds = {isinstance(c, str) for c in names}
+    if kinds == {True}:
+        return names
+    if kinds == {True, False}:
+        raise TypeError("X's column names mix strings with other types "
+                        f"({sorted({type(c).__name__ for c in names})}): give every column a "
+                        "string name, or none (X.columns = X.columns.astype(str))")
+    return None
+
+
+def check_feature_names(fitted: Optional[Sequence[str]], X: Any, what: str) -> None:
+    """ValueError naming the missing, unexpected or reordered columns when X has column names
+    that differ from the ``fitted`` ones; X without names (an array) is accepted."""
+    if fitted is None:
+        return
+    names = feature_names(X)
+    fitted = list(fitted)
+    if names is None or names == fitted:
+        return
+    missing = [n for n in fitted if n not in names]
+    unseen = [n for n in names if n not in fitted]
+    problems = []
+    if missing:
+        problems.append("missing: " + _names(missing))
+    if unseen:
+        problems.append("not seen in fit: " + _names(unseen))
+    if not problems:
+        first = next(i for i, (a, b) in enumerate(zip(fitted, names)) if a != b)
+        problems.append(f"the same names in another order: column {first} is {names[first]!r}, "
+                        f"fit had {fitted[first]!r} there; select X[net.feature_names_in_]")
+    raise ValueError(f"{what}: the columns of X do not match the feature names the network was "
+                     f"fitted with ({'; '.join(problems)}); fitted with {_names(fitted)}")
+
+
+def _names(names: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(map(repr, names[:limit]))
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

@@ -18,7 +18,7 @@ from ._checks import check_int as _check_int, real_type
 from .activations import Activation, core_spec as activation_spec, resolve_activation
 from .callbacks import (EarlyStopping, History, StopTraining, _EpochLines, _ProgressBar,
                         as_callback)
-from .data import as_matrix, resolve_dtype
+from .data import as_matrix, check_feature_names, feature_names, resolve_dtype
 from .initializers import initializer_for
 from .losses import Loss, core_spec as loss_spec, resolve_loss
 from .optimizers import Optimizer, resolve_optimizer
@@ -223,6 +223,10 @@ class Network:
         self._forward_X: Optional[np.ndarray] = None
         #: The History of the last fit (empty before any).
         self.history = History()
+        #: The column names of the DataFrame the network was first fitted on (an array of str,
+        #: as in scikit-learn), or None. Later DataFrames must have exactly these columns in this
+        #: order (plain arrays are accepted as they are); set it to None to forget them.
+        self.feature_names_in_: Optional[np.ndarray] = None
         self._initialize(init)
 
     # ---- parameters ----------------------------------------------------------------------
@@ -302,7 +306,8 @@ class Network:
 
     # ---- data ----------------------------------------------------------------------------
 
-    def _X(self, X: ArrayLike) -> np.ndarray:
+    def _X(self, X: ArrayLike, what: str) -> np.ndarray:
+        check_feature_names(self.feature_names_in_, X, what)
         return self._unaliased(as_matrix(X, self.dtype.type, "X"))
 
     def _Y(self, Y: ArrayLike) -> np.ndarray:
@@ -322,6 +327,7 @@ class Network:
         # inline (a one-sample predict is ~10 us, and the wrapper layers cost ~0.3 of it).
         if not (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2 and X.size
                 and X.flags.c_contiguous):
+            check_feature_names(self.feature_names_in_, X, "predict")
             X = as_matrix(X, self.dtype.type, "X")
         with self._lock:  # as @_serialised
             self._forward_X = None
@@ -330,7 +336,7 @@ class Network:
     @_serialised
     def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
         """The loss of the network on (X, Y), e.g. ``||Yhat - Y||^2 / (2m)`` for MSE."""
-        X, Y = self._X(X), self._Y(Y)
+        X, Y = self._X(X, "loss"), self._Y(Y)
         self._forward_X = None
         return float(self._core.loss(X, Y))
 
@@ -343,14 +349,14 @@ class Network:
     def gradients(self, X: ArrayLike, Y: ArrayLike) -> Gradients:
         """Backpropagation on (X, Y): per layer ``dW = H_prev.T @ dZ / m``,
         ``db = sum(dZ) / m`` and the delta ``dZ``; the weights are not changed."""
-        X, Y = self._X(X), self._Y(Y)
+        X, Y = self._X(X, "gradients"), self._Y(Y)
         self._forward_X = None
         return self._collect_gradients(self._core.gradients(X, Y))
 
     @_serialised
     def forward(self, X: ArrayLike) -> np.ndarray:
         """Forward pass of X, kept for a following :meth:`backward`; returns Yhat (m, nL)."""
-        X = self._X(X)
+        X = self._X(X, "forward")
         out = self._core.forward(X)
         self._forward_X = X  # the core reads X again in backward(); keep it alive
         return out
@@ -463,7 +469,8 @@ class Network:
                 verbose = 0  # only rank 0 shows progress
         # with a communicator, a bad argument or shard on any rank raises on every rank
         with (ctx.agreed("fit") if ctx is not None else contextlib.nullcontext()):
-            X, Y = self._X(X), self._Y(Y)
+            names_in = feature_names(X)
+            X, Y = self._X(X, "fit"), self._Y(Y)
             epochs = _check_int(epochs, "epochs", 0)
             new_optimizer = None if optimizer is None else resolve_optimizer(optimizer)
             base = new_optimizer or self._optimizer
@@ -476,7 +483,9 @@ class Network:
                 raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
             schedule = resolve_schedule(lr_schedule)
             w = None if sample_weight is None else self._weights(sample_weight, X.shape[0], "sample_weight")
-            X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data, validation_split)
+            X, Y, w, X_val, Y_val, w_val = self._validation(
+                X, Y, w, validation_data, validation_split,
+                names_in if self.feature_names_in_ is None else self.feature_names_in_)
             names = self._metric_names(metrics)
             cbs = self._callbacks(callbacks, early_stopping, verbose, epochs)
             recorded = ["loss"] + names + (["val_loss"] + [f"val_{m}" for m in names]
@@ -504,6 +513,8 @@ class Network:
         if new_optimizer is not None:  # installed only once the whole call is known to be valid
             self._core.set_optimizer(new_optimizer._spec())
             self._optimizer = new_optimizer
+        if self.feature_names_in_ is None and names_in is not None:
+            self.feature_names_in_ = np.array(names_in, dtype=object)
         self._forward_X = None
         if ctx is not None:
             ctx.broadcast_model(self)  # rank 0's weights, optimizer state and generator
@@ -570,7 +581,8 @@ class Network:
         return np.ascontiguousarray(arr, dtype=self.dtype)
 
     def _validation(self, X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
-                    validation_data: Any, validation_split: Any) -> tuple:
+                    validation_data: Any, validation_split: Any,
+                    names: Optional[Sequence[str]]) -> tuple:
         """(X, Y, w) for training and (X_val, Y_val, w_val) for validation (None when absent)."""
         split = _check_real(validation_split, "validation_split")
         if not (0.0 <= split < 1.0):
@@ -582,6 +594,7 @@ class Network:
                     not isinstance(validation_data, Sequence) or len(validation_data) not in (2, 3):
                 raise TypeError("validation_data must be a tuple (X_val, Y_val) or "
                                 "(X_val, Y_val, sample_weight_val)")
+            check_feature_names(names, validation_data[0], "fit: validation_data")
             X_val = as_matrix(validation_data[0], self.dtype.type, "validation_data X")
             Y_val = as_matrix(validation_data[1], self.dtype.type, "validation_data Y",
                               column_if_1d=True)
@@ -673,7 +686,7 @@ class Network:
         ``{"W1": ..., "b1": ..., ...}``). ``eps`` defaults to ``eps_machine ** (1/3)``
         (about 6e-6 in float64). A correct gradient gives about 1e-8 or less in float64;
         float32 is too coarse for a tight check."""
-        X, Y = self._X(X), self._Y(Y)
+        X, Y = self._X(X, "gradient_check"), self._Y(Y)
         if eps is None:
             eps = float(np.finfo(self.dtype).eps ** (1.0 / 3.0))
         eps = _check_real(eps, "eps")
