@@ -77,11 +77,16 @@ def test_train_predict_summary_regression(tmp_path, regression_csv):
     pred = np.genfromtxt(out, delimiter=",", names=True)
     assert pred.dtype.names == ("y", "y2")
     X = np.column_stack([data["a"], data["b"], data["c"]])
-    want = net.predict(X)
+    # the features and targets were standardised (the default); the file holds the transform
+    _, meta = cr.load(model, with_metadata=True)
+    fs, ts = meta["scaling"]["features"], meta["scaling"]["targets"]
+    assert fs["columns"] == ["a", "b", "c"] and ts["columns"] == ["y", "y2"]
+    want = net.predict((X - fs["mean"]) / fs["scale"]) * ts["scale"] + ts["mean"]
     np.testing.assert_allclose(np.column_stack([pred["y"], pred["y2"]]), want, rtol=1e-15)
 
     r = run("summary", model)
     assert r.returncode == 0 and "3 -> 16 -> 8 -> 2" in r.stdout and "features: a, b, c" in r.stdout
+    assert "scaling: standardised features and targets" in r.stdout
 
 
 def test_train_classification_with_labels(tmp_path, classes_csv):
@@ -183,3 +188,249 @@ def test_python_dash_m_runs_the_same_cli():
     r = subprocess.run([sys.executable, "-m", "chainrule", "demo", "--epochs", "3", "--every", "1"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "final loss" in r.stdout
+
+
+# ---- defaults that train well on ordinary, unscaled CSV files --------------------------------
+
+def in_process(capsys, *args):
+    """(exit status, stdout, stderr) of chainrule.cli.main run in this process."""
+    from chainrule.cli import main
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def r2(y, pred):
+    return 1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2)
+
+
+@pytest.fixture
+def unscaled_csv(tmp_path):
+    """Features at scales ~1e3 and a smooth nonlinear target ~1e5; 1200 rows to train on and
+    300 held out (features in one file, the true targets returned)."""
+    rng = np.random.default_rng(0)
+    n = 1500
+    x1 = rng.uniform(0, 6e3, n)        # a full period of the sine
+    x2 = rng.uniform(-2e3, 2e3, n)     # both arms of the parabola
+    x3 = rng.uniform(500, 1500, n)     # a column the target does not use
+    y = 1e5 * (np.sin(x1 / 1e3) + (x2 / 1e3) ** 2)
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    write_csv(train, ["x1", "x2", "x3", "y"], zip(x1[:1200], x2[:1200], x3[:1200], y[:1200]))
+    write_csv(test, ["x1", "x2", "x3"], zip(x1[1200:], x2[1200:], x3[1200:]))
+    A = np.column_stack([x1, x2, x3, np.ones(n)])
+    return train, test, A, y
+
+
+def test_default_train_fits_unscaled_nonlinear_data(tmp_path, capsys, unscaled_csv):
+    train, test, A, y = unscaled_csv
+    # a linear model cannot: the least-squares fit of the same rows explains ~20%
+    coef = np.linalg.lstsq(A[:1200], y[:1200], rcond=None)[0]
+    assert r2(y[1200:], A[1200:] @ coef) < 0.5
+
+    model, out = tmp_path / "m.npz", tmp_path / "p.csv"
+    status, stdout, _ = in_process(capsys, "train", train, "--target", "y", "--quiet", "-o", model)
+    assert status == 0 and "trained 3-64-64-1 for 100 epochs" in stdout  # the defaults
+    net, meta = cr.load(model, with_metadata=True)
+    assert net.optimizer.name == "adam" and [a.name for a in net.activations] == \
+        ["relu", "relu", "linear"]
+    assert meta["scaling"]["features"]["columns"] == ["x1", "x2", "x3"]
+    assert meta["scaling"]["targets"]["columns"] == ["y"]
+    assert in_process(capsys, "predict", model, test, "-o", out)[0] == 0
+    score = r2(y[1200:], np.genfromtxt(out, delimiter=",", names=True)["y"])
+    with capsys.disabled():
+        print(f" [R^2 of the default model on held-out rows: {score:.4f}]", end="")
+    assert score >= 0.9
+
+    # and a linear model (no hidden layers) trained the same way cannot either
+    linear = tmp_path / "linear.npz"
+    assert in_process(capsys, "train", train, "--target", "y", "--layers", "", "--quiet",
+                      "-o", linear)[0] == 0
+    assert in_process(capsys, "predict", linear, test, "-o", out)[0] == 0
+    assert r2(y[1200:], np.genfromtxt(out, delimiter=",", names=True)["y"]) < 0.5
+
+
+def test_no_scale_keeps_the_raw_columns(tmp_path, capsys, regression_csv):
+    model, out = tmp_path / "m.npz", tmp_path / "p.csv"
+    status, stdout, _ = in_process(capsys, "train", regression_csv, "--target", "y", "--target",
+                                   "y2", "--no-scale", "--epochs", "5", "--quiet", "-o", model)
+    assert status == 0 and "(standardised)" not in stdout
+    net, meta = cr.load(model, with_metadata=True)
+    assert "scaling" not in meta
+    assert in_process(capsys, "predict", model, regression_csv, "-o", out)[0] == 0
+    data = np.genfromtxt(regression_csv, delimiter=",", names=True)
+    X = np.column_stack([data["a"], data["b"], data["c"]])
+    pred = np.genfromtxt(out, delimiter=",", names=True)
+    np.testing.assert_array_equal(np.column_stack([pred["y"], pred["y2"]]), net.predict(X))
+    assert "scaling: none" in in_process(capsys, "summary", model)[1]
+
+
+def test_scaling_statistics_and_constant_columns(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    X = rng.normal([1e3, -5.0], [300.0, 0.01], size=(100, 2))
+    y = 2e4 + 1e3 * X[:, 0] / 300
+    path = tmp_path / "d.csv"
+    write_csv(path, ["big", "tiny", "same", "y"], [[a, b, 7.5, t] for (a, b), t in zip(X, y)])
+    model = tmp_path / "m.npz"
+    assert in_process(capsys, "train", path, "--target", "y", "--validation-split", "0.2",
+                      "--epochs", "3", "--quiet", "-o", model)[0] == 0
+    _, meta = cr.load(model, with_metadata=True)
+    fs, ts = meta["scaling"]["features"], meta["scaling"]["targets"]
+    # the statistics of the 80 rows trained on, not of the held-out ones; a constant column
+    # keeps scale 1, as scikit-learn's StandardScaler does
+    np.testing.assert_allclose(fs["mean"], [X[:80, 0].mean(), X[:80, 1].mean(), 7.5], rtol=1e-15)
+    np.testing.assert_allclose(fs["scale"], [X[:80, 0].std(), X[:80, 1].std(), 1.0], rtol=1e-15)
+    np.testing.assert_allclose([ts["mean"][0], ts["scale"][0]], [y[:80].mean(), y[:80].std()],
+                               rtol=1e-15)
+    summary = in_process(capsys, "summary", model)[1]
+    assert "feature same: mean 7.5, scale 1" in summary and "target y: mean" in summary
+
+
+def test_cross_entropy_scales_the_features_only(tmp_path, capsys, classes_csv):
+    path, _ = classes_csv
+    model = tmp_path / "c.npz"
+    assert in_process(capsys, "train", path, "--target", "kind", "--loss", "cross_entropy",
+                      "--epochs", "2", "--quiet", "-o", model)[0] == 0
+    _, meta = cr.load(model, with_metadata=True)
+    assert set(meta["scaling"]) == {"method", "features"}
+    assert "standardised features (" in in_process(capsys, "summary", model)[1]
+
+
+def test_model_saved_by_network_save_predicts_as_before(tmp_path, capsys):
+    net = cr.Network([2, 3, 1], ["tanh", "linear"], seed=1)
+    net.save(tmp_path / "plain.npz")
+    X = np.array([[1.0, 2.0], [-3.0, 0.5]])
+    write_csv(tmp_path / "x.csv", ["u", "v"], X.tolist())
+    status, out, err = in_process(capsys, "predict", tmp_path / "plain.npz", tmp_path / "x.csv",
+                                  "-o", "-")
+    assert status == 0
+    np.testing.assert_array_equal(np.genfromtxt(out.splitlines(), delimiter=",", names=True)["y0"],
+                                  net.predict(X)[:, 0])
+
+
+def test_diverged_training_is_an_error_and_saves_nothing(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    write_csv(path, ["x", "y"], [[1.0, 0.0], [-1.0, 0.0]] * 20)
+    model = tmp_path / "m.npz"
+    status, _, err = in_process(capsys, "train", path, "--target", "y", "--layers", "",
+                                "--optimizer", "sgd", "--lr", "1000", "--batch-size", "40",
+                                "--epochs", "500", "--quiet", "-o", model)
+    assert status == 1 and not model.exists()
+    assert err.startswith("chainrule: error: training diverged: the loss became inf in epoch ")
+    assert "not saved" in err and "lower --lr" in err and len(err.splitlines()) == 1
+
+
+def test_loss_that_rose_warns_and_exits_3(tmp_path, capsys):
+    # x = +-1, y = 0, full batch: SGD with lr 2.5 multiplies the error by -1.5 every epoch
+    path = tmp_path / "d.csv"
+    write_csv(path, ["x", "y"], [[1.0, 0.0], [-1.0, 0.0]] * 20)
+    model = tmp_path / "m.npz"
+    status, out, err = in_process(capsys, "train", path, "--target", "y", "--layers", "",
+                                  "--optimizer", "sgd", "--lr", "2.5", "--batch-size", "40",
+                                  "--epochs", "5", "--quiet", "-o", model)
+    assert status == 3
+    assert err.startswith("chainrule: warning: the training loss rose from ")
+    assert "saved" in out and model.exists()  # saved all the same
+
+
+# ---- rough edges -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("option", ["-o", "--plot", "predict -o"])
+def test_unwritable_output_fails_before_training(tmp_path, regression_csv, option):
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+    bad = os.path.join("no_such_dir", "out.file")  # relative, as a user would type it
+    if option == "predict -o":
+        model = tmp_path / "m.npz"
+        cr.Network([3, 1], ["linear"]).save(model, metadata={"features": ["a", "b", "c"]})
+        args = ["predict", model, regression_csv, "-o", bad]
+    else:
+        out = {"-o": bad, "--plot": tmp_path / "m.npz"}
+        args = ["train", regression_csv, "--target", "y", "-o", out["-o"]] + \
+            (["--plot", bad] if option == "--plot" else [])
+    r = run(*args, cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stdout == "" and "epoch" not in r.stderr  # nothing was trained or predicted
+    assert r.stderr.startswith("chainrule: error: cannot write ") and bad in r.stderr
+    assert ".tmp" not in r.stderr and "no such directory 'no_such_dir'" in r.stderr
+    assert not (tmp_path / "m.npz").exists() or option == "predict -o"
+
+
+def test_output_that_is_a_directory_or_an_unknown_image_type(tmp_path, capsys, regression_csv):
+    status, _, err = in_process(capsys, "train", regression_csv, "--target", "y", "-o", tmp_path)
+    assert status == 1 and f"cannot write -o {tmp_path}: it is a directory" in err
+    pytest.importorskip("matplotlib")
+    status, out, err = in_process(capsys, "train", regression_csv, "--target", "y",
+                                  "-o", tmp_path / "m.npz", "--plot", tmp_path / "loss.xyz")
+    assert status == 1 and out == "" and "cannot write .xyz images" in err
+    assert not (tmp_path / "m.npz").exists() and not (tmp_path / "loss.xyz").exists()
+
+
+def test_predict_to_standard_output(tmp_path, regression_csv):
+    model = tmp_path / "m.npz"
+    assert run("train", regression_csv, "--target", "y", "--epochs", "2", "--quiet",
+               "-o", model).returncode == 0
+    r = run("predict", model, regression_csv, "-o", "-")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.reader(r.stdout.splitlines()))  # nothing but the CSV
+    assert rows[0] == ["y"] and len(rows) == 201 and all(np.isfinite(float(v[0])) for v in rows[1:])
+    assert "wrote 200 predictions to standard output" in r.stderr
+    assert not (tmp_path / "-").exists()
+
+
+def test_train_refuses_standard_output(tmp_path, capsys, regression_csv):
+    status, _, err = in_process(capsys, "train", regression_csv, "--target", "y", "-o", "-")
+    assert status == 1 and "-o -: train writes a model file" in err
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"chainrule {cr.__version__}"
+
+
+def test_train_help_shows_defaults():
+    r = run("train", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())  # argparse wraps lines
+    for default in ("(default: 64,64)", "(default: adam)", "(default: 100)", "(default: 32)",
+                    "(default: mse)", "(default: relu for every hidden layer)", "--no-scale",
+                    "3 when the last epoch's loss is higher than the first"):
+        assert default in text, default
+
+
+def test_string_labels_need_cross_entropy(tmp_path, capsys):
+    path = tmp_path / "iris.csv"
+    write_csv(path, ["length", "width", "species"],
+              [[5.1, 3.5, "setosa"], [7.0, 3.2, "versicolor"], [6.3, 3.3, "virginica"]])
+    status, _, err = in_process(capsys, "train", path, "--target", "species", "-o",
+                                tmp_path / "m.npz")
+    assert status == 1
+    assert "column 'species' holds labels such as 'setosa' and 'versicolor': use --loss " \
+        "cross_entropy for classification" in err
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_other_delimiters_are_recognised(tmp_path, capsys, delimiter):
+    path = tmp_path / "d.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, delimiter=delimiter)
+        w.writerow(["a", "b", "y"])
+        w.writerows([[i, i % 3, 2 * i] for i in range(20)])
+    model = tmp_path / "m.npz"
+    status, _, err = in_process(capsys, "train", path, "--target", "y", "--epochs", "2",
+                                "--quiet", "-o", model)
+    assert status == 0, err
+    assert cr.load(model, with_metadata=True)[1]["features"] == ["a", "b"]
+    assert in_process(capsys, "predict", model, path, "-o", tmp_path / "p.csv")[0] == 0
+
+
+def test_header_that_does_not_split_lists_what_it_found(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    path.write_text("a b y\n1 2 3\n4 5 6\n")
+    status, _, err = in_process(capsys, "train", path, "--target", "y", "-o", tmp_path / "m.npz")
+    assert status == 1
+    assert "unknown column 'y'; the header has 1 column: 'a b y'" in err
+    assert "delimiter was not recognised" in err
+    model = tmp_path / "m.npz"
+    cr.Network([2, 1], ["linear"]).save(model, metadata={"features": ["a", "b"]})
+    status, _, err = in_process(capsys, "predict", model, path, "-o", tmp_path / "p.csv")
+    assert status == 1 and "needs column(s) 'a', 'b'; the header has 1 column: 'a b y'" in err

@@ -1,15 +1,24 @@
 """The ``chainrule`` command line: demo, train, predict and summary.
 
-``chainrule`` (the console script) and ``python -m chainrule`` run :func:`main`. Expected
-failures (a missing file, an unknown column, a non-numeric value, a shape that does not fit the
-model) print one line, ``chainrule: error: ...``, and exit with status 1; wrong arguments exit
-with argparse's status 2.
+``chainrule`` (the console script) and ``python -m chainrule`` run :func:`main`.
+
+Exit status: 0 on success; 1 for an expected failure (a missing file, an unknown column, a
+non-numeric value, an output path that cannot be written, training that diverged), reported as
+one line ``chainrule: error: ...``; 2 for wrong arguments (argparse); 3 when ``train`` finished
+but its last epoch's loss is higher than its first (a warning on stderr; the model is saved).
+
+By default ``train`` standardises every feature column, and a regression target, to mean 0 and
+standard deviation 1 (a constant column keeps scale 1, as scikit-learn's StandardScaler does);
+the means and scales go into the model file's metadata under ``"scaling"``, and ``predict``
+applies them to the features and inverts them on the predictions.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
+import math
 import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -17,6 +26,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 PROG = "chainrule"
+EXIT_ERROR = 1
+EXIT_LOSS_ROSE = 3
+STDOUT = "-"
+_OTHER_DELIMITERS = ";\t|"
 
 
 class CliError(Exception):
@@ -25,13 +38,28 @@ class CliError(Exception):
 
 # ---- CSV -------------------------------------------------------------------------------------
 
+def _delimiter(header_line: str) -> str:
+    """',' unless the header row holds no comma but does hold ';', a tab or '|' (then the most
+    frequent of those), so a file written with another separator reads as it was meant."""
+    if "," in header_line:
+        return ","
+    counts = {d: header_line.count(d) for d in _OTHER_DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
 def read_csv(path: str) -> Tuple[List[str], List[List[str]]]:
-    """(header, rows) of a CSV file with a header row; every row has the header's width."""
+    """(header, rows) of a CSV file with a header row; every row has the header's width. The
+    delimiter is ',' or, when the header has no comma, ';', tab or '|'."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+            text = f.read()
+        first = text.lstrip("\r\n").split("\n", 1)[0]
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first)))
     except FileNotFoundError:
         raise CliError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CliError(f"{path}: is a directory, not a CSV file") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CliError(f"{path}: cannot read CSV: {exc}") from None
     rows = [r for r in rows if r]  # blank lines
@@ -51,10 +79,28 @@ def read_csv(path: str) -> Tuple[List[str], List[List[str]]]:
     return header, body
 
 
+def _found_columns(header: List[str]) -> str:
+    """The header's columns, for an error message; with a single column, a delimiter hint."""
+    text = (f"the header has {len(header)} column{'s' if len(header) != 1 else ''}: "
+            f"{', '.join(map(repr, header))}")
+    if len(header) == 1:
+        text += (" (if the file is not comma-separated, its delimiter was not recognised: "
+                 "chainrule reads ',' and, in a header without commas, ';', tab or '|')")
+    return text
+
+
 def column_index(path: str, header: List[str], name: str) -> int:
     if name not in header:
-        raise CliError(f"{path}: unknown column {name!r}; columns: {', '.join(header)}")
+        raise CliError(f"{path}: unknown column {name!r}; {_found_columns(header)}")
     return header.index(name)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def numeric(path: str, header: List[str], rows: List[List[str]], columns: Sequence[int]) -> np.ndarray:
@@ -75,16 +121,77 @@ def numeric(path: str, header: List[str], rows: List[List[str]], columns: Sequen
     return out
 
 
+def _check_not_labels(path: str, header: List[str], rows: List[List[str]], column: int) -> None:
+    """A regression target that mostly holds text is a column of class labels."""
+    cells = [r[column].strip() for r in rows]
+    text = [c for c in cells if not _is_number(c)]
+    if text and 2 * len(text) >= len(cells):
+        examples = list(dict.fromkeys(text))[:2]
+        raise CliError(f"{path}: column {header[column]!r} holds labels such as "
+                       f"{' and '.join(map(repr, examples))}: use --loss cross_entropy for "
+                       "classification")
+
+
 def write_csv(path: str, header: List[str], columns: List[Sequence[Any]]) -> None:
+    """Writes the columns under ``header`` to ``path``, or to standard output for ``-``."""
+    def write(f: Any) -> None:
+        w = csv.writer(f)
+        w.writerow(header)
+        for row in zip(*columns):
+            w.writerow([repr(float(v)) if isinstance(v, (float, np.floating)) else v
+                        for v in row])
+    if path == STDOUT:
+        write(sys.stdout)
+        sys.stdout.flush()
+        return
     try:
         with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            for row in zip(*columns):
-                w.writerow([repr(float(v)) if isinstance(v, (float, np.floating)) else v
-                            for v in row])
+            write(f)
     except OSError as exc:
-        raise CliError(f"{path}: cannot write: {exc}") from None
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def check_writable(path: str, option: str) -> None:
+    """Fails now, naming ``path`` as the user gave it, if a file cannot be written there
+    (checked before any training, so no work is lost)."""
+    if os.path.isdir(path):
+        raise CliError(f"cannot write {option} {path}: it is a directory")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise CliError(f"cannot write {option} {path}: no such directory {folder!r}")
+    existed = os.path.exists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise CliError(f"cannot write {option} {path}: {exc.strerror or exc}") from None
+    finally:
+        if not existed and os.path.exists(path):
+            os.remove(path)
+    if not os.access(folder, os.W_OK | os.X_OK):  # a model is saved via a file beside it
+        raise CliError(f"cannot write {option} {path}: the directory {folder!r} is not writable")
+
+
+# ---- scaling ---------------------------------------------------------------------------------
+
+def fit_scaling(A: np.ndarray, names: List[str]) -> Dict[str, Any]:
+    """Per-column mean and standard deviation of ``A`` (n, k); a constant column gets scale 1."""
+    mean = A.mean(axis=0)
+    scale = A.std(axis=0)
+    scale[np.ptp(A, axis=0) == 0] = 1.0
+    return {"columns": list(names), "mean": [float(v) for v in mean],
+            "scale": [float(v) for v in scale]}
+
+
+def _scaling_arrays(entry: Dict[str, Any], k: int, what: str) -> Tuple[np.ndarray, np.ndarray]:
+    try:
+        mean = np.asarray(entry["mean"], dtype=float)
+        scale = np.asarray(entry["scale"], dtype=float)
+    except (KeyError, TypeError, ValueError):
+        raise CliError(f"the model's {what} scaling is malformed") from None
+    if mean.shape != (k,) or scale.shape != (k,) or not np.all(scale > 0):
+        raise CliError(f"the model's {what} scaling does not fit its {k} {what} column(s)")
+    return mean, scale
 
 
 # ---- commands --------------------------------------------------------------------------------
@@ -96,9 +203,15 @@ def _split_list(text: str, what: str) -> List[str]:
     return items
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def cmd_train(args: argparse.Namespace) -> int:
     import chainrule as cr
 
+    if args.output == STDOUT:
+        raise CliError("-o -: train writes a model file (.npz), not standard output; give a "
+                       "file name")
+    check_writable(args.output, "-o")
+    if args.plot:  # fail before training, not after
+        _check_plot_path(args.plot)
     header, rows = read_csv(args.data)
     targets = args.target
     t_cols = [column_index(args.data, header, t) for t in targets]
@@ -106,7 +219,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     if not f_cols:
         raise CliError(f"{args.data}: no feature columns left besides the targets")
     X = numeric(args.data, header, rows, f_cols)
-    metadata: Dict[str, Any] = {"features": [header[i] for i in f_cols], "targets": targets}
+    features = [header[i] for i in f_cols]
+    metadata: Dict[str, Any] = {"features": features, "targets": targets}
     if args.loss == "cross_entropy":
         if len(targets) != 1:
             raise CliError("cross_entropy takes one --target column of class labels")
@@ -119,9 +233,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         Y = np.eye(len(classes))[[index[v] for v in labels]]
         metadata["classes"] = classes
     else:
+        for c in t_cols:
+            _check_not_labels(args.data, header, rows, c)
         Y = numeric(args.data, header, rows, t_cols)
     hidden = [_positive_int(v, "--layers") for v in _split_list(args.layers, "--layers")] \
-        if args.layers else []
+        if args.layers.strip() else []
     out_act = {"mse": "linear", "cross_entropy": "softmax"}[args.loss]
     acts = _split_list(args.activations, "--activations") if args.activations else \
         ["relu"] * len(hidden)
@@ -137,22 +253,44 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise CliError(str(exc)) from None
     fit_kwargs: Dict[str, Any] = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                                       shuffle=True)
-    if args.plot:  # fail before training, not after
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise CliError("--plot needs matplotlib: pip install matplotlib") from None
     fit_kwargs.update(_training_options(args))
-    history = net.fit(X, Y, **fit_kwargs)
+    if not args.no_scale:
+        # the statistics of the rows trained on: fit's validation_split holds out the last rows
+        n_fit = max(1, math.floor(len(rows) * (1.0 - args.validation_split)))
+        fs = fit_scaling(X[:n_fit], features)
+        X = (X - fs["mean"]) / fs["scale"]
+        scaling: Dict[str, Any] = {"method": "standard", "features": fs}
+        if args.loss == "mse":  # class labels stay one-hot
+            ts = fit_scaling(Y[:n_fit], targets)
+            Y = (Y - ts["mean"]) / ts["scale"]
+            scaling["targets"] = ts
+        metadata["scaling"] = scaling
+    try:
+        history = net.fit(X, Y, **fit_kwargs)
+    except cr.DivergenceError as exc:
+        what = str(exc).split(";")[0]  # "training diverged: the loss became inf in epoch 3"
+        hint = "try a lower --lr" + (" or drop --no-scale" if args.no_scale else "")
+        raise CliError(f"{what}; the model was not saved: {hint}") from None
+    status = 0
     if history.loss:
+        scaled = "" if args.no_scale else " (standardised)"
         val = f", validation loss {history.val_loss[-1]:.6g}" if "val_loss" in history.keys() else ""
-        print(f"trained {'-'.join(map(str, sizes))} for {len(history.loss)} epochs: loss "
-              f"{history.loss[0]:.6g} -> {history.loss[-1]:.6g}{val}")
-    net.save(args.output, metadata=metadata)
+        print(f"trained {'-'.join(map(str, sizes))} for {len(history.loss)} epochs: loss"
+              f"{scaled} {history.loss[0]:.6g} -> {history.loss[-1]:.6g}{val}")
+        if history.loss[-1] > history.loss[0]:
+            print(f"{PROG}: warning: the training loss rose from {history.loss[0]:.6g} to "
+                  f"{history.loss[-1]:.6g}; the model is saved but is likely poor: try a lower "
+                  f"--lr" + (" or drop --no-scale" if args.no_scale else ""), file=sys.stderr)
+            status = EXIT_LOSS_ROSE
+    try:
+        net.save(args.output, metadata=metadata)
+    except OSError as exc:
+        raise CliError(f"cannot write -o {args.output}: {exc.strerror or exc}") from None
     print(f"saved {args.output}")
     if args.plot:
         _plot(history, args.plot)
         print(f"plotted {args.plot}")
+    return status
 
 
 def _training_options(args: argparse.Namespace) -> Dict[str, Any]:
@@ -166,16 +304,31 @@ def _training_options(args: argparse.Namespace) -> Dict[str, Any]:
     return opts
 
 
-def _plot(history: Any, path: str) -> None:
+def _check_plot_path(path: str) -> None:
+    """matplotlib is installed, it can write this kind of image, and the path is writable."""
     try:
-        import matplotlib
+        from matplotlib.backend_bases import FigureCanvasBase
     except ImportError:
         raise CliError("--plot needs matplotlib: pip install matplotlib") from None
+    ext = os.path.splitext(path)[1][1:].lower()
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    if ext and ext not in kinds:
+        raise CliError(f"--plot {path}: matplotlib cannot write .{ext} images; use one of "
+                       f"{', '.join('.' + k for k in sorted(kinds))}")
+    check_writable(path, "--plot")
+
+
+def _plot(history: Any, path: str) -> None:
+    import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig = history.plot()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        fig.savefig(path)
+    except OSError as exc:
+        raise CliError(f"cannot write --plot {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
 
 
 def _label_key(label: str) -> Tuple[int, Any]:
@@ -206,7 +359,9 @@ def _load_model(path: str) -> Tuple[Any, Dict[str, Any]]:
         raise CliError(str(exc)) from None
 
 
-def cmd_predict(args: argparse.Namespace) -> None:
+def cmd_predict(args: argparse.Namespace) -> int:
+    if args.output != STDOUT:
+        check_writable(args.output, "-o")
     net, meta = _load_model(args.model)
     header, rows = read_csv(args.data)
     features = meta.get("features")
@@ -218,13 +373,21 @@ def cmd_predict(args: argparse.Namespace) -> None:
     else:
         missing = [f for f in features if f not in header]
         if missing:
-            raise CliError(f"{args.data}: the model needs column(s) {', '.join(map(repr, missing))}")
+            raise CliError(f"{args.data}: the model needs column(s) "
+                           f"{', '.join(map(repr, missing))}; {_found_columns(header)}")
         f_cols = [header.index(f) for f in features]
     X = numeric(args.data, header, rows, f_cols)
     if X.shape[1] != net.layer_sizes[0]:
         raise CliError(f"{args.data}: the model takes {net.layer_sizes[0]} features, got "
                        f"{X.shape[1]}")
+    scaling = meta.get("scaling") or {}
+    if "features" in scaling:
+        mean, scale = _scaling_arrays(scaling["features"], X.shape[1], "feature")
+        X = (X - mean) / scale
     Yhat = net.predict(X)
+    if "targets" in scaling:
+        mean, scale = _scaling_arrays(scaling["targets"], Yhat.shape[1], "target")
+        Yhat = Yhat * scale + mean
     classes = meta.get("classes")
     targets = meta.get("targets") or [f"y{j}" for j in range(Yhat.shape[1])]
     if classes is not None and len(classes) == Yhat.shape[1]:
@@ -235,57 +398,106 @@ def cmd_predict(args: argparse.Namespace) -> None:
         out_header = list(targets)
         columns = [Yhat[:, j] for j in range(Yhat.shape[1])]
     write_csv(args.output, out_header, columns)
-    print(f"wrote {len(rows)} predictions to {args.output}")
+    if args.output == STDOUT:  # standard output holds the CSV alone
+        print(f"wrote {len(rows)} predictions to standard output", file=sys.stderr)
+    else:
+        print(f"wrote {len(rows)} predictions to {args.output}")
+    return 0
 
 
-def cmd_summary(args: argparse.Namespace) -> None:
+def cmd_summary(args: argparse.Namespace) -> int:
     net, meta = _load_model(args.model)
     print(net.summary())
     for key in ("features", "targets", "classes"):
         if key in meta:
             print(f"{key}: {', '.join(map(str, meta[key]))}")
+    scaling = meta.get("scaling") or {}
+    parts = [what for what in ("features", "targets") if what in scaling]
+    if parts:
+        print(f"scaling: standardised {' and '.join(parts)} (predict applies it and inverts it "
+              "on the predictions)")
+        for what in parts:
+            entry = scaling[what]
+            for name, m, s in zip(entry.get("columns", []), entry.get("mean", []),
+                                  entry.get("scale", [])):
+                print(f"  {what[:-1]} {name}: mean {m:.6g}, scale {s:.6g}")
+    else:
+        print("scaling: none (the model takes the columns as they are)")
+    return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> None:
+def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run
     if args.epochs < 0 or args.every < 1:
         raise CliError("--epochs must be >= 0 and --every >= 1")
     run(epochs=args.epochs, seed=args.seed, dtype=args.dtype, every=args.every)
+    return 0
 
 
 # ---- parser ----------------------------------------------------------------------------------
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: ...)" for options that have a default worth showing (not None, False
+    or an empty string)."""
+
+    def _get_help_string(self, action: argparse.Action) -> Optional[str]:
+        if action.default is None or isinstance(action.default, bool) or action.default == "":
+            return action.help
+        return super()._get_help_string(action)
+
+
+TRAIN_EPILOG = """\
+By default the features, and a regression target, are standardised (mean 0, standard deviation
+1); the means and scales are saved in the model file and predict applies and inverts them.
+Exit status: 0 on success, 1 on an error (including a diverged loss; nothing is saved), 2 on
+wrong arguments, 3 when the last epoch's loss is higher than the first (a warning; the model is
+saved)."""
+
+
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    from . import __version__
     parser = argparse.ArgumentParser(prog=prog,
                                      description="chainrule: N-layer networks with exact backprop")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="train the two example networks on built-in data")
-    demo.add_argument("--epochs", type=int, default=1000, help="epochs per network (default 1000)")
+    demo = sub.add_parser("demo", help="train the two example networks on built-in data",
+                          formatter_class=_HelpFormatter)
+    demo.add_argument("--epochs", type=int, default=1000, help="epochs per network")
     demo.add_argument("--seed", type=int, default=42, help="weight initialisation seed")
-    demo.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    demo.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                      help="floating-point type")
     demo.add_argument("--every", type=int, default=100, help="print the loss every N epochs")
     demo.set_defaults(func=cmd_demo)
 
-    train = sub.add_parser("train", help="train a network on a CSV file and save it")
-    train.add_argument("data", help="CSV file with a header row")
+    train = sub.add_parser("train", help="train a network on a CSV file and save it",
+                           formatter_class=_HelpFormatter, epilog=TRAIN_EPILOG)
+    train.add_argument("data", help="CSV file with a header row (',' or ';', tab, '|')")
     train.add_argument("--target", action="append", required=True,
                        help="target column (repeat for several); class labels for cross_entropy")
-    train.add_argument("--layers", default="", help="hidden layer sizes, e.g. 64,32")
+    train.add_argument("--layers", default="64,64",
+                       help="hidden layer sizes; \"\" for none (a linear model)")
     train.add_argument("--activations", default="",
-                       help="one per hidden layer (and optionally the output), e.g. relu,relu")
-    train.add_argument("--loss", choices=["mse", "cross_entropy"], default="mse")
-    train.add_argument("--optimizer", default="adam",
-                       help="sgd, adam, adamw or rmsprop (default adam)")
-    train.add_argument("--epochs", type=int, default=100)
-    train.add_argument("--batch-size", type=int, default=32)
+                       help="one per hidden layer (and optionally the output), e.g. relu,tanh "
+                            "(default: relu for every hidden layer)")
+    train.add_argument("--loss", choices=["mse", "cross_entropy"], default="mse",
+                       help="mse for regression, cross_entropy for class labels")
+    train.add_argument("--optimizer", default="adam", help="sgd, adam, adamw or rmsprop")
+    train.add_argument("--epochs", type=int, default=100, help="passes over the data")
+    train.add_argument("--batch-size", type=int, default=32, help="rows per step")
     train.add_argument("--lr", type=float, default=None,
-                       help="learning rate (default: the optimizer's, e.g. 1e-3 for adam)")
+                       help="learning rate (default: the optimizer's, 1e-3 for adam, 1e-2 for "
+                            "sgd)")
+    train.add_argument("--no-scale", action="store_true",
+                       help="do not standardise the features and target; train on the columns "
+                            "as they are")
     train.add_argument("--validation-split", type=float, default=0.0,
-                       help="hold out this fraction of the rows to report a validation loss")
+                       help="hold out this fraction of the rows (the last ones) to report a "
+                            "validation loss")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    train.add_argument("--seed", type=int, default=0, help="weight initialisation and shuffling")
+    train.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                       help="floating-point type")
     train.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
     train.add_argument("--plot", help="also draw the loss curves to this image (matplotlib)")
     train.set_defaults(func=cmd_train)
@@ -293,10 +505,11 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="predict the rows of a CSV file with a saved model")
     predict.add_argument("model", help="model file written by 'chainrule train' or Network.save")
     predict.add_argument("data", help="CSV file with the model's feature columns")
-    predict.add_argument("-o", "--output", required=True, help="CSV file to write")
+    predict.add_argument("-o", "--output", required=True,
+                         help="CSV file to write; - for standard output")
     predict.set_defaults(func=cmd_predict)
 
-    summary = sub.add_parser("summary", help="print a saved model's dimension table")
+    summary = sub.add_parser("summary", help="print a saved model's dimension table and scaling")
     summary.add_argument("model")
     summary.set_defaults(func=cmd_summary)
     return parser
@@ -305,14 +518,17 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
     args = build_parser(prog).parse_args(argv)
     try:
-        args.func(args)
+        return int(args.func(args) or 0)
     except CliError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
+    except BrokenPipeError:  # e.g. predict -o - | head: the reader has gone, which is fine
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
     except (ValueError, TypeError, OSError) as exc:  # from the library: already clear
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    return 0
