@@ -301,6 +301,29 @@ def test_history_plot_draws_with_matplotlib() -> None:
     plt.close(fig)
 
 
+def test_history_plot_saves_to_a_path(tmp_path) -> None:
+    """plot("loss.png") saves the figure there (a string was once read as a list of keys)."""
+    pytest.importorskip("matplotlib", reason="History.plot draws with matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    h = cr.History(loss=[1.0, 0.5, 0.25], val_loss=[1.1, 0.6, 0.4], lr=[0.1] * 3)
+    for path in (str(tmp_path / "loss.png"), tmp_path / "curves.svg"):
+        fig = h.plot(path)
+        assert [ax.get_title() for ax in fig.axes] == ["loss", "lr"]
+        plt.close(fig)
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in (tmp_path / "curves.svg").read_bytes()[:1000]
+    fig = h.plot(tmp_path / "only.png", keys=["loss"])   # keys by keyword, with a path
+    assert [ax.get_title() for ax in fig.axes] == ["loss"] and (tmp_path / "only.png").exists()
+    plt.close(fig)
+    fig = h.plot(["lr"])                                  # a list in the first place: keys
+    assert [ax.get_title() for ax in fig.axes] == ["lr"]
+    plt.close(fig)
+    with pytest.raises(TypeError, match="keys must be a list"):
+        h.plot(keys="loss")
+
+
 def test_history_plot_without_matplotlib(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
@@ -388,3 +411,43 @@ def test_optimizer_float32_follows_float64() -> None:
         hs.append(net.fit(X, Y, epochs=30, batch_size=30).loss)
     assert_close(np.array(hs[1]), np.array(hs[0]), 1e-4, "float32 Adam loss history")
     assert hs[0][-1] < 0.7 * hs[0][0]
+
+
+def test_progress_bar_moves_within_a_long_epoch(monkeypatch) -> None:
+    """verbose=1 (or True): the core reports the rows done between batches, at most every
+    250 ms, so a bar over 2 epochs of ~1 s each moves within them, not only at their ends."""
+    import time
+    from chainrule import callbacks
+
+    class Slow(cr.Activation):
+        def forward(self, z):
+            time.sleep(0.004)
+            return z
+
+        def derivative(self, z, h):
+            return np.ones_like(z)
+
+    seen = []
+    original = callbacks._ProgressBar.on_progress
+
+    def record(self, epoch, rows_done, rows):
+        original(self, epoch, rows_done, rows)
+        seen.append((epoch, rows_done, rows, self.bar.n))
+
+    monkeypatch.setattr(callbacks._ProgressBar, "on_progress", record)
+    X = np.random.default_rng(0).normal(size=(250, 2))
+    net = cr.Network([2, 3, 1], [Slow(), "linear"], seed=0)
+    net.fit(X, X[:, :1], epochs=2, batch_size=1, lr=1e-3, verbose=True)
+    within = [s for s in seen if 0 < s[1] < s[2]]
+    assert len(within) >= 4, seen            # ~2 s of training, a report every 250 ms
+    for epoch, done, rows, shown in within:
+        assert rows == 250 and shown == pytest.approx(epoch + done / rows, abs=0.01)
+    assert {s[0] for s in within} == {0, 1}
+
+
+def test_verbose_accepts_booleans(capsys) -> None:
+    X, Y = _clf_data()
+    _clf().fit(X, Y, epochs=3, lr=0.1, verbose=False)
+    assert capsys.readouterr().err == ""
+    _clf().fit(X, Y, epochs=3, lr=0.1, verbose=True)
+    assert "3/3" in capsys.readouterr().err

@@ -158,16 +158,24 @@ py::array_t<T> live_view(MatrixView<T> p, const py::handle& owner, bool as_vecto
                         p.data, owner);
 }
 
-/// Ctrl-C: at most every 20 ms, take the GIL and let Python run its signal handlers; a
-/// KeyboardInterrupt raised there unwinds the training loop at a batch boundary.
-std::function<void()> signal_poll() {
-  auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
-  return [last]() {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - *last < std::chrono::milliseconds(20)) return;
-    *last = now;
+/// Before each batch. Ctrl-C: at most every 20 ms, take the GIL and let Python run its signal
+/// handlers; a KeyboardInterrupt raised there unwinds the training loop at a batch boundary.
+/// Progress: when `on_progress` is given, call on_progress(epoch, rows_done, rows) at most
+/// every 250 ms, so a progress bar moves within long epochs.
+std::function<void(Index, Index, Index)> batch_poll(py::object on_progress) {
+  using clock = std::chrono::steady_clock;
+  struct Times { clock::time_point signals, progress; };
+  auto last = std::make_shared<Times>(Times{clock::now(), clock::now()});
+  return [last, on_progress](Index epoch, Index done, Index rows) {
+    const auto now = clock::now();
+    if (now - last->signals < std::chrono::milliseconds(20)) return;
+    last->signals = now;
     py::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (!on_progress.is_none() && now - last->progress >= std::chrono::milliseconds(250)) {
+      last->progress = now;
+      on_progress(epoch, done, rows);
+    }
   };
 }
 
@@ -300,7 +308,8 @@ void bind_network(py::module_& m, const char* cls) {
               const std::optional<Array<T>>& sample_weight, const std::optional<Array<T>>& X_val,
               const std::optional<Array<T>>& Y_val, const std::optional<Array<T>>& val_weight,
               py::object schedule_spec, const std::vector<std::string>& metrics,
-              py::object allreduce, Index global_rows, Index row_offset, py::object sum_across) {
+              py::object allreduce, Index global_rows, Index row_offset, py::object sum_across,
+              py::object on_progress) {
              // data-parallel: the permutation orders the global rows and is always given
              const bool shuffle = !permutation.is_none() && allreduce.is_none();
              FitCall<T> call(X, Y, epochs, lr, batch_size, shuffle, sample_weight,
@@ -308,7 +317,7 @@ void bind_network(py::module_& m, const char* cls) {
              call.opts.global_rows = global_rows;
              call.opts.row_offset = row_offset;
              FitHooks hooks;
-             hooks.poll = signal_poll();
+             hooks.poll = batch_poll(on_progress);
              if (!allreduce.is_none()) {
                if constexpr (std::is_same_v<T, float>)
                  hooks.allreduce_f32 = python_allreduce<T>(allreduce);
@@ -348,7 +357,8 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("permutation"), py::arg("on_epoch_end"), py::arg("sample_weight"),
            py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"), py::arg("schedule"),
            py::arg("metrics"), py::arg("allreduce") = py::none(), py::arg("global_rows") = 0,
-           py::arg("row_offset") = 0, py::arg("sum_across") = py::none())
+           py::arg("row_offset") = 0, py::arg("sum_across") = py::none(),
+           py::arg("on_progress") = py::none())
       .def("gradient_buffer_size", &Net::gradient_buffer_size)
       // Points the gradient buffer at `buffer` (a writable, contiguous array of this dtype and
       // gradient_buffer_size() values, which the caller keeps alive) or, with None, back to

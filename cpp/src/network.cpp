@@ -514,7 +514,7 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
     for (auto& metric : train_metrics) metric->reset();
     double total = 0, total_weight = 0;
     for (Index start = 0; start < N; start += bs) {
-      if (hooks.poll) hooks.poll();
+      if (hooks.poll) hooks.poll(epoch, start, N);
       const Index gb = std::min(bs, N - start);  // rows of this step (over all processes)
       Index mb = gb;                             // this process's rows of this step
       ConstView<T> xb, yb;

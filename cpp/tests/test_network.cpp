@@ -672,7 +672,9 @@ void test_poll_interrupt() {
   auto b = make_net<T>(s, 32);
   Index calls = 0;
   FitHooks hooks;
-  hooks.poll = [&] {
+  hooks.poll = [&](Index epoch, Index done, Index rows) {
+    // the batches' progress: epoch 0 at rows 0, 3, 6, 9 of 10, then epoch 1 again from 0
+    CHECK(epoch == calls / 4 && done == 3 * (calls % 4) && rows == n);
     if (++calls > k) throw Interrupt();
   };
   FitOptions opts;

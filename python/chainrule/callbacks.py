@@ -5,9 +5,10 @@ these is attached."""
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -62,9 +63,21 @@ class History:
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
-    def plot(self, keys: Optional[Sequence[str]] = None) -> Any:
+    def plot(self, path: Union[None, str, "os.PathLike[str]", Sequence[str]] = None, *,
+             keys: Optional[Sequence[str]] = None) -> Any:
         """Draw the curves with matplotlib: one panel per quantity (loss, each metric, lr),
-        training and validation together; returns the Figure. Needs matplotlib."""
+        training and validation together; returns the Figure. Needs matplotlib.
+
+        ``path`` (a file name such as ``"loss.png"``) also saves the figure there, in the
+        format its extension names. ``keys`` chooses the panels (default: all); a list
+        passed in the place of ``path`` is taken as ``keys``, as before."""
+        if path is not None and not isinstance(path, (str, bytes, os.PathLike)):
+            if keys is not None:
+                raise TypeError("History.plot: pass the keys once (keys=...)")
+            path, keys = None, path
+        if isinstance(keys, (str, bytes)):
+            raise TypeError(f"History.plot: keys must be a list of names like ['loss'], got "
+                            f"{keys!r}")
         try:
             import matplotlib.pyplot as plt
         except ImportError:
@@ -87,6 +100,8 @@ class History:
                 ax.set_yscale("log")
             ax.legend()
         fig.tight_layout()
+        if path is not None:
+            fig.savefig(path)
         return fig
 
 
@@ -218,10 +233,18 @@ class _ProgressBar(Callback):
         self.bar = tqdm(total=self.epochs, desc="fit", unit="epoch", file=sys.stderr,
                         dynamic_ncols=True)
 
+    def on_progress(self, epoch: int, rows_done: int, rows: int) -> None:
+        """Within an epoch (the core calls it between batches): the bar shows the fraction of
+        the epoch done, so a long epoch does not look stalled."""
+        if self.bar is not None and rows > 0:
+            self.bar.n = round(epoch + rows_done / rows, 2)
+            self.bar.refresh()
+
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
         shown = {k: v for k, v in logs.items() if k != "lr"}
         self.bar.set_postfix_str(", ".join(f"{k}={v:.4g}" for k, v in shown.items()),
                                  refresh=False)
+        self.bar.n = epoch  # whole epochs: update() below moves it to epoch + 1
         self.bar.update(1)
 
     def on_train_end(self, network: Any) -> None:

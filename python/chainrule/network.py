@@ -24,7 +24,7 @@ from .losses import Loss, core_spec as loss_spec, resolve_loss
 from .optimizers import Optimizer, resolve_optimizer
 from .schedules import LRSchedule, resolve_schedule
 
-__all__ = ["Network", "LayerGradients", "Gradients", "History"]
+__all__ = ["Network", "LayerGradients", "Gradients"]
 
 ArrayLike = Any
 
@@ -422,9 +422,9 @@ class Network:
         shuffle : bool
             Visit the rows in a new random order every epoch (from the network's seeded
             Generator).
-        verbose : 0, 1 or 2
-            0: silent; 1: a progress bar (tqdm) with the epoch, losses and ETA; 2: one line
-            per epoch.
+        verbose : 0, 1, 2 or bool
+            0 (False): silent; 1 (True): a progress bar (tqdm) with the epoch, losses and ETA,
+            advancing within long epochs too; 2: one line per epoch.
         optimizer : str or Optimizer, optional
             Install this optimizer (fresh state) before training; None continues with the
             network's optimizer and its state.
@@ -462,10 +462,12 @@ class Network:
         finite epoch. Bad arguments raise before anything changes.
         """
         ctx = None
+        if isinstance(verbose, (bool, np.bool_)):
+            verbose = int(verbose)  # as Keras: True is the progress bar, False silence
         if comm is not None:
             from .distributed import Context
             ctx = Context(comm)
-            if ctx.rank != 0 and not isinstance(verbose, bool) and verbose in (1, 2):
+            if ctx.rank != 0 and verbose in (1, 2):
                 verbose = 0  # only rank 0 shows progress
         # with a communicator, a bad argument or shard on any rank raises on every rank
         with (ctx.agreed("fit") if ctx is not None else contextlib.nullcontext()):
@@ -476,9 +478,9 @@ class Network:
             base = new_optimizer or self._optimizer
             lr = _check_lr(base.lr if lr is None else lr)
             bs = 0 if batch_size is None else _check_int(batch_size, "batch_size", 1)
-            if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+            if not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
                 raise ValueError("verbose must be 0 (silent), 1 (progress bar) or 2 (one line per "
-                                 f"epoch), got {verbose!r}")
+                                 f"epoch), or False/True for 0/1, got {verbose!r}")
             if not isinstance(shuffle, (bool, np.bool_)):
                 raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
             schedule = resolve_schedule(lr_schedule)
@@ -532,6 +534,9 @@ class Network:
         if ctx is not None:  # the gradient all-reduce (shared memory on one node)
             dist_args["allreduce"], detach = ctx.attach(self)
             dist_args["sum_across"] = ctx.sum_across
+        bars = [cb for cb in cbs if isinstance(cb, _ProgressBar)]
+        if bars:  # called by the core between batches, at most every 250 ms
+            dist_args["on_progress"] = bars[0].on_progress
         try:
             for cb in cbs:
                 if hasattr(cb, "on_train_begin"):

@@ -68,8 +68,10 @@ struct FitHooks {
   std::function<void(Index epoch, Index n, Index* perm)> permutation;
   /// Called after each epoch with what it measured; returning false stops training.
   std::function<bool(Index epoch, const EpochLogs& logs)> on_epoch_end;
-  /// Called before each batch; may throw to stop at this batch boundary (Ctrl-C).
-  std::function<void()> poll;
+  /// Called before each batch with the epoch and the rows of it done so far (of rows in all,
+  /// over every process); may throw to stop at this batch boundary (Ctrl-C) and may report
+  /// progress within the epoch.
+  std::function<void(Index epoch, Index rows_done, Index rows)> poll;
   /// Data-parallel training: set the all-reduce of the network's type. Once per step, after
   /// backward and before the update, it sums one contiguous buffer: every layer's [dW; db]
   /// (scaled to this process's weighted sum), its weighted loss sum and its batch weight.
