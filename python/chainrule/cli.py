@@ -25,6 +25,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+__all__ = ["main", "build_parser", "CliError", "PROG", "EXIT_ERROR", "EXIT_LOSS_ROSE"]
+
 PROG = "chainrule"
 EXIT_ERROR = 1
 EXIT_LOSS_ROSE = 3

@@ -10,6 +10,8 @@ from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
+__all__ = ["resolve_dtype", "as_matrix", "feature_names", "check_feature_names"]
+
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 

@@ -8,6 +8,8 @@ import numpy as np
 
 from .activations import Activation
 
+__all__ = ["HE_ACTIVATIONS", "he_normal", "xavier_normal", "initializer_for"]
+
 #: Activations whose layers get He initialisation under init="auto".
 HE_ACTIVATIONS = ("relu", "leaky_relu")
 

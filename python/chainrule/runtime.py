@@ -7,6 +7,8 @@ from typing import Any, Dict
 
 from . import _core
 
+__all__ = ["set_num_threads", "get_num_threads", "cpu_info"]
+
 
 def set_num_threads(n: int) -> None:
     """Use n threads (>= 1) in the kernels. Results are bitwise identical for any n."""
