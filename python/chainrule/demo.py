@@ -15,6 +15,8 @@ import numpy as np
 
 from .network import Network
 
+__all__ = ["DEMO_NETWORKS", "make_data", "baseline_loss", "run"]
+
 #: (layer sizes, activations, learning rate) of the derivation's two example networks.
 DEMO_NETWORKS = [
     ([2, 10, 8, 5, 1], ["relu", "tanh", "relu", "linear"], 0.01),
