@@ -98,6 +98,25 @@ def make_data(sizes: Sequence[int], loss: Any, n: int = 60, seed: int = 1, x_sca
     return X, Y
 
 
+def edit_model_header(src: Any, dst: Any, edit: Any) -> None:
+    """Copies the model file ``src`` to ``dst`` with its JSON header changed by ``edit(header)``
+    (a function that modifies the dict in place): old or hostile files made from new ones."""
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "header.npy":
+                header = json.loads(np.load(io.BytesIO(data)).tobytes())
+                edit(header)
+                buf = io.BytesIO()
+                np.save(buf, np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+                data = buf.getvalue()
+            zout.writestr(info, data)
+
+
 # ---- hypothesis profiles ---------------------------------------------------------------------
 # Plain `pytest` (CI) runs the property-based suites small and derandomized, so a run is
 # reproducible and writes no example database; `pytest -m fuzz` runs them at full size
