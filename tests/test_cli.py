@@ -332,6 +332,26 @@ def test_loss_that_rose_warns_and_exits_3(tmp_path, capsys):
     assert "saved" in out and model.exists()  # saved all the same
 
 
+def test_a_model_no_better_than_the_mean_warns_and_exits_3(tmp_path, capsys):
+    """The first-hour report: unscaled columns (~1e3) and target (~1e5), a model that barely
+    moved; its loss fell, but stays far above that of predicting the mean of y."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 3000, size=(200, 2))
+    y = 1e5 + 10 * x[:, :1] + rng.normal(size=(200, 1))
+    path = tmp_path / "d.csv"
+    write_csv(path, ["a", "b", "y"], np.hstack([x, y]).tolist())
+    model = tmp_path / "m.npz"
+    status, out, err = in_process(capsys, "train", path, "--target", "y", "--no-scale",
+                                  "--epochs", "2", "--quiet", "-o", model)
+    assert status == 3 and model.exists()
+    assert err.startswith("chainrule: warning: the final training loss ")
+    assert "the loss of predicting the mean of the target" in err and "drop --no-scale" in err
+    # the same data with the default scaling learns: exit 0, no warning
+    status, _, err = in_process(capsys, "train", path, "--target", "y", "--epochs", "20",
+                                "--quiet", "-o", model)
+    assert status == 0 and err == ""
+
+
 # ---- rough edges -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("option", ["-o", "--plot", "predict -o"])

@@ -5,7 +5,9 @@
 Exit status: 0 on success; 1 for an expected failure (a missing file, an unknown column, a
 non-numeric value, an output path that cannot be written, training that diverged), reported as
 one line ``chainrule: error: ...``; 2 for wrong arguments (argparse); 3 when ``train`` finished
-but its last epoch's loss is higher than its first (a warning on stderr; the model is saved).
+without a useful model: its last epoch's loss is higher than its first, or (mse) its final loss
+is not below that of predicting the target's mean for every row (a warning on stderr; the model
+is saved).
 
 By default ``train`` standardises every feature column, and a regression target, to mean 0 and
 standard deviation 1 (a constant column keeps scale 1, as scikit-learn's StandardScaler does);
@@ -284,6 +286,18 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"{history.loss[-1]:.6g}; the model is saved but is likely poor: try a lower "
                   f"--lr" + (" or drop --no-scale" if args.no_scale else ""), file=sys.stderr)
             status = EXIT_LOSS_ROSE
+        elif args.loss == "mse":
+            # a model worse than predicting the mean of the target has learned nothing useful
+            from .demo import baseline_loss
+            n_fit = max(1, math.floor(len(rows) * (1.0 - args.validation_split)))
+            final, base = net.loss(X[:n_fit], Y[:n_fit]), baseline_loss(X[:n_fit], Y[:n_fit])
+            if not final < base:
+                print(f"{PROG}: warning: the final training loss {final:.6g} is not below "
+                      f"{base:.6g}, the loss of predicting the mean of the target for every "
+                      "row; the model is saved but has learned nothing useful: try more "
+                      "--epochs, another --lr" + (" or drop --no-scale" if args.no_scale else ""),
+                      file=sys.stderr)
+                status = EXIT_LOSS_ROSE
     try:
         net.save(args.output, metadata=metadata)
     except OSError as exc:
@@ -452,8 +466,8 @@ TRAIN_EPILOG = """\
 By default the features, and a regression target, are standardised (mean 0, standard deviation
 1); the means and scales are saved in the model file and predict applies and inverts them.
 Exit status: 0 on success, 1 on an error (including a diverged loss; nothing is saved), 2 on
-wrong arguments, 3 when the last epoch's loss is higher than the first (a warning; the model is
-saved)."""
+wrong arguments, 3 when the last epoch's loss is higher than the first or (mse) not below that
+of predicting the target's mean (a warning; the model is saved)."""
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
