@@ -1,0 +1,41 @@
+"""Model files written by earlier releases load, predict and resume training bit for bit.
+
+tests/fixtures/v0.1.0 was written by chainrule 0.1.0 (commit 459128e, before the Layer/Trainer
+redesign) with tests/fixtures/make_models.py: a spread of dtypes, activations, losses,
+optimizers with state, a user-defined activation and loss, and a DataFrame's feature names.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+sys.path.insert(0, str(FIXTURES))
+import fixture_classes  # noqa: E402,F401  (registers the user classes the files name)
+import make_models  # noqa: E402
+
+FILES = sorted(FIXTURES.glob("v*/*.npz"))
+
+
+def test_there_are_fixtures():
+    assert len(FILES) >= 7
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_old_file_predicts_and_resumes_bit_for_bit(path):
+    name = path.stem
+    if name == "dataframe_f64":
+        pytest.importorskip("pandas")
+    net, meta = cr.load(path, with_metadata=True)
+    assert meta == {"fixture": name}
+    X = np.load(path.with_name(f"{name}.X.npy"))
+    np.testing.assert_array_equal(net.predict(X), np.load(path.with_name(f"{name}.Yhat.npy")))
+    X_fit, Y_fit, fit = make_models.fit_arguments(name)
+    net.fit(X_fit, Y_fit, **{**fit, "epochs": 2})
+    np.testing.assert_array_equal(net.predict(X),
+                                  np.load(path.with_name(f"{name}.Yhat_resumed.npy")))
