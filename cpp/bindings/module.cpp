@@ -203,10 +203,10 @@ void bind_network(py::module_& m, const char* cls) {
         for (std::size_t k = 0; k < opt.buffer_names().size(); ++k) {
           py::list arrays;
           for (Index s = 0; s < opt.num_slots(); ++s) {
-            const auto& layer = n.layer(s / 2);
+            const Parameter<T>& p = n.parameters()[static_cast<std::size_t>(s)];
             py::array_t<T> a = to_numpy<T>(opt.buffer(k, s));
-            arrays.append(s % 2 == 0 ? a.reshape({layer.n_in(), layer.n_out()})
-                                     : a.reshape({layer.n_out()}));
+            arrays.append(p.vector ? a.reshape({p.value.size()})
+                                   : a.reshape({p.value.rows, p.value.cols}));
           }
           buffers.append(py::make_tuple(opt.buffer_names()[k], arrays));
         }
@@ -243,18 +243,18 @@ void bind_network(py::module_& m, const char* cls) {
                                      reinterpret_cast<const void*>(hi));
       })
       .def("weight", [](py::object self, Index l) {
-        return live_view<T>(self.cast<Net&>().layer(l).W(), self, false);
+        return live_view<T>(self.cast<Net&>().dense(l).W(), self, false);
       })
       .def("bias", [](py::object self, Index l) {
-        return live_view<T>(self.cast<Net&>().layer(l).b(), self, true);
+        return live_view<T>(self.cast<Net&>().dense(l).b(), self, true);
       })
       // Copies of the last backward pass's buffers.
-      .def("grad_weight", [](Net& n, Index l) { return to_numpy<T>(n.layer(l).dW()); })
+      .def("grad_weight", [](Net& n, Index l) { return to_numpy<T>(n.dense(l).dW()); })
       .def("grad_bias", [](Net& n, Index l) {
-        auto a = to_numpy<T>(n.layer(l).db());
+        auto a = to_numpy<T>(n.dense(l).db());
         return a.reshape({n.layer(l).n_out()});
       })
-      .def("delta", [](Net& n, Index l) { return to_numpy<T>(n.layer(l).dZ()); })
+      .def("delta", [](Net& n, Index l) { return to_numpy<T>(n.dense(l).dZ()); })
       .def("forward", [](Net& n, const Array<T>& X) {
         ConstView<T> out;
         {

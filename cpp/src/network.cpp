@@ -49,12 +49,12 @@ Network<T>::Network(const std::vector<Index>& sizes,
   layers_.reserve(L);
   for (std::size_t l = 0; l < L; ++l) {
     if (!activations[l]) throw ValueError("layer " + std::to_string(l + 1) + ": no activation");
-    layers_.emplace_back(static_cast<Index>(l + 1), sizes[l], sizes[l + 1],
-                         std::move(activations[l]));
+    layers_.push_back(std::make_unique<Dense<T>>(static_cast<Index>(l + 1), sizes[l], sizes[l + 1],
+                                                 std::move(activations[l])));
   }
-  loss_->check_output_activation(layers_.back().activation());
+  loss_->check_output_activation(*layers_.back()->activation());
   // one contiguous gradient buffer: [dW1; db1], [dW2; db2], ..., then 2 scalars (see fit)
-  for (const auto& layer : layers_) n_grads_ += layer.gradient_size();
+  for (const auto& layer : layers_) n_grads_ += layer->gradient_size();
   grads_.resize(1, n_grads_ + 2);
   use_gradient_storage(nullptr);
   optimizer_->prepare(slot_sizes());
@@ -65,9 +65,29 @@ void Network<T>::use_gradient_storage(T* storage) {
   grad_data_ = storage != nullptr ? storage : grads_.data();
   Index offset = 0;
   for (auto& layer : layers_) {
-    layer.use_gradient_storage(grad_data_ + offset);
-    offset += layer.gradient_size();
+    layer->use_gradient_storage(grad_data_ + offset);
+    offset += layer->gradient_size();
   }
+  collect_parameters();  // the gradient views moved
+}
+
+template <class T>
+Dense<T>& Network<T>::dense(Index l) {
+  auto* d = dynamic_cast<Dense<T>*>(&layer(l));
+  if (d == nullptr)
+    throw TypeError("layer " + std::to_string(l + 1) + " is a " + layer(l).kind() +
+                    " layer, not a dense one");
+  return *d;
+}
+
+template <class T>
+void Network<T>::collect_parameters() {
+  params_.clear();
+  for (auto& layer : layers_)
+    for (auto& p : layer->parameters()) {
+      p.name += std::to_string(layer->index());
+      params_.push_back(std::move(p));
+    }
 }
 
 template <class T>
@@ -81,30 +101,26 @@ const AllreduceFn<T>& Network<T>::allreduce_of(const FitHooks& hooks) {
 template <class T>
 std::vector<Index> Network<T>::slot_sizes() const {
   std::vector<Index> sizes;
-  for (const auto& layer : layers_) {
-    sizes.push_back(layer.W().size());
-    sizes.push_back(layer.b().size());
-  }
+  for (const auto& p : parameters()) sizes.push_back(p.value.size());
   return sizes;
 }
 
 template <class T>
 void Network<T>::set_optimizer_state(
     Index steps, const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& buffers) {
+  const std::vector<Parameter<T>>& params = parameters();
   for (const auto& [name, arrays] : buffers) {
-    for (std::size_t s = 0; s < arrays.size() && s < 2 * layers_.size(); ++s) {
-      const auto& layer = layers_[s / 2];
+    for (std::size_t s = 0; s < arrays.size() && s < params.size(); ++s) {
+      const Parameter<T>& p = params[s];
       const ConstView<T>& a = arrays[s];
-      const bool is_W = s % 2 == 0;
-      const bool ok = is_W ? a.rows == layer.n_in() && a.cols == layer.n_out()
-                           : a.rows == 1 && a.cols == layer.n_out();
+      const bool ok = p.vector ? a.rows == 1 && a.cols == p.value.size()
+                               : a.rows == p.value.rows && a.cols == p.value.cols;
       if (!ok)
-        throw ValueError("set_optimizer_state: '" + name + "' of " + (is_W ? "W" : "b") +
-                         std::to_string(s / 2 + 1) + " must have shape " +
-                         (is_W ? shape_str(layer.n_in(), layer.n_out())
-                               : "(" + std::to_string(layer.n_out()) + ",)") +
-                         ", got " + (a.rows == 1 && !is_W ? "(" + std::to_string(a.cols) + ",)"
-                                                           : shape_str(a)));
+        throw ValueError("set_optimizer_state: '" + name + "' of " + p.name + " must have shape " +
+                         (p.vector ? "(" + std::to_string(p.value.size()) + ",)"
+                                   : shape_str(p.value)) +
+                         ", got " + (a.rows == 1 && p.vector ? "(" + std::to_string(a.cols) + ",)"
+                                                             : shape_str(a)));
     }
   }
   optimizer_->set_state(steps, buffers);
@@ -151,7 +167,7 @@ void Network<T>::check_XY(ConstView<T> X, ConstView<T> Y, const char* what) cons
 template <class T>
 ConstView<T> Network<T>::forward_pass(ConstView<T> X) {
   ConstView<T> H = X;
-  for (auto& layer : layers_) H = layer.forward(H);
+  for (auto& layer : layers_) H = layer->forward(H);
   return H;
 }
 
@@ -161,13 +177,14 @@ ConstView<T> Network<T>::forward_pass(ConstView<T> X) {
 template <class T>
 double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, double w_sum,
                                  T sgd_lr, double grad_scale) {
-  auto& out = layers_.back();
+  Layer<T>& out = *layers_.back();
+  const OutputGradient<T> g = out.output_gradient();  // the output activation's Z, H, dH, dZ
   double value;
   if (w == nullptr) {
-    value = loss_->value(out.Z(), out.H(), Y);
+    value = loss_->value(g.Z, g.H, Y);
   } else {
     // L = sum(w_i l_i) / sum(w_i)
-    loss_->row_values(out.Z(), out.H(), Y, row_loss_.data());
+    loss_->row_values(g.Z, g.H, Y, row_loss_.data());
     double sum = 0;
     for (Index i = 0; i < Y.rows; ++i) sum += static_cast<double>(w[i]) * row_loss_[static_cast<std::size_t>(i)];
     value = sum / w_sum;
@@ -175,11 +192,12 @@ double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, dou
   if (sgd_lr > T(0) && !std::isfinite(value)) return value;
   // dZ[L] from the loss (fused or dH[L] = m dL/dYhat through act')
   with_layer_context(out.index(), [&] {
-    loss_->output_delta(out.activation(), out.Z(), out.H(), Y, out.dH(), out.dZ());
+    loss_->output_delta(*g.activation, g.Z, g.H, Y, g.dH, g.dZ);
   });
+  out.set_delta_ready();
   if (w != nullptr) {
     // weighted mean: row i of dZ[L] *= m w_i / sum(w), so that dW = H.T @ (w dZ) / sum(w)
-    MatrixView<T> dZ = out.dZ();
+    MatrixView<T> dZ = g.dZ;
     const double scale = static_cast<double>(Y.rows) / w_sum;
     for (Index i = 0; i < dZ.rows; ++i) {
       const T c = static_cast<T>(static_cast<double>(w[i]) * scale);
@@ -188,16 +206,18 @@ double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, dou
     }
   }
   // dW = H.T @ dZ / m, or grad_scale times that: unweighted, grad_scale = m gives alpha 1
-  const T alpha = grad_scale > 0 ? static_cast<T>(grad_scale / static_cast<double>(Y.rows)) : T(0);
+  GradientMode<T> mode;
+  mode.sgd_lr = sgd_lr;
+  mode.scale = grad_scale > 0 ? static_cast<T>(grad_scale / static_cast<double>(Y.rows)) : T(0);
   for (Index l = num_layers() - 1; l >= 0; --l) {
-    auto& layer = layers_[static_cast<std::size_t>(l)];
+    Layer<T>& layer = *layers_[static_cast<std::size_t>(l)];
     if (l > 0) {
-      auto& below = layers_[static_cast<std::size_t>(l - 1)];
-      // dH[l-1] = dZ[l] @ W[l].T and dZ[l-1] = dH[l-1] * act'(Z[l-1]) into the layer below,
-      // then dW, db of layer l (and its update)
-      layer.backward_fused(below.H(), &below, sgd_lr, alpha);
+      Layer<T>& below = *layers_[static_cast<std::size_t>(l - 1)];
+      // dH[l-1] = dZ[l] @ W[l].T (and dZ[l-1]) into the layer below, then dW, db of layer l
+      // (and its update)
+      layer.backward(below.output(), &below, mode);
     } else {
-      layer.backward_fused(X, nullptr, sgd_lr, alpha);
+      layer.backward(X, nullptr, mode);
     }
   }
   return value;
@@ -242,8 +262,15 @@ double Network<T>::loss_value(ConstView<T> X, ConstView<T> Y) {
   check_XY(X, Y, "loss");
   forward_rows_ = -1;
   forward_pass(X);
-  const auto& out = layers_.back();
-  return loss_->value(out.Z(), out.H(), Y);
+  const OutputGradient<T> g = layers_.back()->output_gradient();
+  return loss_->value(g.Z, g.H, Y);
+}
+
+template <class T>
+double Network<T>::loss_of_forward(ConstView<T> X, ConstView<T> Y) {
+  forward_pass(X);
+  const OutputGradient<T> g = layers_.back()->output_gradient();
+  return loss_->value(g.Z, g.H, Y);
 }
 
 template <class T>
@@ -264,10 +291,9 @@ template <class T>
 void Network<T>::apply_update(T lr) {
   optimizer_->begin_step();
   Index slot = 0;
-  for (auto& layer : layers_) {
+  for (const Parameter<T>& p : parameters()) {
     // plain SGD: W -= lr dW ; b -= lr db
-    optimizer_->update(slot++, layer.W().size(), lr, layer.dW().data, layer.W().data);
-    optimizer_->update(slot++, layer.b().size(), lr, layer.db().data, layer.b().data);
+    optimizer_->update(slot++, p.value.size(), lr, p.grad.data, p.value.data);
   }
 }
 
@@ -280,7 +306,7 @@ void Network<T>::step(const std::vector<ConstView<T>>& dW, const std::vector<Con
                      " layers, got " + std::to_string(dW.size()) + " dW and " +
                      std::to_string(db.size()) + " db");
   for (Index l = 0; l < num_layers(); ++l) {
-    const auto& layer = layers_[static_cast<std::size_t>(l)];
+    const Dense<T>& layer = dense(l);
     const auto& w = dW[static_cast<std::size_t>(l)];
     const auto& b = db[static_cast<std::size_t>(l)];
     const std::string name = "step: layer " + std::to_string(l + 1);
@@ -298,7 +324,7 @@ void Network<T>::step(const std::vector<ConstView<T>>& dW, const std::vector<Con
   optimizer_->begin_step();
   Index slot = 0;
   for (Index l = 0; l < num_layers(); ++l) {
-    auto& layer = layers_[static_cast<std::size_t>(l)];
+    Dense<T>& layer = dense(l);
     optimizer_->update(slot++, layer.W().size(), lr_t, dW[static_cast<std::size_t>(l)].data,
                        layer.W().data);
     optimizer_->update(slot++, layer.b().size(), lr_t, db[static_cast<std::size_t>(l)].data,
@@ -308,35 +334,29 @@ void Network<T>::step(const std::vector<ConstView<T>>& dW, const std::vector<Con
 
 template <class T>
 void Network<T>::copy_params(std::vector<Matrix<T>>& to) const {
-  to.resize(layers_.size() * 2);
-  for (std::size_t l = 0; l < layers_.size(); ++l) {
-    for (int k = 0; k < 2; ++k) {
-      ConstView<T> p = k == 0 ? layers_[l].W() : layers_[l].b();
-      Matrix<T>& dst = to[2 * l + static_cast<std::size_t>(k)];
-      dst.resize(p.rows, p.cols);
-      std::copy(p.data, p.data + p.size(), dst.data());
-    }
+  const std::vector<Parameter<T>>& params = parameters();
+  to.resize(params.size());
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    const MatrixView<T>& p = params[k].value;
+    to[k].resize(p.rows, p.cols);
+    std::copy(p.data, p.data + p.size(), to[k].data());
   }
 }
 
 template <class T>
 void Network<T>::restore_params(const std::vector<Matrix<T>>& from) {
-  for (std::size_t l = 0; l < layers_.size(); ++l) {
-    const Matrix<T>& w = from[2 * l];
-    const Matrix<T>& b = from[2 * l + 1];
-    std::copy(w.data(), w.data() + w.size(), layers_[l].W().data);
-    std::copy(b.data(), b.data() + b.size(), layers_[l].b().data);
-  }
+  const std::vector<Parameter<T>>& params = parameters();
+  for (std::size_t k = 0; k < params.size(); ++k)
+    std::copy(from[k].data(), from[k].data() + from[k].size(), params[k].value.data);
 }
 
 template <class T>
 bool Network<T>::overlaps_parameters(const void* begin, const void* end) const {
   const auto lo = reinterpret_cast<std::uintptr_t>(begin);
   const auto hi = reinterpret_cast<std::uintptr_t>(end);
-  for (const auto& layer : layers_) {
-    // [W; b] is one block of (n_in + 1) * n_out values starting at W
-    const auto p_lo = reinterpret_cast<std::uintptr_t>(layer.W().data);
-    const auto p_hi = p_lo + static_cast<std::uintptr_t>(layer.gradient_size()) * sizeof(T);
+  for (const Parameter<T>& p : parameters()) {
+    const auto p_lo = reinterpret_cast<std::uintptr_t>(p.value.data);
+    const auto p_hi = p_lo + static_cast<std::uintptr_t>(p.value.size()) * sizeof(T);
     if (lo < p_hi && p_lo < hi) return true;
   }
   return false;
@@ -344,10 +364,8 @@ bool Network<T>::overlaps_parameters(const void* begin, const void* end) const {
 
 template <class T>
 bool Network<T>::params_finite() const {
-  for (const auto& layer : layers_)
-    if (kernels::first_non_finite(layer.W().size(), layer.W().data) >= 0 ||
-        kernels::first_non_finite(layer.b().size(), layer.b().data) >= 0)
-      return false;
+  for (const Parameter<T>& p : parameters())
+    if (kernels::first_non_finite(p.value.size(), p.value.data) >= 0) return false;
   return true;
 }
 
@@ -410,18 +428,18 @@ double Network<T>::evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index ch
     const ConstView<T> x = X.row_range(r, rows), y = Y.row_range(r, rows);
     const T* wr = w != nullptr ? w + r : nullptr;
     forward_pass(x);
-    const auto& out = layers_.back();
+    const OutputGradient<T> out = layers_.back()->output_gradient();
     if (wr == nullptr) {
-      total += loss_->value(out.Z(), out.H(), y) * static_cast<double>(rows);
+      total += loss_->value(out.Z, out.H, y) * static_cast<double>(rows);
       weight += static_cast<double>(rows);
     } else {
-      loss_->row_values(out.Z(), out.H(), y, row_loss_.data());
+      loss_->row_values(out.Z, out.H, y, row_loss_.data());
       for (Index i = 0; i < rows; ++i) {
         total += static_cast<double>(wr[i]) * row_loss_[static_cast<std::size_t>(i)];
         weight += static_cast<double>(wr[i]);
       }
     }
-    for (auto& metric : metrics) metric->accumulate(out.H(), y, wr);
+    for (auto& metric : metrics) metric->accumulate(out.H, y, wr);
   }
   if (weight_out != nullptr) *weight_out = weight;
   return total / weight;
@@ -465,7 +483,7 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   const Index bs = opts.batch_size == 0 ? N : std::min(opts.batch_size, N);
   const Index eval_chunk = validate ? std::max(bs, std::min(d.X_val.rows, kPredictChunk)) : 0;
   // Everything the loop needs is allocated here, before the first step.
-  for (auto& layer : layers_) layer.reserve(std::max(bs, eval_chunk));
+  for (auto& layer : layers_) layer->reserve(std::max(bs, eval_chunk));
   std::vector<Index> perm(ordered ? static_cast<std::size_t>(N) : 0);
   Matrix<T> Xb(ordered ? bs : 0, X.cols), Yb(ordered ? bs : 0, Y.cols);
   Matrix<T> Wb(ordered && weighted ? bs : 0, 1);
@@ -559,7 +577,7 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
           const double local_loss = backward_pass(xb, yb, wb, batch_weight, T(0), batch_weight);
           g[n_grads_] = static_cast<T>(local_loss * batch_weight);
           // this process's rows of the batch, from the weights before the update
-          for (auto& metric : train_metrics) metric->accumulate(layers_.back().H(), yb, wb);
+          for (auto& metric : train_metrics) metric->accumulate(layers_.back()->output(), yb, wb);
         } else {
           std::fill(g, g + n_grads_ + 1, T(0));
         }
@@ -598,7 +616,7 @@ FitResult Network<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
                               epoch);
       }
       // H[L] is the forward pass of this batch, from the weights before the update
-      for (auto& metric : train_metrics) metric->accumulate(layers_.back().H(), yb, wb);
+      for (auto& metric : train_metrics) metric->accumulate(layers_.back()->output(), yb, wb);
       if (fuse_update)
         optimizer_->begin_step();  // the update itself ran in backward_pass; count the step
       else
@@ -661,30 +679,25 @@ std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, d
     throw ValueError("gradient_check: eps must be a finite number > 0, got " +
                      shortest_repr(eps));
   compute_gradients(X, Y);
+  const std::vector<Parameter<T>>& params = parameters();
   std::vector<Matrix<T>> analytic;  // dW1, db1, dW2, db2, ...
-  for (auto& layer : layers_) {
-    for (int k = 0; k < 2; ++k) {
-      MatrixView<T> g = k == 0 ? layer.dW() : layer.db();
-      Matrix<T> copy(g.rows, g.cols);
-      std::copy(g.data, g.data + g.size(), copy.data());
-      analytic.push_back(std::move(copy));
-    }
+  for (const Parameter<T>& p : params) {
+    Matrix<T> copy(p.grad.rows, p.grad.cols);
+    std::copy(p.grad.data, p.grad.data + p.grad.size(), copy.data());
+    analytic.push_back(std::move(copy));
   }
   std::vector<double> errors;
   for (std::size_t t = 0; t < analytic.size(); ++t) {
-    auto& layer = layers_[t / 2];
-    MatrixView<T> p = t % 2 == 0 ? layer.W() : layer.b();
+    MatrixView<T> p = params[t].value;
     double diff2 = 0, a2 = 0, n2 = 0;
     for (Index i = 0; i < p.size(); ++i) {
       const T saved = p.data[i];
       p.data[i] = static_cast<T>(saved + eps);
       const T up = p.data[i];
-      forward_pass(X);
-      const double lp = loss_->value(layers_.back().Z(), layers_.back().H(), Y);
+      const double lp = loss_of_forward(X, Y);
       p.data[i] = static_cast<T>(saved - eps);
       const T down = p.data[i];
-      forward_pass(X);
-      const double lm = loss_->value(layers_.back().Z(), layers_.back().H(), Y);
+      const double lm = loss_of_forward(X, Y);
       p.data[i] = saved;
       // dL/dp ~ (L(p + eps) - L(p - eps)) / (2 eps), with the step actually taken in T
       const double numeric = (lp - lm) / (static_cast<double>(up) - static_cast<double>(down));

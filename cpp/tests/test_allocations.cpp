@@ -54,7 +54,7 @@ void run(int threads) {
   Network<T> net(sizes, std::move(acts), make_loss<T>("cross_entropy"));
   Rng rng(3);
   for (Index l = 0; l < net.num_layers(); ++l)
-    rng.fill_uniform(net.layer(l).W().data, net.layer(l).W().size(), -0.2, 0.2);
+    rng.fill_uniform(net.dense(l).W().data, net.dense(l).W().size(), -0.2, 0.2);
   const Index m = 200;  // large enough for the packed, threaded GEMM path
   Matrix<T> X(m, 64), Y(m, 10);
   rng.fill_uniform(X.data(), X.size(), -1.0, 1.0);

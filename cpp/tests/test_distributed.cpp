@@ -75,8 +75,8 @@ std::unique_ptr<Network<T>> make_net(const std::string& optimizer) {
                                           make_loss<T>("mse"), make_optimizer<T>(optimizer));
   Rng rng(5);
   for (Index l = 0; l < net->num_layers(); ++l) {
-    rng.fill_uniform(net->layer(l).W().data, net->layer(l).W().size(), -0.6, 0.6);
-    rng.fill_uniform(net->layer(l).b().data, net->layer(l).b().size(), -0.1, 0.1);
+    rng.fill_uniform(net->dense(l).W().data, net->dense(l).W().size(), -0.6, 0.6);
+    rng.fill_uniform(net->dense(l).b().data, net->dense(l).b().size(), -0.1, 0.1);
   }
   return net;
 }
@@ -85,8 +85,8 @@ template <class T>
 std::vector<T> params(Network<T>& net) {
   std::vector<T> p;
   for (Index l = 0; l < net.num_layers(); ++l) {
-    auto W = net.layer(l).W();
-    auto b = net.layer(l).b();
+    auto W = net.dense(l).W();
+    auto b = net.dense(l).b();
     p.insert(p.end(), W.data, W.data + W.size());
     p.insert(p.end(), b.data, b.data + b.size());
   }

@@ -56,7 +56,7 @@ std::unique_ptr<Network<T>> make_net(const Spec& s, std::uint64_t seed) {
   auto net = std::make_unique<Network<T>>(s.sizes, activations<T>(s.acts), make_loss<T>(s.loss));
   Rng rng(seed);
   for (Index l = 0; l < net->num_layers(); ++l) {
-    auto& layer = net->layer(l);
+    auto& layer = net->dense(l);
     rng.fill_normal(layer.W().data, layer.W().size(), 0.0,
                     1.0 / std::sqrt(static_cast<double>(layer.n_in())));
     rng.fill_normal(layer.b().data, layer.b().size(), 0.0, 0.1);
@@ -88,7 +88,7 @@ template <class T>
 std::vector<std::vector<T>> params(Network<T>& net) {
   std::vector<std::vector<T>> p;
   for (Index l = 0; l < net.num_layers(); ++l) {
-    auto& layer = net.layer(l);
+    auto& layer = net.dense(l);
     p.emplace_back(layer.W().data, layer.W().data + layer.W().size());
     p.emplace_back(layer.b().data, layer.b().data + layer.b().size());
   }
@@ -100,7 +100,7 @@ template <class T>
 std::vector<std::vector<T>> grads(Network<T>& net) {
   std::vector<std::vector<T>> g;
   for (Index l = 0; l < net.num_layers(); ++l) {
-    auto& layer = net.layer(l);
+    auto& layer = net.dense(l);
     g.emplace_back(layer.dW().data, layer.dW().data + layer.dW().size());
     g.emplace_back(layer.db().data, layer.db().data + layer.db().size());
   }
@@ -235,7 +235,7 @@ void test_independent_finite_differences() {
     const double eps = 1e-5;
     for (Index l = 0; l < net->num_layers(); ++l) {
       for (int k = 0; k < 2; ++k) {
-        MatrixView<double> p = k == 0 ? net->layer(l).W() : net->layer(l).b();
+        MatrixView<double> p = k == 0 ? net->dense(l).W() : net->dense(l).b();
         std::vector<double> numeric(static_cast<std::size_t>(p.size()));
         for (Index i = 0; i < p.size(); ++i) {
           const double saved = p.data[i];
@@ -281,7 +281,7 @@ void test_step() {
   for (Index l = 0; l < net->num_layers(); ++l) {
     for (int k = 0; k < 2; ++k) {
       const auto& src = g[static_cast<std::size_t>(2 * l + k)];
-      Matrix<T> m(k == 0 ? net->layer(l).n_in() : 1, net->layer(l).n_out());
+      Matrix<T> m(k == 0 ? net->dense(l).n_in() : 1, net->dense(l).n_out());
       for (Index i = 0; i < m.size(); ++i) m.data()[i] = T(2) * src[static_cast<std::size_t>(i)];
       store.push_back(std::move(m));
     }
@@ -742,13 +742,13 @@ void test_fused_equals_unfused() {
       const ConstView<T> Yhat = fused->forward(X.cview());
       Matrix<T> Hin = X, Z, H;
       for (Index l = 0; l < fused->num_layers(); ++l) {
-        const auto& layer = fused->layer(l);
+        const auto& layer = fused->dense(l);
         Z.resize(m, layer.n_out());
         H.resize(m, layer.n_out());
         kernels::gemm_nn<T>(m, layer.n_out(), layer.n_in(), T(1), Hin.data(), layer.n_in(),
                             layer.W().data, layer.n_out(), T(0), Z.data(), layer.n_out());
         kernels::add_row_vector(m, layer.n_out(), layer.b().data, Z.data());
-        layer.activation().forward(Z.cview(), H.view());
+        layer.activation()->forward(Z.cview(), H.view());
         check_all_equal("fused forward Z, layer " + std::to_string(l + 1) + ": " + what,
                         layer.Z().data, Z.data(), Z.size());
         check_all_equal("fused forward H, layer " + std::to_string(l + 1) + ": " + what,

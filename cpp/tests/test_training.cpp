@@ -29,8 +29,8 @@ std::unique_ptr<Network<T>> make_net(const std::string& optimizer, const Optimiz
                                           make_optimizer<T>(optimizer, params));
   Rng rng(7);
   for (Index l = 0; l < net->num_layers(); ++l) {
-    rng.fill_normal(net->layer(l).W().data, net->layer(l).W().size(), 0.0, 0.6);
-    rng.fill_normal(net->layer(l).b().data, net->layer(l).b().size(), 0.0, 0.1);
+    rng.fill_normal(net->dense(l).W().data, net->dense(l).W().size(), 0.0, 0.6);
+    rng.fill_normal(net->dense(l).b().data, net->dense(l).b().size(), 0.0, 0.1);
   }
   return net;
 }
@@ -51,7 +51,7 @@ template <class T>
 std::vector<T> params(Network<T>& net) {
   std::vector<T> out;
   for (Index l = 0; l < net.num_layers(); ++l) {
-    auto W = net.layer(l).W(), b = net.layer(l).b();
+    auto W = net.dense(l).W(), b = net.dense(l).b();
     out.insert(out.end(), W.data, W.data + W.size());
     out.insert(out.end(), b.data, b.data + b.size());
   }

@@ -7,7 +7,8 @@
 #include <vector>
 
 #include "chainrule/activation.hpp"
-#include "chainrule/dense_layer.hpp"
+#include "chainrule/layer.hpp"
+#include "chainrule/layers/dense.hpp"
 #include "chainrule/loss.hpp"
 #include "chainrule/metric.hpp"
 #include "chainrule/optimizer.hpp"
@@ -82,7 +83,7 @@ struct FitHooks {
   SumAcrossFn sum_across;
 };
 
-/// A sequence of DenseLayers with a loss and an optimizer. Shapes follow DESIGN.md
+/// A sequence of Layers with a loss and an optimizer. Shapes follow DESIGN.md
 /// section 1: X (m, n0), W[l] (n_{l-1}, n_l), b[l] (n_l), Y and Yhat (m, n_L).
 template <class T>
 class Network {
@@ -94,14 +95,20 @@ class Network {
           std::unique_ptr<Optimizer<T>> optimizer = std::make_unique<SGD<T>>());
 
   Index num_layers() const { return static_cast<Index>(layers_.size()); }
-  Index n_inputs() const { return layers_.front().n_in(); }
-  Index n_outputs() const { return layers_.back().n_out(); }
+  Index n_inputs() const { return layers_.front()->n_in(); }
+  Index n_outputs() const { return layers_.back()->n_out(); }
   /// Whether the bytes [begin, end) overlap any layer's weights or biases: data aliasing the
   /// parameters must be copied before a call that changes them reads it.
   bool overlaps_parameters(const void* begin, const void* end) const;
   /// Layer l, 0-based (the derivation's layer l + 1).
-  DenseLayer<T>& layer(Index l) { return layers_.at(static_cast<std::size_t>(l)); }
-  const DenseLayer<T>& layer(Index l) const { return layers_.at(static_cast<std::size_t>(l)); }
+  Layer<T>& layer(Index l) { return *layers_.at(static_cast<std::size_t>(l)); }
+  const Layer<T>& layer(Index l) const { return *layers_.at(static_cast<std::size_t>(l)); }
+  /// Layer l as a Dense layer (its W, b, dZ, ...); TypeError when it is another kind.
+  Dense<T>& dense(Index l);
+  /// Every layer's parameters in order (layer 1's W, b, then layer 2's, ...), each named
+  /// with its layer number ("W1", "b1", ...): the optimizer's slots, and what save, load,
+  /// gradient_check and the divergence rollback walk.
+  const std::vector<Parameter<T>>& parameters() const { return params_; }
   const Loss<T>& loss() const { return *loss_; }
   /// The optimizer and its state (prepared for this network's parameter tensors).
   Optimizer<T>& optimizer() { return *optimizer_; }
@@ -174,6 +181,8 @@ class Network {
 
  private:
   ConstView<T> forward_pass(ConstView<T> X);
+  /// The loss of a forward pass of X (m, n0) against Y (no checks).
+  double loss_of_forward(ConstView<T> X, ConstView<T> Y);
   /// With weights w (m,) summing to w_sum, the loss and gradients are the weighted mean's.
   /// With sgd_lr > 0 the plain SGD update W -= sgd_lr dW is fused into the dW products (the
   /// gradients are then not kept), unless the loss is not finite: then nothing is done.
@@ -193,7 +202,11 @@ class Network {
   void restore_params(const std::vector<Matrix<T>>& from);
   bool params_finite() const;
 
-  std::vector<DenseLayer<T>> layers_;
+  /// Rebuilds params_ from the layers (after the gradient storage moved).
+  void collect_parameters();
+
+  std::vector<std::unique_ptr<Layer<T>>> layers_;
+  std::vector<Parameter<T>> params_;  // every layer's parameters, named W1, b1, W2, ...
   /// Every layer's [dW; db], back to back (each layer's dWb() is a view into it), then two
   /// scalars a data-parallel step all-reduces with them: the weighted loss sum and weight.
   Matrix<T> grads_;

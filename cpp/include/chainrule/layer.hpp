@@ -1,0 +1,176 @@
+// The abstract layer: a forward pass H_prev -> H, its backward pass, and named parameters.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "chainrule/activation.hpp"
+#include "chainrule/error.hpp"
+#include "chainrule/tensor.hpp"
+
+namespace chainrule {
+
+/// Runs f; a ValueError or TypeError it throws is re-thrown with "layer <index>: " in front
+/// (activations do not know which layer they serve). Other exceptions pass unchanged.
+template <class F>
+void with_layer_context(Index index, F&& f) {
+  try {
+    f();
+  } catch (const TypeError& e) {
+    throw TypeError("layer " + std::to_string(index) + ": " + e.what());
+  } catch (const ValueError& e) {
+    throw ValueError("layer " + std::to_string(index) + ": " + e.what());
+  }
+}
+
+/// One learnable tensor of a layer: its name ("W", "b", later "gamma", ...), its value and
+/// its gradient (same shape). A 1-D parameter (a bias) is a (1, n) view shown to users as (n,).
+template <class T>
+struct Parameter {
+  std::string name;
+  MatrixView<T> value;
+  MatrixView<T> grad;
+  bool vector = false;
+};
+
+/// Where the producer of a layer's output gradient (the loss, or the layer above) writes it:
+/// dH (m, n_out) and, when the layer's backward pass begins with an activation's derivative
+/// dZ = dH * act'(Z), that activation with Z, H and dZ. The producer may then write dZ itself
+/// (a loss fused with its activation, or the epilogue of the product that yields dH) and say
+/// so with Layer::set_delta_ready(); otherwise the layer computes dZ from dH.
+template <class T>
+struct OutputGradient {
+  MatrixView<T> dH;
+  const Activation<T>* activation = nullptr;
+  ConstView<T> Z, H;
+  MatrixView<T> dZ;
+};
+
+/// How a backward pass delivers the parameter gradients.
+template <class T>
+struct GradientMode {
+  /// > 0: apply the plain SGD update p -= sgd_lr * grad as each block of the gradient is
+  /// produced; the gradients are then not kept (an optimizer that can fuse asks for this).
+  T sgd_lr = T(0);
+  /// > 0: the gradients are `scale` times the sum over rows instead of the mean (1 / m);
+  /// a data-parallel step asks for the batch's weighted sum.
+  T scale = T(0);
+};
+
+/// A layer of a network: H = f(H_prev; parameters).
+///
+/// Public methods check shapes and delegate to private virtual *_impl methods
+/// (non-virtual interface). Per-batch buffers are sized by reserve(), which allocates only
+/// past the largest batch seen, never inside a training step. Every parameter's gradient
+/// lives in one block of gradient_size() values, which the network may place in a buffer of
+/// its own (use_gradient_storage) so that all layers' gradients are contiguous.
+template <class T>
+class Layer {
+ public:
+  /// `index` is the 1-based layer number used in error messages.
+  Layer(Index index, Index n_in, Index n_out) : index_(index), n_in_(n_in), n_out_(n_out) {
+    if (n_in < 1 || n_out < 1)
+      throw ValueError("layer " + std::to_string(index) + ": sizes must be >= 1, got n_in=" +
+                       std::to_string(n_in) + ", n_out=" + std::to_string(n_out));
+  }
+  virtual ~Layer() = default;
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+
+  Index index() const { return index_; }
+  Index n_in() const { return n_in_; }
+  Index n_out() const { return n_out_; }
+  /// The layer's kind ("dense").
+  virtual std::string kind() const = 0;
+  /// "Dense(10, relu)".
+  virtual std::string repr() const = 0;
+
+  /// H_prev (m, n_in) -> H (m, n_out), cached (with what backward needs) until the next call.
+  ConstView<T> forward(ConstView<T> H_prev) {
+    if (H_prev.cols != n_in_)
+      throw ValueError("layer " + std::to_string(index_) + " expects " + std::to_string(n_in_) +
+                       " input features, got " + std::to_string(H_prev.cols));
+    reserve(H_prev.rows);
+    delta_ready_ = false;
+    rows_ = H_prev.rows;
+    return forward_impl(H_prev);
+  }
+
+  /// H (m, n_out) of the last forward pass.
+  ConstView<T> output() const { return output_impl(); }
+
+  /// Where the loss or the layer above writes this layer's output gradient (see
+  /// OutputGradient), shaped for the last forward pass.
+  OutputGradient<T> output_gradient() { return output_gradient_impl(); }
+  /// The producer of the output gradient wrote the delta dZ itself.
+  void set_delta_ready() { delta_ready_ = true; }
+  /// Computes the layer's delta from its output gradient now, unless the producer did: the
+  /// producer calls it before it changes its own parameters, so that an error there (a
+  /// user's activation) leaves every parameter as it was.
+  void complete_delta() {
+    if (!delta_ready_) delta_impl();
+    delta_ready_ = true;
+  }
+
+  /// From the output gradient of the last forward pass: the parameter gradients (or, with
+  /// mode.sgd_lr, the update) and, when `below` is given, below's output gradient dH_prev,
+  /// computed from the parameters as they were in the forward pass (before any update).
+  /// H_prev (m, n_in) is the input of that forward pass.
+  void backward(ConstView<T> H_prev, Layer<T>* below, const GradientMode<T>& mode) {
+    if (H_prev.rows != rows_ || H_prev.cols != n_in_)
+      throw ValueError("layer " + std::to_string(index_) + ": backward expects H_prev of shape " +
+                       shape_str(rows_, n_in_) + ", got " + shape_str(H_prev));
+    if (below != nullptr && (below->n_out() != n_in_ || below->rows_ != rows_))
+      throw ValueError("layer " + std::to_string(index_) + ": the layer below does not match");
+    complete_delta();
+    backward_impl(H_prev, below, mode);
+  }
+
+  /// The learnable tensors, in a fixed order, with views of their values and gradients.
+  std::vector<Parameter<T>> parameters() { return parameters_impl(); }
+  /// The number of parameter values (and of gradient values).
+  Index gradient_size() {
+    Index n = 0;
+    for (const auto& p : parameters_impl()) n += p.value.size();
+    return n;
+  }
+  /// Keeps the gradients in `storage` (gradient_size() values, owned by the caller, alive as
+  /// long as the layer) instead of the layer's own buffer, which is freed. The values are not
+  /// carried over.
+  void use_gradient_storage(T* storage) { use_gradient_storage_impl(storage); }
+
+  /// Training (dropout masks, batch statistics) or inference behaviour; training by default.
+  /// A dense layer behaves the same either way.
+  bool training() const { return training_; }
+  void set_training(bool training) { training_ = training; }
+
+  /// Shapes the per-batch buffers for m rows; allocates only past the largest m so far.
+  void reserve(Index m) { reserve_impl(m); }
+
+  /// The activation the layer ends with, if any (losses computed from the logits need it).
+  virtual const Activation<T>* activation() const { return nullptr; }
+
+ private:
+  virtual ConstView<T> forward_impl(ConstView<T> H_prev) = 0;
+  virtual ConstView<T> output_impl() const = 0;
+  virtual OutputGradient<T> output_gradient_impl() = 0;
+  /// The layer's first backward step, from its output gradient to its delta (Dense:
+  /// dZ = dH * act'(Z)); nothing for a layer whose backward starts from dH.
+  virtual void delta_impl() {}
+  /// From the delta: the parameter gradients and below's output gradient (see backward); a
+  /// layer that writes below's dH without its delta calls below->complete_delta() before
+  /// updating its own parameters.
+  virtual void backward_impl(ConstView<T> H_prev, Layer<T>* below, const GradientMode<T>& mode) = 0;
+  virtual std::vector<Parameter<T>> parameters_impl() = 0;
+  virtual void use_gradient_storage_impl(T* storage) = 0;
+  virtual void reserve_impl(Index m) = 0;
+
+  Index index_;
+  Index n_in_;
+  Index n_out_;
+  Index rows_ = -1;  // rows of the last forward pass
+  bool delta_ready_ = false;
+  bool training_ = true;
+};
+
+}  // namespace chainrule

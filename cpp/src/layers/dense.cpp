@@ -1,0 +1,184 @@
+#include "chainrule/layers/dense.hpp"
+
+#include <string>
+
+#include "chainrule/error.hpp"
+#include "chainrule/kernels/elementwise.hpp"
+#include "chainrule/kernels/gemm.hpp"
+
+namespace chainrule {
+
+namespace {
+
+// Epilogue contexts: what each fused GEMM does to a finished block of its output.
+
+// Forward, C = Z: Z += b, H = act(Z) on the block.
+template <class T>
+struct BiasActivation {
+  const Activation<T>* act;
+  const T* b;  // (n_out)
+  T* H;        // (m, n_out), row stride ld as Z
+  static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* Z, Index ld) {
+    const auto& c = *static_cast<const BiasActivation*>(ctx);
+    c.act->bias_forward_block(rows, cols, c.b + j0, Z, c.H + i0 * ld + j0, ld);
+  }
+};
+
+// Backward, C = dH of the layer below (possibly a scratch block): its dZ = dH * act'(Z).
+template <class T>
+struct ActivationDerivative {
+  const Activation<T>* act;
+  const T* Z;  // (m, n) of the layer below, row stride n
+  const T* H;
+  T* dZ;
+  Index n;
+  static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* dH, Index ld) {
+    const auto& c = *static_cast<const ActivationDerivative*>(ctx);
+    const Index off = i0 * c.n + j0;
+    c.act->backward_block(rows, cols, c.Z + off, c.H + off, dH, ld, c.dZ + off, c.n);
+  }
+};
+
+// Backward, C = [dW; db] (possibly a scratch block): [W; b] -= lr [dW; db], the SGD update.
+template <class T>
+struct SgdUpdate {
+  T lr;
+  T* Wb;  // (n_in + 1, n_out), row stride n
+  Index n;
+  static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* g, Index ld) {
+    const auto& c = *static_cast<const SgdUpdate*>(ctx);
+    for (Index i = 0; i < rows; ++i) {
+      T* __restrict p = c.Wb + (i0 + i) * c.n + j0;
+      const T* gi = g + i * ld;
+      for (Index j = 0; j < cols; ++j) p[j] -= c.lr * gi[j];  // the optimizer's axpy_update
+    }
+  }
+};
+
+}  // namespace
+
+template <class T>
+Dense<T>::Dense(Index index, Index n_in, Index n_out, std::unique_ptr<Activation<T>> activation)
+    : Layer<T>(index, n_in, n_out), activation_(std::move(activation)) {
+  if (!activation_) throw ValueError("layer " + std::to_string(index) + ": no activation");
+  Wb_.resize(n_in + 1, n_out);
+  own_dWb_.resize(n_in + 1, n_out);
+  dWb_ = own_dWb_.view();
+}
+
+template <class T>
+std::string Dense<T>::repr() const {
+  return "Dense(" + std::to_string(this->n_out()) + ", " + activation_->repr() + ")";
+}
+
+template <class T>
+std::vector<Parameter<T>> Dense<T>::parameters_impl() {
+  return {{"W", W(), dW(), false}, {"b", b(), db(), true}};
+}
+
+template <class T>
+void Dense<T>::use_gradient_storage_impl(T* storage) {
+  dWb_ = MatrixView<T>(storage, this->n_in() + 1, this->n_out());
+  own_dWb_ = Matrix<T>();
+}
+
+template <class T>
+void Dense<T>::reserve_impl(Index m) {
+  const Index n_out = this->n_out();
+  Z_.resize(m, n_out);
+  H_.resize(m, n_out);
+  dH_.resize(m, n_out);
+  dZ_.resize(m, n_out);
+}
+
+template <class T>
+OutputGradient<T> Dense<T>::output_gradient_impl() {
+  return {dH_.view(), activation_.get(), Z_.cview(), H_.cview(), dZ_.view()};
+}
+
+// H_prev (m, n_in), W (n_in, n_out), b (n_out) -> Z, H (m, n_out)
+template <class T>
+ConstView<T> Dense<T>::forward_impl(ConstView<T> H_prev) {
+  const Index m = H_prev.rows, n_in = this->n_in(), n_out = this->n_out();
+  const T* W = Wb_.data();
+  const T* b = W + n_in * n_out;
+  if (activation_->elementwise()) {
+    // Z = H_prev @ W, then Z += b and H = act(Z) on each block as the GEMM finishes it
+    const BiasActivation<T> ctx{activation_.get(), b, H_.data()};
+    kernels::gemm_nn<T>(m, n_out, n_in, T(1), H_prev.data, n_in, W, n_out, T(0), Z_.data(),
+                        n_out, {&BiasActivation<T>::run, &ctx});
+    return H_.cview();
+  }
+  // Z = H_prev @ W + b
+  kernels::gemm_nn<T>(m, n_out, n_in, T(1), H_prev.data, n_in, W, n_out, T(0), Z_.data(), n_out);
+  kernels::add_row_vector(m, n_out, b, Z_.data());
+  // H = act(Z), row-wise activations (softmax) and callbacks on the whole batch
+  with_layer_context(this->index(), [&] { activation_->forward(Z_.cview(), H_.view()); });
+  return H_.cview();
+}
+
+// dH, Z, H (m, n_out) -> dZ (m, n_out)
+template <class T>
+void Dense<T>::backward_activation() {
+  // dZ = dH * act'(Z)
+  with_layer_context(this->index(), [&] {
+    activation_->backward(Z_.cview(), H_.cview(), dH_.cview(), dZ_.view());
+  });
+}
+
+// H_prev (m, n_in), dZ (m, n_out) -> dW (n_in, n_out), db (n_out), dH_prev (m, n_in)
+template <class T>
+void Dense<T>::backward_params(ConstView<T> H_prev, MatrixView<T> dH_prev) {
+  const Index m = dZ_.rows(), n_in = this->n_in(), n_out = this->n_out();
+  if (H_prev.rows != m || H_prev.cols != n_in)
+    throw ValueError("layer " + std::to_string(this->index()) + ": backward expects H_prev of shape " +
+                     shape_str(m, n_in) + ", got " + shape_str(H_prev));
+  if (dH_prev.data != nullptr && (dH_prev.rows != m || dH_prev.cols != n_in))
+    throw ValueError("layer " + std::to_string(this->index()) + ": dH_prev must have shape " +
+                     shape_str(m, n_in) + ", got " + shape_str(dH_prev));
+  // [dW; db] = [H_prev 1].T @ dZ / m
+  kernels::gemm_tn_sum<T>(n_in, n_out, m, T(1) / static_cast<T>(m), H_prev.data, n_in,
+                          dZ_.data(), n_out, dWb_.data, n_out);
+  if (dH_prev.data != nullptr) {
+    // dH_prev = dZ @ W.T
+    kernels::gemm_nt<T>(m, n_in, n_out, T(1), dZ_.data(), n_out, Wb_.data(), n_out, T(0),
+                        dH_prev.data, n_in);
+  }
+}
+
+// dZ (m, n_out) -> below's dH and dZ (m, n_in); [dW; db] (n_in + 1, n_out) or the SGD update
+template <class T>
+void Dense<T>::backward_impl(ConstView<T> H_prev, Layer<T>* below, const GradientMode<T>& mode) {
+  const Index m = dZ_.rows(), n_in = this->n_in(), n_out = this->n_out();
+  if (below != nullptr) {
+    // below.dH = dZ @ W.T (W before the update); below.dZ = below.dH * act'(below.Z) in the
+    // product's epilogue when below offers an element-wise activation
+    const OutputGradient<T> g = below->output_gradient();
+    if (g.activation != nullptr && g.activation->elementwise()) {
+      const ActivationDerivative<T> ctx{g.activation, g.Z.data, g.H.data, g.dZ.data, n_in};
+      kernels::gemm_nt<T>(m, n_in, n_out, T(1), dZ_.data(), n_out, Wb_.data(), n_out, T(0),
+                          g.dH.data, n_in,
+                          {&ActivationDerivative<T>::run, &ctx, /*c_unused=*/true});
+      below->set_delta_ready();
+    } else {
+      kernels::gemm_nt<T>(m, n_in, n_out, T(1), dZ_.data(), n_out, Wb_.data(), n_out, T(0),
+                          g.dH.data, n_in);
+      below->complete_delta();  // before this layer's update: an error there changes nothing
+    }
+  }
+  // [dW; db] = [H_prev 1].T @ dZ / m, and with plain SGD [W; b] -= lr [dW; db] block by block
+  const T inv_m = mode.scale > T(0) ? mode.scale : T(1) / static_cast<T>(m);
+  if (mode.sgd_lr > T(0)) {
+    const SgdUpdate<T> ctx{mode.sgd_lr, Wb_.data(), n_out};
+    kernels::gemm_tn_sum<T>(n_in, n_out, m, inv_m, H_prev.data, n_in, dZ_.data(), n_out,
+                            dWb_.data, n_out, {&SgdUpdate<T>::run, &ctx, /*c_unused=*/true});
+  } else {
+    kernels::gemm_tn_sum<T>(n_in, n_out, m, inv_m, H_prev.data, n_in, dZ_.data(), n_out,
+                            dWb_.data, n_out);
+  }
+}
+
+template class Dense<float>;
+template class Dense<double>;
+
+}  // namespace chainrule
