@@ -51,14 +51,14 @@ def worker(sizes, batch, steps, repeats):
     plain_attach = dist.Context.attach
 
     def timed_attach(self, network):
-        reduce, detach = plain_attach(self, network)
+        reduce, buffer, detach = plain_attach(self, network)
 
         def allreduce(buffer):
             t = time.perf_counter()
             reduce(buffer)
             comm_time[0] += time.perf_counter() - t
             calls[0] += 1
-        return allreduce, detach
+        return allreduce, buffer, detach
 
     dist.Context.attach = timed_attach
     net.fit(X[:batch // size], Y[:batch // size], epochs=1, batch_size=batch, lr=1e-4,

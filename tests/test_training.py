@@ -337,8 +337,8 @@ def test_history_plot_without_matplotlib(monkeypatch) -> None:
 def test_optimizer_names_objects_and_lr_precedence() -> None:
     X, Y = _clf_data()
     assert cr.optimizer_names() == ["adam", "adamw", "rmsprop", "sgd"]
-    assert isinstance(_clf().optimizer, cr.SGD) and _clf()._core.is_plain_sgd
-    assert not _clf(optimizer=cr.SGD(momentum=0.9))._core.is_plain_sgd
+    assert isinstance(_clf().optimizer, cr.SGD) and _clf()._core.fuses_into_backward
+    assert not _clf(optimizer=cr.SGD(momentum=0.9))._core.fuses_into_backward
     assert _clf(optimizer="adam").optimizer == cr.Adam()
     # the optimizer's lr is fit's default; fit's lr wins for that call
     a, b, c = _clf(optimizer=cr.SGD(lr=0.07)), _clf(), _clf(optimizer=cr.SGD(lr=0.5))

@@ -23,6 +23,8 @@
 #include "chainrule/network.hpp"
 #include "chainrule/optimizer.hpp"
 #include "chainrule/schedule.hpp"
+#include "chainrule/training/gradient_reducer.hpp"
+#include "chainrule/training/trainer.hpp"
 #include "numpy_views.hpp"
 #include "python_callbacks.hpp"
 
@@ -30,6 +32,7 @@ namespace py = pybind11;
 using namespace chainrule;
 using chainrule::bindings::Array;
 using chainrule::bindings::as_view;
+using chainrule::bindings::writable_vector;
 using chainrule::bindings::to_numpy;
 
 namespace {
@@ -195,7 +198,7 @@ void bind_network(py::module_& m, const char* cls) {
         n.set_optimizer(make_optimizer_from_spec<T>(spec));
       })
       .def_property_readonly("optimizer_repr", [](const Net& n) { return n.optimizer().repr(); })
-      .def_property_readonly("is_plain_sgd", [](const Net& n) { return n.optimizer().is_plain_sgd(); })
+      .def_property_readonly("fuses_into_backward", [](const Net& n) { return n.optimizer().fuses_into_backward(); })
       // (step, [(buffer name, [one array per W1, b1, W2, ... shaped like it])])
       .def("get_optimizer_state", [](const Net& n) {
         const Optimizer<T>& opt = n.optimizer();
@@ -292,14 +295,14 @@ void bind_network(py::module_& m, const char* cls) {
         n.step(w, b, lr);
       })
       .def("check_fit",
-           [](const Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,
+           [](Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,
               Index batch_size, const std::optional<Array<T>>& sample_weight,
               const std::optional<Array<T>>& X_val, const std::optional<Array<T>>& Y_val,
               const std::optional<Array<T>>& val_weight, py::object schedule_spec,
               const std::vector<std::string>& metrics) {
              FitCall<T> call(X, Y, epochs, lr, batch_size, false, sample_weight, X_val, Y_val,
                              val_weight, schedule_spec, metrics);
-             n.check_fit(call.data, call.opts);
+             check_fit(n, call.data, call.opts);
            })
       // Returns (loss, val_loss, lr, metrics, val_metrics), one entry per epoch run.
       .def("fit",
@@ -309,7 +312,7 @@ void bind_network(py::module_& m, const char* cls) {
               const std::optional<Array<T>>& Y_val, const std::optional<Array<T>>& val_weight,
               py::object schedule_spec, const std::vector<std::string>& metrics,
               py::object allreduce, Index global_rows, Index row_offset, py::object sum_across,
-              py::object on_progress) {
+              py::object on_progress, py::object reduce_buffer) {
              // data-parallel: the permutation orders the global rows and is always given
              const bool shuffle = !permutation.is_none() && allreduce.is_none();
              FitCall<T> call(X, Y, epochs, lr, batch_size, shuffle, sample_weight,
@@ -318,13 +321,15 @@ void bind_network(py::module_& m, const char* cls) {
              call.opts.row_offset = row_offset;
              FitHooks hooks;
              hooks.poll = batch_poll(on_progress);
-             if (!allreduce.is_none()) {
-               if constexpr (std::is_same_v<T, float>)
-                 hooks.allreduce_f32 = python_allreduce<T>(allreduce);
-               else
-                 hooks.allreduce_f64 = python_allreduce<T>(allreduce);
-             }
-             if (!sum_across.is_none()) hooks.sum_across = python_sum_across(sum_across);
+             // data-parallel: the all-reduce (and the metrics' sums) in a reducer, over the
+             // caller's buffer (a shared-memory window) or one of the reducer's own
+             std::unique_ptr<AllreduceReducer<T>> reducer;
+             if (!allreduce.is_none())
+               reducer = std::make_unique<AllreduceReducer<T>>(
+                   python_allreduce<T>(allreduce),
+                   sum_across.is_none() ? SumAcrossFn() : python_sum_across(sum_across),
+                   reduce_buffer.is_none() ? MatrixView<T>()
+                                           : writable_vector<T>(reduce_buffer, "reduce_buffer"));
              if (!permutation.is_none()) {
                hooks.permutation = [permutation](Index epoch, Index count, Index* perm) {
                  py::gil_scoped_acquire gil;
@@ -349,7 +354,7 @@ void bind_network(py::module_& m, const char* cls) {
              FitResult r;
              {
                py::gil_scoped_release nogil;
-               r = n.fit(call.data, call.opts, hooks);
+               r = fit(n, call.data, call.opts, hooks, reducer.get());
              }
              return py::make_tuple(r.loss, r.val_loss, r.lr, r.metrics, r.val_metrics);
            },
@@ -358,24 +363,9 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"), py::arg("schedule"),
            py::arg("metrics"), py::arg("allreduce") = py::none(), py::arg("global_rows") = 0,
            py::arg("row_offset") = 0, py::arg("sum_across") = py::none(),
-           py::arg("on_progress") = py::none())
-      .def("gradient_buffer_size", &Net::gradient_buffer_size)
-      // Points the gradient buffer at `buffer` (a writable, contiguous array of this dtype and
-      // gradient_buffer_size() values, which the caller keeps alive) or, with None, back to
-      // the network's own. No copy: the core writes into the array.
-      .def("use_gradient_buffer", [](Net& n, py::object buffer) {
-        if (buffer.is_none()) {
-          n.use_gradient_storage(nullptr);
-          return;
-        }
-        auto a = py::cast<py::array>(buffer);
-        if (!a.dtype().is(py::dtype::of<T>()) || !(a.flags() & py::array::c_style) ||
-            !a.writeable() || a.size() != n.gradient_buffer_size())
-          throw ValueError("use_gradient_buffer: needs a writable, contiguous " +
-                           std::string(sizeof(T) == 4 ? "float32" : "float64") + " array of " +
-                           std::to_string(n.gradient_buffer_size()) + " values");
-        n.use_gradient_storage(static_cast<T*>(a.mutable_data()));
-      })
+           py::arg("on_progress") = py::none(), py::arg("reduce_buffer") = py::none())
+      // The values a data-parallel step sums: the gradients, the loss sum and the weight.
+      .def("reduction_buffer_size", &AllreduceReducer<T>::buffer_size)
       .def("gradient_check", [](Net& n, const Array<T>& X, const Array<T>& Y, double eps) {
         py::gil_scoped_release nogil;
         return n.gradient_check(as_view(X, "X"), as_view(Y, "Y"), eps);

@@ -26,6 +26,18 @@ ConstView<T> as_view(const Array<T>& a, const char* name) {
   throw ValueError(std::string(name) + " must be 2-D, got " + std::to_string(a.ndim()) + "-D");
 }
 
+/// A writable, C-contiguous 1-D array of T as a (1, n) view, without a copy (the caller
+/// keeps the array alive while the view is used); TypeError for any other array.
+template <class T>
+MatrixView<T> writable_vector(const py::object& obj, const char* name) {
+  auto a = py::cast<py::array>(obj);
+  if (!a.dtype().is(py::dtype::of<T>()) || !(a.flags() & py::array::c_style) || !a.writeable() ||
+      a.ndim() != 1)
+    throw TypeError(std::string(name) + " must be a writable, contiguous 1-D " +
+                    (sizeof(T) == 4 ? "float32" : "float64") + " array");
+  return MatrixView<T>(static_cast<T*>(a.mutable_data()), 1, a.shape(0));
+}
+
 /// A fresh (rows, cols) array holding a copy of v.
 template <class T>
 py::array_t<T> to_numpy(ConstView<T> v) {

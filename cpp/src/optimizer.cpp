@@ -102,7 +102,7 @@ std::string SGD<T>::repr() const {
 // g, p (n,) -> p updated; buf (n,) when momentum > 0
 template <class T>
 void SGD<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
-  if (is_plain_sgd()) {
+  if (fuses_into_backward()) {
     kernels::axpy_update(n, lr, g, p);  // W -= lr * dW
     return;
   }

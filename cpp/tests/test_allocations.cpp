@@ -11,6 +11,8 @@
 #include "chainrule/kernels/thread_pool.hpp"
 #include "chainrule/loss.hpp"
 #include "chainrule/network.hpp"
+#include "chainrule/training/gradient_reducer.hpp"
+#include "chainrule/training/trainer.hpp"
 #include "chainrule/optimizer.hpp"
 #include "chainrule/schedule.hpp"
 #include "test_util.hpp"
@@ -80,13 +82,13 @@ void run(int threads) {
   opts.lr = 0.01;
   opts.batch_size = 64;
   opts.epochs = 1;
-  net.fit(X.cview(), Y.cview(), opts);  // first use of the batch sizes fit makes (64, then 8)
+  fit(net, X.cview(), Y.cview(), opts);  // first use of the batch sizes fit makes (64, then 8)
   std::size_t a0 = allocations();
-  net.fit(X.cview(), Y.cview(), opts);
+  fit(net, X.cview(), Y.cview(), opts);
   const std::size_t one = allocations() - a0;
   opts.epochs = 10;
   a0 = allocations();
-  net.fit(X.cview(), Y.cview(), opts);
+  fit(net, X.cview(), Y.cview(), opts);
   const std::size_t ten = allocations() - a0;
   std::printf("%d thread(s): fit allocates %zu times for 1 epoch, %zu for 10\n", threads, one,
               ten);
@@ -116,13 +118,13 @@ void run(int threads) {
   };
   hooks.on_epoch_end = [](Index, const EpochLogs&) { return true; };
   opts.epochs = 1;
-  net.fit(d, opts, hooks);  // first use: the network's per-row loss buffer grows once
+  fit(net, d, opts, hooks);  // first use: the network's per-row loss buffer grows once
   a0 = allocations();
-  net.fit(d, opts, hooks);
+  fit(net, d, opts, hooks);
   const std::size_t one_full = allocations() - a0;
   opts.epochs = 10;
   a0 = allocations();
-  net.fit(d, opts, hooks);
+  fit(net, d, opts, hooks);
   const std::size_t ten_full = allocations() - a0;
   std::printf("%d thread(s): fit with Adam, weights, validation, metrics and a schedule allocates "
               "%zu times for 1 epoch, %zu for 10\n", threads, one_full, ten_full);
@@ -140,20 +142,16 @@ void run(int threads) {
   dist.permutation = [](Index epoch, Index n, Index* perm) {
     for (Index i = 0; i < n; ++i) perm[i] = (i * 7 + epoch) % n;  // 7 is coprime with 300
   };
-  auto count = [&reductions](auto*, Index) { ++reductions; };
-  if constexpr (std::is_same_v<T, float>)
-    dist.allreduce_f32 = count;
-  else
-    dist.allreduce_f64 = count;
+  AllreduceReducer<T> reducer([&reductions](T*, Index) { ++reductions; }, SumAcrossFn());
   opts.epochs = 1;
-  net.fit(d, opts, dist);
+  fit(net, d, opts, dist, &reducer);
   a0 = allocations();
-  net.fit(d, opts, dist);
+  fit(net, d, opts, dist, &reducer);
   const std::size_t one_dist = allocations() - a0;
   opts.epochs = 10;
   reductions = 0;
   a0 = allocations();
-  net.fit(d, opts, dist);
+  fit(net, d, opts, dist, &reducer);
   const std::size_t ten_dist = allocations() - a0;
   std::printf("%d thread(s): data-parallel fit allocates %zu times for 1 epoch, %zu for 10\n",
               threads, one_dist, ten_dist);

@@ -16,6 +16,8 @@
 #include "chainrule/metric.hpp"
 #include "chainrule/network.hpp"
 #include "chainrule/optimizer.hpp"
+#include "chainrule/training/gradient_reducer.hpp"
+#include "chainrule/training/trainer.hpp"
 #include "test_util.hpp"
 
 using namespace chainrule;
@@ -134,13 +136,17 @@ void run(const std::string& optimizer, bool weighted, bool validate, int ranks) 
   }
   FitHooks hooks;
   hooks.permutation = order;
-  const FitResult want = single->fit(d, opts, hooks);
+  const FitResult want = fit(*single, d, opts, hooks);
 
   // R ranks; every rank's initial weights equal (as after the broadcast)
   ThreadAllreduce<T> comm(ranks);
   std::vector<std::unique_ptr<Network<T>>> nets;
   std::vector<FitResult> got(static_cast<std::size_t>(ranks));
-  for (int r = 0; r < ranks; ++r) nets.push_back(make_net<T>(optimizer));
+  std::vector<std::unique_ptr<AllreduceReducer<T>>> reducers;
+  for (int r = 0; r < ranks; ++r) {
+    nets.push_back(make_net<T>(optimizer));
+    reducers.push_back(std::make_unique<AllreduceReducer<T>>(comm.hook(r), SumAcrossFn()));
+  }
   std::vector<std::thread> threads;
   Index offset = 0, voffset = 0;
   for (int r = 0; r < ranks; ++r) {
@@ -159,12 +165,9 @@ void run(const std::string& optimizer, bool weighted, bool validate, int ranks) 
     o.row_offset = offset;
     FitHooks h;
     h.permutation = order;
-    if constexpr (std::is_same_v<T, float>)
-      h.allreduce_f32 = comm.hook(r);
-    else
-      h.allreduce_f64 = comm.hook(r);
-    threads.emplace_back([&nets, &got, r, dr, o, h] {
-      got[static_cast<std::size_t>(r)] = nets[static_cast<std::size_t>(r)]->fit(dr, o, h);
+    threads.emplace_back([&nets, &got, &reducers, r, dr, o, h] {
+      const auto k = static_cast<std::size_t>(r);
+      got[k] = fit(*nets[k], dr, o, h, reducers[k].get());
     });
     offset += n;
     voffset += nv;
@@ -218,16 +221,14 @@ void test_empty_steps() {
     for (Index i = 0; i < n; ++i) perm[i] = i;
   };
   opts.shuffle = true;
-  single->fit(X.cview(), Y.cview(), opts, hooks);
+  fit(*single, X.cview(), Y.cview(), opts, hooks);
   opts.shuffle = false;
   opts.global_rows = 9;
-  FitHooks ha = hooks, hb = hooks;
-  ha.allreduce_f64 = comm.hook(0);
-  hb.allreduce_f64 = comm.hook(1);
+  AllreduceReducer<double> ra(comm.hook(0), SumAcrossFn()), rb(comm.hook(1), SumAcrossFn());
   FitOptions oa = opts, ob = opts;
   ob.row_offset = 1;
-  std::thread ta([&] { a->fit(X.cview().row_range(0, 1), Y.cview().row_range(0, 1), oa, ha); });
-  std::thread tb([&] { b->fit(X.cview().row_range(1, 8), Y.cview().row_range(1, 8), ob, hb); });
+  std::thread ta([&] { fit(*a, X.cview().row_range(0, 1), Y.cview().row_range(0, 1), oa, hooks, &ra); });
+  std::thread tb([&] { fit(*b, X.cview().row_range(1, 8), Y.cview().row_range(1, 8), ob, hooks, &rb); });
   ta.join();
   tb.join();
   const auto p = params(*single), pa = params(*a), pb = params(*b);
@@ -245,19 +246,19 @@ void test_errors() {
   opts.global_rows = 5;
   opts.row_offset = 2;  // rows [2, 6) do not fit in 5
   FitHooks hooks;
-  hooks.allreduce_f64 = [](double*, Index) {};
+  AllreduceReducer<double> reducer([](double*, Index) {}, SumAcrossFn());
   hooks.permutation = [](Index, Index n, Index* perm) {
     for (Index i = 0; i < n; ++i) perm[i] = i;
   };
-  CHECK_THROWS_MSG(net->fit(X.cview(), Y.cview(), opts, hooks), ValueError,
+  CHECK_THROWS_MSG(fit(*net, X.cview(), Y.cview(), opts, hooks, &reducer), ValueError,
                    "do not fit in the global data set of 5 rows");
   opts.row_offset = 0;
   FitHooks no_order = hooks;
   no_order.permutation = nullptr;
-  CHECK_THROWS_MSG(net->fit(X.cview(), Y.cview(), opts, no_order), ValueError,
+  CHECK_THROWS_MSG(fit(*net, X.cview(), Y.cview(), opts, no_order, &reducer), ValueError,
                    "needs a permutation hook");
   opts.metrics = {"r2"};
-  CHECK_THROWS_MSG(net->fit(X.cview(), Y.cview(), opts, hooks), ValueError,
+  CHECK_THROWS_MSG(fit(*net, X.cview(), Y.cview(), opts, hooks, &reducer), ValueError,
                    "metrics in data-parallel training need the sum_across hook");
 }
 

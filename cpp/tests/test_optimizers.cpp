@@ -1,6 +1,6 @@
 // Optimizers: each update rule against values worked out by hand (two steps on a one-element
 // tensor, so momentum and bias correction are exercised), the state accessors and setter,
-// is_plain_sgd, and every configuration error. float and double.
+// fuses_into_backward, and every configuration error. float and double.
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -47,14 +47,14 @@ template <class T>
 void sgd_rules() {
   {  // plain: p -= lr g
     SGD<T> opt;
-    CHECK(opt.is_plain_sgd() && opt.buffer_names().empty());
+    CHECK(opt.fuses_into_backward() && opt.buffer_names().empty());
     // p0 = 1 - 0.1*0.5 - 0.1*0.25 = 0.925 ; p1 = -2 + 0.1 - 0.3 = -2.2
     check_pair<T>("sgd", two_steps(opt, 0.1), 0.925, -2.2);
     CHECK(opt.step_count() == 2);
   }
   {  // momentum 0.9: buf1 = g1, buf2 = 0.9 buf1 + g2
     SGD<T> opt(0.9);
-    CHECK(!opt.is_plain_sgd());
+    CHECK(!opt.fuses_into_backward());
     // p0: buf = 0.5 -> 0.95; buf = 0.45 + 0.25 = 0.7 -> 0.88
     // p1: buf = -1 -> -1.9; buf = -0.9 + 3 = 2.1 -> -2.11
     check_pair<T>("momentum", two_steps(opt, 0.1), 0.88, -2.11);
@@ -74,7 +74,7 @@ void sgd_rules() {
   }
   {  // weight decay 0.1: g = dW + 0.1 W
     SGD<T> opt(0, 0, false, 0.1);
-    CHECK(!opt.is_plain_sgd());
+    CHECK(!opt.fuses_into_backward());
     // p0: g = 0.5 + 0.1 = 0.6 -> 0.94; g = 0.25 + 0.094 = 0.344 -> 0.9056
     // p1: g = -1 - 0.2 = -1.2 -> -1.88; g = 3 - 0.188 = 2.812 -> -2.1612
     check_pair<T>("weight decay", two_steps(opt, 0.1), 0.9056, -2.1612);
@@ -92,7 +92,7 @@ void adam_rules() {
   const double e = 1e-8;
   {  // Adam(0.9, 0.999), lr 0.1
     Adam<T> opt;
-    CHECK(!opt.is_plain_sgd());
+    CHECK(!opt.fuses_into_backward());
     CHECK(opt.buffer_names() == std::vector<std::string>({"exp_avg", "exp_avg_sq"}));
     // step 1: m = 0.1 g, v = 0.001 g^2, bias corrections 0.1 and 0.001:
     //   W -= (0.1 / 0.1) m / (sqrt(v / 0.001) + eps) = 0.1 g / (|g| + eps)
@@ -249,11 +249,11 @@ void factory_errors() {
                    "RMSprop: alpha must be a finite number in [0, 1], got 2");
   CHECK_THROWS_MSG(make_optimizer<double>("rmsprop", {{"centered", 0.5}}), ValueError,
                    "RMSprop: centered must be true or false");
-  CHECK(make_optimizer<double>("sgd")->is_plain_sgd());
-  CHECK(!make_optimizer<double>("sgd", {{"momentum", 0.9}})->is_plain_sgd());
-  CHECK(!make_optimizer<double>("sgd", {{"weight_decay", 1e-4}})->is_plain_sgd());
-  CHECK(!make_optimizer<double>("adam")->is_plain_sgd());
-  CHECK(!make_optimizer<double>("rmsprop")->is_plain_sgd());
+  CHECK(make_optimizer<double>("sgd")->fuses_into_backward());
+  CHECK(!make_optimizer<double>("sgd", {{"momentum", 0.9}})->fuses_into_backward());
+  CHECK(!make_optimizer<double>("sgd", {{"weight_decay", 1e-4}})->fuses_into_backward());
+  CHECK(!make_optimizer<double>("adam")->fuses_into_backward());
+  CHECK(!make_optimizer<double>("rmsprop")->fuses_into_backward());
   CHECK(optimizer_names() == std::vector<std::string>({"adam", "adamw", "rmsprop", "sgd"}));
 }
 

@@ -11,6 +11,8 @@
 #include "chainrule/error.hpp"
 #include "chainrule/loss.hpp"
 #include "chainrule/network.hpp"
+#include "chainrule/training/gradient_reducer.hpp"
+#include "chainrule/training/trainer.hpp"
 #include "chainrule/schedules/all.hpp"
 #include "test_util.hpp"
 
@@ -86,8 +88,8 @@ void weights_are_repeated_rows(const std::string& optimizer) {
   d.X = X.cview();
   d.Y = Y.cview();
   d.sample_weight = w.cview();
-  const FitResult ra = a->fit(d, opts);
-  const std::vector<double> rb = b->fit(X2.cview(), Y2.cview(), opts);
+  const FitResult ra = fit(*a, d, opts);
+  const std::vector<double> rb = fit(*b, X2.cview(), Y2.cview(), opts);
   const auto pa = params(*a), pb = params(*b);
   chainrule_test::check_all_close(optimizer + ": weights 2 vs repeated rows", pa.data(), pb.data(),
                                   static_cast<std::ptrdiff_t>(pa.size()), tol<T>(), 1e-3);
@@ -112,13 +114,13 @@ void validation_is_evaluated_after_each_epoch() {
   d.Y = Y.cview();
   d.X_val = Xv.cview();
   d.Y_val = Yv.cview();
-  const FitResult r = net->fit(d, opts);
+  const FitResult r = fit(*net, d, opts);
   CHECK(r.val_loss.size() == 3 && r.val_metrics.size() == 1 && r.val_metrics[0].size() == 3);
   CHECK(r.metrics.size() == 1 && r.metrics[0].size() == 3);
   FitOptions one = opts;
   one.epochs = 1;
   for (Index e = 0; e < 3; ++e) {
-    twin->fit(d.X, d.Y, one);  // Adam's state carries over from call to call
+    fit(*twin, d.X, d.Y, one);  // Adam's state carries over from call to call
     CHECK_CLOSE(r.val_loss[static_cast<std::size_t>(e)], twin->loss_value(Xv.cview(), Yv.cview()),
                 tol<T>());
   }
@@ -151,7 +153,7 @@ void schedule_drives_the_rate() {
   opts.epochs = 5;
   opts.lr = 0.2;
   opts.schedule = &step;
-  const FitResult r = net->fit(FitData<T>{X.cview(), Y.cview(), {}, {}, {}, {}}, opts);
+  const FitResult r = fit(*net, FitData<T>{X.cview(), Y.cview(), {}, {}, {}, {}}, opts);
   const double want[] = {0.2, 0.2, 0.1, 0.1, 0.05};
   for (int e = 0; e < 5; ++e) {
     CHECK_CLOSE(r.lr[static_cast<std::size_t>(e)], want[e], 1e-15);
@@ -174,7 +176,7 @@ void zero_weight_batch_is_skipped() {
   opts.epochs = 2;
   opts.batch_size = 4;
   FitData<T> d{X.cview(), Y.cview(), w.cview(), {}, {}, {}};
-  const FitResult r = net->fit(d, opts);
+  const FitResult r = fit(*net, d, opts);
   CHECK(net->optimizer().step_count() == 2);
   CHECK(std::isfinite(r.loss[0]));
 }
@@ -192,26 +194,26 @@ void bad_arguments_leave_the_network_unchanged() {
           zeros[] = {0, 0, 0, 0, 0, 0};
   auto fit_w = [&](const T* w, Index n) {
     FitData<T> d{X.cview(), Y.cview(), ConstView<T>(w, n, 1), {}, {}, {}};
-    net->fit(d, opts);
+    fit(*net, d, opts);
   };
   CHECK_THROWS_MSG(fit_w(neg, 6), ValueError, "fit: sample_weight must be finite and >= 0, got -1 at row 2");
   CHECK_THROWS_MSG(fit_w(nan, 6), ValueError, "got nan at row 4");
   CHECK_THROWS_MSG(fit_w(zeros, 6), ValueError, "sample_weight sums to 0");
   CHECK_THROWS_MSG(fit_w(neg, 5), ValueError, "fit: sample_weight has 5 values for 6 rows");
   FitData<T> d{X.cview(), Y.cview(), {}, Xv.cview().row_range(0, 4), Yv.cview().row_range(0, 3), {}};
-  CHECK_THROWS_MSG(net->fit(d, opts), ValueError, "fit: validation_data: X has 4 rows but Y has 3");
+  CHECK_THROWS_MSG(fit(*net, d, opts), ValueError, "fit: validation_data: X has 4 rows but Y has 3");
   Matrix<T> Xw(4, 2);
   d.X_val = Xw.cview();
   d.Y_val = Yv.cview();
-  CHECK_THROWS_MSG(net->fit(d, opts), ValueError,
+  CHECK_THROWS_MSG(fit(*net, d, opts), ValueError,
                    "fit: validation_data: layer 1 expects 3 input features, got X with shape (4, 2)");
   ReduceLROnPlateau plateau;
   FitOptions p = opts;
   p.schedule = &plateau;
-  CHECK_THROWS_MSG(net->fit(X.cview(), Y.cview(), p), ValueError, "monitors the validation loss");
+  CHECK_THROWS_MSG(fit(*net, X.cview(), Y.cview(), p), ValueError, "monitors the validation loss");
   FitOptions m = opts;
   m.metrics = {"precision"};
-  CHECK_THROWS_MSG(net->fit(X.cview(), Y.cview(), m), ValueError, "unknown metric 'precision'");
+  CHECK_THROWS_MSG(fit(*net, X.cview(), Y.cview(), m), ValueError, "unknown metric 'precision'");
   const auto after = params(*net);
   chainrule_test::check_all_equal("weights after failed fits", after.data(), before.data(),
                                   static_cast<std::ptrdiff_t>(after.size()));
@@ -224,7 +226,7 @@ void bad_arguments_leave_the_network_unchanged() {
                                                      {"exp_avg_sq", {W1, b1, W2, b2}}}),
                    ValueError, "'exp_avg' of W1 must have shape (3, 5), got (5, 3)");
   // a new optimizer starts from fresh state
-  net->fit(X.cview(), Y.cview(), opts);
+  fit(*net, X.cview(), Y.cview(), opts);
   CHECK(net->optimizer().step_count() == 3);
   net->set_optimizer(make_optimizer<T>("adam"));
   CHECK(net->optimizer().step_count() == 0 && net->optimizer().buffer(0, 0).data[0] == T(0));

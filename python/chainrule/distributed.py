@@ -172,12 +172,15 @@ class Context:
             total += part
         values[...] = total
 
-    def attach(self, net: Any) -> Tuple[Callable[[np.ndarray], None], Callable[[], None]]:
-        """The all-reduce of a fit of ``net`` and a function that undoes its set-up (collective).
+    def attach(self, net: Any) -> Tuple[Callable[[np.ndarray], None], Optional[np.ndarray],
+                                        Callable[[], None]]:
+        """The all-reduce of a fit of ``net``, the buffer it sums (None: the core's own) and a
+        function that undoes its set-up (collective).
 
-        When every rank runs on one node, the network's gradient buffer is placed in an MPI
-        shared-memory window and summed there without messages (:meth:`_shared`); otherwise,
-        or with the environment variable ``CHAINRULE_ALLREDUCE=mpi``, it is MPI_Allreduce."""
+        When every rank runs on one node, the buffer of each step's sums (the gradients, the
+        loss sum and the weight) is an MPI shared-memory window, summed in place without
+        messages (:meth:`_shared`); otherwise, or with the environment variable
+        ``CHAINRULE_ALLREDUCE=mpi``, it is MPI_Allreduce."""
         MPI = _mpi()
         mode = os.environ.get("CHAINRULE_ALLREDUCE", "auto")
         if mode not in ("auto", "mpi"):
@@ -188,9 +191,10 @@ class Context:
             node.Free()
             if one_node:
                 return self._shared(net, MPI)
-        return self.allreduce_hook(), lambda: None
+        return self.allreduce_hook(), None, lambda: None
 
-    def _shared(self, net: Any, MPI: Any) -> Tuple[Callable[[np.ndarray], None], Callable[[], None]]:
+    def _shared(self, net: Any, MPI: Any) -> Tuple[Callable[[np.ndarray], None], np.ndarray,
+                                                   Callable[[], None]]:
         """Every rank's gradient buffer lives in one shared-memory window. To sum a range of it,
         rank r adds up its r-th part of the range over every rank's buffer, in rank order, and
         writes the sum into all of them (no other rank reads or writes that part), between two
@@ -198,10 +202,9 @@ class Context:
         """
         comm, R, rank = self.comm, self.size, self.rank
         dtype = np.dtype(net.dtype)
-        n = int(net._core.gradient_buffer_size())
+        n = int(net._core.reduction_buffer_size())
         win = MPI.Win.Allocate_shared(n * dtype.itemsize, dtype.itemsize, comm=comm)
         buffers = [np.frombuffer(win.Shared_query(k)[0], dtype=dtype, count=n) for k in range(R)]
-        net._core.use_gradient_buffer(buffers[rank])
         base = buffers[rank].ctypes.data
         parts: dict = {}
 
@@ -228,12 +231,11 @@ class Context:
             comm.Barrier()  # every part is summed everywhere
 
         def detach() -> None:
-            net._core.use_gradient_buffer(None)
             parts.clear()
             buffers.clear()
             win.Free()
 
-        return allreduce, detach
+        return allreduce, buffers[rank], detach
 
     def broadcast_model(self, net: Any) -> None:
         """Rank 0's weights, optimizer state and shuffling generator, on every rank."""

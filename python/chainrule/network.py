@@ -532,7 +532,7 @@ class Network:
         on_epoch_end = self._epoch_hook(cbs, names, X_val is not None) if cbs else None
         detach: Callable[[], None] = lambda: None
         if ctx is not None:  # the gradient all-reduce (shared memory on one node)
-            dist_args["allreduce"], detach = ctx.attach(self)
+            dist_args["allreduce"], dist_args["reduce_buffer"], detach = ctx.attach(self)
             dist_args["sum_across"] = ctx.sum_across
         bars = [cb for cb in cbs if isinstance(cb, _ProgressBar)]
         if bars:  # called by the core between batches, at most every 250 ms

@@ -52,9 +52,11 @@ class Optimizer {
   virtual std::string name() const = 0;
   /// "Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0)".
   virtual std::string repr() const = 0;
-  /// True only for plain SGD (no momentum, no weight decay): p -= lr * g and no state, so
-  /// the update may be fused into the computation of the gradient.
-  virtual bool is_plain_sgd() const { return false; }
+  /// A capability: true when the update is p -= lr * g with no state (plain SGD: no
+  /// momentum, no weight decay). It may then run inside the backward pass, on each block of
+  /// the gradient as it is produced (the gradients are not kept), and a sum of gradients may
+  /// be averaged through lr instead of a pass over the gradients.
+  virtual bool fuses_into_backward() const { return false; }
 
   // ---- state ----------------------------------------------------------------------------
 

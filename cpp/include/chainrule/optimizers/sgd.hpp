@@ -21,7 +21,7 @@ class SGD : public Optimizer<T> {
 
   std::string name() const override { return "sgd"; }
   std::string repr() const override;
-  bool is_plain_sgd() const override { return momentum_ == 0 && weight_decay_ == 0; }
+  bool fuses_into_backward() const override { return momentum_ == 0 && weight_decay_ == 0; }
 
   double momentum() const { return momentum_; }
   double dampening() const { return dampening_; }

@@ -1,0 +1,81 @@
+// The training loop: epochs, batches and their order, schedules, metrics, validation, sample
+// weights, divergence rollback and hooks, around a Network and a GradientReducer.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "chainrule/metric.hpp"
+#include "chainrule/network.hpp"
+#include "chainrule/tensor.hpp"
+#include "chainrule/training/fit.hpp"
+#include "chainrule/training/gradient_reducer.hpp"
+
+namespace chainrule {
+
+/// Trains a network with its optimizer (whose state carries over between fits).
+///
+/// fit runs opts.epochs epochs of mini-batch gradient descent and returns what each epoch
+/// measured. With sample weights w, a batch's loss is sum(w_i l_i) / sum(w_i) and its
+/// gradients are those of that weighted mean; a batch whose weights are all 0 is skipped.
+/// A non-finite loss or parameter restores the weights of the last finite epoch and throws
+/// DivergenceError naming the epoch. Every argument is checked (check) before anything
+/// changes. When the optimizer can fuse its update into the backward pass (plain SGD), the
+/// update runs in the epilogue of each dW product.
+///
+/// Data-parallel (a reducer that sums across processes): X is this process's shard, rows
+/// [row_offset, row_offset + X.rows) of a global data set of opts.global_rows rows. Each
+/// epoch visits the global rows in the order of hooks.permutation (a permutation of
+/// 0..global_rows-1, the same on every process); global step k covers its positions
+/// [k bs, (k + 1) bs), and this process contributes those of its rows that fall in them
+/// (possibly none). Gradients are reduced as weighted sums and divided by the global batch
+/// weight, so every process applies the update single-process training on the whole data in
+/// that order would; the loss, validation loss and metrics are global too.
+template <class T>
+class Trainer {
+ public:
+  /// `reducer` (kept by the caller, alive during fit) combines the processes of a
+  /// data-parallel fit; nullptr: one process.
+  explicit Trainer(Network<T>& net, GradientReducer<T>* reducer = nullptr)
+      : net_(net), reducer_(reducer != nullptr ? reducer : &local_) {}
+
+  /// The checks fit makes before training: shapes and values of the data, weights and
+  /// validation set, options, metric names, and a schedule's need for validation data.
+  void check(const FitData<T>& data, const FitOptions& opts) const;
+  FitResult fit(const FitData<T>& data, const FitOptions& opts, const FitHooks& hooks = {});
+
+ private:
+  /// (Weighted) loss of X (m, n0) against Y in chunks of `chunk` rows, adding every chunk to
+  /// the metrics (reset first); the weight of the rows in *weight_out.
+  double evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index chunk,
+                  std::vector<std::unique_ptr<Metric<T>>>& metrics, double* weight_out);
+
+  Network<T>& net_;
+  LocalReducer<T> local_;
+  GradientReducer<T>* reducer_;
+};
+
+/// Trainer(net, reducer).fit(data, opts, hooks).
+template <class T>
+FitResult fit(Network<T>& net, const FitData<T>& data, const FitOptions& opts,
+              const FitHooks& hooks = {}, GradientReducer<T>* reducer = nullptr) {
+  return Trainer<T>(net, reducer).fit(data, opts, hooks);
+}
+
+/// fit without weights or validation; returns the mean loss of each epoch.
+template <class T>
+std::vector<double> fit(Network<T>& net, ConstView<T> X, ConstView<T> Y, const FitOptions& opts,
+                        const FitHooks& hooks = {}, GradientReducer<T>* reducer = nullptr) {
+  FitData<T> d;
+  d.X = X;
+  d.Y = Y;
+  return fit(net, d, opts, hooks, reducer).loss;
+}
+
+/// Trainer(net).check(data, opts).
+template <class T>
+void check_fit(Network<T>& net, const FitData<T>& data, const FitOptions& opts) {
+  Trainer<T>(net).check(data, opts);
+}
+
+}  // namespace chainrule

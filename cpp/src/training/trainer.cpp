@@ -1,0 +1,298 @@
+#include "chainrule/training/trainer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "chainrule/error.hpp"
+
+namespace chainrule {
+
+namespace {
+
+// Epochs are counted from 1 in messages, as in fit's progress output.
+std::string kept_note(Index epoch) {
+  return epoch == 0 ? std::string("; the initial weights were kept (try a smaller lr)")
+                    : "; the weights after epoch " + std::to_string(epoch) +
+                          ", the last finite one, were kept (try a smaller lr)";
+}
+
+// Throws unless w holds n finite values >= 0 with a positive sum; returns the sum.
+template <class T>
+double check_weights(ConstView<T> w, Index n, const std::string& what) {
+  if (w.size() != n)
+    throw ValueError(what + " has " + std::to_string(w.size()) + " values for " + std::to_string(n) +
+                     " rows");
+  double sum = 0;
+  for (Index i = 0; i < n; ++i) {
+    if (!(std::isfinite(w.data[i]) && w.data[i] >= T(0)))
+      throw ValueError(what + " must be finite and >= 0, got " +
+                       shortest_repr(static_cast<double>(w.data[i])) + " at row " + std::to_string(i));
+    sum += static_cast<double>(w.data[i]);
+  }
+  if (!(sum > 0)) throw ValueError(what + " sums to 0: at least one row needs a positive weight");
+  return sum;
+}
+
+}  // namespace
+
+template <class T>
+void Trainer<T>::check(const FitData<T>& d, const FitOptions& opts) const {
+  net_.check_XY(d.X, d.Y, "fit");
+  check_lr(opts.lr);
+  if (opts.epochs < 0) throw ValueError("epochs must be >= 0, got " + std::to_string(opts.epochs));
+  if (opts.batch_size < 0)
+    throw ValueError("batch_size must be >= 1, got " + std::to_string(opts.batch_size));
+  if (d.sample_weight.data != nullptr) check_weights(d.sample_weight, d.X.rows, "fit: sample_weight");
+  const bool validate = d.X_val.data != nullptr || d.Y_val.data != nullptr;
+  if (validate) {
+    if (d.X_val.data == nullptr || d.Y_val.data == nullptr)
+      throw ValueError("fit: validation data needs both X and Y");
+    net_.check_XY(d.X_val, d.Y_val, "fit: validation_data");
+    if (d.val_weight.data != nullptr)
+      check_weights(d.val_weight, d.X_val.rows, "fit: validation sample_weight");
+  } else if (d.val_weight.data != nullptr) {
+    throw ValueError("fit: validation sample_weight without validation data");
+  }
+  for (const auto& name : opts.metrics) make_metric<T>(name);
+  if (opts.schedule != nullptr && opts.schedule->uses_monitor() &&
+      opts.schedule->monitors_validation_loss() && !validate)
+    throw ValueError("fit: " + opts.schedule->repr() +
+                     " monitors the validation loss, but fit has no validation data (pass "
+                     "validation_data or validation_split, or monitor='loss')");
+}
+
+// X (m, n0), Y (m, nL), w (m) -> the (weighted) mean loss; every chunk is added to metrics
+template <class T>
+double Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index chunk,
+                            std::vector<std::unique_ptr<Metric<T>>>& metrics,
+                            double* weight_out) {
+  for (auto& metric : metrics) metric->reset();
+  double total = 0, weight = 0;
+  for (Index r = 0; r < X.rows; r += chunk) {
+    const Index rows = std::min(chunk, X.rows - r);
+    const ConstView<T> x = X.row_range(r, rows), y = Y.row_range(r, rows);
+    const T* wr = w != nullptr ? w + r : nullptr;
+    net_.forward_pass(x);
+    total += net_.pass_loss_sum(y, wr, &weight);
+    for (auto& metric : metrics) metric->accumulate(net_.output(), y, wr);
+  }
+  *weight_out = weight;
+  return total / weight;
+}
+
+template <class T>
+FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const FitHooks& hooks) {
+  check(d, opts);
+  const bool distributed = reducer_->across_processes();
+  if (distributed) {
+    if (!hooks.permutation)
+      throw ValueError("fit: data-parallel training needs a permutation hook (the global row order)");
+    if (opts.row_offset < 0 || opts.global_rows < opts.row_offset + d.X.rows)
+      throw ValueError("fit: this process's " + std::to_string(d.X.rows) + " rows from row " +
+                       std::to_string(opts.row_offset) + " do not fit in the global data set of " +
+                       std::to_string(opts.global_rows) + " rows");
+    if (!opts.metrics.empty() && !reducer_->sum_across())
+      throw ValueError("fit: metrics in data-parallel training need the sum_across hook");
+  }
+  if (opts.shuffle && !hooks.permutation)
+    throw ValueError("fit: shuffle needs a permutation hook");
+  // the rows of each step are gathered in the order of a permutation (of the global rows)
+  const bool ordered = opts.shuffle || distributed;
+  Optimizer<T>& optimizer = net_.optimizer();
+  const ConstView<T> X = d.X, Y = d.Y;
+  const bool weighted = d.sample_weight.data != nullptr;
+  const bool validate = d.X_val.data != nullptr;
+
+  const Index n = X.rows;                                   // this process's rows
+  const Index N = distributed ? opts.global_rows : n;       // the rows an epoch visits
+  const Index bs = opts.batch_size == 0 ? N : std::min(opts.batch_size, N);
+  const Index eval_chunk =
+      validate ? std::max(bs, std::min(d.X_val.rows, Network<T>::kPredictChunk)) : 0;
+  // Everything the loop needs is allocated here, before the first step.
+  net_.prepare_batches(std::max(bs, eval_chunk),
+                       std::max(weighted ? bs : 0, d.val_weight.data != nullptr ? eval_chunk : 0));
+  std::vector<Index> perm(ordered ? static_cast<std::size_t>(N) : 0);
+  Matrix<T> Xb(ordered ? bs : 0, X.cols), Yb(ordered ? bs : 0, Y.cols);
+  Matrix<T> Wb(ordered && weighted ? bs : 0, 1);
+  std::vector<std::unique_ptr<Metric<T>>> train_metrics, val_metrics;
+  for (const auto& name : opts.metrics) {
+    train_metrics.push_back(make_metric<T>(name));
+    train_metrics.back()->prepare(net_.n_outputs());
+    if (validate) {
+      val_metrics.push_back(make_metric<T>(name));
+      val_metrics.back()->prepare(net_.n_outputs());
+    }
+  }
+  std::vector<Matrix<T>> last_good;
+  net_.copy_params(last_good);
+  // An optimizer whose update is p -= lr g without state runs it inside the backward pass,
+  // block by block; not when the gradients must be summed across processes first.
+  const bool fuse_update = optimizer.fuses_into_backward() && !distributed;
+  const std::size_t n_metrics = opts.metrics.size();
+  // (capped: a huge epoch count, stopped by Ctrl-C or a callback, must not reserve terabytes)
+  const std::size_t capacity = static_cast<std::size_t>(std::min<Index>(opts.epochs, Index(1) << 16));
+  FitResult result;
+  result.loss.reserve(capacity);
+  result.lr.reserve(capacity);
+  if (validate) result.val_loss.reserve(capacity);
+  result.metrics.resize(n_metrics);
+  result.val_metrics.resize(validate ? n_metrics : 0);
+  for (auto& v : result.metrics) v.reserve(capacity);
+  for (auto& v : result.val_metrics) v.reserve(capacity);
+  EpochLogs logs;
+  logs.metrics.assign(n_metrics, 0.0);
+  logs.val_metrics.assign(validate ? n_metrics : 0, 0.0);
+  logs.val_loss = std::numeric_limits<double>::quiet_NaN();
+  if (opts.schedule != nullptr) opts.schedule->start(opts.lr, opts.epochs);
+
+  struct Attached {  // the reducer's set-up, undone however fit ends
+    GradientReducer<T>& reducer;
+    Network<T>& net;
+    ~Attached() { reducer.detach(net); }
+  };
+  reducer_->attach(net_);
+  const Attached attached{*reducer_, net_};
+
+  for (Index epoch = 0; epoch < opts.epochs; ++epoch) {
+    const double lr = opts.schedule != nullptr ? opts.schedule->lr(epoch) : opts.lr;
+    if (ordered) {
+      hooks.permutation(epoch, N, perm.data());
+      for (Index i = 0; i < N; ++i)
+        if (perm[static_cast<std::size_t>(i)] < 0 || perm[static_cast<std::size_t>(i)] >= N)
+          throw ValueError("fit: the permutation of epoch " + std::to_string(epoch) +
+                           " has an index out of range");
+    }
+    for (auto& metric : train_metrics) metric->reset();
+    double total = 0, total_weight = 0;
+    for (Index start = 0; start < N; start += bs) {
+      if (hooks.poll) hooks.poll(epoch, start, N);
+      const Index gb = std::min(bs, N - start);  // rows of this step (over all processes)
+      Index mb = gb;                             // this process's rows of this step
+      ConstView<T> xb, yb;
+      const T* wb = nullptr;
+      if (ordered) {
+        Xb.resize(gb, X.cols);
+        Yb.resize(gb, Y.cols);
+        if (weighted) Wb.resize(gb, 1);
+        mb = 0;
+        for (Index i = 0; i < gb; ++i) {  // gather rows perm[start + i] (those of this process)
+          Index src = perm[static_cast<std::size_t>(start + i)];
+          if (distributed) {
+            src -= opts.row_offset;
+            if (src < 0 || src >= n) continue;  // another process's row
+          }
+          std::copy(X.row(src), X.row(src) + X.cols, Xb.data() + mb * X.cols);
+          std::copy(Y.row(src), Y.row(src) + Y.cols, Yb.data() + mb * Y.cols);
+          if (weighted) Wb.data()[mb] = d.sample_weight.data[src];
+          ++mb;
+        }
+        xb = ConstView<T>(Xb.data(), mb, X.cols);
+        yb = ConstView<T>(Yb.data(), mb, Y.cols);
+        if (weighted) wb = Wb.data();
+      } else {
+        xb = X.row_range(start, mb);
+        yb = Y.row_range(start, mb);
+        if (weighted) wb = d.sample_weight.data + start;
+      }
+      double batch_weight = static_cast<double>(mb);
+      if (weighted) {
+        batch_weight = 0;
+        for (Index i = 0; i < mb; ++i) batch_weight += static_cast<double>(wb[i]);
+        if (batch_weight == 0 && !distributed) continue;  // all weights 0: nothing to learn
+      }
+      double batch_loss, step_weight = batch_weight;
+      if (distributed) {
+        // this process's [sum_i w_i dW_i ...], sum_i w_i l_i and sum_i w_i, summed over every
+        // process, then divided by the global weight
+        double local_sum = 0;
+        if (mb > 0 && batch_weight > 0) {
+          net_.forward_pass(xb);
+          // [dW; db] = sum_i w_i (dW_i; db_i): batch_weight times the weighted mean
+          const double local_loss = net_.backward_pass(xb, yb, wb, batch_weight, T(0), batch_weight);
+          local_sum = local_loss * batch_weight;
+          // this process's rows of the batch, from the weights before the update
+          for (auto& metric : train_metrics) metric->accumulate(net_.output(), yb, wb);
+        } else {
+          net_.zero_gradients();
+        }
+        const auto [loss_sum, global_weight] = reducer_->reduce_step(net_, local_sum, batch_weight);
+        if (global_weight == 0) continue;  // all weights 0 on every process: skipped by all
+        batch_loss = loss_sum / global_weight;
+        step_weight = global_weight;
+      } else {
+        net_.forward_pass(xb);
+        batch_loss = net_.backward_pass(xb, yb, wb, batch_weight, fuse_update ? static_cast<T>(lr) : T(0));
+      }
+      if (!std::isfinite(batch_loss)) {
+        net_.restore_params(last_good);
+        throw DivergenceError("training diverged: the loss became " + shortest_repr(batch_loss) +
+                                  " in epoch " + std::to_string(epoch + 1) + kept_note(epoch),
+                              epoch);
+      }
+      if (distributed) {
+        if (optimizer.fuses_into_backward()) {
+          // W -= lr dW with dW = sum / global_weight: W -= (lr / global_weight) sum, one pass
+          net_.apply_update(static_cast<T>(lr / step_weight));
+        } else {
+          net_.divide_gradients(static_cast<T>(step_weight));  // dW = sum_i w_i dW_i / sum_i w_i
+          net_.apply_update(static_cast<T>(lr));
+        }
+      } else {
+        // H[L] is the forward pass of this batch, from the weights before the update
+        for (auto& metric : train_metrics) metric->accumulate(net_.output(), yb, wb);
+        if (fuse_update)
+          optimizer.begin_step();  // the update itself ran in backward_pass; count the step
+        else
+          net_.apply_update(static_cast<T>(lr));
+      }
+      total += batch_loss * step_weight;
+      total_weight += step_weight;
+    }
+    if (!net_.params_finite()) {
+      net_.restore_params(last_good);
+      throw DivergenceError("training diverged: a weight became non-finite in epoch " +
+                                std::to_string(epoch + 1) + kept_note(epoch),
+                            epoch);
+    }
+    net_.copy_params(last_good);
+    logs.loss = total / total_weight;
+    logs.lr = lr;
+    result.loss.push_back(logs.loss);
+    result.lr.push_back(lr);
+    for (std::size_t k = 0; k < n_metrics; ++k) {
+      if (distributed) train_metrics[k]->combine(reducer_->sum_across());
+      logs.metrics[k] = train_metrics[k]->result();
+      result.metrics[k].push_back(logs.metrics[k]);
+    }
+    if (validate) {
+      // sum of (weighted) losses and of weights over every process's validation rows
+      double val_weight = 0;
+      const double local = evaluate(d.X_val, d.Y_val, d.val_weight.data, eval_chunk, val_metrics,
+                                    &val_weight);
+      if (distributed) {
+        const auto [sum, weight] = reducer_->reduce_pair(local * val_weight, val_weight);
+        logs.val_loss = sum / weight;
+      } else {
+        logs.val_loss = local;
+      }
+      result.val_loss.push_back(logs.val_loss);
+      for (std::size_t k = 0; k < n_metrics; ++k) {
+        if (distributed) val_metrics[k]->combine(reducer_->sum_across());
+        logs.val_metrics[k] = val_metrics[k]->result();
+        result.val_metrics[k].push_back(logs.val_metrics[k]);
+      }
+    }
+    if (opts.schedule != nullptr)
+      opts.schedule->epoch_end(epoch, opts.schedule->monitors_validation_loss() ? logs.val_loss
+                                                                                : logs.loss);
+    if (hooks.on_epoch_end && !hooks.on_epoch_end(epoch, logs)) break;
+  }
+  return result;
+}
+
+template class Trainer<float>;
+template class Trainer<double>;
+
+}  // namespace chainrule
