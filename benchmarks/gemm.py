@@ -14,6 +14,8 @@ it prints the BLAS that threadpoolctl reports and the results as JSON.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import json
 import os
 import sys
@@ -62,8 +64,9 @@ def numpy_call(case: Dict, A: np.ndarray, B: np.ndarray) -> Callable[[], np.ndar
     return lambda: np.matmul(A, B)
 
 
-def chainrule_call(case: Dict, A: np.ndarray, B: np.ndarray) -> Callable[[], np.ndarray]:
-    from chainrule._core import kernels
+def chainrule_call(case: Dict, A: np.ndarray, B: np.ndarray,
+                   module: str = "chainrule") -> Callable[[], np.ndarray]:
+    kernels = importlib.import_module(f"{module}._core").kernels
     ta, tb = case["op"] == "TN", case["op"] == "NT"
     return lambda: kernels.matmul(A, B, trans_a=ta, trans_b=tb)
 
@@ -75,7 +78,8 @@ def measure(backend: str, cases: List[Dict], budget: float = 0.3,
     a quiet machine first and is measured again (up to 3 times) if it was disturbed;
     ``background`` is the share of the CPUs other processes took (None under 0.2 s)."""
     load = BackgroundLoad()
-    make = {"numpy": numpy_call, "chainrule": chainrule_call}[backend]
+    make = {"numpy": numpy_call, "chainrule": chainrule_call,
+            "chainrule-base": functools.partial(chainrule_call, module="chainrule_base")}[backend]
     if backend == "numpy":
         warm_up_blas_threads()
     results = []
@@ -113,7 +117,7 @@ def blas_info() -> List[Dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("backend", choices=["numpy", "chainrule"])
+    parser.add_argument("backend", choices=["numpy", "chainrule", "chainrule-base"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--budget", type=float, default=0.3)
     parser.add_argument("--max-wait", type=float, default=0.0,

@@ -12,7 +12,9 @@ Optional peers that are not importable are reported by :func:`versions` as None.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -21,7 +23,12 @@ import numpy as np
 
 from numpy_mlp import NumpyMLP
 
-SYSTEMS = ("chainrule", "numpy", "torch", "sklearn")
+#: An earlier commit of chainrule, installed beside it as the package chainrule_base by
+#: benchmarks/baseline.py: timed in every workload when present (same code paths, old build).
+BASELINE = "chainrule-base"
+BASELINE_MODULE = "chainrule_base"
+HAS_BASELINE = importlib.util.find_spec(BASELINE_MODULE) is not None
+SYSTEMS = ("chainrule",) + ((BASELINE,) if HAS_BASELINE else ()) + ("numpy", "torch", "sklearn")
 
 
 @dataclass
@@ -41,7 +48,8 @@ class Trainer:
 def versions() -> Dict[str, Optional[str]]:
     """Version of every system, None where it is not installed."""
     found: Dict[str, Optional[str]] = {}
-    for system, module in (("chainrule", "chainrule"), ("numpy", "numpy"), ("torch", "torch"),
+    for system, module in (("chainrule", "chainrule"), (BASELINE, BASELINE_MODULE),
+                           ("numpy", "numpy"), ("torch", "torch"),
                            ("sklearn", "sklearn"), ("threadpoolctl", "threadpoolctl")):
         try:
             found[system] = importlib.import_module(module).__version__
@@ -68,11 +76,12 @@ def set_threads(threads: int) -> Callable[[], None]:
         undo.append(lambda: torch.set_num_threads(previous))
     except ImportError:
         pass
-    import chainrule
-    if hasattr(chainrule, "set_num_threads") and hasattr(chainrule, "get_num_threads"):
-        previous_cr = chainrule.get_num_threads()
-        chainrule.set_num_threads(threads)
-        undo.append(lambda: chainrule.set_num_threads(previous_cr))
+    for name in ("chainrule",) + ((BASELINE_MODULE,) if HAS_BASELINE else ()):
+        module = importlib.import_module(name)
+        if hasattr(module, "set_num_threads") and hasattr(module, "get_num_threads"):
+            previous_cr = module.get_num_threads()
+            module.set_num_threads(threads)
+            undo.append(functools.partial(module.set_num_threads, previous_cr))
     try:
         from threadpoolctl import threadpool_limits
         undo.append(threadpool_limits(limits=threads).restore_original_limits)
@@ -105,8 +114,8 @@ def make_trainer(system: str, spec: NetSpec, weights: Sequence[np.ndarray], X: n
 
 # ---- chainrule ---------------------------------------------------------------------------
 
-def _chainrule(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
-    import chainrule
+def _chainrule(spec, weights, X, Y, lr, epochs, batch_size, module="chainrule") -> Trainer:
+    chainrule = importlib.import_module(module)
     net = chainrule.Network(spec.sizes, spec.activations, loss=spec.loss, dtype=spec.dtype, seed=0)
     for l, W in enumerate(weights):
         net.weights[l] = W
@@ -221,7 +230,8 @@ def _sklearn(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
 
 
 _FACTORIES = {"chainrule": _chainrule, "chainrule-1t": _chainrule_one_thread, "numpy": _numpy,
-              "torch": _torch, "sklearn": _sklearn}
+              "torch": _torch, "sklearn": _sklearn,
+              BASELINE: functools.partial(_chainrule, module=BASELINE_MODULE)}
 
 
 def loss_value(spec: NetSpec, Yhat: np.ndarray, Y: np.ndarray) -> float:

@@ -262,6 +262,9 @@ class Report:
         head += ["chainrule % of peak"]
         if ref is not None:
             head += [f"NumPy {ref['kernel']} % of peak"]
+        base = g.get("chainrule_base")
+        if base:
+            head += ["chainrule-base GFLOP/s", "chainrule / chainrule-base"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         loaded = lambda res: " †" if (res.get("background") or 0) >= 0.05 else ""
         for i, (case, c) in enumerate(zip(g["cases"], g["chainrule"])):
@@ -275,6 +278,9 @@ class Report:
             cells += [fmt(self.pct_peak(c["gflops"], dt)) + "%"]
             if ref is not None:
                 cells += [fmt(self.pct_peak(ref["results"][i]["gflops"], dt)) + "%"]
+            if base:
+                cells += [fmt(base[i]["gflops"]) + loaded(base[i]),
+                          ratio_text(c["gflops"] / base[i]["gflops"])]
             lines.append("| " + " | ".join(cells) + " |")
         note = "\n† measured while other processes took 5% or more of the CPUs"
         if self.r.get("max_wait"):

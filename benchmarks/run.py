@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import datetime
 import json
 import os
@@ -244,7 +245,8 @@ def run_w3(cfg: Config, threads: int) -> Dict:
     Y = rng.standard_normal((n, sizes[-1]), dtype=np.float32)
     rows = train_workload("W3", spec, X, Y, lr=1e-4, epochs=1, batch=cfg.w3_batch,
                           repeats=cfg.w3_repeats,
-                          systems=("chainrule", "chainrule-1t", "numpy", "torch"),
+                          systems=("chainrule", "chainrule-1t")
+                          + ((peers.BASELINE,) if peers.HAS_BASELINE else ()) + ("numpy", "torch"),
                           threads=threads, warmup_rows=cfg.w3_batch, eval_rows=cfg.w3_batch,
                           notes={"chainrule-1t": "chainrule.set_num_threads(1): the scaling "
                                                  "baseline"})
@@ -274,10 +276,15 @@ def run_w4(cfg: Config, threads: int) -> Dict:
     calls: Dict[str, Callable[[], Any]] = {}
     net = chainrule.Network(sizes, spec.activations, loss=spec.loss, dtype="float32", seed=SEED)
     calls["chainrule"] = lambda: net.predict(x)
+    if peers.HAS_BASELINE:
+        base = importlib.import_module(peers.BASELINE_MODULE).Network(
+            sizes, spec.activations, loss=spec.loss, dtype="float32", seed=SEED)
+        calls[peers.BASELINE] = lambda: base.predict(x)
     mlp = NumpyMLP(sizes, spec.activations, spec.loss, dtype=np.float32, weights=weights)
     calls["numpy"] = lambda: mlp.predict(x)
     rows = []
-    for system in ("chainrule", "numpy", "torch"):
+    for system in ("chainrule",) + ((peers.BASELINE,) if peers.HAS_BASELINE else ()) + \
+            ("numpy", "torch"):
         row: Dict[str, Any] = dict(system=system, note="")
         rows.append(row)
         if versions.get(system) is None:
@@ -326,6 +333,11 @@ def run_gemm(cfg: Config, threads: int) -> Dict:
     log(f"    chainrule: {len(cases)} cases")
     chainrule_results = guarded("GEMM chainrule", lambda: measure(
         "chainrule", cases, cfg.gemm_budget, _quiet["max_wait"]), attempts=1)
+    baseline_results = None
+    if peers.HAS_BASELINE:
+        log(f"    {peers.BASELINE}: {len(cases)} cases")
+        baseline_results = guarded(f"GEMM {peers.BASELINE}", lambda: measure(
+            peers.BASELINE, cases, cfg.gemm_budget, _quiet["max_wait"]), attempts=1)
 
     base = dict(os.environ)
     variants = [("environment as is", base)]
@@ -345,7 +357,8 @@ def run_gemm(cfg: Config, threads: int) -> Dict:
                                            cfg.gemm_budget))
     usable = [v for v in measured if "results" in v]
     reference = next((v for v in usable if has_avx512(v)), usable[-1] if usable else None)
-    return dict(cases=cases, chainrule=chainrule_results, numpy=measured,
+    return dict(cases=cases, chainrule=chainrule_results, chainrule_base=baseline_results,
+                numpy=measured,
                 reference=None if reference is None else reference["label"],
                 reference_is_avx512=reference is not None and has_avx512(reference),
                 chainrule_threads=peers.chainrule_threads())
