@@ -27,6 +27,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ._version import __version__
+
 __all__ = ["main", "build_parser", "CliError", "PROG", "EXIT_ERROR", "EXIT_LOSS_ROSE"]
 
 PROG = "chainrule"
@@ -471,7 +473,6 @@ of predicting the target's mean (a warning; the model is saved)."""
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
-    from . import __version__
     parser = argparse.ArgumentParser(prog=prog,
                                      description="chainrule: N-layer networks with exact backprop")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")

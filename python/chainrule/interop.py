@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
+from ._version import __version__
 from .activations import (
     ELU, GELU, Activation, LeakyReLU, Linear, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
 )
@@ -252,7 +253,6 @@ def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None) -> Any:
         [helper.make_tensor_value_info("X", elem, ["batch", net.layer_sizes[0]])],
         [helper.make_tensor_value_info("Y", elem, ["batch", net.layer_sizes[-1]])],
         initializer=inits)
-    from . import __version__
     model = helper.make_model(graph, producer_name="chainrule", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", _ONNX_OPSET)])
     model.ir_version = min(model.ir_version, 8)

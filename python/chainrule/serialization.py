@@ -39,6 +39,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
 import numpy as np
 
+from ._version import __version__
 from .activations import Activation, _Builtin as _BuiltinActivation, resolve_activation
 from .losses import Loss, _Builtin as _BuiltinLoss, resolve_loss
 
@@ -140,7 +141,7 @@ def to_bytes(net: Any, metadata: Optional[Dict[str, Any]] = None) -> bytes:
     state, state_arrays = net._training_state()
     header = {
         "format": FORMAT, "version": VERSION,
-        "chainrule_version": __import__("chainrule").__version__,
+        "chainrule_version": __version__,
         "dtype": net.dtype.name, "layer_sizes": list(net.layer_sizes),
         "activations": [_activation_entry(a, l + 1) for l, a in enumerate(net.activations)],
         "loss": _loss_entry(net.loss_function),
