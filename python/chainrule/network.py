@@ -15,14 +15,15 @@ import numpy as np
 from . import _core
 from ._core import DivergenceError
 from ._checks import check_int as _check_int, real_type
-from .activations import Activation, core_spec as activation_spec, resolve_activation
-from .callbacks import (EarlyStopping, History, StopTraining, _EpochLines, _ProgressBar,
+from .activations import (Activation, core_spec as activation_spec,
+                          is_builtin as is_builtin_activation, resolve_activation)
+from .callbacks import (EarlyStopping, EpochLines, History, ProgressBar, StopTraining,
                         as_callback)
 from .data import as_matrix, check_feature_names, feature_names, resolve_dtype
 from .initializers import initializer_for
-from .losses import Loss, core_spec as loss_spec, resolve_loss
-from .optimizers import Optimizer, resolve_optimizer
-from .schedules import LRSchedule, resolve_schedule
+from .losses import Loss, core_spec as loss_spec, is_builtin as is_builtin_loss, resolve_loss
+from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
+from .schedules import LRSchedule, core_spec as schedule_spec, resolve_schedule
 
 __all__ = ["Network", "LayerGradients", "Gradients"]
 
@@ -207,7 +208,7 @@ class Network:
             raise ValueError(f"layer sizes must be <= 2**62, got {sizes}")
         try:
             self._core = core_cls(sizes, [activation_spec(a) for a in self.activations],
-                                  loss_spec(self.loss_function), self._optimizer._spec())
+                                  loss_spec(self.loss_function), optimizer_spec(self._optimizer))
         except MemoryError:
             n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
             raise MemoryError(f"layer sizes {sizes}: cannot allocate {n_params:.4g} parameters "
@@ -264,7 +265,7 @@ class Network:
     def optimizer(self, spec: Union[str, Optimizer]) -> None:
         with self._lock:
             opt = resolve_optimizer(spec)
-            self._core.set_optimizer(opt._spec())
+            self._core.set_optimizer(optimizer_spec(opt))
             self._optimizer = opt
 
     def get_optimizer_state(self) -> Dict[str, Any]:
@@ -495,7 +496,8 @@ class Network:
             for cb in cbs:
                 if isinstance(cb, EarlyStopping):
                     cb.check_monitor(recorded)
-            core_args = (w, X_val, Y_val, w_val, None if schedule is None else schedule._spec(), names)
+            schedule_args = None if schedule is None else schedule_spec(schedule)
+            core_args = (w, X_val, Y_val, w_val, schedule_args, names)
             if new_optimizer is not None or cbs or ctx is not None:
                 # before installing an optimizer, starting a bar or any collective step
                 self._core.check_fit(X, Y, epochs, lr, bs, *core_args)
@@ -506,14 +508,14 @@ class Network:
                 ("layer sizes", list(self.layer_sizes)), ("dtype", str(self.dtype)),
                 ("epochs", epochs), ("lr", lr), ("batch_size", bs), ("shuffle", bool(shuffle)),
                 ("optimizer", (base.name, base.get_params())),
-                ("lr_schedule", None if schedule is None else schedule._spec()),
+                ("lr_schedule", schedule_args),
                 ("metrics", names), ("validation (present or not)", X_val is not None),
                 ("early_stopping (present or not)", early_stopping is not None)])
             sizes = ctx.comm.allgather(n)
             n = int(sum(sizes))
             dist_args = {"global_rows": n, "row_offset": int(sum(sizes[:ctx.rank]))}
         if new_optimizer is not None:  # installed only once the whole call is known to be valid
-            self._core.set_optimizer(new_optimizer._spec())
+            self._core.set_optimizer(optimizer_spec(new_optimizer))
             self._optimizer = new_optimizer
         if self.feature_names_in_ is None and names_in is not None:
             self.feature_names_in_ = np.array(names_in, dtype=object)
@@ -534,7 +536,7 @@ class Network:
         if ctx is not None:  # the gradient all-reduce (shared memory on one node)
             dist_args["allreduce"], detach = ctx.attach(self)
             dist_args["sum_across"] = ctx.sum_across
-        bars = [cb for cb in cbs if isinstance(cb, _ProgressBar)]
+        bars = [cb for cb in cbs if isinstance(cb, ProgressBar)]
         if bars:  # called by the core between batches, at most every 250 ms
             dist_args["on_progress"] = bars[0].on_progress
         try:
@@ -546,10 +548,10 @@ class Network:
                     X, Y, epochs, lr, bs, permutation, on_epoch_end, *core_args, **dist_args)
             finally:
                 for cb in cbs:
-                    if isinstance(cb, _ProgressBar):
+                    if isinstance(cb, ProgressBar):
                         cb.on_train_end(self)
             for cb in cbs:
-                if hasattr(cb, "on_train_end") and not isinstance(cb, _ProgressBar):
+                if hasattr(cb, "on_train_end") and not isinstance(cb, ProgressBar):
                     cb.on_train_end(self)
         except DivergenceError:
             raise  # the loss is global: every rank raises it together
@@ -643,9 +645,9 @@ class Network:
         """Progress first, then the user's callbacks in order, then early stopping."""
         cbs: List[Any] = []
         if verbose == 1:
-            cbs.append(_ProgressBar(epochs))
+            cbs.append(ProgressBar(epochs))
         elif verbose == 2:
-            cbs.append(_EpochLines(epochs))
+            cbs.append(EpochLines(epochs))
         if callbacks is not None:
             if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Sequence):
                 raise TypeError("callbacks must be a list of functions f(epoch, logs, network) "
@@ -778,12 +780,10 @@ class Network:
         # pickle / copy.deepcopy: the model file's bytes, plus the activation and loss objects
         # themselves when one is a user class (pickle carries classes by reference)
         from . import serialization
-        from .activations import _Builtin as BuiltinActivation
-        from .losses import _Builtin as BuiltinLoss
         with self._lock:
             data = serialization.to_bytes(self)
-        custom = any(not isinstance(a, BuiltinActivation) for a in self.activations) or \
-            not isinstance(self.loss_function, BuiltinLoss)
+        custom = any(not is_builtin_activation(a) for a in self.activations) or \
+            not is_builtin_loss(self.loss_function)
         objects = {"activations": list(self.activations), "loss": self.loss_function} \
             if custom else None
         return (_unpickle_network, (data, objects))

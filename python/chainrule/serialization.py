@@ -40,8 +40,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 import numpy as np
 
 from ._version import __version__
-from .activations import Activation, _Builtin as _BuiltinActivation, resolve_activation
-from .losses import Loss, _Builtin as _BuiltinLoss, resolve_loss
+from .activations import Activation, is_builtin as is_builtin_activation, resolve_activation
+from .losses import Loss, is_builtin as is_builtin_loss, resolve_loss
 
 __all__ = ["save", "load", "register_activation", "register_loss", "FORMAT", "VERSION",
            "MAX_PARAMETERS"]
@@ -125,13 +125,13 @@ def _params_entry(obj: Any, what: str) -> Dict[str, Any]:
 
 
 def _activation_entry(act: Activation, layer: int) -> Dict[str, Any]:
-    custom = not isinstance(act, _BuiltinActivation)
+    custom = not is_builtin_activation(act)
     return {"name": _registered_name(act) if custom else act.name,
             "params": _params_entry(act, f"layer {layer}: the activation"), "custom": custom}
 
 
 def _loss_entry(loss: Loss) -> Dict[str, Any]:
-    custom = not isinstance(loss, _BuiltinLoss)
+    custom = not is_builtin_loss(loss)
     return {"name": _registered_name(loss) if custom else loss.name,
             "params": _params_entry(loss, "the loss"), "custom": custom}
 
