@@ -174,6 +174,8 @@ class Context:
 
     def attach(self, net: Any) -> Tuple[Callable[[np.ndarray], None], Callable[[], None]]:
         """The all-reduce of a fit of ``net`` and a function that undoes its set-up (collective).
+        ``net`` is the :class:`~chainrule.Network` being fitted, reached through its public
+        data-parallel hooks (``gradient_buffer_size``, ``use_gradient_buffer``).
 
         When every rank runs on one node, the network's gradient buffer is placed in an MPI
         shared-memory window and summed there without messages (:meth:`_shared`); otherwise,
@@ -198,10 +200,10 @@ class Context:
         """
         comm, R, rank = self.comm, self.size, self.rank
         dtype = np.dtype(net.dtype)
-        n = int(net._core.gradient_buffer_size())
+        n = net.gradient_buffer_size()
         win = MPI.Win.Allocate_shared(n * dtype.itemsize, dtype.itemsize, comm=comm)
         buffers = [np.frombuffer(win.Shared_query(k)[0], dtype=dtype, count=n) for k in range(R)]
-        net._core.use_gradient_buffer(buffers[rank])
+        net.use_gradient_buffer(buffers[rank])
         base = buffers[rank].ctypes.data
         parts: dict = {}
 
@@ -228,7 +230,7 @@ class Context:
             comm.Barrier()  # every part is summed everywhere
 
         def detach() -> None:
-            net._core.use_gradient_buffer(None)
+            net.use_gradient_buffer(None)
             parts.clear()
             buffers.clear()
             win.Free()
@@ -236,16 +238,17 @@ class Context:
         return allreduce, detach
 
     def broadcast_model(self, net: Any) -> None:
-        """Rank 0's weights, optimizer state and shuffling generator, on every rank."""
+        """Rank 0's weights, optimizer state and shuffling generator, on every rank (through
+        the network's public ``weights``, ``get/set_optimizer_state`` and ``get/set_rng_state``)."""
         for l in range(net.n_layers):
             for params in (net.weights, net.biases):
                 view = params[l]
                 self.comm.Bcast(view, root=0)
         state = self.comm.bcast(net.get_optimizer_state() if self.rank == 0 else None, root=0)
-        rng = self.comm.bcast(net._rng.bit_generator.state if self.rank == 0 else None, root=0)
+        rng = self.comm.bcast(net.get_rng_state() if self.rank == 0 else None, root=0)
         if self.rank != 0:
             net.set_optimizer_state(state)
-            net._rng.bit_generator.state = rng
+            net.set_rng_state(rng)
 
     def abort(self, exc: BaseException) -> None:  # pragma: no cover - ends the process
         """Reports an error that only this rank saw during training and ends every rank."""

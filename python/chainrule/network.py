@@ -7,8 +7,8 @@ import functools
 import math
 import numbers
 import threading
-from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple,
-                    TypeVar, Union, cast)
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence,
+                    Tuple, TypeVar, Union, cast)
 
 import numpy as np
 
@@ -222,6 +222,7 @@ class Network:
             raise type(exc)(f"seed must be None or a non-negative integer, got {seed!r} ({exc})") \
                 from None
         self._forward_X: Optional[np.ndarray] = None
+        self._gradient_buffer: Optional[np.ndarray] = None  # see use_gradient_buffer
         #: The History of the last fit (empty before any).
         self.history = History()
         #: The column names of the DataFrame the network was first fitted on (an array of str,
@@ -703,50 +704,115 @@ class Network:
             return {f"{'Wb'[i % 2]}{i // 2 + 1}": float(e) for i, e in enumerate(errors)}
         return float(max(errors))
 
-    # ---- persistence ---------------------------------------------------------------------
+    # ---- training state ------------------------------------------------------------------
+    # What a resumed or a data-parallel training needs beyond the weights. The model file
+    # (chainrule.serialization) stores get_training_state() as it is, and data-parallel fit
+    # (chainrule.distributed) broadcasts the generator and the optimizer state and places the
+    # gradient buffer: both go through these methods, never the network's private attributes.
 
-    def _training_state(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
-        """(JSON-able state, arrays) beyond the weights that a resumed training needs: the
-        optimizer (settings, step count, buffers), the shuffling generator and the history."""
-        opt = self.get_optimizer_state()
-        params = {k: list(v) if isinstance(v, tuple) else v
-                  for k, v in self._optimizer.get_params().items()}
-        state = {"seed": self.seed, "rng": self._rng.bit_generator.state,
-                 "history": {k: list(v) for k, v in self.history.history.items()},
-                 "optimizer": {"name": self._optimizer.name, "params": params,
-                               "step": opt["step"], "buffers": sorted(opt["buffers"])}}
+    def get_rng_state(self) -> Dict[str, Any]:
+        """The state of the generator that draws the shuffling order of ``fit(shuffle=True)``
+        (seeded by ``seed``): NumPy's ``bit_generator.state``, a JSON-able dict."""
+        with self._lock:
+            return cast(Dict[str, Any], self._rng.bit_generator.state)
+
+    def set_rng_state(self, state: Dict[str, Any]) -> None:
+        """Restore what :meth:`get_rng_state` returned: later shuffles repeat those of the
+        network it came from. ValueError for an invalid state, and then nothing changes."""
+        rng = self._generator_from(state)
+        with self._lock:
+            self._rng = rng
+
+    @staticmethod
+    def _generator_from(state: Any) -> np.random.Generator:
+        rng = np.random.default_rng()
+        try:
+            rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"invalid random generator state: {exc}") from None
+        return rng
+
+    def get_training_state(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+        """What a resumed training needs beyond the weights, as ``(state, arrays)``.
+
+        ``state`` is JSON-able::
+
+            {"seed": the constructor's seed,
+             "rng": the shuffling generator's state (get_rng_state()),
+             "history": {"loss": [...], ...}, the History of the last fit,
+             "optimizer": {"name": "adam", "params": its get_params() (tuples as lists),
+                           "step": steps taken, "buffers": the buffer names, sorted}}
+
+        ``arrays`` holds the optimizer's buffers (get_optimizer_state()), one contiguous
+        array per buffer and parameter tensor, named ``"opt.<buffer>.<slot>"`` with slots
+        0, 1, 2, 3, ... for W1, b1, W2, b2, ... (``"opt.exp_avg.0"`` is Adam's first moment
+        of W1). A model file holds both as they are: its header's ``"state"`` and its
+        ``state.*`` arrays. :meth:`set_training_state` restores them."""
+        with self._lock:
+            opt = self.get_optimizer_state()
+            params = {k: list(v) if isinstance(v, tuple) else v
+                      for k, v in self._optimizer.get_params().items()}
+            state = {"seed": self.seed, "rng": self.get_rng_state(),
+                     "history": {k: list(v) for k, v in self.history.history.items()},
+                     "optimizer": {"name": self._optimizer.name, "params": params,
+                                   "step": opt["step"], "buffers": sorted(opt["buffers"])}}
         arrays = {f"opt.{name}.{slot}": np.ascontiguousarray(a)
                   for name, per_slot in opt["buffers"].items() for slot, a in enumerate(per_slot)}
         return state, arrays
 
-    def _restore_training_state(self, state: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+    def set_training_state(self, state: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_training_state` returned (or a model file holds), so that
+        training resumes bit for bit: the seed, the shuffling generator, the history, and the
+        optimizer, installed from its name and parameters and then given its step count and
+        buffers (for a network of the same shape).
+
+        Entries may be absent, as in files written before they existed: without ``"seed"``
+        the seed is None, without ``"rng"`` the generator is kept, without ``"history"`` the
+        history is empty, and without ``"optimizer"`` the optimizer and its state are kept.
+        Everything is checked first: on an error (ValueError naming the entry; TypeError when
+        ``state`` is not a dict) the network is unchanged."""
+        if not isinstance(state, dict) or not isinstance(arrays, Mapping):
+            raise TypeError("set_training_state takes the (state dict, arrays dict) that "
+                            "get_training_state() returns")
         seed = state.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"invalid seed {seed!r}")
-        self.seed = seed
-        if "rng" in state:
-            rng = np.random.default_rng()
-            try:
-                rng.bit_generator.state = state["rng"]
-            except (TypeError, ValueError, KeyError) as exc:
-                raise ValueError(f"invalid random generator state: {exc}") from None
-            self._rng = rng
+        rng = self._generator_from(state["rng"]) if "rng" in state else None
         history = state.get("history", {})
         if not isinstance(history, dict) or not all(
                 isinstance(k, str) and isinstance(v, list) and
                 all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
                 for k, v in history.items()):
             raise ValueError("invalid training history")
-        self.history = History({k: [float(x) for x in v] for k, v in history.items()})
         opt = state.get("optimizer")
-        if opt is None:
-            return
+        optimizer, optimizer_state = None, None
+        if opt is not None:
+            optimizer, optimizer_state = self._optimizer_from(opt, arrays)
+        with self._lock:
+            if optimizer is not None:
+                previous = (self._optimizer, self.get_optimizer_state())
+                self.optimizer = optimizer
+                try:
+                    self.set_optimizer_state(cast(Dict[str, Any], optimizer_state))
+                except BaseException:  # e.g. a buffer of the wrong shape: put the old one back
+                    self.optimizer = previous[0]
+                    self.set_optimizer_state(previous[1])
+                    raise
+            self.seed = seed
+            if rng is not None:
+                self._rng = rng
+            self.history = History({k: [float(x) for x in v] for k, v in history.items()})
+
+    def _optimizer_from(self, opt: Any, arrays: Mapping[str, np.ndarray]
+                        ) -> Tuple[Optimizer, Dict[str, Any]]:
+        """The optimizer and the state (for set_optimizer_state) of a training state's
+        ``"optimizer"`` entry and its buffer arrays."""
         if not isinstance(opt, dict) or not isinstance(opt.get("name"), str) or \
                 not isinstance(opt.get("params", {}), dict):
             raise ValueError(f"invalid optimizer entry {opt!r:.200}")
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.get("params", {}).items()}
         try:
-            self.optimizer = type(resolve_optimizer(opt["name"]))(**params)
+            optimizer = type(resolve_optimizer(opt["name"]))(**params)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid optimizer {opt['name']!r} {params}: {exc}") from None
         names = opt.get("buffers", [])
@@ -762,8 +828,28 @@ class Network:
                     raise ValueError(f"the optimizer buffer {name!r} of tensor {slot} is missing")
                 per_slot.append(a)
             buffers[name] = per_slot
-        self.set_optimizer_state({"optimizer": opt["name"], "step": opt.get("step", 0),
-                                  "buffers": buffers})
+        return optimizer, {"optimizer": opt["name"], "step": opt.get("step", 0),
+                           "buffers": buffers}
+
+    # ---- data-parallel hooks -------------------------------------------------------------
+
+    def gradient_buffer_size(self) -> int:
+        """How many values the gradient buffer holds: every layer's ``[dW; db]`` in one
+        contiguous array, which data-parallel training sums over the ranks."""
+        return int(self._core.gradient_buffer_size())
+
+    def use_gradient_buffer(self, buffer: Optional[np.ndarray]) -> None:
+        """Keep the gradients in ``buffer`` from now on, or, with None, in the network's own
+        memory again. ``buffer`` is a writable, C-contiguous array of the network's dtype with
+        :meth:`gradient_buffer_size` values, such as a view of an MPI shared-memory window
+        (:mod:`chainrule.distributed` sums every rank's gradients there, without copies). The
+        core writes into it directly; the network keeps a reference to it until the next
+        call, and its memory must stay valid that long."""
+        with self._lock:
+            self._core.use_gradient_buffer(buffer)
+            self._gradient_buffer = buffer
+
+    # ---- persistence ---------------------------------------------------------------------
 
     def save(self, path: Any, metadata: Optional[Dict[str, Any]] = None) -> None:
         """Writes the network (architecture, weights, training state and history, plus any

@@ -138,7 +138,7 @@ def _loss_entry(loss: Loss) -> Dict[str, Any]:
 
 def to_bytes(net: Any, metadata: Optional[Dict[str, Any]] = None) -> bytes:
     """The model file's bytes (what :func:`save` writes)."""
-    state, state_arrays = net._training_state()
+    state, state_arrays = net.get_training_state()
     header = {
         "format": FORMAT, "version": VERSION,
         "chainrule_version": __version__,
@@ -398,7 +398,7 @@ def read(source: Union[PathLike, bytes], what: str,
             for l, (W, b) in enumerate(params):
                 net.weights[l] = W
                 net.biases[l] = b
-            net._restore_training_state(header.get("state", {}), state_arrays)
+            net.set_training_state(header.get("state", {}), state_arrays)
             if header.get("feature_names") is not None:
                 net.feature_names_in_ = np.array(header["feature_names"], dtype=object)
         except (TypeError, ValueError, KeyError) as exc:
