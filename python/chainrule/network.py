@@ -20,6 +20,7 @@ from .activations import (Activation, core_spec as activation_spec,
 from .callbacks import (EarlyStopping, EpochLines, History, ProgressBar, StopTraining,
                         as_callback)
 from .data import as_matrix, check_feature_names, feature_names, resolve_dtype
+from .distributed import Context, global_order
 from .initializers import initializer_for
 from .losses import Loss, core_spec as loss_spec, is_builtin as is_builtin_loss, resolve_loss
 from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
@@ -467,7 +468,6 @@ class Network:
         if isinstance(verbose, (bool, np.bool_)):
             verbose = int(verbose)  # as Keras: True is the progress bar, False silence
         if comm is not None:
-            from .distributed import Context
             ctx = Context(comm)
             if ctx.rank != 0 and verbose in (1, 2):
                 verbose = 0  # only rank 0 shows progress
@@ -527,7 +527,6 @@ class Network:
         if shuffle:
             permutation: Optional[Callable] = lambda epoch: self._rng.permutation(n)
         elif ctx is not None:
-            from .distributed import global_order
             order = global_order(sizes)
             permutation = lambda epoch: order
         else:
@@ -849,14 +848,20 @@ class Network:
             self._core.use_gradient_buffer(buffer)
             self._gradient_buffer = buffer
 
-    # ---- persistence ---------------------------------------------------------------------
+    # ---- conveniences over the modules above: model files, PyTorch, ONNX ------------------
+    # net.save(path), pickle.dumps(net), net.to_torch() and net.to_onnx() are thin delegates to
+    # chainrule.serialization and chainrule.interop. Those modules sit *above* this one: they
+    # import Network to build networks (load, from_torch), so this module cannot import them
+    # when it loads. Each delegate imports its module inside its body, when it is called, and
+    # calls one public function of it with self; this is the package's one sanctioned upward
+    # reference, and tests/test_layering.py lists every function allowed to make it.
 
     def save(self, path: Any, metadata: Optional[Dict[str, Any]] = None) -> None:
         """Writes the network (architecture, weights, training state and history, plus any
         JSON ``metadata``) to ``path`` in chainrule's safe ``.npz`` format; see
         :mod:`chainrule.serialization`. Load it with :func:`chainrule.load`. After
         ``fit(comm=...)`` only rank 0 writes; on other ranks this does nothing."""
-        from . import serialization
+        from . import serialization  # upward, at call time (see the comment above)
         if self.comm is not None and self.comm.Get_rank() != 0:
             return  # data-parallel: rank 0 writes the file, the other ranks nothing
         with self._lock:
@@ -865,7 +870,7 @@ class Network:
     def __reduce__(self) -> Any:
         # pickle / copy.deepcopy: the model file's bytes, plus the activation and loss objects
         # themselves when one is a user class (pickle carries classes by reference)
-        from . import serialization
+        from . import serialization  # upward, at call time (see the comment above save)
         with self._lock:
             data = serialization.to_bytes(self)
         custom = any(not is_builtin_activation(a) for a in self.activations) or \
@@ -874,20 +879,19 @@ class Network:
             if custom else None
         return (_unpickle_network, (data, objects))
 
-    # ---- interop -------------------------------------------------------------------------
-
     @_serialised
     def to_torch(self) -> Any:
-        """A ``torch.nn.Sequential`` with this network's layers and weights (needs torch)."""
-        from .interop import to_torch
-        return to_torch(self)
+        """A ``torch.nn.Sequential`` with this network's layers and weights (needs torch); see
+        :func:`chainrule.interop.to_torch`."""
+        from . import interop  # upward, at call time (see the comment above save)
+        return interop.to_torch(self)
 
     @_serialised
     def to_onnx(self, path: Any = None) -> Any:
         """Exports ``predict`` as an ONNX model (needs the ``onnx`` package); see
         :func:`chainrule.interop.to_onnx`."""
-        from .interop import to_onnx
-        return to_onnx(self, path)
+        from . import interop  # upward, at call time (see the comment above save)
+        return interop.to_onnx(self, path)
 
     # ---- display -------------------------------------------------------------------------
 
@@ -918,6 +922,7 @@ class Network:
 
 
 def _unpickle_network(data: bytes, objects: Optional[Dict[str, Any]]) -> Network:
-    from . import serialization
+    # what pickles of a Network call (by this name, so it stays); the model file's reader
+    from . import serialization  # upward, at call time (see the comment above Network.save)
     net, _ = serialization.read(data, "unpickling a Network", overrides=objects)
     return net

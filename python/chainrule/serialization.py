@@ -42,6 +42,7 @@ import numpy as np
 from ._version import __version__
 from .activations import Activation, is_builtin as is_builtin_activation, resolve_activation
 from .losses import Loss, is_builtin as is_builtin_loss, resolve_loss
+from .network import Network
 
 __all__ = ["save", "load", "register_activation", "register_loss", "FORMAT", "VERSION",
            "MAX_PARAMETERS"]
@@ -136,7 +137,7 @@ def _loss_entry(loss: Loss) -> Dict[str, Any]:
             "params": _params_entry(loss, "the loss"), "custom": custom}
 
 
-def to_bytes(net: Any, metadata: Optional[Dict[str, Any]] = None) -> bytes:
+def to_bytes(net: Network, metadata: Optional[Dict[str, Any]] = None) -> bytes:
     """The model file's bytes (what :func:`save` writes)."""
     state, state_arrays = net.get_training_state()
     header = {
@@ -167,7 +168,7 @@ def to_bytes(net: Any, metadata: Optional[Dict[str, Any]] = None) -> bytes:
     return buf.getvalue()
 
 
-def save(net: Any, path: PathLike, metadata: Optional[Dict[str, Any]] = None) -> None:
+def save(net: Network, path: PathLike, metadata: Optional[Dict[str, Any]] = None) -> None:
     """Writes ``net`` to ``path`` (conventionally ``.npz``), atomically: a failed save leaves
     any previous file in place."""
     data = to_bytes(net, metadata)
@@ -373,11 +374,9 @@ def _loss_from(entry: Dict[str, Any], reader: _Reader) -> Loss:
 
 
 def read(source: Union[PathLike, bytes], what: str,
-         overrides: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any]]:
+         overrides: Optional[Dict[str, Any]] = None) -> Tuple[Network, Dict[str, Any]]:
     """(network, metadata) from a model file or its bytes. ``overrides`` may supply the
     activation and loss objects (pickle uses this for objects it carries itself)."""
-    from .network import Network
-
     reader = _Reader(source, what)
     with reader.zf:
         header = _parse_header(reader)
