@@ -833,17 +833,20 @@ class Network:
     # ---- data-parallel hooks -------------------------------------------------------------
 
     def gradient_buffer_size(self) -> int:
-        """How many values the gradient buffer holds: every layer's ``[dW; db]`` in one
-        contiguous array, which data-parallel training sums over the ranks."""
+        """How many values the gradient buffer holds: layer after layer, ``dW`` (row-major)
+        then ``db``, in one contiguous array, plus two values data-parallel training adds to
+        it (the batch's weighted loss sum and weight) before it sums the buffer over the
+        ranks; that is ``n_params + 2``."""
         return int(self._core.gradient_buffer_size())
 
     def use_gradient_buffer(self, buffer: Optional[np.ndarray]) -> None:
         """Keep the gradients in ``buffer`` from now on, or, with None, in the network's own
-        memory again. ``buffer`` is a writable, C-contiguous array of the network's dtype with
-        :meth:`gradient_buffer_size` values, such as a view of an MPI shared-memory window
-        (:mod:`chainrule.distributed` sums every rank's gradients there, without copies). The
-        core writes into it directly; the network keeps a reference to it until the next
-        call, and its memory must stay valid that long."""
+        memory again (values are not carried over). ``buffer`` is a writable, C-contiguous
+        array of the network's dtype with :meth:`gradient_buffer_size` values, such as a view
+        of an MPI shared-memory window (:mod:`chainrule.distributed` sums every rank's
+        gradients there, without copies); ValueError otherwise. The core writes into it
+        directly; the network keeps a reference to it until the next call, and its memory
+        must stay valid that long."""
         with self._lock:
             self._core.use_gradient_buffer(buffer)
             self._gradient_buffer = buffer
