@@ -428,13 +428,13 @@ def test_progress_bar_moves_within_a_long_epoch(monkeypatch) -> None:
             return np.ones_like(z)
 
     seen = []
-    original = callbacks._ProgressBar.on_progress
+    original = callbacks.ProgressBar.on_progress
 
     def record(self, epoch, rows_done, rows):
         original(self, epoch, rows_done, rows)
         seen.append((epoch, rows_done, rows, self.bar.n))
 
-    monkeypatch.setattr(callbacks._ProgressBar, "on_progress", record)
+    monkeypatch.setattr(callbacks.ProgressBar, "on_progress", record)
     X = np.random.default_rng(0).normal(size=(250, 2))
     net = cr.Network([2, 3, 1], [Slow(), "linear"], seed=0)
     net.fit(X, X[:, :1], epochs=2, batch_size=1, lr=1e-3, verbose=True)

@@ -5,6 +5,7 @@ configuration and data. See DESIGN.md section 1 for the contract every part foll
 """
 
 from ._core import DivergenceError
+from ._version import __version__
 from .runtime import cpu_info, get_num_threads, set_num_threads
 from .activations import (
     ELU, GELU, Activation, LeakyReLU, Linear, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
@@ -18,9 +19,6 @@ from .schedules import (ConstantLR, CosineAnnealingLR, ExponentialLR, LRSchedule
                         ReduceLROnPlateau, StepLR, schedule_names)
 from .interop import from_torch
 from .serialization import load, register_activation, register_loss
-
-__version__ = "0.1.0"
-
 
 
 def metric_names() -> list:

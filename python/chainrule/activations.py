@@ -206,6 +206,12 @@ def resolve_activation(spec: Any, layer: Optional[int] = None) -> Activation:
                     f"got {type(spec).__name__}")
 
 
+def is_builtin(act: Activation) -> bool:
+    """True for the core's own activations (``ReLU()``, ``LeakyReLU(0.2)``, ...), which a model
+    file stores by name; False for a user's :class:`Activation` subclass."""
+    return isinstance(act, _Builtin)
+
+
 def core_spec(act: Activation) -> tuple:
     """The tuple the core's Network constructor takes for one activation."""
     if isinstance(act, _Builtin):

@@ -201,8 +201,9 @@ def _format_logs(logs: Dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.6g}" for k, v in logs.items())
 
 
-class _EpochLines(Callback):
-    """verbose=2: one line per epoch on stdout."""
+class EpochLines(Callback):
+    """verbose=2: one line per epoch on stdout (what ``Network.fit`` installs; not exported at
+    the top level)."""
 
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
@@ -220,9 +221,11 @@ class _EpochLines(Callback):
               flush=True)
 
 
-class _ProgressBar(Callback):
+class ProgressBar(Callback):
     """verbose=1: a tqdm progress bar over the epochs (tqdm.auto: a widget in notebooks),
-    showing the epoch, the ETA and the last losses."""
+    showing the epoch, the ETA and the last losses (what ``Network.fit`` installs; not exported
+    at the top level). ``fit`` calls :meth:`on_progress` between batches and closes the bar
+    even when training raises."""
 
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs

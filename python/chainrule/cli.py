@@ -27,6 +27,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ._core import DivergenceError
+from ._version import __version__
+from .demo import baseline_loss, run as run_demo
+from .network import Network
+from .serialization import load
+
 __all__ = ["main", "build_parser", "CliError", "PROG", "EXIT_ERROR", "EXIT_LOSS_ROSE"]
 
 PROG = "chainrule"
@@ -208,8 +214,6 @@ def _split_list(text: str, what: str) -> List[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import chainrule as cr
-
     if args.output == STDOUT:
         raise CliError("-o -: train writes a model file (.npz), not standard output; give a "
                        "file name")
@@ -252,7 +256,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                        f"(give one per hidden layer, or one more for the output)")
     sizes = [X.shape[1]] + hidden + [Y.shape[1]]
     try:
-        net = cr.Network(sizes, acts, args.loss, dtype=args.dtype, seed=args.seed)
+        net = Network(sizes, acts, args.loss, dtype=args.dtype, seed=args.seed)
     except (TypeError, ValueError) as exc:
         raise CliError(str(exc)) from None
     fit_kwargs: Dict[str, Any] = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
@@ -271,7 +275,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         metadata["scaling"] = scaling
     try:
         history = net.fit(X, Y, **fit_kwargs)
-    except cr.DivergenceError as exc:
+    except DivergenceError as exc:
         what = str(exc).split(";")[0]  # "training diverged: the loss became inf in epoch 3"
         hint = "try a lower --lr" + (" or drop --no-scale" if args.no_scale else "")
         raise CliError(f"{what}; the model was not saved: {hint}") from None
@@ -288,7 +292,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             status = EXIT_LOSS_ROSE
         elif args.loss == "mse":
             # a model worse than predicting the mean of the target has learned nothing useful
-            from .demo import baseline_loss
             n_fit = max(1, math.floor(len(rows) * (1.0 - args.validation_split)))
             final, base = net.loss(X[:n_fit], Y[:n_fit]), baseline_loss(X[:n_fit], Y[:n_fit])
             if not final < base:
@@ -366,11 +369,10 @@ def _positive_int(text: str, what: str) -> int:
 
 
 def _load_model(path: str) -> Tuple[Any, Dict[str, Any]]:
-    import chainrule as cr
     if not os.path.exists(path):
         raise CliError(f"{path}: no such file")
     try:
-        return cr.load(path, with_metadata=True)
+        return load(path, with_metadata=True)
     except ValueError as exc:
         raise CliError(str(exc)) from None
 
@@ -443,10 +445,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run
     if args.epochs < 0 or args.every < 1:
         raise CliError("--epochs must be >= 0 and --every >= 1")
-    run(epochs=args.epochs, seed=args.seed, dtype=args.dtype, every=args.every)
+    run_demo(epochs=args.epochs, seed=args.seed, dtype=args.dtype, every=args.every)
     return 0
 
 
@@ -471,7 +472,6 @@ of predicting the target's mean (a warning; the model is saved)."""
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
-    from . import __version__
     parser = argparse.ArgumentParser(prog=prog,
                                      description="chainrule: N-layer networks with exact backprop")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")

@@ -175,7 +175,9 @@ class Context:
     def attach(self, net: Any) -> Tuple[Callable[[np.ndarray], None], Optional[np.ndarray],
                                         Callable[[], None]]:
         """The all-reduce of a fit of ``net``, the buffer it sums (None: the core's own) and a
-        function that undoes its set-up (collective).
+        function that undoes its set-up (collective). ``net`` is the
+        :class:`~chainrule.Network` being fitted, reached through its public
+        ``reduction_buffer_size``.
 
         When every rank runs on one node, the buffer of each step's sums (the gradients, the
         loss sum and the weight) is an MPI shared-memory window, summed in place without
@@ -202,7 +204,7 @@ class Context:
         """
         comm, R, rank = self.comm, self.size, self.rank
         dtype = np.dtype(net.dtype)
-        n = int(net._core.reduction_buffer_size())
+        n = net.reduction_buffer_size()
         win = MPI.Win.Allocate_shared(n * dtype.itemsize, dtype.itemsize, comm=comm)
         buffers = [np.frombuffer(win.Shared_query(k)[0], dtype=dtype, count=n) for k in range(R)]
         base = buffers[rank].ctypes.data
@@ -238,16 +240,17 @@ class Context:
         return allreduce, buffers[rank], detach
 
     def broadcast_model(self, net: Any) -> None:
-        """Rank 0's weights, optimizer state and shuffling generator, on every rank."""
+        """Rank 0's weights, optimizer state and shuffling generator, on every rank (through
+        the network's public ``weights``, ``get/set_optimizer_state`` and ``get/set_rng_state``)."""
         for l in range(net.n_layers):
             for params in (net.weights, net.biases):
                 view = params[l]
                 self.comm.Bcast(view, root=0)
         state = self.comm.bcast(net.get_optimizer_state() if self.rank == 0 else None, root=0)
-        rng = self.comm.bcast(net._rng.bit_generator.state if self.rank == 0 else None, root=0)
+        rng = self.comm.bcast(net.get_rng_state() if self.rank == 0 else None, root=0)
         if self.rank != 0:
             net.set_optimizer_state(state)
-            net._rng.bit_generator.state = rng
+            net.set_rng_state(rng)
 
     def abort(self, exc: BaseException) -> None:  # pragma: no cover - ends the process
         """Reports an error that only this rank saw during training and ends every rank."""

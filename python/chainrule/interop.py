@@ -12,9 +12,11 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
+from ._version import __version__
 from .activations import (
     ELU, GELU, Activation, LeakyReLU, Linear, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
 )
+from .network import Network
 
 __all__ = ["to_torch", "from_torch", "to_onnx"]
 
@@ -54,7 +56,7 @@ def _torch_activation(act: Activation, layer: int) -> Optional[Any]:
                      "for it (only built-in activations convert)")
 
 
-def to_torch(net: Any) -> Any:
+def to_torch(net: Network) -> Any:
     """``torch.nn.Sequential`` of ``Linear`` and activation modules with the network's weights,
     in its dtype (``Linear.weight = W.T``, ``Linear.bias = b``)."""
     torch = _require("torch", "torch")
@@ -106,13 +108,11 @@ def _activation_of(module: Any, index: int) -> Activation:
                      "Softplus or Identity")
 
 
-def from_torch(model: Any, loss: Any = "mse", *, seed: Optional[int] = None) -> Any:
+def from_torch(model: Any, loss: Any = "mse", *, seed: Optional[int] = None) -> Network:
     """A :class:`~chainrule.Network` with the layers, activations and weights of a
     ``torch.nn.Sequential`` of ``Linear`` and activation modules (a ``Linear`` not followed by
     an activation is linear). dtype follows the weights (float32 or float64)."""
     torch = _require("torch", "torch")
-    from .network import Network
-
     if not isinstance(model, torch.nn.Sequential):
         raise TypeError(f"from_torch takes a torch.nn.Sequential, got {type(model).__name__}")
     modules = list(model)
@@ -227,7 +227,7 @@ def _onnx_activation(helper: Any, act: Activation, x: str, layer: int,
                      "built-in activations only")
 
 
-def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None) -> Any:
+def to_onnx(net: Network, path: Union[str, "os.PathLike[str]", None] = None) -> Any:
     """An ONNX model (opset 17) computing ``predict``: input ``X`` (batch, n0), output ``Y``
     (batch, nL), in the network's dtype. Written to ``path`` when given; returned either way."""
     onnx = _require("onnx", "onnx")
@@ -252,7 +252,6 @@ def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None) -> Any:
         [helper.make_tensor_value_info("X", elem, ["batch", net.layer_sizes[0]])],
         [helper.make_tensor_value_info("Y", elem, ["batch", net.layer_sizes[-1]])],
         initializer=inits)
-    from . import __version__
     model = helper.make_model(graph, producer_name="chainrule", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", _ONNX_OPSET)])
     model.ir_version = min(model.ir_version, 8)

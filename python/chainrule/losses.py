@@ -98,6 +98,12 @@ def resolve_loss(spec: Any) -> Loss:
     raise TypeError(f"loss must be a name (str) or a chainrule.Loss, got {type(spec).__name__}")
 
 
+def is_builtin(loss: Loss) -> bool:
+    """True for the core's own losses (``MSE()``, ...), which a model file stores by name;
+    False for a user's :class:`Loss` subclass."""
+    return isinstance(loss, _Builtin)
+
+
 def core_spec(loss: Loss) -> tuple:
     """The tuple the core's Network constructor takes for the loss."""
     if isinstance(loss, _Builtin):

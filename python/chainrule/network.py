@@ -7,22 +7,24 @@ import functools
 import math
 import numbers
 import threading
-from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple,
-                    TypeVar, Union, cast)
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence,
+                    Tuple, TypeVar, Union, cast)
 
 import numpy as np
 
 from . import _core
 from ._core import DivergenceError
 from ._checks import check_int as _check_int, real_type
-from .activations import Activation, core_spec as activation_spec, resolve_activation
-from .callbacks import (EarlyStopping, History, StopTraining, _EpochLines, _ProgressBar,
+from .activations import (Activation, core_spec as activation_spec,
+                          is_builtin as is_builtin_activation, resolve_activation)
+from .callbacks import (EarlyStopping, EpochLines, History, ProgressBar, StopTraining,
                         as_callback)
 from .data import as_matrix, check_feature_names, feature_names, resolve_dtype
+from .distributed import Context, global_order
 from .initializers import initializer_for
-from .losses import Loss, core_spec as loss_spec, resolve_loss
-from .optimizers import Optimizer, resolve_optimizer
-from .schedules import LRSchedule, resolve_schedule
+from .losses import Loss, core_spec as loss_spec, is_builtin as is_builtin_loss, resolve_loss
+from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
+from .schedules import LRSchedule, core_spec as schedule_spec, resolve_schedule
 
 __all__ = ["Network", "LayerGradients", "Gradients"]
 
@@ -207,7 +209,7 @@ class Network:
             raise ValueError(f"layer sizes must be <= 2**62, got {sizes}")
         try:
             self._core = core_cls(sizes, [activation_spec(a) for a in self.activations],
-                                  loss_spec(self.loss_function), self._optimizer._spec())
+                                  loss_spec(self.loss_function), optimizer_spec(self._optimizer))
         except MemoryError:
             n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
             raise MemoryError(f"layer sizes {sizes}: cannot allocate {n_params:.4g} parameters "
@@ -264,7 +266,7 @@ class Network:
     def optimizer(self, spec: Union[str, Optimizer]) -> None:
         with self._lock:
             opt = resolve_optimizer(spec)
-            self._core.set_optimizer(opt._spec())
+            self._core.set_optimizer(optimizer_spec(opt))
             self._optimizer = opt
 
     def get_optimizer_state(self) -> Dict[str, Any]:
@@ -465,7 +467,6 @@ class Network:
         if isinstance(verbose, (bool, np.bool_)):
             verbose = int(verbose)  # as Keras: True is the progress bar, False silence
         if comm is not None:
-            from .distributed import Context
             ctx = Context(comm)
             if ctx.rank != 0 and verbose in (1, 2):
                 verbose = 0  # only rank 0 shows progress
@@ -495,7 +496,8 @@ class Network:
             for cb in cbs:
                 if isinstance(cb, EarlyStopping):
                     cb.check_monitor(recorded)
-            core_args = (w, X_val, Y_val, w_val, None if schedule is None else schedule._spec(), names)
+            schedule_args = None if schedule is None else schedule_spec(schedule)
+            core_args = (w, X_val, Y_val, w_val, schedule_args, names)
             if new_optimizer is not None or cbs or ctx is not None:
                 # before installing an optimizer, starting a bar or any collective step
                 self._core.check_fit(X, Y, epochs, lr, bs, *core_args)
@@ -506,14 +508,14 @@ class Network:
                 ("layer sizes", list(self.layer_sizes)), ("dtype", str(self.dtype)),
                 ("epochs", epochs), ("lr", lr), ("batch_size", bs), ("shuffle", bool(shuffle)),
                 ("optimizer", (base.name, base.get_params())),
-                ("lr_schedule", None if schedule is None else schedule._spec()),
+                ("lr_schedule", schedule_args),
                 ("metrics", names), ("validation (present or not)", X_val is not None),
                 ("early_stopping (present or not)", early_stopping is not None)])
             sizes = ctx.comm.allgather(n)
             n = int(sum(sizes))
             dist_args = {"global_rows": n, "row_offset": int(sum(sizes[:ctx.rank]))}
         if new_optimizer is not None:  # installed only once the whole call is known to be valid
-            self._core.set_optimizer(new_optimizer._spec())
+            self._core.set_optimizer(optimizer_spec(new_optimizer))
             self._optimizer = new_optimizer
         if self.feature_names_in_ is None and names_in is not None:
             self.feature_names_in_ = np.array(names_in, dtype=object)
@@ -524,7 +526,6 @@ class Network:
         if shuffle:
             permutation: Optional[Callable] = lambda epoch: self._rng.permutation(n)
         elif ctx is not None:
-            from .distributed import global_order
             order = global_order(sizes)
             permutation = lambda epoch: order
         else:
@@ -534,7 +535,7 @@ class Network:
         if ctx is not None:  # the gradient all-reduce (shared memory on one node)
             dist_args["allreduce"], dist_args["reduce_buffer"], detach = ctx.attach(self)
             dist_args["sum_across"] = ctx.sum_across
-        bars = [cb for cb in cbs if isinstance(cb, _ProgressBar)]
+        bars = [cb for cb in cbs if isinstance(cb, ProgressBar)]
         if bars:  # called by the core between batches, at most every 250 ms
             dist_args["on_progress"] = bars[0].on_progress
         try:
@@ -546,10 +547,10 @@ class Network:
                     X, Y, epochs, lr, bs, permutation, on_epoch_end, *core_args, **dist_args)
             finally:
                 for cb in cbs:
-                    if isinstance(cb, _ProgressBar):
+                    if isinstance(cb, ProgressBar):
                         cb.on_train_end(self)
             for cb in cbs:
-                if hasattr(cb, "on_train_end") and not isinstance(cb, _ProgressBar):
+                if hasattr(cb, "on_train_end") and not isinstance(cb, ProgressBar):
                     cb.on_train_end(self)
         except DivergenceError:
             raise  # the loss is global: every rank raises it together
@@ -643,9 +644,9 @@ class Network:
         """Progress first, then the user's callbacks in order, then early stopping."""
         cbs: List[Any] = []
         if verbose == 1:
-            cbs.append(_ProgressBar(epochs))
+            cbs.append(ProgressBar(epochs))
         elif verbose == 2:
-            cbs.append(_EpochLines(epochs))
+            cbs.append(EpochLines(epochs))
         if callbacks is not None:
             if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Sequence):
                 raise TypeError("callbacks must be a list of functions f(epoch, logs, network) "
@@ -701,50 +702,115 @@ class Network:
             return {f"{'Wb'[i % 2]}{i // 2 + 1}": float(e) for i, e in enumerate(errors)}
         return float(max(errors))
 
-    # ---- persistence ---------------------------------------------------------------------
+    # ---- training state ------------------------------------------------------------------
+    # What a resumed or a data-parallel training needs beyond the weights. The model file
+    # (chainrule.serialization) stores get_training_state() as it is, and data-parallel fit
+    # (chainrule.distributed) broadcasts the generator and the optimizer state and places the
+    # gradient buffer: both go through these methods, never the network's private attributes.
 
-    def _training_state(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
-        """(JSON-able state, arrays) beyond the weights that a resumed training needs: the
-        optimizer (settings, step count, buffers), the shuffling generator and the history."""
-        opt = self.get_optimizer_state()
-        params = {k: list(v) if isinstance(v, tuple) else v
-                  for k, v in self._optimizer.get_params().items()}
-        state = {"seed": self.seed, "rng": self._rng.bit_generator.state,
-                 "history": {k: list(v) for k, v in self.history.history.items()},
-                 "optimizer": {"name": self._optimizer.name, "params": params,
-                               "step": opt["step"], "buffers": sorted(opt["buffers"])}}
+    def get_rng_state(self) -> Dict[str, Any]:
+        """The state of the generator that draws the shuffling order of ``fit(shuffle=True)``
+        (seeded by ``seed``): NumPy's ``bit_generator.state``, a JSON-able dict."""
+        with self._lock:
+            return cast(Dict[str, Any], self._rng.bit_generator.state)
+
+    def set_rng_state(self, state: Dict[str, Any]) -> None:
+        """Restore what :meth:`get_rng_state` returned: later shuffles repeat those of the
+        network it came from. ValueError for an invalid state, and then nothing changes."""
+        rng = self._generator_from(state)
+        with self._lock:
+            self._rng = rng
+
+    @staticmethod
+    def _generator_from(state: Any) -> np.random.Generator:
+        rng = np.random.default_rng()
+        try:
+            rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"invalid random generator state: {exc}") from None
+        return rng
+
+    def get_training_state(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+        """What a resumed training needs beyond the weights, as ``(state, arrays)``.
+
+        ``state`` is JSON-able::
+
+            {"seed": the constructor's seed,
+             "rng": the shuffling generator's state (get_rng_state()),
+             "history": {"loss": [...], ...}, the History of the last fit,
+             "optimizer": {"name": "adam", "params": its get_params() (tuples as lists),
+                           "step": steps taken, "buffers": the buffer names, sorted}}
+
+        ``arrays`` holds the optimizer's buffers (get_optimizer_state()), one contiguous
+        array per buffer and parameter tensor, named ``"opt.<buffer>.<slot>"`` with slots
+        0, 1, 2, 3, ... for W1, b1, W2, b2, ... (``"opt.exp_avg.0"`` is Adam's first moment
+        of W1). A model file holds both as they are: its header's ``"state"`` and its
+        ``state.*`` arrays. :meth:`set_training_state` restores them."""
+        with self._lock:
+            opt = self.get_optimizer_state()
+            params = {k: list(v) if isinstance(v, tuple) else v
+                      for k, v in self._optimizer.get_params().items()}
+            state = {"seed": self.seed, "rng": self.get_rng_state(),
+                     "history": {k: list(v) for k, v in self.history.history.items()},
+                     "optimizer": {"name": self._optimizer.name, "params": params,
+                                   "step": opt["step"], "buffers": sorted(opt["buffers"])}}
         arrays = {f"opt.{name}.{slot}": np.ascontiguousarray(a)
                   for name, per_slot in opt["buffers"].items() for slot, a in enumerate(per_slot)}
         return state, arrays
 
-    def _restore_training_state(self, state: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+    def set_training_state(self, state: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_training_state` returned (or a model file holds), so that
+        training resumes bit for bit: the seed, the shuffling generator, the history, and the
+        optimizer, installed from its name and parameters and then given its step count and
+        buffers (for a network of the same shape).
+
+        Entries may be absent, as in files written before they existed: without ``"seed"``
+        the seed is None, without ``"rng"`` the generator is kept, without ``"history"`` the
+        history is empty, and without ``"optimizer"`` the optimizer and its state are kept.
+        Everything is checked first: on an error (ValueError naming the entry; TypeError when
+        ``state`` is not a dict) the network is unchanged."""
+        if not isinstance(state, dict) or not isinstance(arrays, Mapping):
+            raise TypeError("set_training_state takes the (state dict, arrays dict) that "
+                            "get_training_state() returns")
         seed = state.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"invalid seed {seed!r}")
-        self.seed = seed
-        if "rng" in state:
-            rng = np.random.default_rng()
-            try:
-                rng.bit_generator.state = state["rng"]
-            except (TypeError, ValueError, KeyError) as exc:
-                raise ValueError(f"invalid random generator state: {exc}") from None
-            self._rng = rng
+        rng = self._generator_from(state["rng"]) if "rng" in state else None
         history = state.get("history", {})
         if not isinstance(history, dict) or not all(
                 isinstance(k, str) and isinstance(v, list) and
                 all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
                 for k, v in history.items()):
             raise ValueError("invalid training history")
-        self.history = History({k: [float(x) for x in v] for k, v in history.items()})
         opt = state.get("optimizer")
-        if opt is None:
-            return
+        optimizer, optimizer_state = None, None
+        if opt is not None:
+            optimizer, optimizer_state = self._optimizer_from(opt, arrays)
+        with self._lock:
+            if optimizer is not None:
+                previous = (self._optimizer, self.get_optimizer_state())
+                self.optimizer = optimizer
+                try:
+                    self.set_optimizer_state(cast(Dict[str, Any], optimizer_state))
+                except BaseException:  # e.g. a buffer of the wrong shape: put the old one back
+                    self.optimizer = previous[0]
+                    self.set_optimizer_state(previous[1])
+                    raise
+            self.seed = seed
+            if rng is not None:
+                self._rng = rng
+            self.history = History({k: [float(x) for x in v] for k, v in history.items()})
+
+    def _optimizer_from(self, opt: Any, arrays: Mapping[str, np.ndarray]
+                        ) -> Tuple[Optimizer, Dict[str, Any]]:
+        """The optimizer and the state (for set_optimizer_state) of a training state's
+        ``"optimizer"`` entry and its buffer arrays."""
         if not isinstance(opt, dict) or not isinstance(opt.get("name"), str) or \
                 not isinstance(opt.get("params", {}), dict):
             raise ValueError(f"invalid optimizer entry {opt!r:.200}")
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.get("params", {}).items()}
         try:
-            self.optimizer = type(resolve_optimizer(opt["name"]))(**params)
+            optimizer = type(resolve_optimizer(opt["name"]))(**params)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid optimizer {opt['name']!r} {params}: {exc}") from None
         names = opt.get("buffers", [])
@@ -760,15 +826,33 @@ class Network:
                     raise ValueError(f"the optimizer buffer {name!r} of tensor {slot} is missing")
                 per_slot.append(a)
             buffers[name] = per_slot
-        self.set_optimizer_state({"optimizer": opt["name"], "step": opt.get("step", 0),
-                                  "buffers": buffers})
+        return optimizer, {"optimizer": opt["name"], "step": opt.get("step", 0),
+                           "buffers": buffers}
+
+    # ---- data-parallel hooks -------------------------------------------------------------
+
+    def reduction_buffer_size(self) -> int:
+        """How many values one data-parallel step sums over the ranks: the gradients (layer
+        after layer, ``dW`` row-major then ``db``: ``n_params`` values) followed by the step's
+        weighted loss sum and weight. :mod:`chainrule.distributed` allocates a shared-memory
+        window of this size and passes it to the core's reducer, which keeps the gradients
+        there for the fit (the values are not carried over)."""
+        return int(self._core.reduction_buffer_size())
+
+    # ---- conveniences over the modules above: model files, PyTorch, ONNX ------------------
+    # net.save(path), pickle.dumps(net), net.to_torch() and net.to_onnx() are thin delegates to
+    # chainrule.serialization and chainrule.interop. Those modules sit *above* this one: they
+    # import Network to build networks (load, from_torch), so this module cannot import them
+    # when it loads. Each delegate imports its module inside its body, when it is called, and
+    # calls one public function of it with self; this is the package's one sanctioned upward
+    # reference, and tests/test_layering.py lists every function allowed to make it.
 
     def save(self, path: Any, metadata: Optional[Dict[str, Any]] = None) -> None:
         """Writes the network (architecture, weights, training state and history, plus any
         JSON ``metadata``) to ``path`` in chainrule's safe ``.npz`` format; see
         :mod:`chainrule.serialization`. Load it with :func:`chainrule.load`. After
         ``fit(comm=...)`` only rank 0 writes; on other ranks this does nothing."""
-        from . import serialization
+        from . import serialization  # upward, at call time (see the comment above)
         if self.comm is not None and self.comm.Get_rank() != 0:
             return  # data-parallel: rank 0 writes the file, the other ranks nothing
         with self._lock:
@@ -777,31 +861,28 @@ class Network:
     def __reduce__(self) -> Any:
         # pickle / copy.deepcopy: the model file's bytes, plus the activation and loss objects
         # themselves when one is a user class (pickle carries classes by reference)
-        from . import serialization
-        from .activations import _Builtin as BuiltinActivation
-        from .losses import _Builtin as BuiltinLoss
+        from . import serialization  # upward, at call time (see the comment above save)
         with self._lock:
             data = serialization.to_bytes(self)
-        custom = any(not isinstance(a, BuiltinActivation) for a in self.activations) or \
-            not isinstance(self.loss_function, BuiltinLoss)
+        custom = any(not is_builtin_activation(a) for a in self.activations) or \
+            not is_builtin_loss(self.loss_function)
         objects = {"activations": list(self.activations), "loss": self.loss_function} \
             if custom else None
         return (_unpickle_network, (data, objects))
 
-    # ---- interop -------------------------------------------------------------------------
-
     @_serialised
     def to_torch(self) -> Any:
-        """A ``torch.nn.Sequential`` with this network's layers and weights (needs torch)."""
-        from .interop import to_torch
-        return to_torch(self)
+        """A ``torch.nn.Sequential`` with this network's layers and weights (needs torch); see
+        :func:`chainrule.interop.to_torch`."""
+        from . import interop  # upward, at call time (see the comment above save)
+        return interop.to_torch(self)
 
     @_serialised
     def to_onnx(self, path: Any = None) -> Any:
         """Exports ``predict`` as an ONNX model (needs the ``onnx`` package); see
         :func:`chainrule.interop.to_onnx`."""
-        from .interop import to_onnx
-        return to_onnx(self, path)
+        from . import interop  # upward, at call time (see the comment above save)
+        return interop.to_onnx(self, path)
 
     # ---- display -------------------------------------------------------------------------
 
@@ -832,6 +913,7 @@ class Network:
 
 
 def _unpickle_network(data: bytes, objects: Optional[Dict[str, Any]]) -> Network:
-    from . import serialization
+    # what pickles of a Network call (by this name, so it stays); the model file's reader
+    from . import serialization  # upward, at call time (see the comment above Network.save)
     net, _ = serialization.read(data, "unpickling a Network", overrides=objects)
     return net

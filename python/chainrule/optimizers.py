@@ -43,10 +43,6 @@ class Optimizer(ParamsRepr):
         _core.check_optimizer(self.name, self._core_params())
         return self
 
-    def _spec(self) -> Tuple[str, Dict[str, float]]:
-        return (self.name, self._core_params())
-
-
 
 class SGD(Optimizer):
     """Stochastic gradient descent, as ``torch.optim.SGD``.
@@ -162,6 +158,12 @@ _CLASSES = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop)}
 def optimizer_names() -> list:
     """Names of the built-in optimizers."""
     return list(_core.optimizer_names())
+
+
+def core_spec(optimizer: Optimizer) -> Tuple[str, Dict[str, float]]:
+    """What the core's optimizer factory takes: ``(name, hyper-parameters)`` (``lr`` is passed
+    per step)."""
+    return (optimizer.name, optimizer._core_params())
 
 
 def resolve_optimizer(spec: Any) -> Optimizer:

@@ -32,10 +32,6 @@ class LRSchedule(ParamsRepr):
         _core.check_schedule(self.name, self._core_params())
         return self
 
-    def _spec(self) -> Tuple[str, Dict[str, float]]:
-        return (self.name, self._core_params())
-
-
 
 class ConstantLR(LRSchedule):
     """``lr * factor`` for the first ``total_iters`` epochs, then ``lr`` (torch's ConstantLR).
@@ -163,6 +159,11 @@ _DEFAULTS = {"constant": ConstantLR, "cosine": CosineAnnealingLR,
 def schedule_names() -> list:
     """Names of the built-in schedules."""
     return list(_core.schedule_names())
+
+
+def core_spec(schedule: LRSchedule) -> Tuple[str, Dict[str, float]]:
+    """What the core's schedule factory takes: ``(name, parameters)``."""
+    return (schedule.name, schedule._core_params())
 
 
 def resolve_schedule(spec: Any) -> Optional[LRSchedule]:

@@ -39,8 +39,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
 import numpy as np
 
-from .activations import Activation, _Builtin as _BuiltinActivation, resolve_activation
-from .losses import Loss, _Builtin as _BuiltinLoss, resolve_loss
+from ._version import __version__
+from .activations import Activation, is_builtin as is_builtin_activation, resolve_activation
+from .losses import Loss, is_builtin as is_builtin_loss, resolve_loss
+from .network import Network
 
 __all__ = ["save", "load", "register_activation", "register_loss", "FORMAT", "VERSION",
            "MAX_PARAMETERS"]
@@ -124,23 +126,23 @@ def _params_entry(obj: Any, what: str) -> Dict[str, Any]:
 
 
 def _activation_entry(act: Activation, layer: int) -> Dict[str, Any]:
-    custom = not isinstance(act, _BuiltinActivation)
+    custom = not is_builtin_activation(act)
     return {"name": _registered_name(act) if custom else act.name,
             "params": _params_entry(act, f"layer {layer}: the activation"), "custom": custom}
 
 
 def _loss_entry(loss: Loss) -> Dict[str, Any]:
-    custom = not isinstance(loss, _BuiltinLoss)
+    custom = not is_builtin_loss(loss)
     return {"name": _registered_name(loss) if custom else loss.name,
             "params": _params_entry(loss, "the loss"), "custom": custom}
 
 
-def to_bytes(net: Any, metadata: Optional[Dict[str, Any]] = None) -> bytes:
+def to_bytes(net: Network, metadata: Optional[Dict[str, Any]] = None) -> bytes:
     """The model file's bytes (what :func:`save` writes)."""
-    state, state_arrays = net._training_state()
+    state, state_arrays = net.get_training_state()
     header = {
         "format": FORMAT, "version": VERSION,
-        "chainrule_version": __import__("chainrule").__version__,
+        "chainrule_version": __version__,
         "dtype": net.dtype.name, "layer_sizes": list(net.layer_sizes),
         "activations": [_activation_entry(a, l + 1) for l, a in enumerate(net.activations)],
         "loss": _loss_entry(net.loss_function),
@@ -166,7 +168,7 @@ def to_bytes(net: Any, metadata: Optional[Dict[str, Any]] = None) -> bytes:
     return buf.getvalue()
 
 
-def save(net: Any, path: PathLike, metadata: Optional[Dict[str, Any]] = None) -> None:
+def save(net: Network, path: PathLike, metadata: Optional[Dict[str, Any]] = None) -> None:
     """Writes ``net`` to ``path`` (conventionally ``.npz``), atomically: a failed save leaves
     any previous file in place."""
     data = to_bytes(net, metadata)
@@ -372,11 +374,9 @@ def _loss_from(entry: Dict[str, Any], reader: _Reader) -> Loss:
 
 
 def read(source: Union[PathLike, bytes], what: str,
-         overrides: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any]]:
+         overrides: Optional[Dict[str, Any]] = None) -> Tuple[Network, Dict[str, Any]]:
     """(network, metadata) from a model file or its bytes. ``overrides`` may supply the
     activation and loss objects (pickle uses this for objects it carries itself)."""
-    from .network import Network
-
     reader = _Reader(source, what)
     with reader.zf:
         header = _parse_header(reader)
@@ -397,7 +397,7 @@ def read(source: Union[PathLike, bytes], what: str,
             for l, (W, b) in enumerate(params):
                 net.weights[l] = W
                 net.biases[l] = b
-            net._restore_training_state(header.get("state", {}), state_arrays)
+            net.set_training_state(header.get("state", {}), state_arrays)
             if header.get("feature_names") is not None:
                 net.feature_names_in_ = np.array(header["feature_names"], dtype=object)
         except (TypeError, ValueError, KeyError) as exc:
