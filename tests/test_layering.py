@@ -549,7 +549,8 @@ def test_training_state_resumes_bit_for_bit():
     assert list(state) == ["seed", "rng", "history", "optimizer"]
     assert state["optimizer"]["name"] == "adam"
     assert state["optimizer"]["params"]["betas"] == [0.8, 0.99]  # JSON: tuples as lists
-    assert sorted(arrays) == [f"opt.{k}.{s}" for k in ("exp_avg", "exp_avg_sq") for s in range(4)]
+    assert sorted(arrays) == sorted(f"opt.{k}.{p}" for k in ("exp_avg", "exp_avg_sq")
+                                    for p in ("W1", "b1", "W2", "b2"))
     b = cr.Network([3, 6, 2], ["tanh", "linear"], seed=99)
     _copy_weights(a, b)
     b.set_training_state(state, arrays)
@@ -566,7 +567,7 @@ def test_set_training_state_changes_nothing_when_it_fails():
     state, arrays = a.get_training_state()
     b = _trained(seed=2)
     before = (b.optimizer, b.get_optimizer_state(), b.get_rng_state(), b.history, b.seed)
-    bad = dict(arrays, **{"opt.exp_avg.0": np.zeros((4, 4))})  # W1 is (3, 6)
+    bad = dict(arrays, **{"opt.exp_avg.W1": np.zeros((4, 4))})  # W1 is (3, 6)
     with pytest.raises(ValueError):
         b.set_training_state(state, bad)
     for broken in ({**state, "seed": "x"}, {**state, "rng": {"state": 1}},

@@ -245,6 +245,19 @@ void bind_network(py::module_& m, const char* cls) {
         return n.overlaps_parameters(reinterpret_cast<const void*>(lo),
                                      reinterpret_cast<const void*>(hi));
       })
+      // The named parameter list: names in order (W1, b1, W2, ...) and live views.
+      .def("parameter_names", [](const Net& n) {
+        std::vector<std::string> names;
+        for (const Parameter<T>& p : n.parameters()) names.push_back(p.name);
+        return names;
+      })
+      .def("parameter", [](py::object self, Index k) {
+        const auto& params = self.cast<const Net&>().parameters();
+        if (k < 0 || k >= static_cast<Index>(params.size()))
+          throw py::index_error("parameter index " + std::to_string(k) + " out of range");
+        const Parameter<T>& p = params[static_cast<std::size_t>(k)];
+        return live_view<T>(p.value, self, p.vector);
+      })
       .def("weight", [](py::object self, Index l) {
         return live_view<T>(self.cast<Net&>().dense(l).W(), self, false);
       })

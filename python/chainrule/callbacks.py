@@ -153,7 +153,7 @@ class EarlyStopping(Callback):
         self.stopped_epoch: Optional[int] = None
         self.best = math.inf if self.mode == "min" else -math.inf
         self._wait = 0
-        self._best_weights: Optional[List[np.ndarray]] = None
+        self._best_weights: Optional[Dict[str, np.ndarray]] = None
 
     def check_monitor(self, available: Sequence[str]) -> None:
         """ValueError before training when fit will not record the monitored value."""
@@ -176,8 +176,8 @@ class EarlyStopping(Callback):
         if improved:
             self.best, self.best_epoch, self._wait = value, epoch, 0
             if self.restore_best_weights:
-                self._best_weights = [np.array(p, copy=True) for W, b in
-                                      zip(network.weights, network.biases) for p in (W, b)]
+                self._best_weights = {name: np.array(p, copy=True)
+                                      for name, p in network.parameters.items()}
             return True
         self._wait += 1
         if self._wait >= self.patience:
@@ -187,9 +187,8 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, network: Any) -> None:
         if self.restore_best_weights and self._best_weights is not None:
-            for l in range(network.n_layers):
-                network.weights[l] = self._best_weights[2 * l]
-                network.biases[l] = self._best_weights[2 * l + 1]
+            for name, value in self._best_weights.items():
+                network.parameters[name] = value
 
     def __repr__(self) -> str:
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "

@@ -240,12 +240,11 @@ class Context:
         return allreduce, buffers[rank], detach
 
     def broadcast_model(self, net: Any) -> None:
-        """Rank 0's weights, optimizer state and shuffling generator, on every rank (through
-        the network's public ``weights``, ``get/set_optimizer_state`` and ``get/set_rng_state``)."""
-        for l in range(net.n_layers):
-            for params in (net.weights, net.biases):
-                view = params[l]
-                self.comm.Bcast(view, root=0)
+        """Rank 0's parameters, optimizer state and shuffling generator, on every rank (through
+        the network's public ``parameters``, ``get/set_optimizer_state`` and
+        ``get/set_rng_state``)."""
+        for view in net.parameters.values():  # live views: received in place
+            self.comm.Bcast(view, root=0)
         state = self.comm.bcast(net.get_optimizer_state() if self.rank == 0 else None, root=0)
         rng = self.comm.bcast(net.get_rng_state() if self.rank == 0 else None, root=0)
         if self.rank != 0:

@@ -66,8 +66,8 @@ def to_torch(net: Network) -> Any:
         n_in, n_out = net.layer_sizes[l], net.layer_sizes[l + 1]
         lin = torch.nn.Linear(n_in, n_out, dtype=dtype)
         with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(np.array(net.weights[l]).T))
-            lin.bias.copy_(torch.from_numpy(np.array(net.biases[l])))
+            lin.weight.copy_(torch.from_numpy(np.array(net.parameters[f"W{l + 1}"]).T))
+            lin.bias.copy_(torch.from_numpy(np.array(net.parameters[f"b{l + 1}"])))
         modules.append(lin)
         module = _torch_activation(act, l + 1)
         if module is not None:
@@ -146,8 +146,8 @@ def from_torch(model: Any, loss: Any = "mse", *, seed: Optional[int] = None) -> 
     sizes = [layers[0][0].in_features] + [lin.out_features for lin, _ in layers]
     net = Network(sizes, [act for _, act in layers], loss, dtype=dtype, seed=seed)
     for l, (lin, _) in enumerate(layers):
-        net.weights[l] = lin.weight.detach().cpu().numpy().T
-        net.biases[l] = lin.bias.detach().cpu().numpy()
+        net.parameters[f"W{l + 1}"] = lin.weight.detach().cpu().numpy().T
+        net.parameters[f"b{l + 1}"] = lin.bias.detach().cpu().numpy()
     return net
 
 
@@ -239,8 +239,8 @@ def to_onnx(net: Network, path: Union[str, "os.PathLike[str]", None] = None) -> 
     inits: List[Any] = []
     x = "X"
     for l, act in enumerate(net.activations):
-        inits.append(numpy_helper.from_array(np.array(net.weights[l]), f"W{l + 1}"))
-        inits.append(numpy_helper.from_array(np.array(net.biases[l]), f"b{l + 1}"))
+        for name in (f"W{l + 1}", f"b{l + 1}"):  # the dense layer's parameters, by their names
+            inits.append(numpy_helper.from_array(np.array(net.parameters[name]), name))
         z = f"z{l + 1}"
         nodes.append(helper.make_node("Gemm", [x, f"W{l + 1}", f"b{l + 1}"], [z]))
         act_nodes, x, consts = _onnx_activation(helper, act, z, l + 1, np_dtype)

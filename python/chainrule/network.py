@@ -26,7 +26,7 @@ from .losses import Loss, core_spec as loss_spec, is_builtin as is_builtin_loss,
 from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
 from .schedules import LRSchedule, core_spec as schedule_spec, resolve_schedule
 
-__all__ = ["Network", "LayerGradients", "Gradients"]
+__all__ = ["Network", "LayerGradients", "Gradients", "NamedParameters", "parameter_layout"]
 
 ArrayLike = Any
 
@@ -46,6 +46,68 @@ class Gradients(List[LayerGradients]):
     def __init__(self, layers: Sequence[LayerGradients], loss: float) -> None:
         super().__init__(layers)
         self.loss = loss
+
+
+def _copy_into(target: np.ndarray, value: ArrayLike, what: str, name: str) -> None:
+    """Copies ``value`` into the live parameter view ``target`` after checking its type, shape
+    and values (finite, and finite once converted to the network's dtype)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if arr.shape != target.shape:
+        raise ValueError(f"{what} must have shape {target.shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} contains NaN or inf")
+    # convert first (a fresh copy, so a view of the target itself is read before it is
+    # written) and check again: a value beyond float32's range becomes inf
+    with np.errstate(over="ignore"):
+        converted = arr.astype(target.dtype, copy=True)
+    if not np.all(np.isfinite(converted)):
+        raise ValueError(f"{what} has values too large for {target.dtype.name} "
+                         f"(max |value| {float(np.max(np.abs(arr))):.6g})")
+    np.copyto(target, converted)
+
+
+def parameter_layout(layer_sizes: Sequence[int]) -> List[Tuple[str, Tuple[int, ...]]]:
+    """The names and shapes of the parameters of a network of these layer sizes, in the order
+    of ``net.parameters``, without building it: ``[("W1", (n0, n1)), ("b1", (n1,)), ...]`` (a
+    model file is checked against it before any memory is allocated)."""
+    layout: List[Tuple[str, Tuple[int, ...]]] = []
+    for l, (n_in, n_out) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:])):
+        layout += [(f"W{l + 1}", (int(n_in), int(n_out))), (f"b{l + 1}", (int(n_out),))]
+    return layout
+
+
+class NamedParameters(Mapping[str, np.ndarray]):
+    """``net.parameters``: every learnable tensor by name, in order (``W1``, ``b1``, ``W2``, ...:
+    the parameter's name in its layer, then the layer's number), as live NumPy views of the
+    core's memory. ``net.parameters["W1"] = A`` copies A in after checking its shape and values.
+    Everything that walks a model (save and load, the optimizer state, early-stopping
+    snapshots, the data-parallel broadcast) goes through this list."""
+
+    def __init__(self, net: "Network") -> None:
+        self._net = net
+        self._names: List[str] = list(net._core.parameter_names())
+        self._index = {name: k for k, name in enumerate(self._names)}
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._index:
+            raise KeyError(f"no parameter {name!r}; the network has {', '.join(self._names)}")
+        return self._net._core.parameter(self._index[name])
+
+    def __setitem__(self, name: str, value: ArrayLike) -> None:
+        target = self[name]
+        with self._net._lock:
+            _copy_into(target, value, f"parameter {name}", f"parameters[{name!r}]")
+
+    def __repr__(self) -> str:
+        return "<parameters: " + ", ".join(f"{k} {self[k].shape}" for k in self._names) + ">"
 
 
 class _ParameterList(Sequence[np.ndarray]):
@@ -80,23 +142,8 @@ class _ParameterList(Sequence[np.ndarray]):
             self._assign(l, value)
 
     def _assign(self, l: int, value: ArrayLike) -> None:
-        target = self[l]
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{self._kind}[{l}] must be a real numeric array, got dtype {arr.dtype}")
         what = f"layer {self._index(l) + 1}: {'weight' if self._kind == 'weights' else 'bias'}"
-        if arr.shape != target.shape:
-            raise ValueError(f"{what} must have shape {target.shape}, got {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{what} contains NaN or inf")
-        # convert first (a fresh copy, so a view of the target itself is read before it is
-        # written) and check again: a value beyond float32's range becomes inf
-        with np.errstate(over="ignore"):
-            converted = arr.astype(target.dtype, copy=True)
-        if not np.all(np.isfinite(converted)):
-            raise ValueError(f"{what} has values too large for {target.dtype.name} "
-                             f"(max |value| {float(np.max(np.abs(arr))):.6g})")
-        np.copyto(target, converted)
+        _copy_into(self[l], value, what, f"{self._kind}[{l}]")
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self[i] for i in range(len(self)))
@@ -247,6 +294,12 @@ class Network:
         return len(self.layer_sizes) - 1
 
     @property
+    def parameters(self) -> NamedParameters:
+        """Every learnable tensor by name (``W1``, ``b1``, ``W2``, ...), as live views; see
+        :class:`NamedParameters`."""
+        return NamedParameters(self)
+
+    @property
     def weights(self) -> _ParameterList:
         """Live views of W[1..L], each (n_in, n_out); ``weights[0]`` is layer 1."""
         return _ParameterList(self, "weights")
@@ -271,8 +324,9 @@ class Network:
 
     def get_optimizer_state(self) -> Dict[str, Any]:
         """A copy of the optimizer's state: ``{"optimizer": name, "step": steps taken,
-        "buffers": {name: [one array per W1, b1, W2, b2, ... shaped like it]}}`` (e.g. Adam's
-        ``exp_avg`` and ``exp_avg_sq``; plain SGD has none)."""
+        "buffers": {name: [one array per parameter, in the order of net.parameters (W1, b1,
+        W2, b2, ...), shaped like it]}}`` (e.g. Adam's ``exp_avg`` and ``exp_avg_sq``; plain SGD
+        has none)."""
         with self._lock:
             step, buffers = self._core.get_optimizer_state()
             return {"optimizer": self._optimizer.name, "step": int(step),
@@ -280,7 +334,9 @@ class Network:
 
     def set_optimizer_state(self, state: Dict[str, Any]) -> None:
         """Restore what :meth:`get_optimizer_state` returned (for an optimizer of the same
-        kind on a network of the same shape); checked first, so on error nothing changes."""
+        kind on a network of the same shape); checked first, so on error nothing changes.
+        Each buffer is a list in the order of ``net.parameters`` or a dict by parameter name
+        (``{"W1": ..., "b1": ..., ...}``)."""
         if not isinstance(state, dict) or not {"step", "buffers"} <= set(state):
             raise TypeError("optimizer state must be a dict with 'step' and 'buffers', as "
                             "get_optimizer_state() returns")
@@ -293,7 +349,17 @@ class Network:
         if not isinstance(buffers, dict):
             raise TypeError("set_optimizer_state: 'buffers' must be a dict name -> list of arrays")
         converted = []
+        names = list(self._core.parameter_names())
         for key, arrays in buffers.items():
+            if isinstance(arrays, Mapping):  # by parameter name
+                unknown = sorted(set(arrays) - set(names))
+                missing = [n for n in names if n not in arrays]
+                if unknown or missing:
+                    raise ValueError(f"set_optimizer_state: buffer {key!r} must have one array per "
+                                     f"parameter ({', '.join(names)})"
+                                     + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else "")
+                                     + (f"; missing: {', '.join(missing)}" if missing else ""))
+                arrays = [arrays[n] for n in names]
             if isinstance(arrays, np.ndarray) or not isinstance(arrays, Sequence):
                 raise TypeError(f"set_optimizer_state: buffer {key!r} must be a list with one array "
                                 "per parameter tensor (W1, b1, W2, ...)")
@@ -304,7 +370,8 @@ class Network:
 
     @property
     def n_params(self) -> int:
-        return sum(a * b + b for a, b in zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
+        """The number of learnable values, over every parameter."""
+        return sum(int(p.size) for p in self.parameters.values())
 
     # ---- data ----------------------------------------------------------------------------
 
@@ -699,7 +766,7 @@ class Network:
         self._forward_X = None
         errors = self._core.gradient_check(X, Y, eps)
         if per_tensor:
-            return {f"{'Wb'[i % 2]}{i // 2 + 1}": float(e) for i, e in enumerate(errors)}
+            return {name: float(e) for name, e in zip(self._core.parameter_names(), errors)}
         return float(max(errors))
 
     # ---- training state ------------------------------------------------------------------
@@ -742,10 +809,11 @@ class Network:
                            "step": steps taken, "buffers": the buffer names, sorted}}
 
         ``arrays`` holds the optimizer's buffers (get_optimizer_state()), one contiguous
-        array per buffer and parameter tensor, named ``"opt.<buffer>.<slot>"`` with slots
-        0, 1, 2, 3, ... for W1, b1, W2, b2, ... (``"opt.exp_avg.0"`` is Adam's first moment
-        of W1). A model file holds both as they are: its header's ``"state"`` and its
-        ``state.*`` arrays. :meth:`set_training_state` restores them."""
+        array per buffer and parameter, named ``"opt.<buffer>.<parameter>"``
+        (``"opt.exp_avg.W1"`` is Adam's first moment of W1). A model file holds both as they
+        are: its header's ``"state"`` and its ``state.*`` arrays. :meth:`set_training_state`
+        restores them (and reads the older layout ``"opt.<buffer>.<slot>"``, slots 0, 1, 2, ...
+        in parameter order)."""
         with self._lock:
             opt = self.get_optimizer_state()
             params = {k: list(v) if isinstance(v, tuple) else v
@@ -754,7 +822,8 @@ class Network:
                      "history": {k: list(v) for k, v in self.history.history.items()},
                      "optimizer": {"name": self._optimizer.name, "params": params,
                                    "step": opt["step"], "buffers": sorted(opt["buffers"])}}
-        arrays = {f"opt.{name}.{slot}": np.ascontiguousarray(a)
+        names = list(self._core.parameter_names())
+        arrays = {f"opt.{name}.{names[slot]}": np.ascontiguousarray(a)
                   for name, per_slot in opt["buffers"].items() for slot, a in enumerate(per_slot)}
         return state, arrays
 
@@ -816,14 +885,14 @@ class Network:
         names = opt.get("buffers", [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ValueError("invalid optimizer buffer list")
-        n_slots = 2 * self.n_layers
         buffers = {}
         for name in names:
             per_slot = []
-            for slot in range(n_slots):
-                a = arrays.get(f"opt.{name}.{slot}")
+            for slot, param in enumerate(self._core.parameter_names()):
+                # named by parameter; files written before that: by slot number
+                a = arrays.get(f"opt.{name}.{param}", arrays.get(f"opt.{name}.{slot}"))
                 if a is None:
-                    raise ValueError(f"the optimizer buffer {name!r} of tensor {slot} is missing")
+                    raise ValueError(f"the optimizer buffer {name!r} of {param} is missing")
                 per_slot.append(a)
             buffers[name] = per_slot
         return optimizer, {"optimizer": opt["name"], "step": opt.get("step", 0),

@@ -3,14 +3,15 @@
 A model file is a ``.npz`` archive (a zip of ``.npy`` arrays) holding
 
 * ``header.npy``: a uint8 array of UTF-8 JSON (below);
-* ``W1.npy``, ``b1.npy``, ..., ``WL.npy``, ``bL.npy``: the parameters in the network's dtype,
-  ``W`` (n_in, n_out) and ``b`` (n_out,);
-* ``state.<name>.npy``: further arrays of the training state (the optimizer's buffers),
-  each listed in the header with its shape.
+* one ``<name>.npy`` per parameter, named as ``net.parameters`` names them (``W1.npy``,
+  ``b1.npy``, ..., ``WL.npy``, ``bL.npy``: ``W`` (n_in, n_out) and ``b`` (n_out,)), in the
+  network's dtype;
+* ``state.<name>.npy``: further arrays of the training state (the optimizer's buffers,
+  ``state.opt.<buffer>.<parameter>``), each listed in the header with its shape.
 
 The JSON header::
 
-    {"format": "chainrule.network", "version": 1, "chainrule_version": "0.1.0",
+    {"format": "chainrule.network", "version": 2, "chainrule_version": "0.1.0",
      "dtype": "float64", "layer_sizes": [2, 10, 1],
      "activations": [{"name": "leaky_relu", "params": {"alpha": 0.01}, "custom": false}, ...],
      "loss": {"name": "mse", "params": {}, "custom": false},
@@ -42,13 +43,15 @@ import numpy as np
 from ._version import __version__
 from .activations import Activation, is_builtin as is_builtin_activation, resolve_activation
 from .losses import Loss, is_builtin as is_builtin_loss, resolve_loss
-from .network import Network
+from .network import Network, parameter_layout
 
 __all__ = ["save", "load", "register_activation", "register_loss", "FORMAT", "VERSION",
            "MAX_PARAMETERS"]
 
 FORMAT = "chainrule.network"
-VERSION = 1
+#: 2: the optimizer's state arrays are named by parameter (``state.opt.exp_avg.W1``); version 1
+#: files (``state.opt.exp_avg.0``, by slot) load as before.
+VERSION = 2
 #: Networks larger than this (about 16 GB of float64) are refused on load.
 MAX_PARAMETERS = 2_000_000_000
 _MAX_HEADER_BYTES = 64 << 20
@@ -158,9 +161,8 @@ def to_bytes(net: Network, metadata: Optional[Dict[str, Any]] = None) -> bytes:
         raise ValueError(f"save: the metadata must be JSON (finite numbers, strings, lists, "
                          f"dicts): {exc}") from None
     arrays: Dict[str, np.ndarray] = {"header": np.frombuffer(text.encode(), dtype=np.uint8)}
-    for l in range(net.n_layers):
-        arrays[f"W{l + 1}"] = np.array(net.weights[l])
-        arrays[f"b{l + 1}"] = np.array(net.biases[l])
+    for name, value in net.parameters.items():
+        arrays[name] = np.array(value)
     for k, v in state_arrays.items():
         arrays[f"state.{k}"] = np.ascontiguousarray(v)
     buf = io.BytesIO()
@@ -386,17 +388,15 @@ def read(source: Union[PathLike, bytes], what: str,
         acts = overrides.get("activations") or [
             _activation_from(a, l + 1, reader) for l, a in enumerate(header["activations"])]
         loss = overrides.get("loss") or _loss_from(header["loss"], reader)
-        params = []
-        for l in range(len(sizes) - 1):
-            params.append((reader.array(f"W{l + 1}", dtype, (sizes[l], sizes[l + 1])),
-                           reader.array(f"b{l + 1}", dtype, (sizes[l + 1],))))
+        # every parameter by name, checked against the architecture before the network exists
+        params = {name: reader.array(name, dtype, shape)
+                  for name, shape in parameter_layout(sizes)}
         state_arrays = {k: reader.array(f"state.{k}", dtype, tuple(shape))
                         for k, shape in header.get("state_arrays", {}).items()}
         try:
             net = Network(sizes, acts, loss, dtype=dtype.name)
-            for l, (W, b) in enumerate(params):
-                net.weights[l] = W
-                net.biases[l] = b
+            for name, value in params.items():
+                net.parameters[name] = value
             net.set_training_state(header.get("state", {}), state_arrays)
             if header.get("feature_names") is not None:
                 net.feature_names_in_ = np.array(header["feature_names"], dtype=object)
