@@ -1,6 +1,6 @@
 """A plain NumPy multilayer perceptron: the benchmark's NumPy peer.
 
-Written from DESIGN.md section 1 (batch-major, row-major, NumPy's shapes), not from chainrule:
+Written from docs/design.md section 1 (batch-major, row-major, NumPy's shapes), not from chainrule:
 
     Z[l]  = H[l-1] @ W[l] + b[l]            (m, n_l)
     H[l]  = act_l(Z[l])

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chainrule as cr  # noqa: E402
 import reference as ref  # noqa: E402
 
-#: Relative tolerance per dtype (DESIGN.md section 5).
+#: Relative tolerance per dtype (docs/design.md section 5).
 RTOL = {"float64": 1e-12, "float32": 1e-5}
 
 

@@ -1,4 +1,4 @@
-"""A NumPy oracle for chainrule, written from DESIGN.md section 1 only (never imports chainrule).
+"""A NumPy oracle for chainrule, written from docs/design.md section 1 only (never imports chainrule).
 
 Shapes follow the contract: X = H0 (m, n0), W[l] (n_{l-1}, n_l), b[l] (n_l,),
 Z[l] = H[l-1] @ W[l] + b[l] (m, n_l), H[l] = act_l(Z[l]).

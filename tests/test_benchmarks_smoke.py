@@ -1,6 +1,6 @@
 """The benchmark harness runs end to end at tiny sizes, so it cannot rot.
 
-Timing is never asserted (DESIGN.md section 5): speed lives in benchmarks/RESULTS.md."""
+Timing is never asserted (docs/design.md section 5): speed lives in benchmarks/RESULTS.md."""
 
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""The Python package is layered without import cycles (DESIGN.md section 3, issue 14).
+"""The Python package is layered without import cycles (docs/design.md section 2).
 
 Every module of python/chainrule is parsed, never imported, and every import it makes is
 collected: at module level and inside functions and methods, relative (``from .network import

@@ -1,4 +1,4 @@
-"""PyTorch autograd as a second oracle: same weights, losses written as in DESIGN.md section 1."""
+"""PyTorch autograd as a second oracle: same weights, losses written as in docs/design.md section 1."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """chainrule: fully-connected N-layer networks with any activation per layer.
 
 The maths (forward, backpropagation, the optimizers and schedules) runs in a C++ core; this package handles
-configuration and data. See DESIGN.md section 1 for the contract every part follows.
+configuration and data. See docs/design.md section 1 for the contract every part follows.
 """
 
 from ._core import DivergenceError

@@ -32,7 +32,7 @@ ArrayLike = Any
 
 
 class LayerGradients(NamedTuple):
-    """One layer's gradients (DESIGN.md section 1): ``dW`` (n_in, n_out), ``db`` (n_out,),
+    """One layer's gradients (docs/design.md section 1): ``dW`` (n_in, n_out), ``db`` (n_out,),
     and the per-sample delta ``dZ`` (m, n_out)."""
 
     dW: np.ndarray
@@ -956,7 +956,7 @@ class Network:
     # ---- display -------------------------------------------------------------------------
 
     def summary(self, batch_size: Optional[int] = None) -> str:
-        """The dimension table of DESIGN.md section 1: every layer's Z/H/dZ, W/dW and b/db
+        """The dimension table of docs/design.md section 1: every layer's Z/H/dZ, W/dW and b/db
         shapes and parameter count; m is the number of rows in a batch."""
         m = "m" if batch_size is None else str(_check_int(batch_size, "batch_size", 1))
         rows = [("layer", "activation", "Z, H, dZ", "W, dW", "b, db", "params")]

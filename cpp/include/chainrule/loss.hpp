@@ -13,7 +13,7 @@ namespace chainrule {
 
 /// A loss L(Yhat, Y) averaged over the m rows of a batch.
 ///
-/// The output delta follows DESIGN.md section 1: the loss supplies dH[L] = m dL/dYhat (for
+/// The output delta follows docs/design.md section 1: the loss supplies dH[L] = m dL/dYhat (for
 /// MSE, Yhat - Y) and the output activation's backward turns it into dZ[L]. A loss paired
 /// with its canonical activation (softmax + cross-entropy, sigmoid + binary cross-entropy)
 /// writes dZ[L] = Yhat - Y directly and computes its value stably from Z.

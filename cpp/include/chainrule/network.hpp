@@ -14,7 +14,7 @@
 
 namespace chainrule {
 
-/// A sequence of Layers with a loss and an optimizer. Shapes follow DESIGN.md
+/// A sequence of Layers with a loss and an optimizer. Shapes follow docs/design.md
 /// section 1: X (m, n0), W[l] (n_{l-1}, n_l), b[l] (n_l), Y and Yhat (m, n_L).
 template <class T>
 class Network {
