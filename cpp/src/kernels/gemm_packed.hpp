@@ -15,147 +15,15 @@
 // MR-tall panels and runs the register-blocked micro-kernel over MR x NR tiles.
 #pragma once
 
-#include <cstdlib>
-#include <new>
-#include <type_traits>
-
 #include "chainrule/kernels/gemm.hpp"
 #include "chainrule/kernels/thread_pool.hpp"
 #include "chainrule/tensor.hpp"
+#include "gemm_common.hpp"
+#include "gemm_pack.hpp"
+#include "gemm_workspace.hpp"
 
 namespace chainrule::kernels {
 namespace {
-
-inline Index imin(Index a, Index b) { return a < b ? a : b; }
-inline Index imax(Index a, Index b) { return a > b ? a : b; }
-inline Index ceil_div(Index a, Index b) { return (a + b - 1) / b; }
-
-// A grow-only 64-byte aligned scratch buffer, one per thread and element type.
-template <class T>
-struct PackBuffer {
-  T* data = nullptr;
-  Index capacity = 0;
-  T* get(Index n) {
-    if (n > capacity) {
-      aligned_free(data);
-      data = nullptr;
-      data = static_cast<T*>(aligned_allocate(static_cast<std::size_t>(n) * sizeof(T)));
-      capacity = n;
-    }
-    return data;
-  }
-  ~PackBuffer() { aligned_free(data); }
-};
-
-// Slots: 0 packed B, 1 packed A (or the row loops' accumulators), 2 the epilogue's scratch
-// panels, 3 a worker's own buffer when it is not covered by its caller's (WorkerScratch).
-template <class T>
-T* thread_buffer(int which, Index n) {
-  thread_local PackBuffer<T> buffers[4];
-  return buffers[which].get(n);
-}
-
-// Per-worker scratch carved from one buffer of the calling thread, so that every allocation
-// happens in the caller before the tasks start (a worker's first task never allocates).
-template <class T>
-struct WorkerScratch {
-  T* base;
-  Index stride;
-  int workers;
-  WorkerScratch(int slot, int n_workers, Index per_worker)
-      : base(thread_buffer<T>(slot, n_workers * ((per_worker + 15) / 16 * 16))),
-        stride((per_worker + 15) / 16 * 16),
-        workers(n_workers) {}
-  // A worker index past the count (the thread count changed meanwhile) gets a buffer of its own.
-  T* get() const {
-    const int w = worker_index();
-    return w < workers ? base + w * stride : thread_buffer<T>(3, stride);
-  }
-};
-
-// Whether the vector type has transpose_block (AVX-512): a W x W transpose in registers that
-// packs rows running along the depth W values at a time, where the scalar loop moves one.
-template <class V, class = void>
-struct HasTranspose : std::false_type {};
-template <class V>
-struct HasTranspose<V, std::void_t<decltype(&V::transpose_block)>> : std::true_type {};
-
-// dst[p * ld_dst + i] = src[i * ld_src + p] for i < rows (<= W), p < depth: W x W register
-// transposes where the vector type has them, the rest (and every value without them) one at
-// a time.
-template <class V, class T>
-void transpose_rows(int rows, Index depth, const T* src, Index ld_src, T* dst, Index ld_dst) {
-  constexpr Index W = V::width;
-  Index p = 0;
-  if constexpr (HasTranspose<V>::value)
-    for (; p + W <= depth; p += W)
-      V::transpose_block(rows, src + p, ld_src, dst + p * ld_dst, ld_dst);
-  for (; p < depth; ++p)
-    for (int i = 0; i < rows; ++i) dst[p * ld_dst + i] = src[i * ld_src + p];
-}
-
-// Packs op(B)[pc : pc + kc, jc + panel * NR ...] panels: Bp[panel][p][0..NR), zero-padded.
-template <class K, class T>
-void pack_b_panel(Index kc, Index nr, const T* B, Index rsb, Index csb, T* Bp) {
-  constexpr int NR = K::NR;
-  using V = typename K::Vec;
-  if constexpr (HasTranspose<V>::value && NR % V::width == 0) {
-    if (csb != 1 && rsb == 1 && nr == NR) {  // op(B) = B.T, rows of B along the depth
-      for (int j = 0; j < NR; j += V::width)
-        transpose_rows<V>(V::width, kc, B + j * csb, csb, Bp + j, NR);
-      return;
-    }
-  }
-  if (csb == 1) {
-    for (Index p = 0; p < kc; ++p) {
-      const T* b = B + p * rsb;
-      T* dst = Bp + p * NR;
-      for (Index j = 0; j < nr; ++j) dst[j] = b[j];
-      for (Index j = nr; j < NR; ++j) dst[j] = T(0);
-    }
-  } else {  // op(B) = B.T: read each row of B along the depth, write a column of the panel
-    for (Index j = 0; j < NR; ++j) {
-      if (j < nr) {
-        const T* b = B + j * csb;
-        for (Index p = 0; p < kc; ++p) Bp[p * NR + j] = b[p * rsb];
-      } else {
-        for (Index p = 0; p < kc; ++p) Bp[p * NR + j] = T(0);
-      }
-    }
-  }
-}
-
-// Packs one MR-tall panel of op(A): Ap[p][0..MR), rows [real, mr) ones, [mr, MR) zero-padded.
-template <class K, class T>
-void pack_a_panel(Index kc, Index mr, Index real, const T* A, Index rsa, Index csa, T* Ap) {
-  constexpr int MR = K::MR;
-  using V = typename K::Vec;
-  if constexpr (HasTranspose<V>::value && MR <= V::width) {
-    if (rsa != 1 && csa == 1 && real == MR) {  // a full panel of rows along the depth
-      transpose_rows<V>(MR, kc, A, rsa, Ap, MR);
-      return;
-    }
-  }
-  if (rsa == 1) {  // op(A) columns are contiguous (A transposed)
-    for (Index p = 0; p < kc; ++p) {
-      const T* a = A + p * csa;
-      T* dst = Ap + p * MR;
-      for (Index i = 0; i < real; ++i) dst[i] = a[i];
-      for (Index i = real; i < mr; ++i) dst[i] = T(1);
-      for (Index i = mr; i < MR; ++i) dst[i] = T(0);
-    }
-  } else {
-    for (Index i = 0; i < MR; ++i) {
-      if (i < real) {
-        const T* a = A + i * rsa;
-        for (Index p = 0; p < kc; ++p) Ap[p * MR + i] = a[p * csa];
-      } else {
-        const T fill = i < mr ? T(1) : T(0);
-        for (Index p = 0; p < kc; ++p) Ap[p * MR + i] = fill;
-      }
-    }
-  }
-}
 
 // Products of fewer multiply-adds run on the calling thread alone (see gemm_packed).
 constexpr Index kThreadedWork = Index(1) << 20;
@@ -273,10 +141,6 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
   gemm_packed_shared<K>(threads, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, ep,
                         a_rows, 0);
 }
-
-// Fused multiply-add in one rounding, the same instruction the micro-kernel uses.
-inline float fma1(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
-inline double fma1(double a, double b, double c) { return __builtin_fma(a, b, c); }
 
 // The unpacked loops for small or skinny products (no packing cost), compiled for this ISA so
 // the inner loops vectorise with its registers. They round exactly as the packed micro-kernel

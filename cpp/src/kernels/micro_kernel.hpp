@@ -1,11 +1,16 @@
-// The register-blocked micro-kernel, generic over a vector type V (a struct of static
-// intrinsic wrappers). Included after gemm_packed.hpp in each ISA source file.
+// The register-blocked micro-kernel of the packed path (gemm_packed.hpp), generic over a
+// vector type V (a struct of static intrinsic wrappers that each ISA file defines), so that one
+// loop serves every ISA and tile shape; each ISA file instantiates it with its own V, MR and NV
+// and compiles it with its own flags.
 //
 //   C (mr, nr) tile = alpha * Ap (kc, MR panel) @ Bp (kc, NR panel) + beta * C
 //
 // MR x NV accumulators stay in registers: per depth step, NV vector loads of B, MR broadcasts
 // of A and MR * NV fused multiply-adds.
 #pragma once
+
+#include "chainrule/tensor.hpp"
+#include "gemm_common.hpp"
 
 namespace chainrule::kernels {
 namespace {
@@ -17,6 +22,8 @@ struct MicroKernel {
   static constexpr int MR = MR_;
   static constexpr int NR = NV * V::width;
 
+  // Ap (kc, MR), Bp (kc, NR) -> C (mr, nr), mr <= MR, nr <= NR (an edge tile stores its valid
+  // part only)
   static void kernel(Index kc, const T* Ap, const T* Bp, T* C, Index ldc, T alpha, T beta,
                      int mr, int nr) {
     // C's tile is read (beta != 0) or at least written at the end: fetch its lines now so they
