@@ -1,4 +1,5 @@
-// What every ISA-compiled GEMM header shares: index helpers and the one-rounding multiply-add.
+// What every ISA-compiled GEMM header shares: index helpers, the one-rounding multiply-add
+// and the size of the epilogue's row groups.
 //
 // The GEMM headers of this folder (gemm_*.hpp except gemm_isa.hpp, and micro_kernel.hpp) are
 // included by each ISA's source file (gemm_avx512.cpp, gemm_avx2.cpp) and compiled there with
@@ -23,6 +24,10 @@ inline Index ceil_div(Index a, Index b) { return (a + b - 1) / b; }
 // Fused multiply-add in one rounding, the same instruction the micro-kernel uses.
 inline float fma1(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
 inline double fma1(double a, double b, double c) { return __builtin_fma(a, b, c); }
+
+// The row loops hand finished rows to the epilogue in groups of at least this many elements
+// (16-32 KB), so that the group is still in L1 when the epilogue reads it.
+constexpr Index kEpilogueGroup = 4096;
 
 }  // namespace
 }  // namespace chainrule::kernels

@@ -1,0 +1,72 @@
+// Shape policy: which path a product takes and when threads share it. Every size threshold of
+// the ISA-compiled GEMM lives here, next to the reason for it; the paths (gemm_narrow,
+// gemm_dots, gemm_rows, gemm_packed) compare against these constants and compute. A threshold
+// decides speed, never a result: every path rounds each element of C the same way (see
+// gemm_common.hpp), and no thread split changes the order of any element's sums.
+// The measurements behind the thresholds are in the git log (of gemm_packed.hpp, which held
+// them before the split into these files) and in benchmarks/.
+#pragma once
+
+#include "chainrule/tensor.hpp"
+#include "gemm_common.hpp"
+
+namespace chainrule::kernels {
+namespace {
+
+// ---- Threads ------------------------------------------------------------------------------
+
+/// Products of fewer multiply-adds run on the calling thread alone (the packed and narrow
+/// paths): waking the pool costs about as much as a product of this size on one core.
+constexpr Index kThreadedWork = Index(1) << 20;
+
+/// Tasks per thread in the shared packed product: below this many multiply-adds one per thread
+/// and job (each task claimed passes a cache line between cores), above it 4 for load balance.
+constexpr Index kPackedBalancedWork = Index(1) << 24;
+
+/// With threads, the packed product gives each thread its own slice of columns of C (whole NR
+/// panels) when there are at least this many panels per thread: then every thread packs its own
+/// A and B and no packed panel moves between cores, which costs much when the cores sit on
+/// different dies (on one die the two ways are about even). A is then packed by every thread
+/// instead of once.
+constexpr Index kSlicePanelsPerThread = 4;
+
+/// The row loops split the columns over threads only above this many multiply-adds (and with
+/// at least two chunks of four cache lines of columns): a one-sample predict streams every
+/// weight once, so both cores' caches and bandwidth count, but not for a tiny product.
+constexpr Index kRowsThreadedWork = Index(1) << 16;
+
+// ---- Paths --------------------------------------------------------------------------------
+
+/// Up to this many bytes of op(B) (it then stays in L1 while every row block reads it), rows of
+/// 5-8 vectors also take the narrow row loops: packing both operands, and a panel of which a
+/// third is padding, cost more than such a product (a 64 KB op(B) stays packed).
+/// Only with 32 vector registers (AVX-512): up to 24 accumulators, 3 broadcasts and a row of B.
+constexpr Index kNarrowWideB = 32 * 1024;
+template <class K>
+constexpr bool kNarrowWide = sizeof(typename K::Vec::reg) == 64;
+
+/// Whether C's rows are narrow enough for the narrow row loops: at most two vectors, or four
+/// when op(A)'s rows are contiguous (NN, NT; in TN a pair of rows would use two values of each
+/// cache line of A). They then beat packing at every size measured: packing op(A) costs as
+/// much as the product itself when C has a few vectors per row, and a 32/24-wide panel would
+/// be partly padding.
+template <class K>
+constexpr bool is_narrow(bool rows_contiguous, Index m, Index n, Index k) {
+  constexpr Index W = K::Vec::width;
+  constexpr Index size = sizeof(typename K::T);
+  if (n <= (rows_contiguous ? 4 : 2) * W) return true;
+  return kNarrowWide<K> && n <= 8 * W && k * n * size <= kNarrowWideB &&
+         (rows_contiguous || m * k * size <= kNarrowWideB);
+}
+
+/// A product of this few rows (a one-sample predict, a tiny batch) reads each value of B once
+/// or a few times: packing B would cost more than the product. The row loops then keep each
+/// row's accumulators in registers over the whole depth (rows_wide).
+constexpr Index kFewRows = 4;
+
+/// Whether the row loops keep the accumulators in registers (rows_wide) rather than in a row
+/// of memory (gemm_rows_range).
+inline bool rows_in_registers(Index m, Index k) { return m <= kFewRows && k > 0; }
+
+}  // namespace
+}  // namespace chainrule::kernels
