@@ -3,11 +3,8 @@
 // -mavx2 -mfma (this file only); reached through the dispatch in gemm.cpp.
 #include <immintrin.h>
 
-#include "gemm_dots.hpp"
+#include "gemm_dispatch.hpp"
 #include "gemm_isa.hpp"
-#include "gemm_narrow.hpp"
-#include "gemm_packed.hpp"
-#include "gemm_rows.hpp"
 #include "micro_kernel.hpp"
 
 namespace chainrule::kernels {

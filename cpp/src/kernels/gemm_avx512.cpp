@@ -7,11 +7,8 @@
 // dispatch in gemm.cpp.
 #include <immintrin.h>
 
-#include "gemm_dots.hpp"
+#include "gemm_dispatch.hpp"
 #include "gemm_isa.hpp"
-#include "gemm_narrow.hpp"
-#include "gemm_packed.hpp"
-#include "gemm_rows.hpp"
 #include "micro_kernel.hpp"
 
 // GCC 12's unmasked shuffle intrinsics start from _mm512_undefined_*(), which it then reports

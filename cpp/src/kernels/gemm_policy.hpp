@@ -9,6 +9,7 @@
 
 #include "chainrule/tensor.hpp"
 #include "gemm_common.hpp"
+#include "gemm_isa.hpp"
 
 namespace chainrule::kernels {
 namespace {
@@ -64,9 +65,28 @@ constexpr bool is_narrow(bool rows_contiguous, Index m, Index n, Index k) {
 /// row's accumulators in registers over the whole depth (rows_wide).
 constexpr Index kFewRows = 4;
 
+/// Products this small (or this skinny) skip packing: its cost would not be repaid. NT's
+/// unpacked loop is dot products (unvectorised), so a few-row NT still packs.
+inline bool use_unpacked(GemmOp op, Index m, Index n, Index k) {
+  if (op == GemmOp::NT) return m * n * k <= 32 * 32 * 32;
+  return m <= kFewRows || m * n * k <= 32 * 32 * 32;
+}
+
 /// Whether the row loops keep the accumulators in registers (rows_wide) rather than in a row
 /// of memory (gemm_rows_range).
 inline bool rows_in_registers(Index m, Index k) { return m <= kFewRows && k > 0; }
+
+enum class GemmPath { narrow, dots, rows, packed };
+
+/// The path of a product, in order of precedence: the narrow row loops for a narrow C, the dot
+/// loops for a small NT, the row loops for a small NN/TN (or k = 0: C = beta C), else packing.
+template <class K>
+GemmPath choose_path(GemmOp op, Index m, Index n, Index k) {
+  if (k > 0 && is_narrow<K>(op != GemmOp::TN, m, n, k)) return GemmPath::narrow;
+  if (op == GemmOp::NT && k > 0 && use_unpacked(op, m, n, k)) return GemmPath::dots;
+  if (k == 0 || use_unpacked(op, m, n, k)) return GemmPath::rows;
+  return GemmPath::packed;
+}
 
 }  // namespace
 }  // namespace chainrule::kernels
