@@ -1,6 +1,9 @@
-// AVX2 + FMA GEMM: fp32 micro-kernel 6x16 (12 ymm accumulators), fp64 6x8. NC sizes the
-// packed B block to 512 KB, as for AVX-512 (see gemm_avx512.cpp). Compiled with
-// -mavx2 -mfma (this file only); reached through the dispatch in gemm.cpp.
+// AVX2 + FMA GEMM: the 256-bit vector types and the micro-kernels' tile and block sizes; the
+// paths themselves are the shared headers (gemm_dispatch.hpp), compiled here with -mavx2 -mfma
+// (this file only). Reached through the dispatch in gemm.cpp.
+// fp32 micro-kernel 6x16, fp64 6x8: 12 ymm accumulators of the 16 registers, leaving room for
+// the row of B and the broadcasts. NC sizes the packed B block to 512 KB, as for AVX-512 (see
+// gemm_avx512.cpp).
 #include <immintrin.h>
 
 #include "gemm_dispatch.hpp"
@@ -45,9 +48,11 @@ struct Ymm64 {
   static void store_n(T* p, reg v, int count) { _mm256_maskstore_pd(p, mask(count), v); }
 };
 
+// Ap (kc, 6), Bp (kc, 16) -> C tile (6, 16); blocks: KC deep, MC rows, NC columns
 struct gemm_avx2_f32_6x16 : MicroKernel<Ymm32, 6, 2> {
   static constexpr Index KC = 256, MC = 6 * 24, NC = 512;
 };
+// Ap (kc, 6), Bp (kc, 8) -> C tile (6, 8)
 struct gemm_avx2_f64_6x8 : MicroKernel<Ymm64, 6, 2> {
   static constexpr Index KC = 256, MC = 6 * 24, NC = 256;
 };

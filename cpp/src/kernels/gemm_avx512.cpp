@@ -1,10 +1,12 @@
-// AVX-512 GEMM: fp32 micro-kernel 12x32 (24 zmm accumulators), fp64 8x24 (24 accumulators).
-// On this Zen 5 machine they ran ~10% faster than 14x32 / 14x16 in single-thread tests.
-// NC keeps the packed B block (KC x NC, 512 KB) in L2 next to the A block: with NC = 4096 the
-// B stream evicted A from L2 and square products of n >= 1024 fell from ~88% to ~70% of peak
-// (2 threads: n = 1024 390 -> 474 GFLOP/s, n = 4096 370 -> 425).
-// Compiled with -mavx512f -mavx512dq -mavx2 -mfma (this file only); reached through the
-// dispatch in gemm.cpp.
+// AVX-512 GEMM: the 512-bit vector types (with the register transposes the packing uses) and
+// the micro-kernels' tile and block sizes; the paths themselves are the shared headers
+// (gemm_dispatch.hpp), compiled here with -mavx512f -mavx512dq -mavx2 -mfma (this file only).
+// Reached through the dispatch in gemm.cpp.
+// fp32 micro-kernel 12x32, fp64 8x24: 24 zmm accumulators of the 32 registers leave room for
+// the broadcasts and the loads of B; these tiles measured faster than 14x32 / 14x16 and the
+// others tried (the measurements are in this file's git log).
+// NC keeps the packed B block (KC x NC, 512 KB) in L2 next to the A block: a much larger NC
+// lets the B stream evict A from L2, which slowed large square products markedly.
 #include <immintrin.h>
 
 #include "gemm_dispatch.hpp"
@@ -98,9 +100,11 @@ struct Zmm64 {
   }
 };
 
+// Ap (kc, 12), Bp (kc, 32) -> C tile (12, 32); blocks: KC deep, MC rows, NC columns
 struct gemm_avx512_f32_12x32 : MicroKernel<Zmm32, 12, 2> {
   static constexpr Index KC = 256, MC = 12 * 14, NC = 512;
 };
+// Ap (kc, 8), Bp (kc, 24) -> C tile (8, 24)
 struct gemm_avx512_f64_8x24 : MicroKernel<Zmm64, 8, 3> {
   static constexpr Index KC = 256, MC = 8 * 21, NC = 480;
 };
