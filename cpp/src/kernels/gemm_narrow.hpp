@@ -199,8 +199,8 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
     rows(0, m);
     return;
   }
-  // about 4 chunks per thread, each a multiple of 24 rows (of every RB: 8, 4, 3 or 2), so
-  // that only a thread's last chunk ends with a partial block
+  // about 4 chunks per thread, each a multiple of 24 rows (of every RB: 8, 4 and 3), so that
+  // every chunk but the last is whole blocks of rows
   const Index chunk = ceil_div(ceil_div(m, threads * 4), 24) * 24;
   parallel_for(ceil_div(m, chunk), [&](Index t) { rows(t * chunk, imin(m, (t + 1) * chunk)); });
 }
