@@ -22,17 +22,21 @@ Network<T>::Network(const std::vector<Index>& sizes,
                     std::vector<std::unique_ptr<Activation<T>>> activations,
                     std::unique_ptr<Loss<T>> loss, std::unique_ptr<Optimizer<T>> optimizer)
     : loss_(std::move(loss)), optimizer_(std::move(optimizer)) {
-  if (sizes.size() < 2)
-    throw ValueError("a network needs at least 2 layer sizes (inputs and outputs), got " +
-                     std::to_string(sizes.size()));
+  std::string listed = "[";  // layer_sizes as written: [2, 10, 1]
+  for (std::size_t l = 0; l < sizes.size(); ++l)
+    listed += (l ? ", " : "") + std::to_string(sizes[l]);
+  listed += "]";
   for (std::size_t l = 0; l < sizes.size(); ++l)
     if (sizes[l] < 1)
-      throw ValueError("layer sizes must be >= 1, got " + std::to_string(sizes[l]) +
-                       (l == 0 ? std::string(" for the input") : " for layer " + std::to_string(l)));
+      throw ValueError((l == 0 ? std::string("the input size") : "the size of layer " + std::to_string(l)) +
+                       " must be >= 1, got " + std::to_string(sizes[l]));
+  if (sizes.size() < 2)
+    throw ValueError("layer_sizes needs at least an input and an output size, got " + listed);
   const std::size_t L = sizes.size() - 1;
   if (activations.size() != L)
     throw ValueError("got " + std::to_string(activations.size()) + " activations for " +
-                     std::to_string(L) + " layers (one per layer after the input)");
+                     std::to_string(L) + " layers (layer_sizes " + listed + " has " +
+                     std::to_string(L) + " layers after the input)");
   if (!loss_) throw ValueError("no loss");
   if (!optimizer_) throw ValueError("no optimizer");
   layers_.reserve(L);

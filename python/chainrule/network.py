@@ -223,18 +223,16 @@ class Network:
                 not isinstance(layer_sizes, np.ndarray):
             raise TypeError("layer_sizes must be a sequence of integers like [2, 10, 1], got "
                             f"{type(layer_sizes).__name__}")
+        # types here; values (sizes >= 1, at least two, one activation per layer) in the core
         sizes = []
         for i, s in enumerate(layer_sizes):
             where = "the input size" if i == 0 else f"the size of layer {i}"
             if isinstance(s, bool) or not isinstance(s, numbers.Integral):
                 raise TypeError(f"{where} must be an integer, got {s!r}")
-            if s < 1:
+            if s < -_MAX_INDEX:  # beyond the core's 64-bit indices: no core to ask
                 raise ValueError(f"{where} must be >= 1, got {s}")
             sizes.append(int(s))
-        if len(sizes) < 2:
-            raise ValueError("layer_sizes needs at least an input and an output size, got "
-                             f"{list(layer_sizes)}")
-        n_layers = len(sizes) - 1
+        n_layers = max(len(sizes) - 1, 1)
         self.dtype = np.dtype(resolve_dtype(dtype))
         self.loss_function = resolve_loss(loss)
         if activations is None:
@@ -243,16 +241,13 @@ class Network:
         elif isinstance(activations, (str, Activation)) or not isinstance(activations, Sequence):
             raise TypeError(f"activations must be a list with one activation per layer "
                             f"({n_layers} here), got {activations!r}")
-        if len(activations) != n_layers:
-            raise ValueError(f"got {len(activations)} activations for {n_layers} layers "
-                             f"(layer_sizes {sizes} has {n_layers} layers after the input)")
         self.activations = [resolve_activation(a, layer=l + 1) for l, a in enumerate(activations)]
         self._optimizer = resolve_optimizer(optimizer)
         self._lock = threading.RLock()
         #: The communicator of the last ``fit(comm=...)``: ``save`` then writes on rank 0 only.
         self.comm: Any = None
         core_cls = _core.Network64 if self.dtype == np.float64 else _core.Network32
-        if max(sizes) > _MAX_INDEX:
+        if sizes and max(sizes) > _MAX_INDEX:
             raise ValueError(f"layer sizes must be <= 2**62, got {sizes}")
         try:
             self._core = core_cls(sizes, [activation_spec(a) for a in self.activations],
@@ -450,8 +445,6 @@ class Network:
             return
         if isinstance(grads, (str, bytes)) or not isinstance(grads, Sequence):
             raise TypeError("grads must be a sequence with one (dW, db) pair per layer")
-        if len(grads) != self.n_layers:
-            raise ValueError(f"step: expected gradients for {self.n_layers} layers, got {len(grads)}")
         dWs, dbs = [], []
         for l, g in enumerate(grads):
             if isinstance(g, LayerGradients):
