@@ -5,8 +5,7 @@
 #include <limits>
 
 #include "chainrule/error.hpp"
-#include "chainrule/metrics/accuracy.hpp"
-#include "chainrule/metrics/r2.hpp"
+#include "chainrule/metrics/all.hpp"
 
 namespace chainrule {
 
@@ -143,13 +142,13 @@ void R2<T>::combine_impl(const SumAcrossFn& sum_across) {
 
 // ---- factory --------------------------------------------------------------------------------
 
-std::vector<std::string> metric_names() { return {"accuracy", "r2"}; }
+// (the registry, filled by the headers that metrics/all.hpp includes)
+
+std::vector<std::string> metric_names() { return MetricRegistry::instance().names(); }
 
 template <class T>
 std::unique_ptr<Metric<T>> make_metric(const std::string& name) {
-  if (name == "accuracy") return std::make_unique<Accuracy<T>>();
-  if (name == "r2") return std::make_unique<R2<T>>();
-  throw ValueError("unknown metric '" + name + "'; valid names: accuracy, r2");
+  return MetricRegistry::instance().make<T>(name);
 }
 
 template class Accuracy<float>;

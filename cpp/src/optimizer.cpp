@@ -5,18 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 
 #include "chainrule/kernels/elementwise.hpp"
-#include "chainrule/optimizers/adam.hpp"
-#include "chainrule/optimizers/rmsprop.hpp"
-#include "chainrule/optimizers/sgd.hpp"
-#include "params.hpp"
+#include "chainrule/optimizers/all.hpp"
 
 namespace chainrule {
-
-using detail::check_in;
-using detail::check_nonnegative;
 
 // ---- state ----------------------------------------------------------------------------------
 
@@ -83,9 +76,9 @@ void Optimizer<T>::set_state(
 template <class T>
 SGD<T>::SGD(double momentum, double dampening, bool nesterov, double weight_decay)
     : momentum_(momentum), dampening_(dampening), nesterov_(nesterov), weight_decay_(weight_decay) {
-  check_nonnegative("SGD", "momentum", momentum);
-  check_in("SGD", "dampening", dampening, 0, 1, true);
-  check_nonnegative("SGD", "weight_decay", weight_decay);
+  entry().checked("momentum", momentum);
+  entry().checked("dampening", dampening);
+  entry().checked("weight_decay", weight_decay);
   if (nesterov && (momentum <= 0 || dampening != 0))
     throw ValueError("SGD: nesterov needs momentum > 0 and dampening = 0, got momentum=" +
                      shortest_repr(momentum) + ", dampening=" + shortest_repr(dampening));
@@ -94,7 +87,7 @@ SGD<T>::SGD(double momentum, double dampening, bool nesterov, double weight_deca
 
 template <class T>
 std::string SGD<T>::repr() const {
-  return "SGD(momentum=" + shortest_repr(momentum_) + ", dampening=" + shortest_repr(dampening_) +
+  return entry().class_name + "(momentum=" + shortest_repr(momentum_) + ", dampening=" + shortest_repr(dampening_) +
          ", nesterov=" + (nesterov_ ? "True" : "False") +
          ", weight_decay=" + shortest_repr(weight_decay_) + ")";
 }
@@ -129,18 +122,18 @@ void SGD<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
 template <class T>
 Adam<T>::Adam(double beta1, double beta2, double eps, double weight_decay, bool decoupled)
     : beta1_(beta1), beta2_(beta2), eps_(eps), weight_decay_(weight_decay), decoupled_(decoupled) {
-  const std::string owner = decoupled ? "AdamW" : "Adam";
-  check_in(owner, "betas[0]", beta1, 0, 1, false);
-  check_in(owner, "betas[1]", beta2, 0, 1, false);
-  check_nonnegative(owner, "eps", eps);
-  check_nonnegative(owner, "weight_decay", weight_decay);
+  const EntryInfo& e = entry(decoupled);
+  e.checked("beta1", beta1);
+  e.checked("beta2", beta2);
+  e.checked("eps", eps);
+  e.checked("weight_decay", weight_decay);
   this->add_buffer("exp_avg");
   this->add_buffer("exp_avg_sq");
 }
 
 template <class T>
 std::string Adam<T>::repr() const {
-  return std::string(decoupled_ ? "AdamW" : "Adam") + "(betas=(" + shortest_repr(beta1_) + ", " +
+  return entry(decoupled_).class_name + "(betas=(" + shortest_repr(beta1_) + ", " +
          shortest_repr(beta2_) + "), eps=" + shortest_repr(eps_) +
          ", weight_decay=" + shortest_repr(weight_decay_) + ")";
 }
@@ -178,10 +171,10 @@ void Adam<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
 template <class T>
 RMSprop<T>::RMSprop(double alpha, double eps, double weight_decay, double momentum, bool centered)
     : alpha_(alpha), eps_(eps), weight_decay_(weight_decay), momentum_(momentum), centered_(centered) {
-  check_in("RMSprop", "alpha", alpha, 0, 1, true);
-  check_nonnegative("RMSprop", "eps", eps);
-  check_nonnegative("RMSprop", "weight_decay", weight_decay);
-  check_nonnegative("RMSprop", "momentum", momentum);
+  entry().checked("alpha", alpha);
+  entry().checked("eps", eps);
+  entry().checked("weight_decay", weight_decay);
+  entry().checked("momentum", momentum);
   this->add_buffer("square_avg");
   if (momentum > 0) {
     momentum_k_ = this->buffer_names().size();
@@ -195,7 +188,7 @@ RMSprop<T>::RMSprop(double alpha, double eps, double weight_decay, double moment
 
 template <class T>
 std::string RMSprop<T>::repr() const {
-  return "RMSprop(alpha=" + shortest_repr(alpha_) + ", eps=" + shortest_repr(eps_) +
+  return entry().class_name + "(alpha=" + shortest_repr(alpha_) + ", eps=" + shortest_repr(eps_) +
          ", weight_decay=" + shortest_repr(weight_decay_) + ", momentum=" + shortest_repr(momentum_) +
          ", centered=" + (centered_ ? "True" : "False") + ")";
 }
@@ -231,68 +224,13 @@ void RMSprop<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
   });
 }
 
-// ---- factory --------------------------------------------------------------------------------
+// ---- factory (the registry, filled by the headers that optimizers/all.hpp includes) -------
 
-namespace {
-
-template <class T>
-using Maker = std::unique_ptr<Optimizer<T>> (*)(const OptimizerParams&);
-
-template <class T>
-const std::map<std::string, Maker<T>>& registry() {
-  static const std::map<std::string, Maker<T>> r = {
-      {"sgd",
-       [](const OptimizerParams& p) -> std::unique_ptr<Optimizer<T>> {
-         auto v = detail::read_params("optimizer 'sgd'", p,
-                                      {{"momentum", 0}, {"dampening", 0}, {"nesterov", 0},
-                                       {"weight_decay", 0}});
-         return std::make_unique<SGD<T>>(v[0], v[1], detail::check_flag("SGD", "nesterov", v[2]),
-                                         v[3]);
-       }},
-      {"adam",
-       [](const OptimizerParams& p) -> std::unique_ptr<Optimizer<T>> {
-         auto v = detail::read_params("optimizer 'adam'", p,
-                                      {{"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8},
-                                       {"weight_decay", 0}});
-         return std::make_unique<Adam<T>>(v[0], v[1], v[2], v[3], false);
-       }},
-      {"adamw",
-       [](const OptimizerParams& p) -> std::unique_ptr<Optimizer<T>> {
-         auto v = detail::read_params("optimizer 'adamw'", p,
-                                      {{"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8},
-                                       {"weight_decay", 1e-2}});
-         return std::make_unique<Adam<T>>(v[0], v[1], v[2], v[3], true);
-       }},
-      {"rmsprop",
-       [](const OptimizerParams& p) -> std::unique_ptr<Optimizer<T>> {
-         auto v = detail::read_params("optimizer 'rmsprop'", p,
-                                      {{"alpha", 0.99}, {"eps", 1e-8}, {"weight_decay", 0},
-                                       {"momentum", 0}, {"centered", 0}});
-         return std::make_unique<RMSprop<T>>(v[0], v[1], v[2], v[3],
-                                             detail::check_flag("RMSprop", "centered", v[4]));
-       }},
-  };
-  return r;
-}
-
-}  // namespace
-
-std::vector<std::string> optimizer_names() {
-  std::vector<std::string> names;
-  for (const auto& kv : registry<double>()) names.push_back(kv.first);
-  return names;
-}
+std::vector<std::string> optimizer_names() { return OptimizerRegistry::instance().names(); }
 
 template <class T>
 std::unique_ptr<Optimizer<T>> make_optimizer(const std::string& name, const OptimizerParams& params) {
-  const auto& r = registry<T>();
-  auto it = r.find(name);
-  if (it == r.end()) {
-    std::string valid;
-    for (const auto& n : optimizer_names()) valid += (valid.empty() ? "" : ", ") + n;
-    throw ValueError("unknown optimizer '" + name + "'; valid names: " + valid);
-  }
-  return it->second(params);
+  return OptimizerRegistry::instance().make<T>(name, params);
 }
 
 template class Optimizer<float>;

@@ -26,14 +26,22 @@ struct Case {
   Params params;
 };
 
+// Every registered activation with its defaults and, for one with parameters, once more with
+// each parameter moved off its default (half of it, or 0.5 for a default of 0): a new entry
+// is covered by every test below without editing a list.
 const std::vector<Case>& all_cases() {
-  static const std::vector<Case> cases = {
-      {"sigmoid", {}},        {"tanh", {}},          {"relu", {}},
-      {"leaky_relu", {}},     {"leaky_relu", {{"alpha", 0.2}}},
-      {"elu", {}},            {"elu", {{"alpha", 0.5}}},
-      {"softmax", {}},        {"linear", {}},        {"gelu", {}},
-      {"silu", {}},           {"softplus", {}},
-  };
+  static const std::vector<Case> cases = [] {
+    std::vector<Case> out;
+    for (const EntryInfo* info : ActivationRegistry::instance().entries()) {
+      out.push_back({info->name, {}});
+      if (info->params.empty()) continue;
+      Params moved;
+      for (const auto& p : info->params)
+        moved.emplace_back(p.name(), p.default_value() != 0 ? p.default_value() * 0.5 : 0.5);
+      out.push_back({info->name, moved});
+    }
+    return out;
+  }();
   return cases;
 }
 
@@ -207,9 +215,31 @@ void test_factory_and_repr() {
   const std::string dt = dtype_name<T>();
   // Every name round-trips through the factory.
   const auto names = activation_names();
-  CHECK(names.size() == 10);
+  CHECK(names.size() == ActivationRegistry::instance().entries().size());
+  CHECK(names.size() >= 10);
   CHECK(std::is_sorted(names.begin(), names.end()));
   for (const auto& n : names) CHECK_STR_EQ(make_activation<T>(n)->name(), n);
+
+  // Every entry: repr "ClassName(param=value, ...)" with its parameters in the entry's order,
+  // params() as given, an unknown parameter and a non-finite value rejected by name.
+  for (const EntryInfo* info : ActivationRegistry::instance().entries()) {
+    const auto act = make_activation<T>(info->name);
+    const auto ps = act->params();
+    CHECK(ps.size() == info->params.size());
+    std::string want = info->class_name + "(";
+    for (std::size_t k = 0; k < ps.size() && k < info->params.size(); ++k) {
+      CHECK_STR_EQ(ps[k].first, info->params[k].name());
+      CHECK(ps[k].second == info->params[k].default_value());
+      want += (k ? ", " : "") + ps[k].first + "=" + shortest_repr(ps[k].second);
+    }
+    chainrule_test::check_equal_str("repr of " + info->name, act->repr(), want + ")", __FILE__,
+                                    __LINE__);
+    CHECK_THROWS_MSG(make_activation<T>(info->name, {{"no_such_parameter", 1}}), ValueError,
+                     "activation '" + info->name + "' has no parameter 'no_such_parameter'");
+    for (const auto& p : info->params)
+      CHECK_THROWS_MSG(make_activation<T>(info->name, {{p.name(), std::nan("")}}), ValueError,
+                       info->class_name + ": " + p.label() + " must be");
+  }
 
   const std::pair<Case, const char*> reprs[] = {
       {{"relu", {}}, "ReLU()"},

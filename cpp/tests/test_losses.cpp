@@ -249,11 +249,19 @@ template <class T>
 void test_delta_is_gradient_of_value() {
   const std::string dt = dtype_name<T>();
   struct Pair {
-    const char* loss;
-    const char* act;
+    std::string loss, act;
   };
-  const Pair pairs[] = {{"mse", "linear"}, {"mse", "tanh"}, {"mse", "softmax"},
-                        {"cross_entropy", "softmax"}, {"binary_cross_entropy", "sigmoid"}};
+  // every registered loss: through its required output activation, or linear, tanh and
+  // softmax when it takes any
+  std::vector<Pair> pairs;
+  for (const EntryInfo* info : LossRegistry::instance().entries()) {
+    const std::string need = make_loss<T>(info->name)->required_activation();
+    if (!need.empty()) {
+      pairs.push_back({info->name, need});
+      continue;
+    }
+    for (const char* act : {"linear", "tanh", "softmax"}) pairs.push_back({info->name, act});
+  }
   // Central differences of a double-accumulated value: h = 1e-5 (double) gives ~1e-10;
   // float inputs are perturbed by h = 4e-3 in float (~1e-5 error), see test_activations.
   const double h = std::is_same_v<T, double> ? 1e-5 : 4e-3;
@@ -265,7 +273,7 @@ void test_delta_is_gradient_of_value() {
     const Index m = 4, n = 3;
     Matrix<T> Z(m, n), Y(m, n), dH(m, n), dZ(m, n);
     rng.fill_uniform(Z, -2.0, 2.0);
-    if (std::string(p.loss) == "cross_entropy")
+    if (loss->required_activation() == "softmax")  // targets: distributions
       Y = one_hot<T>(rng, m, n);
     else
       rng.fill_uniform(Y, 0.0, 1.0);
@@ -286,7 +294,7 @@ void test_delta_is_gradient_of_value() {
       Zq.data()[i] = z;
       numeric[static_cast<size_t>(i)] = double(m) * (vp - vm) / (up - down);  // m dL/dZ
     }
-    check_all_close(std::string("output_delta == m dL/dZ: ") + p.loss + " + " + p.act + " " + dt,
+    check_all_close("output_delta == m dL/dZ: " + p.loss + " + " + p.act + " " + dt,
                     dZ.data(), numeric.data(), m * n, tol, 1.0);
   }
 }
@@ -308,9 +316,19 @@ void test_factory_and_shapes() {
   for (const char* n : {"mse", "cross_entropy", "binary_cross_entropy", "bce"})
     CHECK(std::find(names.begin(), names.end(), n) != names.end());
 
+  // Every registered loss: name and repr from its entry, unknown parameters and out-of-range
+  // values rejected by name, shapes checked.
   const auto linear = make_activation<T>("linear");
-  for (const auto& n : {"mse", "cross_entropy", "binary_cross_entropy"}) {
-    const auto loss = make_loss<T>(n);
+  for (const EntryInfo* info : LossRegistry::instance().entries()) {
+    const auto loss = make_loss<T>(info->name);
+    CHECK_STR_EQ(loss->name(), info->name);
+    CHECK(loss->repr().rfind(info->class_name + "(", 0) == 0);
+    for (const auto& a : info->aliases) CHECK_STR_EQ(make_loss<T>(a)->name(), info->name);
+    CHECK_THROWS_MSG(make_loss<T>(info->name, {{"no_such_parameter", 1}}), ValueError,
+                     "loss '" + info->name + "' has no parameter 'no_such_parameter'");
+    for (const auto& p : info->params)
+      CHECK_THROWS_MSG(make_loss<T>(info->name, {{p.name(), std::nan("")}}), ValueError,
+                       info->class_name + ": " + p.label() + " must be");
     Matrix<T> Z(2, 3), H(2, 3), Y(2, 3), Ybad(3, 2), Yrows(1, 3), Hbad(2, 2), dH(2, 3), dZ(2, 3);
     CHECK_THROWS(loss->value(Z.cview(), H.cview(), Ybad.cview()), ValueError);
     CHECK_THROWS(loss->value(Z.cview(), H.cview(), Yrows.cview()), ValueError);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "chainrule/error.hpp"
+#include "chainrule/registry.hpp"
 #include "chainrule/tensor.hpp"
 
 namespace chainrule {
@@ -74,8 +75,17 @@ class Activation {
   }
 };
 
-/// Builds a built-in activation from its factory name and parameters; throws ValueError
-/// naming the valid names (or the valid parameters) otherwise.
+/// The activation family: its registry builds Activation<T>. Each built-in registers itself at
+/// the bottom of its header in activations/ (ActivationRegistry::add), listed in all.hpp.
+struct ActivationFamily {
+  static constexpr const char* noun = "activation";
+  template <class T>
+  using Product = Activation<T>;
+};
+using ActivationRegistry = Registry<ActivationFamily>;
+
+/// Builds a built-in activation from its factory name and parameters (from the registry);
+/// throws ValueError naming the valid names (or the valid parameters) otherwise.
 template <class T>
 std::unique_ptr<Activation<T>> make_activation(
     const std::string& name, const std::vector<std::pair<std::string, double>>& params = {});

@@ -7,6 +7,7 @@
 
 #include "chainrule/activation.hpp"
 #include "chainrule/error.hpp"
+#include "chainrule/registry.hpp"
 #include "chainrule/tensor.hpp"
 
 namespace chainrule {
@@ -85,9 +86,19 @@ class Loss {
   }
 };
 
-/// Builds a built-in loss from its factory name or an alias; ValueError lists the valid ones.
+/// The loss family: its registry builds Loss<T>. Each built-in registers itself at the bottom
+/// of its header in losses/ (LossRegistry::add), listed in losses/all.hpp.
+struct LossFamily {
+  static constexpr const char* noun = "loss";
+  template <class T>
+  using Product = Loss<T>;
+};
+using LossRegistry = Registry<LossFamily>;
+
+/// Builds a built-in loss from its factory name or an alias and its parameters (defaults for
+/// those not given); ValueError lists the valid names (or parameters) otherwise.
 template <class T>
-std::unique_ptr<Loss<T>> make_loss(const std::string& name);
+std::unique_ptr<Loss<T>> make_loss(const std::string& name, const NamedParams& params = {});
 
 /// The factory names of the built-in losses (aliases included), sorted.
 std::vector<std::string> loss_names();

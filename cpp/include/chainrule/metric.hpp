@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "chainrule/registry.hpp"
 #include "chainrule/tensor.hpp"
 
 namespace chainrule {
@@ -44,7 +45,17 @@ class Metric {
   virtual void combine_impl(const SumAcrossFn& sum_across) = 0;
 };
 
-/// Builds "accuracy" or "r2"; ValueError lists the valid names.
+/// The metric family: its registry builds Metric<T>. Each built-in registers itself at the
+/// bottom of its header in metrics/ (MetricRegistry::add), listed in metrics/all.hpp; the
+/// property "higher_is_better" says which way early stopping watches it.
+struct MetricFamily {
+  static constexpr const char* noun = "metric";
+  template <class T>
+  using Product = Metric<T>;
+};
+using MetricRegistry = Registry<MetricFamily>;
+
+/// Builds a built-in metric (from the registry); ValueError lists the valid names.
 template <class T>
 std::unique_ptr<Metric<T>> make_metric(const std::string& name);
 

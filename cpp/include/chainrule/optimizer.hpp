@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "chainrule/error.hpp"
+#include "chainrule/registry.hpp"
 #include "chainrule/tensor.hpp"
 
 namespace chainrule {
@@ -93,9 +94,20 @@ class Optimizer {
   Index steps_ = 0;
 };
 
-/// Builds a built-in optimizer ("sgd", "adam", "adamw", "rmsprop") with the given
-/// hyper-parameters (defaults for those not given). Throws ValueError on an unknown name or
-/// parameter, or a value out of range (negative, not finite, ...), naming the optimizer.
+/// The optimizer family: its registry builds Optimizer<T>. Each built-in registers itself at
+/// the bottom of its header in optimizers/ (OptimizerRegistry::add), listed in
+/// optimizers/all.hpp; its property "lr" is its default learning rate (lr is given per step,
+/// not to the factory, and checked by check_lr).
+struct OptimizerFamily {
+  static constexpr const char* noun = "optimizer";
+  template <class T>
+  using Product = Optimizer<T>;
+};
+using OptimizerRegistry = Registry<OptimizerFamily>;
+
+/// Builds a built-in optimizer (from the registry) with the given hyper-parameters (defaults
+/// for those not given). Throws ValueError on an unknown name or parameter, or a value out of
+/// range (negative, not finite, ...), naming the optimizer.
 template <class T>
 std::unique_ptr<Optimizer<T>> make_optimizer(const std::string& name,
                                              const OptimizerParams& params = {});

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "chainrule/registry.hpp"
 #include "chainrule/tensor.hpp"
 
 namespace chainrule {
@@ -53,9 +54,19 @@ class LRSchedule {
   Index epochs_ = 0;
 };
 
-/// Builds a built-in schedule ("constant", "step", "exponential", "cosine",
-/// "reduce_on_plateau") from its hyper-parameters; ValueError on an unknown name or
-/// parameter, a missing required one, or a value out of range.
+/// The schedule family: its registry builds LRSchedule (the same for both dtypes). Each
+/// built-in registers itself at the bottom of its header in schedules/ (ScheduleRegistry::add),
+/// listed in schedules/all.hpp; the property "example" shows values for the parameters that
+/// have no default.
+struct ScheduleFamily {
+  static constexpr const char* noun = "lr_schedule";
+  template <class>
+  using Product = LRSchedule;
+};
+using ScheduleRegistry = Registry<ScheduleFamily>;
+
+/// Builds a built-in schedule (from the registry) from its hyper-parameters; ValueError on an
+/// unknown name or parameter, a missing required one, or a value out of range.
 std::unique_ptr<LRSchedule> make_schedule(const std::string& name, const ScheduleParams& params = {});
 
 /// The factory names of the built-in schedules, sorted.

@@ -1,4 +1,5 @@
-// Every built-in activation.
+// Every built-in activation: including a header registers its activation (see registry.hpp),
+// so a new one is added here with one line.
 #pragma once
 
 #include "chainrule/activations/elu.hpp"

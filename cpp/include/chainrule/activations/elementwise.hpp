@@ -1,7 +1,9 @@
 // Base for element-wise activations: a derived class defines
-//   T f(T z) const              the function, h = f(z)
-//   T df(T z, T h) const        its derivative f'(z), given z and h = f(z) (use h where cheaper)
-// and this base turns them into vectorisable forward and backward loops.
+//   static const EntryInfo& entry()   its registry entry (name, class name, parameters)
+//   T f(T z) const                    the function, h = f(z)
+//   T df(T z, T h) const              its derivative f'(z), given z and h = f(z) (use h
+//                                     where cheaper)
+// and this base turns them into vectorisable forward and backward loops, name and repr.
 #pragma once
 
 #include <sstream>
@@ -14,9 +16,10 @@ namespace chainrule {
 template <class T, class Derived>
 class ElementwiseActivation : public Activation<T> {
  public:
+  std::string name() const override { return Derived::entry().name; }
   std::string repr() const override {
     std::ostringstream os;
-    os << static_cast<const Derived&>(*this).class_name() << "(";
+    os << Derived::entry().class_name << "(";
     const auto ps = this->params();
     for (std::size_t i = 0; i < ps.size(); ++i)
       os << (i ? ", " : "") << ps[i].first << "=" << shortest_repr(ps[i].second);
@@ -56,13 +59,5 @@ class ElementwiseActivation : public Activation<T> {
                    [self](T z, T h) { return self.df(z, h); });
   }
 };
-
-/// A finite parameter check shared by the parameterised activations.
-inline double check_activation_param(const char* activation, const char* param, double value) {
-  if (!std::isfinite(value))
-    throw ValueError(std::string(activation) + ": " + param + " must be finite, got " +
-                     shortest_repr(value));
-  return value;
-}
 
 }  // namespace chainrule

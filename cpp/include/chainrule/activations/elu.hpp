@@ -10,11 +10,13 @@ namespace chainrule {
 template <class T>
 class ELU : public ElementwiseActivation<T, ELU<T>> {
  public:
-  explicit ELU(double alpha = 1.0)
-      : alpha_param_(check_activation_param("elu", "alpha", alpha)),
-        alpha_(static_cast<T>(alpha_param_)) {}
-  std::string name() const override { return "elu"; }
-  const char* class_name() const { return "ELU"; }
+  static const EntryInfo& entry() {
+    static const EntryInfo e =
+        EntryInfo("elu", "ELU", "z if z > 0 else alpha (exp(z) - 1)").param(ParamSpec("alpha", 1.0));
+    return e;
+  }
+  explicit ELU(double alpha = entry().spec("alpha").default_value())
+      : alpha_param_(entry().checked("alpha", alpha)), alpha_(static_cast<T>(alpha_param_)) {}
   std::vector<std::pair<std::string, double>> params() const override {
     return {{"alpha", alpha_param_}};  // as given, not rounded to T
   }
@@ -28,5 +30,10 @@ class ELU : public ElementwiseActivation<T, ELU<T>> {
   double alpha_param_;
   T alpha_;
 };
+
+namespace registered {
+inline const bool elu = ActivationRegistry::add(
+    ELU<double>::entry(), construct<ELU>([](const ParamValues& v) { return std::tuple(v["alpha"]); }));
+}  // namespace registered
 
 }  // namespace chainrule

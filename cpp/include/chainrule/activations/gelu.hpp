@@ -10,8 +10,10 @@ namespace chainrule {
 template <class T>
 class GELU : public ElementwiseActivation<T, GELU<T>> {
  public:
-  std::string name() const override { return "gelu"; }
-  const char* class_name() const { return "GELU"; }
+  static const EntryInfo& entry() {
+    static const EntryInfo e("gelu", "GELU", "z Phi(z) (exact, erf)");
+    return e;
+  }
   T f(T z) const { return T(0.5) * z * (T(1) + std::erf(z * T(0.70710678118654752440))); }
   T df(T z, T) const {
     const T Phi = T(0.5) * (T(1) + std::erf(z * T(0.70710678118654752440)));
@@ -19,5 +21,9 @@ class GELU : public ElementwiseActivation<T, GELU<T>> {
     return Phi + z * phi;
   }
 };
+
+namespace registered {
+inline const bool gelu = ActivationRegistry::add(GELU<double>::entry(), construct<GELU>());
+}  // namespace registered
 
 }  // namespace chainrule

@@ -8,10 +8,16 @@ namespace chainrule {
 template <class T>
 class Linear : public ElementwiseActivation<T, Linear<T>> {
  public:
-  std::string name() const override { return "linear"; }
-  const char* class_name() const { return "Linear"; }
+  static const EntryInfo& entry() {
+    static const EntryInfo e("linear", "Linear", "z");
+    return e;
+  }
   T f(T z) const { return z; }
   T df(T, T) const { return T(1); }
 };
+
+namespace registered {
+inline const bool linear = ActivationRegistry::add(Linear<double>::entry(), construct<Linear>());
+}  // namespace registered
 
 }  // namespace chainrule

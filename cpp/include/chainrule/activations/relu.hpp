@@ -8,8 +8,10 @@ namespace chainrule {
 template <class T>
 class ReLU : public ElementwiseActivation<T, ReLU<T>> {
  public:
-  std::string name() const override { return "relu"; }
-  const char* class_name() const { return "ReLU"; }
+  static const EntryInfo& entry() {
+    static const EntryInfo e = EntryInfo("relu", "ReLU", "max(z, 0)").property("he_init", true);
+    return e;
+  }
   T f(T z) const { return z > T(0) ? z : T(0); }
   T df(T z, T) const { return static_cast<T>(z > T(0)); }  // branch-free: vectorises
 };
@@ -18,11 +20,14 @@ class ReLU : public ElementwiseActivation<T, ReLU<T>> {
 template <class T>
 class LeakyReLU : public ElementwiseActivation<T, LeakyReLU<T>> {
  public:
-  explicit LeakyReLU(double alpha = 0.01)
-      : alpha_param_(check_activation_param("leaky_relu", "alpha", alpha)),
-        alpha_(static_cast<T>(alpha_param_)) {}
-  std::string name() const override { return "leaky_relu"; }
-  const char* class_name() const { return "LeakyReLU"; }
+  static const EntryInfo& entry() {
+    static const EntryInfo e = EntryInfo("leaky_relu", "LeakyReLU", "z if z > 0 else alpha z")
+                                   .param(ParamSpec("alpha", 0.01))
+                                   .property("he_init", true);
+    return e;
+  }
+  explicit LeakyReLU(double alpha = entry().spec("alpha").default_value())
+      : alpha_param_(entry().checked("alpha", alpha)), alpha_(static_cast<T>(alpha_param_)) {}
   std::vector<std::pair<std::string, double>> params() const override {
     return {{"alpha", alpha_param_}};  // as given, not rounded to T
   }
@@ -36,5 +41,12 @@ class LeakyReLU : public ElementwiseActivation<T, LeakyReLU<T>> {
   double alpha_param_;
   T alpha_;
 };
+
+namespace registered {
+inline const bool relu = ActivationRegistry::add(ReLU<double>::entry(), construct<ReLU>());
+inline const bool leaky_relu = ActivationRegistry::add(
+    LeakyReLU<double>::entry(),
+    construct<LeakyReLU>([](const ParamValues& v) { return std::tuple(v["alpha"]); }));
+}  // namespace registered
 
 }  // namespace chainrule

@@ -18,10 +18,16 @@ inline T stable_sigmoid(T z) {
 template <class T>
 class Sigmoid : public ElementwiseActivation<T, Sigmoid<T>> {
  public:
-  std::string name() const override { return "sigmoid"; }
-  const char* class_name() const { return "Sigmoid"; }
+  static const EntryInfo& entry() {
+    static const EntryInfo e("sigmoid", "Sigmoid", "1 / (1 + exp(-z))");
+    return e;
+  }
   T f(T z) const { return stable_sigmoid(z); }
   T df(T, T h) const { return h * (T(1) - h); }
 };
+
+namespace registered {
+inline const bool sigmoid = ActivationRegistry::add(Sigmoid<double>::entry(), construct<Sigmoid>());
+}  // namespace registered
 
 }  // namespace chainrule

@@ -11,13 +11,21 @@ namespace chainrule {
 template <class T>
 class Softmax : public Activation<T> {
  public:
-  std::string name() const override { return "softmax"; }
-  std::string repr() const override { return "Softmax()"; }
+  static const EntryInfo& entry() {
+    static const EntryInfo e("softmax", "Softmax", "row-wise exp(z) / sum exp(z)");
+    return e;
+  }
+  std::string name() const override { return entry().name; }
+  std::string repr() const override { return entry().class_name + "()"; }
 
  private:
   void forward_impl(ConstView<T> Z, MatrixView<T> H) const override;
   void backward_impl(ConstView<T> Z, ConstView<T> H, ConstView<T> dH,
                      MatrixView<T> dZ) const override;
 };
+
+namespace registered {
+inline const bool softmax = ActivationRegistry::add(Softmax<double>::entry(), construct<Softmax>());
+}  // namespace registered
 
 }  // namespace chainrule

@@ -11,10 +11,16 @@ namespace chainrule {
 template <class T>
 class Tanh : public ElementwiseActivation<T, Tanh<T>> {
  public:
-  std::string name() const override { return "tanh"; }
-  const char* class_name() const { return "Tanh"; }
+  static const EntryInfo& entry() {
+    static const EntryInfo e("tanh", "Tanh", "tanh(z)");
+    return e;
+  }
   T f(T z) const { return kernels::tanh_v(z); }
   T df(T, T h) const { return T(1) - h * h; }
 };
+
+namespace registered {
+inline const bool tanh = ActivationRegistry::add(Tanh<double>::entry(), construct<Tanh>());
+}  // namespace registered
 
 }  // namespace chainrule

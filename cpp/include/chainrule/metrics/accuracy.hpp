@@ -9,7 +9,13 @@ namespace chainrule {
 template <class T>
 class Accuracy : public Metric<T> {
  public:
-  std::string name() const override { return "accuracy"; }
+  static const EntryInfo& entry() {
+    static const EntryInfo e =
+        EntryInfo("accuracy", "Accuracy", "the (weighted) fraction of rows classified correctly")
+            .property("higher_is_better", true);
+    return e;
+  }
+  std::string name() const override { return entry().name; }
 
  private:
   void reset_impl() override { correct_ = total_ = 0; }
@@ -18,5 +24,9 @@ class Accuracy : public Metric<T> {
   void combine_impl(const SumAcrossFn& sum_across) override;
   double correct_ = 0, total_ = 0;
 };
+
+namespace registered {
+inline const bool accuracy = MetricRegistry::add(Accuracy<double>::entry(), construct<Accuracy>());
+}  // namespace registered
 
 }  // namespace chainrule

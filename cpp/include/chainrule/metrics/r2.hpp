@@ -15,7 +15,13 @@ namespace chainrule {
 template <class T>
 class R2 : public Metric<T> {
  public:
-  std::string name() const override { return "r2"; }
+  static const EntryInfo& entry() {
+    static const EntryInfo e =
+        EntryInfo("r2", "R2", "the coefficient of determination, averaged over the columns")
+            .property("higher_is_better", true);
+    return e;
+  }
+  std::string name() const override { return entry().name; }
 
  private:
   void prepare_impl(Index n_out) override;
@@ -27,5 +33,9 @@ class R2 : public Metric<T> {
   // batch_* are the same for the batch being added
   std::vector<double> weight_, mean_, m2_, ss_res_, batch_mean_, batch_m2_;
 };
+
+namespace registered {
+inline const bool r2 = MetricRegistry::add(R2<double>::entry(), construct<R2>());
+}  // namespace registered
 
 }  // namespace chainrule

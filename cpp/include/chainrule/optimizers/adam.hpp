@@ -13,11 +13,28 @@ namespace chainrule {
 template <class T>
 class Adam : public Optimizer<T> {
  public:
-  /// Throws ValueError on a beta outside [0, 1), or eps / weight_decay < 0 or not finite.
-  Adam(double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weight_decay = 0,
-       bool decoupled = false);
+  /// The registry entry of Adam, or with `decoupled` of AdamW: parameters with their
+  /// defaults and ranges, the default lr.
+  static const EntryInfo& entry(bool decoupled = false) {
+    auto make = [](const char* name, const char* class_name, const char* doc, double decay) {
+      return EntryInfo(name, class_name, doc)
+          .param(ParamSpec("beta1", 0.9).in(0, 1, "[)").label("betas[0]"))
+          .param(ParamSpec("beta2", 0.999).in(0, 1, "[)").label("betas[1]"))
+          .param(ParamSpec("eps", 1e-8).at_least(0))
+          .param(ParamSpec("weight_decay", decay).at_least(0))
+          .property("lr", 1e-3);
+    };
+    static const EntryInfo adam = make("adam", "Adam", "Adam (L2 weight decay)", 0);
+    static const EntryInfo adamw = make("adamw", "AdamW", "Adam with decoupled weight decay", 1e-2);
+    return decoupled ? adamw : adam;
+  }
 
-  std::string name() const override { return decoupled_ ? "adamw" : "adam"; }
+  /// Throws ValueError on a value outside its range (see entry()).
+  Adam(double beta1 = entry().default_of("beta1"), double beta2 = entry().default_of("beta2"),
+       double eps = entry().default_of("eps"),
+       double weight_decay = entry().default_of("weight_decay"), bool decoupled = false);
+
+  std::string name() const override { return entry(decoupled_).name; }
   std::string repr() const override;
 
  private:
@@ -26,5 +43,16 @@ class Adam : public Optimizer<T> {
   double beta1_, beta2_, eps_, weight_decay_;
   bool decoupled_;
 };
+
+namespace registered {
+inline const bool adam = OptimizerRegistry::add(
+    Adam<double>::entry(false), construct<Adam>([](const ParamValues& v) {
+      return std::tuple(v["beta1"], v["beta2"], v["eps"], v["weight_decay"], false);
+    }));
+inline const bool adamw = OptimizerRegistry::add(
+    Adam<double>::entry(true), construct<Adam>([](const ParamValues& v) {
+      return std::tuple(v["beta1"], v["beta2"], v["eps"], v["weight_decay"], true);
+    }));
+}  // namespace registered
 
 }  // namespace chainrule

@@ -13,12 +13,25 @@ namespace chainrule {
 template <class T>
 class RMSprop : public Optimizer<T> {
  public:
-  /// Throws ValueError on alpha outside [0, 1], or eps / weight_decay / momentum < 0 or
-  /// not finite.
-  RMSprop(double alpha = 0.99, double eps = 1e-8, double weight_decay = 0, double momentum = 0,
-          bool centered = false);
+  /// The registry entry: parameters with their defaults and ranges, the default lr.
+  static const EntryInfo& entry() {
+    static const EntryInfo e = EntryInfo("rmsprop", "RMSprop", "W -= lr * g / (sqrt(s) + eps)")
+                                   .param(ParamSpec("alpha", 0.99).in(0, 1, "[]"))
+                                   .param(ParamSpec("eps", 1e-8).at_least(0))
+                                   .param(ParamSpec("weight_decay", 0).at_least(0))
+                                   .param(ParamSpec("momentum", 0).at_least(0))
+                                   .param(ParamSpec("centered", 0).flag())
+                                   .property("lr", 1e-2);
+    return e;
+  }
 
-  std::string name() const override { return "rmsprop"; }
+  /// Throws ValueError on a value outside its range (see entry()).
+  RMSprop(double alpha = entry().default_of("alpha"), double eps = entry().default_of("eps"),
+          double weight_decay = entry().default_of("weight_decay"),
+          double momentum = entry().default_of("momentum"),
+          bool centered = entry().default_of("centered") != 0);
+
+  std::string name() const override { return entry().name; }
   std::string repr() const override;
 
  private:
@@ -28,5 +41,12 @@ class RMSprop : public Optimizer<T> {
   bool centered_;
   std::size_t momentum_k_ = 0, grad_avg_k_ = 0;  // buffer indices
 };
+
+namespace registered {
+inline const bool rmsprop = OptimizerRegistry::add(
+    RMSprop<double>::entry(), construct<RMSprop>([](const ParamValues& v) {
+      return std::tuple(v["alpha"], v["eps"], v["weight_decay"], v["momentum"], v.flag("centered"));
+    }));
+}  // namespace registered
 
 }  // namespace chainrule

@@ -14,12 +14,25 @@ namespace chainrule {
 template <class T>
 class SGD : public Optimizer<T> {
  public:
-  /// Throws ValueError on momentum or weight_decay < 0 or not finite, dampening outside
-  /// [0, 1], or nesterov without momentum or with dampening.
-  explicit SGD(double momentum = 0, double dampening = 0, bool nesterov = false,
-               double weight_decay = 0);
+  /// The registry entry: parameters with their defaults and ranges, the default lr.
+  static const EntryInfo& entry() {
+    static const EntryInfo e = EntryInfo("sgd", "SGD", "W -= lr * g, with optional momentum")
+                                   .param(ParamSpec("momentum", 0).at_least(0))
+                                   .param(ParamSpec("dampening", 0).in(0, 1, "[]"))
+                                   .param(ParamSpec("nesterov", 0).flag())
+                                   .param(ParamSpec("weight_decay", 0).at_least(0))
+                                   .property("lr", 0.01);
+    return e;
+  }
 
-  std::string name() const override { return "sgd"; }
+  /// Throws ValueError on a value outside its range (see entry()), or nesterov without
+  /// momentum or with dampening.
+  explicit SGD(double momentum = entry().default_of("momentum"),
+               double dampening = entry().default_of("dampening"),
+               bool nesterov = entry().default_of("nesterov") != 0,
+               double weight_decay = entry().default_of("weight_decay"));
+
+  std::string name() const override { return entry().name; }
   std::string repr() const override;
   bool fuses_into_backward() const override { return momentum_ == 0 && weight_decay_ == 0; }
 
@@ -35,5 +48,12 @@ class SGD : public Optimizer<T> {
   bool nesterov_;
   double weight_decay_;
 };
+
+namespace registered {
+inline const bool sgd = OptimizerRegistry::add(
+    SGD<double>::entry(), construct<SGD>([](const ParamValues& v) {
+      return std::tuple(v["momentum"], v["dampening"], v.flag("nesterov"), v["weight_decay"]);
+    }));
+}  // namespace registered
 
 }  // namespace chainrule

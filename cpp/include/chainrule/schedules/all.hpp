@@ -1,4 +1,5 @@
-// Every built-in learning-rate schedule.
+// Every built-in learning-rate schedule: including a header registers its schedule (see
+// registry.hpp), so a new one is added here with one line.
 #pragma once
 
 #include "chainrule/schedules/constant.hpp"

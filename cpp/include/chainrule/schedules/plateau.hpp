@@ -13,12 +13,32 @@ namespace chainrule {
 /// `cooldown` epochs before counting again.
 class ReduceLROnPlateau : public LRSchedule {
  public:
-  /// Throws ValueError on factor outside (0, 1), negative patience, threshold, cooldown,
-  /// min_lr or eps, or non-finite values.
-  ReduceLROnPlateau(bool mode_max = false, double factor = 0.1, Index patience = 10,
-                    double threshold = 1e-4, bool threshold_abs = false, Index cooldown = 0,
-                    double min_lr = 0, double eps = 1e-8, bool monitor_validation = true);
-  std::string name() const override { return "reduce_on_plateau"; }
+  static const EntryInfo& entry() {
+    static const EntryInfo e =
+        EntryInfo("reduce_on_plateau", "ReduceLROnPlateau",
+                  "lr * factor after more than patience epochs without improvement")
+            .param(ParamSpec("mode_max", 0).flag())
+            .param(ParamSpec("factor", 0.1).in(0, 1, "()"))
+            .param(ParamSpec("patience", 10).integer(0))
+            .param(ParamSpec("threshold", 1e-4).at_least(0))
+            .param(ParamSpec("threshold_abs", 0).flag())
+            .param(ParamSpec("cooldown", 0).integer(0))
+            .param(ParamSpec("min_lr", 0).at_least(0))
+            .param(ParamSpec("eps", 1e-8).at_least(0))
+            .param(ParamSpec("monitor_validation", 1).flag());
+    return e;
+  }
+  /// Throws ValueError on a value outside its range (see entry()).
+  ReduceLROnPlateau(bool mode_max = entry().default_of("mode_max") != 0,
+                    double factor = entry().default_of("factor"),
+                    Index patience = static_cast<Index>(entry().default_of("patience")),
+                    double threshold = entry().default_of("threshold"),
+                    bool threshold_abs = entry().default_of("threshold_abs") != 0,
+                    Index cooldown = static_cast<Index>(entry().default_of("cooldown")),
+                    double min_lr = entry().default_of("min_lr"),
+                    double eps = entry().default_of("eps"),
+                    bool monitor_validation = entry().default_of("monitor_validation") != 0);
+  std::string name() const override { return entry().name; }
   std::string repr() const override;
   bool uses_monitor() const override { return true; }
   bool monitors_validation_loss() const override { return monitor_validation_; }
@@ -43,5 +63,14 @@ class ReduceLROnPlateau : public LRSchedule {
   double lr_ = 0, best_ = std::numeric_limits<double>::infinity();
   Index num_bad_ = 0, cooldown_counter_ = 0;
 };
+
+namespace registered {
+inline const bool reduce_on_plateau = ScheduleRegistry::add(
+    ReduceLROnPlateau::entry(), construct<ReduceLROnPlateau>([](const ParamValues& v) {
+      return std::tuple(v.flag("mode_max"), v["factor"], v.integer("patience"), v["threshold"],
+                        v.flag("threshold_abs"), v.integer("cooldown"), v["min_lr"], v["eps"],
+                        v.flag("monitor_validation"));
+    }));
+}  // namespace registered
 
 }  // namespace chainrule
