@@ -46,8 +46,9 @@ LAYERS: List[Tuple[str, ...]] = [
     # 0. the C++ extension module built from cpp/bindings (with .pyi stubs); imports nothing
     #    of ours
     ("_core",),
-    # 1. small helpers: argument checks, the version string, input conversion, threads
-    ("_checks", "_version", "data", "runtime"),
+    # 1. small helpers: argument checks, the version string, input conversion, threads, the
+    #    core's registries as data
+    ("_checks", "_version", "data", "runtime", "_registry"),
     # 2. the families: configuration objects resolved by name and checked by the core's
     #    registries, and the callbacks fit calls after every epoch
     ("activations", "losses", "optimizers", "schedules", "callbacks"),

@@ -27,6 +27,7 @@
 #include "chainrule/training/trainer.hpp"
 #include "numpy_views.hpp"
 #include "python_callbacks.hpp"
+#include "registries.hpp"
 
 namespace py = pybind11;
 using namespace chainrule;
@@ -55,12 +56,12 @@ std::unique_ptr<Activation<T>> make_activation_from_spec(const py::tuple& spec) 
                                         py::cast<bool>(spec[4]));
 }
 
-/// A loss spec from Python: (name, python_object_or_None, repr).
+/// A loss spec from Python: (name, python_object_or_None, repr, params).
 template <class T>
 std::unique_ptr<Loss<T>> make_loss_from_spec(const py::tuple& spec) {
   const auto name = py::cast<std::string>(spec[0]);
   py::object obj = spec[1];
-  if (obj.is_none()) return make_loss<T>(name);
+  if (obj.is_none()) return make_loss<T>(name, to_params(py::cast<py::dict>(spec[3])));
   return bindings::python_loss<T>(obj, name, py::cast<std::string>(spec[2]));
 }
 
@@ -441,23 +442,8 @@ PYBIND11_MODULE(_core, m) {
   py::register_exception<DivergenceError>(m, "DivergenceError", PyExc_FloatingPointError);
   bind_network<float>(m, "Network32");
   bind_network<double>(m, "Network64");
-  m.def("activation_names", &activation_names);
-  m.def("optimizer_names", &optimizer_names);
-  m.def("schedule_names", &schedule_names);
-  m.def("metric_names", &metric_names);
+  bindings::bind_registries(m);
   m.def("check_lr", &check_lr, py::arg("lr"));
-  // Build and drop: raises ValueError naming what is wrong with a configuration.
-  m.def("check_optimizer", [](const std::string& name, const py::dict& params) {
-    make_optimizer<double>(name, to_params(params));
-  });
-  m.def("check_schedule", [](const std::string& name, const py::dict& params) {
-    make_schedule(name, to_params(params));
-  });
-  m.def("check_metric", [](const std::string& name) { make_metric<double>(name); });
-  m.def("loss_names", &loss_names);
-  m.def("loss_canonical_name", [](const std::string& name) { return make_loss<double>(name)->name(); });
-  m.def("loss_required_activation",
-        [](const std::string& name) { return make_loss<double>(name)->required_activation(); });
   py::module_ k = m.def_submodule("kernels", "the core's GEMM kernels, for tests and benchmarks");
   // Two float32 arrays stay float32, anything else is converted to float64. One entry point
   // that looks at the dtypes, not two overloads: a failed overload costs a float64 call

@@ -4,6 +4,8 @@ The maths (forward, backpropagation, the optimizers and schedules) runs in a C++
 configuration and data. See docs/design.md section 1 for the contract every part follows.
 """
 
+from typing import List
+
 from ._core import DivergenceError
 from ._version import __version__
 from .runtime import cpu_info, get_num_threads, set_num_threads
@@ -23,8 +25,8 @@ from .serialization import load, register_activation, register_loss
 
 def metric_names() -> list:
     """Names of the metrics fit can record ("accuracy", "r2")."""
-    from . import _core
-    return list(_core.metric_names())
+    from . import _registry
+    return _registry.METRICS.names()
 
 
 DivergenceError.__module__ = "chainrule"
@@ -42,3 +44,21 @@ __all__ = [
     "cpu_info", "get_num_threads", "set_num_threads", "from_torch", "load",
     "register_activation", "register_loss", "__version__",
 ]
+
+
+def _export_generated() -> List[str]:
+    """Exports the classes the family modules generated for built-ins of the core that have no
+    class written by hand (an activation or loss added in C++ alone): ``cr.Mish`` as
+    ``chainrule.activations.Mish``. Type checkers see only the classes imported above."""
+    from . import activations, losses, optimizers, schedules
+    names = []
+    for module in (activations, losses, optimizers, schedules):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if name not in __all__ and isinstance(obj, type):
+                globals()[name] = obj
+                names.append(name)
+    return names
+
+
+__all__ += _export_generated()

@@ -105,3 +105,25 @@ def choice(value: Any, name: str, choices: tuple) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
+
+
+def core_number(kind: str, value: Any, name: str) -> float:
+    """A parameter value as the core's factories take it, by the kind its registry entry
+    gives: "flag" (True or False), "integer" or "real"; TypeError naming it otherwise. The
+    value's range is the core's to check."""
+    if kind == "flag":
+        return float(bool_type(value, name))
+    if kind == "integer":
+        return float(int_type(value, name))
+    return real_type(value, name)
+
+
+def core_params(entry: Any, values: Dict[str, Any], owner: Optional[str] = None
+                ) -> Dict[str, float]:
+    """The parameters of a registry entry (``_registry.Entry``) by name as the core's factory
+    takes them, from ``values`` by name; a value of None is left out (its default, or for an
+    optional parameter without one, the factory's choice). Type errors name
+    ``"<owner>: <label>"`` (owner: the entry's class name by default)."""
+    owner = owner or entry.class_name
+    return {p.name: core_number(p.kind, values[p.name], f"{owner}: {p.label}")
+            for p in entry.params if values.get(p.name) is not None}

@@ -8,12 +8,13 @@ float64 network without recompiling.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+import inspect
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import _core
-from ._checks import ParamsRepr
+from . import _core, _registry
+from ._checks import ParamsRepr, core_params
 
 __all__ = [
     "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Linear", "GELU",
@@ -75,118 +76,119 @@ def _core_array(z: Any, name: str = "z") -> Tuple[np.ndarray, str]:
 
 
 class _Builtin(Activation):
-    """A built-in activation of the core; forward/derivative/backward call the core."""
+    """A built-in activation of the core, made from its registry entry: the constructor takes
+    the entry's parameters (defaults from the registry, values checked by the core), and
+    forward/derivative/backward call the core.
 
+    A subclass names its entry, ``class ReLU(_Builtin, entry="relu")``; an entry without a
+    class written here gets one generated (see the end of this module)."""
+
+    _entry: ClassVar[_registry.Entry]
     _core_name = ""
+    _signature: ClassVar[inspect.Signature]
 
-    def get_params(self) -> Dict[str, float]:
-        """The activation's parameters by name (``{"alpha": 0.01}``)."""
-        return {}
+    def __init_subclass__(cls, entry: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if entry:
+            cls._entry = _registry.ACTIVATIONS[entry]
+            cls._core_name = cls._entry.name
+            cls._signature = cls._entry.signature()
+            if "__init__" not in cls.__dict__:  # generated: show the entry's parameters
+                cls.__signature__ = cls._signature  # type: ignore[attr-defined]
+            _CLASSES[cls._core_name] = cls
 
-    def __init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.name = self._core_name
+        owner = type(self).__name__
+        values = _registry.bind(self._signature, owner, args, kwargs)
+        for p in self._entry.params:  # None: the registry's default
+            if values.get(p.name) is None:
+                values[p.name] = p.default
+        core = core_params(self._entry, values, owner)  # types here, values in the core
+        self._entry.check(core)
+        for p in self._entry.params:
+            setattr(self, p.name, p.from_core(core[p.name]) if p.name in core else None)
+
+    def get_params(self) -> Dict[str, Any]:
+        """The activation's parameters by name (``{"alpha": 0.01}``)."""
+        return {p.name: getattr(self, p.name) for p in self._entry.params}
+
+    def _core_values(self) -> Dict[str, float]:
+        return core_params(self._entry, self.get_params(), type(self).__name__)
 
     def forward(self, z: Any) -> np.ndarray:
         arr, bits = _core_array(z)
-        return getattr(_core, "activation_forward" + bits)(self._core_name, self.get_params(), arr)
+        return getattr(_core, "activation_forward" + bits)(self._core_name, self._core_values(), arr)
 
     def backward(self, z: Any, h: Any, dh: Any) -> np.ndarray:
         arr, bits = _core_array(z)
         dt = arr.dtype
         h_arr, dh_arr = _core_array(h, "h")[0], _core_array(dh, "dh")[0]
         return getattr(_core, "activation_backward" + bits)(
-            self._core_name, self.get_params(), arr, np.ascontiguousarray(h_arr, dtype=dt),
+            self._core_name, self._core_values(), arr, np.ascontiguousarray(h_arr, dtype=dt),
             np.ascontiguousarray(dh_arr, dtype=dt))
 
     def derivative(self, z: Any, h: Any) -> np.ndarray:
+        if not self._entry.properties.get("elementwise", True):
+            raise NotImplementedError(f"{self._core_name} is not element-wise: use "
+                                      "backward(z, h, dh)")
         arr, _ = _core_array(z)
         return self.backward(arr, h, np.ones_like(arr))
 
 
-class Sigmoid(_Builtin):
+#: factory name -> class, filled by _Builtin.__init_subclass__
+_CLASSES: Dict[str, type] = {}
+
+
+class Sigmoid(_Builtin, entry="sigmoid"):
     """``1 / (1 + exp(-z))``, derivative ``h (1 - h)``."""
-    _core_name = "sigmoid"
 
 
-class Tanh(_Builtin):
+class Tanh(_Builtin, entry="tanh"):
     """``tanh(z)``, derivative ``1 - h**2``."""
-    _core_name = "tanh"
 
 
-class ReLU(_Builtin):
+class ReLU(_Builtin, entry="relu"):
     """``max(z, 0)``, derivative 1 for z > 0 else 0."""
-    _core_name = "relu"
 
 
-class _AlphaBuiltin(_Builtin):
-    """A built-in with one finite parameter ``alpha``."""
-
-    _default_alpha = 0.0
+class LeakyReLU(_Builtin, entry="leaky_relu"):
+    """``z`` for z > 0 else ``alpha * z`` (default alpha 0.01)."""
 
     def __init__(self, alpha: Optional[float] = None) -> None:
-        super().__init__()
-        self.alpha = _finite_param(type(self).__name__, "alpha",
-                                   self._default_alpha if alpha is None else alpha)
-
-    def get_params(self) -> Dict[str, float]:
-        return {"alpha": self.alpha}
+        super().__init__(alpha=alpha)
 
 
-class LeakyReLU(_AlphaBuiltin):
-    """``z`` for z > 0 else ``alpha * z`` (default alpha 0.01)."""
-    _core_name = "leaky_relu"
-    _default_alpha = 0.01
-
-
-class ELU(_AlphaBuiltin):
+class ELU(_Builtin, entry="elu"):
     """``z`` for z > 0 else ``alpha * (exp(z) - 1)`` (default alpha 1.0)."""
-    _core_name = "elu"
-    _default_alpha = 1.0
+
+    def __init__(self, alpha: Optional[float] = None) -> None:
+        super().__init__(alpha=alpha)
 
 
-class Softmax(_Builtin):
+class Softmax(_Builtin, entry="softmax"):
     """Row-wise softmax; its backward is the Jacobian-vector product, so it works in any layer."""
-    _core_name = "softmax"
-
-    def derivative(self, z: Any, h: Any) -> np.ndarray:
-        raise NotImplementedError("softmax is not element-wise: use backward(z, h, dh)")
 
 
-class Linear(_Builtin):
+class Linear(_Builtin, entry="linear"):
     """The identity ``z``."""
-    _core_name = "linear"
 
 
-class GELU(_Builtin):
+class GELU(_Builtin, entry="gelu"):
     """The exact GELU ``z * Phi(z)`` (erf form, as ``torch.nn.GELU()``)."""
-    _core_name = "gelu"
 
 
-class SiLU(_Builtin):
+class SiLU(_Builtin, entry="silu"):
     """``z * sigmoid(z)`` (swish)."""
-    _core_name = "silu"
 
 
-class Softplus(_Builtin):
+class Softplus(_Builtin, entry="softplus"):
     """``log(1 + exp(z))``, computed stably."""
-    _core_name = "softplus"
-
-
-_BUILTINS = {cls._core_name: cls for cls in
-             (Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softmax, Linear, GELU, SiLU, Softplus)}
-
-
-def _finite_param(cls: str, param: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{cls}: {param} must be a real number, got {type(value).__name__}")
-    if not np.isfinite(value):
-        raise ValueError(f"{cls}: {param} must be finite, got {value}")
-    return float(value)
 
 
 def activation_names() -> list:
     """The names of the built-in activations."""
-    return list(_core.activation_names())
+    return _registry.ACTIVATIONS.names()
 
 
 def resolve_activation(spec: Any, layer: Optional[int] = None) -> Activation:
@@ -197,11 +199,11 @@ def resolve_activation(spec: Any, layer: Optional[int] = None) -> Activation:
     if isinstance(spec, type) and issubclass(spec, Activation):
         return spec()
     if isinstance(spec, str):
-        cls = _BUILTINS.get(spec)
-        if cls is None:
-            raise ValueError(f"{where}unknown activation {spec!r}; valid names: "
-                             + ", ".join(sorted(_BUILTINS)))
-        return cls()
+        try:
+            entry = _registry.ACTIVATIONS.lookup(spec)
+        except ValueError as exc:  # the core's message lists the valid names
+            raise ValueError(f"{where}{exc}") from None
+        return _CLASSES[entry.name]()  # type: ignore[no-any-return]
     raise TypeError(f"{where}an activation must be a name (str) or a chainrule.Activation, "
                     f"got {type(spec).__name__}")
 
@@ -215,10 +217,17 @@ def is_builtin(act: Activation) -> bool:
 def core_spec(act: Activation) -> tuple:
     """The tuple the core's Network constructor takes for one activation."""
     if isinstance(act, _Builtin):
-        return (act._core_name, act.get_params(), None, repr(act), False)
+        return (act._core_name, act._core_values(), None, repr(act), False)
     has_backward = type(act).backward is not Activation.backward
     if not has_backward and type(act).derivative is Activation.derivative:
         raise TypeError(f"{type(act).__name__} must define derivative(z, h) or backward(z, h, dh)")
     if type(act).forward is Activation.forward:
         raise TypeError(f"{type(act).__name__} must define forward(z)")
     return (act._display_name(), {}, act, repr(act), has_backward)
+
+
+# Built-ins of the core without a class above (a new entry needs none): generated from their
+# registry entries, exported like the others.
+_registry.export(globals(), __all__, _CLASSES,
+                 lambda entry: _registry.generated_class(entry, _Builtin, __name__),
+                 _registry.ACTIVATIONS)

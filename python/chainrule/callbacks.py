@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from . import _registry
 from ._checks import bool_type, choice, int_type, real_type
 
 __all__ = ["History", "Callback", "EarlyStopping", "StopTraining"]
@@ -43,7 +44,8 @@ class History:
                              + (" (val_* needs validation_data or validation_split)"
                                 if name.startswith("val_") else "")
                              + (" (metrics need fit(..., metrics=[...]))"
-                                if name in ("accuracy", "r2", "val_accuracy", "val_r2") else ""))
+                                if (name[4:] if name.startswith("val_") else name)
+                                in _registry.METRICS else ""))
 
     def keys(self) -> List[str]:
         return list(self.history)
@@ -127,7 +129,8 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
     epochs in a row.
 
-    ``mode="auto"`` minimises losses and maximises accuracy and r2. With
+    ``mode="auto"`` minimises losses and maximises the metrics that are better higher
+    (accuracy and r2: their registry entries say so). With
     ``restore_best_weights`` the weights of the best epoch are put back when training ends,
     whether it stopped early or ran all its epochs. After fit, ``best_epoch`` (from 0),
     ``best`` and ``stopped_epoch`` (None when it did not stop training) tell what happened."""
@@ -148,7 +151,8 @@ class EarlyStopping(Callback):
         self.mode = choice(mode, "EarlyStopping: mode", ("auto", "min", "max"))
         if mode == "auto":
             base = monitor[4:] if monitor.startswith("val_") else monitor
-            self.mode = "max" if base in ("accuracy", "r2") else "min"
+            metric = _registry.METRICS.get(base)
+            self.mode = "max" if metric and metric.properties.get("higher_is_better") else "min"
         self.best_epoch: Optional[int] = None
         self.stopped_epoch: Optional[int] = None
         self.best = math.inf if self.mode == "min" else -math.inf

@@ -30,6 +30,7 @@ import numpy as np
 from ._core import DivergenceError
 from ._version import __version__
 from .demo import baseline_loss, run as run_demo
+from .losses import resolve_loss
 from .network import Network
 from .serialization import load
 
@@ -246,7 +247,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         Y = numeric(args.data, header, rows, t_cols)
     hidden = [_positive_int(v, "--layers") for v in _split_list(args.layers, "--layers")] \
         if args.layers.strip() else []
-    out_act = {"mse": "linear", "cross_entropy": "softmax"}[args.loss]
+    out_act = resolve_loss(args.loss).required_activation or "linear"
     acts = _split_list(args.activations, "--activations") if args.activations else \
         ["relu"] * len(hidden)
     if len(acts) == len(hidden):

@@ -6,12 +6,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import _registry
 from .activations import Activation
 
 __all__ = ["HE_ACTIVATIONS", "he_normal", "xavier_normal", "initializer_for"]
 
-#: Activations whose layers get He initialisation under init="auto".
-HE_ACTIVATIONS = ("relu", "leaky_relu")
+#: Activations whose layers get He initialisation under init="auto": the ReLU-like ones, those
+#: whose registry entry has the property "he_init".
+HE_ACTIVATIONS = tuple(_registry.ACTIVATIONS.with_property("he_init"))
 
 
 def he_normal(n_in: int, n_out: int, rng: np.random.Generator) -> np.ndarray:

@@ -1,13 +1,15 @@
-"""Losses: the built-ins of the C++ core and the base class for your own."""
+"""Losses: the built-ins of the C++ core (their classes made from the core's registry) and the
+base class for your own."""
 
 from __future__ import annotations
 
-from typing import Any, Dict
+import inspect
+from typing import Any, ClassVar, Dict
 
 import numpy as np
 
-from . import _core
-from ._checks import ParamsRepr
+from . import _registry
+from ._checks import ParamsRepr, core_params
 
 __all__ = ["Loss", "MSE", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy", "loss_names",
            "resolve_loss"]
@@ -43,14 +45,46 @@ class Loss(ParamsRepr):
 
 
 class _Builtin(Loss):
-    _core_name = ""
+    """A built-in loss of the core, made from its registry entry: the constructor takes the
+    entry's parameters (defaults from the registry, values checked by the core); the value and
+    gradient are computed inside the network.
 
-    def __init__(self) -> None:
+    A subclass names its entry, ``class MSE(_Builtin, entry="mse")``; an entry without a class
+    written here gets one generated (see the end of this module)."""
+
+    _entry: ClassVar[_registry.Entry]
+    _core_name = ""
+    _signature: ClassVar[inspect.Signature]
+
+    def __init_subclass__(cls, entry: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if entry:
+            cls._entry = _registry.LOSSES[entry]
+            cls._core_name = cls._entry.name
+            cls._signature = cls._entry.signature()
+            if "__init__" not in cls.__dict__:  # generated: show the entry's parameters
+                cls.__signature__ = cls._signature  # type: ignore[attr-defined]
+            _CLASSES[cls._core_name] = cls
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.name = self._core_name
-        self.required_activation = _core.loss_required_activation(self._core_name)
+        self.required_activation = self._entry.properties["required_activation"]
+        owner = type(self).__name__
+        values = _registry.bind(self._signature, owner, args, kwargs)
+        for p in self._entry.params:  # None: the registry's default
+            if values.get(p.name) is None:
+                values[p.name] = p.default
+        core = core_params(self._entry, values, owner)  # types here, values in the core
+        self._entry.check(core)
+        for p in self._entry.params:
+            setattr(self, p.name, p.from_core(core[p.name]) if p.name in core else None)
 
     def get_params(self) -> Dict[str, Any]:
-        return {}
+        """The loss's parameters by name (``{"delta": 1.0}``)."""
+        return {p.name: getattr(self, p.name) for p in self._entry.params}
+
+    def _core_values(self) -> Dict[str, float]:
+        return core_params(self._entry, self.get_params(), type(self).__name__)
 
     def value(self, yhat: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError(f"{self!r} is computed inside the network: use Network.loss(X, Y)")
@@ -58,31 +92,29 @@ class _Builtin(Loss):
     gradient = value  # type: ignore[assignment]
 
 
-class MSE(_Builtin):
+#: factory name -> class, filled by _Builtin.__init_subclass__
+_CLASSES: Dict[str, type] = {}
+
+
+class MSE(_Builtin, entry="mse"):
     """``L = ||Yhat - Y||^2 / (2m)``; ``dH[L] = Yhat - Y``."""
-    _core_name = "mse"
 
 
-class SoftmaxCrossEntropy(_Builtin):
+class SoftmaxCrossEntropy(_Builtin, entry="cross_entropy"):
     """``L = -sum(Y log softmax(Z)) / m`` from the logits; fused delta ``Yhat - Y``.
 
     Needs a softmax output layer; rows of Y must be distributions (e.g. one-hot)."""
-    _core_name = "cross_entropy"
 
 
-class SigmoidBinaryCrossEntropy(_Builtin):
+class SigmoidBinaryCrossEntropy(_Builtin, entry="binary_cross_entropy"):
     """``L = -sum(Y log s(Z) + (1 - Y) log(1 - s(Z))) / m``; fused delta ``Yhat - Y``.
 
     Needs a sigmoid output layer; targets in [0, 1]."""
-    _core_name = "binary_cross_entropy"
-
-
-_CLASSES = {cls._core_name: cls for cls in (MSE, SoftmaxCrossEntropy, SigmoidBinaryCrossEntropy)}
 
 
 def loss_names() -> list:
     """Names (and aliases) of the built-in losses."""
-    return list(_core.loss_names())
+    return _registry.LOSSES.names(with_aliases=True)
 
 
 def resolve_loss(spec: Any) -> Loss:
@@ -92,9 +124,8 @@ def resolve_loss(spec: Any) -> Loss:
     if isinstance(spec, type) and issubclass(spec, Loss):
         return spec()
     if isinstance(spec, str):
-        if spec not in _core.loss_names():
-            raise ValueError(f"unknown loss {spec!r}; valid names: " + ", ".join(loss_names()))
-        return _CLASSES[_core.loss_canonical_name(spec)]()
+        entry = _registry.LOSSES.lookup(spec)  # the core's ValueError lists the valid names
+        return _CLASSES[entry.name]()  # type: ignore[no-any-return]
     raise TypeError(f"loss must be a name (str) or a chainrule.Loss, got {type(spec).__name__}")
 
 
@@ -107,9 +138,15 @@ def is_builtin(loss: Loss) -> bool:
 def core_spec(loss: Loss) -> tuple:
     """The tuple the core's Network constructor takes for the loss."""
     if isinstance(loss, _Builtin):
-        return (loss._core_name, None, repr(loss))
+        return (loss._core_name, None, repr(loss), loss._core_values())
     for method in ("value", "gradient"):
         if getattr(type(loss), method) is getattr(Loss, method):
             raise TypeError(f"{type(loss).__name__} must define {method}(yhat, y)")
-    return (loss.name or type(loss).__name__.lower(), loss, repr(loss))
+    return (loss.name or type(loss).__name__.lower(), loss, repr(loss), {})
 
+
+# Built-ins of the core without a class above (a new entry needs none): generated from their
+# registry entries, exported like the others.
+_registry.export(globals(), __all__, _CLASSES,
+                 lambda entry: _registry.generated_class(entry, _Builtin, __name__),
+                 _registry.LOSSES)

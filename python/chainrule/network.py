@@ -12,7 +12,7 @@ from typing import (Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Op
 
 import numpy as np
 
-from . import _core
+from . import _core, _registry
 from ._core import DivergenceError
 from ._checks import check_int as _check_int, real_type
 from .activations import (Activation, core_spec as activation_spec,
@@ -692,8 +692,9 @@ class Network:
         names = []
         for m in metrics:
             if not isinstance(m, str):
-                raise TypeError(f"metrics must be names like 'accuracy' or 'r2', got {m!r}")
-            _core.check_metric(m)
+                raise TypeError("metrics must be names like "
+                                f"{' or '.join(map(repr, _registry.METRICS))}, got {m!r}")
+            _registry.METRICS.lookup(m)  # the core's ValueError lists the valid names
             if m in names:
                 raise ValueError(f"metric {m!r} is listed twice")
             names.append(m)

@@ -8,18 +8,33 @@ own, which then wins for that call.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+import inspect
+from typing import Any, ClassVar, Dict, Tuple
 
-from . import _core
-from ._checks import ParamsRepr, bool_type, real_type
+from . import _core, _registry
+from ._checks import ParamsRepr, bool_type, core_params, real_type
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "optimizer_names", "resolve_optimizer"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "optimizer_names", "resolve_optimizer",
+           "class_for"]
 
 
 class Optimizer(ParamsRepr):
-    """Base class of the built-in optimizers (configuration only: the update runs in C++)."""
+    """Base class of the built-in optimizers (configuration only: the update runs in C++).
+
+    Each built-in is a registry entry of the core (its ``name``), which holds its parameters'
+    defaults and ranges and its default ``lr``; an entry without a class written here gets one
+    generated with the entry's parameters (see the end of this module)."""
 
     name: str = ""
+    _entry: ClassVar[_registry.Entry]
+
+    def __init_subclass__(cls, entry: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if entry:
+            cls.name = entry
+        if "name" in cls.__dict__:
+            cls._entry = _registry.OPTIMIZERS[cls.name]
+            _CLASSES[cls.name] = cls
 
     def __init__(self, lr: float) -> None:
         self.lr = lr
@@ -32,6 +47,14 @@ class Optimizer(ParamsRepr):
         """The hyper-parameters the core's factory takes (``lr`` is passed per step)."""
         raise NotImplementedError
 
+    @classmethod
+    def _from_core(cls, lr: float, params: Dict[str, float]) -> "Optimizer":
+        """The optimizer with this lr and the core's parameters (as ``_core_params`` gives
+        them; those left out take their defaults)."""
+        kwargs = {p.name: p.from_core(params[p.name]) for p in cls._entry.params
+                  if p.name in params}
+        return cls(lr=lr, **kwargs)  # type: ignore[call-arg]
+
     def _validate(self) -> "Optimizer":
         """Checks types here and values in the core; raises naming the optimizer."""
         owner = type(self).__name__
@@ -40,19 +63,21 @@ class Optimizer(ParamsRepr):
             _core.check_lr(lr)
         except ValueError as exc:
             raise ValueError(f"{owner}: {exc}") from None
-        _core.check_optimizer(self.name, self._core_params())
+        self._entry.check(self._core_params())
         return self
 
 
-class SGD(Optimizer):
+#: factory name -> class, filled by Optimizer.__init_subclass__
+_CLASSES: Dict[str, type] = {}
+
+
+class SGD(Optimizer, entry="sgd"):
     """Stochastic gradient descent, as ``torch.optim.SGD``.
 
     With ``g = dW + weight_decay * W``: plain ``W -= lr * g`` (the default: the derivation's
     update); with momentum ``buf = momentum * buf + (1 - dampening) * g`` (``buf = g`` on the
     first step) and ``W -= lr * buf``, or with ``nesterov=True`` ``W -= lr * (g + momentum * buf)``.
     """
-
-    name = "sgd"
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
@@ -80,14 +105,12 @@ def _betas(betas: Any, owner: str) -> Tuple[float, float]:
     return (real_type(betas[0], f"{owner}: betas[0]"), real_type(betas[1], f"{owner}: betas[1]"))
 
 
-class Adam(Optimizer):
+class Adam(Optimizer, entry="adam"):
     """Adam, as ``torch.optim.Adam`` (``weight_decay`` is an L2 term added to the gradient).
 
     ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
     ``W -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)`` at step t.
     """
-
-    name = "adam"
 
     def __init__(self, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
@@ -101,6 +124,13 @@ class Adam(Optimizer):
         return {"lr": self.lr, "betas": self.betas, "eps": self.eps,
                 "weight_decay": self.weight_decay}
 
+    @classmethod
+    def _from_core(cls, lr: float, params: Dict[str, float]) -> "Optimizer":
+        defaults = cls._entry.defaults()
+        betas = (params.get("beta1", defaults["beta1"]), params.get("beta2", defaults["beta2"]))
+        return cls(lr=lr, betas=betas, eps=params.get("eps", defaults["eps"]),
+                   weight_decay=params.get("weight_decay", defaults["weight_decay"]))
+
     def _core_params(self) -> Dict[str, float]:
         owner = type(self).__name__
         b1, b2 = _betas(self.betas, owner)
@@ -108,26 +138,22 @@ class Adam(Optimizer):
                 "weight_decay": real_type(self.weight_decay, f"{owner}: weight_decay")}
 
 
-class AdamW(Adam):
+class AdamW(Adam, entry="adamw"):
     """AdamW, as ``torch.optim.AdamW``: Adam with decoupled weight decay
     ``W *= 1 - lr * weight_decay`` before each update (default weight_decay 0.01)."""
-
-    name = "adamw"
 
     def __init__(self, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
         super().__init__(lr, betas, eps, weight_decay)
 
 
-class RMSprop(Optimizer):
+class RMSprop(Optimizer, entry="rmsprop"):
     """RMSprop, as ``torch.optim.RMSprop``.
 
     ``s = alpha s + (1 - alpha) g^2``; ``d = sqrt(s) + eps`` (centered: ``sqrt(s - a^2) + eps``
     with ``a`` the running mean of g); ``W -= lr g / d``, or with momentum
     ``buf = momentum buf + g / d``, ``W -= lr buf``.
     """
-
-    name = "rmsprop"
 
     def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
@@ -152,12 +178,35 @@ class RMSprop(Optimizer):
                 "centered": float(bool_type(self.centered, "RMSprop: centered"))}
 
 
-_CLASSES = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop)}
+class _Generated(Optimizer):
+    """An optimizer of the core without a class written above, made from its registry entry:
+    ``lr`` (the entry's default) first, then the entry's parameters."""
+
+    _signature: ClassVar[inspect.Signature]
+
+    def __init_subclass__(cls, entry: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(entry=entry, **kwargs)
+        if entry:
+            cls._signature = cls._entry.signature(first=(("lr", cls._entry.properties["lr"]),))
+            cls.__signature__ = cls._signature  # type: ignore[attr-defined]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        values = _registry.bind(self._signature, type(self).__name__, args, kwargs)
+        super().__init__(values.pop("lr"))
+        for name, value in values.items():
+            setattr(self, name, value)
+        self._validate()
+
+    def get_params(self) -> Dict[str, Any]:
+        return {"lr": self.lr, **{p.name: getattr(self, p.name) for p in self._entry.params}}
+
+    def _core_params(self) -> Dict[str, float]:
+        return core_params(self._entry, self.get_params())
 
 
 def optimizer_names() -> list:
     """Names of the built-in optimizers."""
-    return list(_core.optimizer_names())
+    return _registry.OPTIMIZERS.names()
 
 
 def core_spec(optimizer: Optimizer) -> Tuple[str, Dict[str, float]]:
@@ -172,10 +221,20 @@ def resolve_optimizer(spec: Any) -> Optimizer:
     if isinstance(spec, Optimizer):
         return spec._validate()
     if isinstance(spec, type) and issubclass(spec, Optimizer) and spec in _CLASSES.values():
-        return spec()
+        return spec()  # type: ignore[no-any-return]
     if isinstance(spec, str):
-        if spec not in _CLASSES:
-            _core.check_optimizer(spec, {})  # raises: unknown optimizer, listing valid names
-        return _CLASSES[spec]()
+        entry = _registry.OPTIMIZERS.lookup(spec)  # the core's ValueError lists the valid names
+        return _CLASSES[entry.name]()  # type: ignore[no-any-return]
     raise TypeError("optimizer must be a name ('sgd', 'adam', ...) or an optimizer object like "
                     f"chainrule.Adam(lr=1e-3), got {type(spec).__name__}")
+
+
+def class_for(name: str) -> type:
+    """The class of a built-in optimizer from its name or alias."""
+    return _CLASSES[_registry.OPTIMIZERS.lookup(name).name]
+
+
+# Built-ins of the core without a class above: generated from their registry entries.
+_registry.export(globals(), __all__, _CLASSES,
+                 lambda entry: _registry.generated_class(entry, _Generated, __name__),
+                 _registry.OPTIMIZERS)

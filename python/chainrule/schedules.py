@@ -8,19 +8,32 @@ at epoch 0 of every ``fit`` call. ``history.lr`` records the rate of each epoch.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+import inspect
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
-from . import _core
-from ._checks import ParamsRepr, choice, int_type, real_type
+from . import _registry
+from ._checks import ParamsRepr, choice, core_params, int_type, real_type
 
 __all__ = ["LRSchedule", "ConstantLR", "StepLR", "ExponentialLR", "CosineAnnealingLR",
            "ReduceLROnPlateau", "schedule_names", "resolve_schedule"]
 
 
 class LRSchedule(ParamsRepr):
-    """Base class of the built-in schedules (configuration only: the rates come from C++)."""
+    """Base class of the built-in schedules (configuration only: the rates come from C++).
+
+    Each built-in is a registry entry of the core (its ``name``), which holds its parameters'
+    defaults and ranges; an entry without a class written here gets one generated with the
+    entry's parameters (see the end of this module)."""
 
     name: str = ""
+    _entry: ClassVar[_registry.Entry]
+
+    def __init_subclass__(cls, entry: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if entry:
+            cls.name = entry
+            cls._entry = _registry.SCHEDULES[entry]
+            _CLASSES[entry] = cls
 
     def get_params(self) -> Dict[str, Any]:
         raise NotImplementedError
@@ -29,15 +42,17 @@ class LRSchedule(ParamsRepr):
         raise NotImplementedError
 
     def _validate(self) -> "LRSchedule":
-        _core.check_schedule(self.name, self._core_params())
+        self._entry.check(self._core_params())
         return self
 
 
-class ConstantLR(LRSchedule):
+#: factory name -> class, filled by LRSchedule.__init_subclass__
+_CLASSES: Dict[str, type] = {}
+
+
+class ConstantLR(LRSchedule, entry="constant"):
     """``lr * factor`` for the first ``total_iters`` epochs, then ``lr`` (torch's ConstantLR).
     The defaults keep the learning rate constant (the schedule ``"constant"``)."""
-
-    name = "constant"
 
     def __init__(self, factor: float = 1.0, total_iters: int = 0) -> None:
         self.factor = factor
@@ -52,10 +67,8 @@ class ConstantLR(LRSchedule):
                 "total_iters": float(int_type(self.total_iters, "ConstantLR: total_iters"))}
 
 
-class StepLR(LRSchedule):
+class StepLR(LRSchedule, entry="step"):
     """``lr * gamma ** (epoch // step_size)``."""
-
-    name = "step"
 
     def __init__(self, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = step_size
@@ -70,10 +83,8 @@ class StepLR(LRSchedule):
                 "gamma": real_type(self.gamma, "StepLR: gamma")}
 
 
-class ExponentialLR(LRSchedule):
+class ExponentialLR(LRSchedule, entry="exponential"):
     """``lr * gamma ** epoch``."""
-
-    name = "exponential"
 
     def __init__(self, gamma: float) -> None:
         self.gamma = gamma
@@ -86,11 +97,9 @@ class ExponentialLR(LRSchedule):
         return {"gamma": real_type(self.gamma, "ExponentialLR: gamma")}
 
 
-class CosineAnnealingLR(LRSchedule):
+class CosineAnnealingLR(LRSchedule, entry="cosine"):
     """``eta_min + (lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``, periodic past T_max
     as in torch; ``T_max=None`` takes the number of epochs of the fit."""
-
-    name = "cosine"
 
     def __init__(self, T_max: Optional[int] = None, eta_min: float = 0.0) -> None:
         self.T_max = T_max
@@ -107,15 +116,13 @@ class CosineAnnealingLR(LRSchedule):
         return params
 
 
-class ReduceLROnPlateau(LRSchedule):
+class ReduceLROnPlateau(LRSchedule, entry="reduce_on_plateau"):
     """Multiply the learning rate by ``factor`` once the monitored loss has not improved for
     more than ``patience`` epochs (torch's ReduceLROnPlateau, stepped after every epoch).
 
     ``monitor="val_loss"`` (the default) needs validation data in fit; ``"loss"`` watches the
     training loss. Improvement means ``< best * (1 - threshold)`` (mode "min", relative
     threshold) or ``< best - threshold`` (``threshold_mode="abs"``); "max" mirrors it."""
-
-    name = "reduce_on_plateau"
 
     def __init__(self, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
@@ -152,13 +159,34 @@ class ReduceLROnPlateau(LRSchedule):
                                                    ("val_loss", "loss")) == "val_loss")}
 
 
-_DEFAULTS = {"constant": ConstantLR, "cosine": CosineAnnealingLR,
-             "reduce_on_plateau": ReduceLROnPlateau}
+class _Generated(LRSchedule):
+    """A schedule of the core without a class written above, made from its registry entry:
+    its parameters are the entry's (None: the default, or the core's choice)."""
+
+    _signature: ClassVar[inspect.Signature]
+
+    def __init_subclass__(cls, entry: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(entry=entry, **kwargs)
+        if entry:
+            cls._signature = cls._entry.signature()
+            cls.__signature__ = cls._signature  # type: ignore[attr-defined]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        for name, value in _registry.bind(self._signature, type(self).__name__, args,
+                                          kwargs).items():
+            setattr(self, name, value)
+        self._validate()
+
+    def get_params(self) -> Dict[str, Any]:
+        return {p.name: getattr(self, p.name) for p in self._entry.params}
+
+    def _core_params(self) -> Dict[str, float]:
+        return core_params(self._entry, self.get_params())
 
 
 def schedule_names() -> list:
     """Names of the built-in schedules."""
-    return list(_core.schedule_names())
+    return _registry.SCHEDULES.names()
 
 
 def core_spec(schedule: LRSchedule) -> Tuple[str, Dict[str, float]]:
@@ -173,8 +201,20 @@ def resolve_schedule(spec: Any) -> Optional[LRSchedule]:
     if isinstance(spec, LRSchedule):
         return spec._validate()
     if isinstance(spec, str):
-        if spec not in _DEFAULTS:
-            _core.check_schedule(spec, {})  # raises: unknown name, or parameters it needs
-        return _DEFAULTS[spec]()
+        entry = _registry.SCHEDULES.lookup(spec)  # the core's ValueError lists the valid names
+        if any(p.required for p in entry.params):  # a name alone cannot build it
+            try:
+                entry.check({})
+            except ValueError as exc:  # "lr_schedule 'step' needs step_size", with an example
+                example = entry.properties.get("example")
+                raise ValueError(f"{exc} (e.g. cr.{entry.class_name}({example}))" if example
+                                 else str(exc)) from None
+        return _CLASSES[entry.name]()  # type: ignore[no-any-return]
     raise TypeError("lr_schedule must be a name ('cosine', ...) or a schedule object like "
                     f"chainrule.StepLR(step_size=10), got {type(spec).__name__}")
+
+
+# Built-ins of the core without a class above: generated from their registry entries.
+_registry.export(globals(), __all__, _CLASSES,
+                 lambda entry: _registry.generated_class(entry, _Generated, __name__),
+                 _registry.SCHEDULES)

@@ -369,8 +369,12 @@ def _loss_from(entry: Dict[str, Any], reader: _Reader) -> Loss:
         except Exception as exc:
             raise reader.fail(f"could not build the custom loss '{name}' with {params}: "
                               f"{exc}") from None
+    params = dict(entry.get("params", {}))
     try:
-        return resolve_loss(name)
+        loss = resolve_loss(name)
+        if params:
+            loss = type(loss)(**params)
+        return loss
     except (TypeError, ValueError) as exc:
         raise reader.fail(f"invalid loss: {exc}") from None
 

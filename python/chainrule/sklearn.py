@@ -8,8 +8,9 @@ work in ``Pipeline``, ``GridSearchCV`` and ``cross_val_score`` and pass
 
 Differences from scikit-learn's MLP:
 
-* ``solver`` is one of chainrule's optimizers: ``"adam"`` (default), ``"sgd"`` (with
-  ``momentum``/``nesterovs_momentum``), ``"adamw"`` or ``"rmsprop"``; there is no ``"lbfgs"``.
+* ``solver`` is one of chainrule's optimizers (``chainrule.optimizer_names()``): ``"adam"``
+  (default), ``"sgd"`` (with ``momentum``/``nesterovs_momentum``), ``"adamw"``, ``"rmsprop"``;
+  there is no ``"lbfgs"``.
 * ``alpha`` is scikit-learn's L2 penalty ``alpha / (2 batch) * ||W||^2`` per batch, applied as
   the optimizer's weight decay ``alpha / batch_size`` (on biases too).
 * ``activation`` may name any chainrule activation (scikit-learn's ``"identity"`` and
@@ -39,8 +40,10 @@ except ImportError:  # pragma: no cover - older scikit-learn
     def _validate_data(est: Any, *args: Any, **kwargs: Any) -> Any:
         return est._validate_data(*args, **kwargs)
 
+from . import _core, _registry
 from . import callbacks as _callbacks
 from . import optimizers as _optimizers
+from ._checks import core_number, real_type
 from .network import Network
 
 __all__ = ["MLPRegressor", "MLPClassifier"]
@@ -122,27 +125,39 @@ class _BaseMLP(BaseEstimator):
     def _optimizer(self, batch: float) -> Any:
         """The optimizer; ``batch`` is the expected weight of a batch (rows times the mean
         sample weight), so that alpha penalises like scikit-learn's alpha / (2 batch) ||W||^2
-        and weighting a row by k equals repeating it k times."""
-        decay = float(self.alpha) / batch
-        if not np.isfinite(self.alpha) or self.alpha < 0:
-            raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
-        lr = self.learning_rate_init
-        if self.solver == "adam":
-            return _optimizers.Adam(lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
-                                    weight_decay=decay)
-        if self.solver == "sgd":
-            return _optimizers.SGD(lr=lr, momentum=self.momentum,
-                                   nesterov=bool(self.nesterovs_momentum) and self.momentum > 0,
-                                   weight_decay=decay)
-        if self.solver == "adamw":
-            return _optimizers.AdamW(lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
-                                     weight_decay=decay)
-        if self.solver == "rmsprop":
-            return _optimizers.RMSprop(lr=lr, eps=self.epsilon, weight_decay=decay,
-                                       momentum=self.momentum)
-        raise ValueError(f"solver must be one of 'adam', 'sgd', 'adamw', 'rmsprop', got "
-                         f"{self.solver!r}" + (" (L-BFGS is not available in chainrule)"
-                                               if self.solver == "lbfgs" else ""))
+        and weighting a row by k equals repeating it k times.
+
+        Any optimizer of the core is a solver: each takes, of scikit-learn's parameters,
+        those its registry entry has (``_SOLVER_PARAMS``), checked against the entry's ranges
+        under scikit-learn's names."""
+        solvers = _registry.OPTIMIZERS.names()
+        if self.solver not in _registry.OPTIMIZERS:
+            raise ValueError(f"solver must be one of {', '.join(map(repr, solvers))}, got "
+                             f"{self.solver!r}" + (" (L-BFGS is not available in chainrule)"
+                                                   if self.solver == "lbfgs" else ""))
+        entry = _registry.OPTIMIZERS[self.solver]
+        try:
+            _core.check_lr(real_type(self.learning_rate_init, "learning_rate_init"))
+        except ValueError as exc:
+            raise ValueError(f"learning_rate_init: {exc}") from None
+        params = {}
+        for param, (shown_as, value) in self._solver_params().items():
+            if any(p.name == param for p in entry.params):
+                entry.check_value(param, core_number(entry.param(param).kind, value, shown_as),
+                                  shown_as)
+                params[param] = value
+        if "weight_decay" in params:
+            params["weight_decay"] = float(self.alpha) / batch
+        return _optimizers.class_for(self.solver)._from_core(self.learning_rate_init, params)
+
+    def _solver_params(self) -> Dict[str, Any]:
+        """Optimizer parameter -> (scikit-learn's name, value)."""
+        return {"beta1": ("beta_1", self.beta_1), "beta2": ("beta_2", self.beta_2),
+                "eps": ("epsilon", self.epsilon), "momentum": ("momentum", self.momentum),
+                # Nesterov momentum needs momentum
+                "nesterov": ("nesterovs_momentum",
+                             bool(self.nesterovs_momentum) and self.momentum > 0),
+                "weight_decay": ("alpha", self.alpha)}
 
     def _check_params(self) -> None:
         for name in ("max_iter", "n_iter_no_change"):
@@ -154,9 +169,6 @@ class _BaseMLP(BaseEstimator):
                              f"{self.validation_fraction!r}")
         if not (np.isfinite(self.tol) and self.tol >= 0):
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
-        if not (np.isfinite(self.learning_rate_init) and self.learning_rate_init > 0):
-            raise ValueError(f"learning_rate_init must be a finite number > 0, got "
-                             f"{self.learning_rate_init!r}")
 
     def _seed(self) -> Optional[int]:
         rs = self.random_state
