@@ -55,6 +55,54 @@ def ref_activation(spec: Any) -> Any:
     return spec  # a test's own object with forward/backward
 
 
+def ref_loss(spec: Any) -> Any:
+    """The reference loss matching a chainrule loss spec (name, alias or built-in object)."""
+    if isinstance(spec, str):
+        return ref.loss(cr.losses.resolve_loss(spec).name)
+    if isinstance(spec, cr.Loss) and type(spec).__module__.startswith("chainrule"):
+        return ref.loss(spec.name, **spec.get_params())
+    return spec  # a test's own object with value/gradient
+
+
+# ---- the built-ins, from the core's registries ---------------------------------------------
+# Tests parametrise over these, so a new entry of a registry is covered without editing them.
+
+def _moved(default: Any) -> Any:
+    """A value clearly off a parameter's default: half of it, or 20 times a small one (alpha
+    0.01 -> 0.2, 1.0 -> 0.5)."""
+    return default * 20 if 0 < abs(default) < 0.1 else default * 0.5 if default else 0.5
+
+
+def _builtins(family: Any, resolve: Any) -> List[Any]:
+    """Every entry of a registry by name, then, for each entry with parameters, its class with
+    every parameter moved off its default."""
+    specs: List[Any] = list(family)
+    for entry in family.entries():
+        if entry.params:
+            cls = type(resolve(entry.name))
+            specs.append(cls(**{p.name: _moved(p.default) for p in entry.params}))
+    return specs
+
+
+from chainrule import _registry  # noqa: E402
+
+#: Every built-in activation (names, then objects with non-default parameters).
+ALL_ACTIVATIONS: List[Any] = _builtins(_registry.ACTIVATIONS, cr.activations.resolve_activation)
+#: Every built-in loss (names, then objects with non-default parameters).
+ALL_LOSSES: List[Any] = _builtins(_registry.LOSSES, cr.losses.resolve_loss)
+
+
+def spec_id(spec: Any) -> str:
+    """A test id for a name or an object."""
+    return spec if isinstance(spec, str) else repr(spec)
+
+
+def required_output(loss: Any) -> str:
+    """The output activation a loss needs, or "" when it takes any."""
+    return cr.losses.resolve_loss(loss).required_activation if isinstance(loss, (str, cr.Loss)) \
+        else ""
+
+
 def make_pair(sizes: Sequence[int], acts: Sequence[Any], loss: Any = "mse", dtype: str = "float64",
               seed: int = 0) -> Tuple[cr.Network, List[np.ndarray], List[np.ndarray]]:
     """A network and float64 copies of its initial weights and biases (for the reference)."""
@@ -81,16 +129,17 @@ def assert_unchanged(net: cr.Network, before: List[np.ndarray]) -> None:
 def make_data(sizes: Sequence[int], loss: Any, n: int = 60, seed: int = 1, x_scale: float = 1.5
               ) -> Tuple[np.ndarray, np.ndarray]:
     """X (n, n0) ~ N(0, x_scale^2) and targets valid for the loss: one-hot rows mixed with soft
-    distributions for cross-entropy, values in [0, 1] (some exactly 0 or 1) for binary
-    cross-entropy, N(0, 1) otherwise."""
+    distributions for cross-entropy (a loss fused with softmax), values in [0, 1] (some exactly
+    0 or 1) for binary cross-entropy (fused with sigmoid), N(0, 1) otherwise."""
     rng = np.random.default_rng(seed)
     n0, nL = sizes[0], sizes[-1]
     X = rng.normal(0.0, x_scale, size=(n, n0))
-    if loss == "cross_entropy":
+    need = required_output(loss)  # the targets a fused loss takes
+    if need == "softmax":
         Y = np.eye(nL)[rng.integers(0, nL, size=n)]
         soft = rng.dirichlet(np.ones(nL), size=n)
         Y[::3] = soft[::3]
-    elif loss == "binary_cross_entropy":
+    elif need == "sigmoid":
         Y = rng.uniform(0, 1, size=(n, nL))
         Y[::2] = np.round(Y[::2])
     else:

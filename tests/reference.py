@@ -7,9 +7,10 @@ Python lists are 0-based: ``Ws[i]``, ``bs[i]``, ``Zs[i]``, ``dZs[i]`` ... belong
 l = i + 1, while ``Hs`` has L + 1 entries with ``Hs[0] = X`` (so ``Hs[i + 1] = act(Zs[i])``).
 
 An activation is an object with ``forward(z) -> h`` and ``backward(z, h, dh) -> dz``; build the
-built-ins with :func:`activation` (``activation("elu", alpha=0.5)``). A loss is one of the names
-"mse", "cross_entropy", "binary_cross_entropy" or any object with ``value(yhat, y)`` and
-``gradient(yhat, y) -> m * dL/dyhat``.
+built-ins with :func:`activation` (``activation("elu", alpha=0.5)``). A loss is a built-in's
+name ("mse", "cross_entropy", ...), a built-in with parameters from :func:`loss`, or any object
+with ``value(yhat, y)`` and ``gradient(yhat, y) -> m * dL/dyhat``. Each built-in's formula is
+written here from its definition; a name without one raises KeyError saying so.
 
 Everything computes in the dtype of the arrays passed in; the tests pass float64.
 """
@@ -64,8 +65,8 @@ class Softmax:
         return "ref.softmax"
 
 
-def activation(name: str, **params) -> object:
-    """The built-in activation ``name`` with parameters (``alpha`` for leaky_relu and elu)."""
+def _elementwise(name: str, **params) -> Elementwise:
+    """The element-wise built-ins: f(z) and f'(z, h), each from its formula."""
     if name == "sigmoid":  # s(z); s' = h (1 - h)
         return Elementwise(name, _sigmoid, lambda z, h: h * (1 - h))
     if name == "tanh":  # tanh' = 1 - h^2
@@ -91,48 +92,91 @@ def activation(name: str, **params) -> object:
         return Elementwise(name, lambda z: z * _sigmoid(z),
                            lambda z, h: _sigmoid(z) * (1 + z * (1 - _sigmoid(z))))
     if name == "softplus":  # log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)); derivative s(z)
-        return Elementwise(name, lambda z: np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))),
-                           lambda z, h: _sigmoid(z))
+        return Elementwise(name, _softplus, lambda z, h: _sigmoid(z))
+    raise KeyError(f"tests/reference.py has no formula for the activation {name!r}: add it "
+                   "(written from its definition, not from the library)")
+
+
+def _softplus(z):
+    # log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), without overflow
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def activation(name: str, **params) -> object:
+    """The built-in activation ``name`` with parameters (``alpha`` for leaky_relu and elu)."""
     if name == "softmax":
         return Softmax()
-    raise KeyError(name)
+    return _elementwise(name, **params)
 
 
 # ---- losses ---------------------------------------------------------------------------------
 
+class BuiltinLoss:
+    """A built-in loss: each row's loss l_i (the batch loss is their mean over the m rows) and
+    the output delta, either dH[L] = m dL/dYhat (then through the output activation) or, for a
+    loss fused with its output activation, dZ[L] = Yhat - Y directly."""
+
+    def __init__(self, name: str, rows: Callable, dH: Optional[Callable] = None) -> None:
+        self.name, self.rows, self.dH = name, rows, dH
+        self.fused = dH is None
+
+    def __repr__(self) -> str:
+        return f"ref.{self.name}"
+
+
+def _logsumexp_rows(Z):
+    zmax = Z.max(axis=1, keepdims=True)
+    return zmax + np.log(np.sum(np.exp(Z - zmax), axis=1, keepdims=True))
+
+
+def loss(name: str, **params) -> BuiltinLoss:
+    """The built-in loss ``name`` with its parameters."""
+    if name == "mse":  # l_i = ||Yhat_i - Y_i||^2 / 2, so L = ||Yhat - Y||^2 / (2m); dH = Yhat - Y
+        return BuiltinLoss(name, lambda Z, H, Y: np.sum((H - Y) ** 2, axis=1) / 2,
+                           lambda H, Y: H - Y)
+    if name == "cross_entropy":  # l_i = -sum_j Y_ij log softmax(Z_i)_j, log softmax = Z - lse(Z)
+        return BuiltinLoss(name, lambda Z, H, Y: np.sum(Y * (_logsumexp_rows(Z) - Z), axis=1))
+    if name == "binary_cross_entropy":
+        # l_i = -sum_j (Y log s(Z) + (1 - Y) log(1 - s(Z))) = sum_j (max(Z,0) - Z Y + log1p(e^-|Z|))
+        return BuiltinLoss(name, lambda Z, H, Y: np.sum(
+            np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z))), axis=1))
+    raise KeyError(f"tests/reference.py has no formula for the loss {name!r}: add it (written "
+                   "from its definition, not from the library)")
+
+
+def _as_loss(spec):
+    return loss(spec) if isinstance(spec, str) else spec
+
+
 def loss_value(loss, Z, H, Y) -> float:
     """The batch loss from the output layer's Z and H = Yhat, each (m, n_L)."""
-    m = Y.shape[0]
-    if loss == "mse":  # L = ||Yhat - Y||^2 / (2m)
-        return float(np.sum((H - Y) ** 2) / (2 * m))
-    if loss == "cross_entropy":  # L = -sum(Y log softmax(Z)) / m, log softmax = Z - logsumexp(Z)
-        zmax = Z.max(axis=1, keepdims=True)
-        lse = zmax + np.log(np.sum(np.exp(Z - zmax), axis=1, keepdims=True))
-        return float(np.sum(Y * (lse - Z)) / m)
-    if loss == "binary_cross_entropy":
-        # L = -sum(Y log s(Z) + (1 - Y) log(1 - s(Z))) / m = sum(max(Z,0) - Z Y + log1p(e^-|Z|)) / m
-        return float(np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))) / m)
+    loss = _as_loss(loss)
+    if isinstance(loss, BuiltinLoss):  # L = sum(l_i) / m
+        return float(np.sum(loss.rows(Z, H, Y)) / Y.shape[0])
     return float(loss.value(H, Y))
 
 
 def row_losses(loss, Z, H, Y):
     """Each row's loss l_i (m,), so that the batch loss is mean(l_i)."""
-    if loss == "mse":  # l_i = ||Yhat_i - Y_i||^2 / 2
-        return np.sum((H - Y) ** 2, axis=1) / 2
-    if loss == "cross_entropy":  # l_i = -sum_j Y_ij log softmax(Z_i)_j
-        zmax = Z.max(axis=1, keepdims=True)
-        lse = zmax + np.log(np.sum(np.exp(Z - zmax), axis=1, keepdims=True))
-        return np.sum(Y * (lse - Z), axis=1)
-    if loss == "binary_cross_entropy":
-        return np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z))), axis=1)
+    loss = _as_loss(loss)
+    if isinstance(loss, BuiltinLoss):
+        return loss.rows(Z, H, Y)
     return np.array([loss.value(H[i:i + 1], Y[i:i + 1]) for i in range(Y.shape[0])])
+
+
+def output_gradient(loss, H, Y):
+    """dH[L] = m dL/dYhat for a loss that is not fused with its output activation, else None."""
+    loss = _as_loss(loss)
+    if isinstance(loss, BuiltinLoss):
+        return None if loss.fused else loss.dH(H, Y)
+    return np.asarray(loss.gradient(H, Y))
 
 
 def output_delta(loss, act, Z, H, Y):
     """dZ[L]: fused ``Yhat - Y`` for softmax+CE and sigmoid+BCE; otherwise dH[L] through act'."""
-    if loss in ("cross_entropy", "binary_cross_entropy"):
+    dH = output_gradient(loss, H, Y)
+    if dH is None:
         return H - Y  # fused: dZ[L] = Yhat - Y
-    dH = H - Y if loss == "mse" else np.asarray(loss.gradient(H, Y))  # dH[L] = m dL/dYhat
     return act.backward(Z, H, dH)
 
 
@@ -156,8 +200,7 @@ def backward(Ws, acts, loss, Zs, Hs, Y):
     dZs, dWs, dbs, dHs = [None] * L, [None] * L, [None] * L, [None] * L
     value = loss_value(loss, Zs[-1], Hs[-1], Y)
     dZs[-1] = output_delta(loss, acts[-1], Zs[-1], Hs[-1], Y)
-    if loss not in ("cross_entropy", "binary_cross_entropy"):
-        dHs[-1] = Hs[-1] - Y if loss == "mse" else np.asarray(loss.gradient(Hs[-1], Y))
+    dHs[-1] = output_gradient(loss, Hs[-1], Y)
     for i in range(L - 1, -1, -1):
         dWs[i] = Hs[i].T @ dZs[i] / m  # dW[l] = H[l-1].T @ dZ[l] / m
         dbs[i] = dZs[i].sum(axis=0) / m  # db[l] = sum(dZ[l], axis=0) / m

@@ -12,14 +12,10 @@ import pytest
 import chainrule as cr
 import reference as ref
 from chainrule.demo import make_data as demo_make_data
-from conftest import assert_close, make_data, make_pair, ref_activation, rtol_for, snapshot
+from conftest import (ALL_ACTIVATIONS, ALL_LOSSES, assert_close, make_data, make_pair,
+                      ref_activation, ref_loss, required_output, rtol_for, snapshot, spec_id)
 
 DTYPES = ["float64", "float32"]
-
-#: Every built-in activation, with non-default parameters for the parametrised ones.
-ALL_ACTIVATIONS: List[Any] = ["sigmoid", "tanh", "relu", "leaky_relu", cr.LeakyReLU(alpha=0.2),
-                              "elu", cr.ELU(alpha=0.5), "softmax", "linear", "gelu", "silu",
-                              "softplus"]
 
 
 @dataclass
@@ -27,7 +23,7 @@ class Case:
     name: str
     sizes: List[int]
     acts: List[Any]
-    loss: str = "mse"
+    loss: Any = "mse"
     lr: float = 0.05
     seed: int = 3
     demo: bool = False  # use chainrule.demo.make_data() (100 samples)
@@ -36,8 +32,7 @@ class Case:
         return self.name
 
 
-def _act_id(a: Any) -> str:
-    return a if isinstance(a, str) else repr(a)
+_act_id = spec_id
 
 
 CASES: List[Case] = [
@@ -48,6 +43,9 @@ CASES: List[Case] = [
 # every activation in two hidden layers, and as the output of an MSE network
 CASES += [Case(f"hidden-{_act_id(a)}", [3, 7, 6, 2], [a, a, "linear"]) for a in ALL_ACTIVATIONS]
 CASES += [Case(f"output-{_act_id(a)}", [3, 5, 4], ["tanh", a]) for a in ALL_ACTIVATIONS]
+# every loss (and its non-default parameters) on the output it needs, or linear
+CASES += [Case(f"loss-{spec_id(l)}", [3, 6, 4], ["tanh", required_output(l) or "linear"], l, lr=0.1)
+          for l in ALL_LOSSES]
 CASES += [
     Case("ce-tanh-relu", [4, 9, 5, 3], ["tanh", "relu", "softmax"], "cross_entropy", lr=0.1),
     Case("ce-softmax-hidden", [4, 6, 5, 3], ["softmax", "tanh", "softmax"], "cross_entropy",
@@ -84,13 +82,14 @@ dtypes = pytest.mark.parametrize("dtype", DTYPES)
 @dtypes
 def test_forward(case: Case, dtype: str) -> None:
     net, Ws, bs, acts, X, Y, Xr, Yr = _setup(case, dtype)
+    rloss = ref_loss(case.loss)
     rtol = rtol_for(dtype)
     Zs, Hs = ref.forward(Ws, bs, acts, Xr)
     out = net.predict(X)
     assert out.dtype == np.dtype(dtype)
     assert_close(out, Hs[-1], rtol, "predict")
     assert_close(net.forward(X), Hs[-1], rtol, "forward")
-    expected_loss = ref.loss_value(case.loss, Zs[-1], Hs[-1], Yr)
+    expected_loss = ref.loss_value(rloss, Zs[-1], Hs[-1], Yr)
     assert_close(net.loss(X, Y), expected_loss, rtol, "loss")
 
 
@@ -98,8 +97,9 @@ def test_forward(case: Case, dtype: str) -> None:
 @dtypes
 def test_gradients(case: Case, dtype: str) -> None:
     net, Ws, bs, acts, X, Y, Xr, Yr = _setup(case, dtype)
+    rloss = ref_loss(case.loss)
     rtol = rtol_for(dtype)
-    value, dZs, dWs, dbs, _ = ref.gradients(Ws, bs, acts, case.loss, Xr, Yr)
+    value, dZs, dWs, dbs, _ = ref.gradients(Ws, bs, acts, rloss, Xr, Yr)
     before = snapshot(net)
     grads = net.gradients(X, Y)
     assert len(grads) == len(case.sizes) - 1
@@ -135,7 +135,8 @@ def _check_trajectory(net, Ws, bs, history, exp_Ws, exp_bs, exp_hist, rtol) -> N
 @dtypes
 def test_training_full_batch_100_steps(case: Case, dtype: str) -> None:
     net, Ws, bs, acts, X, Y, Xr, Yr = _setup(case, dtype)
-    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, case.loss, Xr, Yr, epochs=100, lr=case.lr)
+    rloss = ref_loss(case.loss)
+    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, rloss, Xr, Yr, epochs=100, lr=case.lr)
     history = net.fit(X, Y, epochs=100, lr=case.lr)
     # training must actually have moved the weights, or the comparison proves nothing
     assert max(np.max(np.abs(W - W0)) for W, W0 in zip(exp_Ws, Ws)) > 1e-4
@@ -148,9 +149,10 @@ def test_training_minibatch_100_steps(case: Case, dtype: str) -> None:
     # n = 60 rows in batches of 16: 16, 16, 16, 12 (the last one smaller); 25 epochs = 100 steps.
     # The demo data has n = 100 rows: batches of 32, 32, 32, 4.
     net, Ws, bs, acts, X, Y, Xr, Yr = _setup(case, dtype)
+    rloss = ref_loss(case.loss)
     batch = 32 if case.demo else 16
     assert X.shape[0] % batch != 0
-    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, case.loss, Xr, Yr, epochs=25, lr=case.lr,
+    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, rloss, Xr, Yr, epochs=25, lr=case.lr,
                                          batch_size=batch)
     history = net.fit(X, Y, epochs=25, lr=case.lr, batch_size=batch)
     _check_trajectory(net, Ws, bs, history, exp_Ws, exp_bs, exp_hist, rtol_for(dtype))

@@ -9,7 +9,7 @@ import pytest
 
 import chainrule as cr
 import reference as ref
-from conftest import assert_close, make_pair, rtol_for
+from conftest import assert_close, make_pair, ref_loss, rtol_for
 from test_parity import CASES, Case, _check_trajectory, _setup
 
 DTYPES = ["float64", "float32"]
@@ -27,12 +27,12 @@ def test_weighted_full_batch_50_steps(case: Case, dtype: str) -> None:
     net, Ws, bs, acts, X, Y, Xr, Yr = _setup(case, dtype)
     w = _weights(X.shape[0], case.seed)
     wr = w.astype(dtype).astype(np.float64)
-    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, case.loss, Xr, Yr, epochs=50, lr=case.lr,
-                                         sample_weight=wr)
+    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, ref_loss(case.loss), Xr, Yr, epochs=50,
+                                         lr=case.lr, sample_weight=wr)
     history = net.fit(X, Y, epochs=50, lr=case.lr, sample_weight=w)
     _check_trajectory(net, Ws, bs, history, exp_Ws, exp_bs, exp_hist, rtol_for(dtype))
     # the weights matter: the unweighted trajectory is a different one
-    plain = ref.train(Ws, bs, acts, case.loss, Xr, Yr, epochs=50, lr=case.lr)[0]
+    plain = ref.train(Ws, bs, acts, ref_loss(case.loss), Xr, Yr, epochs=50, lr=case.lr)[0]
     assert max(np.max(np.abs(a - b)) for a, b in zip(plain, exp_Ws)) > 1e-4
 
 
@@ -44,8 +44,8 @@ def test_weighted_minibatch_with_an_all_zero_batch(case: Case, dtype: str) -> No
     w = _weights(X.shape[0], case.seed + 1)
     w[batch:2 * batch] = 0.0  # the second batch has nothing to learn from: skipped
     wr = w.astype(dtype).astype(np.float64)
-    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, case.loss, Xr, Yr, epochs=25, lr=case.lr,
-                                         batch_size=batch, sample_weight=wr)
+    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, ref_loss(case.loss), Xr, Yr, epochs=25,
+                                         lr=case.lr, batch_size=batch, sample_weight=wr)
     history = net.fit(X, Y, epochs=25, lr=case.lr, batch_size=batch, sample_weight=w)
     _check_trajectory(net, Ws, bs, history, exp_Ws, exp_bs, exp_hist, rtol_for(dtype))
     n_batches = -(-X.shape[0] // batch)

@@ -12,7 +12,8 @@ torch = pytest.importorskip(
 F = torch.nn.functional
 
 import chainrule as cr  # noqa: E402
-from conftest import assert_close, make_data  # noqa: E402
+from conftest import (ALL_ACTIVATIONS, ALL_LOSSES, assert_close, make_data,  # noqa: E402
+                      required_output, spec_id)
 
 pytestmark = pytest.mark.torch
 
@@ -20,6 +21,8 @@ RTOL = 1e-10
 
 
 def torch_activation(spec: Any):
+    """The torch function of every built-in activation (a new one is added here: the test
+    parametrises over the registry and fails with a KeyError until it is)."""
     name = spec if isinstance(spec, str) else spec.name
     params = {} if isinstance(spec, str) else spec.get_params()
     return {
@@ -36,15 +39,18 @@ def torch_activation(spec: Any):
     }[name]
 
 
-def torch_loss(loss: str, Z, H, Y):
+def torch_loss(loss: Any, Z, H, Y):
+    """Every built-in loss written with torch (a new one is added here, as for activations)."""
+    name = cr.losses.resolve_loss(loss).name
+    params = {} if isinstance(loss, str) else loss.get_params()
     m = Y.shape[0]
-    if loss == "mse":  # ||Yhat - Y||^2 / (2m)
+    if name == "mse":  # ||Yhat - Y||^2 / (2m)
         return torch.sum((H - Y) ** 2) / (2 * m)
-    if loss == "cross_entropy":  # -sum(Y log softmax(Z)) / m, from the logits
+    if name == "cross_entropy":  # -sum(Y log softmax(Z)) / m, from the logits
         return -torch.sum(Y * torch.log_softmax(Z, dim=1)) / m
-    if loss == "binary_cross_entropy":  # BCE with logits, summed over outputs, / m
+    if name == "binary_cross_entropy":  # BCE with logits, summed over outputs, / m
         return F.binary_cross_entropy_with_logits(Z, Y, reduction="sum") / m
-    raise KeyError(loss)
+    raise KeyError(f"test_torch.py has no torch formula for the loss {name!r}: add it")
 
 
 def torch_forward(Ws, bs, acts, X):
@@ -61,22 +67,23 @@ def _params(net) -> List:
     return Ws, bs
 
 
-ACTS: List[Any] = ["sigmoid", "tanh", "relu", "leaky_relu", cr.LeakyReLU(alpha=0.2), "elu",
-                   cr.ELU(alpha=0.5), "softmax", "linear", "gelu", "silu", "softplus"]
+ACTS: List[Any] = ALL_ACTIVATIONS
 
 CASES = []
 for a in ACTS:
-    aid = a if isinstance(a, str) else repr(a)
+    aid = spec_id(a)
     CASES.append((f"hidden-{aid}-mse", [3, 7, 6, 2], [a, a, "linear"], "mse"))
     CASES.append((f"output-{aid}-mse", [3, 5, 4], ["tanh", a], "mse"))
     CASES.append((f"hidden-{aid}-ce", [3, 6, 3], [a, "softmax"], "cross_entropy"))
     CASES.append((f"hidden-{aid}-bce", [3, 6, 2], [a, "sigmoid"], "binary_cross_entropy"))
+for l in ALL_LOSSES:  # every loss on the output it needs, or linear
+    CASES.append((f"loss-{spec_id(l)}", [3, 7, 4], ["tanh", required_output(l) or "linear"], l))
 CASES.append(("demo-2-10-8-5-1", [2, 10, 8, 5, 1], ["relu", "tanh", "relu", "linear"], "mse"))
 CASES.append(("demo-2-15-1", [2, 15, 1], ["sigmoid", "linear"], "mse"))
 CASES.append(("deep-ce", [4, 9, 8, 7, 3], ["gelu", "softplus", "softmax", "softmax"],
               "cross_entropy"))
 
-cases = pytest.mark.parametrize("name,sizes,acts,loss", CASES, ids=[c[0] for c in CASES])
+cases = pytest.mark.parametrize("name,sizes,acts,loss", CASES, ids=[str(c[0]) for c in CASES])
 
 
 @cases

@@ -15,6 +15,7 @@ import numpy as np
 from ._version import __version__
 from .activations import (
     ELU, GELU, Activation, LeakyReLU, Linear, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
+    is_builtin,
 )
 from .network import Network
 
@@ -52,6 +53,9 @@ def _torch_activation(act: Activation, layer: int) -> Optional[Any]:
         # torch's default threshold (20) switches to the identity where softplus(z) - z is
         # below float64's resolution of z; a huge threshold keeps the exact formula everywhere
         return nn.Softplus(beta=1.0, threshold=1e30)
+    if is_builtin(act):
+        raise ValueError(f"layer {layer}: {act!r} has no PyTorch conversion in "
+                         "chainrule.interop yet")
     raise ValueError(f"layer {layer}: {act!r} is a custom activation; PyTorch has no module "
                      "for it (only built-in activations convert)")
 
@@ -223,6 +227,8 @@ def _onnx_activation(helper: Any, act: Activation, x: str, layer: int,
                 node("Add", [t + "erf", const("one", 1.0)], t + "a"),
                 node("Mul", [x, t + "a"], t + "m"),
                 node("Mul", [t + "m", const("half", 0.5)], out)], out, consts
+    if is_builtin(act):
+        raise ValueError(f"layer {layer}: {act!r} has no ONNX export in chainrule.interop yet")
     raise ValueError(f"layer {layer}: {act!r} is a custom activation; ONNX export supports the "
                      "built-in activations only")
 

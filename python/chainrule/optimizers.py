@@ -15,7 +15,7 @@ from . import _core, _registry
 from ._checks import ParamsRepr, bool_type, core_params, real_type
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "optimizer_names", "resolve_optimizer",
-           "class_for"]
+           "from_core_params"]
 
 
 class Optimizer(ParamsRepr):
@@ -229,9 +229,11 @@ def resolve_optimizer(spec: Any) -> Optimizer:
                     f"chainrule.Adam(lr=1e-3), got {type(spec).__name__}")
 
 
-def class_for(name: str) -> type:
-    """The class of a built-in optimizer from its name or alias."""
-    return _CLASSES[_registry.OPTIMIZERS.lookup(name).name]
+def from_core_params(name: str, lr: float, params: Dict[str, float]) -> Optimizer:
+    """The built-in optimizer ``name`` with learning rate ``lr`` and hyper-parameters named
+    as in its registry entry (``{"beta1": 0.9, "weight_decay": 1e-4}``; the others take their
+    defaults), whatever its constructor's signature (Adam's ``betas`` pair)."""
+    return _CLASSES[_registry.OPTIMIZERS.lookup(name).name]._from_core(lr, params)  # type: ignore
 
 
 # Built-ins of the core without a class above: generated from their registry entries.

@@ -148,7 +148,7 @@ class _BaseMLP(BaseEstimator):
                 params[param] = value
         if "weight_decay" in params:
             params["weight_decay"] = float(self.alpha) / batch
-        return _optimizers.class_for(self.solver)._from_core(self.learning_rate_init, params)
+        return _optimizers.from_core_params(self.solver, self.learning_rate_init, params)
 
     def _solver_params(self) -> Dict[str, Any]:
         """Optimizer parameter -> (scikit-learn's name, value)."""
