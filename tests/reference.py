@@ -93,6 +93,10 @@ def _elementwise(name: str, **params) -> Elementwise:
                            lambda z, h: _sigmoid(z) * (1 + z * (1 - _sigmoid(z))))
     if name == "softplus":  # log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)); derivative s(z)
         return Elementwise(name, _softplus, lambda z, h: _sigmoid(z))
+    if name == "mish":  # z tanh(sp(z)); derivative tanh(sp) + z sp'(z) (1 - tanh(sp)^2), sp' = s
+        return Elementwise(name, lambda z: z * np.tanh(_softplus(z)),
+                           lambda z, h: np.tanh(_softplus(z))
+                           + z * _sigmoid(z) * (1 - np.tanh(_softplus(z)) ** 2))
     raise KeyError(f"tests/reference.py has no formula for the activation {name!r}: add it "
                    "(written from its definition, not from the library)")
 

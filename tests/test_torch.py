@@ -36,6 +36,7 @@ def torch_activation(spec: Any):
         "gelu": F.gelu,  # default approximate="none": the exact erf form
         "silu": F.silu,
         "softplus": F.softplus,  # threshold 20: the inputs here stay far below it
+        "mish": F.mish,
     }[name]
 
 

@@ -5,6 +5,7 @@
 #include "chainrule/activations/elu.hpp"
 #include "chainrule/activations/gelu.hpp"
 #include "chainrule/activations/linear.hpp"
+#include "chainrule/activations/mish.hpp"
 #include "chainrule/activations/relu.hpp"
 #include "chainrule/activations/sigmoid.hpp"
 #include "chainrule/activations/silu.hpp"
