@@ -144,6 +144,14 @@ def loss(name: str, **params) -> BuiltinLoss:
         # l_i = -sum_j (Y log s(Z) + (1 - Y) log(1 - s(Z))) = sum_j (max(Z,0) - Z Y + log1p(e^-|Z|))
         return BuiltinLoss(name, lambda Z, H, Y: np.sum(
             np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z))), axis=1))
+    if name == "huber":  # l_i = sum_j h(r_ij), h(r) = r^2/2 (|r| <= delta) else delta (|r| - delta/2)
+        d = params.get("delta", 1.0)
+
+        def rows(Z, H, Y):
+            a = np.abs(H - Y)
+            return np.sum(np.where(a <= d, 0.5 * a * a, d * (a - 0.5 * d)), axis=1)
+
+        return BuiltinLoss(name, rows, lambda H, Y: np.clip(H - Y, -d, d))  # dH = h'(r)
     raise KeyError(f"tests/reference.py has no formula for the loss {name!r}: add it (written "
                    "from its definition, not from the library)")
 

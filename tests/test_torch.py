@@ -51,6 +51,8 @@ def torch_loss(loss: Any, Z, H, Y):
         return -torch.sum(Y * torch.log_softmax(Z, dim=1)) / m
     if name == "binary_cross_entropy":  # BCE with logits, summed over outputs, / m
         return F.binary_cross_entropy_with_logits(Z, Y, reduction="sum") / m
+    if name == "huber":  # torch's Huber summed over outputs, / m
+        return F.huber_loss(H, Y, reduction="sum", delta=params.get("delta", 1.0)) / m
     raise KeyError(f"test_torch.py has no torch formula for the loss {name!r}: add it")
 
 

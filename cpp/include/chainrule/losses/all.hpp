@@ -2,6 +2,7 @@
 // is added here with one line.
 #pragma once
 
+#include "chainrule/losses/huber.hpp"
 #include "chainrule/losses/mse.hpp"
 #include "chainrule/losses/sigmoid_binary_cross_entropy.hpp"
 #include "chainrule/losses/softmax_cross_entropy.hpp"
