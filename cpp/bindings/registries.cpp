@@ -23,7 +23,8 @@ namespace {
 
 NamedParams to_named(const py::dict& d) {
   NamedParams p;
-  for (auto item : d) p.emplace_back(py::cast<std::string>(item.first), py::cast<double>(item.second));
+  for (auto item : d)
+    p.emplace_back(py::cast<std::string>(item.first), py::cast<double>(item.second));
   return p;
 }
 

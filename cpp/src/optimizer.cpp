@@ -87,8 +87,8 @@ SGD<T>::SGD(double momentum, double dampening, bool nesterov, double weight_deca
 
 template <class T>
 std::string SGD<T>::repr() const {
-  return entry().class_name + "(momentum=" + shortest_repr(momentum_) + ", dampening=" + shortest_repr(dampening_) +
-         ", nesterov=" + (nesterov_ ? "True" : "False") +
+  return entry().class_name + "(momentum=" + shortest_repr(momentum_) +
+         ", dampening=" + shortest_repr(dampening_) + ", nesterov=" + (nesterov_ ? "True" : "False") +
          ", weight_decay=" + shortest_repr(weight_decay_) + ")";
 }
 
@@ -229,7 +229,8 @@ void RMSprop<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
 std::vector<std::string> optimizer_names() { return OptimizerRegistry::instance().names(); }
 
 template <class T>
-std::unique_ptr<Optimizer<T>> make_optimizer(const std::string& name, const OptimizerParams& params) {
+std::unique_ptr<Optimizer<T>> make_optimizer(const std::string& name,
+                                             const OptimizerParams& params) {
   return OptimizerRegistry::instance().make<T>(name, params);
 }
 

@@ -23,7 +23,8 @@ std::string join(const std::vector<std::string>& items) {
 
 // ---- ParamSpec ------------------------------------------------------------------------------
 
-ParamSpec::ParamSpec(std::string name) : name_(std::move(name)), default_(kNaN), lo_(-kInf), hi_(kInf) {}
+ParamSpec::ParamSpec(std::string name)
+    : name_(std::move(name)), default_(kNaN), lo_(-kInf), hi_(kInf) {}
 
 ParamSpec::ParamSpec(std::string name, double default_value)
     : name_(std::move(name)), has_default_(true), default_(default_value), lo_(-kInf), hi_(kInf) {}
@@ -97,8 +98,10 @@ std::string ParamSpec::range_text() const {
   if (has_lo && has_hi)
     return std::string("a finite number in ") + (lo_open_ ? "(" : "[") + shortest_repr(lo_) +
            ", " + shortest_repr(hi_) + (hi_open_ ? ")" : "]");
-  if (has_lo) return std::string("a finite number ") + (lo_open_ ? "> " : ">= ") + shortest_repr(lo_);
-  if (has_hi) return std::string("a finite number ") + (hi_open_ ? "< " : "<= ") + shortest_repr(hi_);
+  if (has_lo)
+    return std::string("a finite number ") + (lo_open_ ? "> " : ">= ") + shortest_repr(lo_);
+  if (has_hi)
+    return std::string("a finite number ") + (hi_open_ ? "< " : "<= ") + shortest_repr(hi_);
   return "finite";
 }
 
@@ -199,7 +202,8 @@ std::size_t RegistryBase::add_info(EntryInfo info) {
     if (n.empty() || std::find(taken.begin(), taken.end(), n) != taken.end())
       throw std::logic_error(noun_ + " registry: the name '" + n + "' is empty or taken");
   for (const auto& p : info.params)
-    if (p.has_default() && !std::isnan(p.default_value())) p.check(info.class_name, p.default_value());
+    if (p.has_default() && !std::isnan(p.default_value()))
+      p.check(info.class_name, p.default_value());  // a default outside its own range
   infos_.push_back(std::make_unique<EntryInfo>(std::move(info)));
   return infos_.size() - 1;
 }

@@ -94,10 +94,11 @@ void own_family() {
                       construct<WidgetOf>([](const ParamValues& v) {
                         return std::tuple(v["a"], v.integer("n"), v.flag("f"));
                       }));
-  WidgetRegistry::add(EntryInfo("axle", "Axle", "an axle").param(ParamSpec("n").integer(0).optional()),
-                      construct<WidgetOf>([](const ParamValues& v) {
-                        return std::tuple(0.0, v.given("n") ? v.integer("n") : Index(-1), false);
-                      }));
+  WidgetRegistry::add(
+      EntryInfo("axle", "Axle", "an axle").param(ParamSpec("n").integer(0).optional()),
+      construct<WidgetOf>([](const ParamValues& v) {
+        return std::tuple(0.0, v.given("n") ? v.integer("n") : Index(-1), false);
+      }));
   CHECK(r.names() == std::vector<std::string>({"axle", "gear"}));
   CHECK(r.names(true) == std::vector<std::string>({"axle", "cog", "gear"}));
   CHECK(r.entries().size() == 2 && r.entries()[0]->name == "axle");
@@ -120,17 +121,15 @@ void own_family() {
                    "Gear: n must be an integer >= 1, got 0");
   CHECK_THROWS_MSG(r.make<double>("gear", {{"n", 1}, {"a", 2}}), ValueError,
                    "Gear: a must be a finite number in [0, 1], got 2");
-  CHECK_THROWS_MSG(r.make<double>("gear", {{"n", 1}, {"f", 2}}), ValueError, "Gear: f must be true");
+  CHECK_THROWS_MSG(r.make<double>("gear", {{"n", 1}, {"f", 2}}), ValueError,
+                   "Gear: f must be true");
   // a name or alias taken twice, and a default outside its own range, are programming errors
-  CHECK_THROWS(WidgetRegistry::add(EntryInfo("cog", "Cog", ""), construct<WidgetOf>([](const ParamValues&) {
-                 return std::tuple(0.0, Index(0), false);
-               })),
-               std::logic_error);
-  CHECK_THROWS(WidgetRegistry::add(EntryInfo("pin", "Pin", "").param(ParamSpec("a", 5).in(0, 1)),
-                                   construct<WidgetOf>([](const ParamValues&) {
-                                     return std::tuple(0.0, Index(0), false);
-                                   })),
-               std::logic_error);
+  const auto no_args = construct<WidgetOf>(
+      [](const ParamValues&) { return std::tuple(0.0, Index(0), false); });
+  CHECK_THROWS(WidgetRegistry::add(EntryInfo("cog", "Cog", ""), no_args), std::logic_error);
+  CHECK_THROWS(
+      WidgetRegistry::add(EntryInfo("pin", "Pin", "").param(ParamSpec("a", 5).in(0, 1)), no_args),
+      std::logic_error);
   CHECK(r.names().size() == 2);
 }
 

@@ -11,8 +11,8 @@ template <class T>
 class ELU : public ElementwiseActivation<T, ELU<T>> {
  public:
   static const EntryInfo& entry() {
-    static const EntryInfo e =
-        EntryInfo("elu", "ELU", "z if z > 0 else alpha (exp(z) - 1)").param(ParamSpec("alpha", 1.0));
+    static const EntryInfo e = EntryInfo("elu", "ELU", "z if z > 0 else alpha (exp(z) - 1)")
+                                   .param(ParamSpec("alpha", 1.0));
     return e;
   }
   explicit ELU(double alpha = entry().spec("alpha").default_value())
@@ -33,7 +33,8 @@ class ELU : public ElementwiseActivation<T, ELU<T>> {
 
 namespace registered {
 inline const bool elu = ActivationRegistry::add(
-    ELU<double>::entry(), construct<ELU>([](const ParamValues& v) { return std::tuple(v["alpha"]); }));
+    ELU<double>::entry(),
+    construct<ELU>([](const ParamValues& v) { return std::tuple(v["alpha"]); }));
 }  // namespace registered
 
 }  // namespace chainrule

@@ -20,7 +20,8 @@ class Softplus : public ElementwiseActivation<T, Softplus<T>> {
 };
 
 namespace registered {
-inline const bool softplus = ActivationRegistry::add(Softplus<double>::entry(), construct<Softplus>());
+inline const bool softplus =
+    ActivationRegistry::add(Softplus<double>::entry(), construct<Softplus>());
 }  // namespace registered
 
 }  // namespace chainrule
