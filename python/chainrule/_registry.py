@@ -153,6 +153,12 @@ def bind(signature: inspect.Signature, owner: str, args: Tuple[Any, ...],
          kwargs: Dict[str, Any]) -> Dict[str, Any]:
     """The arguments of a generated constructor by name, defaults applied (TypeError as a
     ``def`` with this signature would raise)."""
+    params = signature.parameters
+    if not args and all(k in params for k in kwargs) and all(
+            k in kwargs or p.default is not p.empty for k, p in params.items()):
+        # keywords only, all known and nothing required missing: the common case, without
+        # Signature.bind's cost
+        return {k: kwargs[k] if k in kwargs else p.default for k, p in params.items()}
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:

@@ -99,6 +99,8 @@ class _Builtin(Activation):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.name = self._core_name
+        if not (args or kwargs or self._entry.params):
+            return  # nothing to convert or check
         owner = type(self).__name__
         values = _registry.bind(self._signature, owner, args, kwargs)
         for p in self._entry.params:  # None: the registry's default
@@ -118,14 +120,14 @@ class _Builtin(Activation):
 
     def forward(self, z: Any) -> np.ndarray:
         arr, bits = _core_array(z)
-        return getattr(_core, "activation_forward" + bits)(self._core_name, self._core_values(), arr)
+        return getattr(_core, "activation_forward" + bits)(self._core_name, self.get_params(), arr)
 
     def backward(self, z: Any, h: Any, dh: Any) -> np.ndarray:
         arr, bits = _core_array(z)
         dt = arr.dtype
         h_arr, dh_arr = _core_array(h, "h")[0], _core_array(dh, "dh")[0]
         return getattr(_core, "activation_backward" + bits)(
-            self._core_name, self._core_values(), arr, np.ascontiguousarray(h_arr, dtype=dt),
+            self._core_name, self.get_params(), arr, np.ascontiguousarray(h_arr, dtype=dt),
             np.ascontiguousarray(dh_arr, dtype=dt))
 
     def derivative(self, z: Any, h: Any) -> np.ndarray:

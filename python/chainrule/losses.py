@@ -69,6 +69,8 @@ class _Builtin(Loss):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.name = self._core_name
         self.required_activation = self._entry.properties["required_activation"]
+        if not (args or kwargs or self._entry.params):
+            return  # nothing to convert or check
         owner = type(self).__name__
         values = _registry.bind(self._signature, owner, args, kwargs)
         for p in self._entry.params:  # None: the registry's default
