@@ -200,8 +200,9 @@ class Network:
         Default: relu in hidden layers and, for the output, linear (MSE), softmax
         (cross-entropy) or sigmoid (binary cross-entropy).
     loss : str or Loss, default "mse"
-        ``"mse"``, ``"cross_entropy"`` (needs a softmax output), ``"binary_cross_entropy"``
-        (needs a sigmoid output), or an instance of your own :class:`Loss` subclass.
+        A built-in loss by name (``cr.loss_names()``: ``"mse"``, ``"cross_entropy"`` (needs a
+        softmax output), ``"binary_cross_entropy"`` (needs a sigmoid output), ...) or as an
+        object with its parameters, or an instance of your own :class:`Loss` subclass.
     dtype : "float64" or "float32"
     seed : int, optional
         Seeds the NumPy Generator that draws the initial weights and the shuffling order.
