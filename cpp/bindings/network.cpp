@@ -1,0 +1,264 @@
+// Network32 / Network64: argument conversion, GIL release and live views of the parameters.
+// No maths: every call goes to Network<T> or to fit / check_fit of the Trainer.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "areas.hpp"
+#include "chainrule/error.hpp"
+#include "chainrule/network.hpp"
+#include "chainrule/optimizer.hpp"
+#include "chainrule/training/gradient_reducer.hpp"
+#include "chainrule/training/trainer.hpp"
+#include "fit_call.hpp"
+#include "numpy_views.hpp"
+#include "specs.hpp"
+
+namespace py = pybind11;
+using namespace chainrule;
+using chainrule::bindings::Array;
+using chainrule::bindings::as_view;
+using chainrule::bindings::to_numpy;
+using chainrule::bindings::batch_poll;
+using chainrule::bindings::FitCall;
+using chainrule::bindings::make_activation_from_spec;
+using chainrule::bindings::make_loss_from_spec;
+using chainrule::bindings::make_optimizer_from_spec;
+using chainrule::bindings::python_allreduce;
+using chainrule::bindings::python_sum_across;
+using chainrule::bindings::writable_vector;
+
+namespace {
+
+template <class T>
+MatrixView<T> mutable_view(py::array_t<T>& a) {
+  return MatrixView<T>(a.mutable_data(), a.shape(0), a.ndim() == 2 ? a.shape(1) : 1);
+}
+
+/// A live numpy view of a parameter; `owner` (the Python network) is kept alive by it.
+template <class T>
+py::array_t<T> live_view(MatrixView<T> p, const py::handle& owner, bool as_vector) {
+  if (as_vector) return py::array_t<T>({p.size()}, {static_cast<py::ssize_t>(sizeof(T))}, p.data, owner);
+  return py::array_t<T>({p.rows, p.cols},
+                        {static_cast<py::ssize_t>(p.cols * sizeof(T)), static_cast<py::ssize_t>(sizeof(T))},
+                        p.data, owner);
+}
+
+template <class T>
+void bind_network(py::module_& m, const char* cls) {
+  using Net = Network<T>;
+  py::class_<Net>(m, cls)
+      .def(py::init([](const std::vector<Index>& sizes, const std::vector<py::tuple>& act_specs,
+                       const py::tuple& loss_spec, const py::tuple& optimizer_spec) {
+             std::vector<std::unique_ptr<Activation<T>>> acts;
+             for (const auto& s : act_specs) acts.push_back(make_activation_from_spec<T>(s));
+             return std::make_unique<Net>(sizes, std::move(acts), make_loss_from_spec<T>(loss_spec),
+                                          make_optimizer_from_spec<T>(optimizer_spec));
+           }),
+           py::arg("sizes"), py::arg("activations"), py::arg("loss"), py::arg("optimizer"))
+      .def("set_optimizer", [](Net& n, const py::tuple& spec) {
+        n.set_optimizer(make_optimizer_from_spec<T>(spec));
+      })
+      .def_property_readonly("optimizer_repr", [](const Net& n) { return n.optimizer().repr(); })
+      .def_property_readonly("fuses_into_backward", [](const Net& n) { return n.optimizer().fuses_into_backward(); })
+      // (step, [(buffer name, [one array per W1, b1, W2, ... shaped like it])])
+      .def("get_optimizer_state", [](const Net& n) {
+        const Optimizer<T>& opt = n.optimizer();
+        py::list buffers;
+        for (std::size_t k = 0; k < opt.buffer_names().size(); ++k) {
+          py::list arrays;
+          for (Index s = 0; s < opt.num_slots(); ++s) {
+            const Parameter<T>& p = n.parameters()[static_cast<std::size_t>(s)];
+            py::array_t<T> a = to_numpy<T>(opt.buffer(k, s));
+            arrays.append(p.vector ? a.reshape({p.value.size()})
+                                   : a.reshape({p.value.rows, p.value.cols}));
+          }
+          buffers.append(py::make_tuple(opt.buffer_names()[k], arrays));
+        }
+        return py::make_tuple(opt.step_count(), buffers);
+      })
+      .def("set_optimizer_state",
+           [](Net& n, Index step, const std::vector<std::pair<std::string, std::vector<Array<T>>>>& given) {
+             std::vector<std::pair<std::string, std::vector<ConstView<T>>>> views;
+             for (const auto& [name, arrays] : given) {
+               std::vector<ConstView<T>> v;
+               for (const auto& a : arrays) v.push_back(as_view(a, name.c_str()));
+               views.emplace_back(name, std::move(v));
+             }
+             n.set_optimizer_state(step, views);
+           })
+      .def_property_readonly("n_layers", &Net::num_layers)
+      .def_property_readonly("n_inputs", &Net::n_inputs)
+      .def_property_readonly("n_outputs", &Net::n_outputs)
+      .def("layer_shape", [](const Net& n, Index l) {
+        return py::make_tuple(n.layer(l).n_in(), n.layer(l).n_out());
+      })
+      // Whether array `a`'s memory overlaps the parameters (its extent from data, shape and
+      // strides); the facade copies such data before training on it.
+      .def("aliases_parameters", [](const Net& n, const py::array& a) {
+        if (a.size() == 0) return false;
+        auto lo = reinterpret_cast<std::uintptr_t>(a.data());
+        auto hi = lo;
+        for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+          const auto reach = static_cast<std::uintptr_t>(std::abs(a.strides(d)) * (a.shape(d) - 1));
+          if (a.strides(d) < 0) lo -= reach; else hi += reach;
+        }
+        hi += static_cast<std::uintptr_t>(a.itemsize());
+        return n.overlaps_parameters(reinterpret_cast<const void*>(lo),
+                                     reinterpret_cast<const void*>(hi));
+      })
+      // The named parameter list: names in order (W1, b1, W2, ...) and live views.
+      .def("parameter_names", [](const Net& n) {
+        std::vector<std::string> names;
+        for (const Parameter<T>& p : n.parameters()) names.push_back(p.name);
+        return names;
+      })
+      .def("parameter", [](py::object self, Index k) {
+        const auto& params = self.cast<const Net&>().parameters();
+        if (k < 0 || k >= static_cast<Index>(params.size()))
+          throw py::index_error("parameter index " + std::to_string(k) + " out of range");
+        const Parameter<T>& p = params[static_cast<std::size_t>(k)];
+        return live_view<T>(p.value, self, p.vector);
+      })
+      .def("weight", [](py::object self, Index l) {
+        return live_view<T>(self.cast<Net&>().dense(l).W(), self, false);
+      })
+      .def("bias", [](py::object self, Index l) {
+        return live_view<T>(self.cast<Net&>().dense(l).b(), self, true);
+      })
+      // Copies of the last backward pass's buffers.
+      .def("grad_weight", [](Net& n, Index l) { return to_numpy<T>(n.dense(l).dW()); })
+      .def("grad_bias", [](Net& n, Index l) {
+        auto a = to_numpy<T>(n.dense(l).db());
+        return a.reshape({n.layer(l).n_out()});
+      })
+      .def("delta", [](Net& n, Index l) { return to_numpy<T>(n.dense(l).dZ()); })
+      .def("forward", [](Net& n, const Array<T>& X) {
+        ConstView<T> out;
+        {
+          py::gil_scoped_release nogil;
+          out = n.forward(as_view(X, "X"));
+        }
+        return to_numpy<T>(out);
+      })
+      .def("backward", [](Net& n, const Array<T>& Y) {
+        py::gil_scoped_release nogil;
+        return n.backward(as_view(Y, "Y"));
+      })
+      .def("predict", [](Net& n, const Array<T>& X) {
+        const ConstView<T> x = as_view(X, "X");
+        py::array_t<T> out({x.rows, n.n_outputs()});
+        MatrixView<T> o = mutable_view(out);
+        py::gil_scoped_release nogil;
+        n.predict(x, o);
+        return out;
+      })
+      .def("loss", [](Net& n, const Array<T>& X, const Array<T>& Y) {
+        py::gil_scoped_release nogil;
+        return n.loss_value(as_view(X, "X"), as_view(Y, "Y"));
+      })
+      .def("gradients", [](Net& n, const Array<T>& X, const Array<T>& Y) {
+        py::gil_scoped_release nogil;
+        return n.compute_gradients(as_view(X, "X"), as_view(Y, "Y"));
+      })
+      .def("step", [](Net& n, double lr) { n.step(lr); }, py::arg("lr"))
+      .def("step_with", [](Net& n, const std::vector<Array<T>>& dW, const std::vector<Array<T>>& db,
+                           double lr) {
+        std::vector<ConstView<T>> w, b;
+        for (const auto& a : dW) w.push_back(as_view(a, "dW"));
+        for (const auto& a : db) b.push_back(as_view(a, "db"));
+        n.step(w, b, lr);
+      })
+      .def("check_fit",
+           [](Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,
+              Index batch_size, const std::optional<Array<T>>& sample_weight,
+              const std::optional<Array<T>>& X_val, const std::optional<Array<T>>& Y_val,
+              const std::optional<Array<T>>& val_weight, py::object schedule_spec,
+              const std::vector<std::string>& metrics) {
+             FitCall<T> call(X, Y, epochs, lr, batch_size, false, sample_weight, X_val, Y_val,
+                             val_weight, schedule_spec, metrics);
+             check_fit(n, call.data, call.opts);
+           })
+      // Returns (loss, val_loss, lr, metrics, val_metrics), one entry per epoch run.
+      .def("fit",
+           [](Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,
+              Index batch_size, py::object permutation, py::object on_epoch_end,
+              const std::optional<Array<T>>& sample_weight, const std::optional<Array<T>>& X_val,
+              const std::optional<Array<T>>& Y_val, const std::optional<Array<T>>& val_weight,
+              py::object schedule_spec, const std::vector<std::string>& metrics,
+              py::object allreduce, Index global_rows, Index row_offset, py::object sum_across,
+              py::object on_progress, py::object reduce_buffer) {
+             // data-parallel: the permutation orders the global rows and is always given
+             const bool shuffle = !permutation.is_none() && allreduce.is_none();
+             FitCall<T> call(X, Y, epochs, lr, batch_size, shuffle, sample_weight,
+                             X_val, Y_val, val_weight, schedule_spec, metrics);
+             call.opts.global_rows = global_rows;
+             call.opts.row_offset = row_offset;
+             FitHooks hooks;
+             hooks.poll = batch_poll(on_progress);
+             // data-parallel: the all-reduce (and the metrics' sums) in a reducer, over the
+             // caller's buffer (a shared-memory window) or one of the reducer's own
+             std::unique_ptr<AllreduceReducer<T>> reducer;
+             if (!allreduce.is_none())
+               reducer = std::make_unique<AllreduceReducer<T>>(
+                   python_allreduce<T>(allreduce),
+                   sum_across.is_none() ? SumAcrossFn() : python_sum_across(sum_across),
+                   reduce_buffer.is_none() ? MatrixView<T>()
+                                           : writable_vector<T>(reduce_buffer, "reduce_buffer"));
+             if (!permutation.is_none()) {
+               hooks.permutation = [permutation](Index epoch, Index count, Index* perm) {
+                 py::gil_scoped_acquire gil;
+                 auto p = py::array_t<Index, py::array::c_style | py::array::forcecast>::ensure(
+                     permutation(epoch));
+                 if (!p || p.size() != count)
+                   throw ValueError("fit: the permutation of epoch " + std::to_string(epoch) +
+                                    " must have " + std::to_string(count) + " integers");
+                 std::copy(p.data(), p.data() + count, perm);
+               };
+             }
+             if (!on_epoch_end.is_none()) {
+               // on_epoch_end(epoch, loss, val_loss, lr, metrics, val_metrics) -> bool
+               hooks.on_epoch_end = [on_epoch_end](Index epoch, const EpochLogs& logs) {
+                 py::gil_scoped_acquire gil;
+                 py::object r = on_epoch_end(epoch, logs.loss, logs.val_loss, logs.lr,
+                                             py::tuple(py::cast(logs.metrics)),
+                                             py::tuple(py::cast(logs.val_metrics)));
+                 return r.is_none() || r.cast<bool>();
+               };
+             }
+             FitResult r;
+             {
+               py::gil_scoped_release nogil;
+               r = fit(n, call.data, call.opts, hooks, reducer.get());
+             }
+             return py::make_tuple(r.loss, r.val_loss, r.lr, r.metrics, r.val_metrics);
+           },
+           py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("lr"), py::arg("batch_size"),
+           py::arg("permutation"), py::arg("on_epoch_end"), py::arg("sample_weight"),
+           py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"), py::arg("schedule"),
+           py::arg("metrics"), py::arg("allreduce") = py::none(), py::arg("global_rows") = 0,
+           py::arg("row_offset") = 0, py::arg("sum_across") = py::none(),
+           py::arg("on_progress") = py::none(), py::arg("reduce_buffer") = py::none())
+      // The values a data-parallel step sums: the gradients, the loss sum and the weight.
+      .def("reduction_buffer_size", &AllreduceReducer<T>::buffer_size)
+      .def("gradient_check", [](Net& n, const Array<T>& X, const Array<T>& Y, double eps) {
+        py::gil_scoped_release nogil;
+        return n.gradient_check(as_view(X, "X"), as_view(Y, "Y"), eps);
+      });
+}
+
+}  // namespace
+
+void chainrule::bindings::bind_networks(py::module_& m) {
+  bind_network<float>(m, "Network32");
+  bind_network<double>(m, "Network64");
+}
