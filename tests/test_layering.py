@@ -47,15 +47,19 @@ LAYERS: List[Tuple[str, ...]] = [
     #    of ours
     ("_core",),
     # 1. small helpers: argument checks, the version string, input conversion, threads, the
-    #    core's registries as data
-    ("_checks", "_version", "data", "runtime", "_registry"),
+    #    core's registries as data, the live parameter views
+    ("_checks", "_version", "data", "runtime", "_registry", "parameters", "_sync"),
     # 2. the families: configuration objects resolved by name and checked by the core's
     #    registries, and the callbacks fit calls after every epoch
     ("activations", "losses", "optimizers", "schedules", "callbacks"),
-    # 3. parts the Network is built from: weight initialisation (chosen per activation) and
+    # 3. parts the Network is built from: weight initialisation (chosen per activation),
     #    the data-parallel gradient all-reduce of fit(comm=...), which reaches the network
-    #    only through its public methods
-    ("initializers", "distributed"),
+    #    only through its public methods, and fit's arguments (weights, validation, metrics,
+    #    callbacks)
+    ("initializers", "distributed", "fit_args"),
+    # 3b. the parts of Network kept in files of their own (it inherits them): its training
+    #    state (optimizer, generator, resumable state) and fit
+    ("network_state", "network_fit"),
     # 4. the Network facade
     ("network",),
     # 5. what reads, writes or builds Networks: the model file, PyTorch and ONNX conversion,
@@ -405,7 +409,8 @@ def test_the_graph_is_what_the_layers_say():
     """A few edges the layers rest on, so that a parser that found nothing cannot pass."""
     imports, _ = collect(SOURCES)
     edges = {(i.module, i.target, i.scope == "<module>") for i in imports}
-    for edge in [("network", "_core", True), ("network", "distributed", True),
+    for edge in [("network", "_core", True), ("network_fit", "distributed", True),
+                 ("network", "network_fit", True),
                  ("serialization", "network", True), ("interop", "network", True),
                  ("cli", "serialization", True), ("__init__", "network", True),
                  ("__main__", "cli", True), ("network", "serialization", False),
@@ -433,7 +438,7 @@ def test_an_upward_import_at_module_level_is_reported_with_file_and_line():
     sources = _with("activations", "from .network import Network\n")
     line = _line_of(sources, "activations", "from .network import Network")
     assert f"activations.py:{line}: activations imports network at module level; network " \
-           "is in layer 4, above its layer 2" in _problems(sources)
+           "is in layer 5, above its layer 2" in _problems(sources)
 
 
 @pytest.mark.parametrize("code, target", [
@@ -477,7 +482,7 @@ def test_the_sanctioned_pattern_is_allowed_only_where_it_is_listed():
     sources = _with("network", "class Extra:\n    def export(self):\n"
                                "        from . import interop\n        return interop\n")
     assert re.search(r"network\.py:\d+: network imports interop in Extra\.export; interop is "
-                     r"in layer 5", _problems(sources))
+                     r"in layer 6", _problems(sources))
     # a listed function, but at module level or importing names instead of the module
     sources = _with("network", "from . import serialization\n")
     assert re.search(r"network imports serialization at module level", _problems(sources))
@@ -490,7 +495,7 @@ def test_the_sanctioned_pattern_is_allowed_only_where_it_is_listed():
 
 @pytest.mark.parametrize("code, expected", [
     ("def f(net):\n    return net._core.weight(0)\n",
-     r"net\._core in f reaches into _core, private to the classes of network "),
+     r"net\._core in f reaches into _core, private to the classes of network, network_fit, network_state "),
     ("def f(net):\n    return net._training_state()\n", r"net\._training_state in f"),
     ("def f(net, state):\n    net._restore_training_state(state, {})\n",
      r"net\._restore_training_state in f"),

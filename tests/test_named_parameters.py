@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.network import parameter_layout
+from chainrule.parameters import parameter_layout
 
 
 def _net(**kw):

@@ -43,7 +43,8 @@ import numpy as np
 from ._version import __version__
 from .activations import Activation, is_builtin as is_builtin_activation, resolve_activation
 from .losses import Loss, is_builtin as is_builtin_loss, resolve_loss
-from .network import Network, parameter_layout
+from .network import Network
+from .parameters import parameter_layout
 
 __all__ = ["save", "load", "register_activation", "register_loss", "FORMAT", "VERSION",
            "MAX_PARAMETERS"]

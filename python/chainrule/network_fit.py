@@ -1,0 +1,217 @@
+"""Network.fit: the arguments checked and converted in Python, then one call of the core's
+Trainer (the epoch loop runs in C++ without the GIL). A part of :class:`~chainrule.Network`,
+which inherits it."""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from . import fit_args
+from ._checks import check_int as _check_int, real_type
+from ._core import DivergenceError
+from ._sync import serialised
+from .callbacks import EarlyStopping, History, ProgressBar
+from .data import feature_names
+from .distributed import Context, global_order
+from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
+from .schedules import LRSchedule, core_spec as schedule_spec, resolve_schedule
+
+__all__ = ["Fitting"]
+
+ArrayLike = Any
+
+
+def _check_lr(lr: Any) -> float:
+    """The type of lr; its value (finite, > 0) is checked by the core."""
+    return real_type(lr, "lr")
+
+
+class Fitting:
+    """Network's fit."""
+
+    # set by Network.__init__ (and its other parts)
+    _core: Any
+    _lock: Any
+    _optimizer: Optimizer
+    _rng: np.random.Generator
+    _forward_X: Optional[np.ndarray]
+    dtype: np.dtype
+    layer_sizes: List[int]
+    history: History
+    comm: Any
+    feature_names_in_: Optional[np.ndarray]
+
+    @serialised
+    def fit(self, X: ArrayLike, Y: ArrayLike, epochs: int = 100, lr: Optional[float] = None,
+            batch_size: Optional[int] = None, shuffle: bool = False, verbose: int = 0, *,
+            optimizer: Union[None, str, Optimizer] = None,
+            lr_schedule: Union[None, str, LRSchedule] = None,
+            sample_weight: Optional[ArrayLike] = None,
+            validation_data: Optional[Sequence[ArrayLike]] = None,
+            validation_split: float = 0.0, metrics: Optional[Sequence[str]] = None,
+            early_stopping: Optional[EarlyStopping] = None,
+            callbacks: Optional[Sequence[Any]] = None, comm: Any = None) -> History:
+        """Train with mini-batches; the epoch loop runs in C++ without the GIL.
+
+        Parameters
+        ----------
+        epochs : int
+            Passes over the data (>= 0).
+        lr : float, optional
+            Base learning rate (> 0) for this call; None uses the optimizer's ``lr``.
+        batch_size : int, optional
+            Rows per step; None uses the whole data set (full-batch gradient descent).
+        shuffle : bool
+            Visit the rows in a new random order every epoch (from the network's seeded
+            Generator).
+        verbose : 0, 1, 2 or bool
+            0 (False): silent; 1 (True): a progress bar (tqdm) with the epoch, losses and ETA,
+            advancing within long epochs too; 2: one line per epoch.
+        optimizer : str or Optimizer, optional
+            Install this optimizer (fresh state) before training; None continues with the
+            network's optimizer and its state.
+        lr_schedule : str or LRSchedule, optional
+            The learning rate per epoch: ``"constant"``, ``"cosine"``, ``"reduce_on_plateau"``
+            or an object (``StepLR(step_size=10, gamma=0.5)``, ``ExponentialLR(0.95)``, ...),
+            starting from the base learning rate at epoch 0 of this call.
+        sample_weight : array (n,), optional
+            Per-row weights >= 0: each batch's loss is ``sum(w_i l_i) / sum(w_i)`` and its
+            gradients those of that weighted mean.
+        validation_data : (X_val, Y_val) or (X_val, Y_val, sample_weight_val), optional
+            Evaluated after every epoch: ``val_loss`` and ``val_<metric>``.
+        validation_split : float
+            Instead of validation_data: hold out the last ``validation_split`` fraction of
+            the rows (before any shuffling), as Keras does.
+        metrics : list of str, optional
+            ``"accuracy"`` (argmax, or threshold 0.5 for one output) and/or ``"r2"``. Training
+            metrics accumulate over the epoch's batches, each before its update.
+        early_stopping : EarlyStopping, optional
+            Stop when its monitored value stops improving; restores the best weights.
+        callbacks : list, optional
+            Functions ``f(epoch, logs, network)`` or objects with ``on_epoch_end(epoch, logs,
+            network)``, called after every epoch (epoch from 0). Returning False or raising
+            :class:`StopTraining` ends training after that epoch; any other exception reaches
+            the caller with the weights of the epoch just finished.
+        comm : mpi4py communicator, optional
+            Data-parallel training (:mod:`chainrule.distributed`): X, Y (and sample_weight,
+            validation_data) are this rank's shard of the global data, ``batch_size`` counts
+            global rows, and every rank ends with the same weights, those of single-process
+            training on the global data. Call it on every rank with the same settings.
+
+        Returns a :class:`History` (``loss``, ``lr``, ``val_loss``, metrics per epoch). Ctrl-C
+        stops at a batch boundary with consistent weights and raises KeyboardInterrupt. A loss
+        that becomes NaN/inf raises :class:`DivergenceError` and keeps the weights of the last
+        finite epoch. Bad arguments raise before anything changes.
+        """
+        ctx = None
+        if isinstance(verbose, (bool, np.bool_)):
+            verbose = int(verbose)  # as Keras: True is the progress bar, False silence
+        if comm is not None:
+            ctx = Context(comm)
+            if ctx.rank != 0 and verbose in (1, 2):
+                verbose = 0  # only rank 0 shows progress
+        # with a communicator, a bad argument or shard on any rank raises on every rank
+        with (ctx.agreed("fit") if ctx is not None else contextlib.nullcontext()):
+            names_in = feature_names(X)
+            X, Y = self._X(X, "fit"), self._Y(Y)
+            epochs = _check_int(epochs, "epochs", 0)
+            new_optimizer = None if optimizer is None else resolve_optimizer(optimizer)
+            base = new_optimizer or self._optimizer
+            lr = _check_lr(base.lr if lr is None else lr)
+            bs = 0 if batch_size is None else _check_int(batch_size, "batch_size", 1)
+            if not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
+                raise ValueError("verbose must be 0 (silent), 1 (progress bar) or 2 (one line per "
+                                 f"epoch), or False/True for 0/1, got {verbose!r}")
+            if not isinstance(shuffle, (bool, np.bool_)):
+                raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+            schedule = resolve_schedule(lr_schedule)
+            w = None if sample_weight is None else \
+                fit_args.sample_weights(sample_weight, X.shape[0], "sample_weight", self.dtype)
+            X, Y, w, X_val, Y_val, w_val = fit_args.split_validation(
+                X, Y, w, validation_data, validation_split,
+                names_in if self.feature_names_in_ is None else self.feature_names_in_, self.dtype)
+            names = fit_args.metric_names(metrics)
+            cbs = fit_args.callback_list(callbacks, early_stopping, verbose, epochs)
+            recorded = ["loss"] + names + (["val_loss"] + [f"val_{m}" for m in names]
+                                           if X_val is not None else []) + ["lr"]
+            for cb in cbs:
+                if isinstance(cb, EarlyStopping):
+                    cb.check_monitor(recorded)
+            schedule_args = None if schedule is None else schedule_spec(schedule)
+            core_args = (w, X_val, Y_val, w_val, schedule_args, names)
+            if new_optimizer is not None or cbs or ctx is not None:
+                # before installing an optimizer, starting a bar or any collective step
+                self._core.check_fit(X, Y, epochs, lr, bs, *core_args)
+        dist_args: Dict[str, Any] = {}
+        n = X.shape[0]
+        if ctx is not None:
+            ctx.check_same("fit", [
+                ("layer sizes", list(self.layer_sizes)), ("dtype", str(self.dtype)),
+                ("epochs", epochs), ("lr", lr), ("batch_size", bs), ("shuffle", bool(shuffle)),
+                ("optimizer", (base.name, base.get_params())),
+                ("lr_schedule", schedule_args),
+                ("metrics", names), ("validation (present or not)", X_val is not None),
+                ("early_stopping (present or not)", early_stopping is not None)])
+            sizes = ctx.comm.allgather(n)
+            n = int(sum(sizes))
+            dist_args = {"global_rows": n, "row_offset": int(sum(sizes[:ctx.rank]))}
+        if new_optimizer is not None:  # installed only once the whole call is known to be valid
+            self._core.set_optimizer(optimizer_spec(new_optimizer))
+            self._optimizer = new_optimizer
+        if self.feature_names_in_ is None and names_in is not None:
+            self.feature_names_in_ = np.array(names_in, dtype=object)
+        self._forward_X = None
+        if ctx is not None:
+            ctx.broadcast_model(self)  # rank 0's weights, optimizer state and generator
+            self.comm = comm
+        if shuffle:
+            permutation: Optional[Callable] = lambda epoch: self._rng.permutation(n)
+        elif ctx is not None:
+            order = global_order(sizes)
+            permutation = lambda epoch: order
+        else:
+            permutation = None
+        on_epoch_end = fit_args.epoch_hook(cbs, names, X_val is not None, self) if cbs else None
+        detach: Callable[[], None] = lambda: None
+        if ctx is not None:  # the gradient all-reduce (shared memory on one node)
+            dist_args["allreduce"], dist_args["reduce_buffer"], detach = ctx.attach(self)
+            dist_args["sum_across"] = ctx.sum_across
+        bars = [cb for cb in cbs if isinstance(cb, ProgressBar)]
+        if bars:  # called by the core between batches, at most every 250 ms
+            dist_args["on_progress"] = bars[0].on_progress
+        try:
+            for cb in cbs:
+                if hasattr(cb, "on_train_begin"):
+                    cb.on_train_begin(self)
+            try:
+                loss, val_loss, lrs, train_m, val_m = self._core.fit(
+                    X, Y, epochs, lr, bs, permutation, on_epoch_end, *core_args, **dist_args)
+            finally:
+                for cb in cbs:
+                    if isinstance(cb, ProgressBar):
+                        cb.on_train_end(self)
+            for cb in cbs:
+                if hasattr(cb, "on_train_end") and not isinstance(cb, ProgressBar):
+                    cb.on_train_end(self)
+        except DivergenceError:
+            raise  # the loss is global: every rank raises it together
+        except BaseException as exc:
+            if ctx is not None and ctx.size > 1:
+                ctx.abort(exc)  # only this rank saw it: end every rank rather than hang them
+            raise
+        finally:
+            detach()
+        series: Dict[str, List[float]] = {"loss": list(loss)}
+        for k, name in enumerate(names):
+            series[name] = list(train_m[k])
+        if X_val is not None:
+            series["val_loss"] = list(val_loss)
+            for k, name in enumerate(names):
+                series[f"val_{name}"] = list(val_m[k])
+        series["lr"] = list(lrs)
+        self.history = History(series)
+        return self.history

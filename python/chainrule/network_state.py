@@ -1,0 +1,218 @@
+"""Network's training state: the optimizer and its state, the shuffling generator, and the
+state a resumed training needs (what a model file stores and a data-parallel fit broadcasts).
+A part of :class:`~chainrule.Network`, which inherits it; it reaches the core only through
+the network's own attributes."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union, cast
+
+import numpy as np
+
+from ._checks import check_int as _check_int
+from .callbacks import History
+from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
+
+__all__ = ["TrainingState"]
+
+
+class TrainingState:
+    """The optimizer, its state and the training state of a Network (see
+    :meth:`get_training_state`)."""
+
+    # set by Network.__init__
+    _core: Any
+    _lock: Any
+    _optimizer: Optimizer
+    _rng: np.random.Generator
+    seed: Optional[int]
+    history: History
+    dtype: np.dtype
+
+    @property
+    def optimizer(self) -> Optimizer:
+        """The optimizer's configuration. Assigning a name or an optimizer object installs it
+        with fresh state; the state otherwise carries over from one fit or step to the next."""
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, spec: Union[str, Optimizer]) -> None:
+        with self._lock:
+            opt = resolve_optimizer(spec)
+            self._core.set_optimizer(optimizer_spec(opt))
+            self._optimizer = opt
+
+    def get_optimizer_state(self) -> Dict[str, Any]:
+        """A copy of the optimizer's state: ``{"optimizer": name, "step": steps taken,
+        "buffers": {name: [one array per parameter, in the order of net.parameters (W1, b1,
+        W2, b2, ...), shaped like it]}}`` (e.g. Adam's ``exp_avg`` and ``exp_avg_sq``; plain SGD
+        has none)."""
+        with self._lock:
+            step, buffers = self._core.get_optimizer_state()
+            return {"optimizer": self._optimizer.name, "step": int(step),
+                    "buffers": {name: list(arrays) for name, arrays in buffers}}
+
+    def set_optimizer_state(self, state: Dict[str, Any]) -> None:
+        """Restore what :meth:`get_optimizer_state` returned (for an optimizer of the same
+        kind on a network of the same shape); checked first, so on error nothing changes.
+        Each buffer is a list in the order of ``net.parameters`` or a dict by parameter name
+        (``{"W1": ..., "b1": ..., ...}``)."""
+        if not isinstance(state, dict) or not {"step", "buffers"} <= set(state):
+            raise TypeError("optimizer state must be a dict with 'step' and 'buffers', as "
+                            "get_optimizer_state() returns")
+        name = state.get("optimizer", self._optimizer.name)
+        if name != self._optimizer.name:
+            raise ValueError(f"set_optimizer_state: the state is of optimizer {name!r}, but the "
+                             f"network uses {self._optimizer.name!r}")
+        step = _check_int(state["step"], "set_optimizer_state: step", 0)
+        buffers = state["buffers"]
+        if not isinstance(buffers, dict):
+            raise TypeError("set_optimizer_state: 'buffers' must be a dict name -> list of arrays")
+        converted = []
+        names = list(self._core.parameter_names())
+        for key, arrays in buffers.items():
+            if isinstance(arrays, Mapping):  # by parameter name
+                unknown = sorted(set(arrays) - set(names))
+                missing = [n for n in names if n not in arrays]
+                if unknown or missing:
+                    raise ValueError(f"set_optimizer_state: buffer {key!r} must have one array per "
+                                     f"parameter ({', '.join(names)})"
+                                     + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else "")
+                                     + (f"; missing: {', '.join(missing)}" if missing else ""))
+                arrays = [arrays[n] for n in names]
+            if isinstance(arrays, np.ndarray) or not isinstance(arrays, Sequence):
+                raise TypeError(f"set_optimizer_state: buffer {key!r} must be a list with one array "
+                                "per parameter tensor (W1, b1, W2, ...)")
+            converted.append((str(key), [np.ascontiguousarray(np.asarray(a), dtype=self.dtype)
+                                         for a in arrays]))
+        with self._lock:
+            self._core.set_optimizer_state(step, converted)
+
+    # ---- training state ------------------------------------------------------------------
+    # What a resumed or a data-parallel training needs beyond the weights. The model file
+    # (chainrule.serialization) stores get_training_state() as it is, and data-parallel fit
+    # (chainrule.distributed) broadcasts the generator and the optimizer state and places the
+    # gradient buffer: both go through these methods, never the network's private attributes.
+
+    def get_rng_state(self) -> Dict[str, Any]:
+        """The state of the generator that draws the shuffling order of ``fit(shuffle=True)``
+        (seeded by ``seed``): NumPy's ``bit_generator.state``, a JSON-able dict."""
+        with self._lock:
+            return cast(Dict[str, Any], self._rng.bit_generator.state)
+
+    def set_rng_state(self, state: Dict[str, Any]) -> None:
+        """Restore what :meth:`get_rng_state` returned: later shuffles repeat those of the
+        network it came from. ValueError for an invalid state, and then nothing changes."""
+        rng = self._generator_from(state)
+        with self._lock:
+            self._rng = rng
+
+    @staticmethod
+    def _generator_from(state: Any) -> np.random.Generator:
+        rng = np.random.default_rng()
+        try:
+            rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"invalid random generator state: {exc}") from None
+        return rng
+
+    def get_training_state(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+        """What a resumed training needs beyond the weights, as ``(state, arrays)``.
+
+        ``state`` is JSON-able::
+
+            {"seed": the constructor's seed,
+             "rng": the shuffling generator's state (get_rng_state()),
+             "history": {"loss": [...], ...}, the History of the last fit,
+             "optimizer": {"name": "adam", "params": its get_params() (tuples as lists),
+                           "step": steps taken, "buffers": the buffer names, sorted}}
+
+        ``arrays`` holds the optimizer's buffers (get_optimizer_state()), one contiguous
+        array per buffer and parameter, named ``"opt.<buffer>.<parameter>"``
+        (``"opt.exp_avg.W1"`` is Adam's first moment of W1). A model file holds both as they
+        are: its header's ``"state"`` and its ``state.*`` arrays. :meth:`set_training_state`
+        restores them (and reads the older layout ``"opt.<buffer>.<slot>"``, slots 0, 1, 2, ...
+        in parameter order)."""
+        with self._lock:
+            opt = self.get_optimizer_state()
+            params = {k: list(v) if isinstance(v, tuple) else v
+                      for k, v in self._optimizer.get_params().items()}
+            state = {"seed": self.seed, "rng": self.get_rng_state(),
+                     "history": {k: list(v) for k, v in self.history.history.items()},
+                     "optimizer": {"name": self._optimizer.name, "params": params,
+                                   "step": opt["step"], "buffers": sorted(opt["buffers"])}}
+        names = list(self._core.parameter_names())
+        arrays = {f"opt.{name}.{names[slot]}": np.ascontiguousarray(a)
+                  for name, per_slot in opt["buffers"].items() for slot, a in enumerate(per_slot)}
+        return state, arrays
+
+    def set_training_state(self, state: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_training_state` returned (or a model file holds), so that
+        training resumes bit for bit: the seed, the shuffling generator, the history, and the
+        optimizer, installed from its name and parameters and then given its step count and
+        buffers (for a network of the same shape).
+
+        Entries may be absent, as in files written before they existed: without ``"seed"``
+        the seed is None, without ``"rng"`` the generator is kept, without ``"history"`` the
+        history is empty, and without ``"optimizer"`` the optimizer and its state are kept.
+        Everything is checked first: on an error (ValueError naming the entry; TypeError when
+        ``state`` is not a dict) the network is unchanged."""
+        if not isinstance(state, dict) or not isinstance(arrays, Mapping):
+            raise TypeError("set_training_state takes the (state dict, arrays dict) that "
+                            "get_training_state() returns")
+        seed = state.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"invalid seed {seed!r}")
+        rng = self._generator_from(state["rng"]) if "rng" in state else None
+        history = state.get("history", {})
+        if not isinstance(history, dict) or not all(
+                isinstance(k, str) and isinstance(v, list) and
+                all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+                for k, v in history.items()):
+            raise ValueError("invalid training history")
+        opt = state.get("optimizer")
+        optimizer, optimizer_state = None, None
+        if opt is not None:
+            optimizer, optimizer_state = self._optimizer_from(opt, arrays)
+        with self._lock:
+            if optimizer is not None:
+                previous = (self._optimizer, self.get_optimizer_state())
+                self.optimizer = optimizer
+                try:
+                    self.set_optimizer_state(cast(Dict[str, Any], optimizer_state))
+                except BaseException:  # e.g. a buffer of the wrong shape: put the old one back
+                    self.optimizer = previous[0]
+                    self.set_optimizer_state(previous[1])
+                    raise
+            self.seed = seed
+            if rng is not None:
+                self._rng = rng
+            self.history = History({k: [float(x) for x in v] for k, v in history.items()})
+
+    def _optimizer_from(self, opt: Any, arrays: Mapping[str, np.ndarray]
+                        ) -> Tuple[Optimizer, Dict[str, Any]]:
+        """The optimizer and the state (for set_optimizer_state) of a training state's
+        ``"optimizer"`` entry and its buffer arrays."""
+        if not isinstance(opt, dict) or not isinstance(opt.get("name"), str) or \
+                not isinstance(opt.get("params", {}), dict):
+            raise ValueError(f"invalid optimizer entry {opt!r:.200}")
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.get("params", {}).items()}
+        try:
+            optimizer = type(resolve_optimizer(opt["name"]))(**params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid optimizer {opt['name']!r} {params}: {exc}") from None
+        names = opt.get("buffers", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("invalid optimizer buffer list")
+        buffers = {}
+        for name in names:
+            per_slot = []
+            for slot, param in enumerate(self._core.parameter_names()):
+                # named by parameter; files written before that: by slot number
+                a = arrays.get(f"opt.{name}.{param}", arrays.get(f"opt.{name}.{slot}"))
+                if a is None:
+                    raise ValueError(f"the optimizer buffer {name!r} of {param} is missing")
+                per_slot.append(a)
+            buffers[name] = per_slot
+        return optimizer, {"optimizer": opt["name"], "step": opt.get("step", 0),
+                           "buffers": buffers}

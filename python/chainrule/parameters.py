@@ -1,0 +1,123 @@
+"""The parameters of a network as NumPy sees them: live views of the core's memory, by name
+(``net.parameters``: W1, b1, W2, ...) and, for the dense layers, as per-layer lists
+(``net.weights``, ``net.biases``); assignments copy in after checking shape and values."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable, Iterator, List, Mapping, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["NamedParameters", "ParameterList", "copy_into", "parameter_layout"]
+
+ArrayLike = Any
+
+
+def copy_into(target: np.ndarray, value: ArrayLike, what: str, name: str) -> None:
+    """Copies ``value`` into the live parameter view ``target`` after checking its type, shape
+    and values (finite, and finite once converted to the network's dtype)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if arr.shape != target.shape:
+        raise ValueError(f"{what} must have shape {target.shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} contains NaN or inf")
+    # convert first (a fresh copy, so a view of the target itself is read before it is
+    # written) and check again: a value beyond float32's range becomes inf
+    with np.errstate(over="ignore"):
+        converted = arr.astype(target.dtype, copy=True)
+    if not np.all(np.isfinite(converted)):
+        raise ValueError(f"{what} has values too large for {target.dtype.name} "
+                         f"(max |value| {float(np.max(np.abs(arr))):.6g})")
+    np.copyto(target, converted)
+
+
+def parameter_layout(layer_sizes: Sequence[int]) -> List[Tuple[str, Tuple[int, ...]]]:
+    """The names and shapes of the parameters of a network of these layer sizes, in the order
+    of ``net.parameters``, without building it: ``[("W1", (n0, n1)), ("b1", (n1,)), ...]`` (a
+    model file is checked against it before any memory is allocated)."""
+    layout: List[Tuple[str, Tuple[int, ...]]] = []
+    for l, (n_in, n_out) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:])):
+        layout += [(f"W{l + 1}", (int(n_in), int(n_out))), (f"b{l + 1}", (int(n_out),))]
+    return layout
+
+
+class NamedParameters(Mapping[str, np.ndarray]):
+    """``net.parameters``: every learnable tensor by name, in order (``W1``, ``b1``, ``W2``, ...:
+    the parameter's name in its layer, then the layer's number), as live NumPy views of the
+    core's memory. ``net.parameters["W1"] = A`` copies A in after checking its shape and values.
+    Everything that walks a model (save and load, the optimizer state, early-stopping
+    snapshots, the data-parallel broadcast) goes through this list."""
+
+    def __init__(self, names: Sequence[str], view: Callable[[int], np.ndarray],
+                 lock: Any) -> None:
+        self._names: List[str] = list(names)
+        self._index = {name: k for k, name in enumerate(self._names)}
+        self._view = view  # k -> the live view of parameter k
+        self._lock = lock  # the network's lock: an assignment waits for a running call
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._index:
+            raise KeyError(f"no parameter {name!r}; the network has {', '.join(self._names)}")
+        return self._view(self._index[name])
+
+    def __setitem__(self, name: str, value: ArrayLike) -> None:
+        target = self[name]
+        with self._lock:
+            copy_into(target, value, f"parameter {name}", f"parameters[{name!r}]")
+
+    def __repr__(self) -> str:
+        return "<parameters: " + ", ".join(f"{k} {self[k].shape}" for k in self._names) + ">"
+
+
+class ParameterList(Sequence[np.ndarray]):
+    """``net.weights`` / ``net.biases``: live NumPy views of the core's parameters.
+
+    ``net.weights[l]`` is a writable view (l = 0 is layer 1); ``net.weights[l] = A`` copies A
+    in after checking its shape and values."""
+
+    def __init__(self, n_layers: int, view: Callable[[int], np.ndarray], lock: Any,
+                 kind: str) -> None:
+        self._n = n_layers
+        self._view = view  # l -> the live view of layer l + 1's weight or bias
+        self._lock = lock
+        self._kind = kind
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _index(self, l: int) -> int:
+        if isinstance(l, bool) or not isinstance(l, numbers.Integral):
+            raise TypeError(f"layer index must be an integer, got {type(l).__name__}")
+        n = len(self)
+        if not -n <= l < n:
+            raise IndexError(f"layer index {l} out of range for a network with {n} layers")
+        return int(l) % n
+
+    def __getitem__(self, l: Any) -> Any:
+        if isinstance(l, slice):
+            return [self[i] for i in range(*l.indices(len(self)))]
+        i = self._index(l)
+        return self._view(i)
+
+    def __setitem__(self, l: int, value: ArrayLike) -> None:
+        with self._lock:
+            self._assign(l, value)
+
+    def _assign(self, l: int, value: ArrayLike) -> None:
+        what = f"layer {self._index(l) + 1}: {'weight' if self._kind == 'weights' else 'bias'}"
+        copy_into(self[l], value, what, f"{self._kind}[{l}]")
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} {self._kind}: " + ", ".join(str(a.shape) for a in self) + ">"
