@@ -64,7 +64,7 @@ LAYERS: List[Tuple[str, ...]] = [
     ("network",),
     # 5. what reads, writes or builds Networks: the model file, PyTorch and ONNX conversion,
     #    the demo
-    ("serialization", "interop", "demo"),
+    ("serialization", "interop", "demo", "cli_csv"),
     # 6. applications: the scikit-learn estimators and the command line
     ("sklearn", "cli"),
     # 7. entry points: the package's __init__ (it re-exports the public API, so nothing in
