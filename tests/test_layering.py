@@ -43,12 +43,13 @@ SOURCE = pathlib.Path(__file__).resolve().parent.parent / "python" / PACKAGE
 
 #: The layers, lowest first: a module imports only modules of lower layers.
 LAYERS: List[Tuple[str, ...]] = [
-    # 0. the C++ extension module built from cpp/bindings (with .pyi stubs); imports nothing
-    #    of ours
-    ("_core",),
-    # 1. small helpers: argument checks, the version string, input conversion, threads, the
-    #    core's registries as data, the live parameter views
-    ("_checks", "_version", "data", "runtime", "_registry", "parameters", "_sync"),
+    # 0. modules that import nothing of ours: the C++ extension module built from
+    #    cpp/bindings (with .pyi stubs) and the argument checks
+    ("_core", "_checks"),
+    # 1. small helpers: the version string, input conversion, threads, the core's registries
+    #    as data (with the base of the classes made from their entries), the live parameter
+    #    views, the lock
+    ("_version", "data", "runtime", "_registry", "parameters", "_sync"),
     # 2. the families: configuration objects resolved by name and checked by the core's
     #    registries, and the callbacks fit calls after every epoch
     ("activations", "losses", "optimizers", "schedules", "callbacks"),

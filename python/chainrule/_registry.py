@@ -12,9 +12,10 @@ names the entry and the parameter); Python converts types and adds Python-specif
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Tuple
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Mapping, NamedTuple, Tuple
 
 from . import _core
+from ._checks import core_params
 
 
 class Param(NamedTuple):
@@ -177,3 +178,55 @@ def export(module_globals: Dict[str, Any], all_names: List[str], classes: Dict[s
             classes[entry.name] = cls
             module_globals[cls.__name__] = cls
             all_names.append(cls.__name__)
+
+
+class EntryBacked:
+    """The base of a built-in configuration class made from a registry entry (an activation,
+    a loss): ``class ReLU(_Builtin, entry="relu")`` takes the entry's parameters in its
+    constructor (defaults from the registry, types converted here, values checked by the core)
+    and keeps each as an attribute of its name. A family's base sets ``_family`` (its
+    :class:`Family`) and ``_classes`` (factory name -> class, filled as classes are made)."""
+
+    _family: ClassVar["Family"]
+    _classes: ClassVar[Dict[str, type]]
+    _entry: ClassVar[Entry]
+    _core_name = ""
+    _signature: ClassVar[inspect.Signature]
+
+    def __init_subclass__(cls, entry: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if entry:
+            cls._entry = cls._family[entry]
+            cls._core_name = cls._entry.name
+            cls._signature = cls._entry.signature()
+            if "__init__" not in cls.__dict__:  # generated: show the entry's parameters
+                cls.__signature__ = cls._signature  # type: ignore[attr-defined]
+            cls._classes[cls._core_name] = cls
+
+    def _set_params(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
+        """The constructor's arguments bound to the entry's parameters, converted, checked by
+        the core and kept as attributes."""
+        if not (args or kwargs or self._entry.params):
+            return  # nothing to convert or check
+        owner = type(self).__name__
+        values = bind(self._signature, owner, args, kwargs)
+        for p in self._entry.params:  # None: the registry's default
+            if values.get(p.name) is None:
+                values[p.name] = p.default
+        core = core_params(self._entry, values, owner)  # types here, values in the core
+        self._entry.check(core)
+        for p in self._entry.params:
+            setattr(self, p.name, p.from_core(core[p.name]) if p.name in core else None)
+
+    def get_params(self) -> Dict[str, Any]:
+        """The parameters by name (``{"alpha": 0.01}``)."""
+        return {p.name: getattr(self, p.name) for p in self._entry.params}
+
+    @property
+    def core_name(self) -> str:
+        """The entry's factory name, as the core's specs name it."""
+        return self._core_name
+
+    def core_values(self) -> Dict[str, float]:
+        """The parameters as the core's factory takes them (numbers by name)."""
+        return core_params(self._entry, self.get_params(), type(self).__name__)

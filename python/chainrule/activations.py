@@ -8,13 +8,12 @@ float64 network without recompiling.
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, ClassVar, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 from . import _core, _registry
-from ._checks import ParamsRepr, core_params
+from ._checks import ParamsRepr
 
 __all__ = [
     "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Linear", "GELU",
@@ -62,7 +61,6 @@ class Activation(ParamsRepr):
         return self.name or type(self).__name__.lower()
 
 
-
 def _core_array(z: Any, name: str = "z") -> Tuple[np.ndarray, str]:
     try:
         arr = np.asarray(z)
@@ -75,7 +73,11 @@ def _core_array(z: Any, name: str = "z") -> Tuple[np.ndarray, str]:
     return np.ascontiguousarray(arr, dtype=np.float64), "64"
 
 
-class _Builtin(Activation):
+#: factory name -> class, filled by _Builtin.__init_subclass__
+_CLASSES: Dict[str, type] = {}
+
+
+class _Builtin(_registry.EntryBacked, Activation):
     """A built-in activation of the core, made from its registry entry: the constructor takes
     the entry's parameters (defaults from the registry, values checked by the core), and
     forward/derivative/backward call the core.
@@ -83,40 +85,12 @@ class _Builtin(Activation):
     A subclass names its entry, ``class ReLU(_Builtin, entry="relu")``; an entry without a
     class written here gets one generated (see the end of this module)."""
 
-    _entry: ClassVar[_registry.Entry]
-    _core_name = ""
-    _signature: ClassVar[inspect.Signature]
-
-    def __init_subclass__(cls, entry: str = "", **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if entry:
-            cls._entry = _registry.ACTIVATIONS[entry]
-            cls._core_name = cls._entry.name
-            cls._signature = cls._entry.signature()
-            if "__init__" not in cls.__dict__:  # generated: show the entry's parameters
-                cls.__signature__ = cls._signature  # type: ignore[attr-defined]
-            _CLASSES[cls._core_name] = cls
+    _family = _registry.ACTIVATIONS
+    _classes = _CLASSES
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.name = self._core_name
-        if not (args or kwargs or self._entry.params):
-            return  # nothing to convert or check
-        owner = type(self).__name__
-        values = _registry.bind(self._signature, owner, args, kwargs)
-        for p in self._entry.params:  # None: the registry's default
-            if values.get(p.name) is None:
-                values[p.name] = p.default
-        core = core_params(self._entry, values, owner)  # types here, values in the core
-        self._entry.check(core)
-        for p in self._entry.params:
-            setattr(self, p.name, p.from_core(core[p.name]) if p.name in core else None)
-
-    def get_params(self) -> Dict[str, Any]:
-        """The activation's parameters by name (``{"alpha": 0.01}``)."""
-        return {p.name: getattr(self, p.name) for p in self._entry.params}
-
-    def _core_values(self) -> Dict[str, float]:
-        return core_params(self._entry, self.get_params(), type(self).__name__)
+        self._set_params(args, kwargs)
 
     def forward(self, z: Any) -> np.ndarray:
         arr, bits = _core_array(z)
@@ -136,10 +110,6 @@ class _Builtin(Activation):
                                       "backward(z, h, dh)")
         arr, _ = _core_array(z)
         return self.backward(arr, h, np.ones_like(arr))
-
-
-#: factory name -> class, filled by _Builtin.__init_subclass__
-_CLASSES: Dict[str, type] = {}
 
 
 class Sigmoid(_Builtin, entry="sigmoid"):
@@ -219,7 +189,7 @@ def is_builtin(act: Activation) -> bool:
 def core_spec(act: Activation) -> tuple:
     """The tuple the core's Network constructor takes for one activation."""
     if isinstance(act, _Builtin):
-        return (act._core_name, act._core_values(), None, repr(act), False)
+        return (act.core_name, act.core_values(), None, repr(act), False)
     has_backward = type(act).backward is not Activation.backward
     if not has_backward and type(act).derivative is Activation.derivative:
         raise TypeError(f"{type(act).__name__} must define derivative(z, h) or backward(z, h, dh)")

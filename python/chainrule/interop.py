@@ -8,7 +8,7 @@ layers and activations one to one and copy the weights (PyTorch's ``Linear`` sto
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 

@@ -3,13 +3,12 @@ base class for your own."""
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, ClassVar, Dict
+from typing import Any, Dict
 
 import numpy as np
 
 from . import _registry
-from ._checks import ParamsRepr, core_params
+from ._checks import ParamsRepr
 
 __all__ = ["Loss", "MSE", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy", "loss_names",
            "resolve_loss"]
@@ -44,7 +43,11 @@ class Loss(ParamsRepr):
     required_activation: str = ""
 
 
-class _Builtin(Loss):
+#: factory name -> class, filled by _Builtin.__init_subclass__
+_CLASSES: Dict[str, type] = {}
+
+
+class _Builtin(_registry.EntryBacked, Loss):
     """A built-in loss of the core, made from its registry entry: the constructor takes the
     entry's parameters (defaults from the registry, values checked by the core); the value and
     gradient are computed inside the network.
@@ -52,50 +55,18 @@ class _Builtin(Loss):
     A subclass names its entry, ``class MSE(_Builtin, entry="mse")``; an entry without a class
     written here gets one generated (see the end of this module)."""
 
-    _entry: ClassVar[_registry.Entry]
-    _core_name = ""
-    _signature: ClassVar[inspect.Signature]
-
-    def __init_subclass__(cls, entry: str = "", **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if entry:
-            cls._entry = _registry.LOSSES[entry]
-            cls._core_name = cls._entry.name
-            cls._signature = cls._entry.signature()
-            if "__init__" not in cls.__dict__:  # generated: show the entry's parameters
-                cls.__signature__ = cls._signature  # type: ignore[attr-defined]
-            _CLASSES[cls._core_name] = cls
+    _family = _registry.LOSSES
+    _classes = _CLASSES
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.name = self._core_name
         self.required_activation = self._entry.properties["required_activation"]
-        if not (args or kwargs or self._entry.params):
-            return  # nothing to convert or check
-        owner = type(self).__name__
-        values = _registry.bind(self._signature, owner, args, kwargs)
-        for p in self._entry.params:  # None: the registry's default
-            if values.get(p.name) is None:
-                values[p.name] = p.default
-        core = core_params(self._entry, values, owner)  # types here, values in the core
-        self._entry.check(core)
-        for p in self._entry.params:
-            setattr(self, p.name, p.from_core(core[p.name]) if p.name in core else None)
-
-    def get_params(self) -> Dict[str, Any]:
-        """The loss's parameters by name (``{"delta": 1.0}``)."""
-        return {p.name: getattr(self, p.name) for p in self._entry.params}
-
-    def _core_values(self) -> Dict[str, float]:
-        return core_params(self._entry, self.get_params(), type(self).__name__)
+        self._set_params(args, kwargs)
 
     def value(self, yhat: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError(f"{self!r} is computed inside the network: use Network.loss(X, Y)")
 
     gradient = value  # type: ignore[assignment]
-
-
-#: factory name -> class, filled by _Builtin.__init_subclass__
-_CLASSES: Dict[str, type] = {}
 
 
 class MSE(_Builtin, entry="mse"):
@@ -140,7 +111,7 @@ def is_builtin(loss: Loss) -> bool:
 def core_spec(loss: Loss) -> tuple:
     """The tuple the core's Network constructor takes for the loss."""
     if isinstance(loss, _Builtin):
-        return (loss._core_name, None, repr(loss), loss._core_values())
+        return (loss.core_name, None, repr(loss), loss.core_values())
     for method in ("value", "gradient"):
         if getattr(type(loss), method) is getattr(Loss, method):
             raise TypeError(f"{type(loss).__name__} must define {method}(yhat, y)")

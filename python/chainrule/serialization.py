@@ -36,7 +36,7 @@ import json
 import os
 import zipfile
 import zlib
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
+from typing import Any, Dict, Optional, Tuple, Type, Union
 
 import numpy as np
 
