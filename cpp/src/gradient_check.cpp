@@ -1,0 +1,61 @@
+// Network::gradient_check: backpropagation against central finite differences of the loss,
+// one parameter value at a time (the parameters are restored exactly).
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "chainrule/error.hpp"
+#include "chainrule/network.hpp"
+
+namespace chainrule {
+
+template <class T>
+std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, double eps) {
+  check_XY(X, Y, "gradient_check");
+  if (!(std::isfinite(eps) && eps > 0))
+    throw ValueError("gradient_check: eps must be a finite number > 0, got " +
+                     shortest_repr(eps));
+  compute_gradients(X, Y);
+  const std::vector<Parameter<T>>& params = parameters();
+  std::vector<Matrix<T>> analytic;  // dW1, db1, dW2, db2, ...
+  for (const Parameter<T>& p : params) {
+    Matrix<T> copy(p.grad.rows, p.grad.cols);
+    std::copy(p.grad.data, p.grad.data + p.grad.size(), copy.data());
+    analytic.push_back(std::move(copy));
+  }
+  std::vector<double> errors;
+  for (std::size_t t = 0; t < analytic.size(); ++t) {
+    MatrixView<T> p = params[t].value;
+    double diff2 = 0, a2 = 0, n2 = 0;
+    for (Index i = 0; i < p.size(); ++i) {
+      const T saved = p.data[i];
+      p.data[i] = static_cast<T>(saved + eps);
+      const T up = p.data[i];
+      const double lp = loss_of_forward(X, Y);
+      p.data[i] = static_cast<T>(saved - eps);
+      const T down = p.data[i];
+      const double lm = loss_of_forward(X, Y);
+      p.data[i] = saved;
+      // dL/dp ~ (L(p + eps) - L(p - eps)) / (2 eps), with the step actually taken in T
+      const double numeric = (lp - lm) / (static_cast<double>(up) - static_cast<double>(down));
+      const double a = analytic[t].data()[i];
+      diff2 += (a - numeric) * (a - numeric);
+      a2 += a * a;
+      n2 += numeric * numeric;
+    }
+    const double denom = std::sqrt(a2) + std::sqrt(n2);
+    errors.push_back(denom == 0 ? 0.0 : std::sqrt(diff2) / denom);
+  }
+  // The perturbed passes above only ran forward: dW, db and dZ still hold the backprop
+  // gradients of (X, Y), and the Z/H caches are not offered to backward().
+  forward_rows_ = -1;
+  return errors;
+}
+
+template std::vector<double> Network<float>::gradient_check(ConstView<float>, ConstView<float>,
+                                                             double);
+template std::vector<double> Network<double>::gradient_check(ConstView<double>,
+                                                              ConstView<double>, double);
+
+}  // namespace chainrule
