@@ -169,10 +169,8 @@ double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, dou
     value = loss_->value(g.Z, g.H, Y);
   } else {
     // L = sum(w_i l_i) / sum(w_i)
-    loss_->row_values(g.Z, g.H, Y, row_loss_.data());
-    double sum = 0;
-    for (Index i = 0; i < Y.rows; ++i) sum += static_cast<double>(w[i]) * row_loss_[static_cast<std::size_t>(i)];
-    value = sum / w_sum;
+    double weight = 0;  // (w_sum is given)
+    value = pass_loss_sum(Y, w, &weight) / w_sum;
   }
   if (sgd_lr > T(0) && !std::isfinite(value)) return value;
   // dZ[L] from the loss (fused or dH[L] = m dL/dYhat through act')
@@ -246,9 +244,7 @@ template <class T>
 double Network<T>::loss_value(ConstView<T> X, ConstView<T> Y) {
   check_XY(X, Y, "loss");
   forward_rows_ = -1;
-  forward_pass(X);
-  const OutputGradient<T> g = layers_.back()->output_gradient();
-  return loss_->value(g.Z, g.H, Y);
+  return loss_of_forward(X, Y);
 }
 
 template <class T>

@@ -18,7 +18,6 @@ applies them to the features and inverts them on the predictions.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -30,6 +29,7 @@ from .cli_csv import (STDOUT, CliError, check_not_labels, check_writable, column
                       found_columns, numeric, read_csv, write_csv)
 from ._version import __version__
 from .demo import baseline_loss, run as run_demo
+from .fit_args import training_rows
 from .losses import resolve_loss
 from .network import Network
 from .serialization import load
@@ -119,9 +119,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     fit_kwargs: Dict[str, Any] = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                                       shuffle=True)
     fit_kwargs.update(_training_options(args))
+    # the rows trained on: fit's validation_split holds out the last rows
+    n_fit = max(1, training_rows(len(rows), args.validation_split))
     if not args.no_scale:
-        # the statistics of the rows trained on: fit's validation_split holds out the last rows
-        n_fit = max(1, math.floor(len(rows) * (1.0 - args.validation_split)))
         fs = fit_scaling(X[:n_fit], features)
         X = (X - fs["mean"]) / fs["scale"]
         scaling: Dict[str, Any] = {"method": "standard", "features": fs}
@@ -149,7 +149,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             status = EXIT_LOSS_ROSE
         elif args.loss == "mse":
             # a model worse than predicting the mean of the target has learned nothing useful
-            n_fit = max(1, math.floor(len(rows) * (1.0 - args.validation_split)))
             final, base = net.loss(X[:n_fit], Y[:n_fit]), baseline_loss(X[:n_fit], Y[:n_fit])
             if not final < base:
                 print(f"{PROG}: warning: the final training loss {final:.6g} is not below "

@@ -14,7 +14,7 @@ from ._checks import real_type
 from .callbacks import EarlyStopping, EpochLines, ProgressBar, StopTraining, as_callback
 from .data import as_matrix, check_feature_names
 
-__all__ = ["sample_weights", "split_validation", "metric_names", "callback_list", "epoch_hook"]
+__all__ = ["sample_weights", "training_rows", "split_validation", "metric_names", "callback_list", "epoch_hook"]
 
 ArrayLike = Any
 
@@ -33,6 +33,11 @@ def sample_weights(w: ArrayLike, n: int, what: str, dtype: np.dtype) -> np.ndarr
         raise ValueError(f"fit: {what} must have shape ({n},), one weight per row, got "
                          f"shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def training_rows(n: int, validation_split: float) -> int:
+    """How many of n rows ``validation_split`` leaves for training (the first ones)."""
+    return int(math.floor(n * (1.0 - validation_split)))
 
 
 def split_validation(X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
@@ -61,7 +66,7 @@ def split_validation(X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
     if split == 0:
         return X, Y, w, None, None, None
     n = X.shape[0]
-    n_train = int(math.floor(n * (1.0 - split)))
+    n_train = training_rows(n, split)
     if n_train == n:
         raise ValueError(f"validation_split={validation_split} of {n} rows leaves no "
                          "validation rows")

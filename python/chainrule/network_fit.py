@@ -25,11 +25,6 @@ __all__ = ["Fitting"]
 ArrayLike = Any
 
 
-def _check_lr(lr: Any) -> float:
-    """The type of lr; its value (finite, > 0) is checked by the core."""
-    return real_type(lr, "lr")
-
-
 class Fitting:
     """Network's fit."""
 
@@ -121,7 +116,7 @@ class Fitting:
             epochs = _check_int(epochs, "epochs", 0)
             new_optimizer = None if optimizer is None else resolve_optimizer(optimizer)
             base = new_optimizer or self._optimizer
-            lr = _check_lr(base.lr if lr is None else lr)
+            lr = real_type(base.lr if lr is None else lr, "lr")  # its value: the core
             bs = 0 if batch_size is None else _check_int(batch_size, "batch_size", 1)
             if not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
                 raise ValueError("verbose must be 0 (silent), 1 (progress bar) or 2 (one line per "
@@ -146,7 +141,7 @@ class Fitting:
             if new_optimizer is not None or cbs or ctx is not None:
                 # before installing an optimizer, starting a bar or any collective step
                 self._core.check_fit(X, Y, epochs, lr, bs, *core_args)
-        dist_args: Dict[str, Any] = {}
+        core_kwargs: Dict[str, Any] = {}
         n = X.shape[0]
         if ctx is not None:
             ctx.check_same("fit", [
@@ -158,7 +153,7 @@ class Fitting:
                 ("early_stopping (present or not)", early_stopping is not None)])
             sizes = ctx.comm.allgather(n)
             n = int(sum(sizes))
-            dist_args = {"global_rows": n, "row_offset": int(sum(sizes[:ctx.rank]))}
+            core_kwargs = {"global_rows": n, "row_offset": int(sum(sizes[:ctx.rank]))}
         if new_optimizer is not None:  # installed only once the whole call is known to be valid
             self._core.set_optimizer(optimizer_spec(new_optimizer))
             self._optimizer = new_optimizer
@@ -178,18 +173,18 @@ class Fitting:
         on_epoch_end = fit_args.epoch_hook(cbs, names, X_val is not None, self) if cbs else None
         detach: Callable[[], None] = lambda: None
         if ctx is not None:  # the gradient all-reduce (shared memory on one node)
-            dist_args["allreduce"], dist_args["reduce_buffer"], detach = ctx.attach(self)
-            dist_args["sum_across"] = ctx.sum_across
+            core_kwargs["allreduce"], core_kwargs["reduce_buffer"], detach = ctx.attach(self)
+            core_kwargs["sum_across"] = ctx.sum_across
         bars = [cb for cb in cbs if isinstance(cb, ProgressBar)]
         if bars:  # called by the core between batches, at most every 250 ms
-            dist_args["on_progress"] = bars[0].on_progress
+            core_kwargs["on_progress"] = bars[0].on_progress
         try:
             for cb in cbs:
                 if hasattr(cb, "on_train_begin"):
                     cb.on_train_begin(self)
             try:
                 loss, val_loss, lrs, train_m, val_m = self._core.fit(
-                    X, Y, epochs, lr, bs, permutation, on_epoch_end, *core_args, **dist_args)
+                    X, Y, epochs, lr, bs, permutation, on_epoch_end, *core_args, **core_kwargs)
             finally:
                 for cb in cbs:
                     if isinstance(cb, ProgressBar):
