@@ -57,14 +57,15 @@ template <class T>
 void bind_network(py::module_& m, const char* cls) {
   using Net = Network<T>;
   py::class_<Net>(m, cls)
-      .def(py::init([](const std::vector<Index>& sizes, const std::vector<py::tuple>& act_specs,
+      .def(py::init([](Index n_inputs, const std::vector<py::tuple>& layer_specs,
                        const py::tuple& loss_spec, const py::tuple& optimizer_spec) {
-             std::vector<std::unique_ptr<Activation<T>>> acts;
-             for (const auto& s : act_specs) acts.push_back(make_activation_from_spec<T>(s));
-             return std::make_unique<Net>(sizes, std::move(acts), make_loss_from_spec<T>(loss_spec),
+             std::vector<LayerSpec<T>> layers;
+             for (const auto& s : layer_specs) layers.push_back(make_layer_spec<T>(s));
+             return std::make_unique<Net>(n_inputs, std::move(layers),
+                                          make_loss_from_spec<T>(loss_spec),
                                           make_optimizer_from_spec<T>(optimizer_spec));
            }),
-           py::arg("sizes"), py::arg("activations"), py::arg("loss"), py::arg("optimizer"))
+           py::arg("n_inputs"), py::arg("layers"), py::arg("loss"), py::arg("optimizer"))
       .def("set_optimizer", [](Net& n, const py::tuple& spec) {
         n.set_optimizer(make_optimizer_from_spec<T>(spec));
       })
@@ -102,6 +103,43 @@ void bind_network(py::module_& m, const char* cls) {
       .def("layer_shape", [](const Net& n, Index l) {
         return py::make_tuple(n.layer(l).n_in(), n.layer(l).n_out());
       })
+      // (kind, repr) of layer l (0-based)
+      .def("layer_kind", [](const Net& n, Index l) { return n.layer(l).kind(); })
+      .def("layer_repr", [](const Net& n, Index l) { return n.layer(l).repr(); })
+      // A layer's tensors by group: "parameters", "buffers" (live, writable views) or
+      // "caches" (copies of the last forward pass): [(name, array)], names without the number.
+      .def("layer_tensors", [](py::object self, Index l, const std::string& group) {
+        Layer<T>& layer = self.cast<Net&>().layer(l);
+        std::vector<Parameter<T>> list;
+        if (group == "parameters") list = layer.parameters();
+        else if (group == "buffers") list = layer.buffers();
+        else if (group == "caches") list = layer.caches();
+        else throw ValueError("no tensor group '" + group + "'");
+        py::list out;
+        for (const Parameter<T>& p : list) {
+          py::array_t<T> a = group == "caches" ? to_numpy<T>(ConstView<T>(p.value))
+                                               : live_view<T>(p.value, self, p.vector);
+          if (group == "caches" && p.vector) a = a.reshape({p.value.size()});
+          out.append(py::make_tuple(p.name, a));
+        }
+        return out;
+      })
+      .def("buffer_names", [](const Net& n) {
+        std::vector<std::string> names;
+        for (const Parameter<T>& p : n.buffers()) names.push_back(p.name);
+        return names;
+      })
+      .def("buffer", [](py::object self, Index k) {
+        const auto& list = self.cast<const Net&>().buffers();
+        if (k < 0 || k >= static_cast<Index>(list.size()))
+          throw py::index_error("buffer index " + std::to_string(k) + " out of range");
+        const Parameter<T>& p = list[static_cast<std::size_t>(k)];
+        return live_view<T>(p.value, self, p.vector);
+      })
+      .def_property_readonly("penalty", &Net::penalty)
+      // (seed, passes): the key of the layers' random streams and the training passes so far
+      .def("get_random_state", [](const Net& n) { return py::make_tuple(n.seed(), n.passes()); })
+      .def("set_random_state", &Net::set_random_state)
       // Whether array `a`'s memory overlaps the parameters (its extent from data, shape and
       // strides); the facade copies such data before training on it.
       .def("aliases_parameters", [](const Net& n, const py::array& a) {
@@ -171,12 +209,11 @@ void bind_network(py::module_& m, const char* cls) {
         return n.compute_gradients(as_view(X, "X"), as_view(Y, "Y"));
       })
       .def("step", [](Net& n, double lr) { n.step(lr); }, py::arg("lr"))
-      .def("step_with", [](Net& n, const std::vector<Array<T>>& dW, const std::vector<Array<T>>& db,
-                           double lr) {
-        std::vector<ConstView<T>> w, b;
-        for (const auto& a : dW) w.push_back(as_view(a, "dW"));
-        for (const auto& a : db) b.push_back(as_view(a, "db"));
-        n.step(w, b, lr);
+      // one gradient per parameter tensor, in the order of parameter_names()
+      .def("step_with", [](Net& n, const std::vector<Array<T>>& grads, double lr) {
+        std::vector<ConstView<T>> g;
+        for (const auto& a : grads) g.push_back(as_view(a, "gradient"));
+        n.step(g, lr);
       })
       .def("check_fit",
            [](Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "chainrule/activation.hpp"
+#include "chainrule/layer.hpp"
 #include "chainrule/loss.hpp"
 #include "chainrule/metric.hpp"
 #include "chainrule/optimizer.hpp"
@@ -58,6 +59,14 @@ const FamilyAccess& family(const std::string& key) {
       {"schedules",
        {[]() -> const RegistryBase& { return ScheduleRegistry::instance(); },
         [](const std::string& n, const NamedParams& p) { make_schedule(n, p); }, nullptr}},
+      {"layers",
+       {[]() -> const RegistryBase& { return LayerRegistry::instance(); },
+        [](const std::string& n, const NamedParams& p) {
+          // checks the parameters only (a layer is built with its position and input width)
+          const RegistryBase& r = LayerRegistry::instance();
+          r.read(r.info(n), p);
+        },
+        nullptr}},
       {"metrics",
        {[]() -> const RegistryBase& { return MetricRegistry::instance(); },
         [](const std::string& n, const NamedParams& p) {
@@ -68,7 +77,7 @@ const FamilyAccess& family(const std::string& key) {
   for (const auto& [k, access] : families)
     if (k == key) return access;
   throw ValueError("no registry '" + key +
-                   "' (valid: activations, losses, optimizers, schedules, metrics)");
+                   "' (valid: activations, losses, optimizers, schedules, layers, metrics)");
 }
 
 const char* kind_name(ParamKind k) {

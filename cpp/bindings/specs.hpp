@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "chainrule/activation.hpp"
+#include "chainrule/layer.hpp"
 #include "chainrule/loss.hpp"
 #include "chainrule/optimizer.hpp"
 #include "python_callbacks.hpp"
@@ -47,6 +48,16 @@ std::unique_ptr<Loss<T>> make_loss_from_spec(const py::tuple& spec) {
   py::object obj = spec[1];
   if (obj.is_none()) return make_loss<T>(name, to_params(py::cast<py::dict>(spec[3])));
   return bindings::python_loss<T>(obj, name, py::cast<std::string>(spec[2]));
+}
+
+/// A layer spec from Python: (kind, {parameter: value}, activation spec or None).
+template <class T>
+LayerSpec<T> make_layer_spec(const py::tuple& spec) {
+  LayerSpec<T> out;
+  out.kind = py::cast<std::string>(spec[0]);
+  out.params = to_params(py::cast<py::dict>(spec[1]));
+  if (!spec[2].is_none()) out.activation = make_activation_from_spec<T>(py::cast<py::tuple>(spec[2]));
+  return out;
 }
 
 /// An optimizer spec from Python: (name, {hyper-parameter: value}).

@@ -16,7 +16,12 @@ std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, d
   if (!(std::isfinite(eps) && eps > 0))
     throw ValueError("gradient_check: eps must be a finite number > 0, got " +
                      shortest_repr(eps));
-  compute_gradients(X, Y);
+  // one training pass (fresh random draws, no running statistics updated), evaluated again
+  // for every perturbation with the same draws
+  forward_rows_ = -1;
+  begin_training_pass(/*update_statistics=*/false);
+  forward_pass(X);
+  backward_pass(X, Y);
   const std::vector<Parameter<T>>& params = parameters();
   std::vector<Matrix<T>> analytic;  // dW1, db1, dW2, db2, ...
   for (const Parameter<T>& p : params) {

@@ -17,37 +17,78 @@ void check_lr(double lr) {
     throw ValueError("lr must be a finite number > 0, got " + shortest_repr(lr));
 }
 
+namespace {
+
+std::string listed_sizes(const std::vector<Index>& sizes) {  // layer_sizes as written: [2, 10, 1]
+  std::string listed = "[";
+  for (std::size_t l = 0; l < sizes.size(); ++l) listed += (l ? ", " : "") + std::to_string(sizes[l]);
+  return listed + "]";
+}
+
+// sizes + activations -> one dense layer spec per layer, after checking sizes and counts
 template <class T>
-Network<T>::Network(const std::vector<Index>& sizes,
-                    std::vector<std::unique_ptr<Activation<T>>> activations,
-                    std::unique_ptr<Loss<T>> loss, std::unique_ptr<Optimizer<T>> optimizer)
-    : loss_(std::move(loss)), optimizer_(std::move(optimizer)) {
-  std::string listed = "[";  // layer_sizes as written: [2, 10, 1]
-  for (std::size_t l = 0; l < sizes.size(); ++l)
-    listed += (l ? ", " : "") + std::to_string(sizes[l]);
-  listed += "]";
+std::vector<LayerSpec<T>> dense_specs(const std::vector<Index>& sizes,
+                                      std::vector<std::unique_ptr<Activation<T>>> activations) {
   for (std::size_t l = 0; l < sizes.size(); ++l)
     if (sizes[l] < 1)
       throw ValueError((l == 0 ? std::string("the input size") : "the size of layer " + std::to_string(l)) +
                        " must be >= 1, got " + std::to_string(sizes[l]));
   if (sizes.size() < 2)
-    throw ValueError("layer_sizes needs at least an input and an output size, got " + listed);
+    throw ValueError("layer_sizes needs at least an input and an output size, got " +
+                     listed_sizes(sizes));
   const std::size_t L = sizes.size() - 1;
   if (activations.size() != L)
     throw ValueError("got " + std::to_string(activations.size()) + " activations for " +
-                     std::to_string(L) + " layers (layer_sizes " + listed + " has " +
+                     std::to_string(L) + " layers (layer_sizes " + listed_sizes(sizes) + " has " +
                      std::to_string(L) + " layers after the input)");
-  if (!loss_) throw ValueError("no loss");
-  if (!optimizer_) throw ValueError("no optimizer");
-  layers_.reserve(L);
+  std::vector<LayerSpec<T>> specs(L);
   for (std::size_t l = 0; l < L; ++l) {
     if (!activations[l]) throw ValueError("layer " + std::to_string(l + 1) + ": no activation");
-    layers_.push_back(std::make_unique<Dense<T>>(static_cast<Index>(l + 1), sizes[l], sizes[l + 1],
-                                                 std::move(activations[l])));
+    specs[l].kind = "dense";
+    specs[l].params = {{"units", static_cast<double>(sizes[l + 1])}};
+    specs[l].activation = std::move(activations[l]);
   }
-  loss_->check_output_activation(*layers_.back()->activation());
+  return specs;
+}
+
+}  // namespace
+
+template <class T>
+Network<T>::Network(const std::vector<Index>& sizes,
+                    std::vector<std::unique_ptr<Activation<T>>> activations,
+                    std::unique_ptr<Loss<T>> loss, std::unique_ptr<Optimizer<T>> optimizer)
+    : Network(sizes.empty() ? 0 : sizes[0], dense_specs(sizes, std::move(activations)),
+              std::move(loss), std::move(optimizer)) {}
+
+template <class T>
+Network<T>::Network(Index n_inputs, std::vector<LayerSpec<T>> layers,
+                    std::unique_ptr<Loss<T>> loss, std::unique_ptr<Optimizer<T>> optimizer)
+    : loss_(std::move(loss)), optimizer_(std::move(optimizer)) {
+  if (n_inputs < 1) throw ValueError("the input size must be >= 1, got " + std::to_string(n_inputs));
+  if (layers.empty()) throw ValueError("a network needs at least one layer after the input");
+  if (!loss_) throw ValueError("no loss");
+  if (!optimizer_) throw ValueError("no optimizer");
+  layers_.reserve(layers.size());
+  Index n_in = n_inputs;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    layers_.push_back(make_layer<T>(std::move(layers[l]), static_cast<Index>(l + 1), n_in));
+    n_in = layers_.back()->n_out();
+  }
+  const Layer<T>& last = *layers_.back();
+  if (last.activation() == nullptr)
+    throw ValueError("layer " + std::to_string(last.index()) + ": the last layer must end with an "
+                     "activation (a dense layer) for the loss to follow, got " + last.repr());
+  loss_->check_output_activation(*last.activation());
+  finish_construction();
+}
+
+template <class T>
+void Network<T>::finish_construction() {
   // one contiguous gradient buffer: [dW1; db1], [dW2; db2], ...
-  for (const auto& layer : layers_) n_grads_ += layer->gradient_size();
+  for (const auto& layer : layers_) {
+    n_grads_ += layer->gradient_size();
+    has_penalties_ = has_penalties_ || layer->has_penalty();
+  }
   grads_.resize(1, n_grads_);
   use_gradient_storage(nullptr);
   optimizer_->prepare(slot_sizes());
@@ -76,11 +117,66 @@ Dense<T>& Network<T>::dense(Index l) {
 template <class T>
 void Network<T>::collect_parameters() {
   params_.clear();
-  for (auto& layer : layers_)
+  buffers_.clear();
+  for (auto& layer : layers_) {
     for (auto& p : layer->parameters()) {
       p.name += std::to_string(layer->index());
       params_.push_back(std::move(p));
     }
+    for (auto& b : layer->buffers()) {
+      b.name += std::to_string(layer->index());
+      buffers_.push_back(std::move(b));
+    }
+  }
+}
+
+template <class T>
+double Network<T>::penalty() const {
+  if (!has_penalties_) return 0;
+  double sum = 0;
+  for (const auto& layer : layers_) sum += layer->penalty();
+  return sum;
+}
+
+template <class T>
+void Network<T>::add_penalty_gradients() {
+  if (!has_penalties_) return;
+  for (auto& layer : layers_) layer->add_penalty_gradient();
+}
+
+template <class T>
+void Network<T>::set_random_state(std::uint64_t seed, std::uint64_t passes) {
+  context_.seed = seed;
+  context_.pass = passes;
+}
+
+template <class T>
+void Network<T>::begin_training_pass(bool update_statistics, const Index* row_ids) {
+  context_.training = true;
+  context_.update_statistics = update_statistics;
+  context_.row_ids = row_ids;
+  ++context_.pass;
+}
+
+template <class T>
+bool Network<T>::has_training_behaviour() const {
+  for (const auto& layer : layers_)
+    if (layer->has_training_behaviour()) return true;
+  return false;
+}
+
+template <class T>
+bool Network<T>::uses_batch_statistics() const {
+  for (const auto& layer : layers_)
+    if (layer->uses_batch_statistics()) return true;
+  return false;
+}
+
+template <class T>
+Index Network<T>::min_training_rows() const {
+  Index rows = 1;
+  for (const auto& layer : layers_) rows = std::max(rows, layer->min_training_rows());
+  return rows;
 }
 
 template <class T>
@@ -152,7 +248,7 @@ void Network<T>::check_XY(ConstView<T> X, ConstView<T> Y, const char* what) cons
 template <class T>
 ConstView<T> Network<T>::forward_pass(ConstView<T> X) {
   ConstView<T> H = X;
-  for (auto& layer : layers_) H = layer->forward(H);
+  for (auto& layer : layers_) H = layer->forward(H, context_);
   return H;
 }
 
@@ -161,7 +257,7 @@ ConstView<T> Network<T>::forward_pass(ConstView<T> X) {
 // the loss is not finite: then nothing is computed and the caller reports the divergence.
 template <class T>
 double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, double w_sum,
-                                 T sgd_lr, double grad_scale) {
+                                 T sgd_lr, double grad_scale, bool penalties) {
   Layer<T>& out = *layers_.back();
   const OutputGradient<T> g = out.output_gradient();  // the output activation's Z, H, dH, dZ
   double value;
@@ -172,6 +268,7 @@ double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, dou
     double weight = 0;  // (w_sum is given)
     value = pass_loss_sum(Y, w, &weight) / w_sum;
   }
+  if (penalties) value += penalty();  // (of the parameters before any update)
   if (sgd_lr > T(0) && !std::isfinite(value)) return value;
   // dZ[L] from the loss (fused or dH[L] = m dL/dYhat through act')
   with_layer_context(out.index(), [&] {
@@ -192,6 +289,7 @@ double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, dou
   GradientMode<T> mode;
   mode.sgd_lr = sgd_lr;
   mode.scale = grad_scale > 0 ? static_cast<T>(grad_scale / static_cast<double>(Y.rows)) : T(0);
+  mode.penalties = penalties;
   for (Index l = num_layers() - 1; l >= 0; --l) {
     Layer<T>& layer = *layers_[static_cast<std::size_t>(l)];
     if (l > 0) {
@@ -210,6 +308,7 @@ template <class T>
 ConstView<T> Network<T>::forward(ConstView<T> X) {
   check_X(X, "forward");
   forward_rows_ = -1;
+  begin_training_pass();
   ConstView<T> Yhat = forward_pass(X);
   input_ = X;
   forward_rows_ = X.rows;
@@ -233,6 +332,7 @@ void Network<T>::predict(ConstView<T> X, MatrixView<T> out) {
     throw ValueError("predict: output must have shape " + shape_str(X.rows, n_outputs()) +
                      ", got " + shape_str(out));
   forward_rows_ = -1;
+  begin_inference();
   for (Index r = 0; r < X.rows; r += kPredictChunk) {
     const Index rows = std::min(kPredictChunk, X.rows - r);
     ConstView<T> Yhat = forward_pass(X.row_range(r, rows));
@@ -244,6 +344,7 @@ template <class T>
 double Network<T>::loss_value(ConstView<T> X, ConstView<T> Y) {
   check_XY(X, Y, "loss");
   forward_rows_ = -1;
+  begin_inference();
   return loss_of_forward(X, Y);
 }
 
@@ -251,13 +352,14 @@ template <class T>
 double Network<T>::loss_of_forward(ConstView<T> X, ConstView<T> Y) {
   forward_pass(X);
   const OutputGradient<T> g = layers_.back()->output_gradient();
-  return loss_->value(g.Z, g.H, Y);
+  return loss_->value(g.Z, g.H, Y) + penalty();
 }
 
 template <class T>
 double Network<T>::compute_gradients(ConstView<T> X, ConstView<T> Y) {
   check_XY(X, Y, "gradients");
   forward_rows_ = -1;
+  begin_training_pass();
   forward_pass(X);
   return backward_pass(X, Y);
 }
@@ -311,6 +413,32 @@ void Network<T>::step(const std::vector<ConstView<T>>& dW, const std::vector<Con
     optimizer_->update(slot++, layer.b().size(), lr_t, db[static_cast<std::size_t>(l)].data,
                        layer.b().data);
   }
+}
+
+template <class T>
+void Network<T>::step(const std::vector<ConstView<T>>& grads, double lr) {
+  check_lr(lr);
+  const std::vector<Parameter<T>>& params = parameters();
+  if (grads.size() != params.size())
+    throw ValueError("step: expected " + std::to_string(params.size()) +
+                     " gradients (one per parameter), got " + std::to_string(grads.size()));
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    const Parameter<T>& p = params[k];
+    const ConstView<T>& g = grads[k];
+    const bool ok = p.vector ? g.size() == p.value.size()
+                             : g.rows == p.value.rows && g.cols == p.value.cols;
+    if (!ok)
+      throw ValueError("step: the gradient of " + p.name + " must have shape " +
+                       (p.vector ? "(" + std::to_string(p.value.size()) + ",)" : shape_str(p.value)) +
+                       ", got " + shape_str(g));
+    if (kernels::first_non_finite(g.size(), g.data) >= 0)
+      throw ValueError("step: the gradient of " + p.name + " contains NaN or inf");
+  }
+  const T lr_t = static_cast<T>(lr);
+  optimizer_->begin_step();
+  for (std::size_t k = 0; k < params.size(); ++k)
+    optimizer_->update(static_cast<Index>(k), params[k].value.size(), lr_t, grads[k].data,
+                       params[k].value.data);
 }
 
 template <class T>

@@ -1,11 +1,14 @@
 // The abstract layer: a forward pass H_prev -> H, its backward pass, and named parameters.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "chainrule/activation.hpp"
 #include "chainrule/error.hpp"
+#include "chainrule/registry.hpp"
 #include "chainrule/tensor.hpp"
 
 namespace chainrule {
@@ -23,8 +26,9 @@ void with_layer_context(Index index, F&& f) {
   }
 }
 
-/// One learnable tensor of a layer: its name ("W", "b", later "gamma", ...), its value and
-/// its gradient (same shape). A 1-D parameter (a bias) is a (1, n) view shown to users as (n,).
+/// One learnable tensor of a layer: its name ("W", "b", "gamma", ...), its value and its
+/// gradient (same shape). A 1-D parameter (a bias) is a (1, n) view shown to users as (n,).
+/// The same record names a layer's other tensors (buffers, caches), whose grad is empty.
 template <class T>
 struct Parameter {
   std::string name;
@@ -46,6 +50,26 @@ struct OutputGradient {
   MatrixView<T> dZ;
 };
 
+/// What a forward pass tells its layers besides the data. The network owns it and sets it
+/// per pass: training steps, gradients and gradient checks run in training mode; predict,
+/// loss, evaluation and validation in inference mode.
+struct PassContext {
+  /// Training behaviour (dropout drops, batch normalisation uses the batch's statistics) or
+  /// inference (dropout is the identity, batch normalisation uses its running statistics).
+  bool training = false;
+  /// In training: whether the pass updates running statistics (a gradient check's passes
+  /// evaluate the same function again and must not).
+  bool update_statistics = false;
+  /// The key of the random streams (dropout masks) and the number of the training pass: a
+  /// layer's random draws are a function of (seed, pass, layer, row id, column) only, so
+  /// that a seed reproduces a fit and a pass can be evaluated again with the same draws.
+  std::uint64_t seed = 0;
+  std::uint64_t pass = 0;
+  /// Each row's id in the step's batch over every process (a data-parallel step gives each
+  /// process the ids of its rows); nullptr: the row's index in the pass.
+  const Index* row_ids = nullptr;
+};
+
 /// How a backward pass delivers the parameter gradients.
 template <class T>
 struct GradientMode {
@@ -55,6 +79,9 @@ struct GradientMode {
   /// > 0: the gradients are `scale` times the sum over rows instead of the mean (1 / m);
   /// a data-parallel step asks for the batch's weighted sum.
   T scale = T(0);
+  /// Whether the gradients include those of the layers' penalties (L1/L2 on weights). A
+  /// data-parallel step adds them once, after the processes' gradients are summed.
+  bool penalties = true;
 };
 
 /// A layer of a network: H = f(H_prev; parameters).
@@ -86,14 +113,18 @@ class Layer {
   virtual std::string repr() const = 0;
 
   /// H_prev (m, n_in) -> H (m, n_out), cached (with what backward needs) until the next call.
-  ConstView<T> forward(ConstView<T> H_prev) {
+  ConstView<T> forward(ConstView<T> H_prev, const PassContext& ctx = PassContext()) {
     if (H_prev.cols != n_in_)
       throw ValueError("layer " + std::to_string(index_) + " expects " + std::to_string(n_in_) +
                        " input features, got " + std::to_string(H_prev.cols));
+    if (ctx.training && H_prev.rows < min_training_rows())
+      throw ValueError("layer " + std::to_string(index_) + ": " + repr() + " needs at least " +
+                       std::to_string(min_training_rows()) + " rows per batch in training, got " +
+                       std::to_string(H_prev.rows));
     reserve(H_prev.rows);
     delta_ready_ = false;
     rows_ = H_prev.rows;
-    return forward_impl(H_prev);
+    return forward_impl(H_prev, ctx);
   }
 
   /// H (m, n_out) of the last forward pass.
@@ -128,6 +159,23 @@ class Layer {
 
   /// The learnable tensors, in a fixed order, with views of their values and gradients.
   std::vector<Parameter<T>> parameters() { return parameters_impl(); }
+  /// Tensors kept across calls that are not learned (BatchNorm's running statistics): saved
+  /// with the model and broadcast like parameters, never touched by an optimizer.
+  std::vector<Parameter<T>> buffers() { return buffers_impl(); }
+  /// Read-only views of what the last forward pass cached, for inspection (a dense layer's
+  /// Z and H, a dropout layer's mask).
+  std::vector<Parameter<T>> caches() { return caches_impl(); }
+  /// The penalty the layer adds to the loss (L1/L2 on weights; 0 for most layers).
+  virtual double penalty() const { return 0; }
+  virtual bool has_penalty() const { return false; }
+  /// Whether the layer behaves differently in training and inference (PassContext).
+  virtual bool has_training_behaviour() const { return false; }
+  /// Whether training uses statistics over the batch's rows (batch normalisation).
+  virtual bool uses_batch_statistics() const { return false; }
+  /// Adds the penalty's gradient to the parameter gradients.
+  virtual void add_penalty_gradient() {}
+  /// The fewest rows a training batch may have (batch normalisation needs 2).
+  virtual Index min_training_rows() const { return 1; }
   /// The number of parameter values (and of gradient values).
   Index gradient_size() {
     Index n = 0;
@@ -139,11 +187,6 @@ class Layer {
   /// carried over.
   void use_gradient_storage(T* storage) { use_gradient_storage_impl(storage); }
 
-  /// Training (dropout masks, batch statistics) or inference behaviour; training by default.
-  /// A dense layer behaves the same either way.
-  bool training() const { return training_; }
-  void set_training(bool training) { training_ = training; }
-
   /// Shapes the per-batch buffers for m rows; allocates only past the largest m so far.
   void reserve(Index m) { reserve_impl(m); }
 
@@ -151,7 +194,7 @@ class Layer {
   virtual const Activation<T>* activation() const { return nullptr; }
 
  private:
-  virtual ConstView<T> forward_impl(ConstView<T> H_prev) = 0;
+  virtual ConstView<T> forward_impl(ConstView<T> H_prev, const PassContext& ctx) = 0;
   virtual ConstView<T> output_impl() const = 0;
   virtual OutputGradient<T> output_gradient_impl() = 0;
   /// The layer's first backward step, from its output gradient to its delta (Dense:
@@ -162,6 +205,8 @@ class Layer {
   /// updating its own parameters.
   virtual void backward_impl(ConstView<T> H_prev, Layer<T>* below, const GradientMode<T>& mode) = 0;
   virtual std::vector<Parameter<T>> parameters_impl() = 0;
+  virtual std::vector<Parameter<T>> buffers_impl() { return {}; }
+  virtual std::vector<Parameter<T>> caches_impl() { return {}; }
   virtual void use_gradient_storage_impl(T* storage) = 0;
   virtual void reserve_impl(Index m) = 0;
 
@@ -170,7 +215,43 @@ class Layer {
   Index n_out_;
   Index rows_ = -1;  // rows of the last forward pass
   bool delta_ready_ = false;
-  bool training_ = true;
 };
+
+/// What a layer factory takes besides the entry's parameters: the layer's 1-based number,
+/// its input width, and the activation a layer ends with (a dense layer; nullptr for the
+/// others, which take none).
+template <class T>
+struct LayerArgs {
+  Index index = 0;
+  Index n_in = 0;
+  std::unique_ptr<Activation<T>> activation;
+};
+
+/// The layer family: its registry builds Layer<T> from a kind ("dense", "dropout", ...), its
+/// parameters and LayerArgs. Each layer registers itself at the bottom of its header in
+/// layers/ (LayerRegistry::add), listed in layers/all.hpp; the property "activation" says
+/// that a kind takes an activation.
+struct LayerFamily {
+  static constexpr const char* noun = "layer";
+  template <class T>
+  using Product = Layer<T>;
+  template <class T>
+  using Args = LayerArgs<T>;
+};
+using LayerRegistry = Registry<LayerFamily>;
+
+/// A layer as a network is described: its kind, its parameters by name and, for a layer
+/// that takes one, its activation.
+template <class T>
+struct LayerSpec {
+  std::string kind;
+  NamedParams params;
+  std::unique_ptr<Activation<T>> activation;
+};
+
+/// Builds a layer from its spec (from the registry): ValueError on an unknown kind, a
+/// parameter out of range, or an activation given to a kind that takes none (or missing).
+template <class T>
+std::unique_ptr<Layer<T>> make_layer(LayerSpec<T> spec, Index index, Index n_in);
 
 }  // namespace chainrule

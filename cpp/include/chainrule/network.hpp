@@ -1,6 +1,7 @@
 // An L-layer network: a sequence of layers, a loss, and the optimizer that updates them.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,8 +20,14 @@ namespace chainrule {
 template <class T>
 class Network {
  public:
-  /// sizes = {n0, n1, ..., nL}; one activation per layer (L of them). Throws ValueError on
-  /// a size < 1, a count mismatch, or a loss that cannot follow the output activation.
+  /// n_inputs features in, then the layers as described (built from the layer registry, in
+  /// order: each one's input width is the output width of the one before). Throws
+  /// ValueError on an input size < 1, no layers, a layer spec the registry refuses, a last
+  /// layer without an activation, or a loss that cannot follow the output activation.
+  Network(Index n_inputs, std::vector<LayerSpec<T>> layers, std::unique_ptr<Loss<T>> loss,
+          std::unique_ptr<Optimizer<T>> optimizer = std::make_unique<SGD<T>>());
+  /// Dense layers only: sizes = {n0, n1, ..., nL}; one activation per layer (L of them).
+  /// Throws ValueError on a size < 1 or a count mismatch, and as above.
   Network(const std::vector<Index>& sizes, std::vector<std::unique_ptr<Activation<T>>> activations,
           std::unique_ptr<Loss<T>> loss,
           std::unique_ptr<Optimizer<T>> optimizer = std::make_unique<SGD<T>>());
@@ -40,6 +47,33 @@ class Network {
   /// with its layer number ("W1", "b1", ...): the optimizer's slots, and what save, load,
   /// gradient_check and the divergence rollback walk.
   const std::vector<Parameter<T>>& parameters() const { return params_; }
+  /// Every layer's buffers (not learned: BatchNorm's running statistics), named like the
+  /// parameters ("running_mean2", ...).
+  const std::vector<Parameter<T>>& buffers() const { return buffers_; }
+  /// The sum of the layers' penalties (L1/L2 on weights), part of every loss reported.
+  double penalty() const;
+  /// Adds every layer's penalty gradient to its parameter gradients.
+  void add_penalty_gradients();
+  /// Whether any layer has a penalty.
+  bool has_penalties() const { return has_penalties_; }
+
+  /// The pass context: the key of the layers' random streams and the count of training
+  /// passes so far (both part of the training state a model file keeps).
+  std::uint64_t seed() const { return context_.seed; }
+  std::uint64_t passes() const { return context_.pass; }
+  void set_random_state(std::uint64_t seed, std::uint64_t passes);
+  /// The next forward passes run in training mode, as training pass number passes() + 1
+  /// (fresh random draws), updating running statistics when `update_statistics`; row_ids
+  /// as in PassContext.
+  void begin_training_pass(bool update_statistics = true, const Index* row_ids = nullptr);
+  /// The next forward passes run in inference mode.
+  void begin_inference() { context_.training = false; context_.row_ids = nullptr; }
+  /// Whether a forward pass depends on training mode (dropout, batch normalisation).
+  bool has_training_behaviour() const;
+  /// Whether a layer uses statistics over a training batch's rows (batch normalisation).
+  bool uses_batch_statistics() const;
+  /// The fewest rows a training batch may have (2 with batch normalisation).
+  Index min_training_rows() const;
   const Loss<T>& loss() const { return *loss_; }
   /// The optimizer and its state (prepared for this network's parameter tensors).
   Optimizer<T>& optimizer() { return *optimizer_; }
@@ -74,8 +108,11 @@ class Network {
   /// One optimizer step with the gradients of the last backward (plain SGD: W -= lr dW,
   /// b -= lr db).
   void step(double lr);
-  /// One optimizer step with given gradients (one (dW, db) pair per layer).
+  /// One optimizer step with given gradients (one (dW, db) pair per layer; dense layers only).
   void step(const std::vector<ConstView<T>>& dW, const std::vector<ConstView<T>>& db, double lr);
+  /// One optimizer step with given gradients, one per parameter tensor in the order of
+  /// parameters(), each shaped like its parameter.
+  void step(const std::vector<ConstView<T>>& grads, double lr);
   /// For each parameter tensor (W1, b1, W2, b2, ...), ||g_backprop - g_numeric|| /
   /// (||g_backprop|| + ||g_numeric||) with central differences of step eps. Parameters are
   /// restored exactly.
@@ -93,11 +130,12 @@ class Network {
   /// per-row loss buffer of weighted batches for up to `weighted_rows` rows (allocating only
   /// past the largest sizes so far), so that the steps below do not allocate.
   void prepare_batches(Index rows, Index weighted_rows);
-  /// X (m, n0) -> H[L] (m, nL), caching every layer's forward pass for backward_pass.
+  /// X (m, n0) -> H[L] (m, nL), caching every layer's forward pass for backward_pass, in the
+  /// mode last set (begin_training_pass / begin_inference).
   ConstView<T> forward_pass(ConstView<T> X);
   /// H[L] (m, nL) of the last forward pass.
   ConstView<T> output() const { return layers_.back()->output(); }
-  /// The loss of a forward pass of X (m, n0) against Y.
+  /// The loss of a forward pass of X (m, n0) against Y, penalties included.
   double loss_of_forward(ConstView<T> X, ConstView<T> Y);
   /// Of the last forward pass against Y (m, nL): the sum of the row losses (weighted by w
   /// (m,) when given), with the rows' weight (m, or sum(w)) added to *weight.
@@ -108,8 +146,10 @@ class Network {
   /// gradients are then not kept), unless the loss is not finite: then nothing is done.
   /// With grad_scale > 0 the gradients are grad_scale times the (weighted) mean's, computed in
   /// the dW products (a data-parallel step asks for w_sum times, the weighted sum).
+  /// The loss and gradients include the layers' penalties unless `penalties` is false (a
+  /// data-parallel step adds them once, after the sum over processes).
   double backward_pass(ConstView<T> X, ConstView<T> Y, const T* w = nullptr, double w_sum = 0,
-                       T sgd_lr = T(0), double grad_scale = 0);
+                       T sgd_lr = T(0), double grad_scale = 0, bool penalties = true);
   /// Every gradient value set to 0 (a process with no rows in a data-parallel step).
   void zero_gradients();
   /// Every gradient value divided by w (a data-parallel step's weighted sums -> the mean).
@@ -125,11 +165,16 @@ class Network {
 
  private:
 
-  /// Rebuilds params_ from the layers (after the gradient storage moved).
+  /// Rebuilds params_ and buffers_ from the layers (after the gradient storage moved).
   void collect_parameters();
+  /// Sizes the gradient buffer and prepares the optimizer (the constructors' common end).
+  void finish_construction();
 
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<Parameter<T>> params_;  // every layer's parameters, named W1, b1, W2, ...
+  std::vector<Parameter<T>> buffers_;  // every layer's buffers, named running_mean2, ...
+  PassContext context_;               // what the next forward pass tells the layers
+  bool has_penalties_ = false;
   /// Every layer's gradients, back to back (each layer's dWb() is a view into it).
   Matrix<T> grads_;
   T* grad_data_ = nullptr;  // grads_.data() or the storage given to use_gradient_storage

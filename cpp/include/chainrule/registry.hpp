@@ -183,15 +183,29 @@ struct DtypeTag {
   using type = T;
 };
 
+/// What a factory of a family takes beyond its parameters: Family::Args<T> when the family
+/// defines it (a layer needs its position and input width), else nothing.
+template <class Family, class T, class = void>
+struct FactoryArgs {
+  struct type {};
+};
+template <class Family, class T>
+struct FactoryArgs<Family, T, std::void_t<typename Family::template Args<T>>> {
+  using type = typename Family::template Args<T>;
+};
+
 /// The registry of a family. Family defines `noun` and `template <class T> using Product`
-/// (Activation<T>, ...; the same type for every T when the family is not templated).
+/// (Activation<T>, ...; the same type for every T when the family is not templated), and
+/// may define `template <class T> using Args`: what its factories take besides parameters.
 template <class Family>
 class Registry : public RegistryBase {
  public:
   template <class T>
   using Product = typename Family::template Product<T>;
   template <class T>
-  using Factory = std::function<std::unique_ptr<Product<T>>(const ParamValues&)>;
+  using Args = typename FactoryArgs<Family, T>::type;
+  template <class T>
+  using Factory = std::function<std::unique_ptr<Product<T>>(const ParamValues&, Args<T>&&)>;
 
   /// The one registry of the family (built on first use).
   static Registry& instance() {
@@ -199,31 +213,44 @@ class Registry : public RegistryBase {
     return r;
   }
 
-  /// Registers an entry: make(DtypeTag<T>{}, values) builds it for T = float and double.
-  /// Returns true, so that a header can register with `inline const bool x = add(...)`.
+  /// Registers an entry: make(DtypeTag<T>{}, values) - or make(DtypeTag<T>{}, values, args)
+  /// for a family with Args - builds it for T = float and double. Returns true, so that a
+  /// header can register with `inline const bool x = add(...)`.
   template <class Make>
   static bool add(EntryInfo info, Make make) {
     Registry& r = instance();
     r.add_info(std::move(info));
-    r.make32_.push_back([make](const ParamValues& v) { return make(DtypeTag<float>{}, v); });
-    r.make64_.push_back([make](const ParamValues& v) { return make(DtypeTag<double>{}, v); });
+    r.make32_.push_back(bind_factory<float>(make));
+    r.make64_.push_back(bind_factory<double>(make));
     return true;
   }
 
   /// Builds the entry named `name` (or an alias) with these parameters (defaults for the
   /// others); ValueError on an unknown name or parameter or a value out of range.
   template <class T>
-  std::unique_ptr<Product<T>> make(const std::string& name, const NamedParams& params = {}) const {
+  std::unique_ptr<Product<T>> make(const std::string& name, const NamedParams& params = {},
+                                   Args<T> args = {}) const {
     const std::size_t i = index_of(name);
     const ParamValues values = read(at(i), params);
     if constexpr (std::is_same_v<T, float>)
-      return make32_[i](values);
+      return make32_[i](values, std::move(args));
     else
-      return make64_[i](values);
+      return make64_[i](values, std::move(args));
   }
 
  private:
   Registry() : RegistryBase(Family::noun) {}
+
+  template <class T, class Make>
+  static Factory<T> bind_factory(Make make) {
+    return [make](const ParamValues& v, Args<T>&& args) {
+      if constexpr (std::is_invocable_v<Make, DtypeTag<T>, const ParamValues&>)
+        return make(DtypeTag<T>{}, v);
+      else
+        return make(DtypeTag<T>{}, v, std::move(args));
+    };
+  }
+
   std::vector<Factory<float>> make32_;
   std::vector<Factory<double>> make64_;
 };

@@ -1,5 +1,6 @@
 #include "chainrule/layers/dense.hpp"
 
+#include <cmath>
 #include <string>
 
 #include "chainrule/error.hpp"
@@ -39,18 +40,33 @@ struct ActivationDerivative {
   }
 };
 
-// Backward, C = [dW; db] (possibly a scratch block): [W; b] -= lr [dW; db], the SGD update.
+// The gradient of the penalty l1 |w| + l2 w^2 of one weight: l1 sign(w) + 2 l2 w.
+template <class T>
+inline T penalty_gradient(T w, T l1, T l2) {
+  const T sign = w > T(0) ? T(1) : (w < T(0) ? T(-1) : T(0));
+  return l1 * sign + T(2) * l2 * w;
+}
+
+// Backward, C = [dW; db] (possibly a scratch block): [W; b] -= lr [dW; db], the SGD update
+// (with the penalty's gradient added to the rows of dW when the layer has one).
 template <class T>
 struct SgdUpdate {
   T lr;
   T* Wb;  // (n_in + 1, n_out), row stride n
   Index n;
+  Index n_in;   // rows of W; row n_in is b
+  T l1, l2;     // penalties on W (0: none)
   static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* g, Index ld) {
     const auto& c = *static_cast<const SgdUpdate*>(ctx);
+    const bool penalised = c.l1 != T(0) || c.l2 != T(0);
     for (Index i = 0; i < rows; ++i) {
       T* __restrict p = c.Wb + (i0 + i) * c.n + j0;
       const T* gi = g + i * ld;
-      for (Index j = 0; j < cols; ++j) p[j] -= c.lr * gi[j];  // the optimizer's axpy_update
+      if (penalised && i0 + i < c.n_in) {
+        for (Index j = 0; j < cols; ++j) p[j] -= c.lr * (gi[j] + penalty_gradient(p[j], c.l1, c.l2));
+      } else {
+        for (Index j = 0; j < cols; ++j) p[j] -= c.lr * gi[j];  // the optimizer's axpy_update
+      }
     }
   }
 };
@@ -58,9 +74,14 @@ struct SgdUpdate {
 }  // namespace
 
 template <class T>
-Dense<T>::Dense(Index index, Index n_in, Index n_out, std::unique_ptr<Activation<T>> activation)
-    : Layer<T>(index, n_in, n_out), activation_(std::move(activation)) {
+Dense<T>::Dense(Index index, Index n_in, Index n_out, std::unique_ptr<Activation<T>> activation,
+                double l1, double l2)
+    : Layer<T>(index, n_in, n_out), activation_(std::move(activation)), l1_(l1), l2_(l2) {
   if (!activation_) throw ValueError("layer " + std::to_string(index) + ": no activation");
+  with_layer_context(index, [&] {
+    entry().checked("l1", l1);
+    entry().checked("l2", l2);
+  });
   Wb_.resize(n_in + 1, n_out);
   own_dWb_.resize(n_in + 1, n_out);
   dWb_ = own_dWb_.view();
@@ -68,12 +89,47 @@ Dense<T>::Dense(Index index, Index n_in, Index n_out, std::unique_ptr<Activation
 
 template <class T>
 std::string Dense<T>::repr() const {
-  return "Dense(" + std::to_string(this->n_out()) + ", " + activation_->repr() + ")";
+  return "Dense(" + std::to_string(this->n_out()) + ", " + activation_->repr() +
+         (l1_ != 0 ? ", l1=" + shortest_repr(l1_) : std::string()) +
+         (l2_ != 0 ? ", l2=" + shortest_repr(l2_) : std::string()) + ")";
 }
 
 template <class T>
 std::vector<Parameter<T>> Dense<T>::parameters_impl() {
   return {{"W", W(), dW(), false}, {"b", b(), db(), true}};
+}
+
+template <class T>
+std::vector<Parameter<T>> Dense<T>::caches_impl() {
+  return {{"Z", Z_.view(), {}, false}, {"H", H_.view(), {}, false}};
+}
+
+// W (n_in, n_out) -> l1 sum|W| + l2 sum W^2
+template <class T>
+double Dense<T>::penalty() const {
+  if (l1_ == 0 && l2_ == 0) return 0;
+  const ConstView<T> w = W();
+  double a = 0, q = 0;
+  for (Index i = 0; i < w.size(); ++i) {
+    const double v = static_cast<double>(w.data[i]);
+    a += std::fabs(v);
+    q += v * v;
+  }
+  return l1_ * a + l2_ * q;
+}
+
+// dW (n_in, n_out) += l1 sign(W) + 2 l2 W
+template <class T>
+void Dense<T>::add_penalty_gradient() {
+  if (l1_ == 0 && l2_ == 0) return;
+  const ConstView<T> w = W();
+  MatrixView<T> g = dW();
+  const T l1 = static_cast<T>(l1_), l2 = static_cast<T>(l2_);
+  for (Index i = 0; i < w.rows; ++i) {
+    const T* wi = w.row(i);
+    T* gi = g.row(i);
+    for (Index j = 0; j < w.cols; ++j) gi[j] += penalty_gradient(wi[j], l1, l2);
+  }
 }
 
 template <class T>
@@ -98,7 +154,7 @@ OutputGradient<T> Dense<T>::output_gradient_impl() {
 
 // H_prev (m, n_in), W (n_in, n_out), b (n_out) -> Z, H (m, n_out)
 template <class T>
-ConstView<T> Dense<T>::forward_impl(ConstView<T> H_prev) {
+ConstView<T> Dense<T>::forward_impl(ConstView<T> H_prev, const PassContext&) {
   const Index m = H_prev.rows, n_in = this->n_in(), n_out = this->n_out();
   const T* W = Wb_.data();
   const T* b = W + n_in * n_out;
@@ -139,6 +195,7 @@ void Dense<T>::backward_params(ConstView<T> H_prev, MatrixView<T> dH_prev) {
   // [dW; db] = [H_prev 1].T @ dZ / m
   kernels::gemm_tn_sum<T>(n_in, n_out, m, T(1) / static_cast<T>(m), H_prev.data, n_in,
                           dZ_.data(), n_out, dWb_.data, n_out);
+  add_penalty_gradient();  // dW += l1 sign(W) + 2 l2 W (nothing without penalties)
   if (dH_prev.data != nullptr) {
     // dH_prev = dZ @ W.T
     kernels::gemm_nt<T>(m, n_in, n_out, T(1), dZ_.data(), n_out, Wb_.data(), n_out, T(0),
@@ -168,13 +225,17 @@ void Dense<T>::backward_impl(ConstView<T> H_prev, Layer<T>* below, const Gradien
   }
   // [dW; db] = [H_prev 1].T @ dZ / m, and with plain SGD [W; b] -= lr [dW; db] block by block
   const T inv_m = mode.scale > T(0) ? mode.scale : T(1) / static_cast<T>(m);
+  const bool penalties = mode.penalties && (l1_ != 0 || l2_ != 0);
   if (mode.sgd_lr > T(0)) {
-    const SgdUpdate<T> ctx{mode.sgd_lr, Wb_.data(), n_out};
+    const SgdUpdate<T> ctx{mode.sgd_lr, Wb_.data(), n_out, n_in,
+                           penalties ? static_cast<T>(l1_) : T(0),
+                           penalties ? static_cast<T>(l2_) : T(0)};
     kernels::gemm_tn_sum<T>(n_in, n_out, m, inv_m, H_prev.data, n_in, dZ_.data(), n_out,
                             dWb_.data, n_out, {&SgdUpdate<T>::run, &ctx, /*c_unused=*/true});
   } else {
     kernels::gemm_tn_sum<T>(n_in, n_out, m, inv_m, H_prev.data, n_in, dZ_.data(), n_out,
                             dWb_.data, n_out);
+    if (penalties) add_penalty_gradient();
   }
 }
 

@@ -44,6 +44,17 @@ void Trainer<T>::check(const FitData<T>& d, const FitOptions& opts) const {
   if (opts.epochs < 0) throw ValueError("epochs must be >= 0, got " + std::to_string(opts.epochs));
   if (opts.batch_size < 0)
     throw ValueError("batch_size must be >= 1, got " + std::to_string(opts.batch_size));
+  const Index need = net_.min_training_rows();  // batch normalisation: 2
+  if (need > 1 && opts.epochs > 0) {
+    const Index N = d.X.rows;
+    const Index bs = opts.batch_size == 0 ? N : std::min(opts.batch_size, N);
+    const Index smallest = N % bs == 0 ? bs : N % bs;
+    if (smallest < need)
+      throw ValueError("fit: batch normalisation needs at least " + std::to_string(need) +
+                       " rows per training batch, but batch_size=" + std::to_string(bs) +
+                       " leaves a batch of " + std::to_string(smallest) + " row(s) of the " +
+                       std::to_string(N) + " rows; choose another batch_size");
+  }
   if (d.sample_weight.data != nullptr) check_weights(d.sample_weight, d.X.rows, "fit: sample_weight");
   const bool validate = d.X_val.data != nullptr || d.Y_val.data != nullptr;
   if (validate) {
@@ -69,6 +80,7 @@ double Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index ch
                             std::vector<std::unique_ptr<Metric<T>>>& metrics,
                             double* weight_out) {
   for (auto& metric : metrics) metric->reset();
+  net_.begin_inference();
   double total = 0, weight = 0;
   for (Index r = 0; r < X.rows; r += chunk) {
     const Index rows = std::min(chunk, X.rows - r);
@@ -79,7 +91,7 @@ double Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index ch
     for (auto& metric : metrics) metric->accumulate(net_.output(), y, wr);
   }
   *weight_out = weight;
-  return total / weight;
+  return total / weight + net_.penalty();
 }
 
 template <class T>
@@ -98,6 +110,9 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   }
   if (opts.shuffle && !hooks.permutation)
     throw ValueError("fit: shuffle needs a permutation hook");
+  if (distributed && net_.uses_batch_statistics())
+    throw ValueError("fit: data-parallel training of a network with batch normalisation is not "
+                     "supported yet (its statistics would be per process)");
   // the rows of each step are gathered in the order of a permutation (of the global rows)
   const bool ordered = opts.shuffle || distributed;
   Optimizer<T>& optimizer = net_.optimizer();
@@ -116,6 +131,9 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   std::vector<Index> perm(ordered ? static_cast<std::size_t>(N) : 0);
   Matrix<T> Xb(ordered ? bs : 0, X.cols), Yb(ordered ? bs : 0, Y.cols);
   Matrix<T> Wb(ordered && weighted ? bs : 0, 1);
+  // a data-parallel step's rows: their positions in the step's global batch (dropout masks
+  // are drawn per global row, so that the processes together draw what one process would)
+  std::vector<Index> row_ids(distributed ? static_cast<std::size_t>(bs) : 0);
   std::vector<std::unique_ptr<Metric<T>>> train_metrics, val_metrics;
   for (const auto& name : opts.metrics) {
     train_metrics.push_back(make_metric<T>(name));
@@ -183,6 +201,7 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
             src -= opts.row_offset;
             if (src < 0 || src >= n) continue;  // another process's row
           }
+          if (distributed) row_ids[static_cast<std::size_t>(mb)] = i;
           std::copy(X.row(src), X.row(src) + X.cols, Xb.data() + mb * X.cols);
           std::copy(Y.row(src), Y.row(src) + Y.cols, Yb.data() + mb * Y.cols);
           if (weighted) Wb.data()[mb] = d.sample_weight.data[src];
@@ -196,6 +215,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         yb = Y.row_range(start, mb);
         if (weighted) wb = d.sample_weight.data + start;
       }
+      // every process counts every step's pass, rows or not
+      net_.begin_training_pass(true, distributed ? row_ids.data() : nullptr);
       double batch_weight = static_cast<double>(mb);
       if (weighted) {
         batch_weight = 0;
@@ -210,7 +231,9 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         if (mb > 0 && batch_weight > 0) {
           net_.forward_pass(xb);
           // [dW; db] = sum_i w_i (dW_i; db_i): batch_weight times the weighted mean
-          const double local_loss = net_.backward_pass(xb, yb, wb, batch_weight, T(0), batch_weight);
+          // (the penalties are added once, to the sum over the processes)
+          const double local_loss =
+              net_.backward_pass(xb, yb, wb, batch_weight, T(0), batch_weight, /*penalties=*/false);
           local_sum = local_loss * batch_weight;
           // this process's rows of the batch, from the weights before the update
           for (auto& metric : train_metrics) metric->accumulate(net_.output(), yb, wb);
@@ -219,7 +242,7 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         }
         const auto [loss_sum, global_weight] = reducer_->reduce_step(net_, local_sum, batch_weight);
         if (global_weight == 0) continue;  // all weights 0 on every process: skipped by all
-        batch_loss = loss_sum / global_weight;
+        batch_loss = loss_sum / global_weight + net_.penalty();
         step_weight = global_weight;
       } else {
         net_.forward_pass(xb);
@@ -232,11 +255,12 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
                               epoch);
       }
       if (distributed) {
-        if (optimizer.fuses_into_backward()) {
+        if (optimizer.fuses_into_backward() && !net_.has_penalties()) {
           // W -= lr dW with dW = sum / global_weight: W -= (lr / global_weight) sum, one pass
           net_.apply_update(static_cast<T>(lr / step_weight));
         } else {
           net_.divide_gradients(static_cast<T>(step_weight));  // dW = sum_i w_i dW_i / sum_i w_i
+          net_.add_penalty_gradients();
           net_.apply_update(static_cast<T>(lr));
         }
       } else {
