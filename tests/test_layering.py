@@ -53,11 +53,12 @@ LAYERS: List[Tuple[str, ...]] = [
     # 2. the families: configuration objects resolved by name and checked by the core's
     #    registries, and the callbacks fit calls after every epoch
     ("activations", "losses", "optimizers", "schedules", "callbacks"),
-    # 3. parts the Network is built from: weight initialisation (chosen per activation),
+    # 3. parts the Network is built from: its layers' configurations and bound views,
+    #    weight initialisation (chosen per activation),
     #    the data-parallel gradient all-reduce of fit(comm=...), which reaches the network
     #    only through its public methods, and fit's arguments (weights, validation, metrics,
     #    callbacks)
-    ("initializers", "distributed", "fit_args"),
+    ("initializers", "distributed", "fit_args", "layers"),
     # 3b. the parts of Network kept in files of their own (it inherits them): its training
     #    state (optimizer, generator, resumable state) and fit
     ("network_state", "network_fit"),

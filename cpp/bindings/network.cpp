@@ -31,6 +31,7 @@ using chainrule::bindings::to_numpy;
 using chainrule::bindings::batch_poll;
 using chainrule::bindings::FitCall;
 using chainrule::bindings::make_activation_from_spec;
+using chainrule::bindings::make_layer_spec;
 using chainrule::bindings::make_loss_from_spec;
 using chainrule::bindings::make_optimizer_from_spec;
 using chainrule::bindings::python_allreduce;
@@ -137,6 +138,7 @@ void bind_network(py::module_& m, const char* cls) {
         return live_view<T>(p.value, self, p.vector);
       })
       .def_property_readonly("penalty", &Net::penalty)
+      .def_property_readonly("has_training_behaviour", &Net::has_training_behaviour)
       // (seed, passes): the key of the layers' random streams and the training passes so far
       .def("get_random_state", [](const Net& n) { return py::make_tuple(n.seed(), n.passes()); })
       .def("set_random_state", &Net::set_random_state)
@@ -166,6 +168,15 @@ void bind_network(py::module_& m, const char* cls) {
           throw py::index_error("parameter index " + std::to_string(k) + " out of range");
         const Parameter<T>& p = params[static_cast<std::size_t>(k)];
         return live_view<T>(p.value, self, p.vector);
+      })
+      // A copy of parameter k's gradient from the last backward pass, shaped like it.
+      .def("parameter_grad", [](const Net& n, Index k) {
+        const auto& params = n.parameters();
+        if (k < 0 || k >= static_cast<Index>(params.size()))
+          throw py::index_error("parameter index " + std::to_string(k) + " out of range");
+        const Parameter<T>& p = params[static_cast<std::size_t>(k)];
+        py::array_t<T> a = to_numpy<T>(ConstView<T>(p.grad));
+        return p.vector ? a.reshape({p.value.size()}) : a;
       })
       .def("weight", [](py::object self, Index l) {
         return live_view<T>(self.cast<Net&>().dense(l).W(), self, false);
@@ -209,6 +220,14 @@ void bind_network(py::module_& m, const char* cls) {
         return n.compute_gradients(as_view(X, "X"), as_view(Y, "Y"));
       })
       .def("step", [](Net& n, double lr) { n.step(lr); }, py::arg("lr"))
+      // one (dW, db) pair per layer, every layer a dense one
+      .def("step_pairs", [](Net& n, const std::vector<Array<T>>& dW, const std::vector<Array<T>>& db,
+                            double lr) {
+        std::vector<ConstView<T>> w, b;
+        for (const auto& a : dW) w.push_back(as_view(a, "dW"));
+        for (const auto& a : db) b.push_back(as_view(a, "db"));
+        n.step(w, b, lr);
+      })
       // one gradient per parameter tensor, in the order of parameter_names()
       .def("step_with", [](Net& n, const std::vector<Array<T>>& grads, double lr) {
         std::vector<ConstView<T>> g;

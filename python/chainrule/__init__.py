@@ -15,6 +15,7 @@ from .activations import (
 )
 from .losses import MSE, Loss, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, loss_names
 from .callbacks import Callback, EarlyStopping, History, StopTraining
+from .layers import Dense, Layer, layer_names
 from .network import Gradients, LayerGradients, Network
 from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop, optimizer_names
 from .schedules import (ConstantLR, CosineAnnealingLR, ExponentialLR, LRSchedule,
@@ -35,6 +36,7 @@ DivergenceError.__doc__ = ("Training produced a non-finite loss or weight; the w
 
 __all__ = [
     "Network", "History", "Gradients", "LayerGradients", "DivergenceError",
+    "Layer", "Dense", "layer_names",
     "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Linear", "GELU",
     "SiLU", "Softplus", "activation_names",
     "Loss", "MSE", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy", "loss_names",
@@ -50,9 +52,9 @@ def _export_generated() -> List[str]:
     """Exports the classes the family modules generated for built-ins of the core that have no
     class written by hand (an activation or loss added in C++ alone): ``cr.Mish`` as
     ``chainrule.activations.Mish``. Type checkers see only the classes imported above."""
-    from . import activations, losses, optimizers, schedules
+    from . import activations, layers, losses, optimizers, schedules
     names = []
-    for module in (activations, losses, optimizers, schedules):
+    for module in (activations, layers, losses, optimizers, schedules):
         for name in module.__all__:
             obj = getattr(module, name)
             if name not in __all__ and isinstance(obj, type):

@@ -137,6 +137,7 @@ LOSSES = Family("losses", "loss")
 OPTIMIZERS = Family("optimizers", "optimizer")
 SCHEDULES = Family("schedules", "lr_schedule")
 METRICS = Family("metrics", "metric")
+LAYERS = Family("layers", "layer")
 
 
 def generated_class(entry: Entry, base: type, module: str, **namespace: Any) -> type:

@@ -180,8 +180,12 @@ class EarlyStopping(Callback):
         if improved:
             self.best, self.best_epoch, self._wait = value, epoch, 0
             if self.restore_best_weights:
-                self._best_weights = {name: np.array(p, copy=True)
-                                      for name, p in network.parameters.items()}
+                # the parameters and the buffers (running statistics), as Keras restores
+                # every weight of the model
+                self._best_weights = {
+                    name: np.array(p, copy=True)
+                    for tensors in (network.parameters, network.buffers)
+                    for name, p in tensors.items()}
             return True
         self._wait += 1
         if self._wait >= self.patience:
@@ -192,7 +196,10 @@ class EarlyStopping(Callback):
     def on_train_end(self, network: Any) -> None:
         if self.restore_best_weights and self._best_weights is not None:
             for name, value in self._best_weights.items():
-                network.parameters[name] = value
+                if name in network.parameters:
+                    network.parameters[name] = value
+                else:
+                    network.buffers[name] = value
 
     def __repr__(self) -> str:
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "

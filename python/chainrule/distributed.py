@@ -240,16 +240,19 @@ class Context:
         return allreduce, buffers[rank], detach
 
     def broadcast_model(self, net: Any) -> None:
-        """Rank 0's parameters, optimizer state and shuffling generator, on every rank (through
-        the network's public ``parameters``, ``get/set_optimizer_state`` and
-        ``get/set_rng_state``)."""
-        for view in net.parameters.values():  # live views: received in place
-            self.comm.Bcast(view, root=0)
+        """Rank 0's parameters, buffers, optimizer state, shuffling generator and dropout
+        stream, on every rank (through the network's public ``parameters``, ``buffers``,
+        ``get/set_optimizer_state``, ``get/set_rng_state`` and
+        ``get/set_dropout_state``)."""
+        for view in list(net.parameters.values()) + list(net.buffers.values()):
+            self.comm.Bcast(view, root=0)  # live views: received in place
         state = self.comm.bcast(net.get_optimizer_state() if self.rank == 0 else None, root=0)
         rng = self.comm.bcast(net.get_rng_state() if self.rank == 0 else None, root=0)
+        dropout = self.comm.bcast(net.get_dropout_state() if self.rank == 0 else None, root=0)
         if self.rank != 0:
             net.set_optimizer_state(state)
             net.set_rng_state(rng)
+            net.set_dropout_state(dropout)
 
     def abort(self, exc: BaseException) -> None:  # pragma: no cover - ends the process
         """Reports an error that only this rank saw during training and ends every rank."""

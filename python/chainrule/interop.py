@@ -17,6 +17,7 @@ from .activations import (
     ELU, GELU, Activation, LeakyReLU, Linear, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
     is_builtin,
 )
+from .layers import Dense, Layer, layer_class
 from .network import Network
 
 __all__ = ["to_torch", "from_torch", "to_onnx"]
@@ -60,23 +61,51 @@ def _torch_activation(act: Activation, layer: int) -> Optional[Any]:
                      "for it (only built-in activations convert)")
 
 
-def to_torch(net: Network) -> Any:
-    """``torch.nn.Sequential`` of ``Linear`` and activation modules with the network's weights,
-    in its dtype (``Linear.weight = W.T``, ``Linear.bias = b``)."""
+def _copy(param: Any, value: np.ndarray) -> None:
     torch = _require("torch", "torch")
+    with torch.no_grad():
+        param.copy_(torch.from_numpy(np.array(value)))
+
+
+def to_torch(net: Network) -> Any:
+    """``torch.nn.Sequential`` with the network's layers and weights, in its dtype: a dense
+    layer as ``Linear`` (``weight = W.T``, ``bias = b``) and its activation module, Dropout
+    as ``Dropout``, BatchNorm as ``BatchNorm1d`` (with its running statistics), LayerNorm
+    as ``LayerNorm``. (L1/L2 penalties are part of training, not of the modules.)"""
+    torch = _require("torch", "torch")
+    nn = torch.nn
     dtype = torch.float64 if net.dtype == np.float64 else torch.float32
     modules: List[Any] = []
-    for l, act in enumerate(net.activations):
-        n_in, n_out = net.layer_sizes[l], net.layer_sizes[l + 1]
-        lin = torch.nn.Linear(n_in, n_out, dtype=dtype)
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(np.array(net.parameters[f"W{l + 1}"]).T))
-            lin.bias.copy_(torch.from_numpy(np.array(net.parameters[f"b{l + 1}"])))
-        modules.append(lin)
-        module = _torch_activation(act, l + 1)
-        if module is not None:
-            modules.append(module)
-    return torch.nn.Sequential(*modules)
+    for layer in net.layers:
+        n_in, n_out = layer.shape
+        t = layer.parameters
+        if layer.kind == "dense":
+            lin = nn.Linear(n_in, n_out, dtype=dtype)
+            _copy(lin.weight, t["W"].T)
+            _copy(lin.bias, t["b"])
+            modules.append(lin)
+            module = _torch_activation(layer.config.activation, layer.index + 1)
+            if module is not None:
+                modules.append(module)
+        elif layer.kind == "dropout":
+            modules.append(nn.Dropout(p=layer.config.p))
+        elif layer.kind == "batch_norm":
+            bn = nn.BatchNorm1d(n_out, eps=layer.config.eps, momentum=layer.config.momentum,
+                                dtype=dtype)
+            _copy(bn.weight, t["gamma"])
+            _copy(bn.bias, t["beta"])
+            _copy(bn.running_mean, layer.buffers["running_mean"])
+            _copy(bn.running_var, layer.buffers["running_var"])
+            modules.append(bn)
+        elif layer.kind == "layer_norm":
+            ln = nn.LayerNorm(n_out, eps=layer.config.eps, dtype=dtype)
+            _copy(ln.weight, t["gamma"])
+            _copy(ln.bias, t["beta"])
+            modules.append(ln)
+        else:
+            raise ValueError(f"layer {layer.index + 1}: {layer.config!r} has no PyTorch "
+                             "conversion in chainrule.interop yet")
+    return nn.Sequential(*modules)
 
 
 def _activation_of(module: Any, index: int) -> Activation:
@@ -114,44 +143,75 @@ def _activation_of(module: Any, index: int) -> Activation:
 
 def from_torch(model: Any, loss: Any = "mse", *, seed: Optional[int] = None) -> Network:
     """A :class:`~chainrule.Network` with the layers, activations and weights of a
-    ``torch.nn.Sequential`` of ``Linear`` and activation modules (a ``Linear`` not followed by
-    an activation is linear). dtype follows the weights (float32 or float64)."""
+    ``torch.nn.Sequential`` of ``Linear`` modules, each followed by at most one activation
+    module (a ``Linear`` not followed by one is linear), and ``Dropout``, ``BatchNorm1d``
+    (affine, tracking running statistics) and ``LayerNorm`` (over the last axis, affine)
+    modules. dtype follows the weights (float32 or float64). The last module must be a
+    Linear or its activation."""
     torch = _require("torch", "torch")
-    if not isinstance(model, torch.nn.Sequential):
+    nn = torch.nn
+    if not isinstance(model, nn.Sequential):
         raise TypeError(f"from_torch takes a torch.nn.Sequential, got {type(model).__name__}")
     modules = list(model)
     if not modules:
         raise ValueError("from_torch: the Sequential is empty")
-    layers: List[Tuple[Any, Activation]] = []
+    # (chainrule layer config, torch module holding its tensors)
+    layers: List[Tuple[Layer, Any]] = []
+    width: Optional[int] = None  # the width of the last module read
     for i, module in enumerate(modules):
-        if isinstance(module, torch.nn.Linear):
+        name = type(module).__name__
+        if isinstance(module, nn.Linear):
             if module.bias is None:
                 raise ValueError(f"module {i} (Linear) has no bias; chainrule layers always have "
                                  "one (use bias=True, or set it to zeros)")
-            if layers and layers[-1][0].out_features != module.in_features:
+            if width is not None and width != module.in_features:
                 raise ValueError(f"module {i} (Linear) takes {module.in_features} inputs but the "
-                                 f"layer before outputs {layers[-1][0].out_features}")
-            layers.append((module, Linear()))
+                                 f"layer before outputs {width}")
+            width = module.out_features
+            layers.append((Dense(module.out_features, Linear()), module))
+            continue
+        if width is None:
+            raise ValueError(f"module {i} ({name}) comes before any Linear layer")
+        if isinstance(module, nn.Dropout):
+            layers.append((layer_class("dropout")(p=float(module.p)), module))
+        elif isinstance(module, nn.BatchNorm1d):
+            if not (module.affine and module.track_running_stats) or module.momentum is None:
+                raise ValueError(f"module {i} (BatchNorm1d): only affine=True, "
+                                 "track_running_stats=True with a momentum converts")
+            layers.append((layer_class("batch_norm")(momentum=float(module.momentum),
+                                                     eps=float(module.eps)), module))
+        elif isinstance(module, nn.LayerNorm):
+            if len(module.normalized_shape) != 1 or not module.elementwise_affine or \
+                    module.bias is None:
+                raise ValueError(f"module {i} (LayerNorm): only LayerNorm(n) over the last axis "
+                                 "with elementwise_affine=True and a bias converts")
+            layers.append((layer_class("layer_norm")(eps=float(module.eps)), module))
         else:
-            if not layers:
-                raise ValueError(f"module {i} ({type(module).__name__}) comes before any Linear "
-                                 "layer")
             act = _activation_of(module, i)
-            if not isinstance(layers[-1][1], Linear) or i == 0 or \
-                    not isinstance(modules[i - 1], torch.nn.Linear):
-                raise ValueError(f"module {i} ({type(module).__name__}) follows another "
-                                 "activation; each Linear takes at most one")
-            layers[-1] = (layers[-1][0], act)
-    dtypes = {lin.weight.dtype for lin, _ in layers}
+            prev = layers[-1][0]
+            if not (isinstance(prev, Dense) and isinstance(modules[i - 1], nn.Linear)):
+                raise ValueError(f"module {i} ({name}) follows "
+                                 f"{'another activation' if isinstance(prev, Dense) else type(modules[i - 1]).__name__}; "
+                                 "each Linear takes at most one activation, right after it")
+            layers[-1] = (Dense(prev.units, act), layers[-1][1])
+    params = [p for _, m in layers for p in m.parameters()]
+    dtypes = {p.dtype for p in params}
     if len(dtypes) != 1 or next(iter(dtypes)) not in (torch.float32, torch.float64):
-        raise ValueError(f"from_torch: the Linear weights must all be float32 or all float64, "
+        raise ValueError(f"from_torch: the weights must all be float32 or all float64, "
                          f"got {sorted(str(d) for d in dtypes)}")
     dtype = "float64" if next(iter(dtypes)) == torch.float64 else "float32"
-    sizes = [layers[0][0].in_features] + [lin.out_features for lin, _ in layers]
-    net = Network(sizes, [act for _, act in layers], loss, dtype=dtype, seed=seed)
-    for l, (lin, _) in enumerate(layers):
-        net.parameters[f"W{l + 1}"] = lin.weight.detach().cpu().numpy().T
-        net.parameters[f"b{l + 1}"] = lin.bias.detach().cpu().numpy()
+    first = next(m for _, m in layers if isinstance(m, nn.Linear))
+    net = Network([first.in_features] + [c for c, _ in layers], loss, dtype=dtype, seed=seed)
+    for layer, (_, m) in zip(net.layers, layers):
+        if isinstance(m, nn.Linear):
+            layer.W = m.weight.detach().cpu().numpy().T
+            layer.b = m.bias.detach().cpu().numpy()
+        elif isinstance(m, (nn.BatchNorm1d, nn.LayerNorm)):
+            layer.gamma = m.weight.detach().cpu().numpy()
+            layer.beta = m.bias.detach().cpu().numpy()
+            if isinstance(m, nn.BatchNorm1d):
+                layer.running_mean = m.running_mean.detach().cpu().numpy()
+                layer.running_var = m.running_var.detach().cpu().numpy()
     return net
 
 
@@ -244,14 +304,43 @@ def to_onnx(net: Network, path: Union[str, "os.PathLike[str]", None] = None) -> 
     nodes: List[Any] = []
     inits: List[Any] = []
     x = "X"
-    for l, act in enumerate(net.activations):
-        for name in (f"W{l + 1}", f"b{l + 1}"):  # the dense layer's parameters, by their names
-            inits.append(numpy_helper.from_array(np.array(net.parameters[name]), name))
-        z = f"z{l + 1}"
-        nodes.append(helper.make_node("Gemm", [x, f"W{l + 1}", f"b{l + 1}"], [z]))
-        act_nodes, x, consts = _onnx_activation(helper, act, z, l + 1, np_dtype)
-        nodes += act_nodes
-        inits += consts
+
+    def init(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.array(value), name))
+        return name
+
+    for layer in net.layers:
+        l = layer.index + 1
+        t = layer.parameters
+        if layer.kind == "dense":
+            # the dense layer's parameters, by their names
+            z = f"z{l}"
+            nodes.append(helper.make_node("Gemm", [x, init(f"W{l}", t["W"]),
+                                                   init(f"b{l}", t["b"])], [z]))
+            act_nodes, x, consts = _onnx_activation(helper, layer.config.activation, z, l,
+                                                    np_dtype)
+            nodes += act_nodes
+            inits += consts
+        elif layer.kind == "dropout":
+            continue  # the identity at inference
+        elif layer.kind == "batch_norm":
+            b = layer.buffers
+            nodes.append(helper.make_node(
+                "BatchNormalization",
+                [x, init(f"gamma{l}", t["gamma"]), init(f"beta{l}", t["beta"]),
+                 init(f"running_mean{l}", b["running_mean"]),
+                 init(f"running_var{l}", b["running_var"])],
+                [f"h{l}"], epsilon=float(layer.config.eps)))
+            x = f"h{l}"
+        elif layer.kind == "layer_norm":
+            nodes.append(helper.make_node(
+                "LayerNormalization", [x, init(f"gamma{l}", t["gamma"]),
+                                       init(f"beta{l}", t["beta"])],
+                [f"h{l}"], axis=-1, epsilon=float(layer.config.eps)))
+            x = f"h{l}"
+        else:
+            raise ValueError(f"layer {l}: {layer.config!r} has no ONNX export in "
+                             "chainrule.interop yet")
     nodes.append(helper.make_node("Identity", [x], ["Y"]))
     graph = helper.make_graph(
         nodes, "chainrule",

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numbers
 import threading
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -16,6 +15,7 @@ from .activations import (Activation, core_spec as activation_spec,
 from .callbacks import History
 from .data import as_matrix, check_feature_names, resolve_dtype
 from .initializers import initializer_for
+from .layers import BoundLayer, Dense, Layer, LayerList, core_spec as layer_spec, resolve_layers
 from .losses import Loss, core_spec as loss_spec, is_builtin as is_builtin_loss, resolve_loss
 from .network_fit import Fitting
 from .network_state import TrainingState
@@ -37,14 +37,15 @@ class LayerGradients(NamedTuple):
 
 
 class Gradients(List[LayerGradients]):
-    """Per-layer gradients, index 0 = layer 1; ``loss`` is the batch loss they came from."""
+    """Per-layer gradients of the dense layers, index 0 = the first dense layer (layer 1 of a
+    network of dense layers); ``loss`` is the batch loss they came from and ``parameters``
+    every parameter's gradient by name (``{"W1": dW1, "b1": db1, "gamma2": ..., ...}``)."""
 
-    def __init__(self, layers: Sequence[LayerGradients], loss: float) -> None:
+    def __init__(self, layers: Sequence[LayerGradients], loss: float,
+                 parameters: Optional[Dict[str, np.ndarray]] = None) -> None:
         super().__init__(layers)
         self.loss = loss
-
-
-_MAX_INDEX = 2 ** 62  # counts beyond this do not fit the core's 64-bit indices
+        self.parameters: Dict[str, np.ndarray] = dict(parameters or {})
 
 
 def _is_scalar(a: Any) -> bool:
@@ -55,24 +56,29 @@ def _is_scalar(a: Any) -> bool:
 
 
 class Network(TrainingState, Fitting):
-    """A fully-connected network ``layer_sizes[0] -> ... -> layer_sizes[-1]``.
+    """A feed-forward network ``layer_sizes[0] -> ... -> layer_sizes[-1]``.
 
     Parameters
     ----------
-    layer_sizes : sequence of int
-        ``[n0, n1, ..., nL]``: input width, then each layer's width (all >= 1).
+    layer_sizes : sequence
+        ``[n0, n1, ..., nL]``: the input width, then each layer: an int is a dense layer of
+        that width (>= 1); a layer object adds that layer: ``Dense(64, "relu", l2=1e-4)``,
+        ``Dropout(0.2)``, ``BatchNorm()``, ``LayerNorm()`` (``cr.layer_names()``). The last
+        layer must be a dense one (the loss follows its activation).
     activations : sequence, optional
-        One activation per layer (L of them): names (``"relu"``), built-in objects
-        (``LeakyReLU(alpha=0.2)``) or instances of your own :class:`Activation` subclass.
-        Default: relu in hidden layers and, for the output, linear (MSE), softmax
-        (cross-entropy) or sigmoid (binary cross-entropy).
+        One activation per plain int of ``layer_sizes`` (for a list of ints, one per layer):
+        names (``"relu"``), built-in objects (``LeakyReLU(alpha=0.2)``) or instances of your
+        own :class:`Activation` subclass. Default, also for a ``Dense`` without one: relu in
+        hidden layers and, for the output, linear (MSE), softmax (cross-entropy) or sigmoid
+        (binary cross-entropy).
     loss : str or Loss, default "mse"
         A built-in loss by name (``cr.loss_names()``: ``"mse"``, ``"cross_entropy"`` (needs a
         softmax output), ``"binary_cross_entropy"`` (needs a sigmoid output), ...) or as an
         object with its parameters, or an instance of your own :class:`Loss` subclass.
     dtype : "float64" or "float32"
     seed : int, optional
-        Seeds the NumPy Generator that draws the initial weights and the shuffling order.
+        Seeds the NumPy Generator that draws the initial weights and the shuffling order, and
+        the key of the dropout masks: a seed reproduces a fit exactly.
     init : "auto", "he", "xavier" or callable
         "auto": He normal ``sqrt(2/fan_in)`` for relu and leaky relu layers, Xavier normal
         ``sqrt(2/(fan_in+fan_out))`` for the others; biases zero. A callable is called as
@@ -87,51 +93,42 @@ class Network(TrainingState, Fitting):
                  loss: Union[str, Loss] = "mse", *, dtype: Any = "float64",
                  seed: Optional[int] = None, init: Union[str, Callable] = "auto",
                  optimizer: Union[str, Optimizer] = "sgd") -> None:
-        if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence) and \
-                not isinstance(layer_sizes, np.ndarray):
-            raise TypeError("layer_sizes must be a sequence of integers like [2, 10, 1], got "
-                            f"{type(layer_sizes).__name__}")
-        # types here; values (sizes >= 1, at least two, one activation per layer) in the core
-        sizes = []
-        for i, s in enumerate(layer_sizes):
-            where = "the input size" if i == 0 else f"the size of layer {i}"
-            if isinstance(s, bool) or not isinstance(s, numbers.Integral):
-                raise TypeError(f"{where} must be an integer, got {s!r}")
-            if s < -_MAX_INDEX:  # beyond the core's 64-bit indices: no core to ask
-                raise ValueError(f"{where} must be >= 1, got {s}")
-            sizes.append(int(s))
-        n_layers = max(len(sizes) - 1, 1)
         self.dtype = np.dtype(resolve_dtype(dtype))
         self.loss_function = resolve_loss(loss)
-        if activations is None:
-            out = self.loss_function.required_activation or "linear"
-            activations = ["relu"] * (n_layers - 1) + [out]
-        elif isinstance(activations, (str, Activation)) or not isinstance(activations, Sequence):
-            raise TypeError(f"activations must be a list with one activation per layer "
-                            f"({n_layers} here), got {activations!r}")
-        self.activations = [resolve_activation(a, layer=l + 1) for l, a in enumerate(activations)]
+        n_in, layers = resolve_layers(layer_sizes, activations,
+                                      self.loss_function.required_activation or "linear")
+        #: The layers' configurations (``Dense(64, relu)``, ``Dropout(p=0.2)``, ...), in order.
+        self.layer_configs: List[Layer] = layers
+        #: One activation per layer (None for a layer without one, such as Dropout).
+        self.activations = [getattr(c, "activation", None) for c in layers]
         self._optimizer = resolve_optimizer(optimizer)
         self._lock = threading.RLock()
         #: The communicator of the last ``fit(comm=...)``: ``save`` then writes on rank 0 only.
         self.comm: Any = None
         core_cls = _core.Network64 if self.dtype == np.float64 else _core.Network32
-        if sizes and max(sizes) > _MAX_INDEX:
-            raise ValueError(f"layer sizes must be <= 2**62, got {sizes}")
         try:
-            self._core = core_cls(sizes, [activation_spec(a) for a in self.activations],
+            self._core = core_cls(n_in, [layer_spec(c) for c in layers],
                                   loss_spec(self.loss_function), optimizer_spec(self._optimizer))
         except MemoryError:
-            n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-            raise MemoryError(f"layer sizes {sizes}: cannot allocate {n_params:.4g} parameters "
+            widths = [n_in] + [getattr(c, "units", None) for c in layers]
+            n_params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:])
+                           if a is not None and b is not None)
+            raise MemoryError(f"layer sizes {widths}: cannot allocate {n_params:.4g} parameters "
                               f"({n_params * self.dtype.itemsize * 2 / 2**30:.4g} GiB with their "
                               "gradients)") from None
+        sizes = [n_in] + [int(self._core.layer_shape(l)[1]) for l in range(len(layers))]
+        #: The dense layers' positions among the layers (net.weights[k] is layer dense[k] + 1).
+        self._dense = [l for l, c in enumerate(layers) if isinstance(c, Dense)]
         self.layer_sizes = sizes
         self.seed = seed
         try:
             self._rng = np.random.default_rng(seed)
+            # the key of the layers' random streams (dropout masks): a child of the seed
+            key = np.random.SeedSequence(seed).spawn(1)[0].generate_state(1, np.uint64)[0]
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"seed must be None or a non-negative integer, got {seed!r} ({exc})") \
                 from None
+        self._core.set_random_state(int(key), 0)
         self._forward_X: Optional[np.ndarray] = None
         #: The History of the last fit (empty before any).
         self.history = History()
@@ -144,18 +141,37 @@ class Network(TrainingState, Fitting):
     # ---- parameters ----------------------------------------------------------------------
 
     def _initialize(self, init: Any) -> None:
-        for l, act in enumerate(self.activations):
+        # dense layers: W drawn, b zero; the other layers start as the core made them
+        # (BatchNorm and LayerNorm: gamma 1, beta 0)
+        for k, l in enumerate(self._dense):
             n_in, n_out = self.layer_sizes[l], self.layer_sizes[l + 1]
-            draw = initializer_for(init, act, l + 1)
+            draw = initializer_for(init, self.activations[l], l + 1)
             W = np.asarray(draw(n_in, n_out, self._rng))
-            self.weights[l] = W
-            self.biases[l] = np.zeros(n_out)
+            self.weights[k] = W
+            self.biases[k] = np.zeros(n_out)
 
     @property
     def n_layers(self) -> int:
         """L, the number of layers after the input."""
         return len(self.layer_sizes) - 1
 
+    @property
+    def layers(self) -> LayerList:
+        """The layers, index 0 = layer 1: ``net.layers[l].W``, ``.gamma``, ``.running_mean``,
+        ``.mask``, ... (see :class:`~chainrule.layers.BoundLayer`)."""
+        core = self._core
+
+        def bound(l: int) -> BoundLayer:
+            shape = tuple(int(v) for v in core.layer_shape(l))
+            return BoundLayer(lambda group: core.layer_tensors(l, group), self._lock, l,
+                              self.layer_configs[l], (shape[0], shape[1]))
+        return LayerList(bound, self.n_layers)
+
+    @property
+    def buffers(self) -> NamedParameters:
+        """The tensors the layers keep but do not learn (BatchNorm's ``running_mean2``,
+        ``running_var2``, ...), by name, as live views."""
+        return NamedParameters(self._core.buffer_names(), self._core.buffer, self._lock)
     @property
     def parameters(self) -> NamedParameters:
         """Every learnable tensor by name (``W1``, ``b1``, ``W2``, ...), as live views; see
@@ -164,13 +180,16 @@ class Network(TrainingState, Fitting):
 
     @property
     def weights(self) -> ParameterList:
-        """Live views of W[1..L], each (n_in, n_out); ``weights[0]`` is layer 1."""
-        return ParameterList(self.n_layers, self._core.weight, self._lock, "weights")
+        """Live views of the dense layers' W, each (n_in, n_out); ``weights[0]`` is the first
+        dense layer's (layer 1 of a network of dense layers)."""
+        dense, core = self._dense, self._core
+        return ParameterList(len(dense), lambda k: core.weight(dense[k]), self._lock, "weights")
 
     @property
     def biases(self) -> ParameterList:
-        """Live views of b[1..L], each (n_out,)."""
-        return ParameterList(self.n_layers, self._core.bias, self._lock, "biases")
+        """Live views of the dense layers' b, each (n_out,)."""
+        dense, core = self._dense, self._core
+        return ParameterList(len(dense), lambda k: core.bias(dense[k]), self._lock, "biases")
 
     @property
     def n_params(self) -> int:
@@ -215,8 +234,14 @@ class Network(TrainingState, Fitting):
 
     def _collect_gradients(self, loss: float) -> Gradients:
         c = self._core
-        return Gradients([LayerGradients(c.grad_weight(l), c.grad_bias(l), c.delta(l))
-                          for l in range(self.n_layers)], float(loss))
+        dense = [LayerGradients(c.grad_weight(l), c.grad_bias(l), c.delta(l)) for l in self._dense]
+        # the dense layers' dW and db are the same arrays in both views (an in-place change
+        # of one shows in the other)
+        shared = {name: a for l, g in zip(self._dense, dense)
+                  for name, a in ((f"W{l + 1}", g.dW), (f"b{l + 1}", g.db))}
+        named = {name: shared[name] if name in shared else c.parameter_grad(k)
+                 for k, name in enumerate(c.parameter_names())}
+        return Gradients(dense, float(loss), named)
 
     @serialised
     def gradients(self, X: ArrayLike, Y: ArrayLike) -> Gradients:
@@ -245,30 +270,61 @@ class Network(TrainingState, Fitting):
     def step(self, grads: Optional[Sequence[Any]] = None, *, lr: Optional[float] = None) -> None:
         """One optimizer step for every layer (plain SGD: ``W -= lr * dW``, ``b -= lr * db``).
 
-        ``grads`` is what :meth:`gradients`/:meth:`backward` returned (possibly modified), or
-        any sequence of one ``(dW, db)`` pair per layer; None uses the last backward pass.
+        ``grads`` is what :meth:`gradients`/:meth:`backward` returned (possibly modified), any
+        sequence of one ``(dW, db)`` pair per layer (a network of dense layers), or a dict
+        with one gradient per parameter name (``{"W1": ..., "b1": ..., "gamma2": ...}``; for a
+        network with other layers, a Gradients is read through its ``parameters``); None
+        uses the last backward pass.
         ``lr`` defaults to the optimizer's."""
         lr = real_type(self._optimizer.lr if lr is None else lr, "lr")
         if grads is None:
             self._core.step(lr)
             return
-        if isinstance(grads, (str, bytes)) or not isinstance(grads, Sequence):
-            raise TypeError("grads must be a sequence with one (dW, db) pair per layer")
-        dWs, dbs = [], []
-        for l, g in enumerate(grads):
-            if isinstance(g, LayerGradients):
-                dW, db = g.dW, g.db
-            else:
-                try:
-                    dW, db = tuple(g)[:2]
-                except (TypeError, ValueError):
-                    raise TypeError(f"step: grads[{l}] must be a (dW, db) pair, got {g!r}") from None
+        names = list(self._core.parameter_names())
+        dense_names = [n for l in self._dense for n in (f"W{l + 1}", f"b{l + 1}")]
+        if isinstance(grads, Gradients) and dense_names != names:
+            grads = grads.parameters  # other layers' gradients are there only
+        if isinstance(grads, Mapping):
+            unknown = sorted(set(map(str, grads)) - set(names))
+            missing = [n for n in names if n not in grads]
+            if unknown or missing:
+                raise ValueError("step: grads must have one gradient per parameter ("
+                                 + ", ".join(names) + ")"
+                                 + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+                                 + (f"; missing: {', '.join(missing)}" if missing else ""))
+            arrays = [(n, grads[n]) for n in names]
+        else:
+            if isinstance(grads, (str, bytes)) or not isinstance(grads, Sequence):
+                raise TypeError("grads must be a sequence with one (dW, db) pair per dense layer "
+                                "or a dict of gradients by parameter name")
+            if dense_names != names:
+                raise TypeError("step: this network has parameters besides the dense layers' W "
+                                f"and b ({', '.join(n for n in names if n not in dense_names)}): "
+                                "pass grads as a dict by parameter name or as the Gradients "
+                                "that gradients() returned")
+            dWs, dbs = [], []
+            for l, g in enumerate(grads):
+                if isinstance(g, LayerGradients):
+                    dW, db = g.dW, g.db
+                else:
+                    try:
+                        dW, db = tuple(g)[:2]
+                    except (TypeError, ValueError):
+                        raise TypeError(f"step: grads[{l}] must be a (dW, db) pair, got {g!r}") \
+                            from None
+                # copies when they may be views of the parameters that step() is about to change
+                dWs.append(self._unaliased(as_matrix(dW, self.dtype.type, f"layer {l + 1} dW")))
+                db = as_matrix(np.reshape(db, -1) if _is_scalar(db) else db, self.dtype.type,
+                               f"layer {l + 1} db", column_if_1d=True)
+                dbs.append(self._unaliased(db.reshape(1, -1)))
+            self._core.step_pairs(dWs, dbs, lr)
+            return
+        converted = []
+        for name, g in arrays:
             # copies when they may be views of the parameters that step() is about to change
-            dWs.append(self._unaliased(as_matrix(dW, self.dtype.type, f"layer {l + 1} dW")))
-            db = as_matrix(np.reshape(db, -1) if _is_scalar(db) else db, self.dtype.type,
-                           f"layer {l + 1} db", column_if_1d=True)
-            dbs.append(self._unaliased(db.reshape(1, -1)))
-        self._core.step_with(dWs, dbs, lr)
+            a = as_matrix(g, self.dtype.type, f"the gradient of {name}", column_if_1d=True)
+            converted.append(self._unaliased(a.reshape(1, -1) if np.ndim(g) <= 1 else a))
+        self._core.step_with(converted, lr)
 
     @serialised
     def gradient_check(self, X: ArrayLike, Y: ArrayLike, eps: Optional[float] = None,
@@ -325,7 +381,7 @@ class Network(TrainingState, Fitting):
         from . import serialization  # upward, at call time (see the comment above save)
         with self._lock:
             data = serialization.to_bytes(self)
-        custom = any(not is_builtin_activation(a) for a in self.activations) or \
+        custom = any(a is not None and not is_builtin_activation(a) for a in self.activations) or \
             not is_builtin_loss(self.loss_function)
         objects = {"activations": list(self.activations), "loss": self.loss_function} \
             if custom else None
@@ -348,15 +404,18 @@ class Network(TrainingState, Fitting):
     # ---- display -------------------------------------------------------------------------
 
     def summary(self, batch_size: Optional[int] = None) -> str:
-        """The dimension table of docs/design.md section 1: every layer's Z/H/dZ, W/dW and b/db
-        shapes and parameter count; m is the number of rows in a batch."""
+        """The dimension table of docs/design.md section 1: every layer's output (Z, H, dZ),
+        parameter shapes (W/dW and b/db for a dense layer, gamma and beta for a normalisation)
+        and parameter count; m is the number of rows in a batch."""
         m = "m" if batch_size is None else str(_check_int(batch_size, "batch_size", 1))
-        rows = [("layer", "activation", "Z, H, dZ", "W, dW", "b, db", "params")]
-        rows.append(("0 (input)", "", f"X: ({m}, {self.layer_sizes[0]})", "", "", ""))
-        for l in range(self.n_layers):
-            n_in, n_out = self.layer_sizes[l], self.layer_sizes[l + 1]
-            rows.append((str(l + 1), repr(self.activations[l]), f"({m}, {n_out})",
-                         f"({n_in}, {n_out})", f"({n_out},)", f"{n_in * n_out + n_out:,}"))
+        rows = [("layer", "kind", "Z, H, dZ", "parameters", "params")]
+        rows.append(("0 (input)", "", f"X: ({m}, {self.layer_sizes[0]})", "", ""))
+        for layer in self.layers:
+            params = layer.parameters
+            shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in params.items())
+            count = sum(int(v.size) for v in params.values())
+            rows.append((str(layer.index + 1), repr(layer.config), f"({m}, {layer.shape[1]})",
+                         shapes, f"{count:,}"))
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         lines = [f"Network {' -> '.join(map(str, self.layer_sizes))}  loss {self.loss_function!r}"
                  f"  dtype {self.dtype.name}"]
@@ -367,10 +426,19 @@ class Network(TrainingState, Fitting):
         lines.append(f"total parameters: {self.n_params:,}")
         return "\n".join(lines)
 
+    def _all_dense_plain(self) -> bool:
+        """Whether every layer is a dense one without penalties (the classic form)."""
+        return all(isinstance(c, Dense) and not c.l1 and not c.l2 for c in self.layer_configs)
+
     def __repr__(self) -> str:
-        acts = ", ".join(repr(a) for a in self.activations)
-        return (f"Network({self.layer_sizes}, activations=[{acts}], loss={self.loss_function!r}, "
-                f"dtype='{self.dtype.name}', optimizer={self._optimizer!r})")
+        if self._all_dense_plain():
+            acts = ", ".join(repr(a) for a in self.activations)
+            return (f"Network({self.layer_sizes}, activations=[{acts}], "
+                    f"loss={self.loss_function!r}, dtype='{self.dtype.name}', "
+                    f"optimizer={self._optimizer!r})")
+        layers = ", ".join([str(self.layer_sizes[0])] + [repr(c) for c in self.layer_configs])
+        return (f"Network([{layers}], loss={self.loss_function!r}, dtype='{self.dtype.name}', "
+                f"optimizer={self._optimizer!r})")
 
 
 def _unpickle_network(data: bytes, objects: Optional[Dict[str, Any]]) -> Network:

@@ -107,6 +107,30 @@ class TrainingState:
         with self._lock:
             self._rng = rng
 
+    def get_dropout_state(self) -> Dict[str, int]:
+        """The key and the pass count of the layers' random streams (the dropout masks, a
+        function of key, pass, layer, row and column): ``{"key": ..., "passes": ...}``."""
+        with self._lock:
+            key, passes = self._core.get_random_state()
+            return {"key": int(key), "passes": int(passes)}
+
+    def set_dropout_state(self, state: Dict[str, int]) -> None:
+        """Restore what :meth:`get_dropout_state` returned: later masks repeat those of the
+        network it came from."""
+        key, passes = self._dropout_from(state)
+        with self._lock:
+            self._core.set_random_state(key, passes)
+
+    @staticmethod
+    def _dropout_from(state: Any) -> Tuple[int, int]:
+        ok = isinstance(state, dict) and all(
+            isinstance(state.get(k), int) and not isinstance(state.get(k), bool) and
+            0 <= state[k] < 2 ** 64 for k in ("key", "passes"))
+        if not ok:
+            raise ValueError(f"invalid dropout state {state!r:.200}: expected "
+                             "{'key': int, 'passes': int}, both in [0, 2**64)")
+        return int(state["key"]), int(state["passes"])
+
     @staticmethod
     def _generator_from(state: Any) -> np.random.Generator:
         rng = np.random.default_rng()
@@ -123,6 +147,8 @@ class TrainingState:
 
             {"seed": the constructor's seed,
              "rng": the shuffling generator's state (get_rng_state()),
+             "dropout": the dropout stream's key and pass count (get_dropout_state();
+                        only for a network with layers that differ in training),
              "history": {"loss": [...], ...}, the History of the last fit,
              "optimizer": {"name": "adam", "params": its get_params() (tuples as lists),
                            "step": steps taken, "buffers": the buffer names, sorted}}
@@ -141,6 +167,8 @@ class TrainingState:
                      "history": {k: list(v) for k, v in self.history.history.items()},
                      "optimizer": {"name": self._optimizer.name, "params": params,
                                    "step": opt["step"], "buffers": sorted(opt["buffers"])}}
+            if self._core.has_training_behaviour:  # random layers (dropout) only
+                state["dropout"] = self.get_dropout_state()
         names = list(self._core.parameter_names())
         arrays = {f"opt.{name}.{names[slot]}": np.ascontiguousarray(a)
                   for name, per_slot in opt["buffers"].items() for slot, a in enumerate(per_slot)}
@@ -164,6 +192,7 @@ class TrainingState:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"invalid seed {seed!r}")
         rng = self._generator_from(state["rng"]) if "rng" in state else None
+        dropout = self._dropout_from(state["dropout"]) if "dropout" in state else None
         history = state.get("history", {})
         if not isinstance(history, dict) or not all(
                 isinstance(k, str) and isinstance(v, list) and
@@ -187,6 +216,8 @@ class TrainingState:
             self.seed = seed
             if rng is not None:
                 self._rng = rng
+            if dropout is not None:
+                self._core.set_random_state(*dropout)
             self.history = History({k: [float(x) for x in v] for k, v in history.items()})
 
     def _optimizer_from(self, opt: Any, arrays: Mapping[str, np.ndarray]

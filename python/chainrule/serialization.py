@@ -4,16 +4,23 @@ A model file is a ``.npz`` archive (a zip of ``.npy`` arrays) holding
 
 * ``header.npy``: a uint8 array of UTF-8 JSON (below);
 * one ``<name>.npy`` per parameter, named as ``net.parameters`` names them (``W1.npy``,
-  ``b1.npy``, ..., ``WL.npy``, ``bL.npy``: ``W`` (n_in, n_out) and ``b`` (n_out,)), in the
-  network's dtype;
+  ``b1.npy``, ..., ``WL.npy``, ``bL.npy``: ``W`` (n_in, n_out) and ``b`` (n_out,);
+  ``gamma2.npy``, ``beta2.npy`` of a normalisation layer), and one per buffer, named as
+  ``net.buffers`` names them (``running_mean2.npy``, ``running_var2.npy``), in the network's
+  dtype;
 * ``state.<name>.npy``: further arrays of the training state (the optimizer's buffers,
   ``state.opt.<buffer>.<parameter>``), each listed in the header with its shape.
 
 The JSON header::
 
-    {"format": "chainrule.network", "version": 2, "chainrule_version": "0.1.0",
-     "dtype": "float64", "layer_sizes": [2, 10, 1],
-     "activations": [{"name": "leaky_relu", "params": {"alpha": 0.01}, "custom": false}, ...],
+    {"format": "chainrule.network", "version": 3, "chainrule_version": "0.1.0",
+     "dtype": "float64", "layer_sizes": [2, 10, 10, 1],
+     "layers": [{"kind": "dense", "params": {"units": 10, "l1": 0.0, "l2": 0.0},
+                 "activation": {"name": "leaky_relu", "params": {"alpha": 0.01},
+                                "custom": false}},
+                {"kind": "dropout", "params": {"p": 0.2}}, ...],
+       (a network of dense layers without penalties is written as version 2, with
+       "activations": [{"name": "leaky_relu", ...}, ...] in place of "layers")
      "loss": {"name": "mse", "params": {}, "custom": false},
      "state": {...training state: optimizer settings, counters, history, RNG...},
      "state_arrays": {"<name>": [shape...], ...},
@@ -44,15 +51,20 @@ from ._version import __version__
 from .activations import Activation, is_builtin as is_builtin_activation, resolve_activation
 from .losses import Loss, is_builtin as is_builtin_loss, resolve_loss
 from .network import Network
+from .layers import Dense, Layer, layer_class as LAYERS_BY_KIND
 from .parameters import parameter_layout
 
 __all__ = ["save", "load", "register_activation", "register_loss", "FORMAT", "VERSION",
            "MAX_PARAMETERS"]
 
 FORMAT = "chainrule.network"
+#: 3: the architecture is a list of layers (kind, parameters, activation), with buffers
+#: (running statistics) beside the parameters; versions 1 and 2 (dense layers from
+#: ``layer_sizes`` and ``activations``) load as before. A network of dense layers without
+#: penalties is still written as version 2, which older releases read.
 #: 2: the optimizer's state arrays are named by parameter (``state.opt.exp_avg.W1``); version 1
 #: files (``state.opt.exp_avg.0``, by slot) load as before.
-VERSION = 2
+VERSION = 3
 #: Networks larger than this (about 16 GB of float64) are refused on load.
 MAX_PARAMETERS = 2_000_000_000
 _MAX_HEADER_BYTES = 64 << 20
@@ -135,6 +147,16 @@ def _activation_entry(act: Activation, layer: int) -> Dict[str, Any]:
             "params": _params_entry(act, f"layer {layer}: the activation"), "custom": custom}
 
 
+def _layer_entry(config: Layer, layer: int) -> Dict[str, Any]:
+    entry: Dict[str, Any] = {"kind": config.kind,
+                             "params": {k: _json_value(v) for k, v in config.get_params().items()
+                                        if k != "activation"}}
+    act = getattr(config, "activation", None)
+    if act is not None:
+        entry["activation"] = _activation_entry(act, layer)
+    return entry
+
+
 def _loss_entry(loss: Loss) -> Dict[str, Any]:
     custom = not is_builtin_loss(loss)
     return {"name": _registered_name(loss) if custom else loss.name,
@@ -144,16 +166,23 @@ def _loss_entry(loss: Loss) -> Dict[str, Any]:
 def to_bytes(net: Network, metadata: Optional[Dict[str, Any]] = None) -> bytes:
     """The model file's bytes (what :func:`save` writes)."""
     state, state_arrays = net.get_training_state()
-    header = {
+    header: Dict[str, Any] = {
         "format": FORMAT, "version": VERSION,
         "chainrule_version": __version__,
-        "dtype": net.dtype.name, "layer_sizes": list(net.layer_sizes),
-        "activations": [_activation_entry(a, l + 1) for l, a in enumerate(net.activations)],
+        "dtype": net.dtype.name, "layer_sizes": list(net.layer_sizes)}
+    if all(isinstance(c, Dense) and not c.l1 and not c.l2 for c in net.layer_configs):
+        # dense layers only: the version 2 layout, which chainrule 0.1 reads too
+        header["version"] = 2
+        header["activations"] = [_activation_entry(a, l + 1)
+                                 for l, a in enumerate(net.activations)]
+    else:
+        header["layers"] = [_layer_entry(c, l + 1) for l, c in enumerate(net.layer_configs)]
+    header.update({
         "loss": _loss_entry(net.loss_function),
         "state": state,
         "state_arrays": {k: list(v.shape) for k, v in state_arrays.items()},
         "metadata": metadata or {},
-    }
+    })
     if net.feature_names_in_ is not None:
         header["feature_names"] = [str(n) for n in net.feature_names_in_]
     try:
@@ -162,8 +191,9 @@ def to_bytes(net: Network, metadata: Optional[Dict[str, Any]] = None) -> bytes:
         raise ValueError(f"save: the metadata must be JSON (finite numbers, strings, lists, "
                          f"dicts): {exc}") from None
     arrays: Dict[str, np.ndarray] = {"header": np.frombuffer(text.encode(), dtype=np.uint8)}
-    for name, value in net.parameters.items():
-        arrays[name] = np.array(value)
+    for tensors in (net.parameters, net.buffers):
+        for name, value in tensors.items():
+            arrays[name] = np.array(value)
     for k, v in state_arrays.items():
         arrays[f"state.{k}"] = np.ascontiguousarray(v)
     buf = io.BytesIO()
@@ -302,16 +332,30 @@ def _parse_header(reader: _Reader) -> Dict[str, Any]:
     _expect(isinstance(sizes, list) and len(sizes) >= 2 and all(_is_int(s) and s >= 1
                                                                    for s in sizes),
             reader, f"invalid layer_sizes {sizes!r}")
+    if version >= 3:
+        layers = header.get("layers")
+        _expect(isinstance(layers, list) and len(layers) == len(sizes) - 1, reader,
+                f"expected {len(sizes) - 1} layers, got {layers!r:.200}")
+        for i, e in enumerate(layers):
+            _expect(isinstance(e, dict) and isinstance(e.get("kind"), str) and
+                    _valid_params(e.get("params", {}), numbers_only=True), reader,
+                    f"invalid entry for layer {i + 1}: {e!r:.200}")
+        acts = [e.get("activation") for e in layers]
+    else:  # dense layers: layer_sizes and one activation per layer
+        acts = header.get("activations")
+        _expect(isinstance(acts, list) and len(acts) == len(sizes) - 1, reader,
+                f"expected {len(sizes) - 1} activations, got {acts!r:.200}")
+        header["layers"] = [{"kind": "dense", "params": {"units": n}, "activation": a}
+                            for n, a in zip(sizes[1:], acts)]
+    for i, a in enumerate(acts):
+        _expect(a is None or isinstance(a, dict) and isinstance(a.get("name"), str) and
+                _valid_params(a.get("params", {}), numbers_only=not a.get("custom")),
+                reader, f"invalid activation entry for layer {i + 1}: {a!r:.200}")
+    # at most (n_in + 1) n_out values per layer: W and b of a dense layer; the others keep
+    # four vectors (gamma, beta and two running statistics) of n_in <= (n_in + 1) n_out
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     _expect(n_params <= MAX_PARAMETERS, reader,
             f"the header claims {n_params} parameters, more than the limit {MAX_PARAMETERS}")
-    acts = header.get("activations")
-    _expect(isinstance(acts, list) and len(acts) == len(sizes) - 1, reader,
-            f"expected {len(sizes) - 1} activations, got {acts!r:.200}")
-    for i, a in enumerate(acts):
-        _expect(isinstance(a, dict) and isinstance(a.get("name"), str) and
-                _valid_params(a.get("params", {}), numbers_only=not a.get("custom")),
-                reader, f"invalid activation entry for layer {i + 1}: {a!r:.200}")
     loss = header.get("loss")
     _expect(isinstance(loss, dict) and isinstance(loss.get("name"), str) and
             _valid_params(loss.get("params", {}), numbers_only=not loss.get("custom")), reader,
@@ -357,6 +401,18 @@ def _activation_from(entry: Dict[str, Any], layer: int, reader: _Reader) -> Acti
         raise reader.fail(f"layer {layer}: invalid activation {name!r} {params}: {exc}") from None
 
 
+def _layer_from(entry: Dict[str, Any], act: Optional[Activation], layer: int,
+                reader: _Reader) -> Layer:
+    kind, params = entry["kind"], dict(entry.get("params", {}))
+    try:
+        cls = LAYERS_BY_KIND(kind)
+        if act is not None:
+            params["activation"] = act
+        return cls(**params)  # type: ignore[no-any-return]
+    except (TypeError, ValueError) as exc:
+        raise reader.fail(f"layer {layer}: invalid layer {kind!r} {params}: {exc}") from None
+
+
 def _loss_from(entry: Dict[str, Any], reader: _Reader) -> Loss:
     name = entry["name"]
     if entry.get("custom"):
@@ -391,17 +447,38 @@ def read(source: Union[PathLike, bytes], what: str,
         sizes = header["layer_sizes"]
         overrides = overrides or {}
         acts = overrides.get("activations") or [
-            _activation_from(a, l + 1, reader) for l, a in enumerate(header["activations"])]
+            None if e.get("activation") is None else
+            _activation_from(e["activation"], l + 1, reader)
+            for l, e in enumerate(header["layers"])]
         loss = overrides.get("loss") or _loss_from(header["loss"], reader)
-        # every parameter by name, checked against the architecture before the network exists
-        params = {name: reader.array(name, dtype, shape)
-                  for name, shape in parameter_layout(sizes)}
+        layers = [_layer_from(e, act, l + 1, reader)
+                  for l, (e, act) in enumerate(zip(header["layers"], acts))]
+        arrays: Dict[str, np.ndarray] = {}
+        if header["version"] <= 2:
+            # dense layers: every parameter by name, checked against the architecture before
+            # the network exists
+            arrays = {name: reader.array(name, dtype, shape)
+                      for name, shape in parameter_layout(sizes)}
         state_arrays = {k: reader.array(f"state.{k}", dtype, tuple(shape))
                         for k, shape in header.get("state_arrays", {}).items()}
         try:
-            net = Network(sizes, acts, loss, dtype=dtype.name)
-            for name, value in params.items():
-                net.parameters[name] = value
+            net = Network([sizes[0]] + layers, loss=loss, dtype=dtype.name)
+        except (TypeError, ValueError) as exc:
+            raise reader.fail(f"inconsistent model: {exc}") from None
+        _expect(net.layer_sizes == sizes, reader,
+                f"the layers give layer sizes {net.layer_sizes}, the header says {sizes}")
+        if header["version"] >= 3:
+            # every parameter and buffer by name, each checked against the network's shapes
+            # (its size was bounded by MAX_PARAMETERS from layer_sizes before it was built)
+            arrays = {name: reader.array(name, dtype, tuple(view.shape))
+                      for tensors in (net.parameters, net.buffers)
+                      for name, view in tensors.items()}
+        try:
+            for name, value in arrays.items():
+                if name in net.parameters:
+                    net.parameters[name] = value
+                else:
+                    net.buffers[name] = value
             net.set_training_state(header.get("state", {}), state_arrays)
             if header.get("feature_names") is not None:
                 net.feature_names_in_ = np.array(header["feature_names"], dtype=object)
