@@ -201,7 +201,7 @@ def from_torch(model: Any, loss: Any = "mse", *, seed: Optional[int] = None) -> 
                          f"got {sorted(str(d) for d in dtypes)}")
     dtype = "float64" if next(iter(dtypes)) == torch.float64 else "float32"
     first = next(m for _, m in layers if isinstance(m, nn.Linear))
-    net = Network([first.in_features] + [c for c, _ in layers], loss, dtype=dtype, seed=seed)
+    net = Network([first.in_features] + [c for c, _ in layers], loss=loss, dtype=dtype, seed=seed)
     for layer, (_, m) in zip(net.layers, layers):
         if isinstance(m, nn.Linear):
             layer.W = m.weight.detach().cpu().numpy().T
