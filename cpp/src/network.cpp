@@ -365,8 +365,10 @@ double Network<T>::compute_gradients(ConstView<T> X, ConstView<T> Y) {
 }
 
 template <class T>
-void Network<T>::step(double lr) {
+void Network<T>::step(double lr, const GradientClipping& clip) {
   check_lr(lr);
+  clip.check();
+  clip_gradients(clip);
   apply_update(static_cast<T>(lr));
 }
 
@@ -416,8 +418,10 @@ void Network<T>::step(const std::vector<ConstView<T>>& dW, const std::vector<Con
 }
 
 template <class T>
-void Network<T>::step(const std::vector<ConstView<T>>& grads, double lr) {
+void Network<T>::step(const std::vector<ConstView<T>>& grads, double lr,
+                      const GradientClipping& clip) {
   check_lr(lr);
+  clip.check();
   const std::vector<Parameter<T>>& params = parameters();
   if (grads.size() != params.size())
     throw ValueError("step: expected " + std::to_string(params.size()) +
@@ -434,10 +438,20 @@ void Network<T>::step(const std::vector<ConstView<T>>& grads, double lr) {
     if (kernels::first_non_finite(g.size(), g.data) >= 0)
       throw ValueError("step: the gradient of " + p.name + " contains NaN or inf");
   }
+  // each parameter's gradient: as given, or with clipping a clipped copy of them all
+  std::vector<const T*> g;
+  Matrix<T> copy;
+  if (clip.active()) copy.resize(1, n_grads_);
+  T* to = copy.data();
+  for (const ConstView<T>& v : grads) {
+    g.push_back(clip.active() ? to : v.data);
+    if (clip.active()) to = std::copy(v.data, v.data + v.size(), to);
+  }
+  if (clip.active()) chainrule::clip_gradients(copy.data(), n_grads_, clip);
   const T lr_t = static_cast<T>(lr);
   optimizer_->begin_step();
   for (std::size_t k = 0; k < params.size(); ++k)
-    optimizer_->update(static_cast<Index>(k), params[k].value.size(), lr_t, grads[k].data,
+    optimizer_->update(static_cast<Index>(k), params[k].value.size(), lr_t, g[k],
                        params[k].value.data);
 }
 
@@ -511,6 +525,11 @@ void Network<T>::zero_gradients() {
 template <class T>
 void Network<T>::divide_gradients(T w) {
   for (Index i = 0; i < n_grads_; ++i) grad_data_[i] /= w;  // dW = sum_i w_i dW_i / sum_i w_i
+}
+
+template <class T>
+void Network<T>::clip_gradients(const GradientClipping& clip) {
+  if (clip.active()) chainrule::clip_gradients(grad_data_, n_grads_, clip);
 }
 
 template class Network<float>;

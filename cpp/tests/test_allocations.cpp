@@ -65,12 +65,15 @@ void run(int threads) {
   // warm-up: first use of this batch size and of every thread's packing buffers
   net.compute_gradients(X.cview(), Y.cview());
   net.step(0.01);
+  GradientClipping clip;
+  clip.norm = 0.1;
+  clip.value = 0.01;
   const std::size_t before = allocations();
   for (int s = 0; s < 20; ++s) {
     net.compute_gradients(X.cview(), Y.cview());  // forward + backward
     net.step(0.01);                               // W -= lr dW, b -= lr db
     net.compute_gradients(X.cview().row_range(0, 77), Y.cview().row_range(0, 77));  // a smaller last batch
-    net.step(0.01);
+    net.step(0.01, clip);                         // clipped in place first
   }
   const std::size_t steps = allocations() - before;
   std::printf("%d thread(s): %zu allocations in 40 training steps after warm-up\n", threads,
@@ -93,6 +96,19 @@ void run(int threads) {
   std::printf("%d thread(s): fit allocates %zu times for 1 epoch, %zu for 10\n", threads, one,
               ten);
   CHECK(ten == one);
+  opts.clip = clip;  // clipped: the unfused update, no allocation either
+  opts.epochs = 1;
+  a0 = allocations();
+  fit(net, X.cview(), Y.cview(), opts);
+  const std::size_t one_clipped = allocations() - a0;
+  opts.epochs = 10;
+  a0 = allocations();
+  fit(net, X.cview(), Y.cview(), opts);
+  const std::size_t ten_clipped = allocations() - a0;
+  std::printf("%d thread(s): fit with clipping allocates %zu times for 1 epoch, %zu for 10\n",
+              threads, one_clipped, ten_clipped);
+  CHECK(ten_clipped == one_clipped);
+  opts.clip = GradientClipping{};
 
   // the same with a stateful optimizer, sample weights, shuffling, validation, metrics and a
   // schedule: the optimizer's state was allocated by set_optimizer, the rest in fit's setup
@@ -157,6 +173,18 @@ void run(int threads) {
               threads, one_dist, ten_dist);
   CHECK(ten_dist == one_dist);
   CHECK(reductions == 10 * (5 + 1));  // ceil(300 / 64) = 5 steps and the validation loss
+  opts.clip = clip;  // clipping the mean gradient after the reduction
+  opts.epochs = 1;
+  a0 = allocations();
+  fit(net, d, opts, dist, &reducer);
+  const std::size_t one_dist_clipped = allocations() - a0;
+  opts.epochs = 10;
+  a0 = allocations();
+  fit(net, d, opts, dist, &reducer);
+  const std::size_t ten_dist_clipped = allocations() - a0;
+  std::printf("%d thread(s): data-parallel fit with clipping allocates %zu times for 1 epoch, "
+              "%zu for 10\n", threads, one_dist_clipped, ten_dist_clipped);
+  CHECK(ten_dist_clipped == one_dist_clipped);
 }
 
 }  // namespace

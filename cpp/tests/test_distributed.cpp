@@ -97,11 +97,14 @@ std::vector<T> params(Network<T>& net) {
 
 // shards of 4 and 9 rows (13 global), batches of 5 (5, 5, 3), a new global order each epoch,
 // optional sample weights (some zero) and a sharded validation set
+// (with clipping: of the global mean gradient, as single-process training clips its own)
 template <class T>
-void run(const std::string& optimizer, bool weighted, bool validate, int ranks) {
+void run(const std::string& optimizer, bool weighted, bool validate, int ranks,
+         const GradientClipping& clip = {}) {
   const std::string what = std::string(sizeof(T) == 8 ? "double " : "float ") + optimizer +
-                           (weighted ? " weighted" : "") + (validate ? " validated" : "") + " " +
-                           std::to_string(ranks) + " ranks";
+                           (weighted ? " weighted" : "") + (validate ? " validated" : "") +
+                           (clip.active() ? " clipped" : "") + " " + std::to_string(ranks) +
+                           " ranks";
   const double tol = sizeof(T) == 8 ? 1e-12 : 1e-5;
   const Index N = 13, Nv = 7;
   const std::vector<Index> shard = ranks == 2 ? std::vector<Index>{4, 9} : std::vector<Index>{4, 6, 3};
@@ -123,6 +126,7 @@ void run(const std::string& optimizer, bool weighted, bool validate, int ranks) 
   opts.lr = optimizer == "adam" ? 0.01 : 0.1;
   opts.batch_size = 5;
   opts.shuffle = true;
+  opts.clip = clip;
 
   // one process on all the data
   auto single = make_net<T>(optimizer);
@@ -321,6 +325,14 @@ int main() {
     }
   }
   RUN_TEST([] { run<double>("rmsprop", true, false, 3); });
+  GradientClipping norm, both;
+  norm.norm = both.norm = 0.05;
+  both.value = 0.01;
+  for (const char* opt : {"sgd", "adam"}) {
+    RUN_TEST([&] { run<double>(opt, true, true, 3, norm); });
+    RUN_TEST([&] { run<double>(opt, false, false, 2, both); });
+    RUN_TEST([&] { run<float>(opt, true, false, 3, both); });
+  }
   RUN_TEST(test_empty_steps);
   RUN_TEST(test_errors);
   RUN_TEST(test_metric_combine);

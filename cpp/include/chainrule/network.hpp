@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "chainrule/activation.hpp"
+#include "chainrule/clipping.hpp"
 #include "chainrule/layer.hpp"
 #include "chainrule/layers/dense.hpp"
 #include "chainrule/loss.hpp"
@@ -106,13 +107,14 @@ class Network {
   /// forward + backward on (X, Y): every layer's dW, db and dZ; returns the loss.
   double compute_gradients(ConstView<T> X, ConstView<T> Y);
   /// One optimizer step with the gradients of the last backward (plain SGD: W -= lr dW,
-  /// b -= lr db).
-  void step(double lr);
+  /// b -= lr db), clipped in place first when `clip` is active.
+  void step(double lr, const GradientClipping& clip = {});
   /// One optimizer step with given gradients (one (dW, db) pair per layer; dense layers only).
   void step(const std::vector<ConstView<T>>& dW, const std::vector<ConstView<T>>& db, double lr);
   /// One optimizer step with given gradients, one per parameter tensor in the order of
-  /// parameters(), each shaped like its parameter.
-  void step(const std::vector<ConstView<T>>& grads, double lr);
+  /// parameters(), each shaped like its parameter; with `clip`, with a clipped copy of them
+  /// (the arrays given are left as they are).
+  void step(const std::vector<ConstView<T>>& grads, double lr, const GradientClipping& clip = {});
   /// For each parameter tensor (W1, b1, W2, b2, ...), ||g_backprop - g_numeric|| /
   /// (||g_backprop|| + ||g_numeric||) with central differences of step eps. Parameters are
   /// restored exactly.
@@ -154,6 +156,8 @@ class Network {
   void zero_gradients();
   /// Every gradient value divided by w (a data-parallel step's weighted sums -> the mean).
   void divide_gradients(T w);
+  /// The gradients of the last backward pass (all of them, as one vector) clipped in place.
+  void clip_gradients(const GradientClipping& clip);
   /// The optimizer step with the gradients of the last backward pass: begin_step, then every
   /// parameter.
   void apply_update(T lr);

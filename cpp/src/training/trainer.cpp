@@ -41,6 +41,7 @@ template <class T>
 void Trainer<T>::check(const FitData<T>& d, const FitOptions& opts) const {
   net_.check_XY(d.X, d.Y, "fit");
   check_lr(opts.lr);
+  opts.clip.check();
   if (opts.epochs < 0) throw ValueError("epochs must be >= 0, got " + std::to_string(opts.epochs));
   if (opts.batch_size < 0)
     throw ValueError("batch_size must be >= 1, got " + std::to_string(opts.batch_size));
@@ -146,8 +147,10 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   std::vector<Matrix<T>> last_good;
   net_.copy_params(last_good);
   // An optimizer whose update is p -= lr g without state runs it inside the backward pass,
-  // block by block; not when the gradients must be summed across processes first.
-  const bool fuse_update = optimizer.fuses_into_backward() && !distributed;
+  // block by block; not when the gradients must be summed across processes first, nor
+  // clipped (clipping by norm needs every gradient first).
+  const bool clip = opts.clip.active();
+  const bool fuse_update = optimizer.fuses_into_backward() && !distributed && !clip;
   const std::size_t n_metrics = opts.metrics.size();
   // (capped: a huge epoch count, stopped by Ctrl-C or a callback, must not reserve terabytes)
   const std::size_t capacity = static_cast<std::size_t>(std::min<Index>(opts.epochs, Index(1) << 16));
@@ -255,21 +258,24 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
                               epoch);
       }
       if (distributed) {
-        if (optimizer.fuses_into_backward() && !net_.has_penalties()) {
+        if (optimizer.fuses_into_backward() && !net_.has_penalties() && !clip) {
           // W -= lr dW with dW = sum / global_weight: W -= (lr / global_weight) sum, one pass
           net_.apply_update(static_cast<T>(lr / step_weight));
         } else {
           net_.divide_gradients(static_cast<T>(step_weight));  // dW = sum_i w_i dW_i / sum_i w_i
           net_.add_penalty_gradients();
+          net_.clip_gradients(opts.clip);  // of the global mean, as single-process training
           net_.apply_update(static_cast<T>(lr));
         }
       } else {
         // H[L] is the forward pass of this batch, from the weights before the update
         for (auto& metric : train_metrics) metric->accumulate(net_.output(), yb, wb);
-        if (fuse_update)
+        if (fuse_update) {
           optimizer.begin_step();  // the update itself ran in backward_pass; count the step
-        else
+        } else {
+          net_.clip_gradients(opts.clip);
           net_.apply_update(static_cast<T>(lr));
+        }
       }
       total += batch_loss * step_weight;
       total_weight += step_weight;

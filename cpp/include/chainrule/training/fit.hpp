@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "chainrule/clipping.hpp"
 #include "chainrule/schedule.hpp"
 #include "chainrule/tensor.hpp"
 
@@ -21,6 +22,10 @@ struct FitOptions {
   /// Metric names ("accuracy", "r2") measured every epoch on the training data (over its
   /// batches, from each forward pass before the update) and on the validation data.
   std::vector<std::string> metrics;
+  /// Each step's gradients clipped (by value, then by their global norm) before the update;
+  /// data-parallel, the mean gradient over every process, so the result is single-process
+  /// training's. An update that plain SGD would fuse into the backward pass then runs after it.
+  GradientClipping clip;
   /// Data-parallel training (with a reducer that sums across processes): the number of rows
   /// of the global data set, the concatenation of every process's shard, and where this
   /// process's rows (X) start in it. batch_size counts global rows; see fit.

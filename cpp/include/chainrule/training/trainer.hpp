@@ -21,7 +21,8 @@ namespace chainrule {
 /// A non-finite loss or parameter restores the weights of the last finite epoch and throws
 /// DivergenceError naming the epoch. Every argument is checked (check) before anything
 /// changes. When the optimizer can fuse its update into the backward pass (plain SGD), the
-/// update runs in the epilogue of each dW product.
+/// update runs in the epilogue of each dW product, unless opts.clip clips the gradients
+/// between the backward pass and the update.
 ///
 /// Data-parallel (a reducer that sums across processes): X is this process's shard, rows
 /// [row_offset, row_offset + X.rows) of a global data set of opts.global_rows rows. Each
@@ -30,7 +31,8 @@ namespace chainrule {
 /// [k bs, (k + 1) bs), and this process contributes those of its rows that fall in them
 /// (possibly none). Gradients are reduced as weighted sums and divided by the global batch
 /// weight, so every process applies the update single-process training on the whole data in
-/// that order would; the loss, validation loss and metrics are global too.
+/// that order would (clipping, too, sees that global mean); the loss, validation loss and
+/// metrics are global too.
 template <class T>
 class Trainer {
  public:
