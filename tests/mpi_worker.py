@@ -124,6 +124,13 @@ def case_exact():
             1e-12, "momentum weighted validated", val=(Xv, Yv, shard_rows(29, size, rank)), w=w)
     compare(net("rmsprop"), X, Y, shard_rows(103, size, rank), dict(epochs=3, batch_size=None),
             1e-12, "rmsprop full batch")
+    # gradient clipping: of the mean gradient over every rank, as single-process training
+    compare(net("sgd"), X, Y, uneven(103),
+            dict(epochs=4, batch_size=16, shuffle=True, lr=0.05, clip_norm=0.05), 1e-12,
+            "sgd clip_norm")
+    compare(net("adam"), X, Y, shard_rows(103, size, rank),
+            dict(epochs=4, batch_size=16, lr=0.01, clip_norm=0.1, clip_value=0.02), 1e-12,
+            "adam clip_value and clip_norm", w=w)
     # float32: same to float32 rounding
     compare(lambda seed: cr.Network([5, 12, 2], ["tanh", "linear"], optimizer="sgd", seed=seed,
                                     dtype="float32"),

@@ -219,31 +219,44 @@ void bind_network(py::module_& m, const char* cls) {
         py::gil_scoped_release nogil;
         return n.compute_gradients(as_view(X, "X"), as_view(Y, "Y"));
       })
-      .def("step", [](Net& n, double lr) { n.step(lr); }, py::arg("lr"))
+      .def("step", [](Net& n, double lr, std::optional<double> clip_norm,
+                      std::optional<double> clip_value) {
+        n.step(lr, GradientClipping{clip_norm, clip_value});
+      }, py::arg("lr"), py::arg("clip_norm") = py::none(), py::arg("clip_value") = py::none())
       // one (dW, db) pair per layer, every layer a dense one
       .def("step_pairs", [](Net& n, const std::vector<Array<T>>& dW, const std::vector<Array<T>>& db,
-                            double lr) {
+                            double lr, std::optional<double> clip_norm,
+                            std::optional<double> clip_value) {
         std::vector<ConstView<T>> w, b;
         for (const auto& a : dW) w.push_back(as_view(a, "dW"));
         for (const auto& a : db) b.push_back(as_view(a, "db"));
-        n.step(w, b, lr);
-      })
+        n.step(w, b, lr, GradientClipping{clip_norm, clip_value});
+      }, py::arg("dW"), py::arg("db"), py::arg("lr"), py::arg("clip_norm") = py::none(),
+         py::arg("clip_value") = py::none())
       // one gradient per parameter tensor, in the order of parameter_names()
-      .def("step_with", [](Net& n, const std::vector<Array<T>>& grads, double lr) {
+      .def("step_with", [](Net& n, const std::vector<Array<T>>& grads, double lr,
+                           std::optional<double> clip_norm, std::optional<double> clip_value) {
         std::vector<ConstView<T>> g;
         for (const auto& a : grads) g.push_back(as_view(a, "gradient"));
-        n.step(g, lr);
-      })
+        n.step(g, lr, GradientClipping{clip_norm, clip_value});
+      }, py::arg("grads"), py::arg("lr"), py::arg("clip_norm") = py::none(),
+         py::arg("clip_value") = py::none())
       .def("check_fit",
            [](Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,
               Index batch_size, const std::optional<Array<T>>& sample_weight,
               const std::optional<Array<T>>& X_val, const std::optional<Array<T>>& Y_val,
               const std::optional<Array<T>>& val_weight, py::object schedule_spec,
-              const std::vector<std::string>& metrics) {
+              const std::vector<std::string>& metrics, std::optional<double> clip_norm,
+              std::optional<double> clip_value) {
              FitCall<T> call(X, Y, epochs, lr, batch_size, false, sample_weight, X_val, Y_val,
                              val_weight, schedule_spec, metrics);
+             call.opts.clip = GradientClipping{clip_norm, clip_value};
              check_fit(n, call.data, call.opts);
-           })
+           },
+           py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("lr"), py::arg("batch_size"),
+           py::arg("sample_weight"), py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"),
+           py::arg("schedule"), py::arg("metrics"), py::arg("clip_norm") = py::none(),
+           py::arg("clip_value") = py::none())
       // Returns (loss, val_loss, lr, metrics, val_metrics), one entry per epoch run.
       .def("fit",
            [](Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,
@@ -252,13 +265,15 @@ void bind_network(py::module_& m, const char* cls) {
               const std::optional<Array<T>>& Y_val, const std::optional<Array<T>>& val_weight,
               py::object schedule_spec, const std::vector<std::string>& metrics,
               py::object allreduce, Index global_rows, Index row_offset, py::object sum_across,
-              py::object on_progress, py::object reduce_buffer) {
+              py::object on_progress, py::object reduce_buffer, std::optional<double> clip_norm,
+              std::optional<double> clip_value) {
              // data-parallel: the permutation orders the global rows and is always given
              const bool shuffle = !permutation.is_none() && allreduce.is_none();
              FitCall<T> call(X, Y, epochs, lr, batch_size, shuffle, sample_weight,
                              X_val, Y_val, val_weight, schedule_spec, metrics);
              call.opts.global_rows = global_rows;
              call.opts.row_offset = row_offset;
+             call.opts.clip = GradientClipping{clip_norm, clip_value};
              FitHooks hooks;
              hooks.poll = batch_poll(on_progress);
              // data-parallel: the all-reduce (and the metrics' sums) in a reducer, over the
@@ -303,7 +318,8 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"), py::arg("schedule"),
            py::arg("metrics"), py::arg("allreduce") = py::none(), py::arg("global_rows") = 0,
            py::arg("row_offset") = 0, py::arg("sum_across") = py::none(),
-           py::arg("on_progress") = py::none(), py::arg("reduce_buffer") = py::none())
+           py::arg("on_progress") = py::none(), py::arg("reduce_buffer") = py::none(),
+           py::arg("clip_norm") = py::none(), py::arg("clip_value") = py::none())
       // The values a data-parallel step sums: the gradients, the loss sum and the weight.
       .def("reduction_buffer_size", &AllreduceReducer<T>::buffer_size)
       .def("gradient_check", [](Net& n, const Array<T>& X, const Array<T>& Y, double eps) {

@@ -384,8 +384,9 @@ void Network<T>::apply_update(T lr) {
 
 template <class T>
 void Network<T>::step(const std::vector<ConstView<T>>& dW, const std::vector<ConstView<T>>& db,
-                      double lr) {
+                      double lr, const GradientClipping& clip) {
   check_lr(lr);
+  clip.check();
   if (static_cast<Index>(dW.size()) != num_layers() || static_cast<Index>(db.size()) != num_layers())
     throw ValueError("step: expected gradients for " + std::to_string(num_layers()) +
                      " layers, got " + std::to_string(dW.size()) + " dW and " +
@@ -405,16 +406,12 @@ void Network<T>::step(const std::vector<ConstView<T>>& dW, const std::vector<Con
         kernels::first_non_finite(b.size(), b.data) >= 0)
       throw ValueError(name + " gradients contain NaN or inf");
   }
-  const T lr_t = static_cast<T>(lr);
-  optimizer_->begin_step();
-  Index slot = 0;
+  std::vector<ConstView<T>> grads;  // one per parameter: W1, b1, W2, b2, ...
   for (Index l = 0; l < num_layers(); ++l) {
-    Dense<T>& layer = dense(l);
-    optimizer_->update(slot++, layer.W().size(), lr_t, dW[static_cast<std::size_t>(l)].data,
-                       layer.W().data);
-    optimizer_->update(slot++, layer.b().size(), lr_t, db[static_cast<std::size_t>(l)].data,
-                       layer.b().data);
+    grads.push_back(dW[static_cast<std::size_t>(l)]);
+    grads.push_back(db[static_cast<std::size_t>(l)]);
   }
+  step(grads, lr, clip);
 }
 
 template <class T>

@@ -91,6 +91,11 @@ def real_type(value: Any, name: str) -> float:
     return float(value)
 
 
+def optional_real(value: Any, name: str) -> Optional[float]:
+    """None, or a real number as for :func:`real_type`."""
+    return None if value is None else real_type(value, name)
+
+
 def bool_type(value: Any, name: str) -> bool:
     """True or False (NumPy booleans too); TypeError otherwise."""
     if not isinstance(value, (bool, np.bool_)):

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Seq
 import numpy as np
 
 from . import _core
-from ._checks import check_int as _check_int, real_type
+from ._checks import check_int as _check_int, optional_real, real_type
 from ._sync import serialised
 from .activations import (Activation, core_spec as activation_spec,
                           is_builtin as is_builtin_activation, resolve_activation)
@@ -267,7 +267,8 @@ class Network(TrainingState, Fitting):
         return self._collect_gradients(self._core.backward(self._Y(Y)))
 
     @serialised
-    def step(self, grads: Optional[Sequence[Any]] = None, *, lr: Optional[float] = None) -> None:
+    def step(self, grads: Optional[Sequence[Any]] = None, *, lr: Optional[float] = None,
+             clip_norm: Optional[float] = None, clip_value: Optional[float] = None) -> None:
         """One optimizer step for every layer (plain SGD: ``W -= lr * dW``, ``b -= lr * db``).
 
         ``grads`` is what :meth:`gradients`/:meth:`backward` returned (possibly modified), any
@@ -275,10 +276,15 @@ class Network(TrainingState, Fitting):
         with one gradient per parameter name (``{"W1": ..., "b1": ..., "gamma2": ...}``; for a
         network with other layers, a Gradients is read through its ``parameters``); None
         uses the last backward pass.
-        ``lr`` defaults to the optimizer's."""
+        ``lr`` defaults to the optimizer's. ``clip_value`` and ``clip_norm`` clip the
+        gradients first, as in :meth:`fit` (``torch.nn.utils.clip_grad_value_``, then
+        ``clip_grad_norm_``): the last backward pass's in place (as torch clips ``.grad``),
+        given ``grads`` in a copy (the arrays passed are left as they are)."""
         lr = real_type(self._optimizer.lr if lr is None else lr, "lr")
+        clip = {"clip_norm": optional_real(clip_norm, "clip_norm"),
+                "clip_value": optional_real(clip_value, "clip_value")}  # values: the core
         if grads is None:
-            self._core.step(lr)
+            self._core.step(lr, **clip)
             return
         names = list(self._core.parameter_names())
         dense_names = [n for l in self._dense for n in (f"W{l + 1}", f"b{l + 1}")]
@@ -317,14 +323,14 @@ class Network(TrainingState, Fitting):
                 db = as_matrix(np.reshape(db, -1) if _is_scalar(db) else db, self.dtype.type,
                                f"layer {l + 1} db", column_if_1d=True)
                 dbs.append(self._unaliased(db.reshape(1, -1)))
-            self._core.step_pairs(dWs, dbs, lr)
+            self._core.step_pairs(dWs, dbs, lr, **clip)
             return
         converted = []
         for name, g in arrays:
             # copies when they may be views of the parameters that step() is about to change
             a = as_matrix(g, self.dtype.type, f"the gradient of {name}", column_if_1d=True)
             converted.append(self._unaliased(a.reshape(1, -1) if np.ndim(g) <= 1 else a))
-        self._core.step_with(converted, lr)
+        self._core.step_with(converted, lr, **clip)
 
     @serialised
     def gradient_check(self, X: ArrayLike, Y: ArrayLike, eps: Optional[float] = None,

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from . import fit_args
-from ._checks import check_int as _check_int, real_type
+from ._checks import check_int as _check_int, optional_real, real_type
 from ._core import DivergenceError
 from ._sync import serialised
 from .callbacks import EarlyStopping, History, ProgressBar
@@ -49,7 +49,8 @@ class Fitting:
             validation_data: Optional[Sequence[ArrayLike]] = None,
             validation_split: float = 0.0, metrics: Optional[Sequence[str]] = None,
             early_stopping: Optional[EarlyStopping] = None,
-            callbacks: Optional[Sequence[Any]] = None, comm: Any = None) -> History:
+            callbacks: Optional[Sequence[Any]] = None, comm: Any = None,
+            clip_norm: Optional[float] = None, clip_value: Optional[float] = None) -> History:
         """Train with mini-batches; the epoch loop runs in C++ without the GIL.
 
         Parameters
@@ -96,6 +97,17 @@ class Fitting:
             validation_data) are this rank's shard of the global data, ``batch_size`` counts
             global rows, and every rank ends with the same weights, those of single-process
             training on the global data. Call it on every rank with the same settings.
+        clip_norm : float, optional
+            Gradient clipping by global norm, as ``torch.nn.utils.clip_grad_norm_`` between
+            ``backward()`` and ``step()``: every step, all the gradients are scaled together
+            by ``min(clip_norm / (norm + 1e-6), 1)``, ``norm`` being their L2 norm as one
+            vector (> 0). With ``comm``, the norm of the gradient averaged over every rank.
+        clip_value : float, optional
+            Clamp every gradient value to ``[-clip_value, clip_value]`` (> 0), as
+            ``torch.nn.utils.clip_grad_value_``. Given both, values are clamped first, then
+            the norm is clipped (the order of Keras 2's ``clipvalue`` and ``clipnorm``); both
+            bounds hold. A non-finite gradient is not an error: it makes the weights
+            non-finite, which raises :class:`DivergenceError` as below.
 
         Returns a :class:`History` (``loss``, ``lr``, ``val_loss``, metrics per epoch). Ctrl-C
         stops at a batch boundary with consistent weights and raises KeyboardInterrupt. A loss
@@ -124,6 +136,8 @@ class Fitting:
             if not isinstance(shuffle, (bool, np.bool_)):
                 raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
             schedule = resolve_schedule(lr_schedule)
+            clipping = {"clip_norm": optional_real(clip_norm, "clip_norm"),
+                        "clip_value": optional_real(clip_value, "clip_value")}  # values: the core
             w = None if sample_weight is None else \
                 fit_args.sample_weights(sample_weight, X.shape[0], "sample_weight", self.dtype)
             X, Y, w, X_val, Y_val, w_val = fit_args.split_validation(
@@ -140,7 +154,7 @@ class Fitting:
             core_args = (w, X_val, Y_val, w_val, schedule_args, names)
             if new_optimizer is not None or cbs or ctx is not None:
                 # before installing an optimizer, starting a bar or any collective step
-                self._core.check_fit(X, Y, epochs, lr, bs, *core_args)
+                self._core.check_fit(X, Y, epochs, lr, bs, *core_args, **clipping)
         core_kwargs: Dict[str, Any] = {}
         n = X.shape[0]
         if ctx is not None:
@@ -149,6 +163,7 @@ class Fitting:
                 ("epochs", epochs), ("lr", lr), ("batch_size", bs), ("shuffle", bool(shuffle)),
                 ("optimizer", (base.name, base.get_params())),
                 ("lr_schedule", schedule_args),
+                ("clip_norm", clipping["clip_norm"]), ("clip_value", clipping["clip_value"]),
                 ("metrics", names), ("validation (present or not)", X_val is not None),
                 ("early_stopping (present or not)", early_stopping is not None)])
             sizes = ctx.comm.allgather(n)
@@ -184,7 +199,8 @@ class Fitting:
                     cb.on_train_begin(self)
             try:
                 loss, val_loss, lrs, train_m, val_m = self._core.fit(
-                    X, Y, epochs, lr, bs, permutation, on_epoch_end, *core_args, **core_kwargs)
+                    X, Y, epochs, lr, bs, permutation, on_epoch_end, *core_args, **core_kwargs,
+                    **clipping)
             finally:
                 for cb in cbs:
                     if isinstance(cb, ProgressBar):

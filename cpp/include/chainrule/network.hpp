@@ -109,8 +109,10 @@ class Network {
   /// One optimizer step with the gradients of the last backward (plain SGD: W -= lr dW,
   /// b -= lr db), clipped in place first when `clip` is active.
   void step(double lr, const GradientClipping& clip = {});
-  /// One optimizer step with given gradients (one (dW, db) pair per layer; dense layers only).
-  void step(const std::vector<ConstView<T>>& dW, const std::vector<ConstView<T>>& db, double lr);
+  /// One optimizer step with given gradients (one (dW, db) pair per layer; dense layers only),
+  /// clipped as by the overload below.
+  void step(const std::vector<ConstView<T>>& dW, const std::vector<ConstView<T>>& db, double lr,
+            const GradientClipping& clip = {});
   /// One optimizer step with given gradients, one per parameter tensor in the order of
   /// parameters(), each shaped like its parameter; with `clip`, with a clipped copy of them
   /// (the arrays given are left as they are).
