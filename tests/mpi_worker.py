@@ -131,6 +131,11 @@ def case_exact():
     compare(net("adam"), X, Y, shard_rows(103, size, rank),
             dict(epochs=4, batch_size=16, lr=0.01, clip_norm=0.1, clip_value=0.02), 1e-12,
             "adam clip_value and clip_norm", w=w)
+    # with L1/L2 penalties: their gradients join the mean gradient before it is clipped
+    compare(lambda seed: cr.Network([5, cr.Dense(12, "tanh", l2=1e-2), cr.Dense(7, "relu", l1=1e-3),
+                                     cr.Dense(2, "linear")], optimizer="sgd", seed=seed),
+            X, Y, uneven(103), dict(epochs=3, batch_size=16, lr=0.05, clip_norm=0.05), 1e-12,
+            "penalties and clip_norm")
     # float32: same to float32 rounding
     compare(lambda seed: cr.Network([5, 12, 2], ["tanh", "linear"], optimizer="sgd", seed=seed,
                                     dtype="float32"),

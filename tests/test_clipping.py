@@ -137,6 +137,46 @@ def test_step_matches_torch(given: bool) -> None:
                      scale=max(float(np.max(np.abs(theirs))), 1e-2))
 
 
+@pytest.mark.torch
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_penalty_gradients_are_clipped_with_the_rest(optimizer: str) -> None:
+    # L1/L2 penalty gradients are part of dW: clip_grad_norm_ over the penalised loss's
+    # gradients, as in torch with the penalty added to the loss
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle of gradient clipping")
+    rng = np.random.default_rng(47)
+    X, Y = rng.normal(size=(16, 4)), rng.normal(size=(16, 2))
+    net = cr.Network([4, cr.Dense(6, "tanh", l1=1e-2, l2=5e-2), cr.Dense(5, "relu", l2=1e-3),
+                      cr.Dense(2, "linear", l1=3e-3)], seed=1, optimizer=optimizer)
+    model = net.to_torch()
+    lr = 0.05 if optimizer == "sgd" else 0.01
+    params = list(model.parameters())
+    t_opt = (torch.optim.SGD(params, lr=lr) if optimizer == "sgd"
+             else torch.optim.Adam(params, lr=lr))
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    Xt, Yt = torch.tensor(X), torch.tensor(Y)
+    h = net.fit(X, Y, epochs=10, batch_size=8, lr=lr, clip_norm=0.3, clip_value=0.1)
+    losses, clipped = [], 0
+    for _ in range(10):
+        total = 0.0
+        for s in (0, 8):
+            t_opt.zero_grad()
+            loss = ((model(Xt[s:s + 8]) - Yt[s:s + 8]) ** 2).sum() / (2 * 8)
+            for c, lin in zip(net.layer_configs, linears):
+                loss = loss + c.l1 * lin.weight.abs().sum() + c.l2 * (lin.weight ** 2).sum()
+            loss.backward()
+            torch.nn.utils.clip_grad_value_(params, 0.1)
+            clipped += float(torch.nn.utils.clip_grad_norm_(params, 0.3)) > 0.3
+            t_opt.step()
+            total += loss.item() * 8
+        losses.append(total / 16)
+    assert clipped > 0
+    assert_close(np.array(h.loss), np.array(losses), RTOL, "loss history")
+    for k, lin in enumerate(linears):
+        assert_close(net.weights[k], lin.weight.detach().numpy().T, RTOL, f"W{k + 1}")
+        assert_close(net.biases[k], lin.bias.detach().numpy(), RTOL, f"b{k + 1}",
+                     scale=float(np.max(np.abs(net.weights[k]))))
+
+
 def test_step_clips_the_last_backward_in_place() -> None:
     X, Y = make_data(SIZES, "mse", n=15, seed=43)
     net = cr.Network(SIZES, ACTS, seed=4, optimizer="sgd")

@@ -101,7 +101,8 @@ class Fitting:
             Gradient clipping by global norm, as ``torch.nn.utils.clip_grad_norm_`` between
             ``backward()`` and ``step()``: every step, all the gradients are scaled together
             by ``min(clip_norm / (norm + 1e-6), 1)``, ``norm`` being their L2 norm as one
-            vector (> 0). With ``comm``, the norm of the gradient averaged over every rank.
+            vector, L1/L2 penalty gradients included (> 0). With ``comm``, the norm of the
+            gradient averaged over every rank.
         clip_value : float, optional
             Clamp every gradient value to ``[-clip_value, clip_value]`` (> 0), as
             ``torch.nn.utils.clip_grad_value_``. Given both, values are clamped first, then
