@@ -48,8 +48,8 @@ LAYERS: List[Tuple[str, ...]] = [
     ("_core", "_checks"),
     # 1. small helpers: the version string, input conversion, threads, the core's registries
     #    as data (with the base of the classes made from their entries), the live parameter
-    #    views, the lock
-    ("_version", "data", "runtime", "_registry", "parameters", "_sync"),
+    #    views, the lock, the model file's archive and header checks
+    ("_version", "data", "runtime", "_registry", "parameters", "_sync", "model_archive"),
     # 2. the families: configuration objects resolved by name and checked by the core's
     #    registries, and the callbacks fit calls after every epoch
     ("activations", "losses", "optimizers", "schedules", "callbacks"),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import serialization
+from chainrule import model_archive, serialization
 
 from conftest import ALL_ACTIVATIONS, ALL_LOSSES, required_output, spec_id
 
@@ -301,7 +301,7 @@ def test_zip_bomb_member_is_rejected(tmp_path, monkeypatch):
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
         dst.writestr("header.npy", _npy(np.frombuffer(json.dumps(h).encode(), np.uint8)))
         dst.writestr("W1.npy", _npy(np.zeros((3, 4000))))
-    monkeypatch.setattr(serialization, "_DEFLATE_MAX_RATIO", 10)
+    monkeypatch.setattr(model_archive, "_DEFLATE_MAX_RATIO", 10)
     with pytest.raises(ValueError, match="impossible compression ratio"):
         _load_bytes(tmp_path, out.getvalue())
 

@@ -10,8 +10,7 @@ import numpy as np
 from . import _core
 from ._checks import check_int as _check_int, optional_real, real_type
 from ._sync import serialised
-from .activations import (Activation, core_spec as activation_spec,
-                          is_builtin as is_builtin_activation, resolve_activation)
+from .activations import is_builtin as is_builtin_activation
 from .callbacks import History
 from .data import as_matrix, check_feature_names, resolve_dtype
 from .initializers import initializer_for

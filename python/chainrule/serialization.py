@@ -41,8 +41,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import zipfile
-import zlib
 from typing import Any, Dict, Optional, Tuple, Type, Union
 
 import numpy as np
@@ -52,25 +50,12 @@ from .activations import Activation, is_builtin as is_builtin_activation, resolv
 from .losses import Loss, is_builtin as is_builtin_loss, resolve_loss
 from .network import Network
 from .layers import Dense, Layer, layer_class as LAYERS_BY_KIND
+from .model_archive import (FORMAT, MAX_PARAMETERS, VERSION, PathLike, Reader, expect,
+                            parse_header)
 from .parameters import parameter_layout
 
 __all__ = ["save", "load", "register_activation", "register_loss", "FORMAT", "VERSION",
            "MAX_PARAMETERS"]
-
-FORMAT = "chainrule.network"
-#: 3: the architecture is a list of layers (kind, parameters, activation), with buffers
-#: (running statistics) beside the parameters; versions 1 and 2 (dense layers from
-#: ``layer_sizes`` and ``activations``) load as before. A network of dense layers without
-#: penalties is still written as version 2, which older releases read.
-#: 2: the optimizer's state arrays are named by parameter (``state.opt.exp_avg.W1``); version 1
-#: files (``state.opt.exp_avg.0``, by slot) load as before.
-VERSION = 3
-#: Networks larger than this (about 16 GB of float64) are refused on load.
-MAX_PARAMETERS = 2_000_000_000
-_MAX_HEADER_BYTES = 64 << 20
-_DEFLATE_MAX_RATIO = 1100  # deflate cannot expand data more than ~1032x
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 _ACTIVATIONS: Dict[str, Type[Activation]] = {}
 _LOSSES: Dict[str, Type[Loss]] = {}
@@ -218,168 +203,7 @@ def save(net: Network, path: PathLike, metadata: Optional[Dict[str, Any]] = None
 
 # ---- reading ---------------------------------------------------------------------------------
 
-class _Reader:
-    """Checked access to the members of a model archive."""
-
-    def __init__(self, source: Union[PathLike, bytes], what: str) -> None:
-        self.what = what
-        try:
-            self.zf = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes)
-                                      else os.fspath(source))
-        except FileNotFoundError:
-            raise
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
-                RuntimeError) as exc:
-            raise ValueError(f"{what} is not a chainrule model file (not a valid .npz "
-                             f"archive: {exc})") from None
-        self.members = {i.filename: i for i in self.zf.infolist()}
-
-    def fail(self, message: str) -> ValueError:
-        return ValueError(f"{self.what}: {message}")
-
-    def array(self, name: str, dtype: np.dtype, shape: Tuple[int, ...],
-              max_count: Optional[int] = None) -> np.ndarray:
-        """Member ``name``.npy, which must hold exactly dtype and shape (shape -1 entries take
-        any size up to max_count elements)."""
-        info = self.members.get(f"{name}.npy")
-        if info is None:
-            raise self.fail(f"the array '{name}' is missing")
-        limit = (max_count if max_count is not None else int(np.prod(shape))) * dtype.itemsize
-        if info.file_size > limit + 65536:
-            raise self.fail(f"the array '{name}' takes {info.file_size} bytes, more than "
-                            f"its shape allows")
-        if info.compress_type != zipfile.ZIP_STORED and \
-                info.file_size > _DEFLATE_MAX_RATIO * max(info.compress_size, 1) + 65536:
-            raise self.fail(f"the array '{name}' claims an impossible compression ratio")
-        try:
-            with self.zf.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                if version == (1, 0):
-                    got_shape, fortran, got_dtype = np.lib.format.read_array_header_1_0(f)
-                elif version in ((2, 0), (3, 0)):
-                    got_shape, fortran, got_dtype = np.lib.format.read_array_header_2_0(f)
-                else:
-                    raise self.fail(f"the array '{name}' has an unknown .npy version {version}")
-                if got_dtype != dtype or fortran:
-                    raise self.fail(f"the array '{name}' has dtype {got_dtype}"
-                                    f"{' (Fortran order)' if fortran else ''}, expected {dtype}")
-                want = tuple(g if s == -1 else s for s, g in zip(shape, got_shape))
-                if len(got_shape) != len(shape) or tuple(got_shape) != want:
-                    raise self.fail(f"the array '{name}' has shape {tuple(got_shape)}, "
-                                    f"expected {tuple('any' if s == -1 else s for s in shape)}")
-                count = int(np.prod(got_shape))
-                if max_count is not None and count > max_count:
-                    raise self.fail(f"the array '{name}' has {count} elements, more than "
-                                    f"{max_count}")
-                data = f.read(count * dtype.itemsize)
-                if len(data) != count * dtype.itemsize:
-                    raise self.fail(f"the array '{name}' is truncated")
-                if f.read(1):
-                    raise self.fail(f"the array '{name}' has trailing data")
-        except ValueError as exc:
-            if str(exc).startswith(self.what):
-                raise
-            raise self.fail(f"the array '{name}' is corrupted ({exc})") from None
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError,
-                RuntimeError) as exc:  # a damaged archive (CRC, compression method, ...)
-            raise self.fail(f"the array '{name}' is corrupted ({exc})") from None
-        return np.frombuffer(data, dtype=dtype).reshape(got_shape).copy()
-
-
-def _expect(cond: bool, reader: _Reader, message: str) -> None:
-    if not cond:
-        raise reader.fail(message)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _valid_params(params: Any, numbers_only: bool) -> bool:
-    """A dict of parameters by name: numbers for the built-ins; JSON scalars and lists of them
-    for user classes (what :func:`_json_value` writes)."""
-    def ok(v: Any, depth: int = 0) -> bool:
-        if isinstance(v, bool):
-            return not numbers_only
-        if isinstance(v, (int, float)):
-            return True
-        if numbers_only:
-            return False
-        if v is None or isinstance(v, str):
-            return True
-        return isinstance(v, list) and depth < 8 and all(ok(x, depth + 1) for x in v)
-    return isinstance(params, dict) and all(isinstance(k, str) and ok(v) for k, v in params.items())
-
-
-def _parse_header(reader: _Reader) -> Dict[str, Any]:
-    raw = reader.array("header", np.dtype(np.uint8), (-1,), max_count=_MAX_HEADER_BYTES)
-    try:
-        header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise reader.fail(f"the header is not valid JSON ({exc})") from None
-    _expect(isinstance(header, dict), reader, "the header is not a JSON object")
-    _expect(header.get("format") == FORMAT, reader,
-            f"not a chainrule model (format {header.get('format')!r})")
-    version = header.get("version")
-    _expect(_is_int(version), reader, f"invalid format version {version!r}")
-    _expect(version <= VERSION, reader,
-            f"format version {version} is newer than this chainrule reads ({VERSION}); "
-            "upgrade chainrule")
-    _expect(version >= 1, reader, f"invalid format version {version}")
-    _expect(header.get("dtype") in ("float32", "float64"), reader,
-            f"invalid dtype {header.get('dtype')!r}")
-    sizes = header.get("layer_sizes")
-    _expect(isinstance(sizes, list) and len(sizes) >= 2 and all(_is_int(s) and s >= 1
-                                                                   for s in sizes),
-            reader, f"invalid layer_sizes {sizes!r}")
-    if version >= 3:
-        layers = header.get("layers")
-        _expect(isinstance(layers, list) and len(layers) == len(sizes) - 1, reader,
-                f"expected {len(sizes) - 1} layers, got {layers!r:.200}")
-        for i, e in enumerate(layers):
-            _expect(isinstance(e, dict) and isinstance(e.get("kind"), str) and
-                    _valid_params(e.get("params", {}), numbers_only=True), reader,
-                    f"invalid entry for layer {i + 1}: {e!r:.200}")
-        acts = [e.get("activation") for e in layers]
-    else:  # dense layers: layer_sizes and one activation per layer
-        acts = header.get("activations")
-        _expect(isinstance(acts, list) and len(acts) == len(sizes) - 1, reader,
-                f"expected {len(sizes) - 1} activations, got {acts!r:.200}")
-        header["layers"] = [{"kind": "dense", "params": {"units": n}, "activation": a}
-                            for n, a in zip(sizes[1:], acts)]
-    for i, a in enumerate(acts):
-        _expect(a is None or isinstance(a, dict) and isinstance(a.get("name"), str) and
-                _valid_params(a.get("params", {}), numbers_only=not a.get("custom")),
-                reader, f"invalid activation entry for layer {i + 1}: {a!r:.200}")
-    # at most (n_in + 1) n_out values per layer: W and b of a dense layer; the others keep
-    # four vectors (gamma, beta and two running statistics) of n_in <= (n_in + 1) n_out
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    _expect(n_params <= MAX_PARAMETERS, reader,
-            f"the header claims {n_params} parameters, more than the limit {MAX_PARAMETERS}")
-    loss = header.get("loss")
-    _expect(isinstance(loss, dict) and isinstance(loss.get("name"), str) and
-            _valid_params(loss.get("params", {}), numbers_only=not loss.get("custom")), reader,
-            f"invalid loss entry {loss!r:.200}")
-    names = header.get("feature_names")
-    _expect(names is None or isinstance(names, list) and len(names) == sizes[0] and
-            all(isinstance(n, str) for n in names), reader,
-            f"invalid feature_names {names!r:.200} for {sizes[0]} input features")
-    for key in ("state", "metadata", "state_arrays"):
-        _expect(isinstance(header.get(key, {}), dict), reader, f"invalid '{key}' entry")
-    state_elements = 0
-    for k, shape in header.get("state_arrays", {}).items():
-        _expect(isinstance(k, str) and isinstance(shape, list) and
-                all(_is_int(s) and s >= 0 for s in shape), reader,
-                f"invalid state array entry {k!r}: {shape!r:.100}")
-        state_elements += int(np.prod(shape))
-    # optimizer state is a few buffers shaped like the parameters
-    _expect(state_elements <= 8 * n_params, reader,
-            f"the header claims {state_elements} elements of training state for a network of "
-            f"{n_params} parameters")
-    return header
-
-
-def _activation_from(entry: Dict[str, Any], layer: int, reader: _Reader) -> Activation:
+def _activation_from(entry: Dict[str, Any], layer: int, reader: Reader) -> Activation:
     name, params = entry["name"], dict(entry.get("params", {}))
     if entry.get("custom"):
         cls = _ACTIVATIONS.get(name)
@@ -402,7 +226,7 @@ def _activation_from(entry: Dict[str, Any], layer: int, reader: _Reader) -> Acti
 
 
 def _layer_from(entry: Dict[str, Any], act: Optional[Activation], layer: int,
-                reader: _Reader) -> Layer:
+                reader: Reader) -> Layer:
     kind, params = entry["kind"], dict(entry.get("params", {}))
     try:
         cls = LAYERS_BY_KIND(kind)
@@ -413,7 +237,7 @@ def _layer_from(entry: Dict[str, Any], act: Optional[Activation], layer: int,
         raise reader.fail(f"layer {layer}: invalid layer {kind!r} {params}: {exc}") from None
 
 
-def _loss_from(entry: Dict[str, Any], reader: _Reader) -> Loss:
+def _loss_from(entry: Dict[str, Any], reader: Reader) -> Loss:
     name = entry["name"]
     if entry.get("custom"):
         cls = _LOSSES.get(name)
@@ -440,9 +264,9 @@ def read(source: Union[PathLike, bytes], what: str,
          overrides: Optional[Dict[str, Any]] = None) -> Tuple[Network, Dict[str, Any]]:
     """(network, metadata) from a model file or its bytes. ``overrides`` may supply the
     activation and loss objects (pickle uses this for objects it carries itself)."""
-    reader = _Reader(source, what)
+    reader = Reader(source, what)
     with reader.zf:
-        header = _parse_header(reader)
+        header = parse_header(reader)
         dtype = np.dtype(header["dtype"])
         sizes = header["layer_sizes"]
         overrides = overrides or {}
@@ -465,7 +289,7 @@ def read(source: Union[PathLike, bytes], what: str,
             net = Network([sizes[0]] + layers, loss=loss, dtype=dtype.name)
         except (TypeError, ValueError) as exc:
             raise reader.fail(f"inconsistent model: {exc}") from None
-        _expect(net.layer_sizes == sizes, reader,
+        expect(net.layer_sizes == sizes, reader,
                 f"the layers give layer sizes {net.layer_sizes}, the header says {sizes}")
         if header["version"] >= 3:
             # every parameter and buffer by name, each checked against the network's shapes
