@@ -152,6 +152,9 @@ def loss(name: str, **params) -> BuiltinLoss:
             return np.sum(np.where(a <= d, 0.5 * a * a, d * (a - 0.5 * d)), axis=1)
 
         return BuiltinLoss(name, rows, lambda H, Y: np.clip(H - Y, -d, d))  # dH = h'(r)
+    if name == "mae":  # l_i = sum_j |r_ij|, r = Yhat - Y; dH = sign(r), 0 at r = 0 (subgradient)
+        return BuiltinLoss(name, lambda Z, H, Y: np.sum(np.abs(H - Y), axis=1),
+                           lambda H, Y: np.sign(H - Y))
     raise KeyError(f"tests/reference.py has no formula for the loss {name!r}: add it (written "
                    "from its definition, not from the library)")
 

@@ -53,6 +53,8 @@ def torch_loss(loss: Any, Z, H, Y):
         return F.binary_cross_entropy_with_logits(Z, Y, reduction="sum") / m
     if name == "huber":  # torch's Huber summed over outputs, / m
         return F.huber_loss(H, Y, reduction="sum", delta=params.get("delta", 1.0)) / m
+    if name == "mae":  # torch's L1 summed over outputs, / m (its gradient at 0 is sign(0) = 0)
+        return F.l1_loss(H, Y, reduction="sum") / m
     raise KeyError(f"test_torch.py has no torch formula for the loss {name!r}: add it")
 
 

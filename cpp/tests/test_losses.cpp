@@ -109,6 +109,42 @@ void test_mse() {
 }
 
 template <class T>
+void test_mae() {
+  const std::string dt = dtype_name<T>();
+  const auto loss = make_loss<T>("mae");
+  const auto linear = make_activation<T>("linear");
+  CHECK(loss->name() == "mae");
+  CHECK(loss->repr() == "MAE()");
+  // H - Y = [[1, 0], [-2, 3]]; sum |H - Y| = 6; m = 2 -> 3 (summed over outputs, mean over rows)
+  const auto H = mat<T>(2, 2, {1, 2, -1, 4});
+  const auto Y = mat<T>(2, 2, {0, 2, 1, 1});
+  CHECK(loss->value(H.cview(), H.cview(), Y.cview()) == 3.0);
+  double rows[2];
+  loss->row_values(H.cview(), H.cview(), Y.cview(), rows);
+  CHECK(rows[0] == 1.0 && rows[1] == 5.0);
+  // dH = sign(H - Y), 0 where equal (torch's subgradient); through linear dZ = dH
+  Matrix<T> dH(2, 2), dZ(2, 2);
+  loss->output_delta(*linear, H.cview(), H.cview(), Y.cview(), dH.view(), dZ.view());
+  const double want[4] = {1, 0, -1, 1};
+  check_all_equal("mae linear output_delta " + dt, dZ.data(), want, 4);
+  // through tanh: dZ = sign(H - Y) (1 - H^2)
+  const auto tanh = make_activation<T>("tanh");
+  const auto Z = mat<T>(1, 3, {0.5, -1, 0.25});
+  const auto Ht = forward(*tanh, Z);
+  const auto Yt = mat<T>(1, 3, {0, 0, 1});
+  Matrix<T> dH3(1, 3), dZ3(1, 3);
+  loss->output_delta(*tanh, Z.cview(), Ht.cview(), Yt.cview(), dH3.view(), dZ3.view());
+  std::vector<double> expect(3);
+  for (Index j = 0; j < 3; ++j) {
+    const double h = Ht.data()[j], y = Yt.data()[j];
+    expect[static_cast<size_t>(j)] = (h > y ? 1.0 : -1.0) * (1.0 - h * h);
+  }
+  check_all_close("mae output_delta through tanh " + dt, dZ3.data(), expect.data(), 3,
+                  4 * std::numeric_limits<T>::epsilon(), 1.0);
+  CHECK(loss->required_activation().empty());
+}
+
+template <class T>
 void test_cross_entropy() {
   const std::string dt = dtype_name<T>();
   const auto loss = make_loss<T>("cross_entropy");
@@ -342,6 +378,7 @@ void test_factory_and_shapes() {
 template <class T>
 void run_all() {
   RUN_TEST(test_mse<T>);
+  RUN_TEST(test_mae<T>);
   RUN_TEST(test_cross_entropy<T>);
   RUN_TEST(test_binary_cross_entropy<T>);
   RUN_TEST(test_delta_is_gradient_of_value<T>);

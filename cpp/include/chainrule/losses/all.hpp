@@ -3,6 +3,7 @@
 #pragma once
 
 #include "chainrule/losses/huber.hpp"
+#include "chainrule/losses/mae.hpp"
 #include "chainrule/losses/mse.hpp"
 #include "chainrule/losses/sigmoid_binary_cross_entropy.hpp"
 #include "chainrule/losses/softmax_cross_entropy.hpp"
