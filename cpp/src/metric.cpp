@@ -1,6 +1,7 @@
 // The built-in metrics and the name -> metric factory.
 #include "chainrule/metric.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -15,19 +16,7 @@ namespace chainrule {
 template <class T>
 void Accuracy<T>::accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) {
   for (Index i = 0; i < H.rows; ++i) {
-    const T* h = H.row(i);
-    const T* y = Y.row(i);
-    bool ok;
-    if (H.cols == 1) {
-      ok = (h[0] > T(0.5)) == (y[0] > T(0.5));
-    } else {
-      Index ah = 0, ay = 0;
-      for (Index j = 1; j < H.cols; ++j) {
-        if (h[j] > h[ah]) ah = j;
-        if (y[j] > y[ay]) ay = j;
-      }
-      ok = ah == ay;
-    }
+    const bool ok = row_class(H.row(i), H.cols) == row_class(Y.row(i), Y.cols);
     const double wi = w != nullptr ? static_cast<double>(w[i]) : 1.0;
     if (ok) correct_ += wi;
     total_ += wi;
@@ -140,6 +129,73 @@ void R2<T>::combine_impl(const SumAcrossFn& sum_across) {
   }
 }
 
+// ---- precision, recall, F1: per-class counts ------------------------------------------------
+
+template <class T>
+void ClassCounts<T>::prepare_impl(Index n_out) {
+  cols_ = n_out;
+  classes_ = n_out > 1 ? n_out : 2;
+  counts_.assign(static_cast<std::size_t>(4 * classes_ + 1), 0.0);
+}
+
+template <class T>
+void ClassCounts<T>::reset_impl() {
+  std::fill(counts_.begin(), counts_.end(), 0.0);
+}
+
+// H, Y (m, n), w (m) -> per class c: tp[c] += w where both say c, fp[c] += w where only the
+// prediction does, fn[c] += w where only the target does; seen[c] += 1 where either does
+template <class T>
+void ClassCounts<T>::accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) {
+  if (cols_ != H.cols) prepare_impl(H.cols);  // only when used before prepare()
+  const std::size_t k = static_cast<std::size_t>(classes_);
+  double* tp = counts_.data();
+  double* fp = tp + k;
+  double* fn = fp + k;
+  double* seen = fn + k;
+  for (Index i = 0; i < H.rows; ++i) {
+    const std::size_t p = static_cast<std::size_t>(row_class(H.row(i), H.cols));
+    const std::size_t t = static_cast<std::size_t>(row_class(Y.row(i), Y.cols));
+    const double wi = w != nullptr ? static_cast<double>(w[i]) : 1.0;
+    if (p == t) {
+      tp[p] += wi;
+      seen[p] += 1;
+    } else {
+      fp[p] += wi;
+      fn[t] += wi;
+      seen[p] += 1;
+      seen[t] += 1;
+    }
+  }
+  counts_.back() += static_cast<double>(H.rows);
+}
+
+// one column: class 1's score; several: the mean score of the classes seen
+template <class T>
+double ClassCounts<T>::result_impl() const {
+  if (counts_.empty() || counts_.back() == 0) return std::numeric_limits<double>::quiet_NaN();
+  const std::size_t k = static_cast<std::size_t>(classes_);
+  const double* tp = counts_.data();
+  const double* fp = tp + k;
+  const double* fn = fp + k;
+  const double* seen = fn + k;
+  if (cols_ == 1) return score(tp[1], fp[1], fn[1]);
+  double sum = 0;
+  Index present = 0;
+  for (std::size_t c = 0; c < k; ++c) {
+    if (seen[c] == 0) continue;
+    sum += score(tp[c], fp[c], fn[c]);
+    ++present;
+  }
+  return sum / static_cast<double>(present);
+}
+
+// every count summed over every process
+template <class T>
+void ClassCounts<T>::combine_impl(const SumAcrossFn& sum_across) {
+  if (!counts_.empty()) sum_across(counts_.data(), static_cast<Index>(counts_.size()));
+}
+
 // ---- factory --------------------------------------------------------------------------------
 
 // (the registry, filled by the headers that metrics/all.hpp includes)
@@ -155,6 +211,8 @@ template class Accuracy<float>;
 template class Accuracy<double>;
 template class R2<float>;
 template class R2<double>;
+template class ClassCounts<float>;
+template class ClassCounts<double>;
 template std::unique_ptr<Metric<float>> make_metric<float>(const std::string&);
 template std::unique_ptr<Metric<double>> make_metric<double>(const std::string&);
 

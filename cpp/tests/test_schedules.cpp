@@ -1,6 +1,6 @@
 // Learning-rate schedules (values per epoch worked out by hand, reduce-on-plateau on a given
-// sequence of losses) and metrics (accuracy and R^2 by hand, R^2 merged over batches equal to
-// one pass), plus their factories' errors.
+// sequence of losses) and metrics (accuracy, R^2, MAE, RMSE, precision, recall and F1 by hand,
+// R^2 merged over batches equal to one pass), plus their factories' errors.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -162,7 +162,77 @@ void metrics() {
     off->accumulate(ConstView<T>(h2, 2, 1), ConstView<T>(y2, 2, 1), nullptr);
     CHECK(off->result() == 0.0);
   }
-  CHECK_THROWS_MSG(make_metric<T>("f1"), ValueError, "unknown metric 'f1'; valid names: accuracy, r2");
+  {  // mean absolute error and RMSE: H - Y = [[1, 0], [0, 4]]
+    const T H[] = {1, 2, 3, 5}, Y[] = {0, 2, 3, 1}, w[] = {3, 1};
+    auto mae = make_metric<T>("mae"), rmse = make_metric<T>("rmse");
+    mae->prepare(2);
+    rmse->prepare(2);
+    mae->reset();
+    rmse->reset();
+    CHECK(std::isnan(mae->result()) && std::isnan(rmse->result()));
+    mae->accumulate(ConstView<T>(H, 2, 2), ConstView<T>(Y, 2, 2), nullptr);
+    rmse->accumulate(ConstView<T>(H, 2, 2), ConstView<T>(Y, 2, 2), nullptr);
+    CHECK_CLOSE(mae->result(), (0.5 + 2.0) / 2, 1e-15);                        // rows 0.5, 2
+    CHECK_CLOSE(rmse->result(), (std::sqrt(0.5) + std::sqrt(8.0)) / 2, 1e-15);  // per column
+    mae->reset();
+    rmse->reset();
+    mae->accumulate(ConstView<T>(H, 2, 2), ConstView<T>(Y, 2, 2), w);
+    rmse->accumulate(ConstView<T>(H, 2, 2), ConstView<T>(Y, 2, 2), w);
+    CHECK_CLOSE(mae->result(), (3 * 0.5 + 1 * 2.0) / 4, 1e-15);
+    CHECK_CLOSE(rmse->result(), (std::sqrt(3.0 / 4) + std::sqrt(16.0 / 4)) / 2, 1e-15);
+  }
+  {  // precision, recall, F1 of one output (binary, class 1): predicted 1 0 1 0 1 1, true
+     // 1 1 0 0 1 0 -> tp 2, fp 2 (rows 2, 5), fn 1 (row 1)
+    const T H[] = {0.9, 0.4, 0.6, 0.1, 0.7, 0.8}, Y[] = {1, 1, 0, 0, 1, 0};
+    const T w[] = {1, 2, 3, 1, 1, 0.5};  // tp 1 + 1 = 2, fp 3 + 0.5, fn 2
+    const double plain[] = {2.0 / 4, 2.0 / 3, 4.0 / 7};
+    const double weighted[] = {2.0 / 5.5, 2.0 / 4, 4.0 / 9.5};
+    int k = 0;
+    for (const char* name : {"precision", "recall", "f1"}) {
+      auto metric = make_metric<T>(name);
+      metric->prepare(1);
+      metric->reset();
+      CHECK(std::isnan(metric->result()));
+      metric->accumulate(ConstView<T>(H, 6, 1), ConstView<T>(Y, 6, 1), nullptr);
+      CHECK_CLOSE(metric->result(), plain[k], 1e-15);
+      metric->reset();  // in two batches, weighted
+      metric->accumulate(ConstView<T>(H, 2, 1), ConstView<T>(Y, 2, 1), w);
+      metric->accumulate(ConstView<T>(H + 2, 4, 1), ConstView<T>(Y + 2, 4, 1), w + 2);
+      CHECK_CLOSE(metric->result(), weighted[k], 1e-15);
+      ++k;
+    }
+    // no positive predicted or true: every score 0 (zero_division=0)
+    const T h0[] = {0.2, 0.1}, y0[] = {0, 0};
+    auto p = make_metric<T>("precision");
+    p->prepare(1);
+    p->accumulate(ConstView<T>(h0, 2, 1), ConstView<T>(y0, 2, 1), nullptr);
+    CHECK(p->result() == 0.0);
+  }
+  {  // macro average over 4 classes; class 3 occurs nowhere and is left out.
+     // (true, predicted): (0, 0) (0, 1) (1, 1) (2, 1) (2, 2) (1, 0)
+     // class 0: tp 1 fp 1 fn 1; class 1: tp 1 fp 2 fn 1; class 2: tp 1 fp 0 fn 1
+    const T H[] = {0.7, 0.1, 0.1, 0.1, 0.2, 0.5, 0.2, 0.1, 0.1, 0.6, 0.2, 0.1,
+                   0.3, 0.4, 0.2, 0.1, 0.1, 0.2, 0.6, 0.1, 0.5, 0.2, 0.2, 0.1};
+    const T Y[] = {1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0};
+    const double want[] = {(0.5 + 1.0 / 3 + 1.0) / 3, 0.5, (0.5 + 0.4 + 2.0 / 3) / 3};
+    int k = 0;
+    for (const char* name : {"precision", "recall", "f1"}) {
+      auto metric = make_metric<T>(name);
+      metric->prepare(4);
+      metric->reset();
+      metric->accumulate(ConstView<T>(H, 6, 4), ConstView<T>(Y, 6, 4), nullptr);
+      CHECK_CLOSE(metric->result(), want[k++], 1e-15);
+    }
+  }
+  for (const auto& name : metric_names()) {  // higher_is_better is set for every metric
+    const EntryInfo& e = MetricRegistry::instance().info(name);
+    bool found = false;
+    for (const auto& [key, value] : e.properties) found = found || key == "higher_is_better";
+    CHECK(found);
+  }
+  CHECK_THROWS_MSG(make_metric<T>("auc"), ValueError,
+                   "unknown metric 'auc'; valid names: accuracy, f1, mae, precision, r2, recall, "
+                   "rmse");
 }
 
 }  // namespace

@@ -212,8 +212,8 @@ void bad_arguments_leave_the_network_unchanged() {
   p.schedule = &plateau;
   CHECK_THROWS_MSG(fit(*net, X.cview(), Y.cview(), p), ValueError, "monitors the validation loss");
   FitOptions m = opts;
-  m.metrics = {"precision"};
-  CHECK_THROWS_MSG(fit(*net, X.cview(), Y.cview(), m), ValueError, "unknown metric 'precision'");
+  m.metrics = {"auc"};
+  CHECK_THROWS_MSG(fit(*net, X.cview(), Y.cview(), m), ValueError, "unknown metric 'auc'");
   const auto after = params(*net);
   chainrule_test::check_all_equal("weights after failed fits", after.data(), before.data(),
                                   static_cast<std::ptrdiff_t>(after.size()));

@@ -45,6 +45,17 @@ class Metric {
   virtual void combine_impl(const SumAcrossFn& sum_across) = 0;
 };
 
+/// The class of a row of outputs or targets (cols values): for one column, 1 when the value is
+/// > 0.5, else 0; for several, the column of the largest value (the first on ties).
+template <class T>
+Index row_class(const T* row, Index cols) {
+  if (cols == 1) return row[0] > T(0.5) ? 1 : 0;
+  Index best = 0;
+  for (Index j = 1; j < cols; ++j)
+    if (row[j] > row[best]) best = j;
+  return best;
+}
+
 /// The metric family: its registry builds Metric<T>. Each built-in registers itself at the
 /// bottom of its header in metrics/ (MetricRegistry::add), listed in metrics/all.hpp; the
 /// property "higher_is_better" says which way early stopping watches it.

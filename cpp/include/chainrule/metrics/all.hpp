@@ -3,4 +3,7 @@
 #pragma once
 
 #include "chainrule/metrics/accuracy.hpp"
+#include "chainrule/metrics/mae.hpp"
+#include "chainrule/metrics/precision_recall_f1.hpp"
 #include "chainrule/metrics/r2.hpp"
+#include "chainrule/metrics/rmse.hpp"
