@@ -1,5 +1,6 @@
 // Network32 / Network64: argument conversion, GIL release and live views of the parameters.
-// No maths: every call goes to Network<T> or to fit / check_fit of the Trainer.
+// No maths: every call goes to Network<T>, to fit / check_fit / evaluate of the Trainer, or to
+// the class-target helpers of targets.hpp.
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -17,6 +18,7 @@
 #include "chainrule/error.hpp"
 #include "chainrule/network.hpp"
 #include "chainrule/optimizer.hpp"
+#include "chainrule/targets.hpp"
 #include "chainrule/training/gradient_reducer.hpp"
 #include "chainrule/training/trainer.hpp"
 #include "fit_call.hpp"
@@ -34,6 +36,7 @@ using chainrule::bindings::make_activation_from_spec;
 using chainrule::bindings::make_layer_spec;
 using chainrule::bindings::make_loss_from_spec;
 using chainrule::bindings::make_optimizer_from_spec;
+using chainrule::bindings::optional_view;
 using chainrule::bindings::python_allreduce;
 using chainrule::bindings::python_sum_across;
 using chainrule::bindings::writable_vector;
@@ -320,6 +323,51 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("row_offset") = 0, py::arg("sum_across") = py::none(),
            py::arg("on_progress") = py::none(), py::arg("reduce_buffer") = py::none(),
            py::arg("clip_norm") = py::none(), py::arg("clip_value") = py::none())
+      // Returns (loss, [metric values]) in the order of `metrics`; the parameters do not change.
+      .def("evaluate",
+           [](Net& n, const Array<T>& X, const Array<T>& Y,
+              const std::optional<Array<T>>& sample_weight, const std::vector<std::string>& metrics,
+              Index batch_size) {
+             const ConstView<T> x = as_view(X, "X"), y = as_view(Y, "Y");
+             const ConstView<T> w = optional_view(sample_weight, "sample_weight");
+             Evaluation r;
+             {
+               py::gil_scoped_release nogil;
+               r = Trainer<T>(n).evaluate(x, y, w, metrics, batch_size);
+             }
+             return py::make_tuple(r.loss, r.metrics);
+           },
+           py::arg("X"), py::arg("Y"), py::arg("sample_weight"), py::arg("metrics"),
+           py::arg("batch_size"))
+      // Class labels (m,) as one-hot targets (m, n_outputs), checked by the core.
+      .def("one_hot",
+           [](const Net& n, const Array<double>& labels, const std::string& what) {
+             py::array_t<T> out({static_cast<Index>(labels.size()), n.n_outputs()});
+             one_hot<T>(labels.data(), mutable_view(out), what);
+             return out;
+           },
+           py::arg("labels"), py::arg("what"))
+      // fit's class_weight, "balanced" or [(class, weight), ...], as one weight per row of Y
+      // (times sample_weight when given).
+      .def("class_sample_weight",
+           [](const Net&, const Array<T>& Y, const py::object& class_weight,
+              const std::optional<Array<T>>& sample_weight, const std::string& what) {
+             const ConstView<T> y = as_view(Y, "Y");
+             std::vector<double> per_class;
+             if (py::isinstance<py::str>(class_weight)) {
+               if (class_weight.cast<std::string>() != "balanced")
+                 throw ValueError(what + " must be 'balanced' or {class: weight}");
+               per_class = balanced_class_weights(class_counts(y, what));
+             } else {
+               per_class = class_weights(class_weight.cast<std::vector<std::pair<Index, double>>>(),
+                                         class_count(y.cols), what);
+             }
+             py::array_t<T> out(y.rows);
+             class_sample_weights(y, per_class, sample_weight ? sample_weight->data() : nullptr,
+                                  out.mutable_data(), what);
+             return out;
+           },
+           py::arg("Y"), py::arg("class_weight"), py::arg("sample_weight"), py::arg("what"))
       // The values a data-parallel step sums: the gradients, the loss sum and the weight.
       .def("reduction_buffer_size", &AllreduceReducer<T>::buffer_size)
       .def("gradient_check", [](Net& n, const Array<T>& X, const Array<T>& Y, double eps) {

@@ -142,6 +142,67 @@ void validation_is_evaluated_after_each_epoch() {
   CHECK_CLOSE(r.val_metrics[0][2], static_cast<double>(right) / 2500.0, 1e-15);
 }
 
+// evaluate: the (weighted) loss and metrics of fit's validation pass, in any chunk size, with
+// the parameters and the optimizer left as they were; its arguments are checked first.
+template <class T>
+void evaluate_measures_without_changing_the_model() {
+  Matrix<T> X, Y;
+  make_data<T>(2100, X, Y, 12);  // more rows than one default chunk
+  auto net = make_net<T>("adam");
+  FitOptions opts;
+  opts.epochs = 1;
+  opts.lr = 0.01;
+  fit(*net, X.cview().row_range(0, 30), Y.cview().row_range(0, 30), opts);  // Adam has state
+  const auto before = params(*net);
+  std::vector<T> w(2100);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<T>(0.5 + 0.25 * double(i % 4));
+  const ConstView<T> wv(w.data(), 2100, 1);
+  const std::vector<std::string> names = {"accuracy", "f1", "mae"};
+  const Evaluation plain = Trainer<T>(*net).evaluate(X.cview(), Y.cview(), {}, names);
+  CHECK(plain.metrics.size() == 3);
+  CHECK_CLOSE(plain.loss, net->loss_value(X.cview(), Y.cview()), tol<T>());
+  // the validation pass of fit with lr ~ 0 measures the same
+  FitData<T> d;
+  d.X = X.cview().row_range(0, 1);
+  d.Y = Y.cview().row_range(0, 1);
+  d.X_val = X.cview();
+  d.Y_val = Y.cview();
+  d.val_weight = wv;
+  const Evaluation weighted = Trainer<T>(*net).evaluate(X.cview(), Y.cview(), wv, names);
+  for (Index chunk : {1, 7, 2100}) {
+    const Evaluation e = Trainer<T>(*net).evaluate(X.cview(), Y.cview(), wv, names, chunk);
+    CHECK_CLOSE(e.loss, weighted.loss, tol<T>());
+    for (std::size_t k = 0; k < names.size(); ++k)
+      CHECK_CLOSE(e.metrics[k], weighted.metrics[k], tol<T>());
+  }
+  const auto after = params(*net);
+  chainrule_test::check_all_equal("weights after evaluate", after.data(), before.data(),
+                                  static_cast<std::ptrdiff_t>(after.size()));
+  CHECK(net->optimizer().step_count() == 1);
+  auto twin = make_net<T>("sgd");
+  FitOptions tiny = opts;
+  tiny.lr = 1e-300;  // the update rounds away: the weights stay those evaluated
+  tiny.metrics = names;
+  const auto before_twin = params(*twin);
+  const FitResult r = fit(*twin, d, tiny);
+  chainrule_test::check_all_equal("weights after a fit with lr 1e-300", params(*twin).data(),
+                                  before_twin.data(), static_cast<std::ptrdiff_t>(before_twin.size()));
+  const Evaluation e = Trainer<T>(*twin).evaluate(X.cview(), Y.cview(), wv, names);
+  CHECK_CLOSE(e.loss, r.val_loss[0], tol<T>());
+  for (std::size_t k = 0; k < names.size(); ++k) CHECK_CLOSE(e.metrics[k], r.val_metrics[k][0], tol<T>());
+  // errors, before anything is computed
+  Trainer<T> t(*net);
+  CHECK_THROWS_MSG(t.evaluate(X.cview(), Y.cview(), {}, {"auc"}), ValueError, "unknown metric 'auc'");
+  CHECK_THROWS_MSG(t.evaluate(X.cview(), Y.cview(), {}, {}, -1), ValueError,
+                   "evaluate: batch_size must be >= 1, got -1");
+  CHECK_THROWS_MSG(t.evaluate(X.cview(), Y.cview().row_range(0, 5), {}, {}), ValueError,
+                   "evaluate: X has 2100 rows but Y has 5");
+  const T neg[] = {1, -1};
+  CHECK_THROWS_MSG(t.evaluate(X.cview().row_range(0, 2), Y.cview().row_range(0, 2),
+                              ConstView<T>(neg, 2, 1), {}),
+                   ValueError, "evaluate: sample_weight must be finite and >= 0, got -1 at row 1");
+}
+
 // A schedule's rates equal stepping by hand with them; history records them.
 template <class T>
 void schedule_drives_the_rate() {
@@ -240,6 +301,8 @@ int main() {
   RUN_TEST([] { weights_are_repeated_rows<float>("rmsprop"); });
   RUN_TEST(validation_is_evaluated_after_each_epoch<double>);
   RUN_TEST(validation_is_evaluated_after_each_epoch<float>);
+  RUN_TEST(evaluate_measures_without_changing_the_model<double>);
+  RUN_TEST(evaluate_measures_without_changing_the_model<float>);
   RUN_TEST(schedule_drives_the_rate<double>);
   RUN_TEST(zero_weight_batch_is_skipped<double>);
   RUN_TEST(bad_arguments_leave_the_network_unchanged<double>);

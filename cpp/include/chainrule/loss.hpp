@@ -87,7 +87,9 @@ class Loss {
 };
 
 /// The loss family: its registry builds Loss<T>. Each built-in registers itself at the bottom
-/// of its header in losses/ (LossRegistry::add), listed in losses/all.hpp.
+/// of its header in losses/ (LossRegistry::add), listed in losses/all.hpp. The property
+/// "classification" marks the losses of class targets (fit's class_weight and integer class
+/// labels need one).
 struct LossFamily {
   static constexpr const char* noun = "loss";
   template <class T>

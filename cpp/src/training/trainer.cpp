@@ -96,6 +96,27 @@ double Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index ch
 }
 
 template <class T>
+Evaluation Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, ConstView<T> w,
+                                const std::vector<std::string>& names, Index batch_size) {
+  net_.check_XY(X, Y, "evaluate");
+  if (batch_size < 0)
+    throw ValueError("evaluate: batch_size must be >= 1, got " + std::to_string(batch_size));
+  if (w.data != nullptr) check_weights(w, X.rows, "evaluate: sample_weight");
+  std::vector<std::unique_ptr<Metric<T>>> metrics;
+  for (const auto& name : names) {
+    metrics.push_back(make_metric<T>(name));
+    metrics.back()->prepare(net_.n_outputs());
+  }
+  const Index chunk = std::min(X.rows, batch_size == 0 ? Network<T>::kPredictChunk : batch_size);
+  net_.prepare_batches(chunk, w.data != nullptr ? chunk : 0);
+  Evaluation out;
+  double weight = 0;
+  out.loss = evaluate(X, Y, w.data, chunk, metrics, &weight);
+  for (const auto& metric : metrics) out.metrics.push_back(metric->result());
+  return out;
+}
+
+template <class T>
 FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const FitHooks& hooks) {
   check(d, opts);
   const bool distributed = reducer_->across_processes();

@@ -19,7 +19,8 @@ class SigmoidBinaryCrossEntropy : public Loss<T> {
         EntryInfo("binary_cross_entropy", "SigmoidBinaryCrossEntropy",
                   "-sum(Y log s(Z) + (1 - Y) log(1 - s(Z))) / m, from the logits Z")
             .alias("sigmoid_binary_cross_entropy")
-            .alias("bce");
+            .alias("bce")
+            .property("classification", true);
     return e;
   }
   std::string name() const override { return entry().name; }

@@ -18,7 +18,8 @@ class SoftmaxCrossEntropy : public Loss<T> {
     static const EntryInfo e = EntryInfo("cross_entropy", "SoftmaxCrossEntropy",
                                          "-sum(Y log softmax(Z)) / m, from the logits Z")
                                    .alias("softmax_cross_entropy")
-                                   .alias("categorical_cross_entropy");
+                                   .alias("categorical_cross_entropy")
+                                   .property("classification", true);
     return e;
   }
   std::string name() const override { return entry().name; }

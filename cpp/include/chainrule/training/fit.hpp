@@ -56,6 +56,12 @@ struct FitResult {
   std::vector<std::vector<double>> metrics, val_metrics;  ///< [metric][epoch]
 };
 
+/// What Trainer::evaluate measured.
+struct Evaluation {
+  double loss = 0;               ///< the (weighted) mean loss
+  std::vector<double> metrics;  ///< in the order of the names asked for
+};
+
 /// Points where the training loop calls out; each may be empty.
 struct FitHooks {
   /// Fills perm (n,) with the sample order of `epoch` (a permutation of 0..n-1).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "chainrule/metric.hpp"
@@ -45,6 +46,12 @@ class Trainer {
   /// validation set, options, metric names, and a schedule's need for validation data.
   void check(const FitData<T>& data, const FitOptions& opts) const;
   FitResult fit(const FitData<T>& data, const FitOptions& opts, const FitHooks& hooks = {});
+  /// The (weighted) mean loss of X (m, n0) against Y (m, nL) and the named metrics, computed
+  /// in chunks of batch_size rows (0: up to Network::kPredictChunk), with sample weights w
+  /// (m values >= 0) when given. The arguments are checked first; the parameters and the
+  /// optimizer do not change (a pending forward pass is forgotten, as by loss()).
+  Evaluation evaluate(ConstView<T> X, ConstView<T> Y, ConstView<T> w,
+                      const std::vector<std::string>& metrics, Index batch_size = 0);
 
  private:
   /// (Weighted) loss of X (m, n0) against Y in chunks of `chunk` rows, adding every chunk to
