@@ -348,10 +348,10 @@ void bind_network(py::module_& m, const char* cls) {
            },
            py::arg("labels"), py::arg("what"))
       // fit's class_weight, "balanced" or [(class, weight), ...], as one weight per row of Y
-      // (times sample_weight when given).
+      // (times sample_weight, float64, when given).
       .def("class_sample_weight",
            [](const Net&, const Array<T>& Y, const py::object& class_weight,
-              const std::optional<Array<T>>& sample_weight, const std::string& what) {
+              const std::optional<Array<double>>& sample_weight, const std::string& what) {
              const ConstView<T> y = as_view(Y, "Y");
              std::vector<double> per_class;
              if (py::isinstance<py::str>(class_weight)) {

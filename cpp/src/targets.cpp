@@ -93,14 +93,13 @@ std::vector<double> class_weights(const std::vector<std::pair<Index, double>>& g
 // out[i] = class_weight[class of row i] (* sample_weight[i])
 template <class T>
 void class_sample_weights(ConstView<T> Y, const std::vector<double>& class_weight,
-                          const T* sample_weight, T* out, const std::string& what) {
+                          const double* sample_weight, T* out, const std::string& what) {
   if (static_cast<Index>(class_weight.size()) != class_count(Y.cols))
     throw ValueError(what + ": " + std::to_string(class_weight.size()) + " class weights for " +
                      std::to_string(class_count(Y.cols)) + " classes");
   for (Index i = 0; i < Y.rows; ++i) {
     const double c = class_weight[static_cast<std::size_t>(class_of_row(Y, i, what))];
-    out[i] = static_cast<T>(sample_weight == nullptr ? c
-                                                     : c * static_cast<double>(sample_weight[i]));
+    out[i] = static_cast<T>(sample_weight == nullptr ? c : c * sample_weight[i]);
   }
 }
 
@@ -109,7 +108,7 @@ template void one_hot<double>(const double*, MatrixView<double>, const std::stri
 template std::vector<double> class_counts<float>(ConstView<float>, const std::string&);
 template std::vector<double> class_counts<double>(ConstView<double>, const std::string&);
 template void class_sample_weights<float>(ConstView<float>, const std::vector<double>&,
-                                          const float*, float*, const std::string&);
+                                          const double*, float*, const std::string&);
 template void class_sample_weights<double>(ConstView<double>, const std::vector<double>&,
                                            const double*, double*, const std::string&);
 

@@ -58,7 +58,7 @@ void class_weights_become_row_weights() {
   class_sample_weights<T>(Y.cview(), given, nullptr, w.data(), "cw");
   const double want[] = {3, 1, 1, 0.5, 0.5, 0.5};
   chainrule_test::check_all_equal("row weights", w.data(), want, 6);
-  const T sample[] = {1, 2, 3, 4, 5, 0};
+  const double sample[] = {1, 2, 3, 4, 5, 0};
   class_sample_weights<T>(Y.cview(), given, sample, w.data(), "cw");
   const double times[] = {3, 2, 3, 2, 2.5, 0};
   chainrule_test::check_all_equal("row weights times sample weights", w.data(), times, 6);

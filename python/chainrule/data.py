@@ -1,16 +1,17 @@
 """Input conversion: anything array-like in, a C-contiguous array of the model's dtype out.
 
 Arrays that already have the right dtype and layout pass through without a copy. Value checks
-(finite numbers, valid targets) are made by the core, which names the row and column.
+(finite numbers, valid targets, class labels) are made by the core, which names the row and
+column.
 """
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["resolve_dtype", "as_matrix", "feature_names", "check_feature_names"]
+__all__ = ["resolve_dtype", "as_matrix", "as_targets", "feature_names", "check_feature_names"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -68,6 +69,50 @@ def as_matrix(a: Any, dtype: type, name: str, *, column_if_1d: bool = False) -> 
         raise ValueError(f"{name} is empty: shape {arr.shape}")
     with np.errstate(over="ignore"):  # a float64 too large for float32 becomes inf: reported by the core
         return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def as_targets(a: Any, dtype: type, name: str, n_outputs: int,
+               one_hot: Optional[Callable[[np.ndarray, str], np.ndarray]]) -> np.ndarray:
+    """Targets as the core takes them, a 2-D C-contiguous array of ``dtype``.
+
+    ``one_hot`` is given for a network with a classification loss: with several outputs, a 1-D
+    array (or a single column) holds class indices in [0, n_outputs), as PyTorch's and Keras'
+    sparse targets do, and ``one_hot(labels, name)`` (the core, which checks each label and
+    names the row of a bad one) makes them one-hot rows. Anything else goes through
+    :func:`as_matrix` (a 1-D array is one column: binary 0/1 targets of a one-output network).
+    """
+    if one_hot is not None and n_outputs > 1:
+        labels = _class_labels(a, name)
+        if labels is not None:
+            return one_hot(labels, name)
+    return as_matrix(a, dtype, name, column_if_1d=True)
+
+
+def _class_labels(a: Any, name: str) -> Optional[np.ndarray]:
+    """A 1-D array or single column ``a`` as float64 labels (m,) (their values are the core's
+    to check); None for anything else (2-D targets, or not an array: as_matrix reports it)."""
+    if a is None:
+        return None
+    if hasattr(a, "to_numpy") and not isinstance(a, np.ndarray):  # pandas and friends
+        a = a.to_numpy()
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError):
+        return None
+    if not (arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1)):
+        return None
+    if arr.dtype.kind == "O":  # Python numbers in an object array
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold class indices (integers), got dtype {arr.dtype}"
+                        + (" (map text labels to 0..n-1 first, e.g. with np.unique(y, "
+                           "return_inverse=True))" if arr.dtype.kind in "USO" else ""))
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: shape {arr.shape}")
+    return np.ascontiguousarray(arr.reshape(-1), dtype=np.float64)
 
 
 def _first_non_numeric(arr: np.ndarray) -> Any:

@@ -1,11 +1,12 @@
-"""The arguments of ``Network.fit`` in Python: sample weights, validation data or split,
-metric names, the callback list and the one function the core calls after each epoch. Their
-values are checked by the core's Trainer; here types, shapes and Python objects."""
+"""The arguments of ``Network.fit`` in Python: sample and class weights, validation data or
+split, metric names, the callback list and the one function the core calls after each epoch.
+Their values are checked by the core's Trainer; here types, shapes and Python objects."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Optional, Sequence
+import numbers
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -13,26 +14,63 @@ from . import _registry
 from ._checks import real_type
 from .callbacks import EarlyStopping, EpochLines, ProgressBar, StopTraining, as_callback
 from .data import as_matrix, check_feature_names
+from .losses import classification_loss_names, is_classification
 
-__all__ = ["sample_weights", "training_rows", "split_validation", "metric_names", "callback_list", "epoch_hook"]
+__all__ = ["sample_weights", "class_weight_spec", "training_rows", "split_validation",
+           "metric_names", "callback_list", "epoch_hook"]
 
 ArrayLike = Any
 
 
-def sample_weights(w: ArrayLike, n: int, what: str, dtype: np.dtype) -> np.ndarray:
+def sample_weights(w: ArrayLike, n: int, what: str, dtype: np.dtype,
+                   call: str = "fit") -> np.ndarray:
     """Sample weights as a contiguous (n,) array of the network's dtype (values are
-    checked by the core)."""
+    checked by the core); messages start with ``call``."""
     if hasattr(w, "to_numpy") and not isinstance(w, np.ndarray):
         w = w.to_numpy()
     arr = np.asarray(w)
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"fit: {what} must be a real numeric array, got dtype {arr.dtype}")
+        raise TypeError(f"{call}: {what} must be a real numeric array, got dtype {arr.dtype}")
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"fit: {what} must have shape ({n},), one weight per row, got "
+        raise ValueError(f"{call}: {what} must have shape ({n},), one weight per row, got "
                          f"shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=dtype)
+
+
+_MAX_INDEX = 2 ** 62  # class indices beyond this do not fit the core's 64-bit indices
+
+
+def class_weight_spec(class_weight: Any, loss: Any, comm: Any) -> Any:
+    """fit's ``class_weight`` as the core takes it: ``"balanced"``, or a list of ``(class
+    index, weight)`` pairs from a dict (types here; the classes and weights are checked by the
+    core). The loss must be a classification loss (its registry property)."""
+    if not is_classification(loss):
+        raise ValueError("fit: class_weight needs a classification loss ("
+                         f"{', '.join(map(repr, classification_loss_names()))}), got {loss!r}")
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError("fit: class_weight must be 'balanced' or a dict {class index: "
+                             f"weight}}, got {class_weight!r}")
+        if comm is not None:
+            raise ValueError("fit: class_weight='balanced' counts the classes of the rows fit "
+                             "trains on, which a data-parallel fit (comm=...) holds on several "
+                             "ranks: compute the weights over the global data (e.g. sklearn."
+                             "utils.class_weight.compute_class_weight) and pass them as a dict")
+        return class_weight
+    if not isinstance(class_weight, Mapping):
+        raise TypeError("fit: class_weight must be 'balanced' or a dict {class index: weight}, "
+                        f"got {type(class_weight).__name__}")
+    pairs = []
+    for key, weight in class_weight.items():
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):
+            raise TypeError(f"fit: class_weight's keys must be class indices (integers), got "
+                            f"{key!r}")
+        if abs(int(key)) > _MAX_INDEX:  # beyond the core's 64-bit indices: no core to ask
+            raise ValueError(f"fit: class_weight: unknown class {int(key)}")
+        pairs.append((int(key), real_type(weight, f"fit: class_weight[{int(key)}]")))
+    return pairs
 
 
 def training_rows(n: int, validation_split: float) -> int:
@@ -42,8 +80,10 @@ def training_rows(n: int, validation_split: float) -> int:
 
 def split_validation(X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
                      validation_data: Any, validation_split: Any,
-                     names: Optional[Sequence[str]], dtype: np.dtype) -> tuple:
-    """(X, Y, w) for training and (X_val, Y_val, w_val) for validation (None when absent)."""
+                     names: Optional[Sequence[str]], dtype: np.dtype,
+                     targets: Callable[[Any, str], np.ndarray]) -> tuple:
+    """(X, Y, w) for training and (X_val, Y_val, w_val) for validation (None when absent);
+    ``targets(Y_val, name)`` converts validation targets as the network converts its own."""
     split = real_type(validation_split, "validation_split")
     if not (0.0 <= split < 1.0):
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
@@ -56,8 +96,7 @@ def split_validation(X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
                             "(X_val, Y_val, sample_weight_val)")
         check_feature_names(names, validation_data[0], "fit: validation_data")
         X_val = as_matrix(validation_data[0], dtype.type, "validation_data X")
-        Y_val = as_matrix(validation_data[1], dtype.type, "validation_data Y",
-                          column_if_1d=True)
+        Y_val = targets(validation_data[1], "validation_data Y")
         w_val = None
         if len(validation_data) == 3 and validation_data[2] is not None:
             w_val = sample_weights(validation_data[2], X_val.shape[0],

@@ -102,6 +102,19 @@ def resolve_loss(spec: Any) -> Loss:
     raise TypeError(f"loss must be a name (str) or a chainrule.Loss, got {type(spec).__name__}")
 
 
+def is_classification(loss: Loss) -> bool:
+    """True for a built-in loss of class targets (its registry entry's property
+    "classification": cross-entropy, binary cross-entropy), which take integer class labels
+    and fit's ``class_weight``; False for the others and for a user's :class:`Loss`."""
+    return isinstance(loss, _Builtin) and \
+        _registry.LOSSES[loss.core_name].properties.get("classification") is True
+
+
+def classification_loss_names() -> list:
+    """The factory names of the built-in classification losses."""
+    return _registry.LOSSES.with_property("classification")
+
+
 def is_builtin(loss: Loss) -> bool:
     """True for the core's own losses (``MSE()``, ...), which a model file stores by name;
     False for a user's :class:`Loss` subclass."""

@@ -12,10 +12,11 @@ from ._checks import check_int as _check_int, optional_real, real_type
 from ._sync import serialised
 from .activations import is_builtin as is_builtin_activation
 from .callbacks import History
-from .data import as_matrix, check_feature_names, resolve_dtype
+from .data import as_matrix, as_targets, check_feature_names, resolve_dtype
 from .initializers import initializer_for
 from .layers import BoundLayer, Dense, Layer, LayerList, core_spec as layer_spec, resolve_layers
-from .losses import Loss, core_spec as loss_spec, is_builtin as is_builtin_loss, resolve_loss
+from .losses import (Loss, core_spec as loss_spec, is_builtin as is_builtin_loss,
+                     is_classification, resolve_loss)
 from .network_fit import Fitting
 from .network_state import TrainingState
 from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
@@ -201,8 +202,11 @@ class Network(TrainingState, Fitting):
         check_feature_names(self.feature_names_in_, X, what)
         return self._unaliased(as_matrix(X, self.dtype.type, "X"))
 
-    def _Y(self, Y: ArrayLike) -> np.ndarray:
-        return self._unaliased(as_matrix(Y, self.dtype.type, "Y", column_if_1d=True))
+    def _Y(self, Y: ArrayLike, name: str = "Y") -> np.ndarray:
+        # a classification network with several outputs also takes class indices (m,)
+        one_hot = self._core.one_hot if is_classification(self.loss_function) else None
+        return self._unaliased(as_targets(Y, self.dtype.type, name, self.layer_sizes[-1],
+                                          one_hot))
 
     def _unaliased(self, a: np.ndarray) -> np.ndarray:
         """``a``, or a copy of it if it may share memory with a parameter (data that is a view

@@ -1,6 +1,6 @@
-"""Network.fit: the arguments checked and converted in Python, then one call of the core's
-Trainer (the epoch loop runs in C++ without the GIL). A part of :class:`~chainrule.Network`,
-which inherits it."""
+"""Network.fit and Network.evaluate: the arguments checked and converted in Python, then one
+call of the core's Trainer (the epoch loop runs in C++ without the GIL). A part of
+:class:`~chainrule.Network`, which inherits it."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ ArrayLike = Any
 
 
 class Fitting:
-    """Network's fit."""
+    """Network's fit and evaluate."""
 
     # set by Network.__init__ (and its other parts)
     _core: Any
@@ -50,7 +50,8 @@ class Fitting:
             validation_split: float = 0.0, metrics: Optional[Sequence[str]] = None,
             early_stopping: Optional[EarlyStopping] = None,
             callbacks: Optional[Sequence[Any]] = None, comm: Any = None,
-            clip_norm: Optional[float] = None, clip_value: Optional[float] = None) -> History:
+            clip_norm: Optional[float] = None, clip_value: Optional[float] = None,
+            class_weight: Union[None, str, Dict[int, float]] = None) -> History:
         """Train with mini-batches; the epoch loop runs in C++ without the GIL.
 
         Parameters
@@ -77,14 +78,23 @@ class Fitting:
         sample_weight : array (n,), optional
             Per-row weights >= 0: each batch's loss is ``sum(w_i l_i) / sum(w_i)`` and its
             gradients those of that weighted mean.
+        class_weight : dict or "balanced", optional
+            Classification losses only: ``{class index: weight}`` (classes not named weigh 1) or
+            ``"balanced"``, scikit-learn's ``n / (k * count_c)`` over the k classes present in
+            the training rows. Each training row's weight becomes its class's weight (times its
+            sample_weight), exactly as if given as sample_weight; a row's class is its integer
+            label, the column of its one-hot row, or its 0/1 binary target. As in Keras, it
+            weights the training rows only, not the validation data.
         validation_data : (X_val, Y_val) or (X_val, Y_val, sample_weight_val), optional
             Evaluated after every epoch: ``val_loss`` and ``val_<metric>``.
         validation_split : float
             Instead of validation_data: hold out the last ``validation_split`` fraction of
             the rows (before any shuffling), as Keras does.
         metrics : list of str, optional
-            ``"accuracy"`` (argmax, or threshold 0.5 for one output) and/or ``"r2"``. Training
-            metrics accumulate over the epoch's batches, each before its update.
+            Names from ``cr.metric_names()``: ``"accuracy"``, ``"precision"``, ``"recall"``,
+            ``"f1"`` (argmax, or threshold 0.5 for one output), ``"r2"``, ``"mae"``,
+            ``"rmse"``. Training metrics accumulate over the epoch's batches, each before its
+            update.
         early_stopping : EarlyStopping, optional
             Stop when its monitored value stops improving; restores the best weights.
         callbacks : list, optional
@@ -139,11 +149,16 @@ class Fitting:
             schedule = resolve_schedule(lr_schedule)
             clipping = {"clip_norm": optional_real(clip_norm, "clip_norm"),
                         "clip_value": optional_real(clip_value, "clip_value")}  # values: the core
-            w = None if sample_weight is None else \
-                fit_args.sample_weights(sample_weight, X.shape[0], "sample_weight", self.dtype)
+            # float64 when class weights multiply them, so that the product is rounded once
+            w = None if sample_weight is None else fit_args.sample_weights(
+                sample_weight, X.shape[0], "sample_weight",
+                self.dtype if class_weight is None else np.dtype(np.float64))
             X, Y, w, X_val, Y_val, w_val = fit_args.split_validation(
                 X, Y, w, validation_data, validation_split,
-                names_in if self.feature_names_in_ is None else self.feature_names_in_, self.dtype)
+                names_in if self.feature_names_in_ is None else self.feature_names_in_, self.dtype,
+                self._Y)
+            cw = None if class_weight is None else \
+                fit_args.class_weight_spec(class_weight, self.loss_function, comm)
             names = fit_args.metric_names(metrics)
             cbs = fit_args.callback_list(callbacks, early_stopping, verbose, epochs)
             recorded = ["loss"] + names + (["val_loss"] + [f"val_{m}" for m in names]
@@ -153,6 +168,11 @@ class Fitting:
                     cb.check_monitor(recorded)
             schedule_args = None if schedule is None else schedule_spec(schedule)
             core_args = (w, X_val, Y_val, w_val, schedule_args, names)
+            if cw is not None:
+                # the data checked first, then each training row weighted by its class
+                self._core.check_fit(X, Y, epochs, lr, bs, *core_args, **clipping)
+                w = self._core.class_sample_weight(Y, cw, w, "fit: class_weight")
+                core_args = (w,) + core_args[1:]
             if new_optimizer is not None or cbs or ctx is not None:
                 # before installing an optimizer, starting a bar or any collective step
                 self._core.check_fit(X, Y, epochs, lr, bs, *core_args, **clipping)
@@ -227,3 +247,28 @@ class Fitting:
         series["lr"] = list(lrs)
         self.history = History(series)
         return self.history
+
+    @serialised
+    def evaluate(self, X: ArrayLike, Y: ArrayLike, metrics: Optional[Sequence[str]] = None,
+                 sample_weight: Optional[ArrayLike] = None,
+                 batch_size: Optional[int] = None) -> Dict[str, float]:
+        """The loss and metrics of the network on (X, Y), as Keras' ``evaluate(...,
+        return_dict=True)``: ``{"loss": ..., "accuracy": ..., "f1": ...}``.
+
+        Computed by the core in chunks of ``batch_size`` rows (None: up to 1024; the values
+        do not depend on it beyond rounding), the loss and metrics weighted by
+        ``sample_weight`` when given, as fit's validation pass does. Y takes what fit takes
+        (integer class labels too). The model does not change. ``metrics`` are names from
+        ``cr.metric_names()``; an unknown one raises the registry's ValueError.
+        """
+        X, Y = self._X(X, "evaluate"), self._Y(Y)
+        names = fit_args.metric_names(metrics)
+        w = None if sample_weight is None else \
+            fit_args.sample_weights(sample_weight, X.shape[0], "sample_weight", self.dtype,
+                                    call="evaluate")
+        bs = 0 if batch_size is None else _check_int(batch_size, "batch_size", 1)
+        self._forward_X = None
+        loss, values = self._core.evaluate(X, Y, w, names, bs)
+        out: Dict[str, float] = {"loss": float(loss)}
+        out.update((name, float(v)) for name, v in zip(names, values))
+        return out

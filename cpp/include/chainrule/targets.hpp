@@ -38,10 +38,11 @@ std::vector<double> class_weights(const std::vector<std::pair<Index, double>>& g
                                   Index n_classes, const std::string& what);
 
 /// Per-row weights: out[i] = class_weight[class of row i of Y] (class_count(Y.cols) of them),
-/// times sample_weight[i] when sample_weight is given (computed in double, then rounded to T
-/// once). ValueError naming the first row of Y that has no class.
+/// times sample_weight[i] when sample_weight is given, computed in double and rounded to T
+/// once (as the product given as sample weights would be). ValueError naming the first row of
+/// Y that has no class.
 template <class T>
 void class_sample_weights(ConstView<T> Y, const std::vector<double>& class_weight,
-                          const T* sample_weight, T* out, const std::string& what);
+                          const double* sample_weight, T* out, const std::string& what);
 
 }  // namespace chainrule
