@@ -454,3 +454,25 @@ def test_header_that_does_not_split_lists_what_it_found(tmp_path, capsys):
     cr.Network([2, 1], ["linear"]).save(model, metadata={"features": ["a", "b"]})
     status, _, err = in_process(capsys, "predict", model, path, "-o", tmp_path / "p.csv")
     assert status == 1 and "needs column(s) 'a', 'b'; the header has 1 column: 'a b y'" in err
+
+
+def test_class_weight_balanced_reaches_fit(tmp_path, capsys, classes_csv, monkeypatch):
+    path, label = classes_csv
+    seen = {}
+    fit = cr.Network.fit
+
+    def spy(self, *args, **kwargs):
+        seen.update(kwargs)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(cr.Network, "fit", spy)
+    model = tmp_path / "c.npz"
+    assert in_process(capsys, "train", path, "--target", "kind", "--loss", "cross_entropy",
+                      "--class-weight", "balanced", "--epochs", "2", "--quiet", "-o",
+                      model)[0] == 0
+    assert seen["class_weight"] == "balanced"
+    status, _, err = in_process(capsys, "train", path, "--target", "x1", "--class-weight",
+                                "balanced", "-o", tmp_path / "m.npz")
+    assert status == 1 and err.strip() == ("chainrule: error: --class-weight weights the classes "
+                                           "of --loss cross_entropy; --loss mse has none")
+    assert not (tmp_path / "m.npz").exists()

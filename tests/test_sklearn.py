@@ -181,3 +181,58 @@ def test_bad_parameters_are_clear_errors(params, message):
     y = np.arange(10) % 2
     with pytest.raises(ValueError, match=message):
         MLPClassifier(**params).fit(X, y)
+
+
+def test_class_weight_is_the_matching_sample_weight():
+    from sklearn.utils.class_weight import compute_class_weight
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(90, 3))
+    y = np.array(["a", "b", "c"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1).astype(int)]
+    # alpha=0: the penalty's scale is the mean sample weight, class weights left out
+    settings = dict(hidden_layer_sizes=(6,), max_iter=15, random_state=0, batch_size=16,
+                    alpha=0.0)
+
+    def same(a, b):
+        for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+            np.testing.assert_array_equal(p, q)
+
+    cw = {"a": 0.5, "c": 4.0}
+    sw = np.random.default_rng(3).uniform(0.5, 2, size=90)
+    a = MLPClassifier(class_weight=cw, **settings).fit(X, y, sample_weight=sw)
+    b = MLPClassifier(**settings).fit(X, y, sample_weight=sw * np.vectorize(
+        lambda c: cw.get(c, 1.0))(y))
+    same(a, b)
+    classes = np.unique(y)
+    balanced = compute_class_weight("balanced", classes=classes, y=y)
+    a = MLPClassifier(class_weight="balanced", **settings).fit(X, y)
+    b = MLPClassifier(**settings).fit(X, y, sample_weight=balanced[np.searchsorted(classes, y)])
+    same(a, b)
+    # two classes: one sigmoid output, the labels' order of classes_
+    yb = np.where(X[:, 0] > 0.7, 3, -1)
+    a = MLPClassifier(class_weight={3: 5.0}, **settings).fit(X, yb)
+    b = MLPClassifier(**settings).fit(X, yb, sample_weight=np.where(yb == 3, 5.0, 1.0))
+    assert a.network_.layer_sizes[-1] == 1
+    same(a, b)
+    # partial_fit with a dict
+    a = MLPClassifier(class_weight=cw, **settings)
+    b = MLPClassifier(**settings)
+    a.partial_fit(X, y, classes=classes)
+    b.partial_fit(X, y, classes=classes, sample_weight=np.vectorize(lambda c: cw.get(c, 1.0))(y))
+    same(a, b)
+
+
+@pytest.mark.parametrize("class_weight, y_kind, message", [
+    ({"z": 2.0}, "labels", r"the label\(s\) \['z'\] are not classes of y"),
+    ({"a": -1.0}, "labels", "the weight of class 0 must be finite and >= 0, got -1"),
+    ("balance", "labels", "class_weight must be 'balanced' or a dict"),
+    ({"a": 2.0}, "multilabel", "not supported for multi-label targets"),
+])
+def test_bad_class_weight(class_weight, y_kind, message):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 2))
+    y = np.array(["a", "b"])[np.arange(20) % 2] if y_kind == "labels" else \
+        (rng.uniform(size=(20, 2)) > 0.5).astype(int)
+    with pytest.raises(ValueError, match=message):
+        MLPClassifier(class_weight=class_weight, max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
+        MLPClassifier(class_weight="balanced").partial_fit(X, np.arange(20) % 2, classes=[0, 1])

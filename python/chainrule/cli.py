@@ -77,6 +77,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_writable(args.output, "-o")
     if args.plot:  # fail before training, not after
         _check_plot_path(args.plot)
+    if args.class_weight and args.loss != "cross_entropy":  # before reading the data
+        raise CliError("--class-weight weights the classes of --loss cross_entropy; "
+                       f"--loss {args.loss} has none")
     header, rows = read_csv(args.data)
     targets = args.target
     t_cols = [column_index(args.data, header, t) for t in targets]
@@ -169,8 +172,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _training_options(args: argparse.Namespace) -> Dict[str, Any]:
-    """fit() arguments for the optimizer, validation and progress options."""
+    """fit() arguments for the optimizer, class weight, validation and progress options."""
     opts: Dict[str, Any] = {"optimizer": args.optimizer, "verbose": 0 if args.quiet else 1}
+    if args.class_weight:
+        opts["class_weight"] = args.class_weight
     if args.validation_split:
         if not 0 < args.validation_split < 1:
             raise CliError(f"--validation-split must be between 0 and 1, got "
@@ -354,6 +359,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                             "(default: relu for every hidden layer)")
     train.add_argument("--loss", choices=["mse", "cross_entropy"], default="mse",
                        help="mse for regression, cross_entropy for class labels")
+    train.add_argument("--class-weight", choices=["balanced"], default=None,
+                       help="cross_entropy: weight each class by n / (k * count), scikit-learn's "
+                            "'balanced' (over the training rows)")
     train.add_argument("--optimizer", default="adam", help="sgd, adam, adamw or rmsprop")
     train.add_argument("--epochs", type=int, default=100, help="passes over the data")
     train.add_argument("--batch-size", type=int, default=32, help="rows per step")

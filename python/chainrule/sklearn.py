@@ -193,7 +193,8 @@ class _BaseMLP(BaseEstimator):
         return self._loss
 
     def _train(self, X: np.ndarray, Y: np.ndarray, sample_weight: Optional[np.ndarray],
-               epochs: int, incremental: bool, stratify: Optional[np.ndarray] = None) -> None:
+               epochs: int, incremental: bool, stratify: Optional[np.ndarray] = None,
+               class_weight: Any = None) -> None:
         self._check_params()
         seed = self._seed()
         n = X.shape[0]
@@ -216,6 +217,8 @@ class _BaseMLP(BaseEstimator):
             kwargs["optimizer"] = self._optimizer(batch * mean_weight)
         if sample_weight is not None:
             kwargs["sample_weight"] = sample_weight
+        if class_weight is not None:  # the training rows only, as Network.fit
+            kwargs["class_weight"] = class_weight
         if self.early_stopping and not incremental:
             split = train_test_split(
                 np.arange(n), test_size=self.validation_fraction, random_state=seed,
@@ -314,7 +317,48 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     several classes, sigmoid + binary cross-entropy for two classes and for multi-label
     targets (an indicator matrix).
 
-    Parameters as ``sklearn.neural_network.MLPClassifier``; after ``fit`` also ``classes_``."""
+    Parameters as ``sklearn.neural_network.MLPClassifier``, plus ``class_weight`` as in
+    scikit-learn's linear classifiers: None, ``{label: weight}`` (other classes weigh 1) or
+    ``"balanced"`` (``n / (k * bincount(y))`` over the rows trained on, without early
+    stopping's validation rows), times the sample weights, passed to ``Network.fit``; not for
+    multi-label targets, and ``partial_fit`` takes a dict only. ``alpha``'s scale is the mean
+    *sample* weight, class weights left out. After ``fit`` also ``classes_``."""
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate_init: float = 0.001, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Optional[int] = None, tol: float = 1e-4,
+                 verbose: Any = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int = 10, dtype: str = "float64",
+                 class_weight: Any = None) -> None:
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate_init=learning_rate_init, max_iter=max_iter, shuffle=shuffle,
+            random_state=random_state, tol=tol, verbose=verbose, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype)
+        self.class_weight = class_weight
+
+    def _class_weight(self, incremental: bool) -> Any:
+        """``class_weight`` as Network.fit takes it: a dict's labels become class indices (their
+        position in ``classes_``); "balanced" and other values go through, for fit to check."""
+        cw = self.class_weight
+        if cw is not None and self._kind == "multilabel":
+            raise ValueError("class_weight is not supported for multi-label targets")
+        if incremental and isinstance(cw, str) and cw == "balanced":
+            raise ValueError("class_weight 'balanced' is not supported for partial_fit: pass "
+                             "sklearn.utils.class_weight.compute_class_weight's as a dict")
+        if not isinstance(cw, dict):
+            return cw
+        index = {c: i for i, c in enumerate(self.classes_)}
+        unknown = [k for k in cw if k not in index]
+        if unknown:
+            raise ValueError(f"class_weight: the label(s) {unknown} are not classes of y "
+                             f"({list(self.classes_)})")
+        return {index[k]: v for k, v in cw.items()}
 
     def _output_activation(self, n_outputs: int) -> str:
         return "softmax" if self._kind == "multiclass" else "sigmoid"
@@ -346,7 +390,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"MLPClassifier needs samples of at least 2 classes in y; got "
                              f"1 class ({self.classes_[0]!r})")
         self._train(X, Y, _weights(sample_weight, X), self.max_iter, incremental=False,
-                    stratify=y if y.ndim == 1 else None)
+                    stratify=y if y.ndim == 1 else None,
+                    class_weight=self._class_weight(incremental=False))
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None,
@@ -370,7 +415,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"classes={classes!r} differs from the first call's "
                              f"{self.classes_!r}")
         Y = self._encode(y, fit_labels=False)
-        self._train(X, Y, _weights(sample_weight, X), 1, incremental=True)
+        self._train(X, Y, _weights(sample_weight, X), 1, incremental=True,
+                    class_weight=self._class_weight(incremental=True))
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
