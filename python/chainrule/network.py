@@ -230,7 +230,8 @@ class Network(TrainingState, Fitting):
 
     @serialised
     def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
-        """The loss of the network on (X, Y), e.g. ``||Yhat - Y||^2 / (2m)`` for MSE."""
+        """The loss of the network on (X, Y), e.g. ``||Yhat - Y||^2 / (2m)`` for MSE (Y may be
+        integer class labels for a classification loss with several outputs, as in fit)."""
         X, Y = self._X(X, "loss"), self._Y(Y)
         self._forward_X = None
         return float(self._core.loss(X, Y))

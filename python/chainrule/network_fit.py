@@ -56,6 +56,9 @@ class Fitting:
 
         Parameters
         ----------
+        X, Y : arrays (n, n0) and (n, nL)
+            Inputs and targets. With a classification loss and several outputs, Y may also be
+            integer class labels (n,), exactly equal to their one-hot rows.
         epochs : int
             Passes over the data (>= 0).
         lr : float, optional
