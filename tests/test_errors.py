@@ -251,13 +251,15 @@ def test_cross_entropy_targets_must_be_distributions(method: str) -> None:
     with pytest.raises(ValueError) as e:
         getattr(net, method)(X, neg)
     _check(e, "distribution", "negative", "-0.5")
-    labels = np.arange(10) % 3  # class labels instead of one-hot
-    with pytest.raises(ValueError):
-        getattr(net, method)(X, labels)
+    labels = np.arange(10) % 3  # class labels: accepted as their one-hot rows, if in range
+    with pytest.raises(ValueError) as e:
+        getattr(net, method)(X, labels + 1)
+    _check(e, "class label at row 2 is 3", "not in [0, 3)")
     assert_unchanged(net, before)
-    # valid one-hot and soft targets are accepted
+    # valid one-hot and soft targets and class labels are accepted
     getattr(net, method)(X, np.eye(3)[labels])
     getattr(net, method)(X, np.full((10, 3), 1 / 3))
+    getattr(net, method)(X, labels)
 
 
 def test_binary_cross_entropy_targets_in_unit_interval() -> None:
