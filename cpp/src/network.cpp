@@ -454,10 +454,11 @@ void Network<T>::step(const std::vector<ConstView<T>>& grads, double lr,
 
 template <class T>
 void Network<T>::copy_params(std::vector<Matrix<T>>& to) const {
+  // every parameter, then every buffer (running statistics follow the weights they belong to)
   const std::vector<Parameter<T>>& params = parameters();
-  to.resize(params.size());
-  for (std::size_t k = 0; k < params.size(); ++k) {
-    const MatrixView<T>& p = params[k].value;
+  to.resize(params.size() + buffers_.size());
+  for (std::size_t k = 0; k < to.size(); ++k) {
+    const MatrixView<T>& p = k < params.size() ? params[k].value : buffers_[k - params.size()].value;
     to[k].resize(p.rows, p.cols);
     std::copy(p.data, p.data + p.size(), to[k].data());
   }
@@ -466,26 +467,31 @@ void Network<T>::copy_params(std::vector<Matrix<T>>& to) const {
 template <class T>
 void Network<T>::restore_params(const std::vector<Matrix<T>>& from) {
   const std::vector<Parameter<T>>& params = parameters();
-  for (std::size_t k = 0; k < params.size(); ++k)
-    std::copy(from[k].data(), from[k].data() + from[k].size(), params[k].value.data);
+  for (std::size_t k = 0; k < from.size(); ++k) {
+    T* p = k < params.size() ? params[k].value.data : buffers_[k - params.size()].value.data;
+    std::copy(from[k].data(), from[k].data() + from[k].size(), p);
+  }
 }
 
 template <class T>
 bool Network<T>::overlaps_parameters(const void* begin, const void* end) const {
   const auto lo = reinterpret_cast<std::uintptr_t>(begin);
   const auto hi = reinterpret_cast<std::uintptr_t>(end);
-  for (const Parameter<T>& p : parameters()) {
-    const auto p_lo = reinterpret_cast<std::uintptr_t>(p.value.data);
-    const auto p_hi = p_lo + static_cast<std::uintptr_t>(p.value.size()) * sizeof(T);
-    if (lo < p_hi && p_lo < hi) return true;
+  for (const auto* list : {&params_, &buffers_}) {
+    for (const Parameter<T>& p : *list) {
+      const auto p_lo = reinterpret_cast<std::uintptr_t>(p.value.data);
+      const auto p_hi = p_lo + static_cast<std::uintptr_t>(p.value.size()) * sizeof(T);
+      if (lo < p_hi && p_lo < hi) return true;
+    }
   }
   return false;
 }
 
 template <class T>
 bool Network<T>::params_finite() const {
-  for (const Parameter<T>& p : parameters())
-    if (kernels::first_non_finite(p.value.size(), p.value.data) >= 0) return false;
+  for (const auto* list : {&params_, &buffers_})
+    for (const Parameter<T>& p : *list)
+      if (kernels::first_non_finite(p.value.size(), p.value.data) >= 0) return false;
   return true;
 }
 

@@ -36,8 +36,8 @@ class Network {
   Index num_layers() const { return static_cast<Index>(layers_.size()); }
   Index n_inputs() const { return layers_.front()->n_in(); }
   Index n_outputs() const { return layers_.back()->n_out(); }
-  /// Whether the bytes [begin, end) overlap any layer's weights or biases: data aliasing the
-  /// parameters must be copied before a call that changes them reads it.
+  /// Whether the bytes [begin, end) overlap any layer's parameters or buffers: data aliasing
+  /// them must be copied before a call that changes them reads it.
   bool overlaps_parameters(const void* begin, const void* end) const;
   /// Layer l, 0-based (the derivation's layer l + 1).
   Layer<T>& layer(Index l) { return *layers_.at(static_cast<std::size_t>(l)); }
@@ -163,10 +163,12 @@ class Network {
   /// The optimizer step with the gradients of the last backward pass: begin_step, then every
   /// parameter.
   void apply_update(T lr);
-  /// Copies of every parameter, and their restoration (the divergence rollback).
+  /// Copies of every parameter followed by every buffer (in the orders of parameters() and
+  /// buffers()), and their restoration (the divergence rollback): running statistics go back
+  /// with the weights they were computed for.
   void copy_params(std::vector<Matrix<T>>& to) const;
   void restore_params(const std::vector<Matrix<T>>& from);
-  /// Whether every parameter value is finite.
+  /// Whether every parameter and buffer value is finite.
   bool params_finite() const;
 
  private:

@@ -303,7 +303,9 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
     }
     if (!net_.params_finite()) {
       net_.restore_params(last_good);
-      throw DivergenceError("training diverged: a weight became non-finite in epoch " +
+      throw DivergenceError(std::string("training diverged: a weight ") +
+                                (net_.buffers().empty() ? "" : "or running statistic ") +
+                                "became non-finite in epoch " +
                                 std::to_string(epoch + 1) + kept_note(epoch),
                             epoch);
     }

@@ -19,7 +19,8 @@ namespace chainrule {
 /// fit runs opts.epochs epochs of mini-batch gradient descent and returns what each epoch
 /// measured. With sample weights w, a batch's loss is sum(w_i l_i) / sum(w_i) and its
 /// gradients are those of that weighted mean; a batch whose weights are all 0 is skipped.
-/// A non-finite loss or parameter restores the weights of the last finite epoch and throws
+/// A non-finite loss, parameter or buffer restores the parameters and buffers (running
+/// statistics) of the last finite epoch and throws
 /// DivergenceError naming the epoch. Every argument is checked (check) before anything
 /// changes. When the optimizer can fuse its update into the backward pass (plain SGD), the
 /// update runs in the epilogue of each dW product, unless opts.clip clips the gradients
