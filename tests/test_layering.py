@@ -60,8 +60,9 @@ LAYERS: List[Tuple[str, ...]] = [
     #    callbacks)
     ("initializers", "distributed", "fit_args", "layers"),
     # 3b. the parts of Network kept in files of their own (it inherits them): its training
-    #    state (optimizer, generator, resumable state) and fit
-    ("network_state", "network_fit"),
+    #    state (optimizer, generator, resumable state), fit and evaluate, and the step-by-step
+    #    API (gradients, forward, backward, step, gradient_check)
+    ("network_state", "network_fit", "network_steps"),
     # 4. the Network facade
     ("network",),
     # 5. what reads, writes or builds Networks: the model file, PyTorch and ONNX conversion,
@@ -497,7 +498,7 @@ def test_the_sanctioned_pattern_is_allowed_only_where_it_is_listed():
 
 @pytest.mark.parametrize("code, expected", [
     ("def f(net):\n    return net._core.weight(0)\n",
-     r"net\._core in f reaches into _core, private to the classes of network, network_fit, network_state "),
+     r"net\._core in f reaches into _core, private to the classes of network, network_fit, network_state, network_steps "),
     ("def f(net):\n    return net._training_state()\n", r"net\._training_state in f"),
     ("def f(net, state):\n    net._restore_training_state(state, {})\n",
      r"net\._restore_training_state in f"),

@@ -16,7 +16,8 @@ from .activations import (
 from .losses import MSE, Loss, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, loss_names
 from .callbacks import Callback, EarlyStopping, History, StopTraining
 from .layers import Dense, Layer, layer_names
-from .network import Gradients, LayerGradients, Network
+from .network import Network
+from .network_steps import Gradients, LayerGradients
 from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop, optimizer_names
 from .schedules import (ConstantLR, CosineAnnealingLR, ExponentialLR, LRSchedule,
                         ReduceLROnPlateau, StepLR, schedule_names)

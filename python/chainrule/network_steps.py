@@ -1,0 +1,182 @@
+"""Network's step-by-step API: gradients, forward and backward, step and gradient_check (the
+derivation's quantities, one call at a time). A part of :class:`~chainrule.Network`, which
+inherits it; every computation is one call of the core."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+
+import numpy as np
+
+from ._checks import optional_real, real_type
+from ._sync import serialised
+from .data import as_matrix
+from .optimizers import Optimizer
+
+__all__ = ["Steps", "LayerGradients", "Gradients"]
+
+ArrayLike = Any
+
+
+class LayerGradients(NamedTuple):
+    """One layer's gradients (docs/design.md section 1): ``dW`` (n_in, n_out), ``db`` (n_out,),
+    and the per-sample delta ``dZ`` (m, n_out)."""
+
+    dW: np.ndarray
+    db: np.ndarray
+    dZ: np.ndarray
+
+
+class Gradients(List[LayerGradients]):
+    """Per-layer gradients of the dense layers, index 0 = the first dense layer (layer 1 of a
+    network of dense layers); ``loss`` is the batch loss they came from and ``parameters``
+    every parameter's gradient by name (``{"W1": dW1, "b1": db1, "gamma2": ..., ...}``)."""
+
+    def __init__(self, layers: Sequence[LayerGradients], loss: float,
+                 parameters: Optional[Dict[str, np.ndarray]] = None) -> None:
+        super().__init__(layers)
+        self.loss = loss
+        self.parameters: Dict[str, np.ndarray] = dict(parameters or {})
+
+
+def _is_scalar(a: Any) -> bool:
+    try:
+        return np.ndim(a) == 0
+    except ValueError:  # ragged nesting: let the conversion report it
+        return False
+
+
+class Steps:
+    """Network's gradients, forward, backward, step and gradient_check."""
+
+    # set by Network.__init__ (and its other parts)
+    _core: Any
+    _lock: Any
+    _optimizer: Optimizer
+    _forward_X: Optional[np.ndarray]
+    _dense: List[int]
+    dtype: np.dtype
+    # Network's data conversions
+    _X: Any
+    _Y: Any
+    _unaliased: Any
+
+    def _collect_gradients(self, loss: float) -> Gradients:
+        c = self._core
+        dense = [LayerGradients(c.grad_weight(l), c.grad_bias(l), c.delta(l)) for l in self._dense]
+        # the dense layers' dW and db are the same arrays in both views (an in-place change
+        # of one shows in the other)
+        shared = {name: a for l, g in zip(self._dense, dense)
+                  for name, a in ((f"W{l + 1}", g.dW), (f"b{l + 1}", g.db))}
+        named = {name: shared[name] if name in shared else c.parameter_grad(k)
+                 for k, name in enumerate(c.parameter_names())}
+        return Gradients(dense, float(loss), named)
+
+    @serialised
+    def gradients(self, X: ArrayLike, Y: ArrayLike) -> Gradients:
+        """Backpropagation on (X, Y): per layer ``dW = H_prev.T @ dZ / m``,
+        ``db = sum(dZ) / m`` and the delta ``dZ``; the weights are not changed."""
+        X, Y = self._X(X, "gradients"), self._Y(Y)
+        self._forward_X = None
+        return self._collect_gradients(self._core.gradients(X, Y))
+
+    @serialised
+    def forward(self, X: ArrayLike) -> np.ndarray:
+        """Forward pass of X, kept for a following :meth:`backward`; returns Yhat (m, nL)."""
+        X = self._X(X, "forward")
+        out = self._core.forward(X)
+        self._forward_X = X  # the core reads X again in backward(); keep it alive
+        return out
+
+    @serialised
+    def backward(self, Y: ArrayLike) -> Gradients:
+        """Backward pass for the last :meth:`forward`; returns the gradients."""
+        if self._forward_X is None:
+            raise ValueError("backward: call forward(X) first")
+        return self._collect_gradients(self._core.backward(self._Y(Y)))
+
+    @serialised
+    def step(self, grads: Optional[Sequence[Any]] = None, *, lr: Optional[float] = None,
+             clip_norm: Optional[float] = None, clip_value: Optional[float] = None) -> None:
+        """One optimizer step for every layer (plain SGD: ``W -= lr * dW``, ``b -= lr * db``).
+
+        ``grads`` is what :meth:`gradients`/:meth:`backward` returned (possibly modified), any
+        sequence of one ``(dW, db)`` pair per layer (a network of dense layers), or a dict
+        with one gradient per parameter name (``{"W1": ..., "b1": ..., "gamma2": ...}``; for a
+        network with other layers, a Gradients is read through its ``parameters``); None
+        uses the last backward pass.
+        ``lr`` defaults to the optimizer's. ``clip_value`` and ``clip_norm`` clip the
+        gradients first, as in :meth:`fit` (``torch.nn.utils.clip_grad_value_``, then
+        ``clip_grad_norm_``): the last backward pass's in place (as torch clips ``.grad``),
+        given ``grads`` in a copy (the arrays passed are left as they are)."""
+        lr = real_type(self._optimizer.lr if lr is None else lr, "lr")
+        clip = {"clip_norm": optional_real(clip_norm, "clip_norm"),
+                "clip_value": optional_real(clip_value, "clip_value")}  # values: the core
+        if grads is None:
+            self._core.step(lr, **clip)
+            return
+        names = list(self._core.parameter_names())
+        dense_names = [n for l in self._dense for n in (f"W{l + 1}", f"b{l + 1}")]
+        if isinstance(grads, Gradients) and dense_names != names:
+            grads = grads.parameters  # other layers' gradients are there only
+        if isinstance(grads, Mapping):
+            unknown = sorted(set(map(str, grads)) - set(names))
+            missing = [n for n in names if n not in grads]
+            if unknown or missing:
+                raise ValueError("step: grads must have one gradient per parameter ("
+                                 + ", ".join(names) + ")"
+                                 + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+                                 + (f"; missing: {', '.join(missing)}" if missing else ""))
+            arrays = [(n, grads[n]) for n in names]
+        else:
+            if isinstance(grads, (str, bytes)) or not isinstance(grads, Sequence):
+                raise TypeError("grads must be a sequence with one (dW, db) pair per dense layer "
+                                "or a dict of gradients by parameter name")
+            if dense_names != names:
+                raise TypeError("step: this network has parameters besides the dense layers' W "
+                                f"and b ({', '.join(n for n in names if n not in dense_names)}): "
+                                "pass grads as a dict by parameter name or as the Gradients "
+                                "that gradients() returned")
+            dWs, dbs = [], []
+            for l, g in enumerate(grads):
+                if isinstance(g, LayerGradients):
+                    dW, db = g.dW, g.db
+                else:
+                    try:
+                        dW, db = tuple(g)[:2]
+                    except (TypeError, ValueError):
+                        raise TypeError(f"step: grads[{l}] must be a (dW, db) pair, got {g!r}") \
+                            from None
+                # copies when they may be views of the parameters that step() is about to change
+                dWs.append(self._unaliased(as_matrix(dW, self.dtype.type, f"layer {l + 1} dW")))
+                db = as_matrix(np.reshape(db, -1) if _is_scalar(db) else db, self.dtype.type,
+                               f"layer {l + 1} db", column_if_1d=True)
+                dbs.append(self._unaliased(db.reshape(1, -1)))
+            self._core.step_pairs(dWs, dbs, lr, **clip)
+            return
+        converted = []
+        for name, g in arrays:
+            # copies when they may be views of the parameters that step() is about to change
+            a = as_matrix(g, self.dtype.type, f"the gradient of {name}", column_if_1d=True)
+            converted.append(self._unaliased(a.reshape(1, -1) if np.ndim(g) <= 1 else a))
+        self._core.step_with(converted, lr, **clip)
+
+    @serialised
+    def gradient_check(self, X: ArrayLike, Y: ArrayLike, eps: Optional[float] = None,
+                       per_tensor: bool = False) -> Union[float, Dict[str, float]]:
+        """Compare backpropagation with central finite differences of the loss.
+
+        For each parameter tensor, ``||g_backprop - g_numeric|| / (||g_backprop|| +
+        ||g_numeric||)``; returns the maximum (or, with ``per_tensor``, a dict
+        ``{"W1": ..., "b1": ..., ...}``). ``eps`` defaults to ``eps_machine ** (1/3)``
+        (about 6e-6 in float64). A correct gradient gives about 1e-8 or less in float64;
+        float32 is too coarse for a tight check."""
+        X, Y = self._X(X, "gradient_check"), self._Y(Y)
+        if eps is None:
+            eps = float(np.finfo(self.dtype).eps ** (1.0 / 3.0))
+        eps = real_type(eps, "eps")
+        self._forward_X = None
+        errors = self._core.gradient_check(X, Y, eps)
+        if per_tensor:
+            return {name: float(e) for name, e in zip(self._core.parameter_names(), errors)}
+        return float(max(errors))
