@@ -24,14 +24,18 @@ ALLOWED_SKIPS = {"check_array_api_input",  # needs SCIPY_ARRAY_API=1 and array-A
                  "check_classifiers_multilabel_output_format_decision_function"}  # no decision_function
 
 
-@pytest.mark.parametrize("estimator", [MLPRegressor(max_iter=100), MLPClassifier(max_iter=100)],
-                         ids=["MLPRegressor", "MLPClassifier"])
+@pytest.mark.parametrize("estimator", [MLPRegressor(max_iter=100), MLPClassifier(max_iter=100),
+                                       MLPClassifier(max_iter=100, dropout=0.1)],
+                         ids=["MLPRegressor", "MLPClassifier", "MLPClassifier-dropout"])
 def test_check_estimator(estimator):
     pytest.importorskip("pandas")  # several checks feed pandas objects
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkipTestWarning)
         warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
-        results = check_estimator(estimator, on_fail=None)
+        # dropout draws a mask per row, so a row weighted 2 is not the row repeated twice
+        expected = {"check_sample_weight_equivalence_on_dense_data":
+                    "dropout masks are drawn per row"} if estimator.dropout else None
+        results = check_estimator(estimator, on_fail=None, expected_failed_checks=expected)
     failed = [(r["check_name"], str(r["exception"])[:300]) for r in results
               if r["status"] == "failed"]
     assert not failed
@@ -175,6 +179,7 @@ def test_pickle_round_trip(digits):
     (dict(alpha=-1.0), "alpha"),
     (dict(validation_fraction=1.5, early_stopping=True), "validation_fraction"),
     (dict(learning_rate_init=0.0), "learning_rate_init"),
+    (dict(dropout=1.0), "Dropout: p must be a finite number in \\[0, 1\\)"),
 ])
 def test_bad_parameters_are_clear_errors(params, message):
     X = np.zeros((10, 2))
@@ -236,3 +241,17 @@ def test_bad_class_weight(class_weight, y_kind, message):
         MLPClassifier(class_weight=class_weight, max_iter=2).fit(X, y)
     with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
         MLPClassifier(class_weight="balanced").partial_fit(X, np.arange(20) % 2, classes=[0, 1])
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_dropout_after_each_hidden_layer(digits, cls):
+    Xtr, Xte, ytr, yte = digits
+    m = cls(hidden_layer_sizes=(32, 16), dropout=0.2, max_iter=30, random_state=0).fit(Xtr, ytr)
+    kinds = [c.kind for c in m.network_.layer_configs]
+    assert kinds == ["dense", "dropout", "dense", "dropout", "dense"]
+    assert m.get_params()["dropout"] == 0.2 and len(m.coefs_) == 3
+    np.testing.assert_array_equal(m.predict(Xte), m.predict(Xte))  # off in predict
+    twin = cls(hidden_layer_sizes=(32, 16), dropout=0.2, max_iter=30, random_state=0).fit(Xtr, ytr)
+    np.testing.assert_array_equal(twin.predict(Xte), m.predict(Xte))  # random_state seeds masks
+    if cls is MLPClassifier:
+        assert m.score(Xte, yte) > 0.9

@@ -16,6 +16,8 @@ Differences from scikit-learn's MLP:
 * ``activation`` may name any chainrule activation (scikit-learn's ``"identity"`` and
   ``"logistic"`` are accepted too) and may be a list with one entry per hidden layer.
 * ``dtype`` chooses float64 (default) or float32 arithmetic.
+* ``dropout`` (default 0): the rate of a :class:`chainrule.Dropout` layer after each hidden
+  layer (on in training, off in ``predict``; ``random_state`` seeds its masks).
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ from . import _core, _registry
 from . import callbacks as _callbacks
 from . import optimizers as _optimizers
 from ._checks import core_number, real_type
+from .layers import layer_class
 from .network import Network
+
+Dropout = layer_class("dropout")
 
 __all__ = ["MLPRegressor", "MLPClassifier"]
 
@@ -63,7 +68,8 @@ class _BaseMLP(BaseEstimator):
                  verbose: Any = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                 n_iter_no_change: int = 10, dtype: str = "float64") -> None:
+                 n_iter_no_change: int = 10, dtype: str = "float64",
+                 dropout: float = 0.0) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -84,6 +90,7 @@ class _BaseMLP(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
+        self.dropout = dropout
 
     # ---- configuration -------------------------------------------------------------------
 
@@ -183,7 +190,10 @@ class _BaseMLP(BaseEstimator):
     def _new_network(self, n_features: int, n_outputs: int, seed: Optional[int]) -> Network:
         hidden = self._hidden()
         acts = self._hidden_activations(len(hidden)) + [self._output_activation(n_outputs)]
-        return Network([n_features] + hidden + [n_outputs], acts, self._loss_for(n_outputs),
+        layers: List[Any] = [n_features]
+        for n in hidden:  # dropout after each hidden layer (the core checks the rate)
+            layers += [n] + ([Dropout(real_type(self.dropout, "dropout"))] if self.dropout else [])
+        return Network(layers + [n_outputs], acts, self._loss_for(n_outputs),
                        dtype=self.dtype, seed=seed)
 
     def _output_activation(self, n_outputs: int) -> str:
@@ -331,7 +341,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  verbose: Any = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                 n_iter_no_change: int = 10, dtype: str = "float64",
+                 n_iter_no_change: int = 10, dtype: str = "float64", dropout: float = 0.0,
                  class_weight: Any = None) -> None:
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
@@ -339,7 +349,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             random_state=random_state, tol=tol, verbose=verbose, momentum=momentum,
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype)
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype, dropout=dropout)
         self.class_weight = class_weight
 
     def _class_weight(self, incremental: bool) -> Any:
