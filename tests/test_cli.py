@@ -476,3 +476,30 @@ def test_class_weight_balanced_reaches_fit(tmp_path, capsys, classes_csv, monkey
     assert status == 1 and err.strip() == ("chainrule: error: --class-weight weights the classes "
                                            "of --loss cross_entropy; --loss mse has none")
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_train_with_batch_norm_and_dropout(tmp_path, regression_csv):
+    model = tmp_path / "bn.npz"
+    r = run("train", regression_csv, "--target", "y", "--layers", "16,8", "--batch-norm",
+            "--dropout", "0.1", "--epochs", "30", "--batch-size", "20", "--seed", "1", "--quiet",
+            "-o", model)
+    assert r.returncode == 0, r.stderr
+    assert "trained 4-16-8-1 for 30 epochs" in r.stdout  # features a, b, c and y2
+    net = cr.load(model)
+    assert [c.kind for c in net.layer_configs] == ["dense", "batch_norm", "dropout", "dense",
+                                                   "batch_norm", "dropout", "dense"]
+    assert net.layer_configs[2].p == 0.1
+    r = run("summary", model)
+    assert r.returncode == 0 and "BatchNorm(momentum=0.1, eps=1e-05)" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--dropout", "1.5"], "Dropout: p must be a finite number in [0, 1), got 1.5"),
+    (["--batch-norm", "--batch-size", "199"], "at least 2 rows per training batch"),
+])
+def test_train_layer_options_errors(tmp_path, regression_csv, extra, message):
+    model = tmp_path / "bad.npz"
+    r = run("train", regression_csv, "--target", "y", "--epochs", "2", "--quiet", "-o", model,
+            *extra)
+    assert r.returncode != 0 and message in r.stderr, r.stderr
+    assert not model.exists()

@@ -30,6 +30,7 @@ from .cli_csv import (STDOUT, CliError, check_not_labels, check_writable, column
 from ._version import __version__
 from .demo import baseline_loss, run as run_demo
 from .fit_args import training_rows
+from .layers import layer_class
 from .losses import resolve_loss
 from .network import Network
 from .serialization import load
@@ -114,9 +115,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif len(acts) != len(hidden) + 1:
         raise CliError(f"--activations has {len(acts)} names for {len(hidden)} hidden layers "
                        f"(give one per hidden layer, or one more for the output)")
-    sizes = [X.shape[1]] + hidden + [Y.shape[1]]
+    layers: List[Any] = [X.shape[1]]
+    for n in hidden:  # each hidden layer, then its normalisation and dropout when asked
+        layers += [n] + ([layer_class("batch_norm")()] if args.batch_norm else []) + \
+            ([layer_class("dropout")(args.dropout)] if args.dropout else [])
     try:
-        net = Network(sizes, acts, args.loss, dtype=args.dtype, seed=args.seed)
+        net = Network(layers + [Y.shape[1]], acts, args.loss, dtype=args.dtype, seed=args.seed)
     except (TypeError, ValueError) as exc:
         raise CliError(str(exc)) from None
     fit_kwargs: Dict[str, Any] = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
@@ -143,7 +147,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if history.loss:
         scaled = "" if args.no_scale else " (standardised)"
         val = f", validation loss {history.val_loss[-1]:.6g}" if "val_loss" in history.keys() else ""
-        print(f"trained {'-'.join(map(str, sizes))} for {len(history.loss)} epochs: loss"
+        widths = [X.shape[1]] + hidden + [Y.shape[1]]
+        print(f"trained {'-'.join(map(str, widths))} for {len(history.loss)} epochs: loss"
               f"{scaled} {history.loss[0]:.6g} -> {history.loss[-1]:.6g}{val}")
         if history.loss[-1] > history.loss[0]:
             print(f"{PROG}: warning: the training loss rose from {history.loss[0]:.6g} to "
@@ -362,6 +367,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     train.add_argument("--class-weight", choices=["balanced"], default=None,
                        help="cross_entropy: weight each class by n / (k * count), scikit-learn's "
                             "'balanced' (over the training rows)")
+    train.add_argument("--dropout", type=float, default=0.0, metavar="P",
+                       help="a dropout layer of rate P after each hidden layer (0: none)")
+    train.add_argument("--batch-norm", action="store_true",
+                       help="batch normalisation after each hidden layer (before its dropout)")
     train.add_argument("--optimizer", default="adam", help="sgd, adam, adamw or rmsprop")
     train.add_argument("--epochs", type=int, default=100, help="passes over the data")
     train.add_argument("--batch-size", type=int, default=32, help="rows per step")
