@@ -68,6 +68,9 @@ LAYERS: List[Tuple[str, ...]] = [
     # 5. what reads, writes or builds Networks: the model file, PyTorch and ONNX conversion,
     #    the demo
     ("serialization", "interop", "demo", "cli_csv"),
+    # 5b. what the applications are built on: the network the command line builds from its
+    #    options (and the scaling it saves), the estimators' shared base
+    ("cli_network", "sklearn_base"),
     # 6. applications: the scikit-learn estimators and the command line
     ("sklearn", "cli"),
     # 7. entry points: the package's __init__ (it re-exports the public API, so nothing in

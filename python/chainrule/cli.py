@@ -29,10 +29,9 @@ from .cli_csv import (STDOUT, CliError, check_not_labels, check_writable, column
                       found_columns, numeric, read_csv, write_csv)
 from ._version import __version__
 from .demo import baseline_loss, run as run_demo
+from .cli_network import (build_network, fit_scaling, hidden_sizes, scaling_arrays,
+                          training_options)
 from .fit_args import training_rows
-from .layers import layer_class
-from .losses import resolve_loss
-from .network import Network
 from .serialization import load
 
 __all__ = ["main", "build_parser", "PROG", "EXIT_ERROR", "EXIT_LOSS_ROSE"]
@@ -40,36 +39,7 @@ __all__ = ["main", "build_parser", "PROG", "EXIT_ERROR", "EXIT_LOSS_ROSE"]
 PROG = "chainrule"
 EXIT_ERROR = 1
 EXIT_LOSS_ROSE = 3
-# ---- scaling ---------------------------------------------------------------------------------
-
-def fit_scaling(A: np.ndarray, names: List[str]) -> Dict[str, Any]:
-    """Per-column mean and standard deviation of ``A`` (n, k); a constant column gets scale 1."""
-    mean = A.mean(axis=0)
-    scale = A.std(axis=0)
-    scale[np.ptp(A, axis=0) == 0] = 1.0
-    return {"columns": list(names), "mean": [float(v) for v in mean],
-            "scale": [float(v) for v in scale]}
-
-
-def _scaling_arrays(entry: Dict[str, Any], k: int, what: str) -> Tuple[np.ndarray, np.ndarray]:
-    try:
-        mean = np.asarray(entry["mean"], dtype=float)
-        scale = np.asarray(entry["scale"], dtype=float)
-    except (KeyError, TypeError, ValueError):
-        raise CliError(f"the model's {what} scaling is malformed") from None
-    if mean.shape != (k,) or scale.shape != (k,) or not np.all(scale > 0):
-        raise CliError(f"the model's {what} scaling does not fit its {k} {what} column(s)")
-    return mean, scale
-
-
 # ---- commands --------------------------------------------------------------------------------
-
-def _split_list(text: str, what: str) -> List[str]:
-    items = [t.strip() for t in text.split(",")]
-    if not text.strip() or any(not t for t in items):
-        raise CliError(f"{what} must be a comma-separated list, got {text!r}")
-    return items
-
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.output == STDOUT:
@@ -105,27 +75,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         for c in t_cols:
             check_not_labels(args.data, header, rows, c)
         Y = numeric(args.data, header, rows, t_cols)
-    hidden = [_positive_int(v, "--layers") for v in _split_list(args.layers, "--layers")] \
-        if args.layers.strip() else []
-    out_act = resolve_loss(args.loss).required_activation or "linear"
-    acts = _split_list(args.activations, "--activations") if args.activations else \
-        ["relu"] * len(hidden)
-    if len(acts) == len(hidden):
-        acts = acts + [out_act]
-    elif len(acts) != len(hidden) + 1:
-        raise CliError(f"--activations has {len(acts)} names for {len(hidden)} hidden layers "
-                       f"(give one per hidden layer, or one more for the output)")
-    layers: List[Any] = [X.shape[1]]
-    for n in hidden:  # each hidden layer, then its normalisation and dropout when asked
-        layers += [n] + ([layer_class("batch_norm")()] if args.batch_norm else []) + \
-            ([layer_class("dropout")(args.dropout)] if args.dropout else [])
-    try:
-        net = Network(layers + [Y.shape[1]], acts, args.loss, dtype=args.dtype, seed=args.seed)
-    except (TypeError, ValueError) as exc:
-        raise CliError(str(exc)) from None
+    net = build_network(args, X.shape[1], Y.shape[1])
     fit_kwargs: Dict[str, Any] = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                                       shuffle=True)
-    fit_kwargs.update(_training_options(args))
+    fit_kwargs.update(training_options(args))
     # the rows trained on: fit's validation_split holds out the last rows
     n_fit = max(1, training_rows(len(rows), args.validation_split))
     if not args.no_scale:
@@ -147,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if history.loss:
         scaled = "" if args.no_scale else " (standardised)"
         val = f", validation loss {history.val_loss[-1]:.6g}" if "val_loss" in history.keys() else ""
-        widths = [X.shape[1]] + hidden + [Y.shape[1]]
+        widths = [X.shape[1]] + hidden_sizes(args) + [Y.shape[1]]
         print(f"trained {'-'.join(map(str, widths))} for {len(history.loss)} epochs: loss"
               f"{scaled} {history.loss[0]:.6g} -> {history.loss[-1]:.6g}{val}")
         if history.loss[-1] > history.loss[0]:
@@ -174,19 +127,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         _plot(history, args.plot)
         print(f"plotted {args.plot}")
     return status
-
-
-def _training_options(args: argparse.Namespace) -> Dict[str, Any]:
-    """fit() arguments for the optimizer, class weight, validation and progress options."""
-    opts: Dict[str, Any] = {"optimizer": args.optimizer, "verbose": 0 if args.quiet else 1}
-    if args.class_weight:
-        opts["class_weight"] = args.class_weight
-    if args.validation_split:
-        if not 0 < args.validation_split < 1:
-            raise CliError(f"--validation-split must be between 0 and 1, got "
-                           f"{args.validation_split}")
-        opts["validation_split"] = args.validation_split
-    return opts
 
 
 def _check_plot_path(path: str) -> None:
@@ -224,16 +164,6 @@ def _label_key(label: str) -> Tuple[int, Any]:
         return (1, label)
 
 
-def _positive_int(text: str, what: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise CliError(f"{what}: {text!r} is not an integer") from None
-    if v < 1:
-        raise CliError(f"{what}: sizes must be >= 1, got {v}")
-    return v
-
-
 def _load_model(path: str) -> Tuple[Any, Dict[str, Any]]:
     if not os.path.exists(path):
         raise CliError(f"{path}: no such file")
@@ -266,11 +196,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                        f"{X.shape[1]}")
     scaling = meta.get("scaling") or {}
     if "features" in scaling:
-        mean, scale = _scaling_arrays(scaling["features"], X.shape[1], "feature")
+        mean, scale = scaling_arrays(scaling["features"], X.shape[1], "feature")
         X = (X - mean) / scale
     Yhat = net.predict(X)
     if "targets" in scaling:
-        mean, scale = _scaling_arrays(scaling["targets"], Yhat.shape[1], "target")
+        mean, scale = scaling_arrays(scaling["targets"], Yhat.shape[1], "target")
         Yhat = Yhat * scale + mean
     classes = meta.get("classes")
     targets = meta.get("targets") or [f"y{j}" for j in range(Yhat.shape[1])]

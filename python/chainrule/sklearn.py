@@ -22,265 +22,25 @@ Differences from scikit-learn's MLP:
 
 from __future__ import annotations
 
-import numbers
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
 try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.model_selection import train_test_split
+    from sklearn.base import ClassifierMixin, RegressorMixin
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
-    from sklearn.utils.validation import check_is_fitted, column_or_1d
+    from sklearn.utils.validation import column_or_1d
 except ImportError as exc:  # pragma: no cover - exercised when scikit-learn is absent
     raise ImportError("chainrule.sklearn needs scikit-learn: pip install scikit-learn") from exc
 
-try:  # scikit-learn >= 1.6
-    from sklearn.utils.validation import validate_data as _validate_data
-except ImportError:  # pragma: no cover - older scikit-learn
-    def _validate_data(est: Any, *args: Any, **kwargs: Any) -> Any:
-        return est._validate_data(*args, **kwargs)
-
-from . import _core, _registry
-from . import callbacks as _callbacks
-from . import optimizers as _optimizers
-from ._checks import core_number, real_type
-from .layers import layer_class
-from .network import Network
-
-Dropout = layer_class("dropout")
+from .sklearn_base import BaseMLP, sample_weights as _weights
+from .sklearn_base import validate_data as _validate_data  # scikit-learn's, or its fallback
 
 __all__ = ["MLPRegressor", "MLPClassifier"]
 
-_SKLEARN_ACTIVATION_NAMES = {"identity": "linear", "logistic": "sigmoid"}
 
-
-class _BaseMLP(BaseEstimator):
-    """Parameters and the training loop shared by the regressor and the classifier."""
-
-    _loss = "mse"
-
-    def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
-                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
-                 learning_rate_init: float = 0.001, max_iter: int = 200, shuffle: bool = True,
-                 random_state: Optional[int] = None, tol: float = 1e-4,
-                 verbose: Any = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
-                 early_stopping: bool = False, validation_fraction: float = 0.1,
-                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                 n_iter_no_change: int = 10, dtype: str = "float64",
-                 dropout: float = 0.0) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.dtype = dtype
-        self.dropout = dropout
-
-    # ---- configuration -------------------------------------------------------------------
-
-    def _hidden(self) -> List[int]:
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral):
-            sizes = [sizes]
-        try:
-            sizes = list(sizes)
-        except TypeError:
-            raise TypeError(f"hidden_layer_sizes must be an int or a sequence of ints, got "
-                            f"{self.hidden_layer_sizes!r}") from None
-        for s in sizes:
-            if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
-                raise ValueError(f"hidden_layer_sizes must contain integers >= 1, got "
-                                 f"{self.hidden_layer_sizes!r}")
-        return [int(s) for s in sizes]
-
-    def _hidden_activations(self, n_hidden: int) -> List[Any]:
-        acts = self.activation
-        if isinstance(acts, (str, bytes)) or not isinstance(acts, Sequence):
-            acts = [acts] * n_hidden
-        acts = list(acts)
-        if len(acts) != n_hidden:
-            raise ValueError(f"activation has {len(acts)} entries for {n_hidden} hidden layers")
-        return [_SKLEARN_ACTIVATION_NAMES.get(a, a) if isinstance(a, str) else a for a in acts]
-
-    def _batch(self, n: int) -> int:
-        if isinstance(self.batch_size, str):
-            if self.batch_size != "auto":
-                raise ValueError(f"batch_size must be 'auto' or an int >= 1, got "
-                                 f"{self.batch_size!r}")
-            return min(200, n)
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, numbers.Integral) \
-                or self.batch_size < 1:
-            raise ValueError(f"batch_size must be 'auto' or an int >= 1, got {self.batch_size!r}")
-        return min(int(self.batch_size), n)
-
-    def _optimizer(self, batch: float) -> Any:
-        """The optimizer; ``batch`` is the expected weight of a batch (rows times the mean
-        sample weight), so that alpha penalises like scikit-learn's alpha / (2 batch) ||W||^2
-        and weighting a row by k equals repeating it k times.
-
-        Any optimizer of the core is a solver: each takes, of scikit-learn's parameters,
-        those its registry entry has (``_SOLVER_PARAMS``), checked against the entry's ranges
-        under scikit-learn's names."""
-        solvers = _registry.OPTIMIZERS.names()
-        if self.solver not in _registry.OPTIMIZERS:
-            raise ValueError(f"solver must be one of {', '.join(map(repr, solvers))}, got "
-                             f"{self.solver!r}" + (" (L-BFGS is not available in chainrule)"
-                                                   if self.solver == "lbfgs" else ""))
-        entry = _registry.OPTIMIZERS[self.solver]
-        try:
-            _core.check_lr(real_type(self.learning_rate_init, "learning_rate_init"))
-        except ValueError as exc:
-            raise ValueError(f"learning_rate_init: {exc}") from None
-        params = {}
-        for param, (shown_as, value) in self._solver_params().items():
-            if any(p.name == param for p in entry.params):
-                entry.check_value(param, core_number(entry.param(param).kind, value, shown_as),
-                                  shown_as)
-                params[param] = value
-        if "weight_decay" in params:
-            params["weight_decay"] = float(self.alpha) / batch
-        return _optimizers.from_core_params(self.solver, self.learning_rate_init, params)
-
-    def _solver_params(self) -> Dict[str, Any]:
-        """Optimizer parameter -> (scikit-learn's name, value)."""
-        return {"beta1": ("beta_1", self.beta_1), "beta2": ("beta_2", self.beta_2),
-                "eps": ("epsilon", self.epsilon), "momentum": ("momentum", self.momentum),
-                # Nesterov momentum needs momentum
-                "nesterov": ("nesterovs_momentum",
-                             bool(self.nesterovs_momentum) and self.momentum > 0),
-                "weight_decay": ("alpha", self.alpha)}
-
-    def _check_params(self) -> None:
-        for name in ("max_iter", "n_iter_no_change"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if not (0 < self.validation_fraction < 1):
-            raise ValueError(f"validation_fraction must be in (0, 1), got "
-                             f"{self.validation_fraction!r}")
-        if not (np.isfinite(self.tol) and self.tol >= 0):
-            raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
-
-    def _seed(self) -> Optional[int]:
-        rs = self.random_state
-        if rs is None or isinstance(rs, numbers.Integral):
-            return rs
-        if isinstance(rs, np.random.RandomState):
-            return int(rs.randint(np.iinfo(np.int32).max))
-        raise ValueError(f"random_state must be None, an int or a RandomState, got {rs!r}")
-
-    # ---- training ------------------------------------------------------------------------
-
-    def _new_network(self, n_features: int, n_outputs: int, seed: Optional[int]) -> Network:
-        hidden = self._hidden()
-        acts = self._hidden_activations(len(hidden)) + [self._output_activation(n_outputs)]
-        layers: List[Any] = [n_features]
-        for n in hidden:  # dropout after each hidden layer (the core checks the rate)
-            layers += [n] + ([Dropout(real_type(self.dropout, "dropout"))] if self.dropout else [])
-        return Network(layers + [n_outputs], acts, self._loss_for(n_outputs),
-                       dtype=self.dtype, seed=seed)
-
-    def _output_activation(self, n_outputs: int) -> str:
-        return "linear"
-
-    def _loss_for(self, n_outputs: int) -> str:
-        return self._loss
-
-    def _train(self, X: np.ndarray, Y: np.ndarray, sample_weight: Optional[np.ndarray],
-               epochs: int, incremental: bool, stratify: Optional[np.ndarray] = None,
-               class_weight: Any = None) -> None:
-        self._check_params()
-        seed = self._seed()
-        n = X.shape[0]
-        if not incremental or not hasattr(self, "network_"):
-            self.network_ = self._new_network(X.shape[1], Y.shape[1], seed)
-            self.loss_curve_: List[float] = []
-            self.validation_scores_: Optional[List[float]] = [] if self.early_stopping else None
-            self.n_iter_ = 0
-            self.t_ = 0
-            self.best_loss_: Optional[float] = None
-            new_optimizer = True
-        else:
-            new_optimizer = False
-        batch = self._batch(n)
-        kwargs: Dict[str, Any] = dict(batch_size=batch, shuffle=bool(self.shuffle),
-                                      verbose=2 if self.verbose else 0)
-        if new_optimizer:
-            mean_weight = 1.0 if sample_weight is None or sample_weight.sum() <= 0 else \
-                float(np.mean(sample_weight))
-            kwargs["optimizer"] = self._optimizer(batch * mean_weight)
-        if sample_weight is not None:
-            kwargs["sample_weight"] = sample_weight
-        if class_weight is not None:  # the training rows only, as Network.fit
-            kwargs["class_weight"] = class_weight
-        if self.early_stopping and not incremental:
-            split = train_test_split(
-                np.arange(n), test_size=self.validation_fraction, random_state=seed,
-                stratify=stratify if stratify is not None and _can_stratify(stratify,
-                                                                             self.validation_fraction)
-                else None)
-            tr, va = split
-            kwargs["validation_data"] = (X[va], Y[va]) if sample_weight is None else \
-                (X[va], Y[va], sample_weight[va])
-            if sample_weight is not None:
-                kwargs["sample_weight"] = sample_weight[tr]
-            X, Y = X[tr], Y[tr]
-            monitor = "val_loss"
-        else:
-            monitor = "loss"
-        if not incremental:
-            kwargs["early_stopping"] = _callbacks.EarlyStopping(
-                monitor=monitor, patience=self.n_iter_no_change, min_delta=float(self.tol),
-                restore_best_weights=bool(self.early_stopping))
-        history = self.network_.fit(X, Y, epochs=epochs, **kwargs)
-        self.loss_curve_ += list(history.loss)
-        if self.validation_scores_ is not None and getattr(history, "val_loss", None):
-            self.validation_scores_ += [-v for v in history.val_loss]
-        self.n_iter_ += len(history.loss)
-        self.t_ += len(history.loss) * X.shape[0]
-        if self.loss_curve_:
-            self.best_loss_ = min(self.loss_curve_)
-        net = self.network_
-        self.coefs_ = [np.array(W) for W in net.weights]
-        self.intercepts_ = [np.array(b) for b in net.biases]
-        self.n_layers_ = net.n_layers + 1
-        self.n_outputs_ = net.layer_sizes[-1]
-        self.out_activation_ = net.activations[-1].name
-
-    def _forward(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "network_")
-        X = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return self.network_.predict(X)
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags
-
-
-def _can_stratify(y: np.ndarray, fraction: float) -> bool:
-    _, counts = np.unique(y, return_counts=True)
-    n_val = int(np.ceil(fraction * len(y)))
-    return bool(counts.min() >= 2 and n_val >= len(counts) and len(y) - n_val >= len(counts))
-
-
-class MLPRegressor(RegressorMixin, _BaseMLP):
+class MLPRegressor(RegressorMixin, BaseMLP):
     """Multi-layer perceptron regression (squared error) trained by chainrule.
 
     Parameters as ``sklearn.neural_network.MLPRegressor``; see the module docstring for the
@@ -322,7 +82,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return tags
 
 
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multi-layer perceptron classifier trained by chainrule: softmax + cross-entropy for
     several classes, sigmoid + binary cross-entropy for two classes and for multi-label
     targets (an indicator matrix).
@@ -453,10 +213,3 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
-
-
-def _weights(sample_weight: Any, X: np.ndarray) -> Optional[np.ndarray]:
-    if sample_weight is None:
-        return None
-    from sklearn.utils.validation import _check_sample_weight
-    return _check_sample_weight(sample_weight, X, dtype=np.float64)
