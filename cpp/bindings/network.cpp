@@ -250,16 +250,26 @@ void bind_network(py::module_& m, const char* cls) {
               const std::optional<Array<T>>& X_val, const std::optional<Array<T>>& Y_val,
               const std::optional<Array<T>>& val_weight, py::object schedule_spec,
               const std::vector<std::string>& metrics, std::optional<double> clip_norm,
-              std::optional<double> clip_value) {
+              std::optional<double> clip_value, bool data_parallel) {
              FitCall<T> call(X, Y, epochs, lr, batch_size, false, sample_weight, X_val, Y_val,
                              val_weight, schedule_spec, metrics);
              call.opts.clip = GradientClipping{clip_norm, clip_value};
-             check_fit(n, call.data, call.opts);
+             check_fit(n, call.data, call.opts, data_parallel);
            },
            py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("lr"), py::arg("batch_size"),
            py::arg("sample_weight"), py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"),
            py::arg("schedule"), py::arg("metrics"), py::arg("clip_norm") = py::none(),
-           py::arg("clip_value") = py::none())
+           py::arg("clip_value") = py::none(), py::arg("data_parallel") = false)
+      // data-parallel: the batches over the global rows (batch normalisation's rows per batch)
+      .def("check_batches",
+           [](Net& n, Index global_rows, Index epochs, Index batch_size) {
+             FitOptions opts;
+             opts.epochs = epochs;
+             opts.batch_size = batch_size;
+             opts.global_rows = global_rows;
+             Trainer<T>(n).check_batches(global_rows, opts);
+           },
+           py::arg("global_rows"), py::arg("epochs"), py::arg("batch_size"))
       // Returns (loss, val_loss, lr, metrics, val_metrics), one entry per epoch run.
       .def("fit",
            [](Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,

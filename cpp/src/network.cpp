@@ -137,10 +137,13 @@ void Network<T>::set_random_state(std::uint64_t seed, std::uint64_t passes) {
 }
 
 template <class T>
-void Network<T>::begin_training_pass(bool update_statistics, const Index* row_ids) {
+void Network<T>::begin_training_pass(bool update_statistics, const Index* row_ids,
+                                     const SumAcrossFn* sum_across, Index global_rows) {
   context_.training = true;
   context_.update_statistics = update_statistics;
   context_.row_ids = row_ids;
+  context_.sum_across = sum_across;
+  context_.global_rows = global_rows;
   ++context_.pass;
 }
 
@@ -253,6 +256,22 @@ double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, dou
     }
   }
   return value;
+}
+
+// no rows: the layers with batch statistics take part in their sums over the processes
+template <class T>
+void Network<T>::pass_without_rows() {
+  zero_gradients();
+  for (auto& layer : layers_)
+    if (layer->uses_batch_statistics()) layer->forward(ConstView<T>(nullptr, 0, layer->n_in()), context_);
+  GradientMode<T> mode;
+  mode.scale = T(1);  // sums over rows, as the processes with rows compute (all of 0 here)
+  mode.penalties = false;
+  for (Index l = num_layers() - 1; l >= 0; --l) {
+    Layer<T>& layer = *layers_[static_cast<std::size_t>(l)];
+    if (layer.uses_batch_statistics())
+      layer.backward(ConstView<T>(nullptr, 0, layer.n_in()), nullptr, mode);
+  }
 }
 
 template <class T>

@@ -254,6 +254,38 @@ void run_layers(int threads) {
   std::printf("%d thread(s), with batch_norm, dropout, layer_norm: fit allocates %zu times for 1 "
               "epoch, %zu for 10\n", threads, one, ten);
   CHECK(ten == one);
+
+  // data-parallel: rows [50, 250) of 300, with sample weights; batch normalisation sums its
+  // statistics through the reducer's sum_across (here over one process, counting the calls)
+  opts.shuffle = false;
+  opts.global_rows = 300;
+  opts.row_offset = 50;
+  Matrix<T> w(m, 1);
+  rng.fill_uniform(w.data(), w.size(), 0.5, 1.5);
+  d.sample_weight = w.cview();
+  FitHooks dist;
+  dist.permutation = [](Index epoch, Index n, Index* perm) {
+    for (Index i = 0; i < n; ++i) perm[i] = (i * 7 + epoch) % n;  // 7 is coprime with 300
+  };
+  std::size_t reductions = 0, sums = 0;
+  AllreduceReducer<T> reducer([&reductions](T*, Index) { ++reductions; },
+                              [&sums](double*, Index) { ++sums; });
+  opts.epochs = 1;
+  fit(net, d, opts, dist, &reducer);
+  a0 = allocations();
+  fit(net, d, opts, dist, &reducer);
+  const std::size_t one_dist = allocations() - a0;
+  opts.epochs = 10;
+  reductions = sums = 0;
+  a0 = allocations();
+  fit(net, d, opts, dist, &reducer);
+  const std::size_t ten_dist = allocations() - a0;
+  std::printf("%d thread(s), with batch_norm, dropout, layer_norm: data-parallel fit allocates "
+              "%zu times for 1 epoch, %zu for 10\n", threads, one_dist, ten_dist);
+  CHECK(ten_dist == one_dist);
+  CHECK(reductions == 10 * (5 + 1));  // ceil(300 / 64) = 5 steps and the validation loss
+  // per step: the global batch weight, then batch normalisation's 2 sums forward, 1 backward
+  CHECK(sums == 10 * 5 * (1 + 3));
 }
 
 }  // namespace

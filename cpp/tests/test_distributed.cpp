@@ -3,10 +3,8 @@
 // Their training must equal one network's fit on the whole data with the same global order
 // (1e-12 in double, 1e-5 in float), and every rank must hold bitwise identical weights.
 #include <algorithm>
-#include <condition_variable>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -19,53 +17,15 @@
 #include "chainrule/training/gradient_reducer.hpp"
 #include "chainrule/training/trainer.hpp"
 #include "test_util.hpp"
+#include "thread_ranks.hpp"
 
 using namespace chainrule;
 using chainrule_test::check_all_close;
 using chainrule_test::check_all_equal;
 using chainrule_test::Rng;
+using chainrule_test::ThreadAllreduce;
 
 namespace {
-
-class Barrier {
- public:
-  explicit Barrier(int n) : n_(n) {}
-  void wait() {
-    std::unique_lock<std::mutex> lock(m_);
-    const int gen = gen_;
-    if (++count_ == n_) {
-      count_ = 0;
-      ++gen_;
-      cv_.notify_all();
-    } else {
-      cv_.wait(lock, [&] { return gen_ != gen; });
-    }
-  }
-
- private:
-  std::mutex m_;
-  std::condition_variable cv_;
-  int n_, count_ = 0, gen_ = 0;
-};
-
-// MPI_Allreduce(MPI_SUM) among threads: every rank sums the buffers in rank order.
-template <class T>
-struct ThreadAllreduce {
-  explicit ThreadAllreduce(int ranks) : barrier(ranks), buffers(static_cast<std::size_t>(ranks)) {}
-  AllreduceFn<T> hook(int rank) {
-    return [this, rank](T* data, Index n) {
-      buffers[static_cast<std::size_t>(rank)] = data;
-      barrier.wait();
-      std::vector<T> sum(static_cast<std::size_t>(n), T(0));
-      for (T* b : buffers)
-        for (Index i = 0; i < n; ++i) sum[static_cast<std::size_t>(i)] += b[i];
-      barrier.wait();  // everyone has read every buffer
-      std::copy(sum.begin(), sum.end(), data);
-    };
-  }
-  Barrier barrier;
-  std::vector<T*> buffers;
-};
 
 template <class T>
 std::unique_ptr<Network<T>> make_net(const std::string& optimizer) {

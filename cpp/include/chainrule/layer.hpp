@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "chainrule/activation.hpp"
+#include "chainrule/collective.hpp"
 #include "chainrule/error.hpp"
 #include "chainrule/registry.hpp"
 #include "chainrule/tensor.hpp"
@@ -68,6 +69,15 @@ struct PassContext {
   /// Each row's id in the step's batch over every process (a data-parallel step gives each
   /// process the ids of its rows); nullptr: the row's index in the pass.
   const Index* row_ids = nullptr;
+  /// Data-parallel training of a network whose layers need statistics over the whole batch
+  /// (batch normalisation): the sum over every process, which such a layer calls in its
+  /// training passes, forward and backward, with the same count of values on every process
+  /// (a process without rows in the step takes part too: Network::pass_without_rows).
+  /// nullptr: this process holds the whole batch.
+  const SumAcrossFn* sum_across = nullptr;
+  /// With sum_across: the rows of the step's batch over every process (this process holds
+  /// some of them, possibly none). 0: the pass's rows.
+  Index global_rows = 0;
 };
 
 /// How a backward pass delivers the parameter gradients.
@@ -117,10 +127,12 @@ class Layer {
     if (H_prev.cols != n_in_)
       throw ValueError("layer " + std::to_string(index_) + " expects " + std::to_string(n_in_) +
                        " input features, got " + std::to_string(H_prev.cols));
-    if (ctx.training && H_prev.rows < min_training_rows())
+    // (data-parallel: the rows of the batch over every process count)
+    const Index batch_rows = ctx.global_rows > 0 ? ctx.global_rows : H_prev.rows;
+    if (ctx.training && batch_rows < min_training_rows())
       throw ValueError("layer " + std::to_string(index_) + ": " + repr() + " needs at least " +
                        std::to_string(min_training_rows()) + " rows per batch in training, got " +
-                       std::to_string(H_prev.rows));
+                       std::to_string(batch_rows));
     reserve(H_prev.rows);
     delta_ready_ = false;
     rows_ = H_prev.rows;
@@ -170,7 +182,9 @@ class Layer {
   virtual bool has_penalty() const { return false; }
   /// Whether the layer behaves differently in training and inference (PassContext).
   virtual bool has_training_behaviour() const { return false; }
-  /// Whether training uses statistics over the batch's rows (batch normalisation).
+  /// Whether training uses statistics over the batch's rows (batch normalisation). In a
+  /// data-parallel step such a layer sums them over the processes (PassContext::sum_across),
+  /// and Network::pass_without_rows runs it on a process that holds none of the step's rows.
   virtual bool uses_batch_statistics() const { return false; }
   /// Adds the penalty's gradient to the parameter gradients.
   virtual void add_penalty_gradient() {}

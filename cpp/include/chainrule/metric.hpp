@@ -2,19 +2,15 @@
 // each batch's forward pass, before its update) and over the validation data.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "chainrule/collective.hpp"
 #include "chainrule/registry.hpp"
 #include "chainrule/tensor.hpp"
 
 namespace chainrule {
-
-/// Sums n doubles in place over every process of a data-parallel fit, with the same result on
-/// every process; every process calls it the same number of times with the same n.
-using SumAcrossFn = std::function<void(double* data, Index n)>;
 
 /// A quantity accumulated over the batches of an epoch, optionally sample-weighted.
 template <class T>

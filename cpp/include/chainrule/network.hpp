@@ -64,11 +64,17 @@ class Network {
   std::uint64_t passes() const { return context_.pass; }
   void set_random_state(std::uint64_t seed, std::uint64_t passes);
   /// The next forward passes run in training mode, as training pass number passes() + 1
-  /// (fresh random draws), updating running statistics when `update_statistics`; row_ids
-  /// as in PassContext.
-  void begin_training_pass(bool update_statistics = true, const Index* row_ids = nullptr);
-  /// The next forward passes run in inference mode.
-  void begin_inference() { context_.training = false; context_.row_ids = nullptr; }
+  /// (fresh random draws), updating running statistics when `update_statistics`; row_ids,
+  /// sum_across and global_rows (a data-parallel step) as in PassContext.
+  void begin_training_pass(bool update_statistics = true, const Index* row_ids = nullptr,
+                           const SumAcrossFn* sum_across = nullptr, Index global_rows = 0);
+  /// The next forward passes run in inference mode (no collective calls).
+  void begin_inference() {
+    context_.training = false;
+    context_.row_ids = nullptr;
+    context_.sum_across = nullptr;
+    context_.global_rows = 0;
+  }
   /// Whether a forward pass depends on training mode (dropout, batch normalisation).
   bool has_training_behaviour() const;
   /// Whether a layer uses statistics over a training batch's rows (batch normalisation).
@@ -145,17 +151,27 @@ class Network {
   /// (m,) when given), with the rows' weight (m, or sum(w)) added to *weight.
   double pass_loss_sum(ConstView<T> Y, const T* w, double* weight);
   /// Y (m, nL) -> every layer's gradients from the last forward pass of X; returns the loss.
-  /// With weights w (m,) summing to w_sum, the loss and gradients are the weighted mean's.
+  /// With weights w (m,) summing to w_sum, the loss and gradients are the weighted mean's
+  /// (sum_i w_i l_i / w_sum: another w_sum > 0 only scales them, and a batch whose weights
+  /// are all 0 needs one).
   /// With sgd_lr > 0 the plain SGD update W -= sgd_lr dW is fused into the dW products (the
   /// gradients are then not kept), unless the loss is not finite: then nothing is done.
   /// With grad_scale > 0 the gradients are grad_scale times the (weighted) mean's, computed in
-  /// the dW products (a data-parallel step asks for w_sum times, the weighted sum).
+  /// the dW products (a data-parallel step asks for w_sum = grad_scale = m: the weighted sums
+  /// over rows, each row's delta scaled by w_i alone).
   /// The loss and gradients include the layers' penalties unless `penalties` is false (a
   /// data-parallel step adds them once, after the sum over processes).
   double backward_pass(ConstView<T> X, ConstView<T> Y, const T* w = nullptr, double w_sum = 0,
                        T sgd_lr = T(0), double grad_scale = 0, bool penalties = true);
   /// Every gradient value set to 0 (a process with no rows in a data-parallel step).
   void zero_gradients();
+  /// A data-parallel training step on a process that holds none of the step's rows, after
+  /// begin_training_pass with sum_across: every gradient is set to 0, and the layers that
+  /// sum batch statistics over the processes (uses_batch_statistics) run their forward and
+  /// backward passes on 0 rows, in the order of forward_pass and backward_pass, so that they
+  /// make the same collective calls as on the processes with rows (contributing nothing but
+  /// taking the same running statistics). The other layers are not run.
+  void pass_without_rows();
   /// Every gradient value divided by w (a data-parallel step's weighted sums -> the mean).
   void divide_gradients(T w);
   /// The gradients of the last backward pass (all of them, as one vector) clipped in place.

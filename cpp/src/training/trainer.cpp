@@ -38,24 +38,31 @@ double check_weights(ConstView<T> w, Index n, const std::string& what) {
 }  // namespace
 
 template <class T>
-void Trainer<T>::check(const FitData<T>& d, const FitOptions& opts) const {
-  net_.check_XY(d.X, d.Y, "fit");
-  check_lr(opts.lr);
-  opts.clip.check();
-  if (opts.epochs < 0) throw ValueError("epochs must be >= 0, got " + std::to_string(opts.epochs));
-  if (opts.batch_size < 0)
-    throw ValueError("batch_size must be >= 1, got " + std::to_string(opts.batch_size));
+void Trainer<T>::check_batches(Index rows, const FitOptions& opts) const {
   const Index need = net_.min_training_rows();  // batch normalisation: 2
-  if (need > 1 && opts.epochs > 0) {
-    const Index N = d.X.rows;
+  if (need > 1 && opts.epochs > 0 && opts.batch_size >= 0 && rows > 0) {
+    const Index N = rows;
     const Index bs = opts.batch_size == 0 ? N : std::min(opts.batch_size, N);
     const Index smallest = N % bs == 0 ? bs : N % bs;
     if (smallest < need)
       throw ValueError("fit: batch normalisation needs at least " + std::to_string(need) +
                        " rows per training batch, but batch_size=" + std::to_string(bs) +
                        " leaves a batch of " + std::to_string(smallest) + " row(s) of the " +
-                       std::to_string(N) + " rows; choose another batch_size");
+                       std::to_string(N) + " rows" +
+                       (opts.global_rows > 0 ? " over every process" : "") +
+                       "; choose another batch_size");
   }
+}
+
+template <class T>
+void Trainer<T>::check(const FitData<T>& d, const FitOptions& opts, bool data_parallel) const {
+  net_.check_XY(d.X, d.Y, "fit");
+  check_lr(opts.lr);
+  opts.clip.check();
+  if (opts.epochs < 0) throw ValueError("epochs must be >= 0, got " + std::to_string(opts.epochs));
+  if (opts.batch_size < 0)
+    throw ValueError("batch_size must be >= 1, got " + std::to_string(opts.batch_size));
+  if (!data_parallel) check_batches(d.X.rows, opts);
   if (d.sample_weight.data != nullptr) check_weights(d.sample_weight, d.X.rows, "fit: sample_weight");
   const bool validate = d.X_val.data != nullptr || d.Y_val.data != nullptr;
   if (validate) {
@@ -118,8 +125,8 @@ Evaluation Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, ConstView<T> w,
 
 template <class T>
 FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const FitHooks& hooks) {
-  check(d, opts);
   const bool distributed = reducer_->across_processes();
+  check(d, opts, distributed);
   if (distributed) {
     if (!hooks.permutation)
       throw ValueError("fit: data-parallel training needs a permutation hook (the global row order)");
@@ -127,14 +134,19 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       throw ValueError("fit: this process's " + std::to_string(d.X.rows) + " rows from row " +
                        std::to_string(opts.row_offset) + " do not fit in the global data set of " +
                        std::to_string(opts.global_rows) + " rows");
+    check_batches(opts.global_rows, opts);  // the batches span every process's rows
     if (!opts.metrics.empty() && !reducer_->sum_across())
       throw ValueError("fit: metrics in data-parallel training need the sum_across hook");
+    if (net_.uses_batch_statistics() && !reducer_->sum_across())
+      throw ValueError("fit: data-parallel training with batch normalisation needs the "
+                       "sum_across hook (its statistics are over every process's rows)");
   }
   if (opts.shuffle && !hooks.permutation)
     throw ValueError("fit: shuffle needs a permutation hook");
-  if (distributed && net_.uses_batch_statistics())
-    throw ValueError("fit: data-parallel training of a network with batch normalisation is not "
-                     "supported yet (its statistics would be per process)");
+  // data-parallel batch normalisation: the layers sum their statistics over the processes
+  // (SyncBatchNorm), the one collective call below the training loop (see PassContext)
+  const SumAcrossFn* sync =
+      distributed && net_.uses_batch_statistics() ? &reducer_->sum_across() : nullptr;
   // the rows of each step are gathered in the order of a permutation (of the global rows)
   const bool ordered = opts.shuffle || distributed;
   Optimizer<T>& optimizer = net_.optimizer();
@@ -240,27 +252,40 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         if (weighted) wb = d.sample_weight.data + start;
       }
       // every process counts every step's pass, rows or not
-      net_.begin_training_pass(true, distributed ? row_ids.data() : nullptr);
+      net_.begin_training_pass(true, distributed ? row_ids.data() : nullptr, sync, gb);
       double batch_weight = static_cast<double>(mb);
       if (weighted) {
         batch_weight = 0;
         for (Index i = 0; i < mb; ++i) batch_weight += static_cast<double>(wb[i]);
         if (batch_weight == 0 && !distributed) continue;  // all weights 0: nothing to learn
+        if (sync != nullptr) {
+          // a batch without weight on any process is skipped by all before its forward pass
+          // (which would move the running statistics), as one process skips it
+          double global_weight = batch_weight;
+          (*sync)(&global_weight, 1);
+          if (global_weight == 0) continue;
+        }
       }
       double batch_loss, step_weight = batch_weight;
       if (distributed) {
         // this process's [sum_i w_i dW_i ...], sum_i w_i l_i and sum_i w_i, summed over every
         // process, then divided by the global weight
         double local_sum = 0;
-        if (mb > 0 && batch_weight > 0) {
+        if (mb > 0 && (batch_weight > 0 || sync != nullptr)) {
+          // (with batch normalisation, rows of weight 0 count in the statistics: they run too)
           net_.forward_pass(xb);
-          // [dW; db] = sum_i w_i (dW_i; db_i): batch_weight times the weighted mean
-          // (the penalties are added once, to the sum over the processes)
+          // [dW; db] = sum_i w_i (dW_i; db_i): with w_sum = grad_scale = mb, each row's delta
+          // is scaled by w_i alone and the gradients are sums over rows (GradientMode::scale
+          // 1), which batch normalisation's backward pass adds up across the processes (the
+          // penalties are added once, to the sum over the processes)
+          const double rows = static_cast<double>(mb);
           const double local_loss =
-              net_.backward_pass(xb, yb, wb, batch_weight, T(0), batch_weight, /*penalties=*/false);
-          local_sum = local_loss * batch_weight;
+              net_.backward_pass(xb, yb, wb, rows, T(0), rows, /*penalties=*/false);
+          local_sum = local_loss * rows;  // sum_i w_i l_i
           // this process's rows of the batch, from the weights before the update
           for (auto& metric : train_metrics) metric->accumulate(net_.output(), yb, wb);
+        } else if (sync != nullptr) {
+          net_.pass_without_rows();  // batch normalisation's sums, with nothing of its own
         } else {
           net_.zero_gradients();
         }

@@ -11,11 +11,11 @@
 
 namespace chainrule {
 
-/// Per feature j, over the m rows of a training batch: mean_j, the biased variance var_j,
+/// Per feature j, over the M rows of a training batch: mean_j, the biased variance var_j,
 /// xhat = (x - mean) / sqrt(var + eps), H = gamma * xhat + beta. A training pass that
 /// updates statistics (PassContext::update_statistics) also moves the running statistics:
 /// running_mean = momentum * mean + (1 - momentum) * running_mean, running_var =
-/// momentum * var * m / (m - 1) + (1 - momentum) * running_var (the unbiased variance). In
+/// momentum * var * M / (M - 1) + (1 - momentum) * running_var (the unbiased variance). In
 /// inference xhat = (x - running_mean) / sqrt(running_var + eps).
 ///
 /// Backward, with dH m times dL/dH (the per-sample convention) and s = 1 / sqrt(var + eps):
@@ -23,6 +23,17 @@ namespace chainrule {
 /// pass dH_prev = gamma s dH; dgamma = mean_i(dH xhat), dbeta = mean_i(dH) (FeatureAffine).
 /// Sums over rows are accumulated in double. Parameters "gamma" (1) and "beta" (0), buffers
 /// "running_mean" (0) and "running_var" (1), cache "xhat"; all but xhat are 1-D (n,).
+///
+/// Data-parallel (a training pass whose PassContext has sum_across), as
+/// torch.nn.SyncBatchNorm: the batch is the step's M = ctx.global_rows rows over every
+/// process, this process holding m of them (possibly none). Forward: the sums of x, then the
+/// sums of (x - mean)^2 with the global mean, each summed over the processes (two calls of n
+/// values, so the variance is as exact as one process's two passes); every process then
+/// holds the same mean, var and running statistics. Backward: with mode.scale = c (the
+/// process's gradients are c times its sums over rows, a share of the whole batch's), the
+/// sums over rows of c dH and c dH xhat are summed over the processes (one call of 2n values),
+/// which gives the means over the M rows in dH_prev's formula; dgamma and dbeta are c times
+/// this process's sums, which the gradient reducer adds up.
 template <class T>
 class BatchNorm final : public Layer<T> {
  public:
@@ -74,9 +85,14 @@ class BatchNorm final : public Layer<T> {
   Matrix<T> running_;            // [running_mean; running_var], (2, n)
   Matrix<T> xhat_, H_, dH_;      // per-batch buffers (m, n)
   bool training_ = false;        // the mode of the last forward pass
-  // per feature (n), allocated once: 1 / sqrt(var + eps) of the last forward pass, and two
-  // scratch sums over rows (the forward's mean and variance, the backward's sums)
-  std::vector<double> inv_std_, sum_, sum2_;
+  // data-parallel, of the last training pass: the sum over the processes and the batch's
+  // rows over all of them (nullptr, 0 when this process holds the whole batch)
+  const SumAcrossFn* sum_across_ = nullptr;
+  Index global_rows_ = 0;
+  // per feature (n), allocated once: 1 / sqrt(var + eps) of the last forward pass, two
+  // scratch sums over rows (the forward's mean and variance, the backward's sums) and the
+  // backward's means over the batch [mean(dH); mean(dH xhat)] (2n)
+  std::vector<double> inv_std_, sum_, sum2_, means_;
 };
 
 namespace registered {

@@ -28,7 +28,8 @@ struct FitOptions {
   GradientClipping clip;
   /// Data-parallel training (with a reducer that sums across processes): the number of rows
   /// of the global data set, the concatenation of every process's shard, and where this
-  /// process's rows (X) start in it. batch_size counts global rows; see fit.
+  /// process's rows (X) start in it. batch_size counts global rows, and so does batch
+  /// normalisation's need of rows per batch; see fit.
   Index global_rows = 0;
   Index row_offset = 0;
 };

@@ -34,7 +34,10 @@ namespace chainrule {
 /// (possibly none). Gradients are reduced as weighted sums and divided by the global batch
 /// weight, so every process applies the update single-process training on the whole data in
 /// that order would (clipping, too, sees that global mean); the loss, validation loss and
-/// metrics are global too.
+/// metrics are global too. Batch normalisation computes its training statistics over the
+/// step's rows on every process (PassContext::sum_across, from reducer->sum_across()), a
+/// process without rows in a step taking part through Network::pass_without_rows; a step
+/// whose rows weigh 0 on every process is skipped by all before its forward pass.
 template <class T>
 class Trainer {
  public:
@@ -44,8 +47,14 @@ class Trainer {
       : net_(net), reducer_(reducer != nullptr ? reducer : &local_) {}
 
   /// The checks fit makes before training: shapes and values of the data, weights and
-  /// validation set, options, metric names, and a schedule's need for validation data.
-  void check(const FitData<T>& data, const FitOptions& opts) const;
+  /// validation set, options, metric names, a schedule's need for validation data, and
+  /// check_batches of X's rows - unless `data_parallel`: X is then one process's shard, and
+  /// the batches, which span every process's rows, are checked by check_batches(global rows).
+  void check(const FitData<T>& data, const FitOptions& opts, bool data_parallel = false) const;
+  /// Batch normalisation's rows per training batch: every batch of an epoch over `rows` rows
+  /// (the global data set's in data-parallel training) in batches of opts.batch_size has at
+  /// least Network::min_training_rows() rows (when opts.epochs > 0).
+  void check_batches(Index rows, const FitOptions& opts) const;
   FitResult fit(const FitData<T>& data, const FitOptions& opts, const FitHooks& hooks = {});
   /// The (weighted) mean loss of X (m, n0) against Y (m, nL) and the named metrics, computed
   /// in chunks of batch_size rows (0: up to Network::kPredictChunk), with sample weights w
@@ -82,10 +91,11 @@ std::vector<double> fit(Network<T>& net, ConstView<T> X, ConstView<T> Y, const F
   return fit(net, d, opts, hooks, reducer).loss;
 }
 
-/// Trainer(net).check(data, opts).
+/// Trainer(net).check(data, opts, data_parallel).
 template <class T>
-void check_fit(Network<T>& net, const FitData<T>& data, const FitOptions& opts) {
-  Trainer<T>(net).check(data, opts);
+void check_fit(Network<T>& net, const FitData<T>& data, const FitOptions& opts,
+               bool data_parallel = false) {
+  Trainer<T>(net).check(data, opts, data_parallel);
 }
 
 }  // namespace chainrule
