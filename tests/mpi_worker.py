@@ -46,8 +46,9 @@ def close(got, want, tol, what):
 
 
 def same_everywhere(net, what):
-    """Every rank holds bitwise the same weights and optimizer state as rank 0."""
-    mine = [np.array(a) for a in list(net.weights) + list(net.biases)]
+    """Every rank holds bitwise the same parameters, buffers (running statistics), optimizer
+    state and dropout stream as rank 0."""
+    mine = [np.array(a) for a in list(net.parameters.values()) + list(net.buffers.values())]
     state = net.get_optimizer_state()
     mine += [np.array(a) for per_slot in state["buffers"].values() for a in per_slot]
     theirs = comm.bcast(mine, root=0)
@@ -56,11 +57,16 @@ def same_everywhere(net, what):
             raise AssertionError(f"rank {rank}: {what}: weights or optimizer state differ from rank 0")
     if comm.bcast(state["step"], root=0) != state["step"]:
         raise AssertionError(f"rank {rank}: {what}: optimizer step count differs")
+    if comm.bcast(net.get_dropout_state(), root=0) != net.get_dropout_state():
+        raise AssertionError(f"rank {rank}: {what}: dropout stream differs")
 
 
-def compare(make, X, Y, rows, fit_kwargs, tol, what, order_for_single=None, val=None, w=None):
-    """Distributed fit on X[rows] vs single-process fit on everything."""
-    dist = make(seed=rank)                      # different seeds: the broadcast must fix it
+def compare(make, X, Y, rows, fit_kwargs, tol, what, order_for_single=None, val=None, w=None,
+            seed=rank):
+    """Distributed fit on X[rows] vs single-process fit on everything: every parameter and
+    buffer, the histories and the optimizer state. ``seed``: this rank's network seed (rank
+    0's must be 0, the single process's)."""
+    dist = make(seed=seed)                      # different seeds: the broadcast must fix it
     single = make(seed=0)
     kw = dict(fit_kwargs)
     if val is not None:
@@ -80,9 +86,9 @@ def compare(make, X, Y, rows, fit_kwargs, tol, what, order_for_single=None, val=
         ws = w if order_for_single is None else w[order_for_single]
         kw_s = dict(kw_s, sample_weight=ws)
     hs = single.fit(Xs, Ys, **kw_s)
-    for l in range(single.n_layers):
-        close(dist.weights[l], single.weights[l], tol, f"{what}: W{l + 1}")
-        close(dist.biases[l], single.biases[l], tol, f"{what}: b{l + 1}")
+    for tensors in ("parameters", "buffers"):
+        for name, want in getattr(single, tensors).items():
+            close(getattr(dist, tensors)[name], want, tol, f"{what}: {name}")
     close(hd.loss, hs.loss, tol, f"{what}: loss history")
     if val is not None:
         close(hd.val_loss, hs.val_loss, tol, f"{what}: val_loss history")
@@ -96,6 +102,8 @@ def compare(make, X, Y, rows, fit_kwargs, tol, what, order_for_single=None, val=
     for name in ss["buffers"]:
         for a, b in zip(sd["buffers"][name], ss["buffers"][name]):
             close(a, b, tol, f"{what}: optimizer {name}")
+    if dist.get_dropout_state() != single.get_dropout_state():
+        raise AssertionError(f"rank {rank}: {what}: dropout stream differs from single-process")
     same_everywhere(dist, what)
     return dist, hd
 
@@ -141,6 +149,68 @@ def case_exact():
                                     dtype="float32"),
             X, Y, uneven(103), dict(epochs=3, batch_size=16, shuffle=True, lr=0.05, metrics=["r2"]),
             1e-5, "float32")
+
+
+def case_layers():
+    """BatchNorm (synchronised: statistics over every rank's rows of a step), Dropout (masks
+    per global row), LayerNorm, L1/L2 penalties, clipping, sample weights (ranks whose rows
+    of a step weigh 0, steps that weigh 0 everywhere), steps without rows on some ranks, ranks
+    built with other seeds or none: all equal single-process training to 1e-12 (the running
+    statistics too), and 1 or 2 threads per rank give the same bits."""
+    X, Y = data(103, 5, 2, 1)
+    X[:, 1] = 3 * X[:, 1] + 2                   # a feature far from N(0, 1)
+    Xv, Yv = data(29, 5, 2, 2)
+
+    def net(optimizer, width=12, dtype="float64"):
+        # no dense layer right before a BatchNorm: the batch's mean takes out most of its
+        # bias's gradient (all of it after a linear one), leaving a sum that cancels to a few
+        # ulps, which Adam and RMSprop scale up to full steps - any two summation orders,
+        # two single-process ones too, would then part ways
+        return lambda seed: cr.Network(
+            [5, cr.BatchNorm(), cr.Dense(width, "tanh", l2=1e-2), cr.Dropout(0.3),
+             cr.BatchNorm(momentum=0.3), cr.Dense(7, "sigmoid", l1=1e-3), cr.LayerNorm(),
+             cr.Dense(2, "linear")], optimizer=optimizer, seed=seed, dtype=dtype)
+
+    for opt, shuffle, rows in (("sgd", False, shard_rows(103, size, rank)),
+                               ("adam", True, uneven(103))):
+        compare(net(opt), X, Y, rows,
+                dict(epochs=4, batch_size=16, shuffle=shuffle, lr=0.05 if opt == "sgd" else 0.005),
+                1e-12, f"layers {opt} shuffle={shuffle}")
+    # sample weights (some 0), sharded validation, metrics, clipping by norm and value; the
+    # other ranks built without a seed (rank 0's dropout stream is broadcast)
+    w = np.random.default_rng(3).uniform(0, 2, size=103)
+    w[::7] = 0
+    compare(net("adam"), X, Y, uneven(103),
+            dict(epochs=4, batch_size=10, shuffle=True, lr=0.005, clip_norm=0.5, clip_value=0.05,
+                 metrics=["r2"]),
+            1e-12, "layers adam weighted validated clipped", val=(Xv, Yv, shard_rows(29, size, rank)),
+            w=w, seed=0 if rank == 0 else None)
+    # 48 rows in batches of 8, rank 0 holding 3 of them (in steps 0, 2, 4 with 2 ranks, 1, 2,
+    # 4 with 3): in the other steps it has no row (it takes part in the BatchNorm sums with
+    # zeros); its row 0 weighs 0 (in that step its rows weigh 0 but count in the
+    # statistics); step 3 weighs 0 on every rank (skipped by all, as by one process)
+    sizes = [3] + [len(part) for part in np.array_split(np.arange(45), size - 1)]
+    offsets = np.cumsum([0] + sizes)
+    rows = slice(int(offsets[rank]), int(offsets[rank + 1]))
+    w = np.ones(48)
+    w[global_order(sizes)[24:32]] = 0
+    w[0] = 0
+    compare(net("rmsprop"), X[:48], Y[:48], rows, dict(epochs=3, batch_size=8, lr=0.002),
+            1e-12, "layers rmsprop steps without rows, zero-weight steps", w=w)
+    compare(net("sgd", dtype="float32"), X, Y, uneven(103),
+            dict(epochs=3, batch_size=16, shuffle=True, lr=0.05), 1e-5, "layers float32")
+    # thread counts: the same bits
+    results = []
+    for threads in (1, 2):
+        cr.set_num_threads(threads)
+        model = net("adam", width=96)(seed=rank)
+        model.fit(X[uneven(103)], Y[uneven(103)], epochs=2, batch_size=32, lr=0.005, comm=comm)
+        results.append([np.array(a) for a in list(model.parameters.values())
+                        + list(model.buffers.values())])
+    cr.set_num_threads(1)
+    for a, b in zip(*results):
+        if not np.array_equal(a, b):
+            raise AssertionError(f"rank {rank}: 1 and 2 threads per rank differ")
 
 
 def case_callbacks():
@@ -217,6 +287,61 @@ def case_failure():
         "every rank must pass the same epochs", "different epochs")
     for W, W0 in zip(net.weights, before):
         assert np.array_equal(W, W0)
+    # batch normalisation counts the rows of a batch over every rank: 41 rows in batches of
+    # 4 leave one row, refused on every rank before anything changes
+    X, Y = data(42, 3, 1, 8)
+    bn = cr.Network([3, cr.Dense(4, "tanh"), cr.BatchNorm(), cr.Dense(1, "linear")], seed=0)
+    before = {k: np.array(v) for k, v in list(bn.parameters.items()) + list(bn.buffers.items())}
+    rows = shard_rows(41, size, rank)
+    expect_error_everywhere(lambda: bn.fit(X[rows], Y[rows], epochs=2, batch_size=4, comm=comm),
+                            "leaves a batch of 1 row(s) of the 41 rows over every process",
+                            "one-row batch")
+    for k, v in before.items():
+        now = bn.parameters[k] if k in bn.parameters else bn.buffers[k]
+        assert np.array_equal(now, v), k
+    # the ranks must build the same kinds of layers (their collectives must match)
+    other = cr.Network([3, cr.Dense(4, "tanh"), cr.Dropout(0.1) if rank == 1 else cr.BatchNorm(),
+                        cr.Dense(1, "linear")], seed=0)
+    expect_error_everywhere(lambda: other.fit(X[rows], Y[rows], epochs=1, comm=comm),
+                            "every rank must pass the same layer kinds", "other layer kinds")
+    # 42 rows: batches 4, ..., 4, 2 over every rank, although 21 rows alone (2 ranks) leave 1
+    rows = shard_rows(42, size, rank)
+    bn.fit(X[rows], Y[rows], epochs=1, batch_size=4, comm=comm)
+
+
+def case_broadcast():
+    """fit(comm=...) starts from rank 0's parameters, running statistics, optimizer state,
+    shuffling generator and dropout stream, whatever each rank built (other seeds, none)
+    or did before (local training)."""
+    X, Y = data(60, 4, 1, 9)
+
+    def make(seed):
+        return cr.Network([4, cr.Dense(16, "tanh"), cr.Dropout(0.2), cr.BatchNorm(),
+                           cr.Dense(1, "linear")], optimizer="adam", seed=seed)
+
+    net = make([0, None, 7][rank % 3])
+    net.fit(X[: 10 + 5 * rank], Y[: 10 + 5 * rank], epochs=1 + rank, batch_size=5)  # local
+    mine = {name: np.array(v) for name, v in list(net.parameters.items()) + list(net.buffers.items())}
+    state, dropout = net.get_optimizer_state(), net.get_dropout_state()
+    rng = net.get_rng_state()
+    want = comm.bcast((mine, state, dropout, rng), root=0)
+    if rank > 0:  # the ranks did start apart
+        assert not np.array_equal(mine["running_mean3"], want[0]["running_mean3"])
+        assert dropout != want[2] and state["step"] != want[1]["step"]
+    rows = shard_rows(60, size, rank)
+    net.fit(X[rows], Y[rows], epochs=0, batch_size=8, comm=comm)  # the broadcast alone
+    for name, value in want[0].items():
+        now = net.parameters[name] if name in net.parameters else net.buffers[name]
+        assert np.array_equal(now, value), f"rank {rank}: {name} differs from rank 0's"
+    got = net.get_optimizer_state()
+    assert got["step"] == want[1]["step"]
+    for name, slots in want[1]["buffers"].items():
+        for a, b in zip(got["buffers"][name], slots):
+            assert np.array_equal(a, b), f"rank {rank}: optimizer {name} differs from rank 0's"
+    assert net.get_dropout_state() == want[2], f"rank {rank}: dropout stream differs"
+    assert repr(net.get_rng_state()) == repr(want[3]), f"rank {rank}: generator differs"
+    net.fit(X[rows], Y[rows], epochs=2, batch_size=8, shuffle=True, comm=comm)
+    same_everywhere(net, "after the broadcast")
 
 
 def case_abort():

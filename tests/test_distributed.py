@@ -75,6 +75,28 @@ def test_training_equals_single_process(ranks, allreduce):
 
 
 @needs_mpi
+@pytest.mark.parametrize("allreduce", ["auto", "mpi"])
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_batch_norm_dropout_layer_norm_equal_single_process(ranks, allreduce):
+    # BatchNorm synchronised over the ranks (first and after dropout), Dropout per global row,
+    # LayerNorm, L1/L2, clipping, weights (some ranks' rows of a step weigh 0, a step weighs 0
+    # everywhere), steps without rows on a rank, seeds None on some ranks, float32, and 1 or
+    # 2 threads per rank giving the same bits; running statistics compared too
+    r = worker(ranks, "layers", allreduce=allreduce)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(re.findall(r"OK layers rank (\d+)", r.stdout)) == [str(k) for k in range(ranks)]
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_fit_starts_from_rank_0s_whole_state(ranks):
+    # parameters, running statistics, optimizer state, generator and dropout stream
+    r = worker(ranks, "broadcast")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(re.findall(r"OK broadcast rank (\d+)", r.stdout)) == [str(k) for k in range(ranks)]
+
+
+@needs_mpi
 def test_early_stopping_callbacks_progress_and_save():
     r = worker(3, "callbacks")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -91,6 +113,8 @@ def test_bad_shard_raises_on_every_rank(ranks):
     for k in range(ranks):
         assert f"OK failure rank {k}" in r.stdout
         assert f"rank {k} NaN on rank 1:" in r.stdout  # every rank saw the error
+        assert f"rank {k} one-row batch:" in r.stdout  # batch normalisation's global batches
+        assert f"rank {k} other layer kinds:" in r.stdout
 
 
 @needs_mpi

@@ -16,6 +16,14 @@ then every step
 4. every rank divides by the global batch weight and applies the same optimizer update, so all
    ranks keep identical weights and optimizer state.
 
+Batch normalisation is synchronised, as ``torch.nn.SyncBatchNorm``: in a training step its mean
+and variance are those of the step's rows on every rank, and so are the means its backward
+pass uses; each BatchNorm layer sums a few values per feature over the ranks (two sums in the
+forward pass, one in the backward pass, through :meth:`Context.sum_across`), and a rank without
+rows in the step takes part with zeros. The running statistics are therefore the same on every
+rank and equal single-process training's. Dropout needs no message: its masks are drawn per
+global row of the step, so the ranks together draw what one process would.
+
 The batch split
 ---------------
 ``batch_size`` counts *global* rows. Each epoch orders the global rows by one permutation,
@@ -164,9 +172,12 @@ class Context:
         return allreduce
 
     def sum_across(self, values: np.ndarray) -> None:
-        """Sums a few float64 values (the metrics' accumulators) over every rank in place, in
-        rank order, so every rank gets bitwise the same totals."""
-        parts = self.comm.allgather(np.array(values, dtype=np.float64))
+        """Sums a few float64 values (the metrics' accumulators, batch normalisation's sums per
+        feature) over every rank in place, in rank order, so every rank gets bitwise the same
+        totals. One ``Allgather`` of the values (no pickling: batch normalisation calls this
+        three times per layer and step)."""
+        parts = np.empty((self.size, values.size), dtype=np.float64)
+        self.comm.Allgather(np.ascontiguousarray(values, dtype=np.float64), parts)
         total = parts[0].copy()
         for part in parts[1:]:
             total += part

@@ -171,19 +171,24 @@ class Fitting:
                     cb.check_monitor(recorded)
             schedule_args = None if schedule is None else schedule_spec(schedule)
             core_args = (w, X_val, Y_val, w_val, schedule_args, names)
+            # with comm, X is this rank's shard: the batches (their rows for batch
+            # normalisation) span every rank and are checked below, once N is known
+            check_kwargs = dict(clipping, data_parallel=ctx is not None)
             if cw is not None:
                 # the data checked first, then each training row weighted by its class
-                self._core.check_fit(X, Y, epochs, lr, bs, *core_args, **clipping)
+                self._core.check_fit(X, Y, epochs, lr, bs, *core_args, **check_kwargs)
                 w = self._core.class_sample_weight(Y, cw, w, "fit: class_weight")
                 core_args = (w,) + core_args[1:]
             if new_optimizer is not None or cbs or ctx is not None:
                 # before installing an optimizer, starting a bar or any collective step
-                self._core.check_fit(X, Y, epochs, lr, bs, *core_args, **clipping)
+                self._core.check_fit(X, Y, epochs, lr, bs, *core_args, **check_kwargs)
         core_kwargs: Dict[str, Any] = {}
         n = X.shape[0]
         if ctx is not None:
             ctx.check_same("fit", [
-                ("layer sizes", list(self.layer_sizes)), ("dtype", str(self.dtype)),
+                ("layer sizes", list(self.layer_sizes)),
+                ("layer kinds", [c.kind for c in self.layer_configs]),  # (collectives inside)
+                ("dtype", str(self.dtype)),
                 ("epochs", epochs), ("lr", lr), ("batch_size", bs), ("shuffle", bool(shuffle)),
                 ("optimizer", (base.name, base.get_params())),
                 ("lr_schedule", schedule_args),
@@ -192,6 +197,8 @@ class Fitting:
                 ("early_stopping (present or not)", early_stopping is not None)])
             sizes = ctx.comm.allgather(n)
             n = int(sum(sizes))
+            # the same N, epochs and batch_size everywhere: every rank raises alike, if at all
+            self._core.check_batches(n, epochs, bs)
             core_kwargs = {"global_rows": n, "row_offset": int(sum(sizes[:ctx.rank]))}
         if new_optimizer is not None:  # installed only once the whole call is known to be valid
             self._core.set_optimizer(optimizer_spec(new_optimizer))
