@@ -146,7 +146,7 @@ def test_readme_example_under_mpiexec(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert len(re.findall(r"epoch +10/10", r.stdout)) == 1, r.stdout  # rank 0 prints alone
     assert (tmp_path / "model.npz").exists()
-    assert cr.load(tmp_path / "model.npz").layer_sizes == [20, 64, 1]
+    assert cr.load(tmp_path / "model.npz").layer_sizes == [20, 64, 64, 64, 1]
 
 
 def test_global_order():
