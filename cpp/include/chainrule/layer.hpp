@@ -75,8 +75,9 @@ struct PassContext {
   /// (a process without rows in the step takes part too: Network::pass_without_rows).
   /// nullptr: this process holds the whole batch.
   const SumAcrossFn* sum_across = nullptr;
-  /// With sum_across: the rows of the step's batch over every process (this process holds
-  /// some of them, possibly none). 0: the pass's rows.
+  /// Data-parallel: the rows of the step's batch over every process (this process holds
+  /// some of them, possibly none), which a layer's need of rows per batch counts. 0: the
+  /// pass's rows.
   Index global_rows = 0;
 };
 

@@ -252,7 +252,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         if (weighted) wb = d.sample_weight.data + start;
       }
       // every process counts every step's pass, rows or not
-      net_.begin_training_pass(true, distributed ? row_ids.data() : nullptr, sync, gb);
+      net_.begin_training_pass(true, distributed ? row_ids.data() : nullptr, sync,
+                               distributed ? gb : 0);
       double batch_weight = static_cast<double>(mb);
       if (weighted) {
         batch_weight = 0;
