@@ -1,9 +1,11 @@
 #include "chainrule/layers/batch_norm.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "chainrule/error.hpp"
+#include "chainrule/kernels/normalization.hpp"
 
 namespace chainrule {
 
@@ -55,26 +57,21 @@ ConstView<T> BatchNorm<T>::forward_impl(ConstView<T> H_prev, const PassContext& 
   training_ = ctx.training;
   sum_across_ = ctx.training ? ctx.sum_across : nullptr;
   global_rows_ = sum_across_ != nullptr ? ctx.global_rows : 0;
+  const T* X = H_prev.data;
   if (ctx.training) {
     // the batch: this pass's m rows, or (data-parallel) the M rows of every process
     const Index M = sum_across_ != nullptr ? global_rows_ : m;
-    // mean_j = sum_i x_ij / M
+    // mean_j = sum_i x_ij / M (columns split across threads, each summed in row order)
     double* var = sum2_.data();
-    for (Index j = 0; j < n; ++j) mean[j] = 0, var[j] = 0;
-    for (Index i = 0; i < m; ++i) {
-      const T* x = H_prev.row(i);
-      for (Index j = 0; j < n; ++j) mean[j] += static_cast<double>(x[j]);
-    }
+    kernels::parallel_columns(m, n, [&](Index j0, Index j1) {
+      kernels::column_sums(m, n, j0, j1, X, mean);
+    });
     if (sum_across_ != nullptr) (*sum_across_)(mean, n);  // + the other processes' rows
     for (Index j = 0; j < n; ++j) mean[j] /= static_cast<double>(M);
     // var_j = sum_i (x_ij - mean_j)^2 / M (biased), two passes for accuracy
-    for (Index i = 0; i < m; ++i) {
-      const T* x = H_prev.row(i);
-      for (Index j = 0; j < n; ++j) {
-        const double d = static_cast<double>(x[j]) - mean[j];
-        var[j] += d * d;
-      }
-    }
+    kernels::parallel_columns(m, n, [&](Index j0, Index j1) {
+      kernels::column_square_deviations(m, n, j0, j1, X, mean, var);
+    });
     if (sum_across_ != nullptr) (*sum_across_)(var, n);  // (centred on the global mean)
     T* rmean = running_.data();
     T* rvar = running_.data() + n;
@@ -101,16 +98,10 @@ ConstView<T> BatchNorm<T>::forward_impl(ConstView<T> H_prev, const PassContext& 
   // xhat = (x - mean) s, H = gamma xhat + beta
   const T* gamma = affine_.gamma().data;
   const T* beta = affine_.beta().data;
-  for (Index i = 0; i < m; ++i) {
-    const T* x = H_prev.row(i);
-    T* xh = xhat_.data() + i * n;
-    T* h = H_.data() + i * n;
-    for (Index j = 0; j < n; ++j) {
-      const double xhat = (static_cast<double>(x[j]) - mean[j]) * inv_std[j];
-      xh[j] = static_cast<T>(xhat);
-      h[j] = static_cast<T>(static_cast<double>(gamma[j]) * xhat + static_cast<double>(beta[j]));
-    }
-  }
+  kernels::parallel_columns(m, n, [&](Index j0, Index j1) {
+    kernels::normalize_columns(m, n, j0, j1, X, mean, inv_std, gamma, beta, xhat_.data(),
+                               H_.data());
+  });
   return H_.cview();
 }
 
@@ -122,15 +113,11 @@ void BatchNorm<T>::backward_impl(ConstView<T> H_prev, Layer<T>* below,
   // sum_dH_j = sum_i dH_ij, sum_dHx_j = sum_i dH_ij xhat_ij
   double* sum_dH = sum_.data();
   double* sum_dHx = sum2_.data();
-  for (Index j = 0; j < n; ++j) sum_dH[j] = 0, sum_dHx[j] = 0;
-  for (Index i = 0; i < m; ++i) {
-    const T* dh = dH_.data() + i * n;
-    const T* xh = xhat_.data() + i * n;
-    for (Index j = 0; j < n; ++j) {
-      sum_dH[j] += static_cast<double>(dh[j]);
-      sum_dHx[j] += static_cast<double>(dh[j]) * static_cast<double>(xh[j]);
-    }
-  }
+  const T* dH = dH_.data();
+  const T* xhat = xhat_.data();
+  kernels::parallel_columns(m, n, [&](Index j0, Index j1) {
+    kernels::column_sums_dH(m, n, j0, j1, dH, xhat, sum_dH, sum_dHx);
+  });
   // the batch's mean_i(dH) and mean_i(dH xhat), in the units of this process's dH
   double* mean_dH = means_.data();
   double* mean_dHx = means_.data() + n;
@@ -150,23 +137,30 @@ void BatchNorm<T>::backward_impl(ConstView<T> H_prev, Layer<T>* below,
   if (below != nullptr) {
     // from gamma as it was in the forward pass (before the update below)
     const T* gamma = affine_.gamma().data;
-    T* dX = below->output_gradient().dH.data;
-    for (Index i = 0; i < m; ++i) {
-      const T* dh = dH_.data() + i * n;
-      const T* xh = xhat_.data() + i * n;
-      T* dx = dX + i * n;
-      for (Index j = 0; j < n; ++j) {
-        const double gs = static_cast<double>(gamma[j]) * inv_std_[static_cast<std::size_t>(j)];
-        if (training_) {
-          // dH_prev = gamma s (dH - mean_i(dH) - xhat mean_i(dH xhat))
-          dx[j] = static_cast<T>(gs * (static_cast<double>(dh[j]) - mean_dH[j] -
-                                       static_cast<double>(xh[j]) * mean_dHx[j]));
-        } else {
-          dx[j] = static_cast<T>(gs * static_cast<double>(dh[j]));  // running statistics
-        }
+    const OutputGradient<T> g = below->output_gradient();
+    const Activation<T>* act =
+        g.activation != nullptr && g.activation->elementwise() ? g.activation : nullptr;
+    kernels::parallel_columns(m, n, [&](Index j0, Index j1) {
+      // a few rows at a time, so that below's delta reads dH_prev from the closest cache
+      const Index block = std::max<Index>(1, 2048 / (j1 - j0));
+      for (Index r = 0; r < m; r += block) {
+        const Index rows = std::min(block, m - r), off = r * n + j0;
+        // training: dH_prev = gamma s (dH - mean_i(dH) - xhat mean_i(dH xhat));
+        // inference (running statistics): dH_prev = gamma s dH
+        kernels::batch_norm_input_gradient(rows, n, j0, j1, dH + r * n, xhat + r * n, gamma,
+                                           inv_std_.data(), training_ ? mean_dH : nullptr,
+                                           training_ ? mean_dHx : nullptr, g.dH.data + r * n);
+        // below's dZ = dH_prev * act'(Z) on these rows and columns
+        if (act != nullptr)
+          act->backward_block(rows, j1 - j0, g.Z.data + off, g.H.data + off, g.dH.data + off, n,
+                              g.dZ.data + off, n);
       }
+    });
+    if (act != nullptr) {
+      below->set_delta_ready();
+    } else {
+      below->complete_delta();  // before the update: an error there changes nothing
     }
-    below->complete_delta();  // before the update: an error there changes nothing
   }
   // this process's c sum_i (dH xhat), c sum_i dH (data-parallel: its share, summed by the
   // gradient reducer)

@@ -18,8 +18,12 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     defined(__GLIBC__) && !defined(CHAINRULE_NO_CLONES)
 #define CHAINRULE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// Loops of 64-bit integer multiplies (dropout's hashes) vectorise well only with AVX-512DQ's
+// vpmullq: their AVX-512 version asks for the x86-64-v4 level (AVX-512 F, BW, CD, DQ, VL).
+#define CHAINRULE_CLONES_V4 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define CHAINRULE_CLONES
+#define CHAINRULE_CLONES_V4
 #endif
 
 namespace chainrule::kernels {

@@ -34,6 +34,11 @@ namespace chainrule {
 /// sums over rows of c dH and c dH xhat are summed over the processes (one call of 2n values),
 /// which gives the means over the M rows in dH_prev's formula; dgamma and dbeta are c times
 /// this process's sums, which the gradient reducer adds up.
+///
+/// The loops (kernels/normalization.hpp) are vectorised over columns and split over columns
+/// across threads, each column summed by one thread in row order: any thread count gives
+/// the same bits. When the layer below offers an element-wise activation, its delta
+/// dZ = dH_prev * act'(Z) is computed in the backward pass's last loop.
 template <class T>
 class BatchNorm final : public Layer<T> {
  public:

@@ -2,6 +2,7 @@
 // counter-based random mask; in inference H = H_prev.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,10 +28,23 @@ inline std::uint64_t dropout_row_key(std::uint64_t seed, std::uint64_t pass, std
   return splitmix64(splitmix64(splitmix64(splitmix64(seed) ^ pass) ^ layer) ^ row);
 }
 
-/// The uniform draw in [0, 1) of column `col` of a row: the top 53 bits of
-/// splitmix64(row_key ^ col), times 2^-53. No state: the same arguments give the same draw.
+/// The 32 random bits of column `col` of a row: one splitmix64 serves two columns, the low
+/// half of splitmix64(row_key ^ (col / 2)) going to the even column and the high half to the
+/// odd one (a vector of 64-bit hashes then yields the draws of twice as many columns).
+inline std::uint32_t dropout_bits(std::uint64_t row_key, std::uint64_t col) {
+  return static_cast<std::uint32_t>(splitmix64(row_key ^ (col >> 1)) >> (32 * (col & 1)));
+}
+
+/// The uniform draw in [0, 1) of column `col` of a row: dropout_bits(row_key, col) / 2^32
+/// (exact in double). No state: the same arguments give the same draw.
 inline double dropout_uniform(std::uint64_t row_key, std::uint64_t col) {
-  return static_cast<double>(splitmix64(row_key ^ col) >> 11) * 0x1.0p-53;
+  return static_cast<double>(dropout_bits(row_key, col)) * 0x1.0p-32;
+}
+
+/// The integer form of the test u >= p: bits / 2^32 >= p iff bits >= ceil(p 2^32), exactly
+/// (p 2^32 is exact in double). 2^32 (keep nothing) only for p > 1 - 2^-32.
+inline std::uint64_t dropout_threshold(double p) {
+  return static_cast<std::uint64_t>(std::ceil(p * 0x1.0p32));
 }
 
 /// Inverted dropout with drop probability p in [0, 1). In a training pass each value is
@@ -39,9 +53,14 @@ inline double dropout_uniform(std::uint64_t row_key, std::uint64_t col) {
 /// index in the pass unless the context gives ids): a seed reproduces a fit, a pass can be
 /// evaluated again with the same mask (gradient checks), and data-parallel processes draw
 /// per global row. H = H_prev * (mask / (1 - p)), the factor computed in T as torch does;
-/// backward: dH_prev = dH * (mask / (1 - p)). In inference H is H_prev itself (no copy) and
-/// backward is the identity. No parameters; cache "mask" (m, n): the 0/1 mask of the last
-/// training pass.
+/// backward: dH_prev = dH * (mask / (1 - p)), and when the layer below offers an
+/// element-wise activation its delta dZ = dH_prev * act'(Z) in the same loop. In inference H
+/// is H_prev itself (no copy) and backward is the identity. No parameters; cache "mask"
+/// (m, n): the 0/1 mask of the last training pass.
+///
+/// The loops are vectorised (the draws of a stretch of columns are hashed in one loop, then
+/// compared as integers with dropout_threshold(p)) and split over rows across threads; every
+/// value depends on its own row and column only, so any thread count gives the same bits.
 template <class T>
 class Dropout final : public Layer<T> {
  public:
@@ -77,6 +96,7 @@ class Dropout final : public Layer<T> {
   void reserve_impl(Index m) override;
 
   double p_;
+  std::uint64_t threshold_; // keep iff dropout_bits >= threshold_ (u >= p)
   T scale_;                 // 1 / (1 - p), in T
   bool training_ = false;   // the mode of the last forward pass
   ConstView<T> out_;        // H of the last forward pass: H_ or, in inference, H_prev
