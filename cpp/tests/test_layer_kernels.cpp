@@ -129,8 +129,8 @@ std::vector<Case> cases() {
 template <class T>
 void test_threads_and_fusion() {
   const std::string dt = dtype_name<T>();
-  const std::vector<std::pair<Index, Index>> sizes = {{128, 512}, {130, 300}, {64, 1000},
-                                                     {3, 17}, {257, 33}};
+  const std::vector<std::pair<Index, Index>> sizes = {{128, 512}, {130, 300}, {300, 700},
+                                                     {1030, 100}, {3, 17}, {257, 33}};
   for (const Case& c : cases())
     for (const std::string act : {"relu", "tanh"})
       for (bool training : {true, false})

@@ -1,11 +1,19 @@
 #include "chainrule/layers/layer_norm.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "chainrule/error.hpp"
+#include "chainrule/kernels/normalization.hpp"
 
 namespace chainrule {
+
+namespace {
+// Values past which the rows are split across threads (a row's sums are its own, so any
+// split gives the same bits).
+constexpr Index kLayerNormGrain = Index(1) << 14;
+}  // namespace
 
 template <class T>
 LayerNorm<T>::LayerNorm(Index index, Index n, double eps)
@@ -34,76 +42,69 @@ void LayerNorm<T>::reserve_impl(Index m) {
   inv_std_.resize(m, 1);
 }
 
-// H_prev (m, n) -> xhat, H (m, n), s (m)
+// H_prev (m, n) -> xhat, H (m, n), s (m); rows split across threads
 template <class T>
 ConstView<T> LayerNorm<T>::forward_impl(ConstView<T> H_prev, const PassContext&) {
   const Index m = H_prev.rows, n = this->n_out();
   const T* gamma = affine_.gamma().data;
   const T* beta = affine_.beta().data;
-  for (Index i = 0; i < m; ++i) {
-    const T* x = H_prev.row(i);
-    // mean_i = sum_j x_ij / n, var_i = sum_j (x_ij - mean_i)^2 / n (biased)
-    double mean = 0;
-    for (Index j = 0; j < n; ++j) mean += static_cast<double>(x[j]);
-    mean /= static_cast<double>(n);
-    double var = 0;
-    for (Index j = 0; j < n; ++j) {
-      const double d = static_cast<double>(x[j]) - mean;
-      var += d * d;
-    }
-    var /= static_cast<double>(n);
-    const double s = 1.0 / std::sqrt(var + eps_);  // s_i = 1 / sqrt(var_i + eps)
-    inv_std_.data()[i] = s;
-    // xhat = (x - mean_i) s_i, H = gamma xhat + beta
-    T* xh = xhat_.data() + i * n;
-    T* h = H_.data() + i * n;
-    for (Index j = 0; j < n; ++j) {
-      const double xhat = (static_cast<double>(x[j]) - mean) * s;
-      xh[j] = static_cast<T>(xhat);
-      h[j] = static_cast<T>(static_cast<double>(gamma[j]) * xhat + static_cast<double>(beta[j]));
-    }
-  }
+  const T* X = H_prev.data;
+  T* xhat = xhat_.data();
+  T* H = H_.data();
+  double* inv_std = inv_std_.data();
+  const double eps = eps_;
+  kernels::parallel_ranges(m, std::max<Index>(1, kLayerNormGrain / n), [=](Index b, Index e) {
+    for (Index i = b; i < e; ++i)
+      // mean_i, var_i over the row's features; s_i = 1 / sqrt(var_i + eps);
+      // xhat = (x - mean_i) s_i, H = gamma xhat + beta
+      inv_std[i] = kernels::layer_norm_row(n, X + i * n, gamma, beta, eps, xhat + i * n,
+                                           H + i * n);
+  });
   return H_.cview();
 }
 
-// dH, xhat (m, n) -> below's dH (m, n); dgamma, dbeta (n) or the SGD update
+// dH, xhat (m, n) -> below's dH (m, n) (and below's delta when it offers an element-wise
+// activation); dgamma, dbeta (n) or the SGD update
 template <class T>
 void LayerNorm<T>::backward_impl(ConstView<T> H_prev, Layer<T>* below,
                                  const GradientMode<T>& mode) {
   const Index m = H_prev.rows, n = this->n_out();  // the rows of the forward pass
   const T* gamma = affine_.gamma().data;  // as in the forward pass (updated last)
+  const T* dH = dH_.data();
+  const T* xhat = xhat_.data();
+  // sums over rows for dgamma, dbeta: sum_i dH_ij xhat_ij, sum_i dH_ij (each column in row
+  // order, as batch normalisation's)
   double* sum_dH = sum_dH_.data();
   double* sum_dHx = sum_dHx_.data();
-  for (Index j = 0; j < n; ++j) sum_dH[j] = 0, sum_dHx[j] = 0;
-  T* dX = below != nullptr ? below->output_gradient().dH.data : nullptr;
-  const double inv_n = 1.0 / static_cast<double>(n);
-  for (Index i = 0; i < m; ++i) {
-    const T* dh = dH_.data() + i * n;
-    const T* xh = xhat_.data() + i * n;
-    // sums over rows for dgamma, dbeta: sum_i dH_ij xhat_ij, sum_i dH_ij
-    for (Index j = 0; j < n; ++j) {
-      sum_dH[j] += static_cast<double>(dh[j]);
-      sum_dHx[j] += static_cast<double>(dh[j]) * static_cast<double>(xh[j]);
-    }
-    if (dX == nullptr) continue;
-    // a = mean_j(dxhat), b = mean_j(dxhat xhat) with dxhat = dH gamma
-    double a = 0, b = 0;
-    for (Index j = 0; j < n; ++j) {
-      const double dxhat = static_cast<double>(dh[j]) * static_cast<double>(gamma[j]);
-      a += dxhat;
-      b += dxhat * static_cast<double>(xh[j]);
-    }
-    a *= inv_n;
-    b *= inv_n;
-    // dH_prev = s_i (dxhat - a - xhat b)
-    const double s = inv_std_.data()[i];
-    T* dx = dX + i * n;
-    for (Index j = 0; j < n; ++j) {
-      const double dxhat = static_cast<double>(dh[j]) * static_cast<double>(gamma[j]);
-      dx[j] = static_cast<T>(s * (dxhat - a - static_cast<double>(xh[j]) * b));
+  kernels::parallel_columns(m, n, [&](Index j0, Index j1) {
+    kernels::column_sums_dH(m, n, j0, j1, dH, xhat, sum_dH, sum_dHx);
+  });
+  if (below != nullptr) {
+    const OutputGradient<T> g = below->output_gradient();
+    const Activation<T>* act =
+        g.activation != nullptr && g.activation->elementwise() ? g.activation : nullptr;
+    const double* inv_std = inv_std_.data();
+    T* dX = g.dH.data;
+    const Index block = std::max<Index>(1, 2048 / n);  // rows whose dX stays in cache
+    kernels::parallel_ranges(m, std::max<Index>(1, kLayerNormGrain / n), [=](Index b, Index e) {
+      for (Index r = b; r < e; r += block) {
+        const Index rows = std::min(block, e - r);
+        // dH_prev = s_i (dxhat - mean_j(dxhat) - xhat mean_j(dxhat xhat)), dxhat = dH gamma
+        for (Index i = r; i < r + rows; ++i)
+          kernels::layer_norm_row_gradient(n, dH + i * n, xhat + i * n, gamma, inv_std[i],
+                                           dX + i * n);
+        // below's dZ = dH_prev * act'(Z) on these rows
+        if (act != nullptr)
+          act->backward_block(rows, n, g.Z.data + r * n, g.H.data + r * n, dX + r * n, n,
+                              g.dZ.data + r * n, n);
+      }
+    });
+    if (act != nullptr) {
+      below->set_delta_ready();
+    } else {
+      below->complete_delta();  // before the update: an error there changes nothing
     }
   }
-  if (below != nullptr) below->complete_delta();  // before the update: an error there changes nothing
   affine_.gradients(sum_dHx, sum_dH, m, mode);
 }
 

@@ -1,10 +1,14 @@
-// The loops of batch normalisation over a range of columns: sums over the rows in double,
-// the normalisation and its input gradient. Each column's sums run over the rows in order, so
-// a loop over a column range gives the same bits whatever the range (the columns of a row
-// are what the vector lanes take) and the layer may split the columns across threads.
+// The loops of the normalisation layers. Batch normalisation, over a range of columns: sums
+// over the rows in double, the normalisation and its input gradient; each column's sums run
+// over the rows in order, so a loop over a column range gives the same bits whatever the
+// range (the columns of a row are what the vector lanes take) and the layer may split the
+// columns across threads. Layer normalisation, one row at a time: sums over the row's
+// features in eight interleaved partial sums (lanes), added in a fixed order, so that they
+// vectorise and give the same bits on every instruction set; rows may go to any thread.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 
 #include "chainrule/kernels/elementwise.hpp"
 #include "chainrule/kernels/thread_pool.hpp"
@@ -14,9 +18,12 @@ namespace chainrule::kernels {
 
 /// f(j0, j1) over the columns [0, n) of an (m, n) matrix: in parallel when there is enough
 /// work, in ranges of whole cache lines (16 floats) so that two threads never write one line.
+/// A task takes at least 2^16 values: a split of smaller matrices (a batch of 128 rows of
+/// 512 features) costs more than it saves, since its columns were written by the threads of
+/// the product before it, split another way, and move between the cores' caches.
 template <class F>
 void parallel_columns(Index m, Index n, F&& f) {
-  constexpr Index kLine = 16, kGrain = Index(1) << 13;  // columns per line; elements per task
+  constexpr Index kLine = 16, kGrain = Index(1) << 16;  // columns per line; values per task
   const Index lines = (n + kLine - 1) / kLine;
   const Index grain = std::max<Index>(1, kGrain / (std::max<Index>(m, 1) * kLine));  // lines
   parallel_ranges(lines, grain, [&](Index b, Index e) { f(b * kLine, std::min(n, e * kLine)); });
@@ -105,6 +112,75 @@ CHAINRULE_CLONES void batch_norm_input_gradient(Index m, Index n, Index j0, Inde
       for (Index j = j0; j < j1; ++j)
         dx[j] = static_cast<T>(static_cast<double>(gamma[j]) * s[j] * static_cast<double>(dh[j]));
     }
+  }
+}
+
+/// Lanes of the row sums of layer normalisation: partial sum k takes the terms j = k mod 8.
+constexpr Index kLanes = 8;
+
+/// The eight partial sums, added in a fixed order.
+inline double add_lanes(const double* acc) {
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+/// One row of layer normalisation, x (n) -> xhat, h (n): mean = sum_j x_j / n, the biased
+/// var = sum_j (x_j - mean)^2 / n (two passes), s = 1 / sqrt(var + eps), xhat = (x - mean) s,
+/// h = gamma xhat + beta (from xhat in double); returns s. Sums in double, by lanes.
+template <class T>
+CHAINRULE_CLONES double layer_norm_row(Index n, const T* __restrict x, const T* gamma,
+                                       const T* beta, double eps, T* __restrict xhat,
+                                       T* __restrict h) {
+  const Index full = n - n % kLanes;
+  double acc[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (Index j = 0; j < full; j += kLanes)
+    for (Index k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(x[j + k]);
+  for (Index j = full; j < n; ++j) acc[j - full] += static_cast<double>(x[j]);
+  const double mean = add_lanes(acc) / static_cast<double>(n);
+  double sq[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (Index j = 0; j < full; j += kLanes)
+    for (Index k = 0; k < kLanes; ++k) {
+      const double d = static_cast<double>(x[j + k]) - mean;
+      sq[k] += d * d;
+    }
+  for (Index j = full; j < n; ++j) {
+    const double d = static_cast<double>(x[j]) - mean;
+    sq[j - full] += d * d;
+  }
+  const double var = add_lanes(sq) / static_cast<double>(n);
+  const double s = 1.0 / std::sqrt(var + eps);
+  for (Index j = 0; j < n; ++j) {
+    const double v = (static_cast<double>(x[j]) - mean) * s;
+    xhat[j] = static_cast<T>(v);
+    h[j] = static_cast<T>(static_cast<double>(gamma[j]) * v + static_cast<double>(beta[j]));
+  }
+  return s;
+}
+
+/// One row of layer normalisation's input gradient, dH, xhat (n) and s -> dX (n): with
+/// dxhat = dH gamma, a = mean_j(dxhat), b = mean_j(dxhat xhat) (by lanes, in double),
+/// dX = s (dxhat - a - xhat b).
+template <class T>
+CHAINRULE_CLONES void layer_norm_row_gradient(Index n, const T* __restrict dH,
+                                              const T* __restrict xhat, const T* gamma,
+                                              double s, T* __restrict dX) {
+  const Index full = n - n % kLanes;
+  double sa[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0}, sb[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (Index j = 0; j < full; j += kLanes)
+    for (Index k = 0; k < kLanes; ++k) {
+      const double d = static_cast<double>(dH[j + k]) * static_cast<double>(gamma[j + k]);
+      sa[k] += d;
+      sb[k] += d * static_cast<double>(xhat[j + k]);
+    }
+  for (Index j = full; j < n; ++j) {
+    const double d = static_cast<double>(dH[j]) * static_cast<double>(gamma[j]);
+    sa[j - full] += d;
+    sb[j - full] += d * static_cast<double>(xhat[j]);
+  }
+  const double inv_n = 1.0 / static_cast<double>(n);
+  const double a = add_lanes(sa) * inv_n, b = add_lanes(sb) * inv_n;
+  for (Index j = 0; j < n; ++j) {
+    const double d = static_cast<double>(dH[j]) * static_cast<double>(gamma[j]);
+    dX[j] = static_cast<T>(s * (d - a - static_cast<double>(xhat[j]) * b));
   }
 }
 

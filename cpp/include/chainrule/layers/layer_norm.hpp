@@ -19,6 +19,12 @@ namespace chainrule {
 /// xhat mean_j(dxhat xhat)) (means over the row's features); dgamma = mean_i(dH xhat),
 /// dbeta = mean_i(dH) (FeatureAffine). Sums are accumulated in double. Parameters "gamma"
 /// (1) and "beta" (0), 1-D (n,); cache "xhat" (m, n).
+///
+/// The loops (kernels/normalization.hpp) are vectorised: a row's sums over its features in
+/// eight interleaved partial sums added in a fixed order, the sums over rows column by column
+/// in row order. Rows (and, for the sums over rows, columns) are split across threads
+/// without changing any bit. When the layer below offers an element-wise activation, its
+/// delta dZ = dH_prev * act'(Z) is computed in the backward pass, a few rows at a time.
 template <class T>
 class LayerNorm final : public Layer<T> {
  public:
