@@ -7,11 +7,15 @@ torch.optim.SGD) and sklearn (MLPRegressor / MLPClassifier with plain SGD).
 
 ``weights`` are the initial W of every layer, shaped (n_in, n_out); chainrule, NumPy and PyTorch
 start from the same ones, scikit-learn draws its own (it has no way to be given them).
+A NetSpec with ``dropout`` set (W2n) puts a BatchNorm and a Dropout(p) after every hidden layer
+(chainrule and PyTorch only); the systems ``chainrule-plain`` and ``torch-plain`` train the same
+network without them, the baseline of their cost.
 Optional peers that are not importable are reported by :func:`versions` as None.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import importlib.util
@@ -37,6 +41,11 @@ class NetSpec:
     activations: List[str]
     loss: str  # "mse" or "cross_entropy" (softmax output)
     dtype: str  # "float32" or "float64"
+    dropout: Optional[float] = None  # BatchNorm + Dropout(p) after every hidden layer
+
+    def plain(self) -> "NetSpec":
+        """The same network without the BatchNorm and Dropout layers."""
+        return dataclasses.replace(self, dropout=None)
 
 
 @dataclass
@@ -54,7 +63,9 @@ def versions() -> Dict[str, Optional[str]]:
         try:
             found[system] = importlib.import_module(module).__version__
             if system == "chainrule":
-                found["chainrule-1t"] = found[system]
+                found["chainrule-1t"] = found["chainrule-plain"] = found[system]
+            if system == "torch":
+                found["torch-plain"] = found[system]
         except Exception:  # ImportError, or a broken install
             found[system] = None
     if found["sklearn"] is not None:
@@ -116,8 +127,17 @@ def make_trainer(system: str, spec: NetSpec, weights: Sequence[np.ndarray], X: n
 
 def _chainrule(spec, weights, X, Y, lr, epochs, batch_size, module="chainrule") -> Trainer:
     chainrule = importlib.import_module(module)
-    net = chainrule.Network(spec.sizes, spec.activations, loss=spec.loss, dtype=spec.dtype, seed=0)
-    for l, W in enumerate(weights):
+    if spec.dropout is None:
+        net = chainrule.Network(spec.sizes, spec.activations, loss=spec.loss, dtype=spec.dtype,
+                                seed=0)
+    else:
+        layers: List[Any] = [spec.sizes[0]]
+        for units, act in zip(spec.sizes[1:-1], spec.activations):
+            layers += [chainrule.Dense(units, act), chainrule.BatchNorm(),
+                       chainrule.Dropout(spec.dropout)]
+        layers.append(chainrule.Dense(spec.sizes[-1], spec.activations[-1]))
+        net = chainrule.Network(layers, loss=spec.loss, dtype=spec.dtype, seed=0)
+    for l, W in enumerate(weights):  # the dense layers' W
         net.weights[l] = W
     return Trainer(run=lambda: net.fit(X, Y, epochs=epochs, lr=lr, batch_size=batch_size,
                                        shuffle=False),
@@ -155,7 +175,7 @@ def torch_model(spec: NetSpec, weights: Sequence[np.ndarray]):
     dtype = getattr(torch, spec.dtype)
     modules = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid}
     layers = []
-    for W, act in zip(weights, spec.activations):
+    for l, (W, act) in enumerate(zip(weights, spec.activations)):
         linear = torch.nn.Linear(W.shape[0], W.shape[1], dtype=dtype)
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))  # (n_out, n_in)
@@ -167,6 +187,9 @@ def torch_model(spec: NetSpec, weights: Sequence[np.ndarray]):
             layers.append(torch.nn.Softmax(dim=1))
         elif act not in ("linear", "softmax"):
             raise ValueError(f"no PyTorch module for activation {act!r}")
+        if spec.dropout is not None and l < len(weights) - 1:  # (torch's defaults = ours)
+            layers += [torch.nn.BatchNorm1d(W.shape[1], dtype=dtype),
+                       torch.nn.Dropout(spec.dropout)]
     return torch.nn.Sequential(*layers)
 
 
@@ -186,6 +209,7 @@ def _torch(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
     bs = n if batch_size is None else batch_size
 
     def run():
+        model.train()
         for _ in range(epochs):
             for start in range(0, n, bs):
                 opt.zero_grad(set_to_none=True)
@@ -194,6 +218,7 @@ def _torch(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
                 opt.step()
 
     def predict(Xp):
+        model.eval()  # BatchNorm's running statistics, no dropout
         with torch.no_grad():
             out = model(torch.from_numpy(Xp))
             if spec.loss == "cross_entropy":
@@ -229,8 +254,14 @@ def _sklearn(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
     return Trainer(run=run, predict=predict)
 
 
+def _plain(factory: Callable) -> Callable:
+    """A factory that trains spec.plain(): the network without BatchNorm and Dropout."""
+    return lambda spec, *args: factory(spec.plain(), *args)
+
+
 _FACTORIES = {"chainrule": _chainrule, "chainrule-1t": _chainrule_one_thread, "numpy": _numpy,
-              "torch": _torch, "sklearn": _sklearn,
+              "torch": _torch, "sklearn": _sklearn, "chainrule-plain": _plain(_chainrule),
+              "torch-plain": _plain(_torch),
               BASELINE: functools.partial(_chainrule, module=BASELINE_MODULE)}
 
 

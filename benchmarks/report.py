@@ -55,7 +55,8 @@ class Report:
         else:
             met = measured >= goal if higher_is_better else measured <= goal
             factor = measured / goal if higher_is_better else goal / measured if measured else 0
-            status = (f"**met** ({factor:.2f}x the target)" if met
+            status = ("**met**" if met and factor <= 0  # a cost of 0 or less
+                      else f"**met** ({factor:.2f}x the target)" if met
                       else f"missed: {factor:.3g}x of target, needs {1 / factor:.3g}x"
                       if factor else "missed")
         sign = ">=" if higher_is_better else "<="
@@ -188,6 +189,14 @@ class Report:
             self.target("W2 samples/s vs PyTorch", self.speedup("W2", "torch"), 2.0, True, "x")
             self.target("W2 % of fp32 peak", self.pct_peak(self.gflops("W2", "chainrule"), "fp32"),
                         65, True, "%")
+        if "W2n" in self.r:
+            self.target("W2n (W2 + BatchNorm, Dropout) samples/s vs PyTorch",
+                        self.speedup("W2n", "torch"), 2.0, True, "x")
+            with_layers, plain = self.seconds("W2n", "chainrule"), self.seconds("W2n",
+                                                                                "chainrule-plain")
+            self.target("W2n cost of BatchNorm + Dropout over plain W2",
+                        None if not (with_layers and plain) else 100 * (with_layers / plain - 1),
+                        25, False, "%", "chainrule; PyTorch: " + self.layer_cost("torch"))
         if "W3" in self.r:
             self.target("W3 % of fp32 peak", self.pct_peak(self.gflops("W3", "chainrule"), "fp32"),
                         85, True, "%")
@@ -228,6 +237,11 @@ class Report:
             bound = sum(mem["bound_mb"].values())
             self.target("W2 peak RSS <= bound + 50 MB", row.get("maxrss_mb"), bound + 50, False,
                         " MB", f"bound {bound:.0f} MB")
+
+    def layer_cost(self, system: str) -> str:
+        """A system's W2n time over its plain W2 time, as a percentage."""
+        a, b = self.seconds("W2n", system), self.seconds("W2n", f"{system}-plain")
+        return "n/a" if not (a and b) else f"{100 * (a / b - 1):+.0f}%"
 
     def gemm_reference(self) -> Optional[Dict]:
         g = self.r["GEMM"]
@@ -303,7 +317,7 @@ class Report:
         if self.targets:
             out += ["## Targets", "", "| target | goal | measured | status |", "|---|---|---|---|"]
             out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in self.targets] + [""]
-        keys = [k for k in ("W1", "W2", "W3", "W4") if k in r]
+        keys = [k for k in ("W1", "W2", "W2n", "W3", "W4") if k in r]
         if keys:
             out += ["## Workloads", "",
                     "`chainrule speed-up` is this system's time divided by chainrule's (above 1: "

@@ -5,7 +5,8 @@
     python benchmarks/run.py --smoke            # tiny sizes, a few seconds, no file unless --output
 
 Sections: the machine's fp32/fp64 peak (peak.cpp, always measured), import time, peak memory of
-W2 training, W1 (the demo's tiny network), W2 (MNIST-shaped training), W3 (wide layers), W4
+W2 training, W1 (the demo's tiny network), W2 (MNIST-shaped training), W2n (W2 with a BatchNorm
+and a Dropout after each hidden layer, and its cost over plain W2), W3 (wide layers), W4
 (single-sample predict latency), GEMM (chainrule's kernels against numpy.matmul under the
 OpenBLAS kernels this machine offers) and epoch (the per-epoch cost of fit's Python layer, with
 nothing attached and with a no-op callback, validation or progress output). Peers that are not
@@ -41,7 +42,7 @@ from report import Report
 from timing import BackgroundLoad, best_of, median_latency, run_when_quiet
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("import", "memory", "W1", "W2", "W3", "W4", "GEMM", "epoch")
+SECTIONS = ("import", "memory", "W1", "W2", "W2n", "W3", "W4", "GEMM", "epoch")
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 AVX512_KERNELS = {"skylakex", "cooperlake", "sapphirerapids"}  # OpenBLAS core names
 
@@ -58,6 +59,8 @@ class Config:
     w2_samples: int = 60_000
     w2_batch: int = 128
     w2_repeats: int = 2
+    w2n_dropout: float = 0.1
+    w2n_repeats: int = 3
     w3_sizes: tuple = (1024, 4096, 4096, 1024)
     w3_batch: int = 512
     w3_steps: int = 20
@@ -75,6 +78,7 @@ class Config:
 FULL = Config()
 SMOKE = Config(peak_seconds=0.01, peak_runs=1, import_repeats=1, w1_epochs=5, w1_repeats=1,
                w2_sizes=(32, 16, 8, 10), w2_samples=256, w2_batch=64, w2_repeats=1,
+               w2n_repeats=1,
                w3_sizes=(16, 32, 32, 16), w3_batch=32, w3_steps=2, w3_repeats=1, w4_calls=20,
                gemm_sizes=(8, 33), gemm_batch=8, gemm_layers=(24, 16, 8), gemm_budget=0.001,
                memory_samples=256, overhead_epochs=40, overhead_repeats=2)
@@ -233,6 +237,36 @@ def run_w2(cfg: Config, threads: int) -> Dict:
                       "1 epoch, float32",
                 dtype="fp32", rows=rows,
                 timing=f"best of {cfg.w2_repeats} epochs after a warm-up epoch on "
+                       f"{8 * cfg.w2_batch} rows")
+
+
+def run_w2n(cfg: Config, threads: int) -> Dict:
+    """W2's network with a BatchNorm and a Dropout after each hidden layer, chainrule against
+    the same torch.nn.Sequential in eager mode, and each system's plain W2 timed in the same
+    run (each measurement waits for a quiet machine): the cost of the layers is
+    t(W2n) / t(W2) - 1."""
+    sizes = list(cfg.w2_sizes)
+    spec = NetSpec(sizes, ["relu"] * (len(sizes) - 2) + ["softmax"], "cross_entropy", "float32",
+                   dropout=cfg.w2n_dropout)
+    X, Y = w2_data(cfg.w2_samples, sizes[0], sizes[-1])
+    rows = train_workload("W2n", spec, X, Y, lr=0.01, epochs=1, batch=cfg.w2_batch,
+                          repeats=cfg.w2n_repeats,
+                          systems=("chainrule", "chainrule-plain")
+                          + ((peers.BASELINE,) if peers.HAS_BASELINE else ())
+                          + ("torch", "torch-plain"),
+                          threads=threads, warmup_rows=8 * cfg.w2_batch, eval_rows=4096,
+                          notes={"chainrule-plain": "plain W2 (no BatchNorm, Dropout): the "
+                                                    "baseline of the layers' cost",
+                                 "torch": "eager nn.Sequential, F.cross_entropy on logits",
+                                 "torch-plain": "plain W2 in torch"})
+    p = cfg.w2n_dropout
+    return dict(title=f"W2n: W2 ({'-'.join(map(str, sizes))} relu/relu/softmax, batch "
+                      f"{cfg.w2_batch}, {cfg.w2_samples:,} samples, 1 epoch, float32) with "
+                      f"BatchNorm and Dropout({p}) after each hidden layer; GFLOP/s count the "
+                      "dense layers only; final loss in inference mode (running statistics, no "
+                      "dropout; the two systems draw different masks)",
+                dtype="fp32", rows=rows,
+                timing=f"best of {cfg.w2n_repeats} epochs after a warm-up epoch on "
                        f"{8 * cfg.w2_batch} rows")
 
 
@@ -474,7 +508,8 @@ def run_epoch_overhead(cfg: Config, threads: int) -> Dict:
                 title=f"W1 network, {len(X)} samples, full batch: slope over {E} and {2 * E} epochs")
 
 
-RUNNERS = {"import": run_import, "memory": run_memory, "W1": run_w1, "W2": run_w2, "W3": run_w3,
+RUNNERS = {"import": run_import, "memory": run_memory, "W1": run_w1, "W2": run_w2,
+           "W2n": run_w2n, "W3": run_w3,
            "W4": run_w4, "GEMM": run_gemm, "epoch": run_epoch_overhead}
 versions: Dict[str, Optional[str]] = {}
 
