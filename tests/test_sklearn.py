@@ -254,4 +254,7 @@ def test_dropout_after_each_hidden_layer(digits, cls):
     twin = cls(hidden_layer_sizes=(32, 16), dropout=0.2, max_iter=30, random_state=0).fit(Xtr, ytr)
     np.testing.assert_array_equal(twin.predict(Xte), m.predict(Xte))  # random_state seeds masks
     if cls is MLPClassifier:
-        assert m.score(Xte, yte) > 0.9
+        # it learns (chance is 0.1): over random_state 0..9 this setting scores 0.81 to 0.90,
+        # 0.86 on average (so did the earlier mask function's draws), so a bound near 0.9
+        # would test one seed's luck
+        assert m.score(Xte, yte) > 0.8
