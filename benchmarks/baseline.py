@@ -60,6 +60,11 @@ def rename(tree: Path) -> None:
     if f"DESTINATION {NAME}" not in text:
         raise SystemExit("baseline: the commit's CMakeLists.txt installs _core differently; "
                          "update benchmarks/baseline.py")
+    # Hidden symbols: GCC binds the default-visibility template statics of the core (its
+    # registries) process-wide, so the second module loaded would see the first one's (empty
+    # to its own registrations). Commits from before CMakeLists.txt set this need it added.
+    text += ("\nset_target_properties(chainrule_core PROPERTIES CXX_VISIBILITY_PRESET hidden\n"
+             "                      VISIBILITY_INLINES_HIDDEN ON)\n")
     cmake.write_text(text)
 
 
