@@ -20,7 +20,7 @@ from ._checks import ParamsRepr
 from .activations import Activation, core_spec as activation_spec, resolve_activation
 from .parameters import copy_into
 
-__all__ = ["Layer", "Dense", "BoundLayer", "LayerList", "layer_names", "layer_class",
+__all__ = ["Layer", "Dense", "BoundLayer", "LayerList", "layer_names", "layer_class", "plain_dense",
            "resolve_layers", "core_spec"]
 
 _CLASSES: Dict[str, type] = {}
@@ -72,6 +72,12 @@ class Dense(Layer, entry="dense"):
             parts.append(repr(self.activation))
         parts += [f"{k}={getattr(self, k)!r}" for k in ("l1", "l2") if getattr(self, k)]
         return f"Dense({', '.join(parts)})"
+
+
+def plain_dense(configs: Sequence[Layer]) -> bool:
+    """Whether every layer is a Dense one without penalties: the networks that ``layer_sizes``
+    and one activation per layer describe fully (the classic repr, model format 2)."""
+    return all(isinstance(c, Dense) and not c.l1 and not c.l2 for c in configs)
 
 
 def layer_class(kind: str) -> type:

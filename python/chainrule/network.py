@@ -14,7 +14,8 @@ from .activations import is_builtin as is_builtin_activation
 from .callbacks import History
 from .data import as_matrix, as_targets, check_feature_names, resolve_dtype
 from .initializers import initializer_for
-from .layers import BoundLayer, Dense, Layer, LayerList, core_spec as layer_spec, resolve_layers
+from .layers import (BoundLayer, Dense, Layer, LayerList, core_spec as layer_spec, plain_dense,
+                     resolve_layers)
 from .losses import (Loss, core_spec as loss_spec, is_builtin as is_builtin_loss,
                      is_classification, resolve_loss)
 from .network_fit import Fitting
@@ -289,12 +290,8 @@ class Network(TrainingState, Fitting, Steps):
         lines.append(f"total parameters: {self.n_params:,}")
         return "\n".join(lines)
 
-    def _all_dense_plain(self) -> bool:
-        """Whether every layer is a dense one without penalties (the classic form)."""
-        return all(isinstance(c, Dense) and not c.l1 and not c.l2 for c in self.layer_configs)
-
     def __repr__(self) -> str:
-        if self._all_dense_plain():
+        if plain_dense(self.layer_configs):
             acts = ", ".join(repr(a) for a in self.activations)
             return (f"Network({self.layer_sizes}, activations=[{acts}], "
                     f"loss={self.loss_function!r}, dtype='{self.dtype.name}', "

@@ -49,7 +49,7 @@ from ._version import __version__
 from .activations import Activation, is_builtin as is_builtin_activation, resolve_activation
 from .losses import Loss, is_builtin as is_builtin_loss, resolve_loss
 from .network import Network
-from .layers import Dense, Layer, layer_class as LAYERS_BY_KIND
+from .layers import Layer, layer_class as LAYERS_BY_KIND, plain_dense
 from .model_archive import (FORMAT, MAX_PARAMETERS, VERSION, PathLike, Reader, expect,
                             parse_header)
 from .parameters import parameter_layout
@@ -155,7 +155,7 @@ def to_bytes(net: Network, metadata: Optional[Dict[str, Any]] = None) -> bytes:
         "format": FORMAT, "version": VERSION,
         "chainrule_version": __version__,
         "dtype": net.dtype.name, "layer_sizes": list(net.layer_sizes)}
-    if all(isinstance(c, Dense) and not c.l1 and not c.l2 for c in net.layer_configs):
+    if plain_dense(net.layer_configs):
         # dense layers only: the version 2 layout, which chainrule 0.1 reads too
         header["version"] = 2
         header["activations"] = [_activation_entry(a, l + 1)
