@@ -1,10 +1,15 @@
-"""The README's examples run as written and print what they say; its two commands are real.
+"""The examples of README.md and of every page under docs/ run as written and print what they
+say; the README's two commands are real.
 
-Blocks. Every ```python block of README.md is its own test, with the id
-``<section heading>-<index of the python block in that section>`` (``quick-start-1``), run in a
-fresh namespace. The code is compiled at its own README line numbers, so a traceback points
-into README.md. Blocks fenced as ```py are not run here: the MPI example ``train.py`` is run
-under ``mpiexec`` by tests/test_distributed.py. ``test_every_block_is_accounted_for`` makes
+Blocks. Every ```python block of README.md and docs/**/*.md is its own test, with the id
+``<section heading>-<index of the python block in that section>`` (``quick-start-1``), prefixed
+by the page's name outside the README (``training-optimizers-1``), run in a fresh namespace.
+The code is compiled at its own line numbers in its file, so a traceback points into the page.
+A block that the prose just above it introduces as an excerpt of a file of the repository (the
+paragraph ends with that file's path in backquotes and a colon: "the oracle in
+`tests/reference.py`:") is not run: the test checks that the file holds its lines, so the
+excerpt cannot drift from the code. Blocks fenced as ```py are not run here: the MPI example
+``train.py`` is run under ``mpiexec`` by tests/test_distributed.py. ``test_every_block_is_accounted_for`` makes
 sure no fence falls out of the tests unnoticed (an unknown fence language, a miscounted block,
 a check registered for a block that no longer exists all fail).
 
@@ -61,6 +66,10 @@ import chainrule as cr
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README_PATH = ROOT / "README.md"
 README = README_PATH.read_text()
+#: Every Markdown page whose examples run: the README, then the documentation's pages (not the
+#: output of a documentation build).
+DOC_PATHS = [README_PATH] + sorted(p for p in (ROOT / "docs").rglob("*.md")
+                                   if "_build" not in p.parts)
 
 #: Modules a README block may need that the package does not install: a block needing a missing
 #: one is skipped with a reason.
@@ -69,8 +78,9 @@ OPTIONAL = ("torch", "onnx", "onnxruntime", "sklearn", "mpi4py", "matplotlib", "
 NEEDED_BY_METHOD = {"to_torch": "torch", "from_torch": "torch", "to_onnx": "onnx",
                     "plot": "matplotlib"}
 #: Fence languages: python blocks run here; py (train.py) runs under mpiexec in
-#: test_distributed.py; bash and plain fences are commands, diagrams and sample output.
-FENCE_LANGS = ("python", "py", "bash", "")
+#: test_distributed.py; bash and plain fences are commands, diagrams and sample output; cpp
+#: fences are the C++ of docs/extending.md.
+FENCE_LANGS = ("python", "py", "bash", "cpp", "")
 
 
 # ---- the README's fenced blocks -----------------------------------------------------------
@@ -80,17 +90,27 @@ class Block:
     lang: str
     heading: str     # the nearest heading above the block
     index: int       # 1-based, among the blocks of this language in the section
-    line: int        # README line of the block's first code line
+    line: int        # line of the block's first code line in its file
     code: str
     section: str = ""  # the text of the section (up to the next heading of any level)
+    path: pathlib.Path = README_PATH
+    excerpt_of: Optional[str] = None  # the repository file the prose says this block comes from
 
     @property
     def id(self) -> str:
         slug = re.sub(r"[^a-z0-9]+", "-", self.heading.lower()).strip("-")
-        return f"{slug}-{self.index}"
+        page = "" if self.path == README_PATH else f"{self.path.stem}-"
+        return f"{page}{slug}-{self.index}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.path.relative_to(ROOT)} line {self.line}"
 
 
-def parse_blocks(text: str) -> List[Block]:
+_EXCERPT_INTRO = re.compile(r"`([\w./-]+\.\w+)`:\s*$")
+
+
+def parse_blocks(text: str, path: pathlib.Path = README_PATH) -> List[Block]:
     """Every fenced block of a Markdown text, with its heading and section. Fails on an
     unclosed fence."""
     lines = text.splitlines()
@@ -102,10 +122,13 @@ def parse_blocks(text: str) -> List[Block]:
     lang = ""
     for i, line in enumerate(lines):
         if open_at is None:
-            fence = re.match(r"^```(\S*)\s*$", line)
+            fence = re.match(r"^```(\S*)(?:\s.*)?$", line)  # a MyST directive has arguments
             heading_match = re.match(r"^#{1,6} (.+?)\s*$", line)
             if fence:
                 open_at, lang = i, fence.group(1)
+                before = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
+                intro = _EXCERPT_INTRO.search(before)
+                excerpt = intro.group(1) if intro and (ROOT / intro.group(1)).is_file() else None
             elif heading_match:
                 sections[heading] = "\n".join(lines[section_start:i])
                 heading, section_start = heading_match.group(1), i
@@ -113,17 +136,19 @@ def parse_blocks(text: str) -> List[Block]:
             key = (heading, lang)
             counts[key] = counts.get(key, 0) + 1
             blocks.append(Block(lang, heading, counts[key], open_at + 2,
-                                "\n".join(lines[open_at + 1:i]) + "\n"))
+                                "\n".join(lines[open_at + 1:i]) + "\n", path=path,
+                                excerpt_of=excerpt))
             open_at = None
-    assert open_at is None, f"README.md: the fence opened at line {open_at + 1} is never closed"
+    assert open_at is None, f"{path.name}: the fence opened at line {open_at + 1} is never closed"
     sections[heading] = "\n".join(lines[section_start:])
     for b in blocks:
         b.section = sections[b.heading]
     return blocks
 
 
-BLOCKS = parse_blocks(README)
+BLOCKS = [b for p in DOC_PATHS for b in parse_blocks(p.read_text(), p)]
 PYTHON_BLOCKS = [b for b in BLOCKS if b.lang == "python"]
+README_BLOCKS = [b for b in BLOCKS if b.path == README_PATH]
 
 
 # ---- optional modules ----------------------------------------------------------------------
@@ -150,10 +175,10 @@ def skip_if_missing(block: Block) -> None:
     a failure for a missing module that is not optional."""
     missing = missing_modules(block.code)
     unexpected = [m for m in missing if m not in OPTIONAL]
-    assert not unexpected, (f"README block {block.id} (line {block.line}) needs "
+    assert not unexpected, (f"block {block.id} ({block.where}) needs "
                             f"{', '.join(unexpected)}: not installed and not an optional module")
     if missing:
-        pytest.skip(f"README block {block.id} needs {', '.join(missing)}, not installed")
+        pytest.skip(f"block {block.id} needs {', '.join(missing)}, not installed")
 
 
 # ---- output comments -----------------------------------------------------------------------
@@ -276,7 +301,7 @@ def padded(block: Block) -> str:
 
 
 def run_block(block: Block, capsys: Any) -> Run:
-    filename = str(README_PATH)
+    filename = str(block.path)
     printed: Dict[int, List[str]] = {}
 
     def readme_print(*args: Any, sep: Optional[str] = " ", end: Optional[str] = "\n",
@@ -366,15 +391,20 @@ def _speed(run: Run) -> None:
 # ---- the tests -----------------------------------------------------------------------------
 
 def test_every_block_is_accounted_for() -> None:
-    assert len(PYTHON_BLOCKS) >= 8
+    assert len([b for b in PYTHON_BLOCKS if b.path == README_PATH]) >= 8
     # no ```python block escapes the parser, and every fence has a known language
-    assert len(PYTHON_BLOCKS) == len(re.findall(r"^```python\s*$", README, re.M))
-    unknown = [(b.line, b.lang) for b in BLOCKS if b.lang not in FENCE_LANGS]
-    assert not unknown, f"README fences with an unknown language (line, language): {unknown}"
+    for path in DOC_PATHS:
+        fences = len(re.findall(r"^```python\s*$", path.read_text(), re.M))
+        assert fences == len([b for b in PYTHON_BLOCKS if b.path == path]), path
+    # MyST directives ({toctree}, {include}) are fine, but not one that hides Python code
+    unknown = [(b.where, b.lang) for b in BLOCKS if b.lang not in FENCE_LANGS
+               and not (b.lang.startswith("{") and b.lang not in ("{code-block}", "{code}",
+                                                                   "{code-cell}"))]
+    assert not unknown, f"fences with an unknown language (where, language): {unknown}"
     ids = [b.id for b in PYTHON_BLOCKS]
     assert len(set(ids)) == len(ids), f"duplicate block ids: {ids}"
     stale = set(BLOCK_CHECKS) - set(ids)
-    assert not stale, f"checks registered for README blocks that do not exist: {stale}; ids: {ids}"
+    assert not stale, f"checks registered for blocks that do not exist: {stale}; ids: {ids}"
     # ```py blocks are the MPI train.py, which tests/test_distributed.py runs under mpiexec
     py = [b for b in BLOCKS if b.lang == "py"]
     assert py and all(b.code.startswith("# train.py") for b in py)
@@ -382,14 +412,20 @@ def test_every_block_is_accounted_for() -> None:
     assert "```py" in runner and "train.py" in runner
     # every output comment is well formed (an 'e.g.' shows keys, a number parses)
     for b in PYTHON_BLOCKS:
-        for c in output_claims(padded(b)):
-            for token in c.text.split():
-                if _NUMBER.fullmatch(token):
-                    _unit(token)
+        if b.excerpt_of is None:
+            for c in output_claims(padded(b)):
+                for token in c.text.split():
+                    if _NUMBER.fullmatch(token):
+                        _unit(token)
 
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[b.id for b in PYTHON_BLOCKS])
-def test_readme_block(block: Block, capsys: Any) -> None:
+def test_example_block(block: Block, capsys: Any) -> None:
+    if block.excerpt_of is not None:
+        source = (ROOT / block.excerpt_of).read_text()
+        assert block.code in source, (f"block {block.id} ({block.where}) is introduced as an "
+                                      f"excerpt of {block.excerpt_of}, which no longer holds it")
+        return
     skip_if_missing(block)
     run = run_block(block, capsys)
     # an example that ends with a network ends with a finite one
@@ -405,7 +441,7 @@ def test_readme_block(block: Block, capsys: Any) -> None:
         error = claim_error(claim.kind, claim.text, texts[0])
         if error:
             errors.append(f"line {claim.first} ({claim.comment}): {error}")
-    assert not errors, f"README block {block.id}:\n" + "\n".join(errors)
+    assert not errors, f"block {block.id} ({block.where}):\n" + "\n".join(errors)
     if block.id in BLOCK_CHECKS:
         BLOCK_CHECKS[block.id](run)
 
@@ -432,7 +468,7 @@ def _line_error(shown: str, actual: str) -> Optional[str]:
 def test_readme_demo_section(capsys: Any) -> None:
     """The demo section's sample output is the demo's (with '...' for left-out lines), and its
     prose figures are the demo's."""
-    section = [b for b in BLOCKS if b.heading == "The demo"]
+    section = [b for b in README_BLOCKS if b.heading == "The demo"]
     assert len(section) == 1 and section[0].lang == "", "the demo section shows one output block"
     shown = section[0].code.splitlines()
     actual = _demo_lines(capsys)
@@ -485,7 +521,7 @@ def test_a_block_needing_a_missing_optional_module_is_skipped(monkeypatch: Any) 
                         lambda name, *a: None if name in ("torch", "onnx") else real(name, *a))
     assert missing_modules(torch_block.code) == ["torch", "onnx"]
     with pytest.raises(pytest.skip.Exception, match=r"needs torch, onnx, not installed"):
-        test_readme_block(torch_block, None)
+        test_example_block(torch_block, None)
     # a missing module that is not optional is a failure, not a skip
     with pytest.raises(AssertionError, match="not an optional module"):
         skip_if_missing(Block("python", "x", 1, 1, "import no_such_module_here\n"))
@@ -512,3 +548,13 @@ def test_output_comment_rule() -> None:
     assert claim_error("example", "{'kernel': 'avx512', ...}", "{'threads': 2}")
     claims = output_claims("x = 1\nprint(x,\n      x)  # 1 1\nprint(x)  # the value of x\n")
     assert [(c.first, c.last, c.kind, c.text) for c in claims] == [(2, 3, "exact", "1 1")]
+
+
+def test_excerpts_are_recognised() -> None:
+    text = "the oracle in `tests/reference.py`:\n\n```python\nimport numpy\n```\n"
+    (block,) = parse_blocks(text, ROOT / "docs" / "x.md")
+    assert block.excerpt_of == "tests/reference.py" and block.id == "x-top-1"
+    # a path that is not a file of the repository, or prose that does not end with it, is not
+    for intro in ("see `tests/no_such_file.py`:", "`tests/reference.py` holds it. Run:"):
+        (block,) = parse_blocks(intro + "\n```python\nx = 1\n```\n", ROOT / "docs" / "x.md")
+        assert block.excerpt_of is None
