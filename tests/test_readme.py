@@ -347,14 +347,14 @@ def _quick_start(run: Run) -> None:
     assert run.ns["Yhat"].shape == (100, 1)       # the shape comment of Yhat
 
 
-@block_check("optimizers-1")
+@block_check("training-optimizers-1")
 def _optimizers(run: Run) -> None:
     state = run.ns["state"]                       # {"optimizer": "adam", "step": 420, ...}
     assert set(state) == {"optimizer", "step", "buffers"}
     assert state["optimizer"] == "adam" and state["step"] == 420
 
 
-@block_check("early-stopping-and-callbacks-1")
+@block_check("training-early-stopping-and-callbacks-1")
 def _early_stopping(run: Run) -> None:
     ns = run.ns
     history, stopper, net = ns["history"], ns["stopper"], ns["net"]
@@ -382,7 +382,7 @@ def _early_stopping(run: Run) -> None:
         _in_prose(run.block.section, text)
 
 
-@block_check("speed-kernels-dispatch-and-threads-1")
+@block_check("performance-speed-kernels-dispatch-and-threads-1")
 def _speed(run: Run) -> None:
     info = cr.cpu_info()
     assert info["kernel"] in info["supported"]
@@ -391,7 +391,7 @@ def _speed(run: Run) -> None:
 # ---- the tests -----------------------------------------------------------------------------
 
 def test_every_block_is_accounted_for() -> None:
-    assert len([b for b in PYTHON_BLOCKS if b.path == README_PATH]) >= 8
+    assert len(PYTHON_BLOCKS) >= 16 and any(b.path == README_PATH for b in PYTHON_BLOCKS)
     # no ```python block escapes the parser, and every fence has a known language
     for path in DOC_PATHS:
         fences = len(re.findall(r"^```python\s*$", path.read_text(), re.M))
@@ -468,7 +468,7 @@ def _line_error(shown: str, actual: str) -> Optional[str]:
 def test_readme_demo_section(capsys: Any) -> None:
     """The demo section's sample output is the demo's (with '...' for left-out lines), and its
     prose figures are the demo's."""
-    section = [b for b in README_BLOCKS if b.heading == "The demo"]
+    section = [b for b in BLOCKS if b.heading == "The demo"]
     assert len(section) == 1 and section[0].lang == "", "the demo section shows one output block"
     shown = section[0].code.splitlines()
     actual = _demo_lines(capsys)

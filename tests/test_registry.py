@@ -1,7 +1,7 @@
 """The registries as Python sees them: every entry of every family has a class with the
 entry's name, parameters and defaults; unknown names and bad values are rejected by the core
 in the same words in every family; properties drive initialisation and early stopping;
-gradients of every activation and loss pass a finite-difference check; the README's tables
+gradients of every activation and loss pass a finite-difference check; the maths guide's tables
 list every entry. All parametrised over the registries, so a new entry is covered here
 without editing a list."""
 
@@ -160,12 +160,12 @@ def test_every_optimizer_is_a_scikit_learn_solver() -> None:
         assert repr(name) in str(e.value)
 
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+MATHS_GUIDE = pathlib.Path(__file__).resolve().parent.parent / "docs" / "guide" / "maths.md"
 
 
 def _table_rows(section: str) -> List[str]:
-    """The rows of the first table under a README heading."""
-    text = README.read_text()
+    """The rows of the first table under a heading of the maths guide."""
+    text = MATHS_GUIDE.read_text()
     start = text.index(f"\n{section}\n")
     rows: List[str] = []
     for line in text[start:].splitlines()[1:]:
@@ -177,16 +177,16 @@ def _table_rows(section: str) -> List[str]:
 
 
 @pytest.mark.parametrize("entry", _registry.ACTIVATIONS.entries(), ids=lambda e: e.name)
-def test_readme_activation_table_lists_every_activation(entry: _registry.Entry) -> None:
+def test_the_activation_table_lists_every_activation(entry: _registry.Entry) -> None:
     args = ", ".join(f"{k}={v!r}" for k, v in entry.defaults().items())
     row = f"| `{entry.name}` | `cr.{entry.class_name}({args})` |"
     assert any(r.startswith(row) for r in _table_rows("## Activations")), \
-        f"README's activation table has no row starting {row!r}"
+        f"docs/guide/maths.md's activation table has no row starting {row!r}"
 
 
 @pytest.mark.parametrize("entry", _registry.LOSSES.entries(), ids=lambda e: e.name)
-def test_readme_loss_table_lists_every_loss(entry: _registry.Entry) -> None:
+def test_the_loss_table_lists_every_loss(entry: _registry.Entry) -> None:
     rows = [r for r in _table_rows("### Losses") if r.startswith(f'| `"{entry.name}"`')]
-    assert rows, f"README's loss table has no row for {entry.name!r}"
+    assert rows, f"docs/guide/maths.md's loss table has no row for {entry.name!r}"
     for p in entry.params:
         assert f"{p.name}={p.default!r}" in rows[0], f"{entry.name}: {p.name}'s default"
