@@ -57,12 +57,13 @@ LAYERS: List[Tuple[str, ...]] = [
     #    weight initialisation (chosen per activation),
     #    the data-parallel gradient all-reduce of fit(comm=...), which reaches the network
     #    only through its public methods, and fit's arguments (weights, validation, metrics,
-    #    callbacks)
-    ("initializers", "distributed", "fit_args", "layers"),
+    #    callbacks),
+    #    the callbacks that write files (checkpoints, CSV logs), and what lr_find returns
+    ("initializers", "distributed", "fit_args", "layers", "file_callbacks", "lr_finder"),
     # 3b. the parts of Network kept in files of their own (it inherits them): its training
     #    state (optimizer, generator, resumable state), fit and evaluate, and the step-by-step
-    #    API (gradients, forward, backward, step, gradient_check)
-    ("network_state", "network_fit", "network_steps"),
+    #    API (gradients, forward, backward, step, gradient_check), the learning-rate finder
+    ("network_state", "network_fit", "network_steps", "network_lr_find"),
     # 4. the Network facade
     ("network",),
     # 5. what reads, writes or builds Networks: the model file, PyTorch and ONNX conversion,

@@ -97,8 +97,12 @@ void chainrule::bindings::bind_kernels(py::module_& m) {
   k.def("cpu_description", &kernels::cpu_description);
   m.def("set_num_threads", &kernels::set_num_threads, py::arg("n"));
   m.def("get_num_threads", &kernels::get_num_threads);
-  m.def("activation_forward64", &activation_forward<double>);
-  m.def("activation_forward32", &activation_forward<float>);
-  m.def("activation_backward64", &activation_backward<double>);
-  m.def("activation_backward32", &activation_backward<float>);
+  m.def("activation_forward64", &activation_forward<double>, py::arg("name"), py::arg("params"),
+        py::arg("Z"));
+  m.def("activation_forward32", &activation_forward<float>, py::arg("name"), py::arg("params"),
+        py::arg("Z"));
+  m.def("activation_backward64", &activation_backward<double>, py::arg("name"),
+        py::arg("params"), py::arg("Z"), py::arg("H"), py::arg("dH"));
+  m.def("activation_backward32", &activation_backward<float>, py::arg("name"),
+        py::arg("params"), py::arg("Z"), py::arg("H"), py::arg("dH"));
 }

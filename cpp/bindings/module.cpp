@@ -13,6 +13,8 @@ using namespace chainrule;
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "chainrule's C++ core";
+  // pyproject.toml's version, passed by CMakeLists.txt (chainrule.__version__ reads it)
+  m.attr("__version__") = CHAINRULE_VERSION;
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);

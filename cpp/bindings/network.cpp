@@ -72,7 +72,7 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("n_inputs"), py::arg("layers"), py::arg("loss"), py::arg("optimizer"))
       .def("set_optimizer", [](Net& n, const py::tuple& spec) {
         n.set_optimizer(make_optimizer_from_spec<T>(spec));
-      })
+      }, py::arg("spec"))
       .def_property_readonly("optimizer_repr", [](const Net& n) { return n.optimizer().repr(); })
       .def_property_readonly("fuses_into_backward", [](const Net& n) { return n.optimizer().fuses_into_backward(); })
       // (step, [(buffer name, [one array per W1, b1, W2, ... shaped like it])])
@@ -100,16 +100,17 @@ void bind_network(py::module_& m, const char* cls) {
                views.emplace_back(name, std::move(v));
              }
              n.set_optimizer_state(step, views);
-           })
+           },
+           py::arg("step"), py::arg("buffers"))
       .def_property_readonly("n_layers", &Net::num_layers)
       .def_property_readonly("n_inputs", &Net::n_inputs)
       .def_property_readonly("n_outputs", &Net::n_outputs)
       .def("layer_shape", [](const Net& n, Index l) {
         return py::make_tuple(n.layer(l).n_in(), n.layer(l).n_out());
-      })
+      }, py::arg("layer"))
       // (kind, repr) of layer l (0-based)
-      .def("layer_kind", [](const Net& n, Index l) { return n.layer(l).kind(); })
-      .def("layer_repr", [](const Net& n, Index l) { return n.layer(l).repr(); })
+      .def("layer_kind", [](const Net& n, Index l) { return n.layer(l).kind(); }, py::arg("layer"))
+      .def("layer_repr", [](const Net& n, Index l) { return n.layer(l).repr(); }, py::arg("layer"))
       // A layer's tensors by group: "parameters", "buffers" (live, writable views) or
       // "caches" (copies of the last forward pass): [(name, array)], names without the number.
       .def("layer_tensors", [](py::object self, Index l, const std::string& group) {
@@ -127,7 +128,7 @@ void bind_network(py::module_& m, const char* cls) {
           out.append(py::make_tuple(p.name, a));
         }
         return out;
-      })
+      }, py::arg("layer"), py::arg("group"))
       .def("buffer_names", [](const Net& n) {
         std::vector<std::string> names;
         for (const Parameter<T>& p : n.buffers()) names.push_back(p.name);
@@ -139,12 +140,12 @@ void bind_network(py::module_& m, const char* cls) {
           throw py::index_error("buffer index " + std::to_string(k) + " out of range");
         const Parameter<T>& p = list[static_cast<std::size_t>(k)];
         return live_view<T>(p.value, self, p.vector);
-      })
+      }, py::arg("index"))
       .def_property_readonly("penalty", &Net::penalty)
       .def_property_readonly("has_training_behaviour", &Net::has_training_behaviour)
       // (seed, passes): the key of the layers' random streams and the training passes so far
       .def("get_random_state", [](const Net& n) { return py::make_tuple(n.seed(), n.passes()); })
-      .def("set_random_state", &Net::set_random_state)
+      .def("set_random_state", &Net::set_random_state, py::arg("seed"), py::arg("passes"))
       // Whether array `a`'s memory overlaps the parameters (its extent from data, shape and
       // strides); the facade copies such data before training on it.
       .def("aliases_parameters", [](const Net& n, const py::array& a) {
@@ -158,7 +159,7 @@ void bind_network(py::module_& m, const char* cls) {
         hi += static_cast<std::uintptr_t>(a.itemsize());
         return n.overlaps_parameters(reinterpret_cast<const void*>(lo),
                                      reinterpret_cast<const void*>(hi));
-      })
+      }, py::arg("array"))
       // The named parameter list: names in order (W1, b1, W2, ...) and live views.
       .def("parameter_names", [](const Net& n) {
         std::vector<std::string> names;
@@ -171,7 +172,7 @@ void bind_network(py::module_& m, const char* cls) {
           throw py::index_error("parameter index " + std::to_string(k) + " out of range");
         const Parameter<T>& p = params[static_cast<std::size_t>(k)];
         return live_view<T>(p.value, self, p.vector);
-      })
+      }, py::arg("index"))
       // A copy of parameter k's gradient from the last backward pass, shaped like it.
       .def("parameter_grad", [](const Net& n, Index k) {
         const auto& params = n.parameters();
@@ -180,20 +181,21 @@ void bind_network(py::module_& m, const char* cls) {
         const Parameter<T>& p = params[static_cast<std::size_t>(k)];
         py::array_t<T> a = to_numpy<T>(ConstView<T>(p.grad));
         return p.vector ? a.reshape({p.value.size()}) : a;
-      })
+      }, py::arg("index"))
       .def("weight", [](py::object self, Index l) {
         return live_view<T>(self.cast<Net&>().dense(l).W(), self, false);
-      })
+      }, py::arg("layer"))
       .def("bias", [](py::object self, Index l) {
         return live_view<T>(self.cast<Net&>().dense(l).b(), self, true);
-      })
+      }, py::arg("layer"))
       // Copies of the last backward pass's buffers.
-      .def("grad_weight", [](Net& n, Index l) { return to_numpy<T>(n.dense(l).dW()); })
+      .def("grad_weight", [](Net& n, Index l) { return to_numpy<T>(n.dense(l).dW()); },
+           py::arg("layer"))
       .def("grad_bias", [](Net& n, Index l) {
         auto a = to_numpy<T>(n.dense(l).db());
         return a.reshape({n.layer(l).n_out()});
-      })
-      .def("delta", [](Net& n, Index l) { return to_numpy<T>(n.dense(l).dZ()); })
+      }, py::arg("layer"))
+      .def("delta", [](Net& n, Index l) { return to_numpy<T>(n.dense(l).dZ()); }, py::arg("layer"))
       .def("forward", [](Net& n, const Array<T>& X) {
         ConstView<T> out;
         {
@@ -201,11 +203,11 @@ void bind_network(py::module_& m, const char* cls) {
           out = n.forward(as_view(X, "X"));
         }
         return to_numpy<T>(out);
-      })
+      }, py::arg("X"))
       .def("backward", [](Net& n, const Array<T>& Y) {
         py::gil_scoped_release nogil;
         return n.backward(as_view(Y, "Y"));
-      })
+      }, py::arg("Y"))
       .def("predict", [](Net& n, const Array<T>& X) {
         const ConstView<T> x = as_view(X, "X");
         py::array_t<T> out({x.rows, n.n_outputs()});
@@ -213,15 +215,15 @@ void bind_network(py::module_& m, const char* cls) {
         py::gil_scoped_release nogil;
         n.predict(x, o);
         return out;
-      })
+      }, py::arg("X"))
       .def("loss", [](Net& n, const Array<T>& X, const Array<T>& Y) {
         py::gil_scoped_release nogil;
         return n.loss_value(as_view(X, "X"), as_view(Y, "Y"));
-      })
+      }, py::arg("X"), py::arg("Y"))
       .def("gradients", [](Net& n, const Array<T>& X, const Array<T>& Y) {
         py::gil_scoped_release nogil;
         return n.compute_gradients(as_view(X, "X"), as_view(Y, "Y"));
-      })
+      }, py::arg("X"), py::arg("Y"))
       .def("step", [](Net& n, double lr, std::optional<double> clip_norm,
                       std::optional<double> clip_value) {
         n.step(lr, GradientClipping{clip_norm, clip_value});
@@ -383,7 +385,7 @@ void bind_network(py::module_& m, const char* cls) {
       .def("gradient_check", [](Net& n, const Array<T>& X, const Array<T>& Y, double eps) {
         py::gil_scoped_release nogil;
         return n.gradient_check(as_view(X, "X"), as_view(Y, "Y"), eps);
-      });
+      }, py::arg("X"), py::arg("Y"), py::arg("eps"));
 }
 
 }  // namespace

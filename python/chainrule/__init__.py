@@ -15,6 +15,8 @@ from .activations import (
 )
 from .losses import MSE, Loss, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, loss_names
 from .callbacks import Callback, EarlyStopping, History, StopTraining
+from .file_callbacks import CSVLogger, ModelCheckpoint
+from .lr_finder import LRFinderResult
 from .layers import Dense, Layer, layer_names
 from .network import Network
 from .network_steps import Gradients, LayerGradients
@@ -43,7 +45,8 @@ __all__ = [
     "Loss", "MSE", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy", "loss_names",
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "optimizer_names",
     "LRSchedule", "ConstantLR", "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau",
-    "schedule_names", "Callback", "EarlyStopping", "StopTraining", "metric_names",
+    "schedule_names", "Callback", "EarlyStopping", "StopTraining", "ModelCheckpoint", "CSVLogger",
+    "LRFinderResult", "metric_names",
     "cpu_info", "get_num_threads", "set_num_threads", "from_torch", "load",
     "register_activation", "register_loss", "__version__",
 ]

@@ -4,6 +4,7 @@ these is attached."""
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import sys
@@ -15,7 +16,8 @@ import numpy as np
 from . import _registry
 from ._checks import bool_type, choice, int_type, real_type
 
-__all__ = ["History", "Callback", "EarlyStopping", "StopTraining"]
+__all__ = ["History", "Callback", "EarlyStopping", "StopTraining", "monitor_mode",
+           "check_recorded"]
 
 
 class StopTraining(Exception):
@@ -62,6 +64,24 @@ class History:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, History) and self.history == other.history
+
+    def _repr_html_(self) -> str:
+        """A table with one row per epoch (what Jupyter shows); a long history shows its
+        first and last 10 epochs."""
+        keys = list(self.history)
+        n = self.epochs
+        shown = list(range(n)) if n <= 20 else list(range(10)) + [-1] + list(range(n - 10, n))
+        head = "<th>epoch</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+        rows = []
+        for e in shown:
+            if e < 0:
+                rows.append(f"<tr><td>...</td>{'<td>...</td>' * len(keys)}</tr>")
+                continue
+            cells = "".join(f"<td>{self.history[k][e]:.6g}</td>" if e < len(self.history[k])
+                            else "<td></td>" for k in keys)
+            rows.append(f"<tr><td>{e + 1}</td>{cells}</tr>")
+        return (f"<div><p><b>History</b>: {n} epochs</p><table><thead><tr>{head}</tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table></div>")
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
@@ -148,11 +168,7 @@ class EarlyStopping(Callback):
             raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta}")
         self.restore_best_weights = bool_type(restore_best_weights,
                                               "EarlyStopping: restore_best_weights")
-        self.mode = choice(mode, "EarlyStopping: mode", ("auto", "min", "max"))
-        if mode == "auto":
-            base = monitor[4:] if monitor.startswith("val_") else monitor
-            metric = _registry.METRICS.get(base)
-            self.mode = "max" if metric and metric.properties.get("higher_is_better") else "min"
+        self.mode = monitor_mode(monitor, mode, "EarlyStopping")
         self.best_epoch: Optional[int] = None
         self.stopped_epoch: Optional[int] = None
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -161,11 +177,7 @@ class EarlyStopping(Callback):
 
     def check_monitor(self, available: Sequence[str]) -> None:
         """ValueError before training when fit will not record the monitored value."""
-        if self.monitor not in available:
-            hint = (": pass validation_data or validation_split, or monitor='loss'"
-                    if self.monitor.startswith("val_") and "val_loss" not in available else "")
-            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which this fit does not "
-                             f"record (it records {', '.join(available)}){hint}")
+        check_recorded(self.monitor, available, "EarlyStopping")
 
     def on_train_begin(self, network: Any) -> None:
         self.best_epoch = self.stopped_epoch = None
@@ -205,6 +217,27 @@ class EarlyStopping(Callback):
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
                 f"min_delta={self.min_delta}, restore_best_weights={self.restore_best_weights}, "
                 f"mode={self.mode!r})")
+
+
+def monitor_mode(monitor: str, mode: str, who: str) -> str:
+    """"min" or "max" for a callback watching ``monitor``: ``mode`` itself, or for ``"auto"``
+    "max" when the monitored metric is better higher (its registry entry says so: accuracy,
+    r2, ...) and "min" otherwise (losses)."""
+    mode = choice(mode, f"{who}: mode", ("auto", "min", "max"))
+    if mode != "auto":
+        return mode
+    base = monitor[4:] if monitor.startswith("val_") else monitor
+    metric = _registry.METRICS.get(base)
+    return "max" if metric and metric.properties.get("higher_is_better") else "min"
+
+
+def check_recorded(monitor: str, available: Sequence[str], who: str) -> None:
+    """ValueError before training when fit will not record ``monitor``."""
+    if monitor not in available:
+        hint = (": pass validation_data or validation_split, or monitor='loss'"
+                if monitor.startswith("val_") and "val_loss" not in available else "")
+        raise ValueError(f"{who} monitors {monitor!r}, which this fit does not record (it "
+                         f"records {', '.join(available)}){hint}")
 
 
 def _format_logs(logs: Dict[str, float]) -> str:

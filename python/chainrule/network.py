@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from .layers import (BoundLayer, Dense, Layer, LayerList, core_spec as layer_spe
 from .losses import (Loss, core_spec as loss_spec, is_builtin as is_builtin_loss,
                      is_classification, resolve_loss)
 from .network_fit import Fitting
+from .network_lr_find import LRFind
 from .network_state import TrainingState
 from .network_steps import Steps
 from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
@@ -29,7 +31,7 @@ __all__ = ["Network"]
 ArrayLike = Any
 
 
-class Network(TrainingState, Fitting, Steps):
+class Network(TrainingState, Fitting, Steps, LRFind):
     """A feed-forward network ``layer_sizes[0] -> ... -> layer_sizes[-1]``.
 
     Parameters
@@ -267,10 +269,8 @@ class Network(TrainingState, Fitting, Steps):
 
     # ---- display -------------------------------------------------------------------------
 
-    def summary(self, batch_size: Optional[int] = None) -> str:
-        """The dimension table of docs/design.md section 1: every layer's output (Z, H, dZ),
-        parameter shapes (W/dW and b/db for a dense layer, gamma and beta for a normalisation)
-        and parameter count; m is the number of rows in a batch."""
+    def _summary_table(self, batch_size: Optional[int]) -> List[Tuple[str, ...]]:
+        """The rows of :meth:`summary`'s table, the header first."""
         m = "m" if batch_size is None else str(_check_int(batch_size, "batch_size", 1))
         rows = [("layer", "kind", "Z, H, dZ", "parameters", "params")]
         rows.append(("0 (input)", "", f"X: ({m}, {self.layer_sizes[0]})", "", ""))
@@ -280,15 +280,35 @@ class Network(TrainingState, Fitting, Steps):
             count = sum(int(v.size) for v in params.values())
             rows.append((str(layer.index + 1), repr(layer.config), f"({m}, {layer.shape[1]})",
                          shapes, f"{count:,}"))
+        return rows
+
+    def _summary_title(self) -> str:
+        return (f"Network {' -> '.join(map(str, self.layer_sizes))}  loss "
+                f"{self.loss_function!r}  dtype {self.dtype.name}")
+
+    def summary(self, batch_size: Optional[int] = None) -> str:
+        """The dimension table of docs/design.md section 1: every layer's output (Z, H, dZ),
+        parameter shapes (W/dW and b/db for a dense layer, gamma and beta for a normalisation)
+        and parameter count; m is the number of rows in a batch."""
+        rows = self._summary_table(batch_size)
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-        lines = [f"Network {' -> '.join(map(str, self.layer_sizes))}  loss {self.loss_function!r}"
-                 f"  dtype {self.dtype.name}"]
+        lines = [self._summary_title()]
         for i, r in enumerate(rows):
             lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))
         lines.append(f"total parameters: {self.n_params:,}")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table (what Jupyter shows for a network)."""
+        rows = self._summary_table(None)
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                       for r in rows[1:])
+        return (f"<div><p><b>{html.escape(self._summary_title())}</b></p>"
+                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+                f"<p>total parameters: {self.n_params:,}</p></div>")
 
     def __repr__(self) -> str:
         if plain_dense(self.layer_configs):

@@ -166,9 +166,10 @@ class Fitting:
             cbs = fit_args.callback_list(callbacks, early_stopping, verbose, epochs)
             recorded = ["loss"] + names + (["val_loss"] + [f"val_{m}" for m in names]
                                            if X_val is not None else []) + ["lr"]
-            for cb in cbs:
-                if isinstance(cb, EarlyStopping):
-                    cb.check_monitor(recorded)
+            for cb in cbs:  # EarlyStopping, ModelCheckpoint: what they watch is recorded
+                check_monitor = getattr(cb, "check_monitor", None)
+                if callable(check_monitor):
+                    check_monitor(recorded)
             schedule_args = None if schedule is None else schedule_spec(schedule)
             core_args = (w, X_val, Y_val, w_val, schedule_args, names)
             # with comm, X is this rank's shard: the batches (their rows for batch

@@ -1,0 +1,184 @@
+"""Callbacks that write files as training goes: :class:`ModelCheckpoint` (the model, in the
+safe model format) and :class:`CSVLogger` (one row of figures per epoch), as Keras has them.
+Both follow the protocol of :class:`~chainrule.callbacks.Callback`."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from ._checks import bool_type
+from .callbacks import Callback, check_recorded, monitor_mode
+
+__all__ = ["ModelCheckpoint", "CSVLogger"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _path(path: Any, who: str) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{who}: path must be a file name (str or os.PathLike), got {path!r}")
+    path = os.fspath(path)
+    if not path:
+        raise ValueError(f"{who}: path must not be empty")
+    return path
+
+
+class ModelCheckpoint(Callback):
+    """Save the network after every epoch, or only when ``monitor`` improved.
+
+    The file is written with :meth:`Network.save` (chainrule's safe ``.npz`` format: load it
+    with :func:`chainrule.load`), atomically: it is written to a temporary file that then
+    replaces ``path``, so a crash never leaves half a file, and a checkpoint from an earlier
+    epoch stays intact until the new one is complete.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file name. As in Keras it may name the epoch (counted from 1) and any recorded
+        value: ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"`` keeps one file per save, while a
+        plain ``"best.npz"`` is overwritten each time.
+    monitor : str, default "val_loss"
+        The value that decides what "best" is (``"loss"``, ``"val_accuracy"``, ...).
+    save_best_only : bool, default False
+        Save only when ``monitor`` improved on the best value so far (by more than
+        ``min_delta``); False saves after every epoch.
+    mode : "auto", "min" or "max"
+        "auto" minimises losses and maximises metrics that are better higher (accuracy, r2).
+    min_delta : float, default 0.0
+        The smallest change that counts as an improvement.
+    verbose : bool
+        Print a line for every save.
+
+    After fit: ``best`` (the best monitored value seen), ``best_epoch`` (from 0) and
+    ``last_saved`` (the path of the last file written, or None). The file's metadata records
+    the epoch (from 1) and that epoch's figures: ``cr.load(path, with_metadata=True)``.
+    With ``fit(comm=...)`` only rank 0 writes, as ``Network.save``.
+    """
+
+    def __init__(self, path: PathLike, monitor: str = "val_loss", save_best_only: bool = False,
+                 mode: str = "auto", min_delta: float = 0.0, verbose: bool = False) -> None:
+        self.path = _path(path, "ModelCheckpoint")
+        if not isinstance(monitor, str):
+            raise TypeError(f"ModelCheckpoint: monitor must be a name like 'val_loss', got "
+                            f"{monitor!r}")
+        self.monitor = monitor
+        self.save_best_only = bool_type(save_best_only, "ModelCheckpoint: save_best_only")
+        self.mode = monitor_mode(monitor, mode, "ModelCheckpoint")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or \
+                not (math.isfinite(min_delta) and min_delta >= 0):
+            raise ValueError(f"ModelCheckpoint: min_delta must be a finite number >= 0, got "
+                             f"{min_delta!r}")
+        self.min_delta = float(min_delta)
+        self.verbose = bool_type(verbose, "ModelCheckpoint: verbose")
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch: Optional[int] = None
+        self.last_saved: Optional[str] = None
+
+    def check_monitor(self, available: Sequence[str]) -> None:
+        """Before training: the monitored value is recorded (when saving the best only) and
+        the path's fields name the epoch or recorded values; ValueError otherwise."""
+        if self.save_best_only:
+            check_recorded(self.monitor, available, "ModelCheckpoint")
+        try:
+            self.path.format(epoch=1, **{k: 0.0 for k in available})
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"ModelCheckpoint: path {self.path!r} cannot be formatted: "
+                             f"{type(exc).__name__} {exc} (it may name {{epoch}} and the "
+                             f"recorded values: {', '.join(available)})") from None
+
+    def on_train_begin(self, network: Any) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = None
+
+    def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
+        value = logs.get(self.monitor)
+        if value is not None:
+            improved = (value < self.best - self.min_delta if self.mode == "min"
+                        else value > self.best + self.min_delta)
+            if improved:
+                self.best, self.best_epoch = value, epoch
+        else:
+            improved = False
+        if self.save_best_only and not improved:
+            return
+        path = self.path.format(epoch=epoch + 1, **logs)
+        figures = {k: v if math.isfinite(v) else None for k, v in logs.items()}  # JSON
+        network.save(path, metadata={"checkpoint": {"epoch": epoch + 1, **figures}})
+        self.last_saved = path
+        if self.verbose:
+            what = f"{self.monitor} {value:.6g}, " if value is not None else ""
+            print(f"epoch {epoch + 1}: {what}saved {path}", flush=True)
+
+    def __repr__(self) -> str:
+        return (f"ModelCheckpoint({self.path!r}, monitor={self.monitor!r}, "
+                f"save_best_only={self.save_best_only}, mode={self.mode!r})")
+
+
+class CSVLogger(Callback):
+    """Write one CSV row per epoch: ``epoch`` (from 0, as the callbacks count it), then the
+    epoch's figures in fit's order: ``loss``, the metrics, ``val_loss`` and ``val_*``, ``lr``.
+
+    The header is written with the first row. Each row is written and the file closed at the
+    end of its epoch, so the file can be read while training runs and holds every finished
+    epoch if training stops with an error. Values are written in full precision (``repr``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file.
+    separator : str, default ","
+    append : bool, default False
+        False starts a new file at each fit. True appends to an existing file (with the same
+        columns: ValueError otherwise), continuing its epoch numbers, so several fits of one
+        network make one log.
+    """
+
+    def __init__(self, path: PathLike, separator: str = ",", append: bool = False) -> None:
+        self.path = _path(path, "CSVLogger")
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"CSVLogger: separator must be one character, got {separator!r}")
+        self.separator = separator
+        self.append = bool_type(append, "CSVLogger: append")
+        self._header: Optional[List[str]] = None
+        self._first_epoch = 0
+
+    def on_train_begin(self, network: Any) -> None:
+        self._header, self._first_epoch = None, 0
+        if not self.append:
+            with open(self.path, "w", newline="", encoding="utf-8"):
+                pass  # a new, empty log
+            return
+        if not os.path.exists(self.path):
+            return
+        with open(self.path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f, delimiter=self.separator))
+        if rows:
+            self._header = rows[0]
+            last = rows[-1] if len(rows) > 1 else None
+            if last and self._header[:1] == ["epoch"]:
+                try:
+                    self._first_epoch = int(last[0]) + 1
+                except ValueError:
+                    raise ValueError(f"CSVLogger: cannot append to {self.path!r}: its last "
+                                     f"row's epoch is {last[0]!r}") from None
+
+    def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
+        columns = ["epoch"] + list(logs)
+        new_file = self._header is None
+        if not new_file and self._header != columns:
+            raise ValueError(f"CSVLogger: {self.path!r} has the columns "
+                             f"{', '.join(self._header or [])}, but this fit records "
+                             f"{', '.join(columns)}: use another file or append=False")
+        with open(self.path, "a", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, delimiter=self.separator)
+            if new_file:
+                writer.writerow(columns)
+                self._header = columns
+            writer.writerow([str(self._first_epoch + epoch)] + [repr(float(v))
+                                                                for v in logs.values()])
+
+    def __repr__(self) -> str:
+        return f"CSVLogger({self.path!r}, separator={self.separator!r}, append={self.append})"
