@@ -502,7 +502,7 @@ def test_the_sanctioned_pattern_is_allowed_only_where_it_is_listed():
 
 @pytest.mark.parametrize("code, expected", [
     ("def f(net):\n    return net._core.weight(0)\n",
-     r"net\._core in f reaches into _core, private to the classes of network, network_fit, network_state, network_steps "),
+     r"net\._core in f reaches into _core, private to the classes of network, network_fit, network_lr_find, network_state, network_steps "),
     ("def f(net):\n    return net._training_state()\n", r"net\._training_state in f"),
     ("def f(net, state):\n    net._restore_training_state(state, {})\n",
      r"net\._restore_training_state in f"),

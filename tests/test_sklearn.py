@@ -19,6 +19,9 @@ from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
 import chainrule as cr  # noqa: E402
 from chainrule.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
+# Short fits stop at max_iter: their ConvergenceWarning is tested on its own below
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 # checks scikit-learn skips for reasons that are not about these estimators
 ALLOWED_SKIPS = {"check_array_api_input",  # needs SCIPY_ARRAY_API=1 and array-API support
                  "check_classifiers_multilabel_output_format_decision_function"}  # no decision_function

@@ -6,6 +6,12 @@ work in ``Pipeline``, ``GridSearchCV`` and ``cross_val_score`` and pass
 ``sklearn.utils.estimator_checks.check_estimator``. scikit-learn is an optional dependency
 (``pip install chainrule[sklearn]``); importing this module without it raises ImportError.
 
+As in scikit-learn, ``fit`` stops once the training loss (with ``early_stopping``: the loss
+on the held-out ``validation_fraction``) has not fallen below its best so far minus ``tol`` for
+more than ``n_iter_no_change`` epochs in a row, and warns with scikit-learn's
+``ConvergenceWarning`` when it runs all ``max_iter`` epochs without stopping so
+(``partial_fit`` never warns).
+
 Differences from scikit-learn's MLP:
 
 * ``solver`` is one of chainrule's optimizers (``chainrule.optimizer_names()``): ``"adam"``
@@ -16,6 +22,8 @@ Differences from scikit-learn's MLP:
 * ``activation`` may name any chainrule activation (scikit-learn's ``"identity"`` and
   ``"logistic"`` are accepted too) and may be a list with one entry per hidden layer.
 * ``dtype`` chooses float64 (default) or float32 arithmetic.
+* ``early_stopping`` watches the validation loss (``validation_scores_`` holds its negative),
+  where scikit-learn watches the validation ``score`` (accuracy or R^2).
 * ``dropout`` (default 0): the rate of a :class:`chainrule.Dropout` layer after each hidden
   layer (on in training, off in ``predict``; ``random_state`` seeds its masks).
 """

@@ -4,12 +4,14 @@ the network and optimizer they build, and the training loop over Network.fit."""
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
 try:
     from sklearn.base import BaseEstimator
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.utils.validation import check_is_fitted
 except ImportError as exc:  # pragma: no cover - exercised when scikit-learn is absent
@@ -28,7 +30,7 @@ from ._checks import core_number, real_type
 from .layers import layer_class
 from .network import Network
 
-__all__ = ["BaseMLP", "sample_weights"]
+__all__ = ["BaseMLP", "NoImprovement", "sample_weights"]
 
 Dropout = layer_class("dropout")
 
@@ -223,11 +225,17 @@ class BaseMLP(BaseEstimator):
             monitor = "val_loss"
         else:
             monitor = "loss"
+        stopper = None
         if not incremental:
-            kwargs["early_stopping"] = _callbacks.EarlyStopping(
-                monitor=monitor, patience=self.n_iter_no_change, min_delta=float(self.tol),
-                restore_best_weights=bool(self.early_stopping))
+            stopper = NoImprovement(monitor, self.n_iter_no_change, float(self.tol),
+                                    restore_best_weights=bool(self.early_stopping))
+            kwargs["early_stopping"] = stopper
         history = self.network_.fit(X, Y, epochs=epochs, **kwargs)
+        if stopper is not None and stopper.stopped_epoch is None and len(history.loss) == epochs:
+            # as scikit-learn's MLP: every iteration ran and the loss (or the validation
+            # score) still improved by more than tol within the last n_iter_no_change
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({epochs}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         self.loss_curve_ += list(history.loss)
         if self.validation_scores_ is not None and getattr(history, "val_loss", None):
             self.validation_scores_ += [-v for v in history.val_loss]
@@ -251,6 +259,34 @@ class BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+class NoImprovement(_callbacks.EarlyStopping):
+    """scikit-learn's MLP stopping rule (``_update_no_improvement_count``) on a value that is
+    lower when better (the training loss, or the validation loss for ``early_stopping``):
+    an epoch counts as no improvement when its value exceeds the best so far minus ``tol``
+    (any other resets the count), the best follows every decrease, and training stops once
+    more than ``n_iter_no_change`` epochs in a row did not improve. With
+    ``restore_best_weights`` the weights of the best epoch are put back at the end."""
+
+    def __init__(self, monitor: str, n_iter_no_change: int, tol: float,
+                 restore_best_weights: bool) -> None:
+        super().__init__(monitor=monitor, patience=n_iter_no_change, min_delta=tol,
+                         restore_best_weights=restore_best_weights, mode="min")
+
+    def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> Optional[bool]:
+        value = logs[self.monitor]
+        self._wait = self._wait + 1 if value > self.best - self.min_delta else 0
+        if value < self.best:
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best_weights:
+                self._best_weights = {name: np.array(p, copy=True)
+                                      for tensors in (network.parameters, network.buffers)
+                                      for name, p in tensors.items()}
+        if self._wait > self.patience:
+            self.stopped_epoch = epoch
+            return False
+        return True
 
 
 def _can_stratify(y: np.ndarray, fraction: float) -> bool:
