@@ -103,6 +103,16 @@ class LRFind:
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"lr_find: shuffle must be True or False, got {shuffle!r}")
         lrs = [start * (end / start) ** (i / (num - 1)) for i in range(num)]
+        used = bs * (n // bs)  # the rows of whole batches
+        try:  # the core's checks of the data and the batches, once, before anything changes
+            self._core.check_fit(X, Y, 1, start, 0, None, None, None, None, None, [])
+            # the batches (batch normalisation's rows per batch)
+            self._core.check_fit(X[:used], Y[:used], 1, start, bs, None, None, None, None,
+                                 None, [])
+        except ValueError as exc:
+            message = str(exc)
+            raise ValueError("lr_find: " + (message[5:] if message.startswith("fit: ")
+                                            else message)) from None
 
         saved = self._snapshot()
         tried: List[float] = []
