@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.lr_finder import LRFinderResult, smooth_losses, suggest_lr
+from chainrule.lr_finder import LRFinderResult, smooth_losses, steepest_lr, suggest_lr
 
 
 @pytest.fixture
@@ -128,14 +128,50 @@ def test_divergence_stops_the_test(data):
     assert r.min_loss_lr == r.lrs[int(np.argmin(r.smoothed))]
 
 
-def test_the_suggestion_is_the_steepest_fall_before_the_minimum():
+def _fastai_valley(lrs, losses):
+    """fastai's ``valley`` (fastai/callback/schedule.py), as it is written there."""
+    n = len(losses)
+    max_start, max_end = 0, 0
+    lds = [1] * n
+    for i in range(1, n):
+        for j in range(0, i):
+            if (losses[i] < losses[j]) and (lds[i] < lds[j] + 1):
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    idx = max_start + int(sections) + int(sections / 2)
+    return float(lrs[idx])
+
+
+def test_the_suggestion_is_fastais_valley():
+    rng = np.random.default_rng(0)
+    lrs = list(np.geomspace(1e-6, 1.0, 61))
+    x = np.log10(lrs)
+    for noise in (0.0, 0.02, 0.1):
+        # flat, then falling from 1e-4 to 1e-1.5, then rising steeply; plus noise
+        curve = 1 - 0.5 * (1 + np.tanh(1.5 * (x + 3))) + \
+            np.where(x > -1.5, 10 * (x + 1.5) ** 2, 0) + noise * rng.normal(size=61)
+        smoothed = smooth_losses(list(curve), 0.9)
+        assert suggest_lr(lrs, smoothed) == _fastai_valley(lrs, smoothed)
+    assert suggest_lr(lrs, list(curve)) == _fastai_valley(lrs, list(curve))
+    clean = list(1 - np.tanh(2 * (x + 3)) + np.where(x > -1.5, 10 * (x + 1.5) ** 2, 0))
+    assert 1e-4 < suggest_lr(lrs, clean) < 1e-2  # inside the fall
+    assert suggest_lr(lrs[:1], clean[:1]) is None
+    assert suggest_lr(lrs, list(np.linspace(1, 2, 61))) is None  # never falls
+
+
+def test_steepest_is_the_steepest_fall_before_the_minimum():
     lrs = list(np.geomspace(1e-6, 1.0, 61))
     x = np.log10(lrs)
     # falls fastest at 1e-3, lowest near 1e-1.5, then rises steeply (steeper than the fall)
     smoothed = list(1 - np.tanh(2 * (x + 3)) + np.where(x > -1.5, 10 * (x + 1.5) ** 2, 0))
-    assert suggest_lr(lrs, smoothed) == pytest.approx(1e-3, rel=1e-9)
-    assert suggest_lr(lrs[:2], smoothed[:2]) is None
-    assert suggest_lr(lrs, list(np.linspace(1, 2, 61))) is None  # never falls
+    assert steepest_lr(lrs, smoothed) == pytest.approx(1e-3, rel=1e-9)
+    r = LRFinderResult(lrs, smoothed, smoothed, False, suggest_lr(lrs, smoothed))
+    assert r.steepest_lr == steepest_lr(lrs, smoothed)
+    assert steepest_lr(lrs[:2], smoothed[:2]) is None
+    assert steepest_lr(lrs, list(np.linspace(1, 2, 61))) is None  # never falls
 
 
 def test_a_realistic_suggestion_trains_well(data):

@@ -10,7 +10,7 @@ from typing import Any, List, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["LRFinderResult", "Smoother", "smooth_losses", "suggest_lr"]
+__all__ = ["LRFinderResult", "Smoother", "smooth_losses", "suggest_lr", "steepest_lr"]
 
 
 class Smoother:
@@ -34,19 +34,40 @@ def smooth_losses(losses: Sequence[float], beta: float) -> List[float]:
     return [smoother(loss) for loss in losses]
 
 
-def suggest_lr(lrs: Sequence[float], smoothed: Sequence[float],
-               skip_start: Optional[int] = None) -> Optional[float]:
-    """The rate of steepest descent of the smoothed loss: among the points from
-    ``skip_start`` (default: a tenth of them, at most 10, where the average is still
-    settling) up to the lowest smoothed loss, the one where ``d smoothed / d log(lr)``
+def suggest_lr(lrs: Sequence[float], smoothed: Sequence[float]) -> Optional[float]:
+    """The suggested rate, by fastai's "valley" rule: with L the length of the longest
+    strictly decreasing subsequence of the smoothed losses and e the step where it ends (the
+    first such step), the rate at step ``e - L + int(L / 3) + int(L / 6)``, about L/2 steps
+    back from e: inside the stretch where the loss falls, away from both the noise of the
+    first steps and the divergence at the end. None when the loss never falls."""
+    n = len(smoothed)
+    if n < 2 or len(lrs) != n:
+        return None
+    length = [1] * n  # length[i]: the longest decreasing subsequence ending at step i
+    for i in range(1, n):
+        for j in range(i):
+            if smoothed[i] < smoothed[j] and length[j] + 1 > length[i]:
+                length[i] = length[j] + 1
+    e = max(range(n), key=lambda i: (length[i], -i))  # the first of the longest
+    L = length[e]
+    if L < 2:
+        return None
+    return float(lrs[e - L + int(L / 3) + int(L / 6)])
+
+
+def steepest_lr(lrs: Sequence[float], smoothed: Sequence[float],
+                skip_start: Optional[int] = None) -> Optional[float]:
+    """The rate of steepest descent of the smoothed loss (Lightning's rule, with its start
+    skipped): among the points from ``skip_start`` (default: a tenth of them, at most 10)
+    up to the lowest smoothed loss, the one where ``d smoothed / d log(lr)``
     (``np.gradient`` over log lr) is most negative. None with fewer than 3 points to
-    compare, or when the loss never falls there."""
+    compare, or when the loss never falls there. Sensitive to the noise of the first steps:
+    :func:`suggest_lr` is the default."""
     n = len(lrs)
     if n < 3 or len(smoothed) != n:
         return None
     s = min(10, n // 10) if skip_start is None else max(0, int(skip_start))
-    end = max(int(np.argmin(smoothed)), s + 2) + 1  # up to the minimum, 3 points at least
-    end = min(end, n)
+    end = min(max(int(np.argmin(smoothed)), s + 2) + 1, n)  # to the minimum, 3 points at least
     if end - s < 3:
         return None
     x = np.log(np.asarray(lrs[s:end], dtype=np.float64))
@@ -70,8 +91,9 @@ class LRFinderResult:
     smoothed : list of float
         ``losses`` smoothed (:func:`smooth_losses`).
     suggestion : float or None
-        The suggested learning rate: where the smoothed loss falls fastest against log(lr)
-        (:func:`suggest_lr`). A starting point, not a guarantee: look at :meth:`plot`.
+        The suggested learning rate: about halfway through the longest stretch over which
+        the smoothed loss falls (fastai's "valley" rule, :func:`suggest_lr`). A starting point,
+        not a guarantee: look at :meth:`plot`.
     diverged : bool
         Whether the range test stopped early because the loss diverged (the smoothed loss
         exceeded ``diverge_threshold`` times its minimum, or became non-finite).
@@ -84,6 +106,12 @@ class LRFinderResult:
         self.smoothed = list(smoothed)
         self.diverged = bool(diverged)
         self.suggestion = suggestion
+
+    @property
+    def steepest_lr(self) -> Optional[float]:
+        """The rate where the smoothed loss falls fastest against log(lr) (Lightning's rule,
+        :func:`steepest_lr`)."""
+        return steepest_lr(self.lrs, self.smoothed)
 
     @property
     def min_loss_lr(self) -> Optional[float]:

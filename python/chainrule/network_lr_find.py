@@ -75,8 +75,9 @@ class LRFind:
             Stop when the smoothed loss exceeds this multiple (> 1) of its minimum.
 
         Returns a :class:`~chainrule.lr_finder.LRFinderResult`: ``lrs``, ``losses``,
-        ``smoothed``, ``suggestion`` (the rate where the smoothed loss falls fastest against
-        log lr, before its minimum) and ``plot()``.
+        ``smoothed``, ``suggestion`` (halfway through the longest stretch over which the
+        smoothed loss falls: fastai's "valley" rule), ``steepest_lr``, ``min_loss_lr`` and
+        ``plot()``.
         """
         X, Y = self._X(X, "lr_find"), self._Y(Y)
         start = real_type(start_lr, "lr_find: start_lr")
