@@ -9,7 +9,7 @@ import math
 import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from ._checks import bool_type
+from ._checks import bool_type, real_type
 from .callbacks import Callback, check_recorded, monitor_mode
 
 __all__ = ["ModelCheckpoint", "CSVLogger"]
@@ -67,11 +67,10 @@ class ModelCheckpoint(Callback):
         self.monitor = monitor
         self.save_best_only = bool_type(save_best_only, "ModelCheckpoint: save_best_only")
         self.mode = monitor_mode(monitor, mode, "ModelCheckpoint")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or \
-                not (math.isfinite(min_delta) and min_delta >= 0):
+        self.min_delta = real_type(min_delta, "ModelCheckpoint: min_delta")
+        if not (math.isfinite(self.min_delta) and self.min_delta >= 0):
             raise ValueError(f"ModelCheckpoint: min_delta must be a finite number >= 0, got "
                              f"{min_delta!r}")
-        self.min_delta = float(min_delta)
         self.verbose = bool_type(verbose, "ModelCheckpoint: verbose")
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch: Optional[int] = None

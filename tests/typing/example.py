@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +53,13 @@ def train() -> float:
     clf.fit(X, labels, epochs=2, class_weight="balanced")
     clf.fit(X, labels, epochs=2, class_weight={0: 2.0, 1: 1.0})
     print(again, state["step"], cr.cpu_info(), scores["rmse"])
+    folder = tempfile.mkdtemp()
+    net.fit(X, Y, epochs=2, callbacks=[
+        cr.ModelCheckpoint(os.path.join(folder, "m{epoch}.npz"), monitor="loss"),
+        cr.CSVLogger(os.path.join(folder, "log.csv"), append=True)])
+    finder: cr.LRFinderResult = net.lr_find(X, Y, num=10, batch_size=8)
+    suggestion: Optional[float] = finder.suggestion
+    print(suggestion, len(finder.lrs), net._repr_html_()[:5], history._repr_html_()[:5])
     return float(net.loss(X, Y))
 
 
