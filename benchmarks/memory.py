@@ -5,7 +5,7 @@
 /proc/self/status, as a cross-check) and ``import_mb`` (VmRSS after importing the library).
 
 Linux carries the *parent's* high-water mark into ru_maxrss across exec, so the harness starts
-this script through a shell that forks (see run.py); a process started by a large parent would
+this script through a shell that forks (see sec_system.py); a process started by a large parent would
 otherwise report the parent's size.
 """
 

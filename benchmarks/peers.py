@@ -3,10 +3,16 @@
 ``make_trainer(system, spec, weights, X, Y, lr, epochs, batch_size)`` builds a fresh model
 (untimed) and returns a :class:`Trainer`: ``run()`` is the timed training, ``predict(X)`` gives
 Yhat afterwards. Systems: chainrule, numpy (numpy_mlp.NumpyMLP), torch (eager, manual loop,
-torch.optim.SGD) and sklearn (MLPRegressor / MLPClassifier with plain SGD).
+torch.optim.SGD or Adam), sklearn (MLPRegressor / MLPClassifier), and the compiling peers jax
+(peer_jax.py) and torch-compile (peer_torch_compile.py), which compile when their trainer is
+built (``Trainer.compile_seconds``, never inside ``run()``).
 
 ``weights`` are the initial W of every layer, shaped (n_in, n_out); chainrule, NumPy and PyTorch
 start from the same ones, scikit-learn draws its own (it has no way to be given them).
+``spec.optimizer`` is "sgd" (plain) or "adam" (torch.optim.Adam's defaults but lr). With
+``shuffle_seed`` the rows are visited in a new order every epoch, :func:`epoch_orders`: the
+orders chainrule's ``fit(shuffle=True)`` draws from a generator in that state, given to the other
+peers as index arrays (scikit-learn shuffles with its own generator).
 A NetSpec with ``dropout`` set (W2n) puts a BatchNorm and a Dropout(p) after every hidden layer
 (chainrule and PyTorch only); the systems ``chainrule-plain`` and ``torch-plain`` train the same
 network without them, the baseline of their cost.
@@ -32,7 +38,8 @@ from numpy_mlp import NumpyMLP
 BASELINE = "chainrule-base"
 BASELINE_MODULE = "chainrule_base"
 HAS_BASELINE = importlib.util.find_spec(BASELINE_MODULE) is not None
-SYSTEMS = ("chainrule",) + ((BASELINE,) if HAS_BASELINE else ()) + ("numpy", "torch", "sklearn")
+SYSTEMS = ("chainrule",) + ((BASELINE,) if HAS_BASELINE else ()) + \
+    ("numpy", "torch", "torch-compile", "jax", "sklearn")
 
 
 @dataclass
@@ -42,6 +49,11 @@ class NetSpec:
     loss: str  # "mse" or "cross_entropy" (softmax output)
     dtype: str  # "float32" or "float64"
     dropout: Optional[float] = None  # BatchNorm + Dropout(p) after every hidden layer
+    optimizer: str = "sgd"  # or "adam"
+    #: how the compiling peers (JAX) loop: "whole" (every epoch in one compiled call), "epoch"
+    #: (one call per epoch, a scan over its batches), "step" (one call per training step);
+    #: "auto": whole for full-batch training, epoch otherwise
+    loop: str = "auto"
 
     def plain(self) -> "NetSpec":
         """The same network without the BatchNorm and Dropout layers."""
@@ -52,22 +64,25 @@ class NetSpec:
 class Trainer:
     run: Callable[[], Any]
     predict: Callable[[np.ndarray], np.ndarray]
+    compile_seconds: Optional[float] = None  # compiled while this trainer was built
 
 
 def versions() -> Dict[str, Optional[str]]:
     """Version of every system, None where it is not installed."""
     found: Dict[str, Optional[str]] = {}
     for system, module in (("chainrule", "chainrule"), (BASELINE, BASELINE_MODULE),
-                           ("numpy", "numpy"), ("torch", "torch"),
+                           ("numpy", "numpy"), ("torch", "torch"), ("jax", "jax"),
                            ("sklearn", "sklearn"), ("threadpoolctl", "threadpoolctl")):
         try:
             found[system] = importlib.import_module(module).__version__
             if system == "chainrule":
                 found["chainrule-1t"] = found["chainrule-plain"] = found[system]
             if system == "torch":
-                found["torch-plain"] = found[system]
+                found["torch-plain"] = found["torch-compile"] = found[system]
         except Exception:  # ImportError, or a broken install
             found[system] = None
+            if system == "torch":
+                found["torch-plain"] = found["torch-compile"] = None
     if found["sklearn"] is not None:
         # load scikit-learn's own BLAS now, so that set_threads() limits it too
         importlib.import_module("sklearn.neural_network")
@@ -119,13 +134,34 @@ def initial_weights(spec: NetSpec, seed: int) -> List[np.ndarray]:
 
 
 def make_trainer(system: str, spec: NetSpec, weights: Sequence[np.ndarray], X: np.ndarray,
-                 Y: np.ndarray, lr: float, epochs: int, batch_size: Optional[int]) -> Trainer:
-    return _FACTORIES[system](spec, weights, X, Y, lr, epochs, batch_size)
+                 Y: np.ndarray, lr: float, epochs: int, batch_size: Optional[int],
+                 shuffle_seed: Optional[int] = None) -> Trainer:
+    if system in _COMPILING:
+        factory = getattr(importlib.import_module(_COMPILING[system]), "make_trainer")
+    else:
+        factory = _FACTORIES[system]
+    return factory(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed)
+
+
+def epoch_orders(shuffle_seed: Optional[int], n: int, epochs: int) -> Optional[List[np.ndarray]]:
+    """The row order of every epoch: what chainrule's fit(shuffle=True) draws, one
+    ``rng.permutation(n)`` per epoch, from ``default_rng(shuffle_seed)``; None: no shuffling."""
+    if shuffle_seed is None:
+        return None
+    rng = np.random.default_rng(shuffle_seed)
+    return [rng.permutation(n) for _ in range(epochs)]
+
+
+def batch_slices(n: int, batch_size: Optional[int]) -> List[slice]:
+    """The batches of an epoch, in order: full ones, then the remainder."""
+    bs = n if batch_size is None else batch_size
+    return [slice(start, min(start + bs, n)) for start in range(0, n, bs)]
 
 
 # ---- chainrule ---------------------------------------------------------------------------
 
-def _chainrule(spec, weights, X, Y, lr, epochs, batch_size, module="chainrule") -> Trainer:
+def _chainrule(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None,
+               module="chainrule") -> Trainer:
     chainrule = importlib.import_module(module)
     if spec.dropout is None:
         net = chainrule.Network(spec.sizes, spec.activations, loss=spec.loss, dtype=spec.dtype,
@@ -139,15 +175,19 @@ def _chainrule(spec, weights, X, Y, lr, epochs, batch_size, module="chainrule") 
         net = chainrule.Network(layers, loss=spec.loss, dtype=spec.dtype, seed=0)
     for l, W in enumerate(weights):  # the dense layers' W
         net.weights[l] = W
+    kwargs: Dict[str, Any] = {} if spec.optimizer == "sgd" else {"optimizer": spec.optimizer}
+    if shuffle_seed is not None:
+        net.set_rng_state(np.random.default_rng(shuffle_seed).bit_generator.state)
     return Trainer(run=lambda: net.fit(X, Y, epochs=epochs, lr=lr, batch_size=batch_size,
-                                       shuffle=False),
+                                       shuffle=shuffle_seed is not None, **kwargs),
                    predict=net.predict)
 
 
-def _chainrule_one_thread(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
+def _chainrule_one_thread(spec, weights, X, Y, lr, epochs, batch_size,
+                          shuffle_seed=None) -> Trainer:
     """chainrule restricted to one thread while it trains (the thread-scaling baseline)."""
     import chainrule
-    inner = _chainrule(spec, weights, X, Y, lr, epochs, batch_size)
+    inner = _chainrule(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed)
 
     def run():
         before = chainrule.get_num_threads()
@@ -161,9 +201,12 @@ def _chainrule_one_thread(spec, weights, X, Y, lr, epochs, batch_size) -> Traine
 
 # ---- NumPy -------------------------------------------------------------------------------
 
-def _numpy(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
-    net = NumpyMLP(spec.sizes, spec.activations, spec.loss, dtype=spec.dtype, weights=weights)
-    return Trainer(run=lambda: net.fit(X, Y, epochs, lr, batch_size), predict=net.predict)
+def _numpy(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None) -> Trainer:
+    net = NumpyMLP(spec.sizes, spec.activations, spec.loss, dtype=spec.dtype, weights=weights,
+                   optimizer=spec.optimizer)
+    orders = epoch_orders(shuffle_seed, X.shape[0], epochs)
+    return Trainer(run=lambda: net.fit(X, Y, epochs, lr, batch_size, orders=orders),
+                   predict=net.predict)
 
 
 # ---- PyTorch -----------------------------------------------------------------------------
@@ -193,29 +236,41 @@ def torch_model(spec: NetSpec, weights: Sequence[np.ndarray]):
     return torch.nn.Sequential(*layers)
 
 
-def _torch(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
+def torch_loss(spec: NetSpec, Y: np.ndarray):
+    """(the targets as a tensor, loss(out, y)) as PyTorch code writes them: F.cross_entropy on
+    the logits and class indices, or ||out - y||^2 / (2m)."""
     import torch
     import torch.nn.functional as F
-    model = torch_model(spec, weights)
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    Xt = torch.from_numpy(X)
     if spec.loss == "cross_entropy":
-        Yt = torch.from_numpy(Y.argmax(axis=1))
-        loss_fn = lambda out, y: F.cross_entropy(out, y)  # mean over the batch
-    else:
-        Yt = torch.from_numpy(Y)
-        loss_fn = lambda out, y: ((out - y) ** 2).sum() / (2 * y.shape[0])
-    n = X.shape[0]
-    bs = n if batch_size is None else batch_size
+        return torch.from_numpy(Y.argmax(axis=1)), lambda out, y: F.cross_entropy(out, y)
+    return torch.from_numpy(Y), lambda out, y: ((out - y) ** 2).sum() / (2 * y.shape[0])
 
-    def run():
-        model.train()
-        for _ in range(epochs):
-            for start in range(0, n, bs):
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(Xt[start:start + bs]), Yt[start:start + bs])
-                loss.backward()
-                opt.step()
+
+def torch_optimizer(spec: NetSpec, params, lr: float):
+    import torch
+    return (torch.optim.Adam(params, lr=lr) if spec.optimizer == "adam"
+            else torch.optim.SGD(params, lr=lr))
+
+
+def torch_epochs(X: np.ndarray, Yt, epochs: int, batch_size: Optional[int],
+                 shuffle_seed: Optional[int]) -> Callable[[], Any]:
+    """A generator function of every epoch's batches as (X, Y) tensors, the rows of a shuffled
+    epoch gathered in its order (as a DataLoader would, inside the timed loop)."""
+    import torch
+    Xt, n = torch.from_numpy(X), X.shape[0]
+    slices = batch_slices(n, batch_size)
+    orders = epoch_orders(shuffle_seed, n, epochs)
+    orders_t = None if orders is None else [torch.from_numpy(o) for o in orders]
+
+    def batches():
+        for e in range(epochs):
+            xs, ys = (Xt, Yt) if orders_t is None else (Xt[orders_t[e]], Yt[orders_t[e]])
+            yield [(xs[s], ys[s]) for s in slices]
+    return batches
+
+
+def torch_predict(spec: NetSpec, model) -> Callable[[np.ndarray], np.ndarray]:
+    import torch
 
     def predict(Xp):
         model.eval()  # BatchNorm's running statistics, no dropout
@@ -224,21 +279,49 @@ def _torch(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
             if spec.loss == "cross_entropy":
                 out = torch.softmax(out, dim=1)
             return out.numpy()
+    return predict
 
-    return Trainer(run=run, predict=predict)
+
+def _torch(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None) -> Trainer:
+    model = torch_model(spec, weights)
+    opt = torch_optimizer(spec, model.parameters(), lr)
+    Yt, loss_fn = torch_loss(spec, Y)
+    batches = torch_epochs(X, Yt, epochs, batch_size, shuffle_seed)
+
+    def run():
+        model.train()
+        for epoch in batches():
+            for xb, yb in epoch:
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                opt.step()
+
+    return Trainer(run=run, predict=torch_predict(spec, model))
 
 
 # ---- scikit-learn ------------------------------------------------------------------------
 
-def _sklearn(spec, weights, X, Y, lr, epochs, batch_size) -> Trainer:
-    """MLPRegressor / MLPClassifier with plain SGD: one activation (relu) for every hidden
-    layer, its own Glorot-uniform initialisation, float64/float32 as given."""
+def sklearn_activation(spec: NetSpec) -> str:
+    """scikit-learn's one activation for every hidden layer: the spec's when they all agree,
+    relu otherwise."""
+    hidden = set(spec.activations[:-1])
+    names = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
+    return names[hidden.pop()] if len(hidden) == 1 and hidden <= set(names) else "relu"
+
+
+def _sklearn(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None) -> Trainer:
+    """MLPRegressor / MLPClassifier with plain SGD or Adam: one activation for every hidden
+    layer, its own Glorot-uniform initialisation and shuffling order, float64/float32 as
+    given."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier, MLPRegressor
-    common = dict(hidden_layer_sizes=tuple(spec.sizes[1:-1]), activation="relu", solver="sgd",
+    solver = dict(solver="adam") if spec.optimizer == "adam" else dict(solver="sgd", momentum=0.0)
+    common = dict(hidden_layer_sizes=tuple(spec.sizes[1:-1]), activation=sklearn_activation(spec),
                   batch_size=X.shape[0] if batch_size is None else batch_size,
-                  learning_rate_init=lr, momentum=0.0, alpha=0.0, max_iter=epochs,
-                  shuffle=False, tol=0.0, n_iter_no_change=10**9, random_state=0)
+                  learning_rate_init=lr, alpha=0.0, max_iter=epochs,
+                  shuffle=shuffle_seed is not None, tol=0.0, n_iter_no_change=10**9,
+                  random_state=0, **solver)
     if spec.loss == "cross_entropy":
         model, target = MLPClassifier(**common), Y.argmax(axis=1)
         predict = model.predict_proba
@@ -258,6 +341,9 @@ def _plain(factory: Callable) -> Callable:
     """A factory that trains spec.plain(): the network without BatchNorm and Dropout."""
     return lambda spec, *args: factory(spec.plain(), *args)
 
+
+#: Compiling peers, in modules of their own (imported when first used).
+_COMPILING = {"jax": "peer_jax", "torch-compile": "peer_torch_compile"}
 
 _FACTORIES = {"chainrule": _chainrule, "chainrule-1t": _chainrule_one_thread, "numpy": _numpy,
               "torch": _torch, "sklearn": _sklearn, "chainrule-plain": _plain(_chainrule),

@@ -1,24 +1,64 @@
-"""The benchmark harness runs end to end at tiny sizes, so it cannot rot.
+"""The benchmark harness runs end to end at tiny sizes, so it cannot rot; with or without the
+optional peers (PyTorch, torch.compile, JAX, scikit-learn: absent ones are reported as such).
 
-Timing is never asserted (docs/design.md section 5): speed lives in benchmarks/RESULTS.md."""
+Timing is never asserted (docs/design.md section 5): speed lives in benchmarks/RESULTS.md. What
+is asserted is that every peer that starts from chainrule's initial weights and runs the same
+maths ends with the same loss."""
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+#: the peers that start from chainrule's weights and run its maths
+SAME_MATHS = ("numpy", "torch", "torch-compile", "jax")
 
 
-def test_benchmark_harness_runs_end_to_end(tmp_path):
-    out = tmp_path / "RESULTS.md"
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    out, raw = tmp / "RESULTS.md", tmp / "results.json"
     proc = subprocess.run([sys.executable, str(BENCHMARKS / "run.py"), "--smoke", "--output",
-                           str(out)], capture_output=True, text=True, timeout=300)
+                           str(out), "--json", str(raw)], capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    text = out.read_text()
+    return out.read_text(), json.loads(raw.read_text())
+
+
+def test_benchmark_harness_runs_end_to_end(smoke):
+    text, _ = smoke
     for heading in ("## Machine", "## Targets", "## Workloads", "## GEMM", "## Memory",
                     "## Import time", "## Epoch overhead"):
         assert heading in text, f"{heading} missing from the smoke report"
-    assert "chainrule" in text
-    import os
-    if len(os.sched_getaffinity(0)) >= 2 and __import__("shutil").which("g++"):
+    for workload in ("W1", "W1b", "W1m", "W2", "W2n", "W3", "W4", "W4d"):
+        assert f"| {workload} | chainrule |" in text, f"{workload} missing from the smoke report"
+    assert "one-row predict of the demo network 2-15-1" in text
+    if len(os.sched_getaffinity(0)) >= 2 and shutil.which("g++"):
         assert "| core-to-core round trip | start " in text  # where the vCPUs sit
+
+
+def test_every_peer_is_timed_or_reported_absent(smoke):
+    _, results = smoke
+    for key in ("W1", "W1b", "W1m", "W2", "W3", "W4"):
+        for row in results[key]["rows"]:
+            installed = results["versions"].get(row["system"]) is not None
+            if installed:  # timed, or left out of --smoke (torch.compile: compile time)
+                assert "seconds" in row or row["status"].startswith("not run here"), \
+                    f"{key} {row['system']}: {row.get('status')}"
+            else:
+                assert row["status"] == "not installed"
+
+
+@pytest.mark.parametrize("key, rtol", [("W1", 1e-9), ("W1b", 1e-9), ("W1m", 1e-3)])
+def test_peers_from_the_same_weights_reach_the_same_loss(smoke, key, rtol):
+    _, results = smoke
+    losses = {r["system"]: r["final_loss"] for r in results[key]["rows"] if "final_loss" in r}
+    reference = losses["chainrule"]
+    for system in SAME_MATHS:
+        if system in losses:
+            assert losses[system] == pytest.approx(reference, rel=rtol), (system, losses)
