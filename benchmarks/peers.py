@@ -1,14 +1,15 @@
 """The systems the harness compares, behind one small interface.
 
-``make_trainer(system, spec, weights, X, Y, lr, epochs, batch_size)`` builds a fresh model
-(untimed) and returns a :class:`Trainer`: ``run()`` is the timed training, ``predict(X)`` gives
-Yhat afterwards. Systems: chainrule, numpy (numpy_mlp.NumpyMLP), torch (eager, manual loop,
+``make_trainer(system, spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed)`` builds a
+fresh model (untimed) and returns a :class:`Trainer`: ``run()`` is the timed training,
+``predict(X)`` gives Yhat afterwards. Systems: chainrule, numpy (numpy_mlp.NumpyMLP), torch (eager, manual loop,
 torch.optim.SGD or Adam), sklearn (MLPRegressor / MLPClassifier), and the compiling peers jax
 (peer_jax.py) and torch-compile (peer_torch_compile.py), which compile when their trainer is
 built (``Trainer.compile_seconds``, never inside ``run()``).
 
-``weights`` are the initial W of every layer, shaped (n_in, n_out); chainrule, NumPy and PyTorch
-start from the same ones, scikit-learn draws its own (it has no way to be given them).
+``weights`` are the initial W of every layer, shaped (n_in, n_out); chainrule, NumPy, PyTorch
+(eager and compiled) and JAX start from the same ones, scikit-learn draws its own (it has no way
+to be given them).
 ``spec.optimizer`` is "sgd" (plain) or "adam" (torch.optim.Adam's defaults but lr). With
 ``shuffle_seed`` the rows are visited in a new order every epoch, :func:`epoch_orders`: the
 orders chainrule's ``fit(shuffle=True)`` draws from a generator in that state, given to the other

@@ -47,6 +47,9 @@ def test_every_peer_is_timed_or_reported_absent(smoke):
     for key in ("W1", "W1b", "W1m", "W2", "W3", "W4"):
         for row in results[key]["rows"]:
             installed = results["versions"].get(row["system"]) is not None
+            if row["system"] == "torch-compile" and not any(
+                    shutil.which(c) for c in ("g++", "c++", "clang++")):
+                continue  # inductor needs a C++ compiler: its error is the row's note
             if installed:  # timed, or left out of --smoke (torch.compile: compile time)
                 assert "seconds" in row or row["status"].startswith("not run here"), \
                     f"{key} {row['system']}: {row.get('status')}"
