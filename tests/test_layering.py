@@ -48,18 +48,24 @@ LAYERS: List[Tuple[str, ...]] = [
     ("_core", "_checks"),
     # 1. small helpers: the version string, input conversion, threads, the core's registries
     #    as data (with the base of the classes made from their entries), the live parameter
-    #    views, the lock, the model file's archive and header checks
-    ("_version", "data", "runtime", "_registry", "parameters", "_sync", "model_archive"),
+    #    views, the lock, the model file's archive and header checks; what the dashboard, its
+    #    replay and the report show (a run's views, computed through a network's public
+    #    calls) and the page's files
+    ("_version", "data", "runtime", "_registry", "parameters", "_sync", "model_archive",
+     "dashboard_views", "dashboard_page"),
     # 2. the families: configuration objects resolved by name and checked by the core's
-    #    registries, and the callbacks fit calls after every epoch
-    ("activations", "losses", "optimizers", "schedules", "callbacks"),
+    #    registries, and the callbacks fit calls after every epoch; the dashboard's web server
+    ("activations", "losses", "optimizers", "schedules", "callbacks", "dashboard_server"),
     # 3. parts the Network is built from: its layers' configurations and bound views,
     #    weight initialisation (chosen per activation),
     #    the data-parallel gradient all-reduce of fit(comm=...), which reaches the network
     #    only through its public methods, and fit's arguments (weights, validation, metrics,
     #    callbacks),
-    #    the callbacks that write files (checkpoints, CSV logs), and what lr_find returns
-    ("initializers", "distributed", "fit_args", "layers", "file_callbacks", "lr_finder"),
+    #    the callbacks that write files (checkpoints, CSV logs), and what lr_find returns;
+    #    the callbacks that show or record a run: the live dashboard, the recording to a
+    #    directory, TensorBoard, and the self-contained report
+    ("initializers", "distributed", "fit_args", "layers", "file_callbacks", "lr_finder",
+     "dashboard", "run_record", "tensorboard", "report"),
     # 3b. the parts of Network kept in files of their own (it inherits them): its training
     #    state (optimizer, generator, resumable state), fit and evaluate, and the step-by-step
     #    API (gradients, forward, backward, step, gradient_check), the learning-rate finder
@@ -71,7 +77,7 @@ LAYERS: List[Tuple[str, ...]] = [
     ("serialization", "interop", "demo", "cli_csv"),
     # 5b. what the applications are built on: the network the command line builds from its
     #    options (and the scaling it saves), the estimators' shared base
-    ("cli_network", "sklearn_base"),
+    ("cli_network", "sklearn_base", "run_log"),  # run_log: reading a recorded run
     # 6. applications: the scikit-learn estimators and the command line
     ("sklearn", "cli"),
     # 7. entry points: the package's __init__ (it re-exports the public API, so nothing in
@@ -92,6 +98,7 @@ SANCTIONED_UPWARD: Sanctioned = {
     ("network", "_unpickle_network", "serialization"),  # what pickles of a Network call
     ("network", "Network.to_torch", "interop"),
     ("network", "Network.to_onnx", "interop"),
+    ("callbacks", "History.report", "report"),  # the report draws with the dashboard's page
 }
 
 #: Private attributes of Network that other modules used to reach for (serialization and

@@ -25,6 +25,10 @@ from .schedules import (ConstantLR, CosineAnnealingLR, ExponentialLR, LRSchedule
                         ReduceLROnPlateau, StepLR, schedule_names)
 from .interop import from_torch
 from .serialization import load, register_activation, register_loss
+from .dashboard import Dashboard
+from .run_record import RunRecorder
+from .run_log import RunLog
+from .tensorboard import TensorBoard
 
 
 def metric_names() -> list:
@@ -47,6 +51,7 @@ __all__ = [
     "LRSchedule", "ConstantLR", "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau",
     "schedule_names", "Callback", "EarlyStopping", "StopTraining", "ModelCheckpoint", "CSVLogger",
     "LRFinderResult", "metric_names",
+    "Dashboard", "TensorBoard", "RunRecorder", "RunLog",
     "cpu_info", "get_num_threads", "set_num_threads", "from_torch", "load",
     "register_activation", "register_loss", "__version__",
 ]

@@ -126,6 +126,18 @@ class History:
             fig.savefig(path)
         return fig
 
+    def report(self, path: Union[str, "os.PathLike[str]"], network: Any = None, X: Any = None,
+               Y: Any = None, *, title: Optional[str] = None) -> None:
+        """Write the dashboard's views of this fit as one self-contained HTML file (it opens
+        without a server or network): the loss, metric and learning-rate curves and the
+        per-layer diagnostics. With ``network`` (the trained one), also the network drawn
+        layer by layer and the heatmaps of its weights; with its training rows ``X, Y``
+        too, the gradients dW, the derivation's Z, H and dZ for the first rows and, for
+        two input features, the decision surface. Needs plotly (``pip install
+        "chainrule[dashboard]"``)."""
+        from . import report  # upward: the report draws with the dashboard's page
+        report.history_report(self, path, network, X, Y, title=title)
+
 
 class Callback:
     """Base class of callbacks (any object with ``on_epoch_end`` works too).

@@ -1,4 +1,4 @@
-"""The ``chainrule`` command line: demo, train, predict and summary.
+"""The ``chainrule`` command line: demo, train, predict, summary and dashboard.
 
 ``chainrule`` (the console script) and ``python -m chainrule`` run :func:`main`.
 
@@ -247,6 +247,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from .run_log import RunLog, open_dashboard  # tornado and plotly only for this command
+    if args.report:
+        check_writable(args.report, "--report")
+        RunLog(args.log_dir).report(args.report)
+        print(f"wrote {args.report}")
+        return 0
+    server = open_dashboard(args.log_dir, port=args.port)
+    print(f"chainrule dashboard of {args.log_dir}: {server.url}", flush=True)
+    print("press Ctrl-C to stop", flush=True)
+    if args.open:
+        import webbrowser
+        webbrowser.open(server.url)
+    try:
+        import threading
+        threading.Event().wait()
+    finally:
+        server.close()
+    return 0
+
+
 # ---- parser ----------------------------------------------------------------------------------
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -331,6 +352,15 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="print a saved model's dimension table and scaling")
     summary.add_argument("model")
     summary.set_defaults(func=cmd_summary)
+
+    dash = sub.add_parser("dashboard", help="open a run recorded with fit(..., log_dir=...) "
+                          "in the dashboard", formatter_class=_HelpFormatter)
+    dash.add_argument("log_dir", help="the directory fit(..., log_dir=...) recorded")
+    dash.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    dash.add_argument("--open", action="store_true", help="also open it in the web browser")
+    dash.add_argument("--report", metavar="HTML",
+                      help="instead of serving, write the run as one self-contained HTML file")
+    dash.set_defaults(func=cmd_dashboard)
     return parser
 
 
@@ -345,7 +375,7 @@ def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_ERROR
-    except (ValueError, TypeError, OSError) as exc:  # from the library: already clear
+    except (ValueError, TypeError, OSError, ImportError) as exc:  # from the library: clear
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -15,14 +15,32 @@ from ._checks import check_int as _check_int, optional_real, real_type
 from ._core import DivergenceError
 from ._sync import serialised
 from .callbacks import EarlyStopping, History, ProgressBar
+from .dashboard import Dashboard
 from .data import feature_names
 from .distributed import Context, global_order
 from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
+from .run_record import RunRecorder, default_every
 from .schedules import LRSchedule, core_spec as schedule_spec, resolve_schedule
 
 __all__ = ["Fitting"]
 
 ArrayLike = Any
+
+
+def _observers(dashboard: Any, log_dir: Any, epochs: int) -> List[Any]:
+    """The callbacks of fit's ``dashboard`` and ``log_dir`` arguments."""
+    out: List[Any] = []
+    if isinstance(dashboard, Dashboard):
+        out.append(dashboard)
+    elif dashboard is True or (isinstance(dashboard, np.bool_) and dashboard):
+        out.append(Dashboard())  # ImportError naming the extra when it is missing
+    elif dashboard is not False and dashboard is not None and not \
+            (isinstance(dashboard, np.bool_) and not dashboard):
+        raise TypeError(f"dashboard must be True, False or a chainrule.Dashboard, got "
+                        f"{dashboard!r}")
+    if log_dir is not None:
+        out.append(RunRecorder(log_dir, every=default_every(epochs)))
+    return out
 
 
 class Fitting:
@@ -51,7 +69,8 @@ class Fitting:
             early_stopping: Optional[EarlyStopping] = None,
             callbacks: Optional[Sequence[Any]] = None, comm: Any = None,
             clip_norm: Optional[float] = None, clip_value: Optional[float] = None,
-            class_weight: Union[None, str, Dict[int, float]] = None) -> History:
+            class_weight: Union[None, str, Dict[int, float]] = None,
+            dashboard: Union[bool, Dashboard] = False, log_dir: Any = None) -> History:
         """Train with mini-batches; the epoch loop runs in C++ without the GIL.
 
         Parameters
@@ -105,6 +124,15 @@ class Fitting:
             network)``, called after every epoch (epoch from 0). Returning False or raising
             :class:`StopTraining` ends training after that epoch; any other exception reaches
             the caller with the weights of the epoch just finished.
+        dashboard : bool or Dashboard
+            True: a live dashboard of this fit, at a local URL printed when training starts
+            (see :class:`~chainrule.Dashboard`; needs ``pip install "chainrule[dashboard]"``);
+            or a Dashboard object to configure it.
+        log_dir : path, optional
+            Record the run to this new directory: the history, the diagnostics and a
+            snapshot of the weights about every ``epochs / 100`` epochs (format:
+            :mod:`chainrule.run_record`; ``RunRecorder(log_dir, every=k)`` as a callback
+            chooses k), to open later with ``chainrule dashboard LOG_DIR``.
         comm : mpi4py communicator, optional
             Data-parallel training (:mod:`chainrule.distributed`): X, Y (and sample_weight,
             validation_data) are this rank's shard of the global data, ``batch_size`` counts
@@ -164,6 +192,7 @@ class Fitting:
                 fit_args.class_weight_spec(class_weight, self.loss_function, comm)
             names = fit_args.metric_names(metrics)
             cbs = fit_args.callback_list(callbacks, early_stopping, verbose, epochs)
+            cbs += _observers(dashboard, log_dir, epochs)
             recorded = ["loss"] + names + (["val_loss"] + [f"val_{m}" for m in names]
                                            if X_val is not None else []) + ["lr"]
             for cb in cbs:  # EarlyStopping, ModelCheckpoint: what they watch is recorded
@@ -225,6 +254,9 @@ class Fitting:
         bars = [cb for cb in cbs if isinstance(cb, ProgressBar)]
         if bars:  # called by the core between batches, at most every 250 ms
             core_kwargs["on_progress"] = bars[0].on_progress
+        for cb in cbs:  # the dashboard and the recorder keep a sample of the training rows
+            if callable(getattr(cb, "set_training_data", None)):
+                cb.set_training_data(X, Y, epochs)
         try:
             for cb in cbs:
                 if hasattr(cb, "on_train_begin"):
@@ -257,6 +289,9 @@ class Fitting:
                 series[f"val_{name}"] = list(val_m[k])
         series["lr"] = list(lrs)
         self.history = History(series)
+        for cb in cbs:
+            if callable(getattr(cb, "on_history", None)):
+                cb.on_history(self.history)
         return self.history
 
     @serialised

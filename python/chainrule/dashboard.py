@@ -1,0 +1,247 @@
+"""The live dashboard: a callback that serves a local web page while ``fit`` runs
+(``fit(..., dashboard=True)`` or ``callbacks=[cr.Dashboard()]``) and prints its URL.
+
+The training loop pays only for what the callback does at the end of an epoch: it appends
+the epoch's figures to lists and, at most every ``interval`` seconds, copies the weights
+(a snapshot). Everything the page shows from the weights (heatmaps, the derivation of a
+row, the decision surface) is computed when the browser asks, on the server's thread, from
+a copy of the network that holds the snapshot, never on the network being trained. Needs
+the ``dashboard`` extra (tornado and plotly)."""
+
+from __future__ import annotations
+
+import copy
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from . import dashboard_views as views
+from .callbacks import Callback
+from .dashboard_page import require
+from .dashboard_server import Server
+
+__all__ = ["Dashboard", "serve"]
+
+
+def serve(source: Any, title: str = "chainrule", port: int = 0) -> Server:
+    """Serve a run source (an object with ``run()`` and ``frame(epoch, row)``): the server
+    behind the live dashboard and ``chainrule dashboard LOG_DIR``."""
+    return Server(source, title=title, port=port)
+
+
+def weights_of(network: Any) -> Dict[str, np.ndarray]:
+    """Copies of every parameter and buffer, by name: one snapshot."""
+    return {name: np.array(value, copy=True) for group in (network.parameters, network.buffers)
+            for name, value in group.items()}
+
+
+def load_weights(network: Any, weights: Dict[str, np.ndarray]) -> None:
+    """Puts a snapshot into ``network`` (a copy of the trained one)."""
+    params, buffers = network.parameters, network.buffers
+    for name, value in weights.items():
+        if name in params:
+            params[name] = value
+        elif name in buffers:
+            buffers[name] = value
+
+
+class Snapshots:
+    """Snapshots by epochs done (0: the weights before training), at most ``keep``: when
+    full, every other one is dropped (the first and the newest stay), so the kept ones stay
+    spread over the whole run."""
+
+    def __init__(self, keep: int = 200) -> None:
+        self.keep = max(2, int(keep))
+        self.items: Dict[int, Dict[str, np.ndarray]] = {}
+
+    def add(self, epoch: int, weights: Dict[str, np.ndarray]) -> None:
+        self.items[epoch] = weights
+        if len(self.items) > self.keep:
+            epochs = sorted(self.items)
+            for e in epochs[1:-1:2]:
+                del self.items[e]
+
+    def epochs(self) -> List[int]:
+        return sorted(self.items)
+
+    def at(self, epoch: Optional[int]) -> Optional[tuple]:
+        """(epoch, weights) of the latest snapshot at or before ``epoch`` (None: the newest)."""
+        epochs = self.epochs()
+        if not epochs:
+            return None
+        chosen = epochs[-1] if epoch is None else max(
+            [e for e in epochs if e <= epoch] or epochs[:1])
+        return chosen, self.items[chosen]
+
+
+class Frames:
+    """Computes frames on a private copy of the network, one request at a time, and keeps
+    the last one (the page asks for the same frame until a newer snapshot exists)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.network: Any = None
+        self.X: Optional[np.ndarray] = None
+        self.Y: Optional[np.ndarray] = None
+        self._last: Optional[tuple] = None
+
+    def reset(self, network: Any, X: Optional[np.ndarray], Y: Optional[np.ndarray]) -> None:
+        with self.lock:
+            self.network, self.X, self.Y, self._last = network, X, Y, None
+
+    def get(self, snapshot: Optional[tuple], row: int) -> Dict[str, Any]:
+        with self.lock:
+            if snapshot is None or self.network is None:
+                return {"format": views.FORMAT, "epoch": None, "heatmaps": [],
+                        "derivation": None, "surface": None, "loss": None}
+            epoch, weights = snapshot
+            key = (epoch, id(weights), row)
+            if self._last is not None and self._last[0] == key:
+                return self._last[1]
+            load_weights(self.network, weights)
+            result = views.frame(self.network, self.X, self.Y, epoch, row)
+            self._last = (key, result)
+            return result
+
+
+class Dashboard(Callback):
+    """A live dashboard of the fit it is passed to, at a local URL printed when training
+    starts (``dashboard.url``; ``open_browser=True`` also opens it).
+
+    The page shows the loss and metric curves, the network drawn layer by layer, per-layer
+    diagnostics over time (when the fit records them), heatmaps of each W and of its
+    gradient dW on the run's rows, the derivation's Z, H and dZ per layer for a chosen row,
+    and, with two input features, the decision boundary or regression surface. It updates
+    about every ``interval`` seconds; ``keep`` snapshots of the weights at most are kept to
+    step back through. The server binds 127.0.0.1 on a free port (or ``port``), answers only
+    requests carrying the URL's token, and keeps serving after training (the page then shows
+    the finished run) until :meth:`close` or the end of the process."""
+
+    def __init__(self, port: int = 0, interval: float = 0.5, open_browser: bool = False,
+                 keep: int = 200, title: Optional[str] = None, quiet: bool = False) -> None:
+        require()
+        if not (isinstance(interval, (int, float)) and interval >= 0):
+            raise ValueError(f"Dashboard: interval must be a number of seconds >= 0, got "
+                             f"{interval!r}")
+        self.interval = float(interval)
+        self.port = int(port)
+        self.open_browser = bool(open_browser)
+        self.quiet = bool(quiet)
+        self.title = title or "chainrule"
+        self.server: Optional[Server] = None
+        self._lock = threading.Lock()
+        self._frames = Frames()
+        self._snapshots = Snapshots(keep)
+        self._history: Dict[str, List[float]] = {}
+        self._diagnostics: List[Dict[str, Any]] = []
+        self._meta: Dict[str, Any] = {}
+        self._status = "waiting"
+        self._version = 0
+        self._epochs = 0
+        self._planned: Optional[int] = None
+        self._last_snapshot = 0.0
+        self._data: Optional[tuple] = None
+
+    # ---- what fit calls ------------------------------------------------------------------
+
+    def set_training_data(self, X: np.ndarray, Y: np.ndarray, epochs: Optional[int] = None
+                          ) -> None:
+        """fit hands over its training rows (a sample is kept for the frames)."""
+        self._data = views.sample_rows(X, Y)
+        self._planned = epochs
+
+    def on_train_begin(self, network: Any) -> None:
+        try:
+            clone = copy.deepcopy(network)  # through the model file: the same layers
+        except Exception:  # e.g. an activation that cannot be saved: curves only
+            clone = None
+        X, Y = self._data if self._data is not None else (None, None)
+        self._frames.reset(clone, X, Y)
+        with self._lock:
+            self._meta = views.network_info(network)
+            self._history = {}
+            self._diagnostics = []
+            self._snapshots = Snapshots(self._snapshots.keep)
+            self._snapshots.add(0, weights_of(network))
+            self._epochs = 0
+            self._status = "running"
+            self._version += 1
+        self._last_snapshot = time.perf_counter()
+        if self.server is None:
+            self.server = serve(self, self.title, self.port)
+            if not self.quiet:
+                print(f"chainrule dashboard: {self.server.url}", file=sys.stderr, flush=True)
+            if self.open_browser:
+                import webbrowser
+                webbrowser.open(self.server.url)
+
+    def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            for k, v in logs.items():
+                if k == "diagnostics":
+                    continue
+                self._history.setdefault(k, []).append(v)
+            record = logs.get("diagnostics")
+            if isinstance(record, dict):
+                self._diagnostics.append(record)
+            self._epochs = epoch + 1
+            self._version += 1
+        if now - self._last_snapshot >= self.interval:
+            weights = weights_of(network)
+            with self._lock:
+                self._snapshots.add(epoch + 1, weights)
+            self._last_snapshot = time.perf_counter()
+
+    def on_diagnostics(self, records: Sequence[Dict[str, Any]]) -> None:
+        """Per-layer diagnostics records (``history.diagnostics``'s schema) to show."""
+        with self._lock:
+            self._diagnostics.extend(records)
+            self._version += 1
+
+    def on_train_end(self, network: Any) -> None:
+        weights = weights_of(network)
+        with self._lock:
+            self._snapshots.add(self._epochs, weights)
+            self._status = "finished"
+            self._version += 1
+
+    def on_history(self, history: Any) -> None:
+        """After fit: the diagnostics it recorded, if the dashboard did not see them live."""
+        records = getattr(history, "diagnostics", None)
+        if records and not self._diagnostics:
+            self.on_diagnostics(list(records))
+
+    # ---- what the server asks ------------------------------------------------------------
+
+    def run(self) -> Dict[str, Any]:
+        with self._lock:
+            return {"meta": dict(self._meta, title=self.title, planned_epochs=self._planned),
+                    "history": {k: list(v) for k, v in self._history.items()},
+                    "diagnostics": list(self._diagnostics), "epochs": self._snapshots.epochs(),
+                    "epochs_done": self._epochs, "status": self._status,
+                    "version": self._version, "live": True}
+
+    def frame(self, epoch: Optional[int], row: int) -> Dict[str, Any]:
+        with self._lock:
+            snapshot = self._snapshots.at(epoch)
+        return self._frames.get(snapshot, row)
+
+    # ---- the user's ----------------------------------------------------------------------
+
+    @property
+    def url(self) -> Optional[str]:
+        """The page's address with its token (None before training starts)."""
+        return None if self.server is None else self.server.url
+
+    def close(self) -> None:
+        """Stop serving."""
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+    def __repr__(self) -> str:
+        return f"Dashboard(url={self.url!r}, status={self._status!r})"
