@@ -73,10 +73,12 @@ DOC_PATHS = [README_PATH] + sorted(p for p in (ROOT / "docs").rglob("*.md")
 
 #: Modules a README block may need that the package does not install: a block needing a missing
 #: one is skipped with a reason.
-OPTIONAL = ("torch", "onnx", "onnxruntime", "sklearn", "mpi4py", "matplotlib", "pandas")
+OPTIONAL = ("torch", "onnx", "onnxruntime", "sklearn", "mpi4py", "matplotlib", "pandas",
+            "tornado", "plotly", "tensorboardX")
 #: Methods of chainrule objects that import an optional module when called.
 NEEDED_BY_METHOD = {"to_torch": "torch", "from_torch": "torch", "to_onnx": "onnx",
-                    "plot": "matplotlib"}
+                    "plot": "matplotlib", "Dashboard": "tornado", "report": "plotly",
+                    "TensorBoard": "tensorboardX"}
 #: Fence languages: python blocks run here; py (train.py) runs under mpiexec in
 #: test_distributed.py; bash and plain fences are commands, diagrams and sample output; cpp
 #: fences are the C++ of docs/extending.md.

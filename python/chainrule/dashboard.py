@@ -179,18 +179,21 @@ class Dashboard(Callback):
                 webbrowser.open(self.server.url)
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
-        now = time.perf_counter()
+        # the training loop waits for this: appends, and a copy of the weights at most
+        # every `interval` seconds
+        history = self._history
         with self._lock:
             for k, v in logs.items():
-                if k == "diagnostics":
-                    continue
-                self._history.setdefault(k, []).append(v)
-            record = logs.get("diagnostics")
-            if isinstance(record, dict):
-                self._diagnostics.append(record)
+                if k in history:
+                    history[k].append(v)
+                elif k == "diagnostics":
+                    if isinstance(v, dict):
+                        self._diagnostics.append(v)
+                else:
+                    history[k] = [v]
             self._epochs = epoch + 1
             self._version += 1
-        if now - self._last_snapshot >= self.interval:
+        if time.perf_counter() - self._last_snapshot >= self.interval:
             weights = weights_of(network)
             with self._lock:
                 self._snapshots.add(epoch + 1, weights)

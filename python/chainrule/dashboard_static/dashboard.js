@@ -180,7 +180,7 @@
   function cells(values) {
     if (!values) { return "<td colspan='12' class='hint'>-</td>"; }
     var s = maxAbs(values), shown = values.slice(0, 12).map(function (v) {
-      return "<td class='v' style='background:" + color(v, s) + "'>" + fmt(v) + "</td>";
+      return "<td class='v' data-v='" + v + "' style='background:" + color(v, s) + "'>" + fmt(v) + "</td>";
     }).join("");
     return shown + (values.length > 12 ? "<td class='hint'>+" + (values.length - 12) + " more</td>" : "");
   }
