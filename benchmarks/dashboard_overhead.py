@@ -58,7 +58,7 @@ def workloads(quick: bool) -> list:
     rng = np.random.default_rng(0)
     from chainrule.demo import make_data
     X1, Y1 = make_data()
-    n2 = 2048 if quick else 16384
+    n2 = 2048 if quick else 8192
     X2 = rng.normal(size=(n2, 784)).astype(np.float32)
     Y2 = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n2)]
     return [
@@ -68,7 +68,7 @@ def workloads(quick: bool) -> list:
         ("W2 784-512-256-10 float32, batch 128",
          lambda: cr.Network([784, 512, 256, 10], ["relu", "relu", "softmax"],
                             loss="cross_entropy", dtype="float32", seed=0),
-         X2, Y2, dict(epochs=3 if quick else 6, lr=0.01, batch_size=128)),
+         X2, Y2, dict(epochs=3 if quick else 8, lr=0.01, batch_size=128)),
     ]
 
 

@@ -11,6 +11,7 @@ the ``dashboard`` extra (tornado and plotly)."""
 from __future__ import annotations
 
 import copy
+import json
 import sys
 import threading
 import time
@@ -79,18 +80,32 @@ class Snapshots:
 
 class Frames:
     """Computes frames on a private copy of the network, one request at a time, and keeps
-    the last one (the page asks for the same frame until a newer snapshot exists)."""
+    the last one. With ``duty`` (the live dashboard), a newer frame is computed only once
+    the server has been idle ``1 / duty - 1`` times as long as the last one took (until then
+    the last one is served again, and the page asks anew): the frames then take at most
+    that fraction of one core, whatever the size of the network."""
 
-    def __init__(self) -> None:
+    def __init__(self, duty: Optional[float] = None) -> None:
         self.lock = threading.Lock()
+        self.duty = duty
         self.network: Any = None
         self.X: Optional[np.ndarray] = None
         self.Y: Optional[np.ndarray] = None
         self._last: Optional[tuple] = None
+        self._ready_at = 0.0  # when the throttle lets the next frame be computed
 
     def reset(self, network: Any, X: Optional[np.ndarray], Y: Optional[np.ndarray]) -> None:
         with self.lock:
             self.network, self.X, self.Y, self._last = network, X, Y, None
+            self._ready_at = 0.0
+
+    def get_json(self, snapshot: Optional[tuple], row: int) -> str:
+        """:meth:`get` as JSON text (encoded once per frame)."""
+        result = self.get(snapshot, row)
+        with self.lock:
+            if self._last is not None and self._last[1] is result:
+                return self._last[2]
+        return json.dumps(result, allow_nan=False)
 
     def get(self, snapshot: Optional[tuple], row: int) -> Dict[str, Any]:
         with self.lock:
@@ -99,11 +114,17 @@ class Frames:
                         "derivation": None, "surface": None, "loss": None}
             epoch, weights = snapshot
             key = (epoch, id(weights), row)
-            if self._last is not None and self._last[0] == key:
+            if self._last is not None and (self._last[0] == key or (
+                    self.duty is not None and time.perf_counter() < self._ready_at)):
                 return self._last[1]
+            t0 = time.perf_counter()
             load_weights(self.network, weights)
             result = views.frame(self.network, self.X, self.Y, epoch, row)
-            self._last = (key, result)
+            text = json.dumps(result, allow_nan=False)  # once per frame, not per request
+            self._last = (key, result, text)
+            if self.duty is not None:
+                took = time.perf_counter() - t0
+                self._ready_at = time.perf_counter() + took * (1 / self.duty - 1)
             return result
 
 
@@ -119,6 +140,9 @@ class Dashboard(Callback):
     step back through. The server binds 127.0.0.1 on a free port (or ``port``), answers only
     requests carrying the URL's token, and keeps serving after training (the page then shows
     the finished run) until :meth:`close` or the end of the process."""
+
+    #: While training runs, the frames take at most this fraction of one core.
+    DUTY = 0.2
 
     def __init__(self, port: int = 0, interval: float = 0.5, open_browser: bool = False,
                  keep: int = 200, title: Optional[str] = None, quiet: bool = False) -> None:
@@ -139,8 +163,9 @@ class Dashboard(Callback):
         self._diagnostics: List[Dict[str, Any]] = []
         self._meta: Dict[str, Any] = {}
         self._status = "waiting"
-        self._version = 0
-        self._epochs = 0
+        self._run = 0  # fits served so far
+        self._rows: List[Dict[str, Any]] = []  # each epoch's logs, as fit gave them
+        self._converted = 0  # how many of them are in _history
         self._planned: Optional[int] = None
         self._last_snapshot = 0.0
         self._data: Optional[tuple] = None
@@ -160,15 +185,17 @@ class Dashboard(Callback):
             clone = None
         X, Y = self._data if self._data is not None else (None, None)
         self._frames.reset(clone, X, Y)
+        self._frames.duty = self.DUTY
         with self._lock:
             self._meta = views.network_info(network)
             self._history = {}
+            self._rows = []
+            self._converted = 0
             self._diagnostics = []
             self._snapshots = Snapshots(self._snapshots.keep)
             self._snapshots.add(0, weights_of(network))
-            self._epochs = 0
             self._status = "running"
-            self._version += 1
+            self._run += 1
         self._last_snapshot = time.perf_counter()
         if self.server is None:
             self.server = serve(self, self.title, self.port)
@@ -179,20 +206,10 @@ class Dashboard(Callback):
                 webbrowser.open(self.server.url)
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
-        # the training loop waits for this: appends, and a copy of the weights at most
-        # every `interval` seconds
-        history = self._history
-        with self._lock:
-            for k, v in logs.items():
-                if k in history:
-                    history[k].append(v)
-                elif k == "diagnostics":
-                    if isinstance(v, dict):
-                        self._diagnostics.append(v)
-                else:
-                    history[k] = [v]
-            self._epochs = epoch + 1
-            self._version += 1
+        # The training loop waits for this, so it does little: keep the epoch's logs (a
+        # dict of its own: fit's hook copies it for each callback; list.append is atomic)
+        # and, at most every `interval` seconds, copy the weights. run() makes the curves.
+        self._rows.append(logs)
         if time.perf_counter() - self._last_snapshot >= self.interval:
             weights = weights_of(network)
             with self._lock:
@@ -203,35 +220,57 @@ class Dashboard(Callback):
         """Per-layer diagnostics records (``history.diagnostics``'s schema) to show."""
         with self._lock:
             self._diagnostics.extend(records)
-            self._version += 1
 
     def on_train_end(self, network: Any) -> None:
         weights = weights_of(network)
         with self._lock:
-            self._snapshots.add(self._epochs, weights)
+            self._snapshots.add(len(self._rows), weights)
             self._status = "finished"
-            self._version += 1
+        self._frames.duty = None  # nothing to share the cores with any more
 
     def on_history(self, history: Any) -> None:
         """After fit: the diagnostics it recorded, if the dashboard did not see them live."""
         records = getattr(history, "diagnostics", None)
+        self.run()  # what came with the epochs' logs first
         if records and not self._diagnostics:
             self.on_diagnostics(list(records))
 
     # ---- what the server asks ------------------------------------------------------------
 
+    def version(self) -> str:
+        """Changes whenever :meth:`run` would give something new (the page polls it)."""
+        return (f"{self._run}.{len(self._rows)}.{len(self._snapshots.items)}."
+                f"{len(self._diagnostics)}.{self._status}")
+
     def run(self) -> Dict[str, Any]:
         with self._lock:
+            rows = self._rows
+            n = len(rows)  # the training thread may append meanwhile: read up to n
+            for logs in rows[self._converted:n]:
+                for k, v in logs.items():
+                    if k == "diagnostics":
+                        if isinstance(v, dict):
+                            self._diagnostics.append(v)
+                    else:
+                        self._history.setdefault(k, []).append(v)
+            self._converted = n
+            epochs = self._snapshots.epochs()
             return {"meta": dict(self._meta, title=self.title, planned_epochs=self._planned),
                     "history": {k: list(v) for k, v in self._history.items()},
-                    "diagnostics": list(self._diagnostics), "epochs": self._snapshots.epochs(),
-                    "epochs_done": self._epochs, "status": self._status,
-                    "version": self._version, "live": True}
+                    "diagnostics": list(self._diagnostics), "epochs": epochs,
+                    "epochs_done": n, "status": self._status,
+                    "version": self.version(),
+                    "live": True}
 
     def frame(self, epoch: Optional[int], row: int) -> Dict[str, Any]:
         with self._lock:
             snapshot = self._snapshots.at(epoch)
         return self._frames.get(snapshot, row)
+
+    def frame_json(self, epoch: Optional[int], row: int) -> str:
+        with self._lock:
+            snapshot = self._snapshots.at(epoch)
+        return self._frames.get_json(snapshot, row)
 
     # ---- the user's ----------------------------------------------------------------------
 

@@ -132,7 +132,14 @@ def _handlers(server: Server) -> list:
 
         def send_json(self, data: Any) -> None:
             self.set_header("Content-Type", "application/json; charset=utf-8")
-            self.finish(json.dumps(jsonable(data), allow_nan=False))
+            if isinstance(data, str):  # already encoded
+                self.finish(data)
+                return
+            try:  # the sources give JSON-ready data; anything else is converted
+                text = json.dumps(data, allow_nan=False)
+            except (TypeError, ValueError):
+                text = json.dumps(jsonable(data), allow_nan=False)
+            self.finish(text)
 
     class Page(Base):
         def get(self) -> None:
@@ -148,6 +155,11 @@ def _handlers(server: Server) -> list:
 
     class Run(Base):
         def get(self) -> None:
+            known = self.get_query_argument("version", "")
+            version = getattr(server.source, "version", None)
+            if known and version is not None and known == str(version()):
+                self.send_json({"format": FORMAT, "unchanged": True, "version": known})
+                return
             data = dict(server.source.run())
             data["format"] = FORMAT
             self.send_json(data)
@@ -160,7 +172,9 @@ def _handlers(server: Server) -> list:
                 row = int(self.get_query_argument("row", "0"))
             except ValueError:
                 raise tornado.web.HTTPError(400, "epoch and row must be integers") from None
-            self.send_json(server.source.frame(epoch, row))
+            source = server.source
+            self.send_json(source.frame_json(epoch, row) if hasattr(source, "frame_json")
+                           else source.frame(epoch, row))
 
     return [(r"/", Page), (r"/static/([A-Za-z.]+)", Static), (r"/api/run", Run),
             (r"/api/frame", Frame)]

@@ -21,7 +21,7 @@ __all__ = ["FORMAT", "jsonable", "network_info", "history_series", "sample_rows"
 #: The version of the JSON the page reads (``run`` and ``frame``); the page checks it.
 FORMAT = 1
 #: Heatmaps show at most this many rows and columns of a W (evenly spaced ones).
-MAX_HEATMAP = 96
+MAX_HEATMAP = 64
 #: The rows of the training data a run keeps for its frames (evenly spaced ones).
 SAMPLE_ROWS = 256
 #: The decision surface is drawn on a GRID x GRID lattice.
@@ -31,21 +31,26 @@ GRID = 41
 def jsonable(value: Any) -> Any:
     """Lists, dicts and floats the json module writes as strict JSON: arrays become
     (nested) lists, NaN and infinities None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biu":
             return value.tolist()
+        if value.dtype.kind == "f":  # whole arrays at once: heatmaps are thousands of values
+            a = value.astype(np.float64)
+            finite = np.isfinite(a)
+            return a.tolist() if finite.all() else np.where(finite, a, None).tolist()
         return jsonable(value.tolist())
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    if isinstance(value, (dict, Mapping)):
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
         return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
+    if isinstance(value, np.floating):
+        return jsonable(float(value))
     return value
 
 

@@ -31,7 +31,10 @@
       return Promise.resolve(best || frames[frames.length - 1] || null);
     }
   } : {
-    run: function () { return api("api/run"); },
+    run: function () {
+      return api("api/run" + (state.run ? "?version=" + encodeURIComponent(state.version) : ""))
+        .then(function (run) { return run.unchanged ? state.run : run; });
+    },
     frame: function (epoch, row) { return api("api/frame?epoch=" + epoch + "&row=" + row); }
   };
 
@@ -249,7 +252,8 @@
     if (key === state.frameKey) { return Promise.resolve(); }
     state.busy = true;
     return source.frame(epoch, state.row).then(function (f) {
-      state.frameKey = key; drawFrame(f);
+      // the live server may answer with an older frame while it is throttled: ask again
+      state.frameKey = f && f.epoch !== null ? f.epoch + ":" + state.row : null; drawFrame(f);
     }).finally(function () { state.busy = false; });
   }
   function tick() {
