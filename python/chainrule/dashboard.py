@@ -169,6 +169,7 @@ class Dashboard(Callback):
         self._planned: Optional[int] = None
         self._last_snapshot = 0.0
         self._data: Optional[tuple] = None
+        self._idle = False  # a data-parallel rank other than 0
 
     # ---- what fit calls ------------------------------------------------------------------
 
@@ -179,6 +180,10 @@ class Dashboard(Callback):
         self._planned = epochs
 
     def on_train_begin(self, network: Any) -> None:
+        comm = getattr(network, "comm", None)  # data-parallel: rank 0 serves, as it saves
+        self._idle = comm is not None and comm.Get_rank() != 0
+        if self._idle:
+            return
         try:
             clone = copy.deepcopy(network)  # through the model file: the same layers
         except Exception:  # e.g. an activation that cannot be saved: curves only
@@ -209,6 +214,8 @@ class Dashboard(Callback):
         # The training loop waits for this, so it does little: keep the epoch's logs (a
         # dict of its own: fit's hook copies it for each callback; list.append is atomic)
         # and, at most every `interval` seconds, copy the weights. run() makes the curves.
+        if self._idle:
+            return
         self._rows.append(logs)
         if time.perf_counter() - self._last_snapshot >= self.interval:
             weights = weights_of(network)
@@ -222,6 +229,8 @@ class Dashboard(Callback):
             self._diagnostics.extend(records)
 
     def on_train_end(self, network: Any) -> None:
+        if self._idle:
+            return
         weights = weights_of(network)
         with self._lock:
             self._snapshots.add(len(self._rows), weights)

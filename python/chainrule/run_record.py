@@ -78,6 +78,7 @@ class RunRecorder(Callback):
         self._last_snapshot = -1
         self._last_flush = 0.0
         self._diagnostics = 0
+        self._idle = False  # a data-parallel rank other than 0
 
     def set_training_data(self, X: np.ndarray, Y: np.ndarray, epochs: Optional[int] = None
                           ) -> None:
@@ -103,6 +104,10 @@ class RunRecorder(Callback):
         self._last_snapshot = epoch
 
     def on_train_begin(self, network: Any) -> None:
+        comm = getattr(network, "comm", None)  # data-parallel: rank 0 records, as it saves
+        self._idle = comm is not None and comm.Get_rank() != 0
+        if self._idle:
+            return
         if (self.log_dir / "run.json").exists():
             raise ValueError(f"log_dir {str(self.log_dir)!r} already holds a recorded run; "
                              "give a new directory (or delete that one)")
@@ -121,6 +126,8 @@ class RunRecorder(Callback):
         self._last_flush = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
+        if self._idle:
+            return
         record = logs.get("diagnostics")
         line = {"epoch": epoch}
         line.update((k, v) for k, v in logs.items() if k != "diagnostics")
@@ -138,6 +145,8 @@ class RunRecorder(Callback):
 
     def on_diagnostics(self, records: Sequence[Dict[str, Any]]) -> None:
         """Per-layer diagnostics records (``history.diagnostics``'s schema) to record."""
+        if self._idle:
+            return
         text = "".join(_dump(record) + "\n" for record in records)
         f = self._files.get("diagnostics")
         if f is not None and not f.closed:
@@ -157,6 +166,8 @@ class RunRecorder(Callback):
             f.close()
 
     def on_train_end(self, network: Any) -> None:
+        if self._idle:
+            return
         if self._last_snapshot != self._epochs:
             self._snapshot(network, self._epochs)
         self.close()
