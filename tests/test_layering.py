@@ -52,7 +52,7 @@ LAYERS: List[Tuple[str, ...]] = [
     #    replay and the report show (a run's views, computed through a network's public
     #    calls) and the page's files
     ("_version", "data", "runtime", "_registry", "parameters", "_sync", "model_archive",
-     "dashboard_views", "dashboard_page"),
+     "dashboard_views", "dashboard_page", "diagnostics"),
     # 2. the families: configuration objects resolved by name and checked by the core's
     #    registries, and the callbacks fit calls after every epoch; the dashboard's web server
     ("activations", "losses", "optimizers", "schedules", "callbacks", "dashboard_server"),

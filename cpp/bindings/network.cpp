@@ -19,8 +19,10 @@
 #include "chainrule/network.hpp"
 #include "chainrule/optimizer.hpp"
 #include "chainrule/targets.hpp"
+#include "chainrule/training/diagnostics.hpp"
 #include "chainrule/training/gradient_reducer.hpp"
 #include "chainrule/training/trainer.hpp"
+#include "diagnostics.hpp"
 #include "fit_call.hpp"
 #include "numpy_views.hpp"
 #include "specs.hpp"
@@ -252,16 +254,18 @@ void bind_network(py::module_& m, const char* cls) {
               const std::optional<Array<T>>& X_val, const std::optional<Array<T>>& Y_val,
               const std::optional<Array<T>>& val_weight, py::object schedule_spec,
               const std::vector<std::string>& metrics, std::optional<double> clip_norm,
-              std::optional<double> clip_value, bool data_parallel) {
+              std::optional<double> clip_value, bool data_parallel, py::object diagnostics) {
              FitCall<T> call(X, Y, epochs, lr, batch_size, false, sample_weight, X_val, Y_val,
                              val_weight, schedule_spec, metrics);
              call.opts.clip = GradientClipping{clip_norm, clip_value};
+             call.opts.diagnostics = chainrule::bindings::diagnostics_options(diagnostics);
              check_fit(n, call.data, call.opts, data_parallel);
            },
            py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("lr"), py::arg("batch_size"),
            py::arg("sample_weight"), py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"),
            py::arg("schedule"), py::arg("metrics"), py::arg("clip_norm") = py::none(),
-           py::arg("clip_value") = py::none(), py::arg("data_parallel") = false)
+           py::arg("clip_value") = py::none(), py::arg("data_parallel") = false,
+           py::arg("diagnostics") = py::none())
       // data-parallel: the batches over the global rows (batch normalisation's rows per batch)
       .def("check_batches",
            [](Net& n, Index global_rows, Index epochs, Index batch_size) {
@@ -281,7 +285,7 @@ void bind_network(py::module_& m, const char* cls) {
               py::object schedule_spec, const std::vector<std::string>& metrics,
               py::object allreduce, Index global_rows, Index row_offset, py::object sum_across,
               py::object on_progress, py::object reduce_buffer, std::optional<double> clip_norm,
-              std::optional<double> clip_value) {
+              std::optional<double> clip_value, py::object diagnostics, py::object on_diagnostics) {
              // data-parallel: the permutation orders the global rows and is always given
              const bool shuffle = !permutation.is_none() && allreduce.is_none();
              FitCall<T> call(X, Y, epochs, lr, batch_size, shuffle, sample_weight,
@@ -289,8 +293,16 @@ void bind_network(py::module_& m, const char* cls) {
              call.opts.global_rows = global_rows;
              call.opts.row_offset = row_offset;
              call.opts.clip = GradientClipping{clip_norm, clip_value};
+             call.opts.diagnostics = chainrule::bindings::diagnostics_options(diagnostics);
              FitHooks hooks;
              hooks.poll = batch_poll(on_progress);
+             if (!on_diagnostics.is_none()) {
+               const bool histograms = call.opts.diagnostics.histograms;
+               hooks.on_diagnostics = [on_diagnostics, histograms](const DiagnosticsRecord& r) {
+                 py::gil_scoped_acquire gil;
+                 on_diagnostics(chainrule::bindings::record_dict(r, histograms));
+               };
+             }
              // data-parallel: the all-reduce (and the metrics' sums) in a reducer, over the
              // caller's buffer (a shared-memory window) or one of the reducer's own
              std::unique_ptr<AllreduceReducer<T>> reducer;
@@ -334,7 +346,21 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("metrics"), py::arg("allreduce") = py::none(), py::arg("global_rows") = 0,
            py::arg("row_offset") = 0, py::arg("sum_across") = py::none(),
            py::arg("on_progress") = py::none(), py::arg("reduce_buffer") = py::none(),
-           py::arg("clip_norm") = py::none(), py::arg("clip_value") = py::none())
+           py::arg("clip_norm") = py::none(), py::arg("clip_value") = py::none(),
+           py::arg("diagnostics") = py::none(), py::arg("on_diagnostics") = py::none())
+      // The per-layer figures of one batch (a record's dict); the model does not change.
+      .def("diagnose",
+           [](Net& n, const Array<T>& X, const Array<T>& Y, py::object spec, double lr) {
+             const DiagnosticsOptions opts = chainrule::bindings::diagnostics_options(spec);
+             const ConstView<T> x = as_view(X, "X"), y = as_view(Y, "Y");
+             DiagnosticsRecord r;
+             {
+               py::gil_scoped_release nogil;
+               r = diagnose(n, x, y, opts, lr);
+             }
+             return chainrule::bindings::record_dict(r, opts.histograms);
+           },
+           py::arg("X"), py::arg("Y"), py::arg("diagnostics"), py::arg("lr") = 0.0)
       // Returns (loss, [metric values]) in the order of `metrics`; the parameters do not change.
       .def("evaluate",
            [](Net& n, const Array<T>& X, const Array<T>& Y,

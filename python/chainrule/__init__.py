@@ -17,6 +17,7 @@ from .losses import MSE, Loss, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, l
 from .callbacks import Callback, EarlyStopping, History, StopTraining
 from .file_callbacks import CSVLogger, ModelCheckpoint
 from .lr_finder import LRFinderResult
+from .diagnostics import Diagnostics
 from .layers import Dense, Layer, layer_names
 from .network import Network
 from .network_steps import Gradients, LayerGradients
@@ -51,7 +52,7 @@ __all__ = [
     "LRSchedule", "ConstantLR", "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau",
     "schedule_names", "Callback", "EarlyStopping", "StopTraining", "ModelCheckpoint", "CSVLogger",
     "LRFinderResult", "metric_names",
-    "Dashboard", "TensorBoard", "RunRecorder", "RunLog",
+    "Dashboard", "TensorBoard", "RunRecorder", "RunLog", "Diagnostics",
     "cpu_info", "get_num_threads", "set_num_threads", "from_torch", "load",
     "register_activation", "register_loss", "__version__",
 ]

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _registry
 from ._checks import bool_type, choice, int_type, real_type
+from .diagnostics import DiagnosticsLog
 
 __all__ = ["History", "Callback", "EarlyStopping", "StopTraining", "monitor_mode",
            "check_recorded"]
@@ -63,7 +64,8 @@ class History:
         return f"History({self.epochs} epochs: {', '.join(self.history)})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, History) and self.history == other.history
+        return isinstance(other, History) and self.history == other.history and \
+            self.diagnostics == other.diagnostics
 
     def _repr_html_(self) -> str:
         """A table with one row per epoch (what Jupyter shows); a long history shows its

@@ -17,6 +17,7 @@ from ._sync import serialised
 from .callbacks import EarlyStopping, History, ProgressBar
 from .dashboard import Dashboard
 from .data import feature_names
+from .diagnostics import Diagnostics, DiagnosticsLog, resolve as resolve_diagnostics
 from .distributed import Context, global_order
 from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
 from .run_record import RunRecorder, default_every
@@ -70,7 +71,8 @@ class Fitting:
             callbacks: Optional[Sequence[Any]] = None, comm: Any = None,
             clip_norm: Optional[float] = None, clip_value: Optional[float] = None,
             class_weight: Union[None, str, Dict[int, float]] = None,
-            dashboard: Union[bool, Dashboard] = False, log_dir: Any = None) -> History:
+            dashboard: Union[bool, Dashboard] = False, log_dir: Any = None,
+            diagnostics: Union[None, bool, Diagnostics] = None) -> History:
         """Train with mini-batches; the epoch loop runs in C++ without the GIL.
 
         Parameters
@@ -150,6 +152,14 @@ class Fitting:
             the norm is clipped (the order of Keras 2's ``clipvalue`` and ``clipnorm``); both
             bounds hold. A non-finite gradient is not an error: it makes the weights
             non-finite, which raises :class:`DivergenceError` as below.
+        diagnostics : bool or Diagnostics, optional
+            Per-layer figures measured by the core's training loop: after every epoch
+            (``True``) or as ``Diagnostics(every=k)`` / ``Diagnostics(every_steps=k,
+            histograms=True, bins=20)`` say. The records are ``history.diagnostics`` (a
+            :class:`~chainrule.diagnostics.DiagnosticsLog`; ``.to_dataframe()``); during fit,
+            ``network.diagnostics.latest`` is the newest one (a callback's view at epoch end),
+            and a callback with ``on_diagnostics(records)`` receives each as it is made.
+            With ``comm``, figures over every rank, the same on each.
 
         Returns a :class:`History` (``loss``, ``lr``, ``val_loss``, metrics per epoch). Ctrl-C
         stops at a batch boundary with consistent weights and raises KeyboardInterrupt. A loss
@@ -178,6 +188,8 @@ class Fitting:
             if not isinstance(shuffle, (bool, np.bool_)):
                 raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
             schedule = resolve_schedule(lr_schedule)
+            diag = resolve_diagnostics(diagnostics)
+            diag_spec = None if diag is None else diag.core_spec()
             clipping = {"clip_norm": optional_real(clip_norm, "clip_norm"),
                         "clip_value": optional_real(clip_value, "clip_value")}  # values: the core
             # float64 when class weights multiply them, so that the product is rounded once
@@ -203,13 +215,13 @@ class Fitting:
             core_args = (w, X_val, Y_val, w_val, schedule_args, names)
             # with comm, X is this rank's shard: the batches (their rows for batch
             # normalisation) span every rank and are checked below, once N is known
-            check_kwargs = dict(clipping, data_parallel=ctx is not None)
+            check_kwargs = dict(clipping, data_parallel=ctx is not None, diagnostics=diag_spec)
             if cw is not None:
                 # the data checked first, then each training row weighted by its class
                 self._core.check_fit(X, Y, epochs, lr, bs, *core_args, **check_kwargs)
                 w = self._core.class_sample_weight(Y, cw, w, "fit: class_weight")
                 core_args = (w,) + core_args[1:]
-            if new_optimizer is not None or cbs or ctx is not None:
+            if new_optimizer is not None or cbs or ctx is not None or diag is not None:
                 # before installing an optimizer, starting a bar or any collective step
                 self._core.check_fit(X, Y, epochs, lr, bs, *core_args, **check_kwargs)
         core_kwargs: Dict[str, Any] = {}
@@ -224,6 +236,7 @@ class Fitting:
                 ("lr_schedule", schedule_args),
                 ("clip_norm", clipping["clip_norm"]), ("clip_value", clipping["clip_value"]),
                 ("metrics", names), ("validation (present or not)", X_val is not None),
+                ("diagnostics", diag_spec),
                 ("early_stopping (present or not)", early_stopping is not None)])
             sizes = ctx.comm.allgather(n)
             n = int(sum(sizes))
@@ -251,6 +264,17 @@ class Fitting:
         if ctx is not None:  # the gradient all-reduce (shared memory on one node)
             core_kwargs["allreduce"], core_kwargs["reduce_buffer"], detach = ctx.attach(self)
             core_kwargs["sum_across"] = ctx.sum_across
+        log = DiagnosticsLog()
+        if diag is not None:  # each record as the core makes it, before the epoch's callbacks
+            listeners = [cb.on_diagnostics for cb in cbs
+                         if callable(getattr(cb, "on_diagnostics", None))]
+
+            def on_record(record: Dict[str, Any]) -> None:
+                log.append(record)
+                for listen in listeners:  # the dashboard, the run recorder
+                    listen([record])
+            core_kwargs["diagnostics"], core_kwargs["on_diagnostics"] = diag_spec, on_record
+            self._live_diagnostics = log
         bars = [cb for cb in cbs if isinstance(cb, ProgressBar)]
         if bars:  # called by the core between batches, at most every 250 ms
             core_kwargs["on_progress"] = bars[0].on_progress
@@ -280,6 +304,7 @@ class Fitting:
             raise
         finally:
             detach()
+            self.__dict__.pop("_live_diagnostics", None)
         series: Dict[str, List[float]] = {"loss": list(loss)}
         for k, name in enumerate(names):
             series[name] = list(train_m[k])
@@ -288,11 +313,19 @@ class Fitting:
             for k, name in enumerate(names):
                 series[f"val_{name}"] = list(val_m[k])
         series["lr"] = list(lrs)
-        self.history = History(series)
+        self.history = History(series, diagnostics=log)
         for cb in cbs:
             if callable(getattr(cb, "on_history", None)):
                 cb.on_history(self.history)
         return self.history
+
+    @property
+    def diagnostics(self) -> DiagnosticsLog:
+        """The per-layer diagnostics records of the fit running now (what a callback reads:
+        ``network.diagnostics.latest`` at the end of an epoch), else of the last fit
+        (``history.diagnostics``)."""
+        live = self.__dict__.get("_live_diagnostics")
+        return live if live is not None else self.history.diagnostics
 
     @serialised
     def evaluate(self, X: ArrayLike, Y: ArrayLike, metrics: Optional[Sequence[str]] = None,

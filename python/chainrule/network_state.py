@@ -11,6 +11,7 @@ import numpy as np
 
 from ._checks import check_int as _check_int
 from .callbacks import History
+from .diagnostics import DiagnosticsLog
 from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
 
 __all__ = ["TrainingState"]
@@ -150,6 +151,8 @@ class TrainingState:
              "dropout": the dropout stream's key and pass count (get_dropout_state();
                         only for a network with layers that differ in training),
              "history": {"loss": [...], ...}, the History of the last fit,
+             "diagnostics": its diagnostics records (DiagnosticsLog.to_json(); only when
+                            there are some),
              "optimizer": {"name": "adam", "params": its get_params() (tuples as lists),
                            "step": steps taken, "buffers": the buffer names, sorted}}
 
@@ -169,6 +172,8 @@ class TrainingState:
                                    "step": opt["step"], "buffers": sorted(opt["buffers"])}}
             if self._core.has_training_behaviour:  # random layers (dropout) only
                 state["dropout"] = self.get_dropout_state()
+            if len(self.history.diagnostics):  # fit(..., diagnostics=...)'s records
+                state["diagnostics"] = self.history.diagnostics.to_json()
         names = list(self._core.parameter_names())
         arrays = {f"opt.{name}.{names[slot]}": np.ascontiguousarray(a)
                   for name, per_slot in opt["buffers"].items() for slot, a in enumerate(per_slot)}
@@ -199,6 +204,7 @@ class TrainingState:
                 all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
                 for k, v in history.items()):
             raise ValueError("invalid training history")
+        diagnostics = DiagnosticsLog.from_json(state.get("diagnostics", []))
         opt = state.get("optimizer")
         optimizer, optimizer_state = None, None
         if opt is not None:
@@ -218,7 +224,8 @@ class TrainingState:
                 self._rng = rng
             if dropout is not None:
                 self._core.set_random_state(*dropout)
-            self.history = History({k: [float(x) for x in v] for k, v in history.items()})
+            self.history = History({k: [float(x) for x in v] for k, v in history.items()},
+                                   diagnostics=diagnostics)
 
     def _optimizer_from(self, opt: Any, arrays: Mapping[str, np.ndarray]
                         ) -> Tuple[Optimizer, Dict[str, Any]]:

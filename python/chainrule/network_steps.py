@@ -10,6 +10,7 @@ import numpy as np
 
 from ._checks import optional_real, real_type
 from ._sync import serialised
+from .diagnostics import Diagnosis, Diagnostics
 from .data import as_matrix
 from .optimizers import Optimizer
 
@@ -79,6 +80,23 @@ class Steps:
         X, Y = self._X(X, "gradients"), self._Y(Y)
         self._forward_X = None
         return self._collect_gradients(self._core.gradients(X, Y))
+
+    @serialised
+    def diagnose(self, X: ArrayLike, Y: ArrayLike, lr: Optional[float] = None, *,
+                 histograms: bool = False, bins: int = 20) -> Diagnosis:
+        """The per-layer figures of ``fit(..., diagnostics=True)`` for one batch (X, Y): a
+        forward pass in training mode (running statistics not updated) and a backward pass,
+        computed by the core; the model does not change. ``str()`` of the result is a table
+        like :meth:`summary` followed by a plain-words flag for each problem seen (dead or
+        saturated units, vanishing or exploding gradients and, given ``lr``, an update ratio
+        ``lr ||dW|| / ||W||`` far from ~1e-3); ``.layers`` holds the figures (the dicts of
+        ``history.diagnostics``), ``.problems`` the flags."""
+        X, Y = self._X(X, "diagnose"), self._Y(Y)
+        spec = Diagnostics(histograms=histograms, bins=bins).core_spec()
+        rate = 0.0 if lr is None else real_type(lr, "lr")  # its value: the core
+        self._forward_X = None  # the layers' caches now hold this batch's pass
+        record = self._core.diagnose(X, Y, spec, rate)
+        return Diagnosis(record, lr, X.shape[0])
 
     @serialised
     def forward(self, X: ArrayLike) -> np.ndarray:

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "chainrule/error.hpp"
+#include "chainrule/training/diagnostics.hpp"
 
 namespace chainrule {
 
@@ -60,6 +62,7 @@ void Trainer<T>::check(const FitData<T>& d, const FitOptions& opts, bool data_pa
   check_lr(opts.lr);
   opts.clip.check();
   if (opts.epochs < 0) throw ValueError("epochs must be >= 0, got " + std::to_string(opts.epochs));
+  if (opts.diagnostics.on) opts.diagnostics.check();
   if (opts.batch_size < 0)
     throw ValueError("batch_size must be >= 1, got " + std::to_string(opts.batch_size));
   if (!data_parallel) check_batches(d.X.rows, opts);
@@ -143,6 +146,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   }
   if (opts.shuffle && !hooks.permutation)
     throw ValueError("fit: shuffle needs a permutation hook");
+  if (distributed && opts.diagnostics.on && !reducer_->sum_across())
+    throw ValueError("fit: diagnostics in data-parallel training need the sum_across hook");
   // data-parallel batch normalisation: the layers sum their statistics over the processes
   // (SyncBatchNorm), the one collective call below the training loop (see PassContext)
   const SumAcrossFn* sync =
@@ -209,6 +214,14 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   reducer_->attach(net_);
   const Attached attached{*reducer_, net_};
 
+  // per-layer diagnostics: figures of each step's forward pass, and a record after the last
+  // step of every k-th epoch (or every k-th step)
+  std::optional<DiagnosticsRecorder<T>> diag;
+  if (opts.diagnostics.on)
+    diag.emplace(net_, opts.diagnostics, distributed ? &reducer_->sum_across() : nullptr);
+  const Index every_steps = opts.diagnostics.every_steps;
+  Index steps = 0;  // steps run by this fit
+
   for (Index epoch = 0; epoch < opts.epochs; ++epoch) {
     const double lr = opts.schedule != nullptr ? opts.schedule->lr(epoch) : opts.lr;
     if (ordered) {
@@ -220,6 +233,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
     }
     for (auto& metric : train_metrics) metric->reset();
     double total = 0, total_weight = 0;
+    const bool record_epoch = diag && every_steps == 0 && (epoch + 1) % opts.diagnostics.every_epochs == 0;
+    bool recorded = false;
     for (Index start = 0; start < N; start += bs) {
       if (hooks.poll) hooks.poll(epoch, start, N);
       const Index gb = std::min(bs, N - start);  // rows of this step (over all processes)
@@ -267,7 +282,12 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
           if (global_weight == 0) continue;
         }
       }
+      // the step that ends a diagnostics record: its update is measured (not fused)
+      const bool record_step =
+          diag && (every_steps > 0 ? (steps + 1) % every_steps == 0 : record_epoch && start + bs >= N);
+      if (record_step) diag->snapshot(net_);
       double batch_loss, step_weight = batch_weight;
+      bool fused_sums = false;  // a data-parallel update from the gradients' sums
       if (distributed) {
         // this process's [sum_i w_i dW_i ...], sum_i w_i l_i and sum_i w_i, summed over every
         // process, then divided by the global weight
@@ -275,6 +295,7 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         if (mb > 0 && (batch_weight > 0 || sync != nullptr)) {
           // (with batch normalisation, rows of weight 0 count in the statistics: they run too)
           net_.forward_pass(xb);
+          if (diag) diag->observe_forward(net_, mb);
           // [dW; db] = sum_i w_i (dW_i; db_i): with w_sum = grad_scale = mb, each row's delta
           // is scaled by w_i alone and the gradients are sums over rows (GradientMode::scale
           // 1), which batch normalisation's backward pass adds up across the processes (the
@@ -287,8 +308,10 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
           for (auto& metric : train_metrics) metric->accumulate(net_.output(), yb, wb);
         } else if (sync != nullptr) {
           net_.pass_without_rows();  // batch normalisation's sums, with nothing of its own
+          if (diag) diag->observe_forward(net_, 0);
         } else {
           net_.zero_gradients();
+          if (diag) diag->observe_forward(net_, 0);
         }
         const auto [loss_sum, global_weight] = reducer_->reduce_step(net_, local_sum, batch_weight);
         if (global_weight == 0) continue;  // all weights 0 on every process: skipped by all
@@ -296,7 +319,9 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         step_weight = global_weight;
       } else {
         net_.forward_pass(xb);
-        batch_loss = net_.backward_pass(xb, yb, wb, batch_weight, fuse_update ? static_cast<T>(lr) : T(0));
+        if (diag) diag->observe_forward(net_, mb);
+        batch_loss = net_.backward_pass(xb, yb, wb, batch_weight,
+                                        fuse_update && !record_step ? static_cast<T>(lr) : T(0));
       }
       if (!std::isfinite(batch_loss)) {
         net_.restore_params(last_good);
@@ -308,6 +333,7 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         if (optimizer.fuses_into_backward() && !net_.has_penalties() && !clip) {
           // W -= lr dW with dW = sum / global_weight: W -= (lr / global_weight) sum, one pass
           net_.apply_update(static_cast<T>(lr / step_weight));
+          fused_sums = true;
         } else {
           net_.divide_gradients(static_cast<T>(step_weight));  // dW = sum_i w_i dW_i / sum_i w_i
           net_.add_penalty_gradients();
@@ -317,7 +343,7 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       } else {
         // H[L] is the forward pass of this batch, from the weights before the update
         for (auto& metric : train_metrics) metric->accumulate(net_.output(), yb, wb);
-        if (fuse_update) {
+        if (fuse_update && !record_step) {
           optimizer.begin_step();  // the update itself ran in backward_pass; count the step
         } else {
           net_.clip_gradients(opts.clip);
@@ -326,6 +352,18 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       }
       total += batch_loss * step_weight;
       total_weight += step_weight;
+      ++steps;
+      if (record_step) {
+        diag->step_applied();
+        const DiagnosticsRecord rec =
+            diag->record(net_, epoch, steps, fused_sums ? 1.0 / step_weight : 1.0);
+        recorded = true;
+        if (hooks.on_diagnostics) hooks.on_diagnostics(rec);
+      }
+    }
+    if (record_epoch && !recorded) {  // the epoch's last step was skipped (weight 0)
+      const DiagnosticsRecord rec = diag->record(net_, epoch, steps);
+      if (hooks.on_diagnostics) hooks.on_diagnostics(rec);
     }
     if (!net_.params_finite()) {
       net_.restore_params(last_good);

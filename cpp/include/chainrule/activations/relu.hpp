@@ -9,7 +9,9 @@ template <class T>
 class ReLU : public ElementwiseActivation<T, ReLU<T>> {
  public:
   static const EntryInfo& entry() {
-    static const EntryInfo e = EntryInfo("relu", "ReLU", "max(z, 0)").property("he_init", true);
+    static const EntryInfo e = EntryInfo("relu", "ReLU", "max(z, 0)")
+                                   .property("he_init", true)
+                                   .property("dead_at_zero", true);  // a unit can die (0 always)
     return e;
   }
   T f(T z) const { return z > T(0) ? z : T(0); }

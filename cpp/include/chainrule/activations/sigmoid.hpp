@@ -19,7 +19,10 @@ template <class T>
 class Sigmoid : public ElementwiseActivation<T, Sigmoid<T>> {
  public:
   static const EntryInfo& entry() {
-    static const EntryInfo e("sigmoid", "Sigmoid", "1 / (1 + exp(-z))");
+    // bounded: diagnostics count the values near the bounds (saturated units)
+    static const EntryInfo e = EntryInfo("sigmoid", "Sigmoid", "1 / (1 + exp(-z))")
+                                   .property("lower_bound", 0.0)
+                                   .property("upper_bound", 1.0);
     return e;
   }
   T f(T z) const { return stable_sigmoid(z); }

@@ -12,7 +12,10 @@ template <class T>
 class Tanh : public ElementwiseActivation<T, Tanh<T>> {
  public:
   static const EntryInfo& entry() {
-    static const EntryInfo e("tanh", "Tanh", "tanh(z)");
+    // bounded: diagnostics count the values near the bounds (saturated units)
+    static const EntryInfo e = EntryInfo("tanh", "Tanh", "tanh(z)")
+                                   .property("lower_bound", -1.0)
+                                   .property("upper_bound", 1.0);
     return e;
   }
   T f(T z) const { return kernels::tanh_v(z); }

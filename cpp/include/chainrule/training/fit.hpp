@@ -8,6 +8,7 @@
 #include "chainrule/clipping.hpp"
 #include "chainrule/schedule.hpp"
 #include "chainrule/tensor.hpp"
+#include "chainrule/training/diagnostics_options.hpp"
 
 namespace chainrule {
 
@@ -32,6 +33,9 @@ struct FitOptions {
   /// normalisation's need of rows per batch; see fit.
   Index global_rows = 0;
   Index row_offset = 0;
+  /// Per-layer diagnostics (training/diagnostics.hpp), delivered to FitHooks::on_diagnostics.
+  /// A fast path of the training loop that cannot make them must give way when `on` is set.
+  DiagnosticsOptions diagnostics;
 };
 
 /// The data of fit. Views that are left empty (data == nullptr) are absent.
@@ -63,6 +67,8 @@ struct Evaluation {
   std::vector<double> metrics;  ///< in the order of the names asked for
 };
 
+struct DiagnosticsRecord;
+
 /// Points where the training loop calls out; each may be empty.
 struct FitHooks {
   /// Fills perm (n,) with the sample order of `epoch` (a permutation of 0..n-1).
@@ -73,6 +79,9 @@ struct FitHooks {
   /// over every process); may throw to stop at this batch boundary (Ctrl-C) and may report
   /// progress within the epoch.
   std::function<void(Index epoch, Index rows_done, Index rows)> poll;
+  /// With FitOptions::diagnostics on: each record as it is made (before on_epoch_end of its
+  /// epoch).
+  std::function<void(const DiagnosticsRecord& record)> on_diagnostics;
 };
 
 }  // namespace chainrule
