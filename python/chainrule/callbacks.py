@@ -29,13 +29,22 @@ class History:
     """What ``fit`` recorded, one value per epoch run: ``history.loss`` (mean training loss,
     each batch's measured before its update), ``history.lr`` (the learning rate of the
     epoch), ``history.val_loss`` with validation data, and each metric (``history.accuracy``,
-    ``history.val_accuracy``, ``history.r2``, ...). ``history.history`` is the dict of all."""
+    ``history.val_accuracy``, ``history.r2``, ...). ``history.history`` is the dict of all.
+    ``history.diagnostics``: the per-layer records of ``fit(..., diagnostics=True)`` (a
+    :class:`~chainrule.diagnostics.DiagnosticsLog`, empty without)."""
 
-    def __init__(self, history: Optional[Dict[str, List[float]]] = None, **series: List[float]
-                 ) -> None:
+    def __init__(self, history: Optional[Dict[str, List[float]]] = None, *,
+                 diagnostics: Optional[DiagnosticsLog] = None, **series: List[float]) -> None:
         self.history: Dict[str, List[float]] = dict(history or {})
         self.history.update(series)
         self.history.setdefault("loss", [])
+        self._diagnostics = diagnostics if diagnostics is not None else DiagnosticsLog()
+
+    @property
+    def diagnostics(self) -> DiagnosticsLog:
+        # (absent from Histories pickled before it existed)
+        log = self.__dict__.get("_diagnostics")
+        return log if log is not None else DiagnosticsLog()
 
     def __getattr__(self, name: str) -> List[float]:
         if name.startswith("__"):

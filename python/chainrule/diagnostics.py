@@ -208,6 +208,8 @@ def problems(layers: Sequence[Record], lr: Optional[float] = None) -> List[str]:
             continue
         if not math.isfinite(g):
             out.append(f"{name}: the weight gradient is not finite")
+        elif g == 0:
+            out.append(f"{name}: ||dW|| is 0: no gradient reaches its weights")
         elif w and g > EXPLODING * w:
             out.append(f"{name}: exploding gradient: ||dW|| = {g:.3g} is larger than ||W|| = "
                        f"{w:.3g} (lower the lr or clip_norm)")
@@ -231,6 +233,10 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if v == 0 or 1e-3 <= abs(v) < 1e4 else f"{v:.2e}"
     return str(v)
+
+
+def _percent(v: Optional[float]) -> str:
+    return "-" if v is None else f"{v:.0%}" if math.isfinite(v) else str(v)
 
 
 class Diagnosis:
@@ -259,7 +265,8 @@ class Diagnosis:
         heads = ["layer", "kind", "act", "H mean", "H std", "dead", "saturated", "||W||",
                  "||dW||", "||b||", "||db||", "update" + ("" if self.lr else " (no lr)")]
         rows = [[str(d["layer"]), d["kind"], d["activation"] or "-"] +
-                [_cell(d[k]) for k in FIGURES] for d in self.layers]
+                [_percent(d[k]) if k.endswith("_fraction") else _cell(d[k]) for k in FIGURES]
+                for d in self.layers]
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
         line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths)).rstrip()
         out = [f"Diagnosis of one batch of {self.rows} rows" +
