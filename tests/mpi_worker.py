@@ -357,6 +357,66 @@ def case_abort():
     net.fit(X[rows], Y[rows], epochs=50, batch_size=4, callbacks=[boom], comm=comm)
 
 
+def same_records(got, want, tol, what):
+    """Diagnostics records alike: counts (dead units, saturated values, histogram counts and
+    edges) equal, the other figures to tol."""
+    assert len(got) == len(want), (what, len(got), len(want))
+    for r, w in zip(got, want):
+        assert (r["epoch"], r["step"]) == (w["epoch"], w["step"]), what
+        for a, b in zip(r["layers"], w["layers"]):
+            where = f"{what}: step {w['step']} layer {b['layer']}"
+            for key in ("layer", "kind", "activation", "dead_fraction", "saturated_fraction"):
+                if a[key] != b[key]:
+                    raise AssertionError(f"rank {rank}: {where}: {key} {a[key]} != {b[key]}")
+            for key in ("h_mean", "h_std", "w_norm", "dw_norm", "b_norm", "db_norm",
+                        "update_ratio"):
+                if (a[key] is None) != (b[key] is None):
+                    raise AssertionError(f"rank {rank}: {where}: {key} {a[key]} vs {b[key]}")
+                if a[key] is not None:
+                    close(a[key], b[key], tol, f"{where}: {key}")
+            for q, h in (a.get("histograms") or {}).items():
+                if h != b["histograms"][q]:
+                    raise AssertionError(f"rank {rank}: {where}: histogram of {q} differs")
+
+
+def case_diagnostics():
+    """Per-layer diagnostics of data-parallel training: combined over every rank (rows seen,
+    sums, dead units, saturated values, histograms), equal to single-process training's on the
+    concatenated data (whose figures test_diagnostics.py checks against NumPy), and the same
+    bits on every rank."""
+    X, Y = data(103, 5, 2, 1)
+    X[:, 1] = 3 * X[:, 1] + 2
+
+    def dense(seed):
+        net = cr.Network([5, 12, 7, 6, 2], ["relu", "tanh", "sigmoid", "linear"], seed=seed,
+                         optimizer="sgd")
+        return net
+
+    def layers(seed):
+        return cr.Network([5, cr.Dense(12, "relu"), cr.BatchNorm(), cr.Dropout(0.3),
+                           cr.Dense(7, "tanh"), cr.Dense(2, "linear")], seed=seed,
+                          optimizer="adam")
+
+    spec = cr.Diagnostics(histograms=True, bins=9)
+    cases = [(dense, shard_rows(103, size, rank), dict(epochs=3, batch_size=16, lr=0.2), spec,
+              "dense sgd every epoch"),
+             (dense, uneven(103), dict(epochs=2, batch_size=10, shuffle=True, lr=0.2, clip_norm=1.0),
+              cr.Diagnostics(every_steps=4, histograms=True, bins=5), "dense clipped every 4 steps"),
+             (layers, uneven(103), dict(epochs=3, batch_size=16, shuffle=True, lr=0.005), spec,
+              "batchnorm dropout adam")]
+    for make, rows, kw, diag, what in cases:
+        kw = dict(kw, diagnostics=diag)
+        dist, hd = compare(make, X, Y, rows, kw, 1e-12, what)
+        single = make(seed=0)
+        order = None if kw.get("shuffle") else global_order(comm.allgather(X[rows].shape[0]))
+        Xs, Ys = (X, Y) if order is None else (X[order], Y[order])
+        hs = single.fit(Xs, Ys, **kw)
+        assert len(hd.diagnostics) > 0
+        same_records(list(hd.diagnostics), list(hs.diagnostics), 1e-12, what)
+        if comm.bcast(hd.diagnostics.to_json(), root=0) != hd.diagnostics.to_json():
+            raise AssertionError(f"rank {rank}: {what}: diagnostics differ from rank 0's")
+
+
 if __name__ == "__main__":
     case = sys.argv[1]
     globals()[f"case_{case}"]()

@@ -89,6 +89,17 @@ def test_batch_norm_dropout_layer_norm_equal_single_process(ranks, allreduce):
 
 @needs_mpi
 @pytest.mark.parametrize("ranks", [2, 3])
+def test_diagnostics_combined_over_ranks_equal_single_process(ranks):
+    # per-layer diagnostics (H statistics, dead and saturated units, norms, update ratios,
+    # histograms) combined over every rank: single-process training's figures, on every rank
+    r = worker(ranks, "diagnostics")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(re.findall(r"OK diagnostics rank (\d+)", r.stdout)) == \
+        [str(k) for k in range(ranks)]
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
 def test_fit_starts_from_rank_0s_whole_state(ranks):
     # parameters, running statistics, optimizer state, generator and dropout stream
     r = worker(ranks, "broadcast")
