@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "chainrule/error.hpp"
+#include "chainrule/kernels/elementwise.hpp"
 #include "chainrule/layers/dense.hpp"
 
 namespace chainrule {
@@ -54,6 +55,45 @@ int cover_exponent(double a) {
   return e;
 }
 
+// H (rows, n) -> per unit: s = sum (h - k), q = sum (h - k)^2 and, when Bounded, c = the count
+// of h <= lo or h >= hi. Four rows at a time, so that the sums are loaded and stored once per
+// four rows; vectorised across units (the same bits for every ISA: no sum is reordered).
+template <class T, bool Bounded>
+CHAINRULE_CLONES void column_sums(Index rows, Index n, const T* H, T k, T lo, T hi,
+                                  T* __restrict s, T* __restrict q, T* __restrict c) {
+  for (Index j = 0; j < n; ++j) s[j] = q[j] = T(0);
+  if (Bounded)
+    for (Index j = 0; j < n; ++j) c[j] = T(0);
+  Index i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    const T* __restrict h0 = H + i * n;
+    const T* __restrict h1 = h0 + n;
+    const T* __restrict h2 = h1 + n;
+    const T* __restrict h3 = h2 + n;
+    for (Index j = 0; j < n; ++j) {
+      const T a0 = h0[j] - k, a1 = h1[j] - k, a2 = h2[j] - k, a3 = h3[j] - k;
+      s[j] += (a0 + a1) + (a2 + a3);
+      q[j] += (a0 * a0 + a1 * a1) + (a2 * a2 + a3 * a3);
+      if (Bounded) {
+        const T b0 = (h0[j] <= lo) | (h0[j] >= hi) ? T(1) : T(0);
+        const T b1 = (h1[j] <= lo) | (h1[j] >= hi) ? T(1) : T(0);
+        const T b2 = (h2[j] <= lo) | (h2[j] >= hi) ? T(1) : T(0);
+        const T b3 = (h3[j] <= lo) | (h3[j] >= hi) ? T(1) : T(0);
+        c[j] += (b0 + b1) + (b2 + b3);
+      }
+    }
+  }
+  for (; i < rows; ++i) {
+    const T* __restrict h = H + i * n;
+    for (Index j = 0; j < n; ++j) {
+      const T a = h[j] - k;
+      s[j] += a;
+      q[j] += a * a;
+      if (Bounded) c[j] += (h[j] <= lo) | (h[j] >= hi) ? T(1) : T(0);
+    }
+  }
+}
+
 }  // namespace
 
 void DiagnosticsOptions::check() const {
@@ -76,8 +116,6 @@ DiagnosticsRecorder<T>::DiagnosticsRecorder(const Network<T>& net, const Diagnos
     LayerState& s = layers_[static_cast<std::size_t>(l)];
     const Layer<T>& layer = net.layer(l);
     const auto n = static_cast<std::size_t>(layer.n_out());
-    s.sum.assign(n, 0.0);
-    s.sq.assign(n, 0.0);
     if (const Activation<T>* act = layer.activation()) {
       const std::string name = act->name();
       s.dead_check = flag_property(name, "dead_at_zero");
@@ -86,16 +124,46 @@ DiagnosticsRecorder<T>::DiagnosticsRecorder(const Network<T>& net, const Diagnos
       if (s.bounded) {
         s.lo = *lo + kSaturation * (*hi - *lo);
         s.hi = *hi - kSaturation * (*hi - *lo);
+        // the values of T on each side of the thresholds: compared in T, as in double
+        s.lo_t = static_cast<T>(s.lo);
+        if (static_cast<double>(s.lo_t) > s.lo) s.lo_t = std::nextafter(s.lo_t, -std::numeric_limits<T>::infinity());
+        s.hi_t = static_cast<T>(s.hi);
+        if (static_cast<double>(s.hi_t) < s.hi) s.hi_t = std::nextafter(s.hi_t, std::numeric_limits<T>::infinity());
       }
     }
-    if (s.dead_check) s.nonzero.assign(n, 0.0);
-    if (s.bounded) s.saturated.assign(n, 0.0);
+    s.s.assign(n, T(0));
+    s.q.assign(n, T(0));
+    if (s.bounded) s.c.assign(n, T(0));
+    if (s.dead_check) s.col.assign(n, 0.0);
   }
 }
 
-// every layer's H (rows, n_out) -> per unit: sum (h - shift), sum (h - shift)^2, nonzero and
-// saturated counts. Column-wise sums: the loops run along rows of H while they are in cache and
-// vectorise across units.
+// H (rows, n) -> the step's per-unit sums of (h - shift), (h - shift)^2 and, when Bounded, of
+// the values beyond the saturation thresholds (column_sums), added to the record's sums.
+template <class T>
+template <bool Bounded>
+void DiagnosticsRecorder<T>::accumulate(LayerState& st, ConstView<T> H, Index rows) {
+  const Index n = H.cols;
+  const T* s = st.s.data();
+  const T* q = st.q.data();
+  const T* c = st.c.data();
+  column_sums<T, Bounded>(rows, n, H.data, st.shift_t, st.lo_t, st.hi_t, st.s.data(), st.q.data(),
+                          Bounded ? st.c.data() : nullptr);
+  double sum = 0, sq = 0, sat = 0;
+  for (Index j = 0; j < n; ++j) {
+    sum += static_cast<double>(s[j]);
+    sq += static_cast<double>(q[j]);
+    if (Bounded) sat += static_cast<double>(c[j]);
+  }
+  // dead_at_zero layers (shift 0, outputs >= 0): a unit's sum is 0 iff all its outputs were
+  if (!st.col.empty())
+    for (Index j = 0; j < n; ++j) st.col[static_cast<std::size_t>(j)] += static_cast<double>(s[j]);
+  st.sum += sum;
+  st.sq += sq;
+  st.sat += sat;
+  st.rows += static_cast<double>(rows);
+}
+
 template <class T>
 void DiagnosticsRecorder<T>::observe_forward(const Network<T>& net, Index rows) {
   for (Index l = 0; l < net.num_layers(); ++l) {
@@ -103,37 +171,10 @@ void DiagnosticsRecorder<T>::observe_forward(const Network<T>& net, Index rows) 
     s.last_rows = rows;
     if (rows == 0) continue;
     const ConstView<T> H = net.layer(l).output();
-    const Index n = H.cols;
-    double* __restrict sum = s.sum.data();
-    double* __restrict sq = s.sq.data();
-    const double shift = s.shift;
-    for (Index i = 0; i < rows; ++i) {
-      const T* __restrict h = H.row(i);
-      for (Index j = 0; j < n; ++j) {
-        const double v = static_cast<double>(h[j]) - shift;
-        sum[j] += v;
-        sq[j] += v * v;
-      }
-    }
-    if (s.dead_check) {
-      double* __restrict nz = s.nonzero.data();
-      for (Index i = 0; i < rows; ++i) {
-        const T* __restrict h = H.row(i);
-        for (Index j = 0; j < n; ++j) nz[j] += h[j] != T(0) ? 1.0 : 0.0;
-      }
-    }
-    if (s.bounded) {
-      double* __restrict sat = s.saturated.data();
-      const double lo = s.lo, hi = s.hi;
-      for (Index i = 0; i < rows; ++i) {
-        const T* __restrict h = H.row(i);
-        for (Index j = 0; j < n; ++j) {
-          const double v = static_cast<double>(h[j]);
-          sat[j] += (v <= lo) | (v >= hi) ? 1.0 : 0.0;
-        }
-      }
-    }
-    s.rows += static_cast<double>(rows);
+    if (s.bounded)
+      accumulate<true>(s, H, rows);
+    else
+      accumulate<false>(s, H, rows);
   }
 }
 
@@ -204,14 +245,8 @@ DiagnosticsRecord DiagnosticsRecorder<T>::record(Network<T>& net, Index epoch, I
   // saturated] and the nonzero counts per unit
   std::vector<double> packed;
   for (const LayerState& s : layers_) {
-    double sum = 0, sq = 0, sat = 0;
-    for (std::size_t j = 0; j < s.sum.size(); ++j) {
-      sum += s.sum[j];
-      sq += s.sq[j];
-    }
-    for (double c : s.saturated) sat += c;
-    packed.insert(packed.end(), {s.rows, sum, sq, sat});
-    packed.insert(packed.end(), s.nonzero.begin(), s.nonzero.end());
+    packed.insert(packed.end(), {s.rows, s.sum, s.sq, s.sat});
+    packed.insert(packed.end(), s.col.begin(), s.col.end());
   }
   if (sum_across_ != nullptr) (*sum_across_)(packed.data(), static_cast<Index>(packed.size()));
   const double* p = packed.data();
@@ -232,9 +267,9 @@ DiagnosticsRecord DiagnosticsRecorder<T>::record(Network<T>& net, Index epoch, I
     p += 4;
     if (s.dead_check) {
       double dead = 0;
-      for (std::size_t j = 0; j < s.nonzero.size(); ++j) dead += p[j] == 0 ? 1.0 : 0.0;
+      for (std::size_t j = 0; j < s.col.size(); ++j) dead += p[j] == 0 ? 1.0 : 0.0;
       d.dead_fraction = rows > 0 ? dead / n_units : kNaN;
-      p += s.nonzero.size();
+      p += s.col.size();
     }
     if (opts_.histograms) {
       const ConstView<T> H = layer.output();
@@ -267,13 +302,13 @@ DiagnosticsRecord DiagnosticsRecorder<T>::record(Network<T>& net, Index epoch, I
       }
     }
     rec.layers.push_back(std::move(d));
-    // start anew, shifted by this record's mean
-    s.shift = std::isfinite(rec.layers.back().h_mean) ? rec.layers.back().h_mean : 0.0;
-    s.rows = 0;
-    std::fill(s.sum.begin(), s.sum.end(), 0.0);
-    std::fill(s.sq.begin(), s.sq.end(), 0.0);
-    std::fill(s.nonzero.begin(), s.nonzero.end(), 0.0);
-    std::fill(s.saturated.begin(), s.saturated.end(), 0.0);
+    // start anew, shifted by this record's mean (but dead_at_zero layers)
+    const double mean = rec.layers.back().h_mean;
+    s.shift = !s.dead_check && std::isfinite(mean) ? mean : 0.0;
+    s.shift_t = static_cast<T>(s.shift);
+    s.shift = static_cast<double>(s.shift_t);  // exactly what is subtracted
+    s.rows = s.sum = s.sq = s.sat = 0;
+    std::fill(s.col.begin(), s.col.end(), 0.0);
   }
   snapshot_valid_ = false;
   return rec;

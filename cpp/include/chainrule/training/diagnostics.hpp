@@ -64,7 +64,9 @@ class DiagnosticsRecorder {
   /// Sizes everything for `net` (allocations happen here and in snapshot's first call).
   DiagnosticsRecorder(const Network<T>& net, const DiagnosticsOptions& opts,
                       const SumAcrossFn* sum_across = nullptr);
-  /// Adds the output of every layer's last forward pass (`rows` rows) to the running figures.
+  /// Adds the output of every layer's last forward pass (`rows` rows) to the running figures:
+  /// one pass over each H, per-unit sums in T over the step's rows (vectorised across units,
+  /// four rows at a time), added to the record's sums in double.
   void observe_forward(const Network<T>& net, Index rows);
   /// Copies every dense layer's W (the update's starting point) before a record's last step.
   void snapshot(const Network<T>& net);
@@ -82,12 +84,18 @@ class DiagnosticsRecorder {
   struct LayerState {
     bool dead_check = false, bounded = false;
     double lo = 0, hi = 0;        // saturation thresholds
-    double shift = 0;             // the previous record's mean (shifted sums lose less)
-    double rows = 0;              // rows seen
-    std::vector<double> sum, sq;  // per unit: sum (h - shift), sum (h - shift)^2
-    std::vector<double> nonzero, saturated;  // per unit: counts
+    T lo_t = 0, hi_t = 0;         // the same for values of T: h <= lo_t iff double(h) <= lo
+    double shift = 0;             // the previous record's mean (shifted sums lose less); 0
+                                  // for dead_at_zero layers, whose column sums tell dead units
+    T shift_t = 0;
+    double rows = 0;              // rows seen since the previous record
+    double sum = 0, sq = 0, sat = 0;  // sum (h - shift), sum (h - shift)^2, saturated values
+    std::vector<double> col;      // dead_at_zero: per unit, sum h (0 iff all h were 0)
+    std::vector<T> s, q, c;       // one step's per-unit sums (scratch)
     Index last_rows = 0;          // rows of the last forward pass (histogram of H and dZ)
   };
+  template <bool Bounded>
+  static void accumulate(LayerState& s, ConstView<T> H, Index rows);
   Histogram histogram(const std::vector<std::pair<const T*, Index>>& parts, bool combine) const;
 
   DiagnosticsOptions opts_;
