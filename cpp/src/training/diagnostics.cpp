@@ -228,8 +228,9 @@ Histogram DiagnosticsRecorder<T>::histogram(const std::vector<std::pair<const T*
   for (const auto& [x, n] : parts)
     for (Index i = 0; i < n; ++i) {
       const double b = std::floor((static_cast<double>(x[i]) - lo) / width);
-      const Index k = b < 0 ? 0 : (b >= static_cast<double>(bins) ? bins - 1 : static_cast<Index>(b));
-      h.counts[static_cast<std::size_t>(k)] += 1;  // (NaN: bin 0)
+      // (below the range or NaN: bin 0; above it: the last bin)
+      const Index k = !(b >= 0) ? 0 : (b >= static_cast<double>(bins) ? bins - 1 : static_cast<Index>(b));
+      h.counts[static_cast<std::size_t>(k)] += 1;
     }
   if (combine && sum_across_ != nullptr) (*sum_across_)(h.counts.data(), bins);
   return h;

@@ -31,7 +31,7 @@ struct LayerDiagnostics {
   /// every training row since the previous record (over every process).
   double h_mean = 0, h_std = 0;
   /// Units whose output was exactly 0 for every row since the previous record, as a fraction
-  /// of the layer's units: for activations whose registry entry has "dead_at_zero".
+  /// of the layer's units: for activations whose registry entry has "dead_at_zero" (outputs >= 0).
   std::optional<double> dead_fraction;
   /// Values of H within 3% of the activation's range of its bounds (registry properties
   /// "lower_bound", "upper_bound"): h <= lo + 0.03 (hi - lo) or h >= hi - 0.03 (hi - lo), as
