@@ -182,6 +182,15 @@ def test_callback_sees_the_latest_record_and_history_keeps_them():
     h = net.fit(X, Y, epochs=3, batch_size=16, diagnostics=True, callbacks=[callback])
     assert seen == [(0, 0, 1), (1, 1, 2), (2, 2, 3)]
     assert net.diagnostics is h.diagnostics and len(h.diagnostics) == 3
+    class Listener(cr.Callback):  # as the dashboard and the run recorder: each record, live
+        got: list = []
+
+        def on_diagnostics(self, records):
+            self.got.append((len(seen), records))
+
+    listener = Listener()
+    net.fit(X, Y, epochs=2, batch_size=16, diagnostics=True, callbacks=[callback, listener])
+    assert [(k, r[0]["epoch"]) for k, r in listener.got] == [(3, 0), (4, 1)]  # before epoch end
     h2 = net.fit(X, Y, epochs=1)  # off: an empty log
     assert len(h2.diagnostics) == 0 and h2.diagnostics.latest is None
 
