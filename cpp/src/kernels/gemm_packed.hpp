@@ -61,7 +61,8 @@ template <class K, class T>
 void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T* A, Index rsa,
                         Index csa, const T* B, Index rsb, Index csb, T beta, T* C, Index ldc,
                         const Epilogue<T>& ep, Index a_rows, Index j_base) {
-  constexpr Index MR = K::MR, NR = K::NR, KP = K::KP, MC = K::MC, NC = K::NC;
+  constexpr Index MR = K::MR, NR = K::NR, KP = K::KP, MC = K::MC;
+  const Index NC = column_block<K>(m);
   static_assert(KP % K::KC == 0, "a packed depth block holds whole rounding blocks");
   const Index per_thread = m * n * k < kPackedBalancedWork ? 1 : 4;
   // Depth blocks outside column blocks: op(A)[:, pc:pc+kc] is packed once per depth block and
