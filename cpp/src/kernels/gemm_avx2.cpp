@@ -50,11 +50,13 @@ struct Ymm64 {
 
 // Ap (kc, 6), Bp (kc, 16) -> C tile (6, 16); blocks: KC deep, MC rows, NC columns
 struct gemm_avx2_f32_6x16 : MicroKernel<Ymm32, 6, 2> {
-  static constexpr Index KC = 256, MC = 6 * 24, NC = 512;
+  static constexpr Index KC = 256, KP = KC, MC = 6 * 24, NC = 512;
+  static constexpr bool kStreamB = false;
 };
 // Ap (kc, 6), Bp (kc, 8) -> C tile (6, 8)
 struct gemm_avx2_f64_6x8 : MicroKernel<Ymm64, 6, 2> {
-  static constexpr Index KC = 256, MC = 6 * 24, NC = 256;
+  static constexpr Index KC = 256, KP = KC, MC = 6 * 24, NC = 256;
+  static constexpr bool kStreamB = false;
 };
 
 }  // namespace

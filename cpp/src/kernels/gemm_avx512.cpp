@@ -5,8 +5,15 @@
 // fp32 micro-kernel 12x32, fp64 8x24: 24 zmm accumulators of the 32 registers leave room for
 // the broadcasts and the loads of B; these tiles measured faster than 14x32 / 14x16 and the
 // others tried (the measurements are in this file's git log).
-// NC keeps the packed B block (KC x NC, 512 KB) in L2 next to the A block: a much larger NC
-// lets the B stream evict A from L2, which slowed large square products markedly.
+// fp32 packs 512 deep (KP, two rounding blocks KC: the bits are those of KC-deep blocks) and
+// keeps each 12-row panel of A (24 KB) in L1 while the 32-wide panels of B stream from L2
+// (kStreamB, as BLIS does on Zen 4): half as many passes over C as 256-deep blocks, and a dW
+// product of a batch up to 512 rows is one depth block, so its fused SGD update never writes
+// dW. NC then keeps the packed B block (KP x NC, 512 KB) in L2 with room for the A panels and
+// C's lines; measured against KP 256 and NC 384 / 512 / 1024 at W3's shapes (the git log).
+// fp64 keeps the earlier order: its NC keeps the packed B block (KC x NC) in L2 next to the A
+// block: a much larger NC lets the B stream evict A from L2, which slowed large square
+// products markedly.
 #include <immintrin.h>
 
 #include "gemm_dispatch.hpp"
@@ -100,13 +107,16 @@ struct Zmm64 {
   }
 };
 
-// Ap (kc, 12), Bp (kc, 32) -> C tile (12, 32); blocks: KC deep, MC rows, NC columns
+// Ap (kc, 12), Bp (kc, 32) -> C tile (12, 32); blocks: KC deep (rounding), KP deep (packing),
+// MC rows, NC columns; kStreamB: the loop order of the packed product (gemm_packed.hpp)
 struct gemm_avx512_f32_12x32 : MicroKernel<Zmm32, 12, 2> {
-  static constexpr Index KC = 256, MC = 12 * 14, NC = 512;
+  static constexpr Index KC = 256, KP = 512, MC = 12 * 14, NC = 256;
+  static constexpr bool kStreamB = true;
 };
 // Ap (kc, 8), Bp (kc, 24) -> C tile (8, 24)
 struct gemm_avx512_f64_8x24 : MicroKernel<Zmm64, 8, 3> {
-  static constexpr Index KC = 256, MC = 8 * 21, NC = 480;
+  static constexpr Index KC = 256, KP = KC, MC = 8 * 21, NC = 480;
+  static constexpr bool kStreamB = false;
 };
 
 }  // namespace

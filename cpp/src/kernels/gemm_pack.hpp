@@ -70,6 +70,32 @@ void pack_b_panel(Index kc, Index nr, const T* B, Index rsb, Index csb, T* Bp) {
   }
 }
 
+// op(B) (kc, nc) -> panels [jp_begin, jp_end) of Bp (each (kc, NR), panel jp at Bp + jp NR kc):
+// as pack_b_panel on each, but where op(B)'s rows are contiguous (csb == 1) row by row across
+// the panels, so that each row of B is read as one contiguous run (a prefetcher follows it)
+// instead of NR values from each of kc rows per panel.
+template <class K, class T>
+void pack_b_panels(Index kc, Index nc, Index jp_begin, Index jp_end, const T* B, Index rsb,
+                   Index csb, T* Bp) {
+  constexpr int NR = K::NR;
+  if (csb != 1) {
+    for (Index jp = jp_begin; jp < jp_end; ++jp)
+      pack_b_panel<K>(kc, nc - jp * NR < NR ? nc - jp * NR : NR, B + jp * NR * csb, rsb, csb,
+                      Bp + jp * NR * kc);
+    return;
+  }
+  for (Index p = 0; p < kc; ++p) {
+    const T* b = B + p * rsb;
+    for (Index jp = jp_begin; jp < jp_end; ++jp) {
+      const Index nr = nc - jp * NR < NR ? nc - jp * NR : NR;
+      const T* src = b + jp * NR;
+      T* dst = Bp + jp * NR * kc + p * NR;
+      for (Index j = 0; j < nr; ++j) dst[j] = src[j];
+      for (Index j = nr; j < NR; ++j) dst[j] = T(0);
+    }
+  }
+}
+
 // op(A) (mr, kc) -> Ap (kc, MR): one MR-tall panel, rows [0, real) from A, [real, mr) ones,
 // [mr, MR) zero-padded; op(A)(i, p) = A[i * rsa + p * csa].
 template <class K, class T>

@@ -1,19 +1,22 @@
 // The BLIS-style packed product: the blocking loops around the micro-kernel, for products
 // big enough to repay packing (gemm_policy.hpp decides which). Blocking keeps each operand in
-// the cache level that suits its reuse: a KC x NC block of packed B in L2 (read by every row
-// block), an MC x KC block of packed A in L2 (read by every column panel), an MR x NR tile of C
-// in registers for the whole depth block.
+// the cache level that suits its reuse: a KP x NC block of packed B in L2 (read by every row
+// block), an MR x NR tile of C in registers for each rounding block KC of the depth, and either
+// (K::kStreamB) one MR-tall panel of A in L1 while the NR-wide panels of B stream from L2, or an
+// MC x KP block of packed A in L2 while one NR-wide panel of B stays in L1.
 //
 //   C (m, n) = alpha * op(A) (m, k) @ op(B) (k, n) + beta * C,
 //   op(A)(i, p) = A[i * rsa + p * csa] for i < a_rows and 1 for a_rows <= i < m (the row of
 //   ones that turns a dW product into [dW; db]),  op(B)(p, j) = B[p * rsb + j * csb]
-// and the epilogue, if any, runs on each finished (row block x NR) column panel of C right
-// after its last store, while the panel is in L1.
+// and the epilogue, if any, runs on each finished block of C right after its last store, while
+// the block is in cache: (MR x the task's columns) strips with kStreamB, else (row block x NR)
+// panels; its prefetch hint, if any, is given each block before the product computes it.
 //
-// Loops (BLIS): pc over KC depth (sequential, so every element of C is summed in the same order
-// whatever the thread count), jc over NC columns, ic over MC rows; B's KC x NC block is packed
-// once into NR-wide panels and shared; op(A)'s KC-deep slice is packed once into MR-tall panels;
-// tasks run the register-blocked micro-kernel (micro_kernel.hpp) over MR x NR tiles.
+// Loops (BLIS): pc over KP depth (sequential, so every element of C is summed in the same order
+// whatever the thread count; the micro-kernel rounds each KC-deep chunk of it as a product of
+// its own, so KP changes no bit), jc over NC columns, ic over MC rows; B's KP x NC block is
+// packed once into NR-wide panels and shared; op(A)'s KP-deep slice is packed once into MR-tall
+// panels; tasks run the register-blocked micro-kernel (micro_kernel.hpp) over MR x NR tiles.
 #pragma once
 
 #include "chainrule/kernels/gemm.hpp"
@@ -26,6 +29,20 @@
 
 namespace chainrule::kernels {
 namespace {
+
+// Ap (kc, MR), Bp (kc, NR) -> C (mr, nr) with micro-kernel K for a packed block deeper than
+// its rounding block K::KC: each KC-deep chunk is one FMA chain added to C as a product of its
+// own (C = alpha acc + beta C for the first, C = alpha acc + C after it), exactly as one call
+// per depth block of KC would round, while the tile stays in L1 between chunks.
+template <class K, class T>
+void kernel_deep(Index kc, const T* Ap, const T* Bp, T* C, Index ldc, T alpha, T beta, int mr,
+                 int nr) {
+  for (Index p0 = 0; p0 < kc; p0 += K::KC) {
+    const Index chunk = kc - p0 < K::KC ? kc - p0 : K::KC;
+    K::kernel(chunk, Ap + p0 * K::MR, Bp + p0 * K::NR, C, ldc, alpha, p0 == 0 ? beta : T(1), mr,
+              nr);
+  }
+}
 
 // parallel_for, or a plain loop on the caller when the product is too small for threads.
 template <class F>
@@ -44,14 +61,16 @@ template <class K, class T>
 void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T* A, Index rsa,
                         Index csa, const T* B, Index rsb, Index csb, T beta, T* C, Index ldc,
                         const Epilogue<T>& ep, Index a_rows, Index j_base) {
-  constexpr Index MR = K::MR, NR = K::NR, KC = K::KC, MC = K::MC, NC = K::NC;
+  constexpr Index MR = K::MR, NR = K::NR, KP = K::KP, MC = K::MC;
+  const Index NC = column_block<K>(m);
+  static_assert(KP % K::KC == 0, "a packed depth block holds whole rounding blocks");
   const Index per_thread = m * n * k < kPackedBalancedWork ? 1 : 4;
   // Depth blocks outside column blocks: op(A)[:, pc:pc+kc] is packed once per depth block and
   // serves every column block, so A is packed once in all (not n / NC times); each C element
   // still accumulates its depth blocks in increasing pc, so the order of its sums is unchanged.
   const Index m_panels = ceil_div(m, MR);
-  for (Index pc = 0; pc < k; pc += KC) {
-    const Index kc = imin(KC, k - pc);
+  for (Index pc = 0; pc < k; pc += KP) {
+    const Index kc = imin(KP, k - pc);
     const T beta_pc = pc == 0 ? beta : T(1);  // later depth blocks accumulate
     T* Ap = thread_buffer<T>(1, m_panels * MR * kc);
     for (Index jc = 0; jc < n; jc += NC) {
@@ -64,9 +83,8 @@ void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T
       const Index a_groups = jc == 0 ? imin(m_panels, threads * per_thread) : 0;
       run_tasks(threads, b_groups + a_groups, [&](Index g) {
         if (g < b_groups) {
-          for (Index jp = g * n_panels / b_groups; jp < (g + 1) * n_panels / b_groups; ++jp)
-            pack_b_panel<K>(kc, imin(NR, nc - jp * NR), B + pc * rsb + (jc + jp * NR) * csb,
-                            rsb, csb, Bp + jp * NR * kc);
+          pack_b_panels<K>(kc, nc, g * n_panels / b_groups, (g + 1) * n_panels / b_groups,
+                           B + pc * rsb + jc * csb, rsb, csb, Bp);
         } else {
           g -= b_groups;
           for (Index ip = g * m_panels / a_groups; ip < (g + 1) * m_panels / a_groups; ++ip)
@@ -86,24 +104,46 @@ void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T
       // one depth block and nothing needed in C but the epilogue's result: the panels go to
       // scratch memory that stays in L1, and C (say dW before an SGD update) is never written
       const bool to_scratch = ep && ep.c_unused && pc == 0 && last_pc && beta == T(0);
-      const WorkerScratch<T> scratch(2, to_scratch ? threads : 0, to_scratch ? mc_even * NR : 0);
+      // scratch: a (mc, NR) panel, or with the A panel held in L1 a (MR, nc) strip
+      const Index scratch_size = K::kStreamB ? MR * n_panels * NR : mc_even * NR;
+      const WorkerScratch<T> scratch(2, to_scratch ? threads : 0, to_scratch ? scratch_size : 0);
       run_tasks(threads, row_blocks * col_groups, [&](Index t) {
         const Index ib = t / col_groups, g = t % col_groups;
         const Index ic = ib * mc_even, mc = imin(mc_even, m - ic);
         const Index a_panels = ceil_div(mc, MR);
         const T* Ablock = Ap + (ic / MR) * MR * kc;
         const Index jp_begin = g * n_panels / col_groups, jp_end = (g + 1) * n_panels / col_groups;
-        T* panel = to_scratch ? scratch.get() : nullptr;  // (mc, NR), row stride NR
-        for (Index jp = jp_begin; jp < jp_end; ++jp) {
-          const Index j0 = jc + jp * NR, nr = imin(NR, n - j0);
-          T* out = to_scratch ? panel : C + ic * ldc + j0;
-          const Index ld = to_scratch ? NR : ldc;
+        T* panel = to_scratch ? scratch.get() : nullptr;
+        if constexpr (K::kStreamB) {
+          // each MR-tall panel of A stays in L1 while the NR-wide panels of B stream from L2;
+          // the epilogue then gets (mr, columns of the group) strips: whole rows of cache lines
+          const Index j0 = jc + jp_begin * NR, cols = imin(nc, jp_end * NR) - jp_begin * NR;
           for (Index ip = 0; ip < a_panels; ++ip) {
             const Index i = ip * MR, mr = imin(MR, mc - i);
-            K::kernel(kc, Ablock + ip * MR * kc, Bp + jp * NR * kc, out + i * ld, ld, alpha,
-                      beta_pc, static_cast<int>(mr), static_cast<int>(nr));
+            T* out = to_scratch ? panel : C + (ic + i) * ldc + j0;  // (mr, cols)
+            const Index ld = to_scratch ? n_panels * NR : ldc;
+            if (ep && last_pc) ep.hint(ic + i, j_base + j0, mr, cols);
+            for (Index jp = jp_begin; jp < jp_end; ++jp)
+              kernel_deep<K>(kc, Ablock + ip * MR * kc, Bp + jp * NR * kc,
+                             out + (jp - jp_begin) * NR, ld, alpha, beta_pc, static_cast<int>(mr),
+                             static_cast<int>(imin(NR, nc - jp * NR)));
+            if (ep && last_pc) ep(ic + i, j_base + j0, mr, cols, out, ld);
           }
-          if (ep && last_pc) ep(ic, j_base + j0, mc, nr, out, ld);
+        } else {
+          // each NR-wide panel of B stays in L1 while the MR-tall panels of A stream from L2;
+          // the epilogue gets (mc, NR) panels
+          for (Index jp = jp_begin; jp < jp_end; ++jp) {
+            const Index j0 = jc + jp * NR, nr = imin(NR, n - j0);
+            T* out = to_scratch ? panel : C + ic * ldc + j0;  // (mc, nr), row stride ld
+            const Index ld = to_scratch ? NR : ldc;
+            if (ep && last_pc) ep.hint(ic, j_base + j0, mc, nr);
+            for (Index ip = 0; ip < a_panels; ++ip) {
+              const Index i = ip * MR, mr = imin(MR, mc - i);
+              kernel_deep<K>(kc, Ablock + ip * MR * kc, Bp + jp * NR * kc, out + i * ld, ld, alpha,
+                             beta_pc, static_cast<int>(mr), static_cast<int>(nr));
+            }
+            if (ep && last_pc) ep(ic, j_base + j0, mc, nr, out, ld);
+          }
         }
       });
     }

@@ -36,6 +36,21 @@ constexpr Index kSlicePanelsPerThread = 4;
 /// weight once, so both cores' caches and bandwidth count, but not for a tiny product.
 constexpr Index kRowsThreadedWork = Index(1) << 16;
 
+// ---- Packed blocks -------------------------------------------------------------------------
+
+/// With the streaming order (K::kStreamB) every column block of B re-reads the whole packed
+/// depth block of op(A) (m x KP) from L3 or memory. From this many rows on that re-reading
+/// costs more than a B block twice as wide (KP x 2 NC, all of a 1 MB L2) loses, so the column
+/// blocks double: measured at m = 4096 (square products) and 4097 (W3's dW) against m = 512
+/// and 1025, where NC stays best (the git log).
+constexpr Index kTallRows = 2048;
+
+/// Columns of a packed block of B for a product of m rows.
+template <class K>
+constexpr Index column_block(Index m) {
+  return K::kStreamB && m >= kTallRows ? 2 * K::NC : K::NC;
+}
+
 // ---- Paths --------------------------------------------------------------------------------
 
 /// Up to this many bytes of op(B) (it then stays in L1 while every row block reads it), rows of

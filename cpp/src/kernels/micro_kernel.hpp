@@ -23,7 +23,8 @@ struct MicroKernel {
   static constexpr int NR = NV * V::width;
 
   // Ap (kc, MR), Bp (kc, NR) -> C (mr, nr), mr <= MR, nr <= NR (an edge tile stores its valid
-  // part only)
+  // part only); kc is at most the rounding block KC of the ISA's kernel (kernel_deep in
+  // gemm_packed.hpp splits deeper packed blocks)
   static void kernel(Index kc, const T* Ap, const T* Bp, T* C, Index ldc, T alpha, T beta,
                      int mr, int nr) {
     // C's tile is read (beta != 0) or at least written at the end: fetch its lines now so they

@@ -11,7 +11,22 @@ namespace chainrule {
 
 namespace {
 
-// Epilogue contexts: what each fused GEMM does to a finished block of its output.
+// Epilogue contexts: what each fused GEMM does to a finished block of its output, and which
+// of their own operands to fetch before the GEMM computes a block (Epilogue::prefetch): the
+// product's time then hides the memory latency of the epilogue's rows, which for a large layer
+// (W of 4096 x 4096, read and written by the SGD update a strip at a time) come from DRAM.
+
+// Brings rows [i0, i0 + rows) x columns [j0, j0 + cols) of a (.., ld) row-major array into
+// cache, one prefetch per 64-byte line (a prefetch never faults); Write: about to be written.
+template <bool Write, class T>
+void prefetch_rows(const T* base, Index ld, Index i0, Index j0, Index rows, Index cols) {
+  constexpr Index line = 64 / static_cast<Index>(sizeof(T));
+  for (Index i = i0; i < i0 + rows; ++i) {
+    const T* row = base + i * ld + j0;
+    for (Index j = 0; j < cols; j += line) __builtin_prefetch(row + j, Write ? 1 : 0, 3);
+    __builtin_prefetch(row + cols - 1, Write ? 1 : 0, 3);  // a row need not start on a line
+  }
+}
 
 // Forward, C = Z: Z += b, H = act(Z) on the block.
 template <class T>
@@ -19,9 +34,14 @@ struct BiasActivation {
   const Activation<T>* act;
   const T* b;  // (n_out)
   T* H;        // (m, n_out), row stride ld as Z
+  Index ld;    // n_out
   static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* Z, Index ld) {
     const auto& c = *static_cast<const BiasActivation*>(ctx);
     c.act->bias_forward_block(rows, cols, c.b + j0, Z, c.H + i0 * ld + j0, ld);
+  }
+  static void prefetch(const void* ctx, Index i0, Index j0, Index rows, Index cols, T*, Index) {
+    const auto& c = *static_cast<const BiasActivation*>(ctx);
+    prefetch_rows<true>(c.H, c.ld, i0, j0, rows, cols);
   }
 };
 
@@ -37,6 +57,12 @@ struct ActivationDerivative {
     const auto& c = *static_cast<const ActivationDerivative*>(ctx);
     const Index off = i0 * c.n + j0;
     c.act->backward_block(rows, cols, c.Z + off, c.H + off, dH, ld, c.dZ + off, c.n);
+  }
+  static void prefetch(const void* ctx, Index i0, Index j0, Index rows, Index cols, T*, Index) {
+    const auto& c = *static_cast<const ActivationDerivative*>(ctx);
+    prefetch_rows<false>(c.Z, c.n, i0, j0, rows, cols);
+    prefetch_rows<false>(c.H, c.n, i0, j0, rows, cols);
+    prefetch_rows<true>(c.dZ, c.n, i0, j0, rows, cols);
   }
 };
 
@@ -68,6 +94,10 @@ struct SgdUpdate {
         for (Index j = 0; j < cols; ++j) p[j] -= c.lr * gi[j];  // the optimizer's axpy_update
       }
     }
+  }
+  static void prefetch(const void* ctx, Index i0, Index j0, Index rows, Index cols, T*, Index) {
+    const auto& c = *static_cast<const SgdUpdate*>(ctx);
+    prefetch_rows<true>(c.Wb, c.n, i0, j0, rows, cols);
   }
 };
 
@@ -160,9 +190,9 @@ ConstView<T> Dense<T>::forward_impl(ConstView<T> H_prev, const PassContext&) {
   const T* b = W + n_in * n_out;
   if (activation_->elementwise()) {
     // Z = H_prev @ W, then Z += b and H = act(Z) on each block as the GEMM finishes it
-    const BiasActivation<T> ctx{activation_.get(), b, H_.data()};
+    const BiasActivation<T> ctx{activation_.get(), b, H_.data(), n_out};
     kernels::gemm_nn<T>(m, n_out, n_in, T(1), H_prev.data, n_in, W, n_out, T(0), Z_.data(),
-                        n_out, {&BiasActivation<T>::run, &ctx});
+                        n_out, {&BiasActivation<T>::run, &ctx, false, &BiasActivation<T>::prefetch});
     return H_.cview();
   }
   // Z = H_prev @ W + b
@@ -215,7 +245,8 @@ void Dense<T>::backward_impl(ConstView<T> H_prev, Layer<T>* below, const Gradien
       const ActivationDerivative<T> ctx{g.activation, g.Z.data, g.H.data, g.dZ.data, n_in};
       kernels::gemm_nt<T>(m, n_in, n_out, T(1), dZ_.data(), n_out, Wb_.data(), n_out, T(0),
                           g.dH.data, n_in,
-                          {&ActivationDerivative<T>::run, &ctx, /*c_unused=*/true});
+                          {&ActivationDerivative<T>::run, &ctx, /*c_unused=*/true,
+                           &ActivationDerivative<T>::prefetch});
       below->set_delta_ready();
     } else {
       kernels::gemm_nt<T>(m, n_in, n_out, T(1), dZ_.data(), n_out, Wb_.data(), n_out, T(0),
@@ -231,7 +262,8 @@ void Dense<T>::backward_impl(ConstView<T> H_prev, Layer<T>* below, const Gradien
                            penalties ? static_cast<T>(l1_) : T(0),
                            penalties ? static_cast<T>(l2_) : T(0)};
     kernels::gemm_tn_sum<T>(n_in, n_out, m, inv_m, H_prev.data, n_in, dZ_.data(), n_out,
-                            dWb_.data, n_out, {&SgdUpdate<T>::run, &ctx, /*c_unused=*/true});
+                            dWb_.data, n_out,
+                            {&SgdUpdate<T>::run, &ctx, /*c_unused=*/true, &SgdUpdate<T>::prefetch});
   } else {
     kernels::gemm_tn_sum<T>(n_in, n_out, m, inv_m, H_prev.data, n_in, dZ_.data(), n_out,
                             dWb_.data, n_out);

@@ -20,10 +20,17 @@ struct Epilogue {
   /// True when C itself is not needed afterwards (only what fn does with it): the kernel may
   /// then hand fn a block in scratch memory instead of writing C (beta must be 0).
   bool c_unused = false;
+  /// Optional: called with a block's position (block nullptr, ld 0) before the product computes
+  /// it, so that fn's own operands (say W of an SGD update) can be fetched into cache while the
+  /// block is computed; only a hint, it must not change memory.
+  Fn prefetch = nullptr;
 
   explicit operator bool() const { return fn != nullptr; }
   void operator()(Index i0, Index j0, Index rows, Index cols, T* block, Index ld) const {
     fn(ctx, i0, j0, rows, cols, block, ld);
+  }
+  void hint(Index i0, Index j0, Index rows, Index cols) const {
+    if (prefetch != nullptr) prefetch(ctx, i0, j0, rows, cols, nullptr, 0);
   }
 };
 
