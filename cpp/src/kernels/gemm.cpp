@@ -8,6 +8,7 @@
 
 #include "chainrule/kernels/cpu.hpp"
 #include "gemm_isa.hpp"
+#include "shape_policy.hpp"
 
 namespace chainrule::kernels {
 namespace {
@@ -147,6 +148,27 @@ void gemm_nt(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T*
   gemm_any(GemmOp::NT, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, m);
 }
 
+template <class T>
+bool use_few_rows(Index m, Index n, Index k) {
+  return use_few_rows_path(m, n, k, static_cast<Index>(sizeof(T)));
+}
+
+template <class T>
+void gemm_nn_few_rows(Index m, Index n, Index k, const T* A, Index lda, const T* B, Index ldb,
+                      T* C, Index ldc, const Epilogue<T>& ep, bool reverse) {
+#ifdef CHAINRULE_X86_KERNELS
+  switch (active_level()) {
+    case KernelLevel::avx512:
+      return gemm_few_rows_avx512(m, n, k, A, lda, B, ldb, C, ldc, ep, reverse);
+    case KernelLevel::avx2:
+      return gemm_few_rows_avx2(m, n, k, A, lda, B, ldb, C, ldc, ep, reverse);
+    default:
+      break;
+  }
+#endif
+  (void)reverse;  // the portable loops: the general product (the same bits as gemm_nn)
+  gemm_any(GemmOp::NN, m, n, k, T(1), A, lda, B, ldb, T(0), C, ldc, ep, m);
+}
 
 #define CHAINRULE_INSTANTIATE_GEMM(T)                                                        \
   template void gemm_nn<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T, T*,     \
@@ -156,7 +178,10 @@ void gemm_nt(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T*
   template void gemm_tn_sum<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T*,    \
                                Index, const Epilogue<T>&);                                    \
   template void gemm_nt<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T, T*,     \
-                           Index, const Epilogue<T>&);
+                           Index, const Epilogue<T>&);                                        \
+  template bool use_few_rows<T>(Index, Index, Index);                                         \
+  template void gemm_nn_few_rows<T>(Index, Index, Index, const T*, Index, const T*, Index, T*,  \
+                                    Index, const Epilogue<T>&, bool);
 CHAINRULE_INSTANTIATE_GEMM(float)
 CHAINRULE_INSTANTIATE_GEMM(double)
 

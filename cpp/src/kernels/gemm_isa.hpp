@@ -18,7 +18,14 @@ enum class GemmOp { NN, TN, NT };
                   const Epilogue<float>& ep, Index a_rows);                                     \
   void gemm_##isa(GemmOp op, Index m, Index n, Index k, double alpha, const double* A,          \
                   Index lda, const double* B, Index ldb, double beta, double* C, Index ldc,     \
-                  const Epilogue<double>& ep, Index a_rows);
+                  const Epilogue<double>& ep, Index a_rows);                                    \
+  /* the few-row path of predict (gemm_few_rows.hpp): C (m, n) = A (m, k) @ B (k, n), then ep */ \
+  void gemm_few_rows_##isa(Index m, Index n, Index k, const float* A, Index lda, const float* B, \
+                           Index ldb, float* C, Index ldc, const Epilogue<float>& ep,           \
+                           bool reverse);                                                       \
+  void gemm_few_rows_##isa(Index m, Index n, Index k, const double* A, Index lda,               \
+                           const double* B, Index ldb, double* C, Index ldc,                    \
+                           const Epilogue<double>& ep, bool reverse);
 
 CHAINRULE_DECLARE_ISA_GEMM(avx512)
 CHAINRULE_DECLARE_ISA_GEMM(avx2)

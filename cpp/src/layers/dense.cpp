@@ -188,15 +188,27 @@ ConstView<T> Dense<T>::forward_impl(ConstView<T> H_prev, const PassContext&) {
   const Index m = H_prev.rows, n_in = this->n_in(), n_out = this->n_out();
   const T* W = Wb_.data();
   const T* b = W + n_in * n_out;
+  // Z = H_prev @ W (then the epilogue): a few rows against large weights (a one-sample
+  // predict) take the few-row path, which reads W in the opposite order on every other call
+  // (the bits are the same either way)
+  const bool few_rows = kernels::use_few_rows<T>(m, n_out, n_in);
+  if (few_rows) few_rows_reverse_ = !few_rows_reverse_;
+  const auto product = [&](const kernels::Epilogue<T>& ep) {
+    if (few_rows)
+      kernels::gemm_nn_few_rows<T>(m, n_out, n_in, H_prev.data, n_in, W, n_out, Z_.data(), n_out,
+                                   ep, few_rows_reverse_);
+    else
+      kernels::gemm_nn<T>(m, n_out, n_in, T(1), H_prev.data, n_in, W, n_out, T(0), Z_.data(),
+                          n_out, ep);
+  };
   if (activation_->elementwise()) {
     // Z = H_prev @ W, then Z += b and H = act(Z) on each block as the GEMM finishes it
     const BiasActivation<T> ctx{activation_.get(), b, H_.data(), n_out};
-    kernels::gemm_nn<T>(m, n_out, n_in, T(1), H_prev.data, n_in, W, n_out, T(0), Z_.data(),
-                        n_out, {&BiasActivation<T>::run, &ctx, false, &BiasActivation<T>::prefetch});
+    product({&BiasActivation<T>::run, &ctx, false, &BiasActivation<T>::prefetch});
     return H_.cview();
   }
   // Z = H_prev @ W + b
-  kernels::gemm_nn<T>(m, n_out, n_in, T(1), H_prev.data, n_in, W, n_out, T(0), Z_.data(), n_out);
+  product({});
   kernels::add_row_vector(m, n_out, b, Z_.data());
   // H = act(Z), row-wise activations (softmax) and callbacks on the whole batch
   with_layer_context(this->index(), [&] { activation_->forward(Z_.cview(), H_.view()); });

@@ -56,4 +56,19 @@ template <class T>
 void gemm_nt(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B, Index ldb,
              T beta, T* C, Index ldc, const Epilogue<T>& ep = {});
 
+/// Whether a layer's forward product A (m, k) @ B (k, n) takes the few-row path below: a few
+/// rows (a one-sample predict) against weights too large to stay in L1 (the decision is
+/// use_few_rows_path in src/kernels/shape_policy.hpp).
+template <class T>
+bool use_few_rows(Index m, Index n, Index k);
+
+/// The few-row path: C (m, n) = A (m, k) @ B (k, n), then the epilogue on each finished chunk of
+/// columns; C has the bits of gemm_nn with alpha 1 and beta 0, for any thread count. Each
+/// thread computes the same columns on every call (its slice of B stays in its core's cache
+/// when it fits); `reverse` visits each thread's part in the opposite order, and a caller that
+/// flips it on every call reads first what the call before read last (still cached).
+template <class T>
+void gemm_nn_few_rows(Index m, Index n, Index k, const T* A, Index lda, const T* B, Index ldb,
+                      T* C, Index ldc, const Epilogue<T>& ep = {}, bool reverse = false);
+
 }  // namespace chainrule::kernels

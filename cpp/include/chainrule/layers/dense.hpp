@@ -89,6 +89,8 @@ class Dense final : public Layer<T> {
   Matrix<T> own_dWb_;           // the layer's own [dW; db] until use_gradient_storage()
   MatrixView<T> dWb_;           // [dW; db], (n_in + 1, n_out): own_dWb_ or the network's buffer
   Matrix<T> Z_, H_, dH_, dZ_;   // per-batch buffers (m, n_out)
+  bool few_rows_reverse_ = false;  // the tile order of the next few-row forward product
+                                   // (flipped by each: kernels::gemm_nn_few_rows)
 };
 
 namespace registered {
