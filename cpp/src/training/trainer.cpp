@@ -6,6 +6,7 @@
 #include <string>
 
 #include "chainrule/error.hpp"
+#include "chainrule/training/small_step.hpp"
 
 namespace chainrule {
 
@@ -208,6 +209,10 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   };
   reducer_->attach(net_);
   const Attached attached{*reducer_, net_};
+  // a plain network of narrow dense layers: each step's gradients in one fused call, when
+  // the shape policy (kernels/shape_policy.hpp) chooses it; nullptr: the layers' own passes
+  const std::unique_ptr<SmallStep<T>> small =
+      SmallStep<T>::make(net_, bs, !distributed && !weighted && !clip);
 
   for (Index epoch = 0; epoch < opts.epochs; ++epoch) {
     const double lr = opts.schedule != nullptr ? opts.schedule->lr(epoch) : opts.lr;
@@ -294,6 +299,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         if (global_weight == 0) continue;  // all weights 0 on every process: skipped by all
         batch_loss = loss_sum / global_weight + net_.penalty();
         step_weight = global_weight;
+      } else if (small) {
+        batch_loss = small->gradients(xb, yb);  // the update follows, below
       } else {
         net_.forward_pass(xb);
         batch_loss = net_.backward_pass(xb, yb, wb, batch_weight, fuse_update ? static_cast<T>(lr) : T(0));
@@ -316,8 +323,9 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         }
       } else {
         // H[L] is the forward pass of this batch, from the weights before the update
-        for (auto& metric : train_metrics) metric->accumulate(net_.output(), yb, wb);
-        if (fuse_update) {
+        for (auto& metric : train_metrics)
+          metric->accumulate(small ? small->output() : net_.output(), yb, wb);
+        if (fuse_update && !small) {
           optimizer.begin_step();  // the update itself ran in backward_pass; count the step
         } else {
           net_.clip_gradients(opts.clip);
