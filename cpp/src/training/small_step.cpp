@@ -86,14 +86,16 @@ SmallStep<T>::SmallStep(Network<T>& net, Index rows, kernels::SmallStepKernels<T
 // X (m, n0), Y (m, nL) -> [dW; db] of every layer; the loss
 template <class T>
 double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
-  const Index m = X.rows, mp = mp_;
+  // rows padded to whole tiles: the row stride of every transposed block in this step
+  constexpr Index V = kernels::small_step_lanes<T>;
+  const Index m = X.rows, mp = (m + V - 1) / V * V;
   const Index L = static_cast<Index>(layers_.size());
   // forward: ZT = W.T @ HT_prev + b, HT = act(ZT), layer by layer on the whole batch
   transpose_padded(m, X.cols, X.data, mp, XT_.data());
   const T* HT_prev = XT_.data();
   for (LayerState& s : layers_) {
     k_.affine(s.n_in, s.n_out, mp, s.dense->W().data, HT_prev, s.ZT.data());
-    s.act->forward(s.ZT.cview(), s.HT.view());
+    s.act->forward(ConstView<T>(s.ZT.data(), s.n_out, mp), MatrixView<T>(s.HT.data(), s.n_out, mp));
     HT_prev = s.HT.data();
   }
   // the loss and dZ[L] through the loss interface, on the (m, nL) row-major output
@@ -142,8 +144,10 @@ double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
     if (l > 0) {
       LayerState& below = layers_[static_cast<std::size_t>(l - 1)];
       k_.backprop(s.n_in, s.n_out, mp, s.dense->W().data, s.dZT.data(), dHT_.data());
-      below.act->backward(below.ZT.cview(), below.HT.cview(),
-                          ConstView<T>(dHT_.data(), below.n_out, mp), below.dZT.view());
+      below.act->backward(ConstView<T>(below.ZT.data(), below.n_out, mp),
+                          ConstView<T>(below.HT.data(), below.n_out, mp),
+                          ConstView<T>(dHT_.data(), below.n_out, mp),
+                          MatrixView<T>(below.dZT.data(), below.n_out, mp));
       zero_padding(below.n_out, m, mp, below.dZT.data());
     }
   }
