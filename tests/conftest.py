@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, List, Optional, Sequence, Tuple
+import contextlib
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -12,6 +13,32 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import chainrule as cr  # noqa: E402
 import reference as ref  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@contextlib.contextmanager
+def general_path() -> Iterator[None]:
+    """Within the block, fit takes the general per-layer path (never the fused small-network
+    step); the switch is restored afterwards."""
+    before = cr.runtime.small_network_path()
+    cr.runtime.set_small_network_path(False)
+    try:
+        yield
+    finally:
+        cr.runtime.set_small_network_path(before)
+
+
+@pytest.fixture(params=["fused", "general"])
+def network_path(request: Any) -> Iterator[str]:
+    """Runs a training test twice: with the fused small-network step allowed (fit takes it
+    where the shape policy chooses it) and on the general path alone."""
+    if request.param == "general":
+        with general_path():
+            yield request.param
+    else:
+        yield request.param
+
 
 #: Relative tolerance per dtype (docs/design.md section 5).
 RTOL = {"float64": 1e-12, "float32": 1e-5}

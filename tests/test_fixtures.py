@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from conftest import general_path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
@@ -36,6 +37,14 @@ def test_old_file_predicts_and_resumes_bit_for_bit(path):
     X = np.load(path.with_name(f"{name}.X.npy"))
     np.testing.assert_array_equal(net.predict(X), np.load(path.with_name(f"{name}.Yhat.npy")))
     X_fit, Y_fit, fit = make_models.fit_arguments(name)
-    net.fit(X_fit, Y_fit, **{**fit, "epochs": 2})
-    np.testing.assert_array_equal(net.predict(X),
-                                  np.load(path.with_name(f"{name}.Yhat_resumed.npy")))
+    expected = np.load(path.with_name(f"{name}.Yhat_resumed.npy"))
+    resumed = cr.load(path)
+    # bit for bit on the general path, the one the files were written with; the fused
+    # small-network step adds the rows of dW in another order (docs/design.md), so it resumes
+    # to within rounding
+    with general_path():
+        net.fit(X_fit, Y_fit, **{**fit, "epochs": 2})
+    np.testing.assert_array_equal(net.predict(X), expected)
+    resumed.fit(X_fit, Y_fit, **{**fit, "epochs": 2})
+    tol = 1e-4 if expected.dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(resumed.predict(X), expected, rtol=tol, atol=tol)

@@ -107,7 +107,7 @@ OPTIMIZERS: List[tuple] = [
 
 
 @pytest.mark.parametrize("name,ours,theirs", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
-def test_optimizer_matches_torch_full_batch(name: str, ours: cr.Optimizer, theirs) -> None:
+def test_optimizer_matches_torch_full_batch(name: str, ours: cr.Optimizer, theirs, network_path) -> None:
     X, Y = make_data(SIZES, "mse", n=40, seed=31)
     net = cr.Network(SIZES, ACTS, seed=5, optimizer=ours)
     initial = [np.array(W) for W in net.weights]
@@ -119,7 +119,7 @@ def test_optimizer_matches_torch_full_batch(name: str, ours: cr.Optimizer, their
 
 @pytest.mark.parametrize("name,ours,theirs", [OPTIMIZERS[i] for i in (2, 6, 9, 13)],
                          ids=[OPTIMIZERS[i][0] for i in (2, 6, 9, 13)])
-def test_optimizer_matches_torch_mini_batches_over_two_fits(name, ours, theirs) -> None:
+def test_optimizer_matches_torch_mini_batches_over_two_fits(name, ours, theirs, network_path) -> None:
     # 40 rows in batches of 12 (12, 12, 12, 4): 4 steps per epoch, 13 epochs = 52 steps,
     # split over two fit calls: the optimizer's state (and Adam's step count) carries over
     X, Y = make_data(SIZES, "mse", n=40, seed=32)

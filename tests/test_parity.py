@@ -1,5 +1,7 @@
 """chainrule against the NumPy reference (tests/reference.py), from identical initial weights:
-forward outputs, every layer's dW, db and dZ, and 100-step training trajectories."""
+forward outputs, every layer's dW, db and dZ, and 100-step training trajectories (on both
+training paths: the fused small-network step where the shape policy takes it, and the general
+per-layer path; fixture ``network_path`` in conftest.py)."""
 
 from __future__ import annotations
 
@@ -133,7 +135,7 @@ def _check_trajectory(net, Ws, bs, history, exp_Ws, exp_bs, exp_hist, rtol) -> N
 
 @params
 @dtypes
-def test_training_full_batch_100_steps(case: Case, dtype: str) -> None:
+def test_training_full_batch_100_steps(case: Case, dtype: str, network_path: str) -> None:
     net, Ws, bs, acts, X, Y, Xr, Yr = _setup(case, dtype)
     rloss = ref_loss(case.loss)
     exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, rloss, Xr, Yr, epochs=100, lr=case.lr)
@@ -145,7 +147,7 @@ def test_training_full_batch_100_steps(case: Case, dtype: str) -> None:
 
 @params
 @dtypes
-def test_training_minibatch_100_steps(case: Case, dtype: str) -> None:
+def test_training_minibatch_100_steps(case: Case, dtype: str, network_path: str) -> None:
     # n = 60 rows in batches of 16: 16, 16, 16, 12 (the last one smaller); 25 epochs = 100 steps.
     # The demo data has n = 100 rows: batches of 32, 32, 32, 4.
     net, Ws, bs, acts, X, Y, Xr, Yr = _setup(case, dtype)
@@ -159,7 +161,7 @@ def test_training_minibatch_100_steps(case: Case, dtype: str) -> None:
 
 
 @dtypes
-def test_batch_size_larger_than_n_is_full_batch(dtype: str) -> None:
+def test_batch_size_larger_than_n_is_full_batch(dtype: str, network_path: str) -> None:
     case = Case("x", [3, 5, 2], ["tanh", "linear"])
     net, Ws, bs, acts, X, Y, Xr, Yr = _setup(case, dtype, n=20)
     exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, "mse", Xr, Yr, epochs=10, lr=0.1)
@@ -168,7 +170,7 @@ def test_batch_size_larger_than_n_is_full_batch(dtype: str) -> None:
 
 
 @dtypes
-def test_batch_size_one(dtype: str) -> None:
+def test_batch_size_one(dtype: str, network_path: str) -> None:
     case = Case("x", [3, 4, 2], ["elu", "linear"])
     net, Ws, bs, acts, X, Y, Xr, Yr = _setup(case, dtype, n=7)
     exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, "mse", Xr, Yr, epochs=5, lr=0.05,

@@ -108,7 +108,7 @@ def test_gradients_match_autograd(name, sizes, acts, loss) -> None:
 
 
 @cases
-def test_sgd_trajectory_matches_autograd(name, sizes, acts, loss) -> None:
+def test_sgd_trajectory_matches_autograd(name, sizes, acts, loss, network_path) -> None:
     X, Y = make_data(sizes, loss, n=40, seed=22)
     lr = 0.05
     net = cr.Network(sizes, acts, loss=loss, seed=9)

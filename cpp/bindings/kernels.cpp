@@ -12,6 +12,7 @@
 #include "chainrule/activation.hpp"
 #include "chainrule/kernels/cpu.hpp"
 #include "chainrule/kernels/gemm.hpp"
+#include "chainrule/kernels/small_step.hpp"
 #include "chainrule/kernels/thread_pool.hpp"
 #include "chainrule/network.hpp"
 #include "numpy_views.hpp"
@@ -95,6 +96,9 @@ void chainrule::bindings::bind_kernels(py::module_& m) {
     return names;
   });
   k.def("cpu_description", &kernels::cpu_description);
+  k.def("set_small_step_enabled", &kernels::set_small_step_enabled, py::arg("enabled"),
+        "Allow (True) or forbid (False) the fused small-network training step.");
+  k.def("small_step_enabled", &kernels::small_step_enabled);
   m.def("set_num_threads", &kernels::set_num_threads, py::arg("n"));
   m.def("get_num_threads", &kernels::get_num_threads);
   m.def("activation_forward64", &activation_forward<double>, py::arg("name"), py::arg("params"),

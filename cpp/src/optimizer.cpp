@@ -138,6 +138,32 @@ std::string Adam<T>::repr() const {
          ", weight_decay=" + shortest_repr(weight_decay_) + ")";
 }
 
+namespace {
+
+// The coefficients of one Adam step (see Adam<T>::update_impl).
+template <class T>
+struct AdamStep {
+  T decay, l2, b1, b2, one_minus_b1, one_minus_b2, bc2_sqrt, eps, step_size;
+};
+
+// g, p, m, v [b, e) -> p, m, v updated. One version per ISA (CHAINRULE_CLONES; this file is
+// compiled with -fno-math-errno so that sqrt vectorises: v >= 0, sqrt never sets errno here);
+// every version gives the same bits.
+template <class T>
+CHAINRULE_CLONES void adam_range(Index b, Index e, AdamStep<T> c, const T* g, T* p, T* m, T* v) {
+  for (Index i = b; i < e; ++i) {
+    if (c.decay != T(1)) p[i] *= c.decay;  // AdamW: W *= 1 - lr * weight_decay
+    T gi = g[i];
+    if (c.l2 != T(0)) gi += c.l2 * p[i];                  // Adam: g = dW + weight_decay * W
+    m[i] = c.b1 * m[i] + c.one_minus_b1 * gi;             // m = beta1 m + (1 - beta1) g
+    v[i] = c.b2 * v[i] + c.one_minus_b2 * (gi * gi);      // v = beta2 v + (1 - beta2) g^2
+    const T denom = std::sqrt(v[i]) / c.bc2_sqrt + c.eps;  // sqrt(v / (1 - beta2^t)) + eps
+    p[i] -= c.step_size * (m[i] / denom);  // W -= lr / (1 - beta1^t) * m / denom
+  }
+}
+
+}  // namespace
+
 // g, p, m, v (n,) -> p, m, v updated
 template <class T>
 void Adam<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
@@ -151,19 +177,11 @@ void Adam<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
   const T eps = static_cast<T>(eps_);
   const T l2 = decoupled_ ? T(0) : static_cast<T>(weight_decay_);
   const T decay = decoupled_ ? static_cast<T>(1 - static_cast<double>(lr) * weight_decay_) : T(1);
+  const AdamStep<T> c{decay, l2, b1, b2, one_minus_b1, one_minus_b2, bc2_sqrt, eps, step_size};
   T* m = this->state(0, slot);
   T* v = this->state(1, slot);
-  kernels::parallel_ranges(n, kernels::kParallelGrain, [=](Index b, Index e) {
-    for (Index i = b; i < e; ++i) {
-      if (decay != T(1)) p[i] *= decay;  // AdamW: W *= 1 - lr * weight_decay
-      T gi = g[i];
-      if (l2 != T(0)) gi += l2 * p[i];               // Adam: g = dW + weight_decay * W
-      m[i] = b1 * m[i] + one_minus_b1 * gi;          // m = beta1 m + (1 - beta1) g
-      v[i] = b2 * v[i] + one_minus_b2 * (gi * gi);   // v = beta2 v + (1 - beta2) g^2
-      const T denom = std::sqrt(v[i]) / bc2_sqrt + eps;  // sqrt(v / (1 - beta2^t)) + eps
-      p[i] -= step_size * (m[i] / denom);            // W -= lr / (1 - beta1^t) * m / denom
-    }
-  });
+  kernels::parallel_ranges(n, kernels::kParallelGrain,
+                           [=](Index b, Index e) { adam_range(b, e, c, g, p, m, v); });
 }
 
 // ---- RMSprop --------------------------------------------------------------------------------

@@ -5,9 +5,12 @@ from __future__ import annotations
 import numbers
 from typing import Any, Dict
 
+import numpy as np
+
 from . import _core
 
-__all__ = ["set_num_threads", "get_num_threads", "cpu_info"]
+__all__ = ["set_num_threads", "get_num_threads", "cpu_info", "set_small_network_path",
+           "small_network_path"]
 
 
 def set_num_threads(n: int) -> None:
@@ -35,3 +38,22 @@ def cpu_info() -> Dict[str, Any]:
     k = _core.kernels
     return {"kernel": k.active_level(), "supported": list(k.supported_levels()),
             "threads": get_num_threads(), "description": k.cpu_description()}
+
+
+def set_small_network_path(enabled: bool) -> None:
+    """Allow (True, the default) or forbid (False) the fused training step of small networks.
+
+    fit trains a plain network of narrow dense layers (element-wise activations, no
+    penalties, no sample weights, no clipping, one process, AVX2 or AVX-512 kernels) with one
+    fused call per step, its batch's rows in the vector lanes; everything else, and every fit
+    while this is False, takes the general per-layer path. The two agree to rounding: the fused
+    step adds the rows of dW and db in another order (see docs/design.md). The environment
+    variable ``CHAINRULE_SMALL_STEP=0`` sets False at import."""
+    if not isinstance(enabled, (bool, np.bool_)):
+        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+    _core.kernels.set_small_step_enabled(bool(enabled))
+
+
+def small_network_path() -> bool:
+    """Whether fit may use the fused small-network step (see set_small_network_path)."""
+    return bool(_core.kernels.small_step_enabled())

@@ -1,12 +1,63 @@
-// Shape policy: which special path a call of a given shape takes. Each decision is one
-// self-contained function next to the reason for it; the paths themselves compare nothing and
-// compute. (The GEMM's own thresholds live in gemm_policy.hpp.)
+// Shape policies: which kernel path a call takes, decided from its shapes and features in
+// one place. Each decision is a self-contained function of plain facts (no Network, no
+// layers), next to the reason for it, so the policy can be read, tested and tuned on its own;
+// the paths themselves compare nothing and compute. (The GEMM's own thresholds live in
+// gemm_policy.hpp.)
 #pragma once
+
+#include <cstddef>
+#include <vector>
 
 #include "chainrule/tensor.hpp"
 
 namespace chainrule::kernels {
-namespace {
+
+// ---- the fused small-network training step (kernels/small_step.hpp) ------------------------
+
+/// What the trainer knows about a fit when it picks its training step.
+struct SmallStepCase {
+  std::vector<Index> widths;  ///< n0, n1, ..., nL
+  Index rows = 0;             ///< the largest training batch
+  Index elem_bytes = 8;       ///< sizeof(T)
+  bool vector_isa = false;    ///< AVX2 or AVX-512 kernels active (the step's kernels use FMA)
+  bool dense_elementwise = false;  ///< every layer Dense, no penalties, element-wise activations
+  bool plain_step = false;    ///< one process, no sample weights, no gradient clipping
+  bool enabled = true;        ///< the runtime switch (small_step_enabled())
+};
+
+/// Widest layer the fused step takes: past it the GEMMs' blocking pays for their set-up.
+constexpr Index kSmallStepMaxWidth = 128;
+/// Bytes the fused step may touch per step (weights, gradients, and Z, H, dZ of every layer
+/// for the whole batch): within a core's L2 on any x86-64 of the last decade, and in L1 for
+/// the tiniest networks.
+constexpr std::size_t kSmallStepBudget = 192 * 1024;
+
+/// Whether a training step runs as one fused small-network step (every layer's forward and
+/// backward on the whole batch, rows in SIMD lanes) instead of the general per-layer GEMMs.
+inline bool use_small_step(const SmallStepCase& c) {
+  if (!c.enabled || !c.vector_isa || !c.dense_elementwise || !c.plain_step) return false;
+  if (c.widths.size() < 2 || c.rows < 1) return false;
+  const Index lanes = 64 / c.elem_bytes;                       // rows per SIMD tile
+  const Index mp = (c.rows + lanes - 1) / lanes * lanes;       // rows, padded
+  std::size_t values = static_cast<std::size_t>(mp * c.widths[0]);  // X transposed
+  Index widest = 0;
+  for (std::size_t l = 1; l < c.widths.size(); ++l) {
+    const Index n_in = c.widths[l - 1], n_out = c.widths[l];
+    if (n_out > kSmallStepMaxWidth || n_in > kSmallStepMaxWidth) return false;
+    widest = n_out > widest ? n_out : widest;
+    values += static_cast<std::size_t>(2 * (n_in + 1) * n_out);  // [W; b] and [dW; db]
+    values += static_cast<std::size_t>(3 * mp * n_out);          // Z, H, dZ
+  }
+  values += static_cast<std::size_t>(mp * widest);  // dH scratch
+  return values * static_cast<std::size_t>(c.elem_bytes) <= kSmallStepBudget;
+}
+
+/// Within the fused step, a layer's [dW; db] product: vectors across the outputs, each sum over
+/// the rows in order (true), or vectors across the rows with lane-wise partial sums (false).
+/// Across the outputs wastes the vector's unused lanes and the pass that puts dZ row-major;
+/// across the rows pays a reduction of the lanes per output. The first wins from two full
+/// vectors of outputs on.
+inline bool small_step_grads_by_rows(Index n_out, Index lanes) { return n_out >= 2 * lanes; }
 
 // ---- Few-row predict (a one-sample predict, a handful of rows) -----------------------------
 
@@ -25,5 +76,4 @@ inline bool use_few_rows_path(Index m, Index n, Index k, Index elem_size) {
   return m >= 1 && m <= kFewRowsMaxRows && n * k * elem_size >= kFewRowsMinBytes;
 }
 
-}  // namespace
 }  // namespace chainrule::kernels

@@ -8,6 +8,7 @@
 
 #include "chainrule/error.hpp"
 #include "chainrule/training/diagnostics.hpp"
+#include "chainrule/training/small_step.hpp"
 
 namespace chainrule {
 
@@ -213,6 +214,11 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   };
   reducer_->attach(net_);
   const Attached attached{*reducer_, net_};
+  // a plain network of narrow dense layers: each step's gradients in one fused call, when
+  // the shape policy (kernels/shape_policy.hpp) chooses it; nullptr: the layers' own passes
+  // (always with diagnostics, which observe each layer's forward pass)
+  const std::unique_ptr<SmallStep<T>> small =
+      SmallStep<T>::make(net_, bs, !distributed && !weighted && !clip && !opts.diagnostics.on);
 
   // per-layer diagnostics: figures of each step's forward pass, and a record after the last
   // step of every k-th epoch (or every k-th step)
@@ -317,6 +323,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         if (global_weight == 0) continue;  // all weights 0 on every process: skipped by all
         batch_loss = loss_sum / global_weight + net_.penalty();
         step_weight = global_weight;
+      } else if (small) {
+        batch_loss = small->gradients(xb, yb);  // the update follows, below
       } else {
         net_.forward_pass(xb);
         if (diag) diag->observe_forward(net_, mb);
@@ -342,8 +350,9 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         }
       } else {
         // H[L] is the forward pass of this batch, from the weights before the update
-        for (auto& metric : train_metrics) metric->accumulate(net_.output(), yb, wb);
-        if (fuse_update && !record_step) {
+        for (auto& metric : train_metrics)
+          metric->accumulate(small ? small->output() : net_.output(), yb, wb);
+        if (fuse_update && !small && !record_step) {
           optimizer.begin_step();  // the update itself ran in backward_pass; count the step
         } else {
           net_.clip_gradients(opts.clip);

@@ -24,7 +24,9 @@ namespace chainrule {
 /// DivergenceError naming the epoch. Every argument is checked (check) before anything
 /// changes. When the optimizer can fuse its update into the backward pass (plain SGD), the
 /// update runs in the epilogue of each dW product, unless opts.clip clips the gradients
-/// between the backward pass and the update.
+/// between the backward pass and the update. A plain network of narrow dense layers may instead
+/// compute each step's gradients in one fused call (SmallStep, when kernels/shape_policy.hpp
+/// chooses it), followed by the optimizer's update.
 ///
 /// Data-parallel (a reducer that sums across processes): X is this process's shard, rows
 /// [row_offset, row_offset + X.rows) of a global data set of opts.global_rows rows. Each

@@ -1,0 +1,157 @@
+// The bodies of the small-step kernels (declared in chainrule/kernels/small_step.hpp), written
+// once over a 64-byte vector type V that each ISA file defines (small_step_avx2.cpp: two ymm,
+// small_step_avx512.cpp: one zmm) with zero, load, store, broadcast, fma (one rounding) and
+// add, and `block`, the outputs a pass computes at once (independent FMA chains that hide the
+// FMA's latency, as many as the registers hold). Every row tile is one V, so the lanes, the order of every sum and the bits are the
+// same on every ISA.
+#pragma once
+
+#include "chainrule/kernels/small_step.hpp"
+
+namespace chainrule::kernels {
+namespace {
+
+
+// [W; b] (n_in + 1, n_out), HT (n_in, mp) -> ZT (n_out, mp) = W.T @ HT + b
+template <class V>
+void small_affine(Index n_in, Index n_out, Index mp, const typename V::T* Wb,
+                  const typename V::T* HT, typename V::T* ZT) {
+  const typename V::T* b = Wb + n_in * n_out;
+  for (Index t = 0; t < mp; t += V::lanes) {
+    Index j = 0;
+    for (; j + V::block <= n_out; j += V::block) {
+      typename V::reg acc[V::block];
+      for (Index u = 0; u < V::block; ++u) acc[u] = V::zero();
+      for (Index i = 0; i < n_in; ++i) {
+        const typename V::reg h = V::load(HT + i * mp + t);
+        const typename V::T* w = Wb + i * n_out + j;
+        for (Index u = 0; u < V::block; ++u) acc[u] = V::fma(V::broadcast(w[u]), h, acc[u]);
+      }
+      for (Index u = 0; u < V::block; ++u)
+        V::store(ZT + (j + u) * mp + t, V::add(acc[u], V::broadcast(b[j + u])));
+    }
+    for (; j < n_out; ++j) {
+      typename V::reg acc = V::zero();
+      for (Index i = 0; i < n_in; ++i)
+        acc = V::fma(V::broadcast(Wb[i * n_out + j]), V::load(HT + i * mp + t), acc);
+      V::store(ZT + j * mp + t, V::add(acc, V::broadcast(b[j])));
+    }
+  }
+}
+
+// acc (lanes) -> their sum, pairwise: lanes k and k + w for w = lanes/2, lanes/4, ..., 1
+template <class V>
+typename V::T lane_sum(typename V::reg acc) {
+  typename V::T a[V::lanes];
+  V::store(a, acc);
+  for (Index w = V::lanes / 2; w >= 1; w /= 2)
+    for (Index k = 0; k < w; ++k) a[k] += a[k + w];
+  return a[0];
+}
+
+// HT (n_in, mp), dZT (n_out, mp) -> [dW; db] (n_in + 1, n_out) = scale [HT; 1] @ dZT.T
+template <class V>
+void small_weight_grads(Index n_in, Index n_out, Index mp, typename V::T scale,
+                        const typename V::T* HT, const typename V::T* dZT, typename V::T* dWb) {
+  for (Index i = 0; i <= n_in; ++i) {
+    const bool ones = i == n_in;  // the row of ones under H_prev.T: db
+    const typename V::T* h = HT + i * mp;
+    Index j = 0;
+    for (; j + V::block <= n_out; j += V::block) {
+      typename V::reg acc[V::block];
+      for (Index u = 0; u < V::block; ++u) acc[u] = V::zero();
+      for (Index t = 0; t < mp; t += V::lanes) {
+        if (ones) {
+          for (Index u = 0; u < V::block; ++u) acc[u] = V::add(acc[u], V::load(dZT + (j + u) * mp + t));
+        } else {
+          const typename V::reg hv = V::load(h + t);
+          for (Index u = 0; u < V::block; ++u)
+            acc[u] = V::fma(hv, V::load(dZT + (j + u) * mp + t), acc[u]);
+        }
+      }
+      for (Index u = 0; u < V::block; ++u) dWb[i * n_out + j + u] = scale * lane_sum<V>(acc[u]);
+    }
+    for (; j < n_out; ++j) {
+      typename V::reg acc = V::zero();
+      for (Index t = 0; t < mp; t += V::lanes)
+        acc = ones ? V::add(acc, V::load(dZT + j * mp + t))
+                   : V::fma(V::load(h + t), V::load(dZT + j * mp + t), acc);
+      dWb[i * n_out + j] = scale * lane_sum<V>(acc);
+    }
+  }
+}
+
+// HT (n_in, mp), dZ (m, n_out) row-major -> [dW; db] (n_in + 1, n_out) = scale [HT; 1] @ dZ:
+// vectors across the outputs j, each sum over the rows r = 0..m-1 in order (FMA)
+template <class V>
+void small_weight_grads_rows(Index n_in, Index n_out, Index m, Index mp, typename V::T scale,
+                             const typename V::T* HT, const typename V::T* dZ,
+                             typename V::T* dWb) {
+  using T = typename V::T;
+  constexpr Index W = V::lanes;
+  Index i = 0;
+  for (; i + V::block <= n_in; i += V::block) {  // V::block rows of dW per pass over dZ
+    for (Index j = 0; j < n_out; j += W) {
+      const Index count = n_out - j < W ? n_out - j : W;
+      typename V::reg acc[V::block];
+      for (Index u = 0; u < V::block; ++u) acc[u] = V::zero();
+      for (Index r = 0; r < m; ++r) {
+        const typename V::reg d = V::load_n(dZ + r * n_out + j, count);
+        for (Index u = 0; u < V::block; ++u)
+          acc[u] = V::fma(V::broadcast(HT[(i + u) * mp + r]), d, acc[u]);
+      }
+      for (Index u = 0; u < V::block; ++u)
+        V::store_n(dWb + (i + u) * n_out + j, V::mul(acc[u], V::broadcast(scale)), count);
+    }
+  }
+  for (; i <= n_in; ++i) {  // the last rows, and row n_in (ones under H_prev.T): db
+    for (Index j = 0; j < n_out; j += W) {
+      const Index count = n_out - j < W ? n_out - j : W;
+      typename V::reg acc = V::zero();
+      for (Index r = 0; r < m; ++r) {
+        const typename V::reg d = V::load_n(dZ + r * n_out + j, count);
+        acc = i < n_in ? V::fma(V::broadcast(HT[i * mp + r]), d, acc) : V::add(acc, d);
+      }
+      V::store_n(dWb + i * n_out + j, V::mul(acc, V::broadcast(T(scale))), count);
+    }
+  }
+}
+
+// W (n_in, n_out), dZT (n_out, mp) -> dHT (n_in, mp) = W @ dZT
+template <class V>
+void small_backprop(Index n_in, Index n_out, Index mp, const typename V::T* W,
+                    const typename V::T* dZT, typename V::T* dHT) {
+  for (Index t = 0; t < mp; t += V::lanes) {
+    Index i = 0;
+    for (; i + V::block <= n_in; i += V::block) {
+      typename V::reg acc[V::block];
+      for (Index u = 0; u < V::block; ++u) acc[u] = V::zero();
+      for (Index j = 0; j < n_out; ++j) {
+        const typename V::reg d = V::load(dZT + j * mp + t);
+        for (Index u = 0; u < V::block; ++u)
+          acc[u] = V::fma(V::broadcast(W[(i + u) * n_out + j]), d, acc[u]);
+      }
+      for (Index u = 0; u < V::block; ++u) V::store(dHT + (i + u) * mp + t, acc[u]);
+    }
+    for (; i < n_in; ++i) {
+      typename V::reg acc = V::zero();
+      for (Index j = 0; j < n_out; ++j)
+        acc = V::fma(V::broadcast(W[i * n_out + j]), V::load(dZT + j * mp + t), acc);
+      V::store(dHT + i * mp + t, acc);
+    }
+  }
+}
+
+template <class V>
+SmallStepKernels<typename V::T> small_step_table() {
+  static_assert(V::lanes == small_step_lanes<typename V::T>, "one 64-byte vector per row tile");
+  SmallStepKernels<typename V::T> k;
+  k.affine = &small_affine<V>;
+  k.weight_grads = &small_weight_grads<V>;
+  k.weight_grads_rows = &small_weight_grads_rows<V>;
+  k.backprop = &small_backprop<V>;
+  return k;
+}
+
+}  // namespace
+}  // namespace chainrule::kernels

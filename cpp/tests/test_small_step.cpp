@@ -1,0 +1,185 @@
+// The fused small-network step: its kernels against naive loops on awkward sizes (both dtypes,
+// every vector kernel level, the same bits on each), and SmallStep's gradients against the
+// network's own (unfused) backward pass.
+#include <string>
+#include <vector>
+
+#include "chainrule/activations/all.hpp"
+#include "chainrule/kernels/cpu.hpp"
+#include "chainrule/kernels/small_step.hpp"
+#include "chainrule/losses/all.hpp"
+#include "chainrule/network.hpp"
+#include "chainrule/optimizers/all.hpp"
+#include "chainrule/training/small_step.hpp"
+#include "test_util.hpp"
+
+using namespace chainrule;
+using chainrule_test::check_all_close;
+using chainrule_test::check_all_equal;
+
+namespace {
+
+template <class T>
+double tol() {
+  return sizeof(T) == 8 ? 1e-12 : 1e-5;
+}
+
+// the vector kernel levels this CPU and build support
+std::vector<std::string> vector_levels() {
+  std::vector<std::string> out;
+  for (auto l : kernels::supported_levels())
+    if (l != kernels::KernelLevel::portable) out.emplace_back(kernels::level_name(l));
+  return out;
+}
+
+struct Outputs {
+  std::vector<double> Z, dW_lanes, dW_rows, dH;
+};
+
+// Every kernel on (n_in, n_out, m) with the active level; naive double sums in `want`.
+template <class T>
+Outputs run_kernels(Index n_in, Index n_out, Index m, Outputs* want) {
+  constexpr Index V = kernels::small_step_lanes<T>;
+  const Index mp = (m + V - 1) / V * V;
+  chainrule_test::Rng rng(static_cast<std::uint64_t>(n_in * 1000 + n_out * 10 + m));
+  std::vector<T> Wb((n_in + 1) * n_out), HT(n_in * mp, T(0)), dZT(n_out * mp, T(0)),
+      dZ(m * n_out);
+  rng.fill_uniform(Wb.data(), static_cast<std::ptrdiff_t>(Wb.size()), -1, 1);
+  for (Index i = 0; i < n_in; ++i)
+    for (Index r = 0; r < m; ++r) HT[i * mp + r] = static_cast<T>(rng.uniform(-1, 1));
+  for (Index j = 0; j < n_out; ++j)
+    for (Index r = 0; r < m; ++r) dZ[r * n_out + j] = dZT[j * mp + r] = static_cast<T>(rng.uniform(-1, 1));
+  const auto k = kernels::small_step_kernels<T>();
+  std::vector<T> ZT(n_out * mp), dWa((n_in + 1) * n_out), dWr((n_in + 1) * n_out), dHT(n_in * mp);
+  const T scale = T(1) / static_cast<T>(m);
+  k.affine(n_in, n_out, mp, Wb.data(), HT.data(), ZT.data());
+  k.weight_grads(n_in, n_out, mp, scale, HT.data(), dZT.data(), dWa.data());
+  k.weight_grads_rows(n_in, n_out, m, mp, scale, HT.data(), dZ.data(), dWr.data());
+  k.backprop(n_in, n_out, mp, Wb.data(), dZT.data(), dHT.data());
+  Outputs got;
+  for (Index j = 0; j < n_out; ++j)
+    for (Index r = 0; r < m; ++r) {
+      got.Z.push_back(ZT[j * mp + r]);
+      double z = Wb[n_in * n_out + j];
+      for (Index i = 0; i < n_in; ++i) z += double(Wb[i * n_out + j]) * double(HT[i * mp + r]);
+      want->Z.push_back(z);
+    }
+  for (Index i = 0; i <= n_in; ++i)
+    for (Index j = 0; j < n_out; ++j) {
+      got.dW_lanes.push_back(dWa[i * n_out + j]);
+      got.dW_rows.push_back(dWr[i * n_out + j]);
+      double s = 0;
+      for (Index r = 0; r < m; ++r)
+        s += (i < n_in ? double(HT[i * mp + r]) : 1.0) * double(dZ[r * n_out + j]);
+      want->dW_lanes.push_back(s / double(m));
+    }
+  for (Index i = 0; i < n_in; ++i)
+    for (Index r = 0; r < m; ++r) {
+      got.dH.push_back(dHT[i * mp + r]);
+      double s = 0;
+      for (Index j = 0; j < n_out; ++j) s += double(Wb[i * n_out + j]) * double(dZT[j * mp + r]);
+      want->dH.push_back(s);
+    }
+  want->dW_rows = want->dW_lanes;
+  return got;
+}
+
+template <class T>
+void kernels_match_naive_loops_on_every_level() {
+  const std::string before = kernels::level_name(kernels::active_level());
+  const Index sizes[] = {1, 2, 3, 7, 15, 17, 33};
+  const Index rows[] = {1, 7, 8, 9, 17, 33, 100};
+  for (Index n_in : sizes)
+    for (Index n_out : sizes)
+      for (Index m : rows) {
+        std::vector<Outputs> per_level;
+        Outputs want;
+        for (const auto& level : vector_levels()) {
+          kernels::set_kernel_level(level);
+          want = Outputs();
+          per_level.push_back(run_kernels<T>(n_in, n_out, m, &want));
+          const Outputs& got = per_level.back();
+          const std::string where = level + " " + std::to_string(n_in) + "x" +
+                                    std::to_string(n_out) + " m=" + std::to_string(m);
+          // floors: entries that nearly cancel are compared to the sums' scale
+          check_all_close(where + " Z", got.Z.data(), want.Z.data(),
+                          static_cast<std::ptrdiff_t>(got.Z.size()), tol<T>(), 1.0);
+          check_all_close(where + " dW (lanes)", got.dW_lanes.data(), want.dW_lanes.data(),
+                          static_cast<std::ptrdiff_t>(got.dW_lanes.size()), tol<T>(), 1.0);
+          check_all_close(where + " dW (rows)", got.dW_rows.data(), want.dW_rows.data(),
+                          static_cast<std::ptrdiff_t>(got.dW_rows.size()), tol<T>(), 1.0);
+          check_all_close(where + " dH", got.dH.data(), want.dH.data(),
+                          static_cast<std::ptrdiff_t>(got.dH.size()), tol<T>(), 1.0);
+        }
+        for (std::size_t l = 1; l < per_level.size(); ++l) {  // the same bits on every ISA
+          const std::string where = "levels agree " + std::to_string(n_in) + "x" +
+                                    std::to_string(n_out) + " m=" + std::to_string(m);
+          check_all_equal(where + " Z", per_level[l].Z.data(), per_level[0].Z.data(),
+                          static_cast<std::ptrdiff_t>(per_level[0].Z.size()));
+          check_all_equal(where + " dW", per_level[l].dW_lanes.data(), per_level[0].dW_lanes.data(),
+                          static_cast<std::ptrdiff_t>(per_level[0].dW_lanes.size()));
+          check_all_equal(where + " dW rows", per_level[l].dW_rows.data(),
+                          per_level[0].dW_rows.data(),
+                          static_cast<std::ptrdiff_t>(per_level[0].dW_rows.size()));
+          check_all_equal(where + " dH", per_level[l].dH.data(), per_level[0].dH.data(),
+                          static_cast<std::ptrdiff_t>(per_level[0].dH.size()));
+        }
+      }
+  kernels::set_kernel_level(before);
+}
+
+// SmallStep's loss and [dW; db] against Network::compute_gradients (the general path)
+template <class T>
+void step_matches_the_networks_backward_pass() {
+  if (!kernels::small_step_kernels<T>()) return;  // portable build: nothing to test
+  struct Case {
+    std::vector<Index> sizes;
+    std::vector<std::string> acts;
+    std::string loss;
+    Index m;
+  };
+  const Case cases[] = {
+      {{2, 10, 8, 5, 1}, {"relu", "tanh", "relu", "linear"}, "mse", 100},
+      {{2, 15, 1}, {"sigmoid", "linear"}, "mse", 9},
+      {{8, 40, 40, 3}, {"tanh", "gelu", "linear"}, "huber", 33},
+      {{5, 7, 1}, {"elu", "sigmoid"}, "binary_cross_entropy", 17},
+      {{3, 4}, {"linear"}, "mae", 1},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::unique_ptr<Activation<T>>> acts;
+    for (const auto& a : c.acts) acts.push_back(make_activation<T>(a));
+    Network<T> net(c.sizes, std::move(acts), make_loss<T>(c.loss));
+    chainrule_test::Rng rng(7);
+    for (const auto& p : net.parameters())
+      rng.fill_uniform(p.value.data, p.value.size(), -0.8, 0.8);
+    Matrix<T> X(c.m, c.sizes.front()), Y(c.m, c.sizes.back());
+    rng.fill_uniform(X.data(), X.size(), -2, 2);
+    for (Index i = 0; i < Y.size(); ++i)
+      Y.data()[i] = c.loss == "binary_cross_entropy" ? T(rng.index(2)) : T(rng.uniform(-1, 1));
+    const double want_loss = net.compute_gradients(X.cview(), Y.cview());
+    std::vector<std::vector<T>> want;
+    for (const auto& p : net.parameters()) want.emplace_back(p.grad.data, p.grad.data + p.grad.size());
+    for (const auto& p : net.parameters()) std::fill(p.grad.data, p.grad.data + p.grad.size(), T(0));
+    SmallStep<T> step(net, c.m + 5, kernels::small_step_kernels<T>());  // capacity > rows
+    const double loss = step.gradients(X.cview(), Y.cview());
+    const std::string where = std::to_string(c.sizes.size() - 1) + "-layer " + c.loss;
+    CHECK_CLOSE(loss, want_loss, tol<T>());
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      const auto& p = net.parameters()[k];
+      check_all_close(where + " d" + p.name, p.grad.data, want[k].data(), p.grad.size(),
+                      tol<T>() * 10, 1e-3);
+    }
+    check_all_close(where + " Yhat", step.output().data, net.output().data, step.output().size(),
+                    tol<T>(), 1e-3);
+  }
+}
+
+}  // namespace
+
+int main() {
+  RUN_TEST(kernels_match_naive_loops_on_every_level<double>);
+  RUN_TEST(kernels_match_naive_loops_on_every_level<float>);
+  RUN_TEST(step_matches_the_networks_backward_pass<double>);
+  RUN_TEST(step_matches_the_networks_backward_pass<float>);
+  return chainrule_test::report();
+}
