@@ -1,6 +1,7 @@
 #include "chainrule/training/trainer.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -147,6 +148,9 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   }
   if (opts.shuffle && !hooks.permutation)
     throw ValueError("fit: shuffle needs a permutation hook");
+  if (!(hooks.on_epoch_end_interval >= 0) || !std::isfinite(hooks.on_epoch_end_interval))
+    throw ValueError("fit: the interval between on_epoch_end calls must be a finite number of "
+                     "seconds >= 0, got " + shortest_repr(hooks.on_epoch_end_interval));
   if (distributed && opts.diagnostics.on && !reducer_->sum_across())
     throw ValueError("fit: diagnostics in data-parallel training need the sum_across hook");
   // data-parallel batch normalisation: the layers sum their statistics over the processes
@@ -227,6 +231,15 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
     diag.emplace(net_, opts.diagnostics, distributed ? &reducer_->sum_across() : nullptr);
   const Index every_steps = opts.diagnostics.every_steps;
   Index steps = 0;  // steps run by this fit
+
+  // on_epoch_end at most every on_epoch_end_interval seconds (and after the last epoch);
+  // data-parallel, after every epoch: a hook that stops training must stop every process at
+  // the same epoch, and their clocks differ
+  using clock = std::chrono::steady_clock;
+  const bool throttled = hooks.on_epoch_end && hooks.on_epoch_end_interval > 0 && !distributed;
+  const auto hook_interval = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(
+      throttled ? std::min(hooks.on_epoch_end_interval, 1e9) : 0.0));  // (1e9 s: no overflow)
+  auto last_hook = clock::now();
 
   for (Index epoch = 0; epoch < opts.epochs; ++epoch) {
     const double lr = opts.schedule != nullptr ? opts.schedule->lr(epoch) : opts.lr;
@@ -413,7 +426,12 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
     if (opts.schedule != nullptr)
       opts.schedule->epoch_end(epoch, opts.schedule->monitors_validation_loss() ? logs.val_loss
                                                                                 : logs.loss);
-    if (hooks.on_epoch_end && !hooks.on_epoch_end(epoch, logs)) break;
+    if (hooks.on_epoch_end) {
+      if (throttled && epoch + 1 < opts.epochs && clock::now() - last_hook < hook_interval)
+        continue;
+      if (!hooks.on_epoch_end(epoch, logs)) break;
+      if (throttled) last_hook = clock::now();
+    }
   }
   return result;
 }

@@ -74,7 +74,14 @@ struct FitHooks {
   /// Fills perm (n,) with the sample order of `epoch` (a permutation of 0..n-1).
   std::function<void(Index epoch, Index n, Index* perm)> permutation;
   /// Called after each epoch with what it measured; returning false stops training.
+  /// With on_epoch_end_interval > 0, only after epochs that end at least that many seconds
+  /// (steady clock) after the previous call returned (or after fit started), and always after
+  /// the last epoch; FitResult still holds every epoch.
   std::function<bool(Index epoch, const EpochLogs& logs)> on_epoch_end;
+  /// Seconds between calls of on_epoch_end: 0 calls it after every epoch. For hooks that
+  /// only observe (a live dashboard), so that re-entering the caller (Python) after each of
+  /// many tiny epochs does not slow training; the check is one clock read per epoch.
+  double on_epoch_end_interval = 0;
   /// Called before each batch with the epoch and the rows of it done so far (of rows in all,
   /// over every process); may throw to stop at this batch boundary (Ctrl-C) and may report
   /// progress within the epoch.
