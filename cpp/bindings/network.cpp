@@ -285,7 +285,8 @@ void bind_network(py::module_& m, const char* cls) {
               py::object schedule_spec, const std::vector<std::string>& metrics,
               py::object allreduce, Index global_rows, Index row_offset, py::object sum_across,
               py::object on_progress, py::object reduce_buffer, std::optional<double> clip_norm,
-              std::optional<double> clip_value, py::object diagnostics, py::object on_diagnostics) {
+              std::optional<double> clip_value, py::object diagnostics, py::object on_diagnostics,
+              double on_epoch_end_interval) {
              // data-parallel: the permutation orders the global rows and is always given
              const bool shuffle = !permutation.is_none() && allreduce.is_none();
              FitCall<T> call(X, Y, epochs, lr, batch_size, shuffle, sample_weight,
@@ -296,6 +297,7 @@ void bind_network(py::module_& m, const char* cls) {
              call.opts.diagnostics = chainrule::bindings::diagnostics_options(diagnostics);
              FitHooks hooks;
              hooks.poll = batch_poll(on_progress);
+             hooks.on_epoch_end_interval = on_epoch_end_interval;  // checked by the core
              if (!on_diagnostics.is_none()) {
                const bool histograms = call.opts.diagnostics.histograms;
                hooks.on_diagnostics = [on_diagnostics, histograms](const DiagnosticsRecord& r) {
@@ -347,7 +349,8 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("row_offset") = 0, py::arg("sum_across") = py::none(),
            py::arg("on_progress") = py::none(), py::arg("reduce_buffer") = py::none(),
            py::arg("clip_norm") = py::none(), py::arg("clip_value") = py::none(),
-           py::arg("diagnostics") = py::none(), py::arg("on_diagnostics") = py::none())
+           py::arg("diagnostics") = py::none(), py::arg("on_diagnostics") = py::none(),
+           py::arg("on_epoch_end_interval") = 0.0)
       // The per-layer figures of one batch (a record's dict); the model does not change.
       .def("diagnose",
            [](Net& n, const Array<T>& X, const Array<T>& Y, py::object spec, double lr) {

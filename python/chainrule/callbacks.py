@@ -1,6 +1,6 @@
 """What fit records and calls at the end of every epoch: History, callbacks, early stopping
 and progress output. The core re-enters Python at most once per epoch, and only when one of
-these is attached."""
+these is attached (less often when every one of them has a ``min_interval``)."""
 
 from __future__ import annotations
 
@@ -156,7 +156,17 @@ class Callback:
     ``on_epoch_end(epoch, logs, network)`` runs after every epoch (``epoch`` counts from 0;
     ``logs`` holds that epoch's ``loss``, metrics, ``val_*`` values and ``lr``); returning
     ``False`` or raising :class:`StopTraining` ends training after it. Optional
-    ``on_train_begin(network)`` and ``on_train_end(network)`` run around the fit."""
+    ``on_train_begin(network)`` and ``on_train_end(network)`` run around the fit.
+
+    ``min_interval`` (seconds, default 0: after every epoch): a callback that only observes
+    (a live view) may set it to be called at most that often, so that re-entering Python
+    after each of many tiny epochs does not slow training. ``fit`` gives the core the
+    smallest ``min_interval`` of its callbacks (so 0 whenever one needs every epoch: early
+    stopping, checkpoints, functions); the core then calls back only once that much time has
+    passed since the last call, and always after the last epoch. ``logs`` are then those of
+    the epoch called for; ``fit``'s History still holds every epoch."""
+
+    min_interval: float = 0.0
 
     def on_train_begin(self, network: Any) -> None:
         pass

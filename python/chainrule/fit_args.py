@@ -17,7 +17,7 @@ from .data import as_matrix, check_feature_names
 from .losses import classification_loss_names, is_classification
 
 __all__ = ["sample_weights", "class_weight_spec", "training_rows", "split_validation",
-           "metric_names", "callback_list", "epoch_hook"]
+           "metric_names", "callback_list", "epoch_hook", "hook_interval"]
 
 ArrayLike = Any
 
@@ -153,6 +153,20 @@ def callback_list(callbacks: Any, early_stopping: Any, verbose: int, epochs: int
                             f"{type(early_stopping).__name__}")
         cbs.append(early_stopping)
     return cbs
+
+
+def hook_interval(cbs: List[Any]) -> float:
+    """The seconds the core may let pass between calls of the epoch hook: the smallest
+    ``min_interval`` of the callbacks (an object without one needs every epoch: 0)."""
+    interval = math.inf
+    for cb in cbs:
+        value = getattr(cb, "min_interval", 0.0)
+        value = real_type(value, f"{type(cb).__name__}.min_interval")
+        if not (0.0 <= value < math.inf):
+            raise ValueError(f"{type(cb).__name__}.min_interval must be a number of seconds "
+                             f">= 0, got {value!r}")
+        interval = min(interval, value)
+    return 0.0 if interval == math.inf else interval
 
 
 def epoch_hook(cbs: List[Any], names: List[str], validation: bool, network: Any) -> Callable:

@@ -205,6 +205,7 @@ class Fitting:
             names = fit_args.metric_names(metrics)
             cbs = fit_args.callback_list(callbacks, early_stopping, verbose, epochs)
             cbs += _observers(dashboard, log_dir, epochs)
+            interval = fit_args.hook_interval(cbs)  # how often the callbacks need calling
             recorded = ["loss"] + names + (["val_loss"] + [f"val_{m}" for m in names]
                                            if X_val is not None else []) + ["lr"]
             for cb in cbs:  # EarlyStopping, ModelCheckpoint: what they watch is recorded
@@ -260,6 +261,8 @@ class Fitting:
         else:
             permutation = None
         on_epoch_end = fit_args.epoch_hook(cbs, names, X_val is not None, self) if cbs else None
+        if cbs and ctx is None:  # (data-parallel: the core calls after every epoch)
+            core_kwargs["on_epoch_end_interval"] = interval
         detach: Callable[[], None] = lambda: None
         if ctx is not None:  # the gradient all-reduce (shared memory on one node)
             core_kwargs["allreduce"], core_kwargs["reduce_buffer"], detach = ctx.attach(self)
