@@ -139,10 +139,16 @@ class Dashboard(Callback):
     about every ``interval`` seconds; ``keep`` snapshots of the weights at most are kept to
     step back through. The server binds 127.0.0.1 on a free port (or ``port``), answers only
     requests carrying the URL's token, and keeps serving after training (the page then shows
-    the finished run) until :meth:`close` or the end of the process."""
+    the finished run) until :meth:`close` or the end of the process.
+
+    It only observes, so it asks to be called at most every ``min_interval`` seconds (see
+    :class:`~chainrule.callbacks.Callback`): while training runs its curves get a point per
+    call, and after the fit they hold every epoch (from the History)."""
 
     #: While training runs, the frames take at most this fraction of one core.
     DUTY = 0.2
+    #: Seconds between the training loop's calls at most (its page polls every 0.7 s).
+    min_interval = 0.05
 
     def __init__(self, port: int = 0, interval: float = 0.5, open_browser: bool = False,
                  keep: int = 200, title: Optional[str] = None, quiet: bool = False) -> None:
@@ -164,7 +170,9 @@ class Dashboard(Callback):
         self._meta: Dict[str, Any] = {}
         self._status = "waiting"
         self._run = 0  # fits served so far
-        self._rows: List[Dict[str, Any]] = []  # each epoch's logs, as fit gave them
+        self._rows: List[Dict[str, Any]] = []  # the logs of each epoch fit called for
+        self._row_epochs: List[int] = []  # their epochs, counted from 1
+        self._epoch_numbers: List[int] = []  # those of the rows converted into _history
         self._converted = 0  # how many of them are in _history
         self._planned: Optional[int] = None
         self._last_snapshot = 0.0
@@ -195,6 +203,8 @@ class Dashboard(Callback):
             self._meta = views.network_info(network)
             self._history = {}
             self._rows = []
+            self._row_epochs = []
+            self._epoch_numbers = []
             self._converted = 0
             self._diagnostics = []
             self._snapshots = Snapshots(self._snapshots.keep)
@@ -214,8 +224,10 @@ class Dashboard(Callback):
         # The training loop waits for this, so it does little: keep the epoch's logs (a
         # dict of its own: fit's hook copies it for each callback; list.append is atomic)
         # and, at most every `interval` seconds, copy the weights. run() makes the curves.
+        # (Called at most every min_interval seconds: not every epoch has a row.)
         if self._idle:
             return
+        self._row_epochs.append(epoch + 1)  # first, so that every row has its epoch
         self._rows.append(logs)
         if time.perf_counter() - self._last_snapshot >= self.interval:
             weights = weights_of(network)
@@ -233,14 +245,23 @@ class Dashboard(Callback):
             return
         weights = weights_of(network)
         with self._lock:
-            self._snapshots.add(len(self._rows), weights)
+            self._snapshots.add(self._row_epochs[-1] if self._row_epochs else 0, weights)
             self._status = "finished"
         self._frames.duty = None  # nothing to share the cores with any more
 
     def on_history(self, history: Any) -> None:
-        """After fit: the diagnostics it recorded, if the dashboard did not see them live."""
+        """After fit: every epoch's figures (the live curves may have skipped some), and the
+        diagnostics it recorded if the dashboard did not see them live."""
+        if self._idle:
+            return
         records = getattr(history, "diagnostics", None)
         self.run()  # what came with the epochs' logs first
+        series = getattr(history, "history", None)
+        if isinstance(series, dict) and series.get("loss"):
+            n = len(series["loss"])
+            with self._lock:
+                self._history = {k: list(v) for k, v in series.items() if len(v) == n}
+                self._epoch_numbers = list(range(1, n + 1))
         if records and not self._diagnostics:
             self.on_diagnostics(list(records))
 
@@ -248,13 +269,15 @@ class Dashboard(Callback):
 
     def version(self) -> str:
         """Changes whenever :meth:`run` would give something new (the page polls it)."""
-        return (f"{self._run}.{len(self._rows)}.{len(self._snapshots.items)}."
+        return (f"{self._run}.{len(self._rows)}.{len(self._epoch_numbers)}."
+                f"{len(self._snapshots.items)}."
                 f"{len(self._diagnostics)}.{self._status}")
 
     def run(self) -> Dict[str, Any]:
         with self._lock:
             rows = self._rows
             n = len(rows)  # the training thread may append meanwhile: read up to n
+            self._epoch_numbers.extend(self._row_epochs[self._converted:n])
             for logs in rows[self._converted:n]:
                 for k, v in logs.items():
                     if k == "diagnostics":
@@ -266,8 +289,10 @@ class Dashboard(Callback):
             epochs = self._snapshots.epochs()
             return {"meta": dict(self._meta, title=self.title, planned_epochs=self._planned),
                     "history": {k: list(v) for k, v in self._history.items()},
+                    "history_epochs": list(self._epoch_numbers),
                     "diagnostics": list(self._diagnostics), "epochs": epochs,
-                    "epochs_done": n, "status": self._status,
+                    "epochs_done": self._epoch_numbers[-1] if self._epoch_numbers else 0,
+                    "status": self._status,
                     "version": self.version(),
                     "live": True}
 

@@ -49,6 +49,8 @@
   // ---- the run: curves, header, diagnostics ------------------------------------------------
   function drawRun(run) {
     var h = run.history || {}, meta = run.meta || {};
+    // the epochs of the points (while training runs, not every epoch has one)
+    function xs(n) { var e = run.history_epochs; return e && e.length === n ? e : range(n); }
     $("status").textContent = run.status;
     $("status").className = "badge " + run.status;
     $("epochs-done").textContent = run.epochs_done;
@@ -63,13 +65,13 @@
     }
     var positive = loss.every(function (v) { return v > 0; });
     var traces = ["loss", "val_loss"].filter(function (k) { return h[k]; }).map(function (k) {
-      return { x: range(h[k].length), y: h[k], name: k, mode: "lines" };
+      return { x: xs(h[k].length), y: h[k], name: k, mode: "lines" };
     });
     Plotly.react("curves", traces, { margin: margin, xaxis: { title: "epoch" },
       yaxis: { type: positive && loss.length ? "log" : "linear" }, legend: { orientation: "h" } }, config);
     var others = Object.keys(h).filter(function (k) { return k !== "loss" && k !== "val_loss"; });
     Plotly.react("metrics", others.map(function (k) {
-      return { x: range(h[k].length), y: h[k], name: k, mode: "lines", yaxis: k === "lr" ? "y2" : "y" };
+      return { x: xs(h[k].length), y: h[k], name: k, mode: "lines", yaxis: k === "lr" ? "y2" : "y" };
     }), { margin: { l: 50, r: 50, t: 10, b: 35 }, xaxis: { title: "epoch" }, legend: { orientation: "h" },
           yaxis2: { overlaying: "y", side: "right", title: "lr", showgrid: false } }, config);
     drawDiagnostics(run.diagnostics || [], meta);
