@@ -106,6 +106,8 @@ def test_the_dashboard_only_observes():
     dash = _dashboard()
     try:
         assert 0 < cr.Dashboard.min_interval <= 0.1 and dash.min_interval == cr.Dashboard.min_interval
+        # a copy of the weights after every epoch (interval=0): called after every epoch
+        assert cr.Dashboard(interval=0.0, quiet=True).min_interval == 0
     finally:
         dash.close()
 

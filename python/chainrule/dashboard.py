@@ -141,9 +141,10 @@ class Dashboard(Callback):
     requests carrying the URL's token, and keeps serving after training (the page then shows
     the finished run) until :meth:`close` or the end of the process.
 
-    It only observes, so it asks to be called at most every ``min_interval`` seconds (see
-    :class:`~chainrule.callbacks.Callback`): while training runs its curves get a point per
-    call, and after the fit they hold every epoch (from the History)."""
+    It only observes, so it asks to be called at most every ``min_interval`` seconds (0.05, or
+    ``interval`` when smaller; see :class:`~chainrule.callbacks.Callback`): while training
+    runs its curves get a point per call, and after the fit they hold every epoch (from the
+    History)."""
 
     #: While training runs, the frames take at most this fraction of one core.
     DUTY = 0.2
@@ -157,6 +158,8 @@ class Dashboard(Callback):
             raise ValueError(f"Dashboard: interval must be a number of seconds >= 0, got "
                              f"{interval!r}")
         self.interval = float(interval)
+        # (interval=0, a copy of the weights after every epoch: called after every epoch)
+        self.min_interval = min(type(self).min_interval, self.interval)
         self.port = int(port)
         self.open_browser = bool(open_browser)
         self.quiet = bool(quiet)
