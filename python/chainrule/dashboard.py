@@ -35,8 +35,11 @@ def serve(source: Any, title: str = "chainrule", port: int = 0) -> Server:
 
 def weights_of(network: Any) -> Dict[str, np.ndarray]:
     """Copies of every parameter and buffer, by name: one snapshot."""
-    return {name: np.array(value, copy=True) for group in (network.parameters, network.buffers)
-            for name, value in group.items()}
+    return {
+        name: np.array(value, copy=True)
+        for group in (network.parameters, network.buffers)
+        for name, value in group.items()
+    }
 
 
 def load_weights(network: Any, weights: Dict[str, np.ndarray]) -> None:
@@ -73,8 +76,9 @@ class Snapshots:
         epochs = self.epochs()
         if not epochs:
             return None
-        chosen = epochs[-1] if epoch is None else max(
-            [e for e in epochs if e <= epoch] or epochs[:1])
+        chosen = (
+            epochs[-1] if epoch is None else max([e for e in epochs if e <= epoch] or epochs[:1])
+        )
         return chosen, self.items[chosen]
 
 
@@ -110,12 +114,20 @@ class Frames:
     def get(self, snapshot: Optional[tuple], row: int) -> Dict[str, Any]:
         with self.lock:
             if snapshot is None or self.network is None:
-                return {"format": views.FORMAT, "epoch": None, "heatmaps": [],
-                        "derivation": None, "surface": None, "loss": None}
+                return {
+                    "format": views.FORMAT,
+                    "epoch": None,
+                    "heatmaps": [],
+                    "derivation": None,
+                    "surface": None,
+                    "loss": None,
+                }
             epoch, weights = snapshot
             key = (epoch, id(weights), row)
-            if self._last is not None and (self._last[0] == key or (
-                    self.duty is not None and time.perf_counter() < self._ready_at)):
+            if self._last is not None and (
+                self._last[0] == key
+                or (self.duty is not None and time.perf_counter() < self._ready_at)
+            ):
                 return self._last[1]
             t0 = time.perf_counter()
             load_weights(self.network, weights)
@@ -144,12 +156,20 @@ class Dashboard(Callback):
     #: While training runs, the frames take at most this fraction of one core.
     DUTY = 0.2
 
-    def __init__(self, port: int = 0, interval: float = 0.5, open_browser: bool = False,
-                 keep: int = 200, title: Optional[str] = None, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        interval: float = 0.5,
+        open_browser: bool = False,
+        keep: int = 200,
+        title: Optional[str] = None,
+        quiet: bool = False,
+    ) -> None:
         require()
         if not (isinstance(interval, (int, float)) and interval >= 0):
-            raise ValueError(f"Dashboard: interval must be a number of seconds >= 0, got "
-                             f"{interval!r}")
+            raise ValueError(
+                f"Dashboard: interval must be a number of seconds >= 0, got {interval!r}"
+            )
         self.interval = float(interval)
         self.port = int(port)
         self.open_browser = bool(open_browser)
@@ -173,8 +193,7 @@ class Dashboard(Callback):
 
     # ---- what fit calls ------------------------------------------------------------------
 
-    def set_training_data(self, X: np.ndarray, Y: np.ndarray, epochs: Optional[int] = None
-                          ) -> None:
+    def set_training_data(self, X: np.ndarray, Y: np.ndarray, epochs: Optional[int] = None) -> None:
         """fit hands over its training rows (a sample is kept for the frames)."""
         self._data = views.sample_rows(X, Y)
         self._planned = epochs
@@ -208,6 +227,7 @@ class Dashboard(Callback):
                 print(f"chainrule dashboard: {self.server.url}", file=sys.stderr, flush=True)
             if self.open_browser:
                 import webbrowser
+
                 webbrowser.open(self.server.url)
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
@@ -248,14 +268,16 @@ class Dashboard(Callback):
 
     def version(self) -> str:
         """Changes whenever :meth:`run` would give something new (the page polls it)."""
-        return (f"{self._run}.{len(self._rows)}.{len(self._snapshots.items)}."
-                f"{len(self._diagnostics)}.{self._status}")
+        return (
+            f"{self._run}.{len(self._rows)}.{len(self._snapshots.items)}."
+            f"{len(self._diagnostics)}.{self._status}"
+        )
 
     def run(self) -> Dict[str, Any]:
         with self._lock:
             rows = self._rows
             n = len(rows)  # the training thread may append meanwhile: read up to n
-            for logs in rows[self._converted:n]:
+            for logs in rows[self._converted : n]:
                 for k, v in logs.items():
                     if k == "diagnostics":
                         if isinstance(v, dict):
@@ -264,12 +286,16 @@ class Dashboard(Callback):
                         self._history.setdefault(k, []).append(v)
             self._converted = n
             epochs = self._snapshots.epochs()
-            return {"meta": dict(self._meta, title=self.title, planned_epochs=self._planned),
-                    "history": {k: list(v) for k, v in self._history.items()},
-                    "diagnostics": list(self._diagnostics), "epochs": epochs,
-                    "epochs_done": n, "status": self._status,
-                    "version": self.version(),
-                    "live": True}
+            return {
+                "meta": dict(self._meta, title=self.title, planned_epochs=self._planned),
+                "history": {k: list(v) for k, v in self._history.items()},
+                "diagnostics": list(self._diagnostics),
+                "epochs": epochs,
+                "epochs_done": n,
+                "status": self._status,
+                "version": self.version(),
+                "live": True,
+            }
 
     def frame(self, epoch: Optional[int], row: int) -> Dict[str, Any]:
         with self._lock:
