@@ -29,8 +29,9 @@ NAME = "chainrule_base"
 
 def export(rev: str, dest: Path) -> None:
     """The tree of commit ``rev`` in ``dest``."""
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev],
-                          check=True, capture_output=True).stdout
+    data = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", rev], check=True, capture_output=True
+    ).stdout
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         if hasattr(tarfile, "data_filter"):
             tar.extractall(dest, filter="data")
@@ -49,22 +50,30 @@ def rename(tree: Path) -> None:
     pyproject = tree / "pyproject.toml"
     text = pyproject.read_text()
     text = text.replace('name = "chainrule"', 'name = "chainrule-base"')
-    text = text.replace('wheel.packages = ["python/chainrule"]', f'wheel.packages = ["python/{NAME}"]')
+    text = text.replace(
+        'wheel.packages = ["python/chainrule"]', f'wheel.packages = ["python/{NAME}"]'
+    )
     text = re.sub(r"\[project\.scripts\]\n[^\[]*", "", text)  # no second `chainrule` command
     pyproject.write_text(text)
     cmake = tree / "CMakeLists.txt"
     text = cmake.read_text()
-    text = text.replace("install(TARGETS _core LIBRARY DESTINATION chainrule)",
-                        f"install(TARGETS _core LIBRARY DESTINATION {NAME})\n"
-                        f'  target_compile_definitions(_core PRIVATE PYBIND11_COMPILER_TYPE="_{NAME}")')
+    text = text.replace(
+        "install(TARGETS _core LIBRARY DESTINATION chainrule)",
+        f"install(TARGETS _core LIBRARY DESTINATION {NAME})\n"
+        f'  target_compile_definitions(_core PRIVATE PYBIND11_COMPILER_TYPE="_{NAME}")',
+    )
     if f"DESTINATION {NAME}" not in text:
-        raise SystemExit("baseline: the commit's CMakeLists.txt installs _core differently; "
-                         "update benchmarks/baseline.py")
+        raise SystemExit(
+            "baseline: the commit's CMakeLists.txt installs _core differently; "
+            "update benchmarks/baseline.py"
+        )
     # Hidden symbols: GCC binds the default-visibility template statics of the core (its
     # registries) process-wide, so the second module loaded would see the first one's (empty
     # to its own registrations). Commits from before CMakeLists.txt set this need it added.
-    text += ("\nset_target_properties(chainrule_core PROPERTIES CXX_VISIBILITY_PRESET hidden\n"
-             "                      VISIBILITY_INLINES_HIDDEN ON)\n")
+    text += (
+        "\nset_target_properties(chainrule_core PROPERTIES CXX_VISIBILITY_PRESET hidden\n"
+        "                      VISIBILITY_INLINES_HIDDEN ON)\n"
+    )
     cmake.write_text(text)
 
 
@@ -77,12 +86,21 @@ def main(argv=None) -> None:
         tree.mkdir()
         export(args.rev, tree)
         rename(tree)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", str(tree)],
-                       check=True)
-    out = subprocess.run([sys.executable, "-c", f"import chainrule, {NAME}; "
-                          f"print({NAME}.__file__)"], check=True, capture_output=True, text=True)
-    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.rev],
-                         check=True, capture_output=True, text=True).stdout.strip()
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", str(tree)], check=True
+        )
+    out = subprocess.run(
+        [sys.executable, "-c", f"import chainrule, {NAME}; print({NAME}.__file__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    rev = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", args.rev],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     print(f"installed commit {rev} as {NAME} ({out.stdout.strip()}), importable beside chainrule")
 
 

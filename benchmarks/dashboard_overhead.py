@@ -19,7 +19,6 @@ import numpy as np
 
 import chainrule as cr
 
-
 POLLER = """
 import json, sys, time, urllib.request
 base, token = sys.argv[1].split("?token=")
@@ -41,8 +40,12 @@ def _time(make, X, Y, fit_kwargs, mode: str) -> tuple:
         dash = cr.Dashboard(quiet=True)
         make().fit(X, Y, epochs=0, callbacks=[dash])  # starts the server: its URL
         # the browser: another process, as a real one is
-        poller = subprocess.Popen([sys.executable, "-c", POLLER, dash.url],
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        poller = subprocess.Popen(
+            [sys.executable, "-c", POLLER, dash.url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         time.sleep(1.0)  # its interpreter has started
         extra["callbacks"] = [dash]
     elif mode == "no-op callback":
@@ -63,18 +66,32 @@ def _time(make, X, Y, fit_kwargs, mode: str) -> tuple:
 def workloads(quick: bool) -> list:
     rng = np.random.default_rng(0)
     from chainrule.demo import make_data
+
     X1, Y1 = make_data()
     n2 = 2048 if quick else 8192
     X2 = rng.normal(size=(n2, 784)).astype(np.float32)
     Y2 = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n2)]
     return [
-        ("W1 tiny 2-10-8-5-1, full batch, float64",
-         lambda: cr.Network([2, 10, 8, 5, 1], ["relu", "tanh", "relu", "linear"], seed=0),
-         X1, Y1, dict(epochs=2000 if quick else 20000, lr=0.01)),
-        ("W2 784-512-256-10 float32, batch 128",
-         lambda: cr.Network([784, 512, 256, 10], ["relu", "relu", "softmax"],
-                            loss="cross_entropy", dtype="float32", seed=0),
-         X2, Y2, dict(epochs=3 if quick else 8, lr=0.01, batch_size=128)),
+        (
+            "W1 tiny 2-10-8-5-1, full batch, float64",
+            lambda: cr.Network([2, 10, 8, 5, 1], ["relu", "tanh", "relu", "linear"], seed=0),
+            X1,
+            Y1,
+            dict(epochs=2000 if quick else 20000, lr=0.01),
+        ),
+        (
+            "W2 784-512-256-10 float32, batch 128",
+            lambda: cr.Network(
+                [784, 512, 256, 10],
+                ["relu", "relu", "softmax"],
+                loss="cross_entropy",
+                dtype="float32",
+                seed=0,
+            ),
+            X2,
+            Y2,
+            dict(epochs=3 if quick else 8, lr=0.01, batch_size=128),
+        ),
     ]
 
 
@@ -94,11 +111,15 @@ def main() -> None:
                 seconds, c, n = _time(make, X, Y, kwargs, m)
                 best[m], cpu[m] = min(best[m], seconds), min(cpu[m], c)
                 polls += n
-        print(f"{title}, {kwargs['epochs']} epochs (best of {args.repeats}; wall clock, and "
-              "the CPU time of the training process):")
+        print(
+            f"{title}, {kwargs['epochs']} epochs (best of {args.repeats}; wall clock, and "
+            "the CPU time of the training process):"
+        )
         for m in modes:
-            print(f"  {m:<15} {best[m]:8.3f} s {100 * (best[m] / best['plain'] - 1):+6.1f} %"
-                  f"   CPU {cpu[m]:8.3f} s {100 * (cpu[m] / cpu['plain'] - 1):+6.1f} %")
+            print(
+                f"  {m:<15} {best[m]:8.3f} s {100 * (best[m] / best['plain'] - 1):+6.1f} %"
+                f"   CPU {cpu[m]:8.3f} s {100 * (cpu[m] / cpu['plain'] - 1):+6.1f} %"
+            )
         print(f"  ({polls} polls of the page's data during the dashboard runs)")
 
 

@@ -43,8 +43,9 @@ def worker(sizes, batch, steps, repeats):
     rng = np.random.default_rng(rank)
     X = rng.normal(size=(rows.stop - rows.start, sizes[0])).astype(np.float32)
     Y = rng.normal(size=(rows.stop - rows.start, sizes[-1])).astype(np.float32)
-    net = cr.Network(sizes, ["relu"] * (len(sizes) - 2) + ["linear"], loss="mse",
-                     dtype="float32", seed=0)
+    net = cr.Network(
+        sizes, ["relu"] * (len(sizes) - 2) + ["linear"], loss="mse", dtype="float32", seed=0
+    )
 
     comm_time = [0.0]
     calls = [0]
@@ -58,11 +59,13 @@ def worker(sizes, batch, steps, repeats):
             reduce(buffer)
             comm_time[0] += time.perf_counter() - t
             calls[0] += 1
+
         return allreduce, buffer, detach
 
     dist.Context.attach = timed_attach
-    net.fit(X[:batch // size], Y[:batch // size], epochs=1, batch_size=batch, lr=1e-4,
-            comm=comm)  # warm-up: buffers, threads, MPI connections
+    net.fit(
+        X[: batch // size], Y[: batch // size], epochs=1, batch_size=batch, lr=1e-4, comm=comm
+    )  # warm-up: buffers, threads, MPI connections
     best = None
     for _ in range(repeats):
         comm_time[0], calls[0] = 0.0, 0
@@ -75,9 +78,19 @@ def worker(sizes, batch, steps, repeats):
             best = (elapsed, comm_time[0] / max(calls[0], 1))
     n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
     if rank == 0:
-        print(json.dumps(dict(ranks=size, seconds=best[0], samples_per_s=n / best[0],
-                              step_s=best[0] / steps, comm_per_step_s=best[1],
-                              buffer_mb=(n_params + 2) * 4 / 2 ** 20)), flush=True)
+        print(
+            json.dumps(
+                dict(
+                    ranks=size,
+                    seconds=best[0],
+                    samples_per_s=n / best[0],
+                    step_s=best[0] / steps,
+                    comm_per_step_s=best[1],
+                    buffer_mb=(n_params + 2) * 4 / 2**20,
+                )
+            ),
+            flush=True,
+        )
 
 
 def mpiexec() -> str:
@@ -89,8 +102,13 @@ def mpiexec() -> str:
 
 
 def launch(ranks, cfg, timeout):
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        OMPI_ALLOW_RUN_AS_ROOT="1",
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+    )
     cmd = [mpiexec(), "-n", str(ranks), sys.executable, __file__, "--worker", json.dumps(cfg)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if r.returncode != 0:
@@ -112,20 +130,28 @@ def main(argv=None):
     if args.steps:
         cfg["steps"] = args.steps
     timeout = 120 if args.smoke else 3600
-    print(f"W3-style data-parallel training: {'-'.join(map(str, cfg['sizes']))} relu/.../linear, "
-          f"MSE, float32, global batch {cfg['batch']}, {cfg['steps']} steps, 1 thread per process, "
-          f"best of {cfg['repeats']}; load average before: {os.getloadavg()[0]:.2f}")
+    print(
+        f"W3-style data-parallel training: {'-'.join(map(str, cfg['sizes']))} relu/.../linear, "
+        f"MSE, float32, global batch {cfg['batch']}, {cfg['steps']} steps, 1 thread per process, "
+        f"best of {cfg['repeats']}; load average before: {os.getloadavg()[0]:.2f}"
+    )
     one = launch(1, cfg, timeout)
     many = launch(args.ranks, cfg, timeout)
-    print(f"  all-reduce: {os.environ.get('CHAINRULE_ALLREDUCE', 'auto')} (auto: shared memory "
-          f"on one node; CHAINRULE_ALLREDUCE=mpi: MPI_Allreduce)")
+    print(
+        f"  all-reduce: {os.environ.get('CHAINRULE_ALLREDUCE', 'auto')} (auto: shared memory "
+        f"on one node; CHAINRULE_ALLREDUCE=mpi: MPI_Allreduce)"
+    )
     for r in (one, many):
-        print(f"  {r['ranks']} process(es): {r['samples_per_s']:10.1f} samples/s, "
-              f"{r['step_s'] * 1e3:9.2f} ms/step, communication {r['comm_per_step_s'] * 1e3:8.3f} "
-              f"ms/step (one all-reduce of {r['buffer_mb']:.2f} MB)")
-    print(f"  speedup of {args.ranks} processes over 1: "
-          f"{many['samples_per_s'] / one['samples_per_s']:.2f}x; "
-          f"load average after: {os.getloadavg()[0]:.2f}")
+        print(
+            f"  {r['ranks']} process(es): {r['samples_per_s']:10.1f} samples/s, "
+            f"{r['step_s'] * 1e3:9.2f} ms/step, communication {r['comm_per_step_s'] * 1e3:8.3f} "
+            f"ms/step (one all-reduce of {r['buffer_mb']:.2f} MB)"
+        )
+    print(
+        f"  speedup of {args.ranks} processes over 1: "
+        f"{many['samples_per_s'] / one['samples_per_s']:.2f}x; "
+        f"load average after: {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,15 +23,18 @@ import time
 from typing import Callable, Dict, List
 
 import numpy as np
-
 from timing import BackgroundLoad, adaptive_best, run_when_quiet
 
 OPS = ("NN", "TN", "NT")
 
 
 def square_cases(sizes, dtypes=("float32", "float64")) -> List[Dict]:
-    return [dict(shape=f"{n}", op=op, m=n, k=n, n=n, dtype=dt)
-            for dt in dtypes for n in sizes for op in OPS]
+    return [
+        dict(shape=f"{n}", op=op, m=n, k=n, n=n, dtype=dt)
+        for dt in dtypes
+        for n in sizes
+        for op in OPS
+    ]
 
 
 def mlp_cases(batch: int, layer_sizes, dtypes=("float32", "float64")) -> List[Dict]:
@@ -40,8 +43,11 @@ def mlp_cases(batch: int, layer_sizes, dtypes=("float32", "float64")) -> List[Di
     cases = []
     for dt in dtypes:
         for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
-            for op, (m, k, n) in (("NN", (batch, n_in, n_out)), ("TN", (n_in, batch, n_out)),
-                                  ("NT", (batch, n_out, n_in))):
+            for op, (m, k, n) in (
+                ("NN", (batch, n_in, n_out)),
+                ("TN", (n_in, batch, n_out)),
+                ("NT", (batch, n_out, n_in)),
+            ):
                 cases.append(dict(shape=f"{m}x{k}x{n}", op=op, m=m, k=k, n=n, dtype=dt))
     return cases
 
@@ -51,8 +57,10 @@ def operands(case: Dict, seed: int = 0):
     m, k, n, dt = case["m"], case["k"], case["n"], np.dtype(case["dtype"])
     a_shape = (k, m) if case["op"] == "TN" else (m, k)
     b_shape = (n, k) if case["op"] == "NT" else (k, n)
-    return (rng.standard_normal(a_shape, dtype=np.float64).astype(dt),
-            rng.standard_normal(b_shape, dtype=np.float64).astype(dt))
+    return (
+        rng.standard_normal(a_shape, dtype=np.float64).astype(dt),
+        rng.standard_normal(b_shape, dtype=np.float64).astype(dt),
+    )
 
 
 def numpy_call(case: Dict, A: np.ndarray, B: np.ndarray) -> Callable[[], np.ndarray]:
@@ -64,22 +72,27 @@ def numpy_call(case: Dict, A: np.ndarray, B: np.ndarray) -> Callable[[], np.ndar
     return lambda: np.matmul(A, B)
 
 
-def chainrule_call(case: Dict, A: np.ndarray, B: np.ndarray,
-                   module: str = "chainrule") -> Callable[[], np.ndarray]:
+def chainrule_call(
+    case: Dict, A: np.ndarray, B: np.ndarray, module: str = "chainrule"
+) -> Callable[[], np.ndarray]:
     kernels = importlib.import_module(f"{module}._core").kernels
     ta, tb = case["op"] == "TN", case["op"] == "NT"
     return lambda: kernels.matmul(A, B, trans_a=ta, trans_b=tb)
 
 
-def measure(backend: str, cases: List[Dict], budget: float = 0.3,
-            max_wait: float = 0.0) -> List[Dict]:
+def measure(
+    backend: str, cases: List[Dict], budget: float = 0.3, max_wait: float = 0.0
+) -> List[Dict]:
     """GFLOP/s (2 m n k flops) of every case: the best call, or the single call of a case that
     takes over a second (see timing.adaptive_best). With ``max_wait`` > 0 every case waits for
     a quiet machine first and is measured again (up to 3 times) if it was disturbed;
     ``background`` is the share of the CPUs other processes took (None under 0.2 s)."""
     load = BackgroundLoad()
-    make = {"numpy": numpy_call, "chainrule": chainrule_call,
-            "chainrule-base": functools.partial(chainrule_call, module="chainrule_base")}[backend]
+    make = {
+        "numpy": numpy_call,
+        "chainrule": chainrule_call,
+        "chainrule-base": functools.partial(chainrule_call, module="chainrule_base"),
+    }[backend]
     if backend == "numpy":
         warm_up_blas_threads()
     results = []
@@ -87,10 +100,12 @@ def measure(backend: str, cases: List[Dict], budget: float = 0.3,
         A, B = operands(case)
         call = make(case, A, B)
         (seconds, calls), share, _ = run_when_quiet(
-            lambda: adaptive_best(call, budget=budget), load, max_wait, window=0.3)
+            lambda: adaptive_best(call, budget=budget), load, max_wait, window=0.3
+        )
         flops = 2.0 * case["m"] * case["n"] * case["k"]
-        results.append(dict(seconds=seconds, calls=calls, gflops=flops / seconds / 1e9,
-                            background=share))
+        results.append(
+            dict(seconds=seconds, calls=calls, gflops=flops / seconds / 1e9, background=share)
+        )
     return results
 
 
@@ -109,10 +124,20 @@ def blas_info() -> List[Dict]:
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
-    keys = ("user_api", "internal_api", "prefix", "version", "architecture", "num_threads",
-            "threading_layer")
-    return [dict({k: info.get(k) for k in keys}, library=os.path.basename(info["filepath"]))
-            for info in threadpool_info() if info.get("user_api") == "blas"]
+    keys = (
+        "user_api",
+        "internal_api",
+        "prefix",
+        "version",
+        "architecture",
+        "num_threads",
+        "threading_layer",
+    )
+    return [
+        dict({k: info.get(k) for k in keys}, library=os.path.basename(info["filepath"]))
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
 
 
 def main() -> None:
@@ -120,18 +145,25 @@ def main() -> None:
     parser.add_argument("backend", choices=["numpy", "chainrule", "chainrule-base"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--budget", type=float, default=0.3)
-    parser.add_argument("--max-wait", type=float, default=0.0,
-                        help="seconds to wait for a quiet machine before each case")
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=0.0,
+        help="seconds to wait for a quiet machine before each case",
+    )
     args = parser.parse_args()
     cases = json.load(sys.stdin)
     try:
         from threadpoolctl import threadpool_limits
+
         limiter = threadpool_limits(limits=args.threads)
     except ImportError:
         limiter = None
     results = measure(args.backend, cases, args.budget, args.max_wait)
-    json.dump({"blas": blas_info(), "results": results, "threads_limited": limiter is not None},
-              sys.stdout)
+    json.dump(
+        {"blas": blas_info(), "results": results, "threads_limited": limiter is not None},
+        sys.stdout,
+    )
 
 
 if __name__ == "__main__":

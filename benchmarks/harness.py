@@ -12,7 +12,6 @@ import sys
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
-
 import peers
 from peers import NetSpec
 from timing import BackgroundLoad, best_of, run_when_quiet
@@ -21,6 +20,7 @@ from timing import BackgroundLoad, best_of, run_when_quiet
 @dataclasses.dataclass
 class Config:
     """Workload sizes and repetitions; FULL is the benchmark, SMOKE keeps the harness honest."""
+
     peak_seconds: float = 0.2
     peak_runs: int = 3
     import_repeats: int = 7
@@ -53,14 +53,35 @@ class Config:
 
 
 FULL = Config()
-SMOKE = Config(peak_seconds=0.01, peak_runs=1, import_repeats=1, w1_epochs=5, w1_repeats=1,
-               w1m_rows=200, w1m_batch=32, w1m_epochs=2, w1m_repeats=1,
-               w2_sizes=(32, 16, 8, 10), w2_samples=256, w2_batch=64, w2_repeats=1,
-               w2n_repeats=1,
-               w3_sizes=(16, 32, 32, 16), w3_batch=32, w3_steps=2, w3_repeats=1, w4_calls=20,
-               gemm_sizes=(8, 33), gemm_batch=8, gemm_layers=(24, 16, 8), gemm_budget=0.001,
-               memory_samples=256, overhead_epochs=40, overhead_repeats=2,
-               torch_compile_sections=("W1", "W4"))
+SMOKE = Config(
+    peak_seconds=0.01,
+    peak_runs=1,
+    import_repeats=1,
+    w1_epochs=5,
+    w1_repeats=1,
+    w1m_rows=200,
+    w1m_batch=32,
+    w1m_epochs=2,
+    w1m_repeats=1,
+    w2_sizes=(32, 16, 8, 10),
+    w2_samples=256,
+    w2_batch=64,
+    w2_repeats=1,
+    w2n_repeats=1,
+    w3_sizes=(16, 32, 32, 16),
+    w3_batch=32,
+    w3_steps=2,
+    w3_repeats=1,
+    w4_calls=20,
+    gemm_sizes=(8, 33),
+    gemm_batch=8,
+    gemm_layers=(24, 16, 8),
+    gemm_budget=0.001,
+    memory_samples=256,
+    overhead_epochs=40,
+    overhead_repeats=2,
+    torch_compile_sections=("W1", "W4"),
+)
 
 SEED = 42
 SHUFFLE_SEED = 7  # the generator state of every shuffled workload's epoch orders
@@ -79,8 +100,9 @@ LOAD = BackgroundLoad()
 QUIET: Dict[str, Any] = dict(max_wait=0.0, log=[])  # log: (label, others' share, waited)
 
 
-def guarded(label: str, fn: Callable[[], Any], record: Optional[Dict] = None,
-            attempts: int = 3) -> Any:
+def guarded(
+    label: str, fn: Callable[[], Any], record: Optional[Dict] = None, attempts: int = 3
+) -> Any:
     """Run ``fn`` once the machine is quiet (other processes below 10% of the CPUs, waiting up
     to --max-wait seconds), again if other processes took 10% or more meanwhile (up to
     ``attempts`` runs, keeping the least disturbed), and record their share of the CPUs."""
@@ -113,8 +135,10 @@ def skipped(cfg: Config, key: str) -> Dict[str, str]:
     allowed = cfg.torch_compile_sections
     if allowed is None or key in allowed:
         return {}
-    return {"torch-compile": f"not run here (it runs in {', '.join(allowed)}): compiling "
-                             "takes seconds per shape"}
+    return {
+        "torch-compile": f"not run here (it runs in {', '.join(allowed)}): compiling "
+        "takes seconds per shape"
+    }
 
 
 def join_notes(*notes: str) -> str:
@@ -123,12 +147,25 @@ def join_notes(*notes: str) -> str:
 
 # ---- the training-workload timer ---------------------------------------------------------------
 
-def train_workload(key: str, spec: NetSpec, X: np.ndarray, Y: np.ndarray, *, lr: float,
-                   epochs: int, batch: Optional[int], repeats: int, systems, threads: int,
-                   warmup_rows: Optional[int] = None, eval_rows: Optional[int] = None,
-                   shuffle_seed: Optional[int] = None,
-                   notes: Optional[Dict[str, str]] = None,
-                   skip: Optional[Dict[str, str]] = None) -> List[Dict]:
+
+def train_workload(
+    key: str,
+    spec: NetSpec,
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    lr: float,
+    epochs: int,
+    batch: Optional[int],
+    repeats: int,
+    systems,
+    threads: int,
+    warmup_rows: Optional[int] = None,
+    eval_rows: Optional[int] = None,
+    shuffle_seed: Optional[int] = None,
+    notes: Optional[Dict[str, str]] = None,
+    skip: Optional[Dict[str, str]] = None,
+) -> List[Dict]:
     """Time ``epochs`` of training for every system from the same initial weights (best of
     ``repeats``, each run from fresh weights). Warm-up: one untimed run, or with
     ``warmup_rows`` one epoch on that many rows. Compiling peers (JAX, torch.compile) compile
@@ -151,8 +188,9 @@ def train_workload(key: str, spec: NetSpec, X: np.ndarray, Y: np.ndarray, *, lr:
         compiled: List[float] = []
 
         def build(Xs=X, Ys=Y, n_epochs=epochs, system=system, compiled=compiled):
-            trainer = peers.make_trainer(system, spec, weights, Xs, Ys, lr, n_epochs, batch,
-                                         shuffle_seed=shuffle_seed)
+            trainer = peers.make_trainer(
+                system, spec, weights, Xs, Ys, lr, n_epochs, batch, shuffle_seed=shuffle_seed
+            )
             if trainer.compile_seconds is not None and Xs is X:  # the timed shapes
                 compiled.append(trainer.compile_seconds)
             return trainer
@@ -163,6 +201,7 @@ def train_workload(key: str, spec: NetSpec, X: np.ndarray, Y: np.ndarray, *, lr:
             def go():
                 trainer.run()
                 return trainer
+
             return go
 
         def measure(build=build, make=make):
@@ -172,6 +211,7 @@ def train_workload(key: str, spec: NetSpec, X: np.ndarray, Y: np.ndarray, *, lr:
                 build(X[:rows_w], Y[:rows_w], 1).run()
                 warmup = 0
             return best_of(make, repeats, warmup=warmup)
+
         try:
             seconds, trainer = guarded(f"{key} {system}", measure, row)
         except Exception as exc:  # a peer failing must not stop the harness
@@ -182,9 +222,15 @@ def train_workload(key: str, spec: NetSpec, X: np.ndarray, Y: np.ndarray, *, lr:
         if compiled:
             row["compile_seconds"] = max(compiled)
             row["note"] = join_notes(row["note"], compile_note(max(compiled)))
-        row.update(seconds=seconds, samples_per_s=n * epochs / seconds,
-                   gflops=flops / seconds / 1e9, threads=system_threads(system, threads),
-                   final_loss=peers.loss_value(spec, trainer.predict(X[:m]), Y[:m]))
-        log(f"    {system}: {seconds:.4g} s, final loss {row['final_loss']:.6g}"
-            + (f", compile {max(compiled):.3g} s" if compiled else ""))
+        row.update(
+            seconds=seconds,
+            samples_per_s=n * epochs / seconds,
+            gflops=flops / seconds / 1e9,
+            threads=system_threads(system, threads),
+            final_loss=peers.loss_value(spec, trainer.predict(X[:m]), Y[:m]),
+        )
+        log(
+            f"    {system}: {seconds:.4g} s, final loss {row['final_loss']:.6g}"
+            + (f", compile {max(compiled):.3g} s" if compiled else "")
+        )
     return rows

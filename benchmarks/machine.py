@@ -27,10 +27,18 @@ def cpu_steal() -> Optional[tuple]:
 
 def git_revision() -> str:
     try:
-        rev = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(HERE), "status", "--porcelain"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(HERE), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return rev + (" + uncommitted changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -39,7 +47,9 @@ def git_revision() -> str:
 def chainrule_build() -> str:
     """Identity of the installed extension module (others may reinstall it during a run)."""
     import hashlib
+
     import chainrule._core
+
     path = Path(chainrule._core.__file__)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     stamp = datetime.datetime.fromtimestamp(path.stat().st_mtime).isoformat(timespec="seconds")
@@ -47,13 +57,22 @@ def chainrule_build() -> str:
 
 
 def machine_info(threads: int) -> Dict[str, Any]:
-    import chainrule
     from gemm import blas_info
-    return dict(cpu=peak_probe.cpu_model(), logical_cpus=os.cpu_count(), threads=threads,
-                chainrule_threads=peers.chainrule_threads(),
-                chainrule_get_num_threads=hasattr(chainrule, "get_num_threads"),
-                avx512f="avx512f" in peak_probe.cpu_flags(), python=platform.python_version(),
-                chainrule_path=str(Path(chainrule.__file__).parent), git=git_revision(),
-                chainrule_build=chainrule_build(),
-                blas=blas_info(), openblas_env={v: os.environ.get(v) for v in OPENBLAS_VARS},
-                date=datetime.datetime.now().isoformat(timespec="seconds"))
+
+    import chainrule
+
+    return dict(
+        cpu=peak_probe.cpu_model(),
+        logical_cpus=os.cpu_count(),
+        threads=threads,
+        chainrule_threads=peers.chainrule_threads(),
+        chainrule_get_num_threads=hasattr(chainrule, "get_num_threads"),
+        avx512f="avx512f" in peak_probe.cpu_flags(),
+        python=platform.python_version(),
+        chainrule_path=str(Path(chainrule.__file__).parent),
+        git=git_revision(),
+        chainrule_build=chainrule_build(),
+        blas=blas_info(),
+        openblas_env={v: os.environ.get(v) for v in OPENBLAS_VARS},
+        date=datetime.datetime.now().isoformat(timespec="seconds"),
+    )

@@ -48,23 +48,32 @@ def main() -> None:
 
     importlib.import_module(args.system)
     import peers  # noqa: E402  (NumPy only; the system itself was imported just above)
+
     if args.system == "torch":
         import torch
+
         torch.set_num_threads(args.threads)
     import_mb = proc_status_mb("VmRSS")
 
     X, Y = w2_data(args.samples, sizes[0], sizes[-1])
     rng = np.random.default_rng(1)
-    weights = [(rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32)
-               for a, b in zip(sizes[:-1], sizes[1:])]
-    spec = peers.NetSpec(sizes, ["relu"] * (len(sizes) - 2) + ["softmax"], "cross_entropy",
-                         "float32")
-    peers.make_trainer(args.system, spec, weights, X, Y, lr=0.01, epochs=1,
-                       batch_size=args.batch).run()
+    weights = [
+        (rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32)
+        for a, b in zip(sizes[:-1], sizes[1:])
+    ]
+    spec = peers.NetSpec(
+        sizes, ["relu"] * (len(sizes) - 2) + ["softmax"], "cross_entropy", "float32"
+    )
+    peers.make_trainer(
+        args.system, spec, weights, X, Y, lr=0.01, epochs=1, batch_size=args.batch
+    ).run()
 
     maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
-    print(json.dumps(dict(maxrss_mb=maxrss_kb / 1024, hwm_mb=proc_status_mb("VmHWM"),
-                          import_mb=import_mb)))
+    print(
+        json.dumps(
+            dict(maxrss_mb=maxrss_kb / 1024, hwm_mb=proc_status_mb("VmHWM"), import_mb=import_mb)
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -61,9 +61,16 @@ class NumpyMLP:
     ``weights[l]`` is W[l+1] of shape (n_in, n_out), ``biases[l]`` is b[l+1] of shape (n_out,).
     """
 
-    def __init__(self, layer_sizes: Sequence[int], activations: Sequence[str], loss: str = "mse",
-                 dtype=np.float64, seed: int = 0,
-                 weights: Optional[Sequence[np.ndarray]] = None, optimizer: str = "sgd") -> None:
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        activations: Sequence[str],
+        loss: str = "mse",
+        dtype=np.float64,
+        seed: int = 0,
+        weights: Optional[Sequence[np.ndarray]] = None,
+        optimizer: str = "sgd",
+    ) -> None:
         if optimizer not in ("sgd", "adam"):
             raise ValueError(f"unknown optimizer {optimizer!r}")
         self.optimizer = optimizer
@@ -89,8 +96,11 @@ class NumpyMLP:
             self.weights.append(W)
             self.biases.append(np.zeros(n_out, dtype=self.dtype))
         # Adam's moments of every parameter, in the order W1, b1, W2, b2, ...
-        self.moments = [(np.zeros_like(p), np.zeros_like(p))
-                        for W, b in zip(self.weights, self.biases) for p in (W, b)]
+        self.moments = [
+            (np.zeros_like(p), np.zeros_like(p))
+            for W, b in zip(self.weights, self.biases)
+            for p in (W, b)
+        ]
 
     def forward(self, X: np.ndarray) -> List[np.ndarray]:
         """Returns [Z1, H1, ..., ZL, HL]; H[L] = Yhat."""
@@ -145,11 +155,17 @@ class NumpyMLP:
         m += (1 - b1) * G
         v *= b2
         v += (1 - b2) * G * G
-        P -= (lr / (1 - b1 ** t)) * m / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        P -= (lr / (1 - b1**t)) * m / (np.sqrt(v / (1 - b2**t)) + eps)
 
-    def fit(self, X: np.ndarray, Y: np.ndarray, epochs: int, lr: float,
-            batch_size: Optional[int] = None,
-            orders: Optional[Sequence[np.ndarray]] = None) -> List[float]:
+    def fit(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        epochs: int,
+        lr: float,
+        batch_size: Optional[int] = None,
+        orders: Optional[Sequence[np.ndarray]] = None,
+    ) -> List[float]:
         """Mini-batch training over the rows in order, or in ``orders[epoch]`` when given;
         returns the mean batch loss of each epoch."""
         n = X.shape[0]
@@ -161,7 +177,7 @@ class NumpyMLP:
                 X, Y = X_all[orders[epoch]], Y_all[orders[epoch]]
             total = 0.0
             for start in range(0, n, bs):
-                Xb, Yb = X[start:start + bs], Y[start:start + bs]
+                Xb, Yb = X[start : start + bs], Y[start : start + bs]
                 total += self.train_step(Xb, Yb, lr) * Xb.shape[0]
             history.append(total / n)
         return history

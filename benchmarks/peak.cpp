@@ -100,7 +100,10 @@ void measure(const char* dtype, double seconds, const std::vector<int>& thread_c
     const auto t0 = std::chrono::steady_clock::now();
     fma_chains<T, V>(iters);
     const double dt = seconds_since(t0);
-    if (dt >= seconds / 4) { iters = static_cast<long>(iters * seconds / dt); break; }
+    if (dt >= seconds / 4) {
+      iters = static_cast<long>(iters * seconds / dt);
+      break;
+    }
     iters *= 2;
   }
   const double flops_per_thread = 2.0 * ACC * lanes<T, V> * static_cast<double>(iters);

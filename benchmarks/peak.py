@@ -36,6 +36,7 @@ def cpu_model() -> str:
     except OSError:
         pass
     import platform
+
     return platform.processor() or platform.machine()
 
 
@@ -101,8 +102,12 @@ def core_round_trip() -> Optional[float]:
             return None
         _pingpong_exe["exe"] = exe
     try:
-        out = subprocess.run([_pingpong_exe["exe"], str(cpus[0]), str(cpus[1])],
-                             capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            [_pingpong_exe["exe"], str(cpus[0]), str(cpus[1])],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         return float(out.stdout.strip()) if out.returncode == 0 else None
     except (subprocess.SubprocessError, ValueError):
         return None
@@ -114,8 +119,10 @@ def best_of_two(a: Dict, b: Dict) -> Dict:
         return b if "unavailable" in a else a
     merged = dict(a)
     for dtype in ("fp32", "fp64"):
-        merged[dtype] = {n: max(a[dtype].get(n, 0.0), b[dtype].get(n, 0.0))
-                         for n in set(a[dtype]) | set(b[dtype])}
+        merged[dtype] = {
+            n: max(a[dtype].get(n, 0.0), b[dtype].get(n, 0.0))
+            for n in set(a[dtype]) | set(b[dtype])
+        }
     return merged
 
 

@@ -19,19 +19,22 @@ import time
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-
 import jax
+import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
-
 from peers import NetSpec, Trainer, batch_slices, epoch_orders  # noqa: E402
 
-_ACT = {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid,
-        "linear": lambda z: z, "softmax": lambda z: z}  # softmax: left to the loss
+_ACT = {
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "linear": lambda z: z,
+    "softmax": lambda z: z,
+}  # softmax: left to the loss
 
 #: compiled functions and their compile time, by everything they were specialised on
 _CACHE: Dict[tuple, Tuple[Any, float]] = {}
@@ -67,9 +70,10 @@ def _step(acts, loss, optimizer, lr, state, X, Y):
     t = t + 1
     m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, m, grads)
     v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, v, grads)
-    c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+    c1, c2 = 1 - b1**t, 1 - b2**t
     params = jax.tree_util.tree_map(
-        lambda p, m, v: p - (lr / c1) * m / (jnp.sqrt(v / c2) + eps), params, m, v)
+        lambda p, m, v: p - (lr / c1) * m / (jnp.sqrt(v / c2) + eps), params, m, v
+    )
     return params, (m, v, t)
 
 
@@ -104,8 +108,10 @@ def _compiled(key: tuple, fn: Callable, *args) -> Tuple[Any, float]:
 
 def initial_params(spec: NetSpec, weights: Sequence[np.ndarray]):
     dtype = np.dtype(spec.dtype)
-    return [(jnp.asarray(np.asarray(W, dtype=dtype)), jnp.zeros(W.shape[1], dtype=dtype))
-            for W in weights]
+    return [
+        (jnp.asarray(np.asarray(W, dtype=dtype)), jnp.zeros(W.shape[1], dtype=dtype))
+        for W in weights
+    ]
 
 
 def _initial_state(spec: NetSpec, params):
@@ -121,8 +127,9 @@ def _loop(spec: NetSpec, batch_size: Optional[int]) -> str:
     return "whole" if batch_size is None else "epoch"
 
 
-def make_trainer(spec: NetSpec, weights, X, Y, lr, epochs, batch_size,
-                 shuffle_seed=None) -> Trainer:
+def make_trainer(
+    spec: NetSpec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None
+) -> Trainer:
     acts, n = tuple(spec.activations), X.shape[0]
     step = partial(_step, acts, spec.loss, spec.optimizer, lr)
     state0 = _initial_state(spec, initial_params(spec, weights))
@@ -144,8 +151,9 @@ def make_trainer(spec: NetSpec, weights, X, Y, lr, epochs, batch_size,
             calls = [lambda s: fn(s, Xd, Yd)] * epochs
         else:
             perms = [jax.device_put(o.astype(np.int32)) for o in orders]  # untimed
-            fn, seconds = _compiled(key + ("shuffled",), partial(_epoch, step, bs), state0,
-                                    Xd, Yd, perms[0])
+            fn, seconds = _compiled(
+                key + ("shuffled",), partial(_epoch, step, bs), state0, Xd, Yd, perms[0]
+            )
             calls = [lambda s, p=p: fn(s, Xd, Yd, p) for p in perms]
     else:  # one jitted call per step
         if orders is not None:
@@ -167,15 +175,19 @@ def make_trainer(spec: NetSpec, weights, X, Y, lr, epochs, batch_size,
         jax.block_until_ready(state)
         final[0] = state
 
-    return Trainer(run=run, predict=lambda Xp: np.asarray(predict_fn(final[0][0], Xp)),
-                   compile_seconds=seconds)
+    return Trainer(
+        run=run, predict=lambda Xp: np.asarray(predict_fn(final[0][0], Xp)), compile_seconds=seconds
+    )
 
 
 def predict_call(spec: NetSpec, weights, x: np.ndarray) -> Tuple[Callable[[], Any], float]:
     """A jitted one-call predict of ``x`` (already on the device) and its compile time."""
     params = initial_params(spec, weights)
     xd = jax.device_put(x)
-    fn, seconds = _compiled(("predict", tuple(spec.sizes), tuple(spec.activations), spec.loss,
-                             spec.dtype, x.shape),
-                            partial(_output, tuple(spec.activations), spec.loss), params, xd)
+    fn, seconds = _compiled(
+        ("predict", tuple(spec.sizes), tuple(spec.activations), spec.loss, spec.dtype, x.shape),
+        partial(_output, tuple(spec.activations), spec.loss),
+        params,
+        xd,
+    )
     return (lambda: fn(params, xd).block_until_ready()), seconds

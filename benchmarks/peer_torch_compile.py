@@ -18,9 +18,16 @@ from typing import Any, Callable, Dict, Tuple
 
 import numpy as np
 import torch
-
-from peers import (NetSpec, Trainer, batch_slices, torch_epochs, torch_loss, torch_model,
-                   torch_optimizer, torch_predict)
+from peers import (
+    NetSpec,
+    Trainer,
+    batch_slices,
+    torch_epochs,
+    torch_loss,
+    torch_model,
+    torch_optimizer,
+    torch_predict,
+)
 
 #: (model, compiled loss, compiled shapes, compile seconds so far), by network
 _CACHE: Dict[tuple, list] = {}
@@ -44,14 +51,16 @@ def _entry(spec: NetSpec, weights) -> list:
 
         def train_loss(x, y):
             return loss_fn(model(x), y)
+
         _CACHE[key] = [model, torch.compile(train_loss, dynamic=False), set(), 0.0]
     entry = _CACHE[key]
     _reset(entry[0], weights)
     return entry
 
 
-def make_trainer(spec: NetSpec, weights, X, Y, lr, epochs, batch_size,
-                 shuffle_seed=None) -> Trainer:
+def make_trainer(
+    spec: NetSpec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None
+) -> Trainer:
     entry = _entry(spec, weights)
     model, train_loss, shapes = entry[0], entry[1], entry[2]
     Yt, _ = torch_loss(spec, Y)
@@ -87,12 +96,14 @@ def predict_call(spec: NetSpec, weights, x: np.ndarray) -> Tuple[Callable[[], An
     def predict(xt):
         out = model(xt)
         return torch.softmax(out, dim=1) if softmax else out
+
     compiled = torch.compile(predict, dynamic=False)
     xt = torch.from_numpy(x)
 
     def call():
         with torch.no_grad():
             return compiled(xt)
+
     t0 = time.perf_counter()
     call()
     return call, time.perf_counter() - t0

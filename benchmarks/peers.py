@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
-
 from numpy_mlp import NumpyMLP
 
 #: An earlier commit of chainrule, installed beside it as the package chainrule_base by
@@ -39,8 +38,11 @@ from numpy_mlp import NumpyMLP
 BASELINE = "chainrule-base"
 BASELINE_MODULE = "chainrule_base"
 HAS_BASELINE = importlib.util.find_spec(BASELINE_MODULE) is not None
-SYSTEMS = ("chainrule",) + ((BASELINE,) if HAS_BASELINE else ()) + \
-    ("numpy", "torch", "torch-compile", "jax", "sklearn")
+SYSTEMS = (
+    ("chainrule",)
+    + ((BASELINE,) if HAS_BASELINE else ())
+    + ("numpy", "torch", "torch-compile", "jax", "sklearn")
+)
 
 
 @dataclass
@@ -71,9 +73,15 @@ class Trainer:
 def versions() -> Dict[str, Optional[str]]:
     """Version of every system, None where it is not installed."""
     found: Dict[str, Optional[str]] = {}
-    for system, module in (("chainrule", "chainrule"), (BASELINE, BASELINE_MODULE),
-                           ("numpy", "numpy"), ("torch", "torch"), ("jax", "jax"),
-                           ("sklearn", "sklearn"), ("threadpoolctl", "threadpoolctl")):
+    for system, module in (
+        ("chainrule", "chainrule"),
+        (BASELINE, BASELINE_MODULE),
+        ("numpy", "numpy"),
+        ("torch", "torch"),
+        ("jax", "jax"),
+        ("sklearn", "sklearn"),
+        ("threadpoolctl", "threadpoolctl"),
+    ):
         try:
             found[system] = importlib.import_module(module).__version__
             if system == "chainrule":
@@ -98,6 +106,7 @@ def set_threads(threads: int) -> Callable[[], None]:
     undo: List[Callable[[], None]] = []
     try:
         import torch
+
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         undo.append(lambda: torch.set_num_threads(previous))
@@ -111,6 +120,7 @@ def set_threads(threads: int) -> Callable[[], None]:
             undo.append(functools.partial(module.set_num_threads, previous_cr))
     try:
         from threadpoolctl import threadpool_limits
+
         undo.append(threadpool_limits(limits=threads).restore_original_limits)
     except ImportError:
         pass
@@ -118,25 +128,37 @@ def set_threads(threads: int) -> Callable[[], None]:
     def restore() -> None:
         for fn in reversed(undo):
             fn()
+
     return restore
 
 
 def chainrule_threads() -> int:
     import chainrule
+
     return int(chainrule.get_num_threads()) if hasattr(chainrule, "get_num_threads") else 1
 
 
 def initial_weights(spec: NetSpec, seed: int) -> List[np.ndarray]:
     """chainrule's own initialisation (seeded), shared with the NumPy and PyTorch peers."""
     import chainrule
-    net = chainrule.Network(spec.sizes, spec.activations, loss=spec.loss, dtype=spec.dtype,
-                            seed=seed)
+
+    net = chainrule.Network(
+        spec.sizes, spec.activations, loss=spec.loss, dtype=spec.dtype, seed=seed
+    )
     return [np.array(net.weights[l]) for l in range(len(spec.sizes) - 1)]
 
 
-def make_trainer(system: str, spec: NetSpec, weights: Sequence[np.ndarray], X: np.ndarray,
-                 Y: np.ndarray, lr: float, epochs: int, batch_size: Optional[int],
-                 shuffle_seed: Optional[int] = None) -> Trainer:
+def make_trainer(
+    system: str,
+    spec: NetSpec,
+    weights: Sequence[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    lr: float,
+    epochs: int,
+    batch_size: Optional[int],
+    shuffle_seed: Optional[int] = None,
+) -> Trainer:
     if system in _COMPILING:
         factory = getattr(importlib.import_module(_COMPILING[system]), "make_trainer")
     else:
@@ -161,17 +183,23 @@ def batch_slices(n: int, batch_size: Optional[int]) -> List[slice]:
 
 # ---- chainrule ---------------------------------------------------------------------------
 
-def _chainrule(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None,
-               module="chainrule") -> Trainer:
+
+def _chainrule(
+    spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None, module="chainrule"
+) -> Trainer:
     chainrule = importlib.import_module(module)
     if spec.dropout is None:
-        net = chainrule.Network(spec.sizes, spec.activations, loss=spec.loss, dtype=spec.dtype,
-                                seed=0)
+        net = chainrule.Network(
+            spec.sizes, spec.activations, loss=spec.loss, dtype=spec.dtype, seed=0
+        )
     else:
         layers: List[Any] = [spec.sizes[0]]
         for units, act in zip(spec.sizes[1:-1], spec.activations):
-            layers += [chainrule.Dense(units, act), chainrule.BatchNorm(),
-                       chainrule.Dropout(spec.dropout)]
+            layers += [
+                chainrule.Dense(units, act),
+                chainrule.BatchNorm(),
+                chainrule.Dropout(spec.dropout),
+            ]
         layers.append(chainrule.Dense(spec.sizes[-1], spec.activations[-1]))
         net = chainrule.Network(layers, loss=spec.loss, dtype=spec.dtype, seed=0)
     for l, W in enumerate(weights):  # the dense layers' W
@@ -179,15 +207,26 @@ def _chainrule(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None,
     kwargs: Dict[str, Any] = {} if spec.optimizer == "sgd" else {"optimizer": spec.optimizer}
     if shuffle_seed is not None:
         net.set_rng_state(np.random.default_rng(shuffle_seed).bit_generator.state)
-    return Trainer(run=lambda: net.fit(X, Y, epochs=epochs, lr=lr, batch_size=batch_size,
-                                       shuffle=shuffle_seed is not None, **kwargs),
-                   predict=net.predict)
+    return Trainer(
+        run=lambda: net.fit(
+            X,
+            Y,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            shuffle=shuffle_seed is not None,
+            **kwargs,
+        ),
+        predict=net.predict,
+    )
 
 
-def _chainrule_one_thread(spec, weights, X, Y, lr, epochs, batch_size,
-                          shuffle_seed=None) -> Trainer:
+def _chainrule_one_thread(
+    spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None
+) -> Trainer:
     """chainrule restricted to one thread while it trains (the thread-scaling baseline)."""
     import chainrule
+
     inner = _chainrule(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed)
 
     def run():
@@ -197,25 +236,36 @@ def _chainrule_one_thread(spec, weights, X, Y, lr, epochs, batch_size,
             return inner.run()
         finally:
             chainrule.set_num_threads(before)
+
     return Trainer(run=run, predict=inner.predict)
 
 
 # ---- NumPy -------------------------------------------------------------------------------
 
+
 def _numpy(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None) -> Trainer:
-    net = NumpyMLP(spec.sizes, spec.activations, spec.loss, dtype=spec.dtype, weights=weights,
-                   optimizer=spec.optimizer)
+    net = NumpyMLP(
+        spec.sizes,
+        spec.activations,
+        spec.loss,
+        dtype=spec.dtype,
+        weights=weights,
+        optimizer=spec.optimizer,
+    )
     orders = epoch_orders(shuffle_seed, X.shape[0], epochs)
-    return Trainer(run=lambda: net.fit(X, Y, epochs, lr, batch_size, orders=orders),
-                   predict=net.predict)
+    return Trainer(
+        run=lambda: net.fit(X, Y, epochs, lr, batch_size, orders=orders), predict=net.predict
+    )
 
 
 # ---- PyTorch -----------------------------------------------------------------------------
+
 
 def torch_model(spec: NetSpec, weights: Sequence[np.ndarray]):
     """nn.Sequential of Linear layers and activations. With cross-entropy the softmax is left
     to the loss (F.cross_entropy on the logits), as PyTorch code does."""
     import torch
+
     dtype = getattr(torch, spec.dtype)
     modules = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid}
     layers = []
@@ -232,8 +282,10 @@ def torch_model(spec: NetSpec, weights: Sequence[np.ndarray]):
         elif act not in ("linear", "softmax"):
             raise ValueError(f"no PyTorch module for activation {act!r}")
         if spec.dropout is not None and l < len(weights) - 1:  # (torch's defaults = ours)
-            layers += [torch.nn.BatchNorm1d(W.shape[1], dtype=dtype),
-                       torch.nn.Dropout(spec.dropout)]
+            layers += [
+                torch.nn.BatchNorm1d(W.shape[1], dtype=dtype),
+                torch.nn.Dropout(spec.dropout),
+            ]
     return torch.nn.Sequential(*layers)
 
 
@@ -242,6 +294,7 @@ def torch_loss(spec: NetSpec, Y: np.ndarray):
     the logits and class indices, or ||out - y||^2 / (2m)."""
     import torch
     import torch.nn.functional as F
+
     if spec.loss == "cross_entropy":
         return torch.from_numpy(Y.argmax(axis=1)), lambda out, y: F.cross_entropy(out, y)
     return torch.from_numpy(Y), lambda out, y: ((out - y) ** 2).sum() / (2 * y.shape[0])
@@ -249,15 +302,21 @@ def torch_loss(spec: NetSpec, Y: np.ndarray):
 
 def torch_optimizer(spec: NetSpec, params, lr: float):
     import torch
-    return (torch.optim.Adam(params, lr=lr) if spec.optimizer == "adam"
-            else torch.optim.SGD(params, lr=lr))
+
+    return (
+        torch.optim.Adam(params, lr=lr)
+        if spec.optimizer == "adam"
+        else torch.optim.SGD(params, lr=lr)
+    )
 
 
-def torch_epochs(X: np.ndarray, Yt, epochs: int, batch_size: Optional[int],
-                 shuffle_seed: Optional[int]) -> Callable[[], Any]:
+def torch_epochs(
+    X: np.ndarray, Yt, epochs: int, batch_size: Optional[int], shuffle_seed: Optional[int]
+) -> Callable[[], Any]:
     """A generator function of every epoch's batches as (X, Y) tensors, the rows of a shuffled
     epoch gathered in its order (as a DataLoader would, inside the timed loop)."""
     import torch
+
     Xt, n = torch.from_numpy(X), X.shape[0]
     slices = batch_slices(n, batch_size)
     orders = epoch_orders(shuffle_seed, n, epochs)
@@ -267,6 +326,7 @@ def torch_epochs(X: np.ndarray, Yt, epochs: int, batch_size: Optional[int],
         for e in range(epochs):
             xs, ys = (Xt, Yt) if orders_t is None else (Xt[orders_t[e]], Yt[orders_t[e]])
             yield [(xs[s], ys[s]) for s in slices]
+
     return batches
 
 
@@ -280,6 +340,7 @@ def torch_predict(spec: NetSpec, model) -> Callable[[np.ndarray], np.ndarray]:
             if spec.loss == "cross_entropy":
                 out = torch.softmax(out, dim=1)
             return out.numpy()
+
     return predict
 
 
@@ -303,6 +364,7 @@ def _torch(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None) -> Tr
 
 # ---- scikit-learn ------------------------------------------------------------------------
 
+
 def sklearn_activation(spec: NetSpec) -> str:
     """scikit-learn's one activation for every hidden layer: the spec's when they all agree,
     relu otherwise."""
@@ -317,12 +379,21 @@ def _sklearn(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None) -> 
     given."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier, MLPRegressor
+
     solver = dict(solver="adam") if spec.optimizer == "adam" else dict(solver="sgd", momentum=0.0)
-    common = dict(hidden_layer_sizes=tuple(spec.sizes[1:-1]), activation=sklearn_activation(spec),
-                  batch_size=X.shape[0] if batch_size is None else batch_size,
-                  learning_rate_init=lr, alpha=0.0, max_iter=epochs,
-                  shuffle=shuffle_seed is not None, tol=0.0, n_iter_no_change=10**9,
-                  random_state=0, **solver)
+    common = dict(
+        hidden_layer_sizes=tuple(spec.sizes[1:-1]),
+        activation=sklearn_activation(spec),
+        batch_size=X.shape[0] if batch_size is None else batch_size,
+        learning_rate_init=lr,
+        alpha=0.0,
+        max_iter=epochs,
+        shuffle=shuffle_seed is not None,
+        tol=0.0,
+        n_iter_no_change=10**9,
+        random_state=0,
+        **solver,
+    )
     if spec.loss == "cross_entropy":
         model, target = MLPClassifier(**common), Y.argmax(axis=1)
         predict = model.predict_proba
@@ -346,10 +417,16 @@ def _plain(factory: Callable) -> Callable:
 #: Compiling peers, in modules of their own (imported when first used).
 _COMPILING = {"jax": "peer_jax", "torch-compile": "peer_torch_compile"}
 
-_FACTORIES = {"chainrule": _chainrule, "chainrule-1t": _chainrule_one_thread, "numpy": _numpy,
-              "torch": _torch, "sklearn": _sklearn, "chainrule-plain": _plain(_chainrule),
-              "torch-plain": _plain(_torch),
-              BASELINE: functools.partial(_chainrule, module=BASELINE_MODULE)}
+_FACTORIES = {
+    "chainrule": _chainrule,
+    "chainrule-1t": _chainrule_one_thread,
+    "numpy": _numpy,
+    "torch": _torch,
+    "sklearn": _sklearn,
+    "chainrule-plain": _plain(_chainrule),
+    "torch-plain": _plain(_torch),
+    BASELINE: functools.partial(_chainrule, module=BASELINE_MODULE),
+}
 
 
 def loss_value(spec: NetSpec, Yhat: np.ndarray, Y: np.ndarray) -> float:

@@ -11,8 +11,8 @@ from typing import Dict, List, Optional
 import peak as peak_probe
 import targets
 
-
 # ---- formatting ------------------------------------------------------------------------------
+
 
 def fmt_time(s: float) -> str:
     if s < 1e-3:
@@ -26,7 +26,7 @@ def fmt(x: Optional[float], digits: int = 3) -> str:
     if x is None:
         return "n/a"
     if x == 0 or 1e-3 <= abs(x) < 1e5:
-        return f"{x:.{digits}g}" if abs(x) < 10 ** digits else f"{x:,.0f}"
+        return f"{x:.{digits}g}" if abs(x) < 10**digits else f"{x:,.0f}"
     return f"{x:.{digits - 1}e}"
 
 
@@ -52,21 +52,40 @@ class Report:
         peak = self.peak_of(dtype)
         return None if gflops is None or not peak else 100 * gflops / peak
 
-    def target(self, name: str, measured: Optional[float], goal: float, higher_is_better: bool,
-               unit: str = "", detail: str = "") -> None:
+    def target(
+        self,
+        name: str,
+        measured: Optional[float],
+        goal: float,
+        higher_is_better: bool,
+        unit: str = "",
+        detail: str = "",
+    ) -> None:
         if measured is None:
             status = "not measured"
         else:
             met = measured >= goal if higher_is_better else measured <= goal
             factor = measured / goal if higher_is_better else goal / measured if measured else 0
-            status = ("**met**" if met and factor <= 0  # a cost of 0 or less
-                      else f"**met** ({factor:.2f}x the target)" if met
-                      else f"missed: {factor:.3g}x of target, needs {1 / factor:.3g}x"
-                      if factor else "missed")
+            status = (
+                "**met**"
+                if met and factor <= 0  # a cost of 0 or less
+                else f"**met** ({factor:.2f}x the target)"
+                if met
+                else f"missed: {factor:.3g}x of target, needs {1 / factor:.3g}x"
+                if factor
+                else "missed"
+            )
         sign = ">=" if higher_is_better else "<="
-        self.targets.append((name, f"{sign} {fmt(goal)}{unit}",
-                             "n/a" if measured is None else f"{fmt(measured)}{unit}" +
-                             (f" ({detail})" if detail else ""), status))
+        self.targets.append(
+            (
+                name,
+                f"{sign} {fmt(goal)}{unit}",
+                "n/a"
+                if measured is None
+                else f"{fmt(measured)}{unit}" + (f" ({detail})" if detail else ""),
+                status,
+            )
+        )
 
     # -- sections
 
@@ -76,41 +95,67 @@ class Report:
         if "unavailable" in peak:
             peak_lines = [f"| fp32 / fp64 peak | unavailable: {peak['unavailable']} |"]
         else:
+
             def line(dt):
-                return ", ".join(f"{n} thread{'s' * (n > 1)}: **{g:.4g} GFLOP/s**"
-                                 for n, g in sorted(peak[dt].items()))
-            peak_lines = [f"| fp32 peak | {line('fp32')} |", f"| fp64 peak | {line('fp64')} |",
-                          f"| peak probe | benchmarks/peak.cpp, g++ -O2 {' '.join(peak['flags'])}"
-                          f" ({peak['isa']}, {peak['accumulators']} independent FMA chains per "
-                          f"thread), iterations calibrated to {self.r['config']['peak_seconds']} s,"
-                          f" best of {2 * 3 * self.r['config']['peak_runs']} runs (half at the "
-                          "start of the harness, half at its end) |"]
-        blas = "; ".join(f"{b.get('library')}: {b.get('internal_api')} {b.get('version')} kernel "
-                         f"**{b.get('architecture')}**, {b.get('num_threads')} threads"
-                         for b in m["blas"]) or "unknown (threadpoolctl not installed)"
+                return ", ".join(
+                    f"{n} thread{'s' * (n > 1)}: **{g:.4g} GFLOP/s**"
+                    for n, g in sorted(peak[dt].items())
+                )
+
+            peak_lines = [
+                f"| fp32 peak | {line('fp32')} |",
+                f"| fp64 peak | {line('fp64')} |",
+                f"| peak probe | benchmarks/peak.cpp, g++ -O2 {' '.join(peak['flags'])}"
+                f" ({peak['isa']}, {peak['accumulators']} independent FMA chains per "
+                f"thread), iterations calibrated to {self.r['config']['peak_seconds']} s,"
+                f" best of {2 * 3 * self.r['config']['peak_runs']} runs (half at the "
+                "start of the harness, half at its end) |",
+            ]
+        blas = (
+            "; ".join(
+                f"{b.get('library')}: {b.get('internal_api')} {b.get('version')} kernel "
+                f"**{b.get('architecture')}**, {b.get('num_threads')} threads"
+                for b in m["blas"]
+            )
+            or "unknown (threadpoolctl not installed)"
+        )
         env = ", ".join(f"{k}={val}" for k, val in m["openblas_env"].items() if val) or "none set"
         installed = ", ".join(f"{k} {val}" if val else f"{k} not installed" for k, val in v.items())
         steal = self.r.get("steal_percent")
         lines = [
-            "| | |", "|---|---|",
+            "| | |",
+            "|---|---|",
             f"| CPU | {m['cpu']}, {m['logical_cpus']} logical CPUs"
             f"{', AVX-512F' if m['avx512f'] else ''} |",
             f"| threads | {self.threads} per system (torch.set_num_threads, threadpoolctl for "
             f"NumPy/scikit-learn); chainrule: {m['chainrule_threads']} "
-            + ("(`chainrule.get_num_threads()`)" if m["chainrule_get_num_threads"]
-               else "(no `chainrule.get_num_threads()`: single-threaded)") + " |",
+            + (
+                "(`chainrule.get_num_threads()`)"
+                if m["chainrule_get_num_threads"]
+                else "(no `chainrule.get_num_threads()`: single-threaded)"
+            )
+            + " |",
             *peak_lines,
             f"| NumPy BLAS (this process) | {blas}; environment: {env} |",
             f"| versions | {installed}; Python {m['python']} |",
             f"| chainrule | {m['chainrule_path']} (git {m['git']}; {m['chainrule_build']}) |",
-            *([f"| **warning** | chainrule was reinstalled during the run (now "
-               f"{m['chainrule_rebuilt']}); subprocess sections may have used another build |"]
-              if m.get("chainrule_rebuilt") else []),
+            *(
+                [
+                    f"| **warning** | chainrule was reinstalled during the run (now "
+                    f"{m['chainrule_rebuilt']}); subprocess sections may have used another build |"
+                ]
+                if m.get("chainrule_rebuilt")
+                else []
+            ),
             f"| date | {m['date']}; total run {self.r['elapsed']:.0f} s"
-            + (f"; CPU steal during run {steal:.1f}%" if steal is not None else "") + " |",
+            + (f"; CPU steal during run {steal:.1f}%" if steal is not None else "")
+            + " |",
             f"| background load | {self.background_summary()} |",
-            *([f"| core-to-core round trip | {self.round_trip_summary()} |"]
-              if self.round_trip_summary() else []),
+            *(
+                [f"| core-to-core round trip | {self.round_trip_summary()} |"]
+                if self.round_trip_summary()
+                else []
+            ),
         ]
         return lines
 
@@ -122,9 +167,12 @@ class Report:
             return ""
         parts = ", ".join(f"{k} {v:.0f} ns" for k, v in rt.items())
         far = [k for k, v in rt.items() if v > 200]
-        return (parts + " (benchmarks/pingpong.cpp; ~50-100 ns: both vCPUs on one die; 200 ns "
-                "and more: on two dies, where threads sharing data run slower"
-                + (f"; far apart during: {', '.join(far)}" if far else "") + ")")
+        return (
+            parts + " (benchmarks/pingpong.cpp; ~50-100 ns: both vCPUs on one die; 200 ns "
+            "and more: on two dies, where threads sharing data run slower"
+            + (f"; far apart during: {', '.join(far)}" if far else "")
+            + ")"
+        )
 
     def background_summary(self) -> str:
         """Other processes' share of the CPUs while each measurement ran."""
@@ -133,12 +181,16 @@ class Report:
             return "not measured"
         worst = max(entries, key=lambda e: e["share"])
         busy = [e for e in entries if e["share"] >= 0.05]
-        text = (f"other processes took {100 * worst['share']:.0f}% of the CPUs at worst "
-                f"({worst['label']}); {len(busy)} of {len(entries)} measurements saw 5% or more")
+        text = (
+            f"other processes took {100 * worst['share']:.0f}% of the CPUs at worst "
+            f"({worst['label']}); {len(busy)} of {len(entries)} measurements saw 5% or more"
+        )
         waited = sum(e["waited"] for e in entries)
         if self.r.get("max_wait"):
-            text += (f"; before each measurement the harness waited (up to "
-                     f"{self.r['max_wait']:.0f} s, {waited:.0f} s in all) for a quiet 0.5 s")
+            text += (
+                f"; before each measurement the harness waited (up to "
+                f"{self.r['max_wait']:.0f} s, {waited:.0f} s in all) for a quiet 0.5 s"
+            )
         return text + ". Figures taken under load are marked in the notes"
 
     def workload_rows(self, key: str, w: Dict) -> List[str]:
@@ -150,8 +202,13 @@ class Report:
             if "seconds" not in r:
                 out.append(f"| {name} | {r['system']} | | {r.get('status', '')} | | | | | | |")
                 continue
-            vs = ("—" if r is ref or r["system"].startswith("chainrule (")
-                  else ratio_text(r["seconds"] / ref["seconds"]) if ref else "n/a")
+            vs = (
+                "—"
+                if r is ref or r["system"].startswith("chainrule (")
+                else ratio_text(r["seconds"] / ref["seconds"])
+                if ref
+                else "n/a"
+            )
             if w.get("latency"):
                 thr = gfl = pct = loss = "—"
             else:
@@ -161,18 +218,22 @@ class Report:
                 loss = f"{r['final_loss']:.5g}"
             note = r["note"]
             if (r.get("background") or 0) >= 0.05:
-                note = (note + "; " if note else "") + \
-                    f"**under load: other processes took {100 * r['background']:.0f}% of the CPUs**"
-            out.append(f"| {name} | {r['system']} | {r['threads']} | {fmt_time(r['seconds'])} | "
-                       f"{thr} | {gfl} | {pct} | {vs} | {loss} | {note} |")
+                note = (
+                    note + "; " if note else ""
+                ) + f"**under load: other processes took {100 * r['background']:.0f}% of the CPUs**"
+            out.append(
+                f"| {name} | {r['system']} | {r['threads']} | {fmt_time(r['seconds'])} | "
+                f"{thr} | {gfl} | {pct} | {vs} | {loss} | {note} |"
+            )
         return out
 
     def seconds(self, key: str, system: str) -> Optional[float]:
         w = self.r.get(key)
         if not w:
             return None
-        return next((r["seconds"] for r in w["rows"] if r["system"] == system and "seconds" in r),
-                    None)
+        return next(
+            (r["seconds"] for r in w["rows"] if r["system"] == system and "seconds" in r), None
+        )
 
     def speedup(self, key: str, peer: str) -> Optional[float]:
         c, p = self.seconds(key, "chainrule"), self.seconds(key, peer)
@@ -220,9 +281,11 @@ class Report:
         head = ["dtype", "shape m x k x n", "op", "chainrule GFLOP/s"]
         head += [f"NumPy {v['kernel']} ({v['label']})" for v in variants]
         kernels = [v["kernel"] for v in variants]
-        head += [f"chainrule / NumPy {v['kernel']}"
-                 + (f" ({v['label']})" if kernels.count(v["kernel"]) > 1 else "")
-                 for v in variants]
+        head += [
+            f"chainrule / NumPy {v['kernel']}"
+            + (f" ({v['label']})" if kernels.count(v["kernel"]) > 1 else "")
+            for v in variants
+        ]
         head += ["chainrule % of peak"]
         if ref is not None:
             head += [f"NumPy {ref['kernel']} % of peak"]
@@ -233,23 +296,34 @@ class Report:
         loaded = lambda res: " †" if (res.get("background") or 0) >= 0.05 else ""
         for i, (case, c) in enumerate(zip(g["cases"], g["chainrule"])):
             dt = "fp32" if case["dtype"] == "float32" else "fp64"
-            shape = (f"{case['m']}" if "x" not in case["shape"]
-                     else f"{case['m']} x {case['k']} x {case['n']}")
-            cells = [case["dtype"], shape, case["op"],
-                     fmt(c["gflops"]) + (" (1 call)" if c["calls"] == 1 else "") + loaded(c)]
+            shape = (
+                f"{case['m']}"
+                if "x" not in case["shape"]
+                else f"{case['m']} x {case['k']} x {case['n']}"
+            )
+            cells = [
+                case["dtype"],
+                shape,
+                case["op"],
+                fmt(c["gflops"]) + (" (1 call)" if c["calls"] == 1 else "") + loaded(c),
+            ]
             cells += [fmt(v["results"][i]["gflops"]) + loaded(v["results"][i]) for v in variants]
             cells += [ratio_text(c["gflops"] / v["results"][i]["gflops"]) for v in variants]
             cells += [fmt(self.pct_peak(c["gflops"], dt)) + "%"]
             if ref is not None:
                 cells += [fmt(self.pct_peak(ref["results"][i]["gflops"], dt)) + "%"]
             if base:
-                cells += [fmt(base[i]["gflops"]) + loaded(base[i]),
-                          ratio_text(c["gflops"] / base[i]["gflops"])]
+                cells += [
+                    fmt(base[i]["gflops"]) + loaded(base[i]),
+                    ratio_text(c["gflops"] / base[i]["gflops"]),
+                ]
             lines.append("| " + " | ".join(cells) + " |")
         note = "\n† measured while other processes took 5% or more of the CPUs"
         if self.r.get("max_wait"):
-            note += (" (after 3 attempts); cases under 0.2 s are too short to tell and ran right "
-                     "after a quiet 0.3 s window")
+            note += (
+                " (after 3 attempts); cases under 0.2 s are too short to tell and ran right "
+                "after a quiet 0.3 s window"
+            )
         lines.append(note + ".")
         for v in g["numpy"]:
             if "error" in v:
@@ -259,87 +333,121 @@ class Report:
     def render(self) -> str:
         self.collect_targets()
         r = self.r
-        out = ["# chainrule benchmarks", "",
-               f"Generated by `{r['command']}`. Every figure comes from this one run on this "
-               "machine; ratios compare systems measured side by side in it. Do not compare "
-               "figures across runs or machines.", "",
-               "## Machine", "", *self.header(), ""]
+        out = [
+            "# chainrule benchmarks",
+            "",
+            f"Generated by `{r['command']}`. Every figure comes from this one run on this "
+            "machine; ratios compare systems measured side by side in it. Do not compare "
+            "figures across runs or machines.",
+            "",
+            "## Machine",
+            "",
+            *self.header(),
+            "",
+        ]
         if self.targets:
             out += ["## Targets", "", "| target | goal | measured | status |", "|---|---|---|---|"]
             out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in self.targets] + [""]
         keys = [k for k in WORKLOADS if k in r]
         if keys:
-            out += ["## Workloads", "",
-                    "`chainrule speed-up` is this system's time divided by chainrule's (above 1: "
-                    "chainrule is faster). GFLOP/s counts 6 x sum(n_in x n_out) flops per sample "
-                    "and training step (2 per multiply-add forward, 4 backward); % of peak is "
-                    f"against the measured peak of the workload's dtype at {self.threads} threads."
-                    " Final loss is on (a subset of) the training data after the timed run: "
-                    "chainrule, NumPy, PyTorch (eager and torch.compile) and JAX start from the "
-                    "same weights and run the same maths, so their final losses agree up to "
-                    "rounding (scikit-learn draws its own weights). JAX and torch.compile "
-                    "compile before the timed region; their compile time is in the notes, not "
-                    "in the time. JAX runs on XLA's own thread pool (every CPU). NumPy and "
-                    "scikit-learn run with this process's OpenBLAS settings (see Machine; the "
-                    "GEMM section shows what other kernels would give).", "",
-                    "| workload | system | threads | time | samples/s | GFLOP/s | % of peak | "
-                    "chainrule speed-up | final loss | notes |",
-                    "|---|---|---|---|---|---|---|---|---|---|"]
+            out += [
+                "## Workloads",
+                "",
+                "`chainrule speed-up` is this system's time divided by chainrule's (above 1: "
+                "chainrule is faster). GFLOP/s counts 6 x sum(n_in x n_out) flops per sample "
+                "and training step (2 per multiply-add forward, 4 backward); % of peak is "
+                f"against the measured peak of the workload's dtype at {self.threads} threads."
+                " Final loss is on (a subset of) the training data after the timed run: "
+                "chainrule, NumPy, PyTorch (eager and torch.compile) and JAX start from the "
+                "same weights and run the same maths, so their final losses agree up to "
+                "rounding (scikit-learn draws its own weights). JAX and torch.compile "
+                "compile before the timed region; their compile time is in the notes, not "
+                "in the time. JAX runs on XLA's own thread pool (every CPU). NumPy and "
+                "scikit-learn run with this process's OpenBLAS settings (see Machine; the "
+                "GEMM section shows what other kernels would give).",
+                "",
+                "| workload | system | threads | time | samples/s | GFLOP/s | % of peak | "
+                "chainrule speed-up | final loss | notes |",
+                "|---|---|---|---|---|---|---|---|---|---|",
+            ]
             for k in keys:
                 out += self.workload_rows(k, r[k])
             out += [""] + [f"- **{k}**: {r[k]['title']}. Timing: {r[k]['timing']}." for k in keys]
             out += [""]
         if "GEMM" in r:
             g = r["GEMM"]
-            out += ["## GEMM", "",
-                    f"chainrule: `chainrule._core.kernels.matmul` ({g['chainrule_threads']} "
-                    f"thread{'s' * (g['chainrule_threads'] > 1)}); NumPy: `numpy.matmul` on the "
-                    "same operands with transposed views "
-                    f"(TN: A.T @ B with A (k, m); NT: A @ B.T with B (n, k)), {self.threads} "
-                    "threads, each environment variant in its own process. Square rows have "
-                    "m = k = n; the others are the training step's GEMMs of W2's hidden layers "
-                    "(NN forward, TN for dW, NT for dH). GFLOP/s = 2mnk / time; best call after "
-                    "a warm-up call, repeated up to "
-                    f"{r['config']['gemm_budget']} s; a case whose first call takes over 1 s is "
-                    "measured once (marked). Targets are checked against "
-                    f"**NumPy ({g['reference']})**.", "", *self.gemm_table(), ""]
+            out += [
+                "## GEMM",
+                "",
+                f"chainrule: `chainrule._core.kernels.matmul` ({g['chainrule_threads']} "
+                f"thread{'s' * (g['chainrule_threads'] > 1)}); NumPy: `numpy.matmul` on the "
+                "same operands with transposed views "
+                f"(TN: A.T @ B with A (k, m); NT: A @ B.T with B (n, k)), {self.threads} "
+                "threads, each environment variant in its own process. Square rows have "
+                "m = k = n; the others are the training step's GEMMs of W2's hidden layers "
+                "(NN forward, TN for dW, NT for dH). GFLOP/s = 2mnk / time; best call after "
+                "a warm-up call, repeated up to "
+                f"{r['config']['gemm_budget']} s; a case whose first call takes over 1 s is "
+                "measured once (marked). Targets are checked against "
+                f"**NumPy ({g['reference']})**.",
+                "",
+                *self.gemm_table(),
+                "",
+            ]
         if "memory" in r:
             mem = r["memory"]
             b = mem["bound_mb"]
-            out += ["## Memory (W2, one epoch)", "",
-                    f"Lower bound: data {b['data']:.1f} MB ({mem['samples']:,} x "
-                    f"({r['config']['w2_sizes'][0]} + {r['config']['w2_sizes'][-1]}) float32) + "
-                    f"parameters {b['params']:.2f} MB + gradients {b['grads']:.2f} MB + "
-                    f"activations {b['activations']:.2f} MB (Z, H, dZ of every layer for one "
-                    f"batch) = **{sum(b.values()):.1f} MB**. Each system trains in a fresh "
-                    "process; peak RSS is that process's `ru_maxrss` (VmHWM agrees).", "",
-                    "| system | peak RSS | RSS after import | peak RSS - bound |",
-                    "|---|---|---|---|"]
+            out += [
+                "## Memory (W2, one epoch)",
+                "",
+                f"Lower bound: data {b['data']:.1f} MB ({mem['samples']:,} x "
+                f"({r['config']['w2_sizes'][0]} + {r['config']['w2_sizes'][-1]}) float32) + "
+                f"parameters {b['params']:.2f} MB + gradients {b['grads']:.2f} MB + "
+                f"activations {b['activations']:.2f} MB (Z, H, dZ of every layer for one "
+                f"batch) = **{sum(b.values()):.1f} MB**. Each system trains in a fresh "
+                "process; peak RSS is that process's `ru_maxrss` (VmHWM agrees).",
+                "",
+                "| system | peak RSS | RSS after import | peak RSS - bound |",
+                "|---|---|---|---|",
+            ]
             for system, row in mem["rows"].items():
                 if "maxrss_mb" in row:
-                    out.append(f"| {system} | {row['maxrss_mb']:.1f} MB | {row['import_mb']:.1f} MB"
-                               f" | {row['maxrss_mb'] - sum(b.values()):+.1f} MB |")
+                    out.append(
+                        f"| {system} | {row['maxrss_mb']:.1f} MB | {row['import_mb']:.1f} MB"
+                        f" | {row['maxrss_mb'] - sum(b.values()):+.1f} MB |"
+                    )
                 else:
                     out.append(f"| {system} | {row.get('status')} | | |")
             out.append("")
         if "epoch" in r:
             ep = r["epoch"]
-            out += ["## Epoch overhead", "",
-                    f"{ep['title']}; best of {ep['repeats']} runs each. The core runs the epoch "
-                    "loop and re-enters Python at most once per epoch, only when callbacks, "
-                    "progress output or early stopping are attached. Overhead = the variant's "
-                    "time per epoch minus the core loop's; fixed = the remaining cost per call.",
-                    "", "| fit variant | time per epoch | overhead per epoch | fixed per call |",
-                    "|---|---|---|---|"]
-            out += [f"| {row['label']} | {row['per_epoch'] * 1e6:.2f} µs | "
-                    f"{row['overhead'] * 1e6:+.2f} µs | {row['fixed'] * 1e6:.0f} µs |"
-                    for row in ep["rows"]] + [""]
+            out += [
+                "## Epoch overhead",
+                "",
+                f"{ep['title']}; best of {ep['repeats']} runs each. The core runs the epoch "
+                "loop and re-enters Python at most once per epoch, only when callbacks, "
+                "progress output or early stopping are attached. Overhead = the variant's "
+                "time per epoch minus the core loop's; fixed = the remaining cost per call.",
+                "",
+                "| fit variant | time per epoch | overhead per epoch | fixed per call |",
+                "|---|---|---|---|",
+            ]
+            out += [
+                f"| {row['label']} | {row['per_epoch'] * 1e6:.2f} µs | "
+                f"{row['overhead'] * 1e6:+.2f} µs | {row['fixed'] * 1e6:.0f} µs |"
+                for row in ep["rows"]
+            ] + [""]
         if "import" in r:
             imp = r["import"]
-            out += ["## Import time", "",
-                    f"`python -c \"import X\"`, best of {imp['repeats']} runs, minus the bare "
-                    f"interpreter start (`python -c pass`: {fmt_time(imp['bare'])}).", "",
-                    "| module | import time |", "|---|---|"]
+            out += [
+                "## Import time",
+                "",
+                f'`python -c "import X"`, best of {imp["repeats"]} runs, minus the bare '
+                f"interpreter start (`python -c pass`: {fmt_time(imp['bare'])}).",
+                "",
+                "| module | import time |",
+                "|---|---|",
+            ]
             for module, s in imp["rows"].items():
                 out.append(f"| {module} | {'not installed' if s is None else fmt_time(s)} |")
             out.append("")

@@ -26,7 +26,6 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -42,15 +41,31 @@ from sec_system import run_epoch_overhead, run_import, run_memory
 from sec_training import run_w1, run_w1b, run_w1m, run_w2, run_w2n, run_w3
 
 HERE = Path(__file__).resolve().parent
-RUNNERS = {"import": run_import, "memory": run_memory, "W1": run_w1, "W1b": run_w1b,
-           "W1m": run_w1m, "W2": run_w2, "W2n": run_w2n, "W3": run_w3, "W4": run_w4,
-           "W4d": run_w4d, "GEMM": run_gemm, "epoch": run_epoch_overhead}
+RUNNERS = {
+    "import": run_import,
+    "memory": run_memory,
+    "W1": run_w1,
+    "W1b": run_w1b,
+    "W1m": run_w1m,
+    "W2": run_w2,
+    "W2n": run_w2n,
+    "W3": run_w3,
+    "W4": run_w4,
+    "W4d": run_w4d,
+    "GEMM": run_gemm,
+    "epoch": run_epoch_overhead,
+}
 SECTIONS = tuple(RUNNERS)
 
 
-def run(config: Config = FULL, sections=SECTIONS, threads: int = 2,
-        output: Optional[os.PathLike] = None, json_output: Optional[os.PathLike] = None,
-        max_wait: float = 0.0) -> Dict:
+def run(
+    config: Config = FULL,
+    sections=SECTIONS,
+    threads: int = 2,
+    output: Optional[os.PathLike] = None,
+    json_output: Optional[os.PathLike] = None,
+    max_wait: float = 0.0,
+) -> Dict:
     """Measure the selected sections and return the results (the Markdown report in
     ``results["report"]``); write the report to ``output`` and the raw results as JSON to
     ``json_output`` when given. Before each
@@ -64,13 +79,18 @@ def run(config: Config = FULL, sections=SECTIONS, threads: int = 2,
         command += f" --only {','.join(sections)}"
     if threads != 2:
         command += f" --threads {threads}"
-    results: Dict[str, Any] = dict(config=dataclasses.asdict(config), command=command,
-                                   sections=list(sections), versions=dict(versions))
+    results: Dict[str, Any] = dict(
+        config=dataclasses.asdict(config),
+        command=command,
+        sections=list(sections),
+        versions=dict(versions),
+    )
     results["machine"] = machine_info(threads)
     log(f"peak: compiling and running {peak_probe.SOURCE.name}")
     n_cpus = os.cpu_count() or 1
-    probe = lambda: peak_probe.measure(sorted({1, threads, n_cpus}), config.peak_seconds,
-                                       config.peak_runs)
+    probe = lambda: peak_probe.measure(
+        sorted({1, threads, n_cpus}), config.peak_seconds, config.peak_runs
+    )
     results["peak"] = guarded("peak", probe)
     log(f"    {results['peak']}")
     restore_threads = peers.set_threads(threads)
@@ -95,8 +115,9 @@ def run(config: Config = FULL, sections=SECTIONS, threads: int = 2,
     if build != results["machine"]["chainrule_build"]:
         results["machine"]["chainrule_rebuilt"] = build
         log("WARNING: chainrule was reinstalled during the run")
-    results["background"] = [dict(label=label, share=share, waited=waited)
-                              for label, share, waited in QUIET["log"]]
+    results["background"] = [
+        dict(label=label, share=share, waited=waited) for label, share, waited in QUIET["log"]
+    ]
     results["max_wait"] = max_wait
     results["report"] = text = Report(results).render()
     if output is not None:
@@ -115,18 +136,31 @@ def smoke(output: Optional[os.PathLike] = None) -> Dict:
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Benchmark chainrule against its peers.")
-    parser.add_argument("--smoke", action="store_true",
-                        help="tiny sizes, a few seconds; writes no file unless --output is given")
-    parser.add_argument("--only", default=",".join(SECTIONS),
-                        help=f"comma-separated sections out of {','.join(SECTIONS)} "
-                             "(the peak is always measured)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, a few seconds; writes no file unless --output is given",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections out of {','.join(SECTIONS)} (the peak is always measured)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="thread budget of every system")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="Markdown report (default: benchmarks/RESULTS.md; none with --smoke)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="Markdown report (default: benchmarks/RESULTS.md; none with --smoke)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results")
-    parser.add_argument("--max-wait", type=float, default=None,
-                        help="seconds to wait, before each measurement, for other processes to "
-                             "leave the CPUs (default 60; 0 with --smoke)")
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=None,
+        help="seconds to wait, before each measurement, for other processes to "
+        "leave the CPUs (default 60; 0 with --smoke)",
+    )
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     by_lower = {s.lower(): s for s in SECTIONS}

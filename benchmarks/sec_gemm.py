@@ -21,36 +21,60 @@ AVX512_KERNELS = {"skylakex", "cooperlake", "sapphirerapids"}  # OpenBLAS core n
 
 
 def numpy_gemm_variant(label: str, env: Dict[str, str], cases, threads: int, budget: float) -> Dict:
-    cmd = [sys.executable, str(HERE / "gemm.py"), "numpy", "--threads", str(threads),
-           "--budget", str(budget)]
+    cmd = [
+        sys.executable,
+        str(HERE / "gemm.py"),
+        "numpy",
+        "--threads",
+        str(threads),
+        "--budget",
+        str(budget),
+    ]
     cmd += ["--max-wait", str(QUIET["max_wait"])]  # it waits for a quiet machine per case
-    proc = guarded(f"GEMM numpy ({label})", lambda: subprocess.run(
-        cmd, input=json.dumps(cases), capture_output=True, text=True, env=env), attempts=1)
+    proc = guarded(
+        f"GEMM numpy ({label})",
+        lambda: subprocess.run(
+            cmd, input=json.dumps(cases), capture_output=True, text=True, env=env
+        ),
+        attempts=1,
+    )
     if proc.returncode != 0:
         return dict(label=label, error=proc.stderr.strip()[-300:])
     out = json.loads(proc.stdout)
     blas = out["blas"][0] if out["blas"] else {}
-    return dict(label=label, kernel=blas.get("architecture") or "unknown", blas=blas,
-                results=out["results"])
+    return dict(
+        label=label, kernel=blas.get("architecture") or "unknown", blas=blas, results=out["results"]
+    )
 
 
 def run_gemm(cfg: Config, threads: int) -> Dict:
     cases = square_cases(cfg.gemm_sizes) + mlp_cases(cfg.gemm_batch, cfg.gemm_layers)
     from gemm import measure
+
     log(f"    chainrule: {len(cases)} cases")
-    chainrule_results = guarded("GEMM chainrule", lambda: measure(
-        "chainrule", cases, cfg.gemm_budget, QUIET["max_wait"]), attempts=1)
+    chainrule_results = guarded(
+        "GEMM chainrule",
+        lambda: measure("chainrule", cases, cfg.gemm_budget, QUIET["max_wait"]),
+        attempts=1,
+    )
     baseline_results = None
     if peers.HAS_BASELINE:
         log(f"    {peers.BASELINE}: {len(cases)} cases")
-        baseline_results = guarded(f"GEMM {peers.BASELINE}", lambda: measure(
-            peers.BASELINE, cases, cfg.gemm_budget, QUIET["max_wait"]), attempts=1)
+        baseline_results = guarded(
+            f"GEMM {peers.BASELINE}",
+            lambda: measure(peers.BASELINE, cases, cfg.gemm_budget, QUIET["max_wait"]),
+            attempts=1,
+        )
 
     base = dict(os.environ)
     variants = [("environment as is", base)]
     if any(v in base for v in OPENBLAS_VARS):
-        variants.append((f"{' and '.join(OPENBLAS_VARS)} unset",
-                         {k: v for k, v in base.items() if k not in OPENBLAS_VARS}))
+        variants.append(
+            (
+                f"{' and '.join(OPENBLAS_VARS)} unset",
+                {k: v for k, v in base.items() if k not in OPENBLAS_VARS},
+            )
+        )
     measured = []
     for label, env in variants:
         log(f"    numpy ({label})")
@@ -60,12 +84,17 @@ def run_gemm(cfg: Config, threads: int) -> Dict:
         env = {k: v for k, v in base.items() if k not in OPENBLAS_VARS}
         env["OPENBLAS_CORETYPE"] = "SkylakeX"
         log("    numpy (OPENBLAS_CORETYPE=SkylakeX)")
-        measured.append(numpy_gemm_variant("OPENBLAS_CORETYPE=SkylakeX", env, cases, threads,
-                                           cfg.gemm_budget))
+        measured.append(
+            numpy_gemm_variant("OPENBLAS_CORETYPE=SkylakeX", env, cases, threads, cfg.gemm_budget)
+        )
     usable = [v for v in measured if "results" in v]
     reference = next((v for v in usable if has_avx512(v)), usable[-1] if usable else None)
-    return dict(cases=cases, chainrule=chainrule_results, chainrule_base=baseline_results,
-                numpy=measured,
-                reference=None if reference is None else reference["label"],
-                reference_is_avx512=reference is not None and has_avx512(reference),
-                chainrule_threads=peers.chainrule_threads())
+    return dict(
+        cases=cases,
+        chainrule=chainrule_results,
+        chainrule_base=baseline_results,
+        numpy=measured,
+        reference=None if reference is None else reference["label"],
+        reference_is_avx512=reference is not None and has_avx512(reference),
+        chainrule_threads=peers.chainrule_threads(),
+    )

@@ -7,10 +7,8 @@ import importlib
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-
 import peers
-from harness import (SEED, Config, compile_note, guarded, log, skipped, system_threads,
-                     versions)
+from harness import SEED, Config, compile_note, guarded, log, skipped, system_threads, versions
 from memory import w2_data
 from numpy_mlp import NumpyMLP
 from peers import NetSpec
@@ -21,6 +19,7 @@ from timing import median_latency
 def _torch_eager(spec: NetSpec, weights, x: np.ndarray) -> Callable[[], Any]:
     """Under torch.no_grad(), the input already a tensor."""
     import torch
+
     model = peers.torch_model(spec, weights).eval()
     xt = torch.from_numpy(x)
     softmax = spec.activations[-1] == "softmax"
@@ -29,21 +28,24 @@ def _torch_eager(spec: NetSpec, weights, x: np.ndarray) -> Callable[[], Any]:
         with torch.no_grad():
             out = model(xt)
             return torch.softmax(out, dim=1) if softmax else out
+
     return call
 
 
-def _prepare(system: str, spec: NetSpec, weights,
-             x: np.ndarray) -> Tuple[Callable[[], Any], Optional[float]]:
+def _prepare(
+    system: str, spec: NetSpec, weights, x: np.ndarray
+) -> Tuple[Callable[[], Any], Optional[float]]:
     """(a one-row predict of ``x`` by ``system``, its compile time or None)."""
     if system in ("chainrule", peers.BASELINE):
-        module = importlib.import_module("chainrule" if system == "chainrule"
-                                         else peers.BASELINE_MODULE)
-        net = module.Network(spec.sizes, spec.activations, loss=spec.loss, dtype=spec.dtype,
-                             seed=SEED)  # the same initial weights as the peers'
+        module = importlib.import_module(
+            "chainrule" if system == "chainrule" else peers.BASELINE_MODULE
+        )
+        net = module.Network(
+            spec.sizes, spec.activations, loss=spec.loss, dtype=spec.dtype, seed=SEED
+        )  # the same initial weights as the peers'
         return (lambda: net.predict(x)), None
     if system == "numpy":
-        mlp = NumpyMLP(spec.sizes, spec.activations, spec.loss, dtype=spec.dtype,
-                       weights=weights)
+        mlp = NumpyMLP(spec.sizes, spec.activations, spec.loss, dtype=spec.dtype, weights=weights)
         return (lambda: mlp.predict(x)), None
     if system == "torch":
         return _torch_eager(spec, weights, x), None
@@ -51,8 +53,16 @@ def _prepare(system: str, spec: NetSpec, weights,
     return module.predict_call(spec, weights, x)
 
 
-def latency_rows(key: str, spec: NetSpec, x: np.ndarray, systems, calls: int, threads: int,
-                 notes: Dict[str, str], skip: Dict[str, str]) -> List[Dict]:
+def latency_rows(
+    key: str,
+    spec: NetSpec,
+    x: np.ndarray,
+    systems,
+    calls: int,
+    threads: int,
+    notes: Dict[str, str],
+    skip: Dict[str, str],
+) -> List[Dict]:
     weights = peers.initial_weights(spec, SEED)
     rows: List[Dict[str, Any]] = []
     for system in systems:
@@ -79,37 +89,54 @@ def latency_rows(key: str, spec: NetSpec, x: np.ndarray, systems, calls: int, th
     return rows
 
 
-_NOTES = {"torch": "under torch.no_grad(), input already a tensor",
-          "torch-compile": "torch.compile(model + softmax), under torch.no_grad()",
-          "jax": "jit, input already on the device, block_until_ready"}
+_NOTES = {
+    "torch": "under torch.no_grad(), input already a tensor",
+    "torch-compile": "torch.compile(model + softmax), under torch.no_grad()",
+    "jax": "jit, input already on the device, block_until_ready",
+}
 
 
 def run_w4(cfg: Config, threads: int) -> Dict:
     sizes = list(cfg.w2_sizes)
     spec = NetSpec(sizes, ["relu"] * (len(sizes) - 2) + ["softmax"], "cross_entropy", "float32")
     x = w2_data(1, sizes[0], sizes[-1])[0]  # (1, n0) float32, C-contiguous
-    systems = ("chainrule",) + ((peers.BASELINE,) if peers.HAS_BASELINE else ()) + \
-        ("numpy", "torch", "torch-compile", "jax")
-    rows = latency_rows("W4", spec, x, systems, cfg.w4_calls, threads, _NOTES,
-                        skipped(cfg, "W4"))
-    return dict(title=f"W4 latency: predict of 1 sample on W2's network "
-                      f"({'-'.join(map(str, sizes))}, float32)",
-                dtype="fp32", rows=rows, latency=True,
-                timing=f"median of {cfg.w4_calls} individually timed calls after 100 warm-up calls")
+    systems = (
+        ("chainrule",)
+        + ((peers.BASELINE,) if peers.HAS_BASELINE else ())
+        + ("numpy", "torch", "torch-compile", "jax")
+    )
+    rows = latency_rows("W4", spec, x, systems, cfg.w4_calls, threads, _NOTES, skipped(cfg, "W4"))
+    return dict(
+        title=f"W4 latency: predict of 1 sample on W2's network "
+        f"({'-'.join(map(str, sizes))}, float32)",
+        dtype="fp32",
+        rows=rows,
+        latency=True,
+        timing=f"median of {cfg.w4_calls} individually timed calls after 100 warm-up calls",
+    )
 
 
 def run_w4d(cfg: Config, threads: int) -> Dict:
     """The demo's first network against every peer, and chainrule on its second network."""
     from chainrule.demo import make_data
+
     x = make_data(1)[0]  # (1, 2) float64
-    systems = ("chainrule",) + ((peers.BASELINE,) if peers.HAS_BASELINE else ()) + \
-        ("numpy", "torch", "torch-compile", "jax")
-    rows = latency_rows("W4d", W1_SPEC, x, systems, cfg.w4_calls, threads, _NOTES,
-                        skipped(cfg, "W4d"))
+    systems = (
+        ("chainrule",)
+        + ((peers.BASELINE,) if peers.HAS_BASELINE else ())
+        + ("numpy", "torch", "torch-compile", "jax")
+    )
+    rows = latency_rows(
+        "W4d", W1_SPEC, x, systems, cfg.w4_calls, threads, _NOTES, skipped(cfg, "W4d")
+    )
     second = latency_rows("W4d", W1B_SPEC, x, ("chainrule",), cfg.w4_calls, threads, {}, {})
     second[0].update(system="chainrule (2-15-1)", note="the demo's second network")
-    return dict(title="W4d latency: predict of 1 sample on the demo's first network (2-10-8-5-1 "
-                      "relu/tanh/relu/linear, float64; the row marked 2-15-1: its second, "
-                      "sigmoid/linear)",
-                dtype="fp64", rows=rows + second, latency=True,
-                timing=f"median of {cfg.w4_calls} individually timed calls after 100 warm-up calls")
+    return dict(
+        title="W4d latency: predict of 1 sample on the demo's first network (2-10-8-5-1 "
+        "relu/tanh/relu/linear, float64; the row marked 2-15-1: its second, "
+        "sigmoid/linear)",
+        dtype="fp64",
+        rows=rows + second,
+        latency=True,
+        timing=f"median of {cfg.w4_calls} individually timed calls after 100 warm-up calls",
+    )

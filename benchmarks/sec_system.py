@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Callable, Dict
 
 import numpy as np
-
 from harness import SEED, Config, guarded, log, versions
 from sec_training import W1_SPEC
 
@@ -23,22 +22,41 @@ def run_memory(cfg: Config, threads: int) -> Dict:
     sizes = list(cfg.w2_sizes)
     n, batch, itemsize = cfg.memory_samples, cfg.w2_batch, 4
     params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    bound = dict(data=n * (sizes[0] + sizes[-1]) * itemsize,
-                 params=params * itemsize, grads=params * itemsize,
-                 activations=3 * batch * sum(sizes[1:]) * itemsize)  # Z, H, dZ of every layer
-    out: Dict[str, Any] = dict(bound_mb={k: v / 2**20 for k, v in bound.items()},
-                               samples=n, rows={})
+    bound = dict(
+        data=n * (sizes[0] + sizes[-1]) * itemsize,
+        params=params * itemsize,
+        grads=params * itemsize,
+        activations=3 * batch * sum(sizes[1:]) * itemsize,
+    )  # Z, H, dZ of every layer
+    out: Dict[str, Any] = dict(
+        bound_mb={k: v / 2**20 for k, v in bound.items()}, samples=n, rows={}
+    )
     for system in ("chainrule", "torch"):
         if versions.get(system) is None:
             out["rows"][system] = dict(status="not installed")
             continue
         # Through a forking shell: Linux copies the parent's high-water mark into ru_maxrss at
         # exec, and this process is large by now; sh's small child starts from sh's size.
-        cmd = ["/bin/sh", "-c", '"$@"; exit $?', "sh", sys.executable, str(HERE / "memory.py"),
-               system, "--sizes", ",".join(map(str, sizes)), "--samples", str(n),
-               "--batch", str(batch), "--threads", str(threads)]
-        proc = guarded(f"memory {system}",
-                       lambda cmd=cmd: subprocess.run(cmd, capture_output=True, text=True))
+        cmd = [
+            "/bin/sh",
+            "-c",
+            '"$@"; exit $?',
+            "sh",
+            sys.executable,
+            str(HERE / "memory.py"),
+            system,
+            "--sizes",
+            ",".join(map(str, sizes)),
+            "--samples",
+            str(n),
+            "--batch",
+            str(batch),
+            "--threads",
+            str(threads),
+        ]
+        proc = guarded(
+            f"memory {system}", lambda cmd=cmd: subprocess.run(cmd, capture_output=True, text=True)
+        )
         if proc.returncode != 0:
             out["rows"][system] = dict(status="error: " + proc.stderr.strip()[-200:])
         else:
@@ -56,6 +74,7 @@ def run_import(cfg: Config, threads: int) -> Dict:
                 subprocess.run([sys.executable, "-c", code], check=True, cwd=cwd)
                 times.append(time.perf_counter() - t0)
         return min(times)
+
     bare = best("pass")
     out: Dict[str, Any] = dict(bare=bare, repeats=cfg.import_repeats, rows={})
     for module in ("chainrule", "torch"):
@@ -76,23 +95,29 @@ def run_epoch_overhead(cfg: Config, threads: int) -> Dict:
     of the core's own epoch loop (`Network64.fit` called directly, no hooks)."""
     import contextlib
     import io
+
     import chainrule
     from chainrule.demo import make_data
+
     X, Y = make_data()
     E = cfg.overhead_epochs
     net = chainrule.Network(W1_SPEC.sizes, W1_SPEC.activations, loss="mse", seed=SEED)
     start = [np.array(p) for W, b in zip(net.weights, net.biases) for p in (W, b)]
     Xv, Yv = X[:20], Y[:20]
     variants: Dict[str, Callable[[int], Any]] = {
-        "core epoch loop (Network64.fit, no hooks)":
-            lambda e: net._core.fit(X, Y, e, 0.01, 0, None, None, None, None, None, None, None, []),
+        "core epoch loop (Network64.fit, no hooks)": lambda e: net._core.fit(
+            X, Y, e, 0.01, 0, None, None, None, None, None, None, None, []
+        ),
         "Network.fit, nothing attached": lambda e: net.fit(X, Y, epochs=e, lr=0.01),
-        "Network.fit + a no-op callback":
-            lambda e: net.fit(X, Y, epochs=e, lr=0.01, callbacks=[lambda ep, logs, n: None]),
-        "Network.fit + validation_data (20 rows) and metrics=['r2']":
-            lambda e: net.fit(X, Y, epochs=e, lr=0.01, validation_data=(Xv, Yv), metrics=["r2"]),
-        "Network.fit + verbose=1 (tqdm, to a buffer)":
-            lambda e: net.fit(X, Y, epochs=e, lr=0.01, verbose=1),
+        "Network.fit + a no-op callback": lambda e: net.fit(
+            X, Y, epochs=e, lr=0.01, callbacks=[lambda ep, logs, n: None]
+        ),
+        "Network.fit + validation_data (20 rows) and metrics=['r2']": lambda e: net.fit(
+            X, Y, epochs=e, lr=0.01, validation_data=(Xv, Yv), metrics=["r2"]
+        ),
+        "Network.fit + verbose=1 (tqdm, to a buffer)": lambda e: net.fit(
+            X, Y, epochs=e, lr=0.01, verbose=1
+        ),
     }
 
     def best(fn: Callable[[int], Any], epochs: int) -> float:
@@ -109,17 +134,29 @@ def run_epoch_overhead(cfg: Config, threads: int) -> Dict:
     rows = []
     core_slope = None
     for label, fn in variants.items():
+
         def measure(fn=fn):
             with contextlib.redirect_stderr(io.StringIO()):
                 fn(E)  # warm-up
             t1, t2 = best(fn, E), best(fn, 2 * E)
             return t1, t2
+
         t1, t2 = guarded(f"epoch: {label}", measure)
         slope = max(0.0, (t2 - t1) / E)
         if core_slope is None:
             core_slope = slope
-        rows.append(dict(label=label, per_epoch=slope, overhead=slope - core_slope,
-                         fixed=max(0.0, t1 - slope * E)))
+        rows.append(
+            dict(
+                label=label,
+                per_epoch=slope,
+                overhead=slope - core_slope,
+                fixed=max(0.0, t1 - slope * E),
+            )
+        )
         log(f"    {label}: {slope * 1e6:.2f} µs per epoch ({(slope - core_slope) * 1e6:+.2f} µs)")
-    return dict(epochs=E, repeats=cfg.overhead_repeats, rows=rows,
-                title=f"W1 network, {len(X)} samples, full batch: slope over {E} and {2 * E} epochs")
+    return dict(
+        epochs=E,
+        repeats=cfg.overhead_repeats,
+        rows=rows,
+        title=f"W1 network, {len(X)} samples, full batch: slope over {E} and {2 * E} epochs",
+    )

@@ -12,13 +12,15 @@ def collect(rep: Any) -> None:
     """Add every target whose section was measured to the report ``rep``."""
     r, target, speedup = rep.r, rep.target, rep.speedup
     if "W1" in r:
-        target("W1 vs JAX (jit, the whole loop in one fori_loop)", speedup("W1", "jax"), 4,
-               True, "x")
+        target(
+            "W1 vs JAX (jit, the whole loop in one fori_loop)", speedup("W1", "jax"), 4, True, "x"
+        )
         target("W1 vs NumPy", speedup("W1", "numpy"), 25, True, "x")
         target("W1 vs PyTorch eager", speedup("W1", "torch"), 80, True, "x")
     if "W1b" in r:
-        target("W1b vs JAX (jit, the whole loop in one fori_loop)", speedup("W1b", "jax"), 4,
-               True, "x")
+        target(
+            "W1b vs JAX (jit, the whole loop in one fori_loop)", speedup("W1b", "jax"), 4, True, "x"
+        )
         target("W1b vs NumPy", speedup("W1b", "numpy"), 25, True, "x")
     if "W1m" in r:
         target("W1m vs JAX (jit, an epoch per lax.scan)", speedup("W1m", "jax"), 3, True, "x")
@@ -26,62 +28,110 @@ def collect(rep: Any) -> None:
     if "W2" in r:
         target("W2 vs JAX (jit, an epoch per lax.scan)", speedup("W2", "jax"), 1.5, True, "x")
         target("W2 samples/s vs PyTorch", speedup("W2", "torch"), 2.0, True, "x")
-        target("W2 % of fp32 peak", rep.pct_peak(rep.gflops("W2", "chainrule"), "fp32"), 65,
-               True, "%")
+        target(
+            "W2 % of fp32 peak", rep.pct_peak(rep.gflops("W2", "chainrule"), "fp32"), 65, True, "%"
+        )
     if "W2n" in r:
-        target("W2n (W2 + BatchNorm, Dropout) samples/s vs PyTorch", speedup("W2n", "torch"),
-               2.0, True, "x")
-        with_layers, plain = rep.seconds("W2n", "chainrule"), rep.seconds("W2n",
-                                                                         "chainrule-plain")
-        target("W2n cost of BatchNorm + Dropout over plain W2",
-               None if not (with_layers and plain) else 100 * (with_layers / plain - 1),
-               25, False, "%", "chainrule; PyTorch: " + rep.layer_cost("torch"))
+        target(
+            "W2n (W2 + BatchNorm, Dropout) samples/s vs PyTorch",
+            speedup("W2n", "torch"),
+            2.0,
+            True,
+            "x",
+        )
+        with_layers, plain = rep.seconds("W2n", "chainrule"), rep.seconds("W2n", "chainrule-plain")
+        target(
+            "W2n cost of BatchNorm + Dropout over plain W2",
+            None if not (with_layers and plain) else 100 * (with_layers / plain - 1),
+            25,
+            False,
+            "%",
+            "chainrule; PyTorch: " + rep.layer_cost("torch"),
+        )
     if "W3" in r:
-        target("W3 % of fp32 peak", rep.pct_peak(rep.gflops("W3", "chainrule"), "fp32"), 85,
-               True, "%")
+        target(
+            "W3 % of fp32 peak", rep.pct_peak(rep.gflops("W3", "chainrule"), "fp32"), 85, True, "%"
+        )
         target("W3 vs JAX (jit train step)", speedup("W3", "jax"), 1.2, True, "x")
         target("W3 vs PyTorch", speedup("W3", "torch"), 2.0, True, "x")
         one, two = rep.seconds("W3", "chainrule-1t"), rep.seconds("W3", "chainrule")
-        target("W3 2 threads vs 1 thread", None if not (one and two) else one / two, 1.8,
-               True, "x")
+        target("W3 2 threads vs 1 thread", None if not (one and two) else one / two, 1.8, True, "x")
         same = r["W3"].get("bitwise_threads")
         if same is not None:
-            target("W3 weights after 2 steps, 1 vs 2 threads, bitwise equal",
-                   1.0 if same else 0.0, 1.0, True, "", "yes" if same else "NO")
+            target(
+                "W3 weights after 2 steps, 1 vs 2 threads, bitwise equal",
+                1.0 if same else 0.0,
+                1.0,
+                True,
+                "",
+                "yes" if same else "NO",
+            )
     if "W4" in r:
         s = rep.seconds("W4", "chainrule")
-        target("W4 predict latency (median, Python call included)",
-               None if s is None else s * US, 8, False, " µs")
+        target(
+            "W4 predict latency (median, Python call included)",
+            None if s is None else s * US,
+            8,
+            False,
+            " µs",
+        )
         target("W4 vs PyTorch eager", speedup("W4", "torch"), 5.0, True, "x")
     if "W4d" in r:
         for system, net in (("chainrule", "2-10-8-5-1"), ("chainrule (2-15-1)", "2-15-1")):
             s = rep.seconds("W4d", system)
-            target(f"one-row predict of the demo network {net}", None if s is None else s * US,
-                   1.0, False, " µs")
+            target(
+                f"one-row predict of the demo network {net}",
+                None if s is None else s * US,
+                1.0,
+                False,
+                " µs",
+            )
     if "GEMM" in r:
         gemm_targets(rep)
     if "epoch" in r:
         row = r["epoch"]["rows"][1]
-        target("fit per-epoch overhead, nothing attached", row["overhead"] * US, 50, False,
-               " µs", "vs the core's epoch loop")
+        target(
+            "fit per-epoch overhead, nothing attached",
+            row["overhead"] * US,
+            50,
+            False,
+            " µs",
+            "vs the core's epoch loop",
+        )
     if "import" in r:
         target("import chainrule", r["import"]["rows"].get("chainrule"), 0.15, False, " s")
     if "memory" in r:
         mem = r["memory"]
         row = mem["rows"].get("chainrule", {})
         bound = sum(mem["bound_mb"].values())
-        target("W2 peak RSS <= bound + 50 MB", row.get("maxrss_mb"), bound + 50, False, " MB",
-               f"bound {bound:.0f} MB")
+        target(
+            "W2 peak RSS <= bound + 50 MB",
+            row.get("maxrss_mb"),
+            bound + 50,
+            False,
+            " MB",
+            f"bound {bound:.0f} MB",
+        )
 
 
 def gemm_targets(rep: Any) -> None:
     g = rep.r["GEMM"]
     ref = rep.gemm_reference()
-    label = "NumPy " + (f"AVX-512 ({ref['kernel']})" if ref and g["reference_is_avx512"]
-                        else f"best available ({ref['kernel']})" if ref else "n/a")
+    label = "NumPy " + (
+        f"AVX-512 ({ref['kernel']})"
+        if ref and g["reference_is_avx512"]
+        else f"best available ({ref['kernel']})"
+        if ref
+        else "n/a"
+    )
     for dt in ("float32", "float64"):
         for lo, hi, goal, where in ((512, None, 0.9, "n >= 512"), (None, 256, 1.0, "n <= 256")):
             worst = rep.gemm_worst(dt, lo, hi)
-            rep.target(f"GEMM {dt} vs {label}, square {where}",
-                       None if worst is None else worst[0], goal, True, "x",
-                       "worst: " + worst[1] if worst else "")
+            rep.target(
+                f"GEMM {dt} vs {label}, square {where}",
+                None if worst is None else worst[0],
+                goal,
+                True,
+                "x",
+                "worst: " + worst[1] if worst else "",
+            )

@@ -7,8 +7,9 @@ import time
 from typing import Any, Callable, List, Optional, Tuple
 
 
-def best_of(make: Callable[[], Callable[[], Any]], repeats: int,
-            warmup: int = 1) -> Tuple[float, Any]:
+def best_of(
+    make: Callable[[], Callable[[], Any]], repeats: int, warmup: int = 1
+) -> Tuple[float, Any]:
     """Best (minimum) wall time of ``repeats`` runs after ``warmup`` untimed runs.
 
     ``make()`` builds fresh state outside the clock and returns the callable to time, so every
@@ -25,8 +26,9 @@ def best_of(make: Callable[[], Callable[[], Any]], repeats: int,
     return best, out
 
 
-def adaptive_best(fn: Callable[[], Any], budget: float = 0.3, max_reps: int = 30,
-                  single_above: float = 1.0) -> Tuple[float, int]:
+def adaptive_best(
+    fn: Callable[[], Any], budget: float = 0.3, max_reps: int = 30, single_above: float = 1.0
+) -> Tuple[float, int]:
     """Time ``fn`` adaptively: the first call is timed; if it took longer than ``single_above``
     seconds that single figure is the result (large GEMMs), otherwise the call is repeated until
     ``budget`` seconds or ``max_reps`` calls and the best call is reported (the first call
@@ -66,21 +68,25 @@ class BackgroundLoad:
 
     def __init__(self) -> None:
         import os
+
         self.cpus = os.cpu_count() or 1
         self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
     def snapshot(self) -> Optional[Tuple[float, float, float]]:
         """(wall seconds, busy CPU seconds of the machine, CPU seconds of this process tree)."""
         import resource
+
         try:
             with open("/proc/stat") as f:
                 fields = [int(v) for v in f.readline().split()[1:9]]
         except (OSError, ValueError):
             return None
         busy = (sum(fields) - fields[3] - fields[4]) / self.tick  # all but idle and iowait
-        own = sum(getattr(resource.getrusage(who), attr)
-                  for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-                  for attr in ("ru_utime", "ru_stime"))
+        own = sum(
+            getattr(resource.getrusage(who), attr)
+            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+            for attr in ("ru_utime", "ru_stime")
+        )
         return time.perf_counter(), busy, own
 
     def share(self, start, end) -> Optional[float]:
@@ -91,8 +97,9 @@ class BackgroundLoad:
         others = (end[1] - start[1]) - (end[2] - start[2])
         return min(1.0, max(0.0, others / (self.cpus * (end[0] - start[0]))))
 
-    def wait_until_quiet(self, max_wait: float, threshold: float = 0.1,
-                         window: float = 0.5) -> float:
+    def wait_until_quiet(
+        self, max_wait: float, threshold: float = 0.1, window: float = 0.5
+    ) -> float:
         """Wait (up to ``max_wait`` seconds) for a ``window`` in which other processes use less
         than ``threshold`` of the CPUs; returns the seconds waited."""
         t0 = time.perf_counter()
@@ -105,9 +112,14 @@ class BackgroundLoad:
         return time.perf_counter() - t0
 
 
-def run_when_quiet(fn: Callable[[], Any], load: BackgroundLoad, max_wait: float,
-                   attempts: int = 3, threshold: float = 0.1,
-                   window: float = 0.5) -> Tuple[Any, Optional[float], float]:
+def run_when_quiet(
+    fn: Callable[[], Any],
+    load: BackgroundLoad,
+    max_wait: float,
+    attempts: int = 3,
+    threshold: float = 0.1,
+    window: float = 0.5,
+) -> Tuple[Any, Optional[float], float]:
     """Run ``fn`` after waiting (up to ``max_wait`` s) for a quiet machine; while other
     processes took ``threshold`` or more of the CPUs during the run, wait and run it again, up
     to ``attempts`` runs in all. Returns (result of the least disturbed run, the share of the

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-import contextlib
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import chainrule as cr  # noqa: E402
+import pytest  # noqa: E402
 import reference as ref  # noqa: E402
 
-import pytest  # noqa: E402
+import chainrule as cr  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -48,8 +48,9 @@ def rtol_for(dtype: Any) -> float:
     return RTOL[np.dtype(dtype).name]
 
 
-def assert_close(actual: Any, expected: Any, rtol: float, what: str = "", scale: Optional[float] = None
-                 ) -> None:
+def assert_close(
+    actual: Any, expected: Any, rtol: float, what: str = "", scale: Optional[float] = None
+) -> None:
     """Assert ``max|a - b| <= rtol * S + tiny`` with ``S = max|b|`` (or ``scale``).
 
     The error is measured against the magnitude of the whole array, not entry by entry: an entry
@@ -69,8 +70,10 @@ def assert_close(actual: Any, expected: Any, rtol: float, what: str = "", scale:
     tiny = 1000 * float(np.finfo(dtype if dtype.kind == "f" else np.float64).tiny)
     err = float(np.max(np.abs(a - b))) if a.size else 0.0
     bound = rtol * S + tiny
-    assert err <= bound, (f"{what}: max |actual - expected| = {err:.3e} > {bound:.3e} "
-                          f"(rtol {rtol:g} x max|expected| {S:.3e})")
+    assert err <= bound, (
+        f"{what}: max |actual - expected| = {err:.3e} > {bound:.3e} "
+        f"(rtol {rtol:g} x max|expected| {S:.3e})"
+    )
 
 
 def ref_activation(spec: Any) -> Any:
@@ -93,6 +96,7 @@ def ref_loss(spec: Any) -> Any:
 
 # ---- the built-ins, from the core's registries ---------------------------------------------
 # Tests parametrise over these, so a new entry of a registry is covered without editing them.
+
 
 def _moved(default: Any) -> Any:
     """A value clearly off a parameter's default: half of it, or 20 times a small one (alpha
@@ -126,12 +130,18 @@ def spec_id(spec: Any) -> str:
 
 def required_output(loss: Any) -> str:
     """The output activation a loss needs, or "" when it takes any."""
-    return cr.losses.resolve_loss(loss).required_activation if isinstance(loss, (str, cr.Loss)) \
-        else ""
+    return (
+        cr.losses.resolve_loss(loss).required_activation if isinstance(loss, (str, cr.Loss)) else ""
+    )
 
 
-def make_pair(sizes: Sequence[int], acts: Sequence[Any], loss: Any = "mse", dtype: str = "float64",
-              seed: int = 0) -> Tuple[cr.Network, List[np.ndarray], List[np.ndarray]]:
+def make_pair(
+    sizes: Sequence[int],
+    acts: Sequence[Any],
+    loss: Any = "mse",
+    dtype: str = "float64",
+    seed: int = 0,
+) -> Tuple[cr.Network, List[np.ndarray], List[np.ndarray]]:
     """A network and float64 copies of its initial weights and biases (for the reference)."""
     net = cr.Network(list(sizes), list(acts), loss=loss, dtype=dtype, seed=seed)
     Ws = [np.array(W, dtype=np.float64, copy=True) for W in net.weights]
@@ -153,8 +163,9 @@ def assert_unchanged(net: cr.Network, before: List[np.ndarray]) -> None:
         np.testing.assert_array_equal(a, b, err_msg=f"{'Wb'[i % 2]}{i // 2 + 1} changed")
 
 
-def make_data(sizes: Sequence[int], loss: Any, n: int = 60, seed: int = 1, x_scale: float = 1.5
-              ) -> Tuple[np.ndarray, np.ndarray]:
+def make_data(
+    sizes: Sequence[int], loss: Any, n: int = 60, seed: int = 1, x_scale: float = 1.5
+) -> Tuple[np.ndarray, np.ndarray]:
     """X (n, n0) ~ N(0, x_scale^2) and targets valid for the loss: one-hot rows mixed with soft
     distributions for cross-entropy (a loss fused with softmax), values in [0, 1] (some exactly
     0 or 1) for binary cross-entropy (fused with sigmoid), N(0, 1) otherwise."""
@@ -200,12 +211,22 @@ def edit_model_header(src: Any, dst: Any, edit: Any) -> None:
 try:
     from hypothesis import HealthCheck, settings
 
-    settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
-                              database=None, print_blob=True,
-                              suppress_health_check=[HealthCheck.too_slow])
-    settings.register_profile("fuzz", max_examples=2500, deadline=None, print_blob=True,
-                              suppress_health_check=[HealthCheck.too_slow,
-                                                     HealthCheck.filter_too_much])
+    settings.register_profile(
+        "ci",
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.register_profile(
+        "fuzz",
+        max_examples=2500,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
 except ImportError:  # pragma: no cover - hypothesis is in the test extra
     settings = None
 

@@ -13,8 +13,17 @@ import inspect
 
 import numpy as np
 
-FIGURES = ("h_mean", "h_std", "dead_fraction", "saturated_fraction", "w_norm", "dw_norm",
-           "b_norm", "db_norm", "update_ratio")
+FIGURES = (
+    "h_mean",
+    "h_std",
+    "dead_fraction",
+    "saturated_fraction",
+    "w_norm",
+    "dw_norm",
+    "b_norm",
+    "db_norm",
+    "update_ratio",
+)
 
 
 def fit_accepts_diagnostics(net) -> bool:
@@ -40,16 +49,27 @@ def schema_records(net, epochs: int):
             act = net.activations[l]
             name = None if act is None else getattr(act, "name", str(act))
             t = (epoch + 1) / epochs
-            layers.append({
-                "layer": l + 1, "kind": "Dense", "activation": name,
-                "h_mean": float(W.mean() * t), "h_std": float(W.std() * t),
-                "dead_fraction": 0.1 * t if name == "relu" else None,
-                "saturated_fraction": 0.05 * t if name in ("tanh", "sigmoid") else None,
-                "w_norm": float(np.linalg.norm(W)), "dw_norm": float(np.linalg.norm(W) / (epoch + 2)),
-                "b_norm": float(np.linalg.norm(b)), "db_norm": float(np.linalg.norm(b) / (epoch + 2)),
-                "update_ratio": 1e-3 / (epoch + 1),
-                "histograms": {"H": _histogram(W * t), "dZ": _histogram(W / (epoch + 1)),
-                               "W": _histogram(W)}})
+            layers.append(
+                {
+                    "layer": l + 1,
+                    "kind": "Dense",
+                    "activation": name,
+                    "h_mean": float(W.mean() * t),
+                    "h_std": float(W.std() * t),
+                    "dead_fraction": 0.1 * t if name == "relu" else None,
+                    "saturated_fraction": 0.05 * t if name in ("tanh", "sigmoid") else None,
+                    "w_norm": float(np.linalg.norm(W)),
+                    "dw_norm": float(np.linalg.norm(W) / (epoch + 2)),
+                    "b_norm": float(np.linalg.norm(b)),
+                    "db_norm": float(np.linalg.norm(b) / (epoch + 2)),
+                    "update_ratio": 1e-3 / (epoch + 1),
+                    "histograms": {
+                        "H": _histogram(W * t),
+                        "dZ": _histogram(W / (epoch + 1)),
+                        "W": _histogram(W),
+                    },
+                }
+            )
         records.append({"epoch": epoch, "step": epoch + 1, "layers": layers})
     return records
 

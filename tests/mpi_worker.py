@@ -54,19 +54,22 @@ def same_everywhere(net, what):
     theirs = comm.bcast(mine, root=0)
     for a, b in zip(mine, theirs):
         if not np.array_equal(a, b):
-            raise AssertionError(f"rank {rank}: {what}: weights or optimizer state differ from rank 0")
+            raise AssertionError(
+                f"rank {rank}: {what}: weights or optimizer state differ from rank 0"
+            )
     if comm.bcast(state["step"], root=0) != state["step"]:
         raise AssertionError(f"rank {rank}: {what}: optimizer step count differs")
     if comm.bcast(net.get_dropout_state(), root=0) != net.get_dropout_state():
         raise AssertionError(f"rank {rank}: {what}: dropout stream differs")
 
 
-def compare(make, X, Y, rows, fit_kwargs, tol, what, order_for_single=None, val=None, w=None,
-            seed=rank):
+def compare(
+    make, X, Y, rows, fit_kwargs, tol, what, order_for_single=None, val=None, w=None, seed=rank
+):
     """Distributed fit on X[rows] vs single-process fit on everything: every parameter and
     buffer, the histories and the optimizer state. ``seed``: this rank's network seed (rank
     0's must be 0, the single process's)."""
-    dist = make(seed=seed)                      # different seeds: the broadcast must fix it
+    dist = make(seed=seed)  # different seeds: the broadcast must fix it
     single = make(seed=0)
     kw = dict(fit_kwargs)
     if val is not None:
@@ -109,46 +112,108 @@ def compare(make, X, Y, rows, fit_kwargs, tol, what, order_for_single=None, val=
 
 
 def case_exact():
-    X, Y = data(103, 5, 2, 1)                  # 103 rows, batch 16: 6 full steps and 7 rows
+    X, Y = data(103, 5, 2, 1)  # 103 rows, batch 16: 6 full steps and 7 rows
     Xv, Yv = data(29, 5, 2, 2)
 
     def net(optimizer):
-        return lambda seed: cr.Network([5, 12, 7, 2], ["tanh", "relu", "linear"],
-                                       optimizer=optimizer, seed=seed, dtype="float64")
+        return lambda seed: cr.Network(
+            [5, 12, 7, 2],
+            ["tanh", "relu", "linear"],
+            optimizer=optimizer,
+            seed=seed,
+            dtype="float64",
+        )
 
     for opt in ("sgd", "adam"):
         for shuffle in (False, True):
             for rows in (shard_rows(103, size, rank), uneven(103)):
                 what = f"{opt} shuffle={shuffle} rows={rows}"
-                compare(net(opt), X, Y, rows,
-                        dict(epochs=5, batch_size=16, shuffle=shuffle, lr=0.05 if opt == "sgd" else 0.01),
-                        1e-12, what)
+                compare(
+                    net(opt),
+                    X,
+                    Y,
+                    rows,
+                    dict(
+                        epochs=5, batch_size=16, shuffle=shuffle, lr=0.05 if opt == "sgd" else 0.01
+                    ),
+                    1e-12,
+                    what,
+                )
     # momentum SGD, sample weights (some 0), sharded validation, a schedule, full batch
     w = np.random.default_rng(3).uniform(0, 2, size=103)
     w[::9] = 0
-    compare(net(cr.SGD(lr=0.05, momentum=0.9, nesterov=True)), X, Y, uneven(103),
-            dict(epochs=4, batch_size=10, shuffle=True, lr_schedule=cr.StepLR(step_size=2, gamma=0.5),
-                 metrics=["r2", "accuracy"]),
-            1e-12, "momentum weighted validated", val=(Xv, Yv, shard_rows(29, size, rank)), w=w)
-    compare(net("rmsprop"), X, Y, shard_rows(103, size, rank), dict(epochs=3, batch_size=None),
-            1e-12, "rmsprop full batch")
+    compare(
+        net(cr.SGD(lr=0.05, momentum=0.9, nesterov=True)),
+        X,
+        Y,
+        uneven(103),
+        dict(
+            epochs=4,
+            batch_size=10,
+            shuffle=True,
+            lr_schedule=cr.StepLR(step_size=2, gamma=0.5),
+            metrics=["r2", "accuracy"],
+        ),
+        1e-12,
+        "momentum weighted validated",
+        val=(Xv, Yv, shard_rows(29, size, rank)),
+        w=w,
+    )
+    compare(
+        net("rmsprop"),
+        X,
+        Y,
+        shard_rows(103, size, rank),
+        dict(epochs=3, batch_size=None),
+        1e-12,
+        "rmsprop full batch",
+    )
     # gradient clipping: of the mean gradient over every rank, as single-process training
-    compare(net("sgd"), X, Y, uneven(103),
-            dict(epochs=4, batch_size=16, shuffle=True, lr=0.05, clip_norm=0.05), 1e-12,
-            "sgd clip_norm")
-    compare(net("adam"), X, Y, shard_rows(103, size, rank),
-            dict(epochs=4, batch_size=16, lr=0.01, clip_norm=0.1, clip_value=0.02), 1e-12,
-            "adam clip_value and clip_norm", w=w)
+    compare(
+        net("sgd"),
+        X,
+        Y,
+        uneven(103),
+        dict(epochs=4, batch_size=16, shuffle=True, lr=0.05, clip_norm=0.05),
+        1e-12,
+        "sgd clip_norm",
+    )
+    compare(
+        net("adam"),
+        X,
+        Y,
+        shard_rows(103, size, rank),
+        dict(epochs=4, batch_size=16, lr=0.01, clip_norm=0.1, clip_value=0.02),
+        1e-12,
+        "adam clip_value and clip_norm",
+        w=w,
+    )
     # with L1/L2 penalties: their gradients join the mean gradient before it is clipped
-    compare(lambda seed: cr.Network([5, cr.Dense(12, "tanh", l2=1e-2), cr.Dense(7, "relu", l1=1e-3),
-                                     cr.Dense(2, "linear")], optimizer="sgd", seed=seed),
-            X, Y, uneven(103), dict(epochs=3, batch_size=16, lr=0.05, clip_norm=0.05), 1e-12,
-            "penalties and clip_norm")
+    compare(
+        lambda seed: cr.Network(
+            [5, cr.Dense(12, "tanh", l2=1e-2), cr.Dense(7, "relu", l1=1e-3), cr.Dense(2, "linear")],
+            optimizer="sgd",
+            seed=seed,
+        ),
+        X,
+        Y,
+        uneven(103),
+        dict(epochs=3, batch_size=16, lr=0.05, clip_norm=0.05),
+        1e-12,
+        "penalties and clip_norm",
+    )
     # float32: same to float32 rounding
-    compare(lambda seed: cr.Network([5, 12, 2], ["tanh", "linear"], optimizer="sgd", seed=seed,
-                                    dtype="float32"),
-            X, Y, uneven(103), dict(epochs=3, batch_size=16, shuffle=True, lr=0.05, metrics=["r2"]),
-            1e-5, "float32")
+    compare(
+        lambda seed: cr.Network(
+            [5, 12, 2], ["tanh", "linear"], optimizer="sgd", seed=seed, dtype="float32"
+        ),
+        X,
+        Y,
+        uneven(103),
+        dict(epochs=3, batch_size=16, shuffle=True, lr=0.05, metrics=["r2"]),
+        1e-5,
+        "float32",
+    )
 
 
 def case_layers():
@@ -158,7 +223,7 @@ def case_layers():
     built with other seeds or none: all equal single-process training to 1e-12 (the running
     statistics too), and 1 or 2 threads per rank give the same bits."""
     X, Y = data(103, 5, 2, 1)
-    X[:, 1] = 3 * X[:, 1] + 2                   # a feature far from N(0, 1)
+    X[:, 1] = 3 * X[:, 1] + 2  # a feature far from N(0, 1)
     Xv, Yv = data(29, 5, 2, 2)
 
     def net(optimizer, width=12, dtype="float64"):
@@ -167,24 +232,58 @@ def case_layers():
         # ulps, which Adam and RMSprop scale up to full steps - any two summation orders,
         # two single-process ones too, would then part ways
         return lambda seed: cr.Network(
-            [5, cr.BatchNorm(), cr.Dense(width, "tanh", l2=1e-2), cr.Dropout(0.3),
-             cr.BatchNorm(momentum=0.3), cr.Dense(7, "sigmoid", l1=1e-3), cr.LayerNorm(),
-             cr.Dense(2, "linear")], optimizer=optimizer, seed=seed, dtype=dtype)
+            [
+                5,
+                cr.BatchNorm(),
+                cr.Dense(width, "tanh", l2=1e-2),
+                cr.Dropout(0.3),
+                cr.BatchNorm(momentum=0.3),
+                cr.Dense(7, "sigmoid", l1=1e-3),
+                cr.LayerNorm(),
+                cr.Dense(2, "linear"),
+            ],
+            optimizer=optimizer,
+            seed=seed,
+            dtype=dtype,
+        )
 
-    for opt, shuffle, rows in (("sgd", False, shard_rows(103, size, rank)),
-                               ("adam", True, uneven(103))):
-        compare(net(opt), X, Y, rows,
-                dict(epochs=4, batch_size=16, shuffle=shuffle, lr=0.05 if opt == "sgd" else 0.005),
-                1e-12, f"layers {opt} shuffle={shuffle}")
+    for opt, shuffle, rows in (
+        ("sgd", False, shard_rows(103, size, rank)),
+        ("adam", True, uneven(103)),
+    ):
+        compare(
+            net(opt),
+            X,
+            Y,
+            rows,
+            dict(epochs=4, batch_size=16, shuffle=shuffle, lr=0.05 if opt == "sgd" else 0.005),
+            1e-12,
+            f"layers {opt} shuffle={shuffle}",
+        )
     # sample weights (some 0), sharded validation, metrics, clipping by norm and value; the
     # other ranks built without a seed (rank 0's dropout stream is broadcast)
     w = np.random.default_rng(3).uniform(0, 2, size=103)
     w[::7] = 0
-    compare(net("adam"), X, Y, uneven(103),
-            dict(epochs=4, batch_size=10, shuffle=True, lr=0.005, clip_norm=0.5, clip_value=0.05,
-                 metrics=["r2"]),
-            1e-12, "layers adam weighted validated clipped", val=(Xv, Yv, shard_rows(29, size, rank)),
-            w=w, seed=0 if rank == 0 else None)
+    compare(
+        net("adam"),
+        X,
+        Y,
+        uneven(103),
+        dict(
+            epochs=4,
+            batch_size=10,
+            shuffle=True,
+            lr=0.005,
+            clip_norm=0.5,
+            clip_value=0.05,
+            metrics=["r2"],
+        ),
+        1e-12,
+        "layers adam weighted validated clipped",
+        val=(Xv, Yv, shard_rows(29, size, rank)),
+        w=w,
+        seed=0 if rank == 0 else None,
+    )
     # 48 rows in batches of 8, rank 0 holding 3 of them (in steps 0, 2, 4 with 2 ranks, 1, 2,
     # 4 with 3): in the other steps it has no row (it takes part in the BatchNorm sums with
     # zeros); its row 0 weighs 0 (in that step its rows weigh 0 but count in the
@@ -195,18 +294,34 @@ def case_layers():
     w = np.ones(48)
     w[global_order(sizes)[24:32]] = 0
     w[0] = 0
-    compare(net("rmsprop"), X[:48], Y[:48], rows, dict(epochs=3, batch_size=8, lr=0.002),
-            1e-12, "layers rmsprop steps without rows, zero-weight steps", w=w)
-    compare(net("sgd", dtype="float32"), X, Y, uneven(103),
-            dict(epochs=3, batch_size=16, shuffle=True, lr=0.05), 1e-5, "layers float32")
+    compare(
+        net("rmsprop"),
+        X[:48],
+        Y[:48],
+        rows,
+        dict(epochs=3, batch_size=8, lr=0.002),
+        1e-12,
+        "layers rmsprop steps without rows, zero-weight steps",
+        w=w,
+    )
+    compare(
+        net("sgd", dtype="float32"),
+        X,
+        Y,
+        uneven(103),
+        dict(epochs=3, batch_size=16, shuffle=True, lr=0.05),
+        1e-5,
+        "layers float32",
+    )
     # thread counts: the same bits
     results = []
     for threads in (1, 2):
         cr.set_num_threads(threads)
         model = net("adam", width=96)(seed=rank)
         model.fit(X[uneven(103)], Y[uneven(103)], epochs=2, batch_size=32, lr=0.005, comm=comm)
-        results.append([np.array(a) for a in list(model.parameters.values())
-                        + list(model.buffers.values())])
+        results.append(
+            [np.array(a) for a in list(model.parameters.values()) + list(model.buffers.values())]
+        )
     cr.set_num_threads(1)
     for a, b in zip(*results):
         if not np.array_equal(a, b):
@@ -221,20 +336,34 @@ def case_callbacks():
     seen = []
 
     def make(seed):
-        return cr.Network([4, 32, 1], ["tanh", "linear"], optimizer=cr.SGD(lr=0.2, momentum=0.9),
-                          seed=seed)
+        return cr.Network(
+            [4, 32, 1], ["tanh", "linear"], optimizer=cr.SGD(lr=0.2, momentum=0.9), seed=seed
+        )
 
     stopper = cr.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
     dist = make(rank)
-    h = dist.fit(X[uneven(90)], Y[uneven(90)], epochs=200, batch_size=8,
-                 validation_data=(Xv[shard_rows(30, size, rank)], Yv[shard_rows(30, size, rank)]),
-                 early_stopping=stopper, callbacks=[lambda e, logs, net: seen.append(logs["val_loss"])],
-                 verbose=2, comm=comm)
+    h = dist.fit(
+        X[uneven(90)],
+        Y[uneven(90)],
+        epochs=200,
+        batch_size=8,
+        validation_data=(Xv[shard_rows(30, size, rank)], Yv[shard_rows(30, size, rank)]),
+        early_stopping=stopper,
+        callbacks=[lambda e, logs, net: seen.append(logs["val_loss"])],
+        verbose=2,
+        comm=comm,
+    )
     single_stop = cr.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
     single = make(0)
     order = global_order(comm.allgather(len(X[uneven(90)])))
-    hs = single.fit(X[order], Y[order], epochs=200, batch_size=8, validation_data=(Xv, Yv),
-                    early_stopping=single_stop)
+    hs = single.fit(
+        X[order],
+        Y[order],
+        epochs=200,
+        batch_size=8,
+        validation_data=(Xv, Yv),
+        early_stopping=single_stop,
+    )
     assert len(h) == len(hs) < 200, (len(h), len(hs))
     assert stopper.best_epoch == single_stop.best_epoch
     close(seen, hs.val_loss, 1e-12, "callback val_loss")
@@ -243,8 +372,9 @@ def case_callbacks():
     for l in range(single.n_layers):
         close(dist.weights[l], single.weights[l], 1e-12, f"restored best W{l + 1}")
     same_everywhere(dist, "early stopping")
-    path = os.path.join(comm.bcast(tempfile.mkdtemp() if rank == 0 else None, root=0),
-                        f"model-{rank}.npz")
+    path = os.path.join(
+        comm.bcast(tempfile.mkdtemp() if rank == 0 else None, root=0), f"model-{rank}.npz"
+    )
     assert dist.comm is comm
     dist.save(path)
     comm.Barrier()
@@ -277,14 +407,21 @@ def case_failure():
     Xr = X[rows].copy()
     if rank == 1:
         Xr[2, 1] = np.nan
-    expect_error_everywhere(lambda: net.fit(Xr, Y[rows], epochs=3, batch_size=4, comm=comm),
-                            "non-finite value (nan) at row 2, column 1", "NaN on rank 1")
+    expect_error_everywhere(
+        lambda: net.fit(Xr, Y[rows], epochs=3, batch_size=4, comm=comm),
+        "non-finite value (nan) at row 2, column 1",
+        "NaN on rank 1",
+    )
     expect_error_everywhere(
         lambda: net.fit(X[rows][:, : (2 if rank == size - 1 else 3)], Y[rows], epochs=3, comm=comm),
-        f"rank {size - 1}", "bad shape on the last rank")
+        f"rank {size - 1}",
+        "bad shape on the last rank",
+    )
     expect_error_everywhere(
         lambda: net.fit(X[rows], Y[rows], epochs=3 + (rank == 1), comm=comm),
-        "every rank must pass the same epochs", "different epochs")
+        "every rank must pass the same epochs",
+        "different epochs",
+    )
     for W, W0 in zip(net.weights, before):
         assert np.array_equal(W, W0)
     # batch normalisation counts the rows of a batch over every rank: 41 rows in batches of
@@ -293,17 +430,29 @@ def case_failure():
     bn = cr.Network([3, cr.Dense(4, "tanh"), cr.BatchNorm(), cr.Dense(1, "linear")], seed=0)
     before = {k: np.array(v) for k, v in list(bn.parameters.items()) + list(bn.buffers.items())}
     rows = shard_rows(41, size, rank)
-    expect_error_everywhere(lambda: bn.fit(X[rows], Y[rows], epochs=2, batch_size=4, comm=comm),
-                            "leaves a batch of 1 row(s) of the 41 rows over every process",
-                            "one-row batch")
+    expect_error_everywhere(
+        lambda: bn.fit(X[rows], Y[rows], epochs=2, batch_size=4, comm=comm),
+        "leaves a batch of 1 row(s) of the 41 rows over every process",
+        "one-row batch",
+    )
     for k, v in before.items():
         now = bn.parameters[k] if k in bn.parameters else bn.buffers[k]
         assert np.array_equal(now, v), k
     # the ranks must build the same kinds of layers (their collectives must match)
-    other = cr.Network([3, cr.Dense(4, "tanh"), cr.Dropout(0.1) if rank == 1 else cr.BatchNorm(),
-                        cr.Dense(1, "linear")], seed=0)
-    expect_error_everywhere(lambda: other.fit(X[rows], Y[rows], epochs=1, comm=comm),
-                            "every rank must pass the same layer kinds", "other layer kinds")
+    other = cr.Network(
+        [
+            3,
+            cr.Dense(4, "tanh"),
+            cr.Dropout(0.1) if rank == 1 else cr.BatchNorm(),
+            cr.Dense(1, "linear"),
+        ],
+        seed=0,
+    )
+    expect_error_everywhere(
+        lambda: other.fit(X[rows], Y[rows], epochs=1, comm=comm),
+        "every rank must pass the same layer kinds",
+        "other layer kinds",
+    )
     # 42 rows: batches 4, ..., 4, 2 over every rank, although 21 rows alone (2 ranks) leave 1
     rows = shard_rows(42, size, rank)
     bn.fit(X[rows], Y[rows], epochs=1, batch_size=4, comm=comm)
@@ -316,12 +465,17 @@ def case_broadcast():
     X, Y = data(60, 4, 1, 9)
 
     def make(seed):
-        return cr.Network([4, cr.Dense(16, "tanh"), cr.Dropout(0.2), cr.BatchNorm(),
-                           cr.Dense(1, "linear")], optimizer="adam", seed=seed)
+        return cr.Network(
+            [4, cr.Dense(16, "tanh"), cr.Dropout(0.2), cr.BatchNorm(), cr.Dense(1, "linear")],
+            optimizer="adam",
+            seed=seed,
+        )
 
     net = make([0, None, 7][rank % 3])
     net.fit(X[: 10 + 5 * rank], Y[: 10 + 5 * rank], epochs=1 + rank, batch_size=5)  # local
-    mine = {name: np.array(v) for name, v in list(net.parameters.items()) + list(net.buffers.items())}
+    mine = {
+        name: np.array(v) for name, v in list(net.parameters.items()) + list(net.buffers.items())
+    }
     state, dropout = net.get_optimizer_state(), net.get_dropout_state()
     rng = net.get_rng_state()
     want = comm.bcast((mine, state, dropout, rng), root=0)
@@ -368,8 +522,15 @@ def same_records(got, want, tol, what):
             for key in ("layer", "kind", "activation", "dead_fraction", "saturated_fraction"):
                 if a[key] != b[key]:
                     raise AssertionError(f"rank {rank}: {where}: {key} {a[key]} != {b[key]}")
-            for key in ("h_mean", "h_std", "w_norm", "dw_norm", "b_norm", "db_norm",
-                        "update_ratio"):
+            for key in (
+                "h_mean",
+                "h_std",
+                "w_norm",
+                "dw_norm",
+                "b_norm",
+                "db_norm",
+                "update_ratio",
+            ):
                 if (a[key] is None) != (b[key] is None):
                     raise AssertionError(f"rank {rank}: {where}: {key} {a[key]} vs {b[key]}")
                 if a[key] is not None:
@@ -388,22 +549,49 @@ def case_diagnostics():
     X[:, 1] = 3 * X[:, 1] + 2
 
     def dense(seed):
-        net = cr.Network([5, 12, 7, 6, 2], ["relu", "tanh", "sigmoid", "linear"], seed=seed,
-                         optimizer="sgd")
+        net = cr.Network(
+            [5, 12, 7, 6, 2], ["relu", "tanh", "sigmoid", "linear"], seed=seed, optimizer="sgd"
+        )
         return net
 
     def layers(seed):
-        return cr.Network([5, cr.Dense(12, "relu"), cr.BatchNorm(), cr.Dropout(0.3),
-                           cr.Dense(7, "tanh"), cr.Dense(2, "linear")], seed=seed,
-                          optimizer="adam")
+        return cr.Network(
+            [
+                5,
+                cr.Dense(12, "relu"),
+                cr.BatchNorm(),
+                cr.Dropout(0.3),
+                cr.Dense(7, "tanh"),
+                cr.Dense(2, "linear"),
+            ],
+            seed=seed,
+            optimizer="adam",
+        )
 
     spec = cr.Diagnostics(histograms=True, bins=9)
-    cases = [(dense, shard_rows(103, size, rank), dict(epochs=3, batch_size=16, lr=0.2), spec,
-              "dense sgd every epoch"),
-             (dense, uneven(103), dict(epochs=2, batch_size=10, shuffle=True, lr=0.2, clip_norm=1.0),
-              cr.Diagnostics(every_steps=4, histograms=True, bins=5), "dense clipped every 4 steps"),
-             (layers, uneven(103), dict(epochs=3, batch_size=16, shuffle=True, lr=0.005), spec,
-              "batchnorm dropout adam")]
+    cases = [
+        (
+            dense,
+            shard_rows(103, size, rank),
+            dict(epochs=3, batch_size=16, lr=0.2),
+            spec,
+            "dense sgd every epoch",
+        ),
+        (
+            dense,
+            uneven(103),
+            dict(epochs=2, batch_size=10, shuffle=True, lr=0.2, clip_norm=1.0),
+            cr.Diagnostics(every_steps=4, histograms=True, bins=5),
+            "dense clipped every 4 steps",
+        ),
+        (
+            layers,
+            uneven(103),
+            dict(epochs=3, batch_size=16, shuffle=True, lr=0.005),
+            spec,
+            "batchnorm dropout adam",
+        ),
+    ]
     for make, rows, kw, diag, what in cases:
         kw = dict(kw, diagnostics=diag)
         dist, hd = compare(make, X, Y, rows, kw, 1e-12, what)

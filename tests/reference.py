@@ -72,16 +72,25 @@ def _elementwise(name: str, **params) -> Elementwise:
     if name == "tanh":  # tanh' = 1 - h^2
         return Elementwise(name, np.tanh, lambda z, h: 1 - h * h)
     if name == "relu":  # max(z, 0); derivative 1 for z > 0, else 0 (0 at the kink)
-        return Elementwise(name, lambda z: np.where(z > 0, z, 0 * z),
-                           lambda z, h: np.where(z > 0, 1.0, 0.0).astype(z.dtype))
+        return Elementwise(
+            name,
+            lambda z: np.where(z > 0, z, 0 * z),
+            lambda z, h: np.where(z > 0, 1.0, 0.0).astype(z.dtype),
+        )
     if name == "leaky_relu":  # z for z > 0 else alpha z; derivative 1 or alpha
         a = params.get("alpha", 0.01)
-        return Elementwise(name, lambda z: np.where(z > 0, z, a * z),
-                           lambda z, h: np.where(z > 0, 1.0, a).astype(z.dtype))
+        return Elementwise(
+            name,
+            lambda z: np.where(z > 0, z, a * z),
+            lambda z, h: np.where(z > 0, 1.0, a).astype(z.dtype),
+        )
     if name == "elu":  # z for z > 0 else alpha (exp(z) - 1); derivative 1 or alpha exp(z)
         a = params.get("alpha", 1.0)
-        return Elementwise(name, lambda z: np.where(z > 0, z, a * np.expm1(np.minimum(z, 0))),
-                           lambda z, h: np.where(z > 0, 1.0, a * np.exp(np.minimum(z, 0))))
+        return Elementwise(
+            name,
+            lambda z: np.where(z > 0, z, a * np.expm1(np.minimum(z, 0))),
+            lambda z, h: np.where(z > 0, 1.0, a * np.exp(np.minimum(z, 0))),
+        )
     if name == "linear":  # identity, derivative 1
         return Elementwise(name, lambda z: z.copy(), lambda z, h: np.ones_like(z))
     if name == "gelu":  # z Phi(z), Phi(z) = (1 + erf(z / sqrt 2)) / 2; derivative Phi + z phi
@@ -89,16 +98,21 @@ def _elementwise(name: str, **params) -> Elementwise:
         phi = lambda z: np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)  # noqa: E731
         return Elementwise(name, lambda z: z * Phi(z), lambda z, h: Phi(z) + z * phi(z))
     if name == "silu":  # z s(z); derivative s + z s (1 - s)
-        return Elementwise(name, lambda z: z * _sigmoid(z),
-                           lambda z, h: _sigmoid(z) * (1 + z * (1 - _sigmoid(z))))
+        return Elementwise(
+            name, lambda z: z * _sigmoid(z), lambda z, h: _sigmoid(z) * (1 + z * (1 - _sigmoid(z)))
+        )
     if name == "softplus":  # log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)); derivative s(z)
         return Elementwise(name, _softplus, lambda z, h: _sigmoid(z))
     if name == "mish":  # z tanh(sp(z)); derivative tanh(sp) + z sp'(z) (1 - tanh(sp)^2), sp' = s
-        return Elementwise(name, lambda z: z * np.tanh(_softplus(z)),
-                           lambda z, h: np.tanh(_softplus(z))
-                           + z * _sigmoid(z) * (1 - np.tanh(_softplus(z)) ** 2))
-    raise KeyError(f"tests/reference.py has no formula for the activation {name!r}: add it "
-                   "(written from its definition, not from the library)")
+        return Elementwise(
+            name,
+            lambda z: z * np.tanh(_softplus(z)),
+            lambda z, h: np.tanh(_softplus(z)) + z * _sigmoid(z) * (1 - np.tanh(_softplus(z)) ** 2),
+        )
+    raise KeyError(
+        f"tests/reference.py has no formula for the activation {name!r}: add it "
+        "(written from its definition, not from the library)"
+    )
 
 
 def _softplus(z):
@@ -114,6 +128,7 @@ def activation(name: str, **params) -> object:
 
 
 # ---- losses ---------------------------------------------------------------------------------
+
 
 class BuiltinLoss:
     """A built-in loss: each row's loss l_i (the batch loss is their mean over the m rows) and
@@ -136,15 +151,19 @@ def _logsumexp_rows(Z):
 def loss(name: str, **params) -> BuiltinLoss:
     """The built-in loss ``name`` with its parameters."""
     if name == "mse":  # l_i = ||Yhat_i - Y_i||^2 / 2, so L = ||Yhat - Y||^2 / (2m); dH = Yhat - Y
-        return BuiltinLoss(name, lambda Z, H, Y: np.sum((H - Y) ** 2, axis=1) / 2,
-                           lambda H, Y: H - Y)
+        return BuiltinLoss(
+            name, lambda Z, H, Y: np.sum((H - Y) ** 2, axis=1) / 2, lambda H, Y: H - Y
+        )
     if name == "cross_entropy":  # l_i = -sum_j Y_ij log softmax(Z_i)_j, log softmax = Z - lse(Z)
         return BuiltinLoss(name, lambda Z, H, Y: np.sum(Y * (_logsumexp_rows(Z) - Z), axis=1))
     if name == "binary_cross_entropy":
         # l_i = -sum_j (Y log s(Z) + (1 - Y) log(1 - s(Z))) = sum_j (max(Z,0) - Z Y + log1p(e^-|Z|))
-        return BuiltinLoss(name, lambda Z, H, Y: np.sum(
-            np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z))), axis=1))
-    if name == "huber":  # l_i = sum_j h(r_ij), h(r) = r^2/2 (|r| <= delta) else delta (|r| - delta/2)
+        return BuiltinLoss(
+            name,
+            lambda Z, H, Y: np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z))), axis=1),
+        )
+    if name == "huber":
+        # l_i = sum_j h(r_ij), h(r) = r^2/2 (|r| <= delta) else delta (|r| - delta/2)
         d = params.get("delta", 1.0)
 
         def rows(Z, H, Y):
@@ -153,10 +172,13 @@ def loss(name: str, **params) -> BuiltinLoss:
 
         return BuiltinLoss(name, rows, lambda H, Y: np.clip(H - Y, -d, d))  # dH = h'(r)
     if name == "mae":  # l_i = sum_j |r_ij|, r = Yhat - Y; dH = sign(r), 0 at r = 0 (subgradient)
-        return BuiltinLoss(name, lambda Z, H, Y: np.sum(np.abs(H - Y), axis=1),
-                           lambda H, Y: np.sign(H - Y))
-    raise KeyError(f"tests/reference.py has no formula for the loss {name!r}: add it (written "
-                   "from its definition, not from the library)")
+        return BuiltinLoss(
+            name, lambda Z, H, Y: np.sum(np.abs(H - Y), axis=1), lambda H, Y: np.sign(H - Y)
+        )
+    raise KeyError(
+        f"tests/reference.py has no formula for the loss {name!r}: add it (written "
+        "from its definition, not from the library)"
+    )
 
 
 def _as_loss(spec):
@@ -176,7 +198,7 @@ def row_losses(loss, Z, H, Y):
     loss = _as_loss(loss)
     if isinstance(loss, BuiltinLoss):
         return loss.rows(Z, H, Y)
-    return np.array([loss.value(H[i:i + 1], Y[i:i + 1]) for i in range(Y.shape[0])])
+    return np.array([loss.value(H[i : i + 1], Y[i : i + 1]) for i in range(Y.shape[0])])
 
 
 def output_gradient(loss, H, Y):
@@ -196,6 +218,7 @@ def output_delta(loss, act, Z, H, Y):
 
 
 # ---- network --------------------------------------------------------------------------------
+
 
 def forward(Ws: Sequence, bs: Sequence, acts: Sequence, X) -> Tuple[List, List]:
     """Returns Zs (L of them) and Hs (L + 1, Hs[0] = X)."""
@@ -254,8 +277,19 @@ def sgd_step(Ws, bs, dWs, dbs, lr) -> None:
         b -= lr * db
 
 
-def train(Ws, bs, acts, loss, X, Y, epochs: int, lr: float, batch_size: Optional[int] = None,
-          order=None, sample_weight=None):
+def train(
+    Ws,
+    bs,
+    acts,
+    loss,
+    X,
+    Y,
+    epochs: int,
+    lr: float,
+    batch_size: Optional[int] = None,
+    order=None,
+    sample_weight=None,
+):
     """Mini-batch SGD on copies of Ws, bs; returns (Ws, bs, history).
 
     Each epoch visits the rows in ``order`` (None: 0..n-1; a callable ``order(epoch)`` or a
@@ -280,7 +314,7 @@ def train(Ws, bs, acts, loss, X, Y, epochs: int, lr: float, batch_size: Optional
             rows = np.asarray(order(epoch) if callable(order) else order[epoch])
         total = weight = 0.0
         for start in range(0, n, size):
-            idx = rows[start:start + size]
+            idx = rows[start : start + size]
             if sample_weight is None:
                 value, _, dWs, dbs, _ = gradients(Ws, bs, acts, loss, X[idx], Y[idx])
                 Wb = len(idx)
@@ -288,8 +322,9 @@ def train(Ws, bs, acts, loss, X, Y, epochs: int, lr: float, batch_size: Optional
                 Wb = float(np.sum(sample_weight[idx]))
                 if Wb == 0:
                     continue
-                value, dWs, dbs = weighted_gradients(Ws, bs, acts, loss, X[idx], Y[idx],
-                                                     sample_weight[idx])
+                value, dWs, dbs = weighted_gradients(
+                    Ws, bs, acts, loss, X[idx], Y[idx], sample_weight[idx]
+                )
             sgd_step(Ws, bs, dWs, dbs, lr)
             total += value * Wb
             weight += Wb

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 import numpy as np
-
 import reference as ref
 
 Layer = Dict[str, Any]
@@ -28,17 +27,27 @@ def dropout(p: float) -> Layer:
 
 
 def batch_norm(n: int, momentum: float = 0.1, eps: float = 1e-5) -> Layer:
-    return {"kind": "batch_norm", "gamma": np.ones(n), "beta": np.zeros(n),
-            "running_mean": np.zeros(n), "running_var": np.ones(n), "momentum": momentum,
-            "eps": eps}
+    return {
+        "kind": "batch_norm",
+        "gamma": np.ones(n),
+        "beta": np.zeros(n),
+        "running_mean": np.zeros(n),
+        "running_var": np.ones(n),
+        "momentum": momentum,
+        "eps": eps,
+    }
 
 
 def layer_norm(n: int, eps: float = 1e-5) -> Layer:
     return {"kind": "layer_norm", "gamma": np.ones(n), "beta": np.zeros(n), "eps": eps}
 
 
-PARAMS = {"dense": ("W", "b"), "batch_norm": ("gamma", "beta"), "layer_norm": ("gamma", "beta"),
-          "dropout": ()}
+PARAMS = {
+    "dense": ("W", "b"),
+    "batch_norm": ("gamma", "beta"),
+    "layer_norm": ("gamma", "beta"),
+    "dropout": (),
+}
 
 
 def forward(layers: List[Layer], X, training: bool) -> List[Dict[str, Any]]:
@@ -61,8 +70,9 @@ def forward(layers: List[Layer], X, training: bool) -> List[Dict[str, Any]]:
                 mu, var = H.mean(axis=0), ((H - H.mean(axis=0)) ** 2).mean(axis=0)
                 k = layer["momentum"]
                 layer["running_mean"] = layer["running_mean"] + k * (mu - layer["running_mean"])
-                layer["running_var"] = layer["running_var"] + k * (var * m / (m - 1)
-                                                                   - layer["running_var"])
+                layer["running_var"] = layer["running_var"] + k * (
+                    var * m / (m - 1) - layer["running_var"]
+                )
             else:
                 mu, var = layer["running_mean"], layer["running_var"]
             c["inv"] = 1.0 / np.sqrt(var + layer["eps"])
@@ -83,8 +93,13 @@ def forward(layers: List[Layer], X, training: bool) -> List[Dict[str, Any]]:
 
 def penalty(layers: List[Layer]) -> float:
     """sum over dense layers of l1 sum|W| + l2 sum W^2."""
-    return float(sum(l["l1"] * np.abs(l["W"]).sum() + l["l2"] * (l["W"] ** 2).sum()
-                     for l in layers if l["kind"] == "dense"))
+    return float(
+        sum(
+            l["l1"] * np.abs(l["W"]).sum() + l["l2"] * (l["W"] ** 2).sum()
+            for l in layers
+            if l["kind"] == "dense"
+        )
+    )
 
 
 def loss(layers: List[Layer], loss_spec, X, Y, training: bool = False) -> float:
@@ -119,21 +134,24 @@ def gradients(layers: List[Layer], loss_spec, X, Y) -> List[Dict[str, Any]]:
             xhat = c["xhat"]
             grads[i]["gamma"] = (dH * xhat).sum(axis=0) / m
             grads[i]["beta"] = dH.sum(axis=0) / m
-            dH = layer["gamma"] * c["inv"] * (dH - dH.mean(axis=0)
-                                              - xhat * (dH * xhat).mean(axis=0))
+            dH = (
+                layer["gamma"] * c["inv"] * (dH - dH.mean(axis=0) - xhat * (dH * xhat).mean(axis=0))
+            )
         elif kind == "layer_norm":
             xhat = c["xhat"]
             grads[i]["gamma"] = (dH * xhat).sum(axis=0) / m
             grads[i]["beta"] = dH.sum(axis=0) / m
             dx = dH * layer["gamma"]
-            dH = c["inv"] * (dx - dx.mean(axis=1, keepdims=True)
-                             - xhat * (dx * xhat).mean(axis=1, keepdims=True))
+            dH = c["inv"] * (
+                dx - dx.mean(axis=1, keepdims=True) - xhat * (dx * xhat).mean(axis=1, keepdims=True)
+            )
     grads[-1]["loss"] = value
     return grads
 
 
-def clip(grads: List[Dict[str, Any]], norm: Optional[float] = None,
-         value: Optional[float] = None) -> None:
+def clip(
+    grads: List[Dict[str, Any]], norm: Optional[float] = None, value: Optional[float] = None
+) -> None:
     """In place, as torch.nn.utils: clamp each value to [-value, value], then scale all by
     min(norm / (total L2 norm + 1e-6), 1)."""
     arrays = [g[k] for g in grads for k in g if k != "loss"]
@@ -141,7 +159,7 @@ def clip(grads: List[Dict[str, Any]], norm: Optional[float] = None,
         for a in arrays:
             np.clip(a, -value, value, out=a)
     if norm is not None:
-        total = np.sqrt(sum(float((a ** 2).sum()) for a in arrays))
+        total = np.sqrt(sum(float((a**2).sum()) for a in arrays))
         coef = min(norm / (total + 1e-6), 1.0)
         for a in arrays:
             a *= coef

@@ -13,11 +13,12 @@ import time
 
 import numpy as np
 import pytest
+import reference as ref
+from conftest import assert_close, make_data, snapshot
 
 import chainrule as cr
-import reference as ref
-from chainrule.demo import DEMO_NETWORKS, make_data as demo_data
-from conftest import assert_close, make_data, snapshot
+from chainrule.demo import DEMO_NETWORKS
+from chainrule.demo import make_data as demo_data
 
 X, Y = make_data([3, 5, 2], "mse", n=20, seed=7)
 
@@ -38,16 +39,28 @@ class FrameLike:
 
 # ---- inputs -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("convert", [
-    lambda a: a.tolist(),
-    lambda a: FrameLike(a),
-    lambda a: np.asfortranarray(a),
-    lambda a: np.ascontiguousarray(a[:, ::-1])[:, ::-1],  # a negative-stride view
-    lambda a: np.repeat(a, 2, axis=0)[::2],  # a strided view of the same numbers
-    lambda a: a.astype(">f8"),  # big-endian float64
-    lambda a: a.astype(np.longdouble),
-], ids=["list", "to_numpy", "fortran", "negative-stride", "row-stride", "big-endian",
-        "longdouble"])
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda a: a.tolist(),
+        lambda a: FrameLike(a),
+        lambda a: np.asfortranarray(a),
+        lambda a: np.ascontiguousarray(a[:, ::-1])[:, ::-1],  # a negative-stride view
+        lambda a: np.repeat(a, 2, axis=0)[::2],  # a strided view of the same numbers
+        lambda a: a.astype(">f8"),  # big-endian float64
+        lambda a: a.astype(np.longdouble),
+    ],
+    ids=[
+        "list",
+        "to_numpy",
+        "fortran",
+        "negative-stride",
+        "row-stride",
+        "big-endian",
+        "longdouble",
+    ],
+)
 def test_array_likes_give_the_same_results(convert) -> None:
     a, b = _net(), _net()
     np.testing.assert_array_equal(a.predict(convert(X)), b.predict(X))
@@ -66,8 +79,10 @@ def test_integer_and_float32_inputs_are_converted() -> None:
     Yi = (np.arange(40).reshape(20, 2) % 3).astype(np.int32)
     a, b = _net(), _net()
     np.testing.assert_array_equal(a.predict(Xi), b.predict(Xi.astype(np.float64)))
-    assert a.fit(Xi, Yi, epochs=3, lr=0.05).loss == b.fit(Xi.astype(float), Yi.astype(float),
-                                                          epochs=3, lr=0.05).loss
+    assert (
+        a.fit(Xi, Yi, epochs=3, lr=0.05).loss
+        == b.fit(Xi.astype(float), Yi.astype(float), epochs=3, lr=0.05).loss
+    )
     c, d = _net(dtype="float32"), _net(dtype="float32")
     np.testing.assert_array_equal(c.predict(X), d.predict(X.astype(np.float32)))
     assert c.predict(X).dtype == np.float32
@@ -83,8 +98,10 @@ def test_one_dimensional_targets_for_one_output() -> None:
     ha = a.fit(Xd, Yd.ravel(), epochs=10, lr=0.1)
     hb = b.fit(Xd, Yd, epochs=10, lr=0.1)
     assert ha.loss == hb.loss
-    assert a.fit(Xd, list(Yd.ravel()), epochs=1, lr=0.1).loss == \
-        b.fit(Xd, FrameLike(Yd.ravel()), epochs=1, lr=0.1).loss
+    assert (
+        a.fit(Xd, list(Yd.ravel()), epochs=1, lr=0.1).loss
+        == b.fit(Xd, FrameLike(Yd.ravel()), epochs=1, lr=0.1).loss
+    )
     # a 1-D target for a 2-output network is a shape error, not a silent broadcast
     with pytest.raises(ValueError):
         _net().fit(X, Y[:, 0], epochs=1)
@@ -120,6 +137,7 @@ def test_returned_arrays_are_fresh() -> None:
 
 
 # ---- parameters ---------------------------------------------------------------------------------
+
 
 def test_weight_views_are_live() -> None:
     net = _net()
@@ -161,18 +179,24 @@ def test_parameter_views_shapes_and_dtypes() -> None:
 
 # ---- summary, gradient check, verbose -----------------------------------------------------------
 
+
 def test_summary_lists_every_layer_and_the_total() -> None:
-    net = cr.Network([2, 10, 8, 5, 1], ["relu", "tanh", cr.LeakyReLU(alpha=0.2), "linear"],
-                     seed=0)
+    net = cr.Network([2, 10, 8, 5, 1], ["relu", "tanh", cr.LeakyReLU(alpha=0.2), "linear"], seed=0)
     s = net.summary()
     lines = s.splitlines()
-    for l, (n_in, n_out, act) in enumerate([(2, 10, "ReLU()"), (10, 8, "Tanh()"),
-                                            (8, 5, "LeakyReLU(alpha=0.2)"), (5, 1, "Linear()")],
-                                           start=1):
+    for l, (n_in, n_out, act) in enumerate(
+        [(2, 10, "ReLU()"), (10, 8, "Tanh()"), (8, 5, "LeakyReLU(alpha=0.2)"), (5, 1, "Linear()")],
+        start=1,
+    ):
         row = [ln for ln in lines if ln.split()[:1] == [str(l)]]
         assert len(row) == 1, f"no single row for layer {l} in\n{s}"
-        for part in (act, f"({n_in}, {n_out})", f"({n_out},)", f"(m, {n_out})",
-                     str(n_in * n_out + n_out)):
+        for part in (
+            act,
+            f"({n_in}, {n_out})",
+            f"({n_out},)",
+            f"(m, {n_out})",
+            str(n_in * n_out + n_out),
+        ):
             assert part in row[0], f"{part!r} missing from {row[0]!r}"
     assert re.search(r"total parameters:\s*169\b", s)
     assert "(32, 10)" in net.summary(batch_size=32)
@@ -181,10 +205,12 @@ def test_summary_lists_every_layer_and_the_total() -> None:
 
 
 def test_gradient_check_is_small_for_smooth_float64_networks() -> None:
-    for sizes, acts, loss in [([3, 6, 5, 2], ["tanh", "gelu", "linear"], "mse"),
-                              ([3, 6, 4], ["softplus", "softmax"], "cross_entropy"),
-                              ([3, 5, 2], ["silu", "sigmoid"], "binary_cross_entropy"),
-                              ([3, 5, 4, 2], ["elu", "softmax", "sigmoid"], "mse")]:
+    for sizes, acts, loss in [
+        ([3, 6, 5, 2], ["tanh", "gelu", "linear"], "mse"),
+        ([3, 6, 4], ["softplus", "softmax"], "cross_entropy"),
+        ([3, 5, 2], ["silu", "sigmoid"], "binary_cross_entropy"),
+        ([3, 5, 4, 2], ["elu", "softmax", "sigmoid"], "mse"),
+    ]:
         Xg, Yg = make_data(sizes, loss, n=15, seed=2)
         net = cr.Network(sizes, acts, loss=loss, seed=3)
         before = snapshot(net)
@@ -214,9 +240,14 @@ def test_verbose_zero_is_silent_and_two_prints_every_epoch(capsys) -> None:
 
 # ---- the demo command -----------------------------------------------------------------------------
 
+
 def test_demo_command_runs_both_networks() -> None:
-    proc = subprocess.run([sys.executable, "-m", "chainrule", "demo", "--epochs", "200"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "chainrule", "demo", "--epochs", "200"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     epochs = re.findall(r"epoch\s+(\d+)/200\s+loss\s+(\S+)", out)
@@ -245,14 +276,19 @@ def test_demo_data_is_as_documented() -> None:
 
 
 def test_demo_command_rejects_bad_arguments() -> None:
-    proc = subprocess.run([sys.executable, "-m", "chainrule", "demo", "--epochs", "-5"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "chainrule", "demo", "--epochs", "-5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0
     assert "epochs" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 # ---- Ctrl-C ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery to a child is POSIX-only")
 @pytest.mark.parametrize("shuffle", [False, True])
@@ -280,8 +316,13 @@ def test_ctrl_c_interrupts_fit_with_finite_weights(shuffle: bool) -> None:
         sys.exit(3)
     """)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout.readline().strip() == "started"
         time.sleep(0.5)  # let the training loop get going
@@ -305,6 +346,7 @@ def test_ctrl_c_interrupts_fit_with_finite_weights(shuffle: bool) -> None:
 
 # ---- zero-copy ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_matching_input_is_not_copied(dtype: str) -> None:
     """A C-contiguous input of the network's dtype is used in place: tracemalloc (which sees
@@ -326,9 +368,11 @@ def test_matching_input_is_not_copied(dtype: str) -> None:
             tracemalloc.stop()
 
     other = np.float32 if dtype == "float64" else np.float64
-    for name, call in [("predict", lambda A: net.predict(A)),
-                       ("loss", lambda A: net.loss(A, Yb)),
-                       ("fit", lambda A: net.fit(A, Yb, epochs=1, lr=1e-9))]:
+    for name, call in [
+        ("predict", lambda A: net.predict(A)),
+        ("loss", lambda A: net.loss(A, Yb)),
+        ("fit", lambda A: net.fit(A, Yb, epochs=1, lr=1e-9)),
+    ]:
         assert peak(lambda: call(Xb)) < 0.5, f"{name} copied a matching C-contiguous X"
         assert peak(lambda: call(np.asfortranarray(Xb))) > 0.9, f"{name}: measurement broken"
     converted = Xb.astype(other)
@@ -400,7 +444,10 @@ def test_two_networks_train_in_two_threads_as_they_would_alone():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(400, 30))
     Y = rng.normal(size=(400, 4))
-    specs = [([30, 64, 4], ["relu", "linear"], "adam"), ([30, 32, 32, 4], ["tanh", "gelu", "linear"], "sgd")]
+    specs = [
+        ([30, 64, 4], ["relu", "linear"], "adam"),
+        ([30, 32, 32, 4], ["tanh", "gelu", "linear"], "sgd"),
+    ]
 
     def train(spec):
         net = cr.Network(spec[0], spec[1], seed=1, optimizer=spec[2])

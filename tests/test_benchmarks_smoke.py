@@ -23,17 +23,35 @@ SAME_MATHS = ("numpy", "torch", "torch-compile", "jax")
 def smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench")
     out, raw = tmp / "RESULTS.md", tmp / "results.json"
-    proc = subprocess.run([sys.executable, str(BENCHMARKS / "run.py"), "--smoke", "--output",
-                           str(out), "--json", str(raw)], capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "run.py"),
+            "--smoke",
+            "--output",
+            str(out),
+            "--json",
+            str(raw),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out.read_text(), json.loads(raw.read_text())
 
 
 def test_benchmark_harness_runs_end_to_end(smoke):
     text, _ = smoke
-    for heading in ("## Machine", "## Targets", "## Workloads", "## GEMM", "## Memory",
-                    "## Import time", "## Epoch overhead"):
+    for heading in (
+        "## Machine",
+        "## Targets",
+        "## Workloads",
+        "## GEMM",
+        "## Memory",
+        "## Import time",
+        "## Epoch overhead",
+    ):
         assert heading in text, f"{heading} missing from the smoke report"
     for workload in ("W1", "W1b", "W1m", "W2", "W2n", "W3", "W4", "W4d"):
         assert f"| {workload} | chainrule |" in text, f"{workload} missing from the smoke report"
@@ -48,11 +66,13 @@ def test_every_peer_is_timed_or_reported_absent(smoke):
         for row in results[key]["rows"]:
             installed = results["versions"].get(row["system"]) is not None
             if row["system"] == "torch-compile" and not any(
-                    shutil.which(c) for c in ("g++", "c++", "clang++")):
+                shutil.which(c) for c in ("g++", "c++", "clang++")
+            ):
                 continue  # inductor needs a C++ compiler: its error is the row's note
             if installed:  # timed, or left out of --smoke (torch.compile: compile time)
-                assert "seconds" in row or row["status"].startswith("not run here"), \
+                assert "seconds" in row or row["status"].startswith("not run here"), (
                     f"{key} {row['system']}: {row.get('status')}"
+                )
             else:
                 assert row["status"] == "not installed"
 

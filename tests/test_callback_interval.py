@@ -72,14 +72,26 @@ def test_a_callback_that_needs_every_epoch_gets_every_epoch_beside_an_observer()
     _net().fit(X, Y, epochs=50, lr=0.05, callbacks=[Watcher(min_interval=1e6), every])
     assert every.epochs == list(range(50))
     seen = []
-    _net().fit(X, Y, epochs=20, lr=0.05,
-               callbacks=[Watcher(min_interval=1e6), lambda e, logs, net: seen.append(e)])
+    _net().fit(
+        X,
+        Y,
+        epochs=20,
+        lr=0.05,
+        callbacks=[Watcher(min_interval=1e6), lambda e, logs, net: seen.append(e)],
+    )
     assert seen == list(range(20))
 
 
-@pytest.mark.parametrize("bad, error", [(-1.0, ValueError), (math.nan, ValueError),
-                                        (math.inf, ValueError), ("0.1", TypeError),
-                                        (True, TypeError)])
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        (-1.0, ValueError),
+        (math.nan, ValueError),
+        (math.inf, ValueError),
+        ("0.1", TypeError),
+        (True, TypeError),
+    ],
+)
 def test_a_bad_min_interval_is_refused_by_name_before_anything_changes(bad, error):
     X, Y = _data()
     net = _net()
@@ -93,6 +105,7 @@ def test_a_bad_min_interval_is_refused_by_name_before_anything_changes(bad, erro
 
 # ---- the dashboard -----------------------------------------------------------------------
 
+
 def _dashboard(min_interval=None):
     pytest.importorskip("tornado", reason="the dashboard needs the dashboard extra (tornado)")
     pytest.importorskip("plotly", reason="the dashboard needs the dashboard extra (plotly)")
@@ -105,7 +118,9 @@ def _dashboard(min_interval=None):
 def test_the_dashboard_only_observes():
     dash = _dashboard()
     try:
-        assert 0 < cr.Dashboard.min_interval <= 0.1 and dash.min_interval == cr.Dashboard.min_interval
+        assert (
+            0 < cr.Dashboard.min_interval <= 0.1 and dash.min_interval == cr.Dashboard.min_interval
+        )
         # a copy of the weights after every epoch (interval=0): called after every epoch
         assert cr.Dashboard(interval=0.0, quiet=True).min_interval == 0
     finally:
@@ -115,12 +130,20 @@ def test_the_dashboard_only_observes():
 def test_early_stopping_beside_a_dashboard_sees_every_epoch():
     X, Y = _data()
     stop = dict(monitor="val_loss", patience=2, min_delta=1e-3)
-    alone = _net().fit(X, Y, epochs=2000, lr=0.05, validation_split=0.2,
-                       early_stopping=cr.EarlyStopping(**stop))
+    alone = _net().fit(
+        X, Y, epochs=2000, lr=0.05, validation_split=0.2, early_stopping=cr.EarlyStopping(**stop)
+    )
     dash = _dashboard(min_interval=1e6)
     try:
-        beside = _net().fit(X, Y, epochs=2000, lr=0.05, validation_split=0.2,
-                            early_stopping=cr.EarlyStopping(**stop), callbacks=[dash])
+        beside = _net().fit(
+            X,
+            Y,
+            epochs=2000,
+            lr=0.05,
+            validation_split=0.2,
+            early_stopping=cr.EarlyStopping(**stop),
+            callbacks=[dash],
+        )
         assert len(alone) < 2000 and beside.history == alone.history
         run = dash.run()
         assert run["history"]["val_loss"] == beside.val_loss
@@ -133,8 +156,9 @@ def test_a_throttled_dashboard_ends_with_every_epoch_and_every_diagnostics_recor
     X, Y = _data()
     dash = _dashboard(min_interval=1e6)
     try:
-        history = _net().fit(X, Y, epochs=40, lr=0.05, metrics=["r2"], diagnostics=True,
-                             callbacks=[dash])
+        history = _net().fit(
+            X, Y, epochs=40, lr=0.05, metrics=["r2"], diagnostics=True, callbacks=[dash]
+        )
         assert dash._rows and len(dash._rows) == 1  # live: only the last epoch's call
         run = dash.run()
         assert run["history"]["loss"] == history.loss and run["history"]["r2"] == history.r2

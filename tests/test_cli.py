@@ -16,8 +16,9 @@ SCRIPT = shutil.which("chainrule")
 
 def run(*args, cwd=None):
     cmd = [SCRIPT] if SCRIPT else [sys.executable, "-m", "chainrule"]
-    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+    return subprocess.run(
+        cmd + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def write_csv(path, header, rows):
@@ -34,8 +35,11 @@ def regression_csv(tmp_path):
     y1 = X[:, 0] ** 2 + X[:, 1]
     y2 = X[:, 2] - X[:, 0]
     path = tmp_path / "reg.csv"
-    write_csv(path, ["a", "y", "b", "c", "y2"],
-              [[x[0], t1, x[1], x[2], t2] for x, t1, t2 in zip(X, y1, y2)])
+    write_csv(
+        path,
+        ["a", "y", "b", "c", "y2"],
+        [[x[0], t1, x[1], x[2], t2] for x, t1, t2 in zip(X, y1, y2)],
+    )
     return path
 
 
@@ -55,9 +59,32 @@ def test_console_script_is_installed():
 
 def test_train_predict_summary_regression(tmp_path, regression_csv):
     model = tmp_path / "m.npz"
-    r = run("train", regression_csv, "--target", "y", "--target", "y2", "--layers", "16,8",
-            "--activations", "tanh,relu", "--epochs", "200", "--batch-size", "20", "--lr", "0.05",
-            "--optimizer", "sgd", "--validation-split", "0.1", "--seed", "3", "-o", model)
+    r = run(
+        "train",
+        regression_csv,
+        "--target",
+        "y",
+        "--target",
+        "y2",
+        "--layers",
+        "16,8",
+        "--activations",
+        "tanh,relu",
+        "--epochs",
+        "200",
+        "--batch-size",
+        "20",
+        "--lr",
+        "0.05",
+        "--optimizer",
+        "sgd",
+        "--validation-split",
+        "0.1",
+        "--seed",
+        "3",
+        "-o",
+        model,
+    )
     assert r.returncode == 0, r.stderr
     assert "saved" in r.stdout and model.exists() and "validation loss" in r.stdout
     assert "200/200" in r.stderr  # the progress bar
@@ -92,8 +119,25 @@ def test_train_predict_summary_regression(tmp_path, regression_csv):
 def test_train_classification_with_labels(tmp_path, classes_csv):
     path, label = classes_csv
     model = tmp_path / "c.npz"
-    r = run("train", path, "--target", "kind", "--loss", "cross_entropy", "--layers", "16",
-            "--epochs", "150", "--optimizer", "adam", "--lr", "0.01", "--quiet", "-o", model)
+    r = run(
+        "train",
+        path,
+        "--target",
+        "kind",
+        "--loss",
+        "cross_entropy",
+        "--layers",
+        "16",
+        "--epochs",
+        "150",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--quiet",
+        "-o",
+        model,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""  # --quiet: no progress bar
     net, meta = cr.load(model, with_metadata=True)
@@ -112,31 +156,101 @@ def test_train_classification_with_labels(tmp_path, classes_csv):
 
 def test_plot(tmp_path, regression_csv):
     pytest.importorskip("matplotlib")
-    r = run("train", regression_csv, "--target", "y", "--epochs", "5", "-o", tmp_path / "m.npz",
-            "--plot", tmp_path / "loss.png")
+    r = run(
+        "train",
+        regression_csv,
+        "--target",
+        "y",
+        "--epochs",
+        "5",
+        "-o",
+        tmp_path / "m.npz",
+        "--plot",
+        tmp_path / "loss.png",
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "loss.png").stat().st_size > 1000
 
 
-@pytest.mark.parametrize("make_args, message", [
-    (lambda t, reg: ["train", t / "missing.csv", "--target", "y", "-o", t / "m.npz"],
-     "missing.csv: no such file"),
-    (lambda t, reg: ["train", reg, "--target", "nope", "-o", t / "m.npz"],
-     "unknown column 'nope'"),
-    (lambda t, reg: ["train", reg, "--target", "y", "--layers", "4,x", "-o", t / "m.npz"],
-     "--layers: 'x' is not an integer"),
-    (lambda t, reg: ["train", reg, "--target", "y", "--layers", "4", "--activations",
-                     "relu,tanh,relu", "-o", t / "m.npz"], "3 names for 1 hidden layers"),
-    (lambda t, reg: ["train", reg, "--target", "y", "--activations", "swoosh", "--layers", "3",
-                     "-o", t / "m.npz"], "unknown activation 'swoosh'"),
-    (lambda t, reg: ["predict", t / "none.npz", reg, "-o", t / "p.csv"], "none.npz: no such file"),
-    (lambda t, reg: ["train", reg, "--target", "y", "--optimizer", "lion", "-o", t / "m.npz"],
-     "unknown optimizer 'lion'"),
-    (lambda t, reg: ["train", reg, "--target", "y", "--validation-split", "1.5",
-                     "-o", t / "m.npz"], "--validation-split must be between 0 and 1"),
-    (lambda t, reg: ["train", reg, "--target", "y", "--lr", "-1", "-o", t / "m.npz"], "lr"),
-    (lambda t, reg: ["summary", reg], "not a chainrule model file"),
-])
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (
+            lambda t, reg: ["train", t / "missing.csv", "--target", "y", "-o", t / "m.npz"],
+            "missing.csv: no such file",
+        ),
+        (
+            lambda t, reg: ["train", reg, "--target", "nope", "-o", t / "m.npz"],
+            "unknown column 'nope'",
+        ),
+        (
+            lambda t, reg: ["train", reg, "--target", "y", "--layers", "4,x", "-o", t / "m.npz"],
+            "--layers: 'x' is not an integer",
+        ),
+        (
+            lambda t, reg: [
+                "train",
+                reg,
+                "--target",
+                "y",
+                "--layers",
+                "4",
+                "--activations",
+                "relu,tanh,relu",
+                "-o",
+                t / "m.npz",
+            ],
+            "3 names for 1 hidden layers",
+        ),
+        (
+            lambda t, reg: [
+                "train",
+                reg,
+                "--target",
+                "y",
+                "--activations",
+                "swoosh",
+                "--layers",
+                "3",
+                "-o",
+                t / "m.npz",
+            ],
+            "unknown activation 'swoosh'",
+        ),
+        (
+            lambda t, reg: ["predict", t / "none.npz", reg, "-o", t / "p.csv"],
+            "none.npz: no such file",
+        ),
+        (
+            lambda t, reg: [
+                "train",
+                reg,
+                "--target",
+                "y",
+                "--optimizer",
+                "lion",
+                "-o",
+                t / "m.npz",
+            ],
+            "unknown optimizer 'lion'",
+        ),
+        (
+            lambda t, reg: [
+                "train",
+                reg,
+                "--target",
+                "y",
+                "--validation-split",
+                "1.5",
+                "-o",
+                t / "m.npz",
+            ],
+            "--validation-split must be between 0 and 1",
+        ),
+        (lambda t, reg: ["train", reg, "--target", "y", "--lr", "-1", "-o", t / "m.npz"], "lr"),
+        (lambda t, reg: ["summary", reg], "not a chainrule model file"),
+    ],
+)
 def test_errors_are_one_line(tmp_path, regression_csv, make_args, message):
     r = run(*make_args(tmp_path, regression_csv))
     assert r.returncode == 1
@@ -167,7 +281,9 @@ def test_ragged_and_empty_files(tmp_path):
 
 def test_predict_shape_mismatch(tmp_path, regression_csv):
     model = tmp_path / "m.npz"
-    assert run("train", regression_csv, "--target", "y", "--epochs", "1", "-o", model).returncode == 0
+    assert (
+        run("train", regression_csv, "--target", "y", "--epochs", "1", "-o", model).returncode == 0
+    )
     other = tmp_path / "o.csv"
     write_csv(other, ["a", "b"], [[1, 2]])
     r = run("predict", model, other, "-o", tmp_path / "p.csv")
@@ -185,16 +301,22 @@ def test_bad_arguments_exit_2():
 
 
 def test_python_dash_m_runs_the_same_cli():
-    r = subprocess.run([sys.executable, "-m", "chainrule", "demo", "--epochs", "3", "--every", "1"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "chainrule", "demo", "--epochs", "3", "--every", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and "final loss" in r.stdout
 
 
 # ---- defaults that train well on ordinary, unscaled CSV files --------------------------------
 
+
 def in_process(capsys, *args):
     """(exit status, stdout, stderr) of chainrule.cli.main run in this process."""
     from chainrule.cli import main
+
     status = main([str(a) for a in args])
     out, err = capsys.readouterr()
     return status, out, err
@@ -210,9 +332,9 @@ def unscaled_csv(tmp_path):
     300 held out (features in one file, the true targets returned)."""
     rng = np.random.default_rng(0)
     n = 1500
-    x1 = rng.uniform(0, 6e3, n)        # a full period of the sine
-    x2 = rng.uniform(-2e3, 2e3, n)     # both arms of the parabola
-    x3 = rng.uniform(500, 1500, n)     # a column the target does not use
+    x1 = rng.uniform(0, 6e3, n)  # a full period of the sine
+    x2 = rng.uniform(-2e3, 2e3, n)  # both arms of the parabola
+    x3 = rng.uniform(500, 1500, n)  # a column the target does not use
     y = 1e5 * (np.sin(x1 / 1e3) + (x2 / 1e3) ** 2)
     train, test = tmp_path / "train.csv", tmp_path / "test.csv"
     write_csv(train, ["x1", "x2", "x3", "y"], zip(x1[:1200], x2[:1200], x3[:1200], y[:1200]))
@@ -231,8 +353,11 @@ def test_default_train_fits_unscaled_nonlinear_data(tmp_path, capsys, unscaled_c
     status, stdout, _ = in_process(capsys, "train", train, "--target", "y", "--quiet", "-o", model)
     assert status == 0 and "trained 3-64-64-1 for 100 epochs" in stdout  # the defaults
     net, meta = cr.load(model, with_metadata=True)
-    assert net.optimizer.name == "adam" and [a.name for a in net.activations] == \
-        ["relu", "relu", "linear"]
+    assert net.optimizer.name == "adam" and [a.name for a in net.activations] == [
+        "relu",
+        "relu",
+        "linear",
+    ]
     assert meta["scaling"]["features"]["columns"] == ["x1", "x2", "x3"]
     assert meta["scaling"]["targets"]["columns"] == ["y"]
     assert in_process(capsys, "predict", model, test, "-o", out)[0] == 0
@@ -243,16 +368,33 @@ def test_default_train_fits_unscaled_nonlinear_data(tmp_path, capsys, unscaled_c
 
     # and a linear model (no hidden layers) trained the same way cannot either
     linear = tmp_path / "linear.npz"
-    assert in_process(capsys, "train", train, "--target", "y", "--layers", "", "--quiet",
-                      "-o", linear)[0] == 0
+    assert (
+        in_process(
+            capsys, "train", train, "--target", "y", "--layers", "", "--quiet", "-o", linear
+        )[0]
+        == 0
+    )
     assert in_process(capsys, "predict", linear, test, "-o", out)[0] == 0
     assert r2(y[1200:], np.genfromtxt(out, delimiter=",", names=True)["y"]) < 0.5
 
 
 def test_no_scale_keeps_the_raw_columns(tmp_path, capsys, regression_csv):
     model, out = tmp_path / "m.npz", tmp_path / "p.csv"
-    status, stdout, _ = in_process(capsys, "train", regression_csv, "--target", "y", "--target",
-                                   "y2", "--no-scale", "--epochs", "5", "--quiet", "-o", model)
+    status, stdout, _ = in_process(
+        capsys,
+        "train",
+        regression_csv,
+        "--target",
+        "y",
+        "--target",
+        "y2",
+        "--no-scale",
+        "--epochs",
+        "5",
+        "--quiet",
+        "-o",
+        model,
+    )
     assert status == 0 and "(standardised)" not in stdout
     net, meta = cr.load(model, with_metadata=True)
     assert "scaling" not in meta
@@ -271,16 +413,32 @@ def test_scaling_statistics_and_constant_columns(tmp_path, capsys):
     path = tmp_path / "d.csv"
     write_csv(path, ["big", "tiny", "same", "y"], [[a, b, 7.5, t] for (a, b), t in zip(X, y)])
     model = tmp_path / "m.npz"
-    assert in_process(capsys, "train", path, "--target", "y", "--validation-split", "0.2",
-                      "--epochs", "3", "--quiet", "-o", model)[0] == 0
+    assert (
+        in_process(
+            capsys,
+            "train",
+            path,
+            "--target",
+            "y",
+            "--validation-split",
+            "0.2",
+            "--epochs",
+            "3",
+            "--quiet",
+            "-o",
+            model,
+        )[0]
+        == 0
+    )
     _, meta = cr.load(model, with_metadata=True)
     fs, ts = meta["scaling"]["features"], meta["scaling"]["targets"]
     # the statistics of the 80 rows trained on, not of the held-out ones; a constant column
     # keeps scale 1, as scikit-learn's StandardScaler does
     np.testing.assert_allclose(fs["mean"], [X[:80, 0].mean(), X[:80, 1].mean(), 7.5], rtol=1e-15)
     np.testing.assert_allclose(fs["scale"], [X[:80, 0].std(), X[:80, 1].std(), 1.0], rtol=1e-15)
-    np.testing.assert_allclose([ts["mean"][0], ts["scale"][0]], [y[:80].mean(), y[:80].std()],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        [ts["mean"][0], ts["scale"][0]], [y[:80].mean(), y[:80].std()], rtol=1e-15
+    )
     summary = in_process(capsys, "summary", model)[1]
     assert "feature same: mean 7.5, scale 1" in summary and "target y: mean" in summary
 
@@ -288,8 +446,23 @@ def test_scaling_statistics_and_constant_columns(tmp_path, capsys):
 def test_cross_entropy_scales_the_features_only(tmp_path, capsys, classes_csv):
     path, _ = classes_csv
     model = tmp_path / "c.npz"
-    assert in_process(capsys, "train", path, "--target", "kind", "--loss", "cross_entropy",
-                      "--epochs", "2", "--quiet", "-o", model)[0] == 0
+    assert (
+        in_process(
+            capsys,
+            "train",
+            path,
+            "--target",
+            "kind",
+            "--loss",
+            "cross_entropy",
+            "--epochs",
+            "2",
+            "--quiet",
+            "-o",
+            model,
+        )[0]
+        == 0
+    )
     _, meta = cr.load(model, with_metadata=True)
     assert set(meta["scaling"]) == {"method", "features"}
     assert "standardised features (" in in_process(capsys, "summary", model)[1]
@@ -300,20 +473,39 @@ def test_model_saved_by_network_save_predicts_as_before(tmp_path, capsys):
     net.save(tmp_path / "plain.npz")
     X = np.array([[1.0, 2.0], [-3.0, 0.5]])
     write_csv(tmp_path / "x.csv", ["u", "v"], X.tolist())
-    status, out, err = in_process(capsys, "predict", tmp_path / "plain.npz", tmp_path / "x.csv",
-                                  "-o", "-")
+    status, out, err = in_process(
+        capsys, "predict", tmp_path / "plain.npz", tmp_path / "x.csv", "-o", "-"
+    )
     assert status == 0
-    np.testing.assert_array_equal(np.genfromtxt(out.splitlines(), delimiter=",", names=True)["y0"],
-                                  net.predict(X)[:, 0])
+    np.testing.assert_array_equal(
+        np.genfromtxt(out.splitlines(), delimiter=",", names=True)["y0"], net.predict(X)[:, 0]
+    )
 
 
 def test_diverged_training_is_an_error_and_saves_nothing(tmp_path, capsys):
     path = tmp_path / "d.csv"
     write_csv(path, ["x", "y"], [[1.0, 0.0], [-1.0, 0.0]] * 20)
     model = tmp_path / "m.npz"
-    status, _, err = in_process(capsys, "train", path, "--target", "y", "--layers", "",
-                                "--optimizer", "sgd", "--lr", "1000", "--batch-size", "40",
-                                "--epochs", "500", "--quiet", "-o", model)
+    status, _, err = in_process(
+        capsys,
+        "train",
+        path,
+        "--target",
+        "y",
+        "--layers",
+        "",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1000",
+        "--batch-size",
+        "40",
+        "--epochs",
+        "500",
+        "--quiet",
+        "-o",
+        model,
+    )
     assert status == 1 and not model.exists()
     assert err.startswith("chainrule: error: training diverged: the loss became inf in epoch ")
     assert "not saved" in err and "lower --lr" in err and len(err.splitlines()) == 1
@@ -324,9 +516,26 @@ def test_loss_that_rose_warns_and_exits_3(tmp_path, capsys):
     path = tmp_path / "d.csv"
     write_csv(path, ["x", "y"], [[1.0, 0.0], [-1.0, 0.0]] * 20)
     model = tmp_path / "m.npz"
-    status, out, err = in_process(capsys, "train", path, "--target", "y", "--layers", "",
-                                  "--optimizer", "sgd", "--lr", "2.5", "--batch-size", "40",
-                                  "--epochs", "5", "--quiet", "-o", model)
+    status, out, err = in_process(
+        capsys,
+        "train",
+        path,
+        "--target",
+        "y",
+        "--layers",
+        "",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "2.5",
+        "--batch-size",
+        "40",
+        "--epochs",
+        "5",
+        "--quiet",
+        "-o",
+        model,
+    )
     assert status == 3
     assert err.startswith("chainrule: warning: the training loss rose from ")
     assert "saved" in out and model.exists()  # saved all the same
@@ -341,18 +550,31 @@ def test_a_model_no_better_than_the_mean_warns_and_exits_3(tmp_path, capsys):
     path = tmp_path / "d.csv"
     write_csv(path, ["a", "b", "y"], np.hstack([x, y]).tolist())
     model = tmp_path / "m.npz"
-    status, out, err = in_process(capsys, "train", path, "--target", "y", "--no-scale",
-                                  "--epochs", "2", "--quiet", "-o", model)
+    status, out, err = in_process(
+        capsys,
+        "train",
+        path,
+        "--target",
+        "y",
+        "--no-scale",
+        "--epochs",
+        "2",
+        "--quiet",
+        "-o",
+        model,
+    )
     assert status == 3 and model.exists()
     assert err.startswith("chainrule: warning: the final training loss ")
     assert "the loss of predicting the mean of the target" in err and "drop --no-scale" in err
     # the same data with the default scaling learns: exit 0, no warning
-    status, _, err = in_process(capsys, "train", path, "--target", "y", "--epochs", "20",
-                                "--quiet", "-o", model)
+    status, _, err = in_process(
+        capsys, "train", path, "--target", "y", "--epochs", "20", "--quiet", "-o", model
+    )
     assert status == 0 and err == ""
 
 
 # ---- rough edges -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("option", ["-o", "--plot", "predict -o"])
 def test_unwritable_output_fails_before_training(tmp_path, regression_csv, option):
@@ -365,8 +587,9 @@ def test_unwritable_output_fails_before_training(tmp_path, regression_csv, optio
         args = ["predict", model, regression_csv, "-o", bad]
     else:
         out = {"-o": bad, "--plot": tmp_path / "m.npz"}
-        args = ["train", regression_csv, "--target", "y", "-o", out["-o"]] + \
-            (["--plot", bad] if option == "--plot" else [])
+        args = ["train", regression_csv, "--target", "y", "-o", out["-o"]] + (
+            ["--plot", bad] if option == "--plot" else []
+        )
     r = run(*args, cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stdout == "" and "epoch" not in r.stderr  # nothing was trained or predicted
@@ -379,16 +602,29 @@ def test_output_that_is_a_directory_or_an_unknown_image_type(tmp_path, capsys, r
     status, _, err = in_process(capsys, "train", regression_csv, "--target", "y", "-o", tmp_path)
     assert status == 1 and f"cannot write -o {tmp_path}: it is a directory" in err
     pytest.importorskip("matplotlib")
-    status, out, err = in_process(capsys, "train", regression_csv, "--target", "y",
-                                  "-o", tmp_path / "m.npz", "--plot", tmp_path / "loss.xyz")
+    status, out, err = in_process(
+        capsys,
+        "train",
+        regression_csv,
+        "--target",
+        "y",
+        "-o",
+        tmp_path / "m.npz",
+        "--plot",
+        tmp_path / "loss.xyz",
+    )
     assert status == 1 and out == "" and "cannot write .xyz images" in err
     assert not (tmp_path / "m.npz").exists() and not (tmp_path / "loss.xyz").exists()
 
 
 def test_predict_to_standard_output(tmp_path, regression_csv):
     model = tmp_path / "m.npz"
-    assert run("train", regression_csv, "--target", "y", "--epochs", "2", "--quiet",
-               "-o", model).returncode == 0
+    assert (
+        run(
+            "train", regression_csv, "--target", "y", "--epochs", "2", "--quiet", "-o", model
+        ).returncode
+        == 0
+    )
     r = run("predict", model, regression_csv, "-o", "-")
     assert r.returncode == 0, r.stderr
     rows = list(csv.reader(r.stdout.splitlines()))  # nothing but the CSV
@@ -411,21 +647,34 @@ def test_train_help_shows_defaults():
     r = run("train", "--help")
     assert r.returncode == 0
     text = " ".join(r.stdout.split())  # argparse wraps lines
-    for default in ("(default: 64,64)", "(default: adam)", "(default: 100)", "(default: 32)",
-                    "(default: mse)", "(default: relu for every hidden layer)", "--no-scale",
-                    "3 when the last epoch's loss is higher than the first"):
+    for default in (
+        "(default: 64,64)",
+        "(default: adam)",
+        "(default: 100)",
+        "(default: 32)",
+        "(default: mse)",
+        "(default: relu for every hidden layer)",
+        "--no-scale",
+        "3 when the last epoch's loss is higher than the first",
+    ):
         assert default in text, default
 
 
 def test_string_labels_need_cross_entropy(tmp_path, capsys):
     path = tmp_path / "iris.csv"
-    write_csv(path, ["length", "width", "species"],
-              [[5.1, 3.5, "setosa"], [7.0, 3.2, "versicolor"], [6.3, 3.3, "virginica"]])
-    status, _, err = in_process(capsys, "train", path, "--target", "species", "-o",
-                                tmp_path / "m.npz")
+    write_csv(
+        path,
+        ["length", "width", "species"],
+        [[5.1, 3.5, "setosa"], [7.0, 3.2, "versicolor"], [6.3, 3.3, "virginica"]],
+    )
+    status, _, err = in_process(
+        capsys, "train", path, "--target", "species", "-o", tmp_path / "m.npz"
+    )
     assert status == 1
-    assert "column 'species' holds labels such as 'setosa' and 'versicolor': use --loss " \
+    assert (
+        "column 'species' holds labels such as 'setosa' and 'versicolor': use --loss "
         "cross_entropy for classification" in err
+    )
 
 
 @pytest.mark.parametrize("delimiter", [";", "\t", "|"])
@@ -436,8 +685,9 @@ def test_other_delimiters_are_recognised(tmp_path, capsys, delimiter):
         w.writerow(["a", "b", "y"])
         w.writerows([[i, i % 3, 2 * i] for i in range(20)])
     model = tmp_path / "m.npz"
-    status, _, err = in_process(capsys, "train", path, "--target", "y", "--epochs", "2",
-                                "--quiet", "-o", model)
+    status, _, err = in_process(
+        capsys, "train", path, "--target", "y", "--epochs", "2", "--quiet", "-o", model
+    )
     assert status == 0, err
     assert cr.load(model, with_metadata=True)[1]["features"] == ["a", "b"]
     assert in_process(capsys, "predict", model, path, "-o", tmp_path / "p.csv")[0] == 0
@@ -467,39 +717,94 @@ def test_class_weight_balanced_reaches_fit(tmp_path, capsys, classes_csv, monkey
 
     monkeypatch.setattr(cr.Network, "fit", spy)
     model = tmp_path / "c.npz"
-    assert in_process(capsys, "train", path, "--target", "kind", "--loss", "cross_entropy",
-                      "--class-weight", "balanced", "--epochs", "2", "--quiet", "-o",
-                      model)[0] == 0
+    assert (
+        in_process(
+            capsys,
+            "train",
+            path,
+            "--target",
+            "kind",
+            "--loss",
+            "cross_entropy",
+            "--class-weight",
+            "balanced",
+            "--epochs",
+            "2",
+            "--quiet",
+            "-o",
+            model,
+        )[0]
+        == 0
+    )
     assert seen["class_weight"] == "balanced"
-    status, _, err = in_process(capsys, "train", path, "--target", "x1", "--class-weight",
-                                "balanced", "-o", tmp_path / "m.npz")
-    assert status == 1 and err.strip() == ("chainrule: error: --class-weight weights the classes "
-                                           "of --loss cross_entropy; --loss mse has none")
+    status, _, err = in_process(
+        capsys,
+        "train",
+        path,
+        "--target",
+        "x1",
+        "--class-weight",
+        "balanced",
+        "-o",
+        tmp_path / "m.npz",
+    )
+    assert status == 1 and err.strip() == (
+        "chainrule: error: --class-weight weights the classes "
+        "of --loss cross_entropy; --loss mse has none"
+    )
     assert not (tmp_path / "m.npz").exists()
 
 
 def test_train_with_batch_norm_and_dropout(tmp_path, regression_csv):
     model = tmp_path / "bn.npz"
-    r = run("train", regression_csv, "--target", "y", "--layers", "16,8", "--batch-norm",
-            "--dropout", "0.1", "--epochs", "30", "--batch-size", "20", "--seed", "1", "--quiet",
-            "-o", model)
+    r = run(
+        "train",
+        regression_csv,
+        "--target",
+        "y",
+        "--layers",
+        "16,8",
+        "--batch-norm",
+        "--dropout",
+        "0.1",
+        "--epochs",
+        "30",
+        "--batch-size",
+        "20",
+        "--seed",
+        "1",
+        "--quiet",
+        "-o",
+        model,
+    )
     assert r.returncode == 0, r.stderr
     assert "trained 4-16-8-1 for 30 epochs" in r.stdout  # features a, b, c and y2
     net = cr.load(model)
-    assert [c.kind for c in net.layer_configs] == ["dense", "batch_norm", "dropout", "dense",
-                                                   "batch_norm", "dropout", "dense"]
+    assert [c.kind for c in net.layer_configs] == [
+        "dense",
+        "batch_norm",
+        "dropout",
+        "dense",
+        "batch_norm",
+        "dropout",
+        "dense",
+    ]
     assert net.layer_configs[2].p == 0.1
     r = run("summary", model)
     assert r.returncode == 0 and "BatchNorm(momentum=0.1, eps=1e-05)" in r.stdout, r.stdout
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--dropout", "1.5"], "Dropout: p must be a finite number in [0, 1), got 1.5"),
-    (["--batch-norm", "--batch-size", "199"], "at least 2 rows per training batch"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--dropout", "1.5"], "Dropout: p must be a finite number in [0, 1), got 1.5"),
+        (["--batch-norm", "--batch-size", "199"], "at least 2 rows per training batch"),
+    ],
+)
 def test_train_layer_options_errors(tmp_path, regression_csv, extra, message):
     model = tmp_path / "bad.npz"
-    r = run("train", regression_csv, "--target", "y", "--epochs", "2", "--quiet", "-o", model,
-            *extra)
+    r = run(
+        "train", regression_csv, "--target", "y", "--epochs", "2", "--quiet", "-o", model, *extra
+    )
     assert r.returncode != 0 and message in r.stderr, r.stderr
     assert not model.exists()

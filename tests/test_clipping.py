@@ -9,9 +9,9 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pytest
+from conftest import assert_close, general_path, make_data
 
 import chainrule as cr
-from conftest import assert_close, general_path, make_data
 
 SIZES = [3, 7, 6, 2]
 ACTS = ["tanh", "gelu", "linear"]
@@ -22,27 +22,35 @@ def _params(net: cr.Network) -> List[np.ndarray]:
     return [np.array(p) for p in list(net.weights) + list(net.biases)]
 
 
-def _torch_run(net: cr.Network, X: np.ndarray, Y: np.ndarray, epochs: int, batch_size: int,
-               optimizer: str, lr: float, clip_norm: Optional[float],
-               clip_value: Optional[float]) -> Dict[str, Any]:
+def _torch_run(
+    net: cr.Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    optimizer: str,
+    lr: float,
+    clip_norm: Optional[float],
+    clip_value: Optional[float],
+) -> Dict[str, Any]:
     """Trains a torch copy of net with clip_grad_value_ then clip_grad_norm_ before each
     step; returns its weights, loss history and how many steps each clipping changed."""
-    torch = pytest.importorskip("torch", reason="PyTorch is the oracle of gradient clipping "
-                                                "(pip install torch)")
+    torch = pytest.importorskip(
+        "torch", reason="PyTorch is the oracle of gradient clipping (pip install torch)"
+    )
     F = torch.nn.functional
     acts = [torch.tanh, F.gelu, lambda z: z]
     Ws = [torch.tensor(np.array(W), requires_grad=True) for W in net.weights]
     bs = [torch.tensor(np.array(b), requires_grad=True) for b in net.biases]
     params = Ws + bs
-    opt = (torch.optim.SGD(params, lr=lr) if optimizer == "sgd"
-           else torch.optim.Adam(params, lr=lr))
+    opt = torch.optim.SGD(params, lr=lr) if optimizer == "sgd" else torch.optim.Adam(params, lr=lr)
     Xt, Yt = torch.tensor(X), torch.tensor(Y)
     n = X.shape[0]
     losses, norm_clipped, value_clipped, steps = [], 0, 0, 0
     for _ in range(epochs):
         total = 0.0
         for start in range(0, n, batch_size):
-            x, y = Xt[start:start + batch_size], Yt[start:start + batch_size]
+            x, y = Xt[start : start + batch_size], Yt[start : start + batch_size]
             opt.zero_grad()
             h = x
             for W, b, act in zip(Ws, bs, acts):
@@ -60,8 +68,13 @@ def _torch_run(net: cr.Network, X: np.ndarray, Y: np.ndarray, epochs: int, batch
             steps += 1
             total += loss.item() * x.shape[0]
         losses.append(total / n)
-    return {"params": [p.detach().numpy() for p in params], "loss": losses, "steps": steps,
-            "norm_clipped": norm_clipped, "value_clipped": value_clipped}
+    return {
+        "params": [p.detach().numpy() for p in params],
+        "loss": losses,
+        "steps": steps,
+        "norm_clipped": norm_clipped,
+        "value_clipped": value_clipped,
+    }
 
 
 # (id, optimizer, lr, clip_norm, clip_value, what each clipping must do: "all" steps clipped,
@@ -80,10 +93,17 @@ CASES = [
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("name,optimizer,lr,clip_norm,clip_value,expect", CASES,
-                         ids=[c[0] for c in CASES])
-def test_fit_matches_torch(name: str, optimizer: str, lr: float, clip_norm: Optional[float],
-                           clip_value: Optional[float], expect: Dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "name,optimizer,lr,clip_norm,clip_value,expect", CASES, ids=[c[0] for c in CASES]
+)
+def test_fit_matches_torch(
+    name: str,
+    optimizer: str,
+    lr: float,
+    clip_norm: Optional[float],
+    clip_value: Optional[float],
+    expect: Dict[str, str],
+) -> None:
     # 40 rows in batches of 10, 5 epochs: 20 steps
     X, Y = make_data(SIZES, "mse", n=40, seed=41)
     net = cr.Network(SIZES, ACTS, seed=3, optimizer=optimizer)
@@ -94,14 +114,18 @@ def test_fit_matches_torch(name: str, optimizer: str, lr: float, clip_norm: Opti
         count = want[f"{kind}_clipped"]
         ok = {"all": count == 20, "none": count == 0, "some": 0 < count < 20}[how]
         assert ok, f"clipping by {kind} changed {count} of 20 steps; the case wants {how}"
-    h = net.fit(X, Y, epochs=5, batch_size=10, lr=lr, clip_norm=clip_norm,
-                clip_value=clip_value)
+    h = net.fit(X, Y, epochs=5, batch_size=10, lr=lr, clip_norm=clip_norm, clip_value=clip_value)
     moved = max(np.max(np.abs(p - p0)) for p, p0 in zip(_params(net), initial))
     assert moved > 1e-3, f"training barely moved the weights ({moved:.2e})"
     assert_close(np.array(h.loss), np.array(want["loss"]), RTOL, "loss history")
     for k, (got, theirs) in enumerate(zip(_params(net), want["params"])):
-        assert_close(got, theirs, RTOL, f"parameter {k} after 20 steps",
-                     scale=max(float(np.max(np.abs(theirs))), 1e-2))
+        assert_close(
+            got,
+            theirs,
+            RTOL,
+            f"parameter {k} after 20 steps",
+            scale=max(float(np.max(np.abs(theirs))), 1e-2),
+        )
 
 
 @pytest.mark.torch
@@ -133,8 +157,13 @@ def test_step_matches_torch(given: bool) -> None:
         else:
             net.step(lr=0.01, clip_norm=0.2, clip_value=0.3)
     for got, theirs in zip(_params(net), [p.detach().numpy() for p in params]):
-        assert_close(got, theirs, RTOL, "parameters after 4 clipped steps",
-                     scale=max(float(np.max(np.abs(theirs))), 1e-2))
+        assert_close(
+            got,
+            theirs,
+            RTOL,
+            "parameters after 4 clipped steps",
+            scale=max(float(np.max(np.abs(theirs))), 1e-2),
+        )
 
 
 @pytest.mark.torch
@@ -145,13 +174,22 @@ def test_penalty_gradients_are_clipped_with_the_rest(optimizer: str) -> None:
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle of gradient clipping")
     rng = np.random.default_rng(47)
     X, Y = rng.normal(size=(16, 4)), rng.normal(size=(16, 2))
-    net = cr.Network([4, cr.Dense(6, "tanh", l1=1e-2, l2=5e-2), cr.Dense(5, "relu", l2=1e-3),
-                      cr.Dense(2, "linear", l1=3e-3)], seed=1, optimizer=optimizer)
+    net = cr.Network(
+        [
+            4,
+            cr.Dense(6, "tanh", l1=1e-2, l2=5e-2),
+            cr.Dense(5, "relu", l2=1e-3),
+            cr.Dense(2, "linear", l1=3e-3),
+        ],
+        seed=1,
+        optimizer=optimizer,
+    )
     model = net.to_torch()
     lr = 0.05 if optimizer == "sgd" else 0.01
     params = list(model.parameters())
-    t_opt = (torch.optim.SGD(params, lr=lr) if optimizer == "sgd"
-             else torch.optim.Adam(params, lr=lr))
+    t_opt = (
+        torch.optim.SGD(params, lr=lr) if optimizer == "sgd" else torch.optim.Adam(params, lr=lr)
+    )
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
     Xt, Yt = torch.tensor(X), torch.tensor(Y)
     h = net.fit(X, Y, epochs=10, batch_size=8, lr=lr, clip_norm=0.3, clip_value=0.1)
@@ -160,9 +198,9 @@ def test_penalty_gradients_are_clipped_with_the_rest(optimizer: str) -> None:
         total = 0.0
         for s in (0, 8):
             t_opt.zero_grad()
-            loss = ((model(Xt[s:s + 8]) - Yt[s:s + 8]) ** 2).sum() / (2 * 8)
+            loss = ((model(Xt[s : s + 8]) - Yt[s : s + 8]) ** 2).sum() / (2 * 8)
             for c, lin in zip(net.layer_configs, linears):
-                loss = loss + c.l1 * lin.weight.abs().sum() + c.l2 * (lin.weight ** 2).sum()
+                loss = loss + c.l1 * lin.weight.abs().sum() + c.l2 * (lin.weight**2).sum()
             loss.backward()
             torch.nn.utils.clip_grad_value_(params, 0.1)
             clipped += float(torch.nn.utils.clip_grad_norm_(params, 0.3)) > 0.3
@@ -173,8 +211,13 @@ def test_penalty_gradients_are_clipped_with_the_rest(optimizer: str) -> None:
     assert_close(np.array(h.loss), np.array(losses), RTOL, "loss history")
     for k, lin in enumerate(linears):
         assert_close(net.weights[k], lin.weight.detach().numpy().T, RTOL, f"W{k + 1}")
-        assert_close(net.biases[k], lin.bias.detach().numpy(), RTOL, f"b{k + 1}",
-                     scale=float(np.max(np.abs(net.weights[k]))))
+        assert_close(
+            net.biases[k],
+            lin.bias.detach().numpy(),
+            RTOL,
+            f"b{k + 1}",
+            scale=float(np.max(np.abs(net.weights[k]))),
+        )
 
 
 def test_step_clips_the_last_backward_in_place() -> None:
@@ -182,7 +225,7 @@ def test_step_clips_the_last_backward_in_place() -> None:
     net = cr.Network(SIZES, ACTS, seed=4, optimizer="sgd")
     grads = net.gradients(X, Y)
     flat = np.concatenate([np.ravel(a) for g in grads for a in (g.dW, g.db)])
-    norm = float(np.sqrt(np.sum(flat ** 2)))
+    norm = float(np.sqrt(np.sum(flat**2)))
     assert norm > 0.1
     coef = 0.1 / (norm + 1e-6)
     before = _params(net)
@@ -222,8 +265,14 @@ def test_thread_count_does_not_change_clipped_training(dtype: str) -> None:
     try:
         for threads in (1, 2, 3):
             cr.set_num_threads(threads)
-            net = cr.Network(sizes, ["relu", "tanh", "softmax"], "cross_entropy", seed=6,
-                             optimizer="adam", dtype=dtype)
+            net = cr.Network(
+                sizes,
+                ["relu", "tanh", "softmax"],
+                "cross_entropy",
+                seed=6,
+                optimizer="adam",
+                dtype=dtype,
+            )
             h = net.fit(X, Y, epochs=3, batch_size=128, lr=0.01, clip_norm=0.05, clip_value=0.01)
             runs.append((h.loss, _params(net)))
     finally:
@@ -248,19 +297,21 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("arg,value,exc,message", BAD,
-                         ids=[f"{b[0]}={b[1]!r}" for b in BAD])
-def test_bad_clipping_leaves_the_model_unchanged(arg: str, value: Any, exc: type,
-                                                 message: str) -> None:
+@pytest.mark.parametrize("arg,value,exc,message", BAD, ids=[f"{b[0]}={b[1]!r}" for b in BAD])
+def test_bad_clipping_leaves_the_model_unchanged(
+    arg: str, value: Any, exc: type, message: str
+) -> None:
     X, Y = make_data(SIZES, "mse", n=12, seed=46)
     net = cr.Network(SIZES, ACTS, seed=7, optimizer="adam")
     net.fit(X, Y, epochs=1)
     before, state = _params(net), net.get_optimizer_state()
-    calls = [lambda: net.fit(X, Y, epochs=2, **{arg: value}),
-             lambda: net.fit(X, Y, epochs=2, optimizer="sgd", **{arg: value}),
-             lambda: net.fit(X, Y, epochs=2, verbose=2, **{arg: value}),
-             lambda: net.step(**{arg: value}),
-             lambda: net.step(net.gradients(X, Y), **{arg: value})]
+    calls = [
+        lambda: net.fit(X, Y, epochs=2, **{arg: value}),
+        lambda: net.fit(X, Y, epochs=2, optimizer="sgd", **{arg: value}),
+        lambda: net.fit(X, Y, epochs=2, verbose=2, **{arg: value}),
+        lambda: net.step(**{arg: value}),
+        lambda: net.step(net.gradients(X, Y), **{arg: value}),
+    ]
     for call in calls:
         with pytest.raises(exc) as info:
             call()
@@ -281,8 +332,10 @@ def test_non_finite_gradient_norm_rolls_back() -> None:
     grads = net.gradients(X, Y)
     assert np.isinf(grads[0].dW).any() and np.isfinite(net.loss(X, Y))
     before = _params(net)
-    with pytest.raises(cr.DivergenceError, match="a weight became non-finite in epoch 1; the "
-                                                 "initial weights were kept"):
+    with pytest.raises(
+        cr.DivergenceError,
+        match="a weight became non-finite in epoch 1; the initial weights were kept",
+    ):
         net.fit(X, Y, epochs=3, lr=0.1, clip_norm=1.0)
     for p, q in zip(_params(net), before):
         assert np.array_equal(p, q)

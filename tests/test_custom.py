@@ -7,11 +7,11 @@ from typing import Any, List
 
 import numpy as np
 import pytest
+import reference as ref
+from conftest import ALL_ACTIVATIONS, assert_close, make_data, ref_activation, rtol_for, snapshot
 
 import chainrule as cr
-import reference as ref
 from chainrule import _registry
-from conftest import ALL_ACTIVATIONS, assert_close, make_data, ref_activation, rtol_for, snapshot
 
 DTYPES = ["float64", "float32"]
 
@@ -22,12 +22,13 @@ def _sig(z):
 
 # ---- the maths, once; wrapped both as chainrule activations and as reference activations -------
 
+
 def cube(z):
-    return z ** 3  # h = z^3
+    return z**3  # h = z^3
 
 
 def cube_d(z, h):
-    return 3 * z ** 2  # h' = 3 z^2
+    return 3 * z**2  # h' = 3 z^2
 
 
 def swish(beta):
@@ -47,7 +48,7 @@ def rownorm(z):
 def rownorm_backward(z, h, dh):
     # dz = dh / s - z <z, dh> / s^3, s = sqrt(1 + |z|^2)
     s = np.sqrt(1 + np.sum(z * z, axis=1, keepdims=True))
-    return dh / s - z * np.sum(z * dh, axis=1, keepdims=True) / s ** 3
+    return dh / s - z * np.sum(z * dh, axis=1, keepdims=True) / s**3
 
 
 class Cube(cr.Activation):
@@ -111,8 +112,12 @@ CUSTOM_IDS = ["cube", "swish", "rownorm"]
 
 def _architectures(custom: Any) -> List[List[Any]]:
     """The custom activation in the first layer, the middle layer, the output layer, and all."""
-    return [[custom, "tanh", "linear"], ["elu", custom, "linear"], ["tanh", "gelu", custom],
-            [custom, custom, custom]]
+    return [
+        [custom, "tanh", "linear"],
+        ["elu", custom, "linear"],
+        ["tanh", "gelu", custom],
+        [custom, custom, custom],
+    ]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -122,8 +127,9 @@ def test_custom_activation_matches_reference(k: int, position: int, dtype: str) 
     acts = _architectures(_customs()[k])[position]
     sizes = [3, 6, 5, 2]
     # cube in every layer is z^27: small inputs keep it tame
-    X, Y = make_data(sizes, "mse", n=30, seed=k + 10 * position,
-                     x_scale=0.3 if position == 3 else 0.7)
+    X, Y = make_data(
+        sizes, "mse", n=30, seed=k + 10 * position, x_scale=0.3 if position == 3 else 0.7
+    )
     Xr, Yr = X.astype(dtype).astype(np.float64), Y.astype(dtype).astype(np.float64)
     net = cr.Network(sizes, acts, dtype=dtype, seed=position)
     Ws = [np.array(W, np.float64) for W in net.weights]
@@ -236,6 +242,7 @@ def test_custom_activation_receives_fresh_arrays_of_the_network_dtype(dtype: str
 
 # ---- custom losses ------------------------------------------------------------------------------
 
+
 class PyMSE(cr.Loss):
     def value(self, yhat, y):
         return float(np.sum((yhat - y) ** 2) / (2 * y.shape[0]))  # ||Yhat - Y||^2 / (2m)
@@ -250,7 +257,7 @@ class Huber(cr.Loss):
 
     def value(self, yhat, y):
         r = np.abs(yhat - y)
-        q = np.where(r <= self.delta, 0.5 * r ** 2, self.delta * (r - 0.5 * self.delta))
+        q = np.where(r <= self.delta, 0.5 * r**2, self.delta * (r - 0.5 * self.delta))
         return float(np.sum(q) / y.shape[0])
 
     def gradient(self, yhat, y):
@@ -272,6 +279,7 @@ def test_custom_mse_equals_builtin_mse(batch_size) -> None:
     sizes = [2, 10, 8, 5, 1]
     acts = ["relu", "tanh", "relu", "linear"]
     from chainrule.demo import make_data as demo_data
+
     X, Y = demo_data()
     a = cr.Network(sizes, acts, loss=PyMSE(), seed=42)
     b = cr.Network(sizes, acts, loss="mse", seed=42)
@@ -355,6 +363,7 @@ def test_custom_objects_are_shown_in_summary() -> None:
 
 # ---- built-in activation objects ------------------------------------------------------------------
 
+
 def test_builtin_objects_repr_and_params() -> None:
     assert repr(cr.LeakyReLU(alpha=0.2)) == "LeakyReLU(alpha=0.2)"
     assert repr(cr.LeakyReLU()) == "LeakyReLU(alpha=0.01)"
@@ -373,8 +382,11 @@ def test_builtin_object_with_parameter_in_a_network(dtype: str) -> None:
     assert "LeakyReLU(alpha=0.2)" in net.summary()
     Ws = [np.array(W, np.float64) for W in net.weights]
     bs = [np.array(b, np.float64) for b in net.biases]
-    racts = [ref.activation("leaky_relu", alpha=0.2), ref.activation("elu", alpha=0.5),
-             ref.activation("linear")]
+    racts = [
+        ref.activation("leaky_relu", alpha=0.2),
+        ref.activation("elu", alpha=0.5),
+        ref.activation("linear"),
+    ]
     Xr, Yr = X.astype(dtype).astype(np.float64), Y.astype(dtype).astype(np.float64)
     value, dZs, dWs, dbs, _ = ref.gradients(Ws, bs, racts, "mse", Xr, Yr)
     g = net.gradients(X, Y)
@@ -403,9 +415,17 @@ def test_builtin_object_methods_match_reference(act: cr.Activation, dtype: str) 
     assert h.dtype == np.dtype(dtype) and h.shape == z.shape
     assert_close(h, r.forward(z64), rtol_for(dtype), f"{act!r} forward")
     dz = act.backward(z, h, dh)
-    assert_close(dz, r.backward(z64, r.forward(z64), dh.astype(np.float64)), rtol_for(dtype),
-                 f"{act!r} backward")
+    assert_close(
+        dz,
+        r.backward(z64, r.forward(z64), dh.astype(np.float64)),
+        rtol_for(dtype),
+        f"{act!r} backward",
+    )
     if _registry.ACTIVATIONS[act.name].properties["elementwise"]:  # softmax's is a JVP
         d = act.derivative(z, h)
-        assert_close(d, r.backward(z64, r.forward(z64), np.ones_like(z64)), rtol_for(dtype),
-                     f"{act!r} derivative")
+        assert_close(
+            d,
+            r.backward(z64, r.forward(z64), np.ones_like(z64)),
+            rtol_for(dtype),
+            f"{act!r} derivative",
+        )

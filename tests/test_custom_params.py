@@ -6,9 +6,9 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import edit_model_header
 
 import chainrule as cr
-from conftest import edit_model_header
 
 
 @cr.register_loss
@@ -21,7 +21,7 @@ class ParamHuber(cr.Loss):
     def value(self, yhat, y):
         r = np.abs(yhat - y)
         q = np.minimum(r, self.delta)
-        return float(np.sum(0.5 * q ** 2 + self.delta * (r - q)) / len(y))
+        return float(np.sum(0.5 * q**2 + self.delta * (r - q)) / len(y))
 
     def gradient(self, yhat, y):
         return np.clip(yhat - y, -self.delta, self.delta)
@@ -58,8 +58,13 @@ def _net(dtype="float64"):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 3))
     Y = 10 * X[:, :1] ** 2
-    net = cr.Network([3, 6, 1], [ScaledTanh(a=1.7, b=0.65, power=1, note="lecun"), "linear"],
-                     loss=ParamHuber(delta=0.1), dtype=dtype, seed=0)
+    net = cr.Network(
+        [3, 6, 1],
+        [ScaledTanh(a=1.7, b=0.65, power=1, note="lecun"), "linear"],
+        loss=ParamHuber(delta=0.1),
+        dtype=dtype,
+        seed=0,
+    )
     net.fit(X, Y, epochs=5, lr=0.05)
     return net, X, Y
 
@@ -107,7 +112,7 @@ def test_loss_value_differs_with_the_parameter():
 
 def test_a_parameter_not_stored_under_its_name_fails_on_save(tmp_path):
     net = cr.Network([2, 1], ["linear"], loss=Stored(scale=3.0))
-    assert repr(net.loss_function) == "Stored(...)"   # repr does not raise
+    assert repr(net.loss_function) == "Stored(...)"  # repr does not raise
     with pytest.raises(ValueError, match=r"Stored.__init__ takes 'scale'.*define get_params"):
         net.save(tmp_path / "m.npz")
     assert not (tmp_path / "m.npz").exists()
@@ -115,8 +120,11 @@ def test_a_parameter_not_stored_under_its_name_fails_on_save(tmp_path):
 
 def test_a_parameter_json_cannot_hold_fails_on_save(tmp_path):
     net = cr.Network([2, 1], [ScaledTanh(a=np.array([1.0, 2.0]))])
-    with pytest.raises(ValueError, match=r"layer 1: the activation ScaledTanh: parameter 'a' "
-                                         r"cannot be stored"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 1: the activation ScaledTanh: parameter 'a' "
+        r"cannot be stored",
+    ):
         net.save(tmp_path / "m.npz")
 
 
@@ -137,11 +145,19 @@ def test_old_files_without_loss_parameters_still_load(tmp_path):
     np.testing.assert_array_equal(old.weights[0], net.weights[0])
 
 
-@pytest.mark.parametrize("bad", [{"delta": {"nested": "dict"}}, {"delta": [[[[[[[[[1]]]]]]]]]},
-                                 ["not", "a", "dict"], {"bogus": 1.0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"delta": {"nested": "dict"}},
+        {"delta": [[[[[[[[[1]]]]]]]]]},
+        ["not", "a", "dict"],
+        {"bogus": 1.0},
+    ],
+)
 def test_hostile_loss_parameters_are_rejected(tmp_path, bad):
     cr.Network([2, 1], ["linear"], loss=ParamHuber(delta=0.5)).save(tmp_path / "m.npz")
-    edit_model_header(tmp_path / "m.npz", tmp_path / "bad.npz",
-                      lambda header: header["loss"].update(params=bad))
+    edit_model_header(
+        tmp_path / "m.npz", tmp_path / "bad.npz", lambda header: header["loss"].update(params=bad)
+    )
     with pytest.raises(ValueError, match="loss"):
         cr.load(tmp_path / "bad.npz")

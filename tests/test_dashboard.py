@@ -7,8 +7,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -18,12 +16,13 @@ import pytest
 pytest.importorskip("tornado", reason="the dashboard needs the dashboard extra (tornado)")
 pytest.importorskip("plotly", reason="the dashboard needs the dashboard extra (plotly)")
 
+from diagnostics_sample import FIGURES, fit_with_diagnostics  # noqa: E402
+
 import chainrule as cr  # noqa: E402
-from chainrule import cli, dashboard_views as views  # noqa: E402
+from chainrule import cli  # noqa: E402
+from chainrule import dashboard_views as views
 from chainrule.dashboard_server import Server  # noqa: E402
 from chainrule.run_log import open_dashboard  # noqa: E402
-
-from diagnostics_sample import FIGURES, fit_with_diagnostics  # noqa: E402
 
 
 def _data(n=120, seed=0):
@@ -34,13 +33,19 @@ def _data(n=120, seed=0):
 
 
 def _net(seed=0):
-    return cr.Network([2, 6, 5, 1], ["tanh", "relu", "sigmoid"], loss="binary_cross_entropy",
-                      seed=seed, optimizer=cr.Adam(lr=0.02))
+    return cr.Network(
+        [2, 6, 5, 1],
+        ["tanh", "relu", "sigmoid"],
+        loss="binary_cross_entropy",
+        seed=seed,
+        optimizer=cr.Adam(lr=0.02),
+    )
 
 
 def _get(url, headers=None):
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}),
-                                timeout=10) as r:
+    with urllib.request.urlopen(
+        urllib.request.Request(url, headers=headers or {}), timeout=10
+    ) as r:
         return r.status, r.read()
 
 
@@ -104,7 +109,7 @@ def test_the_frame_holds_the_network_s_own_numbers(trained):
         Zs.append(Z)
         Hs.append(H)
     m = Xs.shape[0]
-    dZ3 = (Hs[3] - Ys)  # sigmoid + binary cross-entropy, per-sample delta
+    dZ3 = Hs[3] - Ys  # sigmoid + binary cross-entropy, per-sample delta
     dZ2 = (dZ3 @ Ws[2].T) * (Zs[1] > 0)
     dZ1 = (dZ2 @ Ws[1].T) * (1 - Hs[1] ** 2)
     for layer, Z, Hl, dZ in zip(f["derivation"]["layers"], Zs, Hs[1:], (dZ1, dZ2, dZ3)):
@@ -136,8 +141,13 @@ def test_stepping_back_shows_an_earlier_snapshot(trained):
 def test_requests_without_the_token_or_from_another_host_are_refused(trained):
     dash = trained[4]
     base, token = dash.url.split("?token=")
-    for url in (base, base + "api/run", base + "api/run?token=wrong", base + "static/dashboard.js",
-                base + "api/frame?token=" + token[:-1]):
+    for url in (
+        base,
+        base + "api/run",
+        base + "api/run?token=wrong",
+        base + "static/dashboard.js",
+        base + "api/frame?token=" + token[:-1],
+    ):
         assert _refused(url) == 403, url
     status, body = _get(base + "api/run", headers={"X-Chainrule-Token": token})
     assert status == 200 and json.loads(body)["epochs_done"] == 30
@@ -203,7 +213,8 @@ def test_diagnostics_are_served_per_layer():
         for key in FIGURES:
             assert key in first
         assert run["diagnostics"][-1]["layers"][0]["w_norm"] == pytest.approx(
-            records[-1]["layers"][0]["w_norm"])
+            records[-1]["layers"][0]["w_norm"]
+        )
     finally:
         dash.close()
 
@@ -220,6 +231,7 @@ def test_fit_dashboard_true_prints_the_url(capsys):
 
 def test_without_the_extra_the_flag_says_what_to_install(monkeypatch):
     import builtins
+
     real = builtins.__import__
 
     def no_tornado(name, *args, **kwargs):
@@ -239,12 +251,14 @@ def test_without_the_extra_the_flag_says_what_to_install(monkeypatch):
 
 # ---- recording and replay -------------------------------------------------------------------
 
+
 def test_log_dir_records_a_documented_versioned_directory(tmp_path):
     X, Y = _data()
     net = _net()
     rec = cr.RunRecorder(tmp_path / "run", every=4)
-    history, records = fit_with_diagnostics(net, X, Y, callbacks=[rec], epochs=10,
-                                            metrics=["accuracy"])
+    history, records = fit_with_diagnostics(
+        net, X, Y, callbacks=[rec], epochs=10, metrics=["accuracy"]
+    )
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["format"] == "chainrule-run" and info["version"] == 1
     assert info["status"] == "finished" and info["epochs_done"] == 10
@@ -297,8 +311,12 @@ def test_the_replay_steps_through_the_recorded_epochs(tmp_path):
 def test_the_cli_serves_a_recorded_run(tmp_path):
     X, Y = _data()
     _net().fit(X, Y, epochs=5, log_dir=tmp_path / "run")
-    with subprocess.Popen([sys.executable, "-m", "chainrule", "dashboard", str(tmp_path / "run")],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-m", "chainrule", "dashboard", str(tmp_path / "run")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
         try:
             line = proc.stdout.readline()
             assert "chainrule dashboard of" in line, line
@@ -316,9 +334,10 @@ def test_the_cli_serves_a_recorded_run(tmp_path):
 
 # ---- the report -------------------------------------------------------------------------------
 
+
 def _report_data(path):
     html = path.read_text(encoding="utf-8")
-    assert "<script src=" not in html and "<link rel=\"stylesheet" not in html  # one file
+    assert "<script src=" not in html and '<link rel="stylesheet' not in html  # one file
     start = html.index("window.CHAINRULE_REPORT = ") + len("window.CHAINRULE_REPORT = ")
     end = html.index(";</script>", start)
     return json.loads(html[start:end].replace("<\\/", "</"))
@@ -350,5 +369,8 @@ def test_views_accept_class_labels_and_wide_layers():
     assert Yr.shape == (50, 3) and (Yr.argmax(1) == labels).all()
     f = views.frame(net, Xr, Yr, 0, row=2)
     assert f["surface"]["kind"] == "class"
-    assert f["heatmaps"][0]["shape"] == [2, 130] and f["heatmaps"][0]["shown"] == [2, views.MAX_HEATMAP]
+    assert f["heatmaps"][0]["shape"] == [2, 130] and f["heatmaps"][0]["shown"] == [
+        2,
+        views.MAX_HEATMAP,
+    ]
     assert views.jsonable(np.array([1.0, np.nan, np.inf])) == [1.0, None, None]

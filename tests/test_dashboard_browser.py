@@ -15,30 +15,40 @@ import pytest
 
 pytest.importorskip("tornado", reason="the dashboard needs the dashboard extra (tornado)")
 pytest.importorskip("plotly", reason="the dashboard needs the dashboard extra (plotly)")
-webdriver = pytest.importorskip("selenium.webdriver",
-                                reason="the browser tests drive Chromium with selenium")
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="the browser tests drive Chromium with selenium"
+)
+
+from diagnostics_sample import fit_with_diagnostics  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 from chainrule import dashboard_views as views  # noqa: E402
-
-from diagnostics_sample import fit_with_diagnostics  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None or DRIVER is None,
-    reason="no headless browser: apt-get install chromium chromium-driver")
+    reason="no headless browser: apt-get install chromium chromium-driver",
+)
 
 
 @pytest.fixture(scope="module")
 def browser():
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
+
     options = Options()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1900", "--no-first-run", "--disable-extensions"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1900",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
     driver.set_page_load_timeout(60)
@@ -61,7 +71,8 @@ def _wait(browser, script, timeout=30.0):
 def _trace(browser, div, index=0):
     return browser.execute_script(
         f"var d = document.getElementById('{div}'); return d && d.data && d.data.length > "
-        f"{index} ? d.data[{index}].y : null;")
+        f"{index} ? d.data[{index}].y : null;"
+    )
 
 
 def _data(n=200, seed=0):
@@ -72,8 +83,13 @@ def _data(n=200, seed=0):
 
 def test_the_live_page_follows_training_with_its_real_numbers(browser, tmp_path):
     X, Y = _data()
-    net = cr.Network([2, 8, 6, 1], ["tanh", "relu", "sigmoid"], loss="binary_cross_entropy",
-                     seed=0, optimizer=cr.Adam(lr=0.02))
+    net = cr.Network(
+        [2, 8, 6, 1],
+        ["tanh", "relu", "sigmoid"],
+        loss="binary_cross_entropy",
+        seed=0,
+        optimizer=cr.Adam(lr=0.02),
+    )
     dash = cr.Dashboard(interval=0.1, quiet=True)
     gate = threading.Event()
     result = {}
@@ -84,8 +100,9 @@ def test_the_live_page_follows_training_with_its_real_numbers(browser, tmp_path)
         time.sleep(0.01)
 
     def train():
-        result["history"] = net.fit(X, Y, epochs=120, batch_size=32, metrics=["accuracy"],
-                                    callbacks=[dash, slow])
+        result["history"] = net.fit(
+            X, Y, epochs=120, batch_size=32, metrics=["accuracy"], callbacks=[dash, slow]
+        )
 
     worker = threading.Thread(target=train)
     worker.start()
@@ -96,12 +113,18 @@ def test_the_live_page_follows_training_with_its_real_numbers(browser, tmp_path)
         browser.get(dash.url)
         # while training waits at epoch 4: the page shows 4 epochs of loss, running
         _wait(browser, "return document.getElementById('status').textContent === 'running'")
-        early = _wait(browser, "var d = document.getElementById('curves').data; "
-                               "return d && d[0].y.length >= 4 ? d[0].y : null")
+        early = _wait(
+            browser,
+            "var d = document.getElementById('curves').data; "
+            "return d && d[0].y.length >= 4 ? d[0].y : null",
+        )
         assert len(early) == 4
         gate.set()
-        _wait(browser, "return document.getElementById('status').textContent === 'finished'",
-              timeout=60)
+        _wait(
+            browser,
+            "return document.getElementById('status').textContent === 'finished'",
+            timeout=60,
+        )
         worker.join(60)
         history = result["history"]
         _wait(browser, "return document.getElementById('curves').data[0].y.length === 120")
@@ -109,25 +132,33 @@ def test_the_live_page_follows_training_with_its_real_numbers(browser, tmp_path)
         assert early == history.loss[:4]
         assert _trace(browser, "metrics") == history.accuracy
         assert browser.find_element("id", "epochs-done").text == "120"
-        assert float(browser.find_element("id", "last-loss").get_attribute("data-value")) == \
-            history.loss[-1]
+        assert (
+            float(browser.find_element("id", "last-loss").get_attribute("data-value"))
+            == history.loss[-1]
+        )
         # the layer views: the last snapshot's weights and the derivation of row 2
         _wait(browser, "return document.body.getAttribute('data-frame-epoch') === '120'")
         row = browser.find_element("id", "row")
         row.clear()
         row.send_keys("2\n")
-        _wait(browser, "return document.querySelector('#derivation th') && "
-                       "document.querySelector('#derivation th').textContent === 'x (row 2)'")
+        _wait(
+            browser,
+            "return document.querySelector('#derivation th') && "
+            "document.querySelector('#derivation th').textContent === 'x (row 2)'",
+        )
         heat = browser.execute_script("return document.getElementById('heat-W').data[0].z")
         np.testing.assert_array_equal(heat, net.weights[0])
         Xs, _ = views.sample_rows(X, Y)
         Z1 = Xs[2] @ np.asarray(net.weights[0]) + np.asarray(net.biases[0])
         cells = browser.execute_script(
             "return Array.from(document.querySelectorAll(\"tr[data-layer='1'][data-q='Z'] td.v\"))"
-            ".map(function (c) { return Number(c.getAttribute('data-v')); })")
+            ".map(function (c) { return Number(c.getAttribute('data-v')); })"
+        )
         np.testing.assert_allclose(cells, Z1, rtol=1e-12)
-        assert browser.execute_script("return document.querySelectorAll('#network circle').length") \
+        assert (
+            browser.execute_script("return document.querySelectorAll('#network circle').length")
             == 2 + 8 + 6 + 1
+        )
         assert browser.execute_script("return !document.getElementById('surface-card').hidden")
         shot = tmp_path / "dashboard.png"
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
@@ -152,11 +183,16 @@ def test_a_request_without_the_token_gets_no_page(browser):
 def test_the_replay_steps_back_through_the_recorded_epochs(browser, tmp_path):
     X, Y = _data()
     net = cr.Network([2, 5, 1], ["tanh", "sigmoid"], loss="binary_cross_entropy", seed=2)
-    history, _ = fit_with_diagnostics(net, X, Y, epochs=20,
-                                      callbacks=[cr.RunRecorder(tmp_path / "run", every=5)])
+    history, _ = fit_with_diagnostics(
+        net, X, Y, epochs=20, callbacks=[cr.RunRecorder(tmp_path / "run", every=5)]
+    )
     log = cr.RunLog(tmp_path / "run")
-    with subprocess.Popen([sys.executable, "-m", "chainrule", "dashboard", str(tmp_path / "run")],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-m", "chainrule", "dashboard", str(tmp_path / "run")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
         try:
             url = proc.stdout.readline().split(": ", 1)[1].strip()
             browser.get(url)
@@ -165,14 +201,18 @@ def test_the_replay_steps_back_through_the_recorded_epochs(browser, tmp_path):
             assert _trace(browser, "curves") == history.loss
             for expected in (15, 10):
                 browser.find_element("id", "prev").click()
-                _wait(browser, f"return document.body.getAttribute('data-frame-epoch') === "
-                               f"'{expected}'")
+                _wait(
+                    browser,
+                    f"return document.body.getAttribute('data-frame-epoch') === '{expected}'",
+                )
                 heat = browser.execute_script("return document.getElementById('heat-W').data[0].z")
                 np.testing.assert_array_equal(heat, log.weights(expected)["W1"])
             assert browser.find_element("id", "frame-epoch").text == "10"
             # the diagnostics panel draws one line per dense layer
-            _wait(browser, "var d = document.getElementById('diagnostics').data; "
-                           "return d && d.length === 2")
+            _wait(
+                browser,
+                "var d = document.getElementById('diagnostics').data; return d && d.length === 2",
+            )
         finally:
             proc.terminate()
             proc.communicate(timeout=10)

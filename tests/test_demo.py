@@ -16,12 +16,22 @@ def _networks(out: str) -> List[Dict[str, float]]:
     """Per network: the baseline, the final loss and its printed multiple of the baseline."""
     found = []
     for chunk in out.strip().split("\n\n"):
-        baseline = re.search(r"^baseline loss (\S+) \(predicting the mean of y, (\S+), for every "
-                             r"sample\)$", chunk, re.M)
+        baseline = re.search(
+            r"^baseline loss (\S+) \(predicting the mean of y, (\S+), for every "
+            r"sample\)$",
+            chunk,
+            re.M,
+        )
         final = re.search(r"^final loss (\S+) .*= (\S+) x baseline$", chunk, re.M)
         assert baseline and final, f"a network's report lacks its baseline or final line:\n{chunk}"
-        found.append({"baseline": float(baseline.group(1)), "mean": float(baseline.group(2)),
-                      "final": float(final.group(1)), "multiple": float(final.group(2))})
+        found.append(
+            {
+                "baseline": float(baseline.group(1)),
+                "mean": float(baseline.group(2)),
+                "final": float(final.group(1)),
+                "multiple": float(final.group(2)),
+            }
+        )
     return found
 
 
@@ -42,7 +52,7 @@ def test_demo_keeps_the_derivations_settings() -> None:
 def test_baseline_is_the_mse_of_predicting_the_mean(dtype: str) -> None:
     rng = np.random.default_rng(5)
     X, Y = rng.normal(size=(37, 3)), rng.normal(2.0, 3.0, size=(37, 2))
-    expected = np.sum((Y.mean(axis=0) - Y) ** 2) / (2 * len(Y))   # ||mean - Y||^2 / (2m)
+    expected = np.sum((Y.mean(axis=0) - Y) ** 2) / (2 * len(Y))  # ||mean - Y||^2 / (2m)
     got = demo.baseline_loss(X, Y, dtype)
     assert got == pytest.approx(expected, rel=1e-12 if dtype == "float64" else 1e-5)
     # no constant does better: the mean is the minimiser of the MSE over constants
@@ -58,7 +68,7 @@ def test_demo_prints_the_baseline_and_the_networks_beat_it(capsys: Any) -> None:
     X, Y = demo.make_data()
     baseline = np.sum((Y.mean() - Y) ** 2) / (2 * len(Y))
     for net in nets:
-        assert net["baseline"] == pytest.approx(baseline, rel=1e-5)   # 6 digits printed
+        assert net["baseline"] == pytest.approx(baseline, rel=1e-5)  # 6 digits printed
         assert net["mean"] == pytest.approx(Y.mean(), rel=1e-5)
         assert net["multiple"] == pytest.approx(net["final"] / net["baseline"], rel=2e-3)
     # After the derivation's 1000 epochs both are below the baseline, the first clearly (it

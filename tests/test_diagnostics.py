@@ -18,11 +18,16 @@ ACTS = ["relu", "tanh", "sigmoid", "softmax"]
 
 
 def make_net(seed=3, optimizer="sgd", layers=None):
-    net = cr.Network(layers or SIZES, None if layers else ACTS, loss="cross_entropy", seed=seed,
-                     optimizer=optimizer)
+    net = cr.Network(
+        layers or SIZES,
+        None if layers else ACTS,
+        loss="cross_entropy",
+        seed=seed,
+        optimizer=optimizer,
+    )
     if layers is None:
         net.layers[0].b[[1, 4]] = -40.0  # two relu units that never fire: dead
-        net.layers[1].W[...] *= 3.0      # tanh units driven into saturation
+        net.layers[1].W[...] *= 3.0  # tanh units driven into saturation
     return net
 
 
@@ -41,14 +46,16 @@ def histogram(x, bins):
     x = np.asarray(x, dtype=np.float64).ravel()
     top = float(np.max(np.abs(x))) if x.size else 0.0
     e = -64
-    while e < 63 and 2.0 ** e < top:
+    while e < 63 and 2.0**e < top:
         e += 1
-    hi = 2.0 ** e
+    hi = 2.0**e
     lo = -hi if np.any(x < 0) else 0.0
     width = (hi - lo) / bins
     k = np.clip(np.floor((x - lo) / width), 0, bins - 1).astype(int)
-    return {"edges": [lo + i * width for i in range(bins + 1)],
-            "counts": np.bincount(k, minlength=bins).tolist()}
+    return {
+        "edges": [lo + i * width for i in range(bins + 1)],
+        "counts": np.bincount(k, minlength=bins).tolist(),
+    }
 
 
 BOUNDS = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
@@ -62,7 +69,7 @@ def replay(net, X, Y, epochs, lr, batch_size, every=1, every_steps=None, bins=No
     for epoch in range(epochs):
         starts = list(range(0, n, batch_size))
         for start in starts:
-            xb, yb = X[start:start + batch_size], Y[start:start + batch_size]
+            xb, yb = X[start : start + batch_size], Y[start : start + batch_size]
             net.forward(xb)
             Hs = [np.array(layer.H) for layer in net.layers]
             g = net.backward(yb)
@@ -79,22 +86,32 @@ def replay(net, X, Y, epochs, lr, batch_size, every=1, every_steps=None, bins=No
             for l, layer in enumerate(net.layers):
                 H = np.concatenate(seen[l])
                 act = ACTS[l]
-                d = {"layer": l + 1, "kind": "Dense", "activation": act,
-                     "h_mean": float(np.mean(H)), "h_std": float(np.std(H)),
-                     "dead_fraction": float(np.mean(np.all(H == 0, axis=0)))
-                     if act == "relu" else None,
-                     "saturated_fraction": None,
-                     "w_norm": l2(layer.W), "dw_norm": l2(g[l].dW), "b_norm": l2(layer.b),
-                     "db_norm": l2(g[l].db),
-                     "update_ratio": l2(np.asarray(layer.W) - before[l]) / l2(before[l])}
+                d = {
+                    "layer": l + 1,
+                    "kind": "Dense",
+                    "activation": act,
+                    "h_mean": float(np.mean(H)),
+                    "h_std": float(np.std(H)),
+                    "dead_fraction": float(np.mean(np.all(H == 0, axis=0)))
+                    if act == "relu"
+                    else None,
+                    "saturated_fraction": None,
+                    "w_norm": l2(layer.W),
+                    "dw_norm": l2(g[l].dW),
+                    "b_norm": l2(layer.b),
+                    "db_norm": l2(g[l].db),
+                    "update_ratio": l2(np.asarray(layer.W) - before[l]) / l2(before[l]),
+                }
                 if act in BOUNDS:
                     lo, hi = BOUNDS[act]
                     near = (H <= lo + 0.03 * (hi - lo)) | (H >= hi - 0.03 * (hi - lo))
                     d["saturated_fraction"] = float(np.mean(near))
                 if bins:
-                    d["histograms"] = {"H": histogram(Hs[l], bins),
-                                       "dZ": histogram(g[l].dZ, bins),
-                                       "W": histogram(layer.W, bins)}
+                    d["histograms"] = {
+                        "H": histogram(Hs[l], bins),
+                        "dZ": histogram(g[l].dZ, bins),
+                        "W": histogram(layer.W, bins),
+                    }
                 layers.append(d)
             records.append({"epoch": epoch, "step": step, "layers": layers})
             seen = [[] for _ in range(L)]
@@ -110,13 +127,21 @@ def assert_records_match(got, want, rtol=1e-12):
             where = f"record at step {w['step']}, layer {b['layer']}"
             for key in ("layer", "kind", "activation", "dead_fraction", "saturated_fraction"):
                 assert a[key] == b[key], f"{where}: {key} {a[key]!r} != {b[key]!r}"  # counts
-            for key in ("h_mean", "h_std", "w_norm", "dw_norm", "b_norm", "db_norm",
-                        "update_ratio"):
+            for key in (
+                "h_mean",
+                "h_std",
+                "w_norm",
+                "dw_norm",
+                "b_norm",
+                "db_norm",
+                "update_ratio",
+            ):
                 assert a[key] == pytest.approx(b[key], rel=rtol, abs=1e-300), f"{where}: {key}"
             if "histograms" in b:
                 for q in ("H", "dZ", "W"):
-                    assert a["histograms"][q]["counts"] == b["histograms"][q]["counts"], \
+                    assert a["histograms"][q]["counts"] == b["histograms"][q]["counts"], (
                         f"{where}: histogram of {q}"
+                    )
                     assert a["histograms"][q]["edges"] == b["histograms"][q]["edges"]
 
 
@@ -146,8 +171,14 @@ def test_every_second_epoch_and_training_is_unchanged():
     X, Y = data()
     plain, watched = make_net(optimizer="adam"), make_net(optimizer="adam")
     plain.fit(X, Y, epochs=4, batch_size=10, shuffle=True)
-    h = watched.fit(X, Y, epochs=4, batch_size=10, shuffle=True,
-                    diagnostics=cr.Diagnostics(every=2, histograms=True))
+    h = watched.fit(
+        X,
+        Y,
+        epochs=4,
+        batch_size=10,
+        shuffle=True,
+        diagnostics=cr.Diagnostics(every=2, histograms=True),
+    )
     for a, b in zip(plain.parameters.values(), watched.parameters.values()):
         np.testing.assert_array_equal(a, b)
     assert [(r["epoch"], r["step"]) for r in h.diagnostics] == [(1, 8), (3, 16)]
@@ -156,10 +187,12 @@ def test_every_second_epoch_and_training_is_unchanged():
 
 def test_non_dense_layers_report_what_applies():
     X, Y = data()
-    net = cr.Network([5, cr.Dense(8, "relu"), cr.BatchNorm(), cr.Dropout(0.2), cr.Dense(3, "softmax")],
-                     loss="cross_entropy", seed=0)
-    h = net.fit(X, Y, epochs=1, batch_size=10,
-                diagnostics=cr.Diagnostics(histograms=True, bins=5))
+    net = cr.Network(
+        [5, cr.Dense(8, "relu"), cr.BatchNorm(), cr.Dropout(0.2), cr.Dense(3, "softmax")],
+        loss="cross_entropy",
+        seed=0,
+    )
+    h = net.fit(X, Y, epochs=1, batch_size=10, diagnostics=cr.Diagnostics(histograms=True, bins=5))
     layers = h.diagnostics[0]["layers"]
     assert [d["kind"] for d in layers] == ["Dense", "BatchNorm", "Dropout", "Dense"]
     for d in layers[1:3]:
@@ -182,6 +215,7 @@ def test_callback_sees_the_latest_record_and_history_keeps_them():
     h = net.fit(X, Y, epochs=3, batch_size=16, diagnostics=True, callbacks=[callback])
     assert seen == [(0, 0, 1), (1, 1, 2), (2, 2, 3)]
     assert net.diagnostics is h.diagnostics and len(h.diagnostics) == 3
+
     class Listener(cr.Callback):  # as the dashboard and the run recorder: each record, live
         got: list = []
 
@@ -219,8 +253,10 @@ def test_dataframe():
     df = h.diagnostics.to_dataframe()
     assert isinstance(df, pd.DataFrame) and len(df) == 2 * 4
     assert list(df.columns[:5]) == ["epoch", "step", "layer", "kind", "activation"]
-    assert df.loc[(df.epoch == 1) & (df.layer == 2), "h_std"].item() == \
-        h.diagnostics[1]["layers"][1]["h_std"]
+    assert (
+        df.loc[(df.epoch == 1) & (df.layer == 2), "h_std"].item()
+        == h.diagnostics[1]["layers"][1]["h_std"]
+    )
 
 
 def test_bad_arguments():
@@ -258,11 +294,13 @@ def test_diagnose_one_batch_without_changing_the_model():
         assert d["h_mean"] == pytest.approx(float(np.mean(H)), rel=1e-12)
         assert d["h_std"] == pytest.approx(float(np.std(H)), rel=1e-12)
         assert d["dw_norm"] == pytest.approx(l2(g[l].dW), rel=1e-12)
-        assert d["update_ratio"] == pytest.approx(0.3 * l2(g[l].dW) / l2(twin.layers[l].W),
-                                                  rel=1e-12)
+        assert d["update_ratio"] == pytest.approx(
+            0.3 * l2(g[l].dW) / l2(twin.layers[l].W), rel=1e-12
+        )
         assert d["histograms"]["dZ"]["counts"] == histogram(g[l].dZ, 6)["counts"]
-    assert report[1]["dead_fraction"] == float(np.mean(np.all(np.asarray(twin.layers[0].H) == 0,
-                                                             axis=0)))
+    assert report[1]["dead_fraction"] == float(
+        np.mean(np.all(np.asarray(twin.layers[0].H) == 0, axis=0))
+    )
     text = str(report)
     assert "||dW||" in text and " 22% " in text  # 2 of 9 units dead: in the table, not flagged
     assert "dead units" not in text

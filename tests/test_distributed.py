@@ -32,6 +32,7 @@ def _mpiexec():
 def _mpi_missing():
     try:
         import importlib.util
+
         if importlib.util.find_spec("mpi4py") is None:
             return "mpi4py is not installed (pip install '.[mpi]')"
     except ImportError:  # pragma: no cover
@@ -49,13 +50,19 @@ needs_mpi = pytest.mark.skipif(_missing is not None, reason=str(_missing))
 
 def run_mpi(n, *args, timeout=300, allreduce="auto"):
     """mpiexec -n n python args...; returns the CompletedProcess (never hangs: timeout)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", CHAINRULE_NUM_THREADS="1",
-               # Open MPI refuses root without these; MPICH ignores them
-               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               CHAINRULE_ALLREDUCE=allreduce)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        CHAINRULE_NUM_THREADS="1",
+        # Open MPI refuses root without these; MPICH ignores them
+        OMPI_ALLOW_RUN_AS_ROOT="1",
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+        CHAINRULE_ALLREDUCE=allreduce,
+    )
     cmd = [_mpiexec(), "-n", str(n), sys.executable, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=str(HERE))
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(HERE)
+    )
 
 
 def worker(n, case, timeout=300, allreduce="auto"):
@@ -94,8 +101,9 @@ def test_diagnostics_combined_over_ranks_equal_single_process(ranks):
     # histograms) combined over every rank: single-process training's figures, on every rank
     r = worker(ranks, "diagnostics")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert sorted(re.findall(r"OK diagnostics rank (\d+)", r.stdout)) == \
-        [str(k) for k in range(ranks)]
+    assert sorted(re.findall(r"OK diagnostics rank (\d+)", r.stdout)) == [
+        str(k) for k in range(ranks)
+    ]
 
 
 @needs_mpi
@@ -104,7 +112,9 @@ def test_fit_starts_from_rank_0s_whole_state(ranks):
     # parameters, running statistics, optimizer state, generator and dropout stream
     r = worker(ranks, "broadcast")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert sorted(re.findall(r"OK broadcast rank (\d+)", r.stdout)) == [str(k) for k in range(ranks)]
+    assert sorted(re.findall(r"OK broadcast rank (\d+)", r.stdout)) == [
+        str(k) for k in range(ranks)
+    ]
 
 
 @needs_mpi
@@ -139,8 +149,12 @@ def test_error_during_training_aborts_every_rank():
 
 @needs_mpi
 def test_benchmark_smoke():
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "distributed.py"), "--smoke"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "distributed.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "speedup" in r.stdout and "communication" in r.stdout, r.stdout
 
@@ -153,8 +167,14 @@ def test_guide_example_under_mpiexec(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(block.group(1))
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    r = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(script)], capture_output=True,
-                       text=True, timeout=300, cwd=str(tmp_path), env=env)
+    r = subprocess.run(
+        [_mpiexec(), "-n", "2", sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(tmp_path),
+        env=env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert len(re.findall(r"epoch +10/10", r.stdout)) == 1, r.stdout  # rank 0 prints alone
     assert (tmp_path / "model.npz").exists()

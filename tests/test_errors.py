@@ -11,10 +11,10 @@ from typing import Any, Callable, List, Sequence
 
 import numpy as np
 import pytest
-
-import chainrule as cr
 import reference as ref
 from conftest import assert_unchanged, snapshot
+
+import chainrule as cr
 
 rng = np.random.default_rng(0)
 X = rng.normal(size=(10, 2))
@@ -32,6 +32,7 @@ def _check(exc_info, *parts: str) -> None:
 
 
 # ---- construction -------------------------------------------------------------------------------
+
 
 def test_activation_count_mismatch() -> None:
     with pytest.raises(ValueError) as e:
@@ -58,8 +59,18 @@ def test_unknown_activation_lists_valid_names() -> None:
     # every registered activation is listed, the original ten among them
     for name in cr.activation_names():
         assert re.search(rf"\b{name}\b", str(e.value)), f"{name} not listed in {e.value}"
-    assert {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax", "linear", "gelu", "silu",
-            "softplus"} <= set(cr.activation_names())
+    assert {
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "elu",
+        "softmax",
+        "linear",
+        "gelu",
+        "silu",
+        "softplus",
+    } <= set(cr.activation_names())
 
 
 def test_unknown_loss_lists_valid_names() -> None:
@@ -70,16 +81,19 @@ def test_unknown_loss_lists_valid_names() -> None:
         cr.Network([2, 4, 1], ["tanh", "linear"], loss=3)
 
 
-@pytest.mark.parametrize("sizes,exc,parts", [
-    ([2, 0, 1], ValueError, ["layer 1", ">= 1", "0"]),
-    ([2, 4, -3], ValueError, ["layer 2", ">= 1", "-3"]),
-    ([0, 4, 1], ValueError, ["input", "0"]),
-    ([2, 4.5, 1], TypeError, ["layer 1", "integer", "4.5"]),
-    ([2, "4", 1], TypeError, ["layer 1", "integer", "'4'"]),
-    ([2, True, 1], TypeError, ["layer 1", "integer"]),
-    ([2], ValueError, ["[2]"]),
-    ([], ValueError, ["[]"]),
-])
+@pytest.mark.parametrize(
+    "sizes,exc,parts",
+    [
+        ([2, 0, 1], ValueError, ["layer 1", ">= 1", "0"]),
+        ([2, 4, -3], ValueError, ["layer 2", ">= 1", "-3"]),
+        ([0, 4, 1], ValueError, ["input", "0"]),
+        ([2, 4.5, 1], TypeError, ["layer 1", "integer", "4.5"]),
+        ([2, "4", 1], TypeError, ["layer 1", "integer", "'4'"]),
+        ([2, True, 1], TypeError, ["layer 1", "integer"]),
+        ([2], ValueError, ["[2]"]),
+        ([], ValueError, ["[]"]),
+    ],
+)
 def test_bad_layer_sizes(sizes: List[Any], exc: type, parts: List[str]) -> None:
     with pytest.raises(exc) as e:
         cr.Network(sizes)
@@ -101,10 +115,15 @@ def test_unsupported_dtype(dtype: Any) -> None:
     assert str(dtype) in str(e.value) or repr(dtype) in str(e.value)
 
 
-@pytest.mark.parametrize("loss,act,needs", [("cross_entropy", "tanh", "softmax"),
-                                            ("cross_entropy", "linear", "softmax"),
-                                            ("binary_cross_entropy", "softmax", "sigmoid"),
-                                            ("binary_cross_entropy", "relu", "sigmoid")])
+@pytest.mark.parametrize(
+    "loss,act,needs",
+    [
+        ("cross_entropy", "tanh", "softmax"),
+        ("cross_entropy", "linear", "softmax"),
+        ("binary_cross_entropy", "softmax", "sigmoid"),
+        ("binary_cross_entropy", "relu", "sigmoid"),
+    ],
+)
 def test_fused_loss_needs_its_output_activation(loss: str, act: str, needs: str) -> None:
     with pytest.raises(ValueError) as e:
         cr.Network([2, 3, 3], ["tanh", act], loss=loss)
@@ -131,6 +150,7 @@ def test_bad_init() -> None:
 
 # ---- data: each bad call raises and leaves the model unchanged ----------------------------------
 
+
 def _with_nan(a: np.ndarray, r: int, c: int, v: float = np.nan) -> np.ndarray:
     a = a.copy()
     a[r, c] = v
@@ -148,26 +168,50 @@ BAD_CALLS = [
     ("X no columns", lambda n: n.predict(np.zeros((5, 0))), ValueError, ["X", "(5, 0)"]),
     ("X empty fit", lambda n: n.fit(np.zeros((0, 2)), np.zeros((0, 1))), ValueError, ["empty"]),
     ("X None", lambda n: n.predict(None), TypeError, ["X"]),
-    ("features predict", lambda n: n.predict(np.zeros((4, 3))), ValueError,
-     ["layer 1 expects 2 input features", "(4, 3)"]),
-    ("features fit", lambda n: n.fit(np.zeros((10, 3)), Y), ValueError,
-     ["layer 1 expects 2 input features", "(10, 3)"]),
-    ("features gradients", lambda n: n.gradients(np.zeros((10, 1)), Y), ValueError,
-     ["layer 1 expects 2 input features", "(10, 1)"]),
-    ("features forward", lambda n: n.forward(np.zeros((10, 5))), ValueError,
-     ["layer 1 expects 2 input features", "(10, 5)"]),
+    (
+        "features predict",
+        lambda n: n.predict(np.zeros((4, 3))),
+        ValueError,
+        ["layer 1 expects 2 input features", "(4, 3)"],
+    ),
+    (
+        "features fit",
+        lambda n: n.fit(np.zeros((10, 3)), Y),
+        ValueError,
+        ["layer 1 expects 2 input features", "(10, 3)"],
+    ),
+    (
+        "features gradients",
+        lambda n: n.gradients(np.zeros((10, 1)), Y),
+        ValueError,
+        ["layer 1 expects 2 input features", "(10, 1)"],
+    ),
+    (
+        "features forward",
+        lambda n: n.forward(np.zeros((10, 5))),
+        ValueError,
+        ["layer 1 expects 2 input features", "(10, 5)"],
+    ),
     ("rows fit", lambda n: n.fit(X, Y[:5]), ValueError, ["10", "5", "rows"]),
     ("rows loss", lambda n: n.loss(X[:9], Y), ValueError, ["9", "10", "rows"]),
     ("rows gradients", lambda n: n.gradients(X, Y[:1]), ValueError, ["10", "1", "rows"]),
     ("Y width fit", lambda n: n.fit(X, np.zeros((10, 2))), ValueError, ["layer 2", "1", "(10, 2)"]),
-    ("Y width loss", lambda n: n.loss(X, np.zeros((10, 3))), ValueError,
-     ["layer 2", "1", "(10, 3)"]),
+    (
+        "Y width loss",
+        lambda n: n.loss(X, np.zeros((10, 3))),
+        ValueError,
+        ["layer 2", "1", "(10, 3)"],
+    ),
     ("Y 3-D", lambda n: n.fit(X, np.zeros((10, 1, 1))), ValueError, ["Y", "2-D"]),
     ("nan X fit", lambda n: n.fit(Xnan, Y), ValueError, ["X", "nan", "row 3", "column 1"]),
     ("nan X predict", lambda n: n.predict(Xnan), ValueError, ["X", "nan", "row 3", "column 1"]),
     ("nan X loss", lambda n: n.loss(Xnan, Y), ValueError, ["X", "nan", "row 3", "column 1"]),
-    ("nan X gradients", lambda n: n.gradients(Xnan, Y), ValueError,
-     ["X", "nan", "row 3", "column 1"]),
+    (
+        "nan X gradients",
+        lambda n: n.gradients(Xnan, Y),
+        ValueError,
+        ["X", "nan", "row 3", "column 1"],
+    ),
     ("nan X forward", lambda n: n.forward(Xnan), ValueError, ["X", "nan", "row 3"]),
     ("inf X fit", lambda n: n.fit(Xinf, Y), ValueError, ["X", "inf", "row 7", "column 0"]),
     ("inf X predict", lambda n: n.predict(Xinf), ValueError, ["X", "inf", "row 7", "column 0"]),
@@ -189,31 +233,55 @@ BAD_CALLS = [
     ("lr inf", lambda n: n.fit(X, Y, lr=float("inf")), ValueError, ["lr", "inf"]),
     ("lr str", lambda n: n.fit(X, Y, lr="0.1"), TypeError, ["lr"]),
     ("step lr 0", lambda n: (n.gradients(X, Y), n.step(lr=0.0)), ValueError, ["lr", "0"]),
-    ("step lr nan", lambda n: n.step(n.gradients(X, Y), lr=float("nan")), ValueError, ["lr", "nan"]),
+    (
+        "step lr nan",
+        lambda n: n.step(n.gradients(X, Y), lr=float("nan")),
+        ValueError,
+        ["lr", "nan"],
+    ),
     ("epochs -1", lambda n: n.fit(X, Y, epochs=-1), ValueError, ["epochs", "-1"]),
     ("epochs float", lambda n: n.fit(X, Y, epochs=2.5), TypeError, ["epochs"]),
     ("batch 0", lambda n: n.fit(X, Y, batch_size=0), ValueError, ["batch_size", "0"]),
     ("batch -3", lambda n: n.fit(X, Y, batch_size=-3), ValueError, ["batch_size", "-3"]),
     ("batch float", lambda n: n.fit(X, Y, batch_size=2.0), TypeError, ["batch_size"]),
     ("backward before forward", lambda n: n.backward(Y), ValueError, ["forward"]),
-    ("backward after predict", lambda n: (n.forward(X), n.predict(X[:3]), n.backward(Y)),
-     ValueError, ["forward"]),
+    (
+        "backward after predict",
+        lambda n: (n.forward(X), n.predict(X[:3]), n.backward(Y)),
+        ValueError,
+        ["forward"],
+    ),
     ("backward rows", lambda n: (n.forward(X), n.backward(Y[:3])), ValueError, ["3", "10"]),
-    ("step wrong count", lambda n: n.step([(np.zeros((2, 4)), np.zeros(4))], lr=0.1), ValueError,
-     ["2 layers", "1"]),
-    ("step wrong shape", lambda n: n.step([(np.zeros((2, 4)), np.zeros(4)),
-                                           (np.zeros((4, 2)), np.zeros(1))], lr=0.1),
-     ValueError, ["layer 2", "(4, 1)", "(4, 2)"]),
-    ("step nan", lambda n: n.step([(np.zeros((2, 4)), np.zeros(4)),
-                                   (np.full((4, 1), np.nan), np.zeros(1))], lr=0.1),
-     ValueError, ["layer 2", "NaN"]),
+    (
+        "step wrong count",
+        lambda n: n.step([(np.zeros((2, 4)), np.zeros(4))], lr=0.1),
+        ValueError,
+        ["2 layers", "1"],
+    ),
+    (
+        "step wrong shape",
+        lambda n: n.step(
+            [(np.zeros((2, 4)), np.zeros(4)), (np.zeros((4, 2)), np.zeros(1))], lr=0.1
+        ),
+        ValueError,
+        ["layer 2", "(4, 1)", "(4, 2)"],
+    ),
+    (
+        "step nan",
+        lambda n: n.step(
+            [(np.zeros((2, 4)), np.zeros(4)), (np.full((4, 1), np.nan), np.zeros(1))], lr=0.1
+        ),
+        ValueError,
+        ["layer 2", "NaN"],
+    ),
 ]
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name,call,exc,parts", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])
-def test_bad_call_raises_and_leaves_model_unchanged(name: str, call: Callable, exc: type,
-                                                    parts: Sequence[str], dtype: str) -> None:
+def test_bad_call_raises_and_leaves_model_unchanged(
+    name: str, call: Callable, exc: type, parts: Sequence[str], dtype: str
+) -> None:
     net = _net(dtype=dtype)
     before = snapshot(net)
     expected_out = net.predict(X)
@@ -234,6 +302,7 @@ def test_float32_overflowing_input_is_reported() -> None:
 
 
 # ---- targets ------------------------------------------------------------------------------------
+
 
 def _ce_net() -> cr.Network:
     return cr.Network([2, 3], ["softmax"], loss="cross_entropy", seed=0)
@@ -276,6 +345,7 @@ def test_binary_cross_entropy_targets_in_unit_interval() -> None:
 
 # ---- parameters -----------------------------------------------------------------------------------
 
+
 def test_setting_weights_of_wrong_shape() -> None:
     net = cr.Network([2, 4, 3, 1], ["tanh", "relu", "linear"], seed=0)
     before = snapshot(net)
@@ -310,6 +380,7 @@ def test_setting_biases_of_wrong_shape() -> None:
 
 # ---- divergence -----------------------------------------------------------------------------------
 
+
 def _diverging_setup():
     rng = np.random.default_rng(5)
     Xd = rng.normal(size=(20, 2))
@@ -317,8 +388,9 @@ def _diverging_setup():
     return Xd, Yd
 
 
-@pytest.mark.parametrize("dtype,batch_size", [("float64", None), ("float64", 7),
-                                              ("float32", None), ("float32", 7)])
+@pytest.mark.parametrize(
+    "dtype,batch_size", [("float64", None), ("float64", 7), ("float32", None), ("float32", 7)]
+)
 def test_divergence_raises_and_keeps_last_finite_epoch(dtype: str, batch_size: Any) -> None:
     Xd, Yd = _diverging_setup()
     sizes, acts, lr = [2, 3, 1], ["linear", "linear"], 3.0
@@ -379,6 +451,7 @@ def test_divergence_from_nan_in_custom_activation() -> None:
 
 
 # ---- custom activations misbehaving ----------------------------------------------------------------
+
 
 class Configurable(cr.Activation):
     """tanh that can return a wrong result or raise on request."""
@@ -447,8 +520,10 @@ class MyError(Exception):
     pass
 
 
-@pytest.mark.parametrize("exc", [MyError("boom"), ZeroDivisionError("no"), KeyError("k"),
-                                 ValueError("custom value error")])
+@pytest.mark.parametrize(
+    "exc",
+    [MyError("boom"), ZeroDivisionError("no"), KeyError("k"), ValueError("custom value error")],
+)
 def test_custom_activation_exception_reaches_caller_unchanged_in_predict(exc) -> None:
     act = Configurable()
     act.exc, act.raise_on_forward_call = exc, 2
@@ -483,8 +558,9 @@ def test_custom_activation_exception_in_fit_leaves_consistent_weights(batch_size
         if batch_size is not None and steps == 4:
             twin.step(twin.gradients(X[:4], Y[:4]), lr=0.1)
         states.append(snapshot(twin))
-    assert any(all(np.array_equal(a, b) for a, b in zip(got, s)) for s in states), \
+    assert any(all(np.array_equal(a, b) for a, b in zip(got, s)) for s in states), (
         "weights after the exception match no batch or epoch boundary"
+    )
 
 
 def test_custom_activation_exception_in_derivative() -> None:
@@ -555,6 +631,7 @@ def test_incomplete_custom_classes_rejected() -> None:
 
 # ---- nothing crashes the interpreter -----------------------------------------------------------------
 
+
 def test_abuse_does_not_crash_the_interpreter() -> None:
     script = textwrap.dedent("""
         import gc, numpy as np, chainrule as cr
@@ -597,7 +674,8 @@ def test_abuse_does_not_crash_the_interpreter() -> None:
         net.backward(Y[:3])
         print("survived")
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
     assert "survived" in proc.stdout

@@ -6,9 +6,9 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import edit_model_header
 
 import chainrule as cr
-from conftest import edit_model_header
 
 pd = pytest.importorskip("pandas")
 
@@ -35,20 +35,30 @@ def test_plain_arrays_are_accepted_and_give_the_same_result(fitted):
     assert net.loss(df.to_numpy(), y) == net.loss(df, y)
 
 
-@pytest.mark.parametrize("call", ["predict", "loss", "gradients", "forward", "gradient_check",
-                                  "fit", "validation_data"])
-@pytest.mark.parametrize("columns, message", [
-    (["income", "age", "score"], r"the same names in another order: column 0 is 'income', "
-                                 r"fit had 'age' there"),
-    (["age", "income", "height"], r"missing: 'score'; not seen in fit: 'height'"),
-])
+@pytest.mark.parametrize(
+    "call", ["predict", "loss", "gradients", "forward", "gradient_check", "fit", "validation_data"]
+)
+@pytest.mark.parametrize(
+    "columns, message",
+    [
+        (
+            ["income", "age", "score"],
+            r"the same names in another order: column 0 is 'income', "
+            r"fit had 'age' there",
+        ),
+        (["age", "income", "height"], r"missing: 'score'; not seen in fit: 'height'"),
+    ],
+)
 def test_mismatched_columns_raise_naming_them(fitted, call, columns, message):
     net, df, y = fitted
     bad = df.rename(columns={"score": "height"})[columns] if "height" in columns else df[columns]
     before = [np.array(W) for W in net.weights]
     where = {"validation_data": "fit: validation_data"}.get(call, call)
-    with pytest.raises(ValueError, match=rf"^{where}: the columns of X do not match the feature "
-                                         rf"names the network was fitted with \({message}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{where}: the columns of X do not match the feature "
+        rf"names the network was fitted with \({message}",
+    ):
         if call in ("predict", "forward"):
             getattr(net, call)(bad)
         elif call == "validation_data":
@@ -100,7 +110,8 @@ def test_forgetting_the_names(fitted):
 def test_a_model_file_with_a_bad_names_entry_is_rejected(fitted, tmp_path, bad):
     net, _, _ = fitted
     net.save(tmp_path / "m.npz")
-    edit_model_header(tmp_path / "m.npz", tmp_path / "bad.npz",
-                      lambda header: header.update(feature_names=bad))
+    edit_model_header(
+        tmp_path / "m.npz", tmp_path / "bad.npz", lambda header: header.update(feature_names=bad)
+    )
     with pytest.raises(ValueError, match="invalid feature_names"):
         cr.load(tmp_path / "bad.npz")

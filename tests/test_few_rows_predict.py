@@ -5,10 +5,10 @@ reads the weights in an order that alternates between calls), and the NumPy refe
 
 import numpy as np
 import pytest
-
-import chainrule as cr
 import reference as ref
 from conftest import ALL_ACTIVATIONS, assert_close, make_pair, ref_activation, rtol_for, spec_id
+
+import chainrule as cr
 
 # n_in x n_out x itemsize >= 128 KB in the first two layers: they take the few-row path
 SHAPES = {"float64": [200, 96, 170, 3], "float32": [300, 130, 260, 3]}
@@ -31,8 +31,9 @@ def _check(net, Ws, bs, acts, X, dtype):
         for call in range(3):
             for lo, hi in ((0, 1), (3, 5), (5, 8), (1, 5)):  # 1, 2, 3 and 4 rows
                 rows = net.predict(X[lo:hi])
-                assert np.array_equal(rows, batch[lo:hi]), \
+                assert np.array_equal(rows, batch[lo:hi]), (
                     f"rows {lo}:{hi}, threads {threads}, call {call}: differ from the batch"
+                )
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -28,6 +28,7 @@ def _weights_equal(a, b):
 
 # ---- ModelCheckpoint ------------------------------------------------------------------------
 
+
 def test_saves_every_epoch_with_formatted_names(tmp_path, data):
     X, Y = data
     net = _net()
@@ -53,8 +54,9 @@ def test_save_best_only_keeps_the_best_epoch(tmp_path, data):
 
     ckpt = cr.ModelCheckpoint(path, save_best_only=True)  # monitor val_loss, mode min
     net = _net()
-    history = net.fit(X, Y, epochs=12, batch_size=10, validation_data=(Xv, Yv),
-                      callbacks=[record, ckpt])
+    history = net.fit(
+        X, Y, epochs=12, batch_size=10, validation_data=(Xv, Yv), callbacks=[record, ckpt]
+    )
     best = int(np.argmin(history.val_loss))
     assert ckpt.best_epoch == best and ckpt.best == history.val_loss[best]
     loaded, meta = cr.load(path, with_metadata=True)
@@ -84,6 +86,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, data, monkeypatc
 
     def failing_replace(src, dst):
         raise OSError("disk full")
+
     monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         net.fit(X, Y, epochs=2, callbacks=[cr.ModelCheckpoint(path, monitor="loss")])
@@ -92,12 +95,17 @@ def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, data, monkeypatc
     assert os.listdir(tmp_path) == ["m.npz"]  # the temporary file was removed
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(monitor="val_loss", save_best_only=True),
-     "ModelCheckpoint monitors 'val_loss', which this fit does not record"),
-    (dict(path_name="m-{val_loss}.npz"), "cannot be formatted: KeyError 'val_loss'"),
-    (dict(path_name="m-{0}.npz"), "cannot be formatted: IndexError"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            dict(monitor="val_loss", save_best_only=True),
+            "ModelCheckpoint monitors 'val_loss', which this fit does not record",
+        ),
+        (dict(path_name="m-{val_loss}.npz"), "cannot be formatted: KeyError 'val_loss'"),
+        (dict(path_name="m-{0}.npz"), "cannot be formatted: IndexError"),
+    ],
+)
 def test_problems_are_reported_before_training(tmp_path, data, kwargs, message):
     X, Y = data
     net = _net()
@@ -109,14 +117,17 @@ def test_problems_are_reported_before_training(tmp_path, data, kwargs, message):
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(path=3), TypeError, "path must be a file name"),
-    (dict(path=""), ValueError, "path must not be empty"),
-    (dict(path="m.npz", monitor=1), TypeError, "monitor must be a name"),
-    (dict(path="m.npz", mode="up"), ValueError, "mode"),
-    (dict(path="m.npz", save_best_only="yes"), TypeError, "save_best_only"),
-    (dict(path="m.npz", min_delta=-1), ValueError, "min_delta"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(path=3), TypeError, "path must be a file name"),
+        (dict(path=""), ValueError, "path must not be empty"),
+        (dict(path="m.npz", monitor=1), TypeError, "monitor must be a name"),
+        (dict(path="m.npz", mode="up"), ValueError, "mode"),
+        (dict(path="m.npz", save_best_only="yes"), TypeError, "save_best_only"),
+        (dict(path="m.npz", min_delta=-1), ValueError, "min_delta"),
+    ],
+)
 def test_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         cr.ModelCheckpoint(**kwargs)
@@ -124,13 +135,18 @@ def test_bad_arguments(kwargs, error, message):
 
 def test_verbose_prints_each_save(tmp_path, data, capsys):
     X, Y = data
-    _net().fit(X, Y, epochs=2, callbacks=[cr.ModelCheckpoint(tmp_path / "m.npz", monitor="loss",
-                                                             verbose=True)])
+    _net().fit(
+        X,
+        Y,
+        epochs=2,
+        callbacks=[cr.ModelCheckpoint(tmp_path / "m.npz", monitor="loss", verbose=True)],
+    )
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0].startswith("epoch 1: loss ") and "m.npz" in lines[0]
 
 
 # ---- CSVLogger ------------------------------------------------------------------------------
+
 
 def _rows(path, delimiter=","):
     with open(path, newline="") as f:
@@ -140,8 +156,15 @@ def _rows(path, delimiter=","):
 def test_csv_logger_writes_every_figure(tmp_path, data):
     X, Y = data
     path = tmp_path / "log.csv"
-    history = _net().fit(X, Y, epochs=4, batch_size=20, metrics=["r2"],
-                         validation_split=0.25, callbacks=[cr.CSVLogger(path)])
+    history = _net().fit(
+        X,
+        Y,
+        epochs=4,
+        batch_size=20,
+        metrics=["r2"],
+        validation_split=0.25,
+        callbacks=[cr.CSVLogger(path)],
+    )
     rows = _rows(path)
     assert rows[0] == ["epoch", "loss", "r2", "val_loss", "val_r2", "lr"]
     assert [int(r[0]) for r in rows[1:]] == [0, 1, 2, 3]
@@ -158,8 +181,10 @@ def test_csv_logger_overwrites_or_appends(tmp_path, data):
     assert [r[0] for r in _rows(path)] == ["epoch", "0", "1", "2"]
     net.fit(X, Y, epochs=2, callbacks=[cr.CSVLogger(path, append=True)])
     assert [r[0] for r in _rows(path)] == ["epoch", "0", "1", "2", "3", "4"]
-    with pytest.raises(ValueError, match="has the columns epoch, loss, lr, but this fit records "
-                                         "epoch, loss, r2, lr"):
+    with pytest.raises(
+        ValueError,
+        match="has the columns epoch, loss, lr, but this fit records epoch, loss, r2, lr",
+    ):
         net.fit(X, Y, epochs=1, metrics=["r2"], callbacks=[cr.CSVLogger(path, append=True)])
     assert len(_rows(path)) == 6  # nothing written
 
@@ -179,20 +204,28 @@ def test_csv_logger_keeps_the_finished_epochs_when_training_fails(tmp_path, data
     def fail(epoch, logs, network):
         if epoch == 2:
             raise RuntimeError("stop here")
+
     with pytest.raises(RuntimeError):
         _net().fit(X, Y, epochs=5, callbacks=[cr.CSVLogger(path), fail])
     assert [r[0] for r in _rows(path)] == ["epoch", "0", "1", "2"]
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    (dict(path=None), TypeError), (dict(path="a.csv", separator=",,"), ValueError),
-    (dict(path="a.csv", append=1), TypeError)])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(path=None), TypeError),
+        (dict(path="a.csv", separator=",,"), ValueError),
+        (dict(path="a.csv", append=1), TypeError),
+    ],
+)
 def test_csv_logger_bad_arguments(kwargs, error):
     with pytest.raises(error):
         cr.CSVLogger(**kwargs)
 
 
 def test_reprs():
-    assert repr(cr.ModelCheckpoint("m.npz")) == \
-        "ModelCheckpoint('m.npz', monitor='val_loss', save_best_only=False, mode='min')"
+    assert (
+        repr(cr.ModelCheckpoint("m.npz"))
+        == "ModelCheckpoint('m.npz', monitor='val_loss', save_best_only=False, mode='min')"
+    )
     assert repr(cr.CSVLogger("a.csv")) == "CSVLogger('a.csv', separator=',', append=False)"

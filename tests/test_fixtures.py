@@ -5,15 +5,14 @@ redesign) with tests/fixtures/make_models.py: a spread of dtypes, activations, l
 optimizers with state, a user-defined activation and loss, and a DataFrame's feature names.
 """
 
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import general_path
 
 import chainrule as cr
-from conftest import general_path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))

@@ -15,15 +15,17 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import assume, given, strategies as st  # noqa: E402
+import reference as ref  # noqa: E402
+from hypothesis import assume, given  # noqa: E402
+from hypothesis import strategies as st
 
 import chainrule as cr  # noqa: E402
-import reference as ref  # noqa: E402
 
 pytestmark = pytest.mark.fuzz
 
-from chainrule import _registry  # noqa: E402
 from conftest import required_output  # noqa: E402
+
+from chainrule import _registry  # noqa: E402
 
 # every registered activation and loss (a new entry is drawn too)
 ACTIVATIONS = cr.activation_names()
@@ -33,7 +35,9 @@ OUTPUT = {loss: required_output(loss) for loss in LOSSES if required_output(loss
 
 
 @st.composite
-def networks(draw: Any, max_width: int = 64, max_layers: int = 6) -> Tuple[List[int], List[str], str, int]:
+def networks(
+    draw: Any, max_width: int = 64, max_layers: int = 6
+) -> Tuple[List[int], List[str], str, int]:
     n_layers = draw(st.integers(1, max_layers))
     sizes = [draw(st.integers(1, max_width)) for _ in range(n_layers + 1)]
     loss = draw(st.sampled_from(LOSSES))
@@ -61,8 +65,12 @@ def data(sizes: List[int], loss: str, m: int, seed: int) -> Tuple[np.ndarray, np
 
 def pre_activations(net: cr.Network, X: np.ndarray) -> List[np.ndarray]:
     acts = [ref.activation(a.name, **a.get_params()) for a in net.activations]
-    Zs, _ = ref.forward([np.array(w, dtype=np.float64) for w in net.weights],
-                        [np.array(b, dtype=np.float64) for b in net.biases], acts, X)
+    Zs, _ = ref.forward(
+        [np.array(w, dtype=np.float64) for w in net.weights],
+        [np.array(b, dtype=np.float64) for b in net.biases],
+        acts,
+        X,
+    )
     return Zs
 
 
@@ -84,8 +92,10 @@ def test_backprop_matches_central_differences(spec: Any, m: int, draw: Any) -> N
             param = net.weights[l] if kind == "W" else net.biases[l]
             analytic = grads[l].dW if kind == "W" else grads[l].db
             flat = param.reshape(-1)
-            picks = draw.draw(st.lists(st.integers(0, flat.size - 1), min_size=1, max_size=3,
-                                       unique=True), label=f"{kind}{l + 1} coordinates")
+            picks = draw.draw(
+                st.lists(st.integers(0, flat.size - 1), min_size=1, max_size=3, unique=True),
+                label=f"{kind}{l + 1} coordinates",
+            )
             for i in picks:
                 saved = flat[i]
                 flat[i] = saved + eps
@@ -96,7 +106,8 @@ def test_backprop_matches_central_differences(spec: Any, m: int, draw: Any) -> N
                 numeric = (up - down) / (2 * eps)
                 a = analytic.reshape(-1)[i]
                 assert abs(a - numeric) <= 1e-5 * max(abs(a), abs(numeric)) + 1e-7, (
-                    f"{kind}{l + 1}[{i}]: backprop {a!r} vs central difference {numeric!r}")
+                    f"{kind}{l + 1}[{i}]: backprop {a!r} vs central difference {numeric!r}"
+                )
 
 
 @given(networks(), st.integers(1, 40))
@@ -127,14 +138,20 @@ def test_predict_is_deterministic_and_row_independent(spec: Any, m: int, dtype: 
     first = net.predict(X)
     assert np.array_equal(first, net.predict(X))
     i = seed % m
-    assert np.array_equal(net.predict(X[i:i + 1]), first[i:i + 1])
+    assert np.array_equal(net.predict(X[i : i + 1]), first[i : i + 1])
     assert np.all(np.isfinite(first))
 
 
-@given(networks(max_width=24, max_layers=4), st.integers(2, 50), st.integers(1, 16),
-       st.sampled_from(["sgd", "adam"]), st.sampled_from(["float32", "float64"]))
-def test_seeded_shuffled_training_is_reproducible(spec: Any, m: int, batch: int, opt: str,
-                                                  dtype: str) -> None:
+@given(
+    networks(max_width=24, max_layers=4),
+    st.integers(2, 50),
+    st.integers(1, 16),
+    st.sampled_from(["sgd", "adam"]),
+    st.sampled_from(["float32", "float64"]),
+)
+def test_seeded_shuffled_training_is_reproducible(
+    spec: Any, m: int, batch: int, opt: str, dtype: str
+) -> None:
     sizes, acts, loss, seed = spec
     X, Y = data(sizes, loss, m, seed)
     runs = []
@@ -144,8 +161,9 @@ def test_seeded_shuffled_training_is_reproducible(spec: Any, m: int, batch: int,
             history = net.fit(X, Y, epochs=3, lr=1e-3, batch_size=batch, shuffle=True)
         except cr.DivergenceError:
             pytest.skip("diverged")  # pragma: no cover - lr 1e-3 on N(0,1) data does not diverge
-        runs.append((history.loss, [np.array(w) for w in net.weights],
-                     [np.array(b) for b in net.biases]))
+        runs.append(
+            (history.loss, [np.array(w) for w in net.weights], [np.array(b) for b in net.biases])
+        )
     (l1, w1, b1), (l2, w2, b2) = runs
     assert l1 == l2
     assert all(np.array_equal(a, b) for a, b in zip(w1 + b1, w2 + b2))

@@ -6,20 +6,20 @@ over repeated calls, and extreme values through every activation and loss."""
 from __future__ import annotations
 
 import gc
-import io
 import os
 import sys
-from typing import Any, Callable, List
+from typing import Any, Callable
 
 import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, strategies as st  # noqa: E402
+from conftest import assert_unchanged, snapshot  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st
 
 import chainrule as cr  # noqa: E402
 from chainrule import serialization  # noqa: E402
-from conftest import assert_unchanged, snapshot  # noqa: E402
 
 pytestmark = pytest.mark.fuzz
 
@@ -27,8 +27,9 @@ EXPECTED = (TypeError, ValueError, MemoryError, OverflowError, IndexError)
 
 
 def _net(dtype: str = "float64", optimizer: str = "adam") -> cr.Network:
-    return cr.Network([3, 5, 2], ["tanh", "softmax"], "cross_entropy", dtype=dtype, seed=0,
-                      optimizer=optimizer)
+    return cr.Network(
+        [3, 5, 2], ["tanh", "softmax"], "cross_entropy", dtype=dtype, seed=0, optimizer=optimizer
+    )
 
 
 GOOD_X = np.random.default_rng(0).normal(size=(6, 3))
@@ -36,10 +37,36 @@ GOOD_Y = np.eye(2)[[0, 1, 0, 1, 1, 0]]
 
 
 def _hostile_arrays() -> st.SearchStrategy:
-    shapes = st.sampled_from([(), (0,), (3,), (6, 0), (0, 3), (6, 3), (6, 2), (6, 4), (1, 3),
-                              (2, 3, 1), (6, 3, 2), (7, 3)])
-    dtypes = st.sampled_from([np.float64, np.float32, np.float16, np.int64, np.uint8, np.bool_,
-                              np.complex128, object, "U3", "S2"])
+    shapes = st.sampled_from(
+        [
+            (),
+            (0,),
+            (3,),
+            (6, 0),
+            (0, 3),
+            (6, 3),
+            (6, 2),
+            (6, 4),
+            (1, 3),
+            (2, 3, 1),
+            (6, 3, 2),
+            (7, 3),
+        ]
+    )
+    dtypes = st.sampled_from(
+        [
+            np.float64,
+            np.float32,
+            np.float16,
+            np.int64,
+            np.uint8,
+            np.bool_,
+            np.complex128,
+            object,
+            "U3",
+            "S2",
+        ]
+    )
     specials = st.sampled_from([0.0, np.nan, np.inf, -np.inf, 1e308, -1e-320, 3.0])
 
     @st.composite
@@ -68,6 +95,7 @@ def _hostile_arrays() -> st.SearchStrategy:
         elif layout == "list":
             return arr.tolist()
         return arr
+
     return build()
 
 
@@ -106,12 +134,26 @@ def test_every_call_succeeds_or_raises_clearly(X: Any, Y: Any) -> None:
             assert out.shape == (np.asarray(X).shape[0], 2) and np.all(np.isfinite(out))
 
 
-@given(st.lists(st.one_of(st.integers(-3, 10), st.just(10**12), st.floats(allow_nan=True),
-                          st.text(max_size=2), st.none()), max_size=5),
-       st.lists(st.one_of(st.sampled_from(cr.activation_names()), st.text(max_size=4),
-                          st.integers(), st.none()), max_size=5),
-       st.one_of(st.sampled_from(cr.loss_names()), st.text(max_size=4), st.none()),
-       st.one_of(st.sampled_from(["float32", "float64"]), st.text(max_size=8), st.integers()))
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(-3, 10),
+            st.just(10**12),
+            st.floats(allow_nan=True),
+            st.text(max_size=2),
+            st.none(),
+        ),
+        max_size=5,
+    ),
+    st.lists(
+        st.one_of(
+            st.sampled_from(cr.activation_names()), st.text(max_size=4), st.integers(), st.none()
+        ),
+        max_size=5,
+    ),
+    st.one_of(st.sampled_from(cr.loss_names()), st.text(max_size=4), st.none()),
+    st.one_of(st.sampled_from(["float32", "float64"]), st.text(max_size=8), st.integers()),
+)
 def test_constructor_rejects_clearly(sizes: Any, acts: Any, loss: Any, dtype: Any) -> None:
     try:
         net = cr.Network(sizes, acts, loss, dtype=dtype)
@@ -122,8 +164,16 @@ def test_constructor_rejects_clearly(sizes: Any, acts: Any, loss: Any, dtype: An
         assert net.predict(X).shape == (2, net.layer_sizes[-1])
 
 
-@given(st.one_of(st.integers(-5, 8), st.sampled_from([1025, 5000, 2**31, -2**31]), st.floats(),
-                 st.text(max_size=3), st.none(), st.booleans()))
+@given(
+    st.one_of(
+        st.integers(-5, 8),
+        st.sampled_from([1025, 5000, 2**31, -(2**31)]),
+        st.floats(),
+        st.text(max_size=3),
+        st.none(),
+        st.booleans(),
+    )
+)
 def test_thread_count_rejects_clearly(n: Any) -> None:
     before = cr.get_num_threads()
     try:
@@ -137,8 +187,11 @@ def test_thread_count_rejects_clearly(n: Any) -> None:
 @given(st.sampled_from(cr.activation_names()), _hostile_arrays())
 def test_activation_methods_reject_clearly(name: str, Z: Any) -> None:
     act = cr.activations.resolve_activation(name)
-    for call in (lambda: act.forward(Z), lambda: act.backward(Z, Z, Z),
-                 lambda: act.derivative(Z, Z) if name != "softmax" else act.forward(Z)):
+    for call in (
+        lambda: act.forward(Z),
+        lambda: act.backward(Z, Z, Z),
+        lambda: act.derivative(Z, Z) if name != "softmax" else act.forward(Z),
+    ):
         try:
             call()
         except (NotImplementedError,) + EXPECTED as exc:
@@ -152,18 +205,22 @@ def test_aliased_assignment_is_a_copy() -> None:
     np.testing.assert_array_equal(net.weights[0], want)
 
 
-@pytest.mark.parametrize("view", [lambda w: w, lambda w: w[::-1], lambda w: w.T[:, ::-1].T,
-                                  lambda w: w[1:]])
+@pytest.mark.parametrize(
+    "view", [lambda w: w, lambda w: w[::-1], lambda w: w.T[:, ::-1].T, lambda w: w[1:]]
+)
 def test_training_on_a_view_of_the_weights_uses_their_values_before_training(view) -> None:
     """X that is (a strided view of) the network's own weights must act as a copy taken at
     the call: fit, step and gradient_check may not read weights they have changed."""
+
     def make() -> cr.Network:
         return cr.Network([5, 5, 2], ["tanh", "linear"], dtype="float64", seed=3)
 
-    for call in (lambda n, X, Y: n.fit(X, Y, epochs=3, batch_size=2),
-                 lambda n, X, Y: n.step(n.gradients(X, Y), lr=0.1),
-                 lambda n, X, Y: n.gradient_check(X, Y),
-                 lambda n, X, Y: n.loss(X, Y)):
+    for call in (
+        lambda n, X, Y: n.fit(X, Y, epochs=3, batch_size=2),
+        lambda n, X, Y: n.step(n.gradients(X, Y), lr=0.1),
+        lambda n, X, Y: n.gradient_check(X, Y),
+        lambda n, X, Y: n.loss(X, Y),
+    ):
         a, b = make(), make()
         X = view(a.weights[0])
         X_copy = np.array(view(b.weights[0]))
@@ -173,8 +230,9 @@ def test_training_on_a_view_of_the_weights_uses_their_values_before_training(vie
             np.testing.assert_array_equal(a.weights[l], b.weights[l])
         assert repr(ra) == repr(rb)
         # predict reads the weights and X together without copying: the same numbers
-        np.testing.assert_array_equal(a.predict(view(a.weights[0])),
-                                      b.predict(np.array(view(b.weights[0]))))
+        np.testing.assert_array_equal(
+            a.predict(view(a.weights[0])), b.predict(np.array(view(b.weights[0])))
+        )
 
 
 def test_absurd_sizes_are_refused_without_a_crash() -> None:
@@ -184,6 +242,7 @@ def test_absurd_sizes_are_refused_without_a_crash() -> None:
 
 
 # ---- model files ------------------------------------------------------------------------------
+
 
 def _saved_model() -> bytes:
     net = _net("float32")
@@ -210,9 +269,9 @@ def test_mutated_model_files_are_clear_errors(data: Any) -> None:
         elif kind == "insert":
             buf[pos:pos] = data.draw(st.binary(min_size=1, max_size=16))
         elif kind == "delete":
-            del buf[pos:pos + data.draw(st.integers(1, 16))]
+            del buf[pos : pos + data.draw(st.integers(1, 16))]
         elif kind == "zero":
-            buf[pos:pos + 8] = bytes(len(buf[pos:pos + 8]))
+            buf[pos : pos + 8] = bytes(len(buf[pos : pos + 8]))
     try:
         net, _ = serialization.read(bytes(buf), "fuzzed file")
     except ValueError as exc:
@@ -229,6 +288,7 @@ if os.environ.get("PYTEST_XDIST_WORKER") is None:
 
 
 # ---- memory ----------------------------------------------------------------------------------
+
 
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
@@ -270,11 +330,26 @@ def test_repeated_calls_do_not_leak(tmp_path: Any, calls: int, request: Any) -> 
 
 # ---- extreme values --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softplus", "elu", "silu", "gelu", "softmax",
-                                  "relu", "leaky_relu", "linear"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sigmoid",
+        "tanh",
+        "softplus",
+        "elu",
+        "silu",
+        "gelu",
+        "softmax",
+        "relu",
+        "leaky_relu",
+        "linear",
+    ],
+)
 def test_activations_stay_finite_at_extremes(dtype: str, name: str) -> None:
     import reference as ref
+
     big = 1e4 if dtype == "float64" else 1e4
     Z = np.array([[-big, -100.0, -1.0, 0.0, 1.0, 100.0, big]], dtype=dtype)
     act = cr.activations.resolve_activation(name)
@@ -287,8 +362,9 @@ def test_activations_stay_finite_at_extremes(dtype: str, name: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("loss, out", [("cross_entropy", "softmax"),
-                                       ("binary_cross_entropy", "sigmoid")])
+@pytest.mark.parametrize(
+    "loss, out", [("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")]
+)
 def test_losses_stay_finite_for_extreme_logits(dtype: str, loss: str, out: str) -> None:
     """Logits of +-1e4 (computed from Z, never log(0)): the loss is finite and large when the
     prediction is confidently wrong, about 0 when confidently right."""
@@ -307,6 +383,7 @@ def test_losses_stay_finite_for_extreme_logits(dtype: str, loss: str, out: str) 
 
 def test_float32_demo_trains_without_nan() -> None:
     from chainrule.demo import DEMO_NETWORKS, make_data
+
     X, Y = make_data()
     for sizes, acts, lr in DEMO_NETWORKS:
         net = cr.Network(sizes, acts, "mse", dtype="float32", seed=42)

@@ -5,8 +5,17 @@ import pytest
 
 import chainrule as cr
 
-ALL_BUILTINS = [cr.Sigmoid(), cr.Tanh(), cr.ReLU(), cr.LeakyReLU(alpha=0.2), cr.ELU(alpha=0.7),
-                cr.GELU(), cr.SiLU(), cr.Softplus(), cr.Linear()]
+ALL_BUILTINS = [
+    cr.Sigmoid(),
+    cr.Tanh(),
+    cr.ReLU(),
+    cr.LeakyReLU(alpha=0.2),
+    cr.ELU(alpha=0.7),
+    cr.GELU(),
+    cr.SiLU(),
+    cr.Softplus(),
+    cr.Linear(),
+]
 
 
 def _net(dtype, output="softmax", loss="cross_entropy"):
@@ -42,7 +51,7 @@ def test_to_torch_matches_predict(dtype):
 @pytest.mark.torch
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_from_torch_round_trip(dtype):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     net = _net(dtype)
     back = cr.from_torch(net.to_torch(), loss="cross_entropy")
     assert back.layer_sizes == net.layer_sizes and back.dtype == net.dtype
@@ -58,8 +67,13 @@ def test_from_torch_round_trip(dtype):
 def test_from_torch_model_built_in_torch():
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
-    seq = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3),
-                              torch.nn.Identity(), torch.nn.Linear(3, 2))
+    seq = torch.nn.Sequential(
+        torch.nn.Linear(4, 8),
+        torch.nn.Tanh(),
+        torch.nn.Linear(8, 3),
+        torch.nn.Identity(),
+        torch.nn.Linear(3, 2),
+    )
     net = cr.from_torch(seq)
     assert net.layer_sizes == [4, 8, 3, 2] and net.dtype == np.float32
     assert [a.name for a in net.activations] == ["tanh", "linear", "linear"]
@@ -97,10 +111,10 @@ def test_from_torch_errors_name_the_module():
 
 class Cube(cr.Activation):
     def forward(self, z):
-        return z ** 3
+        return z**3
 
     def derivative(self, z, h):
-        return 3 * z ** 2
+        return 3 * z**2
 
 
 @pytest.mark.torch
@@ -120,8 +134,9 @@ def test_to_onnx_matches_predict(tmp_path, dtype):
         # ONNX Runtime has no float64 Erf kernel: GELU is checked in float64 by
         # test_to_onnx_float64_gelu_is_valid, every other activation runs here
         acts = [a for a in ALL_BUILTINS if not isinstance(a, cr.GELU)] + ["softmax"]
-        net = cr.Network([5] + [7] * (len(acts) - 1) + [4], acts, "cross_entropy",
-                         dtype=dtype, seed=3)
+        net = cr.Network(
+            [5] + [7] * (len(acts) - 1) + [4], acts, "cross_entropy", dtype=dtype, seed=3
+        )
     path = tmp_path / "net.onnx"
     model = net.to_onnx(path)
     assert path.exists() and model.graph.input[0].name == "X"
@@ -146,10 +161,12 @@ def test_to_onnx_extreme_inputs(tmp_path):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     for dtype in ("float32", "float64"):
-        net = cr.Network([2, 3, 3, 3, 2], ["softplus", "elu", "leaky_relu", "sigmoid"],
-                         dtype=dtype, seed=0)
-        sess = ort.InferenceSession(net.to_onnx().SerializeToString(),
-                                    providers=["CPUExecutionProvider"])
+        net = cr.Network(
+            [2, 3, 3, 3, 2], ["softplus", "elu", "leaky_relu", "sigmoid"], dtype=dtype, seed=0
+        )
+        sess = ort.InferenceSession(
+            net.to_onnx().SerializeToString(), providers=["CPUExecutionProvider"]
+        )
         X = np.array([[-300.0, 300.0], [80.0, -80.0], [0.0, 1e-3]], dtype=dtype)
         out = sess.run(None, {"X": X})[0]
         assert np.all(np.isfinite(out))
@@ -161,8 +178,9 @@ def test_to_onnx_regression_net(tmp_path):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     net = cr.Network([3, 16, 1], ["relu", "linear"], dtype="float32", seed=0)
-    sess = ort.InferenceSession(net.to_onnx().SerializeToString(),
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(
+        net.to_onnx().SerializeToString(), providers=["CPUExecutionProvider"]
+    )
     X = _X("float32")[:, :3]
     np.testing.assert_allclose(sess.run(None, {"X": X})[0], net.predict(X), rtol=1e-5, atol=1e-5)
 
@@ -174,8 +192,9 @@ def test_to_onnx_rejects_custom_activation():
         net.to_onnx()
 
 
-@pytest.mark.parametrize("module, call", [("onnx", lambda net: net.to_onnx()),
-                                          ("torch", lambda net: net.to_torch())])
+@pytest.mark.parametrize(
+    "module, call", [("onnx", lambda net: net.to_onnx()), ("torch", lambda net: net.to_torch())]
+)
 def test_missing_optional_package_says_what_to_install(monkeypatch, module, call):
     monkeypatch.setitem(__import__("sys").modules, module, None)  # import now fails
     net = cr.Network([2, 1], ["linear"])

@@ -1,7 +1,6 @@
 """The core's GEMM kernels at every dispatch level this CPU supports, threads and fork."""
 
 import multiprocessing as mp
-import os
 
 import numpy as np
 import pytest
@@ -55,8 +54,9 @@ def _train(dtype):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(300, 40))
     Y = np.eye(10)[rng.integers(0, 10, 300)]
-    net = cr.Network([40, 96, 64, 10], ["relu", "tanh", "softmax"], loss="cross_entropy",
-                     dtype=dtype, seed=3)
+    net = cr.Network(
+        [40, 96, 64, 10], ["relu", "tanh", "softmax"], loss="cross_entropy", dtype=dtype, seed=3
+    )
     hist = net.fit(X, Y, epochs=3, lr=0.1, batch_size=64, shuffle=True)
     return [w.copy() for w in net.weights] + [b.copy() for b in net.biases], hist.loss
 

@@ -29,7 +29,7 @@ import copy
 import pathlib
 import pickle
 import re
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import pytest
@@ -51,8 +51,18 @@ LAYERS: List[Tuple[str, ...]] = [
     #    views, the lock, the model file's archive and header checks; what the dashboard, its
     #    replay and the report show (a run's views, computed through a network's public
     #    calls) and the page's files
-    ("_version", "data", "runtime", "_registry", "parameters", "_sync", "model_archive",
-     "dashboard_views", "dashboard_page", "diagnostics"),
+    (
+        "_version",
+        "data",
+        "runtime",
+        "_registry",
+        "parameters",
+        "_sync",
+        "model_archive",
+        "dashboard_views",
+        "dashboard_page",
+        "diagnostics",
+    ),
     # 2. the families: configuration objects resolved by name and checked by the core's
     #    registries, and the callbacks fit calls after every epoch; the dashboard's web server
     ("activations", "losses", "optimizers", "schedules", "callbacks", "dashboard_server"),
@@ -64,8 +74,18 @@ LAYERS: List[Tuple[str, ...]] = [
     #    the callbacks that write files (checkpoints, CSV logs), and what lr_find returns;
     #    the callbacks that show or record a run: the live dashboard, the recording to a
     #    directory, TensorBoard, and the self-contained report
-    ("initializers", "distributed", "fit_args", "layers", "file_callbacks", "lr_finder",
-     "dashboard", "run_record", "tensorboard", "report"),
+    (
+        "initializers",
+        "distributed",
+        "fit_args",
+        "layers",
+        "file_callbacks",
+        "lr_finder",
+        "dashboard",
+        "run_record",
+        "tensorboard",
+        "report",
+    ),
     # 3b. the parts of Network kept in files of their own (it inherits them): its training
     #    state (optimizer, generator, resumable state), fit and evaluate, and the step-by-step
     #    API (gradients, forward, backward, step, gradient_check), the learning-rate finder
@@ -104,18 +124,28 @@ SANCTIONED_UPWARD: Sanctioned = {
 #: Private attributes of Network that other modules used to reach for (serialization and
 #: distributed now use its public training-state API): flagged outside their module even
 #: if they disappear from it, so they cannot come back under another owner's cover.
-KNOWN_PRIVATE = {name: "network" for name in (
-    "_training_state", "_restore_training_state", "_core", "_rng", "_optimizer", "_lock")}
+KNOWN_PRIVATE = {
+    name: "network"
+    for name in (
+        "_training_state",
+        "_restore_training_state",
+        "_core",
+        "_rng",
+        "_optimizer",
+        "_lock",
+    )
+}
 
 
 # ---- the checker -----------------------------------------------------------------------------
 
+
 class Import(NamedTuple):
-    module: str      # the importing module
-    target: str      # the imported module of the package ("__init__" for the package itself)
+    module: str  # the importing module
+    target: str  # the imported module of the package ("__init__" for the package itself)
     line: int
-    scope: str       # "<module>", or the enclosing function/class, e.g. "Network.save"
-    whole: bool      # ``from . import target`` / ``import chainrule.target``: the module itself
+    scope: str  # "<module>", or the enclosing function/class, e.g. "Network.save"
+    whole: bool  # ``from . import target`` / ``import chainrule.target``: the module itself
 
 
 def _private(name: str) -> bool:
@@ -139,7 +169,7 @@ def _resolve(name: str, level: int, known: Set[str]) -> Optional[Tuple[str, bool
     if level == 0:
         if name != PACKAGE and not name.startswith(PACKAGE + "."):
             return None
-        name = name[len(PACKAGE) + 1:]
+        name = name[len(PACKAGE) + 1 :]
     elif level > 1:
         return None  # beyond the package (it has no subpackages): fails when imported anyway
     if not name:
@@ -155,7 +185,7 @@ class _Collector(ast.NodeVisitor):
         self.module, self.known = module, known
         self.scope: List[str] = []
         self.imports: List[Import] = []
-        self.aliases: Dict[str, str] = {}    # local name -> package module it is bound to
+        self.aliases: Dict[str, str] = {}  # local name -> package module it is bound to
         self.private_imports: List[Tuple[str, str, int]] = []  # (module, name, line)
         self.attributes: List[Tuple[ast.Attribute, str]] = []  # private obj._name, scope
 
@@ -208,10 +238,19 @@ class _Collector(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        name = func.id if isinstance(func, ast.Name) else \
-            func.attr if isinstance(func, ast.Attribute) else ""
-        if name in ("__import__", "import_module") and node.args and \
-                isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+        name = (
+            func.id
+            if isinstance(func, ast.Name)
+            else func.attr
+            if isinstance(func, ast.Attribute)
+            else ""
+        )
+        if (
+            name in ("__import__", "import_module")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             text = node.args[0].value
             level = len(text) - len(text.lstrip("."))
             found = _resolve(text[level:], level, self.known)
@@ -236,8 +275,12 @@ def _defined_private_attributes(tree: ast.Module) -> Set[str]:
                 targets = item.targets if isinstance(item, ast.Assign) else [item.target]
                 names.update(t.id for t in targets if isinstance(t, ast.Name))
         for node in ast.walk(cls):
-            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and \
-                    isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Store)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("self", "cls")
+            ):
                 names.add(node.attr)
     return {n for n in names if _private(n)}
 
@@ -246,8 +289,11 @@ def _is_own(value: ast.expr) -> bool:
     """``self``, ``cls`` or ``super()``: an object's access to its own members."""
     if isinstance(value, ast.Name):
         return value.id in ("self", "cls")
-    return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and \
-        value.func.id == "super"
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Name)
+        and value.func.id == "super"
+    )
 
 
 def collect(sources: Dict[str, str]) -> Tuple[List[Import], List[str]]:
@@ -268,23 +314,29 @@ def collect(sources: Dict[str, str]) -> Tuple[List[Import], List[str]]:
         imports.extend(c.imports)
         for target, name, line in c.private_imports:
             if target != m:
-                problems.append(f"{m}.py:{line}: imports {name}, a private name of {target} "
-                                "(give it a public name there, or use its public API)")
+                problems.append(
+                    f"{m}.py:{line}: imports {name}, a private name of {target} "
+                    "(give it a public name there, or use its public API)"
+                )
         for node, scope in c.attributes:
             value, name = node.value, node.attr
             if isinstance(value, ast.Name) and value.id in c.aliases:
                 target = c.aliases[value.id]
                 if target != m:
-                    problems.append(f"{m}.py:{node.lineno}: {value.id}.{name} in {scope} uses "
-                                    f"a private name of module {target}")
+                    problems.append(
+                        f"{m}.py:{node.lineno}: {value.id}.{name} in {scope} uses "
+                        f"a private name of module {target}"
+                    )
                 continue
             if _is_own(value):
                 continue
             mine = owners.get(name, set())
             if mine and m not in mine:
-                problems.append(f"{m}.py:{node.lineno}: {ast.unparse(node)} in {scope} reaches "
-                                f"into {name}, private to the classes of "
-                                f"{', '.join(sorted(mine))} (use a public method instead)")
+                problems.append(
+                    f"{m}.py:{node.lineno}: {ast.unparse(node)} in {scope} reaches "
+                    f"into {name}, private to the classes of "
+                    f"{', '.join(sorted(mine))} (use a public method instead)"
+                )
     return imports, problems
 
 
@@ -297,8 +349,9 @@ def layer_of(layers: Sequence[Sequence[str]]) -> Dict[str, int]:
     return index
 
 
-def check_layers(imports: Sequence[Import], layers: Sequence[Sequence[str]],
-                 sanctioned: Sanctioned) -> Tuple[List[str], Sanctioned]:
+def check_layers(
+    imports: Sequence[Import], layers: Sequence[Sequence[str]], sanctioned: Sanctioned
+) -> Tuple[List[str], Sanctioned]:
     """Violations of the layer order, and the sanctioned entries that were used."""
     index = layer_of(layers)
     problems, used = [], set()
@@ -313,20 +366,28 @@ def check_layers(imports: Sequence[Import], layers: Sequence[Sequence[str]],
             used.add(key)
             continue
         where = "at module level" if imp.scope == "<module>" else f"in {imp.scope}"
-        relation = "its own layer (modules of one layer are independent)" if there == here \
+        relation = (
+            "its own layer (modules of one layer are independent)"
+            if there == here
             else f"layer {there}, above its layer {here}"
-        problems.append(f"{imp.module}.py:{imp.line}: {imp.module} imports {imp.target} {where}; "
-                        f"{imp.target} is in {relation}")
+        )
+        problems.append(
+            f"{imp.module}.py:{imp.line}: {imp.module} imports {imp.target} {where}; "
+            f"{imp.target} is in {relation}"
+        )
     return problems, used
 
 
 def check_declared(sources: Dict[str, str], layers: Sequence[Sequence[str]]) -> List[str]:
     index = layer_of(layers)
     known = modules_of(sources)
-    return [f"{m}.py: module {m} has no layer in LAYERS (tests/test_layering.py): add it"
-            for m in sorted(known - set(index))] + \
-           [f"LAYERS lists {m}, which is not a module of the package" for m in
-            sorted(set(index) - known)]
+    return [
+        f"{m}.py: module {m} has no layer in LAYERS (tests/test_layering.py): add it"
+        for m in sorted(known - set(index))
+    ] + [
+        f"LAYERS lists {m}, which is not a module of the package"
+        for m in sorted(set(index) - known)
+    ]
 
 
 def find_cycles(edges: Dict[str, Set[str]]) -> List[List[str]]:
@@ -387,20 +448,26 @@ def check_cycles(imports: Sequence[Import], sanctioned: Sanctioned) -> List[str]
             continue
         edges.setdefault(imp.module, set()).add(imp.target)
         lines.setdefault((imp.module, imp.target), imp.line)
-    return [f"import cycle: {' -> '.join(cycle)} ("
-            + "; ".join(f"{a}.py:{lines[a, b]} imports {b}" for a, b in zip(cycle, cycle[1:]))
-            + ")" for cycle in find_cycles(edges)]
+    return [
+        f"import cycle: {' -> '.join(cycle)} ("
+        + "; ".join(f"{a}.py:{lines[a, b]} imports {b}" for a, b in zip(cycle, cycle[1:]))
+        + ")"
+        for cycle in find_cycles(edges)
+    ]
 
 
-def check(sources: Dict[str, str], layers: Sequence[Sequence[str]] = LAYERS,
-          sanctioned: Sanctioned = SANCTIONED_UPWARD
-          ) -> Tuple[List[str], Sanctioned]:
+def check(
+    sources: Dict[str, str],
+    layers: Sequence[Sequence[str]] = LAYERS,
+    sanctioned: Sanctioned = SANCTIONED_UPWARD,
+) -> Tuple[List[str], Sanctioned]:
     """Every problem of the package given as {module: source}, and the sanctioned upward
     imports that were found."""
     imports, private = collect(sources)
     layering, used = check_layers(imports, layers, sanctioned)
-    return check_declared(sources, layers) + layering + check_cycles(imports, sanctioned) + \
-        private, used
+    return check_declared(sources, layers) + layering + check_cycles(
+        imports, sanctioned
+    ) + private, used
 
 
 # ---- the package ---------------------------------------------------------------------------
@@ -423,16 +490,24 @@ def test_the_graph_is_what_the_layers_say():
     """A few edges the layers rest on, so that a parser that found nothing cannot pass."""
     imports, _ = collect(SOURCES)
     edges = {(i.module, i.target, i.scope == "<module>") for i in imports}
-    for edge in [("network", "_core", True), ("network_fit", "distributed", True),
-                 ("network", "network_fit", True),
-                 ("serialization", "network", True), ("interop", "network", True),
-                 ("cli", "serialization", True), ("__init__", "network", True),
-                 ("__main__", "cli", True), ("network", "serialization", False),
-                 ("network", "interop", False), ("initializers", "activations", True)]:
+    for edge in [
+        ("network", "_core", True),
+        ("network_fit", "distributed", True),
+        ("network", "network_fit", True),
+        ("serialization", "network", True),
+        ("interop", "network", True),
+        ("cli", "serialization", True),
+        ("__init__", "network", True),
+        ("__main__", "cli", True),
+        ("network", "serialization", False),
+        ("network", "interop", False),
+        ("initializers", "activations", True),
+    ]:
         assert edge in edges, edge
 
 
 # ---- the checker catches what it is for (fabricated violations) -----------------------------
+
 
 def _with(module: str, code: str) -> Dict[str, str]:
     sources = dict(SOURCES)
@@ -451,22 +526,32 @@ def _problems(sources: Dict[str, str]) -> str:
 def test_an_upward_import_at_module_level_is_reported_with_file_and_line():
     sources = _with("activations", "from .network import Network\n")
     line = _line_of(sources, "activations", "from .network import Network")
-    assert f"activations.py:{line}: activations imports network at module level; network " \
-           "is in layer 5, above its layer 2" in _problems(sources)
+    assert (
+        f"activations.py:{line}: activations imports network at module level; network "
+        "is in layer 5, above its layer 2" in _problems(sources)
+    )
 
 
-@pytest.mark.parametrize("code, target", [
-    ("def helper():\n    from . import serialization\n", "serialization"),
-    ("def helper():\n    import chainrule.cli\n", "cli"),
-    ("def helper():\n    from chainrule.sklearn import MLPRegressor\n", "sklearn"),
-    ("def helper():\n    import chainrule as cr\n", "__init__"),
-    ("def helper():\n    from . import __version__\n", "__init__"),
-    ("def helper():\n    return __import__('chainrule').Network\n", "__init__"),
-    ("def helper():\n    import importlib\n"
-     "    return importlib.import_module('.interop', 'chainrule')\n", "interop"),
-    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .network import Network\n",
-     "network"),
-])
+@pytest.mark.parametrize(
+    "code, target",
+    [
+        ("def helper():\n    from . import serialization\n", "serialization"),
+        ("def helper():\n    import chainrule.cli\n", "cli"),
+        ("def helper():\n    from chainrule.sklearn import MLPRegressor\n", "sklearn"),
+        ("def helper():\n    import chainrule as cr\n", "__init__"),
+        ("def helper():\n    from . import __version__\n", "__init__"),
+        ("def helper():\n    return __import__('chainrule').Network\n", "__init__"),
+        (
+            "def helper():\n    import importlib\n"
+            "    return importlib.import_module('.interop', 'chainrule')\n",
+            "interop",
+        ),
+        (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .network import Network\n",
+            "network",
+        ),
+    ],
+)
 def test_every_form_of_upward_import_is_reported(code, target):
     problems = _problems(_with("losses", code))
     assert re.search(rf"losses\.py:\d+: losses imports {target} ", problems), problems
@@ -474,15 +559,17 @@ def test_every_form_of_upward_import_is_reported(code, target):
 
 def test_a_same_layer_import_and_the_cycle_it_makes_are_reported():
     sources = _with("optimizers", "from .schedules import StepLR\n")
-    sources = _with("schedules", "def f():\n    from .optimizers import SGD\n") | \
-        {"optimizers": sources["optimizers"]}
+    sources = _with("schedules", "def f():\n    from .optimizers import SGD\n") | {
+        "optimizers": sources["optimizers"]
+    }
     problems = _problems(sources)
-    assert "optimizers imports schedules at module level; schedules is in its own layer" \
-        in problems
+    assert "optimizers imports schedules at module level; schedules is in its own layer" in problems
     assert "schedules imports optimizers in f; optimizers is in its own layer" in problems
-    assert re.search(r"import cycle: optimizers -> schedules -> optimizers \(optimizers\.py:\d+ "
-                     r"imports schedules; schedules\.py:\d+ imports optimizers\)", problems), \
-        problems
+    assert re.search(
+        r"import cycle: optimizers -> schedules -> optimizers \(optimizers\.py:\d+ "
+        r"imports schedules; schedules\.py:\d+ imports optimizers\)",
+        problems,
+    ), problems
 
 
 def test_find_cycles():
@@ -493,45 +580,66 @@ def test_find_cycles():
 
 def test_the_sanctioned_pattern_is_allowed_only_where_it_is_listed():
     # the same upward import in an unlisted method of Network
-    sources = _with("network", "class Extra:\n    def export(self):\n"
-                               "        from . import interop\n        return interop\n")
-    assert re.search(r"network\.py:\d+: network imports interop in Extra\.export; interop is "
-                     r"in layer 6", _problems(sources))
+    sources = _with(
+        "network",
+        "class Extra:\n    def export(self):\n"
+        "        from . import interop\n        return interop\n",
+    )
+    assert re.search(
+        r"network\.py:\d+: network imports interop in Extra\.export; interop is "
+        r"in layer 6",
+        _problems(sources),
+    )
     # a listed function, but at module level or importing names instead of the module
     sources = _with("network", "from . import serialization\n")
     assert re.search(r"network imports serialization at module level", _problems(sources))
     sources = dict(SOURCES)
     sources["network"] = sources["network"].replace(
-        "from . import interop  # upward", "from .interop import to_onnx  # upward", 1)
+        "from . import interop  # upward", "from .interop import to_onnx  # upward", 1
+    )
     assert "from .interop import to_onnx" in sources["network"]
     assert re.search(r"network imports interop in Network\.to_torch", _problems(sources))
 
 
-@pytest.mark.parametrize("code, expected", [
-    ("def f(net):\n    return net._core.weight(0)\n",
-     r"net\._core in f reaches into _core, private to the classes of network, network_fit, network_lr_find, network_state, network_steps "),
-    ("def f(net):\n    return net._training_state()\n", r"net\._training_state in f"),
-    ("def f(net, state):\n    net._restore_training_state(state, {})\n",
-     r"net\._restore_training_state in f"),
-    ("def f(net):\n    return net._rng.bit_generator.state\n", r"net\._rng in f"),
-    ("def f(net):\n    return net._optimizer\n", r"net\._optimizer in f"),
-    ("def f(net):\n    with net._lock:\n        pass\n", r"net\._lock in f"),
-    ("def f(opt):\n    return opt._core_params()\n",
-     r"opt\._core_params in f reaches into _core_params, private to the classes of "
-     r"optimizers, schedules "),
-    ("from .activations import _Builtin\n", r"imports _Builtin, a private name of activations"),
-    ("from . import callbacks\nBAR = callbacks._ProgressBar\n",
-     r"callbacks\._ProgressBar in <module> uses a private name of module callbacks"),
-])
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        (
+            "def f(net):\n    return net._core.weight(0)\n",
+            r"net\._core in f reaches into _core, private to the classes of network, "
+            r"network_fit, network_lr_find, network_state, network_steps ",
+        ),
+        ("def f(net):\n    return net._training_state()\n", r"net\._training_state in f"),
+        (
+            "def f(net, state):\n    net._restore_training_state(state, {})\n",
+            r"net\._restore_training_state in f",
+        ),
+        ("def f(net):\n    return net._rng.bit_generator.state\n", r"net\._rng in f"),
+        ("def f(net):\n    return net._optimizer\n", r"net\._optimizer in f"),
+        ("def f(net):\n    with net._lock:\n        pass\n", r"net\._lock in f"),
+        (
+            "def f(opt):\n    return opt._core_params()\n",
+            r"opt\._core_params in f reaches into _core_params, private to the classes of "
+            r"optimizers, schedules ",
+        ),
+        ("from .activations import _Builtin\n", r"imports _Builtin, a private name of activations"),
+        (
+            "from . import callbacks\nBAR = callbacks._ProgressBar\n",
+            r"callbacks\._ProgressBar in <module> uses a private name of module callbacks",
+        ),
+    ],
+)
 def test_reaching_into_private_names_is_reported(code, expected):
     problems = _problems(_with("serialization", code))
     assert re.search(r"serialization\.py:\d+: " + expected, problems), problems
 
 
 def test_own_private_names_are_fine():
-    code = ("class Thing:\n    def __init__(self):\n        self._secret = 1\n"
-            "    def same(self, other):\n        return self._secret == other._secret\n"
-            "    def parent(self):\n        return super()._x\n")
+    code = (
+        "class Thing:\n    def __init__(self):\n        self._secret = 1\n"
+        "    def same(self, other):\n        return self._secret == other._secret\n"
+        "    def parent(self):\n        return super()._x\n"
+    )
     assert _problems(_with("serialization", code)) == ""
 
 
@@ -542,6 +650,7 @@ def test_a_module_without_a_layer_is_reported():
 
 # ---- the public API that replaced the private reaches -----------------------------------------
 
+
 def _data():
     rng = np.random.default_rng(5)
     X = rng.normal(size=(40, 3))
@@ -550,8 +659,9 @@ def _data():
 
 def _trained(seed=1):
     X, Y = _data()
-    net = cr.Network([3, 6, 2], ["tanh", "linear"], seed=seed,
-                     optimizer=cr.Adam(lr=1e-2, betas=(0.8, 0.99)))
+    net = cr.Network(
+        [3, 6, 2], ["tanh", "linear"], seed=seed, optimizer=cr.Adam(lr=1e-2, betas=(0.8, 0.99))
+    )
     net.fit(X, Y, epochs=3, batch_size=8, shuffle=True)
     return net
 
@@ -569,8 +679,9 @@ def test_training_state_resumes_bit_for_bit():
     assert list(state) == ["seed", "rng", "history", "optimizer"]
     assert state["optimizer"]["name"] == "adam"
     assert state["optimizer"]["params"]["betas"] == [0.8, 0.99]  # JSON: tuples as lists
-    assert sorted(arrays) == sorted(f"opt.{k}.{p}" for k in ("exp_avg", "exp_avg_sq")
-                                    for p in ("W1", "b1", "W2", "b2"))
+    assert sorted(arrays) == sorted(
+        f"opt.{k}.{p}" for k in ("exp_avg", "exp_avg_sq") for p in ("W1", "b1", "W2", "b2")
+    )
     b = cr.Network([3, 6, 2], ["tanh", "linear"], seed=99)
     _copy_weights(a, b)
     b.set_training_state(state, arrays)
@@ -590,9 +701,12 @@ def test_set_training_state_changes_nothing_when_it_fails():
     bad = dict(arrays, **{"opt.exp_avg.W1": np.zeros((4, 4))})  # W1 is (3, 6)
     with pytest.raises(ValueError):
         b.set_training_state(state, bad)
-    for broken in ({**state, "seed": "x"}, {**state, "rng": {"state": 1}},
-                   {**state, "history": {"loss": ["x"]}},
-                   {**state, "optimizer": {"name": "nope"}}):
+    for broken in (
+        {**state, "seed": "x"},
+        {**state, "rng": {"state": 1}},
+        {**state, "history": {"loss": ["x"]}},
+        {**state, "optimizer": {"name": "nope"}},
+    ):
         with pytest.raises(ValueError):
             b.set_training_state(broken, arrays)
     with pytest.raises(TypeError):

@@ -16,10 +16,21 @@ import chainrule as cr
 
 
 def _net(dtype: str = "float64", seed: Any = 0, **kw: Any) -> cr.Network:
-    return cr.Network([6, cr.Dense(9, "relu", l2=1e-3), cr.BatchNorm(momentum=0.2),
-                       cr.Dropout(0.25), cr.Dense(7, "tanh", l1=1e-4), cr.LayerNorm(),
-                       cr.Dense(3, "softmax")], loss="cross_entropy", dtype=dtype, seed=seed,
-                      **kw)
+    return cr.Network(
+        [
+            6,
+            cr.Dense(9, "relu", l2=1e-3),
+            cr.BatchNorm(momentum=0.2),
+            cr.Dropout(0.25),
+            cr.Dense(7, "tanh", l1=1e-4),
+            cr.LayerNorm(),
+            cr.Dense(3, "softmax"),
+        ],
+        loss="cross_entropy",
+        dtype=dtype,
+        seed=seed,
+        **kw,
+    )
 
 
 def _data(m: int = 40, seed: int = 1):
@@ -31,10 +42,26 @@ def _data(m: int = 40, seed: int = 1):
 def test_layer_list_and_views() -> None:
     net = _net()
     assert net.layer_sizes == [6, 9, 9, 9, 7, 7, 3]
-    assert [layer.kind for layer in net.layers] == ["dense", "batch_norm", "dropout", "dense",
-                                                    "layer_norm", "dense"]
-    assert list(net.parameters) == ["W1", "b1", "gamma2", "beta2", "W4", "b4", "gamma5",
-                                    "beta5", "W6", "b6"]
+    assert [layer.kind for layer in net.layers] == [
+        "dense",
+        "batch_norm",
+        "dropout",
+        "dense",
+        "layer_norm",
+        "dense",
+    ]
+    assert list(net.parameters) == [
+        "W1",
+        "b1",
+        "gamma2",
+        "beta2",
+        "W4",
+        "b4",
+        "gamma5",
+        "beta5",
+        "W6",
+        "b6",
+    ]
     assert list(net.buffers) == ["running_mean2", "running_var2"]
     bn = net.layers[1]
     np.testing.assert_array_equal(bn.gamma, np.ones(9))
@@ -84,8 +111,7 @@ def test_save_load_and_pickle_bit_for_bit(tmp_path, dtype: str) -> None:
     net = _net(dtype, optimizer="adam")
     net.fit(X, y, epochs=2, batch_size=16)
     net.save(tmp_path / "m.npz")
-    for back in (cr.load(tmp_path / "m.npz"), pickle.loads(pickle.dumps(net)),
-                 copy.deepcopy(net)):
+    for back in (cr.load(tmp_path / "m.npz"), pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
         assert back.layer_configs == net.layer_configs
         np.testing.assert_array_equal(back.predict(X), net.predict(X))
         for name in net.buffers:
@@ -100,6 +126,7 @@ def test_save_load_and_pickle_bit_for_bit(tmp_path, dtype: str) -> None:
 def test_dense_only_networks_keep_writing_version_2(tmp_path) -> None:
     import json
     import zipfile
+
     cr.Network([2, 3, 1], seed=0).save(tmp_path / "d.npz")
     _net().save(tmp_path / "l.npz")
     for name, version in (("d.npz", 2), ("l.npz", 3)):
@@ -130,8 +157,15 @@ def test_to_onnx_matches_predict(tmp_path, dtype: str) -> None:
 
 def test_summary_lists_every_layer() -> None:
     s = _net().summary(batch_size=32)
-    for part in ("BatchNorm(momentum=0.2, eps=1e-05)", "gamma (9,)", "beta (9,)",
-                 "Dropout(p=0.25)", "LayerNorm(eps=1e-05)", "(32, 7)", "W (6, 9)"):
+    for part in (
+        "BatchNorm(momentum=0.2, eps=1e-05)",
+        "gamma (9,)",
+        "beta (9,)",
+        "Dropout(p=0.25)",
+        "LayerNorm(eps=1e-05)",
+        "(32, 7)",
+        "W (6, 9)",
+    ):
         assert part in s, f"{part!r} missing from\n{s}"
 
 
@@ -152,20 +186,29 @@ def test_thread_counts_give_the_same_bits() -> None:
             np.testing.assert_array_equal(other[name], results[0][name])
 
 
-@pytest.mark.parametrize("make, exc, parts", [
-    (lambda: cr.Dropout(1.0), ValueError, ["Dropout", "p", "[0, 1)", "1"]),
-    (lambda: cr.Dropout(-0.1), ValueError, ["p", "-0.1"]),
-    (lambda: cr.Dropout("a"), TypeError, ["Dropout", "p"]),
-    (lambda: cr.BatchNorm(eps=0), ValueError, ["BatchNorm", "eps", "> 0", "0"]),
-    (lambda: cr.BatchNorm(momentum=1.5), ValueError, ["momentum", "1.5"]),
-    (lambda: cr.LayerNorm(eps=-1), ValueError, ["LayerNorm", "eps", "-1"]),
-    (lambda: cr.Dense(0), ValueError, ["units", "0"]),
-    (lambda: cr.Network([3, cr.Dense(4), cr.Dropout(0.1)]), ValueError,
-     ["layer 2", "last layer", "Dropout"]),
-    (lambda: cr.Network([3, "dense", 1]), TypeError, ["layer 1", "'dense'"]),
-    (lambda: cr.Network([3, cr.Dropout(0.1), 2, 1], activations=["relu"]), ValueError,
-     ["1 activations", "2 layers given as plain ints"]),
-])
+@pytest.mark.parametrize(
+    "make, exc, parts",
+    [
+        (lambda: cr.Dropout(1.0), ValueError, ["Dropout", "p", "[0, 1)", "1"]),
+        (lambda: cr.Dropout(-0.1), ValueError, ["p", "-0.1"]),
+        (lambda: cr.Dropout("a"), TypeError, ["Dropout", "p"]),
+        (lambda: cr.BatchNorm(eps=0), ValueError, ["BatchNorm", "eps", "> 0", "0"]),
+        (lambda: cr.BatchNorm(momentum=1.5), ValueError, ["momentum", "1.5"]),
+        (lambda: cr.LayerNorm(eps=-1), ValueError, ["LayerNorm", "eps", "-1"]),
+        (lambda: cr.Dense(0), ValueError, ["units", "0"]),
+        (
+            lambda: cr.Network([3, cr.Dense(4), cr.Dropout(0.1)]),
+            ValueError,
+            ["layer 2", "last layer", "Dropout"],
+        ),
+        (lambda: cr.Network([3, "dense", 1]), TypeError, ["layer 1", "'dense'"]),
+        (
+            lambda: cr.Network([3, cr.Dropout(0.1), 2, 1], activations=["relu"]),
+            ValueError,
+            ["1 activations", "2 layers given as plain ints"],
+        ),
+    ],
+)
 def test_bad_layers_are_refused(make: Any, exc: type, parts: list) -> None:
     with pytest.raises(exc) as e:
         make()

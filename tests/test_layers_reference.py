@@ -9,19 +9,30 @@ from typing import Any, List, Optional
 
 import numpy as np
 import pytest
-
-import chainrule as cr
 import reference as ref
 import reference_layers as rl
 from conftest import assert_close
+
+import chainrule as cr
 
 RTOL = 1e-12
 
 
 def _net(**kw: Any) -> cr.Network:
-    return cr.Network([5, cr.Dense(8, "relu", l2=1e-3), cr.BatchNorm(momentum=0.3),
-                       cr.Dropout(0.3), cr.Dense(7, "tanh", l1=1e-3), cr.LayerNorm(),
-                       cr.Dense(3, "softmax")], loss="cross_entropy", seed=2, **kw)
+    return cr.Network(
+        [
+            5,
+            cr.Dense(8, "relu", l2=1e-3),
+            cr.BatchNorm(momentum=0.3),
+            cr.Dropout(0.3),
+            cr.Dense(7, "tanh", l1=1e-3),
+            cr.LayerNorm(),
+            cr.Dense(3, "softmax"),
+        ],
+        loss="cross_entropy",
+        seed=2,
+        **kw,
+    )
 
 
 def _data(m: int = 20):
@@ -42,9 +53,12 @@ def _mirror(net: cr.Network) -> List[rl.Layer]:
             out.append(rl.dropout(c.p))
         elif layer.kind == "batch_norm":
             r = rl.batch_norm(layer.shape[1], c.momentum, c.eps)
-            r.update(gamma=np.array(layer.gamma), beta=np.array(layer.beta),
-                     running_mean=np.array(layer.running_mean),
-                     running_var=np.array(layer.running_var))
+            r.update(
+                gamma=np.array(layer.gamma),
+                beta=np.array(layer.beta),
+                running_mean=np.array(layer.running_mean),
+                running_var=np.array(layer.running_var),
+            )
             out.append(r)
         else:
             r = rl.layer_norm(layer.shape[1], c.eps)
@@ -61,10 +75,12 @@ def _replay_masks(net: cr.Network, mirror: List[rl.Layer]) -> None:
 
 def _compare(net: cr.Network, mirror: List[rl.Layer], what: str) -> None:
     for layer, r in zip(net.layers, mirror):
-        for name in rl.PARAMS[layer.kind] + (("running_mean", "running_var")
-                                              if layer.kind == "batch_norm" else ()):
-            assert_close(getattr(layer, name), r[name], RTOL,
-                         f"{what}: layer {layer.index + 1} {name}")
+        for name in rl.PARAMS[layer.kind] + (
+            ("running_mean", "running_var") if layer.kind == "batch_norm" else ()
+        ):
+            assert_close(
+                getattr(layer, name), r[name], RTOL, f"{what}: layer {layer.index + 1} {name}"
+            )
 
 
 def test_gradients_of_one_training_pass() -> None:
@@ -77,13 +93,19 @@ def test_gradients_of_one_training_pass() -> None:
     assert_close(np.array(g.loss), np.array(want[-1]["loss"]), RTOL, "loss")
     for layer, wg in zip(net.layers, want):
         for name in rl.PARAMS[layer.kind]:
-            assert_close(g.parameters[f"{name}{layer.index + 1}"], wg[name], RTOL,
-                         f"d{name}{layer.index + 1}")
+            assert_close(
+                g.parameters[f"{name}{layer.index + 1}"],
+                wg[name],
+                RTOL,
+                f"d{name}{layer.index + 1}",
+            )
     _compare(net, mirror, "running statistics after one training pass")
 
 
-@pytest.mark.parametrize("clip", [None, dict(clip_norm=0.05), dict(clip_value=0.01),
-                                  dict(clip_norm=0.1, clip_value=0.02)])
+@pytest.mark.parametrize(
+    "clip",
+    [None, dict(clip_norm=0.05), dict(clip_value=0.01), dict(clip_norm=0.1, clip_value=0.02)],
+)
 def test_sgd_trajectory(clip: Optional[dict]) -> None:
     X, Y = _data()
     net = _net(optimizer=cr.SGD(lr=0.2))
@@ -103,5 +125,9 @@ def test_sgd_trajectory(clip: Optional[dict]) -> None:
     assert moved > 1e-3, "training barely moved the weights: the test proves nothing"
     caches = rl.forward(mirror, X, training=False)
     assert_close(net.predict(X), caches[-1]["H"], RTOL, "predict in inference mode")
-    assert_close(np.array(net.loss(X, Y)), np.array(rl.loss(mirror, "cross_entropy", X, Y)),
-                 RTOL, "loss() in inference mode")
+    assert_close(
+        np.array(net.loss(X, Y)),
+        np.array(rl.loss(mirror, "cross_entropy", X, Y)),
+        RTOL,
+        "loss() in inference mode",
+    )

@@ -11,11 +11,14 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip(
-    "torch", reason="PyTorch is not installed: it is the oracle of the layer parity tests "
-                    "(pip install torch)")
+    "torch",
+    reason="PyTorch is not installed: it is the oracle of the layer parity tests "
+    "(pip install torch)",
+)
+
+from conftest import assert_close  # noqa: E402
 
 import chainrule as cr  # noqa: E402
-from conftest import assert_close  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -31,12 +34,31 @@ def _data(m: int = 24, n_in: int = 5, n_out: int = 3, seed: int = 0):
 
 
 NETS: Dict[str, List[Any]] = {
-    "bn-dropout": [5, cr.Dense(8, "relu", l2=1e-3), "BatchNorm", ("Dropout", 0.3),
-                   cr.Dense(6, "tanh"), cr.Dense(3, "softmax")],
-    "ln-penalties": [5, cr.Dense(7, "tanh", l1=1e-3), "LayerNorm",
-                     cr.Dense(6, "relu", l2=1e-2), ("Dropout", 0.2), cr.Dense(3, "softmax")],
-    "all": [5, cr.Dense(8, "relu", l2=1e-4), ("BatchNorm", 0.2), ("Dropout", 0.25),
-            cr.Dense(8, "relu", l1=1e-5), "LayerNorm", cr.Dense(3, "softmax")],
+    "bn-dropout": [
+        5,
+        cr.Dense(8, "relu", l2=1e-3),
+        "BatchNorm",
+        ("Dropout", 0.3),
+        cr.Dense(6, "tanh"),
+        cr.Dense(3, "softmax"),
+    ],
+    "ln-penalties": [
+        5,
+        cr.Dense(7, "tanh", l1=1e-3),
+        "LayerNorm",
+        cr.Dense(6, "relu", l2=1e-2),
+        ("Dropout", 0.2),
+        cr.Dense(3, "softmax"),
+    ],
+    "all": [
+        5,
+        cr.Dense(8, "relu", l2=1e-4),
+        ("BatchNorm", 0.2),
+        ("Dropout", 0.25),
+        cr.Dense(8, "relu", l1=1e-5),
+        "LayerNorm",
+        cr.Dense(3, "softmax"),
+    ],
 }
 
 
@@ -81,7 +103,7 @@ def _penalty(net: cr.Network, model: Any) -> Any:
     dense = [c for c in net.layer_configs if isinstance(c, cr.Dense)]
     total = torch.zeros((), dtype=torch.float64)
     for c, lin in zip(dense, linears):
-        total = total + c.l1 * lin.weight.abs().sum() + c.l2 * (lin.weight ** 2).sum()
+        total = total + c.l1 * lin.weight.abs().sum() + c.l2 * (lin.weight**2).sum()
     return total
 
 
@@ -93,8 +115,11 @@ def test_trajectory_matches_torch(name: str, optimizer: str) -> None:
     net = _build(NETS[name], opt)
     model, replays = _torch_model(net)
     model.train()
-    t_opt = (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9) if optimizer == "sgd"
-             else torch.optim.Adam(model.parameters(), lr=0.01))
+    t_opt = (
+        torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        if optimizer == "sgd"
+        else torch.optim.Adam(model.parameters(), lr=0.01)
+    )
     Xt, Yt = torch.tensor(X), torch.tensor(Y)
     dropouts = [layer for layer in net.layers if layer.kind == "dropout"]
     losses, ours = [], []
@@ -131,8 +156,13 @@ def _modules_by_layer(net: cr.Network, model: Any) -> List[Any]:
     for layer in net.layers:
         out.append((i, modules[i]))
         i += 1
-        if layer.kind == "dense" and i < len(modules) and not isinstance(
-                modules[i], (torch.nn.Linear, torch.nn.BatchNorm1d, torch.nn.LayerNorm, _Replay)):
+        if (
+            layer.kind == "dense"
+            and i < len(modules)
+            and not isinstance(
+                modules[i], (torch.nn.Linear, torch.nn.BatchNorm1d, torch.nn.LayerNorm, _Replay)
+            )
+        ):
             i += 1  # its activation
     return out
 
@@ -142,8 +172,12 @@ def _pairs(layer: Any, indexed: Any):
     if layer.kind == "dense":
         return [("W", f"{i}.weight"), ("b", f"{i}.bias")]
     if layer.kind == "batch_norm":
-        return [("gamma", f"{i}.weight"), ("beta", f"{i}.bias"),
-                ("running_mean", f"{i}.running_mean"), ("running_var", f"{i}.running_var")]
+        return [
+            ("gamma", f"{i}.weight"),
+            ("beta", f"{i}.bias"),
+            ("running_mean", f"{i}.running_mean"),
+            ("running_var", f"{i}.running_var"),
+        ]
     if layer.kind == "layer_norm":
         return [("gamma", f"{i}.weight"), ("beta", f"{i}.bias")]
     return []
@@ -183,5 +217,6 @@ def test_gradients_match_torch_autograd() -> None:
             param = dict(model.named_parameters())[key]
             want = param.grad.numpy()
             want = want.T if ours == "W" else want
-            assert_close(g.parameters[f"{ours}{layer.index + 1}"], want, RTOL,
-                         f"d{ours}{layer.index + 1}")
+            assert_close(
+                g.parameters[f"{ours}{layer.index + 1}"], want, RTOL, f"d{ours}{layer.index + 1}"
+            )

@@ -22,10 +22,15 @@ def data():
 def _state(net):
     """Everything lr_find must leave as it was."""
     opt = net.get_optimizer_state()
-    return ({k: np.array(v) for k, v in net.parameters.items()},
-            {k: np.array(v) for k, v in net.buffers.items()},
-            opt["step"], {k: [np.array(a) for a in v] for k, v in opt["buffers"].items()},
-            net.get_rng_state(), net.get_dropout_state(), net.history.history)
+    return (
+        {k: np.array(v) for k, v in net.parameters.items()},
+        {k: np.array(v) for k, v in net.buffers.items()},
+        opt["step"],
+        {k: [np.array(a) for a in v] for k, v in opt["buffers"].items()},
+        net.get_rng_state(),
+        net.get_dropout_state(),
+        net.history.history,
+    )
 
 
 def _assert_same(a, b):
@@ -58,6 +63,7 @@ def test_the_network_is_left_as_it_was_and_trains_on_identically(data):
 
 class _Interrupting(cr.Activation):
     """tanh that raises KeyboardInterrupt on its n-th forward pass."""
+
     name = "interrupting"
 
     def __init__(self, n=5):
@@ -90,8 +96,16 @@ def test_the_losses_are_those_of_the_step_by_step_api(data, optimizer):
     X, Y = data
     net = cr.Network([4, 8, 2], ["tanh", "linear"], seed=1, optimizer=optimizer)
     twin = cr.Network([4, 8, 2], ["tanh", "linear"], seed=1, optimizer=optimizer)
-    r = net.lr_find(X, Y, start_lr=1e-4, end_lr=1e-1, num=12, batch_size=64, shuffle=False,
-                    diverge_threshold=None)
+    r = net.lr_find(
+        X,
+        Y,
+        start_lr=1e-4,
+        end_lr=1e-1,
+        num=12,
+        batch_size=64,
+        shuffle=False,
+        diverge_threshold=None,
+    )
     assert not r.diverged and len(r.lrs) == 12
     assert r.lrs[0] == 1e-4 and math.isclose(r.lrs[-1], 1e-1, rel_tol=1e-12)
     assert np.allclose(np.diff(np.log(r.lrs)), np.log(1e3) / 11, rtol=1e-12)
@@ -99,7 +113,7 @@ def test_the_losses_are_those_of_the_step_by_step_api(data, optimizer):
     for lr, loss in zip(r.lrs, r.losses):
         if pos + 64 > 200:  # the pass's last, smaller batch is skipped
             pos = 0
-        g = twin.gradients(X[pos:pos + 64], Y[pos:pos + 64])
+        g = twin.gradients(X[pos : pos + 64], Y[pos : pos + 64])
         twin.step(lr=lr)
         assert loss == pytest.approx(g.loss, rel=1e-12)
         pos += 64
@@ -151,8 +165,12 @@ def test_the_suggestion_is_fastais_valley():
     x = np.log10(lrs)
     for noise in (0.0, 0.02, 0.1):
         # flat, then falling from 1e-4 to 1e-1.5, then rising steeply; plus noise
-        curve = 1 - 0.5 * (1 + np.tanh(1.5 * (x + 3))) + \
-            np.where(x > -1.5, 10 * (x + 1.5) ** 2, 0) + noise * rng.normal(size=61)
+        curve = (
+            1
+            - 0.5 * (1 + np.tanh(1.5 * (x + 3)))
+            + np.where(x > -1.5, 10 * (x + 1.5) ** 2, 0)
+            + noise * rng.normal(size=61)
+        )
         smoothed = smooth_losses(list(curve), 0.9)
         assert suggest_lr(lrs, smoothed) == _fastai_valley(lrs, smoothed)
     assert suggest_lr(lrs, list(curve)) == _fastai_valley(lrs, list(curve))
@@ -193,17 +211,20 @@ def test_float32_and_class_labels():
     assert len(r.lrs) >= 2 and all(isinstance(v, float) for v in r.losses)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(start_lr=1e-2, end_lr=1e-3), ValueError, "start_lr must be below end_lr"),
-    (dict(start_lr=-1.0), ValueError, "lr_find: start_lr: "),
-    (dict(end_lr=math.inf), ValueError, "lr_find: end_lr: "),
-    (dict(num=1), ValueError, "num"),
-    (dict(batch_size=0), ValueError, "batch_size"),
-    (dict(smooth=1.0), ValueError, r"smooth must be in \[0, 1\)"),
-    (dict(diverge_threshold=1.0), ValueError, "diverge_threshold must be a finite number > 1"),
-    (dict(shuffle="yes"), TypeError, "shuffle must be True or False"),
-    (dict(start_lr="big"), TypeError, "start_lr"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(start_lr=1e-2, end_lr=1e-3), ValueError, "start_lr must be below end_lr"),
+        (dict(start_lr=-1.0), ValueError, "lr_find: start_lr: "),
+        (dict(end_lr=math.inf), ValueError, "lr_find: end_lr: "),
+        (dict(num=1), ValueError, "num"),
+        (dict(batch_size=0), ValueError, "batch_size"),
+        (dict(smooth=1.0), ValueError, r"smooth must be in \[0, 1\)"),
+        (dict(diverge_threshold=1.0), ValueError, "diverge_threshold must be a finite number > 1"),
+        (dict(shuffle="yes"), TypeError, "shuffle must be True or False"),
+        (dict(start_lr="big"), TypeError, "start_lr"),
+    ],
+)
 def test_bad_arguments_change_nothing(data, kwargs, error, message):
     X, Y = data
     net = cr.Network([4, 8, 2], seed=0, optimizer="adam")
@@ -216,8 +237,11 @@ def test_bad_arguments_change_nothing(data, kwargs, error, message):
 def test_bad_data_is_the_cores_message(data):
     X, Y = data
     net = cr.Network([4, 8, 2], seed=0)
-    with pytest.raises(ValueError, match=r"^lr_find: layer 1 expects 4 input features, got X "
-                                         r"with shape \(200, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^lr_find: layer 1 expects 4 input features, got X "
+        r"with shape \(200, 3\)",
+    ):
         net.lr_find(X[:, :3], Y)
     bn = cr.Network([4, cr.BatchNorm(), 2], seed=0)
     with pytest.raises(ValueError, match="^lr_find: batch normalisation needs at least 2 rows"):
@@ -227,6 +251,7 @@ def test_bad_data_is_the_cores_message(data):
 def test_plot(data, tmp_path):
     pytest.importorskip("matplotlib")
     import matplotlib
+
     matplotlib.use("Agg")
     X, Y = data
     r = cr.Network([4, 8, 2], seed=0).lr_find(X, Y, num=40)
@@ -236,6 +261,7 @@ def test_plot(data, tmp_path):
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and len(ax.lines) == 3  # losses, smoothed, suggestion
     import matplotlib.pyplot as plt
+
     plt.close(fig)
 
 
@@ -243,8 +269,9 @@ def test_plot_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     r = LRFinderResult([1e-3, 1e-2], [1.0, 0.5], [1.0, 0.7], False, None)
-    with pytest.raises(ImportError, match="needs matplotlib, which is not installed: pip "
-                                          "install matplotlib"):
+    with pytest.raises(
+        ImportError, match="needs matplotlib, which is not installed: pip install matplotlib"
+    ):
         r.plot()
 
 

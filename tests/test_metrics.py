@@ -9,13 +9,14 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import pytest
+from conftest import assert_unchanged, snapshot
 
 import chainrule as cr
 from chainrule import _registry
-from conftest import assert_unchanged, snapshot
 
-metrics = pytest.importorskip("sklearn.metrics",
-                              reason="scikit-learn is the oracle of the metric definitions")
+metrics = pytest.importorskip(
+    "sklearn.metrics", reason="scikit-learn is the oracle of the metric definitions"
+)
 
 RTOL = 1e-12
 
@@ -31,18 +32,21 @@ def _sklearn(name: str, Y: np.ndarray, P: np.ndarray, w: Optional[np.ndarray]) -
     t, p = _classes(Y), _classes(P)
     scores: Dict[str, Callable[[], float]] = {
         "accuracy": lambda: metrics.accuracy_score(t, p, sample_weight=w),
-        "precision": lambda: metrics.precision_score(t, p, average=average, zero_division=0,
-                                                     sample_weight=w),
-        "recall": lambda: metrics.recall_score(t, p, average=average, zero_division=0,
-                                               sample_weight=w),
+        "precision": lambda: metrics.precision_score(
+            t, p, average=average, zero_division=0, sample_weight=w
+        ),
+        "recall": lambda: metrics.recall_score(
+            t, p, average=average, zero_division=0, sample_weight=w
+        ),
         "f1": lambda: metrics.f1_score(t, p, average=average, zero_division=0, sample_weight=w),
         "r2": lambda: metrics.r2_score(Y, P, sample_weight=w),
         "mae": lambda: metrics.mean_absolute_error(Y, P, sample_weight=w),
         "rmse": lambda: metrics.root_mean_squared_error(Y, P, sample_weight=w),
     }
     if name not in scores:
-        raise KeyError(f"test_metrics.py has no scikit-learn definition of the metric {name!r}: "
-                       "add it")
+        raise KeyError(
+            f"test_metrics.py has no scikit-learn definition of the metric {name!r}: add it"
+        )
     return float(scores[name]())
 
 
@@ -69,8 +73,9 @@ def _task(kind: str, seed: int = 0) -> tuple:
     return net, X, Y
 
 
-CASES = [(kind, name) for kind in ("binary", "multiclass") for name in CLASSIFICATION] + \
-    [("regression", name) for name in ("r2", "mae", "rmse")]
+CASES = [(kind, name) for kind in ("binary", "multiclass") for name in CLASSIFICATION] + [
+    ("regression", name) for name in ("r2", "mae", "rmse")
+]
 
 
 def test_every_metric_of_the_registry_is_compared_here() -> None:
@@ -91,8 +96,14 @@ def test_metrics_match_scikit_learn(kind: str, name: str, weighted: bool) -> Non
     assert got == pytest.approx(want, rel=RTOL, abs=1e-15)
     # fit's validation pass measures the same (lr tiny: the weights do not move)
     before = snapshot(net)
-    h = net.fit(X[:5], Y[:5], epochs=1, lr=1e-300, metrics=[name],
-                validation_data=(X, Y) if w is None else (X, Y, w))
+    h = net.fit(
+        X[:5],
+        Y[:5],
+        epochs=1,
+        lr=1e-300,
+        metrics=[name],
+        validation_data=(X, Y) if w is None else (X, Y, w),
+    )
     assert_unchanged(net, before)
     assert h.history[f"val_{name}"][0] == pytest.approx(want, rel=RTOL, abs=1e-15)
 
@@ -119,8 +130,13 @@ def test_zero_division_counts_as_zero() -> None:
     X = np.random.default_rng(0).normal(size=(10, 2))
     Y = np.r_[np.ones(4), np.zeros(6)].reshape(-1, 1)
     got = net.evaluate(X, Y, ["precision", "recall", "f1", "accuracy"])
-    assert got == {"loss": pytest.approx(net.loss(X, Y), rel=RTOL), "precision": 0.0,
-                   "recall": 0.0, "f1": 0.0, "accuracy": 0.6}
+    assert got == {
+        "loss": pytest.approx(net.loss(X, Y), rel=RTOL),
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "accuracy": 0.6,
+    }
 
 
 def test_evaluate_returns_the_loss_then_the_metrics_in_order() -> None:
@@ -133,9 +149,10 @@ def test_evaluate_returns_the_loss_then_the_metrics_in_order() -> None:
     assert net.evaluate(X, Y) == {"loss": out["loss"]}
     # the weighted loss is the weighted mean of the row losses
     w = np.random.default_rng(2).uniform(0.5, 2.0, size=len(X))
-    rows = np.array([net.loss(X[i:i + 1], Y[i:i + 1]) for i in range(len(X))])
-    assert net.evaluate(X, Y, sample_weight=w)["loss"] == \
-        pytest.approx(np.sum(w * rows) / np.sum(w), rel=RTOL)
+    rows = np.array([net.loss(X[i : i + 1], Y[i : i + 1]) for i in range(len(X))])
+    assert net.evaluate(X, Y, sample_weight=w)["loss"] == pytest.approx(
+        np.sum(w * rows) / np.sum(w), rel=RTOL
+    )
 
 
 @pytest.mark.parametrize("batch_size", [1, 7, 149, 150, 10_000])
@@ -169,14 +186,26 @@ def test_evaluate_leaves_the_model_as_it_was() -> None:
 
 
 EVALUATE_ERRORS = [
-    ("unknown metric", dict(metrics=["auc"]), ValueError,
-     "unknown metric 'auc'; valid names: accuracy, f1, mae, precision, r2, recall, rmse"),
+    (
+        "unknown metric",
+        dict(metrics=["auc"]),
+        ValueError,
+        "unknown metric 'auc'; valid names: accuracy, f1, mae, precision, r2, recall, rmse",
+    ),
     ("metrics a string", dict(metrics="f1"), TypeError, "metrics must be a list"),
     ("metric twice", dict(metrics=["f1", "f1"]), ValueError, "'f1' is listed twice"),
-    ("weights length", dict(sample_weight=np.ones(3)), ValueError,
-     r"evaluate: sample_weight must have shape \(10,\)"),
-    ("weights negative", dict(sample_weight=-np.ones(10)), ValueError,
-     "evaluate: sample_weight must be finite and >= 0, got -1 at row 0"),
+    (
+        "weights length",
+        dict(sample_weight=np.ones(3)),
+        ValueError,
+        r"evaluate: sample_weight must have shape \(10,\)",
+    ),
+    (
+        "weights negative",
+        dict(sample_weight=-np.ones(10)),
+        ValueError,
+        "evaluate: sample_weight must be finite and >= 0, got -1 at row 0",
+    ),
     ("weights zero", dict(sample_weight=np.zeros(10)), ValueError, "sums to 0"),
     ("weights strings", dict(sample_weight=["a"] * 10), TypeError, "evaluate: sample_weight"),
     ("batch_size 0", dict(batch_size=0), ValueError, "batch_size"),
@@ -184,10 +213,12 @@ EVALUATE_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("name,kwargs,exc,match", EVALUATE_ERRORS,
-                         ids=[e[0] for e in EVALUATE_ERRORS])
-def test_bad_evaluate_arguments_raise(name: str, kwargs: Dict[str, Any], exc: type,
-                                      match: str) -> None:
+@pytest.mark.parametrize(
+    "name,kwargs,exc,match", EVALUATE_ERRORS, ids=[e[0] for e in EVALUATE_ERRORS]
+)
+def test_bad_evaluate_arguments_raise(
+    name: str, kwargs: Dict[str, Any], exc: type, match: str
+) -> None:
     net = cr.Network([2, 3, 2], loss="cross_entropy", seed=0)
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(10, 2)), np.eye(2)[rng.integers(0, 2, size=10)]
@@ -207,8 +238,7 @@ def test_evaluate_checks_the_data_like_loss() -> None:
 
 
 def test_metric_directions_for_early_stopping() -> None:
-    lower = {e.name for e in _registry.METRICS.entries()
-             if not e.properties["higher_is_better"]}
+    lower = {e.name for e in _registry.METRICS.entries() if not e.properties["higher_is_better"]}
     assert lower == {"mae", "rmse"}
     assert cr.EarlyStopping(monitor="val_rmse").mode == "min"
     assert cr.EarlyStopping(monitor="val_f1").mode == "max"

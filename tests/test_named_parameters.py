@@ -19,12 +19,18 @@ def test_names_shapes_and_live_views():
     net = _net()
     assert list(net.parameters) == ["W1", "b1", "W2", "b2", "W3", "b3"]
     assert [(k, v.shape) for k, v in net.parameters.items()] == parameter_layout(net.layer_sizes)
-    assert net.n_params == sum(v.size for v in net.parameters.values()) == 3 * 5 + 5 + 5 * 4 + 4 + 4 * 2 + 2
+    assert (
+        net.n_params
+        == sum(v.size for v in net.parameters.values())
+        == 3 * 5 + 5 + 5 * 4 + 4 + 4 * 2 + 2
+    )
     W1 = net.parameters["W1"]
-    assert np.shares_memory(W1, net.weights[0]) and np.shares_memory(net.parameters["b3"], net.biases[2])
-    W1[0, 0] = 0.25                       # a live view: the network sees it
+    assert np.shares_memory(W1, net.weights[0]) and np.shares_memory(
+        net.parameters["b3"], net.biases[2]
+    )
+    W1[0, 0] = 0.25  # a live view: the network sees it
     assert net.weights[0][0, 0] == 0.25
-    net.parameters["b2"] = [1, 2, 3, 4]   # assignment copies in after checks
+    net.parameters["b2"] = [1, 2, 3, 4]  # assignment copies in after checks
     np.testing.assert_array_equal(net.biases[1], [1, 2, 3, 4])
 
 
@@ -58,15 +64,22 @@ def test_optimizer_state_by_parameter_name(tmp_path):
     net.fit(X, Y, epochs=3, batch_size=5)
     state = net.get_optimizer_state()
     # set_optimizer_state takes each buffer as a list in parameter order or a dict by name
-    by_name = dict(state, buffers={b: dict(zip(net.parameters, arrays))
-                                   for b, arrays in state["buffers"].items()})
+    by_name = dict(
+        state,
+        buffers={b: dict(zip(net.parameters, arrays)) for b, arrays in state["buffers"].items()},
+    )
     twin = _net(optimizer="adam")
     twin.set_optimizer_state(by_name)
     for b, arrays in twin.get_optimizer_state()["buffers"].items():
         for got, want in zip(arrays, state["buffers"][b]):
             np.testing.assert_array_equal(got, want)
-    bad = dict(by_name, buffers={"exp_avg": {"W1": state["buffers"]["exp_avg"][0]},
-                                 "exp_avg_sq": by_name["buffers"]["exp_avg_sq"]})
+    bad = dict(
+        by_name,
+        buffers={
+            "exp_avg": {"W1": state["buffers"]["exp_avg"][0]},
+            "exp_avg_sq": by_name["buffers"]["exp_avg_sq"],
+        },
+    )
     with pytest.raises(ValueError, match="missing: b1, W2, b2, W3, b3"):
         twin.set_optimizer_state(bad)
     # the model file names the buffers by parameter too (format version 2)
@@ -75,7 +88,10 @@ def test_optimizer_state_by_parameter_name(tmp_path):
     assert "state.opt.exp_avg.W1.npy" in names and "state.opt.exp_avg_sq.b3.npy" in names
     assert {"W1.npy", "b1.npy", "W3.npy", "b3.npy"} <= set(names)
     import json
-    header = json.loads(np.load(io.BytesIO(zipfile.ZipFile(tmp_path / "m.npz").read("header.npy"))).tobytes())
+
+    header = json.loads(
+        np.load(io.BytesIO(zipfile.ZipFile(tmp_path / "m.npz").read("header.npy"))).tobytes()
+    )
     assert header["version"] == 2
     same = cr.load(tmp_path / "m.npz")
     same.fit(X, Y, epochs=2, batch_size=5)

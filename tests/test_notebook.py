@@ -69,6 +69,7 @@ def test_network_html_escapes_what_it_shows():
 
         def derivative(self, z, h):
             return np.ones_like(z)
+
     net = cr.Network([2, 3, 1], [Tagged(), "linear"])
     assert "<b>x</b>" in net.summary()
     fragment = net._repr_html_()
@@ -78,14 +79,14 @@ def test_network_html_escapes_what_it_shows():
 
 def test_history_html_has_one_row_per_epoch():
     X = np.random.default_rng(0).normal(size=(30, 2))
-    h = cr.Network([2, 4, 1], seed=0).fit(X, X[:, :1], epochs=3, validation_split=0.2,
-                                          metrics=["r2"])
+    h = cr.Network([2, 4, 1], seed=0).fit(
+        X, X[:, :1], epochs=3, validation_split=0.2, metrics=["r2"]
+    )
     t = _parse(h._repr_html_())
     assert t.rows[0] == ["epoch", "loss", "r2", "val_loss", "val_r2", "lr"]
     assert [r[0] for r in t.rows[1:]] == ["1", "2", "3"]
     for k, name in enumerate(t.rows[0][1:], start=1):
-        assert [float(r[k]) for r in t.rows[1:]] == \
-            [float(f"{v:.6g}") for v in h.history[name]]
+        assert [float(r[k]) for r in t.rows[1:]] == [float(f"{v:.6g}") for v in h.history[name]]
 
 
 def test_long_history_shows_its_ends():

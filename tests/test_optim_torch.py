@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip(
-    "torch", reason="PyTorch is not installed: it is the oracle of the optimizer and schedule "
-                    "parity tests (pip install torch)")
+    "torch",
+    reason="PyTorch is not installed: it is the oracle of the optimizer and schedule "
+    "parity tests (pip install torch)",
+)
+
+from conftest import assert_close, make_data  # noqa: E402
 
 import chainrule as cr  # noqa: E402
-from conftest import assert_close, make_data  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -24,9 +27,17 @@ ACTS = ["tanh", "gelu", "linear"]
 TORCH_ACTS = [torch.tanh, torch.nn.functional.gelu, lambda z: z]
 
 
-def _torch_run(net: cr.Network, X: np.ndarray, Y: np.ndarray, epochs: int, make_opt,
-               make_sched=None, batch_size: Optional[int] = None,
-               val: Optional[tuple] = None, plateau_on: str = "val_loss"):
+def _torch_run(
+    net: cr.Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    epochs: int,
+    make_opt,
+    make_sched=None,
+    batch_size: Optional[int] = None,
+    val: Optional[tuple] = None,
+    plateau_on: str = "val_loss",
+):
     """Train copies of net's weights with torch; returns (Ws, bs, loss history, lr history)."""
     Ws = [torch.tensor(np.array(W), requires_grad=True) for W in net.weights]
     bs = [torch.tensor(np.array(b), requires_grad=True) for b in net.biases]
@@ -47,7 +58,7 @@ def _torch_run(net: cr.Network, X: np.ndarray, Y: np.ndarray, epochs: int, make_
         lrs.append(opt.param_groups[0]["lr"])
         total = 0.0
         for start in range(0, n, size):
-            x, y = Xt[start:start + size], Yt[start:start + size]
+            x, y = Xt[start : start + size], Yt[start : start + size]
             opt.zero_grad()
             loss = torch.sum((forward(x) - y) ** 2) / (2 * x.shape[0])  # ||Yhat - Y||^2 / (2m)
             loss.backward()
@@ -74,40 +85,77 @@ def _compare(net: cr.Network, h: cr.History, Ws, bs, losses, lrs, initial) -> No
     assert_close(np.array(h.lr), np.array(lrs), RTOL, "lr history")
     for l in range(len(Ws)):
         assert_close(net.weights[l], Ws[l], RTOL, f"W{l + 1} after 50 steps")
-        assert_close(net.biases[l], bs[l], RTOL, f"b{l + 1} after 50 steps",
-                     scale=max(np.max(np.abs(bs[l])), np.max(np.abs(Ws[l]))))
+        assert_close(
+            net.biases[l],
+            bs[l],
+            RTOL,
+            f"b{l + 1} after 50 steps",
+            scale=max(np.max(np.abs(bs[l])), np.max(np.abs(Ws[l]))),
+        )
 
 
 OPTIMIZERS: List[tuple] = [
     ("sgd", cr.SGD(lr=0.05), lambda p: torch.optim.SGD(p, lr=0.05)),
-    ("sgd-momentum", cr.SGD(lr=0.02, momentum=0.9),
-     lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9)),
-    ("sgd-dampening", cr.SGD(lr=0.02, momentum=0.8, dampening=0.3),
-     lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.8, dampening=0.3)),
-    ("sgd-nesterov", cr.SGD(lr=0.02, momentum=0.9, nesterov=True),
-     lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9, nesterov=True)),
-    ("sgd-weight-decay", cr.SGD(lr=0.05, weight_decay=0.01),
-     lambda p: torch.optim.SGD(p, lr=0.05, weight_decay=0.01)),
-    ("sgd-momentum-weight-decay", cr.SGD(lr=0.02, momentum=0.9, weight_decay=0.05),
-     lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9, weight_decay=0.05)),
+    (
+        "sgd-momentum",
+        cr.SGD(lr=0.02, momentum=0.9),
+        lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9),
+    ),
+    (
+        "sgd-dampening",
+        cr.SGD(lr=0.02, momentum=0.8, dampening=0.3),
+        lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.8, dampening=0.3),
+    ),
+    (
+        "sgd-nesterov",
+        cr.SGD(lr=0.02, momentum=0.9, nesterov=True),
+        lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9, nesterov=True),
+    ),
+    (
+        "sgd-weight-decay",
+        cr.SGD(lr=0.05, weight_decay=0.01),
+        lambda p: torch.optim.SGD(p, lr=0.05, weight_decay=0.01),
+    ),
+    (
+        "sgd-momentum-weight-decay",
+        cr.SGD(lr=0.02, momentum=0.9, weight_decay=0.05),
+        lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9, weight_decay=0.05),
+    ),
     ("adam", cr.Adam(lr=0.01), lambda p: torch.optim.Adam(p, lr=0.01)),
-    ("adam-betas-eps", cr.Adam(lr=0.02, betas=(0.8, 0.99), eps=1e-6),
-     lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-6)),
-    ("adam-weight-decay", cr.Adam(lr=0.01, weight_decay=0.1),
-     lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1)),
+    (
+        "adam-betas-eps",
+        cr.Adam(lr=0.02, betas=(0.8, 0.99), eps=1e-6),
+        lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-6),
+    ),
+    (
+        "adam-weight-decay",
+        cr.Adam(lr=0.01, weight_decay=0.1),
+        lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1),
+    ),
     ("adamw", cr.AdamW(lr=0.01), lambda p: torch.optim.AdamW(p, lr=0.01)),
-    ("adamw-strong-decay", cr.AdamW(lr=0.01, weight_decay=0.5, betas=(0.85, 0.995)),
-     lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.5, betas=(0.85, 0.995))),
+    (
+        "adamw-strong-decay",
+        cr.AdamW(lr=0.01, weight_decay=0.5, betas=(0.85, 0.995)),
+        lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.5, betas=(0.85, 0.995)),
+    ),
     ("rmsprop", cr.RMSprop(lr=0.005), lambda p: torch.optim.RMSprop(p, lr=0.005)),
-    ("rmsprop-momentum", cr.RMSprop(lr=0.002, momentum=0.9, alpha=0.9),
-     lambda p: torch.optim.RMSprop(p, lr=0.002, momentum=0.9, alpha=0.9)),
-    ("rmsprop-centered-decay", cr.RMSprop(lr=0.003, centered=True, weight_decay=0.05),
-     lambda p: torch.optim.RMSprop(p, lr=0.003, centered=True, weight_decay=0.05)),
+    (
+        "rmsprop-momentum",
+        cr.RMSprop(lr=0.002, momentum=0.9, alpha=0.9),
+        lambda p: torch.optim.RMSprop(p, lr=0.002, momentum=0.9, alpha=0.9),
+    ),
+    (
+        "rmsprop-centered-decay",
+        cr.RMSprop(lr=0.003, centered=True, weight_decay=0.05),
+        lambda p: torch.optim.RMSprop(p, lr=0.003, centered=True, weight_decay=0.05),
+    ),
 ]
 
 
 @pytest.mark.parametrize("name,ours,theirs", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
-def test_optimizer_matches_torch_full_batch(name: str, ours: cr.Optimizer, theirs, network_path) -> None:
+def test_optimizer_matches_torch_full_batch(
+    name: str, ours: cr.Optimizer, theirs, network_path
+) -> None:
     X, Y = make_data(SIZES, "mse", n=40, seed=31)
     net = cr.Network(SIZES, ACTS, seed=5, optimizer=ours)
     initial = [np.array(W) for W in net.weights]
@@ -117,9 +165,14 @@ def test_optimizer_matches_torch_full_batch(name: str, ours: cr.Optimizer, their
     assert net.get_optimizer_state()["step"] == 50
 
 
-@pytest.mark.parametrize("name,ours,theirs", [OPTIMIZERS[i] for i in (2, 6, 9, 13)],
-                         ids=[OPTIMIZERS[i][0] for i in (2, 6, 9, 13)])
-def test_optimizer_matches_torch_mini_batches_over_two_fits(name, ours, theirs, network_path) -> None:
+@pytest.mark.parametrize(
+    "name,ours,theirs",
+    [OPTIMIZERS[i] for i in (2, 6, 9, 13)],
+    ids=[OPTIMIZERS[i][0] for i in (2, 6, 9, 13)],
+)
+def test_optimizer_matches_torch_mini_batches_over_two_fits(
+    name, ours, theirs, network_path
+) -> None:
     # 40 rows in batches of 12 (12, 12, 12, 4): 4 steps per epoch, 13 epochs = 52 steps,
     # split over two fit calls: the optimizer's state (and Adam's step count) carries over
     X, Y = make_data(SIZES, "mse", n=40, seed=32)
@@ -134,44 +187,83 @@ def test_optimizer_matches_torch_mini_batches_over_two_fits(name, ours, theirs, 
 
 SCHEDULES: List[tuple] = [
     ("constant", "constant", None, {}),
-    ("constant-warm", cr.ConstantLR(factor=0.25, total_iters=6),
-     lambda o: torch.optim.lr_scheduler.ConstantLR(o, factor=0.25, total_iters=6), {}),
-    ("step", cr.StepLR(step_size=7, gamma=0.5),
-     lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=7, gamma=0.5), {}),
-    ("exponential", cr.ExponentialLR(gamma=0.93),
-     lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.93), {}),
-    ("cosine-periodic", cr.CosineAnnealingLR(T_max=20, eta_min=0.002),
-     lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=20, eta_min=0.002), {}),
-    ("cosine-over-the-fit", "cosine",
-     lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=50), {}),
-    ("plateau-val-loss", cr.ReduceLROnPlateau(factor=0.5, patience=2, threshold=0.02, cooldown=1),
-     lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, factor=0.5, patience=2,
-                                                          threshold=0.02, cooldown=1),
-     {"plateau_on": "val_loss"}),
-    ("plateau-train-loss-abs", cr.ReduceLROnPlateau(factor=0.7, patience=1, threshold=0.01,
-                                                    threshold_mode="abs", min_lr=0.01,
-                                                    monitor="loss"),
-     lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, factor=0.7, patience=1,
-                                                          threshold=0.01, threshold_mode="abs",
-                                                          min_lr=0.01),
-     {"plateau_on": "loss"}),
-    ("plateau-max-mode", cr.ReduceLROnPlateau(mode="max", factor=0.8, patience=3, monitor="loss"),
-     lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, mode="max", factor=0.8, patience=3),
-     {"plateau_on": "loss"}),
+    (
+        "constant-warm",
+        cr.ConstantLR(factor=0.25, total_iters=6),
+        lambda o: torch.optim.lr_scheduler.ConstantLR(o, factor=0.25, total_iters=6),
+        {},
+    ),
+    (
+        "step",
+        cr.StepLR(step_size=7, gamma=0.5),
+        lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=7, gamma=0.5),
+        {},
+    ),
+    (
+        "exponential",
+        cr.ExponentialLR(gamma=0.93),
+        lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.93),
+        {},
+    ),
+    (
+        "cosine-periodic",
+        cr.CosineAnnealingLR(T_max=20, eta_min=0.002),
+        lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=20, eta_min=0.002),
+        {},
+    ),
+    (
+        "cosine-over-the-fit",
+        "cosine",
+        lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=50),
+        {},
+    ),
+    (
+        "plateau-val-loss",
+        cr.ReduceLROnPlateau(factor=0.5, patience=2, threshold=0.02, cooldown=1),
+        lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(
+            o, factor=0.5, patience=2, threshold=0.02, cooldown=1
+        ),
+        {"plateau_on": "val_loss"},
+    ),
+    (
+        "plateau-train-loss-abs",
+        cr.ReduceLROnPlateau(
+            factor=0.7,
+            patience=1,
+            threshold=0.01,
+            threshold_mode="abs",
+            min_lr=0.01,
+            monitor="loss",
+        ),
+        lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(
+            o, factor=0.7, patience=1, threshold=0.01, threshold_mode="abs", min_lr=0.01
+        ),
+        {"plateau_on": "loss"},
+    ),
+    (
+        "plateau-max-mode",
+        cr.ReduceLROnPlateau(mode="max", factor=0.8, patience=3, monitor="loss"),
+        lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, mode="max", factor=0.8, patience=3),
+        {"plateau_on": "loss"},
+    ),
 ]
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("name,ours,theirs,kw", SCHEDULES, ids=[s[0] for s in SCHEDULES])
-def test_schedule_matches_torch(name: str, ours: Any, theirs, kw: Dict[str, Any],
-                                optimizer: str) -> None:
+def test_schedule_matches_torch(
+    name: str, ours: Any, theirs, kw: Dict[str, Any], optimizer: str
+) -> None:
     X, Y = make_data(SIZES, "mse", n=40, seed=33)
     Xv, Yv = make_data(SIZES, "mse", n=25, seed=34)
     lr = 0.1 if optimizer == "sgd" else 0.02
     net = cr.Network(SIZES, ACTS, seed=7, optimizer=optimizer)
     initial = [np.array(W) for W in net.weights]
-    make_opt = ((lambda p: torch.optim.SGD(p, lr=lr)) if optimizer == "sgd"
-                else (lambda p: torch.optim.Adam(p, lr=lr)))
+    make_opt = (
+        (lambda p: torch.optim.SGD(p, lr=lr))
+        if optimizer == "sgd"
+        else (lambda p: torch.optim.Adam(p, lr=lr))
+    )
     Ws, bs, losses, lrs = _torch_run(net, X, Y, 50, make_opt, theirs, val=(Xv, Yv), **kw)
     h = net.fit(X, Y, epochs=50, lr=lr, lr_schedule=ours, validation_data=(Xv, Yv))
     _compare(net, h, Ws, bs, losses, lrs, initial)

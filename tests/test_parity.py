@@ -10,12 +10,23 @@ from typing import Any, List, Tuple
 
 import numpy as np
 import pytest
+import reference as ref
+from conftest import (
+    ALL_ACTIVATIONS,
+    ALL_LOSSES,
+    assert_close,
+    make_data,
+    make_pair,
+    ref_activation,
+    ref_loss,
+    required_output,
+    rtol_for,
+    snapshot,
+    spec_id,
+)
 
 import chainrule as cr
-import reference as ref
 from chainrule.demo import make_data as demo_make_data
-from conftest import (ALL_ACTIVATIONS, ALL_LOSSES, assert_close, make_data, make_pair,
-                      ref_activation, ref_loss, required_output, rtol_for, snapshot, spec_id)
 
 DTYPES = ["float64", "float32"]
 
@@ -38,24 +49,43 @@ _act_id = spec_id
 
 
 CASES: List[Case] = [
-    Case("demo-2-10-8-5-1", [2, 10, 8, 5, 1], ["relu", "tanh", "relu", "linear"], lr=0.01, seed=42,
-         demo=True),
+    Case(
+        "demo-2-10-8-5-1",
+        [2, 10, 8, 5, 1],
+        ["relu", "tanh", "relu", "linear"],
+        lr=0.01,
+        seed=42,
+        demo=True,
+    ),
     Case("demo-2-15-1", [2, 15, 1], ["sigmoid", "linear"], lr=0.1, seed=42, demo=True),
 ]
 # every activation in two hidden layers, and as the output of an MSE network
 CASES += [Case(f"hidden-{_act_id(a)}", [3, 7, 6, 2], [a, a, "linear"]) for a in ALL_ACTIVATIONS]
 CASES += [Case(f"output-{_act_id(a)}", [3, 5, 4], ["tanh", a]) for a in ALL_ACTIVATIONS]
 # every loss (and its non-default parameters) on the output it needs, or linear
-CASES += [Case(f"loss-{spec_id(l)}", [3, 6, 4], ["tanh", required_output(l) or "linear"], l, lr=0.1)
-          for l in ALL_LOSSES]
+CASES += [
+    Case(f"loss-{spec_id(l)}", [3, 6, 4], ["tanh", required_output(l) or "linear"], l, lr=0.1)
+    for l in ALL_LOSSES
+]
 CASES += [
     Case("ce-tanh-relu", [4, 9, 5, 3], ["tanh", "relu", "softmax"], "cross_entropy", lr=0.1),
-    Case("ce-softmax-hidden", [4, 6, 5, 3], ["softmax", "tanh", "softmax"], "cross_entropy",
-         lr=0.2),
-    Case("ce-deep-mixed", [4, 9, 8, 7, 6, 3], ["gelu", cr.ELU(alpha=0.5), "silu", "softplus",
-                                                 "softmax"], "cross_entropy", lr=0.1),
-    Case("bce-elu-leaky", [4, 8, 6, 2], ["elu", cr.LeakyReLU(alpha=0.2), "sigmoid"],
-         "binary_cross_entropy", lr=0.1),
+    Case(
+        "ce-softmax-hidden", [4, 6, 5, 3], ["softmax", "tanh", "softmax"], "cross_entropy", lr=0.2
+    ),
+    Case(
+        "ce-deep-mixed",
+        [4, 9, 8, 7, 6, 3],
+        ["gelu", cr.ELU(alpha=0.5), "silu", "softplus", "softmax"],
+        "cross_entropy",
+        lr=0.1,
+    ),
+    Case(
+        "bce-elu-leaky",
+        [4, 8, 6, 2],
+        ["elu", cr.LeakyReLU(alpha=0.2), "sigmoid"],
+        "binary_cross_entropy",
+        lr=0.1,
+    ),
     Case("bce-logistic", [5, 1], ["sigmoid"], "binary_cross_entropy", lr=0.5),
     Case("mse-single-layer", [3, 2], ["linear"]),
     Case("mse-width-1", [3, 1, 4, 2], ["tanh", "sigmoid", "linear"]),
@@ -129,8 +159,13 @@ def _check_trajectory(net, Ws, bs, history, exp_Ws, exp_bs, exp_hist, rtol) -> N
     assert_close(np.array(history.loss), np.array(exp_hist), rtol, "loss history")
     for l in range(len(Ws)):
         assert_close(net.weights[l], exp_Ws[l], rtol, f"W{l + 1} after training")
-        assert_close(net.biases[l], exp_bs[l], rtol, f"b{l + 1} after training",
-                     scale=max(np.max(np.abs(exp_bs[l])), np.max(np.abs(exp_Ws[l]))))
+        assert_close(
+            net.biases[l],
+            exp_bs[l],
+            rtol,
+            f"b{l + 1} after training",
+            scale=max(np.max(np.abs(exp_bs[l])), np.max(np.abs(exp_Ws[l]))),
+        )
 
 
 @params
@@ -154,8 +189,9 @@ def test_training_minibatch_100_steps(case: Case, dtype: str, network_path: str)
     rloss = ref_loss(case.loss)
     batch = 32 if case.demo else 16
     assert X.shape[0] % batch != 0
-    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, rloss, Xr, Yr, epochs=25, lr=case.lr,
-                                         batch_size=batch)
+    exp_Ws, exp_bs, exp_hist = ref.train(
+        Ws, bs, acts, rloss, Xr, Yr, epochs=25, lr=case.lr, batch_size=batch
+    )
     history = net.fit(X, Y, epochs=25, lr=case.lr, batch_size=batch)
     _check_trajectory(net, Ws, bs, history, exp_Ws, exp_bs, exp_hist, rtol_for(dtype))
 
@@ -173,13 +209,15 @@ def test_batch_size_larger_than_n_is_full_batch(dtype: str, network_path: str) -
 def test_batch_size_one(dtype: str, network_path: str) -> None:
     case = Case("x", [3, 4, 2], ["elu", "linear"])
     net, Ws, bs, acts, X, Y, Xr, Yr = _setup(case, dtype, n=7)
-    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, "mse", Xr, Yr, epochs=5, lr=0.05,
-                                         batch_size=1)
+    exp_Ws, exp_bs, exp_hist = ref.train(
+        Ws, bs, acts, "mse", Xr, Yr, epochs=5, lr=0.05, batch_size=1
+    )
     history = net.fit(X, Y, epochs=5, lr=0.05, batch_size=1)
     _check_trajectory(net, Ws, bs, history, exp_Ws, exp_bs, exp_hist, rtol_for(dtype))
 
 
 # ---- loss history semantics ---------------------------------------------------------------------
+
 
 def test_history_is_loss_before_each_update() -> None:
     X, Y = demo_make_data()
@@ -205,6 +243,7 @@ def test_epochs_zero_changes_nothing() -> None:
 
 
 # ---- step ---------------------------------------------------------------------------------------
+
 
 def _ulp_close(actual, W0, lr, dW, dtype) -> None:
     """actual == W0 - lr*dW up to the rounding of one multiply and one subtract (2 ulp; allows
@@ -255,8 +294,10 @@ def test_step_with_modified_gradients() -> None:
     W0 = [np.array(W, copy=True) for W in net.weights]
     grads = net.gradients(X, Y)
     # plain (dW, db) tuples; zero for layer 1 -> layer 1 unchanged, layer 2 moves by -lr*dW
-    pairs = [(np.zeros_like(grads[0].dW), np.zeros_like(grads[0].db)),
-             (2 * grads[1].dW, 2 * grads[1].db)]
+    pairs = [
+        (np.zeros_like(grads[0].dW), np.zeros_like(grads[0].db)),
+        (2 * grads[1].dW, 2 * grads[1].db),
+    ]
     net.step(pairs, lr=0.5)
     np.testing.assert_array_equal(net.weights[0], W0[0])
     _ulp_close(net.weights[1], W0[1], 0.5, 2 * grads[1].dW, np.float64)
@@ -264,12 +305,24 @@ def test_step_with_modified_gradients() -> None:
 
 # ---- initialisation -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed", [0, 42, 12345])
 @dtypes
 def test_initial_weights_are_the_documented_he_and_xavier_draws(seed: int, dtype: str) -> None:
     sizes = [4, 7, 6, 5, 5, 3, 3, 2, 2, 3, 2, 2]
-    acts = ["relu", "tanh", cr.LeakyReLU(alpha=0.2), "sigmoid", "elu", "leaky_relu", "gelu",
-            "silu", "softplus", "softmax", "linear"]
+    acts = [
+        "relu",
+        "tanh",
+        cr.LeakyReLU(alpha=0.2),
+        "sigmoid",
+        "elu",
+        "leaky_relu",
+        "gelu",
+        "silu",
+        "softplus",
+        "softmax",
+        "linear",
+    ]
     he = {"relu", "leaky_relu"}
     net = cr.Network(sizes, acts, dtype=dtype, seed=seed)
     rng = np.random.default_rng(seed)
@@ -312,6 +365,7 @@ def test_different_seeds_give_different_weights() -> None:
 
 
 # ---- shuffling ----------------------------------------------------------------------------------
+
 
 @dtypes
 def test_shuffle_with_seed_is_reproducible_and_differs_from_no_shuffle(dtype: str) -> None:
@@ -363,6 +417,7 @@ def test_shuffle_full_batch_equals_unshuffled() -> None:
 
 # ---- kinks and extreme logits -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("act", ["relu", "leaky_relu", cr.LeakyReLU(alpha=0.2)], ids=_act_id)
 def test_derivative_at_the_kink(act: Any) -> None:
     # zero rows of X with zero biases make Z[1] exactly 0: relu' = 0, leaky_relu' = alpha there
@@ -384,8 +439,9 @@ def test_derivative_at_the_kink(act: Any) -> None:
 
 
 @dtypes
-@pytest.mark.parametrize("loss,out", [("cross_entropy", "softmax"),
-                                      ("binary_cross_entropy", "sigmoid")])
+@pytest.mark.parametrize(
+    "loss,out", [("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")]
+)
 def test_fused_losses_are_stable_for_huge_logits(loss: str, out: str, dtype: str) -> None:
     # logits of several hundred: softmax/sigmoid saturate to exactly 0 or 1, so log(Yhat) would
     # be -inf; computed from Z with log-sum-exp / log1p the loss stays finite and exact

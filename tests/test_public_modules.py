@@ -12,8 +12,7 @@ import chainrule as cr
 
 OPTIONAL = {"sklearn": "sklearn"}  # modules that need an optional package to import
 
-PUBLIC = sorted(m.name for m in pkgutil.iter_modules(cr.__path__)
-                if not m.name.startswith("_"))
+PUBLIC = sorted(m.name for m in pkgutil.iter_modules(cr.__path__) if not m.name.startswith("_"))
 
 
 def test_the_list_of_public_modules_is_complete():
@@ -32,8 +31,9 @@ def test_module_exports_only_its_own_names(name):
         assert hasattr(module, attr), f"chainrule.{name}.__all__ lists {attr!r}, not defined"
         obj = getattr(module, attr)
         if inspect.isclass(obj) or inspect.isfunction(obj):
-            assert obj.__module__ == module.__name__, \
+            assert obj.__module__ == module.__name__, (
                 f"chainrule.{name} exports {attr!r}, which is defined in {obj.__module__}"
+            )
     star: dict = {}
     exec(f"from chainrule.{name} import *", star)
     assert set(star) - {"__builtins__"} == set(exported)

@@ -54,6 +54,7 @@ import io
 import pathlib
 import re
 import sys
+import textwrap
 import tokenize
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -68,17 +69,34 @@ README_PATH = ROOT / "README.md"
 README = README_PATH.read_text()
 #: Every Markdown page whose examples run: the README, then the documentation's pages (not the
 #: output of a documentation build).
-DOC_PATHS = [README_PATH] + sorted(p for p in (ROOT / "docs").rglob("*.md")
-                                   if "_build" not in p.parts)
+DOC_PATHS = [README_PATH] + sorted(
+    p for p in (ROOT / "docs").rglob("*.md") if "_build" not in p.parts
+)
 
 #: Modules a README block may need that the package does not install: a block needing a missing
 #: one is skipped with a reason.
-OPTIONAL = ("torch", "onnx", "onnxruntime", "sklearn", "mpi4py", "matplotlib", "pandas",
-            "tornado", "plotly", "tensorboardX")
+OPTIONAL = (
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "sklearn",
+    "mpi4py",
+    "matplotlib",
+    "pandas",
+    "tornado",
+    "plotly",
+    "tensorboardX",
+)
 #: Methods of chainrule objects that import an optional module when called.
-NEEDED_BY_METHOD = {"to_torch": "torch", "from_torch": "torch", "to_onnx": "onnx",
-                    "plot": "matplotlib", "Dashboard": "tornado", "report": "plotly",
-                    "TensorBoard": "tensorboardX"}
+NEEDED_BY_METHOD = {
+    "to_torch": "torch",
+    "from_torch": "torch",
+    "to_onnx": "onnx",
+    "plot": "matplotlib",
+    "Dashboard": "tornado",
+    "report": "plotly",
+    "TensorBoard": "tensorboardX",
+}
 #: Fence languages: python blocks run here; py (train.py) runs under mpiexec in
 #: test_distributed.py; bash and plain fences are commands, diagrams and sample output; cpp
 #: fences are the C++ of docs/extending.md.
@@ -87,12 +105,13 @@ FENCE_LANGS = ("python", "py", "bash", "cpp", "")
 
 # ---- the README's fenced blocks -----------------------------------------------------------
 
+
 @dataclass
 class Block:
     lang: str
-    heading: str     # the nearest heading above the block
-    index: int       # 1-based, among the blocks of this language in the section
-    line: int        # line of the block's first code line in its file
+    heading: str  # the nearest heading above the block
+    index: int  # 1-based, among the blocks of this language in the section
+    line: int  # line of the block's first code line in its file
     code: str
     section: str = ""  # the text of the section (up to the next heading of any level)
     path: pathlib.Path = README_PATH
@@ -137,9 +156,17 @@ def parse_blocks(text: str, path: pathlib.Path = README_PATH) -> List[Block]:
         elif line.strip() == "```":
             key = (heading, lang)
             counts[key] = counts.get(key, 0) + 1
-            blocks.append(Block(lang, heading, counts[key], open_at + 2,
-                                "\n".join(lines[open_at + 1:i]) + "\n", path=path,
-                                excerpt_of=excerpt))
+            blocks.append(
+                Block(
+                    lang,
+                    heading,
+                    counts[key],
+                    open_at + 2,
+                    "\n".join(lines[open_at + 1 : i]) + "\n",
+                    path=path,
+                    excerpt_of=excerpt,
+                )
+            )
             open_at = None
     assert open_at is None, f"{path.name}: the fence opened at line {open_at + 1} is never closed"
     sections[heading] = "\n".join(lines[section_start:])
@@ -154,6 +181,7 @@ README_BLOCKS = [b for b in BLOCKS if b.path == README_PATH]
 
 
 # ---- optional modules ----------------------------------------------------------------------
+
 
 def needed_modules(code: str) -> List[str]:
     """Top-level names of the modules a block imports, and of those its method calls need."""
@@ -177,8 +205,10 @@ def skip_if_missing(block: Block) -> None:
     a failure for a missing module that is not optional."""
     missing = missing_modules(block.code)
     unexpected = [m for m in missing if m not in OPTIONAL]
-    assert not unexpected, (f"block {block.id} ({block.where}) needs "
-                            f"{', '.join(unexpected)}: not installed and not an optional module")
+    assert not unexpected, (
+        f"block {block.id} ({block.where}) needs "
+        f"{', '.join(unexpected)}: not installed and not an optional module"
+    )
     if missing:
         pytest.skip(f"block {block.id} needs {', '.join(missing)}, not installed")
 
@@ -191,10 +221,10 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 @dataclass
 class Claim:
-    first: int       # README lines of the print statement
+    first: int  # README lines of the print statement
     last: int
-    kind: str        # "exact", "about", "order" or "example"
-    text: str        # the claim, without its prefix and commentary
+    kind: str  # "exact", "about", "order" or "example"
+    text: str  # the claim, without its prefix and commentary
     comment: str
 
 
@@ -210,7 +240,7 @@ def _cut_commentary(text: str) -> str:
             depth += 1
         elif ch in "])}":
             depth -= 1
-        elif ch == ":" and depth == 0 and text[i + 1:i + 2] == " ":
+        elif ch == ":" and depth == 0 and text[i + 1 : i + 2] == " ":
             return text[:i].strip()
     return text.strip()
 
@@ -220,7 +250,7 @@ def classify(comment: str) -> Optional[Tuple[str, str]]:
     text = comment.lstrip("#").strip()
     for prefix, kind in (("about ", "about"), ("~", "order"), ("e.g. ", "example")):
         if text.startswith(prefix):
-            return kind, _cut_commentary(text[len(prefix):])
+            return kind, _cut_commentary(text[len(prefix) :])
     if _VALUE_START.match(text):
         return "exact", _cut_commentary(text)
     return None
@@ -234,8 +264,12 @@ def output_claims(code: str) -> List[Claim]:
             comments[tok.start[0]] = tok.string
     claims = []
     for node in ast.walk(ast.parse(code)):
-        if (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-                and isinstance(node.value.func, ast.Name) and node.value.func.id == "print"):
+        if (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name)
+            and node.value.func.id == "print"
+        ):
             last = node.end_lineno or node.lineno
             on_lines = [comments[n] for n in range(node.lineno, last + 1) if n in comments]
             if on_lines:
@@ -264,8 +298,9 @@ def claim_error(kind: str, claim: str, printed: str) -> Optional[str]:
         if not keys:
             return f"an 'e.g.' claim must show the keys of a dict, got {claim!r}"
         absent = [k for k in keys if not re.search(re.escape(k[1:-1]) + r"['\"]\s*:", out)]
-        return f"printed {out!r} lacks the keys {absent} of the example {claim!r}" if absent \
-            else None
+        return (
+            f"printed {out!r} lacks the keys {absent} of the example {claim!r}" if absent else None
+        )
     want, got = claim.split(), out.split()
     if len(want) != len(got):
         return f"printed {out!r}: {len(got)} tokens, README says {claim!r} ({len(want)})"
@@ -289,6 +324,7 @@ def claim_error(kind: str, claim: str, printed: str) -> Optional[str]:
 
 # ---- running a block -----------------------------------------------------------------------
 
+
 @dataclass
 class Run:
     block: Block
@@ -306,15 +342,21 @@ def run_block(block: Block, capsys: Any) -> Run:
     filename = str(block.path)
     printed: Dict[int, List[str]] = {}
 
-    def readme_print(*args: Any, sep: Optional[str] = " ", end: Optional[str] = "\n",
-                     file: Any = None, flush: bool = False) -> None:
+    def readme_print(
+        *args: Any,
+        sep: Optional[str] = " ",
+        end: Optional[str] = "\n",
+        file: Any = None,
+        flush: bool = False,
+    ) -> None:
         buffer = io.StringIO()
         builtins.print(*args, sep=sep, end=end, file=buffer)
         caller = sys._getframe(1)
         if file is None and caller.f_code.co_filename == filename:
             printed.setdefault(caller.f_lineno, []).append(buffer.getvalue())
-        builtins.print(buffer.getvalue(), end="", file=sys.stdout if file is None else file,
-                       flush=flush)
+        builtins.print(
+            buffer.getvalue(), end="", file=sys.stdout if file is None else file, flush=flush
+        )
 
     ns: Dict[str, Any] = {"__name__": "__readme__", "print": readme_print}
     threads = cr.get_num_threads()
@@ -334,24 +376,26 @@ def block_check(block_id: str) -> Callable:
     def register(f: Callable[[Run], None]) -> Callable[[Run], None]:
         BLOCK_CHECKS[block_id] = f
         return f
+
     return register
 
 
 def _in_prose(section: str, text: str) -> None:
-    assert " ".join(text.split()) in " ".join(section.split()), \
+    assert " ".join(text.split()) in " ".join(section.split()), (
         f"the README text around this block should say {text!r}"
+    )
 
 
 @block_check("quick-start-1")
 def _quick_start(run: Run) -> None:
-    assert "epoch 1000/1000" in run.out           # the callback printed every 100 epochs
-    assert "total parameters: 169" in run.out     # net.summary()
-    assert run.ns["Yhat"].shape == (100, 1)       # the shape comment of Yhat
+    assert "epoch 1000/1000" in run.out  # the callback printed every 100 epochs
+    assert "total parameters: 169" in run.out  # net.summary()
+    assert run.ns["Yhat"].shape == (100, 1)  # the shape comment of Yhat
 
 
 @block_check("training-optimizers-1")
 def _optimizers(run: Run) -> None:
-    state = run.ns["state"]                       # {"optimizer": "adam", "step": 420, ...}
+    state = run.ns["state"]  # {"optimizer": "adam", "step": 420, ...}
     assert set(state) == {"optimizer", "step", "buffers"}
     assert state["optimizer"] == "adam" and state["step"] == 420
 
@@ -366,21 +410,28 @@ def _early_stopping(run: Run) -> None:
     # its best epoch, which is well past the start: real overfitting, not instability
     assert stop is not None and len(history) == stop + 1 < 2000
     assert stop == best + patience and best >= 10
-    assert loss[-1] > 1e-3                         # StopBelow's threshold: it did not fire
+    assert loss[-1] > 1e-3  # StopBelow's threshold: it did not fire
     # the validation loss fell (every epoch) to its minimum, then rose clearly
-    assert np.all(np.diff(val[:best + 1]) < 0) and val[best] == val.min()
+    assert np.all(np.diff(val[: best + 1]) < 0) and val[best] == val.min()
     assert val[stop] > 1.2 * val[best]
     # ...while the training loss kept falling, below what the noise alone leaves on new data
-    assert np.all(np.diff(loss[best:]) < 0) and loss[stop] < 0.5 ** 2 / 2
+    assert np.all(np.diff(loss[best:]) < 0) and loss[stop] < 0.5**2 / 2
     # restore_best_weights: the held-out half's loss is the best epoch's again
     n_train = len(ns["X"]) // 2
     assert net.loss(ns["X"][n_train:], ns["Y"][n_train:]) == pytest.approx(val[best], rel=1e-12)
     n_params = sum(W.size + b.size for W, b in zip(net.weights, net.biases))
-    for text in (f"holds out the last {len(ns['X']) - n_train}", f"{n_params} parameters",
-                 f"falls to {val[best]:.4f} at epoch {best}", f"to {val[stop]:.4f} at epoch {stop}",
-                 f"from {loss[best]:.4f} to {loss[stop]:.4f}", f"the {0.5 ** 2 / 2:g} that",
-                 f"After {patience} epochs", f"at epoch {stop} = {best} + {patience}",
-                 f"puts epoch {best}'s weights back", "below 1e-3"):
+    for text in (
+        f"holds out the last {len(ns['X']) - n_train}",
+        f"{n_params} parameters",
+        f"falls to {val[best]:.4f} at epoch {best}",
+        f"to {val[stop]:.4f} at epoch {stop}",
+        f"from {loss[best]:.4f} to {loss[stop]:.4f}",
+        f"the {0.5**2 / 2:g} that",
+        f"After {patience} epochs",
+        f"at epoch {stop} = {best} + {patience}",
+        f"puts epoch {best}'s weights back",
+        "below 1e-3",
+    ):
         _in_prose(run.block.section, text)
 
 
@@ -392,6 +443,7 @@ def _speed(run: Run) -> None:
 
 # ---- the tests -----------------------------------------------------------------------------
 
+
 def test_every_block_is_accounted_for() -> None:
     assert len(PYTHON_BLOCKS) >= 16 and any(b.path == README_PATH for b in PYTHON_BLOCKS)
     # no ```python block escapes the parser, and every fence has a known language
@@ -399,9 +451,12 @@ def test_every_block_is_accounted_for() -> None:
         fences = len(re.findall(r"^```python\s*$", path.read_text(), re.M))
         assert fences == len([b for b in PYTHON_BLOCKS if b.path == path]), path
     # MyST directives ({toctree}, {include}) are fine, but not one that hides Python code
-    unknown = [(b.where, b.lang) for b in BLOCKS if b.lang not in FENCE_LANGS
-               and not (b.lang.startswith("{") and b.lang not in ("{code-block}", "{code}",
-                                                                   "{code-cell}"))]
+    unknown = [
+        (b.where, b.lang)
+        for b in BLOCKS
+        if b.lang not in FENCE_LANGS
+        and not (b.lang.startswith("{") and b.lang not in ("{code-block}", "{code}", "{code-cell}"))
+    ]
     assert not unknown, f"fences with an unknown language (where, language): {unknown}"
     ids = [b.id for b in PYTHON_BLOCKS]
     assert len(set(ids)) == len(ids), f"duplicate block ids: {ids}"
@@ -421,12 +476,24 @@ def test_every_block_is_accounted_for() -> None:
                         _unit(token)
 
 
+def _holds_excerpt(source: str, code: str) -> bool:
+    """Whether source holds code's lines in a row, at any one indentation (the formatter writes
+    a block of a page at the left margin, the file may hold it indented)."""
+    want = textwrap.dedent(code).strip("\n").splitlines()
+    lines = source.splitlines()
+    for i in range(len(lines) - len(want) + 1):
+        if textwrap.dedent("\n".join(lines[i : i + len(want)])).splitlines() == want:
+            return True
+    return False
+
+
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[b.id for b in PYTHON_BLOCKS])
 def test_example_block(block: Block, capsys: Any) -> None:
     if block.excerpt_of is not None:
-        source = (ROOT / block.excerpt_of).read_text()
-        assert block.code in source, (f"block {block.id} ({block.where}) is introduced as an "
-                                      f"excerpt of {block.excerpt_of}, which no longer holds it")
+        assert _holds_excerpt((ROOT / block.excerpt_of).read_text(), block.code), (
+            f"block {block.id} ({block.where}) is introduced as an "
+            f"excerpt of {block.excerpt_of}, which no longer holds it"
+        )
         return
     skip_if_missing(block)
     run = run_block(block, capsys)
@@ -450,6 +517,7 @@ def test_example_block(block: Block, capsys: Any) -> None:
 
 def _demo_lines(capsys: Any, **kwargs: Any) -> List[str]:
     from chainrule import demo
+
     demo.run(**kwargs)
     return capsys.readouterr().out.splitlines()
 
@@ -489,13 +557,18 @@ def test_readme_demo_section(capsys: Any) -> None:
     text = section[0].section
     multiples = [float(m) for m in re.findall(r"= ([\d.]+) x baseline", "\n".join(actual))]
     assert len(multiples) == 2
-    _in_prose(text, f"{round(100 * (1 - multiples[0]))}% for the first network and "
-                    f"{round(100 * (1 - multiples[1]))}% for the second")
+    _in_prose(
+        text,
+        f"{round(100 * (1 - multiples[0]))}% for the first network and "
+        f"{round(100 * (1 - multiples[1]))}% for the second",
+    )
     # the longer run the text quotes
     longer = re.search(r"`python -m chainrule demo --epochs (\d+)` ends at", text)
     assert longer, "the demo section quotes a longer run"
-    finals = re.findall(r"final loss (\S+) .*= (\S+) x baseline",
-                        "\n".join(_demo_lines(capsys, epochs=int(longer.group(1)), every=10 ** 6)))
+    finals = re.findall(
+        r"final loss (\S+) .*= (\S+) x baseline",
+        "\n".join(_demo_lines(capsys, epochs=int(longer.group(1)), every=10**6)),
+    )
     assert len(finals) == 2
     _in_prose(text, " and ".join(f"{m} x baseline (loss {float(loss):.3g})" for loss, m in finals))
 
@@ -510,17 +583,23 @@ def test_readme_commands_exist() -> None:
 
 # ---- the helpers above, on small inputs --------------------------------------------------------
 
+
 def test_needed_modules_finds_imports_and_method_calls() -> None:
-    code = ("import numpy as np\nimport torch.nn\nfrom sklearn.datasets import load_digits\n"
-            "from . import sibling\ndef f():\n    import pandas\nnet.to_onnx('m.onnx')\n")
+    code = (
+        "import numpy as np\nimport torch.nn\nfrom sklearn.datasets import load_digits\n"
+        "from . import sibling\ndef f():\n    import pandas\nnet.to_onnx('m.onnx')\n"
+    )
     assert needed_modules(code) == ["numpy", "torch", "sklearn", "pandas", "onnx"]
 
 
 def test_a_block_needing_a_missing_optional_module_is_skipped(monkeypatch: Any) -> None:
     torch_block = next(b for b in PYTHON_BLOCKS if "import torch" in b.code)
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("torch", "onnx") else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("torch", "onnx") else real(name, *a),
+    )
     assert missing_modules(torch_block.code) == ["torch", "onnx"]
     with pytest.raises(pytest.skip.Exception, match=r"needs torch, onnx, not installed"):
         test_example_block(torch_block, None)
@@ -541,7 +620,7 @@ def test_output_comment_rule() -> None:
     assert claim_error("exact", "0.1 0.05", "0.1 0.5\n")
     assert claim_error("about", "0.942", "0.9416\n") is None
     assert claim_error("about", "0.95", "0.8898\n")
-    assert claim_error("about", "0.97", "0.966\n") is None         # rounds to 0.97
+    assert claim_error("about", "0.97", "0.966\n") is None  # rounds to 0.97
     assert claim_error("about", "0.97", "0.96\n")
     assert claim_error("about", "0.95", "0.9416\n")
     assert claim_error("order", "1e-9", "8.5e-11\n") is None

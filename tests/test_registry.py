@@ -15,11 +15,11 @@ from typing import Any, Dict, List
 
 import numpy as np
 import pytest
+from conftest import ALL_ACTIVATIONS, ALL_LOSSES, make_data, required_output, spec_id
 
 import chainrule as cr
 from chainrule import _core, _registry
 from chainrule._checks import core_params
-from conftest import ALL_ACTIVATIONS, ALL_LOSSES, make_data, required_output, spec_id
 
 FAMILIES = {
     "activations": (_registry.ACTIVATIONS, cr.activations.resolve_activation),
@@ -120,7 +120,8 @@ def test_values_out_of_range_are_rejected_naming_the_class_and_parameter(item: A
 
 def test_properties_drive_initialisation_and_early_stopping() -> None:
     assert set(cr.initializers.HE_ACTIVATIONS) == {
-        e.name for e in _registry.ACTIVATIONS.entries() if e.properties.get("he_init")}
+        e.name for e in _registry.ACTIVATIONS.entries() if e.properties.get("he_init")
+    }
     assert {"relu", "leaky_relu"} <= set(cr.initializers.HE_ACTIVATIONS)
     for entry in _registry.METRICS.entries():
         mode = "max" if entry.properties.get("higher_is_better") else "min"
@@ -151,10 +152,12 @@ def test_every_optimizer_is_a_scikit_learn_solver() -> None:
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(30, 3)), rng.normal(size=30)
     from sklearn.exceptions import ConvergenceWarning
+
     for name in cr.optimizer_names():
         with pytest.warns(ConvergenceWarning):  # 2 iterations: as scikit-learn's MLP would
-            model = sklearn.MLPRegressor(hidden_layer_sizes=(4,), solver=name, max_iter=2,
-                                         random_state=0).fit(X, y)
+            model = sklearn.MLPRegressor(
+                hidden_layer_sizes=(4,), solver=name, max_iter=2, random_state=0
+            ).fit(X, y)
         assert model.network_.optimizer.name == name
     with pytest.raises(ValueError) as e:
         sklearn.MLPRegressor(solver="lbfgs").fit(X, y)
@@ -182,8 +185,9 @@ def _table_rows(section: str) -> List[str]:
 def test_the_activation_table_lists_every_activation(entry: _registry.Entry) -> None:
     args = ", ".join(f"{k}={v!r}" for k, v in entry.defaults().items())
     row = f"| `{entry.name}` | `cr.{entry.class_name}({args})` |"
-    assert any(r.startswith(row) for r in _table_rows("## Activations")), \
+    assert any(r.startswith(row) for r in _table_rows("## Activations")), (
         f"docs/guide/maths.md's activation table has no row starting {row!r}"
+    )
 
 
 @pytest.mark.parametrize("entry", _registry.LOSSES.entries(), ids=lambda e: e.name)

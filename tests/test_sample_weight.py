@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import chainrule as cr
 import reference as ref
 from conftest import assert_close, make_pair, ref_loss, rtol_for
 from test_parity import CASES, Case, _check_trajectory, _setup
+
+import chainrule as cr
 
 DTYPES = ["float64", "float32"]
 
@@ -27,8 +27,9 @@ def test_weighted_full_batch_50_steps(case: Case, dtype: str) -> None:
     net, Ws, bs, acts, X, Y, Xr, Yr = _setup(case, dtype)
     w = _weights(X.shape[0], case.seed)
     wr = w.astype(dtype).astype(np.float64)
-    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, ref_loss(case.loss), Xr, Yr, epochs=50,
-                                         lr=case.lr, sample_weight=wr)
+    exp_Ws, exp_bs, exp_hist = ref.train(
+        Ws, bs, acts, ref_loss(case.loss), Xr, Yr, epochs=50, lr=case.lr, sample_weight=wr
+    )
     history = net.fit(X, Y, epochs=50, lr=case.lr, sample_weight=w)
     _check_trajectory(net, Ws, bs, history, exp_Ws, exp_bs, exp_hist, rtol_for(dtype))
     # the weights matter: the unweighted trajectory is a different one
@@ -42,10 +43,20 @@ def test_weighted_minibatch_with_an_all_zero_batch(case: Case, dtype: str) -> No
     net, Ws, bs, acts, X, Y, Xr, Yr = _setup(case, dtype)
     batch = 32 if case.demo else 16
     w = _weights(X.shape[0], case.seed + 1)
-    w[batch:2 * batch] = 0.0  # the second batch has nothing to learn from: skipped
+    w[batch : 2 * batch] = 0.0  # the second batch has nothing to learn from: skipped
     wr = w.astype(dtype).astype(np.float64)
-    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, acts, ref_loss(case.loss), Xr, Yr, epochs=25,
-                                         lr=case.lr, batch_size=batch, sample_weight=wr)
+    exp_Ws, exp_bs, exp_hist = ref.train(
+        Ws,
+        bs,
+        acts,
+        ref_loss(case.loss),
+        Xr,
+        Yr,
+        epochs=25,
+        lr=case.lr,
+        batch_size=batch,
+        sample_weight=wr,
+    )
     history = net.fit(X, Y, epochs=25, lr=case.lr, batch_size=batch, sample_weight=w)
     _check_trajectory(net, Ws, bs, history, exp_Ws, exp_bs, exp_hist, rtol_for(dtype))
     n_batches = -(-X.shape[0] // batch)
@@ -81,8 +92,18 @@ def test_weighted_custom_loss_matches_reference() -> None:
     rng = np.random.default_rng(9)
     X, Y = rng.normal(size=(30, 3)), rng.normal(size=(30, 2))
     w = _weights(30, 3)
-    exp_Ws, exp_bs, exp_hist = ref.train(Ws, bs, [ref.activation(a) for a in acts], loss, X, Y,
-                                         epochs=20, lr=0.1, batch_size=8, sample_weight=w)
+    exp_Ws, exp_bs, exp_hist = ref.train(
+        Ws,
+        bs,
+        [ref.activation(a) for a in acts],
+        loss,
+        X,
+        Y,
+        epochs=20,
+        lr=0.1,
+        batch_size=8,
+        sample_weight=w,
+    )
     h = net.fit(X, Y, epochs=20, lr=0.1, batch_size=8, sample_weight=w)
     _check_trajectory(net, Ws, bs, h, exp_Ws, exp_bs, exp_hist, 1e-12)
 

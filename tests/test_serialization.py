@@ -9,11 +9,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import ALL_ACTIVATIONS, ALL_LOSSES, required_output, spec_id
 
 import chainrule as cr
 from chainrule import model_archive, serialization
-
-from conftest import ALL_ACTIVATIONS, ALL_LOSSES, required_output, spec_id
 
 # every built-in activation (and the parameterised ones off their defaults), one per layer
 ACTS = list(ALL_ACTIVATIONS) + [cr.LeakyReLU(alpha=0.3)]
@@ -27,8 +26,10 @@ def _data(n0, nL, m=40, onehot=False, seed=0):
 
 
 def _same_params(a, b):
-    return all(np.array_equal(x, y) and x.dtype == y.dtype
-               for x, y in zip(list(a.weights) + list(a.biases), list(b.weights) + list(b.biases)))
+    return all(
+        np.array_equal(x, y) and x.dtype == y.dtype
+        for x, y in zip(list(a.weights) + list(a.biases), list(b.weights) + list(b.biases))
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -66,8 +67,15 @@ def test_training_resumes_exactly(tmp_path):
     assert _same_params(net, resumed)
 
 
-@pytest.mark.parametrize("optimizer", [cr.Adam(lr=0.01), cr.SGD(lr=0.05, momentum=0.9, nesterov=True),
-                                       cr.RMSprop(lr=0.01, centered=True), cr.AdamW(lr=0.01)])
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        cr.Adam(lr=0.01),
+        cr.SGD(lr=0.05, momentum=0.9, nesterov=True),
+        cr.RMSprop(lr=0.01, centered=True),
+        cr.AdamW(lr=0.01),
+    ],
+)
 def test_optimizer_state_resumes_exactly(tmp_path, optimizer):
     X, Y = _data(3, 2)
     net = cr.Network([3, 8, 2], ["tanh", "linear"], seed=5, optimizer=optimizer)
@@ -94,10 +102,10 @@ class Cube(cr.Activation):
         self.scale = scale
 
     def forward(self, z):
-        return self.scale * z ** 3
+        return self.scale * z**3
 
     def derivative(self, z, h):
-        return 3 * self.scale * z ** 2
+        return 3 * self.scale * z**2
 
     def get_params(self):
         return {"scale": self.scale}
@@ -146,8 +154,9 @@ def test_register_validates():
         cr.register_loss(Cube)
 
 
-@pytest.mark.parametrize("copier", [lambda n: pickle.loads(pickle.dumps(n)), copy.deepcopy,
-                                    copy.copy])
+@pytest.mark.parametrize(
+    "copier", [lambda n: pickle.loads(pickle.dumps(n)), copy.deepcopy, copy.copy]
+)
 def test_pickle_and_copies(copier):
     X, Y = _data(2, 1)
     for acts in (["relu", "linear"], [Unregistered(), "linear"]):  # pickle needs no registry
@@ -170,6 +179,7 @@ def test_save_rejects_metadata_that_is_not_json(tmp_path):
 
 
 # ---- hostile and broken files --------------------------------------------------------------------
+
 
 def _model_bytes():
     net = cr.Network([3, 4, 2], ["tanh", "linear"], seed=0)
@@ -219,28 +229,35 @@ def test_loads_what_it_saves_from_bytes(tmp_path):
     assert net.layer_sizes == [3, 4, 2]
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(format="something.else"), "not a chainrule model"),
-    (dict(version=99), "newer than this chainrule reads"),
-    (dict(version="1"), "invalid format version"),
-    (dict(dtype="float16"), "invalid dtype"),
-    (dict(layer_sizes=[3, 0, 2]), "invalid layer_sizes"),
-    (dict(layer_sizes=[3, 4]), "expected 1 activations"),
-    (dict(layer_sizes=[3, 4, 5]), "shape"),
-    (dict(layer_sizes=[100_000, 100_000, 100_000]), "more than the limit"),
-    (dict(activations=[{"name": "tanh"}, {"name": "nope"}]), "layer 2: invalid activation"),
-    (dict(activations=[{"name": "tanh", "params": {"alpha": 1}}, {"name": "linear"}]),
-     "layer 1: invalid activation"),
-    (dict(loss={"name": "hinge"}), "invalid loss"),
-    (dict(state={"rng": {"bit_generator": "Nope"}}), "random generator"),
-    (dict(state={"history": {"loss": ["x"]}}), "history"),
-    (dict(metadata=[1, 2]), "invalid 'metadata'"),
-    (dict(state={"optimizer": {"name": "nadam"}}), "invalid optimizer"),
-    (dict(state={"optimizer": {"name": "adam", "params": {"betas": [0.9, 2.0]}}}),
-     "invalid optimizer"),
-    (dict(state={"optimizer": {"name": "adam", "buffers": ["exp_avg"]}}), "is missing"),
-    (dict(state_arrays={"opt.x.0": [10 ** 6]}), "elements of training state"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(format="something.else"), "not a chainrule model"),
+        (dict(version=99), "newer than this chainrule reads"),
+        (dict(version="1"), "invalid format version"),
+        (dict(dtype="float16"), "invalid dtype"),
+        (dict(layer_sizes=[3, 0, 2]), "invalid layer_sizes"),
+        (dict(layer_sizes=[3, 4]), "expected 1 activations"),
+        (dict(layer_sizes=[3, 4, 5]), "shape"),
+        (dict(layer_sizes=[100_000, 100_000, 100_000]), "more than the limit"),
+        (dict(activations=[{"name": "tanh"}, {"name": "nope"}]), "layer 2: invalid activation"),
+        (
+            dict(activations=[{"name": "tanh", "params": {"alpha": 1}}, {"name": "linear"}]),
+            "layer 1: invalid activation",
+        ),
+        (dict(loss={"name": "hinge"}), "invalid loss"),
+        (dict(state={"rng": {"bit_generator": "Nope"}}), "random generator"),
+        (dict(state={"history": {"loss": ["x"]}}), "history"),
+        (dict(metadata=[1, 2]), "invalid 'metadata'"),
+        (dict(state={"optimizer": {"name": "nadam"}}), "invalid optimizer"),
+        (
+            dict(state={"optimizer": {"name": "adam", "params": {"betas": [0.9, 2.0]}}}),
+            "invalid optimizer",
+        ),
+        (dict(state={"optimizer": {"name": "adam", "buffers": ["exp_avg"]}}), "is missing"),
+        (dict(state_arrays={"opt.x.0": [10**6]}), "elements of training state"),
+    ],
+)
 def test_bad_headers_are_clear_errors(tmp_path, change, message):
     with pytest.raises(ValueError, match=message):
         _load_bytes(tmp_path, _with_header(_model_bytes(), **change))
@@ -254,12 +271,15 @@ def test_huge_claimed_network_is_rejected_before_allocating(tmp_path):
         _load_bytes(tmp_path, data)
 
 
-@pytest.mark.parametrize("arr, message", [
-    (np.zeros((3, 4), np.float32), "dtype float32, expected float64"),
-    (np.zeros((4, 3)), r"shape \(4, 3\)"),
-    (np.zeros((3, 4), order="F"), "Fortran"),
-    (np.array([{"a": 1}], dtype=object), "dtype object"),
-])
+@pytest.mark.parametrize(
+    "arr, message",
+    [
+        (np.zeros((3, 4), np.float32), "dtype float32, expected float64"),
+        (np.zeros((4, 3)), r"shape \(4, 3\)"),
+        (np.zeros((3, 4), order="F"), "Fortran"),
+        (np.array([{"a": 1}], dtype=object), "dtype object"),
+    ],
+)
 def test_bad_arrays_are_clear_errors(tmp_path, arr, message):
     with pytest.raises(ValueError, match=message):
         _load_bytes(tmp_path, _rewrite(_model_bytes(), {"W1.npy": _npy(arr)}))

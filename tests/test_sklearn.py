@@ -23,24 +23,36 @@ from chainrule.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 # checks scikit-learn skips for reasons that are not about these estimators
-ALLOWED_SKIPS = {"check_array_api_input",  # needs SCIPY_ARRAY_API=1 and array-API support
-                 "check_classifiers_multilabel_output_format_decision_function"}  # no decision_function
+ALLOWED_SKIPS = {
+    "check_array_api_input",  # needs SCIPY_ARRAY_API=1 and array-API support
+    "check_classifiers_multilabel_output_format_decision_function",
+}  # no decision_function
 
 
-@pytest.mark.parametrize("estimator", [MLPRegressor(max_iter=100), MLPClassifier(max_iter=100),
-                                       MLPClassifier(max_iter=100, dropout=0.1)],
-                         ids=["MLPRegressor", "MLPClassifier", "MLPClassifier-dropout"])
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        MLPRegressor(max_iter=100),
+        MLPClassifier(max_iter=100),
+        MLPClassifier(max_iter=100, dropout=0.1),
+    ],
+    ids=["MLPRegressor", "MLPClassifier", "MLPClassifier-dropout"],
+)
 def test_check_estimator(estimator):
     pytest.importorskip("pandas")  # several checks feed pandas objects
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkipTestWarning)
         warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
         # dropout draws a mask per row, so a row weighted 2 is not the row repeated twice
-        expected = {"check_sample_weight_equivalence_on_dense_data":
-                    "dropout masks are drawn per row"} if estimator.dropout else None
+        expected = (
+            {"check_sample_weight_equivalence_on_dense_data": "dropout masks are drawn per row"}
+            if estimator.dropout
+            else None
+        )
         results = check_estimator(estimator, on_fail=None, expected_failed_checks=expected)
-    failed = [(r["check_name"], str(r["exception"])[:300]) for r in results
-              if r["status"] == "failed"]
+    failed = [
+        (r["check_name"], str(r["exception"])[:300]) for r in results if r["status"] == "failed"
+    ]
     assert not failed
     skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
     assert skipped <= ALLOWED_SKIPS, skipped - ALLOWED_SKIPS
@@ -55,8 +67,14 @@ def digits():
 
 def test_digits_accuracy_matches_sklearn(digits):
     Xtr, Xte, ytr, yte = digits
-    settings = dict(hidden_layer_sizes=(64,), max_iter=200, random_state=0,
-                    learning_rate_init=1e-3, alpha=1e-4, batch_size=32)
+    settings = dict(
+        hidden_layer_sizes=(64,),
+        max_iter=200,
+        random_state=0,
+        learning_rate_init=1e-3,
+        alpha=1e-4,
+        batch_size=32,
+    )
     ours = MLPClassifier(**settings).fit(Xtr, ytr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
@@ -73,8 +91,9 @@ def test_digits_accuracy_matches_sklearn(digits):
 def test_diabetes_r2_matches_sklearn():
     X, y = load_diabetes(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0)
-    settings = dict(hidden_layer_sizes=(32,), max_iter=100, learning_rate_init=1e-3,
-                    batch_size=32, alpha=1.0)
+    settings = dict(
+        hidden_layer_sizes=(32,), max_iter=100, learning_rate_init=1e-3, batch_size=32, alpha=1.0
+    )
     scores = []
     for cls in (MLPRegressor, SkMLPRegressor):  # mean test R^2 over three seeds
         r2 = []
@@ -102,19 +121,33 @@ def test_fitted_attributes(digits):
 def test_pipeline_gridsearch_and_parallel_cross_validation(digits):
     Xtr, _, ytr, _ = digits
     pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=30, random_state=0))
-    search = GridSearchCV(pipe, {"mlpclassifier__hidden_layer_sizes": [(8,), (32,)],
-                                 "mlpclassifier__alpha": [1e-4, 1e-2]}, cv=3)
+    search = GridSearchCV(
+        pipe,
+        {"mlpclassifier__hidden_layer_sizes": [(8,), (32,)], "mlpclassifier__alpha": [1e-4, 1e-2]},
+        cv=3,
+    )
     search.fit(Xtr, ytr)
     assert search.best_params_["mlpclassifier__hidden_layer_sizes"] == (32,)
-    scores = cross_val_score(MLPClassifier(hidden_layer_sizes=(32,), max_iter=30, random_state=0),
-                             Xtr, ytr, cv=3, n_jobs=2)
+    scores = cross_val_score(
+        MLPClassifier(hidden_layer_sizes=(32,), max_iter=30, random_state=0),
+        Xtr,
+        ytr,
+        cv=3,
+        n_jobs=2,
+    )
     assert scores.shape == (3,) and scores.min() > 0.85
 
 
 def test_early_stopping_and_validation_scores(digits):
     Xtr, _, ytr, _ = digits
-    m = MLPClassifier(early_stopping=True, validation_fraction=0.2, n_iter_no_change=3,
-                      max_iter=500, random_state=0, learning_rate_init=0.01).fit(Xtr, ytr)
+    m = MLPClassifier(
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=3,
+        max_iter=500,
+        random_state=0,
+        learning_rate_init=0.01,
+    ).fit(Xtr, ytr)
     assert m.n_iter_ < 500
     assert len(m.validation_scores_) == m.n_iter_
 
@@ -156,11 +189,18 @@ def test_sample_weight_and_float32():
     X = rng.normal(size=(60, 3))
     y = X.sum(axis=1)
     w = rng.integers(0, 3, 60).astype(float)
-    a = MLPRegressor(hidden_layer_sizes=(5,), solver="sgd", max_iter=50, random_state=0,
-                     batch_size=200).fit(X, y, sample_weight=w)
+    a = MLPRegressor(
+        hidden_layer_sizes=(5,), solver="sgd", max_iter=50, random_state=0, batch_size=200
+    ).fit(X, y, sample_weight=w)
     keep = np.repeat(np.arange(60), w.astype(int))
-    b = MLPRegressor(hidden_layer_sizes=(5,), solver="sgd", max_iter=50, random_state=0,
-                     batch_size=200, shuffle=False).fit(X[keep], y[keep])
+    b = MLPRegressor(
+        hidden_layer_sizes=(5,),
+        solver="sgd",
+        max_iter=50,
+        random_state=0,
+        batch_size=200,
+        shuffle=False,
+    ).fit(X[keep], y[keep])
     np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-9, atol=1e-9)
     f = MLPRegressor(hidden_layer_sizes=(5,), dtype="float32", max_iter=20).fit(X, y)
     assert f.network_.dtype == np.float32 and f.predict(X).dtype == np.float32
@@ -173,17 +213,20 @@ def test_pickle_round_trip(digits):
     np.testing.assert_array_equal(twin.predict_proba(Xte), m.predict_proba(Xte))
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(solver="lbfgs"), "L-BFGS"),
-    (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes"),
-    (dict(activation=["relu", "tanh"]), "2 entries for 1 hidden layers"),
-    (dict(activation="nope"), "unknown activation"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(alpha=-1.0), "alpha"),
-    (dict(validation_fraction=1.5, early_stopping=True), "validation_fraction"),
-    (dict(learning_rate_init=0.0), "learning_rate_init"),
-    (dict(dropout=1.0), "Dropout: p must be a finite number in \\[0, 1\\)"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(solver="lbfgs"), "L-BFGS"),
+        (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes"),
+        (dict(activation=["relu", "tanh"]), "2 entries for 1 hidden layers"),
+        (dict(activation="nope"), "unknown activation"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(alpha=-1.0), "alpha"),
+        (dict(validation_fraction=1.5, early_stopping=True), "validation_fraction"),
+        (dict(learning_rate_init=0.0), "learning_rate_init"),
+        (dict(dropout=1.0), "Dropout: p must be a finite number in \\[0, 1\\)"),
+    ],
+)
 def test_bad_parameters_are_clear_errors(params, message):
     X = np.zeros((10, 2))
     y = np.arange(10) % 2
@@ -193,12 +236,12 @@ def test_bad_parameters_are_clear_errors(params, message):
 
 def test_class_weight_is_the_matching_sample_weight():
     from sklearn.utils.class_weight import compute_class_weight
+
     rng = np.random.default_rng(2)
     X = rng.normal(size=(90, 3))
     y = np.array(["a", "b", "c"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1).astype(int)]
     # alpha=0: the penalty's scale is the mean sample weight, class weights left out
-    settings = dict(hidden_layer_sizes=(6,), max_iter=15, random_state=0, batch_size=16,
-                    alpha=0.0)
+    settings = dict(hidden_layer_sizes=(6,), max_iter=15, random_state=0, batch_size=16, alpha=0.0)
 
     def same(a, b):
         for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
@@ -207,8 +250,9 @@ def test_class_weight_is_the_matching_sample_weight():
     cw = {"a": 0.5, "c": 4.0}
     sw = np.random.default_rng(3).uniform(0.5, 2, size=90)
     a = MLPClassifier(class_weight=cw, **settings).fit(X, y, sample_weight=sw)
-    b = MLPClassifier(**settings).fit(X, y, sample_weight=sw * np.vectorize(
-        lambda c: cw.get(c, 1.0))(y))
+    b = MLPClassifier(**settings).fit(
+        X, y, sample_weight=sw * np.vectorize(lambda c: cw.get(c, 1.0))(y)
+    )
     same(a, b)
     classes = np.unique(y)
     balanced = compute_class_weight("balanced", classes=classes, y=y)
@@ -229,17 +273,23 @@ def test_class_weight_is_the_matching_sample_weight():
     same(a, b)
 
 
-@pytest.mark.parametrize("class_weight, y_kind, message", [
-    ({"z": 2.0}, "labels", r"the label\(s\) \['z'\] are not classes of y"),
-    ({"a": -1.0}, "labels", "the weight of class 0 must be finite and >= 0, got -1"),
-    ("balance", "labels", "class_weight must be 'balanced' or a dict"),
-    ({"a": 2.0}, "multilabel", "not supported for multi-label targets"),
-])
+@pytest.mark.parametrize(
+    "class_weight, y_kind, message",
+    [
+        ({"z": 2.0}, "labels", r"the label\(s\) \['z'\] are not classes of y"),
+        ({"a": -1.0}, "labels", "the weight of class 0 must be finite and >= 0, got -1"),
+        ("balance", "labels", "class_weight must be 'balanced' or a dict"),
+        ({"a": 2.0}, "multilabel", "not supported for multi-label targets"),
+    ],
+)
 def test_bad_class_weight(class_weight, y_kind, message):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20, 2))
-    y = np.array(["a", "b"])[np.arange(20) % 2] if y_kind == "labels" else \
-        (rng.uniform(size=(20, 2)) > 0.5).astype(int)
+    y = (
+        np.array(["a", "b"])[np.arange(20) % 2]
+        if y_kind == "labels"
+        else (rng.uniform(size=(20, 2)) > 0.5).astype(int)
+    )
     with pytest.raises(ValueError, match=message):
         MLPClassifier(class_weight=class_weight, max_iter=2).fit(X, y)
     with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):

@@ -27,8 +27,13 @@ def data():
 def test_max_iter_reached_warns(data, cls, target, early_stopping):
     X, y = data[0], data[target]
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
-        m = cls(hidden_layer_sizes=(4,), max_iter=3, tol=0.0, random_state=0,
-                early_stopping=early_stopping).fit(X, y)
+        m = cls(
+            hidden_layer_sizes=(4,),
+            max_iter=3,
+            tol=0.0,
+            random_state=0,
+            early_stopping=early_stopping,
+        ).fit(X, y)
     assert m.n_iter_ == 3
 
 
@@ -48,8 +53,14 @@ def test_a_fit_that_stops_does_not_warn_and_runs_as_long_as_scikit_learns(data, 
     """tol so large that no epoch after the first improves: both stop after the first epoch
     and n_iter_no_change + 1 epochs without improvement."""
     X, y = data[0], data[1]
-    settings = dict(hidden_layer_sizes=(4,), max_iter=50, tol=1e9, n_iter_no_change=3,
-                    random_state=0, early_stopping=early_stopping)
+    settings = dict(
+        hidden_layer_sizes=(4,),
+        max_iter=50,
+        tol=1e9,
+        n_iter_no_change=3,
+        random_state=0,
+        early_stopping=early_stopping,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         ours = MLPRegressor(**settings).fit(X, y)
@@ -63,8 +74,9 @@ def test_stopping_at_the_last_iteration_does_not_warn(data):
     X, y = data[0], data[1]
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        m = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, tol=1e9, n_iter_no_change=3,
-                         random_state=0).fit(X, y)
+        m = MLPRegressor(
+            hidden_layer_sizes=(4,), max_iter=5, tol=1e9, n_iter_no_change=3, random_state=0
+        ).fit(X, y)
     assert m.n_iter_ == 5
 
 
@@ -109,4 +121,4 @@ def test_the_rule_matches_scikit_learns_on_a_loss_sequence(tol, n_iter_no_change
             stopped = epoch
             break
     assert expected is not None and stopped == expected == rule.stopped_epoch
-    assert rule.best == min(losses[:stopped + 1])
+    assert rule.best == min(losses[: stopped + 1])

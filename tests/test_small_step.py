@@ -11,14 +11,16 @@ from typing import Any, Callable, Dict, List
 
 import numpy as np
 import pytest
+from conftest import assert_close, general_path, rtol_for
 
 import chainrule as cr
 from chainrule.demo import make_data as demo_data
-from conftest import assert_close, general_path, rtol_for
 
 FAST = cr.runtime.cpu_info()["kernel"] != "portable"
-needs_fast = pytest.mark.skipif(not FAST, reason="the fused step runs on the AVX2 or AVX-512 "
-                                                 "kernels only; this CPU or build has neither")
+needs_fast = pytest.mark.skipif(
+    not FAST,
+    reason="the fused step runs on the AVX2 or AVX-512 kernels only; this CPU or build has neither",
+)
 
 
 def _data(n: int, n_in: int, n_out: int, dtype: str, seed: int, classes: bool = False):
@@ -33,27 +35,75 @@ def _data(n: int, n_in: int, n_out: int, dtype: str, seed: int, classes: bool = 
 
 # (id, network factory, fit keyword arguments, rows, classes)
 CASES: List[tuple] = [
-    ("W1-demo", lambda: cr.Network([2, 10, 8, 5, 1], ["relu", "tanh", "relu", "linear"], seed=42),
-     dict(epochs=60, lr=0.01), None, False),
-    ("W1b-demo", lambda: cr.Network([2, 15, 1], ["sigmoid", "linear"], seed=42),
-     dict(epochs=60, lr=0.1), None, False),
-    ("wide-f32-adam-shuffled",  # widths >= two vectors: dW summed across the outputs
-     lambda: cr.Network([8, 40, 40, 1], ["tanh", "tanh", "linear"], dtype="float32", seed=1,
-                        optimizer=cr.Adam(lr=1e-3)),
-     dict(epochs=8, batch_size=13, shuffle=True), 101, False),
-    ("wide-f64-adamw", lambda: cr.Network([3, 33, 17, 2], ["gelu", "silu", "linear"], seed=2,
-                                          optimizer=cr.AdamW(lr=0.01)),
-     dict(epochs=15, batch_size=16), 50, False),
-    ("three-outputs-huber-momentum",
-     lambda: cr.Network([4, 20, 3], ["elu", "linear"], loss="huber", seed=3,
-                        optimizer=cr.SGD(lr=0.05, momentum=0.9)),
-     dict(epochs=20, batch_size=7), 45, False),
-    ("bce-rmsprop", lambda: cr.Network([5, 9, 1], ["relu", "sigmoid"],
-                                       loss="binary_cross_entropy", seed=4,
-                                       optimizer=cr.RMSprop(lr=0.01)),
-     dict(epochs=20, batch_size=9), 40, True),
-    ("one-row-batches", lambda: cr.Network([3, 4, 2], ["softplus", "linear"], seed=5),
-     dict(epochs=4, batch_size=1, lr=0.05), 9, False),
+    (
+        "W1-demo",
+        lambda: cr.Network([2, 10, 8, 5, 1], ["relu", "tanh", "relu", "linear"], seed=42),
+        dict(epochs=60, lr=0.01),
+        None,
+        False,
+    ),
+    (
+        "W1b-demo",
+        lambda: cr.Network([2, 15, 1], ["sigmoid", "linear"], seed=42),
+        dict(epochs=60, lr=0.1),
+        None,
+        False,
+    ),
+    (
+        "wide-f32-adam-shuffled",  # widths >= two vectors: dW summed across the outputs
+        lambda: cr.Network(
+            [8, 40, 40, 1],
+            ["tanh", "tanh", "linear"],
+            dtype="float32",
+            seed=1,
+            optimizer=cr.Adam(lr=1e-3),
+        ),
+        dict(epochs=8, batch_size=13, shuffle=True),
+        101,
+        False,
+    ),
+    (
+        "wide-f64-adamw",
+        lambda: cr.Network(
+            [3, 33, 17, 2], ["gelu", "silu", "linear"], seed=2, optimizer=cr.AdamW(lr=0.01)
+        ),
+        dict(epochs=15, batch_size=16),
+        50,
+        False,
+    ),
+    (
+        "three-outputs-huber-momentum",
+        lambda: cr.Network(
+            [4, 20, 3],
+            ["elu", "linear"],
+            loss="huber",
+            seed=3,
+            optimizer=cr.SGD(lr=0.05, momentum=0.9),
+        ),
+        dict(epochs=20, batch_size=7),
+        45,
+        False,
+    ),
+    (
+        "bce-rmsprop",
+        lambda: cr.Network(
+            [5, 9, 1],
+            ["relu", "sigmoid"],
+            loss="binary_cross_entropy",
+            seed=4,
+            optimizer=cr.RMSprop(lr=0.01),
+        ),
+        dict(epochs=20, batch_size=9),
+        40,
+        True,
+    ),
+    (
+        "one-row-batches",
+        lambda: cr.Network([3, 4, 2], ["softplus", "linear"], seed=5),
+        dict(epochs=4, batch_size=1, lr=0.05),
+        9,
+        False,
+    ),
 ]
 
 
@@ -86,12 +136,15 @@ def test_fused_and_general_paths_agree(name, make, fit, rows, classes) -> None:
     for l in range(len(fused.weights)):
         W, b = np.asarray(general.weights[l]), np.asarray(general.biases[l])
         assert_close(fused.weights[l], W, rtol, f"W{l + 1}")
-        assert_close(fused.biases[l], b, rtol, f"b{l + 1}",
-                     scale=max(np.max(np.abs(b)), np.max(np.abs(W))))
+        assert_close(
+            fused.biases[l], b, rtol, f"b{l + 1}", scale=max(np.max(np.abs(b)), np.max(np.abs(W)))
+        )
     if name == "W1-demo":
         # the fused step ran: its sums of dW over rows run in another order, so some bit differs
-        assert any(not np.array_equal(fused.weights[l], general.weights[l])
-                   for l in range(len(fused.weights)))
+        assert any(
+            not np.array_equal(fused.weights[l], general.weights[l])
+            for l in range(len(fused.weights))
+        )
 
 
 @needs_fast
@@ -124,8 +177,10 @@ def test_fused_step_bits_do_not_depend_on_threads(case) -> None:
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.skipif(not {"avx2", "avx512"} <= set(cr.runtime.cpu_info()["supported"]),
-                    reason="needs a CPU with both AVX2 and AVX-512 kernels")
+@pytest.mark.skipif(
+    not {"avx2", "avx512"} <= set(cr.runtime.cpu_info()["supported"]),
+    reason="needs a CPU with both AVX2 and AVX-512 kernels",
+)
 @pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[3]], ids=lambda c: c[0])
 def test_fused_step_bits_are_the_same_on_avx2_and_avx512(case) -> None:
     _, make, fit, rows, classes = case
@@ -147,29 +202,46 @@ def test_fused_step_bits_are_the_same_on_avx2_and_avx512(case) -> None:
 
 class Cube(cr.Activation):
     """A Python activation: reached through a callback, never fused."""
+
     name = "cube_small_step_test"
 
     def forward(self, z):
-        return z ** 3
+        return z**3
 
     def backward(self, z, h, dh):
-        return dh * 3 * z ** 2
+        return dh * 3 * z**2
 
 
 # what the policy leaves to the general path: the two settings give the same bits
 FALLBACKS: List[tuple] = [
-    ("sample-weight", lambda: cr.Network([3, 6, 1], ["tanh", "linear"], seed=1),
-     lambda n: dict(sample_weight=np.linspace(0.5, 2, n))),
-    ("penalty", lambda: cr.Network([3, cr.Dense(6, "tanh", l2=1e-3), cr.Dense(1, "linear")],
-                                   seed=1), lambda n: {}),
-    ("dropout", lambda: cr.Network([3, cr.Dense(6, "tanh"), cr.Dropout(0.2),
-                                    cr.Dense(1, "linear")], seed=1), lambda n: {}),
-    ("clip-norm", lambda: cr.Network([3, 6, 1], ["tanh", "linear"], seed=1),
-     lambda n: dict(clip_norm=0.1)),
-    ("softmax-output", lambda: cr.Network([3, 6, 2], ["tanh", "softmax"], loss="cross_entropy",
-                                          seed=1), lambda n: {}),
-    ("python-activation", lambda: cr.Network([3, 6, 1], [Cube(), "linear"], seed=1),
-     lambda n: {}),
+    (
+        "sample-weight",
+        lambda: cr.Network([3, 6, 1], ["tanh", "linear"], seed=1),
+        lambda n: dict(sample_weight=np.linspace(0.5, 2, n)),
+    ),
+    (
+        "penalty",
+        lambda: cr.Network([3, cr.Dense(6, "tanh", l2=1e-3), cr.Dense(1, "linear")], seed=1),
+        lambda n: {},
+    ),
+    (
+        "dropout",
+        lambda: cr.Network(
+            [3, cr.Dense(6, "tanh"), cr.Dropout(0.2), cr.Dense(1, "linear")], seed=1
+        ),
+        lambda n: {},
+    ),
+    (
+        "clip-norm",
+        lambda: cr.Network([3, 6, 1], ["tanh", "linear"], seed=1),
+        lambda n: dict(clip_norm=0.1),
+    ),
+    (
+        "softmax-output",
+        lambda: cr.Network([3, 6, 2], ["tanh", "softmax"], loss="cross_entropy", seed=1),
+        lambda n: {},
+    ),
+    ("python-activation", lambda: cr.Network([3, 6, 1], [Cube(), "linear"], seed=1), lambda n: {}),
     ("too-wide", lambda: cr.Network([3, 200, 1], ["tanh", "linear"], seed=1), lambda n: {}),
 ]
 

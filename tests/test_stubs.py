@@ -43,8 +43,12 @@ pybind11_stubgen.main()
 def generate(out: pathlib.Path) -> Dict[str, str]:
     """{file name: text} of the stubs pybind11-stubgen makes from the installed core."""
     package = pathlib.Path(chainrule.__file__).parent
-    r = subprocess.run([sys.executable, "-c", _GENERATE, str(package), str(out)],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", _GENERATE, str(package), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if r.returncode != 0:
         raise RuntimeError(f"pybind11-stubgen failed:\n{r.stdout}\n{r.stderr}")
     texts = {}
@@ -55,17 +59,28 @@ def generate(out: pathlib.Path) -> Dict[str, str]:
 
 
 def test_checked_in_stubs_are_what_pybind11_stubgen_generates(tmp_path):
-    pytest.importorskip("pybind11_stubgen", reason="pybind11-stubgen is not installed (it is in "
-                                                    "the test extra: pip install -e .[test])")
+    pytest.importorskip(
+        "pybind11_stubgen",
+        reason="pybind11-stubgen is not installed (it is in "
+        "the test extra: pip install -e .[test])",
+    )
     generated = generate(tmp_path)
     for name in FILES:
         checked_in = (STUBS / name).read_text(encoding="utf-8")
         if checked_in != generated[name]:
-            diff = "".join(difflib.unified_diff(
-                checked_in.splitlines(True), generated[name].splitlines(True),
-                f"checked in: {name}", f"generated: {name}", n=1))
-            pytest.fail(f"python/chainrule/_core/{name} differs from what pybind11-stubgen "
-                        f"generates from the build: run `python tests/test_stubs.py`\n{diff}")
+            diff = "".join(
+                difflib.unified_diff(
+                    checked_in.splitlines(True),
+                    generated[name].splitlines(True),
+                    f"checked in: {name}",
+                    f"generated: {name}",
+                    n=1,
+                )
+            )
+            pytest.fail(
+                f"python/chainrule/_core/{name} differs from what pybind11-stubgen "
+                f"generates from the build: run `python tests/test_stubs.py`\n{diff}"
+            )
 
 
 def test_every_binding_names_its_arguments():
@@ -87,6 +102,7 @@ def test_the_core_reports_named_arguments_at_run_time():
 
 if __name__ == "__main__":
     import tempfile
+
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in generate(pathlib.Path(tmp)).items():
             (STUBS / name).write_text(text, encoding="utf-8")

@@ -5,20 +5,23 @@ the parameters' histograms, and the per-layer diagnostics and their histograms."
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorboardX", reason="cr.TensorBoard needs the tensorboard extra "
-                                           "(tensorboardX)")
+pytest.importorskip(
+    "tensorboardX", reason="cr.TensorBoard needs the tensorboard extra (tensorboardX)"
+)
 event_accumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator",
-    reason="reading the event files back needs the tensorboard package")
-
-import chainrule as cr  # noqa: E402
+    reason="reading the event files back needs the tensorboard package",
+)
 
 from diagnostics_sample import FIGURES, fit_with_diagnostics  # noqa: E402
 
+import chainrule as cr  # noqa: E402
+
 
 def _read(path):
-    acc = event_accumulator.EventAccumulator(str(path), size_guidance={
-        event_accumulator.SCALARS: 0, event_accumulator.HISTOGRAMS: 0})
+    acc = event_accumulator.EventAccumulator(
+        str(path), size_guidance={event_accumulator.SCALARS: 0, event_accumulator.HISTOGRAMS: 0}
+    )
     acc.Reload()
     return acc
 
@@ -33,8 +36,16 @@ def test_scalars_and_parameter_histograms_read_back(tmp_path):
     X, Y = _data()
     net = cr.Network([3, 5, 1], ["relu", "sigmoid"], loss="binary_cross_entropy", seed=0)
     tb = cr.TensorBoard(tmp_path, histogram_every=2)
-    history = net.fit(X, Y, epochs=6, batch_size=16, callbacks=[tb], metrics=["accuracy"],
-                      validation_split=0.25, lr_schedule=cr.ExponentialLR(0.9))
+    history = net.fit(
+        X,
+        Y,
+        epochs=6,
+        batch_size=16,
+        callbacks=[tb],
+        metrics=["accuracy"],
+        validation_split=0.25,
+        lr_schedule=cr.ExponentialLR(0.9),
+    )
     tb.close()
     acc = _read(tmp_path)
     tags = acc.Tags()
@@ -43,8 +54,12 @@ def test_scalars_and_parameter_histograms_read_back(tmp_path):
         assert [e.step for e in events] == list(range(1, 7))
         # event files store float32
         np.testing.assert_allclose([e.value for e in events], history.history[key], rtol=1e-6)
-    assert sorted(tags["histograms"]) == ["parameters/W1", "parameters/W2", "parameters/b1",
-                                          "parameters/b2"]
+    assert sorted(tags["histograms"]) == [
+        "parameters/W1",
+        "parameters/W2",
+        "parameters/b1",
+        "parameters/b2",
+    ]
     hist = acc.Histograms("parameters/W1")
     assert [h.step for h in hist] == [2, 4, 6]
     final = hist[-1].histogram_value
@@ -57,8 +72,7 @@ def test_scalars_and_parameter_histograms_read_back(tmp_path):
 
 def test_diagnostics_read_back_per_layer(tmp_path):
     X, Y = _data()
-    net = cr.Network([3, 5, 4, 1], ["relu", "tanh", "sigmoid"], loss="binary_cross_entropy",
-                     seed=1)
+    net = cr.Network([3, 5, 4, 1], ["relu", "tanh", "sigmoid"], loss="binary_cross_entropy", seed=1)
     tb = cr.TensorBoard(tmp_path, histogram_every=0)
     history, records = fit_with_diagnostics(net, X, Y, callbacks=[tb], epochs=4)
     tb.close()
@@ -71,8 +85,9 @@ def test_diagnostics_read_back_per_layer(tmp_path):
                 assert tag not in scalars
                 continue
             events = acc.Scalars(tag)
-            expected = [[L for L in r["layers"] if L["layer"] == layer["layer"]][0][key]
-                        for r in records]
+            expected = [
+                [L for L in r["layers"] if L["layer"] == layer["layer"]][0][key] for r in records
+            ]
             assert [e.step for e in events] == [r["epoch"] + 1 for r in records]
             np.testing.assert_allclose([e.value for e in events], expected, rtol=1e-6)
         for name, hist in (layer.get("histograms") or {}).items():

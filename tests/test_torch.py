@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip(
-    "torch", reason="PyTorch is not installed: it is the second gradient oracle (pip install torch)")
+    "torch", reason="PyTorch is not installed: it is the second gradient oracle (pip install torch)"
+)
 F = torch.nn.functional
 
+from conftest import ALL_ACTIVATIONS, ALL_LOSSES, assert_close, make_data, required_output, spec_id  # noqa: E402
+
 import chainrule as cr  # noqa: E402
-from conftest import (ALL_ACTIVATIONS, ALL_LOSSES, assert_close, make_data,  # noqa: E402
-                      required_output, spec_id)
 
 pytestmark = pytest.mark.torch
 
@@ -85,8 +86,9 @@ for l in ALL_LOSSES:  # every loss on the output it needs, or linear
     CASES.append((f"loss-{spec_id(l)}", [3, 7, 4], ["tanh", required_output(l) or "linear"], l))
 CASES.append(("demo-2-10-8-5-1", [2, 10, 8, 5, 1], ["relu", "tanh", "relu", "linear"], "mse"))
 CASES.append(("demo-2-15-1", [2, 15, 1], ["sigmoid", "linear"], "mse"))
-CASES.append(("deep-ce", [4, 9, 8, 7, 3], ["gelu", "softplus", "softmax", "softmax"],
-              "cross_entropy"))
+CASES.append(
+    ("deep-ce", [4, 9, 8, 7, 3], ["gelu", "softplus", "softmax", "softmax"], "cross_entropy")
+)
 
 cases = pytest.mark.parametrize("name,sizes,acts,loss", CASES, ids=[str(c[0]) for c in CASES])
 
@@ -131,5 +133,10 @@ def test_sgd_trajectory_matches_autograd(name, sizes, acts, loss, network_path) 
     for l in range(len(Ws)):
         W, b = Ws[l].detach().numpy(), bs[l].detach().numpy()
         assert_close(net.weights[l], W, RTOL, f"W{l + 1} after 50 steps")
-        assert_close(net.biases[l], b, RTOL, f"b{l + 1} after 50 steps",
-                     scale=max(np.max(np.abs(b)), np.max(np.abs(W))))
+        assert_close(
+            net.biases[l],
+            b,
+            RTOL,
+            f"b{l + 1} after 50 steps",
+            scale=max(np.max(np.abs(b)), np.max(np.abs(W))),
+        )

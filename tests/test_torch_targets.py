@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip(
-    "torch", reason="PyTorch is not installed: it is the second oracle (pip install torch)")
+    "torch", reason="PyTorch is not installed: it is the second oracle (pip install torch)"
+)
 F = torch.nn.functional
 
-import chainrule as cr  # noqa: E402
 from conftest import assert_close  # noqa: E402
 from test_torch import torch_activation, torch_forward, torch_loss  # noqa: E402
+
+import chainrule as cr  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -25,8 +27,15 @@ RTOL = 1e-10
 STEPS = 20
 
 
-def _train(net: cr.Network, acts: List[str], X: np.ndarray, loss_of: Callable, steps: int,
-           make_opt: Callable, batch_size: Optional[int] = None) -> tuple:
+def _train(
+    net: cr.Network,
+    acts: List[str],
+    X: np.ndarray,
+    loss_of: Callable,
+    steps: int,
+    make_opt: Callable,
+    batch_size: Optional[int] = None,
+) -> tuple:
     """``steps`` epochs of torch on copies of net's weights, in the order of fit's unshuffled
     batches; ``loss_of(Z, H, rows)`` is a batch's loss. Returns (Ws, bs, loss history)."""
     Ws = [torch.tensor(np.array(W), requires_grad=True) for W in net.weights]
@@ -52,13 +61,19 @@ def _train(net: cr.Network, acts: List[str], X: np.ndarray, loss_of: Callable, s
     return [W.detach().numpy() for W in Ws], [b.detach().numpy() for b in bs], history
 
 
-def _compare(net: cr.Network, h: cr.History, Ws: List[np.ndarray], bs: List[np.ndarray],
-             history: List[float]) -> None:
+def _compare(
+    net: cr.Network, h: cr.History, Ws: List[np.ndarray], bs: List[np.ndarray], history: List[float]
+) -> None:
     assert_close(np.array(h.loss), np.array(history), RTOL, "loss history")
     for l in range(len(Ws)):
         assert_close(net.weights[l], Ws[l], RTOL, f"W{l + 1} after {STEPS} epochs")
-        assert_close(net.biases[l], bs[l], RTOL, f"b{l + 1} after {STEPS} epochs",
-                     scale=max(np.max(np.abs(bs[l])), np.max(np.abs(Ws[l]))))
+        assert_close(
+            net.biases[l],
+            bs[l],
+            RTOL,
+            f"b{l + 1} after {STEPS} epochs",
+            scale=max(np.max(np.abs(bs[l])), np.max(np.abs(Ws[l]))),
+        )
 
 
 def _moved(net: cr.Network, initial: List[np.ndarray]) -> None:
@@ -84,8 +99,15 @@ def test_robust_loss_trajectories_match_torch(name: str, loss: Any, opt: str) ->
     net = cr.Network([3, 8, 2], acts, loss=loss, seed=3, optimizer=make_ours())
     initial = [np.array(W) for W in net.weights]
     Yt = torch.tensor(Y)
-    Ws, bs, history = _train(net, acts, X, lambda Z, H, rows: (
-        torch_loss(loss, Z, H, Yt[rows]), len(rows)), STEPS, make_torch, batch_size=16)
+    Ws, bs, history = _train(
+        net,
+        acts,
+        X,
+        lambda Z, H, rows: (torch_loss(loss, Z, H, Yt[rows]), len(rows)),
+        STEPS,
+        make_torch,
+        batch_size=16,
+    )
     h = net.fit(X, Y, epochs=STEPS, batch_size=16)
     _compare(net, h, Ws, bs, history)
     _moved(net, initial)
@@ -100,9 +122,15 @@ def test_integer_labels_match_torch_cross_entropy_with_class_indices() -> None:
     initial = [np.array(W) for W in net.weights]
     yt = torch.tensor(y)
     # F.cross_entropy takes the logits Z and class indices, mean over the rows
-    Ws, bs, history = _train(net, acts, X, lambda Z, H, rows: (
-        F.cross_entropy(Z, yt[rows]), len(rows)), STEPS,
-        lambda p: torch.optim.SGD(p, lr=0.2), batch_size=16)
+    Ws, bs, history = _train(
+        net,
+        acts,
+        X,
+        lambda Z, H, rows: (F.cross_entropy(Z, yt[rows]), len(rows)),
+        STEPS,
+        lambda p: torch.optim.SGD(p, lr=0.2),
+        batch_size=16,
+    )
     h = net.fit(X, y, epochs=STEPS, batch_size=16, lr=0.2)
     _compare(net, h, Ws, bs, history)
     _moved(net, initial)
@@ -121,9 +149,15 @@ def test_class_weights_match_torch_weighted_cross_entropy(batch_size: Optional[i
     weight = torch.tensor([cw[c] for c in range(3)], dtype=torch.float64)
     # CrossEntropyLoss(weight=w): sum_i w[y_i] l_i / sum_i w[y_i], the batch's weighted mean
     ce = torch.nn.CrossEntropyLoss(weight=weight)
-    Ws, bs, history = _train(net, acts, X, lambda Z, H, rows: (
-        ce(Z, yt[rows]), float(weight[yt[rows]].sum())), STEPS,
-        lambda p: torch.optim.SGD(p, lr=0.2), batch_size=batch_size)
+    Ws, bs, history = _train(
+        net,
+        acts,
+        X,
+        lambda Z, H, rows: (ce(Z, yt[rows]), float(weight[yt[rows]].sum())),
+        STEPS,
+        lambda p: torch.optim.SGD(p, lr=0.2),
+        batch_size=batch_size,
+    )
     h = net.fit(X, y, epochs=STEPS, batch_size=batch_size, lr=0.2, class_weight=cw)
     _compare(net, h, Ws, bs, history)
     _moved(net, initial)

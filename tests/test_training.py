@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Dict, List
+from typing import Any, List
 
 import numpy as np
 import pytest
-
-import chainrule as cr
 import reference as ref
 from conftest import assert_close, make_data
+
+import chainrule as cr
 
 SIZES = [3, 8, 3]
 
 
 def _clf(seed: int = 0, optimizer: Any = "sgd") -> cr.Network:
-    return cr.Network(SIZES, ["tanh", "softmax"], loss="cross_entropy", seed=seed,
-                      optimizer=optimizer)
+    return cr.Network(
+        SIZES, ["tanh", "softmax"], loss="cross_entropy", seed=seed, optimizer=optimizer
+    )
 
 
 def _clf_data(n: int = 90, seed: int = 1):
@@ -40,13 +41,21 @@ def _same(a: List[np.ndarray], b: List[np.ndarray]) -> None:
 
 # ---- validation -----------------------------------------------------------------------------
 
+
 def test_val_loss_is_the_loss_after_each_epoch() -> None:
     X, Y = _clf_data()
     Xv, Yv = _clf_data(40, seed=2)
     seen: List[float] = []
     net = _clf()
-    h = net.fit(X, Y, epochs=6, lr=0.2, batch_size=16, validation_data=(Xv, Yv),
-                callbacks=[lambda e, logs, n: seen.append(n.loss(Xv, Yv))])
+    h = net.fit(
+        X,
+        Y,
+        epochs=6,
+        lr=0.2,
+        batch_size=16,
+        validation_data=(Xv, Yv),
+        callbacks=[lambda e, logs, n: seen.append(n.loss(Xv, Yv))],
+    )
     assert len(h.val_loss) == 6
     assert_close(np.array(h.val_loss), np.array(seen), 1e-12, "val_loss")
     assert h.val_loss[-1] < h.val_loss[0]
@@ -71,15 +80,18 @@ def test_weighted_validation_loss() -> None:
         Ws = [np.array(W) for W in net.weights]
         bs = [np.array(b) for b in net.biases]
         Zs, Hs = ref.forward(Ws, bs, [ref.activation("tanh"), ref.activation("softmax")], Xv)
-        seen.append(float(np.sum(wv * ref.row_losses("cross_entropy", Zs[-1], Hs[-1], Yv))
-                          / np.sum(wv)))
+        seen.append(
+            float(np.sum(wv * ref.row_losses("cross_entropy", Zs[-1], Hs[-1], Yv)) / np.sum(wv))
+        )
 
-    h = _clf().fit(X, Y, epochs=4, lr=0.2, validation_data=(Xv, Yv, wv),
-                   callbacks=[weighted_val_loss])
+    h = _clf().fit(
+        X, Y, epochs=4, lr=0.2, validation_data=(Xv, Yv, wv), callbacks=[weighted_val_loss]
+    )
     assert_close(np.array(h.val_loss), np.array(seen), 1e-12, "weighted val_loss")
 
 
 # ---- metrics --------------------------------------------------------------------------------
+
 
 def _accuracy(P: np.ndarray, Y: np.ndarray) -> float:
     if Y.shape[1] == 1:
@@ -106,8 +118,9 @@ def test_binary_accuracy_and_chunked_validation() -> None:
     Xv = rng.normal(size=(2600, 2))  # several evaluation chunks
     Yv = (Xv[:, :1] > 0).astype(float)
     net = cr.Network([2, 4, 1], ["tanh", "sigmoid"], loss="binary_cross_entropy", seed=0)
-    h = net.fit(X, Y, epochs=5, lr=0.5, batch_size=8, metrics=["accuracy"],
-                validation_data=(Xv, Yv))
+    h = net.fit(
+        X, Y, epochs=5, lr=0.5, batch_size=8, metrics=["accuracy"], validation_data=(Xv, Yv)
+    )
     assert h.val_accuracy[-1] == pytest.approx(_accuracy(net.predict(Xv), Yv), abs=1e-15)
     assert_close(h.val_loss[-1], net.loss(Xv, Yv), 1e-12, "chunked val_loss")
 
@@ -133,6 +146,7 @@ def test_r2_matches_sklearn() -> None:
 
 
 # ---- early stopping -------------------------------------------------------------------------
+
 
 def _noisy_regression():
     rng = np.random.default_rng(11)
@@ -172,9 +186,16 @@ def test_early_stopping_restores_the_best_weights_at_max_epochs() -> None:
     assert best < 55, "the best epoch is the last one: this test would prove nothing"
     _same(_params(net), snaps[best])
     # without restore_best_weights the last weights stay
-    net2 = cr.Network([3, 16, 1], ["tanh", "linear"], seed=0, optimizer=cr.SGD(lr=0.3, momentum=0.9))
-    net2.fit(X, Y, epochs=60, validation_data=(Xv, Yv),
-             early_stopping=cr.EarlyStopping(patience=1000, restore_best_weights=False))
+    net2 = cr.Network(
+        [3, 16, 1], ["tanh", "linear"], seed=0, optimizer=cr.SGD(lr=0.3, momentum=0.9)
+    )
+    net2.fit(
+        X,
+        Y,
+        epochs=60,
+        validation_data=(Xv, Yv),
+        early_stopping=cr.EarlyStopping(patience=1000, restore_best_weights=False),
+    )
     _same(_params(net2), snaps[-1])
 
 
@@ -186,10 +207,11 @@ def test_early_stopping_on_accuracy_maximises_with_min_delta() -> None:
     assert es.stopped_epoch == len(h) - 1 < 299
     acc = h.accuracy
     best = es.best_epoch
-    assert all(a <= acc[best] + 0.05 for a in acc[best + 1:])
+    assert all(a <= acc[best] + 0.05 for a in acc[best + 1 :])
 
 
 # ---- callbacks ------------------------------------------------------------------------------
+
 
 def test_callback_returning_false_stops_training() -> None:
     X, Y = _clf_data()
@@ -255,6 +277,7 @@ def test_callback_exception_reaches_the_caller_with_consistent_weights() -> None
 
 # ---- progress output ------------------------------------------------------------------------
 
+
 def test_verbose_levels(capsys) -> None:
     X, Y = _clf_data()
     _clf().fit(X, Y, epochs=7, lr=0.1)
@@ -268,13 +291,20 @@ def test_verbose_levels(capsys) -> None:
     h = _clf().fit(X, Y, epochs=7, lr=0.1, verbose=2, metrics=["accuracy"], validation_split=0.2)
     out = capsys.readouterr()
     lines = out.out.strip().splitlines()
-    assert [re.match(r"epoch\s+(\d+)/7", ln).group(1) for ln in lines] == [str(e) for e in range(1, 8)]
-    assert float(re.search(r"\bloss (\S+)", lines[-1]).group(1)) == pytest.approx(h.loss[-1], rel=1e-5)
-    assert float(re.search(r"val_loss (\S+)", lines[-1]).group(1)) == pytest.approx(h.val_loss[-1], rel=1e-5)
+    assert [re.match(r"epoch\s+(\d+)/7", ln).group(1) for ln in lines] == [
+        str(e) for e in range(1, 8)
+    ]
+    assert float(re.search(r"\bloss (\S+)", lines[-1]).group(1)) == pytest.approx(
+        h.loss[-1], rel=1e-5
+    )
+    assert float(re.search(r"val_loss (\S+)", lines[-1]).group(1)) == pytest.approx(
+        h.val_loss[-1], rel=1e-5
+    )
     assert "accuracy" in lines[0] and "lr 0.1" in lines[0]
 
 
 # ---- History --------------------------------------------------------------------------------
+
 
 def test_history_attributes_and_messages() -> None:
     X, Y = _clf_data()
@@ -290,6 +320,7 @@ def test_history_attributes_and_messages() -> None:
 def test_history_plot_draws_with_matplotlib() -> None:
     pytest.importorskip("matplotlib", reason="History.plot draws with matplotlib")
     import matplotlib
+
     matplotlib.use("Agg")
     X, Y = _clf_data()
     h = _clf().fit(X, Y, epochs=5, lr=0.1, metrics=["accuracy"], validation_split=0.2)
@@ -298,6 +329,7 @@ def test_history_plot_draws_with_matplotlib() -> None:
     assert titles == ["loss", "accuracy", "lr"]
     assert [ln.get_label() for ln in fig.axes[0].lines] == ["loss", "val_loss"]
     import matplotlib.pyplot as plt
+
     plt.close(fig)
 
 
@@ -305,8 +337,10 @@ def test_history_plot_saves_to_a_path(tmp_path) -> None:
     """plot("loss.png") saves the figure there (a string was once read as a list of keys)."""
     pytest.importorskip("matplotlib", reason="History.plot draws with matplotlib")
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     h = cr.History(loss=[1.0, 0.5, 0.25], val_loss=[1.1, 0.6, 0.4], lr=[0.1] * 3)
     for path in (str(tmp_path / "loss.png"), tmp_path / "curves.svg"):
         fig = h.plot(path)
@@ -314,10 +348,10 @@ def test_history_plot_saves_to_a_path(tmp_path) -> None:
         plt.close(fig)
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in (tmp_path / "curves.svg").read_bytes()[:1000]
-    fig = h.plot(tmp_path / "only.png", keys=["loss"])   # keys by keyword, with a path
+    fig = h.plot(tmp_path / "only.png", keys=["loss"])  # keys by keyword, with a path
     assert [ax.get_title() for ax in fig.axes] == ["loss"] and (tmp_path / "only.png").exists()
     plt.close(fig)
-    fig = h.plot(["lr"])                                  # a list in the first place: keys
+    fig = h.plot(["lr"])  # a list in the first place: keys
     assert [ax.get_title() for ax in fig.axes] == ["lr"]
     plt.close(fig)
     with pytest.raises(TypeError, match="keys must be a list"):
@@ -333,6 +367,7 @@ def test_history_plot_without_matplotlib(monkeypatch) -> None:
 
 
 # ---- the optimizer: configuration, lr, state ------------------------------------------------
+
 
 def test_optimizer_names_objects_and_lr_precedence() -> None:
     X, Y = _clf_data()
@@ -374,24 +409,35 @@ def test_optimizer_state_carries_over_and_fit_optimizer_resets_it() -> None:
     assert all(np.all(x == 0) for x in a.get_optimizer_state()["buffers"]["exp_avg"])
 
 
-@pytest.mark.parametrize("optimizer", [cr.SGD(lr=0.05, momentum=0.9, nesterov=True), cr.Adam(lr=0.01),
-                                       cr.AdamW(lr=0.01), cr.RMSprop(lr=0.01, centered=True)],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        cr.SGD(lr=0.05, momentum=0.9, nesterov=True),
+        cr.Adam(lr=0.01),
+        cr.AdamW(lr=0.01),
+        cr.RMSprop(lr=0.01, centered=True),
+    ],
+    ids=repr,
+)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_optimizer_state_round_trip(optimizer: cr.Optimizer, dtype: str) -> None:
     X, Y = _clf_data()
-    a = cr.Network(SIZES, ["tanh", "softmax"], "cross_entropy", seed=0, optimizer=optimizer,
-                   dtype=dtype)
+    a = cr.Network(
+        SIZES, ["tanh", "softmax"], "cross_entropy", seed=0, optimizer=optimizer, dtype=dtype
+    )
     a.fit(X, Y, epochs=4, batch_size=20)
     state = a.get_optimizer_state()
     assert state["step"] == 20
     shapes = [(3, 8), (8,), (8, 3), (3,)]
     for name, arrays in state["buffers"].items():
-        assert [x.shape for x in arrays] == shapes and all(x.dtype == np.dtype(dtype) for x in arrays)
+        assert [x.shape for x in arrays] == shapes and all(
+            x.dtype == np.dtype(dtype) for x in arrays
+        )
         assert any(np.any(x != 0) for x in arrays), name
     # a second network with the same weights and this state continues exactly like the first
-    b = cr.Network(SIZES, ["tanh", "softmax"], "cross_entropy", seed=99, optimizer=optimizer,
-                   dtype=dtype)
+    b = cr.Network(
+        SIZES, ["tanh", "softmax"], "cross_entropy", seed=99, optimizer=optimizer, dtype=dtype
+    )
     for l in range(2):
         b.weights[l], b.biases[l] = a.weights[l], a.biases[l]
     b.set_optimizer_state(state)
@@ -406,8 +452,14 @@ def test_optimizer_float32_follows_float64() -> None:
     X, Y = _clf_data()
     hs = []
     for dtype in ("float64", "float32"):
-        net = cr.Network(SIZES, ["tanh", "softmax"], "cross_entropy", seed=0, dtype=dtype,
-                         optimizer=cr.Adam(lr=0.01))
+        net = cr.Network(
+            SIZES,
+            ["tanh", "softmax"],
+            "cross_entropy",
+            seed=0,
+            dtype=dtype,
+            optimizer=cr.Adam(lr=0.01),
+        )
         hs.append(net.fit(X, Y, epochs=30, batch_size=30).loss)
     assert_close(np.array(hs[1]), np.array(hs[0]), 1e-4, "float32 Adam loss history")
     assert hs[0][-1] < 0.7 * hs[0][0]
@@ -417,6 +469,7 @@ def test_progress_bar_moves_within_a_long_epoch(monkeypatch) -> None:
     """verbose=1 (or True): the core reports the rows done between batches, at most every
     250 ms, so a bar over 2 epochs of ~1 s each moves within them, not only at their ends."""
     import time
+
     from chainrule import callbacks
 
     class Slow(cr.Activation):
@@ -439,7 +492,7 @@ def test_progress_bar_moves_within_a_long_epoch(monkeypatch) -> None:
     net = cr.Network([2, 3, 1], [Slow(), "linear"], seed=0)
     net.fit(X, X[:, :1], epochs=2, batch_size=1, lr=1e-3, verbose=True)
     within = [s for s in seen if 0 < s[1] < s[2]]
-    assert len(within) >= 4, seen            # ~2 s of training, a report every 250 ms
+    assert len(within) >= 4, seen  # ~2 s of training, a report every 250 ms
     for epoch, done, rows, shown in within:
         assert rows == 250 and shown == pytest.approx(epoch + done / rows, abs=0.01)
     assert {s[0] for s in within} == {0, 1}

@@ -55,8 +55,12 @@ def test_model_files_record_it(tmp_path):
 
 
 def test_the_command_line_prints_it():
-    r = subprocess.run([sys.executable, "-m", "chainrule", "--version"], capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "chainrule", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and r.stdout.split() == ["chainrule", cr.__version__]
 
 

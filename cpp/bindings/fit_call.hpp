@@ -50,7 +50,8 @@ struct FitCall {
     opts.metrics = metrics;
     if (!schedule_spec.is_none()) {  // (name, {hyper-parameter: value})
       const auto spec = py::cast<py::tuple>(schedule_spec);
-      schedule = make_schedule(py::cast<std::string>(spec[0]), to_params(py::cast<py::dict>(spec[1])));
+      schedule =
+          make_schedule(py::cast<std::string>(spec[0]), to_params(py::cast<py::dict>(spec[1])));
       opts.schedule = schedule.get();
     }
     data.X = as_view(X, "X");
@@ -109,7 +110,9 @@ inline SumAcrossFn python_sum_across(py::object fn) {
 /// every 250 ms, so a progress bar moves within long epochs.
 inline std::function<void(Index, Index, Index)> batch_poll(py::object on_progress) {
   using clock = std::chrono::steady_clock;
-  struct Times { clock::time_point signals, progress; };
+  struct Times {
+    clock::time_point signals, progress;
+  };
   auto last = std::make_shared<Times>(Times{clock::now(), clock::now()});
   return [last, on_progress](Index epoch, Index done, Index rows) {
     const auto now = clock::now();

@@ -83,8 +83,7 @@ void chainrule::bindings::bind_kernels(py::module_& m) {
         using F32 = py::array_t<float>;
         if (py::isinstance<F32>(A) && py::isinstance<F32>(B))
           return matmul<float>(A.cast<Array<float>>(), B.cast<Array<float>>(), trans_a, trans_b);
-        return matmul<double>(A.cast<Array<double>>(), B.cast<Array<double>>(), trans_a,
-                              trans_b);
+        return matmul<double>(A.cast<Array<double>>(), B.cast<Array<double>>(), trans_a, trans_b);
       },
       py::arg("A"), py::arg("B"), py::arg("trans_a") = false, py::arg("trans_b") = false);
   k.def("set_kernel_level", &kernels::set_kernel_level, py::arg("level"),
@@ -105,8 +104,8 @@ void chainrule::bindings::bind_kernels(py::module_& m) {
         py::arg("Z"));
   m.def("activation_forward32", &activation_forward<float>, py::arg("name"), py::arg("params"),
         py::arg("Z"));
-  m.def("activation_backward64", &activation_backward<double>, py::arg("name"),
-        py::arg("params"), py::arg("Z"), py::arg("H"), py::arg("dH"));
-  m.def("activation_backward32", &activation_backward<float>, py::arg("name"),
-        py::arg("params"), py::arg("Z"), py::arg("H"), py::arg("dH"));
+  m.def("activation_backward64", &activation_backward<double>, py::arg("name"), py::arg("params"),
+        py::arg("Z"), py::arg("H"), py::arg("dH"));
+  m.def("activation_backward32", &activation_backward<float>, py::arg("name"), py::arg("params"),
+        py::arg("Z"), py::arg("H"), py::arg("dH"));
 }

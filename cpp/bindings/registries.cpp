@@ -1,6 +1,8 @@
 // The registries as Python sees them: every entry of every family as plain data (names,
 // aliases, parameters with defaults and ranges, properties), name lookup and parameter
 // checks. Translation only; the checks and their messages are the core's.
+#include "registries.hpp"
+
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -15,7 +17,6 @@
 #include "chainrule/optimizer.hpp"
 #include "chainrule/registry.hpp"
 #include "chainrule/schedule.hpp"
-#include "registries.hpp"
 
 namespace py = pybind11;
 using namespace chainrule;
@@ -54,8 +55,7 @@ const FamilyAccess& family(const std::string& key) {
         }}},
       {"optimizers",
        {[]() -> const RegistryBase& { return OptimizerRegistry::instance(); },
-        [](const std::string& n, const NamedParams& p) { make_optimizer<double>(n, p); },
-        nullptr}},
+        [](const std::string& n, const NamedParams& p) { make_optimizer<double>(n, p); }, nullptr}},
       {"schedules",
        {[]() -> const RegistryBase& { return ScheduleRegistry::instance(); },
         [](const std::string& n, const NamedParams& p) { make_schedule(n, p); }, nullptr}},

@@ -27,7 +27,8 @@ using Params = std::vector<std::pair<std::string, double>>;
 
 inline Params to_params(const py::dict& d) {
   Params p;
-  for (auto item : d) p.emplace_back(py::cast<std::string>(item.first), py::cast<double>(item.second));
+  for (auto item : d)
+    p.emplace_back(py::cast<std::string>(item.first), py::cast<double>(item.second));
   return p;
 }
 
@@ -56,7 +57,8 @@ LayerSpec<T> make_layer_spec(const py::tuple& spec) {
   LayerSpec<T> out;
   out.kind = py::cast<std::string>(spec[0]);
   out.params = to_params(py::cast<py::dict>(spec[1]));
-  if (!spec[2].is_none()) out.activation = make_activation_from_spec<T>(py::cast<py::tuple>(spec[2]));
+  if (!spec[2].is_none())
+    out.activation = make_activation_from_spec<T>(py::cast<py::tuple>(spec[2]));
   return out;
 }
 

@@ -14,8 +14,7 @@ template <class T>
 std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, double eps) {
   check_XY(X, Y, "gradient_check");
   if (!(std::isfinite(eps) && eps > 0))
-    throw ValueError("gradient_check: eps must be a finite number > 0, got " +
-                     shortest_repr(eps));
+    throw ValueError("gradient_check: eps must be a finite number > 0, got " + shortest_repr(eps));
   // one training pass (fresh random draws, no running statistics updated), evaluated again
   // for every perturbation with the same draws
   forward_rows_ = -1;
@@ -59,8 +58,8 @@ std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, d
 }
 
 template std::vector<double> Network<float>::gradient_check(ConstView<float>, ConstView<float>,
+                                                            double);
+template std::vector<double> Network<double>::gradient_check(ConstView<double>, ConstView<double>,
                                                              double);
-template std::vector<double> Network<double>::gradient_check(ConstView<double>,
-                                                              ConstView<double>, double);
 
 }  // namespace chainrule

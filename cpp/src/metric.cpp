@@ -55,7 +55,7 @@ template <class T>
 void R2<T>::accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) {
   const std::size_t n = static_cast<std::size_t>(Y.cols);
   if (weight_.size() != n) prepare_impl(Y.cols);  // only when used before prepare()
-  double wb = 0;  // the batch's weight (the same for every column)
+  double wb = 0;                                  // the batch's weight (the same for every column)
   std::fill(batch_mean_.begin(), batch_mean_.end(), 0.0);
   std::fill(batch_m2_.begin(), batch_m2_.end(), 0.0);
   for (Index i = 0; i < Y.rows; ++i) {

@@ -21,7 +21,8 @@ namespace {
 
 std::string listed_sizes(const std::vector<Index>& sizes) {  // layer_sizes as written: [2, 10, 1]
   std::string listed = "[";
-  for (std::size_t l = 0; l < sizes.size(); ++l) listed += (l ? ", " : "") + std::to_string(sizes[l]);
+  for (std::size_t l = 0; l < sizes.size(); ++l)
+    listed += (l ? ", " : "") + std::to_string(sizes[l]);
   return listed + "]";
 }
 
@@ -31,8 +32,9 @@ std::vector<LayerSpec<T>> dense_specs(const std::vector<Index>& sizes,
                                       std::vector<std::unique_ptr<Activation<T>>> activations) {
   for (std::size_t l = 0; l < sizes.size(); ++l)
     if (sizes[l] < 1)
-      throw ValueError((l == 0 ? std::string("the input size") : "the size of layer " + std::to_string(l)) +
-                       " must be >= 1, got " + std::to_string(sizes[l]));
+      throw ValueError(
+          (l == 0 ? std::string("the input size") : "the size of layer " + std::to_string(l)) +
+          " must be >= 1, got " + std::to_string(sizes[l]));
   if (sizes.size() < 2)
     throw ValueError("layer_sizes needs at least an input and an output size, got " +
                      listed_sizes(sizes));
@@ -61,10 +63,11 @@ Network<T>::Network(const std::vector<Index>& sizes,
               std::move(loss), std::move(optimizer)) {}
 
 template <class T>
-Network<T>::Network(Index n_inputs, std::vector<LayerSpec<T>> layers,
-                    std::unique_ptr<Loss<T>> loss, std::unique_ptr<Optimizer<T>> optimizer)
+Network<T>::Network(Index n_inputs, std::vector<LayerSpec<T>> layers, std::unique_ptr<Loss<T>> loss,
+                    std::unique_ptr<Optimizer<T>> optimizer)
     : loss_(std::move(loss)), optimizer_(std::move(optimizer)) {
-  if (n_inputs < 1) throw ValueError("the input size must be >= 1, got " + std::to_string(n_inputs));
+  if (n_inputs < 1)
+    throw ValueError("the input size must be >= 1, got " + std::to_string(n_inputs));
   if (layers.empty()) throw ValueError("a network needs at least one layer after the input");
   if (!loss_) throw ValueError("no loss");
   if (!optimizer_) throw ValueError("no optimizer");
@@ -76,8 +79,10 @@ Network<T>::Network(Index n_inputs, std::vector<LayerSpec<T>> layers,
   }
   const Layer<T>& last = *layers_.back();
   if (last.activation() == nullptr)
-    throw ValueError("layer " + std::to_string(last.index()) + ": the last layer must end with an "
-                     "activation (a dense layer) for the loss to follow, got " + last.repr());
+    throw ValueError("layer " + std::to_string(last.index()) +
+                     ": the last layer must end with an "
+                     "activation (a dense layer) for the loss to follow, got " +
+                     last.repr());
   loss_->check_output_activation(*last.activation());
   finish_construction();
 }
@@ -210,8 +215,8 @@ ConstView<T> Network<T>::forward_pass(ConstView<T> X) {
 // plain SGD update is fused into each layer's dW product (dW, db are then not kept), unless
 // the loss is not finite: then nothing is computed and the caller reports the divergence.
 template <class T>
-double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, double w_sum,
-                                 T sgd_lr, double grad_scale, bool penalties) {
+double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, double w_sum, T sgd_lr,
+                                 double grad_scale, bool penalties) {
   Layer<T>& out = *layers_.back();
   const OutputGradient<T> g = out.output_gradient();  // the output activation's Z, H, dH, dZ
   double value;
@@ -225,9 +230,8 @@ double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, dou
   if (penalties) value += penalty();  // (of the parameters before any update)
   if (sgd_lr > T(0) && !std::isfinite(value)) return value;
   // dZ[L] from the loss (fused or dH[L] = m dL/dYhat through act')
-  with_layer_context(out.index(), [&] {
-    loss_->output_delta(*g.activation, g.Z, g.H, Y, g.dH, g.dZ);
-  });
+  with_layer_context(out.index(),
+                     [&] { loss_->output_delta(*g.activation, g.Z, g.H, Y, g.dH, g.dZ); });
   out.set_delta_ready();
   if (w != nullptr) {
     // weighted mean: row i of dZ[L] *= m w_i / sum(w), so that dW = H.T @ (w dZ) / sum(w)
@@ -263,7 +267,8 @@ template <class T>
 void Network<T>::pass_without_rows() {
   zero_gradients();
   for (auto& layer : layers_)
-    if (layer->uses_batch_statistics()) layer->forward(ConstView<T>(nullptr, 0, layer->n_in()), context_);
+    if (layer->uses_batch_statistics())
+      layer->forward(ConstView<T>(nullptr, 0, layer->n_in()), context_);
   GradientMode<T> mode;
   mode.scale = T(1);  // sums over rows, as the processes with rows compute (all of 0 here)
   mode.penalties = false;

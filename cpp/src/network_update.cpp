@@ -45,11 +45,11 @@ void Network<T>::set_optimizer_state(
       const bool ok = p.vector ? a.rows == 1 && a.cols == p.value.size()
                                : a.rows == p.value.rows && a.cols == p.value.cols;
       if (!ok)
-        throw ValueError("set_optimizer_state: '" + name + "' of " + p.name + " must have shape " +
-                         (p.vector ? "(" + std::to_string(p.value.size()) + ",)"
-                                   : shape_str(p.value)) +
-                         ", got " + (a.rows == 1 && p.vector ? "(" + std::to_string(a.cols) + ",)"
-                                                             : shape_str(a)));
+        throw ValueError(
+            "set_optimizer_state: '" + name + "' of " + p.name + " must have shape " +
+            (p.vector ? "(" + std::to_string(p.value.size()) + ",)" : shape_str(p.value)) +
+            ", got " +
+            (a.rows == 1 && p.vector ? "(" + std::to_string(a.cols) + ",)" : shape_str(a)));
     }
   }
   optimizer_->set_state(steps, buffers);
@@ -85,7 +85,8 @@ void Network<T>::step(const std::vector<ConstView<T>>& dW, const std::vector<Con
                       double lr, const GradientClipping& clip) {
   check_lr(lr);
   clip.check();
-  if (static_cast<Index>(dW.size()) != num_layers() || static_cast<Index>(db.size()) != num_layers())
+  if (static_cast<Index>(dW.size()) != num_layers() ||
+      static_cast<Index>(db.size()) != num_layers())
     throw ValueError("step: expected gradients for " + std::to_string(num_layers()) +
                      " layers, got " + std::to_string(dW.size()) + " dW and " +
                      std::to_string(db.size()) + " db");
@@ -98,8 +99,8 @@ void Network<T>::step(const std::vector<ConstView<T>>& dW, const std::vector<Con
       throw ValueError(name + " dW must have shape " + shape_str(layer.W()) + ", got " +
                        shape_str(w));
     if (b.size() != layer.n_out())
-      throw ValueError(name + " db must have " + std::to_string(layer.n_out()) +
-                       " elements, got " + std::to_string(b.size()));
+      throw ValueError(name + " db must have " + std::to_string(layer.n_out()) + " elements, got " +
+                       std::to_string(b.size()));
     if (kernels::first_non_finite(w.size(), w.data) >= 0 ||
         kernels::first_non_finite(b.size(), b.data) >= 0)
       throw ValueError(name + " gradients contain NaN or inf");
@@ -124,12 +125,13 @@ void Network<T>::step(const std::vector<ConstView<T>>& grads, double lr,
   for (std::size_t k = 0; k < params.size(); ++k) {
     const Parameter<T>& p = params[k];
     const ConstView<T>& g = grads[k];
-    const bool ok = p.vector ? g.size() == p.value.size()
-                             : g.rows == p.value.rows && g.cols == p.value.cols;
+    const bool ok =
+        p.vector ? g.size() == p.value.size() : g.rows == p.value.rows && g.cols == p.value.cols;
     if (!ok)
-      throw ValueError("step: the gradient of " + p.name + " must have shape " +
-                       (p.vector ? "(" + std::to_string(p.value.size()) + ",)" : shape_str(p.value)) +
-                       ", got " + shape_str(g));
+      throw ValueError(
+          "step: the gradient of " + p.name + " must have shape " +
+          (p.vector ? "(" + std::to_string(p.value.size()) + ",)" : shape_str(p.value)) + ", got " +
+          shape_str(g));
     if (kernels::first_non_finite(g.size(), g.data) >= 0)
       throw ValueError("step: the gradient of " + p.name + " contains NaN or inf");
   }
@@ -156,7 +158,8 @@ void Network<T>::copy_params(std::vector<Matrix<T>>& to) const {
   const std::vector<Parameter<T>>& params = parameters();
   to.resize(params.size() + buffers_.size());
   for (std::size_t k = 0; k < to.size(); ++k) {
-    const MatrixView<T>& p = k < params.size() ? params[k].value : buffers_[k - params.size()].value;
+    const MatrixView<T>& p =
+        k < params.size() ? params[k].value : buffers_[k - params.size()].value;
     to[k].resize(p.rows, p.cols);
     std::copy(p.data, p.data + p.size(), to[k].data());
   }
@@ -194,25 +197,25 @@ void Network<T>::clip_gradients(const GradientClipping& clip) {
   if (clip.active()) chainrule::clip_gradients(grad_data_, n_grads_, clip);
 }
 
-#define CHAINRULE_NETWORK_UPDATE(T)                                                            \
-  template double Network<T>::penalty() const;                                                 \
-  template void Network<T>::add_penalty_gradients();                                           \
-  template std::vector<Index> Network<T>::slot_sizes() const;                                  \
-  template void Network<T>::set_optimizer_state(                                               \
-      Index, const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>&);           \
-  template void Network<T>::set_optimizer(std::unique_ptr<Optimizer<T>>);                      \
-  template void Network<T>::step(double, const GradientClipping&);                             \
-  template void Network<T>::step(const std::vector<ConstView<T>>&,                             \
-                                 const std::vector<ConstView<T>>&, double,                     \
-                                 const GradientClipping&);                                     \
-  template void Network<T>::step(const std::vector<ConstView<T>>&, double,                     \
-                                 const GradientClipping&);                                     \
-  template void Network<T>::apply_update(T);                                                   \
-  template void Network<T>::copy_params(std::vector<Matrix<T>>&) const;                        \
-  template void Network<T>::restore_params(const std::vector<Matrix<T>>&);                     \
-  template bool Network<T>::params_finite() const;                                             \
-  template void Network<T>::zero_gradients();                                                  \
-  template void Network<T>::divide_gradients(T);                                               \
+#define CHAINRULE_NETWORK_UPDATE(T)                                                  \
+  template double Network<T>::penalty() const;                                       \
+  template void Network<T>::add_penalty_gradients();                                 \
+  template std::vector<Index> Network<T>::slot_sizes() const;                        \
+  template void Network<T>::set_optimizer_state(                                     \
+      Index, const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>&); \
+  template void Network<T>::set_optimizer(std::unique_ptr<Optimizer<T>>);            \
+  template void Network<T>::step(double, const GradientClipping&);                   \
+  template void Network<T>::step(const std::vector<ConstView<T>>&,                   \
+                                 const std::vector<ConstView<T>>&, double,           \
+                                 const GradientClipping&);                           \
+  template void Network<T>::step(const std::vector<ConstView<T>>&, double,           \
+                                 const GradientClipping&);                           \
+  template void Network<T>::apply_update(T);                                         \
+  template void Network<T>::copy_params(std::vector<Matrix<T>>&) const;              \
+  template void Network<T>::restore_params(const std::vector<Matrix<T>>&);           \
+  template bool Network<T>::params_finite() const;                                   \
+  template void Network<T>::zero_gradients();                                        \
+  template void Network<T>::divide_gradients(T);                                     \
   template void Network<T>::clip_gradients(const GradientClipping&);
 
 CHAINRULE_NETWORK_UPDATE(float)

@@ -88,7 +88,8 @@ SGD<T>::SGD(double momentum, double dampening, bool nesterov, double weight_deca
 template <class T>
 std::string SGD<T>::repr() const {
   return entry().class_name + "(momentum=" + shortest_repr(momentum_) +
-         ", dampening=" + shortest_repr(dampening_) + ", nesterov=" + (nesterov_ ? "True" : "False") +
+         ", dampening=" + shortest_repr(dampening_) +
+         ", nesterov=" + (nesterov_ ? "True" : "False") +
          ", weight_decay=" + shortest_repr(weight_decay_) + ")";
 }
 
@@ -154,11 +155,11 @@ CHAINRULE_CLONES void adam_range(Index b, Index e, AdamStep<T> c, const T* g, T*
   for (Index i = b; i < e; ++i) {
     if (c.decay != T(1)) p[i] *= c.decay;  // AdamW: W *= 1 - lr * weight_decay
     T gi = g[i];
-    if (c.l2 != T(0)) gi += c.l2 * p[i];                  // Adam: g = dW + weight_decay * W
-    m[i] = c.b1 * m[i] + c.one_minus_b1 * gi;             // m = beta1 m + (1 - beta1) g
-    v[i] = c.b2 * v[i] + c.one_minus_b2 * (gi * gi);      // v = beta2 v + (1 - beta2) g^2
+    if (c.l2 != T(0)) gi += c.l2 * p[i];                   // Adam: g = dW + weight_decay * W
+    m[i] = c.b1 * m[i] + c.one_minus_b1 * gi;              // m = beta1 m + (1 - beta1) g
+    v[i] = c.b2 * v[i] + c.one_minus_b2 * (gi * gi);       // v = beta2 v + (1 - beta2) g^2
     const T denom = std::sqrt(v[i]) / c.bc2_sqrt + c.eps;  // sqrt(v / (1 - beta2^t)) + eps
-    p[i] -= c.step_size * (m[i] / denom);  // W -= lr / (1 - beta1^t) * m / denom
+    p[i] -= c.step_size * (m[i] / denom);                  // W -= lr / (1 - beta1^t) * m / denom
   }
 }
 
@@ -188,7 +189,11 @@ void Adam<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
 
 template <class T>
 RMSprop<T>::RMSprop(double alpha, double eps, double weight_decay, double momentum, bool centered)
-    : alpha_(alpha), eps_(eps), weight_decay_(weight_decay), momentum_(momentum), centered_(centered) {
+    : alpha_(alpha),
+      eps_(eps),
+      weight_decay_(weight_decay),
+      momentum_(momentum),
+      centered_(centered) {
   entry().checked("alpha", alpha);
   entry().checked("eps", eps);
   entry().checked("weight_decay", weight_decay);
@@ -207,8 +212,9 @@ RMSprop<T>::RMSprop(double alpha, double eps, double weight_decay, double moment
 template <class T>
 std::string RMSprop<T>::repr() const {
   return entry().class_name + "(alpha=" + shortest_repr(alpha_) + ", eps=" + shortest_repr(eps_) +
-         ", weight_decay=" + shortest_repr(weight_decay_) + ", momentum=" + shortest_repr(momentum_) +
-         ", centered=" + (centered_ ? "True" : "False") + ")";
+         ", weight_decay=" + shortest_repr(weight_decay_) +
+         ", momentum=" + shortest_repr(momentum_) + ", centered=" + (centered_ ? "True" : "False") +
+         ")";
 }
 
 // g, p, s (n,) [, buf, a (n,)] -> updated
@@ -223,20 +229,20 @@ void RMSprop<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
   kernels::parallel_ranges(n, kernels::kParallelGrain, [=](Index b, Index e) {
     for (Index i = b; i < e; ++i) {
       T gi = g[i];
-      if (wd != T(0)) gi += wd * p[i];                 // g = dW + weight_decay * W
+      if (wd != T(0)) gi += wd * p[i];                    // g = dW + weight_decay * W
       s[i] = alpha * s[i] + one_minus_alpha * (gi * gi);  // s = alpha s + (1 - alpha) g^2
       T d;
       if (a != nullptr) {
-        a[i] = alpha * a[i] + one_minus_alpha * gi;    // a = alpha a + (1 - alpha) g
-        d = std::sqrt(s[i] - a[i] * a[i]) + eps;       // d = sqrt(s - a^2) + eps
+        a[i] = alpha * a[i] + one_minus_alpha * gi;  // a = alpha a + (1 - alpha) g
+        d = std::sqrt(s[i] - a[i] * a[i]) + eps;     // d = sqrt(s - a^2) + eps
       } else {
-        d = std::sqrt(s[i]) + eps;                     // d = sqrt(s) + eps
+        d = std::sqrt(s[i]) + eps;  // d = sqrt(s) + eps
       }
       if (buf != nullptr) {
-        buf[i] = mu * buf[i] + gi / d;                 // buf = momentum buf + g / d
-        p[i] -= lr * buf[i];                           // W -= lr buf
+        buf[i] = mu * buf[i] + gi / d;  // buf = momentum buf + g / d
+        p[i] -= lr * buf[i];            // W -= lr buf
       } else {
-        p[i] -= lr * (gi / d);                         // W -= lr g / d
+        p[i] -= lr * (gi / d);  // W -= lr g / d
       }
     }
   });

@@ -96,8 +96,8 @@ std::string ParamSpec::range_text() const {
   }
   const bool has_lo = lo_ > -kInf, has_hi = hi_ < kInf;
   if (has_lo && has_hi)
-    return std::string("a finite number in ") + (lo_open_ ? "(" : "[") + shortest_repr(lo_) +
-           ", " + shortest_repr(hi_) + (hi_open_ ? ")" : "]");
+    return std::string("a finite number in ") + (lo_open_ ? "(" : "[") + shortest_repr(lo_) + ", " +
+           shortest_repr(hi_) + (hi_open_ ? ")" : "]");
   if (has_lo)
     return std::string("a finite number ") + (lo_open_ ? "> " : ">= ") + shortest_repr(lo_);
   if (has_hi)
@@ -219,9 +219,9 @@ ParamValues RegistryBase::read(const EntryInfo& info, const NamedParams& given) 
     if (it == specs.end()) {
       std::vector<std::string> valid;
       for (const auto& s : specs) valid.push_back(s.name());
-      throw ValueError(noun_ + " '" + info.name + "' has no parameter '" + key + "'" +
-                       (valid.empty() ? std::string(" (it takes none)")
-                                      : " (valid: " + join(valid) + ")"));
+      throw ValueError(
+          noun_ + " '" + info.name + "' has no parameter '" + key + "'" +
+          (valid.empty() ? std::string(" (it takes none)") : " (valid: " + join(valid) + ")"));
     }
     const auto k = static_cast<std::size_t>(it - specs.begin());
     values[k] = value;

@@ -15,7 +15,8 @@ constexpr double kPi = 3.14159265358979323846;
 
 // ---- constant -------------------------------------------------------------------------------
 
-ConstantLR::ConstantLR(double factor, Index total_iters) : factor_(factor), total_iters_(total_iters) {
+ConstantLR::ConstantLR(double factor, Index total_iters)
+    : factor_(factor), total_iters_(total_iters) {
   entry().checked("factor", factor);
   entry().checked("total_iters", static_cast<double>(total_iters));
 }
@@ -49,9 +50,7 @@ double StepLR::lr_impl(Index epoch) const {
 
 // ---- exponential ----------------------------------------------------------------------------
 
-ExponentialLR::ExponentialLR(double gamma) : gamma_(gamma) {
-  entry().checked("gamma", gamma);
-}
+ExponentialLR::ExponentialLR(double gamma) : gamma_(gamma) { entry().checked("gamma", gamma); }
 
 std::string ExponentialLR::repr() const {
   return entry().class_name + "(gamma=" + shortest_repr(gamma_) + ")";
@@ -64,7 +63,8 @@ double ExponentialLR::lr_impl(Index epoch) const {
 
 // ---- cosine ---------------------------------------------------------------------------------
 
-CosineAnnealingLR::CosineAnnealingLR(Index T_max, double eta_min) : T_max_(T_max), eta_min_(eta_min) {
+CosineAnnealingLR::CosineAnnealingLR(Index T_max, double eta_min)
+    : T_max_(T_max), eta_min_(eta_min) {
   if (T_max != -1) entry().checked("T_max", static_cast<double>(T_max));  // -1: the fit's epochs
   entry().checked("eta_min", eta_min);
 }
@@ -80,7 +80,8 @@ double CosineAnnealingLR::lr_impl(Index epoch) const {
   const Index T = T_max_ == -1 ? epochs() : T_max_;
   if (T < 1) return base_lr();
   return eta_min_ + (base_lr() - eta_min_) *
-                        (1 + std::cos(kPi * static_cast<double>(epoch) / static_cast<double>(T))) / 2;
+                        (1 + std::cos(kPi * static_cast<double>(epoch) / static_cast<double>(T))) /
+                        2;
 }
 
 // ---- reduce on plateau ----------------------------------------------------------------------
@@ -117,7 +118,8 @@ std::string ReduceLROnPlateau::repr() const {
 
 void ReduceLROnPlateau::start_impl() {
   lr_ = base_lr();
-  best_ = mode_max_ ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  best_ = mode_max_ ? -std::numeric_limits<double>::infinity()
+                    : std::numeric_limits<double>::infinity();
   num_bad_ = 0;
   cooldown_counter_ = 0;
 }

@@ -99,8 +99,8 @@ void test_backward_fd(const Case& c, Rng& rng) {
   Matrix<T> Z(m, n), H(m, n), dH(m, n), dZ(m, n), Zq(m, n), Hq(m, n);
   fill_away_from_kink(rng, Z);
   rng.fill_uniform(dH, -1.0, 1.0);
-  act->forward(Z.cview(), H.view());                             // Z -> H (m, n)
-  act->backward(Z.cview(), H.cview(), dH.cview(), dZ.view());   // -> dZ (m, n)
+  act->forward(Z.cview(), H.view());                           // Z -> H (m, n)
+  act->backward(Z.cview(), H.cview(), dH.cview(), dZ.view());  // -> dZ (m, n)
 
   // f(Zq) = sum(dH * act(Zq)), in double
   auto objective = [&]() {
@@ -173,8 +173,8 @@ void test_known_values() {
     act->forward(Z.cview(), H.view());
     act->backward(Z.cview(), H.cview(), dH.cview(), dZ.view());
     bool finite = true;
-    for (int i = 0; i < 6; ++i) finite = finite && std::isfinite(H.data()[i]) &&
-                                         std::isfinite(dZ.data()[i]);
+    for (int i = 0; i < 6; ++i)
+      finite = finite && std::isfinite(H.data()[i]) && std::isfinite(dZ.data()[i]);
     chainrule_test::record(finite, __FILE__, __LINE__,
                            label(c, dt.c_str()) + " is not finite at |z| = 1000");
   }
@@ -350,7 +350,8 @@ void run_all() {
 // Distance from `got` to the exact value `want` (long double) in ulps of double at `want`.
 double ulps(double got, long double want) {
   const double w = static_cast<double>(want);
-  const double ulp = std::nextafter(std::fabs(w), std::numeric_limits<double>::infinity()) - std::fabs(w);
+  const double ulp =
+      std::nextafter(std::fabs(w), std::numeric_limits<double>::infinity()) - std::fabs(w);
   if (ulp == 0 || !std::isfinite(ulp)) return got == w ? 0.0 : 1e30;
   return static_cast<double>(std::fabs(static_cast<long double>(got) - want) / ulp);
 }
@@ -365,15 +366,24 @@ void run_vmath_accuracy() {
     double u = 0;
     rng.fill_uniform(&u, 1, 0.0, 1.0);
     double x;
-    if (i % 4 == 0) x = std::pow(10.0, -300.0 + 301.5 * u);  // tiny to ~30, log-spread
-    else if (i % 4 == 1) x = 0.55 + 0.15 * u;                 // around the switch at 0.625
-    else x = 25.0 * u;                                         // the body of the range
+    if (i % 4 == 0)
+      x = std::pow(10.0, -300.0 + 301.5 * u);  // tiny to ~30, log-spread
+    else if (i % 4 == 1)
+      x = 0.55 + 0.15 * u;  // around the switch at 0.625
+    else
+      x = 25.0 * u;  // the body of the range
     if (i % 2) x = -x;
     const double t = ulps(kernels::tanh_v(x), std::tanh(static_cast<long double>(x)));
-    if (t > worst_tanh) { worst_tanh = t; at_tanh = x; }
+    if (t > worst_tanh) {
+      worst_tanh = t;
+      at_tanh = x;
+    }
     const double e_x = 1400.0 * u - 700.0;
     const double e = ulps(kernels::exp_bounded(e_x), std::exp(static_cast<long double>(e_x)));
-    if (e > worst_exp) { worst_exp = e; at_exp = e_x; }
+    if (e > worst_exp) {
+      worst_exp = e;
+      at_exp = e_x;
+    }
   }
   std::printf("vmath: tanh worst %.3f ulp (x = %.17g), exp worst %.3f ulp (x = %.17g)\n",
               worst_tanh, at_tanh, worst_exp, at_exp);
@@ -409,10 +419,18 @@ void run_vector_equals_scalar() {
   Matrix<T> Z(m, n), dH(m, n), H(m, n), dZ(m, n);
   rng.fill_uniform(Z.data(), Z.size(), -30.0, 30.0);
   rng.fill_uniform(dH.data(), dH.size(), -1.0, 1.0);
-  const T specials[] = {T(0), -T(0), T(1e-30), T(-0.625), T(0.625), T(19.5), T(-40),
-                        std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(),
+  const T specials[] = {T(0),
+                        -T(0),
+                        T(1e-30),
+                        T(-0.625),
+                        T(0.625),
+                        T(19.5),
+                        T(-40),
+                        std::numeric_limits<T>::infinity(),
+                        -std::numeric_limits<T>::infinity(),
                         std::numeric_limits<T>::denorm_min()};
-  for (std::size_t i = 0; i < sizeof specials / sizeof specials[0]; ++i) Z.data()[3 * i] = specials[i];
+  for (std::size_t i = 0; i < sizeof specials / sizeof specials[0]; ++i)
+    Z.data()[3 * i] = specials[i];
   for (const auto& c : all_cases()) {
     auto act = make_activation<T>(c.name, c.params);
     if (!act->elementwise()) continue;

@@ -12,10 +12,10 @@
 #include "chainrule/kernels/thread_pool.hpp"
 #include "chainrule/loss.hpp"
 #include "chainrule/network.hpp"
-#include "chainrule/training/gradient_reducer.hpp"
-#include "chainrule/training/trainer.hpp"
 #include "chainrule/optimizer.hpp"
 #include "chainrule/schedule.hpp"
+#include "chainrule/training/gradient_reducer.hpp"
+#include "chainrule/training/trainer.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -73,12 +73,12 @@ void run(int threads) {
   for (int s = 0; s < 20; ++s) {
     net.compute_gradients(X.cview(), Y.cview());  // forward + backward
     net.step(0.01);                               // W -= lr dW, b -= lr db
-    net.compute_gradients(X.cview().row_range(0, 77), Y.cview().row_range(0, 77));  // a smaller last batch
-    net.step(0.01, clip);                         // clipped in place first
+    net.compute_gradients(X.cview().row_range(0, 77),
+                          Y.cview().row_range(0, 77));  // a smaller last batch
+    net.step(0.01, clip);                               // clipped in place first
   }
   const std::size_t steps = allocations() - before;
-  std::printf("%d thread(s): %zu allocations in 40 training steps after warm-up\n", threads,
-              steps);
+  std::printf("%d thread(s): %zu allocations in 40 training steps after warm-up\n", threads, steps);
   CHECK(steps == 0);
 
   // fit: its setup allocates, its epochs do not (10 epochs allocate as much as 1)
@@ -94,8 +94,7 @@ void run(int threads) {
   a0 = allocations();
   fit(net, X.cview(), Y.cview(), opts);
   const std::size_t ten = allocations() - a0;
-  std::printf("%d thread(s): fit allocates %zu times for 1 epoch, %zu for 10\n", threads, one,
-              ten);
+  std::printf("%d thread(s): fit allocates %zu times for 1 epoch, %zu for 10\n", threads, one, ten);
   CHECK(ten == one);
   opts.clip = clip;  // clipped: the unfused update, no allocation either
   opts.epochs = 1;
@@ -143,8 +142,10 @@ void run(int threads) {
   a0 = allocations();
   fit(net, d, opts, hooks);
   const std::size_t ten_full = allocations() - a0;
-  std::printf("%d thread(s): fit with Adam, weights, validation, metrics and a schedule allocates "
-              "%zu times for 1 epoch, %zu for 10\n", threads, one_full, ten_full);
+  std::printf(
+      "%d thread(s): fit with Adam, weights, validation, metrics and a schedule allocates "
+      "%zu times for 1 epoch, %zu for 10\n",
+      threads, one_full, ten_full);
   CHECK(ten_full == one_full);
   CHECK(net.optimizer().step_count() == 4 * 12);  // ceil(200 / 64) = 4 steps per epoch
 
@@ -174,7 +175,7 @@ void run(int threads) {
               threads, one_dist, ten_dist);
   CHECK(ten_dist == one_dist);
   CHECK(reductions == 10 * (5 + 1));  // ceil(300 / 64) = 5 steps and the validation loss
-  opts.clip = clip;  // clipping the mean gradient after the reduction
+  opts.clip = clip;                   // clipping the mean gradient after the reduction
   opts.epochs = 1;
   a0 = allocations();
   fit(net, d, opts, dist, &reducer);
@@ -183,8 +184,10 @@ void run(int threads) {
   a0 = allocations();
   fit(net, d, opts, dist, &reducer);
   const std::size_t ten_dist_clipped = allocations() - a0;
-  std::printf("%d thread(s): data-parallel fit with clipping allocates %zu times for 1 epoch, "
-              "%zu for 10\n", threads, one_dist_clipped, ten_dist_clipped);
+  std::printf(
+      "%d thread(s): data-parallel fit with clipping allocates %zu times for 1 epoch, "
+      "%zu for 10\n",
+      threads, one_dist_clipped, ten_dist_clipped);
   CHECK(ten_dist_clipped == one_dist_clipped);
 }
 
@@ -229,8 +232,10 @@ void run_layers(int threads) {
     net.step(0.01);
   }
   const std::size_t steps = allocations() - before;
-  std::printf("%d thread(s), with batch_norm, dropout, layer_norm: %zu allocations in 20 training "
-              "steps after warm-up\n", threads, steps);
+  std::printf(
+      "%d thread(s), with batch_norm, dropout, layer_norm: %zu allocations in 20 training "
+      "steps after warm-up\n",
+      threads, steps);
   CHECK(steps == 0);
 
   net.set_optimizer(make_optimizer<T>("adam"));
@@ -251,8 +256,10 @@ void run_layers(int threads) {
   a0 = allocations();
   fit(net, d, opts);
   const std::size_t ten = allocations() - a0;
-  std::printf("%d thread(s), with batch_norm, dropout, layer_norm: fit allocates %zu times for 1 "
-              "epoch, %zu for 10\n", threads, one, ten);
+  std::printf(
+      "%d thread(s), with batch_norm, dropout, layer_norm: fit allocates %zu times for 1 "
+      "epoch, %zu for 10\n",
+      threads, one, ten);
   CHECK(ten == one);
 
   // data-parallel: rows [50, 250) of 300, with sample weights; batch normalisation sums its
@@ -280,8 +287,10 @@ void run_layers(int threads) {
   a0 = allocations();
   fit(net, d, opts, dist, &reducer);
   const std::size_t ten_dist = allocations() - a0;
-  std::printf("%d thread(s), with batch_norm, dropout, layer_norm: data-parallel fit allocates "
-              "%zu times for 1 epoch, %zu for 10\n", threads, one_dist, ten_dist);
+  std::printf(
+      "%d thread(s), with batch_norm, dropout, layer_norm: data-parallel fit allocates "
+      "%zu times for 1 epoch, %zu for 10\n",
+      threads, one_dist, ten_dist);
   CHECK(ten_dist == one_dist);
   CHECK(reductions == 10 * (5 + 1));  // ceil(300 / 64) = 5 steps and the validation loss
   // per step: the global batch weight, then batch normalisation's 2 sums forward, 1 backward

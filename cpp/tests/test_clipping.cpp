@@ -35,8 +35,9 @@ GradientClipping clipping(std::optional<double> norm, std::optional<double> valu
 template <class T>
 std::vector<T> naive_clip(std::vector<T> g, const GradientClipping& clip) {
   if (clip.value)
-    for (T& x : g) x = static_cast<T>(std::fmin(std::fmax(static_cast<long double>(x), -*clip.value),
-                                                *clip.value));
+    for (T& x : g)
+      x = static_cast<T>(
+          std::fmin(std::fmax(static_cast<long double>(x), -*clip.value), *clip.value));
   if (clip.norm) {
     long double sum = 0;
     for (T x : g) sum += static_cast<long double>(x) * x;
@@ -59,22 +60,23 @@ void clip_matches_the_formula() {
     norm = std::sqrt(norm);
     CHECK_CLOSE(l2_norm(g.data(), n), norm, 1e-13);
     const GradientClipping cases[] = {
-        {norm / 3, std::nullopt},      // scaled by about 1/3
-        {norm * 2, std::nullopt},      // not clipped: unchanged
-        {std::nullopt, 0.5},           // values clamped
-        {norm / 10, 1.0},              // clamped, then scaled
-        {1e300, 1e300},                // neither
+        {norm / 3, std::nullopt},  // scaled by about 1/3
+        {norm * 2, std::nullopt},  // not clipped: unchanged
+        {std::nullopt, 0.5},       // values clamped
+        {norm / 10, 1.0},          // clamped, then scaled
+        {1e300, 1e300},            // neither
     };
     for (const GradientClipping& c : cases) {
-      const std::string what = std::string(chainrule_test::dtype_name<T>()) + " n=" +
-                               std::to_string(n) + " norm=" +
-                               (c.norm ? shortest_repr(*c.norm) : "-") +
+      const std::string what = std::string(chainrule_test::dtype_name<T>()) +
+                               " n=" + std::to_string(n) +
+                               " norm=" + (c.norm ? shortest_repr(*c.norm) : "-") +
                                " value=" + (c.value ? shortest_repr(*c.value) : "-");
       std::vector<T> got = g;
       clip_gradients(got.data(), n, c);
       const std::vector<T> want = naive_clip(g, c);
       check_all_close(what, got.data(), want.data(), n, tol, 1e-30);
-      if (c.norm && *c.norm >= norm) check_all_equal(what + " (untouched)", got.data(), g.data(), n);
+      if (c.norm && *c.norm >= norm)
+        check_all_equal(what + " (untouched)", got.data(), g.data(), n);
       if (c.norm) CHECK(l2_norm(got.data(), n) <= *c.norm * (1 + 4 * tol));
       if (c.value)
         for (T x : got) CHECK(std::fabs(static_cast<double>(x)) <= *c.value);
@@ -89,7 +91,8 @@ void special_values() {
   const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
   T a[] = {T(1), -inf, nan, T(-0.25), inf};
   clip_gradients(a, 5, GradientClipping{std::nullopt, 0.5});
-  CHECK(a[0] == T(0.5) && a[1] == T(-0.5) && std::isnan(a[2]) && a[3] == T(-0.25) && a[4] == T(0.5));
+  CHECK(a[0] == T(0.5) && a[1] == T(-0.5) && std::isnan(a[2]) && a[3] == T(-0.25) &&
+        a[4] == T(0.5));
   T b[] = {T(1), inf, T(-2)};
   clip_gradients(b, 3, GradientClipping{1.0, std::nullopt});
   CHECK(b[0] == T(0) && std::isnan(b[1]) && b[2] == T(0));
@@ -120,7 +123,8 @@ void checks_name_the_argument() {
 }
 
 template <class T>
-std::unique_ptr<Network<T>> make_net(const std::vector<Index>& sizes, const std::string& optimizer) {
+std::unique_ptr<Network<T>> make_net(const std::vector<Index>& sizes,
+                                     const std::string& optimizer) {
   std::vector<std::unique_ptr<Activation<T>>> acts;
   for (std::size_t l = 0; l + 2 < sizes.size(); ++l)
     acts.push_back(make_activation<T>(l % 2 == 0 ? "relu" : "tanh"));
@@ -186,7 +190,8 @@ void fit_equals_steps_by_hand(const std::string& optimizer) {
   const auto f = params(*fused), u = params(*unfused);
   check_all_equal(optimizer + ": no clipping vs bounds never reached", u.data(), f.data(),
                   static_cast<Index>(f.size()));
-  check_all_equal(optimizer + ": their losses", lu.data(), lf.data(), static_cast<Index>(lf.size()));
+  check_all_equal(optimizer + ": their losses", lu.data(), lf.data(),
+                  static_cast<Index>(lf.size()));
 }
 
 // step with given gradients clips a copy: the same as clipping the network's own in place.
@@ -216,7 +221,8 @@ void step_with_given_gradients() {
     const std::vector<Matrix<T>> given = dW;
     b->step(grads, 0.01, clip);
     for (std::size_t l = 0; l < dW.size(); ++l)
-      check_all_equal("the given dW is left as it was", dW[l].data(), given[l].data(), dW[l].size());
+      check_all_equal("the given dW is left as it was", dW[l].data(), given[l].data(),
+                      dW[l].size());
   }
   const auto pa = params(*a), pb = params(*b);
   check_all_equal("step(lr, clip) vs step(grads, lr, clip)", pb.data(), pa.data(),
@@ -234,8 +240,7 @@ void bad_bounds_leave_the_network_unchanged() {
   FitOptions opts;
   opts.clip = clipping(std::nullopt, 0.0);
   CHECK_THROWS_MSG(fit(*net, X.cview(), Y.cview(), opts), ValueError, "clip_value must be");
-  CHECK_THROWS_MSG(net->step(0.1, clipping(-1.0, std::nullopt)), ValueError,
-                   "clip_norm must be");
+  CHECK_THROWS_MSG(net->step(0.1, clipping(-1.0, std::nullopt)), ValueError, "clip_norm must be");
   std::vector<ConstView<double>> grads;
   for (const Parameter<double>& p : net->parameters()) grads.push_back(p.grad);
   CHECK_THROWS_MSG(net->step(grads, 0.1, clipping(std::nan(""), std::nullopt)), ValueError,
@@ -279,8 +284,7 @@ void thread_count_does_not_matter() {
               diff = std::max(diff, std::fabs(static_cast<double>(u[k] - p[k])));
             CHECK(diff > 1e-3);
           }
-        }
-        else
+        } else
           check_all_equal(std::string(optimizer) + " " + chainrule_test::dtype_name<T>() + ", " +
                               std::to_string(threads) + " threads vs 1",
                           p.data(), first.data(), static_cast<Index>(p.size()));

@@ -54,7 +54,8 @@ template <class T>
 std::unique_ptr<Dense<T>> make_layer(const Example<T>& ex, const char* act, Index index = 1) {
   auto layer = std::make_unique<Dense<T>>(index, 3, 2, make_activation<T>(act));
   CHECK(layer->n_in() == 3 && layer->n_out() == 2 && layer->index() == index);
-  CHECK(layer->W().rows == 3 && layer->W().cols == 2 && layer->b().rows == 1 && layer->b().cols == 2);
+  CHECK(layer->W().rows == 3 && layer->W().cols == 2 && layer->b().rows == 1 &&
+        layer->b().cols == 2);
   set(layer->W(), std::vector<double>(ex.W.data(), ex.W.data() + 6));
   set(layer->b(), {0.5, -1});
   return layer;
@@ -145,8 +146,8 @@ void test_batch_sizes() {
   CHECK(layer->Z().rows == 4);
   const ConstView<T> one = layer->forward(ex.H_prev.cview().row_range(1, 1));  // (1, 3)
   CHECK(one.rows == 1 && one.cols == 2);
-  check_all_equal("Z of a 1-row batch after a 4-row batch " + dt, layer->Z().data,
-                  ex.Z.data() + 2, 2);
+  check_all_equal("Z of a 1-row batch after a 4-row batch " + dt, layer->Z().data, ex.Z.data() + 2,
+                  2);
 }
 
 template <class T>
@@ -165,8 +166,7 @@ void test_errors() {
   // backward_params checks H_prev and dH_prev against the cached batch (m = 2).
   run(*layer, ex);
   Matrix<T> Hp_rows(3, 3), Hp_cols(2, 4), dHp_bad(2, 2);
-  CHECK_THROWS_MSG(layer->backward_params(Hp_rows.cview(), MatrixView<T>()), ValueError,
-                   "layer 1");
+  CHECK_THROWS_MSG(layer->backward_params(Hp_rows.cview(), MatrixView<T>()), ValueError, "layer 1");
   CHECK_THROWS(layer->backward_params(Hp_cols.cview(), MatrixView<T>()), ValueError);
   CHECK_THROWS(layer->backward_params(ex.H_prev.cview(), dHp_bad.view()), ValueError);
 

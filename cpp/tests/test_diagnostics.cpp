@@ -26,8 +26,9 @@ std::unique_ptr<Network<T>> make_net(const std::string& optimizer = "sgd") {
   acts.push_back(make_activation<T>("relu"));
   acts.push_back(make_activation<T>("tanh"));
   acts.push_back(make_activation<T>("softmax"));
-  auto net = std::make_unique<Network<T>>(std::vector<Index>{3, 6, 5, 4}, std::move(acts),
-                                          make_loss<T>("cross_entropy"), make_optimizer<T>(optimizer));
+  auto net =
+      std::make_unique<Network<T>>(std::vector<Index>{3, 6, 5, 4}, std::move(acts),
+                                   make_loss<T>("cross_entropy"), make_optimizer<T>(optimizer));
   Rng rng(11);
   for (Index l = 0; l < net->num_layers(); ++l) {
     rng.fill_normal(net->dense(l).W().data, net->dense(l).W().size(), 0.0, 1.5);
@@ -52,7 +53,8 @@ void make_data(Index n, Matrix<T>& X, Matrix<T>& Y) {
 template <class T>
 std::vector<T> all_params(Network<T>& net) {
   std::vector<T> out;
-  for (const auto& p : net.parameters()) out.insert(out.end(), p.value.data, p.value.data + p.value.size());
+  for (const auto& p : net.parameters())
+    out.insert(out.end(), p.value.data, p.value.data + p.value.size());
   return out;
 }
 
@@ -82,7 +84,8 @@ void training_is_unchanged_and_records_come_when_asked(const std::string& optimi
   opts.diagnostics.histograms = true;
   fit(*watched, d, opts, hooks);
   const auto a = all_params(*plain), b = all_params(*watched);
-  CHECK(chainrule_test::check_all_equal("weights", a.data(), b.data(), static_cast<std::ptrdiff_t>(a.size())));
+  CHECK(chainrule_test::check_all_equal("weights", a.data(), b.data(),
+                                        static_cast<std::ptrdiff_t>(a.size())));
   CHECK(plain->optimizer().step_count() == watched->optimizer().step_count());
   CHECK(records.size() == 4);
   for (std::size_t k = 0; k < records.size(); ++k) {
@@ -93,7 +96,8 @@ void training_is_unchanged_and_records_come_when_asked(const std::string& optimi
     CHECK(l1.kind == "Dense" && l1.activation == "relu" && l1.dead_fraction.has_value() &&
           !l1.saturated_fraction.has_value());
     CHECK(*l1.dead_fraction >= 1.0 / 6 - 1e-15);  // unit 3 at least
-    CHECK(records[k].layers[1].saturated_fraction.has_value() && !records[k].layers[1].dead_fraction);
+    CHECK(records[k].layers[1].saturated_fraction.has_value() &&
+          !records[k].layers[1].dead_fraction);
     CHECK(!records[k].layers[2].dead_fraction && !records[k].layers[2].saturated_fraction);
     for (const auto& l : records[k].layers) {
       CHECK(l.hist_H && l.hist_dZ && l.hist_W && l.hist_W->counts.size() == 20 &&
@@ -186,7 +190,8 @@ void diagnose_changes_nothing() {
   auto net = make_net<T>("adam");
   net->compute_gradients(X.cview(), Y.cview());
   std::vector<T> grads;
-  for (const auto& p : net->parameters()) grads.insert(grads.end(), p.grad.data, p.grad.data + p.grad.size());
+  for (const auto& p : net->parameters())
+    grads.insert(grads.end(), p.grad.data, p.grad.data + p.grad.size());
   const auto before = all_params(*net);
   const auto passes = net->passes();
   Matrix<T> X2, Y2;
@@ -199,10 +204,13 @@ void diagnose_changes_nothing() {
   CHECK_CLOSE(*with_lr.layers[0].update_ratio,
               0.01 * *with_lr.layers[0].dw_norm / *with_lr.layers[0].w_norm, 1e-12);
   const auto after = all_params(*net);
-  CHECK(chainrule_test::check_all_equal("weights", before.data(), after.data(), static_cast<std::ptrdiff_t>(before.size())));
+  CHECK(chainrule_test::check_all_equal("weights", before.data(), after.data(),
+                                        static_cast<std::ptrdiff_t>(before.size())));
   std::vector<T> grads2;
-  for (const auto& p : net->parameters()) grads2.insert(grads2.end(), p.grad.data, p.grad.data + p.grad.size());
-  CHECK(chainrule_test::check_all_equal("gradients", grads.data(), grads2.data(), static_cast<std::ptrdiff_t>(grads.size())));
+  for (const auto& p : net->parameters())
+    grads2.insert(grads2.end(), p.grad.data, p.grad.data + p.grad.size());
+  CHECK(chainrule_test::check_all_equal("gradients", grads.data(), grads2.data(),
+                                        static_cast<std::ptrdiff_t>(grads.size())));
   CHECK(net->passes() == passes);
   Matrix<T> bad(4, 2);
   CHECK_THROWS_MSG(diagnose(*net, bad.cview(), Y2.cview(), opts), ValueError, "diagnose");

@@ -67,8 +67,10 @@ void run(const std::string& optimizer, bool weighted, bool validate, int ranks,
                            " ranks";
   const double tol = sizeof(T) == 8 ? 1e-12 : 1e-5;
   const Index N = 13, Nv = 7;
-  const std::vector<Index> shard = ranks == 2 ? std::vector<Index>{4, 9} : std::vector<Index>{4, 6, 3};
-  const std::vector<Index> vshard = ranks == 2 ? std::vector<Index>{3, 4} : std::vector<Index>{2, 2, 3};
+  const std::vector<Index> shard =
+      ranks == 2 ? std::vector<Index>{4, 9} : std::vector<Index>{4, 6, 3};
+  const std::vector<Index> vshard =
+      ranks == 2 ? std::vector<Index>{3, 4} : std::vector<Index>{2, 2, 3};
   Rng rng(11);
   Matrix<T> X(N, 3), Y(N, 2), w(N, 1), Xv(Nv, 3), Yv(Nv, 2);
   rng.fill_uniform(X.data(), X.size(), -1.0, 1.0);
@@ -191,8 +193,10 @@ void test_empty_steps() {
   AllreduceReducer<double> ra(comm.hook(0), SumAcrossFn()), rb(comm.hook(1), SumAcrossFn());
   FitOptions oa = opts, ob = opts;
   ob.row_offset = 1;
-  std::thread ta([&] { fit(*a, X.cview().row_range(0, 1), Y.cview().row_range(0, 1), oa, hooks, &ra); });
-  std::thread tb([&] { fit(*b, X.cview().row_range(1, 8), Y.cview().row_range(1, 8), ob, hooks, &rb); });
+  std::thread ta(
+      [&] { fit(*a, X.cview().row_range(0, 1), Y.cview().row_range(0, 1), oa, hooks, &ra); });
+  std::thread tb(
+      [&] { fit(*b, X.cview().row_range(1, 8), Y.cview().row_range(1, 8), ob, hooks, &rb); });
   ta.join();
   tb.join();
   const auto p = params(*single), pa = params(*a), pb = params(*b);

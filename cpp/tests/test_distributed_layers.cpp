@@ -57,9 +57,12 @@ std::unique_ptr<Network<T>> make_net(const std::string& optimizer) {
                                           make_optimizer<T>(optimizer));
   Rng rng(5);
   for (const Parameter<T>& p : net->parameters()) {
-    if (p.name[0] == 'W') rng.fill_uniform(p.value.data, p.value.size(), -0.6, 0.6);
-    else if (p.name[0] == 'g') rng.fill_uniform(p.value.data, p.value.size(), 0.5, 1.5);
-    else rng.fill_uniform(p.value.data, p.value.size(), -0.1, 0.1);
+    if (p.name[0] == 'W')
+      rng.fill_uniform(p.value.data, p.value.size(), -0.6, 0.6);
+    else if (p.name[0] == 'g')
+      rng.fill_uniform(p.value.data, p.value.size(), 0.5, 1.5);
+    else
+      rng.fill_uniform(p.value.data, p.value.size(), -0.1, 0.1);
   }
   net->set_random_state(77, 0);  // the dropout stream (as after the broadcast)
   return net;
@@ -70,7 +73,8 @@ template <class T>
 std::vector<T> values(const Network<T>& net) {
   std::vector<T> v;
   for (const auto* list : {&net.parameters(), &net.buffers()})
-    for (const Parameter<T>& p : *list) v.insert(v.end(), p.value.data, p.value.data + p.value.size());
+    for (const Parameter<T>& p : *list)
+      v.insert(v.end(), p.value.data, p.value.data + p.value.size());
   return v;
 }
 
@@ -264,7 +268,8 @@ void test_checks() {
   d.Y = Y.cview();
   FitOptions opts;
   opts.batch_size = 4;  // alone, 5 rows leave a batch of 1
-  CHECK_THROWS_MSG(check_fit(*net, d, opts), ValueError, "leaves a batch of 1 row(s) of the 5 rows;");
+  CHECK_THROWS_MSG(check_fit(*net, d, opts), ValueError,
+                   "leaves a batch of 1 row(s) of the 5 rows;");
   check_fit(*net, d, opts, /*data_parallel=*/true);  // the shard's rows are not the batches
   opts.global_rows = 10;
   Trainer<double>(*net).check_batches(10, opts);  // 4, 4, 2 over every rank
@@ -280,7 +285,8 @@ void test_checks() {
   };
   AllreduceReducer<double> no_sums([](double*, Index) {}, SumAcrossFn());
   AllreduceReducer<double> alone([](double*, Index) {}, [](double*, Index) {});
-  CHECK_THROWS_MSG(fit(*net, d, opts, hooks, &alone), ValueError, "of the 9 rows over every process");
+  CHECK_THROWS_MSG(fit(*net, d, opts, hooks, &alone), ValueError,
+                   "of the 9 rows over every process");
   opts.global_rows = 10;
   CHECK_THROWS_MSG(fit(*net, d, opts, hooks, &no_sums), ValueError,
                    "data-parallel training with batch normalisation needs the sum_across hook");

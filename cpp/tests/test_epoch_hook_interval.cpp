@@ -52,7 +52,8 @@ struct Data {
 template <class T>
 std::vector<T> all_params(Network<T>& net) {
   std::vector<T> out;
-  for (const auto& p : net.parameters()) out.insert(out.end(), p.value.data, p.value.data + p.value.size());
+  for (const auto& p : net.parameters())
+    out.insert(out.end(), p.value.data, p.value.data + p.value.size());
   return out;
 }
 
@@ -137,8 +138,8 @@ void bad_interval_is_refused() {
   Data<T> data;
   FitOptions opts;
   opts.epochs = 3;
-  for (const double bad : {-1.0, std::numeric_limits<double>::quiet_NaN(),
-                           std::numeric_limits<double>::infinity()}) {
+  for (const double bad :
+       {-1.0, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
     auto net = make_net<T>();
     const auto before = all_params(*net);
     FitHooks hooks;

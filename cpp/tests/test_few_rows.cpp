@@ -30,10 +30,9 @@ struct Shape {
 
 // (m <= 4 rows) x awkward widths and depths: one chunk or several, a last chunk partly full,
 // depths inside one KC block, on a boundary, and past several; the last rows are W4's layers.
-const Shape kShapes[] = {{1, 1, 1},    {1, 3, 7},     {2, 17, 33},   {1, 129, 255},
-                         {3, 100, 256}, {4, 257, 257}, {1, 513, 513}, {2, 300, 700},
-                         {1, 64, 1025}, {3, 1030, 40}, {1, 512, 784}, {1, 256, 512},
-                         {4, 512, 784}, {1, 10, 256}};
+const Shape kShapes[] = {{1, 1, 1},     {1, 3, 7},     {2, 17, 33},   {1, 129, 255}, {3, 100, 256},
+                         {4, 257, 257}, {1, 513, 513}, {2, 300, 700}, {1, 64, 1025}, {3, 1030, 40},
+                         {1, 512, 784}, {1, 256, 512}, {4, 512, 784}, {1, 10, 256}};
 
 // The epilogue of a forward product: Z += 0.5, H = Z * Z (written to a separate array).
 template <class T>
@@ -63,7 +62,8 @@ void run_few_rows_match_general() {
     for (Index p = 0; p < s.k; ++p) rng.fill_uniform(B.data() + p * ldb, s.n, -1.0, 1.0);
     const auto compact = [&](const std::vector<T>& C) {
       std::vector<T> out;
-      for (Index i = 0; i < s.m; ++i) out.insert(out.end(), C.begin() + i * ldc, C.begin() + i * ldc + s.n);
+      for (Index i = 0; i < s.m; ++i)
+        out.insert(out.end(), C.begin() + i * ldc, C.begin() + i * ldc + s.n);
       return out;
     };
     kernels::set_num_threads(1);
@@ -89,8 +89,8 @@ void run_few_rows_match_general() {
         std::vector<T> plain_want(want.size(), T(-7));
         kernels::gemm_nn<T>(s.m, s.n, s.k, T(1), A.data(), lda, B.data(), ldb, T(0),
                             plain_want.data(), ldc);
-        kernels::gemm_nn_few_rows<T>(s.m, s.n, s.k, A.data(), lda, B.data(), ldb, plain.data(),
-                                     ldc, {}, reverse);
+        kernels::gemm_nn_few_rows<T>(s.m, s.n, s.k, A.data(), lda, B.data(), ldb, plain.data(), ldc,
+                                     {}, reverse);
         check_all_equal("C " + what + " (with padding)", plain.data(), plain_want.data(),
                         static_cast<std::ptrdiff_t>(plain.size()));
       }

@@ -25,8 +25,8 @@ enum class Op { NN, TN, NT };
 
 const char* op_name(Op op) { return op == Op::NN ? "nn" : op == Op::TN ? "tn" : "nt"; }
 
-constexpr Index kPad = 3;                   // extra columns in every leading dimension
-constexpr double kCSentinel = -12345.25;    // C's padding; must survive untouched
+constexpr Index kPad = 3;                 // extra columns in every leading dimension
+constexpr double kCSentinel = -12345.25;  // C's padding; must survive untouched
 
 struct Shape {
   Index m, n, k;
@@ -44,17 +44,39 @@ std::vector<Shape> shapes() {
     s.push_back({7, 1, a});
     s.push_back({a, a, 3});
   }
-  const Shape mixed[] = {{1, 1, 1},     {2, 2, 2},     {3, 3, 3},       {15, 17, 31},
-                         {17, 15, 33},  {31, 33, 15},  {33, 31, 17},    {100, 7, 33},
-                         {7, 100, 31},  {33, 100, 15}, {100, 33, 100},  {17, 257, 31},
-                         {257, 33, 17}, {31, 17, 257}, {3, 257, 100},   {100, 3, 257},
-                         {257, 100, 7}, {33, 33, 257}, {5, 520, 260},   {2, 1025, 3},
-                         {1, 513, 513}, {257, 257, 33},
+  const Shape mixed[] = {{1, 1, 1},
+                         {2, 2, 2},
+                         {3, 3, 3},
+                         {15, 17, 31},
+                         {17, 15, 33},
+                         {31, 33, 15},
+                         {33, 31, 17},
+                         {100, 7, 33},
+                         {7, 100, 31},
+                         {33, 100, 15},
+                         {100, 33, 100},
+                         {17, 257, 31},
+                         {257, 33, 17},
+                         {31, 17, 257},
+                         {3, 257, 100},
+                         {100, 3, 257},
+                         {257, 100, 7},
+                         {33, 33, 257},
+                         {5, 520, 260},
+                         {2, 1025, 3},
+                         {1, 513, 513},
+                         {257, 257, 33},
                          // the packed path: depth past KC = 256, rows past MC, columns past
                          // the fp64 NC = 2048, and edge tiles on every side
-                         {5, 2100, 40},  {257, 33, 300}, {181, 47, 513}, {29, 100, 257},
+                         {5, 2100, 40},
+                         {257, 33, 300},
+                         {181, 47, 513},
+                         {29, 100, 257},
                          // the narrow loops with 5-8 vectors per row (op(B) within 32 KB)
-                         {50, 40, 90},   {31, 57, 60},   {8, 64, 60},    {29, 81, 90},
+                         {50, 40, 90},
+                         {31, 57, 60},
+                         {8, 64, 60},
+                         {29, 81, 90},
                          {10, 127, 60}};
   s.insert(s.end(), std::begin(mixed), std::end(mixed));
   return s;
@@ -111,8 +133,8 @@ void check_one(Op op, Shape sh, double alpha_d, double beta_d, Rng& rng, double&
         const T b = B[static_cast<size_t>(tb ? j * ldb + p : p * ldb + j)];
         mag += std::fabs(static_cast<long double>(a) * b);
       }
-      const double c0 = beta == T(0) ? 0.0 : 
-                                          std::fabs(double(C0[static_cast<size_t>(i * ldc + j)]));
+      const double c0 =
+          beta == T(0) ? 0.0 : std::fabs(double(C0[static_cast<size_t>(i * ldc + j)]));
       const double bound =
           2.0 * (k + 3) * u * (std::fabs(alpha_d) * double(mag) + std::fabs(beta_d) * c0) +
           std::numeric_limits<T>::min();
@@ -143,9 +165,9 @@ void check_one(Op op, Shape sh, double alpha_d, double beta_d, Rng& rng, double&
   } else {
     ++chainrule_test::passes();
   }
-  chainrule_test::record(bad_padding == 0, __FILE__, __LINE__,
-                         std::string(what) + ": wrote " + std::to_string(bad_padding) +
-                             " elements of C's padding");
+  chainrule_test::record(
+      bad_padding == 0, __FILE__, __LINE__,
+      std::string(what) + ": wrote " + std::to_string(bad_padding) + " elements of C's padding");
 }
 
 template <class T>
@@ -200,8 +222,7 @@ void run_elementwise() {
   kernels::axpy_update<T>(3, T(0.25), g, p);
   const T want_p[3] = {T(0.5), 3, T(2.875)};
   chainrule_test::check_all_equal("axpy_update " + dt, p, want_p, 3);
-  const T bad[4] = {1, 2, std::numeric_limits<T>::infinity(),
-                      std::numeric_limits<T>::quiet_NaN()};
+  const T bad[4] = {1, 2, std::numeric_limits<T>::infinity(), std::numeric_limits<T>::quiet_NaN()};
   CHECK(kernels::first_non_finite<T>(4, bad) == 2);
   CHECK(kernels::first_non_finite<T>(2, bad) == -1);
   // across the blocks of the vectorised test: the extremes of the finite range pass, every
@@ -233,9 +254,9 @@ template <class T>
 void run_thread_invariance() {
   Rng rng(7);
   // packed (4 and 1 tasks per thread), narrow (n <= two vectors), few-row register loops
-  const Shape shapes[] = {{300, 260, 270}, {7, 1030, 300}, {128, 512, 784}, {33, 17, 600},
-                          {3000, 12, 100}, {3000, 20, 300}, {1, 2048, 300}, {3, 1000, 500},
-                          {3000, 64, 60}, {3001, 128, 60}};
+  const Shape shapes[] = {{300, 260, 270}, {7, 1030, 300},  {128, 512, 784}, {33, 17, 600},
+                          {3000, 12, 100}, {3000, 20, 300}, {1, 2048, 300},  {3, 1000, 500},
+                          {3000, 64, 60},  {3001, 128, 60}};
   for (Op op : {Op::NN, Op::TN, Op::NT}) {
     for (const auto& sh : shapes) {
       const Index m = sh.m, n = sh.n, k = sh.k;
@@ -277,12 +298,30 @@ template <class T>
 void run_row_independence() {
   Rng rng(11);
   const Index m = 300;
-  const std::pair<Index, Index> shapes[] = {{70, 90}, {1, 90}, {5, 300}, {8, 90}, {16, 90},
-                                            {17, 300}, {24, 90}, {31, 300}, {32, 90}, {33, 90},
-                                            {48, 90}, {64, 300}, {70, 300}, {200, 300}, {300, 40},
+  const std::pair<Index, Index> shapes[] = {{70, 90},
+                                            {1, 90},
+                                            {5, 300},
+                                            {8, 90},
+                                            {16, 90},
+                                            {17, 300},
+                                            {24, 90},
+                                            {31, 300},
+                                            {32, 90},
+                                            {33, 90},
+                                            {48, 90},
+                                            {64, 300},
+                                            {70, 300},
+                                            {200, 300},
+                                            {300, 40},
                                             // 5-8 vectors with op(B) in 32 KB (float64 and float32)
-                                            {40, 90}, {48, 80}, {56, 70}, {64, 60}, {80, 100},
-                                            {96, 80}, {100, 80}, {128, 60}};
+                                            {40, 90},
+                                            {48, 80},
+                                            {56, 70},
+                                            {64, 60},
+                                            {80, 100},
+                                            {96, 80},
+                                            {100, 80},
+                                            {128, 60}};
   for (auto [n, k] : shapes) {
     std::vector<T> first_op;  // the full product of op 0
     // A (m, k) for NN/NT and At (k, m) for TN; B (k, n) for NN/TN and Bt (n, k) for NT
@@ -291,9 +330,11 @@ void run_row_independence() {
     rng.fill_uniform(A.data(), m * k, -1.0, 1.0);
     rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
     for (Index i = 0; i < m; ++i)
-      for (Index p = 0; p < k; ++p) At[static_cast<size_t>(p * m + i)] = A[static_cast<size_t>(i * k + p)];
+      for (Index p = 0; p < k; ++p)
+        At[static_cast<size_t>(p * m + i)] = A[static_cast<size_t>(i * k + p)];
     for (Index p = 0; p < k; ++p)
-      for (Index j = 0; j < n; ++j) Bt[static_cast<size_t>(j * k + p)] = B[static_cast<size_t>(p * n + j)];
+      for (Index j = 0; j < n; ++j)
+        Bt[static_cast<size_t>(j * k + p)] = B[static_cast<size_t>(p * n + j)];
     for (int op = 0; op < 3; ++op) {
       // rows [r, r + rows) of op(A) @ op(B), into C with row stride n
       const auto product = [&](Index r, Index rows, T* C) {
@@ -336,8 +377,7 @@ struct Recorder {
   std::vector<int>* visits;  // (m, n)
   std::vector<T>* seen;      // (m, n): the block values handed over
   Index n;
-  static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* block,
-                  Index ld) {
+  static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* block, Index ld) {
     const auto& r = *static_cast<const Recorder*>(ctx);
     for (Index i = 0; i < rows; ++i)
       for (Index j = 0; j < cols; ++j) {
@@ -351,7 +391,7 @@ struct Recorder {
 template <class T>
 void run_epilogue() {
   Rng rng(5);
-  const Shape shapes[] = {{1, 10, 2},   {100, 10, 2},  {3, 700, 40},  {20, 20, 20},
+  const Shape shapes[] = {{1, 10, 2},    {100, 10, 2},   {3, 700, 40},    {20, 20, 20},
                           {300, 70, 90}, {77, 130, 257}, {128, 512, 100}, {40, 33, 600}};
   for (Op op : {Op::NN, Op::TN, Op::NT}) {
     for (const auto& sh : shapes) {
@@ -378,14 +418,14 @@ void run_epilogue() {
           std::vector<T> C(static_cast<size_t>(m * n), T(-7));
           const Recorder<T> rec{&visits, &seen, n};
           call(C.data(), {&Recorder<T>::run, &rec, c_unused});
-          const std::string what = std::string("epilogue gemm_") + op_name(op) + " " +
-                                   dtype_name<T>() + " m=" + std::to_string(m) + " n=" +
-                                   std::to_string(n) + " k=" + std::to_string(k) + " threads=" +
-                                   std::to_string(threads) + (c_unused ? " (C unused)" : "");
+          const std::string what =
+              std::string("epilogue gemm_") + op_name(op) + " " + dtype_name<T>() +
+              " m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+              " threads=" + std::to_string(threads) + (c_unused ? " (C unused)" : "");
           const auto once = std::count(visits.begin(), visits.end(), 1);
-          chainrule_test::record(once == m * n, __FILE__, __LINE__,
-                                 what + ": " + std::to_string(m * n - once) +
-                                     " elements not visited exactly once");
+          chainrule_test::record(
+              once == m * n, __FILE__, __LINE__,
+              what + ": " + std::to_string(m * n - once) + " elements not visited exactly once");
           chainrule_test::check_all_equal(what + ": values seen", seen.data(), plain.data(), m * n);
           if (!c_unused)
             chainrule_test::check_all_equal(what + ": C", C.data(), plain.data(), m * n);
@@ -401,7 +441,7 @@ void run_epilogue() {
 template <class T>
 void run_tn_sum() {
   Rng rng(9);
-  const Shape shapes[] = {{1, 1, 1}, {2, 10, 100}, {3, 5, 7},     {10, 8, 100},
+  const Shape shapes[] = {{1, 1, 1},      {2, 10, 100},    {3, 5, 7},     {10, 8, 100},
                           {784, 33, 128}, {100, 257, 300}, {13, 700, 600}};
   const double u = std::numeric_limits<T>::epsilon() / 2;
   for (const auto& sh : shapes) {
@@ -413,9 +453,9 @@ void run_tn_sum() {
     std::vector<T> tn(static_cast<size_t>(m * n)), sum(static_cast<size_t>((m + 1) * n), T(-7));
     kernels::gemm_tn<T>(m, n, k, alpha, A.data(), m, B.data(), n, T(0), tn.data(), n);
     kernels::gemm_tn_sum<T>(m, n, k, alpha, A.data(), m, B.data(), n, sum.data(), n);
-    const std::string what = std::string("gemm_tn_sum ") + dtype_name<T>() + " m=" +
-                             std::to_string(m) + " n=" + std::to_string(n) + " k=" +
-                             std::to_string(k);
+    const std::string what = std::string("gemm_tn_sum ") + dtype_name<T>() +
+                             " m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                             " k=" + std::to_string(k);
     chainrule_test::check_all_equal(what + ": rows 0..m-1", sum.data(), tn.data(), m * n);
     Index bad = 0;
     for (Index j = 0; j < n; ++j) {
@@ -425,8 +465,8 @@ void run_tn_sum() {
         mag += std::fabs(static_cast<long double>(B[static_cast<size_t>(p * n + j)]));
       }
       const double want = static_cast<double>(s * static_cast<long double>(alpha));
-      const double bound = 2.0 * (k + 3) * u * double(mag) * double(alpha) +
-                           std::numeric_limits<T>::min();
+      const double bound =
+          2.0 * (k + 3) * u * double(mag) * double(alpha) + std::numeric_limits<T>::min();
       if (!(std::fabs(double(sum[static_cast<size_t>(m * n + j)]) - want) <= bound)) ++bad;
     }
     chainrule_test::record(bad == 0, __FILE__, __LINE__,

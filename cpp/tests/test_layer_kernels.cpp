@@ -25,8 +25,8 @@ namespace {
 // seed's fits depend on) must be deliberate.
 void test_mask_function_pinned() {
   CHECK(splitmix64(0) == 0xE220A8397B1DCDAFull);  // SplitMix64's first output from state 0
-  CHECK(dropout_bits(0, 0) == 0x7B1DCDAFu);         // the low half serves column 0,
-  CHECK(dropout_bits(0, 1) == 0xE220A839u);         // the high half column 1
+  CHECK(dropout_bits(0, 0) == 0x7B1DCDAFu);       // the low half serves column 0,
+  CHECK(dropout_bits(0, 1) == 0xE220A839u);       // the high half column 1
   const std::uint64_t key = dropout_row_key(42, 3, 2, 5);
   CHECK(key == 0x0272E67E7466B1C8ull);
   const std::uint32_t want[4] = {0xBA1AE52Du, 0x5FCC8EEBu, 0xA1308ED4u, 0xF088229Au};
@@ -37,7 +37,7 @@ void test_mask_function_pinned() {
   // u >= p iff bits >= ceil(p 2^32)
   CHECK(dropout_threshold(0) == 0);
   CHECK(dropout_threshold(0.5) == 0x80000000ull);
-  CHECK(dropout_threshold(0x1.0p-33) == 1);  // a draw of 0 is < p, 1 / 2^32 is not
+  CHECK(dropout_threshold(0x1.0p-33) == 1);                   // a draw of 0 is < p, 1 / 2^32 is not
   CHECK(dropout_threshold(1 - 0x1.0p-40) == 0x100000000ull);  // keeps nothing
   for (double p : {0.1, 0.25, 0.3, 0.5, 0.9}) {
     const std::uint64_t t = dropout_threshold(p);
@@ -61,8 +61,8 @@ std::vector<T> copy(ConstView<T> v) {
 // Below: Dense(k -> n, act) on X; the layer under test on its H; dH given; one training pass
 // (or an inference pass) forward and backward with the given thread count.
 template <class T>
-Outcome<T> run(const std::string& kind, const NamedParams& params, const std::string& act,
-               Index m, Index n, int threads, bool training, bool keep_unfused_check = true) {
+Outcome<T> run(const std::string& kind, const NamedParams& params, const std::string& act, Index m,
+               Index n, int threads, bool training, bool keep_unfused_check = true) {
   const int before = kernels::get_num_threads();
   kernels::set_num_threads(threads);
   Rng rng(7);
@@ -105,9 +105,9 @@ Outcome<T> run(const std::string& kind, const NamedParams& params, const std::st
     // the unfused reference: below computes its delta from the dH the layer wrote
     below.backward_activation();
     const std::string what = kind + " backward: below's " + act + " delta, fused == unfused (" +
-                             dtype_name<T>() + ", " + std::to_string(m) + "x" +
-                             std::to_string(n) + (training ? ", training" : ", inference") +
-                             ", " + std::to_string(threads) + " threads)";
+                             dtype_name<T>() + ", " + std::to_string(m) + "x" + std::to_string(n) +
+                             (training ? ", training" : ", inference") + ", " +
+                             std::to_string(threads) + " threads)";
     check_all_equal(what, out.below_dZ.data(), below.dZ().data, m * n);
   }
   kernels::set_num_threads(before);
@@ -129,8 +129,8 @@ std::vector<Case> cases() {
 template <class T>
 void test_threads_and_fusion() {
   const std::string dt = dtype_name<T>();
-  const std::vector<std::pair<Index, Index>> sizes = {{128, 512}, {130, 300}, {300, 700},
-                                                     {1030, 100}, {3, 17}, {257, 33}};
+  const std::vector<std::pair<Index, Index>> sizes = {{128, 512},  {130, 300}, {300, 700},
+                                                      {1030, 100}, {3, 17},    {257, 33}};
   for (const Case& c : cases())
     for (const std::string act : {"relu", "tanh"})
       for (bool training : {true, false})

@@ -111,7 +111,8 @@ void test_dropout_forward_backward() {
   check_all_equal("dropout H = x mask / (1 - p) " + dt, H.data, want_H.data(), m * n);
   check_all_equal("dropout dH_prev = dH mask / (1 - p) " + dt, dX.data(), want_dX.data(), m * n);
   // x mask / (1 - p) as written, to rounding
-  for (Index k = 0; k < m * n; ++k) want_H.data()[k] = x.data[k] * mask.data[k] / static_cast<T>(1 - p);
+  for (Index k = 0; k < m * n; ++k)
+    want_H.data()[k] = x.data[k] * mask.data[k] / static_cast<T>(1 - p);
   check_all_close("dropout H ~ x mask / (1 - p) " + dt, H.data, want_H.data(), m * n, tol<T>());
   // the fraction kept is 1 - p (20000 draws: standard deviation 0.0032)
   const double frac = static_cast<double>(kept) / static_cast<double>(m * n);
@@ -168,11 +169,11 @@ void test_dropout_masks() {
   };
   const ConstView<T> X = probe.H();
   const auto base = mask_of(2, training(11, 5), X);
-  CHECK(mask_of(2, training(11, 5), X) == base);                // same seed and pass
-  CHECK(mask_of(2, training(11, 5, false), X) == base);         // statistics flag: no matter
-  CHECK(mask_of(2, training(11, 6), X) != base);                // another pass
-  CHECK(mask_of(2, training(12, 5), X) != base);                // another seed
-  CHECK(mask_of(3, training(11, 5), X) != base);                // another layer
+  CHECK(mask_of(2, training(11, 5), X) == base);         // same seed and pass
+  CHECK(mask_of(2, training(11, 5, false), X) == base);  // statistics flag: no matter
+  CHECK(mask_of(2, training(11, 6), X) != base);         // another pass
+  CHECK(mask_of(2, training(12, 5), X) != base);         // another seed
+  CHECK(mask_of(3, training(11, 5), X) != base);         // another layer
   // rows with ids {3, 4} draw rows 3 and 4 of the full pass
   const Index ids[2] = {3, 4};
   const auto part = mask_of(2, training(11, 5, true, ids), X.row_range(0, 2));
@@ -238,8 +239,10 @@ void test_batch_norm() {
     rmean[j] = mom * mean[j];
     rvar[j] = mom * var[j] * m / (m - 1) + (1 - mom) * 1.0;
   }
-  check_all_close("batch_norm running_mean " + dt, layer.running_mean().data, rmean.data(), n, tol<T>(), 1e-3);
-  check_all_close("batch_norm running_var " + dt, layer.running_var().data, rvar.data(), n, tol<T>());
+  check_all_close("batch_norm running_mean " + dt, layer.running_mean().data, rmean.data(), n,
+                  tol<T>(), 1e-3);
+  check_all_close("batch_norm running_var " + dt, layer.running_var().data, rvar.data(), n,
+                  tol<T>());
   // a pass that does not update statistics leaves them
   forward_backward<T>(layer, probe, training(0, 2, false), dH);
   check_all_close("batch_norm running_mean not updated " + dt, layer.running_mean().data,
@@ -249,8 +252,10 @@ void test_batch_norm() {
   mode.scale = T(0.5);
   forward_backward<T>(layer, probe, training(0, 3, false), dH, mode);
   for (Index j = 0; j < n; ++j) dgamma[j] *= 0.5 * m, dbeta[j] *= 0.5 * m;
-  check_all_close("batch_norm dgamma, scale " + dt, layer.dgamma().data, dgamma.data(), n, tol<T>(), 1e-3);
-  check_all_close("batch_norm dbeta, scale " + dt, layer.dbeta().data, dbeta.data(), n, tol<T>(), 1e-3);
+  check_all_close("batch_norm dgamma, scale " + dt, layer.dgamma().data, dgamma.data(), n, tol<T>(),
+                  1e-3);
+  check_all_close("batch_norm dbeta, scale " + dt, layer.dbeta().data, dbeta.data(), n, tol<T>(),
+                  1e-3);
   GradientMode<T> sgd;
   sgd.sgd_lr = T(0.1);
   const Matrix<T> dX_sgd = forward_backward<T>(layer, probe, training(0, 4, false), dH, sgd);
@@ -275,8 +280,10 @@ void test_batch_norm() {
       dX(i, j) = gamma[j] * s * dH(i, j);
     }
   }
-  check_all_close("batch_norm inference H " + dt, layer.output().data, y.data(), m * n, tol<T>() * 10, 1e-3);
-  check_all_close("batch_norm inference dH_prev " + dt, dX_inf.data(), dX.data(), m * n, tol<T>(), 1e-3);
+  check_all_close("batch_norm inference H " + dt, layer.output().data, y.data(), m * n,
+                  tol<T>() * 10, 1e-3);
+  check_all_close("batch_norm inference dH_prev " + dt, dX_inf.data(), dX.data(), m * n, tol<T>(),
+                  1e-3);
   check_all_close("batch_norm inference: statistics unchanged " + dt, layer.running_var().data,
                   rvar.data(), n, tol<T>());
 
@@ -286,7 +293,8 @@ void test_batch_norm() {
   CHECK(params[0].vector && params[1].vector && params[1].value.data == params[0].value.data + n);
   CHECK(params[1].grad.data == params[0].grad.data + n && layer.gradient_size() == 2 * n);
   const auto buffers = layer.buffers();
-  CHECK(buffers.size() == 2 && buffers[0].name == "running_mean" && buffers[1].name == "running_var");
+  CHECK(buffers.size() == 2 && buffers[0].name == "running_mean" &&
+        buffers[1].name == "running_var");
   CHECK(buffers[0].vector && buffers[0].value.cols == n && buffers[0].grad.data == nullptr);
   const auto caches = layer.caches();
   CHECK(caches.size() == 1 && caches[0].name == "xhat");
@@ -343,8 +351,7 @@ void test_layer_norm() {
       dgamma[j] += dH(i, j) * xhat(i, j) / m;
       dbeta[j] += dH(i, j) / m;
     }
-    for (Index j = 0; j < n; ++j)
-      dX(i, j) = s / n * (n * dH(i, j) * gamma[j] - a - xhat(i, j) * b);
+    for (Index j = 0; j < n; ++j) dX(i, j) = s / n * (n * dH(i, j) * gamma[j] - a - xhat(i, j) * b);
   }
   const Matrix<T> got_dX = forward_backward<T>(layer, probe, training(0, 1), dH);
   check_all_close("layer_norm xhat " + dt, layer.xhat().data, xhat.data(), m * n, tol<T>(), 1e-3);
@@ -354,7 +361,8 @@ void test_layer_norm() {
   check_all_close("layer_norm dbeta " + dt, layer.dbeta().data, dbeta.data(), n, tol<T>(), 1e-3);
   // the same in inference
   const Matrix<T> dX_inf = forward_backward<T>(layer, probe, PassContext(), dH);
-  check_all_close("layer_norm inference H " + dt, layer.output().data, y.data(), m * n, tol<T>(), 1e-3);
+  check_all_close("layer_norm inference H " + dt, layer.output().data, y.data(), m * n, tol<T>(),
+                  1e-3);
   check_all_equal("layer_norm inference dH_prev " + dt, dX_inf.data(), got_dX.data(), m * n);
   // sgd: the update after the gradients, dH_prev from gamma before it
   GradientMode<T> sgd;
@@ -454,18 +462,35 @@ void check_state_equal(const std::string& what, const Network<T>& net,
 
 const std::vector<NetDesc>& mixed_nets() {
   static const std::vector<NetDesc> nets = {
-      {4, {{"dense", {{"units", 6}}, "tanh"}, {"batch_norm", {}, ""}, {"dense", {{"units", 5}}, "elu"},
-           {"dropout", {{"p", 0.3}}, ""}, {"dense", {{"units", 3}}, "linear"}}, "mse"},
-      {5, {{"dense", {{"units", 8}}, "tanh"}, {"layer_norm", {}, ""}, {"dropout", {{"p", 0.5}}, ""},
-           {"dense", {{"units", 4}}, "softmax"}}, "cross_entropy"},
-      {3, {{"batchnorm", {{"momentum", 0.5}, {"eps", 1e-3}}, ""}, {"dense", {{"units", 7}}, "sigmoid"},
-           {"layernorm", {{"eps", 1e-3}}, ""}, {"dense", {{"units", 2}}, "sigmoid"}},
+      {4,
+       {{"dense", {{"units", 6}}, "tanh"},
+        {"batch_norm", {}, ""},
+        {"dense", {{"units", 5}}, "elu"},
+        {"dropout", {{"p", 0.3}}, ""},
+        {"dense", {{"units", 3}}, "linear"}},
+       "mse"},
+      {5,
+       {{"dense", {{"units", 8}}, "tanh"},
+        {"layer_norm", {}, ""},
+        {"dropout", {{"p", 0.5}}, ""},
+        {"dense", {{"units", 4}}, "softmax"}},
+       "cross_entropy"},
+      {3,
+       {{"batchnorm", {{"momentum", 0.5}, {"eps", 1e-3}}, ""},
+        {"dense", {{"units", 7}}, "sigmoid"},
+        {"layernorm", {{"eps", 1e-3}}, ""},
+        {"dense", {{"units", 2}}, "sigmoid"}},
        "binary_cross_entropy"},
       // (a dense layer between them: batch_norm right after layer_norm would cancel
       // layer_norm's beta and, up to eps, its gamma, leaving gradients of rounding noise)
-      {6, {{"dropout", {{"p", 0.2}}, ""}, {"layer_norm", {}, ""}, {"dense", {{"units", 5}}, "tanh"},
-           {"batch_norm", {}, ""}, {"dense", {{"units", 4}}, "gelu"}, {"dropout", {}, ""},
-           {"dense", {{"units", 1}}, "linear"}},
+      {6,
+       {{"dropout", {{"p", 0.2}}, ""},
+        {"layer_norm", {}, ""},
+        {"dense", {{"units", 5}}, "tanh"},
+        {"batch_norm", {}, ""},
+        {"dense", {{"units", 4}}, "gelu"},
+        {"dropout", {}, ""},
+        {"dense", {{"units", 1}}, "linear"}},
        "mse"},
   };
   return nets;
@@ -487,12 +512,13 @@ void test_gradient_checks() {
         net->gradient_check(X.cview(), Y.cview(), std::is_same_v<T, double> ? 1e-6 : 1e-2);
     const double worst = *std::max_element(errors.begin(), errors.end());
     if (chainrule_test::verbose())
-      std::printf("gradient_check %s (%s): max relative error %.3e\n",
-                  net->layer(1).repr().c_str(), dt.c_str(), worst);
+      std::printf("gradient_check %s (%s): max relative error %.3e\n", net->layer(1).repr().c_str(),
+                  dt.c_str(), worst);
     chainrule_test::record(worst < (std::is_same_v<T, double> ? 1e-7 : 2e-2), __FILE__, __LINE__,
                            "gradient_check " + dt + " of a net with " + net->layer(1).repr() +
                                ": max relative error " + std::to_string(worst));
-    check_state_equal("gradient_check leaves parameters and running statistics " + dt, *net, before);
+    check_state_equal("gradient_check leaves parameters and running statistics " + dt, *net,
+                      before);
     CHECK(net->passes() == 11);
   }
 }
@@ -501,8 +527,10 @@ void test_gradient_checks() {
 template <class T>
 void test_network_with_layers() {
   const std::string dt = dtype_name<T>();
-  const NetDesc d{3, {{"batch_norm", {}, ""}, {"dropout", {{"p", 0.2}}, ""},
-                      {"dense", {{"units", 2}}, "linear"}}, "mse"};
+  const NetDesc d{
+      3,
+      {{"batch_norm", {}, ""}, {"dropout", {{"p", 0.2}}, ""}, {"dense", {{"units", 2}}, "linear"}},
+      "mse"};
   auto net = make_net<T>(d, 7);
   std::vector<std::string> names, buffer_names;
   for (const auto& p : net->parameters()) names.push_back(p.name);
@@ -548,7 +576,8 @@ void test_network_with_layers() {
         z += (g[j] * (X(i, j) - rm[j]) / std::sqrt(double(rv[j]) + 1e-5) + b[j]) * dense.W()(j, k);
       want(i, k) = z;
     }
-  check_all_close("predict with running statistics " + dt, P.data(), want.data(), 20, tol<T>() * 10, 1e-3);
+  check_all_close("predict with running statistics " + dt, P.data(), want.data(), 20, tol<T>() * 10,
+                  1e-3);
   // the inference loss is a function of the data only (no fresh dropout draws)
   CHECK(net->loss_value(X.cview(), Y.cview()) == net->loss_value(X.cview(), Y.cview()));
   CHECK(net->passes() == passes + 1);
@@ -572,9 +601,14 @@ void test_network_with_layers() {
 template <class T>
 void test_fit() {
   const std::string dt = dtype_name<T>();
-  const NetDesc d{4, {{"dense", {{"units", 16}}, "tanh"}, {"batch_norm", {}, ""},
-                      {"dropout", {{"p", 0.1}}, ""}, {"dense", {{"units", 12}}, "tanh"},
-                      {"layer_norm", {}, ""}, {"dense", {{"units", 2}}, "linear"}}, "mse"};
+  const NetDesc d{4,
+                  {{"dense", {{"units", 16}}, "tanh"},
+                   {"batch_norm", {}, ""},
+                   {"dropout", {{"p", 0.1}}, ""},
+                   {"dense", {{"units", 12}}, "tanh"},
+                   {"layer_norm", {}, ""},
+                   {"dense", {{"units", 2}}, "linear"}},
+                  "mse"};
   const Index m = 50;
   Matrix<T> X, Y;
   make_data(d, 2, m, 31, X, Y);
@@ -597,7 +631,8 @@ void test_fit() {
     for (Index start = 0; start < m; start += opts.batch_size) {
       const Index mb = std::min(opts.batch_size, m - start);
       total += manual->compute_gradients(X.cview().row_range(start, mb),
-                                         Y.cview().row_range(start, mb)) * double(mb);
+                                         Y.cview().row_range(start, mb)) *
+               double(mb);
       manual->step(opts.lr);
     }
     manual_losses.push_back(total / m);
@@ -637,9 +672,13 @@ void test_fit() {
 template <class T>
 void test_divergence_restores_buffers() {
   const std::string dt = dtype_name<T>();
-  const NetDesc d{2, {{"dense", {{"units", 16}}, "relu"}, {"batch_norm", {}, ""},
-                      {"dense", {{"units", 16}}, "relu"}, {"batch_norm", {}, ""},
-                      {"dense", {{"units", 1}}, "linear"}}, "mse"};
+  const NetDesc d{2,
+                  {{"dense", {{"units", 16}}, "relu"},
+                   {"batch_norm", {}, ""},
+                   {"dense", {{"units", 16}}, "relu"},
+                   {"batch_norm", {}, ""},
+                   {"dense", {{"units", 1}}, "linear"}},
+                  "mse"};
   for (const auto& [lr, target_scale] : {std::pair(1e6, 1000.0), std::pair(0.5, 1.0)}) {
     auto net = make_net<T>(d, 13);
     Matrix<T> X, Y;
@@ -668,8 +707,11 @@ void test_divergence_restores_buffers() {
     }
     chainrule_test::record(threw, __FILE__, __LINE__,
                            "fit with lr=" + std::to_string(lr) + " did not diverge " + dt);
-    check_state_equal("after divergence (lr=" + std::to_string(lr) + "): parameters and running "
-                      "statistics of the last finite epoch " + dt, *net, last_epoch);
+    check_state_equal("after divergence (lr=" + std::to_string(lr) +
+                          "): parameters and running "
+                          "statistics of the last finite epoch " +
+                          dt,
+                      *net, last_epoch);
   }
   auto net = make_net<T>(d, 13);
   // restore_params(copy_params) covers the buffers
@@ -678,7 +720,8 @@ void test_divergence_restores_buffers() {
   CHECK(saved.size() == net->parameters().size() + net->buffers().size());
   const auto before = state(*net);
   for (const auto* list : {&net->parameters(), &net->buffers()})
-    for (const Parameter<T>& p : *list) std::fill(p.value.data, p.value.data + p.value.size(), T(7));
+    for (const Parameter<T>& p : *list)
+      std::fill(p.value.data, p.value.data + p.value.size(), T(7));
   net->restore_params(saved);
   check_state_equal("restore_params " + dt, *net, before);
   // a non-finite running statistic counts as divergence

@@ -186,8 +186,8 @@ void test_cross_entropy() {
     Matrix<T> g(m, n), jvp(m, n);
     for (Index i = 0; i < m * n; ++i) g.data()[i] = -Yp->data()[i] / H.data()[i];
     softmax->backward(Z.cview(), H.cview(), g.cview(), jvp.view());
-    check_all_close("cross_entropy fused delta == softmax JVP of -Y/H " + dt, dZ.data(),
-                    jvp.data(), m * n, 1e3 * std::numeric_limits<T>::epsilon(), 1.0);
+    check_all_close("cross_entropy fused delta == softmax JVP of -Y/H " + dt, dZ.data(), jvp.data(),
+                    m * n, 1e3 * std::numeric_limits<T>::epsilon(), 1.0);
   }
 
   // Stable at z = 1000: row 0 [1000, 0, -1000] with class 1 -> lse - z1 = 1000;
@@ -245,8 +245,7 @@ void test_binary_cross_entropy() {
   Matrix<T> dH(m, n), dZ(m, n), want(m, n);
   loss->output_delta(*sigmoid, Z.cview(), H.cview(), Y.cview(), dH.view(), dZ.view());
   for (Index i = 0; i < m * n; ++i) want.data()[i] = H.data()[i] - Y.data()[i];
-  check_all_equal("binary_cross_entropy fused delta == H - Y " + dt, dZ.data(), want.data(),
-                  m * n);
+  check_all_equal("binary_cross_entropy fused delta == H - Y " + dt, dZ.data(), want.data(), m * n);
   // ... the chain rule through sigmoid of dH = (H - Y) / (H (1 - H))
   Matrix<T> g(m, n), chained(m, n);
   for (Index i = 0; i < m * n; ++i) {
@@ -330,8 +329,8 @@ void test_delta_is_gradient_of_value() {
       Zq.data()[i] = z;
       numeric[static_cast<size_t>(i)] = double(m) * (vp - vm) / (up - down);  // m dL/dZ
     }
-    check_all_close("output_delta == m dL/dZ: " + p.loss + " + " + p.act + " " + dt,
-                    dZ.data(), numeric.data(), m * n, tol, 1.0);
+    check_all_close("output_delta == m dL/dZ: " + p.loss + " + " + p.act + " " + dt, dZ.data(),
+                    numeric.data(), m * n, tol, 1.0);
   }
 }
 
@@ -369,9 +368,9 @@ void test_factory_and_shapes() {
     CHECK_THROWS(loss->value(Z.cview(), H.cview(), Ybad.cview()), ValueError);
     CHECK_THROWS(loss->value(Z.cview(), H.cview(), Yrows.cview()), ValueError);
     CHECK_THROWS(loss->value(Z.cview(), Hbad.cview(), Y.cview()), ValueError);
-    CHECK_THROWS(loss->output_delta(*linear, Z.cview(), H.cview(), Ybad.cview(), dH.view(),
-                                    dZ.view()),
-                 ValueError);
+    CHECK_THROWS(
+        loss->output_delta(*linear, Z.cview(), H.cview(), Ybad.cview(), dH.view(), dZ.view()),
+        ValueError);
   }
 }
 

@@ -209,8 +209,7 @@ void test_gradient_check_float() {
     double worst = 0;
     for (double e : errors) worst = std::max(worst, e);
     if (chainrule_test::verbose())
-      std::printf("gradient_check %s float: max relative error %.3e\n", describe(s).c_str(),
-                  worst);
+      std::printf("gradient_check %s float: max relative error %.3e\n", describe(s).c_str(), worst);
     chainrule_test::record(errors.size() == 2 * (s.sizes.size() - 1) && worst < 1e-2, __FILE__,
                            __LINE__,
                            "gradient_check " + describe(s) + " float: max relative error " +
@@ -576,11 +575,12 @@ void test_slow_divergence() {
   }
   if (chainrule_test::verbose())
     std::printf("slow divergence %s: DivergenceError in epoch %td\n", dt.c_str(), epoch);
-  chainrule_test::record(epoch > 10 && epoch == static_cast<Index>(losses.size()), __FILE__,
-                         __LINE__,
-                         "slow divergence " + dt + ": expected DivergenceError after more than "
-                         "10 finite epochs, got epoch " + std::to_string(epoch) + " after " +
-                             std::to_string(losses.size()) + " epochs");
+  chainrule_test::record(
+      epoch > 10 && epoch == static_cast<Index>(losses.size()), __FILE__, __LINE__,
+      "slow divergence " + dt +
+          ": expected DivergenceError after more than "
+          "10 finite epochs, got epoch " +
+          std::to_string(epoch) + " after " + std::to_string(losses.size()) + " epochs");
   if (losses.size() > 2) CHECK(losses.back() > 1e10 * losses.front());
   const auto after = params(*net);
   CHECK(all_finite(after));
@@ -698,7 +698,6 @@ void test_poll_interrupt() {
   check_params_equal("weights after an interrupt at batch " + std::to_string(k) + " " + dt, pa,
                      params(*b));
 }
-
 
 // The fused paths change no bit: fit with plain SGD (the update applied inside the dW GEMM,
 // the activation's derivative inside the dH GEMM, bias + activation inside the forward GEMM)

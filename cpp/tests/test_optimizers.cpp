@@ -137,7 +137,8 @@ void rmsprop_rules() {
     RMSprop<T> opt;
     CHECK(opt.buffer_names() == std::vector<std::string>({"square_avg"}));
     const double s0 = 0.01 * 0.25, s1 = 0.01 * 1;
-    const double p0 = 1 - 0.01 * 0.5 / (std::sqrt(s0) + e), p1 = -2 + 0.01 * 1 / (std::sqrt(s1) + e);
+    const double p0 = 1 - 0.01 * 0.5 / (std::sqrt(s0) + e),
+                 p1 = -2 + 0.01 * 1 / (std::sqrt(s1) + e);
     const double t0 = 0.99 * s0 + 0.01 * 0.0625, t1 = 0.99 * s1 + 0.01 * 9;
     check_pair<T>("rmsprop", two_steps(opt, 0.01), p0 - 0.01 * 0.25 / (std::sqrt(t0) + e),
                   p1 - 0.01 * 3 / (std::sqrt(t1) + e));
@@ -209,9 +210,10 @@ void state_errors() {
   const ConstView<T> v2(two, 1, 2), v1(one, 1, 1), vbad(bad, 1, 1);
   using Named = std::vector<std::pair<std::string, std::vector<ConstView<T>>>>;
   CHECK_THROWS_MSG(opt.set_state(1, Named{{"exp_avg", {v2, v1}}}), ValueError, "exp_avg_sq");
-  CHECK_THROWS_MSG(opt.set_state(1, Named{{"exp_avg", {v2, v1}}, {"exp_avg_sq", {v2, v1}},
-                                          {"momentum", {v2, v1}}}),
-                   ValueError, "no state buffer 'momentum'");
+  CHECK_THROWS_MSG(
+      opt.set_state(1,
+                    Named{{"exp_avg", {v2, v1}}, {"exp_avg_sq", {v2, v1}}, {"momentum", {v2, v1}}}),
+      ValueError, "no state buffer 'momentum'");
   CHECK_THROWS_MSG(opt.set_state(1, Named{{"exp_avg", {v2, v1}}, {"exp_avg_sq", {v2}}}), ValueError,
                    "one array per parameter tensor (2), got 1");
   CHECK_THROWS_MSG(opt.set_state(1, Named{{"exp_avg", {v2, v2}}, {"exp_avg_sq", {v2, v1}}}),
@@ -229,8 +231,9 @@ void state_errors() {
 void factory_errors() {
   CHECK_THROWS_MSG(make_optimizer<double>("adagrad"), ValueError,
                    "unknown optimizer 'adagrad'; valid names: adam, adamw, rmsprop, sgd");
-  CHECK_THROWS_MSG(make_optimizer<double>("adam", {{"beta", 0.9}}), ValueError,
-                   "optimizer 'adam' has no parameter 'beta' (valid: beta1, beta2, eps, weight_decay)");
+  CHECK_THROWS_MSG(
+      make_optimizer<double>("adam", {{"beta", 0.9}}), ValueError,
+      "optimizer 'adam' has no parameter 'beta' (valid: beta1, beta2, eps, weight_decay)");
   CHECK_THROWS_MSG(make_optimizer<double>("sgd", {{"momentum", -0.1}}), ValueError,
                    "SGD: momentum must be a finite number >= 0, got -0.1");
   CHECK_THROWS_MSG(make_optimizer<double>("sgd", {{"weight_decay", INFINITY}}), ValueError,

@@ -124,8 +124,8 @@ void own_family() {
   CHECK_THROWS_MSG(r.make<double>("gear", {{"n", 1}, {"f", 2}}), ValueError,
                    "Gear: f must be true");
   // a name or alias taken twice, and a default outside its own range, are programming errors
-  const auto no_args = construct<WidgetOf>(
-      [](const ParamValues&) { return std::tuple(0.0, Index(0), false); });
+  const auto no_args =
+      construct<WidgetOf>([](const ParamValues&) { return std::tuple(0.0, Index(0), false); });
   CHECK_THROWS(WidgetRegistry::add(EntryInfo("cog", "Cog", ""), no_args), std::logic_error);
   CHECK_THROWS(
       WidgetRegistry::add(EntryInfo("pin", "Pin", "").param(ParamSpec("a", 5).in(0, 1)), no_args),

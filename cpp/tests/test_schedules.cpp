@@ -23,7 +23,8 @@ std::vector<double> rates(LRSchedule& s, double base, Index epochs) {
   return out;
 }
 
-void check_rates(const char* what, const std::vector<double>& got, const std::vector<double>& want) {
+void check_rates(const char* what, const std::vector<double>& got,
+                 const std::vector<double>& want) {
   CHECK(got.size() == want.size());
   if (!chainrule_test::check_all_close(what, got.data(), want.data(),
                                        static_cast<std::ptrdiff_t>(want.size()), 1e-15))
@@ -85,8 +86,8 @@ void plateau() {
 }
 
 void schedule_factory() {
-  CHECK(schedule_names() ==
-        std::vector<std::string>({"constant", "cosine", "exponential", "reduce_on_plateau", "step"}));
+  CHECK(schedule_names() == std::vector<std::string>({"constant", "cosine", "exponential",
+                                                      "reduce_on_plateau", "step"}));
   CHECK_THROWS_MSG(make_schedule("linear"), ValueError,
                    "unknown lr_schedule 'linear'; valid names: constant, cosine, exponential");
   CHECK_THROWS_MSG(make_schedule("step"), ValueError, "lr_schedule 'step' needs step_size");
@@ -106,7 +107,8 @@ void schedule_factory() {
   CHECK_THROWS_MSG(make_schedule("reduce_on_plateau", {{"factor", 1}}), ValueError,
                    "ReduceLROnPlateau: factor must be a finite number in (0, 1), got 1");
   CHECK_THROWS_MSG(make_schedule("reduce_on_plateau", {{"patience", -1}}), ValueError, "patience");
-  CHECK_THROWS_MSG(make_schedule("reduce_on_plateau", {{"min_lr", INFINITY}}), ValueError, "min_lr");
+  CHECK_THROWS_MSG(make_schedule("reduce_on_plateau", {{"min_lr", INFINITY}}), ValueError,
+                   "min_lr");
   CHECK_THROWS_MSG(make_schedule("reduce_on_plateau", {{"warmup", 1}}), ValueError,
                    "has no parameter 'warmup'");
 }
@@ -172,7 +174,7 @@ void metrics() {
     CHECK(std::isnan(mae->result()) && std::isnan(rmse->result()));
     mae->accumulate(ConstView<T>(H, 2, 2), ConstView<T>(Y, 2, 2), nullptr);
     rmse->accumulate(ConstView<T>(H, 2, 2), ConstView<T>(Y, 2, 2), nullptr);
-    CHECK_CLOSE(mae->result(), (0.5 + 2.0) / 2, 1e-15);                        // rows 0.5, 2
+    CHECK_CLOSE(mae->result(), (0.5 + 2.0) / 2, 1e-15);                         // rows 0.5, 2
     CHECK_CLOSE(rmse->result(), (std::sqrt(0.5) + std::sqrt(8.0)) / 2, 1e-15);  // per column
     mae->reset();
     rmse->reset();

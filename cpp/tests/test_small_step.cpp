@@ -42,13 +42,13 @@ Outputs run_kernels(Index n_in, Index n_out, Index m, Outputs* want) {
   constexpr Index V = kernels::small_step_lanes<T>;
   const Index mp = (m + V - 1) / V * V;
   chainrule_test::Rng rng(static_cast<std::uint64_t>(n_in * 1000 + n_out * 10 + m));
-  std::vector<T> Wb((n_in + 1) * n_out), HT(n_in * mp, T(0)), dZT(n_out * mp, T(0)),
-      dZ(m * n_out);
+  std::vector<T> Wb((n_in + 1) * n_out), HT(n_in * mp, T(0)), dZT(n_out * mp, T(0)), dZ(m * n_out);
   rng.fill_uniform(Wb.data(), static_cast<std::ptrdiff_t>(Wb.size()), -1, 1);
   for (Index i = 0; i < n_in; ++i)
     for (Index r = 0; r < m; ++r) HT[i * mp + r] = static_cast<T>(rng.uniform(-1, 1));
   for (Index j = 0; j < n_out; ++j)
-    for (Index r = 0; r < m; ++r) dZ[r * n_out + j] = dZT[j * mp + r] = static_cast<T>(rng.uniform(-1, 1));
+    for (Index r = 0; r < m; ++r)
+      dZ[r * n_out + j] = dZT[j * mp + r] = static_cast<T>(rng.uniform(-1, 1));
   const auto k = kernels::small_step_kernels<T>();
   std::vector<T> ZT(n_out * mp), dWa((n_in + 1) * n_out), dWr((n_in + 1) * n_out), dHT(n_in * mp);
   const T scale = T(1) / static_cast<T>(m);
@@ -158,8 +158,10 @@ void step_matches_the_networks_backward_pass() {
       Y.data()[i] = c.loss == "binary_cross_entropy" ? T(rng.index(2)) : T(rng.uniform(-1, 1));
     const double want_loss = net.compute_gradients(X.cview(), Y.cview());
     std::vector<std::vector<T>> want;
-    for (const auto& p : net.parameters()) want.emplace_back(p.grad.data, p.grad.data + p.grad.size());
-    for (const auto& p : net.parameters()) std::fill(p.grad.data, p.grad.data + p.grad.size(), T(0));
+    for (const auto& p : net.parameters())
+      want.emplace_back(p.grad.data, p.grad.data + p.grad.size());
+    for (const auto& p : net.parameters())
+      std::fill(p.grad.data, p.grad.data + p.grad.size(), T(0));
     SmallStep<T> step(net, c.m + 5, kernels::small_step_kernels<T>());  // capacity > rows
     const double loss = step.gradients(X.cview(), Y.cview());
     const std::string where = std::to_string(c.sizes.size() - 1) + "-layer " + c.loss;

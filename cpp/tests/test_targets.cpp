@@ -75,8 +75,8 @@ void class_weights_become_row_weights() {
                    "fit: class_weight needs one-hot rows of Y (or integer class labels): row 3 "
                    "is not one-hot");
   Y(3, 1) = T(1);  // two ones
-  CHECK_THROWS_MSG(class_sample_weights<T>(Y.cview(), given, nullptr, w.data(), "cw"),
-                   ValueError, "row 3 is not one-hot");
+  CHECK_THROWS_MSG(class_sample_weights<T>(Y.cview(), given, nullptr, w.data(), "cw"), ValueError,
+                   "row 3 is not one-hot");
   Y(3, 1) = T(0);
   Y(3, 2) = T(0);  // all zeros
   CHECK_THROWS_MSG(class_counts<T>(Y.cview(), "cw"), ValueError, "row 3 is not one-hot");

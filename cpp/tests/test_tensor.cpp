@@ -71,7 +71,8 @@ void test_move() {
                            "Matrix<" + dt +
                                ">: after a move construction the moved-from matrix still "
                                "points at the new owner's buffer (writing it changed the target "
-                               "to " + chainrule_test::fmt(double(b(0, 0))) + ")");
+                               "to " +
+                               chainrule_test::fmt(double(b(0, 0))) + ")");
   }
   {
     Matrix<T> a(2, 2), b(3, 3);

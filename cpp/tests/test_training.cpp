@@ -11,9 +11,9 @@
 #include "chainrule/error.hpp"
 #include "chainrule/loss.hpp"
 #include "chainrule/network.hpp"
+#include "chainrule/schedules/all.hpp"
 #include "chainrule/training/gradient_reducer.hpp"
 #include "chainrule/training/trainer.hpp"
-#include "chainrule/schedules/all.hpp"
 #include "test_util.hpp"
 
 using namespace chainrule;
@@ -22,7 +22,8 @@ using chainrule_test::Rng;
 namespace {
 
 template <class T>
-std::unique_ptr<Network<T>> make_net(const std::string& optimizer, const OptimizerParams& params = {}) {
+std::unique_ptr<Network<T>> make_net(const std::string& optimizer,
+                                     const OptimizerParams& params = {}) {
   std::vector<std::unique_ptr<Activation<T>>> acts;
   acts.push_back(make_activation<T>("tanh"));
   acts.push_back(make_activation<T>("softmax"));
@@ -186,21 +187,24 @@ void evaluate_measures_without_changing_the_model() {
   const auto before_twin = params(*twin);
   const FitResult r = fit(*twin, d, tiny);
   chainrule_test::check_all_equal("weights after a fit with lr 1e-300", params(*twin).data(),
-                                  before_twin.data(), static_cast<std::ptrdiff_t>(before_twin.size()));
+                                  before_twin.data(),
+                                  static_cast<std::ptrdiff_t>(before_twin.size()));
   const Evaluation e = Trainer<T>(*twin).evaluate(X.cview(), Y.cview(), wv, names);
   CHECK_CLOSE(e.loss, r.val_loss[0], tol<T>());
-  for (std::size_t k = 0; k < names.size(); ++k) CHECK_CLOSE(e.metrics[k], r.val_metrics[k][0], tol<T>());
+  for (std::size_t k = 0; k < names.size(); ++k)
+    CHECK_CLOSE(e.metrics[k], r.val_metrics[k][0], tol<T>());
   // errors, before anything is computed
   Trainer<T> t(*net);
-  CHECK_THROWS_MSG(t.evaluate(X.cview(), Y.cview(), {}, {"auc"}), ValueError, "unknown metric 'auc'");
+  CHECK_THROWS_MSG(t.evaluate(X.cview(), Y.cview(), {}, {"auc"}), ValueError,
+                   "unknown metric 'auc'");
   CHECK_THROWS_MSG(t.evaluate(X.cview(), Y.cview(), {}, {}, -1), ValueError,
                    "evaluate: batch_size must be >= 1, got -1");
   CHECK_THROWS_MSG(t.evaluate(X.cview(), Y.cview().row_range(0, 5), {}, {}), ValueError,
                    "evaluate: X has 2100 rows but Y has 5");
   const T neg[] = {1, -1};
-  CHECK_THROWS_MSG(t.evaluate(X.cview().row_range(0, 2), Y.cview().row_range(0, 2),
-                              ConstView<T>(neg, 2, 1), {}),
-                   ValueError, "evaluate: sample_weight must be finite and >= 0, got -1 at row 1");
+  CHECK_THROWS_MSG(
+      t.evaluate(X.cview().row_range(0, 2), Y.cview().row_range(0, 2), ConstView<T>(neg, 2, 1), {}),
+      ValueError, "evaluate: sample_weight must be finite and >= 0, got -1 at row 1");
 }
 
 // A schedule's rates equal stepping by hand with them; history records them.
@@ -208,7 +212,8 @@ template <class T>
 void schedule_drives_the_rate() {
   Matrix<T> X, Y;
   make_data<T>(10, X, Y, 6);
-  auto net = make_net<T>("sgd", {{"momentum", 0.9}}), twin = make_net<T>("sgd", {{"momentum", 0.9}});
+  auto net = make_net<T>("sgd", {{"momentum", 0.9}}),
+       twin = make_net<T>("sgd", {{"momentum", 0.9}});
   StepLR step(2, 0.5);
   FitOptions opts;
   opts.epochs = 5;
@@ -257,17 +262,21 @@ void bad_arguments_leave_the_network_unchanged() {
     FitData<T> d{X.cview(), Y.cview(), ConstView<T>(w, n, 1), {}, {}, {}};
     fit(*net, d, opts);
   };
-  CHECK_THROWS_MSG(fit_w(neg, 6), ValueError, "fit: sample_weight must be finite and >= 0, got -1 at row 2");
+  CHECK_THROWS_MSG(fit_w(neg, 6), ValueError,
+                   "fit: sample_weight must be finite and >= 0, got -1 at row 2");
   CHECK_THROWS_MSG(fit_w(nan, 6), ValueError, "got nan at row 4");
   CHECK_THROWS_MSG(fit_w(zeros, 6), ValueError, "sample_weight sums to 0");
   CHECK_THROWS_MSG(fit_w(neg, 5), ValueError, "fit: sample_weight has 5 values for 6 rows");
-  FitData<T> d{X.cview(), Y.cview(), {}, Xv.cview().row_range(0, 4), Yv.cview().row_range(0, 3), {}};
-  CHECK_THROWS_MSG(fit(*net, d, opts), ValueError, "fit: validation_data: X has 4 rows but Y has 3");
+  FitData<T> d{X.cview(), Y.cview(), {}, Xv.cview().row_range(0, 4), Yv.cview().row_range(0, 3),
+               {}};
+  CHECK_THROWS_MSG(fit(*net, d, opts), ValueError,
+                   "fit: validation_data: X has 4 rows but Y has 3");
   Matrix<T> Xw(4, 2);
   d.X_val = Xw.cview();
   d.Y_val = Yv.cview();
-  CHECK_THROWS_MSG(fit(*net, d, opts), ValueError,
-                   "fit: validation_data: layer 1 expects 3 input features, got X with shape (4, 2)");
+  CHECK_THROWS_MSG(
+      fit(*net, d, opts), ValueError,
+      "fit: validation_data: layer 1 expects 3 input features, got X with shape (4, 2)");
   ReduceLROnPlateau plateau;
   FitOptions p = opts;
   p.schedule = &plateau;
@@ -283,8 +292,8 @@ void bad_arguments_leave_the_network_unchanged() {
   const T zero5[15] = {};
   using Named = std::vector<std::pair<std::string, std::vector<ConstView<T>>>>;
   const ConstView<T> W1(zero5, 5, 3), b1(zero5, 1, 5), W2(zero5, 5, 4), b2(zero5, 1, 4);
-  CHECK_THROWS_MSG(net->set_optimizer_state(1, Named{{"exp_avg", {W1, b1, W2, b2}},
-                                                     {"exp_avg_sq", {W1, b1, W2, b2}}}),
+  CHECK_THROWS_MSG(net->set_optimizer_state(
+                       1, Named{{"exp_avg", {W1, b1, W2, b2}}, {"exp_avg_sq", {W1, b1, W2, b2}}}),
                    ValueError, "'exp_avg' of W1 must have shape (3, 5), got (5, 3)");
   // a new optimizer starts from fresh state
   fit(*net, X.cview(), Y.cview(), opts);

@@ -119,8 +119,7 @@ bool check_all_equal(const std::string& name, const A* got, const B* want, std::
     const double g = static_cast<double>(got[i]), w = static_cast<double>(want[i]);
     if (g == w) continue;
     ++count;
-    const double d =
-        std::isnan(g - w) ? std::numeric_limits<double>::infinity() : std::fabs(g - w);
+    const double d = std::isnan(g - w) ? std::numeric_limits<double>::infinity() : std::fabs(g - w);
     if (at < 0 || d > worst) {
       worst = d;
       at = i;
@@ -216,40 +215,39 @@ const char* dtype_name() {
 
 #define CHECK(cond) ::chainrule_test::record(static_cast<bool>(cond), __FILE__, __LINE__, #cond)
 
-#define CHECK_CLOSE(a, b, rel_tol)                                                            \
+#define CHECK_CLOSE(a, b, rel_tol)                                                              \
   ::chainrule_test::check_close(static_cast<double>(a), static_cast<double>(b), (rel_tol), 0.0, \
                                 #a " ~ " #b, __FILE__, __LINE__)
 
 #define CHECK_STR_EQ(got, want) \
   ::chainrule_test::check_equal_str(#got, (got), (want), __FILE__, __LINE__)
 
-#define CHECK_THROWS_MSG(expr, ExceptionType, substring)                                         \
-  do {                                                                                           \
-    bool chainrule_test_threw_ = false;                                                          \
-    try {                                                                                        \
-      (void)(expr);                                                                              \
-    } catch (const ExceptionType& e) {                                                           \
-      chainrule_test_threw_ = true;                                                              \
-      const std::string chainrule_test_what_ = e.what();                                         \
-      const std::string chainrule_test_sub_ = (substring);                                       \
-      ::chainrule_test::record(                                                                  \
-          chainrule_test_what_.find(chainrule_test_sub_) != std::string::npos, __FILE__,         \
-          __LINE__,                                                                              \
-          #expr " threw " #ExceptionType " with message \"" + chainrule_test_what_ +             \
-              "\", which does not contain \"" + chainrule_test_sub_ + "\"");                     \
-    } catch (const std::exception& e) {                                                          \
-      chainrule_test_threw_ = true;                                                              \
-      ::chainrule_test::record(false, __FILE__, __LINE__,                                        \
-                               #expr " threw another exception instead of " #ExceptionType       \
-                               ": " + std::string(e.what()));                                    \
-    } catch (...) {                                                                              \
-      chainrule_test_threw_ = true;                                                              \
-      ::chainrule_test::record(false, __FILE__, __LINE__,                                        \
-                               #expr " threw a non-std exception instead of " #ExceptionType);   \
-    }                                                                                            \
-    if (!chainrule_test_threw_)                                                                  \
-      ::chainrule_test::record(false, __FILE__, __LINE__,                                        \
-                               #expr " did not throw (expected " #ExceptionType ")");            \
+#define CHECK_THROWS_MSG(expr, ExceptionType, substring)                                           \
+  do {                                                                                             \
+    bool chainrule_test_threw_ = false;                                                            \
+    try {                                                                                          \
+      (void)(expr);                                                                                \
+    } catch (const ExceptionType& e) {                                                             \
+      chainrule_test_threw_ = true;                                                                \
+      const std::string chainrule_test_what_ = e.what();                                           \
+      const std::string chainrule_test_sub_ = (substring);                                         \
+      ::chainrule_test::record(                                                                    \
+          chainrule_test_what_.find(chainrule_test_sub_) != std::string::npos, __FILE__, __LINE__, \
+          #expr " threw " #ExceptionType " with message \"" + chainrule_test_what_ +               \
+              "\", which does not contain \"" + chainrule_test_sub_ + "\"");                       \
+    } catch (const std::exception& e) {                                                            \
+      chainrule_test_threw_ = true;                                                                \
+      ::chainrule_test::record(false, __FILE__, __LINE__,                                          \
+                               #expr " threw another exception instead of " #ExceptionType ": " +  \
+                                   std::string(e.what()));                                         \
+    } catch (...) {                                                                                \
+      chainrule_test_threw_ = true;                                                                \
+      ::chainrule_test::record(false, __FILE__, __LINE__,                                          \
+                               #expr " threw a non-std exception instead of " #ExceptionType);     \
+    }                                                                                              \
+    if (!chainrule_test_threw_)                                                                    \
+      ::chainrule_test::record(false, __FILE__, __LINE__,                                          \
+                               #expr " did not throw (expected " #ExceptionType ")");              \
   } while (0)
 
 #define RUN_TEST(...) ::chainrule_test::run_test(#__VA_ARGS__, [&] { __VA_ARGS__(); })

@@ -33,7 +33,8 @@ class ParamsRepr:
                 raise TypeError(
                     f"{type(self).__name__}.__init__ takes {p.name!r}, but the object has no "
                     f"attribute {p.name!r}: store it as self.{p.name} or define get_params() "
-                    "returning the constructor's arguments")
+                    "returning the constructor's arguments"
+                )
             params[p.name] = getattr(self, p.name)
         return params
 
@@ -54,8 +55,7 @@ class ParamsRepr:
         if type(self) is not type(other):
             return False
         mine = self._params_or_none()
-        return self is other if mine is None else \
-            mine == other._params_or_none()  # type: ignore[attr-defined]
+        return self is other if mine is None else mine == other._params_or_none()  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
         params = self._params_or_none()
@@ -72,7 +72,7 @@ def check_int(value: Any, name: str, minimum: int) -> int:
     value = int_type(value, name)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if value > 2 ** 62:  # beyond the core's 64-bit indices
+    if value > 2**62:  # beyond the core's 64-bit indices
         raise ValueError(f"{name} must be <= 2**62, got {value}")
     return value
 
@@ -123,12 +123,16 @@ def core_number(kind: str, value: Any, name: str) -> float:
     return real_type(value, name)
 
 
-def core_params(entry: Any, values: Dict[str, Any], owner: Optional[str] = None
-                ) -> Dict[str, float]:
+def core_params(
+    entry: Any, values: Dict[str, Any], owner: Optional[str] = None
+) -> Dict[str, float]:
     """The parameters of a registry entry (``_registry.Entry``) by name as the core's factory
     takes them, from ``values`` by name; a value of None is left out (its default, or for an
     optional parameter without one, the factory's choice). Type errors name
     ``"<owner>: <label>"`` (owner: the entry's class name by default)."""
     owner = owner or entry.class_name
-    return {p.name: core_number(p.kind, values[p.name], f"{owner}: {p.label}")
-            for p in entry.params if values.get(p.name) is not None}
+    return {
+        p.name: core_number(p.kind, values[p.name], f"{owner}: {p.label}")
+        for p in entry.params
+        if values.get(p.name) is not None
+    }

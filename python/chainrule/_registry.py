@@ -88,8 +88,12 @@ class Entry:
         pairs, then every parameter with its default (None when it has none)."""
         kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
         params = [inspect.Parameter(n, kind, default=d) for n, d in first]
-        params += [inspect.Parameter(p.name, kind, default=p.default) if not p.required else
-                   inspect.Parameter(p.name, kind) for p in self.params]
+        params += [
+            inspect.Parameter(p.name, kind, default=p.default)
+            if not p.required
+            else inspect.Parameter(p.name, kind)
+            for p in self.params
+        ]
         return inspect.Signature(params)
 
 
@@ -144,20 +148,25 @@ def generated_class(entry: Entry, base: type, module: str, **namespace: Any) -> 
     """A class for an entry that has none written by hand: named ``entry.class_name``, derived
     from ``base`` (which takes the entry through ``__init_subclass__(entry=...)``), documented
     with the entry's formula, in ``module`` so that pickle finds it."""
-    namespace.setdefault("__doc__", f"``{entry.doc}`` (the core's {entry.family.noun} "
-                                    f"{entry.name!r}).")
+    namespace.setdefault(
+        "__doc__", f"``{entry.doc}`` (the core's {entry.family.noun} {entry.name!r})."
+    )
     namespace["__module__"] = module
     namespace["__qualname__"] = entry.class_name
     return type(entry.class_name, (base,), namespace, entry=entry.name)
 
 
-def bind(signature: inspect.Signature, owner: str, args: Tuple[Any, ...],
-         kwargs: Dict[str, Any]) -> Dict[str, Any]:
+def bind(
+    signature: inspect.Signature, owner: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Dict[str, Any]:
     """The arguments of a generated constructor by name, defaults applied (TypeError as a
     ``def`` with this signature would raise)."""
     params = signature.parameters
-    if not args and all(k in params for k in kwargs) and all(
-            k in kwargs or p.default is not p.empty for k, p in params.items()):
+    if (
+        not args
+        and all(k in params for k in kwargs)
+        and all(k in kwargs or p.default is not p.empty for k, p in params.items())
+    ):
         # keywords only, all known and nothing required missing: the common case, without
         # Signature.bind's cost
         return {k: kwargs[k] if k in kwargs else p.default for k, p in params.items()}
@@ -169,8 +178,13 @@ def bind(signature: inspect.Signature, owner: str, args: Tuple[Any, ...],
     return dict(bound.arguments)
 
 
-def export(module_globals: Dict[str, Any], all_names: List[str], classes: Dict[str, type],
-           make: Callable[[Entry], type], family: Family) -> None:
+def export(
+    module_globals: Dict[str, Any],
+    all_names: List[str],
+    classes: Dict[str, type],
+    make: Callable[[Entry], type],
+    family: Family,
+) -> None:
     """Adds to a module a generated class for every entry of ``family`` that has no class in
     ``classes`` (factory name -> class), and lists it in the module's ``__all__``."""
     for entry in family.entries():

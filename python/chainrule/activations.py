@@ -16,8 +16,19 @@ from . import _core, _registry
 from ._checks import ParamsRepr
 
 __all__ = [
-    "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Linear", "GELU",
-    "SiLU", "Softplus", "activation_names", "resolve_activation",
+    "Activation",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Softmax",
+    "Linear",
+    "GELU",
+    "SiLU",
+    "Softplus",
+    "activation_names",
+    "resolve_activation",
 ]
 
 
@@ -48,7 +59,8 @@ class Activation(ParamsRepr):
 
     def derivative(self, z: np.ndarray, h: np.ndarray) -> np.ndarray:
         raise NotImplementedError(
-            f"{type(self).__name__} must define derivative(z, h) or backward(z, h, dh)")
+            f"{type(self).__name__} must define derivative(z, h) or backward(z, h, dh)"
+        )
 
     def backward(self, z: np.ndarray, h: np.ndarray, dh: np.ndarray) -> np.ndarray:
         """``dZ = dh * act'(z)``; override for activations that are not element-wise."""
@@ -101,13 +113,18 @@ class _Builtin(_registry.EntryBacked, Activation):
         dt = arr.dtype
         h_arr, dh_arr = _core_array(h, "h")[0], _core_array(dh, "dh")[0]
         return getattr(_core, "activation_backward" + bits)(
-            self._core_name, self.get_params(), arr, np.ascontiguousarray(h_arr, dtype=dt),
-            np.ascontiguousarray(dh_arr, dtype=dt))
+            self._core_name,
+            self.get_params(),
+            arr,
+            np.ascontiguousarray(h_arr, dtype=dt),
+            np.ascontiguousarray(dh_arr, dtype=dt),
+        )
 
     def derivative(self, z: Any, h: Any) -> np.ndarray:
         if not self._entry.properties.get("elementwise", True):
-            raise NotImplementedError(f"{self._core_name} is not element-wise: use "
-                                      "backward(z, h, dh)")
+            raise NotImplementedError(
+                f"{self._core_name} is not element-wise: use backward(z, h, dh)"
+            )
         arr, _ = _core_array(z)
         return self.backward(arr, h, np.ones_like(arr))
 
@@ -176,8 +193,10 @@ def resolve_activation(spec: Any, layer: Optional[int] = None) -> Activation:
         except ValueError as exc:  # the core's message lists the valid names
             raise ValueError(f"{where}{exc}") from None
         return _CLASSES[entry.name]()  # type: ignore[no-any-return]
-    raise TypeError(f"{where}an activation must be a name (str) or a chainrule.Activation, "
-                    f"got {type(spec).__name__}")
+    raise TypeError(
+        f"{where}an activation must be a name (str) or a chainrule.Activation, "
+        f"got {type(spec).__name__}"
+    )
 
 
 def is_builtin(act: Activation) -> bool:
@@ -200,6 +219,10 @@ def core_spec(act: Activation) -> tuple:
 
 # Built-ins of the core without a class above (a new entry needs none): generated from their
 # registry entries, exported like the others.
-_registry.export(globals(), __all__, _CLASSES,
-                 lambda entry: _registry.generated_class(entry, _Builtin, __name__),
-                 _registry.ACTIVATIONS)
+_registry.export(
+    globals(),
+    __all__,
+    _CLASSES,
+    lambda entry: _registry.generated_class(entry, _Builtin, __name__),
+    _registry.ACTIVATIONS,
+)

@@ -17,8 +17,7 @@ from . import _registry
 from ._checks import bool_type, choice, int_type, real_type
 from .diagnostics import DiagnosticsLog
 
-__all__ = ["History", "Callback", "EarlyStopping", "StopTraining", "monitor_mode",
-           "check_recorded"]
+__all__ = ["History", "Callback", "EarlyStopping", "StopTraining", "monitor_mode", "check_recorded"]
 
 
 class StopTraining(Exception):
@@ -33,8 +32,13 @@ class History:
     ``history.diagnostics``: the per-layer records of ``fit(..., diagnostics=True)`` (a
     :class:`~chainrule.diagnostics.DiagnosticsLog`, empty without)."""
 
-    def __init__(self, history: Optional[Dict[str, List[float]]] = None, *,
-                 diagnostics: Optional[DiagnosticsLog] = None, **series: List[float]) -> None:
+    def __init__(
+        self,
+        history: Optional[Dict[str, List[float]]] = None,
+        *,
+        diagnostics: Optional[DiagnosticsLog] = None,
+        **series: List[float],
+    ) -> None:
         self.history: Dict[str, List[float]] = dict(history or {})
         self.history.update(series)
         self.history.setdefault("loss", [])
@@ -52,12 +56,19 @@ class History:
         history = self.__dict__.get("history", {})
         if name in history:
             return history[name]
-        raise AttributeError(f"History has no {name!r}: fit recorded {', '.join(history)}"
-                             + (" (val_* needs validation_data or validation_split)"
-                                if name.startswith("val_") else "")
-                             + (" (metrics need fit(..., metrics=[...]))"
-                                if (name[4:] if name.startswith("val_") else name)
-                                in _registry.METRICS else ""))
+        raise AttributeError(
+            f"History has no {name!r}: fit recorded {', '.join(history)}"
+            + (
+                " (val_* needs validation_data or validation_split)"
+                if name.startswith("val_")
+                else ""
+            )
+            + (
+                " (metrics need fit(..., metrics=[...]))"
+                if (name[4:] if name.startswith("val_") else name) in _registry.METRICS
+                else ""
+            )
+        )
 
     def keys(self) -> List[str]:
         return list(self.history)
@@ -73,8 +84,11 @@ class History:
         return f"History({self.epochs} epochs: {', '.join(self.history)})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, History) and self.history == other.history and \
-            self.diagnostics == other.diagnostics
+        return (
+            isinstance(other, History)
+            and self.history == other.history
+            and self.diagnostics == other.diagnostics
+        )
 
     def _repr_html_(self) -> str:
         """A table with one row per epoch (what Jupyter shows); a long history shows its
@@ -88,16 +102,24 @@ class History:
             if e < 0:
                 rows.append(f"<tr><td>...</td>{'<td>...</td>' * len(keys)}</tr>")
                 continue
-            cells = "".join(f"<td>{self.history[k][e]:.6g}</td>" if e < len(self.history[k])
-                            else "<td></td>" for k in keys)
+            cells = "".join(
+                f"<td>{self.history[k][e]:.6g}</td>" if e < len(self.history[k]) else "<td></td>"
+                for k in keys
+            )
             rows.append(f"<tr><td>{e + 1}</td>{cells}</tr>")
-        return (f"<div><p><b>History</b>: {n} epochs</p><table><thead><tr>{head}</tr></thead>"
-                f"<tbody>{''.join(rows)}</tbody></table></div>")
+        return (
+            f"<div><p><b>History</b>: {n} epochs</p><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>"
+        )
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
-    def plot(self, path: Union[None, str, "os.PathLike[str]", Sequence[str]] = None, *,
-             keys: Optional[Sequence[str]] = None) -> Any:
+    def plot(
+        self,
+        path: Union[None, str, "os.PathLike[str]", Sequence[str]] = None,
+        *,
+        keys: Optional[Sequence[str]] = None,
+    ) -> Any:
         """Draw the curves with matplotlib: one panel per quantity (loss, each metric, lr),
         training and validation together; returns the Figure. Needs matplotlib.
 
@@ -109,19 +131,22 @@ class History:
                 raise TypeError("History.plot: pass the keys once (keys=...)")
             path, keys = None, path
         if isinstance(keys, (str, bytes)):
-            raise TypeError(f"History.plot: keys must be a list of names like ['loss'], got "
-                            f"{keys!r}")
+            raise TypeError(
+                f"History.plot: keys must be a list of names like ['loss'], got {keys!r}"
+            )
         try:
             import matplotlib.pyplot as plt
         except ImportError:
-            raise ImportError("History.plot needs matplotlib, which is not installed: "
-                              "pip install matplotlib") from None
+            raise ImportError(
+                "History.plot needs matplotlib, which is not installed: pip install matplotlib"
+            ) from None
         names = [k for k in (keys or self.history) if not k.startswith("val_")]
         for k in names:
             if k not in self.history:
                 raise ValueError(f"History.plot: no {k!r}; recorded: {', '.join(self.history)}")
-        fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4 * max(1, len(names)), 3),
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            1, max(1, len(names)), figsize=(4 * max(1, len(names)), 3), squeeze=False
+        )
         epochs = np.arange(1, self.epochs + 1)
         for ax, k in zip(axes[0], names):
             ax.plot(epochs, self.history[k], label=k)
@@ -137,8 +162,15 @@ class History:
             fig.savefig(path)
         return fig
 
-    def report(self, path: Union[str, "os.PathLike[str]"], network: Any = None, X: Any = None,
-               Y: Any = None, *, title: Optional[str] = None) -> None:
+    def report(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        network: Any = None,
+        X: Any = None,
+        Y: Any = None,
+        *,
+        title: Optional[str] = None,
+    ) -> None:
         """Write the dashboard's views of this fit as one self-contained HTML file (it opens
         without a server or network): the loss, metric and learning-rate curves and the
         per-layer diagnostics. With ``network`` (the trained one), also the network drawn
@@ -147,6 +179,7 @@ class History:
         two input features, the decision surface. Needs plotly (``pip install
         "chainrule[dashboard]"``)."""
         from . import report  # upward: the report draws with the dashboard's page
+
         report.history_report(self, path, network, X, Y, title=title)
 
 
@@ -188,19 +221,30 @@ class EarlyStopping(Callback):
     whether it stopped early or ran all its epochs. After fit, ``best_epoch`` (from 0),
     ``best`` and ``stopped_epoch`` (None when it did not stop training) tell what happened."""
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
-                 restore_best_weights: bool = True, mode: str = "auto") -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 10,
+        min_delta: float = 0.0,
+        restore_best_weights: bool = True,
+        mode: str = "auto",
+    ) -> None:
         if not isinstance(monitor, str):
-            raise TypeError(f"EarlyStopping: monitor must be a name like 'val_loss', got {monitor!r}")
+            raise TypeError(
+                f"EarlyStopping: monitor must be a name like 'val_loss', got {monitor!r}"
+            )
         self.monitor = monitor
         self.patience = int_type(patience, "EarlyStopping: patience")
         if self.patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
         self.min_delta = real_type(min_delta, "EarlyStopping: min_delta")
         if not (math.isfinite(self.min_delta) and self.min_delta >= 0):
-            raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta}")
-        self.restore_best_weights = bool_type(restore_best_weights,
-                                              "EarlyStopping: restore_best_weights")
+            raise ValueError(
+                f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta}"
+            )
+        self.restore_best_weights = bool_type(
+            restore_best_weights, "EarlyStopping: restore_best_weights"
+        )
         self.mode = monitor_mode(monitor, mode, "EarlyStopping")
         self.best_epoch: Optional[int] = None
         self.stopped_epoch: Optional[int] = None
@@ -220,8 +264,11 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> Optional[bool]:
         value = logs[self.monitor]
-        improved = (value < self.best - self.min_delta if self.mode == "min"
-                    else value > self.best + self.min_delta)
+        improved = (
+            value < self.best - self.min_delta
+            if self.mode == "min"
+            else value > self.best + self.min_delta
+        )
         if improved:
             self.best, self.best_epoch, self._wait = value, epoch, 0
             if self.restore_best_weights:
@@ -230,7 +277,8 @@ class EarlyStopping(Callback):
                 self._best_weights = {
                     name: np.array(p, copy=True)
                     for tensors in (network.parameters, network.buffers)
-                    for name, p in tensors.items()}
+                    for name, p in tensors.items()
+                }
             return True
         self._wait += 1
         if self._wait >= self.patience:
@@ -247,13 +295,15 @@ class EarlyStopping(Callback):
                     network.buffers[name] = value
 
     def __repr__(self) -> str:
-        return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
-                f"min_delta={self.min_delta}, restore_best_weights={self.restore_best_weights}, "
-                f"mode={self.mode!r})")
+        return (
+            f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
+            f"min_delta={self.min_delta}, restore_best_weights={self.restore_best_weights}, "
+            f"mode={self.mode!r})"
+        )
 
 
 def monitor_mode(monitor: str, mode: str, who: str) -> str:
-    """"min" or "max" for a callback watching ``monitor``: ``mode`` itself, or for ``"auto"``
+    """ "min" or "max" for a callback watching ``monitor``: ``mode`` itself, or for ``"auto"``
     "max" when the monitored metric is better higher (its registry entry says so: accuracy,
     r2, ...) and "min" otherwise (losses)."""
     mode = choice(mode, f"{who}: mode", ("auto", "min", "max"))
@@ -267,10 +317,15 @@ def monitor_mode(monitor: str, mode: str, who: str) -> str:
 def check_recorded(monitor: str, available: Sequence[str], who: str) -> None:
     """ValueError before training when fit will not record ``monitor``."""
     if monitor not in available:
-        hint = (": pass validation_data or validation_split, or monitor='loss'"
-                if monitor.startswith("val_") and "val_loss" not in available else "")
-        raise ValueError(f"{who} monitors {monitor!r}, which this fit does not record (it "
-                         f"records {', '.join(available)}){hint}")
+        hint = (
+            ": pass validation_data or validation_split, or monitor='loss'"
+            if monitor.startswith("val_") and "val_loss" not in available
+            else ""
+        )
+        raise ValueError(
+            f"{who} monitors {monitor!r}, which this fit does not record (it "
+            f"records {', '.join(available)}){hint}"
+        )
 
 
 def _format_logs(logs: Dict[str, float]) -> str:
@@ -293,8 +348,10 @@ class EpochLines(Callback):
         now = time.perf_counter()
         ms = 1000 * (now - self.t0)
         self.t0 = now
-        print(f"epoch {epoch + 1:>{self.width}}/{self.epochs}  {_format_logs(logs)}  ({ms:.3g} ms)",
-              flush=True)
+        print(
+            f"epoch {epoch + 1:>{self.width}}/{self.epochs}  {_format_logs(logs)}  ({ms:.3g} ms)",
+            flush=True,
+        )
 
 
 class ProgressBar(Callback):
@@ -309,8 +366,10 @@ class ProgressBar(Callback):
 
     def on_train_begin(self, network: Any) -> None:
         from tqdm.auto import tqdm
-        self.bar = tqdm(total=self.epochs, desc="fit", unit="epoch", file=sys.stderr,
-                        dynamic_ncols=True)
+
+        self.bar = tqdm(
+            total=self.epochs, desc="fit", unit="epoch", file=sys.stderr, dynamic_ncols=True
+        )
 
     def on_progress(self, epoch: int, rows_done: int, rows: int) -> None:
         """Within an epoch (the core calls it between batches): the bar shows the fraction of
@@ -321,8 +380,7 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
         shown = {k: v for k, v in logs.items() if k != "lr"}
-        self.bar.set_postfix_str(", ".join(f"{k}={v:.4g}" for k, v in shown.items()),
-                                 refresh=False)
+        self.bar.set_postfix_str(", ".join(f"{k}={v:.4g}" for k, v in shown.items()), refresh=False)
         self.bar.n = epoch  # whole epochs: update() below moves it to epoch + 1
         self.bar.update(1)
 
@@ -339,8 +397,10 @@ def as_callback(cb: Any, index: int) -> Callback:
         return cb
     if callable(cb):
         return _FunctionCallback(cb)
-    raise TypeError(f"callbacks[{index}] must be a function f(epoch, logs, network) or an object "
-                    f"with on_epoch_end(epoch, logs, network), got {cb!r}")
+    raise TypeError(
+        f"callbacks[{index}] must be a function f(epoch, logs, network) or an object "
+        f"with on_epoch_end(epoch, logs, network), got {cb!r}"
+    )
 
 
 class _FunctionCallback(Callback):

@@ -25,12 +25,21 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ._core import DivergenceError
-from .cli_csv import (STDOUT, CliError, check_not_labels, check_writable, column_index,
-                      found_columns, numeric, read_csv, write_csv)
 from ._version import __version__
-from .demo import baseline_loss, run as run_demo
-from .cli_network import (build_network, fit_scaling, hidden_sizes, scaling_arrays,
-                          training_options)
+from .cli_csv import (
+    STDOUT,
+    CliError,
+    check_not_labels,
+    check_writable,
+    column_index,
+    found_columns,
+    numeric,
+    read_csv,
+    write_csv,
+)
+from .cli_network import build_network, fit_scaling, hidden_sizes, scaling_arrays, training_options
+from .demo import baseline_loss
+from .demo import run as run_demo
 from .fit_args import training_rows
 from .serialization import load
 
@@ -41,16 +50,20 @@ EXIT_ERROR = 1
 EXIT_LOSS_ROSE = 3
 # ---- commands --------------------------------------------------------------------------------
 
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.output == STDOUT:
-        raise CliError("-o -: train writes a model file (.npz), not standard output; give a "
-                       "file name")
+        raise CliError(
+            "-o -: train writes a model file (.npz), not standard output; give a file name"
+        )
     check_writable(args.output, "-o")
     if args.plot:  # fail before training, not after
         _check_plot_path(args.plot)
     if args.class_weight and args.loss != "cross_entropy":  # before reading the data
-        raise CliError("--class-weight weights the classes of --loss cross_entropy; "
-                       f"--loss {args.loss} has none")
+        raise CliError(
+            "--class-weight weights the classes of --loss cross_entropy; "
+            f"--loss {args.loss} has none"
+        )
     header, rows = read_csv(args.data)
     targets = args.target
     t_cols = [column_index(args.data, header, t) for t in targets]
@@ -66,8 +79,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         labels = [r[t_cols[0]].strip() for r in rows]
         classes = sorted(set(labels), key=_label_key)
         if len(classes) < 2:
-            raise CliError(f"{args.data}: column {targets[0]!r} has a single class "
-                           f"({classes[0]!r}); cross_entropy needs at least 2")
+            raise CliError(
+                f"{args.data}: column {targets[0]!r} has a single class "
+                f"({classes[0]!r}); cross_entropy needs at least 2"
+            )
         index = {c: i for i, c in enumerate(classes)}
         Y = np.eye(len(classes))[[index[v] for v in labels]]
         metadata["classes"] = classes
@@ -76,8 +91,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             check_not_labels(args.data, header, rows, c)
         Y = numeric(args.data, header, rows, t_cols)
     net = build_network(args, X.shape[1], Y.shape[1])
-    fit_kwargs: Dict[str, Any] = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                                      shuffle=True)
+    fit_kwargs: Dict[str, Any] = dict(
+        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, shuffle=True
+    )
     fit_kwargs.update(training_options(args))
     # the rows trained on: fit's validation_split holds out the last rows
     n_fit = max(1, training_rows(len(rows), args.validation_split))
@@ -99,24 +115,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     status = 0
     if history.loss:
         scaled = "" if args.no_scale else " (standardised)"
-        val = f", validation loss {history.val_loss[-1]:.6g}" if "val_loss" in history.keys() else ""
+        val = (
+            f", validation loss {history.val_loss[-1]:.6g}" if "val_loss" in history.keys() else ""
+        )
         widths = [X.shape[1]] + hidden_sizes(args) + [Y.shape[1]]
-        print(f"trained {'-'.join(map(str, widths))} for {len(history.loss)} epochs: loss"
-              f"{scaled} {history.loss[0]:.6g} -> {history.loss[-1]:.6g}{val}")
+        print(
+            f"trained {'-'.join(map(str, widths))} for {len(history.loss)} epochs: loss"
+            f"{scaled} {history.loss[0]:.6g} -> {history.loss[-1]:.6g}{val}"
+        )
         if history.loss[-1] > history.loss[0]:
-            print(f"{PROG}: warning: the training loss rose from {history.loss[0]:.6g} to "
-                  f"{history.loss[-1]:.6g}; the model is saved but is likely poor: try a lower "
-                  f"--lr" + (" or drop --no-scale" if args.no_scale else ""), file=sys.stderr)
+            print(
+                f"{PROG}: warning: the training loss rose from {history.loss[0]:.6g} to "
+                f"{history.loss[-1]:.6g}; the model is saved but is likely poor: try a lower "
+                f"--lr" + (" or drop --no-scale" if args.no_scale else ""),
+                file=sys.stderr,
+            )
             status = EXIT_LOSS_ROSE
         elif args.loss == "mse":
             # a model worse than predicting the mean of the target has learned nothing useful
             final, base = net.loss(X[:n_fit], Y[:n_fit]), baseline_loss(X[:n_fit], Y[:n_fit])
             if not final < base:
-                print(f"{PROG}: warning: the final training loss {final:.6g} is not below "
-                      f"{base:.6g}, the loss of predicting the mean of the target for every "
-                      "row; the model is saved but has learned nothing useful: try more "
-                      "--epochs, another --lr" + (" or drop --no-scale" if args.no_scale else ""),
-                      file=sys.stderr)
+                print(
+                    f"{PROG}: warning: the final training loss {final:.6g} is not below "
+                    f"{base:.6g}, the loss of predicting the mean of the target for every "
+                    "row; the model is saved but has learned nothing useful: try more "
+                    "--epochs, another --lr" + (" or drop --no-scale" if args.no_scale else ""),
+                    file=sys.stderr,
+                )
                 status = EXIT_LOSS_ROSE
     try:
         net.save(args.output, metadata=metadata)
@@ -138,15 +163,19 @@ def _check_plot_path(path: str) -> None:
     ext = os.path.splitext(path)[1][1:].lower()
     kinds = FigureCanvasBase.get_supported_filetypes()
     if ext and ext not in kinds:
-        raise CliError(f"--plot {path}: matplotlib cannot write .{ext} images; use one of "
-                       f"{', '.join('.' + k for k in sorted(kinds))}")
+        raise CliError(
+            f"--plot {path}: matplotlib cannot write .{ext} images; use one of "
+            f"{', '.join('.' + k for k in sorted(kinds))}"
+        )
     check_writable(path, "--plot")
 
 
 def _plot(history: Any, path: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig = history.plot()
     try:
         fig.savefig(path)
@@ -181,19 +210,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     features = meta.get("features")
     if features is None:
         if len(header) != net.layer_sizes[0]:
-            raise CliError(f"{args.data}: the model takes {net.layer_sizes[0]} features, the "
-                           f"file has {len(header)} columns")
+            raise CliError(
+                f"{args.data}: the model takes {net.layer_sizes[0]} features, the "
+                f"file has {len(header)} columns"
+            )
         f_cols = list(range(len(header)))
     else:
         missing = [f for f in features if f not in header]
         if missing:
-            raise CliError(f"{args.data}: the model needs column(s) "
-                           f"{', '.join(map(repr, missing))}; {found_columns(header)}")
+            raise CliError(
+                f"{args.data}: the model needs column(s) "
+                f"{', '.join(map(repr, missing))}; {found_columns(header)}"
+            )
         f_cols = [header.index(f) for f in features]
     X = numeric(args.data, header, rows, f_cols)
     if X.shape[1] != net.layer_sizes[0]:
-        raise CliError(f"{args.data}: the model takes {net.layer_sizes[0]} features, got "
-                       f"{X.shape[1]}")
+        raise CliError(
+            f"{args.data}: the model takes {net.layer_sizes[0]} features, got {X.shape[1]}"
+        )
     scaling = meta.get("scaling") or {}
     if "features" in scaling:
         mean, scale = scaling_arrays(scaling["features"], X.shape[1], "feature")
@@ -228,12 +262,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
     scaling = meta.get("scaling") or {}
     parts = [what for what in ("features", "targets") if what in scaling]
     if parts:
-        print(f"scaling: standardised {' and '.join(parts)} (predict applies it and inverts it "
-              "on the predictions)")
+        print(
+            f"scaling: standardised {' and '.join(parts)} (predict applies it and inverts it "
+            "on the predictions)"
+        )
         for what in parts:
             entry = scaling[what]
-            for name, m, s in zip(entry.get("columns", []), entry.get("mean", []),
-                                  entry.get("scale", [])):
+            for name, m, s in zip(
+                entry.get("columns", []), entry.get("mean", []), entry.get("scale", [])
+            ):
                 print(f"  {what[:-1]} {name}: mean {m:.6g}, scale {s:.6g}")
     else:
         print("scaling: none (the model takes the columns as they are)")
@@ -249,6 +286,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from .run_log import RunLog, open_dashboard  # tornado and plotly only for this command
+
     if args.report:
         check_writable(args.report, "--report")
         RunLog(args.log_dir).report(args.report)
@@ -259,9 +297,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     print("press Ctrl-C to stop", flush=True)
     if args.open:
         import webbrowser
+
         webbrowser.open(server.url)
     try:
         import threading
+
         threading.Event().wait()
     finally:
         server.close()
@@ -269,6 +309,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 # ---- parser ----------------------------------------------------------------------------------
+
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows "(default: ...)" for options that have a default worth showing (not None, False
@@ -289,55 +330,97 @@ of predicting the target's mean (a warning; the model is saved)."""
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog,
-                                     description="chainrule: N-layer networks with exact backprop")
+    parser = argparse.ArgumentParser(
+        prog=prog, description="chainrule: N-layer networks with exact backprop"
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="train the two example networks on built-in data",
-                          formatter_class=_HelpFormatter)
+    demo = sub.add_parser(
+        "demo",
+        help="train the two example networks on built-in data",
+        formatter_class=_HelpFormatter,
+    )
     demo.add_argument("--epochs", type=int, default=1000, help="epochs per network")
     demo.add_argument("--seed", type=int, default=42, help="weight initialisation seed")
-    demo.add_argument("--dtype", choices=["float64", "float32"], default="float64",
-                      help="floating-point type")
+    demo.add_argument(
+        "--dtype", choices=["float64", "float32"], default="float64", help="floating-point type"
+    )
     demo.add_argument("--every", type=int, default=100, help="print the loss every N epochs")
     demo.set_defaults(func=cmd_demo)
 
-    train = sub.add_parser("train", help="train a network on a CSV file and save it",
-                           formatter_class=_HelpFormatter, epilog=TRAIN_EPILOG)
+    train = sub.add_parser(
+        "train",
+        help="train a network on a CSV file and save it",
+        formatter_class=_HelpFormatter,
+        epilog=TRAIN_EPILOG,
+    )
     train.add_argument("data", help="CSV file with a header row (',' or ';', tab, '|')")
-    train.add_argument("--target", action="append", required=True,
-                       help="target column (repeat for several); class labels for cross_entropy")
-    train.add_argument("--layers", default="64,64",
-                       help="hidden layer sizes; \"\" for none (a linear model)")
-    train.add_argument("--activations", default="",
-                       help="one per hidden layer (and optionally the output), e.g. relu,tanh "
-                            "(default: relu for every hidden layer)")
-    train.add_argument("--loss", choices=["mse", "cross_entropy"], default="mse",
-                       help="mse for regression, cross_entropy for class labels")
-    train.add_argument("--class-weight", choices=["balanced"], default=None,
-                       help="cross_entropy: weight each class by n / (k * count), scikit-learn's "
-                            "'balanced' (over the training rows)")
-    train.add_argument("--dropout", type=float, default=0.0, metavar="P",
-                       help="a dropout layer of rate P after each hidden layer (0: none)")
-    train.add_argument("--batch-norm", action="store_true",
-                       help="batch normalisation after each hidden layer (before its dropout)")
+    train.add_argument(
+        "--target",
+        action="append",
+        required=True,
+        help="target column (repeat for several); class labels for cross_entropy",
+    )
+    train.add_argument(
+        "--layers", default="64,64", help='hidden layer sizes; "" for none (a linear model)'
+    )
+    train.add_argument(
+        "--activations",
+        default="",
+        help="one per hidden layer (and optionally the output), e.g. relu,tanh "
+        "(default: relu for every hidden layer)",
+    )
+    train.add_argument(
+        "--loss",
+        choices=["mse", "cross_entropy"],
+        default="mse",
+        help="mse for regression, cross_entropy for class labels",
+    )
+    train.add_argument(
+        "--class-weight",
+        choices=["balanced"],
+        default=None,
+        help="cross_entropy: weight each class by n / (k * count), scikit-learn's "
+        "'balanced' (over the training rows)",
+    )
+    train.add_argument(
+        "--dropout",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="a dropout layer of rate P after each hidden layer (0: none)",
+    )
+    train.add_argument(
+        "--batch-norm",
+        action="store_true",
+        help="batch normalisation after each hidden layer (before its dropout)",
+    )
     train.add_argument("--optimizer", default="adam", help="sgd, adam, adamw or rmsprop")
     train.add_argument("--epochs", type=int, default=100, help="passes over the data")
     train.add_argument("--batch-size", type=int, default=32, help="rows per step")
-    train.add_argument("--lr", type=float, default=None,
-                       help="learning rate (default: the optimizer's, 1e-3 for adam, 1e-2 for "
-                            "sgd)")
-    train.add_argument("--no-scale", action="store_true",
-                       help="do not standardise the features and target; train on the columns "
-                            "as they are")
-    train.add_argument("--validation-split", type=float, default=0.0,
-                       help="hold out this fraction of the rows (the last ones) to report a "
-                            "validation loss")
+    train.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default: the optimizer's, 1e-3 for adam, 1e-2 for sgd)",
+    )
+    train.add_argument(
+        "--no-scale",
+        action="store_true",
+        help="do not standardise the features and target; train on the columns as they are",
+    )
+    train.add_argument(
+        "--validation-split",
+        type=float,
+        default=0.0,
+        help="hold out this fraction of the rows (the last ones) to report a validation loss",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--seed", type=int, default=0, help="weight initialisation and shuffling")
-    train.add_argument("--dtype", choices=["float64", "float32"], default="float64",
-                       help="floating-point type")
+    train.add_argument(
+        "--dtype", choices=["float64", "float32"], default="float64", help="floating-point type"
+    )
     train.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
     train.add_argument("--plot", help="also draw the loss curves to this image (matplotlib)")
     train.set_defaults(func=cmd_train)
@@ -345,21 +428,28 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="predict the rows of a CSV file with a saved model")
     predict.add_argument("model", help="model file written by 'chainrule train' or Network.save")
     predict.add_argument("data", help="CSV file with the model's feature columns")
-    predict.add_argument("-o", "--output", required=True,
-                         help="CSV file to write; - for standard output")
+    predict.add_argument(
+        "-o", "--output", required=True, help="CSV file to write; - for standard output"
+    )
     predict.set_defaults(func=cmd_predict)
 
     summary = sub.add_parser("summary", help="print a saved model's dimension table and scaling")
     summary.add_argument("model")
     summary.set_defaults(func=cmd_summary)
 
-    dash = sub.add_parser("dashboard", help="open a run recorded with fit(..., log_dir=...) "
-                          "in the dashboard", formatter_class=_HelpFormatter)
+    dash = sub.add_parser(
+        "dashboard",
+        help="open a run recorded with fit(..., log_dir=...) in the dashboard",
+        formatter_class=_HelpFormatter,
+    )
     dash.add_argument("log_dir", help="the directory fit(..., log_dir=...) recorded")
     dash.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
     dash.add_argument("--open", action="store_true", help="also open it in the web browser")
-    dash.add_argument("--report", metavar="HTML",
-                      help="instead of serving, write the run as one self-contained HTML file")
+    dash.add_argument(
+        "--report",
+        metavar="HTML",
+        help="instead of serving, write the run as one self-contained HTML file",
+    )
     dash.set_defaults(func=cmd_dashboard)
     return parser
 

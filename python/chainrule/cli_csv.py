@@ -13,9 +13,17 @@ from typing import Any, List, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["CliError", "read_csv", "column_index", "numeric", "check_not_labels", "write_csv",
-           "found_columns",
-           "check_writable", "STDOUT"]
+__all__ = [
+    "CliError",
+    "read_csv",
+    "column_index",
+    "numeric",
+    "check_not_labels",
+    "write_csv",
+    "found_columns",
+    "check_writable",
+    "STDOUT",
+]
 
 #: The output path that means standard output (``-o -``).
 STDOUT = "-"
@@ -27,6 +35,7 @@ class CliError(Exception):
 
 
 # ---- CSV -------------------------------------------------------------------------------------
+
 
 def _delimiter(header_line: str) -> str:
     """',' unless the header row holds no comma but does hold ';', a tab or '|' (then the most
@@ -64,18 +73,21 @@ def read_csv(path: str) -> Tuple[List[str], List[List[str]]]:
         raise CliError(f"{path}: no data rows after the header")
     for i, r in enumerate(body):
         if len(r) != len(header):
-            raise CliError(f"{path}: row {i + 2} has {len(r)} fields, the header has "
-                           f"{len(header)}")
+            raise CliError(f"{path}: row {i + 2} has {len(r)} fields, the header has {len(header)}")
     return header, body
 
 
 def found_columns(header: List[str]) -> str:
     """The header's columns, for an error message; with a single column, a delimiter hint."""
-    text = (f"the header has {len(header)} column{'s' if len(header) != 1 else ''}: "
-            f"{', '.join(map(repr, header))}")
+    text = (
+        f"the header has {len(header)} column{'s' if len(header) != 1 else ''}: "
+        f"{', '.join(map(repr, header))}"
+    )
     if len(header) == 1:
-        text += (" (if the file is not comma-separated, its delimiter was not recognised: "
-                 "chainrule reads ',' and, in a header without commas, ';', tab or '|')")
+        text += (
+            " (if the file is not comma-separated, its delimiter was not recognised: "
+            "chainrule reads ',' and, in a header without commas, ';', tab or '|')"
+        )
     return text
 
 
@@ -93,7 +105,9 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def numeric(path: str, header: List[str], rows: List[List[str]], columns: Sequence[int]) -> np.ndarray:
+def numeric(
+    path: str, header: List[str], rows: List[List[str]], columns: Sequence[int]
+) -> np.ndarray:
     """The given columns as a float64 matrix; a non-numeric cell is an error naming its place."""
     out = np.empty((len(rows), len(columns)))
     for i, r in enumerate(rows):
@@ -102,11 +116,13 @@ def numeric(path: str, header: List[str], rows: List[List[str]], columns: Sequen
             try:
                 value = float(cell)
             except ValueError:
-                raise CliError(f"{path}: row {i + 2}, column {header[c]!r}: {cell!r} is not a "
-                               "number") from None
+                raise CliError(
+                    f"{path}: row {i + 2}, column {header[c]!r}: {cell!r} is not a number"
+                ) from None
             if not np.isfinite(value):
-                raise CliError(f"{path}: row {i + 2}, column {header[c]!r}: {cell!r} is not a "
-                               "finite number")
+                raise CliError(
+                    f"{path}: row {i + 2}, column {header[c]!r}: {cell!r} is not a finite number"
+                )
             out[i, j] = value
     return out
 
@@ -117,19 +133,22 @@ def check_not_labels(path: str, header: List[str], rows: List[List[str]], column
     text = [c for c in cells if not _is_number(c)]
     if text and 2 * len(text) >= len(cells):
         examples = list(dict.fromkeys(text))[:2]
-        raise CliError(f"{path}: column {header[column]!r} holds labels such as "
-                       f"{' and '.join(map(repr, examples))}: use --loss cross_entropy for "
-                       "classification")
+        raise CliError(
+            f"{path}: column {header[column]!r} holds labels such as "
+            f"{' and '.join(map(repr, examples))}: use --loss cross_entropy for "
+            "classification"
+        )
 
 
 def write_csv(path: str, header: List[str], columns: List[Sequence[Any]]) -> None:
     """Writes the columns under ``header`` to ``path``, or to standard output for ``-``."""
+
     def write(f: Any) -> None:
         w = csv.writer(f)
         w.writerow(header)
         for row in zip(*columns):
-            w.writerow([repr(float(v)) if isinstance(v, (float, np.floating)) else v
-                        for v in row])
+            w.writerow([repr(float(v)) if isinstance(v, (float, np.floating)) else v for v in row])
+
     if path == STDOUT:
         write(sys.stdout)
         sys.stdout.flush()

@@ -14,8 +14,7 @@ from .layers import layer_class
 from .losses import resolve_loss
 from .network import Network
 
-__all__ = ["build_network", "hidden_sizes", "training_options", "fit_scaling",
-           "scaling_arrays"]
+__all__ = ["build_network", "hidden_sizes", "training_options", "fit_scaling", "scaling_arrays"]
 
 
 def _split_list(text: str, what: str) -> List[str]:
@@ -37,8 +36,11 @@ def _positive_int(text: str, what: str) -> int:
 
 def hidden_sizes(args: argparse.Namespace) -> List[int]:
     """--layers as sizes ([] for "")."""
-    return [_positive_int(v, "--layers") for v in _split_list(args.layers, "--layers")] \
-        if args.layers.strip() else []
+    return (
+        [_positive_int(v, "--layers") for v in _split_list(args.layers, "--layers")]
+        if args.layers.strip()
+        else []
+    )
 
 
 def build_network(args: argparse.Namespace, n_features: int, n_outputs: int) -> Network:
@@ -46,17 +48,25 @@ def build_network(args: argparse.Namespace, n_features: int, n_outputs: int) -> 
     --seed for data of these widths."""
     hidden = hidden_sizes(args)
     out_act = resolve_loss(args.loss).required_activation or "linear"
-    acts = _split_list(args.activations, "--activations") if args.activations else \
-        ["relu"] * len(hidden)
+    acts = (
+        _split_list(args.activations, "--activations")
+        if args.activations
+        else ["relu"] * len(hidden)
+    )
     if len(acts) == len(hidden):
         acts = acts + [out_act]
     elif len(acts) != len(hidden) + 1:
-        raise CliError(f"--activations has {len(acts)} names for {len(hidden)} hidden layers "
-                       f"(give one per hidden layer, or one more for the output)")
+        raise CliError(
+            f"--activations has {len(acts)} names for {len(hidden)} hidden layers "
+            f"(give one per hidden layer, or one more for the output)"
+        )
     layers: List[Any] = [n_features]
     for n in hidden:  # each hidden layer, then its normalisation and dropout when asked
-        layers += [n] + ([layer_class("batch_norm")()] if args.batch_norm else []) + \
-            ([layer_class("dropout")(args.dropout)] if args.dropout else [])
+        layers += (
+            [n]
+            + ([layer_class("batch_norm")()] if args.batch_norm else [])
+            + ([layer_class("dropout")(args.dropout)] if args.dropout else [])
+        )
     try:
         return Network(layers + [n_outputs], acts, args.loss, dtype=args.dtype, seed=args.seed)
     except (TypeError, ValueError) as exc:
@@ -70,8 +80,9 @@ def training_options(args: argparse.Namespace) -> Dict[str, Any]:
         opts["class_weight"] = args.class_weight
     if args.validation_split:
         if not 0 < args.validation_split < 1:
-            raise CliError(f"--validation-split must be between 0 and 1, got "
-                           f"{args.validation_split}")
+            raise CliError(
+                f"--validation-split must be between 0 and 1, got {args.validation_split}"
+            )
         opts["validation_split"] = args.validation_split
     return opts
 
@@ -81,8 +92,11 @@ def fit_scaling(A: np.ndarray, names: List[str]) -> Dict[str, Any]:
     mean = A.mean(axis=0)
     scale = A.std(axis=0)
     scale[np.ptp(A, axis=0) == 0] = 1.0
-    return {"columns": list(names), "mean": [float(v) for v in mean],
-            "scale": [float(v) for v in scale]}
+    return {
+        "columns": list(names),
+        "mean": [float(v) for v in mean],
+        "scale": [float(v) for v in scale],
+    }
 
 
 def scaling_arrays(entry: Dict[str, Any], k: int, what: str) -> Tuple[np.ndarray, np.ndarray]:

@@ -35,8 +35,11 @@ def serve(source: Any, title: str = "chainrule", port: int = 0) -> Server:
 
 def weights_of(network: Any) -> Dict[str, np.ndarray]:
     """Copies of every parameter and buffer, by name: one snapshot."""
-    return {name: np.array(value, copy=True) for group in (network.parameters, network.buffers)
-            for name, value in group.items()}
+    return {
+        name: np.array(value, copy=True)
+        for group in (network.parameters, network.buffers)
+        for name, value in group.items()
+    }
 
 
 def load_weights(network: Any, weights: Dict[str, np.ndarray]) -> None:
@@ -73,8 +76,9 @@ class Snapshots:
         epochs = self.epochs()
         if not epochs:
             return None
-        chosen = epochs[-1] if epoch is None else max(
-            [e for e in epochs if e <= epoch] or epochs[:1])
+        chosen = (
+            epochs[-1] if epoch is None else max([e for e in epochs if e <= epoch] or epochs[:1])
+        )
         return chosen, self.items[chosen]
 
 
@@ -110,12 +114,20 @@ class Frames:
     def get(self, snapshot: Optional[tuple], row: int) -> Dict[str, Any]:
         with self.lock:
             if snapshot is None or self.network is None:
-                return {"format": views.FORMAT, "epoch": None, "heatmaps": [],
-                        "derivation": None, "surface": None, "loss": None}
+                return {
+                    "format": views.FORMAT,
+                    "epoch": None,
+                    "heatmaps": [],
+                    "derivation": None,
+                    "surface": None,
+                    "loss": None,
+                }
             epoch, weights = snapshot
             key = (epoch, id(weights), row)
-            if self._last is not None and (self._last[0] == key or (
-                    self.duty is not None and time.perf_counter() < self._ready_at)):
+            if self._last is not None and (
+                self._last[0] == key
+                or (self.duty is not None and time.perf_counter() < self._ready_at)
+            ):
                 return self._last[1]
             t0 = time.perf_counter()
             load_weights(self.network, weights)
@@ -151,12 +163,20 @@ class Dashboard(Callback):
     #: Seconds between the training loop's calls at most (its page polls every 0.7 s).
     min_interval = 0.05
 
-    def __init__(self, port: int = 0, interval: float = 0.5, open_browser: bool = False,
-                 keep: int = 200, title: Optional[str] = None, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        interval: float = 0.5,
+        open_browser: bool = False,
+        keep: int = 200,
+        title: Optional[str] = None,
+        quiet: bool = False,
+    ) -> None:
         require()
         if not (isinstance(interval, (int, float)) and interval >= 0):
-            raise ValueError(f"Dashboard: interval must be a number of seconds >= 0, got "
-                             f"{interval!r}")
+            raise ValueError(
+                f"Dashboard: interval must be a number of seconds >= 0, got {interval!r}"
+            )
         self.interval = float(interval)
         # (interval=0, a copy of the weights after every epoch: called after every epoch)
         self.min_interval = min(type(self).min_interval, self.interval)
@@ -184,8 +204,7 @@ class Dashboard(Callback):
 
     # ---- what fit calls ------------------------------------------------------------------
 
-    def set_training_data(self, X: np.ndarray, Y: np.ndarray, epochs: Optional[int] = None
-                          ) -> None:
+    def set_training_data(self, X: np.ndarray, Y: np.ndarray, epochs: Optional[int] = None) -> None:
         """fit hands over its training rows (a sample is kept for the frames)."""
         self._data = views.sample_rows(X, Y)
         self._planned = epochs
@@ -221,6 +240,7 @@ class Dashboard(Callback):
                 print(f"chainrule dashboard: {self.server.url}", file=sys.stderr, flush=True)
             if self.open_browser:
                 import webbrowser
+
                 webbrowser.open(self.server.url)
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
@@ -272,16 +292,18 @@ class Dashboard(Callback):
 
     def version(self) -> str:
         """Changes whenever :meth:`run` would give something new (the page polls it)."""
-        return (f"{self._run}.{len(self._rows)}.{len(self._epoch_numbers)}."
-                f"{len(self._snapshots.items)}."
-                f"{len(self._diagnostics)}.{self._status}")
+        return (
+            f"{self._run}.{len(self._rows)}.{len(self._epoch_numbers)}."
+            f"{len(self._snapshots.items)}."
+            f"{len(self._diagnostics)}.{self._status}"
+        )
 
     def run(self) -> Dict[str, Any]:
         with self._lock:
             rows = self._rows
             n = len(rows)  # the training thread may append meanwhile: read up to n
-            self._epoch_numbers.extend(self._row_epochs[self._converted:n])
-            for logs in rows[self._converted:n]:
+            self._epoch_numbers.extend(self._row_epochs[self._converted : n])
+            for logs in rows[self._converted : n]:
                 for k, v in logs.items():
                     if k == "diagnostics":
                         if isinstance(v, dict):
@@ -290,14 +312,17 @@ class Dashboard(Callback):
                         self._history.setdefault(k, []).append(v)
             self._converted = n
             epochs = self._snapshots.epochs()
-            return {"meta": dict(self._meta, title=self.title, planned_epochs=self._planned),
-                    "history": {k: list(v) for k, v in self._history.items()},
-                    "history_epochs": list(self._epoch_numbers),
-                    "diagnostics": list(self._diagnostics), "epochs": epochs,
-                    "epochs_done": self._epoch_numbers[-1] if self._epoch_numbers else 0,
-                    "status": self._status,
-                    "version": self.version(),
-                    "live": True}
+            return {
+                "meta": dict(self._meta, title=self.title, planned_epochs=self._planned),
+                "history": {k: list(v) for k, v in self._history.items()},
+                "history_epochs": list(self._epoch_numbers),
+                "diagnostics": list(self._diagnostics),
+                "epochs": epochs,
+                "epochs_done": self._epoch_numbers[-1] if self._epoch_numbers else 0,
+                "status": self._status,
+                "version": self.version(),
+                "live": True,
+            }
 
     def frame(self, epoch: Optional[int], row: int) -> Dict[str, Any]:
         with self._lock:

@@ -26,12 +26,14 @@ class Server:
     """Serves ``source`` at ``url`` (``http://127.0.0.1:PORT/?token=...``) from a daemon
     thread until :meth:`close`. ``port=0`` takes a free port."""
 
-    def __init__(self, source: Any, title: str = "chainrule", port: int = 0,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, source: Any, title: str = "chainrule", port: int = 0, host: str = "127.0.0.1"
+    ) -> None:
         require()
         if host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(f"the dashboard binds to the loopback interface only, got host "
-                             f"{host!r}")
+            raise ValueError(
+                f"the dashboard binds to the loopback interface only, got host {host!r}"
+            )
         self.source = source
         self.title = title
         self.token = secrets.token_urlsafe(32)
@@ -41,8 +43,9 @@ class Server:
         self._server: Any = None
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = 0
-        self._thread = threading.Thread(target=self._run, args=(port,), daemon=True,
-                                        name="chainrule-dashboard")
+        self._thread = threading.Thread(
+            target=self._run, args=(port,), daemon=True, name="chainrule-dashboard"
+        )
         self._thread.start()
         self._ready.wait()
         if self._error is not None:
@@ -57,14 +60,16 @@ class Server:
         import tornado.httpserver
         import tornado.netutil
         import tornado.web
+
         try:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             self._loop = loop
             sockets = tornado.netutil.bind_sockets(port, address=self.host)
             self.port = int(sockets[0].getsockname()[1])
-            app = tornado.web.Application(_handlers(self), compress_response=True,
-                                          log_function=lambda handler: None)
+            app = tornado.web.Application(
+                _handlers(self), compress_response=True, log_function=lambda handler: None
+            )
             self._server = tornado.httpserver.HTTPServer(app, xheaders=False)
             self._server.add_sockets(sockets)
         except BaseException as exc:  # reported by the constructor
@@ -88,6 +93,7 @@ class Server:
                 self._server.stop()
                 await self._server.close_all_connections()
             loop.stop()
+
         try:
             loop.call_soon_threadsafe(lambda: loop.create_task(stop()))
         except RuntimeError:  # already closed
@@ -104,12 +110,16 @@ def _handlers(server: Server) -> list:
     class Base(tornado.web.RequestHandler):
         def prepare(self) -> None:
             host = self.request.host or ""
-            allowed = {f"127.0.0.1:{server.port}", f"localhost:{server.port}",
-                       f"[::1]:{server.port}"}
+            allowed = {
+                f"127.0.0.1:{server.port}",
+                f"localhost:{server.port}",
+                f"[::1]:{server.port}",
+            }
             if host not in allowed:
                 raise tornado.web.HTTPError(403, "wrong Host")
-            given = self.get_query_argument("token", "") or \
-                self.request.headers.get("X-Chainrule-Token", "")
+            given = self.get_query_argument("token", "") or self.request.headers.get(
+                "X-Chainrule-Token", ""
+            )
             if not hmac.compare_digest(given.encode(), server.token.encode()):
                 raise tornado.web.HTTPError(403, "missing or wrong token")
 
@@ -117,10 +127,12 @@ def _handlers(server: Server) -> list:
             self.set_header("Cache-Control", "no-store")
             self.set_header("X-Content-Type-Options", "nosniff")
             self.set_header("Referrer-Policy", "no-referrer")
-            self.set_header("Content-Security-Policy",
-                            "default-src 'self'; script-src 'self' 'unsafe-eval'; "
-                            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-                            "connect-src 'self'; frame-ancestors 'none'")
+            self.set_header(
+                "Content-Security-Policy",
+                "default-src 'self'; script-src 'self' 'unsafe-eval'; "
+                "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+                "connect-src 'self'; frame-ancestors 'none'",
+            )
 
         def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
             if not isinstance(value, tornado.web.HTTPError):  # refusals are not news
@@ -173,8 +185,15 @@ def _handlers(server: Server) -> list:
             except ValueError:
                 raise tornado.web.HTTPError(400, "epoch and row must be integers") from None
             source = server.source
-            self.send_json(source.frame_json(epoch, row) if hasattr(source, "frame_json")
-                           else source.frame(epoch, row))
+            self.send_json(
+                source.frame_json(epoch, row)
+                if hasattr(source, "frame_json")
+                else source.frame(epoch, row)
+            )
 
-    return [(r"/", Page), (r"/static/([A-Za-z.]+)", Static), (r"/api/run", Run),
-            (r"/api/frame", Frame)]
+    return [
+        (r"/", Page),
+        (r"/static/([A-Za-z.]+)", Static),
+        (r"/api/run", Run),
+        (r"/api/frame", Frame),
+    ]

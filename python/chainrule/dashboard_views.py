@@ -15,8 +15,18 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["FORMAT", "jsonable", "network_info", "history_series", "sample_rows", "frame",
-           "as_rows", "MAX_HEATMAP", "SAMPLE_ROWS", "GRID"]
+__all__ = [
+    "FORMAT",
+    "jsonable",
+    "network_info",
+    "history_series",
+    "sample_rows",
+    "frame",
+    "as_rows",
+    "MAX_HEATMAP",
+    "SAMPLE_ROWS",
+    "GRID",
+]
 
 #: The version of the JSON the page reads (``run`` and ``frame``); the page checks it.
 FORMAT = 1
@@ -67,12 +77,24 @@ def network_info(net: Any) -> Dict[str, Any]:
     layers = []
     for l, bound in enumerate(net.layers):
         n_in, n_out = bound.shape
-        layers.append({"layer": l + 1, "kind": bound.kind, "activation": _name(net.activations[l]),
-                       "n_in": int(n_in), "n_out": int(n_out),
-                       "parameters": sorted(bound.parameters), "repr": repr(bound.config)})
-    return {"layer_sizes": [int(n) for n in net.layer_sizes], "layers": layers,
-            "loss": _name(net.loss_function), "dtype": str(net.dtype),
-            "n_params": int(net.n_params)}
+        layers.append(
+            {
+                "layer": l + 1,
+                "kind": bound.kind,
+                "activation": _name(net.activations[l]),
+                "n_in": int(n_in),
+                "n_out": int(n_out),
+                "parameters": sorted(bound.parameters),
+                "repr": repr(bound.config),
+            }
+        )
+    return {
+        "layer_sizes": [int(n) for n in net.layer_sizes],
+        "layers": layers,
+        "loss": _name(net.loss_function),
+        "dtype": str(net.dtype),
+        "n_params": int(net.n_params),
+    }
 
 
 def history_series(history: Mapping[str, Sequence[float]]) -> Dict[str, List[Any]]:
@@ -83,8 +105,11 @@ def history_series(history: Mapping[str, Sequence[float]]) -> Dict[str, List[Any
 def sample_rows(X: np.ndarray, Y: np.ndarray, rows: int = SAMPLE_ROWS) -> tuple:
     """Up to ``rows`` evenly spaced rows of (X, Y), copied: what the frames are computed on."""
     n = X.shape[0]
-    index = np.unique(np.linspace(0, n - 1, min(n, rows)).round().astype(np.int64)) if n else \
-        np.zeros(0, dtype=np.int64)
+    index = (
+        np.unique(np.linspace(0, n - 1, min(n, rows)).round().astype(np.int64))
+        if n
+        else np.zeros(0, dtype=np.int64)
+    )
     return np.array(X[index], copy=True), np.array(Y[index], copy=True)
 
 
@@ -94,11 +119,15 @@ def as_rows(net: Any, X: Any, Y: Any) -> tuple:
     Y = np.asarray(Y)
     n_out = int(net.layer_sizes[-1])
     if Y.ndim == 1:
-        Y = np.eye(n_out, dtype=net.dtype)[Y.astype(np.int64)] if n_out > 1 and \
-            Y.dtype.kind in "biu" else Y.reshape(-1, 1)
+        Y = (
+            np.eye(n_out, dtype=net.dtype)[Y.astype(np.int64)]
+            if n_out > 1 and Y.dtype.kind in "biu"
+            else Y.reshape(-1, 1)
+        )
     if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
-        raise ValueError(f"expected X (n, {net.layer_sizes[0]}) and Y (n, {n_out}), got "
-                         f"{X.shape} and {Y.shape}")
+        raise ValueError(
+            f"expected X (n, {net.layer_sizes[0]}) and Y (n, {n_out}), got {X.shape} and {Y.shape}"
+        )
     return X, np.asarray(Y, dtype=net.dtype)
 
 
@@ -117,22 +146,30 @@ def _heatmaps(net: Any, grads: Any) -> List[Dict[str, Any]]:
             continue
         W = np.asarray(params["W"])
         dW = grads.parameters.get(f"W{l + 1}") if grads is not None else None
-        out.append({"layer": l + 1, "shape": list(W.shape), "W": jsonable(_strided(W)),
-                    "dW": None if dW is None else jsonable(_strided(np.asarray(dW))),
-                    "shown": list(_strided(W).shape)})
+        out.append(
+            {
+                "layer": l + 1,
+                "shape": list(W.shape),
+                "W": jsonable(_strided(W)),
+                "dW": None if dW is None else jsonable(_strided(np.asarray(dW))),
+                "shown": list(_strided(W).shape),
+            }
+        )
     return out
 
 
-def _derivation(net: Any, grads: Any, X: np.ndarray, Y: np.ndarray, row: int
-                ) -> Dict[str, Any]:
+def _derivation(net: Any, grads: Any, X: np.ndarray, Y: np.ndarray, row: int) -> Dict[str, Any]:
     """Z, H (and a layer's other caches) and dZ of one row, per layer, from the forward and
     backward pass over the sample (so that batch statistics see the same rows as training)."""
     dense = [l for l, c in enumerate(net.layer_configs) if "W" in net.layers[l].parameters]
     dZ = {l: np.asarray(g.dZ) for l, g in zip(dense, grads)} if grads is not None else {}
     layers = []
     for l, bound in enumerate(net.layers):
-        entry: Dict[str, Any] = {"layer": l + 1, "kind": bound.kind,
-                                 "activation": _name(net.activations[l])}
+        entry: Dict[str, Any] = {
+            "layer": l + 1,
+            "kind": bound.kind,
+            "activation": _name(net.activations[l]),
+        }
         for name in ("Z", "H"):
             try:
                 value = np.asarray(getattr(bound, name))
@@ -162,17 +199,27 @@ def _surface(net: Any, X: np.ndarray, Y: np.ndarray) -> Optional[Dict[str, Any]]
         z, kind, label = out[:, 0], "value", Y[:, 0]
     else:
         z, kind, label = out.argmax(axis=1), "class", Y.argmax(axis=1)
-    return {"x": jsonable(gx), "y": jsonable(gy), "z": jsonable(z.reshape(GRID, GRID)),
-            "kind": kind, "points": {"x": jsonable(X[:, 0]), "y": jsonable(X[:, 1]),
-                                     "label": jsonable(label)}}
+    return {
+        "x": jsonable(gx),
+        "y": jsonable(gy),
+        "z": jsonable(z.reshape(GRID, GRID)),
+        "kind": kind,
+        "points": {"x": jsonable(X[:, 0]), "y": jsonable(X[:, 1]), "label": jsonable(label)},
+    }
 
 
-def frame(net: Any, X: Optional[np.ndarray], Y: Optional[np.ndarray], epoch: int,
-          row: int = 0) -> Dict[str, Any]:
+def frame(
+    net: Any, X: Optional[np.ndarray], Y: Optional[np.ndarray], epoch: int, row: int = 0
+) -> Dict[str, Any]:
     """The views of one epoch: ``net`` holds that epoch's weights (a copy of the trained
     network; its layer caches are overwritten). Without data, only the weights."""
-    out: Dict[str, Any] = {"format": FORMAT, "epoch": int(epoch), "derivation": None,
-                           "surface": None, "loss": None}
+    out: Dict[str, Any] = {
+        "format": FORMAT,
+        "epoch": int(epoch),
+        "derivation": None,
+        "surface": None,
+        "loss": None,
+    }
     grads = None
     if X is not None and Y is not None and X.shape[0] > 0:
         row = min(max(int(row), 0), X.shape[0] - 1)

@@ -32,8 +32,13 @@ def as_matrix(a: Any, dtype: type, name: str, *, column_if_1d: bool = False) -> 
 
     ``column_if_1d`` makes a 1-D input one column (for targets of a one-output network).
     """
-    if (type(a) is np.ndarray and a.dtype.type is dtype and a.ndim == 2 and a.size
-            and a.flags.c_contiguous):
+    if (
+        type(a) is np.ndarray
+        and a.dtype.type is dtype
+        and a.ndim == 2
+        and a.size
+        and a.flags.c_contiguous
+    ):
         return a  # already what the core takes (the common case, kept cheap for predict)
     if a is None:
         raise TypeError(f"{name} must be an array, got None")
@@ -54,25 +59,38 @@ def as_matrix(a: Any, dtype: type, name: str, *, column_if_1d: bool = False) -> 
         except OverflowError:  # a Python int beyond float64's range
             raise ValueError(f"{name} contains a number too large for float64") from None
         except (TypeError, ValueError):
-            raise TypeError(f"{name} must be numeric, got dtype {arr.dtype} "
-                            f"(e.g. {_first_non_numeric(arr)!r})") from None
+            raise TypeError(
+                f"{name} must be numeric, got dtype {arr.dtype} (e.g. {_first_non_numeric(arr)!r})"
+            ) from None
         if arr.dtype.kind == "c":
             raise TypeError(f"{name} must be real; got complex values")
     if arr.ndim == 1 and column_if_1d:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2:
-        hint = (" (use reshape(-1, 1) for one feature or reshape(1, -1) for one sample)"
-                if arr.ndim == 1 else "")
-        raise ValueError(f"{name} must be 2-D (samples, columns), got a {arr.ndim}-D array "
-                         f"of shape {arr.shape}{hint}")
+        hint = (
+            " (use reshape(-1, 1) for one feature or reshape(1, -1) for one sample)"
+            if arr.ndim == 1
+            else ""
+        )
+        raise ValueError(
+            f"{name} must be 2-D (samples, columns), got a {arr.ndim}-D array "
+            f"of shape {arr.shape}{hint}"
+        )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {arr.shape}")
-    with np.errstate(over="ignore"):  # a float64 too large for float32 becomes inf: reported by the core
+    with np.errstate(
+        over="ignore"
+    ):  # a float64 too large for float32 becomes inf: reported by the core
         return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def as_targets(a: Any, dtype: type, name: str, n_outputs: int,
-               one_hot: Optional[Callable[[np.ndarray, str], np.ndarray]]) -> np.ndarray:
+def as_targets(
+    a: Any,
+    dtype: type,
+    name: str,
+    n_outputs: int,
+    one_hot: Optional[Callable[[np.ndarray, str], np.ndarray]],
+) -> np.ndarray:
     """Targets as the core takes them, a 2-D C-contiguous array of ``dtype``.
 
     ``one_hot`` is given for a network with a classification loss: with several outputs, a 1-D
@@ -107,9 +125,14 @@ def _class_labels(a: Any, name: str) -> Optional[np.ndarray]:
         except (TypeError, ValueError, OverflowError):
             pass
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold class indices (integers), got dtype {arr.dtype}"
-                        + (" (map text labels to 0..n-1 first, e.g. with np.unique(y, "
-                           "return_inverse=True))" if arr.dtype.kind in "USO" else ""))
+        raise TypeError(
+            f"{name} must hold class indices (integers), got dtype {arr.dtype}"
+            + (
+                " (map text labels to 0..n-1 first, e.g. with np.unique(y, return_inverse=True))"
+                if arr.dtype.kind in "USO"
+                else ""
+            )
+        )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: shape {arr.shape}")
     return np.ascontiguousarray(arr.reshape(-1), dtype=np.float64)
@@ -141,9 +164,11 @@ def feature_names(X: Any) -> Optional[List[str]]:
     if kinds == {True}:
         return names
     if kinds == {True, False}:
-        raise TypeError("X's column names mix strings with other types "
-                        f"({sorted({type(c).__name__ for c in names})}): give every column a "
-                        "string name, or none (X.columns = X.columns.astype(str))")
+        raise TypeError(
+            "X's column names mix strings with other types "
+            f"({sorted({type(c).__name__ for c in names})}): give every column a "
+            "string name, or none (X.columns = X.columns.astype(str))"
+        )
     return None
 
 
@@ -165,10 +190,14 @@ def check_feature_names(fitted: Optional[Sequence[str]], X: Any, what: str) -> N
         problems.append("not seen in fit: " + _names(unseen))
     if not problems:
         first = next(i for i, (a, b) in enumerate(zip(fitted, names)) if a != b)
-        problems.append(f"the same names in another order: column {first} is {names[first]!r}, "
-                        f"fit had {fitted[first]!r} there; select X[net.feature_names_in_]")
-    raise ValueError(f"{what}: the columns of X do not match the feature names the network was "
-                     f"fitted with ({'; '.join(problems)}); fitted with {_names(fitted)}")
+        problems.append(
+            f"the same names in another order: column {first} is {names[first]!r}, "
+            f"fit had {fitted[first]!r} there; select X[net.feature_names_in_]"
+        )
+    raise ValueError(
+        f"{what}: the columns of X do not match the feature names the network was "
+        f"fitted with ({'; '.join(problems)}); fitted with {_names(fitted)}"
+    )
 
 
 def _names(names: Sequence[str], limit: int = 10) -> str:

@@ -28,7 +28,7 @@ def make_data(n: int = 100, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """n samples x in R^2, uniform in [-1, 1]^2, with target y = x1^2 + x2^2 of shape (n, 1)."""
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1.0, 1.0, size=(n, 2))
-    Y = np.sum(X ** 2, axis=1, keepdims=True)
+    Y = np.sum(X**2, axis=1, keepdims=True)
     return X, Y
 
 
@@ -62,10 +62,14 @@ def run(epochs: int = 1000, seed: int = 42, dtype: str = "float64", every: int =
     baseline = baseline_loss(X, Y, dtype)
     for sizes, acts, lr in DEMO_NETWORKS:
         net = Network(sizes, acts, loss="mse", dtype=dtype, seed=seed)
-        print(f"{'-'.join(map(str, sizes))} {'/'.join(acts)}, MSE, lr {lr}, {epochs} epochs, "
-              f"{X.shape[0]} samples, {dtype}")
-        print(f"baseline loss {baseline:.6g} (predicting the mean of y, {float(Y.mean()):.6g}, "
-              f"for every sample)")
+        print(
+            f"{'-'.join(map(str, sizes))} {'/'.join(acts)}, MSE, lr {lr}, {epochs} epochs, "
+            f"{X.shape[0]} samples, {dtype}"
+        )
+        print(
+            f"baseline loss {baseline:.6g} (predicting the mean of y, {float(Y.mean()):.6g}, "
+            f"for every sample)"
+        )
         history = net.fit(X, Y, epochs=epochs, lr=lr, callbacks=[_print_every(every, epochs)])
         final = net.loss(X, Y)
         first = f" (first epoch {history.loss[0]:.6g})" if history.loss else ""

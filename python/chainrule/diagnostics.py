@@ -12,8 +12,17 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, 
 __all__ = ["Diagnostics", "DiagnosticsLog", "Diagnosis", "resolve", "FIGURES"]
 
 #: The figures of each layer in a record, in table order (absent ones are None).
-FIGURES = ("h_mean", "h_std", "dead_fraction", "saturated_fraction", "w_norm", "dw_norm",
-           "b_norm", "db_norm", "update_ratio")
+FIGURES = (
+    "h_mean",
+    "h_std",
+    "dead_fraction",
+    "saturated_fraction",
+    "w_norm",
+    "dw_norm",
+    "b_norm",
+    "db_norm",
+    "update_ratio",
+)
 
 
 def _count(value: Any, what: str) -> int:
@@ -41,8 +50,14 @@ class Diagnostics:
         Bins per histogram (1 to 10000).
     """
 
-    def __init__(self, every: Optional[int] = None, *, every_steps: Optional[int] = None,
-                 histograms: bool = False, bins: int = 20) -> None:
+    def __init__(
+        self,
+        every: Optional[int] = None,
+        *,
+        every_steps: Optional[int] = None,
+        histograms: bool = False,
+        bins: int = 20,
+    ) -> None:
         if every is not None and every_steps is not None:
             raise ValueError("Diagnostics: give every (epochs) or every_steps, not both")
         self.every = 1 if every is None else _count(every, "every")
@@ -73,8 +88,10 @@ def resolve(diagnostics: Any) -> Optional[Diagnostics]:
         return Diagnostics()
     if isinstance(diagnostics, Diagnostics):
         return diagnostics
-    raise TypeError("diagnostics must be True, False or a chainrule.Diagnostics(every=..., "
-                    f"histograms=...), got {type(diagnostics).__name__}")
+    raise TypeError(
+        "diagnostics must be True, False or a chainrule.Diagnostics(every=..., "
+        f"histograms=...), got {type(diagnostics).__name__}"
+    )
 
 
 Record = Dict[str, Any]
@@ -133,11 +150,16 @@ class DiagnosticsLog(Sequence[Record]):
         try:
             import pandas as pd
         except ImportError:
-            raise ImportError("DiagnosticsLog.to_dataframe needs pandas, which is not "
-                              "installed: pip install pandas") from None
+            raise ImportError(
+                "DiagnosticsLog.to_dataframe needs pandas, which is not "
+                "installed: pip install pandas"
+            ) from None
         columns = ["epoch", "step", "layer", "kind", "activation", *FIGURES]
-        rows = [[r["epoch"], r["step"]] + [layer[c] for c in columns[2:]]
-                for r in self._records for layer in r["layers"]]
+        rows = [
+            [r["epoch"], r["step"]] + [layer[c] for c in columns[2:]]
+            for r in self._records
+            for layer in r["layers"]
+        ]
         return pd.DataFrame(rows, columns=columns)
 
     def to_json(self) -> List[Record]:
@@ -149,10 +171,16 @@ class DiagnosticsLog(Sequence[Record]):
     def from_json(cls, records: Any) -> "DiagnosticsLog":
         """The inverse of :meth:`to_json`; ValueError on anything but a list of records."""
         if not isinstance(records, list) or not all(
-                isinstance(r, dict) and isinstance(r.get("epoch"), int)
-                and isinstance(r.get("step"), int) and isinstance(r.get("layers"), list)
-                and all(isinstance(layer, dict) and all(k in layer for k in FIGURES)
-                        for layer in r["layers"]) for r in records):
+            isinstance(r, dict)
+            and isinstance(r.get("epoch"), int)
+            and isinstance(r.get("step"), int)
+            and isinstance(r.get("layers"), list)
+            and all(
+                isinstance(layer, dict) and all(k in layer for k in FIGURES)
+                for layer in r["layers"]
+            )
+            for r in records
+        ):
             raise ValueError("invalid diagnostics records")
         return cls(_map_floats(records, float, strings=("nan", "inf", "-inf")))
 
@@ -197,12 +225,16 @@ def problems(layers: Sequence[Record], lr: Optional[float] = None) -> List[str]:
         act = layer["activation"]
         dead, sat = layer["dead_fraction"], layer["saturated_fraction"]
         if dead is not None and dead > DEAD:
-            out.append(f"{name}: {dead:.0%} dead units ({act} outputs 0 for every row: "
-                       "lower the lr, or try leaky_relu / He initialisation)")
+            out.append(
+                f"{name}: {dead:.0%} dead units ({act} outputs 0 for every row: "
+                "lower the lr, or try leaky_relu / He initialisation)"
+            )
         if sat is not None and sat > SATURATED:
-            out.append(f"{name}: {sat:.0%} of the {act} outputs are saturated (within 3% of "
-                       "its bounds, where the gradient vanishes: scale the inputs, or use "
-                       "smaller initial weights)")
+            out.append(
+                f"{name}: {sat:.0%} of the {act} outputs are saturated (within 3% of "
+                "its bounds, where the gradient vanishes: scale the inputs, or use "
+                "smaller initial weights)"
+            )
         g, w = layer["dw_norm"], layer["w_norm"]
         if g is None:
             continue
@@ -211,19 +243,27 @@ def problems(layers: Sequence[Record], lr: Optional[float] = None) -> List[str]:
         elif g == 0:
             out.append(f"{name}: ||dW|| is 0: no gradient reaches its weights")
         elif w and g > EXPLODING * w:
-            out.append(f"{name}: exploding gradient: ||dW|| = {g:.3g} is larger than ||W|| = "
-                       f"{w:.3g} (lower the lr or clip_norm)")
+            out.append(
+                f"{name}: exploding gradient: ||dW|| = {g:.3g} is larger than ||W|| = "
+                f"{w:.3g} (lower the lr or clip_norm)"
+            )
         elif largest > 0 and g < VANISHING * largest:
-            out.append(f"{name}: vanishing gradient: ||dW|| = {g:.3g}, "
-                       f"{g / largest:.1e} times the largest layer's")
+            out.append(
+                f"{name}: vanishing gradient: ||dW|| = {g:.3g}, "
+                f"{g / largest:.1e} times the largest layer's"
+            )
         ratio = layer["update_ratio"]
         if lr is not None and ratio is not None and math.isfinite(ratio) and ratio > 0:
             if ratio > 1e-3 * UPDATE_FACTOR:
-                out.append(f"{name}: update ratio {ratio:.1e} (lr ||dW|| / ||W||) is far above "
-                           "~1e-3: the lr may be too large")
+                out.append(
+                    f"{name}: update ratio {ratio:.1e} (lr ||dW|| / ||W||) is far above "
+                    "~1e-3: the lr may be too large"
+                )
             elif ratio < 1e-3 / UPDATE_FACTOR:
-                out.append(f"{name}: update ratio {ratio:.1e} (lr ||dW|| / ||W||) is far below "
-                           "~1e-3: the lr may be too small")
+                out.append(
+                    f"{name}: update ratio {ratio:.1e} (lr ||dW|| / ||W||) is far below "
+                    "~1e-3: the lr may be too small"
+                )
     return out
 
 
@@ -258,20 +298,40 @@ class Diagnosis:
         raise KeyError(f"no layer {layer}; layers: {[d['layer'] for d in self.layers]}")
 
     def to_dataframe(self) -> Any:
-        return DiagnosticsLog([{"epoch": 0, "step": 0, "layers": self.layers}]).to_dataframe() \
+        return (
+            DiagnosticsLog([{"epoch": 0, "step": 0, "layers": self.layers}])
+            .to_dataframe()
             .drop(columns=["epoch", "step"])
+        )
 
     def __str__(self) -> str:
-        heads = ["layer", "kind", "act", "H mean", "H std", "dead", "saturated", "||W||",
-                 "||dW||", "||b||", "||db||", "update" + ("" if self.lr else " (no lr)")]
-        rows = [[str(d["layer"]), d["kind"], d["activation"] or "-"] +
-                [_percent(d[k]) if k.endswith("_fraction") else _cell(d[k]) for k in FIGURES]
-                for d in self.layers]
+        heads = [
+            "layer",
+            "kind",
+            "act",
+            "H mean",
+            "H std",
+            "dead",
+            "saturated",
+            "||W||",
+            "||dW||",
+            "||b||",
+            "||db||",
+            "update" + ("" if self.lr else " (no lr)"),
+        ]
+        rows = [
+            [str(d["layer"]), d["kind"], d["activation"] or "-"]
+            + [_percent(d[k]) if k.endswith("_fraction") else _cell(d[k]) for k in FIGURES]
+            for d in self.layers
+        ]
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
         line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths)).rstrip()
-        out = [f"Diagnosis of one batch of {self.rows} rows" +
-               (f" (update ratio for lr={self.lr:g})" if self.lr else ""),
-               line(heads), line(["-" * w for w in widths])] + [line(r) for r in rows]
+        out = [
+            f"Diagnosis of one batch of {self.rows} rows"
+            + (f" (update ratio for lr={self.lr:g})" if self.lr else ""),
+            line(heads),
+            line(["-" * w for w in widths]),
+        ] + [line(r) for r in rows]
         out.append("")
         out += [f"! {p}" for p in self.problems] or ["no problems seen"]
         return "\n".join(out)

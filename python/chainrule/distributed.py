@@ -121,10 +121,14 @@ class Context:
     """What fit needs of a communicator: rank, size, and the collective steps."""
 
     def __init__(self, comm: Any) -> None:
-        if not all(hasattr(comm, name) for name in ("Get_rank", "Get_size", "Allreduce",
-                                                    "allgather", "bcast", "Bcast")):
-            raise TypeError("comm must be an mpi4py communicator such as MPI.COMM_WORLD, got "
-                            f"{type(comm).__name__}")
+        if not all(
+            hasattr(comm, name)
+            for name in ("Get_rank", "Get_size", "Allreduce", "allgather", "bcast", "Bcast")
+        ):
+            raise TypeError(
+                "comm must be an mpi4py communicator such as MPI.COMM_WORLD, got "
+                f"{type(comm).__name__}"
+            )
         self.comm = comm
         self.rank = int(comm.Get_rank())
         self.size = int(comm.Get_size())
@@ -139,8 +143,9 @@ class Context:
             yield
         except Exception as exc:  # noqa: BLE001 - reported to every rank, then re-raised
             error = exc
-        failures = self.comm.allgather(None if error is None else
-                                       f"{type(error).__name__}: {error}")
+        failures = self.comm.allgather(
+            None if error is None else f"{type(error).__name__}: {error}"
+        )
         if error is not None:
             if isinstance(error, (ValueError, TypeError)) and self.size > 1:
                 raise type(error)(f"rank {self.rank} of {self.size}: {error}") from error
@@ -156,8 +161,10 @@ class Context:
         for r, theirs in enumerate(every):
             for (name, mine), (_, other) in zip(every[0], theirs):
                 if repr(mine) != repr(other):
-                    raise ValueError(f"{what}: every rank must pass the same {name}; rank 0 has "
-                                     f"{mine!r}, rank {r} has {other!r}")
+                    raise ValueError(
+                        f"{what}: every rank must pass the same {name}; rank 0 has "
+                        f"{mine!r}, rank {r} has {other!r}"
+                    )
 
     def allreduce_hook(self) -> Callable[[np.ndarray], None]:
         """MPI_Allreduce(MPI_SUM) of the buffer in place."""
@@ -183,8 +190,9 @@ class Context:
             total += part
         values[...] = total
 
-    def attach(self, net: Any) -> Tuple[Callable[[np.ndarray], None], Optional[np.ndarray],
-                                        Callable[[], None]]:
+    def attach(
+        self, net: Any
+    ) -> Tuple[Callable[[np.ndarray], None], Optional[np.ndarray], Callable[[], None]]:
         """The all-reduce of a fit of ``net``, the buffer it sums (None: the core's own) and a
         function that undoes its set-up (collective). ``net`` is the
         :class:`~chainrule.Network` being fitted, reached through its public
@@ -206,8 +214,9 @@ class Context:
                 return self._shared(net, MPI)
         return self.allreduce_hook(), None, lambda: None
 
-    def _shared(self, net: Any, MPI: Any) -> Tuple[Callable[[np.ndarray], None], np.ndarray,
-                                                   Callable[[], None]]:
+    def _shared(
+        self, net: Any, MPI: Any
+    ) -> Tuple[Callable[[np.ndarray], None], np.ndarray, Callable[[], None]]:
         """Every rank's gradient buffer lives in one shared-memory window. To sum a range of it,
         rank r adds up its r-th part of the range over every rank's buffer, in rank order, and
         writes the sum into all of them (no other rank reads or writes that part), between two
@@ -228,8 +237,13 @@ class Context:
         def views(offset: int, count: int) -> List[Tuple[np.ndarray, List[np.ndarray]]]:
             lo = offset + count * rank // R
             hi = offset + count * (rank + 1) // R
-            return [(buffers[0][a:min(a + chunk, hi)], [b[a:min(a + chunk, hi)] for b in buffers[1:]])
-                    for a in range(lo, hi, chunk)]
+            return [
+                (
+                    buffers[0][a : min(a + chunk, hi)],
+                    [b[a : min(a + chunk, hi)] for b in buffers[1:]],
+                )
+                for a in range(lo, hi, chunk)
+            ]
 
         def allreduce(buffer: np.ndarray) -> None:
             key = ((buffer.ctypes.data - base) // dtype.itemsize, buffer.size)
@@ -267,8 +281,10 @@ class Context:
 
     def abort(self, exc: BaseException) -> None:  # pragma: no cover - ends the process
         """Reports an error that only this rank saw during training and ends every rank."""
-        sys.stderr.write(f"chainrule.distributed: rank {self.rank} of {self.size} failed during "
-                         f"training; aborting every rank.\n{''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))}")
+        sys.stderr.write(
+            f"chainrule.distributed: rank {self.rank} of {self.size} failed during "
+            f"training; aborting every rank.\n{''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))}"
+        )
         sys.stderr.flush()
         time.sleep(1.0)  # let mpiexec forward the message before MPI_Abort tears down its I/O
         self.comm.Abort(1)

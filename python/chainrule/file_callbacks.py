@@ -58,19 +58,28 @@ class ModelCheckpoint(Callback):
     With ``fit(comm=...)`` only rank 0 writes, as ``Network.save``.
     """
 
-    def __init__(self, path: PathLike, monitor: str = "val_loss", save_best_only: bool = False,
-                 mode: str = "auto", min_delta: float = 0.0, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        path: PathLike,
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: str = "auto",
+        min_delta: float = 0.0,
+        verbose: bool = False,
+    ) -> None:
         self.path = _path(path, "ModelCheckpoint")
         if not isinstance(monitor, str):
-            raise TypeError(f"ModelCheckpoint: monitor must be a name like 'val_loss', got "
-                            f"{monitor!r}")
+            raise TypeError(
+                f"ModelCheckpoint: monitor must be a name like 'val_loss', got {monitor!r}"
+            )
         self.monitor = monitor
         self.save_best_only = bool_type(save_best_only, "ModelCheckpoint: save_best_only")
         self.mode = monitor_mode(monitor, mode, "ModelCheckpoint")
         self.min_delta = real_type(min_delta, "ModelCheckpoint: min_delta")
         if not (math.isfinite(self.min_delta) and self.min_delta >= 0):
-            raise ValueError(f"ModelCheckpoint: min_delta must be a finite number >= 0, got "
-                             f"{min_delta!r}")
+            raise ValueError(
+                f"ModelCheckpoint: min_delta must be a finite number >= 0, got {min_delta!r}"
+            )
         self.verbose = bool_type(verbose, "ModelCheckpoint: verbose")
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch: Optional[int] = None
@@ -84,9 +93,11 @@ class ModelCheckpoint(Callback):
         try:
             self.path.format(epoch=1, **{k: 0.0 for k in available})
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"ModelCheckpoint: path {self.path!r} cannot be formatted: "
-                             f"{type(exc).__name__} {exc} (it may name {{epoch}} and the "
-                             f"recorded values: {', '.join(available)})") from None
+            raise ValueError(
+                f"ModelCheckpoint: path {self.path!r} cannot be formatted: "
+                f"{type(exc).__name__} {exc} (it may name {{epoch}} and the "
+                f"recorded values: {', '.join(available)})"
+            ) from None
 
     def on_train_begin(self, network: Any) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -95,8 +106,11 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
         value = logs.get(self.monitor)
         if value is not None:
-            improved = (value < self.best - self.min_delta if self.mode == "min"
-                        else value > self.best + self.min_delta)
+            improved = (
+                value < self.best - self.min_delta
+                if self.mode == "min"
+                else value > self.best + self.min_delta
+            )
             if improved:
                 self.best, self.best_epoch = value, epoch
         else:
@@ -112,8 +126,10 @@ class ModelCheckpoint(Callback):
             print(f"epoch {epoch + 1}: {what}saved {path}", flush=True)
 
     def __repr__(self) -> str:
-        return (f"ModelCheckpoint({self.path!r}, monitor={self.monitor!r}, "
-                f"save_best_only={self.save_best_only}, mode={self.mode!r})")
+        return (
+            f"ModelCheckpoint({self.path!r}, monitor={self.monitor!r}, "
+            f"save_best_only={self.save_best_only}, mode={self.mode!r})"
+        )
 
 
 class CSVLogger(Callback):
@@ -161,23 +177,28 @@ class CSVLogger(Callback):
                 try:
                     self._first_epoch = int(last[0]) + 1
                 except ValueError:
-                    raise ValueError(f"CSVLogger: cannot append to {self.path!r}: its last "
-                                     f"row's epoch is {last[0]!r}") from None
+                    raise ValueError(
+                        f"CSVLogger: cannot append to {self.path!r}: its last "
+                        f"row's epoch is {last[0]!r}"
+                    ) from None
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
         columns = ["epoch"] + list(logs)
         new_file = self._header is None
         if not new_file and self._header != columns:
-            raise ValueError(f"CSVLogger: {self.path!r} has the columns "
-                             f"{', '.join(self._header or [])}, but this fit records "
-                             f"{', '.join(columns)}: use another file or append=False")
+            raise ValueError(
+                f"CSVLogger: {self.path!r} has the columns "
+                f"{', '.join(self._header or [])}, but this fit records "
+                f"{', '.join(columns)}: use another file or append=False"
+            )
         with open(self.path, "a", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, delimiter=self.separator)
             if new_file:
                 writer.writerow(columns)
                 self._header = columns
-            writer.writerow([str(self._first_epoch + epoch)] + [repr(float(v))
-                                                                for v in logs.values()])
+            writer.writerow(
+                [str(self._first_epoch + epoch)] + [repr(float(v)) for v in logs.values()]
+            )
 
     def __repr__(self) -> str:
         return f"CSVLogger({self.path!r}, separator={self.separator!r}, append={self.append})"

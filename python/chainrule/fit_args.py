@@ -16,14 +16,23 @@ from .callbacks import EarlyStopping, EpochLines, ProgressBar, StopTraining, as_
 from .data import as_matrix, check_feature_names
 from .losses import classification_loss_names, is_classification
 
-__all__ = ["sample_weights", "class_weight_spec", "training_rows", "split_validation",
-           "metric_names", "callback_list", "epoch_hook", "hook_interval"]
+__all__ = [
+    "sample_weights",
+    "class_weight_spec",
+    "training_rows",
+    "split_validation",
+    "metric_names",
+    "callback_list",
+    "epoch_hook",
+    "hook_interval",
+]
 
 ArrayLike = Any
 
 
-def sample_weights(w: ArrayLike, n: int, what: str, dtype: np.dtype,
-                   call: str = "fit") -> np.ndarray:
+def sample_weights(
+    w: ArrayLike, n: int, what: str, dtype: np.dtype, call: str = "fit"
+) -> np.ndarray:
     """Sample weights as a contiguous (n,) array of the network's dtype (values are
     checked by the core); messages start with ``call``."""
     if hasattr(w, "to_numpy") and not isinstance(w, np.ndarray):
@@ -34,12 +43,13 @@ def sample_weights(w: ArrayLike, n: int, what: str, dtype: np.dtype,
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{call}: {what} must have shape ({n},), one weight per row, got "
-                         f"shape {arr.shape}")
+        raise ValueError(
+            f"{call}: {what} must have shape ({n},), one weight per row, got shape {arr.shape}"
+        )
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-_MAX_INDEX = 2 ** 62  # class indices beyond this do not fit the core's 64-bit indices
+_MAX_INDEX = 2**62  # class indices beyond this do not fit the core's 64-bit indices
 
 
 def class_weight_spec(class_weight: Any, loss: Any, comm: Any) -> Any:
@@ -47,26 +57,35 @@ def class_weight_spec(class_weight: Any, loss: Any, comm: Any) -> Any:
     index, weight)`` pairs from a dict (types here; the classes and weights are checked by the
     core). The loss must be a classification loss (its registry property)."""
     if not is_classification(loss):
-        raise ValueError("fit: class_weight needs a classification loss ("
-                         f"{', '.join(map(repr, classification_loss_names()))}), got {loss!r}")
+        raise ValueError(
+            "fit: class_weight needs a classification loss ("
+            f"{', '.join(map(repr, classification_loss_names()))}), got {loss!r}"
+        )
     if isinstance(class_weight, str):
         if class_weight != "balanced":
-            raise ValueError("fit: class_weight must be 'balanced' or a dict {class index: "
-                             f"weight}}, got {class_weight!r}")
+            raise ValueError(
+                "fit: class_weight must be 'balanced' or a dict {class index: "
+                f"weight}}, got {class_weight!r}"
+            )
         if comm is not None:
-            raise ValueError("fit: class_weight='balanced' counts the classes of the rows fit "
-                             "trains on, which a data-parallel fit (comm=...) holds on several "
-                             "ranks: compute the weights over the global data (e.g. sklearn."
-                             "utils.class_weight.compute_class_weight) and pass them as a dict")
+            raise ValueError(
+                "fit: class_weight='balanced' counts the classes of the rows fit "
+                "trains on, which a data-parallel fit (comm=...) holds on several "
+                "ranks: compute the weights over the global data (e.g. sklearn."
+                "utils.class_weight.compute_class_weight) and pass them as a dict"
+            )
         return class_weight
     if not isinstance(class_weight, Mapping):
-        raise TypeError("fit: class_weight must be 'balanced' or a dict {class index: weight}, "
-                        f"got {type(class_weight).__name__}")
+        raise TypeError(
+            "fit: class_weight must be 'balanced' or a dict {class index: weight}, "
+            f"got {type(class_weight).__name__}"
+        )
     pairs = []
     for key, weight in class_weight.items():
         if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):
-            raise TypeError(f"fit: class_weight's keys must be class indices (integers), got "
-                            f"{key!r}")
+            raise TypeError(
+                f"fit: class_weight's keys must be class indices (integers), got {key!r}"
+            )
         if abs(int(key)) > _MAX_INDEX:  # beyond the core's 64-bit indices: no core to ask
             raise ValueError(f"fit: class_weight: unknown class {int(key)}")
         pairs.append((int(key), real_type(weight, f"fit: class_weight[{int(key)}]")))
@@ -78,10 +97,16 @@ def training_rows(n: int, validation_split: float) -> int:
     return int(math.floor(n * (1.0 - validation_split)))
 
 
-def split_validation(X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
-                     validation_data: Any, validation_split: Any,
-                     names: Optional[Sequence[str]], dtype: np.dtype,
-                     targets: Callable[[Any, str], np.ndarray]) -> tuple:
+def split_validation(
+    X: np.ndarray,
+    Y: np.ndarray,
+    w: Optional[np.ndarray],
+    validation_data: Any,
+    validation_split: Any,
+    names: Optional[Sequence[str]],
+    dtype: np.dtype,
+    targets: Callable[[Any, str], np.ndarray],
+) -> tuple:
     """(X, Y, w) for training and (X_val, Y_val, w_val) for validation (None when absent);
     ``targets(Y_val, name)`` converts validation targets as the network converts its own."""
     split = real_type(validation_split, "validation_split")
@@ -90,28 +115,34 @@ def split_validation(X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
     if validation_data is not None:
         if split > 0:
             raise ValueError("pass either validation_data or validation_split, not both")
-        if isinstance(validation_data, (str, bytes, np.ndarray)) or \
-                not isinstance(validation_data, Sequence) or len(validation_data) not in (2, 3):
-            raise TypeError("validation_data must be a tuple (X_val, Y_val) or "
-                            "(X_val, Y_val, sample_weight_val)")
+        if (
+            isinstance(validation_data, (str, bytes, np.ndarray))
+            or not isinstance(validation_data, Sequence)
+            or len(validation_data) not in (2, 3)
+        ):
+            raise TypeError(
+                "validation_data must be a tuple (X_val, Y_val) or "
+                "(X_val, Y_val, sample_weight_val)"
+            )
         check_feature_names(names, validation_data[0], "fit: validation_data")
         X_val = as_matrix(validation_data[0], dtype.type, "validation_data X")
         Y_val = targets(validation_data[1], "validation_data Y")
         w_val = None
         if len(validation_data) == 3 and validation_data[2] is not None:
-            w_val = sample_weights(validation_data[2], X_val.shape[0],
-                                   "validation_data sample_weight", dtype)
+            w_val = sample_weights(
+                validation_data[2], X_val.shape[0], "validation_data sample_weight", dtype
+            )
         return X, Y, w, X_val, Y_val, w_val
     if split == 0:
         return X, Y, w, None, None, None
     n = X.shape[0]
     n_train = training_rows(n, split)
     if n_train == n:
-        raise ValueError(f"validation_split={validation_split} of {n} rows leaves no "
-                         "validation rows")
+        raise ValueError(
+            f"validation_split={validation_split} of {n} rows leaves no validation rows"
+        )
     if n_train == 0:
-        raise ValueError(f"validation_split={validation_split} of {n} rows leaves no "
-                         "training rows")
+        raise ValueError(f"validation_split={validation_split} of {n} rows leaves no training rows")
     w_train = None if w is None else w[:n_train]
     w_val = None if w is None else w[n_train:]
     return X[:n_train], Y[:n_train], w_train, X[n_train:], Y[n_train:], w_val
@@ -126,8 +157,9 @@ def metric_names(metrics: Any) -> List[str]:
     names = []
     for m in metrics:
         if not isinstance(m, str):
-            raise TypeError("metrics must be names like "
-                            f"{' or '.join(map(repr, _registry.METRICS))}, got {m!r}")
+            raise TypeError(
+                f"metrics must be names like {' or '.join(map(repr, _registry.METRICS))}, got {m!r}"
+            )
         _registry.METRICS.lookup(m)  # the core's ValueError lists the valid names
         if m in names:
             raise ValueError(f"metric {m!r} is listed twice")
@@ -144,13 +176,17 @@ def callback_list(callbacks: Any, early_stopping: Any, verbose: int, epochs: int
         cbs.append(EpochLines(epochs))
     if callbacks is not None:
         if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Sequence):
-            raise TypeError("callbacks must be a list of functions f(epoch, logs, network) "
-                            f"or objects with on_epoch_end, got {type(callbacks).__name__}")
+            raise TypeError(
+                "callbacks must be a list of functions f(epoch, logs, network) "
+                f"or objects with on_epoch_end, got {type(callbacks).__name__}"
+            )
         cbs.extend(as_callback(cb, i) for i, cb in enumerate(callbacks))
     if early_stopping is not None:
         if not isinstance(early_stopping, EarlyStopping):
-            raise TypeError("early_stopping must be a chainrule.EarlyStopping, got "
-                            f"{type(early_stopping).__name__}")
+            raise TypeError(
+                "early_stopping must be a chainrule.EarlyStopping, got "
+                f"{type(early_stopping).__name__}"
+            )
         cbs.append(early_stopping)
     return cbs
 
@@ -163,8 +199,9 @@ def hook_interval(cbs: List[Any]) -> float:
         value = getattr(cb, "min_interval", 0.0)
         value = real_type(value, f"{type(cb).__name__}.min_interval")
         if not (0.0 <= value < math.inf):
-            raise ValueError(f"{type(cb).__name__}.min_interval must be a number of seconds "
-                             f">= 0, got {value!r}")
+            raise ValueError(
+                f"{type(cb).__name__}.min_interval must be a number of seconds >= 0, got {value!r}"
+            )
         interval = min(interval, value)
     return 0.0 if interval == math.inf else interval
 
@@ -173,8 +210,9 @@ def epoch_hook(cbs: List[Any], names: List[str], validation: bool, network: Any)
     """The one Python function the core calls after each epoch."""
     val_names = [f"val_{m}" for m in names]
 
-    def on_epoch_end(epoch: int, loss: float, val_loss: float, lr: float,
-                     metrics: tuple, val_metrics: tuple) -> bool:
+    def on_epoch_end(
+        epoch: int, loss: float, val_loss: float, lr: float, metrics: tuple, val_metrics: tuple
+    ) -> bool:
         logs: Dict[str, float] = {"loss": loss}
         logs.update(zip(names, metrics))
         if validation:

@@ -37,5 +37,7 @@ def initializer_for(init: Any, activation: Activation, layer: int) -> Callable:
         return he_normal
     if init == "xavier":
         return xavier_normal
-    raise ValueError(f"layer {layer}: init must be 'auto', 'he', 'xavier' or a callable "
-                     f"(n_in, n_out, rng) -> array, got {init!r}")
+    raise ValueError(
+        f"layer {layer}: init must be 'auto', 'he', 'xavier' or a callable "
+        f"(n_in, n_out, rng) -> array, got {init!r}"
+    )

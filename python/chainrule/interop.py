@@ -14,7 +14,17 @@ import numpy as np
 
 from ._version import __version__
 from .activations import (
-    ELU, GELU, Activation, LeakyReLU, Linear, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
+    ELU,
+    GELU,
+    Activation,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
     is_builtin,
 )
 from .layers import Dense, Layer, layer_class
@@ -27,11 +37,13 @@ def _require(module: str, extra: str) -> Any:
     try:
         return __import__(module)
     except ImportError as exc:  # pragma: no cover - exercised when the package is absent
-        raise ImportError(f"this needs the optional package '{module}': pip install {extra}") \
-            from exc
+        raise ImportError(
+            f"this needs the optional package '{module}': pip install {extra}"
+        ) from exc
 
 
 # ---- PyTorch ---------------------------------------------------------------------------------
+
 
 def _torch_activation(act: Activation, layer: int) -> Optional[Any]:
     """The torch.nn module of a built-in activation (None for linear)."""
@@ -55,10 +67,13 @@ def _torch_activation(act: Activation, layer: int) -> Optional[Any]:
         # below float64's resolution of z; a huge threshold keeps the exact formula everywhere
         return nn.Softplus(beta=1.0, threshold=1e30)
     if is_builtin(act):
-        raise ValueError(f"layer {layer}: {act!r} has no PyTorch conversion in "
-                         "chainrule.interop yet")
-    raise ValueError(f"layer {layer}: {act!r} is a custom activation; PyTorch has no module "
-                     "for it (only built-in activations convert)")
+        raise ValueError(
+            f"layer {layer}: {act!r} has no PyTorch conversion in chainrule.interop yet"
+        )
+    raise ValueError(
+        f"layer {layer}: {act!r} is a custom activation; PyTorch has no module "
+        "for it (only built-in activations convert)"
+    )
 
 
 def _copy(param: Any, value: np.ndarray) -> None:
@@ -90,8 +105,9 @@ def to_torch(net: Network) -> Any:
         elif layer.kind == "dropout":
             modules.append(nn.Dropout(p=layer.config.p))
         elif layer.kind == "batch_norm":
-            bn = nn.BatchNorm1d(n_out, eps=layer.config.eps, momentum=layer.config.momentum,
-                                dtype=dtype)
+            bn = nn.BatchNorm1d(
+                n_out, eps=layer.config.eps, momentum=layer.config.momentum, dtype=dtype
+            )
             _copy(bn.weight, t["gamma"])
             _copy(bn.bias, t["beta"])
             _copy(bn.running_mean, layer.buffers["running_mean"])
@@ -103,8 +119,10 @@ def to_torch(net: Network) -> Any:
             _copy(ln.bias, t["beta"])
             modules.append(ln)
         else:
-            raise ValueError(f"layer {layer.index + 1}: {layer.config!r} has no PyTorch "
-                             "conversion in chainrule.interop yet")
+            raise ValueError(
+                f"layer {layer.index + 1}: {layer.config!r} has no PyTorch "
+                "conversion in chainrule.interop yet"
+            )
     return nn.Sequential(*modules)
 
 
@@ -119,26 +137,30 @@ def _activation_of(module: Any, index: int) -> Activation:
         return ELU(alpha=float(module.alpha))
     if isinstance(module, nn.Softmax):
         if module.dim not in (-1, 1):
-            raise ValueError(f"{where}: only softmax over the feature axis (dim=-1 or 1) "
-                             f"converts, got dim={module.dim}")
+            raise ValueError(
+                f"{where}: only softmax over the feature axis (dim=-1 or 1) "
+                f"converts, got dim={module.dim}"
+            )
         return Softmax()
     if isinstance(module, nn.GELU):
         if module.approximate != "none":
-            raise ValueError(f"{where}: only the exact GELU converts, got "
-                             f"approximate={module.approximate!r}")
+            raise ValueError(
+                f"{where}: only the exact GELU converts, got approximate={module.approximate!r}"
+            )
         return GELU()
     if isinstance(module, nn.Softplus):
         if module.beta != 1:
             raise ValueError(f"{where}: only Softplus(beta=1) converts, got beta={module.beta}")
         return Softplus()
-    simple = {nn.Sigmoid: Sigmoid, nn.Tanh: Tanh, nn.ReLU: ReLU, nn.SiLU: SiLU,
-              nn.Identity: Linear}
+    simple = {nn.Sigmoid: Sigmoid, nn.Tanh: Tanh, nn.ReLU: ReLU, nn.SiLU: SiLU, nn.Identity: Linear}
     for cls, act in simple.items():
         if type(module) is cls:
             return act()
-    raise ValueError(f"{where} is not supported: from_torch takes Linear layers, each followed "
-                     "by at most one of Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softmax, GELU, SiLU, "
-                     "Softplus or Identity")
+    raise ValueError(
+        f"{where} is not supported: from_torch takes Linear layers, each followed "
+        "by at most one of Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softmax, GELU, SiLU, "
+        "Softplus or Identity"
+    )
 
 
 def from_torch(model: Any, loss: Any = "mse", *, seed: Optional[int] = None) -> Network:
@@ -162,11 +184,15 @@ def from_torch(model: Any, loss: Any = "mse", *, seed: Optional[int] = None) -> 
         name = type(module).__name__
         if isinstance(module, nn.Linear):
             if module.bias is None:
-                raise ValueError(f"module {i} (Linear) has no bias; chainrule layers always have "
-                                 "one (use bias=True, or set it to zeros)")
+                raise ValueError(
+                    f"module {i} (Linear) has no bias; chainrule layers always have "
+                    "one (use bias=True, or set it to zeros)"
+                )
             if width is not None and width != module.in_features:
-                raise ValueError(f"module {i} (Linear) takes {module.in_features} inputs but the "
-                                 f"layer before outputs {width}")
+                raise ValueError(
+                    f"module {i} (Linear) takes {module.in_features} inputs but the "
+                    f"layer before outputs {width}"
+                )
             width = module.out_features
             layers.append((Dense(module.out_features, Linear()), module))
             continue
@@ -176,29 +202,46 @@ def from_torch(model: Any, loss: Any = "mse", *, seed: Optional[int] = None) -> 
             layers.append((layer_class("dropout")(p=float(module.p)), module))
         elif isinstance(module, nn.BatchNorm1d):
             if not (module.affine and module.track_running_stats) or module.momentum is None:
-                raise ValueError(f"module {i} (BatchNorm1d): only affine=True, "
-                                 "track_running_stats=True with a momentum converts")
-            layers.append((layer_class("batch_norm")(momentum=float(module.momentum),
-                                                     eps=float(module.eps)), module))
+                raise ValueError(
+                    f"module {i} (BatchNorm1d): only affine=True, "
+                    "track_running_stats=True with a momentum converts"
+                )
+            layers.append(
+                (
+                    layer_class("batch_norm")(
+                        momentum=float(module.momentum), eps=float(module.eps)
+                    ),
+                    module,
+                )
+            )
         elif isinstance(module, nn.LayerNorm):
-            if len(module.normalized_shape) != 1 or not module.elementwise_affine or \
-                    module.bias is None:
-                raise ValueError(f"module {i} (LayerNorm): only LayerNorm(n) over the last axis "
-                                 "with elementwise_affine=True and a bias converts")
+            if (
+                len(module.normalized_shape) != 1
+                or not module.elementwise_affine
+                or module.bias is None
+            ):
+                raise ValueError(
+                    f"module {i} (LayerNorm): only LayerNorm(n) over the last axis "
+                    "with elementwise_affine=True and a bias converts"
+                )
             layers.append((layer_class("layer_norm")(eps=float(module.eps)), module))
         else:
             act = _activation_of(module, i)
             prev = layers[-1][0]
             if not (isinstance(prev, Dense) and isinstance(modules[i - 1], nn.Linear)):
-                raise ValueError(f"module {i} ({name}) follows "
-                                 f"{'another activation' if isinstance(prev, Dense) else type(modules[i - 1]).__name__}; "
-                                 "each Linear takes at most one activation, right after it")
+                raise ValueError(
+                    f"module {i} ({name}) follows "
+                    f"{'another activation' if isinstance(prev, Dense) else type(modules[i - 1]).__name__}; "
+                    "each Linear takes at most one activation, right after it"
+                )
             layers[-1] = (Dense(prev.units, act), layers[-1][1])
     params = [p for _, m in layers for p in m.parameters()]
     dtypes = {p.dtype for p in params}
     if len(dtypes) != 1 or next(iter(dtypes)) not in (torch.float32, torch.float64):
-        raise ValueError(f"from_torch: the weights must all be float32 or all float64, "
-                         f"got {sorted(str(d) for d in dtypes)}")
+        raise ValueError(
+            f"from_torch: the weights must all be float32 or all float64, "
+            f"got {sorted(str(d) for d in dtypes)}"
+        )
     dtype = "float64" if next(iter(dtypes)) == torch.float64 else "float32"
     first = next(m for _, m in layers if isinstance(m, nn.Linear))
     net = Network([first.in_features] + [c for c, _ in layers], loss=loss, dtype=dtype, seed=seed)
@@ -220,8 +263,9 @@ def from_torch(model: Any, loss: Any = "mse", *, seed: Optional[int] = None) -> 
 _ONNX_OPSET = 17
 
 
-def _onnx_activation(helper: Any, act: Activation, x: str, layer: int,
-                     np_dtype: Any) -> Tuple[List[Any], str, List[Any]]:
+def _onnx_activation(
+    helper: Any, act: Activation, x: str, layer: int, np_dtype: Any
+) -> Tuple[List[Any], str, List[Any]]:
     """Nodes computing act(x); returns (nodes, output name, initializers).
 
     float32 uses ONNX's own operators. float64 builds leaky relu, elu and softplus from
@@ -248,29 +292,47 @@ def _onnx_activation(helper: Any, act: Activation, x: str, layer: int,
         if not wide:
             return [node("LeakyRelu", [x], out, alpha=act.alpha)], out, []
         # z > 0 ? z : alpha z
-        return [node("Greater", [x, const("zero", 0.0)], t + "pos"),
+        return (
+            [
+                node("Greater", [x, const("zero", 0.0)], t + "pos"),
                 node("Mul", [x, const("alpha", act.alpha)], t + "neg"),
-                node("Where", [t + "pos", x, t + "neg"], out)], out, consts
+                node("Where", [t + "pos", x, t + "neg"], out),
+            ],
+            out,
+            consts,
+        )
     if isinstance(act, ELU):
         if not wide:
             return [node("Elu", [x], out, alpha=act.alpha)], out, []
         # z > 0 ? z : alpha (exp(z) - 1)
-        return [node("Greater", [x, const("zero", 0.0)], t + "pos"),
+        return (
+            [
+                node("Greater", [x, const("zero", 0.0)], t + "pos"),
                 node("Exp", [x], t + "exp"),
                 node("Sub", [t + "exp", const("one", 1.0)], t + "em1"),
                 node("Mul", [t + "em1", const("alpha", act.alpha)], t + "neg"),
-                node("Where", [t + "pos", x, t + "neg"], out)], out, consts
+                node("Where", [t + "pos", x, t + "neg"], out),
+            ],
+            out,
+            consts,
+        )
     if isinstance(act, Softplus):
         if not wide:
             return [node("Softplus", [x], out)], out, []
         # max(z, 0) + log(1 + exp(-|z|)), which never overflows
-        return [node("Relu", [x], t + "relu"),
+        return (
+            [
+                node("Relu", [x], t + "relu"),
                 node("Abs", [x], t + "abs"),
                 node("Neg", [t + "abs"], t + "nabs"),
                 node("Exp", [t + "nabs"], t + "exp"),
                 node("Add", [t + "exp", const("one", 1.0)], t + "1p"),
                 node("Log", [t + "1p"], t + "log"),
-                node("Add", [t + "relu", t + "log"], out)], out, consts
+                node("Add", [t + "relu", t + "log"], out),
+            ],
+            out,
+            consts,
+        )
     if isinstance(act, Softmax):
         return [node("Softmax", [x], out, axis=-1)], out, []
     simple = {Sigmoid: "Sigmoid", Tanh: "Tanh", ReLU: "Relu"}
@@ -282,15 +344,23 @@ def _onnx_activation(helper: Any, act: Activation, x: str, layer: int,
     if isinstance(act, GELU):
         # z (1 + erf(z / sqrt 2)) / 2 (Gelu is an operator only from opset 20; ONNX Runtime
         # has no float64 Erf kernel, so a float64 GELU model is valid but does not run there)
-        return [node("Div", [x, const("sqrt2", np.sqrt(2.0))], t + "d"),
+        return (
+            [
+                node("Div", [x, const("sqrt2", np.sqrt(2.0))], t + "d"),
                 node("Erf", [t + "d"], t + "erf"),
                 node("Add", [t + "erf", const("one", 1.0)], t + "a"),
                 node("Mul", [x, t + "a"], t + "m"),
-                node("Mul", [t + "m", const("half", 0.5)], out)], out, consts
+                node("Mul", [t + "m", const("half", 0.5)], out),
+            ],
+            out,
+            consts,
+        )
     if is_builtin(act):
         raise ValueError(f"layer {layer}: {act!r} has no ONNX export in chainrule.interop yet")
-    raise ValueError(f"layer {layer}: {act!r} is a custom activation; ONNX export supports the "
-                     "built-in activations only")
+    raise ValueError(
+        f"layer {layer}: {act!r} is a custom activation; ONNX export supports the "
+        "built-in activations only"
+    )
 
 
 def to_onnx(net: Network, path: Union[str, "os.PathLike[str]", None] = None) -> Any:
@@ -315,40 +385,60 @@ def to_onnx(net: Network, path: Union[str, "os.PathLike[str]", None] = None) -> 
         if layer.kind == "dense":
             # the dense layer's parameters, by their names
             z = f"z{l}"
-            nodes.append(helper.make_node("Gemm", [x, init(f"W{l}", t["W"]),
-                                                   init(f"b{l}", t["b"])], [z]))
-            act_nodes, x, consts = _onnx_activation(helper, layer.config.activation, z, l,
-                                                    np_dtype)
+            nodes.append(
+                helper.make_node("Gemm", [x, init(f"W{l}", t["W"]), init(f"b{l}", t["b"])], [z])
+            )
+            act_nodes, x, consts = _onnx_activation(helper, layer.config.activation, z, l, np_dtype)
             nodes += act_nodes
             inits += consts
         elif layer.kind == "dropout":
             continue  # the identity at inference
         elif layer.kind == "batch_norm":
             b = layer.buffers
-            nodes.append(helper.make_node(
-                "BatchNormalization",
-                [x, init(f"gamma{l}", t["gamma"]), init(f"beta{l}", t["beta"]),
-                 init(f"running_mean{l}", b["running_mean"]),
-                 init(f"running_var{l}", b["running_var"])],
-                [f"h{l}"], epsilon=float(layer.config.eps)))
+            nodes.append(
+                helper.make_node(
+                    "BatchNormalization",
+                    [
+                        x,
+                        init(f"gamma{l}", t["gamma"]),
+                        init(f"beta{l}", t["beta"]),
+                        init(f"running_mean{l}", b["running_mean"]),
+                        init(f"running_var{l}", b["running_var"]),
+                    ],
+                    [f"h{l}"],
+                    epsilon=float(layer.config.eps),
+                )
+            )
             x = f"h{l}"
         elif layer.kind == "layer_norm":
-            nodes.append(helper.make_node(
-                "LayerNormalization", [x, init(f"gamma{l}", t["gamma"]),
-                                       init(f"beta{l}", t["beta"])],
-                [f"h{l}"], axis=-1, epsilon=float(layer.config.eps)))
+            nodes.append(
+                helper.make_node(
+                    "LayerNormalization",
+                    [x, init(f"gamma{l}", t["gamma"]), init(f"beta{l}", t["beta"])],
+                    [f"h{l}"],
+                    axis=-1,
+                    epsilon=float(layer.config.eps),
+                )
+            )
             x = f"h{l}"
         else:
-            raise ValueError(f"layer {l}: {layer.config!r} has no ONNX export in "
-                             "chainrule.interop yet")
+            raise ValueError(
+                f"layer {l}: {layer.config!r} has no ONNX export in chainrule.interop yet"
+            )
     nodes.append(helper.make_node("Identity", [x], ["Y"]))
     graph = helper.make_graph(
-        nodes, "chainrule",
+        nodes,
+        "chainrule",
         [helper.make_tensor_value_info("X", elem, ["batch", net.layer_sizes[0]])],
         [helper.make_tensor_value_info("Y", elem, ["batch", net.layer_sizes[-1]])],
-        initializer=inits)
-    model = helper.make_model(graph, producer_name="chainrule", producer_version=__version__,
-                              opset_imports=[helper.make_opsetid("", _ONNX_OPSET)])
+        initializer=inits,
+    )
+    model = helper.make_model(
+        graph,
+        producer_name="chainrule",
+        producer_version=__version__,
+        opset_imports=[helper.make_opsetid("", _ONNX_OPSET)],
+    )
     model.ir_version = min(model.ir_version, 8)
     onnx.checker.check_model(model)
     if path is not None:

@@ -17,14 +17,24 @@ import numpy as np
 
 from . import _registry
 from ._checks import ParamsRepr
-from .activations import Activation, core_spec as activation_spec, resolve_activation
+from .activations import Activation, resolve_activation
+from .activations import core_spec as activation_spec
 from .parameters import copy_into
 
-__all__ = ["Layer", "Dense", "BoundLayer", "LayerList", "layer_names", "layer_class", "plain_dense",
-           "resolve_layers", "core_spec"]
+__all__ = [
+    "Layer",
+    "Dense",
+    "BoundLayer",
+    "LayerList",
+    "layer_names",
+    "layer_class",
+    "plain_dense",
+    "resolve_layers",
+    "core_spec",
+]
 
 _CLASSES: Dict[str, type] = {}
-_MAX_INDEX = 2 ** 62  # counts beyond this do not fit the core's 64-bit indices
+_MAX_INDEX = 2**62  # counts beyond this do not fit the core's 64-bit indices
 
 
 class Layer(_registry.EntryBacked, ParamsRepr):
@@ -57,14 +67,14 @@ class Dense(Layer, entry="dense"):
     ``l1 * sum|W| + l2 * sum(W**2)``, and ``l1 * sign(W) + 2 * l2 * W`` to dW; the bias is
     not penalised."""
 
-    def __init__(self, units: int, activation: Any = None, l1: float = 0.0,
-                 l2: float = 0.0) -> None:
+    def __init__(
+        self, units: int, activation: Any = None, l1: float = 0.0, l2: float = 0.0
+    ) -> None:
         self.activation = None if activation is None else resolve_activation(activation)
         self._set_params((), {"units": units, "l1": l1, "l2": l2})
 
     def get_params(self) -> Dict[str, Any]:
-        return {"units": self.units, "activation": self.activation, "l1": self.l1,
-                "l2": self.l2}
+        return {"units": self.units, "activation": self.activation, "l1": self.l1, "l2": self.l2}
 
     def __repr__(self) -> str:
         parts = [str(self.units)]
@@ -96,8 +106,10 @@ def _as_layer(item: Any, position: int) -> Layer:
         return item
     if isinstance(item, type) and issubclass(item, Layer) and item is not Dense:
         return item()
-    raise TypeError(f"layer {position}: expected an int (the width of a dense layer) or a "
-                    f"layer such as Dense(64, 'relu') or Dropout(0.2), got {item!r}")
+    raise TypeError(
+        f"layer {position}: expected an int (the width of a dense layer) or a "
+        f"layer such as Dense(64, 'relu') or Dropout(0.2), got {item!r}"
+    )
 
 
 def _width(item: Any, where: str) -> int:
@@ -108,16 +120,19 @@ def _width(item: Any, where: str) -> int:
     return int(item)
 
 
-def resolve_layers(spec: Sequence[Any], activations: Optional[Sequence[Any]],
-                   output_activation: str) -> Tuple[int, List[Layer]]:
+def resolve_layers(
+    spec: Sequence[Any], activations: Optional[Sequence[Any]], output_activation: str
+) -> Tuple[int, List[Layer]]:
     """``[n0, 64, Dense(32, "tanh"), Dropout(0.2), 3]`` -> (n0, [Dense(64, relu), Dense(32,
     tanh), Dropout(p=0.2), Dense(3, <output>)]): a plain int is a dense layer whose
     activation comes from ``activations`` (one per plain int, in order) or the default; a
     Dense without an activation takes the default (relu, or ``output_activation`` for the
     last layer). Types are checked here, values by the core."""
     if isinstance(spec, (str, bytes)) or not isinstance(spec, (Sequence, np.ndarray)):
-        raise TypeError("layer_sizes must be a sequence like [2, 10, 1] or [2, Dense(10, 'relu'), "
-                        f"Dropout(0.1), 1], got {type(spec).__name__}")
+        raise TypeError(
+            "layer_sizes must be a sequence like [2, 10, 1] or [2, Dense(10, 'relu'), "
+            f"Dropout(0.1), 1], got {type(spec).__name__}"
+        )
     items = list(spec)
     if not items:
         raise ValueError("layer_sizes needs at least an input and an output size, got []")
@@ -125,20 +140,29 @@ def resolve_layers(spec: Sequence[Any], activations: Optional[Sequence[Any]],
     rest = items[1:]
     if not rest:
         raise ValueError(f"layer_sizes needs at least an input and an output size, got {items}")
-    plain = [i for i, item in enumerate(rest) if not isinstance(item, Layer)
-             and not (isinstance(item, type) and issubclass(item, Layer))]
+    plain = [
+        i
+        for i, item in enumerate(rest)
+        if not isinstance(item, Layer) and not (isinstance(item, type) and issubclass(item, Layer))
+    ]
     if activations is not None:
         if isinstance(activations, (str, Activation)) or not isinstance(activations, Sequence):
-            raise TypeError(f"activations must be a list with one activation per layer "
-                            f"({len(plain)} here), got {activations!r}")
+            raise TypeError(
+                f"activations must be a list with one activation per layer "
+                f"({len(plain)} here), got {activations!r}"
+            )
         if len(activations) != len(plain):
             if len(plain) == len(rest):  # the classic form: layer_sizes is all ints
-                raise ValueError(f"got {len(activations)} activations for {len(rest)} layers "
-                                 f"(layer_sizes {[n_in] + rest} has {len(rest)} layers after the "
-                                 "input)")
-            raise ValueError(f"got {len(activations)} activations for the {len(plain)} layers "
-                             "given as plain ints (activations= names the activation of each "
-                             "int in layer_sizes; give the others in Dense(...))")
+                raise ValueError(
+                    f"got {len(activations)} activations for {len(rest)} layers "
+                    f"(layer_sizes {[n_in] + rest} has {len(rest)} layers after the "
+                    "input)"
+                )
+            raise ValueError(
+                f"got {len(activations)} activations for the {len(plain)} layers "
+                "given as plain ints (activations= names the activation of each "
+                "int in layer_sizes; give the others in Dense(...))"
+            )
     given = dict(zip(plain, activations)) if activations is not None else {}
     layers: List[Layer] = []
     last = len(rest) - 1
@@ -155,8 +179,9 @@ def resolve_layers(spec: Sequence[Any], activations: Optional[Sequence[Any]],
         else:
             layer = _as_layer(item, position)
             if isinstance(layer, Dense) and layer.activation is None:
-                layer = Dense(layer.units, resolve_activation(default, layer=position),
-                              layer.l1, layer.l2)
+                layer = Dense(
+                    layer.units, resolve_activation(default, layer=position), layer.l1, layer.l2
+                )
         layers.append(layer)
     return n_in, layers
 
@@ -176,8 +201,14 @@ class BoundLayer:
     pass cached (``Z``, ``H``; a dropout layer's ``mask``) comes as a copy. ``config`` is the
     layer's configuration (``Dense(64, relu)``)."""
 
-    def __init__(self, tensors: Callable[[str], List[Tuple[str, np.ndarray]]], lock: Any,
-                 index: int, config: Layer, shape: Tuple[int, int]) -> None:
+    def __init__(
+        self,
+        tensors: Callable[[str], List[Tuple[str, np.ndarray]]],
+        lock: Any,
+        index: int,
+        config: Layer,
+        shape: Tuple[int, int],
+    ) -> None:
         object.__setattr__(self, "_tensors", tensors)  # group -> [(name, array)]
         object.__setattr__(self, "_lock", lock)
         object.__setattr__(self, "index", index)
@@ -203,8 +234,10 @@ class BoundLayer:
             for key, value in self._tensors(group):
                 if key == name:
                     return group, value
-        raise AttributeError(f"layer {self.index + 1} ({self.config!r}) has no tensor {name!r}; "
-                             f"it has {', '.join(self._names()) or 'none'}")
+        raise AttributeError(
+            f"layer {self.index + 1} ({self.config!r}) has no tensor {name!r}; "
+            f"it has {', '.join(self._names()) or 'none'}"
+        )
 
     def _names(self) -> List[str]:
         return [k for g in ("parameters", "buffers", "caches") for k, _ in self._tensors(g)]
@@ -223,11 +256,14 @@ class BoundLayer:
     def __setattr__(self, name: str, value: Any) -> None:
         group, target = self._find(name)
         if group == "caches":
-            raise AttributeError(f"layer {self.index + 1}: {name} is what the last forward pass "
-                                 "computed; it cannot be set")
+            raise AttributeError(
+                f"layer {self.index + 1}: {name} is what the last forward pass "
+                "computed; it cannot be set"
+            )
         with self._lock:
-            copy_into(target, value, f"layer {self.index + 1}: {name}",
-                      f"layers[{self.index}].{name}")
+            copy_into(
+                target, value, f"layer {self.index + 1}: {name}", f"layers[{self.index}].{name}"
+            )
 
     def __dir__(self) -> List[str]:
         return sorted(set(super().__dir__()) | set(self._names()))
@@ -264,6 +300,10 @@ class LayerList(Sequence[BoundLayer]):
 
 # Kinds of the core without a class above (a new layer needs none): generated from their
 # registry entries, exported like the others (cr.Dropout, cr.BatchNorm, cr.LayerNorm).
-_registry.export(globals(), __all__, _CLASSES,
-                 lambda entry: _registry.generated_class(entry, Layer, __name__),
-                 _registry.LAYERS)
+_registry.export(
+    globals(),
+    __all__,
+    _CLASSES,
+    lambda entry: _registry.generated_class(entry, Layer, __name__),
+    _registry.LAYERS,
+)

@@ -10,8 +10,14 @@ import numpy as np
 from . import _registry
 from ._checks import ParamsRepr
 
-__all__ = ["Loss", "MSE", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy", "loss_names",
-           "resolve_loss"]
+__all__ = [
+    "Loss",
+    "MSE",
+    "SoftmaxCrossEntropy",
+    "SigmoidBinaryCrossEntropy",
+    "loss_names",
+    "resolve_loss",
+]
 
 
 class Loss(ParamsRepr):
@@ -64,7 +70,9 @@ class _Builtin(_registry.EntryBacked, Loss):
         self._set_params(args, kwargs)
 
     def value(self, yhat: np.ndarray, y: np.ndarray) -> float:
-        raise NotImplementedError(f"{self!r} is computed inside the network: use Network.loss(X, Y)")
+        raise NotImplementedError(
+            f"{self!r} is computed inside the network: use Network.loss(X, Y)"
+        )
 
     gradient = value  # type: ignore[assignment]
 
@@ -106,8 +114,10 @@ def is_classification(loss: Loss) -> bool:
     """True for a built-in loss of class targets (its registry entry's property
     "classification": cross-entropy, binary cross-entropy), which take integer class labels
     and fit's ``class_weight``; False for the others and for a user's :class:`Loss`."""
-    return isinstance(loss, _Builtin) and \
-        _registry.LOSSES[loss.core_name].properties.get("classification") is True
+    return (
+        isinstance(loss, _Builtin)
+        and _registry.LOSSES[loss.core_name].properties.get("classification") is True
+    )
 
 
 def classification_loss_names() -> list:
@@ -133,6 +143,10 @@ def core_spec(loss: Loss) -> tuple:
 
 # Built-ins of the core without a class above (a new entry needs none): generated from their
 # registry entries, exported like the others.
-_registry.export(globals(), __all__, _CLASSES,
-                 lambda entry: _registry.generated_class(entry, _Builtin, __name__),
-                 _registry.LOSSES)
+_registry.export(
+    globals(),
+    __all__,
+    _CLASSES,
+    lambda entry: _registry.generated_class(entry, _Builtin, __name__),
+    _registry.LOSSES,
+)

@@ -25,7 +25,7 @@ class Smoother:
         """The smoothed value after ``loss``."""
         self.avg = self.beta * self.avg + (1.0 - self.beta) * loss
         self.count += 1
-        return self.avg / (1.0 - self.beta ** self.count)
+        return self.avg / (1.0 - self.beta**self.count)
 
 
 def smooth_losses(losses: Sequence[float], beta: float) -> List[float]:
@@ -55,8 +55,9 @@ def suggest_lr(lrs: Sequence[float], smoothed: Sequence[float]) -> Optional[floa
     return float(lrs[e - L + int(L / 3) + int(L / 6)])
 
 
-def steepest_lr(lrs: Sequence[float], smoothed: Sequence[float],
-                skip_start: Optional[int] = None) -> Optional[float]:
+def steepest_lr(
+    lrs: Sequence[float], smoothed: Sequence[float], skip_start: Optional[int] = None
+) -> Optional[float]:
     """The rate of steepest descent of the smoothed loss (Lightning's rule, with its start
     skipped): among the points from ``skip_start`` (default: a tenth of them, at most 10)
     up to the lowest smoothed loss, the one where ``d smoothed / d log(lr)``
@@ -99,8 +100,14 @@ class LRFinderResult:
         exceeded ``diverge_threshold`` times its minimum, or became non-finite).
     """
 
-    def __init__(self, lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence[float],
-                 diverged: bool, suggestion: Optional[float]) -> None:
+    def __init__(
+        self,
+        lrs: Sequence[float],
+        losses: Sequence[float],
+        smoothed: Sequence[float],
+        diverged: bool,
+        suggestion: Optional[float],
+    ) -> None:
         self.lrs = list(lrs)
         self.losses = list(losses)
         self.smoothed = list(smoothed)
@@ -121,19 +128,28 @@ class LRFinderResult:
     def __repr__(self) -> str:
         suggestion = "None" if self.suggestion is None else f"{self.suggestion:.3g}"
         span = f"{self.lrs[0]:.3g} to {self.lrs[-1]:.3g}" if self.lrs else "no steps"
-        return (f"LRFinderResult({len(self.lrs)} steps, lr {span}, suggestion {suggestion}"
-                f"{', diverged' if self.diverged else ''})")
+        return (
+            f"LRFinderResult({len(self.lrs)} steps, lr {span}, suggestion {suggestion}"
+            f"{', diverged' if self.diverged else ''})"
+        )
 
-    def plot(self, path: Union[None, str, "os.PathLike[str]"] = None, *, ax: Any = None,
-             suggest: bool = True) -> Any:
+    def plot(
+        self,
+        path: Union[None, str, "os.PathLike[str]"] = None,
+        *,
+        ax: Any = None,
+        suggest: bool = True,
+    ) -> Any:
         """Draw the smoothed loss (and the raw losses, faintly) against the learning rate on a
         log axis, with the suggested rate marked; returns the Figure. Needs matplotlib.
         ``path`` also saves the figure there; ``ax`` draws into an existing Axes."""
         try:
             import matplotlib.pyplot as plt
         except ImportError:
-            raise ImportError("LRFinderResult.plot needs matplotlib, which is not installed: "
-                              "pip install matplotlib") from None
+            raise ImportError(
+                "LRFinderResult.plot needs matplotlib, which is not installed: "
+                "pip install matplotlib"
+            ) from None
         if ax is None:
             fig, ax = plt.subplots(figsize=(5, 3.5))
         else:
@@ -142,15 +158,22 @@ class LRFinderResult:
         ax.plot(self.lrs, self.smoothed, label="smoothed loss")
         if suggest and self.suggestion is not None:
             k = self.lrs.index(self.suggestion)
-            ax.plot([self.suggestion], [self.smoothed[k]], "o", color="red",
-                    label=f"suggestion {self.suggestion:.2g}")
+            ax.plot(
+                [self.suggestion],
+                [self.smoothed[k]],
+                "o",
+                color="red",
+                label=f"suggestion {self.suggestion:.2g}",
+            )
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
         ax.set_ylabel("loss")
         finite = [v for v in self.smoothed if math.isfinite(v)]
         if finite:  # the divergence at the end would squash the interesting part
             low, first = min(finite), finite[0]
-            ax.set_ylim(low - 0.1 * abs(first - low) - 1e-12, first + 0.5 * abs(first - low) + 1e-12)
+            ax.set_ylim(
+                low - 0.1 * abs(first - low) - 1e-12, first + 0.5 * abs(first - low) + 1e-12
+            )
         ax.legend()
         fig.tight_layout()
         if path is not None:

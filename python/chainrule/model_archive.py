@@ -13,8 +13,16 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-__all__ = ["FORMAT", "VERSION", "MAX_PARAMETERS", "Reader", "expect", "is_int", "valid_params",
-           "parse_header"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "MAX_PARAMETERS",
+    "Reader",
+    "expect",
+    "is_int",
+    "valid_params",
+    "parse_header",
+]
 
 FORMAT = "chainrule.network"
 #: 3: the architecture is a list of layers (kind, parameters, activation), with buffers
@@ -38,21 +46,30 @@ class Reader:
     def __init__(self, source: Union[PathLike, bytes], what: str) -> None:
         self.what = what
         try:
-            self.zf = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes)
-                                      else os.fspath(source))
+            self.zf = zipfile.ZipFile(
+                io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)
+            )
         except FileNotFoundError:
             raise
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
-                RuntimeError) as exc:
-            raise ValueError(f"{what} is not a chainrule model file (not a valid .npz "
-                             f"archive: {exc})") from None
+        except (
+            zipfile.BadZipFile,
+            OSError,
+            ValueError,
+            EOFError,
+            NotImplementedError,
+            RuntimeError,
+        ) as exc:
+            raise ValueError(
+                f"{what} is not a chainrule model file (not a valid .npz archive: {exc})"
+            ) from None
         self.members = {i.filename: i for i in self.zf.infolist()}
 
     def fail(self, message: str) -> ValueError:
         return ValueError(f"{self.what}: {message}")
 
-    def array(self, name: str, dtype: np.dtype, shape: Tuple[int, ...],
-              max_count: Optional[int] = None) -> np.ndarray:
+    def array(
+        self, name: str, dtype: np.dtype, shape: Tuple[int, ...], max_count: Optional[int] = None
+    ) -> np.ndarray:
         """Member ``name``.npy, which must hold exactly dtype and shape (shape -1 entries take
         any size up to max_count elements)."""
         info = self.members.get(f"{name}.npy")
@@ -60,10 +77,13 @@ class Reader:
             raise self.fail(f"the array '{name}' is missing")
         limit = (max_count if max_count is not None else int(np.prod(shape))) * dtype.itemsize
         if info.file_size > limit + 65536:
-            raise self.fail(f"the array '{name}' takes {info.file_size} bytes, more than "
-                            f"its shape allows")
-        if info.compress_type != zipfile.ZIP_STORED and \
-                info.file_size > _DEFLATE_MAX_RATIO * max(info.compress_size, 1) + 65536:
+            raise self.fail(
+                f"the array '{name}' takes {info.file_size} bytes, more than its shape allows"
+            )
+        if (
+            info.compress_type != zipfile.ZIP_STORED
+            and info.file_size > _DEFLATE_MAX_RATIO * max(info.compress_size, 1) + 65536
+        ):
             raise self.fail(f"the array '{name}' claims an impossible compression ratio")
         try:
             with self.zf.open(info) as f:
@@ -75,16 +95,21 @@ class Reader:
                 else:
                     raise self.fail(f"the array '{name}' has an unknown .npy version {version}")
                 if got_dtype != dtype or fortran:
-                    raise self.fail(f"the array '{name}' has dtype {got_dtype}"
-                                    f"{' (Fortran order)' if fortran else ''}, expected {dtype}")
+                    raise self.fail(
+                        f"the array '{name}' has dtype {got_dtype}"
+                        f"{' (Fortran order)' if fortran else ''}, expected {dtype}"
+                    )
                 want = tuple(g if s == -1 else s for s, g in zip(shape, got_shape))
                 if len(got_shape) != len(shape) or tuple(got_shape) != want:
-                    raise self.fail(f"the array '{name}' has shape {tuple(got_shape)}, "
-                                    f"expected {tuple('any' if s == -1 else s for s in shape)}")
+                    raise self.fail(
+                        f"the array '{name}' has shape {tuple(got_shape)}, "
+                        f"expected {tuple('any' if s == -1 else s for s in shape)}"
+                    )
                 count = int(np.prod(got_shape))
                 if max_count is not None and count > max_count:
-                    raise self.fail(f"the array '{name}' has {count} elements, more than "
-                                    f"{max_count}")
+                    raise self.fail(
+                        f"the array '{name}' has {count} elements, more than {max_count}"
+                    )
                 data = f.read(count * dtype.itemsize)
                 if len(data) != count * dtype.itemsize:
                     raise self.fail(f"the array '{name}' is truncated")
@@ -94,8 +119,14 @@ class Reader:
             if str(exc).startswith(self.what):
                 raise
             raise self.fail(f"the array '{name}' is corrupted ({exc})") from None
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError,
-                RuntimeError) as exc:  # a damaged archive (CRC, compression method, ...)
+        except (
+            zipfile.BadZipFile,
+            OSError,
+            EOFError,
+            zlib.error,
+            NotImplementedError,
+            RuntimeError,
+        ) as exc:  # a damaged archive (CRC, compression method, ...)
             raise self.fail(f"the array '{name}' is corrupted ({exc})") from None
         return np.frombuffer(data, dtype=dtype).reshape(got_shape).copy()
 
@@ -112,6 +143,7 @@ def is_int(v: Any) -> bool:
 def valid_params(params: Any, numbers_only: bool) -> bool:
     """A dict of parameters by name: numbers for the built-ins; JSON scalars and lists of them
     for user classes (what :func:`_json_value` writes)."""
+
     def ok(v: Any, depth: int = 0) -> bool:
         if isinstance(v, bool):
             return not numbers_only
@@ -122,6 +154,7 @@ def valid_params(params: Any, numbers_only: bool) -> bool:
         if v is None or isinstance(v, str):
             return True
         return isinstance(v, list) and depth < 8 and all(ok(x, depth + 1) for x in v)
+
     return isinstance(params, dict) and all(isinstance(k, str) and ok(v) for k, v in params.items())
 
 
@@ -132,62 +165,109 @@ def parse_header(reader: Reader) -> Dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise reader.fail(f"the header is not valid JSON ({exc})") from None
     expect(isinstance(header, dict), reader, "the header is not a JSON object")
-    expect(header.get("format") == FORMAT, reader,
-            f"not a chainrule model (format {header.get('format')!r})")
+    expect(
+        header.get("format") == FORMAT,
+        reader,
+        f"not a chainrule model (format {header.get('format')!r})",
+    )
     version = header.get("version")
     expect(is_int(version), reader, f"invalid format version {version!r}")
-    expect(version <= VERSION, reader,
-            f"format version {version} is newer than this chainrule reads ({VERSION}); "
-            "upgrade chainrule")
+    expect(
+        version <= VERSION,
+        reader,
+        f"format version {version} is newer than this chainrule reads ({VERSION}); "
+        "upgrade chainrule",
+    )
     expect(version >= 1, reader, f"invalid format version {version}")
-    expect(header.get("dtype") in ("float32", "float64"), reader,
-            f"invalid dtype {header.get('dtype')!r}")
+    expect(
+        header.get("dtype") in ("float32", "float64"),
+        reader,
+        f"invalid dtype {header.get('dtype')!r}",
+    )
     sizes = header.get("layer_sizes")
-    expect(isinstance(sizes, list) and len(sizes) >= 2 and all(is_int(s) and s >= 1
-                                                                   for s in sizes),
-            reader, f"invalid layer_sizes {sizes!r}")
+    expect(
+        isinstance(sizes, list) and len(sizes) >= 2 and all(is_int(s) and s >= 1 for s in sizes),
+        reader,
+        f"invalid layer_sizes {sizes!r}",
+    )
     if version >= 3:
         layers = header.get("layers")
-        expect(isinstance(layers, list) and len(layers) == len(sizes) - 1, reader,
-                f"expected {len(sizes) - 1} layers, got {layers!r:.200}")
+        expect(
+            isinstance(layers, list) and len(layers) == len(sizes) - 1,
+            reader,
+            f"expected {len(sizes) - 1} layers, got {layers!r:.200}",
+        )
         for i, e in enumerate(layers):
-            expect(isinstance(e, dict) and isinstance(e.get("kind"), str) and
-                    valid_params(e.get("params", {}), numbers_only=True), reader,
-                    f"invalid entry for layer {i + 1}: {e!r:.200}")
+            expect(
+                isinstance(e, dict)
+                and isinstance(e.get("kind"), str)
+                and valid_params(e.get("params", {}), numbers_only=True),
+                reader,
+                f"invalid entry for layer {i + 1}: {e!r:.200}",
+            )
         acts = [e.get("activation") for e in layers]
     else:  # dense layers: layer_sizes and one activation per layer
         acts = header.get("activations")
-        expect(isinstance(acts, list) and len(acts) == len(sizes) - 1, reader,
-                f"expected {len(sizes) - 1} activations, got {acts!r:.200}")
-        header["layers"] = [{"kind": "dense", "params": {"units": n}, "activation": a}
-                            for n, a in zip(sizes[1:], acts)]
+        expect(
+            isinstance(acts, list) and len(acts) == len(sizes) - 1,
+            reader,
+            f"expected {len(sizes) - 1} activations, got {acts!r:.200}",
+        )
+        header["layers"] = [
+            {"kind": "dense", "params": {"units": n}, "activation": a}
+            for n, a in zip(sizes[1:], acts)
+        ]
     for i, a in enumerate(acts):
-        expect(a is None or isinstance(a, dict) and isinstance(a.get("name"), str) and
-                valid_params(a.get("params", {}), numbers_only=not a.get("custom")),
-                reader, f"invalid activation entry for layer {i + 1}: {a!r:.200}")
+        expect(
+            a is None
+            or isinstance(a, dict)
+            and isinstance(a.get("name"), str)
+            and valid_params(a.get("params", {}), numbers_only=not a.get("custom")),
+            reader,
+            f"invalid activation entry for layer {i + 1}: {a!r:.200}",
+        )
     # at most (n_in + 1) n_out values per layer: W and b of a dense layer; the others keep
     # four vectors (gamma, beta and two running statistics) of n_in <= (n_in + 1) n_out
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    expect(n_params <= MAX_PARAMETERS, reader,
-            f"the header claims {n_params} parameters, more than the limit {MAX_PARAMETERS}")
+    expect(
+        n_params <= MAX_PARAMETERS,
+        reader,
+        f"the header claims {n_params} parameters, more than the limit {MAX_PARAMETERS}",
+    )
     loss = header.get("loss")
-    expect(isinstance(loss, dict) and isinstance(loss.get("name"), str) and
-            valid_params(loss.get("params", {}), numbers_only=not loss.get("custom")), reader,
-            f"invalid loss entry {loss!r:.200}")
+    expect(
+        isinstance(loss, dict)
+        and isinstance(loss.get("name"), str)
+        and valid_params(loss.get("params", {}), numbers_only=not loss.get("custom")),
+        reader,
+        f"invalid loss entry {loss!r:.200}",
+    )
     names = header.get("feature_names")
-    expect(names is None or isinstance(names, list) and len(names) == sizes[0] and
-            all(isinstance(n, str) for n in names), reader,
-            f"invalid feature_names {names!r:.200} for {sizes[0]} input features")
+    expect(
+        names is None
+        or isinstance(names, list)
+        and len(names) == sizes[0]
+        and all(isinstance(n, str) for n in names),
+        reader,
+        f"invalid feature_names {names!r:.200} for {sizes[0]} input features",
+    )
     for key in ("state", "metadata", "state_arrays"):
         expect(isinstance(header.get(key, {}), dict), reader, f"invalid '{key}' entry")
     state_elements = 0
     for k, shape in header.get("state_arrays", {}).items():
-        expect(isinstance(k, str) and isinstance(shape, list) and
-                all(is_int(s) and s >= 0 for s in shape), reader,
-                f"invalid state array entry {k!r}: {shape!r:.100}")
+        expect(
+            isinstance(k, str)
+            and isinstance(shape, list)
+            and all(is_int(s) and s >= 0 for s in shape),
+            reader,
+            f"invalid state array entry {k!r}: {shape!r:.100}",
+        )
         state_elements += int(np.prod(shape))
     # optimizer state is a few buffers shaped like the parameters
-    expect(state_elements <= 8 * n_params, reader,
-            f"the header claims {state_elements} elements of training state for a network of "
-            f"{n_params} parameters")
+    expect(
+        state_elements <= 8 * n_params,
+        reader,
+        f"the header claims {state_elements} elements of training state for a network of "
+        f"{n_params} parameters",
+    )
     return header

@@ -15,15 +15,17 @@ from .activations import is_builtin as is_builtin_activation
 from .callbacks import History
 from .data import as_matrix, as_targets, check_feature_names, resolve_dtype
 from .initializers import initializer_for
-from .layers import (BoundLayer, Dense, Layer, LayerList, core_spec as layer_spec, plain_dense,
-                     resolve_layers)
-from .losses import (Loss, core_spec as loss_spec, is_builtin as is_builtin_loss,
-                     is_classification, resolve_loss)
+from .layers import BoundLayer, Dense, Layer, LayerList, plain_dense, resolve_layers
+from .layers import core_spec as layer_spec
+from .losses import Loss, is_classification, resolve_loss
+from .losses import core_spec as loss_spec
+from .losses import is_builtin as is_builtin_loss
 from .network_fit import Fitting
 from .network_lr_find import LRFind
 from .network_state import TrainingState
 from .network_steps import Steps
-from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
+from .optimizers import Optimizer, resolve_optimizer
+from .optimizers import core_spec as optimizer_spec
 from .parameters import NamedParameters, ParameterList
 
 __all__ = ["Network"]
@@ -65,14 +67,22 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         of :meth:`fit` and :meth:`step` unless they are given one.
     """
 
-    def __init__(self, layer_sizes: Sequence[int], activations: Optional[Sequence[Any]] = None,
-                 loss: Union[str, Loss] = "mse", *, dtype: Any = "float64",
-                 seed: Optional[int] = None, init: Union[str, Callable] = "auto",
-                 optimizer: Union[str, Optimizer] = "sgd") -> None:
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        activations: Optional[Sequence[Any]] = None,
+        loss: Union[str, Loss] = "mse",
+        *,
+        dtype: Any = "float64",
+        seed: Optional[int] = None,
+        init: Union[str, Callable] = "auto",
+        optimizer: Union[str, Optimizer] = "sgd",
+    ) -> None:
         self.dtype = np.dtype(resolve_dtype(dtype))
         self.loss_function = resolve_loss(loss)
-        n_in, layers = resolve_layers(layer_sizes, activations,
-                                      self.loss_function.required_activation or "linear")
+        n_in, layers = resolve_layers(
+            layer_sizes, activations, self.loss_function.required_activation or "linear"
+        )
         #: The layers' configurations (``Dense(64, relu)``, ``Dropout(p=0.2)``, ...), in order.
         self.layer_configs: List[Layer] = layers
         #: One activation per layer (None for a layer without one, such as Dropout).
@@ -83,15 +93,24 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         self.comm: Any = None
         core_cls = _core.Network64 if self.dtype == np.float64 else _core.Network32
         try:
-            self._core = core_cls(n_in, [layer_spec(c) for c in layers],
-                                  loss_spec(self.loss_function), optimizer_spec(self._optimizer))
+            self._core = core_cls(
+                n_in,
+                [layer_spec(c) for c in layers],
+                loss_spec(self.loss_function),
+                optimizer_spec(self._optimizer),
+            )
         except MemoryError:
             widths = [n_in] + [getattr(c, "units", None) for c in layers]
-            n_params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:])
-                           if a is not None and b is not None)
-            raise MemoryError(f"layer sizes {widths}: cannot allocate {n_params:.4g} parameters "
-                              f"({n_params * self.dtype.itemsize * 2 / 2**30:.4g} GiB with their "
-                              "gradients)") from None
+            n_params = sum(
+                (a + 1) * b
+                for a, b in zip(widths[:-1], widths[1:])
+                if a is not None and b is not None
+            )
+            raise MemoryError(
+                f"layer sizes {widths}: cannot allocate {n_params:.4g} parameters "
+                f"({n_params * self.dtype.itemsize * 2 / 2**30:.4g} GiB with their "
+                "gradients)"
+            ) from None
         sizes = [n_in] + [int(self._core.layer_shape(l)[1]) for l in range(len(layers))]
         #: The dense layers' positions among the layers (net.weights[k] is layer dense[k] + 1).
         self._dense = [l for l, c in enumerate(layers) if isinstance(c, Dense)]
@@ -102,8 +121,9 @@ class Network(TrainingState, Fitting, Steps, LRFind):
             # the key of the layers' random streams (dropout masks): a child of the seed
             key = np.random.SeedSequence(seed).spawn(1)[0].generate_state(1, np.uint64)[0]
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f"seed must be None or a non-negative integer, got {seed!r} ({exc})") \
-                from None
+            raise type(exc)(
+                f"seed must be None or a non-negative integer, got {seed!r} ({exc})"
+            ) from None
         self._core.set_random_state(int(key), 0)
         self._forward_X: Optional[np.ndarray] = None
         #: The History of the last fit (empty before any).
@@ -139,8 +159,14 @@ class Network(TrainingState, Fitting, Steps, LRFind):
 
         def bound(l: int) -> BoundLayer:
             shape = tuple(int(v) for v in core.layer_shape(l))
-            return BoundLayer(lambda group: core.layer_tensors(l, group), self._lock, l,
-                              self.layer_configs[l], (shape[0], shape[1]))
+            return BoundLayer(
+                lambda group: core.layer_tensors(l, group),
+                self._lock,
+                l,
+                self.layer_configs[l],
+                (shape[0], shape[1]),
+            )
+
         return LayerList(bound, self.n_layers)
 
     @property
@@ -148,6 +174,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         """The tensors the layers keep but do not learn (BatchNorm's ``running_mean2``,
         ``running_var2``, ...), by name, as live views."""
         return NamedParameters(self._core.buffer_names(), self._core.buffer, self._lock)
+
     @property
     def parameters(self) -> NamedParameters:
         """Every learnable tensor by name (``W1``, ``b1``, ``W2``, ...), as live views; see
@@ -181,8 +208,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
     def _Y(self, Y: ArrayLike, name: str = "Y") -> np.ndarray:
         # a classification network with several outputs also takes class indices (m,)
         one_hot = self._core.one_hot if is_classification(self.loss_function) else None
-        return self._unaliased(as_targets(Y, self.dtype.type, name, self.layer_sizes[-1],
-                                          one_hot))
+        return self._unaliased(as_targets(Y, self.dtype.type, name, self.layer_sizes[-1], one_hot))
 
     def _unaliased(self, a: np.ndarray) -> np.ndarray:
         """``a``, or a copy of it if it may share memory with a parameter (data that is a view
@@ -196,8 +222,13 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         # No copy of X when it aliases the weights: prediction only reads both. A ready array
         # skips the call to as_matrix (the same test as its first line) and the lock is taken
         # inline (a one-sample predict is ~10 us, and the wrapper layers cost ~0.3 of it).
-        if not (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2 and X.size
-                and X.flags.c_contiguous):
+        if not (
+            type(X) is np.ndarray
+            and X.dtype is self.dtype
+            and X.ndim == 2
+            and X.size
+            and X.flags.c_contiguous
+        ):
             check_feature_names(self.feature_names_in_, X, "predict")
             X = as_matrix(X, self.dtype.type, "X")
         with self._lock:  # as @serialised
@@ -236,6 +267,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         :mod:`chainrule.serialization`. Load it with :func:`chainrule.load`. After
         ``fit(comm=...)`` only rank 0 writes; on other ranks this does nothing."""
         from . import serialization  # upward, at call time (see the comment above)
+
         if self.comm is not None and self.comm.Get_rank() != 0:
             return  # data-parallel: rank 0 writes the file, the other ranks nothing
         with self._lock:
@@ -245,12 +277,15 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         # pickle / copy.deepcopy: the model file's bytes, plus the activation and loss objects
         # themselves when one is a user class (pickle carries classes by reference)
         from . import serialization  # upward, at call time (see the comment above save)
+
         with self._lock:
             data = serialization.to_bytes(self)
-        custom = any(a is not None and not is_builtin_activation(a) for a in self.activations) or \
-            not is_builtin_loss(self.loss_function)
-        objects = {"activations": list(self.activations), "loss": self.loss_function} \
-            if custom else None
+        custom = any(
+            a is not None and not is_builtin_activation(a) for a in self.activations
+        ) or not is_builtin_loss(self.loss_function)
+        objects = (
+            {"activations": list(self.activations), "loss": self.loss_function} if custom else None
+        )
         return (_unpickle_network, (data, objects))
 
     @serialised
@@ -258,6 +293,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         """A ``torch.nn.Sequential`` with this network's layers and weights (needs torch); see
         :func:`chainrule.interop.to_torch`."""
         from . import interop  # upward, at call time (see the comment above save)
+
         return interop.to_torch(self)
 
     @serialised
@@ -265,6 +301,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         """Exports ``predict`` as an ONNX model (needs the ``onnx`` package); see
         :func:`chainrule.interop.to_onnx`."""
         from . import interop  # upward, at call time (see the comment above save)
+
         return interop.to_onnx(self, path)
 
     # ---- display -------------------------------------------------------------------------
@@ -278,13 +315,22 @@ class Network(TrainingState, Fitting, Steps, LRFind):
             params = layer.parameters
             shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in params.items())
             count = sum(int(v.size) for v in params.values())
-            rows.append((str(layer.index + 1), repr(layer.config), f"({m}, {layer.shape[1]})",
-                         shapes, f"{count:,}"))
+            rows.append(
+                (
+                    str(layer.index + 1),
+                    repr(layer.config),
+                    f"({m}, {layer.shape[1]})",
+                    shapes,
+                    f"{count:,}",
+                )
+            )
         return rows
 
     def _summary_title(self) -> str:
-        return (f"Network {' -> '.join(map(str, self.layer_sizes))}  loss "
-                f"{self.loss_function!r}  dtype {self.dtype.name}")
+        return (
+            f"Network {' -> '.join(map(str, self.layer_sizes))}  loss "
+            f"{self.loss_function!r}  dtype {self.dtype.name}"
+        )
 
     def summary(self, batch_size: Optional[int] = None) -> str:
         """The dimension table of docs/design.md section 1: every layer's output (Z, H, dZ),
@@ -304,25 +350,33 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         """The summary as an HTML table (what Jupyter shows for a network)."""
         rows = self._summary_table(None)
         head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                       for r in rows[1:])
-        return (f"<div><p><b>{html.escape(self._summary_title())}</b></p>"
-                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-                f"<p>total parameters: {self.n_params:,}</p></div>")
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:]
+        )
+        return (
+            f"<div><p><b>{html.escape(self._summary_title())}</b></p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            f"<p>total parameters: {self.n_params:,}</p></div>"
+        )
 
     def __repr__(self) -> str:
         if plain_dense(self.layer_configs):
             acts = ", ".join(repr(a) for a in self.activations)
-            return (f"Network({self.layer_sizes}, activations=[{acts}], "
-                    f"loss={self.loss_function!r}, dtype='{self.dtype.name}', "
-                    f"optimizer={self._optimizer!r})")
+            return (
+                f"Network({self.layer_sizes}, activations=[{acts}], "
+                f"loss={self.loss_function!r}, dtype='{self.dtype.name}', "
+                f"optimizer={self._optimizer!r})"
+            )
         layers = ", ".join([str(self.layer_sizes[0])] + [repr(c) for c in self.layer_configs])
-        return (f"Network([{layers}], loss={self.loss_function!r}, dtype='{self.dtype.name}', "
-                f"optimizer={self._optimizer!r})")
+        return (
+            f"Network([{layers}], loss={self.loss_function!r}, dtype='{self.dtype.name}', "
+            f"optimizer={self._optimizer!r})"
+        )
 
 
 def _unpickle_network(data: bytes, objects: Optional[Dict[str, Any]]) -> Network:
     # what pickles of a Network call (by this name, so it stays); the model file's reader
     from . import serialization  # upward, at call time (see the comment above Network.save)
+
     net, _ = serialization.read(data, "unpickling a Network", overrides=objects)
     return net

@@ -11,17 +11,21 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from . import fit_args
-from ._checks import check_int as _check_int, optional_real, real_type
+from ._checks import check_int as _check_int
+from ._checks import optional_real, real_type
 from ._core import DivergenceError
 from ._sync import serialised
 from .callbacks import EarlyStopping, History, ProgressBar
 from .dashboard import Dashboard
 from .data import feature_names
-from .diagnostics import Diagnostics, DiagnosticsLog, resolve as resolve_diagnostics
+from .diagnostics import Diagnostics, DiagnosticsLog
+from .diagnostics import resolve as resolve_diagnostics
 from .distributed import Context, global_order
-from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
+from .optimizers import Optimizer, resolve_optimizer
+from .optimizers import core_spec as optimizer_spec
 from .run_record import RunRecorder, default_every
-from .schedules import LRSchedule, core_spec as schedule_spec, resolve_schedule
+from .schedules import LRSchedule, resolve_schedule
+from .schedules import core_spec as schedule_spec
 
 __all__ = ["Fitting"]
 
@@ -35,10 +39,14 @@ def _observers(dashboard: Any, log_dir: Any, epochs: int) -> List[Any]:
         out.append(dashboard)
     elif dashboard is True or (isinstance(dashboard, np.bool_) and dashboard):
         out.append(Dashboard())  # ImportError naming the extra when it is missing
-    elif dashboard is not False and dashboard is not None and not \
-            (isinstance(dashboard, np.bool_) and not dashboard):
-        raise TypeError(f"dashboard must be True, False or a chainrule.Dashboard, got "
-                        f"{dashboard!r}")
+    elif (
+        dashboard is not False
+        and dashboard is not None
+        and not (isinstance(dashboard, np.bool_) and not dashboard)
+    ):
+        raise TypeError(
+            f"dashboard must be True, False or a chainrule.Dashboard, got {dashboard!r}"
+        )
     if log_dir is not None:
         out.append(RunRecorder(log_dir, every=default_every(epochs)))
     return out
@@ -60,19 +68,32 @@ class Fitting:
     feature_names_in_: Optional[np.ndarray]
 
     @serialised
-    def fit(self, X: ArrayLike, Y: ArrayLike, epochs: int = 100, lr: Optional[float] = None,
-            batch_size: Optional[int] = None, shuffle: bool = False, verbose: int = 0, *,
-            optimizer: Union[None, str, Optimizer] = None,
-            lr_schedule: Union[None, str, LRSchedule] = None,
-            sample_weight: Optional[ArrayLike] = None,
-            validation_data: Optional[Sequence[ArrayLike]] = None,
-            validation_split: float = 0.0, metrics: Optional[Sequence[str]] = None,
-            early_stopping: Optional[EarlyStopping] = None,
-            callbacks: Optional[Sequence[Any]] = None, comm: Any = None,
-            clip_norm: Optional[float] = None, clip_value: Optional[float] = None,
-            class_weight: Union[None, str, Dict[int, float]] = None,
-            dashboard: Union[bool, Dashboard] = False, log_dir: Any = None,
-            diagnostics: Union[None, bool, Diagnostics] = None) -> History:
+    def fit(
+        self,
+        X: ArrayLike,
+        Y: ArrayLike,
+        epochs: int = 100,
+        lr: Optional[float] = None,
+        batch_size: Optional[int] = None,
+        shuffle: bool = False,
+        verbose: int = 0,
+        *,
+        optimizer: Union[None, str, Optimizer] = None,
+        lr_schedule: Union[None, str, LRSchedule] = None,
+        sample_weight: Optional[ArrayLike] = None,
+        validation_data: Optional[Sequence[ArrayLike]] = None,
+        validation_split: float = 0.0,
+        metrics: Optional[Sequence[str]] = None,
+        early_stopping: Optional[EarlyStopping] = None,
+        callbacks: Optional[Sequence[Any]] = None,
+        comm: Any = None,
+        clip_norm: Optional[float] = None,
+        clip_value: Optional[float] = None,
+        class_weight: Union[None, str, Dict[int, float]] = None,
+        dashboard: Union[bool, Dashboard] = False,
+        log_dir: Any = None,
+        diagnostics: Union[None, bool, Diagnostics] = None,
+    ) -> History:
         """Train with mini-batches; the epoch loop runs in C++ without the GIL.
 
         Parameters
@@ -174,7 +195,7 @@ class Fitting:
             if ctx.rank != 0 and verbose in (1, 2):
                 verbose = 0  # only rank 0 shows progress
         # with a communicator, a bad argument or shard on any rank raises on every rank
-        with (ctx.agreed("fit") if ctx is not None else contextlib.nullcontext()):
+        with ctx.agreed("fit") if ctx is not None else contextlib.nullcontext():
             names_in = feature_names(X)
             X, Y = self._X(X, "fit"), self._Y(Y)
             epochs = _check_int(epochs, "epochs", 0)
@@ -183,31 +204,55 @@ class Fitting:
             lr = real_type(base.lr if lr is None else lr, "lr")  # its value: the core
             bs = 0 if batch_size is None else _check_int(batch_size, "batch_size", 1)
             if not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
-                raise ValueError("verbose must be 0 (silent), 1 (progress bar) or 2 (one line per "
-                                 f"epoch), or False/True for 0/1, got {verbose!r}")
+                raise ValueError(
+                    "verbose must be 0 (silent), 1 (progress bar) or 2 (one line per "
+                    f"epoch), or False/True for 0/1, got {verbose!r}"
+                )
             if not isinstance(shuffle, (bool, np.bool_)):
                 raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
             schedule = resolve_schedule(lr_schedule)
             diag = resolve_diagnostics(diagnostics)
             diag_spec = None if diag is None else diag.core_spec()
-            clipping = {"clip_norm": optional_real(clip_norm, "clip_norm"),
-                        "clip_value": optional_real(clip_value, "clip_value")}  # values: the core
+            clipping = {
+                "clip_norm": optional_real(clip_norm, "clip_norm"),
+                "clip_value": optional_real(clip_value, "clip_value"),
+            }  # values: the core
             # float64 when class weights multiply them, so that the product is rounded once
-            w = None if sample_weight is None else fit_args.sample_weights(
-                sample_weight, X.shape[0], "sample_weight",
-                self.dtype if class_weight is None else np.dtype(np.float64))
+            w = (
+                None
+                if sample_weight is None
+                else fit_args.sample_weights(
+                    sample_weight,
+                    X.shape[0],
+                    "sample_weight",
+                    self.dtype if class_weight is None else np.dtype(np.float64),
+                )
+            )
             X, Y, w, X_val, Y_val, w_val = fit_args.split_validation(
-                X, Y, w, validation_data, validation_split,
-                names_in if self.feature_names_in_ is None else self.feature_names_in_, self.dtype,
-                self._Y)
-            cw = None if class_weight is None else \
-                fit_args.class_weight_spec(class_weight, self.loss_function, comm)
+                X,
+                Y,
+                w,
+                validation_data,
+                validation_split,
+                names_in if self.feature_names_in_ is None else self.feature_names_in_,
+                self.dtype,
+                self._Y,
+            )
+            cw = (
+                None
+                if class_weight is None
+                else fit_args.class_weight_spec(class_weight, self.loss_function, comm)
+            )
             names = fit_args.metric_names(metrics)
             cbs = fit_args.callback_list(callbacks, early_stopping, verbose, epochs)
             cbs += _observers(dashboard, log_dir, epochs)
             interval = fit_args.hook_interval(cbs)  # how often the callbacks need calling
-            recorded = ["loss"] + names + (["val_loss"] + [f"val_{m}" for m in names]
-                                           if X_val is not None else []) + ["lr"]
+            recorded = (
+                ["loss"]
+                + names
+                + (["val_loss"] + [f"val_{m}" for m in names] if X_val is not None else [])
+                + ["lr"]
+            )
             for cb in cbs:  # EarlyStopping, ModelCheckpoint: what they watch is recorded
                 check_monitor = getattr(cb, "check_monitor", None)
                 if callable(check_monitor):
@@ -228,22 +273,31 @@ class Fitting:
         core_kwargs: Dict[str, Any] = {}
         n = X.shape[0]
         if ctx is not None:
-            ctx.check_same("fit", [
-                ("layer sizes", list(self.layer_sizes)),
-                ("layer kinds", [c.kind for c in self.layer_configs]),  # (collectives inside)
-                ("dtype", str(self.dtype)),
-                ("epochs", epochs), ("lr", lr), ("batch_size", bs), ("shuffle", bool(shuffle)),
-                ("optimizer", (base.name, base.get_params())),
-                ("lr_schedule", schedule_args),
-                ("clip_norm", clipping["clip_norm"]), ("clip_value", clipping["clip_value"]),
-                ("metrics", names), ("validation (present or not)", X_val is not None),
-                ("diagnostics", diag_spec),
-                ("early_stopping (present or not)", early_stopping is not None)])
+            ctx.check_same(
+                "fit",
+                [
+                    ("layer sizes", list(self.layer_sizes)),
+                    ("layer kinds", [c.kind for c in self.layer_configs]),  # (collectives inside)
+                    ("dtype", str(self.dtype)),
+                    ("epochs", epochs),
+                    ("lr", lr),
+                    ("batch_size", bs),
+                    ("shuffle", bool(shuffle)),
+                    ("optimizer", (base.name, base.get_params())),
+                    ("lr_schedule", schedule_args),
+                    ("clip_norm", clipping["clip_norm"]),
+                    ("clip_value", clipping["clip_value"]),
+                    ("metrics", names),
+                    ("validation (present or not)", X_val is not None),
+                    ("diagnostics", diag_spec),
+                    ("early_stopping (present or not)", early_stopping is not None),
+                ],
+            )
             sizes = ctx.comm.allgather(n)
             n = int(sum(sizes))
             # the same N, epochs and batch_size everywhere: every rank raises alike, if at all
             self._core.check_batches(n, epochs, bs)
-            core_kwargs = {"global_rows": n, "row_offset": int(sum(sizes[:ctx.rank]))}
+            core_kwargs = {"global_rows": n, "row_offset": int(sum(sizes[: ctx.rank]))}
         if new_optimizer is not None:  # installed only once the whole call is known to be valid
             self._core.set_optimizer(optimizer_spec(new_optimizer))
             self._optimizer = new_optimizer
@@ -269,13 +323,15 @@ class Fitting:
             core_kwargs["sum_across"] = ctx.sum_across
         log = DiagnosticsLog()
         if diag is not None:  # each record as the core makes it, before the epoch's callbacks
-            listeners = [cb.on_diagnostics for cb in cbs
-                         if callable(getattr(cb, "on_diagnostics", None))]
+            listeners = [
+                cb.on_diagnostics for cb in cbs if callable(getattr(cb, "on_diagnostics", None))
+            ]
 
             def on_record(record: Dict[str, Any]) -> None:
                 log.append(record)
                 for listen in listeners:  # the dashboard, the run recorder
                     listen([record])
+
             core_kwargs["diagnostics"], core_kwargs["on_diagnostics"] = diag_spec, on_record
             self._live_diagnostics = log
         bars = [cb for cb in cbs if isinstance(cb, ProgressBar)]
@@ -290,8 +346,17 @@ class Fitting:
                     cb.on_train_begin(self)
             try:
                 loss, val_loss, lrs, train_m, val_m = self._core.fit(
-                    X, Y, epochs, lr, bs, permutation, on_epoch_end, *core_args, **core_kwargs,
-                    **clipping)
+                    X,
+                    Y,
+                    epochs,
+                    lr,
+                    bs,
+                    permutation,
+                    on_epoch_end,
+                    *core_args,
+                    **core_kwargs,
+                    **clipping,
+                )
             finally:
                 for cb in cbs:
                     if isinstance(cb, ProgressBar):
@@ -331,9 +396,14 @@ class Fitting:
         return live if live is not None else self.history.diagnostics
 
     @serialised
-    def evaluate(self, X: ArrayLike, Y: ArrayLike, metrics: Optional[Sequence[str]] = None,
-                 sample_weight: Optional[ArrayLike] = None,
-                 batch_size: Optional[int] = None) -> Dict[str, float]:
+    def evaluate(
+        self,
+        X: ArrayLike,
+        Y: ArrayLike,
+        metrics: Optional[Sequence[str]] = None,
+        sample_weight: Optional[ArrayLike] = None,
+        batch_size: Optional[int] = None,
+    ) -> Dict[str, float]:
         """The loss and metrics of the network on (X, Y), as Keras' ``evaluate(...,
         return_dict=True)``: ``{"loss": ..., "accuracy": ..., "f1": ...}``.
 
@@ -345,9 +415,13 @@ class Fitting:
         """
         X, Y = self._X(X, "evaluate"), self._Y(Y)
         names = fit_args.metric_names(metrics)
-        w = None if sample_weight is None else \
-            fit_args.sample_weights(sample_weight, X.shape[0], "sample_weight", self.dtype,
-                                    call="evaluate")
+        w = (
+            None
+            if sample_weight is None
+            else fit_args.sample_weights(
+                sample_weight, X.shape[0], "sample_weight", self.dtype, call="evaluate"
+            )
+        )
         bs = 0 if batch_size is None else _check_int(batch_size, "batch_size", 1)
         self._forward_X = None
         loss, values = self._core.evaluate(X, Y, w, names, bs)

@@ -40,10 +40,19 @@ class LRFind:
     set_dropout_state: Any
 
     @serialised
-    def lr_find(self, X: ArrayLike, Y: ArrayLike, start_lr: float = 1e-7, end_lr: float = 10.0,
-                num: int = 100, batch_size: int = 32, *, shuffle: bool = True,
-                smooth: float = 0.98, diverge_threshold: Optional[float] = 4.0
-                ) -> LRFinderResult:
+    def lr_find(
+        self,
+        X: ArrayLike,
+        Y: ArrayLike,
+        start_lr: float = 1e-7,
+        end_lr: float = 10.0,
+        num: int = 100,
+        batch_size: int = 32,
+        *,
+        shuffle: bool = True,
+        smooth: float = 0.98,
+        diverge_threshold: Optional[float] = 4.0,
+    ) -> LRFinderResult:
         """Train on mini-batches with a learning rate growing exponentially from ``start_lr``
         to ``end_lr`` over ``num`` steps, record the loss, and put the network back as it was.
 
@@ -88,8 +97,10 @@ class LRFind:
             except ValueError as exc:
                 raise ValueError(f"lr_find: {name}: {exc}") from None
         if not start < end:
-            raise ValueError(f"lr_find: start_lr must be below end_lr, got start_lr={start_lr!r}"
-                             f", end_lr={end_lr!r}")
+            raise ValueError(
+                f"lr_find: start_lr must be below end_lr, got start_lr={start_lr!r}"
+                f", end_lr={end_lr!r}"
+            )
         num = check_int(num, "lr_find: num", 2)
         n = X.shape[0]
         bs = min(check_int(batch_size, "lr_find: batch_size", 1), n)
@@ -99,8 +110,10 @@ class LRFind:
         if diverge_threshold is not None:
             threshold = real_type(diverge_threshold, "lr_find: diverge_threshold")
             if not (math.isfinite(threshold) and threshold > 1.0):
-                raise ValueError(f"lr_find: diverge_threshold must be a finite number > 1 or "
-                                 f"None, got {diverge_threshold!r}")
+                raise ValueError(
+                    f"lr_find: diverge_threshold must be a finite number > 1 or "
+                    f"None, got {diverge_threshold!r}"
+                )
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"lr_find: shuffle must be True or False, got {shuffle!r}")
         lrs = [start * (end / start) ** (i / (num - 1)) for i in range(num)]
@@ -108,12 +121,12 @@ class LRFind:
         try:  # the core's checks of the data and the batches, once, before anything changes
             self._core.check_fit(X, Y, 1, start, 0, None, None, None, None, None, [])
             # the batches (batch normalisation's rows per batch)
-            self._core.check_fit(X[:used], Y[:used], 1, start, bs, None, None, None, None,
-                                 None, [])
+            self._core.check_fit(X[:used], Y[:used], 1, start, bs, None, None, None, None, None, [])
         except ValueError as exc:
             message = str(exc)
-            raise ValueError("lr_find: " + (message[5:] if message.startswith("fit: ")
-                                            else message)) from None
+            raise ValueError(
+                "lr_find: " + (message[5:] if message.startswith("fit: ") else message)
+            ) from None
 
         saved = self._snapshot()
         tried: List[float] = []
@@ -129,11 +142,12 @@ class LRFind:
                     pos = 0
                     if shuffle:
                         order = self._rng.permutation(n)
-                rows = slice(pos, pos + bs) if order is None else order[pos:pos + bs]
+                rows = slice(pos, pos + bs) if order is None else order[pos : pos + bs]
                 pos += bs
                 try:  # one step of the core's training loop on this batch, at rate lr
-                    loss = self._core.fit(X[rows], Y[rows], 1, lr, 0, None, None, None, None,
-                                          None, None, None, [])[0][0]
+                    loss = self._core.fit(
+                        X[rows], Y[rows], 1, lr, 0, None, None, None, None, None, None, None, []
+                    )[0][0]
                 except DivergenceError:
                     diverged = True
                     break
@@ -155,11 +169,13 @@ class LRFind:
 
     def _snapshot(self) -> Dict[str, Any]:
         """Everything a training step changes (copies)."""
-        return {"parameters": {k: np.array(v, copy=True) for k, v in self.parameters.items()},
-                "buffers": {k: np.array(v, copy=True) for k, v in self.buffers.items()},
-                "optimizer": self.get_optimizer_state(),
-                "rng": self.get_rng_state(),
-                "dropout": self.get_dropout_state()}
+        return {
+            "parameters": {k: np.array(v, copy=True) for k, v in self.parameters.items()},
+            "buffers": {k: np.array(v, copy=True) for k, v in self.buffers.items()},
+            "optimizer": self.get_optimizer_state(),
+            "rng": self.get_rng_state(),
+            "dropout": self.get_dropout_state(),
+        }
 
     def _restore(self, saved: Dict[str, Any]) -> None:
         parameters, buffers = self.parameters, self.buffers

@@ -12,7 +12,8 @@ import numpy as np
 from ._checks import check_int as _check_int
 from .callbacks import History
 from .diagnostics import DiagnosticsLog
-from .optimizers import Optimizer, core_spec as optimizer_spec, resolve_optimizer
+from .optimizers import Optimizer, resolve_optimizer
+from .optimizers import core_spec as optimizer_spec
 
 __all__ = ["TrainingState"]
 
@@ -50,8 +51,11 @@ class TrainingState:
         has none)."""
         with self._lock:
             step, buffers = self._core.get_optimizer_state()
-            return {"optimizer": self._optimizer.name, "step": int(step),
-                    "buffers": {name: list(arrays) for name, arrays in buffers}}
+            return {
+                "optimizer": self._optimizer.name,
+                "step": int(step),
+                "buffers": {name: list(arrays) for name, arrays in buffers},
+            }
 
     def set_optimizer_state(self, state: Dict[str, Any]) -> None:
         """Restore what :meth:`get_optimizer_state` returned (for an optimizer of the same
@@ -59,12 +63,16 @@ class TrainingState:
         Each buffer is a list in the order of ``net.parameters`` or a dict by parameter name
         (``{"W1": ..., "b1": ..., ...}``)."""
         if not isinstance(state, dict) or not {"step", "buffers"} <= set(state):
-            raise TypeError("optimizer state must be a dict with 'step' and 'buffers', as "
-                            "get_optimizer_state() returns")
+            raise TypeError(
+                "optimizer state must be a dict with 'step' and 'buffers', as "
+                "get_optimizer_state() returns"
+            )
         name = state.get("optimizer", self._optimizer.name)
         if name != self._optimizer.name:
-            raise ValueError(f"set_optimizer_state: the state is of optimizer {name!r}, but the "
-                             f"network uses {self._optimizer.name!r}")
+            raise ValueError(
+                f"set_optimizer_state: the state is of optimizer {name!r}, but the "
+                f"network uses {self._optimizer.name!r}"
+            )
         step = _check_int(state["step"], "set_optimizer_state: step", 0)
         buffers = state["buffers"]
         if not isinstance(buffers, dict):
@@ -76,16 +84,21 @@ class TrainingState:
                 unknown = sorted(set(arrays) - set(names))
                 missing = [n for n in names if n not in arrays]
                 if unknown or missing:
-                    raise ValueError(f"set_optimizer_state: buffer {key!r} must have one array per "
-                                     f"parameter ({', '.join(names)})"
-                                     + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else "")
-                                     + (f"; missing: {', '.join(missing)}" if missing else ""))
+                    raise ValueError(
+                        f"set_optimizer_state: buffer {key!r} must have one array per "
+                        f"parameter ({', '.join(names)})"
+                        + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else "")
+                        + (f"; missing: {', '.join(missing)}" if missing else "")
+                    )
                 arrays = [arrays[n] for n in names]
             if isinstance(arrays, np.ndarray) or not isinstance(arrays, Sequence):
-                raise TypeError(f"set_optimizer_state: buffer {key!r} must be a list with one array "
-                                "per parameter tensor (W1, b1, W2, ...)")
-            converted.append((str(key), [np.ascontiguousarray(np.asarray(a), dtype=self.dtype)
-                                         for a in arrays]))
+                raise TypeError(
+                    f"set_optimizer_state: buffer {key!r} must be a list with one array "
+                    "per parameter tensor (W1, b1, W2, ...)"
+                )
+            converted.append(
+                (str(key), [np.ascontiguousarray(np.asarray(a), dtype=self.dtype) for a in arrays])
+            )
         with self._lock:
             self._core.set_optimizer_state(step, converted)
 
@@ -125,11 +138,16 @@ class TrainingState:
     @staticmethod
     def _dropout_from(state: Any) -> Tuple[int, int]:
         ok = isinstance(state, dict) and all(
-            isinstance(state.get(k), int) and not isinstance(state.get(k), bool) and
-            0 <= state[k] < 2 ** 64 for k in ("key", "passes"))
+            isinstance(state.get(k), int)
+            and not isinstance(state.get(k), bool)
+            and 0 <= state[k] < 2**64
+            for k in ("key", "passes")
+        )
         if not ok:
-            raise ValueError(f"invalid dropout state {state!r:.200}: expected "
-                             "{'key': int, 'passes': int}, both in [0, 2**64)")
+            raise ValueError(
+                f"invalid dropout state {state!r:.200}: expected "
+                "{'key': int, 'passes': int}, both in [0, 2**64)"
+            )
         return int(state["key"]), int(state["passes"])
 
     @staticmethod
@@ -164,19 +182,31 @@ class TrainingState:
         in parameter order)."""
         with self._lock:
             opt = self.get_optimizer_state()
-            params = {k: list(v) if isinstance(v, tuple) else v
-                      for k, v in self._optimizer.get_params().items()}
-            state = {"seed": self.seed, "rng": self.get_rng_state(),
-                     "history": {k: list(v) for k, v in self.history.history.items()},
-                     "optimizer": {"name": self._optimizer.name, "params": params,
-                                   "step": opt["step"], "buffers": sorted(opt["buffers"])}}
+            params = {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in self._optimizer.get_params().items()
+            }
+            state = {
+                "seed": self.seed,
+                "rng": self.get_rng_state(),
+                "history": {k: list(v) for k, v in self.history.history.items()},
+                "optimizer": {
+                    "name": self._optimizer.name,
+                    "params": params,
+                    "step": opt["step"],
+                    "buffers": sorted(opt["buffers"]),
+                },
+            }
             if self._core.has_training_behaviour:  # random layers (dropout) only
                 state["dropout"] = self.get_dropout_state()
             if len(self.history.diagnostics):  # fit(..., diagnostics=...)'s records
                 state["diagnostics"] = self.history.diagnostics.to_json()
         names = list(self._core.parameter_names())
-        arrays = {f"opt.{name}.{names[slot]}": np.ascontiguousarray(a)
-                  for name, per_slot in opt["buffers"].items() for slot, a in enumerate(per_slot)}
+        arrays = {
+            f"opt.{name}.{names[slot]}": np.ascontiguousarray(a)
+            for name, per_slot in opt["buffers"].items()
+            for slot, a in enumerate(per_slot)
+        }
         return state, arrays
 
     def set_training_state(self, state: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
@@ -191,8 +221,10 @@ class TrainingState:
         Everything is checked first: on an error (ValueError naming the entry; TypeError when
         ``state`` is not a dict) the network is unchanged."""
         if not isinstance(state, dict) or not isinstance(arrays, Mapping):
-            raise TypeError("set_training_state takes the (state dict, arrays dict) that "
-                            "get_training_state() returns")
+            raise TypeError(
+                "set_training_state takes the (state dict, arrays dict) that "
+                "get_training_state() returns"
+            )
         seed = state.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"invalid seed {seed!r}")
@@ -200,9 +232,11 @@ class TrainingState:
         dropout = self._dropout_from(state["dropout"]) if "dropout" in state else None
         history = state.get("history", {})
         if not isinstance(history, dict) or not all(
-                isinstance(k, str) and isinstance(v, list) and
-                all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
-                for k, v in history.items()):
+            isinstance(k, str)
+            and isinstance(v, list)
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            for k, v in history.items()
+        ):
             raise ValueError("invalid training history")
         diagnostics = DiagnosticsLog.from_json(state.get("diagnostics", []))
         opt = state.get("optimizer")
@@ -224,17 +258,24 @@ class TrainingState:
                 self._rng = rng
             if dropout is not None:
                 self._core.set_random_state(*dropout)
-            self.history = History({k: [float(x) for x in v] for k, v in history.items()},
-                                   diagnostics=diagnostics)
+            self.history = History(
+                {k: [float(x) for x in v] for k, v in history.items()}, diagnostics=diagnostics
+            )
 
-    def _optimizer_from(self, opt: Any, arrays: Mapping[str, np.ndarray]
-                        ) -> Tuple[Optimizer, Dict[str, Any]]:
+    def _optimizer_from(
+        self, opt: Any, arrays: Mapping[str, np.ndarray]
+    ) -> Tuple[Optimizer, Dict[str, Any]]:
         """The optimizer and the state (for set_optimizer_state) of a training state's
         ``"optimizer"`` entry and its buffer arrays."""
-        if not isinstance(opt, dict) or not isinstance(opt.get("name"), str) or \
-                not isinstance(opt.get("params", {}), dict):
+        if (
+            not isinstance(opt, dict)
+            or not isinstance(opt.get("name"), str)
+            or not isinstance(opt.get("params", {}), dict)
+        ):
             raise ValueError(f"invalid optimizer entry {opt!r:.200}")
-        params = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.get("params", {}).items()}
+        params = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in opt.get("params", {}).items()
+        }
         try:
             optimizer = type(resolve_optimizer(opt["name"]))(**params)
         except (TypeError, ValueError) as exc:
@@ -252,5 +293,4 @@ class TrainingState:
                     raise ValueError(f"the optimizer buffer {name!r} of {param} is missing")
                 per_slot.append(a)
             buffers[name] = per_slot
-        return optimizer, {"optimizer": opt["name"], "step": opt.get("step", 0),
-                           "buffers": buffers}
+        return optimizer, {"optimizer": opt["name"], "step": opt.get("step", 0), "buffers": buffers}

@@ -10,8 +10,8 @@ import numpy as np
 
 from ._checks import optional_real, real_type
 from ._sync import serialised
-from .diagnostics import Diagnosis, Diagnostics
 from .data import as_matrix
+from .diagnostics import Diagnosis, Diagnostics
 from .optimizers import Optimizer
 
 __all__ = ["Steps", "LayerGradients", "Gradients"]
@@ -33,8 +33,12 @@ class Gradients(List[LayerGradients]):
     network of dense layers); ``loss`` is the batch loss they came from and ``parameters``
     every parameter's gradient by name (``{"W1": dW1, "b1": db1, "gamma2": ..., ...}``)."""
 
-    def __init__(self, layers: Sequence[LayerGradients], loss: float,
-                 parameters: Optional[Dict[str, np.ndarray]] = None) -> None:
+    def __init__(
+        self,
+        layers: Sequence[LayerGradients],
+        loss: float,
+        parameters: Optional[Dict[str, np.ndarray]] = None,
+    ) -> None:
         super().__init__(layers)
         self.loss = loss
         self.parameters: Dict[str, np.ndarray] = dict(parameters or {})
@@ -67,10 +71,15 @@ class Steps:
         dense = [LayerGradients(c.grad_weight(l), c.grad_bias(l), c.delta(l)) for l in self._dense]
         # the dense layers' dW and db are the same arrays in both views (an in-place change
         # of one shows in the other)
-        shared = {name: a for l, g in zip(self._dense, dense)
-                  for name, a in ((f"W{l + 1}", g.dW), (f"b{l + 1}", g.db))}
-        named = {name: shared[name] if name in shared else c.parameter_grad(k)
-                 for k, name in enumerate(c.parameter_names())}
+        shared = {
+            name: a
+            for l, g in zip(self._dense, dense)
+            for name, a in ((f"W{l + 1}", g.dW), (f"b{l + 1}", g.db))
+        }
+        named = {
+            name: shared[name] if name in shared else c.parameter_grad(k)
+            for k, name in enumerate(c.parameter_names())
+        }
         return Gradients(dense, float(loss), named)
 
     @serialised
@@ -82,8 +91,15 @@ class Steps:
         return self._collect_gradients(self._core.gradients(X, Y))
 
     @serialised
-    def diagnose(self, X: ArrayLike, Y: ArrayLike, lr: Optional[float] = None, *,
-                 histograms: bool = False, bins: int = 20) -> Diagnosis:
+    def diagnose(
+        self,
+        X: ArrayLike,
+        Y: ArrayLike,
+        lr: Optional[float] = None,
+        *,
+        histograms: bool = False,
+        bins: int = 20,
+    ) -> Diagnosis:
         """The per-layer figures of ``fit(..., diagnostics=True)`` for one batch (X, Y): a
         forward pass in training mode (running statistics not updated) and a backward pass,
         computed by the core; the model does not change. ``str()`` of the result is a table
@@ -114,8 +130,14 @@ class Steps:
         return self._collect_gradients(self._core.backward(self._Y(Y)))
 
     @serialised
-    def step(self, grads: Optional[Sequence[Any]] = None, *, lr: Optional[float] = None,
-             clip_norm: Optional[float] = None, clip_value: Optional[float] = None) -> None:
+    def step(
+        self,
+        grads: Optional[Sequence[Any]] = None,
+        *,
+        lr: Optional[float] = None,
+        clip_norm: Optional[float] = None,
+        clip_value: Optional[float] = None,
+    ) -> None:
         """One optimizer step for every layer (plain SGD: ``W -= lr * dW``, ``b -= lr * db``).
 
         ``grads`` is what :meth:`gradients`/:meth:`backward` returned (possibly modified), any
@@ -128,8 +150,10 @@ class Steps:
         ``clip_grad_norm_``): the last backward pass's in place (as torch clips ``.grad``),
         given ``grads`` in a copy (the arrays passed are left as they are)."""
         lr = real_type(self._optimizer.lr if lr is None else lr, "lr")
-        clip = {"clip_norm": optional_real(clip_norm, "clip_norm"),
-                "clip_value": optional_real(clip_value, "clip_value")}  # values: the core
+        clip = {
+            "clip_norm": optional_real(clip_norm, "clip_norm"),
+            "clip_value": optional_real(clip_value, "clip_value"),
+        }  # values: the core
         if grads is None:
             self._core.step(lr, **clip)
             return
@@ -141,20 +165,27 @@ class Steps:
             unknown = sorted(set(map(str, grads)) - set(names))
             missing = [n for n in names if n not in grads]
             if unknown or missing:
-                raise ValueError("step: grads must have one gradient per parameter ("
-                                 + ", ".join(names) + ")"
-                                 + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-                                 + (f"; missing: {', '.join(missing)}" if missing else ""))
+                raise ValueError(
+                    "step: grads must have one gradient per parameter ("
+                    + ", ".join(names)
+                    + ")"
+                    + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+                    + (f"; missing: {', '.join(missing)}" if missing else "")
+                )
             arrays = [(n, grads[n]) for n in names]
         else:
             if isinstance(grads, (str, bytes)) or not isinstance(grads, Sequence):
-                raise TypeError("grads must be a sequence with one (dW, db) pair per dense layer "
-                                "or a dict of gradients by parameter name")
+                raise TypeError(
+                    "grads must be a sequence with one (dW, db) pair per dense layer "
+                    "or a dict of gradients by parameter name"
+                )
             if dense_names != names:
-                raise TypeError("step: this network has parameters besides the dense layers' W "
-                                f"and b ({', '.join(n for n in names if n not in dense_names)}): "
-                                "pass grads as a dict by parameter name or as the Gradients "
-                                "that gradients() returned")
+                raise TypeError(
+                    "step: this network has parameters besides the dense layers' W "
+                    f"and b ({', '.join(n for n in names if n not in dense_names)}): "
+                    "pass grads as a dict by parameter name or as the Gradients "
+                    "that gradients() returned"
+                )
             dWs, dbs = [], []
             for l, g in enumerate(grads):
                 if isinstance(g, LayerGradients):
@@ -163,12 +194,17 @@ class Steps:
                     try:
                         dW, db = tuple(g)[:2]
                     except (TypeError, ValueError):
-                        raise TypeError(f"step: grads[{l}] must be a (dW, db) pair, got {g!r}") \
-                            from None
+                        raise TypeError(
+                            f"step: grads[{l}] must be a (dW, db) pair, got {g!r}"
+                        ) from None
                 # copies when they may be views of the parameters that step() is about to change
                 dWs.append(self._unaliased(as_matrix(dW, self.dtype.type, f"layer {l + 1} dW")))
-                db = as_matrix(np.reshape(db, -1) if _is_scalar(db) else db, self.dtype.type,
-                               f"layer {l + 1} db", column_if_1d=True)
+                db = as_matrix(
+                    np.reshape(db, -1) if _is_scalar(db) else db,
+                    self.dtype.type,
+                    f"layer {l + 1} db",
+                    column_if_1d=True,
+                )
                 dbs.append(self._unaliased(db.reshape(1, -1)))
             self._core.step_pairs(dWs, dbs, lr, **clip)
             return
@@ -180,8 +216,9 @@ class Steps:
         self._core.step_with(converted, lr, **clip)
 
     @serialised
-    def gradient_check(self, X: ArrayLike, Y: ArrayLike, eps: Optional[float] = None,
-                       per_tensor: bool = False) -> Union[float, Dict[str, float]]:
+    def gradient_check(
+        self, X: ArrayLike, Y: ArrayLike, eps: Optional[float] = None, per_tensor: bool = False
+    ) -> Union[float, Dict[str, float]]:
         """Compare backpropagation with central finite differences of the loss.
 
         For each parameter tensor, ``||g_backprop - g_numeric|| / (||g_backprop|| +

@@ -14,8 +14,16 @@ from typing import Any, ClassVar, Dict, Tuple
 from . import _core, _registry
 from ._checks import ParamsRepr, bool_type, core_params, real_type
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "optimizer_names", "resolve_optimizer",
-           "from_core_params"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "optimizer_names",
+    "resolve_optimizer",
+    "from_core_params",
+]
 
 
 class Optimizer(ParamsRepr):
@@ -51,8 +59,9 @@ class Optimizer(ParamsRepr):
     def _from_core(cls, lr: float, params: Dict[str, float]) -> "Optimizer":
         """The optimizer with this lr and the core's parameters (as ``_core_params`` gives
         them; those left out take their defaults)."""
-        kwargs = {p.name: p.from_core(params[p.name]) for p in cls._entry.params
-                  if p.name in params}
+        kwargs = {
+            p.name: p.from_core(params[p.name]) for p in cls._entry.params if p.name in params
+        }
         return cls(lr=lr, **kwargs)  # type: ignore[call-arg]
 
     def _validate(self) -> "Optimizer":
@@ -79,8 +88,14 @@ class SGD(Optimizer, entry="sgd"):
     first step) and ``W -= lr * buf``, or with ``nesterov=True`` ``W -= lr * (g + momentum * buf)``.
     """
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__(lr)
         self.momentum = momentum
         self.dampening = dampening
@@ -89,14 +104,21 @@ class SGD(Optimizer, entry="sgd"):
         self._validate()
 
     def get_params(self) -> Dict[str, Any]:
-        return {"lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
-                "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+        return {
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "dampening": self.dampening,
+            "nesterov": self.nesterov,
+            "weight_decay": self.weight_decay,
+        }
 
     def _core_params(self) -> Dict[str, float]:
-        return {"momentum": real_type(self.momentum, "SGD: momentum"),
-                "dampening": real_type(self.dampening, "SGD: dampening"),
-                "nesterov": float(bool_type(self.nesterov, "SGD: nesterov")),
-                "weight_decay": real_type(self.weight_decay, "SGD: weight_decay")}
+        return {
+            "momentum": real_type(self.momentum, "SGD: momentum"),
+            "dampening": real_type(self.dampening, "SGD: dampening"),
+            "nesterov": float(bool_type(self.nesterov, "SGD: nesterov")),
+            "weight_decay": real_type(self.weight_decay, "SGD: weight_decay"),
+        }
 
 
 def _betas(betas: Any, owner: str) -> Tuple[float, float]:
@@ -112,8 +134,13 @@ class Adam(Optimizer, entry="adam"):
     ``W -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)`` at step t.
     """
 
-    def __init__(self, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: Tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__(lr)
         self.betas = tuple(betas) if isinstance(betas, (list, tuple)) else betas
         self.eps = eps
@@ -121,29 +148,46 @@ class Adam(Optimizer, entry="adam"):
         self._validate()
 
     def get_params(self) -> Dict[str, Any]:
-        return {"lr": self.lr, "betas": self.betas, "eps": self.eps,
-                "weight_decay": self.weight_decay}
+        return {
+            "lr": self.lr,
+            "betas": self.betas,
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+        }
 
     @classmethod
     def _from_core(cls, lr: float, params: Dict[str, float]) -> "Optimizer":
         defaults = cls._entry.defaults()
         betas = (params.get("beta1", defaults["beta1"]), params.get("beta2", defaults["beta2"]))
-        return cls(lr=lr, betas=betas, eps=params.get("eps", defaults["eps"]),
-                   weight_decay=params.get("weight_decay", defaults["weight_decay"]))
+        return cls(
+            lr=lr,
+            betas=betas,
+            eps=params.get("eps", defaults["eps"]),
+            weight_decay=params.get("weight_decay", defaults["weight_decay"]),
+        )
 
     def _core_params(self) -> Dict[str, float]:
         owner = type(self).__name__
         b1, b2 = _betas(self.betas, owner)
-        return {"beta1": b1, "beta2": b2, "eps": real_type(self.eps, f"{owner}: eps"),
-                "weight_decay": real_type(self.weight_decay, f"{owner}: weight_decay")}
+        return {
+            "beta1": b1,
+            "beta2": b2,
+            "eps": real_type(self.eps, f"{owner}: eps"),
+            "weight_decay": real_type(self.weight_decay, f"{owner}: weight_decay"),
+        }
 
 
 class AdamW(Adam, entry="adamw"):
     """AdamW, as ``torch.optim.AdamW``: Adam with decoupled weight decay
     ``W *= 1 - lr * weight_decay`` before each update (default weight_decay 0.01)."""
 
-    def __init__(self, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: Tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
         super().__init__(lr, betas, eps, weight_decay)
 
 
@@ -155,8 +199,15 @@ class RMSprop(Optimizer, entry="rmsprop"):
     ``buf = momentum buf + g / d``, ``W -= lr buf``.
     """
 
-    def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
+    def __init__(
+        self,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
         super().__init__(lr)
         self.alpha = alpha
         self.eps = eps
@@ -166,16 +217,23 @@ class RMSprop(Optimizer, entry="rmsprop"):
         self._validate()
 
     def get_params(self) -> Dict[str, Any]:
-        return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps,
-                "weight_decay": self.weight_decay, "momentum": self.momentum,
-                "centered": self.centered}
+        return {
+            "lr": self.lr,
+            "alpha": self.alpha,
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+            "momentum": self.momentum,
+            "centered": self.centered,
+        }
 
     def _core_params(self) -> Dict[str, float]:
-        return {"alpha": real_type(self.alpha, "RMSprop: alpha"),
-                "eps": real_type(self.eps, "RMSprop: eps"),
-                "weight_decay": real_type(self.weight_decay, "RMSprop: weight_decay"),
-                "momentum": real_type(self.momentum, "RMSprop: momentum"),
-                "centered": float(bool_type(self.centered, "RMSprop: centered"))}
+        return {
+            "alpha": real_type(self.alpha, "RMSprop: alpha"),
+            "eps": real_type(self.eps, "RMSprop: eps"),
+            "weight_decay": real_type(self.weight_decay, "RMSprop: weight_decay"),
+            "momentum": real_type(self.momentum, "RMSprop: momentum"),
+            "centered": float(bool_type(self.centered, "RMSprop: centered")),
+        }
 
 
 class _Generated(Optimizer):
@@ -225,8 +283,10 @@ def resolve_optimizer(spec: Any) -> Optimizer:
     if isinstance(spec, str):
         entry = _registry.OPTIMIZERS.lookup(spec)  # the core's ValueError lists the valid names
         return _CLASSES[entry.name]()  # type: ignore[no-any-return]
-    raise TypeError("optimizer must be a name ('sgd', 'adam', ...) or an optimizer object like "
-                    f"chainrule.Adam(lr=1e-3), got {type(spec).__name__}")
+    raise TypeError(
+        "optimizer must be a name ('sgd', 'adam', ...) or an optimizer object like "
+        f"chainrule.Adam(lr=1e-3), got {type(spec).__name__}"
+    )
 
 
 def from_core_params(name: str, lr: float, params: Dict[str, float]) -> Optimizer:
@@ -237,6 +297,10 @@ def from_core_params(name: str, lr: float, params: Dict[str, float]) -> Optimize
 
 
 # Built-ins of the core without a class above: generated from their registry entries.
-_registry.export(globals(), __all__, _CLASSES,
-                 lambda entry: _registry.generated_class(entry, _Generated, __name__),
-                 _registry.OPTIMIZERS)
+_registry.export(
+    globals(),
+    __all__,
+    _CLASSES,
+    lambda entry: _registry.generated_class(entry, _Generated, __name__),
+    _registry.OPTIMIZERS,
+)

@@ -29,8 +29,10 @@ def copy_into(target: np.ndarray, value: ArrayLike, what: str, name: str) -> Non
     with np.errstate(over="ignore"):
         converted = arr.astype(target.dtype, copy=True)
     if not np.all(np.isfinite(converted)):
-        raise ValueError(f"{what} has values too large for {target.dtype.name} "
-                         f"(max |value| {float(np.max(np.abs(arr))):.6g})")
+        raise ValueError(
+            f"{what} has values too large for {target.dtype.name} "
+            f"(max |value| {float(np.max(np.abs(arr))):.6g})"
+        )
     np.copyto(target, converted)
 
 
@@ -51,8 +53,7 @@ class NamedParameters(Mapping[str, np.ndarray]):
     Everything that walks a model (save and load, the optimizer state, early-stopping
     snapshots, the data-parallel broadcast) goes through this list."""
 
-    def __init__(self, names: Sequence[str], view: Callable[[int], np.ndarray],
-                 lock: Any) -> None:
+    def __init__(self, names: Sequence[str], view: Callable[[int], np.ndarray], lock: Any) -> None:
         self._names: List[str] = list(names)
         self._index = {name: k for k, name in enumerate(self._names)}
         self._view = view  # k -> the live view of parameter k
@@ -84,8 +85,9 @@ class ParameterList(Sequence[np.ndarray]):
     ``net.weights[l]`` is a writable view (l = 0 is layer 1); ``net.weights[l] = A`` copies A
     in after checking its shape and values."""
 
-    def __init__(self, n_layers: int, view: Callable[[int], np.ndarray], lock: Any,
-                 kind: str) -> None:
+    def __init__(
+        self, n_layers: int, view: Callable[[int], np.ndarray], lock: Any, kind: str
+    ) -> None:
         self._n = n_layers
         self._view = view  # l -> the live view of layer l + 1's weight or bias
         self._lock = lock

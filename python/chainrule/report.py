@@ -11,8 +11,6 @@ import copy
 import os
 from typing import Any, Dict, List, Optional
 
-import numpy as np
-
 from . import dashboard_views as views
 from .dashboard_page import inline_page, require
 
@@ -22,8 +20,9 @@ __all__ = ["write_report", "history_report"]
 REPORT_ROWS = 5
 
 
-def write_report(path: "str | os.PathLike[str]", run: Dict[str, Any],
-                 frames: List[Dict[str, Any]], title: str) -> None:
+def write_report(
+    path: "str | os.PathLike[str]", run: Dict[str, Any], frames: List[Dict[str, Any]], title: str
+) -> None:
     """Writes ``run`` (what the server's ``api/run`` gives) and its ``frames`` as one page."""
     require(report=True)
     data = views.jsonable({"run": dict(run, format=views.FORMAT, live=False), "frames": frames})
@@ -32,21 +31,31 @@ def write_report(path: "str | os.PathLike[str]", run: Dict[str, Any],
         f.write(html)
 
 
-def history_report(history: Any, path: "str | os.PathLike[str]", network: Any = None,
-                   X: Any = None, Y: Any = None, title: Optional[str] = None) -> None:
+def history_report(
+    history: Any,
+    path: "str | os.PathLike[str]",
+    network: Any = None,
+    X: Any = None,
+    Y: Any = None,
+    title: Optional[str] = None,
+) -> None:
     """What ``History.report`` does (see there)."""
     require(report=True)
     if (X is None) != (Y is None):
         raise ValueError("History.report: give both X and Y (the training rows), or neither")
     if X is not None and network is None:
-        raise ValueError("History.report: X and Y are shown through the network: pass "
-                         "network= too")
+        raise ValueError("History.report: X and Y are shown through the network: pass network= too")
     records = list(getattr(history, "diagnostics", None) or [])
     epochs = history.epochs
-    run: Dict[str, Any] = {"meta": {"title": title or "chainrule run", "planned_epochs": None},
-                           "history": views.history_series(history.history),
-                           "diagnostics": records, "epochs": [], "epochs_done": epochs,
-                           "status": "report", "version": 0}
+    run: Dict[str, Any] = {
+        "meta": {"title": title or "chainrule run", "planned_epochs": None},
+        "history": views.history_series(history.history),
+        "diagnostics": records,
+        "epochs": [],
+        "epochs_done": epochs,
+        "status": "report",
+        "version": 0,
+    }
     frames: List[Dict[str, Any]] = []
     if network is not None:
         run["meta"].update(views.network_info(network))

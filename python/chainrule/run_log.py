@@ -51,19 +51,26 @@ class RunLog:
         self.path = pathlib.Path(log_dir)
         meta = self.path / "run.json"
         if not meta.exists():
-            raise ValueError(f"{str(self.path)!r} is not a recorded run (no run.json); "
-                             "record one with fit(..., log_dir=...)")
+            raise ValueError(
+                f"{str(self.path)!r} is not a recorded run (no run.json); "
+                "record one with fit(..., log_dir=...)"
+            )
         try:
             info = json.loads(meta.read_text(encoding="utf-8"))
         except ValueError:
             raise ValueError(f"{meta}: not JSON") from None
         if not isinstance(info, dict) or info.get("format") != RUN_FORMAT:
-            raise ValueError(f"{meta}: not a chainrule run (format {info.get('format')!r})"
-                             if isinstance(info, dict) else f"{meta}: not a chainrule run")
+            raise ValueError(
+                f"{meta}: not a chainrule run (format {info.get('format')!r})"
+                if isinstance(info, dict)
+                else f"{meta}: not a chainrule run"
+            )
         version = info.get("version")
         if not isinstance(version, int) or version > RUN_VERSION:
-            raise ValueError(f"{meta}: run format version {version!r}; this chainrule reads "
-                             f"versions up to {RUN_VERSION}: upgrade chainrule")
+            raise ValueError(
+                f"{meta}: run format version {version!r}; this chainrule reads "
+                f"versions up to {RUN_VERSION}: upgrade chainrule"
+            )
         self.info = info
         self._network: Any = None
         self._frames = Frames()
@@ -85,8 +92,9 @@ class RunLog:
     def weights(self, epoch: int) -> Dict[str, np.ndarray]:
         """Every parameter and buffer after ``epoch`` epochs (one of :attr:`epochs`)."""
         if epoch not in self.epochs:
-            raise ValueError(f"no snapshot of epoch {epoch}; recorded: "
-                             f"{', '.join(map(str, self.epochs))}")
+            raise ValueError(
+                f"no snapshot of epoch {epoch}; recorded: {', '.join(map(str, self.epochs))}"
+            )
         if epoch not in self._cache:
             with np.load(self.path / "snapshots" / snapshot_name(epoch)) as f:
                 self._cache = {epoch: {k: f[k] for k in f.files}}  # one at a time
@@ -104,6 +112,7 @@ class RunLog:
         """A network (loaded from model.npz) holding the weights of ``epoch`` (None: the
         last snapshot)."""
         from .dashboard import load_weights
+
         net = load(self.path / "model.npz")
         if self.epochs:
             load_weights(net, self.weights(self.epochs[-1] if epoch is None else epoch))
@@ -114,14 +123,21 @@ class RunLog:
     def run(self) -> Dict[str, Any]:
         self.refresh()
         status = self.info.get("status", "running")
-        meta = dict(self.info.get("network", {}), title=self.title,
-                    planned_epochs=self.info.get("planned_epochs"))
-        return {"meta": meta, "history": views.history_series(self.history),
-                "diagnostics": self.diagnostics, "epochs": self.epochs,
-                "epochs_done": len(self.history.get("loss", [])),
-                "status": "replay" if status == "finished" else status,
-                "version": len(self.history.get("loss", [])) * 1000 + len(self.epochs),
-                "live": False}
+        meta = dict(
+            self.info.get("network", {}),
+            title=self.title,
+            planned_epochs=self.info.get("planned_epochs"),
+        )
+        return {
+            "meta": meta,
+            "history": views.history_series(self.history),
+            "diagnostics": self.diagnostics,
+            "epochs": self.epochs,
+            "epochs_done": len(self.history.get("loss", [])),
+            "status": "replay" if status == "finished" else status,
+            "version": len(self.history.get("loss", [])) * 1000 + len(self.epochs),
+            "live": False,
+        }
 
     def frame(self, epoch: Optional[int], row: int) -> Dict[str, Any]:
         if self._network is None:
@@ -129,8 +145,11 @@ class RunLog:
             self._frames.reset(self._network, *self.sample())
         if not self.epochs:
             return self._frames.get(None, row)
-        chosen = self.epochs[-1] if epoch is None else \
-            max([e for e in self.epochs if e <= epoch] or self.epochs[:1])
+        chosen = (
+            self.epochs[-1]
+            if epoch is None
+            else max([e for e in self.epochs if e <= epoch] or self.epochs[:1])
+        )
         return self._frames.get((chosen, self.weights(chosen)), row)
 
     @property

@@ -66,8 +66,10 @@ class RunRecorder(Callback):
         self.log_dir = pathlib.Path(log_dir)
         self.every = every
         if (self.log_dir / "run.json").exists():
-            raise ValueError(f"log_dir {str(self.log_dir)!r} already holds a recorded run; "
-                             "give a new directory (or delete that one)")
+            raise ValueError(
+                f"log_dir {str(self.log_dir)!r} already holds a recorded run; "
+                "give a new directory (or delete that one)"
+            )
         if self.log_dir.exists() and not self.log_dir.is_dir():
             raise ValueError(f"log_dir {str(self.log_dir)!r} is a file, not a directory")
         self._data: Optional[tuple] = None
@@ -80,26 +82,32 @@ class RunRecorder(Callback):
         self._diagnostics = 0
         self._idle = False  # a data-parallel rank other than 0
 
-    def set_training_data(self, X: np.ndarray, Y: np.ndarray, epochs: Optional[int] = None
-                          ) -> None:
+    def set_training_data(self, X: np.ndarray, Y: np.ndarray, epochs: Optional[int] = None) -> None:
         self._data = views.sample_rows(X, Y)
         self._planned = epochs
 
     def _write_run(self, status: str) -> None:
-        info = dict(self._info, status=status, epochs_done=self._epochs,
-                    snapshots=self._snapshots())
+        info = dict(
+            self._info, status=status, epochs_done=self._epochs, snapshots=self._snapshots()
+        )
         tmp = self.log_dir / "run.json.tmp"
         tmp.write_text(json.dumps(views.jsonable(info), indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, self.log_dir / "run.json")
 
     def _snapshots(self) -> List[int]:
         folder = self.log_dir / "snapshots"
-        return sorted(int(p.stem.split("-")[1]) for p in folder.glob("epoch-*.npz")) \
-            if folder.is_dir() else []
+        return (
+            sorted(int(p.stem.split("-")[1]) for p in folder.glob("epoch-*.npz"))
+            if folder.is_dir()
+            else []
+        )
 
     def _snapshot(self, network: Any, epoch: int) -> None:
-        weights = {name: np.asarray(value) for group in (network.parameters, network.buffers)
-                   for name, value in group.items()}
+        weights = {
+            name: np.asarray(value)
+            for group in (network.parameters, network.buffers)
+            for name, value in group.items()
+        }
         np.savez(self.log_dir / "snapshots" / snapshot_name(epoch), **weights)
         self._last_snapshot = epoch
 
@@ -109,15 +117,22 @@ class RunRecorder(Callback):
         if self._idle:
             return
         if (self.log_dir / "run.json").exists():
-            raise ValueError(f"log_dir {str(self.log_dir)!r} already holds a recorded run; "
-                             "give a new directory (or delete that one)")
+            raise ValueError(
+                f"log_dir {str(self.log_dir)!r} already holds a recorded run; "
+                "give a new directory (or delete that one)"
+            )
         (self.log_dir / "snapshots").mkdir(parents=True, exist_ok=True)
         network.save(self.log_dir / "model.npz")
         if self._data is not None:
             np.savez(self.log_dir / "sample.npz", X=self._data[0], Y=self._data[1])
-        self._info = {"format": RUN_FORMAT, "version": RUN_VERSION, "every": self.every,
-                      "planned_epochs": self._planned, "network": views.network_info(network),
-                      "started": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+        self._info = {
+            "format": RUN_FORMAT,
+            "version": RUN_VERSION,
+            "every": self.every,
+            "planned_epochs": self._planned,
+            "network": views.network_info(network),
+            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        }
         self._epochs = 0
         for name in ("history", "diagnostics"):
             self._files[name] = open(self.log_dir / f"{name}.jsonl", "w", encoding="utf-8")

@@ -9,8 +9,13 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["set_num_threads", "get_num_threads", "cpu_info", "set_small_network_path",
-           "small_network_path"]
+__all__ = [
+    "set_num_threads",
+    "get_num_threads",
+    "cpu_info",
+    "set_small_network_path",
+    "small_network_path",
+]
 
 
 def set_num_threads(n: int) -> None:
@@ -19,7 +24,7 @@ def set_num_threads(n: int) -> None:
         raise TypeError(f"n must be an integer, got {type(n).__name__}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if n > 2 ** 31 - 1:
+    if n > 2**31 - 1:
         raise ValueError(f"n must be < 2**31, got {n}")
     _core.set_num_threads(int(n))  # ValueError if the system cannot start n threads
 
@@ -36,8 +41,12 @@ def cpu_info() -> Dict[str, Any]:
     The kernel level is chosen once at import, the best this CPU supports; the environment
     variable ``CHAINRULE_KERNEL=portable|avx2|avx512`` forces a lower one."""
     k = _core.kernels
-    return {"kernel": k.active_level(), "supported": list(k.supported_levels()),
-            "threads": get_num_threads(), "description": k.cpu_description()}
+    return {
+        "kernel": k.active_level(),
+        "supported": list(k.supported_levels()),
+        "threads": get_num_threads(),
+        "description": k.cpu_description(),
+    }
 
 
 def set_small_network_path(enabled: bool) -> None:

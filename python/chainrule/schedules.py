@@ -14,8 +14,16 @@ from typing import Any, ClassVar, Dict, Optional, Tuple
 from . import _registry
 from ._checks import ParamsRepr, choice, core_params, int_type, real_type
 
-__all__ = ["LRSchedule", "ConstantLR", "StepLR", "ExponentialLR", "CosineAnnealingLR",
-           "ReduceLROnPlateau", "schedule_names", "resolve_schedule"]
+__all__ = [
+    "LRSchedule",
+    "ConstantLR",
+    "StepLR",
+    "ExponentialLR",
+    "CosineAnnealingLR",
+    "ReduceLROnPlateau",
+    "schedule_names",
+    "resolve_schedule",
+]
 
 
 class LRSchedule(ParamsRepr):
@@ -63,8 +71,10 @@ class ConstantLR(LRSchedule, entry="constant"):
         return {"factor": self.factor, "total_iters": self.total_iters}
 
     def _core_params(self) -> Dict[str, float]:
-        return {"factor": real_type(self.factor, "ConstantLR: factor"),
-                "total_iters": float(int_type(self.total_iters, "ConstantLR: total_iters"))}
+        return {
+            "factor": real_type(self.factor, "ConstantLR: factor"),
+            "total_iters": float(int_type(self.total_iters, "ConstantLR: total_iters")),
+        }
 
 
 class StepLR(LRSchedule, entry="step"):
@@ -79,8 +89,10 @@ class StepLR(LRSchedule, entry="step"):
         return {"step_size": self.step_size, "gamma": self.gamma}
 
     def _core_params(self) -> Dict[str, float]:
-        return {"step_size": float(int_type(self.step_size, "StepLR: step_size")),
-                "gamma": real_type(self.gamma, "StepLR: gamma")}
+        return {
+            "step_size": float(int_type(self.step_size, "StepLR: step_size")),
+            "gamma": real_type(self.gamma, "StepLR: gamma"),
+        }
 
 
 class ExponentialLR(LRSchedule, entry="exponential"):
@@ -124,9 +136,18 @@ class ReduceLROnPlateau(LRSchedule, entry="reduce_on_plateau"):
     training loss. Improvement means ``< best * (1 - threshold)`` (mode "min", relative
     threshold) or ``< best - threshold`` (``threshold_mode="abs"``); "max" mirrors it."""
 
-    def __init__(self, mode: str = "min", factor: float = 0.1, patience: int = 10,
-                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
-                 min_lr: float = 0.0, eps: float = 1e-8, monitor: str = "val_loss") -> None:
+    def __init__(
+        self,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        eps: float = 1e-8,
+        monitor: str = "val_loss",
+    ) -> None:
         self.mode = mode
         self.factor = factor
         self.patience = patience
@@ -139,24 +160,35 @@ class ReduceLROnPlateau(LRSchedule, entry="reduce_on_plateau"):
         self._validate()
 
     def get_params(self) -> Dict[str, Any]:
-        return {"mode": self.mode, "factor": self.factor, "patience": self.patience,
-                "threshold": self.threshold, "threshold_mode": self.threshold_mode,
-                "cooldown": self.cooldown, "min_lr": self.min_lr, "eps": self.eps,
-                "monitor": self.monitor}
+        return {
+            "mode": self.mode,
+            "factor": self.factor,
+            "patience": self.patience,
+            "threshold": self.threshold,
+            "threshold_mode": self.threshold_mode,
+            "cooldown": self.cooldown,
+            "min_lr": self.min_lr,
+            "eps": self.eps,
+            "monitor": self.monitor,
+        }
 
     def _core_params(self) -> Dict[str, float]:
         o = "ReduceLROnPlateau"
-        return {"mode_max": float(choice(self.mode, f"{o}: mode", ("min", "max")) == "max"),
-                "factor": real_type(self.factor, f"{o}: factor"),
-                "patience": float(int_type(self.patience, f"{o}: patience")),
-                "threshold": real_type(self.threshold, f"{o}: threshold"),
-                "threshold_abs": float(choice(self.threshold_mode, f"{o}: threshold_mode",
-                                              ("rel", "abs")) == "abs"),
-                "cooldown": float(int_type(self.cooldown, f"{o}: cooldown")),
-                "min_lr": real_type(self.min_lr, f"{o}: min_lr"),
-                "eps": real_type(self.eps, f"{o}: eps"),
-                "monitor_validation": float(choice(self.monitor, f"{o}: monitor",
-                                                   ("val_loss", "loss")) == "val_loss")}
+        return {
+            "mode_max": float(choice(self.mode, f"{o}: mode", ("min", "max")) == "max"),
+            "factor": real_type(self.factor, f"{o}: factor"),
+            "patience": float(int_type(self.patience, f"{o}: patience")),
+            "threshold": real_type(self.threshold, f"{o}: threshold"),
+            "threshold_abs": float(
+                choice(self.threshold_mode, f"{o}: threshold_mode", ("rel", "abs")) == "abs"
+            ),
+            "cooldown": float(int_type(self.cooldown, f"{o}: cooldown")),
+            "min_lr": real_type(self.min_lr, f"{o}: min_lr"),
+            "eps": real_type(self.eps, f"{o}: eps"),
+            "monitor_validation": float(
+                choice(self.monitor, f"{o}: monitor", ("val_loss", "loss")) == "val_loss"
+            ),
+        }
 
 
 class _Generated(LRSchedule):
@@ -172,8 +204,9 @@ class _Generated(LRSchedule):
             cls.__signature__ = cls._signature  # type: ignore[attr-defined]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        for name, value in _registry.bind(self._signature, type(self).__name__, args,
-                                          kwargs).items():
+        for name, value in _registry.bind(
+            self._signature, type(self).__name__, args, kwargs
+        ).items():
             setattr(self, name, value)
         self._validate()
 
@@ -207,14 +240,21 @@ def resolve_schedule(spec: Any) -> Optional[LRSchedule]:
                 entry.check({})
             except ValueError as exc:  # "lr_schedule 'step' needs step_size", with an example
                 example = entry.properties.get("example")
-                raise ValueError(f"{exc} (e.g. cr.{entry.class_name}({example}))" if example
-                                 else str(exc)) from None
+                raise ValueError(
+                    f"{exc} (e.g. cr.{entry.class_name}({example}))" if example else str(exc)
+                ) from None
         return _CLASSES[entry.name]()  # type: ignore[no-any-return]
-    raise TypeError("lr_schedule must be a name ('cosine', ...) or a schedule object like "
-                    f"chainrule.StepLR(step_size=10), got {type(spec).__name__}")
+    raise TypeError(
+        "lr_schedule must be a name ('cosine', ...) or a schedule object like "
+        f"chainrule.StepLR(step_size=10), got {type(spec).__name__}"
+    )
 
 
 # Built-ins of the core without a class above: generated from their registry entries.
-_registry.export(globals(), __all__, _CLASSES,
-                 lambda entry: _registry.generated_class(entry, _Generated, __name__),
-                 _registry.SCHEDULES)
+_registry.export(
+    globals(),
+    __all__,
+    _CLASSES,
+    lambda entry: _registry.generated_class(entry, _Generated, __name__),
+    _registry.SCHEDULES,
+)

@@ -46,16 +46,25 @@ from typing import Any, Dict, Optional, Tuple, Type, Union
 import numpy as np
 
 from ._version import __version__
-from .activations import Activation, is_builtin as is_builtin_activation, resolve_activation
-from .losses import Loss, is_builtin as is_builtin_loss, resolve_loss
+from .activations import Activation, resolve_activation
+from .activations import is_builtin as is_builtin_activation
+from .layers import Layer, plain_dense
+from .layers import layer_class as LAYERS_BY_KIND
+from .losses import Loss, resolve_loss
+from .losses import is_builtin as is_builtin_loss
+from .model_archive import FORMAT, MAX_PARAMETERS, VERSION, PathLike, Reader, expect, parse_header
 from .network import Network
-from .layers import Layer, layer_class as LAYERS_BY_KIND, plain_dense
-from .model_archive import (FORMAT, MAX_PARAMETERS, VERSION, PathLike, Reader, expect,
-                            parse_header)
 from .parameters import parameter_layout
 
-__all__ = ["save", "load", "register_activation", "register_loss", "FORMAT", "VERSION",
-           "MAX_PARAMETERS"]
+__all__ = [
+    "save",
+    "load",
+    "register_activation",
+    "register_loss",
+    "FORMAT",
+    "VERSION",
+    "MAX_PARAMETERS",
+]
 
 _ACTIVATIONS: Dict[str, Type[Activation]] = {}
 _LOSSES: Dict[str, Type[Loss]] = {}
@@ -65,8 +74,9 @@ def _registered_name(obj: Any) -> str:
     return getattr(obj, "name", "") or type(obj).__name__.lower()
 
 
-def _register(registry: Dict[str, Any], cls: Any, base: type, name: Optional[str],
-              what: str) -> Any:
+def _register(
+    registry: Dict[str, Any], cls: Any, base: type, name: Optional[str], what: str
+) -> Any:
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise TypeError(f"register_{what} takes a {base.__name__} subclass, got {cls!r}")
     key = name or cls.name or cls.__name__.lower()
@@ -92,6 +102,7 @@ def register_loss(cls: Type[Loss], name: Optional[str] = None) -> Type[Loss]:
 
 
 # ---- writing ---------------------------------------------------------------------------------
+
 
 def _json_value(value: Any) -> Any:
     """A parameter value as JSON: numbers (NumPy scalars too), strings, booleans, None and
@@ -120,22 +131,28 @@ def _params_entry(obj: Any, what: str) -> Dict[str, Any]:
         try:
             out[str(k)] = _json_value(v)
         except TypeError as exc:
-            raise ValueError(f"save: {what} {type(obj).__name__}: parameter {k!r} cannot be "
-                             f"stored in a model file ({exc}; numbers, strings, booleans, None "
-                             "and lists of them can)") from None
+            raise ValueError(
+                f"save: {what} {type(obj).__name__}: parameter {k!r} cannot be "
+                f"stored in a model file ({exc}; numbers, strings, booleans, None "
+                "and lists of them can)"
+            ) from None
     return out
 
 
 def _activation_entry(act: Activation, layer: int) -> Dict[str, Any]:
     custom = not is_builtin_activation(act)
-    return {"name": _registered_name(act) if custom else act.name,
-            "params": _params_entry(act, f"layer {layer}: the activation"), "custom": custom}
+    return {
+        "name": _registered_name(act) if custom else act.name,
+        "params": _params_entry(act, f"layer {layer}: the activation"),
+        "custom": custom,
+    }
 
 
 def _layer_entry(config: Layer, layer: int) -> Dict[str, Any]:
-    entry: Dict[str, Any] = {"kind": config.kind,
-                             "params": {k: _json_value(v) for k, v in config.get_params().items()
-                                        if k != "activation"}}
+    entry: Dict[str, Any] = {
+        "kind": config.kind,
+        "params": {k: _json_value(v) for k, v in config.get_params().items() if k != "activation"},
+    }
     act = getattr(config, "activation", None)
     if act is not None:
         entry["activation"] = _activation_entry(act, layer)
@@ -144,37 +161,45 @@ def _layer_entry(config: Layer, layer: int) -> Dict[str, Any]:
 
 def _loss_entry(loss: Loss) -> Dict[str, Any]:
     custom = not is_builtin_loss(loss)
-    return {"name": _registered_name(loss) if custom else loss.name,
-            "params": _params_entry(loss, "the loss"), "custom": custom}
+    return {
+        "name": _registered_name(loss) if custom else loss.name,
+        "params": _params_entry(loss, "the loss"),
+        "custom": custom,
+    }
 
 
 def to_bytes(net: Network, metadata: Optional[Dict[str, Any]] = None) -> bytes:
     """The model file's bytes (what :func:`save` writes)."""
     state, state_arrays = net.get_training_state()
     header: Dict[str, Any] = {
-        "format": FORMAT, "version": VERSION,
+        "format": FORMAT,
+        "version": VERSION,
         "chainrule_version": __version__,
-        "dtype": net.dtype.name, "layer_sizes": list(net.layer_sizes)}
+        "dtype": net.dtype.name,
+        "layer_sizes": list(net.layer_sizes),
+    }
     if plain_dense(net.layer_configs):
         # dense layers only: the version 2 layout, which chainrule 0.1 reads too
         header["version"] = 2
-        header["activations"] = [_activation_entry(a, l + 1)
-                                 for l, a in enumerate(net.activations)]
+        header["activations"] = [_activation_entry(a, l + 1) for l, a in enumerate(net.activations)]
     else:
         header["layers"] = [_layer_entry(c, l + 1) for l, c in enumerate(net.layer_configs)]
-    header.update({
-        "loss": _loss_entry(net.loss_function),
-        "state": state,
-        "state_arrays": {k: list(v.shape) for k, v in state_arrays.items()},
-        "metadata": metadata or {},
-    })
+    header.update(
+        {
+            "loss": _loss_entry(net.loss_function),
+            "state": state,
+            "state_arrays": {k: list(v.shape) for k, v in state_arrays.items()},
+            "metadata": metadata or {},
+        }
+    )
     if net.feature_names_in_ is not None:
         header["feature_names"] = [str(n) for n in net.feature_names_in_]
     try:
         text = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"save: the metadata must be JSON (finite numbers, strings, lists, "
-                         f"dicts): {exc}") from None
+        raise ValueError(
+            f"save: the metadata must be JSON (finite numbers, strings, lists, dicts): {exc}"
+        ) from None
     arrays: Dict[str, np.ndarray] = {"header": np.frombuffer(text.encode(), dtype=np.uint8)}
     for tensors in (net.parameters, net.buffers):
         for name, value in tensors.items():
@@ -203,19 +228,24 @@ def save(net: Network, path: PathLike, metadata: Optional[Dict[str, Any]] = None
 
 # ---- reading ---------------------------------------------------------------------------------
 
+
 def _activation_from(entry: Dict[str, Any], layer: int, reader: Reader) -> Activation:
     name, params = entry["name"], dict(entry.get("params", {}))
     if entry.get("custom"):
         cls = _ACTIVATIONS.get(name)
         if cls is None:
-            raise reader.fail(f"layer {layer} uses the custom activation '{name}', which is not "
-                              "registered: call chainrule.register_activation(YourClass) "
-                              "before loading")
+            raise reader.fail(
+                f"layer {layer} uses the custom activation '{name}', which is not "
+                "registered: call chainrule.register_activation(YourClass) "
+                "before loading"
+            )
         try:
             return cls(**params)  # type: ignore[call-arg]
         except Exception as exc:
-            raise reader.fail(f"layer {layer}: could not build the custom activation '{name}' "
-                              f"with {params}: {exc}") from None
+            raise reader.fail(
+                f"layer {layer}: could not build the custom activation '{name}' "
+                f"with {params}: {exc}"
+            ) from None
     try:
         act = resolve_activation(name, layer=layer)
         if params:
@@ -225,8 +255,9 @@ def _activation_from(entry: Dict[str, Any], layer: int, reader: Reader) -> Activ
         raise reader.fail(f"layer {layer}: invalid activation {name!r} {params}: {exc}") from None
 
 
-def _layer_from(entry: Dict[str, Any], act: Optional[Activation], layer: int,
-                reader: Reader) -> Layer:
+def _layer_from(
+    entry: Dict[str, Any], act: Optional[Activation], layer: int, reader: Reader
+) -> Layer:
     kind, params = entry["kind"], dict(entry.get("params", {}))
     try:
         cls = LAYERS_BY_KIND(kind)
@@ -242,14 +273,17 @@ def _loss_from(entry: Dict[str, Any], reader: Reader) -> Loss:
     if entry.get("custom"):
         cls = _LOSSES.get(name)
         if cls is None:
-            raise reader.fail(f"the network uses the custom loss '{name}', which is not "
-                              "registered: call chainrule.register_loss(YourClass) before loading")
+            raise reader.fail(
+                f"the network uses the custom loss '{name}', which is not "
+                "registered: call chainrule.register_loss(YourClass) before loading"
+            )
         params = dict(entry.get("params", {}))
         try:
             return cls(**params)  # type: ignore[call-arg]
         except Exception as exc:
-            raise reader.fail(f"could not build the custom loss '{name}' with {params}: "
-                              f"{exc}") from None
+            raise reader.fail(
+                f"could not build the custom loss '{name}' with {params}: {exc}"
+            ) from None
     params = dict(entry.get("params", {}))
     try:
         loss = resolve_loss(name)
@@ -260,8 +294,9 @@ def _loss_from(entry: Dict[str, Any], reader: Reader) -> Loss:
         raise reader.fail(f"invalid loss: {exc}") from None
 
 
-def read(source: Union[PathLike, bytes], what: str,
-         overrides: Optional[Dict[str, Any]] = None) -> Tuple[Network, Dict[str, Any]]:
+def read(
+    source: Union[PathLike, bytes], what: str, overrides: Optional[Dict[str, Any]] = None
+) -> Tuple[Network, Dict[str, Any]]:
     """(network, metadata) from a model file or its bytes. ``overrides`` may supply the
     activation and loss objects (pickle uses this for objects it carries itself)."""
     reader = Reader(source, what)
@@ -271,32 +306,44 @@ def read(source: Union[PathLike, bytes], what: str,
         sizes = header["layer_sizes"]
         overrides = overrides or {}
         acts = overrides.get("activations") or [
-            None if e.get("activation") is None else
-            _activation_from(e["activation"], l + 1, reader)
-            for l, e in enumerate(header["layers"])]
+            None
+            if e.get("activation") is None
+            else _activation_from(e["activation"], l + 1, reader)
+            for l, e in enumerate(header["layers"])
+        ]
         loss = overrides.get("loss") or _loss_from(header["loss"], reader)
-        layers = [_layer_from(e, act, l + 1, reader)
-                  for l, (e, act) in enumerate(zip(header["layers"], acts))]
+        layers = [
+            _layer_from(e, act, l + 1, reader)
+            for l, (e, act) in enumerate(zip(header["layers"], acts))
+        ]
         arrays: Dict[str, np.ndarray] = {}
         if header["version"] <= 2:
             # dense layers: every parameter by name, checked against the architecture before
             # the network exists
-            arrays = {name: reader.array(name, dtype, shape)
-                      for name, shape in parameter_layout(sizes)}
-        state_arrays = {k: reader.array(f"state.{k}", dtype, tuple(shape))
-                        for k, shape in header.get("state_arrays", {}).items()}
+            arrays = {
+                name: reader.array(name, dtype, shape) for name, shape in parameter_layout(sizes)
+            }
+        state_arrays = {
+            k: reader.array(f"state.{k}", dtype, tuple(shape))
+            for k, shape in header.get("state_arrays", {}).items()
+        }
         try:
             net = Network([sizes[0]] + layers, loss=loss, dtype=dtype.name)
         except (TypeError, ValueError) as exc:
             raise reader.fail(f"inconsistent model: {exc}") from None
-        expect(net.layer_sizes == sizes, reader,
-                f"the layers give layer sizes {net.layer_sizes}, the header says {sizes}")
+        expect(
+            net.layer_sizes == sizes,
+            reader,
+            f"the layers give layer sizes {net.layer_sizes}, the header says {sizes}",
+        )
         if header["version"] >= 3:
             # every parameter and buffer by name, each checked against the network's shapes
             # (its size was bounded by MAX_PARAMETERS from layer_sizes before it was built)
-            arrays = {name: reader.array(name, dtype, tuple(view.shape))
-                      for tensors in (net.parameters, net.buffers)
-                      for name, view in tensors.items()}
+            arrays = {
+                name: reader.array(name, dtype, tuple(view.shape))
+                for tensors in (net.parameters, net.buffers)
+                for name, view in tensors.items()
+            }
         try:
             for name, value in arrays.items():
                 if name in net.parameters:

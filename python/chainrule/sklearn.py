@@ -42,7 +42,8 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised when scikit-learn is absent
     raise ImportError("chainrule.sklearn needs scikit-learn: pip install scikit-learn") from exc
 
-from .sklearn_base import BaseMLP, sample_weights as _weights
+from .sklearn_base import BaseMLP
+from .sklearn_base import sample_weights as _weights
 from .sklearn_base import validate_data as _validate_data  # scikit-learn's, or its fallback
 
 __all__ = ["MLPRegressor", "MLPClassifier"]
@@ -57,8 +58,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     :class:`chainrule.Network`)."""
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
-        X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True,
-                              dtype=[np.float64, np.float32])
+        X, y = _validate_data(
+            self, X, y, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32]
+        )
         self._y_1d = y.ndim == 1
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         w = _weights(sample_weight, X)
@@ -68,14 +70,22 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
         """One epoch on (X, y), continuing from the current weights and optimizer state."""
         first = not hasattr(self, "network_")
-        X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True, reset=first,
-                              dtype=[np.float64, np.float32])
+        X, y = _validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            y_numeric=True,
+            reset=first,
+            dtype=[np.float64, np.float32],
+        )
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         if first:
             self._y_1d = y.ndim == 1
         elif Y.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {Y.shape[1]} outputs, but the model was fitted with "
-                             f"{self.n_outputs_}")
+            raise ValueError(
+                f"y has {Y.shape[1]} outputs, but the model was fitted with {self.n_outputs_}"
+            )
         self._train(X, Y.astype(np.float64), _weights(sample_weight, X), 1, incremental=True)
         return self
 
@@ -102,22 +112,55 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     multi-label targets, and ``partial_fit`` takes a dict only. ``alpha``'s scale is the mean
     *sample* weight, class weights left out. After ``fit`` also ``classes_``."""
 
-    def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
-                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
-                 learning_rate_init: float = 0.001, max_iter: int = 200, shuffle: bool = True,
-                 random_state: Optional[int] = None, tol: float = 1e-4,
-                 verbose: Any = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
-                 early_stopping: bool = False, validation_fraction: float = 0.1,
-                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                 n_iter_no_change: int = 10, dtype: str = "float64", dropout: float = 0.0,
-                 class_weight: Any = None) -> None:
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (100,),
+        activation: Any = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: Any = "auto",
+        learning_rate_init: float = 0.001,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Optional[int] = None,
+        tol: float = 1e-4,
+        verbose: Any = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        dtype: str = "float64",
+        dropout: float = 0.0,
+        class_weight: Any = None,
+    ) -> None:
         super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate_init=learning_rate_init, max_iter=max_iter, shuffle=shuffle,
-            random_state=random_state, tol=tol, verbose=verbose, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype, dropout=dropout)
+            hidden_layer_sizes,
+            activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            dtype=dtype,
+            dropout=dropout,
+        )
         self.class_weight = class_weight
 
     def _class_weight(self, incremental: bool) -> Any:
@@ -127,15 +170,18 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if cw is not None and self._kind == "multilabel":
             raise ValueError("class_weight is not supported for multi-label targets")
         if incremental and isinstance(cw, str) and cw == "balanced":
-            raise ValueError("class_weight 'balanced' is not supported for partial_fit: pass "
-                             "sklearn.utils.class_weight.compute_class_weight's as a dict")
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit: pass "
+                "sklearn.utils.class_weight.compute_class_weight's as a dict"
+            )
         if not isinstance(cw, dict):
             return cw
         index = {c: i for i, c in enumerate(self.classes_)}
         unknown = [k for k in cw if k not in index]
         if unknown:
-            raise ValueError(f"class_weight: the label(s) {unknown} are not classes of y "
-                             f"({list(self.classes_)})")
+            raise ValueError(
+                f"class_weight: the label(s) {unknown} are not classes of y ({list(self.classes_)})"
+            )
         return {index[k]: v for k, v in cw.items()}
 
     def _output_activation(self, n_outputs: int) -> str:
@@ -150,8 +196,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self._binarizer.fit(y)
             self.classes_ = self._binarizer.classes_
             target = type_of_target(y)
-            self._kind = "multilabel" if target == "multilabel-indicator" else \
-                "binary" if len(self.classes_) <= 2 else "multiclass"
+            self._kind = (
+                "multilabel"
+                if target == "multilabel-indicator"
+                else "binary"
+                if len(self.classes_) <= 2
+                else "multiclass"
+            )
         elif not set(np.unique(y)).issubset(set(self.classes_)) and self._kind != "multilabel":
             unseen = sorted(set(np.unique(y)) - set(self.classes_))
             raise ValueError(f"y contains classes not seen in the first call: {unseen}")
@@ -165,19 +216,29 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             y = column_or_1d(y, warn=True)
         Y = self._encode(y, fit_labels=True)
         if len(self.classes_) < 2 and self._kind != "multilabel":
-            raise ValueError(f"MLPClassifier needs samples of at least 2 classes in y; got "
-                             f"1 class ({self.classes_[0]!r})")
-        self._train(X, Y, _weights(sample_weight, X), self.max_iter, incremental=False,
-                    stratify=y if y.ndim == 1 else None,
-                    class_weight=self._class_weight(incremental=False))
+            raise ValueError(
+                f"MLPClassifier needs samples of at least 2 classes in y; got "
+                f"1 class ({self.classes_[0]!r})"
+            )
+        self._train(
+            X,
+            Y,
+            _weights(sample_weight, X),
+            self.max_iter,
+            incremental=False,
+            stratify=y if y.ndim == 1 else None,
+            class_weight=self._class_weight(incremental=False),
+        )
         return self
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None,
-                    sample_weight: Any = None) -> "MLPClassifier":
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+    ) -> "MLPClassifier":
         """One epoch on (X, y); the first call needs ``classes`` (all labels that will occur)."""
         first = not hasattr(self, "network_")
-        X, y = _validate_data(self, X, y, multi_output=True, reset=first,
-                              dtype=[np.float64, np.float32])
+        X, y = _validate_data(
+            self, X, y, multi_output=True, reset=first, dtype=[np.float64, np.float32]
+        )
         check_classification_targets(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -188,13 +249,19 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self._binarizer = LabelBinarizer().fit(all_classes)
             self.classes_ = self._binarizer.classes_
             self._kind = "binary" if len(self.classes_) <= 2 else "multiclass"
-        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
-                                                        self.classes_):
-            raise ValueError(f"classes={classes!r} differs from the first call's "
-                             f"{self.classes_!r}")
+        elif classes is not None and not np.array_equal(
+            np.unique(np.asarray(classes)), self.classes_
+        ):
+            raise ValueError(f"classes={classes!r} differs from the first call's {self.classes_!r}")
         Y = self._encode(y, fit_labels=False)
-        self._train(X, Y, _weights(sample_weight, X), 1, incremental=True,
-                    class_weight=self._class_weight(incremental=True))
+        self._train(
+            X,
+            Y,
+            _weights(sample_weight, X),
+            1,
+            incremental=True,
+            class_weight=self._class_weight(incremental=True),
+        )
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:

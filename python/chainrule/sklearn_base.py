@@ -20,8 +20,10 @@ except ImportError as exc:  # pragma: no cover - exercised when scikit-learn is 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data
 except ImportError:  # pragma: no cover - older scikit-learn
+
     def validate_data(est: Any, *args: Any, **kwargs: Any) -> Any:
         return est._validate_data(*args, **kwargs)
+
 
 from . import _core, _registry
 from . import callbacks as _callbacks
@@ -42,15 +44,31 @@ class BaseMLP(BaseEstimator):
 
     _loss = "mse"
 
-    def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
-                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
-                 learning_rate_init: float = 0.001, max_iter: int = 200, shuffle: bool = True,
-                 random_state: Optional[int] = None, tol: float = 1e-4,
-                 verbose: Any = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
-                 early_stopping: bool = False, validation_fraction: float = 0.1,
-                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                 n_iter_no_change: int = 10, dtype: str = "float64",
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (100,),
+        activation: Any = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: Any = "auto",
+        learning_rate_init: float = 0.001,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Optional[int] = None,
+        tol: float = 1e-4,
+        verbose: Any = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        dtype: str = "float64",
+        dropout: float = 0.0,
+    ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -82,12 +100,16 @@ class BaseMLP(BaseEstimator):
         try:
             sizes = list(sizes)
         except TypeError:
-            raise TypeError(f"hidden_layer_sizes must be an int or a sequence of ints, got "
-                            f"{self.hidden_layer_sizes!r}") from None
+            raise TypeError(
+                f"hidden_layer_sizes must be an int or a sequence of ints, got "
+                f"{self.hidden_layer_sizes!r}"
+            ) from None
         for s in sizes:
             if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
-                raise ValueError(f"hidden_layer_sizes must contain integers >= 1, got "
-                                 f"{self.hidden_layer_sizes!r}")
+                raise ValueError(
+                    f"hidden_layer_sizes must contain integers >= 1, got "
+                    f"{self.hidden_layer_sizes!r}"
+                )
         return [int(s) for s in sizes]
 
     def _hidden_activations(self, n_hidden: int) -> List[Any]:
@@ -102,11 +124,15 @@ class BaseMLP(BaseEstimator):
     def _batch(self, n: int) -> int:
         if isinstance(self.batch_size, str):
             if self.batch_size != "auto":
-                raise ValueError(f"batch_size must be 'auto' or an int >= 1, got "
-                                 f"{self.batch_size!r}")
+                raise ValueError(
+                    f"batch_size must be 'auto' or an int >= 1, got {self.batch_size!r}"
+                )
             return min(200, n)
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, numbers.Integral) \
-                or self.batch_size < 1:
+        if (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, numbers.Integral)
+            or self.batch_size < 1
+        ):
             raise ValueError(f"batch_size must be 'auto' or an int >= 1, got {self.batch_size!r}")
         return min(int(self.batch_size), n)
 
@@ -120,9 +146,11 @@ class BaseMLP(BaseEstimator):
         under scikit-learn's names."""
         solvers = _registry.OPTIMIZERS.names()
         if self.solver not in _registry.OPTIMIZERS:
-            raise ValueError(f"solver must be one of {', '.join(map(repr, solvers))}, got "
-                             f"{self.solver!r}" + (" (L-BFGS is not available in chainrule)"
-                                                   if self.solver == "lbfgs" else ""))
+            raise ValueError(
+                f"solver must be one of {', '.join(map(repr, solvers))}, got "
+                f"{self.solver!r}"
+                + (" (L-BFGS is not available in chainrule)" if self.solver == "lbfgs" else "")
+            )
         entry = _registry.OPTIMIZERS[self.solver]
         try:
             _core.check_lr(real_type(self.learning_rate_init, "learning_rate_init"))
@@ -131,8 +159,9 @@ class BaseMLP(BaseEstimator):
         params = {}
         for param, (shown_as, value) in self._solver_params().items():
             if any(p.name == param for p in entry.params):
-                entry.check_value(param, core_number(entry.param(param).kind, value, shown_as),
-                                  shown_as)
+                entry.check_value(
+                    param, core_number(entry.param(param).kind, value, shown_as), shown_as
+                )
                 params[param] = value
         if "weight_decay" in params:
             params["weight_decay"] = float(self.alpha) / batch
@@ -140,12 +169,15 @@ class BaseMLP(BaseEstimator):
 
     def _solver_params(self) -> Dict[str, Any]:
         """Optimizer parameter -> (scikit-learn's name, value)."""
-        return {"beta1": ("beta_1", self.beta_1), "beta2": ("beta_2", self.beta_2),
-                "eps": ("epsilon", self.epsilon), "momentum": ("momentum", self.momentum),
-                # Nesterov momentum needs momentum
-                "nesterov": ("nesterovs_momentum",
-                             bool(self.nesterovs_momentum) and self.momentum > 0),
-                "weight_decay": ("alpha", self.alpha)}
+        return {
+            "beta1": ("beta_1", self.beta_1),
+            "beta2": ("beta_2", self.beta_2),
+            "eps": ("epsilon", self.epsilon),
+            "momentum": ("momentum", self.momentum),
+            # Nesterov momentum needs momentum
+            "nesterov": ("nesterovs_momentum", bool(self.nesterovs_momentum) and self.momentum > 0),
+            "weight_decay": ("alpha", self.alpha),
+        }
 
     def _check_params(self) -> None:
         for name in ("max_iter", "n_iter_no_change"):
@@ -153,8 +185,9 @@ class BaseMLP(BaseEstimator):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         if not (0 < self.validation_fraction < 1):
-            raise ValueError(f"validation_fraction must be in (0, 1), got "
-                             f"{self.validation_fraction!r}")
+            raise ValueError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
+            )
         if not (np.isfinite(self.tol) and self.tol >= 0):
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
 
@@ -174,8 +207,9 @@ class BaseMLP(BaseEstimator):
         layers: List[Any] = [n_features]
         for n in hidden:  # dropout after each hidden layer (the core checks the rate)
             layers += [n] + ([Dropout(real_type(self.dropout, "dropout"))] if self.dropout else [])
-        return Network(layers + [n_outputs], acts, self._loss_for(n_outputs),
-                       dtype=self.dtype, seed=seed)
+        return Network(
+            layers + [n_outputs], acts, self._loss_for(n_outputs), dtype=self.dtype, seed=seed
+        )
 
     def _output_activation(self, n_outputs: int) -> str:
         return "linear"
@@ -183,9 +217,16 @@ class BaseMLP(BaseEstimator):
     def _loss_for(self, n_outputs: int) -> str:
         return self._loss
 
-    def _train(self, X: np.ndarray, Y: np.ndarray, sample_weight: Optional[np.ndarray],
-               epochs: int, incremental: bool, stratify: Optional[np.ndarray] = None,
-               class_weight: Any = None) -> None:
+    def _train(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        sample_weight: Optional[np.ndarray],
+        epochs: int,
+        incremental: bool,
+        stratify: Optional[np.ndarray] = None,
+        class_weight: Any = None,
+    ) -> None:
         self._check_params()
         seed = self._seed()
         n = X.shape[0]
@@ -200,11 +241,15 @@ class BaseMLP(BaseEstimator):
         else:
             new_optimizer = False
         batch = self._batch(n)
-        kwargs: Dict[str, Any] = dict(batch_size=batch, shuffle=bool(self.shuffle),
-                                      verbose=2 if self.verbose else 0)
+        kwargs: Dict[str, Any] = dict(
+            batch_size=batch, shuffle=bool(self.shuffle), verbose=2 if self.verbose else 0
+        )
         if new_optimizer:
-            mean_weight = 1.0 if sample_weight is None or sample_weight.sum() <= 0 else \
-                float(np.mean(sample_weight))
+            mean_weight = (
+                1.0
+                if sample_weight is None or sample_weight.sum() <= 0
+                else float(np.mean(sample_weight))
+            )
             kwargs["optimizer"] = self._optimizer(batch * mean_weight)
         if sample_weight is not None:
             kwargs["sample_weight"] = sample_weight
@@ -212,13 +257,17 @@ class BaseMLP(BaseEstimator):
             kwargs["class_weight"] = class_weight
         if self.early_stopping and not incremental:
             split = train_test_split(
-                np.arange(n), test_size=self.validation_fraction, random_state=seed,
-                stratify=stratify if stratify is not None and _can_stratify(stratify,
-                                                                             self.validation_fraction)
-                else None)
+                np.arange(n),
+                test_size=self.validation_fraction,
+                random_state=seed,
+                stratify=stratify
+                if stratify is not None and _can_stratify(stratify, self.validation_fraction)
+                else None,
+            )
             tr, va = split
-            kwargs["validation_data"] = (X[va], Y[va]) if sample_weight is None else \
-                (X[va], Y[va], sample_weight[va])
+            kwargs["validation_data"] = (
+                (X[va], Y[va]) if sample_weight is None else (X[va], Y[va], sample_weight[va])
+            )
             if sample_weight is not None:
                 kwargs["sample_weight"] = sample_weight[tr]
             X, Y = X[tr], Y[tr]
@@ -227,15 +276,23 @@ class BaseMLP(BaseEstimator):
             monitor = "loss"
         stopper = None
         if not incremental:
-            stopper = NoImprovement(monitor, self.n_iter_no_change, float(self.tol),
-                                    restore_best_weights=bool(self.early_stopping))
+            stopper = NoImprovement(
+                monitor,
+                self.n_iter_no_change,
+                float(self.tol),
+                restore_best_weights=bool(self.early_stopping),
+            )
             kwargs["early_stopping"] = stopper
         history = self.network_.fit(X, Y, epochs=epochs, **kwargs)
         if stopper is not None and stopper.stopped_epoch is None and len(history.loss) == epochs:
             # as scikit-learn's MLP: every iteration ran and the loss (or the validation
             # score) still improved by more than tol within the last n_iter_no_change
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({epochs}) reached and the "
-                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({epochs}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         self.loss_curve_ += list(history.loss)
         if self.validation_scores_ is not None and getattr(history, "val_loss", None):
             self.validation_scores_ += [-v for v in history.val_loss]
@@ -269,10 +326,16 @@ class NoImprovement(_callbacks.EarlyStopping):
     more than ``n_iter_no_change`` epochs in a row did not improve. With
     ``restore_best_weights`` the weights of the best epoch are put back at the end."""
 
-    def __init__(self, monitor: str, n_iter_no_change: int, tol: float,
-                 restore_best_weights: bool) -> None:
-        super().__init__(monitor=monitor, patience=n_iter_no_change, min_delta=tol,
-                         restore_best_weights=restore_best_weights, mode="min")
+    def __init__(
+        self, monitor: str, n_iter_no_change: int, tol: float, restore_best_weights: bool
+    ) -> None:
+        super().__init__(
+            monitor=monitor,
+            patience=n_iter_no_change,
+            min_delta=tol,
+            restore_best_weights=restore_best_weights,
+            mode="min",
+        )
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> Optional[bool]:
         value = logs[self.monitor]
@@ -280,9 +343,11 @@ class NoImprovement(_callbacks.EarlyStopping):
         if value < self.best:
             self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
-                self._best_weights = {name: np.array(p, copy=True)
-                                      for tensors in (network.parameters, network.buffers)
-                                      for name, p in tensors.items()}
+                self._best_weights = {
+                    name: np.array(p, copy=True)
+                    for tensors in (network.parameters, network.buffers)
+                    for name, p in tensors.items()
+                }
         if self._wait > self.patience:
             self.stopped_epoch = epoch
             return False
@@ -299,4 +364,5 @@ def sample_weights(sample_weight: Any, X: np.ndarray) -> Optional[np.ndarray]:
     if sample_weight is None:
         return None
     from sklearn.utils.validation import _check_sample_weight
+
     return _check_sample_weight(sample_weight, X, dtype=np.float64)

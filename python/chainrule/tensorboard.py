@@ -6,7 +6,7 @@ event files written by ``tensorboardX`` (the ``tensorboard`` extra). Open them w
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Sequence
 
 import numpy as np
 
@@ -14,11 +14,22 @@ from .callbacks import Callback
 
 __all__ = ["TensorBoard"]
 
-INSTALL_HINT = ('TensorBoard needs tensorboardX, which is not installed: '
-                'pip install "chainrule[tensorboard]" (or pip install tensorboardX)')
+INSTALL_HINT = (
+    "TensorBoard needs tensorboardX, which is not installed: "
+    'pip install "chainrule[tensorboard]" (or pip install tensorboardX)'
+)
 #: The per-layer figures of a diagnostics record written as scalars.
-FIGURES = ("h_mean", "h_std", "dead_fraction", "saturated_fraction", "w_norm", "dw_norm",
-           "b_norm", "db_norm", "update_ratio")
+FIGURES = (
+    "h_mean",
+    "h_std",
+    "dead_fraction",
+    "saturated_fraction",
+    "w_norm",
+    "dw_norm",
+    "b_norm",
+    "db_norm",
+    "update_ratio",
+)
 
 
 class TensorBoard(Callback):
@@ -32,14 +43,19 @@ class TensorBoard(Callback):
     ``layer1/W``. The writer is flushed at the end of the fit and closed by :meth:`close`
     (the callback can serve several fits, which continue its step count)."""
 
-    def __init__(self, log_dir: "str | os.PathLike[str]", histogram_every: int = 10,
-                 flush_secs: int = 10) -> None:
+    def __init__(
+        self, log_dir: "str | os.PathLike[str]", histogram_every: int = 10, flush_secs: int = 10
+    ) -> None:
         if isinstance(log_dir, bytes) or not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"TensorBoard: log_dir must be a directory path, got {log_dir!r}")
-        if isinstance(histogram_every, bool) or not isinstance(histogram_every, int) or \
-                histogram_every < 0:
-            raise ValueError("TensorBoard: histogram_every must be an integer >= 0, got "
-                             f"{histogram_every!r}")
+        if (
+            isinstance(histogram_every, bool)
+            or not isinstance(histogram_every, int)
+            or histogram_every < 0
+        ):
+            raise ValueError(
+                f"TensorBoard: histogram_every must be an integer >= 0, got {histogram_every!r}"
+            )
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
@@ -89,9 +105,16 @@ class TensorBoard(Callback):
             return
         centres = (edges[:-1] + edges[1:]) / 2
         self.writer.add_histogram_raw(
-            tag, min=float(edges[0]), max=float(edges[-1]), num=float(counts.sum()),
-            sum=float((centres * counts).sum()), sum_squares=float((centres ** 2 * counts).sum()),
-            bucket_limits=edges[1:].tolist(), bucket_counts=counts.tolist(), global_step=step)
+            tag,
+            min=float(edges[0]),
+            max=float(edges[-1]),
+            num=float(counts.sum()),
+            sum=float((centres * counts).sum()),
+            sum_squares=float((centres**2 * counts).sum()),
+            bucket_limits=edges[1:].tolist(),
+            bucket_counts=counts.tolist(),
+            global_step=step,
+        )
 
     def on_train_end(self, network: Any) -> None:
         self.writer.flush()

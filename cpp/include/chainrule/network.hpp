@@ -188,16 +188,15 @@ class Network {
   bool params_finite() const;
 
  private:
-
   /// Rebuilds params_ and buffers_ from the layers (after the gradient storage moved).
   void collect_parameters();
   /// Sizes the gradient buffer and prepares the optimizer (the constructors' common end).
   void finish_construction();
 
   std::vector<std::unique_ptr<Layer<T>>> layers_;
-  std::vector<Parameter<T>> params_;  // every layer's parameters, named W1, b1, W2, ...
+  std::vector<Parameter<T>> params_;   // every layer's parameters, named W1, b1, W2, ...
   std::vector<Parameter<T>> buffers_;  // every layer's buffers, named running_mean2, ...
-  PassContext context_;               // what the next forward pass tells the layers
+  PassContext context_;                // what the next forward pass tells the layers
   bool has_penalties_ = false;
   /// Every layer's gradients, back to back (each layer's dWb() is a view into it).
   Matrix<T> grads_;

@@ -81,9 +81,7 @@ class Optimizer {
  protected:
   /// Derived constructors name their buffers, in order; state(k, slot) reaches buffer k.
   void add_buffer(std::string name) { names_.push_back(std::move(name)); }
-  T* state(std::size_t k, Index slot) {
-    return buffers_[k][static_cast<std::size_t>(slot)].data();
-  }
+  T* state(std::size_t k, Index slot) { return buffers_[k][static_cast<std::size_t>(slot)].data(); }
 
  private:
   virtual void update_impl(Index slot, Index n, T lr, const T* g, T* p) = 0;

@@ -67,7 +67,8 @@ using ScheduleRegistry = Registry<ScheduleFamily>;
 
 /// Builds a built-in schedule (from the registry) from its hyper-parameters; ValueError on an
 /// unknown name or parameter, a missing required one, or a value out of range.
-std::unique_ptr<LRSchedule> make_schedule(const std::string& name, const ScheduleParams& params = {});
+std::unique_ptr<LRSchedule> make_schedule(const std::string& name,
+                                          const ScheduleParams& params = {});
 
 /// The factory names of the built-in schedules, sorted.
 std::vector<std::string> schedule_names();

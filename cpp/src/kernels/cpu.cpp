@@ -96,7 +96,8 @@ void set_kernel_level(const std::string& name) {
 
 std::string cpu_description() {
   std::string levels;
-  for (auto l : supported_levels()) levels += std::string(levels.empty() ? "" : ", ") + level_name(l);
+  for (auto l : supported_levels())
+    levels += std::string(levels.empty() ? "" : ", ") + level_name(l);
   return cpu_model() + "; kernels supported: " + levels + "; active: " + level_name(active_level());
 }
 

@@ -33,7 +33,7 @@ void scale_c(Index m, Index n, T beta, T* C, Index ldc) {
 // C (m, n) = alpha * A (m, k) @ B (k, n) + beta * C
 template <class T>
 void portable_gemm_nn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B,
-                       Index ldb, T beta, T* C, Index ldc) {
+                      Index ldb, T beta, T* C, Index ldc) {
   scale_c(m, n, beta, C, ldc);
   for (Index j0 = 0; j0 < n; j0 += kBlockN) {
     const Index nb = std::min(kBlockN, n - j0);
@@ -55,7 +55,7 @@ void portable_gemm_nn(Index m, Index n, Index k, T alpha, const T* A, Index lda,
 // C (m, n) = alpha * A(k, m).T @ B (k, n) + beta * C, where rows a_rows..m-1 of A.T are ones
 template <class T>
 void portable_gemm_tn(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B,
-                       Index ldb, T beta, T* C, Index ldc, Index a_rows) {
+                      Index ldb, T beta, T* C, Index ldc, Index a_rows) {
   scale_c(m, n, beta, C, ldc);
   for (Index j0 = 0; j0 < n; j0 += kBlockN) {
     const Index nb = std::min(kBlockN, n - j0);
@@ -75,7 +75,7 @@ void portable_gemm_tn(Index m, Index n, Index k, T alpha, const T* A, Index lda,
 // independent partial sums so the additions pipeline.
 template <class T>
 void portable_gemm_nt(Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B,
-                       Index ldb, T beta, T* C, Index ldc) {
+                      Index ldb, T beta, T* C, Index ldc) {
   for (Index i = 0; i < m; ++i) {
     const T* a = A + i * lda;
     T* c = C + i * ldc;
@@ -154,8 +154,8 @@ bool use_few_rows(Index m, Index n, Index k) {
 }
 
 template <class T>
-void gemm_nn_few_rows(Index m, Index n, Index k, const T* A, Index lda, const T* B, Index ldb,
-                      T* C, Index ldc, const Epilogue<T>& ep, bool reverse) {
+void gemm_nn_few_rows(Index m, Index n, Index k, const T* A, Index lda, const T* B, Index ldb, T* C,
+                      Index ldc, const Epilogue<T>& ep, bool reverse) {
 #ifdef CHAINRULE_X86_KERNELS
   switch (active_level()) {
     case KernelLevel::avx512:
@@ -170,17 +170,17 @@ void gemm_nn_few_rows(Index m, Index n, Index k, const T* A, Index lda, const T*
   gemm_any(GemmOp::NN, m, n, k, T(1), A, lda, B, ldb, T(0), C, ldc, ep, m);
 }
 
-#define CHAINRULE_INSTANTIATE_GEMM(T)                                                        \
-  template void gemm_nn<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T, T*,     \
-                           Index, const Epilogue<T>&);                                        \
-  template void gemm_tn<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T, T*,     \
-                           Index, const Epilogue<T>&);                                        \
-  template void gemm_tn_sum<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T*,    \
-                               Index, const Epilogue<T>&);                                    \
-  template void gemm_nt<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T, T*,     \
-                           Index, const Epilogue<T>&);                                        \
-  template bool use_few_rows<T>(Index, Index, Index);                                         \
-  template void gemm_nn_few_rows<T>(Index, Index, Index, const T*, Index, const T*, Index, T*,  \
+#define CHAINRULE_INSTANTIATE_GEMM(T)                                                              \
+  template void gemm_nn<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T, T*, Index, \
+                           const Epilogue<T>&);                                                    \
+  template void gemm_tn<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T, T*, Index, \
+                           const Epilogue<T>&);                                                    \
+  template void gemm_tn_sum<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T*,       \
+                               Index, const Epilogue<T>&);                                         \
+  template void gemm_nt<T>(Index, Index, Index, T, const T*, Index, const T*, Index, T, T*, Index, \
+                           const Epilogue<T>&);                                                    \
+  template bool use_few_rows<T>(Index, Index, Index);                                              \
+  template void gemm_nn_few_rows<T>(Index, Index, Index, const T*, Index, const T*, Index, T*,     \
                                     Index, const Epilogue<T>&, bool);
 CHAINRULE_INSTANTIATE_GEMM(float)
 CHAINRULE_INSTANTIATE_GEMM(double)

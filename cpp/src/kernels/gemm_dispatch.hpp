@@ -44,26 +44,26 @@ void gemm_isa(GemmOp op, Index m, Index n, Index k, T alpha, const T* A, Index l
 
 // Defines gemm_<isa> and gemm_few_rows_<isa> (declared in gemm_isa.hpp) for float with
 // micro-kernel K32 and for double with K64.
-#define CHAINRULE_DEFINE_ISA_GEMM(isa, K32, K64)                                                \
-  void gemm_##isa(GemmOp op, Index m, Index n, Index k, float alpha, const float* A,            \
-                  Index lda, const float* B, Index ldb, float beta, float* C, Index ldc,        \
-                  const Epilogue<float>& ep, Index a_rows) {                                    \
-    gemm_isa<K32>(op, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, a_rows);                \
-  }                                                                                             \
-  void gemm_##isa(GemmOp op, Index m, Index n, Index k, double alpha, const double* A,          \
-                  Index lda, const double* B, Index ldb, double beta, double* C, Index ldc,     \
-                  const Epilogue<double>& ep, Index a_rows) {                                   \
-    gemm_isa<K64>(op, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, a_rows);                \
-  }                                                                                             \
-  void gemm_few_rows_##isa(Index m, Index n, Index k, const float* A, Index lda, const float* B, \
-                           Index ldb, float* C, Index ldc, const Epilogue<float>& ep,           \
-                           bool reverse) {                                                      \
-    gemm_few_rows<K32>(m, n, k, A, lda, B, ldb, C, ldc, ep, reverse);                           \
-  }                                                                                             \
-  void gemm_few_rows_##isa(Index m, Index n, Index k, const double* A, Index lda,               \
-                           const double* B, Index ldb, double* C, Index ldc,                    \
-                           const Epilogue<double>& ep, bool reverse) {                          \
-    gemm_few_rows<K64>(m, n, k, A, lda, B, ldb, C, ldc, ep, reverse);                           \
+#define CHAINRULE_DEFINE_ISA_GEMM(isa, K32, K64)                                                   \
+  void gemm_##isa(GemmOp op, Index m, Index n, Index k, float alpha, const float* A, Index lda,    \
+                  const float* B, Index ldb, float beta, float* C, Index ldc,                      \
+                  const Epilogue<float>& ep, Index a_rows) {                                       \
+    gemm_isa<K32>(op, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, a_rows);                   \
+  }                                                                                                \
+  void gemm_##isa(GemmOp op, Index m, Index n, Index k, double alpha, const double* A, Index lda,  \
+                  const double* B, Index ldb, double beta, double* C, Index ldc,                   \
+                  const Epilogue<double>& ep, Index a_rows) {                                      \
+    gemm_isa<K64>(op, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, a_rows);                   \
+  }                                                                                                \
+  void gemm_few_rows_##isa(Index m, Index n, Index k, const float* A, Index lda, const float* B,   \
+                           Index ldb, float* C, Index ldc, const Epilogue<float>& ep,              \
+                           bool reverse) {                                                         \
+    gemm_few_rows<K32>(m, n, k, A, lda, B, ldb, C, ldc, ep, reverse);                              \
+  }                                                                                                \
+  void gemm_few_rows_##isa(Index m, Index n, Index k, const double* A, Index lda, const double* B, \
+                           Index ldb, double* C, Index ldc, const Epilogue<double>& ep,            \
+                           bool reverse) {                                                         \
+    gemm_few_rows<K64>(m, n, k, A, lda, B, ldb, C, ldc, ep, reverse);                              \
   }
 
 }  // namespace chainrule::kernels

@@ -60,8 +60,8 @@ void few_rows_chunks(Index c0, Index c1, Index m, Index n, Index k, const T* A, 
 // A (m, k), B (k, n) -> C (m, n), then ep: the chunks split over the threads in contiguous
 // runs (pinned: run t on thread t, the same columns on every call) when there is enough work.
 template <class K, class T>
-void gemm_few_rows(Index m, Index n, Index k, const T* A, Index lda, const T* B, Index ldb,
-                   T* C, Index ldc, const Epilogue<T>& ep, bool reverse) {
+void gemm_few_rows(Index m, Index n, Index k, const T* A, Index lda, const T* B, Index ldb, T* C,
+                   Index ldc, const Epilogue<T>& ep, bool reverse) {
   constexpr Index kChunk = 8 * K::Vec::width;
   if (m <= 0 || n <= 0) return;
   if (k == 0) {  // C = 0
@@ -71,13 +71,12 @@ void gemm_few_rows(Index m, Index n, Index k, const T* A, Index lda, const T* B,
     return;
   }
   const Index chunks = ceil_div(n, kChunk);
-  const Index threads =
-      m * n * k < kRowsThreadedWork ? 1 : imin(get_num_threads(), chunks);
+  const Index threads = m * n * k < kRowsThreadedWork ? 1 : imin(get_num_threads(), chunks);
   const Index per_thread = ceil_div(chunks, threads);
   const WorkerScratch<T> part(1, static_cast<int>(threads), ceil_div(k, K::KC) * m * kChunk);
   auto run = [&](Index t) {
-    few_rows_chunks<K>(t * per_thread, imin(chunks, (t + 1) * per_thread), m, n, k, A, lda, B,
-                       ldb, C, ldc, ep, reverse, part.get());
+    few_rows_chunks<K>(t * per_thread, imin(chunks, (t + 1) * per_thread), m, n, k, A, lda, B, ldb,
+                       C, ldc, ep, reverse, part.get());
   };
   if (threads == 1)
     run(0);

@@ -26,7 +26,7 @@ namespace {
 // rows of ones (i0 + RB > a_rows).
 template <class K, class T, int NV, int RB, bool Ones>
 inline void narrow_block_impl(Index i0, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
-                         const T* B, Index rsb, T beta, T* C, Index ldc, Index a_rows) {
+                              const T* B, Index rsb, T beta, T* C, Index ldc, Index a_rows) {
   using V = typename K::Vec;
   constexpr int W = V::width;
   const int tail = static_cast<int>(n) - (NV - 1) * W;  // valid lanes of the last vector
@@ -61,8 +61,7 @@ inline void narrow_block_impl(Index i0, Index n, Index k, T alpha, const T* A, I
       if constexpr (NV > 4) {  // RB x NV accumulators leave no room for NV loads of B
         typename V::reg a[RB];
 #pragma GCC unroll 8
-        for (int r = 0; r < RB; ++r)
-          a[r] = V::broadcast(a_at(r, p));
+        for (int r = 0; r < RB; ++r) a[r] = V::broadcast(a_at(r, p));
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) {
           typename V::reg bv = v == NV - 1 ? V::load_n(b + v * W, tail) : V::load(b + v * W);
@@ -91,10 +90,9 @@ inline void narrow_block_impl(Index i0, Index n, Index k, T alpha, const T* A, I
       for (int v = 0; v < NV; ++v) {
         const int count = v == NV - 1 ? tail : W;
         // C = alpha * acc + beta * C; beta == 0 never reads C (it may hold NaN)
-        const typename V::reg out = beta_pc == T(0)
-                                        ? V::mul(va, acc[r][v])
-                                        : V::fmadd(vb, V::load_n(c + v * W, count),
-                                                   V::mul(va, acc[r][v]));
+        const typename V::reg out =
+            beta_pc == T(0) ? V::mul(va, acc[r][v])
+                            : V::fmadd(vb, V::load_n(c + v * W, count), V::mul(va, acc[r][v]));
         V::store_n(c + v * W, out, count);
       }
     }
@@ -124,8 +122,7 @@ inline void narrow_tail(Index rows, Index i, Index n, Index k, T alpha, const T*
     if (rows == R)
       narrow_block<K, T, NV, R>(i, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, a_rows);
     else
-      narrow_tail<K, T, NV, R - 1>(rows, i, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc,
-                                   a_rows);
+      narrow_tail<K, T, NV, R - 1>(rows, i, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, a_rows);
   }
 }
 
@@ -161,15 +158,15 @@ void narrow_rows(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Inde
 // narrow C is small next to the product. Rows are split over threads in blocks when there is
 // enough work (each row is summed by one thread, so the split never changes a bit).
 template <class K, class T>
-void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
-                 const T* B, Index rsb, Index csb, T beta, T* C, Index ldc,
-                 const Epilogue<T>& ep, Index a_rows) {
+void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa, const T* B,
+                 Index rsb, Index csb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
+                 Index a_rows) {
   if (csb != 1) {  // NT: op(B)[p, j] = B[j * csb + p] (rsb == 1): transpose into (k, n)
     T* Bt = thread_buffer<T>(0, k * n);
     constexpr Index W = K::Vec::width;
     for (Index j = 0; j < n; j += W)
-      transpose_rows<typename K::Vec>(static_cast<int>(imin(W, n - j)), k, B + j * csb, csb,
-                                      Bt + j, n);
+      transpose_rows<typename K::Vec>(static_cast<int>(imin(W, n - j)), k, B + j * csb, csb, Bt + j,
+                                      n);
     B = Bt;
     rsb = n;
   }

@@ -99,7 +99,9 @@ void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T
       const Index row_blocks = ceil_div(m, MC);
       const Index mc_even = ceil_div(ceil_div(m, row_blocks), MR) * MR;
       const Index col_groups =
-          threads == 1 ? 1 : imin(n_panels, ceil_div(static_cast<Index>(threads) * per_thread, row_blocks));
+          threads == 1
+              ? 1
+              : imin(n_panels, ceil_div(static_cast<Index>(threads) * per_thread, row_blocks));
       const bool last_pc = pc + kc == k;
       // one depth block and nothing needed in C but the epilogue's result: the panels go to
       // scratch memory that stays in L1, and C (say dW before an SGD update) is never written
@@ -157,8 +159,8 @@ void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T
 // the packed panels. Each element's sums are the same either way, so the bits equal one
 // thread's.
 template <class K, class T>
-void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa,
-                 const T* B, Index rsb, Index csb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
+void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa, const T* B,
+                 Index rsb, Index csb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
                  Index a_rows) {
   constexpr Index NR = K::NR;
   const int threads = m * n * k < kThreadedWork ? 1 : get_num_threads();
@@ -168,14 +170,14 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
         ceil_div(n, slice),
         [&](Index t) {
           const Index j0 = t * slice;
-          gemm_packed_shared<K>(1, m, imin(slice, n - j0), k, alpha, A, rsa, csa,
-                                B + j0 * csb, rsb, csb, beta, C + j0, ldc, ep, a_rows, j0);
+          gemm_packed_shared<K>(1, m, imin(slice, n - j0), k, alpha, A, rsa, csa, B + j0 * csb, rsb,
+                                csb, beta, C + j0, ldc, ep, a_rows, j0);
         },
         /*pinned=*/true);
     return;
   }
-  gemm_packed_shared<K>(threads, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, ep,
-                        a_rows, 0);
+  gemm_packed_shared<K>(threads, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, ep, a_rows,
+                        0);
 }
 
 }  // namespace

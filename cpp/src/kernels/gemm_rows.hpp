@@ -52,7 +52,8 @@ void gemm_rows_range(Index m, Index j0, Index j1, Index k, T alpha, const T* A, 
         const T* b2 = b1 + rsb;
         const T* b3 = b2 + rsb;
         for (Index j = 0; j < n; ++j)
-          acc_row[j] = fma1(a3, b3[j], fma1(a2, b2[j], fma1(a1, b1[j], fma1(a0, b0[j], acc_row[j]))));
+          acc_row[j] =
+              fma1(a3, b3[j], fma1(a2, b2[j], fma1(a1, b1[j], fma1(a0, b0[j], acc_row[j]))));
       }
       for (; p < p_end; ++p) {
         const T a = a_at(p);
@@ -100,8 +101,8 @@ void rows_wide(Index m, Index j0, Index j1, Index k, T alpha, const T* A, Index 
   constexpr Index kChunk = 8 * K::Vec::width;
   for (Index i = 0; i < m; ++i)
     for (Index j = j0; j < j1; j += kChunk)
-      wide_chunk<K, T, 8>(i, imin(kChunk, j1 - j), k, alpha, A, rsa, csa, B + j, rsb, beta,
-                          C + j, ldc, a_rows);
+      wide_chunk<K, T, 8>(i, imin(kChunk, j1 - j), k, alpha, A, rsa, csa, B + j, rsb, beta, C + j,
+                          ldc, a_rows);
   if (ep) ep(0, j0, m, j1 - j0, C + j0, ldc);
 }
 
@@ -132,8 +133,8 @@ void gemm_rows(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index 
         if (wide)
           rows_wide<K>(m, j0, j1, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
         else
-          gemm_rows_range<K>(m, j0, j1, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, acc.get(),
-                             ep, a_rows);
+          gemm_rows_range<K>(m, j0, j1, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, acc.get(), ep,
+                             a_rows);
       },
       /*pinned=*/true);
 }

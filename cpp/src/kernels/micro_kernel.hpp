@@ -25,8 +25,8 @@ struct MicroKernel {
   // Ap (kc, MR), Bp (kc, NR) -> C (mr, nr), mr <= MR, nr <= NR (an edge tile stores its valid
   // part only); kc is at most the rounding block KC of the ISA's kernel (kernel_deep in
   // gemm_packed.hpp splits deeper packed blocks)
-  static void kernel(Index kc, const T* Ap, const T* Bp, T* C, Index ldc, T alpha, T beta,
-                     int mr, int nr) {
+  static void kernel(Index kc, const T* Ap, const T* Bp, T* C, Index ldc, T alpha, T beta, int mr,
+                     int nr) {
     // C's tile is read (beta != 0) or at least written at the end: fetch its lines now so they
     // arrive during the depth loop (a large C lives in DRAM; a prefetch never faults)
     constexpr int kLine = 64 / static_cast<int>(sizeof(T));
@@ -47,7 +47,8 @@ struct MicroKernel {
       for (int i = 0; i < MR; ++i) {
         const typename V::reg a = V::broadcast(Ap[i]);
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(a, b[v], acc[i][v]);  // C[i, :] += A[i, p] B[p, :]
+        for (int v = 0; v < NV; ++v)
+          acc[i][v] = V::fmadd(a, b[v], acc[i][v]);  // C[i, :] += A[i, p] B[p, :]
       }
       Ap += MR;
       Bp += NR;
@@ -73,7 +74,8 @@ struct MicroKernel {
       for (int v = 0; v < NV; ++v) V::store(tile + i * NR + v * V::width, V::mul(va, acc[i][v]));
     for (int i = 0; i < mr; ++i)
       for (int j = 0; j < nr; ++j)
-        C[i * ldc + j] = beta == T(0) ? tile[i * NR + j] : fma1(beta, C[i * ldc + j], tile[i * NR + j]);
+        C[i * ldc + j] =
+            beta == T(0) ? tile[i * NR + j] : fma1(beta, C[i * ldc + j], tile[i * NR + j]);
   }
 };
 

@@ -16,13 +16,13 @@ namespace chainrule::kernels {
 
 /// What the trainer knows about a fit when it picks its training step.
 struct SmallStepCase {
-  std::vector<Index> widths;  ///< n0, n1, ..., nL
-  Index rows = 0;             ///< the largest training batch
-  Index elem_bytes = 8;       ///< sizeof(T)
-  bool vector_isa = false;    ///< AVX2 or AVX-512 kernels active (the step's kernels use FMA)
+  std::vector<Index> widths;       ///< n0, n1, ..., nL
+  Index rows = 0;                  ///< the largest training batch
+  Index elem_bytes = 8;            ///< sizeof(T)
+  bool vector_isa = false;         ///< AVX2 or AVX-512 kernels active (the step's kernels use FMA)
   bool dense_elementwise = false;  ///< every layer Dense, no penalties, element-wise activations
-  bool plain_step = false;    ///< one process, no sample weights, no gradient clipping
-  bool enabled = true;        ///< the runtime switch (small_step_enabled())
+  bool plain_step = false;         ///< one process, no sample weights, no gradient clipping
+  bool enabled = true;             ///< the runtime switch (small_step_enabled())
 };
 
 /// Widest layer the fused step takes: past it the GEMMs' blocking pays for their set-up.
@@ -37,8 +37,8 @@ constexpr std::size_t kSmallStepBudget = 192 * 1024;
 inline bool use_small_step(const SmallStepCase& c) {
   if (!c.enabled || !c.vector_isa || !c.dense_elementwise || !c.plain_step) return false;
   if (c.widths.size() < 2 || c.rows < 1) return false;
-  const Index lanes = 64 / c.elem_bytes;                       // rows per SIMD tile
-  const Index mp = (c.rows + lanes - 1) / lanes * lanes;       // rows, padded
+  const Index lanes = 64 / c.elem_bytes;                            // rows per SIMD tile
+  const Index mp = (c.rows + lanes - 1) / lanes * lanes;            // rows, padded
   std::size_t values = static_cast<std::size_t>(mp * c.widths[0]);  // X transposed
   Index widest = 0;
   for (std::size_t l = 1; l < c.widths.size(); ++l) {

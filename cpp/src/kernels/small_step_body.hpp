@@ -2,15 +2,14 @@
 // once over a 64-byte vector type V that each ISA file defines (small_step_avx2.cpp: two ymm,
 // small_step_avx512.cpp: one zmm) with zero, load, store, broadcast, fma (one rounding) and
 // add, and `block`, the outputs a pass computes at once (independent FMA chains that hide the
-// FMA's latency, as many as the registers hold). Every row tile is one V, so the lanes, the order of every sum and the bits are the
-// same on every ISA.
+// FMA's latency, as many as the registers hold). Every row tile is one V, so the lanes, the order
+// of every sum and the bits are the same on every ISA.
 #pragma once
 
 #include "chainrule/kernels/small_step.hpp"
 
 namespace chainrule::kernels {
 namespace {
-
 
 // [W; b] (n_in + 1, n_out), HT (n_in, mp) -> ZT (n_out, mp) = W.T @ HT + b
 template <class V>
@@ -62,7 +61,8 @@ void small_weight_grads(Index n_in, Index n_out, Index mp, typename V::T scale,
       for (Index u = 0; u < V::block; ++u) acc[u] = V::zero();
       for (Index t = 0; t < mp; t += V::lanes) {
         if (ones) {
-          for (Index u = 0; u < V::block; ++u) acc[u] = V::add(acc[u], V::load(dZT + (j + u) * mp + t));
+          for (Index u = 0; u < V::block; ++u)
+            acc[u] = V::add(acc[u], V::load(dZT + (j + u) * mp + t));
         } else {
           const typename V::reg hv = V::load(h + t);
           for (Index u = 0; u < V::block; ++u)
@@ -85,8 +85,7 @@ void small_weight_grads(Index n_in, Index n_out, Index mp, typename V::T scale,
 // vectors across the outputs j, each sum over the rows r = 0..m-1 in order (FMA)
 template <class V>
 void small_weight_grads_rows(Index n_in, Index n_out, Index m, Index mp, typename V::T scale,
-                             const typename V::T* HT, const typename V::T* dZ,
-                             typename V::T* dWb) {
+                             const typename V::T* HT, const typename V::T* dZ, typename V::T* dWb) {
   using T = typename V::T;
   constexpr Index W = V::lanes;
   Index i = 0;

@@ -8,8 +8,8 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <system_error>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -49,8 +49,7 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Returns false (and does nothing) when the pool is already running a job.
-  bool try_run(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx,
-               bool pinned) {
+  bool try_run(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx, bool pinned) {
     std::unique_lock<std::mutex> busy(run_mutex_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
     pinned_ = pinned;
@@ -138,8 +137,8 @@ class ThreadPool {
 
 constexpr int kMaxThreads = 1024;
 
-std::mutex g_config_mutex;              // guards g_pool
-std::atomic<int> g_threads{0};          // 0: not yet decided; read lock-free on every kernel call
+std::mutex g_config_mutex;      // guards g_pool
+std::atomic<int> g_threads{0};  // 0: not yet decided; read lock-free on every kernel call
 // Shared ownership: a call that took the pool keeps it alive while it runs, even if another
 // thread installs a pool of another size meanwhile (the last user destroys the old one).
 std::shared_ptr<ThreadPool> g_pool;

@@ -63,9 +63,8 @@ ConstView<T> BatchNorm<T>::forward_impl(ConstView<T> H_prev, const PassContext& 
     const Index M = sum_across_ != nullptr ? global_rows_ : m;
     // mean_j = sum_i x_ij / M (columns split across threads, each summed in row order)
     double* var = sum2_.data();
-    kernels::parallel_columns(m, n, [&](Index j0, Index j1) {
-      kernels::column_sums(m, n, j0, j1, X, mean);
-    });
+    kernels::parallel_columns(
+        m, n, [&](Index j0, Index j1) { kernels::column_sums(m, n, j0, j1, X, mean); });
     if (sum_across_ != nullptr) (*sum_across_)(mean, n);  // + the other processes' rows
     for (Index j = 0; j < n; ++j) mean[j] /= static_cast<double>(M);
     // var_j = sum_i (x_ij - mean_j)^2 / M (biased), two passes for accuracy
@@ -124,8 +123,8 @@ void BatchNorm<T>::backward_impl(ConstView<T> H_prev, Layer<T>* below,
   if (sum_across_ != nullptr) {
     // c dH is this process's share of the batch's gradient (its gradients are c times its
     // sums over rows): the shares summed over the processes, then / (M c)
-    const double c = mode.scale > T(0) ? static_cast<double>(mode.scale)
-                                       : 1.0 / static_cast<double>(m);
+    const double c =
+        mode.scale > T(0) ? static_cast<double>(mode.scale) : 1.0 / static_cast<double>(m);
     for (Index j = 0; j < n; ++j) mean_dH[j] = c * sum_dH[j], mean_dHx[j] = c * sum_dHx[j];
     (*sum_across_)(means_.data(), 2 * n);
     const double k = 1.0 / (static_cast<double>(global_rows_) * c);

@@ -80,8 +80,8 @@ struct SgdUpdate {
   T lr;
   T* Wb;  // (n_in + 1, n_out), row stride n
   Index n;
-  Index n_in;   // rows of W; row n_in is b
-  T l1, l2;     // penalties on W (0: none)
+  Index n_in;  // rows of W; row n_in is b
+  T l1, l2;    // penalties on W (0: none)
   static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* g, Index ld) {
     const auto& c = *static_cast<const SgdUpdate*>(ctx);
     const bool penalised = c.l1 != T(0) || c.l2 != T(0);
@@ -89,7 +89,8 @@ struct SgdUpdate {
       T* __restrict p = c.Wb + (i0 + i) * c.n + j0;
       const T* gi = g + i * ld;
       if (penalised && i0 + i < c.n_in) {
-        for (Index j = 0; j < cols; ++j) p[j] -= c.lr * (gi[j] + penalty_gradient(p[j], c.l1, c.l2));
+        for (Index j = 0; j < cols; ++j)
+          p[j] -= c.lr * (gi[j] + penalty_gradient(p[j], c.l1, c.l2));
       } else {
         for (Index j = 0; j < cols; ++j) p[j] -= c.lr * gi[j];  // the optimizer's axpy_update
       }
@@ -198,8 +199,8 @@ ConstView<T> Dense<T>::forward_impl(ConstView<T> H_prev, const PassContext&) {
       kernels::gemm_nn_few_rows<T>(m, n_out, n_in, H_prev.data, n_in, W, n_out, Z_.data(), n_out,
                                    ep, few_rows_reverse_);
     else
-      kernels::gemm_nn<T>(m, n_out, n_in, T(1), H_prev.data, n_in, W, n_out, T(0), Z_.data(),
-                          n_out, ep);
+      kernels::gemm_nn<T>(m, n_out, n_in, T(1), H_prev.data, n_in, W, n_out, T(0), Z_.data(), n_out,
+                          ep);
   };
   if (activation_->elementwise()) {
     // Z = H_prev @ W, then Z += b and H = act(Z) on each block as the GEMM finishes it
@@ -229,14 +230,15 @@ template <class T>
 void Dense<T>::backward_params(ConstView<T> H_prev, MatrixView<T> dH_prev) {
   const Index m = dZ_.rows(), n_in = this->n_in(), n_out = this->n_out();
   if (H_prev.rows != m || H_prev.cols != n_in)
-    throw ValueError("layer " + std::to_string(this->index()) + ": backward expects H_prev of shape " +
-                     shape_str(m, n_in) + ", got " + shape_str(H_prev));
+    throw ValueError("layer " + std::to_string(this->index()) +
+                     ": backward expects H_prev of shape " + shape_str(m, n_in) + ", got " +
+                     shape_str(H_prev));
   if (dH_prev.data != nullptr && (dH_prev.rows != m || dH_prev.cols != n_in))
     throw ValueError("layer " + std::to_string(this->index()) + ": dH_prev must have shape " +
                      shape_str(m, n_in) + ", got " + shape_str(dH_prev));
   // [dW; db] = [H_prev 1].T @ dZ / m
-  kernels::gemm_tn_sum<T>(n_in, n_out, m, T(1) / static_cast<T>(m), H_prev.data, n_in,
-                          dZ_.data(), n_out, dWb_.data, n_out);
+  kernels::gemm_tn_sum<T>(n_in, n_out, m, T(1) / static_cast<T>(m), H_prev.data, n_in, dZ_.data(),
+                          n_out, dWb_.data, n_out);
   add_penalty_gradient();  // dW += l1 sign(W) + 2 l2 W (nothing without penalties)
   if (dH_prev.data != nullptr) {
     // dH_prev = dZ @ W.T
@@ -270,15 +272,18 @@ void Dense<T>::backward_impl(ConstView<T> H_prev, Layer<T>* below, const Gradien
   const T inv_m = mode.scale > T(0) ? mode.scale : T(1) / static_cast<T>(m);
   const bool penalties = mode.penalties && (l1_ != 0 || l2_ != 0);
   if (mode.sgd_lr > T(0)) {
-    const SgdUpdate<T> ctx{mode.sgd_lr, Wb_.data(), n_out, n_in,
+    const SgdUpdate<T> ctx{mode.sgd_lr,
+                           Wb_.data(),
+                           n_out,
+                           n_in,
                            penalties ? static_cast<T>(l1_) : T(0),
                            penalties ? static_cast<T>(l2_) : T(0)};
-    kernels::gemm_tn_sum<T>(n_in, n_out, m, inv_m, H_prev.data, n_in, dZ_.data(), n_out,
-                            dWb_.data, n_out,
+    kernels::gemm_tn_sum<T>(n_in, n_out, m, inv_m, H_prev.data, n_in, dZ_.data(), n_out, dWb_.data,
+                            n_out,
                             {&SgdUpdate<T>::run, &ctx, /*c_unused=*/true, &SgdUpdate<T>::prefetch});
   } else {
-    kernels::gemm_tn_sum<T>(n_in, n_out, m, inv_m, H_prev.data, n_in, dZ_.data(), n_out,
-                            dWb_.data, n_out);
+    kernels::gemm_tn_sum<T>(n_in, n_out, m, inv_m, H_prev.data, n_in, dZ_.data(), n_out, dWb_.data,
+                            n_out);
     if (penalties) add_penalty_gradient();
   }
 }

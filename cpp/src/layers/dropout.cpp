@@ -26,8 +26,7 @@ constexpr Index kHashColumns = 256;
 // compare and the selects; both vectorise.
 template <class T>
 CHAINRULE_CLONES_V4 void dropout_row(Index n, std::uint64_t key, std::uint32_t t, T s,
-                                     const T* __restrict x, T* __restrict mask,
-                                     T* __restrict h) {
+                                     const T* __restrict x, T* __restrict mask, T* __restrict h) {
   std::uint32_t bits[kHashColumns];
   for (Index c0 = 0; c0 < n; c0 += kHashColumns) {
     const Index cn = std::min(kHashColumns, n - c0);
@@ -108,8 +107,7 @@ ConstView<T> Dropout<T>::forward_impl(ConstView<T> H_prev, const PassContext& ct
   kernels::parallel_ranges(m, std::max<Index>(1, kDropoutGrain / n), [=](Index b, Index e) {
     for (Index i = b; i < e; ++i) {
       const Index row = row_ids != nullptr ? row_ids[i] : i;
-      const std::uint64_t key =
-          dropout_row_key(seed, pass, layer, static_cast<std::uint64_t>(row));
+      const std::uint64_t key = dropout_row_key(seed, pass, layer, static_cast<std::uint64_t>(row));
       if (threshold > 0xFFFFFFFFull) {  // p > 1 - 2^-32: no draw is >= p
         std::fill(mask + i * n, mask + (i + 1) * n, T(0));
         std::fill(H + i * n, H + (i + 1) * n, T(0));

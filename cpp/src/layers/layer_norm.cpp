@@ -57,8 +57,7 @@ ConstView<T> LayerNorm<T>::forward_impl(ConstView<T> H_prev, const PassContext&)
     for (Index i = b; i < e; ++i)
       // mean_i, var_i over the row's features; s_i = 1 / sqrt(var_i + eps);
       // xhat = (x - mean_i) s_i, H = gamma xhat + beta
-      inv_std[i] = kernels::layer_norm_row(n, X + i * n, gamma, beta, eps, xhat + i * n,
-                                           H + i * n);
+      inv_std[i] = kernels::layer_norm_row(n, X + i * n, gamma, beta, eps, xhat + i * n, H + i * n);
   });
   return H_.cview();
 }
@@ -69,7 +68,7 @@ template <class T>
 void LayerNorm<T>::backward_impl(ConstView<T> H_prev, Layer<T>* below,
                                  const GradientMode<T>& mode) {
   const Index m = H_prev.rows, n = this->n_out();  // the rows of the forward pass
-  const T* gamma = affine_.gamma().data;  // as in the forward pass (updated last)
+  const T* gamma = affine_.gamma().data;           // as in the forward pass (updated last)
   const T* dH = dH_.data();
   const T* xhat = xhat_.data();
   // sums over rows for dgamma, dbeta: sum_i dH_ij xhat_ij, sum_i dH_ij (each column in row

@@ -59,8 +59,8 @@ int cover_exponent(double a) {
 // of h <= lo or h >= hi. Four rows at a time, so that the sums are loaded and stored once per
 // four rows; vectorised across units (the same bits for every ISA: no sum is reordered).
 template <class T, bool Bounded>
-CHAINRULE_CLONES void column_sums(Index rows, Index n, const T* H, T k, T lo, T hi,
-                                  T* __restrict s, T* __restrict q, T* __restrict c) {
+CHAINRULE_CLONES void column_sums(Index rows, Index n, const T* H, T k, T lo, T hi, T* __restrict s,
+                                  T* __restrict q, T* __restrict c) {
   for (Index j = 0; j < n; ++j) s[j] = q[j] = T(0);
   if (Bounded)
     for (Index j = 0; j < n; ++j) c[j] = T(0);
@@ -98,7 +98,8 @@ CHAINRULE_CLONES void column_sums(Index rows, Index n, const T* H, T k, T lo, T 
 
 void DiagnosticsOptions::check() const {
   if (every_epochs < 1)
-    throw ValueError("diagnostics: every must be >= 1 (epochs), got " + std::to_string(every_epochs));
+    throw ValueError("diagnostics: every must be >= 1 (epochs), got " +
+                     std::to_string(every_epochs));
   if (every_steps < 0)
     throw ValueError("diagnostics: every_steps must be >= 1, got " + std::to_string(every_steps));
   if (bins < 1 || bins > 10000)
@@ -119,16 +120,19 @@ DiagnosticsRecorder<T>::DiagnosticsRecorder(const Network<T>& net, const Diagnos
     if (const Activation<T>* act = layer.activation()) {
       const std::string name = act->name();
       s.dead_check = flag_property(name, "dead_at_zero");
-      const auto lo = number_property(name, "lower_bound"), hi = number_property(name, "upper_bound");
+      const auto lo = number_property(name, "lower_bound"),
+                 hi = number_property(name, "upper_bound");
       s.bounded = lo.has_value() && hi.has_value();
       if (s.bounded) {
         s.lo = *lo + kSaturation * (*hi - *lo);
         s.hi = *hi - kSaturation * (*hi - *lo);
         // the values of T on each side of the thresholds: compared in T, as in double
         s.lo_t = static_cast<T>(s.lo);
-        if (static_cast<double>(s.lo_t) > s.lo) s.lo_t = std::nextafter(s.lo_t, -std::numeric_limits<T>::infinity());
+        if (static_cast<double>(s.lo_t) > s.lo)
+          s.lo_t = std::nextafter(s.lo_t, -std::numeric_limits<T>::infinity());
         s.hi_t = static_cast<T>(s.hi);
-        if (static_cast<double>(s.hi_t) < s.hi) s.hi_t = std::nextafter(s.hi_t, std::numeric_limits<T>::infinity());
+        if (static_cast<double>(s.hi_t) < s.hi)
+          s.hi_t = std::nextafter(s.hi_t, std::numeric_limits<T>::infinity());
       }
     }
     s.s.assign(n, T(0));
@@ -223,13 +227,15 @@ Histogram DiagnosticsRecorder<T>::histogram(const std::vector<std::pair<const T*
   const double width = (hi - lo) / static_cast<double>(bins);
   Histogram h;
   h.edges.resize(static_cast<std::size_t>(bins + 1));
-  for (Index k = 0; k <= bins; ++k) h.edges[static_cast<std::size_t>(k)] = lo + static_cast<double>(k) * width;
+  for (Index k = 0; k <= bins; ++k)
+    h.edges[static_cast<std::size_t>(k)] = lo + static_cast<double>(k) * width;
   h.counts.assign(static_cast<std::size_t>(bins), 0.0);
   for (const auto& [x, n] : parts)
     for (Index i = 0; i < n; ++i) {
       const double b = std::floor((static_cast<double>(x[i]) - lo) / width);
       // (below the range or NaN: bin 0; above it: the last bin)
-      const Index k = !(b >= 0) ? 0 : (b >= static_cast<double>(bins) ? bins - 1 : static_cast<Index>(b));
+      const Index k =
+          !(b >= 0) ? 0 : (b >= static_cast<double>(bins) ? bins - 1 : static_cast<Index>(b));
       h.counts[static_cast<std::size_t>(k)] += 1;
     }
   if (combine && sum_across_ != nullptr) (*sum_across_)(h.counts.data(), bins);

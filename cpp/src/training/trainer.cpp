@@ -26,13 +26,14 @@ std::string kept_note(Index epoch) {
 template <class T>
 double check_weights(ConstView<T> w, Index n, const std::string& what) {
   if (w.size() != n)
-    throw ValueError(what + " has " + std::to_string(w.size()) + " values for " + std::to_string(n) +
-                     " rows");
+    throw ValueError(what + " has " + std::to_string(w.size()) + " values for " +
+                     std::to_string(n) + " rows");
   double sum = 0;
   for (Index i = 0; i < n; ++i) {
     if (!(std::isfinite(w.data[i]) && w.data[i] >= T(0)))
       throw ValueError(what + " must be finite and >= 0, got " +
-                       shortest_repr(static_cast<double>(w.data[i])) + " at row " + std::to_string(i));
+                       shortest_repr(static_cast<double>(w.data[i])) + " at row " +
+                       std::to_string(i));
     sum += static_cast<double>(w.data[i]);
   }
   if (!(sum > 0)) throw ValueError(what + " sums to 0: at least one row needs a positive weight");
@@ -49,12 +50,11 @@ void Trainer<T>::check_batches(Index rows, const FitOptions& opts) const {
     const Index bs = opts.batch_size == 0 ? N : std::min(opts.batch_size, N);
     const Index smallest = N % bs == 0 ? bs : N % bs;
     if (smallest < need)
-      throw ValueError("fit: batch normalisation needs at least " + std::to_string(need) +
-                       " rows per training batch, but batch_size=" + std::to_string(bs) +
-                       " leaves a batch of " + std::to_string(smallest) + " row(s) of the " +
-                       std::to_string(N) + " rows" +
-                       (opts.global_rows > 0 ? " over every process" : "") +
-                       "; choose another batch_size");
+      throw ValueError(
+          "fit: batch normalisation needs at least " + std::to_string(need) +
+          " rows per training batch, but batch_size=" + std::to_string(bs) + " leaves a batch of " +
+          std::to_string(smallest) + " row(s) of the " + std::to_string(N) + " rows" +
+          (opts.global_rows > 0 ? " over every process" : "") + "; choose another batch_size");
   }
 }
 
@@ -68,7 +68,8 @@ void Trainer<T>::check(const FitData<T>& d, const FitOptions& opts, bool data_pa
   if (opts.batch_size < 0)
     throw ValueError("batch_size must be >= 1, got " + std::to_string(opts.batch_size));
   if (!data_parallel) check_batches(d.X.rows, opts);
-  if (d.sample_weight.data != nullptr) check_weights(d.sample_weight, d.X.rows, "fit: sample_weight");
+  if (d.sample_weight.data != nullptr)
+    check_weights(d.sample_weight, d.X.rows, "fit: sample_weight");
   const bool validate = d.X_val.data != nullptr || d.Y_val.data != nullptr;
   if (validate) {
     if (d.X_val.data == nullptr || d.Y_val.data == nullptr)
@@ -90,8 +91,7 @@ void Trainer<T>::check(const FitData<T>& d, const FitOptions& opts, bool data_pa
 // X (m, n0), Y (m, nL), w (m) -> the (weighted) mean loss; every chunk is added to metrics
 template <class T>
 double Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index chunk,
-                            std::vector<std::unique_ptr<Metric<T>>>& metrics,
-                            double* weight_out) {
+                            std::vector<std::unique_ptr<Metric<T>>>& metrics, double* weight_out) {
   for (auto& metric : metrics) metric->reset();
   net_.begin_inference();
   double total = 0, weight = 0;
@@ -134,7 +134,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   check(d, opts, distributed);
   if (distributed) {
     if (!hooks.permutation)
-      throw ValueError("fit: data-parallel training needs a permutation hook (the global row order)");
+      throw ValueError(
+          "fit: data-parallel training needs a permutation hook (the global row order)");
     if (opts.row_offset < 0 || opts.global_rows < opts.row_offset + d.X.rows)
       throw ValueError("fit: this process's " + std::to_string(d.X.rows) + " rows from row " +
                        std::to_string(opts.row_offset) + " do not fit in the global data set of " +
@@ -143,14 +144,16 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
     if (!opts.metrics.empty() && !reducer_->sum_across())
       throw ValueError("fit: metrics in data-parallel training need the sum_across hook");
     if (net_.uses_batch_statistics() && !reducer_->sum_across())
-      throw ValueError("fit: data-parallel training with batch normalisation needs the "
-                       "sum_across hook (its statistics are over every process's rows)");
+      throw ValueError(
+          "fit: data-parallel training with batch normalisation needs the "
+          "sum_across hook (its statistics are over every process's rows)");
   }
-  if (opts.shuffle && !hooks.permutation)
-    throw ValueError("fit: shuffle needs a permutation hook");
+  if (opts.shuffle && !hooks.permutation) throw ValueError("fit: shuffle needs a permutation hook");
   if (!(hooks.on_epoch_end_interval >= 0) || !std::isfinite(hooks.on_epoch_end_interval))
-    throw ValueError("fit: the interval between on_epoch_end calls must be a finite number of "
-                     "seconds >= 0, got " + shortest_repr(hooks.on_epoch_end_interval));
+    throw ValueError(
+        "fit: the interval between on_epoch_end calls must be a finite number of "
+        "seconds >= 0, got " +
+        shortest_repr(hooks.on_epoch_end_interval));
   if (distributed && opts.diagnostics.on && !reducer_->sum_across())
     throw ValueError("fit: diagnostics in data-parallel training need the sum_across hook");
   // data-parallel batch normalisation: the layers sum their statistics over the processes
@@ -164,8 +167,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   const bool weighted = d.sample_weight.data != nullptr;
   const bool validate = d.X_val.data != nullptr;
 
-  const Index n = X.rows;                                   // this process's rows
-  const Index N = distributed ? opts.global_rows : n;       // the rows an epoch visits
+  const Index n = X.rows;                              // this process's rows
+  const Index N = distributed ? opts.global_rows : n;  // the rows an epoch visits
   const Index bs = opts.batch_size == 0 ? N : std::min(opts.batch_size, N);
   const Index eval_chunk =
       validate ? std::max(bs, std::min(d.X_val.rows, Network<T>::kPredictChunk)) : 0;
@@ -196,7 +199,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   const bool fuse_update = optimizer.fuses_into_backward() && !distributed && !clip;
   const std::size_t n_metrics = opts.metrics.size();
   // (capped: a huge epoch count, stopped by Ctrl-C or a callback, must not reserve terabytes)
-  const std::size_t capacity = static_cast<std::size_t>(std::min<Index>(opts.epochs, Index(1) << 16));
+  const std::size_t capacity =
+      static_cast<std::size_t>(std::min<Index>(opts.epochs, Index(1) << 16));
   FitResult result;
   result.loss.reserve(capacity);
   result.lr.reserve(capacity);
@@ -237,8 +241,9 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   // the same epoch, and their clocks differ
   using clock = std::chrono::steady_clock;
   const bool throttled = hooks.on_epoch_end && hooks.on_epoch_end_interval > 0 && !distributed;
-  const auto hook_interval = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(
-      throttled ? std::min(hooks.on_epoch_end_interval, 1e9) : 0.0));  // (1e9 s: no overflow)
+  const auto hook_interval =
+      std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(
+          throttled ? std::min(hooks.on_epoch_end_interval, 1e9) : 0.0));  // (1e9 s: no overflow)
   auto last_hook = clock::now();
 
   for (Index epoch = 0; epoch < opts.epochs; ++epoch) {
@@ -252,7 +257,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
     }
     for (auto& metric : train_metrics) metric->reset();
     double total = 0, total_weight = 0;
-    const bool record_epoch = diag && every_steps == 0 && (epoch + 1) % opts.diagnostics.every_epochs == 0;
+    const bool record_epoch =
+        diag && every_steps == 0 && (epoch + 1) % opts.diagnostics.every_epochs == 0;
     bool recorded = false;
     for (Index start = 0; start < N; start += bs) {
       if (hooks.poll) hooks.poll(epoch, start, N);
@@ -302,8 +308,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
         }
       }
       // the step that ends a diagnostics record: its update is measured (not fused)
-      const bool record_step =
-          diag && (every_steps > 0 ? (steps + 1) % every_steps == 0 : record_epoch && start + bs >= N);
+      const bool record_step = diag && (every_steps > 0 ? (steps + 1) % every_steps == 0
+                                                        : record_epoch && start + bs >= N);
       if (record_step) diag->snapshot(net_);
       double batch_loss, step_weight = batch_weight;
       bool fused_sums = false;  // a data-parallel update from the gradients' sums
@@ -391,8 +397,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       net_.restore_params(last_good);
       throw DivergenceError(std::string("training diverged: a weight ") +
                                 (net_.buffers().empty() ? "" : "or running statistic ") +
-                                "became non-finite in epoch " +
-                                std::to_string(epoch + 1) + kept_note(epoch),
+                                "became non-finite in epoch " + std::to_string(epoch + 1) +
+                                kept_note(epoch),
                             epoch);
     }
     net_.copy_params(last_good);
@@ -408,8 +414,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
     if (validate) {
       // sum of (weighted) losses and of weights over every process's validation rows
       double val_weight = 0;
-      const double local = evaluate(d.X_val, d.Y_val, d.val_weight.data, eval_chunk, val_metrics,
-                                    &val_weight);
+      const double local =
+          evaluate(d.X_val, d.Y_val, d.val_weight.data, eval_chunk, val_metrics, &val_weight);
       if (distributed) {
         const auto [sum, weight] = reducer_->reduce_pair(local * val_weight, val_weight);
         logs.val_loss = sum / weight;
@@ -424,8 +430,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       }
     }
     if (opts.schedule != nullptr)
-      opts.schedule->epoch_end(epoch, opts.schedule->monitors_validation_loss() ? logs.val_loss
-                                                                                : logs.loss);
+      opts.schedule->epoch_end(
+          epoch, opts.schedule->monitors_validation_loss() ? logs.val_loss : logs.loss);
     if (hooks.on_epoch_end) {
       if (throttled && epoch + 1 < opts.epochs && clock::now() - last_hook < hook_interval)
         continue;

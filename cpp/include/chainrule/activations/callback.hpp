@@ -22,8 +22,8 @@ class CallbackActivation : public Activation<T> {
       std::function<void(ConstView<T> Z, ConstView<T> H, ConstView<T> dH, MatrixView<T> dZ)>;
 
   /// Give either derivative (element-wise) or backward (Jacobian-vector product).
-  CallbackActivation(std::string name, std::string repr, ForwardFn forward,
-                     DerivativeFn derivative, BackwardFn backward)
+  CallbackActivation(std::string name, std::string repr, ForwardFn forward, DerivativeFn derivative,
+                     BackwardFn backward)
       : name_(std::move(name)),
         repr_(std::move(repr)),
         forward_(std::move(forward)),

@@ -30,8 +30,7 @@ class ElementwiseActivation : public Activation<T> {
   bool elementwise() const override { return true; }
 
   // (rows, cols) blocks of stride ld: Z += b, H = f(Z)
-  void bias_forward_block(Index rows, Index cols, const T* b, T* Z, T* H,
-                          Index ld) const override {
+  void bias_forward_block(Index rows, Index cols, const T* b, T* Z, T* H, Index ld) const override {
     const Derived self = static_cast<const Derived&>(*this);
     kernels::bias_map_block(rows, cols, b, Z, H, ld, [self](T z) { return self.f(z); });
   }

@@ -68,7 +68,7 @@ bool use_few_rows(Index m, Index n, Index k);
 /// when it fits); `reverse` visits each thread's part in the opposite order, and a caller that
 /// flips it on every call reads first what the call before read last (still cached).
 template <class T>
-void gemm_nn_few_rows(Index m, Index n, Index k, const T* A, Index lda, const T* B, Index ldb,
-                      T* C, Index ldc, const Epilogue<T>& ep = {}, bool reverse = false);
+void gemm_nn_few_rows(Index m, Index n, Index k, const T* A, Index lda, const T* B, Index ldb, T* C,
+                      Index ldc, const Epilogue<T>& ep = {}, bool reverse = false);
 
 }  // namespace chainrule::kernels

@@ -94,10 +94,10 @@ CHAINRULE_CLONES void column_sums_dH(Index m, Index n, Index j0, Index j1, const
 /// b = mean_i(dH xhat) (n values each, double), dX = gs (dH - a - xhat b); after an
 /// inference pass (a, b null) dX = gs dH.
 template <class T>
-CHAINRULE_CLONES void batch_norm_input_gradient(Index m, Index n, Index j0, Index j1,
-                                                const T* dH, const T* xhat, const T* gamma,
-                                                const double* s, const double* a,
-                                                const double* b, T* __restrict dX) {
+CHAINRULE_CLONES void batch_norm_input_gradient(Index m, Index n, Index j0, Index j1, const T* dH,
+                                                const T* xhat, const T* gamma, const double* s,
+                                                const double* a, const double* b,
+                                                T* __restrict dX) {
   for (Index i = 0; i < m; ++i) {
     const T* __restrict dh = dH + i * n;
     const T* __restrict xh = xhat + i * n;
@@ -105,8 +105,8 @@ CHAINRULE_CLONES void batch_norm_input_gradient(Index m, Index n, Index j0, Inde
     if (a != nullptr) {
       for (Index j = j0; j < j1; ++j) {
         const double gs = static_cast<double>(gamma[j]) * s[j];
-        dx[j] = static_cast<T>(gs * (static_cast<double>(dh[j]) - a[j] -
-                                     static_cast<double>(xh[j]) * b[j]));
+        dx[j] = static_cast<T>(
+            gs * (static_cast<double>(dh[j]) - a[j] - static_cast<double>(xh[j]) * b[j]));
       }
     } else {
       for (Index j = j0; j < j1; ++j)
@@ -161,8 +161,8 @@ CHAINRULE_CLONES double layer_norm_row(Index n, const T* __restrict x, const T* 
 /// dX = s (dxhat - a - xhat b).
 template <class T>
 CHAINRULE_CLONES void layer_norm_row_gradient(Index n, const T* __restrict dH,
-                                              const T* __restrict xhat, const T* gamma,
-                                              double s, T* __restrict dX) {
+                                              const T* __restrict xhat, const T* gamma, double s,
+                                              T* __restrict dX) {
   const Index full = n - n % kLanes;
   double sa[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0}, sb[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (Index j = 0; j < full; j += kLanes)

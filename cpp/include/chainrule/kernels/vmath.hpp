@@ -71,8 +71,8 @@ inline double tanh_v(double x) {
   const double a = from_bits(bits(x) & 0x7fffffffffffffffull);  // |x|
   // small |x|
   const double z = a * a;
-  const double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z -
-                   1.61468768441708447952e3;
+  const double p =
+      (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z - 1.61468768441708447952e3;
   const double q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z +
                    4.84406305325125486048e3;
   const double small = a + a * (z * p / q);

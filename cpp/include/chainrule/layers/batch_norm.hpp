@@ -65,14 +65,14 @@ class BatchNorm final : public Layer<T> {
   double momentum() const { return momentum_; }
   double eps() const { return eps_; }
 
-  MatrixView<T> gamma() { return affine_.gamma(); }   // (1, n)
-  MatrixView<T> beta() { return affine_.beta(); }     // (1, n)
-  MatrixView<T> dgamma() { return affine_.dgamma(); } // (1, n)
-  MatrixView<T> dbeta() { return affine_.dbeta(); }   // (1, n)
+  MatrixView<T> gamma() { return affine_.gamma(); }                         // (1, n)
+  MatrixView<T> beta() { return affine_.beta(); }                           // (1, n)
+  MatrixView<T> dgamma() { return affine_.dgamma(); }                       // (1, n)
+  MatrixView<T> dbeta() { return affine_.dbeta(); }                         // (1, n)
   MatrixView<T> running_mean() { return running_.view().row_range(0, 1); }  // (1, n)
   MatrixView<T> running_var() { return running_.view().row_range(1, 1); }   // (1, n)
-  ConstView<T> xhat() const { return xhat_.cview(); }  // (m, n)
-  MatrixView<T> dH() { return dH_.view(); }            // (m, n)
+  ConstView<T> xhat() const { return xhat_.cview(); }                       // (m, n)
+  MatrixView<T> dH() { return dH_.view(); }                                 // (m, n)
 
  private:
   ConstView<T> forward_impl(ConstView<T> H_prev, const PassContext& ctx) override;
@@ -86,10 +86,10 @@ class BatchNorm final : public Layer<T> {
   void reserve_impl(Index m) override;
 
   double momentum_, eps_;
-  FeatureAffine<T> affine_;      // gamma, beta and their gradients
-  Matrix<T> running_;            // [running_mean; running_var], (2, n)
-  Matrix<T> xhat_, H_, dH_;      // per-batch buffers (m, n)
-  bool training_ = false;        // the mode of the last forward pass
+  FeatureAffine<T> affine_;  // gamma, beta and their gradients
+  Matrix<T> running_;        // [running_mean; running_var], (2, n)
+  Matrix<T> xhat_, H_, dH_;  // per-batch buffers (m, n)
+  bool training_ = false;    // the mode of the last forward pass
   // data-parallel, of the last training pass: the sum over the processes and the batch's
   // rows over all of them (nullptr, 0 when this process holds the whole batch)
   const SumAcrossFn* sum_across_ = nullptr;

@@ -13,10 +13,11 @@ namespace chainrule {
 
 /// A dense layer with weights W (n_in, n_out), bias b (n_out), an activation behind the
 /// abstract Activation interface and optional penalties on W (Keras' convention: l1 sum|W| +
-/// l2 sum W^2 added to the loss, l1 sign(W) + 2 l2 W to dW; the bias is not penalised); it caches Z and H of the forward pass and keeps the buffers
-/// of its backward pass (dH, dZ, and the gradients dW, db). Parameters "W" and "b".
-/// W and b are stored as one (n_in + 1, n_out) matrix [W; b], and dW, db as [dW; db], so one
-/// GEMM with a row of ones under H_prev.T yields both gradients (and one epilogue updates both).
+/// l2 sum W^2 added to the loss, l1 sign(W) + 2 l2 W to dW; the bias is not penalised); it caches Z
+/// and H of the forward pass and keeps the buffers of its backward pass (dH, dZ, and the gradients
+/// dW, db). Parameters "W" and "b". W and b are stored as one (n_in + 1, n_out) matrix [W; b], and
+/// dW, db as [dW; db], so one GEMM with a row of ones under H_prev.T yields both gradients (and one
+/// epilogue updates both).
 ///
 /// Its backward pass is fused: the product dH_prev = dZ @ W.T finishes, block by block in its
 /// epilogue, the delta of the layer below when that layer offers an element-wise activation
@@ -31,12 +32,11 @@ class Dense final : public Layer<T> {
 
   /// The registry's description of a dense layer: its width and penalties.
   static const EntryInfo& entry() {
-    static const EntryInfo e =
-        EntryInfo("dense", "Dense", "Z = H_prev @ W + b, H = act(Z)")
-            .param(ParamSpec("units").integer(1))
-            .param(ParamSpec("l1", 0.0).at_least(0))
-            .param(ParamSpec("l2", 0.0).at_least(0))
-            .property("activation", true);
+    static const EntryInfo e = EntryInfo("dense", "Dense", "Z = H_prev @ W + b, H = act(Z)")
+                                   .param(ParamSpec("units").integer(1))
+                                   .param(ParamSpec("l1", 0.0).at_least(0))
+                                   .param(ParamSpec("l2", 0.0).at_least(0))
+                                   .property("activation", true);
     return e;
   }
 
@@ -51,18 +51,18 @@ class Dense final : public Layer<T> {
   /// dW += l1 sign(W) + 2 l2 W.
   void add_penalty_gradient() override;
 
-  MatrixView<T> W() { return Wb_.view().row_range(0, this->n_in()); }   // (n_in, n_out)
-  MatrixView<T> b() { return Wb_.view().row_range(this->n_in(), 1); }   // (1, n_out)
-  MatrixView<T> dW() { return dWb_.row_range(0, this->n_in()); }        // (n_in, n_out)
-  MatrixView<T> db() { return dWb_.row_range(this->n_in(), 1); }        // (1, n_out)
+  MatrixView<T> W() { return Wb_.view().row_range(0, this->n_in()); }  // (n_in, n_out)
+  MatrixView<T> b() { return Wb_.view().row_range(this->n_in(), 1); }  // (1, n_out)
+  MatrixView<T> dW() { return dWb_.row_range(0, this->n_in()); }       // (n_in, n_out)
+  MatrixView<T> db() { return dWb_.row_range(this->n_in(), 1); }       // (1, n_out)
   /// [dW; db] as one (n_in + 1, n_out) block.
   MatrixView<T> dWb() { return dWb_; }
   ConstView<T> W() const { return Wb_.view().row_range(0, this->n_in()); }
   ConstView<T> b() const { return Wb_.view().row_range(this->n_in(), 1); }
-  ConstView<T> Z() const { return Z_.view(); }   // (m, n_out)
-  ConstView<T> H() const { return H_.view(); }   // (m, n_out)
-  MatrixView<T> dH() { return dH_.view(); }      // (m, n_out), set by the layer above or the loss
-  MatrixView<T> dZ() { return dZ_.view(); }      // (m, n_out)
+  ConstView<T> Z() const { return Z_.view(); }  // (m, n_out)
+  ConstView<T> H() const { return H_.view(); }  // (m, n_out)
+  MatrixView<T> dH() { return dH_.view(); }     // (m, n_out), set by the layer above or the loss
+  MatrixView<T> dZ() { return dZ_.view(); }     // (m, n_out)
 
   /// Unfused reference, step 1: dH (m, n_out) -> dZ = dH * act'(Z) (m, n_out), from the
   /// cached Z and H.
@@ -84,18 +84,19 @@ class Dense final : public Layer<T> {
   void reserve_impl(Index m) override;
 
   std::unique_ptr<Activation<T>> activation_;
-  double l1_, l2_;              // penalties on W
-  Matrix<T> Wb_;                // [W; b], (n_in + 1, n_out)
-  Matrix<T> own_dWb_;           // the layer's own [dW; db] until use_gradient_storage()
-  MatrixView<T> dWb_;           // [dW; db], (n_in + 1, n_out): own_dWb_ or the network's buffer
-  Matrix<T> Z_, H_, dH_, dZ_;   // per-batch buffers (m, n_out)
+  double l1_, l2_;                 // penalties on W
+  Matrix<T> Wb_;                   // [W; b], (n_in + 1, n_out)
+  Matrix<T> own_dWb_;              // the layer's own [dW; db] until use_gradient_storage()
+  MatrixView<T> dWb_;              // [dW; db], (n_in + 1, n_out): own_dWb_ or the network's buffer
+  Matrix<T> Z_, H_, dH_, dZ_;      // per-batch buffers (m, n_out)
   bool few_rows_reverse_ = false;  // the tile order of the next few-row forward product
                                    // (flipped by each: kernels::gemm_nn_few_rows)
 };
 
 namespace registered {
 inline const bool dense = LayerRegistry::add(
-    Dense<double>::entry(), [](auto tag, const ParamValues& v, LayerArgs<typename decltype(tag)::type>&& a) {
+    Dense<double>::entry(),
+    [](auto tag, const ParamValues& v, LayerArgs<typename decltype(tag)::type>&& a) {
       using T = typename decltype(tag)::type;
       return std::unique_ptr<Layer<T>>(std::make_unique<Dense<T>>(
           a.index, a.n_in, v.integer("units"), std::move(a.activation), v["l1"], v["l2"]));

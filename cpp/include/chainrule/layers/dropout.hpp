@@ -96,12 +96,12 @@ class Dropout final : public Layer<T> {
   void reserve_impl(Index m) override;
 
   double p_;
-  std::uint64_t threshold_; // keep iff dropout_bits >= threshold_ (u >= p)
-  T scale_;                 // 1 / (1 - p), in T
-  bool training_ = false;   // the mode of the last forward pass
-  ConstView<T> out_;        // H of the last forward pass: H_ or, in inference, H_prev
-  Matrix<T> H_, dH_;        // per-batch buffers (m, n)
-  Matrix<T> mask_;          // (mask_rows_, n) of the last training pass; kept by reserve()
+  std::uint64_t threshold_;  // keep iff dropout_bits >= threshold_ (u >= p)
+  T scale_;                  // 1 / (1 - p), in T
+  bool training_ = false;    // the mode of the last forward pass
+  ConstView<T> out_;         // H of the last forward pass: H_ or, in inference, H_prev
+  Matrix<T> H_, dH_;         // per-batch buffers (m, n)
+  Matrix<T> mask_;           // (mask_rows_, n) of the last training pass; kept by reserve()
   Index mask_rows_ = 0;
 };
 

@@ -22,12 +22,12 @@ class FeatureAffine {
   }
 
   Index n() const { return gb_.cols(); }
-  MatrixView<T> gamma() { return gb_.view().row_range(0, 1); }   // (1, n)
-  MatrixView<T> beta() { return gb_.view().row_range(1, 1); }    // (1, n)
+  MatrixView<T> gamma() { return gb_.view().row_range(0, 1); }  // (1, n)
+  MatrixView<T> beta() { return gb_.view().row_range(1, 1); }   // (1, n)
   ConstView<T> gamma() const { return gb_.view().row_range(0, 1); }
   ConstView<T> beta() const { return gb_.view().row_range(1, 1); }
-  MatrixView<T> dgamma() { return grad_.row_range(0, 1); }       // (1, n)
-  MatrixView<T> dbeta() { return grad_.row_range(1, 1); }        // (1, n)
+  MatrixView<T> dgamma() { return grad_.row_range(0, 1); }  // (1, n)
+  MatrixView<T> dbeta() { return grad_.row_range(1, 1); }   // (1, n)
 
   std::vector<Parameter<T>> parameters() {
     return {{"gamma", gamma(), dgamma(), true}, {"beta", beta(), dbeta(), true}};
@@ -46,8 +46,8 @@ class FeatureAffine {
   void gradients(const double* sum_dH_xhat, const double* sum_dH, Index m,
                  const GradientMode<T>& mode) {
     const Index n = this->n();
-    const double c = mode.scale > T(0) ? static_cast<double>(mode.scale)
-                                       : 1.0 / static_cast<double>(m);
+    const double c =
+        mode.scale > T(0) ? static_cast<double>(mode.scale) : 1.0 / static_cast<double>(m);
     T* dg = grad_.data;
     T* db = grad_.data + n;
     for (Index j = 0; j < n; ++j) {
@@ -61,9 +61,9 @@ class FeatureAffine {
   }
 
  private:
-  Matrix<T> gb_;         // [gamma; beta], (2, n)
-  Matrix<T> own_grad_;   // the layer's own [dgamma; dbeta] until use_gradient_storage()
-  MatrixView<T> grad_;   // [dgamma; dbeta], (2, n): own_grad_ or the network's buffer
+  Matrix<T> gb_;        // [gamma; beta], (2, n)
+  Matrix<T> own_grad_;  // the layer's own [dgamma; dbeta] until use_gradient_storage()
+  MatrixView<T> grad_;  // [dgamma; dbeta], (2, n): own_grad_ or the network's buffer
 };
 
 }  // namespace chainrule

@@ -45,10 +45,10 @@ class LayerNorm final : public Layer<T> {
   std::string repr() const override;
   double eps() const { return eps_; }
 
-  MatrixView<T> gamma() { return affine_.gamma(); }   // (1, n)
-  MatrixView<T> beta() { return affine_.beta(); }     // (1, n)
-  MatrixView<T> dgamma() { return affine_.dgamma(); } // (1, n)
-  MatrixView<T> dbeta() { return affine_.dbeta(); }   // (1, n)
+  MatrixView<T> gamma() { return affine_.gamma(); }    // (1, n)
+  MatrixView<T> beta() { return affine_.beta(); }      // (1, n)
+  MatrixView<T> dgamma() { return affine_.dgamma(); }  // (1, n)
+  MatrixView<T> dbeta() { return affine_.dbeta(); }    // (1, n)
   ConstView<T> xhat() const { return xhat_.cview(); }  // (m, n)
   MatrixView<T> dH() { return dH_.view(); }            // (m, n)
 
@@ -63,9 +63,9 @@ class LayerNorm final : public Layer<T> {
   void reserve_impl(Index m) override;
 
   double eps_;
-  FeatureAffine<T> affine_;    // gamma, beta and their gradients
-  Matrix<T> xhat_, H_, dH_;    // per-batch buffers (m, n)
-  Matrix<double> inv_std_;     // (m, 1): s_i of the last forward pass
+  FeatureAffine<T> affine_;               // gamma, beta and their gradients
+  Matrix<T> xhat_, H_, dH_;               // per-batch buffers (m, n)
+  Matrix<double> inv_std_;                // (m, 1): s_i of the last forward pass
   std::vector<double> sum_dH_, sum_dHx_;  // (n): sums over rows in backward, allocated once
 };
 

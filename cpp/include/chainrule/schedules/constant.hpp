@@ -28,10 +28,10 @@ class ConstantLR : public LRSchedule {
 };
 
 namespace registered {
-inline const bool constant = ScheduleRegistry::add(
-    ConstantLR::entry(), construct<ConstantLR>([](const ParamValues& v) {
-      return std::tuple(v["factor"], v.integer("total_iters"));
-    }));
+inline const bool constant =
+    ScheduleRegistry::add(ConstantLR::entry(), construct<ConstantLR>([](const ParamValues& v) {
+                            return std::tuple(v["factor"], v.integer("total_iters"));
+                          }));
 }  // namespace registered
 
 }  // namespace chainrule

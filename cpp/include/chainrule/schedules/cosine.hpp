@@ -11,11 +11,10 @@ namespace chainrule {
 class CosineAnnealingLR : public LRSchedule {
  public:
   static const EntryInfo& entry() {
-    static const EntryInfo e =
-        EntryInfo("cosine", "CosineAnnealingLR",
-                  "eta_min + (lr - eta_min) (1 + cos(pi epoch / T_max)) / 2")
-            .param(ParamSpec("T_max").integer(1).optional())
-            .param(ParamSpec("eta_min", 0).at_least(0));
+    static const EntryInfo e = EntryInfo("cosine", "CosineAnnealingLR",
+                                         "eta_min + (lr - eta_min) (1 + cos(pi epoch / T_max)) / 2")
+                                   .param(ParamSpec("T_max").integer(1).optional())
+                                   .param(ParamSpec("eta_min", 0).at_least(0));
     return e;
   }
   /// Throws ValueError on a value outside its range (see entry()).

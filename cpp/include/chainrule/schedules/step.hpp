@@ -26,10 +26,10 @@ class StepLR : public LRSchedule {
 };
 
 namespace registered {
-inline const bool step = ScheduleRegistry::add(
-    StepLR::entry(), construct<StepLR>([](const ParamValues& v) {
-      return std::tuple(v.integer("step_size"), v["gamma"]);
-    }));
+inline const bool step =
+    ScheduleRegistry::add(StepLR::entry(), construct<StepLR>([](const ParamValues& v) {
+                            return std::tuple(v.integer("step_size"), v["gamma"]);
+                          }));
 }  // namespace registered
 
 }  // namespace chainrule

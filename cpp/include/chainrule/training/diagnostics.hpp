@@ -83,16 +83,16 @@ class DiagnosticsRecorder {
  private:
   struct LayerState {
     bool dead_check = false, bounded = false;
-    double lo = 0, hi = 0;        // saturation thresholds
-    T lo_t = 0, hi_t = 0;         // the same for values of T: h <= lo_t iff double(h) <= lo
-    double shift = 0;             // the previous record's mean (shifted sums lose less); 0
-                                  // for dead_at_zero layers, whose column sums tell dead units
+    double lo = 0, hi = 0;  // saturation thresholds
+    T lo_t = 0, hi_t = 0;   // the same for values of T: h <= lo_t iff double(h) <= lo
+    double shift = 0;       // the previous record's mean (shifted sums lose less); 0
+                            // for dead_at_zero layers, whose column sums tell dead units
     T shift_t = 0;
-    double rows = 0;              // rows seen since the previous record
+    double rows = 0;                  // rows seen since the previous record
     double sum = 0, sq = 0, sat = 0;  // sum (h - shift), sum (h - shift)^2, saturated values
-    std::vector<double> col;      // dead_at_zero: per unit, sum h (0 iff all h were 0)
-    std::vector<T> s, q, c;       // one step's per-unit sums (scratch)
-    Index last_rows = 0;          // rows of the last forward pass (histogram of H and dZ)
+    std::vector<double> col;          // dead_at_zero: per unit, sum h (0 iff all h were 0)
+    std::vector<T> s, q, c;           // one step's per-unit sums (scratch)
+    Index last_rows = 0;              // rows of the last forward pass (histogram of H and dZ)
   };
   template <bool Bounded>
   static void accumulate(LayerState& s, ConstView<T> H, Index rows);

@@ -63,7 +63,7 @@ struct FitResult {
 
 /// What Trainer::evaluate measured.
 struct Evaluation {
-  double loss = 0;               ///< the (weighted) mean loss
+  double loss = 0;              ///< the (weighted) mean loss
   std::vector<double> metrics;  ///< in the order of the names asked for
 };
 

@@ -47,12 +47,12 @@ class SmallStep {
 
   Network<T>& net_;
   kernels::SmallStepKernels<T> k_;
-  Index mp_;                      // rows capacity, padded to whole tiles
+  Index mp_;  // rows capacity, padded to whole tiles
   std::vector<LayerState> layers_;
-  Matrix<T> XT_;                  // (n0, mp)
-  Matrix<T> dHT_;                 // (widest, mp): dH of the layer below, before act'
-  Matrix<T> dZrows_;              // (mp, widest): a wide layer's dZ row-major, for its dW
-  Matrix<T> Zo_, Ho_, dHo_, dZo_; // (m, nL) row-major output block, when nL > 1
+  Matrix<T> XT_;                   // (n0, mp)
+  Matrix<T> dHT_;                  // (widest, mp): dH of the layer below, before act'
+  Matrix<T> dZrows_;               // (mp, widest): a wide layer's dZ row-major, for its dW
+  Matrix<T> Zo_, Ho_, dHo_, dZo_;  // (m, nL) row-major output block, when nL > 1
   ConstView<T> output_;
 };
 
