@@ -293,8 +293,12 @@ def test_demo_command_rejects_bad_arguments() -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery to a child is POSIX-only")
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_ctrl_c_interrupts_fit_with_finite_weights(shuffle: bool) -> None:
+    # The child takes Ctrl-C as an interactive session does, whatever it inherits: a shell
+    # without job control starts background jobs with SIGINT ignored, and Python then keeps
+    # ignoring it.
     script = textwrap.dedent(f"""
-        import sys, numpy as np, chainrule as cr
+        import signal, sys, numpy as np, chainrule as cr
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         rng = np.random.default_rng(0)
         X = rng.normal(size=(2000, 64)); Y = rng.normal(size=(2000, 8))
         net = cr.Network([64, 256, 256, 8], ["relu", "tanh", "linear"], seed=0)
