@@ -1,4 +1,5 @@
-"""Model files written by earlier releases load, predict and resume training bit for bit.
+"""Model files written by earlier releases load, predict and resume training bit for bit
+(within a few ulps where an activation was retuned since: RETUNED below).
 
 tests/fixtures/v0.1.0 was written by chainrule 0.1.0 (commit 459128e, before the Layer/Trainer
 redesign) with tests/fixtures/make_models.py: a spread of dtypes, activations, losses,
@@ -21,6 +22,20 @@ import make_models  # noqa: E402
 
 FILES = sorted(FIXTURES.glob("v*/*.npz"))
 
+# Activations whose values changed in the last bits after the files were written: sigmoid (and
+# silu, softplus' derivative, mish's, which use it) moved from a scalar form on the C library's
+# exp to the vectorised kernels::sigmoid_v, within about 2 ulps of the exact value, as before.
+# Networks using them predict within a few ulps of the files' predictions, not bit for bit.
+RETUNED = {"sigmoid", "silu", "softplus", "mish"}
+
+
+def assert_same(actual, expected, exact):
+    if exact:
+        np.testing.assert_array_equal(actual, expected)
+    else:
+        eps = np.finfo(expected.dtype).eps
+        np.testing.assert_allclose(actual, expected, rtol=16 * eps, atol=16 * eps)
+
 
 def test_there_are_fixtures():
     assert len(FILES) >= 7
@@ -33,8 +48,9 @@ def test_old_file_predicts_and_resumes_bit_for_bit(path):
         pytest.importorskip("pandas")
     net, meta = cr.load(path, with_metadata=True)
     assert meta == {"fixture": name}
+    exact = not RETUNED & {str(a).split("(")[0].lower() for a in net.activations}
     X = np.load(path.with_name(f"{name}.X.npy"))
-    np.testing.assert_array_equal(net.predict(X), np.load(path.with_name(f"{name}.Yhat.npy")))
+    assert_same(net.predict(X), np.load(path.with_name(f"{name}.Yhat.npy")), exact)
     X_fit, Y_fit, fit = make_models.fit_arguments(name)
     expected = np.load(path.with_name(f"{name}.Yhat_resumed.npy"))
     resumed = cr.load(path)
@@ -43,7 +59,7 @@ def test_old_file_predicts_and_resumes_bit_for_bit(path):
     # to within rounding
     with general_path():
         net.fit(X_fit, Y_fit, **{**fit, "epochs": 2})
-    np.testing.assert_array_equal(net.predict(X), expected)
+    assert_same(net.predict(X), expected, exact)
     resumed.fit(X_fit, Y_fit, **{**fit, "epochs": 2})
     tol = 1e-4 if expected.dtype == np.float32 else 1e-10
     np.testing.assert_allclose(resumed.predict(X), expected, rtol=tol, atol=tol)

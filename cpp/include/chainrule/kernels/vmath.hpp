@@ -4,7 +4,8 @@
 // build's flags (-ffp-contract=off), so every machine gets the same bits.
 //
 // Accuracy (cpp/tests/test_activations.cpp measures it against long double on 10^6 points):
-// exp_bounded and tanh within about 1 ulp of the exact result, like a good libm.
+// exp_bounded, exp_nonpositive, sigmoid_v and tanh_v within about 1 ulp of the exact result,
+// like a good libm.
 #pragma once
 
 #include <cstdint>
@@ -26,23 +27,20 @@ inline double from_bits(std::uint64_t u) {
   return x;
 }
 
-}  // namespace vmath_detail
-
-/// exp(x) for x in [-700, 700] (callers clamp; outside it the 2^n scaling is wrong).
-/// x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite: ln2 in two parts, n ln2_hi exact), exp(r)
-/// by its Taylor series to degree 13 (truncation < 1e-17 relative), then 2^n added to the
-/// exponent bits.
-inline double exp_bounded(double x) {
-  using vmath_detail::bits;
-  using vmath_detail::from_bits;
+/// x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite: ln2 in two parts, n ln2_hi exact); returns
+/// r, and `shifted` holds n in the low bits of its significand.
+inline double exp_reduce(double x, double& shifted) {
   constexpr double kLog2e = 1.4426950408889634;
   constexpr double kLn2Hi = 0x1.62e42fefa3800p-1;  // 42 significant bits: n * kLn2Hi is exact
   constexpr double kLn2Lo = 0x1.ef35793c76730p-45;
   constexpr double kShift = 0x1.8p52;  // adding it rounds to an integer (round to nearest)
-  const double shifted = x * kLog2e + kShift;
+  shifted = x * kLog2e + kShift;
   const double n = shifted - kShift;
-  const double r = (x - n * kLn2Hi) - n * kLn2Lo;
-  // exp(r) = sum r^k / k!, k = 0..13, by Horner
+  return (x - n * kLn2Hi) - n * kLn2Lo;
+}
+
+/// sum r^k / k! for k = from..13 over r^from, by Horner (truncation < 1e-17 relative)
+inline double exp_series_from2(double r) {
   double p = 1.0 / 6227020800.0;  // 1/13!
   p = p * r + 1.0 / 479001600.0;
   p = p * r + 1.0 / 39916800.0;
@@ -54,12 +52,54 @@ inline double exp_bounded(double x) {
   p = p * r + 1.0 / 120.0;
   p = p * r + 1.0 / 24.0;
   p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
+  return p * r + 0.5;
+}
+
+}  // namespace vmath_detail
+
+/// exp(x) for x in [-700, 700] (callers clamp; outside it the 2^n scaling is wrong):
+/// exp(r) by its Taylor series to degree 13, all by Horner, then 2^n added to the exponent bits.
+inline double exp_bounded(double x) {
+  using vmath_detail::bits;
+  using vmath_detail::from_bits;
+  double shifted;
+  const double r = vmath_detail::exp_reduce(x, shifted);
+  double p = vmath_detail::exp_series_from2(r);
   p = p * r + 1.0;
   p = p * r + 1.0;
   // the low bits of `shifted` hold n (two's complement mod 2^12 once shifted into place)
   return from_bits(bits(p) + (bits(shifted) << 52));
 }
+
+/// exp(x) for x in [-746, 0], subnormal results included (callers clamp; exp(-746) rounds to
+/// 0). exp(r) = 1 + (r + r^2 (1/2 + r/6 + ...)), the one rounding that matters last (about
+/// 0.8 ulp at worst, against exp_bounded's 1.1); p 2^(n + 512) built on the exponent bits,
+/// always a normal number, then times 2^-512, exact down to 2^-1022 and one rounding below.
+inline double exp_nonpositive(double x) {
+  using vmath_detail::bits;
+  using vmath_detail::from_bits;
+  double shifted;
+  const double r = vmath_detail::exp_reduce(x, shifted);
+  const double p = 1.0 + (r + (r * r) * vmath_detail::exp_series_from2(r));
+  return from_bits(bits(p) + ((bits(shifted) + 512) << 52)) * 0x1p-512;
+}
+
+/// The logistic sigmoid 1 / (1 + exp(-z)), with the same two forms as a careful scalar
+/// version, selected without a branch: 1 / (1 + e) for z >= 0 and e / (1 + e) below, with
+/// e = exp(-|z|) in (0, 1], so no exp ever overflows and sigmoid(z) for z < -708 is exp(z),
+/// subnormal, down to 0. sigmoid(+-0) = 0.5, sigmoid(+-inf) = 1, 0; NaN for NaN.
+inline double sigmoid_v(double z) {
+  using vmath_detail::bits;
+  using vmath_detail::from_bits;
+  const double a = from_bits(bits(z) & 0x7fffffffffffffffull);  // |z|
+  const double capped = a < 746.0 ? a : 746.0;                  // (NaN is handled at the end)
+  const double e = exp_nonpositive(-capped);
+  const double s = (z >= 0.0 ? 1.0 : e) / (1.0 + e);
+  return z == z ? s : z;  // NaN in, the same NaN out
+}
+
+/// sigmoid in float: the double function rounded once.
+inline float sigmoid_v(float z) { return static_cast<float>(sigmoid_v(static_cast<double>(z))); }
 
 /// tanh(x), odd, with tanh(+-0) = +-0, tanh(+-inf) = +-1 and NaN for NaN.
 /// |x| < 0.625: Cephes' rational form x + x z P(z) / Q(z), z = x^2 (no cancellation near 0);
