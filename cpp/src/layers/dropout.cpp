@@ -25,8 +25,8 @@ constexpr Index kHashColumns = 256;
 // columns: the 64-bit hashes (one per pair of columns, split into their two halves), then the
 // compare and the selects; both vectorise.
 template <class T>
-CHAINRULE_CLONES_V4 void dropout_row(Index n, std::uint64_t key, std::uint32_t t, T s,
-                                     const T* __restrict x, T* __restrict mask, T* __restrict h) {
+CHAINRULE_CLONES void dropout_row(Index n, std::uint64_t key, std::uint32_t t, T s,
+                                  const T* __restrict x, T* __restrict mask, T* __restrict h) {
   std::uint32_t bits[kHashColumns];
   for (Index c0 = 0; c0 < n; c0 += kHashColumns) {
     const Index cn = std::min(kHashColumns, n - c0);

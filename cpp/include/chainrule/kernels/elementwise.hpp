@@ -11,19 +11,26 @@
 #include "chainrule/tensor.hpp"
 
 // Function multiversioning for the activations' loops: with GCC on x86-64 Linux (glibc's
-// ifunc), each loop below is compiled three times, for the base ISA, AVX2 and AVX-512, and the
-// loader picks the widest the CPU has; elsewhere there is one version. The build keeps a*b+c
-// unfused (-ffp-contract=off) and the functions are plain arithmetic, so every version gives
-// the same bits.
+// ifunc), each loop below is compiled three times, for the base ISA, x86-64-v3 (AVX2, FMA) and
+// x86-64-v4 (AVX-512 F, BW, CD, DQ, VL: 64-bit integer multiplies for dropout's hashes), and
+// the loader picks the widest the CPU has; elsewhere there is one version. The build keeps
+// a*b+c unfused (-ffp-contract=off) but for explicit fma calls (kernels/vmath.hpp), which the
+// base version makes through the C library, so every version gives the same bits.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     defined(__GLIBC__) && !defined(CHAINRULE_NO_CLONES)
-#define CHAINRULE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-// Loops of 64-bit integer multiplies (dropout's hashes) vectorise well only with AVX-512DQ's
-// vpmullq: their AVX-512 version asks for the x86-64-v4 level (AVX-512 F, BW, CD, DQ, VL).
-#define CHAINRULE_CLONES_V4 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#define CHAINRULE_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CHAINRULE_CLONES
-#define CHAINRULE_CLONES_V4
+#endif
+
+// The loops that apply an activation's functor: everything they call inlined (flatten), so
+// that the functor's maths, however large, vectorises in each clone instead of being called
+// once per element.
+#if defined(__GNUC__) && !defined(__clang__)
+#define CHAINRULE_FUNCTOR_LOOP CHAINRULE_CLONES __attribute__((flatten))
+#else
+#define CHAINRULE_FUNCTOR_LOOP CHAINRULE_CLONES
 #endif
 
 namespace chainrule::kernels {
@@ -34,21 +41,22 @@ constexpr Index kParallelGrain = Index(1) << 15;
 
 /// H[i] = f(Z[i]) for i in [b, e).
 template <class T, class F>
-CHAINRULE_CLONES void map_range(Index b, Index e, const T* __restrict Z, T* __restrict H, F f) {
+CHAINRULE_FUNCTOR_LOOP void map_range(Index b, Index e, const T* __restrict Z, T* __restrict H,
+                                      F f) {
   for (Index i = b; i < e; ++i) H[i] = f(Z[i]);
 }
 
 /// dZ[i] = dH[i] * df(Z[i], H[i]) for i in [b, e).
 template <class T, class DF>
-CHAINRULE_CLONES void chain_range(Index b, Index e, const T* Z, const T* H, const T* dH,
-                                  T* __restrict dZ, DF df) {
+CHAINRULE_FUNCTOR_LOOP void chain_range(Index b, Index e, const T* Z, const T* H, const T* dH,
+                                        T* __restrict dZ, DF df) {
   for (Index i = b; i < e; ++i) dZ[i] = dH[i] * df(Z[i], H[i]);
 }
 
 /// (rows, cols) blocks of row stride ld: Z += b (cols,) on every row, then H = f(Z).
 template <class T, class F>
-CHAINRULE_CLONES void bias_map_block(Index rows, Index cols, const T* b, T* Z, T* H, Index ld,
-                                     F f) {
+CHAINRULE_FUNCTOR_LOOP void bias_map_block(Index rows, Index cols, const T* b, T* Z, T* H, Index ld,
+                                           F f) {
   for (Index i = 0; i < rows; ++i) {
     T* __restrict z = Z + i * ld;
     T* __restrict h = H + i * ld;
@@ -61,8 +69,8 @@ CHAINRULE_CLONES void bias_map_block(Index rows, Index cols, const T* b, T* Z, T
 
 /// (rows, cols) blocks: dZ = dH * df(Z, H), dH of row stride ld_dh, the others ld.
 template <class T, class DF>
-CHAINRULE_CLONES void chain_block(Index rows, Index cols, const T* Z, const T* H, const T* dH,
-                                  Index ld_dh, T* dZ, Index ld, DF df) {
+CHAINRULE_FUNCTOR_LOOP void chain_block(Index rows, Index cols, const T* Z, const T* H, const T* dH,
+                                        Index ld_dh, T* dZ, Index ld, DF df) {
   for (Index i = 0; i < rows; ++i) {
     const T* z = Z + i * ld;
     const T* h = H + i * ld;
