@@ -398,15 +398,24 @@ void run_vmath_accuracy() {
   CHECK(std::isnan(kernels::tanh_v(std::numeric_limits<double>::quiet_NaN())));
   CHECK(kernels::tanh_v(4.9e-324) == 4.9e-324);  // the smallest subnormal: tanh(x) = x
   CHECK(kernels::exp_bounded(0.0) == 1.0);
+  // float, computed in float: a fine grid over [-12, 12] and a log-spread from 1e-30 to 100
   float worst_f = 0;
-  for (int i = -20000; i <= 20000; ++i) {
-    const float x = static_cast<float>(i) * 0.0005f;
+  const auto check_f = [&](float x) {
     const float want = static_cast<float>(std::tanh(static_cast<long double>(x)));
     const float got = kernels::tanh_v(x);
     const float ulp_f = std::nextafter(std::fabs(want), 2.0f) - std::fabs(want);
     worst_f = std::max(worst_f, std::fabs(got - want) / ulp_f);
-  }
+  };
+  for (int i = -2400000; i <= 2400000; ++i) check_f(static_cast<float>(i) * 0.000005f);
+  for (int i = 0; i < 320000; ++i)
+    check_f(-std::pow(10.0f, -30.0f + static_cast<float>(i) * 1e-4f));
+  std::printf("vmath: tanh (float) worst %.3f ulp\n", static_cast<double>(worst_f));
   CHECK(worst_f <= 1.0f);
+  CHECK(kernels::tanh_v(0.0f) == 0.0f && std::signbit(kernels::tanh_v(-0.0f)));
+  CHECK(kernels::tanh_v(std::numeric_limits<float>::infinity()) == 1.0f);
+  CHECK(kernels::tanh_v(-1e30f) == -1.0f && kernels::tanh_v(1e-45f) == 1e-45f);
+  CHECK(std::isnan(kernels::tanh_v(std::numeric_limits<float>::quiet_NaN())));
+  CHECK(kernels::exp_bounded(0.0f) == 1.0f);
 }
 
 // sigmoid_v and exp_nonpositive against long double on a million points: the body of the range,

@@ -41,6 +41,19 @@ CHAINRULE_VMATH double from_bits(std::uint64_t u) {
 /// x86-64-v3 and v4 clones of kernels/elementwise.hpp), the C library's fma elsewhere; the
 /// same bits either way.
 CHAINRULE_VMATH double fma(double a, double b, double c) { return std::fma(a, b, c); }
+CHAINRULE_VMATH float fma(float a, float b, float c) { return std::fma(a, b, c); }
+
+CHAINRULE_VMATH std::uint32_t bits32(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+CHAINRULE_VMATH float from_bits32(std::uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
 
 /// exp(x) = p 2^n: returns p = exp(r) for x = n ln2 + r, |r| <= ln2 / 2 (Cody-Waite: ln2 in two
 /// parts, n ln2_hi exact), by its Taylor series to degree 13 (truncation < 1e-17 relative),
@@ -136,8 +149,53 @@ CHAINRULE_VMATH double tanh_v(double x) {
   return x == x ? r : x;  // NaN in, the same NaN out
 }
 
-/// tanh in float: the double function rounded once, so within half an ulp of float almost
-/// always.
-CHAINRULE_VMATH float tanh_v(float x) { return static_cast<float>(tanh_v(static_cast<double>(x))); }
+/// exp(x) in float for x in [-87, 87] (callers clamp): the double version's method at float
+/// precision, x = n ln2 + r with ln2 in two parts (Cephes' 0.693359375, exact times any n
+/// here), exp(r) by its Taylor series to degree 7 (truncation < 6e-9 relative) in FMAs.
+CHAINRULE_VMATH float exp_bounded(float x) {
+  using vmath_detail::bits32;
+  using vmath_detail::fma;
+  using vmath_detail::from_bits32;
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kLn2Hi = 0.693359375f;
+  constexpr float kLn2Lo = -2.12194440e-4f;
+  constexpr float kShift = 0x1.8p23f;
+  const float shifted = fma(x, kLog2e, kShift);
+  const float n = shifted - kShift;
+  const float r = fma(-n, kLn2Lo, fma(-n, kLn2Hi, x));
+  float p = 1.0f / 5040.0f;
+  p = fma(p, r, 1.0f / 720.0f);
+  p = fma(p, r, 1.0f / 120.0f);
+  p = fma(p, r, 1.0f / 24.0f);
+  p = fma(p, r, 1.0f / 6.0f);
+  p = fma(p, r, 0.5f);
+  p = fma(p, r, 1.0f);
+  p = fma(p, r, 1.0f);
+  // the low bits of `shifted` hold n (mod 2^9 once shifted into place)
+  return from_bits32(bits32(p) + (bits32(shifted) << 23));
+}
+
+/// tanh in float, in float arithmetic (16 values a vector on AVX-512, and no conversions), the
+/// double version's two forms: |x| < 0.625 Cephes' tanhf polynomial x + x z P(z), z = x^2;
+/// otherwise 1 - 2 / (exp(2|x|) + 1), |x| capped at 10, where tanh is 1 in float. Within 1 ulp
+/// of the exact value (cpp/tests/test_activations.cpp).
+CHAINRULE_VMATH float tanh_v(float x) {
+  using vmath_detail::bits32;
+  using vmath_detail::fma;
+  using vmath_detail::from_bits32;
+  const std::uint32_t sign = bits32(x) & 0x80000000u;
+  const float a = from_bits32(bits32(x) & 0x7fffffffu);  // |x|
+  const float z = a * a;
+  float p = fma(-5.70498872745e-3f, z, 2.06390887954e-2f);
+  p = fma(p, z, -5.37397155531e-2f);
+  p = fma(p, z, 1.33314422036e-1f);
+  p = fma(p, z, -3.33332819422e-1f);
+  const float small = fma(p * z, a, a);
+  const float capped = a < 10.0f ? a : 10.0f;  // (NaN is handled at the end)
+  const float large = 1.0f - 2.0f / (exp_bounded(2.0f * capped) + 1.0f);
+  const float t = a < 0.625f ? small : large;
+  const float r = from_bits32(bits32(t) | sign);
+  return x == x ? r : x;  // NaN in, the same NaN out
+}
 
 }  // namespace chainrule::kernels
