@@ -1,15 +1,33 @@
 // The bodies of the small-step kernels (declared in chainrule/kernels/small_step.hpp), written
-// once over a 64-byte vector type V that each ISA file defines (small_step_avx2.cpp: two ymm,
-// small_step_avx512.cpp: one zmm) with zero, load, store, broadcast, fma (one rounding) and
-// add, and `block`, the outputs a pass computes at once (independent FMA chains that hide the
-// FMA's latency, as many as the registers hold). Every row tile is one V, so the lanes, the order
-// of every sum and the bits are the same on every ISA.
+// once over a 64-byte vector type V that each ISA file names (small_step_avx2.cpp: two ymm,
+// small_step_avx512.cpp: one zmm; the types are simd_avx2.hpp's and simd_avx512.hpp's) with
+// zero, load, store, broadcast, fmadd (one rounding), add and mul, and `block`, the outputs a
+// pass computes at once (independent FMA chains that hide the FMA's latency, as many as the
+// registers hold). Every row tile is one V, so the lanes, the order of every sum and the bits
+// are the same on every ISA.
 #pragma once
 
 #include "chainrule/kernels/small_step.hpp"
 
 namespace chainrule::kernels {
 namespace {
+
+/// A SIMD type S (simd_avx*.hpp) as the kernels below use it: `lanes` rows a tile, `block`
+/// outputs a pass.
+template <class S, Index Block>
+struct SmallStepVector : S {
+  static constexpr Index lanes = S::width;
+  static constexpr Index block = Block;
+  static typename S::reg fma(typename S::reg a, typename S::reg b, typename S::reg c) {
+    return S::fmadd(a, b, c);
+  }
+  static typename S::reg load_n(const typename S::T* p, Index count) {
+    return S::load_n(p, static_cast<int>(count));
+  }
+  static void store_n(typename S::T* p, typename S::reg v, Index count) {
+    S::store_n(p, v, static_cast<int>(count));
+  }
+};
 
 // [W; b] (n_in + 1, n_out), HT (n_in, mp) -> ZT (n_out, mp) = W.T @ HT + b
 template <class V>
