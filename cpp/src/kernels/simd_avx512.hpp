@@ -79,6 +79,20 @@ struct Zmm64 {
   static __mmask8 mask(int count) { return static_cast<__mmask8>((1u << count) - 1u); }
   static reg load_n(const T* p, int count) { return _mm512_maskz_loadu_pd(mask(count), p); }
   static void store_n(T* p, reg v, int count) { _mm512_mask_storeu_pd(p, mask(count), v); }
+  // acc[0..8) -> their lane sums, [sum(acc[0]), ..., sum(acc[7])], each pairwise as a scalar
+  // loop would add them: lanes k + (k + 4), then k + (k + 2), then k + (k + 1)
+  static reg lane_sums8(const reg* acc) {
+    reg b[4], c[2];
+    for (int q = 0; q < 4; ++q)  // [halves of acc[2q] added, halves of acc[2q + 1] added]
+      b[q] = _mm512_add_pd(_mm512_shuffle_f64x2(acc[2 * q], acc[2 * q + 1], 0x44),
+                           _mm512_shuffle_f64x2(acc[2 * q], acc[2 * q + 1], 0xee));
+    for (int q = 0; q < 2; ++q)  // pairs k, k + 2 of four accumulators: lanes 2u, 2u + 1 of acc u
+      c[q] = _mm512_add_pd(_mm512_shuffle_f64x2(b[2 * q], b[2 * q + 1], 0x88),
+                           _mm512_shuffle_f64x2(b[2 * q], b[2 * q + 1], 0xdd));
+    // lanes k, k + 1: [s0, s4, s1, s5, s2, s6, s3, s7], then in order
+    const reg d = _mm512_add_pd(_mm512_unpacklo_pd(c[0], c[1]), _mm512_unpackhi_pd(c[0], c[1]));
+    return _mm512_permutexvar_pd(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), d);
+  }
   // as Zmm32::transpose_block, 8 x 8
   static void transpose_block(int rows, const T* src, Index ld_src, T* dst, Index ld_dst) {
     reg r[8], t[8], u[8];

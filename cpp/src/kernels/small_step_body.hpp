@@ -7,17 +7,20 @@
 // are the same on every ISA.
 #pragma once
 
+#include <type_traits>
+
 #include "chainrule/kernels/small_step.hpp"
 
 namespace chainrule::kernels {
 namespace {
 
 /// A SIMD type S (simd_avx*.hpp) as the kernels below use it: `lanes` rows a tile, `block`
-/// outputs a pass.
-template <class S, Index Block>
+/// outputs a pass, `row_block` rows of dW a pass (block x row_block accumulators).
+template <class S, Index Block, Index RowBlock>
 struct SmallStepVector : S {
   static constexpr Index lanes = S::width;
   static constexpr Index block = Block;
+  static constexpr Index row_block = RowBlock;
   static typename S::reg fma(typename S::reg a, typename S::reg b, typename S::reg c) {
     return S::fmadd(a, b, c);
   }
@@ -66,34 +69,81 @@ typename V::T lane_sum(typename V::reg acc) {
   return a[0];
 }
 
-// HT (n_in, mp), dZT (n_out, mp) -> [dW; db] (n_in + 1, n_out) = scale [HT; 1] @ dZT.T
+template <class S, class = void>
+struct HasSums8 : std::false_type {};
+template <class S>  // (sizeof: a vector type as a template argument loses its attributes)
+struct HasSums8<
+    S, std::void_t<decltype(sizeof(S::lane_sums8(static_cast<const typename S::reg*>(nullptr))))>>
+    : std::true_type {};
+
+// acc[0..block) -> out[u] = scale * lane_sum(acc[u]): in registers where the vector type has
+// lane_sums8 (the same pairwise order, eight sums at once), else one at a time
+template <class V>
+void lane_sums(const typename V::reg* acc, typename V::T scale, typename V::T* out) {
+  if constexpr (HasSums8<V>::value && V::block == 8) {
+    V::store(out, V::mul(V::lane_sums8(acc), V::broadcast(scale)));
+  } else {
+    for (Index u = 0; u < V::block; ++u) out[u] = scale * lane_sum<V>(acc[u]);
+  }
+}
+
+// [dW] rows [i, i + BI) x columns [j, j + block) = scale * the lane sums over the row tiles of
+// HT[i + r] * dZT[j + u]: each tile of dZ loaded once for the BI rows
+template <class V, int BI>
+inline void weight_grads_block(Index n_out, Index mp, typename V::T scale, const typename V::T* HT,
+                               const typename V::T* dZT, typename V::T* dWb, Index i, Index j) {
+  constexpr Index B = V::block;
+  typename V::reg acc[BI][B];
+  for (int r = 0; r < BI; ++r)
+    for (Index u = 0; u < B; ++u) acc[r][u] = V::zero();
+  for (Index t = 0; t < mp; t += V::lanes) {
+    typename V::reg d[B];
+    for (Index u = 0; u < B; ++u) d[u] = V::load(dZT + (j + u) * mp + t);
+    for (int r = 0; r < BI; ++r) {
+      const typename V::reg h = V::load(HT + (i + r) * mp + t);
+      for (Index u = 0; u < B; ++u) acc[r][u] = V::fma(h, d[u], acc[r][u]);
+    }
+  }
+  for (int r = 0; r < BI; ++r) lane_sums<V>(acc[r], scale, dWb + (i + r) * n_out + j);
+}
+
+// HT (n_in, mp), dZT (n_out, mp) -> [dW; db] (n_in + 1, n_out) = scale [HT; 1] @ dZT.T. Each
+// entry: lane-wise sums over the row tiles in order, then the lanes summed pairwise, however
+// the loops are blocked (V::block outputs and V::row_block rows of dW a pass).
 template <class V>
 void small_weight_grads(Index n_in, Index n_out, Index mp, typename V::T scale,
                         const typename V::T* HT, const typename V::T* dZT, typename V::T* dWb) {
-  for (Index i = 0; i <= n_in; ++i) {
-    const bool ones = i == n_in;  // the row of ones under H_prev.T: db
-    const typename V::T* h = HT + i * mp;
-    Index j = 0;
-    for (; j + V::block <= n_out; j += V::block) {
-      typename V::reg acc[V::block];
-      for (Index u = 0; u < V::block; ++u) acc[u] = V::zero();
+  constexpr Index B = V::block, RB = V::row_block;
+  Index j = 0;
+  for (; j + B <= n_out; j += B) {
+    Index i = 0;
+    for (; i + RB <= n_in; i += RB) weight_grads_block<V, RB>(n_out, mp, scale, HT, dZT, dWb, i, j);
+    for (; i < n_in; ++i) weight_grads_block<V, 1>(n_out, mp, scale, HT, dZT, dWb, i, j);
+    typename V::reg acc[B];  // db: the row of ones under H_prev.T
+    for (Index u = 0; u < B; ++u) acc[u] = V::zero();
+    for (Index t = 0; t < mp; t += V::lanes)
+      for (Index u = 0; u < B; ++u) acc[u] = V::add(acc[u], V::load(dZT + (j + u) * mp + t));
+    lane_sums<V>(acc, scale, dWb + n_in * n_out + j);
+  }
+  for (; j < n_out; ++j) {  // the last few outputs (a narrow layer): block rows of dW a pass
+    Index i = 0;
+    for (; i + B <= n_in; i += B) {
+      typename V::reg acc[B];
+      for (Index u = 0; u < B; ++u) acc[u] = V::zero();
       for (Index t = 0; t < mp; t += V::lanes) {
-        if (ones) {
-          for (Index u = 0; u < V::block; ++u)
-            acc[u] = V::add(acc[u], V::load(dZT + (j + u) * mp + t));
-        } else {
-          const typename V::reg hv = V::load(h + t);
-          for (Index u = 0; u < V::block; ++u)
-            acc[u] = V::fma(hv, V::load(dZT + (j + u) * mp + t), acc[u]);
-        }
+        const typename V::reg d = V::load(dZT + j * mp + t);
+        for (Index u = 0; u < B; ++u) acc[u] = V::fma(V::load(HT + (i + u) * mp + t), d, acc[u]);
       }
-      for (Index u = 0; u < V::block; ++u) dWb[i * n_out + j + u] = scale * lane_sum<V>(acc[u]);
+      typename V::T sums[B];
+      lane_sums<V>(acc, scale, sums);
+      for (Index u = 0; u < B; ++u) dWb[(i + u) * n_out + j] = sums[u];
     }
-    for (; j < n_out; ++j) {
+    for (; i <= n_in; ++i) {
+      const bool ones = i == n_in;
       typename V::reg acc = V::zero();
       for (Index t = 0; t < mp; t += V::lanes)
         acc = ones ? V::add(acc, V::load(dZT + j * mp + t))
-                   : V::fma(V::load(h + t), V::load(dZT + j * mp + t), acc);
+                   : V::fma(V::load(HT + i * mp + t), V::load(dZT + j * mp + t), acc);
       dWb[i * n_out + j] = scale * lane_sum<V>(acc);
     }
   }
