@@ -209,6 +209,27 @@ void small_backprop(Index n_in, Index n_out, Index mp, const typename V::T* W,
   }
 }
 
+template <class S, class = void>
+struct HasTransposeBlock : std::false_type {};
+template <class S>
+struct HasTransposeBlock<S, std::void_t<decltype(&S::transpose_block)>> : std::true_type {};
+
+// AT (n, mp) -> A (mp, n) = AT.T: lanes x lanes blocks transposed in registers where the vector
+// type has transpose_block, else element by element
+template <class V>
+void small_untranspose(Index n, Index mp, const typename V::T* AT, typename V::T* A) {
+  if constexpr (HasTransposeBlock<V>::value) {
+    constexpr Index L = V::lanes;
+    for (Index i = 0; i < mp; i += L)
+      for (Index j = 0; j < n; j += L)
+        V::transpose_block(static_cast<int>(n - j < L ? n - j : L), AT + j * mp + i, mp,
+                           A + i * n + j, n);
+  } else {
+    for (Index i = 0; i < mp; ++i)
+      for (Index j = 0; j < n; ++j) A[i * n + j] = AT[j * mp + i];
+  }
+}
+
 template <class V>
 SmallStepKernels<typename V::T> small_step_table() {
   static_assert(V::lanes == small_step_lanes<typename V::T>, "one 64-byte vector per row tile");
@@ -217,6 +238,7 @@ SmallStepKernels<typename V::T> small_step_table() {
   k.weight_grads = &small_weight_grads<V>;
   k.weight_grads_rows = &small_weight_grads_rows<V>;
   k.backprop = &small_backprop<V>;
+  k.untranspose = &small_untranspose<V>;
   return k;
 }
 

@@ -135,7 +135,7 @@ double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
     const T* H_below = l > 0 ? layers_[static_cast<std::size_t>(l - 1)].HT.data() : XT_.data();
     if (kernels::small_step_grads_by_rows(s.n_out, kernels::small_step_lanes<T>)) {
       // vectors across the outputs: dZ row-major, each sum over the rows in order
-      untranspose(m, s.n_out, s.dZT.data(), mp, dZrows_.data());
+      k_.untranspose(s.n_out, mp, s.dZT.data(), dZrows_.data());
       k_.weight_grads_rows(s.n_in, s.n_out, m, mp, inv_m, H_below, dZrows_.data(),
                            s.dense->dWb().data);
     } else {

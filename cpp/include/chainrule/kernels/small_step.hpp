@@ -15,7 +15,7 @@ namespace chainrule::kernels {
 template <class T>
 constexpr Index small_step_lanes = 64 / static_cast<Index>(sizeof(T));
 
-/// The three products, for one ISA. Shapes in the feature-major layout above.
+/// The three products and a transpose, for one ISA. Shapes in the feature-major layout above.
 template <class T>
 struct SmallStepKernels {
   /// [W; b] (n_in + 1, n_out), HT_prev (n_in, mp) -> ZT (n_out, mp): Z = H_prev @ W + b,
@@ -35,6 +35,9 @@ struct SmallStepKernels {
   /// W (n_in, n_out), dZT (n_out, mp) -> dHT_prev (n_in, mp): dH_prev = dZ @ W.T, each sum
   /// over j in order (FMA).
   void (*backprop)(Index n_in, Index n_out, Index mp, const T* W, const T* dZT, T* dHT) = nullptr;
+  /// AT (n, mp) -> A (mp, n) = AT.T, row-major, the padding rows included: dZ for
+  /// weight_grads_rows.
+  void (*untranspose)(Index n, Index mp, const T* AT, T* A) = nullptr;
 
   explicit operator bool() const { return affine != nullptr; }
 };
