@@ -85,3 +85,17 @@ def test_peers_from_the_same_weights_reach_the_same_loss(smoke, key, rtol):
     for system in SAME_MATHS:
         if system in losses:
             assert losses[system] == pytest.approx(reference, rel=rtol), (system, losses)
+
+
+@pytest.mark.parametrize("workload", ["W1", "W1b"])
+def test_profile_driver_runs(workload):
+    """benchmarks/profile.py, the loop a sampling profiler watches (docs/performance.md)."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "profile.py"), workload, "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=BENCHMARKS,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith(f"{workload}: best of 1 fits ")
