@@ -42,3 +42,15 @@ def test_module_exports_only_its_own_names(name):
 def test_top_level_all_is_the_api():
     for attr in cr.__all__:
         assert hasattr(cr, attr), attr
+
+
+def test_import_leaves_the_optional_machinery_unloaded():
+    """`import chainrule` stays light (benchmarks/RESULTS.md tracks its time and memory): the
+    dashboard's server, the plotting and the optional integrations load when first used."""
+    import subprocess
+    import sys
+
+    heavy = ["asyncio", "socket", "ssl", "tornado", "matplotlib", "torch", "onnx", "tensorboardX"]
+    code = f"import sys, chainrule; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -15,14 +15,16 @@ import json
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from . import dashboard_views as views
 from .callbacks import Callback
 from .dashboard_page import require
-from .dashboard_server import Server
+
+if TYPE_CHECKING:  # the server (asyncio, sockets: several MB) is imported when one starts
+    from .dashboard_server import Server
 
 __all__ = ["Dashboard", "serve"]
 
@@ -30,6 +32,8 @@ __all__ = ["Dashboard", "serve"]
 def serve(source: Any, title: str = "chainrule", port: int = 0) -> Server:
     """Serve a run source (an object with ``run()`` and ``frame(epoch, row)``): the server
     behind the live dashboard and ``chainrule dashboard LOG_DIR``."""
+    from .dashboard_server import Server
+
     return Server(source, title=title, port=port)
 
 
