@@ -89,9 +89,9 @@ def test_peers_from_the_same_weights_reach_the_same_loss(smoke, key, rtol):
 
 @pytest.mark.parametrize("workload", ["W1", "W1b"])
 def test_profile_driver_runs(workload):
-    """benchmarks/profile.py, the loop a sampling profiler watches (docs/performance.md)."""
+    """benchmarks/profile_fit.py, the loop a sampling profiler watches (docs/performance.md)."""
     proc = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "profile.py"), workload, "--repeats", "1"],
+        [sys.executable, str(BENCHMARKS / "profile_fit.py"), workload, "--repeats", "1"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -99,3 +99,10 @@ def test_profile_driver_runs(workload):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.startswith(f"{workload}: best of 1 fits ")
+
+
+def test_no_benchmark_module_shadows_the_standard_library():
+    """run.py puts benchmarks/ first on sys.path: a file named like a standard module (a
+    profile.py once) would be imported in its place by the peers (PyTorch imports cProfile)."""
+    clashes = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem in sys.stdlib_module_names)
+    assert clashes == []

@@ -1,7 +1,7 @@
 """Run chainrule's fit of one small workload (W1, W1b, W1m) over and over, for a sampling
 profiler to see where its time goes:
 
-    perf record -e cpu-clock -F 20000 -o /tmp/w1.perf python benchmarks/profile.py W1
+    perf record -e cpu-clock -F 20000 -o /tmp/w1.perf python benchmarks/profile_fit.py W1
     perf report -i /tmp/w1.perf --no-children --sort symbol
 
 Hardware counters are not needed (cpu-clock is a software event). The core's symbols show
