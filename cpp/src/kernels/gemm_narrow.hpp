@@ -52,41 +52,41 @@ inline void narrow_block_impl(Index i0, Index n, Index k, T alpha, const T* A, I
     const T beta_pc = pc == 0 ? beta : T(1);
     const Index p_end = imin(pc + K::KC, k);
     typename V::reg acc[RB][NV];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < RB; ++r)
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
     for (Index p = pc; p < p_end; ++p) {
       const T* b = B + p * rsb;
       if constexpr (NV > 4) {  // RB x NV accumulators leave no room for NV loads of B
         typename V::reg a[RB];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int r = 0; r < RB; ++r) a[r] = V::broadcast(a_at(r, p));
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) {
           typename V::reg bv = v == NV - 1 ? V::load_n(b + v * W, tail) : V::load(b + v * W);
           asm("" : "+v"(bv));  // one load into a register, not one folded into each FMA
-#pragma GCC unroll 8
+#pragma GCC unroll 16
           for (int r = 0; r < RB; ++r) acc[r][v] = V::fmadd(a[r], bv, acc[r][v]);
         }
         continue;
       }
       typename V::reg bv[NV];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int v = 0; v < NV - 1; ++v) bv[v] = V::load(b + v * W);
       bv[NV - 1] = V::load_n(b + (NV - 1) * W, tail);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int r = 0; r < RB; ++r) {
         const typename V::reg a = V::broadcast(a_at(r, p));
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(a, bv[v], acc[r][v]);
       }
     }
     const typename V::reg vb = V::broadcast(beta_pc);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < RB; ++r) {
       T* c = C + (i0 + r) * ldc;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) {
         const int count = v == NV - 1 ? tail : W;
         // C = alpha * acc + beta * C; beta == 0 never reads C (it may hold NaN)
