@@ -34,6 +34,7 @@ using chainrule::bindings::Array;
 using chainrule::bindings::as_view;
 using chainrule::bindings::batch_poll;
 using chainrule::bindings::FitCall;
+using chainrule::bindings::InputArray;
 using chainrule::bindings::make_activation_from_spec;
 using chainrule::bindings::make_layer_spec;
 using chainrule::bindings::make_loss_from_spec;
@@ -267,8 +268,8 @@ void bind_network(py::module_& m, const char* cls) {
           py::arg("Y"))
       .def(
           "predict",
-          [](Net& n, const Array<T>& X) {
-            const ConstView<T> x = as_view(X, "X");
+          [](Net& n, const InputArray<T>& X) {
+            const ConstView<T> x = as_view(*X.array, "X");
             py::array_t<T> out({x.rows, n.n_outputs()});
             MatrixView<T> o = mutable_view(out);
             py::gil_scoped_release nogil;
