@@ -1,6 +1,6 @@
 // The few-row path of predict (kernels::gemm_nn_few_rows, chosen by src/kernels/shape_policy.hpp)
 // forced on shapes on both sides of the policy's threshold, against the general product
-// (gemm_nn, alpha 1, beta 0) bit for bit: both tile orders, 1 and 2 threads, with and without
+// (gemm_nn, alpha 1, beta 0) bit for bit: both tile orders, 1, 2 and 3 threads, with and without
 // an epilogue, padded leading dimensions, every kernel level; and a Dense network's one-row
 // predict (which takes the path) against the same row predicted in a batch.
 #include <cstdio>
@@ -73,7 +73,9 @@ void run_few_rows_match_general() {
                         {&SquarePlusHalf<T>::run, &want_ctx});
     const std::string shape = std::string(dtype_name<T>()) + " " + std::to_string(s.m) + "x" +
                               std::to_string(s.n) + "x" + std::to_string(s.k);
-    for (int threads : {1, 2}) {
+    // 3 threads (more than this machine may have: the split is by thread count) cut the
+    // depth-major tile order at other places, inside a block's chunks
+    for (int threads : {1, 2, 3}) {
       kernels::set_num_threads(threads);
       for (bool reverse : {false, true}) {
         const std::string what =
