@@ -70,8 +70,11 @@ inline Index few_rows_split(Index t, Index threads, Index chunks, Index n, Index
 }
 
 // A (m, k), B (k, n) -> C (m, n), then ep. The tiles split over the threads in contiguous
-// runs of the depth-major order (pinned: run t on thread t, the same tiles on every call);
-// C[:, j] = ((part[0] + part[1]) + part[2]) + ... in depth order once every tile is done.
+// runs of the depth-major order (pinned: the same run on the same thread on every call);
+// C[:, j] = ((part[0] + part[1]) + part[2]) + ... in depth order once every tile is done, by
+// the caller, which takes the last run: its later blocks hold more tiles (the depth's last,
+// short block adds some), so fewer partial sums come from another core's cache (measured
+// ~0.3-0.6 us less per one-row predict of W4's network when the two cores sit on two dies).
 template <class K, class T>
 void gemm_few_rows(Index m, Index n, Index k, const T* A, Index lda, const T* B, Index ldb, T* C,
                    Index ldc, const Epilogue<T>& ep, bool reverse) {
@@ -89,8 +92,9 @@ void gemm_few_rows(Index m, Index n, Index k, const T* A, Index lda, const T* B,
   const Index ldp = chunks * kChunk;
   T* part = thread_buffer<T>(2, blocks * m * ldp);
   auto run = [&](Index t) {
-    few_rows_tiles<K>(few_rows_split(t, threads, chunks, n, k, K::KC, kChunk),
-                      few_rows_split(t + 1, threads, chunks, n, k, K::KC, kChunk), chunks, m, n, k,
+    const Index r = threads - 1 - t;  // thread 0, the caller, takes the last run
+    few_rows_tiles<K>(few_rows_split(r, threads, chunks, n, k, K::KC, kChunk),
+                      few_rows_split(r + 1, threads, chunks, n, k, K::KC, kChunk), chunks, m, n, k,
                       A, lda, B, ldb, part, ldp, reverse);
   };
   if (threads == 1)
