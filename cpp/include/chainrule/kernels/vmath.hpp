@@ -25,35 +25,25 @@ namespace chainrule::kernels {
 
 namespace vmath_detail {
 
-CHAINRULE_VMATH std::uint64_t bits(double x) {
-  std::uint64_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
+/// The bits of x as a To of the same size (std::bit_cast, which C++17 lacks).
+template <class To, class From>
+CHAINRULE_VMATH To bit_cast(From x) {
+  static_assert(sizeof(To) == sizeof(From), "a bit cast keeps the size");
+  To to;
+  std::memcpy(&to, &x, sizeof to);
+  return to;
 }
 
-CHAINRULE_VMATH double from_bits(std::uint64_t u) {
-  double x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}
+CHAINRULE_VMATH std::uint64_t bits(double x) { return bit_cast<std::uint64_t>(x); }
+CHAINRULE_VMATH double from_bits(std::uint64_t u) { return bit_cast<double>(u); }
+CHAINRULE_VMATH std::uint32_t bits32(float x) { return bit_cast<std::uint32_t>(x); }
+CHAINRULE_VMATH float from_bits32(std::uint32_t u) { return bit_cast<float>(u); }
 
 /// a * b + c rounded once: an FMA instruction in the loops compiled for AVX2 and AVX-512 (the
 /// x86-64-v3 and v4 clones of kernels/elementwise.hpp), the C library's fma elsewhere; the
 /// same bits either way.
 CHAINRULE_VMATH double fma(double a, double b, double c) { return std::fma(a, b, c); }
 CHAINRULE_VMATH float fma(float a, float b, float c) { return std::fma(a, b, c); }
-
-CHAINRULE_VMATH std::uint32_t bits32(float x) {
-  std::uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-}
-
-CHAINRULE_VMATH float from_bits32(std::uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}
 
 /// exp(x) = p 2^n: returns p = exp(r) for x = n ln2 + r, |r| <= ln2 / 2 (Cody-Waite: ln2 in two
 /// parts, n ln2_hi exact), by its Taylor series to degree 13 (truncation < 1e-17 relative),
