@@ -7,9 +7,9 @@
 namespace chainrule::kernels {
 namespace {
 
-// 4 outputs a pass, 1 row of dW: 8 ymm accumulators of the 16 registers
-using Step32 = SmallStepVector<avx2::Pair<avx2::Ymm32>, 4, 1>;
-using Step64 = SmallStepVector<avx2::Pair<avx2::Ymm64>, 4, 1>;
+// 4 outputs a pass, 1 row of dW or row tile: 8 ymm accumulators of the 16 registers
+using Step32 = SmallStepVector<avx2::Pair<avx2::Ymm32>, 4, 1, 1>;
+using Step64 = SmallStepVector<avx2::Pair<avx2::Ymm64>, 4, 1, 1>;
 
 }  // namespace
 

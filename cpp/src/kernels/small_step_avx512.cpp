@@ -7,9 +7,9 @@
 namespace chainrule::kernels {
 namespace {
 
-// 8 outputs a pass, and 2 rows of dW: 16 zmm accumulators of the 32 registers
-using Step32 = SmallStepVector<avx512::Zmm32, 8, 2>;
-using Step64 = SmallStepVector<avx512::Zmm64, 8, 2>;
+// 8 outputs a pass, and 2 rows of dW or 2 row tiles: 16 zmm accumulators of the 32 registers
+using Step32 = SmallStepVector<avx512::Zmm32, 8, 2, 2>;
+using Step64 = SmallStepVector<avx512::Zmm64, 8, 2, 2>;
 
 }  // namespace
 

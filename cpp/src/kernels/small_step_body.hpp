@@ -15,12 +15,14 @@ namespace chainrule::kernels {
 namespace {
 
 /// A SIMD type S (simd_avx*.hpp) as the kernels below use it: `lanes` rows a tile, `block`
-/// outputs a pass, `row_block` rows of dW a pass (block x row_block accumulators).
-template <class S, Index Block, Index RowBlock>
+/// outputs a pass, `row_block` rows of dW a pass (block x row_block accumulators), `tile_block`
+/// row tiles a pass in the forward and dH products (block x tile_block accumulators).
+template <class S, Index Block, Index RowBlock, Index TileBlock>
 struct SmallStepVector : S {
   static constexpr Index lanes = S::width;
   static constexpr Index block = Block;
   static constexpr Index row_block = RowBlock;
+  static constexpr Index tile_block = TileBlock;
   static typename S::reg fma(typename S::reg a, typename S::reg b, typename S::reg c) {
     return S::fmadd(a, b, c);
   }
@@ -32,31 +34,53 @@ struct SmallStepVector : S {
   }
 };
 
-// [W; b] (n_in + 1, n_out), HT (n_in, mp) -> ZT (n_out, mp) = W.T @ HT + b
+// [W; b] (n_in + 1, n_out), HT (n_in, mp) -> ZT (n_out, mp) = W.T @ HT + b on the row tiles
+// [t, t + TB lanes): TB tiles a pass, so that each broadcast weight serves TB FMAs
+template <class V, int TB>
+inline void affine_tiles(Index n_in, Index n_out, Index mp, const typename V::T* Wb,
+                         const typename V::T* HT, typename V::T* ZT, Index t) {
+  constexpr Index B = V::block, L = V::lanes;
+  const typename V::T* b = Wb + n_in * n_out;
+  Index j = 0;
+  for (; j + B <= n_out; j += B) {
+    typename V::reg acc[B][TB];
+    for (Index u = 0; u < B; ++u)
+      for (int k = 0; k < TB; ++k) acc[u][k] = V::zero();
+    for (Index i = 0; i < n_in; ++i) {
+      typename V::reg h[TB];
+      for (int k = 0; k < TB; ++k) h[k] = V::load(HT + i * mp + t + k * L);
+      const typename V::T* w = Wb + i * n_out + j;
+      for (Index u = 0; u < B; ++u) {
+        const typename V::reg wu = V::broadcast(w[u]);
+        for (int k = 0; k < TB; ++k) acc[u][k] = V::fma(wu, h[k], acc[u][k]);
+      }
+    }
+    for (Index u = 0; u < B; ++u)
+      for (int k = 0; k < TB; ++k)
+        V::store(ZT + (j + u) * mp + t + k * L, V::add(acc[u][k], V::broadcast(b[j + u])));
+  }
+  for (; j < n_out; ++j) {
+    typename V::reg acc[TB];
+    for (int k = 0; k < TB; ++k) acc[k] = V::zero();
+    for (Index i = 0; i < n_in; ++i) {
+      const typename V::reg w = V::broadcast(Wb[i * n_out + j]);
+      for (int k = 0; k < TB; ++k) acc[k] = V::fma(w, V::load(HT + i * mp + t + k * L), acc[k]);
+    }
+    for (int k = 0; k < TB; ++k)
+      V::store(ZT + j * mp + t + k * L, V::add(acc[k], V::broadcast(b[j])));
+  }
+}
+
+// [W; b] (n_in + 1, n_out), HT (n_in, mp) -> ZT (n_out, mp) = W.T @ HT + b: each output the
+// sum over i in order (FMA), then + b, however many tiles a pass takes
 template <class V>
 void small_affine(Index n_in, Index n_out, Index mp, const typename V::T* Wb,
                   const typename V::T* HT, typename V::T* ZT) {
-  const typename V::T* b = Wb + n_in * n_out;
-  for (Index t = 0; t < mp; t += V::lanes) {
-    Index j = 0;
-    for (; j + V::block <= n_out; j += V::block) {
-      typename V::reg acc[V::block];
-      for (Index u = 0; u < V::block; ++u) acc[u] = V::zero();
-      for (Index i = 0; i < n_in; ++i) {
-        const typename V::reg h = V::load(HT + i * mp + t);
-        const typename V::T* w = Wb + i * n_out + j;
-        for (Index u = 0; u < V::block; ++u) acc[u] = V::fma(V::broadcast(w[u]), h, acc[u]);
-      }
-      for (Index u = 0; u < V::block; ++u)
-        V::store(ZT + (j + u) * mp + t, V::add(acc[u], V::broadcast(b[j + u])));
-    }
-    for (; j < n_out; ++j) {
-      typename V::reg acc = V::zero();
-      for (Index i = 0; i < n_in; ++i)
-        acc = V::fma(V::broadcast(Wb[i * n_out + j]), V::load(HT + i * mp + t), acc);
-      V::store(ZT + j * mp + t, V::add(acc, V::broadcast(b[j])));
-    }
-  }
+  constexpr Index TB = V::tile_block, L = V::lanes;
+  Index t = 0;
+  if constexpr (TB > 1)
+    for (; t + TB * L <= mp; t += TB * L) affine_tiles<V, TB>(n_in, n_out, mp, Wb, HT, ZT, t);
+  for (; t < mp; t += L) affine_tiles<V, 1>(n_in, n_out, mp, Wb, HT, ZT, t);
 }
 
 // acc (lanes) -> their sum, pairwise: lanes k and k + w for w = lanes/2, lanes/4, ..., 1
@@ -184,29 +208,48 @@ void small_weight_grads_rows(Index n_in, Index n_out, Index m, Index mp, typenam
   }
 }
 
-// W (n_in, n_out), dZT (n_out, mp) -> dHT (n_in, mp) = W @ dZT
+// W (n_in, n_out), dZT (n_out, mp) -> dHT (n_in, mp) = W @ dZT on the row tiles
+// [t, t + TB lanes), TB tiles a pass
+template <class V, int TB>
+inline void backprop_tiles(Index n_in, Index n_out, Index mp, const typename V::T* W,
+                           const typename V::T* dZT, typename V::T* dHT, Index t) {
+  constexpr Index B = V::block, L = V::lanes;
+  Index i = 0;
+  for (; i + B <= n_in; i += B) {
+    typename V::reg acc[B][TB];
+    for (Index u = 0; u < B; ++u)
+      for (int k = 0; k < TB; ++k) acc[u][k] = V::zero();
+    for (Index j = 0; j < n_out; ++j) {
+      typename V::reg d[TB];
+      for (int k = 0; k < TB; ++k) d[k] = V::load(dZT + j * mp + t + k * L);
+      for (Index u = 0; u < B; ++u) {
+        const typename V::reg w = V::broadcast(W[(i + u) * n_out + j]);
+        for (int k = 0; k < TB; ++k) acc[u][k] = V::fma(w, d[k], acc[u][k]);
+      }
+    }
+    for (Index u = 0; u < B; ++u)
+      for (int k = 0; k < TB; ++k) V::store(dHT + (i + u) * mp + t + k * L, acc[u][k]);
+  }
+  for (; i < n_in; ++i) {
+    typename V::reg acc[TB];
+    for (int k = 0; k < TB; ++k) acc[k] = V::zero();
+    for (Index j = 0; j < n_out; ++j) {
+      const typename V::reg w = V::broadcast(W[i * n_out + j]);
+      for (int k = 0; k < TB; ++k) acc[k] = V::fma(w, V::load(dZT + j * mp + t + k * L), acc[k]);
+    }
+    for (int k = 0; k < TB; ++k) V::store(dHT + i * mp + t + k * L, acc[k]);
+  }
+}
+
+// W (n_in, n_out), dZT (n_out, mp) -> dHT (n_in, mp) = W @ dZT: each sum over j in order (FMA)
 template <class V>
 void small_backprop(Index n_in, Index n_out, Index mp, const typename V::T* W,
                     const typename V::T* dZT, typename V::T* dHT) {
-  for (Index t = 0; t < mp; t += V::lanes) {
-    Index i = 0;
-    for (; i + V::block <= n_in; i += V::block) {
-      typename V::reg acc[V::block];
-      for (Index u = 0; u < V::block; ++u) acc[u] = V::zero();
-      for (Index j = 0; j < n_out; ++j) {
-        const typename V::reg d = V::load(dZT + j * mp + t);
-        for (Index u = 0; u < V::block; ++u)
-          acc[u] = V::fma(V::broadcast(W[(i + u) * n_out + j]), d, acc[u]);
-      }
-      for (Index u = 0; u < V::block; ++u) V::store(dHT + (i + u) * mp + t, acc[u]);
-    }
-    for (; i < n_in; ++i) {
-      typename V::reg acc = V::zero();
-      for (Index j = 0; j < n_out; ++j)
-        acc = V::fma(V::broadcast(W[i * n_out + j]), V::load(dZT + j * mp + t), acc);
-      V::store(dHT + i * mp + t, acc);
-    }
-  }
+  constexpr Index TB = V::tile_block, L = V::lanes;
+  Index t = 0;
+  if constexpr (TB > 1)
+    for (; t + TB * L <= mp; t += TB * L) backprop_tiles<V, TB>(n_in, n_out, mp, W, dZT, dHT, t);
+  for (; t < mp; t += L) backprop_tiles<V, 1>(n_in, n_out, mp, W, dZT, dHT, t);
 }
 
 template <class S, class = void>
