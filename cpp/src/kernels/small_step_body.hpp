@@ -179,10 +179,29 @@ template <class V>
 void small_weight_grads_rows(Index n_in, Index n_out, Index m, Index mp, typename V::T scale,
                              const typename V::T* HT, const typename V::T* dZ, typename V::T* dWb) {
   using T = typename V::T;
-  constexpr Index W = V::lanes;
+  constexpr Index W = V::lanes, TB = V::tile_block;
   Index i = 0;
   for (; i + V::block <= n_in; i += V::block) {  // V::block rows of dW per pass over dZ
-    for (Index j = 0; j < n_out; j += W) {
+    Index j = 0;
+    if constexpr (TB > 1) {  // TB full vectors of outputs a pass: a broadcast serves TB FMAs
+      for (; j + TB * W <= n_out; j += TB * W) {
+        typename V::reg acc[V::block][TB];
+        for (Index u = 0; u < V::block; ++u)
+          for (Index k = 0; k < TB; ++k) acc[u][k] = V::zero();
+        for (Index r = 0; r < m; ++r) {
+          typename V::reg d[TB];
+          for (Index k = 0; k < TB; ++k) d[k] = V::load(dZ + r * n_out + j + k * W);
+          for (Index u = 0; u < V::block; ++u) {
+            const typename V::reg h = V::broadcast(HT[(i + u) * mp + r]);
+            for (Index k = 0; k < TB; ++k) acc[u][k] = V::fma(h, d[k], acc[u][k]);
+          }
+        }
+        for (Index u = 0; u < V::block; ++u)
+          for (Index k = 0; k < TB; ++k)
+            V::store(dWb + (i + u) * n_out + j + k * W, V::mul(acc[u][k], V::broadcast(scale)));
+      }
+    }
+    for (; j < n_out; j += W) {
       const Index count = n_out - j < W ? n_out - j : W;
       typename V::reg acc[V::block];
       for (Index u = 0; u < V::block; ++u) acc[u] = V::zero();
