@@ -19,13 +19,6 @@ void transpose_padded(Index rows, Index cols, const T* A, Index ld, T* AT) {
   }
 }
 
-// AT (cols, ld) -> A (rows, cols) row-major
-template <class T>
-void untranspose(Index rows, Index cols, const T* AT, Index ld, T* A) {
-  for (Index i = 0; i < rows; ++i)
-    for (Index j = 0; j < cols; ++j) A[i * cols + j] = AT[j * ld + i];
-}
-
 // The padding columns rows..ld-1 of AT (n, ld) set to 0: they must add nothing to dW, db.
 template <class T>
 void zero_padding(Index n, Index rows, Index ld, T* AT) {
@@ -76,8 +69,8 @@ SmallStep<T>::SmallStep(Network<T>& net, Index rows, kernels::SmallStepKernels<T
   dZrows_.resize(mp_, widest);
   const Index nL = net.n_outputs();
   if (nL > 1) {
-    Zo_.resize(rows, nL);
-    Ho_.resize(rows, nL);
+    Zo_.resize(mp_, nL);  // k_.untranspose writes the padding rows too
+    Ho_.resize(mp_, nL);
     dZo_.resize(rows, nL);
   }
   dHo_.resize(rows, nL);
@@ -108,13 +101,13 @@ double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
     H = ConstView<T>(top.HT.data(), m, 1);
     dZ = MatrixView<T>(top.dZT.data(), m, 1);
   } else {
-    Zo_.resize(m, nL);
-    Ho_.resize(m, nL);
+    Zo_.resize(mp, nL);
+    Ho_.resize(mp, nL);
     dZo_.resize(m, nL);
-    untranspose(m, nL, top.ZT.data(), mp, Zo_.data());
-    untranspose(m, nL, top.HT.data(), mp, Ho_.data());
-    Z = Zo_.cview();
-    H = Ho_.cview();
+    k_.untranspose(nL, mp, top.ZT.data(), Zo_.data());  // (mp, nL): the first m rows are Z
+    k_.untranspose(nL, mp, top.HT.data(), Ho_.data());
+    Z = ConstView<T>(Zo_.data(), m, nL);
+    H = ConstView<T>(Ho_.data(), m, nL);
     dZ = dZo_.view();
   }
   output_ = H;
