@@ -173,6 +173,37 @@ void small_weight_grads(Index n_in, Index n_out, Index mp, typename V::T scale,
   }
 }
 
+// [dW] rows [i, i + block) x outputs [j, j + TB vectors) = scale * sum over the rows r of
+// HT[i + u][r] * dZ[r][j..]: each broadcast of H serves TB FMAs. count < lanes (TB = 1 only):
+// the last outputs, lanes past count read as 0 and are not written
+template <class V, int TB>
+inline void weight_grads_rows_block(Index n_out, Index m, Index mp, typename V::T scale,
+                                    const typename V::T* HT, const typename V::T* dZ,
+                                    typename V::T* dWb, Index i, Index j, Index count) {
+  constexpr Index B = V::block, W = V::lanes;
+  const bool full = count == W;  // (TB > 1: always)
+  typename V::reg acc[B][TB];
+  for (Index u = 0; u < B; ++u)
+    for (int k = 0; k < TB; ++k) acc[u][k] = V::zero();
+  for (Index r = 0; r < m; ++r) {
+    typename V::reg d[TB];
+    for (int k = 0; k < TB; ++k)
+      d[k] = full ? V::load(dZ + r * n_out + j + k * W) : V::load_n(dZ + r * n_out + j, count);
+    for (Index u = 0; u < B; ++u) {
+      const typename V::reg h = V::broadcast(HT[(i + u) * mp + r]);
+      for (int k = 0; k < TB; ++k) acc[u][k] = V::fma(h, d[k], acc[u][k]);
+    }
+  }
+  for (Index u = 0; u < B; ++u)
+    for (int k = 0; k < TB; ++k) {
+      const typename V::reg g = V::mul(acc[u][k], V::broadcast(scale));
+      if (full)
+        V::store(dWb + (i + u) * n_out + j + k * W, g);
+      else
+        V::store_n(dWb + (i + u) * n_out + j, g, count);
+    }
+}
+
 // HT (n_in, mp), dZ (m, n_out) row-major -> [dW; db] (n_in + 1, n_out) = scale [HT; 1] @ dZ:
 // vectors across the outputs j, each sum over the rows r = 0..m-1 in order (FMA)
 template <class V>
@@ -183,36 +214,11 @@ void small_weight_grads_rows(Index n_in, Index n_out, Index m, Index mp, typenam
   Index i = 0;
   for (; i + V::block <= n_in; i += V::block) {  // V::block rows of dW per pass over dZ
     Index j = 0;
-    if constexpr (TB > 1) {  // TB full vectors of outputs a pass: a broadcast serves TB FMAs
-      for (; j + TB * W <= n_out; j += TB * W) {
-        typename V::reg acc[V::block][TB];
-        for (Index u = 0; u < V::block; ++u)
-          for (Index k = 0; k < TB; ++k) acc[u][k] = V::zero();
-        for (Index r = 0; r < m; ++r) {
-          typename V::reg d[TB];
-          for (Index k = 0; k < TB; ++k) d[k] = V::load(dZ + r * n_out + j + k * W);
-          for (Index u = 0; u < V::block; ++u) {
-            const typename V::reg h = V::broadcast(HT[(i + u) * mp + r]);
-            for (Index k = 0; k < TB; ++k) acc[u][k] = V::fma(h, d[k], acc[u][k]);
-          }
-        }
-        for (Index u = 0; u < V::block; ++u)
-          for (Index k = 0; k < TB; ++k)
-            V::store(dWb + (i + u) * n_out + j + k * W, V::mul(acc[u][k], V::broadcast(scale)));
-      }
-    }
-    for (; j < n_out; j += W) {
-      const Index count = n_out - j < W ? n_out - j : W;
-      typename V::reg acc[V::block];
-      for (Index u = 0; u < V::block; ++u) acc[u] = V::zero();
-      for (Index r = 0; r < m; ++r) {
-        const typename V::reg d = V::load_n(dZ + r * n_out + j, count);
-        for (Index u = 0; u < V::block; ++u)
-          acc[u] = V::fma(V::broadcast(HT[(i + u) * mp + r]), d, acc[u]);
-      }
-      for (Index u = 0; u < V::block; ++u)
-        V::store_n(dWb + (i + u) * n_out + j, V::mul(acc[u], V::broadcast(scale)), count);
-    }
+    for (; j + TB * W <= n_out; j += TB * W)
+      weight_grads_rows_block<V, TB>(n_out, m, mp, scale, HT, dZ, dWb, i, j, W);
+    for (; j < n_out; j += W)
+      weight_grads_rows_block<V, 1>(n_out, m, mp, scale, HT, dZ, dWb, i, j,
+                                    n_out - j < W ? n_out - j : W);
   }
   for (; i <= n_in; ++i) {  // the last rows, and row n_in (ones under H_prev.T): db
     for (Index j = 0; j < n_out; j += W) {
