@@ -1,6 +1,7 @@
 // The fused small-network step: its kernels against naive loops on awkward sizes (both dtypes,
 // every vector kernel level, the same bits on each), and SmallStep's gradients against the
 // network's own (unfused) backward pass.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -53,8 +54,11 @@ Outputs run_kernels(Index n_in, Index n_out, Index m, Outputs* want) {
   std::vector<T> ZT(n_out * mp), dWa((n_in + 1) * n_out), dWr((n_in + 1) * n_out), dHT(n_in * mp);
   const T scale = T(1) / static_cast<T>(m);
   k.affine(n_in, n_out, mp, Wb.data(), HT.data(), ZT.data());
-  k.weight_grads(n_in, n_out, mp, scale, HT.data(), dZT.data(), dWa.data());
-  k.weight_grads_rows(n_in, n_out, m, mp, scale, HT.data(), dZ.data(), dWr.data());
+  // the batch's two parts as the step splits them (one part below two tiles)
+  const Index split = kernels::small_step_split(mp / V) * V;
+  k.weight_grads(n_in, n_out, mp, split, scale, HT.data(), dZT.data(), dWa.data());
+  k.weight_grads_rows(n_in, n_out, m, mp, std::min(split, m), scale, HT.data(), dZ.data(),
+                      dWr.data());
   k.backprop(n_in, n_out, mp, Wb.data(), dZT.data(), dHT.data());
   Outputs got;
   for (Index j = 0; j < n_out; ++j)
@@ -176,6 +180,63 @@ void step_matches_the_networks_backward_pass() {
   }
 }
 
+// The kernels' sums over two parts of the rows are the parts' own sums (each part's kernel
+// call with scale 1), added, then scaled: the bits the step's two threads produce
+template <class T>
+void split_sums_are_the_parts_sums_added() {
+  constexpr Index V = kernels::small_step_lanes<T>;
+  const std::string before = kernels::level_name(kernels::active_level());
+  for (const auto& level : vector_levels()) {
+    kernels::set_kernel_level(level);
+    const auto k = kernels::small_step_kernels<T>();
+    for (Index n_in : {Index(1), Index(3), Index(9), Index(17)})
+      for (Index n_out : {Index(1), Index(5), Index(8), Index(33), Index(40)})
+        for (Index m : {V + 1, 2 * V, 3 * V - 2, Index(100)}) {
+          const Index mp = (m + V - 1) / V * V, split = kernels::small_step_split(mp / V) * V;
+          chainrule_test::Rng rng(static_cast<std::uint64_t>(n_in * 7 + n_out * 131 + m));
+          std::vector<T> HT(n_in * mp, T(0)), dZT(n_out * mp, T(0)), dZ(m * n_out);
+          for (Index i = 0; i < n_in; ++i)
+            for (Index r = 0; r < m; ++r) HT[i * mp + r] = static_cast<T>(rng.uniform(-1, 1));
+          for (Index j = 0; j < n_out; ++j)
+            for (Index r = 0; r < m; ++r)
+              dZ[r * n_out + j] = dZT[j * mp + r] = static_cast<T>(rng.uniform(-1, 1));
+          // each part on its own, as a part's thread holds it (rows from 0, padded)
+          const Index rows[2] = {split, m - split}, mps[2] = {split, mp - split};
+          std::vector<T> lanes[2], by_rows[2];
+          for (int s = 0; s < 2; ++s) {
+            std::vector<T> pHT(n_in * mps[s]), pdZT(n_out * mps[s]);
+            for (Index i = 0; i < n_in; ++i)
+              for (Index r = 0; r < mps[s]; ++r) pHT[i * mps[s] + r] = HT[i * mp + s * split + r];
+            for (Index j = 0; j < n_out; ++j)
+              for (Index r = 0; r < mps[s]; ++r) pdZT[j * mps[s] + r] = dZT[j * mp + s * split + r];
+            lanes[s].resize((n_in + 1) * n_out);
+            by_rows[s].resize((n_in + 1) * n_out);
+            k.weight_grads(n_in, n_out, mps[s], mps[s], T(1), pHT.data(), pdZT.data(),
+                           lanes[s].data());
+            k.weight_grads_rows(n_in, n_out, rows[s], mps[s], rows[s], T(1), pHT.data(),
+                                dZ.data() + s * split * n_out, by_rows[s].data());
+          }
+          const T scale = T(1) / static_cast<T>(m);
+          std::vector<T> whole_lanes((n_in + 1) * n_out), whole_rows((n_in + 1) * n_out);
+          k.weight_grads(n_in, n_out, mp, split, scale, HT.data(), dZT.data(), whole_lanes.data());
+          k.weight_grads_rows(n_in, n_out, m, mp, split, scale, HT.data(), dZ.data(),
+                              whole_rows.data());
+          std::vector<T> want_lanes(whole_lanes.size()), want_rows(whole_rows.size());
+          for (std::size_t e = 0; e < want_lanes.size(); ++e) {
+            want_lanes[e] = (lanes[0][e] + lanes[1][e]) * scale;
+            want_rows[e] = (by_rows[0][e] + by_rows[1][e]) * scale;
+          }
+          const std::string where = level + " " + std::to_string(n_in) + "x" +
+                                    std::to_string(n_out) + " m=" + std::to_string(m);
+          check_all_equal(where + " dW (lanes), split", whole_lanes.data(), want_lanes.data(),
+                          static_cast<std::ptrdiff_t>(want_lanes.size()));
+          check_all_equal(where + " dW (rows), split", whole_rows.data(), want_rows.data(),
+                          static_cast<std::ptrdiff_t>(want_rows.size()));
+        }
+  }
+  kernels::set_kernel_level(before);
+}
+
 }  // namespace
 
 int main() {
@@ -183,5 +244,7 @@ int main() {
   RUN_TEST(kernels_match_naive_loops_on_every_level<float>);
   RUN_TEST(step_matches_the_networks_backward_pass<double>);
   RUN_TEST(step_matches_the_networks_backward_pass<float>);
+  RUN_TEST(split_sums_are_the_parts_sums_added<double>);
+  RUN_TEST(split_sums_are_the_parts_sums_added<float>);
   return chainrule_test::report();
 }

@@ -100,135 +100,209 @@ struct HasSums8<
     S, std::void_t<decltype(sizeof(S::lane_sums8(static_cast<const typename S::reg*>(nullptr))))>>
     : std::true_type {};
 
-// acc[0..block) -> out[u] = scale * lane_sum(acc[u]): in registers where the vector type has
-// lane_sums8 (the same pairwise order, eight sums at once), else one at a time
+// acc[0..block) -> out[u] = scale * lane_sum(acc[u]), or scale * (first[u] + lane_sum(acc[u]))
+// given the first part's sums: in registers where the vector type has lane_sums8 (the same
+// pairwise order, eight sums at once), else one at a time
 template <class V>
-void lane_sums(const typename V::reg* acc, typename V::T scale, typename V::T* out) {
+void lane_sums(const typename V::reg* acc, typename V::T scale, typename V::T* out,
+               const typename V::T* first = nullptr) {
   if constexpr (HasSums8<V>::value && V::block == 8) {
-    V::store(out, V::mul(V::lane_sums8(acc), V::broadcast(scale)));
+    typename V::reg sums = V::lane_sums8(acc);
+    if (first != nullptr) sums = V::add(V::load(first), sums);
+    V::store(out, V::mul(sums, V::broadcast(scale)));
   } else {
-    for (Index u = 0; u < V::block; ++u) out[u] = scale * lane_sum<V>(acc[u]);
+    for (Index u = 0; u < V::block; ++u) {
+      const typename V::T sum = lane_sum<V>(acc[u]);
+      out[u] = scale * (first != nullptr ? first[u] + sum : sum);
+    }
   }
 }
 
+// The batch's two parts in a sum over its rows (row tiles for the lane-wise sums): rows
+// [0, split) and [split, end), or one part [0, end) when split >= end (training/small_step.hpp)
+struct RowParts {
+  Index split, end;
+  int count() const { return split < end ? 2 : 1; }
+  Index begin(int part) const { return part == 0 ? 0 : split; }
+  Index stop(int part) const { return part == 0 && split < end ? split : end; }
+};
+
 // [dW] rows [i, i + BI) x columns [j, j + block) = scale * the lane sums over the row tiles of
-// HT[i + r] * dZT[j + u]: each tile of dZ loaded once for the BI rows
+// HT[i + r] * dZT[j + u] (each part's, added): each tile of dZ loaded once for the BI rows
 template <class V, int BI>
-inline void weight_grads_block(Index n_out, Index mp, typename V::T scale, const typename V::T* HT,
-                               const typename V::T* dZT, typename V::T* dWb, Index i, Index j) {
+inline void weight_grads_block(Index n_out, RowParts parts, Index mp, typename V::T scale,
+                               const typename V::T* HT, const typename V::T* dZT,
+                               typename V::T* dWb, Index i, Index j) {
   constexpr Index B = V::block;
-  typename V::reg acc[BI][B];
-  for (int r = 0; r < BI; ++r)
-    for (Index u = 0; u < B; ++u) acc[r][u] = V::zero();
-  for (Index t = 0; t < mp; t += V::lanes) {
-    typename V::reg d[B];
-    for (Index u = 0; u < B; ++u) d[u] = V::load(dZT + (j + u) * mp + t);
+  typename V::T first[BI][B];  // the first part's sums
+  for (int part = 0; part < parts.count(); ++part) {
+    typename V::reg acc[BI][B];
+    for (int r = 0; r < BI; ++r)
+      for (Index u = 0; u < B; ++u) acc[r][u] = V::zero();
+    for (Index t = parts.begin(part); t < parts.stop(part); t += V::lanes) {
+      typename V::reg d[B];
+      for (Index u = 0; u < B; ++u) d[u] = V::load(dZT + (j + u) * mp + t);
+      for (int r = 0; r < BI; ++r) {
+        const typename V::reg h = V::load(HT + (i + r) * mp + t);
+        for (Index u = 0; u < B; ++u) acc[r][u] = V::fma(h, d[u], acc[r][u]);
+      }
+    }
     for (int r = 0; r < BI; ++r) {
-      const typename V::reg h = V::load(HT + (i + r) * mp + t);
-      for (Index u = 0; u < B; ++u) acc[r][u] = V::fma(h, d[u], acc[r][u]);
+      if (part + 1 < parts.count())
+        lane_sums<V>(acc[r], typename V::T(1), first[r]);
+      else
+        lane_sums<V>(acc[r], scale, dWb + (i + r) * n_out + j, part > 0 ? first[r] : nullptr);
     }
   }
-  for (int r = 0; r < BI; ++r) lane_sums<V>(acc[r], scale, dWb + (i + r) * n_out + j);
+}
+
+// out = scale * lane_sum(acc(part 0)) [+ lane_sum(acc(part 1))]: one output's sum over the row
+// tiles, `term(t)` the tile's term added to the accumulator
+template <class V, class Term>
+inline typename V::T lane_sum_parts(RowParts parts, typename V::T scale, Term term) {
+  typename V::T first = 0;
+  for (int part = 0; part < parts.count(); ++part) {
+    typename V::reg acc = V::zero();
+    for (Index t = parts.begin(part); t < parts.stop(part); t += V::lanes) acc = term(t, acc);
+    if (part + 1 < parts.count())
+      first = lane_sum<V>(acc);
+    else
+      return scale * (part > 0 ? first + lane_sum<V>(acc) : lane_sum<V>(acc));
+  }
+  return 0;
 }
 
 // HT (n_in, mp), dZT (n_out, mp) -> [dW; db] (n_in + 1, n_out) = scale [HT; 1] @ dZT.T. Each
-// entry: lane-wise sums over the row tiles in order, then the lanes summed pairwise, however
-// the loops are blocked (V::block outputs and V::row_block rows of dW a pass).
+// entry: lane-wise sums over the row tiles of each part in order, then the lanes summed
+// pairwise, the two parts' sums added (then scaled), however the loops are blocked (V::block
+// outputs and V::row_block rows of dW a pass).
 template <class V>
-void small_weight_grads(Index n_in, Index n_out, Index mp, typename V::T scale,
+void small_weight_grads(Index n_in, Index n_out, Index mp, Index split, typename V::T scale,
                         const typename V::T* HT, const typename V::T* dZT, typename V::T* dWb) {
+  using T = typename V::T;
+  using reg = typename V::reg;
   constexpr Index B = V::block, RB = V::row_block;
+  const RowParts parts{split, mp};
   Index j = 0;
   for (; j + B <= n_out; j += B) {
     Index i = 0;
-    for (; i + RB <= n_in; i += RB) weight_grads_block<V, RB>(n_out, mp, scale, HT, dZT, dWb, i, j);
-    for (; i < n_in; ++i) weight_grads_block<V, 1>(n_out, mp, scale, HT, dZT, dWb, i, j);
-    typename V::reg acc[B];  // db: the row of ones under H_prev.T
-    for (Index u = 0; u < B; ++u) acc[u] = V::zero();
-    for (Index t = 0; t < mp; t += V::lanes)
-      for (Index u = 0; u < B; ++u) acc[u] = V::add(acc[u], V::load(dZT + (j + u) * mp + t));
-    lane_sums<V>(acc, scale, dWb + n_in * n_out + j);
+    for (; i + RB <= n_in; i += RB)
+      weight_grads_block<V, RB>(n_out, parts, mp, scale, HT, dZT, dWb, i, j);
+    for (; i < n_in; ++i) weight_grads_block<V, 1>(n_out, parts, mp, scale, HT, dZT, dWb, i, j);
+    T first[B];  // db: the row of ones under H_prev.T
+    for (int part = 0; part < parts.count(); ++part) {
+      reg acc[B];
+      for (Index u = 0; u < B; ++u) acc[u] = V::zero();
+      for (Index t = parts.begin(part); t < parts.stop(part); t += V::lanes)
+        for (Index u = 0; u < B; ++u) acc[u] = V::add(acc[u], V::load(dZT + (j + u) * mp + t));
+      if (part + 1 < parts.count())
+        lane_sums<V>(acc, T(1), first);
+      else
+        lane_sums<V>(acc, scale, dWb + n_in * n_out + j, part > 0 ? first : nullptr);
+    }
   }
   for (; j < n_out; ++j) {  // the last few outputs (a narrow layer): block rows of dW a pass
     Index i = 0;
     for (; i + B <= n_in; i += B) {
-      typename V::reg acc[B];
-      for (Index u = 0; u < B; ++u) acc[u] = V::zero();
-      for (Index t = 0; t < mp; t += V::lanes) {
-        const typename V::reg d = V::load(dZT + j * mp + t);
-        for (Index u = 0; u < B; ++u) acc[u] = V::fma(V::load(HT + (i + u) * mp + t), d, acc[u]);
+      T first[B];
+      for (int part = 0; part < parts.count(); ++part) {
+        reg acc[B];
+        for (Index u = 0; u < B; ++u) acc[u] = V::zero();
+        for (Index t = parts.begin(part); t < parts.stop(part); t += V::lanes) {
+          const reg d = V::load(dZT + j * mp + t);
+          for (Index u = 0; u < B; ++u) acc[u] = V::fma(V::load(HT + (i + u) * mp + t), d, acc[u]);
+        }
+        T sums[B];
+        if (part + 1 < parts.count()) {
+          lane_sums<V>(acc, T(1), first);
+        } else {
+          lane_sums<V>(acc, scale, sums, part > 0 ? first : nullptr);
+          for (Index u = 0; u < B; ++u) dWb[(i + u) * n_out + j] = sums[u];
+        }
       }
-      typename V::T sums[B];
-      lane_sums<V>(acc, scale, sums);
-      for (Index u = 0; u < B; ++u) dWb[(i + u) * n_out + j] = sums[u];
     }
     for (; i <= n_in; ++i) {
-      const bool ones = i == n_in;
-      typename V::reg acc = V::zero();
-      for (Index t = 0; t < mp; t += V::lanes)
-        acc = ones ? V::add(acc, V::load(dZT + j * mp + t))
-                   : V::fma(V::load(HT + i * mp + t), V::load(dZT + j * mp + t), acc);
-      dWb[i * n_out + j] = scale * lane_sum<V>(acc);
+      if (i == n_in)  // db
+        dWb[i * n_out + j] = lane_sum_parts<V>(
+            parts, scale, [&](Index t, reg acc) { return V::add(acc, V::load(dZT + j * mp + t)); });
+      else
+        dWb[i * n_out + j] = lane_sum_parts<V>(parts, scale, [&](Index t, reg acc) {
+          return V::fma(V::load(HT + i * mp + t), V::load(dZT + j * mp + t), acc);
+        });
     }
   }
 }
 
 // [dW] rows [i, i + block) x outputs [j, j + TB vectors) = scale * sum over the rows r of
-// HT[i + u][r] * dZ[r][j..]: each broadcast of H serves TB FMAs. count < lanes (TB = 1 only):
-// the last outputs, lanes past count read as 0 and are not written
+// HT[i + u][r] * dZ[r][j..] (each part's sum, added): each broadcast of H serves TB FMAs.
+// count < lanes (TB = 1 only): the last outputs, lanes past count read as 0 and are not written.
+// The first part's sums wait, unscaled, in dWb.
 template <class V, int TB>
-inline void weight_grads_rows_block(Index n_out, Index m, Index mp, typename V::T scale,
+inline void weight_grads_rows_block(Index n_out, RowParts parts, Index mp, typename V::T scale,
                                     const typename V::T* HT, const typename V::T* dZ,
                                     typename V::T* dWb, Index i, Index j, Index count) {
   constexpr Index B = V::block, W = V::lanes;
   const bool full = count == W;  // (TB > 1: always)
-  typename V::reg acc[B][TB];
-  for (Index u = 0; u < B; ++u)
-    for (int k = 0; k < TB; ++k) acc[u][k] = V::zero();
-  for (Index r = 0; r < m; ++r) {
-    typename V::reg d[TB];
-    for (int k = 0; k < TB; ++k)
-      d[k] = full ? V::load(dZ + r * n_out + j + k * W) : V::load_n(dZ + r * n_out + j, count);
-    for (Index u = 0; u < B; ++u) {
-      const typename V::reg h = V::broadcast(HT[(i + u) * mp + r]);
-      for (int k = 0; k < TB; ++k) acc[u][k] = V::fma(h, d[k], acc[u][k]);
+  for (int part = 0; part < parts.count(); ++part) {
+    typename V::reg acc[B][TB];
+    for (Index u = 0; u < B; ++u)
+      for (int k = 0; k < TB; ++k) acc[u][k] = V::zero();
+    for (Index r = parts.begin(part); r < parts.stop(part); ++r) {
+      typename V::reg d[TB];
+      for (int k = 0; k < TB; ++k)
+        d[k] = full ? V::load(dZ + r * n_out + j + k * W) : V::load_n(dZ + r * n_out + j, count);
+      for (Index u = 0; u < B; ++u) {
+        const typename V::reg h = V::broadcast(HT[(i + u) * mp + r]);
+        for (int k = 0; k < TB; ++k) acc[u][k] = V::fma(h, d[k], acc[u][k]);
+      }
     }
+    const bool last = part + 1 == parts.count();
+    for (Index u = 0; u < B; ++u)
+      for (int k = 0; k < TB; ++k) {
+        typename V::T* out = dWb + (i + u) * n_out + j + k * W;
+        typename V::reg g = acc[u][k];
+        if (part > 0) g = V::add(full ? V::load(out) : V::load_n(out, count), g);
+        if (last) g = V::mul(g, V::broadcast(scale));
+        if (full)
+          V::store(out, g);
+        else
+          V::store_n(out, g, count);
+      }
   }
-  for (Index u = 0; u < B; ++u)
-    for (int k = 0; k < TB; ++k) {
-      const typename V::reg g = V::mul(acc[u][k], V::broadcast(scale));
-      if (full)
-        V::store(dWb + (i + u) * n_out + j + k * W, g);
-      else
-        V::store_n(dWb + (i + u) * n_out + j, g, count);
-    }
 }
 
 // HT (n_in, mp), dZ (m, n_out) row-major -> [dW; db] (n_in + 1, n_out) = scale [HT; 1] @ dZ:
-// vectors across the outputs j, each sum over the rows r = 0..m-1 in order (FMA)
+// vectors across the outputs j, each sum over the rows of each part in order (FMA), the two
+// parts' sums added (then scaled)
 template <class V>
-void small_weight_grads_rows(Index n_in, Index n_out, Index m, Index mp, typename V::T scale,
-                             const typename V::T* HT, const typename V::T* dZ, typename V::T* dWb) {
+void small_weight_grads_rows(Index n_in, Index n_out, Index m, Index mp, Index split,
+                             typename V::T scale, const typename V::T* HT, const typename V::T* dZ,
+                             typename V::T* dWb) {
   using T = typename V::T;
   constexpr Index W = V::lanes, TB = V::tile_block;
+  const RowParts parts{split, m};
   Index i = 0;
   for (; i + V::block <= n_in; i += V::block) {  // V::block rows of dW per pass over dZ
     Index j = 0;
     for (; j + TB * W <= n_out; j += TB * W)
-      weight_grads_rows_block<V, TB>(n_out, m, mp, scale, HT, dZ, dWb, i, j, W);
+      weight_grads_rows_block<V, TB>(n_out, parts, mp, scale, HT, dZ, dWb, i, j, W);
     for (; j < n_out; j += W)
-      weight_grads_rows_block<V, 1>(n_out, m, mp, scale, HT, dZ, dWb, i, j,
+      weight_grads_rows_block<V, 1>(n_out, parts, mp, scale, HT, dZ, dWb, i, j,
                                     n_out - j < W ? n_out - j : W);
   }
   for (; i <= n_in; ++i) {  // the last rows, and row n_in (ones under H_prev.T): db
     for (Index j = 0; j < n_out; j += W) {
       const Index count = n_out - j < W ? n_out - j : W;
-      typename V::reg acc = V::zero();
-      for (Index r = 0; r < m; ++r) {
-        const typename V::reg d = V::load_n(dZ + r * n_out + j, count);
-        acc = i < n_in ? V::fma(V::broadcast(HT[i * mp + r]), d, acc) : V::add(acc, d);
+      typename V::reg sum = V::zero();
+      for (int part = 0; part < parts.count(); ++part) {
+        typename V::reg acc = V::zero();
+        for (Index r = parts.begin(part); r < parts.stop(part); ++r) {
+          const typename V::reg d = V::load_n(dZ + r * n_out + j, count);
+          acc = i < n_in ? V::fma(V::broadcast(HT[i * mp + r]), d, acc) : V::add(acc, d);
+        }
+        sum = part > 0 ? V::add(sum, acc) : acc;
       }
-      V::store_n(dWb + i * n_out + j, V::mul(acc, V::broadcast(T(scale))), count);
+      V::store_n(dWb + i * n_out + j, V::mul(sum, V::broadcast(T(scale))), count);
     }
   }
 }

@@ -123,16 +123,19 @@ double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
   // backward: [dW; db] = [H_prev 1].T @ dZ / m, dH_prev = dZ @ W.T (W before any update),
   // dZ_prev = dH_prev * act'(Z_prev)
   const T inv_m = T(1) / static_cast<T>(m);
+  // the batch's two parts (kernels::small_step_split), their sums over rows apart, then added
+  const Index split = kernels::small_step_split(mp / V) * V;
   for (Index l = L - 1; l >= 0; --l) {
     LayerState& s = layers_[static_cast<std::size_t>(l)];
     const T* H_below = l > 0 ? layers_[static_cast<std::size_t>(l - 1)].HT.data() : XT_.data();
     if (kernels::small_step_grads_by_rows(s.n_out, kernels::small_step_lanes<T>)) {
       // vectors across the outputs: dZ row-major, each sum over the rows in order
       k_.untranspose(s.n_out, mp, s.dZT.data(), dZrows_.data());
-      k_.weight_grads_rows(s.n_in, s.n_out, m, mp, inv_m, H_below, dZrows_.data(),
-                           s.dense->dWb().data);
+      k_.weight_grads_rows(s.n_in, s.n_out, m, mp, std::min(split, m), inv_m, H_below,
+                           dZrows_.data(), s.dense->dWb().data);
     } else {
-      k_.weight_grads(s.n_in, s.n_out, mp, inv_m, H_below, s.dZT.data(), s.dense->dWb().data);
+      k_.weight_grads(s.n_in, s.n_out, mp, split, inv_m, H_below, s.dZT.data(),
+                      s.dense->dWb().data);
     }
     if (l > 0) {
       LayerState& below = layers_[static_cast<std::size_t>(l - 1)];

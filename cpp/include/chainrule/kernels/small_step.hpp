@@ -15,6 +15,12 @@ namespace chainrule::kernels {
 template <class T>
 constexpr Index small_step_lanes = 64 / static_cast<Index>(sizeof(T));
 
+/// Row tiles of a fused step's batch in its first part (the rest are the second): the larger
+/// half from two tiles on, all of them below. The sums over rows of dW and db add each part's
+/// rows on their own and then the two sums (weight_grads' `split`), so the bits depend on the
+/// batch's rows only, not on the threads that run the parts (training/small_step.hpp).
+inline Index small_step_split(Index tiles) { return tiles >= 2 ? (tiles + 1) / 2 : tiles; }
+
 /// The three products and a transpose, for one ISA. Shapes in the feature-major layout above.
 template <class T>
 struct SmallStepKernels {
@@ -24,14 +30,17 @@ struct SmallStepKernels {
   /// HT_prev (n_in, mp), dZT (n_out, mp) -> [dW; db] (n_in + 1, n_out) = scale [H_prev 1].T @ dZ.
   /// Each sum over rows runs in small_step_lanes lane-wise partial sums (lane k adds rows
   /// k, k + lanes, ... in order), then adds the lanes pairwise (k + lanes/2, ..., k + 1).
-  /// Padding rows of dZT must be 0.
-  void (*weight_grads)(Index n_in, Index n_out, Index mp, T scale, const T* HT, const T* dZT,
-                       T* dWb) = nullptr;
+  /// With split < mp (a multiple of the lanes) the batch's two parts, rows [0, split) and
+  /// [split, mp), are summed so each on its own and the two sums added, then scaled: the bits
+  /// of the two parts run apart (training/small_step.hpp). Padding rows of dZT must be 0.
+  void (*weight_grads)(Index n_in, Index n_out, Index mp, Index split, T scale, const T* HT,
+                       const T* dZT, T* dWb) = nullptr;
   /// The same product for layers at least small_step_lanes wide, with dZ (m, n_out) row-major:
   /// vectors across the outputs, each sum over the rows 0..m-1 in order (FMA), as a plain loop
-  /// over rows would add them.
-  void (*weight_grads_rows)(Index n_in, Index n_out, Index m, Index mp, T scale, const T* HT,
-                            const T* dZ, T* dWb) = nullptr;
+  /// over rows would add them; with split < m, over rows [0, split) and [split, m) apart, the
+  /// two sums added, then scaled.
+  void (*weight_grads_rows)(Index n_in, Index n_out, Index m, Index mp, Index split, T scale,
+                            const T* HT, const T* dZ, T* dWb) = nullptr;
   /// W (n_in, n_out), dZT (n_out, mp) -> dHT_prev (n_in, mp): dH_prev = dZ @ W.T, each sum
   /// over j in order (FMA).
   void (*backprop)(Index n_in, Index n_out, Index mp, const T* W, const T* dZT, T* dHT) = nullptr;
