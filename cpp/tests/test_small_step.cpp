@@ -8,6 +8,7 @@
 #include "chainrule/activations/all.hpp"
 #include "chainrule/kernels/cpu.hpp"
 #include "chainrule/kernels/small_step.hpp"
+#include "chainrule/kernels/thread_pool.hpp"
 #include "chainrule/losses/all.hpp"
 #include "chainrule/network.hpp"
 #include "chainrule/optimizers/all.hpp"
@@ -237,6 +238,52 @@ void split_sums_are_the_parts_sums_added() {
   kernels::set_kernel_level(before);
 }
 
+// The step's gradients, loss and output with one thread and with two: the same bits, for
+// batches of one tile up to many, narrow (lane-wise sums) and wide (row sums) layers
+template <class T>
+void step_gives_the_same_bits_on_one_thread_and_two() {
+  if (!kernels::small_step_kernels<T>()) return;
+  const int threads_before = kernels::get_num_threads();
+  const std::vector<std::vector<Index>> nets = {{2, 10, 8, 5, 1}, {8, 64, 64, 1}, {3, 40, 4}};
+  for (const auto& sizes : nets)
+    for (Index m : {Index(5), Index(16), Index(32), Index(33), Index(100), Index(250)}) {
+      std::vector<std::unique_ptr<Activation<T>>> acts;
+      for (std::size_t l = 1; l < sizes.size(); ++l)
+        acts.push_back(make_activation<T>(l + 1 < sizes.size() ? "tanh" : "linear"));
+      Network<T> net(sizes, std::move(acts), make_loss<T>("mse"));
+      chainrule_test::Rng rng(11);
+      for (const auto& p : net.parameters())
+        rng.fill_uniform(p.value.data, p.value.size(), -0.8, 0.8);
+      Matrix<T> X(m, sizes.front()), Y(m, sizes.back());
+      rng.fill_uniform(X.data(), X.size(), -2, 2);
+      rng.fill_uniform(Y.data(), Y.size(), -1, 1);
+      SmallStep<T> step(net, m, kernels::small_step_kernels<T>());
+      // one thread; then two, over enough calls that the timed choice runs both ways
+      // (training/timed_choice.hpp: the first calls alternate) and settles on one
+      std::vector<std::vector<T>> want;
+      kernels::set_num_threads(1);
+      const double want_loss = step.gradients(X.cview(), Y.cview());
+      for (const auto& p : net.parameters())
+        want.emplace_back(p.grad.data, p.grad.data + p.grad.size());
+      const std::vector<T> want_out(step.output().data, step.output().data + step.output().size());
+      kernels::set_num_threads(2);
+      for (int call = 0; call < 2 + 2 * TimedChoice::kTrials + 2; ++call) {
+        for (const auto& p : net.parameters())
+          std::fill(p.grad.data, p.grad.data + p.grad.size(), T(0));
+        const double loss = step.gradients(X.cview(), Y.cview());
+        const std::string where = std::to_string(sizes[1]) + "-wide, m=" + std::to_string(m) +
+                                  ", call " + std::to_string(call);
+        CHECK(loss == want_loss);
+        for (std::size_t k = 0; k < want.size(); ++k)
+          check_all_equal(where + " grad " + std::to_string(k), net.parameters()[k].grad.data,
+                          want[k].data(), static_cast<std::ptrdiff_t>(want[k].size()));
+        check_all_equal(where + " output", step.output().data, want_out.data(),
+                        static_cast<std::ptrdiff_t>(want_out.size()));
+      }
+    }
+  kernels::set_num_threads(threads_before);
+}
+
 }  // namespace
 
 int main() {
@@ -246,5 +293,7 @@ int main() {
   RUN_TEST(step_matches_the_networks_backward_pass<float>);
   RUN_TEST(split_sums_are_the_parts_sums_added<double>);
   RUN_TEST(split_sums_are_the_parts_sums_added<float>);
+  RUN_TEST(step_gives_the_same_bits_on_one_thread_and_two<double>);
+  RUN_TEST(step_gives_the_same_bits_on_one_thread_and_two<float>);
   return chainrule_test::report();
 }

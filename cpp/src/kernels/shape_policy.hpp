@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "chainrule/kernels/small_step.hpp"
 #include "chainrule/tensor.hpp"
 
 namespace chainrule::kernels {
@@ -50,6 +51,27 @@ inline bool use_small_step(const SmallStepCase& c) {
   }
   values += static_cast<std::size_t>(mp * widest);  // dH scratch
   return values * static_cast<std::size_t>(c.elem_bytes) <= kSmallStepBudget;
+}
+
+/// Multiply-adds of a fused step (forward, dW and dH_prev over the padded rows) below which its
+/// two parts stay on one thread: a hand-off to the pool and the join cost about 0.2 us with
+/// both vCPUs on one die (up to 1 us on two), more than half of such a step (measured: 2-15-1
+/// sigmoid on 16 rows, 2.9k, ran 0.84x as fast on two threads, and 4-8-1 relu on 64, 9.4k,
+/// 0.79x; 2-15-1 on 100 rows, 19k, 1.31x). Above it the first steps' timing decides
+/// (training/timed_choice.hpp): the break-even depends on the activations' costs.
+constexpr Index kSmallStepConcurrentWork = 4 * 1024;
+
+/// Whether a fused step's two parts may run on two threads (else one after the other, with the
+/// same bits): `work` is small_step_work(widths, padded rows).
+inline bool small_step_concurrent(Index threads, Index tiles, Index work) {
+  return threads >= 2 && small_step_split(tiles) < tiles && work >= kSmallStepConcurrentWork;
+}
+
+/// The multiply-adds of one fused step on mp padded rows: forward, [dW; db] and dH_prev.
+inline Index small_step_work(const std::vector<Index>& widths, Index mp) {
+  Index per_row = 0;
+  for (std::size_t l = 1; l < widths.size(); ++l) per_row += 3 * (widths[l - 1] + 1) * widths[l];
+  return per_row * mp;
 }
 
 /// Within the fused step, a layer's [dW; db] product: vectors across the outputs, each sum over

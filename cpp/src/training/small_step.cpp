@@ -1,9 +1,11 @@
 #include "chainrule/training/small_step.hpp"
 
 #include <algorithm>
+#include <exception>
 
 #include "../kernels/shape_policy.hpp"
 #include "chainrule/kernels/cpu.hpp"
+#include "chainrule/kernels/thread_pool.hpp"
 
 namespace chainrule {
 
@@ -53,101 +55,180 @@ template <class T>
 SmallStep<T>::SmallStep(Network<T>& net, Index rows, kernels::SmallStepKernels<T> kernels)
     : net_(net), k_(kernels) {
   constexpr Index V = kernels::small_step_lanes<T>;
-  mp_ = (rows + V - 1) / V * V;
-  Index widest = 0;
+  const Index tiles = (rows + V - 1) / V;
+  mp_ = tiles * V;
+  std::vector<Index> widths{net.n_inputs()};
   for (Index l = 0; l < net.num_layers(); ++l) {
     Dense<T>& d = net.dense(l);
-    LayerState s{&d, d.activation(), d.n_in(), d.n_out(), {}, {}, {}};
-    s.ZT.resize(s.n_out, mp_);
-    s.HT.resize(s.n_out, mp_);
-    s.dZT.resize(s.n_out, mp_);
-    widest = std::max(widest, s.n_out);
-    layers_.push_back(std::move(s));
+    layers_.push_back(LayerState{&d, d.activation(), d.n_in(), d.n_out()});
+    widths.push_back(d.n_out());
   }
-  XT_.resize(net.n_inputs(), mp_);
-  dHT_.resize(widest, mp_);
-  dZrows_.resize(mp_, widest);
+  row_work_ = kernels::small_step_work(widths, 1);
+  allocate(whole_, tiles, false);
+  // a call of up to `rows` rows: part 0 takes at most small_step_split(tiles) tiles, part 1
+  // at most the rest; buffers only where the parts may run on two threads
+  const Index first = kernels::small_step_split(tiles);
+  if (kernels::small_step_concurrent(2, tiles, row_work_ * mp_)) {
+    allocate(parts_[0], first, true);
+    allocate(parts_[1], tiles - first, true);
+  }
   const Index nL = net.n_outputs();
-  if (nL > 1) {
-    Zo_.resize(mp_, nL);  // k_.untranspose writes the padding rows too
-    Ho_.resize(mp_, nL);
-    dZo_.resize(rows, nL);
+  Zo_.resize(mp_, nL);  // k_.untranspose writes each part's padding rows too
+  Ho_.resize(mp_, nL);
+}
+
+template <class T>
+void SmallStep<T>::allocate(Part& p, Index tiles, bool own_sums) {
+  const Index cap = tiles * kernels::small_step_lanes<T>;
+  Index widest = 0;
+  p.XT.resize(net_.n_inputs(), cap);
+  for (const LayerState& l : layers_) {
+    p.ZT.emplace_back(l.n_out, cap);
+    p.HT.emplace_back(l.n_out, cap);
+    p.dZT.emplace_back(l.n_out, cap);
+    if (own_sums) p.dWb.emplace_back(l.n_in + 1, l.n_out);
+    widest = std::max(widest, l.n_out);
   }
-  dHo_.resize(rows, nL);
+  p.dHT.resize(widest, cap);
+  p.dZrows.resize(cap, widest);
+  p.dHo.resize(cap, net_.n_outputs());
+  p.dZo.resize(cap, net_.n_outputs());
+}
+
+// Part p: rows [p.row0, p.row0 + p.rows) of X and Y; the top layer's Z and H into its rows of
+// Zo_, Ho_; [dW; db] * scale into the part's own sums (own_sums) or the network's gradients
+template <class T>
+void SmallStep<T>::run_part(Part& p, ConstView<T> X, ConstView<T> Y, T scale, Index split,
+                            bool own_sums) {
+  const Index m = p.rows, mp = p.mp;
+  const Index L = static_cast<Index>(layers_.size());
+  const ConstView<T> Xp = X.row_range(p.row0, m), Yp = Y.row_range(p.row0, m);
+  // forward: ZT = W.T @ HT_prev + b, HT = act(ZT), layer by layer on the part's rows
+  transpose_padded(m, Xp.cols, Xp.data, mp, p.XT.data());
+  const T* HT_prev = p.XT.data();
+  for (Index l = 0; l < L; ++l) {
+    const LayerState& s = layers_[static_cast<std::size_t>(l)];
+    T* ZT = p.ZT[static_cast<std::size_t>(l)].data();
+    T* HT = p.HT[static_cast<std::size_t>(l)].data();
+    k_.affine(s.n_in, s.n_out, mp, s.dense->W().data, HT_prev, ZT);
+    s.act->forward(ConstView<T>(ZT, s.n_out, mp), MatrixView<T>(HT, s.n_out, mp));
+    HT_prev = HT;
+  }
+  // dZ[L] through the loss interface, on the part's (m, nL) row-major output rows
+  const LayerState& top = layers_.back();
+  const Index nL = top.n_out;
+  T* top_dZT = p.dZT.back().data();
+  const T* Zo = p.ZT.back().data();  // nL == 1: (1, mp) transposed is (m, 1) row-major
+  const T* Ho = p.HT.back().data();
+  if (nL > 1 || &p != &whole_) {  // into this part's rows of the whole batch's output
+    T* Z_rows = Zo_.data() + p.row0 * nL;
+    T* H_rows = Ho_.data() + p.row0 * nL;
+    if (nL > 1) {
+      k_.untranspose(nL, mp, Zo, Z_rows);  // (mp, nL): the first m rows are Z
+      k_.untranspose(nL, mp, Ho, H_rows);
+    } else {
+      std::copy(Zo, Zo + m, Z_rows);
+      std::copy(Ho, Ho + m, H_rows);
+    }
+    Zo = Z_rows;
+    Ho = H_rows;
+  }
+  const ConstView<T> Z(Zo, m, nL), H(Ho, m, nL);
+  // (m, 1) row-major is the (1, mp) row of dZT: written in place
+  const MatrixView<T> dZ =
+      nL == 1 ? MatrixView<T>(top_dZT, m, 1) : MatrixView<T>(p.dZo.data(), m, nL);
+  net_.loss().output_delta(*top.act, Z, H, Yp, MatrixView<T>(p.dHo.data(), m, nL), dZ);
+  if (nL == 1) {
+    zero_padding(1, m, mp, top_dZT);
+  } else {
+    transpose_padded(m, nL, p.dZo.data(), mp, top_dZT);
+  }
+  // backward: [dW; db] = [H_prev 1].T @ dZ * scale, dH_prev = dZ @ W.T (W before any update),
+  // dZ_prev = dH_prev * act'(Z_prev)
+  for (Index l = L - 1; l >= 0; --l) {
+    const std::size_t u = static_cast<std::size_t>(l);
+    const LayerState& s = layers_[u];
+    const T* H_below = l > 0 ? p.HT[u - 1].data() : p.XT.data();
+    const T* dZT = p.dZT[u].data();
+    T* dWb = own_sums ? p.dWb[u].data() : s.dense->dWb().data;
+    if (kernels::small_step_grads_by_rows(s.n_out, kernels::small_step_lanes<T>)) {
+      // vectors across the outputs: dZ row-major, each sum over the rows in order
+      k_.untranspose(s.n_out, mp, dZT, p.dZrows.data());
+      k_.weight_grads_rows(s.n_in, s.n_out, m, mp, std::min(split, m), scale, H_below,
+                           p.dZrows.data(), dWb);
+    } else {
+      k_.weight_grads(s.n_in, s.n_out, mp, std::min(split, mp), scale, H_below, dZT, dWb);
+    }
+    if (l > 0) {
+      const LayerState& below = layers_[u - 1];
+      k_.backprop(s.n_in, s.n_out, mp, s.dense->W().data, dZT, p.dHT.data());
+      below.act->backward(ConstView<T>(p.ZT[u - 1].data(), below.n_out, mp),
+                          ConstView<T>(p.HT[u - 1].data(), below.n_out, mp),
+                          ConstView<T>(p.dHT.data(), below.n_out, mp),
+                          MatrixView<T>(p.dZT[u - 1].data(), below.n_out, mp));
+      zero_padding(below.n_out, m, mp, p.dZT[u - 1].data());
+    }
+  }
 }
 
 // X (m, n0), Y (m, nL) -> [dW; db] of every layer; the loss
 template <class T>
 double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
-  // rows padded to whole tiles: the row stride of every transposed block in this step
   constexpr Index V = kernels::small_step_lanes<T>;
-  const Index m = X.rows, mp = (m + V - 1) / V * V;
-  const Index L = static_cast<Index>(layers_.size());
-  // forward: ZT = W.T @ HT_prev + b, HT = act(ZT), layer by layer on the whole batch
-  transpose_padded(m, X.cols, X.data, mp, XT_.data());
-  const T* HT_prev = XT_.data();
-  for (LayerState& s : layers_) {
-    k_.affine(s.n_in, s.n_out, mp, s.dense->W().data, HT_prev, s.ZT.data());
-    s.act->forward(ConstView<T>(s.ZT.data(), s.n_out, mp), MatrixView<T>(s.HT.data(), s.n_out, mp));
-    HT_prev = s.HT.data();
-  }
-  // the loss and dZ[L] through the loss interface, on the (m, nL) row-major output
-  LayerState& top = layers_.back();
-  const Index nL = top.n_out;
-  ConstView<T> Z, H;
-  MatrixView<T> dZ;
-  if (nL == 1) {  // (1, mp) transposed is (m, 1) row-major
-    Z = ConstView<T>(top.ZT.data(), m, 1);
-    H = ConstView<T>(top.HT.data(), m, 1);
-    dZ = MatrixView<T>(top.dZT.data(), m, 1);
-  } else {
-    Zo_.resize(mp, nL);
-    Ho_.resize(mp, nL);
-    dZo_.resize(m, nL);
-    k_.untranspose(nL, mp, top.ZT.data(), Zo_.data());  // (mp, nL): the first m rows are Z
-    k_.untranspose(nL, mp, top.HT.data(), Ho_.data());
-    Z = ConstView<T>(Zo_.data(), m, nL);
-    H = ConstView<T>(Ho_.data(), m, nL);
-    dZ = dZo_.view();
-  }
-  output_ = H;
-  const Loss<T>& loss = net_.loss();
-  const double value = loss.value(Z, H, Y);
-  dHo_.resize(m, nL);
-  loss.output_delta(*top.act, Z, H, Y, dHo_.view(), dZ);
-  if (nL == 1) {
-    zero_padding(1, m, mp, top.dZT.data());
-  } else {
-    transpose_padded(m, nL, dZo_.data(), mp, top.dZT.data());
-  }
-  // backward: [dW; db] = [H_prev 1].T @ dZ / m, dH_prev = dZ @ W.T (W before any update),
-  // dZ_prev = dH_prev * act'(Z_prev)
+  const Index m = X.rows, tiles = (m + V - 1) / V;
+  const Index first = kernels::small_step_split(tiles);
   const T inv_m = T(1) / static_cast<T>(m);
-  // the batch's two parts (kernels::small_step_split), their sums over rows apart, then added
-  const Index split = kernels::small_step_split(mp / V) * V;
-  for (Index l = L - 1; l >= 0; --l) {
-    LayerState& s = layers_[static_cast<std::size_t>(l)];
-    const T* H_below = l > 0 ? layers_[static_cast<std::size_t>(l - 1)].HT.data() : XT_.data();
-    if (kernels::small_step_grads_by_rows(s.n_out, kernels::small_step_lanes<T>)) {
-      // vectors across the outputs: dZ row-major, each sum over the rows in order
-      k_.untranspose(s.n_out, mp, s.dZT.data(), dZrows_.data());
-      k_.weight_grads_rows(s.n_in, s.n_out, m, mp, std::min(split, m), inv_m, H_below,
-                           dZrows_.data(), s.dense->dWb().data);
-    } else {
-      k_.weight_grads(s.n_in, s.n_out, mp, split, inv_m, H_below, s.dZT.data(),
-                      s.dense->dWb().data);
+  bool on_parts = false;
+  const auto run = [&](bool two_threads) {
+    on_parts = two_threads;
+    if (!two_threads) {
+      // one thread, the whole batch: the parts' sums apart inside the kernels
+      whole_.row0 = 0;
+      whole_.rows = m;
+      whole_.mp = tiles * V;
+      run_part(whole_, X, Y, inv_m, first * V, /*own_sums=*/false);
+      return;
     }
-    if (l > 0) {
-      LayerState& below = layers_[static_cast<std::size_t>(l - 1)];
-      k_.backprop(s.n_in, s.n_out, mp, s.dense->W().data, s.dZT.data(), dHT_.data());
-      below.act->backward(ConstView<T>(below.ZT.data(), below.n_out, mp),
-                          ConstView<T>(below.HT.data(), below.n_out, mp),
-                          ConstView<T>(dHT_.data(), below.n_out, mp),
-                          MatrixView<T>(below.dZT.data(), below.n_out, mp));
-      zero_padding(below.n_out, m, mp, below.dZT.data());
+    // two threads, a part each, each with its own sums; then [dW; db] = (part 0 + part 1) / m
+    Part& p0 = parts_[0];
+    Part& p1 = parts_[1];
+    p0.row0 = 0;
+    p0.rows = p0.mp = first * V;
+    p1.row0 = p0.rows;
+    p1.rows = m - p0.rows;
+    p1.mp = (tiles - first) * V;
+    std::exception_ptr failed[2];
+    kernels::parallel_for(
+        2,
+        [&](std::ptrdiff_t s) {
+          try {
+            Part& p = parts_[s];
+            run_part(p, X, Y, T(1), p.mp, /*own_sums=*/true);
+          } catch (...) {
+            failed[s] = std::current_exception();
+          }
+        },
+        /*pinned=*/true);
+    for (const std::exception_ptr& e : failed)
+      if (e) std::rethrow_exception(e);
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      const T* a = p0.dWb[l].data();
+      const T* b = p1.dWb[l].data();
+      MatrixView<T> g = layers_[l].dense->dWb();
+      for (Index i = 0; i < g.size(); ++i) g.data[i] = (a[i] + b[i]) * inv_m;
     }
-  }
-  return value;
+  };
+  // two threads where they may repay the hand-off, if the first steps' timing says they do
+  if (kernels::small_step_concurrent(kernels::get_num_threads(), tiles, row_work_ * tiles * V))
+    threads_choice_.run(run);
+  else
+    run(false);
+  // the loss on the whole batch's (m, nL) output, as one call would see it
+  const Index nL = layers_.back().n_out;
+  const bool in_place = nL == 1 && !on_parts;  // the whole batch's top row
+  const ConstView<T> Z(in_place ? whole_.ZT.back().data() : Zo_.data(), m, nL);
+  output_ = ConstView<T>(in_place ? whole_.HT.back().data() : Ho_.data(), m, nL);
+  return net_.loss().value(Z, output_, Y);
 }
 
 template class SmallStep<float>;

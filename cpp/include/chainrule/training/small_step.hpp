@@ -8,6 +8,7 @@
 #include "chainrule/kernels/small_step.hpp"
 #include "chainrule/network.hpp"
 #include "chainrule/tensor.hpp"
+#include "chainrule/training/timed_choice.hpp"
 
 namespace chainrule {
 
@@ -23,6 +24,13 @@ namespace chainrule {
 /// partial sums (see SmallStepKernels::weight_grads), an order other than the general path's;
 /// the forward sums and dH_prev keep its order. The caller applies the update
 /// (Network::apply_update) after checking the loss.
+///
+/// From two row tiles on, the batch is cut into two parts of whole tiles (kernels::
+/// small_step_split) whose sums over rows for dW and db are each their own, then added:
+/// (part 0 + part 1) / m. When the pool has two threads and the step is large enough to repay
+/// the hand-off (small_step_concurrent in kernels/shape_policy.hpp), each part runs the whole
+/// forward and backward pass on its own rows and buffers, one per thread; otherwise one thread
+/// runs the whole batch with kernels that sum the two parts apart. The same bits either way.
 template <class T>
 class SmallStep {
  public:
@@ -42,17 +50,33 @@ class SmallStep {
     Dense<T>* dense;
     const Activation<T>* act;
     Index n_in, n_out;
-    Matrix<T> ZT, HT, dZT;  // (n_out, mp)
   };
+  /// One part of the batch: its rows' transposed blocks and scratch, written by one thread.
+  struct Part {
+    Index row0 = 0, rows = 0, mp = 0;    // rows [row0, row0 + rows) of the call, padded to mp
+    Matrix<T> XT;                        // (n0, mp)
+    std::vector<Matrix<T>> ZT, HT, dZT;  // per layer (n_out, mp)
+    std::vector<Matrix<T>> dWb;          // per layer (n_in + 1, n_out): this part's sums
+    Matrix<T> dHT;                       // (widest, mp): dH of the layer below, before act'
+    Matrix<T> dZrows;                    // (mp, widest): a wide layer's dZ row-major, for its dW
+    Matrix<T> dHo, dZo;                  // (rows, nL) row-major output deltas
+  };
+  // Part p's forward pass, output delta and backward pass; [dW; db] * scale into the part's
+  // own sums (own_sums) or the network's gradients, the sums over p's rows [0, split) and
+  // [split, p.rows) apart (split: whole tiles; none when split >= p.rows)
+  void run_part(Part& p, ConstView<T> X, ConstView<T> Y, T scale, Index split, bool own_sums);
+  // a part's buffers for up to `tiles` row tiles, with its own sums when own_sums
+  void allocate(Part& p, Index tiles, bool own_sums);
 
   Network<T>& net_;
   kernels::SmallStepKernels<T> k_;
   Index mp_;  // rows capacity, padded to whole tiles
   std::vector<LayerState> layers_;
-  Matrix<T> XT_;                   // (n0, mp)
-  Matrix<T> dHT_;                  // (widest, mp): dH of the layer below, before act'
-  Matrix<T> dZrows_;               // (mp, widest): a wide layer's dZ row-major, for its dW
-  Matrix<T> Zo_, Ho_, dHo_, dZo_;  // (m, nL) row-major output block, when nL > 1
+  Part whole_;          // the whole batch, on one thread
+  Part parts_[2];       // its two parts, on two threads
+  Index row_work_ = 0;  // multiply-adds of a step per (padded) row: the shape policy's input
+  TimedChoice threads_choice_;  // the parts on one thread or two: the faster, timed
+  Matrix<T> Zo_, Ho_;           // (mp, nL): the output block row-major, every part's rows
   ConstView<T> output_;
 };
 
