@@ -259,7 +259,7 @@ void step_gives_the_same_bits_on_one_thread_and_two() {
       rng.fill_uniform(Y.data(), Y.size(), -1, 1);
       SmallStep<T> step(net, m, kernels::small_step_kernels<T>());
       // one thread; then two, over enough calls that the timed choice runs both ways
-      // (training/timed_choice.hpp: the first calls alternate) and settles on one
+      // (training/timed_choice.hpp: the first blocks of calls alternate)
       std::vector<std::vector<T>> want;
       kernels::set_num_threads(1);
       const double want_loss = step.gradients(X.cview(), Y.cview());
@@ -267,7 +267,7 @@ void step_gives_the_same_bits_on_one_thread_and_two() {
         want.emplace_back(p.grad.data, p.grad.data + p.grad.size());
       const std::vector<T> want_out(step.output().data, step.output().data + step.output().size());
       kernels::set_num_threads(2);
-      for (int call = 0; call < 2 + 2 * TimedChoice::kTrials + 2; ++call) {
+      for (int call = 0; call < 3 * TimedChoice::kBlock + 2; ++call) {
         for (const auto& p : net.parameters())
           std::fill(p.grad.data, p.grad.data + p.grad.size(), T(0));
         const double loss = step.gradients(X.cview(), Y.cview());

@@ -1,49 +1,69 @@
 // Picks the faster of two ways to run a repeated call that give the same results, by timing
-// them on the first calls: the fused small step's two parts on one thread or on two
+// them while the calls go on: the fused small step's two parts on one thread or on two
 // (training/small_step.cpp). Only timing can tell: the hand-off between the threads costs
-// about 0.2 us with both vCPUs on one die and up to 1 us on two dies, and the work it splits
-// depends on the activations' costs, which differ tenfold between relu and sigmoid.
+// about 0.2 us with both vCPUs on one die and up to 1 us on two dies, the work it splits
+// depends on the activations' costs, which differ tenfold between relu and sigmoid, and
+// another program (or another library's threads in this process) may take the second core
+// for a while.
 #pragma once
 
 #include <chrono>
-#include <limits>
 
 namespace chainrule {
 
-/// The calls alternate between the two ways (after one warm-up call of each), kTrials of each,
-/// then the second way is kept if its fastest call beat the first way's fastest by kMargin,
-/// the first way otherwise (the one that takes less of the machine).
+/// The calls run in blocks of kBlock, each block one way, timed as a whole (one clock read a
+/// block). Block 0 warms the second way up (a pool's thread may be asleep), blocks 1 and 2
+/// measure the first and the second way; from then on the way with the lower mean time per
+/// call runs, its mean refreshed by every block, and now and then a block of the other way
+/// checks whether things changed (the other core taken or freed): after 16 blocks, then after
+/// twice as many each time the choice stands, back to 16 when it flips.
 class TimedChoice {
  public:
-  static constexpr int kTrials = 8;
-  static constexpr double kMargin = 0.95;
+  static constexpr int kBlock = 16;
+  static constexpr long kFirstExplore = 16, kLastExplore = 1024;
 
-  /// Whether the next call takes the second way.
-  bool second() const { return decided_ ? choice_ : calls_ % 2 == 1; }
-  /// Runs f(second()), timing it while the choice is open.
+  /// Runs f(way), way false or true, timing the block it belongs to.
   template <class F>
   void run(F&& f) {
-    const bool way = second();
-    if (decided_) {
-      f(way);
+    if (call_ == 0) start_ = std::chrono::steady_clock::now();
+    f(way_);
+    if (++call_ < kBlock) return;
+    call_ = 0;
+    const double per_call =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() / kBlock;
+    if (block_ > 0) mean_[way_] = per_call;
+    ++block_;
+    if (block_ < 3) {  // warm-up (second way), then the first way, then the second
+      way_ = block_ == 2;
       return;
     }
-    const auto start = std::chrono::steady_clock::now();
-    f(way);
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (calls_ >= 2 && seconds < best_[way]) best_[way] = seconds;  // (calls 0, 1: warm-up)
-    if (++calls_ == 2 + 2 * kTrials) {
-      decided_ = true;
-      choice_ = best_[1] < kMargin * best_[0];
+    const bool best = mean_[1] < mean_[0];
+    if (exploring_) {  // the other way's block: it confirmed the choice, or flipped it
+      exploring_ = false;
+      interval_ =
+          best == chosen_ ? (interval_ < kLastExplore ? 2 * interval_ : interval_) : kFirstExplore;
+      next_explore_ = block_ + interval_;
+    }
+    chosen_ = best;
+    if (block_ >= next_explore_) {
+      exploring_ = true;
+      way_ = !chosen_;
+    } else {
+      way_ = chosen_;
     }
   }
 
+  /// The way the next call takes (for tests).
+  bool way() const { return way_; }
+
  private:
-  int calls_ = 0;
-  bool decided_ = false, choice_ = false;
-  double best_[2] = {std::numeric_limits<double>::infinity(),
-                     std::numeric_limits<double>::infinity()};
+  int call_ = 0;     // calls into the current block
+  long block_ = 0;   // blocks finished
+  bool way_ = true;  // the current block's way
+  bool chosen_ = false, exploring_ = false;
+  long interval_ = kFirstExplore, next_explore_ = 3 + kFirstExplore;
+  double mean_[2] = {0, 0};  // each way's mean time per call in its latest measured block
+  std::chrono::steady_clock::time_point start_;
 };
 
 }  // namespace chainrule
