@@ -26,6 +26,10 @@ class Config:
     import_repeats: int = 7
     w1_epochs: int = 1000
     w1_repeats: int = 5
+    # seconds of timed training runs every system gets at least: runs of a few milliseconds are
+    # repeated past `*_repeats` (up to 200), so that their best is not at the mercy of one
+    # interruption
+    train_budget: float = 0.5
     w1m_rows: int = 2000
     w1m_batch: int = 32
     w1m_epochs: int = 100
@@ -59,6 +63,7 @@ SMOKE = Config(
     import_repeats=1,
     w1_epochs=5,
     w1_repeats=1,
+    train_budget=0.0,
     w1m_rows=200,
     w1m_batch=32,
     w1m_epochs=2,
@@ -84,6 +89,15 @@ SMOKE = Config(
 )
 
 SEED = 42
+
+
+def repeats_note(cfg: "Config", repeats: int) -> str:
+    """How train_workload's runs are counted, for a section's timing note."""
+    if cfg.train_budget <= 0:
+        return f"{repeats}"
+    return f"{repeats} or more (as many as fit in {cfg.train_budget:g} s, up to 200)"
+
+
 SHUFFLE_SEED = 7  # the generator state of every shuffled workload's epoch orders
 
 #: Versions of the systems (None: not installed), set by run.run().
@@ -165,13 +179,15 @@ def train_workload(
     shuffle_seed: Optional[int] = None,
     notes: Optional[Dict[str, str]] = None,
     skip: Optional[Dict[str, str]] = None,
+    budget: float = 0.0,
 ) -> List[Dict]:
     """Time ``epochs`` of training for every system from the same initial weights (best of
     ``repeats``, each run from fresh weights). Warm-up: one untimed run, or with
     ``warmup_rows`` one epoch on that many rows. Compiling peers (JAX, torch.compile) compile
     when their trainer is first built, outside the timed region, and report the time apart.
     With ``shuffle_seed`` every system visits the rows in the same per-epoch orders; the
-    systems in ``skip`` are reported with its reason and not run."""
+    systems in ``skip`` are reported with its reason and not run. ``budget``: see
+    Config.train_budget."""
     weights = peers.initial_weights(spec, SEED)
     n = X.shape[0]
     flops = train_flops(spec.sizes) * n * epochs
@@ -210,7 +226,7 @@ def train_workload(
                 rows_w = min(warmup_rows, n)
                 build(X[:rows_w], Y[:rows_w], 1).run()
                 warmup = 0
-            return best_of(make, repeats, warmup=warmup)
+            return best_of(make, repeats, warmup=warmup, budget=budget)
 
         try:
             seconds, trainer = guarded(f"{key} {system}", measure, row)

@@ -8,7 +8,7 @@ from typing import Dict
 
 import numpy as np
 import peers
-from harness import SEED, SHUFFLE_SEED, Config, skipped, train_workload
+from harness import SEED, SHUFFLE_SEED, Config, repeats_note, skipped, train_workload
 from memory import w2_data
 from peers import NetSpec
 
@@ -39,6 +39,7 @@ def _full_batch(
         epochs=cfg.w1_epochs,
         batch=None,
         repeats=cfg.w1_repeats,
+        budget=cfg.train_budget,
         systems=peers.SYSTEMS,
         threads=threads,
         skip=skipped(cfg, key),
@@ -54,7 +55,7 @@ def _full_batch(
         f"lr {lr}, {len(X)} samples, {cfg.w1_epochs} full-batch epochs, float64",
         dtype="fp64",
         rows=rows,
-        timing=f"best of {cfg.w1_repeats} after 1 warm-up run",
+        timing=f"best of {repeats_note(cfg, cfg.w1_repeats)} after 1 warm-up run",
     )
 
 
@@ -98,6 +99,7 @@ def run_w1m(cfg: Config, threads: int) -> Dict:
         epochs=cfg.w1m_epochs,
         batch=cfg.w1m_batch,
         repeats=cfg.w1m_repeats,
+        budget=cfg.train_budget,
         systems=systems,
         threads=threads,
         shuffle_seed=SHUFFLE_SEED,
@@ -118,7 +120,7 @@ def run_w1m(cfg: Config, threads: int) -> Dict:
         "rows in the same orders (those chainrule's fit(shuffle=True) draws)",
         dtype="fp32",
         rows=rows,
-        timing=f"best of {cfg.w1m_repeats} after 1 warm-up run",
+        timing=f"best of {repeats_note(cfg, cfg.w1m_repeats)} after 1 warm-up run",
     )
 
 
@@ -142,6 +144,7 @@ def run_w2(cfg: Config, threads: int) -> Dict:
         epochs=1,
         batch=cfg.w2_batch,
         repeats=cfg.w2_repeats,
+        budget=cfg.train_budget,
         systems=peers.SYSTEMS,
         threads=threads,
         warmup_rows=8 * cfg.w2_batch,
@@ -161,7 +164,7 @@ def run_w2(cfg: Config, threads: int) -> Dict:
         "1 epoch (rows in order), float32",
         dtype="fp32",
         rows=rows,
-        timing=f"best of {cfg.w2_repeats} epochs after a warm-up epoch on {8 * cfg.w2_batch} rows",
+        timing=f"best of {repeats_note(cfg, cfg.w2_repeats)} epochs after a warm-up epoch on {8 * cfg.w2_batch} rows",
     )
 
 
@@ -182,6 +185,7 @@ def run_w2n(cfg: Config, threads: int) -> Dict:
         epochs=1,
         batch=cfg.w2_batch,
         repeats=cfg.w2n_repeats,
+        budget=cfg.train_budget,
         systems=("chainrule", "chainrule-plain")
         + ((peers.BASELINE,) if peers.HAS_BASELINE else ())
         + ("torch", "torch-plain"),
@@ -203,7 +207,7 @@ def run_w2n(cfg: Config, threads: int) -> Dict:
         "dropout; the two systems draw different masks)",
         dtype="fp32",
         rows=rows,
-        timing=f"best of {cfg.w2n_repeats} epochs after a warm-up epoch on {8 * cfg.w2_batch} rows",
+        timing=f"best of {repeats_note(cfg, cfg.w2n_repeats)} epochs after a warm-up epoch on {8 * cfg.w2_batch} rows",
     )
 
 
@@ -223,6 +227,7 @@ def run_w3(cfg: Config, threads: int) -> Dict:
         epochs=1,
         batch=cfg.w3_batch,
         repeats=cfg.w3_repeats,
+        budget=cfg.train_budget,
         systems=("chainrule", "chainrule-1t")
         + ((peers.BASELINE,) if peers.HAS_BASELINE else ())
         + ("numpy", "torch", "torch-compile", "jax"),
@@ -258,5 +263,5 @@ def run_w3(cfg: Config, threads: int) -> Dict:
         dtype="fp32",
         rows=rows,
         bitwise_threads=bool(np.array_equal(outs[0], outs[1])),
-        timing=f"best of {cfg.w3_repeats} after a 1-step warm-up",
+        timing=f"best of {repeats_note(cfg, cfg.w3_repeats)} after a 1-step warm-up",
     )

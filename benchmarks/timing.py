@@ -8,21 +8,29 @@ from typing import Any, Callable, List, Optional, Tuple
 
 
 def best_of(
-    make: Callable[[], Callable[[], Any]], repeats: int, warmup: int = 1
+    make: Callable[[], Callable[[], Any]],
+    repeats: int,
+    warmup: int = 1,
+    budget: float = 0.0,
+    max_runs: int = 200,
 ) -> Tuple[float, Any]:
-    """Best (minimum) wall time of ``repeats`` runs after ``warmup`` untimed runs.
+    """Best (minimum) wall time of at least ``repeats`` runs after ``warmup`` untimed runs, and
+    of more while the timed runs have taken less than ``budget`` seconds in all (up to
+    ``max_runs``): a run of a few milliseconds is timed many times, so that its best is not one
+    that a stray interruption spoiled, and a long one ``repeats`` times.
 
     ``make()`` builds fresh state outside the clock and returns the callable to time, so every
     run starts from the same state (a training run, for example, from the same weights).
     Returns (seconds, what the last timed run returned)."""
     for _ in range(warmup):
         make()()
-    best, out = float("inf"), None
-    for _ in range(max(1, repeats)):
+    best, out, spent, runs = float("inf"), None, 0.0, 0
+    while runs < max(1, repeats) or (spent < budget and runs < max_runs):
         fn = make()
         t0 = time.perf_counter()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
+        took = time.perf_counter() - t0
+        best, spent, runs = min(best, took), spent + took, runs + 1
     return best, out
 
 
