@@ -267,7 +267,7 @@ void step_gives_the_same_bits_on_one_thread_and_two() {
         want.emplace_back(p.grad.data, p.grad.data + p.grad.size());
       const std::vector<T> want_out(step.output().data, step.output().data + step.output().size());
       kernels::set_num_threads(2);
-      for (int call = 0; call < 3 * TimedChoice::kBlock + 2; ++call) {
+      for (int call = 0; call < 2 * TimedChoice::kBlock + 2; ++call) {
         for (const auto& p : net.parameters())
           std::fill(p.grad.data, p.grad.data + p.grad.size(), T(0));
         const double loss = step.gradients(X.cview(), Y.cview());

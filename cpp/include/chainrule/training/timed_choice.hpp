@@ -11,12 +11,13 @@
 
 namespace chainrule {
 
-/// The calls run in blocks of kBlock, each block one way, timed as a whole (one clock read a
-/// block). Block 0 warms the second way up (a pool's thread may be asleep), blocks 1 and 2
-/// measure the first and the second way; from then on the way with the lower mean time per
-/// call runs, its mean refreshed by every block, and now and then a block of the other way
-/// checks whether things changed (the other core taken or freed): after 16 blocks, then after
-/// twice as many each time the choice stands, back to 16 when it flips.
+/// The calls run in blocks of kBlock, each block one way, timed as a whole but for its first
+/// call (which may wake a pool's sleeping thread, or find cold caches): one clock read a
+/// block. Block 0 measures the first way (so a short run, say one step of partial_fit, never
+/// wakes a second thread) and block 1 the second; from then on the way with the lower mean
+/// time per call runs, its mean refreshed by every block, and now and then a block of the
+/// other way checks whether things changed (the other core taken or freed): after 16 blocks,
+/// then after twice as many each time the choice stands, back to 16 when it flips.
 class TimedChoice {
  public:
   static constexpr int kBlock = 16;
@@ -25,16 +26,14 @@ class TimedChoice {
   /// Runs f(way), way false or true, timing the block it belongs to.
   template <class F>
   void run(F&& f) {
-    if (call_ == 0) start_ = std::chrono::steady_clock::now();
     f(way_);
-    if (++call_ < kBlock) return;
+    if (++call_ == 1) start_ = std::chrono::steady_clock::now();  // (the first call: untimed)
+    if (call_ < kBlock) return;
     call_ = 0;
-    const double per_call =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() / kBlock;
-    if (block_ > 0) mean_[way_] = per_call;
-    ++block_;
-    if (block_ < 3) {  // warm-up (second way), then the first way, then the second
-      way_ = block_ == 2;
+    mean_[way_] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() /
+                  (kBlock - 1);
+    if (++block_ == 1) {  // the first way measured: now the second
+      way_ = true;
       return;
     }
     const bool best = mean_[1] < mean_[0];
@@ -57,11 +56,11 @@ class TimedChoice {
   bool way() const { return way_; }
 
  private:
-  int call_ = 0;     // calls into the current block
-  long block_ = 0;   // blocks finished
-  bool way_ = true;  // the current block's way
+  int call_ = 0;      // calls into the current block
+  long block_ = 0;    // blocks finished
+  bool way_ = false;  // the current block's way
   bool chosen_ = false, exploring_ = false;
-  long interval_ = kFirstExplore, next_explore_ = 3 + kFirstExplore;
+  long interval_ = kFirstExplore, next_explore_ = 2 + kFirstExplore;
   double mean_[2] = {0, 0};  // each way's mean time per call in its latest measured block
   std::chrono::steady_clock::time_point start_;
 };
