@@ -17,8 +17,10 @@ namespace chainrule {
 /// wakes a second thread) and block 1 the second; from then on the way with the lower mean
 /// time per call runs, its mean refreshed by every block, and now and then a block of the
 /// other way checks whether things changed (the other core taken or freed): after 16 blocks,
-/// then after twice as many each time the choice stands, back to 16 when it flips.
-class TimedChoice {
+/// then after twice as many each time the check confirms the choice, after 16 again when it
+/// flips it. (A way that gets slower while it runs is left at once: its blocks show it.)
+template <class Clock = std::chrono::steady_clock>  // (tests give a clock of their own)
+class BasicTimedChoice {
  public:
   static constexpr int kBlock = 16;
   static constexpr long kFirstExplore = 16, kLastExplore = 1024;
@@ -27,11 +29,10 @@ class TimedChoice {
   template <class F>
   void run(F&& f) {
     f(way_);
-    if (++call_ == 1) start_ = std::chrono::steady_clock::now();  // (the first call: untimed)
+    if (++call_ == 1) start_ = Clock::now();  // (the first call: untimed)
     if (call_ < kBlock) return;
     call_ = 0;
-    mean_[way_] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() /
-                  (kBlock - 1);
+    mean_[way_] = std::chrono::duration<double>(Clock::now() - start_).count() / (kBlock - 1);
     if (++block_ == 1) {  // the first way measured: now the second
       way_ = true;
       return;
@@ -62,7 +63,9 @@ class TimedChoice {
   bool chosen_ = false, exploring_ = false;
   long interval_ = kFirstExplore, next_explore_ = 2 + kFirstExplore;
   double mean_[2] = {0, 0};  // each way's mean time per call in its latest measured block
-  std::chrono::steady_clock::time_point start_;
+  typename Clock::time_point start_;
 };
+
+using TimedChoice = BasicTimedChoice<>;
 
 }  // namespace chainrule

@@ -1,0 +1,107 @@
+// TimedChoice (training/timed_choice.hpp), the small step's choice between one thread and two,
+// on a clock of the test's own: each call advances it by the cost the test gives its way, so
+// the schedule of ways is exact.
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "chainrule/training/timed_choice.hpp"
+#include "test_util.hpp"
+
+using namespace chainrule;
+
+namespace {
+
+struct FakeClock {
+  using duration = std::chrono::nanoseconds;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::time_point<FakeClock>;
+  static constexpr bool is_steady = true;
+  static inline rep ticks = 0;
+  static time_point now() { return time_point(duration(ticks)); }
+};
+
+using Choice = BasicTimedChoice<FakeClock>;
+constexpr int B = Choice::kBlock;
+
+// The ways of `calls` calls, way w costing cost(call, w) nanoseconds
+template <class Cost>
+std::vector<bool> ways(int calls, Cost cost) {
+  Choice choice;
+  std::vector<bool> out;
+  for (int c = 0; c < calls; ++c)
+    choice.run([&](bool way) {
+      out.push_back(way);
+      FakeClock::ticks += cost(c, way);
+    });
+  return out;
+}
+
+// ways[first, last) all equal to want
+bool all(const std::vector<bool>& ways, int first, int last, bool want) {
+  for (int c = first; c < last; ++c)
+    if (ways[static_cast<std::size_t>(c)] != want) return false;
+  return true;
+}
+
+void starts_with_the_first_way_then_tries_the_second() {
+  const auto w = ways(2 * B, [](int, bool) { return 1000; });
+  CHECK(all(w, 0, B, false));
+  CHECK(all(w, B, 2 * B, true));
+}
+
+void keeps_the_faster_and_checks_the_other_at_doubling_intervals() {
+  // the second way faster: it runs from block 1 on, but for one block of the first way after
+  // 16 blocks, then after 32 more, then 64 more
+  const auto second = ways(200 * B, [](int, bool way) { return way ? 2000 : 5000; });
+  CHECK(all(second, 0, B, false));
+  CHECK(all(second, B, 18 * B, true));
+  CHECK(all(second, 18 * B, 19 * B, false));  // a check: the first way still slower
+  CHECK(all(second, 19 * B, 51 * B, true));
+  CHECK(all(second, 51 * B, 52 * B, false));
+  CHECK(all(second, 52 * B, 116 * B, true));
+  CHECK(all(second, 116 * B, 117 * B, false));
+  // the first way faster: the same with the ways swapped, after the first two blocks
+  const auto first = ways(60 * B, [](int, bool way) { return way ? 3000 : 1000; });
+  CHECK(all(first, 0, B, false));
+  CHECK(all(first, B, 2 * B, true));
+  CHECK(all(first, 2 * B, 18 * B, false));
+  CHECK(all(first, 18 * B, 19 * B, true));
+  CHECK(all(first, 19 * B, 51 * B, false));
+}
+
+void follows_a_change_in_the_costs() {
+  // two threads fast at first; from call 400 (block 25) they cost 10 us: that block's mean
+  // shows it, and the first way runs from block 26 on
+  const auto w = ways(60 * B, [](int c, bool way) { return way ? (c < 400 ? 2000 : 10000) : 5000; });
+  CHECK(all(w, 19 * B, 26 * B, true));
+  CHECK(all(w, 26 * B, 51 * B, false));
+  CHECK(all(w, 51 * B, 52 * B, true));  // the check, still slower
+  CHECK(all(w, 52 * B, 60 * B, false));
+  // one thread chosen, then the other core freed: the check after 16 blocks finds it
+  const auto freed =
+      ways(60 * B, [](int c, bool way) { return way ? (c < 100 ? 9000 : 2000) : 5000; });
+  CHECK(all(freed, 2 * B, 18 * B, false));
+  CHECK(all(freed, 18 * B, 35 * B, true));   // flipped by the check: the next one after 16
+  CHECK(all(freed, 35 * B, 36 * B, false));  // blocks again
+  CHECK(all(freed, 36 * B, 60 * B, true));
+}
+
+void leaves_each_blocks_first_call_out() {
+  // the second way's first call of every block costs 1 ms (a thread waking up): still chosen
+  const auto w = ways(30 * B, [](int c, bool way) {
+    return way ? (c % B == 0 ? 1000000 : 2000) : 5000;
+  });
+  CHECK(all(w, 2 * B, 18 * B, true));
+}
+
+}  // namespace
+
+int main() {
+  RUN_TEST(starts_with_the_first_way_then_tries_the_second);
+  RUN_TEST(keeps_the_faster_and_checks_the_other_at_doubling_intervals);
+  RUN_TEST(follows_a_change_in_the_costs);
+  RUN_TEST(leaves_each_blocks_first_call_out);
+  return chainrule_test::report();
+}
