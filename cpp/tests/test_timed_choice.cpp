@@ -74,7 +74,8 @@ void keeps_the_faster_and_checks_the_other_at_doubling_intervals() {
 void follows_a_change_in_the_costs() {
   // two threads fast at first; from call 400 (block 25) they cost 10 us: that block's mean
   // shows it, and the first way runs from block 26 on
-  const auto w = ways(60 * B, [](int c, bool way) { return way ? (c < 400 ? 2000 : 10000) : 5000; });
+  const auto w =
+      ways(60 * B, [](int c, bool way) { return way ? (c < 400 ? 2000 : 10000) : 5000; });
   CHECK(all(w, 19 * B, 26 * B, true));
   CHECK(all(w, 26 * B, 51 * B, false));
   CHECK(all(w, 51 * B, 52 * B, true));  // the check, still slower
@@ -90,9 +91,8 @@ void follows_a_change_in_the_costs() {
 
 void leaves_each_blocks_first_call_out() {
   // the second way's first call of every block costs 1 ms (a thread waking up): still chosen
-  const auto w = ways(30 * B, [](int c, bool way) {
-    return way ? (c % B == 0 ? 1000000 : 2000) : 5000;
-  });
+  const auto w =
+      ways(30 * B, [](int c, bool way) { return way ? (c % B == 0 ? 1000000 : 2000) : 5000; });
   CHECK(all(w, 2 * B, 18 * B, true));
 }
 
