@@ -34,41 +34,56 @@ struct SmallStepVector : S {
   }
 };
 
-// [W; b] (n_in + 1, n_out), HT (n_in, mp) -> ZT (n_out, mp) = W.T @ HT + b on the row tiles
-// [t, t + TB lanes): TB tiles a pass, so that each broadcast weight serves TB FMAs
-template <class V, int TB>
-inline void affine_tiles(Index n_in, Index n_out, Index mp, const typename V::T* Wb,
-                         const typename V::T* HT, typename V::T* ZT, Index t) {
+// OUT (n, mp) = sum over s < n_sum, in order (FMA), of w(o, s) * IN[s] on the row tiles
+// [t, t + TB lanes), then + bias[o] where bias is given; W row-major with n_out columns, read
+// by columns for the forward product (o = j, s = i: w = W[i][j]) and by rows for dH
+// (o = i, s = j: w = W[i][j]). TB tiles a pass, so that each broadcast weight serves TB FMAs.
+template <class V, int TB, bool ByColumns>
+inline void product_tiles(Index n_sum, Index n, Index n_out, Index mp, const typename V::T* W,
+                          const typename V::T* bias, const typename V::T* IN, typename V::T* OUT,
+                          Index t) {
   constexpr Index B = V::block, L = V::lanes;
-  const typename V::T* b = Wb + n_in * n_out;
-  Index j = 0;
-  for (; j + B <= n_out; j += B) {
+  const auto w = [&](Index o, Index s) { return ByColumns ? W[s * n_out + o] : W[o * n_out + s]; };
+  const auto store = [&](Index o, int k, typename V::reg acc) {
+    V::store(OUT + o * mp + t + k * L, bias ? V::add(acc, V::broadcast(bias[o])) : acc);
+  };
+  Index o = 0;
+  for (; o + B <= n; o += B) {
     typename V::reg acc[B][TB];
     for (Index u = 0; u < B; ++u)
       for (int k = 0; k < TB; ++k) acc[u][k] = V::zero();
-    for (Index i = 0; i < n_in; ++i) {
-      typename V::reg h[TB];
-      for (int k = 0; k < TB; ++k) h[k] = V::load(HT + i * mp + t + k * L);
-      const typename V::T* w = Wb + i * n_out + j;
+    for (Index s = 0; s < n_sum; ++s) {
+      typename V::reg x[TB];
+      for (int k = 0; k < TB; ++k) x[k] = V::load(IN + s * mp + t + k * L);
       for (Index u = 0; u < B; ++u) {
-        const typename V::reg wu = V::broadcast(w[u]);
-        for (int k = 0; k < TB; ++k) acc[u][k] = V::fma(wu, h[k], acc[u][k]);
+        const typename V::reg wu = V::broadcast(w(o + u, s));
+        for (int k = 0; k < TB; ++k) acc[u][k] = V::fma(wu, x[k], acc[u][k]);
       }
     }
     for (Index u = 0; u < B; ++u)
-      for (int k = 0; k < TB; ++k)
-        V::store(ZT + (j + u) * mp + t + k * L, V::add(acc[u][k], V::broadcast(b[j + u])));
+      for (int k = 0; k < TB; ++k) store(o + u, k, acc[u][k]);
   }
-  for (; j < n_out; ++j) {
+  for (; o < n; ++o) {
     typename V::reg acc[TB];
     for (int k = 0; k < TB; ++k) acc[k] = V::zero();
-    for (Index i = 0; i < n_in; ++i) {
-      const typename V::reg w = V::broadcast(Wb[i * n_out + j]);
-      for (int k = 0; k < TB; ++k) acc[k] = V::fma(w, V::load(HT + i * mp + t + k * L), acc[k]);
+    for (Index s = 0; s < n_sum; ++s) {
+      const typename V::reg wo = V::broadcast(w(o, s));
+      for (int k = 0; k < TB; ++k) acc[k] = V::fma(wo, V::load(IN + s * mp + t + k * L), acc[k]);
     }
-    for (int k = 0; k < TB; ++k)
-      V::store(ZT + j * mp + t + k * L, V::add(acc[k], V::broadcast(b[j])));
+    for (int k = 0; k < TB; ++k) store(o, k, acc[k]);
   }
+}
+
+// OUT (n, mp) = the product above on every row tile, TB tiles a pass where they fill it
+template <class V, bool ByColumns>
+void small_product(Index n_sum, Index n, Index n_out, Index mp, const typename V::T* W,
+                   const typename V::T* bias, const typename V::T* IN, typename V::T* OUT) {
+  constexpr Index TB = V::tile_block, L = V::lanes;
+  Index t = 0;
+  if constexpr (TB > 1)
+    for (; t + TB * L <= mp; t += TB * L)
+      product_tiles<V, TB, ByColumns>(n_sum, n, n_out, mp, W, bias, IN, OUT, t);
+  for (; t < mp; t += L) product_tiles<V, 1, ByColumns>(n_sum, n, n_out, mp, W, bias, IN, OUT, t);
 }
 
 // [W; b] (n_in + 1, n_out), HT (n_in, mp) -> ZT (n_out, mp) = W.T @ HT + b: each output the
@@ -76,11 +91,7 @@ inline void affine_tiles(Index n_in, Index n_out, Index mp, const typename V::T*
 template <class V>
 void small_affine(Index n_in, Index n_out, Index mp, const typename V::T* Wb,
                   const typename V::T* HT, typename V::T* ZT) {
-  constexpr Index TB = V::tile_block, L = V::lanes;
-  Index t = 0;
-  if constexpr (TB > 1)
-    for (; t + TB * L <= mp; t += TB * L) affine_tiles<V, TB>(n_in, n_out, mp, Wb, HT, ZT, t);
-  for (; t < mp; t += L) affine_tiles<V, 1>(n_in, n_out, mp, Wb, HT, ZT, t);
+  small_product<V, true>(n_in, n_out, n_out, mp, Wb, Wb + n_in * n_out, HT, ZT);
 }
 
 // acc (lanes) -> their sum, pairwise: lanes k and k + w for w = lanes/2, lanes/4, ..., 1
@@ -307,48 +318,11 @@ void small_weight_grads_rows(Index n_in, Index n_out, Index m, Index mp, Index s
   }
 }
 
-// W (n_in, n_out), dZT (n_out, mp) -> dHT (n_in, mp) = W @ dZT on the row tiles
-// [t, t + TB lanes), TB tiles a pass
-template <class V, int TB>
-inline void backprop_tiles(Index n_in, Index n_out, Index mp, const typename V::T* W,
-                           const typename V::T* dZT, typename V::T* dHT, Index t) {
-  constexpr Index B = V::block, L = V::lanes;
-  Index i = 0;
-  for (; i + B <= n_in; i += B) {
-    typename V::reg acc[B][TB];
-    for (Index u = 0; u < B; ++u)
-      for (int k = 0; k < TB; ++k) acc[u][k] = V::zero();
-    for (Index j = 0; j < n_out; ++j) {
-      typename V::reg d[TB];
-      for (int k = 0; k < TB; ++k) d[k] = V::load(dZT + j * mp + t + k * L);
-      for (Index u = 0; u < B; ++u) {
-        const typename V::reg w = V::broadcast(W[(i + u) * n_out + j]);
-        for (int k = 0; k < TB; ++k) acc[u][k] = V::fma(w, d[k], acc[u][k]);
-      }
-    }
-    for (Index u = 0; u < B; ++u)
-      for (int k = 0; k < TB; ++k) V::store(dHT + (i + u) * mp + t + k * L, acc[u][k]);
-  }
-  for (; i < n_in; ++i) {
-    typename V::reg acc[TB];
-    for (int k = 0; k < TB; ++k) acc[k] = V::zero();
-    for (Index j = 0; j < n_out; ++j) {
-      const typename V::reg w = V::broadcast(W[i * n_out + j]);
-      for (int k = 0; k < TB; ++k) acc[k] = V::fma(w, V::load(dZT + j * mp + t + k * L), acc[k]);
-    }
-    for (int k = 0; k < TB; ++k) V::store(dHT + i * mp + t + k * L, acc[k]);
-  }
-}
-
 // W (n_in, n_out), dZT (n_out, mp) -> dHT (n_in, mp) = W @ dZT: each sum over j in order (FMA)
 template <class V>
 void small_backprop(Index n_in, Index n_out, Index mp, const typename V::T* W,
                     const typename V::T* dZT, typename V::T* dHT) {
-  constexpr Index TB = V::tile_block, L = V::lanes;
-  Index t = 0;
-  if constexpr (TB > 1)
-    for (; t + TB * L <= mp; t += TB * L) backprop_tiles<V, TB>(n_in, n_out, mp, W, dZT, dHT, t);
-  for (; t < mp; t += L) backprop_tiles<V, 1>(n_in, n_out, mp, W, dZT, dHT, t);
+  small_product<V, false>(n_out, n_in, n_out, mp, W, nullptr, dZT, dHT);
 }
 
 template <class S, class = void>
