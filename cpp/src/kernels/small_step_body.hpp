@@ -138,6 +138,17 @@ struct RowParts {
   Index stop(int part) const { return part == 0 && split < end ? split : end; }
 };
 
+// The end of part `part` of block sums over rows: the first part's lane sums kept, unscaled,
+// in first[0..block); the last part's added to them and scaled into out[0..block)
+template <class V>
+void finish_part(RowParts parts, int part, const typename V::reg* acc, typename V::T scale,
+                 typename V::T* first, typename V::T* out) {
+  if (part + 1 < parts.count())
+    lane_sums<V>(acc, typename V::T(1), first);
+  else
+    lane_sums<V>(acc, scale, out, part > 0 ? first : nullptr);
+}
+
 // [dW] rows [i, i + BI) x columns [j, j + block) = scale * the lane sums over the row tiles of
 // HT[i + r] * dZT[j + u] (each part's, added): each tile of dZ loaded once for the BI rows
 template <class V, int BI>
@@ -158,12 +169,8 @@ inline void weight_grads_block(Index n_out, RowParts parts, Index mp, typename V
         for (Index u = 0; u < B; ++u) acc[r][u] = V::fma(h, d[u], acc[r][u]);
       }
     }
-    for (int r = 0; r < BI; ++r) {
-      if (part + 1 < parts.count())
-        lane_sums<V>(acc[r], typename V::T(1), first[r]);
-      else
-        lane_sums<V>(acc[r], scale, dWb + (i + r) * n_out + j, part > 0 ? first[r] : nullptr);
-    }
+    for (int r = 0; r < BI; ++r)
+      finish_part<V>(parts, part, acc[r], scale, first[r], dWb + (i + r) * n_out + j);
   }
 }
 
@@ -206,10 +213,7 @@ void small_weight_grads(Index n_in, Index n_out, Index mp, Index split, typename
       for (Index u = 0; u < B; ++u) acc[u] = V::zero();
       for (Index t = parts.begin(part); t < parts.stop(part); t += V::lanes)
         for (Index u = 0; u < B; ++u) acc[u] = V::add(acc[u], V::load(dZT + (j + u) * mp + t));
-      if (part + 1 < parts.count())
-        lane_sums<V>(acc, T(1), first);
-      else
-        lane_sums<V>(acc, scale, dWb + n_in * n_out + j, part > 0 ? first : nullptr);
+      finish_part<V>(parts, part, acc, scale, first, dWb + n_in * n_out + j);
     }
   }
   for (; j < n_out; ++j) {  // the last few outputs (a narrow layer): block rows of dW a pass
@@ -224,12 +228,9 @@ void small_weight_grads(Index n_in, Index n_out, Index mp, Index split, typename
           for (Index u = 0; u < B; ++u) acc[u] = V::fma(V::load(HT + (i + u) * mp + t), d, acc[u]);
         }
         T sums[B];
-        if (part + 1 < parts.count()) {
-          lane_sums<V>(acc, T(1), first);
-        } else {
-          lane_sums<V>(acc, scale, sums, part > 0 ? first : nullptr);
+        finish_part<V>(parts, part, acc, scale, first, sums);
+        if (part + 1 == parts.count())
           for (Index u = 0; u < B; ++u) dWb[(i + u) * n_out + j] = sums[u];
-        }
       }
     }
     for (; i <= n_in; ++i) {
