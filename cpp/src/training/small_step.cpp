@@ -96,11 +96,12 @@ void SmallStep<T>::allocate(Part& p, Index tiles, bool own_sums) {
 }
 
 // Part p: rows [p.row0, p.row0 + p.rows) of X and Y; the top layer's Z and H into its rows of
-// Zo_, Ho_; [dW; db] * scale into the part's own sums (own_sums) or the network's gradients
+// Zo_, Ho_; [dW; db] * scale into the part's own sums (a part of two threads) or, for the
+// whole batch, the network's gradients
 template <class T>
-void SmallStep<T>::run_part(Part& p, ConstView<T> X, ConstView<T> Y, T scale, Index split,
-                            bool own_sums) {
+void SmallStep<T>::run_part(Part& p, ConstView<T> X, ConstView<T> Y, T scale, Index split) {
   const Index m = p.rows, mp = p.mp;
+  const bool own_sums = !p.dWb.empty();  // a part of two threads, not the whole batch
   const Index L = static_cast<Index>(layers_.size());
   const ConstView<T> Xp = X.row_range(p.row0, m), Yp = Y.row_range(p.row0, m);
   // forward: ZT = W.T @ HT_prev + b, HT = act(ZT), layer by layer on the part's rows
@@ -120,7 +121,7 @@ void SmallStep<T>::run_part(Part& p, ConstView<T> X, ConstView<T> Y, T scale, In
   T* top_dZT = p.dZT.back().data();
   const T* Zo = p.ZT.back().data();  // nL == 1: (1, mp) transposed is (m, 1) row-major
   const T* Ho = p.HT.back().data();
-  if (nL > 1 || &p != &whole_) {  // into this part's rows of the whole batch's output
+  if (nL > 1 || own_sums) {  // into this part's rows of the whole batch's output
     T* Z_rows = Zo_.data() + p.row0 * nL;
     T* H_rows = Ho_.data() + p.row0 * nL;
     if (nL > 1) {
@@ -186,7 +187,7 @@ double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
       whole_.row0 = 0;
       whole_.rows = m;
       whole_.mp = tiles * V;
-      run_part(whole_, X, Y, inv_m, first * V, /*own_sums=*/false);
+      run_part(whole_, X, Y, inv_m, first * V);
       return;
     }
     // two threads, a part each, each with its own sums; then [dW; db] = (part 0 + part 1) / m
@@ -203,7 +204,7 @@ double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
         [&](std::ptrdiff_t s) {
           try {
             Part& p = parts_[s];
-            run_part(p, X, Y, T(1), p.mp, /*own_sums=*/true);
+            run_part(p, X, Y, T(1), p.mp);
           } catch (...) {
             failed[s] = std::current_exception();
           }

@@ -62,9 +62,10 @@ class SmallStep {
     Matrix<T> dHo, dZo;                  // (rows, nL) row-major output deltas
   };
   // Part p's forward pass, output delta and backward pass; [dW; db] * scale into the part's
-  // own sums (own_sums) or the network's gradients, the sums over p's rows [0, split) and
-  // [split, p.rows) apart (split: whole tiles; none when split >= p.rows)
-  void run_part(Part& p, ConstView<T> X, ConstView<T> Y, T scale, Index split, bool own_sums);
+  // own sums (a part of two threads, which has them) or the network's gradients (whole_), the
+  // sums over p's rows [0, split) and [split, p.rows) apart (split: whole tiles; none when
+  // split >= p.rows)
+  void run_part(Part& p, ConstView<T> X, ConstView<T> Y, T scale, Index split);
   // a part's buffers for up to `tiles` row tiles, with its own sums when own_sums
   void allocate(Part& p, Index tiles, bool own_sums);
 
