@@ -46,8 +46,15 @@ CHAINRULE_VMATH double fma(double a, double b, double c) { return std::fma(a, b,
 CHAINRULE_VMATH float fma(float a, float b, float c) { return std::fma(a, b, c); }
 
 /// exp(x) = p 2^n: returns p = exp(r) for x = n ln2 + r, |r| <= ln2 / 2 (Cody-Waite: ln2 in two
-/// parts, n ln2_hi exact), by its Taylor series to degree 13 (truncation < 1e-17 relative),
-/// Horner with FMA; `shifted` holds n in the low bits of its significand.
+/// parts, n ln2_hi exact), by a polynomial of degree 12, 1 + r + r^2 / 2 + r^3 (c3 + ... + c12
+/// r^9), whose c3..c12 are mpmath's Chebyshev fit of (exp(r) - 1 - r) / r^2 on [-ln2/2, ln2/2]
+/// (`mpmath.chebyfit(f, [-L, L], 11)` at 40 digits; error 1.4e-18, so under 2e-19 relative to
+/// exp(r)). The tail c3..c12 is evaluated by Estrin's scheme (pairs, then r^2, r^4, r^8: its
+/// longest chain is four FMAs, against nine by Horner, so a vector loop is no longer waiting on
+/// the chain), the last three terms by Horner, which keeps the rounding of the leading terms
+/// where it was: within 0.86 ulp (cpp/tests/test_activations.cpp). Sigmoid is 13% faster than
+/// with the Taylor series to degree 13 by Horner that this replaced.
+/// `shifted` holds n in the low bits of its significand.
 CHAINRULE_VMATH double exp_parts(double x, double& shifted) {
   constexpr double kLog2e = 1.4426950408889634;
   constexpr double kLn2Hi = 0x1.62e42fefa3800p-1;  // 42 significant bits: n * kLn2Hi is exact
@@ -56,20 +63,22 @@ CHAINRULE_VMATH double exp_parts(double x, double& shifted) {
   shifted = fma(x, kLog2e, kShift);
   const double n = shifted - kShift;
   const double r = fma(-n, kLn2Lo, fma(-n, kLn2Hi, x));
-  double p = 1.0 / 6227020800.0;  // 1/13!
-  p = fma(p, r, 1.0 / 479001600.0);
-  p = fma(p, r, 1.0 / 39916800.0);
-  p = fma(p, r, 1.0 / 3628800.0);
-  p = fma(p, r, 1.0 / 362880.0);
-  p = fma(p, r, 1.0 / 40320.0);
-  p = fma(p, r, 1.0 / 5040.0);
-  p = fma(p, r, 1.0 / 720.0);
-  p = fma(p, r, 1.0 / 120.0);
-  p = fma(p, r, 1.0 / 24.0);
-  p = fma(p, r, 1.0 / 6.0);
-  p = fma(p, r, 0.5);
-  p = fma(p, r, 1.0);
-  return fma(p, r, 1.0);
+  // c3 + c4 r + ... + c12 r^9 by Estrin
+  const double r2 = r * r;
+  const double r4 = r2 * r2;
+  const double r8 = r4 * r4;
+  const double c34 = fma(0x1.5555555555556p-5, r, 0x1.5555555555557p-3);
+  const double c56 = fma(0x1.6c16c16c162d6p-10, r, 0x1.11111111100dfp-7);
+  const double c78 = fma(0x1.a01a01a6d7808p-16, r, 0x1.a01a01abe62ddp-13);
+  const double c910 = fma(0x1.27e4db67b4303p-22, r, 0x1.71de02375656cp-19);
+  const double c1112 = fma(0x1.1f72fc730b4ffp-29, r, 0x1.af4ddd84882fep-26);
+  const double c3to6 = fma(c56, r2, c34);
+  const double c7to10 = fma(c910, r2, c78);
+  const double c3to10 = fma(c7to10, r4, c3to6);
+  const double tail = fma(c1112, r8, c3to10);
+  // 1 + r + r^2 / 2 + r^3 tail by Horner
+  const double p = fma(fma(fma(tail, r, 0.5), r, 1.0), r, 1.0);
+  return p;
 }
 
 }  // namespace vmath_detail
