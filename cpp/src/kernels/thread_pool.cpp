@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -28,11 +29,23 @@ int default_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+// Jobs and who runs their tasks. A job is published by bumping `generation_`. Each worker
+// joins a job by writing the job's number into its own claim (a compare-and-swap on a cache
+// line only it writes, so joining costs no trip between cores) and reports the end of its part
+// in its `done` line, on which the caller waits, as before. The caller never waits long for a
+// worker that has not joined: when the worker has not started 2 us after the caller's own part
+// is done, the caller takes the claim itself and runs that worker's pinned tasks (a dynamic
+// job's tasks are all claimed by then); a worker that joined is finishing its tasks, and the
+// caller waits. A worker that is asleep, not yet scheduled, or sharing its core with another
+// program's spinning threads (OpenBLAS's, after a NumPy call) then costs a call its
+// one-thread time, not a scheduler's time slice. Who runs a task never changes its
+// result (the callers' contract), so results are the same bits either way.
 class ThreadPool {
  public:
   /// Starts n_threads - 1 workers; if the system refuses one (std::system_error), the ones
   /// started are stopped and joined before the error propagates, so nothing is left waiting.
-  explicit ThreadPool(int n_threads) {
+  explicit ThreadPool(int n_threads)
+      : slots_(std::make_unique<Slot[]>(static_cast<std::size_t>(n_threads))) {
     try {
       workers_.reserve(static_cast<std::size_t>(n_threads));
       for (int i = 1; i < n_threads; ++i)
@@ -52,24 +65,61 @@ class ThreadPool {
   bool try_run(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx, bool pinned) {
     std::unique_lock<std::mutex> busy(run_mutex_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
+    // every worker's part of the previous job is done or was taken: the fields are free
     pinned_ = pinned;
     fn_ = fn;
     ctx_ = ctx;
     n_tasks_ = n_tasks;
     next_.store(0, std::memory_order_relaxed);
-    pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    const std::size_t job = generation_.load(std::memory_order_relaxed) + 1;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      generation_.fetch_add(1, std::memory_order_release);
+      generation_.store(job, std::memory_order_release);
     }
     if (sleeping_.load() > 0) wake_.notify_all();
-    work();
-    // The caller spins for the stragglers: jobs are short and a sleep would cost more.
-    while (pending_.load(std::memory_order_acquire) != 0) pause();
+    if (pinned_)
+      run_group(0);
+    else
+      run_claimed();
+    for (int i = 1; i < size(); ++i) {
+      Slot& w = slots_[i];
+      Clock::time_point deadline{};
+      for (int spin = 1; w.done.load(std::memory_order_acquire) != job; ++spin) {
+        // Not seen starting 2 us after the caller's own part: take the worker's part unless it
+        // has joined after all (the claim decides). Neither the clock nor the claim is read
+        // while the worker is at work: its next join would wait for the claim's line.
+        if (spin % 64 == 0 && w.started.load(std::memory_order_relaxed) != job) {
+          const Clock::time_point now = Clock::now();
+          if (deadline == Clock::time_point{}) {
+            deadline = now + std::chrono::microseconds(2);
+          } else if (now >= deadline) {
+            std::size_t last = w.claim.load(std::memory_order_relaxed);
+            if (last != job && w.claim.compare_exchange_strong(last, job)) {
+              if (pinned_) run_group(i);
+              break;
+            }
+          }
+        }
+        pause();
+      }
+    }
     return true;
   }
 
+  /// Tests: while held, workers do not join jobs, as when they are not scheduled.
+  void hold(bool held) { held_.store(held); }
+
  private:
+  using Clock = std::chrono::steady_clock;
+  // One worker's claim, and its started and done, on two cache lines: the claim is written by
+  // the worker alone unless the caller takes its part; started and done are written by the
+  // worker and read by the caller. Each holds the number of the last job concerned.
+  struct alignas(64) Slot {
+    std::atomic<std::size_t> claim{0};
+    alignas(64) std::atomic<std::size_t> started{0};
+    std::atomic<std::size_t> done{0};
+  };
+
   void shutdown() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -87,17 +137,19 @@ class ThreadPool {
     std::this_thread::yield();
 #endif
   }
-  void work() {
-    if (pinned_) {  // task t runs on thread t (the caller is 0): the same data on the same core
-      for (std::ptrdiff_t t = t_worker_index; t < n_tasks_; t += size()) fn_(ctx_, t);
-      return;
-    }
+  // Thread i's tasks of a pinned job: t = i, i + size(), ... (the same data on the same core)
+  void run_group(int i) {
+    for (std::ptrdiff_t t = i; t < n_tasks_; t += size()) fn_(ctx_, t);
+  }
+  // A dynamic job's tasks, claimed one at a time until none is left.
+  void run_claimed() {
     for (std::ptrdiff_t t; (t = next_.fetch_add(1)) < n_tasks_;) fn_(ctx_, t);
   }
   // Workers spin on the job counter for a while after each job (back-to-back GEMMs of a
   // training step or a predict call then start in well under a microsecond), then sleep.
   void worker() {
     std::size_t seen = 0;
+    Slot& me = slots_[t_worker_index];
     for (;;) {
       bool found = false;
       for (int spin = 0; spin < kSpins; ++spin) {
@@ -115,8 +167,17 @@ class ThreadPool {
       }
       if (stop_.load()) return;
       seen = generation_.load(std::memory_order_acquire);
-      work();
-      pending_.fetch_sub(1, std::memory_order_release);
+      if (held_.load(std::memory_order_relaxed)) continue;
+      // Join job `seen` unless the caller has taken this worker's part of it (or of a later
+      // job: then `seen` is over). Joined, the job's fields stay `seen`'s until done.
+      std::size_t last = me.claim.load(std::memory_order_relaxed);
+      if (last >= seen || !me.claim.compare_exchange_strong(last, seen)) continue;
+      me.started.store(seen, std::memory_order_relaxed);
+      if (pinned_)
+        run_group(t_worker_index);
+      else
+        run_claimed();
+      me.done.store(seen, std::memory_order_release);
     }
   }
 
@@ -124,15 +185,16 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mutex_, run_mutex_;
   std::condition_variable wake_;
-  std::atomic<std::size_t> generation_{0};
+  std::atomic<std::size_t> generation_{0};  // the latest job's number
   std::atomic<bool> stop_{false};
-  std::atomic<int> pending_{0};
+  std::atomic<bool> held_{false};
   std::atomic<int> sleeping_{0};
   void (*fn_)(void*, std::ptrdiff_t) = nullptr;
   void* ctx_ = nullptr;
   std::ptrdiff_t n_tasks_ = 0;
   bool pinned_ = false;
-  std::atomic<std::ptrdiff_t> next_{0};
+  std::atomic<std::ptrdiff_t> next_{0};  // a dynamic job's next task
+  std::unique_ptr<Slot[]> slots_;        // by thread (slot 0 unused)
 };
 
 constexpr int kMaxThreads = 1024;
@@ -208,6 +270,13 @@ void set_num_threads(int n) {
   }
   g_threads.store(n);
 }
+
+namespace testing {
+void hold_workers(bool held) {
+  const std::shared_ptr<ThreadPool> p = pool();
+  if (p != nullptr) p->hold(held);
+}
+}  // namespace testing
 
 void parallel_for(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx,
                   bool pinned) {

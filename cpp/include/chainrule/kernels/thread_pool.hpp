@@ -19,9 +19,18 @@ int worker_index();
 /// claimed dynamically; callers must make each task's result independent of which thread runs
 /// it. A call made while the pool is busy (another thread, or from inside a task) runs inline.
 /// `pinned` runs task t on thread t mod n instead (the caller is thread 0), so repeated calls
-/// over the same data keep each part in the same core's cache.
+/// over the same data keep each part in the same core's cache. Either way the caller never
+/// waits for a worker that has not started: it runs the tasks still unclaimed when its own are
+/// done (a pinned task then runs on the caller), so a worker that is asleep or not scheduled
+/// slows a call to one thread's speed, never more.
 void parallel_for(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx,
                   bool pinned = false);
+
+namespace testing {
+/// While held, the pool's workers join no job, as when the system does not schedule them (the
+/// caller then runs every task). For tests only.
+void hold_workers(bool held);
+}  // namespace testing
 
 /// parallel_for with a lambda, without type-erasure allocations.
 template <class F>
