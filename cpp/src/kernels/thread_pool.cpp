@@ -86,8 +86,9 @@ class ThreadPool {
       Clock::time_point deadline{};
       for (int spin = 1; w.done.load(std::memory_order_acquire) != job; ++spin) {
         // Not seen starting 2 us after the caller's own part: take the worker's part unless it
-        // has joined after all (the claim decides). Neither the clock nor the claim is read
-        // while the worker is at work: its next join would wait for the claim's line.
+        // has joined after all (the claim decides). Started and the clock are read only once
+        // the worker is about 1 us late (64 pauses): reading its claim's line sends the line
+        // back and forth, which its next join would wait for.
         if (spin % 64 == 0 && w.started.load(std::memory_order_relaxed) != job) {
           const Clock::time_point now = Clock::now();
           if (deadline == Clock::time_point{}) {
@@ -111,13 +112,14 @@ class ThreadPool {
 
  private:
   using Clock = std::chrono::steady_clock;
-  // One worker's claim, and its started and done, on two cache lines: the claim is written by
-  // the worker alone unless the caller takes its part; started and done are written by the
-  // worker and read by the caller. Each holds the number of the last job concerned.
+  // One worker's claim and started, and its done, on two cache lines. The first is written by
+  // the worker alone and read by the caller only when the worker is late (then the caller may
+  // take the claim), so a worker's join stays in its own cache; done is written by the worker
+  // and read by the caller. Each holds the number of the last job concerned.
   struct alignas(64) Slot {
     std::atomic<std::size_t> claim{0};
-    alignas(64) std::atomic<std::size_t> started{0};
-    std::atomic<std::size_t> done{0};
+    std::atomic<std::size_t> started{0};
+    alignas(64) std::atomic<std::size_t> done{0};
   };
 
   void shutdown() {
