@@ -35,17 +35,19 @@ int default_threads() {
 // in its `done` line, on which the caller waits, as before. The caller never waits long for a
 // worker that has not joined: when the worker has not started 2 us after the caller's own part
 // is done, the caller takes the claim itself and runs that worker's pinned tasks (a dynamic
-// job's tasks are all claimed by then); a worker that joined is finishing its tasks, and the
-// caller waits. A worker that is asleep, not yet scheduled, or sharing its core with another
-// program's spinning threads (OpenBLAS's, after a NumPy call) then costs a call its
-// one-thread time, not a scheduler's time slice. Who runs a task never changes its
-// result (the callers' contract), so results are the same bits either way.
+// job's tasks are all claimed by then), and in the next call at once if the worker has not
+// started by the end of the caller's part (it is likely still away); a worker that joined is
+// finishing its tasks, and the caller waits. A worker that is asleep, not yet scheduled, or sharing
+// its core with another program's spinning threads (OpenBLAS's, after a NumPy call) then costs a
+// call its one-thread time, not a scheduler's time slice. Who runs a task never changes its result
+// (the callers' contract), so results are the same bits either way.
 class ThreadPool {
  public:
   /// Starts n_threads - 1 workers; if the system refuses one (std::system_error), the ones
   /// started are stopped and joined before the error propagates, so nothing is left waiting.
   explicit ThreadPool(int n_threads)
-      : slots_(std::make_unique<Slot[]>(static_cast<std::size_t>(n_threads))) {
+      : slots_(std::make_unique<Slot[]>(static_cast<std::size_t>(n_threads))),
+        away_(static_cast<std::size_t>(n_threads), 0) {
     try {
       workers_.reserve(static_cast<std::size_t>(n_threads));
       for (int i = 1; i < n_threads; ++i)
@@ -83,19 +85,24 @@ class ThreadPool {
       run_claimed();
     for (int i = 1; i < size(); ++i) {
       Slot& w = slots_[i];
+      // a worker whose part the last call took is likely still away: its part is taken at
+      // once if it has not started by now, without the 2 us of grace
+      const bool was_away = away_[i];
+      away_[i] = false;
       Clock::time_point deadline{};
       for (int spin = 1; w.done.load(std::memory_order_acquire) != job; ++spin) {
         // Not seen starting 2 us after the caller's own part: take the worker's part unless it
         // has joined after all (the claim decides). Started and the clock are read only once
         // the worker is about 1 us late (64 pauses): reading its claim's line sends the line
         // back and forth, which its next join would wait for.
-        if (spin % 64 == 0 && w.started.load(std::memory_order_relaxed) != job) {
-          const Clock::time_point now = Clock::now();
-          if (deadline == Clock::time_point{}) {
+        if ((was_away || spin % 64 == 0) && w.started.load(std::memory_order_relaxed) != job) {
+          const Clock::time_point now = was_away ? Clock::time_point{} : Clock::now();
+          if (!was_away && deadline == Clock::time_point{}) {
             deadline = now + std::chrono::microseconds(2);
-          } else if (now >= deadline) {
+          } else if (was_away || now >= deadline) {
             std::size_t last = w.claim.load(std::memory_order_relaxed);
             if (last != job && w.claim.compare_exchange_strong(last, job)) {
+              away_[i] = true;
               if (pinned_) run_group(i);
               break;
             }
@@ -197,6 +204,7 @@ class ThreadPool {
   bool pinned_ = false;
   std::atomic<std::ptrdiff_t> next_{0};  // a dynamic job's next task
   std::unique_ptr<Slot[]> slots_;        // by thread (slot 0 unused)
+  std::vector<char> away_;               // by thread: the last call took its part (caller's)
 };
 
 constexpr int kMaxThreads = 1024;
