@@ -52,6 +52,7 @@ class Config:
     memory_samples: int = 60_000
     overhead_epochs: int = 2000
     overhead_repeats: int = 7
+    neighbour_calls: int = 300
     #: the sections where torch.compile runs (None: all); each shape compiles for seconds
     torch_compile_sections: Optional[tuple] = None
 
@@ -85,6 +86,7 @@ SMOKE = Config(
     memory_samples=256,
     overhead_epochs=40,
     overhead_repeats=2,
+    neighbour_calls=5,
     torch_compile_sections=("W1", "W4"),
 )
 

@@ -437,6 +437,36 @@ class Report:
                 f"{row['overhead'] * 1e6:+.2f} µs | {row['fixed'] * 1e6:.0f} µs |"
                 for row in ep["rows"]
             ] + [""]
+        if "neighbours" in r:
+            nb = r["neighbours"]
+            out += [
+                "## Neighbours",
+                "",
+                "A chainrule call right after a NumPy product (OpenBLAS's threads then spin on "
+                "the other cores for a while) and a NumPy product right after a chainrule call "
+                "(chainrule's pool workers spin likewise), against the same calls alone: "
+                f"medians of {nb['calls']} calls each, {nb['threads']} threads, in a fresh "
+                "process (`benchmarks/neighbours.py`). chainrule's caller runs the tasks of a "
+                "worker that has not started, so such a call should take about one thread's time.",
+                "",
+                "| call | alone | right after a NumPy product | the same, one thread |",
+                "|---|---|---|---|",
+            ]
+            for row in nb["chainrule"]:
+                out.append(
+                    f"| {row['label']} | {row['alone']:.1f} µs | {row['after_numpy']:.1f} µs "
+                    f"({row['after_numpy'] / row['alone']:.2g}x) | "
+                    f"{row['one_thread_after_numpy']:.1f} µs |"
+                )
+            npr = nb["numpy"]
+            out += [
+                "",
+                "| call | alone | right after a chainrule call |",
+                "|---|---|---|",
+                f"| {npr['label']} | {npr['alone']:.1f} µs | {npr['after_chainrule']:.1f} µs "
+                f"({npr['after_chainrule'] / npr['alone']:.2g}x) |",
+                "",
+            ]
         if "import" in r:
             imp = r["import"]
             out += [

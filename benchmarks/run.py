@@ -11,7 +11,8 @@ Dropout after each hidden layer, and its cost over plain W2), W3 (wide layers), 
 predict latency on W2's network), W4d (the same on the demo's networks), GEMM (chainrule's
 kernels against numpy.matmul under the OpenBLAS kernels this machine offers) and epoch (the
 per-epoch cost of fit's Python layer, with nothing attached and with a no-op callback,
-validation or progress output). Peers that are not installed (PyTorch, torch.compile, JAX,
+validation or progress output) and neighbours (chainrule calls right after a NumPy product,
+and the reverse, against the same calls alone). Peers that are not installed (PyTorch, torch.compile, JAX,
 scikit-learn) are reported as such. Every system gets the same thread budget (--threads,
 default 2).
 
@@ -37,7 +38,7 @@ from machine import chainrule_build, cpu_steal, machine_info
 from report import Report
 from sec_gemm import run_gemm
 from sec_latency import run_w4, run_w4d
-from sec_system import run_epoch_overhead, run_import, run_memory
+from sec_system import run_epoch_overhead, run_import, run_memory, run_neighbours
 from sec_training import run_w1, run_w1b, run_w1m, run_w2, run_w2n, run_w3
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +55,7 @@ RUNNERS = {
     "W4d": run_w4d,
     "GEMM": run_gemm,
     "epoch": run_epoch_overhead,
+    "neighbours": run_neighbours,
 }
 SECTIONS = tuple(RUNNERS)
 

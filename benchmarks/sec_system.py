@@ -1,5 +1,6 @@
 """What surrounds the training: peak memory of W2 training and import time (each in fresh
-processes), and the per-epoch cost of fit's Python layer (on W1's network)."""
+processes), the per-epoch cost of fit's Python layer (on W1's network), and what NumPy's idle
+threads and chainrule's cost each other's next call (neighbours.py, in a fresh process)."""
 
 from __future__ import annotations
 
@@ -160,3 +161,35 @@ def run_epoch_overhead(cfg: Config, threads: int) -> Dict:
         rows=rows,
         title=f"W1 network, {len(X)} samples, full batch: slope over {E} and {2 * E} epochs",
     )
+
+
+def run_neighbours(cfg: Config, threads: int) -> Dict:
+    """chainrule calls right after a NumPy product (whose OpenBLAS threads then spin on the
+    other cores) and a NumPy product right after a chainrule call, against the same calls
+    alone; medians of ``cfg.neighbour_calls`` calls, in a fresh process (neighbours.py)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "neighbours.py"),
+            "--threads",
+            str(threads),
+            "--calls",
+            str(cfg.neighbour_calls),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip()[-300:])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for row in out["chainrule"]:
+        log(
+            f"    {row['label']}: alone {row['alone']:.1f} µs, after a NumPy product "
+            f"{row['after_numpy']:.1f} µs (one thread {row['one_thread_after_numpy']:.1f} µs)"
+        )
+    np_row = out["numpy"]
+    log(
+        f"    {np_row['label']}: alone {np_row['alone']:.1f} µs, "
+        f"after a chainrule call {np_row['after_chainrule']:.1f} µs"
+    )
+    return out

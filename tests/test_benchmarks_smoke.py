@@ -51,6 +51,7 @@ def test_benchmark_harness_runs_end_to_end(smoke):
         "## Memory",
         "## Import time",
         "## Epoch overhead",
+        "## Neighbours",
     ):
         assert heading in text, f"{heading} missing from the smoke report"
     for workload in ("W1", "W1b", "W1m", "W2", "W2n", "W3", "W4", "W4d"):
