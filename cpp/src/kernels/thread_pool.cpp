@@ -98,10 +98,15 @@ class ThreadPool {
         // the claim's line sends the line back and forth, which the worker's next join would
         // wait for.
         if ((was_away || spin % 64 == 0) && w.started.load(std::memory_order_relaxed) != job) {
-          const Clock::time_point now = was_away ? Clock::time_point{} : Clock::now();
-          if (!was_away && deadline == Clock::time_point{}) {
-            deadline = now + std::chrono::microseconds(2);
-          } else if (was_away || now >= deadline) {
+          bool take = was_away;
+          if (!take) {
+            const Clock::time_point now = Clock::now();
+            if (deadline == Clock::time_point{})
+              deadline = now + std::chrono::microseconds(2);
+            else
+              take = now >= deadline;
+          }
+          if (take) {
             std::size_t last = w.claim.load(std::memory_order_relaxed);
             if (last != job && w.claim.compare_exchange_strong(last, job)) {
               away_[i] = true;
