@@ -26,6 +26,10 @@ import numpy as np
 from timing import BackgroundLoad, adaptive_best, run_when_quiet
 
 OPS = ("NN", "TN", "NT")
+# untimed calls of each case before its timed ones (measure): long enough for a sleeping
+# thread to run again (on this VM a pool worker woken after an idle spell joined after 2-12 ms,
+# in steps of the scheduler's 4 ms tick)
+WAKE_SECONDS = 0.05
 
 
 def square_cases(sizes, dtypes=("float32", "float64")) -> List[Dict]:
@@ -95,14 +99,13 @@ def measure(
     }[backend]
     if backend == "numpy":
         warm_up_blas_threads()
-    else:
-        warm_up_pool(make)
 
     def timed(call):
-        # a case's calls first run for 20 ms: after the quiet-machine wait before it, the
-        # threads of either library have gone to sleep, and waking a vCPU can take ms here
+        # a case's calls first run untimed for WAKE_SECONDS: after the quiet-machine wait
+        # before it, the threads of either library have gone to sleep, and waking a vCPU can
+        # take milliseconds here
         t0 = time.perf_counter()
-        while time.perf_counter() - t0 < 0.02:
+        while time.perf_counter() - t0 < WAKE_SECONDS:
             call()
         return adaptive_best(call, budget=budget)
 
@@ -125,18 +128,6 @@ def warm_up_blas_threads(seconds: float = 0.3) -> None:
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         A @ A
-
-
-def warm_up_pool(make: Callable, seconds: float = 0.3) -> None:
-    """Keep chainrule's pool busy before timing: a worker that has slept for a while can take
-    milliseconds to run again on a virtual machine (the host wakes its vCPU), and a case timed
-    in that window would measure one thread (the caller runs the tasks of a worker that has not
-    started)."""
-    case = dict(op="NN", m=256, k=256, n=256, dtype="float32")
-    call = make(case, *operands(case))
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        call()
 
 
 def blas_info() -> List[Dict]:

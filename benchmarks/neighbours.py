@@ -34,6 +34,15 @@ def median_us(call: Callable[[], object], before: Callable[[], object], calls: i
     return float(np.median(times)) * 1e6
 
 
+def warm_up(call: Callable[[], object], seconds: float = 0.1) -> None:
+    """Untimed calls for ``seconds``: buffers allocated, and the pool's worker awake (woken
+    after an idle spell, it can take 2-12 ms to run on this VM; timed meanwhile, a call runs
+    at one thread's speed)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        call()
+
+
 def measure(threads: int, calls: int, module: str = "chainrule") -> Dict:
     cr = importlib.import_module(module)
     kernels = importlib.import_module(f"{module}._core").kernels
@@ -50,15 +59,17 @@ def measure(threads: int, calls: int, module: str = "chainrule") -> Dict:
     def nothing():
         return None
 
+    def gemm():
+        return kernels.matmul(A, A)
+
     chainrule_calls = {
-        f"kernels.matmul, {GEMM_N} x {GEMM_N} float32": lambda: kernels.matmul(A, A),
+        f"kernels.matmul, {GEMM_N} x {GEMM_N} float32": gemm,
         "one-row predict, W2's network (W4)": lambda: net.predict(x),
     }
     # alone first, before any NumPy product has started OpenBLAS's threads
     alone = {}
     for label, call in chainrule_calls.items():
-        for _ in range(50):  # warm-up: the pool started, buffers allocated
-            call()
+        warm_up(call)
         alone[label] = median_us(call, nothing, calls)
     numpy_alone = median_us(numpy_call, nothing, calls)
     rows = []
@@ -75,7 +86,6 @@ def measure(threads: int, calls: int, module: str = "chainrule") -> Dict:
                 one_thread_after_numpy=one_thread,
             )
         )
-    gemm = chainrule_calls[f"kernels.matmul, {GEMM_N} x {GEMM_N} float32"]
     numpy_row = dict(
         label=f"numpy matmul, {NUMPY_N} x {NUMPY_N} float64",
         alone=numpy_alone,

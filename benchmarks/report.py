@@ -386,7 +386,7 @@ class Report:
                 "threads, each environment variant in its own process. Square rows have "
                 "m = k = n; the others are the training step's GEMMs of W2's hidden layers "
                 "(NN forward, TN for dW, NT for dH). GFLOP/s = 2mnk / time; best call after "
-                "a warm-up call, repeated up to "
+                f"{g['wake_seconds'] * 1e3:g} ms of untimed calls and a warm-up call, repeated up to "
                 f"{r['config']['gemm_budget']} s; a case whose first call takes over 1 s is "
                 "measured once (marked). Targets are checked against "
                 f"**NumPy ({g['reference']})**.",

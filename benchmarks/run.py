@@ -12,8 +12,8 @@ predict latency on W2's network), W4d (the same on the demo's networks), GEMM (c
 kernels against numpy.matmul under the OpenBLAS kernels this machine offers) and epoch (the
 per-epoch cost of fit's Python layer, with nothing attached and with a no-op callback,
 validation or progress output) and neighbours (chainrule calls right after a NumPy product,
-and the reverse, against the same calls alone). Peers that are not installed (PyTorch, torch.compile, JAX,
-scikit-learn) are reported as such. Every system gets the same thread budget (--threads,
+and the reverse, against the same calls alone). Peers that are not installed (PyTorch,
+torch.compile, JAX, scikit-learn) are reported as such. Every system gets the same thread budget (--threads,
 default 2).
 
 This file drives the run; the sections live in sec_training.py, sec_latency.py, sec_gemm.py

@@ -49,7 +49,7 @@ def numpy_gemm_variant(label: str, env: Dict[str, str], cases, threads: int, bud
 
 def run_gemm(cfg: Config, threads: int) -> Dict:
     cases = square_cases(cfg.gemm_sizes) + mlp_cases(cfg.gemm_batch, cfg.gemm_layers)
-    from gemm import measure
+    from gemm import WAKE_SECONDS, measure
 
     log(f"    chainrule: {len(cases)} cases")
     chainrule_results = guarded(
@@ -97,4 +97,5 @@ def run_gemm(cfg: Config, threads: int) -> Dict:
         reference=None if reference is None else reference["label"],
         reference_is_avx512=reference is not None and has_avx512(reference),
         chainrule_threads=peers.chainrule_threads(),
+        wake_seconds=WAKE_SECONDS,
     )
