@@ -10,29 +10,8 @@ from typing import Dict, List, Optional
 
 import peak as peak_probe
 import targets
-
-# ---- formatting ------------------------------------------------------------------------------
-
-
-def fmt_time(s: float) -> str:
-    if s < 1e-3:
-        return f"{s * 1e6:.3g} µs"
-    if s < 1:
-        return f"{s * 1e3:.3g} ms"
-    return f"{s:.3g} s"
-
-
-def fmt(x: Optional[float], digits: int = 3) -> str:
-    if x is None:
-        return "n/a"
-    if x == 0 or 1e-3 <= abs(x) < 1e5:
-        return f"{x:.{digits}g}" if abs(x) < 10**digits else f"{x:,.0f}"
-    return f"{x:.{digits - 1}e}"
-
-
-def ratio_text(r: Optional[float]) -> str:
-    return "n/a" if r is None else f"{r:.3g}x"
-
+from report_format import fmt, fmt_time, ratio_text
+from report_system import epoch_section, import_section, memory_section, neighbours_section
 
 #: the workload sections, in the order of the table
 WORKLOADS = ("W1", "W1b", "W1m", "W2", "W2n", "W3", "W4", "W4d")
@@ -395,90 +374,11 @@ class Report:
                 "",
             ]
         if "memory" in r:
-            mem = r["memory"]
-            b = mem["bound_mb"]
-            out += [
-                "## Memory (W2, one epoch)",
-                "",
-                f"Lower bound: data {b['data']:.1f} MB ({mem['samples']:,} x "
-                f"({r['config']['w2_sizes'][0]} + {r['config']['w2_sizes'][-1]}) float32) + "
-                f"parameters {b['params']:.2f} MB + gradients {b['grads']:.2f} MB + "
-                f"activations {b['activations']:.2f} MB (Z, H, dZ of every layer for one "
-                f"batch) = **{sum(b.values()):.1f} MB**. Each system trains in a fresh "
-                "process; peak RSS is that process's `ru_maxrss` (VmHWM agrees).",
-                "",
-                "| system | peak RSS | RSS after import | peak RSS - bound |",
-                "|---|---|---|---|",
-            ]
-            for system, row in mem["rows"].items():
-                if "maxrss_mb" in row:
-                    out.append(
-                        f"| {system} | {row['maxrss_mb']:.1f} MB | {row['import_mb']:.1f} MB"
-                        f" | {row['maxrss_mb'] - sum(b.values()):+.1f} MB |"
-                    )
-                else:
-                    out.append(f"| {system} | {row.get('status')} | | |")
-            out.append("")
+            out += memory_section(r)
         if "epoch" in r:
-            ep = r["epoch"]
-            out += [
-                "## Epoch overhead",
-                "",
-                f"{ep['title']}; best of {ep['repeats']} runs each. The core runs the epoch "
-                "loop and re-enters Python at most once per epoch, only when callbacks, "
-                "progress output or early stopping are attached. Overhead = the variant's "
-                "time per epoch minus the core loop's; fixed = the remaining cost per call.",
-                "",
-                "| fit variant | time per epoch | overhead per epoch | fixed per call |",
-                "|---|---|---|---|",
-            ]
-            out += [
-                f"| {row['label']} | {row['per_epoch'] * 1e6:.2f} µs | "
-                f"{row['overhead'] * 1e6:+.2f} µs | {row['fixed'] * 1e6:.0f} µs |"
-                for row in ep["rows"]
-            ] + [""]
+            out += epoch_section(r["epoch"])
         if "neighbours" in r:
-            nb = r["neighbours"]
-            out += [
-                "## Neighbours",
-                "",
-                "A chainrule call right after a NumPy product (OpenBLAS's threads then spin on "
-                "the other cores for a while) and a NumPy product right after a chainrule call "
-                "(chainrule's pool workers spin likewise), against the same calls alone: "
-                f"medians of {nb['calls']} calls each, {nb['threads']} threads, in a fresh "
-                "process (`benchmarks/neighbours.py`). chainrule's caller runs the tasks of a "
-                "worker that has not started, so such a call should take about one thread's time.",
-                "",
-                "| call | alone | right after a NumPy product | the same, one thread |",
-                "|---|---|---|---|",
-            ]
-            for row in nb["chainrule"]:
-                out.append(
-                    f"| {row['label']} | {row['alone']:.1f} µs | {row['after_numpy']:.1f} µs "
-                    f"({row['after_numpy'] / row['alone']:.2g}x) | "
-                    f"{row['one_thread_after_numpy']:.1f} µs |"
-                )
-            npr = nb["numpy"]
-            out += [
-                "",
-                "| call | alone | right after a chainrule call |",
-                "|---|---|---|",
-                f"| {npr['label']} | {npr['alone']:.1f} µs | {npr['after_chainrule']:.1f} µs "
-                f"({npr['after_chainrule'] / npr['alone']:.2g}x) |",
-                "",
-            ]
+            out += neighbours_section(r["neighbours"])
         if "import" in r:
-            imp = r["import"]
-            out += [
-                "## Import time",
-                "",
-                f'`python -c "import X"`, best of {imp["repeats"]} runs, minus the bare '
-                f"interpreter start (`python -c pass`: {fmt_time(imp['bare'])}).",
-                "",
-                "| module | import time |",
-                "|---|---|",
-            ]
-            for module, s in imp["rows"].items():
-                out.append(f"| {module} | {'not installed' if s is None else fmt_time(s)} |")
-            out.append("")
+            out += import_section(r["import"])
         return "\n".join(out)
