@@ -5,10 +5,11 @@
 // AVX-512: a whole row of a layer up to 256 float32 wide, so a tile reads one contiguous stream).
 // The tiles split over the threads in contiguous runs of the depth-major order (block 0's
 // chunks, then block 1's, ...), so a thread reads whole rows of B where it can (a part of each
-// row, the rest skipped, streams from L2 at about half the rate), and thread t always takes
-// the same run, so each core reads the same slice of B on every call; `reverse` visits the
-// thread's tiles in the opposite order (the caller alternates it between calls), so the tiles
-// read last in one call, the ones still in that core's L2, are read first in the next.
+// row, the rest skipped, streams from L2 at about two thirds of the rate: docs/performance.md,
+// W4), and thread t always takes the same run, so each core reads the same slice of B on every
+// call; `reverse` visits the thread's tiles in the opposite order (the caller alternates it
+// between calls), so the tiles read last in one call, the ones still in that core's L2, are
+// read first in the next.
 // Each tile is the FMA chain the row loops make over that KC block (wide_chunk, beta 0) into
 // its block's partial sums; once all are done the blocks are combined in depth order
 // (C = acc_0, then C = C + acc_b: the row loops' C = 1 * C + 1 * acc_b in one rounding), so C
