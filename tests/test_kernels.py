@@ -50,6 +50,27 @@ def test_matmul_matches_numpy_on_awkward_sizes(level, op, dtype):
         assert err <= bound, f"{level} {op} {m}x{n}x{k}: error {err:.3g} > bound {bound:.3g}"
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_op_gives_the_bits_of_nn_on_a_transposed_copy(level, threads, dtype):
+    """Packing moves values only and every path sums in the same order, so A.T @ B (TN) and
+    A @ B.T (NT) equal NN on contiguous copies bit for bit, at any thread count; the shapes
+    take the packed path with full and partial panels, A's rows several pages apart. (The
+    portable loops' NT sums as dot products in eight parts: not compared there.)"""
+    rng = np.random.default_rng(7)
+    for n_threads in (1, 2):
+        cr.set_num_threads(n_threads)
+        for m, k, n in [(300, 260, 270), (1030, 512, 200), (25, 700, 33), (513, 129, 1025)]:
+            A = rng.standard_normal((k, m)).astype(dtype)
+            B = rng.standard_normal((n, k)).astype(dtype)
+            At, Bt = np.ascontiguousarray(A.T), np.ascontiguousarray(B.T)
+            want = _core.kernels.matmul(At, Bt)
+            tn = _core.kernels.matmul(A, Bt, trans_a=True)
+            nt = _core.kernels.matmul(At, B, trans_b=True)
+            assert np.array_equal(tn, want), f"{level} TN {m}x{k}x{n}, {n_threads} threads"
+            if level != "portable":
+                assert np.array_equal(nt, want), f"{level} NT {m}x{k}x{n}, {n_threads} threads"
+
+
 def _train(dtype):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(300, 40))
