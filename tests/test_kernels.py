@@ -109,6 +109,27 @@ def test_levels_agree_to_rounding(threads):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
+def test_thread_pool_stats_count_jobs_and_the_parts_run_by_the_caller(threads):
+    A = np.ones((256, 256), np.float32)
+    keys = {"jobs", "worker_parts", "worker_parts_run_by_caller"}
+    for n_threads in (2, 3):
+        cr.set_num_threads(n_threads)
+        _core.kernels.matmul(A, A)
+        before = cr.runtime.thread_pool_stats()
+        assert set(before) == keys and all(type(v) is int and v >= 0 for v in before.values())
+        for _ in range(20):
+            _core.kernels.matmul(A, A)  # one job or more each, every worker a part
+        after = cr.runtime.thread_pool_stats()
+        jobs = after["jobs"] - before["jobs"]
+        parts = after["worker_parts"] - before["worker_parts"]
+        taken = after["worker_parts_run_by_caller"] - before["worker_parts_run_by_caller"]
+        assert jobs >= 20 and parts == jobs * (n_threads - 1) and 0 <= taken <= parts
+    cr.set_num_threads(1)  # no pool: nothing counted
+    before = cr.runtime.thread_pool_stats()
+    _core.kernels.matmul(A, A)
+    assert cr.runtime.thread_pool_stats() == before
+
+
 def test_thread_api_validates():
     with pytest.raises(ValueError, match="n must be >= 1"):
         cr.set_num_threads(0)

@@ -441,6 +441,13 @@ def _speed(run: Run) -> None:
     assert info["kernel"] in info["supported"]
 
 
+@block_check("performance-speed-kernels-dispatch-and-threads-2")
+def _pool_stats(run: Run) -> None:
+    jobs, taken, parts = (int(v) for v in re.findall(r"\d+", run.out))
+    assert parts == jobs * (cr.get_num_threads() - 1) and 0 <= taken <= parts
+    assert cr.get_num_threads() == 1 or jobs >= 10  # each predict's product is a job
+
+
 # ---- the tests -----------------------------------------------------------------------------
 
 

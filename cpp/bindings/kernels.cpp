@@ -99,6 +99,14 @@ void chainrule::bindings::bind_kernels(py::module_& m) {
         "Allow (True) or forbid (False) the fused small-network training step.");
   k.def("small_step_enabled", &kernels::small_step_enabled);
   m.def("set_num_threads", &kernels::set_num_threads, py::arg("n"));
+  m.def("thread_pool_stats", [] {
+    const kernels::PoolStats s = kernels::pool_stats();
+    py::dict d;
+    d["jobs"] = s.jobs;
+    d["worker_parts"] = s.worker_parts;
+    d["worker_parts_run_by_caller"] = s.parts_run_by_caller;
+    return d;
+  });
   m.def("get_num_threads", &kernels::get_num_threads);
   m.def("activation_forward64", &activation_forward<double>, py::arg("name"), py::arg("params"),
         py::arg("Z"));

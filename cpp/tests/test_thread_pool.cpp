@@ -1,9 +1,11 @@
 // The thread pool (kernels/thread_pool.hpp): every task of a job runs exactly once, dynamic or
 // pinned, on any thread count; a pinned task runs on its own thread when that thread is there
 // and on the caller when it is not (a worker held back, as one the system does not schedule),
-// and the call never waits for it; jobs stay correct while workers come and go at random.
+// and the call never waits for it, and pool_stats() counts the parts it ran so; jobs stay
+// correct while workers come and go at random.
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <random>
 #include <string>
 #include <thread>
@@ -67,6 +69,7 @@ void every_task_runs_once() {
 void held_workers_leave_every_task_to_the_caller() {
   kernels::set_num_threads(3);
   kernels::testing::hold_workers(true);
+  const kernels::PoolStats before = kernels::pool_stats();
   for (bool pinned : {false, true}) {
     const JobRecord r = run_job(12, pinned);
     CHECK(each_once(r));
@@ -74,12 +77,19 @@ void held_workers_leave_every_task_to_the_caller() {
     for (int w : r.thread) on_caller = on_caller && w == 0;
     CHECK(on_caller);
   }
+  // two jobs of two workers' parts each, every part run by the caller, and counted so
+  const kernels::PoolStats held = kernels::pool_stats();
+  CHECK(held.jobs - before.jobs == 2);
+  CHECK(held.worker_parts - before.worker_parts == 4);
+  CHECK(held.parts_run_by_caller - before.parts_run_by_caller == 4);
   kernels::testing::hold_workers(false);
   // released, the workers take their pinned tasks again: task t on thread t mod 3 once the
   // workers are awake and waiting (each call gives them until the caller's own tasks end, so
   // a call of slow tasks finds them there)
   bool on_owner = false;
+  std::uint64_t taken_in_call = 0;
   for (int attempt = 0; attempt < 200 && !on_owner; ++attempt) {
+    const std::uint64_t taken_before = kernels::pool_stats().parts_run_by_caller;
     std::vector<int> thread(6, -1);
     kernels::parallel_for(
         6,
@@ -90,8 +100,10 @@ void held_workers_leave_every_task_to_the_caller() {
         /*pinned=*/true);
     on_owner = true;
     for (int t = 0; t < 6; ++t) on_owner = on_owner && thread[static_cast<std::size_t>(t)] == t % 3;
+    taken_in_call = kernels::pool_stats().parts_run_by_caller - taken_before;
   }
   CHECK(on_owner);
+  CHECK(taken_in_call == 0);  // a call whose workers ran their own parts counts none taken
   kernels::set_num_threads(2);
 }
 

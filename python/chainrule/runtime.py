@@ -13,6 +13,7 @@ __all__ = [
     "set_num_threads",
     "get_num_threads",
     "cpu_info",
+    "thread_pool_stats",
     "set_small_network_path",
     "small_network_path",
 ]
@@ -47,6 +48,27 @@ def cpu_info() -> Dict[str, Any]:
         "threads": get_num_threads(),
         "description": k.cpu_description(),
     }
+
+
+def thread_pool_stats() -> Dict[str, int]:
+    """How the kernels' threads shared the work, counted since the process started:
+    ``{"jobs": ..., "worker_parts": ..., "worker_parts_run_by_caller": ...}``.
+
+    A job is one parallel call (a large product, a step of the fused small-network path, a
+    one-row predict's product); each worker thread has a part in it. The calling thread runs a
+    worker's part itself when that worker has not started a few microseconds after the caller
+    finished its own, instead of waiting for it: the worker's core was busy with another program
+    (or another library's threads, such as OpenBLAS's after a NumPy call), or the system had not
+    scheduled it. Such a call runs at about one thread's speed, so a large share of parts run by
+    the caller explains a fit or a predict that two threads did not make faster. The results
+    are the same bits either way. Take the difference of two calls to count a stretch of work::
+
+        before = cr.runtime.thread_pool_stats()
+        net.fit(X, Y, epochs=10)
+        after = cr.runtime.thread_pool_stats()
+        taken = after["worker_parts_run_by_caller"] - before["worker_parts_run_by_caller"]
+    """
+    return {str(k): int(v) for k, v in _core.thread_pool_stats().items()}
 
 
 def set_small_network_path(enabled: bool) -> None:

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,6 +21,9 @@ namespace chainrule::kernels {
 namespace {
 
 thread_local int t_worker_index = 0;
+
+// pool_stats(): written by callers only (one at a time per pool), read by anyone
+std::atomic<std::uint64_t> g_jobs{0}, g_worker_parts{0}, g_parts_taken{0};
 
 int default_threads() {
 #ifdef __linux__
@@ -80,6 +84,8 @@ class ThreadPool {
       generation_.store(job, std::memory_order_release);
     }
     if (sleeping_.load() > 0) wake_.notify_all();
+    g_jobs.fetch_add(1, std::memory_order_relaxed);
+    g_worker_parts.fetch_add(workers_.size(), std::memory_order_relaxed);
     if (pinned_)
       run_group(0);
     else
@@ -110,6 +116,7 @@ class ThreadPool {
             std::size_t last = w.claim.load(std::memory_order_relaxed);
             if (last != job && w.claim.compare_exchange_strong(last, job)) {
               away_[i] = true;
+              g_parts_taken.fetch_add(1, std::memory_order_relaxed);
               if (pinned_) run_group(i);
               break;
             }
@@ -286,6 +293,14 @@ void set_num_threads(int n) {
     }
   }
   g_threads.store(n);
+}
+
+PoolStats pool_stats() {
+  PoolStats s;
+  s.jobs = g_jobs.load(std::memory_order_relaxed);
+  s.worker_parts = g_worker_parts.load(std::memory_order_relaxed);
+  s.parts_run_by_caller = g_parts_taken.load(std::memory_order_relaxed);
+  return s;
 }
 
 namespace testing {

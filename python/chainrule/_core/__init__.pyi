@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 from . import kernels
-__all__: list[str] = ['DivergenceError', 'Network32', 'Network64', 'activation_backward32', 'activation_backward64', 'activation_forward32', 'activation_forward64', 'check_lr', 'get_num_threads', 'kernels', 'registry_check', 'registry_check_value', 'registry_entries', 'registry_lookup', 'registry_names', 'set_num_threads']
+__all__: list[str] = ['DivergenceError', 'Network32', 'Network64', 'activation_backward32', 'activation_backward64', 'activation_forward32', 'activation_forward64', 'check_lr', 'get_num_threads', 'kernels', 'registry_check', 'registry_check_value', 'registry_entries', 'registry_lookup', 'registry_names', 'set_num_threads', 'thread_pool_stats']
 class DivergenceError(FloatingPointError):
     pass
 class Network32:
@@ -237,5 +237,7 @@ def registry_lookup(family: str, name: str) -> str:
 def registry_names(family: str, with_aliases: bool = False) -> list[str]:
     ...
 def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+def thread_pool_stats() -> dict:
     ...
 __version__: str

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 namespace chainrule::kernels {
@@ -25,6 +26,18 @@ int worker_index();
 /// slows a call to one thread's speed, never more.
 void parallel_for(std::ptrdiff_t n_tasks, void (*fn)(void*, std::ptrdiff_t), void* ctx,
                   bool pinned = false);
+
+/// How the pool's jobs ran, counted since the process started: jobs that had workers, the
+/// workers' parts in them, and the parts the caller ran itself because that worker had not
+/// started a few microseconds after the caller's own part (asleep, not scheduled, or its core
+/// busy with another program). Many parts run by the caller mean the calls ran at about one
+/// thread's speed.
+struct PoolStats {
+  std::uint64_t jobs = 0;
+  std::uint64_t worker_parts = 0;
+  std::uint64_t parts_run_by_caller = 0;
+};
+PoolStats pool_stats();
 
 namespace testing {
 /// While held, the pool's workers join no job, as when the system does not schedule them (the
