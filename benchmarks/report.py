@@ -135,8 +135,39 @@ class Report:
                 if self.round_trip_summary()
                 else []
             ),
+            *(
+                [f"| chainrule's worker away | {self.pool_summary()} |"]
+                if self.pool_summary()
+                else []
+            ),
         ]
         return lines
+
+    def pool_summary(self) -> str:
+        """The share of chainrule's worker parts its calling thread ran itself, by section
+        (chainrule.runtime.thread_pool_stats): the worker had not started a few µs into a call,
+        its core taken by another program or not scheduled, and such calls ran at about one
+        thread's speed. Sections that measure chainrule in other processes count nothing."""
+        pool = {k: v for k, v in (self.r.get("pool") or {}).items() if v.get("worker_parts")}
+        if not pool:
+            return ""
+        parts = ", ".join(
+            f"{k} {fmt(100 * v['worker_parts_run_by_caller'] / v['worker_parts'])}% "
+            f"of {v['worker_parts']:,}"
+            for k, v in pool.items()
+        )
+        away = [
+            k
+            for k, v in pool.items()
+            if v["worker_parts_run_by_caller"] >= 0.05 * v["worker_parts"]
+        ]
+        return (
+            parts + " worker parts run by the calling thread (chainrule.runtime.thread_pool_stats:"
+            " the worker had not started a few µs into the call, its core busy or not scheduled;"
+            " such calls run at about one thread's speed"
+            + (f"; 5% or more during: {', '.join(away)}" if away else "")
+            + ")"
+        )
 
     def round_trip_summary(self) -> str:
         """The cache-line round trip between CPUs 0 and 1 before each section (pingpong.cpp):

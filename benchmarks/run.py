@@ -61,6 +61,18 @@ RUNNERS = {
 SECTIONS = tuple(RUNNERS)
 
 
+def pool_stats() -> Optional[Dict[str, int]]:
+    """chainrule's thread-pool counters (chainrule.runtime.thread_pool_stats), None where the
+    installed chainrule has none: the workers' parts that the calling thread ran itself show
+    when the other core was away while a section measured chainrule in this process."""
+    try:
+        import chainrule
+
+        return chainrule.runtime.thread_pool_stats()
+    except (ImportError, AttributeError):
+        return None
+
+
 def run(
     config: Config = FULL,
     sections=SECTIONS,
@@ -99,10 +111,15 @@ def run(
     restore_threads = peers.set_threads(threads)
     try:
         results["round_trip"] = {"start": peak_probe.core_round_trip()}
+        results["pool"] = {}
         for name in sections:
             results["round_trip"][name] = rt = peak_probe.core_round_trip()
             log(f"{name}" + (f" (core-to-core round trip {rt:.0f} ns)" if rt else ""))
+            before = pool_stats()
             results[name] = RUNNERS[name](config, threads)
+            after = pool_stats()
+            if before is not None and after is not None:
+                results["pool"][name] = {k: after[k] - before[k] for k in after}
         results["round_trip"]["end"] = peak_probe.core_round_trip()
     finally:
         restore_threads()

@@ -61,6 +61,19 @@ def test_benchmark_harness_runs_end_to_end(smoke):
         assert "| core-to-core round trip | start " in text  # where the vCPUs sit
 
 
+def test_the_pool_counts_of_each_section_are_recorded(smoke):
+    """Each section's change in chainrule.runtime.thread_pool_stats, for the report's line on
+    the worker parts the calling thread ran itself."""
+    text, results = smoke
+    pool = results["pool"]
+    assert set(pool) == set(results["sections"])
+    for name, counts in pool.items():
+        assert set(counts) == {"jobs", "worker_parts", "worker_parts_run_by_caller"}, name
+        assert 0 <= counts["worker_parts_run_by_caller"] <= counts["worker_parts"], name
+    if any(c["worker_parts"] for c in pool.values()):
+        assert "| chainrule's worker away | " in text
+
+
 def test_every_peer_is_timed_or_reported_absent(smoke):
     _, results = smoke
     for key in ("W1", "W1b", "W1m", "W2", "W3", "W4"):
