@@ -23,7 +23,7 @@ namespace {
 thread_local int t_worker_index = 0;
 
 // pool_stats(): written by callers only (one at a time per pool), read by anyone
-std::atomic<std::uint64_t> g_jobs{0}, g_worker_parts{0}, g_parts_taken{0};
+std::atomic<std::uint64_t> g_jobs{0}, g_worker_parts{0}, g_parts_run_by_caller{0};
 
 int default_threads() {
 #ifdef __linux__
@@ -116,7 +116,7 @@ class ThreadPool {
             std::size_t last = w.claim.load(std::memory_order_relaxed);
             if (last != job && w.claim.compare_exchange_strong(last, job)) {
               away_[i] = true;
-              g_parts_taken.fetch_add(1, std::memory_order_relaxed);
+              g_parts_run_by_caller.fetch_add(1, std::memory_order_relaxed);
               if (pinned_) run_group(i);
               break;
             }
@@ -299,7 +299,7 @@ PoolStats pool_stats() {
   PoolStats s;
   s.jobs = g_jobs.load(std::memory_order_relaxed);
   s.worker_parts = g_worker_parts.load(std::memory_order_relaxed);
-  s.parts_run_by_caller = g_parts_taken.load(std::memory_order_relaxed);
+  s.parts_run_by_caller = g_parts_run_by_caller.load(std::memory_order_relaxed);
   return s;
 }
 
