@@ -11,6 +11,7 @@ from typing import Dict, List, Optional
 import peak as peak_probe
 import targets
 from report_format import fmt, fmt_time, ratio_text
+from report_machine import background_summary, pool_summary, round_trip_summary
 from report_system import epoch_section, import_section, memory_section, neighbours_section
 
 #: the workload sections, in the order of the table
@@ -101,6 +102,7 @@ class Report:
         env = ", ".join(f"{k}={val}" for k, val in m["openblas_env"].items() if val) or "none set"
         installed = ", ".join(f"{k} {val}" if val else f"{k} not installed" for k, val in v.items())
         steal = self.r.get("steal_percent")
+        round_trip, pool = round_trip_summary(self.r), pool_summary(self.r)
         lines = [
             "| | |",
             "|---|---|",
@@ -129,79 +131,11 @@ class Report:
             f"| date | {m['date']}; total run {self.r['elapsed']:.0f} s"
             + (f"; CPU steal during run {steal:.1f}%" if steal is not None else "")
             + " |",
-            f"| background load | {self.background_summary()} |",
-            *(
-                [f"| core-to-core round trip | {self.round_trip_summary()} |"]
-                if self.round_trip_summary()
-                else []
-            ),
-            *(
-                [f"| chainrule's worker away | {self.pool_summary()} |"]
-                if self.pool_summary()
-                else []
-            ),
+            f"| background load | {background_summary(self.r)} |",
+            *([f"| core-to-core round trip | {round_trip} |"] if round_trip else []),
+            *([f"| chainrule's worker away | {pool} |"] if pool else []),
         ]
         return lines
-
-    def pool_summary(self) -> str:
-        """The share of chainrule's worker parts its calling thread ran itself, by section
-        (chainrule.runtime.thread_pool_stats): the worker had not started a few µs into a call,
-        its core taken by another program or not scheduled, and such calls ran at about one
-        thread's speed. Sections that measure chainrule in other processes count nothing."""
-        pool = {k: v for k, v in (self.r.get("pool") or {}).items() if v.get("worker_parts")}
-        if not pool:
-            return ""
-        parts = ", ".join(
-            f"{k} {fmt(100 * v['worker_parts_run_by_caller'] / v['worker_parts'])}% "
-            f"of {v['worker_parts']:,}"
-            for k, v in pool.items()
-        )
-        away = [
-            k
-            for k, v in pool.items()
-            if v["worker_parts_run_by_caller"] >= 0.05 * v["worker_parts"]
-        ]
-        return (
-            parts + " worker parts run by the calling thread (chainrule.runtime.thread_pool_stats:"
-            " the worker had not started a few µs into the call, its core busy or not scheduled;"
-            " such calls run at about one thread's speed"
-            + (f"; 5% or more during: {', '.join(away)}" if away else "")
-            + ")"
-        )
-
-    def round_trip_summary(self) -> str:
-        """The cache-line round trip between CPUs 0 and 1 before each section (pingpong.cpp):
-        on a VM the vCPUs may sit on one die or two, which moves every 2-thread figure."""
-        rt = {k: v for k, v in (self.r.get("round_trip") or {}).items() if v}
-        if not rt:
-            return ""
-        parts = ", ".join(f"{k} {v:.0f} ns" for k, v in rt.items())
-        far = [k for k, v in rt.items() if v > 200]
-        return (
-            parts + " (benchmarks/pingpong.cpp; ~50-100 ns: both vCPUs on one die; 200 ns "
-            "and more: on two dies, where threads sharing data run slower"
-            + (f"; far apart during: {', '.join(far)}" if far else "")
-            + ")"
-        )
-
-    def background_summary(self) -> str:
-        """Other processes' share of the CPUs while each measurement ran."""
-        entries = [e for e in self.r.get("background", []) if e["share"] is not None]
-        if not entries:
-            return "not measured"
-        worst = max(entries, key=lambda e: e["share"])
-        busy = [e for e in entries if e["share"] >= 0.05]
-        text = (
-            f"other processes took {100 * worst['share']:.0f}% of the CPUs at worst "
-            f"({worst['label']}); {len(busy)} of {len(entries)} measurements saw 5% or more"
-        )
-        waited = sum(e["waited"] for e in entries)
-        if self.r.get("max_wait"):
-            text += (
-                f"; before each measurement the harness waited (up to "
-                f"{self.r['max_wait']:.0f} s, {waited:.0f} s in all) for a quiet 0.5 s"
-            )
-        return text + ". Figures taken under load are marked in the notes"
 
     def workload_rows(self, key: str, w: Dict) -> List[str]:
         rows = w["rows"]

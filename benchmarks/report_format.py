@@ -1,8 +1,9 @@
-"""Number formatting of the benchmark report (report.py, report_system.py)."""
+"""Number formatting and the Markdown pieces shared by the benchmark report's sections
+(report.py, report_system.py)."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional, Sequence
 
 
 def fmt_time(s: float) -> str:
@@ -23,3 +24,13 @@ def fmt(x: Optional[float], digits: int = 3) -> str:
 
 def ratio_text(r: Optional[float]) -> str:
     return "n/a" if r is None else f"{r:.3g}x"
+
+
+def table_head(columns: Sequence[str]) -> List[str]:
+    """A Markdown table's header and rule lines."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def section_head(title: str, intro: str, columns: Sequence[str]) -> List[str]:
+    """A report section's heading, its introduction and the head of its table."""
+    return [f"## {title}", "", intro, "", *table_head(columns)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from report_format import fmt_time
+from report_format import fmt_time, section_head, table_head
 
 
 def memory_section(r: Dict) -> List[str]:
@@ -13,19 +13,16 @@ def memory_section(r: Dict) -> List[str]:
     lower bound of its data."""
     mem = r["memory"]
     b = mem["bound_mb"]
-    out = [
-        "## Memory (W2, one epoch)",
-        "",
+    out = section_head(
+        "Memory (W2, one epoch)",
         f"Lower bound: data {b['data']:.1f} MB ({mem['samples']:,} x "
         f"({r['config']['w2_sizes'][0]} + {r['config']['w2_sizes'][-1]}) float32) + "
         f"parameters {b['params']:.2f} MB + gradients {b['grads']:.2f} MB + "
         f"activations {b['activations']:.2f} MB (Z, H, dZ of every layer for one "
         f"batch) = **{sum(b.values()):.1f} MB**. Each system trains in a fresh "
         "process; peak RSS is that process's `ru_maxrss` (VmHWM agrees).",
-        "",
-        "| system | peak RSS | RSS after import | peak RSS - bound |",
-        "|---|---|---|---|",
-    ]
+        ("system", "peak RSS", "RSS after import", "peak RSS - bound"),
+    )
     for system, row in mem["rows"].items():
         if "maxrss_mb" in row:
             out.append(
@@ -40,17 +37,14 @@ def memory_section(r: Dict) -> List[str]:
 
 def epoch_section(ep: Dict) -> List[str]:
     """## Epoch overhead: fit's Python layer per epoch, against the core's loop."""
-    out = [
-        "## Epoch overhead",
-        "",
+    out = section_head(
+        "Epoch overhead",
         f"{ep['title']}; best of {ep['repeats']} runs each. The core runs the epoch "
         "loop and re-enters Python at most once per epoch, only when callbacks, "
         "progress output or early stopping are attached. Overhead = the variant's "
         "time per epoch minus the core loop's; fixed = the remaining cost per call.",
-        "",
-        "| fit variant | time per epoch | overhead per epoch | fixed per call |",
-        "|---|---|---|---|",
-    ]
+        ("fit variant", "time per epoch", "overhead per epoch", "fixed per call"),
+    )
     out += [
         f"| {row['label']} | {row['per_epoch'] * 1e6:.2f} µs | "
         f"{row['overhead'] * 1e6:+.2f} µs | {row['fixed'] * 1e6:.0f} µs |"
@@ -61,19 +55,16 @@ def epoch_section(ep: Dict) -> List[str]:
 
 def neighbours_section(nb: Dict) -> List[str]:
     """## Neighbours: calls right after another library's, against the same calls alone."""
-    out = [
-        "## Neighbours",
-        "",
+    out = section_head(
+        "Neighbours",
         "A chainrule call right after a NumPy product (OpenBLAS's threads then spin on "
         "the other cores for a while) and a NumPy product right after a chainrule call "
         "(chainrule's pool workers spin likewise), against the same calls alone: "
         f"medians of {nb['calls']} calls each, {nb['threads']} threads, in a fresh "
         "process (`benchmarks/neighbours.py`). chainrule's caller runs the tasks of a "
         "worker that has not started, so such a call should take about one thread's time.",
-        "",
-        "| call | alone | right after a NumPy product | the same, one thread |",
-        "|---|---|---|---|",
-    ]
+        ("call", "alone", "right after a NumPy product", "the same, one thread"),
+    )
     for row in nb["chainrule"]:
         out.append(
             f"| {row['label']} | {row['alone']:.1f} µs | {row['after_numpy']:.1f} µs "
@@ -83,8 +74,7 @@ def neighbours_section(nb: Dict) -> List[str]:
     npr = nb["numpy"]
     out += [
         "",
-        "| call | alone | right after a chainrule call |",
-        "|---|---|---|",
+        *table_head(("call", "alone", "right after a chainrule call")),
         f"| {npr['label']} | {npr['alone']:.1f} µs | {npr['after_chainrule']:.1f} µs "
         f"({npr['after_chainrule'] / npr['alone']:.2g}x) |",
         "",
@@ -94,15 +84,12 @@ def neighbours_section(nb: Dict) -> List[str]:
 
 def import_section(imp: Dict) -> List[str]:
     """## Import time."""
-    out = [
-        "## Import time",
-        "",
+    out = section_head(
+        "Import time",
         f'`python -c "import X"`, best of {imp["repeats"]} runs, minus the bare '
         f"interpreter start (`python -c pass`: {fmt_time(imp['bare'])}).",
-        "",
-        "| module | import time |",
-        "|---|---|",
-    ]
+        ("module", "import time"),
+    )
     for module, s in imp["rows"].items():
         out.append(f"| {module} | {'not installed' if s is None else fmt_time(s)} |")
     out.append("")

@@ -19,7 +19,9 @@ default 2).
 This file drives the run; the sections live in sec_training.py, sec_latency.py, sec_gemm.py
 and sec_system.py, what they share in harness.py, the peers in peers.py, peer_jax.py and
 peer_torch_compile.py, the report in report.py (its sections on memory, epoch overhead,
-neighbours and import time in report_system.py, number formats in report_format.py).
+neighbours and import time in report_system.py, the machine table's lines on load, vCPU
+placement and chainrule's pool in report_machine.py, number formats and section heads in
+report_format.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,67 @@
+"""The machine table's lines on what the machine did during the run (other processes' load,
+where the vCPUs sat, whether chainrule's pool worker was there): text from the run's results,
+for report.Report.header."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+from report_format import fmt
+
+
+def pool_summary(r: Dict) -> str:
+    """The share of chainrule's worker parts its calling thread ran itself, by section
+    (chainrule.runtime.thread_pool_stats): the worker had not started a few µs into a call,
+    its core taken by another program or not scheduled, and such calls ran at about one
+    thread's speed. Sections that measure chainrule in other processes count nothing."""
+    pool = {k: v for k, v in (r.get("pool") or {}).items() if v.get("worker_parts")}
+    if not pool:
+        return ""
+    share = {k: v["worker_parts_run_by_caller"] / v["worker_parts"] for k, v in pool.items()}
+    parts = ", ".join(
+        f"{k} {fmt(100 * share[k])}% of {v['worker_parts']:,}" for k, v in pool.items()
+    )
+    away = [k for k in pool if share[k] >= 0.05]
+    return (
+        parts + " worker parts run by the calling thread (chainrule.runtime.thread_pool_stats:"
+        " the worker had not started a few µs into the call, its core busy or not scheduled;"
+        " such calls run at about one thread's speed"
+        + (f"; 5% or more during: {', '.join(away)}" if away else "")
+        + ")"
+    )
+
+
+def round_trip_summary(r: Dict) -> str:
+    """The cache-line round trip between CPUs 0 and 1 before each section (pingpong.cpp):
+    on a VM the vCPUs may sit on one die or two, which moves every 2-thread figure."""
+    rt = {k: v for k, v in (r.get("round_trip") or {}).items() if v}
+    if not rt:
+        return ""
+    parts = ", ".join(f"{k} {v:.0f} ns" for k, v in rt.items())
+    far = [k for k, v in rt.items() if v > 200]
+    return (
+        parts + " (benchmarks/pingpong.cpp; ~50-100 ns: both vCPUs on one die; 200 ns "
+        "and more: on two dies, where threads sharing data run slower"
+        + (f"; far apart during: {', '.join(far)}" if far else "")
+        + ")"
+    )
+
+
+def background_summary(r: Dict) -> str:
+    """Other processes' share of the CPUs while each measurement ran."""
+    entries = [e for e in r.get("background", []) if e["share"] is not None]
+    if not entries:
+        return "not measured"
+    worst = max(entries, key=lambda e: e["share"])
+    busy = [e for e in entries if e["share"] >= 0.05]
+    text = (
+        f"other processes took {100 * worst['share']:.0f}% of the CPUs at worst "
+        f"({worst['label']}); {len(busy)} of {len(entries)} measurements saw 5% or more"
+    )
+    waited = sum(e["waited"] for e in entries)
+    if r.get("max_wait"):
+        text += (
+            f"; before each measurement the harness waited (up to "
+            f"{r['max_wait']:.0f} s, {waited:.0f} s in all) for a quiet 0.5 s"
+        )
+    return text + ". Figures taken under load are marked in the notes"
