@@ -35,6 +35,27 @@ struct Zmm32 {
   static __mmask16 mask(int count) { return static_cast<__mmask16>((1u << count) - 1u); }
   static reg load_n(const T* p, int count) { return _mm512_maskz_loadu_ps(mask(count), p); }
   static void store_n(T* p, reg v, int count) { _mm512_mask_storeu_ps(p, mask(count), v); }
+  // acc[0..8) -> lanes 0..7: [sum(acc[0]), ..., sum(acc[7])] (lanes 8..15 unspecified), each
+  // pairwise as a scalar loop would add them: lanes k + (k + 8), k + (k + 4), k + (k + 2),
+  // then k + (k + 1)
+  static reg lane_sums8(const reg* acc) {
+    reg b[4], c[2];
+    for (int q = 0; q < 4; ++q)  // [acc[2q] lanes k + (k + 8), acc[2q + 1] lanes k + (k + 8)]
+      b[q] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2 * q], acc[2 * q + 1], 0x44),
+                           _mm512_shuffle_f32x4(acc[2 * q], acc[2 * q + 1], 0xee));
+    // 128-bit quarter u of c[q]: accumulator 4q + u, its lanes k + (k + 4), k < 4
+    for (int q = 0; q < 2; ++q)
+      c[q] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * q], b[2 * q + 1], 0x88),
+                           _mm512_shuffle_f32x4(b[2 * q], b[2 * q + 1], 0xdd));
+    // quarter u: lanes k + (k + 2), k < 2, of accumulator u, then of accumulator 4 + u
+    const __m512d c0 = _mm512_castps_pd(c[0]), c1 = _mm512_castps_pd(c[1]);
+    const reg d = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(c0, c1)),
+                                _mm512_castpd_ps(_mm512_unpackhi_pd(c0, c1)));
+    // lanes 4u and 4u + 2: the sums of accumulators u and 4 + u; then in order
+    const reg e = _mm512_add_ps(d, _mm512_permute_ps(d, 0xb1));
+    return _mm512_permutexvar_ps(
+        _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0), e);
+  }
   // dst[q * ld_dst + i] = src[i * ld_src + q] for i < rows (1..16), q < 16: a 16 x 16 transpose
   // in registers (three rounds of shuffles), for packing panels whose source rows run along the
   // depth; rows past `rows` read as zero and are not stored

@@ -38,11 +38,15 @@ struct SmallStepVector : S {
 // [t, t + TB lanes), then + bias[o] where bias is given; W row-major with n_out columns, read
 // by columns for the forward product (o = j, s = i: w = W[i][j]) and by rows for dH
 // (o = i, s = j: w = W[i][j]). TB tiles a pass, so that each broadcast weight serves TB FMAs.
+// The forward product with one tile a pass takes twice V::block outputs, so that as many FMA
+// chains run at once (each accumulator waits on its last FMA: V::block chains alone leave the
+// FMA units idle a quarter of the time); the dH product reads those outputs' weights from as
+// many rows of W, and the pointers would no longer fit the registers.
 template <class V, int TB, bool ByColumns>
 inline void product_tiles(Index n_sum, Index n, Index n_out, Index mp, const typename V::T* W,
                           const typename V::T* bias, const typename V::T* IN, typename V::T* OUT,
                           Index t) {
-  constexpr Index B = V::block, L = V::lanes;
+  constexpr Index B = TB == 1 && ByColumns ? 2 * V::block : V::block, L = V::lanes;
   const auto w = [&](Index o, Index s) { return ByColumns ? W[s * n_out + o] : W[o * n_out + s]; };
   const auto store = [&](Index o, int k, typename V::reg acc) {
     V::store(OUT + o * mp + t + k * L, bias ? V::add(acc, V::broadcast(bias[o])) : acc);
@@ -117,10 +121,10 @@ struct HasSums8<
 template <class V>
 void lane_sums(const typename V::reg* acc, typename V::T scale, typename V::T* out,
                const typename V::T* first = nullptr) {
-  if constexpr (HasSums8<V>::value && V::block == 8) {
+  if constexpr (HasSums8<V>::value && V::block == 8) {  // (the vector's first 8 lanes)
     typename V::reg sums = V::lane_sums8(acc);
-    if (first != nullptr) sums = V::add(V::load(first), sums);
-    V::store(out, V::mul(sums, V::broadcast(scale)));
+    if (first != nullptr) sums = V::add(V::load_n(first, 8), sums);
+    V::store_n(out, V::mul(sums, V::broadcast(scale)), 8);
   } else {
     for (Index u = 0; u < V::block; ++u) {
       const typename V::T sum = lane_sum<V>(acc[u]);
