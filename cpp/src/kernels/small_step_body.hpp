@@ -11,6 +11,14 @@
 
 #include "chainrule/kernels/small_step.hpp"
 
+// Always inlined: the blocks of a product are small functions called from one loop, which
+// GCC would otherwise call out of line for some shapes (2.5x slower on a 64 x 1 dH product).
+#if defined(__GNUC__)
+#define CHAINRULE_STEP_INLINE inline __attribute__((always_inline))
+#else
+#define CHAINRULE_STEP_INLINE inline
+#endif
+
 namespace chainrule::kernels {
 namespace {
 
@@ -34,48 +42,53 @@ struct SmallStepVector : S {
   }
 };
 
-// OUT (n, mp) = sum over s < n_sum, in order (FMA), of w(o, s) * IN[s] on the row tiles
-// [t, t + TB lanes), then + bias[o] where bias is given; W row-major with n_out columns, read
-// by columns for the forward product (o = j, s = i: w = W[i][j]) and by rows for dH
-// (o = i, s = j: w = W[i][j]). TB tiles a pass, so that each broadcast weight serves TB FMAs.
-// The forward product with one tile a pass takes twice V::block outputs, so that as many FMA
-// chains run at once (each accumulator waits on its last FMA: V::block chains alone leave the
-// FMA units idle a quarter of the time); the dH product reads those outputs' weights from as
-// many rows of W, and the pointers would no longer fit the registers.
+// OUT rows [o, o + NB) on the row tiles [t, t + TB lanes) = sum over s < n_sum, in order (FMA),
+// of w(o + u, s) * IN[s], then + bias[o + u] where bias is given; W row-major with n_out
+// columns, read by columns for the forward product (o = j, s = i: w = W[i][j]) and by rows for
+// dH (o = i, s = j: w = W[i][j]). Each broadcast weight serves TB FMAs; NB x TB accumulators.
+template <class V, int NB, int TB, bool ByColumns>
+CHAINRULE_STEP_INLINE void product_block(Index n_sum, Index n_out, Index mp, const typename V::T* W,
+                                         const typename V::T* bias, const typename V::T* IN,
+                                         typename V::T* OUT, Index o, Index t) {
+  constexpr Index L = V::lanes;
+  typename V::reg acc[NB][TB];
+  for (int u = 0; u < NB; ++u)
+    for (int k = 0; k < TB; ++k) acc[u][k] = V::zero();
+  for (Index s = 0; s < n_sum; ++s) {
+    typename V::reg x[TB];
+    for (int k = 0; k < TB; ++k) x[k] = V::load(IN + s * mp + t + k * L);
+    for (int u = 0; u < NB; ++u) {
+      const typename V::reg wu =
+          V::broadcast(ByColumns ? W[s * n_out + o + u] : W[(o + u) * n_out + s]);
+      for (int k = 0; k < TB; ++k) acc[u][k] = V::fma(wu, x[k], acc[u][k]);
+    }
+  }
+  for (int u = 0; u < NB; ++u)
+    for (int k = 0; k < TB; ++k) {
+      typename V::reg z = acc[u][k];
+      if (bias) z = V::add(z, V::broadcast(bias[o + u]));
+      V::store(OUT + (o + u) * mp + t + k * L, z);
+    }
+}
+
+// OUT (n, mp) on the row tiles [t, t + TB lanes): product_block over the outputs, V::block a
+// pass, then one at a time. The forward product with one tile a pass takes twice V::block
+// outputs a pass first, so that as many FMA chains run at once (each accumulator waits on its
+// last FMA: V::block chains alone leave the FMA units idle a quarter of the time); the dH
+// product would read those outputs' weights from as many rows of W, and its pointers would no
+// longer fit the registers. The blocking changes no sum's order.
 template <class V, int TB, bool ByColumns>
 inline void product_tiles(Index n_sum, Index n, Index n_out, Index mp, const typename V::T* W,
                           const typename V::T* bias, const typename V::T* IN, typename V::T* OUT,
                           Index t) {
-  constexpr Index B = TB == 1 && ByColumns ? 2 * V::block : V::block, L = V::lanes;
-  const auto w = [&](Index o, Index s) { return ByColumns ? W[s * n_out + o] : W[o * n_out + s]; };
-  const auto store = [&](Index o, int k, typename V::reg acc) {
-    V::store(OUT + o * mp + t + k * L, bias ? V::add(acc, V::broadcast(bias[o])) : acc);
-  };
+  constexpr int B = static_cast<int>(V::block);
   Index o = 0;
-  for (; o + B <= n; o += B) {
-    typename V::reg acc[B][TB];
-    for (Index u = 0; u < B; ++u)
-      for (int k = 0; k < TB; ++k) acc[u][k] = V::zero();
-    for (Index s = 0; s < n_sum; ++s) {
-      typename V::reg x[TB];
-      for (int k = 0; k < TB; ++k) x[k] = V::load(IN + s * mp + t + k * L);
-      for (Index u = 0; u < B; ++u) {
-        const typename V::reg wu = V::broadcast(w(o + u, s));
-        for (int k = 0; k < TB; ++k) acc[u][k] = V::fma(wu, x[k], acc[u][k]);
-      }
-    }
-    for (Index u = 0; u < B; ++u)
-      for (int k = 0; k < TB; ++k) store(o + u, k, acc[u][k]);
-  }
-  for (; o < n; ++o) {
-    typename V::reg acc[TB];
-    for (int k = 0; k < TB; ++k) acc[k] = V::zero();
-    for (Index s = 0; s < n_sum; ++s) {
-      const typename V::reg wo = V::broadcast(w(o, s));
-      for (int k = 0; k < TB; ++k) acc[k] = V::fma(wo, V::load(IN + s * mp + t + k * L), acc[k]);
-    }
-    for (int k = 0; k < TB; ++k) store(o, k, acc[k]);
-  }
+  if constexpr (TB == 1 && ByColumns)
+    for (; o + 2 * B <= n; o += 2 * B)
+      product_block<V, 2 * B, 1, true>(n_sum, n_out, mp, W, bias, IN, OUT, o, t);
+  for (; o + B <= n; o += B)
+    product_block<V, B, TB, ByColumns>(n_sum, n_out, mp, W, bias, IN, OUT, o, t);
+  for (; o < n; ++o) product_block<V, 1, TB, ByColumns>(n_sum, n_out, mp, W, bias, IN, OUT, o, t);
 }
 
 // OUT (n, mp) = the product above on every row tile, TB tiles a pass where they fill it
