@@ -2,6 +2,7 @@
 // every vector kernel level, the same bits on each), and SmallStep's gradients against the
 // network's own (unfused) backward pass.
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -238,6 +239,72 @@ void split_sums_are_the_parts_sums_added() {
   kernels::set_kernel_level(before);
 }
 
+// The order of dW's sums as kernels/small_step.hpp states it, in scalar code: weight_grads in
+// lane-wise FMA sums over each part's row tiles, the lanes then added pairwise (k + lanes/2,
+// ..., k + 1); weight_grads_rows over each part's rows in order; then (part 0 + part 1) *
+// scale. db's row of ones adds dZ's terms. Every kernel level, on every blocking's edges
+// (full and partial blocks of outputs, narrow layers' columns, one part or two), bit for bit.
+template <class T>
+void weight_grads_sum_in_the_stated_order() {
+  constexpr Index V = kernels::small_step_lanes<T>;
+  const std::string before = kernels::level_name(kernels::active_level());
+  for (const auto& level : vector_levels()) {
+    kernels::set_kernel_level(level);
+    const auto k = kernels::small_step_kernels<T>();
+    for (Index n_in : {1, 2, 3, 7, 8, 9, 15, 17})
+      for (Index n_out : {1, 2, 5, 7, 8, 9, 15, 16, 17, 33})
+        for (Index m : {Index(1), V - 1, V + 1, 2 * V, 3 * V - 2, Index(100)}) {
+          const Index mp = (m + V - 1) / V * V, split = kernels::small_step_split(mp / V) * V;
+          chainrule_test::Rng rng(static_cast<std::uint64_t>(n_in * 3 + n_out * 101 + m));
+          std::vector<T> HT(n_in * mp, T(0)), dZT(n_out * mp, T(0)), dZ(m * n_out);
+          for (Index i = 0; i < n_in; ++i)
+            for (Index r = 0; r < m; ++r) HT[i * mp + r] = static_cast<T>(rng.uniform(-1, 1));
+          for (Index j = 0; j < n_out; ++j)
+            for (Index r = 0; r < m; ++r)
+              dZ[r * n_out + j] = dZT[j * mp + r] = static_cast<T>(rng.uniform(-1, 1));
+          const T scale = T(1) / static_cast<T>(m);
+          std::vector<T> lanes((n_in + 1) * n_out), by_rows((n_in + 1) * n_out);
+          k.weight_grads(n_in, n_out, mp, split, scale, HT.data(), dZT.data(), lanes.data());
+          k.weight_grads_rows(n_in, n_out, m, mp, std::min(split, m), scale, HT.data(), dZ.data(),
+                              by_rows.data());
+          std::vector<T> want_lanes, want_rows;
+          for (Index i = 0; i <= n_in; ++i)
+            for (Index j = 0; j < n_out; ++j) {
+              const auto h = [&](Index r) { return i < n_in ? HT[i * mp + r] : T(1); };
+              const auto term = [&](T acc, Index r) {
+                return i < n_in ? std::fma(h(r), dZT[j * mp + r], acc) : acc + dZT[j * mp + r];
+              };
+              T part_lanes[2] = {0, 0}, part_rows[2] = {0, 0};
+              const Index bounds[3] = {0, std::min(split, mp), mp};
+              const int parts = split < mp ? 2 : 1;
+              for (int q = 0; q < parts; ++q) {
+                T a[V] = {};
+                for (Index t = bounds[q]; t < (q + 1 < parts ? bounds[q + 1] : mp); t += V)
+                  for (Index l = 0; l < V; ++l) a[l] = term(a[l], t + l);
+                for (Index w = V / 2; w >= 1; w /= 2)
+                  for (Index l = 0; l < w; ++l) a[l] += a[l + w];
+                part_lanes[q] = a[0];
+                T acc = 0;
+                for (Index r = bounds[q]; r < std::min(q + 1 < parts ? bounds[q + 1] : mp, m); ++r)
+                  acc = term(acc, r);
+                part_rows[q] = acc;
+              }
+              want_lanes.push_back(parts == 2 ? (part_lanes[0] + part_lanes[1]) * scale
+                                              : part_lanes[0] * scale);
+              want_rows.push_back(parts == 2 && split < m ? (part_rows[0] + part_rows[1]) * scale
+                                                          : part_rows[0] * scale);
+            }
+          const std::string where = level + " " + std::to_string(n_in) + "x" +
+                                    std::to_string(n_out) + " m=" + std::to_string(m);
+          check_all_equal(where + " dW (lanes)", lanes.data(), want_lanes.data(),
+                          static_cast<std::ptrdiff_t>(lanes.size()));
+          check_all_equal(where + " dW (rows)", by_rows.data(), want_rows.data(),
+                          static_cast<std::ptrdiff_t>(by_rows.size()));
+        }
+  }
+  kernels::set_kernel_level(before);
+}
+
 // The step's gradients, loss and output with one thread and with two: the same bits, for
 // batches of one tile up to many, narrow (lane-wise sums) and wide (row sums) layers
 template <class T>
@@ -291,6 +358,8 @@ int main() {
   RUN_TEST(kernels_match_naive_loops_on_every_level<float>);
   RUN_TEST(step_matches_the_networks_backward_pass<double>);
   RUN_TEST(step_matches_the_networks_backward_pass<float>);
+  RUN_TEST(weight_grads_sum_in_the_stated_order<double>);
+  RUN_TEST(weight_grads_sum_in_the_stated_order<float>);
   RUN_TEST(split_sums_are_the_parts_sums_added<double>);
   RUN_TEST(split_sums_are_the_parts_sums_added<float>);
   RUN_TEST(step_gives_the_same_bits_on_one_thread_and_two<double>);

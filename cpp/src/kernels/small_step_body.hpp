@@ -129,17 +129,18 @@ struct HasSums8<
     : std::true_type {};
 
 // acc[0..block) -> out[u] = scale * lane_sum(acc[u]), or scale * (first[u] + lane_sum(acc[u]))
-// given the first part's sums: in registers where the vector type has lane_sums8 (the same
-// pairwise order, eight sums at once), else one at a time
+// given the first part's sums, for u < count (the others are not written): in registers where
+// the vector type has lane_sums8 (the same pairwise order, eight sums at once), else one at a
+// time
 template <class V>
 void lane_sums(const typename V::reg* acc, typename V::T scale, typename V::T* out,
-               const typename V::T* first = nullptr) {
+               const typename V::T* first = nullptr, Index count = V::block) {
   if constexpr (HasSums8<V>::value && V::block == 8) {  // (the vector's first 8 lanes)
     typename V::reg sums = V::lane_sums8(acc);
     if (first != nullptr) sums = V::add(V::load_n(first, 8), sums);
-    V::store_n(out, V::mul(sums, V::broadcast(scale)), 8);
+    V::store_n(out, V::mul(sums, V::broadcast(scale)), static_cast<int>(count));
   } else {
-    for (Index u = 0; u < V::block; ++u) {
+    for (Index u = 0; u < count; ++u) {
       const typename V::T sum = lane_sum<V>(acc[u]);
       out[u] = scale * (first != nullptr ? first[u] + sum : sum);
     }
@@ -156,22 +157,26 @@ struct RowParts {
 };
 
 // The end of part `part` of block sums over rows: the first part's lane sums kept, unscaled,
-// in first[0..block); the last part's added to them and scaled into out[0..block)
+// in first[0..block); the last part's added to them and scaled into out[0..count)
 template <class V>
 void finish_part(RowParts parts, int part, const typename V::reg* acc, typename V::T scale,
-                 typename V::T* first, typename V::T* out) {
+                 typename V::T* first, typename V::T* out, Index count = V::block) {
   if (part + 1 < parts.count())
     lane_sums<V>(acc, typename V::T(1), first);
   else
-    lane_sums<V>(acc, scale, out, part > 0 ? first : nullptr);
+    lane_sums<V>(acc, scale, out, part > 0 ? first : nullptr, count);
 }
 
-// [dW] rows [i, i + BI) x columns [j, j + block) = scale * the lane sums over the row tiles of
-// HT[i + r] * dZT[j + u] (each part's, added): each tile of dZ loaded once for the BI rows
-template <class V, int BI>
-inline void weight_grads_block(Index n_out, RowParts parts, Index mp, typename V::T scale,
-                               const typename V::T* HT, const typename V::T* dZT,
-                               typename V::T* dWb, Index i, Index j) {
+// [dW] rows [i, i + BI) x columns [j, j + count) = scale * the lane sums over the row tiles of
+// HT[i + r] * dZT[j + u] (each part's, added): each tile of dZ loaded once for the BI rows.
+// Full: count = block; otherwise count < block, the last outputs of a layer (the lanes' sums
+// past count are of zeros, and not written). Row i = n_in (Ones) is db's row of ones under
+// H_prev.T: its terms are added (an FMA by 1 rounds as the sum does).
+template <class V, int BI, bool Full, bool Ones = false>
+CHAINRULE_STEP_INLINE void weight_grads_block(Index n_out, RowParts parts, Index mp,
+                                              typename V::T scale, const typename V::T* HT,
+                                              const typename V::T* dZT, typename V::T* dWb, Index i,
+                                              Index j, Index count = V::block) {
   constexpr Index B = V::block;
   typename V::T first[BI][B];  // the first part's sums
   for (int part = 0; part < parts.count(); ++part) {
@@ -180,31 +185,49 @@ inline void weight_grads_block(Index n_out, RowParts parts, Index mp, typename V
       for (Index u = 0; u < B; ++u) acc[r][u] = V::zero();
     for (Index t = parts.begin(part); t < parts.stop(part); t += V::lanes) {
       typename V::reg d[B];
-      for (Index u = 0; u < B; ++u) d[u] = V::load(dZT + (j + u) * mp + t);
+      for (Index u = 0; u < B; ++u)
+        d[u] = Full || u < count ? V::load(dZT + (j + u) * mp + t) : V::zero();
       for (int r = 0; r < BI; ++r) {
-        const typename V::reg h = V::load(HT + (i + r) * mp + t);
-        for (Index u = 0; u < B; ++u) acc[r][u] = V::fma(h, d[u], acc[r][u]);
+        if constexpr (Ones) {
+          for (Index u = 0; u < B; ++u) acc[r][u] = V::add(acc[r][u], d[u]);
+        } else {
+          const typename V::reg h = V::load(HT + (i + r) * mp + t);
+          for (Index u = 0; u < B; ++u) acc[r][u] = V::fma(h, d[u], acc[r][u]);
+        }
       }
     }
     for (int r = 0; r < BI; ++r)
-      finish_part<V>(parts, part, acc[r], scale, first[r], dWb + (i + r) * n_out + j);
+      finish_part<V>(parts, part, acc[r], scale, first[r], dWb + (i + r) * n_out + j,
+                     Full ? B : count);
   }
 }
 
-// out = scale * lane_sum(acc(part 0)) [+ lane_sum(acc(part 1))]: one output's sum over the row
-// tiles, `term(t)` the tile's term added to the accumulator
-template <class V, class Term>
-inline typename V::T lane_sum_parts(RowParts parts, typename V::T scale, Term term) {
-  typename V::T first = 0;
+// [dW; db] rows [i, i + count) of output j (count <= block; row n_in, db's, may be among them)
+// = scale * the lane sums over the row tiles of HT[i + u] * dZT[j] (each part's, added): a
+// narrow layer's outputs, each tile of dZ loaded once for count rows of dW
+template <class V>
+CHAINRULE_STEP_INLINE void weight_grads_column(Index n_in, Index n_out, RowParts parts, Index mp,
+                                               typename V::T scale, const typename V::T* HT,
+                                               const typename V::T* dZT, typename V::T* dWb,
+                                               Index i, Index j, Index count) {
+  constexpr Index B = V::block;
+  const Index from_h = i + count > n_in ? n_in - i : count;  // rows of HT; then db's, if any
+  typename V::T first[B], sums[B];
   for (int part = 0; part < parts.count(); ++part) {
-    typename V::reg acc = V::zero();
-    for (Index t = parts.begin(part); t < parts.stop(part); t += V::lanes) acc = term(t, acc);
-    if (part + 1 < parts.count())
-      first = lane_sum<V>(acc);
-    else
-      return scale * (part > 0 ? first + lane_sum<V>(acc) : lane_sum<V>(acc));
+    typename V::reg acc[B];
+    for (Index u = 0; u < B; ++u) acc[u] = V::zero();
+    for (Index t = parts.begin(part); t < parts.stop(part); t += V::lanes) {
+      const typename V::reg d = V::load(dZT + j * mp + t);
+      for (Index u = 0; u < B; ++u) {
+        if (u < from_h)
+          acc[u] = V::fma(V::load(HT + (i + u) * mp + t), d, acc[u]);
+        else if (u < count)
+          acc[u] = V::add(acc[u], d);  // db
+      }
+    }
+    finish_part<V>(parts, part, acc, scale, first, sums, count);
   }
-  return 0;
+  for (Index u = 0; u < count; ++u) dWb[(i + u) * n_out + j] = sums[u];
 }
 
 // HT (n_in, mp), dZT (n_out, mp) -> [dW; db] (n_in + 1, n_out) = scale [HT; 1] @ dZT.T. Each
@@ -214,52 +237,33 @@ inline typename V::T lane_sum_parts(RowParts parts, typename V::T scale, Term te
 template <class V>
 void small_weight_grads(Index n_in, Index n_out, Index mp, Index split, typename V::T scale,
                         const typename V::T* HT, const typename V::T* dZT, typename V::T* dWb) {
-  using T = typename V::T;
-  using reg = typename V::reg;
   constexpr Index B = V::block, RB = V::row_block;
   const RowParts parts{split, mp};
-  Index j = 0;
-  for (; j + B <= n_out; j += B) {
+  // outputs [j, j + count): V::row_block rows of dW a pass, then one, then db
+  const auto outputs = [&](Index j, auto full, Index count) {
+    constexpr bool Full = decltype(full)::value;
     Index i = 0;
     for (; i + RB <= n_in; i += RB)
-      weight_grads_block<V, RB>(n_out, parts, mp, scale, HT, dZT, dWb, i, j);
-    for (; i < n_in; ++i) weight_grads_block<V, 1>(n_out, parts, mp, scale, HT, dZT, dWb, i, j);
-    T first[B];  // db: the row of ones under H_prev.T
-    for (int part = 0; part < parts.count(); ++part) {
-      reg acc[B];
-      for (Index u = 0; u < B; ++u) acc[u] = V::zero();
-      for (Index t = parts.begin(part); t < parts.stop(part); t += V::lanes)
-        for (Index u = 0; u < B; ++u) acc[u] = V::add(acc[u], V::load(dZT + (j + u) * mp + t));
-      finish_part<V>(parts, part, acc, scale, first, dWb + n_in * n_out + j);
-    }
+      weight_grads_block<V, RB, Full>(n_out, parts, mp, scale, HT, dZT, dWb, i, j, count);
+    for (; i < n_in; ++i)
+      weight_grads_block<V, 1, Full>(n_out, parts, mp, scale, HT, dZT, dWb, i, j, count);
+    weight_grads_block<V, 1, Full, true>(n_out, parts, mp, scale, HT, dZT, dWb, n_in, j, count);
+  };
+  Index j = 0;
+  for (; j + B <= n_out; j += B) outputs(j, std::true_type(), B);
+  if (j == n_out) return;
+  // the last outputs, fewer than V::block: one block of them, with a lane sum for each of the
+  // n_in + 1 rows of [dW; db], or each output on its own, V::block rows a pass (a narrow layer
+  // on a wider one), whichever takes fewer lane sums
+  const Index rest = n_out - j, passes = (n_in + B) / B;  // passes: ceil((n_in + 1) / B)
+  if (rest * passes > n_in + 1) {
+    outputs(j, std::false_type(), rest);
+    return;
   }
-  for (; j < n_out; ++j) {  // the last few outputs (a narrow layer): block rows of dW a pass
-    Index i = 0;
-    for (; i + B <= n_in; i += B) {
-      T first[B];
-      for (int part = 0; part < parts.count(); ++part) {
-        reg acc[B];
-        for (Index u = 0; u < B; ++u) acc[u] = V::zero();
-        for (Index t = parts.begin(part); t < parts.stop(part); t += V::lanes) {
-          const reg d = V::load(dZT + j * mp + t);
-          for (Index u = 0; u < B; ++u) acc[u] = V::fma(V::load(HT + (i + u) * mp + t), d, acc[u]);
-        }
-        T sums[B];
-        finish_part<V>(parts, part, acc, scale, first, sums);
-        if (part + 1 == parts.count())
-          for (Index u = 0; u < B; ++u) dWb[(i + u) * n_out + j] = sums[u];
-      }
-    }
-    for (; i <= n_in; ++i) {
-      if (i == n_in)  // db
-        dWb[i * n_out + j] = lane_sum_parts<V>(
-            parts, scale, [&](Index t, reg acc) { return V::add(acc, V::load(dZT + j * mp + t)); });
-      else
-        dWb[i * n_out + j] = lane_sum_parts<V>(parts, scale, [&](Index t, reg acc) {
-          return V::fma(V::load(HT + i * mp + t), V::load(dZT + j * mp + t), acc);
-        });
-    }
-  }
+  for (; j < n_out; ++j)
+    for (Index i = 0; i <= n_in; i += B)
+      weight_grads_column<V>(n_in, n_out, parts, mp, scale, HT, dZT, dWb, i, j,
+                             n_in + 1 - i < B ? n_in + 1 - i : B);
 }
 
 // [dW] rows [i, i + block) x outputs [j, j + TB vectors) = scale * sum over the rows r of
