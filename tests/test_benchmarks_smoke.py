@@ -120,3 +120,18 @@ def test_no_benchmark_module_shadows_the_standard_library():
     profile.py once) would be imported in its place by the peers (PyTorch imports cProfile)."""
     clashes = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem in sys.stdlib_module_names)
     assert clashes == []
+
+
+@pytest.mark.parametrize("key, goal", [("W1m", 3), ("W2", 1.5), ("W3", 1.2)])
+def test_a_ratio_to_jax_says_what_share_of_the_peak_it_takes(smoke, key, goal):
+    """The targets 'goal x JAX' on workloads with counted flops state the share of the measured
+    peak that meeting them takes (above 100%: no code on the machine meets them)."""
+    text, results = smoke
+    jax = next(r for r in results[key]["rows"] if r["system"] == "jax")
+    peak = results["peak"].get("fp32", {}).get(str(results["machine"]["threads"]))
+    line = next(t for t in text.splitlines() if t.startswith(f"| {key} vs JAX"))
+    if not jax.get("gflops") or not peak:  # JAX absent, or no peak measured
+        assert "meeting it takes" not in line
+        return
+    pct = float(line.split("meeting it takes ")[1].split("%")[0])
+    assert pct == pytest.approx(100 * goal * jax["gflops"] / peak, rel=1e-2)
