@@ -10,6 +10,7 @@ from typing import Dict, List, Optional
 
 import peak as peak_probe
 import targets
+import timing
 from report_format import fmt, fmt_time, ratio_text
 from report_machine import background_summary, pool_summary, round_trip_summary
 from report_system import epoch_section, import_section, memory_section, neighbours_section
@@ -330,8 +331,9 @@ class Report:
                 "threads, each environment variant in its own process. Square rows have "
                 "m = k = n; the others are the training step's GEMMs of W2's hidden layers "
                 "(NN forward, TN for dW, NT for dH). GFLOP/s = 2mnk / time; best call after "
-                f"{g['wake_seconds'] * 1e3:g} ms of untimed calls and a warm-up call, repeated up to "
-                f"{r['config']['gemm_budget']} s; a case whose first call takes over 1 s is "
+                f"{g['wake_seconds'] * 1e3:g} ms of untimed calls and a warm-up call, of as many "
+                f"calls as fit in {r['config']['gemm_budget']} s, up to {timing.MAX_REPS:,}; a "
+                "case whose first call takes over 1 s is "
                 "measured once (marked). Targets are checked against "
                 f"**NumPy ({g['reference']})**.",
                 "",
