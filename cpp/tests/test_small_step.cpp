@@ -39,19 +39,39 @@ struct Outputs {
   std::vector<double> Z, dW_lanes, dW_rows, dH;
 };
 
+// Random H_prev (transposed, (n_in, mp)) and dZ (transposed, (n_out, mp), and row-major,
+// (m, n_out)) for the kernels: rows m..mp-1 of the transposed blocks are padding, zero
+template <class T>
+struct GradOperands {
+  std::vector<T> HT, dZT, dZ;
+  GradOperands(Index n_in, Index n_out, Index m, Index mp, std::uint64_t seed)
+      : HT(n_in * mp, T(0)), dZT(n_out * mp, T(0)), dZ(m * n_out) {
+    chainrule_test::Rng rng(seed);
+    for (Index i = 0; i < n_in; ++i)
+      for (Index r = 0; r < m; ++r) HT[i * mp + r] = static_cast<T>(rng.uniform(-1, 1));
+    for (Index j = 0; j < n_out; ++j)
+      for (Index r = 0; r < m; ++r)
+        dZ[r * n_out + j] = dZT[j * mp + r] = static_cast<T>(rng.uniform(-1, 1));
+  }
+};
+
+// "avx512 3x5 m=17": where a check on one kernel level (or comparison) and shape is
+std::string shape_where(const std::string& level, Index n_in, Index n_out, Index m) {
+  return level + " " + std::to_string(n_in) + "x" + std::to_string(n_out) +
+         " m=" + std::to_string(m);
+}
+
 // Every kernel on (n_in, n_out, m) with the active level; naive double sums in `want`.
 template <class T>
 Outputs run_kernels(Index n_in, Index n_out, Index m, Outputs* want) {
   constexpr Index V = kernels::small_step_lanes<T>;
   const Index mp = (m + V - 1) / V * V;
-  chainrule_test::Rng rng(static_cast<std::uint64_t>(n_in * 1000 + n_out * 10 + m));
-  std::vector<T> Wb((n_in + 1) * n_out), HT(n_in * mp, T(0)), dZT(n_out * mp, T(0)), dZ(m * n_out);
+  const std::uint64_t seed = static_cast<std::uint64_t>(n_in * 1000 + n_out * 10 + m);
+  chainrule_test::Rng rng(seed);
+  std::vector<T> Wb((n_in + 1) * n_out);
   rng.fill_uniform(Wb.data(), static_cast<std::ptrdiff_t>(Wb.size()), -1, 1);
-  for (Index i = 0; i < n_in; ++i)
-    for (Index r = 0; r < m; ++r) HT[i * mp + r] = static_cast<T>(rng.uniform(-1, 1));
-  for (Index j = 0; j < n_out; ++j)
-    for (Index r = 0; r < m; ++r)
-      dZ[r * n_out + j] = dZT[j * mp + r] = static_cast<T>(rng.uniform(-1, 1));
+  const GradOperands<T> ops(n_in, n_out, m, mp, seed + 1);
+  const std::vector<T>&HT = ops.HT, &dZT = ops.dZT, &dZ = ops.dZ;
   const auto k = kernels::small_step_kernels<T>();
   std::vector<T> ZT(n_out * mp), dWa((n_in + 1) * n_out), dWr((n_in + 1) * n_out), dHT(n_in * mp);
   const T scale = T(1) / static_cast<T>(m);
@@ -105,8 +125,7 @@ void kernels_match_naive_loops_on_every_level() {
           want = Outputs();
           per_level.push_back(run_kernels<T>(n_in, n_out, m, &want));
           const Outputs& got = per_level.back();
-          const std::string where = level + " " + std::to_string(n_in) + "x" +
-                                    std::to_string(n_out) + " m=" + std::to_string(m);
+          const std::string where = shape_where(level, n_in, n_out, m);
           // floors: entries that nearly cancel are compared to the sums' scale
           check_all_close(where + " Z", got.Z.data(), want.Z.data(),
                           static_cast<std::ptrdiff_t>(got.Z.size()), tol<T>(), 1.0);
@@ -118,8 +137,7 @@ void kernels_match_naive_loops_on_every_level() {
                           static_cast<std::ptrdiff_t>(got.dH.size()), tol<T>(), 1.0);
         }
         for (std::size_t l = 1; l < per_level.size(); ++l) {  // the same bits on every ISA
-          const std::string where = "levels agree " + std::to_string(n_in) + "x" +
-                                    std::to_string(n_out) + " m=" + std::to_string(m);
+          const std::string where = shape_where("levels agree", n_in, n_out, m);
           check_all_equal(where + " Z", per_level[l].Z.data(), per_level[0].Z.data(),
                           static_cast<std::ptrdiff_t>(per_level[0].Z.size()));
           check_all_equal(where + " dW", per_level[l].dW_lanes.data(), per_level[0].dW_lanes.data(),
@@ -195,13 +213,9 @@ void split_sums_are_the_parts_sums_added() {
       for (Index n_out : {Index(1), Index(5), Index(8), Index(33), Index(40)})
         for (Index m : {V + 1, 2 * V, 3 * V - 2, Index(100)}) {
           const Index mp = (m + V - 1) / V * V, split = kernels::small_step_split(mp / V) * V;
-          chainrule_test::Rng rng(static_cast<std::uint64_t>(n_in * 7 + n_out * 131 + m));
-          std::vector<T> HT(n_in * mp, T(0)), dZT(n_out * mp, T(0)), dZ(m * n_out);
-          for (Index i = 0; i < n_in; ++i)
-            for (Index r = 0; r < m; ++r) HT[i * mp + r] = static_cast<T>(rng.uniform(-1, 1));
-          for (Index j = 0; j < n_out; ++j)
-            for (Index r = 0; r < m; ++r)
-              dZ[r * n_out + j] = dZT[j * mp + r] = static_cast<T>(rng.uniform(-1, 1));
+          const GradOperands<T> ops(n_in, n_out, m, mp,
+                                    static_cast<std::uint64_t>(n_in * 7 + n_out * 131 + m));
+          const std::vector<T>&HT = ops.HT, &dZT = ops.dZT, &dZ = ops.dZ;
           // each part on its own, as a part's thread holds it (rows from 0, padded)
           const Index rows[2] = {split, m - split}, mps[2] = {split, mp - split};
           std::vector<T> lanes[2], by_rows[2];
@@ -228,8 +242,7 @@ void split_sums_are_the_parts_sums_added() {
             want_lanes[e] = (lanes[0][e] + lanes[1][e]) * scale;
             want_rows[e] = (by_rows[0][e] + by_rows[1][e]) * scale;
           }
-          const std::string where = level + " " + std::to_string(n_in) + "x" +
-                                    std::to_string(n_out) + " m=" + std::to_string(m);
+          const std::string where = shape_where(level, n_in, n_out, m);
           check_all_equal(where + " dW (lanes), split", whole_lanes.data(), want_lanes.data(),
                           static_cast<std::ptrdiff_t>(want_lanes.size()));
           check_all_equal(where + " dW (rows), split", whole_rows.data(), want_rows.data(),
@@ -255,13 +268,9 @@ void weight_grads_sum_in_the_stated_order() {
       for (Index n_out : {1, 2, 5, 7, 8, 9, 15, 16, 17, 33})
         for (Index m : {Index(1), V - 1, V + 1, 2 * V, 3 * V - 2, Index(100)}) {
           const Index mp = (m + V - 1) / V * V, split = kernels::small_step_split(mp / V) * V;
-          chainrule_test::Rng rng(static_cast<std::uint64_t>(n_in * 3 + n_out * 101 + m));
-          std::vector<T> HT(n_in * mp, T(0)), dZT(n_out * mp, T(0)), dZ(m * n_out);
-          for (Index i = 0; i < n_in; ++i)
-            for (Index r = 0; r < m; ++r) HT[i * mp + r] = static_cast<T>(rng.uniform(-1, 1));
-          for (Index j = 0; j < n_out; ++j)
-            for (Index r = 0; r < m; ++r)
-              dZ[r * n_out + j] = dZT[j * mp + r] = static_cast<T>(rng.uniform(-1, 1));
+          const GradOperands<T> ops(n_in, n_out, m, mp,
+                                    static_cast<std::uint64_t>(n_in * 3 + n_out * 101 + m));
+          const std::vector<T>&HT = ops.HT, &dZT = ops.dZT, &dZ = ops.dZ;
           const T scale = T(1) / static_cast<T>(m);
           std::vector<T> lanes((n_in + 1) * n_out), by_rows((n_in + 1) * n_out);
           k.weight_grads(n_in, n_out, mp, split, scale, HT.data(), dZT.data(), lanes.data());
@@ -294,8 +303,7 @@ void weight_grads_sum_in_the_stated_order() {
               want_rows.push_back(parts == 2 && split < m ? (part_rows[0] + part_rows[1]) * scale
                                                           : part_rows[0] * scale);
             }
-          const std::string where = level + " " + std::to_string(n_in) + "x" +
-                                    std::to_string(n_out) + " m=" + std::to_string(m);
+          const std::string where = shape_where(level, n_in, n_out, m);
           check_all_equal(where + " dW (lanes)", lanes.data(), want_lanes.data(),
                           static_cast<std::ptrdiff_t>(lanes.size()));
           check_all_equal(where + " dW (rows)", by_rows.data(), want_rows.data(),
