@@ -52,9 +52,10 @@ void starts_with_the_first_way_then_tries_the_second() {
 }
 
 void keeps_the_faster_and_checks_the_other_at_doubling_intervals() {
-  // the second way faster: it runs from block 1 on, but for one block of the first way after
-  // 16 blocks, then after 32 more, then 64 more
-  const auto second = ways(200 * B, [](int, bool way) { return way ? 2000 : 5000; });
+  // the second way 5% faster: it runs from block 1 on, but for one block of the first way after
+  // 16 blocks, then after 32 more, then 64 more (a check of a way 5% slower is affordable
+  // after 5 blocks: the doubling decides)
+  const auto second = ways(200 * B, [](int, bool way) { return way ? 2000 : 2100; });
   CHECK(all(second, 0, B, false));
   CHECK(all(second, B, 18 * B, true));
   CHECK(all(second, 18 * B, 19 * B, false));  // a check: the first way still slower
@@ -63,7 +64,7 @@ void keeps_the_faster_and_checks_the_other_at_doubling_intervals() {
   CHECK(all(second, 52 * B, 116 * B, true));
   CHECK(all(second, 116 * B, 117 * B, false));
   // the first way faster: the same with the ways swapped, after the first two blocks
-  const auto first = ways(60 * B, [](int, bool way) { return way ? 3000 : 1000; });
+  const auto first = ways(60 * B, [](int, bool way) { return way ? 1050 : 1000; });
   CHECK(all(first, 0, B, false));
   CHECK(all(first, B, 2 * B, true));
   CHECK(all(first, 2 * B, 18 * B, false));
@@ -71,22 +72,38 @@ void keeps_the_faster_and_checks_the_other_at_doubling_intervals() {
   CHECK(all(first, 19 * B, 51 * B, false));
 }
 
+void spaces_the_checks_by_what_they_cost() {
+  // the second way twice as slow: a block of it costs a block's time, so the first check
+  // comes after 100 blocks (kCheckShare 1%), the next after 200 (the doubling)
+  const auto w = ways(320 * B, [](int, bool way) { return way ? 5000 : 2500; });
+  CHECK(all(w, 0, B, false));
+  CHECK(all(w, B, 2 * B, true));
+  CHECK(all(w, 2 * B, 102 * B, false));
+  CHECK(all(w, 102 * B, 103 * B, true));
+  CHECK(all(w, 103 * B, 303 * B, false));
+  CHECK(all(w, 303 * B, 304 * B, true));
+  // twenty times as slow: after the longest interval, 1024 blocks
+  const auto far = ways(1100 * B, [](int, bool way) { return way ? 50000 : 2500; });
+  CHECK(all(far, 2 * B, 1026 * B, false));
+  CHECK(all(far, 1026 * B, 1027 * B, true));
+}
+
 void follows_a_change_in_the_costs() {
-  // two threads fast at first; from call 400 (block 25) they cost 10 us: that block's mean
-  // shows it, and the first way runs from block 26 on
-  const auto w =
-      ways(60 * B, [](int c, bool way) { return way ? (c < 400 ? 2000 : 10000) : 5000; });
+  // two threads faster at first; from call 400 (block 25) they cost 10% more than one: that
+  // block's mean shows it, and the first way runs from block 26 on
+  const auto w = ways(60 * B, [](int c, bool way) { return way ? (c < 400 ? 2000 : 2300) : 2100; });
   CHECK(all(w, 19 * B, 26 * B, true));
   CHECK(all(w, 26 * B, 51 * B, false));
   CHECK(all(w, 51 * B, 52 * B, true));  // the check, still slower
   CHECK(all(w, 52 * B, 60 * B, false));
-  // one thread chosen, then the other core freed: the check after 16 blocks finds it
+  // one thread chosen (the other 10% slower), then the other core freed: the check after 16
+  // blocks finds it; one thread, now 2.5 times as slow, is checked again after 150 blocks
   const auto freed =
-      ways(60 * B, [](int c, bool way) { return way ? (c < 100 ? 9000 : 2000) : 5000; });
+      ways(200 * B, [](int c, bool way) { return way ? (c < 100 ? 5500 : 2000) : 5000; });
   CHECK(all(freed, 2 * B, 18 * B, false));
-  CHECK(all(freed, 18 * B, 35 * B, true));   // flipped by the check: the next one after 16
-  CHECK(all(freed, 35 * B, 36 * B, false));  // blocks again
-  CHECK(all(freed, 36 * B, 60 * B, true));
+  CHECK(all(freed, 18 * B, 169 * B, true));  // flipped by the check
+  CHECK(all(freed, 169 * B, 170 * B, false));
+  CHECK(all(freed, 170 * B, 200 * B, true));
 }
 
 void leaves_each_blocks_first_call_out() {
@@ -101,6 +118,7 @@ void leaves_each_blocks_first_call_out() {
 int main() {
   RUN_TEST(starts_with_the_first_way_then_tries_the_second);
   RUN_TEST(keeps_the_faster_and_checks_the_other_at_doubling_intervals);
+  RUN_TEST(spaces_the_checks_by_what_they_cost);
   RUN_TEST(follows_a_change_in_the_costs);
   RUN_TEST(leaves_each_blocks_first_call_out);
   return chainrule_test::report();

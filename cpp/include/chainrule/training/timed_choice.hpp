@@ -18,12 +18,16 @@ namespace chainrule {
 /// time per call runs, its mean refreshed by every block, and now and then a block of the
 /// other way checks whether things changed (the other core taken or freed): after 16 blocks,
 /// then after twice as many each time the check confirms the choice, after 16 again when it
-/// flips it. (A way that gets slower while it runs is left at once: its blocks show it.)
+/// flips it; and never sooner than a check's extra time allows, kCheckShare of the blocks'
+/// time: a way twice as slow is checked after 100 blocks at the earliest (two threads on two
+/// dies for the demo's networks), one 10% slower after 16. (A way that gets slower while it
+/// runs is left at once: its blocks show it.)
 template <class Clock = std::chrono::steady_clock>  // (tests give a clock of their own)
 class BasicTimedChoice {
  public:
   static constexpr int kBlock = 16;
   static constexpr long kFirstExplore = 16, kLastExplore = 1024;
+  static constexpr double kCheckShare = 0.01;
 
   /// Runs f(way), way false or true, timing the block it belongs to.
   template <class F>
@@ -38,10 +42,17 @@ class BasicTimedChoice {
       return;
     }
     const bool best = mean_[1] < mean_[0];
-    if (exploring_) {  // the other way's block: it confirmed the choice, or flipped it
+    if (exploring_ || block_ == 2) {  // a check (or the first comparison) confirmed or flipped
+      const bool confirmed = exploring_ && best == chosen_;
       exploring_ = false;
       interval_ =
-          best == chosen_ ? (interval_ < kLastExplore ? 2 * interval_ : interval_) : kFirstExplore;
+          confirmed ? (interval_ < kLastExplore ? 2 * interval_ : interval_) : kFirstExplore;
+      // blocks for which one block of the other way costs kCheckShare of their time
+      const double slower = mean_[!best] / mean_[best] - 1;
+      const double affordable = slower / kCheckShare;
+      if (affordable > static_cast<double>(interval_))
+        interval_ = affordable < static_cast<double>(kLastExplore) ? static_cast<long>(affordable)
+                                                                   : kLastExplore;
       next_explore_ = block_ + interval_;
     }
     chosen_ = best;
