@@ -51,19 +51,35 @@ def run_gemm(cfg: Config, threads: int) -> Dict:
     cases = square_cases(cfg.gemm_sizes) + mlp_cases(cfg.gemm_batch, cfg.gemm_layers)
     from gemm import WAKE_SECONDS, measure
 
+    # the vCPUs' round trip before and after each system's pass: the passes run minutes apart,
+    # and a pass with the vCPUs on two dies is not comparable with one on one die
+    placement: Dict[str, list] = {}
+
+    def placed(label: str, run):
+        before = peak_probe.core_round_trip()
+        out = run()
+        placement[label] = [before, peak_probe.core_round_trip()]
+        return out
+
     log(f"    chainrule: {len(cases)} cases")
-    chainrule_results = guarded(
-        "GEMM chainrule",
-        lambda: measure("chainrule", cases, cfg.gemm_budget, QUIET["max_wait"]),
-        attempts=1,
+    chainrule_results = placed(
+        "chainrule",
+        lambda: guarded(
+            "GEMM chainrule",
+            lambda: measure("chainrule", cases, cfg.gemm_budget, QUIET["max_wait"]),
+            attempts=1,
+        ),
     )
     baseline_results = None
     if peers.HAS_BASELINE:
         log(f"    {peers.BASELINE}: {len(cases)} cases")
-        baseline_results = guarded(
-            f"GEMM {peers.BASELINE}",
-            lambda: measure(peers.BASELINE, cases, cfg.gemm_budget, QUIET["max_wait"]),
-            attempts=1,
+        baseline_results = placed(
+            peers.BASELINE,
+            lambda: guarded(
+                f"GEMM {peers.BASELINE}",
+                lambda: measure(peers.BASELINE, cases, cfg.gemm_budget, QUIET["max_wait"]),
+                attempts=1,
+            ),
         )
 
     base = dict(os.environ)
@@ -78,14 +94,24 @@ def run_gemm(cfg: Config, threads: int) -> Dict:
     measured = []
     for label, env in variants:
         log(f"    numpy ({label})")
-        measured.append(numpy_gemm_variant(label, env, cases, threads, cfg.gemm_budget))
+        measured.append(
+            placed(
+                f"NumPy ({label})",
+                lambda: numpy_gemm_variant(label, env, cases, threads, cfg.gemm_budget),
+            )
+        )
     has_avx512 = lambda v: v.get("kernel", "").lower() in AVX512_KERNELS
     if "avx512f" in peak_probe.cpu_flags() and not has_avx512(measured[-1]):
         env = {k: v for k, v in base.items() if k not in OPENBLAS_VARS}
         env["OPENBLAS_CORETYPE"] = "SkylakeX"
         log("    numpy (OPENBLAS_CORETYPE=SkylakeX)")
         measured.append(
-            numpy_gemm_variant("OPENBLAS_CORETYPE=SkylakeX", env, cases, threads, cfg.gemm_budget)
+            placed(
+                "NumPy (OPENBLAS_CORETYPE=SkylakeX)",
+                lambda: numpy_gemm_variant(
+                    "OPENBLAS_CORETYPE=SkylakeX", env, cases, threads, cfg.gemm_budget
+                ),
+            )
         )
     usable = [v for v in measured if "results" in v]
     reference = next((v for v in usable if has_avx512(v)), usable[-1] if usable else None)
@@ -98,4 +124,5 @@ def run_gemm(cfg: Config, threads: int) -> Dict:
         reference_is_avx512=reference is not None and has_avx512(reference),
         chainrule_threads=peers.chainrule_threads(),
         wake_seconds=WAKE_SECONDS,
+        placement=placement,
     )

@@ -135,3 +135,14 @@ def test_a_ratio_to_jax_says_what_share_of_the_peak_it_takes(smoke, key, goal):
         return
     pct = float(line.split("meeting it takes ")[1].split("%")[0])
     assert pct == pytest.approx(100 * goal * jax["gflops"] / peak, rel=1e-2)
+
+
+def test_the_gemm_section_says_where_each_pass_ran(smoke):
+    """Each system's GEMM pass runs minutes after the previous one, and the vCPUs may have moved
+    between one die and two: the round trip before and after each pass is recorded and shown."""
+    text, results = smoke
+    placement = results["GEMM"]["placement"]
+    assert "chainrule" in placement
+    assert any(k.startswith("NumPy (") for k in placement)
+    if all(all(v) for v in placement.values()):  # measurable here (two CPUs and g++)
+        assert "Core-to-core round trip before / after each pass: chainrule " in text
