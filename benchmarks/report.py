@@ -12,28 +12,11 @@ import peak as peak_probe
 import targets
 import timing
 from report_format import fmt, fmt_time, ratio_text
-from report_machine import background_summary, pool_summary, round_trip_summary
+from report_machine import background_summary, gemm_placement, pool_summary, round_trip_summary
 from report_system import epoch_section, import_section, memory_section, neighbours_section
 
 #: the workload sections, in the order of the table
 WORKLOADS = ("W1", "W1b", "W1m", "W2", "W2n", "W3", "W4", "W4d")
-
-
-def gemm_placement(g: Dict) -> str:
-    """The vCPUs' round trip before and after each system's GEMM pass, when measured: passes
-    minutes apart may find the vCPUs on one die or on two."""
-    placed = {k: v for k, v in (g.get("placement") or {}).items() if v and all(v)}
-    if not placed:
-        return ""
-    parts = ", ".join(f"{k} {v[0]:.0f} / {v[1]:.0f} ns" for k, v in placed.items())
-    far = [k for k, v in placed.items() if max(v) >= 300]
-    return f" Core-to-core round trip before / after each pass: {parts}" + (
-        f"; on two dies at least part of the time: {', '.join(far)} (its two-thread "
-        "products of n <= 256 run at about one thread's speed there, so ratios across "
-        "placements are not like for like)."
-        if far
-        else "."
-    )
 
 
 class Report:

@@ -8,6 +8,9 @@ from typing import Dict
 
 from report_format import fmt
 
+#: a cache-line round trip above this (pingpong.cpp) means the two vCPUs sat on two dies
+TWO_DIES_NS = 200
+
 
 def pool_summary(r: Dict) -> str:
     """The share of chainrule's worker parts its calling thread ran itself, by section
@@ -38,12 +41,29 @@ def round_trip_summary(r: Dict) -> str:
     if not rt:
         return ""
     parts = ", ".join(f"{k} {v:.0f} ns" for k, v in rt.items())
-    far = [k for k, v in rt.items() if v > 200]
+    far = [k for k, v in rt.items() if v > TWO_DIES_NS]
     return (
         parts + " (benchmarks/pingpong.cpp; ~50-100 ns: both vCPUs on one die; 200 ns "
         "and more: on two dies, where threads sharing data run slower"
         + (f"; far apart during: {', '.join(far)}" if far else "")
         + ")"
+    )
+
+
+def gemm_placement(g: Dict) -> str:
+    """The vCPUs' round trip before and after each system's GEMM pass, when measured: passes
+    minutes apart may find the vCPUs on one die or on two."""
+    placed = {k: v for k, v in (g.get("placement") or {}).items() if v and all(v)}
+    if not placed:
+        return ""
+    parts = ", ".join(f"{k} {v[0]:.0f} / {v[1]:.0f} ns" for k, v in placed.items())
+    far = [k for k, v in placed.items() if max(v) > TWO_DIES_NS]
+    return f" Core-to-core round trip before / after each pass: {parts}" + (
+        f"; on two dies at least part of the time: {', '.join(far)} (its two-thread "
+        "products of n <= 256 run at about one thread's speed there, so ratios across "
+        "placements are not like for like)."
+        if far
+        else "."
     )
 
 
