@@ -43,8 +43,8 @@ def round_trip_summary(r: Dict) -> str:
     parts = ", ".join(f"{k} {v:.0f} ns" for k, v in rt.items())
     far = [k for k, v in rt.items() if v > TWO_DIES_NS]
     return (
-        parts + " (benchmarks/pingpong.cpp; ~50-100 ns: both vCPUs on one die; 200 ns "
-        "and more: on two dies, where threads sharing data run slower"
+        parts + " (benchmarks/pingpong.cpp; ~50-100 ns: both vCPUs on one die; "
+        f"{TWO_DIES_NS} ns and more: on two dies, where threads sharing data run slower"
         + (f"; far apart during: {', '.join(far)}" if far else "")
         + ")"
     )

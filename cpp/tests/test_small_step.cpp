@@ -284,18 +284,18 @@ void weight_grads_sum_in_the_stated_order() {
                 return i < n_in ? std::fma(h(r), dZT[j * mp + r], acc) : acc + dZT[j * mp + r];
               };
               T part_lanes[2] = {0, 0}, part_rows[2] = {0, 0};
+              // one part: split >= mp, so bounds[1] is mp
               const Index bounds[3] = {0, std::min(split, mp), mp};
               const int parts = split < mp ? 2 : 1;
               for (int q = 0; q < parts; ++q) {
                 T a[V] = {};
-                for (Index t = bounds[q]; t < (q + 1 < parts ? bounds[q + 1] : mp); t += V)
+                for (Index t = bounds[q]; t < bounds[q + 1]; t += V)
                   for (Index l = 0; l < V; ++l) a[l] = term(a[l], t + l);
                 for (Index w = V / 2; w >= 1; w /= 2)
                   for (Index l = 0; l < w; ++l) a[l] += a[l + w];
                 part_lanes[q] = a[0];
                 T acc = 0;
-                for (Index r = bounds[q]; r < std::min(q + 1 < parts ? bounds[q + 1] : mp, m); ++r)
-                  acc = term(acc, r);
+                for (Index r = bounds[q]; r < std::min(bounds[q + 1], m); ++r) acc = term(acc, r);
                 part_rows[q] = acc;
               }
               want_lanes.push_back(parts == 2 ? (part_lanes[0] + part_lanes[1]) * scale
