@@ -55,12 +55,12 @@ void run_tasks(int threads, Index n_tasks, F&& f) {
 }
 
 // op(A) (m, k), op(B) (k, n) -> C (m, n), on `threads` threads sharing the packed panels (1:
-// the calling thread alone); j_base is the column of C's first column in the whole product
-// (for the epilogue).
+// the calling thread alone); (i_base, j_base) is the position of C's first element in the
+// whole product (for the epilogue).
 template <class K, class T>
 void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T* A, Index rsa,
                         Index csa, const T* B, Index rsb, Index csb, T beta, T* C, Index ldc,
-                        const Epilogue<T>& ep, Index a_rows, Index j_base) {
+                        const Epilogue<T>& ep, Index a_rows, Index i_base, Index j_base) {
   constexpr Index MR = K::MR, NR = K::NR, KP = K::KP, MC = K::MC;
   const Index NC = column_block<K>(m);
   static_assert(KP % K::KC == 0, "a packed depth block holds whole rounding blocks");
@@ -124,12 +124,12 @@ void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T
             const Index i = ip * MR, mr = imin(MR, mc - i);
             T* out = to_scratch ? panel : C + (ic + i) * ldc + j0;  // (mr, cols)
             const Index ld = to_scratch ? n_panels * NR : ldc;
-            if (ep && last_pc) ep.hint(ic + i, j_base + j0, mr, cols);
+            if (ep && last_pc) ep.hint(i_base + ic + i, j_base + j0, mr, cols);
             for (Index jp = jp_begin; jp < jp_end; ++jp)
               kernel_deep<K>(kc, Ablock + ip * MR * kc, Bp + jp * NR * kc,
                              out + (jp - jp_begin) * NR, ld, alpha, beta_pc, static_cast<int>(mr),
                              static_cast<int>(imin(NR, nc - jp * NR)));
-            if (ep && last_pc) ep(ic + i, j_base + j0, mr, cols, out, ld);
+            if (ep && last_pc) ep(i_base + ic + i, j_base + j0, mr, cols, out, ld);
           }
         } else {
           // each NR-wide panel of B stays in L1 while the MR-tall panels of A stream from L2;
@@ -138,13 +138,13 @@ void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T
             const Index j0 = jc + jp * NR, nr = imin(NR, n - j0);
             T* out = to_scratch ? panel : C + ic * ldc + j0;  // (mc, nr), row stride ld
             const Index ld = to_scratch ? NR : ldc;
-            if (ep && last_pc) ep.hint(ic, j_base + j0, mc, nr);
+            if (ep && last_pc) ep.hint(i_base + ic, j_base + j0, mc, nr);
             for (Index ip = 0; ip < a_panels; ++ip) {
               const Index i = ip * MR, mr = imin(MR, mc - i);
               kernel_deep<K>(kc, Ablock + ip * MR * kc, Bp + jp * NR * kc, out + i * ld, ld, alpha,
                              beta_pc, static_cast<int>(mr), static_cast<int>(nr));
             }
-            if (ep && last_pc) ep(ic, j_base + j0, mc, nr, out, ld);
+            if (ep && last_pc) ep(i_base + ic, j_base + j0, mc, nr, out, ld);
           }
         }
       });
@@ -153,31 +153,37 @@ void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T
 }
 
 // The packed product: op(A) (m, k), op(B) (k, n) -> C (m, n). A small product runs on the
-// caller alone; a large one with enough columns gives each thread its own slice of columns of C
-// (whole NR panels) and runs the one-thread product on it, so no packed panel moves between
-// cores (gemm_policy.hpp: kThreadedWork, kSlicePanelsPerThread); otherwise the threads share
-// the packed panels. Each element's sums are the same either way, so the bits equal one
-// thread's.
+// caller alone; a large one gives each thread its own slice of C, whole NR panels of columns
+// or whole MR panels of rows (gemm_policy.hpp: packed_split), and runs the one-thread product
+// on it, so no packed panel moves between cores; otherwise the threads share the packed
+// panels. Each element's sums are the same either way, so the bits equal one thread's.
 template <class K, class T>
 void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa, const T* B,
                  Index rsb, Index csb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
                  Index a_rows) {
-  constexpr Index NR = K::NR;
   const int threads = m * n * k < kThreadedWork ? 1 : get_num_threads();
-  if (threads > 1 && n >= kSlicePanelsPerThread * NR * threads) {
-    const Index slice = ceil_div(ceil_div(n, threads), NR) * NR;
-    parallel_for(
-        ceil_div(n, slice),
-        [&](Index t) {
-          const Index j0 = t * slice;
-          gemm_packed_shared<K>(1, m, imin(slice, n - j0), k, alpha, A, rsa, csa, B + j0 * csb, rsb,
-                                csb, beta, C + j0, ldc, ep, a_rows, j0);
-        },
-        /*pinned=*/true);
+  const PackedSplit split = threads > 1 ? packed_split<K>(m, n, k, threads) : PackedSplit::shared;
+  if (split == PackedSplit::shared) {
+    gemm_packed_shared<K>(threads, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, ep,
+                          a_rows, 0, 0);
     return;
   }
-  gemm_packed_shared<K>(threads, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, ep, a_rows,
-                        0);
+  const bool by_rows = split == PackedSplit::rows;
+  const Index slice = slice_size<K>(split, m, n, threads);
+  parallel_for(
+      ceil_div(by_rows ? m : n, slice),
+      [&](Index t) {
+        const Index at = t * slice;
+        if (by_rows) {  // rows [at, at + slice) of op(A) and C; the rows of ones past a_rows
+          const Index rows = imin(slice, m - at), real = imin(imax(a_rows - at, 0), rows);
+          gemm_packed_shared<K>(1, rows, n, k, alpha, A + imin(at, a_rows) * rsa, rsa, csa, B, rsb,
+                                csb, beta, C + at * ldc, ldc, ep, real, at, 0);
+        } else {  // columns [at, at + slice) of op(B) and C
+          gemm_packed_shared<K>(1, m, imin(slice, n - at), k, alpha, A, rsa, csa, B + at * csb, rsb,
+                                csb, beta, C + at, ldc, ep, a_rows, 0, at);
+        }
+      },
+      /*pinned=*/true);
 }
 
 }  // namespace
