@@ -47,38 +47,46 @@ constexpr Index kRowsThreadedWork = Index(1) << 16;
 enum class PackedSplit { shared, columns, rows };
 
 /// One thread's work in a sliced product, in multiply-adds: its C (rows, cols) rounded up to
-/// whole tiles, times the depth, plus the packing of its rows of op(A) and columns of op(B).
+/// the tiles the micro-kernels compute (rows in steps of K::kRowStep, columns in whole
+/// panels), times the depth, plus the packing of its rows of op(A) and columns of op(B).
 template <class K>
 Index slice_cost(Index rows, Index cols, Index k) {
   constexpr Index W = K::Vec::width;
-  return ceil_div(rows, K::MR) * K::MR * ceil_div(cols, K::NR) * K::NR * k +
+  return ceil_div(rows, K::kRowStep) * K::kRowStep * ceil_div(cols, K::NR) * K::NR * k +
          W * k * (kPackCostA * rows + kPackCostB * cols);
 }
 
-/// The rows (split == rows) or columns (split == columns) of each thread's slice: whole panels.
+/// The rows (split == rows) or columns (split == columns) of each thread's slice: rows in
+/// steps of the narrowest micro-kernel (K::kRowStep), so that 256 rows split 128 and 128, each
+/// ten panels of 12 and one of 8; columns in whole panels.
 template <class K>
 Index slice_size(PackedSplit split, Index m, Index n, int threads) {
-  return split == PackedSplit::rows ? ceil_div(ceil_div(m, K::MR), threads) * K::MR
+  return split == PackedSplit::rows ? ceil_div(ceil_div(m, threads), K::kRowStep) * K::kRowStep
                                     : ceil_div(ceil_div(n, K::NR), threads) * K::NR;
 }
 
-/// The split of a threaded packed product. With enough column panels for slices, slices along
-/// whichever dimension costs the busiest thread less (slice_cost: the unsliced operand is
-/// packed by every thread, so a tall product slices its rows and a wide one its columns, a
-/// square one its rows, as A's panels cost more to pack), else shared panels, whose column
-/// groups balance better than a few row panels would (row slices of a 128-row product: 6 and 5
-/// panels, up to 10% slower than shared). Measured on two threads (float32, AVX-512): rows over
-/// columns +1-3% on square products of 256-4096 (+11% at 264 and 288, whose 9 column panels
-/// split 5 and 4), +6% on TN 4096x512x1024 (W3's dW), -5% on NN 512x1024x4096 (W3's
-/// forward), which the cost keeps on columns.
+/// The split of a threaded packed product: slices where a dimension has enough panels for
+/// them, along whichever costs the busiest thread less when both have (slice_cost: the
+/// unsliced operand is packed by every thread, so a tall product slices its rows and a wide
+/// one its columns, a square one its rows, as A's panels cost more to pack); shared panels
+/// only for a product small both ways. Measured on two threads (float32, AVX-512, one die):
+/// rows over columns +1-3% on square products of 256-4096 (+11% at 264 and 288, whose 9
+/// column panels split 5 and 4), +6% on TN 4096x512x1024 (W3's dW), -5% on NN 512x1024x4096
+/// (W3's forward), which the cost keeps on columns; rows over shared panels +2-18% for n <= 192
+/// (128 to 2048 rows), and on two dies shared panels ran at one thread's speed (n = 128: 223
+/// GFLOP/s against 345 for slices).
 template <class K>
 PackedSplit packed_split(Index m, Index n, Index k, int threads) {
-  if (n < kSlicePanelsPerThread * K::NR * threads) return PackedSplit::shared;
-  if (m < kSlicePanelsPerThread * K::MR * threads) return PackedSplit::columns;
-  const Index rows = slice_size<K>(PackedSplit::rows, m, n, threads);
-  const Index cols = slice_size<K>(PackedSplit::columns, m, n, threads);
-  return slice_cost<K>(rows, n, k) < slice_cost<K>(m, cols, k) ? PackedSplit::rows
-                                                               : PackedSplit::columns;
+  const bool by_cols = n >= kSlicePanelsPerThread * K::NR * threads;
+  const bool by_rows = m >= kSlicePanelsPerThread * K::MR * threads;
+  if (by_cols && by_rows) {
+    const Index rows = slice_size<K>(PackedSplit::rows, m, n, threads);
+    const Index cols = slice_size<K>(PackedSplit::columns, m, n, threads);
+    return slice_cost<K>(rows, n, k) < slice_cost<K>(m, cols, k) ? PackedSplit::rows
+                                                                 : PackedSplit::columns;
+  }
+  if (by_cols) return PackedSplit::columns;
+  return by_rows ? PackedSplit::rows : PackedSplit::shared;
 }
 
 // ---- Packed blocks -------------------------------------------------------------------------
