@@ -95,10 +95,12 @@ PackedSplit packed_split(Index m, Index n, Index k, int threads) {
 /// depth block of op(A) (m x KP) from L3 or memory. From this many rows on that re-reading
 /// costs more than a B block twice as wide (KP x 2 NC, all of a 1 MB L2) loses, so the column
 /// blocks double: measured at m = 4096 (square products) and 4097 (W3's dW) against m = 512
-/// and 1025, where NC stays best (the git log).
-constexpr Index kTallRows = 2048;
+/// and 1025, where NC stays best (the git log). m is the rows one thread multiplies: since
+/// tall products are sliced by rows, a thread of W3's 4097-row dW has 2049, where NC is best
+/// (TN 4096x512x4096 on two threads +5%, 4096x512x1024 +2.5% against 2 NC).
+constexpr Index kTallRows = 4096;
 
-/// Columns of a packed block of B for a product of m rows.
+/// Columns of a packed block of B for a product of m rows (one thread's).
 template <class K>
 constexpr Index column_block(Index m) {
   return K::kStreamB && m >= kTallRows ? 2 * K::NC : K::NC;
