@@ -54,13 +54,35 @@ void run_tasks(int threads, Index n_tasks, F&& f) {
   }
 }
 
+// The buffers of one thread's slice of a sliced product (gemm_packed), carved by the caller
+// from its own before the tasks start, so that a worker's task never allocates: packed A,
+// packed B and the epilogue's scratch panels, each at least slice_buffer_sizes' size.
+template <class T>
+struct SliceBuffers {
+  T* a = nullptr;
+  T* b = nullptr;
+  T* scratch = nullptr;
+};
+
+// The sizes gemm_packed_shared(1, m, n, k, ...) needs of its packed A, packed B and scratch.
+template <class K>
+void slice_buffer_sizes(Index m, Index n, Index k, Index sizes[3]) {
+  constexpr Index MR = K::MR, NR = K::NR;
+  const Index kc = imin(K::KP, k), b_cols = ceil_div(imin(column_block<K>(m), n), NR) * NR;
+  sizes[0] = ceil_div(m, MR) * MR * kc;
+  sizes[1] = b_cols * kc;
+  sizes[2] = K::kStreamB ? MR * b_cols : ceil_div(imin(K::MC, m), MR) * MR * NR;
+}
+
 // op(A) (m, k), op(B) (k, n) -> C (m, n), on `threads` threads sharing the packed panels (1:
 // the calling thread alone); (i_base, j_base) is the position of C's first element in the
-// whole product (for the epilogue).
+// whole product (for the epilogue); `bufs`, given only with one thread, replaces the thread's
+// own buffers.
 template <class K, class T>
 void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T* A, Index rsa,
                         Index csa, const T* B, Index rsb, Index csb, T beta, T* C, Index ldc,
-                        const Epilogue<T>& ep, Index a_rows, Index i_base, Index j_base) {
+                        const Epilogue<T>& ep, Index a_rows, Index i_base, Index j_base,
+                        const SliceBuffers<T>& bufs = {}) {
   constexpr Index MR = K::MR, NR = K::NR, KP = K::KP, MC = K::MC;
   const Index NC = column_block<K>(m);
   static_assert(KP % K::KC == 0, "a packed depth block holds whole rounding blocks");
@@ -72,11 +94,11 @@ void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T
   for (Index pc = 0; pc < k; pc += KP) {
     const Index kc = imin(KP, k - pc);
     const T beta_pc = pc == 0 ? beta : T(1);  // later depth blocks accumulate
-    T* Ap = thread_buffer<T>(1, m_panels * MR * kc);
+    T* Ap = bufs.a ? bufs.a : thread_buffer<T>(1, m_panels * MR * kc);
     for (Index jc = 0; jc < n; jc += NC) {
       const Index nc = imin(NC, n - jc);
       const Index n_panels = ceil_div(nc, NR);
-      T* Bp = thread_buffer<T>(0, n_panels * NR * kc);
+      T* Bp = bufs.b ? bufs.b : thread_buffer<T>(0, n_panels * NR * kc);
       // 1. pack op(B)[pc:pc+kc, jc:jc+nc] (and, with the first column block, op(A)[:, pc:pc+kc])
       // once, shared by all tasks, in parallel by groups of panels (one pool job for both)
       const Index b_groups = imin(n_panels, threads * per_thread);
@@ -108,14 +130,15 @@ void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T
       const bool to_scratch = ep && ep.c_unused && pc == 0 && last_pc && beta == T(0);
       // scratch: a (mc, NR) panel, or with the A panel held in L1 a (MR, nc) strip
       const Index scratch_size = K::kStreamB ? MR * n_panels * NR : mc_even * NR;
-      const WorkerScratch<T> scratch(2, to_scratch ? threads : 0, to_scratch ? scratch_size : 0);
+      const bool own_scratch = to_scratch && !bufs.scratch;
+      const WorkerScratch<T> scratch(2, own_scratch ? threads : 0, own_scratch ? scratch_size : 0);
       run_tasks(threads, row_blocks * col_groups, [&](Index t) {
         const Index ib = t / col_groups, g = t % col_groups;
         const Index ic = ib * mc_even, mc = imin(mc_even, m - ic);
         const Index a_panels = ceil_div(mc, MR);
         const T* Ablock = Ap + (ic / MR) * MR * kc;
         const Index jp_begin = g * n_panels / col_groups, jp_end = (g + 1) * n_panels / col_groups;
-        T* panel = to_scratch ? scratch.get() : nullptr;
+        T* panel = !to_scratch ? nullptr : own_scratch ? scratch.get() : bufs.scratch;
         if constexpr (K::kStreamB) {
           // each MR-tall panel of A stays in L1 while the NR-wide panels of B stream from L2;
           // the epilogue then gets (mr, columns of the group) strips: whole rows of cache lines
@@ -170,17 +193,35 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
   }
   const bool by_rows = split == PackedSplit::rows;
   const Index slice = slice_size<K>(split, m, n, threads);
+  const Index tasks = ceil_div(by_rows ? m : n, slice);
+  // every slice's buffers carved from the caller's (the first slice is the largest), each 64
+  // bytes apart: packed A from slot 1, packed B from slot 0, scratch from slot 2 (only for an
+  // epilogue that may take it)
+  Index sizes[3];
+  slice_buffer_sizes<K>(by_rows ? slice : m, by_rows ? n : slice, k, sizes);
+  if (!(ep && ep.c_unused)) sizes[2] = 0;
+  const int slots[3] = {1, 0, 2};
+  Index strides[3];
+  T* bases[3];
+  for (int b = 0; b < 3; ++b) {
+    strides[b] = ceil_div(sizes[b], 16) * 16;
+    bases[b] = thread_buffer<T>(slots[b], tasks * strides[b]);
+  }
   parallel_for(
-      ceil_div(by_rows ? m : n, slice),
+      tasks,
       [&](Index t) {
         const Index at = t * slice;
+        SliceBuffers<T> bufs;
+        bufs.a = bases[0] + t * strides[0];
+        bufs.b = bases[1] + t * strides[1];
+        bufs.scratch = sizes[2] > 0 ? bases[2] + t * strides[2] : nullptr;
         if (by_rows) {  // rows [at, at + slice) of op(A) and C; the rows of ones past a_rows
           const Index rows = imin(slice, m - at), real = imin(imax(a_rows - at, 0), rows);
           gemm_packed_shared<K>(1, rows, n, k, alpha, A + imin(at, a_rows) * rsa, rsa, csa, B, rsb,
-                                csb, beta, C + at * ldc, ldc, ep, real, at, 0);
+                                csb, beta, C + at * ldc, ldc, ep, real, at, 0, bufs);
         } else {  // columns [at, at + slice) of op(B) and C
           gemm_packed_shared<K>(1, m, imin(slice, n - at), k, alpha, A, rsa, csa, B + at * csb, rsb,
-                                csb, beta, C + at, ldc, ep, a_rows, 0, at);
+                                csb, beta, C + at, ldc, ep, a_rows, 0, at, bufs);
         }
       },
       /*pinned=*/true);
