@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <thread>
 #include <vector>
 
 #include "chainrule/activation.hpp"
@@ -194,6 +195,57 @@ void run(int threads) {
 // The same with batch normalisation, dropout and layer normalisation between dense layers:
 // their buffers (masks, normalised values, statistics) are sized by reserve, and validation
 // (inference passes of larger chunks) keeps the last training mask without allocating.
+// A pool worker that joins the threaded products for the first time after the warm-up (it
+// was busy or not scheduled then, so the caller ran every part) still allocates nothing: the
+// warm-up step runs while another thread holds the pool, so that every product of it runs on
+// the caller alone, and only the steps after it reach the worker. Its products (200 rows)
+// take row slices, whose buffers the caller carves from its own. Run first, and larger than the
+// other tests' products, so that the worker's own buffers have not grown before.
+template <class T>
+void run_worker_joins_late() {
+  kernels::set_num_threads(2);
+  const std::vector<Index> sizes = {64, 128, 96, 10};
+  std::vector<std::unique_ptr<Activation<T>>> acts;
+  acts.push_back(make_activation<T>("relu"));
+  acts.push_back(make_activation<T>("tanh"));
+  acts.push_back(make_activation<T>("softmax"));
+  Network<T> net(sizes, std::move(acts), make_loss<T>("cross_entropy"));
+  Rng rng(4);
+  for (Index l = 0; l < net.num_layers(); ++l)
+    rng.fill_uniform(net.dense(l).W().data, net.dense(l).W().size(), -0.2, 0.2);
+  const Index m = 400;
+  Matrix<T> X(m, 64), Y(m, 10);
+  rng.fill_uniform(X.data(), X.size(), -1.0, 1.0);
+  for (Index i = 0; i < m; ++i) Y(i, i % 10) = T(1);
+
+  std::atomic<bool> hold{true}, holding{false};
+  std::thread holder([&] {
+    kernels::parallel_for(2, [&](std::ptrdiff_t t) {
+      if (t != 0) return;
+      holding = true;
+      while (hold) std::this_thread::yield();
+    });
+  });
+  while (!holding) std::this_thread::yield();
+  net.compute_gradients(X.cview(), Y.cview());  // warm-up: the pool is busy, all inline
+  net.step(0.01);
+  hold = false;
+  holder.join();
+  const kernels::PoolStats s0 = kernels::pool_stats();
+  const std::size_t before = allocations();
+  for (int s = 0; s < 10; ++s) {
+    net.compute_gradients(X.cview(), Y.cview());
+    net.step(0.01);
+  }
+  const std::size_t steps = allocations() - before;
+  const kernels::PoolStats s1 = kernels::pool_stats();
+  std::printf("%s, worker late for the warm-up: %zu allocations in 10 steps (%llu worker parts)\n",
+              chainrule_test::dtype_name<T>(), steps,
+              static_cast<unsigned long long>(s1.worker_parts - s0.worker_parts));
+  CHECK(s1.worker_parts > s0.worker_parts);  // the steps did reach the worker
+  CHECK(steps == 0);
+}
+
 template <class T>
 void run_layers(int threads) {
   kernels::set_num_threads(threads);
@@ -300,6 +352,8 @@ void run_layers(int threads) {
 }  // namespace
 
 int main() {
+  RUN_TEST([] { run_worker_joins_late<double>(); });
+  RUN_TEST([] { run_worker_joins_late<float>(); });
   RUN_TEST([] { run<float>(1); });
   RUN_TEST([] { run<float>(2); });
   RUN_TEST([] { run<double>(2); });
