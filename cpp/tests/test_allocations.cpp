@@ -47,22 +47,38 @@ namespace {
 
 std::size_t allocations() { return g_news.load() + aligned_allocation_count(); }
 
+// A relu/tanh/softmax classifier of the given widths with small random weights, and m rows of
+// inputs X (m, sizes[0]) in [-1, 1] with one-hot targets Y (m, 10).
+template <class T>
+struct Classifier {
+  Network<T> net;
+  Matrix<T> X, Y;
+  Classifier(const std::vector<Index>& sizes, Index m, unsigned seed)
+      : net(sizes, activations(), make_loss<T>("cross_entropy")), X(m, sizes[0]), Y(m, 10) {
+    Rng rng(seed);
+    for (Index l = 0; l < net.num_layers(); ++l)
+      rng.fill_uniform(net.dense(l).W().data, net.dense(l).W().size(), -0.2, 0.2);
+    rng.fill_uniform(X.data(), X.size(), -1.0, 1.0);
+    for (Index i = 0; i < m; ++i) Y(i, i % 10) = T(1);
+  }
+  static std::vector<std::unique_ptr<Activation<T>>> activations() {
+    std::vector<std::unique_ptr<Activation<T>>> acts;
+    acts.push_back(make_activation<T>("relu"));
+    acts.push_back(make_activation<T>("tanh"));
+    acts.push_back(make_activation<T>("softmax"));
+    return acts;
+  }
+};
+
 template <class T>
 void run(int threads) {
   kernels::set_num_threads(threads);
-  const std::vector<Index> sizes = {64, 96, 48, 10};
-  std::vector<std::unique_ptr<Activation<T>>> acts;
-  acts.push_back(make_activation<T>("relu"));
-  acts.push_back(make_activation<T>("tanh"));
-  acts.push_back(make_activation<T>("softmax"));
-  Network<T> net(sizes, std::move(acts), make_loss<T>("cross_entropy"));
-  Rng rng(3);
-  for (Index l = 0; l < net.num_layers(); ++l)
-    rng.fill_uniform(net.dense(l).W().data, net.dense(l).W().size(), -0.2, 0.2);
   const Index m = 200;  // large enough for the packed, threaded GEMM path
-  Matrix<T> X(m, 64), Y(m, 10);
-  rng.fill_uniform(X.data(), X.size(), -1.0, 1.0);
-  for (Index i = 0; i < m; ++i) Y(i, i % 10) = T(1);
+  Classifier<T> c({64, 96, 48, 10}, m, 3);
+  Network<T>& net = c.net;
+  Matrix<T>& X = c.X;
+  Matrix<T>& Y = c.Y;
+  Rng rng(3);
 
   // warm-up: first use of this batch size and of every thread's packing buffers
   net.compute_gradients(X.cview(), Y.cview());
@@ -204,19 +220,10 @@ void run(int threads) {
 template <class T>
 void run_worker_joins_late() {
   kernels::set_num_threads(2);
-  const std::vector<Index> sizes = {64, 128, 96, 10};
-  std::vector<std::unique_ptr<Activation<T>>> acts;
-  acts.push_back(make_activation<T>("relu"));
-  acts.push_back(make_activation<T>("tanh"));
-  acts.push_back(make_activation<T>("softmax"));
-  Network<T> net(sizes, std::move(acts), make_loss<T>("cross_entropy"));
-  Rng rng(4);
-  for (Index l = 0; l < net.num_layers(); ++l)
-    rng.fill_uniform(net.dense(l).W().data, net.dense(l).W().size(), -0.2, 0.2);
-  const Index m = 400;
-  Matrix<T> X(m, 64), Y(m, 10);
-  rng.fill_uniform(X.data(), X.size(), -1.0, 1.0);
-  for (Index i = 0; i < m; ++i) Y(i, i % 10) = T(1);
+  Classifier<T> c({64, 128, 96, 10}, 400, 4);
+  Network<T>& net = c.net;
+  const Matrix<T>& X = c.X;
+  const Matrix<T>& Y = c.Y;
 
   std::atomic<bool> hold{true}, holding{false};
   std::thread holder([&] {
