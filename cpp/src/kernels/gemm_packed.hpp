@@ -56,7 +56,7 @@ void run_tasks(int threads, Index n_tasks, F&& f) {
 
 // The buffers of one thread's slice of a sliced product (gemm_packed), carved by the caller
 // from its own before the tasks start, so that a worker's task never allocates: packed A,
-// packed B and the epilogue's scratch panels, each at least slice_buffer_sizes' size.
+// packed B and the epilogue's scratch panels, each at least packed_buffer_sizes' size.
 template <class T>
 struct SliceBuffers {
   T* a = nullptr;
@@ -64,9 +64,10 @@ struct SliceBuffers {
   T* scratch = nullptr;
 };
 
-// The sizes gemm_packed_shared(1, m, n, k, ...) needs of its packed A, packed B and scratch.
+// The sizes gemm_packed_shared(threads, m, n, k, ...) needs of its packed A, packed B and (per
+// thread) scratch: their largest depth block and column block.
 template <class K>
-void slice_buffer_sizes(Index m, Index n, Index k, Index sizes[3]) {
+void packed_buffer_sizes(Index m, Index n, Index k, Index sizes[3]) {
   constexpr Index MR = K::MR, NR = K::NR;
   const Index kc = imin(K::KP, k), b_cols = ceil_div(imin(column_block<K>(m), n), NR) * NR;
   sizes[0] = ceil_div(m, MR) * MR * kc;
@@ -91,14 +92,16 @@ void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T
   // serves every column block, so A is packed once in all (not n / NC times); each C element
   // still accumulates its depth blocks in increasing pc, so the order of its sums is unchanged.
   const Index m_panels = ceil_div(m, MR);
+  Index sizes[3];
+  packed_buffer_sizes<K>(m, n, k, sizes);
+  T* const Ap = bufs.a ? bufs.a : thread_buffer<T>(1, sizes[0]);
+  T* const Bp = bufs.b ? bufs.b : thread_buffer<T>(0, sizes[1]);
   for (Index pc = 0; pc < k; pc += KP) {
     const Index kc = imin(KP, k - pc);
     const T beta_pc = pc == 0 ? beta : T(1);  // later depth blocks accumulate
-    T* Ap = bufs.a ? bufs.a : thread_buffer<T>(1, m_panels * MR * kc);
     for (Index jc = 0; jc < n; jc += NC) {
       const Index nc = imin(NC, n - jc);
       const Index n_panels = ceil_div(nc, NR);
-      T* Bp = bufs.b ? bufs.b : thread_buffer<T>(0, n_panels * NR * kc);
       // 1. pack op(B)[pc:pc+kc, jc:jc+nc] (and, with the first column block, op(A)[:, pc:pc+kc])
       // once, shared by all tasks, in parallel by groups of panels (one pool job for both)
       const Index b_groups = imin(n_panels, threads * per_thread);
@@ -129,9 +132,8 @@ void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T
       // scratch memory that stays in L1, and C (say dW before an SGD update) is never written
       const bool to_scratch = ep && ep.c_unused && pc == 0 && last_pc && beta == T(0);
       // scratch: a (mc, NR) panel, or with the A panel held in L1 a (MR, nc) strip
-      const Index scratch_size = K::kStreamB ? MR * n_panels * NR : mc_even * NR;
       const bool own_scratch = to_scratch && !bufs.scratch;
-      const WorkerScratch<T> scratch(2, own_scratch ? threads : 0, own_scratch ? scratch_size : 0);
+      const WorkerScratch<T> scratch(2, own_scratch ? threads : 0, own_scratch ? sizes[2] : 0);
       run_tasks(threads, row_blocks * col_groups, [&](Index t) {
         const Index ib = t / col_groups, g = t % col_groups;
         const Index ic = ib * mc_even, mc = imin(mc_even, m - ic);
@@ -198,7 +200,7 @@ void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
   // bytes apart: packed A from slot 1, packed B from slot 0, scratch from slot 2 (only for an
   // epilogue that may take it)
   Index sizes[3];
-  slice_buffer_sizes<K>(by_rows ? slice : m, by_rows ? n : slice, k, sizes);
+  packed_buffer_sizes<K>(by_rows ? slice : m, by_rows ? n : slice, k, sizes);
   if (!(ep && ep.c_unused)) sizes[2] = 0;
   const int slots[3] = {1, 0, 2};
   Index strides[3];
