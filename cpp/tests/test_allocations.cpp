@@ -208,13 +208,10 @@ void run(int threads) {
   CHECK(ten_dist_clipped == one_dist_clipped);
 }
 
-// The same with batch normalisation, dropout and layer normalisation between dense layers:
-// their buffers (masks, normalised values, statistics) are sized by reserve, and validation
-// (inference passes of larger chunks) keeps the last training mask without allocating.
 // A pool worker that joins the threaded products for the first time after the warm-up (it
 // was busy or not scheduled then, so the caller ran every part) still allocates nothing: the
 // warm-up step runs while another thread holds the pool, so that every product of it runs on
-// the caller alone, and only the steps after it reach the worker. Its products (200 rows)
+// the caller alone, and only the steps after it reach the worker. Its products (400 rows)
 // take row slices, whose buffers the caller carves from its own. Run first, and larger than the
 // other tests' products, so that the worker's own buffers have not grown before.
 template <class T>
@@ -253,6 +250,9 @@ void run_worker_joins_late() {
   CHECK(steps == 0);
 }
 
+// The same with batch normalisation, dropout and layer normalisation between dense layers:
+// their buffers (masks, normalised values, statistics) are sized by reserve, and validation
+// (inference passes of larger chunks) keeps the last training mask without allocating.
 template <class T>
 void run_layers(int threads) {
   kernels::set_num_threads(threads);
