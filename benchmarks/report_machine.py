@@ -59,9 +59,8 @@ def gemm_placement(g: Dict) -> str:
     parts = ", ".join(f"{k} {v[0]:.0f} / {v[1]:.0f} ns" for k, v in placed.items())
     far = [k for k, v in placed.items() if max(v) > TWO_DIES_NS]
     return f" Core-to-core round trip before / after each pass: {parts}" + (
-        f"; on two dies at least part of the time: {', '.join(far)} (its two-thread "
-        "products of n <= 256 run at about one thread's speed there, so ratios across "
-        "placements are not like for like)."
+        f"; on two dies at least part of the time: {', '.join(far)} (threads that share "
+        "data run slower there, so ratios across placements are not like for like)."
         if far
         else "."
     )
