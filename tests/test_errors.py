@@ -428,6 +428,35 @@ def test_divergence_raises_and_keeps_last_finite_epoch(dtype: str, batch_size: A
     assert np.isfinite(net.fit(Xd, Yd, epochs=1, lr=1e-3).loss[0])
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_divergence_goes_back_to_this_fits_weights(dtype: str) -> None:
+    # the network keeps its rollback copy from one fit to the next: a later fit must go back to
+    # its own weights (here set by hand between the fits), not to what an earlier fit saved
+    Xd, Yd = _diverging_setup()
+    sizes, acts = [2, 3, 1], ["linear", "linear"]
+    net = cr.Network(sizes, acts, dtype=dtype, seed=4)
+    net.fit(Xd, Yd, epochs=3, lr=1e-3)
+    net.weights[0] = 2 * np.asarray(net.weights[0])
+    net.biases[1] = np.array([0.25])
+    before = snapshot(net)
+    huge = 1e200 if dtype == "float64" else 1e30  # the second batch's loss overflows
+    with pytest.raises(cr.DivergenceError) as e:
+        net.fit(Xd, Yd, epochs=5, lr=huge, batch_size=7)
+    _check(e, "epoch 1", "initial weights were kept")
+    assert_unchanged(net, before)
+    # diverging in a later epoch: the weights after the last finite epoch of this fit
+    with pytest.raises(cr.DivergenceError) as e:
+        net.fit(Xd, Yd, epochs=10_000, lr=3.0)
+    k = int(re.search(r"after epoch (\d+)", str(e.value)).group(1))
+    assert 0 < k < 10_000
+    twin = cr.Network(sizes, acts, dtype=dtype, seed=0)
+    for l, (W, b) in enumerate(zip(before[0::2], before[1::2])):
+        twin.weights[l], twin.biases[l] = W, b
+    twin.fit(Xd, Yd, epochs=k, lr=3.0)
+    for a, b in zip(snapshot(net), snapshot(twin)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_divergence_from_nan_in_custom_activation() -> None:
     class NanAfter(cr.Activation):
         calls = 0

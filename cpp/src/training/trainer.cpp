@@ -190,8 +190,7 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       val_metrics.back()->prepare(net_.n_outputs());
     }
   }
-  std::vector<Matrix<T>> last_good;
-  net_.copy_params(last_good);
+  net_.save_rollback();  // the weights a divergence in the first epoch goes back to
   // An optimizer whose update is p -= lr g without state runs it inside the backward pass,
   // block by block; not when the gradients must be summed across processes first, nor
   // clipped (clipping by norm needs every gradient first).
@@ -351,7 +350,7 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
                                         fuse_update && !record_step ? static_cast<T>(lr) : T(0));
       }
       if (!std::isfinite(batch_loss)) {
-        net_.restore_params(last_good);
+        net_.rollback();
         throw DivergenceError("training diverged: the loss became " + shortest_repr(batch_loss) +
                                   " in epoch " + std::to_string(epoch + 1) + kept_note(epoch),
                               epoch);
@@ -394,14 +393,15 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
       if (hooks.on_diagnostics) hooks.on_diagnostics(rec);
     }
     if (!net_.params_finite()) {
-      net_.restore_params(last_good);
+      net_.rollback();
       throw DivergenceError(std::string("training diverged: a weight ") +
                                 (net_.buffers().empty() ? "" : "or running statistic ") +
                                 "became non-finite in epoch " + std::to_string(epoch + 1) +
                                 kept_note(epoch),
                             epoch);
     }
-    net_.copy_params(last_good);
+    // the weights a divergence in the next epoch goes back to (after the last epoch, none)
+    if (epoch + 1 < opts.epochs) net_.save_rollback();
     logs.loss = total / total_weight;
     logs.lr = lr;
     result.loss.push_back(logs.loss);
