@@ -256,7 +256,7 @@ void run_thread_invariance() {
   // packed (4 and 1 tasks per thread), narrow (n <= two vectors), few-row register loops
   const Shape shapes[] = {{300, 260, 270}, {7, 1030, 300},  {128, 512, 784}, {33, 17, 600},
                           {3000, 12, 100}, {3000, 20, 300}, {1, 2048, 300},  {3, 1000, 500},
-                          {3000, 64, 60},  {3001, 128, 60}};
+                          {3000, 64, 60},  {3001, 128, 60}, {1700, 100, 520}};
   for (Op op : {Op::NN, Op::TN, Op::NT}) {
     for (const auto& sh : shapes) {
       const Index m = sh.m, n = sh.n, k = sh.k;
@@ -370,6 +370,41 @@ void run_row_independence() {
   }
 }
 
+// A product whose packed depth block of op(A) outgrows kPackedABytes (gemm_policy.hpp) runs in
+// row chunks (1700 rows here: 3.4 MB of float32 at depth 512 or float64 at 256): rows that a
+// chunk boundary splits (at row 852 or 856 on AVX-512) and the last rows equal, bit for bit,
+// products of just those rows, which are not chunked; k = 520 spans two depth blocks.
+template <class T>
+void run_row_chunks() {
+  Rng rng(13);
+  const Index m = 1700, n = 100, k = 520;
+  std::vector<T> A(static_cast<size_t>(m * k)), B(static_cast<size_t>(k * n));
+  rng.fill_uniform(A.data(), m * k, -1.0, 1.0);
+  rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
+  for (Op op : {Op::NN, Op::TN, Op::NT}) {
+    // A is (m, k), or (k, m) for TN; B is (k, n), or (n, k) for NT
+    const Index lda = op == Op::TN ? m : k, ldb = op == Op::NT ? k : n;
+    const auto product = [&](Index r, Index rows, T* C) {  // rows [r, r + rows) of C
+      if (op == Op::NN)
+        kernels::gemm_nn<T>(rows, n, k, T(1), A.data() + r * k, lda, B.data(), ldb, T(0), C, n);
+      else if (op == Op::TN)
+        kernels::gemm_tn<T>(rows, n, k, T(1), A.data() + r, lda, B.data(), ldb, T(0), C, n);
+      else
+        kernels::gemm_nt<T>(rows, n, k, T(1), A.data() + r * k, lda, B.data(), ldb, T(0), C, n);
+    };
+    std::vector<T> full(static_cast<size_t>(m * n));
+    product(0, m, full.data());
+    for (auto [r, rows] : {std::pair<Index, Index>{820, 60}, {1650, 50}, {0, 30}}) {
+      std::vector<T> part(static_cast<size_t>(rows * n));
+      product(r, rows, part.data());
+      chainrule_test::check_all_equal(std::string("row chunks gemm_") + op_name(op) + " " +
+                                          dtype_name<T>() + " rows " + std::to_string(r) + ".." +
+                                          std::to_string(r + rows) + " of " + std::to_string(m),
+                                      part.data(), full.data() + r * n, rows * n);
+    }
+  }
+}
+
 // The epilogue sees every element of C exactly once, after its last update: the values it is
 // handed equal the product without an epilogue, bit for bit, on every path (row loops, dot
 // products, packed with one or several depth blocks, scratch tiles when C is unused), for any
@@ -393,8 +428,9 @@ struct Recorder {
 template <class T>
 void run_epilogue() {
   Rng rng(5);
-  const Shape shapes[] = {{1, 10, 2},    {100, 10, 2},   {3, 700, 40},    {20, 20, 20},
-                          {300, 70, 90}, {77, 130, 257}, {128, 512, 100}, {40, 33, 600}};
+  const Shape shapes[] = {{1, 10, 2},      {100, 10, 2},   {3, 700, 40},    {20, 20, 20},
+                          {300, 70, 90},   {77, 130, 257}, {128, 512, 100}, {40, 33, 600},
+                          {1700, 100, 520}};  // (the last in row chunks: run_row_chunks)
   for (Op op : {Op::NN, Op::TN, Op::NT}) {
     for (const auto& sh : shapes) {
       const Index m = sh.m, n = sh.n, k = sh.k;
@@ -443,8 +479,8 @@ void run_epilogue() {
 template <class T>
 void run_tn_sum() {
   Rng rng(9);
-  const Shape shapes[] = {{1, 1, 1},      {2, 10, 100},    {3, 5, 7},     {10, 8, 100},
-                          {784, 33, 128}, {100, 257, 300}, {13, 700, 600}};
+  const Shape shapes[] = {{1, 1, 1},      {2, 10, 100},    {3, 5, 7},      {10, 8, 100},
+                          {784, 33, 128}, {100, 257, 300}, {13, 700, 600}, {1700, 100, 520}};
   const double u = std::numeric_limits<T>::epsilon() / 2;
   for (const auto& sh : shapes) {
     const Index m = sh.m, n = sh.n, k = sh.k;
@@ -489,6 +525,8 @@ int main() {
     RUN_TEST(run_thread_invariance<float>);
     RUN_TEST(run_row_independence<double>);
     RUN_TEST(run_row_independence<float>);
+    RUN_TEST(run_row_chunks<double>);
+    RUN_TEST(run_row_chunks<float>);
     RUN_TEST(run_epilogue<double>);
     RUN_TEST(run_epilogue<float>);
     RUN_TEST(run_tn_sum<double>);

@@ -12,7 +12,8 @@
 // the block is in cache: (MR x the task's columns) strips with kStreamB, else (row block x NR)
 // panels; its prefetch hint, if any, is given each block before the product computes it.
 //
-// Loops (BLIS): pc over KP depth (sequential, so every element of C is summed in the same order
+// Loops (BLIS), inside row chunks of a tall product (each packs at most kPackedABytes of A;
+// gemm_policy.hpp): pc over KP depth (sequential, so every element of C is summed in the same order
 // whatever the thread count; the micro-kernel rounds each KC-deep chunk of it as a product of
 // its own, so KP changes no bit), jc over NC columns, ic over MC rows; B's KP x NC block is
 // packed once into NR-wide panels and shared; op(A)'s KP-deep slice is packed once into MR-tall
@@ -65,12 +66,12 @@ struct SliceBuffers {
 };
 
 // The sizes gemm_packed_shared(threads, m, n, k, ...) needs of its packed A, packed B and (per
-// thread) scratch: their largest depth block and column block.
+// thread) scratch: their largest row chunk, depth block and column block.
 template <class K>
 void packed_buffer_sizes(Index m, Index n, Index k, Index sizes[3]) {
   constexpr Index MR = K::MR, NR = K::NR;
-  const Index kc = imin(K::KP, k), b_cols = ceil_div(imin(column_block<K>(m), n), NR) * NR;
-  sizes[0] = ceil_div(m, MR) * MR * kc;
+  const Index kc = imin(K::KP, k), b_cols = ceil_div(imin(K::NC, n), NR) * NR;
+  sizes[0] = ceil_div(row_chunk<K>(m, k), MR) * MR * kc;
   sizes[1] = b_cols * kc;
   sizes[2] = K::kStreamB ? MR * b_cols : ceil_div(imin(K::MC, m), MR) * MR * NR;
 }
@@ -84,8 +85,16 @@ void gemm_packed_shared(int threads, Index m, Index n, Index k, T alpha, const T
                         Index csa, const T* B, Index rsb, Index csb, T beta, T* C, Index ldc,
                         const Epilogue<T>& ep, Index a_rows, Index i_base, Index j_base,
                         const SliceBuffers<T>& bufs = {}) {
-  constexpr Index MR = K::MR, NR = K::NR, KP = K::KP, MC = K::MC;
-  const Index NC = column_block<K>(m);
+  constexpr Index MR = K::MR, NR = K::NR, KP = K::KP, MC = K::MC, NC = K::NC;
+  const Index chunk = row_chunk<K>(m, k);
+  if (chunk < m) {  // row chunks, each the product of its rows (gemm_policy.hpp: row_chunk)
+    for (Index at = 0; at < m; at += chunk) {
+      const Index rows = imin(chunk, m - at), real = imin(imax(a_rows - at, 0), rows);
+      gemm_packed_shared<K>(threads, rows, n, k, alpha, A + imin(at, a_rows) * rsa, rsa, csa, B,
+                            rsb, csb, beta, C + at * ldc, ldc, ep, real, i_base + at, j_base, bufs);
+    }
+    return;
+  }
   static_assert(KP % K::KC == 0, "a packed depth block holds whole rounding blocks");
   const Index per_thread = m * n * k < kPackedBalancedWork ? 1 : 4;
   // Depth blocks outside column blocks: op(A)[:, pc:pc+kc] is packed once per depth block and

@@ -91,19 +91,29 @@ PackedSplit packed_split(Index m, Index n, Index k, int threads) {
 
 // ---- Packed blocks -------------------------------------------------------------------------
 
-/// With the streaming order (K::kStreamB) every column block of B re-reads the whole packed
-/// depth block of op(A) (m x KP) from L3 or memory. From this many rows on that re-reading
-/// costs more than a B block twice as wide (KP x 2 NC, all of a 1 MB L2) loses, so the column
-/// blocks double: measured at m = 4096 (square products) and 4097 (W3's dW) against m = 512
-/// and 1025, where NC stays best (the git log). m is the rows one thread multiplies: since
-/// tall products are sliced by rows, a thread of W3's 4097-row dW has 2049, where NC is best
-/// (TN 4096x512x4096 on two threads +5%, 4096x512x1024 +2.5% against 2 NC).
-constexpr Index kTallRows = 4096;
+/// The packed product packs a depth block of op(A) whole (rows x KP) and every column block of
+/// B re-reads it, from L3 when it outgrows L2. Beyond about this many bytes of it those re-reads
+/// slowed the product markedly, so a product of more rows (one thread's, or one thread's slice)
+/// runs in row chunks of at most this many bytes of packed A, each packing its own blocks of B
+/// (rows are independent: no sum changes). Measured, not derived: on one thread (float32,
+/// AVX-512, TN m x 512 x 4096, B from memory) 85% of the peak for 768 to 1536 rows (3 MB),
+/// 79% at 2052 (4.2 MB); chunks against the earlier whole block (with twice as wide column
+/// blocks from 4096 rows on), one thread: square 4096 products float32 82-85% -> 86-89%,
+/// float64 82% -> 85-86%, TN 4097 x 512 x 4096 (W3's dW) 78% -> 83%; two threads (slices of
+/// 2049 rows, two chunks each): W3's TN 4097 x 512 x 4096 and x 1024 +3-6%, square float64
+/// 4096 +3-5%. A cap of 1024 rows or 2048 did no better.
+constexpr Index kPackedABytes = Index(3) << 20;
 
-/// Columns of a packed block of B for a product of m rows (one thread's).
+/// Rows of each row chunk of a packed product of m rows and depth k: m when its packed depth
+/// block of op(A) (m x min(KP, k)) fits kPackedABytes, else equal chunks (whole MR panels, the
+/// last one shorter) that do.
 template <class K>
-constexpr Index column_block(Index m) {
-  return K::kStreamB && m >= kTallRows ? 2 * K::NC : K::NC;
+Index row_chunk(Index m, Index k) {
+  const Index kc = k < K::KP ? k : K::KP;
+  const Index cap = kPackedABytes / (imax(kc, 1) * static_cast<Index>(sizeof(typename K::T)));
+  if (m <= cap) return m;
+  const Index chunks = ceil_div(m, cap);
+  return ceil_div(ceil_div(m, chunks), K::MR) * K::MR;
 }
 
 // ---- Paths --------------------------------------------------------------------------------
