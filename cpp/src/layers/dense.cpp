@@ -85,14 +85,18 @@ struct SgdUpdate {
   static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* g, Index ld) {
     const auto& c = *static_cast<const SgdUpdate*>(ctx);
     const bool penalised = c.l1 != T(0) || c.l2 != T(0);
+    if (!penalised) {  // the optimizer's axpy_update, vectorised for the CPU's widest ISA
+      kernels::axpy_update_block(rows, cols, c.lr, g, ld, c.Wb + i0 * c.n + j0, c.n);
+      return;
+    }
     for (Index i = 0; i < rows; ++i) {
       T* __restrict p = c.Wb + (i0 + i) * c.n + j0;
       const T* gi = g + i * ld;
-      if (penalised && i0 + i < c.n_in) {
+      if (i0 + i < c.n_in) {
         for (Index j = 0; j < cols; ++j)
           p[j] -= c.lr * (gi[j] + penalty_gradient(p[j], c.l1, c.l2));
       } else {
-        for (Index j = 0; j < cols; ++j) p[j] -= c.lr * gi[j];  // the optimizer's axpy_update
+        for (Index j = 0; j < cols; ++j) p[j] -= c.lr * gi[j];  // the bias row
       }
     }
   }

@@ -138,6 +138,19 @@ inline void axpy_update(Index n, T lr, const T* g, T* p) {
   });
 }
 
+/// p -= lr * g on a (rows, cols) block, row strides ldp and ldg, on the calling thread: the SGD
+/// update of a dW product's epilogue (layers/dense.cpp), axpy_update's arithmetic, in each clone
+/// (compiled for the base ISA alone, the update made W3's 4096 x 4096 dW product 6% slower).
+template <class T>
+CHAINRULE_CLONES void axpy_update_block(Index rows, Index cols, T lr, const T* g, Index ldg, T* p,
+                                        Index ldp) {
+  for (Index i = 0; i < rows; ++i) {
+    T* __restrict pi = p + i * ldp;
+    const T* __restrict gi = g + i * ldg;
+    for (Index j = 0; j < cols; ++j) pi[j] -= lr * gi[j];
+  }
+}
+
 /// Whether any of x[0..n) is NaN or infinite: its exponent bits all set. No branch per
 /// element, so the loop vectorises (an early exit would keep it scalar).
 template <class T>
