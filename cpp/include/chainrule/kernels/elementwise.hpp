@@ -140,7 +140,8 @@ inline void axpy_update(Index n, T lr, const T* g, T* p) {
 
 /// p -= lr * g on a (rows, cols) block, row strides ldp and ldg, on the calling thread: the SGD
 /// update of a dW product's epilogue (layers/dense.cpp), axpy_update's arithmetic, in each clone
-/// (compiled for the base ISA alone, the update made W3's 4096 x 4096 dW product 6% slower).
+/// (with the update compiled for the base ISA alone, W3's 4096 x 512 x 4096 dW product took
+/// 39.1 ms against 37.5-38.1 ms, and 36.6 ms without any update).
 template <class T>
 CHAINRULE_CLONES void axpy_update_block(Index rows, Index cols, T lr, const T* g, Index ldg, T* p,
                                         Index ldp) {
