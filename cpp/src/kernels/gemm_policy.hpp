@@ -101,7 +101,9 @@ PackedSplit packed_split(Index m, Index n, Index k, int threads) {
 /// blocks from 4096 rows on), one thread: square 4096 products float32 82-85% -> 86-89%,
 /// float64 82% -> 85-86%, TN 4097 x 512 x 4096 (W3's dW) 78% -> 83%; two threads (slices of
 /// 2049 rows, two chunks each): W3's TN 4097 x 512 x 4096 and x 1024 +3-6%, square float64
-/// 4096 +3-5%. A cap of 1024 rows or 2048 did no better.
+/// 4096 +3-5% (operands streamed from memory before each call; with hot operands, as the
+/// benchmark's GEMM section calls them, two-thread squares were within its spread). A cap of
+/// 1024 rows or 2048 did no better.
 constexpr Index kPackedABytes = Index(3) << 20;
 
 /// Rows of each row chunk of a packed product of m rows and depth k: m when its packed depth
