@@ -25,6 +25,7 @@
 #include "chainrule/training/trainer.hpp"
 #include "diagnostics.hpp"
 #include "fit_call.hpp"
+#include "gil.hpp"
 #include "numpy_views.hpp"
 #include "specs.hpp"
 
@@ -42,6 +43,8 @@ using chainrule::bindings::make_optimizer_from_spec;
 using chainrule::bindings::optional_view;
 using chainrule::bindings::python_allreduce;
 using chainrule::bindings::python_sum_across;
+using chainrule::bindings::ready_matrix;
+using chainrule::bindings::ReleaseGilFor;
 using chainrule::bindings::to_numpy;
 using chainrule::bindings::writable_vector;
 
@@ -61,6 +64,27 @@ py::array_t<T> live_view(MatrixView<T> p, const py::handle& owner, bool as_vecto
       {p.rows, p.cols},
       {static_cast<py::ssize_t>(p.cols * sizeof(T)), static_cast<py::ssize_t>(sizeof(T))}, p.data,
       owner);
+}
+
+/// A forward pass's values per row: every parameter and every layer's output (what
+/// ReleaseGilFor weighs, times the rows).
+template <class T>
+long long inference_width(const Network<T>& n) {
+  long long width = 0;
+  for (const auto& p : n.parameters()) width += p.value.size();
+  for (Index l = 0; l < n.num_layers(); ++l) width += n.layer(l).n_out();
+  return width;
+}
+
+/// Yhat for X, in a fresh array.
+template <class T>
+py::array_t<T> predict_array(Network<T>& n, const Array<T>& X) {
+  const ConstView<T> x = as_view(X, "X");
+  py::array_t<T> out({x.rows, n.n_outputs()});
+  MatrixView<T> o = mutable_view(out);
+  const ReleaseGilFor nogil(x.rows * inference_width(n));
+  n.predict(x, o);
+  return out;
 }
 
 template <class T>
@@ -267,14 +291,14 @@ void bind_network(py::module_& m, const char* cls) {
           },
           py::arg("Y"))
       .def(
-          "predict",
-          [](Net& n, const InputArray<T>& X) {
-            const ConstView<T> x = as_view(*X.array, "X");
-            py::array_t<T> out({x.rows, n.n_outputs()});
-            MatrixView<T> o = mutable_view(out);
-            py::gil_scoped_release nogil;
-            n.predict(x, o);
-            return out;
+          "predict", [](Net& n, const InputArray<T>& X) { return predict_array(n, *X.array); },
+          py::arg("X"))
+      .def(
+          "predict_ready",
+          [](Net& n, py::handle X) -> py::object {
+            const std::optional<Array<T>> x = ready_matrix<T>(X);
+            if (!x) return py::none();  // the caller converts X and calls predict
+            return predict_array(n, *x);
           },
           py::arg("X"))
       .def(

@@ -27,6 +27,18 @@ struct InputArray {
   std::optional<Array<T>> array;  // set once loaded (an empty Array<T> would allocate one)
 };
 
+/// `obj` as an Array<T> when it already is exactly what the core reads (an ndarray, not a
+/// subclass, of T, C-contiguous, 2-D and not empty), else nothing: the fast path of a one-row
+/// predict, which leaves every other input to the Python side's conversion and checks.
+template <class T>
+std::optional<Array<T>> ready_matrix(py::handle obj) {
+  if (Py_TYPE(obj.ptr()) != py::detail::npy_api::get().PyArray_Type_ || !Array<T>::check_(obj))
+    return std::nullopt;
+  auto a = py::reinterpret_borrow<Array<T>>(obj);
+  if (a.ndim() != 2 || a.size() == 0) return std::nullopt;
+  return a;
+}
+
 /// A 2-D array as a view (1-D arrays of n elements are seen as (1, n)).
 template <class T>
 ConstView<T> as_view(const Array<T>& a, const char* name) {

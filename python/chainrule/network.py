@@ -219,16 +219,22 @@ class Network(TrainingState, Fitting, Steps, LRFind):
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Yhat = H[L] for X (m, n0); returns (m, nL)."""
-        # No copy of X when it aliases the weights: prediction only reads both. An ndarray of
-        # the right dtype and shape skips as_matrix (the core's binding makes a non-contiguous
-        # one contiguous, as as_matrix would) and the lock is taken inline: a one-row predict
+        # No copy of X when it aliases the weights: prediction only reads both. The core takes an
+        # ndarray that already is what it reads (its dtype, C-contiguous, 2-D, not empty) as it
+        # is and returns None for anything else, which is converted here. The lock is taken
+        # inline (as @serialised does, without the cost of a with-statement): a one-row predict
         # of the demo's networks takes ~1 us, and each of these steps costs a few percent of it.
-        if not (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2 and X.size):
-            check_feature_names(self.feature_names_in_, X, "predict")
-            X = as_matrix(X, self.dtype.type, "X")
-        with self._lock:  # as @serialised
+        lock = self._lock
+        lock.acquire()
+        try:
             self._forward_X = None
-            return self._core.predict(X)
+            Yhat = self._core.predict_ready(X)
+            if Yhat is None:
+                check_feature_names(self.feature_names_in_, X, "predict")
+                Yhat = self._core.predict(as_matrix(X, self.dtype.type, "X"))
+            return Yhat
+        finally:
+            lock.release()
 
     @serialised
     def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
