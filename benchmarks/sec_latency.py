@@ -13,7 +13,7 @@ from memory import w2_data
 from numpy_mlp import NumpyMLP
 from peers import NetSpec
 from sec_training import W1_SPEC, W1B_SPEC
-from timing import median_latency
+from timing import LATENCY_BLOCKS, LATENCY_PAUSE, median_latency
 
 
 def _torch_eager(spec: NetSpec, weights, x: np.ndarray) -> Callable[[], Any]:
@@ -89,6 +89,13 @@ def latency_rows(
     return rows
 
 
+def latency_timing(calls: int) -> str:
+    return (
+        f"the lowest median of {LATENCY_BLOCKS} blocks of {calls // LATENCY_BLOCKS} "
+        f"individually timed calls, {LATENCY_PAUSE:g} s apart, after 100 warm-up calls"
+    )
+
+
 _NOTES = {
     "torch": "under torch.no_grad(), input already a tensor",
     "torch-compile": "torch.compile(model + softmax), under torch.no_grad()",
@@ -112,7 +119,7 @@ def run_w4(cfg: Config, threads: int) -> Dict:
         dtype="fp32",
         rows=rows,
         latency=True,
-        timing=f"median of {cfg.w4_calls} individually timed calls after 100 warm-up calls",
+        timing=latency_timing(cfg.w4_calls),
     )
 
 
@@ -138,5 +145,5 @@ def run_w4d(cfg: Config, threads: int) -> Dict:
         dtype="fp64",
         rows=rows + second,
         latency=True,
-        timing=f"median of {cfg.w4_calls} individually timed calls after 100 warm-up calls",
+        timing=latency_timing(cfg.w4_calls),
     )

@@ -63,16 +63,33 @@ def adaptive_best(
     return min(times), len(times)
 
 
+LATENCY_BLOCKS = 5
+LATENCY_PAUSE = 0.2  # seconds between blocks
+
+
 def median_latency(fn: Callable[[], Any], calls: int, warmup: int = 100) -> float:
-    """Median wall time of one call of ``fn`` over ``calls`` individually timed calls."""
+    """Wall time of one call of ``fn``: the lowest median of LATENCY_BLOCKS blocks of
+    individually timed calls (``calls`` in all), LATENCY_PAUSE seconds apart.
+
+    A block's median, not the fastest call, and the best of a few blocks as the training
+    workloads take the best of a few runs: on a shared VM the speed of a core can change for
+    seconds at a time (on one such machine a pure-Python loop took 2.0 µs, then 3.4 µs for a
+    few seconds, then 2.0 again, with no process of this machine busy), and one block of a
+    few milliseconds falls wholly in one such state."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    per_block = max(1, calls // LATENCY_BLOCKS)
+    medians = []
+    for block in range(LATENCY_BLOCKS):
+        if block:
+            time.sleep(LATENCY_PAUSE)
+        times = []
+        for _ in range(per_block):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        medians.append(statistics.median(times))
+    return min(medians)
 
 
 class BackgroundLoad:
