@@ -113,7 +113,8 @@ def log(message: str) -> None:
 # ---- background load -------------------------------------------------------------------------
 
 LOAD = BackgroundLoad()
-QUIET: Dict[str, Any] = dict(max_wait=0.0, log=[])  # log: (label, others' share, waited)
+# log: (label, others' share, waited, the host probe's seconds)
+QUIET: Dict[str, Any] = dict(max_wait=0.0, log=[])
 
 
 def guarded(
@@ -123,9 +124,10 @@ def guarded(
     to --max-wait seconds), again if other processes took 10% or more meanwhile (up to
     ``attempts`` runs, keeping the least disturbed), and record their share of the CPUs."""
     out, share, waited = run_when_quiet(fn, LOAD, QUIET["max_wait"], attempts)
-    QUIET["log"].append((label, share, waited))
+    QUIET["log"].append((label, share, waited, LOAD.last_probe))
     if record is not None:
         record["background"] = share
+        record["host_probe"] = LOAD.last_probe
     if share is not None and share >= 0.05:
         log(f"    ({label}: other processes used {100 * share:.0f}% of the CPUs meanwhile)")
     return out

@@ -12,11 +12,31 @@ import peak as peak_probe
 import targets
 import timing
 from report_format import fmt, fmt_time, ratio_text
-from report_machine import background_summary, gemm_placement, pool_summary, round_trip_summary
+from report_machine import (
+    background_summary,
+    gemm_placement,
+    host_slowdown,
+    pool_summary,
+    round_trip_summary,
+)
 from report_system import epoch_section, import_section, memory_section, neighbours_section
 
 #: the workload sections, in the order of the table
 WORKLOADS = ("W1", "W1b", "W1m", "W2", "W2n", "W3", "W4", "W4d")
+
+
+def row_note(results: Dict, row: Dict) -> str:
+    """A workload row's note, with what disturbed its measurement: other processes' load, a
+    slow host (its probe at timing.SLOW_HOST times the run's fastest or more)."""
+    marks = [row["note"]] if row["note"] else []
+    if (row.get("background") or 0) >= 0.05:
+        marks.append(
+            f"**under load: other processes took {100 * row['background']:.0f}% of the CPUs**"
+        )
+    slowdown = host_slowdown(results, row.get("host_probe"))
+    if slowdown is not None and slowdown >= timing.SLOW_HOST:
+        marks.append(f"**slow host: the probe took {slowdown:.2g}x its fastest time**")
+    return "; ".join(marks)
 
 
 class Report:
@@ -161,11 +181,7 @@ class Report:
                 gfl = fmt(r["gflops"])
                 pct = fmt(self.pct_peak(r["gflops"], w["dtype"])) + "%"
                 loss = f"{r['final_loss']:.5g}"
-            note = r["note"]
-            if (r.get("background") or 0) >= 0.05:
-                note = (
-                    note + "; " if note else ""
-                ) + f"**under load: other processes took {100 * r['background']:.0f}% of the CPUs**"
+            note = row_note(self.r, r)
             out.append(
                 f"| {name} | {r['system']} | {r['threads']} | {fmt_time(r['seconds'])} | "
                 f"{thr} | {gfl} | {pct} | {vs} | {loss} | {note} |"

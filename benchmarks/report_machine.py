@@ -4,8 +4,9 @@ for report.Report.header."""
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
+import timing
 from report_format import fmt
 
 #: a cache-line round trip above this (pingpong.cpp) means the two vCPUs sat on two dies
@@ -66,6 +67,14 @@ def gemm_placement(g: Dict) -> str:
     )
 
 
+def host_slowdown(r: Dict, probe: Optional[float]) -> Optional[float]:
+    """A host probe's seconds over the run's fastest (None when either is missing)."""
+    fastest = r.get("probe_fastest")
+    if probe is None or not fastest or fastest == float("inf"):
+        return None
+    return probe / fastest
+
+
 def background_summary(r: Dict) -> str:
     """Other processes' share of the CPUs while each measurement ran."""
     entries = [e for e in r.get("background", []) if e["share"] is not None]
@@ -83,4 +92,13 @@ def background_summary(r: Dict) -> str:
             f"; before each measurement the harness waited (up to "
             f"{r['max_wait']:.0f} s, {waited:.0f} s in all) for a quiet 0.5 s"
         )
-    return text + ". Figures taken under load are marked in the notes"
+    probed = [e for e in r.get("background", []) if host_slowdown(r, e.get("probe"))]
+    slow = [e for e in probed if host_slowdown(r, e["probe"]) >= timing.SLOW_HOST]
+    if probed:
+        text += (
+            f"; the host was slow around {len(slow)} of {len(probed)} measurements (a fixed "
+            f"pure-Python loop, timed before and after each, took {timing.SLOW_HOST:g}x its "
+            "fastest time in the run or longer: the VM's core shared with another guest, "
+            "presumably)"
+        )
+    return text + ". Figures taken under load or on a slow host are marked in the notes"

@@ -36,7 +36,7 @@ from typing import Any, Dict, List, Optional
 
 import peak as peak_probe
 import peers
-from harness import FULL, QUIET, SMOKE, Config, guarded, log, versions
+from harness import FULL, LOAD, QUIET, SMOKE, Config, guarded, log, versions
 from machine import chainrule_build, cpu_steal, machine_info
 from report import Report
 from sec_gemm import run_gemm
@@ -138,8 +138,10 @@ def run(
         results["machine"]["chainrule_rebuilt"] = build
         log("WARNING: chainrule was reinstalled during the run")
     results["background"] = [
-        dict(label=label, share=share, waited=waited) for label, share, waited in QUIET["log"]
+        dict(label=label, share=share, waited=waited, probe=probe)
+        for label, share, waited, probe in QUIET["log"]
     ]
+    results["probe_fastest"] = LOAD.fastest
     results["max_wait"] = max_wait
     results["report"] = text = Report(results).render()
     if output is not None:

@@ -146,3 +146,28 @@ def test_the_gemm_section_says_where_each_pass_ran(smoke):
     assert any(k.startswith("NumPy (") for k in placement)
     if all(all(v) for v in placement.values()):  # measurable here (two CPUs and g++)
         assert "Core-to-core round trip before / after each pass: chainrule " in text
+
+
+def test_each_measurement_records_the_host_probe_and_slow_ones_are_marked(smoke):
+    """A fixed pure-Python loop is timed before and after every measurement (the host can slow
+    the VM's cores for seconds with nothing of the VM busy); the report counts and marks the
+    measurements whose probe took SLOW_HOST times the run's fastest or longer."""
+    text, results = smoke
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import timing
+        from report import row_note
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    entries = results["background"]
+    assert entries and all(e["probe"] > 0 for e in entries)
+    fastest = results["probe_fastest"]
+    assert 0 < fastest <= min(e["probe"] for e in entries)
+    slow = sum(e["probe"] >= timing.SLOW_HOST * fastest for e in entries)
+    assert f"the host was slow around {slow} of {len(entries)} measurements" in text
+    # every workload row got its probe, and a row made slow here is marked in its notes
+    row = next(r for r in results["W4d"]["rows"] if r["system"] == "chainrule")
+    assert row["host_probe"] > 0
+    assert "slow host" not in row_note(results, {**row, "host_probe": fastest})
+    slowed = row_note(results, {**row, "host_probe": 2 * timing.SLOW_HOST * fastest})
+    assert f"**slow host: the probe took {2 * timing.SLOW_HOST:.2g}x its fastest time**" in slowed
