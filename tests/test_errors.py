@@ -1,5 +1,6 @@
 """Bad input gives ValueError/TypeError naming the layer and the expected/actual shape or value,
-and leaves the model unchanged; divergence and exceptions inside callbacks are handled."""
+and leaves the model unchanged (divergence: test_divergence.py; exceptions and wrong results
+from user-defined activations and losses: test_misbehaving_extensions.py)."""
 
 from __future__ import annotations
 
@@ -11,25 +12,10 @@ from typing import Any, Callable, List, Sequence
 
 import numpy as np
 import pytest
-import reference as ref
+from bad_input import X, Y, assert_message, small_net
 from conftest import assert_unchanged, snapshot
 
 import chainrule as cr
-
-rng = np.random.default_rng(0)
-X = rng.normal(size=(10, 2))
-Y = rng.normal(size=(10, 1))
-
-
-def _net(**kw) -> cr.Network:
-    return cr.Network([2, 4, 1], ["tanh", "linear"], seed=0, **kw)
-
-
-def _check(exc_info, *parts: str) -> None:
-    msg = str(exc_info.value)
-    for p in parts:
-        assert p in msg, f"{p!r} not in message {msg!r}"
-
 
 # ---- construction -------------------------------------------------------------------------------
 
@@ -37,25 +23,25 @@ def _check(exc_info, *parts: str) -> None:
 def test_activation_count_mismatch() -> None:
     with pytest.raises(ValueError) as e:
         cr.Network([2, 4, 1], ["tanh"])
-    _check(e, "1 activations", "2 layers")
+    assert_message(e, "1 activations", "2 layers")
     with pytest.raises(ValueError) as e:
         cr.Network([2, 4, 1], ["tanh", "tanh", "linear"])
-    _check(e, "3 activations", "2 layers")
+    assert_message(e, "3 activations", "2 layers")
 
 
 def test_activations_not_a_list() -> None:
     with pytest.raises(TypeError) as e:
         cr.Network([2, 4, 1], "tanh")
-    _check(e, "one activation per layer", "'tanh'")
+    assert_message(e, "one activation per layer", "'tanh'")
     with pytest.raises(TypeError) as e:
         cr.Network([2, 4, 1], ["tanh", 3])
-    _check(e, "layer 2", "int")
+    assert_message(e, "layer 2", "int")
 
 
 def test_unknown_activation_lists_valid_names() -> None:
     with pytest.raises(ValueError) as e:
         cr.Network([2, 4, 1], ["tanh", "relux"])
-    _check(e, "layer 2", "'relux'")
+    assert_message(e, "layer 2", "'relux'")
     # every registered activation is listed, the original ten among them
     for name in cr.activation_names():
         assert re.search(rf"\b{name}\b", str(e.value)), f"{name} not listed in {e.value}"
@@ -76,7 +62,7 @@ def test_unknown_activation_lists_valid_names() -> None:
 def test_unknown_loss_lists_valid_names() -> None:
     with pytest.raises(ValueError) as e:
         cr.Network([2, 4, 1], ["tanh", "linear"], loss="hinge")
-    _check(e, "'hinge'", "mse", "cross_entropy", "binary_cross_entropy", *cr.loss_names())
+    assert_message(e, "'hinge'", "mse", "cross_entropy", "binary_cross_entropy", *cr.loss_names())
     with pytest.raises(TypeError):
         cr.Network([2, 4, 1], ["tanh", "linear"], loss=3)
 
@@ -97,7 +83,7 @@ def test_unknown_loss_lists_valid_names() -> None:
 def test_bad_layer_sizes(sizes: List[Any], exc: type, parts: List[str]) -> None:
     with pytest.raises(exc) as e:
         cr.Network(sizes)
-    _check(e, *parts)
+    assert_message(e, *parts)
 
 
 def test_layer_sizes_not_a_sequence() -> None:
@@ -110,8 +96,8 @@ def test_layer_sizes_not_a_sequence() -> None:
 @pytest.mark.parametrize("dtype", ["int32", "float16", np.int64, "complex128", "bogus"])
 def test_unsupported_dtype(dtype: Any) -> None:
     with pytest.raises(ValueError) as e:
-        _net(dtype=dtype)
-    _check(e, "float32", "float64")
+        small_net(dtype=dtype)
+    assert_message(e, "float32", "float64")
     assert str(dtype) in str(e.value) or repr(dtype) in str(e.value)
 
 
@@ -127,7 +113,7 @@ def test_unsupported_dtype(dtype: Any) -> None:
 def test_fused_loss_needs_its_output_activation(loss: str, act: str, needs: str) -> None:
     with pytest.raises(ValueError) as e:
         cr.Network([2, 3, 3], ["tanh", act], loss=loss)
-    _check(e, loss, needs)
+    assert_message(e, loss, needs)
 
 
 def test_bad_activation_parameters() -> None:
@@ -141,11 +127,11 @@ def test_bad_activation_parameters() -> None:
 
 def test_bad_init() -> None:
     with pytest.raises(ValueError) as e:
-        _net(init="uniform")
-    _check(e, "'uniform'")
+        small_net(init="uniform")
+    assert_message(e, "'uniform'")
     with pytest.raises(ValueError) as e:  # a callable returning the wrong shape
-        _net(init=lambda n_in, n_out, rng: np.zeros((n_out, n_in)))
-    _check(e, "layer 1", "(2, 4)", "(4, 2)")
+        small_net(init=lambda n_in, n_out, rng: np.zeros((n_out, n_in)))
+    assert_message(e, "layer 1", "(2, 4)", "(4, 2)")
 
 
 # ---- data: each bad call raises and leaves the model unchanged ----------------------------------
@@ -282,12 +268,12 @@ BAD_CALLS = [
 def test_bad_call_raises_and_leaves_model_unchanged(
     name: str, call: Callable, exc: type, parts: Sequence[str], dtype: str
 ) -> None:
-    net = _net(dtype=dtype)
+    net = small_net(dtype=dtype)
     before = snapshot(net)
     expected_out = net.predict(X)
     with pytest.raises(exc) as e:
         call(net)
-    _check(e, *parts)
+    assert_message(e, *parts)
     assert_unchanged(net, before)
     np.testing.assert_array_equal(net.predict(X), expected_out)
     # and the network still trains normally afterwards
@@ -295,10 +281,10 @@ def test_bad_call_raises_and_leaves_model_unchanged(
 
 
 def test_float32_overflowing_input_is_reported() -> None:
-    net = _net(dtype="float32")
+    net = small_net(dtype="float32")
     with pytest.raises(ValueError) as e:
         net.predict(np.array([[1e300, 1.0]]))
-    _check(e, "X", "inf", "row 0", "column 0")
+    assert_message(e, "X", "inf", "row 0", "column 0")
 
 
 # ---- targets ------------------------------------------------------------------------------------
@@ -315,15 +301,15 @@ def test_cross_entropy_targets_must_be_distributions(method: str) -> None:
     ones = np.ones((10, 3))  # rows sum to 3
     with pytest.raises(ValueError) as e:
         getattr(net, method)(X, ones)
-    _check(e, "distribution", "row 0", "3")
+    assert_message(e, "distribution", "row 0", "3")
     neg = np.tile([1.5, -0.5, 0.0], (10, 1))  # sums to 1 but has a negative entry
     with pytest.raises(ValueError) as e:
         getattr(net, method)(X, neg)
-    _check(e, "distribution", "negative", "-0.5")
+    assert_message(e, "distribution", "negative", "-0.5")
     labels = np.arange(10) % 3  # class labels: accepted as their one-hot rows, if in range
     with pytest.raises(ValueError) as e:
         getattr(net, method)(X, labels + 1)
-    _check(e, "class label at row 2 is 3", "not in [0, 3)")
+    assert_message(e, "class label at row 2 is 3", "not in [0, 3)")
     assert_unchanged(net, before)
     # valid one-hot and soft targets and class labels are accepted
     getattr(net, method)(X, np.eye(3)[labels])
@@ -339,7 +325,7 @@ def test_binary_cross_entropy_targets_in_unit_interval() -> None:
         Yb[6, 1] = bad
         with pytest.raises(ValueError) as e:
             net.fit(X, Yb)
-        _check(e, "[0, 1]", "6", shown)
+        assert_message(e, "[0, 1]", "6", shown)
     assert_unchanged(net, before)
 
 
@@ -351,13 +337,13 @@ def test_setting_weights_of_wrong_shape() -> None:
     before = snapshot(net)
     with pytest.raises(ValueError) as e:
         net.weights[1] = np.zeros((3, 4))
-    _check(e, "layer 2", "(4, 3)", "(3, 4)")
+    assert_message(e, "layer 2", "(4, 3)", "(3, 4)")
     with pytest.raises(ValueError) as e:
         net.weights[0] = np.zeros(8)
-    _check(e, "layer 1", "(2, 4)", "(8,)")
+    assert_message(e, "layer 1", "(2, 4)", "(8,)")
     with pytest.raises(ValueError) as e:
         net.weights[0] = np.full((2, 4), np.inf)
-    _check(e, "layer 1")
+    assert_message(e, "layer 1")
     with pytest.raises(TypeError):
         net.weights[0] = np.full((2, 4), "a")
     with pytest.raises(IndexError):
@@ -370,292 +356,12 @@ def test_setting_biases_of_wrong_shape() -> None:
     before = snapshot(net)
     with pytest.raises(ValueError) as e:
         net.biases[2] = np.zeros(3)
-    _check(e, "layer 3", "(1,)", "(3,)")
+    assert_message(e, "layer 3", "(1,)", "(3,)")
     assert re.search(r"\bbias\b", str(e.value)), f"misspelt parameter name in {e.value!r}"
     with pytest.raises(ValueError) as e:
         net.biases[1] = np.array([0.0, np.nan, 0.0])
-    _check(e, "layer 2")
+    assert_message(e, "layer 2")
     assert_unchanged(net, before)
-
-
-# ---- divergence -----------------------------------------------------------------------------------
-
-
-def _diverging_setup():
-    rng = np.random.default_rng(5)
-    Xd = rng.normal(size=(20, 2))
-    Yd = rng.normal(size=(20, 1))
-    return Xd, Yd
-
-
-@pytest.mark.parametrize(
-    "dtype,batch_size", [("float64", None), ("float64", 7), ("float32", None), ("float32", 7)]
-)
-def test_divergence_raises_and_keeps_last_finite_epoch(dtype: str, batch_size: Any) -> None:
-    Xd, Yd = _diverging_setup()
-    sizes, acts, lr = [2, 3, 1], ["linear", "linear"], 3.0
-    net = cr.Network(sizes, acts, dtype=dtype, seed=4)
-    W0 = [np.array(W, np.float64) for W in net.weights]
-    b0 = [np.array(b, np.float64) for b in net.biases]
-    with pytest.raises(cr.DivergenceError) as e:
-        net.fit(Xd, Yd, epochs=10_000, lr=lr, batch_size=batch_size)
-    assert isinstance(e.value, FloatingPointError)
-    m = re.search(r"after epoch (\d+)", str(e.value))
-    assert m, f"no epoch in {e.value!r}"
-    k = int(m.group(1))
-    assert 0 < k < 10_000
-    kept = snapshot(net)
-    assert all(np.all(np.isfinite(p)) for p in kept)
-    # a separate run for that many epochs ends with exactly these weights ...
-    twin = cr.Network(sizes, acts, dtype=dtype, seed=4)
-    h = twin.fit(Xd, Yd, epochs=k, lr=lr, batch_size=batch_size)
-    assert len(h.loss) == k and np.all(np.isfinite(h.loss))
-    for i, (a, b) in enumerate(zip(kept, snapshot(twin))):
-        np.testing.assert_array_equal(a, b, err_msg=f"{'Wb'[i % 2]}{i // 2 + 1}")
-    # ... and one more epoch is where it diverges (checked with the float64 reference)
-    if dtype == "float64":
-        acts_r = [ref.activation(a) for a in acts]
-        with np.errstate(all="ignore"):
-            Ws, bs, hist = ref.train(W0, b0, acts_r, "mse", Xd, Yd, k + 1, lr, batch_size)
-        assert np.all(np.isfinite(hist[:k]))
-        assert not (np.isfinite(hist[k]) and all(np.all(np.isfinite(p)) for p in Ws + bs))
-    # the network is still usable
-    assert net.predict(Xd).shape == (20, 1)
-    for l in range(len(W0)):
-        net.weights[l], net.biases[l] = W0[l], b0[l]
-    fresh = cr.Network(sizes, acts, dtype=dtype, seed=4)
-    assert net.loss(Xd, Yd) == fresh.loss(Xd, Yd)
-    assert np.isfinite(net.fit(Xd, Yd, epochs=1, lr=1e-3).loss[0])
-
-
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_divergence_goes_back_to_this_fits_weights(dtype: str) -> None:
-    # the network keeps its rollback copy from one fit to the next: a later fit must go back to
-    # its own weights (here set by hand between the fits), not to what an earlier fit saved
-    Xd, Yd = _diverging_setup()
-    sizes, acts = [2, 3, 1], ["linear", "linear"]
-    net = cr.Network(sizes, acts, dtype=dtype, seed=4)
-    net.fit(Xd, Yd, epochs=3, lr=1e-3)
-    net.weights[0] = 2 * np.asarray(net.weights[0])
-    net.biases[1] = np.array([0.25])
-    before = snapshot(net)
-    huge = 1e200 if dtype == "float64" else 1e30  # the second batch's loss overflows
-    with pytest.raises(cr.DivergenceError) as e:
-        net.fit(Xd, Yd, epochs=5, lr=huge, batch_size=7)
-    _check(e, "epoch 1", "initial weights were kept")
-    assert_unchanged(net, before)
-    # diverging in a later epoch: the weights after the last finite epoch of this fit
-    with pytest.raises(cr.DivergenceError) as e:
-        net.fit(Xd, Yd, epochs=10_000, lr=3.0)
-    k = int(re.search(r"after epoch (\d+)", str(e.value)).group(1))
-    assert 0 < k < 10_000
-    twin = cr.Network(sizes, acts, dtype=dtype, seed=0)
-    for l, (W, b) in enumerate(zip(before[0::2], before[1::2])):
-        twin.weights[l], twin.biases[l] = W, b
-    twin.fit(Xd, Yd, epochs=k, lr=3.0)
-    for a, b in zip(snapshot(net), snapshot(twin)):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_divergence_from_nan_in_custom_activation() -> None:
-    class NanAfter(cr.Activation):
-        calls = 0
-
-        def forward(self, z):
-            NanAfter.calls += 1
-            return z * np.nan if NanAfter.calls > 3 else np.tanh(z)
-
-        def derivative(self, z, h):
-            return 1 - h * h
-
-    net = cr.Network([2, 4, 1], [NanAfter(), "linear"], seed=0)
-    with pytest.raises(cr.DivergenceError) as e:
-        net.fit(X, Y, epochs=10, lr=0.1)
-    _check(e, "epoch 3", "nan")
-    twin = cr.Network([2, 4, 1], [NanAfter(), "linear"], seed=0)
-    NanAfter.calls = -100
-    twin.fit(X, Y, epochs=3, lr=0.1)
-    for a, b in zip(snapshot(net), snapshot(twin)):
-        np.testing.assert_array_equal(a, b)
-
-
-# ---- custom activations misbehaving ----------------------------------------------------------------
-
-
-class Configurable(cr.Activation):
-    """tanh that can return a wrong result or raise on request."""
-
-    def __init__(self) -> None:
-        self.forward_result: Any = None  # callable z -> result, or None for tanh
-        self.derivative_result: Any = None
-        self.exc: Any = None
-        self.raise_on_forward_call = 0  # raise self.exc on that call (1-based); 0 never
-        self.raise_in_derivative = False
-        self.forward_calls = 0
-
-    def forward(self, z):
-        self.forward_calls += 1
-        if self.exc is not None and self.forward_calls == self.raise_on_forward_call:
-            raise self.exc
-        return np.tanh(z) if self.forward_result is None else self.forward_result(z)
-
-    def derivative(self, z, h):
-        if self.exc is not None and self.raise_in_derivative:
-            raise self.exc
-        return 1 - h * h if self.derivative_result is None else self.derivative_result(z)
-
-
-WRONG_RESULTS = [
-    ("too few columns", lambda z: np.tanh(z)[:, :-1], ValueError, ["(10, 3)", "(10, 4)"]),
-    ("transposed", lambda z: np.tanh(z).T.copy(), ValueError, ["(4, 10)", "(10, 4)"]),
-    ("scalar", lambda z: 1.0, ValueError, ["(10, 4)"]),
-    ("None", lambda z: None, (TypeError, ValueError), []),
-    ("strings", lambda z: np.full(z.shape, "a"), TypeError, ["numeric"]),
-    ("flattened", lambda z: np.tanh(z).ravel(), ValueError, ["(40,)", "(10, 4)"]),
-    ("3-D", lambda z: np.tanh(z).reshape(10, 2, 2), ValueError, ["(10, 2, 2)", "(10, 4)"]),
-]
-
-
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("where", ["forward", "derivative"])
-@pytest.mark.parametrize("name,result,exc,parts", WRONG_RESULTS, ids=[w[0] for w in WRONG_RESULTS])
-def test_custom_activation_wrong_result(name, result, exc, parts, where, dtype) -> None:
-    act = Configurable()
-    net = cr.Network([2, 4, 1], [act, "linear"], seed=0, dtype=dtype)
-    before = snapshot(net)
-    setattr(act, f"{where}_result", result)
-    calls = [lambda: net.fit(X, Y, epochs=2), lambda: net.gradients(X, Y)]
-    if where == "forward":
-        calls.append(lambda: net.predict(X))
-    for call in calls:
-        with pytest.raises(exc) as e:
-            call()
-        _check(e, where, *parts)
-        assert_unchanged(net, before)
-    setattr(act, f"{where}_result", None)
-    net.fit(X, Y, epochs=1)  # usable again
-
-
-def test_custom_activation_error_names_the_layer() -> None:
-    act = Configurable()
-    act.forward_result = lambda z: np.tanh(z)[:, :-1]
-    net = cr.Network([2, 3, 4, 1], ["tanh", act, "linear"], seed=0)
-    with pytest.raises(ValueError) as e:
-        net.predict(X)
-    _check(e, "layer 2", "(10, 3)", "(10, 4)")
-
-
-class MyError(Exception):
-    pass
-
-
-@pytest.mark.parametrize(
-    "exc",
-    [MyError("boom"), ZeroDivisionError("no"), KeyError("k"), ValueError("custom value error")],
-)
-def test_custom_activation_exception_reaches_caller_unchanged_in_predict(exc) -> None:
-    act = Configurable()
-    act.exc, act.raise_on_forward_call = exc, 2
-    net = cr.Network([2, 4, 1], [act, "linear"], seed=0)
-    out = net.predict(X)  # call 1
-    before = snapshot(net)
-    with pytest.raises(type(exc)) as e:
-        net.predict(X)  # call 2
-    assert e.value is exc
-    assert_unchanged(net, before)
-    np.testing.assert_array_equal(net.predict(X), out)  # call 3: works again
-
-
-@pytest.mark.parametrize("batch_size", [None, 4])
-def test_custom_activation_exception_in_fit_leaves_consistent_weights(batch_size) -> None:
-    # raise on the 5th forward pass: 4 complete steps (full batch: 4 epochs; batches of 4 rows
-    # over 10: one epoch of 3 steps and 1 step of the second)
-    exc = MyError("in forward")
-    act = Configurable()
-    act.exc, act.raise_on_forward_call = exc, 5
-    net = cr.Network([2, 4, 1], [act, "linear"], seed=0)
-    with pytest.raises(MyError) as e:
-        net.fit(X, Y, epochs=10, lr=0.1, batch_size=batch_size)
-    assert e.value is exc
-    got = snapshot(net)
-    # consistent: the weights after exactly 4 steps, or those of the last complete epoch
-    states = []
-    for steps in (4, 3):
-        twin = cr.Network([2, 4, 1], [Configurable(), "linear"], seed=0)
-        epochs = steps if batch_size is None else 1
-        twin.fit(X, Y, epochs=epochs, lr=0.1, batch_size=batch_size)
-        if batch_size is not None and steps == 4:
-            twin.step(twin.gradients(X[:4], Y[:4]), lr=0.1)
-        states.append(snapshot(twin))
-    assert any(all(np.array_equal(a, b) for a, b in zip(got, s)) for s in states), (
-        "weights after the exception match no batch or epoch boundary"
-    )
-
-
-def test_custom_activation_exception_in_derivative() -> None:
-    exc = ZeroDivisionError("derivative failed")
-    act = Configurable()
-    act.exc, act.raise_in_derivative = exc, True
-    net = cr.Network([2, 4, 1], [act, "linear"], seed=0)
-    before = snapshot(net)
-    with pytest.raises(ZeroDivisionError) as e:
-        net.fit(X, Y, epochs=3, lr=0.1)
-    assert e.value is exc
-    assert_unchanged(net, before)  # failed in the first backward pass, before any update
-    with pytest.raises(ZeroDivisionError) as e:
-        net.gradients(X, Y)
-    assert e.value is exc
-    np.testing.assert_array_equal(net.predict(X).shape, (10, 1))
-
-
-def test_custom_loss_misbehaving() -> None:
-    class BadLoss(cr.Loss):
-        mode = "ok"
-
-        def value(self, yhat, y):
-            if self.mode == "raise":
-                raise MyError("loss value")
-            return "not a number" if self.mode == "str" else float(np.sum((yhat - y) ** 2))
-
-        def gradient(self, yhat, y):
-            return (yhat - y)[:, :0] if self.mode == "shape" else yhat - y
-
-    loss = BadLoss()
-    net = cr.Network([2, 4, 1], ["tanh", "linear"], loss=loss, seed=0)
-    before = snapshot(net)
-    loss.mode = "str"
-    with pytest.raises(TypeError) as e:
-        net.fit(X, Y, epochs=2)
-    _check(e, "value")
-    loss.mode = "shape"
-    with pytest.raises(ValueError) as e:
-        net.fit(X, Y, epochs=2)
-    _check(e, "gradient", "(10, 1)")
-    loss.mode = "raise"
-    with pytest.raises(MyError):
-        net.loss(X, Y)
-    assert_unchanged(net, before)
-
-
-def test_incomplete_custom_classes_rejected() -> None:
-    class NoForward(cr.Activation):
-        def derivative(self, z, h):
-            return np.ones_like(z)
-
-    class NoDerivative(cr.Activation):
-        def forward(self, z):
-            return z
-
-    class NoGradient(cr.Loss):
-        def value(self, yhat, y):
-            return 0.0
-
-    with pytest.raises(TypeError, match="forward"):
-        cr.Network([2, 1], [NoForward()])
-    with pytest.raises(TypeError, match="derivative"):
-        cr.Network([2, 1], [NoDerivative()])
-    with pytest.raises(TypeError, match="gradient"):
-        cr.Network([2, 1], ["linear"], loss=NoGradient())
 
 
 # ---- nothing crashes the interpreter -----------------------------------------------------------------
