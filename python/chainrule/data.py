@@ -39,7 +39,7 @@ def as_matrix(a: Any, dtype: type, name: str, *, column_if_1d: bool = False) -> 
         and a.size
         and a.flags.c_contiguous
     ):
-        return a  # already what the core takes (the common case, kept cheap for predict)
+        return a  # already what the core takes (the common case)
     if a is None:
         raise TypeError(f"{name} must be an array, got None")
     if hasattr(a, "to_numpy") and not isinstance(a, np.ndarray):  # pandas and friends
