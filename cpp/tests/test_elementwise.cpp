@@ -1,5 +1,6 @@
 // The element-wise helpers the layers use (kernels/elementwise.hpp): the bias added to every
-// row, column sums, the SGD update and the search for a non-finite value.
+// row, column sums, the SGD update (on a vector and on a block) and the search for a
+// non-finite value.
 #include <limits>
 #include <string>
 #include <vector>
@@ -33,6 +34,16 @@ void run_elementwise() {
   kernels::axpy_update<T>(3, T(0.25), g, p);
   const T want_p[3] = {T(0.5), 3, T(2.875)};
   chainrule_test::check_all_equal("axpy_update " + dt, p, want_p, 3);
+  // the same update on a (rows, cols) block of strided rows (the SGD epilogue's): each row
+  // axpy_update's bits, the columns past cols untouched
+  const Index rows = 3, cols = 37, ldg = 41, ldp = 40;
+  std::vector<T> gb(rows * ldg), pb(rows * ldp), want(rows * ldp);
+  for (Index i = 0; i < rows * ldg; ++i) gb[size_t(i)] = T(0.1) * T(i % 17) - T(0.7);
+  for (Index i = 0; i < rows * ldp; ++i) pb[size_t(i)] = want[size_t(i)] = T(0.3) * T(i % 11) + 1;
+  for (Index i = 0; i < rows; ++i)
+    kernels::axpy_update<T>(cols, T(0.0625), gb.data() + i * ldg, want.data() + i * ldp);
+  kernels::axpy_update_block<T>(rows, cols, T(0.0625), gb.data(), ldg, pb.data(), ldp);
+  chainrule_test::check_all_equal("axpy_update_block " + dt, pb.data(), want.data(), rows * ldp);
   const T bad[4] = {1, 2, std::numeric_limits<T>::infinity(), std::numeric_limits<T>::quiet_NaN()};
   CHECK(kernels::first_non_finite<T>(4, bad) == 2);
   CHECK(kernels::first_non_finite<T>(2, bad) == -1);

@@ -1,5 +1,6 @@
 #include "chainrule/layers/dense.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -89,16 +90,15 @@ struct SgdUpdate {
       kernels::axpy_update_block(rows, cols, c.lr, g, ld, c.Wb + i0 * c.n + j0, c.n);
       return;
     }
-    for (Index i = 0; i < rows; ++i) {
+    const Index w_rows = std::min(rows, std::max(c.n_in - i0, Index(0)));  // the rest: b's row
+    for (Index i = 0; i < w_rows; ++i) {
       T* __restrict p = c.Wb + (i0 + i) * c.n + j0;
       const T* gi = g + i * ld;
-      if (i0 + i < c.n_in) {
-        for (Index j = 0; j < cols; ++j)
-          p[j] -= c.lr * (gi[j] + penalty_gradient(p[j], c.l1, c.l2));
-      } else {
-        for (Index j = 0; j < cols; ++j) p[j] -= c.lr * gi[j];  // the bias row
-      }
+      for (Index j = 0; j < cols; ++j) p[j] -= c.lr * (gi[j] + penalty_gradient(p[j], c.l1, c.l2));
     }
+    if (w_rows < rows)  // b has no penalty
+      kernels::axpy_update_block(rows - w_rows, cols, c.lr, g + w_rows * ld, ld,
+                                 c.Wb + (i0 + w_rows) * c.n + j0, c.n);
   }
   static void prefetch(const void* ctx, Index i0, Index j0, Index rows, Index cols, T*, Index) {
     const auto& c = *static_cast<const SgdUpdate*>(ctx);
