@@ -11,6 +11,32 @@
 
 namespace chainrule {
 
+// ---- the update ---------------------------------------------------------------------------
+
+template <class T>
+void Optimizer<T>::check_slot(Index slot, Index n) const {
+  if (slot < 0 || slot >= num_slots() || n != sizes_[static_cast<std::size_t>(slot)])
+    throw ValueError(repr() + ": update of slot " + std::to_string(slot) + " with " +
+                     std::to_string(n) + " elements does not match the prepared sizes");
+}
+
+template <class T>
+void Optimizer<T>::update(Index slot, Index n, T lr, const T* g, T* p) {
+  check_slot(slot, n);
+  kernels::parallel_ranges(n, kernels::kParallelGrain,
+                           [=](Index b, Index e) { update_range_impl(slot, n, lr, g, p, b, e); });
+}
+
+template <class T>
+void Optimizer<T>::update_range(Index slot, Index n, T lr, const T* g, T* p, Index b, Index e) {
+  check_slot(slot, n);
+  if (b < 0 || b > e || e > n)
+    throw ValueError(repr() + ": update of elements [" + std::to_string(b) + ", " +
+                     std::to_string(e) + ") of slot " + std::to_string(slot) + " (" +
+                     std::to_string(n) + " elements)");
+  update_range_impl(slot, n, lr, g, p, b, e);
+}
+
 // ---- state ----------------------------------------------------------------------------------
 
 template <class T>
@@ -93,29 +119,27 @@ std::string SGD<T>::repr() const {
          ", weight_decay=" + shortest_repr(weight_decay_) + ")";
 }
 
-// g, p (n,) -> p updated; buf (n,) when momentum > 0
+// g, p [b, e) -> p updated; buf [b, e) when momentum > 0
 template <class T>
-void SGD<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
+void SGD<T>::update_range_impl(Index slot, Index, T lr, const T* g, T* p, Index b, Index e) {
   if (fuses_into_backward()) {
-    kernels::axpy_update(n, lr, g, p);  // W -= lr * dW
+    kernels::axpy_update_block(1, e - b, lr, g + b, 0, p + b, 0);  // W -= lr * dW
     return;
   }
   const T wd = static_cast<T>(weight_decay_), mu = static_cast<T>(momentum_);
   const T undamped = static_cast<T>(1 - dampening_);
   T* buf = momentum_ > 0 ? this->state(0, slot) : nullptr;
   const bool first = this->step_count() <= 1, nesterov = nesterov_;
-  kernels::parallel_ranges(n, kernels::kParallelGrain, [=](Index b, Index e) {
-    for (Index i = b; i < e; ++i) {
-      T gi = g[i];
-      if (wd != T(0)) gi += wd * p[i];  // g = dW + weight_decay * W
-      if (buf != nullptr) {
-        // buf = g (first step), else buf = momentum * buf + (1 - dampening) * g
-        buf[i] = first ? gi : mu * buf[i] + undamped * gi;
-        gi = nesterov ? gi + mu * buf[i] : buf[i];  // Nesterov: g + momentum * buf
-      }
-      p[i] -= lr * gi;  // W -= lr * g
+  for (Index i = b; i < e; ++i) {
+    T gi = g[i];
+    if (wd != T(0)) gi += wd * p[i];  // g = dW + weight_decay * W
+    if (buf != nullptr) {
+      // buf = g (first step), else buf = momentum * buf + (1 - dampening) * g
+      buf[i] = first ? gi : mu * buf[i] + undamped * gi;
+      gi = nesterov ? gi + mu * buf[i] : buf[i];  // Nesterov: g + momentum * buf
     }
-  });
+    p[i] -= lr * gi;  // W -= lr * g
+  }
 }
 
 // ---- Adam / AdamW ---------------------------------------------------------------------------
@@ -141,7 +165,7 @@ std::string Adam<T>::repr() const {
 
 namespace {
 
-// The coefficients of one Adam step (see Adam<T>::update_impl).
+// The coefficients of one Adam step (see Adam<T>::update_range_impl).
 template <class T>
 struct AdamStep {
   T decay, l2, b1, b2, one_minus_b1, one_minus_b2, bc2_sqrt, eps, step_size;
@@ -165,9 +189,9 @@ CHAINRULE_CLONES void adam_range(Index b, Index e, AdamStep<T> c, const T* g, T*
 
 }  // namespace
 
-// g, p, m, v (n,) -> p, m, v updated
+// g, p, m, v [b, e) -> p, m, v updated
 template <class T>
-void Adam<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
+void Adam<T>::update_range_impl(Index slot, Index, T lr, const T* g, T* p, Index b, Index e) {
   const double t = static_cast<double>(std::max<Index>(this->step_count(), 1));
   const double bias_correction1 = 1 - std::pow(beta1_, t);  // 1 - beta1^t
   const double bias_correction2 = 1 - std::pow(beta2_, t);  // 1 - beta2^t
@@ -181,8 +205,7 @@ void Adam<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
   const AdamStep<T> c{decay, l2, b1, b2, one_minus_b1, one_minus_b2, bc2_sqrt, eps, step_size};
   T* m = this->state(0, slot);
   T* v = this->state(1, slot);
-  kernels::parallel_ranges(n, kernels::kParallelGrain,
-                           [=](Index b, Index e) { adam_range(b, e, c, g, p, m, v); });
+  adam_range(b, e, c, g, p, m, v);
 }
 
 // ---- RMSprop --------------------------------------------------------------------------------
@@ -217,35 +240,33 @@ std::string RMSprop<T>::repr() const {
          ")";
 }
 
-// g, p, s (n,) [, buf, a (n,)] -> updated
+// g, p, s [b, e) [, buf, a [b, e)] -> updated
 template <class T>
-void RMSprop<T>::update_impl(Index slot, Index n, T lr, const T* g, T* p) {
+void RMSprop<T>::update_range_impl(Index slot, Index, T lr, const T* g, T* p, Index b, Index e) {
   const T alpha = static_cast<T>(alpha_), one_minus_alpha = static_cast<T>(1 - alpha_);
   const T eps = static_cast<T>(eps_), wd = static_cast<T>(weight_decay_);
   const T mu = static_cast<T>(momentum_);
   T* s = this->state(0, slot);
   T* buf = momentum_ > 0 ? this->state(momentum_k_, slot) : nullptr;
   T* a = centered_ ? this->state(grad_avg_k_, slot) : nullptr;
-  kernels::parallel_ranges(n, kernels::kParallelGrain, [=](Index b, Index e) {
-    for (Index i = b; i < e; ++i) {
-      T gi = g[i];
-      if (wd != T(0)) gi += wd * p[i];                    // g = dW + weight_decay * W
-      s[i] = alpha * s[i] + one_minus_alpha * (gi * gi);  // s = alpha s + (1 - alpha) g^2
-      T d;
-      if (a != nullptr) {
-        a[i] = alpha * a[i] + one_minus_alpha * gi;  // a = alpha a + (1 - alpha) g
-        d = std::sqrt(s[i] - a[i] * a[i]) + eps;     // d = sqrt(s - a^2) + eps
-      } else {
-        d = std::sqrt(s[i]) + eps;  // d = sqrt(s) + eps
-      }
-      if (buf != nullptr) {
-        buf[i] = mu * buf[i] + gi / d;  // buf = momentum buf + g / d
-        p[i] -= lr * buf[i];            // W -= lr buf
-      } else {
-        p[i] -= lr * (gi / d);  // W -= lr g / d
-      }
+  for (Index i = b; i < e; ++i) {
+    T gi = g[i];
+    if (wd != T(0)) gi += wd * p[i];                    // g = dW + weight_decay * W
+    s[i] = alpha * s[i] + one_minus_alpha * (gi * gi);  // s = alpha s + (1 - alpha) g^2
+    T d;
+    if (a != nullptr) {
+      a[i] = alpha * a[i] + one_minus_alpha * gi;  // a = alpha a + (1 - alpha) g
+      d = std::sqrt(s[i] - a[i] * a[i]) + eps;     // d = sqrt(s - a^2) + eps
+    } else {
+      d = std::sqrt(s[i]) + eps;  // d = sqrt(s) + eps
     }
-  });
+    if (buf != nullptr) {
+      buf[i] = mu * buf[i] + gi / d;  // buf = momentum buf + g / d
+      p[i] -= lr * buf[i];            // W -= lr buf
+    } else {
+      p[i] -= lr * (gi / d);  // W -= lr g / d
+    }
+  }
 }
 
 // ---- factory (the registry, filled by the headers that optimizers/all.hpp includes) -------

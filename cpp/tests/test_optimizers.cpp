@@ -1,6 +1,6 @@
 // Optimizers: each update rule against values worked out by hand (two steps on a one-element
 // tensor, so momentum and bias correction are exercised), the state accessors and setter,
-// fuses_into_backward, and every configuration error. float and double.
+// fuses_into_backward, updates in ranges, and every configuration error. float and double.
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -202,6 +202,46 @@ void state_round_trip() {
   }
 }
 
+// update_range over pieces of a tensor, taken in any order, gives update()'s bits: the
+// parameters and every state buffer, over three steps (SGD's first momentum step included)
+template <class T>
+void ranges_match_whole() {
+  const std::vector<std::pair<std::string, OptimizerParams>> configs = {
+      {"sgd", {}},
+      {"sgd", {{"momentum", 0.9}, {"nesterov", 1}, {"weight_decay", 0.01}}},
+      {"adam", {{"weight_decay", 0.01}}},
+      {"adamw", {}},
+      {"rmsprop", {{"momentum", 0.5}, {"centered", 1}}}};
+  constexpr Index n = 37;
+  const std::vector<std::pair<Index, Index>> pieces = {{20, 37}, {0, 5}, {5, 20}, {5, 5}};
+  for (const auto& [name, params] : configs) {
+    auto whole = make_optimizer<T>(name, params), parts = make_optimizer<T>(name, params);
+    whole->prepare({n});
+    parts->prepare({n});
+    std::vector<T> pw(n), pp(n), g(n);
+    for (Index i = 0; i < n; ++i) pw[i] = pp[i] = static_cast<T>(std::sin(0.7 * i));
+    for (int step = 0; step < 3; ++step) {
+      for (Index i = 0; i < n; ++i) g[i] = static_cast<T>(std::cos(1.3 * i + step));
+      whole->begin_step();
+      whole->update(0, n, T(0.05), g.data(), pw.data());
+      parts->begin_step();
+      for (const auto& [b, e] : pieces)
+        parts->update_range(0, n, T(0.05), g.data(), pp.data(), b, e);
+    }
+    chainrule_test::check_all_equal(name + " in ranges", pp.data(), pw.data(), n);
+    for (std::size_t k = 0; k < whole->buffer_names().size(); ++k)
+      chainrule_test::check_all_equal(name + " in ranges: " + whole->buffer_names()[k],
+                                      parts->buffer(k, 0).data, whole->buffer(k, 0).data, n);
+  }
+  Adam<T> opt;
+  opt.prepare({4});
+  T p[4] = {}, g0[4] = {};
+  CHECK_THROWS_MSG(opt.update_range(0, 4, T(0.1), g0, p, 3, 2), ValueError,
+                   "update of elements [3, 2) of slot 0 (4 elements)");
+  CHECK_THROWS_MSG(opt.update_range(0, 4, T(0.1), g0, p, 0, 5), ValueError, "[0, 5)");
+  CHECK_THROWS_MSG(opt.update_range(0, 5, T(0.1), g0, p, 0, 4), ValueError, "does not match");
+}
+
 template <class T>
 void state_errors() {
   Adam<T> opt;
@@ -271,6 +311,8 @@ int main() {
   RUN_TEST(rmsprop_rules<float>);
   RUN_TEST(state_round_trip<double>);
   RUN_TEST(state_round_trip<float>);
+  RUN_TEST(ranges_match_whole<double>);
+  RUN_TEST(ranges_match_whole<float>);
   RUN_TEST(state_errors<double>);
   RUN_TEST(factory_errors);
   return chainrule_test::report();

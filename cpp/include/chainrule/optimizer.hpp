@@ -41,13 +41,15 @@ class Optimizer {
   /// Starts a step: every slot is then updated once. Increments the step counter.
   void begin_step() { ++steps_; }
 
-  /// p (n,) -= update(g (n,), lr) for parameter tensor `slot` of a prepared optimizer.
-  void update(Index slot, Index n, T lr, const T* g, T* p) {
-    if (slot < 0 || slot >= num_slots() || n != sizes_[static_cast<std::size_t>(slot)])
-      throw ValueError(repr() + ": update of slot " + std::to_string(slot) + " with " +
-                       std::to_string(n) + " elements does not match the prepared sizes");
-    update_impl(slot, n, lr, g, p);
-  }
+  /// p (n,) -= update(g (n,), lr) for parameter tensor `slot` of a prepared optimizer, its
+  /// elements split across the pool's threads past kernels::kParallelGrain. Each element's
+  /// update reads and writes that element alone, so the bits are the same however it is split.
+  void update(Index slot, Index n, T lr, const T* g, T* p);
+
+  /// update() of elements [b, e) of the slot's n alone, on the calling thread: for a caller
+  /// that splits a step across threads of its own (training/small_step.hpp), after one
+  /// begin_step(). Threads may update disjoint ranges of a slot at once.
+  void update_range(Index slot, Index n, T lr, const T* g, T* p, Index b, Index e);
 
   /// The factory name ("sgd", "adam", ...).
   virtual std::string name() const = 0;
@@ -84,7 +86,10 @@ class Optimizer {
   T* state(std::size_t k, Index slot) { return buffers_[k][static_cast<std::size_t>(slot)].data(); }
 
  private:
-  virtual void update_impl(Index slot, Index n, T lr, const T* g, T* p) = 0;
+  // elements [b, e) of slot `slot` (n elements): g, p and the state buffers at [b, e); may run
+  // on several threads at once, on disjoint ranges
+  virtual void update_range_impl(Index slot, Index n, T lr, const T* g, T* p, Index b, Index e) = 0;
+  void check_slot(Index slot, Index n) const;
 
   std::vector<std::string> names_;
   std::vector<Index> sizes_;

@@ -38,7 +38,7 @@ class Adam : public Optimizer<T> {
   std::string repr() const override;
 
  private:
-  void update_impl(Index slot, Index n, T lr, const T* g, T* p) override;
+  void update_range_impl(Index slot, Index n, T lr, const T* g, T* p, Index b, Index e) override;
 
   double beta1_, beta2_, eps_, weight_decay_;
   bool decoupled_;

@@ -35,7 +35,7 @@ class RMSprop : public Optimizer<T> {
   std::string repr() const override;
 
  private:
-  void update_impl(Index slot, Index n, T lr, const T* g, T* p) override;
+  void update_range_impl(Index slot, Index n, T lr, const T* g, T* p, Index b, Index e) override;
 
   double alpha_, eps_, weight_decay_, momentum_;
   bool centered_;

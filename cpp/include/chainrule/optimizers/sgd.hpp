@@ -42,7 +42,7 @@ class SGD : public Optimizer<T> {
   double weight_decay() const { return weight_decay_; }
 
  private:
-  void update_impl(Index slot, Index n, T lr, const T* g, T* p) override;
+  void update_range_impl(Index slot, Index n, T lr, const T* g, T* p, Index b, Index e) override;
 
   double momentum_, dampening_;
   bool nesterov_;
