@@ -98,6 +98,19 @@ CASES: List[tuple] = [
         True,
     ),
     (
+        "w1m-f32-adam",  # 19 KB of weights: on two threads, the update is split too
+        lambda: cr.Network(
+            [8, 64, 64, 1],
+            ["tanh", "tanh", "linear"],
+            dtype="float32",
+            seed=6,
+            optimizer=cr.Adam(lr=1e-3),
+        ),
+        dict(epochs=4, batch_size=32, shuffle=True),
+        300,
+        False,
+    ),
+    (
         "one-row-batches",
         lambda: cr.Network([3, 4, 2], ["softplus", "linear"], seed=5),
         dict(epochs=4, batch_size=1, lr=0.05),
@@ -159,8 +172,11 @@ def test_metrics_see_the_fused_steps_outputs() -> None:
 
 
 @needs_fast
-@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4]], ids=lambda c: c[0])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
 def test_fused_step_bits_do_not_depend_on_threads(case) -> None:
+    # W1-demo, wide-f64-adamw and w1m-f32-adam have batches of two row tiles or more: on two
+    # threads the timed choice runs their steps both ways; w1m-f32-adam's parameters are many
+    # enough that each thread then also adds and updates its part of them (and Adam's state)
     _, make, fit, rows, classes = case
     X, Y = _xy(make, rows, classes)
     before = cr.get_num_threads()

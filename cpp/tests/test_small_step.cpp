@@ -1,9 +1,10 @@
 // The fused small-network step: its kernels against naive loops on awkward sizes (both dtypes,
-// every vector kernel level, the same bits on each), and SmallStep's gradients against the
-// network's own (unfused) backward pass.
+// every vector kernel level, the same bits on each), SmallStep's gradients against the
+// network's own (unfused) backward pass, and its training steps on one thread and on two.
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chainrule/activations/all.hpp"
@@ -313,15 +314,26 @@ void weight_grads_sum_in_the_stated_order() {
   kernels::set_kernel_level(before);
 }
 
-// The step's gradients, loss and output with one thread and with two: the same bits, for
-// batches of one tile up to many, narrow (lane-wise sums) and wide (row sums) layers
+// Training steps (gradients(), then update() with a stateful optimizer) on one thread and on
+// two: the same loss, output, gradients and weights after every step, for batches of one tile
+// up to many, narrow (lane-wise sums) and wide (row sums) layers. On two threads the timed
+// choice runs both ways (training/timed_choice.hpp: the first blocks of calls alternate), and
+// on the two-thread way each thread adds and updates its part of every parameter tensor.
 template <class T>
-void step_gives_the_same_bits_on_one_thread_and_two() {
+void steps_give_the_same_bits_on_one_thread_and_two() {
   if (!kernels::small_step_kernels<T>()) return;
   const int threads_before = kernels::get_num_threads();
   const std::vector<std::vector<Index>> nets = {{2, 10, 8, 5, 1}, {8, 64, 64, 1}, {3, 40, 4}};
+  const std::vector<std::pair<std::string, OptimizerParams>> optimizers = {
+      {"adam", {}},
+      {"sgd", {{"momentum", 0.9}, {"nesterov", 1}}},
+      {"rmsprop", {{"centered", 1}}},
+      {"sgd", {}}};
+  constexpr int kSteps = 2 * TimedChoice::kBlock + 2;
+  std::size_t which = 0;
   for (const auto& sizes : nets)
     for (Index m : {Index(5), Index(16), Index(32), Index(33), Index(100), Index(250)}) {
+      const auto& [opt_name, opt_params] = optimizers[which++ % optimizers.size()];
       std::vector<std::unique_ptr<Activation<T>>> acts;
       for (std::size_t l = 1; l < sizes.size(); ++l)
         acts.push_back(make_activation<T>(l + 1 < sizes.size() ? "tanh" : "linear"));
@@ -329,31 +341,46 @@ void step_gives_the_same_bits_on_one_thread_and_two() {
       chainrule_test::Rng rng(11);
       for (const auto& p : net.parameters())
         rng.fill_uniform(p.value.data, p.value.size(), -0.8, 0.8);
+      std::vector<Matrix<T>> start;
+      net.copy_params(start);
       Matrix<T> X(m, sizes.front()), Y(m, sizes.back());
       rng.fill_uniform(X.data(), X.size(), -2, 2);
       rng.fill_uniform(Y.data(), Y.size(), -1, 1);
-      SmallStep<T> step(net, m, kernels::small_step_kernels<T>());
-      // one thread; then two, over enough calls that the timed choice runs both ways
-      // (training/timed_choice.hpp: the first blocks of calls alternate)
-      std::vector<std::vector<T>> want;
-      kernels::set_num_threads(1);
-      const double want_loss = step.gradients(X.cview(), Y.cview());
-      for (const auto& p : net.parameters())
-        want.emplace_back(p.grad.data, p.grad.data + p.grad.size());
-      const std::vector<T> want_out(step.output().data, step.output().data + step.output().size());
-      kernels::set_num_threads(2);
-      for (int call = 0; call < 2 * TimedChoice::kBlock + 2; ++call) {
-        for (const auto& p : net.parameters())
-          std::fill(p.grad.data, p.grad.data + p.grad.size(), T(0));
-        const double loss = step.gradients(X.cview(), Y.cview());
+      struct After {  // one step's results
+        double loss;
+        std::vector<T> output, grads, params;
+      };
+      const auto train = [&](int threads) {
+        kernels::set_num_threads(threads);
+        net.restore_params(start);
+        net.set_optimizer(make_optimizer<T>(opt_name, opt_params));
+        SmallStep<T> step(net, m, kernels::small_step_kernels<T>());
+        std::vector<After> steps;
+        for (int s = 0; s < kSteps; ++s) {
+          After a;
+          a.loss = step.gradients(X.cview(), Y.cview());
+          a.output.assign(step.output().data, step.output().data + step.output().size());
+          step.update(T(0.01));
+          for (const auto& p : net.parameters()) {
+            a.grads.insert(a.grads.end(), p.grad.data, p.grad.data + p.grad.size());
+            a.params.insert(a.params.end(), p.value.data, p.value.data + p.value.size());
+          }
+          steps.push_back(std::move(a));
+        }
+        return steps;
+      };
+      const std::vector<After> one = train(1), two = train(2);
+      for (int s = 0; s < kSteps; ++s) {
         const std::string where = std::to_string(sizes[1]) + "-wide, m=" + std::to_string(m) +
-                                  ", call " + std::to_string(call);
-        CHECK(loss == want_loss);
-        for (std::size_t k = 0; k < want.size(); ++k)
-          check_all_equal(where + " grad " + std::to_string(k), net.parameters()[k].grad.data,
-                          want[k].data(), static_cast<std::ptrdiff_t>(want[k].size()));
-        check_all_equal(where + " output", step.output().data, want_out.data(),
-                        static_cast<std::ptrdiff_t>(want_out.size()));
+                                  ", " + opt_name + ", step " + std::to_string(s);
+        const After &a = two[static_cast<std::size_t>(s)], &b = one[static_cast<std::size_t>(s)];
+        CHECK(a.loss == b.loss);
+        check_all_equal(where + " output", a.output.data(), b.output.data(),
+                        static_cast<std::ptrdiff_t>(b.output.size()));
+        check_all_equal(where + " gradients", a.grads.data(), b.grads.data(),
+                        static_cast<std::ptrdiff_t>(b.grads.size()));
+        check_all_equal(where + " parameters", a.params.data(), b.params.data(),
+                        static_cast<std::ptrdiff_t>(b.params.size()));
       }
     }
   kernels::set_num_threads(threads_before);
@@ -370,7 +397,7 @@ int main() {
   RUN_TEST(weight_grads_sum_in_the_stated_order<float>);
   RUN_TEST(split_sums_are_the_parts_sums_added<double>);
   RUN_TEST(split_sums_are_the_parts_sums_added<float>);
-  RUN_TEST(step_gives_the_same_bits_on_one_thread_and_two<double>);
-  RUN_TEST(step_gives_the_same_bits_on_one_thread_and_two<float>);
+  RUN_TEST(steps_give_the_same_bits_on_one_thread_and_two<double>);
+  RUN_TEST(steps_give_the_same_bits_on_one_thread_and_two<float>);
   return chainrule_test::report();
 }

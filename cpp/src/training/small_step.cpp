@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <exception>
+#include <stdexcept>
+#include <string>
 
 #include "../kernels/shape_policy.hpp"
 #include "chainrule/kernels/cpu.hpp"
@@ -75,6 +77,29 @@ SmallStep<T>::SmallStep(Network<T>& net, Index rows, kernels::SmallStepKernels<T
   const Index nL = net.n_outputs();
   Zo_.resize(mp_, nL);  // k_.untranspose writes each part's padding rows too
   Ho_.resize(mp_, nL);
+  // the parameter tensors (each dense layer's W, then b) as ranges of the layers' [dW; db];
+  // thread 0 updates the first half of their elements (rounded to whole 64-byte lines), 1 the
+  // rest
+  const std::vector<Parameter<T>>& params = net.parameters();
+  Index start = 0;
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    const MatrixView<T>& g = params[k].grad;
+    Index layer = 0;
+    while (layer < net.num_layers() &&
+           !(g.data >= net.dense(layer).dWb().data &&
+             g.data + g.size() <= net.dense(layer).dWb().data + net.dense(layer).dWb().size()))
+      ++layer;
+    if (layer == net.num_layers())
+      throw std::logic_error("SmallStep: " + params[k].name +
+                             " is not in a dense layer's [dW; db]");
+    slots_.push_back(Slot{static_cast<Index>(k), g.size(), layer,
+                          static_cast<Index>(g.data - net.dense(layer).dWb().data), start});
+    start += g.size();
+  }
+  constexpr Index line = 64 / static_cast<Index>(sizeof(T));
+  n_params_ = start;
+  split_ = std::min(start, (start / 2 + line - 1) / line * line);
+  split_update_ = kernels::small_step_split_update(start * static_cast<Index>(sizeof(T)));
 }
 
 template <class T>
@@ -179,6 +204,8 @@ double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
   const Index m = X.rows, tiles = (m + V - 1) / V;
   const Index first = kernels::small_step_split(tiles);
   const T inv_m = T(1) / static_cast<T>(m);
+  inv_m_ = inv_m;
+  parts_pending_ = false;
   bool on_parts = false;
   const auto run = [&](bool two_threads) {
     on_parts = two_threads;
@@ -198,26 +225,11 @@ double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
     p1.row0 = p0.rows;
     p1.rows = m - p0.rows;
     p1.mp = (tiles - first) * V;
-    std::exception_ptr failed[2];
-    kernels::parallel_for(
-        2,
-        [&](std::ptrdiff_t s) {
-          try {
-            Part& p = parts_[s];
-            run_part(p, X, Y, T(1), p.mp);
-          } catch (...) {
-            failed[s] = std::current_exception();
-          }
-        },
-        /*pinned=*/true);
-    for (const std::exception_ptr& e : failed)
-      if (e) std::rethrow_exception(e);
-    for (std::size_t l = 0; l < layers_.size(); ++l) {
-      const T* a = p0.dWb[l].data();
-      const T* b = p1.dWb[l].data();
-      MatrixView<T> g = layers_[l].dense->dWb();
-      for (Index i = 0; i < g.size(); ++i) g.data[i] = (a[i] + b[i]) * inv_m;
-    }
+    on_two_threads([&](std::ptrdiff_t s) { run_part(parts_[s], X, Y, T(1), parts_[s].mp); });
+    if (split_update_)
+      parts_pending_ = true;  // update() adds the parts' sums, a part on each thread
+    else
+      add_parts(0, n_params_, false, T(0));
   };
   // two threads where they may repay the hand-off, if the first steps' timing says they do
   if (kernels::small_step_concurrent(kernels::get_num_threads(), tiles, row_work_ * tiles * V))
@@ -230,6 +242,56 @@ double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
   const ConstView<T> Z(in_place ? whole_.ZT.back().data() : Zo_.data(), m, nL);
   output_ = ConstView<T>(in_place ? whole_.HT.back().data() : Ho_.data(), m, nL);
   return net_.loss().value(Z, output_, Y);
+}
+
+template <class T>
+template <class F>
+void SmallStep<T>::on_two_threads(F&& f) {
+  std::exception_ptr failed[2];
+  kernels::parallel_for(
+      2,
+      [&](std::ptrdiff_t s) {
+        try {
+          f(s);
+        } catch (...) {
+          failed[s] = std::current_exception();
+        }
+      },
+      /*pinned=*/true);
+  for (const std::exception_ptr& e : failed)
+    if (e) std::rethrow_exception(e);
+}
+
+template <class T>
+void SmallStep<T>::update(T lr) {
+  if (!parts_pending_) {
+    net_.apply_update(lr);
+    return;
+  }
+  parts_pending_ = false;
+  net_.optimizer().begin_step();
+  on_two_threads([&](std::ptrdiff_t s) {
+    add_parts(s == 0 ? 0 : split_, s == 0 ? split_ : n_params_, true, lr);
+  });
+}
+
+// elements [begin, end) of the slots in order: of each slot, its two parts' sums added into
+// the network's gradient; with `update`, then the optimizer's update of those elements
+template <class T>
+void SmallStep<T>::add_parts(Index begin, Index end, bool update, T lr) {
+  const std::vector<Parameter<T>>& params = net_.parameters();
+  for (const Slot& k : slots_) {
+    const Index b = std::clamp(begin - k.start, Index(0), k.size);
+    const Index e = std::clamp(end - k.start, Index(0), k.size);
+    if (b == e) continue;
+    const std::size_t l = static_cast<std::size_t>(k.layer);
+    const T* a0 = parts_[0].dWb[l].data() + k.offset;
+    const T* a1 = parts_[1].dWb[l].data() + k.offset;
+    const Parameter<T>& p = params[static_cast<std::size_t>(k.index)];
+    T* g = p.grad.data;
+    for (Index i = b; i < e; ++i) g[i] = (a0[i] + a1[i]) * inv_m_;  // (part 0 + part 1) / m
+    if (update) net_.optimizer().update_range(k.index, k.size, lr, g, p.value.data, b, e);
+  }
 }
 
 template class SmallStep<float>;

@@ -372,6 +372,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
           metric->accumulate(small ? small->output() : net_.output(), yb, wb);
         if (fuse_update && !small && !record_step) {
           optimizer.begin_step();  // the update itself ran in backward_pass; count the step
+        } else if (small) {
+          small->update(static_cast<T>(lr));  // (no clipping: the fused step has none)
         } else {
           net_.clip_gradients(opts.clip);
           net_.apply_update(static_cast<T>(lr));
