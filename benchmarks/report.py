@@ -315,8 +315,10 @@ class Report:
                 "## Workloads",
                 "",
                 "`chainrule speed-up` is this system's time divided by chainrule's (above 1: "
-                "chainrule is faster). GFLOP/s counts 6 x sum(n_in x n_out) flops per sample "
-                "and training step (2 per multiply-add forward, 4 backward); % of peak is "
+                "chainrule is faster). GFLOP/s counts the flops of a training step per sample "
+                "as every system runs it: 2 per multiply-add of each layer's forward product "
+                "and of its dW, and of its dH but for the first layer's, which no system "
+                "computes (6 x sum(n_in x n_out) - 2 n0 n1); % of peak is "
                 f"against the measured peak of the workload's dtype at {self.threads} threads."
                 " Final loss is on (a subset of) the training data after the timed run: "
                 "chainrule, NumPy, PyTorch (eager and torch.compile) and JAX start from the "

@@ -171,3 +171,33 @@ def test_each_measurement_records_the_host_probe_and_slow_ones_are_marked(smoke)
     assert "slow host" not in row_note(results, {**row, "host_probe": fastest})
     slowed = row_note(results, {**row, "host_probe": 2 * timing.SLOW_HOST * fastest})
     assert f"**slow host: the probe took {2 * timing.SLOW_HOST:.2g}x its fastest time**" in slowed
+
+
+def test_train_flops_count_the_products_a_step_runs(monkeypatch) -> None:
+    """GFLOP/s and % of peak count the products the NumPy reference trainer (and every peer)
+    runs in a step: each layer's forward and dW, and dH for every layer but the first. The
+    count is checked against the reference trainer's own products, counted as it runs."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import numpy as np
+    from harness import train_flops
+    from numpy_mlp import NumpyMLP
+
+    sizes, m = [7, 5, 4, 3], 6
+    net = NumpyMLP(sizes, ["relu", "tanh", "linear"], "mse", "float64", seed=0)
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((m, sizes[0])), rng.standard_normal((m, sizes[-1]))
+    flops = []
+
+    class Counting(np.ndarray):
+        def __matmul__(self, other):
+            a, b = np.asarray(self), np.asarray(other)
+            flops.append(2 * a.shape[0] * a.shape[1] * b.shape[1])
+            return (a @ b).view(Counting)
+
+        def __rmatmul__(self, other):
+            return Counting.__matmul__(np.asarray(other).view(Counting), self)
+
+    net.weights = [W.view(Counting) for W in net.weights]
+    net.train_step(X.view(Counting), Y, 0.01)
+    assert len(flops) == 3 + 3 + 2  # forward, dW, dH of layers 2 and 3
+    assert sum(flops) == train_flops(sizes) * m
