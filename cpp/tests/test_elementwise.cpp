@@ -28,21 +28,22 @@ void run_elementwise() {
   kernels::column_sum<T>(2, 3, want_z, T(0.5), db);
   const T want_db[3] = {3, T(2.5), T(6.5)};
   chainrule_test::check_all_equal("column_sum " + dt, db, want_db, 3);
-  // p -= lr g
+  // p -= lr g, one row
   T p[3] = {1, 2, 3};
   const T g[3] = {2, -4, T(0.5)};
-  kernels::axpy_update<T>(3, T(0.25), g, p);
+  kernels::axpy_update_block<T>(1, 3, T(0.25), g, 0, p, 0);
   const T want_p[3] = {T(0.5), 3, T(2.875)};
-  chainrule_test::check_all_equal("axpy_update " + dt, p, want_p, 3);
-  // the same update on a (rows, cols) block of strided rows (the SGD epilogue's): each row
-  // axpy_update's bits, the columns past cols untouched
+  chainrule_test::check_all_equal("axpy_update_block, one row " + dt, p, want_p, 3);
+  // on a (rows, cols) block of strided rows (the SGD epilogue's): each element p -= lr * g
+  // rounded as a scalar loop rounds it, the columns past cols untouched
   const Index rows = 3, cols = 37, ldg = 41, ldp = 40;
+  const T lr = T(0.0625);
   std::vector<T> gb(rows * ldg), pb(rows * ldp), want(rows * ldp);
   for (Index i = 0; i < rows * ldg; ++i) gb[size_t(i)] = T(0.1) * T(i % 17) - T(0.7);
   for (Index i = 0; i < rows * ldp; ++i) pb[size_t(i)] = want[size_t(i)] = T(0.3) * T(i % 11) + 1;
   for (Index i = 0; i < rows; ++i)
-    kernels::axpy_update<T>(cols, T(0.0625), gb.data() + i * ldg, want.data() + i * ldp);
-  kernels::axpy_update_block<T>(rows, cols, T(0.0625), gb.data(), ldg, pb.data(), ldp);
+    for (Index j = 0; j < cols; ++j) want[size_t(i * ldp + j)] -= lr * gb[size_t(i * ldg + j)];
+  kernels::axpy_update_block<T>(rows, cols, lr, gb.data(), ldg, pb.data(), ldp);
   chainrule_test::check_all_equal("axpy_update_block " + dt, pb.data(), want.data(), rows * ldp);
   const T bad[4] = {1, 2, std::numeric_limits<T>::infinity(), std::numeric_limits<T>::quiet_NaN()};
   CHECK(kernels::first_non_finite<T>(4, bad) == 2);

@@ -86,7 +86,7 @@ struct SgdUpdate {
   static void run(const void* ctx, Index i0, Index j0, Index rows, Index cols, T* g, Index ld) {
     const auto& c = *static_cast<const SgdUpdate*>(ctx);
     const bool penalised = c.l1 != T(0) || c.l2 != T(0);
-    if (!penalised) {  // the optimizer's axpy_update, vectorised for the CPU's widest ISA
+    if (!penalised) {  // plain SGD's arithmetic, vectorised for the CPU's widest ISA
       kernels::axpy_update_block(rows, cols, c.lr, g, ld, c.Wb + i0 * c.n + j0, c.n);
       return;
     }
