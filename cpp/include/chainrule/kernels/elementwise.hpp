@@ -131,9 +131,10 @@ inline void multiply(Index n, const T* a, const T* b, T* out) {
 }
 
 /// p -= lr * g on a (rows, cols) block, row strides ldp and ldg, on the calling thread: the SGD
-/// update, of plain SGD's ranges (optimizer.cpp, one row) and of a dW product's epilogue
-/// (layers/dense.cpp), in each clone (with the update compiled for the base ISA alone, W3's 4096 x
-/// 512 x 4096 dW product took 39.1 ms against 37.5-38.1 ms, and 36.6 ms without any update).
+/// update of plain SGD's ranges (optimizer.cpp, one row) and of a dW product's epilogue
+/// (layers/dense.cpp), in each clone (with the update compiled for the base ISA alone,
+/// W3's 4096 x 512 x 4096 dW product took 39.1 ms against 37.5-38.1 ms, and 36.6 ms without
+/// any update).
 template <class T>
 CHAINRULE_CLONES void axpy_update_block(Index rows, Index cols, T lr, const T* g, Index ldg, T* p,
                                         Index ldp) {
