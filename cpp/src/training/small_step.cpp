@@ -84,16 +84,16 @@ SmallStep<T>::SmallStep(Network<T>& net, Index rows, kernels::SmallStepKernels<T
   Index start = 0;
   for (std::size_t k = 0; k < params.size(); ++k) {
     const MatrixView<T>& g = params[k].grad;
-    Index layer = 0;
-    while (layer < net.num_layers() &&
-           !(g.data >= net.dense(layer).dWb().data &&
-             g.data + g.size() <= net.dense(layer).dWb().data + net.dense(layer).dWb().size()))
-      ++layer;
-    if (layer == net.num_layers())
+    const auto holds = [&](const LayerState& l) {  // g within l's [dW; db]
+      const MatrixView<T> dWb = l.dense->dWb();
+      return g.data >= dWb.data && g.data + g.size() <= dWb.data + dWb.size();
+    };
+    const auto it = std::find_if(layers_.begin(), layers_.end(), holds);
+    if (it == layers_.end())
       throw std::logic_error("SmallStep: " + params[k].name +
                              " is not in a dense layer's [dW; db]");
-    slots_.push_back(Slot{static_cast<Index>(k), g.size(), layer,
-                          static_cast<Index>(g.data - net.dense(layer).dWb().data), start});
+    slots_.push_back(Slot{static_cast<Index>(k), g.size(), static_cast<Index>(it - layers_.begin()),
+                          static_cast<Index>(g.data - it->dense->dWb().data), start});
     start += g.size();
   }
   constexpr Index line = 64 / static_cast<Index>(sizeof(T));
@@ -203,8 +203,7 @@ double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
   constexpr Index V = kernels::small_step_lanes<T>;
   const Index m = X.rows, tiles = (m + V - 1) / V;
   const Index first = kernels::small_step_split(tiles);
-  const T inv_m = T(1) / static_cast<T>(m);
-  inv_m_ = inv_m;
+  inv_m_ = T(1) / static_cast<T>(m);
   parts_pending_ = false;
   bool on_parts = false;
   const auto run = [&](bool two_threads) {
@@ -214,7 +213,7 @@ double SmallStep<T>::gradients(ConstView<T> X, ConstView<T> Y) {
       whole_.row0 = 0;
       whole_.rows = m;
       whole_.mp = tiles * V;
-      run_part(whole_, X, Y, inv_m, first * V);
+      run_part(whole_, X, Y, inv_m_, first * V);
       return;
     }
     // two threads, a part each, each with its own sums; then [dW; db] = (part 0 + part 1) / m
