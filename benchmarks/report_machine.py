@@ -92,11 +92,12 @@ def background_summary(r: Dict) -> str:
             f"; before each measurement the harness waited (up to "
             f"{r['max_wait']:.0f} s, {waited:.0f} s in all) for a quiet 0.5 s"
         )
-    probed = [e for e in r.get("background", []) if host_slowdown(r, e.get("probe"))]
-    slow = [e for e in probed if host_slowdown(r, e["probe"]) >= timing.SLOW_HOST]
+    slowdowns = [host_slowdown(r, e.get("probe")) for e in r.get("background", [])]
+    probed = [s for s in slowdowns if s is not None]
     if probed:
+        slow = sum(s >= timing.SLOW_HOST for s in probed)
         text += (
-            f"; the host was slow around {len(slow)} of {len(probed)} measurements (a fixed "
+            f"; the host was slow around {slow} of {len(probed)} measurements (a fixed "
             f"pure-Python loop, timed before and after each, took {timing.SLOW_HOST:g}x its "
             "fastest time in the run or longer: the VM's core shared with another guest, "
             "presumably)"

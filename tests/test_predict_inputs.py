@@ -73,9 +73,9 @@ def test_inputs_the_core_does_not_take_still_get_their_errors():
 def test_a_large_predict_lets_other_python_threads_run():
     """A predict of much work releases the GIL (a small one keeps it: giving it up and taking it
     back is a sizeable part of such a call; whether another thread ran in so short a call is a
-    race, not tested). A Python thread counts, giving the GIL
-    up after each step; with a switch interval far longer than the test, it only runs while the
-    main thread is in the core if the core released the GIL."""
+    race, not tested). A Python thread counts, giving the GIL up after each step; with a switch
+    interval far longer than the test, it only runs while the main thread is in the core if the
+    core released the GIL."""
     net = cr.Network([512, 512, 512, 1], ["tanh", "tanh", "linear"], seed=0)
     X = np.random.default_rng(2).normal(size=(4000, 512))
     stop = threading.Event()
