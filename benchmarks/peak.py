@@ -1,8 +1,11 @@
-"""The machine's peak fp32/fp64 FLOP rate, measured with the FMA probe in peak.cpp.
+"""The machine's limits, measured by small C++ probes compiled at run time: the peak fp32/fp64
+FLOP rate (peak.cpp), the cache-line round trip between two CPUs (pingpong.cpp) and the least
+time in which the threads read a predict's weights (readrate.cpp).
 
-The probe is compiled at run time with g++ -O2 and the best ISA flags the CPU advertises in
+The peak probe is compiled with g++ -O2 and the best ISA flags the CPU advertises in
 /proc/cpuinfo (AVX-512F + FMA, else AVX2 + FMA, else none), then run on the requested thread
-counts. Without g++ (or on a failed build) the peak is reported as unavailable.
+counts. Without g++ (or on a failed build) the peak is reported as unavailable, and the other
+probes' figures as None.
 """
 
 from __future__ import annotations
@@ -83,7 +86,34 @@ def measure(threads: Sequence[int], seconds: float = 0.2, runs: int = 2) -> Dict
 
 
 PINGPONG = Path(__file__).with_name("pingpong.cpp")
-_pingpong_exe: Dict[str, str] = {}
+READRATE = Path(__file__).with_name("readrate.cpp")
+_built: Dict[str, Optional[str]] = {}
+
+
+def _build(source: Path, opt: str, isa: bool = False) -> Optional[str]:
+    """The probe ``source`` compiled once per run with g++ at ``opt`` (with ``isa``, the best
+    ISA flags that build, as for peak.cpp), or None."""
+    if source.name not in _built:
+        _built[source.name] = None
+        if shutil.which("g++") is not None:
+            exe = os.path.join(tempfile.mkdtemp(prefix="chainrule-probe-"), source.stem)
+            for flags in isa_candidates(cpu_flags()) if isa else [[]]:
+                cmd = ["g++", opt, "-std=c++17", "-pthread", *flags, str(source), "-o", exe]
+                if subprocess.run(cmd, capture_output=True).returncode == 0:
+                    _built[source.name] = exe
+                    break
+    return _built[source.name]
+
+
+def _run_probe(exe: Optional[str], *args: object) -> Optional[List[str]]:
+    """The probe's output line split in fields, or None when it failed or could not run."""
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=20)
+    except subprocess.SubprocessError:
+        return None
+    return out.stdout.split() if out.returncode == 0 and out.stdout.strip() else None
 
 
 def core_round_trip() -> Optional[float]:
@@ -93,24 +123,26 @@ def core_round_trip() -> Optional[float]:
         cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return None
-    if len(cpus) < 2 or shutil.which("g++") is None:
+    if len(cpus) < 2:
         return None
-    if "exe" not in _pingpong_exe:
-        exe = os.path.join(tempfile.mkdtemp(prefix="chainrule-pingpong-"), "pingpong")
-        cmd = ["g++", "-O2", "-std=c++17", "-pthread", str(PINGPONG), "-o", exe]
-        if subprocess.run(cmd, capture_output=True).returncode != 0:
-            return None
-        _pingpong_exe["exe"] = exe
+    fields = _run_probe(_build(PINGPONG, "-O2"), cpus[0], cpus[1])
     try:
-        out = subprocess.run(
-            [_pingpong_exe["exe"], str(cpus[0]), str(cpus[1])],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        return float(out.stdout.strip()) if out.returncode == 0 else None
-    except (subprocess.SubprocessError, ValueError):
+        return float(fields[0]) if fields else None
+    except ValueError:
         return None
+
+
+def read_floor(n_bytes: int, threads: int) -> Optional[Dict]:
+    """{"seconds", "bytes", "threads", "pinned"}: the least time in which ``threads`` threads
+    read ``n_bytes`` of float32 weights, a share each, with one FMA a weight (readrate.cpp, the
+    fastest of 2,000 passes): what a one-row predict of that many weights cannot beat. None
+    when it cannot be measured (no g++, not Linux)."""
+    fields = _run_probe(_build(READRATE, "-O3", isa=True), int(n_bytes), int(threads))
+    if not fields:
+        return None
+    return dict(
+        seconds=float(fields[0]), bytes=int(n_bytes), threads=threads, pinned=int(fields[1])
+    )
 
 
 def best_of_two(a: Dict, b: Dict) -> Dict:

@@ -8,7 +8,8 @@ Sections: the machine's fp32/fp64 peak (peak.cpp, always measured), import time,
 W2 training, W1 and W1b (the demo's two tiny networks, full batch), W1m (a small network in
 shuffled mini-batches with Adam), W2 (MNIST-shaped training), W2n (W2 with a BatchNorm and a
 Dropout after each hidden layer, and its cost over plain W2), W3 (wide layers), W4 (single-sample
-predict latency on W2's network), W4d (the same on the demo's networks), GEMM (chainrule's
+predict latency on W2's network, with the least time in which chainrule's threads can read its
+weights once, readrate.cpp), W4d (the same on the demo's networks), GEMM (chainrule's
 kernels against numpy.matmul under the OpenBLAS kernels this machine offers) and epoch (the
 per-epoch cost of fit's Python layer, with nothing attached and with a no-op callback,
 validation or progress output) and neighbours (chainrule calls right after a NumPy product,

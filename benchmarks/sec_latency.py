@@ -7,6 +7,7 @@ import importlib
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+import peak
 import peers
 from harness import SEED, Config, compile_note, guarded, log, skipped, system_threads, versions
 from memory import w2_data
@@ -113,6 +114,11 @@ def run_w4(cfg: Config, threads: int) -> Dict:
         + ("numpy", "torch", "torch-compile", "jax")
     )
     rows = latency_rows("W4", spec, x, systems, cfg.w4_calls, threads, _NOTES, skipped(cfg, "W4"))
+    # the weights and biases, float32: what every one-row predict reads once
+    weight_bytes = 4 * sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    floor = peak.read_floor(weight_bytes, system_threads("chainrule", threads))
+    if floor:
+        log(f"    reading the weights once: at least {floor['seconds'] * 1e6:.3g} us")
     return dict(
         title=f"W4 latency: predict of 1 sample on W2's network "
         f"({'-'.join(map(str, sizes))}, float32)",
@@ -120,6 +126,7 @@ def run_w4(cfg: Config, threads: int) -> Dict:
         rows=rows,
         latency=True,
         timing=latency_timing(cfg.w4_calls),
+        read_floor=floor,
     )
 
 

@@ -3,7 +3,7 @@ as met or missed). Ratios are a peer's time over chainrule's, measured side by s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Dict, Optional
 
 US = 1e6
 
@@ -13,6 +13,20 @@ def peak_needed(rep: Any, key: str, peer: str, goal: float, dtype: str) -> str:
     takes, as a share of the measured peak: above 100% no code on this machine meets it."""
     pct = rep.pct_peak(rep.gflops(key, peer), dtype)
     return "" if pct is None else f"meeting it takes {goal * pct:.3g}% of the {dtype} peak"
+
+
+def read_needed(floor: Optional[Dict], goal_us: float) -> str:
+    """What a latency of ``goal_us`` for reading ``floor``'s weights takes, as a share of the
+    cache read rate readrate.cpp measured (``floor``: peak.read_floor's figure, or None):
+    above 100% no code on this machine meets it."""
+    if not floor:
+        return ""
+    return (
+        f"meeting it takes {100 * floor['seconds'] * US / goal_us:.3g}% of the measured read "
+        f"rate: reading the {floor['bytes'] / 2**20:.2f} MiB of weights once on "
+        f"{floor['threads']} thread{'s' * (floor['threads'] > 1)} takes at least "
+        f"{floor['seconds'] * US:.3g} µs, benchmarks/readrate.cpp"
+    )
 
 
 def collect(rep: Any) -> None:
@@ -87,6 +101,7 @@ def collect(rep: Any) -> None:
             8,
             False,
             " µs",
+            read_needed(r["W4"].get("read_floor"), 8),
         )
         target("W4 vs PyTorch eager", speedup("W4", "torch"), 5.0, True, "x")
     if "W4d" in r:
