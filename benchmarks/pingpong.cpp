@@ -3,24 +3,16 @@
 // runs of 20,000), or fails if a thread cannot be pinned. On a
 // VM it shows where the hypervisor placed the two vCPUs: ~50-100 ns on one die, ~350+ across
 // dies, which changes every figure that shares data between threads.
-#include <pthread.h>
-#include <sched.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
 
+#include "pin.hpp"
+
 namespace {
 alignas(64) std::atomic<long> flag{0};
-
-bool pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
-}
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -12,7 +12,6 @@
 // Output: one line "<seconds> <threads pinned>". Usage: readrate <bytes> <threads> [passes]
 //
 // Build: g++ -O3 -std=c++17 -pthread [-mavx512f -mfma | -mavx2 -mfma] readrate.cpp -o readrate
-#include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -22,6 +21,8 @@
 #include <cstdlib>
 #include <thread>
 #include <vector>
+
+#include "pin.hpp"
 
 namespace {
 
@@ -51,13 +52,6 @@ double pass(const float* w, std::size_t n, bool backward) {
     for (int i = 0; i < 16; ++i) s += a[i];
   g_sink = s;
   return std::chrono::duration<double>(t1 - t0).count();
-}
-
-bool pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
 }
 
 }  // namespace
