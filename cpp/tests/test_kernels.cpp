@@ -246,6 +246,7 @@ void run_thread_invariance() {
 // for every op. The shapes send the big product through the packed path and the small ones
 // through the row loops, the narrow row loops (n up to eight vectors, masked tails) or the dot
 // loops, and k = 300 spans two depth blocks, so this also proves the paths agree bit for bit.
+// A few rows of one or two vectors run whole depth blocks side by side (k from 520 to 1100).
 // With SIMD kernels the three ops also agree with each other on the same values: TN takes the
 // narrow loops only up to two vectors, so for wider n it checks them against the packed path.
 template <class T>
@@ -275,7 +276,14 @@ void run_row_independence() {
                                             {80, 100},
                                             {96, 80},
                                             {100, 80},
-                                            {128, 60}};
+                                            {128, 60},
+                                            // one or two vectors over 2-4 whole depth blocks
+                                            // at a time (and a last block, whole or not)
+                                            {10, 784},
+                                            {6, 1100},
+                                            {16, 520},
+                                            {32, 1024},
+                                            {12, 768}};
   for (auto [n, k] : shapes) {
     std::vector<T> first_op;  // the full product of op 0
     // A (m, k) for NN/NT and At (k, m) for TN; B (k, n) for NN/TN and Bt (n, k) for NT

@@ -19,6 +19,68 @@
 namespace chainrule::kernels {
 namespace {
 
+#if defined(__GNUC__)
+#define CHAINRULE_NARROW_INLINE inline __attribute__((always_inline))
+#else
+#define CHAINRULE_NARROW_INLINE inline
+#endif
+
+// A row of C's NV vectors (the last masked to `tail` lanes) = alpha * acc + beta * C, as the
+// micro-kernel combines a KC block's sums with C; beta == 0 never reads C (it may hold NaN).
+template <class V, int NV, class T>
+CHAINRULE_NARROW_INLINE void store_narrow_row(T* c, const typename V::reg* acc, typename V::reg va,
+                                              T beta, int tail) {
+  constexpr int W = V::width;
+  const typename V::reg vb = V::broadcast(beta);
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) {
+    const int count = v == NV - 1 ? tail : W;
+    const typename V::reg out = beta == T(0)
+                                    ? V::mul(va, acc[v])
+                                    : V::fmadd(vb, V::load_n(c + v * W, count), V::mul(va, acc[v]));
+    V::store_n(c + v * W, out, count);
+  }
+}
+
+// One row of one or two vectors (NN/TN, op(A) row i, or a row of ones when Ones): the depth
+// blocks [0, G KC) with G whole KC blocks (2, 3 or 4), their FMA chains side by side. Alone,
+// such a row's NV chains wait on the FMA's latency at every depth step (784 x 10 float32:
+// some 4 cycles a step). Each block's chain is the one it would be alone, and the blocks are
+// combined with C in depth order after, so the bits are those of one block at a time.
+//   op(A) (1, G KC) row i, B (G KC, n) -> C (1, n) row i = alpha op(A) B + beta C
+template <class K, class T, int NV, int G, bool Ones>
+__attribute__((noinline)) void narrow_row_blocks(Index i, Index n, T alpha, const T* A, Index rsa,
+                                                 Index csa, const T* B, Index rsb, T beta, T* C,
+                                                 Index ldc) {
+  using V = typename K::Vec;
+  constexpr int W = V::width;
+  const int tail = static_cast<int>(n) - (NV - 1) * W;  // valid lanes of the last vector
+  const T one = T(1);
+  const T* a = Ones ? &one : A + i * rsa;  // a row of ones: one value, read with step 0
+  const Index a_step = Ones ? 0 : csa;
+  typename V::reg acc[G][NV];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) acc[g][v] = V::zero();
+  for (Index q = 0; q < K::KC; ++q) {
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      const Index p = g * K::KC + q;
+      const T* b = B + p * rsb;
+      const typename V::reg ap = V::broadcast(a[p * a_step]);
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v)
+        acc[g][v] =
+            V::fmadd(ap, v == NV - 1 ? V::load_n(b + v * W, tail) : V::load(b + v * W), acc[g][v]);
+    }
+  }
+  const typename V::reg va = V::broadcast(alpha);
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g)
+    store_narrow_row<V, NV>(C + i * ldc, acc[g], va, g == 0 ? beta : T(1), tail);
+}
+
 // One block of RB rows, NN/TN (csb == 1; rows i >= a_rows of op(A) are ones):
 //   op(A) (RB, k) rows i0.., B (k, n) -> C (RB, n) rows i0..
 //   C[i0:i0+RB, 0:n] = alpha * op(A)[i0:i0+RB, :] @ B (k, n) + beta * C
@@ -48,7 +110,26 @@ inline void narrow_block_impl(Index i0, Index n, Index k, T alpha, const T* A, I
     else
       return A[(i0 + r) * rsa + p * csa];
   };
-  for (Index pc = 0; pc < k; pc += K::KC) {
+  Index pc = 0;
+  if constexpr (RB == 1 && NV <= 2) {
+    // whole KC blocks side by side, 4, 3 or 2 at a time (the last block runs below); the
+    // branch is marked rare, so that the calls do not cost small products (a one-row predict
+    // of a small network) a stack frame
+    if (__builtin_expect(k >= 2 * K::KC, 0))
+      for (Index whole; (whole = (k - pc) / K::KC) >= 2;) {
+        const T b0 = pc == 0 ? beta : T(1);
+        const T* Ap = A + pc * csa;
+        const T* Bp = B + pc * rsb;
+        if (whole >= 4)
+          narrow_row_blocks<K, T, NV, 4, Ones>(i0, n, alpha, Ap, rsa, csa, Bp, rsb, b0, C, ldc);
+        else if (whole == 3)
+          narrow_row_blocks<K, T, NV, 3, Ones>(i0, n, alpha, Ap, rsa, csa, Bp, rsb, b0, C, ldc);
+        else
+          narrow_row_blocks<K, T, NV, 2, Ones>(i0, n, alpha, Ap, rsa, csa, Bp, rsb, b0, C, ldc);
+        pc += (whole >= 4 ? 4 : whole) * K::KC;
+      }
+  }
+  for (; pc < k; pc += K::KC) {
     const T beta_pc = pc == 0 ? beta : T(1);
     const Index p_end = imin(pc + K::KC, k);
     typename V::reg acc[RB][NV];
@@ -82,20 +163,9 @@ inline void narrow_block_impl(Index i0, Index n, Index k, T alpha, const T* A, I
         for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(a, bv[v], acc[r][v]);
       }
     }
-    const typename V::reg vb = V::broadcast(beta_pc);
 #pragma GCC unroll 16
-    for (int r = 0; r < RB; ++r) {
-      T* c = C + (i0 + r) * ldc;
-#pragma GCC unroll 16
-      for (int v = 0; v < NV; ++v) {
-        const int count = v == NV - 1 ? tail : W;
-        // C = alpha * acc + beta * C; beta == 0 never reads C (it may hold NaN)
-        const typename V::reg out =
-            beta_pc == T(0) ? V::mul(va, acc[r][v])
-                            : V::fmadd(vb, V::load_n(c + v * W, count), V::mul(va, acc[r][v]));
-        V::store_n(c + v * W, out, count);
-      }
-    }
+    for (int r = 0; r < RB; ++r)
+      store_narrow_row<V, NV>(C + (i0 + r) * ldc, acc[r], va, beta_pc, tail);
   }
 }
 
