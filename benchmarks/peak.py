@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 SOURCE = Path(__file__).with_name("peak.cpp")
 
@@ -57,51 +57,49 @@ def isa_candidates(flags: set) -> List[List[str]]:
 def measure(threads: Sequence[int], seconds: float = 0.2, runs: int = 2) -> Dict:
     """{"isa": ..., "flags": [...], "fp32": {threads: GFLOP/s}, "fp64": {...}}, the best of
     ``runs`` probe runs per entry, or {"unavailable": reason}."""
-    compiler = shutil.which("g++")
-    if compiler is None:
-        return {"unavailable": "g++ not found"}
-    with tempfile.TemporaryDirectory(prefix="chainrule-peak-") as tmp:
-        exe = os.path.join(tmp, "peak")
-        errors = []
-        for flags in isa_candidates(cpu_flags()):
-            cmd = [compiler, "-O2", "-std=c++17", "-pthread", *flags, str(SOURCE), "-o", exe]
-            build = subprocess.run(cmd, capture_output=True, text=True)
-            if build.returncode == 0:
-                break
-            errors.append(f"{' '.join(flags) or 'no ISA flags'}: {build.stderr.strip()[-200:]}")
-        else:
-            return {"unavailable": "g++ could not build peak.cpp: " + "; ".join(errors)}
-        result: Dict = {"flags": flags, "fp32": {}, "fp64": {}}
-        args = [exe, str(seconds), *map(str, sorted(set(threads)))]
-        for _ in range(max(1, runs)):
-            out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-            for line in out.splitlines():
-                kind, *rest = line.split()
-                if kind == "isa":
-                    result["isa"], result["accumulators"] = rest[0], int(rest[1])
-                else:
-                    n, gflops = int(rest[0]), float(rest[1])
-                    result[kind][n] = max(result[kind].get(n, 0.0), gflops)
-        return result
+    exe, flags, why = _build(SOURCE, "-O2", isa=True)
+    if exe is None:
+        return {"unavailable": why}
+    result: Dict = {"flags": flags, "fp32": {}, "fp64": {}}
+    args = [exe, str(seconds), *map(str, sorted(set(threads)))]
+    for _ in range(max(1, runs)):
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            kind, *rest = line.split()
+            if kind == "isa":
+                result["isa"], result["accumulators"] = rest[0], int(rest[1])
+            else:
+                n, gflops = int(rest[0]), float(rest[1])
+                result[kind][n] = max(result[kind].get(n, 0.0), gflops)
+    return result
 
 
 PINGPONG = Path(__file__).with_name("pingpong.cpp")
 READRATE = Path(__file__).with_name("readrate.cpp")
-_built: Dict[str, Optional[str]] = {}
+#: by probe: (its executable or None, the ISA flags it was built with, why it could not be)
+_built: Dict[str, Tuple[Optional[str], List[str], str]] = {}
 
 
-def _build(source: Path, opt: str, isa: bool = False) -> Optional[str]:
-    """The probe ``source`` compiled once per run with g++ at ``opt`` (with ``isa``, the best
-    ISA flags that build, as for peak.cpp), or None."""
+def _build(source: Path, opt: str, isa: bool = False) -> Tuple[Optional[str], List[str], str]:
+    """The probe ``source`` compiled once per run with g++ at ``opt`` and, with ``isa``, the
+    best ISA flags that build (isa_candidates, best first): (the executable or None, those
+    flags, why it could not be built)."""
     if source.name not in _built:
-        _built[source.name] = None
-        if shutil.which("g++") is not None:
+        if shutil.which("g++") is None:
+            _built[source.name] = (None, [], "g++ not found")
+        else:
             exe = os.path.join(tempfile.mkdtemp(prefix="chainrule-probe-"), source.stem)
+            errors = []
             for flags in isa_candidates(cpu_flags()) if isa else [[]]:
                 cmd = ["g++", opt, "-std=c++17", "-pthread", *flags, str(source), "-o", exe]
-                if subprocess.run(cmd, capture_output=True).returncode == 0:
-                    _built[source.name] = exe
+                build = subprocess.run(cmd, capture_output=True, text=True)
+                if build.returncode == 0:
+                    _built[source.name] = (exe, flags, "")
                     break
+                errors.append(f"{' '.join(flags) or 'no ISA flags'}: {build.stderr.strip()[-200:]}")
+            else:
+                why = f"g++ could not build {source.name}: " + "; ".join(errors)
+                _built[source.name] = (None, [], why)
     return _built[source.name]
 
 
@@ -125,7 +123,7 @@ def core_round_trip() -> Optional[float]:
         return None
     if len(cpus) < 2:
         return None
-    fields = _run_probe(_build(PINGPONG, "-O2"), cpus[0], cpus[1])
+    fields = _run_probe(_build(PINGPONG, "-O2")[0], cpus[0], cpus[1])
     try:
         return float(fields[0]) if fields else None
     except ValueError:
@@ -137,7 +135,7 @@ def read_floor(n_bytes: int, threads: int) -> Optional[Dict]:
     read ``n_bytes`` of float32 weights, a share each, with one FMA a weight (readrate.cpp, the
     fastest of 2,000 passes): what a one-row predict of that many weights cannot beat. None
     when it cannot be measured (no g++, not Linux)."""
-    fields = _run_probe(_build(READRATE, "-O3", isa=True), int(n_bytes), int(threads))
+    fields = _run_probe(_build(READRATE, "-O3", isa=True)[0], int(n_bytes), int(threads))
     if not fields:
         return None
     return dict(
