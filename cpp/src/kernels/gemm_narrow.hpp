@@ -116,17 +116,16 @@ inline void narrow_block_impl(Index i0, Index n, Index k, T alpha, const T* A, I
     // branch is marked rare, so that the calls do not cost small products (a one-row predict
     // of a small network) a stack frame
     if (__builtin_expect(k >= 2 * K::KC, 0))
-      for (Index whole; (whole = (k - pc) / K::KC) >= 2;) {
+      for (Index group; (group = imin(4, (k - pc) / K::KC)) >= 2; pc += group * K::KC) {
         const T b0 = pc == 0 ? beta : T(1);
         const T* Ap = A + pc * csa;
         const T* Bp = B + pc * rsb;
-        if (whole >= 4)
+        if (group == 4)
           narrow_row_blocks<K, T, NV, 4, Ones>(i0, n, alpha, Ap, rsa, csa, Bp, rsb, b0, C, ldc);
-        else if (whole == 3)
+        else if (group == 3)
           narrow_row_blocks<K, T, NV, 3, Ones>(i0, n, alpha, Ap, rsa, csa, Bp, rsb, b0, C, ldc);
         else
           narrow_row_blocks<K, T, NV, 2, Ones>(i0, n, alpha, Ap, rsa, csa, Bp, rsb, b0, C, ldc);
-        pc += (whole >= 4 ? 4 : whole) * K::KC;
       }
   }
   for (; pc < k; pc += K::KC) {
