@@ -89,13 +89,16 @@ void spaces_the_checks_by_what_they_cost() {
 }
 
 void follows_a_change_in_the_costs() {
-  // two threads faster at first; from call 400 (block 25) they cost 10% more than one: that
-  // block's mean shows it, and the first way runs from block 26 on
-  const auto w = ways(60 * B, [](int c, bool way) { return way ? (c < 400 ? 2000 : 2300) : 2100; });
-  CHECK(all(w, 19 * B, 26 * B, true));
-  CHECK(all(w, 26 * B, 51 * B, false));
-  CHECK(all(w, 51 * B, 52 * B, true));  // the check, still slower
-  CHECK(all(w, 52 * B, 60 * B, false));
+  // two threads faster at first; from call 400 (block 25) they cost 10% more than one: blocks
+  // 25 and 26 show it (one block alone decides nothing), and the first way runs from block 27
+  // on, but for the check of the way left after one block (28), still slower; the next check
+  // comes after twice the interval, 64 blocks
+  const auto w = ways(95 * B, [](int c, bool way) { return way ? (c < 400 ? 2000 : 2300) : 2100; });
+  CHECK(all(w, 19 * B, 27 * B, true));
+  CHECK(all(w, 27 * B, 28 * B, false));
+  CHECK(all(w, 28 * B, 29 * B, true));  // the check, still slower
+  CHECK(all(w, 29 * B, 93 * B, false));
+  CHECK(all(w, 93 * B, 94 * B, true));
   // one thread chosen (the other 10% slower), then the other core freed: the check after 16
   // blocks finds it; one thread, now 2.5 times as slow, is checked again after 150 blocks
   const auto freed =
@@ -104,6 +107,25 @@ void follows_a_change_in_the_costs() {
   CHECK(all(freed, 18 * B, 169 * B, true));  // flipped by the check
   CHECK(all(freed, 169 * B, 170 * B, false));
   CHECK(all(freed, 170 * B, 200 * B, true));
+}
+
+void is_not_moved_by_a_passing_slowdown() {
+  // two threads faster; one block of them (10) slowed 4.5 times: the lower of the last two
+  // blocks' means counts, and the choice stays
+  const auto once = ways(40 * B, [](int c, bool way) {
+    return way ? (c >= 10 * B && c < 11 * B ? 9000 : 2000) : 2100;
+  });
+  CHECK(all(once, B, 18 * B, true));
+  // two blocks in a row slowed (10, 11): one thread runs a block (12), then the way left is
+  // checked (13), found faster again and chosen, the next check 16 blocks after it (30)
+  const auto twice = ways(40 * B, [](int c, bool way) {
+    return way ? (c >= 10 * B && c < 12 * B ? 9000 : 2000) : 2100;
+  });
+  CHECK(all(twice, B, 12 * B, true));
+  CHECK(all(twice, 12 * B, 13 * B, false));
+  CHECK(all(twice, 13 * B, 30 * B, true));
+  CHECK(all(twice, 30 * B, 31 * B, false));
+  CHECK(all(twice, 31 * B, 40 * B, true));
 }
 
 void leaves_each_blocks_first_call_out() {
@@ -120,6 +142,7 @@ int main() {
   RUN_TEST(keeps_the_faster_and_checks_the_other_at_doubling_intervals);
   RUN_TEST(spaces_the_checks_by_what_they_cost);
   RUN_TEST(follows_a_change_in_the_costs);
+  RUN_TEST(is_not_moved_by_a_passing_slowdown);
   RUN_TEST(leaves_each_blocks_first_call_out);
   return chainrule_test::report();
 }
