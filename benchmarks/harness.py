@@ -12,6 +12,7 @@ import sys
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
+import peak as peak_probe
 import peers
 from peers import NetSpec
 from timing import BackgroundLoad, best_of, run_when_quiet
@@ -122,12 +123,17 @@ def guarded(
 ) -> Any:
     """Run ``fn`` once the machine is quiet (other processes below 10% of the CPUs, waiting up
     to --max-wait seconds), again if other processes took 10% or more meanwhile (up to
-    ``attempts`` runs, keeping the least disturbed), and record their share of the CPUs."""
+    ``attempts`` runs, keeping the least disturbed), and record their share of the CPUs. A
+    workload's ``record`` also gets the host probe and the vCPUs' round trip (pingpong.cpp)
+    before and after: the host moves the vCPUs between one die and two while a section runs,
+    and peers measured one after another can find different placements."""
+    before = peak_probe.core_round_trip() if record is not None else None
     out, share, waited = run_when_quiet(fn, LOAD, QUIET["max_wait"], attempts)
     QUIET["log"].append((label, share, waited, LOAD.last_probe))
     if record is not None:
         record["background"] = share
         record["host_probe"] = LOAD.last_probe
+        record["round_trip"] = [before, peak_probe.core_round_trip()]
     if share is not None and share >= 0.05:
         log(f"    ({label}: other processes used {100 * share:.0f}% of the CPUs meanwhile)")
     return out

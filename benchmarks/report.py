@@ -14,6 +14,7 @@ import timing
 from report_format import fmt, fmt_time, ratio_text
 from report_machine import (
     background_summary,
+    far_apart,
     gemm_placement,
     host_slowdown,
     pool_summary,
@@ -27,7 +28,8 @@ WORKLOADS = ("W1", "W1b", "W1m", "W2", "W2n", "W3", "W4", "W4d")
 
 def row_note(results: Dict, row: Dict) -> str:
     """A workload row's note, with what disturbed its measurement: other processes' load, a
-    slow host (its probe at timing.SLOW_HOST times the run's fastest or more)."""
+    slow host (its probe at timing.SLOW_HOST times the run's fastest or more), vCPUs far
+    apart (report_machine.FAR_APART_NS)."""
     marks = [row["note"]] if row["note"] else []
     if (row.get("background") or 0) >= 0.05:
         marks.append(
@@ -36,6 +38,9 @@ def row_note(results: Dict, row: Dict) -> str:
     slowdown = host_slowdown(results, row.get("host_probe"))
     if slowdown is not None and slowdown >= timing.SLOW_HOST:
         marks.append(f"**slow host: the probe took {slowdown:.2g}x its fastest time**")
+    far = far_apart(row.get("round_trip"))
+    if far:
+        marks.append(far)
     return "; ".join(marks)
 
 

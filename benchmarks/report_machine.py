@@ -11,6 +11,10 @@ from report_format import fmt
 
 #: a cache-line round trip above this (pingpong.cpp) means the two vCPUs sat on two dies
 TWO_DIES_NS = 200
+#: above this the two dies are far apart: on a Zen 4 VM the round trip read 124-200 ns most of
+#: the time and 346-600 ns in spells of minutes, when W4 took 17.6 µs against 13.7 and W1's
+#: two threads no longer paid; a row measured so is marked
+FAR_APART_NS = 300
 
 
 def pool_summary(r: Dict) -> str:
@@ -67,6 +71,16 @@ def gemm_placement(g: Dict) -> str:
     )
 
 
+def far_apart(round_trip) -> Optional[str]:
+    """A mark for a row whose vCPUs sat far apart (round trip over FAR_APART_NS) before or
+    after its measurement, else None."""
+    known = [v for v in (round_trip or []) if v]
+    if not known or max(known) <= FAR_APART_NS:
+        return None
+    before, after = (f"{v:.0f} ns" if v else "?" for v in round_trip)
+    return f"**vCPUs far apart: core-to-core round trip {before} before, {after} after**"
+
+
 def host_slowdown(r: Dict, probe: Optional[float]) -> Optional[float]:
     """A host probe's seconds over the run's fastest (None when either is missing)."""
     fastest = r.get("probe_fastest")
@@ -102,4 +116,7 @@ def background_summary(r: Dict) -> str:
             "fastest time in the run or longer: the VM's core shared with another guest, "
             "presumably)"
         )
-    return text + ". Figures taken under load or on a slow host are marked in the notes"
+    return text + (
+        ". Figures taken under load, on a slow host or with the vCPUs far apart are marked in"
+        " the notes"
+    )

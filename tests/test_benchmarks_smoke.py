@@ -201,6 +201,32 @@ def test_each_measurement_records_the_host_probe_and_slow_ones_are_marked(smoke)
     assert f"**slow host: the probe took {2 * timing.SLOW_HOST:.2g}x its fastest time**" in slowed
 
 
+def test_each_workload_row_records_where_the_vcpus_sat_and_far_ones_are_marked(smoke):
+    """The host moves the vCPUs between one die and two while a section runs, so the round
+    trip before and after each measurement is recorded, and a row measured with them far apart
+    is marked in its notes."""
+    _, results = smoke
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from report import row_note
+        from report_machine import FAR_APART_NS
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    rows = [r for key in ("W1", "W2", "W4") for r in results[key]["rows"] if "seconds" in r]
+    assert rows and all(len(r["round_trip"]) == 2 for r in rows)
+    if len(os.sched_getaffinity(0)) >= 2 and shutil.which("g++"):
+        assert all(v > 0 for r in rows for v in r["round_trip"])
+    row = {**rows[0], "host_probe": None, "background": None}
+    assert "far apart" not in row_note(results, {**row, "round_trip": [150.0, FAR_APART_NS]})
+    far = row_note(results, {**row, "round_trip": [150.0, FAR_APART_NS + 100]})
+    assert (
+        f"**vCPUs far apart: core-to-core round trip 150 ns before, {FAR_APART_NS + 100} ns after**"
+        in far
+    )
+    assert "far apart" in row_note(results, {**row, "round_trip": [None, FAR_APART_NS + 1]})
+    assert "far apart" not in row_note(results, {**row, "round_trip": [None, None]})
+
+
 def test_train_flops_count_the_products_a_step_runs(monkeypatch) -> None:
     """GFLOP/s and % of peak count the products the NumPy reference trainer (and every peer)
     runs in a step: each layer's forward and dW, and dH for every layer but the first. The
