@@ -160,7 +160,7 @@ def peak_at(peak: Dict, dtype: str, threads: int) -> Optional[float]:
     """Peak GFLOP/s for ``dtype`` ("fp32"/"fp64") at ``threads`` threads, if measured."""
     if "unavailable" in peak:
         return None
-    table = peak[dtype]
+    table = {int(n): g for n, g in peak[dtype].items()}  # (JSON's keys are strings)
     if threads in table:
         return table[threads]
     below = [n for n in table if n <= threads]

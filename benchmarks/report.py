@@ -205,6 +205,16 @@ class Report:
         c, p = self.seconds(key, "chainrule"), self.seconds(key, peer)
         return None if c is None or p is None else p / c
 
+    def marked(self, key: str, systems) -> str:
+        """Those of ``systems`` whose row of workload ``key`` carries a mark in its notes (load,
+        a slow host, vCPUs far apart), comma-separated; "" when none does."""
+        rows = (self.r.get(key) or {}).get("rows", [])
+        return ", ".join(
+            r["system"]
+            for r in rows
+            if r["system"] in systems and row_note(self.r, r) != (r.get("note") or "")
+        )
+
     def gflops(self, key: str, system: str) -> Optional[float]:
         w = self.r.get(key)
         if not w:

@@ -33,25 +33,28 @@ def collect(rep: Any) -> None:
     """Add every target whose section was measured to the report ``rep``."""
     r, target, speedup = rep.r, rep.target, rep.speedup
 
+    def ratio(name: str, key: str, peer: str, goal: float, detail: str = "") -> None:
+        """chainrule ``goal`` times as fast as ``peer`` on workload ``key``; the detail says
+        when either row's figure is marked in the notes (load, a slow host, vCPUs far apart)"""
+        marked = rep.marked(key, ("chainrule", peer))
+        detail = "; ".join(d for d in (detail, marked and f"marked in the notes: {marked}") if d)
+        target(name, speedup(key, peer), goal, True, "x", detail)
+
     def peer_target(name: str, key: str, peer: str, goal: float, dtype: str) -> None:
         """A ratio to a peer on a workload whose flops are counted, with the share of the
         peak it takes"""
-        target(name, speedup(key, peer), goal, True, "x", peak_needed(rep, key, peer, goal, dtype))
+        ratio(name, key, peer, goal, peak_needed(rep, key, peer, goal, dtype))
 
     if "W1" in r:
-        target(
-            "W1 vs JAX (jit, the whole loop in one fori_loop)", speedup("W1", "jax"), 4, True, "x"
-        )
-        target("W1 vs NumPy", speedup("W1", "numpy"), 25, True, "x")
-        target("W1 vs PyTorch eager", speedup("W1", "torch"), 80, True, "x")
+        ratio("W1 vs JAX (jit, the whole loop in one fori_loop)", "W1", "jax", 4)
+        ratio("W1 vs NumPy", "W1", "numpy", 25)
+        ratio("W1 vs PyTorch eager", "W1", "torch", 80)
     if "W1b" in r:
-        target(
-            "W1b vs JAX (jit, the whole loop in one fori_loop)", speedup("W1b", "jax"), 4, True, "x"
-        )
-        target("W1b vs NumPy", speedup("W1b", "numpy"), 25, True, "x")
+        ratio("W1b vs JAX (jit, the whole loop in one fori_loop)", "W1b", "jax", 4)
+        ratio("W1b vs NumPy", "W1b", "numpy", 25)
     if "W1m" in r:
         peer_target("W1m vs JAX (jit, an epoch per lax.scan)", "W1m", "jax", 3, "fp32")
-        target("W1m vs PyTorch eager", speedup("W1m", "torch"), 10, True, "x")
+        ratio("W1m vs PyTorch eager", "W1m", "torch", 10)
     if "W2" in r:
         peer_target("W2 vs JAX (jit, an epoch per lax.scan)", "W2", "jax", 1.5, "fp32")
         peer_target("W2 samples/s vs PyTorch", "W2", "torch", 2.0, "fp32")
@@ -59,13 +62,7 @@ def collect(rep: Any) -> None:
             "W2 % of fp32 peak", rep.pct_peak(rep.gflops("W2", "chainrule"), "fp32"), 65, True, "%"
         )
     if "W2n" in r:
-        target(
-            "W2n (W2 + BatchNorm, Dropout) samples/s vs PyTorch",
-            speedup("W2n", "torch"),
-            2.0,
-            True,
-            "x",
-        )
+        ratio("W2n (W2 + BatchNorm, Dropout) samples/s vs PyTorch", "W2n", "torch", 2.0)
         with_layers, plain = rep.seconds("W2n", "chainrule"), rep.seconds("W2n", "chainrule-plain")
         target(
             "W2n cost of BatchNorm + Dropout over plain W2",
@@ -103,7 +100,7 @@ def collect(rep: Any) -> None:
             " µs",
             read_needed(r["W4"].get("read_floor"), 8),
         )
-        target("W4 vs PyTorch eager", speedup("W4", "torch"), 5.0, True, "x")
+        ratio("W4 vs PyTorch eager", "W4", "torch", 5.0)
     if "W4d" in r:
         for system, net in (("chainrule", "2-10-8-5-1"), ("chainrule (2-15-1)", "2-15-1")):
             s = rep.seconds("W4d", system)

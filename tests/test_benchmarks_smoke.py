@@ -227,6 +227,35 @@ def test_each_workload_row_records_where_the_vcpus_sat_and_far_ones_are_marked(s
     assert "far apart" not in row_note(results, {**row, "round_trip": [None, None]})
 
 
+def test_a_ratio_target_says_when_its_figures_are_marked(smoke):
+    """A ratio met or missed because the host disturbed one side is no ratio: the target line
+    names the systems whose figure is marked in the notes."""
+    _, results = smoke
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from report import Report
+        from report_machine import FAR_APART_NS
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    r = json.loads(json.dumps(results))  # a copy, every row's disturbances cleared
+    for section in r.values():
+        for row in section.get("rows", []) if isinstance(section, dict) else []:
+            if isinstance(row, dict):
+                row.update(background=None, host_probe=None, round_trip=[None, None])
+
+    def lines():
+        rep = Report(r)
+        rep.collect_targets()
+        return {name: measured for name, _, measured, _ in rep.targets}
+
+    assert not any("marked in the notes" in v for v in lines().values())
+    row = next(x for x in r["W1"]["rows"] if x["system"] == "chainrule")
+    row["round_trip"] = [150.0, FAR_APART_NS + 100]
+    now = lines()
+    assert now["W1 vs NumPy"].endswith("(marked in the notes: chainrule)")
+    assert "marked" not in now["W1b vs NumPy"]
+
+
 def test_train_flops_count_the_products_a_step_runs(monkeypatch) -> None:
     """GFLOP/s and % of peak count the products the NumPy reference trainer (and every peer)
     runs in a step: each layer's forward and dW, and dH for every layer but the first. The
