@@ -195,7 +195,7 @@ template <class K, class T>
 void gemm_packed(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa, const T* B,
                  Index rsb, Index csb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
                  Index a_rows) {
-  const int threads = m * n * k < kThreadedWork ? 1 : get_num_threads();
+  const int threads = m * n * k < packed_threaded_work<T>() ? 1 : get_num_threads();
   const PackedSplit split = threads > 1 ? packed_split<K>(m, n, k, threads) : PackedSplit::shared;
   if (split == PackedSplit::shared) {
     gemm_packed_shared<K>(threads, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, ep,

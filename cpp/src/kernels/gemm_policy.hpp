@@ -16,9 +16,24 @@ namespace {
 
 // ---- Threads ------------------------------------------------------------------------------
 
-/// Products of fewer multiply-adds run on the calling thread alone (the packed and narrow
-/// paths): waking the pool costs about as much as a product of this size on one core.
+/// Narrow products (gemm_narrow.hpp) of fewer multiply-adds run on the calling thread alone:
+/// waking the pool costs about as much as a product of this size on one core.
 constexpr Index kThreadedWork = Index(1) << 20;
+
+/// Packed products (gemm_packed.hpp) of fewer multiply-adds than this run on the calling thread
+/// alone: 2^18 of float32, 2^17 of float64 (each takes about twice as long), about 2 us on one
+/// core. Above it two threads gain on one die and lose nothing measurable with the vCPUs on two
+/// dies far apart, where a hand-off costs about 1 us. Measured (Zen 4, 2 vCPUs, square products
+/// through kernels.matmul, 1 thread
+/// -> 2 threads, round trip 195 ns / 400 ns): float64 n = 56 7.2 -> 4.6 / 5.9 us, n = 64 10.3
+/// -> 7.1 / 8.4, n = 96 35.4 -> 19.4 / 25.1; float32 n = 64 5.3 -> 3.9 / 5.2-5.5, n = 80 10.4
+/// -> 6.8 / 8.2, n = 96 18.4 -> 10.6 / 14.2, but n = 56 4.2 -> 3.0 / 4.4-4.5, which stays on one
+/// thread. (Until then all stayed below 2^20, set when a threaded product shared its packed
+/// panels between the cores; packed_split's slices now keep them apart.)
+template <class T>
+constexpr Index packed_threaded_work() {
+  return sizeof(T) >= 8 ? Index(1) << 17 : Index(1) << 18;
+}
 
 /// Tasks per thread in the shared packed product: below this many multiply-adds one per thread
 /// and job (each task claimed passes a cache line between cores), above it 4 for load balance.
