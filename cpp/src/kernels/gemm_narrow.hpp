@@ -260,7 +260,8 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
     else
       narrow_rows<K, T, 8>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
   };
-  const int threads = m * n * k < kThreadedWork ? 1 : get_num_threads();
+  const Index fmas = m * k * ceil_div(n, Index(K::Vec::width));
+  const int threads = fmas < kNarrowThreadedFmas ? 1 : get_num_threads();
   if (threads == 1) {
     rows(0, m);
     return;

@@ -16,20 +16,25 @@ namespace {
 
 // ---- Threads ------------------------------------------------------------------------------
 
-/// Narrow products (gemm_narrow.hpp) of fewer multiply-adds run on the calling thread alone:
-/// waking the pool costs about as much as a product of this size on one core.
-constexpr Index kThreadedWork = Index(1) << 20;
+/// Narrow products (gemm_narrow.hpp) of fewer vector FMAs than this run on the calling thread
+/// alone: m k ceil(n / lanes), one FMA per row, depth step and vector of C's row (a row of C
+/// narrower than a vector leaves lanes idle, so multiply-adds would misstate the time). Above
+/// it two threads gain with the vCPUs close and lose nothing measurable with them far apart,
+/// where a hand-off costs about 1 us. Measured (Zen 4, 2 vCPUs, kernels.matmul, 1 thread -> 2
+/// threads, round trip about 195 ns / 400 ns): float32 64 x 64 x 64 (2^14 FMAs) 5.3 -> 3.8 /
+/// 5.2-5.5 us, 128 x 784 x 10 33.7 -> 19.6 / 21.0, 512 x 128 x 1 20.9 -> 12.4; float64 56 x 56
+/// x 56 7.2 -> 4.6 / 5.9, 64 x 64 x 64 10.3 -> 7.1 / 8.4, 256 x 64 x 1 5.7 -> 3.8 / 5.5; but
+/// float32 56 x 56 x 56 (12.5k FMAs) 4.2 -> 3.0 / 4.4-4.5, which stays on one thread. (Before,
+/// 2^20 multiply-adds: a batch of 128 rows through a 784-10 layer ran on one thread.)
+constexpr Index kNarrowThreadedFmas = Index(1) << 14;
 
 /// Packed products (gemm_packed.hpp) of fewer multiply-adds than this run on the calling thread
-/// alone: 2^18 of float32, 2^17 of float64 (each takes about twice as long), about 2 us on one
-/// core. Above it two threads gain on one die and lose nothing measurable with the vCPUs on two
-/// dies far apart, where a hand-off costs about 1 us. Measured (Zen 4, 2 vCPUs, square products
-/// through kernels.matmul, 1 thread
-/// -> 2 threads, round trip 195 ns / 400 ns): float64 n = 56 7.2 -> 4.6 / 5.9 us, n = 64 10.3
-/// -> 7.1 / 8.4, n = 96 35.4 -> 19.4 / 25.1; float32 n = 64 5.3 -> 3.9 / 5.2-5.5, n = 80 10.4
-/// -> 6.8 / 8.2, n = 96 18.4 -> 10.6 / 14.2, but n = 56 4.2 -> 3.0 / 4.4-4.5, which stays on one
-/// thread. (Until then all stayed below 2^20, set when a threaded product shared its packed
-/// panels between the cores; packed_split's slices now keep them apart.)
+/// alone: 2^18 of float32, 2^17 of float64 (each takes about twice as long), about 6 us on one
+/// core. Measured as above: float64 72 x 26 x 72 (2^17) 6.9 -> 4.5 us, 80 x 80 x 80 25.3 ->
+/// 14.4 / 20.1, 96 x 96 x 96 35.4 -> 19.4 / 25.1; float32 80 x 41 x 80 (2^18) 5.7 -> 4.0, 80 x
+/// 80 x 80 10.4 -> 6.8 / 8.2, 96 x 96 x 96 18.4 -> 10.6 / 14.2. (Before, 2^20, set when a
+/// threaded product shared its packed panels between the cores; packed_split's slices now keep
+/// them apart.)
 template <class T>
 constexpr Index packed_threaded_work() {
   return sizeof(T) >= 8 ? Index(1) << 17 : Index(1) << 18;
