@@ -33,12 +33,17 @@ def collect(rep: Any) -> None:
     """Add every target whose section was measured to the report ``rep``."""
     r, target, speedup = rep.r, rep.target, rep.speedup
 
+    def with_marks(detail: str, key: str, systems) -> str:
+        """``detail`` and, when any of the ``systems``' rows of workload ``key`` is marked in
+        the notes (load, a slow host, vCPUs far apart), which"""
+        marked = rep.marked(key, systems)
+        return "; ".join(d for d in (detail, marked and f"marked in the notes: {marked}") if d)
+
     def ratio(name: str, key: str, peer: str, goal: float, detail: str = "") -> None:
-        """chainrule ``goal`` times as fast as ``peer`` on workload ``key``; the detail says
-        when either row's figure is marked in the notes (load, a slow host, vCPUs far apart)"""
-        marked = rep.marked(key, ("chainrule", peer))
-        detail = "; ".join(d for d in (detail, marked and f"marked in the notes: {marked}") if d)
-        target(name, speedup(key, peer), goal, True, "x", detail)
+        """chainrule ``goal`` times as fast as ``peer`` on workload ``key``"""
+        target(
+            name, speedup(key, peer), goal, True, "x", with_marks(detail, key, ("chainrule", peer))
+        )
 
     def peer_target(name: str, key: str, peer: str, goal: float, dtype: str) -> None:
         """A ratio to a peer on a workload whose flops are counted, with the share of the
@@ -98,7 +103,7 @@ def collect(rep: Any) -> None:
             8,
             False,
             " µs",
-            read_needed(r["W4"].get("read_floor"), 8),
+            with_marks(read_needed(r["W4"].get("read_floor"), 8), "W4", ("chainrule",)),
         )
         ratio("W4 vs PyTorch eager", "W4", "torch", 5.0)
     if "W4d" in r:
@@ -110,6 +115,7 @@ def collect(rep: Any) -> None:
                 1.0,
                 False,
                 " µs",
+                with_marks("", "W4d", (system,)),
             )
     if "GEMM" in r:
         gemm_targets(rep)

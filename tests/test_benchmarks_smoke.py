@@ -227,9 +227,9 @@ def test_each_workload_row_records_where_the_vcpus_sat_and_far_ones_are_marked(s
     assert "far apart" not in row_note(results, {**row, "round_trip": [None, None]})
 
 
-def test_a_ratio_target_says_when_its_figures_are_marked(smoke):
-    """A ratio met or missed because the host disturbed one side is no ratio: the target line
-    names the systems whose figure is marked in the notes."""
+def test_a_target_says_when_its_figures_are_marked(smoke):
+    """A ratio or a latency met or missed because the host disturbed a measurement says so: the
+    target line names the systems whose figure is marked in the notes."""
     _, results = smoke
     sys.path.insert(0, str(BENCHMARKS))
     try:
@@ -254,6 +254,12 @@ def test_a_ratio_target_says_when_its_figures_are_marked(smoke):
     now = lines()
     assert now["W1 vs NumPy"].endswith("(marked in the notes: chainrule)")
     assert "marked" not in now["W1b vs NumPy"]
+    # and a latency target, from its own row
+    name = "one-row predict of the demo network 2-10-8-5-1"
+    assert "marked" not in now[name]
+    row = next(x for x in r["W4d"]["rows"] if x["system"] == "chainrule")
+    row["round_trip"] = [FAR_APART_NS + 1, 150.0]
+    assert lines()[name].endswith("(marked in the notes: chainrule)")
 
 
 def test_train_flops_count_the_products_a_step_runs(monkeypatch) -> None:
