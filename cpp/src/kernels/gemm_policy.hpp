@@ -18,15 +18,16 @@ namespace {
 
 /// Narrow products (gemm_narrow.hpp) of fewer vector FMAs than this run on the calling thread
 /// alone: m k ceil(n / lanes), one FMA per row, depth step and vector of C's row (a row of C
-/// narrower than a vector leaves lanes idle, so multiply-adds would misstate the time). Above
-/// it two threads gain with the vCPUs close and lose nothing measurable with them far apart,
-/// where a hand-off costs about 1 us. Measured (Zen 4, 2 vCPUs, kernels.matmul, 1 thread -> 2
-/// threads, round trip about 195 ns / 400 ns): float32 64 x 64 x 64 (2^14 FMAs) 5.3 -> 3.8 /
-/// 5.2-5.5 us, 128 x 784 x 10 33.7 -> 19.6 / 21.0, 512 x 128 x 1 20.9 -> 12.4; float64 56 x 56
-/// x 56 7.2 -> 4.6 / 5.9, 64 x 64 x 64 10.3 -> 7.1 / 8.4, 256 x 64 x 1 5.7 -> 3.8 / 5.5; but
-/// float32 56 x 56 x 56 (12.5k FMAs) 4.2 -> 3.0 / 4.4-4.5, which stays on one thread. (Before,
-/// 2^20 multiply-adds: a batch of 128 rows through a 784-10 layer ran on one thread.)
-constexpr Index kNarrowThreadedFmas = Index(1) << 14;
+/// narrower than a vector leaves lanes idle, so multiply-adds would misstate the time), about
+/// 10 us on one core. Above it two threads gain with the vCPUs close and far apart, where a
+/// hand-off costs about 1 us and the narrow path's chunks are claimed through a shared line.
+/// Measured (Zen 4, 2 vCPUs, kernels.matmul, 1 thread -> 2 threads, round trip about 195 ns /
+/// 400 ns): float64 64 x 64 x 64 (2^15 FMAs) 10.3 -> 7.1 / 8.4 us, float32 128 x 784 x 10
+/// 33.7 -> 19.6 / 21.0, 512 x 128 x 1 20.9 -> 12.4. At 2^14 float32 64 x 64 x 64 took 5.3 ->
+/// 3.8 / 5.2-5.5 us, and 0.94x NumPy's one-thread time in a benchmark run with the vCPUs far
+/// apart, so it stays on one thread. (Before, 2^20 multiply-adds: a batch of 128 rows through
+/// a 784-10 layer ran on one thread.)
+constexpr Index kNarrowThreadedFmas = Index(1) << 15;
 
 /// Packed products (gemm_packed.hpp) of fewer multiply-adds than this run on the calling thread
 /// alone: 2^18 of float32, 2^17 of float64 (each takes about twice as long), about 6 us on one
