@@ -26,11 +26,11 @@ from report_system import epoch_section, import_section, memory_section, neighbo
 WORKLOADS = ("W1", "W1b", "W1m", "W2", "W2n", "W3", "W4", "W4d")
 
 
-def row_note(results: Dict, row: Dict) -> str:
-    """A workload row's note, with what disturbed its measurement: other processes' load, a
-    slow host (its probe at timing.SLOW_HOST times the run's fastest or more), vCPUs far
-    apart (report_machine.FAR_APART_NS)."""
-    marks = [row["note"]] if row["note"] else []
+def row_marks(results: Dict, row: Dict) -> List[str]:
+    """What disturbed a workload row's measurement: other processes' load, a slow host (its
+    probe at timing.SLOW_HOST times the run's fastest or more), vCPUs far apart
+    (report_machine.FAR_APART_NS)."""
+    marks = []
     if (row.get("background") or 0) >= 0.05:
         marks.append(
             f"**under load: other processes took {100 * row['background']:.0f}% of the CPUs**"
@@ -41,7 +41,12 @@ def row_note(results: Dict, row: Dict) -> str:
     far = far_apart(row.get("round_trip"))
     if far:
         marks.append(far)
-    return "; ".join(marks)
+    return marks
+
+
+def row_note(results: Dict, row: Dict) -> str:
+    """A workload row's note, then its marks (row_marks)."""
+    return "; ".join(([row["note"]] if row["note"] else []) + row_marks(results, row))
 
 
 class Report:
@@ -210,9 +215,7 @@ class Report:
         a slow host, vCPUs far apart), comma-separated; "" when none does."""
         rows = (self.r.get(key) or {}).get("rows", [])
         return ", ".join(
-            r["system"]
-            for r in rows
-            if r["system"] in systems and row_note(self.r, r) != (r.get("note") or "")
+            r["system"] for r in rows if r["system"] in systems and row_marks(self.r, r)
         )
 
     def gflops(self, key: str, system: str) -> Optional[float]:
