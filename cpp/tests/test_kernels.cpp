@@ -208,7 +208,7 @@ template <class T>
 void run_thread_invariance() {
   Rng rng(7);
   // packed (4 and 1 tasks per thread), narrow (n <= two vectors), few-row register loops, and
-  // packed and narrow products just above their threaded sizes (gemm_policy.hpp)
+  // packed and narrow products on either side of their threaded sizes (gemm_policy.hpp)
   const Shape shapes[] = {{300, 260, 270}, {7, 1030, 300},  {128, 512, 784},  {33, 17, 600},
                           {3000, 12, 100}, {3000, 20, 300}, {1, 2048, 300},   {3, 1000, 500},
                           {3000, 64, 60},  {3001, 128, 60}, {1700, 100, 520}, {64, 64, 64},
