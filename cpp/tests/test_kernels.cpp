@@ -212,7 +212,8 @@ void run_thread_invariance() {
   const Shape shapes[] = {{300, 260, 270}, {7, 1030, 300},  {128, 512, 784},  {33, 17, 600},
                           {3000, 12, 100}, {3000, 20, 300}, {1, 2048, 300},   {3, 1000, 500},
                           {3000, 64, 60},  {3001, 128, 60}, {1700, 100, 520}, {64, 64, 64},
-                          {97, 53, 41},    {96, 96, 96},    {513, 1, 128},    {1001, 4, 64}};
+                          {97, 53, 41},    {96, 96, 96},    {513, 1, 128},    {1001, 4, 64},
+                          {4000, 1, 200},  {3000, 3, 100}};
   for (Op op : {Op::NN, Op::TN, Op::NT}) {
     for (const auto& sh : shapes) {
       const Index m = sh.m, n = sh.n, k = sh.k;
@@ -285,7 +286,13 @@ void run_row_independence() {
                                             {6, 1100},
                                             {16, 520},
                                             {32, 1024},
-                                            {12, 768}};
+                                            {12, 768},
+                                            // up to half a vector: C's rows in the lanes
+                                            {2, 300},
+                                            {3, 90},
+                                            {4, 300},
+                                            {6, 90},
+                                            {7, 300}};
   for (auto [n, k] : shapes) {
     std::vector<T> first_op;  // the full product of op 0
     // A (m, k) for NN/NT and At (k, m) for TN; B (k, n) for NN/TN and Bt (n, k) for NT
@@ -392,9 +399,10 @@ struct Recorder {
 template <class T>
 void run_epilogue() {
   Rng rng(5);
-  const Shape shapes[] = {{1, 10, 2},      {100, 10, 2},   {3, 700, 40},    {20, 20, 20},
-                          {300, 70, 90},   {77, 130, 257}, {128, 512, 100}, {40, 33, 600},
-                          {1700, 100, 520}};  // (the last in row chunks: run_row_chunks)
+  const Shape shapes[] = {{1, 10, 2},       {100, 10, 2},   {3, 700, 40},    {20, 20, 20},
+                          {300, 70, 90},    {77, 130, 257}, {128, 512, 100}, {40, 33, 600},
+                          {1700, 100, 520},  // (in row chunks: run_row_chunks)
+                          {300, 1, 90},     {5000, 1, 20},  {1500, 3, 40}};  // the lanes loops
   for (Op op : {Op::NN, Op::TN, Op::NT}) {
     for (const auto& sh : shapes) {
       const Index m = sh.m, n = sh.n, k = sh.k;
@@ -443,8 +451,18 @@ void run_epilogue() {
 template <class T>
 void run_tn_sum() {
   Rng rng(9);
-  const Shape shapes[] = {{1, 1, 1},      {2, 10, 100},    {3, 5, 7},      {10, 8, 100},
-                          {784, 33, 128}, {100, 257, 300}, {13, 700, 600}, {1700, 100, 520}};
+  const Shape shapes[] = {{1, 1, 1},
+                          {2, 10, 100},
+                          {3, 5, 7},
+                          {10, 8, 100},
+                          {784, 33, 128},
+                          {100, 257, 300},
+                          {13, 700, 600},
+                          {1700, 100, 520},
+                          // C's rows in the lanes, the row of ones by the narrow loops
+                          {300, 1, 128},
+                          {100, 3, 300},
+                          {35, 4, 64}};
   const double u = std::numeric_limits<T>::epsilon() / 2;
   for (const auto& sh : shapes) {
     const Index m = sh.m, n = sh.n, k = sh.k;

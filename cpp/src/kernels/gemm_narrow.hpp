@@ -12,6 +12,7 @@
 #include "chainrule/kernels/thread_pool.hpp"
 #include "chainrule/tensor.hpp"
 #include "gemm_common.hpp"
+#include "gemm_lanes.hpp"
 #include "gemm_pack.hpp"
 #include "gemm_policy.hpp"
 #include "gemm_workspace.hpp"
@@ -222,6 +223,27 @@ void narrow_rows(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Inde
   }
 }
 
+// Rows [r0, r1) of a product of n <= W / 2 columns (gemm_policy.hpp, lanes_fit): whole row
+// vectors by the lanes loops (gemm_lanes.hpp), the last rows (and rows of ones) by the narrow
+// loops.
+//   op(A) (r1 - r0, k) rows r0.., B (k, n) -> C (r1 - r0, n) rows r0..
+template <class K, class T, int N = 1>
+void lanes_then_narrow(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Index rsa,
+                       Index csa, const T* B, Index rsb, T beta, T* C, Index ldc,
+                       const Epilogue<T>& ep, Index a_rows) {
+  if constexpr (N <= K::Vec::width / 2) {
+    if (n != N) {
+      lanes_then_narrow<K, T, N + 1>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep,
+                                     a_rows);
+      return;
+    }
+    lanes_rows<K, T, N>(
+        r0, r1, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows, [&](Index i, Index end) {
+          narrow_rows<K, T, 1>(i, end, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+        });
+  }
+}
+
 // The narrow product: op(A) (m, k), op(B) (k, n) -> C (m, n). NN/TN directly; NT
 // (C = op(A) @ B.T with B stored (n, k)) on a copy of B transposed to (k, n), which for a
 // narrow C is small next to the product. Rows are split over threads in blocks when there is
@@ -239,9 +261,12 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
     B = Bt;
     rsb = n;
   }
+  const bool lanes = lanes_fit<K>(rsa != 1, n);
   const auto rows = [&](Index r0, Index r1) {
     constexpr Index W = K::Vec::width;
-    if (n <= W)
+    if (lanes)
+      lanes_then_narrow<K, T>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+    else if (n <= W)
       narrow_rows<K, T, 1>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
     else if (n <= 2 * W)
       narrow_rows<K, T, 2>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
@@ -260,15 +285,15 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
     else
       narrow_rows<K, T, 8>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
   };
-  const Index fmas = m * k * ceil_div(n, Index(K::Vec::width));
+  const Index fmas = narrow_fmas<K>(lanes, rsa != 1, m, n, k);
   const int threads = fmas < kNarrowThreadedFmas ? 1 : get_num_threads();
   if (threads == 1) {
     rows(0, m);
     return;
   }
-  // about 4 chunks per thread, each a multiple of 24 rows (of every RB: 8, 4 and 3), so that
-  // every chunk but the last is whole blocks of rows
-  const Index chunk = ceil_div(ceil_div(m, threads * 4), 24) * 24;
+  // about 4 chunks per thread, each a multiple of 48 rows (of every RB: 8, 4 and 3, and of a
+  // row vector: 16, 8 or 4), so that every chunk but the last is whole blocks of rows
+  const Index chunk = ceil_div(ceil_div(m, threads * 4), 48) * 48;
   parallel_for(ceil_div(m, chunk), [&](Index t) { rows(t * chunk, imin(m, (t + 1) * chunk)); });
 }
 

@@ -10,23 +10,24 @@
 #include "chainrule/tensor.hpp"
 #include "gemm_common.hpp"
 #include "gemm_isa.hpp"
+#include "gemm_pack.hpp"
 
 namespace chainrule::kernels {
 namespace {
 
 // ---- Threads ------------------------------------------------------------------------------
 
-/// Narrow products (gemm_narrow.hpp) of fewer vector FMAs than this run on the calling thread
-/// alone: m k ceil(n / lanes), one FMA per row, depth step and vector of C's row (a row of C
-/// narrower than a vector leaves lanes idle, so multiply-adds would misstate the time), about
-/// 10 us on one core. Above it two threads gain with the vCPUs close and far apart, where a
-/// hand-off costs about 1 us and the narrow path's chunks are claimed through a shared line.
-/// Measured (Zen 4, 2 vCPUs, kernels.matmul, 1 thread -> 2 threads, round trip about 195 ns /
-/// 400 ns): float64 64 x 64 x 64 (2^15 FMAs) 10.3 -> 7.1 / 8.4 us, float32 128 x 784 x 10
-/// 33.7 -> 19.6 / 21.0, 512 x 128 x 1 20.9 -> 12.4. At 2^14 float32 64 x 64 x 64 took 5.3 ->
-/// 3.8 / 5.2-5.5 us, and 0.94x NumPy's one-thread time in a benchmark run with the vCPUs far
-/// apart, so it stays on one thread. (Before, 2^20 multiply-adds: a batch of 128 rows through
-/// a 784-10 layer ran on one thread.)
+/// Narrow products (gemm_narrow.hpp) of fewer vector FMAs than this (narrow_fmas: in the narrow
+/// loops m k ceil(n / lanes), one FMA per row, depth step and vector of C's row, as a row of C
+/// narrower than a vector leaves lanes idle and multiply-adds would misstate the time) run on
+/// the calling thread alone, about 10 us on one core. Above it two threads gain with the vCPUs
+/// close and far apart, where a hand-off costs about 1 us and the narrow path's chunks are claimed
+/// through a shared line. Measured (Zen 4, 2 vCPUs, kernels.matmul, 1 thread -> 2 threads, round
+/// trip about 195 ns / 400 ns): float64 64 x 64 x 64 (2^15 FMAs) 10.3 -> 7.1 / 8.4 us, float32 128
+/// x 784 x 10 33.7 -> 19.6 / 21.0, 512 x 128 x 1 20.9 -> 12.4. At 2^14 float32 64 x 64 x 64
+/// took 5.3 -> 3.8 / 5.2-5.5 us, and 0.94x NumPy's one-thread time in a benchmark run with the
+/// vCPUs far apart, so it stays on one thread. (Before, 2^20 multiply-adds: a batch of 128 rows
+/// through a 784-10 layer ran on one thread.)
 constexpr Index kNarrowThreadedFmas = Index(1) << 15;
 
 /// Packed products (gemm_packed.hpp) of fewer multiply-adds than this run on the calling thread
@@ -161,6 +162,37 @@ constexpr bool is_narrow(bool rows_contiguous, Index m, Index n, Index k) {
   if (n <= (rows_contiguous ? 4 : 2) * W) return true;
   return kNarrowWide<K> && n <= 8 * W && k * n * size <= kNarrowWideB &&
          (rows_contiguous || m * k * size <= kNarrowWideB);
+}
+
+/// Whether a narrow product of n columns takes the lanes loops (gemm_lanes.hpp: C's rows in the
+/// vector lanes) rather than the narrow loops (a row of C in a vector, so n of its W lanes
+/// busy): for n up to half a vector, where op(A)'s columns are contiguous (TN) or A's blocks can
+/// be transposed in registers (AVX-512; `rows_along_depth`: NN and NT). A depth step of W rows
+/// then costs n FMAs, plus about kLanesTransposeCost in the transpose, against W. Measured
+/// (Zen 4, AVX-512, one thread, kernels.matmul; NumPy's OpenBLAS in brackets): float32 TN 512 x
+/// 128 x 1 20.9 -> 2.9 us (3.4), NN 512 x 128 x 1 20.8 -> 8.2 (4.0), NN 1000 x 64 x 4 22.5 ->
+/// 13.6 (7.3), NN 300 x 256 x 8 24.4 -> 16.4 (12.8); float64 TN 512 x 128 x 1 22.2 -> 9.2
+/// (7.1), NN 21.6 -> 12.6 (6.1). NN stays behind NumPy's dot products (which sum in another
+/// order): a 16 x 16 transpose is 64 shuffles, one a cycle on Zen 4, against 16 n FMAs.
+template <class K>
+constexpr bool lanes_fit(bool rows_along_depth, Index n) {
+  using V = typename K::Vec;
+  return n <= V::width / 2 && (!rows_along_depth || HasTranspose<V>::value);
+}
+
+/// The lanes loops' transpose of a W x W block of A, in FMAs' time per row vector and depth
+/// step: W / 4 shuffles, a load and a store (measured: about 66 cycles a 16 x 16 block).
+constexpr Index kLanesTransposeCost = 4;
+
+/// A narrow product's vector FMAs, the measure of kNarrowThreadedFmas: m k ceil(n / W) in the
+/// narrow loops (one per row, depth step and vector of C's row); ceil(m / W) k n in the lanes
+/// loops, and the transpose's cost per row vector and depth step where A's rows run along the
+/// depth.
+template <class K>
+constexpr Index narrow_fmas(bool lanes, bool rows_along_depth, Index m, Index n, Index k) {
+  constexpr Index W = K::Vec::width;
+  if (!lanes) return m * k * ceil_div(n, W);
+  return ceil_div(m, W) * k * (n + (rows_along_depth ? kLanesTransposeCost : 0));
 }
 
 /// A product of this few rows (a one-sample predict, a tiny batch) reads each value of B once
