@@ -64,7 +64,12 @@ def collect(rep: Any) -> None:
         peer_target("W2 vs JAX (jit, an epoch per lax.scan)", "W2", "jax", 1.5, "fp32")
         peer_target("W2 samples/s vs PyTorch", "W2", "torch", 2.0, "fp32")
         target(
-            "W2 % of fp32 peak", rep.pct_peak(rep.gflops("W2", "chainrule"), "fp32"), 65, True, "%"
+            "W2 % of fp32 peak",
+            rep.pct_peak(rep.gflops("W2", "chainrule"), "fp32"),
+            65,
+            True,
+            "%",
+            with_marks("", "W2", ("chainrule",)),
         )
     if "W2n" in r:
         ratio("W2n (W2 + BatchNorm, Dropout) samples/s vs PyTorch", "W2n", "torch", 2.0)
@@ -75,16 +80,32 @@ def collect(rep: Any) -> None:
             25,
             False,
             "%",
-            "chainrule; PyTorch: " + rep.layer_cost("torch"),
+            with_marks(
+                "chainrule; PyTorch: " + rep.layer_cost("torch"),
+                "W2n",
+                ("chainrule", "chainrule-plain", "torch", "torch-plain"),
+            ),
         )
     if "W3" in r:
         target(
-            "W3 % of fp32 peak", rep.pct_peak(rep.gflops("W3", "chainrule"), "fp32"), 85, True, "%"
+            "W3 % of fp32 peak",
+            rep.pct_peak(rep.gflops("W3", "chainrule"), "fp32"),
+            85,
+            True,
+            "%",
+            with_marks("", "W3", ("chainrule",)),
         )
         peer_target("W3 vs JAX (jit train step)", "W3", "jax", 1.2, "fp32")
         peer_target("W3 vs PyTorch", "W3", "torch", 2.0, "fp32")
         one, two = rep.seconds("W3", "chainrule-1t"), rep.seconds("W3", "chainrule")
-        target("W3 2 threads vs 1 thread", None if not (one and two) else one / two, 1.8, True, "x")
+        target(
+            "W3 2 threads vs 1 thread",
+            None if not (one and two) else one / two,
+            1.8,
+            True,
+            "x",
+            with_marks("", "W3", ("chainrule", "chainrule-1t")),
+        )
         same = r["W3"].get("bitwise_threads")
         if same is not None:
             target(

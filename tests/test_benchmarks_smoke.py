@@ -260,6 +260,16 @@ def test_a_target_says_when_its_figures_are_marked(smoke):
     row = next(x for x in r["W4d"]["rows"] if x["system"] == "chainrule")
     row["round_trip"] = [FAR_APART_NS + 1, 150.0]
     assert lines()[name].endswith("(marked in the notes: chainrule)")
+    # and the targets on chainrule's figures alone: a share of the peak, a cost, a scaling
+    for key, system, name in (
+        ("W2", "chainrule", "W2 % of fp32 peak"),
+        ("W2n", "chainrule-plain", "W2n cost of BatchNorm + Dropout over plain W2"),
+        ("W3", "chainrule-1t", "W3 2 threads vs 1 thread"),
+    ):
+        assert "marked" not in lines()[name]
+        row = next(x for x in r[key]["rows"] if x["system"] == system)
+        row["round_trip"] = [FAR_APART_NS + 1, 150.0]
+        assert lines()[name].endswith(f"marked in the notes: {system})")
 
 
 def test_train_flops_count_the_products_a_step_runs(monkeypatch) -> None:

@@ -43,7 +43,8 @@ void run_thread_invariance() {
       for (int threads : {1, 2, 3}) {
         kernels::set_num_threads(threads);
         std::vector<T> C(static_cast<size_t>(m * n), T(0.5));
-        chainrule_test::gemm<T>(op, m, n, k, T(1), A.data(), lda, B.data(), ldb, T(0.5), C.data(), n);
+        chainrule_test::gemm<T>(op, m, n, k, T(1), A.data(), lda, B.data(), ldb, T(0.5), C.data(),
+                                n);
         if (first.empty())
           first = C;
         else
