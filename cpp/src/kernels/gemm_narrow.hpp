@@ -261,7 +261,7 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
     B = Bt;
     rsb = n;
   }
-  const bool lanes = lanes_fit<K>(rsa != 1, n);
+  const bool lanes = lanes_fit<K>(rsa != 1, m, n);
   const auto rows = [&](Index r0, Index r1) {
     constexpr Index W = K::Vec::width;
     if (lanes)

@@ -173,15 +173,19 @@ constexpr bool is_narrow(bool rows_contiguous, Index m, Index n, Index k) {
 /// 128 x 1 20.9 -> 2.9 us (3.4), NN 512 x 128 x 1 20.8 -> 8.2 (4.0), NN 1000 x 64 x 4 22.5 ->
 /// 13.6 (7.3), NN 300 x 256 x 8 24.4 -> 16.4 (12.8); float64 TN 512 x 128 x 1 22.2 -> 9.2
 /// (7.1), NN 21.6 -> 12.6 (6.1). NN stays behind NumPy's dot products (which sum in another
-/// order): a 16 x 16 transpose is 64 shuffles, one a cycle on Zen 4, against 16 n FMAs.
+/// order): a 16 x 16 transpose (64 shuffles) takes about as long as 64 FMAs, against 16 n FMAs
+/// of work. (A transpose whose first round is done by 128-bit loads ran twice as fast alone
+/// but made these products 10-40% slower.) A product of fewer rows than a vector (a one-row
+/// predict) has no row vector to fill.
 template <class K>
-constexpr bool lanes_fit(bool rows_along_depth, Index n) {
+constexpr bool lanes_fit(bool rows_along_depth, Index m, Index n) {
   using V = typename K::Vec;
-  return n <= V::width / 2 && (!rows_along_depth || HasTranspose<V>::value);
+  return m >= V::width && n <= V::width / 2 && (!rows_along_depth || HasTranspose<V>::value);
 }
 
 /// The lanes loops' transpose of a W x W block of A, in FMAs' time per row vector and depth
-/// step: W / 4 shuffles, a load and a store (measured: about 66 cycles a 16 x 16 block).
+/// step: W / 4 shuffles, a load and a store (measured in place: float32 NN 1000 x 64 x 4 spent
+/// about as long in the transposes as in the FMAs).
 constexpr Index kLanesTransposeCost = 4;
 
 /// A narrow product's vector FMAs, the measure of kNarrowThreadedFmas: m k ceil(n / W) in the
