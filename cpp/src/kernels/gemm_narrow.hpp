@@ -223,31 +223,49 @@ void narrow_rows(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Inde
   }
 }
 
-// Rows [r0, r1) of a product of n <= W / 2 columns (gemm_policy.hpp, lanes_fit): whole row
-// vectors by the lanes loops (gemm_lanes.hpp), the last rows (and rows of ones) by the narrow
-// loops.
-//   op(A) (r1 - r0, k) rows r0.., B (k, n) -> C (r1 - r0, n) rows r0..
+// Rows [0, m) by rows(r0, r1): on the calling thread for fewer than kNarrowThreadedFmas vector
+// FMAs, else in chunks over the threads, about 4 a thread, each a multiple of 48 rows (of every
+// RB: 8, 4 and 3, and of a row vector: 16, 8 or 4), so that every chunk but the last is whole
+// blocks of rows (each row is summed by one thread, so the split never changes a bit).
+template <class Rows>
+void narrow_split(Index m, Index fmas, const Rows& rows) {
+  const int threads = fmas < kNarrowThreadedFmas ? 1 : get_num_threads();
+  if (threads == 1) {
+    rows(0, m);
+    return;
+  }
+  const Index chunk = ceil_div(ceil_div(m, threads * 4), 48) * 48;
+  parallel_for(ceil_div(m, chunk), [&](Index t) { rows(t * chunk, imin(m, (t + 1) * chunk)); });
+}
+
+// A product of n <= W / 2 columns (gemm_policy.hpp, lanes_fit), NN/TN (op(B) rows contiguous):
+// whole row vectors by the lanes loops (gemm_lanes.hpp), the last rows (and rows of ones) by
+// the narrow loops. Out of line, so that the narrow loops' calls (a one-row predict) stay as
+// short as they were.
+//   op(A) (m, k), B (k, n) -> C (m, n)
 template <class K, class T, int N = 1>
-void lanes_then_narrow(Index r0, Index r1, Index n, Index k, T alpha, const T* A, Index rsa,
-                       Index csa, const T* B, Index rsb, T beta, T* C, Index ldc,
-                       const Epilogue<T>& ep, Index a_rows) {
+__attribute__((noinline)) void gemm_lanes(Index m, Index n, Index k, T alpha, const T* A, Index rsa,
+                                          Index csa, const T* B, Index rsb, T beta, T* C, Index ldc,
+                                          const Epilogue<T>& ep, Index a_rows) {
   if constexpr (N <= K::Vec::width / 2) {
     if (n != N) {
-      lanes_then_narrow<K, T, N + 1>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep,
-                                     a_rows);
+      gemm_lanes<K, T, N + 1>(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
       return;
     }
-    lanes_rows<K, T, N>(
-        r0, r1, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows, [&](Index i, Index end) {
-          narrow_rows<K, T, 1>(i, end, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
-        });
+    narrow_split(m, narrow_fmas<K>(true, rsa != 1, m, n, k), [&](Index r0, Index r1) {
+      lanes_rows<K, T, N>(r0, r1, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows,
+                          [&](Index i, Index end) {
+                            narrow_rows<K, T, 1>(i, end, n, k, alpha, A, rsa, csa, B, rsb, beta, C,
+                                                 ldc, ep, a_rows);
+                          });
+    });
   }
 }
 
 // The narrow product: op(A) (m, k), op(B) (k, n) -> C (m, n). NN/TN directly; NT
 // (C = op(A) @ B.T with B stored (n, k)) on a copy of B transposed to (k, n), which for a
 // narrow C is small next to the product. Rows are split over threads in blocks when there is
-// enough work (each row is summed by one thread, so the split never changes a bit).
+// enough work (narrow_split). C of a few columns puts its rows in the lanes (gemm_lanes).
 template <class K, class T>
 void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Index csa, const T* B,
                  Index rsb, Index csb, T beta, T* C, Index ldc, const Epilogue<T>& ep,
@@ -261,12 +279,13 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
     B = Bt;
     rsb = n;
   }
-  const bool lanes = lanes_fit<K>(rsa != 1, m, n);
+  if (lanes_fit<K>(rsa != 1, m, n)) {
+    gemm_lanes<K, T>(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
+    return;
+  }
   const auto rows = [&](Index r0, Index r1) {
     constexpr Index W = K::Vec::width;
-    if (lanes)
-      lanes_then_narrow<K, T>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
-    else if (n <= W)
+    if (n <= W)
       narrow_rows<K, T, 1>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
     else if (n <= 2 * W)
       narrow_rows<K, T, 2>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
@@ -285,16 +304,7 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
     else
       narrow_rows<K, T, 8>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
   };
-  const Index fmas = narrow_fmas<K>(lanes, rsa != 1, m, n, k);
-  const int threads = fmas < kNarrowThreadedFmas ? 1 : get_num_threads();
-  if (threads == 1) {
-    rows(0, m);
-    return;
-  }
-  // about 4 chunks per thread, each a multiple of 48 rows (of every RB: 8, 4 and 3, and of a
-  // row vector: 16, 8 or 4), so that every chunk but the last is whole blocks of rows
-  const Index chunk = ceil_div(ceil_div(m, threads * 4), 48) * 48;
-  parallel_for(ceil_div(m, chunk), [&](Index t) { rows(t * chunk, imin(m, (t + 1) * chunk)); });
+  narrow_split(m, narrow_fmas<K>(false, rsa != 1, m, n, k), rows);
 }
 
 }  // namespace

@@ -183,10 +183,13 @@ constexpr bool lanes_fit(bool rows_along_depth, Index m, Index n) {
   return m >= V::width && n <= V::width / 2 && (!rows_along_depth || HasTranspose<V>::value);
 }
 
-/// The lanes loops' transpose of a W x W block of A, in FMAs' time per row vector and depth
-/// step: W / 4 shuffles, a load and a store (measured in place: float32 NN 1000 x 64 x 4 spent
-/// about as long in the transposes as in the FMAs).
-constexpr Index kLanesTransposeCost = 4;
+/// The lanes loops' transpose of a W x W block of A, in vector FMAs per row vector and depth
+/// step, as narrow_fmas counts it for the thread threshold: W / 4 shuffles, a load and a store,
+/// and in place the transposes took as long as the FMAs of four columns. Measured (Zen 4,
+/// float32, vCPUs close; NumPy's OpenBLAS in brackets): NN 512 x 128 x 1 (37k) 8.2 us on one
+/// thread -> 4.3 on two (3.9), NN 1000 x 64 x 4 (48k) 13.5 -> 8.4 (7.2); at 4 both stayed on
+/// one thread.
+constexpr Index kLanesTransposeCost = 8;
 
 /// A narrow product's vector FMAs, the measure of kNarrowThreadedFmas: m k ceil(n / W) in the
 /// narrow loops (one per row, depth step and vector of C's row); ceil(m / W) k n in the lanes
