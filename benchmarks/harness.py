@@ -49,6 +49,9 @@ class Config:
     gemm_sizes: tuple = (64, 128, 256, 512, 1024, 2048, 4096)
     gemm_batch: int = 128  # the skinny GEMMs of a training step of W2's hidden layers
     gemm_layers: tuple = (784, 512, 256)
+    #: output layers' training-step GEMMs, (batch, n_in, n_out): W2's softmax layer and a
+    #: regression output, whose C of one column puts its rows in the vector lanes
+    gemm_outputs: tuple = ((128, 256, 10), (512, 128, 1))
     gemm_budget: float = 0.3
     memory_samples: int = 60_000
     overhead_epochs: int = 2000
@@ -83,6 +86,7 @@ SMOKE = Config(
     gemm_sizes=(8, 33),
     gemm_batch=8,
     gemm_layers=(24, 16, 8),
+    gemm_outputs=((8, 16, 3), (20, 8, 1)),
     gemm_budget=0.001,
     memory_samples=256,
     overhead_epochs=40,

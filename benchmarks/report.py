@@ -26,6 +26,18 @@ from report_system import epoch_section, import_section, memory_section, neighbo
 WORKLOADS = ("W1", "W1b", "W1m", "W2", "W2n", "W3", "W4", "W4d")
 
 
+def gemm_outputs_note(config: Dict) -> str:
+    """The GEMM table's output-layer rows, as (batch, n_in, n_out) (none in older results)."""
+    outputs = config.get("gemm_outputs") or ()
+    if not outputs:
+        return ""
+    return (
+        ", then of output layers (batch, n_in, n_out: "
+        + ", ".join(str(tuple(o)) for o in outputs)
+        + ")"
+    )
+
+
 def row_marks(results: Dict, row: Dict) -> List[str]:
     """What disturbed a workload row's measurement: other processes' load, a slow host (its
     probe at timing.SLOW_HOST times the run's fastest or more), vCPUs far apart
@@ -366,7 +378,8 @@ class Report:
                 f"(TN: A.T @ B with A (k, m); NT: A @ B.T with B (n, k)), {self.threads} "
                 "threads, each environment variant in its own process. Square rows have "
                 "m = k = n; the others are the training step's GEMMs of W2's hidden layers "
-                "(NN forward, TN for dW, NT for dH). GFLOP/s = 2mnk / time; best call after "
+                f"(NN forward, TN for dW, NT for dH){gemm_outputs_note(r['config'])}. "
+                "GFLOP/s = 2mnk / time; best call after "
                 f"{g['wake_seconds'] * 1e3:g} ms of untimed calls and a warm-up call, of as many "
                 f"calls as fit in {r['config']['gemm_budget']} s, up to {timing.MAX_REPS:,}; a "
                 "case whose first call takes over 1 s is "

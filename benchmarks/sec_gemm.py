@@ -49,6 +49,8 @@ def numpy_gemm_variant(label: str, env: Dict[str, str], cases, threads: int, bud
 
 def run_gemm(cfg: Config, threads: int) -> Dict:
     cases = square_cases(cfg.gemm_sizes) + mlp_cases(cfg.gemm_batch, cfg.gemm_layers)
+    for batch, n_in, n_out in cfg.gemm_outputs:
+        cases += mlp_cases(batch, (n_in, n_out))
     from gemm import WAKE_SECONDS, measure
 
     # the vCPUs' round trip before and after each system's pass: the passes run minutes apart,
