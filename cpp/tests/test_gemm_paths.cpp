@@ -2,6 +2,7 @@
 // against the whole product (row loops, narrow loops, C's rows in the lanes, dot loops, packed
 // tiles and row chunks), between the ops, and with an epilogue, which sees every element once.
 // (test_kernels.cpp checks each op against the long-double reference.)
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -155,6 +156,36 @@ void run_row_independence() {
   }
 }
 
+// With beta != 0, C's rows in the lanes (whole row vectors) combine with C as the narrow loops
+// do (a product of fewer rows than a vector takes those): alpha acc + beta C, over one depth
+// block and two, with C's column contiguous (n = 1: the vector path) or strided.
+template <class T>
+void run_lanes_beta() {
+  Rng rng(17);
+  const Index m = 300;
+  for (Op op : {Op::NN, Op::TN, Op::NT})
+    for (Index n : {1, 3})
+      for (Index k : {90, 300}) {
+        std::vector<T> A(static_cast<size_t>(m * k)), B(static_cast<size_t>(k * n));
+        std::vector<T> C0(static_cast<size_t>(m * n));
+        rng.fill_uniform(A.data(), m * k, -1.0, 1.0);
+        rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
+        rng.fill_uniform(C0.data(), m * n, -1.0, 1.0);
+        const Index lda = op == Op::TN ? m : k, ldb = op == Op::NT ? k : n;
+        const auto product = [&](Index r, Index rows, T* C) {  // rows [r, r + rows) of C
+          const T* Ar = A.data() + (op == Op::TN ? r : r * k);
+          chainrule_test::gemm<T>(op, rows, n, k, T(0.75), Ar, lda, B.data(), ldb, T(0.5), C, n);
+        };
+        std::vector<T> whole = C0, rows = C0;
+        product(0, m, whole.data());
+        for (Index r = 0; r < m; r += 3) product(r, std::min<Index>(3, m - r), rows.data() + r * n);
+        chainrule_test::check_all_equal(std::string("lanes beta gemm_") + op_name(op) + " " +
+                                            dtype_name<T>() + " n=" + std::to_string(n) + " k=" +
+                                            std::to_string(k) + ": whole == 3 rows at a time",
+                                        whole.data(), rows.data(), m * n);
+      }
+}
+
 // A product whose packed depth block of op(A) outgrows kPackedABytes (gemm_policy.hpp) runs in
 // row chunks (1700 rows here: 3.4 MB of float32 at depth 512 or float64 at 256): rows that a
 // chunk boundary splits (at row 852 or 856 on AVX-512) and the last rows equal, bit for bit,
@@ -264,6 +295,8 @@ int main() {
     RUN_TEST(run_thread_invariance<float>);
     RUN_TEST(run_row_independence<double>);
     RUN_TEST(run_row_independence<float>);
+    RUN_TEST(run_lanes_beta<double>);
+    RUN_TEST(run_lanes_beta<float>);
     RUN_TEST(run_row_chunks<double>);
     RUN_TEST(run_row_chunks<float>);
     RUN_TEST(run_epilogue<double>);
