@@ -238,10 +238,10 @@ void narrow_split(Index m, Index fmas, const Rows& rows) {
   parallel_for(ceil_div(m, chunk), [&](Index t) { rows(t * chunk, imin(m, (t + 1) * chunk)); });
 }
 
-// A product of n <= W / 2 columns (gemm_policy.hpp, lanes_fit), NN/TN (op(B) rows contiguous):
-// whole row vectors by the lanes loops (gemm_lanes.hpp), the last rows (and rows of ones) by
-// the narrow loops. Out of line, so that the narrow loops' calls (a one-row predict) stay as
-// short as they were.
+// A product of n <= W / 2 columns (gemm_policy.hpp, lanes_fit), op(B) (k, n) row-major (NT's B
+// already transposed): whole row vectors by the lanes loops (gemm_lanes.hpp), the last rows
+// (and rows of ones) by the narrow loops. Out of line, so that the narrow loops' calls (a
+// one-row predict) stay as short as they were.
 //   op(A) (m, k), B (k, n) -> C (m, n)
 template <class K, class T, int N = 1>
 __attribute__((noinline)) void gemm_lanes(Index m, Index n, Index k, T alpha, const T* A, Index rsa,
