@@ -45,6 +45,12 @@ def collect(rep: Any) -> None:
             name, speedup(key, peer), goal, True, "x", with_marks(detail, key, ("chainrule", peer))
         )
 
+    def peak_share(key: str, goal: float) -> None:
+        """chainrule at ``goal`` % or more of the measured fp32 peak on workload ``key``"""
+        gflops = rep.gflops(key, "chainrule")
+        detail = with_marks("", key, ("chainrule",))
+        target(f"{key} % of fp32 peak", rep.pct_peak(gflops, "fp32"), goal, True, "%", detail)
+
     def peer_target(name: str, key: str, peer: str, goal: float, dtype: str) -> None:
         """A ratio to a peer on a workload whose flops are counted, with the share of the
         peak it takes"""
@@ -63,14 +69,7 @@ def collect(rep: Any) -> None:
     if "W2" in r:
         peer_target("W2 vs JAX (jit, an epoch per lax.scan)", "W2", "jax", 1.5, "fp32")
         peer_target("W2 samples/s vs PyTorch", "W2", "torch", 2.0, "fp32")
-        target(
-            "W2 % of fp32 peak",
-            rep.pct_peak(rep.gflops("W2", "chainrule"), "fp32"),
-            65,
-            True,
-            "%",
-            with_marks("", "W2", ("chainrule",)),
-        )
+        peak_share("W2", 65)
     if "W2n" in r:
         ratio("W2n (W2 + BatchNorm, Dropout) samples/s vs PyTorch", "W2n", "torch", 2.0)
         with_layers, plain = rep.seconds("W2n", "chainrule"), rep.seconds("W2n", "chainrule-plain")
@@ -87,14 +86,7 @@ def collect(rep: Any) -> None:
             ),
         )
     if "W3" in r:
-        target(
-            "W3 % of fp32 peak",
-            rep.pct_peak(rep.gflops("W3", "chainrule"), "fp32"),
-            85,
-            True,
-            "%",
-            with_marks("", "W3", ("chainrule",)),
-        )
+        peak_share("W3", 85)
         peer_target("W3 vs JAX (jit train step)", "W3", "jax", 1.2, "fp32")
         peer_target("W3 vs PyTorch", "W3", "torch", 2.0, "fp32")
         one, two = rep.seconds("W3", "chainrule-1t"), rep.seconds("W3", "chainrule")

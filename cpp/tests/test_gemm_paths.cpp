@@ -36,10 +36,7 @@ void run_thread_invariance() {
   for (Op op : {Op::NN, Op::TN, Op::NT}) {
     for (const auto& sh : shapes) {
       const Index m = sh.m, n = sh.n, k = sh.k;
-      std::vector<T> A(static_cast<size_t>(m * k)), B(static_cast<size_t>(k * n));
-      rng.fill_uniform(A.data(), m * k, -1.0, 1.0);
-      rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
-      const Index lda = op == Op::TN ? m : k, ldb = op == Op::NT ? k : n;
+      const auto [A, B, lda, ldb] = chainrule_test::random_operands<T>(op, sh, rng);
       std::vector<T> first;
       for (int threads : {1, 2, 3}) {
         kernels::set_num_threads(threads);
@@ -166,15 +163,12 @@ void run_lanes_beta() {
   for (Op op : {Op::NN, Op::TN, Op::NT})
     for (Index n : {1, 3})
       for (Index k : {90, 300}) {
-        std::vector<T> A(static_cast<size_t>(m * k)), B(static_cast<size_t>(k * n));
+        const auto ab = chainrule_test::random_operands<T>(op, {m, n, k}, rng);
         std::vector<T> C0(static_cast<size_t>(m * n));
-        rng.fill_uniform(A.data(), m * k, -1.0, 1.0);
-        rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
         rng.fill_uniform(C0.data(), m * n, -1.0, 1.0);
-        const Index lda = op == Op::TN ? m : k, ldb = op == Op::NT ? k : n;
         const auto product = [&](Index r, Index rows, T* C) {  // rows [r, r + rows) of C
-          const T* Ar = A.data() + (op == Op::TN ? r : r * k);
-          chainrule_test::gemm<T>(op, rows, n, k, T(0.75), Ar, lda, B.data(), ldb, T(0.5), C, n);
+          chainrule_test::gemm<T>(op, rows, n, k, T(0.75), ab.A_rows(op, r), ab.lda, ab.B.data(),
+                                  ab.ldb, T(0.5), C, n);
         };
         std::vector<T> whole = C0, rows = C0;
         product(0, m, whole.data());
@@ -194,19 +188,11 @@ template <class T>
 void run_row_chunks() {
   Rng rng(13);
   const Index m = 1700, n = 100, k = 520;
-  std::vector<T> A(static_cast<size_t>(m * k)), B(static_cast<size_t>(k * n));
-  rng.fill_uniform(A.data(), m * k, -1.0, 1.0);
-  rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
   for (Op op : {Op::NN, Op::TN, Op::NT}) {
-    // A is (m, k), or (k, m) for TN; B is (k, n), or (n, k) for NT
-    const Index lda = op == Op::TN ? m : k, ldb = op == Op::NT ? k : n;
+    const auto ab = chainrule_test::random_operands<T>(op, {m, n, k}, rng);
     const auto product = [&](Index r, Index rows, T* C) {  // rows [r, r + rows) of C
-      if (op == Op::NN)
-        kernels::gemm_nn<T>(rows, n, k, T(1), A.data() + r * k, lda, B.data(), ldb, T(0), C, n);
-      else if (op == Op::TN)
-        kernels::gemm_tn<T>(rows, n, k, T(1), A.data() + r, lda, B.data(), ldb, T(0), C, n);
-      else
-        kernels::gemm_nt<T>(rows, n, k, T(1), A.data() + r * k, lda, B.data(), ldb, T(0), C, n);
+      chainrule_test::gemm<T>(op, rows, n, k, T(1), ab.A_rows(op, r), ab.lda, ab.B.data(), ab.ldb,
+                              T(0), C, n);
     };
     std::vector<T> full(static_cast<size_t>(m * n));
     product(0, m, full.data());
@@ -251,10 +237,7 @@ void run_epilogue() {
   for (Op op : {Op::NN, Op::TN, Op::NT}) {
     for (const auto& sh : shapes) {
       const Index m = sh.m, n = sh.n, k = sh.k;
-      std::vector<T> A(static_cast<size_t>(m * k)), B(static_cast<size_t>(k * n));
-      rng.fill_uniform(A.data(), m * k, -1.0, 1.0);
-      rng.fill_uniform(B.data(), k * n, -1.0, 1.0);
-      const Index lda = op == Op::TN ? m : k, ldb = op == Op::NT ? k : n;
+      const auto [A, B, lda, ldb] = chainrule_test::random_operands<T>(op, sh, rng);
       const auto call = [&](T* C, const kernels::Epilogue<T>& ep) {
         chainrule_test::gemm<T>(op, m, n, k, T(0.5), A.data(), lda, B.data(), ldb, T(0), C, n, ep);
       };
@@ -287,10 +270,7 @@ void run_epilogue() {
 }
 
 int main() {
-  // Every kernel level this CPU supports, each forced in turn.
-  for (auto level : kernels::supported_levels()) {
-    kernels::set_kernel_level(kernels::level_name(level));
-    std::printf("kernel level %s\n", kernels::level_name(level));
+  chainrule_test::for_each_kernel_level([] {
     RUN_TEST(run_thread_invariance<double>);
     RUN_TEST(run_thread_invariance<float>);
     RUN_TEST(run_row_independence<double>);
@@ -301,6 +281,6 @@ int main() {
     RUN_TEST(run_row_chunks<float>);
     RUN_TEST(run_epilogue<double>);
     RUN_TEST(run_epilogue<float>);
-  }
+  });
   return chainrule_test::report();
 }

@@ -241,16 +241,13 @@ void run_tn_sum() {
 }
 
 int main() {
-  // Every kernel level this CPU supports, each forced in turn.
-  for (auto level : kernels::supported_levels()) {
-    kernels::set_kernel_level(kernels::level_name(level));
-    std::printf("kernel level %s\n", kernels::level_name(level));
+  chainrule_test::for_each_kernel_level([] {
     RUN_TEST(run_gemm<double>);
     RUN_TEST(run_gemm<float>);
     RUN_TEST(run_empty_k<double>);
     RUN_TEST(run_empty_k<float>);
     RUN_TEST(run_tn_sum<double>);
     RUN_TEST(run_tn_sum<float>);
-  }
+  });
   return chainrule_test::report();
 }
