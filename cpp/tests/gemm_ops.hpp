@@ -1,5 +1,5 @@
-// The three GEMM ops of the kernel tests (test_kernels.cpp, test_gemm_paths.cpp), a product's
-// shape, and one call for any op.
+// What the kernel tests (test_kernels.cpp, test_gemm_paths.cpp) share: the three GEMM ops, a
+// product's shape, one call for any op, random operands, and the loop over kernel levels.
 #pragma once
 
 #include <cstdio>

@@ -124,22 +124,22 @@ void lanes_rows(Index r0, Index r1, Index k, T alpha, const T* A, Index rsa, Ind
   const Index end = imin(r1, imax(a_rows, r0));  // rows of ones go to `rest`
   Index done = r0, i = r0;
   const bool in_place = rsa == 1;
-  // without register transposes (AVX2), only TN's in-place columns (lanes_fit keeps NN/NT off
-  // this path there; were it not to, the narrow loops would take every row)
-  const bool lanes = in_place || HasTranspose<typename K::Vec>::value;
-  while (lanes && i + W <= end) {
-    const int rv = i + RV * W <= end ? RV : 1;
-    if (in_place && rv == RV)
-      lanes_block<K, T, N, RV, true>(i, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc);
-    else if (in_place)
-      lanes_block<K, T, N, 1, true>(i, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc);
-    else if constexpr (HasTranspose<typename K::Vec>::value) {
-      if (rv == RV)
+  while (i + W <= end) {
+    const bool whole = i + RV * W <= end;  // RV row vectors, else one
+    if (in_place) {
+      if (whole)
+        lanes_block<K, T, N, RV, true>(i, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc);
+      else
+        lanes_block<K, T, N, 1, true>(i, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc);
+    } else if constexpr (HasTranspose<typename K::Vec>::value) {
+      if (whole)
         lanes_block<K, T, N, RV, false>(i, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc);
       else
         lanes_block<K, T, N, 1, false>(i, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc);
+    } else {
+      break;  // no register transposes (AVX2; lanes_fit keeps NN/NT off this path): `rest`
     }
-    i += rv * W;
+    i += (whole ? RV : 1) * W;
     if (ep && (i - done) * N >= kEpilogueGroup) {
       ep(done, 0, i - done, N, C + done * ldc, ldc);
       done = i;

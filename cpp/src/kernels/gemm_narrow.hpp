@@ -252,7 +252,7 @@ __attribute__((noinline)) void gemm_lanes(Index m, Index n, Index k, T alpha, co
       gemm_lanes<K, T, N + 1>(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
       return;
     }
-    narrow_split(m, narrow_fmas<K>(true, rsa != 1, m, n, k), [&](Index r0, Index r1) {
+    narrow_split(m, lanes_fmas<K>(rsa != 1, m, n, k), [&](Index r0, Index r1) {
       lanes_rows<K, T, N>(r0, r1, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows,
                           [&](Index i, Index end) {
                             narrow_rows<K, T, 1>(i, end, n, k, alpha, A, rsa, csa, B, rsb, beta, C,
@@ -304,7 +304,7 @@ void gemm_narrow(Index m, Index n, Index k, T alpha, const T* A, Index rsa, Inde
     else
       narrow_rows<K, T, 8>(r0, r1, n, k, alpha, A, rsa, csa, B, rsb, beta, C, ldc, ep, a_rows);
   };
-  narrow_split(m, narrow_fmas<K>(false, rsa != 1, m, n, k), rows);
+  narrow_split(m, narrow_fmas<K>(m, n, k), rows);
 }
 
 }  // namespace

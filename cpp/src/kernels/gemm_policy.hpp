@@ -17,10 +17,10 @@ namespace {
 
 // ---- Threads ------------------------------------------------------------------------------
 
-/// Narrow products (gemm_narrow.hpp) of fewer vector FMAs than this (narrow_fmas: in the narrow
-/// loops m k ceil(n / lanes), one FMA per row, depth step and vector of C's row, as a row of C
-/// narrower than a vector leaves lanes idle and multiply-adds would misstate the time) run on
-/// the calling thread alone, about 10 us on one core. Above it two threads gain with the vCPUs
+/// Narrow products (gemm_narrow.hpp) of fewer vector FMAs than this (narrow_fmas, lanes_fmas: in
+/// the narrow loops m k ceil(n / lanes), one FMA per row, depth step and vector of C's row, as a
+/// row of C narrower than a vector leaves lanes idle and multiply-adds would misstate the time) run
+/// on the calling thread alone, about 10 us on one core. Above it two threads gain with the vCPUs
 /// close and far apart, where a hand-off costs about 1 us and the narrow path's chunks are claimed
 /// through a shared line. Measured (Zen 4, 2 vCPUs, kernels.matmul, 1 thread -> 2 threads, round
 /// trip about 195 ns / 400 ns): float64 64 x 64 x 64 (2^15 FMAs) 10.3 -> 7.1 / 8.4 us, float32 128
@@ -184,22 +184,26 @@ constexpr bool lanes_fit(bool rows_along_depth, Index m, Index n) {
 }
 
 /// The lanes loops' transpose of a W x W block of A, in vector FMAs per row vector and depth
-/// step, as narrow_fmas counts it for the thread threshold: W / 4 shuffles, a load and a store,
+/// step, as lanes_fmas counts it for the thread threshold: W / 4 shuffles, a load and a store,
 /// and in place the transposes took as long as the FMAs of four columns. Measured (Zen 4,
 /// float32, vCPUs close; NumPy's OpenBLAS in brackets): NN 512 x 128 x 1 (37k) 8.2 us on one
 /// thread -> 4.3 on two (3.9), NN 1000 x 64 x 4 (48k) 13.5 -> 8.4 (7.2); at 4 both stayed on
 /// one thread.
 constexpr Index kLanesTransposeCost = 8;
 
-/// A narrow product's vector FMAs, the measure of kNarrowThreadedFmas: m k ceil(n / W) in the
-/// narrow loops (one per row, depth step and vector of C's row); ceil(m / W) k n in the lanes
-/// loops, and the transpose's cost per row vector and depth step where A's rows run along the
-/// depth.
+/// A narrow product's vector FMAs, the measure of kNarrowThreadedFmas: m k ceil(n / W), one
+/// per row, depth step and vector of C's row.
 template <class K>
-constexpr Index narrow_fmas(bool lanes, bool rows_along_depth, Index m, Index n, Index k) {
-  constexpr Index W = K::Vec::width;
-  if (!lanes) return m * k * ceil_div(n, W);
-  return ceil_div(m, W) * k * (n + (rows_along_depth ? kLanesTransposeCost : 0));
+constexpr Index narrow_fmas(Index m, Index n, Index k) {
+  return m * k * ceil_div(n, Index(K::Vec::width));
+}
+
+/// The same measure for the lanes loops: ceil(m / W) k n, one per row vector, depth step and
+/// column, and the transpose's cost per row vector and depth step where A's rows run along the
+/// depth (NN/NT).
+template <class K>
+constexpr Index lanes_fmas(bool rows_along_depth, Index m, Index n, Index k) {
+  return ceil_div(m, Index(K::Vec::width)) * k * (n + (rows_along_depth ? kLanesTransposeCost : 0));
 }
 
 /// A product of this few rows (a one-sample predict, a tiny batch) reads each value of B once
