@@ -193,6 +193,32 @@ def test_fused_step_bits_do_not_depend_on_threads(case) -> None:
         np.testing.assert_array_equal(a, b)
 
 
+@needs_fast
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_steps_sgd_update_is_w_minus_lr_g(threads, dtype) -> None:
+    # plain SGD (no state) is applied by the fused step itself, a layer's [W; b] at once: one
+    # full-batch step must leave exactly W - lr * g with g the gradient it left in the network
+    # (and count the step, as the optimizer's own update does)
+    net = cr.Network([2, 10, 8, 5, 1], ["relu", "tanh", "relu", "linear"], dtype=dtype, seed=42)
+    X, Y = _xy(lambda: net, None, False)
+    names = list(net._core.parameter_names())
+    before = {name: np.array(net._core.parameter(k)) for k, name in enumerate(names)}
+    lr = 0.01
+    old = cr.get_num_threads()
+    try:
+        cr.set_num_threads(threads)
+        net.fit(X, Y, epochs=1, lr=lr)
+    finally:
+        cr.set_num_threads(old)
+    for k, name in enumerate(names):
+        g = np.asarray(net._core.parameter_grad(k))
+        assert np.any(g != 0), name
+        expected = before[name] - net.dtype.type(lr) * g
+        np.testing.assert_array_equal(np.asarray(net._core.parameter(k)), expected, err_msg=name)
+    assert net.get_optimizer_state()["step"] == 1
+
+
 @pytest.mark.skipif(
     not {"avx2", "avx512"} <= set(cr.runtime.cpu_info()["supported"]),
     reason="needs a CPU with both AVX2 and AVX-512 kernels",

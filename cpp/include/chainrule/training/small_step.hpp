@@ -53,6 +53,8 @@ class SmallStep {
   /// The optimizer's step (begin_step, then every parameter tensor) from the gradients of the
   /// last gradients() call, as Network::apply_update(lr) takes it, with the same bits. Until
   /// it runs, the network's gradient buffer may not yet hold them (a step on two threads).
+  /// An optimizer without state (Optimizer::fuses_into_backward: p -= lr g) is applied here,
+  /// a layer's [W; b] in one pass, as the dense layer's fused update does.
   void update(T lr);
 
   SmallStep(Network<T>& net, Index rows, kernels::SmallStepKernels<T> kernels);
