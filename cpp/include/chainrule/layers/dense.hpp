@@ -51,6 +51,8 @@ class Dense final : public Layer<T> {
   /// dW += l1 sign(W) + 2 l2 W.
   void add_penalty_gradient() override;
 
+  /// [W; b] as one (n_in + 1, n_out) block.
+  MatrixView<T> Wb() { return Wb_.view(); }
   MatrixView<T> W() { return Wb_.view().row_range(0, this->n_in()); }  // (n_in, n_out)
   MatrixView<T> b() { return Wb_.view().row_range(this->n_in(), 1); }  // (1, n_out)
   MatrixView<T> dW() { return dWb_.row_range(0, this->n_in()); }       // (n_in, n_out)
