@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "chainrule/kernels/elementwise.hpp"
+#include "chainrule/kernels/vmath.hpp"
 #include "chainrule/optimizers/all.hpp"
 
 namespace chainrule {
@@ -168,7 +169,7 @@ namespace {
 // The coefficients of one Adam step (see Adam<T>::update_range_impl).
 template <class T>
 struct AdamStep {
-  T decay, l2, b1, b2, one_minus_b1, one_minus_b2, bc2_sqrt, eps, step_size;
+  T decay, l2, b1, b2, one_minus_b1, one_minus_b2, bc2_sqrt, inv_bc2_sqrt, eps, step_size;
 };
 
 // g, p, m, v [b, e) -> p, m, v updated. One version per ISA (CHAINRULE_CLONES; this file is
@@ -179,11 +180,15 @@ CHAINRULE_CLONES void adam_range(Index b, Index e, AdamStep<T> c, const T* g, T*
   for (Index i = b; i < e; ++i) {
     if (c.decay != T(1)) p[i] *= c.decay;  // AdamW: W *= 1 - lr * weight_decay
     T gi = g[i];
-    if (c.l2 != T(0)) gi += c.l2 * p[i];                   // Adam: g = dW + weight_decay * W
-    m[i] = c.b1 * m[i] + c.one_minus_b1 * gi;              // m = beta1 m + (1 - beta1) g
-    v[i] = c.b2 * v[i] + c.one_minus_b2 * (gi * gi);       // v = beta2 v + (1 - beta2) g^2
-    const T denom = std::sqrt(v[i]) / c.bc2_sqrt + c.eps;  // sqrt(v / (1 - beta2^t)) + eps
-    p[i] -= c.step_size * (m[i] / denom);                  // W -= lr / (1 - beta1^t) * m / denom
+    if (c.l2 != T(0)) gi += c.l2 * p[i];              // Adam: g = dW + weight_decay * W
+    m[i] = c.b1 * m[i] + c.one_minus_b1 * gi;         // m = beta1 m + (1 - beta1) g
+    v[i] = c.b2 * v[i] + c.one_minus_b2 * (gi * gi);  // v = beta2 v + (1 - beta2) g^2
+    // denom = sqrt(v) / sqrt(1 - beta2^t) + eps, the division by the step's constant made a
+    // product and its correction, the same bits: sqrt(v) is 0, inf, NaN or a normal number
+    // of at least 2^-75 (float) or 2^-537 (double), and the quotient stays far from overflow
+    // (quotient_by's conditions)
+    const T denom = kernels::quotient_by(std::sqrt(v[i]), c.bc2_sqrt, c.inv_bc2_sqrt) + c.eps;
+    p[i] -= c.step_size * (m[i] / denom);  // W -= lr / (1 - beta1^t) * m / denom
   }
 }
 
@@ -202,7 +207,8 @@ void Adam<T>::update_range_impl(Index slot, Index, T lr, const T* g, T* p, Index
   const T eps = static_cast<T>(eps_);
   const T l2 = decoupled_ ? T(0) : static_cast<T>(weight_decay_);
   const T decay = decoupled_ ? static_cast<T>(1 - static_cast<double>(lr) * weight_decay_) : T(1);
-  const AdamStep<T> c{decay, l2, b1, b2, one_minus_b1, one_minus_b2, bc2_sqrt, eps, step_size};
+  const T inv = T(1) / bc2_sqrt;  // rounded once, as quotient_by needs it
+  const AdamStep<T> c{decay, l2, b1, b2, one_minus_b1, one_minus_b2, bc2_sqrt, inv, eps, step_size};
   T* m = this->state(0, slot);
   T* v = this->state(1, slot);
   adam_range(b, e, c, g, p, m, v);

@@ -1,13 +1,19 @@
 // Optimizers: each update rule against values worked out by hand (two steps on a one-element
 // tensor, so momentum and bias correction are exercised), the state accessors and setter,
-// fuses_into_backward, updates in ranges, and every configuration error. float and double.
+// fuses_into_backward, updates in ranges, and every configuration error; Adam bit for bit
+// against its operations with plain divisions. float and double.
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
+#include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "chainrule/error.hpp"
+#include "chainrule/kernels/vmath.hpp"
 #include "chainrule/optimizer.hpp"
 #include "chainrule/optimizers/adam.hpp"
 #include "chainrule/optimizers/rmsprop.hpp"
@@ -300,6 +306,77 @@ void factory_errors() {
   CHECK(optimizer_names() == std::vector<std::string>({"adam", "adamw", "rmsprop", "sgd"}));
 }
 
+// kernels::quotient_by(a, b, 1 / b) has the bits of a / b (Adam divides by sqrt(1 - beta2^t)
+// so): every 997th float in [2^-100, 2^100) (and 0, inf, NaN), or 200,000 random doubles in
+// [2^-600, 2^500], against divisors of Adam's steps and random ones in [1e-4, 1].
+template <class T>
+void quotient_by_matches_division() {
+  std::vector<T> divisors;
+  for (double beta2 : {0.9, 0.999, 0.9999})
+    for (double t : {1.0, 2.0, 10.0, 1000.0, 1e6})
+      divisors.push_back(static_cast<T>(std::sqrt(1 - std::pow(beta2, t))));
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> unit(1e-4, 1.0), exponent(-600, 500);
+  for (int i = 0; i < 5; ++i) divisors.push_back(static_cast<T>(unit(rng)));
+  std::vector<T> values = {T(0), std::numeric_limits<T>::infinity()};
+  if constexpr (std::is_same_v<T, float>) {
+    for (std::uint32_t u = 0x0d800000u; u < 0x71800000u; u += 997) {
+      float a;
+      std::memcpy(&a, &u, sizeof a);
+      values.push_back(a);
+    }
+  } else {
+    for (int i = 0; i < 200000; ++i) values.push_back(std::exp2(exponent(rng)) * (1 + unit(rng)));
+  }
+  long differ = 0;
+  for (T b : divisors) {
+    const T r_b = T(1) / b;
+    for (T a : values) {
+      const T q = kernels::quotient_by(a, b, r_b), d = a / b;
+      differ += std::memcmp(&q, &d, sizeof q) != 0;
+    }
+    CHECK(std::isnan(kernels::quotient_by(std::numeric_limits<T>::quiet_NaN(), b, r_b)));
+  }
+  CHECK(differ == 0);
+}
+
+// Adam's update, bit for bit, against PyTorch's operations written out with its divisions, on
+// values of every magnitude (and zeros) over five steps, with L2 decay and AdamW.
+template <class T>
+void adam_matches_division() {
+  const Index n = 4000;
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<double> exponent(-30, 10), sign(-1, 1);
+  for (const bool decoupled : {false, true}) {
+    const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, decay = 0.01;
+    const double lr = static_cast<T>(0.003);  // the learning rate as the update gets it
+    Adam<T> opt(beta1, beta2, eps, decay, decoupled);
+    opt.prepare({n});
+    std::vector<T> p(n), pr(n), m(n, T(0)), v(n, T(0)), g(n);
+    for (Index i = 0; i < n; ++i) p[i] = pr[i] = static_cast<T>(sign(rng));
+    for (int step = 1; step <= 5; ++step) {
+      for (Index i = 0; i < n; ++i)
+        g[i] = i % 7 == 0 ? T(0) : static_cast<T>(sign(rng) * std::pow(10.0, exponent(rng)));
+      opt.begin_step();
+      opt.update(0, n, static_cast<T>(lr), g.data(), p.data());
+      // the reference: torch.optim.Adam's single-tensor step
+      const double c1 = 1 - std::pow(beta1, step), c2 = 1 - std::pow(beta2, step);
+      const T step_size = static_cast<T>(lr / c1), c2_sqrt = static_cast<T>(std::sqrt(c2));
+      const T keep = decoupled ? static_cast<T>(1 - lr * decay) : T(1);
+      for (Index i = 0; i < n; ++i) {
+        if (decoupled) pr[i] *= keep;
+        const T gi = decoupled ? g[i] : g[i] + static_cast<T>(decay) * pr[i];
+        m[i] = static_cast<T>(beta1) * m[i] + static_cast<T>(1 - beta1) * gi;
+        v[i] = static_cast<T>(beta2) * v[i] + static_cast<T>(1 - beta2) * (gi * gi);
+        const T denom = std::sqrt(v[i]) / c2_sqrt + static_cast<T>(eps);
+        pr[i] -= step_size * (m[i] / denom);
+      }
+    }
+    CHECK(std::memcmp(p.data(), pr.data(), n * sizeof(T)) == 0);
+    CHECK(std::memcmp(opt.buffer(1, 0).data, v.data(), n * sizeof(T)) == 0);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -307,6 +384,10 @@ int main() {
   RUN_TEST(sgd_rules<float>);
   RUN_TEST(adam_rules<double>);
   RUN_TEST(adam_rules<float>);
+  RUN_TEST(quotient_by_matches_division<double>);
+  RUN_TEST(quotient_by_matches_division<float>);
+  RUN_TEST(adam_matches_division<double>);
+  RUN_TEST(adam_matches_division<float>);
   RUN_TEST(rmsprop_rules<double>);
   RUN_TEST(rmsprop_rules<float>);
   RUN_TEST(state_round_trip<double>);
