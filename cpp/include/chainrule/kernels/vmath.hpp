@@ -88,7 +88,7 @@ CHAINRULE_VMATH double exp_parts(double x, double& shifted) {
 /// a - b q, which an FMA gives exactly. By Markstein's theorem (r_b within half an ulp of
 /// 1 / b, q within one ulp of a / b), q + (a - b q) r_b rounds to a / b, the division's bits,
 /// for a product and two FMAs instead of a division (on the Intel machine of
-/// docs/performance.md a 512-bit division keeps the divider 9.3 cycles, in which the FMA units
+/// docs/machines.md a 512-bit division keeps the divider 9.3 cycles, in which the FMA units
 /// start 18 FMAs). It holds while a / b and the remainder stay normal numbers: checked against
 /// the division for every float a in [2^-100, 2^100), and 0, with 328 divisors in [1e-4, 1],
 /// and for 2.6e9 random doubles in [2^-600, 2^500] with 123 (cpp/tests/test_optimizers.cpp
