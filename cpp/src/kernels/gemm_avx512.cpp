@@ -11,9 +11,11 @@
 // product of a batch up to 512 rows is one depth block, so its fused SGD update never writes
 // dW. NC then keeps the packed B block (KP x NC, 512 KB) in L2 with room for the A panels and
 // C's lines; measured against KP 256 and NC 384 / 512 / 1024 at W3's shapes (the git log).
-// fp64 keeps the earlier order: its NC keeps the packed B block (KC x NC) in L2 next to the A
-// block: a much larger NC lets the B stream evict A from L2, which slowed large square
-// products markedly.
+// fp64 takes the same order at the rounding depth (KP = KC = 256): its 8-row panel of A (16 KB)
+// stays in L1 while the 24-wide panels of B stream from L2. In the other order a panel of B,
+// 256 x 24 doubles, is 48 KB, the whole L1 of the cores measured, so it did not stay there.
+// NC keeps the packed B block (KC x NC, 480 KB) in L2 as fp32's does; twice that measured the
+// same on a 2 MB L2, four times that slower.
 #include "gemm_dispatch.hpp"
 #include "gemm_isa.hpp"
 #include "micro_kernel.hpp"
@@ -33,8 +35,8 @@ struct gemm_avx512_f32_12x32 : MicroKernel<Zmm32, 12, 2> {
 };
 // Ap (kc, 8), Bp (kc, 24) -> C tile (8, 24)
 struct gemm_avx512_f64_8x24 : MicroKernel<Zmm64, 8, 3> {
-  static constexpr Index KC = 256, KP = KC, MC = 8 * 21, NC = 480;
-  static constexpr bool kStreamB = false;
+  static constexpr Index KC = 256, KP = KC, MC = 8 * 21, NC = 240;
+  static constexpr bool kStreamB = true;
 };
 
 }  // namespace
