@@ -78,6 +78,15 @@ PINGPONG = Path(__file__).with_name("pingpong.cpp")
 READRATE = Path(__file__).with_name("readrate.cpp")
 #: by probe: (its executable or None, the ISA flags it was built with, why it could not be)
 _built: Dict[str, Tuple[Optional[str], List[str], str]] = {}
+#: the folder of this process's probe executables, removed when the process exits
+_folder: Optional[tempfile.TemporaryDirectory] = None
+
+
+def _probe_path(stem: str) -> str:
+    global _folder
+    if _folder is None:
+        _folder = tempfile.TemporaryDirectory(prefix="chainrule-probe-")
+    return os.path.join(_folder.name, stem)
 
 
 def _build(source: Path, opt: str, isa: bool = False) -> Tuple[Optional[str], List[str], str]:
@@ -88,7 +97,7 @@ def _build(source: Path, opt: str, isa: bool = False) -> Tuple[Optional[str], Li
         if shutil.which("g++") is None:
             _built[source.name] = (None, [], "g++ not found")
         else:
-            exe = os.path.join(tempfile.mkdtemp(prefix="chainrule-probe-"), source.stem)
+            exe = _probe_path(source.stem)
             errors = []
             for flags in isa_candidates(cpu_flags()) if isa else [[]]:
                 cmd = ["g++", opt, "-std=c++17", "-pthread", *flags, str(source), "-o", exe]

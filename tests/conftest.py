@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -15,6 +16,20 @@ import pytest  # noqa: E402
 import reference as ref  # noqa: E402
 
 import chainrule as cr  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_files_under_pytest(tmp_path_factory: Any) -> Iterator[None]:
+    """What the tests' code creates through tempfile (the docs' examples call mkdtemp, as a user
+    would) and what their subprocesses put in TMPDIR (the typing example, mpiexec's topology
+    files, the benchmarks' probes) goes under pytest's own temporary folder, which pytest prunes
+    (it keeps the last three sessions), not into the system's, where every run left more."""
+    folder = str(tmp_path_factory.mktemp("tempfile"))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TMPDIR", folder)
+    patch.setattr(tempfile, "tempdir", folder)
+    yield
+    patch.undo()
 
 
 @contextlib.contextmanager
