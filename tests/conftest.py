@@ -21,9 +21,10 @@ import chainrule as cr  # noqa: E402
 @pytest.fixture(scope="session", autouse=True)
 def _temporary_files_under_pytest(tmp_path_factory: Any) -> Iterator[None]:
     """What the tests' code creates through tempfile (the docs' examples call mkdtemp, as a user
-    would) and what their subprocesses put in TMPDIR (the typing example, mpiexec's topology
-    files, the benchmarks' probes) goes under pytest's own temporary folder, which pytest prunes
-    (it keeps the last three sessions), not into the system's, where every run left more."""
+    would) and what their subprocesses put in TMPDIR (the typing example, the benchmarks'
+    probes) goes under pytest's own temporary folder, which pytest prunes (it keeps the last
+    three sessions), not into the system's, where every run left more. (MPICH's mpiexec writes
+    its topology file to /tmp whatever TMPDIR says.)"""
     folder = str(tmp_path_factory.mktemp("tempfile"))
     patch = pytest.MonkeyPatch()
     patch.setenv("TMPDIR", folder)
