@@ -6,9 +6,10 @@ Operations (C is (m, n), the inner dimension k):
     NT  C = A @ B.T    A (m, k), B (n, k)   (the dH = dZ @ W.T of backpropagation)
 NumPy gets the transposed views, so OpenBLAS runs the same transposed operation without a copy.
 
-Run as a script (``python gemm.py numpy --threads 2 < cases.json``) it measures NumPy in a
-process of its own, so the harness can vary OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE between runs;
-it prints the BLAS that threadpoolctl reports and the results as JSON.
+Run as a script (``python gemm.py numpy --threads 2``) it measures NumPy in a process of its
+own, so the harness can vary OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE between processes: it writes
+a line describing the BLAS that threadpoolctl reports, then reads one case (JSON) a line and
+answers each with its result, so that the harness alternates it with chainrule case by case.
 """
 
 from __future__ import annotations
@@ -86,23 +87,26 @@ def chainrule_call(
     return lambda: matmul(A, B, ta, tb)
 
 
-def measure(
-    backend: str, cases: List[Dict], budget: float = 0.3, max_wait: float = 0.0
-) -> List[Dict]:
-    """GFLOP/s (2 m n k flops) of every case: the best call, or the single call of a case that
-    takes over a second (see timing.adaptive_best). With ``max_wait`` > 0 every case waits for
-    a quiet machine first and is measured again (up to 3 times) if it was disturbed;
-    ``background`` is the share of the CPUs other processes took (None under 0.2 s)."""
-    load = BackgroundLoad()
-    make = {
+def caller(backend: str) -> Callable[[Dict, np.ndarray, np.ndarray], Callable[[], np.ndarray]]:
+    return {
         "numpy": numpy_call,
         "chainrule": chainrule_call,
         "chainrule-base": functools.partial(chainrule_call, module="chainrule_base"),
     }[backend]
-    if backend == "numpy":
-        warm_up_blas_threads()
 
-    def timed(call):
+
+def measure_case(
+    make: Callable, case: Dict, load: BackgroundLoad, budget: float = 0.3, max_wait: float = 0.0
+) -> Dict:
+    """GFLOP/s (2 m n k flops) of one case: the best call, or the single call of a case that
+    takes over a second (see timing.adaptive_best). With ``max_wait`` > 0 the case waits for
+    a quiet machine first and is measured again (up to 3 times) if it was disturbed;
+    ``background`` is the share of the CPUs other processes took (None under 0.2 s),
+    ``waited`` the seconds waited, ``host_probe`` the slower host probe around the run."""
+    A, B = operands(case)
+    call = make(case, A, B)
+
+    def timed():
         # a case's calls first run untimed for WAKE_SECONDS: after the quiet-machine wait
         # before it, the threads of either library have gone to sleep, and waking a vCPU can
         # take milliseconds here
@@ -111,16 +115,36 @@ def measure(
             call()
         return adaptive_best(call, budget=budget)
 
-    results = []
-    for case in cases:
-        A, B = operands(case)
-        call = make(case, A, B)
-        (seconds, calls), share, _ = run_when_quiet(lambda: timed(call), load, max_wait, window=0.3)
-        flops = 2.0 * case["m"] * case["n"] * case["k"]
-        results.append(
-            dict(seconds=seconds, calls=calls, gflops=flops / seconds / 1e9, background=share)
-        )
-    return results
+    (seconds, calls), share, waited = run_when_quiet(timed, load, max_wait, window=0.3)
+    flops = 2.0 * case["m"] * case["n"] * case["k"]
+    return dict(
+        seconds=seconds,
+        calls=calls,
+        gflops=flops / seconds / 1e9,
+        background=share,
+        waited=waited,
+        host_probe=load.last_probe,
+    )
+
+
+def better(a: Dict, b: Dict) -> Dict:
+    """The faster of two measurements of one case."""
+    return a if a["gflops"] >= b["gflops"] else b
+
+
+def serve(backend: str, budget: float, max_wait: float, stdin=sys.stdin, stdout=sys.stdout):
+    """Measure cases as they are asked for, one JSON line in and one out, so that the harness
+    can alternate this process's library with its own case by case (sec_gemm.py). The first
+    line written describes the BLAS loaded; the process ends at the end of its input."""
+    load = BackgroundLoad()
+    make = caller(backend)
+    if backend == "numpy":
+        warm_up_blas_threads()
+    print(json.dumps({"blas": blas_info()}), file=stdout, flush=True)
+    for line in stdin:
+        if line.strip():
+            result = measure_case(make, json.loads(line), load, budget, max_wait)
+            print(json.dumps(result), file=stdout, flush=True)
 
 
 def warm_up_blas_threads(seconds: float = 0.3) -> None:
@@ -166,18 +190,14 @@ def main() -> None:
         help="seconds to wait for a quiet machine before each case",
     )
     args = parser.parse_args()
-    cases = json.load(sys.stdin)
     try:
         from threadpoolctl import threadpool_limits
 
         limiter = threadpool_limits(limits=args.threads)
     except ImportError:
-        limiter = None
-    results = measure(args.backend, cases, args.budget, args.max_wait)
-    json.dump(
-        {"blas": blas_info(), "results": results, "threads_limited": limiter is not None},
-        sys.stdout,
-    )
+        limiter = None  # the BLAS runs on its own count of threads, which blas_info reports
+    serve(args.backend, args.budget, args.max_wait)
+    del limiter
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import peak as peak_probe
@@ -31,6 +31,10 @@ class Config:
     # repeated past `*_repeats` (up to 200), so that their best is not at the mercy of one
     # interruption
     train_budget: float = 0.5
+    # turns of every workload's systems (training and latency), taken in order, then in reverse
+    # order...: the host here slows the cores by up to 1.5x for seconds to minutes, and one
+    # system's runs falling in such a spell moved a ratio by as much (train_workload)
+    turns: int = 2
     w1m_rows: int = 2000
     w1m_batch: int = 32
     w1m_epochs: int = 100
@@ -103,6 +107,16 @@ def repeats_note(cfg: "Config", repeats: int) -> str:
     if cfg.train_budget <= 0:
         return f"{repeats}"
     return f"{repeats} or more (as many as fit in {cfg.train_budget:g} s, up to 200)"
+
+
+def turns_note(cfg: "Config") -> str:
+    """How the systems shared a workload's time, for its timing note."""
+    if cfg.turns <= 1:
+        return ""
+    return (
+        f"; the systems take turns, {cfg.turns} each (the order reversed every other "
+        "turn, the warm-up repeated), and each keeps its best"
+    )
 
 
 SHUFFLE_SEED = 7  # the generator state of every shuffled workload's epoch orders
@@ -199,9 +213,12 @@ def train_workload(
     notes: Optional[Dict[str, str]] = None,
     skip: Optional[Dict[str, str]] = None,
     budget: float = 0.0,
+    turns: int = 1,
 ) -> List[Dict]:
     """Time ``epochs`` of training for every system from the same initial weights (best of
-    ``repeats``, each run from fresh weights). Warm-up: one untimed run, or with
+    ``repeats``, each run from fresh weights), the systems taking ``turns`` turns (the order
+    reversed every other turn), each keeping its best: a slow spell of the host then falls on
+    every system, not on the one measured in it. Warm-up: one untimed run, or with
     ``warmup_rows`` one epoch on that many rows. Compiling peers (JAX, torch.compile) compile
     when their trainer is first built, outside the timed region, and report the time apart.
     With ``shuffle_seed`` every system visits the rows in the same per-epoch orders; the
@@ -210,19 +227,21 @@ def train_workload(
     weights = peers.initial_weights(spec, SEED)
     n = X.shape[0]
     flops = train_flops(spec.sizes) * n * epochs
-    rows = []
+    rows: Dict[str, Dict[str, Any]] = {}
     for system in systems:
-        row: Dict[str, Any] = dict(system=system, note=(notes or {}).get(system, ""))
-        rows.append(row)
+        rows[system] = dict(system=system, note=(notes or {}).get(system, ""))
         if versions.get(system) is None:
-            row["status"] = "not installed"
-            continue
-        if system in (skip or {}):
-            row["status"] = (skip or {})[system]
-            continue
-        compiled: List[float] = []
+            rows[system]["status"] = "not installed"
+        elif system in (skip or {}):
+            rows[system]["status"] = (skip or {})[system]
+    running = [s for s in systems if "status" not in rows[s]]
 
-        def build(Xs=X, Ys=Y, n_epochs=epochs, system=system, compiled=compiled):
+    def one_turn(system: str, record: Dict[str, Any]) -> Tuple[float, Any]:
+        """A system's best run of this turn and its last trainer; the compile times of the
+        timed shapes go to ``record["compiled"]``."""
+        compiled = record.setdefault("compiled", [])
+
+        def build(Xs=X, Ys=Y, n_epochs=epochs):
             trainer = peers.make_trainer(
                 system, spec, weights, Xs, Ys, lr, n_epochs, batch, shuffle_seed=shuffle_seed
             )
@@ -230,7 +249,7 @@ def train_workload(
                 compiled.append(trainer.compile_seconds)
             return trainer
 
-        def make(build=build):
+        def make():
             trainer = build()
 
             def go():
@@ -239,20 +258,37 @@ def train_workload(
 
             return go
 
-        def measure(build=build, make=make):
-            warmup = 1
-            if warmup_rows is not None:
-                rows_w = min(warmup_rows, n)
-                build(X[:rows_w], Y[:rows_w], 1).run()
-                warmup = 0
-            return best_of(make, repeats, warmup=warmup, budget=budget)
+        warmup = 1
+        if warmup_rows is not None:
+            rows_w = min(warmup_rows, n)
+            build(X[:rows_w], Y[:rows_w], 1).run()
+            warmup = 0
+        return best_of(make, repeats, warmup=warmup, budget=budget)
 
-        try:
-            seconds, trainer = guarded(f"{key} {system}", measure, row)
-        except Exception as exc:  # a peer failing must not stop the harness
-            row["status"] = f"error: {type(exc).__name__}: {exc}"[:200]
-            log(f"    {system}: {row['status']}")
+    kept: Dict[str, Tuple[float, Any, Dict]] = {}  # a system's best turn: seconds, trainer, record
+    for turn in range(max(1, turns)):
+        for system in running if turn % 2 == 0 else running[::-1]:
+            if "status" in rows[system]:  # it failed in an earlier turn
+                continue
+            record: Dict[str, Any] = {}
+            try:
+                seconds, trainer = guarded(
+                    f"{key} {system}", lambda: one_turn(system, record), record
+                )
+            except Exception as exc:  # a peer failing must not stop the harness
+                rows[system]["status"] = f"error: {type(exc).__name__}: {exc}"[:200]
+                log(f"    {system}: {rows[system]['status']}")
+                continue
+            rows[system].setdefault("turns", []).append(seconds)
+            if system not in kept or seconds < kept[system][0]:
+                kept[system] = (seconds, trainer, record)
+            log(f"    {system}: {seconds:.4g} s (turn {turn + 1})")
+    for system, (seconds, trainer, record) in kept.items():
+        row = rows[system]
+        if "status" in row:
             continue
+        compiled = record.pop("compiled", [])
+        row.update(record)
         m = n if eval_rows is None else min(eval_rows, n)
         if compiled:
             row["compile_seconds"] = max(compiled)
@@ -265,7 +301,7 @@ def train_workload(
             final_loss=peers.loss_value(spec, trainer.predict(X[:m]), Y[:m]),
         )
         log(
-            f"    {system}: {seconds:.4g} s, final loss {row['final_loss']:.6g}"
+            f"    {system}: best {seconds:.4g} s, final loss {row['final_loss']:.6g}"
             + (f", compile {max(compiled):.3g} s" if compiled else "")
         )
-    return rows
+    return list(rows.values())

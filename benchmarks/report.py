@@ -16,6 +16,7 @@ from report_machine import (
     background_summary,
     far_apart,
     gemm_placement,
+    gemm_turns,
     host_slowdown,
     pool_summary,
     round_trip_summary,
@@ -383,7 +384,9 @@ class Report:
                 f"{g['wake_seconds'] * 1e3:g} ms of untimed calls and a warm-up call, of as many "
                 f"calls as fit in {r['config']['gemm_budget']} s, up to {timing.MAX_REPS:,}; a "
                 "case whose first call takes over 1 s is "
-                "measured once (marked). Targets are checked against "
+                "measured once a turn (marked). "
+                + gemm_turns(g, bool(r.get("max_wait")))
+                + "Targets are checked against "
                 f"**NumPy ({g['reference']})**." + gemm_placement(g),
                 "",
                 *self.gemm_table(),

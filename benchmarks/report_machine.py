@@ -55,17 +55,39 @@ def round_trip_summary(r: Dict) -> str:
     )
 
 
+def gemm_turns(g: Dict, quiet: bool) -> str:
+    """How the systems shared the GEMM section's time (``quiet``: each turn waited for a quiet
+    machine)."""
+    rounds = g.get("rounds")
+    if not rounds:  # a run from before the systems took turns: a pass each
+        return ""
+    return (
+        f"The systems take turns case by case, {rounds} turns each (the order reversed every "
+        "other round)" + (", each after a quiet 0.3 s window" if quiet else "") + ", and each "
+        "keeps its best turn: a spell of a slow host falls on all of them, not on one "
+        "system's pass. "
+    )
+
+
 def gemm_placement(g: Dict) -> str:
-    """The vCPUs' round trip before and after each system's GEMM pass, when measured: passes
-    minutes apart may find the vCPUs on one die or on two."""
+    """The vCPUs' round trip before and after the GEMM section (before and after each system's
+    pass in runs from before the systems took turns), when measured."""
     placed = {k: v for k, v in (g.get("placement") or {}).items() if v and all(v)}
     if not placed:
         return ""
+    slower = "threads that share data run slower there"
+    if list(placed) == ["section"]:
+        before, after = placed["section"]
+        far = max(before, after) > TWO_DIES_NS
+        return (
+            f" Core-to-core round trip before / after the section: {before:.0f} / {after:.0f} ns"
+            + (f" (on two dies at least part of the time: {slower})." if far else ".")
+        )
     parts = ", ".join(f"{k} {v[0]:.0f} / {v[1]:.0f} ns" for k, v in placed.items())
     far = [k for k, v in placed.items() if max(v) > TWO_DIES_NS]
     return f" Core-to-core round trip before / after each pass: {parts}" + (
-        f"; on two dies at least part of the time: {', '.join(far)} (threads that share "
-        "data run slower there, so ratios across placements are not like for like)."
+        f"; on two dies at least part of the time: {', '.join(far)} ({slower}, so ratios "
+        "across placements are not like for like)."
         if far
         else "."
     )

@@ -1,5 +1,6 @@
 """GEMM: chainrule's kernels against numpy.matmul on the same operands, under each OpenBLAS
-kernel this machine offers (each NumPy variant in a process of its own, gemm.py)."""
+kernel this machine offers (each NumPy variant in a process of its own, gemm.py), the systems
+taking turns case by case."""
 
 from __future__ import annotations
 
@@ -7,82 +8,88 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import peak as peak_probe
 import peers
 from gemm import mlp_cases, square_cases
-from harness import QUIET, Config, guarded, log
+from harness import LOAD, QUIET, Config, log
 from machine import OPENBLAS_VARS
 
 HERE = Path(__file__).resolve().parent
 AVX512_KERNELS = {"skylakex", "cooperlake", "sapphirerapids"}  # OpenBLAS core names
 
 
-def numpy_gemm_variant(label: str, env: Dict[str, str], cases, threads: int, budget: float) -> Dict:
-    cmd = [
-        sys.executable,
-        str(HERE / "gemm.py"),
-        "numpy",
-        "--threads",
-        str(threads),
-        "--budget",
-        str(budget),
-    ]
-    cmd += ["--max-wait", str(QUIET["max_wait"])]  # it waits for a quiet machine per case
-    proc = guarded(
-        f"GEMM numpy ({label})",
-        lambda: subprocess.run(
-            cmd, input=json.dumps(cases), capture_output=True, text=True, env=env
-        ),
-        attempts=1,
-    )
-    if proc.returncode != 0:
-        return dict(label=label, error=proc.stderr.strip()[-300:])
-    out = json.loads(proc.stdout)
-    blas = out["blas"][0] if out["blas"] else {}
-    return dict(
-        label=label, kernel=blas.get("architecture") or "unknown", blas=blas, results=out["results"]
-    )
+#: each system measures each case this many times, the systems taking turns case by case (the
+#: order reversed every other round), and keeps its best: the host here slows the cores by up to
+#: 1.5x for seconds to minutes, and passes of one system after another, a minute apart, read
+#: the same float64 product 0.65x and 1.0x NumPy in two runs
+ROUNDS = 2
+
+
+class Server:
+    """A gemm.py process that measures NumPy under one environment, a case when asked for
+    (its OpenBLAS kernel is chosen when it loads, so each environment needs a process)."""
+
+    def __init__(self, label: str, env: Dict[str, str], threads: int, budget: float) -> None:
+        self.label, self.error, self.results = label, None, []
+        cmd = [sys.executable, str(HERE / "gemm.py"), "numpy", "--threads", str(threads)]
+        cmd += ["--budget", str(budget), "--max-wait", str(QUIET["max_wait"])]
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            env=env,
+        )
+        self.blas = (self.answer() or {}).get("blas") or []
+
+    @property
+    def kernel(self) -> str:
+        return (self.blas[0].get("architecture") if self.blas else None) or "unknown"
+
+    def answer(self) -> Optional[Dict]:
+        line = self.proc.stdout.readline() if self.error is None else ""
+        if line:
+            return json.loads(line)
+        if self.error is None:
+            self.proc.wait()
+            self.stderr.seek(0)
+            self.error = self.stderr.read().strip()[-300:] or f"exit {self.proc.returncode}"
+        return None
+
+    def measure(self, case: Dict) -> Optional[Dict]:
+        if self.error is None:
+            try:
+                self.proc.stdin.write(json.dumps(case) + "\n")
+                self.proc.stdin.flush()
+            except OSError:  # the process is gone: answer() says why
+                pass
+        return self.answer()
+
+    def close(self) -> Dict:
+        try:
+            self.proc.stdin.close()  # the end of its input ends the process
+        except OSError:  # it is gone, with a line unsent
+            pass
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.stderr.close()
+        if self.error is not None:
+            return dict(label=self.label, error=self.error)
+        blas = self.blas[0] if self.blas else {}
+        return dict(label=self.label, kernel=self.kernel, blas=blas, results=self.results)
 
 
 def run_gemm(cfg: Config, threads: int) -> Dict:
     cases = square_cases(cfg.gemm_sizes) + mlp_cases(cfg.gemm_batch, cfg.gemm_layers)
     for batch, n_in, n_out in cfg.gemm_outputs:
         cases += mlp_cases(batch, (n_in, n_out))
-    from gemm import WAKE_SECONDS, measure
-
-    # the vCPUs' round trip before and after each system's pass: the passes run minutes apart,
-    # and a pass with the vCPUs on two dies is not comparable with one on one die
-    placement: Dict[str, list] = {}
-
-    def placed(label: str, run):
-        before = peak_probe.core_round_trip()
-        out = run()
-        placement[label] = [before, peak_probe.core_round_trip()]
-        return out
-
-    log(f"    chainrule: {len(cases)} cases")
-    chainrule_results = placed(
-        "chainrule",
-        lambda: guarded(
-            "GEMM chainrule",
-            lambda: measure("chainrule", cases, cfg.gemm_budget, QUIET["max_wait"]),
-            attempts=1,
-        ),
-    )
-    baseline_results = None
-    if peers.HAS_BASELINE:
-        log(f"    {peers.BASELINE}: {len(cases)} cases")
-        baseline_results = placed(
-            peers.BASELINE,
-            lambda: guarded(
-                f"GEMM {peers.BASELINE}",
-                lambda: measure(peers.BASELINE, cases, cfg.gemm_budget, QUIET["max_wait"]),
-                attempts=1,
-            ),
-        )
+    from gemm import WAKE_SECONDS, better, caller, measure_case
 
     base = dict(os.environ)
     variants = [("environment as is", base)]
@@ -93,38 +100,68 @@ def run_gemm(cfg: Config, threads: int) -> Dict:
                 {k: v for k, v in base.items() if k not in OPENBLAS_VARS},
             )
         )
-    measured = []
-    for label, env in variants:
-        log(f"    numpy ({label})")
-        measured.append(
-            placed(
-                f"NumPy ({label})",
-                lambda: numpy_gemm_variant(label, env, cases, threads, cfg.gemm_budget),
-            )
-        )
-    has_avx512 = lambda v: v.get("kernel", "").lower() in AVX512_KERNELS
-    if "avx512f" in peak_probe.cpu_flags() and not has_avx512(measured[-1]):
+    servers = [Server(label, env, threads, cfg.gemm_budget) for label, env in variants]
+    has_avx512 = lambda kernel: kernel.lower() in AVX512_KERNELS
+    if "avx512f" in peak_probe.cpu_flags() and not has_avx512(servers[-1].kernel):
         env = {k: v for k, v in base.items() if k not in OPENBLAS_VARS}
         env["OPENBLAS_CORETYPE"] = "SkylakeX"
-        log("    numpy (OPENBLAS_CORETYPE=SkylakeX)")
-        measured.append(
-            placed(
-                "NumPy (OPENBLAS_CORETYPE=SkylakeX)",
-                lambda: numpy_gemm_variant(
-                    "OPENBLAS_CORETYPE=SkylakeX", env, cases, threads, cfg.gemm_budget
-                ),
-            )
-        )
+        servers.append(Server("OPENBLAS_CORETYPE=SkylakeX", env, threads, cfg.gemm_budget))
+
+    # in-process systems (chainrule, and the baseline build when installed), then the servers
+    own = {"chainrule": [], **({peers.BASELINE: []} if peers.HAS_BASELINE else {})}
+    served = {f"NumPy ({s.label})": s for s in servers}
+    systems = [*own, *served]
+    log(f"    {len(cases)} cases, {ROUNDS} rounds of " + ", ".join(systems) + " by turns")
+
+    def turn(name: str, case: Dict) -> Optional[Dict]:
+        if name in own:
+            return measure_case(caller(name), case, LOAD, cfg.gemm_budget, QUIET["max_wait"])
+        return served[name].measure(case)
+
+    before = peak_probe.core_round_trip()
+    try:
+        for case in cases:
+            best: Dict[str, Dict] = {}
+            rates: Dict[str, list] = {}  # every turn's GFLOP/s, kept in the results
+            for r in range(ROUNDS):
+                for name in systems if r % 2 == 0 else systems[::-1]:
+                    got = turn(name, case)
+                    if got is not None:
+                        best[name] = better(best[name], got) if name in best else got
+                        rates.setdefault(name, []).append(got["gflops"])
+            for name in best:
+                best[name] = dict(best[name], turns=rates[name])
+            for name, results in own.items():
+                results.append(best[name])
+            for name, server in served.items():
+                if server.error is None:
+                    server.results.append(best[name])
+    except BaseException:
+        for server in servers:
+            server.proc.kill()
+            server.close()
+        raise
+    after = peak_probe.core_round_trip()
+    measured = [s.close() for s in servers]
+    for name in systems:  # one entry a system for the run's account of background load
+        results = own[name] if name in own else served[name].results
+        shares = [x["background"] for x in results if x["background"] is not None]
+        probes = [x["host_probe"] for x in results if x["host_probe"]]
+        waited = sum(x["waited"] for x in results)
+        worst = (max(shares) if shares else None), waited, (max(probes) if probes else None)
+        QUIET["log"].append((f"GEMM {name}", *worst))
+
     usable = [v for v in measured if "results" in v]
-    reference = next((v for v in usable if has_avx512(v)), usable[-1] if usable else None)
+    reference = next((v for v in usable if has_avx512(v["kernel"])), usable[-1] if usable else None)
     return dict(
         cases=cases,
-        chainrule=chainrule_results,
-        chainrule_base=baseline_results,
+        chainrule=own["chainrule"],
+        chainrule_base=own.get(peers.BASELINE),
         numpy=measured,
         reference=None if reference is None else reference["label"],
-        reference_is_avx512=reference is not None and has_avx512(reference),
+        reference_is_avx512=reference is not None and has_avx512(reference["kernel"]),
         chainrule_threads=peers.chainrule_threads(),
         wake_seconds=WAKE_SECONDS,
-        placement=placement,
+        rounds=ROUNDS,
+        placement={"section": [before, after]},
     )

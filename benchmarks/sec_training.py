@@ -8,7 +8,15 @@ from typing import Dict
 
 import numpy as np
 import peers
-from harness import SEED, SHUFFLE_SEED, Config, repeats_note, skipped, train_workload
+from harness import (
+    SEED,
+    SHUFFLE_SEED,
+    Config,
+    repeats_note,
+    skipped,
+    train_workload,
+    turns_note,
+)
 from memory import w2_data
 from peers import NetSpec
 
@@ -40,6 +48,7 @@ def _full_batch(
         batch=None,
         repeats=cfg.w1_repeats,
         budget=cfg.train_budget,
+        turns=cfg.turns,
         systems=peers.SYSTEMS,
         threads=threads,
         skip=skipped(cfg, key),
@@ -55,7 +64,7 @@ def _full_batch(
         f"lr {lr}, {len(X)} samples, {cfg.w1_epochs} full-batch epochs, float64",
         dtype="fp64",
         rows=rows,
-        timing=f"best of {repeats_note(cfg, cfg.w1_repeats)} after 1 warm-up run",
+        timing=f"best of {repeats_note(cfg, cfg.w1_repeats)} after 1 warm-up run" + turns_note(cfg),
     )
 
 
@@ -100,6 +109,7 @@ def run_w1m(cfg: Config, threads: int) -> Dict:
         batch=cfg.w1m_batch,
         repeats=cfg.w1m_repeats,
         budget=cfg.train_budget,
+        turns=cfg.turns,
         systems=systems,
         threads=threads,
         shuffle_seed=SHUFFLE_SEED,
@@ -120,7 +130,8 @@ def run_w1m(cfg: Config, threads: int) -> Dict:
         "rows in the same orders (those chainrule's fit(shuffle=True) draws)",
         dtype="fp32",
         rows=rows,
-        timing=f"best of {repeats_note(cfg, cfg.w1m_repeats)} after 1 warm-up run",
+        timing=f"best of {repeats_note(cfg, cfg.w1m_repeats)} after 1 warm-up run"
+        + turns_note(cfg),
     )
 
 
@@ -145,6 +156,7 @@ def run_w2(cfg: Config, threads: int) -> Dict:
         batch=cfg.w2_batch,
         repeats=cfg.w2_repeats,
         budget=cfg.train_budget,
+        turns=cfg.turns,
         systems=peers.SYSTEMS,
         threads=threads,
         warmup_rows=8 * cfg.w2_batch,
@@ -164,7 +176,8 @@ def run_w2(cfg: Config, threads: int) -> Dict:
         "1 epoch (rows in order), float32",
         dtype="fp32",
         rows=rows,
-        timing=f"best of {repeats_note(cfg, cfg.w2_repeats)} epochs after a warm-up epoch on {8 * cfg.w2_batch} rows",
+        timing=f"best of {repeats_note(cfg, cfg.w2_repeats)} epochs after a warm-up epoch on {8 * cfg.w2_batch} rows"
+        + turns_note(cfg),
     )
 
 
@@ -186,6 +199,7 @@ def run_w2n(cfg: Config, threads: int) -> Dict:
         batch=cfg.w2_batch,
         repeats=cfg.w2n_repeats,
         budget=cfg.train_budget,
+        turns=cfg.turns,
         systems=("chainrule", "chainrule-plain")
         + ((peers.BASELINE,) if peers.HAS_BASELINE else ())
         + ("torch", "torch-plain"),
@@ -207,7 +221,8 @@ def run_w2n(cfg: Config, threads: int) -> Dict:
         "dropout; the two systems draw different masks)",
         dtype="fp32",
         rows=rows,
-        timing=f"best of {repeats_note(cfg, cfg.w2n_repeats)} epochs after a warm-up epoch on {8 * cfg.w2_batch} rows",
+        timing=f"best of {repeats_note(cfg, cfg.w2n_repeats)} epochs after a warm-up epoch on {8 * cfg.w2_batch} rows"
+        + turns_note(cfg),
     )
 
 
@@ -228,6 +243,7 @@ def run_w3(cfg: Config, threads: int) -> Dict:
         batch=cfg.w3_batch,
         repeats=cfg.w3_repeats,
         budget=cfg.train_budget,
+        turns=cfg.turns,
         systems=("chainrule", "chainrule-1t")
         + ((peers.BASELINE,) if peers.HAS_BASELINE else ())
         + ("numpy", "torch", "torch-compile", "jax"),
@@ -263,5 +279,6 @@ def run_w3(cfg: Config, threads: int) -> Dict:
         dtype="fp32",
         rows=rows,
         bitwise_threads=bool(np.array_equal(outs[0], outs[1])),
-        timing=f"best of {repeats_note(cfg, cfg.w3_repeats)} after a 1-step warm-up",
+        timing=f"best of {repeats_note(cfg, cfg.w3_repeats)} after a 1-step warm-up"
+        + turns_note(cfg),
     )
