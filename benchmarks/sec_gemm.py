@@ -24,8 +24,8 @@ AVX512_KERNELS = {"skylakex", "cooperlake", "sapphirerapids"}  # OpenBLAS core n
 
 #: each system measures each case this many times, the systems taking turns case by case (the
 #: order reversed every other round), and keeps its best: the host here slows the cores by up to
-#: 1.5x for seconds to minutes, and passes of one system after another, a minute apart, read
-#: the same float64 product 0.65x and 1.0x NumPy in two runs
+#: 1.5x for seconds to minutes, and with a pass of each system, one after the other, float64
+#: products read 0.65x NumPy where a program alternating the two read about 1.0x
 ROUNDS = 2
 
 
