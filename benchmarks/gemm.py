@@ -127,11 +127,6 @@ def measure_case(
     )
 
 
-def better(a: Dict, b: Dict) -> Dict:
-    """The faster of two measurements of one case."""
-    return a if a["gflops"] >= b["gflops"] else b
-
-
 def serve(backend: str, budget: float, max_wait: float, stdin=sys.stdin, stdout=sys.stdout):
     """Measure cases as they are asked for, one JSON line in and one out, so that the harness
     can alternate this process's library with its own case by case (sec_gemm.py). The first

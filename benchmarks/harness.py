@@ -31,9 +31,9 @@ class Config:
     # repeated past `*_repeats` (up to 200), so that their best is not at the mercy of one
     # interruption
     train_budget: float = 0.5
-    # turns of every workload's systems (training and latency), taken in order, then in reverse
-    # order...: the host here slows the cores by up to 1.5x for seconds to minutes, and one
-    # system's runs falling in such a spell moved a ratio by as much (train_workload)
+    # turns of every workload's systems (training, latency and each GEMM case), taken in order,
+    # then in reverse order... (in_turns): the host here slows the cores by up to 1.5x for
+    # seconds to minutes, and one system's runs falling in such a spell moved a ratio by as much
     turns: int = 2
     w1m_rows: int = 2000
     w1m_batch: int = 32
@@ -117,6 +117,15 @@ def turns_note(cfg: "Config") -> str:
         f"; the systems take turns, {cfg.turns} each (the order reversed every other "
         "turn, the warm-up repeated), and each keeps its best"
     )
+
+
+def in_turns(systems, turns: int):
+    """(turn, system) for ``turns`` turns of ``systems`` (at least one), the order reversed
+    every other turn: how every section shares the machine's time between its systems."""
+    systems = list(systems)
+    for turn in range(max(1, turns)):
+        for system in systems if turn % 2 == 0 else systems[::-1]:
+            yield turn, system
 
 
 SHUFFLE_SEED = 7  # the generator state of every shuffled workload's epoch orders
@@ -266,23 +275,20 @@ def train_workload(
         return best_of(make, repeats, warmup=warmup, budget=budget)
 
     kept: Dict[str, Tuple[float, Any, Dict]] = {}  # a system's best turn: seconds, trainer, record
-    for turn in range(max(1, turns)):
-        for system in running if turn % 2 == 0 else running[::-1]:
-            if "status" in rows[system]:  # it failed in an earlier turn
-                continue
-            record: Dict[str, Any] = {}
-            try:
-                seconds, trainer = guarded(
-                    f"{key} {system}", lambda: one_turn(system, record), record
-                )
-            except Exception as exc:  # a peer failing must not stop the harness
-                rows[system]["status"] = f"error: {type(exc).__name__}: {exc}"[:200]
-                log(f"    {system}: {rows[system]['status']}")
-                continue
-            rows[system].setdefault("turns", []).append(seconds)
-            if system not in kept or seconds < kept[system][0]:
-                kept[system] = (seconds, trainer, record)
-            log(f"    {system}: {seconds:.4g} s (turn {turn + 1})")
+    for turn, system in in_turns(running, turns):
+        if "status" in rows[system]:  # it failed in an earlier turn
+            continue
+        record: Dict[str, Any] = {}
+        try:
+            seconds, trainer = guarded(f"{key} {system}", lambda: one_turn(system, record), record)
+        except Exception as exc:  # a peer failing must not stop the harness
+            rows[system]["status"] = f"error: {type(exc).__name__}: {exc}"[:200]
+            log(f"    {system}: {rows[system]['status']}")
+            continue
+        rows[system].setdefault("turns", []).append(seconds)
+        if system not in kept or seconds < kept[system][0]:
+            kept[system] = (seconds, trainer, record)
+        log(f"    {system}: {seconds:.4g} s (turn {turn + 1})")
     for system, (seconds, trainer, record) in kept.items():
         row = rows[system]
         if "status" in row:

@@ -15,18 +15,11 @@ from typing import Dict, Optional
 import peak as peak_probe
 import peers
 from gemm import mlp_cases, square_cases
-from harness import LOAD, QUIET, Config, log
+from harness import LOAD, QUIET, Config, in_turns, log
 from machine import OPENBLAS_VARS
 
 HERE = Path(__file__).resolve().parent
 AVX512_KERNELS = {"skylakex", "cooperlake", "sapphirerapids"}  # OpenBLAS core names
-
-
-#: each system measures each case this many times, the systems taking turns case by case (the
-#: order reversed every other round), and keeps its best: the host here slows the cores by up to
-#: 1.5x for seconds to minutes, and with a pass of each system, one after the other, float64
-#: products read 0.65x NumPy where a program alternating the two read about 1.0x
-ROUNDS = 2
 
 
 class Server:
@@ -89,7 +82,7 @@ def run_gemm(cfg: Config, threads: int) -> Dict:
     cases = square_cases(cfg.gemm_sizes) + mlp_cases(cfg.gemm_batch, cfg.gemm_layers)
     for batch, n_in, n_out in cfg.gemm_outputs:
         cases += mlp_cases(batch, (n_in, n_out))
-    from gemm import WAKE_SECONDS, better, caller, measure_case
+    from gemm import WAKE_SECONDS, caller, measure_case
 
     base = dict(os.environ)
     variants = [("environment as is", base)]
@@ -111,26 +104,29 @@ def run_gemm(cfg: Config, threads: int) -> Dict:
     own = {"chainrule": [], **({peers.BASELINE: []} if peers.HAS_BASELINE else {})}
     served = {f"NumPy ({s.label})": s for s in servers}
     systems = [*own, *served]
-    log(f"    {len(cases)} cases, {ROUNDS} rounds of " + ", ".join(systems) + " by turns")
+    log(f"    {len(cases)} cases, {cfg.turns} turns of " + ", ".join(systems) + " each")
 
     def turn(name: str, case: Dict) -> Optional[Dict]:
         if name in own:
             return measure_case(caller(name), case, LOAD, cfg.gemm_budget, QUIET["max_wait"])
         return served[name].measure(case)
 
+    # the systems take turns case by case (Config.turns): with a pass of each system, one after
+    # the other, float64 products read 0.65x NumPy here where a program alternating the two
+    # read about 1.0x
     before = peak_probe.core_round_trip()
     try:
         for case in cases:
-            best: Dict[str, Dict] = {}
-            rates: Dict[str, list] = {}  # every turn's GFLOP/s, kept in the results
-            for r in range(ROUNDS):
-                for name in systems if r % 2 == 0 else systems[::-1]:
-                    got = turn(name, case)
-                    if got is not None:
-                        best[name] = better(best[name], got) if name in best else got
-                        rates.setdefault(name, []).append(got["gflops"])
-            for name in best:
-                best[name] = dict(best[name], turns=rates[name])
+            got: Dict[str, list] = {}
+            for _, name in in_turns(systems, cfg.turns):
+                answer = turn(name, case)
+                if answer is not None:
+                    got.setdefault(name, []).append(answer)
+            # each system's best turn, with every turn's GFLOP/s
+            best = {
+                name: dict(max(runs, key=lambda x: x["gflops"]), turns=[x["gflops"] for x in runs])
+                for name, runs in got.items()
+            }
             for name, results in own.items():
                 results.append(best[name])
             for name, server in served.items():
@@ -162,6 +158,6 @@ def run_gemm(cfg: Config, threads: int) -> Dict:
         reference_is_avx512=reference is not None and has_avx512(reference["kernel"]),
         chainrule_threads=peers.chainrule_threads(),
         wake_seconds=WAKE_SECONDS,
-        rounds=ROUNDS,
+        rounds=cfg.turns,
         placement={"section": [before, after]},
     )

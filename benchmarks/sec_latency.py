@@ -14,6 +14,7 @@ from harness import (
     Config,
     compile_note,
     guarded,
+    in_turns,
     log,
     skipped,
     system_threads,
@@ -98,17 +99,15 @@ def latency_rows(
         if compiled is not None:
             row["compile_seconds"] = compiled
             row["note"] = "; ".join(n for n in (row["note"], compile_note(compiled)) if n)
-    order = list(ready)
-    for turn in range(max(1, turns)):
-        for system in order if turn % 2 == 0 else order[::-1]:
-            record: Dict[str, Any] = {}
-            call = ready[system]
-            seconds = guarded(f"{key} {system}", lambda: median_latency(call, calls), record)
-            row = rows[system]
-            row.setdefault("turns", []).append(seconds)
-            if "seconds" not in row or seconds < row["seconds"]:
-                row.update(record, seconds=seconds, threads=system_threads(system, threads))
-            log(f"    {system}: {seconds * 1e6:.3g} us (turn {turn + 1})")
+    for turn, system in in_turns(ready, turns):
+        record: Dict[str, Any] = {}
+        call = ready[system]
+        seconds = guarded(f"{key} {system}", lambda: median_latency(call, calls), record)
+        row = rows[system]
+        row.setdefault("turns", []).append(seconds)
+        if "seconds" not in row or seconds < row["seconds"]:
+            row.update(record, seconds=seconds, threads=system_threads(system, threads))
+        log(f"    {system}: {seconds * 1e6:.3g} us (turn {turn + 1})")
     return list(rows.values())
 
 
