@@ -179,7 +179,7 @@ def train_flops(sizes) -> int:
 def system_threads(system: str, threads: int) -> int:
     if system == "chainrule":
         return peers.chainrule_threads()
-    return 1 if system == "chainrule-1t" else threads
+    return 1 if system.endswith("-1t") else threads
 
 
 def compile_note(seconds: Optional[float]) -> str:

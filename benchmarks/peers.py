@@ -87,11 +87,11 @@ def versions() -> Dict[str, Optional[str]]:
             if system == "chainrule":
                 found["chainrule-1t"] = found["chainrule-plain"] = found[system]
             if system == "torch":
-                found["torch-plain"] = found["torch-compile"] = found[system]
+                found["torch-plain"] = found["torch-compile"] = found["torch-1t"] = found[system]
         except Exception:  # ImportError, or a broken install
             found[system] = None
             if system == "torch":
-                found["torch-plain"] = found["torch-compile"] = None
+                found["torch-plain"] = found["torch-compile"] = found["torch-1t"] = None
     if found["sklearn"] is not None:
         # load scikit-learn's own BLAS now, so that set_threads() limits it too
         importlib.import_module("sklearn.neural_network")
@@ -221,23 +221,26 @@ def _chainrule(
     )
 
 
-def _chainrule_one_thread(
-    spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None
-) -> Trainer:
-    """chainrule restricted to one thread while it trains (the thread-scaling baseline)."""
-    import chainrule
+def _one_thread(factory: Callable, module: str) -> Callable:
+    """A factory whose trainer runs ``module`` (chainrule or torch, which both have
+    get_num_threads / set_num_threads) on one thread while it trains: a thread-scaling
+    baseline, measured in the same run as the system on every thread."""
 
-    inner = _chainrule(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed)
+    def make(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None) -> Trainer:
+        lib = importlib.import_module(module)
+        inner = factory(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed)
 
-    def run():
-        before = chainrule.get_num_threads()
-        chainrule.set_num_threads(1)
-        try:
-            return inner.run()
-        finally:
-            chainrule.set_num_threads(before)
+        def run():
+            before = lib.get_num_threads()
+            lib.set_num_threads(1)
+            try:
+                return inner.run()
+            finally:
+                lib.set_num_threads(before)
 
-    return Trainer(run=run, predict=inner.predict)
+        return Trainer(run=run, predict=inner.predict)
+
+    return make
 
 
 # ---- NumPy -------------------------------------------------------------------------------
@@ -419,12 +422,13 @@ _COMPILING = {"jax": "peer_jax", "torch-compile": "peer_torch_compile"}
 
 _FACTORIES = {
     "chainrule": _chainrule,
-    "chainrule-1t": _chainrule_one_thread,
+    "chainrule-1t": _one_thread(_chainrule, "chainrule"),
     "numpy": _numpy,
     "torch": _torch,
     "sklearn": _sklearn,
     "chainrule-plain": _plain(_chainrule),
     "torch-plain": _plain(_torch),
+    "torch-1t": _one_thread(_torch, "torch"),
     BASELINE: functools.partial(_chainrule, module=BASELINE_MODULE),
 }
 

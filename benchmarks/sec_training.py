@@ -246,13 +246,14 @@ def run_w3(cfg: Config, threads: int) -> Dict:
         turns=cfg.turns,
         systems=("chainrule", "chainrule-1t")
         + ((peers.BASELINE,) if peers.HAS_BASELINE else ())
-        + ("numpy", "torch", "torch-compile", "jax"),
+        + ("numpy", "torch", "torch-1t", "torch-compile", "jax"),
         threads=threads,
         warmup_rows=cfg.w3_batch,
         eval_rows=cfg.w3_batch,
         skip=skipped(cfg, "W3"),
         notes={
             "chainrule-1t": "chainrule.set_num_threads(1): the scaling baseline",
+            "torch-1t": "torch.set_num_threads(1): PyTorch's scaling in the same run",
             "torch-compile": _COMPILE_NOTE,
             "jax": "jit: one compiled call per training step",
         },

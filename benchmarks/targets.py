@@ -51,6 +51,12 @@ def collect(rep: Any) -> None:
         detail = with_marks("", key, ("chainrule",))
         target(f"{key} % of fp32 peak", rep.pct_peak(gflops, "fp32"), goal, True, "%", detail)
 
+    def scaling(key: str, system: str) -> Optional[float]:
+        """``system``'s time on one thread over its time on every thread, on workload ``key``
+        (the rows ``system-1t`` and ``system``), or None when either is missing"""
+        one, every = rep.seconds(key, f"{system}-1t"), rep.seconds(key, system)
+        return None if not (one and every) else one / every
+
     def peer_target(name: str, key: str, peer: str, goal: float, dtype: str) -> None:
         """A ratio to a peer on a workload whose flops are counted, with the share of the
         peak it takes"""
@@ -89,14 +95,19 @@ def collect(rep: Any) -> None:
         peak_share("W3", 85)
         peer_target("W3 vs JAX (jit train step)", "W3", "jax", 1.2, "fp32")
         peer_target("W3 vs PyTorch", "W3", "torch", 2.0, "fp32")
-        one, two = rep.seconds("W3", "chainrule-1t"), rep.seconds("W3", "chainrule")
+        torch_scaling = scaling("W3", "torch")  # what the host allows two threads
         target(
             "W3 2 threads vs 1 thread",
-            None if not (one and two) else one / two,
+            scaling("W3", "chainrule"),
             1.8,
             True,
             "x",
-            with_marks("", "W3", ("chainrule", "chainrule-1t")),
+            with_marks(
+                "chainrule; PyTorch: "
+                + ("n/a" if torch_scaling is None else f"{torch_scaling:.3g}x"),
+                "W3",
+                ("chainrule", "chainrule-1t", "torch", "torch-1t"),
+            ),
         )
         same = r["W3"].get("bitwise_threads")
         if same is not None:

@@ -337,6 +337,36 @@ def test_a_target_says_when_its_figures_are_marked(smoke):
         assert lines()[name].endswith(f"marked in the notes: {system})")
 
 
+def test_the_w3_scaling_target_gives_pytorch_s_scaling_in_the_same_run(smoke):
+    """W3's two-thread scaling is read beside PyTorch's, measured in the same run (the row
+    torch-1t: PyTorch on one thread), so that a miss shows how much of it the host takes."""
+    _, results = smoke
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from report import Report
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    rows = {row["system"]: row for row in results["W3"]["rows"]}
+    if results["versions"].get("torch") is not None:
+        assert rows["torch-1t"]["threads"] == 1 and rows["torch"]["threads"] > 1
+    r = json.loads(json.dumps(results))
+    for row in r["W3"]["rows"]:
+        row.update(background=None, host_probe=None, round_trip=[None, None])
+        row.pop("status", None)
+        row["seconds"] = {"chainrule": 2.0, "chainrule-1t": 3.0, "torch": 4.0, "torch-1t": 7.0}.get(
+            row["system"], 1.0
+        )
+
+    def line():
+        rep = Report(r)
+        rep.collect_targets()
+        return next(m for name, _, m, _ in rep.targets if name == "W3 2 threads vs 1 thread")
+
+    assert line() == "1.5x (chainrule; PyTorch: 1.75x)"
+    r["W3"]["rows"] = [row for row in r["W3"]["rows"] if row["system"] != "torch-1t"]
+    assert line() == "1.5x (chainrule; PyTorch: n/a)"
+
+
 def test_train_flops_count_the_products_a_step_runs(monkeypatch) -> None:
     """GFLOP/s and % of peak count the products the NumPy reference trainer (and every peer)
     runs in a step: each layer's forward and dW, and dH for every layer but the first. The
