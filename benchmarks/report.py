@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 import peak as peak_probe
+import report_gemm
 import targets
 import timing
 from report_format import fmt, fmt_time, ratio_text
 from report_machine import (
     background_summary,
     far_apart,
-    gemm_placement,
-    gemm_turns,
     host_slowdown,
     pool_summary,
     round_trip_summary,
@@ -25,18 +24,6 @@ from report_system import epoch_section, import_section, memory_section, neighbo
 
 #: the workload sections, in the order of the table
 WORKLOADS = ("W1", "W1b", "W1m", "W2", "W2n", "W3", "W4", "W4d")
-
-
-def gemm_outputs_note(config: Dict) -> str:
-    """The GEMM table's output-layer rows, as (batch, n_in, n_out) (none in older results)."""
-    outputs = config.get("gemm_outputs") or ()
-    if not outputs:
-        return ""
-    return (
-        ", then of output layers (batch, n_in, n_out: "
-        + ", ".join(str(tuple(o)) for o in outputs)
-        + ")"
-    )
 
 
 def row_marks(results: Dict, row: Dict) -> List[str]:
@@ -246,82 +233,6 @@ class Report:
         a, b = self.seconds("W2n", system), self.seconds("W2n", f"{system}-plain")
         return "n/a" if not (a and b) else f"{100 * (a / b - 1):+.0f}%"
 
-    def gemm_reference(self) -> Optional[Dict]:
-        g = self.r["GEMM"]
-        return next((v for v in g["numpy"] if v["label"] == g["reference"]), None)
-
-    def gemm_worst(self, dtype: str, lo: Optional[int], hi: Optional[int]):
-        g, ref = self.r["GEMM"], self.gemm_reference()
-        if ref is None:
-            return None
-        worst = None
-        for case, c, n in zip(g["cases"], g["chainrule"], ref["results"]):
-            if case["dtype"] != dtype or "x" in case["shape"]:
-                continue
-            size = case["m"]
-            if (lo is not None and size < lo) or (hi is not None and size > hi):
-                continue
-            r = c["gflops"] / n["gflops"]
-            if worst is None or r < worst[0]:
-                worst = (r, f"{case['op']} n={size}")
-        return worst
-
-    def gemm_table(self) -> List[str]:
-        g = self.r["GEMM"]
-        variants = [v for v in g["numpy"] if "results" in v]
-        ref = self.gemm_reference()
-        head = ["dtype", "shape m x k x n", "op", "chainrule GFLOP/s"]
-        head += [f"NumPy {v['kernel']} ({v['label']})" for v in variants]
-        kernels = [v["kernel"] for v in variants]
-        head += [
-            f"chainrule / NumPy {v['kernel']}"
-            + (f" ({v['label']})" if kernels.count(v["kernel"]) > 1 else "")
-            for v in variants
-        ]
-        head += ["chainrule % of peak"]
-        if ref is not None:
-            head += [f"NumPy {ref['kernel']} % of peak"]
-        base = g.get("chainrule_base")
-        if base:
-            head += ["chainrule-base GFLOP/s", "chainrule / chainrule-base"]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        loaded = lambda res: " †" if (res.get("background") or 0) >= 0.05 else ""
-        for i, (case, c) in enumerate(zip(g["cases"], g["chainrule"])):
-            dt = "fp32" if case["dtype"] == "float32" else "fp64"
-            shape = (
-                f"{case['m']}"
-                if "x" not in case["shape"]
-                else f"{case['m']} x {case['k']} x {case['n']}"
-            )
-            cells = [
-                case["dtype"],
-                shape,
-                case["op"],
-                fmt(c["gflops"]) + (" (1 call)" if c["calls"] == 1 else "") + loaded(c),
-            ]
-            cells += [fmt(v["results"][i]["gflops"]) + loaded(v["results"][i]) for v in variants]
-            cells += [ratio_text(c["gflops"] / v["results"][i]["gflops"]) for v in variants]
-            cells += [fmt(self.pct_peak(c["gflops"], dt)) + "%"]
-            if ref is not None:
-                cells += [fmt(self.pct_peak(ref["results"][i]["gflops"], dt)) + "%"]
-            if base:
-                cells += [
-                    fmt(base[i]["gflops"]) + loaded(base[i]),
-                    ratio_text(c["gflops"] / base[i]["gflops"]),
-                ]
-            lines.append("| " + " | ".join(cells) + " |")
-        note = "\n† measured while other processes took 5% or more of the CPUs"
-        if self.r.get("max_wait"):
-            note += (
-                " (after 3 attempts); cases under 0.2 s are too short to tell and ran right "
-                "after a quiet 0.3 s window"
-            )
-        lines.append(note + ".")
-        for v in g["numpy"]:
-            if "error" in v:
-                lines.append(f"\nNumPy ({v['label']}) failed: {v['error']}")
-        return lines
-
     def render(self) -> str:
         self.collect_targets()
         r = self.r
@@ -369,29 +280,7 @@ class Report:
             out += [""] + [f"- **{k}**: {r[k]['title']}. Timing: {r[k]['timing']}." for k in keys]
             out += [""]
         if "GEMM" in r:
-            g = r["GEMM"]
-            out += [
-                "## GEMM",
-                "",
-                f"chainrule: `chainrule._core.kernels.matmul` ({g['chainrule_threads']} "
-                f"thread{'s' * (g['chainrule_threads'] > 1)}); NumPy: `numpy.matmul` on the "
-                "same operands with transposed views "
-                f"(TN: A.T @ B with A (k, m); NT: A @ B.T with B (n, k)), {self.threads} "
-                "threads, each environment variant in its own process. Square rows have "
-                "m = k = n; the others are the training step's GEMMs of W2's hidden layers "
-                f"(NN forward, TN for dW, NT for dH){gemm_outputs_note(r['config'])}. "
-                "GFLOP/s = 2mnk / time; best call after "
-                f"{g['wake_seconds'] * 1e3:g} ms of untimed calls and a warm-up call, of as many "
-                f"calls as fit in {r['config']['gemm_budget']} s, up to {timing.MAX_REPS:,}; a "
-                "case whose first call takes over 1 s is "
-                "measured once a turn (marked). "
-                + gemm_turns(g, bool(r.get("max_wait")))
-                + "Targets are checked against "
-                f"**NumPy ({g['reference']})**." + gemm_placement(g),
-                "",
-                *self.gemm_table(),
-                "",
-            ]
+            out += report_gemm.section(self)
         if "memory" in r:
             out += memory_section(r)
         if "epoch" in r:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+import report_gemm
+
 US = 1e6
 
 
@@ -171,7 +173,7 @@ def collect(rep: Any) -> None:
 
 def gemm_targets(rep: Any) -> None:
     g = rep.r["GEMM"]
-    ref = rep.gemm_reference()
+    ref = report_gemm.reference(rep.r)
     label = "NumPy " + (
         f"AVX-512 ({ref['kernel']})"
         if ref and g["reference_is_avx512"]
@@ -181,7 +183,7 @@ def gemm_targets(rep: Any) -> None:
     )
     for dt in ("float32", "float64"):
         for lo, hi, goal, where in ((512, None, 0.9, "n >= 512"), (None, 256, 1.0, "n <= 256")):
-            worst = rep.gemm_worst(dt, lo, hi)
+            worst = report_gemm.worst(rep.r, dt, lo, hi)
             rep.target(
                 f"GEMM {dt} vs {label}, square {where}",
                 None if worst is None else worst[0],
