@@ -25,7 +25,7 @@ def _net(dtype):
 def test_only_a_ready_array_takes_the_core_path(dtype):
     net = _net(dtype)
     X = np.random.default_rng(0).normal(size=(4, 3)).astype(dtype)
-    ready = net._core.predict_ready(X)
+    ready = net._core.predict_ready(X, net._lock)
     assert ready is not None and ready.dtype == dtype and ready.shape == (4, 2)
     other = "float32" if dtype == "float64" else "float64"
     for name, x in {
@@ -40,7 +40,7 @@ def test_only_a_ready_array_takes_the_core_path(dtype):
         "a list": X.tolist(),
         "None": None,
     }.items():
-        assert net._core.predict_ready(x) is None, name
+        assert net._core.predict_ready(x, net._lock) is None, name
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

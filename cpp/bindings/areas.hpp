@@ -7,7 +7,8 @@
 
 namespace chainrule::bindings {
 
-/// Network32 and Network64: construction, parameters, forward/backward, fit, state.
+/// Network32 and Network64: construction, parameters, forward/backward, fit, state; and
+/// NetworkLock, the lock a network's Python methods take (network_lock.hpp).
 void bind_networks(pybind11::module_& m);
 /// The kernels submodule (matmul, kernel levels, CPU), threads and the activation helpers.
 void bind_kernels(pybind11::module_& m);

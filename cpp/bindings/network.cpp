@@ -26,6 +26,7 @@
 #include "diagnostics.hpp"
 #include "fit_call.hpp"
 #include "gil.hpp"
+#include "network_lock.hpp"
 #include "numpy_views.hpp"
 #include "specs.hpp"
 
@@ -35,11 +36,13 @@ using chainrule::bindings::Array;
 using chainrule::bindings::as_view;
 using chainrule::bindings::batch_poll;
 using chainrule::bindings::FitCall;
+using chainrule::bindings::HeldLock;
 using chainrule::bindings::InputArray;
 using chainrule::bindings::make_activation_from_spec;
 using chainrule::bindings::make_layer_spec;
 using chainrule::bindings::make_loss_from_spec;
 using chainrule::bindings::make_optimizer_from_spec;
+using chainrule::bindings::NetworkLock;
 using chainrule::bindings::optional_view;
 using chainrule::bindings::python_allreduce;
 using chainrule::bindings::python_sum_across;
@@ -295,12 +298,15 @@ void bind_network(py::module_& m, const char* cls) {
           py::arg("X"))
       .def(
           "predict_ready",
-          [](Net& n, py::handle X) -> py::object {
+          [](Net& n, py::handle X, NetworkLock& lock) -> py::object {
             const std::optional<Array<T>> x = ready_matrix<T>(X);
-            if (!x) return py::none();  // the caller converts X and calls predict
+            // None: the caller converts X, or waits for another thread's call, and then
+            // calls predict
+            if (!x || !lock.try_acquire()) return py::none();
+            const HeldLock held(lock);
             return predict_array(n, *x);
           },
-          py::arg("X"))
+          py::arg("X"), py::arg("lock"))
       .def(
           "loss",
           [](Net& n, const Array<T>& X, const Array<T>& Y) {
@@ -526,6 +532,14 @@ void bind_network(py::module_& m, const char* cls) {
 }  // namespace
 
 void chainrule::bindings::bind_networks(py::module_& m) {
+  py::class_<NetworkLock>(m, "NetworkLock",
+                          "A network's lock: threading.RLock's interface, also taken by the core's "
+                          "bindings without a Python call (predict_ready).")
+      .def(py::init<>())
+      .def("acquire", &NetworkLock::acquire, py::arg("blocking") = true, py::arg("timeout") = -1.0)
+      .def("release", &NetworkLock::release)
+      .def("__enter__", [](NetworkLock& l) { return l.acquire(true, -1); })
+      .def("__exit__", [](NetworkLock& l, const py::args&) { l.release(); });
   bind_network<float>(m, "Network32");
   bind_network<double>(m, "Network64");
 }

@@ -1,5 +1,6 @@
 """The network's lock around its methods: the core's layer buffers serve one call at a time,
-and calls release the GIL, so threads sharing a network take turns."""
+and calls release the GIL, so threads sharing a network take turns. The lock is the core's
+NetworkLock (threading.RLock's interface), which predict's fast path takes in C++."""
 
 from __future__ import annotations
 

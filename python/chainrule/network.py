@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -88,7 +87,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         #: One activation per layer (None for a layer without one, such as Dropout).
         self.activations = [getattr(c, "activation", None) for c in layers]
         self._optimizer = resolve_optimizer(optimizer)
-        self._lock = threading.RLock()
+        self._lock = _core.NetworkLock()  # threading.RLock's interface (_sync.py)
         #: The communicator of the last ``fit(comm=...)``: ``save`` then writes on rank 0 only.
         self.comm: Any = None
         core_cls = _core.Network64 if self.dtype == np.float64 else _core.Network32
@@ -221,20 +220,19 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         """Yhat = H[L] for X (m, n0); returns (m, nL)."""
         # No copy of X when it aliases the weights: prediction only reads both. The core takes an
         # ndarray that already is what it reads (its dtype, C-contiguous, 2-D, not empty) as it
-        # is and returns None for anything else, which is converted here. The lock is taken
-        # inline (as @serialised does, without the cost of a with-statement): a one-row predict
-        # of the demo's networks takes ~1 us, and each of these steps costs a few percent of it.
-        lock = self._lock
-        lock.acquire()
-        try:
+        # is, under the network's lock, which it takes itself (a one-row predict of the demo's
+        # networks takes under 1 us, and an RLock's acquire and release cost ~150 ns of it); it
+        # returns None for anything else, or when another thread holds the lock, and then this
+        # converts X and waits for the lock. A forward() pass kept for backward() is dropped
+        # here (the core knows it is gone; this lets its X go).
+        if self._forward_X is None:
+            Yhat = self._core.predict_ready(X, self._lock)
+            if Yhat is not None:
+                return Yhat
+        with self._lock:
             self._forward_X = None
-            Yhat = self._core.predict_ready(X)
-            if Yhat is None:
-                check_feature_names(self.feature_names_in_, X, "predict")
-                Yhat = self._core.predict(as_matrix(X, self.dtype.type, "X"))
-            return Yhat
-        finally:
-            lock.release()
+            check_feature_names(self.feature_names_in_, X, "predict")
+            return self._core.predict(as_matrix(X, self.dtype.type, "X"))
 
     @serialised
     def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
