@@ -45,6 +45,8 @@ def test_the_lock_behaves_as_threading_rlock():
     with pytest.raises(KeyError):
         with lock:
             raise KeyError("inside")  # the with-statement gives the lock back and re-raises
+    lock.__enter__()
+    lock.__exit__(None, None, None)  # as contextlib.ExitStack and friends call it
     thread, release = _holder(lock)
     try:
         assert not lock.acquire(blocking=False)

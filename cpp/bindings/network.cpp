@@ -539,7 +539,9 @@ void chainrule::bindings::bind_networks(py::module_& m) {
       .def("acquire", &NetworkLock::acquire, py::arg("blocking") = true, py::arg("timeout") = -1.0)
       .def("release", &NetworkLock::release)
       .def("__enter__", [](NetworkLock& l) { return l.acquire(true, -1); })
-      .def("__exit__", [](NetworkLock& l, const py::args&) { l.release(); });
+      .def(
+          "__exit__", [](NetworkLock& l, py::handle, py::handle, py::handle) { l.release(); },
+          py::arg("exc_type"), py::arg("exc"), py::arg("traceback"));
   bind_network<float>(m, "Network32");
   bind_network<double>(m, "Network64");
 }

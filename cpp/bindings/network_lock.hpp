@@ -46,15 +46,15 @@ class NetworkLock {
     const auto slice = std::chrono::milliseconds(50);
     const bool forever = timeout < 0 || timeout > 1e9;  // -1, or longer than 30 years
     const auto deadline = forever ? Clock::time_point::max()
-                                      : Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                           std::chrono::duration<double>(timeout));
+                                  : Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                       std::chrono::duration<double>(timeout));
     for (;;) {
       bool taken;
       {
         pybind11::gil_scoped_release nogil;
         const auto now = Clock::now();
-        taken = mutex_.try_lock_for(std::max(Clock::duration::zero(),
-                                             std::min<Clock::duration>(slice, deadline - now)));
+        taken = mutex_.try_lock_for(
+            std::max(Clock::duration::zero(), std::min<Clock::duration>(slice, deadline - now)));
       }
       if (taken) {
         owner_.store(PyThread_get_thread_ident(), std::memory_order_relaxed);
