@@ -125,3 +125,27 @@ def test_a_signal_handler_interrupts_a_wait_for_the_lock():
         release.set()
         thread.join()
         signal.signal(signal.SIGUSR1, previous)
+
+
+def test_a_fit_callback_may_predict_on_the_fitting_thread():
+    """The fitting thread holds the lock; a callback's predict takes it again (reentrant), in
+    the core's fast path, and sees the parameters of that epoch."""
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(40, 3)), rng.normal(size=(40, 2))
+    seen = []
+
+    class Probe(cr.Callback):
+        def on_epoch_end(self, epoch, logs, network):
+            params = [np.array(p) for p in list(network.weights) + list(network.biases)]
+            seen.append((network.predict(X), params))
+
+    net = cr.Network([3, 5, 2], ["tanh", "linear"], seed=0)
+    net.fit(X, Y, epochs=3, lr=0.1, callbacks=[Probe()])
+    assert len(seen) == 3
+    assert not np.array_equal(seen[0][0], seen[-1][0])  # the epochs moved the network
+    for out, params in seen:
+        twin = cr.Network([3, 5, 2], ["tanh", "linear"], seed=0)
+        for p, v in zip(list(twin.weights) + list(twin.biases), params):
+            p[...] = v
+        np.testing.assert_array_equal(out, twin.predict(X))
+    np.testing.assert_array_equal(seen[-1][0], net.predict(X))

@@ -64,6 +64,14 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"`` (torch's defaults) or an object such
         as ``SGD(lr=0.1, momentum=0.9)`` or ``Adam(lr=1e-3)``. Its ``lr`` is the learning rate
         of :meth:`fit` and :meth:`step` unless they are given one.
+
+    Notes
+    -----
+    Threads may share a network: its calls take turns (a ``predict`` from one thread waits until
+    a ``fit`` running in another has finished), and a callback of a ``fit`` may call
+    ``predict`` on the network it is given. A wait for another thread's call releases the GIL
+    and still lets Ctrl-C through. A ``forward`` / ``backward`` pair is two calls: another
+    thread's call between them makes ``backward`` raise.
     """
 
     def __init__(
