@@ -26,8 +26,7 @@ class NetworkLock {
       return true;
     }
     if (!mutex_.try_lock()) return false;
-    owner_.store(me, std::memory_order_relaxed);
-    count_ = 1;
+    become_holder(me);
     return true;
   }
 
@@ -57,8 +56,7 @@ class NetworkLock {
             std::max(Clock::duration::zero(), std::min<Clock::duration>(slice, deadline - now)));
       }
       if (taken) {
-        owner_.store(PyThread_get_thread_ident(), std::memory_order_relaxed);
-        count_ = 1;
+        become_holder(PyThread_get_thread_ident());
         return true;
       }
       if (PyErr_CheckSignals() != 0) throw pybind11::error_already_set();
@@ -82,6 +80,12 @@ class NetworkLock {
   }
 
  private:
+  /// Records thread `me` as the holder, once it has taken the mutex.
+  void become_holder(unsigned long me) noexcept {
+    owner_.store(me, std::memory_order_relaxed);
+    count_ = 1;
+  }
+
   std::timed_mutex mutex_;
   std::atomic<unsigned long> owner_{0};  // PyThread_get_thread_ident() of the holder; 0: none
   long count_ = 0;                       // the holder's acquisitions not yet released
