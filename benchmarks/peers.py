@@ -3,9 +3,9 @@
 ``make_trainer(system, spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed)`` builds a
 fresh model (untimed) and returns a :class:`Trainer`: ``run()`` is the timed training,
 ``predict(X)`` gives Yhat afterwards. Systems: chainrule, numpy (numpy_mlp.NumpyMLP), torch (eager, manual loop,
-torch.optim.SGD or Adam), sklearn (MLPRegressor / MLPClassifier), and the compiling peers jax
-(peer_jax.py) and torch-compile (peer_torch_compile.py), which compile when their trainer is
-built (``Trainer.compile_seconds``, never inside ``run()``).
+torch.optim.SGD or Adam), sklearn (MLPRegressor / MLPClassifier, peer_sklearn.py), and the
+compiling peers jax (peer_jax.py) and torch-compile (peer_torch_compile.py), which compile when
+their trainer is built (``Trainer.compile_seconds``, never inside ``run()``).
 
 ``weights`` are the initial W of every layer, shaped (n_in, n_out); chainrule, NumPy, PyTorch
 (eager and compiled) and JAX start from the same ones, scikit-learn draws its own (it has no way
@@ -26,7 +26,6 @@ import dataclasses
 import functools
 import importlib
 import importlib.util
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -43,6 +42,12 @@ SYSTEMS = (
     + ((BASELINE,) if HAS_BASELINE else ())
     + ("numpy", "torch", "torch-compile", "jax", "sklearn")
 )
+#: Systems that time one library another way (its version is the library's): on one thread
+#: (-1t), without BatchNorm and Dropout (-plain), compiled (torch-compile).
+VARIANTS = {
+    "chainrule": ("chainrule-1t", "chainrule-plain"),
+    "torch": ("torch-plain", "torch-compile", "torch-1t"),
+}
 
 
 @dataclass
@@ -84,14 +89,10 @@ def versions() -> Dict[str, Optional[str]]:
     ):
         try:
             found[system] = importlib.import_module(module).__version__
-            if system == "chainrule":
-                found["chainrule-1t"] = found["chainrule-plain"] = found[system]
-            if system == "torch":
-                found["torch-plain"] = found["torch-compile"] = found["torch-1t"] = found[system]
         except Exception:  # ImportError, or a broken install
             found[system] = None
-            if system == "torch":
-                found["torch-plain"] = found["torch-compile"] = found["torch-1t"] = None
+    for system, variants in VARIANTS.items():
+        found.update(dict.fromkeys(variants, found[system]))
     if found["sklearn"] is not None:
         # load scikit-learn's own BLAS now, so that set_threads() limits it too
         importlib.import_module("sklearn.neural_network")
@@ -159,8 +160,8 @@ def make_trainer(
     batch_size: Optional[int],
     shuffle_seed: Optional[int] = None,
 ) -> Trainer:
-    if system in _COMPILING:
-        factory = getattr(importlib.import_module(_COMPILING[system]), "make_trainer")
+    if system in _IN_MODULES:
+        factory = getattr(importlib.import_module(_IN_MODULES[system]), "make_trainer")
     else:
         factory = _FACTORIES[system]
     return factory(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed)
@@ -365,67 +366,20 @@ def _torch(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None) -> Tr
     return Trainer(run=run, predict=torch_predict(spec, model))
 
 
-# ---- scikit-learn ------------------------------------------------------------------------
-
-
-def sklearn_activation(spec: NetSpec) -> str:
-    """scikit-learn's one activation for every hidden layer: the spec's when they all agree,
-    relu otherwise."""
-    hidden = set(spec.activations[:-1])
-    names = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
-    return names[hidden.pop()] if len(hidden) == 1 and hidden <= set(names) else "relu"
-
-
-def _sklearn(spec, weights, X, Y, lr, epochs, batch_size, shuffle_seed=None) -> Trainer:
-    """MLPRegressor / MLPClassifier with plain SGD or Adam: one activation for every hidden
-    layer, its own Glorot-uniform initialisation and shuffling order, float64/float32 as
-    given."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
-
-    solver = dict(solver="adam") if spec.optimizer == "adam" else dict(solver="sgd", momentum=0.0)
-    common = dict(
-        hidden_layer_sizes=tuple(spec.sizes[1:-1]),
-        activation=sklearn_activation(spec),
-        batch_size=X.shape[0] if batch_size is None else batch_size,
-        learning_rate_init=lr,
-        alpha=0.0,
-        max_iter=epochs,
-        shuffle=shuffle_seed is not None,
-        tol=0.0,
-        n_iter_no_change=10**9,
-        random_state=0,
-        **solver,
-    )
-    if spec.loss == "cross_entropy":
-        model, target = MLPClassifier(**common), Y.argmax(axis=1)
-        predict = model.predict_proba
-    else:
-        model, target = MLPRegressor(**common), (Y.ravel() if Y.shape[1] == 1 else Y)
-        predict = lambda Xp: model.predict(Xp).reshape(len(Xp), -1)
-
-    def run():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X, target)
-
-    return Trainer(run=run, predict=predict)
-
-
 def _plain(factory: Callable) -> Callable:
     """A factory that trains spec.plain(): the network without BatchNorm and Dropout."""
     return lambda spec, *args: factory(spec.plain(), *args)
 
 
-#: Compiling peers, in modules of their own (imported when first used).
-_COMPILING = {"jax": "peer_jax", "torch-compile": "peer_torch_compile"}
+#: Peers in modules of their own, imported when first used: the compiling ones and
+#: scikit-learn.
+_IN_MODULES = {"jax": "peer_jax", "torch-compile": "peer_torch_compile", "sklearn": "peer_sklearn"}
 
 _FACTORIES = {
     "chainrule": _chainrule,
     "chainrule-1t": _one_thread(_chainrule, "chainrule"),
     "numpy": _numpy,
     "torch": _torch,
-    "sklearn": _sklearn,
     "chainrule-plain": _plain(_chainrule),
     "torch-plain": _plain(_torch),
     "torch-1t": _one_thread(_torch, "torch"),

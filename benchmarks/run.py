@@ -18,8 +18,8 @@ torch.compile, JAX, scikit-learn) are reported as such. Every system gets the sa
 default 2).
 
 This file drives the run; the sections live in sec_training.py, sec_latency.py, sec_gemm.py
-and sec_system.py, what they share in harness.py, the peers in peers.py, peer_jax.py and
-peer_torch_compile.py, the report in report.py (its sections on memory, epoch overhead,
+and sec_system.py, what they share in harness.py, the peers in peers.py, peer_jax.py,
+peer_torch_compile.py and peer_sklearn.py, the report in report.py (its sections on memory, epoch overhead,
 neighbours and import time in report_system.py, the machine table's lines on load, vCPU
 placement and chainrule's pool in report_machine.py, number formats and section heads in
 report_format.py).
