@@ -228,11 +228,6 @@ class Report:
     def collect_targets(self) -> None:
         targets.collect(self)
 
-    def layer_cost(self, system: str) -> str:
-        """A system's W2n time over its plain W2 time, as a percentage."""
-        a, b = self.seconds("W2n", system), self.seconds("W2n", f"{system}-plain")
-        return "n/a" if not (a and b) else f"{100 * (a / b - 1):+.0f}%"
-
     def render(self) -> str:
         self.collect_targets()
         r = self.r

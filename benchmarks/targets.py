@@ -17,6 +17,14 @@ def peak_needed(rep: Any, key: str, peer: str, goal: float, dtype: str) -> str:
     return "" if pct is None else f"meeting it takes {goal * pct:.3g}% of the {dtype} peak"
 
 
+def time_ratio(rep: Any, key: str, system: str, other: str) -> Optional[float]:
+    """``system``'s time over ``other``'s on workload ``key`` (a system over its variant: W2n's
+    cost of its layers over ``-plain``, W3's scaling as ``-1t`` over two threads), or None when
+    either row is missing."""
+    a, b = rep.seconds(key, system), rep.seconds(key, other)
+    return None if not (a and b) else a / b
+
+
 def read_needed(floor: Optional[Dict], goal_us: float) -> str:
     """What a latency of ``goal_us`` for reading ``floor``'s weights takes, as a share of the
     cache read rate readrate.cpp measured (``floor``: peak.read_floor's figure, or None):
@@ -53,12 +61,6 @@ def collect(rep: Any) -> None:
         detail = with_marks("", key, ("chainrule",))
         target(f"{key} % of fp32 peak", rep.pct_peak(gflops, "fp32"), goal, True, "%", detail)
 
-    def scaling(key: str, system: str) -> Optional[float]:
-        """``system``'s time on one thread over its time on every thread, on workload ``key``
-        (the rows ``system-1t`` and ``system``), or None when either is missing"""
-        one, every = rep.seconds(key, f"{system}-1t"), rep.seconds(key, system)
-        return None if not (one and every) else one / every
-
     def peer_target(name: str, key: str, peer: str, goal: float, dtype: str) -> None:
         """A ratio to a peer on a workload whose flops are counted, with the share of the
         peak it takes"""
@@ -80,15 +82,16 @@ def collect(rep: Any) -> None:
         peak_share("W2", 65)
     if "W2n" in r:
         ratio("W2n (W2 + BatchNorm, Dropout) samples/s vs PyTorch", "W2n", "torch", 2.0)
-        with_layers, plain = rep.seconds("W2n", "chainrule"), rep.seconds("W2n", "chainrule-plain")
+        cost = {s: time_ratio(rep, "W2n", s, f"{s}-plain") for s in ("chainrule", "torch")}
         target(
             "W2n cost of BatchNorm + Dropout over plain W2",
-            None if not (with_layers and plain) else 100 * (with_layers / plain - 1),
+            None if cost["chainrule"] is None else 100 * (cost["chainrule"] - 1),
             25,
             False,
             "%",
             with_marks(
-                "chainrule; PyTorch: " + rep.layer_cost("torch"),
+                "chainrule; PyTorch: "
+                + ("n/a" if cost["torch"] is None else f"{100 * (cost['torch'] - 1):+.0f}%"),
                 "W2n",
                 ("chainrule", "chainrule-plain", "torch", "torch-plain"),
             ),
@@ -97,10 +100,11 @@ def collect(rep: Any) -> None:
         peak_share("W3", 85)
         peer_target("W3 vs JAX (jit train step)", "W3", "jax", 1.2, "fp32")
         peer_target("W3 vs PyTorch", "W3", "torch", 2.0, "fp32")
-        torch_scaling = scaling("W3", "torch")  # what the host allows two threads
+        # PyTorch's scaling: what the host allowed two threads in this run
+        torch_scaling = time_ratio(rep, "W3", "torch-1t", "torch")
         target(
             "W3 2 threads vs 1 thread",
-            scaling("W3", "chainrule"),
+            time_ratio(rep, "W3", "chainrule-1t", "chainrule"),
             1.8,
             True,
             "x",
