@@ -1,8 +1,9 @@
 // The lock a network's Python methods take (chainrule.Network._lock): the core's layer buffers
 // serve one call at a time, and calls release the GIL, so threads sharing a network take turns.
 // It behaves as threading.RLock (reentrant; acquire(blocking, timeout), release, a context
-// manager), and a binding can also take it in C++ (try_acquire): a one-row predict then pays an
-// atomic exchange instead of an RLock's two Python calls, about 150 ns of ~0.9 us. No maths.
+// manager), and a binding can also take it in C++ (try_acquire): a one-row predict then pays a
+// try_lock instead of an RLock's two Python calls, about 120 ns less of ~0.9 us
+// (docs/performance.md). No maths.
 #pragma once
 
 #include <pybind11/pybind11.h>

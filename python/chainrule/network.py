@@ -229,7 +229,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         # No copy of X when it aliases the weights: prediction only reads both. The core takes an
         # ndarray that already is what it reads (its dtype, C-contiguous, 2-D, not empty) as it
         # is, under the network's lock, which it takes itself (a one-row predict of the demo's
-        # networks takes under 1 us, and an RLock's acquire and release cost ~150 ns of it); it
+        # networks takes under 1 us, and an RLock's acquire and release cost ~120 ns of it); it
         # returns None for anything else, or when another thread holds the lock, and then this
         # converts X and waits for the lock. A forward() pass kept for backward() is dropped
         # here (the core knows it is gone; this lets its X go).
