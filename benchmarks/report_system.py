@@ -39,10 +39,12 @@ def epoch_section(ep: Dict) -> List[str]:
     """## Epoch overhead: fit's Python layer per epoch, against the core's loop."""
     out = section_head(
         "Epoch overhead",
-        f"{ep['title']}; best of {ep['repeats']} runs each. The core runs the epoch "
+        f"{ep['title']}; best of {ep['repeats']} runs each, the variants taking turns "
+        "(a run of each in every round). The core runs the epoch "
         "loop and re-enters Python at most once per epoch, only when callbacks, "
         "progress output or early stopping are attached. Overhead = the variant's "
-        "time per epoch minus the core loop's; fixed = the remaining cost per call.",
+        "time per epoch minus the core loop's (below zero: a difference within the "
+        "timings' noise); fixed = the remaining cost per call.",
         ("fit variant", "time per epoch", "overhead per epoch", "fixed per call"),
     )
     out += [

@@ -367,6 +367,35 @@ def test_the_w3_scaling_target_gives_pytorch_s_scaling_in_the_same_run(smoke):
     assert line() == "1.5x (chainrule; PyTorch: n/a)"
 
 
+def test_the_epoch_overhead_says_when_it_is_below_the_core_loop(smoke):
+    """Fit's overhead per epoch is its slope minus the core loop's, both measured in the same
+    rounds: a difference below zero is noise, and the target line says so."""
+    text, results = smoke
+    rows = results["epoch"]["rows"]
+    assert rows[0]["label"].startswith("core epoch loop") and rows[0]["overhead"] == 0
+    assert len(rows) == 5 and all(row["per_epoch"] >= 0 for row in rows)
+    assert "the variants taking turns" in text
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from report import Report
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    r = json.loads(json.dumps(results))
+
+    def line(overhead):
+        r["epoch"]["rows"][1]["overhead"] = overhead
+        rep = Report(r)
+        rep.collect_targets()
+        return next(
+            m for name, _, m, _ in rep.targets if name == "fit per-epoch overhead, nothing attached"
+        )
+
+    assert line(1.5e-6) == "1.5 µs (vs the core's epoch loop)"
+    assert (
+        line(-0.25e-6) == "-0.25 µs (vs the core's epoch loop; below it: within the timings' noise)"
+    )
+
+
 def test_train_flops_count_the_products_a_step_runs(monkeypatch) -> None:
     """GFLOP/s and % of peak count the products the NumPy reference trainer (and every peer)
     runs in a step: each layer's forward and dW, and dH for every layer but the first. The
