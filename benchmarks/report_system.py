@@ -44,7 +44,8 @@ def epoch_section(ep: Dict) -> List[str]:
         "loop and re-enters Python at most once per epoch, only when callbacks, "
         "progress output or early stopping are attached. Overhead = the variant's "
         "time per epoch minus the core loop's (below zero: a difference within the "
-        "timings' noise); fixed = the remaining cost per call.",
+        "timings' noise); fixed = the cost of a call itself: a one-epoch call's best time "
+        "less one epoch.",
         ("fit variant", "time per epoch", "overhead per epoch", "fixed per call"),
     )
     out += [
