@@ -5,6 +5,7 @@ Timing is never asserted (docs/design.md section 5): speed lives in benchmarks/R
 is asserted is that every peer that starts from chainrule's initial weights and runs the same
 maths ends with the same loss."""
 
+import importlib
 import json
 import os
 import shutil
@@ -17,6 +18,16 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 #: the peers that start from chainrule's weights and run its maths
 SAME_MATHS = ("numpy", "torch", "torch-compile", "jax")
+
+
+def benchmarks_module(name: str):
+    """benchmarks/<name>.py, imported with benchmarks/ on the path only while it loads (the
+    benchmarks are scripts that import one another, not a package)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
 
 
 @pytest.fixture(scope="module")
@@ -214,12 +225,8 @@ def test_the_gemm_section_alternates_the_systems_case_by_case(smoke):
 def test_a_gemm_server_answers_case_by_case_and_reports_a_failure():
     """gemm.py's NumPy process: a line describing the BLAS, then one answer per case asked for;
     a process that dies is reported as that variant's error, not as a hang."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from gemm import square_cases
-        from sec_gemm import Server
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    square_cases = benchmarks_module("gemm").square_cases
+    Server = benchmarks_module("sec_gemm").Server
     server = Server("as is", dict(os.environ), threads=1, budget=0.001)
     first, second = square_cases((8,), dtypes=("float64",))[:2]
     assert server.error is None and server.blas is not None
@@ -246,12 +253,8 @@ def test_each_measurement_records_the_host_probe_and_slow_ones_are_marked(smoke)
     the VM's cores for seconds with nothing of the VM busy); the report counts and marks the
     measurements whose probe took SLOW_HOST times the run's fastest or longer."""
     text, results = smoke
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import timing
-        from report import row_note
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    timing = benchmarks_module("timing")
+    row_note = benchmarks_module("report").row_note
     entries = results["background"]
     assert entries and all(e["probe"] > 0 for e in entries)
     fastest = results["probe_fastest"]
@@ -271,12 +274,8 @@ def test_each_workload_row_records_where_the_vcpus_sat_and_far_ones_are_marked(s
     trip before and after each measurement is recorded, and a row measured with them far apart
     is marked in its notes."""
     _, results = smoke
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from report import row_note
-        from report_machine import FAR_APART_NS
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    row_note = benchmarks_module("report").row_note
+    FAR_APART_NS = benchmarks_module("report_machine").FAR_APART_NS
     rows = [r for key in ("W1", "W2", "W4") for r in results[key]["rows"] if "seconds" in r]
     assert rows and all(len(r["round_trip"]) == 2 for r in rows)
     if len(os.sched_getaffinity(0)) >= 2 and shutil.which("g++"):
@@ -296,12 +295,8 @@ def test_a_target_says_when_its_figures_are_marked(smoke):
     """A ratio or a latency met or missed because the host disturbed a measurement says so: the
     target line names the systems whose figure is marked in the notes."""
     _, results = smoke
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from report import Report
-        from report_machine import FAR_APART_NS
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    Report = benchmarks_module("report").Report
+    FAR_APART_NS = benchmarks_module("report_machine").FAR_APART_NS
     r = json.loads(json.dumps(results))  # a copy, every row's disturbances cleared
     for section in r.values():
         for row in section.get("rows", []) if isinstance(section, dict) else []:
@@ -341,11 +336,7 @@ def test_the_w3_scaling_target_gives_pytorch_s_scaling_in_the_same_run(smoke):
     """W3's two-thread scaling is read beside PyTorch's, measured in the same run (the row
     torch-1t: PyTorch on one thread), so that a miss shows how much of it the host takes."""
     _, results = smoke
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from report import Report
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    Report = benchmarks_module("report").Report
     rows = {row["system"]: row for row in results["W3"]["rows"]}
     if results["versions"].get("torch") is not None:
         assert rows["torch-1t"]["threads"] == 1 and rows["torch"]["threads"] > 1
@@ -375,11 +366,7 @@ def test_the_epoch_overhead_says_when_it_is_below_the_core_loop(smoke):
     assert rows[0]["label"].startswith("core epoch loop") and rows[0]["overhead"] == 0
     assert len(rows) == 5 and all(row["per_epoch"] >= 0 for row in rows)
     assert "the variants taking turns" in text and "a one-epoch call's best time" in text
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from report import Report
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    Report = benchmarks_module("report").Report
     r = json.loads(json.dumps(results))
 
     def line(overhead):
