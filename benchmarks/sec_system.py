@@ -142,11 +142,11 @@ def run_epoch_overhead(cfg: Config, threads: int) -> Dict:
         its best times."""
         for fn in variants.values():
             timed(fn, E)  # warm-up
+        runs = [(0, E), (1, 2 * E)] + [(2, 1)] * ONE_EPOCH_CALLS  # (slot of best, epochs)
         best = {label: [float("inf")] * 3 for label in variants}
         for _ in range(max(1, cfg.overhead_repeats)):
             for label, fn in variants.items():
-                for k, epochs in enumerate((E, 2 * E) + (1,) * ONE_EPOCH_CALLS):
-                    slot = min(k, 2)
+                for slot, epochs in runs:
                     best[label][slot] = min(best[label][slot], timed(fn, epochs))
         return best
 
