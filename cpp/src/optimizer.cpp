@@ -194,14 +194,24 @@ CHAINRULE_CLONES void adam_range(Index b, Index e, AdamStep<T> c, const T* g, T*
 
 }  // namespace
 
+template <class T>
+typename Adam<T>::BiasCorrections Adam<T>::bias_corrections(Index t) const {
+  const double td = static_cast<double>(t);
+  return {t, 1 - std::pow(beta1_, td), 1 - std::pow(beta2_, td)};  // 1 - beta1^t, 1 - beta2^t
+}
+
+template <class T>
+void Adam<T>::step_started() {
+  step_corrections_ = bias_corrections(this->step_count());
+}
+
 // g, p, m, v [b, e) -> p, m, v updated
 template <class T>
 void Adam<T>::update_range_impl(Index slot, Index, T lr, const T* g, T* p, Index b, Index e) {
-  const double t = static_cast<double>(std::max<Index>(this->step_count(), 1));
-  const double bias_correction1 = 1 - std::pow(beta1_, t);  // 1 - beta1^t
-  const double bias_correction2 = 1 - std::pow(beta2_, t);  // 1 - beta2^t
-  const T step_size = static_cast<T>(static_cast<double>(lr) / bias_correction1);
-  const T bc2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
+  const Index t = std::max<Index>(this->step_count(), 1);
+  const BiasCorrections bc = step_corrections_.t == t ? step_corrections_ : bias_corrections(t);
+  const T step_size = static_cast<T>(static_cast<double>(lr) / bc.first);
+  const T bc2_sqrt = static_cast<T>(std::sqrt(bc.second));
   const T b1 = static_cast<T>(beta1_), b2 = static_cast<T>(beta2_);
   const T one_minus_b1 = static_cast<T>(1 - beta1_), one_minus_b2 = static_cast<T>(1 - beta2_);
   const T eps = static_cast<T>(eps_);

@@ -208,6 +208,48 @@ void state_round_trip() {
   }
 }
 
+// Adam's bias corrections are computed once a step, by begin_step(); an update at another step
+// count than the one begun last (set_state moved it, or no step begun yet) uses its own step's:
+// the same bits as a fresh optimizer given the same state
+template <class T>
+void adam_corrections_follow_the_step() {
+  for (const std::string name : {"adam", "adamw"}) {
+    auto a = make_optimizer<T>(name, {}), b = make_optimizer<T>(name, {});
+    a->prepare({3});
+    b->prepare({3});
+    T pa[3] = {T(1), T(2), T(3)};
+    const T g[3] = {T(0.3), T(-0.2), T(0.1)};
+    for (int s = 0; s < 5; ++s) {  // a's corrections are now step 5's
+      a->begin_step();
+      a->update(0, 3, T(0.05), g, pa);
+    }
+    std::vector<std::pair<std::string, std::vector<ConstView<T>>>> named;
+    for (std::size_t k = 0; k < a->buffer_names().size(); ++k)
+      named.push_back({a->buffer_names()[k], {a->buffer(k, 0)}});
+    b->set_state(2, named);
+    a->set_state(2, named);
+    T pb[3];
+    std::copy(pa, pa + 3, pb);
+    a->update(0, 3, T(0.05), g, pa);  // at step 2, not 5
+    b->update(0, 3, T(0.05), g, pb);
+    chainrule_test::check_all_equal(name + " after set_state", pa, pb, 3);
+    a->begin_step();  // step 3 on both
+    b->begin_step();
+    a->update(0, 3, T(0.05), g, pa);
+    b->update(0, 3, T(0.05), g, pb);
+    chainrule_test::check_all_equal(name + " a step after set_state", pa, pb, 3);
+    // before any step, an update counts as step 1: its corrections are 1 - beta, so Adam's
+    // first move is lr g / (|g| + eps), about lr, for each element
+    auto c = make_optimizer<T>(name, {});
+    c->prepare({1});
+    T pc[1] = {T(1)};
+    const T gc[1] = {T(0.5)};
+    c->update(0, 1, T(0.1), gc, pc);
+    const double decay = name == "adamw" ? 1 - 0.1 * 0.01 : 1;
+    CHECK_CLOSE(pc[0], decay - 0.1 * 0.5 / (0.5 + 1e-8), tol<T>());
+  }
+}
+
 // update_range over pieces of a tensor, taken in any order, gives update()'s bits: the
 // parameters and every state buffer, over three steps (SGD's first momentum step included)
 template <class T>
@@ -392,6 +434,8 @@ int main() {
   RUN_TEST(rmsprop_rules<float>);
   RUN_TEST(state_round_trip<double>);
   RUN_TEST(state_round_trip<float>);
+  RUN_TEST(adam_corrections_follow_the_step<double>);
+  RUN_TEST(adam_corrections_follow_the_step<float>);
   RUN_TEST(ranges_match_whole<double>);
   RUN_TEST(ranges_match_whole<float>);
   RUN_TEST(state_errors<double>);

@@ -38,8 +38,12 @@ class Optimizer {
     steps_ = 0;
   }
 
-  /// Starts a step: every slot is then updated once. Increments the step counter.
-  void begin_step() { ++steps_; }
+  /// Starts a step: every slot is then updated once. Increments the step counter, then
+  /// computes what every slot's update of the step shares (step_started()).
+  void begin_step() {
+    ++steps_;
+    step_started();
+  }
 
   /// p (n,) -= update(g (n,), lr) for parameter tensor `slot` of a prepared optimizer, its
   /// elements split across the pool's threads past kernels::kParallelGrain. Each element's
@@ -89,6 +93,9 @@ class Optimizer {
   // elements [b, e) of slot `slot` (n elements): g, p and the state buffers at [b, e); may run
   // on several threads at once, on disjoint ranges
   virtual void update_range_impl(Index slot, Index n, T lr, const T* g, T* p, Index b, Index e) = 0;
+  // the step's constants, common to its slots (Adam's bias corrections), computed once on the
+  // thread that begins the step, before any of its updates; none by default
+  virtual void step_started() {}
   void check_slot(Index slot, Index n) const;
 
   std::vector<std::string> names_;

@@ -38,10 +38,21 @@ class Adam : public Optimizer<T> {
   std::string repr() const override;
 
  private:
+  // 1 - beta1^t and 1 - beta2^t at step t
+  struct BiasCorrections {
+    Index t;
+    double first, second;
+  };
+
   void update_range_impl(Index slot, Index n, T lr, const T* g, T* p, Index b, Index e) override;
+  void step_started() override;
+  BiasCorrections bias_corrections(Index t) const;
 
   double beta1_, beta2_, eps_, weight_decay_;
   bool decoupled_;
+  // the corrections of the step begun last (two pow calls a step rather than two a slot);
+  // an update at another step count (after set_state, or before any step) computes its own
+  BiasCorrections step_corrections_{-1, 0, 0};
 };
 
 namespace registered {
