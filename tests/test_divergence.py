@@ -111,3 +111,52 @@ def test_divergence_from_nan_in_custom_activation() -> None:
     twin.fit(X, Y, epochs=3, lr=0.1)
     for a, b in zip(snapshot(net), snapshot(twin)):
         np.testing.assert_array_equal(a, b)
+
+
+def _dropout_net(optimizer: Any) -> cr.Network:
+    return cr.Network(
+        [2, cr.Dense(4, "linear"), cr.Dropout(0.25), cr.Dense(1, "linear")],
+        seed=4,
+        optimizer=optimizer,
+    )
+
+
+@pytest.mark.parametrize(
+    "make_optimizer,lr,batch_size",
+    [(lambda: cr.SGD(momentum=0.9), 0.5, 7), (lambda: cr.Adam(), 1e80, None)],
+    ids=["momentum", "adam"],
+)
+def test_divergence_takes_the_whole_training_state_back(
+    make_optimizer: Any, lr: float, batch_size: Any
+) -> None:
+    # not the weights alone: the optimizer's state, the shuffling generator and the dropout
+    # masks' pass count go back to the end of the last finite epoch too, so that the network
+    # trains on as one that stopped there (the optimizer once kept the diverged steps' state,
+    # and the network could not train again)
+    Xd, Yd = _diverging_setup()
+    net = _dropout_net(make_optimizer())
+    with pytest.raises(cr.DivergenceError) as e:
+        net.fit(Xd, Yd, epochs=1000, lr=lr, batch_size=batch_size, shuffle=True)
+    k = int(re.search(r"after epoch (\d+)", str(e.value)).group(1))
+    assert 0 < k < 1000
+    twin = _dropout_net(make_optimizer())
+    twin.fit(Xd, Yd, epochs=k, lr=lr, batch_size=batch_size, shuffle=True)
+    for a, b in zip(snapshot(net), snapshot(twin)):
+        np.testing.assert_array_equal(a, b)
+    state, twin_state = net.get_optimizer_state(), twin.get_optimizer_state()
+    assert state["step"] == twin_state["step"] == k * (1 if batch_size is None else 3)
+    for name, arrays in state["buffers"].items():
+        for a, b in zip(arrays, twin_state["buffers"][name]):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    assert net.get_rng_state() == twin.get_rng_state()
+    assert net.get_dropout_state() == twin.get_dropout_state()
+    outcomes = []  # both go on alike (to diverge again, or not: the same either way)
+    for n in (net, twin):
+        try:
+            outcomes.append(n.fit(Xd, Yd, epochs=3, lr=1e-3, batch_size=7, shuffle=True).loss)
+        except cr.DivergenceError as again:
+            outcomes.append(str(again))
+    assert outcomes[0] == outcomes[1]
+    for a, b in zip(snapshot(net), snapshot(twin)):
+        np.testing.assert_array_equal(a, b)
+    assert net.get_rng_state() == twin.get_rng_state()

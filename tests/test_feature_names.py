@@ -115,3 +115,24 @@ def test_a_model_file_with_a_bad_names_entry_is_rejected(fitted, tmp_path, bad):
     )
     with pytest.raises(ValueError, match="invalid feature_names"):
         cr.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("bad", ["lr", "Y rows", "callback"])
+def test_a_fit_that_fails_before_training_records_no_names(bad):
+    # a first fit on a DataFrame that raises before it trains (its arguments, or a callback's
+    # on_train_begin) leaves the network without names, so that other columns stay welcome
+    df = pd.DataFrame(np.ones((6, 3)), columns=["a", "b", "c"])
+    net = cr.Network([3, 4, 1], seed=0)
+
+    class Refuses(cr.Callback):
+        def on_train_begin(self, network):
+            raise RuntimeError("refused")
+
+    kwargs = {"lr": dict(lr=-1.0), "Y rows": {}, "callback": dict(callbacks=[Refuses()])}[bad]
+    Y = np.ones((5 if bad == "Y rows" else 6, 1))
+    with pytest.raises((ValueError, RuntimeError)):
+        net.fit(df, Y, epochs=1, **kwargs)
+    assert net.feature_names_in_ is None
+    other = pd.DataFrame(np.ones((6, 3)), columns=["x", "y", "z"])
+    net.fit(other, np.ones((6, 1)), epochs=1)
+    assert list(net.feature_names_in_) == ["x", "y", "z"]

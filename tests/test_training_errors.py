@@ -392,6 +392,18 @@ def test_bad_optimizer_state() -> None:
             ValueError,
             "contains NaN or inf",
         ),
+        (  # a running mean of squares below 0 would make the update's square root NaN
+            dict(
+                good,
+                buffers=dict(
+                    good["buffers"],
+                    exp_avg_sq=[-np.ones_like(a) for a in good["buffers"]["exp_avg_sq"]],
+                ),
+            ),
+            ValueError,
+            "'exp_avg_sq' of W1 holds sums or means of squares, which must be >= 0; got -1 at "
+            "index 0",
+        ),
     ]
     for state, exc, part in cases:
         with pytest.raises(exc) as info:
@@ -414,3 +426,26 @@ def test_callback_error_mid_training_keeps_the_installed_optimizer() -> None:
     with pytest.raises(KeyError, match="boom"):
         net.fit(X, Y, epochs=5, optimizer="rmsprop", callbacks=[boom])
     assert isinstance(net.optimizer, cr.RMSprop) and net.get_optimizer_state()["step"] == 1
+
+
+def test_a_callback_failing_before_training_leaves_the_optimizer() -> None:
+    # nothing has trained when a callback's on_train_begin raises (a CSVLogger that cannot
+    # open its file): the optimizer fit(optimizer=...) installed goes, the old one and its
+    # state come back
+    net = _net(optimizer="adam")
+    net.fit(X, Y, epochs=3)
+    before, state = snapshot(net), net.get_optimizer_state()
+
+    class Refuses(cr.Callback):
+        def on_train_begin(self, network: Any) -> None:
+            raise OSError("cannot open the log")
+
+    with pytest.raises(OSError, match="cannot open the log"):
+        net.fit(X, Y, epochs=3, optimizer=cr.SGD(lr=0.1), callbacks=[Refuses()])
+    assert isinstance(net.optimizer, cr.Adam)
+    assert_unchanged(net, before)
+    after = net.get_optimizer_state()
+    assert after["step"] == state["step"] == 3
+    for name, arrays in state["buffers"].items():
+        for a, b in zip(arrays, after["buffers"][name]):
+            np.testing.assert_array_equal(a, b)

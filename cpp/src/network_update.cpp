@@ -175,6 +175,20 @@ void Network<T>::restore_params(const std::vector<Matrix<T>>& from) {
 }
 
 template <class T>
+void Network<T>::save_rollback() {
+  copy_params(rollback_);
+  optimizer_->save_snapshot();
+  rollback_pass_ = context_.pass;
+}
+
+template <class T>
+void Network<T>::rollback() {
+  restore_params(rollback_);
+  optimizer_->restore_snapshot();
+  context_.pass = rollback_pass_;
+}
+
+template <class T>
 bool Network<T>::params_finite() const {
   for (const auto* list : {&params_, &buffers_})
     for (const Parameter<T>& p : *list)
@@ -213,6 +227,8 @@ void Network<T>::clip_gradients(const GradientClipping& clip) {
   template void Network<T>::apply_update(T);                                         \
   template void Network<T>::copy_params(std::vector<Matrix<T>>&) const;              \
   template void Network<T>::restore_params(const std::vector<Matrix<T>>&);           \
+  template void Network<T>::save_rollback();                                         \
+  template void Network<T>::rollback();                                              \
   template bool Network<T>::params_finite() const;                                   \
   template void Network<T>::zero_gradients();                                        \
   template void Network<T>::divide_gradients(T);                                     \

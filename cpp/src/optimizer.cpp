@@ -63,6 +63,14 @@ void Optimizer<T>::set_state(Index steps, const std::vector<std::vector<ConstVie
                          std::to_string(slot_size(s)) + " values, got " + std::to_string(b.size()));
       if (kernels::first_non_finite(b.size(), b.data) >= 0)
         throw ValueError(where + ": '" + names_[k] + "' of " + tensor + " contains NaN or inf");
+      if (non_negative_[k]) {
+        const T* negative = std::find_if(b.data, b.data + b.size(), [](T x) { return x < 0; });
+        if (negative != b.data + b.size())
+          throw ValueError(where + ": '" + names_[k] + "' of " + tensor +
+                           " holds sums or means of squares, which must be >= 0; got " +
+                           shortest_repr(static_cast<double>(*negative)) + " at index " +
+                           std::to_string(negative - b.data));
+      }
     }
   }
   for (std::size_t k = 0; k < buffers.size(); ++k)
@@ -96,6 +104,31 @@ void Optimizer<T>::set_state(
       throw ValueError("set_optimizer_state: " + repr() + " needs state buffer '" + names_[k] +
                        "' (its buffers: " + names + ")");
   set_state(steps, ordered);
+}
+
+template <class T>
+void Optimizer<T>::save_snapshot() {
+  snapshot_.resize(buffers_.size());
+  for (std::size_t k = 0; k < buffers_.size(); ++k) {
+    snapshot_[k].resize(buffers_[k].size());
+    for (std::size_t s = 0; s < buffers_[k].size(); ++s) {
+      const Matrix<T>& from = buffers_[k][s];
+      snapshot_[k][s].resize(from.rows(), from.cols());
+      std::copy(from.data(), from.data() + from.size(), snapshot_[k][s].data());
+    }
+  }
+  snapshot_steps_ = steps_;
+  has_snapshot_ = true;
+}
+
+template <class T>
+void Optimizer<T>::restore_snapshot() {
+  if (!has_snapshot_) throw std::logic_error(repr() + ": restore_snapshot without a snapshot");
+  for (std::size_t k = 0; k < snapshot_.size(); ++k)
+    for (std::size_t s = 0; s < snapshot_[k].size(); ++s)
+      std::copy(snapshot_[k][s].data(), snapshot_[k][s].data() + snapshot_[k][s].size(),
+                buffers_[k][s].data());
+  steps_ = snapshot_steps_;
 }
 
 // ---- SGD ------------------------------------------------------------------------------------
@@ -154,7 +187,7 @@ Adam<T>::Adam(double beta1, double beta2, double eps, double weight_decay, bool 
   e.checked("eps", eps);
   e.checked("weight_decay", weight_decay);
   this->add_buffer("exp_avg");
-  this->add_buffer("exp_avg_sq");
+  this->add_buffer("exp_avg_sq", /*non_negative=*/true);
 }
 
 template <class T>
@@ -237,7 +270,7 @@ RMSprop<T>::RMSprop(double alpha, double eps, double weight_decay, double moment
   entry().checked("eps", eps);
   entry().checked("weight_decay", weight_decay);
   entry().checked("momentum", momentum);
-  this->add_buffer("square_avg");
+  this->add_buffer("square_avg", /*non_negative=*/true);
   if (momentum > 0) {
     momentum_k_ = this->buffer_names().size();
     this->add_buffer("momentum_buffer");

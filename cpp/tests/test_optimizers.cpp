@@ -290,6 +290,45 @@ void ranges_match_whole() {
   CHECK_THROWS_MSG(opt.update_range(0, 5, T(0.1), g0, p, 0, 4), ValueError, "does not match");
 }
 
+// The divergence rollback's copy: restore_snapshot() puts back the step count and every buffer
+// as save_snapshot() found them, whatever steps ran in between, and the optimizer then goes on
+// as one that never took those steps
+template <class T>
+void snapshot_restores_the_state() {
+  for (const std::string name : {"sgd", "adam", "rmsprop"}) {
+    std::vector<std::pair<std::string, double>> params;
+    if (name == "sgd") params = {{"momentum", 0.9}};
+    if (name == "rmsprop") params = {{"momentum", 0.5}, {"centered", 1}};
+    auto a = make_optimizer<T>(name, params), b = make_optimizer<T>(name, params);
+    a->prepare({3});
+    b->prepare({3});
+    CHECK_THROWS_MSG(a->restore_snapshot(), std::logic_error, "without a snapshot");
+    T pa[3] = {T(1), T(2), T(3)}, pb[3] = {T(1), T(2), T(3)};
+    const T g[3] = {T(0.3), T(-0.2), T(0.1)}, huge[3] = {T(1e30), T(-1e30), T(1e30)};
+    for (auto* o : {a.get(), b.get()})
+      for (int s = 0; s < 2; ++s) {
+        o->begin_step();
+        o->update(0, 3, T(0.05), g, o == a.get() ? pa : pb);
+      }
+    a->save_snapshot();
+    T lost[3] = {pa[0], pa[1], pa[2]};
+    for (int s = 0; s < 3; ++s) {  // steps the rollback takes back
+      a->begin_step();
+      a->update(0, 3, T(0.05), huge, lost);
+    }
+    a->restore_snapshot();
+    CHECK(a->step_count() == 2);
+    for (std::size_t k = 0; k < a->buffer_names().size(); ++k)
+      chainrule_test::check_all_equal(name + " " + a->buffer_names()[k], a->buffer(k, 0).data,
+                                      b->buffer(k, 0).data, 3);
+    a->begin_step();
+    b->begin_step();
+    a->update(0, 3, T(0.05), g, pa);
+    b->update(0, 3, T(0.05), g, pb);
+    chainrule_test::check_all_equal(name + " after the rollback", pa, pb, 3);
+  }
+}
+
 template <class T>
 void state_errors() {
   Adam<T> opt;
@@ -310,6 +349,13 @@ void state_errors() {
                    ValueError, "NaN or inf");
   CHECK_THROWS_MSG(opt.set_state(-1, Named{{"exp_avg", {v2, v1}}, {"exp_avg_sq", {v2, v1}}}),
                    ValueError, "step must be >= 0");
+  const T negative[1] = {T(-0.5)};  // a mean of squares below 0: NaN in the update's sqrt
+  const ConstView<T> vneg(negative, 1, 1);
+  CHECK_THROWS_MSG(
+      opt.set_state(1, Named{{"exp_avg", {v2, vneg}}, {"exp_avg_sq", {v2, vneg}}}), ValueError,
+      "'exp_avg_sq' of b1 holds sums or means of squares, which must be >= 0; got -0.5 at index 0");
+  opt.set_state(1, Named{{"exp_avg", {v2, vneg}}, {"exp_avg_sq", {v2, v1}}});  // a mean may be < 0
+  opt.set_state(0, Named{{"exp_avg", {v2, v1}}, {"exp_avg_sq", {v2, v1}}});
   CHECK(opt.step_count() == 0);  // nothing changed
   T p[2] = {T(1), T(1)};
   CHECK_THROWS_MSG(opt.update(0, 3, T(0.1), two, p), ValueError, "does not match");
@@ -438,6 +484,8 @@ int main() {
   RUN_TEST(adam_corrections_follow_the_step<float>);
   RUN_TEST(ranges_match_whole<double>);
   RUN_TEST(ranges_match_whole<float>);
+  RUN_TEST(snapshot_restores_the_state<double>);
+  RUN_TEST(snapshot_restores_the_state<float>);
   RUN_TEST(state_errors<double>);
   RUN_TEST(factory_errors);
   return chainrule_test::report();

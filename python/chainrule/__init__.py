@@ -58,7 +58,9 @@ def metric_names() -> list:
 
 DivergenceError.__module__ = "chainrule"
 DivergenceError.__doc__ = (
-    "Training produced a non-finite loss or weight; the weights of the last finite epoch were kept."
+    "Training produced a non-finite loss or weight; the network went back to the end of the last "
+    "finite epoch (weights, running statistics, optimizer state, shuffling generator, dropout "
+    "stream)."
 )
 
 __all__ = [

@@ -66,6 +66,8 @@ class Fitting:
     history: History
     comm: Any
     feature_names_in_: Optional[np.ndarray]
+    _optimizer_snapshot: Callable[[], Any]  # (network_state.TrainingState)
+    _restore_optimizer: Callable[[Any], None]
 
     @serialised
     def fit(
@@ -184,8 +186,10 @@ class Fitting:
 
         Returns a :class:`History` (``loss``, ``lr``, ``val_loss``, metrics per epoch). Ctrl-C
         stops at a batch boundary with consistent weights and raises KeyboardInterrupt. A loss
-        that becomes NaN/inf raises :class:`DivergenceError` and keeps the weights of the last
-        finite epoch. Bad arguments raise before anything changes.
+        that becomes NaN/inf raises :class:`DivergenceError`, and the network goes back to the
+        end of the last finite epoch (its weights, optimizer state, shuffling generator and
+        dropout stream). Bad arguments, and a callback's ``on_train_begin`` that raises, leave
+        the network as it was.
         """
         ctx = None
         if isinstance(verbose, (bool, np.bool_)):
@@ -267,8 +271,10 @@ class Fitting:
                 self._core.check_fit(X, Y, epochs, lr, bs, *core_args, **check_kwargs)
                 w = self._core.class_sample_weight(Y, cw, w, "fit: class_weight")
                 core_args = (w,) + core_args[1:]
-            if new_optimizer is not None or cbs or ctx is not None or diag is not None:
-                # before installing an optimizer, starting a bar or any collective step
+            new_names = self.feature_names_in_ is None and names_in is not None
+            if new_optimizer is not None or new_names or cbs or ctx is not None or diag is not None:
+                # before installing an optimizer or the feature names, starting a bar or any
+                # collective step
                 self._core.check_fit(X, Y, epochs, lr, bs, *core_args, **check_kwargs)
         core_kwargs: Dict[str, Any] = {}
         n = X.shape[0]
@@ -298,22 +304,31 @@ class Fitting:
             # the same N, epochs and batch_size everywhere: every rank raises alike, if at all
             self._core.check_batches(n, epochs, bs)
             core_kwargs = {"global_rows": n, "row_offset": int(sum(sizes[: ctx.rank]))}
-        if new_optimizer is not None:  # installed only once the whole call is known to be valid
+        # installed only once the whole call is known to be valid; what was there before comes
+        # back if a callback's on_train_begin raises (nothing has trained then)
+        previous_optimizer = None
+        if new_optimizer is not None:
+            previous_optimizer = self._optimizer_snapshot()
             self._core.set_optimizer(optimizer_spec(new_optimizer))
             self._optimizer = new_optimizer
-        if self.feature_names_in_ is None and names_in is not None:
+        if new_names:
             self.feature_names_in_ = np.array(names_in, dtype=object)
         self._forward_X = None
         if ctx is not None:
             ctx.broadcast_model(self)  # rank 0's weights, optimizer state and generator
             self.comm = comm
+        rng_before: List[Any] = []  # the generator's state before the last epoch's draw
+        permutation: Optional[Callable] = None
         if shuffle:
-            permutation: Optional[Callable] = lambda epoch: self._rng.permutation(n)
+
+            def shuffled(epoch: int) -> np.ndarray:
+                rng_before[:] = [self._rng.bit_generator.state]
+                return self._rng.permutation(n)
+
+            permutation = shuffled
         elif ctx is not None:
             order = global_order(sizes)
             permutation = lambda epoch: order
-        else:
-            permutation = None
         on_epoch_end = fit_args.epoch_hook(cbs, names, X_val is not None, self) if cbs else None
         if cbs and ctx is None:  # (data-parallel: the core calls after every epoch)
             core_kwargs["on_epoch_end_interval"] = interval
@@ -341,9 +356,16 @@ class Fitting:
             if callable(getattr(cb, "set_training_data", None)):
                 cb.set_training_data(X, Y, epochs)
         try:
-            for cb in cbs:
-                if hasattr(cb, "on_train_begin"):
-                    cb.on_train_begin(self)
+            try:
+                for cb in cbs:
+                    if hasattr(cb, "on_train_begin"):
+                        cb.on_train_begin(self)
+            except BaseException:
+                if previous_optimizer is not None:
+                    self._restore_optimizer(previous_optimizer)
+                if new_names:
+                    self.feature_names_in_ = None
+                raise
             try:
                 loss, val_loss, lrs, train_m, val_m = self._core.fit(
                     X,
@@ -365,6 +387,10 @@ class Fitting:
                 if hasattr(cb, "on_train_end") and not isinstance(cb, ProgressBar):
                     cb.on_train_end(self)
         except DivergenceError:
+            # the core took the network back to the end of the last finite epoch; the
+            # generator goes back to before the diverged epoch's shuffle
+            if rng_before:
+                self._rng.bit_generator.state = rng_before[0]
             raise  # the loss is global: every rank raises it together
         except BaseException as exc:
             if ctx is not None and ctx.size > 1:

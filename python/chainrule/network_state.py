@@ -57,6 +57,16 @@ class TrainingState:
                 "buffers": {name: list(arrays) for name, arrays in buffers},
             }
 
+    def _optimizer_snapshot(self) -> Tuple[Optimizer, Dict[str, Any]]:
+        """The optimizer and a copy of its state, for _restore_optimizer to put back."""
+        with self._lock:
+            return self._optimizer, self.get_optimizer_state()
+
+    def _restore_optimizer(self, snapshot: Tuple[Optimizer, Dict[str, Any]]) -> None:
+        with self._lock:
+            self.optimizer = snapshot[0]
+            self.set_optimizer_state(snapshot[1])
+
     def set_optimizer_state(self, state: Dict[str, Any]) -> None:
         """Restore what :meth:`get_optimizer_state` returned (for an optimizer of the same
         kind on a network of the same shape); checked first, so on error nothing changes.
@@ -245,13 +255,12 @@ class TrainingState:
             optimizer, optimizer_state = self._optimizer_from(opt, arrays)
         with self._lock:
             if optimizer is not None:
-                previous = (self._optimizer, self.get_optimizer_state())
+                previous = self._optimizer_snapshot()
                 self.optimizer = optimizer
                 try:
                     self.set_optimizer_state(cast(Dict[str, Any], optimizer_state))
                 except BaseException:  # e.g. a buffer of the wrong shape: put the old one back
-                    self.optimizer = previous[0]
-                    self.set_optimizer_state(previous[1])
+                    self._restore_optimizer(previous)
                     raise
             self.seed = seed
             if rng is not None:

@@ -185,11 +185,13 @@ class Network {
   void copy_params(std::vector<Matrix<T>>& to) const;
   void restore_params(const std::vector<Matrix<T>>& from);
   /// The divergence rollback of fit: save_rollback() copies every parameter and buffer
-  /// (copy_params) into storage the network keeps from one fit to the next, rollback() writes
-  /// them back. A copy made afresh by every fit would fault in and zero as many pages as the
-  /// parameters hold: some 40 ms a call for 96 MB of weights (1024-4096-4096-1024, float32).
-  void save_rollback() { copy_params(rollback_); }
-  void rollback() { restore_params(rollback_); }
+  /// (copy_params), the optimizer's state and the count of training passes (the dropout
+  /// masks' key) into storage the network keeps from one fit to the next; rollback() puts
+  /// them all back, so that the network trains on as if the diverged epoch had not run. A copy
+  /// made afresh by every fit would fault in and zero as many pages as the parameters hold:
+  /// some 40 ms a call for 96 MB of weights (1024-4096-4096-1024, float32).
+  void save_rollback();
+  void rollback();
   /// Whether every parameter and buffer value is finite.
   bool params_finite() const;
 
@@ -214,6 +216,7 @@ class Network {
   Index forward_rows_ = -1;
   std::vector<double> row_loss_;     // per-row losses of a weighted batch (prepare_batches)
   std::vector<Matrix<T>> rollback_;  // save_rollback's copy of the parameters and buffers
+  std::uint64_t rollback_pass_ = 0;  // and of context_.pass
 };
 
 /// Validates a learning rate (finite and > 0).

@@ -36,6 +36,7 @@ class Optimizer {
     for (auto& per_slot : buffers_)
       for (std::size_t s = 0; s < slot_sizes.size(); ++s) per_slot[s].resize(1, slot_sizes[s]);
     steps_ = 0;
+    has_snapshot_ = false;
   }
 
   /// Starts a step: every slot is then updated once. Increments the step counter, then
@@ -83,10 +84,20 @@ class Optimizer {
   /// set_state with the buffers given by name, in any order; every name must be given once.
   void set_state(Index steps,
                  const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& named);
+  /// A copy of the whole state (the step counter and every buffer) into storage the optimizer
+  /// keeps from one call to the next, and its restoration: fit's divergence rollback
+  /// (Network::save_rollback) takes the optimizer back with the weights.
+  void save_snapshot();
+  void restore_snapshot();
 
  protected:
   /// Derived constructors name their buffers, in order; state(k, slot) reaches buffer k.
-  void add_buffer(std::string name) { names_.push_back(std::move(name)); }
+  /// non_negative: the buffer holds sums or means of squares, which set_state checks are >= 0
+  /// (a negative one would make the update's square root NaN).
+  void add_buffer(std::string name, bool non_negative = false) {
+    names_.push_back(std::move(name));
+    non_negative_.push_back(non_negative);
+  }
   T* state(std::size_t k, Index slot) { return buffers_[k][static_cast<std::size_t>(slot)].data(); }
 
  private:
@@ -99,9 +110,13 @@ class Optimizer {
   void check_slot(Index slot, Index n) const;
 
   std::vector<std::string> names_;
+  std::vector<bool> non_negative_;  // per buffer: its values must be >= 0
   std::vector<Index> sizes_;
   std::vector<std::vector<Matrix<T>>> buffers_;  // [buffer][slot], each (1, slot size)
   Index steps_ = 0;
+  std::vector<std::vector<Matrix<T>>> snapshot_;  // save_snapshot's copy of buffers_
+  Index snapshot_steps_ = 0;
+  bool has_snapshot_ = false;  // of the buffers prepare() allocated
 };
 
 /// The optimizer family: its registry builds Optimizer<T>. Each built-in registers itself at

@@ -19,14 +19,14 @@ namespace chainrule {
 /// fit runs opts.epochs epochs of mini-batch gradient descent and returns what each epoch
 /// measured. With sample weights w, a batch's loss is sum(w_i l_i) / sum(w_i) and its
 /// gradients are those of that weighted mean; a batch whose weights are all 0 is skipped.
-/// A non-finite loss, parameter or buffer restores the parameters and buffers (running
-/// statistics) of the last finite epoch and throws
-/// DivergenceError naming the epoch. Every argument is checked (check) before anything
-/// changes. When the optimizer can fuse its update into the backward pass (plain SGD), the
-/// update runs in the epilogue of each dW product, unless opts.clip clips the gradients
-/// between the backward pass and the update. A plain network of narrow dense layers may instead
-/// compute each step's gradients in one fused call (SmallStep, when kernels/shape_policy.hpp
-/// chooses it), followed by the optimizer's update.
+/// A non-finite loss, parameter or buffer restores the parameters, buffers (running
+/// statistics), optimizer state and training-pass count of the last finite epoch
+/// (Network::rollback) and throws DivergenceError naming the epoch. Every argument is checked
+/// (check) before anything changes. When the optimizer can fuse its update into the backward pass
+/// (plain SGD), the update runs in the epilogue of each dW product, unless opts.clip clips the
+/// gradients between the backward pass and the update. A plain network of narrow dense layers may
+/// instead compute each step's gradients in one fused call (SmallStep, when
+/// kernels/shape_policy.hpp chooses it), followed by the optimizer's update.
 ///
 /// Data-parallel (a reducer that sums across processes): X is this process's shard, rows
 /// [row_offset, row_offset + X.rows) of a global data set of opts.global_rows rows. Each
