@@ -172,6 +172,41 @@ def test_partial_fit_continues_training(digits):
     assert r.loss_curve_[-1] < loss1 and r.predict(X).shape == (100,)
 
 
+def test_partial_fit_needs_two_classes_as_fit_does():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    m = MLPClassifier(random_state=0)
+    with pytest.raises(ValueError, match=r"at least 2 classes; classes=\[0\] has 1"):
+        m.partial_fit(X, np.zeros(20, int), classes=[0])
+    assert not hasattr(m, "classes_") and not hasattr(m, "network_")
+    m.partial_fit(X, np.arange(20) % 2, classes=[0, 1])  # and it still fits
+    assert set(m.predict(X)) <= {0, 1}
+
+
+@pytest.mark.parametrize("estimator", ["regressor", "classifier"])
+def test_a_refit_that_fails_leaves_the_fitted_estimator(estimator):
+    # set_params then fit, which raises: the estimator still predicts as before, its
+    # attributes (coefs_, n_iter_, loss_curve_, classes_, n_features_in_) those of its network
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X[:, 0] > 0 if estimator == "classifier" else 2 * X[:, 0]
+    cls = MLPClassifier if estimator == "classifier" else MLPRegressor
+    m = cls(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.fit(X, y)
+    before = m.predict(X[:5]), dict(m.__dict__)
+    m.set_params(learning_rate_init=-1.0)
+    with pytest.raises(ValueError, match="lr"):
+        m.fit(X[:, :2], np.where(y, "a", "b") if estimator == "classifier" else y)
+    np.testing.assert_array_equal(m.predict(X[:5]), before[0])
+    assert m.network_ is before[1]["network_"] and m.n_iter_ == before[1]["n_iter_"]
+    assert m.n_features_in_ == 3 and m.loss_curve_ == before[1]["loss_curve_"]
+    for a, b in zip(m.coefs_, m.network_.weights):
+        np.testing.assert_array_equal(a, b)
+    if estimator == "classifier":
+        np.testing.assert_array_equal(m.classes_, [False, True])
+
+
 def test_binary_and_multilabel_and_string_labels():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 4))

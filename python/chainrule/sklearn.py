@@ -42,7 +42,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised when scikit-learn is absent
     raise ImportError("chainrule.sklearn needs scikit-learn: pip install scikit-learn") from exc
 
-from .sklearn_base import BaseMLP
+from .sklearn_base import BaseMLP, keeps_state_on_error
 from .sklearn_base import sample_weights as _weights
 from .sklearn_base import validate_data as _validate_data  # scikit-learn's, or its fallback
 
@@ -57,6 +57,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     ``best_loss_``, ``n_features_in_``, ``n_outputs_`` and ``network_`` (the
     :class:`chainrule.Network`)."""
 
+    @keeps_state_on_error
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
         X, y = _validate_data(
             self, X, y, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32]
@@ -67,6 +68,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self._train(X, Y.astype(np.float64), w, self.max_iter, incremental=False)
         return self
 
+    @keeps_state_on_error
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
         """One epoch on (X, y), continuing from the current weights and optimizer state."""
         first = not hasattr(self, "network_")
@@ -209,6 +211,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Y = self._binarizer.transform(y).astype(np.float64)
         return Y
 
+    @keeps_state_on_error
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPClassifier":
         X, y = _validate_data(self, X, y, multi_output=True, dtype=[np.float64, np.float32])
         check_classification_targets(y)
@@ -231,6 +234,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         )
         return self
 
+    @keeps_state_on_error
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
     ) -> "MLPClassifier":
@@ -246,6 +250,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")
             all_classes = np.unique(np.asarray(classes))
+            if len(all_classes) < 2:
+                raise ValueError(
+                    f"MLPClassifier needs at least 2 classes; classes={classes!r} has "
+                    f"{len(all_classes)}"
+                )
             self._binarizer = LabelBinarizer().fit(all_classes)
             self.classes_ = self._binarizer.classes_
             self._kind = "binary" if len(self.classes_) <= 2 else "multiclass"

@@ -3,9 +3,10 @@ the network and optimizer they build, and the training loop over Network.fit."""
 
 from __future__ import annotations
 
+import functools
 import numbers
 import warnings
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 import numpy as np
 
@@ -32,7 +33,28 @@ from ._checks import core_number, real_type
 from .layers import layer_class
 from .network import Network
 
-__all__ = ["BaseMLP", "NoImprovement", "sample_weights"]
+__all__ = ["BaseMLP", "NoImprovement", "keeps_state_on_error", "sample_weights"]
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def keeps_state_on_error(method: _Method) -> _Method:
+    """fit and partial_fit: a call that raises leaves the estimator's attributes as they were
+    (a fitted estimator keeps its network, classes_ and n_features_in_; the network a new fit
+    builds is kept only once that fit returns)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        saved = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
 
 Dropout = layer_class("dropout")
 
@@ -230,16 +252,10 @@ class BaseMLP(BaseEstimator):
         self._check_params()
         seed = self._seed()
         n = X.shape[0]
-        if not incremental or not hasattr(self, "network_"):
-            self.network_ = self._new_network(X.shape[1], Y.shape[1], seed)
-            self.loss_curve_: List[float] = []
-            self.validation_scores_: Optional[List[float]] = [] if self.early_stopping else None
-            self.n_iter_ = 0
-            self.t_ = 0
-            self.best_loss_: Optional[float] = None
-            new_optimizer = True
-        else:
-            new_optimizer = False
+        # a new network is kept only once its fit returns: a fit that raises leaves the
+        # estimator as it was (a fitted one still predicts with its network and coefs_)
+        new_optimizer = not incremental or not hasattr(self, "network_")
+        net = self._new_network(X.shape[1], Y.shape[1], seed) if new_optimizer else self.network_
         batch = self._batch(n)
         kwargs: Dict[str, Any] = dict(
             batch_size=batch, shuffle=bool(self.shuffle), verbose=2 if self.verbose else 0
@@ -283,7 +299,14 @@ class BaseMLP(BaseEstimator):
                 restore_best_weights=bool(self.early_stopping),
             )
             kwargs["early_stopping"] = stopper
-        history = self.network_.fit(X, Y, epochs=epochs, **kwargs)
+        history = net.fit(X, Y, epochs=epochs, **kwargs)
+        if new_optimizer:
+            self.network_ = net
+            self.loss_curve_: List[float] = []
+            self.validation_scores_: Optional[List[float]] = [] if self.early_stopping else None
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.best_loss_: Optional[float] = None
         if stopper is not None and stopper.stopped_epoch is None and len(history.loss) == epochs:
             # as scikit-learn's MLP: every iteration ran and the loss (or the validation
             # score) still improved by more than tol within the last n_iter_no_change
@@ -291,7 +314,7 @@ class BaseMLP(BaseEstimator):
                 f"Stochastic Optimizer: Maximum iterations ({epochs}) reached and the "
                 "optimization hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,  # (the user's call, past fit and keeps_state_on_error)
             )
         self.loss_curve_ += list(history.loss)
         if self.validation_scores_ is not None and getattr(history, "val_loss", None):
@@ -300,7 +323,6 @@ class BaseMLP(BaseEstimator):
         self.t_ += len(history.loss) * X.shape[0]
         if self.loss_curve_:
             self.best_loss_ = min(self.loss_curve_)
-        net = self.network_
         self.coefs_ = [np.array(W) for W in net.weights]
         self.intercepts_ = [np.array(b) for b in net.biases]
         self.n_layers_ = net.n_layers + 1
