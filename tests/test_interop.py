@@ -101,6 +101,8 @@ def test_from_torch_errors_name_the_module():
         cr.from_torch(nn.Sequential(nn.Linear(2, 3), nn.GELU(approximate="tanh")))
     with pytest.raises(ValueError, match="dim=0"):
         cr.from_torch(nn.Sequential(nn.Linear(2, 3), nn.Softmax(dim=0)))
+    with pytest.raises(ValueError, match="threshold >= 20 .*got threshold=1.0"):
+        cr.from_torch(nn.Sequential(nn.Linear(2, 3), nn.Softplus(threshold=1.0)))
     with pytest.raises(ValueError, match="empty"):
         cr.from_torch(nn.Sequential())
     with pytest.raises(TypeError, match="Sequential"):

@@ -703,7 +703,12 @@ def test_set_training_state_changes_nothing_when_it_fails():
         b.set_training_state(state, bad)
     for broken in (
         {**state, "seed": "x"},
+        {**state, "seed": -3},  # (the constructor refuses it too)
         {**state, "rng": {"state": 1}},
+        {  # a negative integer: numpy raises OverflowError, the network ValueError
+            **state,
+            "rng": {"bit_generator": "PCG64", "state": {"state": -1, "inc": 3}},
+        },
         {**state, "history": {"loss": ["x"]}},
         {**state, "optimizer": {"name": "nope"}},
     ):

@@ -176,6 +176,20 @@ def test_save_rejects_metadata_that_is_not_json(tmp_path):
     with pytest.raises(ValueError, match="JSON"):
         net.save(tmp_path / "m.npz", metadata={"x": float("nan")})
     assert not os.path.exists(tmp_path / "m.npz")
+    with pytest.raises(TypeError, match="metadata must be a dict, got list"):
+        net.save(tmp_path / "m.npz", metadata=["run 7", 0.5])  # (load takes a dict only)
+    assert not os.path.exists(tmp_path / "m.npz")
+
+
+def test_a_numpy_integer_seed_saves_as_an_int(tmp_path):
+    net = cr.Network([2, 3, 1], seed=np.int64(5))
+    assert net.seed == 5 and type(net.seed) is int
+    twin = cr.Network([2, 3, 1], seed=5)
+    assert _same_params(net, twin) and net.get_rng_state() == twin.get_rng_state()
+    net.save(tmp_path / "m.npz")
+    assert cr.load(tmp_path / "m.npz").seed == 5
+    assert pickle.loads(pickle.dumps(net)).seed == 5
+    assert copy.deepcopy(net).seed == 5
 
 
 # ---- hostile and broken files --------------------------------------------------------------------

@@ -151,6 +151,13 @@ def _activation_of(module: Any, index: int) -> Activation:
     if isinstance(module, nn.Softplus):
         if module.beta != 1:
             raise ValueError(f"{where}: only Softplus(beta=1) converts, got beta={module.beta}")
+        if not module.threshold >= 20:
+            # torch returns z where z > threshold; chainrule's softplus has no such switch, and
+            # below torch's default of 20 the two differ by more than exp(-threshold)
+            raise ValueError(
+                f"{where}: only Softplus with threshold >= 20 (torch's default) converts, "
+                f"got threshold={module.threshold}"
+            )
         return Softplus()
     simple = {nn.Sigmoid: Sigmoid, nn.Tanh: Tanh, nn.ReLU: ReLU, nn.SiLU: SiLU, nn.Identity: Linear}
     for cls, act in simple.items():

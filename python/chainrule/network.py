@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import numbers
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -122,7 +123,6 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         #: The dense layers' positions among the layers (net.weights[k] is layer dense[k] + 1).
         self._dense = [l for l, c in enumerate(layers) if isinstance(c, Dense)]
         self.layer_sizes = sizes
-        self.seed = seed
         try:
             self._rng = np.random.default_rng(seed)
             # the key of the layers' random streams (dropout masks): a child of the seed
@@ -131,6 +131,8 @@ class Network(TrainingState, Fitting, Steps, LRFind):
             raise type(exc)(
                 f"seed must be None or a non-negative integer, got {seed!r} ({exc})"
             ) from None
+        # a NumPy integer kept as a Python int, which the model file's JSON holds
+        self.seed = int(seed) if isinstance(seed, numbers.Integral) else seed
         self._core.set_random_state(int(key), 0)
         self._forward_X: Optional[np.ndarray] = None
         #: The History of the last fit (empty before any).

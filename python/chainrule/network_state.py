@@ -165,7 +165,7 @@ class TrainingState:
         rng = np.random.default_rng()
         try:
             rng.bit_generator.state = state
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:  # (a negative int)
             raise ValueError(f"invalid random generator state: {exc}") from None
         return rng
 
@@ -236,7 +236,7 @@ class TrainingState:
                 "get_training_state() returns"
             )
         seed = state.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValueError(f"invalid seed {seed!r}")
         rng = self._generator_from(state["rng"]) if "rng" in state else None
         dropout = self._dropout_from(state["dropout"]) if "dropout" in state else None

@@ -170,6 +170,14 @@ def _loss_entry(loss: Loss) -> Dict[str, Any]:
 
 def to_bytes(net: Network, metadata: Optional[Dict[str, Any]] = None) -> bytes:
     """The model file's bytes (what :func:`save` writes)."""
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"save: metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"save: the metadata must be JSON (finite numbers, strings, lists, dicts): {exc}"
+        ) from None
     state, state_arrays = net.get_training_state()
     header: Dict[str, Any] = {
         "format": FORMAT,
@@ -196,10 +204,8 @@ def to_bytes(net: Network, metadata: Optional[Dict[str, Any]] = None) -> bytes:
         header["feature_names"] = [str(n) for n in net.feature_names_in_]
     try:
         text = json.dumps(header, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"save: the metadata must be JSON (finite numbers, strings, lists, dicts): {exc}"
-        ) from None
+    except (TypeError, ValueError) as exc:  # the network's own entries (its metadata passed)
+        raise ValueError(f"save: the model's header cannot be written as JSON: {exc}") from None
     arrays: Dict[str, np.ndarray] = {"header": np.frombuffer(text.encode(), dtype=np.uint8)}
     for tensors in (net.parameters, net.buffers):
         for name, value in tensors.items():
