@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import warnings
 from typing import Any, Callable, List, Sequence
 
 import numpy as np
@@ -281,10 +282,24 @@ def test_bad_call_raises_and_leaves_model_unchanged(
 
 
 def test_float32_overflowing_input_is_reported() -> None:
+    # the cast to float32 makes a finite 1e300 inf; the message says that it may have been
+    # a value out of float32's range (and no NumPy RuntimeWarning leaks out)
     net = small_net(dtype="float32")
-    with pytest.raises(ValueError) as e:
-        net.predict(np.array([[1e300, 1.0]]))
-    assert_message(e, "X", "inf", "row 0", "column 0")
+    note = "values beyond 3.4e38 in magnitude become inf in float32"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError) as e:
+            net.predict(np.array([[1e300, 1.0]]))
+        assert_message(e, "X", "inf", "row 0", "column 0", note)
+        with pytest.raises(ValueError) as e:
+            net.fit(np.array([[1.0, 2.0]] * 4), np.array([[1.0]] * 3 + [[1e39]]), epochs=1)
+        assert_message(e, "Y", "inf", "row 3", "column 0", note)
+        with pytest.raises(ValueError) as e:
+            net.fit(np.ones((4, 2)), np.ones(4), epochs=1, sample_weight=np.full(4, 1e300))
+        assert_message(e, "sample_weight", "inf at row 0", note)
+    with pytest.raises(ValueError) as e:  # float64: an inf is the caller's own
+        small_net(dtype="float64").predict(np.array([[np.inf, 1.0]]))
+    assert note not in str(e.value)
 
 
 # ---- targets ------------------------------------------------------------------------------------

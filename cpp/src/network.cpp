@@ -183,7 +183,8 @@ void Network<T>::check_X(ConstView<T> X, const char* what) const {
   if (bad >= 0)
     throw ValueError(std::string(what) + ": X contains a non-finite value (" +
                      shortest_repr(static_cast<double>(X.data[bad])) + ") at row " +
-                     std::to_string(bad / X.cols) + ", column " + std::to_string(bad % X.cols));
+                     std::to_string(bad / X.cols) + ", column " + std::to_string(bad % X.cols) +
+                     float32_inf_note(X.data[bad]));
 }
 
 template <class T>
@@ -199,7 +200,8 @@ void Network<T>::check_XY(ConstView<T> X, ConstView<T> Y, const char* what) cons
   if (bad >= 0)
     throw ValueError(std::string(what) + ": Y contains a non-finite value (" +
                      shortest_repr(static_cast<double>(Y.data[bad])) + ") at row " +
-                     std::to_string(bad / Y.cols) + ", column " + std::to_string(bad % Y.cols));
+                     std::to_string(bad / Y.cols) + ", column " + std::to_string(bad % Y.cols) +
+                     float32_inf_note(Y.data[bad]));
   loss_->check_targets(Y);
 }
 

@@ -46,7 +46,8 @@ def sample_weights(
         raise ValueError(
             f"{call}: {what} must have shape ({n},), one weight per row, got shape {arr.shape}"
         )
-    return np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # a float64 too large for float32 becomes inf: the core
+        return np.ascontiguousarray(arr, dtype=dtype)
 
 
 _MAX_INDEX = 2**62  # class indices beyond this do not fit the core's 64-bit indices

@@ -2,11 +2,13 @@
 // TypeError to TypeError and DivergenceError to chainrule.DivergenceError.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace chainrule {
 
@@ -42,6 +44,15 @@ inline std::string shortest_repr(double v) {
     if (std::strtod(buf, nullptr) == v) break;
   }
   return buf;
+}
+
+/// For a message about an inf in a network's data: in float32, where the Python layer's cast
+/// turned a finite value past float32's range into inf, the note that says so; else "".
+template <class T>
+std::string float32_inf_note(T v) {
+  if constexpr (std::is_same_v<T, float>)
+    if (std::isinf(v)) return " (values beyond 3.4e38 in magnitude become inf in float32)";
+  return "";
 }
 
 }  // namespace chainrule

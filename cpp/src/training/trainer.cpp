@@ -33,7 +33,7 @@ double check_weights(ConstView<T> w, Index n, const std::string& what) {
     if (!(std::isfinite(w.data[i]) && w.data[i] >= T(0)))
       throw ValueError(what + " must be finite and >= 0, got " +
                        shortest_repr(static_cast<double>(w.data[i])) + " at row " +
-                       std::to_string(i));
+                       std::to_string(i) + float32_inf_note(w.data[i]));
     sum += static_cast<double>(w.data[i]);
   }
   if (!(sum > 0)) throw ValueError(what + " sums to 0: at least one row needs a positive weight");
