@@ -139,6 +139,19 @@ def test_every_activation_passes_the_gradient_check(act: Any) -> None:
     assert net.gradient_check(X, Y) < 1e-7
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("act", ALL_ACTIVATIONS, ids=spec_id)
+def test_every_activation_passes_nan_through(act: Any, dtype: str) -> None:
+    # a NaN that reaches an activation (from a custom layer below, say) stays NaN, as in
+    # torch: max(z, 0) once turned it into 0, and the loss that followed could look finite
+    a = cr.activations.resolve_activation(act)
+    z = np.array([[np.nan, -1.0, 0.0, 2.0]] * 3, dtype=dtype)  # (softmax: a row of 4)
+    h = a.forward(z)
+    assert np.all(np.isnan(h[:, 0])), h
+    if a.name != "softmax":  # elementwise: the other values are unaffected
+        assert np.all(np.isfinite(h[:, 1:])), h
+
+
 @pytest.mark.parametrize("loss", ALL_LOSSES, ids=spec_id)
 def test_every_loss_passes_the_gradient_check(loss: Any) -> None:
     sizes = [3, 5, 4]

@@ -14,7 +14,7 @@ class ReLU : public ElementwiseActivation<T, ReLU<T>> {
                                    .property("dead_at_zero", true);  // a unit can die (0 always)
     return e;
   }
-  T f(T z) const { return z > T(0) ? z : T(0); }
+  T f(T z) const { return z < T(0) ? T(0) : z; }  // NaN stays NaN (max(z, 0) would hide it)
   T df(T z, T) const { return static_cast<T>(z > T(0)); }  // branch-free: vectorises
 };
 
