@@ -231,6 +231,13 @@ def test_callback_returning_false_stops_training() -> None:
     _same(_params(net), _params(twin))
 
 
+def test_callback_returning_numpys_false_stops_training_and_none_does_not() -> None:
+    X, Y = _clf_data()
+    stop = _clf().fit(X, Y, epochs=50, lr=0.1, callbacks=[lambda e, logs, n: np.int64(e) < 2])
+    assert len(stop) == 3
+    assert len(_clf().fit(X, Y, epochs=5, lr=0.1, callbacks=[lambda e, logs, n: None])) == 5
+
+
 def test_callback_object_and_stop_training() -> None:
     X, Y = _clf_data()
     events: List[str] = []

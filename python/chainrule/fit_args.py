@@ -223,7 +223,9 @@ def epoch_hook(cbs: List[Any], names: List[str], validation: bool, network: Any)
         go_on = True
         for cb in cbs:
             try:
-                if cb.on_epoch_end(epoch, dict(logs), network) is False:
+                result = cb.on_epoch_end(epoch, dict(logs), network)
+                # False stops (NumPy's too: a comparison of NumPy values), None goes on
+                if isinstance(result, (bool, np.bool_)) and not result:
                     go_on = False
             except StopTraining:
                 go_on = False
