@@ -160,3 +160,27 @@ def test_divergence_takes_the_whole_training_state_back(
     for a, b in zip(snapshot(net), snapshot(twin)):
         np.testing.assert_array_equal(a, b)
     assert net.get_rng_state() == twin.get_rng_state()
+
+
+def test_divergence_after_a_callback_replaced_the_optimizer() -> None:
+    # the rollback's copy is made before an epoch's callbacks; an optimizer a callback installs
+    # then has none, and goes back to its state as installed (a DivergenceError, not a crash)
+    Xd, Yd = _diverging_setup()
+    net = cr.Network([2, 3, 1], ["linear", "linear"], seed=4, optimizer="adam")
+    kept: list = []
+
+    def swap(epoch: int, logs: Any, network: cr.Network) -> None:
+        if epoch == 1:
+            network.optimizer = cr.SGD(momentum=0.9)
+            kept.extend(snapshot(network))
+            network.weights[0] = np.full((2, 3), 1e200)  # the next epoch's loss is inf
+
+    with pytest.raises(cr.DivergenceError, match="epoch 3"):
+        net.fit(Xd, Yd, epochs=20, lr=0.01, batch_size=7, callbacks=[swap])
+    assert isinstance(net.optimizer, cr.SGD)
+    state = net.get_optimizer_state()
+    assert state["step"] == 0
+    assert all(not np.any(a) for arrays in state["buffers"].values() for a in arrays)
+    for a, b in zip(snapshot(net), kept):  # the weights of epoch 2's end, before the callback
+        np.testing.assert_array_equal(a, b)
+    assert np.isfinite(net.fit(Xd, Yd, epochs=2, lr=0.01).loss[-1])

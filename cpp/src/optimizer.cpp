@@ -123,7 +123,12 @@ void Optimizer<T>::save_snapshot() {
 
 template <class T>
 void Optimizer<T>::restore_snapshot() {
-  if (!has_snapshot_) throw std::logic_error(repr() + ": restore_snapshot without a snapshot");
+  if (!has_snapshot_) {  // installed since (a callback's): back to its state as installed
+    for (auto& per_slot : buffers_)
+      for (Matrix<T>& b : per_slot) std::fill(b.data(), b.data() + b.size(), T(0));
+    steps_ = 0;
+    return;
+  }
   for (std::size_t k = 0; k < snapshot_.size(); ++k)
     for (std::size_t s = 0; s < snapshot_[k].size(); ++s)
       std::copy(snapshot_[k][s].data(), snapshot_[k][s].data() + snapshot_[k][s].size(),

@@ -302,9 +302,19 @@ void snapshot_restores_the_state() {
     auto a = make_optimizer<T>(name, params), b = make_optimizer<T>(name, params);
     a->prepare({3});
     b->prepare({3});
-    CHECK_THROWS_MSG(a->restore_snapshot(), std::logic_error, "without a snapshot");
     T pa[3] = {T(1), T(2), T(3)}, pb[3] = {T(1), T(2), T(3)};
     const T g[3] = {T(0.3), T(-0.2), T(0.1)}, huge[3] = {T(1e30), T(-1e30), T(1e30)};
+    {  // no copy since prepare(): the state as prepared (installed since the rollback's copy)
+      auto c = make_optimizer<T>(name, params);
+      c->prepare({3});
+      T pc[3] = {T(1), T(2), T(3)};
+      c->begin_step();
+      c->update(0, 3, T(0.05), huge, pc);
+      c->restore_snapshot();
+      CHECK(c->step_count() == 0);
+      for (std::size_t k = 0; k < c->buffer_names().size(); ++k)
+        for (int i = 0; i < 3; ++i) CHECK(c->buffer(k, 0).data[i] == T(0));
+    }
     for (auto* o : {a.get(), b.get()})
       for (int s = 0; s < 2; ++s) {
         o->begin_step();

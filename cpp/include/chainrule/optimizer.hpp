@@ -86,7 +86,9 @@ class Optimizer {
                  const std::vector<std::pair<std::string, std::vector<ConstView<T>>>>& named);
   /// A copy of the whole state (the step counter and every buffer) into storage the optimizer
   /// keeps from one call to the next, and its restoration: fit's divergence rollback
-  /// (Network::save_rollback) takes the optimizer back with the weights.
+  /// (Network::save_rollback) takes the optimizer back with the weights. Without a copy since
+  /// prepare() (an optimizer a callback installed after the rollback's copy), the restoration
+  /// gives the state it was installed with: zeros, step 0.
   void save_snapshot();
   void restore_snapshot();
 
