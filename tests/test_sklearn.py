@@ -269,6 +269,12 @@ def test_bad_parameters_are_clear_errors(params, message):
         MLPClassifier(**params).fit(X, y)
 
 
+@pytest.mark.parametrize("name", ["tol", "validation_fraction"])
+def test_parameters_of_the_wrong_type_name_themselves(name):
+    with pytest.raises(TypeError, match=f"{name} must be a real number, got str"):
+        MLPClassifier(**{name: "x"}).fit(np.zeros((10, 2)), np.arange(10) % 2)
+
+
 def test_class_weight_is_the_matching_sample_weight():
     from sklearn.utils.class_weight import compute_class_weight
 

@@ -206,11 +206,11 @@ class BaseMLP(BaseEstimator):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if not (0 < self.validation_fraction < 1):
+        if not (0 < real_type(self.validation_fraction, "validation_fraction") < 1):
             raise ValueError(
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
             )
-        if not (np.isfinite(self.tol) and self.tol >= 0):
+        if not (np.isfinite(real_type(self.tol, "tol")) and self.tol >= 0):
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
 
     def _seed(self) -> Optional[int]:
