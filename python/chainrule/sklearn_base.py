@@ -40,8 +40,8 @@ _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 def keeps_state_on_error(method: _Method) -> _Method:
     """fit and partial_fit: a call that raises leaves the estimator's attributes as they were
-    (a fitted estimator keeps its network, classes_ and n_features_in_; the network a new fit
-    builds is kept only once that fit returns)."""
+    (a fitted estimator keeps its network, coefs_, classes_ and n_features_in_, not the fresh
+    network a failed refit built)."""
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -252,10 +252,16 @@ class BaseMLP(BaseEstimator):
         self._check_params()
         seed = self._seed()
         n = X.shape[0]
-        # a new network is kept only once its fit returns: a fit that raises leaves the
-        # estimator as it was (a fitted one still predicts with its network and coefs_)
-        new_optimizer = not incremental or not hasattr(self, "network_")
-        net = self._new_network(X.shape[1], Y.shape[1], seed) if new_optimizer else self.network_
+        if not incremental or not hasattr(self, "network_"):
+            self.network_ = self._new_network(X.shape[1], Y.shape[1], seed)
+            self.loss_curve_: List[float] = []
+            self.validation_scores_: Optional[List[float]] = [] if self.early_stopping else None
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.best_loss_: Optional[float] = None
+            new_optimizer = True
+        else:
+            new_optimizer = False
         batch = self._batch(n)
         kwargs: Dict[str, Any] = dict(
             batch_size=batch, shuffle=bool(self.shuffle), verbose=2 if self.verbose else 0
@@ -299,14 +305,7 @@ class BaseMLP(BaseEstimator):
                 restore_best_weights=bool(self.early_stopping),
             )
             kwargs["early_stopping"] = stopper
-        history = net.fit(X, Y, epochs=epochs, **kwargs)
-        if new_optimizer:
-            self.network_ = net
-            self.loss_curve_: List[float] = []
-            self.validation_scores_: Optional[List[float]] = [] if self.early_stopping else None
-            self.n_iter_ = 0
-            self.t_ = 0
-            self.best_loss_: Optional[float] = None
+        history = self.network_.fit(X, Y, epochs=epochs, **kwargs)
         if stopper is not None and stopper.stopped_epoch is None and len(history.loss) == epochs:
             # as scikit-learn's MLP: every iteration ran and the loss (or the validation
             # score) still improved by more than tol within the last n_iter_no_change
@@ -323,6 +322,7 @@ class BaseMLP(BaseEstimator):
         self.t_ += len(history.loss) * X.shape[0]
         if self.loss_curve_:
             self.best_loss_ = min(self.loss_curve_)
+        net = self.network_
         self.coefs_ = [np.array(W) for W in net.weights]
         self.intercepts_ = [np.array(b) for b in net.biases]
         self.n_layers_ = net.n_layers + 1
