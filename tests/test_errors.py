@@ -4,6 +4,7 @@ from user-defined activations and losses: test_misbehaving_extensions.py)."""
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import sys
@@ -231,6 +232,7 @@ BAD_CALLS = [
     ("batch 0", lambda n: n.fit(X, Y, batch_size=0), ValueError, ["batch_size", "0"]),
     ("batch -3", lambda n: n.fit(X, Y, batch_size=-3), ValueError, ["batch_size", "-3"]),
     ("batch float", lambda n: n.fit(X, Y, batch_size=2.0), TypeError, ["batch_size"]),
+    ("step before backward", lambda n: n.step(lr=0.1), ValueError, ["step", "no gradients"]),
     ("backward before forward", lambda n: n.backward(Y), ValueError, ["forward"]),
     (
         "backward after predict",
@@ -279,6 +281,44 @@ def test_bad_call_raises_and_leaves_model_unchanged(
     np.testing.assert_array_equal(net.predict(X), expected_out)
     # and the network still trains normally afterwards
     net.fit(X, Y, epochs=2, lr=0.1)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_step_applies_only_gradients_of_a_backward_pass(optimizer: str) -> None:
+    # step() without grads applies the last backward pass's gradients, as torch's
+    # optimizer.step() applies .grad; where there are none (a fresh or loaded network, or a
+    # fit or diagnose since, which do not keep theirs: SGD fuses its update into the dW
+    # products) it raises rather than step with zeros or stale values
+    net = small_net(optimizer=optimizer)
+    twin = small_net(optimizer=optimizer)
+
+    def refused(n: Any) -> None:
+        before = snapshot(n)
+        with pytest.raises(ValueError) as e:
+            n.step(lr=0.1)
+        assert_message(e, "step: no gradients", "gradients(X, Y)", "step(grads)")
+        assert_unchanged(n, before)
+
+    refused(net)
+    refused(copy.deepcopy(net))
+    for compute in (
+        lambda n: n.gradients(X, Y),
+        lambda n: (n.forward(X), n.backward(Y)),
+        lambda n: n.gradient_check(X, Y),
+    ):
+        compute(net)
+        net.step(lr=0.1)
+        twin.step(twin.gradients(X, Y), lr=0.1)
+        np.testing.assert_array_equal(net.weights[0], twin.weights[0])
+    net.gradients(X, Y)
+    net.fit(X, Y, epochs=1, lr=0.1)
+    refused(net)
+    net.gradients(X, Y)
+    net.diagnose(X, Y)
+    refused(net)
+    net.gradients(X, Y)
+    net.step(lr=0.1)
+    net.step(lr=0.1)  # the same gradients again, as torch's optimizer.step() twice
 
 
 def test_float32_overflowing_input_is_reported() -> None:

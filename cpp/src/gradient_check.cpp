@@ -54,6 +54,7 @@ std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, d
   // The perturbed passes above only ran forward: dW, db and dZ still hold the backprop
   // gradients of (X, Y), and the Z/H caches are not offered to backward().
   forward_rows_ = -1;
+  grads_ready_ = true;
   return errors;
 }
 

@@ -102,6 +102,7 @@ void Network<T>::finish_construction() {
 template <class T>
 void Network<T>::use_gradient_storage(T* storage) {
   grad_data_ = storage != nullptr ? storage : grads_.data();
+  grads_ready_ = false;
   Index offset = 0;
   for (auto& layer : layers_) {
     layer->use_gradient_storage(grad_data_ + offset);
@@ -219,6 +220,7 @@ ConstView<T> Network<T>::forward_pass(ConstView<T> X) {
 template <class T>
 double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, double w_sum, T sgd_lr,
                                  double grad_scale, bool penalties) {
+  grads_ready_ = false;  // until a public caller (backward, compute_gradients) says otherwise
   Layer<T>& out = *layers_.back();
   const OutputGradient<T> g = out.output_gradient();  // the output activation's Z, H, dH, dZ
   double value;
@@ -299,7 +301,9 @@ double Network<T>::backward(ConstView<T> Y) {
     throw ValueError("backward: Y has " + std::to_string(Y.rows) +
                      " rows but the last forward pass had " + std::to_string(forward_rows_));
   check_XY(input_, Y, "backward");
-  return backward_pass(input_, Y);
+  const double value = backward_pass(input_, Y);
+  grads_ready_ = true;
+  return value;
 }
 
 template <class T>
@@ -338,7 +342,9 @@ double Network<T>::compute_gradients(ConstView<T> X, ConstView<T> Y) {
   forward_rows_ = -1;
   begin_training_pass();
   forward_pass(X);
-  return backward_pass(X, Y);
+  const double value = backward_pass(X, Y);
+  grads_ready_ = true;
+  return value;
 }
 
 template <class T>

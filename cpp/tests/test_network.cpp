@@ -265,6 +265,8 @@ void test_step() {
   auto net = make_net<T>(s, 7);
   Matrix<T> X, Y;
   make_data(s, 6, 8, X, Y);
+  // no backward pass yet: step(lr) has nothing to apply (the buffer holds zeros)
+  CHECK_THROWS_MSG(net->step(0.1), ValueError, "no gradients");
   net->compute_gradients(X.cview(), Y.cview());
   const auto p0 = params(*net);
   const auto g = grads(*net);
@@ -339,7 +341,10 @@ void test_fit_decreases() {
     FitOptions opts;
     opts.epochs = 300;
     opts.lr = 0.1;
+    net->compute_gradients(X.cview(), Y.cview());
     const auto losses = fit(*net, X.cview(), Y.cview(), opts);
+    // fit's fused SGD steps keep no gradients, and the last backward pass's are gone
+    CHECK_THROWS_MSG(net->step(0.1), ValueError, "no gradients");
     if (CHECK(losses.size() == 300)) {
       // Full batch: epoch 0's loss is the loss before any step.
       CHECK_CLOSE(losses[0], L0, 1e-12);

@@ -113,7 +113,9 @@ class Network {
   /// forward + backward on (X, Y): every layer's dW, db and dZ; returns the loss.
   double compute_gradients(ConstView<T> X, ConstView<T> Y);
   /// One optimizer step with the gradients of the last backward (plain SGD: W -= lr dW,
-  /// b -= lr db), clipped in place first when `clip` is active.
+  /// b -= lr db), clipped in place first when `clip` is active. ValueError when there are
+  /// none: no backward(), compute_gradients() or gradient_check() since the network was
+  /// built, or a training run, diagnosis or move of the gradient storage came after it.
   void step(double lr, const GradientClipping& clip = {});
   /// One optimizer step with given gradients (one (dW, db) pair per layer; dense layers only),
   /// clipped as by the overload below.
@@ -165,6 +167,9 @@ class Network {
                        T sgd_lr = T(0), double grad_scale = 0, bool penalties = true);
   /// Every gradient value set to 0 (a process with no rows in a data-parallel step).
   void zero_gradients();
+  /// The gradient buffer no longer holds a public backward pass's gradients, which step(lr)
+  /// would apply: a training run writes (or, fused with SGD, skips) them.
+  void forget_gradients() { grads_ready_ = false; }
   /// A data-parallel training step on a process that holds none of the step's rows, after
   /// begin_training_pass with sum_across: every gradient is set to 0, and the layers that
   /// sum batch statistics over the processes (uses_batch_statistics) run their forward and
@@ -214,7 +219,8 @@ class Network {
   std::unique_ptr<Optimizer<T>> optimizer_;
   ConstView<T> input_;  // X of the last public forward(); rows == -1 when none
   Index forward_rows_ = -1;
-  std::vector<double> row_loss_;     // per-row losses of a weighted batch (prepare_batches)
+  bool grads_ready_ = false;      // the gradients are a public backward pass's (step(lr) uses them)
+  std::vector<double> row_loss_;  // per-row losses of a weighted batch (prepare_batches)
   std::vector<Matrix<T>> rollback_;  // save_rollback's copy of the parameters and buffers
   std::uint64_t rollback_pass_ = 0;  // and of context_.pass
 };

@@ -175,6 +175,7 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   // Everything the loop needs is allocated here, before the first step.
   net_.prepare_batches(std::max(bs, eval_chunk),
                        std::max(weighted ? bs : 0, d.val_weight.data != nullptr ? eval_chunk : 0));
+  net_.forget_gradients();  // the steps below write (or skip) them
   std::vector<Index> perm(ordered ? static_cast<std::size_t>(N) : 0);
   Matrix<T> Xb(ordered ? bs : 0, X.cols), Yb(ordered ? bs : 0, Y.cols);
   Matrix<T> Wb(ordered && weighted ? bs : 0, 1);
