@@ -6,7 +6,9 @@ model unchanged."""
 from __future__ import annotations
 
 import copy
+import io
 import pickle
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -214,6 +216,39 @@ def test_bad_layers_are_refused(make: Any, exc: type, parts: list) -> None:
         make()
     for p in parts:
         assert p in str(e.value), f"{p!r} not in {str(e.value)!r}"
+
+
+def test_running_variance_must_not_be_negative(tmp_path) -> None:
+    # predict divides by sqrt(running_var + eps): a negative variance, set or loaded, would
+    # give NaN silently, so every way in refuses it and leaves the buffer as it was
+    net = _net()
+    before = np.array(net.buffers["running_var2"])
+    bad = np.ones(9)
+    bad[4] = -0.5
+    for assign in (
+        lambda: net.buffers.__setitem__("running_var2", bad),
+        lambda: setattr(net.layers[1], "running_var", bad),
+    ):
+        with pytest.raises(ValueError, match=r"running_var.*variance.*>= 0.*-0\.5.*index 4"):
+            assign()
+        np.testing.assert_array_equal(net.buffers["running_var2"], before)
+    net.buffers["running_var2"] = np.zeros(9)  # a constant feature's variance: allowed
+    net.layers[1].running_mean = -np.ones(9)  # means may be negative
+    path = tmp_path / "bn.npz"
+    net.save(path)
+    # the same file with one running variance made negative
+    with zipfile.ZipFile(path) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    buf = io.BytesIO()
+    np.save(buf, bad)
+    members["running_var2.npy"] = buf.getvalue()
+    broken = tmp_path / "broken.npz"
+    with zipfile.ZipFile(broken, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    with pytest.raises(ValueError, match=r"running_var2.*>= 0"):
+        cr.load(broken)
+    np.testing.assert_array_equal(cr.load(path).buffers["running_var2"], np.zeros(9))
 
 
 def test_batch_norm_needs_two_rows_per_training_batch_and_changes_nothing() -> None:

@@ -185,6 +185,18 @@ void bind_network(py::module_& m, const char* cls) {
              for (const Parameter<T>& p : n.buffers()) names.push_back(p.name);
              return names;
            })
+      // The names of the buffers whose values must be >= 0 (running variances): the
+      // network's (running_var2), or with a layer index that layer's (running_var).
+      .def(
+          "non_negative_buffers",
+          [](Net& n, Index l) {
+            const std::vector<Parameter<T>> list = l < 0 ? n.buffers() : n.layer(l).buffers();
+            std::vector<std::string> names;
+            for (const Parameter<T>& p : list)
+              if (p.non_negative) names.push_back(p.name);
+            return names;
+          },
+          py::arg("layer") = -1)
       .def(
           "buffer",
           [](py::object self, Index k) {

@@ -208,12 +208,14 @@ class BoundLayer:
         index: int,
         config: Layer,
         shape: Tuple[int, int],
+        non_negative: Sequence[str] = (),
     ) -> None:
         object.__setattr__(self, "_tensors", tensors)  # group -> [(name, array)]
         object.__setattr__(self, "_lock", lock)
         object.__setattr__(self, "index", index)
         object.__setattr__(self, "config", config)
         object.__setattr__(self, "shape", shape)  # (n_in, n_out)
+        object.__setattr__(self, "_non_negative", frozenset(non_negative))  # running_var
 
     @property
     def kind(self) -> str:
@@ -262,7 +264,11 @@ class BoundLayer:
             )
         with self._lock:
             copy_into(
-                target, value, f"layer {self.index + 1}: {name}", f"layers[{self.index}].{name}"
+                target,
+                value,
+                f"layer {self.index + 1}: {name}",
+                f"layers[{self.index}].{name}",
+                non_negative=name in self._non_negative,
             )
 
     def __dir__(self) -> List[str]:

@@ -174,6 +174,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
                 l,
                 self.layer_configs[l],
                 (shape[0], shape[1]),
+                core.non_negative_buffers(l),
             )
 
         return LayerList(bound, self.n_layers)
@@ -182,7 +183,10 @@ class Network(TrainingState, Fitting, Steps, LRFind):
     def buffers(self) -> NamedParameters:
         """The tensors the layers keep but do not learn (BatchNorm's ``running_mean2``,
         ``running_var2``, ...), by name, as live views."""
-        return NamedParameters(self._core.buffer_names(), self._core.buffer, self._lock)
+        core = self._core
+        return NamedParameters(
+            core.buffer_names(), core.buffer, self._lock, core.non_negative_buffers()
+        )
 
     @property
     def parameters(self) -> NamedParameters:

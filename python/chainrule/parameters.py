@@ -14,9 +14,12 @@ __all__ = ["NamedParameters", "ParameterList", "copy_into", "parameter_layout"]
 ArrayLike = Any
 
 
-def copy_into(target: np.ndarray, value: ArrayLike, what: str, name: str) -> None:
+def copy_into(
+    target: np.ndarray, value: ArrayLike, what: str, name: str, non_negative: bool = False
+) -> None:
     """Copies ``value`` into the live parameter view ``target`` after checking its type, shape
-    and values (finite, and finite once converted to the network's dtype)."""
+    and values (finite, and finite once converted to the network's dtype; >= 0 for a buffer
+    the core declares non-negative, a running variance)."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
@@ -24,6 +27,12 @@ def copy_into(target: np.ndarray, value: ArrayLike, what: str, name: str) -> Non
         raise ValueError(f"{what} must have shape {target.shape}, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{what} contains NaN or inf")
+    if non_negative and arr.size and np.min(arr) < 0:
+        i = int(np.argmin(arr))
+        raise ValueError(
+            f"{what} is a variance and must be >= 0; got {arr.flat[i]!r} at index "
+            f"{np.unravel_index(i, arr.shape) if arr.ndim > 1 else i}"
+        )
     # convert first (a fresh copy, so a view of the target itself is read before it is
     # written) and check again: a value beyond float32's range becomes inf
     with np.errstate(over="ignore"):
@@ -53,8 +62,15 @@ class NamedParameters(Mapping[str, np.ndarray]):
     Everything that walks a model (save and load, the optimizer state, early-stopping
     snapshots, the data-parallel broadcast) goes through this list."""
 
-    def __init__(self, names: Sequence[str], view: Callable[[int], np.ndarray], lock: Any) -> None:
+    def __init__(
+        self,
+        names: Sequence[str],
+        view: Callable[[int], np.ndarray],
+        lock: Any,
+        non_negative: Sequence[str] = (),
+    ) -> None:
         self._names: List[str] = list(names)
+        self._non_negative = frozenset(non_negative)  # names whose values must be >= 0
         self._index = {name: k for k, name in enumerate(self._names)}
         self._view = view  # k -> the live view of parameter k
         self._lock = lock  # the network's lock: an assignment waits for a running call
@@ -73,7 +89,13 @@ class NamedParameters(Mapping[str, np.ndarray]):
     def __setitem__(self, name: str, value: ArrayLike) -> None:
         target = self[name]
         with self._lock:
-            copy_into(target, value, f"parameter {name}", f"parameters[{name!r}]")
+            copy_into(
+                target,
+                value,
+                f"parameter {name}",
+                f"parameters[{name!r}]",
+                non_negative=name in self._non_negative,
+            )
 
     def __repr__(self) -> str:
         return "<parameters: " + ", ".join(f"{k} {self[k].shape}" for k in self._names) + ">"

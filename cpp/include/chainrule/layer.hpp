@@ -36,6 +36,9 @@ struct Parameter {
   MatrixView<T> value;
   MatrixView<T> grad;
   bool vector = false;
+  /// A buffer whose values must be >= 0 (a running variance): an assignment of a negative
+  /// value is refused, since the layer would compute with its square root.
+  bool non_negative = false;
 };
 
 /// Where the producer of a layer's output gradient (the loss, or the layer above) writes it:

@@ -32,7 +32,8 @@ std::string BatchNorm<T>::repr() const {
 
 template <class T>
 std::vector<Parameter<T>> BatchNorm<T>::buffers_impl() {
-  return {{"running_mean", running_mean(), {}, true}, {"running_var", running_var(), {}, true}};
+  return {{"running_mean", running_mean(), {}, true},
+          {"running_var", running_var(), {}, true, /*non_negative=*/true}};
 }
 
 template <class T>
