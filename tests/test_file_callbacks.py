@@ -117,6 +117,29 @@ def test_problems_are_reported_before_training(tmp_path, data, kwargs, message):
     assert os.listdir(tmp_path) == []
 
 
+def test_missing_directories_are_made_and_unwritable_ones_fail_before_training(tmp_path, data):
+    X, Y = data
+    net = _net()
+    net.fit(X, Y, epochs=2, callbacks=[cr.ModelCheckpoint(tmp_path / "a" / "b" / "m.npz")])
+    assert os.listdir(tmp_path / "a" / "b") == ["m.npz"]
+    net.fit(X, Y, epochs=2, callbacks=[cr.ModelCheckpoint(tmp_path / "ep{epoch}" / "m.npz")])
+    assert sorted(os.listdir(tmp_path)) == ["a", "ep1", "ep2"]
+    # a directory that cannot be made (its parent is a file; the tests may run as root, for
+    # whom permissions do not stop a write): OSError at once, nothing trained
+    (tmp_path / "file").write_text("")
+    before = {k: np.array(v) for k, v in net.parameters.items()}
+    for callback in (
+        cr.ModelCheckpoint(tmp_path / "file" / "m.npz"),
+        cr.CSVLogger(tmp_path / "file" / "log.csv", append=True),
+        cr.CSVLogger(tmp_path / "file" / "log.csv"),
+    ):
+        with pytest.raises(OSError, match="file"):
+            net.fit(X, Y, epochs=2, callbacks=[callback])
+        assert all(np.array_equal(net.parameters[k], v) for k, v in before.items())
+    with pytest.raises(OSError, match=r"ModelCheckpoint: cannot write files into .*file'"):
+        net.fit(X, Y, epochs=2, callbacks=[cr.ModelCheckpoint(tmp_path / "file" / "m.npz")])
+
+
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ._checks import bool_type, real_type
@@ -26,6 +27,21 @@ def _path(path: Any, who: str) -> str:
     return path
 
 
+def _writable_directory(directory: str, who: str) -> None:
+    """The directory exists (made with its parents if missing, as Keras's ModelCheckpoint
+    makes it) and takes a new file; else the OSError names it. Run before training, so that
+    a bad path fails at once rather than after the first epoch's work."""
+    directory = directory or "."
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise type(exc)(
+            f"{who}: cannot write files into {directory!r}: {exc.strerror or exc}"
+        ) from None
+
+
 class ModelCheckpoint(Callback):
     """Save the network after every epoch, or only when ``monitor`` improved.
 
@@ -39,7 +55,9 @@ class ModelCheckpoint(Callback):
     path : str or os.PathLike
         The file name. As in Keras it may name the epoch (counted from 1) and any recorded
         value: ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"`` keeps one file per save, while a
-        plain ``"best.npz"`` is overwritten each time.
+        plain ``"best.npz"`` is overwritten each time. Missing directories are made (as
+        Keras makes them); one that cannot be written fails at the start of ``fit``, before
+        any training, with an OSError naming it.
     monitor : str, default "val_loss"
         The value that decides what "best" is (``"loss"``, ``"val_accuracy"``, ...).
     save_best_only : bool, default False
@@ -102,6 +120,9 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, network: Any) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch = None
+        directory = os.path.dirname(self.path)
+        if "{" not in directory:  # (a directory named by the figures is made at each save)
+            _writable_directory(directory, "ModelCheckpoint")
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
         value = logs.get(self.monitor)
@@ -118,6 +139,8 @@ class ModelCheckpoint(Callback):
         if self.save_best_only and not improved:
             return
         path = self.path.format(epoch=epoch + 1, **logs)
+        if os.path.dirname(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
         figures = {k: v if math.isfinite(v) else None for k, v in logs.items()}  # JSON
         network.save(path, metadata={"checkpoint": {"epoch": epoch + 1, **figures}})
         self.last_saved = path
@@ -143,7 +166,8 @@ class CSVLogger(Callback):
     Parameters
     ----------
     path : str or os.PathLike
-        The CSV file.
+        The CSV file. Opened (or, appending to a file not there yet, its directory checked)
+        at the start of ``fit``: a path that cannot be written fails before any training.
     separator : str, default ","
     append : bool, default False
         False starts a new file at each fit. True appends to an existing file (with the same
@@ -167,6 +191,7 @@ class CSVLogger(Callback):
                 pass  # a new, empty log
             return
         if not os.path.exists(self.path):
+            _writable_directory(os.path.dirname(self.path), "CSVLogger")
             return
         with open(self.path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f, delimiter=self.separator))
