@@ -1,5 +1,6 @@
 """The arguments of ``Network.fit`` in Python: sample and class weights, validation data or
-split, metric names, the callback list and the one function the core calls after each epoch.
+split, metric names, the callback list, the one function the core calls after each epoch,
+and the History made of what the core returns.
 Their values are checked by the core's Trainer; here types, shapes and Python objects."""
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ import numpy as np
 
 from . import _registry
 from ._checks import real_type
-from .callbacks import EarlyStopping, EpochLines, ProgressBar, StopTraining, as_callback
+from .callbacks import (
+    EarlyStopping,
+    EpochLines,
+    History,
+    ProgressBar,
+    StopTraining,
+    as_callback,
+)
 from .data import as_matrix, check_feature_names
 from .losses import classification_loss_names, is_classification
 
@@ -25,6 +33,9 @@ __all__ = [
     "callback_list",
     "epoch_hook",
     "hook_interval",
+    "figures",
+    "recorded",
+    "history",
 ]
 
 ArrayLike = Any
@@ -209,17 +220,11 @@ def hook_interval(cbs: List[Any]) -> float:
 
 def epoch_hook(cbs: List[Any], names: List[str], validation: bool, network: Any) -> Callable:
     """The one Python function the core calls after each epoch."""
-    val_names = [f"val_{m}" for m in names]
 
     def on_epoch_end(
         epoch: int, loss: float, val_loss: float, lr: float, metrics: tuple, val_metrics: tuple
     ) -> bool:
-        logs: Dict[str, float] = {"loss": loss}
-        logs.update(zip(names, metrics))
-        if validation:
-            logs["val_loss"] = val_loss
-            logs.update(zip(val_names, val_metrics))
-        logs["lr"] = lr
+        logs = figures(names, loss, metrics, val_loss if validation else None, val_metrics, lr)
         go_on = True
         for cb in cbs:
             try:
@@ -232,3 +237,43 @@ def epoch_hook(cbs: List[Any], names: List[str], validation: bool, network: Any)
         return go_on
 
     return on_epoch_end
+
+
+def figures(
+    names: List[str],
+    loss: Any,
+    metrics: Sequence[Any],
+    val_loss: Any,
+    val_metrics: Sequence[Any],
+    lr: Any,
+) -> Dict[str, Any]:
+    """A fit's figures by name, in the order it records them: loss, the metrics (``names``),
+    val_loss and val_<metric> (unless val_loss is None: no validation data), lr. The values
+    are an epoch's (its logs) or every epoch's (the History's series)."""
+    out: Dict[str, Any] = {"loss": loss}
+    out.update(zip(names, metrics))
+    if val_loss is not None:
+        out["val_loss"] = val_loss
+        out.update(zip([f"val_{m}" for m in names], val_metrics))
+    out["lr"] = lr
+    return out
+
+
+def recorded(names: List[str], validation: bool) -> List[str]:
+    """The names of what a fit records each epoch, in order (see figures)."""
+    none = [None] * len(names)
+    return list(figures(names, None, none, "" if validation else None, none, None))
+
+
+def history(
+    names: List[str],
+    loss: Sequence[float],
+    train_metrics: Sequence[Sequence[float]],
+    val_loss: Optional[Sequence[float]],
+    val_metrics: Sequence[Sequence[float]],
+    lrs: Sequence[float],
+    diagnostics: Any,
+) -> History:
+    """The History of the core's per-epoch series (val_loss None: no validation data)."""
+    series = figures(names, loss, train_metrics, val_loss, val_metrics, lrs)
+    return History({k: list(v) for k, v in series.items()}, diagnostics=diagnostics)

@@ -251,12 +251,7 @@ class Fitting:
             cbs = fit_args.callback_list(callbacks, early_stopping, verbose, epochs)
             cbs += _observers(dashboard, log_dir, epochs)
             interval = fit_args.hook_interval(cbs)  # how often the callbacks need calling
-            recorded = (
-                ["loss"]
-                + names
-                + (["val_loss"] + [f"val_{m}" for m in names] if X_val is not None else [])
-                + ["lr"]
-            )
+            recorded = fit_args.recorded(names, X_val is not None)
             for cb in cbs:  # EarlyStopping, ModelCheckpoint: what they watch is recorded
                 check_monitor = getattr(cb, "check_monitor", None)
                 if callable(check_monitor):
@@ -399,15 +394,9 @@ class Fitting:
         finally:
             detach()
             self.__dict__.pop("_live_diagnostics", None)
-        series: Dict[str, List[float]] = {"loss": list(loss)}
-        for k, name in enumerate(names):
-            series[name] = list(train_m[k])
-        if X_val is not None:
-            series["val_loss"] = list(val_loss)
-            for k, name in enumerate(names):
-                series[f"val_{name}"] = list(val_m[k])
-        series["lr"] = list(lrs)
-        self.history = History(series, diagnostics=log)
+        self.history = fit_args.history(
+            names, loss, train_m, val_loss if X_val is not None else None, val_m, lrs, log
+        )
         for cb in cbs:
             if callable(getattr(cb, "on_history", None)):
                 cb.on_history(self.history)
