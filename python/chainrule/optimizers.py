@@ -11,6 +11,8 @@ from __future__ import annotations
 import inspect
 from typing import Any, ClassVar, Dict, Tuple
 
+import numpy as np
+
 from . import _core, _registry
 from ._checks import ParamsRepr, bool_type, core_params, real_type
 
@@ -73,7 +75,24 @@ class Optimizer(ParamsRepr):
         except ValueError as exc:
             raise ValueError(f"{owner}: {exc}") from None
         self._entry.check(self._core_params())
+        for name, value in self.get_params().items():  # NumPy values as Python's, for JSON
+            plain = _plain(value)
+            if plain is not value:
+                setattr(self, name, plain)
         return self
+
+
+def _plain(value: Any) -> Any:
+    """A checked hyper-parameter as a Python value: NumPy scalars and arrays (Adam's betas)
+    become numbers and tuples, which a model file's JSON header and ``repr`` take as they
+    take the user's own floats."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.item() if value.ndim == 0 else tuple(_plain(v) for v in value)
+    if isinstance(value, (tuple, list)) and any(isinstance(v, np.generic) for v in value):
+        return tuple(_plain(v) for v in value)
+    return value
 
 
 #: factory name -> class, filled by Optimizer.__init_subclass__
