@@ -4,6 +4,7 @@ float64."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -37,8 +38,10 @@ def _torch_run(
     batch_size: Optional[int] = None,
     val: Optional[tuple] = None,
     plateau_on: str = "val_loss",
+    before_epoch=None,
 ):
-    """Train copies of net's weights with torch; returns (Ws, bs, loss history, lr history)."""
+    """Train copies of net's weights with torch; returns (Ws, bs, loss history, lr history).
+    ``before_epoch(epoch, opt)`` may change the optimizer's param_groups."""
     Ws = [torch.tensor(np.array(W), requires_grad=True) for W in net.weights]
     bs = [torch.tensor(np.array(b), requires_grad=True) for b in net.biases]
     opt = make_opt(Ws + bs)
@@ -54,7 +57,9 @@ def _torch_run(
         return h
 
     losses, lrs = [], []
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        if before_epoch is not None:
+            before_epoch(epoch, opt)
         lrs.append(opt.param_groups[0]["lr"])
         total = 0.0
         for start in range(0, n, size):
@@ -181,6 +186,57 @@ def test_optimizer_matches_torch_mini_batches_over_two_fits(
     Ws, bs, losses, lrs = _torch_run(net, X, Y, 13, theirs, batch_size=12)
     h1 = net.fit(X, Y, epochs=6, batch_size=12)
     h2 = net.fit(X, Y, epochs=7, batch_size=12)
+    h = cr.History(loss=h1.loss + h2.loss, lr=h1.lr + h2.lr)
+    _compare(net, h, Ws, bs, losses, lrs, initial)
+
+
+CHANGES: List[tuple] = [
+    ("sgd-momentum-on", cr.SGD(lr=0.02), {"momentum": 0.9}, {"momentum": 0.9}),
+    (
+        "sgd-nesterov-decay",
+        cr.SGD(lr=0.02, momentum=0.9),
+        {"nesterov": True, "weight_decay": 0.05},
+        {"nesterov": True, "weight_decay": 0.05},
+    ),
+    (
+        "adam-betas-eps-decay",
+        cr.Adam(lr=0.01),
+        {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1},
+        {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1},
+    ),
+    (
+        "rmsprop-alpha",
+        cr.RMSprop(lr=0.005),
+        {"alpha": 0.9, "lr": 0.002},
+        {"alpha": 0.9, "lr": 0.002},
+    ),
+]
+
+
+@pytest.mark.parametrize("name,ours,change,theirs", CHANGES, ids=[c[0] for c in CHANGES])
+def test_hyper_parameters_changed_between_fits_match_torch_param_groups(
+    name: str, ours: cr.Optimizer, change: Dict[str, Any], theirs: Dict[str, Any], network_path
+) -> None:
+    # net.optimizer.<name> = v between two fits acts as torch's param_groups[0][name] = v
+    # between two epochs: the optimizer's state (steps, moments) carries on
+    X, Y = make_data(SIZES, "mse", n=40, seed=33)
+    net = cr.Network(SIZES, ACTS, seed=7, optimizer=copy.deepcopy(ours))  # (changed below)
+    initial = [np.array(W) for W in net.weights]
+    kind = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
+    params = ours.get_params()
+
+    def before_epoch(epoch: int, opt) -> None:
+        if epoch == 20:
+            opt.param_groups[0].update(theirs)
+
+    Ws, bs, losses, lrs = _torch_run(
+        net, X, Y, 45, lambda p: kind[ours.name](p, **params), before_epoch=before_epoch
+    )
+    h1 = net.fit(X, Y, epochs=20)
+    for key, value in change.items():
+        setattr(net.optimizer, key, value)
+    h2 = net.fit(X, Y, epochs=25)
+    assert net.get_optimizer_state()["step"] == 45
     h = cr.History(loss=h1.loss + h2.loss, lr=h1.lr + h2.lr)
     _compare(net, h, Ws, bs, losses, lrs, initial)
 

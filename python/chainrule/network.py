@@ -22,7 +22,7 @@ from .losses import core_spec as loss_spec
 from .losses import is_builtin as is_builtin_loss
 from .network_fit import Fitting
 from .network_lr_find import LRFind
-from .network_state import TrainingState
+from .network_state import TrainingState, optimizer_settings
 from .network_steps import Steps
 from .optimizers import Optimizer, resolve_optimizer
 from .optimizers import core_spec as optimizer_spec
@@ -107,6 +107,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
                 loss_spec(self.loss_function),
                 optimizer_spec(self._optimizer),
             )
+            self._installed_params = optimizer_settings(self._optimizer)
         except MemoryError:
             widths = [n_in] + [getattr(c, "units", None) for c in layers]
             n_params = sum(

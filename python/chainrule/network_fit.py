@@ -22,7 +22,6 @@ from .diagnostics import Diagnostics, DiagnosticsLog
 from .diagnostics import resolve as resolve_diagnostics
 from .distributed import Context, global_order
 from .optimizers import Optimizer, resolve_optimizer
-from .optimizers import core_spec as optimizer_spec
 from .run_record import RunRecorder, default_every
 from .schedules import LRSchedule, resolve_schedule
 from .schedules import core_spec as schedule_spec
@@ -68,6 +67,8 @@ class Fitting:
     feature_names_in_: Optional[np.ndarray]
     _optimizer_snapshot: Callable[[], Any]  # (network_state.TrainingState)
     _restore_optimizer: Callable[[Any], None]
+    _install_optimizer: Callable[[Optimizer], None]
+    _sync_optimizer: Callable[[], None]
 
     @serialised
     def fit(
@@ -204,6 +205,8 @@ class Fitting:
             X, Y = self._X(X, "fit"), self._Y(Y)
             epochs = _check_int(epochs, "epochs", 0)
             new_optimizer = None if optimizer is None else resolve_optimizer(optimizer)
+            if new_optimizer is None:
+                self._sync_optimizer()  # its hyper-parameters as they are now
             base = new_optimizer or self._optimizer
             lr = real_type(base.lr if lr is None else lr, "lr")  # its value: the core
             bs = 0 if batch_size is None else _check_int(batch_size, "batch_size", 1)
@@ -304,8 +307,7 @@ class Fitting:
         previous_optimizer = None
         if new_optimizer is not None:
             previous_optimizer = self._optimizer_snapshot()
-            self._core.set_optimizer(optimizer_spec(new_optimizer))
-            self._optimizer = new_optimizer
+            self._install_optimizer(new_optimizer)
         if new_names:
             self.feature_names_in_ = np.array(names_in, dtype=object)
         self._forward_X = None

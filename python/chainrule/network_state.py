@@ -15,7 +15,12 @@ from .diagnostics import DiagnosticsLog
 from .optimizers import Optimizer, resolve_optimizer
 from .optimizers import core_spec as optimizer_spec
 
-__all__ = ["TrainingState"]
+__all__ = ["TrainingState", "optimizer_settings"]
+
+
+def optimizer_settings(opt: Optimizer) -> Dict[str, Any]:
+    """An optimizer's hyper-parameters as the core's optimizer holds them: all but lr."""
+    return {k: v for k, v in opt.get_params().items() if k != "lr"}
 
 
 class TrainingState:
@@ -26,6 +31,7 @@ class TrainingState:
     _core: Any
     _lock: Any
     _optimizer: Optimizer
+    _installed_params: Dict[str, Any]  # the optimizer's optimizer_settings() when the core took it
     _rng: np.random.Generator
     seed: Optional[int]
     history: History
@@ -34,15 +40,44 @@ class TrainingState:
     @property
     def optimizer(self) -> Optimizer:
         """The optimizer's configuration. Assigning a name or an optimizer object installs it
-        with fresh state; the state otherwise carries over from one fit or step to the next."""
+        with fresh state; the state otherwise carries over from one fit or step to the next.
+        Changing a hyper-parameter of this object (``net.optimizer.momentum = 0.9``) takes
+        effect at the next fit, step or state access, as an edit of torch's ``param_groups``
+        does: the state carries over (a buffer the change adds, such as SGD's momentum
+        buffer, starts at zeros), and a value out of range raises there."""
         return self._optimizer
 
     @optimizer.setter
     def optimizer(self, spec: Union[str, Optimizer]) -> None:
         with self._lock:
-            opt = resolve_optimizer(spec)
-            self._core.set_optimizer(optimizer_spec(opt))
-            self._optimizer = opt
+            self._install_optimizer(resolve_optimizer(spec))
+
+    def _install_optimizer(self, opt: Optimizer) -> None:
+        """The core's optimizer becomes a fresh one configured as ``opt`` (validated)."""
+        self._core.set_optimizer(optimizer_spec(opt))
+        self._optimizer = opt
+        self._installed_params = optimizer_settings(opt)
+
+    def _sync_optimizer(self) -> None:
+        """Hyper-parameters changed on ``net.optimizer`` since it was installed reach the
+        core's optimizer, which keeps its step count and the buffers that the new settings
+        still have (the others start at zeros); a bad value raises and changes nothing."""
+        try:  # (lr is not the core optimizer's: each fit and step passes it)
+            same = bool(optimizer_settings(self._optimizer) == self._installed_params)
+        except (TypeError, ValueError):  # (an array assigned to a hyper-parameter)
+            same = False
+        if same:
+            return
+        spec = optimizer_spec(resolve_optimizer(self._optimizer))  # (re-validated)
+        with self._lock:
+            step, buffers = self._core.get_optimizer_state()
+            kept = dict(buffers)
+            self._core.set_optimizer(spec)
+            _, fresh = self._core.get_optimizer_state()
+            self._core.set_optimizer_state(
+                step, [(name, kept.get(name, arrays)) for name, arrays in fresh]
+            )
+            self._installed_params = optimizer_settings(self._optimizer)
 
     def get_optimizer_state(self) -> Dict[str, Any]:
         """A copy of the optimizer's state: ``{"optimizer": name, "step": steps taken,
@@ -50,6 +85,7 @@ class TrainingState:
         W2, b2, ...), shaped like it]}}`` (e.g. Adam's ``exp_avg`` and ``exp_avg_sq``; plain SGD
         has none)."""
         with self._lock:
+            self._sync_optimizer()
             step, buffers = self._core.get_optimizer_state()
             return {
                 "optimizer": self._optimizer.name,
@@ -72,6 +108,7 @@ class TrainingState:
         kind on a network of the same shape); checked first, so on error nothing changes.
         Each buffer is a list in the order of ``net.parameters`` or a dict by parameter name
         (``{"W1": ..., "b1": ..., ...}``)."""
+        self._sync_optimizer()
         if not isinstance(state, dict) or not {"step", "buffers"} <= set(state):
             raise TypeError(
                 "optimizer state must be a dict with 'step' and 'buffers', as "

@@ -4,7 +4,7 @@ inherits it; every computation is one call of the core."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -58,6 +58,7 @@ class Steps:
     _core: Any
     _lock: Any
     _optimizer: Optimizer
+    _sync_optimizer: Callable[[], None]
     _forward_X: Optional[np.ndarray]
     _dense: List[int]
     dtype: np.dtype
@@ -149,6 +150,7 @@ class Steps:
         gradients first, as in :meth:`fit` (``torch.nn.utils.clip_grad_value_``, then
         ``clip_grad_norm_``): the last backward pass's in place (as torch clips ``.grad``),
         given ``grads`` in a copy (the arrays passed are left as they are)."""
+        self._sync_optimizer()  # hyper-parameters changed on net.optimizer
         lr = real_type(self._optimizer.lr if lr is None else lr, "lr")
         clip = {
             "clip_norm": optional_real(clip_norm, "clip_norm"),
