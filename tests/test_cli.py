@@ -482,6 +482,38 @@ def test_model_saved_by_network_save_predicts_as_before(tmp_path, capsys):
     )
 
 
+class _Frame:
+    """The table protocol fit takes (pandas' ``columns`` and ``to_numpy``), without pandas."""
+
+    def __init__(self, values, columns):
+        self.values, self.columns = np.asarray(values, dtype=float), list(columns)
+
+    def to_numpy(self, dtype=None):
+        return self.values
+
+
+def test_a_model_fitted_on_a_frame_finds_its_columns_by_name(tmp_path, capsys):
+    # Network.fit on a DataFrame records feature_names_in_, which the file keeps: predict
+    # selects those columns by name, in the model's order, as Network.predict on a frame does
+    X = np.array([[1.0, 2.0], [-3.0, 0.5], [0.25, -1.0]])
+    net = cr.Network([2, 3, 1], ["tanh", "linear"], seed=1)
+    net.fit(_Frame(X, ["b", "a"]), X[:, :1] - X[:, 1:], epochs=5, lr=0.1)
+    net.save(tmp_path / "framed.npz")
+    write_csv(tmp_path / "x.csv", ["a", "extra", "b"], np.c_[X[:, 1], X[:, 0] * 7, X[:, 0]])
+    status, out, _ = in_process(
+        capsys, "predict", tmp_path / "framed.npz", tmp_path / "x.csv", "-o", "-"
+    )
+    assert status == 0
+    np.testing.assert_array_equal(
+        np.genfromtxt(out.splitlines(), delimiter=",", names=True)["y0"], net.predict(X)[:, 0]
+    )
+    write_csv(tmp_path / "other.csv", ["p", "q"], X[:, :2].tolist())
+    status, _, err = in_process(
+        capsys, "predict", tmp_path / "framed.npz", tmp_path / "other.csv", "-o", "-"
+    )
+    assert status == 1 and "the model needs column(s) 'b', 'a'" in err
+
+
 def test_diverged_training_is_an_error_and_saves_nothing(tmp_path, capsys):
     path = tmp_path / "d.csv"
     write_csv(path, ["x", "y"], [[1.0, 0.0], [-1.0, 0.0]] * 20)

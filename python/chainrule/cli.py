@@ -208,6 +208,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     net, meta = _load_model(args.model)
     header, rows = read_csv(args.data)
     features = meta.get("features")
+    if features is None and net.feature_names_in_ is not None:
+        features = [str(f) for f in net.feature_names_in_]  # fitted on a DataFrame in Python
     if features is None:
         if len(header) != net.layer_sizes[0]:
             raise CliError(
