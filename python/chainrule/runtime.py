@@ -20,7 +20,8 @@ __all__ = [
 
 
 def set_num_threads(n: int) -> None:
-    """Use n threads (>= 1) in the kernels. Results are bitwise identical for any n."""
+    """Use n threads (>= 1) in the kernels. Results are bitwise identical for any n; more
+    threads than the CPUs this process may run on make every parallel call slower."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an integer, got {type(n).__name__}")
     if n < 1:
