@@ -142,6 +142,19 @@ def test_divergence_stops_the_test(data):
     assert r.min_loss_lr == r.lrs[int(np.argmin(r.smoothed))]
 
 
+@pytest.mark.parametrize("start, end", [(1e-200, 1e200), (1e-320, 1e-10)])
+def test_bounds_whose_ratio_overflows(data, start, end):
+    # end / start beyond float64: the rates come from their logarithms, still geometric
+    X, Y = data
+    net = cr.Network([4, 8, 2], ["tanh", "linear"], seed=1, optimizer="sgd")
+    before = _state(net)
+    r = net.lr_find(X, Y, start_lr=start, end_lr=end, num=5, diverge_threshold=None)
+    want = np.geomspace(start, end, 5)
+    assert r.lrs[0] == start and r.lrs[-1] == end
+    np.testing.assert_allclose(np.log(r.lrs), np.log(want), rtol=1e-12)
+    _assert_same(_state(net), before)
+
+
 def _fastai_valley(lrs, losses):
     """fastai's ``valley`` (fastai/callback/schedule.py), as it is written there."""
     n = len(losses)

@@ -116,7 +116,12 @@ class LRFind:
                 )
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"lr_find: shuffle must be True or False, got {shuffle!r}")
-        lrs = [start * (end / start) ** (i / (num - 1)) for i in range(num)]
+        if math.isfinite(end / start):
+            lrs = [start * (end / start) ** (i / (num - 1)) for i in range(num)]
+        else:  # a ratio beyond float64 (1e-200 to 1e200; a subnormal start): in logarithms
+            low, high = math.log(start), math.log(end)
+            lrs = [math.exp(low + (high - low) * i / (num - 1)) for i in range(num)]
+            lrs[0], lrs[-1] = start, end
         used = bs * (n // bs)  # the rows of whole batches
         try:  # the core's checks of the data and the batches, once, before anything changes
             self._core.check_fit(X, Y, 1, start, 0, None, None, None, None, None, [])
