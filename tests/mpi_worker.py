@@ -159,6 +159,18 @@ def case_exact():
         val=(Xv, Yv, shard_rows(29, size, rank)),
         w=w,
     )
+    # weights whose sums overflow float64 (scaled by a power of two, the same on every rank)
+    for scale in (2.0**1000, 2.0**-1040):
+        compare(
+            net("adam"),
+            X,
+            Y,
+            uneven(103),
+            dict(epochs=2, batch_size=10, lr=0.01, metrics=["r2"]),
+            1e-12,
+            f"weights times {scale:g}",
+            w=np.round(w * 8) * scale,  # (exact in the subnormals too)
+        )
     compare(
         net("rmsprop"),
         X,

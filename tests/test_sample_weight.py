@@ -119,3 +119,45 @@ def test_weighted_shuffled_minibatches_keep_weights_with_their_rows() -> None:
     b.fit(X[keep], Y[keep], epochs=5, lr=0.05)  # one batch each: the order does not matter
     for Wa, Wb in zip(a.weights, b.weights):
         assert_close(Wa, Wb, 1e-12, "weights")
+
+
+@pytest.mark.parametrize("scale", [2.0**1000, 2.0**300, 2.0**-300, 2.0**-1040])
+def test_weights_of_any_scale_give_the_same_bits(scale: float) -> None:
+    # only the weights' ratios count: weights whose sums overflow float64 (2^1000 over 60 rows)
+    # or sink into its subnormals (2^-1040) give what the same weights near 1 give, bit for bit
+    # (the core scales them by a power of two, which every ratio cancels exactly)
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(60, 3)), rng.normal(size=(60, 2))
+    w = np.round(_weights(60, 5) * 8)  # small integers: exact in the subnormals too
+    kw = dict(epochs=4, batch_size=16, shuffle=True, metrics=["r2", "mae"])
+
+    def run(weights: np.ndarray) -> tuple:
+        net = cr.Network([3, 6, 2], ["tanh", "linear"], seed=2, optimizer="adam")
+        h = net.fit(
+            X, Y, sample_weight=weights, validation_data=(X[:20], Y[:20], weights[:20]), **kw
+        )
+        ev = net.evaluate(X, Y, metrics=["r2", "mae"], sample_weight=weights)
+        return [np.array(W) for W in net.weights], h.history, ev
+
+    (Wa, ha, ea), (Wb, hb, eb) = run(w), run(w * scale)
+    assert all(np.isfinite(v).all() for v in ha.values())
+    assert ha == hb and ea == eb
+    assert all(np.array_equal(a, b) for a, b in zip(Wa, Wb))
+
+
+def test_a_batch_of_subnormal_weights_among_normal_ones() -> None:
+    # the first batch's weights are all subnormal, the others 1: its step is the weighted mean
+    # of its rows (where m / sum(w) would overflow), as with the same ratios at a normal scale
+    rng = np.random.default_rng(6)
+    X, Y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    w = np.ones(20)
+    w[:5] = np.arange(1, 6) * 2.0**-1070
+    ratios = w.copy()
+    ratios[:5] = np.arange(1, 6)
+    a = cr.Network([3, 5, 1], ["tanh", "linear"], seed=0)
+    b = cr.Network([3, 5, 1], ["tanh", "linear"], seed=0)
+    ha = a.fit(X, Y, epochs=1, batch_size=5, lr=0.1, sample_weight=w)
+    b.fit(X, Y, epochs=1, batch_size=5, lr=0.1, sample_weight=ratios)
+    for Wa, Wb in zip(a.weights, b.weights):
+        assert_close(Wa, Wb, 1e-13, "weights after the epoch")
+    assert np.isfinite(ha.loss[0])

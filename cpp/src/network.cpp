@@ -241,8 +241,12 @@ double Network<T>::backward_pass(ConstView<T> X, ConstView<T> Y, const T* w, dou
     // weighted mean: row i of dZ[L] *= m w_i / sum(w), so that dW = H.T @ (w dZ) / sum(w)
     MatrixView<T> dZ = g.dZ;
     const double scale = static_cast<double>(Y.rows) / w_sum;
+    // a batch whose weights are all subnormal (the others' far larger) overflows m / sum(w):
+    // then w_i / sum(w) first
+    const bool tiny = !std::isfinite(scale);
     for (Index i = 0; i < dZ.rows; ++i) {
-      const T c = static_cast<T>(static_cast<double>(w[i]) * scale);
+      const double wi = static_cast<double>(w[i]);
+      const T c = static_cast<T>(tiny ? wi / w_sum * static_cast<double>(Y.rows) : wi * scale);
       T* row = dZ.row(i);
       for (Index j = 0; j < dZ.cols; ++j) row[j] *= c;
     }

@@ -14,6 +14,7 @@
 #include "chainrule/schedules/all.hpp"
 #include "chainrule/training/gradient_reducer.hpp"
 #include "chainrule/training/trainer.hpp"
+#include "chainrule/training/weight_scale.hpp"
 #include "test_util.hpp"
 
 using namespace chainrule;
@@ -304,7 +305,32 @@ void bad_arguments_leave_the_network_unchanged() {
 
 }  // namespace
 
+// Weights far from 1 are scaled by a power of two that brings the largest into [0.5, 1)
+// (the scale clamped to [2^-1000, 2^1000]); those in [2^-256, 2^257) are left alone.
+void weight_scale_brings_far_weights_near_one() {
+  const double tiny[] = {0, 3 * 0x1p-1074, 0x1p-1074}, huge[] = {1e307, 0.5, 0};
+  CHECK(largest_weight_exponent(tiny, 3) == -1073);
+  CHECK(largest_weight_exponent(huge, 3) == 1019);
+  CHECK(largest_weight_exponent(tiny, 1) == kNoWeightExponent);
+  CHECK(weight_scale(kNoWeightExponent) == 1);
+  for (int e : {-256, -1, 0, 100, 256}) CHECK(weight_scale(e) == 1);
+  CHECK(weight_scale(1019) == 0x1p-1000);  // 1e307 -> 9.3e5 (2^-1020 clamped to 2^-1000)
+  CHECK(weight_scale(1000) == 0x1p-1000);
+  CHECK(weight_scale(257) == 0x1p-258);
+  CHECK(weight_scale(-257) == 0x1p256);
+  CHECK(weight_scale(-1073) == 0x1p1000);  // (2^1072 would not fit a double)
+  Matrix<double> w(1, 3), into;
+  w(0, 0) = 1e307;
+  w(0, 1) = 0.5;
+  w(0, 2) = 0;
+  const ConstView<double> s = scaled_weights(w.cview(), weight_scale(1019), into);
+  CHECK(s.data == into.data() && s(0, 0) == 1e307 * 0x1p-1000 && s(0, 1) == 0x1p-1001 &&
+        s(0, 2) == 0);
+  CHECK(scaled_weights(w.cview(), 1.0, into).data == w.data());  // no copy
+}
+
 int main() {
+  RUN_TEST(weight_scale_brings_far_weights_near_one);
   RUN_TEST([] { weights_are_repeated_rows<double>("sgd"); });
   RUN_TEST([] { weights_are_repeated_rows<double>("adam"); });
   RUN_TEST([] { weights_are_repeated_rows<float>("rmsprop"); });

@@ -6,10 +6,12 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "chainrule/error.hpp"
 #include "chainrule/training/diagnostics.hpp"
 #include "chainrule/training/small_step.hpp"
+#include "chainrule/training/weight_scale.hpp"
 
 namespace chainrule {
 
@@ -88,6 +90,22 @@ void Trainer<T>::check(const FitData<T>& d, const FitOptions& opts, bool data_pa
                      "validation_data or validation_split, or monitor='loss')");
 }
 
+// The binary exponent of the largest weight of w (kNoWeightExponent for none), over every
+// process in data-parallel training: each adds its largest times 2^-64 and times 2^64, sums
+// that lie between the largest and P times it, one of which neither overflows nor underflows;
+// the exponent is then known to within log2(P), which is all weight_scale needs.
+template <class T>
+int Trainer<T>::weight_exponent(ConstView<T> w, bool across_processes) {
+  const int e = largest_weight_exponent(w.data, w.data != nullptr ? w.size() : 0);
+  // (float32 weights lie within [2^-149, 2^128], which weight_scale leaves as they are: no
+  // collective call, on any process)
+  if (!across_processes || std::is_same_v<T, float>) return e;
+  const double largest = e == kNoWeightExponent ? 0.0 : std::ldexp(1.0, e);
+  const auto [high, low] = reducer_->reduce_pair(largest * 0x1p-64, largest * 0x1p64);
+  if (low == 0) return kNoWeightExponent;
+  return std::isfinite(low) ? std::ilogb(low) - 64 : std::ilogb(high) + 64;
+}
+
 // X (m, n0), Y (m, nL), w (m) -> the (weighted) mean loss; every chunk is added to metrics
 template <class T>
 double Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index chunk,
@@ -114,6 +132,8 @@ Evaluation Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, ConstView<T> w,
   if (batch_size < 0)
     throw ValueError("evaluate: batch_size must be >= 1, got " + std::to_string(batch_size));
   if (w.data != nullptr) check_weights(w, X.rows, "evaluate: sample_weight");
+  Matrix<T> scaled;  // weights far from 1 scaled by a power of two (weight_scale.hpp)
+  w = scaled_weights(w, weight_scale(weight_exponent(w, false)), scaled);
   std::vector<std::unique_ptr<Metric<T>>> metrics;
   for (const auto& name : names) {
     metrics.push_back(make_metric<T>(name));
@@ -129,15 +149,15 @@ Evaluation Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, ConstView<T> w,
 }
 
 template <class T>
-FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const FitHooks& hooks) {
+FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const FitHooks& hooks) {
   const bool distributed = reducer_->across_processes();
-  check(d, opts, distributed);
+  check(given, opts, distributed);
   if (distributed) {
     if (!hooks.permutation)
       throw ValueError(
           "fit: data-parallel training needs a permutation hook (the global row order)");
-    if (opts.row_offset < 0 || opts.global_rows < opts.row_offset + d.X.rows)
-      throw ValueError("fit: this process's " + std::to_string(d.X.rows) + " rows from row " +
+    if (opts.row_offset < 0 || opts.global_rows < opts.row_offset + given.X.rows)
+      throw ValueError("fit: this process's " + std::to_string(given.X.rows) + " rows from row " +
                        std::to_string(opts.row_offset) + " do not fit in the global data set of " +
                        std::to_string(opts.global_rows) + " rows");
     check_batches(opts.global_rows, opts);  // the batches span every process's rows
@@ -148,6 +168,8 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
           "fit: data-parallel training with batch normalisation needs the "
           "sum_across hook (its statistics are over every process's rows)");
   }
+  FitData<T> d = given;  // its weights scaled below (once the reducer is attached)
+  Matrix<T> scaled_w, scaled_val_w;
   if (opts.shuffle && !hooks.permutation) throw ValueError("fit: shuffle needs a permutation hook");
   if (!(hooks.on_epoch_end_interval >= 0) || !std::isfinite(hooks.on_epoch_end_interval))
     throw ValueError(
@@ -222,6 +244,13 @@ FitResult Trainer<T>::fit(const FitData<T>& d, const FitOptions& opts, const Fit
   };
   reducer_->attach(net_);
   const Attached attached{*reducer_, net_};
+  // weights far from 1 scaled by a power of two (training/weight_scale.hpp), the same on
+  // every process
+  d.sample_weight =
+      scaled_weights(given.sample_weight,
+                     weight_scale(weight_exponent(given.sample_weight, distributed)), scaled_w);
+  d.val_weight = scaled_weights(
+      given.val_weight, weight_scale(weight_exponent(given.val_weight, distributed)), scaled_val_w);
   // a plain network of narrow dense layers: each step's gradients in one fused call, when
   // the shape policy (kernels/shape_policy.hpp) chooses it; nullptr: the layers' own passes
   // (always with diagnostics, which observe each layer's forward pass)

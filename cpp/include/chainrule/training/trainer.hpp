@@ -70,6 +70,9 @@ class Trainer {
   /// the metrics (reset first); the weight of the rows in *weight_out.
   double evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index chunk,
                   std::vector<std::unique_ptr<Metric<T>>>& metrics, double* weight_out);
+  /// The binary exponent of w's largest weight, over every process when `across_processes`
+  /// (a collective call then), for weight_scale (training/weight_scale.hpp).
+  int weight_exponent(ConstView<T> w, bool across_processes);
 
   Network<T>& net_;
   LocalReducer<T> local_;
