@@ -212,6 +212,18 @@ BAD_CALLS = [
     ("strings Y", lambda n: n.fit(X, [["y"]] * 10), TypeError, ["Y", "numeric"]),
     ("objects X", lambda n: n.predict(np.array([[object(), 1.0]], dtype=object)), TypeError, ["X"]),
     ("ragged X", lambda n: n.predict([[1.0, 2.0], [3.0]]), TypeError, ["X"]),
+    (
+        "text X",  # numbers written as text: refused, as scikit-learn refuses them
+        lambda n: n.predict(np.array([["1.5", "2"]])),
+        TypeError,
+        ["X must be numeric", "text", "'1.5'", "astype(float)"],
+    ),
+    (
+        "masked X",  # np.asarray would drop the mask and train on the values under it
+        lambda n: n.fit(np.ma.array(X, mask=np.eye(10, 2, dtype=bool)), Y),
+        ValueError,
+        ["X is a masked array", "2 masked value(s)", "filled"],
+    ),
     ("complex X", lambda n: n.predict(X.astype(complex)), TypeError, ["X", "complex"]),
     ("complex X fit", lambda n: n.fit(X + 1j, Y), TypeError, ["X", "complex"]),
     ("complex Y", lambda n: n.fit(X, Y.astype(np.complex64)), TypeError, ["Y", "complex"]),

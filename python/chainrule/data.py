@@ -44,10 +44,20 @@ def as_matrix(a: Any, dtype: type, name: str, *, column_if_1d: bool = False) -> 
         raise TypeError(f"{name} must be an array, got None")
     if hasattr(a, "to_numpy") and not isinstance(a, np.ndarray):  # pandas and friends
         a = a.to_numpy()
+    if np.ma.is_masked(a):  # np.asarray would train on the values under the mask
+        raise ValueError(
+            f"{name} is a masked array with {int(np.ma.count_masked(a))} masked value(s): "
+            "fill them (.filled(value)) or drop their rows first"
+        )
     try:
         arr = np.asarray(a)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a numeric array: {exc}") from None
+    if arr.dtype.kind in "US":  # as scikit-learn: numbers written as text are not taken
+        raise TypeError(
+            f"{name} must be numeric, got text (dtype {arr.dtype}, e.g. {arr.flat[0].item()!r}): "
+            "convert it first, e.g. with .astype(float)"
+        )
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} must be real; got complex dtype {arr.dtype}")
     if arr.dtype.kind in "mM":
