@@ -434,6 +434,13 @@ def case_failure():
         "every rank must pass the same epochs",
         "different epochs",
     )
+    clf = cr.Network([3, 4, 1], ["tanh", "sigmoid"], loss="binary_cross_entropy", seed=0)
+    labels = (Y[rows] > np.median(Y)).astype(float)
+    expect_error_everywhere(
+        lambda: clf.fit(X[rows], labels, epochs=1, class_weight={0: 1.0, 1: 2.0 + rank}, comm=comm),
+        "every rank must pass the same class_weight",
+        "different class weights",
+    )
     for W, W0 in zip(net.weights, before):
         assert np.array_equal(W, W0)
     # batch normalisation counts the rows of a batch over every rank: 41 rows in batches of

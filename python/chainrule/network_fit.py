@@ -292,6 +292,12 @@ class Fitting:
                     ("clip_norm", clipping["clip_norm"]),
                     ("clip_value", clipping["clip_value"]),
                     ("metrics", names),
+                    (
+                        "class_weight",
+                        sorted(class_weight.items(), key=repr)
+                        if isinstance(class_weight, dict)
+                        else class_weight,
+                    ),
                     ("validation (present or not)", X_val is not None),
                     ("diagnostics", diag_spec),
                     ("early_stopping (present or not)", early_stopping is not None),
