@@ -242,3 +242,13 @@ def test_metric_directions_for_early_stopping() -> None:
     assert lower == {"mae", "rmse"}
     assert cr.EarlyStopping(monitor="val_rmse").mode == "min"
     assert cr.EarlyStopping(monitor="val_f1").mode == "max"
+
+
+def test_r2_of_fewer_than_two_rows_is_nan_as_in_scikit_learn() -> None:
+    net, X, Y = _task("regression")
+    with pytest.warns(Warning, match="less than two samples"):
+        want = metrics.r2_score(Y[:1], net.predict(X[:1]))
+    assert np.isnan(want)
+    assert np.isnan(net.evaluate(X[:1], Y[:1], metrics=["r2"])["r2"])
+    got = net.evaluate(X[:2], Y[:2], metrics=["r2"], sample_weight=[0.0, 1.0])["r2"]
+    assert got == pytest.approx(metrics.r2_score(Y[:2], net.predict(X[:2]), sample_weight=[0, 1]))

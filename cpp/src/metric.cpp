@@ -48,6 +48,7 @@ void R2<T>::prepare_impl(Index n_out) {
 template <class T>
 void R2<T>::reset_impl() {
   for (auto* v : {&weight_, &mean_, &m2_, &ss_res_}) std::fill(v->begin(), v->end(), 0.0);
+  rows_ = 0;
 }
 
 // H, Y (m, n), w (m) -> per column: weight, mean, m2 and ss_res merged with the batch's
@@ -55,7 +56,8 @@ template <class T>
 void R2<T>::accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) {
   const std::size_t n = static_cast<std::size_t>(Y.cols);
   if (weight_.size() != n) prepare_impl(Y.cols);  // only when used before prepare()
-  double wb = 0;                                  // the batch's weight (the same for every column)
+  rows_ += static_cast<double>(Y.rows);
+  double wb = 0;  // the batch's weight (the same for every column)
   std::fill(batch_mean_.begin(), batch_mean_.end(), 0.0);
   std::fill(batch_m2_.begin(), batch_m2_.end(), 0.0);
   for (Index i = 0; i < Y.rows; ++i) {
@@ -88,7 +90,8 @@ void R2<T>::accumulate_impl(ConstView<T> H, ConstView<T> Y, const T* w) {
 
 template <class T>
 double R2<T>::result_impl() const {
-  if (weight_.empty() || weight_[0] == 0) return std::numeric_limits<double>::quiet_NaN();
+  if (weight_.empty() || weight_[0] == 0 || rows_ < 2)
+    return std::numeric_limits<double>::quiet_NaN();
   double sum = 0;
   for (std::size_t j = 0; j < weight_.size(); ++j) {
     // R^2 = 1 - ss_res / ss_tot; a constant column scores 1 when predicted exactly, else 0
@@ -107,12 +110,14 @@ template <class T>
 void R2<T>::combine_impl(const SumAcrossFn& sum_across) {
   const std::size_t n = weight_.size();
   if (n == 0) return;
-  std::vector<double> buf(2 * n);
+  std::vector<double> buf(2 * n + 1);
   for (std::size_t j = 0; j < n; ++j) {
     buf[j] = weight_[j] * mean_[j];
     buf[n + j] = weight_[j];
   }
-  sum_across(buf.data(), static_cast<Index>(2 * n));
+  buf[2 * n] = rows_;
+  sum_across(buf.data(), static_cast<Index>(2 * n + 1));
+  rows_ = buf[2 * n];
   for (std::size_t j = 0; j < n; ++j) {
     const double total = buf[n + j];
     const double mean = total > 0 ? buf[j] / total : 0.0;

@@ -142,6 +142,10 @@ void metrics() {
     const T H[] = {1, 7, 2, 7, 3, 7, 5, 7}, Y[] = {1, 7, 2, 7, 3, 7, 4, 7};
     r2->accumulate(ConstView<T>(H, 4, 2), ConstView<T>(Y, 4, 2), nullptr);
     CHECK_CLOSE(r2->result(), (0.8 + 1.0) / 2, 1e-15);
+    // one row: not defined (scikit-learn's nan), whatever it predicts
+    r2->reset();
+    r2->accumulate(ConstView<T>(H, 1, 2), ConstView<T>(Y, 1, 2), nullptr);
+    CHECK(std::isnan(r2->result()));
     // in batches of 1, 2, 1 rows with weights: the same as one weighted pass
     const T w[] = {0.5, 2, 1, 3};
     auto once = make_metric<T>("r2"), parts = make_metric<T>("r2");

@@ -8,8 +8,9 @@ namespace chainrule {
 
 /// The coefficient of determination, as sklearn.metrics.r2_score (uniform average over the
 /// output columns): per column 1 - sum w (y - yhat)^2 / sum w (y - mean_w(y))^2, with 1 for a
-/// constant column predicted exactly and 0 for one that is not. Batches are merged with the
-/// pairwise (Chan et al.) update of the weighted mean and sum of squares; processes of a
+/// constant column predicted exactly and 0 for one that is not; NaN for fewer than two rows
+/// (whatever their weights), where scikit-learn says R^2 is not well-defined. Batches are merged
+/// with the pairwise (Chan et al.) update of the weighted mean and sum of squares; processes of a
 /// data-parallel fit merge theirs in two sums: the global mean first, then each process's sum
 /// of squares about it.
 template <class T>
@@ -32,6 +33,7 @@ class R2 : public Metric<T> {
   // per column: weight, weighted mean and sum of squares of Y, residual sum of squares;
   // batch_* are the same for the batch being added
   std::vector<double> weight_, mean_, m2_, ss_res_, batch_mean_, batch_m2_;
+  double rows_ = 0;  // rows seen (over every process after combine)
 };
 
 namespace registered {
