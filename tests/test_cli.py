@@ -443,6 +443,33 @@ def test_scaling_statistics_and_constant_columns(tmp_path, capsys):
     assert "feature same: mean 7.5, scale 1" in summary and "target y: mean" in summary
 
 
+def test_numeric_class_labels_are_one_class_per_value_in_a_fixed_order(tmp_path, capsys):
+    # "1" and "1.0" are the same class (spelled as first seen), and the order never depends
+    # on Python's hash seed: classes sort by value, then by text
+    rng = np.random.default_rng(0)
+    labels = ["2", "1", "1.0", "10", "-0", "0.0", "2.0"] * 6
+    rows = [[f"{v:.3f}", label] for v, label in zip(rng.normal(size=len(labels)), labels)]
+    write_csv(tmp_path / "n.csv", ["x", "k"], rows)
+    model = tmp_path / "n.npz"
+    args = ("train", tmp_path / "n.csv", "--target", "k", "--loss", "cross_entropy")
+    status, _, err = in_process(capsys, *args, "--epochs", "2", "--quiet", "-o", model)
+    assert status in (0, 3), err
+    _, meta = cr.load(model, with_metadata=True)
+    assert meta["classes"] == ["-0", "1", "2", "10"]
+    for seed in ("1", "3"):  # in fresh interpreters of other hash seeds: the same classes
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = tmp_path / f"m{seed}.npz"
+        r = subprocess.run(
+            [sys.executable, "-m", "chainrule", *map(str, args), "--epochs", "2", "--quiet"]
+            + ["-o", str(out)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert r.returncode in (0, 3), r.stderr
+        assert cr.load(out, with_metadata=True)[1]["classes"] == meta["classes"]
+
+
 def test_cross_entropy_scales_the_features_only(tmp_path, capsys, classes_csv):
     path, _ = classes_csv
     model = tmp_path / "c.npz"

@@ -76,7 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.loss == "cross_entropy":
         if len(targets) != 1:
             raise CliError("cross_entropy takes one --target column of class labels")
-        labels = [r[t_cols[0]].strip() for r in rows]
+        labels = _same_numbers_alike([r[t_cols[0]].strip() for r in rows])
         classes = sorted(set(labels), key=_label_key)
         if len(classes) < 2:
             raise CliError(
@@ -185,12 +185,28 @@ def _plot(history: Any, path: str) -> None:
         plt.close(fig)
 
 
-def _label_key(label: str) -> Tuple[int, Any]:
-    """Numeric labels in numeric order, then the others in text order."""
+def _label_key(label: str) -> Tuple[int, Any, str]:
+    """Numeric labels in numeric order, then the others in text order; the text breaks ties
+    (nan, inf spelled two ways), so that the order never depends on a set's."""
     try:
-        return (0, float(label))
+        return (0, float(label), label)
     except ValueError:
-        return (1, label)
+        return (1, 0.0, label)
+
+
+def _same_numbers_alike(labels: List[str]) -> List[str]:
+    """When every label is a number, one class per value, spelled as first in the file ("1"
+    and "1.0" are one class, as in a numeric column read by pandas); else the labels as
+    they are (text classes, as scikit-learn takes strings)."""
+    try:
+        values = [float(v) for v in labels]
+    except ValueError:
+        return labels
+    keys = [repr(v + 0.0) for v in values]  # (-0.0 is 0.0; every nan one key)
+    first: Dict[str, str] = {}
+    for key, label in zip(keys, labels):
+        first.setdefault(key, label)
+    return [first[key] for key in keys]
 
 
 def _load_model(path: str) -> Tuple[Any, Dict[str, Any]]:
