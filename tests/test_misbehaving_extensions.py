@@ -43,6 +43,8 @@ WRONG_RESULTS = [
     ("scalar", lambda z: 1.0, ValueError, ["(10, 4)"]),
     ("None", lambda z: None, (TypeError, ValueError), []),
     ("strings", lambda z: np.full(z.shape, "a"), TypeError, ["numeric"]),
+    # (NumPy would cast it to its real part with a warning only)
+    ("complex", lambda z: np.tanh(z) + 0j, TypeError, ["real values", "dtype complex"]),
     ("flattened", lambda z: np.tanh(z).ravel(), ValueError, ["(40,)", "(10, 4)"]),
     ("3-D", lambda z: np.tanh(z).reshape(10, 2, 2), ValueError, ["(10, 2, 2)", "(10, 4)"]),
 ]
@@ -150,6 +152,8 @@ def test_custom_loss_misbehaving() -> None:
             return "not a number" if self.mode == "str" else float(np.sum((yhat - y) ** 2))
 
         def gradient(self, yhat, y):
+            if self.mode == "complex":
+                return 1j * (yhat - y)
             return (yhat - y)[:, :0] if self.mode == "shape" else yhat - y
 
     loss = BadLoss()
@@ -163,6 +167,10 @@ def test_custom_loss_misbehaving() -> None:
     with pytest.raises(ValueError) as e:
         net.fit(X, Y, epochs=2)
     assert_message(e, "gradient", "(10, 1)")
+    loss.mode = "complex"
+    with pytest.raises(TypeError) as e:
+        net.fit(X, Y, epochs=2)
+    assert_message(e, "gradient must return real values", "complex128")
     loss.mode = "raise"
     with pytest.raises(MyError):
         net.loss(X, Y)

@@ -70,6 +70,13 @@ py::array_t<T> to_numpy(ConstView<T> v) {
 /// Copies a Python callback's result into `out`, checking type and shape.
 template <class T>
 void copy_result(const py::handle& result, MatrixView<T> out, const std::string& where) {
+  // a complex array would be cast to its real part, with no more than NumPy's ComplexWarning
+  if (py::isinstance<py::array>(result)) {
+    const py::dtype dtype = py::reinterpret_borrow<py::array>(result).dtype();
+    if (dtype.kind() == 'c')
+      throw TypeError(where + " must return real values, got an array of dtype " +
+                      std::string(py::str(dtype)));
+  }
   py::array_t<T, py::array::c_style | py::array::forcecast> arr;
   try {
     arr = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(result);
