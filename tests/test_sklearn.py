@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 sklearn = pytest.importorskip("sklearn")
+from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_diabetes, load_digits  # noqa: E402
 from sklearn.exceptions import SkipTestWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
@@ -136,6 +137,33 @@ def test_pipeline_gridsearch_and_parallel_cross_validation(digits):
         n_jobs=2,
     )
     assert scores.shape == (3,) and scores.min() > 0.85
+
+
+class _Cube(cr.Activation):
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def get_params(self):  # a user's own, without scikit-learn's deep argument
+        return {"scale": self.scale}
+
+    def forward(self, z):
+        return self.scale * np.tanh(z) ** 3
+
+    def derivative(self, z, h):
+        t = np.tanh(z)
+        return self.scale * 3 * t * t * (1 - t * t)
+
+
+@pytest.mark.parametrize(
+    "activation", [cr.LeakyReLU(0.2), [cr.Tanh()], _Cube(0.5)], ids=["builtin", "list", "own"]
+)
+def test_activation_objects_survive_clone_and_cross_validation(digits, activation):
+    # clone copies them (they are configurations, not estimators): cross-validation works
+    Xtr, _, ytr, _ = digits
+    est = MLPClassifier(hidden_layer_sizes=(16,), activation=activation, max_iter=5)
+    copy = clone(est)
+    assert copy.activation == activation and copy.activation is not activation
+    assert cross_val_score(est, Xtr[:300], ytr[:300], cv=2).shape == (2,)
 
 
 def test_early_stopping_and_validation_scores(digits):

@@ -3,6 +3,7 @@ optimizers and schedules are checked by the core, which names the owner of a bad
 
 from __future__ import annotations
 
+import copy
 import inspect
 import numbers
 from typing import Any, Dict, Optional
@@ -37,6 +38,13 @@ class ParamsRepr:
                 )
             params[p.name] = getattr(self, p.name)
         return params
+
+    def __sklearn_clone__(self) -> "ParamsRepr":
+        """scikit-learn's ``clone`` of an estimator given such an object (``activation=
+        cr.LeakyReLU(0.2)``): a copy, as clone copies a parameter that is not an estimator.
+        Without it, clone would take the object for an estimator by its ``get_params`` and
+        call ``get_params(deep=False)``, which this ``get_params`` (a user's too) does not take."""
+        return copy.deepcopy(self)
 
     def _params_or_none(self) -> Optional[Dict[str, Any]]:
         try:
