@@ -287,6 +287,8 @@ def test_pickle_round_trip(digits):
         (dict(alpha=-1.0), "alpha"),
         (dict(validation_fraction=1.5, early_stopping=True), "validation_fraction"),
         (dict(learning_rate_init=0.0), "learning_rate_init"),
+        (dict(solver="sgd", momentum=2.0), "momentum must be in \\[0, 1\\], got 2.0"),
+        (dict(epsilon=0.0), "epsilon must be > 0, got 0.0"),
         (dict(dropout=1.0), "Dropout: p must be a finite number in \\[0, 1\\)"),
     ],
 )

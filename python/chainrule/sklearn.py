@@ -26,6 +26,10 @@ Differences from scikit-learn's MLP:
   where scikit-learn watches the validation ``score`` (accuracy or R^2).
 * ``dropout`` (default 0): the rate of a :class:`chainrule.Dropout` layer after each hidden
   layer (on in training, off in ``predict``; ``random_state`` seeds its masks).
+* There is no ``warm_start``: ``partial_fit`` continues from the fitted network (one epoch a
+  call), and ``fit`` starts afresh.
+* ``MLPRegressor`` fitted on ``y`` of shape (n, 1) predicts shape (n, 1), as it was given;
+  scikit-learn's turns such ``y`` into one dimension, with a ``DataConversionWarning``.
 """
 
 from __future__ import annotations

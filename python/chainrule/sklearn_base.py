@@ -212,6 +212,11 @@ class BaseMLP(BaseEstimator):
             )
         if not (np.isfinite(real_type(self.tol, "tol")) and self.tol >= 0):
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
+        # scikit-learn's ranges, narrower than the optimizers' own (torch's)
+        if not (0 <= real_type(self.momentum, "momentum") <= 1):
+            raise ValueError(f"momentum must be in [0, 1], got {self.momentum!r}")
+        if not (real_type(self.epsilon, "epsilon") > 0):
+            raise ValueError(f"epsilon must be > 0, got {self.epsilon!r}")
 
     def _seed(self) -> Optional[int]:
         rs = self.random_state
