@@ -249,6 +249,10 @@ def test_plot(tmp_path, regression_csv):
         ),
         (lambda t, reg: ["train", reg, "--target", "y", "--lr", "-1", "-o", t / "m.npz"], "lr"),
         (lambda t, reg: ["summary", reg], "not a chainrule model file"),
+        (
+            lambda t, reg: ["train", reg, "--target", "y", "--target", "y", "-o", t / "m.npz"],
+            "--target 'y' is given twice",
+        ),
     ],
 )
 def test_errors_are_one_line(tmp_path, regression_csv, make_args, message):
@@ -266,6 +270,13 @@ def test_non_numeric_value_names_row_and_column(tmp_path):
     r = run("train", path, "--target", "y", "-o", tmp_path / "m.npz")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "row 4, column 'x': 'oops' is not a number" in r.stderr
+    # rows are the file's lines, blank ones counted (and a ragged row's too)
+    path.write_text("x,y\n\n1,2\n\n3,4\noops,5\n")
+    r = run("train", path, "--target", "y", "-o", tmp_path / "m.npz")
+    assert "row 6, column 'x': 'oops' is not a number" in r.stderr
+    path.write_text("x,y\n\n1,2\n\n3,4\n7\n")
+    r = run("train", path, "--target", "y", "-o", tmp_path / "m.npz")
+    assert "row 6 has 1 fields, the header has 2" in r.stderr
 
 
 def test_ragged_and_empty_files(tmp_path):

@@ -66,6 +66,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     header, rows = read_csv(args.data)
     targets = args.target
+    twice = [t for t in dict.fromkeys(targets) if targets.count(t) > 1]
+    if twice:
+        raise CliError(f"--target {twice[0]!r} is given twice")
     t_cols = [column_index(args.data, header, t) for t in targets]
     f_cols = [i for i in range(len(header)) if i not in t_cols]
     if not f_cols:

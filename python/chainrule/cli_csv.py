@@ -54,27 +54,50 @@ def read_csv(path: str) -> Tuple[List[str], List[List[str]]]:
         with open(path, newline="", encoding="utf-8-sig") as f:
             text = f.read()
         first = text.lstrip("\r\n").split("\n", 1)[0]
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first)))
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first))
+        rows, lines = [], []  # the rows that are not blank, and the file line each ends on
+        for r in reader:
+            if r:
+                rows.append(r)
+                lines.append(reader.line_num)
     except FileNotFoundError:
         raise CliError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise CliError(f"{path}: is a directory, not a CSV file") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CliError(f"{path}: cannot read CSV: {exc}") from None
-    rows = [r for r in rows if r]  # blank lines
     if not rows:
         raise CliError(f"{path}: the file is empty (a header row is needed)")
     header = [h.strip() for h in rows[0]]
     if len(set(header)) != len(header):
         dup = next(h for h in header if header.count(h) > 1)
         raise CliError(f"{path}: column {dup!r} appears twice in the header")
-    body = rows[1:]
+    body = Rows(rows[1:], lines[1:])
     if not body:
         raise CliError(f"{path}: no data rows after the header")
     for i, r in enumerate(body):
         if len(r) != len(header):
-            raise CliError(f"{path}: row {i + 2} has {len(r)} fields, the header has {len(header)}")
+            raise CliError(
+                f"{path}: row {body.line(i)} has {len(r)} fields, the header has {len(header)}"
+            )
     return header, body
+
+
+class Rows(List[List[str]]):
+    """A CSV file's data rows, each with the file line it is on, for the messages: "row N" is
+    line N of the file (the header is row 1), blank lines counted."""
+
+    def __init__(self, rows: List[List[str]], lines: List[int]) -> None:
+        super().__init__(rows)
+        self.lines = lines
+
+    def line(self, i: int) -> int:
+        return self.lines[i]
+
+
+def _line(rows: List[List[str]], i: int) -> int:
+    """The file line of data row i (i + 2 for rows that are not a file's)."""
+    return rows.line(i) if isinstance(rows, Rows) else i + 2
 
 
 def found_columns(header: List[str]) -> str:
@@ -117,11 +140,12 @@ def numeric(
                 value = float(cell)
             except ValueError:
                 raise CliError(
-                    f"{path}: row {i + 2}, column {header[c]!r}: {cell!r} is not a number"
+                    f"{path}: row {_line(rows, i)}, column {header[c]!r}: {cell!r} is not a number"
                 ) from None
             if not np.isfinite(value):
                 raise CliError(
-                    f"{path}: row {i + 2}, column {header[c]!r}: {cell!r} is not a finite number"
+                    f"{path}: row {_line(rows, i)}, column {header[c]!r}: {cell!r} is not a "
+                    "finite number"
                 )
             out[i, j] = value
     return out
