@@ -279,6 +279,31 @@ def test_fit_log_dir_snapshots_about_every_hundredth(tmp_path):
     assert cr.RunLog(tmp_path / "r").epochs == [0] + list(range(3, 250, 3)) + [250]
 
 
+def test_a_fit_that_raises_leaves_a_stopped_run_that_opens(tmp_path):
+    # Ctrl-C in epoch 7 (here from a callback): the records of the epochs done, on disk even
+    # while the recorder object lives on, a snapshot of the network as it was left, and the
+    # status "stopped" naming the exception; the run then replays as any other
+    X, Y = _data()
+    net = _net()
+    rec = cr.RunRecorder(tmp_path / "run", every=4)
+
+    def interrupt(epoch, logs, network):
+        if epoch == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, Y, epochs=20, callbacks=[rec, interrupt])
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "stopped" and info["stopped_by"] == "KeyboardInterrupt"
+    assert info["epochs_done"] == 7 and info["snapshots"] == [0, 4, 7]
+    log = cr.RunLog(tmp_path / "run")
+    assert len(log.history["loss"]) == 7
+    np.testing.assert_array_equal(log.weights(7)["W1"], net.weights[0])
+    report = tmp_path / "report.html"
+    assert cli.main(["dashboard", str(tmp_path / "run"), "--report", str(report)]) == 0
+    assert report.stat().st_size > 0
+
+
 def test_a_newer_or_foreign_directory_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="not a recorded run"):
         cr.RunLog(tmp_path)

@@ -259,6 +259,32 @@ def test_callback_object_and_stop_training() -> None:
     assert events == ["begin", "epoch 0", "epoch 1", "epoch 2", "end"]
 
 
+def test_on_exception_runs_instead_of_on_train_end_when_fit_raises() -> None:
+    X, Y = _clf_data()
+    events: List[str] = []
+
+    class Watcher(cr.Callback):
+        def on_train_end(self, network):
+            events.append("end")
+
+        def on_exception(self, network, exception):
+            events.append(type(exception).__name__)
+            raise ValueError("a hook's own error does not replace fit's")
+
+    def boom(epoch, logs, network):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _clf().fit(X, Y, epochs=5, lr=0.1, callbacks=[Watcher(), boom])
+    linear = cr.Network([2, 3, 1], ["linear", "linear"], seed=4)
+    Xd, Yd = np.random.default_rng(5).normal(size=(2, 20, 2))
+    with pytest.raises(cr.DivergenceError):
+        linear.fit(Xd, Yd[:, :1], epochs=10_000, lr=3.0, callbacks=[Watcher()])
+    _clf().fit(X, Y, epochs=2, lr=0.1, callbacks=[Watcher()])
+    assert events == ["KeyboardInterrupt", "DivergenceError", "end"]
+
+
 def test_callback_exception_reaches_the_caller_with_consistent_weights() -> None:
     X, Y = _clf_data()
 

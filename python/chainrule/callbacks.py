@@ -189,7 +189,10 @@ class Callback:
     ``on_epoch_end(epoch, logs, network)`` runs after every epoch (``epoch`` counts from 0;
     ``logs`` holds that epoch's ``loss``, metrics, ``val_*`` values and ``lr``); returning
     ``False`` or raising :class:`StopTraining` ends training after it. Optional
-    ``on_train_begin(network)`` and ``on_train_end(network)`` run around the fit.
+    ``on_train_begin(network)`` and ``on_train_end(network)`` run around the fit, and
+    ``on_exception(network, exception)`` instead of ``on_train_end`` when the fit raises after
+    ``on_train_begin`` (Ctrl-C, a divergence, another callback's error; as PyTorch Lightning's
+    hook of that name), before the exception reaches the caller.
 
     ``min_interval`` (seconds, default 0: after every epoch): a callback that only observes
     (a live view) may set it to be called at most that often, so that re-entering Python
@@ -208,6 +211,9 @@ class Callback:
         return None
 
     def on_train_end(self, network: Any) -> None:
+        pass
+
+    def on_exception(self, network: Any, exception: BaseException) -> None:
         pass
 
 

@@ -5,6 +5,7 @@ Their values are checked by the core's Trainer; here types, shapes and Python ob
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
@@ -36,6 +37,7 @@ __all__ = [
     "figures",
     "recorded",
     "history",
+    "notify_exception",
 ]
 
 ArrayLike = Any
@@ -277,3 +279,14 @@ def history(
     """The History of the core's per-epoch series (val_loss None: no validation data)."""
     series = figures(names, loss, train_metrics, val_loss, val_metrics, lrs)
     return History({k: list(v) for k, v in series.items()}, diagnostics=diagnostics)
+
+
+def notify_exception(cbs: List[Any], network: Any, exc: BaseException) -> None:
+    """Each callback's optional ``on_exception(network, exception)``, when fit raises after
+    the callbacks' ``on_train_begin``; an error of such a hook does not replace the one fit
+    raises."""
+    for cb in cbs:
+        hook = getattr(cb, "on_exception", None)
+        if callable(hook):
+            with contextlib.suppress(Exception):
+                hook(network, exc)

@@ -370,25 +370,29 @@ class Fitting:
                     self.feature_names_in_ = None
                 raise
             try:
-                loss, val_loss, lrs, train_m, val_m = self._core.fit(
-                    X,
-                    Y,
-                    epochs,
-                    lr,
-                    bs,
-                    permutation,
-                    on_epoch_end,
-                    *core_args,
-                    **core_kwargs,
-                    **clipping,
-                )
-            finally:
+                try:
+                    loss, val_loss, lrs, train_m, val_m = self._core.fit(
+                        X,
+                        Y,
+                        epochs,
+                        lr,
+                        bs,
+                        permutation,
+                        on_epoch_end,
+                        *core_args,
+                        **core_kwargs,
+                        **clipping,
+                    )
+                finally:
+                    for cb in cbs:
+                        if isinstance(cb, ProgressBar):
+                            cb.on_train_end(self)
                 for cb in cbs:
-                    if isinstance(cb, ProgressBar):
+                    if hasattr(cb, "on_train_end") and not isinstance(cb, ProgressBar):
                         cb.on_train_end(self)
-            for cb in cbs:
-                if hasattr(cb, "on_train_end") and not isinstance(cb, ProgressBar):
-                    cb.on_train_end(self)
+            except BaseException as exc:  # (a divergence, Ctrl-C, a callback's error)
+                fit_args.notify_exception(cbs, self, exc)
+                raise
         except DivergenceError:
             # the core took the network back to the end of the last finite epoch; the
             # generator goes back to before the diverged epoch's shuffle

@@ -2,8 +2,10 @@
 every=k)]``), to open later with ``chainrule dashboard LOG_DIR``. The directory's format,
 version 1::
 
-    run.json            {"format": "chainrule-run", "version": 1, "status": "running" or
-                         "finished", "every": k, "planned_epochs": N, "epochs_done": n,
+    run.json            {"format": "chainrule-run", "version": 1, "status": "running",
+                         "finished" or "stopped" (the fit raised: "stopped_by" names the
+                         exception's type, and the records go as far as it got),
+                         "every": k, "planned_epochs": N, "epochs_done": n,
                          "network": the layers (dashboard_views.network_info), "started": ...}
     model.npz           the network as training began (Network.save): its layers, loss and
                         first weights; the snapshots below are loaded into it
@@ -187,6 +189,18 @@ class RunRecorder(Callback):
             self._snapshot(network, self._epochs)
         self.close()
         self._write_run("finished")
+
+    def on_exception(self, network: Any, exception: BaseException) -> None:
+        """A fit that raised (Ctrl-C, a divergence, a callback's error): the run is kept as
+        far as it went (its records, a snapshot of the network as it is now) and marked
+        ``"stopped"`` with the exception's type, so that it can be opened as any other."""
+        if self._idle or not self._files:
+            return
+        if self._last_snapshot != self._epochs:
+            self._snapshot(network, self._epochs)
+        self.close()
+        self._info["stopped_by"] = type(exception).__name__
+        self._write_run("stopped")
 
     def on_history(self, history: Any) -> None:
         """After fit: the diagnostics it recorded, when none came during the epochs."""
