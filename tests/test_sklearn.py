@@ -245,6 +245,17 @@ def test_binary_and_multilabel_and_string_labels():
     Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
     ml = MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit(X, Y)
     assert ml.predict(X).shape == (200, 2) and ml.score(X, Y) > 0.8
+    # partial_fit takes multi-label targets too (the classes are the columns), and its epochs
+    # are fit's (same seed, no shuffling: the same network after as many epochs)
+    kw = dict(hidden_layer_sizes=(16,), random_state=0, shuffle=False)
+    inc = MLPClassifier(**kw)
+    for _ in range(5):
+        inc.partial_fit(X, Y, classes=[0, 1])
+    assert list(inc.classes_) == [0, 1] and inc.predict(X).shape == (200, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (its ConvergenceWarning at max_iter)
+        whole = MLPClassifier(max_iter=5, **kw).fit(X, Y)
+    np.testing.assert_allclose(inc.predict_proba(X), whole.predict_proba(X), rtol=1e-12)
 
 
 def test_sample_weight_and_float32():

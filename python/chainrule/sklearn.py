@@ -250,9 +250,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         check_classification_targets(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        if first:
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        if first and type_of_target(y) == "multilabel-indicator":
+            # multi-label: the classes are y's columns, as scikit-learn's partial_fit takes them
+            self._encode(y, fit_labels=True)
+        elif first:
             all_classes = np.unique(np.asarray(classes))
             if len(all_classes) < 2:
                 raise ValueError(
