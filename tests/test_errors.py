@@ -299,8 +299,8 @@ def test_bad_call_raises_and_leaves_model_unchanged(
 def test_step_applies_only_gradients_of_a_backward_pass(optimizer: str) -> None:
     # step() without grads applies the last backward pass's gradients, as torch's
     # optimizer.step() applies .grad; where there are none (a fresh or loaded network, or a
-    # fit or diagnose since, which do not keep theirs: SGD fuses its update into the dW
-    # products) it raises rather than step with zeros or stale values
+    # fit since, which keeps none: SGD fuses its update into the dW products) it raises
+    # rather than step with zeros or stale values; diagnose puts them back as they were
     net = small_net(optimizer=optimizer)
     twin = small_net(optimizer=optimizer)
 
@@ -323,9 +323,14 @@ def test_step_applies_only_gradients_of_a_backward_pass(optimizer: str) -> None:
         twin.step(twin.gradients(X, Y), lr=0.1)
         np.testing.assert_array_equal(net.weights[0], twin.weights[0])
     net.gradients(X, Y)
+    twin.gradients(X, Y)
+    net.diagnose(X, Y)
+    net.step(lr=0.1)
+    twin.step(lr=0.1)
+    np.testing.assert_array_equal(net.weights[0], twin.weights[0])
+    net.gradients(X, Y)
     net.fit(X, Y, epochs=1, lr=0.1)
     refused(net)
-    net.gradients(X, Y)
     net.diagnose(X, Y)
     refused(net)
     net.gradients(X, Y)

@@ -69,8 +69,8 @@ void Network<T>::step(double lr, const GradientClipping& clip) {
   if (!grads_ready_)
     throw ValueError(
         "step: no gradients to apply: compute them first (gradients(X, Y), or forward(X) then "
-        "backward(Y)), or pass them to step(grads); a fit or diagnose after the last backward "
-        "pass does not keep its gradients");
+        "backward(Y)), or pass them to step(grads); a fit after the last backward pass does "
+        "not keep its gradients");
   clip_gradients(clip);
   apply_update(static_cast<T>(lr));
 }

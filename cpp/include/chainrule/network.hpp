@@ -115,7 +115,7 @@ class Network {
   /// One optimizer step with the gradients of the last backward (plain SGD: W -= lr dW,
   /// b -= lr db), clipped in place first when `clip` is active. ValueError when there are
   /// none: no backward(), compute_gradients() or gradient_check() since the network was
-  /// built, or a training run, diagnosis or move of the gradient storage came after it.
+  /// built, or a training run or a move of the gradient storage came after it.
   void step(double lr, const GradientClipping& clip = {});
   /// One optimizer step with given gradients (one (dW, db) pair per layer; dense layers only),
   /// clipped as by the overload below.
@@ -127,7 +127,8 @@ class Network {
   void step(const std::vector<ConstView<T>>& grads, double lr, const GradientClipping& clip = {});
   /// For each parameter tensor (W1, b1, W2, b2, ...), ||g_backprop - g_numeric|| /
   /// (||g_backprop|| + ||g_numeric||) with central differences of step eps. Parameters are
-  /// restored exactly.
+  /// restored exactly, and so is the count of training passes (a check does not move the
+  /// dropout stream on); the gradients are then backprop's of (X, Y).
   std::vector<double> gradient_check(ConstView<T> X, ConstView<T> Y, double eps);
 
   /// Shape and value checks of a call's data; `what` names the call in messages.
@@ -170,6 +171,10 @@ class Network {
   /// The gradient buffer no longer holds a public backward pass's gradients, which step(lr)
   /// would apply: a training run writes (or, fused with SGD, skips) them.
   void forget_gradients() { grads_ready_ = false; }
+  /// Whether it does, and its restoration by a caller that puts the gradients back as they
+  /// were after passes of its own (diagnose).
+  bool gradients_ready() const { return grads_ready_; }
+  void set_gradients_ready(bool ready) { grads_ready_ = ready; }
   /// A data-parallel training step on a process that holds none of the step's rows, after
   /// begin_training_pass with sum_across: every gradient is set to 0, and the layers that
   /// sum batch statistics over the processes (uses_batch_statistics) run their forward and

@@ -332,6 +332,7 @@ DiagnosticsRecord diagnose(Network<T>& net, ConstView<T> X, ConstView<T> Y,
   for (const Parameter<T>& p : net.parameters())
     grads.insert(grads.end(), p.grad.data, p.grad.data + p.grad.size());
   const std::uint64_t passes = net.passes();
+  const bool ready = net.gradients_ready();
   DiagnosticsRecorder<T> recorder(net, opts);
   recorder.set_sgd_lr(lr);
   DiagnosticsRecord rec;
@@ -355,6 +356,7 @@ DiagnosticsRecord diagnose(Network<T>& net, ConstView<T> X, ConstView<T> Y,
     std::copy(from, from + p.grad.size(), p.grad.data);
     from += p.grad.size();
   }
+  net.set_gradients_ready(ready);  // the gradients are back: step() applies them as before
   return rec;
 }
 
