@@ -268,5 +268,12 @@ def test_batch_norm_needs_two_rows_per_training_batch_and_changes_nothing() -> N
 def test_gradient_check_with_every_layer() -> None:
     X, y = _data(m=12)
     net = _net()
+    stream = net.get_dropout_state()
     errors = net.gradient_check(X, y, per_tensor=True)
     assert max(errors.values()) < 1e-6, errors
+    # a check moves nothing on: the next fit is that of a network never checked
+    assert net.get_dropout_state() == stream
+    twin = _net()
+    net.fit(X, y, epochs=2)
+    twin.fit(X, y, epochs=2)
+    assert all(np.array_equal(net.parameters[k], twin.parameters[k]) for k in net.parameters)

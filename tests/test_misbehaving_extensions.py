@@ -196,3 +196,19 @@ def test_incomplete_custom_classes_rejected() -> None:
         cr.Network([2, 1], [NoDerivative()])
     with pytest.raises(TypeError, match="gradient"):
         cr.Network([2, 1], ["linear"], loss=NoGradient())
+
+
+def test_an_exception_inside_gradient_check_leaves_the_model_as_it_was() -> None:
+    # raised in a perturbed pass (the 5th forward call: W1[0, 1] + eps): that parameter goes
+    # back, and so does the count of training passes (the dropout stream's key)
+    act = Configurable()
+    net = cr.Network([2, cr.Dense(4, act), cr.Dropout(0.3), cr.Dense(1, "linear")], seed=0)
+    before, stream = snapshot(net), net.get_dropout_state()
+    act.exc, act.raise_on_forward_call = MyError("in a perturbed pass"), 5
+    with pytest.raises(MyError):
+        net.gradient_check(X, Y)
+    assert_unchanged(net, before)
+    assert net.get_dropout_state() == stream
+    act.exc = None
+    assert net.gradient_check(X, Y) < 1e-6
+    assert net.get_dropout_state() == stream

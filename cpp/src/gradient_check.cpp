@@ -2,6 +2,7 @@
 // one parameter value at a time (the parameters are restored exactly).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,9 +16,15 @@ std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, d
   check_XY(X, Y, "gradient_check");
   if (!(std::isfinite(eps) && eps > 0))
     throw ValueError("gradient_check: eps must be a finite number > 0, got " + shortest_repr(eps));
-  // one training pass (fresh random draws, no running statistics updated), evaluated again
-  // for every perturbation with the same draws
+  // one training pass (no running statistics updated), evaluated again for every
+  // perturbation with the same draws: those of the next training pass, since the count of
+  // passes goes back afterwards (a check leaves the dropout stream where it was)
   forward_rows_ = -1;
+  struct PassesBack {  // however the check ends (an extension's exception too)
+    std::uint64_t& pass;
+    const std::uint64_t value;
+    ~PassesBack() { pass = value; }
+  } passes_back{context_.pass, context_.pass};
   begin_training_pass(/*update_statistics=*/false);
   forward_pass(X);
   backward_pass(X, Y);
@@ -34,12 +41,19 @@ std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, d
     double diff2 = 0, a2 = 0, n2 = 0;
     for (Index i = 0; i < p.size(); ++i) {
       const T saved = p.data[i];
-      p.data[i] = static_cast<T>(saved + eps);
-      const T up = p.data[i];
-      const double lp = loss_of_forward(X, Y);
-      p.data[i] = static_cast<T>(saved - eps);
-      const T down = p.data[i];
-      const double lm = loss_of_forward(X, Y);
+      T up, down;
+      double lp, lm;
+      try {  // the parameter goes back even if a pass raises (a user's activation)
+        p.data[i] = static_cast<T>(saved + eps);
+        up = p.data[i];
+        lp = loss_of_forward(X, Y);
+        p.data[i] = static_cast<T>(saved - eps);
+        down = p.data[i];
+        lm = loss_of_forward(X, Y);
+      } catch (...) {
+        p.data[i] = saved;
+        throw;
+      }
       p.data[i] = saved;
       // dL/dp ~ (L(p + eps) - L(p - eps)) / (2 eps), with the step actually taken in T
       const double numeric = (lp - lm) / (static_cast<double>(up) - static_cast<double>(down));

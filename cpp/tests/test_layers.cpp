@@ -519,7 +519,7 @@ void test_gradient_checks() {
                                ": max relative error " + std::to_string(worst));
     check_state_equal("gradient_check leaves parameters and running statistics " + dt, *net,
                       before);
-    CHECK(net->passes() == 11);
+    CHECK(net->passes() == 10);  // a check leaves the dropout stream where it was
   }
 }
 
