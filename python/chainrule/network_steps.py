@@ -227,7 +227,9 @@ class Steps:
         ||g_numeric||)``; returns the maximum (or, with ``per_tensor``, a dict
         ``{"W1": ..., "b1": ..., ...}``). ``eps`` defaults to ``eps_machine ** (1/3)``
         (about 6e-6 in float64). A correct gradient gives about 1e-8 or less in float64;
-        float32 is too coarse for a tight check."""
+        float32 is too coarse for a tight check. The check runs one training pass (dropout
+        draws the next pass's masks) and leaves the parameters, the running statistics and
+        the dropout stream as they were; the gradients are then backprop's of (X, Y)."""
         X, Y = self._X(X, "gradient_check"), self._Y(Y)
         if eps is None:
             eps = float(np.finfo(self.dtype).eps ** (1.0 / 3.0))
