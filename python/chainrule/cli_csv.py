@@ -47,7 +47,7 @@ def _delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
-def read_csv(path: str) -> Tuple[List[str], List[List[str]]]:
+def read_csv(path: str) -> Tuple[List[str], "Rows"]:
     """(header, rows) of a CSV file with a header row; every row has the header's width. The
     delimiter is ',' or, when the header has no comma, ';', tab or '|'."""
     try:
@@ -95,11 +95,6 @@ class Rows(List[List[str]]):
         return self.lines[i]
 
 
-def _line(rows: List[List[str]], i: int) -> int:
-    """The file line of data row i (i + 2 for rows that are not a file's)."""
-    return rows.line(i) if isinstance(rows, Rows) else i + 2
-
-
 def found_columns(header: List[str]) -> str:
     """The header's columns, for an error message; with a single column, a delimiter hint."""
     text = (
@@ -128,9 +123,7 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def numeric(
-    path: str, header: List[str], rows: List[List[str]], columns: Sequence[int]
-) -> np.ndarray:
+def numeric(path: str, header: List[str], rows: Rows, columns: Sequence[int]) -> np.ndarray:
     """The given columns as a float64 matrix; a non-numeric cell is an error naming its place."""
     out = np.empty((len(rows), len(columns)))
     for i, r in enumerate(rows):
@@ -140,11 +133,11 @@ def numeric(
                 value = float(cell)
             except ValueError:
                 raise CliError(
-                    f"{path}: row {_line(rows, i)}, column {header[c]!r}: {cell!r} is not a number"
+                    f"{path}: row {rows.line(i)}, column {header[c]!r}: {cell!r} is not a number"
                 ) from None
             if not np.isfinite(value):
                 raise CliError(
-                    f"{path}: row {_line(rows, i)}, column {header[c]!r}: {cell!r} is not a "
+                    f"{path}: row {rows.line(i)}, column {header[c]!r}: {cell!r} is not a "
                     "finite number"
                 )
             out[i, j] = value
