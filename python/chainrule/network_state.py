@@ -68,16 +68,15 @@ class TrainingState:
             same = False
         if same:
             return
-        spec = optimizer_spec(resolve_optimizer(self._optimizer))  # (re-validated)
+        opt = resolve_optimizer(self._optimizer)  # (re-validated)
         with self._lock:
             step, buffers = self._core.get_optimizer_state()
             kept = dict(buffers)
-            self._core.set_optimizer(spec)
+            self._install_optimizer(opt)
             _, fresh = self._core.get_optimizer_state()
             self._core.set_optimizer_state(
                 step, [(name, kept.get(name, arrays)) for name, arrays in fresh]
             )
-            self._installed_params = optimizer_settings(self._optimizer)
 
     def get_optimizer_state(self) -> Dict[str, Any]:
         """A copy of the optimizer's state: ``{"optimizer": name, "step": steps taken,
