@@ -185,10 +185,14 @@ class RunRecorder(Callback):
     def on_train_end(self, network: Any) -> None:
         if self._idle:
             return
+        self._end(network, "finished")
+
+    def _end(self, network: Any, status: str) -> None:
+        """The last snapshot (the network as it is now), the files closed, the status."""
         if self._last_snapshot != self._epochs:
             self._snapshot(network, self._epochs)
         self.close()
-        self._write_run("finished")
+        self._write_run(status)
 
     def on_exception(self, network: Any, exception: BaseException) -> None:
         """A fit that raised (Ctrl-C, a divergence, a callback's error): the run is kept as
@@ -196,11 +200,8 @@ class RunRecorder(Callback):
         ``"stopped"`` with the exception's type, so that it can be opened as any other."""
         if self._idle or not self._files:
             return
-        if self._last_snapshot != self._epochs:
-            self._snapshot(network, self._epochs)
-        self.close()
         self._info["stopped_by"] = type(exception).__name__
-        self._write_run("stopped")
+        self._end(network, "stopped")
 
     def on_history(self, history: Any) -> None:
         """After fit: the diagnostics it recorded, when none came during the epochs."""
