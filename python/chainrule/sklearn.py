@@ -26,8 +26,14 @@ Differences from scikit-learn's MLP:
   where scikit-learn watches the validation ``score`` (accuracy or R^2).
 * ``dropout`` (default 0): the rate of a :class:`chainrule.Dropout` layer after each hidden
   layer (on in training, off in ``predict``; ``random_state`` seeds its masks).
-* There is no ``warm_start``: ``partial_fit`` continues from the fitted network (one epoch a
-  call), and ``fit`` starts afresh.
+* ``warm_start=True``: as scikit-learn's, ``fit`` continues from the fitted network's
+  weights with a new optimizer (built from the parameters as they are now: change
+  ``learning_rate_init`` or ``max_iter`` between calls), ``loss_curve_`` goes on and
+  ``n_iter_`` counts the call's epochs; the stopping rule starts afresh each call (scikit-learn
+  carries its count of epochs without improvement over, so that a warm fit after one that
+  stopped stops after its first epoch unless that epoch improves on the best loss). The
+  features, outputs or classes and the network the parameters describe must be those of the
+  fitted model, else ``fit`` raises ValueError.
 * ``MLPRegressor`` fitted on ``y`` of shape (n, 1) predicts shape (n, 1), as it was given;
   scikit-learn's turns such ``y`` into one dimension, with a ``DataConversionWarning``.
 """
@@ -63,11 +69,23 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     @keeps_state_on_error
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
+        warm = self._warm()
         X, y = _validate_data(
-            self, X, y, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32]
+            self,
+            X,
+            y,
+            multi_output=True,
+            y_numeric=True,
+            reset=not warm,
+            dtype=[np.float64, np.float32],
         )
-        self._y_1d = y.ndim == 1
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if warm and Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"warm_start=True: y has {Y.shape[1]} outputs, but the model was fitted with "
+                f"{self.n_outputs_}"
+            )
+        self._y_1d = y.ndim == 1
         w = _weights(sample_weight, X)
         self._train(X, Y.astype(np.float64), w, self.max_iter, incremental=False)
         return self
@@ -142,6 +160,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         n_iter_no_change: int = 10,
         dtype: str = "float64",
         dropout: float = 0.0,
+        warm_start: bool = False,
         class_weight: Any = None,
     ) -> None:
         super().__init__(
@@ -166,6 +185,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             n_iter_no_change=n_iter_no_change,
             dtype=dtype,
             dropout=dropout,
+            warm_start=warm_start,
         )
         self.class_weight = class_weight
 
@@ -217,11 +237,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     @keeps_state_on_error
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPClassifier":
-        X, y = _validate_data(self, X, y, multi_output=True, dtype=[np.float64, np.float32])
+        warm = self._warm()
+        X, y = _validate_data(
+            self, X, y, multi_output=True, reset=not warm, dtype=[np.float64, np.float32]
+        )
         check_classification_targets(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        Y = self._encode(y, fit_labels=True)
+        if warm:
+            self._check_warm_classes(y)
+        Y = self._encode(y, fit_labels=not warm)
         if len(self.classes_) < 2 and self._kind != "multilabel":
             raise ValueError(
                 f"MLPClassifier needs samples of at least 2 classes in y; got "
@@ -237,6 +262,27 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             class_weight=self._class_weight(incremental=False),
         )
         return self
+
+    def _check_warm_classes(self, y: np.ndarray) -> None:
+        """As scikit-learn's: a ``warm_start`` fit takes the classes of the fitted model."""
+        if (type_of_target(y) == "multilabel-indicator") != (self._kind == "multilabel"):
+            raise ValueError(
+                f"warm_start=True: y is {type_of_target(y)}, but the model was fitted on "
+                f"{'multi-label' if self._kind == 'multilabel' else 'single-label'} targets"
+            )
+        if self._kind == "multilabel":
+            if y.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"warm_start=True: y has {y.shape[1]} labels, but the model was fitted "
+                    f"with {len(self.classes_)}"
+                )
+            return
+        classes = np.unique(y)
+        if set(classes) != set(self.classes_):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the previous "
+                f"call to fit. Previously got {self.classes_}, `y` has {classes}"
+            )
 
     @keeps_state_on_error
     def partial_fit(

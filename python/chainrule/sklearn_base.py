@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import numbers
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
@@ -30,7 +30,9 @@ from . import _core, _registry
 from . import callbacks as _callbacks
 from . import optimizers as _optimizers
 from ._checks import core_number, real_type
-from .layers import layer_class
+from .data import resolve_dtype
+from .layers import core_spec as layer_spec
+from .layers import layer_class, resolve_layers
 from .network import Network
 
 __all__ = ["BaseMLP", "NoImprovement", "keeps_state_on_error", "sample_weights"]
@@ -90,6 +92,7 @@ class BaseMLP(BaseEstimator):
         n_iter_no_change: int = 10,
         dtype: str = "float64",
         dropout: float = 0.0,
+        warm_start: bool = False,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -112,6 +115,7 @@ class BaseMLP(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
         self.dropout = dropout
+        self.warm_start = warm_start
 
     # ---- configuration -------------------------------------------------------------------
 
@@ -228,15 +232,37 @@ class BaseMLP(BaseEstimator):
 
     # ---- training ------------------------------------------------------------------------
 
-    def _new_network(self, n_features: int, n_outputs: int, seed: Optional[int]) -> Network:
+    def _layers(self, n_features: int, n_outputs: int) -> Tuple[List[Any], List[Any]]:
+        """The network's ``layer_sizes`` and ``activations``, as Network takes them."""
         hidden = self._hidden()
         acts = self._hidden_activations(len(hidden)) + [self._output_activation(n_outputs)]
         layers: List[Any] = [n_features]
         for n in hidden:  # dropout after each hidden layer (the core checks the rate)
             layers += [n] + ([Dropout(real_type(self.dropout, "dropout"))] if self.dropout else [])
-        return Network(
-            layers + [n_outputs], acts, self._loss_for(n_outputs), dtype=self.dtype, seed=seed
-        )
+        return layers + [n_outputs], acts
+
+    def _new_network(self, n_features: int, n_outputs: int, seed: Optional[int]) -> Network:
+        layers, acts = self._layers(n_features, n_outputs)
+        return Network(layers, acts, self._loss_for(n_outputs), dtype=self.dtype, seed=seed)
+
+    def _warm(self) -> bool:
+        """Whether ``fit`` continues from the fitted network (``warm_start``)."""
+        return bool(self.warm_start) and hasattr(self, "network_")
+
+    def _check_warm_network(self, n_features: int, n_outputs: int) -> None:
+        """A ``warm_start`` fit trains the fitted network: the parameters must still describe
+        it (its layers, activations, dropout and dtype), else fit raises rather than train a
+        network other than the one they name."""
+        net = self.network_
+        n_in, layers = resolve_layers(*self._layers(n_features, n_outputs), "linear")
+        now = [n_in] + [layer_spec(c) for c in layers], np.dtype(resolve_dtype(self.dtype))
+        if now != ([net.layer_sizes[0]] + [layer_spec(c) for c in net.layer_configs], net.dtype):
+            raise ValueError(
+                f"warm_start=True continues the fitted network ({net.layer_sizes[0]} -> "
+                f"{net.layer_configs}, {net.dtype}), but the parameters now describe another "
+                f"({n_in} -> {layers}, {np.dtype(resolve_dtype(self.dtype))}): set "
+                "warm_start=False to fit a new network"
+            )
 
     def _output_activation(self, n_outputs: int) -> str:
         return "linear"
@@ -257,7 +283,14 @@ class BaseMLP(BaseEstimator):
         self._check_params()
         seed = self._seed()
         n = X.shape[0]
-        if not incremental or not hasattr(self, "network_"):
+        warm = not incremental and self._warm()
+        if warm:  # as scikit-learn's: the weights go on, with a new optimizer
+            self._check_warm_network(X.shape[1], Y.shape[1])
+            self.n_iter_ = 0
+            if self.early_stopping and self.validation_scores_ is None:
+                self.validation_scores_ = []
+            new_optimizer = True
+        elif not incremental or not hasattr(self, "network_"):
             self.network_ = self._new_network(X.shape[1], Y.shape[1], seed)
             self.loss_curve_: List[float] = []
             self.validation_scores_: Optional[List[float]] = [] if self.early_stopping else None
