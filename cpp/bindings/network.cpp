@@ -1,9 +1,8 @@
-// Network32 / Network64: argument conversion, GIL release and live views of the parameters.
-// No maths: every call goes to Network<T>, to fit / check_fit / evaluate of the Trainer, or to
-// the class-target helpers of targets.hpp.
+// Network32 / Network64: construction, the parameters (live views), the optimizer's state,
+// forward, predict, backward and step. Argument conversion and GIL release, no maths: every
+// call goes to Network<T>. The calls that run the Trainer are network_training.cpp's.
 #include "chainrule/network.hpp"
 
-#include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -19,14 +18,9 @@
 #include "areas.hpp"
 #include "chainrule/error.hpp"
 #include "chainrule/optimizer.hpp"
-#include "chainrule/targets.hpp"
-#include "chainrule/training/diagnostics.hpp"
-#include "chainrule/training/gradient_reducer.hpp"
-#include "chainrule/training/trainer.hpp"
-#include "diagnostics.hpp"
-#include "fit_call.hpp"
 #include "gil.hpp"
 #include "network_lock.hpp"
+#include "network_training.hpp"
 #include "numpy_views.hpp"
 #include "specs.hpp"
 
@@ -34,29 +28,18 @@ namespace py = pybind11;
 using namespace chainrule;
 using chainrule::bindings::Array;
 using chainrule::bindings::as_view;
-using chainrule::bindings::batch_poll;
-using chainrule::bindings::FitCall;
 using chainrule::bindings::HeldLock;
 using chainrule::bindings::InputArray;
-using chainrule::bindings::make_activation_from_spec;
 using chainrule::bindings::make_layer_spec;
 using chainrule::bindings::make_loss_from_spec;
 using chainrule::bindings::make_optimizer_from_spec;
+using chainrule::bindings::mutable_view;
 using chainrule::bindings::NetworkLock;
-using chainrule::bindings::optional_view;
-using chainrule::bindings::python_allreduce;
-using chainrule::bindings::python_sum_across;
 using chainrule::bindings::ready_matrix;
 using chainrule::bindings::ReleaseGilFor;
 using chainrule::bindings::to_numpy;
-using chainrule::bindings::writable_vector;
 
 namespace {
-
-template <class T>
-MatrixView<T> mutable_view(py::array_t<T>& a) {
-  return MatrixView<T>(a.mutable_data(), a.shape(0), a.ndim() == 2 ? a.shape(1) : 1);
-}
 
 /// A live numpy view of a parameter; `owner` (the Python network) is kept alive by it.
 template <class T>
@@ -93,16 +76,16 @@ py::array_t<T> predict_array(Network<T>& n, const Array<T>& X) {
 template <class T>
 void bind_network(py::module_& m, const char* cls) {
   using Net = Network<T>;
-  py::class_<Net>(m, cls)
-      .def(py::init([](Index n_inputs, const std::vector<py::tuple>& layer_specs,
-                       const py::tuple& loss_spec, const py::tuple& optimizer_spec) {
-             std::vector<LayerSpec<T>> layers;
-             for (const auto& s : layer_specs) layers.push_back(make_layer_spec<T>(s));
-             return std::make_unique<Net>(n_inputs, std::move(layers),
-                                          make_loss_from_spec<T>(loss_spec),
-                                          make_optimizer_from_spec<T>(optimizer_spec));
-           }),
-           py::arg("n_inputs"), py::arg("layers"), py::arg("loss"), py::arg("optimizer"))
+  py::class_<Net> c(m, cls);
+  c.def(py::init([](Index n_inputs, const std::vector<py::tuple>& layer_specs,
+                    const py::tuple& loss_spec, const py::tuple& optimizer_spec) {
+          std::vector<LayerSpec<T>> layers;
+          for (const auto& s : layer_specs) layers.push_back(make_layer_spec<T>(s));
+          return std::make_unique<Net>(n_inputs, std::move(layers),
+                                       make_loss_from_spec<T>(loss_spec),
+                                       make_optimizer_from_spec<T>(optimizer_spec));
+        }),
+        py::arg("n_inputs"), py::arg("layers"), py::arg("loss"), py::arg("optimizer"))
       .def(
           "set_optimizer",
           [](Net& n, const py::tuple& spec) { n.set_optimizer(make_optimizer_from_spec<T>(spec)); },
@@ -361,184 +344,8 @@ void bind_network(py::module_& m, const char* cls) {
             n.step(g, lr, GradientClipping{clip_norm, clip_value});
           },
           py::arg("grads"), py::arg("lr"), py::arg("clip_norm") = py::none(),
-          py::arg("clip_value") = py::none())
-      .def(
-          "check_fit",
-          [](Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,
-             Index batch_size, const std::optional<Array<T>>& sample_weight,
-             const std::optional<Array<T>>& X_val, const std::optional<Array<T>>& Y_val,
-             const std::optional<Array<T>>& val_weight, py::object schedule_spec,
-             const std::vector<std::string>& metrics, std::optional<double> clip_norm,
-             std::optional<double> clip_value, bool data_parallel, py::object diagnostics) {
-            FitCall<T> call(X, Y, epochs, lr, batch_size, false, sample_weight, X_val, Y_val,
-                            val_weight, schedule_spec, metrics);
-            call.opts.clip = GradientClipping{clip_norm, clip_value};
-            call.opts.diagnostics = chainrule::bindings::diagnostics_options(diagnostics);
-            check_fit(n, call.data, call.opts, data_parallel);
-          },
-          py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("lr"), py::arg("batch_size"),
-          py::arg("sample_weight"), py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"),
-          py::arg("schedule"), py::arg("metrics"), py::arg("clip_norm") = py::none(),
-          py::arg("clip_value") = py::none(), py::arg("data_parallel") = false,
-          py::arg("diagnostics") = py::none())
-      // data-parallel: the batches over the global rows (batch normalisation's rows per batch)
-      .def(
-          "check_batches",
-          [](Net& n, Index global_rows, Index epochs, Index batch_size) {
-            FitOptions opts;
-            opts.epochs = epochs;
-            opts.batch_size = batch_size;
-            opts.global_rows = global_rows;
-            Trainer<T>(n).check_batches(global_rows, opts);
-          },
-          py::arg("global_rows"), py::arg("epochs"), py::arg("batch_size"))
-      // Returns (loss, val_loss, lr, metrics, val_metrics), one entry per epoch run.
-      .def(
-          "fit",
-          [](Net& n, const Array<T>& X, const Array<T>& Y, Index epochs, double lr,
-             Index batch_size, py::object permutation, py::object on_epoch_end,
-             const std::optional<Array<T>>& sample_weight, const std::optional<Array<T>>& X_val,
-             const std::optional<Array<T>>& Y_val, const std::optional<Array<T>>& val_weight,
-             py::object schedule_spec, const std::vector<std::string>& metrics,
-             py::object allreduce, Index global_rows, Index row_offset, py::object sum_across,
-             py::object on_progress, py::object reduce_buffer, std::optional<double> clip_norm,
-             std::optional<double> clip_value, py::object diagnostics, py::object on_diagnostics,
-             double on_epoch_end_interval) {
-            // data-parallel: the permutation orders the global rows and is always given
-            const bool shuffle = !permutation.is_none() && allreduce.is_none();
-            FitCall<T> call(X, Y, epochs, lr, batch_size, shuffle, sample_weight, X_val, Y_val,
-                            val_weight, schedule_spec, metrics);
-            call.opts.global_rows = global_rows;
-            call.opts.row_offset = row_offset;
-            call.opts.clip = GradientClipping{clip_norm, clip_value};
-            call.opts.diagnostics = chainrule::bindings::diagnostics_options(diagnostics);
-            FitHooks hooks;
-            hooks.poll = batch_poll(on_progress);
-            hooks.on_epoch_end_interval = on_epoch_end_interval;  // checked by the core
-            if (!on_diagnostics.is_none()) {
-              const bool histograms = call.opts.diagnostics.histograms;
-              hooks.on_diagnostics = [on_diagnostics, histograms](const DiagnosticsRecord& r) {
-                py::gil_scoped_acquire gil;
-                on_diagnostics(chainrule::bindings::record_dict(r, histograms));
-              };
-            }
-            // data-parallel: the all-reduce (and the metrics' sums) in a reducer, over the
-            // caller's buffer (a shared-memory window) or one of the reducer's own
-            std::unique_ptr<AllreduceReducer<T>> reducer;
-            if (!allreduce.is_none())
-              reducer = std::make_unique<AllreduceReducer<T>>(
-                  python_allreduce<T>(allreduce),
-                  sum_across.is_none() ? SumAcrossFn() : python_sum_across(sum_across),
-                  reduce_buffer.is_none() ? MatrixView<T>()
-                                          : writable_vector<T>(reduce_buffer, "reduce_buffer"));
-            if (!permutation.is_none()) {
-              hooks.permutation = [permutation](Index epoch, Index count, Index* perm) {
-                py::gil_scoped_acquire gil;
-                auto p = py::array_t<Index, py::array::c_style | py::array::forcecast>::ensure(
-                    permutation(epoch));
-                if (!p || p.size() != count)
-                  throw ValueError("fit: the permutation of epoch " + std::to_string(epoch) +
-                                   " must have " + std::to_string(count) + " integers");
-                std::copy(p.data(), p.data() + count, perm);
-              };
-            }
-            if (!on_epoch_end.is_none()) {
-              // on_epoch_end(epoch, loss, val_loss, lr, metrics, val_metrics) -> bool
-              hooks.on_epoch_end = [on_epoch_end](Index epoch, const EpochLogs& logs) {
-                py::gil_scoped_acquire gil;
-                py::object r = on_epoch_end(epoch, logs.loss, logs.val_loss, logs.lr,
-                                            py::tuple(py::cast(logs.metrics)),
-                                            py::tuple(py::cast(logs.val_metrics)));
-                return r.is_none() || r.cast<bool>();
-              };
-            }
-            FitResult r;
-            {
-              py::gil_scoped_release nogil;
-              r = fit(n, call.data, call.opts, hooks, reducer.get());
-            }
-            return py::make_tuple(r.loss, r.val_loss, r.lr, r.metrics, r.val_metrics);
-          },
-          py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("lr"), py::arg("batch_size"),
-          py::arg("permutation"), py::arg("on_epoch_end"), py::arg("sample_weight"),
-          py::arg("X_val"), py::arg("Y_val"), py::arg("val_weight"), py::arg("schedule"),
-          py::arg("metrics"), py::arg("allreduce") = py::none(), py::arg("global_rows") = 0,
-          py::arg("row_offset") = 0, py::arg("sum_across") = py::none(),
-          py::arg("on_progress") = py::none(), py::arg("reduce_buffer") = py::none(),
-          py::arg("clip_norm") = py::none(), py::arg("clip_value") = py::none(),
-          py::arg("diagnostics") = py::none(), py::arg("on_diagnostics") = py::none(),
-          py::arg("on_epoch_end_interval") = 0.0)
-      // The per-layer figures of one batch (a record's dict); the model does not change.
-      .def(
-          "diagnose",
-          [](Net& n, const Array<T>& X, const Array<T>& Y, py::object spec, double lr) {
-            const DiagnosticsOptions opts = chainrule::bindings::diagnostics_options(spec);
-            const ConstView<T> x = as_view(X, "X"), y = as_view(Y, "Y");
-            DiagnosticsRecord r;
-            {
-              py::gil_scoped_release nogil;
-              r = diagnose(n, x, y, opts, lr);
-            }
-            return chainrule::bindings::record_dict(r, opts.histograms);
-          },
-          py::arg("X"), py::arg("Y"), py::arg("diagnostics"), py::arg("lr") = 0.0)
-      // Returns (loss, [metric values]) in the order of `metrics`; the parameters do not change.
-      .def(
-          "evaluate",
-          [](Net& n, const Array<T>& X, const Array<T>& Y,
-             const std::optional<Array<T>>& sample_weight, const std::vector<std::string>& metrics,
-             Index batch_size) {
-            const ConstView<T> x = as_view(X, "X"), y = as_view(Y, "Y");
-            const ConstView<T> w = optional_view(sample_weight, "sample_weight");
-            Evaluation r;
-            {
-              py::gil_scoped_release nogil;
-              r = Trainer<T>(n).evaluate(x, y, w, metrics, batch_size);
-            }
-            return py::make_tuple(r.loss, r.metrics);
-          },
-          py::arg("X"), py::arg("Y"), py::arg("sample_weight"), py::arg("metrics"),
-          py::arg("batch_size"))
-      // Class labels (m,) as one-hot targets (m, n_outputs), checked by the core.
-      .def(
-          "one_hot",
-          [](const Net& n, const Array<double>& labels, const std::string& what) {
-            py::array_t<T> out({static_cast<Index>(labels.size()), n.n_outputs()});
-            one_hot<T>(labels.data(), mutable_view(out), what);
-            return out;
-          },
-          py::arg("labels"), py::arg("what"))
-      // fit's class_weight, "balanced" or [(class, weight), ...], as one weight per row of Y
-      // (times sample_weight, float64, when given).
-      .def(
-          "class_sample_weight",
-          [](const Net&, const Array<T>& Y, const py::object& class_weight,
-             const std::optional<Array<double>>& sample_weight, const std::string& what) {
-            const ConstView<T> y = as_view(Y, "Y");
-            std::vector<double> per_class;
-            if (py::isinstance<py::str>(class_weight)) {
-              if (class_weight.cast<std::string>() != "balanced")
-                throw ValueError(what + " must be 'balanced' or {class: weight}");
-              per_class = balanced_class_weights(class_counts(y, what));
-            } else {
-              per_class = class_weights(class_weight.cast<std::vector<std::pair<Index, double>>>(),
-                                        class_count(y.cols), what);
-            }
-            py::array_t<T> out(y.rows);
-            class_sample_weights(y, per_class, sample_weight ? sample_weight->data() : nullptr,
-                                 out.mutable_data(), what);
-            return out;
-          },
-          py::arg("Y"), py::arg("class_weight"), py::arg("sample_weight"), py::arg("what"))
-      // The values a data-parallel step sums: the gradients, the loss sum and the weight.
-      .def("reduction_buffer_size", &AllreduceReducer<T>::buffer_size)
-      .def(
-          "gradient_check",
-          [](Net& n, const Array<T>& X, const Array<T>& Y, double eps) {
-            py::gil_scoped_release nogil;
-            return n.gradient_check(as_view(X, "X"), as_view(Y, "Y"), eps);
-          },
-          py::arg("X"), py::arg("Y"), py::arg("eps"));
+          py::arg("clip_value") = py::none());
+  chainrule::bindings::bind_network_training<T>(c);
 }
 
 }  // namespace

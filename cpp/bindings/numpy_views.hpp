@@ -59,6 +59,12 @@ MatrixView<T> writable_vector(const py::object& obj, const char* name) {
   return MatrixView<T>(static_cast<T*>(a.mutable_data()), 1, a.shape(0));
 }
 
+/// The data of a fresh (rows,) or (rows, cols) array as a core view to write into.
+template <class T>
+MatrixView<T> mutable_view(py::array_t<T>& a) {
+  return MatrixView<T>(a.mutable_data(), a.shape(0), a.ndim() == 2 ? a.shape(1) : 1);
+}
+
 /// A fresh (rows, cols) array holding a copy of v.
 template <class T>
 py::array_t<T> to_numpy(ConstView<T> v) {
