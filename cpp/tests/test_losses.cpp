@@ -10,6 +10,7 @@
 
 #include "chainrule/activation.hpp"
 #include "chainrule/activations/all.hpp"
+#include "chainrule/activations/callback.hpp"
 #include "chainrule/loss.hpp"
 #include "chainrule/losses/mse.hpp"
 #include "chainrule/losses/sigmoid_binary_cross_entropy.hpp"
@@ -276,6 +277,13 @@ void test_binary_cross_entropy() {
   loss->check_output_activation(*sigmoid);
   CHECK_THROWS(loss->check_output_activation(*make_activation<T>("linear")), ValueError);
   CHECK_THROWS(loss->check_output_activation(*make_activation<T>("softmax")), ValueError);
+  // an activation from outside the core named "sigmoid" is not the sigmoid the loss is fused
+  // with: the fused loss would never call its forward
+  const CallbackActivation<T> named_sigmoid(
+      "sigmoid", "Sigmoid(t=0.5)", [](ConstView<T>, MatrixView<T>) {},
+      [](ConstView<T>, ConstView<T>, MatrixView<T>) {}, nullptr);
+  CHECK(!named_sigmoid.registered() && sigmoid->registered());
+  CHECK_THROWS_MSG(loss->check_output_activation(named_sigmoid), ValueError, "custom activation");
 }
 
 // For every loss, m * d(value)/dZ by central differences equals output_delta's dZ (the value

@@ -47,9 +47,12 @@ class Activation(ParamsRepr):
     raised inside these methods reaches the caller of ``fit``/``predict`` unchanged.
 
     Set the class attribute ``name`` to choose the name shown in summaries (default: the
-    class name in lower case). ``get_params()`` (the parameters that ``repr``, ``==``, save
-    and load use) reads one attribute per argument of ``__init__``; override it when the
-    constructor stores its arguments under other names.
+    class name in lower case). A name that is a built-in's only shows: the activation keeps
+    none of the built-in's treatment (losses fused with it, such as cross-entropy with softmax,
+    refuse it; He initialisation; the diagnostics' dead and saturated counts).
+    ``get_params()`` (the parameters that ``repr``, ``==``, save and load use) reads one
+    attribute per argument of ``__init__``; override it when the constructor stores its
+    arguments under other names.
     """
 
     name: str = ""

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _registry
-from .activations import Activation
+from .activations import Activation, is_builtin
 
 __all__ = ["HE_ACTIVATIONS", "he_normal", "xavier_normal", "initializer_for"]
 
@@ -32,7 +32,9 @@ def initializer_for(init: Any, activation: Activation, layer: int) -> Callable:
     if callable(init):
         return init
     if init == "auto":
-        return he_normal if activation.name in HE_ACTIVATIONS else xavier_normal
+        # a custom activation's name only shows it: He initialisation is for the built-ins
+        he = is_builtin(activation) and activation.name in HE_ACTIVATIONS
+        return he_normal if he else xavier_normal
     if init == "he":
         return he_normal
     if init == "xavier":

@@ -57,6 +57,10 @@ class Activation {
 
   /// The factory name ("leaky_relu").
   virtual std::string name() const = 0;
+  /// True when name() is the activation's registry entry, whose properties (bounds, He
+  /// initialisation) and fused losses apply to it; false for one whose function lives outside
+  /// the core (CallbackActivation), whatever name it shows.
+  virtual bool registered() const { return true; }
   /// Parameters by name, in constructor order ({"alpha", 0.01}).
   virtual std::vector<std::pair<std::string, double>> params() const { return {}; }
   /// "LeakyReLU(alpha=0.01)".

@@ -46,12 +46,14 @@ class Loss {
     act.backward(Z, H, dH, dZ);
   }
 
-  /// Throws ValueError when the loss needs a specific output activation and gets another.
+  /// Throws ValueError when the loss needs a specific output activation and gets another
+  /// (a custom activation of the same name too: the fused loss never calls it).
   void check_output_activation(const Activation<T>& act) const {
     const std::string need = required_activation();
-    if (!need.empty() && act.name() != need)
-      throw ValueError("loss '" + name() + "' needs a '" + need +
-                       "' output layer (it is computed from the logits Z), got " + act.repr());
+    if (need.empty() || (act.registered() && act.name() == need)) return;
+    throw ValueError("loss '" + name() + "' needs the built-in '" + need +
+                     "' output layer (it is computed from the logits Z), got " + act.repr() +
+                     (act.registered() ? "" : ", a custom activation"));
   }
 
   /// Throws ValueError naming the row and column of the first invalid target.

@@ -117,7 +117,8 @@ DiagnosticsRecorder<T>::DiagnosticsRecorder(const Network<T>& net, const Diagnos
     LayerState& s = layers_[static_cast<std::size_t>(l)];
     const Layer<T>& layer = net.layer(l);
     const auto n = static_cast<std::size_t>(layer.n_out());
-    if (const Activation<T>* act = layer.activation()) {
+    const Activation<T>* act = layer.activation();
+    if (act != nullptr && act->registered()) {  // a custom activation has no properties
       const std::string name = act->name();
       s.dead_check = flag_property(name, "dead_at_zero");
       const auto lo = number_property(name, "lower_bound"),

@@ -35,6 +35,8 @@ class CallbackActivation : public Activation<T> {
 
   std::string name() const override { return name_; }
   std::string repr() const override { return repr_; }
+  /// Its name only shows it: a Python class named "sigmoid" is not the core's sigmoid.
+  bool registered() const override { return false; }
 
  private:
   void forward_impl(ConstView<T> Z, MatrixView<T> H) const override { forward_(Z, H); }
