@@ -23,7 +23,9 @@ class Configurable(cr.Activation):
         self.exc: Any = None
         self.raise_on_forward_call = 0  # raise self.exc on that call (1-based); 0 never
         self.raise_in_derivative = False
+        self.raise_on_derivative_call = 0  # raise self.exc on that call (1-based); 0 never
         self.forward_calls = 0
+        self.derivative_calls = 0
 
     def forward(self, z):
         self.forward_calls += 1
@@ -32,7 +34,10 @@ class Configurable(cr.Activation):
         return np.tanh(z) if self.forward_result is None else self.forward_result(z)
 
     def derivative(self, z, h):
-        if self.exc is not None and self.raise_in_derivative:
+        self.derivative_calls += 1
+        if self.exc is not None and (
+            self.raise_in_derivative or self.derivative_calls == self.raise_on_derivative_call
+        ):
             raise self.exc
         return 1 - h * h if self.derivative_result is None else self.derivative_result(z)
 
@@ -140,6 +145,31 @@ def test_custom_activation_exception_in_derivative() -> None:
         net.gradients(X, Y)
     assert e.value is exc
     np.testing.assert_array_equal(net.predict(X).shape, (10, 1))
+
+
+@pytest.mark.parametrize("hidden", [[4], [5, 4]], ids=["2-layers", "3-layers"])
+@pytest.mark.parametrize("batch_size", [None, 4])
+def test_custom_activation_exception_in_derivative_mid_fit_leaves_a_step_boundary(
+    hidden, batch_size
+) -> None:
+    """Plain SGD, whose update the core's activations let it fuse into the backward pass
+    (each layer updated once its gradient is made): the first layer's derivative raises in the
+    third step, after the layers above it have their gradients; the weights are those after two
+    whole steps, not the third step's update of the upper layers alone."""
+    exc = MyError("in derivative")
+    act = Configurable()
+    act.exc, act.raise_on_derivative_call = exc, 3
+    acts = [act] + ["tanh"] * (len(hidden) - 1) + ["linear"]
+    net = cr.Network([2, *hidden, 1], acts, seed=0)
+    with pytest.raises(MyError) as e:
+        net.fit(X, Y, epochs=5, lr=0.1, batch_size=batch_size)
+    assert e.value is exc
+    twin = cr.Network([2, *hidden, 1], [Configurable()] + acts[1:], seed=0)
+    if batch_size is None:
+        twin.fit(X, Y, epochs=2, lr=0.1)
+    else:  # rows 0-3, then 4-7
+        twin.fit(X[:8], Y[:8], epochs=1, lr=0.1, batch_size=batch_size)
+    assert_unchanged(net, snapshot(twin))
 
 
 def test_custom_loss_misbehaving() -> None:

@@ -93,6 +93,8 @@ void Network<T>::finish_construction() {
   for (const auto& layer : layers_) {
     n_grads_ += layer->gradient_size();
     has_penalties_ = has_penalties_ || layer->has_penalty();
+    const Activation<T>* act = layer->activation();
+    has_external_activations_ = has_external_activations_ || (act && !act->registered());
   }
   grads_.resize(1, n_grads_);
   use_gradient_storage(nullptr);

@@ -57,6 +57,9 @@ class Network {
   void add_penalty_gradients();
   /// Whether any layer has a penalty.
   bool has_penalties() const { return has_penalties_; }
+  /// Whether some layer's activation runs outside the core (Activation::registered() false:
+  /// a Python one), whose call can raise in the middle of a backward pass.
+  bool has_external_activations() const { return has_external_activations_; }
 
   /// The pass context: the key of the layers' random streams and the count of training
   /// passes so far (both part of the training state a model file keeps).
@@ -216,6 +219,7 @@ class Network {
   std::vector<Parameter<T>> buffers_;  // every layer's buffers, named running_mean2, ...
   PassContext context_;                // what the next forward pass tells the layers
   bool has_penalties_ = false;
+  bool has_external_activations_ = false;
   /// Every layer's gradients, back to back (each layer's dWb() is a view into it).
   Matrix<T> grads_;
   T* grad_data_ = nullptr;  // grads_.data() or the storage given to use_gradient_storage

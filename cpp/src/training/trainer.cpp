@@ -216,9 +216,11 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
   net_.save_rollback();  // the weights a divergence in the first epoch goes back to
   // An optimizer whose update is p -= lr g without state runs it inside the backward pass,
   // block by block; not when the gradients must be summed across processes first, nor
-  // clipped (clipping by norm needs every gradient first).
+  // clipped (clipping by norm needs every gradient first), nor when an activation from
+  // outside the core may raise below a layer already updated (the step would be half done).
   const bool clip = opts.clip.active();
-  const bool fuse_update = optimizer.fuses_into_backward() && !distributed && !clip;
+  const bool fuse_update =
+      optimizer.fuses_into_backward() && !distributed && !clip && !net_.has_external_activations();
   const std::size_t n_metrics = opts.metrics.size();
   // (capped: a huge epoch count, stopped by Ctrl-C or a callback, must not reserve terabytes)
   const std::size_t capacity =
