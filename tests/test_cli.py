@@ -454,6 +454,132 @@ def test_scaling_statistics_and_constant_columns(tmp_path, capsys):
     assert "feature same: mean 7.5, scale 1" in summary and "target y: mean" in summary
 
 
+def test_columns_near_the_float_limits_standardise_without_overflow(tmp_path, capsys):
+    # np.mean and np.std of +-1e308 overflowed (NumPy warnings; the column became zeros, its
+    # scale inf and the model could not be saved): each column is divided by its largest
+    # magnitude first, so +-1e308 standardises to +-1 and a target of ~1e300 keeps its values
+    rng = np.random.default_rng(3)
+    n = 40
+    a = np.where(np.arange(n) % 2, 1e308, -1e308)
+    b = rng.normal(size=n)
+    y = 1e300 * (b + rng.normal(scale=0.1, size=n))
+    path, model, out = tmp_path / "h.csv", tmp_path / "h.npz", tmp_path / "p.csv"
+    write_csv(path, ["a", "b", "y"], zip(a, b, y))
+    args = ("train", path, "--target", "y", "--epochs", "5", "--quiet", "-o", model)
+    status, _, err = in_process(capsys, *args)  # (here a NumPy warning is an error)
+    assert status == 0 and err == ""
+    net, meta = cr.load(model, with_metadata=True)
+    fs, ts = meta["scaling"]["features"], meta["scaling"]["targets"]
+    assert fs["mean"][0] == 0.0 and fs["scale"][0] == 1e308
+    u = y / 1e300
+    np.testing.assert_allclose(ts["mean"], [1e300 * u.mean()], rtol=1e-14)
+    np.testing.assert_allclose(ts["scale"], [1e300 * u.std()], rtol=1e-14)
+    # predict applies the recorded scaling to the features and inverts it on the predictions
+    assert in_process(capsys, "predict", model, path, "-o", out)[0] == 0
+    Z = np.column_stack([a / 1e308, (b - fs["mean"][1]) / fs["scale"][1]])
+    np.testing.assert_array_equal(
+        np.genfromtxt(out, delimiter=",", names=True)["y"],
+        net.predict(Z)[:, 0] * ts["scale"][0] + ts["mean"][0],
+    )
+
+
+def test_differences_beyond_the_float_range_are_taken_at_half_size():
+    from chainrule.cli_network import fit_scaling, standardise, unstandardise
+
+    c = np.array([[-1e308]] * 39 + [[1e308]])  # 1e308 - mean is beyond the float range
+    entry = fit_scaling(c, ["c"])
+    mean, scale = np.array(entry["mean"]), np.array(entry["scale"])
+    np.testing.assert_allclose([mean[0], scale[0]], [-0.95e308, 0.0975**0.5 * 1e308], rtol=1e-15)
+    Z = standardise(c, mean, scale)
+    expected = np.r_[[-0.05] * 39, [1.95]] / 0.0975**0.5
+    np.testing.assert_allclose(Z[:, 0], expected, rtol=1e-14)
+    np.testing.assert_allclose(unstandardise(Z, mean, scale), c, rtol=1e-14)
+
+
+def test_tiny_spreads_are_near_constant_columns_of_scale_1(tmp_path, capsys):
+    # np.std of 0 / 5e-324 underflowed to 0 while the values differ, and 0 / 0 reached fit as
+    # nan ("non-finite value at row 0" for a 0 in the file): a deviation that is 0 or not a
+    # normal double, or within the rounding error of computing it, is a near-constant column
+    rng = np.random.default_rng(4)
+    n = 40
+    odd = np.arange(n) % 2 == 1
+    sub = np.where(odd, 5e-324, 0.0)
+    ulp = np.where(odd, np.nextafter(1e3, 2e3), 1e3)
+    small = np.where(odd, 1e-300, 0.0)  # tiny, but its deviation 5e-301 is a normal double
+    x = rng.normal(size=n)
+    path, model, out = tmp_path / "t.csv", tmp_path / "t.npz", tmp_path / "p.csv"
+    write_csv(path, ["sub", "ulp", "small", "x", "y"], zip(sub, ulp, small, x, 2 * x))
+    args = ("train", path, "--target", "y", "--epochs", "5", "--quiet", "-o", model)
+    status, _, err = in_process(capsys, *args)
+    assert status == 0 and err == ""
+    net, meta = cr.load(model, with_metadata=True)
+    fs = meta["scaling"]["features"]
+    assert fs["scale"][:2] == [1.0, 1.0] and fs["scale"][2] == pytest.approx(5e-301, rel=1e-15)
+    assert abs(fs["mean"][0]) <= 5e-324 and fs["mean"][1:3] == pytest.approx(
+        [1e3, 5e-301], rel=1e-15
+    )
+    assert in_process(capsys, "predict", model, path, "-o", out)[0] == 0
+    mean, scale = np.array(fs["mean"]), np.array(fs["scale"])
+    Z = (np.column_stack([sub, ulp, small, x]) - mean) / scale
+    ts = meta["scaling"]["targets"]
+    np.testing.assert_array_equal(
+        np.genfromtxt(out, delimiter=",", names=True)["y"],
+        net.predict(Z)[:, 0] * ts["scale"][0] + ts["mean"][0],
+    )
+
+
+def test_scaling_follows_standard_scaler():
+    # the same means, and scale 1 for the same (near-)constant columns, where StandardScaler's
+    # own arithmetic does not overflow or underflow
+    preprocessing = pytest.importorskip("sklearn.preprocessing")
+    from chainrule.cli_network import fit_scaling
+
+    rng = np.random.default_rng(5)
+    n = 50
+    odd = np.arange(n) % 2 == 1
+    A = np.column_stack(
+        [
+            rng.normal(3.0, 2.0, n),
+            np.full(n, -7.25),  # constant
+            np.where(odd, np.nextafter(1e3, 2e3), 1e3),  # a rounding error apart: near-constant
+            np.where(odd, 1 + 1e-12, 1.0),  # a real spread, if small
+            np.where(odd, 5e-324, 0.0),  # StandardScaler's variance is 0
+            rng.normal(0.0, 1e150, n),
+        ]
+    )
+    ours = fit_scaling(A, [str(j) for j in range(A.shape[1])])
+    theirs = preprocessing.StandardScaler().fit(A)
+    np.testing.assert_allclose(ours["mean"], theirs.mean_, rtol=1e-14, atol=5e-324)
+    np.testing.assert_allclose(ours["scale"], theirs.scale_, rtol=1e-9)
+    assert ours["scale"][1:3] == [1.0, 1.0] and ours["scale"][4] == 1.0
+
+
+def test_a_value_too_far_out_to_standardise_is_an_error_naming_it(tmp_path, capsys):
+    # rows the statistics were not taken from (held out, or predicted) can be too far from
+    # them: an error naming the value's place, not infinities passed on to fit or predict
+    rng = np.random.default_rng(6)
+    rows = [[1e-300 * (i % 2), v, v] for i, v in enumerate(rng.normal(size=40))]
+    path = tmp_path / "v.csv"
+    write_csv(path, ["a", "b", "y"], rows + [[1e300, 0.0, 0.0]])
+    model = tmp_path / "v.npz"
+    args = ("train", path, "--target", "y", "--epochs", "2", "--quiet", "-o", model)
+    status, _, err = in_process(capsys, *args, "--validation-split", "0.1")
+    assert status == 1 and len(err.strip().splitlines()) == 1 and not model.exists()
+    assert "v.csv: row 42, column 'a': 1e+300 is too far from the mean 5e-301" in err
+    assert "rescale the column or pass --no-scale" in err
+    write_csv(path, ["a", "b", "y"], rows)
+    assert in_process(capsys, *args)[0] == 0
+    write_csv(tmp_path / "new.csv", ["a", "b"], [[0.0, 0.5], [1e300, 0.5]])
+    status, _, err = in_process(capsys, "predict", model, tmp_path / "new.csv", "-o", "-")
+    assert status == 1 and "new.csv: row 3, column 'a': 1e+300 is too far from the mean" in err
+    # and a prediction that the target's scaling carries beyond the float range
+    write_csv(path, ["b", "y"], [[v, 1e308 * (-1) ** i] for i, (_, v, _) in enumerate(rows)])
+    assert in_process(capsys, *args)[0] in (0, 3)
+    write_csv(tmp_path / "new.csv", ["b"], [[0.5], [1e12], [-1e12]])
+    status, _, err = in_process(capsys, "predict", model, tmp_path / "new.csv", "-o", "-")
+    assert status == 1 and "the prediction of 'y' is beyond the float range" in err
+
+
 def test_numeric_class_labels_are_one_class_per_value_in_a_fixed_order(tmp_path, capsys):
     # "1" and "1.0" are the same class (spelled as first seen), and the order never depends
     # on Python's hash seed: classes sort by value, then by text

@@ -10,9 +10,12 @@ is not below that of predicting the target's mean for every row (a warning on st
 is saved).
 
 By default ``train`` standardises every feature column, and a regression target, to mean 0 and
-standard deviation 1 (a constant column keeps scale 1, as scikit-learn's StandardScaler does);
-the means and scales go into the model file's metadata under ``"scaling"``, and ``predict``
-applies them to the features and inverts them on the predictions.
+standard deviation 1 (a (near-)constant column keeps scale 1, as scikit-learn's StandardScaler
+does; values near the float limits neither overflow nor underflow the statistics); the means and
+scales go into the model file's metadata under ``"scaling"``, and ``predict`` applies them to the
+features and inverts them on the predictions. A value too far from the mean to standardise
+within the float range (a held-out or predicted row), or a prediction inverted beyond it, is an
+error naming its row and column.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ._version import __version__
 from .cli_csv import (
     STDOUT,
     CliError,
+    Rows,
     check_not_labels,
     check_writable,
     column_index,
@@ -37,7 +41,15 @@ from .cli_csv import (
     read_csv,
     write_csv,
 )
-from .cli_network import build_network, fit_scaling, hidden_sizes, scaling_arrays, training_options
+from .cli_network import (
+    build_network,
+    fit_scaling,
+    hidden_sizes,
+    scaling_arrays,
+    standardise,
+    training_options,
+    unstandardise,
+)
 from .demo import baseline_loss
 from .demo import run as run_demo
 from .fit_args import training_rows
@@ -102,11 +114,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     n_fit = max(1, training_rows(len(rows), args.validation_split))
     if not args.no_scale:
         fs = fit_scaling(X[:n_fit], features)
-        X = (X - fs["mean"]) / fs["scale"]
+        X = _standardised(args.data, rows, features, X, fs, _RESCALE)
         scaling: Dict[str, Any] = {"method": "standard", "features": fs}
         if args.loss == "mse":  # class labels stay one-hot
             ts = fit_scaling(Y[:n_fit], targets)
-            Y = (Y - ts["mean"]) / ts["scale"]
+            Y = _standardised(args.data, rows, targets, Y, ts, _RESCALE)
             scaling["targets"] = ts
         metadata["scaling"] = scaling
     try:
@@ -188,6 +200,28 @@ def _plot(history: Any, path: str) -> None:
         plt.close(fig)
 
 
+_RESCALE = "; rescale the column or pass --no-scale"
+
+
+def _standardised(
+    path: str, rows: Rows, names: List[str], A: np.ndarray, entry: Dict[str, Any], hint: str
+) -> np.ndarray:
+    """``A``'s columns standardised by ``entry``'s means and scales; a value whose standardised
+    form is beyond the float range (a row the statistics were not taken from: held out for
+    validation, or predicted) is an error naming its place."""
+    mean, scale = np.asarray(entry["mean"]), np.asarray(entry["scale"])
+    Z = standardise(A, mean, scale)
+    bad = np.argwhere(~np.isfinite(Z))
+    if bad.size:
+        i, j = bad[0]
+        raise CliError(
+            f"{path}: row {rows.line(i)}, column {names[j]!r}: {float(A[i, j])!r} is too far "
+            f"from the mean {mean[j]:.6g}, in units of the scale {scale[j]:.6g}, to standardise "
+            f"(beyond the float range){hint}"
+        )
+    return Z
+
+
 def _label_key(label: str) -> Tuple[int, Any, str]:
     """Numeric labels in numeric order, then the others in text order; the text breaks ties
     (nan, inf spelled two ways), so that the order never depends on a set's."""
@@ -252,13 +286,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     scaling = meta.get("scaling") or {}
     if "features" in scaling:
         mean, scale = scaling_arrays(scaling["features"], X.shape[1], "feature")
-        X = (X - mean) / scale
+        names = [header[c] for c in f_cols]
+        entry = {"mean": mean, "scale": scale}
+        hint = "; the model was trained on values much nearer the mean"
+        X = _standardised(args.data, rows, names, X, entry, hint)
     Yhat = net.predict(X)
+    targets = meta.get("targets") or [f"y{j}" for j in range(Yhat.shape[1])]
     if "targets" in scaling:
         mean, scale = scaling_arrays(scaling["targets"], Yhat.shape[1], "target")
-        Yhat = Yhat * scale + mean
+        Yhat = unstandardise(Yhat, mean, scale)
+        bad = np.argwhere(~np.isfinite(Yhat))
+        if bad.size:
+            i, j = bad[0]
+            raise CliError(
+                f"{args.data}: row {rows.line(i)}: the prediction of {targets[j]!r} is beyond the "
+                "float range (the model extrapolates far past the targets it was trained on)"
+            )
     classes = meta.get("classes")
-    targets = meta.get("targets") or [f"y{j}" for j in range(Yhat.shape[1])]
     if classes is not None and len(classes) == Yhat.shape[1]:
         labels = [classes[i] for i in np.argmax(Yhat, axis=1)]
         out_header = [targets[0]] + [f"p_{c}" for c in classes]
