@@ -607,6 +607,38 @@ def test_numeric_class_labels_are_one_class_per_value_in_a_fixed_order(tmp_path,
         assert cr.load(out, with_metadata=True)[1]["classes"] == meta["classes"]
 
 
+def test_numbers_beside_text_labels_are_one_class_per_value(tmp_path, capsys):
+    # "1" and "1.0" were two classes (and two probability columns) once the column also held
+    # text: numbers are one class per value whatever else the column holds
+    rng = np.random.default_rng(7)
+    labels = ["1", "1.0", "2", "x", "-0", "0.0"] * 8
+    path, model = tmp_path / "k.csv", tmp_path / "k.npz"
+    write_csv(path, ["a", "k"], [[f"{v:.3f}", k] for v, k in zip(rng.normal(size=48), labels)])
+    args = ("train", path, "--target", "k", "--loss", "cross_entropy", "--epochs", "2")
+    status, _, err = in_process(capsys, *args, "--quiet", "-o", model)
+    assert status in (0, 3), err
+    assert cr.load(model, with_metadata=True)[1]["classes"] == ["-0", "1", "2", "x"]
+    assert "classes: -0, 1, 2, x" in in_process(capsys, "summary", model)[1]
+    status, out, _ = in_process(capsys, "predict", model, path, "-o", "-")
+    assert status == 0 and out.splitlines()[0] == "k,p_-0,p_1,p_2,p_x"
+
+
+def test_an_empty_cell_is_not_a_class_label(tmp_path, capsys):
+    # an empty cell became a class named '' without a word: it is an error naming its row,
+    # as an empty cell of a feature column or a regression target is
+    path, model = tmp_path / "k.csv", tmp_path / "k.npz"
+    write_csv(path, ["a", "k"], [[i, ["1", "2", " "][i % 3]] for i in range(12)])
+    args = ("train", path, "--target", "k", "--loss", "cross_entropy", "--epochs", "2")
+    status, _, err = in_process(capsys, *args, "--quiet", "-o", model)
+    assert status == 1 and len(err.strip().splitlines()) == 1 and not model.exists()
+    assert "k.csv: row 4, column 'k': an empty cell is not a class label" in err
+    # a regression target of mostly empty cells is not "labels such as ''" either
+    path.write_text("a,y\n1,\n2,\n3,4\n")
+    status, _, err = in_process(capsys, "train", path, "--target", "y", "--quiet", "-o", model)
+    assert status == 1 and "k.csv: row 2, column 'y': '' is not a number" in err
+    assert "cross_entropy" not in err
+
+
 def test_cross_entropy_scales_the_features_only(tmp_path, capsys, classes_csv):
     path, _ = classes_csv
     model = tmp_path / "c.npz"

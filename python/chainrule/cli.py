@@ -35,6 +35,7 @@ from .cli_csv import (
     Rows,
     check_not_labels,
     check_writable,
+    class_labels,
     column_index,
     found_columns,
     numeric,
@@ -91,7 +92,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.loss == "cross_entropy":
         if len(targets) != 1:
             raise CliError("cross_entropy takes one --target column of class labels")
-        labels = _same_numbers_alike([r[t_cols[0]].strip() for r in rows])
+        labels = _same_numbers_alike(class_labels(args.data, header, rows, t_cols[0]))
         classes = sorted(set(labels), key=_label_key)
         if len(classes) < 2:
             raise CliError(
@@ -232,18 +233,19 @@ def _label_key(label: str) -> Tuple[int, Any, str]:
 
 
 def _same_numbers_alike(labels: List[str]) -> List[str]:
-    """When every label is a number, one class per value, spelled as first in the file ("1"
-    and "1.0" are one class, as in a numeric column read by pandas); else the labels as
-    they are (text classes, as scikit-learn takes strings)."""
-    try:
-        values = [float(v) for v in labels]
-    except ValueError:
-        return labels
-    keys = [repr(v + 0.0) for v in values]  # (-0.0 is 0.0; every nan one key)
+    """One class per numeric value, spelled as first in the file ("1" and "1.0" are one class,
+    as in a numeric column read by pandas), also beside text labels; the text labels as they
+    are (text classes, as scikit-learn takes strings)."""
     first: Dict[str, str] = {}
-    for key, label in zip(keys, labels):
-        first.setdefault(key, label)
-    return [first[key] for key in keys]
+    out = []
+    for label in labels:
+        try:
+            key = repr(float(label) + 0.0)  # (-0.0 is 0.0; every nan one key)
+        except ValueError:
+            out.append(label)
+            continue
+        out.append(first.setdefault(key, label))
+    return out
 
 
 def _load_model(path: str) -> Tuple[Any, Dict[str, Any]]:

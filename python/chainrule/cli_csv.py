@@ -18,6 +18,7 @@ __all__ = [
     "read_csv",
     "column_index",
     "numeric",
+    "class_labels",
     "check_not_labels",
     "write_csv",
     "found_columns",
@@ -144,9 +145,23 @@ def numeric(path: str, header: List[str], rows: Rows, columns: Sequence[int]) ->
     return out
 
 
+def class_labels(path: str, header: List[str], rows: Rows, column: int) -> List[str]:
+    """The column's cells as class labels (stripped); an empty cell is an error naming its
+    place, as it is in a numeric column, not a class of its own."""
+    labels = [r[column].strip() for r in rows]
+    for i, label in enumerate(labels):
+        if not label:
+            raise CliError(
+                f"{path}: row {rows.line(i)}, column {header[column]!r}: an empty cell is not a "
+                "class label"
+            )
+    return labels
+
+
 def check_not_labels(path: str, header: List[str], rows: List[List[str]], column: int) -> None:
-    """A regression target that mostly holds text is a column of class labels."""
-    cells = [r[column].strip() for r in rows]
+    """A regression target that mostly holds text is a column of class labels (empty cells
+    are left to :func:`numeric`, which names the first)."""
+    cells = [c for c in (r[column].strip() for r in rows) if c]
     text = [c for c in cells if not _is_number(c)]
     if text and 2 * len(text) >= len(cells):
         examples = list(dict.fromkeys(text))[:2]
