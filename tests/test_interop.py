@@ -158,6 +158,23 @@ def test_to_onnx_float64_gelu_is_valid():
     assert "Erf" in [n.op_type for n in model.graph.node]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_to_torch_softplus_in_both_tails(dtype):
+    """torch's Softplus computes log1p(exp(z)) below its threshold: the converted layer stays
+    finite and equal to predict however large z is (exp(z) overflowed with a huge threshold)."""
+    torch = pytest.importorskip("torch")
+    net = cr.Network([1, 1], ["softplus"], dtype=dtype, seed=0)
+    net.weights[0] = np.array([[1.0]])
+    net.biases[0] = np.array([0.0])
+    z = [-1000.0, -40.0, -1.0, 0.0, 1.0, 20.5, 36.9, 37.5, 39.9, 40.1, 100.0, 1000.0, 3e38]
+    X = np.array(z, dtype=dtype)[:, None]
+    with torch.no_grad():
+        out = net.to_torch()(torch.from_numpy(X)).numpy()
+    assert np.all(np.isfinite(out))
+    tol = 1e-6 if dtype == "float32" else 1e-15
+    np.testing.assert_allclose(out, net.predict(X), rtol=tol, atol=0)
+
+
 def test_to_onnx_extreme_inputs(tmp_path):
     """softplus, elu and sigmoid stay finite and equal to predict far out in both tails."""
     pytest.importorskip("onnx")

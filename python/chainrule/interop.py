@@ -63,9 +63,11 @@ def _torch_activation(act: Activation, layer: int) -> Optional[Any]:
         if isinstance(act, cls):
             return module()
     if isinstance(act, Softplus):
-        # torch's default threshold (20) switches to the identity where softplus(z) - z is
-        # below float64's resolution of z; a huge threshold keeps the exact formula everywhere
-        return nn.Softplus(beta=1.0, threshold=1e30)
+        # torch computes log1p(exp(z)) up to the threshold and z beyond it. Its default, 20,
+        # switches where softplus(z) - z = log1p(exp(-z)) is still above float64's resolution
+        # of z; from 37 on it is below half an ulp of z in both dtypes, so chainrule's
+        # max(z, 0) + log1p(exp(-|z|)) rounds to z too, and exp(z) overflows only far past 40
+        return nn.Softplus(beta=1.0, threshold=40.0)
     if is_builtin(act):
         raise ValueError(
             f"layer {layer}: {act!r} has no PyTorch conversion in chainrule.interop yet"
