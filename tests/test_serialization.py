@@ -140,6 +140,38 @@ def test_custom_activation_and_loss_through_the_registry(tmp_path):
     assert np.array_equal(back.predict(X), net.predict(X))
 
 
+class Square(cr.Activation):  # no name attribute: registered under a name of the caller's
+    def forward(self, z):
+        return z * z
+
+    def derivative(self, z, h):
+        return 2 * z
+
+
+class Absolute(cr.Loss):
+    def value(self, yhat, y):
+        return float(np.sum(np.abs(yhat - y)) / len(y))
+
+    def gradient(self, yhat, y):
+        return np.sign(yhat - y)
+
+
+cr.register_activation(Square, name="square_under_another_name")
+cr.register_loss(Absolute, name="absolute_under_another_name")
+
+
+def test_classes_registered_under_a_name_are_saved_by_it(tmp_path):
+    """register_*(cls, name=...): the file names the class as it was registered, which load
+    finds (it named the default, 'square', which load did not)."""
+    net = cr.Network([2, 3, 1], [Square(), "linear"], Absolute(), seed=0)
+    net.save(tmp_path / "n.npz")
+    back = cr.load(tmp_path / "n.npz")
+    assert isinstance(back.activations[0], Square)
+    assert isinstance(back.loss_function, Absolute)
+    X, _ = _data(2, 1)
+    assert np.array_equal(back.predict(X), net.predict(X))
+
+
 def test_unregistered_custom_activation_is_a_clear_error(tmp_path):
     net = cr.Network([2, 3, 1], [Unregistered(), "linear"])
     net.save(tmp_path / "u.npz")

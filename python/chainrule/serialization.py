@@ -70,8 +70,11 @@ _ACTIVATIONS: Dict[str, Type[Activation]] = {}
 _LOSSES: Dict[str, Type[Loss]] = {}
 
 
-def _registered_name(obj: Any) -> str:
-    return getattr(obj, "name", "") or type(obj).__name__.lower()
+def _registered_name(obj: Any, registry: Dict[str, Any]) -> str:
+    """The name load finds obj's class by: the one register_* gave the class (the latest, if
+    several), else its default (its ``name`` attribute, else the class name in lower case)."""
+    names = [key for key, cls in registry.items() if cls is type(obj)]
+    return names[-1] if names else (getattr(obj, "name", "") or type(obj).__name__.lower())
 
 
 def _register(
@@ -142,7 +145,7 @@ def _params_entry(obj: Any, what: str) -> Dict[str, Any]:
 def _activation_entry(act: Activation, layer: int) -> Dict[str, Any]:
     custom = not is_builtin_activation(act)
     return {
-        "name": _registered_name(act) if custom else act.name,
+        "name": _registered_name(act, _ACTIVATIONS) if custom else act.name,
         "params": _params_entry(act, f"layer {layer}: the activation"),
         "custom": custom,
     }
@@ -162,7 +165,7 @@ def _layer_entry(config: Layer, layer: int) -> Dict[str, Any]:
 def _loss_entry(loss: Loss) -> Dict[str, Any]:
     custom = not is_builtin_loss(loss)
     return {
-        "name": _registered_name(loss) if custom else loss.name,
+        "name": _registered_name(loss, _LOSSES) if custom else loss.name,
         "params": _params_entry(loss, "the loss"),
         "custom": custom,
     }
