@@ -218,6 +218,15 @@ class EntryBacked:
                 cls.__signature__ = cls._signature  # type: ignore[attr-defined]
             cls._classes[cls._core_name] = cls
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get("_held", False):
+            raise AttributeError(
+                f"{self!r}: a network was built with it, and the network's core keeps its own "
+                f"copy of the parameters, which would not follow: {name} cannot change. Build "
+                f"a new {type(self).__name__}(...) and a network with it"
+            )
+        super().__setattr__(name, value)
+
     def _set_params(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
         """The constructor's arguments bound to the entry's parameters, converted, checked by
         the core and kept as attributes."""
@@ -245,3 +254,12 @@ class EntryBacked:
     def core_values(self) -> Dict[str, float]:
         """The parameters as the core's factory takes them (numbers by name)."""
         return core_params(self._entry, self.get_params(), type(self).__name__)
+
+
+def hold(config: Any) -> None:
+    """Marks a built-in configuration (an activation, a loss, a layer) that a network was built
+    from: its attributes are then fixed, as the core's copy of its parameters is (an edit would
+    change what repr, save and pickle record but not what the network computes). Anything else
+    is left as it is: a user's own activation or loss runs its Python code, edits included."""
+    if isinstance(config, EntryBacked):
+        object.__setattr__(config, "_held", True)

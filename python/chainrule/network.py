@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, _registry
 from ._checks import check_int as _check_int
 from ._sync import serialised
 from .activations import is_builtin as is_builtin_activation
@@ -108,6 +108,10 @@ class Network(TrainingState, Fitting, Steps, LRFind):
                 optimizer_spec(self._optimizer),
             )
             self._installed_params = optimizer_settings(self._optimizer)
+            for config in layers:  # the core holds their parameters now
+                _registry.hold(config)
+                _registry.hold(getattr(config, "activation", None))
+            _registry.hold(self.loss_function)
         except MemoryError:
             widths = [n_in] + [getattr(c, "units", None) for c in layers]
             n_params = sum(
