@@ -304,6 +304,55 @@ def test_a_fit_that_raises_leaves_a_stopped_run_that_opens(tmp_path):
     assert report.stat().st_size > 0
 
 
+@pytest.mark.parametrize("every", [3, 1])
+def test_a_callback_that_raises_leaves_records_that_agree_with_the_weights(tmp_path, every):
+    # the user's callback comes first and raises after the 5th epoch: the recorder has seen
+    # that epoch anyway (fit calls it before the other callbacks), so its history, its last
+    # snapshot's label and its epochs_done all say 5, as the network's weights do
+    X, Y = _data(50)
+    net = cr.Network([2, 4, 1], ["tanh", "linear"], seed=0)
+
+    def boom(epoch, logs, network):
+        if epoch == 4:
+            raise RuntimeError("stop")
+
+    cbs = [boom] if every == 3 else [boom, cr.RunRecorder(tmp_path / "run", every=1)]
+    log_dir = tmp_path / "run" if every == 3 else None  # fit(epochs=300, log_dir): every 3
+    with pytest.raises(RuntimeError, match="stop"):
+        net.fit(X, Y, epochs=300, callbacks=cbs, log_dir=log_dir)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "stopped" and info["epochs_done"] == 5
+    log = cr.RunLog(tmp_path / "run")
+    assert log.epochs == ([0, 3, 5] if every == 3 else [0, 1, 2, 3, 4, 5])
+    lines = (tmp_path / "run" / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 2, 3, 4]
+    for epoch in log.epochs:
+        fresh = cr.Network([2, 4, 1], ["tanh", "linear"], seed=0)
+        fresh.fit(X, Y, epochs=epoch)
+        for name, value in fresh.parameters.items():
+            np.testing.assert_array_equal(log.weights(epoch)[name], value, err_msg=name)
+    np.testing.assert_array_equal(log.weights(5)["W1"], net.weights[0])
+
+
+def test_early_stopping_restores_after_the_recorder_saw_the_last_epoch(tmp_path):
+    # the recorder ends before EarlyStopping puts the best weights back: the last snapshot
+    # holds the weights of the last epoch trained (what its name says), not the best epoch's
+    X, Y = _data(60)
+    stopper = cr.EarlyStopping(monitor="val_loss", patience=3)
+    net = _net()
+    rec = cr.RunRecorder(tmp_path / "r", every=1000)  # snapshots: before training, the last
+    history = net.fit(X, Y, epochs=100, validation_split=0.25, callbacks=[stopper, rec])
+    log = cr.RunLog(tmp_path / "r")
+    last = len(history)
+    assert last < 100 and log.epochs == [0, last]
+    fresh = _net()
+    fresh.fit(X, Y, epochs=last, validation_split=0.25)
+    np.testing.assert_array_equal(log.weights(last)["W1"], fresh.weights[0])
+    best = _net()
+    best.fit(X, Y, epochs=stopper.best_epoch + 1, validation_split=0.25)
+    np.testing.assert_array_equal(net.weights[0], best.weights[0])
+
+
 def test_a_newer_or_foreign_directory_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="not a recorded run"):
         cr.RunLog(tmp_path)

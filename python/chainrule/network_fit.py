@@ -51,6 +51,15 @@ def _observers(dashboard: Any, log_dir: Any, epochs: int) -> List[Any]:
     return out
 
 
+def _observers_first(cbs: List[Any]) -> List[Any]:
+    """fit's callbacks in the order it calls them: the dashboards and run recorders first
+    (given ones and fit's own), then the others in their order. Each epoch is then recorded
+    before another callback can end the fit by raising, so that the records (the history,
+    the snapshots' epochs, ``epochs_done``) hold every epoch the weights have trained."""
+    first = [cb for cb in cbs if isinstance(cb, (Dashboard, RunRecorder))]
+    return first + [cb for cb in cbs if not isinstance(cb, (Dashboard, RunRecorder))]
+
+
 class Fitting:
     """Network's fit and evaluate."""
 
@@ -149,7 +158,12 @@ class Fitting:
             Functions ``f(epoch, logs, network)`` or objects with ``on_epoch_end(epoch, logs,
             network)``, called after every epoch (epoch from 0). Returning False or raising
             :class:`StopTraining` ends training after that epoch; any other exception reaches
-            the caller with the weights of the epoch just finished.
+            the caller with the weights of the epoch just finished. A
+            :class:`~chainrule.Dashboard` or :class:`~chainrule.RunRecorder` (given here, or
+            fit's own of ``dashboard`` and ``log_dir``) is called before the other callbacks
+            at every step, so that what it shows or records holds every epoch the weights
+            have trained, even when a later callback raises (and it sees the last epoch's
+            weights before early stopping restores the best ones).
         dashboard : bool or Dashboard
             True: a live dashboard of this fit, at a local URL printed when training starts
             (see :class:`~chainrule.Dashboard`; needs ``pip install "chainrule[dashboard]"``);
@@ -251,8 +265,10 @@ class Fitting:
                 else fit_args.class_weight_spec(class_weight, self.loss_function, comm)
             )
             names = fit_args.metric_names(metrics)
-            cbs = fit_args.callback_list(callbacks, early_stopping, verbose, epochs)
-            cbs += _observers(dashboard, log_dir, epochs)
+            cbs = _observers_first(
+                fit_args.callback_list(callbacks, early_stopping, verbose, epochs)
+                + _observers(dashboard, log_dir, epochs)
+            )
             interval = fit_args.hook_interval(cbs)  # how often the callbacks need calling
             recorded = fit_args.recorded(names, X_val is not None)
             for cb in cbs:  # EarlyStopping, ModelCheckpoint: what they watch is recorded

@@ -15,6 +15,8 @@ version 1::
     snapshots/epoch-000010.npz
                         every parameter and buffer by name (W1, b1, running_mean2, ...) after
                         that many epochs: 0 (before training), every k-th, and the last
+                        (fit calls the recorder before its other callbacks: the last one
+                        is taken before EarlyStopping puts the best weights back)
     sample.npz          X, Y: up to 256 evenly spaced training rows, on which the dashboard
                         computes W's gradient, the derivation of a row and the decision surface
 
