@@ -201,6 +201,34 @@ def test_a_crashed_browser_does_not_affect_training():
         dash.close()
 
 
+def test_a_fit_that_raises_shows_a_stopped_run_and_keeps_serving():
+    X, Y = _data()
+    dash = cr.Dashboard(interval=0.0, quiet=True)
+
+    def boom(epoch, logs, network):
+        if epoch == 4:
+            raise RuntimeError("stop")
+
+    try:
+        with pytest.raises(RuntimeError, match="stop"):
+            _net().fit(X, Y, epochs=10, callbacks=[boom, dash])
+        run = _json(_api(dash.url, "run"))
+        assert run["status"] == "stopped" and run["stopped_by"] == "RuntimeError"
+        assert run["epochs_done"] == 5 and len(run["history"]["loss"]) == 5
+        assert _json(_api(dash.url, "frame?epoch=5&row=0"))["epoch"] == 5
+        linear = cr.Network([2, 3, 1], ["linear", "linear"], seed=4)
+        Xd, Yd = np.random.default_rng(5).normal(size=(2, 20, 2))
+        with pytest.raises(cr.DivergenceError):
+            linear.fit(Xd, Yd[:, :1], epochs=10_000, lr=3.0, callbacks=[dash])
+        run = _json(_api(dash.url, "run"))
+        assert run["status"] == "stopped" and run["stopped_by"] == "DivergenceError"
+        _net().fit(X, Y, epochs=2, callbacks=[dash])  # the next fit: its own status
+        run = _json(_api(dash.url, "run"))
+        assert run["status"] == "finished" and run["stopped_by"] is None
+    finally:
+        dash.close()
+
+
 def test_diagnostics_are_served_per_layer():
     X, Y = _data()
     net = _net()
@@ -298,6 +326,8 @@ def test_a_fit_that_raises_leaves_a_stopped_run_that_opens(tmp_path):
     assert info["epochs_done"] == 7 and info["snapshots"] == [0, 4, 7]
     log = cr.RunLog(tmp_path / "run")
     assert len(log.history["loss"]) == 7
+    run = log.run()  # what the replay serves
+    assert run["status"] == "stopped" and run["stopped_by"] == "KeyboardInterrupt"
     np.testing.assert_array_equal(log.weights(7)["W1"], net.weights[0])
     report = tmp_path / "report.html"
     assert cli.main(["dashboard", str(tmp_path / "run"), "--report", str(report)]) == 0

@@ -180,6 +180,27 @@ def test_a_request_without_the_token_gets_no_page(browser):
         dash.close()
 
 
+def test_the_page_shows_a_fit_that_raised_as_stopped(browser):
+    X, Y = _data(40)
+    dash = cr.Dashboard(interval=0.0, quiet=True)
+
+    def boom(epoch, logs, network):
+        if epoch == 2:
+            raise RuntimeError("stop")
+
+    try:
+        with pytest.raises(RuntimeError):
+            cr.Network([2, 3, 1], seed=0).fit(X, Y, epochs=10, callbacks=[boom, dash])
+        browser.get(dash.url)
+        _wait(
+            browser,
+            "return document.getElementById('status').textContent === 'stopped by RuntimeError'",
+        )
+        assert browser.find_element("id", "epochs-done").text == "3"
+    finally:
+        dash.close()
+
+
 def test_the_replay_steps_back_through_the_recorded_epochs(browser, tmp_path):
     X, Y = _data()
     net = cr.Network([2, 5, 1], ["tanh", "sigmoid"], loss="binary_cross_entropy", seed=2)

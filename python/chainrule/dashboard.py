@@ -155,7 +155,8 @@ class Dashboard(Callback):
     about every ``interval`` seconds; ``keep`` snapshots of the weights at most are kept to
     step back through. The server binds 127.0.0.1 on a free port (or ``port``), answers only
     requests carrying the URL's token, and keeps serving after training (the page then shows
-    the finished run) until :meth:`close` or the end of the process.
+    the finished run, or, when the fit raised, the run as far as it got, "stopped by" the
+    exception's type) until :meth:`close` or the end of the process.
 
     It only observes, so it asks to be called at most every ``min_interval`` seconds (0.05, or
     ``interval`` when smaller; see :class:`~chainrule.callbacks.Callback`): while training
@@ -196,6 +197,7 @@ class Dashboard(Callback):
         self._diagnostics: List[Dict[str, Any]] = []
         self._meta: Dict[str, Any] = {}
         self._status = "waiting"
+        self._stopped_by: Optional[str] = None  # the exception's type, when a fit raised
         self._run = 0  # fits served so far
         self._rows: List[Dict[str, Any]] = []  # the logs of each epoch fit called for
         self._row_epochs: List[int] = []  # their epochs, counted from 1
@@ -236,6 +238,7 @@ class Dashboard(Callback):
             self._snapshots = Snapshots(self._snapshots.keep)
             self._snapshots.add(0, weights_of(network))
             self._status = "running"
+            self._stopped_by = None
             self._run += 1
         self._last_snapshot = time.perf_counter()
         if self.server is None:
@@ -274,6 +277,18 @@ class Dashboard(Callback):
         with self._lock:
             self._snapshots.add(self._row_epochs[-1] if self._row_epochs else 0, weights)
             self._status = "finished"
+        self._frames.duty = None  # nothing to share the cores with any more
+
+    def on_exception(self, network: Any, exception: BaseException) -> None:
+        """A fit that raised (Ctrl-C, a divergence, a callback's error): the page shows the
+        run as far as it got, ``"stopped"`` with the exception's type, and keeps serving. No
+        snapshot is added: the weights may be of an epoch it was not called for (a divergence
+        goes back to the last finite epoch) or of part of one (Ctrl-C)."""
+        if self._idle:
+            return
+        with self._lock:
+            self._status = "stopped"
+            self._stopped_by = type(exception).__name__
         self._frames.duty = None  # nothing to share the cores with any more
 
     def on_history(self, history: Any) -> None:
@@ -324,6 +339,7 @@ class Dashboard(Callback):
                 "epochs": epochs,
                 "epochs_done": self._epoch_numbers[-1] if self._epoch_numbers else 0,
                 "status": self._status,
+                "stopped_by": self._stopped_by,
                 "version": self.version(),
                 "live": True,
             }

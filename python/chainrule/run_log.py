@@ -135,6 +135,7 @@ class RunLog:
             "epochs": self.epochs,
             "epochs_done": len(self.history.get("loss", [])),
             "status": "replay" if status == "finished" else status,
+            "stopped_by": self.info.get("stopped_by"),
             "version": len(self.history.get("loss", [])) * 1000 + len(self.epochs),
             "live": False,
         }

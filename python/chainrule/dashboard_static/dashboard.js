@@ -51,7 +51,8 @@
     var h = run.history || {}, meta = run.meta || {};
     // the epochs of the points (while training runs, not every epoch has one)
     function xs(n) { var e = run.history_epochs; return e && e.length === n ? e : range(n); }
-    $("status").textContent = run.status;
+    // a fit that raised: "stopped by KeyboardInterrupt" (the exception's type)
+    $("status").textContent = run.status + (run.stopped_by ? " by " + run.stopped_by : "");
     $("status").className = "badge " + run.status;
     $("epochs-done").textContent = run.epochs_done;
     $("planned").textContent = meta.planned_epochs ? " / " + meta.planned_epochs : "";
@@ -270,8 +271,8 @@
   }
   function loop() {
     tick().then(function (run) {
-      if (run.live && run.status !== "finished") { setTimeout(loop, 700); }
-      else if (run.live) { setTimeout(loop, 3000); }  // a finished live run: rarely
+      if (run.live && run.status === "running") { setTimeout(loop, 700); }
+      else if (run.live) { setTimeout(loop, 3000); }  // a finished or stopped live run: rarely
     }).catch(function (err) {
       $("status").textContent = "disconnected"; $("status").className = "badge";
       console.error(err); if (!report) { setTimeout(loop, 2000); }
