@@ -444,7 +444,7 @@ def _report_data(path):
     assert "<script src=" not in html and '<link rel="stylesheet' not in html  # one file
     start = html.index("window.CHAINRULE_REPORT = ") + len("window.CHAINRULE_REPORT = ")
     end = html.index(";</script>", start)
-    return json.loads(html[start:end].replace("<\\/", "</"))
+    return json.loads(html[start:end])
 
 
 def test_history_report_is_one_self_contained_file(tmp_path):
@@ -462,6 +462,34 @@ def test_history_report_is_one_self_contained_file(tmp_path):
     np.testing.assert_array_equal(data["frames"][0]["heatmaps"][0]["W"], net.weights[0])
     with pytest.raises(ValueError, match="network"):
         history.report(tmp_path / "x.html", X=X, Y=Y)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "a <!--SCRIPTS--> b",
+        "<!--DATA--><!--STYLE--><!--TITLE-->",
+        "</script><script>window.hacked = 1</script>",
+        "<!-- <script> & &amp; ]]> \u2028\u2029 'quoted' \"double\"",
+    ],
+)
+def test_the_report_holds_any_title_as_it_is(tmp_path, title):
+    # the placeholders are filled in one pass over the template, and the data's JSON has no
+    # <, > or & that could end its script or be read as a placeholder
+    X, Y = _data()
+    net = _net()
+    history = net.fit(X, Y, epochs=3)
+    path = tmp_path / "t.html"
+    history.report(path, title=title)
+    html = path.read_text(encoding="utf-8")
+    data = _report_data(path)
+    assert data["run"]["meta"]["title"] == title
+    assert data["run"]["history"]["loss"] == history.loss
+    start = html.index("window.CHAINRULE_REPORT = ")
+    script = html[start : html.index("</script>", start)]
+    assert "<" not in script and ">" not in script and "&" not in script
+    assert html.count("<script>") == 3  # the data, plotly.js and the page's script
+    assert "<!--" not in html.split("<body>")[0].replace("<!DOCTYPE html>", "")
 
 
 def test_views_accept_class_labels_and_wide_layers():

@@ -244,10 +244,12 @@ def test_the_report_opens_without_a_server(browser, tmp_path):
     net = cr.Network([2, 6, 1], ["tanh", "sigmoid"], loss="binary_cross_entropy", seed=3)
     history = net.fit(X, Y, epochs=15, metrics=["accuracy"])
     path = tmp_path / "run.html"
-    history.report(path, net, X, Y)
+    title = "xor <!--SCRIPTS--> </script> & <!--DATA-->"  # placeholders, tags: shown as they are
+    history.report(path, net, X, Y, title=title)
     browser.get_log("browser")  # what earlier pages logged
     browser.get(path.as_uri())
     _wait(browser, "return document.getElementById('status').textContent === 'report'")
+    assert browser.find_element("tag name", "h1").text == title
     _wait(browser, "return document.body.getAttribute('data-frame-epoch') === '15'")
     assert _trace(browser, "curves") == history.loss
     heat = browser.execute_script("return document.getElementById('heat-W').data[0].z")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import pathlib
-from typing import Any
+import re
+from typing import Any, Dict
 
 __all__ = ["STATIC", "INSTALL_HINT", "require", "plotly_js", "static", "served_page", "inline_page"]
 
@@ -58,10 +59,20 @@ def _escape(text: str) -> str:
     )
 
 
-def _template(title: str) -> str:
-    return (
-        (STATIC / "index.html").read_text(encoding="utf-8").replace("<!--TITLE-->", _escape(title))
-    )
+_PLACEHOLDER = re.compile(r"<!--(TITLE|STYLE|DATA|SCRIPTS)-->")
+
+
+def _page(title: str, style: str, data: str, scripts: str) -> str:
+    """index.html with its placeholders filled in one pass over the template: what is put in
+    (a title, the data, a script) is never searched for placeholders itself."""
+    parts: Dict[str, str] = {
+        "TITLE": _escape(title),
+        "STYLE": style,
+        "DATA": data,
+        "SCRIPTS": scripts,
+    }
+    template = (STATIC / "index.html").read_text(encoding="utf-8")
+    return _PLACEHOLDER.sub(lambda m: parts[m.group(1)], template)
 
 
 def served_page(token: str, title: str) -> str:
@@ -71,12 +82,7 @@ def served_page(token: str, title: str) -> str:
         for name in ("plotly.min.js", "dashboard.js")
     )
     style = f'<link rel="stylesheet" href="static/dashboard.css?token={token}">'
-    return (
-        _template(title)
-        .replace("<!--STYLE-->", style)
-        .replace("<!--SCRIPTS-->", scripts)
-        .replace("<!--DATA-->", "")
-    )
+    return _page(title, style, "", scripts)
 
 
 def _script(text: str) -> str:
@@ -84,13 +90,22 @@ def _script(text: str) -> str:
     return "<script>" + text.replace("</", "<\\/") + "</script>"
 
 
+def _json_script(data: Any) -> str:
+    """``data`` as JSON to put inside a script element: ``<``, ``>`` and ``&`` written as
+    ``\\u003c``, ``\\u003e`` and ``\\u0026`` (the same strings to JSON and JavaScript), as
+    Django's ``json_script`` does, so that no text in it can end the script, open an HTML
+    comment or read as one of the page's placeholders. (Other non-ASCII characters, U+2028
+    among them, are escaped by ``json.dumps`` too.)"""
+    text = json.dumps(data, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def inline_page(data: Any, title: str) -> str:
     """The page with its scripts, style and ``data`` (``{"run": ..., "frames": [...]}``)
     inside: one file that opens without a server or network."""
-    payload = "window.CHAINRULE_REPORT = " + json.dumps(data, allow_nan=False) + ";"
-    return (
-        _template(title)
-        .replace("<!--STYLE-->", "<style>" + static("dashboard.css") + "</style>")
-        .replace("<!--DATA-->", _script(payload))
-        .replace("<!--SCRIPTS-->", _script(plotly_js()) + _script(static("dashboard.js")))
+    return _page(
+        title,
+        "<style>" + static("dashboard.css") + "</style>",
+        "<script>window.CHAINRULE_REPORT = " + _json_script(data) + ";</script>",
+        _script(plotly_js()) + _script(static("dashboard.js")),
     )
