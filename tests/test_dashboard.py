@@ -3,6 +3,7 @@ check, the run's own data), the views it serves against the network's own number
 recording of a run to a directory and its replay (``chainrule dashboard LOG_DIR``), and the
 self-contained report. The browser tests are in test_dashboard_browser.py."""
 
+import errno
 import json
 import socket
 import subprocess
@@ -381,6 +382,30 @@ def test_early_stopping_restores_after_the_recorder_saw_the_last_epoch(tmp_path)
     best = _net()
     best.fit(X, Y, epochs=stopper.best_epoch + 1, validation_split=0.25)
     np.testing.assert_array_equal(net.weights[0], best.weights[0])
+
+
+def test_a_dashboard_that_cannot_listen_stops_the_recorded_run_and_names_its_port(tmp_path):
+    # the dashboard's on_train_begin raises after the recorder's began: the recorder is told
+    # (on_exception), so its run is stopped, not left "running" with its files open
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    X, Y = _data()
+    net = _net()
+    before = [np.array(w) for w in net.weights]
+    try:
+        cbs = [cr.RunRecorder(tmp_path / "run", every=1), cr.Dashboard(port=port, quiet=True)]
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}") as caught:
+            net.fit(X, Y, epochs=3, callbacks=cbs)
+    finally:
+        busy.close()
+    assert caught.value.errno == errno.EADDRINUSE
+    for w, b in zip(net.weights, before):
+        np.testing.assert_array_equal(w, b)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "stopped" and info["stopped_by"] == "OSError"
+    assert info["epochs_done"] == 0 and info["snapshots"] == [0]
 
 
 def test_a_newer_or_foreign_directory_is_refused_by_name(tmp_path):

@@ -428,6 +428,36 @@ def test_callback_error_mid_training_keeps_the_installed_optimizer() -> None:
     assert isinstance(net.optimizer, cr.RMSprop) and net.get_optimizer_state()["step"] == 1
 
 
+def test_a_callback_failing_before_training_ends_the_ones_begun_before_it() -> None:
+    # on_exception runs instead of on_train_end for every callback whose on_train_begin ran:
+    # those before the one that raised (its own and the later ones never began)
+    net = _net()
+    before = snapshot(net)
+    events: List[str] = []
+
+    class Watcher(cr.Callback):
+        def __init__(self, name: str, refuse: bool = False) -> None:
+            self.name, self.refuse = name, refuse
+
+        def on_train_begin(self, network: Any) -> None:
+            events.append(f"{self.name} begin")
+            if self.refuse:
+                raise OSError("cannot open the log")
+
+        def on_train_end(self, network: Any) -> None:
+            events.append(f"{self.name} end")
+
+        def on_exception(self, network: Any, exception: BaseException) -> None:
+            assert_unchanged(network, before)  # the network as it was
+            events.append(f"{self.name} {type(exception).__name__}")
+
+    cbs = [Watcher("a"), Watcher("b"), Watcher("c", refuse=True), Watcher("d")]
+    with pytest.raises(OSError, match="cannot open the log"):
+        net.fit(X, Y, epochs=3, callbacks=cbs)
+    assert events == ["a begin", "b begin", "c begin", "a OSError", "b OSError"]
+    assert_unchanged(net, before)
+
+
 def test_a_callback_failing_before_training_leaves_the_optimizer() -> None:
     # nothing has trained when a callback's on_train_begin raises (a CSVLogger that cannot
     # open its file): the optimizer fit(optimizer=...) installed goes, the old one and its

@@ -191,8 +191,9 @@ class Callback:
     ``False`` or raising :class:`StopTraining` ends training after it. Optional
     ``on_train_begin(network)`` and ``on_train_end(network)`` run around the fit, and
     ``on_exception(network, exception)`` instead of ``on_train_end`` when the fit raises after
-    ``on_train_begin`` (Ctrl-C, a divergence, another callback's error; as PyTorch Lightning's
-    hook of that name), before the exception reaches the caller.
+    this callback's ``on_train_begin`` (Ctrl-C, a divergence, another callback's error, a
+    later callback's ``on_train_begin`` included; as PyTorch Lightning's hook of that name),
+    before the exception reaches the caller.
 
     ``min_interval`` (seconds, default 0: after every epoch): a callback that only observes
     (a live view) may set it to be called at most that often, so that re-entering Python

@@ -153,7 +153,8 @@ class Dashboard(Callback):
     gradient dW on the run's rows, the derivation's Z, H and dZ per layer for a chosen row,
     and, with two input features, the decision boundary or regression surface. It updates
     about every ``interval`` seconds; ``keep`` snapshots of the weights at most are kept to
-    step back through. The server binds 127.0.0.1 on a free port (or ``port``), answers only
+    step back through. The server binds 127.0.0.1 on a free port (or ``port``: one it cannot
+    listen on raises an OSError that names it, when training starts), answers only
     requests carrying the URL's token, and keeps serving after training (the page then shows
     the finished run, or, when the fit raised, the run as far as it got, "stopped by" the
     exception's type) until :meth:`close` or the end of the process.
@@ -220,6 +221,9 @@ class Dashboard(Callback):
         self._idle = comm is not None and comm.Get_rank() != 0
         if self._idle:
             return
+        started = self.server is None
+        if started:  # first: a port it cannot listen on leaves the dashboard as it was
+            self.server = serve(self, self.title, self.port)
         try:
             clone = copy.deepcopy(network)  # through the model file: the same layers
         except Exception:  # e.g. an activation that cannot be saved: curves only
@@ -241,8 +245,7 @@ class Dashboard(Callback):
             self._stopped_by = None
             self._run += 1
         self._last_snapshot = time.perf_counter()
-        if self.server is None:
-            self.server = serve(self, self.title, self.port)
+        if started:
             if not self.quiet:
                 print(f"chainrule dashboard: {self.server.url}", file=sys.stderr, flush=True)
             if self.open_browser:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import os
 import secrets
+import socket
 import threading
 from typing import Any, Optional
 
@@ -20,6 +22,23 @@ from .dashboard_page import FILES, require, served_page, static
 from .dashboard_views import FORMAT, jsonable
 
 __all__ = ["Server"]
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` (port 0: a free one). One that cannot is closed,
+    and the OSError (of the same errno) names the address."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if os.name != "nt":  # as tornado's bind_sockets: a port in TIME_WAIT can be reused
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setblocking(False)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        message = f"the dashboard cannot listen on {host}:{port}: {exc.strerror or exc}"
+        raise (OSError(exc.errno, message) if exc.errno else OSError(message)) from exc
+    return sock
 
 
 class Server:
@@ -42,9 +61,10 @@ class Server:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._server: Any = None
         self.host = "127.0.0.1" if host == "localhost" else host
-        self.port = 0
+        sock = _listen(self.host, port)
+        self.port = int(sock.getsockname()[1])
         self._thread = threading.Thread(
-            target=self._run, args=(port,), daemon=True, name="chainrule-dashboard"
+            target=self._run, args=(sock,), daemon=True, name="chainrule-dashboard"
         )
         self._thread.start()
         self._ready.wait()
@@ -56,24 +76,23 @@ class Server:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/?token={self.token}"
 
-    def _run(self, port: int) -> None:
+    def _run(self, sock: socket.socket) -> None:
         import tornado.httpserver
-        import tornado.netutil
         import tornado.web
 
+        loop = asyncio.new_event_loop()
         try:
-            loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             self._loop = loop
-            sockets = tornado.netutil.bind_sockets(port, address=self.host)
-            self.port = int(sockets[0].getsockname()[1])
             app = tornado.web.Application(
                 _handlers(self), compress_response=True, log_function=lambda handler: None
             )
             self._server = tornado.httpserver.HTTPServer(app, xheaders=False)
-            self._server.add_sockets(sockets)
+            self._server.add_sockets([sock])
         except BaseException as exc:  # reported by the constructor
             self._error = exc
+            sock.close()
+            loop.close()
             self._ready.set()
             return
         self._ready.set()

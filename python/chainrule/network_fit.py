@@ -204,7 +204,8 @@ class Fitting:
         that becomes NaN/inf raises :class:`DivergenceError`, and the network goes back to the
         end of the last finite epoch (its weights, optimizer state, shuffling generator and
         dropout stream). Bad arguments, and a callback's ``on_train_begin`` that raises, leave
-        the network as it was.
+        the network as it was (the callbacks whose ``on_train_begin`` ran before then get
+        ``on_exception``).
         """
         ctx = None
         if isinstance(verbose, (bool, np.bool_)):
@@ -375,15 +376,19 @@ class Fitting:
             if callable(getattr(cb, "set_training_data", None)):
                 cb.set_training_data(X, Y, epochs)
         try:
+            begun: List[Any] = []
             try:
                 for cb in cbs:
                     if hasattr(cb, "on_train_begin"):
                         cb.on_train_begin(self)
-            except BaseException:
+                    begun.append(cb)
+            except BaseException as exc:
                 if previous_optimizer is not None:
                     self._restore_optimizer(previous_optimizer)
                 if new_names:
                     self.feature_names_in_ = None
+                # the callbacks begun before this one end (a recorder: its run "stopped")
+                fit_args.notify_exception(begun, self, exc)
                 raise
             try:
                 try:

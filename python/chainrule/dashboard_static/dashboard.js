@@ -271,7 +271,7 @@
   }
   function loop() {
     tick().then(function (run) {
-      if (run.live && run.status === "running") { setTimeout(loop, 700); }
+      if (run.live && run.status !== "finished" && run.status !== "stopped") { setTimeout(loop, 700); }
       else if (run.live) { setTimeout(loop, 3000); }  // a finished or stopped live run: rarely
     }).catch(function (err) {
       $("status").textContent = "disconnected"; $("status").className = "badge";
