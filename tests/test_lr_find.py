@@ -193,6 +193,14 @@ def test_the_suggestion_is_fastais_valley():
     assert suggest_lr(lrs, list(np.linspace(1, 2, 61))) is None  # never falls
 
 
+def test_a_fall_over_the_first_two_steps_suggests_a_rate_of_the_fall():
+    """fastai's index is e - L + ... = -1 when the longest fall is steps 0 -> 1, which Python
+    reads as the last, diverging rate; the suggestion is step 0's instead."""
+    assert suggest_lr([1e-3, 1e-2, 1e-1], [2.0, 1.0, 3.0]) == 1e-3
+    assert suggest_lr([1e-3, 1e-2, 1e-1, 1.0], [2.0, 1.0, 3.0, 9.0]) == 1e-3
+    assert suggest_lr([1e-3, 1e-2], [2.0, 1.0]) == 1e-3
+
+
 def test_steepest_is_the_steepest_fall_before_the_minimum():
     lrs = list(np.geomspace(1e-6, 1.0, 61))
     x = np.log10(lrs)

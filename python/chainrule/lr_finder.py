@@ -39,7 +39,9 @@ def suggest_lr(lrs: Sequence[float], smoothed: Sequence[float]) -> Optional[floa
     strictly decreasing subsequence of the smoothed losses and e the step where it ends (the
     first such step), the rate at step ``e - L + int(L / 3) + int(L / 6)``, about L/2 steps
     back from e: inside the stretch where the loss falls, away from both the noise of the
-    first steps and the divergence at the end. None when the loss never falls."""
+    first steps and the divergence at the end; step 0 at least (fastai's index is -1, the
+    last step, when the longest fall is the first two steps). None when the loss never
+    falls."""
     n = len(smoothed)
     if n < 2 or len(lrs) != n:
         return None
@@ -52,7 +54,7 @@ def suggest_lr(lrs: Sequence[float], smoothed: Sequence[float]) -> Optional[floa
     L = length[e]
     if L < 2:
         return None
-    return float(lrs[e - L + int(L / 3) + int(L / 6)])
+    return float(lrs[max(e - L + int(L / 3) + int(L / 6), 0)])
 
 
 def steepest_lr(
