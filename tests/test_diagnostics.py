@@ -322,5 +322,9 @@ def test_diagnose_flags_in_plain_words():
     assert "layer 1: 100% dead units" in text and "layer 2: ||dW|| is 0" in text
     net = cr.Network([4, 8, 1], ["relu", "linear"], seed=0)
     assert "far below ~1e-3" in str(net.diagnose(X / 30, Y, lr=1e-9))
+    net = cr.Network([4, 8, 1], ["tanh", "linear"], seed=0)
+    net.weights[0] = np.zeros((4, 8))  # a gradient, no weights: an infinite update ratio
+    problems = net.diagnose(X / 30, Y, lr=0.1).problems
+    assert any(p.startswith("layer 1: ||W|| is 0 while ||dW|| = ") for p in problems)
     with pytest.raises(ValueError, match="diagnose"):
         net.diagnose(X[:, :3], Y)

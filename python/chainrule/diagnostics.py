@@ -242,6 +242,11 @@ def problems(layers: Sequence[Record], lr: Optional[float] = None) -> List[str]:
             out.append(f"{name}: the weight gradient is not finite")
         elif g == 0:
             out.append(f"{name}: ||dW|| is 0: no gradient reaches its weights")
+        elif w == 0:  # (the update ratio lr ||dW|| / ||W|| is infinite)
+            out.append(
+                f"{name}: ||W|| is 0 while ||dW|| = {g:.3g}: the layer ignores its input "
+                "(weights set to zero: initialise them randomly)"
+            )
         elif w and g > EXPLODING * w:
             out.append(
                 f"{name}: exploding gradient: ||dW|| = {g:.3g} is larger than ||W|| = "
