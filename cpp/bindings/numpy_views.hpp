@@ -76,6 +76,9 @@ py::array_t<T> to_numpy(ConstView<T> v) {
 /// Copies a Python callback's result into `out`, checking type and shape.
 template <class T>
 void copy_result(const py::handle& result, MatrixView<T> out, const std::string& where) {
+  if (result.is_none())  // (NumPy reads None as a 0-d array of NaN)
+    throw TypeError(where + " returned None, expected an array of shape " + shape_str(out) +
+                    " (a missing return?)");
   // a complex array would be cast to its real part, with no more than NumPy's ComplexWarning
   if (py::isinstance<py::array>(result)) {
     const py::dtype dtype = py::reinterpret_borrow<py::array>(result).dtype();
