@@ -458,6 +458,19 @@ def test_a_callback_failing_before_training_ends_the_ones_begun_before_it() -> N
     assert_unchanged(net, before)
 
 
+def test_a_callback_failing_before_training_closes_the_progress_bar(capsys) -> None:
+    from chainrule.callbacks import ProgressBar
+
+    class Refuses(cr.Callback):
+        def on_train_begin(self, network: Any) -> None:
+            raise OSError("cannot open the log")
+
+    bar = ProgressBar(3)
+    with pytest.raises(OSError, match="cannot open the log"):
+        _net().fit(X, Y, epochs=3, callbacks=[bar, Refuses()])
+    assert bar.bar is None  # closed, not left to the garbage collector
+
+
 def test_a_callback_failing_before_training_leaves_the_optimizer() -> None:
     # nothing has trained when a callback's on_train_begin raises (a CSVLogger that cannot
     # open its file): the optimizer fit(optimizer=...) installed goes, the old one and its

@@ -396,6 +396,10 @@ class ProgressBar(Callback):
             self.bar.close()
             self.bar = None
 
+    def on_exception(self, network: Any, exception: BaseException) -> None:
+        """A fit that raised (a later callback's on_train_begin too): the bar is closed."""
+        self.on_train_end(network)
+
 
 def as_callback(cb: Any, index: int) -> Callback:
     """A callback object from an object with on_epoch_end or a function
