@@ -393,3 +393,28 @@ def test_truncated_and_mutated_files_raise_value_error(tmp_path):
             outcomes["ok"] += 1
             assert net.layer_sizes == [3, 4, 2]
     assert outcomes["error"] > 0
+
+
+def test_a_history_with_an_infinite_validation_loss_saves_and_pickles(tmp_path):
+    """A validation row far out gives an infinite val_loss while training goes on: the file's
+    JSON writes it as "inf" (as the diagnostics do), and it comes back as a float."""
+    X, Y = _data(2, 1)
+    net = cr.Network([2, 4, 1], ["relu", "linear"], seed=0)
+    net.fit(X, Y, epochs=2, validation_data=(np.array([[1e200, 1e200]]), np.array([[0.0]])))
+    assert net.history.val_loss == [float("inf")] * 2
+    net.save(tmp_path / "inf.npz")
+    for back in (
+        cr.load(tmp_path / "inf.npz"),
+        pickle.loads(pickle.dumps(net)),
+        copy.deepcopy(net),
+    ):
+        assert back.history.val_loss == [float("inf")] * 2
+        assert back.history.loss == net.history.loss
+    state, arrays = net.get_training_state()
+    assert state["history"]["val_loss"] == ["inf", "inf"]
+    state["history"]["val_loss"] = ["nan", "-inf"]
+    net.set_training_state(state, arrays)
+    assert np.isnan(net.history.val_loss[0]) and net.history.val_loss[1] == float("-inf")
+    state["history"]["val_loss"] = ["infinity", 1.0]  # only the three spellings written
+    with pytest.raises(ValueError, match="invalid training history"):
+        net.set_training_state(state, arrays)

@@ -5,6 +5,7 @@ the network's own attributes."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
@@ -16,6 +17,9 @@ from .optimizers import Optimizer, resolve_optimizer
 from .optimizers import core_spec as optimizer_spec
 
 __all__ = ["TrainingState", "optimizer_settings"]
+
+#: how the training state's JSON writes the history's values that are not finite
+_NON_FINITE = ("nan", "inf", "-inf")
 
 
 def optimizer_settings(opt: Optimizer) -> Dict[str, Any]:
@@ -214,7 +218,9 @@ class TrainingState:
              "rng": the shuffling generator's state (get_rng_state()),
              "dropout": the dropout stream's key and pass count (get_dropout_state();
                         only for a network with layers that differ in training),
-             "history": {"loss": [...], ...}, the History of the last fit,
+             "history": {"loss": [...], ...}, the History of the last fit (a value that
+                        is not finite, such as an infinite validation loss, as the string
+                        "nan", "inf" or "-inf", as in the diagnostics records),
              "diagnostics": its diagnostics records (DiagnosticsLog.to_json(); only when
                             there are some),
              "optimizer": {"name": "adam", "params": its get_params() (tuples as lists),
@@ -235,7 +241,10 @@ class TrainingState:
             state = {
                 "seed": self.seed,
                 "rng": self.get_rng_state(),
-                "history": {k: list(v) for k, v in self.history.history.items()},
+                "history": {
+                    k: [x if math.isfinite(x) else repr(float(x)) for x in v]
+                    for k, v in self.history.history.items()
+                },
                 "optimizer": {
                     "name": self._optimizer.name,
                     "params": params,
@@ -280,7 +289,10 @@ class TrainingState:
         if not isinstance(history, dict) or not all(
             isinstance(k, str)
             and isinstance(v, list)
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            and all(
+                (isinstance(x, (int, float)) and not isinstance(x, bool)) or x in _NON_FINITE
+                for x in v
+            )
             for k, v in history.items()
         ):
             raise ValueError("invalid training history")
