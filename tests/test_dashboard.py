@@ -335,6 +335,35 @@ def test_a_fit_that_raises_leaves_a_stopped_run_that_opens(tmp_path):
     assert report.stat().st_size > 0
 
 
+def test_ctrl_c_within_an_epoch_names_no_snapshot_for_a_whole_epoch(tmp_path):
+    """Training stopped between two batches of epoch 3 (Ctrl-C there; here an activation that
+    raises KeyboardInterrupt on that step's forward pass): the weights are those of 2 epochs
+    and 2 steps, so no snapshot is named for 2 (or 3) epochs; those recorded agree with fits
+    of their epochs."""
+
+    class Interrupts(cr.Activation):
+        calls = 0
+
+        def forward(self, z):
+            Interrupts.calls += 1
+            if Interrupts.calls == 2 * 4 + 3:  # 4 steps an epoch: epoch 3's third
+                raise KeyboardInterrupt
+            return np.tanh(z)
+
+        def derivative(self, z, h):
+            return 1 - h * h
+
+    X, Y = _data(40)
+    net = cr.Network([2, 4, 1], [Interrupts(), "sigmoid"], "binary_cross_entropy", seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, Y, epochs=10, batch_size=10, callbacks=[cr.RunRecorder(tmp_path / "run", 4)])
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "stopped" and info["stopped_by"] == "KeyboardInterrupt"
+    assert info["epochs_done"] == 2 and info["snapshots"] == [0]  # not 2: the weights are not
+    twin = cr.Network([2, 4, 1], ["tanh", "sigmoid"], "binary_cross_entropy", seed=0)
+    np.testing.assert_array_equal(cr.RunLog(tmp_path / "run").weights(0)["W1"], twin.weights[0])
+
+
 @pytest.mark.parametrize("every", [3, 1])
 def test_a_callback_that_raises_leaves_records_that_agree_with_the_weights(tmp_path, every):
     # the user's callback comes first and raises after the 5th epoch: the recorder has seen

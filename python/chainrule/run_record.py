@@ -81,6 +81,7 @@ class RunRecorder(Callback):
         self._files: Dict[str, Any] = {}
         self._info: Dict[str, Any] = {}
         self._epochs = 0
+        self._passes = 0  # the network's training steps at the last epoch seen
         self._last_snapshot = -1
         self._last_flush = 0.0
         self._diagnostics = 0
@@ -138,6 +139,7 @@ class RunRecorder(Callback):
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         }
         self._epochs = 0
+        self._passes = network.get_dropout_state()["passes"]
         for name in ("history", "diagnostics"):
             self._files[name] = open(self.log_dir / f"{name}.jsonl", "w", encoding="utf-8")
         self._snapshot(network, 0)
@@ -154,6 +156,7 @@ class RunRecorder(Callback):
         if isinstance(record, dict):
             self.on_diagnostics([record])
         self._epochs = epoch + 1
+        self._passes = network.get_dropout_state()["passes"]
         if self._epochs % self.every == 0:
             self._snapshot(network, self._epochs)
         now = time.perf_counter()
@@ -189,9 +192,10 @@ class RunRecorder(Callback):
             return
         self._end(network, "finished")
 
-    def _end(self, network: Any, status: str) -> None:
-        """The last snapshot (the network as it is now), the files closed, the status."""
-        if self._last_snapshot != self._epochs:
+    def _end(self, network: Any, status: str, snapshot: bool = True) -> None:
+        """The last snapshot (the network as it is now, after ``self._epochs`` epochs), the
+        files closed, the status."""
+        if snapshot and self._last_snapshot != self._epochs:
             self._snapshot(network, self._epochs)
         self.close()
         self._write_run(status)
@@ -199,11 +203,16 @@ class RunRecorder(Callback):
     def on_exception(self, network: Any, exception: BaseException) -> None:
         """A fit that raised (Ctrl-C, a divergence, a callback's error): the run is kept as
         far as it went (its records, a snapshot of the network as it is now) and marked
-        ``"stopped"`` with the exception's type, so that it can be opened as any other."""
+        ``"stopped"`` with the exception's type, so that it can be opened as any other. After
+        Ctrl-C within an epoch (training stops between two batches) the weights are those of
+        no whole epoch, and no snapshot is named for one: the last is the last one recorded.
+        (The network's count of training steps, ``get_dropout_state()["passes"]``, tells: it
+        moved since the last epoch the recorder saw.)"""
         if self._idle or not self._files:
             return
         self._info["stopped_by"] = type(exception).__name__
-        self._end(network, "stopped")
+        at_epoch_end = network.get_dropout_state()["passes"] == self._passes
+        self._end(network, "stopped", snapshot=at_epoch_end)
 
     def on_history(self, history: Any) -> None:
         """After fit: the diagnostics it recorded, when none came during the epochs."""
