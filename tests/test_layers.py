@@ -277,3 +277,25 @@ def test_gradient_check_with_every_layer() -> None:
     net.fit(X, y, epochs=2)
     twin.fit(X, y, epochs=2)
     assert all(np.array_equal(net.parameters[k], twin.parameters[k]) for k in net.parameters)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda: cr.BatchNorm(momentum=None), "momentum"),  # torch: a cumulative average
+        (lambda: cr.BatchNorm(eps=None), "eps"),
+        (lambda: cr.Dropout(p=None), "p"),
+        (lambda: cr.LayerNorm(eps=None), "eps"),
+        (lambda: cr.layers.Dense(4, l2=None), "l2"),
+        (lambda: cr.layers.Dense(None), "units"),
+    ],
+)
+def test_none_is_no_value_of_a_layer_parameter(make, name):
+    """None was taken as the default: BatchNorm(momentum=None), torch's cumulative moving
+    average, silently became momentum 0.1."""
+    with pytest.raises(TypeError, match=f"{name} must be .*, got None"):
+        make()
+
+
+def test_none_stands_for_the_default_where_a_constructor_declares_it():
+    assert cr.LeakyReLU(None) == cr.LeakyReLU(0.01)  # LeakyReLU(alpha: Optional = None)

@@ -11,6 +11,7 @@ names the entry and the parameter); Python converts types and adds Python-specif
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Callable, ClassVar, Dict, Iterator, List, Mapping, NamedTuple, Tuple
 
@@ -195,6 +196,18 @@ def export(
             all_names.append(cls.__name__)
 
 
+@functools.lru_cache(maxsize=None)
+def _none_means_default(cls: type) -> frozenset:
+    """The parameters a class's own constructor declares with the default None (a written
+    class: ``def __init__(self, alpha: Optional[float] = None)``), where None stands for the
+    registry's default; a generated class shows the registry's defaults themselves."""
+    try:
+        params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+    except (TypeError, ValueError):  # pragma: no cover - a builtin __init__
+        return frozenset()
+    return frozenset(n for n, p in params.items() if p.default is None)
+
+
 class EntryBacked:
     """The base of a built-in configuration class made from a registry entry (an activation,
     a loss): ``class ReLU(_Builtin, entry="relu")`` takes the entry's parameters in its
@@ -233,10 +246,20 @@ class EntryBacked:
         if not (args or kwargs or self._entry.params):
             return  # nothing to convert or check
         owner = type(self).__name__
-        values = bind(self._signature, owner, args, kwargs)
-        for p in self._entry.params:  # None: the registry's default
-            if values.get(p.name) is None:
+        values = bind(self._signature, owner, args, kwargs)  # (defaults: the registry's)
+        optional = _none_means_default(type(self))
+        for p in self._entry.params:
+            if values.get(p.name) is not None:
+                continue
+            if p.name in optional:  # ``alpha: Optional[float] = None``: the registry's default
                 values[p.name] = p.default
+                continue
+            # elsewhere None is no number: torch's BatchNorm1d(momentum=None) is a cumulative
+            # average, which taking the default instead would silently replace
+            raise TypeError(
+                f"{owner}: {p.name} must be {p.range}, got None"
+                + ("" if p.required else f" (its default is {p.default!r})")
+            )
         core = core_params(self._entry, values, owner)  # types here, values in the core
         self._entry.check(core)
         for p in self._entry.params:
