@@ -104,3 +104,10 @@ def test_arguments_are_checked(tmp_path):
         cr.TensorBoard(3)
     with pytest.raises(ValueError, match="histogram_every"):
         cr.TensorBoard(tmp_path, histogram_every=-1)
+    with pytest.raises(ValueError, match="log_dir must be a directory path, got ''"):
+        cr.TensorBoard("")  # tensorboardX would write to runs/<date>_<host>
+    for bad in ("x", -1, 0, float("nan"), float("inf"), True):
+        # a string killed tensorboardX's writer thread: nothing was written, no error
+        with pytest.raises(ValueError, match="flush_secs must be a number > 0"):
+            cr.TensorBoard(tmp_path, flush_secs=bad)
+    cr.TensorBoard(tmp_path / "ok", flush_secs=0.5).close()

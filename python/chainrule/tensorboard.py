@@ -5,6 +5,7 @@ event files written by ``tensorboardX`` (the ``tensorboard`` extra). Open them w
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Any, Dict, Sequence
 
@@ -48,6 +49,15 @@ class TensorBoard(Callback):
     ) -> None:
         if isinstance(log_dir, bytes) or not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"TensorBoard: log_dir must be a directory path, got {log_dir!r}")
+        if not os.fspath(log_dir):  # (tensorboardX would write to runs/<date>_<host> instead)
+            raise ValueError("TensorBoard: log_dir must be a directory path, got ''")
+        if (
+            isinstance(flush_secs, bool)
+            or not isinstance(flush_secs, numbers.Real)
+            or not (0 < flush_secs < float("inf"))
+        ):
+            # (tensorboardX's writer thread would die on it, and nothing would be written)
+            raise ValueError(f"TensorBoard: flush_secs must be a number > 0, got {flush_secs!r}")
         if (
             isinstance(histogram_every, bool)
             or not isinstance(histogram_every, int)
