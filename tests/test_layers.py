@@ -299,3 +299,24 @@ def test_none_is_no_value_of_a_layer_parameter(make, name):
 
 def test_none_stands_for_the_default_where_a_constructor_declares_it():
     assert cr.LeakyReLU(None) == cr.LeakyReLU(0.01)  # LeakyReLU(alpha: Optional = None)
+
+
+@pytest.mark.parametrize("call", ["forward", "gradients"])
+def test_a_refused_training_pass_leaves_the_dropout_stream(call):
+    """Dropout drew its mask before BatchNorm refused a 1-row batch: every later mask (and
+    fit) differed from an untouched network's. A failed call leaves the model as it was."""
+    X = np.random.default_rng(0).normal(size=(40, 6))
+    Y = X[:, :2]
+
+    def make():
+        layers = [6, cr.layers.Dense(16, "tanh"), cr.Dropout(0.3), cr.BatchNorm()]
+        return cr.Network(layers + [cr.layers.Dense(2, "linear")], seed=0)
+
+    a, b = make(), make()
+    before = a.get_dropout_state()
+    with pytest.raises(ValueError, match="2 rows"):
+        a.forward(X[:1]) if call == "forward" else a.gradients(X[:1], Y[:1])
+    assert a.get_dropout_state() == before
+    a.forward(X)
+    b.forward(X)
+    np.testing.assert_array_equal(a.layers[1].mask, b.layers[1].mask)

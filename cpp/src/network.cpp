@@ -293,8 +293,15 @@ template <class T>
 ConstView<T> Network<T>::forward(ConstView<T> X) {
   check_X(X, "forward");
   forward_rows_ = -1;
+  const std::uint64_t pass = context_.pass;
   begin_training_pass();
-  ConstView<T> Yhat = forward_pass(X);
+  ConstView<T> Yhat;
+  try {
+    Yhat = forward_pass(X);
+  } catch (...) {  // a refused pass (a 1-row batch for BatchNorm, an extension's error) draws
+    context_.pass = pass;  // no dropout masks: the next pass draws what it would have
+    throw;
+  }
   input_ = X;
   forward_rows_ = X.rows;
   return Yhat;
@@ -346,9 +353,16 @@ template <class T>
 double Network<T>::compute_gradients(ConstView<T> X, ConstView<T> Y) {
   check_XY(X, Y, "gradients");
   forward_rows_ = -1;
+  const std::uint64_t pass = context_.pass;
   begin_training_pass();
-  forward_pass(X);
-  const double value = backward_pass(X, Y);
+  double value = 0;
+  try {
+    forward_pass(X);
+    value = backward_pass(X, Y);
+  } catch (...) {  // as forward: a refused pass leaves the dropout stream where it was
+    context_.pass = pass;
+    throw;
+  }
   grads_ready_ = true;
   return value;
 }
