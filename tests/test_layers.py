@@ -320,3 +320,16 @@ def test_a_refused_training_pass_leaves_the_dropout_stream(call):
     a.forward(X)
     b.forward(X)
     np.testing.assert_array_equal(a.layers[1].mask, b.layers[1].mask)
+
+
+def test_an_in_place_operator_on_a_live_view_is_named_in_the_refusal():
+    """``net.layers[1].running_var -= 5`` writes through the live view before the assignment
+    is checked (NumPy's in-place operator), so the refusal cannot keep the old values: it says
+    so, rather than read as if nothing had changed."""
+    net = cr.Network([3, cr.layers.Dense(4), cr.BatchNorm(), 1], seed=0)
+    with pytest.raises(ValueError, match="must be >= 0.*in-place operator.*holds them now"):
+        net.layers[1].running_var -= 5
+    with pytest.raises(ValueError, match="NaN or inf.*in-place operator"):
+        net.weights[0] *= np.nan
+    with pytest.raises(ValueError, match=r"NaN or inf$"):  # a value of its own: refused, kept
+        net.weights[1] = np.full((4, 1), np.nan)

@@ -14,6 +14,18 @@ __all__ = ["NamedParameters", "ParameterList", "copy_into", "parameter_layout"]
 ArrayLike = Any
 
 
+def _in_place_note(value: np.ndarray, target: np.ndarray) -> str:
+    """For a refused value that is the live view itself (``net.weights[0] *= np.nan``: NumPy's
+    in-place operator wrote through the view before the assignment's check): what the model
+    holds now, which no check can take back."""
+    if not np.shares_memory(value, target):
+        return ""
+    return (
+        " (an in-place operator such as -= or *= changed the values through the live view "
+        "before this check: the network holds them now; assign valid values)"
+    )
+
+
 def copy_into(
     target: np.ndarray, value: ArrayLike, what: str, name: str, non_negative: bool = False
 ) -> None:
@@ -26,12 +38,12 @@ def copy_into(
     if arr.shape != target.shape:
         raise ValueError(f"{what} must have shape {target.shape}, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{what} contains NaN or inf")
+        raise ValueError(f"{what} contains NaN or inf" + _in_place_note(arr, target))
     if non_negative and arr.size and np.min(arr) < 0:
         i = int(np.argmin(arr))
         raise ValueError(
             f"{what} is a variance and must be >= 0; got {arr.flat[i]!r} at index "
-            f"{np.unravel_index(i, arr.shape) if arr.ndim > 1 else i}"
+            f"{np.unravel_index(i, arr.shape) if arr.ndim > 1 else i}" + _in_place_note(arr, target)
         )
     # convert first (a fresh copy, so a view of the target itself is read before it is
     # written) and check again: a value beyond float32's range becomes inf
