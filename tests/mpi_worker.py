@@ -530,6 +530,39 @@ def case_abort():
     net.fit(X[rows], Y[rows], epochs=50, batch_size=4, callbacks=[boom], comm=comm)
 
 
+def case_stop():
+    """A callback that stops training on one rank (StopTraining or False) stops every rank
+    after the same epoch, also a rank without callbacks: the same weights and history
+    everywhere, those of single-process training for that many epochs."""
+    X, Y = data(40, 3, 1, 7)
+    rows = shard_rows(40, size, rank)
+    order = global_order(comm.allgather(X[rows].shape[0]))
+
+    def make():
+        return cr.Network([3, 4, 1], ["tanh", "linear"], seed=0)
+
+    single = make()
+    hs = single.fit(X[order], Y[order], epochs=2, batch_size=8)
+    for stopper, how in ((size - 1, "raise"), (size - 1, "false"), (0, "false")):
+
+        def stop(epoch, logs, network):
+            if epoch == 1:
+                if how == "raise":
+                    raise cr.StopTraining()
+                return False
+            return None
+
+        what = f"stop on rank {stopper} ({how})"
+        net = make()
+        callbacks = [stop] if rank == stopper else None  # the other ranks have none
+        hd = net.fit(X[rows], Y[rows], epochs=5, batch_size=8, comm=comm, callbacks=callbacks)
+        assert len(hd.loss) == 2, (what, rank, len(hd.loss))
+        close(hd.loss, hs.loss, 1e-12, f"{what}: loss history")
+        for name, want in single.parameters.items():
+            close(net.parameters[name], want, 1e-12, f"{what}: {name}")
+        same_everywhere(net, what)
+
+
 def same_records(got, want, tol, what):
     """Diagnostics records alike: counts (dead units, saturated values, histogram counts and
     edges) equal, the other figures to tol."""

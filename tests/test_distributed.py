@@ -139,6 +139,15 @@ def test_bad_shard_raises_on_every_rank(ranks):
 
 
 @needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_stop_on_one_rank_stops_every_rank(ranks):
+    # a callback's StopTraining or False on one rank: every rank stops after that epoch
+    r = worker(ranks, "stop", timeout=120)  # hung before the ranks agreed on stopping
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(re.findall(r"OK stop rank (\d+)", r.stdout)) == [str(k) for k in range(ranks)]
+
+
+@needs_mpi
 def test_error_during_training_aborts_every_rank():
     r = worker(2, "abort", timeout=120)  # would hang without the abort
     assert r.returncode != 0

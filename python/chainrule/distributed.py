@@ -45,10 +45,12 @@ Validation data, when given, is also sharded: each rank passes its own (at least
 and ``val_loss`` is the loss over all of it. ``validation_split`` holds out the last fraction
 of each shard. The training loss, validation loss, ``metrics`` (training and validation),
 learning-rate schedules, early stopping and callbacks see global figures, identical on every
-rank. Only rank 0 shows progress (``verbose``); callbacks run on every
-rank. After ``fit(comm=...)``, ``net.comm`` is that communicator, and ``net.save`` on any other
-rank than 0 writes nothing (returns without touching the file); set ``net.comm = None`` to
-save from every rank again.
+rank. Only rank 0 shows progress (``verbose``); callbacks run on every rank, after every
+epoch, and the ranks then agree on going on (one ``allgather`` of a flag): a callback that
+stops training (``StopTraining`` or ``False``, early stopping) on any rank stops every rank
+after the same epoch, with the same weights and history. After ``fit(comm=...)``,
+``net.comm`` is that communicator, and ``net.save`` on any other rank than 0 writes nothing
+(returns without touching the file); set ``net.comm = None`` to save from every rank again.
 
 Failures
 --------
@@ -165,6 +167,11 @@ class Context:
                         f"{what}: every rank must pass the same {name}; rank 0 has "
                         f"{mine!r}, rank {r} has {other!r}"
                     )
+
+    def all_go_on(self, go_on: bool) -> bool:
+        """Whether every rank goes on (after an epoch: a callback on any rank may stop
+        training, and then every rank stops)."""
+        return all(self.comm.allgather(bool(go_on)))
 
     def allreduce_hook(self) -> Callable[[np.ndarray], None]:
         """MPI_Allreduce(MPI_SUM) of the buffer in place."""

@@ -220,8 +220,17 @@ def hook_interval(cbs: List[Any]) -> float:
     return 0.0 if interval == math.inf else interval
 
 
-def epoch_hook(cbs: List[Any], names: List[str], validation: bool, network: Any) -> Callable:
-    """The one Python function the core calls after each epoch."""
+def epoch_hook(
+    cbs: List[Any],
+    names: List[str],
+    validation: bool,
+    network: Any,
+    agree: Optional[Callable[[bool], bool]] = None,
+) -> Callable:
+    """The one Python function the core calls after each epoch. ``agree`` (data-parallel
+    training) turns this process's decision to go on into every process's: training goes on
+    only if it goes on everywhere, so that a stop on one rank stops every rank after the same
+    epoch."""
 
     def on_epoch_end(
         epoch: int, loss: float, val_loss: float, lr: float, metrics: tuple, val_metrics: tuple
@@ -236,7 +245,7 @@ def epoch_hook(cbs: List[Any], names: List[str], validation: bool, network: Any)
                     go_on = False
             except StopTraining:
                 go_on = False
-        return go_on
+        return go_on if agree is None else agree(go_on)
 
     return on_epoch_end
 

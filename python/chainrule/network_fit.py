@@ -157,8 +157,9 @@ class Fitting:
         callbacks : list, optional
             Functions ``f(epoch, logs, network)`` or objects with ``on_epoch_end(epoch, logs,
             network)``, called after every epoch (epoch from 0). Returning False or raising
-            :class:`StopTraining` ends training after that epoch; any other exception reaches
-            the caller with the weights of the epoch just finished. A
+            :class:`StopTraining` ends training after that epoch (with ``comm``, on every rank
+            when it happens on any); any other exception reaches the caller with the weights
+            of the epoch just finished. A
             :class:`~chainrule.Dashboard` or :class:`~chainrule.RunRecorder` (given here, or
             fit's own of ``dashboard`` and ``log_dir``) is called before the other callbacks
             at every step, so that what it shows or records holds every epoch the weights
@@ -349,7 +350,16 @@ class Fitting:
         elif ctx is not None:
             order = global_order(sizes)
             permutation = lambda epoch: order
-        on_epoch_end = fit_args.epoch_hook(cbs, names, X_val is not None, self) if cbs else None
+        on_epoch_end = None
+        if ctx is not None:
+            # called by the core after every epoch on every rank, callbacks or not (rank 0
+            # alone shows progress), which agree on going on: a stop on any rank stops every
+            # rank after the same epoch, with the same weights and history
+            on_epoch_end = fit_args.epoch_hook(
+                cbs, names, X_val is not None, self, agree=ctx.all_go_on
+            )
+        elif cbs:
+            on_epoch_end = fit_args.epoch_hook(cbs, names, X_val is not None, self)
         if cbs and ctx is None:  # (data-parallel: the core calls after every epoch)
             core_kwargs["on_epoch_end_interval"] = interval
         detach: Callable[[], None] = lambda: None
