@@ -441,6 +441,17 @@ def case_failure():
         "every rank must pass the same class_weight",
         "different class weights",
     )
+    expect_error_everywhere(
+        lambda: net.fit(
+            X[rows],
+            Y[rows],
+            epochs=3,
+            early_stopping=cr.EarlyStopping(monitor="loss", patience=1 if rank == 1 else 100),
+            comm=comm,
+        ),
+        "every rank must pass the same early_stopping",
+        "other early stopping",
+    )
     for W, W0 in zip(net.weights, before):
         assert np.array_equal(W, W0)
     # batch normalisation counts the rows of a batch over every rank: 41 rows in batches of

@@ -136,6 +136,7 @@ def test_bad_shard_raises_on_every_rank(ranks):
         assert f"rank {k} NaN on rank 1:" in r.stdout  # every rank saw the error
         assert f"rank {k} one-row batch:" in r.stdout  # batch normalisation's global batches
         assert f"rank {k} other layer kinds:" in r.stdout
+        assert f"rank {k} other early stopping:" in r.stdout  # its settings, not only presence
 
 
 @needs_mpi

@@ -58,10 +58,10 @@ Every argument and shard is checked on every rank and the outcome is exchanged b
 training step (one ``allgather``): a bad shard on one rank (wrong shape, NaN) makes *every*
 rank raise a ValueError naming that rank, instead of leaving the others waiting in the
 all-reduce. The ranks must also agree on the settings (epochs, batch size, lr, optimizer,
-schedule, shuffle, validation, dtype, architecture); a mismatch is reported the same way. An
-error that happens on one rank *during* training (a callback raising, Ctrl-C) cannot be
-agreed on without a message per step, so that rank prints it and aborts the communicator
-(``MPI_Abort``), which ends every rank. A diverging loss is global, so every rank raises the
+schedule, shuffle, validation, early stopping's settings, dtype, architecture); a mismatch
+is reported the same way. An error that happens on one rank *during* training (a callback
+raising, Ctrl-C) cannot be agreed on without a message per step, so that rank prints it and
+aborts the communicator (``MPI_Abort``), which ends every rank. A diverging loss is global, so every rank raises the
 same :class:`DivergenceError`.
 
 Install with ``pip install chainrule[mpi]`` (mpi4py and MPICH's runtime from PyPI, with

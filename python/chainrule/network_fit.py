@@ -318,7 +318,8 @@ class Fitting:
                     ),
                     ("validation (present or not)", X_val is not None),
                     ("diagnostics", diag_spec),
-                    ("early_stopping (present or not)", early_stopping is not None),
+                    # its settings too: they decide when every rank stops
+                    ("early_stopping", None if early_stopping is None else repr(early_stopping)),
                 ],
             )
             sizes = ctx.comm.allgather(n)
