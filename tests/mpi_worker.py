@@ -468,7 +468,7 @@ def case_failure():
     for k, v in before.items():
         now = bn.parameters[k] if k in bn.parameters else bn.buffers[k]
         assert np.array_equal(now, v), k
-    # the ranks must build the same kinds of layers (their collectives must match)
+    # the ranks must build the same layers (the kinds: their collectives must match)
     other = cr.Network(
         [
             3,
@@ -480,12 +480,40 @@ def case_failure():
     )
     expect_error_everywhere(
         lambda: other.fit(X[rows], Y[rows], epochs=1, comm=comm),
-        "every rank must pass the same layer kinds",
+        "every rank must pass the same layers",
         "other layer kinds",
     )
     # 42 rows: batches 4, ..., 4, 2 over every rank, although 21 rows alone (2 ranks) leave 1
     rows = shard_rows(42, size, rank)
     bn.fit(X[rows], Y[rows], epochs=1, batch_size=4, comm=comm)
+    # and the same settings of every layer, and the same loss: rank 1 differing in one of
+    # them trained silently to weights of no single-process run
+    one = rank == 1
+
+    def layers(act="tanh", l2=0.0, momentum=0.1, p=0.1, alpha=0.2):
+        return [
+            3,
+            cr.Dense(4, act, l2=l2),
+            cr.BatchNorm(momentum=momentum),
+            cr.Dropout(p),
+            cr.Dense(4, cr.LeakyReLU(alpha=alpha)),
+            cr.Dense(1, "linear"),
+        ]
+
+    for what, spec, loss, needle in (
+        ("other activation", layers(act="relu" if one else "tanh"), "mse", "same layers"),
+        ("other l2", layers(l2=0.1 if one else 0.0), "mse", "same layers"),
+        ("other momentum", layers(momentum=0.5 if one else 0.1), "mse", "same layers"),
+        ("other dropout", layers(p=0.2 if one else 0.1), "mse", "same layers"),
+        ("other alpha", layers(alpha=0.3 if one else 0.2), "mse", "same layers"),
+        ("other loss", layers(), "mae" if one else "mse", "same loss"),
+    ):
+        net = cr.Network(spec, loss=loss, seed=0)
+        expect_error_everywhere(
+            lambda: net.fit(X[rows], Y[rows], epochs=1, batch_size=8, comm=comm),
+            f"every rank must pass the same {needle.split()[1]}",
+            what,
+        )
 
 
 def case_broadcast():

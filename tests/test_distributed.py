@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.distributed import global_order, shard_rows
+from chainrule.distributed import Context, global_order, shard_rows
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -137,6 +137,9 @@ def test_bad_shard_raises_on_every_rank(ranks):
         assert f"rank {k} one-row batch:" in r.stdout  # batch normalisation's global batches
         assert f"rank {k} other layer kinds:" in r.stdout
         assert f"rank {k} other early stopping:" in r.stdout  # its settings, not only presence
+        # every layer's settings and the loss, not only the layers' kinds
+        for what in ("activation", "l2", "momentum", "dropout", "alpha", "loss"):
+            assert f"rank {k} other {what}:" in r.stdout
 
 
 @needs_mpi
@@ -209,6 +212,36 @@ def test_shard_rows():
     assert parts == [slice(0, 4), slice(4, 7), slice(7, 10)]
     with pytest.raises(ValueError, match="rank 3 is not in a communicator of size 3"):
         shard_rows(10, 3, 3)
+
+
+class _Gathered:
+    """A communicator of 2 ranks whose allgather returns the given values (no MPI)."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return len(self.values)
+
+    def allgather(self, value):
+        return self.values
+
+    Allreduce = bcast = Bcast = None
+
+
+def test_settings_compared_without_addresses():
+    # a custom activation holding a function: its repr's address differs between processes,
+    # its setting does not
+    def act(address):
+        return [("layers", [f"Dense(4, Scaled(k=2.0, f=<function f at {address}>))"])]
+
+    Context(_Gathered([act("0x7f00aa"), act("0x7f11bb")])).check_same("fit", act("0x7f00aa"))
+    other = [("layers", ["Dense(4, Scaled(k=3.0, f=<function f at 0x7f11bb>))"])]
+    with pytest.raises(ValueError, match="every rank must pass the same layers; rank 0 has"):
+        Context(_Gathered([act("0x7f00aa"), other])).check_same("fit", act("0x7f00aa"))
 
 
 def test_comm_must_be_a_communicator():

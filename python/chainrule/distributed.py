@@ -58,11 +58,11 @@ Every argument and shard is checked on every rank and the outcome is exchanged b
 training step (one ``allgather``): a bad shard on one rank (wrong shape, NaN) makes *every*
 rank raise a ValueError naming that rank, instead of leaving the others waiting in the
 all-reduce. The ranks must also agree on the settings (epochs, batch size, lr, optimizer,
-schedule, shuffle, validation, early stopping's settings, dtype, architecture); a mismatch
-is reported the same way. An error that happens on one rank *during* training (a callback
-raising, Ctrl-C) cannot be agreed on without a message per step, so that rank prints it and
-aborts the communicator (``MPI_Abort``), which ends every rank. A diverging loss is global, so every rank raises the
-same :class:`DivergenceError`.
+schedule, shuffle, validation, early stopping's settings, dtype, loss, and the layers with
+all their settings); a mismatch is reported the same way. An error that happens on one rank
+*during* training (a callback raising, Ctrl-C) cannot be agreed on without a message per
+step, so that rank prints it and aborts the communicator (``MPI_Abort``), which ends every
+rank. A diverging loss is global, so every rank raises the same :class:`DivergenceError`.
 
 Install with ``pip install chainrule[mpi]`` (mpi4py and MPICH's runtime from PyPI, with
 ``mpiexec``); a system MPI works too.
@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import time
 import traceback
@@ -109,6 +110,10 @@ def shard_rows(n: int, size: int, rank: int) -> slice:
     base, extra = divmod(int(n), size)
     start = rank * base + min(rank, extra)
     return slice(start, start + base + (1 if rank < extra else 0))
+
+
+# an object's address in a repr (" at 0x7f..."): not a setting, and not the same on every rank
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def _mpi() -> Any:
@@ -158,11 +163,13 @@ class Context:
             raise ValueError(f"{what} failed on {len(failed)} of {self.size} ranks ({detail})")
 
     def check_same(self, what: str, settings: List[Tuple[str, Any]]) -> None:
-        """Raises on every rank unless every rank passed the same settings."""
+        """Raises on every rank unless every rank passed the same settings, compared by their
+        repr without the addresses that differ between processes (``<function f at
+        0x...>`` in a custom activation's parameters)."""
         every = self.comm.allgather(settings)
         for r, theirs in enumerate(every):
             for (name, mine), (_, other) in zip(every[0], theirs):
-                if repr(mine) != repr(other):
+                if _ADDRESS.sub("", repr(mine)) != _ADDRESS.sub("", repr(other)):
                     raise ValueError(
                         f"{what}: every rank must pass the same {name}; rank 0 has "
                         f"{mine!r}, rank {r} has {other!r}"

@@ -299,7 +299,10 @@ class Fitting:
                 "fit",
                 [
                     ("layer sizes", list(self.layer_sizes)),
-                    ("layer kinds", [c.kind for c in self.layer_configs]),  # (collectives inside)
+                    # kinds (collectives inside), activations with their parameters, l1/l2,
+                    # dropout p, BatchNorm momentum and eps: the reprs say them all
+                    ("layers", [repr(c) for c in self.layer_configs]),
+                    ("loss", repr(self.loss_function)),
                     ("dtype", str(self.dtype)),
                     ("epochs", epochs),
                     ("lr", lr),
