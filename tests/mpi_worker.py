@@ -398,6 +398,28 @@ def case_callbacks():
     assert os.path.exists(path)
 
 
+def case_checkpoint():
+    """ModelCheckpoint with fit(comm=...): rank 0 writes, and last_saved names a file written
+    on rank 0 and is None on the other ranks, which write nothing."""
+    X, Y = data(40, 3, 1, 7)
+    rows = shard_rows(40, size, rank)
+    directory = comm.bcast(tempfile.mkdtemp() if rank == 0 else None, root=0)
+    ckpt = cr.ModelCheckpoint(
+        os.path.join(directory, "ep{epoch}.npz"), monitor="loss", verbose=True
+    )
+    net = cr.Network([3, 4, 1], ["tanh", "linear"], seed=0)
+    net.fit(X[rows], Y[rows], epochs=3, batch_size=8, callbacks=[ckpt], comm=comm)
+    comm.Barrier()
+    if rank == 0:
+        assert ckpt.last_saved == os.path.join(directory, "ep3.npz"), ckpt.last_saved
+        assert os.path.exists(ckpt.last_saved)
+    else:
+        assert ckpt.last_saved is None, f"rank {rank}: last_saved {ckpt.last_saved!r}"
+    assert sorted(os.listdir(directory)) == ["ep1.npz", "ep2.npz", "ep3.npz"]
+    assert comm.allgather(ckpt.best_epoch) == [ckpt.best_epoch] * size
+    assert net.writes_files == (rank == 0)
+
+
 def expect_error_everywhere(fn, needle, what):
     try:
         fn()

@@ -127,6 +127,15 @@ def test_early_stopping_callbacks_progress_and_save():
 
 
 @needs_mpi
+def test_checkpoint_last_saved_on_every_rank():
+    # rank 0 writes; last_saved named a file never written on rank 1
+    r = worker(2, "checkpoint", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(re.findall(r"OK checkpoint rank (\d+)", r.stdout)) == ["0", "1"]
+    assert len(re.findall(r"saved .*ep\d\.npz", r.stdout)) == 3, r.stdout  # rank 0 alone
+
+
+@needs_mpi
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_bad_shard_raises_on_every_rank(ranks):
     r = worker(ranks, "failure", timeout=120)

@@ -73,7 +73,8 @@ class ModelCheckpoint(Callback):
     After fit: ``best`` (the best monitored value seen), ``best_epoch`` (from 0) and
     ``last_saved`` (the path of the last file written, or None). The file's metadata records
     the epoch (from 1) and that epoch's figures: ``cr.load(path, with_metadata=True)``.
-    With ``fit(comm=...)`` only rank 0 writes, as ``Network.save``.
+    With ``fit(comm=...)`` only rank 0 writes, as ``Network.save``; on the other ranks
+    ``last_saved`` stays None (``best`` and ``best_epoch`` are the same on every rank).
     """
 
     def __init__(
@@ -138,6 +139,8 @@ class ModelCheckpoint(Callback):
             improved = False
         if self.save_best_only and not improved:
             return
+        if not network.writes_files:
+            return  # data-parallel: rank 0 writes, and last_saved names no file elsewhere
         path = self.path.format(epoch=epoch + 1, **logs)
         if os.path.dirname(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -286,10 +286,16 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         ``fit(comm=...)`` only rank 0 writes; on other ranks this does nothing."""
         from . import serialization  # upward, at call time (see the comment above)
 
-        if self.comm is not None and self.comm.Get_rank() != 0:
+        if not self.writes_files:
             return  # data-parallel: rank 0 writes the file, the other ranks nothing
         with self._lock:
             serialization.save(self, path, metadata)
+
+    @property
+    def writes_files(self) -> bool:
+        """Whether :meth:`save` writes here: False on the ranks other than 0 after
+        ``fit(comm=...)`` (while ``comm`` is set), True otherwise."""
+        return self.comm is None or self.comm.Get_rank() == 0
 
     def __reduce__(self) -> Any:
         # pickle / copy.deepcopy: the model file's bytes, plus the activation and loss objects
