@@ -204,6 +204,12 @@ def _plot(history: Any, path: str) -> None:
 _RESCALE = "; rescale the column or pass --no-scale"
 
 
+def _first_non_finite(A: np.ndarray) -> Optional[Tuple[int, int]]:
+    """The (row, column) of A's first value that is not finite, if any."""
+    bad = np.argwhere(~np.isfinite(A))
+    return (int(bad[0][0]), int(bad[0][1])) if bad.size else None
+
+
 def _standardised(
     path: str, rows: Rows, names: List[str], A: np.ndarray, entry: Dict[str, Any], hint: str
 ) -> np.ndarray:
@@ -212,9 +218,9 @@ def _standardised(
     validation, or predicted) is an error naming its place."""
     mean, scale = np.asarray(entry["mean"]), np.asarray(entry["scale"])
     Z = standardise(A, mean, scale)
-    bad = np.argwhere(~np.isfinite(Z))
-    if bad.size:
-        i, j = bad[0]
+    bad = _first_non_finite(Z)
+    if bad is not None:
+        i, j = bad
         raise CliError(
             f"{path}: row {rows.line(i)}, column {names[j]!r}: {float(A[i, j])!r} is too far "
             f"from the mean {mean[j]:.6g}, in units of the scale {scale[j]:.6g}, to standardise "
@@ -297,9 +303,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if "targets" in scaling:
         mean, scale = scaling_arrays(scaling["targets"], Yhat.shape[1], "target")
         Yhat = unstandardise(Yhat, mean, scale)
-        bad = np.argwhere(~np.isfinite(Yhat))
-        if bad.size:
-            i, j = bad[0]
+        bad = _first_non_finite(Yhat)
+        if bad is not None:
+            i, j = bad
             raise CliError(
                 f"{args.data}: row {rows.line(i)}: the prediction of {targets[j]!r} is beyond the "
                 "float range (the model extrapolates far past the targets it was trained on)"
