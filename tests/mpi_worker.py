@@ -171,6 +171,20 @@ def case_exact():
             f"weights times {scale:g}",
             w=np.round(w * 8) * scale,  # (exact in the subnormals too)
         )
+    # a shard whose rows all weigh 0, beside shards that do not: the global fit is valid (the
+    # last rank's check of its own sum refused it)
+    w0 = w.copy()
+    w0[shard_rows(103, size, size - 1)] = 0.0
+    compare(
+        net("adam"),
+        X,
+        Y,
+        shard_rows(103, size, rank),
+        dict(epochs=2, batch_size=10, lr=0.01),
+        1e-12,
+        "a shard of zero weights",
+        w=w0,
+    )
     compare(
         net("rmsprop"),
         X,
@@ -473,6 +487,24 @@ def case_failure():
         ),
         "every rank must pass the same early_stopping",
         "other early stopping",
+    )
+    expect_error_everywhere(
+        lambda: net.fit(
+            X[rows],
+            Y[rows],
+            epochs=1,
+            sample_weight=np.ones(X[rows].shape[0]) if rank == 1 else None,
+            comm=comm,
+        ),
+        "every rank must pass the same sample_weight",
+        "sample weights on one rank only",
+    )
+    expect_error_everywhere(
+        lambda: net.fit(
+            X[rows], Y[rows], epochs=1, sample_weight=np.zeros(X[rows].shape[0]), comm=comm
+        ),
+        "sample_weight sums to 0 over every rank",
+        "zero weights on every rank",
     )
     for W, W0 in zip(net.weights, before):
         assert np.array_equal(W, W0)

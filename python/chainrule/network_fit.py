@@ -320,6 +320,8 @@ class Fitting:
                         else class_weight,
                     ),
                     ("validation (present or not)", X_val is not None),
+                    # (weights far from 1 are scaled by a power of two on every rank alike)
+                    ("sample_weight (present or not)", core_args[0] is not None),
                     ("diagnostics", diag_spec),
                     # its settings too: they decide when every rank stops
                     ("early_stopping", None if early_stopping is None else repr(early_stopping)),
@@ -327,6 +329,13 @@ class Fitting:
             )
             sizes = ctx.comm.allgather(n)
             n = int(sum(sizes))
+            if core_args[0] is not None:  # a shard's weights may all be 0, not every shard's
+                weight = sum(ctx.comm.allgather(float(np.sum(core_args[0], dtype=np.float64))))
+                if not weight > 0:
+                    raise ValueError(
+                        "fit: sample_weight sums to 0 over every rank: at least one row needs "
+                        "a positive weight"
+                    )
             # the same N, epochs and batch_size everywhere: every rank raises alike, if at all
             self._core.check_batches(n, epochs, bs)
             core_kwargs = {"global_rows": n, "row_offset": int(sum(sizes[: ctx.rank]))}

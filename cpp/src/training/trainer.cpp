@@ -24,9 +24,11 @@ std::string kept_note(Index epoch) {
                           ", the last finite one, were kept (try a smaller lr)";
 }
 
-// Throws unless w holds n finite values >= 0 with a positive sum; returns the sum.
+// Throws unless w holds n finite values >= 0 with a positive sum (unless !positive_sum: a
+// data-parallel shard, whose rows may all weigh 0 when another shard's do not; fit checks the
+// sum over every process); returns the sum.
 template <class T>
-double check_weights(ConstView<T> w, Index n, const std::string& what) {
+double check_weights(ConstView<T> w, Index n, const std::string& what, bool positive_sum = true) {
   if (w.size() != n)
     throw ValueError(what + " has " + std::to_string(w.size()) + " values for " +
                      std::to_string(n) + " rows");
@@ -38,7 +40,8 @@ double check_weights(ConstView<T> w, Index n, const std::string& what) {
                        std::to_string(i) + float32_inf_note(w.data[i]));
     sum += static_cast<double>(w.data[i]);
   }
-  if (!(sum > 0)) throw ValueError(what + " sums to 0: at least one row needs a positive weight");
+  if (positive_sum && !(sum > 0))
+    throw ValueError(what + " sums to 0: at least one row needs a positive weight");
   return sum;
 }
 
@@ -71,7 +74,7 @@ void Trainer<T>::check(const FitData<T>& d, const FitOptions& opts, bool data_pa
     throw ValueError("batch_size must be >= 1, got " + std::to_string(opts.batch_size));
   if (!data_parallel) check_batches(d.X.rows, opts);
   if (d.sample_weight.data != nullptr)
-    check_weights(d.sample_weight, d.X.rows, "fit: sample_weight");
+    check_weights(d.sample_weight, d.X.rows, "fit: sample_weight", !data_parallel);
   const bool validate = d.X_val.data != nullptr || d.Y_val.data != nullptr;
   if (validate) {
     if (d.X_val.data == nullptr || d.Y_val.data == nullptr)
