@@ -165,7 +165,7 @@ class DiagnosticsLog(Sequence[Record]):
     def to_json(self) -> List[Record]:
         """The records with non-finite numbers as the strings "nan", "inf", "-inf" (a model
         file's JSON has no NaN)."""
-        return _map_floats(self._records, lambda x: x if math.isfinite(x) else repr(x))
+        return floats_to_json(self._records)
 
     @classmethod
     def from_json(cls, records: Any) -> "DiagnosticsLog":
@@ -182,7 +182,23 @@ class DiagnosticsLog(Sequence[Record]):
             for r in records
         ):
             raise ValueError("invalid diagnostics records")
-        return cls(_map_floats(records, float, strings=("nan", "inf", "-inf")))
+        return cls(floats_from_json(records))
+
+
+#: How a file's JSON, which has no NaN or infinity, writes such floats
+NON_FINITE_JSON = ("nan", "inf", "-inf")
+
+
+def floats_to_json(x: Any) -> Any:
+    """``x`` (nested dicts and lists) with each float that is not finite as the string "nan",
+    "inf" or "-inf": the encoding of the diagnostics records and of the training history in a
+    model file."""
+    return _map_floats(x, lambda v: v if math.isfinite(v) else repr(v))
+
+
+def floats_from_json(x: Any) -> Any:
+    """The inverse of :func:`floats_to_json`."""
+    return _map_floats(x, float, strings=NON_FINITE_JSON)
 
 
 def _map_floats(x: Any, f: Any, strings: Tuple[str, ...] = ()) -> Any:

@@ -5,21 +5,17 @@ the network's own attributes."""
 
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 
 from ._checks import check_int as _check_int
 from .callbacks import History
-from .diagnostics import DiagnosticsLog
+from .diagnostics import NON_FINITE_JSON, DiagnosticsLog, floats_to_json
 from .optimizers import Optimizer, resolve_optimizer
 from .optimizers import core_spec as optimizer_spec
 
 __all__ = ["TrainingState", "optimizer_settings"]
-
-#: how the training state's JSON writes the history's values that are not finite
-_NON_FINITE = ("nan", "inf", "-inf")
 
 
 def optimizer_settings(opt: Optimizer) -> Dict[str, Any]:
@@ -241,10 +237,7 @@ class TrainingState:
             state = {
                 "seed": self.seed,
                 "rng": self.get_rng_state(),
-                "history": {
-                    k: [x if math.isfinite(x) else repr(float(x)) for x in v]
-                    for k, v in self.history.history.items()
-                },
+                "history": floats_to_json({k: list(v) for k, v in self.history.history.items()}),
                 "optimizer": {
                     "name": self._optimizer.name,
                     "params": params,
@@ -290,7 +283,7 @@ class TrainingState:
             isinstance(k, str)
             and isinstance(v, list)
             and all(
-                (isinstance(x, (int, float)) and not isinstance(x, bool)) or x in _NON_FINITE
+                (isinstance(x, (int, float)) and not isinstance(x, bool)) or x in NON_FINITE_JSON
                 for x in v
             )
             for k, v in history.items()
