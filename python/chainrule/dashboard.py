@@ -217,8 +217,7 @@ class Dashboard(Callback):
         self._planned = epochs
 
     def on_train_begin(self, network: Any) -> None:
-        comm = getattr(network, "comm", None)  # data-parallel: rank 0 serves, as it saves
-        self._idle = comm is not None and comm.Get_rank() != 0
+        self._idle = not network.writes_files  # data-parallel: rank 0 serves, as it saves
         if self._idle:
             return
         started = self.server is None

@@ -117,8 +117,7 @@ class RunRecorder(Callback):
         self._last_snapshot = epoch
 
     def on_train_begin(self, network: Any) -> None:
-        comm = getattr(network, "comm", None)  # data-parallel: rank 0 records, as it saves
-        self._idle = comm is not None and comm.Get_rank() != 0
+        self._idle = not network.writes_files  # data-parallel: rank 0 records, as it saves
         if self._idle:
             return
         if (self.log_dir / "run.json").exists():
