@@ -363,16 +363,15 @@ class Fitting:
         elif ctx is not None:
             order = global_order(sizes)
             permutation = lambda epoch: order
-        on_epoch_end = None
-        if ctx is not None:
-            # called by the core after every epoch on every rank, callbacks or not (rank 0
-            # alone shows progress), which agree on going on: a stop on any rank stops every
-            # rank after the same epoch, with the same weights and history
-            on_epoch_end = fit_args.epoch_hook(
-                cbs, names, X_val is not None, self, agree=ctx.all_go_on
-            )
-        elif cbs:
-            on_epoch_end = fit_args.epoch_hook(cbs, names, X_val is not None, self)
+        # data-parallel: called by the core after every epoch on every rank, callbacks or not
+        # (rank 0 alone shows progress), which agree on going on: a stop on any rank stops
+        # every rank after the same epoch, with the same weights and history
+        agree = None if ctx is None else ctx.all_go_on
+        on_epoch_end = (
+            fit_args.epoch_hook(cbs, names, X_val is not None, self, agree=agree)
+            if cbs or ctx is not None
+            else None
+        )
         if cbs and ctx is None:  # (data-parallel: the core calls after every epoch)
             core_kwargs["on_epoch_end_interval"] = interval
         detach: Callable[[], None] = lambda: None
