@@ -2,7 +2,6 @@
 // one parameter value at a time (the parameters are restored exactly).
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,11 +19,7 @@ std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, d
   // perturbation with the same draws: those of the next training pass, since the count of
   // passes goes back afterwards (a check leaves the dropout stream where it was)
   forward_rows_ = -1;
-  struct PassesBack {  // however the check ends (an extension's exception too)
-    std::uint64_t& pass;
-    const std::uint64_t value;
-    ~PassesBack() { pass = value; }
-  } passes_back{context_.pass, context_.pass};
+  const PassesBack passes_back(*this);  // however the check ends (an extension's exception too)
   begin_training_pass(/*update_statistics=*/false);
   forward_pass(X);
   backward_pass(X, Y);

@@ -293,15 +293,12 @@ template <class T>
 ConstView<T> Network<T>::forward(ConstView<T> X) {
   check_X(X, "forward");
   forward_rows_ = -1;
-  const std::uint64_t pass = context_.pass;
+  // a refused pass (a 1-row batch for BatchNorm, an extension's error) draws no dropout
+  // masks: the next pass draws what it would have
+  PassesBack refused(*this);
   begin_training_pass();
-  ConstView<T> Yhat;
-  try {
-    Yhat = forward_pass(X);
-  } catch (...) {  // a refused pass (a 1-row batch for BatchNorm, an extension's error) draws
-    context_.pass = pass;  // no dropout masks: the next pass draws what it would have
-    throw;
-  }
+  const ConstView<T> Yhat = forward_pass(X);
+  refused.keep();
   input_ = X;
   forward_rows_ = X.rows;
   return Yhat;
@@ -353,16 +350,11 @@ template <class T>
 double Network<T>::compute_gradients(ConstView<T> X, ConstView<T> Y) {
   check_XY(X, Y, "gradients");
   forward_rows_ = -1;
-  const std::uint64_t pass = context_.pass;
+  PassesBack refused(*this);  // as forward: a refused pass leaves the dropout stream
   begin_training_pass();
-  double value = 0;
-  try {
-    forward_pass(X);
-    value = backward_pass(X, Y);
-  } catch (...) {  // as forward: a refused pass leaves the dropout stream where it was
-    context_.pass = pass;
-    throw;
-  }
+  forward_pass(X);
+  const double value = backward_pass(X, Y);
+  refused.keep();
   grads_ready_ = true;
   return value;
 }

@@ -66,6 +66,25 @@ class Network {
   std::uint64_t seed() const { return context_.seed; }
   std::uint64_t passes() const { return context_.pass; }
   void set_random_state(std::uint64_t seed, std::uint64_t passes);
+  /// Puts the count of training passes back as it was when made, when it goes out of scope
+  /// (a pass that raised too), unless keep() was called first: passes that must not move the
+  /// dropout stream on (gradient_check, diagnose), or one refused part-way (forward).
+  class PassesBack {
+   public:
+    explicit PassesBack(Network& net) : net_(net), passes_(net.context_.pass) {}
+    PassesBack(const PassesBack&) = delete;
+    PassesBack& operator=(const PassesBack&) = delete;
+    ~PassesBack() {
+      if (!kept_) net_.context_.pass = passes_;
+    }
+    /// The passes since count: the guard leaves the count as it is now.
+    void keep() { kept_ = true; }
+
+   private:
+    Network& net_;
+    const std::uint64_t passes_;
+    bool kept_ = false;
+  };
   /// The next forward passes run in training mode, as training pass number passes() + 1
   /// (fresh random draws), updating running statistics when `update_statistics`; row_ids,
   /// sum_across and global_rows (a data-parallel step) as in PassContext.

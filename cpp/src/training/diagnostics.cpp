@@ -332,12 +332,12 @@ DiagnosticsRecord diagnose(Network<T>& net, ConstView<T> X, ConstView<T> Y,
   std::vector<T> grads;
   for (const Parameter<T>& p : net.parameters())
     grads.insert(grads.end(), p.grad.data, p.grad.data + p.grad.size());
-  const std::uint64_t passes = net.passes();
   const bool ready = net.gradients_ready();
   DiagnosticsRecorder<T> recorder(net, opts);
   recorder.set_sgd_lr(lr);
   DiagnosticsRecord rec;
-  try {
+  {
+    const typename Network<T>::PassesBack passes_back(net);  // however the passes end
     net.prepare_batches(X.rows, 0);
     net.begin_training_pass(/*update_statistics=*/false);
     net.forward_pass(X);
@@ -347,11 +347,7 @@ DiagnosticsRecord diagnose(Network<T>& net, ConstView<T> X, ConstView<T> Y,
     if (lr <= 0)
       for (LayerDiagnostics& d : rec.layers)
         if (d.update_ratio) d.update_ratio.reset();  // no update without an lr
-  } catch (...) {
-    net.set_random_state(net.seed(), passes);
-    throw;
   }
-  net.set_random_state(net.seed(), passes);
   const T* from = grads.data();
   for (const Parameter<T>& p : net.parameters()) {
     std::copy(from, from + p.grad.size(), p.grad.data);
