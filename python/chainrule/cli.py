@@ -222,9 +222,9 @@ def _standardised(
     if bad is not None:
         i, j = bad
         raise CliError(
-            f"{path}: row {rows.line(i)}, column {names[j]!r}: {float(A[i, j])!r} is too far "
-            f"from the mean {mean[j]:.6g}, in units of the scale {scale[j]:.6g}, to standardise "
-            f"(beyond the float range){hint}"
+            f"{rows.place(path, i, names[j])}: {float(A[i, j])!r} is too far from the mean "
+            f"{mean[j]:.6g}, in units of the scale {scale[j]:.6g}, to standardise (beyond the "
+            f"float range){hint}"
         )
     return Z
 

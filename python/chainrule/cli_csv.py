@@ -95,6 +95,10 @@ class Rows(List[List[str]]):
     def line(self, i: int) -> int:
         return self.lines[i]
 
+    def place(self, path: str, i: int, column: str) -> str:
+        """Where row i's cell of ``column`` is, for a message: "data.csv: row 7, column 'x'"."""
+        return f"{path}: row {self.line(i)}, column {column!r}"
+
 
 def found_columns(header: List[str]) -> str:
     """The header's columns, for an error message; with a single column, a delimiter hint."""
@@ -134,13 +138,10 @@ def numeric(path: str, header: List[str], rows: Rows, columns: Sequence[int]) ->
                 value = float(cell)
             except ValueError:
                 raise CliError(
-                    f"{path}: row {rows.line(i)}, column {header[c]!r}: {cell!r} is not a number"
+                    f"{rows.place(path, i, header[c])}: {cell!r} is not a number"
                 ) from None
             if not np.isfinite(value):
-                raise CliError(
-                    f"{path}: row {rows.line(i)}, column {header[c]!r}: {cell!r} is not a "
-                    "finite number"
-                )
+                raise CliError(f"{rows.place(path, i, header[c])}: {cell!r} is not a finite number")
             out[i, j] = value
     return out
 
@@ -152,8 +153,7 @@ def class_labels(path: str, header: List[str], rows: Rows, column: int) -> List[
     for i, label in enumerate(labels):
         if not label:
             raise CliError(
-                f"{path}: row {rows.line(i)}, column {header[column]!r}: an empty cell is not a "
-                "class label"
+                f"{rows.place(path, i, header[column])}: an empty cell is not a class label"
             )
     return labels
 
