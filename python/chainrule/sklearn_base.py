@@ -255,13 +255,13 @@ class BaseMLP(BaseEstimator):
         network other than the one they name."""
         net = self.network_
         n_in, layers = resolve_layers(*self._layers(n_features, n_outputs), "linear")
-        now = [n_in] + [layer_spec(c) for c in layers], np.dtype(resolve_dtype(self.dtype))
+        dtype = np.dtype(resolve_dtype(self.dtype))
+        now = [n_in] + [layer_spec(c) for c in layers], dtype
         if now != ([net.layer_sizes[0]] + [layer_spec(c) for c in net.layer_configs], net.dtype):
             raise ValueError(
                 f"warm_start=True continues the fitted network ({net.layer_sizes[0]} -> "
                 f"{net.layer_configs}, {net.dtype}), but the parameters now describe another "
-                f"({n_in} -> {layers}, {np.dtype(resolve_dtype(self.dtype))}): set "
-                "warm_start=False to fit a new network"
+                f"({n_in} -> {layers}, {dtype}): set warm_start=False to fit a new network"
             )
 
     def _output_activation(self, n_outputs: int) -> str:
