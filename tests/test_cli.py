@@ -484,7 +484,7 @@ def test_columns_near_the_float_limits_standardise_without_overflow(tmp_path, ca
 
 
 def test_differences_beyond_the_float_range_are_taken_at_half_size():
-    from chainrule.cli_network import fit_scaling, standardise, unstandardise
+    from chainrule.cli_scaling import fit_scaling, standardise, unstandardise
 
     c = np.array([[-1e308]] * 39 + [[1e308]])  # 1e308 - mean is beyond the float range
     entry = fit_scaling(c, ["c"])
@@ -532,7 +532,7 @@ def test_scaling_follows_standard_scaler():
     # the same means, and scale 1 for the same (near-)constant columns, where StandardScaler's
     # own arithmetic does not overflow or underflow
     preprocessing = pytest.importorskip("sklearn.preprocessing")
-    from chainrule.cli_network import fit_scaling
+    from chainrule.cli_scaling import fit_scaling
 
     rng = np.random.default_rng(5)
     n = 50

@@ -97,7 +97,7 @@ LAYERS: List[Tuple[str, ...]] = [
     ("serialization", "interop", "demo", "cli_csv"),
     # 5b. what the applications are built on: the network the command line builds from its
     #    options (and the scaling it saves), the estimators' shared base
-    ("cli_network", "sklearn_base", "run_log"),  # run_log: reading a recorded run
+    ("cli_network", "cli_scaling", "sklearn_base", "run_log"),  # run_log: a recorded run
     # 6. applications: the scikit-learn estimators and the command line
     ("sklearn", "cli"),
     # 7. entry points: the package's __init__ (it re-exports the public API, so nothing in

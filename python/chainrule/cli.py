@@ -32,7 +32,6 @@ from ._version import __version__
 from .cli_csv import (
     STDOUT,
     CliError,
-    Rows,
     check_not_labels,
     check_writable,
     class_labels,
@@ -42,13 +41,12 @@ from .cli_csv import (
     read_csv,
     write_csv,
 )
-from .cli_network import (
-    build_network,
+from .cli_network import build_network, hidden_sizes, training_options
+from .cli_scaling import (
+    first_non_finite,
     fit_scaling,
-    hidden_sizes,
     scaling_arrays,
-    standardise,
-    training_options,
+    standardised,
     unstandardise,
 )
 from .demo import baseline_loss
@@ -115,11 +113,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     n_fit = max(1, training_rows(len(rows), args.validation_split))
     if not args.no_scale:
         fs = fit_scaling(X[:n_fit], features)
-        X = _standardised(args.data, rows, features, X, fs, _RESCALE)
+        X = standardised(args.data, rows, features, X, fs, _RESCALE)
         scaling: Dict[str, Any] = {"method": "standard", "features": fs}
         if args.loss == "mse":  # class labels stay one-hot
             ts = fit_scaling(Y[:n_fit], targets)
-            Y = _standardised(args.data, rows, targets, Y, ts, _RESCALE)
+            Y = standardised(args.data, rows, targets, Y, ts, _RESCALE)
             scaling["targets"] = ts
         metadata["scaling"] = scaling
     try:
@@ -204,31 +202,6 @@ def _plot(history: Any, path: str) -> None:
 _RESCALE = "; rescale the column or pass --no-scale"
 
 
-def _first_non_finite(A: np.ndarray) -> Optional[Tuple[int, int]]:
-    """The (row, column) of A's first value that is not finite, if any."""
-    bad = np.argwhere(~np.isfinite(A))
-    return (int(bad[0][0]), int(bad[0][1])) if bad.size else None
-
-
-def _standardised(
-    path: str, rows: Rows, names: List[str], A: np.ndarray, entry: Dict[str, Any], hint: str
-) -> np.ndarray:
-    """``A``'s columns standardised by ``entry``'s means and scales; a value whose standardised
-    form is beyond the float range (a row the statistics were not taken from: held out for
-    validation, or predicted) is an error naming its place."""
-    mean, scale = np.asarray(entry["mean"]), np.asarray(entry["scale"])
-    Z = standardise(A, mean, scale)
-    bad = _first_non_finite(Z)
-    if bad is not None:
-        i, j = bad
-        raise CliError(
-            f"{rows.place(path, i, names[j])}: {float(A[i, j])!r} is too far from the mean "
-            f"{mean[j]:.6g}, in units of the scale {scale[j]:.6g}, to standardise (beyond the "
-            f"float range){hint}"
-        )
-    return Z
-
-
 def _label_key(label: str) -> Tuple[int, Any, str]:
     """Numeric labels in numeric order, then the others in text order; the text breaks ties
     (nan, inf spelled two ways), so that the order never depends on a set's."""
@@ -297,13 +270,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         names = [header[c] for c in f_cols]
         entry = {"mean": mean, "scale": scale}
         hint = "; the model was trained on values much nearer the mean"
-        X = _standardised(args.data, rows, names, X, entry, hint)
+        X = standardised(args.data, rows, names, X, entry, hint)
     Yhat = net.predict(X)
     targets = meta.get("targets") or [f"y{j}" for j in range(Yhat.shape[1])]
     if "targets" in scaling:
         mean, scale = scaling_arrays(scaling["targets"], Yhat.shape[1], "target")
         Yhat = unstandardise(Yhat, mean, scale)
-        bad = _first_non_finite(Yhat)
+        bad = first_non_finite(Yhat)
         if bad is not None:
             i, j = bad
             raise CliError(
