@@ -4,7 +4,7 @@ the user's own exception unchanged, and weights left consistent."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List
 
 import numpy as np
 import pytest
@@ -242,3 +242,42 @@ def test_an_exception_inside_gradient_check_leaves_the_model_as_it_was() -> None
     act.exc = None
     assert net.gradient_check(X, Y) < 1e-6
     assert net.get_dropout_state() == stream
+
+
+def _bn_net(act: cr.Activation) -> cr.Network:
+    layers = [cr.Dense(6, "tanh"), cr.BatchNorm(), cr.Dropout(0.2), cr.Dense(1, act)]
+    return cr.Network([3, *layers], seed=0)
+
+
+def _state(net: cr.Network) -> List[np.ndarray]:
+    return snapshot(net) + [np.array(b, copy=True) for b in net.buffers.values()]
+
+
+@pytest.mark.parametrize("call", ["forward", "gradients", "fit"])
+def test_an_activation_raising_after_batch_norm_leaves_its_running_statistics(call) -> None:
+    """BatchNorm's forward pass moves its running statistics before the layers above run:
+    an extension raising there left them moved (and the dropout stream on), so the model
+    differed from one that never made the call. In fit, the model is the one after the
+    steps that ran, as if the fit had stopped there."""
+    rng = np.random.default_rng(3)
+    X3, Y1 = rng.normal(size=(30, 3)), rng.normal(size=(30, 1))
+    act = Configurable()
+    net, twin = _bn_net(act), _bn_net(Configurable())
+    if call == "fit":  # raise in the third step's forward pass: two steps ran
+        act.exc, act.raise_on_forward_call = MyError("in step 3"), 3
+        twin.fit(X3[:20], Y1[:20], epochs=1, batch_size=10, shuffle=False)
+    else:
+        act.exc, act.raise_on_forward_call = MyError("in the pass"), 1
+    with pytest.raises(MyError):
+        if call == "fit":
+            net.fit(X3, Y1, epochs=1, batch_size=10, shuffle=False)
+        else:
+            net.forward(X3) if call == "forward" else net.gradients(X3, Y1)
+    for a, b in zip(_state(net), _state(twin)):
+        np.testing.assert_array_equal(a, b)
+    assert net.get_dropout_state() == twin.get_dropout_state()
+    act.exc = None  # and the next pass draws what the twin's draws
+    net.forward(X3)
+    twin.forward(X3)
+    np.testing.assert_array_equal(net.layers[2].mask, twin.layers[2].mask)
+    np.testing.assert_array_equal(net.buffers["running_mean2"], twin.buffers["running_mean2"])

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "chainrule/error.hpp"
 #include "chainrule/kernels/elementwise.hpp"
@@ -156,6 +158,26 @@ void Network<T>::begin_training_pass(bool update_statistics, const Index* row_id
 }
 
 template <class T>
+Network<T>::PassUndo::PassUndo(Network& net)
+    : net_(net), passes_(net.context_.pass), exceptions_(std::uncaught_exceptions()) {
+  std::vector<T>& copy = net.undo_buffers_;  // (sized once: the buffers' sizes are fixed)
+  copy.clear();
+  for (const Parameter<T>& b : net.buffers_)
+    copy.insert(copy.end(), b.value.data, b.value.data + b.value.size());
+}
+
+template <class T>
+Network<T>::PassUndo::~PassUndo() {
+  if (kept_ || std::uncaught_exceptions() <= exceptions_) return;
+  net_.context_.pass = passes_;
+  const T* from = net_.undo_buffers_.data();
+  for (const Parameter<T>& b : net_.buffers_) {
+    std::copy(from, from + b.value.size(), b.value.data);
+    from += b.value.size();
+  }
+}
+
+template <class T>
 bool Network<T>::has_training_behaviour() const {
   for (const auto& layer : layers_)
     if (layer->has_training_behaviour()) return true;
@@ -294,11 +316,10 @@ ConstView<T> Network<T>::forward(ConstView<T> X) {
   check_X(X, "forward");
   forward_rows_ = -1;
   // a refused pass (a 1-row batch for BatchNorm, an extension's error) draws no dropout
-  // masks: the next pass draws what it would have
-  PassesBack refused(*this);
+  // masks and moves no running statistics: the next pass draws what it would have
+  const PassUndo refused(*this);
   begin_training_pass();
   const ConstView<T> Yhat = forward_pass(X);
-  refused.keep();
   input_ = X;
   forward_rows_ = X.rows;
   return Yhat;
@@ -350,11 +371,10 @@ template <class T>
 double Network<T>::compute_gradients(ConstView<T> X, ConstView<T> Y) {
   check_XY(X, Y, "gradients");
   forward_rows_ = -1;
-  PassesBack refused(*this);  // as forward: a refused pass leaves the dropout stream
+  const PassUndo refused(*this);  // as forward: a refused pass leaves the network as it was
   begin_training_pass();
   forward_pass(X);
   const double value = backward_pass(X, Y);
-  refused.keep();
   grads_ready_ = true;
   return value;
 }

@@ -67,22 +67,37 @@ class Network {
   std::uint64_t passes() const { return context_.pass; }
   void set_random_state(std::uint64_t seed, std::uint64_t passes);
   /// Puts the count of training passes back as it was when made, when it goes out of scope
-  /// (a pass that raised too), unless keep() was called first: passes that must not move the
-  /// dropout stream on (gradient_check, diagnose), or one refused part-way (forward).
+  /// however (a pass that raised too): passes that must not move the dropout stream on and
+  /// update no statistics (gradient_check, diagnose).
   class PassesBack {
    public:
     explicit PassesBack(Network& net) : net_(net), passes_(net.context_.pass) {}
     PassesBack(const PassesBack&) = delete;
     PassesBack& operator=(const PassesBack&) = delete;
-    ~PassesBack() {
-      if (!kept_) net_.context_.pass = passes_;
-    }
-    /// The passes since count: the guard leaves the count as it is now.
+    ~PassesBack() { net_.context_.pass = passes_; }
+
+   private:
+    Network& net_;
+    const std::uint64_t passes_;
+  };
+  /// Undoes a training pass that ends in an exception (a refused batch, an extension's error,
+  /// in forward, gradients or a step of fit): if it goes out of scope by one, it puts the
+  /// count of training passes and every layer's buffers (BatchNorm's running statistics, which
+  /// the pass's forward may already have moved) back as they were when it was made. A pass
+  /// that returns, or one after keep() (a divergence, whose rollback has put the state of an
+  /// earlier epoch back), keeps both.
+  class PassUndo {
+   public:
+    explicit PassUndo(Network& net);
+    PassUndo(const PassUndo&) = delete;
+    PassUndo& operator=(const PassUndo&) = delete;
+    ~PassUndo();
     void keep() { kept_ = true; }
 
    private:
     Network& net_;
     const std::uint64_t passes_;
+    const int exceptions_;  // std::uncaught_exceptions() when made
     bool kept_ = false;
   };
   /// The next forward passes run in training mode, as training pass number passes() + 1
@@ -251,6 +266,7 @@ class Network {
   std::vector<double> row_loss_;  // per-row losses of a weighted batch (prepare_batches)
   std::vector<Matrix<T>> rollback_;  // save_rollback's copy of the parameters and buffers
   std::uint64_t rollback_pass_ = 0;  // and of context_.pass
+  std::vector<T> undo_buffers_;      // PassUndo's copy of every buffer, back to back
 };
 
 /// Validates a learning rate (finite and > 0).

@@ -325,6 +325,9 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
         yb = Y.row_range(start, mb);
         if (weighted) wb = d.sample_weight.data + start;
       }
+      // a step that raises (an extension's error) leaves the dropout stream and the running
+      // statistics as they were after the last step that ran
+      typename Network<T>::PassUndo undo(net_);
       // every process counts every step's pass, rows or not
       net_.begin_training_pass(true, distributed ? row_ids.data() : nullptr, sync,
                                distributed ? gb : 0);
@@ -385,6 +388,7 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
                                         fuse_update && !record_step ? static_cast<T>(lr) : T(0));
       }
       if (!std::isfinite(batch_loss)) {
+        undo.keep();  // the rollback puts the last finite epoch's state back
         net_.rollback();
         throw DivergenceError("training diverged: the loss became " + shortest_repr(batch_loss) +
                                   " in epoch " + std::to_string(epoch + 1) + kept_note(epoch),
@@ -414,6 +418,7 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
           net_.apply_update(static_cast<T>(lr));
         }
       }
+      undo.keep();  // the update ran: what follows (a diagnostics hook) cannot take it back
       total += batch_loss * step_weight;
       total_weight += step_weight;
       ++steps;
