@@ -773,6 +773,17 @@ void test_errors() {
   CHECK_THROWS_MSG(make_net<T>(last, 1), ValueError,
                    "layer 2: the last layer must end with an activation");
   CHECK(LayerRegistry::instance().info("batchnorm").name == "batch_norm");
+  // a batch whose buffers cannot be had: std::bad_alloc (MemoryError) naming the layer, the
+  // rows and a buffer's size; 2^45 rows of 4 take 2^50 bytes a buffer, past any address space
+  // (the rows are never read: the buffers come first)
+  const T row[4] = {};
+  const ConstView<T> huge(row, Index(1) << 45, 4);
+  CHECK_THROWS_MSG(make("dropout", {})->forward(huge, training(0, 1)), std::bad_alloc,
+                   "layer 2: Dropout(p=0.5): out of memory for the buffers of a batch of "
+                   "35184372088832 rows (one of shape (35184372088832, 4) in ");
+  CHECK_THROWS_MSG(make("batch_norm", {})->forward(huge), std::bad_alloc, " GiB); pass fewer");
+  auto dense = make_layer<T>(LayerSpec<T>{"dense", {{"units", 3}}, make_activation<T>("tanh")}, 1, 4);
+  CHECK_THROWS_MSG(dense->forward(huge), std::bad_alloc, "layer 1: Dense(3, Tanh()): out of memory");
 }
 
 template <class T>

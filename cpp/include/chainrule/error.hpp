@@ -6,9 +6,11 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 namespace chainrule {
 
@@ -33,6 +35,17 @@ class DivergenceError : public std::runtime_error {
 
  private:
   std::ptrdiff_t epoch_;
+};
+
+/// Memory for a pass's buffers could not be had. A std::bad_alloc (Python's MemoryError) whose
+/// message says where: the layer, the batch's rows and the size of one buffer.
+class OutOfMemory : public std::bad_alloc {
+ public:
+  explicit OutOfMemory(std::string what) : what_(std::move(what)) {}
+  const char* what() const noexcept override { return what_.c_str(); }
+
+ private:
+  std::string what_;
 };
 
 /// The shortest decimal that reads back as exactly v (0.2, not 0.20000000000000001; 1e-09,

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -206,7 +208,21 @@ class Layer {
   void use_gradient_storage(T* storage) { use_gradient_storage_impl(storage); }
 
   /// Shapes the per-batch buffers for m rows; allocates only past the largest m so far.
-  void reserve(Index m) { reserve_impl(m); }
+  /// Out of memory: OutOfMemory naming the layer, the rows and one (m, n_out) buffer's size.
+  void reserve(Index m) {
+    try {
+      reserve_impl(m);
+    } catch (const std::bad_alloc&) {
+      char gib[32];
+      std::snprintf(gib, sizeof gib, "%.3g", static_cast<double>(m) * static_cast<double>(n_out_) *
+                                                  sizeof(T) / (1024.0 * 1024.0 * 1024.0));
+      throw OutOfMemory("layer " + std::to_string(index_) + ": " + repr() +
+                        ": out of memory for the buffers of a batch of " + std::to_string(m) +
+                        " rows (one of shape (" + std::to_string(m) + ", " +
+                        std::to_string(n_out_) + ") in " + (sizeof(T) == 4 ? "float32" : "float64") +
+                        " takes " + gib + " GiB); pass fewer rows at a time (a smaller batch_size)");
+    }
+  }
 
   /// The activation the layer ends with, if any (losses computed from the logits need it).
   virtual const Activation<T>* activation() const { return nullptr; }
