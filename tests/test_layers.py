@@ -265,6 +265,17 @@ def test_batch_norm_needs_two_rows_per_training_batch_and_changes_nothing() -> N
     assert net.predict(X[:1]).shape == (1, 3)  # inference takes one row
 
 
+def test_too_few_training_rows_for_batch_norm_blames_the_rows_not_batch_size() -> None:
+    """One training row (given, or left by validation_split) was blamed on a batch_size=1
+    that nobody passed."""
+    X, y = _data(m=3)
+    net = _net()
+    for call in [lambda: net.fit(X[:1], y[:1]), lambda: net.fit(X, y, validation_split=0.5)]:
+        with pytest.raises(ValueError, match=r"but there are 1 training row\(s\) in all") as e:
+            call()
+        assert "batch_size" not in str(e.value)
+
+
 def test_gradient_check_with_every_layer() -> None:
     X, y = _data(m=12)
     net = _net()

@@ -54,12 +54,17 @@ void Trainer<T>::check_batches(Index rows, const FitOptions& opts) const {
     const Index N = rows;
     const Index bs = opts.batch_size == 0 ? N : std::min(opts.batch_size, N);
     const Index smallest = N % bs == 0 ? bs : N % bs;
+    const std::string where = opts.global_rows > 0 ? " over every process" : "";
+    if (N < need)  // no batch_size helps (validation_split holds out its rows before this)
+      throw ValueError("fit: batch normalisation needs at least " + std::to_string(need) +
+                       " rows per training batch, but there are " + std::to_string(N) +
+                       " training row(s)" + where + " in all; give it more rows");
     if (smallest < need)
       throw ValueError(
           "fit: batch normalisation needs at least " + std::to_string(need) +
           " rows per training batch, but batch_size=" + std::to_string(bs) + " leaves a batch of " +
-          std::to_string(smallest) + " row(s) of the " + std::to_string(N) + " rows" +
-          (opts.global_rows > 0 ? " over every process" : "") + "; choose another batch_size");
+          std::to_string(smallest) + " row(s) of the " + std::to_string(N) + " rows" + where +
+          "; choose another batch_size");
   }
 }
 
