@@ -782,8 +782,10 @@ void test_errors() {
                    "layer 2: Dropout(p=0.5): out of memory for the buffers of a batch of "
                    "35184372088832 rows (one of shape (35184372088832, 4) in ");
   CHECK_THROWS_MSG(make("batch_norm", {})->forward(huge), std::bad_alloc, " GiB); pass fewer");
-  auto dense = make_layer<T>(LayerSpec<T>{"dense", {{"units", 3}}, make_activation<T>("tanh")}, 1, 4);
-  CHECK_THROWS_MSG(dense->forward(huge), std::bad_alloc, "layer 1: Dense(3, Tanh()): out of memory");
+  auto dense =
+      make_layer<T>(LayerSpec<T>{"dense", {{"units", 3}}, make_activation<T>("tanh")}, 1, 4);
+  CHECK_THROWS_MSG(dense->forward(huge), std::bad_alloc,
+                   "layer 1: Dense(3, Tanh()): out of memory");
 }
 
 template <class T>

@@ -214,13 +214,15 @@ class Layer {
       reserve_impl(m);
     } catch (const std::bad_alloc&) {
       char gib[32];
-      std::snprintf(gib, sizeof gib, "%.3g", static_cast<double>(m) * static_cast<double>(n_out_) *
-                                                  sizeof(T) / (1024.0 * 1024.0 * 1024.0));
+      std::snprintf(gib, sizeof gib, "%.3g",
+                    static_cast<double>(m) * static_cast<double>(n_out_) * sizeof(T) /
+                        (1024.0 * 1024.0 * 1024.0));
       throw OutOfMemory("layer " + std::to_string(index_) + ": " + repr() +
                         ": out of memory for the buffers of a batch of " + std::to_string(m) +
                         " rows (one of shape (" + std::to_string(m) + ", " +
-                        std::to_string(n_out_) + ") in " + (sizeof(T) == 4 ? "float32" : "float64") +
-                        " takes " + gib + " GiB); pass fewer rows at a time (a smaller batch_size)");
+                        std::to_string(n_out_) + ") in " +
+                        (sizeof(T) == 4 ? "float32" : "float64") + " takes " + gib +
+                        " GiB); pass fewer rows at a time (a smaller batch_size)");
     }
   }
 

@@ -60,11 +60,10 @@ void Trainer<T>::check_batches(Index rows, const FitOptions& opts) const {
                        " rows per training batch, but there are " + std::to_string(N) +
                        " training row(s)" + where + " in all; give it more rows");
     if (smallest < need)
-      throw ValueError(
-          "fit: batch normalisation needs at least " + std::to_string(need) +
-          " rows per training batch, but batch_size=" + std::to_string(bs) + " leaves a batch of " +
-          std::to_string(smallest) + " row(s) of the " + std::to_string(N) + " rows" + where +
-          "; choose another batch_size");
+      throw ValueError("fit: batch normalisation needs at least " + std::to_string(need) +
+                       " rows per training batch, but batch_size=" + std::to_string(bs) +
+                       " leaves a batch of " + std::to_string(smallest) + " row(s) of the " +
+                       std::to_string(N) + " rows" + where + "; choose another batch_size");
   }
 }
 
