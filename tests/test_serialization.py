@@ -201,6 +201,36 @@ def test_pickle_and_copies(copier):
         assert not _same_params(twin, net)
 
 
+@pytest.mark.parametrize(
+    "copier", [lambda n: pickle.loads(pickle.dumps(n)), copy.deepcopy, copy.copy]
+)
+def test_pickle_and_copies_keep_the_users_own_attributes(copier):
+    """They were dropped: a pickle or a deepcopy of a network carried its model but not
+    ``net.note = ...``, as a torch.nn.Module's copy does."""
+    X, Y = _data(2, 1)
+    net = cr.Network([2, 4, 1], seed=1)
+    net.fit(X, Y, epochs=1)
+    net.note, net.scores, net._mine = "baseline", [0.5, 0.25], 7
+    net.me = net  # a reference to the network itself comes back as the copy
+    twin = copier(net)
+    assert (twin.note, twin.scores, twin._mine) == ("baseline", [0.5, 0.25], 7)
+    assert twin.me is twin if copier is not copy.copy else twin.me is net
+    assert (twin.scores is net.scores) == (copier is copy.copy)  # copy.copy: shallow
+    assert "_core" not in vars(net) or twin._core is not net._core
+
+
+def test_the_networks_own_attributes_are_all_listed():
+    """What pickle leaves to the model file: every attribute a network sets itself, through
+    construction, fit (validation, diagnostics) and the passes."""
+    X, Y = _data(2, 1)
+    net = cr.Network([2, cr.Dense(4), cr.Dropout(0.1), 1], seed=1)
+    net.fit(X, Y, epochs=2, validation_split=0.2, diagnostics=True, verbose=0)
+    net.predict(X)
+    net.forward(X)
+    assert set(vars(net)) <= cr.Network._OWN_ATTRIBUTES
+    assert set(vars(copy.deepcopy(net))) <= cr.Network._OWN_ATTRIBUTES
+
+
 def test_save_rejects_metadata_that_is_not_json(tmp_path):
     net = cr.Network([2, 1], ["linear"])
     with pytest.raises(ValueError, match="JSON"):

@@ -297,9 +297,35 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         ``fit(comm=...)`` (while ``comm`` is set), True otherwise."""
         return self.comm is None or self.comm.Get_rank() == 0
 
+    # What a network keeps in its own __dict__: the model file holds (or rebuilds) all of it.
+    # Any other attribute is a user's own (``net.note = "baseline"``), which pickle and
+    # copy.deepcopy carry as they are, as they do a torch.nn.Module's.
+    _OWN_ATTRIBUTES = frozenset(
+        {
+            "_core",
+            "_dense",
+            "_forward_X",
+            "_installed_params",
+            "_live_diagnostics",
+            "_lock",
+            "_optimizer",
+            "_rng",
+            "activations",
+            "comm",
+            "dtype",
+            "feature_names_in_",
+            "history",
+            "layer_configs",
+            "layer_sizes",
+            "loss_function",
+            "seed",
+        }
+    )
+
     def __reduce__(self) -> Any:
         # pickle / copy.deepcopy: the model file's bytes, plus the activation and loss objects
-        # themselves when one is a user class (pickle carries classes by reference)
+        # themselves when one is a user class (pickle carries classes by reference), and the
+        # user's own attributes as the state that pickle then puts in the new __dict__
         from . import serialization  # upward, at call time (see the comment above save)
 
         with self._lock:
@@ -310,7 +336,9 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         objects = (
             {"activations": list(self.activations), "loss": self.loss_function} if custom else None
         )
-        return (_unpickle_network, (data, objects))
+        own = Network._OWN_ATTRIBUTES
+        users = {k: v for k, v in vars(self).items() if k not in own}
+        return (_unpickle_network, (data, objects), users or None)
 
     @serialised
     def to_torch(self) -> Any:
