@@ -72,10 +72,11 @@ def compare(
     dist = make(seed=seed)  # different seeds: the broadcast must fix it
     single = make(seed=0)
     kw = dict(fit_kwargs)
-    if val is not None:
-        Xv, Yv, vrows = val
-        kw_d = dict(kw, validation_data=(Xv[vrows], Yv[vrows]))
-        kw_s = dict(kw, validation_data=(Xv, Yv))
+    if val is not None:  # (Xv, Yv, this rank's rows[, validation sample weights])
+        Xv, Yv, vrows = val[:3]
+        wv = (val[3],) if len(val) > 3 else ()
+        kw_d = dict(kw, validation_data=(Xv[vrows], Yv[vrows], *(v[vrows] for v in wv)))
+        kw_s = dict(kw, validation_data=(Xv, Yv, *wv))
     else:
         kw_d = kw_s = kw
     if w is not None:
@@ -184,6 +185,20 @@ def case_exact():
         1e-12,
         "a shard of zero weights",
         w=w0,
+    )
+    # the same for the validation rows' weights (the last rank's check of its own sum refused
+    # them, and every rank with it)
+    wv = np.random.default_rng(4).uniform(0.5, 2, size=29)
+    wv[shard_rows(29, size, size - 1)] = 0.0
+    compare(
+        net("sgd"),
+        X,
+        Y,
+        shard_rows(103, size, rank),
+        dict(epochs=2, batch_size=10, lr=0.05, metrics=["r2"]),
+        1e-12,
+        "a validation shard of zero weights",
+        val=(Xv, Yv, shard_rows(29, size, rank), wv),
     )
     compare(
         net("rmsprop"),
@@ -505,6 +520,30 @@ def case_failure():
         ),
         "sample_weight sums to 0 over every rank",
         "zero weights on every rank",
+    )
+    vrows = shard_rows(12, size, rank)
+    expect_error_everywhere(
+        lambda: net.fit(
+            X[rows],
+            Y[rows],
+            epochs=1,
+            validation_data=(X[:12][vrows], Y[:12][vrows], np.zeros(len(X[:12][vrows]))),
+            comm=comm,
+        ),
+        "validation sample_weight sums to 0 over every rank",
+        "zero validation weights on every rank",
+    )
+    expect_error_everywhere(
+        lambda: net.fit(
+            X[rows],
+            Y[rows],
+            epochs=1,
+            validation_data=(X[:12][vrows], Y[:12][vrows])
+            + ((np.ones(len(X[:12][vrows])),) if rank == 1 else ()),
+            comm=comm,
+        ),
+        "every rank must pass the same validation sample_weight",
+        "validation weights on one rank only",
     )
     for W, W0 in zip(net.weights, before):
         assert np.array_equal(W, W0)

@@ -322,6 +322,7 @@ class Fitting:
                     ("validation (present or not)", X_val is not None),
                     # (weights far from 1 are scaled by a power of two on every rank alike)
                     ("sample_weight (present or not)", core_args[0] is not None),
+                    ("validation sample_weight (present or not)", core_args[3] is not None),
                     ("diagnostics", diag_spec),
                     # its settings too: they decide when every rank stops
                     ("early_stopping", None if early_stopping is None else repr(early_stopping)),
@@ -329,13 +330,17 @@ class Fitting:
             )
             sizes = ctx.comm.allgather(n)
             n = int(sum(sizes))
-            if core_args[0] is not None:  # a shard's weights may all be 0, not every shard's
-                weight = sum(ctx.comm.allgather(float(np.sum(core_args[0], dtype=np.float64))))
-                if not weight > 0:
-                    raise ValueError(
-                        "fit: sample_weight sums to 0 over every rank: at least one row needs "
-                        "a positive weight"
-                    )
+            for w_k, what in (
+                (core_args[0], "sample_weight"),
+                (core_args[3], "validation sample_weight"),
+            ):
+                if w_k is not None:  # a shard's weights may all be 0, not every shard's
+                    weight = sum(ctx.comm.allgather(float(np.sum(w_k, dtype=np.float64))))
+                    if not weight > 0:
+                        raise ValueError(
+                            f"fit: {what} sums to 0 over every rank: at least one row needs a "
+                            "positive weight"
+                        )
             # the same N, epochs and batch_size everywhere: every rank raises alike, if at all
             self._core.check_batches(n, epochs, bs)
             core_kwargs = {"global_rows": n, "row_offset": int(sum(sizes[: ctx.rank]))}

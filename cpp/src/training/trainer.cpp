@@ -85,7 +85,7 @@ void Trainer<T>::check(const FitData<T>& d, const FitOptions& opts, bool data_pa
       throw ValueError("fit: validation data needs both X and Y");
     net_.check_XY(d.X_val, d.Y_val, "fit: validation_data");
     if (d.val_weight.data != nullptr)
-      check_weights(d.val_weight, d.X_val.rows, "fit: validation sample_weight");
+      check_weights(d.val_weight, d.X_val.rows, "fit: validation sample_weight", !data_parallel);
   } else if (d.val_weight.data != nullptr) {
     throw ValueError("fit: validation sample_weight without validation data");
   }
@@ -463,7 +463,9 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
       const double local =
           evaluate(d.X_val, d.Y_val, d.val_weight.data, eval_chunk, val_metrics, &val_weight);
       if (distributed) {
-        const auto [sum, weight] = reducer_->reduce_pair(local * val_weight, val_weight);
+        // (a process whose validation rows all weigh 0 adds nothing: its own mean is 0 / 0)
+        const double local_sum = val_weight > 0 ? local * val_weight : 0.0;
+        const auto [sum, weight] = reducer_->reduce_pair(local_sum, val_weight);
         logs.val_loss = sum / weight;
       } else {
         logs.val_loss = local;
