@@ -235,3 +235,35 @@ def test_warm_start_is_a_parameter():
     assert clone(est).warm_start is True
     assert MLPRegressor().get_params()["warm_start"] is False
     assert "warm_start=True" in repr(MLPRegressor(warm_start=True))
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_a_warm_fit_that_raises_leaves_the_network_as_it_was(momentum):
+    """A warm fit that diverged in its fourth epoch put the estimator's attributes back but
+    not its network, which kept the third epoch's weights: predict no longer agreed with
+    coefs_, and the next warm fit started from weights the model never reported."""
+    X, y = _data()
+    m = MLPRegressor(
+        hidden_layer_sizes=(8,),
+        max_iter=5,
+        random_state=0,
+        warm_start=True,
+        solver="sgd",
+        momentum=momentum,
+    ).fit(X, y)
+    twin = copy.deepcopy(m)
+    Xbad = X.copy()
+    Xbad[-1] *= 1e6  # the loss overflows a few epochs in
+    m.set_params(learning_rate_init=1.0)
+    with pytest.raises(cr.DivergenceError):
+        m.fit(Xbad, y)
+    np.testing.assert_array_equal(m.predict(X), twin.predict(X))
+    for W, C in zip(m.network_.weights, m.coefs_):
+        np.testing.assert_array_equal(W, C)
+    a, b = m.network_.get_training_state(), twin.network_.get_training_state()
+    assert a[0] == b[0]  # generator, history, optimizer and its step count
+    for k in b[1]:
+        np.testing.assert_array_equal(a[1][k], b[1][k])
+    m.set_params(learning_rate_init=0.001)
+    twin.set_params(learning_rate_init=0.001)
+    np.testing.assert_array_equal(m.fit(X, y).predict(X), twin.fit(X, y).predict(X))

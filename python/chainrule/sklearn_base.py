@@ -41,18 +41,30 @@ _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
 def keeps_state_on_error(method: _Method) -> _Method:
-    """fit and partial_fit: a call that raises leaves the estimator's attributes as they were
+    """fit and partial_fit: a call that raises leaves the estimator as it was: its attributes
     (a fitted estimator keeps its network, coefs_, classes_ and n_features_in_, not the fresh
-    network a failed refit built)."""
+    network a failed refit built) and the state of the network itself, which a warm fit or
+    partial_fit trains in place (its weights, running statistics, optimizer, generator,
+    dropout stream and history, from before the call)."""
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         saved = dict(self.__dict__)
+        net = saved.get("network_")
+        snapshot = None
+        if net is not None:  # copies of its arrays: a fraction of a step's cost
+            values = {k: np.array(v) for k, v in (*net.parameters.items(), *net.buffers.items())}
+            snapshot = (net.get_training_state(), values)
         try:
             return method(self, *args, **kwargs)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
+            if snapshot is not None:
+                (state, arrays), values = snapshot
+                net.set_training_state(state, arrays)
+                for k, v in values.items():
+                    (net.parameters if k in net.parameters else net.buffers)[k] = v
             raise
 
     return wrapper  # type: ignore[return-value]
