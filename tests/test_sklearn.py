@@ -316,6 +316,32 @@ def test_parameters_of_the_wrong_type_name_themselves(name):
         MLPClassifier(**{name: "x"}).fit(np.zeros((10, 2)), np.arange(10) % 2)
 
 
+@pytest.mark.parametrize("labels", [["a", "b", "c"], [3, -1, -1]])
+def test_early_stopping_weighs_the_validation_rows_by_class_as_training(labels):
+    """The validation loss that picks the best epoch ignored class_weight, which early
+    stopping then undid (scikit-learn's check_class_weight_classifiers failed with
+    early_stopping=True): class weights are now the matching sample weights there too, as in
+    scikit-learn's SGDClassifier."""
+    from sklearn.utils.estimator_checks import check_class_weight_classifiers
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(120, 3))
+    y = np.array(labels)[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1).astype(int)]
+    cw = {labels[0]: 0.5, labels[2]: 4.0}
+    sw = np.random.default_rng(3).uniform(0.5, 2, size=120)
+    settings = dict(
+        hidden_layer_sizes=(6,), max_iter=30, random_state=0, alpha=0.0, early_stopping=True
+    )
+    a = MLPClassifier(class_weight=cw, **settings).fit(X, y, sample_weight=sw)
+    b = MLPClassifier(**settings).fit(
+        X, y, sample_weight=sw * np.array([cw.get(c, 1.0) for c in y.tolist()])
+    )
+    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(p, q)
+    assert a.validation_scores_ == b.validation_scores_
+    check_class_weight_classifiers("MLPClassifier", MLPClassifier(early_stopping=True))
+
+
 def test_class_weight_is_the_matching_sample_weight():
     from sklearn.utils.class_weight import compute_class_weight
 

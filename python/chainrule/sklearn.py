@@ -132,7 +132,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     Parameters as ``sklearn.neural_network.MLPClassifier``, plus ``class_weight`` as in
     scikit-learn's linear classifiers: None, ``{label: weight}`` (other classes weigh 1) or
     ``"balanced"`` (``n / (k * bincount(y))`` over the rows trained on, without early
-    stopping's validation rows), times the sample weights, passed to ``Network.fit``; not for
+    stopping's validation rows), times the sample weights, passed to ``Network.fit``; with
+    ``early_stopping``, the validation rows are weighted by class too (as SGDClassifier's), so
+    that the loss that picks the best epoch weighs the classes as training does. Not for
     multi-label targets, and ``partial_fit`` takes a dict only. ``alpha``'s scale is the mean
     *sample* weight, class weights left out. After ``fit`` also ``classes_``."""
 

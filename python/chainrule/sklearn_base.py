@@ -14,6 +14,7 @@ try:
     from sklearn.base import BaseEstimator
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
+    from sklearn.utils.class_weight import compute_class_weight
     from sklearn.utils.validation import check_is_fitted
 except ImportError as exc:  # pragma: no cover - exercised when scikit-learn is absent
     raise ImportError("chainrule.sklearn needs scikit-learn: pip install scikit-learn") from exc
@@ -71,6 +72,24 @@ def keeps_state_on_error(method: _Method) -> _Method:
 
 
 Dropout = layer_class("dropout")
+
+
+def _split_class_weight(
+    Y: np.ndarray, tr: np.ndarray, va: np.ndarray, class_weight: Any
+) -> Tuple[Dict[int, float], np.ndarray]:
+    """early_stopping with class_weight: each class's weight as a dict for the training rows
+    ("balanced": counted over them, as Network.fit counts the rows it trains on) and the
+    validation rows' weights, so that the loss that picks the best epoch weighs the classes as
+    training does (as scikit-learn's SGDClassifier weighs its validation rows)."""
+    labels = np.argmax(Y, axis=1) if Y.shape[1] > 1 else (Y[:, 0] > 0.5).astype(np.intp)
+    if isinstance(class_weight, str):  # "balanced" (Network.fit refuses anything else)
+        present = np.unique(labels[tr])
+        weights = compute_class_weight(class_weight, classes=present, y=labels[tr])
+        per_class = {int(c): float(w) for c, w in zip(present, weights)}
+    else:
+        per_class = {int(c): w for c, w in dict(class_weight).items()}
+    return per_class, np.array([per_class.get(int(c), 1.0) for c in labels[va]], float)
+
 
 _SKLEARN_ACTIVATION_NAMES = {"identity": "linear", "logistic": "sigmoid"}
 
@@ -337,9 +356,11 @@ class BaseMLP(BaseEstimator):
                 else None,
             )
             tr, va = split
-            kwargs["validation_data"] = (
-                (X[va], Y[va]) if sample_weight is None else (X[va], Y[va], sample_weight[va])
-            )
+            w_va = None if sample_weight is None else sample_weight[va]
+            if class_weight is not None:
+                kwargs["class_weight"], cw_va = _split_class_weight(Y, tr, va, class_weight)
+                w_va = cw_va if w_va is None else cw_va * w_va
+            kwargs["validation_data"] = (X[va], Y[va]) if w_va is None else (X[va], Y[va], w_va)
             if sample_weight is not None:
                 kwargs["sample_weight"] = sample_weight[tr]
             X, Y = X[tr], Y[tr]
