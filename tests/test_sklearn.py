@@ -189,7 +189,8 @@ def test_partial_fit_continues_training(digits):
     first = m.score(Xte, yte)
     for _ in range(10):
         m.partial_fit(Xtr, ytr)
-    assert m.n_iter_ == 11 and m.score(Xte, yte) > first
+    assert m.n_iter_ == 1 and m.score(Xte, yte) > first  # a call's epochs, as scikit-learn's
+    assert len(m.loss_curve_) == 11
     r = MLPRegressor(hidden_layer_sizes=(8,), random_state=0)
     X = np.random.default_rng(0).normal(size=(100, 3))
     y = X @ np.array([1.0, -2.0, 0.5])
@@ -419,3 +420,30 @@ def test_dropout_after_each_hidden_layer(digits, cls):
         # 0.86 on average (so did the earlier mask function's draws), so a bound near 0.9
         # would test one seed's luck
         assert m.score(Xte, yte) > 0.8
+
+
+def test_attributes_and_partial_fit_refusals_as_scikit_learns():
+    """n_layers_ counted the Dropout layers, out_activation_ used chainrule's names, and
+    partial_fit ignored early_stopping and a multi-label y's classes that do not fit it; each
+    now as scikit-learn's MLP."""
+    from sklearn import neural_network as nn
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = X.sum(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (ConvergenceWarning)
+        for ours, theirs in [
+            (MLPRegressor(hidden_layer_sizes=(5, 3), dropout=0.1, max_iter=2), nn.MLPRegressor),
+            (MLPClassifier(hidden_layer_sizes=(5, 3), max_iter=2), nn.MLPClassifier),
+        ]:
+            target = y if isinstance(ours, MLPRegressor) else (y > 0).astype(int)
+            a = ours.fit(X, target)
+            b = theirs(hidden_layer_sizes=(5, 3), max_iter=2).fit(X, target)
+            assert (a.n_layers_, a.out_activation_) == (b.n_layers_, b.out_activation_)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        MLPRegressor(early_stopping=True).partial_fit(X, y)
+    Y3 = rng.integers(0, 2, (60, 3))
+    with pytest.raises(ValueError, match=r"classes=\[0, 1\]: .* column indices, 0 to 2"):
+        MLPClassifier().partial_fit(X, Y3, classes=[0, 1])
+    assert list(MLPClassifier().partial_fit(X, Y3, classes=[0, 1, 2]).classes_) == [0, 1, 2]

@@ -18,7 +18,12 @@ Differences from scikit-learn's MLP:
   (default), ``"sgd"`` (with ``momentum``/``nesterovs_momentum``), ``"adamw"``, ``"rmsprop"``;
   there is no ``"lbfgs"``.
 * ``alpha`` is scikit-learn's L2 penalty ``alpha / (2 batch) * ||W||^2`` per batch, applied as
-  the optimizer's weight decay ``alpha / batch_size`` (on biases too).
+  the optimizer's weight decay ``alpha / batch_size`` (on biases too); so ``loss_curve_`` and
+  ``best_loss_`` are the data loss, without scikit-learn's ``alpha / (2 n) ||W||^2`` term.
+* There are no ``learning_rate`` / ``power_t`` schedules for ``"sgd"`` (a ``Network.fit``
+  takes ``lr_schedule``); X must be dense (sparse X raises TypeError, as the estimator tags
+  say); ``coefs_`` and ``intercepts_`` are copies of the network's weights (``network_``
+  holds the live ones); with ``dtype="float32"`` ``predict`` returns float32.
 * ``activation`` may name any chainrule activation (scikit-learn's ``"identity"`` and
   ``"logistic"`` are accepted too) and may be a list with one entry per hidden layer.
 * ``dtype`` chooses float64 (default) or float32 arithmetic.
@@ -302,6 +307,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             raise ValueError("classes must be passed on the first call to partial_fit")
         if first and type_of_target(y) == "multilabel-indicator":
             # multi-label: the classes are y's columns, as scikit-learn's partial_fit takes them
+            if not np.array_equal(np.unique(np.asarray(classes)), np.arange(y.shape[1])):
+                raise ValueError(
+                    f"classes={classes!r}: a multi-label y's classes are its column indices, "
+                    f"0 to {y.shape[1] - 1}"
+                )
             self._encode(y, fit_labels=True)
         elif first:
             all_classes = np.unique(np.asarray(classes))

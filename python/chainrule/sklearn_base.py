@@ -92,6 +92,7 @@ def _split_class_weight(
 
 
 _SKLEARN_ACTIVATION_NAMES = {"identity": "linear", "logistic": "sigmoid"}
+_SKLEARN_NAME_OF = {ours: theirs for theirs, ours in _SKLEARN_ACTIVATION_NAMES.items()}
 
 
 class BaseMLP(BaseEstimator):
@@ -312,6 +313,8 @@ class BaseMLP(BaseEstimator):
         class_weight: Any = None,
     ) -> None:
         self._check_params()
+        if incremental and self.early_stopping:  # as scikit-learn's
+            raise ValueError("partial_fit does not support early_stopping=True")
         seed = self._seed()
         n = X.shape[0]
         warm = not incremental and self._warm()
@@ -389,16 +392,17 @@ class BaseMLP(BaseEstimator):
         self.loss_curve_ += list(history.loss)
         if self.validation_scores_ is not None and getattr(history, "val_loss", None):
             self.validation_scores_ += [-v for v in history.val_loss]
-        self.n_iter_ += len(history.loss)
+        self.n_iter_ = len(history.loss)  # this call's epochs (partial_fit: 1), as scikit-learn
         self.t_ += len(history.loss) * X.shape[0]
         if self.loss_curve_:
             self.best_loss_ = min(self.loss_curve_)
         net = self.network_
         self.coefs_ = [np.array(W) for W in net.weights]
         self.intercepts_ = [np.array(b) for b in net.biases]
-        self.n_layers_ = net.n_layers + 1
+        self.n_layers_ = len(self.coefs_) + 1  # the dense layers and the input (not Dropout)
         self.n_outputs_ = net.layer_sizes[-1]
-        self.out_activation_ = net.activations[-1].name
+        out = net.activations[-1].name
+        self.out_activation_ = _SKLEARN_NAME_OF.get(out, out)  # "identity", "logistic", ...
 
     def _forward(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "network_")
