@@ -204,12 +204,22 @@ def test_csv_logger_overwrites_or_appends(tmp_path, data):
     assert [r[0] for r in _rows(path)] == ["epoch", "0", "1", "2"]
     net.fit(X, Y, epochs=2, callbacks=[cr.CSVLogger(path, append=True)])
     assert [r[0] for r in _rows(path)] == ["epoch", "0", "1", "2", "3", "4"]
+
+
+def test_csv_logger_append_to_other_columns_fails_before_training(tmp_path, data):
+    X, Y = data
+    path = tmp_path / "log.csv"
+    net = _net()
+    net.fit(X, Y, epochs=2, callbacks=[cr.CSVLogger(path)])
+    before, step = {k: np.array(v) for k, v in net.parameters.items()}, net.get_optimizer_state()
     with pytest.raises(
         ValueError,
         match="has the columns epoch, loss, lr, but this fit records epoch, loss, r2, lr",
     ):
         net.fit(X, Y, epochs=1, metrics=["r2"], callbacks=[cr.CSVLogger(path, append=True)])
-    assert len(_rows(path)) == 6  # nothing written
+    assert len(_rows(path)) == 3  # nothing written
+    assert all(np.array_equal(net.parameters[k], v) for k, v in before.items())  # nor trained
+    assert net.get_optimizer_state()["step"] == step["step"]
 
 
 def test_csv_logger_append_to_a_new_file_and_separator(tmp_path, data):

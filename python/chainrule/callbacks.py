@@ -193,7 +193,11 @@ class Callback:
     ``on_exception(network, exception)`` instead of ``on_train_end`` when the fit raises after
     this callback's ``on_train_begin`` (Ctrl-C, a divergence, another callback's error, a
     later callback's ``on_train_begin`` included; as PyTorch Lightning's hook of that name),
-    before the exception reaches the caller.
+    before the exception reaches the caller. An optional ``check_logs(keys)`` runs first,
+    before any callback's ``on_train_begin``, with the names every epoch's ``logs`` will hold,
+    in order: raising there refuses the fit with the network as it was (EarlyStopping and
+    ModelCheckpoint check that their monitored value is recorded, CSVLogger that a log it
+    appends to has these columns).
 
     ``min_interval`` (seconds, default 0: after every epoch): a callback that only observes
     (a live view) may set it to be called at most that often, so that re-entering Python
@@ -259,7 +263,7 @@ class EarlyStopping(Callback):
         self._wait = 0
         self._best_weights: Optional[Dict[str, np.ndarray]] = None
 
-    def check_monitor(self, available: Sequence[str]) -> None:
+    def check_logs(self, available: Sequence[str]) -> None:
         """ValueError before training when fit will not record the monitored value."""
         check_recorded(self.monitor, available, "EarlyStopping")
 

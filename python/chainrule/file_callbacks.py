@@ -104,7 +104,7 @@ class ModelCheckpoint(Callback):
         self.best_epoch: Optional[int] = None
         self.last_saved: Optional[str] = None
 
-    def check_monitor(self, available: Sequence[str]) -> None:
+    def check_logs(self, available: Sequence[str]) -> None:
         """Before training: the monitored value is recorded (when saving the best only) and
         the path's fields name the epoch or recorded values; ValueError otherwise."""
         if self.save_best_only:
@@ -174,8 +174,8 @@ class CSVLogger(Callback):
     separator : str, default ","
     append : bool, default False
         False starts a new file at each fit. True appends to an existing file (with the same
-        columns: ValueError otherwise), continuing its epoch numbers, so several fits of one
-        network make one log.
+        columns: ValueError otherwise, at the start of ``fit``, before any training),
+        continuing its epoch numbers, so several fits of one network make one log.
     """
 
     def __init__(self, path: PathLike, separator: str = ",", append: bool = False) -> None:
@@ -187,43 +187,45 @@ class CSVLogger(Callback):
         self._header: Optional[List[str]] = None
         self._first_epoch = 0
 
-    def on_train_begin(self, network: Any) -> None:
+    def check_logs(self, keys: Sequence[str]) -> None:
+        """Before training: a log appended to must have the columns this fit writes
+        (``epoch`` and ``keys``; ValueError otherwise), and its epochs are numbered on."""
         self._header, self._first_epoch = None, 0
-        if not self.append:
-            with open(self.path, "w", newline="", encoding="utf-8"):
-                pass  # a new, empty log
-            return
-        if not os.path.exists(self.path):
-            _writable_directory(os.path.dirname(self.path), "CSVLogger")
+        if not (self.append and os.path.exists(self.path)):
             return
         with open(self.path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f, delimiter=self.separator))
-        if rows:
-            self._header = rows[0]
-            last = rows[-1] if len(rows) > 1 else None
-            if last and self._header[:1] == ["epoch"]:
-                try:
-                    self._first_epoch = int(last[0]) + 1
-                except ValueError:
-                    raise ValueError(
-                        f"CSVLogger: cannot append to {self.path!r}: its last "
-                        f"row's epoch is {last[0]!r}"
-                    ) from None
+        if not rows:
+            return  # empty: the header comes with the first row
+        columns = ["epoch", *keys]
+        if rows[0] != columns:
+            raise ValueError(
+                f"CSVLogger: {self.path!r} has the columns {', '.join(rows[0])}, but this "
+                f"fit records {', '.join(columns)}: use another file or append=False"
+            )
+        self._header = columns
+        if len(rows) > 1:
+            try:
+                self._first_epoch = int(rows[-1][0]) + 1
+            except ValueError:
+                raise ValueError(
+                    f"CSVLogger: cannot append to {self.path!r}: its last row's epoch is "
+                    f"{rows[-1][0]!r}"
+                ) from None
+
+    def on_train_begin(self, network: Any) -> None:
+        if not self.append:
+            with open(self.path, "w", newline="", encoding="utf-8"):
+                pass  # a new, empty log
+        elif not os.path.exists(self.path):
+            _writable_directory(os.path.dirname(self.path), "CSVLogger")
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
-        columns = ["epoch"] + list(logs)
-        new_file = self._header is None
-        if not new_file and self._header != columns:
-            raise ValueError(
-                f"CSVLogger: {self.path!r} has the columns "
-                f"{', '.join(self._header or [])}, but this fit records "
-                f"{', '.join(columns)}: use another file or append=False"
-            )
         with open(self.path, "a", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, delimiter=self.separator)
-            if new_file:
-                writer.writerow(columns)
-                self._header = columns
+            if self._header is None:  # (an appended log's columns were checked by check_logs)
+                self._header = ["epoch", *logs]
+                writer.writerow(self._header)
             writer.writerow(
                 [str(self._first_epoch + epoch)] + [repr(float(v)) for v in logs.values()]
             )

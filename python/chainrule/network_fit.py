@@ -273,10 +273,10 @@ class Fitting:
             )
             interval = fit_args.hook_interval(cbs)  # how often the callbacks need calling
             recorded = fit_args.recorded(names, X_val is not None)
-            for cb in cbs:  # EarlyStopping, ModelCheckpoint: what they watch is recorded
-                check_monitor = getattr(cb, "check_monitor", None)
-                if callable(check_monitor):
-                    check_monitor(recorded)
+            for cb in cbs:  # EarlyStopping, ModelCheckpoint: what they watch is recorded;
+                check_logs = getattr(cb, "check_logs", None)  # CSVLogger: a log's columns
+                if callable(check_logs):
+                    check_logs(recorded)
             schedule_args = None if schedule is None else schedule_spec(schedule)
             core_args = (w, X_val, Y_val, w_val, schedule_args, names)
             # with comm, X is this rank's shard: the batches (their rows for batch
