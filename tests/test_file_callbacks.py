@@ -206,6 +206,26 @@ def test_csv_logger_overwrites_or_appends(tmp_path, data):
     assert [r[0] for r in _rows(path)] == ["epoch", "0", "1", "2", "3", "4"]
 
 
+def test_csv_logger_appends_to_a_log_edited_by_hand(tmp_path, data):
+    # a blank line at the end (an editor, `echo >> log.csv`) does not restart the epochs at 0,
+    # and a last line without its line end is not continued by the first new row
+    X, Y = data
+    path = tmp_path / "log.csv"
+    net = _net()
+    net.fit(X, Y, epochs=2, callbacks=[cr.CSVLogger(path)])
+    with open(path, "a", newline="") as f:
+        f.write("\r\n\n")
+    net.fit(X, Y, epochs=2, callbacks=[cr.CSVLogger(path, append=True)])
+    path.write_bytes(path.read_bytes().rstrip(b"\r\n"))
+    net.fit(X, Y, epochs=1, callbacks=[cr.CSVLogger(path, append=True)])
+    rows = [r for r in _rows(path) if r]
+    assert [r[0] for r in rows] == ["epoch", "0", "1", "2", "3", "4"]
+    assert {len(r) for r in rows} == {3}
+    open(tmp_path / "empty.csv", "w").close()
+    net.fit(X, Y, epochs=1, callbacks=[cr.CSVLogger(tmp_path / "empty.csv", append=True)])
+    assert [r[0] for r in _rows(tmp_path / "empty.csv")] == ["epoch", "0"]
+
+
 def test_csv_logger_append_to_other_columns_fails_before_training(tmp_path, data):
     X, Y = data
     path = tmp_path / "log.csv"

@@ -5,6 +5,7 @@ Both follow the protocol of :class:`~chainrule.callbacks.Callback`."""
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import tempfile
@@ -186,15 +187,20 @@ class CSVLogger(Callback):
         self.append = bool_type(append, "CSVLogger: append")
         self._header: Optional[List[str]] = None
         self._first_epoch = 0
+        self._unended = False  # the log appended to lacks its last line end
 
     def check_logs(self, keys: Sequence[str]) -> None:
         """Before training: a log appended to must have the columns this fit writes
         (``epoch`` and ``keys``; ValueError otherwise), and its epochs are numbered on."""
-        self._header, self._first_epoch = None, 0
+        self._header, self._first_epoch, self._unended = None, 0, False
         if not (self.append and os.path.exists(self.path)):
             return
         with open(self.path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f, delimiter=self.separator))
+            text = f.read()
+        # a log edited by hand: blank lines are no rows, and a last line without its line end
+        # gets one before the first new row (else that row would continue it)
+        rows = [row for row in csv.reader(io.StringIO(text), delimiter=self.separator) if row]
+        self._unended = bool(text) and not text.endswith(("\n", "\r"))
         if not rows:
             return  # empty: the header comes with the first row
         columns = ["epoch", *keys]
@@ -223,6 +229,9 @@ class CSVLogger(Callback):
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
         with open(self.path, "a", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, delimiter=self.separator)
+            if self._unended:
+                writer.writerow([])  # the line end alone
+                self._unended = False
             if self._header is None:  # (an appended log's columns were checked by check_logs)
                 self._header = ["epoch", *logs]
                 writer.writerow(self._header)
