@@ -65,6 +65,21 @@ def test_save_best_only_keeps_the_best_epoch(tmp_path, data):
         assert np.array_equal(loaded.parameters[name], value)
 
 
+def test_save_best_only_keeps_the_best_of_earlier_fits(tmp_path, data):
+    # as Keras's ModelCheckpoint, best carries over to the next fit with the same object: a
+    # worse fit does not overwrite the best file
+    X, Y = data
+    path = tmp_path / "best.npz"
+    ckpt = cr.ModelCheckpoint(path, save_best_only=True)
+    net = _net()
+    history = net.fit(X, Y, epochs=5, validation_split=0.3, callbacks=[ckpt])
+    best, best_epoch, saved = ckpt.best, ckpt.best_epoch, path.read_bytes()
+    assert best == min(history.val_loss)
+    worse = net.fit(X, Y, epochs=2, lr=50.0, validation_split=0.3, callbacks=[ckpt])
+    assert min(worse.val_loss) > best  # (every epoch of it worse)
+    assert (ckpt.best, ckpt.best_epoch, path.read_bytes()) == (best, best_epoch, saved)
+
+
 def test_mode_auto_maximises_accuracy(tmp_path):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(80, 2))

@@ -71,8 +71,11 @@ class ModelCheckpoint(Callback):
     verbose : bool
         Print a line for every save.
 
-    After fit: ``best`` (the best monitored value seen), ``best_epoch`` (from 0) and
-    ``last_saved`` (the path of the last file written, or None). The file's metadata records
+    After fit: ``best`` (the best monitored value seen), ``best_epoch`` (from 0, in the fit
+    that reached it) and ``last_saved`` (the path of the last file written, or None). As in
+    Keras, they carry over to the next fit given the same ModelCheckpoint: with
+    ``save_best_only``, that fit saves only what beats the best of the earlier ones (a new
+    ModelCheckpoint starts afresh). The file's metadata records
     the epoch (from 1) and that epoch's figures: ``cr.load(path, with_metadata=True)``.
     With ``fit(comm=...)`` only rank 0 writes, as ``Network.save``; on the other ranks
     ``last_saved`` stays None (``best`` and ``best_epoch`` are the same on every rank).
@@ -120,8 +123,7 @@ class ModelCheckpoint(Callback):
             ) from None
 
     def on_train_begin(self, network: Any) -> None:
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.best_epoch = None
+        # (best and best_epoch carry over from an earlier fit, as Keras keeps best)
         directory = os.path.dirname(self.path)
         if "{" not in directory:  # (a directory named by the figures is made at each save)
             _writable_directory(directory, "ModelCheckpoint")
