@@ -153,6 +153,10 @@ def test_missing_directories_are_made_and_unwritable_ones_fail_before_training(t
         assert all(np.array_equal(net.parameters[k], v) for k, v in before.items())
     with pytest.raises(OSError, match=r"ModelCheckpoint: cannot write files into .*file'"):
         net.fit(X, Y, epochs=2, callbacks=[cr.ModelCheckpoint(tmp_path / "file" / "m.npz")])
+    # a path that is a directory: no file can replace it
+    with pytest.raises(IsADirectoryError, match=r"ModelCheckpoint: path .*a' is a directory"):
+        net.fit(X, Y, epochs=2, callbacks=[cr.ModelCheckpoint(tmp_path / "a")])
+    assert all(np.array_equal(net.parameters[k], v) for k, v in before.items())
 
 
 @pytest.mark.parametrize(

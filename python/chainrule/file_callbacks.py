@@ -57,8 +57,8 @@ class ModelCheckpoint(Callback):
         The file name. As in Keras it may name the epoch (counted from 1) and any recorded
         value: ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"`` keeps one file per save, while a
         plain ``"best.npz"`` is overwritten each time. Missing directories are made (as
-        Keras makes them); one that cannot be written fails at the start of ``fit``, before
-        any training, with an OSError naming it.
+        Keras makes them); one that cannot be written, or a path that is a directory, fails
+        at the start of ``fit``, before any training, with an OSError naming it.
     monitor : str, default "val_loss"
         The value that decides what "best" is (``"loss"``, ``"val_accuracy"``, ...).
     save_best_only : bool, default False
@@ -127,6 +127,11 @@ class ModelCheckpoint(Callback):
         directory = os.path.dirname(self.path)
         if "{" not in directory:  # (a directory named by the figures is made at each save)
             _writable_directory(directory, "ModelCheckpoint")
+        if "{" not in self.path and os.path.isdir(self.path):  # (no file can replace it)
+            raise IsADirectoryError(
+                f"ModelCheckpoint: path {self.path!r} is a directory: name a file, such as "
+                f"{os.path.join(self.path, 'model.npz')!r}"
+            )
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
         value = logs.get(self.monitor)
