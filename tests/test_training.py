@@ -199,6 +199,17 @@ def test_early_stopping_restores_the_best_weights_at_max_epochs() -> None:
     _same(_params(net2), snaps[-1])
 
 
+def test_a_callback_given_twice_is_refused_before_training() -> None:
+    # early_stopping= and callbacks= would both call it: patience counted twice per epoch
+    X, Y = _clf_data()
+    es, net = cr.EarlyStopping(monitor="loss"), _clf()
+    before = _params(net)
+    for kwargs in (dict(early_stopping=es, callbacks=[es]), dict(callbacks=[es, es])):
+        with pytest.raises(ValueError, match="the same EarlyStopping is given twice"):
+            net.fit(X, Y, epochs=3, lr=0.1, **kwargs)
+        _same(_params(net), before)
+
+
 def test_early_stopping_on_accuracy_maximises_with_min_delta() -> None:
     X, Y = _clf_data(120)
     es = cr.EarlyStopping(monitor="accuracy", patience=2, min_delta=0.05)

@@ -32,6 +32,7 @@ __all__ = [
     "split_validation",
     "metric_names",
     "callback_list",
+    "check_distinct",
     "epoch_hook",
     "hook_interval",
     "figures",
@@ -203,6 +204,22 @@ def callback_list(callbacks: Any, early_stopping: Any, verbose: int, epochs: int
             )
         cbs.append(early_stopping)
     return cbs
+
+
+def check_distinct(cbs: List[Any]) -> None:
+    """ValueError when one callback object comes twice (an EarlyStopping given as
+    early_stopping= and in callbacks=, a Dashboard as dashboard= and in callbacks=, one
+    listed twice): it would run twice after every epoch, an EarlyStopping counting each
+    epoch twice. Refused rather than run once, which would mean choosing silently where."""
+    seen = set()
+    for cb in cbs:
+        if id(cb) in seen:
+            raise ValueError(
+                f"fit: the same {type(cb).__name__} is given twice (callbacks=, "
+                "early_stopping= and dashboard= each add theirs): it would run twice after "
+                "every epoch; give it once"
+            )
+        seen.add(id(cb))
 
 
 def hook_interval(cbs: List[Any]) -> float:

@@ -153,7 +153,9 @@ class Fitting:
             ``"rmse"``. Training metrics accumulate over the epoch's batches, each before its
             update.
         early_stopping : EarlyStopping, optional
-            Stop when its monitored value stops improving; restores the best weights.
+            Stop when its monitored value stops improving; restores the best weights. It
+            runs after the callbacks; the same object also in ``callbacks`` (or any callback
+            object given twice) is a ValueError.
         callbacks : list, optional
             Functions ``f(epoch, logs, network)`` or objects with ``on_epoch_end(epoch, logs,
             network)``, called after every epoch (epoch from 0). Returning False or raising
@@ -271,6 +273,7 @@ class Fitting:
                 fit_args.callback_list(callbacks, early_stopping, verbose, epochs)
                 + _observers(dashboard, log_dir, epochs)
             )
+            fit_args.check_distinct(cbs)
             interval = fit_args.hook_interval(cbs)  # how often the callbacks need calling
             recorded = fit_args.recorded(names, X_val is not None)
             for cb in cbs:  # EarlyStopping, ModelCheckpoint: what they watch is recorded;
