@@ -110,6 +110,16 @@ def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, data, monkeypatc
     assert os.listdir(tmp_path) == ["m.npz"]  # the temporary file was removed
 
 
+def test_an_unrecorded_monitor_matters_only_with_save_best_only(tmp_path, data):
+    # as in Keras: without save_best_only the monitor only decides best, and every epoch is
+    # saved when the fit does not record it (with it: ValueError, below)
+    X, Y = data
+    ckpt = cr.ModelCheckpoint(tmp_path / "m{epoch}.npz", monitor="val_accuracy")
+    _net().fit(X, Y, epochs=2, callbacks=[ckpt])
+    assert sorted(os.listdir(tmp_path)) == ["m1.npz", "m2.npz"]
+    assert (ckpt.best, ckpt.best_epoch) == (-np.inf, None)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

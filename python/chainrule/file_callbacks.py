@@ -60,7 +60,9 @@ class ModelCheckpoint(Callback):
         Keras makes them); one that cannot be written, or a path that is a directory, fails
         at the start of ``fit``, before any training, with an OSError naming it.
     monitor : str, default "val_loss"
-        The value that decides what "best" is (``"loss"``, ``"val_accuracy"``, ...).
+        The value that decides what "best" is (``"loss"``, ``"val_accuracy"``, ...). With
+        ``save_best_only``, a fit that does not record it is a ValueError before training;
+        without, as in Keras, such a fit saves every epoch and leaves ``best`` unchanged.
     save_best_only : bool, default False
         Save only when ``monitor`` improved on the best value so far (by more than
         ``min_delta``); False saves after every epoch.
