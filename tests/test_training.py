@@ -296,6 +296,35 @@ def test_on_exception_runs_instead_of_on_train_end_when_fit_raises() -> None:
     assert events == ["KeyboardInterrupt", "DivergenceError", "end"]
 
 
+def test_every_on_train_end_runs_when_one_raises() -> None:
+    # early stopping, after the callbacks, still restores the best weights; the error reaches
+    # the caller once every callback has ended (none gets on_exception: each got on_train_end)
+    X, Y, Xv, Yv = _noisy_regression()
+    snaps, record = _snapshots()
+    events: List[str] = []
+
+    class Ends(cr.Callback):
+        def __init__(self, name: str, fail: bool = False) -> None:
+            self.name, self.fail = name, fail
+
+        def on_train_end(self, network):
+            events.append(self.name)
+            if self.fail:
+                raise RuntimeError(f"{self.name} failed")
+
+        def on_exception(self, network, exception):
+            events.append(f"{self.name} {type(exception).__name__}")
+
+    es = cr.EarlyStopping(patience=1000)
+    net = cr.Network([3, 16, 1], ["tanh", "linear"], seed=0, optimizer=cr.SGD(lr=0.3, momentum=0.9))
+    cbs = [record, Ends("a", fail=True), Ends("b", fail=True), Ends("c")]
+    with pytest.raises(RuntimeError, match="a failed"):
+        net.fit(X, Y, epochs=60, validation_data=(Xv, Yv), early_stopping=es, callbacks=cbs)
+    assert events == ["a", "b", "c"]
+    assert es.best_epoch < 55  # (not the last epoch: the restore below is one)
+    _same(_params(net), snaps[es.best_epoch])
+
+
 def test_callback_exception_reaches_the_caller_with_consistent_weights() -> None:
     X, Y = _clf_data()
 

@@ -189,7 +189,9 @@ class Callback:
     ``on_epoch_end(epoch, logs, network)`` runs after every epoch (``epoch`` counts from 0;
     ``logs`` holds that epoch's ``loss``, metrics, ``val_*`` values and ``lr``); returning
     ``False`` or raising :class:`StopTraining` ends training after it. Optional
-    ``on_train_begin(network)`` and ``on_train_end(network)`` run around the fit, and
+    ``on_train_begin(network)`` and ``on_train_end(network)`` run around the fit (every
+    callback's ``on_train_end``, even when an earlier one raises: early stopping still puts
+    the best weights back, and then the first such error reaches the caller), and
     ``on_exception(network, exception)`` instead of ``on_train_end`` when the fit raises after
     this callback's ``on_train_begin`` (Ctrl-C, a divergence, another callback's error, a
     later callback's ``on_train_begin`` included; as PyTorch Lightning's hook of that name),

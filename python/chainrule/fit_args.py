@@ -38,6 +38,7 @@ __all__ = [
     "figures",
     "recorded",
     "history",
+    "end_training",
     "notify_exception",
 ]
 
@@ -305,6 +306,22 @@ def history(
     """The History of the core's per-epoch series (val_loss None: no validation data)."""
     series = figures(names, loss, train_metrics, val_loss, val_metrics, lrs)
     return History({k: list(v) for k, v in series.items()}, diagnostics=diagnostics)
+
+
+def end_training(cbs: List[Any], network: Any) -> None:
+    """Each callback's optional ``on_train_end(network)``, in order, every one even when an
+    earlier one raises (early stopping, which comes last, still puts the best weights back);
+    then the first such error is raised."""
+    error: Optional[BaseException] = None
+    for cb in cbs:
+        if hasattr(cb, "on_train_end"):
+            try:
+                cb.on_train_end(network)
+            except BaseException as exc:
+                if error is None:
+                    error = exc
+    if error is not None:
+        raise error
 
 
 def notify_exception(cbs: List[Any], network: Any, exc: BaseException) -> None:

@@ -438,12 +438,11 @@ class Fitting:
                     for cb in cbs:
                         if isinstance(cb, ProgressBar):
                             cb.on_train_end(self)
-                for cb in cbs:
-                    if hasattr(cb, "on_train_end") and not isinstance(cb, ProgressBar):
-                        cb.on_train_end(self)
             except BaseException as exc:  # (a divergence, Ctrl-C, a callback's error)
                 fit_args.notify_exception(cbs, self, exc)
                 raise
+            # every callback's, an error of one raised once all have run
+            fit_args.end_training([cb for cb in cbs if not isinstance(cb, ProgressBar)], self)
         except DivergenceError:
             # the core took the network back to the end of the last finite epoch; the
             # generator goes back to before the diverged epoch's shuffle
