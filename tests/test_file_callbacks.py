@@ -43,6 +43,17 @@ def test_saves_every_epoch_with_formatted_names(tmp_path, data):
     assert not [n for n in names if ".tmp" in n]  # no temporary files left behind
 
 
+def test_a_checkpoint_holds_the_history_up_to_its_epoch(tmp_path, data):
+    # not the previous fit's History: network.history is this fit's so far at each epoch end
+    X, Y = data
+    net = _net()
+    net.fit(X, Y, epochs=4)
+    ckpt = cr.ModelCheckpoint(tmp_path / "e{epoch}.npz", monitor="loss")
+    history = net.fit(X, Y, epochs=3, metrics=["r2"], callbacks=[ckpt])
+    saved = cr.load(tmp_path / "e2.npz")
+    assert saved.history.history == {k: v[:2] for k, v in history.history.items()}
+
+
 def test_save_best_only_keeps_the_best_epoch(tmp_path, data):
     X, Y = data
     Xv, Yv = X[:20] + 0.5, Y[:20]  # a validation set on which the best epoch is not the last

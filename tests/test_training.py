@@ -325,6 +325,27 @@ def test_every_on_train_end_runs_when_one_raises() -> None:
     _same(_params(net), snaps[es.best_epoch])
 
 
+def test_history_holds_the_epochs_run_during_and_after_a_fit_that_raised() -> None:
+    # as Keras's model.history: the epochs of this fit so far, also when it raises
+    X, Y = _clf_data()
+    net = _clf()
+    net.fit(X, Y, epochs=5, lr=0.1)
+    seen: List[int] = []
+
+    def fail(epoch, logs, network):
+        seen.append(len(network.history))
+        assert network.history.loss[-1] == logs["loss"]
+        if epoch == 2:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        net.fit(X, Y, epochs=10, lr=0.1, validation_split=0.2, callbacks=[fail])
+    assert seen == [1, 2, 3]
+    twin = _clf()
+    twin.fit(X, Y, epochs=5, lr=0.1)
+    assert net.history == twin.fit(X, Y, epochs=3, lr=0.1, validation_split=0.2)
+
+
 def test_callback_exception_reaches_the_caller_with_consistent_weights() -> None:
     X, Y = _clf_data()
 

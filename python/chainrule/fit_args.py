@@ -244,16 +244,23 @@ def epoch_hook(
     validation: bool,
     network: Any,
     agree: Optional[Callable[[bool], bool]] = None,
+    history: Optional[History] = None,
 ) -> Callable:
     """The one Python function the core calls after each epoch. ``agree`` (data-parallel
     training) turns this process's decision to go on into every process's: training goes on
     only if it goes on everywhere, so that a stop on one rank stops every rank after the same
-    epoch."""
+    epoch. ``history`` (given when the core calls after every epoch): the fit's History so
+    far, which each call extends with its epoch and makes ``network.history`` before the
+    callbacks run."""
 
     def on_epoch_end(
         epoch: int, loss: float, val_loss: float, lr: float, metrics: tuple, val_metrics: tuple
     ) -> bool:
         logs = figures(names, loss, metrics, val_loss if validation else None, val_metrics, lr)
+        if history is not None:
+            for key, value in logs.items():
+                history.history[key].append(value)
+            network.history = history
         go_on = True
         for cb in cbs:
             try:

@@ -202,8 +202,11 @@ class Fitting:
             and a callback with ``on_diagnostics(records)`` receives each as it is made.
             With ``comm``, figures over every rank, the same on each.
 
-        Returns a :class:`History` (``loss``, ``lr``, ``val_loss``, metrics per epoch). Ctrl-C
-        stops at a batch boundary with consistent weights and raises KeyboardInterrupt. A loss
+        Returns a :class:`History` (``loss``, ``lr``, ``val_loss``, metrics per epoch), also
+        ``network.history``; when the callbacks run after every epoch, ``network.history`` is
+        this fit's History so far at each epoch end (before the callbacks), also after a fit
+        that raised. Ctrl-C stops at a batch boundary with consistent weights and raises
+        KeyboardInterrupt. A loss
         that becomes NaN/inf raises :class:`DivergenceError`, and the network goes back to the
         end of the last finite epoch (its weights, optimizer state, shuffling generator and
         dropout stream). Bad arguments, and a callback's ``on_train_begin`` that raises, leave
@@ -375,8 +378,19 @@ class Fitting:
         # (rank 0 alone shows progress), which agree on going on: a stop on any rank stops
         # every rank after the same epoch, with the same weights and history
         agree = None if ctx is None else ctx.all_go_on
+        log = DiagnosticsLog()
+        # called after every epoch, the hook keeps self.history this fit's so far (a
+        # checkpoint holds it; a fit that raises leaves its epochs); else fit's end sets it
+        live = History({k: [] for k in recorded}, diagnostics=log)
         on_epoch_end = (
-            fit_args.epoch_hook(cbs, names, X_val is not None, self, agree=agree)
+            fit_args.epoch_hook(
+                cbs,
+                names,
+                X_val is not None,
+                self,
+                agree=agree,
+                history=live if interval == 0 or ctx is not None else None,
+            )
             if cbs or ctx is not None
             else None
         )
@@ -386,7 +400,6 @@ class Fitting:
         if ctx is not None:  # the gradient all-reduce (shared memory on one node)
             core_kwargs["allreduce"], core_kwargs["reduce_buffer"], detach = ctx.attach(self)
             core_kwargs["sum_across"] = ctx.sum_across
-        log = DiagnosticsLog()
         if diag is not None:  # each record as the core makes it, before the epoch's callbacks
             listeners = [
                 cb.on_diagnostics for cb in cbs if callable(getattr(cb, "on_diagnostics", None))
@@ -441,6 +454,10 @@ class Fitting:
             except BaseException as exc:  # (a divergence, Ctrl-C, a callback's error)
                 fit_args.notify_exception(cbs, self, exc)
                 raise
+            # every epoch (also those a throttled hook did not see), before on_train_end
+            self.history = fit_args.history(
+                names, loss, train_m, val_loss if X_val is not None else None, val_m, lrs, log
+            )
             # every callback's, an error of one raised once all have run
             fit_args.end_training([cb for cb in cbs if not isinstance(cb, ProgressBar)], self)
         except DivergenceError:
@@ -456,9 +473,6 @@ class Fitting:
         finally:
             detach()
             self.__dict__.pop("_live_diagnostics", None)
-        self.history = fit_args.history(
-            names, loss, train_m, val_loss if X_val is not None else None, val_m, lrs, log
-        )
         for cb in cbs:
             if callable(getattr(cb, "on_history", None)):
                 cb.on_history(self.history)
