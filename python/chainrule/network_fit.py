@@ -206,12 +206,11 @@ class Fitting:
         ``network.history``; when the callbacks run after every epoch, ``network.history`` is
         this fit's History so far at each epoch end (before the callbacks), also after a fit
         that raised. Ctrl-C stops at a batch boundary with consistent weights and raises
-        KeyboardInterrupt. A loss
-        that becomes NaN/inf raises :class:`DivergenceError`, and the network goes back to the
-        end of the last finite epoch (its weights, optimizer state, shuffling generator and
-        dropout stream). Bad arguments, and a callback's ``on_train_begin`` that raises, leave
-        the network as it was (the callbacks whose ``on_train_begin`` ran before then get
-        ``on_exception``).
+        KeyboardInterrupt. A loss that becomes NaN/inf raises :class:`DivergenceError`, and
+        the network goes back to the end of the last finite epoch (its weights, optimizer
+        state, shuffling generator and dropout stream). Bad arguments, and a callback's
+        ``on_train_begin`` that raises, leave the network as it was (the callbacks whose
+        ``on_train_begin`` ran before then get ``on_exception``).
         """
         ctx = None
         if isinstance(verbose, (bool, np.bool_)):
