@@ -127,6 +127,36 @@ def test_bad_activation_parameters() -> None:
         cr.ELU(alpha="1")
 
 
+HUGE = 10**400  # a Python int beyond the float range
+
+HUGE_PARAMETERS = [
+    # name, call, the parameter the message names
+    ("EarlyStopping", lambda: cr.EarlyStopping(min_delta=HUGE), "EarlyStopping: min_delta"),
+    ("ModelCheckpoint", lambda: cr.ModelCheckpoint("m.npz", min_delta=HUGE), "min_delta"),
+    ("ReduceLROnPlateau", lambda: cr.ReduceLROnPlateau(factor=HUGE), "ReduceLROnPlateau: factor"),
+    ("StepLR", lambda: cr.StepLR(step_size=HUGE), "StepLR: step_size"),
+    ("Adam", lambda: cr.Adam(lr=HUGE), "Adam: lr"),
+    ("Adam betas", lambda: cr.Adam(betas=(0.9, -HUGE)), "Adam: betas[1]"),
+    ("Huber", lambda: cr.Huber(delta=HUGE), "Huber: delta"),
+    ("LeakyReLU", lambda: cr.LeakyReLU(HUGE), "LeakyReLU: alpha"),
+    ("Dropout", lambda: cr.Dropout(HUGE), "Dropout: p"),
+    ("Dense units", lambda: cr.Dense(HUGE), "Dense: units"),
+    ("Dense l2", lambda: cr.Dense(3, l2=HUGE), "Dense: l2"),
+    ("fit clip_norm", lambda: small_net().fit(X, Y, clip_norm=HUGE), "clip_norm"),
+]
+
+
+@pytest.mark.parametrize(
+    "call,name", [c[1:] for c in HUGE_PARAMETERS], ids=[c[0] for c in HUGE_PARAMETERS]
+)
+def test_an_int_beyond_the_float_range_names_the_parameter(call: Callable, name: str) -> None:
+    """A Python int too large for a float, as a number parameter: a ValueError naming it (not
+    the bare OverflowError of float())."""
+    with pytest.raises(ValueError) as e:
+        call()
+    assert_message(e, f"{name} must be within the float range", "integer of about 401 digits")
+
+
 def test_bad_init() -> None:
     with pytest.raises(ValueError) as e:
         small_net(init="uniform")
@@ -232,6 +262,7 @@ BAD_CALLS = [
     ("lr nan", lambda n: n.fit(X, Y, lr=float("nan")), ValueError, ["lr", "nan"]),
     ("lr inf", lambda n: n.fit(X, Y, lr=float("inf")), ValueError, ["lr", "inf"]),
     ("lr str", lambda n: n.fit(X, Y, lr="0.1"), TypeError, ["lr"]),
+    ("lr huge int", lambda n: n.fit(X, Y, lr=10**400), ValueError, ["lr", "float range"]),
     ("step lr 0", lambda n: (n.gradients(X, Y), n.step(lr=0.0)), ValueError, ["lr", "0"]),
     (
         "step lr nan",

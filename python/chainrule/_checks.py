@@ -93,10 +93,33 @@ def int_type(value: Any, name: str) -> int:
 
 
 def real_type(value: Any, name: str) -> float:
-    """A real number (bool excluded); TypeError otherwise."""
+    """A real number (bool excluded) as a float; TypeError for other types, ValueError for a
+    number beyond the float range (an int such as ``10**400``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
+    return _to_float(value, name)
+
+
+def int_as_real(value: Any, name: str) -> float:
+    """An integer (as for :func:`int_type`) as the float the core takes; ValueError beyond
+    the float range."""
+    return _to_float(int_type(value, name), name)
+
+
+def _to_float(value: Any, name: str) -> float:
+    """float(value), with the OverflowError of a number beyond the float range (a Python int
+    or Fraction past about 1.8e308) as a ValueError naming the parameter."""
+    try:
+        return float(value)
+    except OverflowError:
+        if isinstance(value, numbers.Integral):  # str() of a huge int is slow or refused
+            digits = int(int(value).bit_length() * 0.30103) + 1
+            shown = f"{'a negative' if value < 0 else 'an'} integer of about {digits} digits"
+        else:
+            shown = f"{value!r:.60}"
+        raise ValueError(
+            f"{name} must be within the float range (magnitude below about 1.8e308), got {shown}"
+        ) from None
 
 
 def optional_real(value: Any, name: str) -> Optional[float]:
@@ -127,7 +150,7 @@ def core_number(kind: str, value: Any, name: str) -> float:
     if kind == "flag":
         return float(bool_type(value, name))
     if kind == "integer":
-        return float(int_type(value, name))
+        return int_as_real(value, name)
     return real_type(value, name)
 
 

@@ -12,7 +12,7 @@ import inspect
 from typing import Any, ClassVar, Dict, Optional, Tuple
 
 from . import _registry
-from ._checks import ParamsRepr, choice, core_params, int_type, real_type
+from ._checks import ParamsRepr, choice, core_params, int_as_real, real_type
 
 __all__ = [
     "LRSchedule",
@@ -73,7 +73,7 @@ class ConstantLR(LRSchedule, entry="constant"):
     def _core_params(self) -> Dict[str, float]:
         return {
             "factor": real_type(self.factor, "ConstantLR: factor"),
-            "total_iters": float(int_type(self.total_iters, "ConstantLR: total_iters")),
+            "total_iters": int_as_real(self.total_iters, "ConstantLR: total_iters"),
         }
 
 
@@ -90,7 +90,7 @@ class StepLR(LRSchedule, entry="step"):
 
     def _core_params(self) -> Dict[str, float]:
         return {
-            "step_size": float(int_type(self.step_size, "StepLR: step_size")),
+            "step_size": int_as_real(self.step_size, "StepLR: step_size"),
             "gamma": real_type(self.gamma, "StepLR: gamma"),
         }
 
@@ -124,7 +124,7 @@ class CosineAnnealingLR(LRSchedule, entry="cosine"):
     def _core_params(self) -> Dict[str, float]:
         params = {"eta_min": real_type(self.eta_min, "CosineAnnealingLR: eta_min")}
         if self.T_max is not None:  # omitted: the core takes the fit's number of epochs
-            params["T_max"] = float(int_type(self.T_max, "CosineAnnealingLR: T_max"))
+            params["T_max"] = int_as_real(self.T_max, "CosineAnnealingLR: T_max")
         return params
 
 
@@ -177,12 +177,12 @@ class ReduceLROnPlateau(LRSchedule, entry="reduce_on_plateau"):
         return {
             "mode_max": float(choice(self.mode, f"{o}: mode", ("min", "max")) == "max"),
             "factor": real_type(self.factor, f"{o}: factor"),
-            "patience": float(int_type(self.patience, f"{o}: patience")),
+            "patience": int_as_real(self.patience, f"{o}: patience"),
             "threshold": real_type(self.threshold, f"{o}: threshold"),
             "threshold_abs": float(
                 choice(self.threshold_mode, f"{o}: threshold_mode", ("rel", "abs")) == "abs"
             ),
-            "cooldown": float(int_type(self.cooldown, f"{o}: cooldown")),
+            "cooldown": int_as_real(self.cooldown, f"{o}: cooldown"),
             "min_lr": real_type(self.min_lr, f"{o}: min_lr"),
             "eps": real_type(self.eps, f"{o}: eps"),
             "monitor_validation": float(

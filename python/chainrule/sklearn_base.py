@@ -210,8 +210,10 @@ class BaseMLP(BaseEstimator):
                 + (" (L-BFGS is not available in chainrule)" if self.solver == "lbfgs" else "")
             )
         entry = _registry.OPTIMIZERS[self.solver]
+        # converted outside the try: its errors name learning_rate_init already
+        lr = real_type(self.learning_rate_init, "learning_rate_init")
         try:
-            _core.check_lr(real_type(self.learning_rate_init, "learning_rate_init"))
+            _core.check_lr(lr)
         except ValueError as exc:
             raise ValueError(f"learning_rate_init: {exc}") from None
         params = {}
