@@ -332,6 +332,22 @@ def test_loads_what_it_saves_from_bytes(tmp_path):
         ),
         (dict(state={"optimizer": {"name": "adam", "buffers": ["exp_avg"]}}), "is missing"),
         (dict(state_arrays={"opt.x.0": [10**6]}), "elements of training state"),
+        # numbers JSON holds but a float cannot (an int such as 10**400)
+        (dict(state={"history": {"loss": [10**400]}}), "'loss' holds a number beyond the float"),
+        (
+            dict(state={"optimizer": {"name": "adam", "params": {"lr": 10**400}}}),
+            "Adam: lr must be within the float range",
+        ),
+        (
+            dict(
+                activations=[{"name": "elu", "params": {"alpha": -(10**400)}}, {"name": "linear"}]
+            ),
+            "ELU: alpha must be within the float range",
+        ),
+        (
+            dict(loss={"name": "huber", "params": {"delta": 10**400}}),
+            "Huber: delta must be within the float range",
+        ),
     ],
 )
 def test_bad_headers_are_clear_errors(tmp_path, change, message):
@@ -400,6 +416,33 @@ def test_zip_bomb_member_is_rejected(tmp_path, monkeypatch):
     monkeypatch.setattr(model_archive, "_DEFLATE_MAX_RATIO", 10)
     with pytest.raises(ValueError, match="impossible compression ratio"):
         _load_bytes(tmp_path, out.getvalue())
+
+
+def test_a_header_nested_too_deeply_is_a_clear_error(tmp_path):
+    """JSON nested deeper than the parser recurses: a hostile file's ValueError, not a
+    RecursionError."""
+    text = json.dumps({**_header_bytes(_model_bytes()), "metadata": "@"})
+    text = text.replace('"@"', "[" * 100_000 + "]" * 100_000)
+    data = _rewrite(_model_bytes(), {"header.npy": _npy(np.frombuffer(text.encode(), np.uint8))})
+    with pytest.raises(ValueError, match=r"the header is not valid JSON \(it nests too deeply\)"):
+        _load_bytes(tmp_path, data)
+
+
+def test_diagnostics_nested_too_deeply_are_a_clear_error():
+    """Lists nested deeper than Python recurses, in a diagnostics record of a training state
+    (a file's may nest almost as deep as json reads them): ValueError, the network unchanged."""
+    X, Y = _data(3, 2)
+    net = cr.Network([3, 4, 2], ["tanh", "linear"], seed=0)
+    net.fit(X, Y, epochs=1, diagnostics=True)
+    state, arrays = net.get_training_state()
+    nested: list = []
+    for _ in range(100_000):
+        nested = [nested]
+    state["diagnostics"][0]["layers"][0]["h_mean"] = nested
+    before = net.history.diagnostics.to_json()
+    with pytest.raises(ValueError, match="invalid diagnostics records"):
+        net.set_training_state(state, arrays)
+    assert net.history.diagnostics.to_json() == before
 
 
 def test_truncated_and_mutated_files_raise_value_error(tmp_path):

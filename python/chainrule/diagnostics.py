@@ -182,7 +182,10 @@ class DiagnosticsLog(Sequence[Record]):
             for r in records
         ):
             raise ValueError("invalid diagnostics records")
-        return cls(floats_from_json(records))
+        try:
+            return cls(floats_from_json(records))
+        except RecursionError:  # a file's lists nested as deep as json reads them
+            raise ValueError("invalid diagnostics records (nested too deeply)") from None
 
 
 #: How a file's JSON, which has no NaN or infinity, writes such floats

@@ -162,8 +162,10 @@ def parse_header(reader: Reader) -> Dict[str, Any]:
     raw = reader.array("header", np.dtype(np.uint8), (-1,), max_count=_MAX_HEADER_BYTES)
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, an int of more than 4300 digits
         raise reader.fail(f"the header is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise reader.fail("the header is not valid JSON (it nests too deeply)") from None
     expect(isinstance(header, dict), reader, "the header is not a JSON object")
     expect(
         header.get("format") == FORMAT,

@@ -5,7 +5,7 @@ the network's own attributes."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 
@@ -289,6 +289,14 @@ class TrainingState:
             for k, v in history.items()
         ):
             raise ValueError("invalid training history")
+        series: Dict[str, List[float]] = {}
+        for k, v in history.items():
+            try:
+                series[k] = [float(x) for x in v]
+            except OverflowError:  # an int such as 10**400, which JSON allows
+                raise ValueError(
+                    f"invalid training history: {k!r} holds a number beyond the float range"
+                ) from None
         diagnostics = DiagnosticsLog.from_json(state.get("diagnostics", []))
         opt = state.get("optimizer")
         optimizer, optimizer_state = None, None
@@ -308,9 +316,7 @@ class TrainingState:
                 self._rng = rng
             if dropout is not None:
                 self._core.set_random_state(*dropout)
-            self.history = History(
-                {k: [float(x) for x in v] for k, v in history.items()}, diagnostics=diagnostics
-            )
+            self.history = History(series, diagnostics=diagnostics)
 
     def _optimizer_from(
         self, opt: Any, arrays: Mapping[str, np.ndarray]
