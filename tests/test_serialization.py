@@ -418,6 +418,80 @@ def test_zip_bomb_member_is_rejected(tmp_path, monkeypatch):
         _load_bytes(tmp_path, out.getvalue())
 
 
+def test_a_header_over_64_mib_loads(tmp_path):
+    """The header has no shape to check its size against: past 64 MiB it loads when the file
+    holds it, as save writes it (stored, uncompressed). Here the bulk is metadata, which is
+    quick to write; a long history or diagnostics records take the same path."""
+    net = cr.Network([3, 4, 2], ["tanh", "linear"], seed=0)
+    notes = "x" * (65 << 20)
+    net.save(tmp_path / "big.npz", metadata={"notes": notes})
+    back, meta = cr.load(tmp_path / "big.npz", with_metadata=True)
+    assert meta["notes"] == notes and _same_params(back, net)
+
+
+def test_a_long_history_and_diagnostics_load_back(tmp_path, monkeypatch):
+    """Whatever history and diagnostics records a fit has made, save writes and load, pickle
+    and deepcopy read back, past the header size any file may have (64 MiB, lowered here to
+    64 KiB to keep the test small: 700,000 epochs of a tiny network, or some thousands with
+    histograms, reach 64 MiB)."""
+    monkeypatch.setattr(model_archive, "_MAX_HEADER_BYTES", 1 << 16)
+    X, Y = _data(2, 1)
+    net = cr.Network([2, 4, 1], ["tanh", "linear"], seed=0)
+    net.fit(X, Y, epochs=300, diagnostics=True, validation_data=(X, Y))
+    net.save(tmp_path / "m.npz")  # (as ModelCheckpoint saves)
+    header = zipfile.ZipFile(tmp_path / "m.npz").getinfo("header.npy")
+    assert header.file_size > 2 * model_archive._MAX_HEADER_BYTES
+    for back in (
+        cr.load(tmp_path / "m.npz"),
+        pickle.loads(pickle.dumps(net)),
+        copy.deepcopy(net),
+    ):
+        assert back.history.history == net.history.history
+        assert back.history.diagnostics.to_json() == net.history.diagnostics.to_json()
+
+
+def _deflated(data: bytes) -> bytes:
+    """The archive with every member deflated (save stores them)."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    return out.getvalue()
+
+
+def test_a_compressed_header_past_the_floor_inflates_at_most_32_times(tmp_path, monkeypatch):
+    """Past the size any file may have (lowered here to 64 KiB), a deflated header loads when
+    it inflates by at most 32:1, as JSON numbers do (about 2:1), so that a small file cannot
+    claim a huge header."""
+    monkeypatch.setattr(model_archive, "_MAX_HEADER_BYTES", 1 << 16)
+    net = cr.Network([3, 4, 2], ["tanh", "linear"], seed=0)
+    numbers = np.random.default_rng(0).random(20_000).tolist()
+    (tmp_path / "ok.npz").write_bytes(_deflated(serialization.to_bytes(net, {"n": numbers})))
+    assert cr.load(tmp_path / "ok.npz", with_metadata=True)[1] == {"n": numbers}
+    bomb = _deflated(serialization.to_bytes(net, {"n": "x" * 1_000_000}))
+    with pytest.raises(ValueError, match=r"the header inflates from \d+ to \d+ bytes.*32:1"):
+        _load_bytes(tmp_path, bomb)
+
+
+def _claiming(data: bytes, member: str, size: int) -> bytes:
+    """The archive with ``member``'s central directory entry claiming ``size`` bytes, stored
+    and uncompressed, whatever the archive holds."""
+    buf = bytearray(data)
+    at = buf.find(b"PK\x01\x02")
+    while buf[at + 46 : at + 46 + len(member)] != member.encode():
+        at = buf.find(b"PK\x01\x02", at + 4)
+    buf[at + 20 : at + 28] = size.to_bytes(4, "little") * 2
+    return bytes(buf)
+
+
+def test_a_header_larger_than_the_file_is_refused_before_reading(tmp_path):
+    """The member's claimed size is checked against the archive's own size, not trusted."""
+    data = _claiming(_model_bytes(), "header.npy", 200 << 20)
+    with pytest.raises(ValueError, match=rf"the header claims {200 << 20} bytes, more than the"):
+        _load_bytes(tmp_path, data)
+
+
 def test_a_header_nested_too_deeply_is_a_clear_error(tmp_path):
     """JSON nested deeper than the parser recurses: a hostile file's ValueError, not a
     RecursionError."""

@@ -9,7 +9,7 @@ import json
 import os
 import zipfile
 import zlib
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import IO, Any, Dict, Optional, Tuple, Union, cast
 
 import numpy as np
 
@@ -34,8 +34,16 @@ FORMAT = "chainrule.network"
 VERSION = 3
 #: Networks larger than this (about 16 GB of float64) are refused on load.
 MAX_PARAMETERS = 2_000_000_000
-_MAX_HEADER_BYTES = 64 << 20
 _DEFLATE_MAX_RATIO = 1100  # deflate cannot expand data more than ~1032x
+#: The header has no architecture to bound its size: any file may have one of up to
+#: _MAX_HEADER_BYTES, and a larger one (a long training's history, diagnostics records) only
+#: as far as the file holds it: stored, as save writes it, or deflated at most
+#: _HEADER_MAX_RATIO:1 (a history's JSON deflates about 3:1, histograms' about 17:1). So a small
+#: file cannot make load inflate and parse a huge header (parsing takes some tens of bytes of
+#: memory per byte of JSON). Earlier readers refuse any header past 64 MiB; the layout is
+#: unchanged, so such files keep their format version.
+_MAX_HEADER_BYTES = 64 << 20
+_HEADER_MAX_RATIO = 32
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -63,6 +71,11 @@ class Reader:
                 f"{what} is not a chainrule model file (not a valid .npz archive: {exc})"
             ) from None
         self.members = {i.filename: i for i in self.zf.infolist()}
+        # the archive's size bounds what a member really holds, whatever its entry claims
+        if isinstance(source, bytes):
+            self.size = len(source)
+        else:  # the file opened (not whatever the path names by now)
+            self.size = os.fstat(cast(IO[bytes], self.zf.fp).fileno()).st_size
 
     def fail(self, message: str) -> ValueError:
         return ValueError(f"{self.what}: {message}")
@@ -158,8 +171,30 @@ def valid_params(params: Any, numbers_only: bool) -> bool:
     return isinstance(params, dict) and all(isinstance(k, str) and ok(v) for k, v in params.items())
 
 
+def _header_limit(reader: Reader) -> int:
+    """The most bytes the header member may take (see _MAX_HEADER_BYTES); ValueError saying
+    why when it claims more."""
+    info = reader.members.get("header.npy")
+    if info is None:
+        return _MAX_HEADER_BYTES  # reader.array says it is missing
+    held = min(info.compress_size, reader.size)
+    stored = info.compress_type == zipfile.ZIP_STORED
+    limit = max(_MAX_HEADER_BYTES, held if stored else _HEADER_MAX_RATIO * held)
+    if info.file_size > limit:
+        mib = _MAX_HEADER_BYTES >> 20
+        raise reader.fail(
+            f"the header claims {info.file_size} bytes, more than the {held} the file holds"
+            if stored
+            else f"the header inflates from {held} to {info.file_size} bytes: a header over "
+            f"{mib} MiB may be compressed at most {_HEADER_MAX_RATIO}:1 (save stores it "
+            "uncompressed)"
+        )
+    return limit
+
+
 def parse_header(reader: Reader) -> Dict[str, Any]:
-    raw = reader.array("header", np.dtype(np.uint8), (-1,), max_count=_MAX_HEADER_BYTES)
+    limit = _header_limit(reader)
+    raw = reader.array("header", np.dtype(np.uint8), (-1,), max_count=limit)
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
     except ValueError as exc:  # not UTF-8, not JSON, an int of more than 4300 digits
