@@ -565,3 +565,11 @@ def test_a_history_with_an_infinite_validation_loss_saves_and_pickles(tmp_path):
     state["history"]["val_loss"] = ["infinity", 1.0]  # only the three spellings written
     with pytest.raises(ValueError, match="invalid training history"):
         net.set_training_state(state, arrays)
+
+
+def test_save_onto_a_directory_names_it(tmp_path):
+    """The error named only the temporary file the rename came from."""
+    net = cr.Network([2, 1], ["linear"])
+    with pytest.raises(IsADirectoryError, match=r"save: .* is a directory: name a file, such as"):
+        net.save(tmp_path)
+    assert os.listdir(tmp_path) == []

@@ -225,6 +225,11 @@ def save(net: Network, path: PathLike, metadata: Optional[Dict[str, Any]] = None
     any previous file in place."""
     data = to_bytes(net, metadata)
     path = os.fspath(path)
+    if os.path.isdir(path):  # (else the rename below names only its temporary file)
+        raise IsADirectoryError(
+            f"save: {path!r} is a directory: name a file, such as "
+            f"{os.path.join(path, 'model.npz')!r}"
+        )
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
