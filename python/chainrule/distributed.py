@@ -175,6 +175,23 @@ class Context:
                         f"{mine!r}, rank {r} has {other!r}"
                     )
 
+    def shard_sizes(
+        self, rows: int, weights: Sequence[Tuple[str, Optional[np.ndarray]]]
+    ) -> List[int]:
+        """Every rank's rows, in rank order; ValueError on every rank when weights given
+        (``(what, this rank's weights or None)``, alike on every rank) sum to 0 over every
+        rank: one shard's rows may all weigh 0, not every shard's."""
+        sizes = [int(r) for r in self.comm.allgather(rows)]
+        for what, w in weights:
+            if w is not None:
+                weight = sum(self.comm.allgather(float(np.sum(w, dtype=np.float64))))
+                if not weight > 0:
+                    raise ValueError(
+                        f"fit: {what} sums to 0 over every rank: at least one row needs a "
+                        "positive weight"
+                    )
+        return sizes
+
     def all_go_on(self, go_on: bool) -> bool:
         """Whether every rank goes on (after an epoch: a callback on any rank may stop
         training, and then every rank stops)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,6 +33,7 @@ __all__ = [
     "metric_names",
     "callback_list",
     "check_distinct",
+    "rank_settings",
     "epoch_hook",
     "hook_interval",
     "figures",
@@ -221,6 +222,53 @@ def check_distinct(cbs: List[Any]) -> None:
                 "every epoch; give it once"
             )
         seen.add(id(cb))
+
+
+def rank_settings(
+    network: Any,
+    loop: Dict[str, Any],
+    optimizer: Tuple[str, Dict[str, Any]],
+    schedule: Any,
+    clipping: Dict[str, Any],
+    metrics: List[str],
+    class_weight: Any,
+    core_args: Tuple[Any, ...],
+    diagnostics: Any,
+    early_stopping: Any,
+) -> List[Tuple[str, Any]]:
+    """What every rank of a data-parallel fit must pass alike (Context.check_same compares
+    them): the network's description, the loop's settings (``loop``: epochs, lr, batch_size,
+    shuffle), the optimizer's ``(name, params)``, the schedule's and diagnostics' core specs,
+    clipping, metrics, class weights, whether each of validation data, sample weights and
+    validation weights is given (``core_args``: fit's ``(w, X_val, Y_val, w_val, ...)``) and
+    early stopping's settings, which decide when every rank stops."""
+    w, X_val, _, w_val = core_args[:4]
+    return [
+        ("layer sizes", list(network.layer_sizes)),
+        # kinds (collectives inside), activations with their parameters, l1/l2, dropout p,
+        # BatchNorm momentum and eps: the reprs say them all
+        ("layers", [repr(c) for c in network.layer_configs]),
+        ("loss", repr(network.loss_function)),
+        ("dtype", str(network.dtype)),
+        *loop.items(),
+        ("optimizer", optimizer),
+        ("lr_schedule", schedule),
+        ("clip_norm", clipping["clip_norm"]),
+        ("clip_value", clipping["clip_value"]),
+        ("metrics", metrics),
+        (
+            "class_weight",
+            sorted(class_weight.items(), key=repr)
+            if isinstance(class_weight, dict)
+            else class_weight,
+        ),
+        ("validation (present or not)", X_val is not None),
+        # (weights far from 1 are scaled by a power of two on every rank alike)
+        ("sample_weight (present or not)", w is not None),
+        ("validation sample_weight (present or not)", w_val is not None),
+        ("diagnostics", diagnostics),
+        ("early_stopping", None if early_stopping is None else repr(early_stopping)),
+    ]
 
 
 def hook_interval(cbs: List[Any]) -> float:

@@ -300,52 +300,23 @@ class Fitting:
         core_kwargs: Dict[str, Any] = {}
         n = X.shape[0]
         if ctx is not None:
-            ctx.check_same(
-                "fit",
-                [
-                    ("layer sizes", list(self.layer_sizes)),
-                    # kinds (collectives inside), activations with their parameters, l1/l2,
-                    # dropout p, BatchNorm momentum and eps: the reprs say them all
-                    ("layers", [repr(c) for c in self.layer_configs]),
-                    ("loss", repr(self.loss_function)),
-                    ("dtype", str(self.dtype)),
-                    ("epochs", epochs),
-                    ("lr", lr),
-                    ("batch_size", bs),
-                    ("shuffle", bool(shuffle)),
-                    ("optimizer", (base.name, base.get_params())),
-                    ("lr_schedule", schedule_args),
-                    ("clip_norm", clipping["clip_norm"]),
-                    ("clip_value", clipping["clip_value"]),
-                    ("metrics", names),
-                    (
-                        "class_weight",
-                        sorted(class_weight.items(), key=repr)
-                        if isinstance(class_weight, dict)
-                        else class_weight,
-                    ),
-                    ("validation (present or not)", X_val is not None),
-                    # (weights far from 1 are scaled by a power of two on every rank alike)
-                    ("sample_weight (present or not)", core_args[0] is not None),
-                    ("validation sample_weight (present or not)", core_args[3] is not None),
-                    ("diagnostics", diag_spec),
-                    # its settings too: they decide when every rank stops
-                    ("early_stopping", None if early_stopping is None else repr(early_stopping)),
-                ],
+            settings = fit_args.rank_settings(
+                self,
+                dict(epochs=epochs, lr=lr, batch_size=bs, shuffle=bool(shuffle)),
+                (base.name, base.get_params()),
+                schedule_args,
+                clipping,
+                names,
+                class_weight,
+                core_args,
+                diag_spec,
+                early_stopping,
             )
-            sizes = ctx.comm.allgather(n)
+            ctx.check_same("fit", settings)
+            sizes = ctx.shard_sizes(
+                n, [("sample_weight", core_args[0]), ("validation sample_weight", core_args[3])]
+            )
             n = int(sum(sizes))
-            for w_k, what in (
-                (core_args[0], "sample_weight"),
-                (core_args[3], "validation sample_weight"),
-            ):
-                if w_k is not None:  # a shard's weights may all be 0, not every shard's
-                    weight = sum(ctx.comm.allgather(float(np.sum(w_k, dtype=np.float64))))
-                    if not weight > 0:
-                        raise ValueError(
-                            f"fit: {what} sums to 0 over every rank: at least one row needs a "
-                            "positive weight"
-                        )
             # the same N, epochs and batch_size everywhere: every rank raises alike, if at all
             self._core.check_batches(n, epochs, bs)
             core_kwargs = {"global_rows": n, "row_offset": int(sum(sizes[: ctx.rank]))}
