@@ -39,6 +39,7 @@ __all__ = [
     "figures",
     "recorded",
     "history",
+    "begin_training",
     "end_training",
     "notify_exception",
 ]
@@ -361,6 +362,23 @@ def history(
     """The History of the core's per-epoch series (val_loss None: no validation data)."""
     series = figures(names, loss, train_metrics, val_loss, val_metrics, lrs)
     return History({k: list(v) for k, v in series.items()}, diagnostics=diagnostics)
+
+
+def begin_training(cbs: List[Any], network: Any, uninstall: Callable[[], None]) -> None:
+    """Each callback's optional ``on_train_begin(network)``, in order. When one raises,
+    nothing has trained: ``uninstall()`` puts back what fit installed (an optimizer, feature
+    names), the callbacks begun before it get ``on_exception`` (a recorder: its run
+    "stopped"), and the error is raised."""
+    begun: List[Any] = []
+    try:
+        for cb in cbs:
+            if hasattr(cb, "on_train_begin"):
+                cb.on_train_begin(network)
+            begun.append(cb)
+    except BaseException as exc:
+        uninstall()
+        notify_exception(begun, network, exc)
+        raise
 
 
 def end_training(cbs: List[Any], network: Any) -> None:

@@ -388,21 +388,15 @@ class Fitting:
         for cb in cbs:  # the dashboard and the recorder keep a sample of the training rows
             if callable(getattr(cb, "set_training_data", None)):
                 cb.set_training_data(X, Y, epochs)
+
+        def uninstall() -> None:  # what this fit installed, put back
+            if previous_optimizer is not None:
+                self._restore_optimizer(previous_optimizer)
+            if new_names:
+                self.feature_names_in_ = None
+
         try:
-            begun: List[Any] = []
-            try:
-                for cb in cbs:
-                    if hasattr(cb, "on_train_begin"):
-                        cb.on_train_begin(self)
-                    begun.append(cb)
-            except BaseException as exc:
-                if previous_optimizer is not None:
-                    self._restore_optimizer(previous_optimizer)
-                if new_names:
-                    self.feature_names_in_ = None
-                # the callbacks begun before this one end (a recorder: its run "stopped")
-                fit_args.notify_exception(begun, self, exc)
-                raise
+            fit_args.begin_training(cbs, self, uninstall)
             try:
                 try:
                     loss, val_loss, lrs, train_m, val_m = self._core.fit(
