@@ -157,6 +157,18 @@ def test_an_int_beyond_the_float_range_names_the_parameter(call: Callable, name:
     assert_message(e, f"{name} must be within the float range", "integer of about 401 digits")
 
 
+def test_an_integer_parameter_past_two_to_the_53_is_named_as_given() -> None:
+    """Dense(2**53 + 1) was refused naming 9007199254740992, the float the core saw."""
+    with pytest.raises(
+        ValueError,
+        match=r"Dense: units must be an integer of magnitude at most "
+        r"2\*\*53, got 9007199254740993",
+    ):
+        cr.Dense(2**53 + 1)
+    with pytest.raises(ValueError, match="StepLR: step_size .* got 9007199254740993"):
+        cr.StepLR(step_size=2**53 + 1)
+
+
 def test_bad_init() -> None:
     with pytest.raises(ValueError) as e:
         small_net(init="uniform")

@@ -102,8 +102,12 @@ def real_type(value: Any, name: str) -> float:
 
 def int_as_real(value: Any, name: str) -> float:
     """An integer (as for :func:`int_type`) as the float the core takes; ValueError beyond
-    the float range."""
-    return _to_float(int_type(value, name), name)
+    the float range, or past 2**53 where the float would be another integer."""
+    as_int = int_type(value, name)
+    as_float = _to_float(as_int, name)
+    if as_float != as_int:  # (the core would see, and name, the rounded value)
+        raise ValueError(f"{name} must be an integer of magnitude at most 2**53, got {as_int}")
+    return as_float
 
 
 def _to_float(value: Any, name: str) -> float:
