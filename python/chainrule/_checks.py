@@ -171,3 +171,13 @@ def core_params(
         for p in entry.params
         if values.get(p.name) is not None
     }
+
+
+def refuse_masked(a: Any, name: str) -> None:
+    """ValueError when ``a`` is a masked array with masked values: np.asarray would take the
+    values under the mask, which mean nothing."""
+    if np.ma.is_masked(a):
+        raise ValueError(
+            f"{name} is a masked array with {int(np.ma.count_masked(a))} masked value(s): "
+            "fill them (.filled(value)) or drop their rows first"
+        )

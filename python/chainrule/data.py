@@ -11,6 +11,8 @@ from typing import Any, Callable, List, Optional, Sequence
 
 import numpy as np
 
+from ._checks import refuse_masked
+
 __all__ = ["resolve_dtype", "as_matrix", "as_targets", "feature_names", "check_feature_names"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -44,11 +46,7 @@ def as_matrix(a: Any, dtype: type, name: str, *, column_if_1d: bool = False) -> 
         raise TypeError(f"{name} must be an array, got None")
     if hasattr(a, "to_numpy") and not isinstance(a, np.ndarray):  # pandas and friends
         a = a.to_numpy()
-    if np.ma.is_masked(a):  # np.asarray would train on the values under the mask
-        raise ValueError(
-            f"{name} is a masked array with {int(np.ma.count_masked(a))} masked value(s): "
-            "fill them (.filled(value)) or drop their rows first"
-        )
+    refuse_masked(a, name)  # np.asarray would train on the values under the mask
     try:
         arr = np.asarray(a)
     except (TypeError, ValueError) as exc:

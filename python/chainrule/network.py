@@ -26,7 +26,7 @@ from .network_state import TrainingState, optimizer_settings
 from .network_steps import Steps
 from .optimizers import Optimizer, resolve_optimizer
 from .optimizers import core_spec as optimizer_spec
-from .parameters import NamedParameters, ParameterList
+from .parameters import FrozenList, NamedParameters, ParameterList
 
 __all__ = ["Network"]
 
@@ -92,9 +92,9 @@ class Network(TrainingState, Fitting, Steps, LRFind):
             layer_sizes, activations, self.loss_function.required_activation or "linear"
         )
         #: The layers' configurations (``Dense(64, relu)``, ``Dropout(p=0.2)``, ...), in order.
-        self.layer_configs: List[Layer] = layers
+        self.layer_configs: List[Layer] = FrozenList(layers)
         #: One activation per layer (None for a layer without one, such as Dropout).
-        self.activations = [getattr(c, "activation", None) for c in layers]
+        self.activations = FrozenList(getattr(c, "activation", None) for c in layers)
         self._optimizer = resolve_optimizer(optimizer)
         self._lock = _core.NetworkLock()  # threading.RLock's interface (_sync.py)
         #: The communicator of the last ``fit(comm=...)``: ``save`` then writes on rank 0 only.
@@ -127,7 +127,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         sizes = [n_in] + [int(self._core.layer_shape(l)[1]) for l in range(len(layers))]
         #: The dense layers' positions among the layers (net.weights[k] is layer dense[k] + 1).
         self._dense = [l for l, c in enumerate(layers) if isinstance(c, Dense)]
-        self.layer_sizes = sizes
+        self.layer_sizes = FrozenList(sizes)
         try:
             self._rng = np.random.default_rng(seed)
             # the key of the layers' random streams (dropout masks): a child of the seed
@@ -204,13 +204,15 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         """Live views of the dense layers' W, each (n_in, n_out); ``weights[0]`` is the first
         dense layer's (layer 1 of a network of dense layers)."""
         dense, core = self._dense, self._core
-        return ParameterList(len(dense), lambda k: core.weight(dense[k]), self._lock, "weights")
+        numbers = [l + 1 for l in dense]
+        return ParameterList(numbers, lambda k: core.weight(dense[k]), self._lock, "weights")
 
     @property
     def biases(self) -> ParameterList:
         """Live views of the dense layers' b, each (n_out,)."""
         dense, core = self._dense, self._core
-        return ParameterList(len(dense), lambda k: core.bias(dense[k]), self._lock, "biases")
+        numbers = [l + 1 for l in dense]
+        return ParameterList(numbers, lambda k: core.bias(dense[k]), self._lock, "biases")
 
     @property
     def n_params(self) -> int:

@@ -9,6 +9,8 @@ from typing import Any, Callable, Iterator, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from ._checks import refuse_masked
+
 __all__ = ["NamedParameters", "ParameterList", "copy_into", "parameter_layout"]
 
 ArrayLike = Any
@@ -32,6 +34,7 @@ def copy_into(
     """Copies ``value`` into the live parameter view ``target`` after checking its type, shape
     and values (finite, and finite once converted to the network's dtype; >= 0 for a buffer
     the core declares non-negative, a running variance)."""
+    refuse_masked(value, name)  # (its values under the mask are no weights)
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
@@ -55,6 +58,25 @@ def copy_into(
             f"(max |value| {float(np.max(np.abs(arr))):.6g})"
         )
     np.copyto(target, converted)
+
+
+class FrozenList(list):  # type: ignore[type-arg]
+    """A list that cannot be changed in place: a network's ``layer_sizes``, ``activations``
+    and ``layer_configs`` describe what its core was built with, and an edit would make
+    ``summary()`` and the views describe a network that does not exist. It compares, prints,
+    copies and serialises as the list it holds."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            "this list describes the network as built and cannot be changed: build a new "
+            "Network for another architecture"
+        )
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+    def __reduce__(self) -> Any:
+        return (FrozenList, (list(self),))
 
 
 def parameter_layout(layer_sizes: Sequence[int]) -> List[Tuple[str, Tuple[int, ...]]]:
@@ -116,14 +138,17 @@ class NamedParameters(Mapping[str, np.ndarray]):
 class ParameterList(Sequence[np.ndarray]):
     """``net.weights`` / ``net.biases``: live NumPy views of the core's parameters.
 
-    ``net.weights[l]`` is a writable view (l = 0 is layer 1); ``net.weights[l] = A`` copies A
-    in after checking its shape and values."""
+    ``net.weights[l]`` is a writable view of the l-th dense layer's (l = 0 is the first);
+    ``net.weights[l] = A`` copies A in after checking its shape and values. ``numbers``: each
+    dense layer's number in the network (1-based, as the messages name it: with a BatchNorm
+    between, ``weights[1]`` may be layer 3's)."""
 
     def __init__(
-        self, n_layers: int, view: Callable[[int], np.ndarray], lock: Any, kind: str
+        self, numbers: Sequence[int], view: Callable[[int], np.ndarray], lock: Any, kind: str
     ) -> None:
-        self._n = n_layers
-        self._view = view  # l -> the live view of layer l + 1's weight or bias
+        self._numbers = list(numbers)
+        self._n = len(self._numbers)
+        self._view = view  # l -> the live view of the l-th dense layer's weight or bias
         self._lock = lock
         self._kind = kind
 
@@ -149,7 +174,8 @@ class ParameterList(Sequence[np.ndarray]):
             self._assign(l, value)
 
     def _assign(self, l: int, value: ArrayLike) -> None:
-        what = f"layer {self._index(l) + 1}: {'weight' if self._kind == 'weights' else 'bias'}"
+        number = self._numbers[self._index(l)]
+        what = f"layer {number}: {'weight' if self._kind == 'weights' else 'bias'}"
         copy_into(self[l], value, what, f"{self._kind}[{l}]")
 
     def __iter__(self) -> Iterator[np.ndarray]:
