@@ -598,3 +598,26 @@ def test_verbose_accepts_booleans(capsys) -> None:
     assert capsys.readouterr().err == ""
     _clf().fit(X, Y, epochs=3, lr=0.1, verbose=True)
     assert "3/3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change", ["install", "edit"])
+def test_the_optimizer_cannot_be_replaced_while_its_fit_runs(change):
+    """A callback installing an optimizer (or changing a setting, which a state access then
+    applies by installing one) freed the optimizer the running fit held: a segfault on the
+    general path. Now a RuntimeError, with the epochs before it kept."""
+    X = np.random.default_rng(0).normal(size=(64, 16))
+    Y = X[:, :1] ** 2
+    net = cr.Network([16, 256, 1], seed=0)  # wide: the general per-layer path
+
+    def callback(epoch, logs, network):
+        if epoch == 1:
+            if change == "install":
+                network.optimizer = "adam"
+            else:
+                network.optimizer.momentum = 0.9
+                network.get_optimizer_state()  # (what a checkpoint's save reads)
+
+    with pytest.raises(RuntimeError, match="cannot be replaced, nor its settings changed, while"):
+        net.fit(X, Y, epochs=4, batch_size=16, callbacks=[callback])
+    assert len(net.history.loss) == 2  # the epochs run
+    net.fit(X, Y, epochs=1, optimizer="adam")  # between fits: fine

@@ -191,6 +191,7 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
       distributed && net_.uses_batch_statistics() ? &reducer_->sum_across() : nullptr;
   // the rows of each step are gathered in the order of a permutation (of the global rows)
   const bool ordered = opts.shuffle || distributed;
+  const typename Network<T>::FitRunning running(net_);  // keeps `optimizer` the installed one
   Optimizer<T>& optimizer = net_.optimizer();
   const ConstView<T> X = d.X, Y = d.Y;
   const bool weighted = d.sample_weight.data != nullptr;
