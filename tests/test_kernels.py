@@ -221,3 +221,43 @@ def test_changing_the_thread_count_while_another_thread_computes():
         t.join(timeout=60)
         cr.set_num_threads(2)
     assert not t.is_alive() and not errors
+
+
+def _predict_in_child(net, X, q):
+    q.put(float(net.predict(X).sum()))
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_can_use_a_network_another_parent_thread_held():
+    """Forked while another thread held the network's lock (fitting it), the child waited for
+    ever on a lock whose holder it does not have."""
+    import threading
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("fork unavailable here")
+    net = cr.Network([3, 8, 1], seed=0)
+    X = np.ones((4, 3))
+    held, done = threading.Event(), threading.Event()
+
+    def hold():
+        with net._lock:  # as a fit in this thread would
+            held.set()
+            done.wait(60)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    held.wait(60)
+    try:
+        ctx = mp.get_context("fork")
+        q = ctx.SimpleQueue()
+        p = ctx.Process(target=_predict_in_child, args=(net, X, q))
+        p.start()
+        p.join(timeout=60)
+        if p.is_alive():
+            p.kill()
+            pytest.fail("the forked child hung on the network's lock")
+        assert p.exitcode == 0
+    finally:
+        done.set()
+        t.join()
+    assert q.get() == float(net.predict(X).sum())  # the parent's lock is its own again

@@ -357,6 +357,7 @@ void chainrule::bindings::bind_networks(py::module_& m) {
       .def(py::init<>())
       .def("acquire", &NetworkLock::acquire, py::arg("blocking") = true, py::arg("timeout") = -1.0)
       .def("release", &NetworkLock::release)
+      .def("_at_fork_reinit", &NetworkLock::at_fork_reinit)
       .def("__enter__", [](NetworkLock& l) { return l.acquire(true, -1); })
       .def(
           "__exit__", [](NetworkLock& l, py::handle, py::handle, py::handle) { l.release(); },

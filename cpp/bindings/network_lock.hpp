@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 
 namespace chainrule::bindings {
@@ -70,6 +71,16 @@ class NetworkLock {
     if (owner_.load(std::memory_order_relaxed) != PyThread_get_thread_ident())
       throw std::runtime_error("cannot release un-acquired lock");
     release_held();
+  }
+
+  /// os.register_at_fork's after_in_child: a lock held by a thread of the parent, which the
+  /// child does not have, is free again (as CPython resets its own locks at fork); one the
+  /// forking thread held stays its own. GIL held, one thread running.
+  void at_fork_reinit() noexcept {
+    if (owner_.load(std::memory_order_relaxed) == PyThread_get_thread_ident()) return;
+    new (&mutex_) std::timed_mutex();  // (the parent's state is not released: no owner here)
+    owner_.store(0, std::memory_order_relaxed);
+    count_ = 0;
   }
 
   /// Releases a lock the calling thread holds (after try_acquire returned true).

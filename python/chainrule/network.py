@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _core, _registry
 from ._checks import check_int as _check_int
-from ._sync import serialised
+from ._sync import new_lock, serialised
 from .activations import is_builtin as is_builtin_activation
 from .callbacks import History
 from .data import as_matrix, as_targets, check_feature_names, resolve_dtype
@@ -96,7 +96,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         #: One activation per layer (None for a layer without one, such as Dropout).
         self.activations = FrozenList(getattr(c, "activation", None) for c in layers)
         self._optimizer = resolve_optimizer(optimizer)
-        self._lock = _core.NetworkLock()  # threading.RLock's interface (_sync.py)
+        self._lock = new_lock()  # threading.RLock's interface (_sync.py)
         #: The communicator of the last ``fit(comm=...)``: ``save`` then writes on rank 0 only.
         self.comm: Any = None
         core_cls = _core.Network64 if self.dtype == np.float64 else _core.Network32
