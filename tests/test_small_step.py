@@ -310,3 +310,22 @@ def test_the_switch() -> None:
     assert cr.runtime.small_network_path() is True
     with pytest.raises(TypeError, match="enabled must be a bool"):
         cr.runtime.set_small_network_path(1)  # type: ignore[arg-type]
+
+
+def test_a_bad_CHAINRULE_SMALL_STEP_is_refused():
+    """Anything but 0 turned the fused path on silently (``off``, ``false``, `` 0``)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, chainrule as cr\n"
+        "net = cr.Network([2, 4, 1], seed=0)\n"
+        "net.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=1)\n"
+    )
+    for value, ok in [("off", False), (" 0", False), ("0", True), ("1", True), ("", True)]:
+        env = dict(os.environ, CHAINRULE_SMALL_STEP=value)
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert (run.returncode == 0) == ok, (value, run.stderr[-300:])
+        if not ok:
+            assert f"CHAINRULE_SMALL_STEP must be 0 (off) or 1 (on), got '{value}'" in run.stderr

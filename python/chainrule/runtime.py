@@ -80,7 +80,8 @@ def set_small_network_path(enabled: bool) -> None:
     fused call per step, its batch's rows in the vector lanes; everything else, and every fit
     while this is False, takes the general per-layer path. The two agree to rounding: the fused
     step adds the rows of dW and db in another order (see docs/design.md). The environment
-    variable ``CHAINRULE_SMALL_STEP=0`` sets False at import."""
+    variable ``CHAINRULE_SMALL_STEP=0`` sets False (read at the first fit; a value other than 0
+    or 1 raises ValueError there)."""
     if not isinstance(enabled, (bool, np.bool_)):
         raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
     _core.kernels.set_small_step_enabled(bool(enabled))

@@ -4,7 +4,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
+#include "chainrule/error.hpp"
 #include "chainrule/kernels/cpu.hpp"
 #include "small_step_isa.hpp"
 
@@ -12,9 +14,12 @@ namespace chainrule::kernels {
 namespace {
 
 std::atomic<bool>& enabled_slot() {
-  static std::atomic<bool> slot{[] {
+  static std::atomic<bool> slot{[] {  // (a bad value raises at every use until it is fixed)
     const char* env = std::getenv("CHAINRULE_SMALL_STEP");
-    return !(env != nullptr && std::strcmp(env, "0") == 0);
+    if (env == nullptr || *env == '\0' || std::strcmp(env, "1") == 0) return true;
+    if (std::strcmp(env, "0") == 0) return false;
+    throw ValueError(std::string("CHAINRULE_SMALL_STEP must be 0 (off) or 1 (on), got '") + env +
+                     "'");
   }()};
   return slot;
 }

@@ -57,7 +57,8 @@ template <class T>
 SmallStepKernels<T> small_step_kernels();
 
 /// The runtime switch of the fused step: on by default, off when the environment variable
-/// CHAINRULE_SMALL_STEP is "0" at first use; tests turn it off to compare the two paths.
+/// CHAINRULE_SMALL_STEP is "0" at first use ("1" or unset: on; anything else: ValueError);
+/// tests turn it off to compare the two paths.
 bool small_step_enabled();
 void set_small_step_enabled(bool enabled);
 
