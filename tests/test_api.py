@@ -471,3 +471,42 @@ def test_two_networks_train_in_two_threads_as_they_would_alone():
         t.join(timeout=120)
     for a, b in zip(alone, together):
         assert b is not None and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery to a child is POSIX-only")
+def test_ctrl_c_stops_gradient_check_with_the_parameters_back() -> None:
+    """gradient_check looked at the signals only when it was done: a large check (50 s in
+    the probe) could not be stopped."""
+    script = textwrap.dedent("""
+        import signal, sys, time, numpy as np, chainrule as cr
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(2000, 100)); Y = rng.normal(size=(2000, 10))
+        net = cr.Network([100, 256, 10], seed=0)  # a check of minutes
+        before = [np.array(p) for p in net.parameters.values()]
+        print("started", flush=True)
+        try:
+            net.gradient_check(X, Y)
+        except KeyboardInterrupt:
+            print(f"caught at {time.monotonic()!r}", flush=True)
+            same = all(np.array_equal(a, b) for a, b in zip(before, net.parameters.values()))
+            print("interrupted ok" if same else "interrupted BAD", flush=True)
+            sys.exit(0)
+        sys.exit(3)
+    """)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        time.sleep(0.3)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "interrupted ok" in out, f"stdout {out!r}\nstderr {err[-2000:]}"
+    caught = float(out.split("caught at ")[1].split()[0])
+    assert caught - sent < 0.5, f"KeyboardInterrupt {caught - sent:.3f} s after SIGINT"

@@ -211,8 +211,11 @@ void chainrule::bindings::bind_network_training(py::class_<Network<T>>& c) {
       .def(
           "gradient_check",
           [](Net& n, const Array<T>& X, const Array<T>& Y, double eps) {
+            // Ctrl-C stops a long check (every ~20 ms a look at the signals, with the GIL)
+            const auto signals = batch_poll(py::none());
+            const std::function<void()> poll = [&signals] { signals(0, 0, 0); };
             py::gil_scoped_release nogil;
-            return n.gradient_check(as_view(X, "X"), as_view(Y, "Y"), eps);
+            return n.gradient_check(as_view(X, "X"), as_view(Y, "Y"), eps, poll);
           },
           py::arg("X"), py::arg("Y"), py::arg("eps"));
 }

@@ -2,6 +2,7 @@
 // one parameter value at a time (the parameters are restored exactly).
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,7 +12,8 @@
 namespace chainrule {
 
 template <class T>
-std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, double eps) {
+std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, double eps,
+                                               const std::function<void()>& poll) {
   check_XY(X, Y, "gradient_check");
   if (!(std::isfinite(eps) && eps > 0))
     throw ValueError("gradient_check: eps must be a finite number > 0, got " + shortest_repr(eps));
@@ -50,6 +52,7 @@ std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, d
         throw;
       }
       p.data[i] = saved;
+      if (poll) poll();  // (the parameter is back: a stop here leaves the network as it was)
       // dL/dp ~ (L(p + eps) - L(p - eps)) / (2 eps), with the step actually taken in T
       const double numeric = (lp - lm) / (static_cast<double>(up) - static_cast<double>(down));
       const double a = analytic[t].data()[i];
@@ -68,8 +71,8 @@ std::vector<double> Network<T>::gradient_check(ConstView<T> X, ConstView<T> Y, d
 }
 
 template std::vector<double> Network<float>::gradient_check(ConstView<float>, ConstView<float>,
-                                                            double);
+                                                            double, const std::function<void()>&);
 template std::vector<double> Network<double>::gradient_check(ConstView<double>, ConstView<double>,
-                                                             double);
+                                                             double, const std::function<void()>&);
 
 }  // namespace chainrule

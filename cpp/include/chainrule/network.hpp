@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -177,8 +178,11 @@ class Network {
   /// For each parameter tensor (W1, b1, W2, b2, ...), ||g_backprop - g_numeric|| /
   /// (||g_backprop|| + ||g_numeric||) with central differences of step eps. Parameters are
   /// restored exactly, and so is the count of training passes (a check does not move the
-  /// dropout stream on); the gradients are then backprop's of (X, Y).
-  std::vector<double> gradient_check(ConstView<T> X, ConstView<T> Y, double eps);
+  /// dropout stream on); the gradients are then backprop's of (X, Y). `poll`, when given, is
+  /// called after each perturbed value (its two passes), and may raise to stop the check
+  /// (Ctrl-C) with every parameter back.
+  std::vector<double> gradient_check(ConstView<T> X, ConstView<T> Y, double eps,
+                                     const std::function<void()>& poll = {});
 
   /// Shape and value checks of a call's data; `what` names the call in messages.
   void check_X(ConstView<T> X, const char* what) const;
