@@ -3,7 +3,6 @@
 // the copies of parameters and buffers that the divergence rollback restores.
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,10 +58,6 @@ void Network<T>::set_optimizer_state(
 template <class T>
 void Network<T>::set_optimizer(std::unique_ptr<Optimizer<T>> optimizer) {
   if (!optimizer) throw ValueError("set_optimizer: no optimizer");
-  if (fits_running_ > 0)  // the running fit holds the one installed (trainer.cpp)
-    throw std::runtime_error(
-        "the optimizer cannot be replaced, nor its settings changed, while a fit runs (as from "
-        "a callback): change it between fits");
   optimizer->prepare(slot_sizes());
   optimizer_ = std::move(optimizer);
 }

@@ -44,9 +44,8 @@ class TrainingState:
         Changing a hyper-parameter of this object (``net.optimizer.momentum = 0.9``) takes
         effect at the next fit, step or state access, as an edit of torch's ``param_groups``
         does: the state carries over (a buffer the change adds, such as SGD's momentum
-        buffer, starts at zeros), and a value out of range raises there. During a fit (from a
-        callback), installing one or applying a changed setting raises RuntimeError: the
-        running fit keeps the optimizer it started with."""
+        buffer, starts at zeros), and a value out of range raises there. One installed from a
+        callback during a fit trains from the fit's next step."""
         return self._optimizer
 
     @optimizer.setter

@@ -101,18 +101,6 @@ class Network {
     const int exceptions_;  // std::uncaught_exceptions() when made
     bool kept_ = false;
   };
-  /// Marks a fit running for its scope (Trainer::fit holds the network's optimizer for the
-  /// whole loop): set_optimizer refuses to replace it then, e.g. from a callback.
-  class FitRunning {
-   public:
-    explicit FitRunning(Network& net) : net_(net) { ++net_.fits_running_; }
-    FitRunning(const FitRunning&) = delete;
-    FitRunning& operator=(const FitRunning&) = delete;
-    ~FitRunning() { --net_.fits_running_; }
-
-   private:
-    Network& net_;
-  };
   /// The next forward passes run in training mode, as training pass number passes() + 1
   /// (fresh random draws), updating running statistics when `update_statistics`; row_ids,
   /// sum_across and global_rows (a data-parallel step) as in PassContext.
@@ -283,7 +271,6 @@ class Network {
   std::vector<Matrix<T>> rollback_;  // save_rollback's copy of the parameters and buffers
   std::uint64_t rollback_pass_ = 0;  // and of context_.pass
   std::vector<T> undo_buffers_;      // PassUndo's copy of every buffer, back to back
-  int fits_running_ = 0;             // FitRunning guards alive (a callback's nested fit too)
 };
 
 /// Validates a learning rate (finite and > 0).

@@ -191,8 +191,6 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
       distributed && net_.uses_batch_statistics() ? &reducer_->sum_across() : nullptr;
   // the rows of each step are gathered in the order of a permutation (of the global rows)
   const bool ordered = opts.shuffle || distributed;
-  const typename Network<T>::FitRunning running(net_);  // keeps `optimizer` the installed one
-  Optimizer<T>& optimizer = net_.optimizer();
   const ConstView<T> X = d.X, Y = d.Y;
   const bool weighted = d.sample_weight.data != nullptr;
   const bool validate = d.X_val.data != nullptr;
@@ -226,9 +224,10 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
   // block by block; not when the gradients must be summed across processes first, nor
   // clipped (clipping by norm needs every gradient first), nor when an activation from
   // outside the core may raise below a layer already updated (the step would be half done).
+  // (The optimizer is asked at every step, never held: a callback may install another one
+  // between epochs.)
   const bool clip = opts.clip.active();
-  const bool fuse_update =
-      optimizer.fuses_into_backward() && !distributed && !clip && !net_.has_external_activations();
+  const bool may_fuse = !distributed && !clip && !net_.has_external_activations();
   const std::size_t n_metrics = opts.metrics.size();
   // (capped: a huge epoch count, stopped by Ctrl-C or a callback, must not reserve terabytes)
   const std::size_t capacity =
@@ -349,6 +348,7 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
           if (global_weight == 0) continue;
         }
       }
+      const bool fuse_update = may_fuse && net_.optimizer().fuses_into_backward();
       // the step that ends a diagnostics record: its update is measured (not fused)
       const bool record_step = diag && (every_steps > 0 ? (steps + 1) % every_steps == 0
                                                         : record_epoch && start + bs >= N);
@@ -400,7 +400,7 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
                               epoch);
       }
       if (distributed) {
-        if (optimizer.fuses_into_backward() && !net_.has_penalties() && !clip) {
+        if (net_.optimizer().fuses_into_backward() && !net_.has_penalties() && !clip) {
           // W -= lr dW with dW = sum / global_weight: W -= (lr / global_weight) sum, one pass
           net_.apply_update(static_cast<T>(lr / step_weight));
           fused_sums = true;
@@ -415,7 +415,7 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
         for (auto& metric : train_metrics)
           metric->accumulate(small ? small->output() : net_.output(), yb, wb);
         if (fuse_update && !small && !record_step) {
-          optimizer.begin_step();  // the update itself ran in backward_pass; count the step
+          net_.optimizer().begin_step();  // the update ran in backward_pass; count the step
         } else if (small) {
           small->update(static_cast<T>(lr));  // (no clipping: the fused step has none)
         } else {
