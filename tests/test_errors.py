@@ -300,7 +300,7 @@ BAD_CALLS = [
         "step wrong count",
         lambda n: n.step([(np.zeros((2, 4)), np.zeros(4))], lr=0.1),
         ValueError,
-        ["2 layers", "1"],
+        ["one (dW, db) pair per dense layer: 2", "got 1"],
     ),
     (
         "step wrong shape",
@@ -308,7 +308,7 @@ BAD_CALLS = [
             [(np.zeros((2, 4)), np.zeros(4)), (np.zeros((4, 2)), np.zeros(1))], lr=0.1
         ),
         ValueError,
-        ["layer 2", "(4, 1)", "(4, 2)"],
+        ["the gradient of W2", "(4, 1)", "(4, 2)"],
     ),
     (
         "step nan",
@@ -316,7 +316,7 @@ BAD_CALLS = [
             [(np.zeros((2, 4)), np.zeros(4)), (np.full((4, 1), np.nan), np.zeros(1))], lr=0.1
         ),
         ValueError,
-        ["layer 2", "NaN"],
+        ["the gradient of W2", "NaN"],
     ),
 ]
 

@@ -344,3 +344,31 @@ def test_an_in_place_operator_on_a_live_view_is_named_in_the_refusal():
         net.weights[0] *= np.nan
     with pytest.raises(ValueError, match=r"NaN or inf$"):  # a value of its own: refused, kept
         net.weights[1] = np.full((4, 1), np.nan)
+
+
+@pytest.mark.parametrize(
+    "as_given",
+    [lambda g: g, lambda g: [(x.dW, x.db) for x in g], lambda g: g.parameters],
+    ids=["Gradients", "pairs", "by name"],
+)
+def test_step_takes_what_gradients_returns_with_dropout_between_dense_layers(as_given):
+    """With a Dropout (a layer without parameters) between the dense layers, the (dW, db)
+    pairs of gradients() are still one per dense layer: step took them for one per layer and
+    refused them ("expected gradients for 3 layers, got 2 dW and 2 db")."""
+    X, Y = np.random.default_rng(0).normal(size=(8, 3)), np.ones((8, 1))
+
+    def make():
+        return cr.Network([3, cr.Dense(4, "tanh"), cr.Dropout(0.5), cr.Dense(1)], seed=0)
+
+    net, twin = make(), make()
+    g = net.gradients(X, Y)
+    assert len(g) == 2 and list(g.parameters) == ["W1", "b1", "W3", "b3"]
+    twin.gradients(X, Y)
+    net.step(as_given(g), lr=0.1)
+    twin.step(lr=0.1)  # the same gradients, the last backward pass's
+    for k in net.parameters:
+        np.testing.assert_array_equal(net.parameters[k], twin.parameters[k])
+    with pytest.raises(
+        ValueError, match=r"one \(dW, db\) pair per dense layer: 2 \(layers 1, 3\), got 1"
+    ):
+        net.step([(g[0].dW, g[0].db)], lr=0.1)

@@ -142,7 +142,8 @@ class Steps:
         """One optimizer step for every layer (plain SGD: ``W -= lr * dW``, ``b -= lr * db``).
 
         ``grads`` is what :meth:`gradients`/:meth:`backward` returned (possibly modified), any
-        sequence of one ``(dW, db)`` pair per layer (a network of dense layers), or a dict
+        sequence of one ``(dW, db)`` pair per dense layer (a network whose only parameters are
+        the dense layers': dropout may sit between them), or a dict
         with one gradient per parameter name (``{"W1": ..., "b1": ..., "gamma2": ...}``; for a
         network with other layers, a Gradients is read through its ``parameters``); None
         uses the last backward pass.
@@ -159,6 +160,13 @@ class Steps:
         if grads is None:
             self._core.step(lr, **clip)
             return
+        self._core.step_with(self._gradients_by_parameter(grads), lr, **clip)
+
+    def _gradients_by_parameter(self, grads: Any) -> List[np.ndarray]:
+        """step's ``grads`` as the core's step_with takes them: one array per parameter, in
+        the order of ``net.parameters``. A sequence of ``(dW, db)`` pairs holds one per dense
+        layer: ``grads[k]`` is the k-th dense layer's (``W{l}, b{l}`` for its layer l), whatever
+        other layers (dropout) sit between them."""
         names = list(self._core.parameter_names())
         dense_names = [n for l in self._dense for n in (f"W{l + 1}", f"b{l + 1}")]
         if isinstance(grads, Gradients) and dense_names != names:
@@ -174,7 +182,7 @@ class Steps:
                     + (f"; unknown: {', '.join(unknown)}" if unknown else "")
                     + (f"; missing: {', '.join(missing)}" if missing else "")
                 )
-            arrays = [(n, grads[n]) for n in names]
+            given = {n: grads[n] for n in names}
         else:
             if isinstance(grads, (str, bytes)) or not isinstance(grads, Sequence):
                 raise TypeError(
@@ -188,8 +196,15 @@ class Steps:
                     "pass grads as a dict by parameter name or as the Gradients "
                     "that gradients() returned"
                 )
-            dWs, dbs = [], []
-            for l, g in enumerate(grads):
+            layers = [l + 1 for l in self._dense]
+            if len(grads) != len(layers):
+                raise ValueError(
+                    f"step: grads must have one (dW, db) pair per dense layer: {len(layers)} "
+                    f"(layer{'s' if len(layers) > 1 else ''} "
+                    f"{', '.join(map(str, layers))}), got {len(grads)}"
+                )
+            given = {}
+            for k, (l, g) in enumerate(zip(layers, grads)):
                 if isinstance(g, LayerGradients):
                     dW, db = g.dW, g.db
                 else:
@@ -197,25 +212,16 @@ class Steps:
                         dW, db = tuple(g)[:2]
                     except (TypeError, ValueError):
                         raise TypeError(
-                            f"step: grads[{l}] must be a (dW, db) pair, got {g!r}"
+                            f"step: grads[{k}] must be a (dW, db) pair, got {g!r}"
                         ) from None
-                # copies when they may be views of the parameters that step() is about to change
-                dWs.append(self._unaliased(as_matrix(dW, self.dtype.type, f"layer {l + 1} dW")))
-                db = as_matrix(
-                    np.reshape(db, -1) if _is_scalar(db) else db,
-                    self.dtype.type,
-                    f"layer {l + 1} db",
-                    column_if_1d=True,
-                )
-                dbs.append(self._unaliased(db.reshape(1, -1)))
-            self._core.step_pairs(dWs, dbs, lr, **clip)
-            return
+                given[f"W{l}"], given[f"b{l}"] = dW, db
         converted = []
-        for name, g in arrays:
-            # copies when they may be views of the parameters that step() is about to change
+        for name in names:
+            g = given[name]
             a = as_matrix(g, self.dtype.type, f"the gradient of {name}", column_if_1d=True)
+            # copies when they may be views of the parameters that step() is about to change
             converted.append(self._unaliased(a.reshape(1, -1) if np.ndim(g) <= 1 else a))
-        self._core.step_with(converted, lr, **clip)
+        return converted
 
     @serialised
     def gradient_check(
