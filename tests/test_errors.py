@@ -338,6 +338,42 @@ def test_bad_call_raises_and_leaves_model_unchanged(
     net.fit(X, Y, epochs=2, lr=0.1)
 
 
+def _bn_net() -> cr.Network:
+    return cr.Network([2, cr.Dense(4, "tanh"), cr.BatchNorm(), cr.Dense(1, "linear")], seed=0)
+
+
+@pytest.mark.parametrize(
+    "make, name, gradient, shown",
+    [
+        # a vector parameter's gradient of another shape with as many values was flattened
+        (_bn_net, "gamma2", np.ones((2, 2)), "must have shape (4,), got (2, 2)"),
+        (_bn_net, "b1", np.ones((4, 1)), "must have shape (4,), got (4, 1)"),
+        (_bn_net, "b1", np.ones((1, 1, 4)), "must have shape (4,), got (1, 1, 4)"),
+        (_bn_net, "b3", 0.5, "must have shape (1,), got ()"),  # "must be 2-D (samples, ...)"
+        (_bn_net, "W1", np.ones(8), "must have shape (2, 4), got (8,)"),  # "got (1, 8)"
+        (_bn_net, "W1", np.ones((4, 2)), "must have shape (2, 4), got (4, 2)"),
+        (small_net, "b1", np.ones((2, 2)), "must have shape (4,), got (2, 2)"),  # pair form
+        (small_net, "b2", 0.5, "must have shape (1,), got ()"),  # accepted as pairs, not by name
+        (small_net, "W2", np.ones(4), "must have shape (4, 1), got (4,)"),
+    ],
+)
+def test_step_takes_each_gradient_in_its_parameters_shape_only(
+    make: Callable, name: str, gradient: Any, shown: str
+) -> None:
+    net = make()
+    by_name = dict(net.gradients(X, Y).parameters, **{name: gradient})
+    forms = [by_name]
+    if list(net.parameters) == ["W1", "b1", "W2", "b2"]:  # the (dW, db) pairs too
+        forms.append([(by_name["W1"], by_name["b1"]), (by_name["W2"], by_name["b2"])])
+    for grads in forms:
+        before = {k: np.array(v) for k, v in net.parameters.items()}
+        with pytest.raises(ValueError) as e:
+            net.step(grads, lr=0.1)
+        assert_message(e, f"step: the gradient of {name} {shown}")
+        for k, v in net.parameters.items():
+            np.testing.assert_array_equal(v, before[k])
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_step_applies_only_gradients_of_a_backward_pass(optimizer: str) -> None:
     # step() without grads applies the last backward pass's gradients, as torch's

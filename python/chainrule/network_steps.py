@@ -44,11 +44,13 @@ class Gradients(List[LayerGradients]):
         self.parameters: Dict[str, np.ndarray] = dict(parameters or {})
 
 
-def _is_scalar(a: Any) -> bool:
+def _shape_of(a: Any) -> Optional[tuple]:
+    """The shape of an array-like as a tuple of ints, or None when it has none (ragged
+    nesting: the conversion reports it)."""
     try:
-        return np.ndim(a) == 0
-    except ValueError:  # ragged nesting: let the conversion report it
-        return False
+        return tuple(int(n) for n in np.shape(a))
+    except (TypeError, ValueError):
+        return None
 
 
 class Steps:
@@ -216,11 +218,21 @@ class Steps:
                         ) from None
                 given[f"W{l}"], given[f"b{l}"] = dW, db
         converted = []
-        for name in names:
-            g = given[name]
-            a = as_matrix(g, self.dtype.type, f"the gradient of {name}", column_if_1d=True)
+        for k, name in enumerate(names):
+            g, shape = given[name], self._core.parameter(k).shape
+            # each gradient has its parameter's shape exactly, as torch requires of .grad. The
+            # core sees a vector's gradient as one row and checks only its size, and a matrix's
+            # only once it is 2-D: what it cannot see is checked here, the rest by the core
+            given_shape = _shape_of(g)
+            if given_shape is not None and (
+                given_shape != shape if len(shape) == 1 else len(given_shape) != 2
+            ):
+                raise ValueError(
+                    f"step: the gradient of {name} must have shape {shape}, got {given_shape}"
+                )
+            a = as_matrix(g, self.dtype.type, f"step: the gradient of {name}", column_if_1d=True)
             # copies when they may be views of the parameters that step() is about to change
-            converted.append(self._unaliased(a.reshape(1, -1) if np.ndim(g) <= 1 else a))
+            converted.append(self._unaliased(a.reshape(1, -1) if len(shape) == 1 else a))
         return converted
 
     @serialised
