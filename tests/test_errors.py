@@ -374,6 +374,58 @@ def test_step_takes_each_gradient_in_its_parameters_shape_only(
             np.testing.assert_array_equal(v, before[k])
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda n, g: n.step(lr=0.1),
+        lambda n, g: n.step(g, lr=0.1),
+        lambda n, g: n.step([(x.dW, x.db) for x in g], lr=0.1),
+        lambda n, g: n.step(g.parameters, lr=0.1),
+        lambda n, g: n.weights.__setitem__(1, np.ones((4, 1))),
+        lambda n, g: n.biases.__setitem__(0, np.ones(4)),
+        lambda n, g: n.parameters.__setitem__("W1", np.ones((2, 4))),
+        lambda n, g: setattr(n.layers[0], "b", np.ones(4)),
+    ],
+    ids=[
+        "step()",
+        "step(g)",
+        "step(pairs)",
+        "step(dict)",
+        "weights",
+        "biases",
+        "parameters",
+        "layers",
+    ],
+)
+def test_a_step_or_an_assignment_drops_the_forward_pass_kept_for_backward(change) -> None:
+    """backward() after a step or an assignment combined the kept forward pass (of the old
+    weights) with the new weights: gradients of neither. torch refuses such a backward; so
+    does chainrule, as after predict or fit."""
+    net = small_net(optimizer="adam")
+    net.forward(X)
+    g = net.backward(Y)
+    change(net, g)
+    with pytest.raises(ValueError) as e:
+        net.backward(Y)
+    assert_message(e, "backward: call forward(X) first", "a step, a parameter assignment")
+    net.forward(X)  # a new forward pass: backward works again, at the new weights
+    twin = small_net()
+    for k in net.parameters:
+        twin.parameters[k] = net.parameters[k]
+    for got, want in zip(net.backward(Y), twin.gradients(X, Y)):
+        np.testing.assert_array_equal(got.dW, want.dW)
+
+
+def test_a_refused_step_or_assignment_keeps_the_forward_pass() -> None:
+    net = small_net()
+    net.forward(X)
+    with pytest.raises(ValueError):
+        net.step([(np.zeros((2, 4)), np.zeros(4))], lr=0.1)
+    with pytest.raises(ValueError):
+        net.weights[0] = np.zeros((4, 2))
+    np.testing.assert_array_equal(net.backward(Y)[0].dW, small_net().gradients(X, Y)[0].dW)
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_step_applies_only_gradients_of_a_backward_pass(optimizer: str) -> None:
     # step() without grads applies the last backward pass's gradients, as torch's

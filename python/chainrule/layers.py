@@ -209,6 +209,7 @@ class BoundLayer:
         config: Layer,
         shape: Tuple[int, int],
         non_negative: Sequence[str] = (),
+        on_assign: Optional[Callable[[], None]] = None,
     ) -> None:
         object.__setattr__(self, "_tensors", tensors)  # group -> [(name, array)]
         object.__setattr__(self, "_lock", lock)
@@ -216,6 +217,7 @@ class BoundLayer:
         object.__setattr__(self, "config", config)
         object.__setattr__(self, "shape", shape)  # (n_in, n_out)
         object.__setattr__(self, "_non_negative", frozenset(non_negative))  # running_var
+        object.__setattr__(self, "_on_assign", on_assign)  # after a parameter's assignment
 
     @property
     def kind(self) -> str:
@@ -270,6 +272,8 @@ class BoundLayer:
                 f"layers[{self.index}].{name}",
                 non_negative=name in self._non_negative,
             )
+            if group == "parameters" and self._on_assign is not None:
+                self._on_assign()
 
     def __dir__(self) -> List[str]:
         return sorted(set(super().__dir__()) | set(self._names()))

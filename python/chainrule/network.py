@@ -180,6 +180,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
                 self.layer_configs[l],
                 (shape[0], shape[1]),
                 core.non_negative_buffers(l),
+                self._drop_forward_pass,
             )
 
         return LayerList(bound, self.n_layers)
@@ -196,8 +197,15 @@ class Network(TrainingState, Fitting, Steps, LRFind):
     @property
     def parameters(self) -> NamedParameters:
         """Every learnable tensor by name (``W1``, ``b1``, ``W2``, ...), as live views; see
-        :class:`~chainrule.parameters.NamedParameters`."""
-        return NamedParameters(self._core.parameter_names(), self._core.parameter, self._lock)
+        :class:`~chainrule.parameters.NamedParameters`. An assignment drops the forward pass
+        kept for :meth:`backward`; an in-place change through a view cannot be seen, and
+        backward() then mixes the kept pass with the new values."""
+        return NamedParameters(
+            self._core.parameter_names(),
+            self._core.parameter,
+            self._lock,
+            on_assign=self._drop_forward_pass,
+        )
 
     @property
     def weights(self) -> ParameterList:
@@ -205,14 +213,18 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         dense layer's (layer 1 of a network of dense layers)."""
         dense, core = self._dense, self._core
         numbers = [l + 1 for l in dense]
-        return ParameterList(numbers, lambda k: core.weight(dense[k]), self._lock, "weights")
+        return ParameterList(
+            numbers, lambda k: core.weight(dense[k]), self._lock, "weights", self._drop_forward_pass
+        )
 
     @property
     def biases(self) -> ParameterList:
         """Live views of the dense layers' b, each (n_out,)."""
         dense, core = self._dense, self._core
         numbers = [l + 1 for l in dense]
-        return ParameterList(numbers, lambda k: core.bias(dense[k]), self._lock, "biases")
+        return ParameterList(
+            numbers, lambda k: core.bias(dense[k]), self._lock, "biases", self._drop_forward_pass
+        )
 
     @property
     def n_params(self) -> int:

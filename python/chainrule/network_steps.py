@@ -127,9 +127,16 @@ class Steps:
 
     @serialised
     def backward(self, Y: ArrayLike) -> Gradients:
-        """Backward pass for the last :meth:`forward`; returns the gradients."""
+        """Backward pass for the last :meth:`forward`; returns the gradients. Any call that
+        changes the parameters or the layers' caches in between (a step, an assignment of a
+        parameter, predict, loss, gradients, fit) drops that forward pass, and backward then
+        raises, as torch does for a graph whose tensors have changed (an in-place change
+        through a live view cannot be seen)."""
         if self._forward_X is None:
-            raise ValueError("backward: call forward(X) first")
+            raise ValueError(
+                "backward: call forward(X) first (a step, a parameter assignment, predict, "
+                "loss, gradients or fit since the last forward pass drops it)"
+            )
         return self._collect_gradients(self._core.backward(self._Y(Y)))
 
     @serialised
@@ -161,8 +168,14 @@ class Steps:
         }  # values: the core
         if grads is None:
             self._core.step(lr, **clip)
-            return
-        self._core.step_with(self._gradients_by_parameter(grads), lr, **clip)
+        else:
+            self._core.step_with(self._gradients_by_parameter(grads), lr, **clip)
+        self._drop_forward_pass()  # of the parameters before the step
+
+    def _drop_forward_pass(self) -> None:
+        """The parameters changed (a step, an assignment): the forward pass kept for backward()
+        was of the old ones, so backward() refuses until the next forward(X)."""
+        self._forward_X = None
 
     def _gradients_by_parameter(self, grads: Any) -> List[np.ndarray]:
         """step's ``grads`` as the core's step_with takes them: one array per parameter, in

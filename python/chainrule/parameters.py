@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable, Iterator, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -92,7 +92,10 @@ def parameter_layout(layer_sizes: Sequence[int]) -> List[Tuple[str, Tuple[int, .
 class NamedParameters(Mapping[str, np.ndarray]):
     """``net.parameters``: every learnable tensor by name, in order (``W1``, ``b1``, ``W2``, ...:
     the parameter's name in its layer, then the layer's number), as live NumPy views of the
-    core's memory. ``net.parameters["W1"] = A`` copies A in after checking its shape and values.
+    core's memory. ``net.parameters["W1"] = A`` copies A in after checking its shape and values
+    (and then calls ``on_assign``: the network drops a forward pass kept for ``backward``; an
+    in-place change through a view, ``net.parameters["W1"] -= 0.1``, cannot be seen, so
+    ``backward`` after one mixes the kept pass with the new values: call ``forward`` again).
     Everything that walks a model (save and load, the optimizer state, early-stopping
     snapshots, the data-parallel broadcast) goes through this list."""
 
@@ -102,12 +105,14 @@ class NamedParameters(Mapping[str, np.ndarray]):
         view: Callable[[int], np.ndarray],
         lock: Any,
         non_negative: Sequence[str] = (),
+        on_assign: Optional[Callable[[], None]] = None,
     ) -> None:
         self._names: List[str] = list(names)
         self._non_negative = frozenset(non_negative)  # names whose values must be >= 0
         self._index = {name: k for k, name in enumerate(self._names)}
         self._view = view  # k -> the live view of parameter k
         self._lock = lock  # the network's lock: an assignment waits for a running call
+        self._on_assign = on_assign  # called after each assignment
 
     def __len__(self) -> int:
         return len(self._names)
@@ -130,6 +135,8 @@ class NamedParameters(Mapping[str, np.ndarray]):
                 f"parameters[{name!r}]",
                 non_negative=name in self._non_negative,
             )
+            if self._on_assign is not None:
+                self._on_assign()
 
     def __repr__(self) -> str:
         return "<parameters: " + ", ".join(f"{k} {self[k].shape}" for k in self._names) + ">"
@@ -139,18 +146,24 @@ class ParameterList(Sequence[np.ndarray]):
     """``net.weights`` / ``net.biases``: live NumPy views of the core's parameters.
 
     ``net.weights[l]`` is a writable view of the l-th dense layer's (l = 0 is the first);
-    ``net.weights[l] = A`` copies A in after checking its shape and values. ``numbers``: each
-    dense layer's number in the network (1-based, as the messages name it: with a BatchNorm
-    between, ``weights[1]`` may be layer 3's)."""
+    ``net.weights[l] = A`` copies A in after checking its shape and values, then calls
+    ``on_assign``. ``numbers``: each dense layer's number in the network (1-based, as the
+    messages name it: with a BatchNorm between, ``weights[1]`` may be layer 3's)."""
 
     def __init__(
-        self, numbers: Sequence[int], view: Callable[[int], np.ndarray], lock: Any, kind: str
+        self,
+        numbers: Sequence[int],
+        view: Callable[[int], np.ndarray],
+        lock: Any,
+        kind: str,
+        on_assign: Optional[Callable[[], None]] = None,
     ) -> None:
         self._numbers = list(numbers)
         self._n = len(self._numbers)
         self._view = view  # l -> the live view of the l-th dense layer's weight or bias
         self._lock = lock
         self._kind = kind
+        self._on_assign = on_assign
 
     def __len__(self) -> int:
         return self._n
@@ -172,6 +185,8 @@ class ParameterList(Sequence[np.ndarray]):
     def __setitem__(self, l: int, value: ArrayLike) -> None:
         with self._lock:
             self._assign(l, value)
+            if self._on_assign is not None:
+                self._on_assign()
 
     def _assign(self, l: int, value: ArrayLike) -> None:
         number = self._numbers[self._index(l)]
