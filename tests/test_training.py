@@ -633,3 +633,23 @@ def test_a_callback_may_install_another_optimizer_during_fit(width):
         for p, q in zip(x.parameters.values(), y.parameters.values()):
             np.testing.assert_array_equal(p, q)
     assert isinstance(a.optimizer, cr.Adam) and len(a.history.loss) == 4
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    "batch", [lambda buf: buf, lambda buf: buf[1:], lambda buf: buf.reshape(-1).reshape(buf.shape)]
+)
+def test_forward_keeps_a_copy_of_X_for_backward(dtype: str, batch: Any) -> None:
+    """forward(X) kept the caller's array when it needed no conversion, and backward() read it
+    again: a batch buffer refilled in place in between changed dW1 silently (torch saves
+    what backward needs)."""
+    rng = np.random.default_rng(0)
+    buf = rng.normal(size=(9, 3)).astype(dtype)
+    X = batch(buf)
+    Y = rng.normal(size=(X.shape[0], 1))
+    net = cr.Network([3, 5, 1], ["tanh", "linear"], seed=0, dtype=dtype)
+    want = net.gradients(X.copy(), Y)
+    net.forward(X)
+    buf[:] = 0.0  # the loader refills its buffer
+    for got, w in zip(net.backward(Y), want):
+        np.testing.assert_array_equal(got.dW, w.dW)

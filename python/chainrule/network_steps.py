@@ -119,8 +119,13 @@ class Steps:
 
     @serialised
     def forward(self, X: ArrayLike) -> np.ndarray:
-        """Forward pass of X, kept for a following :meth:`backward`; returns Yhat (m, nL)."""
+        """Forward pass of X, kept for a following :meth:`backward`; returns Yhat (m, nL).
+        The pass keeps a copy of X (as torch saves what backward needs): a change of the
+        caller's array before backward() does not reach the gradients."""
+        given = X
         X = self._X(X, "forward")
+        if X is given or not X.flags.owndata:  # the caller's memory, not a converted copy
+            X = X.copy()
         out = self._core.forward(X)
         self._forward_X = X  # the core reads X again in backward(); keep it alive
         return out
