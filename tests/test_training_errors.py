@@ -352,6 +352,8 @@ def test_bad_optimizer_state() -> None:
     net = _net()
     net.fit(X, Y, epochs=1)
     good = net.get_optimizer_state()
+    by_slot = good["buffers"]["exp_avg"]
+    by_name = dict(zip(net.parameters, by_slot))
     before = snapshot(net)
     cases = [
         (dict(good, optimizer="sgd"), ValueError, "the state is of optimizer 'sgd'"),
@@ -403,6 +405,28 @@ def test_bad_optimizer_state() -> None:
             ValueError,
             "'exp_avg_sq' of W1 holds sums or means of squares, which must be >= 0; got -1 at "
             "index 0",
+        ),
+        # complex buffers lost their imaginary part (a ComplexWarning only), text failed with
+        # NumPy's "could not convert string to float", a stray non-string key with "'<' not
+        # supported between instances of 'str' and 'int'": each is named now
+        (
+            dict(good, buffers=dict(good["buffers"], exp_avg=[a + 5j for a in by_slot])),
+            TypeError,
+            "set_optimizer_state: 'exp_avg' of W1 must be a real numeric array, got dtype "
+            "complex128",
+        ),
+        (
+            dict(
+                good,
+                buffers=dict(good["buffers"], exp_avg=by_slot[:1] + [["a"] * 4] + by_slot[2:]),
+            ),
+            TypeError,
+            "set_optimizer_state: 'exp_avg' of b1 must be a real numeric array, got dtype <U1",
+        ),
+        (
+            dict(good, buffers=dict(good["buffers"], exp_avg={**by_name, 0: 0.0, "W9": 0.0})),
+            ValueError,
+            "buffer 'exp_avg' must have one array per parameter (W1, b1, W2, b2); unknown: 'W9', 0",
         ),
     ]
     for state, exc, part in cases:

@@ -14,6 +14,7 @@ from .callbacks import History
 from .diagnostics import NON_FINITE_JSON, DiagnosticsLog, floats_to_json
 from .optimizers import Optimizer, resolve_optimizer
 from .optimizers import core_spec as optimizer_spec
+from .parameters import real_array
 
 __all__ = ["TrainingState", "optimizer_settings"]
 
@@ -128,13 +129,14 @@ class TrainingState:
         names = list(self._core.parameter_names())
         for key, arrays in buffers.items():
             if isinstance(arrays, Mapping):  # by parameter name
-                unknown = sorted(set(arrays) - set(names))
+                # (keys of any type: a stray 0 among the names is reported, not compared)
+                unknown = sorted(map(repr, (k for k in arrays if k not in names)))
                 missing = [n for n in names if n not in arrays]
                 if unknown or missing:
                     raise ValueError(
                         f"set_optimizer_state: buffer {key!r} must have one array per "
                         f"parameter ({', '.join(names)})"
-                        + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else "")
+                        + (f"; unknown: {', '.join(unknown)}" if unknown else "")
                         + (f"; missing: {', '.join(missing)}" if missing else "")
                     )
                 arrays = [arrays[n] for n in names]
@@ -143,8 +145,19 @@ class TrainingState:
                     f"set_optimizer_state: buffer {key!r} must be a list with one array "
                     "per parameter tensor (W1, b1, W2, ...)"
                 )
+            # complex numbers and text are refused as a parameter's assignment refuses them
+            # (a float conversion would drop the imaginary part, or fail naming nothing); the
+            # count, the shapes and the values (NaN or inf) are the core's to check
+            checked = [
+                real_array(
+                    a,
+                    f"set_optimizer_state: {str(key)!r} of "
+                    + (names[k] if k < len(names) else f"array {k}"),
+                )
+                for k, a in enumerate(arrays)
+            ]
             converted.append(
-                (str(key), [np.ascontiguousarray(np.asarray(a), dtype=self.dtype) for a in arrays])
+                (str(key), [np.ascontiguousarray(a, dtype=self.dtype) for a in checked])
             )
         with self._lock:
             self._core.set_optimizer_state(step, converted)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._checks import refuse_masked
 
-__all__ = ["NamedParameters", "ParameterList", "copy_into", "parameter_layout"]
+__all__ = ["NamedParameters", "ParameterList", "copy_into", "parameter_layout", "real_array"]
 
 ArrayLike = Any
 
@@ -28,16 +28,28 @@ def _in_place_note(value: np.ndarray, target: np.ndarray) -> str:
     )
 
 
+def real_array(value: ArrayLike, name: str) -> np.ndarray:
+    """``value`` as an array of real numbers (bool, int, float), as it is; TypeError naming
+    ``name`` for anything else (complex numbers, text, objects, dates), which a conversion to
+    float would mangle (drop the imaginary part) or refuse without naming it; ValueError for
+    a masked array with masked values (those under the mask are no values)."""
+    refuse_masked(value, name)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nesting
+        raise TypeError(f"{name} must be a real numeric array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    return arr
+
+
 def copy_into(
     target: np.ndarray, value: ArrayLike, what: str, name: str, non_negative: bool = False
 ) -> None:
     """Copies ``value`` into the live parameter view ``target`` after checking its type, shape
     and values (finite, and finite once converted to the network's dtype; >= 0 for a buffer
     the core declares non-negative, a running variance)."""
-    refuse_masked(value, name)  # (its values under the mask are no weights)
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    arr = real_array(value, name)
     if arr.shape != target.shape:
         raise ValueError(f"{what} must have shape {target.shape}, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
