@@ -69,21 +69,34 @@ def test_a_change_after_installing_reaches_training_and_the_file(tmp_path) -> No
     assert a.get_optimizer_state()["step"] == 3
 
 
-def test_a_bad_change_raises_where_it_is_used_and_changes_nothing(tmp_path) -> None:
+@pytest.mark.parametrize(
+    "name, value, good, message",
+    [
+        ("eps", float("nan"), 1e-8, "Adam: eps must be a finite number >= 0, got nan"),
+        # lr is not the core optimizer's: it was checked only as fit's or step's argument,
+        # and the message did not name the optimizer (nor did save refuse it)
+        ("lr", -1, 0.01, "Adam: lr must be a finite number > 0, got -1"),
+    ],
+)
+def test_a_bad_change_raises_where_it_is_used_and_changes_nothing(
+    tmp_path, name, value, good, message
+) -> None:
     net = _net(cr.Adam(lr=0.01))
     net.fit(X, Y, epochs=2)
     weights = [np.array(w) for w in net.weights]
     state = net.get_optimizer_state()
-    net.optimizer.eps = float("nan")
+    setattr(net.optimizer, name, value)
     for call in (
         lambda: net.fit(X, Y, epochs=1),
         lambda: net.step(net.gradients(X, Y)),
         lambda: net.save(tmp_path / "m.npz"),
         net.get_optimizer_state,
     ):
-        with pytest.raises(ValueError, match="Adam: eps must be a finite number >= 0, got nan"):
+        with pytest.raises(ValueError) as e:
             call()
-    net.optimizer.eps = 1e-8  # put right: training goes on from the same state
+        assert str(e.value) == message
+    assert not (tmp_path / "m.npz").exists()
+    setattr(net.optimizer, name, good)  # put right: training goes on from the same state
     assert all(np.array_equal(w, w0) for w, w0 in zip(net.weights, weights))
     after = net.get_optimizer_state()
     assert after["step"] == state["step"] == 2

@@ -12,7 +12,7 @@ import numpy as np
 from ._checks import check_int as _check_int
 from .callbacks import History
 from .diagnostics import NON_FINITE_JSON, DiagnosticsLog, floats_to_json
-from .optimizers import Optimizer, resolve_optimizer
+from .optimizers import Optimizer, checked_lr, resolve_optimizer
 from .optimizers import core_spec as optimizer_spec
 from .parameters import real_array
 
@@ -64,6 +64,7 @@ class TrainingState:
         """Hyper-parameters changed on ``net.optimizer`` since it was installed reach the
         core's optimizer, which keeps its step count and the buffers that the new settings
         still have (the others start at zeros); a bad value raises and changes nothing."""
+        checked_lr(self._optimizer)  # (lr is not the core optimizer's: checked here, named)
         try:  # (lr is not the core optimizer's: each fit and step passes it)
             same = bool(optimizer_settings(self._optimizer) == self._installed_params)
         except (TypeError, ValueError):  # (an array assigned to a hyper-parameter)

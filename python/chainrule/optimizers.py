@@ -25,6 +25,7 @@ __all__ = [
     "optimizer_names",
     "resolve_optimizer",
     "from_core_params",
+    "checked_lr",
 ]
 
 
@@ -68,18 +69,25 @@ class Optimizer(ParamsRepr):
 
     def _validate(self) -> "Optimizer":
         """Checks types here and values in the core; raises naming the optimizer."""
-        owner = type(self).__name__
-        lr = real_type(self.lr, f"{owner}: lr")
-        try:
-            _core.check_lr(lr)
-        except ValueError as exc:
-            raise ValueError(f"{owner}: {exc}") from None
+        checked_lr(self)
         self._entry.check(self._core_params())
         for name, value in self.get_params().items():  # NumPy values as Python's, for JSON
             plain = _plain(value)
             if plain is not value:
                 setattr(self, name, plain)
         return self
+
+
+def checked_lr(optimizer: Optimizer) -> float:
+    """The optimizer's ``lr`` as a float, its type checked here and its value by the core;
+    the error names the optimizer (``Adam: lr must be a finite number > 0, got -1``)."""
+    owner = type(optimizer).__name__
+    lr = real_type(optimizer.lr, f"{owner}: lr")
+    try:
+        _core.check_lr(lr)
+    except ValueError as exc:
+        raise ValueError(f"{owner}: {exc}") from None
+    return lr
 
 
 def _plain(value: Any) -> Any:
