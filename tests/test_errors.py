@@ -427,6 +427,35 @@ def test_a_refused_step_or_assignment_keeps_the_forward_pass() -> None:
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("clip", [{}, {"clip_norm": 1.0}, {"clip_value": 0.5}])
+def test_step_refuses_the_last_backward_pass_s_non_finite_gradients(optimizer, clip) -> None:
+    """step(g) refused NaN or inf gradients, but step() applied the same ones from the last
+    backward pass: NaN weights and optimizer state, with no error."""
+    net = cr.Network([2, 3, 1], ["linear", "linear"], seed=0, optimizer=optimizer)
+    big = np.full((4, 2), 1e155)  # finite, but the loss and the gradients overflow
+    before, state = snapshot(net), net.get_optimizer_state()
+    for compute in (
+        lambda: net.gradients(big, np.zeros((4, 1))),
+        lambda: (net.forward(big), net.backward(np.zeros((4, 1))))[1],
+    ):
+        g = compute()
+        assert not np.isfinite(g[0].dW).all()
+        for call in (lambda: net.step(g, lr=1e-3, **clip), lambda: net.step(lr=1e-3, **clip)):
+            with pytest.raises(ValueError) as e:
+                call()
+            assert_message(e, "step: the gradient of W1 contains NaN or inf")
+            assert_unchanged(net, before)
+            after = net.get_optimizer_state()
+            assert after["step"] == state["step"]
+            for name, arrays in state["buffers"].items():
+                for a, b in zip(arrays, after["buffers"][name]):
+                    np.testing.assert_array_equal(a, b)
+    net.gradients(X[:4], Y[:4])  # finite gradients: step() applies them
+    net.step(lr=1e-3, **clip)
+    assert not np.array_equal(net.weights[0], before[0])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_step_applies_only_gradients_of_a_backward_pass(optimizer: str) -> None:
     # step() without grads applies the last backward pass's gradients, as torch's
     # optimizer.step() applies .grad; where there are none (a fresh or loaded network, or a
