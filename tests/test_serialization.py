@@ -243,6 +243,58 @@ def test_save_rejects_metadata_that_is_not_json(tmp_path):
     assert not os.path.exists(tmp_path / "m.npz")
 
 
+def _inf_weights(net):  # a step with too large an lr: finite gradients, inf weights
+    net.step(net.gradients(np.ones((4, 3)), np.zeros((4, 1))), lr=1e308)
+
+
+def _nan_running_mean(net):  # an in-place write through a live view, which nothing can see
+    net.buffers["running_mean2"][0] = np.nan
+
+
+def _inf_adam_state(net):  # gradients of 1e200: exp_avg_sq overflows, the weights stay finite
+    g = net.gradients(np.ones((4, 3)), np.zeros((4, 1))).parameters
+    net.step({k: np.full(v.shape, 1e200) for k, v in g.items()}, lr=1e-3)
+    assert all(np.isfinite(v).all() for v in net.parameters.values())
+
+
+@pytest.mark.parametrize(
+    "spoil, named, hint",
+    [
+        (_inf_weights, "parameter W1", "assign finite values"),
+        (_nan_running_mean, "buffer running_mean2", "assign finite values"),
+        (_inf_adam_state, "the optimizer's 'exp_avg_sq' of W1", "net.optimizer = net.optimizer"),
+    ],
+)
+def test_a_network_holding_nan_or_inf_is_not_written(tmp_path, spoil, named, hint):
+    """save and pickle wrote such a network without complaint, and then load and unpickling
+    refused what they wrote ("inconsistent model: parameter W1 contains NaN or inf"): a
+    checkpoint that cannot be read back. They refuse before writing, naming the tensor."""
+    net = cr.Network(
+        [3, cr.Dense(4, "tanh"), cr.BatchNorm(), cr.Dense(1)], seed=0, optimizer="adam"
+    )
+    path = tmp_path / "m.npz"
+    net.save(path)
+    good = path.read_bytes()
+    spoil(net)
+    for call, what in (
+        (lambda: net.save(path), "save"),
+        (lambda: pickle.dumps(net), "pickling a Network"),
+        (lambda: copy.deepcopy(net), "pickling a Network"),
+    ):
+        with pytest.raises(ValueError) as e:
+            call()
+        message = str(e.value)
+        assert message.startswith(f"{what}: {named} contains NaN or inf"), message
+        assert "load and unpickling refuse" in message and hint in message, message
+    assert path.read_bytes() == good and os.listdir(tmp_path) == ["m.npz"]  # left in place
+    if spoil is _inf_adam_state:
+        net.optimizer = net.optimizer  # the hint's remedy
+        net.save(path)
+        for k, v in cr.load(path).parameters.items():
+            np.testing.assert_array_equal(v, net.parameters[k])
+        pickle.loads(pickle.dumps(net))
+
+
 def test_a_numpy_integer_seed_saves_as_an_int(tmp_path):
     net = cr.Network([2, 3, 1], seed=np.int64(5))
     assert net.seed == 5 and type(net.seed) is int

@@ -297,7 +297,9 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         """Writes the network (architecture, weights, training state and history, plus any
         JSON ``metadata``) to ``path`` in chainrule's safe ``.npz`` format; see
         :mod:`chainrule.serialization`. Load it with :func:`chainrule.load`. After
-        ``fit(comm=...)`` only rank 0 writes; on other ranks this does nothing."""
+        ``fit(comm=...)`` only rank 0 writes; on other ranks this does nothing. A network
+        whose parameters, buffers or optimizer state hold NaN or inf is refused before
+        anything is written (ValueError naming the tensor), as load would refuse the file."""
         from . import serialization  # upward, at call time (see the comment above)
 
         if not self.writes_files:
@@ -343,7 +345,7 @@ class Network(TrainingState, Fitting, Steps, LRFind):
         from . import serialization  # upward, at call time (see the comment above save)
 
         with self._lock:
-            data = serialization.to_bytes(self)
+            data = serialization.to_bytes(self, what="pickling a Network")
         custom = any(
             a is not None and not is_builtin_activation(a) for a in self.activations
         ) or not is_builtin_loss(self.loss_function)

@@ -171,8 +171,28 @@ def _loss_entry(loss: Loss) -> Dict[str, Any]:
     }
 
 
-def to_bytes(net: Network, metadata: Optional[Dict[str, Any]] = None) -> bytes:
-    """The model file's bytes (what :func:`save` writes)."""
+def _check_finite(what: str, tensors: Dict[str, np.ndarray], label: Any, hint: str) -> None:
+    """ValueError naming the first tensor that holds NaN or inf: a model file cannot hold it,
+    since load checks every value as an assignment does (and refuses these)."""
+    for name, value in tensors.items():
+        if not np.isfinite(value).all():
+            raise ValueError(
+                f"{what}: {label(name)} contains NaN or inf, which a model file cannot hold "
+                f"(load and unpickling refuse non-finite values, as an assignment does); {hint}"
+            )
+
+
+def _optimizer_buffer(key: str) -> str:
+    # "opt.exp_avg.W1" (get_training_state's naming) -> "the optimizer's 'exp_avg' of W1"
+    _, buffer, param = key.split(".", 2) if key.count(".") >= 2 else ("", key, "?")
+    return f"the optimizer's {buffer!r} of {param}"
+
+
+def to_bytes(net: Network, metadata: Optional[Dict[str, Any]] = None, what: str = "save") -> bytes:
+    """The model file's bytes (what :func:`save` writes; ``what`` names the caller in the
+    errors, as pickling does). A network with a parameter, a buffer or an optimizer state
+    that is not finite (after a step with too large an lr, say) is refused, naming it: load
+    would refuse the file."""
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"save: metadata must be a dict, got {type(metadata).__name__}")
     try:
@@ -181,7 +201,16 @@ def to_bytes(net: Network, metadata: Optional[Dict[str, Any]] = None) -> bytes:
         raise ValueError(
             f"save: the metadata must be JSON (finite numbers, strings, lists, dicts): {exc}"
         ) from None
+    restore = "assign finite values first (or load a checkpoint saved before)"
+    _check_finite(what, dict(net.parameters), lambda n: f"parameter {n}", restore)
+    _check_finite(what, dict(net.buffers), lambda n: f"buffer {n}", restore)
     state, state_arrays = net.get_training_state()
+    _check_finite(
+        what,
+        state_arrays,
+        _optimizer_buffer,
+        "reset the optimizer's state first (net.optimizer = net.optimizer installs it afresh)",
+    )
     header: Dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
