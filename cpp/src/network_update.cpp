@@ -71,8 +71,16 @@ void Network<T>::step(double lr, const GradientClipping& clip) {
         "step: no gradients to apply: compute them first (gradients(X, Y), or forward(X) then "
         "backward(Y)), or pass them to step(grads); a fit after the last backward pass does "
         "not keep its gradients");
+  // (as step(grads) refuses given ones: applied, they would make the parameters and the
+  // optimizer's state NaN, a model no file could hold)
+  for (const Parameter<T>& p : parameters())
+    if (kernels::first_non_finite(p.grad.size(), p.grad.data) >= 0)
+      throw ValueError("step: the gradient of " + p.name +
+                       " contains NaN or inf (the last backward pass's; step(grads) refuses "
+                       "such gradients too)");
   clip_gradients(clip);
   apply_update(static_cast<T>(lr));
+  forward_rows_ = -1;  // the kept forward pass was of the parameters before the step
 }
 
 template <class T>
@@ -155,6 +163,7 @@ void Network<T>::step(const std::vector<ConstView<T>>& grads, double lr,
   for (std::size_t k = 0; k < params.size(); ++k)
     optimizer_->update(static_cast<Index>(k), params[k].value.size(), lr_t, g[k],
                        params[k].value.data);
+  forward_rows_ = -1;  // the kept forward pass was of the parameters before the step
 }
 
 template <class T>

@@ -172,23 +172,10 @@ class Steps:
             "clip_value": optional_real(clip_value, "clip_value"),
         }  # values: the core
         if grads is None:
-            self._check_kept_gradients()
-            self._core.step(lr, **clip)
+            self._core.step(lr, **clip)  # (it refuses non-finite kept gradients)
         else:
             self._core.step_with(self._gradients_by_parameter(grads), lr, **clip)
         self._drop_forward_pass()  # of the parameters before the step
-
-    def _check_kept_gradients(self) -> None:
-        """step() refuses the last backward pass's gradients where they are not finite, as
-        step(grads) refuses given ones (the core checks those): applied, they would make the
-        parameters and the optimizer's state NaN, a model no file could hold."""
-        core = self._core
-        for k, name in enumerate(core.parameter_names()):
-            if not np.isfinite(core.parameter_grad(k)).all():
-                raise ValueError(
-                    f"step: the gradient of {name} contains NaN or inf (the last backward "
-                    "pass's; step(grads) refuses such gradients too)"
-                )
 
     def _drop_forward_pass(self) -> None:
         """The parameters changed (a step, an assignment): the forward pass kept for backward()
