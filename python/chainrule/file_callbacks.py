@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ._checks import bool_type, real_type
 from .callbacks import Callback, check_recorded, monitor_mode
+from .model_archive import refuse_directory
 
 __all__ = ["ModelCheckpoint", "CSVLogger"]
 
@@ -129,11 +130,8 @@ class ModelCheckpoint(Callback):
         directory = os.path.dirname(self.path)
         if "{" not in directory:  # (a directory named by the figures is made at each save)
             _writable_directory(directory, "ModelCheckpoint")
-        if "{" not in self.path and os.path.isdir(self.path):  # (no file can replace it)
-            raise IsADirectoryError(
-                f"ModelCheckpoint: path {self.path!r} is a directory: name a file, such as "
-                f"{os.path.join(self.path, 'model.npz')!r}"
-            )
+        if "{" not in self.path:  # (a path named by the figures is checked at each save)
+            refuse_directory(self.path, "ModelCheckpoint: path")
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float], network: Any) -> None:
         value = logs.get(self.monitor)

@@ -22,6 +22,7 @@ __all__ = [
     "is_int",
     "valid_params",
     "parse_header",
+    "refuse_directory",
 ]
 
 FORMAT = "chainrule.network"
@@ -169,6 +170,16 @@ def valid_params(params: Any, numbers_only: bool) -> bool:
         return isinstance(v, list) and depth < 8 and all(ok(x, depth + 1) for x in v)
 
     return isinstance(params, dict) and all(isinstance(k, str) and ok(v) for k, v in params.items())
+
+
+def refuse_directory(path: str, who: str) -> None:
+    """IsADirectoryError when a model file's ``path`` is a directory, which no file can
+    replace (``who`` leads the message: ``"save:"``, ``"ModelCheckpoint: path"``)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"{who} {path!r} is a directory: name a file, such as "
+            f"{os.path.join(path, 'model.npz')!r}"
+        )
 
 
 def _header_limit(reader: Reader) -> int:

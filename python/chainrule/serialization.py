@@ -52,7 +52,16 @@ from .layers import Layer, plain_dense
 from .layers import layer_class as LAYERS_BY_KIND
 from .losses import Loss, resolve_loss
 from .losses import is_builtin as is_builtin_loss
-from .model_archive import FORMAT, MAX_PARAMETERS, VERSION, PathLike, Reader, expect, parse_header
+from .model_archive import (
+    FORMAT,
+    MAX_PARAMETERS,
+    VERSION,
+    PathLike,
+    Reader,
+    expect,
+    parse_header,
+    refuse_directory,
+)
 from .network import Network
 from .parameters import parameter_layout
 
@@ -254,11 +263,7 @@ def save(net: Network, path: PathLike, metadata: Optional[Dict[str, Any]] = None
     any previous file in place."""
     data = to_bytes(net, metadata)
     path = os.fspath(path)
-    if os.path.isdir(path):  # (else the rename below names only its temporary file)
-        raise IsADirectoryError(
-            f"save: {path!r} is a directory: name a file, such as "
-            f"{os.path.join(path, 'model.npz')!r}"
-        )
+    refuse_directory(path, "save:")  # (else the rename below names only its temporary file)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
