@@ -18,6 +18,7 @@
 #include "areas.hpp"
 #include "chainrule/error.hpp"
 #include "chainrule/optimizer.hpp"
+#include "fit_call.hpp"
 #include "gil.hpp"
 #include "network_lock.hpp"
 #include "network_training.hpp"
@@ -62,14 +63,22 @@ long long inference_width(const Network<T>& n) {
   return width;
 }
 
-/// Yhat for X, in a fresh array.
+/// Yhat for X, in a fresh array. Ctrl-C stops a predict of several chunks between two (a look at
+/// the signals every ~20 ms, with the GIL); a call of one chunk pays nothing for it.
 template <class T>
 py::array_t<T> predict_array(Network<T>& n, const Array<T>& X) {
   const ConstView<T> x = as_view(X, "X");
   py::array_t<T> out({x.rows, n.n_outputs()});
   MatrixView<T> o = mutable_view(out);
-  const ReleaseGilFor nogil(x.rows * inference_width(n));
-  n.predict(x, o);
+  if (x.rows <= Network<T>::kPredictChunk) {
+    const ReleaseGilFor nogil(x.rows * inference_width(n));
+    n.predict(x, o);
+    return out;
+  }
+  const auto signals = chainrule::bindings::batch_poll(py::none());
+  const std::function<void()> poll = [&signals] { signals(0, 0, 0); };
+  py::gil_scoped_release nogil;
+  n.predict(x, o, poll);
   return out;
 }
 

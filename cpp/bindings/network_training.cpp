@@ -166,10 +166,14 @@ void chainrule::bindings::bind_network_training(py::class_<Network<T>>& c) {
              Index batch_size) {
             const ConstView<T> x = as_view(X, "X"), y = as_view(Y, "Y");
             const ConstView<T> w = optional_view(sample_weight, "sample_weight");
+            // Ctrl-C stops a long evaluation between two chunks (a look at the signals every
+            // ~20 ms, with the GIL)
+            const auto signals = batch_poll(py::none());
+            const std::function<void()> poll = [&signals] { signals(0, 0, 0); };
             Evaluation r;
             {
               py::gil_scoped_release nogil;
-              r = Trainer<T>(n).evaluate(x, y, w, metrics, batch_size);
+              r = Trainer<T>(n).evaluate(x, y, w, metrics, batch_size, poll);
             }
             return py::make_tuple(r.loss, r.metrics);
           },

@@ -338,7 +338,7 @@ double Network<T>::backward(ConstView<T> Y) {
 }
 
 template <class T>
-void Network<T>::predict(ConstView<T> X, MatrixView<T> out) {
+void Network<T>::predict(ConstView<T> X, MatrixView<T> out, const std::function<void()>& poll) {
   check_X(X, "predict");
   if (out.rows != X.rows || out.cols != n_outputs())
     throw ValueError("predict: output must have shape " + shape_str(X.rows, n_outputs()) +
@@ -346,6 +346,7 @@ void Network<T>::predict(ConstView<T> X, MatrixView<T> out) {
   forward_rows_ = -1;
   begin_inference();
   for (Index r = 0; r < X.rows; r += kPredictChunk) {
+    if (r > 0 && poll) poll();
     const Index rows = std::min(kPredictChunk, X.rows - r);
     ConstView<T> Yhat = forward_pass(X.row_range(r, rows));
     std::copy(Yhat.data, Yhat.data + Yhat.size(), out.row(r));

@@ -30,6 +30,11 @@ using chainrule_test::Rng;
 
 namespace {
 
+// What a poll throws for Ctrl-C in these tests.
+struct Interrupt : std::runtime_error {
+  Interrupt() : std::runtime_error("interrupted") {}
+};
+
 struct Spec {
   std::vector<Index> sizes;
   std::vector<std::string> acts;
@@ -506,6 +511,18 @@ void test_call_order() {
   net->predict(Xbig.cview(), Pbig.view());
   const ConstView<T> F = net->forward(Xbig.cview());
   check_all_equal("predict (chunked) == forward " + dt, Pbig.data(), F.data, F.size());
+
+  // predict's poll runs before every chunk but the first (2,500 rows: 3 chunks, 2 polls); an
+  // exception it throws ends the call (Ctrl-C in the bindings)
+  Index polls = 0;
+  Matrix<T> Ppoll(2500, 2);
+  net->predict(Xbig.cview(), Ppoll.view(), [&] { ++polls; });
+  CHECK(polls == 2);
+  check_all_equal("predict with a poll " + dt, Ppoll.data(), Pbig.data(), Pbig.size());
+  CHECK_THROWS(net->predict(Xbig.cview(), Ppoll.view(), [] { throw Interrupt(); }), Interrupt);
+  polls = 0;
+  net->predict(X.cview(), out.view(), [&] { ++polls; });  // one chunk: no poll
+  CHECK(polls == 0);
 }
 
 // Divergence: a huge lr on a relu net with big targets. fit must throw DivergenceError,
@@ -662,10 +679,6 @@ void test_shuffle_permutation() {
   }
   check_params_equal("per-epoch permutation == manual replay " + dt, params(*a), params(*b));
 }
-
-struct Interrupt : std::runtime_error {
-  Interrupt() : std::runtime_error("interrupted") {}
-};
 
 // FitHooks::poll runs before every batch; when it throws on call k + 1, fit stops with that
 // exception after exactly k batches, and the weights are those of k manual SGD steps.

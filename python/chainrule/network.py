@@ -73,6 +73,11 @@ class Network(TrainingState, Fitting, Steps, LRFind):
     ``predict`` on the network it is given. A wait for another thread's call releases the GIL
     and still lets Ctrl-C through. A ``forward`` / ``backward`` pair is two calls: another
     thread's call between them makes ``backward`` raise.
+
+    Ctrl-C stops a long ``predict``, ``evaluate`` or ``gradient_check``, and ``fit`` (its
+    validation pass too), between two chunks of rows (1,024 for ``predict``) and raises
+    KeyboardInterrupt; only ``fit`` has changed the network then. ``loss`` and ``gradients``
+    run one pass over all their rows, which Ctrl-C does not cut short.
     """
 
     def __init__(

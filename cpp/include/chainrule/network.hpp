@@ -144,8 +144,10 @@ class Network {
   ConstView<T> forward(ConstView<T> X);
   /// Y (m, nL) -> every layer's dZ, dW, db from the last forward(); returns the loss.
   double backward(ConstView<T> Y);
-  /// X (m, n0) -> out (m, nL), in chunks of rows; does not keep a forward pass for backward().
-  void predict(ConstView<T> X, MatrixView<T> out);
+  /// X (m, n0) -> out (m, nL), in chunks of kPredictChunk rows; does not keep a forward pass
+  /// for backward(). `poll`, when given, runs before every chunk but the first (Ctrl-C: an
+  /// exception it throws ends the call, the network unchanged).
+  void predict(ConstView<T> X, MatrixView<T> out, const std::function<void()>& poll = {});
   /// The loss of X (m, n0) against Y (m, nL).
   double loss_value(ConstView<T> X, ConstView<T> Y);
   /// forward + backward on (X, Y): every layer's dW, db and dZ; returns the loss.

@@ -116,11 +116,13 @@ int Trainer<T>::weight_exponent(ConstView<T> w, bool across_processes) {
 // X (m, n0), Y (m, nL), w (m) -> the (weighted) mean loss; every chunk is added to metrics
 template <class T>
 double Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index chunk,
-                            std::vector<std::unique_ptr<Metric<T>>>& metrics, double* weight_out) {
+                            std::vector<std::unique_ptr<Metric<T>>>& metrics, double* weight_out,
+                            const std::function<void()>& poll) {
   for (auto& metric : metrics) metric->reset();
   net_.begin_inference();
   double total = 0, weight = 0;
   for (Index r = 0; r < X.rows; r += chunk) {
+    if (r > 0 && poll) poll();
     const Index rows = std::min(chunk, X.rows - r);
     const ConstView<T> x = X.row_range(r, rows), y = Y.row_range(r, rows);
     const T* wr = w != nullptr ? w + r : nullptr;
@@ -134,7 +136,8 @@ double Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index ch
 
 template <class T>
 Evaluation Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, ConstView<T> w,
-                                const std::vector<std::string>& names, Index batch_size) {
+                                const std::vector<std::string>& names, Index batch_size,
+                                const std::function<void()>& poll) {
   net_.check_XY(X, Y, "evaluate");
   if (batch_size < 0)
     throw ValueError("evaluate: batch_size must be >= 1, got " + std::to_string(batch_size));
@@ -150,7 +153,7 @@ Evaluation Trainer<T>::evaluate(ConstView<T> X, ConstView<T> Y, ConstView<T> w,
   net_.prepare_batches(chunk, w.data != nullptr ? chunk : 0);
   Evaluation out;
   double weight = 0;
-  out.loss = evaluate(X, Y, w.data, chunk, metrics, &weight);
+  out.loss = evaluate(X, Y, w.data, chunk, metrics, &weight, poll);
   for (const auto& metric : metrics) out.metrics.push_back(metric->result());
   return out;
 }
@@ -283,6 +286,13 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
       std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(
           throttled ? std::min(hooks.on_epoch_end_interval, 1e9) : 0.0));  // (1e9 s: no overflow)
   auto last_hook = clock::now();
+
+  // Ctrl-C in a long validation pass (the epoch's training rows all done); made once a fit,
+  // not once an epoch (a std::function of these captures allocates)
+  Index val_epoch = 0;
+  const std::function<void()> val_poll =
+      hooks.poll ? std::function<void()>([&] { hooks.poll(val_epoch, N, N); })
+                 : std::function<void()>();
 
   for (Index epoch = 0; epoch < opts.epochs; ++epoch) {
     const double lr = opts.schedule != nullptr ? opts.schedule->lr(epoch) : opts.lr;
@@ -461,8 +471,9 @@ FitResult Trainer<T>::fit(const FitData<T>& given, const FitOptions& opts, const
     if (validate) {
       // sum of (weighted) losses and of weights over every process's validation rows
       double val_weight = 0;
-      const double local =
-          evaluate(d.X_val, d.Y_val, d.val_weight.data, eval_chunk, val_metrics, &val_weight);
+      val_epoch = epoch;
+      const double local = evaluate(d.X_val, d.Y_val, d.val_weight.data, eval_chunk, val_metrics,
+                                    &val_weight, val_poll);
       if (distributed) {
         // (a process whose validation rows all weigh 0 adds nothing: its own mean is 0 / 0)
         const double local_sum = val_weight > 0 ? local * val_weight : 0.0;

@@ -2,6 +2,7 @@
 // weights, divergence rollback and hooks, around a Network and a GradientReducer.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,15 +62,20 @@ class Trainer {
   /// The (weighted) mean loss of X (m, n0) against Y (m, nL) and the named metrics, computed
   /// in chunks of batch_size rows (0: up to Network::kPredictChunk), with sample weights w
   /// (m values >= 0) when given. The arguments are checked first; the parameters and the
-  /// optimizer do not change (a pending forward pass is forgotten, as by loss()).
+  /// optimizer do not change (a pending forward pass is forgotten, as by loss()). `poll`, when
+  /// given, runs before every chunk but the first (Ctrl-C: an exception it throws ends the
+  /// call).
   Evaluation evaluate(ConstView<T> X, ConstView<T> Y, ConstView<T> w,
-                      const std::vector<std::string>& metrics, Index batch_size = 0);
+                      const std::vector<std::string>& metrics, Index batch_size = 0,
+                      const std::function<void()>& poll = {});
 
  private:
   /// (Weighted) loss of X (m, n0) against Y in chunks of `chunk` rows, adding every chunk to
-  /// the metrics (reset first); the weight of the rows in *weight_out.
+  /// the metrics (reset first); the weight of the rows in *weight_out; poll (if any) before
+  /// every chunk but the first.
   double evaluate(ConstView<T> X, ConstView<T> Y, const T* w, Index chunk,
-                  std::vector<std::unique_ptr<Metric<T>>>& metrics, double* weight_out);
+                  std::vector<std::unique_ptr<Metric<T>>>& metrics, double* weight_out,
+                  const std::function<void()>& poll);
   /// The binary exponent of w's largest weight, over every process when `across_processes`
   /// (a collective call then), for weight_scale (training/weight_scale.hpp).
   int weight_exponent(ConstView<T> w, bool across_processes);
