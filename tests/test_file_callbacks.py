@@ -91,6 +91,30 @@ def test_save_best_only_keeps_the_best_of_earlier_fits(tmp_path, data):
     assert (ckpt.best, ckpt.best_epoch, path.read_bytes()) == (best, best_epoch, saved)
 
 
+def test_initial_value_threshold_saves_only_what_beats_it(tmp_path, data):
+    # as Keras's initial_value_threshold: best starts there, so a fit whose epochs are all
+    # worse writes nothing, and one that beats it saves its best epoch
+    X, Y = data
+    path = tmp_path / "best.npz"
+    net = _net()
+    history = net.fit(X, Y, epochs=4, validation_split=0.3)
+    floor = min(history.val_loss) / 1e6  # beyond what 3 more epochs reach
+    ckpt = cr.ModelCheckpoint(path, save_best_only=True, initial_value_threshold=floor)
+    assert ckpt.best == floor
+    net.fit(X, Y, epochs=3, validation_split=0.3, callbacks=[ckpt])
+    assert not path.exists() and ckpt.best == floor and ckpt.best_epoch is None
+    ceiling = cr.ModelCheckpoint(path, save_best_only=True, initial_value_threshold=1e9)
+    again = net.fit(X, Y, epochs=3, validation_split=0.3, callbacks=[ceiling])
+    assert path.exists() and ceiling.best == min(again.val_loss)
+    # mode max: a threshold of inf is never beaten
+    top = cr.ModelCheckpoint(
+        path, monitor="val_rmse", mode="max", save_best_only=True, initial_value_threshold=np.inf
+    )
+    before = path.read_bytes()
+    net.fit(X, Y, epochs=2, validation_split=0.3, metrics=["rmse"], callbacks=[top])
+    assert path.read_bytes() == before and top.best == np.inf
+
+
 def test_mode_auto_maximises_accuracy(tmp_path):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(80, 2))
@@ -189,6 +213,8 @@ def test_missing_directories_are_made_and_unwritable_ones_fail_before_training(t
         (dict(path="m.npz", mode="up"), ValueError, "mode"),
         (dict(path="m.npz", save_best_only="yes"), TypeError, "save_best_only"),
         (dict(path="m.npz", min_delta=-1), ValueError, "min_delta"),
+        (dict(path="m.npz", initial_value_threshold="0.5"), TypeError, "initial_value_threshold"),
+        (dict(path="m.npz", initial_value_threshold=float("nan")), ValueError, "must not be nan"),
     ],
 )
 def test_bad_arguments(kwargs, error, message):
@@ -320,5 +346,8 @@ def test_reprs():
     assert (
         repr(cr.ModelCheckpoint("m.npz"))
         == "ModelCheckpoint('m.npz', monitor='val_loss', save_best_only=False, mode='min')"
+    )
+    assert repr(cr.ModelCheckpoint("m.npz", initial_value_threshold=0.25)).endswith(
+        "mode='min', initial_value_threshold=0.25)"
     )
     assert repr(cr.CSVLogger("a.csv")) == "CSVLogger('a.csv', separator=',', append=False)"

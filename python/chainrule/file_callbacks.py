@@ -73,6 +73,10 @@ class ModelCheckpoint(Callback):
         The smallest change that counts as an improvement.
     verbose : bool
         Print a line for every save.
+    initial_value_threshold : float, optional
+        The value ``best`` starts from, as in Keras: with ``save_best_only``, only an epoch
+        that beats it is saved (a fit resumed from a checkpoint then does not overwrite it with
+        a worse model). None starts from the worst value (inf for "min", -inf for "max").
 
     After fit: ``best`` (the best monitored value seen), ``best_epoch`` (from 0, in the fit
     that reached it) and ``last_saved`` (the path of the last file written, or None). As in
@@ -92,6 +96,7 @@ class ModelCheckpoint(Callback):
         mode: str = "auto",
         min_delta: float = 0.0,
         verbose: bool = False,
+        initial_value_threshold: Optional[float] = None,
     ) -> None:
         self.path = _path(path, "ModelCheckpoint")
         if not isinstance(monitor, str):
@@ -107,7 +112,21 @@ class ModelCheckpoint(Callback):
                 f"ModelCheckpoint: min_delta must be a finite number >= 0, got {min_delta!r}"
             )
         self.verbose = bool_type(verbose, "ModelCheckpoint: verbose")
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self.initial_value_threshold: Optional[float] = None
+        if initial_value_threshold is not None:
+            threshold = real_type(
+                initial_value_threshold, "ModelCheckpoint: initial_value_threshold"
+            )
+            if math.isnan(threshold):
+                raise ValueError("ModelCheckpoint: initial_value_threshold must not be nan")
+            self.initial_value_threshold = threshold
+        self.best = (
+            self.initial_value_threshold
+            if self.initial_value_threshold is not None
+            else math.inf
+            if self.mode == "min"
+            else -math.inf
+        )
         self.best_epoch: Optional[int] = None
         self.last_saved: Optional[str] = None
 
@@ -162,7 +181,13 @@ class ModelCheckpoint(Callback):
     def __repr__(self) -> str:
         return (
             f"ModelCheckpoint({self.path!r}, monitor={self.monitor!r}, "
-            f"save_best_only={self.save_best_only}, mode={self.mode!r})"
+            f"save_best_only={self.save_best_only}, mode={self.mode!r}"
+            + (
+                ""
+                if self.initial_value_threshold is None
+                else f", initial_value_threshold={self.initial_value_threshold!r}"
+            )
+            + ")"
         )
 
 
