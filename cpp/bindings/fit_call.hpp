@@ -127,4 +127,10 @@ inline std::function<void(Index, Index, Index)> batch_poll(py::object on_progres
   };
 }
 
+/// batch_poll without progress, for the calls that are not a fit (predict, evaluate,
+/// gradient_check): at most every 20 ms a look at the signals, with the GIL.
+inline std::function<void()> signal_poll() {
+  return [signals = batch_poll(py::none())] { signals(0, 0, 0); };
+}
+
 }  // namespace chainrule::bindings

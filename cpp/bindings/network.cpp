@@ -75,8 +75,7 @@ py::array_t<T> predict_array(Network<T>& n, const Array<T>& X) {
     n.predict(x, o);
     return out;
   }
-  const auto signals = chainrule::bindings::batch_poll(py::none());
-  const std::function<void()> poll = [&signals] { signals(0, 0, 0); };
+  const std::function<void()> poll = chainrule::bindings::signal_poll();
   py::gil_scoped_release nogil;
   n.predict(x, o, poll);
   return out;

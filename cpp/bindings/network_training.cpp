@@ -33,6 +33,7 @@ using chainrule::bindings::mutable_view;
 using chainrule::bindings::optional_view;
 using chainrule::bindings::python_allreduce;
 using chainrule::bindings::python_sum_across;
+using chainrule::bindings::signal_poll;
 using chainrule::bindings::writable_vector;
 
 template <class T>
@@ -168,8 +169,7 @@ void chainrule::bindings::bind_network_training(py::class_<Network<T>>& c) {
             const ConstView<T> w = optional_view(sample_weight, "sample_weight");
             // Ctrl-C stops a long evaluation between two chunks (a look at the signals every
             // ~20 ms, with the GIL)
-            const auto signals = batch_poll(py::none());
-            const std::function<void()> poll = [&signals] { signals(0, 0, 0); };
+            const std::function<void()> poll = signal_poll();
             Evaluation r;
             {
               py::gil_scoped_release nogil;
@@ -216,8 +216,7 @@ void chainrule::bindings::bind_network_training(py::class_<Network<T>>& c) {
           "gradient_check",
           [](Net& n, const Array<T>& X, const Array<T>& Y, double eps) {
             // Ctrl-C stops a long check (every ~20 ms a look at the signals, with the GIL)
-            const auto signals = batch_poll(py::none());
-            const std::function<void()> poll = [&signals] { signals(0, 0, 0); };
+            const std::function<void()> poll = signal_poll();
             py::gil_scoped_release nogil;
             return n.gradient_check(as_view(X, "X"), as_view(Y, "Y"), eps, poll);
           },
